@@ -1,0 +1,17 @@
+//! Amazon States Language: the document model, parsing and validation, and
+//! the pure evaluation of everything a state computes (paths, payload
+//! templates, intrinsic functions, JSONata). No I/O, no async, no panics on
+//! user input: the interpreter in `windlass-engine` calls into this crate.
+
+pub mod definition;
+pub mod failure;
+pub mod intrinsics;
+pub mod jsonata;
+pub mod parse;
+pub mod path;
+pub mod payload;
+pub mod scope;
+
+pub use definition::Definition;
+pub use failure::Failure;
+pub use scope::{Host, Scope, Variables};

@@ -1,0 +1,156 @@
+//! The test app's behaviour, read from `TESTAPP_*` environment variables.
+
+use std::time::Duration;
+
+/// Everything the environment can set; see the crate's `README` section in `main.rs`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub port: u16,
+    pub version: String,
+    pub health_path: String,
+    /// Exit with this code before listening.
+    pub crash_at_start: Option<i32>,
+    pub start_delay: Duration,
+    /// The health endpoint answers 503 once this much time has passed since start.
+    pub unhealthy_after: Option<Duration>,
+    /// Share of application answers (not health) that are 500, in `0.0..=1.0`.
+    pub error_ratio: f64,
+    /// Errors begin only once this much time has passed since start.
+    pub errors_after: Duration,
+    /// Delay before each application answer.
+    pub slow: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            port: 8080,
+            version: "dev".to_owned(),
+            health_path: "/health".to_owned(),
+            crash_at_start: None,
+            start_delay: Duration::ZERO,
+            unhealthy_after: None,
+            error_ratio: 0.0,
+            errors_after: Duration::ZERO,
+            slow: Duration::ZERO,
+        }
+    }
+}
+
+impl Config {
+    /// Reads the configuration through `get`, so that tests need not touch the
+    /// process environment. Returns a message naming the bad variable.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Config, String> {
+        let mut config = Config::default();
+        if let Some(v) = get("TESTAPP_PORT") {
+            config.port = parse("TESTAPP_PORT", &v, "a port number 1-65535")?;
+        }
+        if let Some(v) = get("TESTAPP_VERSION") {
+            config.version = v;
+        }
+        if let Some(v) = get("TESTAPP_HEALTH_PATH") {
+            if !v.starts_with('/') {
+                return Err(format!(
+                    "TESTAPP_HEALTH_PATH={v:?}: expected a path starting with '/'"
+                ));
+            }
+            config.health_path = v;
+        }
+        if let Some(v) = get("TESTAPP_CRASH_AT_START") {
+            config.crash_at_start = Some(parse("TESTAPP_CRASH_AT_START", &v, "an exit code")?);
+        }
+        if let Some(v) = get("TESTAPP_START_DELAY_MS") {
+            config.start_delay = millis("TESTAPP_START_DELAY_MS", &v)?;
+        }
+        if let Some(v) = get("TESTAPP_UNHEALTHY_AFTER_MS") {
+            config.unhealthy_after = Some(millis("TESTAPP_UNHEALTHY_AFTER_MS", &v)?);
+        }
+        if let Some(v) = get("TESTAPP_ERROR_RATIO") {
+            let ratio: f64 = parse("TESTAPP_ERROR_RATIO", &v, "a number from 0 to 1")?;
+            if !(0.0..=1.0).contains(&ratio) {
+                return Err(format!(
+                    "TESTAPP_ERROR_RATIO={v:?}: expected a number from 0 to 1"
+                ));
+            }
+            config.error_ratio = ratio;
+        }
+        if let Some(v) = get("TESTAPP_ERRORS_AFTER_MS") {
+            config.errors_after = millis("TESTAPP_ERRORS_AFTER_MS", &v)?;
+        }
+        if let Some(v) = get("TESTAPP_SLOW_MS") {
+            config.slow = millis("TESTAPP_SLOW_MS", &v)?;
+        }
+        Ok(config)
+    }
+}
+
+fn parse<T: std::str::FromStr>(name: &str, value: &str, expected: &str) -> Result<T, String> {
+    value
+        .trim()
+        .parse()
+        .map_err(|_| format!("{name}={value:?}: expected {expected}"))
+}
+
+fn millis(name: &str, value: &str) -> Result<Duration, String> {
+    parse::<u64>(name, value, "a whole number of milliseconds").map(Duration::from_millis)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lookup<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+        move |k| {
+            pairs
+                .iter()
+                .find(|(name, _)| *name == k)
+                .map(|(_, v)| v.to_string())
+        }
+    }
+
+    #[test]
+    fn defaults_when_nothing_is_set() {
+        assert_eq!(Config::from_lookup(|_| None), Ok(Config::default()));
+    }
+
+    #[test]
+    fn reads_every_variable() {
+        let config = Config::from_lookup(lookup(&[
+            ("TESTAPP_PORT", "9000"),
+            ("TESTAPP_VERSION", "v2"),
+            ("TESTAPP_HEALTH_PATH", "/healthz"),
+            ("TESTAPP_CRASH_AT_START", "3"),
+            ("TESTAPP_START_DELAY_MS", "100"),
+            ("TESTAPP_UNHEALTHY_AFTER_MS", "2000"),
+            ("TESTAPP_ERROR_RATIO", "0.25"),
+            ("TESTAPP_ERRORS_AFTER_MS", "500"),
+            ("TESTAPP_SLOW_MS", "50"),
+        ]));
+        let expected = Config {
+            port: 9000,
+            version: "v2".into(),
+            health_path: "/healthz".into(),
+            crash_at_start: Some(3),
+            start_delay: Duration::from_millis(100),
+            unhealthy_after: Some(Duration::from_millis(2000)),
+            error_ratio: 0.25,
+            errors_after: Duration::from_millis(500),
+            slow: Duration::from_millis(50),
+        };
+        assert_eq!(config, Ok(expected));
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        let cases = [
+            ("TESTAPP_PORT", "http", "TESTAPP_PORT"),
+            ("TESTAPP_ERROR_RATIO", "1.5", "from 0 to 1"),
+            ("TESTAPP_SLOW_MS", "-1", "milliseconds"),
+            ("TESTAPP_HEALTH_PATH", "health", "starting with '/'"),
+        ];
+        for (name, value, needle) in cases {
+            let err = Config::from_lookup(lookup(&[(name, value)])).expect_err(name);
+            assert!(err.contains(needle), "{err}");
+        }
+    }
+}

@@ -1,0 +1,101 @@
+//! `windlass-testapp`: a tiny HTTP server for deploy tests, shaped by environment.
+//!
+//! | variable | meaning | default |
+//! | --- | --- | --- |
+//! | `TESTAPP_PORT` | port to listen on (all interfaces) | 8080 |
+//! | `TESTAPP_VERSION` | text served at `/` and `/version` | `dev` |
+//! | `TESTAPP_HEALTH_PATH` | health endpoint | `/health` |
+//! | `TESTAPP_CRASH_AT_START` | exit with this code before listening | |
+//! | `TESTAPP_START_DELAY_MS` | wait this long before listening | 0 |
+//! | `TESTAPP_UNHEALTHY_AFTER_MS` | health answers 503 after this long | never |
+//! | `TESTAPP_ERROR_RATIO` | exact share of 500 answers on `/` and `/version` | 0 |
+//! | `TESTAPP_ERRORS_AFTER_MS` | the 500s begin after this long | 0 |
+//! | `TESTAPP_SLOW_MS` | delay before each answer on `/` and `/version` | 0 |
+//!
+//! `windlass-testapp probe` GETs the health endpoint on 127.0.0.1 and exits 0
+//! when it answers 200: a Docker `HEALTHCHECK` for images with no shell.
+
+mod config;
+mod server;
+
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use config::Config;
+
+fn main() -> ExitCode {
+    let started = Instant::now();
+    let config = match Config::from_lookup(|name| std::env::var(name).ok()) {
+        Ok(config) => config,
+        Err(message) => {
+            eprintln!("testapp: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    match std::env::args().nth(1).as_deref() {
+        None | Some("serve") => run(config, started),
+        Some("probe") => probe(&config),
+        Some(other) => {
+            eprintln!("testapp: unknown command {other:?}; expected `serve` or `probe`");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(config: Config, started: Instant) -> ExitCode {
+    if let Some(code) = config.crash_at_start {
+        eprintln!("testapp: crashing at start as TESTAPP_CRASH_AT_START asks (exit {code})");
+        std::process::exit(code);
+    }
+    std::thread::sleep(config.start_delay);
+    let listener = match TcpListener::bind((Ipv4Addr::UNSPECIFIED, config.port)) {
+        Ok(listener) => listener,
+        Err(err) => {
+            eprintln!("testapp: cannot listen on port {}: {err}", config.port);
+            return ExitCode::from(1);
+        }
+    };
+    eprintln!(
+        "testapp: version {} listening on port {}",
+        config.version, config.port
+    );
+    match server::serve(listener, Arc::new(server::App::new(config, started))) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("testapp: {err}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn probe(config: &Config) -> ExitCode {
+    let result = (|| -> std::io::Result<String> {
+        let mut stream = TcpStream::connect((Ipv4Addr::LOCALHOST, config.port))?;
+        stream.set_read_timeout(Some(Duration::from_secs(2)))?;
+        let request = format!(
+            "GET {} HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n",
+            config.health_path
+        );
+        stream.write_all(request.as_bytes())?;
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer)?;
+        Ok(answer)
+    })();
+    match result {
+        Ok(answer) if answer.starts_with("HTTP/1.1 200") => ExitCode::SUCCESS,
+        Ok(answer) => {
+            eprintln!(
+                "testapp probe: {}",
+                answer.lines().next().unwrap_or("empty answer")
+            );
+            ExitCode::from(1)
+        }
+        Err(err) => {
+            eprintln!("testapp probe: {err}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,0 +1,172 @@
+//! A release as the proxy sees it: where its upstreams are, and what it has
+//! served (counters, latencies, requests still in flight).
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Notify;
+
+use crate::histogram::{Histogram, Latencies};
+
+/// What a switch routes to: a release id and the addresses of its
+/// containers' published ports (127.0.0.1:PORT).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Release {
+    pub id: String,
+    pub upstreams: Vec<SocketAddr>,
+}
+
+impl Release {
+    pub fn new(id: impl Into<String>, upstreams: impl IntoIterator<Item = SocketAddr>) -> Release {
+        Release {
+            id: id.into(),
+            upstreams: upstreams.into_iter().collect(),
+        }
+    }
+}
+
+/// What a release has served so far. Take two and call [`Stats::since`] to
+/// judge a window, such as the watch after a switch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stats {
+    pub release: String,
+    /// Requests answered (by an upstream or by the proxy with a 502).
+    pub requests: u64,
+    /// Answers with a status of 500 or more, the proxy's own 502s included.
+    pub server_errors: u64,
+    /// Attempts to connect to an upstream that failed; the request was then
+    /// tried on the release's next upstream.
+    pub failed_connects: u64,
+    /// Requests routed to the release whose answer has not finished.
+    pub in_flight: u64,
+    pub latencies: Latencies,
+}
+
+impl Stats {
+    /// The activity between `earlier` and `self`; `in_flight` stays current.
+    pub fn since(&self, earlier: &Stats) -> Stats {
+        Stats {
+            release: self.release.clone(),
+            requests: self.requests.saturating_sub(earlier.requests),
+            server_errors: self.server_errors.saturating_sub(earlier.server_errors),
+            failed_connects: self.failed_connects.saturating_sub(earlier.failed_connects),
+            in_flight: self.in_flight,
+            latencies: self.latencies.since(&earlier.latencies),
+        }
+    }
+
+    /// Share of answers that were 5xx; 0 when there were none.
+    pub fn server_error_ratio(&self) -> f64 {
+        if self.requests == 0 {
+            0.0
+        } else {
+            self.server_errors as f64 / self.requests as f64
+        }
+    }
+
+    /// The 99th percentile latency (to response headers).
+    pub fn p99(&self) -> Option<Duration> {
+        self.latencies.quantile(0.99)
+    }
+}
+
+/// The proxy's live record of one release; shared by the routing table and
+/// every request routed to it.
+pub(crate) struct ReleaseState {
+    pub(crate) release: Release,
+    next: AtomicUsize,
+    requests: AtomicU64,
+    server_errors: AtomicU64,
+    failed_connects: AtomicU64,
+    in_flight: AtomicU64,
+    idle: Notify,
+    latencies: Histogram,
+}
+
+impl ReleaseState {
+    pub(crate) fn new(release: Release) -> ReleaseState {
+        ReleaseState {
+            release,
+            next: AtomicUsize::new(0),
+            requests: AtomicU64::new(0),
+            server_errors: AtomicU64::new(0),
+            failed_connects: AtomicU64::new(0),
+            in_flight: AtomicU64::new(0),
+            idle: Notify::new(),
+            latencies: Histogram::new(),
+        }
+    }
+
+    /// The upstreams in the order to try them for one request: round robin.
+    pub(crate) fn upstreams(&self) -> impl Iterator<Item = SocketAddr> + '_ {
+        let upstreams = &self.release.upstreams;
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        (0..upstreams.len()).map(move |i| upstreams[(start + i) % upstreams.len()])
+    }
+
+    pub(crate) fn record(&self, status: u16, latency: Duration) {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        if status >= 500 {
+            self.server_errors.fetch_add(1, Ordering::Relaxed);
+        }
+        self.latencies.record(latency);
+    }
+
+    pub(crate) fn record_failed_connect(&self) {
+        self.failed_connects.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn in_flight(&self) -> u64 {
+        self.in_flight.load(Ordering::SeqCst)
+    }
+
+    /// Waits until no request is in flight.
+    pub(crate) async fn idle(&self) {
+        loop {
+            let notified = self.idle.notified();
+            tokio::pin!(notified);
+            // Register before checking, so a wake-up between the two is not lost.
+            notified.as_mut().enable();
+            if self.in_flight() == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    pub(crate) fn stats(&self) -> Stats {
+        Stats {
+            release: self.release.id.clone(),
+            requests: self.requests.load(Ordering::Relaxed),
+            server_errors: self.server_errors.load(Ordering::Relaxed),
+            failed_connects: self.failed_connects.load(Ordering::Relaxed),
+            in_flight: self.in_flight(),
+            latencies: self.latencies.snapshot(),
+        }
+    }
+}
+
+/// Counts one request as in flight on a release until dropped, which happens
+/// when its answer's body has been sent or the client went away.
+pub(crate) struct InFlight(Arc<ReleaseState>);
+
+impl InFlight {
+    pub(crate) fn begin(state: Arc<ReleaseState>) -> InFlight {
+        state.in_flight.fetch_add(1, Ordering::SeqCst);
+        InFlight(state)
+    }
+
+    pub(crate) fn state(&self) -> &Arc<ReleaseState> {
+        &self.0
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if self.0.in_flight.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.0.idle.notify_waiters();
+        }
+    }
+}

@@ -1,1 +1,21 @@
 //! The deterministic ASL interpreter.
+//!
+//! An [`Execution`] is plain data. [`Execution::start`] and
+//! [`Execution::handle`] take the definition, an [`Event`] and the current
+//! time, change the execution and return a [`Step`]: the history events to
+//! append and the [`Action`]s to carry out. Nothing here does I/O or reads a
+//! clock; the runtime persists the execution and its history before it
+//! carries out the actions.
+
+mod context;
+mod event;
+mod execution;
+mod history;
+mod host;
+mod interpreter;
+mod time_fmt;
+
+pub use event::{Action, Event, Step, TaskRequest};
+pub use execution::{Execution, ExecutionMeta, Outcome, Status, TaskId, TimerId};
+pub use history::HistoryEvent;
+pub use time_fmt::format_timestamp;

@@ -1,0 +1,71 @@
+//! The context object (`$$`) and the variable scopes a frame sees.
+
+use std::collections::BTreeMap;
+
+use serde_json::{json, Value as Json};
+use windlass_asl::Variables;
+
+use crate::execution::{Execution, Frame, FrameId};
+use crate::format_timestamp;
+
+/// Builds `$$` for a state of `frame`.
+pub(crate) fn context_object(
+    execution: &Execution,
+    frame: &Frame,
+    state_name: &str,
+    retry_count: u64,
+    task_token: Option<&str>,
+) -> Json {
+    let meta = &execution.meta;
+    let mut context = json!({
+        "Execution": {
+            "Id": meta.execution_arn,
+            "Input": meta.input,
+            "Name": meta.name,
+            "RoleArn": meta.role_arn,
+            "StartTime": format_timestamp(meta.start_millis),
+            "RedriveCount": 0,
+        },
+        "State": {
+            "EnteredTime": format_timestamp(frame.entered_millis),
+            "Name": state_name,
+            "RetryCount": retry_count,
+        },
+        "StateMachine": {
+            "Id": meta.state_machine_arn,
+            "Name": meta.state_machine_name,
+        },
+    });
+    if let Some(map) = context.as_object_mut() {
+        if let Some(token) = task_token {
+            map.insert("Task".into(), json!({ "Token": token }));
+        }
+        if let Some((index, value)) = &frame.map_item {
+            map.insert("Map".into(), json!({ "Item": { "Index": index, "Value": value } }));
+        }
+    }
+    context
+}
+
+/// The variables visible from a frame: its own, then its parents' while the
+/// frames inherit (inline Map iterations and Parallel branches do).
+pub(crate) struct FrameVariables<'a> {
+    pub frames: &'a BTreeMap<FrameId, Frame>,
+    pub frame: FrameId,
+}
+
+impl Variables for FrameVariables<'_> {
+    fn get(&self, name: &str) -> Option<&Json> {
+        let mut id = self.frame;
+        loop {
+            let frame = self.frames.get(&id)?;
+            if let Some(value) = frame.vars.get(name) {
+                return Some(value);
+            }
+            match frame.parent {
+                Some(link) if frame.inherit_vars => id = link.frame,
+                _ => return None,
+            }
+        }
+    }
+}

@@ -1,0 +1,201 @@
+//! The state of one execution: plain, serializable data.
+//!
+//! A running execution is a tree of frames. The root frame runs the top-level
+//! machine; each Parallel branch and Map iteration runs in a child frame.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map as JsonMap, Value as Json};
+use windlass_asl::definition::{MachineId, StateId};
+use windlass_asl::Failure;
+
+pub type FrameId = u64;
+pub type TaskId = u64;
+pub type TimerId = u64;
+
+/// What an execution is, fixed when it starts.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ExecutionMeta {
+    pub execution_arn: String,
+    pub name: String,
+    pub state_machine_arn: String,
+    pub state_machine_name: String,
+    pub role_arn: String,
+    pub input: Json,
+    pub start_millis: i64,
+    /// Seed of the execution's random generator (UUIDs, jitter, tokens).
+    pub seed: u64,
+    /// Whether the machine is EXPRESS (no history events are required).
+    pub express: bool,
+}
+
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub enum Status {
+    Running,
+    Succeeded,
+    Failed,
+    TimedOut,
+    Aborted,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Running => "RUNNING",
+            Status::Succeeded => "SUCCEEDED",
+            Status::Failed => "FAILED",
+            Status::TimedOut => "TIMED_OUT",
+            Status::Aborted => "ABORTED",
+        }
+    }
+}
+
+/// How the execution ended.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub enum Outcome {
+    Output(Json),
+    Error { error: String, cause: String },
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Execution {
+    pub meta: ExecutionMeta,
+    pub status: Status,
+    pub outcome: Option<Outcome>,
+    pub(crate) frames: BTreeMap<FrameId, Frame>,
+    pub(crate) tasks: BTreeMap<TaskId, PendingTask>,
+    pub(crate) timers: BTreeMap<TimerId, Timer>,
+    pub(crate) next_id: u64,
+    /// Id of the last history event written.
+    pub last_event_id: u64,
+    pub(crate) rng: u64,
+    pub(crate) stop_millis: Option<i64>,
+}
+
+impl Execution {
+    /// When the execution ended.
+    pub fn stop_millis(&self) -> Option<i64> {
+        self.stop_millis
+    }
+
+    /// The tasks waiting for a result, for the runtime to re-arm after a restart.
+    pub fn pending_tasks(&self) -> impl Iterator<Item = (TaskId, &PendingTask)> {
+        self.tasks.iter().map(|(id, task)| (*id, task))
+    }
+
+    /// The armed timers and when they fire, for the runtime to re-arm after a restart.
+    pub fn pending_timers(&self) -> impl Iterator<Item = (TimerId, i64)> + '_ {
+        self.timers.iter().map(|(id, timer)| (*id, timer.at_millis))
+    }
+
+    pub(crate) fn fresh_id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+}
+
+/// A task the execution waits on.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PendingTask {
+    pub frame: FrameId,
+    pub request: crate::TaskRequest,
+    pub started: bool,
+    pub(crate) timeout_timer: Option<TimerId>,
+    pub(crate) heartbeat_timer: Option<TimerId>,
+    /// `Activity` or `Task` events.
+    pub(crate) activity: bool,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct Timer {
+    pub at_millis: i64,
+    pub purpose: TimerPurpose,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) enum TimerPurpose {
+    /// A Wait state, or a Retry back-off, of a frame.
+    Resume(FrameId),
+    TaskTimeout(TaskId),
+    TaskHeartbeat(TaskId),
+    ExecutionTimeout,
+}
+
+/// Where a child frame reports to.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+pub(crate) struct ParentLink {
+    pub frame: FrameId,
+    /// Branch index (Parallel) or item index (Map).
+    pub slot: usize,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct Frame {
+    pub machine: MachineId,
+    pub parent: Option<ParentLink>,
+    /// Whether variable lookups continue in the parent frame.
+    pub inherit_vars: bool,
+    pub state: StateId,
+    /// The current state's raw input.
+    pub input: Json,
+    pub vars: JsonMap<String, Json>,
+    pub phase: Phase,
+    /// Attempts made so far per retrier of the current state.
+    pub retries: Vec<u64>,
+    pub entered_millis: i64,
+    /// The id of the last history event of this frame.
+    pub last_event: u64,
+    /// `$$.Map.Item` of an iteration frame, for `$$` inside it.
+    pub map_item: Option<(usize, Json)>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) enum Phase {
+    /// Ready to enter `state`.
+    Enter,
+    /// Ready to run `state` again after a Retry back-off (no new entry event).
+    Reenter,
+    /// Waiting for a task; `input` is the task's effective input.
+    Task { task: TaskId },
+    /// Waiting for a Wait state's timer.
+    Wait { timer: TimerId, output: Json },
+    /// Waiting out a Retry back-off before entering the state again.
+    Backoff { timer: TimerId },
+    /// A Parallel or Map state waiting for its children.
+    Children(Children),
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct Children {
+    pub results: Vec<Option<Json>>,
+    /// Inputs of Map iterations not started yet, in order.
+    pub queued: std::collections::VecDeque<(usize, Json, Json)>,
+    pub active: Vec<FrameId>,
+    pub max_concurrency: usize,
+    pub failures: u64,
+    pub tolerated_count: Option<u64>,
+    pub tolerated_percentage: Option<f64>,
+    pub total: usize,
+    pub first_failure: Option<SerdeFailure>,
+    pub distributed: bool,
+}
+
+/// [`Failure`] in a serializable form.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub(crate) struct SerdeFailure {
+    pub error: String,
+    pub cause: String,
+}
+
+impl From<Failure> for SerdeFailure {
+    fn from(f: Failure) -> Self {
+        SerdeFailure { error: f.error, cause: f.cause }
+    }
+}
+
+impl From<SerdeFailure> for Failure {
+    fn from(f: SerdeFailure) -> Self {
+        Failure { error: f.error, cause: f.cause }
+    }
+}

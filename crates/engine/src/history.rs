@@ -1,0 +1,78 @@
+//! Execution history events, shaped like Step Functions' GetExecutionHistory.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value as Json};
+
+/// One history event. `details` holds the type's details object under its
+/// AWS field name (e.g. `stateEnteredEventDetails`); `input` and `output`
+/// inside it are JSON values, which the API layer writes as JSON text.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct HistoryEvent {
+    pub id: u64,
+    pub previous_event_id: u64,
+    pub timestamp_millis: i64,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub details_key: Option<String>,
+    pub details: Json,
+}
+
+impl HistoryEvent {
+    /// The event as AWS's GetExecutionHistory writes it, with `input` and
+    /// `output` as JSON text when `as_text` (the wire) or values otherwise.
+    pub fn to_aws(&self, as_text: bool) -> Json {
+        let mut event = json!({
+            "id": self.id,
+            "previousEventId": self.previous_event_id,
+            "timestamp": crate::format_timestamp(self.timestamp_millis),
+            "type": self.kind,
+        });
+        if let (Some(key), Some(map)) = (&self.details_key, event.as_object_mut()) {
+            let mut details = self.details.clone();
+            if as_text {
+                if let Some(fields) = details.as_object_mut() {
+                    for field in ["input", "output"] {
+                        if let Some(value) = fields.get_mut(field) {
+                            *value = Json::String(value.to_string());
+                        }
+                    }
+                }
+            }
+            map.insert(key.clone(), details);
+        }
+        event
+    }
+}
+
+/// The details key Step Functions uses for each event type.
+pub fn details_key(kind: &str) -> Option<&'static str> {
+    Some(match kind {
+        "ExecutionStarted" => "executionStartedEventDetails",
+        "ExecutionSucceeded" => "executionSucceededEventDetails",
+        "ExecutionFailed" => "executionFailedEventDetails",
+        "ExecutionTimedOut" => "executionTimedOutEventDetails",
+        "ExecutionAborted" => "executionAbortedEventDetails",
+        "TaskScheduled" => "taskScheduledEventDetails",
+        "TaskStarted" => "taskStartedEventDetails",
+        "TaskSucceeded" => "taskSucceededEventDetails",
+        "TaskFailed" => "taskFailedEventDetails",
+        "TaskTimedOut" => "taskTimedOutEventDetails",
+        "TaskSubmitted" => "taskSubmittedEventDetails",
+        "ActivityScheduled" => "activityScheduledEventDetails",
+        "ActivityStarted" => "activityStartedEventDetails",
+        "ActivitySucceeded" => "activitySucceededEventDetails",
+        "ActivityFailed" => "activityFailedEventDetails",
+        "ActivityTimedOut" => "activityTimedOutEventDetails",
+        "MapStateStarted" => "mapStateStartedEventDetails",
+        "MapIterationStarted" => "mapIterationStartedEventDetails",
+        "MapIterationSucceeded" => "mapIterationSucceededEventDetails",
+        "MapIterationFailed" => "mapIterationFailedEventDetails",
+        "MapIterationAborted" => "mapIterationAbortedEventDetails",
+        "MapRunStarted" => "mapRunStartedEventDetails",
+        "MapRunFailed" => "mapRunFailedEventDetails",
+        "EvaluationFailed" => "evaluationFailedEventDetails",
+        kind if kind.ends_with("StateEntered") => "stateEnteredEventDetails",
+        kind if kind.ends_with("StateExited") => "stateExitedEventDetails",
+        _ => return None,
+    })
+}

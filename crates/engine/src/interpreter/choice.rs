@@ -1,0 +1,202 @@
+//! Choice states: evaluating rules and picking the next state.
+
+use serde_json::Value as Json;
+use windlass_asl::definition::{Choice, ComparisonOp, Condition, Operand, State};
+use windlass_asl::failure::names;
+use windlass_asl::{path, Failure};
+
+use super::io::Eval;
+use super::{Flow, Run};
+use crate::execution::FrameId;
+use crate::time_fmt::parse_timestamp;
+
+impl Run<'_> {
+    pub(super) fn run_choice(&mut self, frame: FrameId, state: &State, choice: &Choice) -> Flow {
+        let raw = self.raw_input(frame);
+        let computed = {
+            let eval = Eval::new(self.execution, &self.host, frame, state);
+            (|| {
+                let effective = eval.effective_input(&raw)?;
+                let mut matched = None;
+                for rule in &choice.choices {
+                    if evaluate(&eval, &rule.condition, &raw, &effective)? {
+                        matched = Some(rule);
+                        break;
+                    }
+                }
+                let (next, assign, output_template) = match matched {
+                    Some(rule) => (rule.next.clone(), rule.assign.as_ref().or(state.assign.as_ref()), rule.output.as_ref()),
+                    None => match &choice.default {
+                        Some(default) => (default.clone(), state.assign.as_ref(), None),
+                        None => {
+                            return Err(Failure::new(
+                                names::NO_CHOICE_MATCHED,
+                                format!("No Matches! for the input '{}'", compact(&effective)),
+                            ))
+                        }
+                    },
+                };
+                let assignments = eval.assignments(assign, &raw, Some(&effective), None)?;
+                let output = if eval.jsonata() {
+                    eval.output(&raw, raw.clone(), output_template, true)?
+                } else {
+                    eval.output_path(effective)?
+                };
+                Ok::<_, Failure>((next, assignments, output))
+            })()
+        };
+        match computed {
+            Ok((next, assignments, output)) => {
+                self.apply_assignments(frame, assignments);
+                self.exit_state(frame, output, Some(next))
+            }
+            Err(failure) => self.state_failed(frame, failure),
+        }
+    }
+}
+
+fn compact(value: &Json) -> String {
+    value.to_string()
+}
+
+fn evaluate(eval: &Eval, condition: &Condition, raw: &Json, effective: &Json) -> Result<bool, Failure> {
+    match condition {
+        Condition::And(all) => {
+            for c in all {
+                if !evaluate(eval, c, raw, effective)? {
+                    return Ok(false);
+                }
+            }
+            Ok(true)
+        }
+        Condition::Or(any) => {
+            for c in any {
+                if evaluate(eval, c, raw, effective)? {
+                    return Ok(true);
+                }
+            }
+            Ok(false)
+        }
+        Condition::Not(inner) => Ok(!evaluate(eval, inner, raw, effective)?),
+        Condition::Jsonata(expression) => match eval.select(raw, expression)? {
+            Json::Bool(b) => Ok(b),
+            other => Err(Failure::query_evaluation(format!(
+                "The Condition field must evaluate to a boolean, but was {other}"
+            ))),
+        },
+        Condition::Compare { variable, op, operand } => {
+            let value = eval.with_scope(effective, None, None, |scope| path::select_opt(variable, scope))?;
+            if *op == ComparisonOp::IsPresent {
+                return Ok(value.is_some() == (operand == &Operand::Literal(Json::Bool(true))));
+            }
+            let Some(value) = value else {
+                return Err(Failure::runtime(format!(
+                    "Invalid path '{variable}': The choice state's condition path references an invalid value."
+                )));
+            };
+            let operand = match operand {
+                Operand::Literal(v) => v.clone(),
+                Operand::Path(p) => eval.with_scope(effective, None, None, |scope| path::select(p, scope))?,
+            };
+            Ok(compare(*op, &value, &operand))
+        }
+    }
+}
+
+/// One data test. Values of the wrong type never match.
+pub(crate) fn compare(op: ComparisonOp, value: &Json, operand: &Json) -> bool {
+    use ComparisonOp::*;
+    let flag = operand.as_bool().unwrap_or(false);
+    match op {
+        StringEquals | StringLessThan | StringGreaterThan | StringLessThanEquals | StringGreaterThanEquals => {
+            let (Some(a), Some(b)) = (value.as_str(), operand.as_str()) else { return false };
+            let ordering = a.encode_utf16().cmp(b.encode_utf16());
+            ordered(op, ordering)
+        }
+        StringMatches => match (value.as_str(), operand.as_str()) {
+            (Some(text), Some(pattern)) => glob_matches(pattern, text),
+            _ => false,
+        },
+        NumericEquals | NumericLessThan | NumericGreaterThan | NumericLessThanEquals | NumericGreaterThanEquals => {
+            let (Some(a), Some(b)) = (value.as_f64(), operand.as_f64()) else { return false };
+            match a.partial_cmp(&b) {
+                Some(ordering) => ordered(op, ordering),
+                None => false,
+            }
+        }
+        BooleanEquals => matches!((value, operand), (Json::Bool(a), Json::Bool(b)) if a == b),
+        TimestampEquals | TimestampLessThan | TimestampGreaterThan | TimestampLessThanEquals
+        | TimestampGreaterThanEquals => {
+            let (Some(a), Some(b)) =
+                (value.as_str().and_then(parse_timestamp), operand.as_str().and_then(parse_timestamp))
+            else {
+                return false;
+            };
+            ordered(op, a.cmp(&b))
+        }
+        IsNull => value.is_null() == flag,
+        IsPresent => flag,
+        IsNumeric => value.is_number() == flag,
+        IsString => value.is_string() == flag,
+        IsBoolean => value.is_boolean() == flag,
+        IsTimestamp => value.as_str().and_then(parse_timestamp).is_some() == flag,
+    }
+}
+
+fn ordered(op: ComparisonOp, ordering: std::cmp::Ordering) -> bool {
+    use std::cmp::Ordering::*;
+    use ComparisonOp::*;
+    match op {
+        StringEquals | NumericEquals | TimestampEquals => ordering == Equal,
+        StringLessThan | NumericLessThan | TimestampLessThan => ordering == Less,
+        StringGreaterThan | NumericGreaterThan | TimestampGreaterThan => ordering == Greater,
+        StringLessThanEquals | NumericLessThanEquals | TimestampLessThanEquals => ordering != Greater,
+        StringGreaterThanEquals | NumericGreaterThanEquals | TimestampGreaterThanEquals => ordering != Less,
+        _ => false,
+    }
+}
+
+/// `StringMatches`: `*` matches any run of characters; `\*` and `\\` are literal.
+pub(crate) fn glob_matches(pattern: &str, text: &str) -> bool {
+    #[derive(PartialEq)]
+    enum Token {
+        Any,
+        Char(char),
+    }
+    let mut tokens = Vec::new();
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => match chars.next() {
+                Some(escaped) => tokens.push(Token::Char(escaped)),
+                None => tokens.push(Token::Char('\\')),
+            },
+            '*' => tokens.push(Token::Any),
+            other => tokens.push(Token::Char(other)),
+        }
+    }
+    let text: Vec<char> = text.chars().collect();
+    // Classic wildcard matching with backtracking to the last star.
+    let (mut t, mut p) = (0usize, 0usize);
+    let (mut star, mut mark) = (None, 0usize);
+    while t < text.len() {
+        if p < tokens.len() && tokens[p] == Token::Char(text[t]) {
+            t += 1;
+            p += 1;
+        } else if p < tokens.len() && tokens[p] == Token::Any {
+            star = Some(p);
+            mark = t;
+            p += 1;
+        } else if let Some(s) = star {
+            p = s + 1;
+            mark += 1;
+            t = mark;
+        } else {
+            return false;
+        }
+    }
+    while p < tokens.len() && tokens[p] == Token::Any {
+        p += 1;
+    }
+    p == tokens.len()
+}

@@ -1,0 +1,187 @@
+//! Tasks finishing, and errors: Retry, Catch, or the frame fails.
+
+use serde_json::{json, Value as Json};
+use windlass_asl::definition::{error_matches, Jitter, StateKind};
+use windlass_asl::Failure;
+
+use super::io::Eval;
+use super::{Flow, Run};
+use crate::execution::{FrameId, Phase, TaskId, TimerPurpose};
+
+impl Run<'_> {
+    pub(super) fn task_started(&mut self, task: TaskId, worker: Option<String>) {
+        let Some(pending) = self.execution.tasks.get_mut(&task) else { return };
+        if pending.started {
+            return;
+        }
+        pending.started = true;
+        let frame = pending.frame;
+        let details = match worker {
+            Some(name) => json!({ "workerName": name }),
+            None => json!({}),
+        };
+        self.emit_for(frame, "ActivityStarted", details);
+    }
+
+    pub(super) fn task_heartbeat(&mut self, task: TaskId) {
+        let Some(pending) = self.execution.tasks.get(&task) else { return };
+        let (Some(old), Some(seconds)) = (pending.heartbeat_timer, pending.request.heartbeat_seconds) else { return };
+        self.cancel_timer(old);
+        let at = self.now.saturating_add((seconds as i64).saturating_mul(1000));
+        let timer = self.set_timer(at, TimerPurpose::TaskHeartbeat(task));
+        if let Some(pending) = self.execution.tasks.get_mut(&task) {
+            pending.heartbeat_timer = Some(timer);
+        }
+    }
+
+    /// A task ended with a result or an error.
+    pub(super) fn task_finished(&mut self, task: TaskId, result: Result<Json, Failure>) {
+        let Some(pending) = self.execution.tasks.remove(&task) else { return };
+        for timer in [pending.timeout_timer, pending.heartbeat_timer].into_iter().flatten() {
+            self.cancel_timer(timer);
+        }
+        let frame = pending.frame;
+        let (resource_type, resource) = super::states::resource_parts(&pending.request.resource);
+        let prefix = if pending.activity { "Activity" } else { "Task" };
+        let flow = match result {
+            Ok(output) => {
+                let mut details = json!({ "output": output, "outputDetails": { "truncated": false } });
+                if !pending.activity {
+                    if let Some(map) = details.as_object_mut() {
+                        map.insert("resourceType".into(), json!(resource_type));
+                        map.insert("resource".into(), json!(resource));
+                    }
+                }
+                self.emit_for(frame, &format!("{prefix}Succeeded"), details);
+                self.complete_state(frame, Ok(output))
+            }
+            Err(failure) => {
+                let mut details = json!({ "error": failure.error, "cause": failure.cause });
+                if !pending.activity {
+                    if let Some(map) = details.as_object_mut() {
+                        map.insert("resourceType".into(), json!(resource_type));
+                        map.insert("resource".into(), json!(resource));
+                    }
+                }
+                self.emit_for(frame, &format!("{prefix}Failed"), details);
+                self.state_failed(frame, failure)
+            }
+        };
+        if let Flow::Continue = flow {
+            self.runnable.push_back(frame);
+        }
+    }
+
+    pub(super) fn task_timed_out(&mut self, task: TaskId, error: &str, cause: &str) {
+        let Some(pending) = self.execution.tasks.get(&task) else { return };
+        let frame = pending.frame;
+        let prefix = if pending.activity { "Activity" } else { "Task" };
+        self.emit_for(frame, &format!("{prefix}TimedOut"), json!({ "error": error, "cause": cause }));
+        self.cancel_task(task);
+        if let Flow::Continue = self.state_failed(frame, Failure::new(error, cause)) {
+            self.runnable.push_back(frame);
+        }
+    }
+
+    /// The work of a Task, Parallel or Map state produced `result`: apply
+    /// ResultSelector, Assign and the output chain, then leave the state.
+    pub(super) fn complete_state(&mut self, frame: FrameId, result: Result<Json, Failure>) -> Flow {
+        let result = match result {
+            Ok(result) => result,
+            Err(failure) => return self.state_failed(frame, failure),
+        };
+        let Some(f) = self.execution.frames.get_mut(&frame) else { return Flow::Blocked };
+        f.phase = Phase::Enter;
+        let state = self.def.state(f.machine, f.state);
+        let raw = f.input.clone();
+        let computed = {
+            let eval = Eval::new(self.execution, &self.host, frame, state);
+            (|| {
+                let selected = eval.result_selector(result)?;
+                let assignments = eval.assignments(state.assign.as_ref(), &raw, Some(&selected), None)?;
+                let output = eval.output(&raw, selected, None, false)?;
+                Ok::<_, Failure>((assignments, output))
+            })()
+        };
+        match computed {
+            Ok((assignments, output)) => {
+                self.apply_assignments(frame, assignments);
+                self.exit_state(frame, output, None)
+            }
+            Err(failure) => self.state_failed(frame, failure),
+        }
+    }
+
+    /// The current state of `frame` failed: retry it, catch the error, or
+    /// fail the frame.
+    pub(super) fn state_failed(&mut self, frame: FrameId, failure: Failure) -> Flow {
+        let Some(f) = self.execution.frames.get(&frame) else { return Flow::Blocked };
+        let state = self.def.state(f.machine, f.state);
+        if !matches!(state.kind, StateKind::Task(_) | StateKind::Parallel(_) | StateKind::Map(_)) {
+            return self.frame_failed(frame, failure);
+        }
+        if let Some((index, retrier)) =
+            state.retry.iter().enumerate().find(|(_, r)| error_matches(&r.error_equals, &failure.error))
+        {
+            let attempts = f.retries.get(index).copied().unwrap_or(0);
+            if attempts < retrier.max_attempts {
+                let mut delay = retrier.interval_seconds * retrier.backoff_rate.powi(attempts as i32);
+                if let Some(max) = retrier.max_delay_seconds {
+                    delay = delay.min(max);
+                }
+                if retrier.jitter == Jitter::Full {
+                    delay *= windlass_asl::Host::random(&self.host);
+                }
+                let at = self.now.saturating_add((delay * 1000.0) as i64);
+                if let Some(f) = self.execution.frames.get_mut(&frame) {
+                    if let Some(count) = f.retries.get_mut(index) {
+                        *count += 1;
+                    }
+                }
+                if at <= self.now {
+                    if let Some(f) = self.execution.frames.get_mut(&frame) {
+                        f.phase = Phase::Reenter;
+                    }
+                    return Flow::Continue;
+                }
+                let timer = self.set_timer(at, TimerPurpose::Resume(frame));
+                if let Some(f) = self.execution.frames.get_mut(&frame) {
+                    f.phase = Phase::Backoff { timer };
+                }
+                return Flow::Blocked;
+            }
+        }
+        let Some(catcher) = state.catch.iter().find(|c| error_matches(&c.error_equals, &failure.error)) else {
+            return self.frame_failed(frame, failure);
+        };
+        let raw = f.input.clone();
+        let error_output = json!({ "Error": failure.error, "Cause": failure.cause });
+        let computed = {
+            let eval = Eval::new(self.execution, &self.host, frame, state);
+            (|| {
+                let assignments = eval.assignments(catcher.assign.as_ref(), &raw, None, Some(&error_output))?;
+                let output = if eval.jsonata() {
+                    match &catcher.output {
+                        Some(template) => eval.with_scope(&raw, None, Some(&error_output), |scope| {
+                            windlass_asl::jsonata::evaluate_template(template, scope)
+                        })?,
+                        None => error_output.clone(),
+                    }
+                } else {
+                    eval.result_path(&raw, error_output.clone(), catcher.result_path.as_ref())?
+                };
+                Ok::<_, Failure>((assignments, output))
+            })()
+        };
+        match computed {
+            Ok((assignments, output)) => {
+                self.apply_assignments(frame, assignments);
+                if let Some(f) = self.execution.frames.get_mut(&frame) {
+                    f.phase = Phase::Enter;
+                }
+                self.exit_state(frame, output, Some(catcher.next.clone()))
+            }
+            Err(failure) => self.frame_failed(frame, failure),
+        }
+    }
+}

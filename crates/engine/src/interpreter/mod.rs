@@ -1,0 +1,366 @@
+//! Applying events to an execution: the run loop, frames finishing, and the
+//! end of the execution.
+
+mod children;
+mod choice;
+mod failure;
+mod io;
+mod states;
+
+use std::collections::{BTreeMap, VecDeque};
+
+use serde_json::{json, Value as Json};
+use windlass_asl::definition::{Definition, Transition};
+use windlass_asl::Failure;
+
+use crate::event::{Action, Event, Step};
+use crate::execution::*;
+use crate::history::{details_key, HistoryEvent};
+use crate::host::SeededHost;
+
+/// AWS's limit on history events per execution.
+pub const MAX_HISTORY_EVENTS: u64 = 25_000;
+
+impl Execution {
+    /// Starts an execution: writes `ExecutionStarted` and runs as far as it can.
+    pub fn start(definition: &Definition, meta: ExecutionMeta, now: i64) -> (Execution, Step) {
+        let mut frames = BTreeMap::new();
+        let root_state = definition.root().start().unwrap_or(0);
+        frames.insert(
+            0,
+            Frame {
+                machine: 0,
+                parent: None,
+                inherit_vars: false,
+                state: root_state,
+                input: meta.input.clone(),
+                vars: Default::default(),
+                phase: Phase::Enter,
+                retries: Vec::new(),
+                entered_millis: now,
+                last_event: 0,
+                map_item: None,
+            },
+        );
+        let mut execution = Execution {
+            rng: meta.seed,
+            meta,
+            status: Status::Running,
+            outcome: None,
+            frames,
+            tasks: BTreeMap::new(),
+            timers: BTreeMap::new(),
+            next_id: 0,
+            last_event_id: 0,
+            stop_millis: None,
+        };
+        let mut run = Run::new(definition, &mut execution, now);
+        let details = json!({
+            "input": run.execution.meta.input,
+            "inputDetails": { "truncated": false },
+            "roleArn": run.execution.meta.role_arn,
+        });
+        let id = run.emit(0, "ExecutionStarted", details);
+        if let Some(frame) = run.execution.frames.get_mut(&0) {
+            frame.last_event = id;
+        }
+        if let Some(seconds) = definition.timeout_seconds {
+            let at = now.saturating_add(seconds.saturating_mul(1000) as i64);
+            run.set_timer(at, TimerPurpose::ExecutionTimeout);
+        }
+        run.runnable.push_back(0);
+        let step = run.finish();
+        (execution, step)
+    }
+
+    /// Applies one event and runs as far as the execution can go.
+    pub fn handle(&mut self, definition: &Definition, event: Event, now: i64) -> Step {
+        if self.status != Status::Running {
+            return Step::default();
+        }
+        let mut run = Run::new(definition, self, now);
+        match event {
+            Event::TaskStarted { task, worker } => run.task_started(task, worker),
+            Event::TaskSucceeded { task, output } => run.task_finished(task, Ok(output)),
+            Event::TaskFailed { task, error, cause } => run.task_finished(task, Err(Failure::new(error, cause))),
+            Event::TaskHeartbeat { task } => run.task_heartbeat(task),
+            Event::TimerFired { timer } => run.timer_fired(timer),
+            Event::Stop { error, cause } => run.stop(error, cause),
+        }
+        run.finish()
+    }
+}
+
+/// One application of an event: the execution being changed, the step being built.
+pub(crate) struct Run<'a> {
+    pub def: &'a Definition,
+    pub execution: &'a mut Execution,
+    pub now: i64,
+    pub host: SeededHost,
+    pub step: Step,
+    pub runnable: VecDeque<FrameId>,
+}
+
+impl<'a> Run<'a> {
+    fn new(def: &'a Definition, execution: &'a mut Execution, now: i64) -> Self {
+        let host = SeededHost::new(execution.rng, now);
+        Run { def, execution, now, host, step: Step::default(), runnable: VecDeque::new() }
+    }
+
+    fn finish(mut self) -> Step {
+        while let Some(frame) = self.runnable.pop_front() {
+            if self.execution.status != Status::Running {
+                break;
+            }
+            self.advance(frame);
+        }
+        self.execution.rng = self.host.seed();
+        self.step
+    }
+
+    /// Appends a history event caused by `previous`; returns its id.
+    pub fn emit(&mut self, previous: u64, kind: &str, details: Json) -> u64 {
+        self.execution.last_event_id += 1;
+        let id = self.execution.last_event_id;
+        let key = details_key(kind);
+        self.step.history.push(HistoryEvent {
+            id,
+            previous_event_id: previous,
+            timestamp_millis: self.now,
+            kind: kind.to_string(),
+            details_key: key.map(str::to_string),
+            details: if key.is_some() { details } else { Json::Null },
+        });
+        id
+    }
+
+    /// Appends an event for a frame, chained to that frame's last event.
+    pub fn emit_for(&mut self, frame: FrameId, kind: &str, details: Json) -> u64 {
+        let previous = self.execution.frames.get(&frame).map_or(0, |f| f.last_event);
+        let id = self.emit(previous, kind, details);
+        if let Some(f) = self.execution.frames.get_mut(&frame) {
+            f.last_event = id;
+        }
+        id
+    }
+
+    pub fn set_timer(&mut self, at_millis: i64, purpose: TimerPurpose) -> TimerId {
+        let timer = self.execution.fresh_id();
+        self.execution.timers.insert(timer, Timer { at_millis, purpose });
+        self.step.actions.push(Action::SetTimer { timer, at_millis });
+        timer
+    }
+
+    pub fn cancel_timer(&mut self, timer: TimerId) {
+        if self.execution.timers.remove(&timer).is_some() {
+            self.step.actions.push(Action::CancelTimer { timer });
+        }
+    }
+
+    /// Runs a frame's states until it waits on something or finishes.
+    fn advance(&mut self, frame: FrameId) {
+        loop {
+            if self.execution.status != Status::Running {
+                return;
+            }
+            let Some(f) = self.execution.frames.get(&frame) else { return };
+            if !matches!(f.phase, Phase::Enter | Phase::Reenter) {
+                return;
+            }
+            match self.enter_state(frame) {
+                Flow::Continue => continue,
+                Flow::Blocked => return,
+            }
+        }
+    }
+
+    /// The state is done with `output`: write its exit and take its transition.
+    pub fn exit_state(&mut self, frame: FrameId, output: Json, next: Option<String>) -> Flow {
+        let Some(f) = self.execution.frames.get(&frame) else { return Flow::Blocked };
+        let machine_id = f.machine;
+        let state = self.def.state(f.machine, f.state);
+        let kind = format!("{}StateExited", state.type_name());
+        let name = state.name.clone();
+        let transition = match next {
+            Some(next) => Transition::Next(next),
+            None => state.transition.clone(),
+        };
+        self.emit_for(
+            frame,
+            &kind,
+            json!({ "name": name, "output": output, "outputDetails": { "truncated": false } }),
+        );
+        self.step.transitions += 1;
+        match transition {
+            Transition::Next(next) => {
+                let machine = &self.def.machines[machine_id];
+                let Some(index) = machine.index_of(&next) else {
+                    return self.frame_failed(frame, Failure::runtime(format!("Missing 'Next' target: {next}")));
+                };
+                let now = self.now;
+                if let Some(f) = self.execution.frames.get_mut(&frame) {
+                    f.state = index;
+                    f.input = output;
+                    f.phase = Phase::Enter;
+                    f.retries.clear();
+                    f.entered_millis = now;
+                }
+                Flow::Continue
+            }
+            Transition::End | Transition::Terminal => self.frame_succeeded(frame, output),
+        }
+    }
+
+    /// A frame reached an end with `output`.
+    pub fn frame_succeeded(&mut self, frame: FrameId, output: Json) -> Flow {
+        let Some(f) = self.execution.frames.remove(&frame) else { return Flow::Blocked };
+        match f.parent {
+            None => {
+                let size = output.to_string().len();
+                if size > windlass_asl::MAX_PAYLOAD_BYTES {
+                    self.execution.frames.insert(frame, f);
+                    return self.frame_failed(
+                        frame,
+                        Failure::new(
+                            windlass_asl::failure::names::DATA_LIMIT_EXCEEDED,
+                            format!("The state/task returned a result with a size exceeding the maximum number of bytes service limit ({size} bytes)."),
+                        ),
+                    );
+                }
+                let details = json!({ "output": output, "outputDetails": { "truncated": false } });
+                self.emit(f.last_event, "ExecutionSucceeded", details);
+                self.end_execution(Status::Succeeded, Outcome::Output(output));
+            }
+            Some(link) => self.child_finished(frame, link, f.last_event, Ok(output)),
+        }
+        Flow::Blocked
+    }
+
+    /// A frame failed with an error nothing in it caught.
+    pub fn frame_failed(&mut self, frame: FrameId, failure: Failure) -> Flow {
+        let Some(f) = self.execution.frames.remove(&frame) else { return Flow::Blocked };
+        self.cancel_frame_work(&f, frame);
+        match f.parent {
+            None => {
+                let details = json!({ "error": failure.error, "cause": failure.cause });
+                self.emit(f.last_event, "ExecutionFailed", details);
+                self.end_execution(Status::Failed, Outcome::Error { error: failure.error, cause: failure.cause });
+            }
+            Some(link) => self.child_finished(frame, link, f.last_event, Err(failure)),
+        }
+        Flow::Blocked
+    }
+
+    /// Cancels a frame's own task or timer (not its children: see `remove_subtree`).
+    fn cancel_frame_work(&mut self, f: &Frame, frame: FrameId) {
+        match &f.phase {
+            Phase::Task { task } => self.cancel_task(*task),
+            Phase::Wait { timer, .. } | Phase::Backoff { timer } => self.cancel_timer(*timer),
+            Phase::Children(children) => {
+                for child in children.active.clone() {
+                    self.remove_subtree(child);
+                }
+            }
+            Phase::Enter | Phase::Reenter => {}
+        }
+        let _ = frame;
+    }
+
+    /// Removes a frame and everything under it, cancelling their work.
+    pub fn remove_subtree(&mut self, frame: FrameId) {
+        if let Some(f) = self.execution.frames.remove(&frame) {
+            self.cancel_frame_work(&f, frame);
+        }
+    }
+
+    pub fn cancel_task(&mut self, task: TaskId) {
+        if let Some(pending) = self.execution.tasks.remove(&task) {
+            for timer in [pending.timeout_timer, pending.heartbeat_timer].into_iter().flatten() {
+                self.cancel_timer(timer);
+            }
+            self.step.actions.push(Action::CancelTask { task });
+        }
+    }
+
+    fn end_execution(&mut self, status: Status, outcome: Outcome) {
+        self.execution.status = status;
+        self.execution.outcome = Some(outcome);
+        self.execution.stop_millis = Some(self.now);
+        for frame in self.execution.frames.keys().copied().collect::<Vec<_>>() {
+            self.remove_subtree(frame);
+        }
+        for task in self.execution.tasks.keys().copied().collect::<Vec<_>>() {
+            self.cancel_task(task);
+        }
+        for timer in self.execution.timers.keys().copied().collect::<Vec<_>>() {
+            self.cancel_timer(timer);
+        }
+        self.runnable.clear();
+    }
+
+    fn stop(&mut self, error: Option<String>, cause: Option<String>) {
+        let mut details = serde_json::Map::new();
+        if let Some(error) = &error {
+            details.insert("error".into(), Json::String(error.clone()));
+        }
+        if let Some(cause) = &cause {
+            details.insert("cause".into(), Json::String(cause.clone()));
+        }
+        let previous = self.execution.last_event_id;
+        self.emit(previous, "ExecutionAborted", Json::Object(details));
+        self.end_execution(
+            Status::Aborted,
+            Outcome::Error { error: error.unwrap_or_default(), cause: cause.unwrap_or_default() },
+        );
+    }
+
+    fn timer_fired(&mut self, timer: TimerId) {
+        let Some(Timer { purpose, .. }) = self.execution.timers.remove(&timer) else { return };
+        match purpose {
+            TimerPurpose::ExecutionTimeout => {
+                let previous = self.execution.last_event_id;
+                self.emit(
+                    previous,
+                    "ExecutionTimedOut",
+                    json!({ "error": "States.Timeout", "cause": "The execution timed out." }),
+                );
+                self.end_execution(
+                    Status::TimedOut,
+                    Outcome::Error { error: "States.Timeout".into(), cause: "The execution timed out.".into() },
+                );
+            }
+            TimerPurpose::Resume(frame) => self.resume(frame),
+            TimerPurpose::TaskTimeout(task) => {
+                self.task_timed_out(task, "States.Timeout", "Task timed out.");
+            }
+            TimerPurpose::TaskHeartbeat(task) => {
+                self.task_timed_out(task, "States.HeartbeatTimeout", "Task heartbeat timed out.");
+            }
+        }
+    }
+
+    /// A Wait state's or a back-off's timer fired.
+    fn resume(&mut self, frame: FrameId) {
+        let Some(f) = self.execution.frames.get_mut(&frame) else { return };
+        match std::mem::replace(&mut f.phase, Phase::Enter) {
+            Phase::Wait { output, .. } => {
+                if let Flow::Continue = self.exit_state(frame, output, None) {
+                    self.runnable.push_back(frame);
+                }
+            }
+            Phase::Backoff { .. } => {
+                f.phase = Phase::Reenter;
+                self.runnable.push_back(frame);
+            }
+            other => f.phase = other,
+        }
+    }
+}
+
+/// What the run loop does next with a frame.
+pub(crate) enum Flow {
+    /// The frame moved to its next state: run it.
+    Continue,
+    /// The frame waits on something, or is gone.
+    Blocked,
+}

@@ -1,0 +1,330 @@
+//! Entering a state: what each state type does with its input.
+
+use serde_json::{json, Map as JsonMap, Value as Json};
+use windlass_asl::definition::{Fail, NumberSource, Pass, State, StateKind, Task, Wait};
+use windlass_asl::{jsonata, path, Failure};
+
+use super::io::Eval;
+use super::{Flow, Run};
+use crate::event::{Action, TaskRequest};
+use crate::execution::{FrameId, PendingTask, Phase, TimerPurpose};
+use crate::time_fmt::parse_timestamp;
+
+impl Run<'_> {
+    /// Enters (or, after a back-off, re-runs) the frame's current state.
+    pub(super) fn enter_state(&mut self, frame: FrameId) -> Flow {
+        let Some(f) = self.execution.frames.get_mut(&frame) else { return Flow::Blocked };
+        let reentry = matches!(f.phase, Phase::Reenter);
+        let state = self.def.state(f.machine, f.state);
+        if !reentry {
+            f.retries = vec![0; state.retry.len()];
+            let input = f.input.clone();
+            let kind = format!("{}StateEntered", state.type_name());
+            self.emit_for(
+                frame,
+                &kind,
+                json!({ "name": state.name, "input": input, "inputDetails": { "truncated": false } }),
+            );
+        }
+        if self.step.history.len() as u64 + self.execution.last_event_id > super::MAX_HISTORY_EVENTS * 2
+            || self.execution.last_event_id > super::MAX_HISTORY_EVENTS
+        {
+            return self.frame_failed(
+                frame,
+                Failure::new(
+                    windlass_asl::failure::names::RUNTIME,
+                    "The execution reached the maximum number of history events (25000).",
+                ),
+            );
+        }
+        match &state.kind {
+            StateKind::Pass(pass) => self.run_pass(frame, state, pass),
+            StateKind::Task(task) => self.run_task(frame, state, task),
+            StateKind::Choice(choice) => self.run_choice(frame, state, choice),
+            StateKind::Wait(wait) => self.run_wait(frame, state, wait),
+            StateKind::Succeed => self.run_succeed(frame, state),
+            StateKind::Fail(fail) => self.run_fail(frame, state, fail),
+            StateKind::Parallel(parallel) => self.start_parallel(frame, state, parallel),
+            StateKind::Map(map) => self.start_map(frame, state, map),
+        }
+    }
+
+    pub(super) fn raw_input(&self, frame: FrameId) -> Json {
+        self.execution.frames.get(&frame).map(|f| f.input.clone()).unwrap_or(Json::Null)
+    }
+
+    /// Sets variables in the frame's own scope.
+    pub(super) fn apply_assignments(&mut self, frame: FrameId, assignments: Option<JsonMap<String, Json>>) {
+        if let (Some(values), Some(f)) = (assignments, self.execution.frames.get_mut(&frame)) {
+            for (name, value) in values {
+                f.vars.insert(name, value);
+            }
+        }
+    }
+
+    fn run_pass(&mut self, frame: FrameId, state: &State, pass: &Pass) -> Flow {
+        let raw = self.raw_input(frame);
+        let computed = {
+            let eval = Eval::new(self.execution, &self.host, frame, state);
+            (|| {
+                let effective = eval.effective_input(&raw)?;
+                let parameters = eval.parameters(effective)?;
+                let result = match (&pass.result, eval.jsonata()) {
+                    (Some(result), false) => result.clone(),
+                    _ => parameters,
+                };
+                let assignments = eval.assignments(state.assign.as_ref(), &raw, Some(&result), None)?;
+                let output = eval.output(&raw, result, None, true)?;
+                Ok::<_, Failure>((assignments, output))
+            })()
+        };
+        match computed {
+            Ok((assignments, output)) => {
+                self.apply_assignments(frame, assignments);
+                self.exit_state(frame, output, None)
+            }
+            Err(failure) => self.state_failed(frame, failure),
+        }
+    }
+
+    fn run_succeed(&mut self, frame: FrameId, state: &State) -> Flow {
+        let raw = self.raw_input(frame);
+        let computed = {
+            let eval = Eval::new(self.execution, &self.host, frame, state);
+            eval.effective_input(&raw).and_then(|effective| {
+                if eval.jsonata() {
+                    eval.output(&raw, raw.clone(), None, true)
+                } else {
+                    eval.output_path(effective)
+                }
+            })
+        };
+        match computed {
+            Ok(output) => self.exit_state(frame, output, None),
+            Err(failure) => self.state_failed(frame, failure),
+        }
+    }
+
+    fn run_fail(&mut self, frame: FrameId, state: &State, fail: &Fail) -> Flow {
+        let raw = self.raw_input(frame);
+        let computed = {
+            let eval = Eval::new(self.execution, &self.host, frame, state);
+            let text = |literal: &Option<String>, path: &Option<String>, field: &str| -> Result<Option<String>, Failure> {
+                if let Some(p) = path {
+                    let value = eval.select(&raw, p)?;
+                    return match value {
+                        Json::String(s) => Ok(Some(s)),
+                        other => Err(Failure::runtime(format!(
+                            "The {field}Path field's value must be a string, but was {other}"
+                        ))),
+                    };
+                }
+                match literal {
+                    Some(s) if jsonata::is_expression(s) && eval.jsonata() => match eval.select(&raw, s)? {
+                        Json::String(s) => Ok(Some(s)),
+                        other => Err(Failure::query_evaluation(format!(
+                            "The {field} field must evaluate to a string, but was {other}"
+                        ))),
+                    },
+                    other => Ok(other.clone()),
+                }
+            };
+            text(&fail.error, &fail.error_path, "Error").and_then(|e| Ok((e, text(&fail.cause, &fail.cause_path, "Cause")?)))
+        };
+        match computed {
+            Ok((error, cause)) => {
+                self.frame_failed(frame, Failure::new(error.unwrap_or_default(), cause.unwrap_or_default()))
+            }
+            Err(failure) => self.frame_failed(frame, failure),
+        }
+    }
+
+    fn run_wait(&mut self, frame: FrameId, state: &State, wait: &Wait) -> Flow {
+        let raw = self.raw_input(frame);
+        let now = self.now;
+        let computed = {
+            let eval = Eval::new(self.execution, &self.host, frame, state);
+            (|| {
+                let effective = eval.effective_input(&raw)?;
+                let deadline = match wait {
+                    Wait::Seconds(source) => {
+                        let seconds = resolve_number(&eval, &effective, source, "SecondsPath")?;
+                        now.saturating_add((seconds * 1000.0) as i64)
+                    }
+                    Wait::Timestamp(text) if jsonata::is_expression(text) => {
+                        timestamp_value(eval.select(&raw, text)?, "Timestamp")?
+                    }
+                    Wait::Timestamp(text) => timestamp_value(Json::String(text.clone()), "Timestamp")?,
+                    Wait::TimestampPath(p) => timestamp_value(eval.select(&effective, p)?, "TimestampPath")?,
+                };
+                let assignments = eval.assignments(state.assign.as_ref(), &raw, Some(&effective), None)?;
+                let output = if eval.jsonata() {
+                    eval.output(&raw, raw.clone(), None, true)?
+                } else {
+                    eval.output_path(effective)?
+                };
+                Ok::<_, Failure>((deadline, assignments, output))
+            })()
+        };
+        match computed {
+            Ok((deadline, assignments, output)) => {
+                self.apply_assignments(frame, assignments);
+                if deadline <= now {
+                    return self.exit_state(frame, output, None);
+                }
+                let timer = self.set_timer(deadline, TimerPurpose::Resume(frame));
+                if let Some(f) = self.execution.frames.get_mut(&frame) {
+                    f.phase = Phase::Wait { timer, output };
+                }
+                Flow::Blocked
+            }
+            Err(failure) => self.state_failed(frame, failure),
+        }
+    }
+
+    fn run_task(&mut self, frame: FrameId, state: &State, task: &Task) -> Flow {
+        let raw = self.raw_input(frame);
+        let activity = is_activity(&task.resource);
+        let wants_token = activity || task.resource.ends_with(".waitForTaskToken");
+        let token = wants_token.then(|| windlass_asl::Host::uuid(&self.host));
+        let attempt = self.execution.frames.get(&frame).map_or(0, |f| f.retries.iter().sum());
+        let computed = {
+            let eval = Eval::with_token(self.execution, &self.host, frame, state, token.as_deref());
+            (|| {
+                let effective = eval.effective_input(&raw)?;
+                let timeout = task
+                    .timeout
+                    .as_ref()
+                    .map(|source| resolve_number(&eval, &effective, source, "TimeoutSecondsPath"))
+                    .transpose()?;
+                let heartbeat = task
+                    .heartbeat
+                    .as_ref()
+                    .map(|source| resolve_number(&eval, &effective, source, "HeartbeatSecondsPath"))
+                    .transpose()?;
+                let credentials = match &task.credentials {
+                    Some(template) if eval.jsonata() => {
+                        Some(eval.with_scope(&raw, None, None, |s| jsonata::evaluate_template(template, s))?)
+                    }
+                    Some(template) => {
+                        Some(eval.with_scope(&effective, None, None, |s| windlass_asl::payload::render(template, s))?)
+                    }
+                    None => None,
+                };
+                let input = eval.parameters(effective)?;
+                Ok::<_, Failure>((input, timeout, heartbeat, credentials))
+            })()
+        };
+        let (input, timeout, heartbeat, credentials) = match computed {
+            Ok(values) => values,
+            Err(failure) => return self.state_failed(frame, failure),
+        };
+        let id = self.execution.fresh_id();
+        let timeout_seconds = timeout.map(|s| s as u64).filter(|s| *s > 0);
+        let heartbeat_seconds = heartbeat.map(|s| s as u64).filter(|s| *s > 0);
+        let request = TaskRequest {
+            task: id,
+            resource: task.resource.clone(),
+            input: input.clone(),
+            state_name: state.name.clone(),
+            token,
+            timeout_seconds,
+            heartbeat_seconds,
+            attempt,
+            credentials,
+        };
+        let (resource_type, resource) = resource_parts(&task.resource);
+        if activity {
+            let mut details = json!({ "resource": task.resource, "input": input, "inputDetails": { "truncated": false } });
+            add_seconds(&mut details, timeout_seconds, heartbeat_seconds);
+            self.emit_for(frame, "ActivityScheduled", details);
+        } else {
+            let mut details = json!({
+                "resourceType": resource_type,
+                "resource": resource,
+                "region": region_of(&self.execution.meta.state_machine_arn),
+                "parameters": input.to_string(),
+            });
+            add_seconds(&mut details, timeout_seconds, heartbeat_seconds);
+            self.emit_for(frame, "TaskScheduled", details);
+            self.emit_for(frame, "TaskStarted", json!({ "resourceType": resource_type, "resource": resource }));
+        }
+        let timeout_timer = timeout_seconds.map(|s| {
+            let at = self.now.saturating_add((s as i64).saturating_mul(1000));
+            self.set_timer(at, TimerPurpose::TaskTimeout(id))
+        });
+        let heartbeat_timer = heartbeat_seconds.map(|s| {
+            let at = self.now.saturating_add((s as i64).saturating_mul(1000));
+            self.set_timer(at, TimerPurpose::TaskHeartbeat(id))
+        });
+        self.execution.tasks.insert(
+            id,
+            PendingTask { frame, request: request.clone(), started: !activity, timeout_timer, heartbeat_timer, activity },
+        );
+        self.step.actions.push(Action::Invoke(request));
+        if let Some(f) = self.execution.frames.get_mut(&frame) {
+            f.phase = Phase::Task { task: id };
+        }
+        Flow::Blocked
+    }
+}
+
+fn add_seconds(details: &mut Json, timeout: Option<u64>, heartbeat: Option<u64>) {
+    if let Some(map) = details.as_object_mut() {
+        if let Some(t) = timeout {
+            map.insert("timeoutInSeconds".into(), json!(t));
+        }
+        if let Some(h) = heartbeat {
+            map.insert("heartbeatInSeconds".into(), json!(h));
+        }
+    }
+}
+
+/// Whether a Task `Resource` names an activity.
+pub(super) fn is_activity(resource: &str) -> bool {
+    resource.starts_with("arn:") && resource.split(':').nth(5) == Some("activity")
+}
+
+/// `arn:aws:states:::http:invoke` -> (`http`, `invoke`); a Lambda function
+/// ARN -> (`lambda`, `invoke`).
+pub(super) fn resource_parts(resource: &str) -> (String, String) {
+    let parts: Vec<&str> = resource.split(':').collect();
+    if parts.len() >= 7 && parts[2] == "states" && parts[3].is_empty() {
+        return (parts[5].to_string(), parts[6..].join(":"));
+    }
+    if parts.len() >= 6 && parts[2] == "lambda" {
+        return ("lambda".into(), "invoke".into());
+    }
+    (parts.get(2).copied().unwrap_or("unknown").to_string(), resource.to_string())
+}
+
+fn region_of(arn: &str) -> String {
+    arn.split(':').nth(3).filter(|r| !r.is_empty()).unwrap_or("us-east-1").to_string()
+}
+
+/// Resolves a number field: literal, `...Path` or JSONata.
+pub(super) fn resolve_number(eval: &Eval, effective: &Json, source: &NumberSource, field: &str) -> Result<f64, Failure> {
+    let value = match source {
+        NumberSource::Literal(n) => return Ok(*n),
+        NumberSource::Path(p) => eval.with_scope(effective, None, None, |scope| path::select(p, scope))?,
+        NumberSource::Jsonata(expression) => eval.select(effective, expression)?,
+    };
+    match value.as_f64() {
+        Some(n) if n >= 0.0 => Ok(n),
+        _ => Err(match source {
+            NumberSource::Jsonata(_) => Failure::query_evaluation(format!(
+                "The value of the field '{}' must be a non-negative number, but was {value}",
+                field.trim_end_matches("Path")
+            )),
+            _ => Failure::runtime(format!("The value of the field '{field}' must be a non-negative integer, but was {value}")),
+        }),
+    }
+}
+
+fn timestamp_value(value: Json, field: &str) -> Result<i64, Failure> {
+    match &value {
+        Json::String(text) => parse_timestamp(text)
+            .ok_or_else(|| Failure::runtime(format!("The {field} value '{text}' is not a valid ISO-8601 timestamp"))),
+        other => Err(Failure::runtime(format!("The {field} value must be a string timestamp, but was {other}"))),
+    }
+}

@@ -1,0 +1,111 @@
+//! JSONPath as ASL uses it: selecting (InputPath, OutputPath, `.$` fields,
+//! ItemsPath, Choice `Variable`, `...Path` fields) and reference paths
+//! (ResultPath). `$` is the state's input, `$$` the context object, and
+//! `$name` a variable. The dialect is Jayway's, which Step Functions uses.
+
+mod ast;
+mod eval;
+mod filter;
+mod parse;
+mod reference;
+
+use serde_json::Value as Json;
+
+use crate::{Failure, Scope};
+
+pub(crate) use ast::Path;
+pub use reference::assign;
+
+/// Selects `path` from the scope: `$...` from the input, `$$...` from the
+/// context object, `$var...` from a variable. A definite path that matches
+/// nothing fails with `States.Runtime` and AWS's InputPath/OutputPath message
+/// ("Invalid path '$.x' : No results for path: $['x']"); an indefinite path
+/// (wildcard, slice, filter, deep scan) yields the array of its matches.
+pub fn select(path: &str, scope: &Scope) -> Result<Json, Failure> {
+    let parsed = parse_or_fail(path)?;
+    evaluate(&parsed, scope)
+        .map_err(|message| Failure::runtime(format!("Invalid path '{path}' : {message}")))
+}
+
+/// Like [`select`], but a path that matches nothing is `Ok(None)` (Choice
+/// `IsPresent`). Only a malformed path is an error.
+pub fn select_opt(path: &str, scope: &Scope) -> Result<Option<Json>, Failure> {
+    let parsed = parse_or_fail(path)?;
+    Ok(evaluate(&parsed, scope).ok())
+}
+
+/// Like [`select`], for a path given in the field `field` (`value.$`,
+/// `ErrorPath`, `ItemsPath`...): a path that matches nothing fails with
+/// AWS's message naming the field and the input.
+pub fn select_field(path: &str, field: &str, scope: &Scope) -> Result<Json, Failure> {
+    match select_opt(path, scope)? {
+        Some(value) => Ok(value),
+        None => Err(not_found_in_field(path, field, scope)),
+    }
+}
+
+/// `States.Runtime`: "The JSONPath '...' specified for the field '...' could
+/// not be found in the input '...'".
+pub fn not_found_in_field(path: &str, field: &str, scope: &Scope) -> Failure {
+    Failure::runtime(format!(
+        "The JSONPath '{path}' specified for the field '{field}' could not be found in the input '{}'",
+        scope.input
+    ))
+}
+
+/// Checks that `path` is a well-formed path (any JSONPath the engine can
+/// evaluate). The message says what is wrong; validation wraps it.
+pub fn check(path: &str) -> Result<(), String> {
+    parse::parse(path).map(|_| ())
+}
+
+/// Checks that `path` is a reference path: `$`, `$$` or `$var` followed only
+/// by names and single indexes (Choice `Variable`, `...Path` fields).
+pub fn check_reference(path: &str) -> Result<(), String> {
+    let parsed = parse::parse(path)?;
+    if parsed.is_definite() && parsed.function.is_none() {
+        Ok(())
+    } else {
+        Err(format!(
+            "'{path}' is not a reference path: only names and single array indexes are allowed"
+        ))
+    }
+}
+
+/// Whether `path` yields a single value rather than an array of matches.
+pub fn is_definite(path: &str) -> Result<bool, String> {
+    parse::parse(path).map(|parsed| parsed.is_definite() && parsed.function.is_none())
+}
+
+pub(crate) fn parse_text(path: &str) -> Result<Path, String> {
+    parse::parse(path)
+}
+
+pub(crate) fn parse_or_fail(path: &str) -> Result<Path, Failure> {
+    parse::parse(path)
+        .map_err(|message| Failure::runtime(format!("Invalid path '{path}' : {message}")))
+}
+
+/// Evaluates a parsed path in the scope; `Err` carries Jayway's message for
+/// a definite path that matched nothing.
+pub(crate) fn evaluate(path: &Path, scope: &Scope) -> Result<Json, String> {
+    let start = match &path.root {
+        ast::Root::Input | ast::Root::Current => scope.input,
+        ast::Root::Context => scope.context,
+        ast::Root::Variable(name) => match scope.vars.get(name) {
+            Some(value) => value,
+            None => return Err(format!("The variable '{name}' is not defined")),
+        },
+    };
+    eval::evaluate(
+        path,
+        &eval::Roots {
+            start,
+            document: start,
+        },
+    )
+    .map_err(|e| e.0)
+}
+
+#[cfg(test)]
+mod tests;

@@ -9,6 +9,9 @@ use serde_json::{Map as JsonMap, Value as Json};
 use crate::definition::*;
 
 mod fields;
+mod locate;
+
+pub use locate::line_of;
 
 /// One problem in a definition.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -111,6 +114,19 @@ pub fn parse_value(document: &Json) -> Parsed {
 struct Parser {
     machines: Vec<Machine>,
     diagnostics: Vec<Diagnostic>,
+}
+
+/// Whether any string in the state mentions the context object.
+fn mentions_context(object: &JsonMap<String, Json>) -> bool {
+    fn walk(value: &Json) -> bool {
+        match value {
+            Json::String(text) => text.contains("$$") || text.contains("context"),
+            Json::Array(items) => items.iter().any(walk),
+            Json::Object(fields) => fields.iter().any(|(key, value)| key.contains("$$") || walk(value)),
+            _ => false,
+        }
+    }
+    object.values().any(walk)
 }
 
 fn pointer_join(base: &str, key: &str) -> String {
@@ -260,6 +276,7 @@ impl Parser {
             kind,
             transition,
             pointer: pointer.to_string(),
+            uses_context: mentions_context(object),
         })
     }
 

@@ -1,2 +1,63 @@
-//! The `windlass` command.
-fn main() {}
+//! The `windlass` command: parses arguments, wires implementations, maps
+//! errors to exit codes. The work is done in the library crates.
+
+mod commands;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Durable ASL workflows: run Amazon States Language state machines locally,
+/// and deploy and roll back containers with them.
+#[derive(Parser)]
+#[command(name = "windlass", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check state machine definitions (JSON or YAML); exit 0 only when all are valid.
+    Validate(commands::validate::Args),
+    /// Run a state machine to its end and print its output.
+    Run(commands::run::Args),
+    /// Run ASL conformance cases and report pass/fail per category.
+    Conformance(commands::conformance::Args),
+}
+
+/// Exit codes: what happened, for scripts.
+pub mod exit {
+    /// The command did what was asked (valid, succeeded).
+    pub const OK: u8 = 0;
+    /// The definition is invalid, or conformance fell short.
+    pub const INVALID: u8 = 1;
+    /// The execution ran and failed.
+    pub const FAILED: u8 = 3;
+    /// The execution timed out.
+    pub const TIMED_OUT: u8 = 4;
+    /// The execution was aborted.
+    pub const ABORTED: u8 = 5;
+    /// windlass itself could not do the work (I/O, store).
+    pub const ERROR: u8 = 70;
+}
+
+fn run() -> anyhow::Result<ExitCode> {
+    let cli = Cli::parse();
+    let code = match cli.command {
+        Command::Validate(args) => commands::validate::run(args)?,
+        Command::Run(args) => commands::run::run(args)?,
+        Command::Conformance(args) => commands::conformance::run(args)?,
+    };
+    Ok(ExitCode::from(code))
+}
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("windlass: {error:#}");
+            ExitCode::from(exit::ERROR)
+        }
+    }
+}

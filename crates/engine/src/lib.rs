@@ -13,6 +13,7 @@ mod execution;
 mod history;
 mod host;
 mod interpreter;
+pub mod simulate;
 mod time_fmt;
 
 pub use event::{Action, Event, Step, TaskRequest};

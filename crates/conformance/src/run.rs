@@ -1,0 +1,150 @@
+//! Running one case.
+
+use serde_json::{json, Value as Json};
+use windlass_asl::parse::parse_value;
+use windlass_engine::simulate::{simulate, NoTasks, SimulateConfig};
+use windlass_engine::{ExecutionMeta, Outcome, Status};
+
+use crate::compare::Matcher;
+use crate::{Case, Verdict};
+
+/// What the engine did with a case, in the terms of `expected`.
+#[derive(Debug)]
+struct Actual {
+    status: String,
+    output: Option<Json>,
+    error: Option<String>,
+    cause: Option<String>,
+}
+
+impl Actual {
+    fn rejected(error: &str, cause: String) -> Self {
+        Actual { status: "REJECTED".into(), output: None, error: Some(error.into()), cause: Some(cause) }
+    }
+
+    fn describe(&self) -> String {
+        match self.status.as_str() {
+            "SUCCEEDED" => format!("SUCCEEDED output={}", self.output.as_ref().map_or("-".into(), Json::to_string)),
+            status => format!(
+                "{status} error={} cause={}",
+                self.error.as_deref().unwrap_or("-"),
+                self.cause.as_deref().unwrap_or("-")
+            ),
+        }
+    }
+}
+
+const ACCOUNT: &str = "111111111111";
+const REGION: &str = "us-east-1";
+
+pub fn run_case(case: &Case) -> Verdict {
+    let actual = match case.kind.as_str() {
+        "test_state" => Actual::rejected("NotImplemented", "TestState is not implemented yet".into()),
+        _ => run_execution(case),
+    };
+    judge(case, &actual)
+}
+
+fn run_execution(case: &Case) -> Actual {
+    let parsed = parse_value(&case.definition);
+    let definition = match parsed.valid() {
+        Ok(definition) => definition,
+        Err(diagnostics) => {
+            let message = diagnostics.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
+            return Actual::rejected("InvalidDefinition", format!("Invalid State Machine Definition: '{message}'"));
+        }
+    };
+    if let Some(raw) = &case.input_raw {
+        if serde_json::from_str::<Json>(raw).is_err() {
+            return Actual::rejected("InvalidExecutionInput", format!("Invalid execution input: {raw}"));
+        }
+    }
+    let input = if case.input.is_null() && case.input_raw.is_none() { json!({}) } else { case.input.clone() };
+    let machine = "StateMachine";
+    let name = "execution";
+    let meta = ExecutionMeta {
+        execution_arn: format!("arn:aws:states:{REGION}:{ACCOUNT}:execution:{machine}:{name}"),
+        name: name.into(),
+        state_machine_arn: format!("arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{machine}"),
+        state_machine_name: machine.into(),
+        role_arn: format!("arn:aws:iam::{ACCOUNT}:role/windlass"),
+        input,
+        start_millis: 1_700_000_000_000,
+        seed: 42,
+        express: case.state_machine_type.as_deref() == Some("EXPRESS"),
+    };
+    let config = SimulateConfig { keep_history: false, max_events: 200_000 };
+    let run = simulate(&definition, meta, &mut NoTasks, &config);
+    let execution = run.execution;
+    let (output, error, cause) = match &execution.outcome {
+        Some(Outcome::Output(output)) => (Some(output.clone()), None, None),
+        Some(Outcome::Error { error, cause }) => (None, Some(error.clone()), Some(cause.clone())),
+        None => (None, None, None),
+    };
+    let status = match execution.status {
+        Status::Running => "RUNNING (stuck)",
+        other => other.as_str(),
+    };
+    Actual { status: status.into(), output, error, cause }
+}
+
+fn judge(case: &Case, actual: &Actual) -> Verdict {
+    let matcher = Matcher::new(&case.redactions);
+    let expected = &case.expected;
+    let mut passed = expected.status == actual.status;
+    let mut message_matched = true;
+    if passed {
+        match expected.status.as_str() {
+            "SUCCEEDED" => {
+                let want = expected.output.clone().unwrap_or(Json::Null);
+                let got = actual.output.clone().unwrap_or(Json::Null);
+                passed = if expected.output_is_raw_text {
+                    matches!((&want, &got), (Json::String(w), g) if matcher.string_matches(w, &g.to_string()))
+                        || matcher.matches(&want, &got)
+                } else {
+                    matcher.matches(&want, &got)
+                };
+            }
+            "REJECTED" => {
+                passed = expected.error == actual.error;
+                message_matched = cause_matches(&matcher, expected, actual.cause.as_deref());
+            }
+            _ => {
+                let error_ok = match &expected.error {
+                    Some(e) => actual.error.as_deref().is_some_and(|a| matcher.string_matches(e, a)),
+                    None => true,
+                };
+                passed = error_ok && cause_matches(&matcher, expected, actual.cause.as_deref());
+            }
+        }
+    }
+    let describe_expected = match expected.status.as_str() {
+        "SUCCEEDED" => format!("SUCCEEDED output={}", expected.output.as_ref().map_or("-".into(), Json::to_string)),
+        status => format!(
+            "{status} error={} cause={}",
+            expected.error.as_deref().unwrap_or("-"),
+            expected.cause.as_ref().map_or("-".into(), |c| c.as_str().map_or(c.to_string(), str::to_string))
+        ),
+    };
+    Verdict {
+        name: case.name.clone(),
+        category: case.category.clone(),
+        passed,
+        message_matched,
+        expected: describe_expected,
+        actual: actual.describe(),
+    }
+}
+
+fn cause_matches(matcher: &Matcher, expected: &crate::Expected, actual: Option<&str>) -> bool {
+    match (&expected.cause, actual) {
+        (None, _) => true,
+        (Some(Json::String(want)), Some(got)) if !expected.cause_is_parsed_json => matcher.string_matches(want, got),
+        (Some(want), Some(got)) => match serde_json::from_str::<Json>(got) {
+            Ok(parsed) => matcher.matches(want, &parsed),
+            Err(_) => want.as_str().is_some_and(|w| matcher.string_matches(w, got)),
+        },
+        (Some(Json::String(want)), None) => want.is_empty(),
+        (Some(_), None) => false,
+    }
+}

@@ -1,0 +1,102 @@
+//! Running an execution to its end in memory on a virtual clock: timers fire
+//! as soon as nothing else can happen. Used by the conformance runner, tests,
+//! the in-memory benchmark and offline runs with mocked tasks.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use serde_json::Value as Json;
+use windlass_asl::{Definition, Failure};
+
+use crate::{Action, Event, Execution, ExecutionMeta, HistoryEvent, Step, TaskRequest};
+
+/// Answers tasks synchronously.
+pub trait SyncInvoker {
+    /// The task's result, or `None` when it never answers (it then waits for
+    /// its timeout, or forever).
+    fn invoke(&mut self, request: &TaskRequest) -> Option<Result<Json, Failure>>;
+}
+
+/// Fails every task: there is nothing to call.
+pub struct NoTasks;
+
+impl SyncInvoker for NoTasks {
+    fn invoke(&mut self, request: &TaskRequest) -> Option<Result<Json, Failure>> {
+        Some(Err(Failure::new(
+            "States.TaskFailed",
+            format!("No task invoker for resource '{}' in this run", request.resource),
+        )))
+    }
+}
+
+/// What a simulated run produced.
+pub struct Simulated {
+    pub execution: Execution,
+    pub history: Vec<HistoryEvent>,
+    pub transitions: u64,
+    /// Virtual time when the execution ended.
+    pub end_millis: i64,
+}
+
+/// Options for [`simulate`].
+pub struct SimulateConfig {
+    /// Keep history events (off for benchmarks that only count).
+    pub keep_history: bool,
+    /// Give up after this many events, to bound runaway loops.
+    pub max_events: usize,
+}
+
+impl Default for SimulateConfig {
+    fn default() -> Self {
+        SimulateConfig { keep_history: true, max_events: 1_000_000 }
+    }
+}
+
+/// Runs an execution to its end on a virtual clock starting at `meta.start_millis`.
+pub fn simulate(definition: &Definition, meta: ExecutionMeta, invoker: &mut dyn SyncInvoker, config: &SimulateConfig) -> Simulated {
+    let mut now = meta.start_millis;
+    let (mut execution, step) = Execution::start(definition, meta, now);
+    let mut history = Vec::new();
+    let mut transitions = 0;
+    let mut timers: BTreeMap<(i64, u64), ()> = BTreeMap::new();
+    let mut events: VecDeque<Event> = VecDeque::new();
+    let mut absorb = |step: Step, events: &mut VecDeque<Event>, timers: &mut BTreeMap<(i64, u64), ()>, invoker: &mut dyn SyncInvoker, history: &mut Vec<HistoryEvent>| {
+        transitions += step.transitions;
+        if config.keep_history {
+            history.extend(step.history);
+        }
+        for action in step.actions {
+            match action {
+                Action::Invoke(request) => match invoker.invoke(&request) {
+                    Some(Ok(output)) => events.push_back(Event::TaskSucceeded { task: request.task, output }),
+                    Some(Err(f)) => {
+                        events.push_back(Event::TaskFailed { task: request.task, error: f.error, cause: f.cause })
+                    }
+                    None => {}
+                },
+                Action::SetTimer { timer, at_millis } => {
+                    timers.insert((at_millis, timer), ());
+                }
+                Action::CancelTimer { timer } => timers.retain(|(_, id), _| *id != timer),
+                Action::CancelTask { .. } => {}
+            }
+        }
+    };
+    absorb(step, &mut events, &mut timers, invoker, &mut history);
+    let mut handled = 0usize;
+    while execution.status == crate::Status::Running && handled < config.max_events {
+        let event = match events.pop_front() {
+            Some(event) => event,
+            None => match timers.pop_first() {
+                Some(((at, timer), ())) => {
+                    now = now.max(at);
+                    Event::TimerFired { timer }
+                }
+                None => break,
+            },
+        };
+        handled += 1;
+        let step = execution.handle(definition, event, now);
+        absorb(step, &mut events, &mut timers, invoker, &mut history);
+    }
+    Simulated { execution, history, transitions, end_millis: now }
+}

@@ -126,6 +126,9 @@ pub struct State {
     pub catch: Vec<Catcher>,
     /// JSON pointer of this state's object in the document.
     pub pointer: String,
+    /// Whether anything in the state may read the context object (`$$` or
+    /// `$states.context`), so the interpreter builds it only when needed.
+    pub uses_context: bool,
 }
 
 impl State {

@@ -13,5 +13,8 @@ pub mod payload;
 pub mod scope;
 
 pub use definition::Definition;
+
+/// AWS's limit on the size of a state's input or output: 256 KiB.
+pub const MAX_PAYLOAD_BYTES: usize = 256 * 1024;
 pub use failure::Failure;
 pub use scope::{Host, Scope, Variables};

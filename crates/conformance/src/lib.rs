@@ -4,6 +4,7 @@
 
 mod compare;
 mod run;
+mod test_state;
 
 use std::path::{Path, PathBuf};
 

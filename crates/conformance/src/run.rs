@@ -9,17 +9,20 @@ use crate::compare::Matcher;
 use crate::{Case, Verdict};
 
 /// What the engine did with a case, in the terms of `expected`.
-#[derive(Debug)]
-struct Actual {
-    status: String,
-    output: Option<Json>,
-    error: Option<String>,
-    cause: Option<String>,
+#[derive(Debug, Default)]
+pub(crate) struct Actual {
+    pub status: String,
+    pub output: Option<Json>,
+    pub error: Option<String>,
+    pub cause: Option<String>,
+    /// TestState only.
+    pub next_state: Option<String>,
+    pub inspection_data: Option<Json>,
 }
 
 impl Actual {
-    fn rejected(error: &str, cause: String) -> Self {
-        Actual { status: "REJECTED".into(), output: None, error: Some(error.into()), cause: Some(cause) }
+    pub(crate) fn rejected(error: &str, cause: String) -> Self {
+        Actual { status: "REJECTED".into(), error: Some(error.into()), cause: Some(cause), ..Default::default() }
     }
 
     fn describe(&self) -> String {
@@ -39,7 +42,7 @@ const REGION: &str = "us-east-1";
 
 pub fn run_case(case: &Case) -> Verdict {
     let actual = match case.kind.as_str() {
-        "test_state" => Actual::rejected("NotImplemented", "TestState is not implemented yet".into()),
+        "test_state" => crate::test_state::run(case),
         _ => run_execution(case),
     };
     judge(case, &actual)
@@ -85,7 +88,7 @@ fn run_execution(case: &Case) -> Actual {
         Status::Running => "RUNNING (stuck)",
         other => other.as_str(),
     };
-    Actual { status: status.into(), output, error, cause }
+    Actual { status: status.into(), output, error, cause, ..Default::default() }
 }
 
 fn judge(case: &Case, actual: &Actual) -> Verdict {

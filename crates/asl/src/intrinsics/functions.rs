@@ -328,11 +328,7 @@ fn hex(bytes: &[u8]) -> String {
 
 fn hash(a: &Args) -> Result<Json, Failure> {
     a.arity(2, 2)?;
-    let data = match a.value(0) {
-        Json::String(_) => limited(a, 0)?.to_string(),
-        Json::Null => return Err(a.type_error(0, "a string")),
-        other => other.to_string(),
-    };
+    let data = limited(a, 0)?;
     let bytes = data.as_bytes();
     let digest = match a.string(1)? {
         "MD5" => hex(&Md5::digest(bytes)),

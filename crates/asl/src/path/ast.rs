@@ -91,7 +91,21 @@ pub(crate) struct Path {
 impl Path {
     /// A definite path yields one value; any other yields an array of matches.
     pub(crate) fn is_definite(&self) -> bool {
-        self.segments.iter().all(Segment::is_definite)
+        match self.merged_names() {
+            Some(_) => self.segments[..self.segments.len() - 1]
+                .iter()
+                .all(Segment::is_definite),
+            None => self.segments.iter().all(Segment::is_definite),
+        }
+    }
+
+    /// Jayway's merge case: a definite path ending in `['a','b']` yields one
+    /// object holding those of the properties that exist.
+    pub(crate) fn merged_names(&self) -> Option<&[String]> {
+        match self.segments.last() {
+            Some(Segment::Names(names)) if names.len() > 1 => Some(names),
+            _ => None,
+        }
     }
 }
 

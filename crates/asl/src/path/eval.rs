@@ -22,8 +22,13 @@ pub(crate) struct Roots<'a> {
 /// Evaluates `path` from `roots.start`.
 pub(crate) fn evaluate(path: &Path, roots: &Roots) -> Result<Json, NotFound> {
     let definite = path.is_definite();
+    let merged = if definite { path.merged_names() } else { None };
+    let walked = match merged {
+        Some(_) => &path.segments[..path.segments.len() - 1],
+        None => &path.segments[..],
+    };
     let mut current: Vec<&Json> = vec![roots.start];
-    for (index, segment) in path.segments.iter().enumerate() {
+    for (index, segment) in walked.iter().enumerate() {
         let mut next = Vec::new();
         let leaf = index + 1 == path.segments.len();
         for node in current {
@@ -37,18 +42,23 @@ pub(crate) fn evaluate(path: &Path, roots: &Roots) -> Result<Json, NotFound> {
         }
         current = next;
     }
-    let value = if definite {
-        match current.first() {
-            Some(value) => (*value).clone(),
-            None => {
-                return Err(NotFound(format!(
-                    "No results for path: {}",
-                    Normalized(&path.segments)
-                )))
-            }
+    let no_results = || {
+        NotFound(format!(
+            "No results for path: {}",
+            Normalized(&path.segments)
+        ))
+    };
+    let value = match (merged, current.first()) {
+        (Some(names), Some(Json::Object(map))) => {
+            let present = names
+                .iter()
+                .filter_map(|name| Some((name.clone(), map.get(name)?.clone())));
+            Json::Object(present.collect())
         }
-    } else {
-        Json::Array(current.into_iter().cloned().collect())
+        (Some(_), _) => return Err(no_results()),
+        (None, Some(value)) if definite => (*value).clone(),
+        (None, None) if definite => return Err(no_results()),
+        (None, _) => Json::Array(current.into_iter().cloned().collect()),
     };
     match path.function {
         Some(function) => apply_function(function, value),

@@ -63,7 +63,7 @@ pub fn check(path: &str) -> Result<(), String> {
 /// by names and single indexes (Choice `Variable`, `...Path` fields).
 pub fn check_reference(path: &str) -> Result<(), String> {
     let parsed = parse::parse(path)?;
-    if parsed.is_definite() && parsed.function.is_none() {
+    if parsed.is_definite() && parsed.function.is_none() && parsed.merged_names().is_none() {
         Ok(())
     } else {
         Err(format!(

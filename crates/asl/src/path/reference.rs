@@ -18,7 +18,11 @@ pub fn assign(target: &mut Json, path: &str, value: Json) -> Result<(), Failure>
             format!("Invalid ReferencePath '{path}': {message}"),
         )
     })?;
-    if parsed.root != Root::Input || parsed.function.is_some() || !parsed.is_definite() {
+    if parsed.root != Root::Input
+        || parsed.function.is_some()
+        || !parsed.is_definite()
+        || parsed.merged_names().is_some()
+    {
         return Err(Failure::new(
             RESULT_PATH_MATCH_FAILURE,
             format!("Invalid ReferencePath '{path}': only '$' followed by names and array indexes is allowed"),

@@ -144,6 +144,10 @@ fn selects_like_jayway() {
         ("$['odd key']['q\\'uote']", json!(2)),
         ("$['odd key']['Test\\\"\"Name\"']", json!("v")),
         ("$.store['bicycle','nope'].color", json!(["red"])),
+        (
+            "$.store.bicycle['color','nope','price']",
+            json!({"color": "red", "price": 19.95}),
+        ),
         ("$.items.length()", json!(5)),
         ("$.store.book[*].price.length()", json!(4)),
         ("$.missing[*]", json!([])),
@@ -272,6 +276,7 @@ fn refuses_references_it_cannot_apply() {
         (json!({}), "$.a[*]"),
         (json!({}), "$$.a"),
         (json!({}), "$..a"),
+        (json!({}), "$['a','b']"),
         (json!({}), "nope"),
     ];
     for (mut target, path) in cases {

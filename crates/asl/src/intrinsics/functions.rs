@@ -372,7 +372,9 @@ fn math_random(a: &Args, host: &dyn Host) -> Result<Json, Failure> {
             "The end of States.MathRandom ({end}) must be greater than its start ({start})"
         )));
     }
-    let span = end - start;
+    let span = end
+        .checked_sub(start)
+        .ok_or_else(|| fail("The range of States.MathRandom is too large"))?;
     let offset = if a.args.len() == 3 {
         JavaRandom::new(a.integer(2)?).next_below(span)
     } else {

@@ -20,7 +20,13 @@ pub(crate) fn parse(text: &str) -> Result<Path, String> {
 pub(super) struct Cursor {
     chars: Vec<char>,
     pos: usize,
+    /// How many filters and parentheses are open, so hostile nesting is an
+    /// error rather than a stack overflow.
+    depth: usize,
 }
+
+/// The deepest nesting of filters and parentheses a path may have.
+const MAX_DEPTH: usize = 32;
 
 fn is_variable_char(c: char) -> bool {
     c.is_alphanumeric() || c == '_'
@@ -31,6 +37,7 @@ impl Cursor {
         Cursor {
             chars: text.chars().collect(),
             pos: 0,
+            depth: 0,
         }
     }
 
@@ -310,6 +317,16 @@ impl Cursor {
     }
 
     fn filter_unary(&mut self) -> Result<Filter, String> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(format!("filters may be nested at most {MAX_DEPTH} deep"));
+        }
+        let result = self.filter_unary_inner();
+        self.depth -= 1;
+        result
+    }
+
+    fn filter_unary_inner(&mut self) -> Result<Filter, String> {
         self.skip_spaces();
         if self.peek() == Some('!') && self.peek_at(1) != Some('=') {
             self.pos += 1;

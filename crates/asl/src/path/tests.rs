@@ -321,3 +321,34 @@ fn tells_reference_paths_apart() {
         assert!(check_reference(path).is_err(), "path {path}");
     }
 }
+
+/// Garbage in, an answer out: no input may panic or overflow the stack.
+#[test]
+fn survives_arbitrary_text() {
+    let alphabet: Vec<char> = "$@.[]()*?,:'\"\\-0123456789ab =!<>&|~/{}é"
+        .chars()
+        .collect();
+    let mut seed: u64 = 0x2545_F491_4F6C_DD1D;
+    let input = store();
+    for _ in 0..20_000 {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let len = (seed % 24) as usize;
+        let mut text = String::from("$");
+        let mut s = seed;
+        for _ in 0..len {
+            s = s.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            text.push(alphabet[(s >> 33) as usize % alphabet.len()]);
+        }
+        let _ = with_scope(&input, |scope| select_opt(&text, scope));
+        let _ = assign(&mut input.clone(), &text, json!(1));
+        let _ = crate::intrinsics::check(&format!("States.Array({})", &text[1..]));
+    }
+    let deep = format!("$[?{}@.a{}]", "(".repeat(5_000), ")".repeat(5_000));
+    assert!(with_scope(&input, |scope| select_opt(&deep, scope)).is_err());
+    let negated = format!("$[?({}@.a)]", "!".repeat(100_000));
+    assert!(with_scope(&input, |scope| select_opt(&negated, scope)).is_err());
+    let nested = format!("$[?(@[?(@{}.a)])]", "[?(@".repeat(10_000));
+    assert!(with_scope(&input, |scope| select_opt(&nested, scope)).is_err());
+}

@@ -13,7 +13,7 @@ pub(crate) fn context_object(
     execution: &Execution,
     frame: &Frame,
     state_name: &str,
-    retry_count: u64,
+    retry_count: Option<u64>,
     task_token: Option<&str>,
 ) -> Json {
     let meta = &execution.meta;
@@ -29,7 +29,6 @@ pub(crate) fn context_object(
         "State": {
             "EnteredTime": format_timestamp(frame.entered_millis),
             "Name": state_name,
-            "RetryCount": retry_count,
         },
         "StateMachine": {
             "Id": meta.state_machine_arn,
@@ -37,6 +36,9 @@ pub(crate) fn context_object(
         },
     });
     if let Some(map) = context.as_object_mut() {
+        if let (Some(retry_count), Some(Json::Object(state))) = (retry_count, map.get_mut("State")) {
+            state.insert("RetryCount".into(), json!(retry_count));
+        }
         if let Some(token) = task_token {
             map.insert("Task".into(), json!({ "Token": token }));
         }

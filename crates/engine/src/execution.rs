@@ -146,6 +146,8 @@ pub(crate) struct Frame {
     pub entered_millis: i64,
     /// The id of the last history event of this frame.
     pub last_event: u64,
+    /// The id of the current state's entered event.
+    pub entered_event: u64,
     /// `$$.Map.Item` of an iteration frame, for `$$` inside it.
     pub map_item: Option<(usize, Json)>,
 }

@@ -24,6 +24,10 @@ pub fn format_timestamp(millis: i64) -> String {
 
 /// Parses an RFC 3339 timestamp into milliseconds since the epoch.
 pub fn parse_timestamp(text: &str) -> Option<i64> {
+    // ISO-8601 extended offset date-time: the date and time are joined by `T`.
+    if text.as_bytes().get(10) != Some(&b'T') {
+        return None;
+    }
     let at = OffsetDateTime::parse(text, &Rfc3339).ok()?;
     i64::try_from(at.unix_timestamp_nanos() / 1_000_000).ok()
 }

@@ -21,7 +21,7 @@ impl Run<'_> {
         };
         let input = match computed {
             Ok(input) => input,
-            Err(failure) => return self.state_failed(frame, failure),
+            Err(failure) => return self.evaluation_failed(frame, failure),
         };
         self.emit_for(frame, "ParallelStateStarted", json!({}));
         let count = parallel.branches.len();
@@ -50,7 +50,7 @@ impl Run<'_> {
         };
         let (inputs, max_concurrency, tolerated_count, tolerated_percentage) = match computed {
             Ok(values) => values,
-            Err(failure) => return self.state_failed(frame, failure),
+            Err(failure) => return self.evaluation_failed(frame, failure),
         };
         self.emit_for(frame, "MapStateStarted", json!({ "length": inputs.len() }));
         let distributed = map.mode == MapMode::Distributed;
@@ -119,6 +119,7 @@ impl Run<'_> {
                     retries: Vec::new(),
                     entered_millis: self.now,
                     last_event: parent_event,
+                    entered_event: 0,
                     map_item: None,
                 },
             );

@@ -50,7 +50,7 @@ impl Run<'_> {
                 self.apply_assignments(frame, assignments);
                 self.exit_state(frame, output, Some(next))
             }
-            Err(failure) => self.state_failed(frame, failure),
+            Err(failure) => self.evaluation_failed(frame, failure),
         }
     }
 }

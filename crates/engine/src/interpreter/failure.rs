@@ -108,8 +108,31 @@ impl Run<'_> {
                 self.apply_assignments(frame, assignments);
                 self.exit_state(frame, output, None)
             }
-            Err(failure) => self.state_failed(frame, failure),
+            Err(failure) => self.evaluation_failed(frame, failure),
         }
+    }
+
+    /// An expression of the current state failed: AWS names the state in
+    /// the cause of runtime and query errors.
+    pub(super) fn evaluation_failed(&mut self, frame: FrameId, failure: Failure) -> Flow {
+        let failure = self.describe_evaluation_failure(frame, failure);
+        self.state_failed(frame, failure)
+    }
+
+    pub(super) fn describe_evaluation_failure(&self, frame: FrameId, failure: Failure) -> Failure {
+        use windlass_asl::failure::names;
+        if !matches!(failure.error.as_str(), names::RUNTIME | names::QUERY_EVALUATION_ERROR) {
+            return failure;
+        }
+        let Some(f) = self.execution.frames.get(&frame) else { return failure };
+        let state = self.def.state(f.machine, f.state);
+        Failure::new(
+            failure.error,
+            format!(
+                "An error occurred while executing the state '{}' (entered at the event id #{}). {}",
+                state.name, f.entered_event, failure.cause
+            ),
+        )
     }
 
     /// The current state of `frame` failed: retry it, catch the error, or
@@ -181,7 +204,10 @@ impl Run<'_> {
                 }
                 self.exit_state(frame, output, Some(catcher.next.clone()))
             }
-            Err(failure) => self.frame_failed(frame, failure),
+            Err(failure) => {
+                let failure = self.describe_evaluation_failure(frame, failure);
+                self.frame_failed(frame, failure)
+            }
         }
     }
 }

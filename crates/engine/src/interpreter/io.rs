@@ -5,7 +5,7 @@
 //! (work) -> Assign and Output, with `$states.input` and `$states.result`.
 
 use serde_json::{Map as JsonMap, Value as Json};
-use windlass_asl::definition::{PathField, QueryLanguage, State};
+use windlass_asl::definition::{PathField, QueryLanguage, State, StateKind};
 use windlass_asl::{jsonata, path, payload, Failure, Scope};
 
 use crate::context::{context_object, FrameVariables};
@@ -37,7 +37,8 @@ impl<'a> Eval<'a> {
     ) -> Self {
         let context = match execution.frames.get(&frame) {
             Some(f) if state.uses_context => {
-                let retry_count = f.retries.iter().sum();
+                let retriable = matches!(state.kind, StateKind::Task(_) | StateKind::Parallel(_) | StateKind::Map(_));
+                let retry_count = retriable.then(|| f.retries.iter().sum());
                 context_object(execution, f, &state.name, retry_count, token)
             }
             _ => Json::Null,
@@ -49,7 +50,7 @@ impl<'a> Eval<'a> {
     pub fn set_map_item(&mut self, index: usize, value: &Json) {
         if self.context.is_null() {
             if let Some(f) = self.execution.frames.get(&self.frame) {
-                self.context = context_object(self.execution, f, &self.state.name, 0, None);
+                self.context = context_object(self.execution, f, &self.state.name, None, None);
             }
         }
         if let Some(map) = self.context.as_object_mut() {
@@ -94,7 +95,7 @@ impl<'a> Eval<'a> {
             None => Ok(raw.clone()),
             Some(PathField::Null) => Ok(Json::Object(JsonMap::new())),
             Some(PathField::Path(p)) => self.with_scope(raw, None, None, |scope| {
-                path::select(p, scope).map_err(|f| field_failure(f, "InputPath", p, raw))
+                path::select(p, scope)
             }),
         }
     }
@@ -181,7 +182,7 @@ impl<'a> Eval<'a> {
             None => Ok(value),
             Some(PathField::Null) => Ok(Json::Object(JsonMap::new())),
             Some(PathField::Path(p)) => self.with_scope(&value, None, None, |scope| {
-                path::select(p, scope).map_err(|f| field_failure(f, "OutputPath", p, &value))
+                path::select(p, scope)
             }),
         }
     }
@@ -196,16 +197,5 @@ impl<'a> Eval<'a> {
                 path::select(expression, scope)
             }
         })
-    }
-}
-
-/// Names the field in a path failure, as AWS does.
-fn field_failure(failure: Failure, field: &str, path: &str, input: &Json) -> Failure {
-    if failure.error == windlass_asl::failure::names::RUNTIME {
-        Failure::runtime(format!(
-            "Invalid path '{path}' : No results for path: {path} in field '{field}' with input '{input}'"
-        ))
-    } else {
-        failure
     }
 }

@@ -39,6 +39,7 @@ impl Execution {
                 retries: Vec::new(),
                 entered_millis: now,
                 last_event: 0,
+                entered_event: 0,
                 map_item: None,
             },
         );
@@ -179,6 +180,16 @@ impl<'a> Run<'a> {
         let Some(f) = self.execution.frames.get(&frame) else { return Flow::Blocked };
         let machine_id = f.machine;
         let state = self.def.state(f.machine, f.state);
+        if json_size(&output) > windlass_asl::MAX_PAYLOAD_BYTES {
+            let failure = Failure::new(
+                windlass_asl::failure::names::DATA_LIMIT_EXCEEDED,
+                format!(
+                    "The state/task '{}' returned a result with a size exceeding the maximum number of bytes service limit.",
+                    state.name
+                ),
+            );
+            return self.frame_failed(frame, failure);
+        }
         let kind = format!("{}StateExited", state.type_name());
         let name = state.name.clone();
         let transition = match next {
@@ -216,17 +227,6 @@ impl<'a> Run<'a> {
         let Some(f) = self.execution.frames.remove(&frame) else { return Flow::Blocked };
         match f.parent {
             None => {
-                let size = output.to_string().len();
-                if size > windlass_asl::MAX_PAYLOAD_BYTES {
-                    self.execution.frames.insert(frame, f);
-                    return self.frame_failed(
-                        frame,
-                        Failure::new(
-                            windlass_asl::failure::names::DATA_LIMIT_EXCEEDED,
-                            format!("The state/task returned a result with a size exceeding the maximum number of bytes service limit ({size} bytes)."),
-                        ),
-                    );
-                }
                 let details = json!({ "output": output, "outputDetails": { "truncated": false } });
                 self.emit(f.last_event, "ExecutionSucceeded", details);
                 self.end_execution(Status::Succeeded, Outcome::Output(output));
@@ -354,6 +354,25 @@ impl<'a> Run<'a> {
             }
             other => f.phase = other,
         }
+    }
+}
+
+/// The size of a value as compact JSON text, without building the text.
+pub(crate) fn json_size(value: &Json) -> usize {
+    struct Counter(usize);
+    impl std::io::Write for Counter {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut counter = Counter(0);
+    match serde_json::to_writer(&mut counter, value) {
+        Ok(()) => counter.0,
+        Err(_) => 0,
     }
 }
 

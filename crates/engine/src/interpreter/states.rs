@@ -20,11 +20,14 @@ impl Run<'_> {
             f.retries = vec![0; state.retry.len()];
             let input = f.input.clone();
             let kind = format!("{}StateEntered", state.type_name());
-            self.emit_for(
+            let id = self.emit_for(
                 frame,
                 &kind,
                 json!({ "name": state.name, "input": input, "inputDetails": { "truncated": false } }),
             );
+            if let Some(f) = self.execution.frames.get_mut(&frame) {
+                f.entered_event = id;
+            }
         }
         if self.step.history.len() as u64 + self.execution.last_event_id > super::MAX_HISTORY_EVENTS * 2
             || self.execution.last_event_id > super::MAX_HISTORY_EVENTS
@@ -83,7 +86,7 @@ impl Run<'_> {
                 self.apply_assignments(frame, assignments);
                 self.exit_state(frame, output, None)
             }
-            Err(failure) => self.state_failed(frame, failure),
+            Err(failure) => self.evaluation_failed(frame, failure),
         }
     }
 
@@ -101,7 +104,7 @@ impl Run<'_> {
         };
         match computed {
             Ok(output) => self.exit_state(frame, output, None),
-            Err(failure) => self.state_failed(frame, failure),
+            Err(failure) => self.evaluation_failed(frame, failure),
         }
     }
 
@@ -111,7 +114,9 @@ impl Run<'_> {
             let eval = Eval::new(self.execution, &self.host, frame, state);
             let text = |literal: &Option<String>, path: &Option<String>, field: &str| -> Result<Option<String>, Failure> {
                 if let Some(p) = path {
-                    let value = eval.select(&raw, p)?;
+                    let field_name = format!("{field}Path");
+                    let value =
+                        eval.with_scope(&raw, None, None, |scope| windlass_asl::payload::evaluate_field(&field_name, p, scope))?;
                     return match value {
                         Json::String(s) => Ok(Some(s)),
                         other => Err(Failure::runtime(format!(
@@ -135,7 +140,10 @@ impl Run<'_> {
             Ok((error, cause)) => {
                 self.frame_failed(frame, Failure::new(error.unwrap_or_default(), cause.unwrap_or_default()))
             }
-            Err(failure) => self.frame_failed(frame, failure),
+            Err(failure) => {
+                let failure = self.describe_evaluation_failure(frame, failure);
+                self.frame_failed(frame, failure)
+            }
         }
     }
 
@@ -152,11 +160,14 @@ impl Run<'_> {
                         now.saturating_add((seconds * 1000.0) as i64)
                     }
                     Wait::Timestamp(text) if jsonata::is_expression(text) => {
-                        timestamp_value(eval.select(&raw, text)?, "Timestamp")?
+                        timestamp_value(eval.select(&raw, text)?, "Timestamp", text)?
                     }
-                    Wait::Timestamp(text) => timestamp_value(Json::String(text.clone()), "Timestamp")?,
-                    Wait::TimestampPath(p) => timestamp_value(eval.select(&effective, p)?, "TimestampPath")?,
+                    Wait::Timestamp(text) => timestamp_value(Json::String(text.clone()), "Timestamp", text)?,
+                    Wait::TimestampPath(p) => timestamp_value(eval.select(&effective, p)?, "TimestampPath", p)?,
                 };
+                if deadline.saturating_sub(now) > MAX_WAIT_MILLIS {
+                    return Err(Failure::runtime("Wait state delay is too long."));
+                }
                 let assignments = eval.assignments(state.assign.as_ref(), &raw, Some(&effective), None)?;
                 let output = if eval.jsonata() {
                     eval.output(&raw, raw.clone(), None, true)?
@@ -178,7 +189,7 @@ impl Run<'_> {
                 }
                 Flow::Blocked
             }
-            Err(failure) => self.state_failed(frame, failure),
+            Err(failure) => self.evaluation_failed(frame, failure),
         }
     }
 
@@ -217,7 +228,7 @@ impl Run<'_> {
         };
         let (input, timeout, heartbeat, credentials) = match computed {
             Ok(values) => values,
-            Err(failure) => return self.state_failed(frame, failure),
+            Err(failure) => return self.evaluation_failed(frame, failure),
         };
         let id = self.execution.fresh_id();
         let timeout_seconds = timeout.map(|s| s as u64).filter(|s| *s > 0);
@@ -302,29 +313,57 @@ fn region_of(arn: &str) -> String {
     arn.split(':').nth(3).filter(|r| !r.is_empty()).unwrap_or("us-east-1").to_string()
 }
 
-/// Resolves a number field: literal, `...Path` or JSONata.
+/// Resolves a number field: literal, `...Path` or JSONata. `field` is the
+/// field's name without `Path` (`Seconds`, `MaxConcurrency`, ...).
 pub(super) fn resolve_number(eval: &Eval, effective: &Json, source: &NumberSource, field: &str) -> Result<f64, Failure> {
-    let value = match source {
+    let field = field.trim_end_matches("Path");
+    let (value, path) = match source {
         NumberSource::Literal(n) => return Ok(*n),
-        NumberSource::Path(p) => eval.with_scope(effective, None, None, |scope| path::select(p, scope))?,
-        NumberSource::Jsonata(expression) => eval.select(effective, expression)?,
+        NumberSource::Path(p) => (eval.with_scope(effective, None, None, |scope| path::select(p, scope))?, p.as_str()),
+        NumberSource::Jsonata(expression) => (eval.select(effective, expression)?, expression.as_str()),
     };
-    match value.as_f64() {
-        Some(n) if n >= 0.0 => Ok(n),
-        _ => Err(match source {
-            NumberSource::Jsonata(_) => Failure::query_evaluation(format!(
-                "The value of the field '{}' must be a non-negative number, but was {value}",
-                field.trim_end_matches("Path")
-            )),
-            _ => Failure::runtime(format!("The value of the field '{field}' must be a non-negative integer, but was {value}")),
-        }),
+    let shown = match &value {
+        Json::String(text) => text.clone(),
+        other => other.to_string(),
+    };
+    if field == "Seconds" || field == "TimeoutSeconds" || field == "HeartbeatSeconds" {
+        // Step Functions reads these as a Java long.
+        return match value.as_i64() {
+            Some(n) if n >= 0 => Ok(n as f64),
+            Some(_) => Err(Failure::runtime(format!("The {field}Path parameter references a negative value: {path} == {shown}"))),
+            None => Err(Failure::runtime(format!("The {field}Path parameter cannot be parsed as a long value: {path} == {shown}"))),
+        };
+    }
+    let number = match &value {
+        Json::Number(n) => n.as_f64(),
+        Json::String(text) => text.trim().parse::<f64>().ok(),
+        _ => None,
+    };
+    let integral = field != "ToleratedFailurePercentage";
+    match number {
+        Some(n) if integral && n.fract() != 0.0 => Err(not_valid(field, &shown, path, integral)),
+        Some(n) if n < 0.0 => Err(Failure::runtime(format!("{field} cannot be negative."))),
+        Some(n) => Ok(n),
+        None => Err(not_valid(field, &shown, path, integral)),
     }
 }
 
-fn timestamp_value(value: Json, field: &str) -> Result<i64, Failure> {
+fn not_valid(field: &str, shown: &str, path: &str, integral: bool) -> Failure {
+    let kind = if integral { "integer" } else { "number" };
+    Failure::runtime(format!("The {field}Path field refers to value \"{shown}\" which is not a valid {kind}: {path}"))
+}
+
+/// Longest wait Step Functions accepts: its delay must fit a Java int of seconds.
+const MAX_WAIT_MILLIS: i64 = i32::MAX as i64 * 1000;
+
+fn timestamp_value(value: Json, field: &str, path: &str) -> Result<i64, Failure> {
+    let invalid = |shown: &str| {
+        Failure::runtime(format!(
+            "The {field} parameter does not reference a valid ISO-8601 extended offset date-time format string: {path} == {shown}"
+        ))
+    };
     match &value {
-        Json::String(text) => parse_timestamp(text)
-            .ok_or_else(|| Failure::runtime(format!("The {field} value '{text}' is not a valid ISO-8601 timestamp"))),
-        other => Err(Failure::runtime(format!("The {field} value must be a string timestamp, but was {other}"))),
+        Json::String(text) => parse_timestamp(text).ok_or_else(|| invalid(text)),
+        other => Err(invalid(&other.to_string())),
     }
 }

@@ -1,4 +1,14 @@
-//! The deploy side of windlass: Compose files, and the backend that does what
-//! a deploy asks of a target.
+//! The deploy side of windlass: Compose files ([`compose`]), the [`Backend`]
+//! trait for what a deploy does to a target with its Docker implementation
+//! ([`backend::docker::Docker`]), and health probes ([`probe`]).
 
+pub mod backend;
 pub mod compose;
+pub mod probe;
+#[cfg(any(test, feature = "test-util"))]
+pub mod test_util;
+
+pub use backend::{
+    Backend, BuildSpec, Container, ContainerSpec, Error, Health, Healthcheck, RegistryAuth,
+    RunState,
+};

@@ -1,0 +1,455 @@
+//! [`Backend`] on the Docker Engine API through bollard; no `docker` CLI.
+//! Works with API 1.41 (Debian's engine) by negotiating the version.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::Path;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bollard::auth::DockerCredentials;
+use bollard::errors::Error as BollardError;
+use bollard::models::{
+    ContainerCreateBody, ContainerInspectResponse, ContainerStateStatusEnum, HealthConfig,
+    HealthStatusEnum, HostConfig, NetworkCreateRequest, PortBinding,
+};
+use bollard::query_parameters::{
+    BuildImageOptionsBuilder, BuilderVersion, CreateContainerOptionsBuilder,
+    CreateImageOptionsBuilder, ListContainersOptionsBuilder, PushImageOptionsBuilder,
+    RemoveContainerOptionsBuilder, RemoveImageOptionsBuilder, StopContainerOptionsBuilder,
+    TagImageOptionsBuilder,
+};
+use futures_util::StreamExt;
+
+use super::{
+    split_reference, Backend, BuildSpec, Container, ContainerSpec, Error, Health, RegistryAuth,
+    RunState,
+};
+
+/// The Docker engine on this host.
+#[derive(Debug, Clone)]
+pub struct Docker {
+    client: bollard::Docker,
+}
+
+impl Docker {
+    /// Connects through `DOCKER_HOST` or the local socket and agrees on an
+    /// API version the engine speaks.
+    pub async fn connect() -> Result<Docker, Error> {
+        let client = bollard::Docker::connect_with_local_defaults()
+            .map_err(|e| Error::Connect(e.to_string()))?;
+        let client = client
+            .negotiate_version()
+            .await
+            .map_err(|e| Error::Connect(e.to_string()))?;
+        Ok(Docker { client })
+    }
+
+    /// The API version agreed with the engine, such as `1.41`.
+    pub fn api_version(&self) -> String {
+        self.client.client_version().to_string()
+    }
+}
+
+fn status_of(err: &BollardError) -> Option<u16> {
+    match err {
+        BollardError::DockerResponseServerError { status_code, .. } => Some(*status_code),
+        _ => None,
+    }
+}
+
+fn engine<'a>(operation: &'static str, name: &'a str) -> impl FnOnce(BollardError) -> Error + 'a {
+    move |err| match status_of(&err) {
+        Some(404) => Error::NotFound {
+            what: operation_object(operation),
+            name: name.to_owned(),
+        },
+        _ => Error::Engine {
+            operation,
+            name: name.to_owned(),
+            message: err.to_string(),
+        },
+    }
+}
+
+fn operation_object(operation: &str) -> &'static str {
+    if operation.contains("image") {
+        "image"
+    } else if operation.contains("network") {
+        "network"
+    } else {
+        "container"
+    }
+}
+
+fn credentials(auth: Option<&RegistryAuth>) -> Option<DockerCredentials> {
+    auth.map(|a| DockerCredentials {
+        username: Some(a.username.clone()),
+        password: Some(a.password.clone()),
+        serveraddress: Some(a.server.clone()),
+        ..Default::default()
+    })
+}
+
+/// The context folder as an uncompressed tar, as the build API takes it.
+fn tar_context(context: &Path) -> Result<Vec<u8>, Error> {
+    let fail = |err: std::io::Error| Error::Context {
+        context: context.to_owned(),
+        message: err.to_string(),
+    };
+    let mut archive = tar::Builder::new(Vec::new());
+    archive.follow_symlinks(false);
+    archive.append_dir_all(".", context).map_err(fail)?;
+    archive.into_inner().map_err(fail)
+}
+
+fn to_nanos(d: Option<Duration>) -> Option<i64> {
+    d.map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+}
+
+fn create_body(spec: &ContainerSpec) -> ContainerCreateBody {
+    let port_keys: Vec<String> = spec.ports.iter().map(|p| format!("{p}/tcp")).collect();
+    let bindings = port_keys
+        .iter()
+        .map(|key| {
+            // An empty host port lets the engine pick a free one, on loopback only.
+            let binding = PortBinding {
+                host_ip: Some("127.0.0.1".into()),
+                host_port: Some(String::new()),
+            };
+            (key.clone(), Some(vec![binding]))
+        })
+        .collect::<HashMap<_, _>>();
+    ContainerCreateBody {
+        image: Some(spec.image.clone()),
+        cmd: spec.command.clone(),
+        env: Some(spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
+        labels: Some(
+            spec.labels
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        ),
+        exposed_ports: Some(port_keys),
+        healthcheck: spec.healthcheck.as_ref().map(|h| HealthConfig {
+            test: Some(h.test.clone()),
+            interval: to_nanos(h.interval),
+            timeout: to_nanos(h.timeout),
+            retries: h.retries.map(i64::from),
+            start_period: to_nanos(h.start_period),
+            start_interval: None,
+        }),
+        stop_timeout: spec
+            .stop_grace_period
+            .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX)),
+        host_config: Some(HostConfig {
+            port_bindings: Some(bindings),
+            init: Some(spec.init),
+            network_mode: spec.network.clone(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+fn container_of(info: ContainerInspectResponse) -> Container {
+    let state = info.state.unwrap_or_default();
+    let run_state = match state.status {
+        Some(ContainerStateStatusEnum::CREATED) => RunState::Created,
+        Some(ContainerStateStatusEnum::RUNNING) => RunState::Running,
+        Some(ContainerStateStatusEnum::EXITED) => RunState::Exited {
+            code: state.exit_code.unwrap_or(-1),
+        },
+        other => RunState::Other(other.map_or_else(|| "unknown".into(), |s| s.to_string())),
+    };
+    let health = state.health.unwrap_or_default();
+    let health_log = health
+        .log
+        .as_ref()
+        .and_then(|log| log.last())
+        .and_then(|r| r.output.clone());
+    let health = match health.status {
+        Some(HealthStatusEnum::STARTING) => Health::Starting,
+        Some(HealthStatusEnum::HEALTHY) => Health::Healthy,
+        Some(HealthStatusEnum::UNHEALTHY) => Health::Unhealthy,
+        _ => Health::None,
+    };
+    let mut published = BTreeMap::new();
+    let ports = info
+        .network_settings
+        .and_then(|n| n.ports)
+        .unwrap_or_default();
+    for (key, bindings) in ports {
+        let Some(port) = key.strip_suffix("/tcp").and_then(|p| p.parse::<u16>().ok()) else {
+            continue;
+        };
+        for binding in bindings.unwrap_or_default() {
+            let ip: Option<IpAddr> = binding.host_ip.as_deref().and_then(|ip| ip.parse().ok());
+            let host_port = binding
+                .host_port
+                .as_deref()
+                .and_then(|p| p.parse::<u16>().ok());
+            if let (Some(IpAddr::V4(ip)), Some(host_port)) = (ip, host_port) {
+                if ip == Ipv4Addr::LOCALHOST {
+                    published.insert(port, SocketAddr::from((ip, host_port)));
+                }
+            }
+        }
+    }
+    let config = info.config.unwrap_or_default();
+    Container {
+        id: info.id.unwrap_or_default(),
+        name: info
+            .name
+            .unwrap_or_default()
+            .trim_start_matches('/')
+            .to_owned(),
+        image: config.image.unwrap_or_default(),
+        labels: config.labels.unwrap_or_default().into_iter().collect(),
+        state: run_state,
+        health,
+        published,
+        health_log,
+    }
+}
+
+#[async_trait]
+impl Backend for Docker {
+    async fn build_image(&self, spec: &BuildSpec) -> Result<String, Error> {
+        let context = spec.context.clone();
+        let archive = tokio::task::spawn_blocking(move || tar_context(&context))
+            .await
+            .map_err(|e| Error::Context {
+                context: spec.context.clone(),
+                message: e.to_string(),
+            })??;
+        let args: HashMap<&String, &String> = spec.args.iter().collect();
+        let labels: HashMap<&String, &String> = spec.labels.iter().collect();
+        let options = BuildImageOptionsBuilder::default()
+            .dockerfile(spec.dockerfile.as_deref().unwrap_or("Dockerfile"))
+            .t(&spec.tag)
+            .rm(true)
+            .forcerm(true)
+            .buildargs(&args)
+            .labels(&labels)
+            .version(BuilderVersion::BuilderV1)
+            .build();
+        let mut stream =
+            self.client
+                .build_image(options, None, Some(bollard::body_full(archive.into())));
+        let mut output = String::new();
+        let mut image_id = None;
+        while let Some(item) = stream.next().await {
+            let info = item.map_err(|e| Error::Build {
+                tag: spec.tag.clone(),
+                message: e.to_string(),
+            })?;
+            if let Some(detail) = info.error_detail.and_then(|d| d.message) {
+                return Err(Error::Build {
+                    tag: spec.tag.clone(),
+                    message: format!("{detail}\n{output}"),
+                });
+            }
+            if let Some(line) = info.stream {
+                output.push_str(&line);
+            }
+            if let Some(id) = info.aux.and_then(|aux| aux.id) {
+                image_id = Some(id);
+            }
+        }
+        match image_id {
+            Some(id) => Ok(id),
+            None => {
+                let image = self
+                    .client
+                    .inspect_image(&spec.tag)
+                    .await
+                    .map_err(engine("inspect image", &spec.tag))?;
+                Ok(image.id.unwrap_or_default())
+            }
+        }
+    }
+
+    async fn tag_image(&self, image: &str, target: &str) -> Result<(), Error> {
+        let (repo, tag) = split_reference(target);
+        let options = TagImageOptionsBuilder::default()
+            .repo(repo)
+            .tag(tag)
+            .build();
+        self.client
+            .tag_image(image, Some(options))
+            .await
+            .map_err(engine("tag image", image))
+    }
+
+    async fn push_image(&self, reference: &str, auth: Option<&RegistryAuth>) -> Result<(), Error> {
+        let (repo, tag) = split_reference(reference);
+        let options = PushImageOptionsBuilder::default().tag(tag).build();
+        let mut stream = self
+            .client
+            .push_image(repo, Some(options), credentials(auth));
+        while let Some(item) = stream.next().await {
+            item.map_err(engine("push image", reference))?;
+        }
+        Ok(())
+    }
+
+    async fn pull_image(&self, reference: &str, auth: Option<&RegistryAuth>) -> Result<(), Error> {
+        let (repo, tag) = split_reference(reference);
+        let options = CreateImageOptionsBuilder::default()
+            .from_image(repo)
+            .tag(tag)
+            .build();
+        let mut stream = self
+            .client
+            .create_image(Some(options), None, credentials(auth));
+        while let Some(item) = stream.next().await {
+            let info = item.map_err(engine("pull image", reference))?;
+            if let Some(message) = info.error_detail.and_then(|d| d.message) {
+                return Err(Error::Engine {
+                    operation: "pull image",
+                    name: reference.to_owned(),
+                    message,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    async fn image_digests(&self, reference: &str) -> Result<Vec<String>, Error> {
+        let image = self
+            .client
+            .inspect_image(reference)
+            .await
+            .map_err(engine("inspect image", reference))?;
+        Ok(image.repo_digests.unwrap_or_default())
+    }
+
+    async fn remove_image(&self, reference: &str) -> Result<(), Error> {
+        let options = RemoveImageOptionsBuilder::default().force(true).build();
+        match self
+            .client
+            .remove_image(reference, Some(options), None)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(err) if status_of(&err) == Some(404) => Ok(()),
+            Err(err) => Err(engine("remove image", reference)(err)),
+        }
+    }
+
+    async fn create_container(&self, spec: &ContainerSpec) -> Result<String, Error> {
+        let options = CreateContainerOptionsBuilder::default()
+            .name(&spec.name)
+            .build();
+        let created = self
+            .client
+            .create_container(Some(options), create_body(spec))
+            .await
+            .map_err(|err| match status_of(&err) {
+                Some(404) => Error::NotFound {
+                    what: "image",
+                    name: spec.image.clone(),
+                },
+                _ => Error::Engine {
+                    operation: "create container",
+                    name: spec.name.clone(),
+                    message: err.to_string(),
+                },
+            })?;
+        Ok(created.id)
+    }
+
+    async fn start_container(&self, id: &str) -> Result<(), Error> {
+        self.client
+            .start_container(id, None)
+            .await
+            .map_err(engine("start container", id))
+    }
+
+    async fn inspect_container(&self, id: &str) -> Result<Container, Error> {
+        let info = self
+            .client
+            .inspect_container(id, None)
+            .await
+            .map_err(engine("inspect container", id))?;
+        Ok(container_of(info))
+    }
+
+    async fn stop_container(&self, id: &str, grace: Duration) -> Result<(), Error> {
+        let seconds = i32::try_from(grace.as_secs()).unwrap_or(i32::MAX);
+        let options = StopContainerOptionsBuilder::default().t(seconds).build();
+        match self.client.stop_container(id, Some(options)).await {
+            Ok(()) => Ok(()),
+            Err(err) if status_of(&err) == Some(304) => Ok(()), // already stopped
+            Err(err) => Err(engine("stop container", id)(err)),
+        }
+    }
+
+    async fn remove_container(&self, id: &str) -> Result<(), Error> {
+        let options = RemoveContainerOptionsBuilder::default()
+            .force(true)
+            .v(true)
+            .build();
+        match self.client.remove_container(id, Some(options)).await {
+            Ok(()) => Ok(()),
+            Err(err) if status_of(&err) == Some(404) => Ok(()),
+            Err(err) => Err(engine("remove container", id)(err)),
+        }
+    }
+
+    async fn list_containers(
+        &self,
+        labels: &BTreeMap<String, String>,
+    ) -> Result<Vec<Container>, Error> {
+        let filters = HashMap::from([(
+            "label",
+            labels
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>(),
+        )]);
+        let options = ListContainersOptionsBuilder::default()
+            .all(true)
+            .filters(&filters)
+            .build();
+        let summaries = self
+            .client
+            .list_containers(Some(options))
+            .await
+            .map_err(engine("list containers", "by label"))?;
+        let mut containers = Vec::with_capacity(summaries.len());
+        for id in summaries.into_iter().filter_map(|s| s.id) {
+            match self.inspect_container(&id).await {
+                Ok(container) => containers.push(container),
+                // Removed between the listing and the inspection.
+                Err(Error::NotFound { .. }) => {}
+                Err(err) => return Err(err),
+            }
+        }
+        Ok(containers)
+    }
+
+    async fn ensure_network(
+        &self,
+        name: &str,
+        labels: &BTreeMap<String, String>,
+    ) -> Result<(), Error> {
+        match self.client.inspect_network(name, None).await {
+            Ok(_) => return Ok(()),
+            Err(err) if status_of(&err) == Some(404) => {}
+            Err(err) => return Err(engine("inspect network", name)(err)),
+        }
+        let request = NetworkCreateRequest {
+            name: name.to_owned(),
+            driver: Some("bridge".into()),
+            labels: Some(labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
+            ..Default::default()
+        };
+        match self.client.create_network(request).await {
+            Ok(_) => Ok(()),
+            Err(err) if status_of(&err) == Some(409) => Ok(()), // created meanwhile
+            Err(err) => Err(engine("create network", name)(err)),
+        }
+    }
+}

@@ -1,0 +1,209 @@
+//! What a deploy does to a target, as a trait: images (build, tag, push,
+//! pull), containers (create, start, inspect, stop, remove, list by labels)
+//! and networks. One module per implementation: [`docker`] for the Docker
+//! Engine API; `crate::test_util` holds an in-memory fake.
+
+pub mod docker;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+/// Label every windlass container carries, with the service name.
+pub const SERVICE_LABEL: &str = "windlass.service";
+/// Label with the release id.
+pub const RELEASE_LABEL: &str = "windlass.release";
+
+/// Errors of a backend; each says what failed on which object and what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot reach the container engine: {0}; is the Docker daemon running and its socket readable?")]
+    Connect(String),
+    #[error("building image {tag} failed: {message}")]
+    Build { tag: String, message: String },
+    #[error("cannot read the build context {}: {message}", context.display())]
+    Context { context: PathBuf, message: String },
+    #[error("{what} {name} does not exist")]
+    NotFound { what: &'static str, name: String },
+    #[error("{operation} {name} failed: {message}")]
+    Engine {
+        operation: &'static str,
+        name: String,
+        message: String,
+    },
+    #[error("container {container} exited with code {code} before it was healthy")]
+    Exited { container: String, code: i64 },
+    #[error("container {container} is unhealthy: {detail}")]
+    Unhealthy { container: String, detail: String },
+    #[error("container {container} was not healthy after {waited:?}: {last}")]
+    HealthTimeout {
+        container: String,
+        waited: Duration,
+        last: String,
+    },
+    #[error("container {container} publishes no port {port} on 127.0.0.1; list it in the service's ports")]
+    NotPublished { container: String, port: u16 },
+}
+
+/// How to build an image from a context folder.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BuildSpec {
+    pub context: PathBuf,
+    /// Relative to the context; `Dockerfile` when `None`.
+    pub dockerfile: Option<String>,
+    pub args: BTreeMap<String, String>,
+    /// The reference to give the image, `repo:tag`.
+    pub tag: String,
+    pub labels: BTreeMap<String, String>,
+}
+
+/// Credentials for a registry.
+#[derive(Clone, PartialEq)]
+pub struct RegistryAuth {
+    pub username: String,
+    pub password: String,
+    /// The registry host, such as `127.0.0.1:5000`.
+    pub server: String,
+}
+
+impl std::fmt::Debug for RegistryAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegistryAuth")
+            .field("username", &self.username)
+            .field("server", &self.server)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Docker's own healthcheck for a container, as in a Compose `healthcheck`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Healthcheck {
+    /// `["CMD", ...]`, `["CMD-SHELL", "..."]` or `["NONE"]`.
+    pub test: Vec<String>,
+    pub interval: Option<Duration>,
+    pub timeout: Option<Duration>,
+    pub retries: Option<u32>,
+    pub start_period: Option<Duration>,
+}
+
+/// A container to create. Every TCP port in `ports` is published on
+/// 127.0.0.1 at a port the engine picks (read it back with
+/// [`Backend::inspect_container`]): windlass's proxy is the only way in.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ContainerSpec {
+    pub name: String,
+    pub image: String,
+    pub command: Option<Vec<String>>,
+    pub env: BTreeMap<String, String>,
+    pub ports: Vec<u16>,
+    pub labels: BTreeMap<String, String>,
+    pub healthcheck: Option<Healthcheck>,
+    pub network: Option<String>,
+    /// Run an init as PID 1 that forwards signals, so a plain binary stops on SIGTERM.
+    pub init: bool,
+    /// How long `docker stop` waits before SIGKILL by default.
+    pub stop_grace_period: Option<Duration>,
+}
+
+/// Whether a container runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunState {
+    Created,
+    Running,
+    Exited {
+        code: i64,
+    },
+    /// Restarting, paused, dead, removing.
+    Other(String),
+}
+
+/// Docker's health status for a container.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Health {
+    /// The container has no healthcheck.
+    None,
+    Starting,
+    Healthy,
+    Unhealthy,
+}
+
+/// A container as the engine reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Container {
+    pub id: String,
+    pub name: String,
+    pub image: String,
+    pub labels: BTreeMap<String, String>,
+    pub state: RunState,
+    pub health: Health,
+    /// Container TCP port to the 127.0.0.1 address it is published on.
+    pub published: BTreeMap<u16, SocketAddr>,
+    /// The last healthcheck output, for error messages.
+    pub health_log: Option<String>,
+}
+
+/// What a deploy does to a target. Implementations must be cheap to share
+/// (`Arc<dyn Backend>`) and safe to call concurrently.
+#[async_trait]
+pub trait Backend: Send + Sync {
+    /// Builds an image from `spec.context` and tags it `spec.tag`; returns its id.
+    async fn build_image(&self, spec: &BuildSpec) -> Result<String, Error>;
+    /// Gives `image` (an id or reference) the reference `target` (`repo:tag`).
+    async fn tag_image(&self, image: &str, target: &str) -> Result<(), Error>;
+    async fn push_image(&self, reference: &str, auth: Option<&RegistryAuth>) -> Result<(), Error>;
+    async fn pull_image(&self, reference: &str, auth: Option<&RegistryAuth>) -> Result<(), Error>;
+    /// The image's registry digests (`repo@sha256:...`), to pin a release.
+    async fn image_digests(&self, reference: &str) -> Result<Vec<String>, Error>;
+    /// Removes an image reference; one that does not exist is not an error.
+    async fn remove_image(&self, reference: &str) -> Result<(), Error>;
+    /// Creates (does not start) a container; returns its id.
+    async fn create_container(&self, spec: &ContainerSpec) -> Result<String, Error>;
+    async fn start_container(&self, id: &str) -> Result<(), Error>;
+    async fn inspect_container(&self, id: &str) -> Result<Container, Error>;
+    /// Sends SIGTERM, then SIGKILL after `grace`; a stopped container is not an error.
+    async fn stop_container(&self, id: &str, grace: Duration) -> Result<(), Error>;
+    /// Removes a container, running or not; one that does not exist is not an error.
+    async fn remove_container(&self, id: &str) -> Result<(), Error>;
+    /// Containers, running or not, that carry every one of `labels`.
+    async fn list_containers(
+        &self,
+        labels: &BTreeMap<String, String>,
+    ) -> Result<Vec<Container>, Error>;
+    /// Creates a bridge network unless it exists.
+    async fn ensure_network(
+        &self,
+        name: &str,
+        labels: &BTreeMap<String, String>,
+    ) -> Result<(), Error>;
+}
+
+/// Splits `repo:tag` (the tag defaults to `latest`); a port in the registry
+/// host is not a tag.
+pub fn split_reference(reference: &str) -> (&str, &str) {
+    match reference.rsplit_once(':') {
+        Some((repo, tag)) if !tag.contains('/') => (repo, tag),
+        _ => (reference, "latest"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_reference;
+
+    #[test]
+    fn references() {
+        assert_eq!(split_reference("web:v1"), ("web", "v1"));
+        assert_eq!(split_reference("web"), ("web", "latest"));
+        assert_eq!(
+            split_reference("127.0.0.1:5000/web"),
+            ("127.0.0.1:5000/web", "latest")
+        );
+        assert_eq!(
+            split_reference("127.0.0.1:5000/web:r7"),
+            ("127.0.0.1:5000/web", "r7")
+        );
+    }
+}

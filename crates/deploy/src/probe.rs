@@ -1,0 +1,175 @@
+//! Waiting for a container to be healthy: by Docker's health status, or by
+//! windlass's own HTTP or TCP probe on the port it publishes on 127.0.0.1.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::{timeout, Instant};
+
+use crate::backend::{Backend, Container, Error, Health, RunState};
+
+/// Which signal says "healthy".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Check {
+    /// Docker's healthcheck status (the container must have a healthcheck).
+    Docker,
+    /// HTTP GET `path` on the published `port`; any 2xx is healthy.
+    Http { port: u16, path: String },
+    /// A TCP connection to the published `port` is accepted.
+    Tcp { port: u16 },
+}
+
+/// How to wait.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WaitConfig {
+    pub check: Check,
+    /// Between two looks.
+    pub interval: Duration,
+    /// For one HTTP or TCP probe.
+    pub probe_timeout: Duration,
+    /// Give up after this long.
+    pub deadline: Duration,
+}
+
+impl WaitConfig {
+    pub fn new(check: Check) -> WaitConfig {
+        WaitConfig {
+            check,
+            interval: Duration::from_millis(50),
+            probe_timeout: Duration::from_secs(1),
+            deadline: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Waits until container `id` is healthy and returns it as last inspected.
+/// Fails at once when it exits or Docker calls it unhealthy.
+pub async fn wait_healthy(
+    backend: &dyn Backend,
+    id: &str,
+    config: &WaitConfig,
+) -> Result<Container, Error> {
+    let started = Instant::now();
+    let mut last = String::from("not inspected yet");
+    loop {
+        let container = backend.inspect_container(id).await?;
+        if let RunState::Exited { code } = container.state {
+            return Err(Error::Exited {
+                container: id.to_owned(),
+                code,
+            });
+        }
+        let healthy = match &config.check {
+            Check::Docker => match container.health {
+                Health::Healthy => true,
+                Health::Unhealthy => {
+                    let detail = container
+                        .health_log
+                        .clone()
+                        .unwrap_or_else(|| "healthcheck failed".into());
+                    return Err(Error::Unhealthy {
+                        container: id.to_owned(),
+                        detail: detail.trim().to_owned(),
+                    });
+                }
+                Health::None => {
+                    return Err(Error::Unhealthy {
+                        container: id.to_owned(),
+                        detail:
+                            "it has no Docker healthcheck; give one or use an HTTP or TCP probe"
+                                .into(),
+                    })
+                }
+                Health::Starting => {
+                    last = "Docker health is still starting".into();
+                    false
+                }
+            },
+            Check::Http { port, path } => {
+                let addr = published(&container, *port)?;
+                match timeout(config.probe_timeout, http_status(addr, path)).await {
+                    Ok(Ok(status)) if (200..300).contains(&status) => true,
+                    Ok(Ok(status)) => {
+                        last = format!("GET {path} on {addr} answered {status}");
+                        false
+                    }
+                    Ok(Err(err)) => {
+                        last = format!("GET {path} on {addr}: {err}");
+                        false
+                    }
+                    Err(_) => {
+                        last = format!("GET {path} on {addr} timed out");
+                        false
+                    }
+                }
+            }
+            Check::Tcp { port } => {
+                let addr = published(&container, *port)?;
+                match timeout(config.probe_timeout, TcpStream::connect(addr)).await {
+                    Ok(Ok(_)) => true,
+                    Ok(Err(err)) => {
+                        last = format!("connect to {addr}: {err}");
+                        false
+                    }
+                    Err(_) => {
+                        last = format!("connect to {addr} timed out");
+                        false
+                    }
+                }
+            }
+        };
+        if healthy {
+            return Ok(container);
+        }
+        if started.elapsed() >= config.deadline {
+            return Err(Error::HealthTimeout {
+                container: id.to_owned(),
+                waited: config.deadline,
+                last,
+            });
+        }
+        tokio::time::sleep(config.interval).await;
+    }
+}
+
+fn published(container: &Container, port: u16) -> Result<SocketAddr, Error> {
+    container
+        .published
+        .get(&port)
+        .copied()
+        .ok_or_else(|| Error::NotPublished {
+            container: container.id.clone(),
+            port,
+        })
+}
+
+/// One HTTP/1.1 GET; returns the status code. Only ever sent to 127.0.0.1.
+pub async fn http_status(addr: SocketAddr, path: &str) -> std::io::Result<u16> {
+    let mut stream = TcpStream::connect(addr).await?;
+    let request = format!("GET {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\nuser-agent: windlass-probe\r\n\r\n");
+    stream.write_all(request.as_bytes()).await?;
+    let mut head = Vec::with_capacity(64);
+    let mut buf = [0u8; 64];
+    while !head.windows(2).any(|w| w == b"\r\n") && head.len() < 1024 {
+        let n = stream.read(&mut buf).await?;
+        if n == 0 {
+            break;
+        }
+        head.extend_from_slice(&buf[..n]);
+    }
+    let line = String::from_utf8_lossy(&head);
+    line.split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .ok_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!(
+                    "not an HTTP answer: {:?}",
+                    line.lines().next().unwrap_or("")
+                ),
+            )
+        })
+}

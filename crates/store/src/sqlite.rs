@@ -1,0 +1,260 @@
+//! A [`Store`] in a SQLite file: WAL journal, `synchronous=FULL`, so a
+//! commit that returned survives a crash of the process or the machine.
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use rusqlite::{params, Connection, OptionalExtension};
+use sha2::{Digest, Sha256};
+use windlass_engine::HistoryEvent;
+
+use crate::{Commit, Error, ExecutionFilter, ExecutionRecord, Result, Store};
+
+pub struct SqliteStore {
+    conn: Mutex<Connection>,
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS definitions (
+    hash TEXT PRIMARY KEY,
+    text TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS executions (
+    arn TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    state_machine_arn TEXT NOT NULL,
+    definition_hash TEXT NOT NULL REFERENCES definitions(hash),
+    status TEXT NOT NULL,
+    input TEXT NOT NULL,
+    start_millis INTEGER NOT NULL,
+    stop_millis INTEGER,
+    snapshot TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS executions_by_status ON executions(status);
+CREATE INDEX IF NOT EXISTS executions_by_machine ON executions(state_machine_arn, arn);
+CREATE TABLE IF NOT EXISTS history (
+    arn TEXT NOT NULL,
+    id INTEGER NOT NULL,
+    event TEXT NOT NULL,
+    PRIMARY KEY (arn, id)
+) WITHOUT ROWID;
+";
+
+/// How hard each commit is pushed to disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Durability {
+    /// `synchronous=FULL`: fsync on every commit (the default).
+    Full,
+    /// `synchronous=NORMAL`: survives a process crash, not a power loss.
+    Normal,
+}
+
+impl SqliteStore {
+    pub fn open(path: &Path, durability: Durability) -> Result<Self> {
+        let open_error = |e: rusqlite::Error| Error::Open { path: path.display().to_string(), reason: e.to_string() };
+        let conn = Connection::open(path).map_err(open_error)?;
+        let synchronous = match durability {
+            Durability::Full => "FULL",
+            Durability::Normal => "NORMAL",
+        };
+        conn.execute_batch(&format!(
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous={synchronous}; PRAGMA busy_timeout=5000; PRAGMA foreign_keys=ON;"
+        ))
+        .map_err(open_error)?;
+        conn.execute_batch(SCHEMA).map_err(open_error)?;
+        Ok(SqliteStore { conn: Mutex::new(conn) })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
+        // rusqlite rolls back an open transaction when it is dropped, so a
+        // panic while holding the lock leaves the database consistent.
+        self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+fn definition_hash(text: &str) -> String {
+    let digest = Sha256::digest(text.as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn record_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ExecutionRecord> {
+    Ok(ExecutionRecord {
+        arn: row.get(0)?,
+        name: row.get(1)?,
+        state_machine_arn: row.get(2)?,
+        definition: row.get(3)?,
+        status: row.get(4)?,
+        input: row.get(5)?,
+        start_millis: row.get(6)?,
+        stop_millis: row.get(7)?,
+        snapshot: row.get(8)?,
+    })
+}
+
+const SELECT_RECORD: &str = "SELECT e.arn, e.name, e.state_machine_arn, d.text, e.status, e.input, e.start_millis, \
+     e.stop_millis, e.snapshot FROM executions e JOIN definitions d ON d.hash = e.definition_hash";
+
+impl Store for SqliteStore {
+    fn commit(&self, commits: &[Commit]) -> Result<()> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        {
+            let mut insert_definition = tx.prepare_cached("INSERT OR IGNORE INTO definitions (hash, text) VALUES (?1, ?2)")?;
+            let mut insert_execution = tx.prepare_cached(
+                "INSERT INTO executions (arn, name, state_machine_arn, definition_hash, status, input, start_millis, stop_millis, snapshot) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )?;
+            let mut update = tx.prepare_cached("UPDATE executions SET status = ?2, stop_millis = ?3, snapshot = ?4 WHERE arn = ?1")?;
+            let mut insert_event = tx.prepare_cached("INSERT INTO history (arn, id, event) VALUES (?1, ?2, ?3)")?;
+            for commit in commits {
+                if let Some(record) = &commit.create {
+                    let hash = definition_hash(&record.definition);
+                    insert_definition.execute(params![hash, record.definition])?;
+                    let inserted = insert_execution.execute(params![
+                        record.arn,
+                        record.name,
+                        record.state_machine_arn,
+                        hash,
+                        commit.status,
+                        record.input,
+                        record.start_millis,
+                        commit.stop_millis,
+                        commit.snapshot
+                    ]);
+                    match inserted {
+                        Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::ConstraintViolation => {
+                            return Err(Error::AlreadyExists(record.arn.clone()));
+                        }
+                        other => {
+                            other?;
+                        }
+                    }
+                } else if update.execute(params![commit.arn, commit.status, commit.stop_millis, commit.snapshot])? == 0 {
+                    return Err(Error::NotFound(commit.arn.clone()));
+                }
+                for event in &commit.history {
+                    let text = serde_json::to_string(event).map_err(|e| Error::Corrupt(e.to_string()))?;
+                    insert_event.execute(params![commit.arn, event.id as i64, text])?;
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn execution(&self, arn: &str) -> Result<Option<ExecutionRecord>> {
+        let conn = self.lock();
+        let mut statement = conn.prepare_cached(&format!("{SELECT_RECORD} WHERE e.arn = ?1"))?;
+        Ok(statement.query_row(params![arn], record_from_row).optional()?)
+    }
+
+    fn running(&self) -> Result<Vec<ExecutionRecord>> {
+        let conn = self.lock();
+        let mut statement = conn.prepare_cached(&format!("{SELECT_RECORD} WHERE e.status = 'RUNNING'"))?;
+        let rows = statement.query_map([], record_from_row)?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    fn list(&self, filter: &ExecutionFilter) -> Result<Vec<ExecutionRecord>> {
+        let conn = self.lock();
+        let mut statement = conn.prepare_cached(&format!(
+            "{SELECT_RECORD} WHERE (?1 IS NULL OR e.state_machine_arn = ?1) AND (?2 IS NULL OR e.status = ?2) \
+             AND (?3 IS NULL OR e.arn > ?3) ORDER BY e.arn LIMIT ?4"
+        ))?;
+        let limit = if filter.limit == 0 { i64::MAX } else { filter.limit as i64 };
+        let rows = statement.query_map(
+            params![filter.state_machine_arn, filter.status, filter.after, limit],
+            record_from_row,
+        )?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    fn history(&self, arn: &str, from: u64, to: u64) -> Result<Vec<HistoryEvent>> {
+        let conn = self.lock();
+        let mut statement =
+            conn.prepare_cached("SELECT event FROM history WHERE arn = ?1 AND id >= ?2 AND id <= ?3 ORDER BY id")?;
+        let to = i64::try_from(to).unwrap_or(i64::MAX);
+        let rows = statement.query_map(params![arn, from as i64, to], |row| row.get::<_, String>(0))?;
+        let mut events = Vec::new();
+        for text in rows {
+            let text = text?;
+            events.push(serde_json::from_str(&text).map_err(|e| Error::Corrupt(e.to_string()))?);
+        }
+        Ok(events)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::memory::MemoryStore;
+
+    fn record(arn: &str) -> ExecutionRecord {
+        ExecutionRecord {
+            arn: arn.into(),
+            name: "n".into(),
+            state_machine_arn: "m".into(),
+            definition: "{}".into(),
+            status: "RUNNING".into(),
+            input: "{}".into(),
+            start_millis: 1,
+            stop_millis: None,
+            snapshot: "s0".into(),
+        }
+    }
+
+    fn event(id: u64) -> HistoryEvent {
+        HistoryEvent {
+            id,
+            previous_event_id: id.saturating_sub(1),
+            timestamp_millis: 5,
+            kind: "PassStateEntered".into(),
+            details_key: None,
+            details: serde_json::Value::Null,
+        }
+    }
+
+    /// The same sequence of commits gives the same observable state in every store.
+    fn exercise(store: &dyn Store) {
+        let create = Commit {
+            arn: "a".into(),
+            create: Some(record("a")),
+            status: "RUNNING".into(),
+            stop_millis: None,
+            snapshot: "s1".into(),
+            history: vec![event(1), event(2)],
+        };
+        store.commit(&[create.clone()]).expect("first create");
+        assert!(matches!(store.commit(&[create]), Err(Error::AlreadyExists(_))));
+        let finish = Commit {
+            arn: "a".into(),
+            create: None,
+            status: "SUCCEEDED".into(),
+            stop_millis: Some(9),
+            snapshot: "s2".into(),
+            history: vec![event(3)],
+        };
+        store.commit(&[finish]).expect("update");
+        let got = store.execution("a").expect("read").expect("exists");
+        assert_eq!((got.status.as_str(), got.stop_millis, got.snapshot.as_str()), ("SUCCEEDED", Some(9), "s2"));
+        assert!(store.running().expect("running").is_empty());
+        let ids: Vec<u64> = store.history("a", 2, 10).expect("history").iter().map(|e| e.id).collect();
+        assert_eq!(ids, vec![2, 3]);
+        let missing = Commit { arn: "zz".into(), create: None, status: "RUNNING".into(), stop_millis: None, snapshot: String::new(), history: vec![] };
+        assert!(matches!(store.commit(&[missing]), Err(Error::NotFound(_))));
+    }
+
+    #[test]
+    fn sqlite_and_memory_agree() {
+        let dir = std::env::temp_dir().join(format!("windlass-store-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let path = dir.join("store.db");
+        let _ = std::fs::remove_file(&path);
+        exercise(&SqliteStore::open(&path, Durability::Full).expect("open"));
+        exercise(&MemoryStore::new());
+        // Reopening finds what was committed.
+        let reopened = SqliteStore::open(&path, Durability::Full).expect("reopen");
+        assert_eq!(reopened.history("a", 1, 3).expect("history").len(), 3);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -1,0 +1,265 @@
+//! The Docker backend on the real engine. The test builds windlass-testapp as
+//! a static binary, makes a `FROM scratch` image of it with the build API
+//! (classic builder), runs it and cleans up. Every object is labelled
+//! `windlass.test=1` plus a per-test case label; containers are published and
+//! probed on 127.0.0.1 only.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use windlass_deploy::backend::docker::Docker;
+use windlass_deploy::probe::{http_status, wait_healthy, Check, WaitConfig};
+use windlass_deploy::{Backend, BuildSpec, ContainerSpec, Error, Health, Healthcheck, RunState};
+
+type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+/// Builds the test app with a static C runtime, in a target folder of its own
+/// so the usual builds keep their cache.
+fn static_testapp() -> PathBuf {
+    let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join("static-testapp");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .args([
+            "build",
+            "--release",
+            "-p",
+            "windlass-testapp",
+            "--target",
+            "x86_64-unknown-linux-gnu",
+        ])
+        .env("RUSTFLAGS", "-C target-feature=+crt-static")
+        .env("CARGO_TARGET_DIR", &target)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .status()
+        .expect("run cargo");
+    assert!(status.success(), "building the static testapp failed");
+    target.join("x86_64-unknown-linux-gnu/release/windlass-testapp")
+}
+
+fn labels(case: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        ("windlass.test".to_owned(), "1".to_owned()),
+        ("windlass.test.case".to_owned(), case.to_owned()),
+    ])
+}
+
+/// Makes a build context holding the static test app and a Dockerfile.
+fn context(case: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("context-{case}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("context folder");
+    std::fs::copy(static_testapp(), dir.join("testapp")).expect("copy testapp");
+    std::fs::write(
+        dir.join("Dockerfile"),
+        "FROM scratch\nCOPY testapp /app\nEXPOSE 8080\nENTRYPOINT [\"/app\"]\n",
+    )
+    .expect("Dockerfile");
+    dir
+}
+
+async fn cleanup(docker: &Docker, case: &str, image: &str) {
+    if let Ok(leftovers) = docker.list_containers(&labels(case)).await {
+        for container in leftovers {
+            let _ = docker.remove_container(&container.id).await;
+        }
+    }
+    let _ = docker.remove_image(image).await;
+}
+
+fn app_spec(case: &str, name: &str, image: &str, env: &[(&str, &str)]) -> ContainerSpec {
+    ContainerSpec {
+        name: format!("windlass-test-{case}-{name}"),
+        image: image.to_owned(),
+        env: env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        ports: vec![8080],
+        labels: labels(case),
+        healthcheck: Some(Healthcheck {
+            test: vec!["CMD".into(), "/app".into(), "probe".into()],
+            interval: Some(Duration::from_millis(100)),
+            timeout: Some(Duration::from_secs(1)),
+            retries: Some(2),
+            start_period: None,
+        }),
+        init: true,
+        stop_grace_period: Some(Duration::from_secs(5)),
+        ..ContainerSpec::default()
+    }
+}
+
+async fn build(docker: &Docker, case: &str, image: &str) -> Result<String, Error> {
+    let started = Instant::now();
+    let id = docker
+        .build_image(&BuildSpec {
+            context: context(case),
+            tag: image.to_owned(),
+            labels: labels(case),
+            ..BuildSpec::default()
+        })
+        .await?;
+    println!(
+        "[{case}] image {image} built from scratch in {:?} (id {id})",
+        started.elapsed()
+    );
+    Ok(id)
+}
+
+#[tokio::test]
+async fn builds_runs_probes_stops_and_removes_the_test_app() {
+    let case = "lifecycle";
+    let image = "windlass-test/testapp:lifecycle";
+    let docker = Docker::connect().await.expect("Docker engine");
+    println!("[{case}] engine API {}", docker.api_version());
+    cleanup(&docker, case, image).await;
+    let result = lifecycle(&docker, case, image).await;
+    cleanup(&docker, case, image).await;
+    let left = docker.list_containers(&labels(case)).await.expect("list");
+    assert!(left.is_empty(), "containers left behind: {left:?}");
+    result.expect("lifecycle");
+}
+
+async fn lifecycle(docker: &Docker, case: &str, image: &str) -> TestResult {
+    build(docker, case, image).await?;
+    docker
+        .tag_image(image, "windlass-test/testapp:lifecycle-r1")
+        .await?;
+    docker
+        .remove_image("windlass-test/testapp:lifecycle-r1")
+        .await?;
+
+    let spec = app_spec(case, "v1", image, &[("TESTAPP_VERSION", "v1")]);
+    let id = docker.create_container(&spec).await?;
+    let started = Instant::now();
+    docker.start_container(&id).await?;
+    let http = wait_healthy(
+        docker,
+        &id,
+        &WaitConfig::new(Check::Http {
+            port: 8080,
+            path: "/health".into(),
+        }),
+    )
+    .await?;
+    let to_http = started.elapsed();
+    let healthy = wait_healthy(docker, &id, &WaitConfig::new(Check::Docker)).await?;
+    let to_docker = started.elapsed();
+    println!(
+        "[{case}] start -> first passing HTTP probe {to_http:?}; -> Docker healthy {to_docker:?}"
+    );
+    assert_eq!(healthy.health, Health::Healthy);
+    assert_eq!(healthy.state, RunState::Running);
+
+    let addr = http.published[&8080];
+    assert!(addr.ip().is_loopback(), "published on {addr}");
+    assert_eq!(http_status(addr, "/version").await?, 200);
+    wait_healthy(docker, &id, &WaitConfig::new(Check::Tcp { port: 8080 })).await?;
+
+    let listed = docker.list_containers(&labels(case)).await?;
+    assert_eq!(
+        listed.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(),
+        vec![id.as_str()]
+    );
+    assert_eq!(listed[0].name, spec.name);
+
+    let stopping = Instant::now();
+    docker.stop_container(&id, Duration::from_secs(5)).await?;
+    println!("[{case}] graceful stop took {:?}", stopping.elapsed());
+    let stopped = docker.inspect_container(&id).await?;
+    assert!(
+        matches!(stopped.state, RunState::Exited { .. }),
+        "{:?}",
+        stopped.state
+    );
+    docker.stop_container(&id, Duration::from_secs(1)).await?; // stopping twice is fine
+    docker.remove_container(&id).await?;
+    assert!(matches!(
+        docker.inspect_container(&id).await,
+        Err(Error::NotFound { .. })
+    ));
+    docker.remove_container(&id).await?; // removing twice is fine
+    Ok(())
+}
+
+#[tokio::test]
+async fn crashing_unhealthy_and_missing_images_give_clear_errors() {
+    let case = "failures";
+    let image = "windlass-test/testapp:failures";
+    let docker = Docker::connect().await.expect("Docker engine");
+    cleanup(&docker, case, image).await;
+    let result = failures(&docker, case, image).await;
+    cleanup(&docker, case, image).await;
+    let left = docker.list_containers(&labels(case)).await.expect("list");
+    assert!(left.is_empty(), "containers left behind: {left:?}");
+    result.expect("failures");
+}
+
+async fn failures(docker: &Docker, case: &str, image: &str) -> TestResult {
+    build(docker, case, image).await?;
+
+    let crash = docker
+        .create_container(&app_spec(
+            case,
+            "crash",
+            image,
+            &[("TESTAPP_CRASH_AT_START", "3")],
+        ))
+        .await?;
+    docker.start_container(&crash).await?;
+    match wait_healthy(docker, &crash, &WaitConfig::new(Check::Docker)).await {
+        Err(Error::Exited { code: 3, .. }) => {}
+        other => return Err(format!("expected exit code 3, got {other:?}").into()),
+    }
+
+    let sick = docker
+        .create_container(&app_spec(
+            case,
+            "sick",
+            image,
+            &[("TESTAPP_UNHEALTHY_AFTER_MS", "0")],
+        ))
+        .await?;
+    docker.start_container(&sick).await?;
+    match wait_healthy(docker, &sick, &WaitConfig::new(Check::Docker)).await {
+        Err(err @ Error::Unhealthy { .. }) => println!("[{case}] {err}"),
+        other => return Err(format!("expected unhealthy, got {other:?}").into()),
+    }
+
+    let slow = docker
+        .create_container(&app_spec(
+            case,
+            "slow",
+            image,
+            &[("TESTAPP_START_DELAY_MS", "5000")],
+        ))
+        .await?;
+    docker.start_container(&slow).await?;
+    let mut config = WaitConfig::new(Check::Http {
+        port: 8080,
+        path: "/health".into(),
+    });
+    config.deadline = Duration::from_millis(300);
+    match wait_healthy(docker, &slow, &config).await {
+        Err(err @ Error::HealthTimeout { .. }) => println!("[{case}] {err}"),
+        other => return Err(format!("expected a health timeout, got {other:?}").into()),
+    }
+
+    let missing = app_spec(case, "missing", "windlass-test/does-not-exist:1", &[]);
+    match docker.create_container(&missing).await {
+        Err(err @ Error::NotFound { what: "image", .. }) => println!("[{case}] {err}"),
+        other => return Err(format!("expected a missing image, got {other:?}").into()),
+    }
+    match docker
+        .pull_image("127.0.0.1:1/windlass-test/nothing:1", None)
+        .await
+    {
+        Err(err @ Error::Engine { .. }) => println!("[{case}] unreachable registry: {err}"),
+        other => {
+            return Err(format!("expected an unreachable registry error, got {other:?}").into())
+        }
+    }
+    Ok(())
+}

@@ -4,6 +4,7 @@
 
 pub mod backend;
 pub mod compose;
+pub mod plan;
 pub mod probe;
 #[cfg(any(test, feature = "test-util"))]
 pub mod test_util;

@@ -7,7 +7,6 @@ use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::rc::Rc;
 
-use indexmap::IndexMap;
 use jsonata_core::ast::AstNode;
 use jsonata_core::evaluator::{Context, Evaluator, EvaluatorError};
 use jsonata_core::value::JValue;
@@ -16,6 +15,7 @@ use serde_json::Value as Json;
 use super::convert::to_jvalue;
 use super::fast::FastPath;
 use super::functions::{Needs, DRAWS, NEED_RANDOM, NEED_UUID};
+use super::states::{Session, StatesUse};
 use crate::Scope;
 
 /// Parsed expressions kept per thread; the cache is emptied when it fills.
@@ -30,7 +30,8 @@ pub(crate) struct Compiled {
     ast: AstNode,
     /// Names after a `$` in the text (over-approximated), `states` excluded.
     variables: Box<[Box<str>]>,
-    uses_states: bool,
+    /// How much of `$states` the expression can reach.
+    states: StatesUse,
     needs: Needs,
     pub fast: Option<FastPath>,
 }
@@ -56,11 +57,10 @@ pub(crate) fn compile(source: &str) -> Result<Rc<Compiled>, Error> {
     let parsed = catch_unwind(|| jsonata_core::parser::parse(source))
         .map_err(|_| Error::Syntax("the expression could not be parsed".into()))?
         .map_err(|error| Error::Syntax(from_code(&error.to_string()).to_string()))?;
-    let (variables, uses_states) = referenced_names(source);
     let compiled = Rc::new(Compiled {
         ast: parsed,
-        variables,
-        uses_states,
+        variables: referenced_names(source),
+        states: StatesUse::of(source),
         needs: Needs::of(source),
         fast: FastPath::of(source),
     });
@@ -74,10 +74,9 @@ pub(crate) fn compile(source: &str) -> Result<Rc<Compiled>, Error> {
     Ok(compiled)
 }
 
-/// Every `$name` in the text, once each, and whether `$states` is one.
-fn referenced_names(source: &str) -> (Box<[Box<str>]>, bool) {
+/// Every `$name` in the text but `$states`, once each.
+fn referenced_names(source: &str) -> Box<[Box<str>]> {
     let mut names: Vec<Box<str>> = Vec::new();
-    let mut uses_states = false;
     let mut rest = source;
     while let Some(at) = rest.find('$') {
         rest = &rest[at + 1..];
@@ -89,47 +88,11 @@ fn referenced_names(source: &str) -> (Box<[Box<str>]>, bool) {
         if name.is_empty() {
             continue;
         }
-        if name == "states" {
-            uses_states = true;
-        } else if !names.iter().any(|known| &**known == name) {
+        if name != "states" && !names.iter().any(|known| &**known == name) {
             names.push(name.into());
         }
     }
-    (names.into_boxed_slice(), uses_states)
-}
-
-/// What one template evaluation converts once and shares between its expressions.
-pub(crate) struct Session<'s, 'a> {
-    pub scope: &'s Scope<'a>,
-    states: Option<JValue>,
-}
-
-impl<'s, 'a> Session<'s, 'a> {
-    pub fn new(scope: &'s Scope<'a>) -> Self {
-        Session {
-            scope,
-            states: None,
-        }
-    }
-
-    /// `$states`: `input` and `context`, and `result` and `errorOutput` when present.
-    fn states(&mut self) -> JValue {
-        let scope = self.scope;
-        self.states
-            .get_or_insert_with(|| {
-                let mut states = IndexMap::with_capacity(4);
-                states.insert("input".to_string(), to_jvalue(scope.input));
-                states.insert("context".to_string(), to_jvalue(scope.context));
-                if let Some(result) = scope.result {
-                    states.insert("result".to_string(), to_jvalue(result));
-                }
-                if let Some(error_output) = scope.error_output {
-                    states.insert("errorOutput".to_string(), to_jvalue(error_output));
-                }
-                JValue::object(states)
-            })
-            .clone()
-    }
+    names.into_boxed_slice()
 }
 
 /// Evaluates `compiled` in `session`'s scope.
@@ -171,8 +134,8 @@ pub(crate) fn run(compiled: &Compiled, session: &mut Session) -> Result<JValue, 
 
 fn run_once(compiled: &Compiled, session: &mut Session) -> Result<JValue, Error> {
     let mut context = Context::new();
-    if compiled.uses_states {
-        context.bind("states".to_string(), session.states());
+    if compiled.states.any() {
+        context.bind("states".to_string(), session.states(&compiled.states));
     }
     for name in compiled.variables.iter() {
         if let Some(value) = session.scope.vars.get(name) {

@@ -10,13 +10,14 @@ mod convert;
 mod engine;
 mod fast;
 mod functions;
+mod states;
 #[cfg(test)]
 mod tests;
 
 use serde_json::Value as Json;
 
 use crate::{Failure, Scope};
-use engine::Session;
+use states::Session;
 
 /// Whether `text` is a JSONata expression string (`{% ... %}`).
 pub fn is_expression(text: &str) -> bool {

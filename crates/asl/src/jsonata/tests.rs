@@ -237,6 +237,54 @@ fn states_and_variables() {
             vars.clone(),
             Value(json!(true)),
         ),
+        case(
+            "{% $states.input.a.s & $string($states.input.a.b[0]) %}",
+            input.clone(),
+            vars.clone(),
+            Value(json!("x1")),
+        ),
+        case(
+            "{% $keys($states.input.a) ~> $count() %}",
+            input.clone(),
+            vars.clone(),
+            Value(json!(4)),
+        ),
+        case(
+            "{% $states.input.a.s and $keys($states.input) %}",
+            input.clone(),
+            vars.clone(),
+            Value(json!(true)),
+        ),
+        case(
+            "{% $count($states.input.items.v) + $states.input.items[1].v %}",
+            input.clone(),
+            vars.clone(),
+            Value(json!(4)),
+        ),
+        case(
+            "{% $states.input.a.b.%.s %}",
+            input.clone(),
+            vars.clone(),
+            Value(json!(["x", "x", "x"])),
+        ),
+        case(
+            "{% $states.input.a.b[0] %}",
+            json!({"a": [{"b": [5]}, {"b": [6]}]}),
+            json!({}),
+            Value(json!([5, 6])),
+        ),
+        case(
+            "{% $states.input.a.b %}",
+            json!({"a": [{"b": 5}, {"b": 6}]}),
+            json!({}),
+            Value(json!([5, 6])),
+        ),
+        case(
+            "{% $states.input.x.y %}",
+            json!([{"x": {"y": 1}}, {"x": {"y": 2}}]),
+            json!({}),
+            Value(json!([1, 2])),
+        ),
     ]);
 }
 

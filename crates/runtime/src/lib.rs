@@ -1,1 +1,434 @@
-//! The runtime.
+//! The runtime: carries out what the interpreter asks, durably.
+//!
+//! For every event it applies, the runtime commits the execution's new
+//! snapshot and history to the [`Store`] first (grouped with other
+//! executions' commits into one transaction) and only then carries out the
+//! step's actions: invoking tasks, arming timers. After a crash,
+//! [`Runtime::recover`] loads the running executions, re-arms their timers
+//! and fails interrupted tasks with `States.TaskFailed` so their Retry rules
+//! decide what happens.
+
+mod activities;
+mod committer;
+pub mod invoke;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::Value as Json;
+use tokio::sync::watch;
+use tokio::task::AbortHandle;
+use windlass_asl::Definition;
+use windlass_engine::{Action, Event, Execution, ExecutionMeta, Outcome, Status, Step, TaskId, TaskRequest};
+use windlass_store::{Commit, ExecutionRecord, Store};
+
+pub use activities::ActivityTask;
+pub use committer::Committer;
+pub use invoke::{Invoker, Invokers, MockInvoker};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    Store(String),
+    #[error("the runtime has stopped")]
+    Stopped,
+    #[error("execution {0} does not exist")]
+    NoSuchExecution(String),
+    #[error("execution {0} is not running")]
+    NotRunning(String),
+    #[error("the stored state of execution {arn} cannot be read: {reason}")]
+    Corrupt { arn: String, reason: String },
+    #[error("the task token is not valid or its task has ended")]
+    InvalidToken,
+}
+
+impl From<windlass_store::Error> for Error {
+    fn from(error: windlass_store::Error) -> Self {
+        Error::Store(error.to_string())
+    }
+}
+
+/// Tells the time; the runtime's only clock.
+pub trait Clock: Send + Sync + 'static {
+    fn now_millis(&self) -> i64;
+}
+
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_millis(&self) -> i64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+    }
+}
+
+/// How an execution ended, as the runtime reports it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Finished {
+    pub status: Status,
+    pub outcome: Option<Outcome>,
+}
+
+/// A request to start an execution.
+pub struct StartRequest {
+    /// The definition's text, stored with the execution so it can resume.
+    pub definition_text: String,
+    pub definition: Arc<Definition>,
+    pub meta: ExecutionMeta,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Started {
+    New,
+    /// An execution with this ARN already exists (AWS's idempotent start).
+    Existing(ExecutionRecord),
+}
+
+/// The durable executor. Cheap to clone.
+#[derive(Clone)]
+pub struct Runtime {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Arc<dyn Store>,
+    committer: Committer,
+    invokers: Invokers,
+    clock: Arc<dyn Clock>,
+    live: Mutex<HashMap<String, Arc<LiveHandle>>>,
+    /// Task token -> (execution ARN, task).
+    tokens: Mutex<HashMap<String, (String, TaskId)>>,
+    activities: activities::Queues,
+    definitions: Mutex<HashMap<String, Arc<Definition>>>,
+}
+
+struct LiveHandle {
+    state: tokio::sync::Mutex<Live>,
+    finished: watch::Sender<Option<Finished>>,
+}
+
+struct Live {
+    execution: Execution,
+    definition: Arc<Definition>,
+    timers: HashMap<u64, AbortHandle>,
+    tasks: HashMap<TaskId, AbortHandle>,
+}
+
+impl Runtime {
+    pub fn new(store: Arc<dyn Store>, invokers: Invokers, clock: Arc<dyn Clock>) -> Self {
+        let committer = Committer::new(store.clone());
+        Runtime {
+            inner: Arc::new(Inner {
+                store,
+                committer,
+                invokers,
+                clock,
+                live: Mutex::new(HashMap::new()),
+                tokens: Mutex::new(HashMap::new()),
+                activities: activities::Queues::default(),
+                definitions: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.inner.store
+    }
+
+    pub fn now_millis(&self) -> i64 {
+        self.inner.clock.now_millis()
+    }
+
+    /// Starts an execution; with an ARN that exists already, returns it instead.
+    pub async fn start(&self, request: StartRequest) -> Result<Started, Error> {
+        let arn = request.meta.execution_arn.clone();
+        if let Some(existing) = self.inner.store.execution(&arn)? {
+            return Ok(Started::Existing(existing));
+        }
+        let now = self.now_millis();
+        let (execution, step) = Execution::start(&request.definition, request.meta, now);
+        let record = ExecutionRecord {
+            arn: arn.clone(),
+            name: execution.meta.name.clone(),
+            state_machine_arn: execution.meta.state_machine_arn.clone(),
+            definition: request.definition_text,
+            status: execution.status.as_str().to_string(),
+            input: execution.meta.input.to_string(),
+            start_millis: execution.meta.start_millis,
+            stop_millis: None,
+            snapshot: String::new(),
+        };
+        let handle = Arc::new(LiveHandle {
+            state: tokio::sync::Mutex::new(Live {
+                execution,
+                definition: request.definition,
+                timers: HashMap::new(),
+                tasks: HashMap::new(),
+            }),
+            finished: watch::channel(None).0,
+        });
+        let mut live = handle.state.lock().await;
+        self.lock_live().insert(arn.clone(), handle.clone());
+        if let Err(error) = self.persist_and_act(&handle, &mut live, step, Some(record)).await {
+            self.lock_live().remove(&arn);
+            return Err(error);
+        }
+        Ok(Started::New)
+    }
+
+    /// Applies an event to a running execution.
+    pub async fn deliver(&self, arn: &str, event: Event) -> Result<(), Error> {
+        let handle = self.lock_live().get(arn).cloned().ok_or_else(|| Error::NotRunning(arn.to_string()))?;
+        let mut live = handle.state.lock().await;
+        if live.execution.status != Status::Running {
+            return Err(Error::NotRunning(arn.to_string()));
+        }
+        let now = self.now_millis();
+        let definition = live.definition.clone();
+        let step = live.execution.handle(&definition, event, now);
+        self.persist_and_act(&handle, &mut live, step, None).await
+    }
+
+    /// Waits until the execution ends.
+    pub async fn wait(&self, arn: &str) -> Result<Finished, Error> {
+        let handle = self.lock_live().get(arn).cloned();
+        if let Some(handle) = handle {
+            let mut receiver = handle.finished.subscribe();
+            loop {
+                if let Some(finished) = receiver.borrow_and_update().clone() {
+                    return Ok(finished);
+                }
+                if receiver.changed().await.is_err() {
+                    break;
+                }
+            }
+        }
+        let record = self.inner.store.execution(arn)?.ok_or_else(|| Error::NoSuchExecution(arn.to_string()))?;
+        let execution: Execution = serde_json::from_str(&record.snapshot)
+            .map_err(|e| Error::Corrupt { arn: arn.to_string(), reason: e.to_string() })?;
+        Ok(Finished { status: execution.status, outcome: execution.outcome })
+    }
+
+    /// Resumes every execution the store says is running; returns how many.
+    pub async fn recover(&self) -> Result<usize, Error> {
+        let records = self.inner.store.running()?;
+        let count = records.len();
+        for record in records {
+            self.resume(record).await?;
+        }
+        Ok(count)
+    }
+
+    async fn resume(&self, record: ExecutionRecord) -> Result<(), Error> {
+        let execution: Execution = serde_json::from_str(&record.snapshot)
+            .map_err(|e| Error::Corrupt { arn: record.arn.clone(), reason: e.to_string() })?;
+        let definition = self.definition_for(&record)?;
+        let arn = record.arn.clone();
+        let handle = Arc::new(LiveHandle {
+            state: tokio::sync::Mutex::new(Live { execution, definition, timers: HashMap::new(), tasks: HashMap::new() }),
+            finished: watch::channel(None).0,
+        });
+        self.lock_live().insert(arn.clone(), handle.clone());
+        let mut interrupted = Vec::new();
+        {
+            let mut live = handle.state.lock().await;
+            let timers: Vec<(u64, i64)> = live.execution.pending_timers().collect();
+            for (timer, at) in timers {
+                self.arm_timer(&arn, &mut live, timer, at);
+            }
+            let tasks: Vec<TaskRequest> = live.execution.pending_tasks().map(|(_, t)| t.request.clone()).collect();
+            for request in tasks {
+                match &request.token {
+                    // Workers and callbacks may still answer: keep waiting for them.
+                    Some(token) => {
+                        self.lock_tokens().insert(token.clone(), (arn.clone(), request.task));
+                        if activities::is_activity(&request.resource) {
+                            self.inner.activities.push(&request.resource, ActivityTask::from_request(&request));
+                        }
+                    }
+                    None => interrupted.push(request.task),
+                }
+            }
+        }
+        for task in interrupted {
+            let event = Event::TaskFailed {
+                task,
+                error: "States.TaskFailed".into(),
+                cause: "The task was interrupted when windlass stopped; it may or may not have completed.".into(),
+            };
+            self.deliver(&arn, event).await?;
+        }
+        Ok(())
+    }
+
+    fn definition_for(&self, record: &ExecutionRecord) -> Result<Arc<Definition>, Error> {
+        if let Some(definition) = self.lock_definitions().get(&record.definition) {
+            return Ok(definition.clone());
+        }
+        let parsed = windlass_asl::parse::parse_text(&record.definition).valid().map_err(|diagnostics| Error::Corrupt {
+            arn: record.arn.clone(),
+            reason: format!("its definition no longer parses: {}", diagnostics.first().map_or(String::new(), ToString::to_string)),
+        })?;
+        let definition = Arc::new(parsed);
+        self.lock_definitions().insert(record.definition.clone(), definition.clone());
+        Ok(definition)
+    }
+
+    /// StopExecution.
+    pub async fn stop(&self, arn: &str, error: Option<String>, cause: Option<String>) -> Result<(), Error> {
+        self.deliver(arn, Event::Stop { error, cause }).await
+    }
+
+    /// SendTaskSuccess.
+    pub async fn send_task_success(&self, token: &str, output: Json) -> Result<(), Error> {
+        let (arn, task) = self.take_token(token)?;
+        self.deliver(&arn, Event::TaskSucceeded { task, output }).await
+    }
+
+    /// SendTaskFailure.
+    pub async fn send_task_failure(&self, token: &str, error: String, cause: String) -> Result<(), Error> {
+        let (arn, task) = self.take_token(token)?;
+        self.deliver(&arn, Event::TaskFailed { task, error, cause }).await
+    }
+
+    /// SendTaskHeartbeat.
+    pub async fn send_task_heartbeat(&self, token: &str) -> Result<(), Error> {
+        let (arn, task) = self.lock_tokens().get(token).cloned().ok_or(Error::InvalidToken)?;
+        self.deliver(&arn, Event::TaskHeartbeat { task }).await
+    }
+
+    /// GetActivityTask: waits up to `wait` for a task of `activity_arn`.
+    pub async fn get_activity_task(&self, activity_arn: &str, worker: Option<String>, wait: Duration) -> Option<ActivityTask> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            while let Some(task) = self.inner.activities.pop(activity_arn) {
+                let Some((arn, id)) = self.lock_tokens().get(&task.token).cloned() else { continue };
+                if self.deliver(&arn, Event::TaskStarted { task: id, worker: worker.clone() }).await.is_ok() {
+                    return Some(task);
+                }
+            }
+            let notified = self.inner.activities.notified(activity_arn);
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return None;
+            }
+        }
+    }
+
+    fn take_token(&self, token: &str) -> Result<(String, TaskId), Error> {
+        self.lock_tokens().remove(token).ok_or(Error::InvalidToken)
+    }
+
+    fn lock_live(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<LiveHandle>>> {
+        self.inner.live.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn lock_tokens(&self) -> std::sync::MutexGuard<'_, HashMap<String, (String, TaskId)>> {
+        self.inner.tokens.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn lock_definitions(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Definition>>> {
+        self.inner.definitions.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Commits the step, then carries out its actions.
+    async fn persist_and_act(
+        &self,
+        handle: &LiveHandle,
+        live: &mut Live,
+        step: Step,
+        create: Option<ExecutionRecord>,
+    ) -> Result<(), Error> {
+        let arn = live.execution.meta.execution_arn.clone();
+        let snapshot = serde_json::to_string(&live.execution)
+            .map_err(|e| Error::Corrupt { arn: arn.clone(), reason: e.to_string() })?;
+        let commit = Commit {
+            arn: arn.clone(),
+            create,
+            status: live.execution.status.as_str().to_string(),
+            stop_millis: live.execution.stop_millis(),
+            snapshot,
+            history: step.history,
+        };
+        self.inner.committer.commit(commit).await?;
+        for action in step.actions {
+            self.act(&arn, live, action);
+        }
+        if live.execution.status != Status::Running {
+            for (_, timer) in live.timers.drain() {
+                timer.abort();
+            }
+            for (_, task) in live.tasks.drain() {
+                task.abort();
+            }
+            self.lock_live().remove(&arn);
+            let finished = Finished { status: live.execution.status, outcome: live.execution.outcome.clone() };
+            handle.finished.send_replace(Some(finished));
+        }
+        Ok(())
+    }
+
+    fn act(&self, arn: &str, live: &mut Live, action: Action) {
+        match action {
+            Action::SetTimer { timer, at_millis } => self.arm_timer(arn, live, timer, at_millis),
+            Action::CancelTimer { timer } => {
+                if let Some(handle) = live.timers.remove(&timer) {
+                    handle.abort();
+                }
+            }
+            Action::CancelTask { task } => {
+                if let Some(handle) = live.tasks.remove(&task) {
+                    handle.abort();
+                }
+                self.lock_tokens().retain(|_, (a, t)| !(a == arn && *t == task));
+            }
+            Action::Invoke(request) => self.invoke(arn, live, request),
+        }
+    }
+
+    fn arm_timer(&self, arn: &str, live: &mut Live, timer: u64, at_millis: i64) {
+        let delay = Duration::from_millis(u64::try_from(at_millis - self.now_millis()).unwrap_or(0));
+        let runtime = self.clone();
+        let arn = arn.to_string();
+        let handle = tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            // The execution may have ended meanwhile; nothing to do then.
+            let _ = runtime.deliver(&arn, Event::TimerFired { timer }).await;
+        });
+        live.timers.insert(timer, handle.abort_handle());
+    }
+
+    fn invoke(&self, arn: &str, live: &mut Live, request: TaskRequest) {
+        let task = request.task;
+        if let Some(token) = &request.token {
+            self.lock_tokens().insert(token.clone(), (arn.to_string(), task));
+            if activities::is_activity(&request.resource) {
+                self.inner.activities.push(&request.resource, ActivityTask::from_request(&request));
+                return;
+            }
+        }
+        let callback = request.token.is_some();
+        let base = request.resource.trim_end_matches(".waitForTaskToken").to_string();
+        let invoker = self.inner.invokers.find(&base);
+        let runtime = self.clone();
+        let arn = arn.to_string();
+        let handle = tokio::spawn(async move {
+            let result = match invoker {
+                Some(invoker) => invoker.invoke(request).await,
+                None => Err(windlass_asl::Failure::new(
+                    "States.TaskFailed",
+                    format!("windlass has no task invoker for the resource '{base}'"),
+                )),
+            };
+            let event = match result {
+                // A callback task ends when its token comes back, not now.
+                Ok(_) if callback => return,
+                Ok(output) => Event::TaskSucceeded { task, output },
+                Err(failure) => Event::TaskFailed { task, error: failure.error, cause: failure.cause },
+            };
+            let _ = runtime.deliver(&arn, event).await;
+        });
+        live.tasks.insert(task, handle.abort_handle());
+    }
+}

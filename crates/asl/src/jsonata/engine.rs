@@ -12,10 +12,9 @@ use jsonata_core::evaluator::{Context, Evaluator, EvaluatorError};
 use jsonata_core::value::JValue;
 use serde_json::Value as Json;
 
-use super::convert::to_jvalue;
 use super::fast::FastPath;
 use super::functions::{Needs, DRAWS, NEED_RANDOM, NEED_UUID};
-use super::states::{Session, StatesUse};
+use super::states::{mentions, Reach, Session};
 use crate::Scope;
 
 /// Parsed expressions kept per thread; the cache is emptied when it fills.
@@ -28,10 +27,9 @@ const MAX_REDRAWS: usize = 24;
 /// A parsed expression and what it refers to.
 pub(crate) struct Compiled {
     ast: AstNode,
-    /// Names after a `$` in the text (over-approximated), `states` excluded.
-    variables: Box<[Box<str>]>,
-    /// How much of `$states` the expression can reach.
-    states: StatesUse,
+    /// The names after a `$` in the text (over-approximated), with how
+    /// much of their values the expression can reach.
+    mentions: Box<[(Box<str>, Reach)]>,
     needs: Needs,
     pub fast: Option<FastPath>,
 }
@@ -59,8 +57,7 @@ pub(crate) fn compile(source: &str) -> Result<Rc<Compiled>, Error> {
         .map_err(|error| Error::Syntax(from_code(&error.to_string()).to_string()))?;
     let compiled = Rc::new(Compiled {
         ast: parsed,
-        variables: referenced_names(source),
-        states: StatesUse::of(source),
+        mentions: mentions(source),
         needs: Needs::of(source),
         fast: FastPath::of(source),
     });
@@ -72,27 +69,6 @@ pub(crate) fn compile(source: &str) -> Result<Rc<Compiled>, Error> {
         cache.insert(source.into(), Rc::clone(&compiled));
     });
     Ok(compiled)
-}
-
-/// Every `$name` in the text but `$states`, once each.
-fn referenced_names(source: &str) -> Box<[Box<str>]> {
-    let mut names: Vec<Box<str>> = Vec::new();
-    let mut rest = source;
-    while let Some(at) = rest.find('$') {
-        rest = &rest[at + 1..];
-        let end = rest
-            .find(|c: char| !(c.is_alphanumeric() || c == '_'))
-            .unwrap_or(rest.len());
-        let name = &rest[..end];
-        rest = &rest[end..];
-        if name.is_empty() {
-            continue;
-        }
-        if name != "states" && !names.iter().any(|known| &**known == name) {
-            names.push(name.into());
-        }
-    }
-    names.into_boxed_slice()
 }
 
 /// Evaluates `compiled` in `session`'s scope.
@@ -134,12 +110,12 @@ pub(crate) fn run(compiled: &Compiled, session: &mut Session) -> Result<JValue, 
 
 fn run_once(compiled: &Compiled, session: &mut Session) -> Result<JValue, Error> {
     let mut context = Context::new();
-    if compiled.states.any() {
-        context.bind("states".to_string(), session.states(&compiled.states));
-    }
-    for name in compiled.variables.iter() {
-        if let Some(value) = session.scope.vars.get(name) {
-            context.bind(name.to_string(), to_jvalue(value));
+    let vars = session.scope.vars;
+    for (name, reach) in compiled.mentions.iter() {
+        if &**name == "states" {
+            context.bind(name.to_string(), session.states(reach));
+        } else if let Some(value) = vars.get(name) {
+            context.bind(name.to_string(), session.convert(value, reach));
         }
     }
     let mut evaluator = Evaluator::with_context(context);

@@ -1,12 +1,13 @@
-//! The `$states` binding, converted only as far as an expression can see.
+//! The bindings of `$states` and the ASL variables, converted only as far
+//! as an expression can see.
 //!
 //! Converting JSON to JSONata values costs an allocation per string and
 //! object, and the context object holds the execution input a second time.
 //! So an expression that only ever writes `$states.input.order...` gets a
 //! `$states` holding just `input`, and an `input` holding just `order`: the
 //! parts it cannot reach are left out, which no JSONata expression can
-//! observe. Anything less plain (`$states` alone, `$states.input[0]`, the
-//! parent operator `%`) gets the whole value.
+//! observe. Anything less plain (`$states` alone, `$states.input[0]`,
+//! `$keys($var)`, the parent operator `%`) gets the whole value.
 
 use indexmap::IndexMap;
 use jsonata_core::value::JValue;
@@ -18,9 +19,9 @@ use crate::Scope;
 /// The fields of `$states`, in the order they are bound.
 const FIELDS: [&str; 4] = ["input", "context", "result", "errorOutput"];
 
-/// How much of a value (a `$states` field, or a key of one) an expression can reach.
+/// How much of a value (a variable, or a key of one) an expression can reach.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-enum Reach {
+pub(crate) enum Reach {
     #[default]
     None,
     /// Only these keys of it, each as far as its own reach, when it is an object.
@@ -56,40 +57,31 @@ impl Reach {
     }
 }
 
-/// How much of each `$states` field an expression can reach.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub(crate) struct StatesUse {
-    fields: [Reach; 4],
-}
-
-impl StatesUse {
-    /// Reads the reach from the text. It over-approximates: a mention in a
-    /// string literal only costs a conversion.
-    pub fn of(source: &str) -> StatesUse {
-        let mut reach = StatesUse::default();
-        let parent_operator = source.contains('%');
-        let mut rest = source;
-        while let Some(at) = rest.find("$states") {
-            rest = &rest[at + "$states".len()..];
-            if rest.starts_with(is_name_char) {
-                continue; // `$statesX`, another variable
-            }
-            let Some((field, after)) = step(rest) else {
-                reach.fields = [Reach::Whole, Reach::Whole, Reach::Whole, Reach::Whole];
-                continue;
-            };
-            // A field `$states` never has is undefined either way.
-            if let Some(index) = FIELDS.iter().position(|known| *known == field) {
-                reach.fields[index].add(after, parent_operator);
-            }
+/// Every `$name` an expression mentions (`$states` included), once each,
+/// with how much of its value the expression can reach. It over-approximates:
+/// a mention in a string literal only costs a conversion.
+pub(crate) fn mentions(source: &str) -> Box<[(Box<str>, Reach)]> {
+    let mut found: Vec<(Box<str>, Reach)> = Vec::new();
+    let parent_operator = source.contains('%');
+    let mut rest = source;
+    while let Some(at) = rest.find('$') {
+        rest = &rest[at + 1..];
+        let end = rest.find(|c: char| !is_name_char(c)).unwrap_or(rest.len());
+        let (name, after) = rest.split_at(end);
+        rest = after;
+        if name.is_empty() {
+            continue;
         }
-        reach
+        let index = match found.iter().position(|(known, _)| &**known == name) {
+            Some(index) => index,
+            None => {
+                found.push((name.into(), Reach::None));
+                found.len() - 1
+            }
+        };
+        found[index].1.add(after, parent_operator);
     }
-
-    /// Whether the expression mentions `$states` at all.
-    pub fn any(&self) -> bool {
-        self.fields.iter().any(|reach| *reach != Reach::None)
-    }
+    found.into_boxed_slice()
 }
 
 /// `.name` at the start of `text`: the plain name and what follows it.
@@ -122,8 +114,9 @@ impl<'s, 'a> Session<'s, 'a> {
         }
     }
 
-    /// `$states` with as much of each field as `reach` says.
-    pub fn states(&mut self, reach: &StatesUse) -> JValue {
+    /// `$states` (`input` and `context`, and `result` and `errorOutput` when
+    /// present) with as much of each field as `reach` says.
+    pub fn states(&mut self, reach: &Reach) -> JValue {
         let scope = self.scope;
         let values = [
             Some(scope.input),
@@ -132,16 +125,23 @@ impl<'s, 'a> Session<'s, 'a> {
             scope.error_output,
         ];
         let mut states = IndexMap::with_capacity(4);
-        for ((field, value), reach) in FIELDS.iter().zip(values).zip(&reach.fields) {
-            if let (Some(value), false) = (value, *reach == Reach::None) {
-                states.insert((*field).to_string(), self.convert(value, reach));
-            }
+        for (field, value) in FIELDS.iter().zip(values) {
+            let Some(value) = value else { continue };
+            let converted = match reach {
+                Reach::None => continue,
+                Reach::Whole => self.whole(value),
+                Reach::Keys(keys) => match keys.iter().find(|(key, _)| &**key == *field) {
+                    Some((_, reach)) => self.convert(value, reach),
+                    None => continue,
+                },
+            };
+            states.insert((*field).to_string(), converted);
         }
         JValue::object(states)
     }
 
     /// As much of `value` as `reach` says.
-    fn convert(&mut self, value: &'a Json, reach: &Reach) -> JValue {
+    pub fn convert(&mut self, value: &'a Json, reach: &Reach) -> JValue {
         match (reach, value) {
             (Reach::Keys(keys), Json::Object(object)) => {
                 let mut out = IndexMap::with_capacity(keys.len());
@@ -182,73 +182,74 @@ mod tests {
         )
     }
 
+    fn under(key: &str, reach: Reach) -> Reach {
+        Reach::Keys(vec![(key.into(), reach)])
+    }
+
     #[test]
     fn reach_is_read_from_the_text() {
-        let cases: Vec<(&str, [Reach; 4])> = vec![
-            (
-                "1 + 1",
-                [Reach::None, Reach::None, Reach::None, Reach::None],
-            ),
+        let cases: Vec<(&str, Vec<(&str, Reach)>)> = vec![
+            ("1 + 1", vec![]),
             (
                 "$states.input.a + $states.input.b",
-                [keys(&["a", "b"]), Reach::None, Reach::None, Reach::None],
+                vec![("states", under("input", keys(&["a", "b"])))],
             ),
             (
                 "$states.input.a.b + $states.input.a.c[0] + $states.input.d",
-                [
-                    Reach::Keys(vec![
-                        ("a".into(), keys(&["b", "c"])),
-                        ("d".into(), Reach::Whole),
-                    ]),
-                    Reach::None,
-                    Reach::None,
-                    Reach::None,
-                ],
+                vec![(
+                    "states",
+                    under(
+                        "input",
+                        Reach::Keys(vec![
+                            ("a".into(), keys(&["b", "c"])),
+                            ("d".into(), Reach::Whole),
+                        ]),
+                    ),
+                )],
             ),
             (
                 "$states.input.a.b and $states.input.a",
-                [keys(&["a"]), Reach::None, Reach::None, Reach::None],
+                vec![("states", under("input", keys(&["a"])))],
             ),
             (
                 "$states.input.a = $states.context.State.Name",
-                [
-                    keys(&["a"]),
-                    Reach::Keys(vec![("State".into(), keys(&["Name"]))]),
-                    Reach::None,
-                    Reach::None,
-                ],
+                vec![(
+                    "states",
+                    Reach::Keys(vec![
+                        ("input".into(), keys(&["a"])),
+                        ("context".into(), under("State", keys(&["Name"]))),
+                    ]),
+                )],
             ),
-            (
-                "$states.input",
-                [Reach::Whole, Reach::None, Reach::None, Reach::None],
-            ),
+            ("$states.input", vec![("states", keys(&["input"]))]),
             (
                 "$states.input.a and $states.input[0]",
-                [Reach::Whole, Reach::None, Reach::None, Reach::None],
+                vec![("states", keys(&["input"]))],
             ),
             (
                 "$keys($states)",
-                [Reach::Whole, Reach::Whole, Reach::Whole, Reach::Whole],
+                vec![("keys", Reach::Whole), ("states", Reach::Whole)],
             ),
-            (
-                "$states.result.x.%.y",
-                [Reach::None, Reach::None, Reach::Whole, Reach::None],
-            ),
-            (
-                "$states.errorOutput.Cause",
-                [Reach::None, Reach::None, Reach::None, keys(&["Cause"])],
-            ),
+            ("$states.result.x.%.y", vec![("states", Reach::Whole)]),
             (
                 "$states.input.`odd key`",
-                [Reach::Whole, Reach::None, Reach::None, Reach::None],
+                vec![("states", keys(&["input"]))],
+            ),
+            ("$statesX.input", vec![("statesX", keys(&["input"]))]),
+            (
+                "$order.total > $limit",
+                vec![("order", keys(&["total"])), ("limit", Reach::Whole)],
             ),
             (
-                "$statesX.input",
-                [Reach::None, Reach::None, Reach::None, Reach::None],
+                "($x := $v; $x.a)",
+                vec![("x", Reach::Whole), ("v", Reach::Whole)],
             ),
+            ("$$.a + $.b", vec![]),
         ];
-        for (source, fields) in cases {
-            assert_eq!(StatesUse::of(source), StatesUse { fields }, "{source}");
+        for (source, expected) in cases {
+            let expected: Vec<(Box<str>, Reach)> =
+                expected.into_iter().map(|(n, r)| (n.into(), r)).collect();
+            assert_eq!(&*mentions(source), &expected[..], "{source}");
         }
     }
 }

@@ -9,9 +9,23 @@ use serde_json::{Map as JsonMap, Value as Json};
 use crate::definition::*;
 
 mod fields;
+mod input;
 mod locate;
+mod resource;
+#[cfg(test)]
+mod tests;
+mod validate;
 
+pub use input::execution_input;
 pub use locate::line_of;
+pub use validate::{DUPLICATE_STATE_NAME, INVALID_LABEL_NAME};
+
+/// What the checks need to know beyond the document itself.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Config {
+    /// The machine is EXPRESS: no `.sync`, `.waitForTaskToken` or activities.
+    pub express: bool,
+}
 
 /// One problem in a definition.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -25,13 +39,21 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     pub fn schema(pointer: impl Into<String>, message: impl Into<String>) -> Self {
-        Diagnostic { code: SCHEMA_VALIDATION_FAILED, pointer: pointer.into(), message: message.into() }
+        Diagnostic {
+            code: SCHEMA_VALIDATION_FAILED,
+            pointer: pointer.into(),
+            message: message.into(),
+        }
     }
 }
 
 impl std::fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let at = if self.pointer.is_empty() { "/" } else { &self.pointer };
+        let at = if self.pointer.is_empty() {
+            "/"
+        } else {
+            &self.pointer
+        };
         write!(f, "{}: {} at {}", self.code, self.message, at)
     }
 }
@@ -59,11 +81,19 @@ impl Parsed {
     }
 }
 
-/// Parses a definition given as JSON or YAML text.
+/// Parses a definition given as JSON or YAML text, for a STANDARD machine.
 pub fn parse_text(text: &str) -> Parsed {
+    parse_text_with(text, &Config::default())
+}
+
+/// Parses a definition given as JSON or YAML text.
+pub fn parse_text_with(text: &str, config: &Config) -> Parsed {
     match document_from_text(text) {
-        Ok(document) => parse_value(&document),
-        Err(diagnostic) => Parsed { definition: None, diagnostics: vec![diagnostic] },
+        Ok(document) => parse_value_with(&document, config),
+        Err(diagnostic) => Parsed {
+            definition: None,
+            diagnostics: vec![diagnostic],
+        },
     }
 }
 
@@ -71,24 +101,43 @@ pub fn parse_text(text: &str) -> Parsed {
 pub fn document_from_text(text: &str) -> Result<Json, Diagnostic> {
     let trimmed = text.trim_start();
     if trimmed.starts_with('{') || trimmed.starts_with('[') {
-        return serde_json::from_str(text).map_err(|e| {
-            Diagnostic {
-                code: INVALID_JSON_DESCRIPTION,
-                pointer: String::new(),
-                message: format!("Invalid JSON at line {}, column {}: {}", e.line(), e.column(), e),
-            }
+        return serde_json::from_str(text).map_err(|e| Diagnostic {
+            code: INVALID_JSON_DESCRIPTION,
+            pointer: String::new(),
+            message: format!(
+                "Invalid JSON at line {}, column {}: {}",
+                e.line(),
+                e.column(),
+                e
+            ),
         });
     }
     let value: Result<Json, _> = serde_norway::from_str(text);
     value.map_err(|e| {
-        let place = e.location().map(|l| format!(" at line {}, column {}", l.line(), l.column())).unwrap_or_default();
-        Diagnostic { code: INVALID_JSON_DESCRIPTION, pointer: String::new(), message: format!("Invalid YAML{place}: {e}") }
+        let place = e
+            .location()
+            .map(|l| format!(" at line {}, column {}", l.line(), l.column()))
+            .unwrap_or_default();
+        Diagnostic {
+            code: INVALID_JSON_DESCRIPTION,
+            pointer: String::new(),
+            message: format!("Invalid YAML{place}: {e}"),
+        }
     })
 }
 
-/// Parses a definition given as a JSON value.
+/// Parses a definition given as a JSON value, for a STANDARD machine.
 pub fn parse_value(document: &Json) -> Parsed {
-    let mut parser = Parser { machines: Vec::new(), diagnostics: Vec::new() };
+    parse_value_with(document, &Config::default())
+}
+
+/// Parses a definition given as a JSON value and runs every check Step
+/// Functions makes when the machine is created.
+pub fn parse_value_with(document: &Json, config: &Config) -> Parsed {
+    let mut parser = Parser {
+        machines: Vec::new(),
+        diagnostics: Vec::new(),
+    };
     let Some(root) = document.as_object() else {
         parser.error("", "The state machine definition must be a JSON object");
         return parser.finish(None);
@@ -96,7 +145,14 @@ pub fn parse_value(document: &Json) -> Parsed {
     parser.check_fields(
         root,
         "",
-        &["Comment", "StartAt", "States", "TimeoutSeconds", "Version", "QueryLanguage"],
+        &[
+            "Comment",
+            "StartAt",
+            "States",
+            "TimeoutSeconds",
+            "Version",
+            "QueryLanguage",
+        ],
     );
     let query_language = parser.query_language(root, "", QueryLanguage::JsonPath);
     parser.machine(root, "", query_language, true);
@@ -108,6 +164,7 @@ pub fn parse_value(document: &Json) -> Parsed {
         machines: std::mem::take(&mut parser.machines),
     };
     parser.check_transitions(&definition);
+    validate::check(document, &definition, config, &mut parser.diagnostics);
     parser.finish(Some(definition))
 }
 
@@ -122,7 +179,9 @@ fn mentions_context(object: &JsonMap<String, Json>) -> bool {
         match value {
             Json::String(text) => text.contains("$$") || text.contains("context"),
             Json::Array(items) => items.iter().any(walk),
-            Json::Object(fields) => fields.iter().any(|(key, value)| key.contains("$$") || walk(value)),
+            Json::Object(fields) => fields
+                .iter()
+                .any(|(key, value)| key.contains("$$") || walk(value)),
             _ => false,
         }
     }
@@ -136,7 +195,10 @@ fn pointer_join(base: &str, key: &str) -> String {
 
 impl Parser {
     fn finish(self, definition: Option<Definition>) -> Parsed {
-        Parsed { definition, diagnostics: self.diagnostics }
+        Parsed {
+            definition,
+            diagnostics: self.diagnostics,
+        }
     }
 
     fn error(&mut self, pointer: &str, message: impl Into<String>) {
@@ -151,7 +213,12 @@ impl Parser {
         }
     }
 
-    fn query_language(&mut self, object: &JsonMap<String, Json>, pointer: &str, inherited: QueryLanguage) -> QueryLanguage {
+    fn query_language(
+        &mut self,
+        object: &JsonMap<String, Json>,
+        pointer: &str,
+        inherited: QueryLanguage,
+    ) -> QueryLanguage {
         match object.get("QueryLanguage") {
             None => inherited,
             Some(Json::String(text)) if text == "JSONPath" => QueryLanguage::JsonPath,
@@ -159,7 +226,7 @@ impl Parser {
             Some(_) => {
                 self.error(
                     &pointer_join(pointer, "QueryLanguage"),
-                    "The value for the field 'QueryLanguage' must be one of [JSONPath, JSONata]",
+                    "The field 'QueryLanguage' should have one of these values: [JSONPath, JSONata]",
                 );
                 inherited
             }
@@ -168,7 +235,13 @@ impl Parser {
 
     /// Builds the machine in `object` (top level, branch or item processor)
     /// and every machine nested in it; returns its id.
-    fn machine(&mut self, object: &JsonMap<String, Json>, pointer: &str, language: QueryLanguage, top: bool) -> MachineId {
+    fn machine(
+        &mut self,
+        object: &JsonMap<String, Json>,
+        pointer: &str,
+        language: QueryLanguage,
+        top: bool,
+    ) -> MachineId {
         let id = self.machines.len();
         self.machines.push(Machine {
             start_at: String::new(),
@@ -180,7 +253,10 @@ impl Parser {
         let start_at = match object.get("StartAt") {
             Some(Json::String(name)) => name.clone(),
             Some(_) => {
-                self.error(&pointer_join(pointer, "StartAt"), "The value for the field 'StartAt' must be a STRING");
+                self.error(
+                    &pointer_join(pointer, "StartAt"),
+                    "The value for the field 'StartAt' must be a STRING",
+                );
                 String::new()
             }
             None => {
@@ -197,7 +273,8 @@ impl Parser {
                     self.check_state_name(name, &state_pointer);
                     match value.as_object() {
                         Some(fields) => {
-                            if let Some(state) = self.state(name, fields, &state_pointer, language) {
+                            if let Some(state) = self.state(name, fields, &state_pointer, language)
+                            {
                                 states.insert(name.clone(), state);
                             }
                         }
@@ -205,12 +282,18 @@ impl Parser {
                     }
                 }
             }
-            Some(_) => self.error(&pointer_join(pointer, "States"), "The value for the field 'States' must be an OBJECT"),
+            Some(_) => self.error(
+                &pointer_join(pointer, "States"),
+                "The value for the field 'States' must be an OBJECT",
+            ),
             None => missing.push("States"),
         }
         if !missing.is_empty() {
             let at = if pointer.is_empty() { "" } else { pointer };
-            self.error(at, format!("These fields are required: [{}]", missing.join(", ")));
+            self.error(
+                at,
+                format!("These fields are required: [{}]", missing.join(", ")),
+            );
         }
         if !top && object.contains_key("TimeoutSeconds") {
             self.error(pointer, "Field 'TimeoutSeconds' is not supported");
@@ -227,11 +310,20 @@ impl Parser {
         }
     }
 
-    fn state(&mut self, name: &str, object: &JsonMap<String, Json>, pointer: &str, inherited: QueryLanguage) -> Option<State> {
+    fn state(
+        &mut self,
+        name: &str,
+        object: &JsonMap<String, Json>,
+        pointer: &str,
+        inherited: QueryLanguage,
+    ) -> Option<State> {
         let type_name = match object.get("Type") {
             Some(Json::String(t)) => t.clone(),
             Some(_) => {
-                self.error(&pointer_join(pointer, "Type"), "The value for the field 'Type' must be a STRING");
+                self.error(
+                    &pointer_join(pointer, "Type"),
+                    "The value for the field 'Type' must be a STRING",
+                );
                 return None;
             }
             None => {
@@ -242,7 +334,7 @@ impl Parser {
         let Some(allowed) = fields::allowed(&type_name) else {
             self.error(
                 &pointer_join(pointer, "Type"),
-                format!("Invalid state type '{type_name}'; expected one of Pass, Task, Choice, Wait, Succeed, Fail, Parallel, Map"),
+                "The field 'Type' should have one of these values: [Task, Wait, Pass, Succeed, Fail, Choice, Parallel, Map]",
             );
             return None;
         };
@@ -250,7 +342,9 @@ impl Parser {
         let allowed_here = fields::for_language(allowed, language);
         self.check_fields(object, pointer, &allowed_here);
         let kind = match type_name.as_str() {
-            "Pass" => StateKind::Pass(Pass { result: object.get("Result").cloned() }),
+            "Pass" => StateKind::Pass(Pass {
+                result: object.get("Result").cloned(),
+            }),
             "Task" => StateKind::Task(self.task(object, pointer)),
             "Choice" => StateKind::Choice(self.choice(object, pointer, language)),
             "Wait" => StateKind::Wait(self.wait(object, pointer)?),
@@ -280,7 +374,12 @@ impl Parser {
         })
     }
 
-    fn transition(&mut self, type_name: &str, object: &JsonMap<String, Json>, pointer: &str) -> Transition {
+    fn transition(
+        &mut self,
+        type_name: &str,
+        object: &JsonMap<String, Json>,
+        pointer: &str,
+    ) -> Transition {
         if matches!(type_name, "Choice" | "Succeed" | "Fail") {
             return Transition::Terminal;
         }
@@ -294,15 +393,24 @@ impl Parser {
                 Transition::Next(next.clone())
             }
             (Some(_), _) => {
-                self.error(&pointer_join(pointer, "Next"), "The value for the field 'Next' must be a STRING");
+                self.error(
+                    &pointer_join(pointer, "Next"),
+                    "The value for the field 'Next' must be a STRING",
+                );
                 Transition::End
             }
             (None, Some(Json::Bool(false))) | (None, None) => {
-                self.error(pointer, "This state must have either a 'Next' or an 'End' field that is true");
+                self.error(
+                    pointer,
+                    "This state must have either a 'Next' or an 'End' field that is true",
+                );
                 Transition::End
             }
             (None, Some(_)) => {
-                self.error(&pointer_join(pointer, "End"), "The value for the field 'End' must be a BOOLEAN");
+                self.error(
+                    &pointer_join(pointer, "End"),
+                    "The value for the field 'End' must be a BOOLEAN",
+                );
                 Transition::End
             }
         }
@@ -320,70 +428,118 @@ impl Parser {
         }
     }
 
-    fn path_field(&mut self, object: &JsonMap<String, Json>, pointer: &str, key: &str) -> Option<PathField> {
+    fn path_field(
+        &mut self,
+        object: &JsonMap<String, Json>,
+        pointer: &str,
+        key: &str,
+    ) -> Option<PathField> {
         match object.get(key)? {
             Json::Null => Some(PathField::Null),
             Json::String(path) => Some(PathField::Path(path.clone())),
             _ => {
-                self.error(&pointer_join(pointer, key), format!("The value for the field '{key}' must be a STRING or null"));
+                self.error(
+                    &pointer_join(pointer, key),
+                    format!("The value for the field '{key}' must be a STRING or null"),
+                );
                 None
             }
         }
     }
 
-    fn optional_string(&mut self, object: &JsonMap<String, Json>, pointer: &str, key: &str) -> Option<String> {
+    fn optional_string(
+        &mut self,
+        object: &JsonMap<String, Json>,
+        pointer: &str,
+        key: &str,
+    ) -> Option<String> {
         match object.get(key)? {
             Json::String(text) => Some(text.clone()),
             _ => {
-                self.error(&pointer_join(pointer, key), format!("The value for the field '{key}' must be a STRING"));
+                self.error(
+                    &pointer_join(pointer, key),
+                    format!("The value for the field '{key}' must be a STRING"),
+                );
                 None
             }
         }
     }
 
-    fn optional_uint(&mut self, object: &JsonMap<String, Json>, pointer: &str, key: &str) -> Option<u64> {
+    fn optional_uint(
+        &mut self,
+        object: &JsonMap<String, Json>,
+        pointer: &str,
+        key: &str,
+    ) -> Option<u64> {
         let value = object.get(key)?;
         match value.as_u64() {
             Some(n) => Some(n),
             None => {
-                self.error(&pointer_join(pointer, key), format!("The value for the field '{key}' must be a non-negative INTEGER"));
+                self.error(
+                    &pointer_join(pointer, key),
+                    format!("The value for the field '{key}' must be a non-negative INTEGER"),
+                );
                 None
             }
         }
     }
 
-    fn optional_number(&mut self, object: &JsonMap<String, Json>, pointer: &str, key: &str) -> Option<f64> {
+    fn optional_number(
+        &mut self,
+        object: &JsonMap<String, Json>,
+        pointer: &str,
+        key: &str,
+    ) -> Option<f64> {
         let value = object.get(key)?;
         match value.as_f64() {
             Some(n) => Some(n),
             None => {
-                self.error(&pointer_join(pointer, key), format!("The value for the field '{key}' must be a NUMBER"));
+                self.error(
+                    &pointer_join(pointer, key),
+                    format!("The value for the field '{key}' must be a NUMBER"),
+                );
                 None
             }
         }
     }
 
     /// A number given as `Key` (literal or JSONata string) or `KeyPath`.
-    fn number_source(&mut self, object: &JsonMap<String, Json>, pointer: &str, key: &str) -> Option<NumberSource> {
+    fn number_source(
+        &mut self,
+        object: &JsonMap<String, Json>,
+        pointer: &str,
+        key: &str,
+    ) -> Option<NumberSource> {
         let path_key = format!("{key}Path");
         if let Some(value) = object.get(&path_key) {
             if object.contains_key(key) {
-                self.error(pointer, format!("Only one of '{key}' or '{path_key}' can be present"));
+                self.error(
+                    pointer,
+                    format!("Only one of '{key}' or '{path_key}' can be present"),
+                );
             }
             return match value {
                 Json::String(path) => Some(NumberSource::Path(path.clone())),
                 _ => {
-                    self.error(&pointer_join(pointer, &path_key), format!("The value for the field '{path_key}' must be a STRING"));
+                    self.error(
+                        &pointer_join(pointer, &path_key),
+                        format!("The value for the field '{path_key}' must be a STRING"),
+                    );
                     None
                 }
             };
         }
         match object.get(key)? {
-            Json::String(text) if crate::jsonata::is_expression(text) => Some(NumberSource::Jsonata(text.clone())),
+            Json::String(text) if crate::jsonata::is_expression(text) => {
+                Some(NumberSource::Jsonata(text.clone()))
+            }
             value => match value.as_f64() {
                 Some(n) if n >= 0.0 => Some(NumberSource::Literal(n)),
                 _ => {
-                    self.error(&pointer_join(pointer, key), format!("The value for the field '{key}' must be a non-negative NUMBER"));
+                    self.error(
+                        &pointer_join(pointer, key),
+                        format!("The value for the field '{key}' must be a non-negative NUMBER"),
+                    );
                     None
                 }
             },
@@ -394,7 +550,10 @@ impl Parser {
         let resource = match object.get("Resource") {
             Some(Json::String(resource)) => resource.clone(),
             Some(_) => {
-                self.error(&pointer_join(pointer, "Resource"), "The value for the field 'Resource' must be a STRING");
+                self.error(
+                    &pointer_join(pointer, "Resource"),
+                    "The value for the field 'Resource' must be a STRING",
+                );
                 String::new()
             }
             None => {
@@ -420,40 +579,77 @@ impl Parser {
             return None;
         }
         match present[0] {
-            "Seconds" | "SecondsPath" => self.number_source(object, pointer, "Seconds").map(Wait::Seconds),
-            "Timestamp" => self.optional_string(object, pointer, "Timestamp").map(Wait::Timestamp),
-            _ => self.optional_string(object, pointer, "TimestampPath").map(Wait::TimestampPath),
+            "Seconds" | "SecondsPath" => self
+                .number_source(object, pointer, "Seconds")
+                .map(Wait::Seconds),
+            "Timestamp" => self
+                .optional_string(object, pointer, "Timestamp")
+                .map(Wait::Timestamp),
+            _ => self
+                .optional_string(object, pointer, "TimestampPath")
+                .map(Wait::TimestampPath),
         }
     }
 
-    fn parallel(&mut self, object: &JsonMap<String, Json>, pointer: &str, language: QueryLanguage) -> Parallel {
+    fn parallel(
+        &mut self,
+        object: &JsonMap<String, Json>,
+        pointer: &str,
+        language: QueryLanguage,
+    ) -> Parallel {
         let mut branches = Vec::new();
         match object.get("Branches") {
+            Some(Json::Array(items)) if items.is_empty() => {
+                self.error(&pointer_join(pointer, "Branches"), "Value cannot be empty");
+            }
             Some(Json::Array(items)) => {
                 for (index, branch) in items.iter().enumerate() {
-                    let branch_pointer = pointer_join(&pointer_join(pointer, "Branches"), &index.to_string());
+                    let branch_pointer =
+                        pointer_join(&pointer_join(pointer, "Branches"), &index.to_string());
                     match branch.as_object() {
                         Some(fields) => {
-                            self.check_fields(fields, &branch_pointer, &["Comment", "StartAt", "States", "QueryLanguage"]);
-                            let branch_language = self.query_language(fields, &branch_pointer, language);
-                            branches.push(self.machine(fields, &branch_pointer, branch_language, false));
+                            self.check_fields(
+                                fields,
+                                &branch_pointer,
+                                &["Comment", "StartAt", "States", "QueryLanguage"],
+                            );
+                            let branch_language =
+                                self.query_language(fields, &branch_pointer, language);
+                            branches.push(self.machine(
+                                fields,
+                                &branch_pointer,
+                                branch_language,
+                                false,
+                            ));
                         }
                         None => self.error(&branch_pointer, "A branch must be a JSON object"),
                     }
                 }
             }
-            Some(_) => self.error(&pointer_join(pointer, "Branches"), "The value for the field 'Branches' must be an ARRAY"),
+            Some(_) => self.error(
+                &pointer_join(pointer, "Branches"),
+                "The value for the field 'Branches' must be an ARRAY",
+            ),
             None => self.error(pointer, "These fields are required: [Branches]"),
         }
         Parallel { branches }
     }
 
-    fn map(&mut self, object: &JsonMap<String, Json>, pointer: &str, language: QueryLanguage) -> Option<Map> {
-        let (processor_key, processor) = match (object.get("ItemProcessor"), object.get("Iterator")) {
+    fn map(
+        &mut self,
+        object: &JsonMap<String, Json>,
+        pointer: &str,
+        language: QueryLanguage,
+    ) -> Option<Map> {
+        let (processor_key, processor) = match (object.get("ItemProcessor"), object.get("Iterator"))
+        {
             (Some(p), None) => ("ItemProcessor", p),
             (None, Some(p)) => ("Iterator", p),
             (Some(_), Some(_)) => {
-                self.error(pointer, "Only one of 'ItemProcessor' or 'Iterator' can be present");
+                self.error(
+                    pointer,
+                    "Only one of 'ItemProcessor' or 'Iterator' can be present",
+                );
                 return None;
             }
             (None, None) => {
@@ -463,11 +659,28 @@ impl Parser {
         };
         let processor_pointer = pointer_join(pointer, processor_key);
         let Some(fields) = processor.as_object() else {
-            self.error(&processor_pointer, format!("The value for the field '{processor_key}' must be an OBJECT"));
+            self.error(
+                &processor_pointer,
+                format!("The value for the field '{processor_key}' must be an OBJECT"),
+            );
             return None;
         };
-        self.check_fields(fields, &processor_pointer, &["Comment", "StartAt", "States", "ProcessorConfig", "QueryLanguage"]);
-        let mode = match fields.get("ProcessorConfig").and_then(|c| c.get("Mode")).and_then(Json::as_str) {
+        self.check_fields(
+            fields,
+            &processor_pointer,
+            &[
+                "Comment",
+                "StartAt",
+                "States",
+                "ProcessorConfig",
+                "QueryLanguage",
+            ],
+        );
+        let mode = match fields
+            .get("ProcessorConfig")
+            .and_then(|c| c.get("Mode"))
+            .and_then(Json::as_str)
+        {
             Some("DISTRIBUTED") => MapMode::Distributed,
             _ => MapMode::Inline,
         };
@@ -477,13 +690,24 @@ impl Parser {
             Some(Json::Object(batcher)) => {
                 let batcher_pointer = pointer_join(pointer, "ItemBatcher");
                 Some(ItemBatcher {
-                    max_items_per_batch: self.number_source(batcher, &batcher_pointer, "MaxItemsPerBatch"),
-                    max_input_bytes_per_batch: self.number_source(batcher, &batcher_pointer, "MaxInputBytesPerBatch"),
+                    max_items_per_batch: self.number_source(
+                        batcher,
+                        &batcher_pointer,
+                        "MaxItemsPerBatch",
+                    ),
+                    max_input_bytes_per_batch: self.number_source(
+                        batcher,
+                        &batcher_pointer,
+                        "MaxInputBytesPerBatch",
+                    ),
                     batch_input: batcher.get("BatchInput").cloned(),
                 })
             }
             Some(_) => {
-                self.error(&pointer_join(pointer, "ItemBatcher"), "The value for the field 'ItemBatcher' must be an OBJECT");
+                self.error(
+                    &pointer_join(pointer, "ItemBatcher"),
+                    "The value for the field 'ItemBatcher' must be an OBJECT",
+                );
                 None
             }
             None => None,
@@ -493,9 +717,16 @@ impl Parser {
             mode,
             items_path: self.optional_string(object, pointer, "ItemsPath"),
             items: object.get("Items").cloned(),
-            item_selector: object.get("ItemSelector").or_else(|| object.get("Parameters")).cloned(),
+            item_selector: object
+                .get("ItemSelector")
+                .or_else(|| object.get("Parameters"))
+                .cloned(),
             max_concurrency: self.number_source(object, pointer, "MaxConcurrency"),
-            tolerated_failure_percentage: self.number_source(object, pointer, "ToleratedFailurePercentage"),
+            tolerated_failure_percentage: self.number_source(
+                object,
+                pointer,
+                "ToleratedFailurePercentage",
+            ),
             tolerated_failure_count: self.number_source(object, pointer, "ToleratedFailureCount"),
             item_batcher,
             label: self.optional_string(object, pointer, "Label"),
@@ -504,24 +735,41 @@ impl Parser {
         })
     }
 
-    fn choice(&mut self, object: &JsonMap<String, Json>, pointer: &str, language: QueryLanguage) -> Choice {
+    fn choice(
+        &mut self,
+        object: &JsonMap<String, Json>,
+        pointer: &str,
+        language: QueryLanguage,
+    ) -> Choice {
         let mut choices = Vec::new();
         match object.get("Choices") {
             Some(Json::Array(rules)) if !rules.is_empty() => {
                 for (index, rule) in rules.iter().enumerate() {
-                    let rule_pointer = pointer_join(&pointer_join(pointer, "Choices"), &index.to_string());
+                    let rule_pointer =
+                        pointer_join(&pointer_join(pointer, "Choices"), &index.to_string());
                     if let Some(rule) = self.choice_rule(rule, &rule_pointer, language) {
                         choices.push(rule);
                     }
                 }
             }
-            Some(_) => self.error(&pointer_join(pointer, "Choices"), "The value for the field 'Choices' must be a non-empty ARRAY"),
+            Some(_) => self.error(
+                &pointer_join(pointer, "Choices"),
+                "The value for the field 'Choices' must be a non-empty ARRAY",
+            ),
             None => self.error(pointer, "These fields are required: [Choices]"),
         }
-        Choice { choices, default: self.optional_string(object, pointer, "Default") }
+        Choice {
+            choices,
+            default: self.optional_string(object, pointer, "Default"),
+        }
     }
 
-    fn choice_rule(&mut self, rule: &Json, pointer: &str, language: QueryLanguage) -> Option<ChoiceRule> {
+    fn choice_rule(
+        &mut self,
+        rule: &Json,
+        pointer: &str,
+        language: QueryLanguage,
+    ) -> Option<ChoiceRule> {
         let Some(fields) = rule.as_object() else {
             self.error(pointer, "A choice rule must be a JSON object");
             return None;
@@ -534,12 +782,21 @@ impl Parser {
             }
         };
         let condition = if language == QueryLanguage::Jsonata {
-            self.check_fields(fields, pointer, &["Condition", "Next", "Assign", "Output", "Comment"]);
+            self.check_fields(
+                fields,
+                pointer,
+                &["Condition", "Next", "Assign", "Output", "Comment"],
+            );
             match fields.get("Condition") {
-                Some(Json::String(text)) if crate::jsonata::is_expression(text) => Condition::Jsonata(text.clone()),
+                Some(Json::String(text)) if crate::jsonata::is_expression(text) => {
+                    Condition::Jsonata(text.clone())
+                }
                 Some(Json::Bool(value)) => Condition::Jsonata(format!("{{% {value} %}}")),
                 Some(_) => {
-                    self.error(&pointer_join(pointer, "Condition"), "The value for the field 'Condition' must be a JSONata expression");
+                    self.error(
+                        &pointer_join(pointer, "Condition"),
+                        "The value for the field 'Condition' must be a JSONata expression",
+                    );
                     return None;
                 }
                 None => {
@@ -550,14 +807,29 @@ impl Parser {
         } else {
             self.condition(fields, pointer, &["Next", "Assign", "Comment"])?
         };
-        Some(ChoiceRule { condition, next, assign: fields.get("Assign").cloned(), output: fields.get("Output").cloned() })
+        Some(ChoiceRule {
+            condition,
+            next,
+            assign: fields.get("Assign").cloned(),
+            output: fields.get("Output").cloned(),
+        })
     }
 
     /// A JSONPath Boolean expression: And/Or/Not or one data-test operator.
-    fn condition(&mut self, fields: &JsonMap<String, Json>, pointer: &str, extra: &[&str]) -> Option<Condition> {
-        let mut operators = fields.keys().filter(|key| !extra.contains(&key.as_str()) && key.as_str() != "Variable");
+    fn condition(
+        &mut self,
+        fields: &JsonMap<String, Json>,
+        pointer: &str,
+        extra: &[&str],
+    ) -> Option<Condition> {
+        let mut operators = fields
+            .keys()
+            .filter(|key| !extra.contains(&key.as_str()) && key.as_str() != "Variable");
         let Some(operator) = operators.next() else {
-            self.error(pointer, "A choice rule must have a comparison operator, 'And', 'Or' or 'Not'");
+            self.error(
+                pointer,
+                "A choice rule must have a comparison operator, 'And', 'Or' or 'Not'",
+            );
             return None;
         };
         if let Some(other) = operators.next() {
@@ -569,7 +841,10 @@ impl Parser {
         match operator.as_str() {
             "And" | "Or" => {
                 let Some(items) = operand.as_array().filter(|items| !items.is_empty()) else {
-                    self.error(&operand_pointer, format!("The value for the field '{operator}' must be a non-empty ARRAY"));
+                    self.error(
+                        &operand_pointer,
+                        format!("The value for the field '{operator}' must be a non-empty ARRAY"),
+                    );
                     return None;
                 };
                 let mut inner = Vec::new();
@@ -581,14 +856,25 @@ impl Parser {
                     };
                     inner.push(self.condition(item_fields, &item_pointer, &["Comment"])?);
                 }
-                Some(if operator == "And" { Condition::And(inner) } else { Condition::Or(inner) })
+                Some(if operator == "And" {
+                    Condition::And(inner)
+                } else {
+                    Condition::Or(inner)
+                })
             }
             "Not" => {
                 let Some(item_fields) = operand.as_object() else {
-                    self.error(&operand_pointer, "The value for the field 'Not' must be an OBJECT");
+                    self.error(
+                        &operand_pointer,
+                        "The value for the field 'Not' must be an OBJECT",
+                    );
                     return None;
                 };
-                Some(Condition::Not(Box::new(self.condition(item_fields, &operand_pointer, &["Comment"])?)))
+                Some(Condition::Not(Box::new(self.condition(
+                    item_fields,
+                    &operand_pointer,
+                    &["Comment"],
+                )?)))
             }
             key => {
                 let Some((op, is_path)) = ComparisonOp::from_key(key) else {
@@ -606,27 +892,45 @@ impl Parser {
                     match operand {
                         Json::String(path) => Operand::Path(path.clone()),
                         _ => {
-                            self.error(&operand_pointer, format!("The value for the field '{key}' must be a STRING"));
+                            self.error(
+                                &operand_pointer,
+                                format!("The value for the field '{key}' must be a STRING"),
+                            );
                             return None;
                         }
                     }
                 } else {
                     if !fields::operand_type_ok(op, operand) {
-                        self.error(&operand_pointer, format!("The value for the field '{key}' must be {}", fields::operand_type_name(op)));
+                        self.error(
+                            &operand_pointer,
+                            format!(
+                                "The value for the field '{key}' must be {}",
+                                fields::operand_type_name(op)
+                            ),
+                        );
                         return None;
                     }
                     Operand::Literal(operand.clone())
                 };
-                Some(Condition::Compare { variable, op, operand })
+                Some(Condition::Compare {
+                    variable,
+                    op,
+                    operand,
+                })
             }
         }
     }
 
     fn retriers(&mut self, object: &JsonMap<String, Json>, pointer: &str) -> Vec<Retrier> {
-        let Some(value) = object.get("Retry") else { return Vec::new() };
+        let Some(value) = object.get("Retry") else {
+            return Vec::new();
+        };
         let list_pointer = pointer_join(pointer, "Retry");
         let Some(items) = value.as_array() else {
-            self.error(&list_pointer, "The value for the field 'Retry' must be an ARRAY");
+            self.error(
+                &list_pointer,
+                "The value for the field 'Retry' must be an ARRAY",
+            );
             return Vec::new();
         };
         let mut out = Vec::new();
@@ -639,21 +943,38 @@ impl Parser {
             self.check_fields(
                 fields,
                 &item_pointer,
-                &["ErrorEquals", "IntervalSeconds", "MaxAttempts", "BackoffRate", "MaxDelaySeconds", "JitterStrategy", "Comment"],
+                &[
+                    "ErrorEquals",
+                    "IntervalSeconds",
+                    "MaxAttempts",
+                    "BackoffRate",
+                    "MaxDelaySeconds",
+                    "JitterStrategy",
+                    "Comment",
+                ],
             );
             let jitter = match fields.get("JitterStrategy").and_then(Json::as_str) {
                 Some("FULL") => Jitter::Full,
                 Some("NONE") | None => Jitter::None,
-                Some(other) => {
-                    self.error(&pointer_join(&item_pointer, "JitterStrategy"), format!("Invalid JitterStrategy '{other}'; expected FULL or NONE"));
+                Some(_) => {
+                    self.error(
+                        &pointer_join(&item_pointer, "JitterStrategy"),
+                        "The field 'JitterStrategy' should have one of these values: [FULL, NONE]",
+                    );
                     Jitter::None
                 }
             };
             out.push(Retrier {
                 error_equals: self.error_equals(fields, &item_pointer),
-                interval_seconds: self.optional_number(fields, &item_pointer, "IntervalSeconds").unwrap_or(1.0),
-                max_attempts: self.optional_uint(fields, &item_pointer, "MaxAttempts").unwrap_or(3),
-                backoff_rate: self.optional_number(fields, &item_pointer, "BackoffRate").unwrap_or(2.0),
+                interval_seconds: self
+                    .optional_number(fields, &item_pointer, "IntervalSeconds")
+                    .unwrap_or(1.0),
+                max_attempts: self
+                    .optional_uint(fields, &item_pointer, "MaxAttempts")
+                    .unwrap_or(3),
+                backoff_rate: self
+                    .optional_number(fields, &item_pointer, "BackoffRate")
+                    .unwrap_or(2.0),
                 max_delay_seconds: self.optional_number(fields, &item_pointer, "MaxDelaySeconds"),
                 jitter,
             });
@@ -662,10 +983,15 @@ impl Parser {
     }
 
     fn catchers(&mut self, object: &JsonMap<String, Json>, pointer: &str) -> Vec<Catcher> {
-        let Some(value) = object.get("Catch") else { return Vec::new() };
+        let Some(value) = object.get("Catch") else {
+            return Vec::new();
+        };
         let list_pointer = pointer_join(pointer, "Catch");
         let Some(items) = value.as_array() else {
-            self.error(&list_pointer, "The value for the field 'Catch' must be an ARRAY");
+            self.error(
+                &list_pointer,
+                "The value for the field 'Catch' must be an ARRAY",
+            );
             return Vec::new();
         };
         let mut out = Vec::new();
@@ -675,7 +1001,18 @@ impl Parser {
                 self.error(&item_pointer, "A catcher must be a JSON object");
                 continue;
             };
-            self.check_fields(fields, &item_pointer, &["ErrorEquals", "Next", "ResultPath", "Assign", "Output", "Comment"]);
+            self.check_fields(
+                fields,
+                &item_pointer,
+                &[
+                    "ErrorEquals",
+                    "Next",
+                    "ResultPath",
+                    "Assign",
+                    "Output",
+                    "Comment",
+                ],
+            );
             let Some(next) = self.optional_string(fields, &item_pointer, "Next") else {
                 self.error(&item_pointer, "These fields are required: [Next]");
                 continue;
@@ -694,14 +1031,23 @@ impl Parser {
     fn error_equals(&mut self, fields: &JsonMap<String, Json>, pointer: &str) -> Vec<String> {
         match fields.get("ErrorEquals") {
             Some(Json::Array(names)) if !names.is_empty() => {
-                let names: Vec<String> = names.iter().filter_map(|n| n.as_str().map(str::to_string)).collect();
+                let names: Vec<String> = names
+                    .iter()
+                    .filter_map(|n| n.as_str().map(str::to_string))
+                    .collect();
                 if names.iter().any(|n| n == "States.ALL") && names.len() > 1 {
-                    self.error(&pointer_join(pointer, "ErrorEquals"), "States.ALL must appear alone in ErrorEquals");
+                    self.error(
+                        &pointer_join(pointer, "ErrorEquals"),
+                        "States.ALL must appear alone in ErrorEquals",
+                    );
                 }
                 names
             }
             _ => {
-                self.error(pointer, "These fields are required: [ErrorEquals] (a non-empty ARRAY of error names)");
+                self.error(
+                    pointer,
+                    "These fields are required: [ErrorEquals] (a non-empty ARRAY of error names)",
+                );
                 Vec::new()
             }
         }
@@ -710,13 +1056,19 @@ impl Parser {
     /// Every `Next`, `Default` and catcher target must name a state of the
     /// same machine, and `StartAt` must too.
     fn check_transitions(&mut self, definition: &Definition) {
-        for machine in &definition.machines {
+        // A machine without states already has its diagnostic; every target
+        // in it would be missing too, and AWS does not say so.
+        for machine in definition
+            .machines
+            .iter()
+            .filter(|machine| !machine.states.is_empty())
+        {
             let start_pointer = pointer_join(&machine.pointer, "StartAt");
             if !machine.start_at.is_empty() && machine.start().is_none() {
                 self.diagnostics.push(Diagnostic {
                     code: MISSING_TRANSITION_TARGET,
                     pointer: start_pointer,
-                    message: format!("Missing 'Next' target: {}", machine.start_at),
+                    message: format!("Missing 'StartAt' target: {}", machine.start_at),
                 });
             }
             for state in machine.states.values() {
@@ -726,21 +1078,29 @@ impl Parser {
                 }
                 if let StateKind::Choice(choice) = &state.kind {
                     for (index, rule) in choice.choices.iter().enumerate() {
-                        targets.push((&rule.next, format!("{}/Choices/{index}/Next", state.pointer)));
+                        targets.push((
+                            &rule.next,
+                            format!("{}/Choices/{index}/Next", state.pointer),
+                        ));
                     }
                     if let Some(default) = &choice.default {
                         targets.push((default, pointer_join(&state.pointer, "Default")));
                     }
                 }
                 for (index, catcher) in state.catch.iter().enumerate() {
-                    targets.push((&catcher.next, format!("{}/Catch/{index}/Next", state.pointer)));
+                    targets.push((
+                        &catcher.next,
+                        format!("{}/Catch/{index}/Next", state.pointer),
+                    ));
                 }
                 for (target, pointer) in targets {
                     if machine.index_of(target).is_none() {
+                        let field = pointer.rsplit('/').next().unwrap_or("Next").to_string();
                         self.diagnostics.push(Diagnostic {
                             code: MISSING_TRANSITION_TARGET,
                             pointer,
-                            message: format!("Missing 'Next' target: {target}"),
+                            // AWS names the field: 'Next' or 'Default'.
+                            message: format!("Missing '{field}' target: {target}"),
                         });
                     }
                 }

@@ -1,7 +1,7 @@
 //! Running one case.
 
 use serde_json::{json, Value as Json};
-use windlass_asl::parse::parse_value;
+use windlass_asl::parse::{execution_input, parse_value_with, Config};
 use windlass_engine::simulate::{simulate, NoTasks, SimulateConfig};
 use windlass_engine::{ExecutionMeta, Outcome, Status};
 
@@ -41,15 +41,15 @@ const ACCOUNT: &str = "111111111111";
 const REGION: &str = "us-east-1";
 
 pub fn run_case(case: &Case) -> Verdict {
-    let actual = match case.kind.as_str() {
-        "test_state" => crate::test_state::run(case),
-        _ => run_execution(case),
-    };
+    // A TestState request the API refused is still a TestState case.
+    let is_test_state = case.kind == "test_state" || case.test_state_args.is_some();
+    let actual = if is_test_state { crate::test_state::run(case) } else { run_execution(case) };
     judge(case, &actual)
 }
 
 fn run_execution(case: &Case) -> Actual {
-    let parsed = parse_value(&case.definition);
+    let express = case.state_machine_type.as_deref() == Some("EXPRESS");
+    let parsed = parse_value_with(&case.definition, &Config { express });
     let definition = match parsed.valid() {
         Ok(definition) => definition,
         Err(diagnostics) => {
@@ -58,8 +58,9 @@ fn run_execution(case: &Case) -> Actual {
         }
     };
     if let Some(raw) = &case.input_raw {
-        if serde_json::from_str::<Json>(raw).is_err() {
-            return Actual::rejected("InvalidExecutionInput", format!("Invalid execution input: {raw}"));
+        if let Err(message) = execution_input(raw) {
+            let cause = format!("Invalid State Machine Execution Input: '{message}'");
+            return Actual::rejected("InvalidExecutionInput", cause);
         }
     }
     let input = if case.input.is_null() && case.input_raw.is_none() { json!({}) } else { case.input.clone() };
@@ -74,7 +75,7 @@ fn run_execution(case: &Case) -> Actual {
         input,
         start_millis: 1_700_000_000_000,
         seed: 42,
-        express: case.state_machine_type.as_deref() == Some("EXPRESS"),
+        express,
     };
     let config = SimulateConfig { keep_history: false, max_events: 200_000 };
     let run = simulate(&definition, meta, &mut NoTasks, &config);

@@ -5,7 +5,14 @@ use serde_json::Value as Json;
 use crate::definition::{ComparisonOp, QueryLanguage};
 
 /// Fields only JSONPath states may use.
-const JSONPATH_ONLY: &[&str] = &["InputPath", "OutputPath", "Parameters", "ResultPath", "ResultSelector", "ItemsPath"];
+const JSONPATH_ONLY: &[&str] = &[
+    "InputPath",
+    "OutputPath",
+    "Parameters",
+    "ResultPath",
+    "ResultSelector",
+    "ItemsPath",
+];
 /// Fields only JSONata states may use.
 const JSONATA_ONLY: &[&str] = &["Arguments", "Output", "Items"];
 
@@ -15,25 +22,101 @@ const COMMON: &[&str] = &["Type", "Comment", "QueryLanguage"];
 /// for an unknown type.
 pub fn allowed(type_name: &str) -> Option<&'static [&'static str]> {
     Some(match type_name {
-        "Pass" => &["Next", "End", "InputPath", "OutputPath", "Parameters", "ResultPath", "Result", "Assign", "Output"],
-        "Task" => &[
-            "Next", "End", "InputPath", "OutputPath", "Parameters", "ResultPath", "ResultSelector", "Resource",
-            "TimeoutSeconds", "TimeoutSecondsPath", "HeartbeatSeconds", "HeartbeatSecondsPath", "Retry", "Catch",
-            "Credentials", "Assign", "Arguments", "Output",
+        "Pass" => &[
+            "Next",
+            "End",
+            "InputPath",
+            "OutputPath",
+            "Parameters",
+            "ResultPath",
+            "Result",
+            "Assign",
+            "Output",
         ],
-        "Choice" => &["InputPath", "OutputPath", "Choices", "Default", "Assign", "Output"],
-        "Wait" => &["Next", "End", "InputPath", "OutputPath", "Seconds", "SecondsPath", "Timestamp", "TimestampPath", "Assign", "Output"],
+        "Task" => &[
+            "Next",
+            "End",
+            "InputPath",
+            "OutputPath",
+            "Parameters",
+            "ResultPath",
+            "ResultSelector",
+            "Resource",
+            "TimeoutSeconds",
+            "TimeoutSecondsPath",
+            "HeartbeatSeconds",
+            "HeartbeatSecondsPath",
+            "Retry",
+            "Catch",
+            "Credentials",
+            "Assign",
+            "Arguments",
+            "Output",
+        ],
+        "Choice" => &[
+            "InputPath",
+            "OutputPath",
+            "Choices",
+            "Default",
+            "Assign",
+            "Output",
+        ],
+        "Wait" => &[
+            "Next",
+            "End",
+            "InputPath",
+            "OutputPath",
+            "Seconds",
+            "SecondsPath",
+            "Timestamp",
+            "TimestampPath",
+            "Assign",
+            "Output",
+        ],
         "Succeed" => &["InputPath", "OutputPath", "Output"],
         "Fail" => &["Error", "ErrorPath", "Cause", "CausePath"],
         "Parallel" => &[
-            "Next", "End", "InputPath", "OutputPath", "Parameters", "ResultPath", "ResultSelector", "Branches", "Retry",
-            "Catch", "Assign", "Arguments", "Output",
+            "Next",
+            "End",
+            "InputPath",
+            "OutputPath",
+            "Parameters",
+            "ResultPath",
+            "ResultSelector",
+            "Branches",
+            "Retry",
+            "Catch",
+            "Assign",
+            "Arguments",
+            "Output",
         ],
         "Map" => &[
-            "Next", "End", "InputPath", "OutputPath", "Parameters", "ResultPath", "ResultSelector", "Iterator",
-            "ItemProcessor", "ItemsPath", "Items", "ItemSelector", "ItemReader", "ItemBatcher", "ResultWriter",
-            "MaxConcurrency", "MaxConcurrencyPath", "ToleratedFailurePercentage", "ToleratedFailurePercentagePath",
-            "ToleratedFailureCount", "ToleratedFailureCountPath", "Label", "Retry", "Catch", "Assign", "Output",
+            "Next",
+            "End",
+            "InputPath",
+            "OutputPath",
+            "Parameters",
+            "ResultPath",
+            "ResultSelector",
+            "Iterator",
+            "ItemProcessor",
+            "ItemsPath",
+            "Items",
+            "ItemSelector",
+            "ItemReader",
+            "ItemBatcher",
+            "ResultWriter",
+            "MaxConcurrency",
+            "MaxConcurrencyPath",
+            "ToleratedFailurePercentage",
+            "ToleratedFailurePercentagePath",
+            "ToleratedFailureCount",
+            "ToleratedFailureCountPath",
+            "Label",
+            "Retry",
+            "Catch",
+            "Assign",
+            "Output",
         ],
         _ => return None,
     })
@@ -48,7 +131,10 @@ pub fn for_language(allowed: &[&'static str], language: QueryLanguage) -> Vec<&'
     };
     let mut fields: Vec<&'static str> = COMMON.to_vec();
     fields.extend(allowed.iter().copied().filter(|field| {
-        !excluded.contains(field) && !(language == QueryLanguage::Jsonata && field.ends_with("Path") && *field != "ItemsPath")
+        !excluded.contains(field)
+            && !(language == QueryLanguage::Jsonata
+                && field.ends_with("Path")
+                && *field != "ItemsPath")
     }));
     fields
 }
@@ -57,23 +143,39 @@ pub fn for_language(allowed: &[&'static str], language: QueryLanguage) -> Vec<&'
 pub fn operand_type_ok(op: ComparisonOp, operand: &Json) -> bool {
     use ComparisonOp::*;
     match op {
-        StringEquals | StringLessThan | StringGreaterThan | StringLessThanEquals | StringGreaterThanEquals
-        | StringMatches | TimestampEquals | TimestampLessThan | TimestampGreaterThan | TimestampLessThanEquals
+        StringEquals
+        | StringLessThan
+        | StringGreaterThan
+        | StringLessThanEquals
+        | StringGreaterThanEquals
+        | StringMatches
+        | TimestampEquals
+        | TimestampLessThan
+        | TimestampGreaterThan
+        | TimestampLessThanEquals
         | TimestampGreaterThanEquals => operand.is_string(),
-        NumericEquals | NumericLessThan | NumericGreaterThan | NumericLessThanEquals | NumericGreaterThanEquals => {
-            operand.is_number()
+        NumericEquals
+        | NumericLessThan
+        | NumericGreaterThan
+        | NumericLessThanEquals
+        | NumericGreaterThanEquals => operand.is_number(),
+        BooleanEquals | IsNull | IsPresent | IsNumeric | IsString | IsBoolean | IsTimestamp => {
+            operand.is_boolean()
         }
-        BooleanEquals | IsNull | IsPresent | IsNumeric | IsString | IsBoolean | IsTimestamp => operand.is_boolean(),
     }
 }
 
 pub fn operand_type_name(op: ComparisonOp) -> &'static str {
     use ComparisonOp::*;
     match op {
-        NumericEquals | NumericLessThan | NumericGreaterThan | NumericLessThanEquals | NumericGreaterThanEquals => {
-            "a NUMBER"
+        NumericEquals
+        | NumericLessThan
+        | NumericGreaterThan
+        | NumericLessThanEquals
+        | NumericGreaterThanEquals => "a NUMBER",
+        BooleanEquals | IsNull | IsPresent | IsNumeric | IsString | IsBoolean | IsTimestamp => {
+            "a BOOLEAN"
         }
-        BooleanEquals | IsNull | IsPresent | IsNumeric | IsString | IsBoolean | IsTimestamp => "a BOOLEAN",
         _ => "a STRING",
     }
 }

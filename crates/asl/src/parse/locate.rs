@@ -74,7 +74,11 @@ struct Scanner<'a> {
 
 impl Scanner<'_> {
     fn skip_ws(&mut self) {
-        while self.bytes.get(self.pos).is_some_and(|b| b.is_ascii_whitespace()) {
+        while self
+            .bytes
+            .get(self.pos)
+            .is_some_and(|b| b.is_ascii_whitespace())
+        {
             self.pos += 1;
         }
     }
@@ -125,7 +129,11 @@ impl Scanner<'_> {
                 None
             }
             _ => {
-                while self.bytes.get(self.pos).is_some_and(|b| !matches!(b, b',' | b'}' | b']')) {
+                while self
+                    .bytes
+                    .get(self.pos)
+                    .is_some_and(|b| !matches!(b, b',' | b'}' | b']'))
+                {
                     self.pos += 1;
                 }
                 Some(())
@@ -163,7 +171,13 @@ fn yaml_line(text: &str, segments: &[String]) -> Option<usize> {
                 if indent < min_indent && !l.trim().is_empty() && i > line {
                     break;
                 }
-                let key = content.split(':').next().unwrap_or("").trim().trim_matches('"').trim_matches('\'');
+                let key = content
+                    .split(':')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .trim_matches('"')
+                    .trim_matches('\'');
                 if key == segment && content.contains(':') {
                     found = Some((i, indent + 1));
                     break;

@@ -1,0 +1,256 @@
+//! Validation as data: each row is a definition and the one diagnostic Step
+//! Functions gives for it, or a definition it accepts.
+
+use serde_json::{json, Value as Json};
+
+use super::{parse_value, parse_value_with, Config};
+
+/// A one-state machine whose state is `state`.
+fn one(state: Json) -> Json {
+    json!({"StartAt": "A", "States": {"A": state}})
+}
+
+/// (definition, EXPRESS?, code, pointer, message)
+fn rejected() -> Vec<(Json, bool, &'static str, &'static str, &'static str)> {
+    vec![
+        (
+            json!({"StartAt": "A"}),
+            false,
+            "SCHEMA_VALIDATION_FAILED",
+            "",
+            "These fields are required: [States]",
+        ),
+        (
+            one(json!({"Type": "Pause", "End": true})),
+            false,
+            "SCHEMA_VALIDATION_FAILED",
+            "/States/A/Type",
+            "The field 'Type' should have one of these values: [Task, Wait, Pass, Succeed, Fail, Choice, Parallel, Map]",
+        ),
+        (
+            one(json!({"Type": "Wait", "Timestamp": "2016-12-05T21:29:29", "End": true})),
+            false,
+            "SCHEMA_VALIDATION_FAILED",
+            "/States/A/Timestamp",
+            "String does not match RFC3339 timestamp",
+        ),
+        (
+            one(json!({"Type": "Wait", "Timestamp": "2016-02-30T21:29:29Z", "End": true})),
+            false,
+            "SCHEMA_VALIDATION_FAILED",
+            "/States/A/Timestamp",
+            "String does not match RFC3339 timestamp",
+        ),
+        (
+            one(json!({"Type": "Wait", "Timestamp": "{% '2016-03-14T01:59:00Z' %}", "End": true})),
+            false,
+            "SCHEMA_VALIDATION_FAILED",
+            "/States/A/Timestamp",
+            "String does not match RFC3339 timestamp",
+        ),
+        (
+            one(json!({"Type": "Pass", "Parameters": {"x.$": "States.Format('a \\\"b\\\"')"}, "End": true})),
+            false,
+            "SCHEMA_VALIDATION_FAILED",
+            "/States/A/Parameters",
+            "The value for the field 'x.$' must be a valid JSONPath or a valid intrinsic function call",
+        ),
+        (
+            one(json!({"Type": "Pass", "Parameters": {"deep": {"x.$": "not a path"}}, "End": true})),
+            false,
+            "SCHEMA_VALIDATION_FAILED",
+            "/States/A/Parameters/deep",
+            "The value for the field 'x.$' must be a valid JSONPath or a valid intrinsic function call",
+        ),
+        (
+            one(json!({"Type": "Pass", "InputPath": "nope", "End": true})),
+            false,
+            "SCHEMA_VALIDATION_FAILED",
+            "/States/A/InputPath",
+            "The value for the field 'InputPath' must be a valid JSONPath",
+        ),
+        (
+            one(json!({"Type": "Task", "Resource": "arn:aws:states:::dynamodb:query", "End": true})),
+            false,
+            "SCHEMA_VALIDATION_FAILED",
+            "/States/A/Resource",
+            "The resource provided arn:aws:states:::dynamodb:query is not recognized. The value is not a valid resource ARN, or the resource is not available in this region.",
+        ),
+        (
+            one(json!({"Type": "Task", "Resource": "arn:aws:states:::states:startExecution.sync", "End": true})),
+            true,
+            "SCHEMA_VALIDATION_FAILED",
+            "/States/A/Resource",
+            "Express state machine does not support '.sync' service integration",
+        ),
+        (
+            one(json!({"Type": "Task", "Resource": "arn:aws:states:::sns:publish.waitForTaskToken", "End": true})),
+            true,
+            "SCHEMA_VALIDATION_FAILED",
+            "/States/A/Resource",
+            "Express state machine does not support '.waitForTaskToken' service integration ",
+        ),
+        (
+            json!({"QueryLanguage": "JSONata", "StartAt": "A", "States": {"A": {
+                "Type": "Task", "Resource": "arn:aws:states:::lambda:invoke", "Credentials": {}, "End": true}}}),
+            false,
+            "SCHEMA_VALIDATION_FAILED",
+            "/States/A/Credentials",
+            "The field 'RoleArn' is required but was missing",
+        ),
+        (
+            json!({"QueryLanguage": "JSONata", "StartAt": "A", "States": {"A": {
+                "Type": "Pass", "Output": "{% $states.input. %}", "End": true}}}),
+            false,
+            "SCHEMA_VALIDATION_FAILED",
+            "/States/A/Output",
+            "The value for the field 'Output' must be a valid JSONata expression",
+        ),
+        (
+            one(json!({"Type": "Parallel", "Branches": [], "End": true})),
+            false,
+            "SCHEMA_VALIDATION_FAILED",
+            "/States/A/Branches",
+            "Value cannot be empty",
+        ),
+        (
+            one(json!({"Type": "Map", "Label": "a b", "End": true,
+                "ItemProcessor": {"StartAt": "B", "States": {"B": {"Type": "Succeed"}}}})),
+            false,
+            "INVALID_LABEL_NAME",
+            "/States/A/Label",
+            "Label contains invalid character: ' '",
+        ),
+        (
+            one(json!({"Type": "Map", "Label": "", "End": true,
+                "ItemProcessor": {"StartAt": "B", "States": {"B": {"Type": "Succeed"}}}})),
+            false,
+            "INVALID_LABEL_NAME",
+            "/States/A/Label",
+            "Label cannot be empty",
+        ),
+        (
+            one(json!({"Type": "Pass", "Next": "B"})),
+            false,
+            "MISSING_TRANSITION_TARGET",
+            "/States/A/Next",
+            "Missing 'Next' target: B",
+        ),
+        (
+            json!({"StartAt": "A", "States": {"A": {"Type": "Succeed"}, "B": {"Type": "Succeed"}}}),
+            false,
+            "MISSING_TRANSITION_TARGET",
+            "/States/B",
+            "State \"B\" is not reachable.",
+        ),
+        (
+            json!({"StartAt": "A", "States": {"A": {"Type": "Parallel", "End": true, "Branches": [
+                {"StartAt": "A", "States": {"A": {"Type": "Succeed"}}}]}}}),
+            false,
+            "DUPLICATE_STATE_NAME",
+            "/States/A/Branches/0/States/A",
+            "Duplicate State name: A",
+        ),
+    ]
+}
+
+/// Definitions Step Functions accepts.
+fn accepted() -> Vec<(Json, bool)> {
+    vec![
+        (
+            one(json!({"Type": "Wait", "Timestamp": "2016-03-14T01:59:00.123+02:00", "End": true})),
+            false,
+        ),
+        (
+            json!({"QueryLanguage": "JSONata", "StartAt": "A", "States": {"A": {
+                "Type": "Wait", "Timestamp": "{% $states.input.when %}", "End": true}}}),
+            false,
+        ),
+        (
+            one(json!({"Type": "Pass", "End": true, "Parameters": {
+                "a.$": "$.x", "b.$": "$$.Execution.Id", "c.$": "States.Format('{} \\'q\\'', $.y)", "d": {"e.$": "$[0]"}}})),
+            false,
+        ),
+        (
+            one(
+                json!({"Type": "Task", "Resource": "arn:aws:states:::aws-sdk:s3:getObject", "End": true,
+                "Credentials": {"RoleArn.$": "$.role"}}),
+            ),
+            false,
+        ),
+        (
+            one(
+                json!({"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken", "End": true}),
+            ),
+            false,
+        ),
+        (
+            one(
+                json!({"Type": "Task", "Resource": "arn:aws:lambda:us-east-1:111111111111:function:f", "End": true}),
+            ),
+            true,
+        ),
+        (
+            one(json!({"Type": "Map", "Label": "My-Label_1", "End": true,
+                "ItemProcessor": {"StartAt": "B", "States": {"B": {"Type": "Succeed"}}}})),
+            false,
+        ),
+    ]
+}
+
+#[test]
+fn rejects_what_aws_rejects() {
+    for (definition, express, code, pointer, message) in rejected() {
+        let parsed = parse_value_with(&definition, &Config { express });
+        let found: Vec<(&str, &str, &str)> = parsed
+            .diagnostics
+            .iter()
+            .map(|d| (d.code, d.pointer.as_str(), d.message.as_str()))
+            .collect();
+        assert_eq!(
+            found,
+            vec![(code, pointer, message)],
+            "definition {definition}"
+        );
+    }
+}
+
+#[test]
+fn accepts_what_aws_accepts() {
+    for (definition, express) in accepted() {
+        let parsed = parse_value_with(&definition, &Config { express });
+        assert!(
+            parsed.diagnostics.is_empty(),
+            "definition {definition}: {:?}",
+            parsed.diagnostics
+        );
+    }
+}
+
+#[test]
+fn joins_like_aws() {
+    let parsed = parse_value(
+        &json!({"StartAt": "A", "States": {"A": {"Type": "Pass", "Next": "C"}, "B": {"Type": "Succeed"}}}),
+    );
+    let text: Vec<String> = parsed.diagnostics.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        text.join(", "),
+        "MISSING_TRANSITION_TARGET: Missing 'Next' target: C at /States/A/Next, \
+         MISSING_TRANSITION_TARGET: State \"B\" is not reachable. at /States/B"
+    );
+}
+
+#[test]
+fn never_panics_on_odd_documents() {
+    for document in [
+        json!(null),
+        json!([]),
+        json!({"StartAt": 1, "States": []}),
+        json!({"StartAt": "A", "States": {"A": {"Type": "Map", "Label": 3, "ItemProcessor": 1}}}),
+        json!({"StartAt": "A", "States": {"A": {"Type": "Task", "Resource": "arn:", "Credentials": 1, "End": true}}}),
+        json!({"StartAt": "A", "States": {"A": {"Type": "Wait", "Timestamp": "2016-03-14T01:59:00é", "End": true}}}),
+    ] {
+        let parsed = parse_value_with(&document, &Config { express: true });
+        assert!(!parsed.diagnostics.is_empty(), "document {document}");
+    }
+}

@@ -378,6 +378,19 @@ fn asl_functions() {
             Cause("The JSONata expression '$eval('1')' threw an error during evaluation. T1006: Attempted to invoke a non-function")),
         case("{% $randomSeeded(1) %}", json!({}), json!({}),
             Cause("The JSONata expression '$randomSeeded(1)' threw an error during evaluation. T1006: Attempted to invoke a non-function")),
+        case(
+            "{% $map([1..5], function($i) { $uuid() }) ~> $distinct() ~> $count() %}",
+            json!({}),
+            json!({}),
+            Value(json!(5)),
+        ),
+        case(
+            "{% [$random(), $random(), $random()] %}",
+            json!({}),
+            json!({}),
+            Value(json!([0.01, 0.02, 0.03])),
+        ),
+        case("{% $now() = $now() %}", json!({}), json!({}), Value(json!(true))),
     ]);
 }
 

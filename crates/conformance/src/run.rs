@@ -122,7 +122,11 @@ fn judge(case: &Case, actual: &Actual) -> Verdict {
             }
         }
     }
-    let describe_expected = match expected.status.as_str() {
+    let is_test_state = case.kind == "test_state";
+    if passed && is_test_state {
+        passed = crate::test_state::judge(&matcher, expected, actual);
+    }
+    let mut describe_expected = match expected.status.as_str() {
         "SUCCEEDED" => format!("SUCCEEDED output={}", expected.output.as_ref().map_or("-".into(), Json::to_string)),
         status => format!(
             "{status} error={} cause={}",
@@ -130,13 +134,19 @@ fn judge(case: &Case, actual: &Actual) -> Verdict {
             expected.cause.as_ref().map_or("-".into(), |c| c.as_str().map_or(c.to_string(), str::to_string))
         ),
     };
+    let mut describe_actual = actual.describe();
+    if is_test_state {
+        describe_expected +=
+            &crate::test_state::describe(expected.next_state.as_deref(), expected.inspection_data.as_ref());
+        describe_actual += &crate::test_state::describe(actual.next_state.as_deref(), actual.inspection_data.as_ref());
+    }
     Verdict {
         name: case.name.clone(),
         category: case.category.clone(),
         passed,
         message_matched,
         expected: describe_expected,
-        actual: actual.describe(),
+        actual: describe_actual,
     }
 }
 

@@ -14,6 +14,7 @@ mod history;
 mod host;
 mod interpreter;
 pub mod simulate;
+pub mod test_state;
 mod time_fmt;
 
 pub use event::{Action, Event, Step, TaskRequest};

@@ -59,7 +59,7 @@ fn compact(value: &Json) -> String {
     value.to_string()
 }
 
-fn evaluate(eval: &Eval, condition: &Condition, raw: &Json, effective: &Json) -> Result<bool, Failure> {
+pub(crate) fn evaluate(eval: &Eval, condition: &Condition, raw: &Json, effective: &Json) -> Result<bool, Failure> {
     match condition {
         Condition::And(all) => {
             for c in all {

@@ -2,10 +2,10 @@
 //! end of the execution.
 
 mod children;
-mod choice;
+pub(crate) mod choice;
 mod failure;
-mod io;
-mod states;
+pub(crate) mod io;
+pub(crate) mod states;
 
 use std::collections::{BTreeMap, VecDeque};
 

@@ -315,7 +315,7 @@ fn region_of(arn: &str) -> String {
 
 /// Resolves a number field: literal, `...Path` or JSONata. `field` is the
 /// field's name without `Path` (`Seconds`, `MaxConcurrency`, ...).
-pub(super) fn resolve_number(eval: &Eval, effective: &Json, source: &NumberSource, field: &str) -> Result<f64, Failure> {
+pub(crate) fn resolve_number(eval: &Eval, effective: &Json, source: &NumberSource, field: &str) -> Result<f64, Failure> {
     let field = field.trim_end_matches("Path");
     let (value, path) = match source {
         NumberSource::Literal(n) => return Ok(*n),

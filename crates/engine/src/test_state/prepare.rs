@@ -194,15 +194,11 @@ fn read_mock(state: &State, mock: &super::Mock) -> Result<Mocked, TestStateError
     let result: Json =
         serde_json::from_str(text).map_err(|_| validation("Mocked result must be valid JSON"))?;
     match &state.kind {
-        StateKind::Map(map) if map.result_writer.is_some() => {
-            if !result.is_object() {
-                return Err(validation("Mocked result must be a JSON object."));
-            }
+        StateKind::Map(map) if map.result_writer.is_some() && !result.is_object() => {
+            return Err(validation("Mocked result must be a JSON object."));
         }
-        StateKind::Map(_) => {
-            if !result.is_array() {
-                return Err(validation("Mocked result must be an array."));
-            }
+        StateKind::Map(map) if map.result_writer.is_none() && !result.is_array() => {
+            return Err(validation("Mocked result must be an array."));
         }
         StateKind::Parallel(parallel) => match &result {
             Json::Array(items) if items.len() == parallel.branches.len() => {}

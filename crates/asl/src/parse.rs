@@ -18,7 +18,7 @@ mod validate;
 
 pub use input::execution_input;
 pub use locate::line_of;
-pub use validate::{DUPLICATE_STATE_NAME, INVALID_LABEL_NAME};
+pub use validate::{DUPLICATE_STATE_NAME, INVALID_LABEL_NAME, MISSING_END_STATE};
 
 /// What the checks need to know beyond the document itself.
 #[derive(Clone, Copy, Debug, Default)]
@@ -49,8 +49,9 @@ impl Diagnostic {
 
 impl std::fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // AWS writes `null` where a diagnostic has no location.
         let at = if self.pointer.is_empty() {
-            "/"
+            "null"
         } else {
             &self.pointer
         };
@@ -188,6 +189,12 @@ fn mentions_context(object: &JsonMap<String, Json>) -> bool {
     object.values().any(walk)
 }
 
+/// The location of array item `index` under `base`, written as AWS writes
+/// it: `/States/A/Catch[0]`.
+fn index_join(base: &str, index: usize) -> String {
+    format!("{base}[{index}]")
+}
+
 fn pointer_join(base: &str, key: &str) -> String {
     let escaped = key.replace('~', "~0").replace('/', "~1");
     format!("{base}/{escaped}")
@@ -202,6 +209,8 @@ impl Parser {
     }
 
     fn error(&mut self, pointer: &str, message: impl Into<String>) {
+        // The document itself is at `/`.
+        let pointer = if pointer.is_empty() { "/" } else { pointer };
         self.diagnostics.push(Diagnostic::schema(pointer, message));
     }
 
@@ -604,8 +613,7 @@ impl Parser {
             }
             Some(Json::Array(items)) => {
                 for (index, branch) in items.iter().enumerate() {
-                    let branch_pointer =
-                        pointer_join(&pointer_join(pointer, "Branches"), &index.to_string());
+                    let branch_pointer = index_join(&pointer_join(pointer, "Branches"), index);
                     match branch.as_object() {
                         Some(fields) => {
                             self.check_fields(
@@ -745,8 +753,7 @@ impl Parser {
         match object.get("Choices") {
             Some(Json::Array(rules)) if !rules.is_empty() => {
                 for (index, rule) in rules.iter().enumerate() {
-                    let rule_pointer =
-                        pointer_join(&pointer_join(pointer, "Choices"), &index.to_string());
+                    let rule_pointer = index_join(&pointer_join(pointer, "Choices"), index);
                     if let Some(rule) = self.choice_rule(rule, &rule_pointer, language) {
                         choices.push(rule);
                     }
@@ -849,7 +856,7 @@ impl Parser {
                 };
                 let mut inner = Vec::new();
                 for (index, item) in items.iter().enumerate() {
-                    let item_pointer = pointer_join(&operand_pointer, &index.to_string());
+                    let item_pointer = index_join(&operand_pointer, index);
                     let Some(item_fields) = item.as_object() else {
                         self.error(&item_pointer, "A nested choice rule must be a JSON object");
                         return None;
@@ -935,7 +942,7 @@ impl Parser {
         };
         let mut out = Vec::new();
         for (index, item) in items.iter().enumerate() {
-            let item_pointer = pointer_join(&list_pointer, &index.to_string());
+            let item_pointer = index_join(&list_pointer, index);
             let Some(fields) = item.as_object() else {
                 self.error(&item_pointer, "A retrier must be a JSON object");
                 continue;
@@ -996,7 +1003,7 @@ impl Parser {
         };
         let mut out = Vec::new();
         for (index, item) in items.iter().enumerate() {
-            let item_pointer = pointer_join(&list_pointer, &index.to_string());
+            let item_pointer = index_join(&list_pointer, index);
             let Some(fields) = item.as_object() else {
                 self.error(&item_pointer, "A catcher must be a JSON object");
                 continue;
@@ -1068,7 +1075,7 @@ impl Parser {
                 self.diagnostics.push(Diagnostic {
                     code: MISSING_TRANSITION_TARGET,
                     pointer: start_pointer,
-                    message: format!("Missing 'StartAt' target: {}", machine.start_at),
+                    message: format!("Missing 'Next' target: {}", machine.start_at),
                 });
             }
             for state in machine.states.values() {
@@ -1080,7 +1087,7 @@ impl Parser {
                     for (index, rule) in choice.choices.iter().enumerate() {
                         targets.push((
                             &rule.next,
-                            format!("{}/Choices/{index}/Next", state.pointer),
+                            format!("{}/Choices[{index}]/Next", state.pointer),
                         ));
                     }
                     if let Some(default) = &choice.default {
@@ -1090,17 +1097,16 @@ impl Parser {
                 for (index, catcher) in state.catch.iter().enumerate() {
                     targets.push((
                         &catcher.next,
-                        format!("{}/Catch/{index}/Next", state.pointer),
+                        format!("{}/Catch[{index}]/Next", state.pointer),
                     ));
                 }
                 for (target, pointer) in targets {
                     if machine.index_of(target).is_none() {
-                        let field = pointer.rsplit('/').next().unwrap_or("Next").to_string();
                         self.diagnostics.push(Diagnostic {
                             code: MISSING_TRANSITION_TARGET,
                             pointer,
-                            // AWS names the field: 'Next' or 'Default'.
-                            message: format!("Missing '{field}' target: {target}"),
+                            // AWS says 'Next' for Default and catchers too.
+                            message: format!("Missing 'Next' target: {target}"),
                         });
                     }
                 }

@@ -131,10 +131,11 @@ pub fn for_language(allowed: &[&'static str], language: QueryLanguage) -> Vec<&'
     };
     let mut fields: Vec<&'static str> = COMMON.to_vec();
     fields.extend(allowed.iter().copied().filter(|field| {
-        !excluded.contains(field)
-            && !(language == QueryLanguage::Jsonata
-                && field.ends_with("Path")
-                && *field != "ItemsPath")
+        // JSONata states have no `...Path` fields (ItemsPath is refused
+        // through JSONPATH_ONLY).
+        let path_in_jsonata =
+            language == QueryLanguage::Jsonata && field.ends_with("Path") && *field != "ItemsPath";
+        !excluded.contains(field) && !path_in_jsonata
     }));
     fields
 }

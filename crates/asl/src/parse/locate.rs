@@ -3,11 +3,7 @@
 
 /// The 1-based line where the value at `pointer` starts, if it can be found.
 pub fn line_of(text: &str, pointer: &str) -> Option<usize> {
-    let segments: Vec<String> = pointer
-        .split('/')
-        .skip(1)
-        .map(|s| s.replace("~1", "/").replace("~0", "~"))
-        .collect();
+    let segments = segments(pointer);
     if segments.is_empty() {
         return Some(1);
     }
@@ -17,6 +13,29 @@ pub fn line_of(text: &str, pointer: &str) -> Option<usize> {
     } else {
         yaml_line(text, &segments)
     }
+}
+
+/// The keys and indexes of a location written as AWS writes it
+/// (`/States/A/Catch[0]/Next`) or as a JSON pointer (`/States/A/Catch/0`).
+fn segments(location: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for raw in location
+        .split('/')
+        .skip(1)
+        .filter(|segment| !segment.is_empty())
+    {
+        let segment = raw.replace("~1", "/").replace("~0", "~");
+        let indexed = segment.find('[').filter(|_| segment.ends_with(']'));
+        match indexed {
+            Some(open) => {
+                out.push(segment[..open].to_string());
+                let indexes = &segment[open + 1..segment.len() - 1];
+                out.extend(indexes.split("][").map(str::to_string));
+            }
+            None => out.push(segment),
+        }
+    }
+    out
 }
 
 /// Walks JSON text, descending into the pointer's segments.
@@ -200,6 +219,10 @@ mod tests {
         let json = "{\n  \"StartAt\": \"A\",\n  \"States\": {\n    \"A\": {\n      \"Type\": \"Pass\",\n      \"Next\": \"B\"\n    }\n  }\n}";
         assert_eq!(line_of(json, "/States/A/Next"), Some(6));
         assert_eq!(line_of(json, "/StartAt"), Some(2));
+        assert_eq!(line_of(json, "/"), Some(1));
+        let catch =
+            "{\n  \"States\": {\"A\": {\n    \"Catch\": [\n      {},\n      {\"Next\": \"B\"}]}}}";
+        assert_eq!(line_of(catch, "/States/A/Catch[1]/Next"), Some(5));
         let yaml = "StartAt: A\nStates:\n  A:\n    Type: Pass\n    Next: B\n";
         assert_eq!(line_of(yaml, "/States/A/Next"), Some(5));
     }

@@ -17,7 +17,7 @@ fn rejected() -> Vec<(Json, bool, &'static str, &'static str, &'static str)> {
             json!({"StartAt": "A"}),
             false,
             "SCHEMA_VALIDATION_FAILED",
-            "",
+            "/",
             "These fields are required: [States]",
         ),
         (
@@ -130,10 +130,11 @@ fn rejected() -> Vec<(Json, bool, &'static str, &'static str, &'static str)> {
             "Label cannot be empty",
         ),
         (
-            one(json!({"Type": "Pass", "Next": "B"})),
+            one(json!({"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke", "End": true,
+                "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "B"}]})),
             false,
             "MISSING_TRANSITION_TARGET",
-            "/States/A/Next",
+            "/States/A/Catch[0]/Next",
             "Missing 'Next' target: B",
         ),
         (
@@ -148,8 +149,23 @@ fn rejected() -> Vec<(Json, bool, &'static str, &'static str, &'static str)> {
                 {"StartAt": "A", "States": {"A": {"Type": "Succeed"}}}]}}}),
             false,
             "DUPLICATE_STATE_NAME",
-            "/States/A/Branches/0/States/A",
+            "/States/A/Branches[0]/States/A",
             "Duplicate State name: A",
+        ),
+        (
+            json!({"StartAt": "A", "States": {"A": {"Type": "Pass", "Next": "B"}, "B": {"Type": "Pass", "Next": "A"}}}),
+            false,
+            "MISSING_END_STATE",
+            "",
+            "Workflow has no terminal state",
+        ),
+        (
+            json!({"StartAt": "A", "States": {"A": {"Type": "Choice", "Default": "B", "Choices": [
+                {"Variable": "$.x", "IsNull": true, "Next": "Nope"}]}, "B": {"Type": "Succeed"}}}),
+            false,
+            "MISSING_TRANSITION_TARGET",
+            "/States/A/Choices[0]/Next",
+            "Missing 'Next' target: Nope",
         ),
     ]
 }
@@ -237,6 +253,30 @@ fn joins_like_aws() {
         text.join(", "),
         "MISSING_TRANSITION_TARGET: Missing 'Next' target: C at /States/A/Next, \
          MISSING_TRANSITION_TARGET: State \"B\" is not reachable. at /States/B"
+    );
+}
+
+#[test]
+fn a_dangling_next_in_a_machine_without_end_says_both() {
+    let parsed = parse_value(&one(json!({"Type": "Pass", "Next": "NOPE"})));
+    let text: Vec<String> = parsed.diagnostics.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        text.join(", "),
+        "MISSING_TRANSITION_TARGET: Missing 'Next' target: NOPE at /States/A/Next, \
+         MISSING_END_STATE: Workflow has no terminal state at null"
+    );
+}
+
+#[test]
+fn a_missing_start_leaves_every_untargeted_state_unreachable() {
+    let parsed = parse_value(
+        &json!({"StartAt": "X", "States": {"A": {"Type": "Pass", "Next": "B"}, "B": {"Type": "Succeed"}}}),
+    );
+    let text: Vec<String> = parsed.diagnostics.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        text.join(", "),
+        "MISSING_TRANSITION_TARGET: Missing 'Next' target: X at /StartAt, \
+         MISSING_TRANSITION_TARGET: State \"A\" is not reachable. at /States/A"
     );
 }
 

@@ -6,16 +6,17 @@
 //! They read the built [`Definition`] for structure and the raw document for
 //! field values, so each diagnostic can point at the exact field.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::HashSet;
 
 use serde_json::{Map as JsonMap, Value as Json};
 
-use super::{pointer_join, resource, Config, Diagnostic, MISSING_TRANSITION_TARGET};
+use super::{index_join, pointer_join, resource, Config, Diagnostic, MISSING_TRANSITION_TARGET};
 use crate::definition::*;
 use crate::{intrinsics, jsonata, path};
 
 pub const DUPLICATE_STATE_NAME: &str = "DUPLICATE_STATE_NAME";
 pub const INVALID_LABEL_NAME: &str = "INVALID_LABEL_NAME";
+pub const MISSING_END_STATE: &str = "MISSING_END_STATE";
 
 /// Fields of a JSONPath state that hold a path selecting from the input.
 const SELECTING_PATHS: &[&str] = &["InputPath", "OutputPath"];
@@ -86,28 +87,27 @@ impl Checker<'_> {
         }
     }
 
-    /// Every state of a machine must be reachable from its `StartAt` through
-    /// `Next`, Choice rules, `Default` and catchers.
+    /// A machine needs a terminal state, and every state must be the
+    /// target of something: `StartAt`, a `Next`, a Choice rule, a `Default`
+    /// or a catcher. AWS asks only whether something names the state, not
+    /// whether that something is itself reached; a machine with no terminal
+    /// state gets that diagnostic alone.
     fn reachability(&mut self, machine: &Machine) {
-        let Some(start) = machine.start() else { return };
-        let mut reached = vec![false; machine.states.len()];
-        let mut queue = VecDeque::from([start]);
-        reached[start] = true;
-        while let Some(index) = queue.pop_front() {
-            let Some((_, state)) = machine.states.get_index(index) else {
-                continue;
-            };
-            for target in targets(state) {
-                if let Some(next) = machine.index_of(target) {
-                    if !reached[next] {
-                        reached[next] = true;
-                        queue.push_back(next);
-                    }
-                }
-            }
+        if machine.states.is_empty() {
+            return;
         }
-        for (state, reached) in machine.states.values().zip(reached) {
-            if !reached {
+        if !machine.states.values().any(is_terminal) {
+            self.out.push(Diagnostic {
+                code: MISSING_END_STATE,
+                pointer: String::new(),
+                message: "Workflow has no terminal state".into(),
+            });
+            return;
+        }
+        let mut targeted: HashSet<&str> = machine.states.values().flat_map(targets).collect();
+        targeted.insert(machine.start_at.as_str());
+        for state in machine.states.values() {
+            if !targeted.contains(state.name.as_str()) {
                 self.out.push(Diagnostic {
                     code: MISSING_TRANSITION_TARGET,
                     pointer: state.pointer.clone(),
@@ -118,11 +118,7 @@ impl Checker<'_> {
     }
 
     fn state(&mut self, state: &State) {
-        let Some(fields) = self
-            .document
-            .pointer(&state.pointer)
-            .and_then(Json::as_object)
-        else {
+        let Some(fields) = resolve(self.document, &state.pointer).and_then(Json::as_object) else {
             return;
         };
         let pointer = state.pointer.as_str();
@@ -165,7 +161,7 @@ impl Checker<'_> {
                 let Some(catcher) = catcher.as_object() else {
                     continue;
                 };
-                let catcher_pointer = format!("{pointer}/Catch/{index}");
+                let catcher_pointer = format!("{pointer}/Catch[{index}]");
                 self.paths(catcher, &catcher_pointer);
                 if let Some(assign) = catcher.get("Assign") {
                     self.template(assign, &pointer_join(&catcher_pointer, "Assign"));
@@ -174,7 +170,7 @@ impl Checker<'_> {
         }
         if let Some(Json::Array(rules)) = fields.get("Choices") {
             for (index, rule) in rules.iter().enumerate() {
-                let rule_pointer = format!("{pointer}/Choices/{index}");
+                let rule_pointer = format!("{pointer}/Choices[{index}]");
                 self.choice_rule(rule, &rule_pointer);
                 if let Some(assign) = rule.get("Assign") {
                     self.template(assign, &pointer_join(&rule_pointer, "Assign"));
@@ -218,19 +214,18 @@ impl Checker<'_> {
             match (key.as_str(), value) {
                 ("And" | "Or", Json::Array(items)) => {
                     for (index, item) in items.iter().enumerate() {
-                        self.choice_rule(item, &format!("{pointer}/{key}/{index}"));
+                        self.choice_rule(item, &format!("{pointer}/{key}[{index}]"));
                     }
                 }
                 ("Not", inner) => self.choice_rule(inner, &pointer_join(pointer, "Not")),
                 (key, Json::String(text))
-                    if key == "Variable" || (key.ends_with("Path") && key != "Next") =>
+                    if (key == "Variable" || (key.ends_with("Path") && key != "Next"))
+                        && path::check(text).is_err() =>
                 {
-                    if path::check(text).is_err() {
-                        self.schema(
-                            &pointer_join(pointer, key),
-                            format!("The value for the field '{key}' must be a valid JSONPath"),
-                        );
-                    }
+                    self.schema(
+                        &pointer_join(pointer, key),
+                        format!("The value for the field '{key}' must be a valid JSONPath"),
+                    );
                 }
                 _ => {}
             }
@@ -256,7 +251,7 @@ impl Checker<'_> {
             }
             Json::Array(items) => {
                 for (index, item) in items.iter().enumerate() {
-                    self.template(item, &pointer_join(pointer, &index.to_string()));
+                    self.template(item, &index_join(pointer, index));
                 }
             }
             _ => {}
@@ -349,6 +344,39 @@ impl Checker<'_> {
     }
 }
 
+/// Whether a state ends its machine.
+fn is_terminal(state: &State) -> bool {
+    matches!(state.transition, Transition::End)
+        || matches!(state.kind, StateKind::Succeed | StateKind::Fail(_))
+}
+
+/// The value at an AWS location such as `/States/A/Catch[0]/Next`: JSON
+/// pointer segments, each key possibly followed by `[index]`s. A key that
+/// exists as written wins over reading a bracket as an index.
+pub(crate) fn resolve<'a>(document: &'a Json, location: &str) -> Option<&'a Json> {
+    let mut value = document;
+    for raw in location
+        .split('/')
+        .skip(1)
+        .filter(|segment| !segment.is_empty())
+    {
+        let segment = raw.replace("~1", "/").replace("~0", "~");
+        if let Some(next) = value.get(segment.as_str()) {
+            value = next;
+            continue;
+        }
+        let (key, mut indexes) = segment
+            .split_once('[')
+            .map_or((segment.as_str(), ""), |(k, rest)| (k, rest));
+        value = value.get(key)?;
+        while let Some((index, rest)) = indexes.split_once(']') {
+            value = value.get(index.parse::<usize>().ok()?)?;
+            indexes = rest.strip_prefix('[').unwrap_or(rest);
+        }
+    }
+    Some(value)
+}
+
 /// Every transition target a state names.
 fn targets(state: &State) -> Vec<&str> {
     let mut out = Vec::new();
@@ -374,10 +402,8 @@ fn is_path_or_call(text: &str) -> bool {
 /// Pointers of the `{% %}` strings under `value` that do not parse.
 fn collect_bad_expressions(value: &Json, pointer: &str, out: &mut Vec<String>) {
     match value {
-        Json::String(text) if jsonata::is_expression(text) => {
-            if jsonata::check(text).is_err() {
-                out.push(pointer.to_string());
-            }
+        Json::String(text) if jsonata::is_expression(text) && jsonata::check(text).is_err() => {
+            out.push(pointer.to_string());
         }
         Json::Object(fields) => {
             for (key, value) in fields {
@@ -386,7 +412,7 @@ fn collect_bad_expressions(value: &Json, pointer: &str, out: &mut Vec<String>) {
         }
         Json::Array(items) => {
             for (index, item) in items.iter().enumerate() {
-                collect_bad_expressions(item, &pointer_join(pointer, &index.to_string()), out);
+                collect_bad_expressions(item, &index_join(pointer, index), out);
             }
         }
         _ => {}
@@ -455,7 +481,7 @@ pub(crate) fn is_rfc3339(text: &str) -> bool {
     }
     match rest.as_bytes() {
         [b'Z'] => true,
-        [sign, h1, h2, b':', m1, m2] if matches!(sign, b'+' | b'-') => {
+        [b'+' | b'-', h1, h2, b':', m1, m2] => {
             [*h1, *h2, *m1, *m2].iter().all(u8::is_ascii_digit)
                 && (u32::from(h1 - b'0') * 10 + u32::from(h2 - b'0')) <= 23
                 && (u32::from(m1 - b'0') * 10 + u32::from(m2 - b'0')) <= 59
@@ -467,7 +493,9 @@ pub(crate) fn is_rfc3339(text: &str) -> bool {
 fn days_in_month(year: u32, month: u32) -> u32 {
     match month {
         4 | 6 | 9 | 11 => 30,
-        2 if year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) => 29,
+        2 if year.is_multiple_of(4) && (!year.is_multiple_of(100) || year.is_multiple_of(400)) => {
+            29
+        }
         2 => 28,
         _ => 31,
     }

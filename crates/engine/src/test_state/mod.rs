@@ -8,6 +8,7 @@
 
 mod prepare;
 mod run;
+mod shapes;
 #[cfg(test)]
 mod tests;
 

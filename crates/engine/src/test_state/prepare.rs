@@ -207,6 +207,9 @@ fn read_mock(state: &State, mock: &super::Mock) -> Result<Mocked, TestStateError
             }
             _ => return Err(validation("Mocked result must be an array.")),
         },
+        StateKind::Task(task) => {
+            super::shapes::check(&task.resource, &result, mock.field_validation_mode).map_err(validation)?;
+        }
         _ => {}
     }
     Ok(Mocked::Result(result))

@@ -286,3 +286,27 @@ fn malformed_requests_are_refused_not_panicked_on() {
     bad_mock.inspection_level = InspectionLevel::Trace;
     assert_eq!(rejection(&bad_mock).1, "Mocked result must be valid JSON");
 }
+
+#[test]
+fn mocked_results_are_checked_against_the_service_shape() {
+    let definition = json!({ "Type": "Task", "Resource": "arn:aws:states:::states:startExecution", "End": true });
+    let strict = mocked(request(definition.clone(), json!({})), Some("{}"), None);
+    let mut strict_mode = strict.clone();
+    if let Some(mock) = strict_mode.mock.as_mut() {
+        mock.field_validation_mode = FieldValidationMode::Strict;
+    }
+    assert_eq!(
+        rejection(&strict_mode).1,
+        "Mock result schema validation error: Required field 'ExecutionArn' is missing"
+    );
+    let mut present = strict_mode.clone();
+    if let Some(mock) = present.mock.as_mut() {
+        mock.field_validation_mode = FieldValidationMode::Present;
+        mock.result = Some(r#"{"StartDate": 5}"#.into());
+    }
+    assert_eq!(
+        rejection(&present).1,
+        "Mock result schema validation error: Field 'StartDate' must be a string"
+    );
+    assert!(test_state(&strict, 0).is_ok(), "NONE checks nothing");
+}

@@ -24,6 +24,8 @@ enum Command {
     Run(commands::run::Args),
     /// Run ASL conformance cases and report pass/fail per category.
     Conformance(commands::conformance::Args),
+    /// Measure engine throughput (transitions/s) in memory and durable.
+    Bench(commands::bench::Args),
 }
 
 /// Exit codes: what happened, for scripts.
@@ -48,6 +50,7 @@ fn run() -> anyhow::Result<ExitCode> {
         Command::Validate(args) => commands::validate::run(args)?,
         Command::Run(args) => commands::run::run(args)?,
         Command::Conformance(args) => commands::conformance::run(args)?,
+        Command::Bench(args) => commands::bench::run(args)?,
     };
     Ok(ExitCode::from(code))
 }

@@ -10,6 +10,7 @@
 
 mod activities;
 mod committer;
+pub mod http;
 pub mod invoke;
 
 use std::collections::HashMap;
@@ -117,6 +118,15 @@ struct Live {
 }
 
 impl Runtime {
+    /// A runtime with the standard invokers (the HTTP Task) plus `invokers`,
+    /// which take precedence.
+    pub fn with_standard_invokers(store: Arc<dyn Store>, mut invokers: Invokers, clock: Arc<dyn Clock>) -> Self {
+        if invokers.find(http::RESOURCE).is_none() {
+            invokers.register(http::RESOURCE, Arc::new(http::HttpInvoker::default()));
+        }
+        Self::new(store, invokers, clock)
+    }
+
     pub fn new(store: Arc<dyn Store>, invokers: Invokers, clock: Arc<dyn Clock>) -> Self {
         let committer = Committer::new(store.clone());
         Runtime {

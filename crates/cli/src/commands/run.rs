@@ -71,7 +71,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     let name = args.name.clone().unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     let tokio = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     tokio.block_on(async move {
-        let runtime = Runtime::new(store.clone(), invokers, Arc::new(SystemClock));
+        let runtime = Runtime::with_standard_invokers(store.clone(), invokers, Arc::new(SystemClock));
         runtime.recover().await?;
         let now = runtime.now_millis();
         let meta = ExecutionMeta {

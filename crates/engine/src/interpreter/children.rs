@@ -250,12 +250,22 @@ fn map_inputs(eval: &mut Eval, raw: &Json, map: &Map) -> Result<MapInputs, Failu
     let effective = eval.effective_input(raw)?;
     let items = if eval.jsonata() {
         match &map.items {
-            Some(template) => eval.with_scope(raw, None, None, |scope| jsonata::evaluate_template(template, scope))?,
+            Some(Json::String(expression)) if jsonata::is_expression(expression) => {
+                let value = eval.select(raw, expression, "Items")?;
+                if !value.is_array() {
+                    return Err(jsonata::unexpected_type("Items", expression, "array", &value));
+                }
+                value
+            }
+            Some(template) => eval.with_scope(raw, None, None, |scope| jsonata::evaluate_field("Items", template, scope))?,
+            None if !raw.is_array() => {
+                return Err(Failure::query_evaluation(format!("Map state input must be an array but was: {raw}")))
+            }
             None => raw.clone(),
         }
     } else {
         match &map.items_path {
-            Some(p) => eval.select(&effective, p)?,
+            Some(p) => eval.select(&effective, p, "ItemsPath")?,
             None => effective.clone(),
         }
     };
@@ -275,7 +285,7 @@ fn map_inputs(eval: &mut Eval, raw: &Json, map: &Map) -> Result<MapInputs, Failu
             Some(selector) => {
                 eval.set_map_item(index, &item);
                 if eval.jsonata() {
-                    eval.with_scope(raw, None, None, |scope| jsonata::evaluate_template(selector, scope))?
+                    eval.with_scope(raw, None, None, |scope| jsonata::evaluate_field("ItemSelector", selector, scope))?
                 } else {
                     eval.with_scope(&effective, None, None, |scope| payload::render(selector, scope))?
                 }
@@ -289,7 +299,7 @@ fn map_inputs(eval: &mut Eval, raw: &Json, map: &Map) -> Result<MapInputs, Failu
         let max_bytes = number(eval, &batcher.max_input_bytes_per_batch, "MaxInputBytesPerBatchPath")?.map(|n| n as usize);
         let batch_input = match &batcher.batch_input {
             Some(template) if eval.jsonata() => {
-                Some(eval.with_scope(raw, None, None, |scope| jsonata::evaluate_template(template, scope))?)
+                Some(eval.with_scope(raw, None, None, |scope| jsonata::evaluate_field("ItemBatcher/BatchInput", template, scope))?)
             }
             Some(template) => Some(eval.with_scope(&effective, None, None, |scope| payload::render(template, scope))?),
             None => None,

@@ -18,16 +18,24 @@ impl Run<'_> {
             (|| {
                 let effective = eval.effective_input(&raw)?;
                 let mut matched = None;
-                for rule in &choice.choices {
-                    if evaluate(&eval, &rule.condition, &raw, &effective)? {
-                        matched = Some(rule);
+                for (index, rule) in choice.choices.iter().enumerate() {
+                    let field = format!("Choices[{index}]/Condition");
+                    if evaluate(&eval, &rule.condition, &raw, &effective, &field)? {
+                        matched = Some((index, rule));
                         break;
                     }
                 }
                 let (next, assign, output_template) = match matched {
-                    Some(rule) => (rule.next.clone(), rule.assign.as_ref().or(state.assign.as_ref()), rule.output.as_ref()),
+                    Some((index, rule)) => {
+                        let (assign_field, assign) = match &rule.assign {
+                            Some(assign) => (format!("Choices[{index}]/Assign"), Some(assign)),
+                            None => ("Assign".to_string(), state.assign.as_ref()),
+                        };
+                        let output = rule.output.as_ref().map(|o| (format!("Choices[{index}]/Output"), o));
+                        (rule.next.clone(), (assign_field, assign), output)
+                    }
                     None => match &choice.default {
-                        Some(default) => (default.clone(), state.assign.as_ref(), None),
+                        Some(default) => (default.clone(), ("Assign".to_string(), state.assign.as_ref()), None),
                         None => {
                             return Err(Failure::new(
                                 names::NO_CHOICE_MATCHED,
@@ -36,9 +44,10 @@ impl Run<'_> {
                         }
                     },
                 };
-                let assignments = eval.assignments(assign, &raw, Some(&effective), None)?;
+                let assignments = eval.assignments(assign.1, &assign.0, &raw, Some(&effective), None)?;
                 let output = if eval.jsonata() {
-                    eval.output(&raw, raw.clone(), output_template, true)?
+                    let template = output_template.as_ref().map(|(field, t)| (field.as_str(), *t));
+                    eval.output(&raw, raw.clone(), template, true)?
                 } else {
                     eval.output_path(effective)?
                 };
@@ -59,11 +68,11 @@ fn compact(value: &Json) -> String {
     value.to_string()
 }
 
-pub(crate) fn evaluate(eval: &Eval, condition: &Condition, raw: &Json, effective: &Json) -> Result<bool, Failure> {
+pub(crate) fn evaluate(eval: &Eval, condition: &Condition, raw: &Json, effective: &Json, field: &str) -> Result<bool, Failure> {
     match condition {
         Condition::And(all) => {
             for c in all {
-                if !evaluate(eval, c, raw, effective)? {
+                if !evaluate(eval, c, raw, effective, field)? {
                     return Ok(false);
                 }
             }
@@ -71,18 +80,16 @@ pub(crate) fn evaluate(eval: &Eval, condition: &Condition, raw: &Json, effective
         }
         Condition::Or(any) => {
             for c in any {
-                if evaluate(eval, c, raw, effective)? {
+                if evaluate(eval, c, raw, effective, field)? {
                     return Ok(true);
                 }
             }
             Ok(false)
         }
-        Condition::Not(inner) => Ok(!evaluate(eval, inner, raw, effective)?),
-        Condition::Jsonata(expression) => match eval.select(raw, expression)? {
+        Condition::Not(inner) => Ok(!evaluate(eval, inner, raw, effective, field)?),
+        Condition::Jsonata(expression) => match eval.select(raw, expression, field)? {
             Json::Bool(b) => Ok(b),
-            other => Err(Failure::query_evaluation(format!(
-                "The Condition field must evaluate to a boolean, but was {other}"
-            ))),
+            other => Err(windlass_asl::jsonata::unexpected_type(field, expression, "boolean", &other)),
         },
         Condition::Compare { variable, op, operand } => {
             let value = eval.with_scope(effective, None, None, |scope| path::select_opt(variable, scope))?;

@@ -98,7 +98,7 @@ impl Run<'_> {
             let eval = Eval::new(self.execution, &self.host, frame, state);
             (|| {
                 let selected = eval.result_selector(result)?;
-                let assignments = eval.assignments(state.assign.as_ref(), &raw, Some(&selected), None)?;
+                let assignments = eval.assignments(state.assign.as_ref(), "Assign", &raw, Some(&selected), None)?;
                 let output = eval.output(&raw, selected, None, false)?;
                 Ok::<_, Failure>((assignments, output))
             })()
@@ -174,7 +174,9 @@ impl Run<'_> {
                 return Flow::Blocked;
             }
         }
-        let Some(catcher) = state.catch.iter().find(|c| error_matches(&c.error_equals, &failure.error)) else {
+        let Some((catch_index, catcher)) =
+            state.catch.iter().enumerate().find(|(_, c)| error_matches(&c.error_equals, &failure.error))
+        else {
             return self.frame_failed(frame, failure);
         };
         let raw = f.input.clone();
@@ -182,11 +184,13 @@ impl Run<'_> {
         let computed = {
             let eval = Eval::new(self.execution, &self.host, frame, state);
             (|| {
-                let assignments = eval.assignments(catcher.assign.as_ref(), &raw, None, Some(&error_output))?;
+                let assign_field = format!("Catch[{catch_index}]/Assign");
+                let assignments =
+                    eval.assignments(catcher.assign.as_ref(), &assign_field, &raw, None, Some(&error_output))?;
                 let output = if eval.jsonata() {
                     match &catcher.output {
                         Some(template) => eval.with_scope(&raw, None, Some(&error_output), |scope| {
-                            windlass_asl::jsonata::evaluate_template(template, scope)
+                            windlass_asl::jsonata::evaluate_field(&format!("Catch[{catch_index}]/Output"), template, scope)
                         })?,
                         None => error_output.clone(),
                     }

@@ -106,7 +106,7 @@ impl<'a> Eval<'a> {
         if self.jsonata() {
             return match &self.state.io.arguments {
                 Some(arguments) => {
-                    self.with_scope(&effective, None, None, |scope| jsonata::evaluate_template(arguments, scope))
+                    self.with_scope(&effective, None, None, |scope| jsonata::evaluate_field("Arguments", arguments, scope))
                 }
                 None => Ok(effective),
             };
@@ -131,13 +131,14 @@ impl<'a> Eval<'a> {
     pub fn assignments(
         &self,
         assign: Option<&Json>,
+        field: &str,
         raw: &Json,
         result: Option<&Json>,
         error_output: Option<&Json>,
     ) -> Result<Option<JsonMap<String, Json>>, Failure> {
         let Some(assign) = assign else { return Ok(None) };
         let value = if self.jsonata() {
-            self.with_scope(raw, result, error_output, |scope| jsonata::evaluate_template(assign, scope))?
+            self.with_scope(raw, result, error_output, |scope| jsonata::evaluate_field(field, assign, scope))?
         } else {
             let input = result.or(error_output).unwrap_or(raw);
             self.with_scope(input, None, None, |scope| payload::render(assign, scope))?
@@ -150,11 +151,18 @@ impl<'a> Eval<'a> {
 
     /// The state's output given its result. JSONPath: ResultPath then
     /// OutputPath. JSONata: `Output`, or `default` when there is none.
-    pub fn output(&self, raw: &Json, result: Json, output_template: Option<&Json>, default_is_input: bool) -> Result<Json, Failure> {
+    pub fn output(
+        &self,
+        raw: &Json,
+        result: Json,
+        output_template: Option<(&str, &Json)>,
+        default_is_input: bool,
+    ) -> Result<Json, Failure> {
         if self.jsonata() {
-            return match output_template.or(self.state.io.output.as_ref()) {
-                Some(template) => {
-                    self.with_scope(raw, Some(&result), None, |scope| jsonata::evaluate_template(template, scope))
+            let template = output_template.or_else(|| self.state.io.output.as_ref().map(|t| ("Output", t)));
+            return match template {
+                Some((field, template)) => {
+                    self.with_scope(raw, Some(&result), None, |scope| jsonata::evaluate_field(field, template, scope))
                 }
                 None if default_is_input => Ok(raw.clone()),
                 None => Ok(result),
@@ -189,10 +197,10 @@ impl<'a> Eval<'a> {
 
     /// Evaluates a JSONata expression string, or a JSONPath path, for a
     /// field that may use either (e.g. `SecondsPath`, `Items`).
-    pub fn select(&self, input: &Json, expression: &str) -> Result<Json, Failure> {
+    pub fn select(&self, input: &Json, expression: &str, field: &str) -> Result<Json, Failure> {
         self.with_scope(input, None, None, |scope| {
             if jsonata::is_expression(expression) {
-                jsonata::evaluate(expression, scope)
+                jsonata::evaluate_field_expression(field, expression, scope)
             } else {
                 path::select(expression, scope)
             }

@@ -76,7 +76,7 @@ impl Run<'_> {
                     (Some(result), false) => result.clone(),
                     _ => parameters,
                 };
-                let assignments = eval.assignments(state.assign.as_ref(), &raw, Some(&result), None)?;
+                let assignments = eval.assignments(state.assign.as_ref(), "Assign", &raw, Some(&result), None)?;
                 let output = eval.output(&raw, result, None, true)?;
                 Ok::<_, Failure>((assignments, output))
             })()
@@ -125,7 +125,7 @@ impl Run<'_> {
                     };
                 }
                 match literal {
-                    Some(s) if jsonata::is_expression(s) && eval.jsonata() => match eval.select(&raw, s)? {
+                    Some(s) if jsonata::is_expression(s) && eval.jsonata() => match eval.select(&raw, s, field)? {
                         Json::String(s) => Ok(Some(s)),
                         other => Err(Failure::query_evaluation(format!(
                             "The {field} field must evaluate to a string, but was {other}"
@@ -160,15 +160,22 @@ impl Run<'_> {
                         now.saturating_add((seconds * 1000.0) as i64)
                     }
                     Wait::Timestamp(text) if jsonata::is_expression(text) => {
-                        timestamp_value(eval.select(&raw, text)?, "Timestamp", text)?
+                        let value = eval.select(&raw, text, "Timestamp")?;
+                        let parsed = value.as_str().and_then(parse_timestamp);
+                        parsed.ok_or_else(|| {
+                            let shown = value.as_str().map_or(value.to_string(), str::to_string);
+                            Failure::query_evaluation(format!(
+                                "The Timestamp field cannot be parsed as an ISO-8601 extended offset date-time format string: {shown}"
+                            ))
+                        })?
                     }
                     Wait::Timestamp(text) => timestamp_value(Json::String(text.clone()), "Timestamp", text)?,
-                    Wait::TimestampPath(p) => timestamp_value(eval.select(&effective, p)?, "TimestampPath", p)?,
+                    Wait::TimestampPath(p) => timestamp_value(eval.select(&effective, p, "TimestampPath")?, "TimestampPath", p)?,
                 };
                 if deadline.saturating_sub(now) > MAX_WAIT_MILLIS {
                     return Err(Failure::runtime("Wait state delay is too long."));
                 }
-                let assignments = eval.assignments(state.assign.as_ref(), &raw, Some(&effective), None)?;
+                let assignments = eval.assignments(state.assign.as_ref(), "Assign", &raw, Some(&effective), None)?;
                 let output = if eval.jsonata() {
                     eval.output(&raw, raw.clone(), None, true)?
                 } else {
@@ -215,7 +222,7 @@ impl Run<'_> {
                     .transpose()?;
                 let credentials = match &task.credentials {
                     Some(template) if eval.jsonata() => {
-                        Some(eval.with_scope(&raw, None, None, |s| jsonata::evaluate_template(template, s))?)
+                        Some(eval.with_scope(&raw, None, None, |s| jsonata::evaluate_field("Credentials", template, s))?)
                     }
                     Some(template) => {
                         Some(eval.with_scope(&effective, None, None, |s| windlass_asl::payload::render(template, s))?)
@@ -320,7 +327,7 @@ pub(crate) fn resolve_number(eval: &Eval, effective: &Json, source: &NumberSourc
     let (value, path) = match source {
         NumberSource::Literal(n) => return Ok(*n),
         NumberSource::Path(p) => (eval.with_scope(effective, None, None, |scope| path::select(p, scope))?, p.as_str()),
-        NumberSource::Jsonata(expression) => (eval.select(effective, expression)?, expression.as_str()),
+        NumberSource::Jsonata(expression) => (eval.select(effective, expression, field)?, expression.as_str()),
     };
     let shown = match &value {
         Json::String(text) => text.clone(),

@@ -1,0 +1,192 @@
+//! `windlass bench`: transitions per second of the engine, in memory and
+//! durable (SQLite, fsync on every commit), on fixed workloads.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde_json::{json, Value as Json};
+use windlass_asl::parse::parse_value;
+use windlass_asl::Definition;
+use windlass_engine::simulate::{simulate, NoTasks, SimulateConfig};
+use windlass_engine::ExecutionMeta;
+use windlass_runtime::{Invokers, Runtime, StartRequest, SystemClock};
+use windlass_store::sqlite::{Durability, SqliteStore};
+use windlass_store::Store;
+
+use crate::exit;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Executions of the Pass chain and the Choice machine per in-memory run.
+    #[arg(long, default_value_t = 100_000)]
+    executions: usize,
+    /// Executions of the Pass chain in the durable run.
+    #[arg(long, default_value_t = 20_000)]
+    durable_executions: usize,
+    /// Executions in flight at once in the durable run.
+    #[arg(long, default_value_t = 512)]
+    concurrency: usize,
+    /// Print the figures as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+fn pass_chain(states: usize) -> Json {
+    let mut map = serde_json::Map::new();
+    for i in 0..states {
+        let mut state = json!({ "Type": "Pass" });
+        if i + 1 == states {
+            state["End"] = json!(true);
+        } else {
+            state["Next"] = json!(format!("S{}", i + 1));
+        }
+        map.insert(format!("S{i}"), state);
+    }
+    json!({ "StartAt": "S0", "States": map })
+}
+
+fn choice_heavy() -> Json {
+    // Ten Choice states in a row, each with five rules of mixed operators.
+    let mut map = serde_json::Map::new();
+    for i in 0..10 {
+        let next = if i == 9 { "Done".to_string() } else { format!("C{}", i + 1) };
+        map.insert(
+            format!("C{i}"),
+            json!({
+                "Type": "Choice",
+                "Choices": [
+                    { "Variable": "$.n", "NumericLessThan": -1, "Next": "Done" },
+                    { "Variable": "$.s", "StringEquals": "nope", "Next": "Done" },
+                    { "And": [ { "Variable": "$.b", "BooleanEquals": false }, { "Variable": "$.n", "NumericGreaterThan": 0 } ], "Next": "Done" },
+                    { "Not": { "Variable": "$.s", "StringMatches": "ab*" }, "Next": "Done" },
+                    { "Variable": "$.n", "NumericGreaterThanEquals": 1, "Next": next }
+                ],
+                "Default": "Done"
+            }),
+        );
+    }
+    map.insert("Done".into(), json!({ "Type": "Succeed" }));
+    json!({ "StartAt": "C0", "States": map })
+}
+
+fn map_machine() -> Json {
+    json!({
+        "StartAt": "M",
+        "States": {
+            "M": {
+                "Type": "Map",
+                "ItemProcessor": { "StartAt": "P", "States": { "P": { "Type": "Pass", "End": true } } },
+                "End": true
+            }
+        }
+    })
+}
+
+fn definition(document: &Json) -> anyhow::Result<Definition> {
+    parse_value(document)
+        .valid()
+        .map_err(|d| anyhow::anyhow!("benchmark definition is invalid: {}", d.first().map_or(String::new(), ToString::to_string)))
+}
+
+fn meta(i: usize, input: Json) -> ExecutionMeta {
+    ExecutionMeta {
+        execution_arn: format!("arn:aws:states:local:000000000000:execution:bench:e{i}"),
+        name: format!("e{i}"),
+        state_machine_arn: "arn:aws:states:local:000000000000:stateMachine:bench".into(),
+        state_machine_name: "bench".into(),
+        role_arn: "arn:aws:iam::000000000000:role/windlass".into(),
+        input,
+        start_millis: 1_700_000_000_000,
+        seed: i as u64,
+        express: false,
+    }
+}
+
+struct Figure {
+    name: &'static str,
+    transitions: u64,
+    seconds: f64,
+}
+
+impl Figure {
+    fn per_second(&self) -> f64 {
+        self.transitions as f64 / self.seconds.max(1e-9)
+    }
+}
+
+fn in_memory(name: &'static str, definition: &Definition, executions: usize, input: &Json) -> Figure {
+    let config = SimulateConfig { keep_history: false, max_events: usize::MAX };
+    let started = Instant::now();
+    let mut transitions = 0;
+    for i in 0..executions {
+        transitions += simulate(definition, meta(i, input.clone()), &mut NoTasks, &config).transitions;
+    }
+    Figure { name, transitions, seconds: started.elapsed().as_secs_f64() }
+}
+
+fn durable(definition: Definition, text: String, executions: usize, concurrency: usize) -> anyhow::Result<Figure> {
+    let dir = std::env::temp_dir().join(format!("windlass-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let path = dir.join("bench.db");
+    let _ = std::fs::remove_file(&path);
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path, Durability::Full)?);
+    let tokio = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let definition = Arc::new(definition);
+    let figure = tokio.block_on(async move {
+        let runtime = Runtime::new(store, Invokers::new(), Arc::new(SystemClock));
+        let semaphore = Arc::new(tokio::sync::Semaphore::new(concurrency));
+        let started = Instant::now();
+        let mut handles = Vec::with_capacity(executions);
+        for i in 0..executions {
+            let permit = semaphore.clone().acquire_owned().await?;
+            let runtime = runtime.clone();
+            let request = StartRequest { definition_text: text.clone(), definition: definition.clone(), meta: meta(i, json!({})) };
+            handles.push(tokio::spawn(async move {
+                let arn = request.meta.execution_arn.clone();
+                let result = match runtime.start(request).await {
+                    Ok(_) => runtime.wait(&arn).await.map(|_| ()),
+                    Err(e) => Err(e),
+                };
+                drop(permit);
+                result
+            }));
+        }
+        for handle in handles {
+            handle.await??;
+        }
+        let seconds = started.elapsed().as_secs_f64();
+        anyhow::Ok(Figure { name: "pass chain (10 states), durable, fsync", transitions: executions as u64 * 10, seconds })
+    })?;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(figure)
+}
+
+pub fn run(args: Args) -> anyhow::Result<u8> {
+    if cfg!(debug_assertions) {
+        eprintln!("windlass: note: this is a debug build; build with --release for meaningful figures");
+    }
+    let chain_document = pass_chain(10);
+    let chain = definition(&chain_document)?;
+    let choice = definition(&choice_heavy())?;
+    let map = definition(&map_machine())?;
+    let items: Vec<Json> = (0..10_000).map(|i| json!({ "i": i })).collect();
+    let mut figures = vec![
+        in_memory("pass chain (10 states), in memory", &chain, args.executions, &json!({ "a": 1 })),
+        in_memory("choice-heavy (10 Choice x 5 rules), in memory", &choice, args.executions, &json!({ "n": 3, "s": "abc", "b": true })),
+        in_memory("map over 10,000 items, in memory", &map, 20, &Json::Array(items)),
+    ];
+    figures.push(durable(chain, chain_document.to_string(), args.durable_executions, args.concurrency)?);
+    if args.json {
+        let rows: Vec<Json> = figures
+            .iter()
+            .map(|f| json!({ "workload": f.name, "transitions": f.transitions, "seconds": f.seconds, "transitions_per_second": f.per_second() }))
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+    } else {
+        println!("{:<50} {:>12} {:>9} {:>16}", "workload", "transitions", "seconds", "transitions/s");
+        for f in &figures {
+            println!("{:<50} {:>12} {:>9.3} {:>16.0}", f.name, f.transitions, f.seconds, f.per_second());
+        }
+    }
+    Ok(exit::OK)
+}

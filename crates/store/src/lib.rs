@@ -7,6 +7,7 @@
 //! together or not at all. `commit` takes many commits at once so that the
 //! runtime can group them into one transaction (group commit).
 
+pub mod machines;
 pub mod memory;
 pub mod sqlite;
 

@@ -10,6 +10,7 @@ use crate::{Commit, Error, ExecutionFilter, ExecutionRecord, Result, Store};
 #[derive(Default)]
 pub struct MemoryStore {
     inner: Mutex<Inner>,
+    resources: Mutex<crate::machines::MemoryResources>,
 }
 
 #[derive(Default)]
@@ -27,6 +28,10 @@ impl MemoryStore {
         // A panic elsewhere cannot leave `Inner` half-written: every change
         // below is a single insert or push.
         self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub(crate) fn resources(&self) -> std::sync::MutexGuard<'_, crate::machines::MemoryResources> {
+        self.resources.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 

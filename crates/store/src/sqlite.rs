@@ -62,10 +62,11 @@ impl SqliteStore {
         ))
         .map_err(open_error)?;
         conn.execute_batch(SCHEMA).map_err(open_error)?;
+        conn.execute_batch(crate::machines::SQLITE_SCHEMA).map_err(open_error)?;
         Ok(SqliteStore { conn: Mutex::new(conn) })
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
+    pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
         // rusqlite rolls back an open transaction when it is dropped, so a
         // panic while holding the lock leaves the database consistent.
         self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())

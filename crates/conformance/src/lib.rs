@@ -3,8 +3,10 @@
 //! compares the result with what AWS recorded.
 
 mod compare;
+mod mocks;
 mod run;
 mod test_state;
+mod timeline;
 
 use std::path::{Path, PathBuf};
 
@@ -31,6 +33,10 @@ pub struct Case {
     pub redactions: Vec<String>,
     #[serde(default)]
     pub test_state_args: Option<Json>,
+    /// Task answers, in Step Functions Local's mock format for one test
+    /// case (our own cases only; see `mocks.rs`). Without it every task fails.
+    #[serde(default)]
+    pub mocks: Option<Json>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -50,6 +56,10 @@ pub struct Expected {
     pub next_state: Option<String>,
     #[serde(default, rename = "inspectionData")]
     pub inspection_data: Option<Json>,
+    /// `[seconds, "EventType"]` for every history event (our own cases only;
+    /// see `timeline.rs`).
+    #[serde(default)]
+    pub timeline: Option<Vec<Json>>,
 }
 
 /// What running one case showed.

@@ -2,7 +2,7 @@
 
 use serde_json::{json, Value as Json};
 use windlass_asl::parse::{execution_input, parse_value_with, Config};
-use windlass_engine::simulate::{simulate, NoTasks, SimulateConfig};
+use windlass_engine::simulate::{simulate, NoTasks, SimulateConfig, SyncInvoker};
 use windlass_engine::{ExecutionMeta, Outcome, Status};
 
 use crate::compare::Matcher;
@@ -77,8 +77,19 @@ fn run_execution(case: &Case) -> Actual {
         seed: 42,
         express,
     };
-    let config = SimulateConfig { keep_history: false, max_events: 200_000 };
-    let run = simulate(&definition, meta, &mut NoTasks, &config);
+    let start_millis = meta.start_millis;
+    let timeline = case.expected.timeline.as_deref();
+    let config = SimulateConfig { keep_history: timeline.is_some(), max_events: 200_000 };
+    let mut mocks = match case.mocks.as_ref().map(crate::mocks::Mocks::new).transpose() {
+        Ok(mocks) => mocks,
+        Err(message) => return Actual { status: format!("INVALID CASE: {message}"), ..Default::default() },
+    };
+    let invoker: &mut dyn SyncInvoker = match &mut mocks {
+        Some(mocks) => mocks,
+        None => &mut NoTasks,
+    };
+    let run = simulate(&definition, meta, invoker, &config);
+    let timeline = timeline.map(|t| crate::timeline::check(t, &run.history, start_millis));
     let execution = run.execution;
     let (output, error, cause) = match &execution.outcome {
         Some(Outcome::Output(output)) => (Some(output.clone()), None, None),
@@ -89,7 +100,11 @@ fn run_execution(case: &Case) -> Actual {
         Status::Running => "RUNNING (stuck)",
         other => other.as_str(),
     };
-    Actual { status: status.into(), output, error, cause, ..Default::default() }
+    let status = match timeline {
+        Some(Err(difference)) => format!("{status} (timeline differs: {difference})"),
+        _ => status.to_string(),
+    };
+    Actual { status, output, error, cause, ..Default::default() }
 }
 
 fn judge(case: &Case, actual: &Actual) -> Verdict {

@@ -26,6 +26,8 @@ enum Command {
     Conformance(commands::conformance::Args),
     /// Measure engine throughput (transitions/s) in memory and durable.
     Bench(commands::bench::Args),
+    /// Serve the Step Functions API (AWS CLI, boto3 and SDKs talk to it with --endpoint-url).
+    Server(commands::server::Args),
 }
 
 /// Exit codes: what happened, for scripts.
@@ -51,6 +53,7 @@ fn run() -> anyhow::Result<ExitCode> {
         Command::Run(args) => commands::run::run(args)?,
         Command::Conformance(args) => commands::conformance::run(args)?,
         Command::Bench(args) => commands::bench::run(args)?,
+        Command::Server(args) => commands::server::run(args)?,
     };
     Ok(ExitCode::from(code))
 }

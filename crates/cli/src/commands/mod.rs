@@ -3,4 +3,5 @@
 pub mod bench;
 pub mod conformance;
 pub mod run;
+pub mod server;
 pub mod validate;

@@ -1,0 +1,303 @@
+//! StartExecution, StartSyncExecution, DescribeExecution,
+//! DescribeStateMachineForExecution, ListExecutions, StopExecution.
+
+use std::sync::Arc;
+
+use serde_json::{json, Value as Json};
+use windlass_asl::Definition;
+use windlass_engine::{Execution, ExecutionMeta, Outcome};
+use windlass_runtime::{Runtime, StartRequest, Started};
+use windlass_store::machines::MachineRecord;
+use windlass_store::{ExecutionFilter, ExecutionRecord};
+
+use super::{check_length, check_token, machines, page_size, paginate, required, versions};
+use crate::arn::{self, Resource};
+use crate::error::{ApiError, ApiResult};
+use crate::wire::{self, timestamp};
+use crate::Server;
+
+/// What an execution will run: the machine and the definition of the revision or version named.
+struct Target {
+    machine: MachineRecord,
+    definition_text: String,
+    definition: Arc<Definition>,
+    role_arn: String,
+}
+
+fn resolve(server: &Server, machine_arn: &str) -> ApiResult<Target> {
+    required(machine_arn, "stateMachineArn")?;
+    match arn::parse(machine_arn) {
+        Some(Resource::StateMachine { .. }) => {
+            let machine = machines::find(server, machine_arn)?;
+            let definition = machines::definition_of(server, &machine)?;
+            Ok(Target { definition_text: machine.definition.clone(), role_arn: machine.role_arn.clone(), machine, definition })
+        }
+        Some(Resource::Version { .. }) => {
+            let version = versions::find(server, machine_arn)?;
+            let machine = machines::find(server, &version.machine_arn)?;
+            let express = version.kind == "EXPRESS";
+            let definition =
+                server.cached_definition(&version.arn, || machines::parse_definition(&version.definition, express))?;
+            Ok(Target { machine, definition_text: version.definition, definition, role_arn: version.role_arn })
+        }
+        _ => Err(ApiError::invalid_arn(machine_arn)),
+    }
+}
+
+/// The execution input: JSON text of at most 256 KiB (`{}` when absent).
+fn parse_input(input: Option<&str>) -> ApiResult<Json> {
+    let text = input.unwrap_or("{}");
+    if text.len() > windlass_asl::MAX_PAYLOAD_BYTES {
+        return Err(ApiError::validation(format!(
+            "1 validation error detected: Value at 'input' failed to satisfy constraint: Member must have length less than or equal to {}",
+            windlass_asl::MAX_PAYLOAD_BYTES
+        )));
+    }
+    serde_json::from_str(text)
+        .map_err(|e| ApiError::new("InvalidExecutionInput", format!("Invalid State Machine Execution Input: '{e}'")))
+}
+
+fn seed() -> u64 {
+    let (high, low) = uuid::Uuid::new_v4().as_u64_pair();
+    high ^ low
+}
+
+struct Prepared {
+    arn: String,
+    request: StartRequest,
+    express: bool,
+}
+
+fn prepare(server: &Server, input: &wire::StartExecutionInput) -> ApiResult<Prepared> {
+    let target = resolve(server, &input.state_machine_arn)?;
+    let name = match &input.name {
+        Some(name) => {
+            arn::check_name(name)?;
+            name.clone()
+        }
+        None => uuid::Uuid::new_v4().to_string(),
+    };
+    let execution_input = parse_input(input.input.as_deref())?;
+    let express = target.machine.kind == "EXPRESS";
+    let arn = if express {
+        server.arns.express_execution(&target.machine.name, &name, &uuid::Uuid::new_v4().to_string())
+    } else {
+        server.arns.execution(&target.machine.name, &name)
+    };
+    let meta = ExecutionMeta {
+        execution_arn: arn.clone(),
+        name,
+        state_machine_arn: target.machine.arn.clone(),
+        state_machine_name: target.machine.name.clone(),
+        role_arn: target.role_arn,
+        input: execution_input,
+        start_millis: server.now_millis(),
+        seed: seed(),
+        express,
+    };
+    let request = StartRequest { definition_text: target.definition_text, definition: target.definition, meta };
+    Ok(Prepared { arn, request, express })
+}
+
+fn runtime_error(error: windlass_runtime::Error) -> ApiError {
+    match error {
+        windlass_runtime::Error::NoSuchExecution(arn) => does_not_exist(&arn),
+        other => ApiError::internal(other.to_string()),
+    }
+}
+
+pub async fn start(server: &Server, input: wire::StartExecutionInput) -> ApiResult<wire::StartExecutionOutput> {
+    let prepared = prepare(server, &input)?;
+    let start_millis = prepared.request.meta.start_millis;
+    let wanted_input = prepared.request.meta.input.clone();
+    let machine_arn = prepared.request.meta.state_machine_arn.clone();
+    let runtime = if prepared.express { &server.express } else { &server.runtime };
+    match runtime.start(prepared.request).await.map_err(runtime_error)? {
+        Started::New => Ok(wire::StartExecutionOutput { execution_arn: prepared.arn, start_date: timestamp(start_millis) }),
+        // AWS: the same name and input as a running execution returns it; anything else is a conflict.
+        Started::Existing(record) => {
+            let same_input = serde_json::from_str::<Json>(&record.input).ok() == Some(wanted_input);
+            if record.status == "RUNNING" && same_input && record.state_machine_arn == machine_arn {
+                Ok(wire::StartExecutionOutput { execution_arn: record.arn, start_date: timestamp(record.start_millis) })
+            } else {
+                Err(ApiError::new("ExecutionAlreadyExists", format!("Execution Already Exists: '{}'", record.arn)))
+            }
+        }
+    }
+}
+
+pub async fn start_sync(server: &Server, input: wire::StartExecutionInput) -> ApiResult<wire::StartSyncExecutionOutput> {
+    let prepared = prepare(server, &input)?;
+    if !prepared.express {
+        return Err(ApiError::new(
+            "StateMachineTypeNotSupported",
+            "This operation is not supported by this type of state machine",
+        ));
+    }
+    let meta = prepared.request.meta.clone();
+    server.express.start(prepared.request).await.map_err(runtime_error)?;
+    let finished = server.express.wait(&prepared.arn).await.map_err(runtime_error)?;
+    let (output, error, cause) = outcome_fields(finished.outcome.as_ref());
+    Ok(wire::StartSyncExecutionOutput {
+        execution_arn: prepared.arn,
+        state_machine_arn: meta.state_machine_arn,
+        name: meta.name,
+        start_date: timestamp(meta.start_millis),
+        stop_date: timestamp(server.now_millis()),
+        status: finished.status.as_str(),
+        error,
+        cause,
+        input: meta.input.to_string(),
+        input_details: json!({ "included": true }),
+        output_details: output.as_ref().map(|_| json!({ "included": true })),
+        output,
+        billing_details: json!({ "billedMemoryUsedInMB": 64, "billedDurationInMilliseconds": 100 }),
+    })
+}
+
+fn outcome_fields(outcome: Option<&Outcome>) -> (Option<String>, Option<String>, Option<String>) {
+    match outcome {
+        Some(Outcome::Output(value)) => (Some(value.to_string()), None, None),
+        Some(Outcome::Error { error, cause }) => (None, Some(error.clone()), Some(cause.clone())),
+        None => (None, None, None),
+    }
+}
+
+pub(crate) fn does_not_exist(execution_arn: &str) -> ApiError {
+    ApiError::new("ExecutionDoesNotExist", format!("Execution Does Not Exist: '{execution_arn}'"))
+}
+
+/// The stored execution an execution ARN names, and the runtime that runs it.
+pub(crate) fn find<'a>(server: &'a Server, execution_arn: &str) -> ApiResult<(ExecutionRecord, &'a Runtime)> {
+    required(execution_arn, "executionArn")?;
+    let runtime = match arn::parse(execution_arn) {
+        Some(Resource::Execution { .. }) => &server.runtime,
+        Some(Resource::Express { .. }) => &server.express,
+        _ => return Err(ApiError::invalid_arn(execution_arn)),
+    };
+    let record = runtime.store().execution(execution_arn)?.ok_or_else(|| does_not_exist(execution_arn))?;
+    Ok((record, runtime))
+}
+
+fn outcome_of(record: &ExecutionRecord) -> ApiResult<Option<Outcome>> {
+    if record.status == "RUNNING" {
+        return Ok(None);
+    }
+    let execution: Execution = serde_json::from_str(&record.snapshot)
+        .map_err(|e| ApiError::internal(format!("the stored state of {} cannot be read: {e}", record.arn)))?;
+    Ok(execution.outcome)
+}
+
+pub fn describe(server: &Server, input: wire::ExecutionArnInput) -> ApiResult<wire::DescribeExecutionOutput> {
+    let (record, _) = find(server, &input.execution_arn)?;
+    let (output, error, cause) = outcome_fields(outcome_of(&record)?.as_ref());
+    let redrive_reason = match record.status.as_str() {
+        "RUNNING" => "Execution is RUNNING and cannot be redriven",
+        "SUCCEEDED" => "Execution is SUCCEEDED and cannot be redriven",
+        _ => "Execution cannot be redriven by this server",
+    };
+    Ok(wire::DescribeExecutionOutput {
+        execution_arn: record.arn,
+        state_machine_arn: record.state_machine_arn,
+        name: record.name,
+        status: record.status,
+        start_date: timestamp(record.start_millis),
+        stop_date: record.stop_millis.map(timestamp),
+        input: record.input,
+        input_details: json!({ "included": true }),
+        output_details: output.as_ref().map(|_| json!({ "included": true })),
+        output,
+        error,
+        cause,
+        redrive_count: 0,
+        redrive_status: "NOT_REDRIVABLE",
+        redrive_status_reason: Some(redrive_reason),
+    })
+}
+
+pub fn describe_machine(
+    server: &Server,
+    input: wire::ExecutionArnInput,
+) -> ApiResult<wire::DescribeStateMachineForExecutionOutput> {
+    let (record, _) = find(server, &input.execution_arn)?;
+    let machine = machines::find(server, &record.state_machine_arn).ok();
+    let (role_arn, logging, tracing) = match &machine {
+        Some(m) => (m.role_arn.clone(), m.logging_configuration.clone(), m.tracing_configuration.clone()),
+        None => (String::new(), json!({ "level": "OFF" }), json!({ "enabled": false })),
+    };
+    let name = arn::parse(&record.state_machine_arn)
+        .and_then(|r| match r {
+            Resource::StateMachine { name } => Some(name.to_string()),
+            _ => None,
+        })
+        .unwrap_or_default();
+    Ok(wire::DescribeStateMachineForExecutionOutput {
+        state_machine_arn: record.state_machine_arn,
+        name,
+        // The definition the execution runs, pinned when it started.
+        definition: record.definition,
+        role_arn,
+        update_date: timestamp(machine.map_or(record.start_millis, |m| m.update_millis)),
+        logging_configuration: logging,
+        tracing_configuration: tracing,
+    })
+}
+
+const STATUSES: [&str; 6] = ["RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED", "PENDING_REDRIVE"];
+
+pub fn list(server: &Server, input: wire::ListExecutionsInput) -> ApiResult<wire::ListExecutionsOutput> {
+    if input.map_run_arn.is_some() {
+        return Err(ApiError::new("ResourceNotFound", "Map runs are not kept by this server"));
+    }
+    let machine_arn = input.state_machine_arn.as_deref().unwrap_or_default();
+    let machine = machines::find(server, arn::unqualified(machine_arn))?;
+    if machine.kind == "EXPRESS" {
+        return Err(ApiError::new(
+            "StateMachineTypeNotSupported",
+            "This operation is not supported by this type of state machine",
+        ));
+    }
+    if let Some(status) = input.status_filter.as_deref() {
+        if !STATUSES.contains(&status) {
+            return Err(ApiError::validation(format!(
+                "1 validation error detected: Value '{status}' at 'statusFilter' failed to satisfy constraint: Member must satisfy enum value set: [{}]",
+                STATUSES.join(", ")
+            )));
+        }
+    }
+    let size = page_size(input.max_results)?;
+    let filter = ExecutionFilter {
+        state_machine_arn: Some(machine.arn),
+        status: input.status_filter,
+        after: check_token(input.next_token.as_deref())?.map(str::to_string),
+        limit: size + 1,
+    };
+    let (page, next_token) = paginate(server.runtime.store().list(&filter)?, size, |r| r.arn.clone());
+    let executions = page
+        .into_iter()
+        .map(|r| wire::ExecutionListItem {
+            execution_arn: r.arn,
+            state_machine_arn: r.state_machine_arn,
+            name: r.name,
+            status: r.status,
+            start_date: timestamp(r.start_millis),
+            stop_date: r.stop_millis.map(timestamp),
+        })
+        .collect();
+    Ok(wire::ListExecutionsOutput { executions, next_token })
+}
+
+pub async fn stop(server: &Server, input: wire::StopExecutionInput) -> ApiResult<wire::StopExecutionOutput> {
+    let (record, runtime) = find(server, &input.execution_arn)?;
+    check_length(input.error.as_deref().unwrap_or_default(), "error", 256)?;
+    check_length(input.cause.as_deref().unwrap_or_default(), "cause", 32768)?;
+    if record.status == "RUNNING" {
+        match runtime.stop(&record.arn, input.error, input.cause).await {
+            // It ended on its own meanwhile: report when it did.
+            Ok(()) | Err(windlass_runtime::Error::NotRunning(_)) => {}
+            Err(other) => return Err(runtime_error(other)),
+        }
+    }
+    let (record, _) = find(server, &input.execution_arn)?;
+    Ok(wire::StopExecutionOutput { stop_date: timestamp(record.stop_millis.unwrap_or_else(|| server.now_millis())) })
+}

@@ -1,0 +1,276 @@
+//! CreateStateMachine, DescribeStateMachine, ListStateMachines,
+//! UpdateStateMachine, DeleteStateMachine, ValidateStateMachineDefinition.
+
+use std::sync::Arc;
+
+use serde_json::{json, Value as Json};
+use windlass_asl::parse::{parse_text_with, Config as ParseConfig, Diagnostic};
+use windlass_asl::Definition;
+use windlass_store::machines::{MachineRecord, MachineStoreExt, VersionRecord};
+
+use super::{check_length, check_token, page_size, paginate, required, tags, versions};
+use crate::arn::{self, Resource};
+use crate::error::{ApiError, ApiResult};
+use crate::wire::{self, timestamp};
+use crate::Server;
+
+/// AWS's limit on a definition's size.
+const MAX_DEFINITION_CHARS: usize = 1024 * 1024;
+
+fn default_logging() -> Json {
+    json!({ "level": "OFF", "includeExecutionData": false })
+}
+
+fn default_tracing() -> Json {
+    json!({ "enabled": false })
+}
+
+/// `STANDARD` (the default) or `EXPRESS`.
+fn machine_type(kind: Option<&str>) -> ApiResult<&'static str> {
+    match kind.unwrap_or("STANDARD") {
+        "STANDARD" => Ok("STANDARD"),
+        "EXPRESS" => Ok("EXPRESS"),
+        other => Err(ApiError::validation(format!(
+            "1 validation error detected: Value '{other}' at 'type' failed to satisfy constraint: Member must satisfy enum value set: [STANDARD, EXPRESS]"
+        ))),
+    }
+}
+
+/// Parses a definition, or fails with AWS's InvalidDefinition message.
+pub(crate) fn parse_definition(text: &str, express: bool) -> ApiResult<Definition> {
+    required(text, "definition")?;
+    check_length(text, "definition", MAX_DEFINITION_CHARS)?;
+    parse_text_with(text, &ParseConfig { express }).valid().map_err(|diagnostics| {
+        let problems: Vec<String> = diagnostics.iter().map(ToString::to_string).collect();
+        ApiError::new("InvalidDefinition", format!("Invalid State Machine Definition: '{}'", problems.join(", ")))
+    })
+}
+
+fn check_role(role_arn: &str) -> ApiResult<()> {
+    required(role_arn, "roleArn")?;
+    check_length(role_arn, "roleArn", 256)?;
+    if !role_arn.starts_with("arn:") || role_arn.split(':').count() < 6 {
+        return Err(ApiError::invalid_arn(role_arn));
+    }
+    Ok(())
+}
+
+/// The machine an unqualified state machine ARN names.
+pub(crate) fn find(server: &Server, machine_arn: &str) -> ApiResult<MachineRecord> {
+    required(machine_arn, "stateMachineArn")?;
+    match arn::parse(machine_arn) {
+        Some(Resource::StateMachine { .. }) => {}
+        _ => return Err(ApiError::invalid_arn(machine_arn)),
+    }
+    server.machines.get::<MachineRecord>(machine_arn)?.ok_or_else(|| does_not_exist(machine_arn))
+}
+
+pub(crate) fn does_not_exist(machine_arn: &str) -> ApiError {
+    ApiError::new("StateMachineDoesNotExist", format!("State Machine Does Not Exist: '{machine_arn}'"))
+}
+
+/// The parsed definition of a machine's current revision.
+pub(crate) fn definition_of(server: &Server, machine: &MachineRecord) -> ApiResult<Arc<Definition>> {
+    let key = format!("{}#{}", machine.arn, machine.revision_id);
+    server.cached_definition(&key, || parse_definition(&machine.definition, machine.kind == "EXPRESS"))
+}
+
+pub fn create(server: &Server, input: wire::CreateStateMachineInput) -> ApiResult<wire::CreateStateMachineOutput> {
+    required(&input.name, "name")?;
+    arn::check_name(&input.name)?;
+    check_role(&input.role_arn)?;
+    let kind = machine_type(input.kind.as_deref())?;
+    parse_definition(&input.definition, kind == "EXPRESS")?;
+    let tag_pairs = tags::pairs(&input.tags)?;
+    let now = server.now_millis();
+    let record = MachineRecord {
+        arn: server.arns.state_machine(&input.name),
+        name: input.name.clone(),
+        definition: input.definition,
+        role_arn: input.role_arn,
+        kind: kind.to_string(),
+        description: String::new(),
+        creation_millis: now,
+        update_millis: now,
+        revision_id: uuid::Uuid::new_v4().to_string(),
+        logging_configuration: input.logging_configuration.unwrap_or_else(default_logging),
+        tracing_configuration: input.tracing_configuration.unwrap_or_else(default_tracing),
+        last_version: 0,
+    };
+    match server.machines.insert(&record) {
+        Ok(()) => {}
+        // AWS's CreateStateMachine is idempotent for an identical machine.
+        Err(windlass_store::Error::AlreadyExists(_)) => {
+            let existing = find(server, &record.arn)?;
+            let same = existing.definition == record.definition
+                && existing.role_arn == record.role_arn
+                && existing.kind == record.kind
+                && existing.logging_configuration == record.logging_configuration
+                && existing.tracing_configuration == record.tracing_configuration;
+            if !same || input.publish {
+                return Err(ApiError::new(
+                    "StateMachineAlreadyExists",
+                    format!("State Machine Already Exists: '{}'", record.arn),
+                ));
+            }
+            return Ok(wire::CreateStateMachineOutput {
+                state_machine_arn: existing.arn,
+                creation_date: timestamp(existing.creation_millis),
+                state_machine_version_arn: None,
+            });
+        }
+        Err(other) => return Err(other.into()),
+    }
+    server.machines.tag(&record.arn, &tag_pairs)?;
+    let version = if input.publish {
+        Some(versions::publish_record(server, record.clone(), input.version_description)?.arn)
+    } else {
+        None
+    };
+    Ok(wire::CreateStateMachineOutput {
+        state_machine_arn: record.arn,
+        creation_date: timestamp(now),
+        state_machine_version_arn: version,
+    })
+}
+
+pub fn describe(server: &Server, input: wire::StateMachineArnInput) -> ApiResult<wire::DescribeStateMachineOutput> {
+    required(&input.state_machine_arn, "stateMachineArn")?;
+    if let Some(Resource::Version { .. }) = arn::parse(&input.state_machine_arn) {
+        let version: VersionRecord = versions::find(server, &input.state_machine_arn)?;
+        let machine = find(server, &version.machine_arn)?;
+        return Ok(wire::DescribeStateMachineOutput {
+            state_machine_arn: version.arn,
+            name: machine.name,
+            status: "ACTIVE",
+            definition: version.definition,
+            role_arn: version.role_arn,
+            kind: version.kind,
+            creation_date: timestamp(version.creation_millis),
+            logging_configuration: version.logging_configuration,
+            tracing_configuration: version.tracing_configuration,
+            revision_id: version.revision_id,
+            description: version.description,
+        });
+    }
+    let machine = find(server, &input.state_machine_arn)?;
+    Ok(wire::DescribeStateMachineOutput {
+        state_machine_arn: machine.arn,
+        name: machine.name,
+        status: "ACTIVE",
+        definition: machine.definition,
+        role_arn: machine.role_arn,
+        kind: machine.kind,
+        creation_date: timestamp(machine.creation_millis),
+        logging_configuration: machine.logging_configuration,
+        tracing_configuration: machine.tracing_configuration,
+        revision_id: machine.revision_id,
+        description: machine.description,
+    })
+}
+
+pub fn list(server: &Server, input: wire::ListInput) -> ApiResult<wire::ListStateMachinesOutput> {
+    let size = page_size(input.max_results)?;
+    let after = check_token(input.next_token.as_deref())?;
+    let records: Vec<MachineRecord> = server.machines.list(None, after, size + 1)?;
+    let (page, next_token) = paginate(records, size, |m| m.arn.clone());
+    let state_machines = page
+        .into_iter()
+        .map(|m| wire::StateMachineListItem {
+            state_machine_arn: m.arn,
+            name: m.name,
+            kind: m.kind,
+            creation_date: timestamp(m.creation_millis),
+        })
+        .collect();
+    Ok(wire::ListStateMachinesOutput { state_machines, next_token })
+}
+
+pub fn update(server: &Server, input: wire::UpdateStateMachineInput) -> ApiResult<wire::UpdateStateMachineOutput> {
+    let mut machine = find(server, &input.state_machine_arn)?;
+    if input.definition.is_none()
+        && input.role_arn.is_none()
+        && input.logging_configuration.is_none()
+        && input.tracing_configuration.is_none()
+    {
+        return Err(ApiError::new(
+            "MissingRequiredParameter",
+            "Either the definition, the roleArn, the loggingConfiguration or the tracingConfiguration must be specified",
+        ));
+    }
+    let mut changed = false;
+    if let Some(definition) = input.definition {
+        parse_definition(&definition, machine.kind == "EXPRESS")?;
+        changed |= definition != machine.definition;
+        machine.definition = definition;
+    }
+    if let Some(role_arn) = input.role_arn {
+        check_role(&role_arn)?;
+        changed |= role_arn != machine.role_arn;
+        machine.role_arn = role_arn;
+    }
+    if let Some(logging) = input.logging_configuration {
+        changed |= logging != machine.logging_configuration;
+        machine.logging_configuration = logging;
+    }
+    if let Some(tracing) = input.tracing_configuration {
+        changed |= tracing != machine.tracing_configuration;
+        machine.tracing_configuration = tracing;
+    }
+    let now = server.now_millis();
+    if changed {
+        machine.revision_id = uuid::Uuid::new_v4().to_string();
+        machine.update_millis = now;
+        server.machines.replace(&machine)?;
+    }
+    let version = if input.publish {
+        Some(versions::publish_record(server, machine.clone(), input.version_description)?.arn)
+    } else {
+        None
+    };
+    Ok(wire::UpdateStateMachineOutput {
+        update_date: timestamp(machine.update_millis),
+        revision_id: machine.revision_id,
+        state_machine_version_arn: version,
+    })
+}
+
+pub fn delete(server: &Server, input: wire::StateMachineArnInput) -> ApiResult<wire::Empty> {
+    required(&input.state_machine_arn, "stateMachineArn")?;
+    if !matches!(arn::parse(&input.state_machine_arn), Some(Resource::StateMachine { .. })) {
+        return Err(ApiError::invalid_arn(&input.state_machine_arn));
+    }
+    // Running executions carry on with the definition they started with.
+    for version in server.machines.list::<VersionRecord>(Some(&input.state_machine_arn), None, 0)? {
+        server.machines.delete(&version.arn)?;
+    }
+    server.machines.delete(&input.state_machine_arn)?;
+    Ok(wire::Empty {})
+}
+
+pub fn validate(input: wire::ValidateInput) -> ApiResult<wire::ValidateOutput> {
+    required(&input.definition, "definition")?;
+    let kind = machine_type(input.kind.as_deref())?;
+    if let Some(severity) = input.severity.as_deref() {
+        if severity != "ERROR" && severity != "WARNING" {
+            return Err(ApiError::validation(format!(
+                "1 validation error detected: Value '{severity}' at 'severity' failed to satisfy constraint: Member must satisfy enum value set: [ERROR, WARNING]"
+            )));
+        }
+    }
+    let limit = match input.max_results.unwrap_or(0) {
+        0 => 100,
+        n @ 1..=100 => n as usize,
+        n => return Err(ApiError::validation(format!("Value '{n}' at 'maxResults' must be between 0 and 100"))),
+    };
+    let diagnostics = parse_text_with(&input.definition, &ParseConfig { express: kind == "EXPRESS" }).diagnostics;
+    let truncated = diagnostics.len() > limit;
+    let result = if diagnostics.is_empty() { "OK" } else { "FAIL" };
+    let diagnostics = diagnostics.into_iter().take(limit).map(|d: Diagnostic| wire::ValidateDiagnostic {
+        severity: "ERROR",
+        code: d.code.to_string(),
+        message: d.message,
+        location: (!d.pointer.is_empty()).then_some(d.pointer),
+    });
+    Ok(wire::ValidateOutput { result, diagnostics: diagnostics.collect(), truncated })
+}

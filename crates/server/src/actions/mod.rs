@@ -1,0 +1,115 @@
+//! The API's actions, one function each, grouped by resource. [`dispatch`]
+//! decodes a request body into the action's input and encodes its output.
+
+mod activities;
+mod executions;
+mod history;
+mod machines;
+mod tags;
+mod versions;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::error::{ApiError, ApiResult};
+use crate::Server;
+
+/// Runs `action` on a JSON request body and returns the JSON response body.
+pub async fn dispatch(server: &Server, action: &str, body: &[u8]) -> ApiResult<Vec<u8>> {
+    match action {
+        "CreateStateMachine" => reply(machines::create(server, input(body)?)),
+        "DescribeStateMachine" => reply(machines::describe(server, input(body)?)),
+        "ListStateMachines" => reply(machines::list(server, input(body)?)),
+        "UpdateStateMachine" => reply(machines::update(server, input(body)?)),
+        "DeleteStateMachine" => reply(machines::delete(server, input(body)?)),
+        "ValidateStateMachineDefinition" => reply(machines::validate(input(body)?)),
+        "PublishStateMachineVersion" => reply(versions::publish(server, input(body)?)),
+        "ListStateMachineVersions" => reply(versions::list(server, input(body)?)),
+        "DeleteStateMachineVersion" => reply(versions::delete(server, input(body)?)),
+        "StartExecution" => reply(executions::start(server, input(body)?).await),
+        "StartSyncExecution" => reply(executions::start_sync(server, input(body)?).await),
+        "DescribeExecution" => reply(executions::describe(server, input(body)?)),
+        "DescribeStateMachineForExecution" => reply(executions::describe_machine(server, input(body)?)),
+        "ListExecutions" => reply(executions::list(server, input(body)?)),
+        "StopExecution" => reply(executions::stop(server, input(body)?).await),
+        "GetExecutionHistory" => reply(history::get(server, input(body)?)),
+        "CreateActivity" => reply(activities::create(server, input(body)?)),
+        "DescribeActivity" => reply(activities::describe(server, input(body)?)),
+        "ListActivities" => reply(activities::list(server, input(body)?)),
+        "DeleteActivity" => reply(activities::delete(server, input(body)?)),
+        "GetActivityTask" => reply(activities::get_task(server, input(body)?).await),
+        "SendTaskSuccess" => reply(activities::send_success(server, input(body)?).await),
+        "SendTaskFailure" => reply(activities::send_failure(server, input(body)?).await),
+        "SendTaskHeartbeat" => reply(activities::send_heartbeat(server, input(body)?).await),
+        "TagResource" => reply(tags::tag(server, input(body)?)),
+        "UntagResource" => reply(tags::untag(server, input(body)?)),
+        "ListTagsForResource" => reply(tags::list(server, input(body)?)),
+        _ => Err(ApiError::new("UnknownOperationException", format!("Unknown operation: '{action}'"))),
+    }
+}
+
+/// Decodes a request body; an empty body is an empty input.
+fn input<T: DeserializeOwned + Default>(body: &[u8]) -> ApiResult<T> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(body).map_err(|e| match e.classify() {
+        serde_json::error::Category::Data => ApiError::validation(format!("1 validation error detected: {e}")),
+        _ => ApiError::new("SerializationException", format!("The request body is not valid JSON: {e}")),
+    })
+}
+
+fn reply<T: Serialize>(output: ApiResult<T>) -> ApiResult<Vec<u8>> {
+    serde_json::to_vec(&output?).map_err(|e| ApiError::internal(e.to_string()))
+}
+
+/// A required string field: present and non-empty.
+fn required<'a>(value: &'a str, field: &str) -> ApiResult<&'a str> {
+    if value.is_empty() {
+        return Err(ApiError::validation(format!(
+            "1 validation error detected: Value null at '{field}' failed to satisfy constraint: Member must not be null"
+        )));
+    }
+    Ok(value)
+}
+
+/// A string field's length within AWS's bounds.
+fn check_length(value: &str, field: &str, max: usize) -> ApiResult<()> {
+    if value.chars().count() > max {
+        return Err(ApiError::validation(format!(
+            "1 validation error detected: Value at '{field}' failed to satisfy constraint: Member must have length less than or equal to {max}"
+        )));
+    }
+    Ok(())
+}
+
+/// `maxResults`: 0 or absent means the default (100); at most 1000.
+fn page_size(max_results: Option<i64>) -> ApiResult<usize> {
+    match max_results.unwrap_or(0) {
+        0 => Ok(100),
+        n @ 1..=1000 => Ok(n as usize),
+        n => Err(ApiError::validation(format!(
+            "1 validation error detected: Value '{n}' at 'maxResults' failed to satisfy constraint: Member must have value less than or equal to 1000"
+        ))),
+    }
+}
+
+/// Splits `items` (fetched with one more than `size`) into a page and the next token.
+fn paginate<T>(mut items: Vec<T>, size: usize, token_of: impl Fn(&T) -> String) -> (Vec<T>, Option<String>) {
+    if items.len() > size {
+        items.truncate(size);
+        let token = items.last().map(token_of);
+        (items, token)
+    } else {
+        (items, None)
+    }
+}
+
+/// Checks a `nextToken` given back by a client.
+fn check_token(token: Option<&str>) -> ApiResult<Option<&str>> {
+    match token {
+        Some(t) if t.len() > 1024 => Err(ApiError::new("InvalidToken", format!("Invalid Token: '{t}'"))),
+        Some("") | None => Ok(None),
+        Some(t) => Ok(Some(t)),
+    }
+}

@@ -1,0 +1,450 @@
+//! The Step Functions JSON protocol's request and response shapes: the only
+//! module that knows field names on the wire. Timestamps are epoch seconds
+//! (fractional), as AWS JSON 1.0 writes them.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value as Json;
+
+/// Epoch milliseconds as the wire's epoch seconds.
+pub fn timestamp(millis: i64) -> f64 {
+    millis as f64 / 1000.0
+}
+
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq)]
+pub struct Tag {
+    pub key: String,
+    #[serde(default)]
+    pub value: String,
+}
+
+// ---- state machines ----
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+pub struct CreateStateMachineInput {
+    pub name: String,
+    pub definition: String,
+    pub role_arn: String,
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    pub logging_configuration: Option<Json>,
+    pub tracing_configuration: Option<Json>,
+    pub tags: Vec<Tag>,
+    pub publish: bool,
+    pub version_description: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateStateMachineOutput {
+    pub state_machine_arn: String,
+    pub creation_date: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state_machine_version_arn: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+pub struct StateMachineArnInput {
+    pub state_machine_arn: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DescribeStateMachineOutput {
+    pub state_machine_arn: String,
+    pub name: String,
+    pub status: &'static str,
+    pub definition: String,
+    pub role_arn: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub creation_date: f64,
+    pub logging_configuration: Json,
+    pub tracing_configuration: Json,
+    pub revision_id: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub description: String,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ListInput {
+    pub max_results: Option<i64>,
+    pub next_token: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StateMachineListItem {
+    pub state_machine_arn: String,
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub creation_date: f64,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListStateMachinesOutput {
+    pub state_machines: Vec<StateMachineListItem>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+pub struct UpdateStateMachineInput {
+    pub state_machine_arn: String,
+    pub definition: Option<String>,
+    pub role_arn: Option<String>,
+    pub logging_configuration: Option<Json>,
+    pub tracing_configuration: Option<Json>,
+    pub publish: bool,
+    pub version_description: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UpdateStateMachineOutput {
+    pub update_date: f64,
+    pub revision_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state_machine_version_arn: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ValidateInput {
+    pub definition: String,
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    pub severity: Option<String>,
+    pub max_results: Option<i64>,
+}
+
+#[derive(Serialize)]
+pub struct ValidateDiagnostic {
+    pub severity: &'static str,
+    pub code: String,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+}
+
+#[derive(Serialize)]
+pub struct ValidateOutput {
+    pub result: &'static str,
+    pub diagnostics: Vec<ValidateDiagnostic>,
+    pub truncated: bool,
+}
+
+// ---- versions ----
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+pub struct PublishVersionInput {
+    pub state_machine_arn: String,
+    pub revision_id: Option<String>,
+    pub description: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PublishVersionOutput {
+    pub creation_date: f64,
+    pub state_machine_version_arn: String,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ListVersionsInput {
+    pub state_machine_arn: String,
+    pub max_results: Option<i64>,
+    pub next_token: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VersionListItem {
+    pub state_machine_version_arn: String,
+    pub creation_date: f64,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListVersionsOutput {
+    pub state_machine_versions: Vec<VersionListItem>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+pub struct VersionArnInput {
+    pub state_machine_version_arn: String,
+}
+
+// ---- executions ----
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+pub struct StartExecutionInput {
+    pub state_machine_arn: String,
+    pub name: Option<String>,
+    pub input: Option<String>,
+    pub trace_header: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StartExecutionOutput {
+    pub execution_arn: String,
+    pub start_date: f64,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StartSyncExecutionOutput {
+    pub execution_arn: String,
+    pub state_machine_arn: String,
+    pub name: String,
+    pub start_date: f64,
+    pub stop_date: f64,
+    pub status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cause: Option<String>,
+    pub input: String,
+    pub input_details: Json,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output_details: Option<Json>,
+    pub billing_details: Json,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ExecutionArnInput {
+    pub execution_arn: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DescribeExecutionOutput {
+    pub execution_arn: String,
+    pub state_machine_arn: String,
+    pub name: String,
+    pub status: String,
+    pub start_date: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stop_date: Option<f64>,
+    pub input: String,
+    pub input_details: Json,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output_details: Option<Json>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cause: Option<String>,
+    pub redrive_count: u32,
+    pub redrive_status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redrive_status_reason: Option<&'static str>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DescribeStateMachineForExecutionOutput {
+    pub state_machine_arn: String,
+    pub name: String,
+    pub definition: String,
+    pub role_arn: String,
+    pub update_date: f64,
+    pub logging_configuration: Json,
+    pub tracing_configuration: Json,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ListExecutionsInput {
+    pub state_machine_arn: Option<String>,
+    pub map_run_arn: Option<String>,
+    pub status_filter: Option<String>,
+    pub max_results: Option<i64>,
+    pub next_token: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExecutionListItem {
+    pub execution_arn: String,
+    pub state_machine_arn: String,
+    pub name: String,
+    pub status: String,
+    pub start_date: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stop_date: Option<f64>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListExecutionsOutput {
+    pub executions: Vec<ExecutionListItem>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct GetExecutionHistoryInput {
+    pub execution_arn: String,
+    pub max_results: Option<i64>,
+    pub next_token: Option<String>,
+    pub reverse_order: bool,
+    pub include_execution_data: bool,
+}
+
+impl Default for GetExecutionHistoryInput {
+    fn default() -> Self {
+        GetExecutionHistoryInput {
+            execution_arn: String::new(),
+            max_results: None,
+            next_token: None,
+            reverse_order: false,
+            include_execution_data: true,
+        }
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GetExecutionHistoryOutput {
+    pub events: Vec<Json>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+pub struct StopExecutionInput {
+    pub execution_arn: String,
+    pub error: Option<String>,
+    pub cause: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StopExecutionOutput {
+    pub stop_date: f64,
+}
+
+// ---- activities and tasks ----
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+pub struct CreateActivityInput {
+    pub name: String,
+    pub tags: Vec<Tag>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateActivityOutput {
+    pub activity_arn: String,
+    pub creation_date: f64,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ActivityArnInput {
+    pub activity_arn: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ActivityListItem {
+    pub activity_arn: String,
+    pub name: String,
+    pub creation_date: f64,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListActivitiesOutput {
+    pub activities: Vec<ActivityListItem>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+pub struct GetActivityTaskInput {
+    pub activity_arn: String,
+    pub worker_name: Option<String>,
+}
+
+#[derive(Serialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct GetActivityTaskOutput {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub task_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub input: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+pub struct SendTaskSuccessInput {
+    pub task_token: String,
+    pub output: String,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+pub struct SendTaskFailureInput {
+    pub task_token: String,
+    pub error: Option<String>,
+    pub cause: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+pub struct TaskTokenInput {
+    pub task_token: String,
+}
+
+// ---- tags ----
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+pub struct TagResourceInput {
+    pub resource_arn: String,
+    pub tags: Vec<Tag>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+pub struct UntagResourceInput {
+    pub resource_arn: String,
+    pub tag_keys: Vec<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ResourceArnInput {
+    pub resource_arn: String,
+}
+
+#[derive(Serialize)]
+pub struct ListTagsOutput {
+    pub tags: Vec<Tag>,
+}
+
+/// An empty response body (`{}`).
+#[derive(Serialize)]
+pub struct Empty {}

@@ -17,6 +17,18 @@ const NOW_MILLIS: i64 = 1_700_000_000_000;
 
 pub(crate) fn run(case: &Case) -> Actual {
     let request = request(case);
+    // The AWS SDKs refuse an empty state name before sending the request:
+    // there is no API error code, only the SDK's message.
+    if request.state_name.as_deref() == Some("") {
+        return Actual {
+            status: "REJECTED".into(),
+            cause: Some(
+                "Parameter validation failed:\nInvalid length for parameter stateName, value: 0, valid min length: 1"
+                    .into(),
+            ),
+            ..Default::default()
+        };
+    }
     match test_state(&request, NOW_MILLIS) {
         Ok(response) => Actual {
             status: response.status.as_str().into(),

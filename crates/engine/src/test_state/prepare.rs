@@ -122,7 +122,7 @@ fn locate(request: &TestStateRequest) -> Result<(Definition, MachineId, StateId)
     };
     if name.is_empty() {
         return Err(validation(
-            "Invalid length for parameter stateName, value: 0, valid min length: 1",
+            "1 validation error detected: Value '' at 'stateName' failed to satisfy constraint: Member must have length greater than or equal to 1",
         ));
     }
     let definition = parse_value(&document).valid().map_err(invalid)?;

@@ -8,6 +8,7 @@ pub mod plan;
 pub mod probe;
 #[cfg(any(test, feature = "test-util"))]
 pub mod test_util;
+pub mod workflow;
 
 pub use backend::{
     Backend, BuildSpec, Container, ContainerSpec, Error, Health, Healthcheck, RegistryAuth,

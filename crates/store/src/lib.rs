@@ -9,6 +9,7 @@
 
 pub mod machines;
 pub mod memory;
+pub mod releases;
 pub mod sqlite;
 
 use serde::{Deserialize, Serialize};

@@ -1,0 +1,544 @@
+//! Releases of deployed services, which release each service's proxy serves,
+//! and the per-service deploy lock. Kept apart from the [`crate::Store`] of
+//! executions: a deploy is an execution, and these tables say what it did to
+//! the world.
+//!
+//! [`SqliteReleases`] opens its own connection, to the same file as the
+//! execution store or another; `:memory:` keeps everything in memory for tests.
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, Result};
+
+/// How a release's deploy ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    /// Its deploy (or rollback to it) is running.
+    Deploying,
+    /// It went live.
+    Live,
+    /// It was taken out again and the previous release serves.
+    RolledBack,
+    /// It never took traffic (a build or start failed before the switch).
+    Failed,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Deploying => "deploying",
+            Outcome::Live => "live",
+            Outcome::RolledBack => "rolled-back",
+            Outcome::Failed => "failed",
+        }
+    }
+
+    fn parse(text: &str) -> Result<Outcome> {
+        Ok(match text {
+            "deploying" => Outcome::Deploying,
+            "live" => Outcome::Live,
+            "rolled-back" => Outcome::RolledBack,
+            "failed" => Outcome::Failed,
+            other => return Err(Error::Corrupt(format!("unknown release outcome '{other}'"))),
+        })
+    }
+}
+
+/// One release of a service.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Release {
+    pub service: String,
+    /// `r1`, `r2`, ... per service.
+    pub id: String,
+    /// The Compose file it came from, and its text, pinned at deploy time so
+    /// that the release can be started again as it was.
+    pub compose_file: String,
+    pub compose_text: String,
+    /// The reference its containers run (a tag windlass gave it), once built.
+    pub image: Option<String>,
+    /// The image's registry digest, or its id when it was never pushed.
+    pub digest: Option<String>,
+    pub created_millis: i64,
+    /// Who deployed it (user@host).
+    pub by: String,
+    pub outcome: Outcome,
+    /// How long the rollback took from the decision to the traffic flip.
+    pub rollback_millis: Option<i64>,
+    /// Why it was rolled back or failed.
+    pub detail: Option<String>,
+    /// The execution that deployed it.
+    pub execution: Option<String>,
+}
+
+/// What a service's proxy serves: written before the proxy is switched, so
+/// that after a crash the proxy is restored to exactly this release.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Live {
+    pub service: String,
+    pub release: String,
+    /// The proxy's listening address.
+    pub address: String,
+    /// The release containers' published addresses (127.0.0.1:PORT).
+    pub upstreams: Vec<String>,
+    pub since_millis: i64,
+}
+
+/// Who holds a service's deploy lock.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lock {
+    pub service: String,
+    /// The execution that deploys.
+    pub holder: String,
+    /// The windlass process that runs it.
+    pub pid: u32,
+    pub heartbeat_millis: i64,
+}
+
+/// A new release, before it has an id.
+#[derive(Clone, Debug)]
+pub struct NewRelease {
+    pub service: String,
+    pub compose_file: String,
+    pub compose_text: String,
+    pub by: String,
+    pub created_millis: i64,
+}
+
+/// Where releases, live pointers and locks live.
+pub trait Releases: Send + Sync + 'static {
+    /// Gives the next id of `new.service` (`r<n>`) and stores it as deploying.
+    fn create(&self, new: NewRelease) -> Result<Release>;
+    fn get(&self, service: &str, id: &str) -> Result<Option<Release>>;
+    /// A service's releases, newest first.
+    fn list(&self, service: &str) -> Result<Vec<Release>>;
+    /// Every service that has a release.
+    fn services(&self) -> Result<Vec<String>>;
+    fn set_image(&self, service: &str, id: &str, image: &str, digest: &str) -> Result<()>;
+    fn set_execution(&self, service: &str, id: &str, execution: &str) -> Result<()>;
+    fn set_outcome(
+        &self,
+        service: &str,
+        id: &str,
+        outcome: Outcome,
+        rollback_millis: Option<i64>,
+        detail: Option<&str>,
+    ) -> Result<()>;
+    fn live(&self, service: &str) -> Result<Option<Live>>;
+    fn all_live(&self) -> Result<Vec<Live>>;
+    fn set_live(&self, live: &Live) -> Result<()>;
+    fn clear_live(&self, service: &str) -> Result<()>;
+    /// Takes `service`'s lock for `holder` unless another holder has it with
+    /// a heartbeat newer than `stale_before_millis`; the same holder takes it
+    /// again (a deploy resumed after a crash). Returns the other holder when
+    /// the lock is taken.
+    fn try_lock(&self, lock: &Lock, stale_before_millis: i64) -> Result<Option<Lock>>;
+    /// Renews the heartbeat of every lock `pid` holds.
+    fn heartbeat(&self, pid: u32, now_millis: i64) -> Result<()>;
+    /// Frees `service`'s lock if `holder` has it.
+    fn unlock(&self, service: &str, holder: &str) -> Result<()>;
+    fn lock_of(&self, service: &str) -> Result<Option<Lock>>;
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS releases (
+    service TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    id TEXT NOT NULL,
+    compose_file TEXT NOT NULL,
+    compose_text TEXT NOT NULL,
+    image TEXT,
+    digest TEXT,
+    created_millis INTEGER NOT NULL,
+    by TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    rollback_millis INTEGER,
+    detail TEXT,
+    execution TEXT,
+    PRIMARY KEY (service, seq)
+);
+CREATE UNIQUE INDEX IF NOT EXISTS releases_by_id ON releases(service, id);
+CREATE TABLE IF NOT EXISTS live_releases (
+    service TEXT PRIMARY KEY,
+    release TEXT NOT NULL,
+    address TEXT NOT NULL,
+    upstreams TEXT NOT NULL,
+    since_millis INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS deploy_locks (
+    service TEXT PRIMARY KEY,
+    holder TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    heartbeat_millis INTEGER NOT NULL
+);
+";
+
+const SELECT_RELEASE: &str = "SELECT service, id, compose_file, compose_text, image, digest, created_millis, by, \
+     outcome, rollback_millis, detail, execution FROM releases";
+
+/// [`Releases`] in SQLite (WAL, `synchronous=FULL`).
+pub struct SqliteReleases {
+    conn: Mutex<Connection>,
+}
+
+impl SqliteReleases {
+    pub fn open(path: &Path) -> Result<Self> {
+        let open_error = |e: rusqlite::Error| Error::Open {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        };
+        let conn = Connection::open(path).map_err(open_error)?;
+        conn.execute_batch(
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=5000;",
+        )
+        .map_err(open_error)?;
+        conn.execute_batch(SCHEMA).map_err(open_error)?;
+        Ok(SqliteReleases {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    pub fn in_memory() -> Result<Self> {
+        let conn = Connection::open_in_memory()?;
+        conn.execute_batch(SCHEMA)?;
+        Ok(SqliteReleases {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.conn
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+fn release_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(Release, String)> {
+    let outcome: String = row.get(8)?;
+    Ok((
+        Release {
+            service: row.get(0)?,
+            id: row.get(1)?,
+            compose_file: row.get(2)?,
+            compose_text: row.get(3)?,
+            image: row.get(4)?,
+            digest: row.get(5)?,
+            created_millis: row.get(6)?,
+            by: row.get(7)?,
+            outcome: Outcome::Deploying,
+            rollback_millis: row.get(9)?,
+            detail: row.get(10)?,
+            execution: row.get(11)?,
+        },
+        outcome,
+    ))
+}
+
+fn finish(row: (Release, String)) -> Result<Release> {
+    let (mut release, outcome) = row;
+    release.outcome = Outcome::parse(&outcome)?;
+    Ok(release)
+}
+
+fn live_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(Live, String)> {
+    Ok((
+        Live {
+            service: row.get(0)?,
+            release: row.get(1)?,
+            address: row.get(2)?,
+            upstreams: Vec::new(),
+            since_millis: row.get(4)?,
+        },
+        row.get(3)?,
+    ))
+}
+
+fn finish_live(row: (Live, String)) -> Result<Live> {
+    let (mut live, upstreams) = row;
+    live.upstreams = serde_json::from_str(&upstreams)
+        .map_err(|e| Error::Corrupt(format!("upstreams of {}: {e}", live.service)))?;
+    Ok(live)
+}
+
+fn lock_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Lock> {
+    Ok(Lock {
+        service: row.get(0)?,
+        holder: row.get(1)?,
+        pid: row.get(2)?,
+        heartbeat_millis: row.get(3)?,
+    })
+}
+
+impl Releases for SqliteReleases {
+    fn create(&self, new: NewRelease) -> Result<Release> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        let seq: i64 = tx.query_row(
+            "SELECT COALESCE(MAX(seq), 0) + 1 FROM releases WHERE service = ?1",
+            params![new.service],
+            |row| row.get(0),
+        )?;
+        let id = format!("r{seq}");
+        tx.execute(
+            "INSERT INTO releases (service, seq, id, compose_file, compose_text, created_millis, by, outcome) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![
+                new.service,
+                seq,
+                id,
+                new.compose_file,
+                new.compose_text,
+                new.created_millis,
+                new.by,
+                Outcome::Deploying.as_str()
+            ],
+        )?;
+        tx.commit()?;
+        Ok(Release {
+            service: new.service,
+            id,
+            compose_file: new.compose_file,
+            compose_text: new.compose_text,
+            image: None,
+            digest: None,
+            created_millis: new.created_millis,
+            by: new.by,
+            outcome: Outcome::Deploying,
+            rollback_millis: None,
+            detail: None,
+            execution: None,
+        })
+    }
+
+    fn get(&self, service: &str, id: &str) -> Result<Option<Release>> {
+        let conn = self.lock();
+        let row = conn
+            .prepare_cached(&format!("{SELECT_RELEASE} WHERE service = ?1 AND id = ?2"))?
+            .query_row(params![service, id], release_from_row)
+            .optional()?;
+        row.map(finish).transpose()
+    }
+
+    fn list(&self, service: &str) -> Result<Vec<Release>> {
+        let conn = self.lock();
+        let mut statement =
+            conn.prepare_cached(&format!("{SELECT_RELEASE} WHERE service = ?1 ORDER BY seq DESC"))?;
+        let rows = statement.query_map(params![service], release_from_row)?;
+        rows.map(|row| finish(row?)).collect()
+    }
+
+    fn services(&self) -> Result<Vec<String>> {
+        let conn = self.lock();
+        let mut statement =
+            conn.prepare_cached("SELECT DISTINCT service FROM releases ORDER BY service")?;
+        let rows = statement.query_map([], |row| row.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn set_image(&self, service: &str, id: &str, image: &str, digest: &str) -> Result<()> {
+        self.lock().execute(
+            "UPDATE releases SET image = ?3, digest = ?4 WHERE service = ?1 AND id = ?2",
+            params![service, id, image, digest],
+        )?;
+        Ok(())
+    }
+
+    fn set_execution(&self, service: &str, id: &str, execution: &str) -> Result<()> {
+        self.lock().execute(
+            "UPDATE releases SET execution = ?3 WHERE service = ?1 AND id = ?2",
+            params![service, id, execution],
+        )?;
+        Ok(())
+    }
+
+    fn set_outcome(
+        &self,
+        service: &str,
+        id: &str,
+        outcome: Outcome,
+        rollback_millis: Option<i64>,
+        detail: Option<&str>,
+    ) -> Result<()> {
+        self.lock().execute(
+            "UPDATE releases SET outcome = ?3, rollback_millis = COALESCE(?4, rollback_millis), \
+             detail = COALESCE(?5, detail) WHERE service = ?1 AND id = ?2",
+            params![service, id, outcome.as_str(), rollback_millis, detail],
+        )?;
+        Ok(())
+    }
+
+    fn live(&self, service: &str) -> Result<Option<Live>> {
+        let conn = self.lock();
+        let row = conn
+            .prepare_cached("SELECT service, release, address, upstreams, since_millis FROM live_releases WHERE service = ?1")?
+            .query_row(params![service], live_from_row)
+            .optional()?;
+        row.map(finish_live).transpose()
+    }
+
+    fn all_live(&self) -> Result<Vec<Live>> {
+        let conn = self.lock();
+        let mut statement = conn.prepare_cached(
+            "SELECT service, release, address, upstreams, since_millis FROM live_releases ORDER BY service",
+        )?;
+        let rows = statement.query_map([], live_from_row)?;
+        rows.map(|row| finish_live(row?)).collect()
+    }
+
+    fn set_live(&self, live: &Live) -> Result<()> {
+        let upstreams =
+            serde_json::to_string(&live.upstreams).map_err(|e| Error::Corrupt(e.to_string()))?;
+        self.lock().execute(
+            "INSERT INTO live_releases (service, release, address, upstreams, since_millis) VALUES (?1, ?2, ?3, ?4, ?5) \
+             ON CONFLICT(service) DO UPDATE SET release = ?2, address = ?3, upstreams = ?4, since_millis = ?5",
+            params![live.service, live.release, live.address, upstreams, live.since_millis],
+        )?;
+        Ok(())
+    }
+
+    fn clear_live(&self, service: &str) -> Result<()> {
+        self.lock().execute(
+            "DELETE FROM live_releases WHERE service = ?1",
+            params![service],
+        )?;
+        Ok(())
+    }
+
+    fn try_lock(&self, lock: &Lock, stale_before_millis: i64) -> Result<Option<Lock>> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        let current = tx
+            .query_row(
+                "SELECT service, holder, pid, heartbeat_millis FROM deploy_locks WHERE service = ?1",
+                params![lock.service],
+                lock_from_row,
+            )
+            .optional()?;
+        if let Some(current) = current {
+            if current.holder != lock.holder && current.heartbeat_millis >= stale_before_millis {
+                return Ok(Some(current));
+            }
+        }
+        tx.execute(
+            "INSERT INTO deploy_locks (service, holder, pid, heartbeat_millis) VALUES (?1, ?2, ?3, ?4) \
+             ON CONFLICT(service) DO UPDATE SET holder = ?2, pid = ?3, heartbeat_millis = ?4",
+            params![lock.service, lock.holder, lock.pid, lock.heartbeat_millis],
+        )?;
+        tx.commit()?;
+        Ok(None)
+    }
+
+    fn heartbeat(&self, pid: u32, now_millis: i64) -> Result<()> {
+        self.lock().execute(
+            "UPDATE deploy_locks SET heartbeat_millis = ?2 WHERE pid = ?1",
+            params![pid, now_millis],
+        )?;
+        Ok(())
+    }
+
+    fn unlock(&self, service: &str, holder: &str) -> Result<()> {
+        self.lock().execute(
+            "DELETE FROM deploy_locks WHERE service = ?1 AND holder = ?2",
+            params![service, holder],
+        )?;
+        Ok(())
+    }
+
+    fn lock_of(&self, service: &str) -> Result<Option<Lock>> {
+        let conn = self.lock();
+        let lock = conn
+            .prepare_cached(
+                "SELECT service, holder, pid, heartbeat_millis FROM deploy_locks WHERE service = ?1",
+            )?
+            .query_row(params![service], lock_from_row)
+            .optional()?;
+        Ok(lock)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn new(service: &str) -> NewRelease {
+        NewRelease {
+            service: service.into(),
+            compose_file: "compose.yaml".into(),
+            compose_text: "services: {}".into(),
+            by: "me@here".into(),
+            created_millis: 1,
+        }
+    }
+
+    #[test]
+    fn releases_are_numbered_per_service_and_keep_their_outcome() -> Result<()> {
+        let store = SqliteReleases::in_memory()?;
+        assert_eq!(store.create(new("web"))?.id, "r1");
+        assert_eq!(store.create(new("web"))?.id, "r2");
+        assert_eq!(store.create(new("api"))?.id, "r1");
+        store.set_image("web", "r2", "windlass/web:r2", "sha256:ab")?;
+        store.set_outcome("web", "r2", Outcome::RolledBack, Some(3), Some("unhealthy"))?;
+        let list = store.list("web")?;
+        assert_eq!(
+            list.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+            ["r2", "r1"]
+        );
+        assert_eq!(list[0].outcome, Outcome::RolledBack);
+        assert_eq!(list[0].rollback_millis, Some(3));
+        assert_eq!(list[0].digest.as_deref(), Some("sha256:ab"));
+        assert_eq!(store.services()?, ["api", "web"]);
+        Ok(())
+    }
+
+    #[test]
+    fn the_live_pointer_is_replaced_whole() -> Result<()> {
+        let store = SqliteReleases::in_memory()?;
+        let mut live = Live {
+            service: "web".into(),
+            release: "r1".into(),
+            address: "127.0.0.1:8080".into(),
+            upstreams: vec!["127.0.0.1:1".into()],
+            since_millis: 1,
+        };
+        store.set_live(&live)?;
+        live.release = "r2".into();
+        live.upstreams = vec!["127.0.0.1:2".into(), "127.0.0.1:3".into()];
+        store.set_live(&live)?;
+        assert_eq!(store.live("web")?, Some(live));
+        store.clear_live("web")?;
+        assert_eq!(store.all_live()?, []);
+        Ok(())
+    }
+
+    #[test]
+    fn a_lock_frees_itself_when_its_holder_stops_beating() -> Result<()> {
+        let store = SqliteReleases::in_memory()?;
+        let lock = |holder: &str, pid, at| Lock {
+            service: "web".into(),
+            holder: holder.into(),
+            pid,
+            heartbeat_millis: at,
+        };
+        assert_eq!(store.try_lock(&lock("a", 1, 100), 0)?, None);
+        // Another deploy while the holder beats: refused, told who holds it.
+        assert_eq!(
+            store.try_lock(&lock("b", 2, 150), 50)?,
+            Some(lock("a", 1, 100))
+        );
+        // The same deploy resumed by a new process takes it again.
+        assert_eq!(store.try_lock(&lock("a", 3, 160), 110)?, None);
+        store.heartbeat(3, 200)?;
+        assert_eq!(store.lock_of("web")?, Some(lock("a", 3, 200)));
+        // The holder is gone: no heartbeat since 200, stale before 250.
+        assert_eq!(store.try_lock(&lock("b", 2, 300), 250)?, None);
+        store.unlock("web", "a")?;
+        assert!(store.lock_of("web")?.is_some(), "only the holder unlocks");
+        store.unlock("web", "b")?;
+        assert_eq!(store.lock_of("web")?, None);
+        Ok(())
+    }
+}

@@ -6,6 +6,8 @@
 //! plain Rust: the API server maps them to and from the wire. Requests AWS
 //! refuses come back as a [`TestStateError`] carrying AWS's exact message.
 
+mod children;
+mod outcome;
 mod prepare;
 mod run;
 mod shapes;

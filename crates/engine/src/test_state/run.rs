@@ -5,16 +5,14 @@
 use std::collections::BTreeMap;
 
 use serde_json::{json, Map as JsonMap, Value as Json};
-use windlass_asl::definition::{
-    error_matches, Choice, Fail, Map, Pass, State, StateKind, Task, Transition, Wait,
-};
+use windlass_asl::definition::{Choice, Fail, Pass, State, StateKind, Task, Wait};
 use windlass_asl::failure::names;
 use windlass_asl::{jsonata, payload, Failure, Host};
 
 use super::prepare::{Mocked, Prepared, WRAPPED_STATE_NAME};
 use super::{
-    ErrorDetails, InspectionData, InspectionLevel, ServiceCall, StateConfiguration,
-    TestStateRequest, TestStateResponse, TestStateStatus,
+    InspectionData, InspectionLevel, ServiceCall, StateConfiguration, TestStateRequest,
+    TestStateResponse,
 };
 use crate::event::TaskRequest;
 use crate::execution::{Execution, ExecutionMeta, Frame, Phase, Status};
@@ -26,7 +24,7 @@ use crate::interpreter::states::resolve_number;
 use crate::time_fmt::parse_timestamp;
 
 /// How the state's own evaluation ended, before Retry and Catch.
-enum StateEnd {
+pub(super) enum StateEnd {
     Done {
         output: Json,
         next: Option<String>,
@@ -41,7 +39,7 @@ impl From<Result<StateEnd, Failure>> for StateEnd {
     }
 }
 
-fn done(output: Json, assignments: Option<JsonMap<String, Json>>) -> StateEnd {
+pub(super) fn done(output: Json, assignments: Option<JsonMap<String, Json>>) -> StateEnd {
     StateEnd::Done {
         output,
         next: None,
@@ -50,12 +48,12 @@ fn done(output: Json, assignments: Option<JsonMap<String, Json>>) -> StateEnd {
 }
 
 /// What the tested state's expressions see and what it may ask for.
-struct Tester<'a> {
-    eval: Eval<'a>,
-    raw: &'a Json,
-    prepared: &'a Prepared,
-    config: StateConfiguration,
-    inspection: InspectionData,
+pub(super) struct Tester<'a> {
+    pub eval: Eval<'a>,
+    pub raw: &'a Json,
+    pub prepared: &'a Prepared,
+    pub config: StateConfiguration,
+    pub inspection: InspectionData,
 }
 
 pub(super) fn run(
@@ -185,7 +183,7 @@ fn default_context(
 }
 
 /// Whether Retry and Catch apply to the state's errors.
-fn can_retry(state: &State) -> bool {
+pub(super) fn can_retry(state: &State) -> bool {
     matches!(
         state.kind,
         StateKind::Task(_) | StateKind::Parallel(_) | StateKind::Map(_)
@@ -193,7 +191,7 @@ fn can_retry(state: &State) -> bool {
 }
 
 impl Tester<'_> {
-    fn jsonpath(&self) -> bool {
+    pub(super) fn jsonpath(&self) -> bool {
         !self.eval.jsonata()
     }
 
@@ -216,7 +214,7 @@ impl Tester<'_> {
     }
 
     /// InputPath, recorded as `afterInputPath` (JSONPath).
-    fn effective_input(&mut self) -> Result<Json, Failure> {
+    pub(super) fn effective_input(&mut self) -> Result<Json, Failure> {
         let effective = self.eval.effective_input(self.raw)?;
         if self.jsonpath() {
             self.inspection.after_input_path = Some(effective.clone());
@@ -297,7 +295,7 @@ impl Tester<'_> {
     }
 
     /// ResultSelector, Assign and the output chain on the work's result.
-    fn complete(&mut self, state: &State, result: Json) -> Result<StateEnd, Failure> {
+    pub(super) fn complete(&mut self, state: &State, result: Json) -> Result<StateEnd, Failure> {
         let raw = self.raw;
         let selected = self.eval.result_selector(result)?;
         let assignments =
@@ -455,294 +453,6 @@ impl Tester<'_> {
             }
             other => Ok(other.clone()),
         }
-    }
-
-    fn parallel(&mut self) -> Result<StateEnd, Failure> {
-        // The branches' input is evaluated for its errors; AWS does not show it.
-        let effective = self.eval.effective_input(self.raw)?;
-        self.eval.parameters(effective)?;
-        let state = self.eval.state;
-        match &self.prepared.mock {
-            Some(Mocked::Result(result)) => self.complete(state, result.clone()),
-            Some(Mocked::Error(failure)) => Err(failure.clone()),
-            None => Err(Failure::runtime(
-                "A Parallel state needs a mock in TestState",
-            )),
-        }
-    }
-
-    fn map(&mut self, map: &Map) -> Result<StateEnd, Failure> {
-        let effective = self.effective_input()?;
-        let items = self.map_items(map, &effective)?;
-        if self.jsonpath() {
-            self.inspection.after_items_path = Some(Json::Array(items.clone()));
-            if let Some(selector) = &map.item_selector {
-                self.inspection.after_item_selector =
-                    Some(self.item_selector(selector, &effective, &items)?);
-            }
-        }
-        let number = |tester: &Self,
-                      source: &Option<windlass_asl::definition::NumberSource>,
-                      field: &str| {
-            source
-                .as_ref()
-                .map(|s| resolve_number(&tester.eval, &effective, s, field))
-                .transpose()
-        };
-        let max_concurrency =
-            number(self, &map.max_concurrency, "MaxConcurrencyPath")?.unwrap_or(0.0);
-        self.inspection.max_concurrency = Some(max_concurrency as u64);
-        let tolerated_count = number(
-            self,
-            &map.tolerated_failure_count,
-            "ToleratedFailureCountPath",
-        )?
-        .map(|n| n as u64);
-        let tolerated_percentage = number(
-            self,
-            &map.tolerated_failure_percentage,
-            "ToleratedFailurePercentagePath",
-        )?;
-        self.inspection.tolerated_failure_count = tolerated_count;
-        self.inspection.tolerated_failure_percentage = tolerated_percentage;
-        let result = match &self.prepared.mock {
-            Some(Mocked::Result(result)) => result.clone(),
-            Some(Mocked::Error(failure)) => return Err(failure.clone()),
-            None => return Err(Failure::runtime("A Map state needs a mock in TestState")),
-        };
-        let failures = self.config.map_iteration_failure_count.unwrap_or(0);
-        let total = result.as_array().map_or(items.len(), Vec::len);
-        if tolerance_exceeded(failures, total, tolerated_count, tolerated_percentage) {
-            return Err(Failure::new(
-                names::EXCEED_TOLERATED_FAILURE_THRESHOLD,
-                "The specified tolerated failure threshold was exceeded",
-            ));
-        }
-        let state = self.eval.state;
-        self.complete(state, result)
-    }
-
-    /// The Map's items: `ItemsPath` (JSONPath) or `Items` (JSONata).
-    fn map_items(&self, map: &Map, effective: &Json) -> Result<Vec<Json>, Failure> {
-        if self.jsonpath() {
-            let (items, path) = match &map.items_path {
-                Some(p) => (self.eval.select(effective, p, "ItemsPath")?, p.as_str()),
-                None => (effective.clone(), "$"),
-            };
-            return match items {
-                Json::Array(items) => Ok(items),
-                // AWS names a context path (`$$...`) with one `$` here.
-                _ => Err(Failure::runtime(format!(
-                    "Reference path \"{}\" must point to array.",
-                    path.strip_prefix('$')
-                        .filter(|p| p.starts_with('$'))
-                        .unwrap_or(path)
-                ))),
-            };
-        }
-        let items = match &map.items {
-            Some(Json::String(expression)) if jsonata::is_expression(expression) => {
-                let value = self.eval.select(self.raw, expression, "Items")?;
-                if !value.is_array() {
-                    return Err(jsonata::unexpected_type(
-                        "Items", expression, "array", &value,
-                    ));
-                }
-                value
-            }
-            Some(template) => self.eval.with_scope(self.raw, None, None, |scope| {
-                jsonata::evaluate_field("Items", template, scope)
-            })?,
-            None if !self.raw.is_array() => {
-                return Err(Failure::query_evaluation(format!(
-                    "Map state input must be an array but was: {}",
-                    self.raw
-                )))
-            }
-            None => self.raw.clone(),
-        };
-        match items {
-            Json::Array(items) => Ok(items),
-            other => Err(Failure::query_evaluation(format!(
-                "Items of the Map state must be an array, but was: {other}"
-            ))),
-        }
-    }
-
-    /// Each item through ItemSelector, with `$$.Map.Item` set (JSONPath).
-    fn item_selector(
-        &mut self,
-        selector: &Json,
-        effective: &Json,
-        items: &[Json],
-    ) -> Result<Json, Failure> {
-        let saved = self.eval.context.clone();
-        let mut selected = Vec::with_capacity(items.len());
-        let mut outcome = Ok(());
-        for (index, item) in items.iter().enumerate() {
-            self.eval.set_map_item(index, item);
-            match self.eval.with_scope(effective, None, None, |scope| {
-                payload::render(selector, scope)
-            }) {
-                Ok(value) => selected.push(value),
-                Err(failure) => {
-                    outcome = Err(failure);
-                    break;
-                }
-            }
-        }
-        self.eval.context = saved;
-        outcome.map(|()| Json::Array(selected))
-    }
-
-    /// Status, output and next state, after Retry and Catch had their say.
-    fn finish(mut self, state: &State, end: StateEnd) -> TestStateResponse {
-        let mut variables = self.prepared.variables.clone();
-        let mut response = TestStateResponse {
-            status: TestStateStatus::Succeeded,
-            output: None,
-            error: None,
-            cause: None,
-            next_state: None,
-            inspection_data: None,
-        };
-        match end {
-            StateEnd::Done {
-                output,
-                next,
-                assignments,
-            } => {
-                variables.extend(assignments.unwrap_or_default());
-                response.output = Some(output);
-                response.next_state = next.or_else(|| match &state.transition {
-                    Transition::Next(next) => Some(next.clone()),
-                    _ => None,
-                });
-            }
-            StateEnd::Failed(failure) => {
-                self.handle_error(state, failure, &mut response, &mut variables)
-            }
-        }
-        if !variables.is_empty() {
-            self.inspection.variables = Some(Json::Object(variables));
-        }
-        response.inspection_data = Some(self.inspection);
-        response
-    }
-
-    /// Retry (the state would run again), Catch, or the state fails.
-    fn handle_error(
-        &mut self,
-        state: &State,
-        failure: Failure,
-        response: &mut TestStateResponse,
-        variables: &mut JsonMap<String, Json>,
-    ) {
-        response.status = TestStateStatus::Failed;
-        response.error = Some(failure.error.clone()).filter(|e| !e.is_empty());
-        response.cause = Some(failure.cause.clone()).filter(|c| !c.is_empty());
-        if !can_retry(state) {
-            return;
-        }
-        let mut details = ErrorDetails::default();
-        if let Some((index, retrier)) = state
-            .retry
-            .iter()
-            .enumerate()
-            .find(|(_, r)| error_matches(&r.error_equals, &failure.error))
-        {
-            details.retry_index = Some(index);
-            let attempts = self.config.retrier_retry_count.unwrap_or(0);
-            if attempts < retrier.max_attempts {
-                let exponent = i32::try_from(attempts).unwrap_or(i32::MAX);
-                let mut delay = retrier.interval_seconds * retrier.backoff_rate.powi(exponent);
-                if let Some(max) = retrier.max_delay_seconds {
-                    delay = delay.min(max);
-                }
-                details.retry_backoff_interval_seconds = Some(delay as u64);
-                response.status = TestStateStatus::Retriable;
-                self.inspection.error_details = Some(details);
-                return;
-            }
-        }
-        if let Some((index, catcher)) = state
-            .catch
-            .iter()
-            .enumerate()
-            .find(|(_, c)| error_matches(&c.error_equals, &failure.error))
-        {
-            details.catch_index = Some(index);
-            let raw = self.raw;
-            let error_output = json!({ "Error": failure.error, "Cause": failure.cause });
-            let caught = (|| {
-                let assignments = self.eval.assignments(
-                    catcher.assign.as_ref(),
-                    "Assign",
-                    raw,
-                    None,
-                    Some(&error_output),
-                )?;
-                let output = if self.eval.jsonata() {
-                    match &catcher.output {
-                        Some(template) => {
-                            self.eval
-                                .with_scope(raw, None, Some(&error_output), |scope| {
-                                    jsonata::evaluate_field(
-                                        &format!("Catch[{index}]/Output"),
-                                        template,
-                                        scope,
-                                    )
-                                })?
-                        }
-                        None => error_output.clone(),
-                    }
-                } else {
-                    self.eval.result_path(
-                        raw,
-                        error_output.clone(),
-                        catcher.result_path.as_ref(),
-                    )?
-                };
-                Ok::<_, Failure>((assignments, output))
-            })();
-            match caught {
-                Ok((assignments, output)) => {
-                    variables.extend(assignments.unwrap_or_default());
-                    response.status = TestStateStatus::CaughtError;
-                    response.output = Some(output);
-                    response.next_state = Some(catcher.next.clone());
-                }
-                Err(failure) => {
-                    response.error = Some(failure.error);
-                    response.cause = Some(failure.cause);
-                }
-            }
-        }
-        if details != ErrorDetails::default() {
-            self.inspection.error_details = Some(details);
-        }
-    }
-}
-
-/// Whether `failures` failed iterations of `total` exceed the Map's
-/// tolerance. TestState applies the threshold only when one is set.
-fn tolerance_exceeded(
-    failures: u64,
-    total: usize,
-    count: Option<u64>,
-    percentage: Option<f64>,
-) -> bool {
-    if failures == 0 {
-        return false;
-    }
-    let over_count = count.map(|max| failures > max);
-    let over_percentage =
-        percentage.map(|max| total > 0 && failures as f64 * 100.0 / total as f64 > max);
-    match (over_count, over_percentage) {
-        (None, None) => false,
-        (Some(c), None) => c,
-        (None, Some(p)) => p,
-        (Some(c), Some(p)) => c && p,
     }
 }
 

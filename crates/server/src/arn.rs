@@ -46,7 +46,15 @@ pub enum Resource<'a> {
 /// Reads `arn:<partition>:states:<region>:<account>:<type>:<rest>`.
 pub fn parse(arn: &str) -> Option<Resource<'_>> {
     let mut parts = arn.splitn(7, ':');
-    let (Some("arn"), Some(_partition), Some("states"), Some(_region), Some(_account), Some(kind), Some(rest)) = (
+    let (
+        Some("arn"),
+        Some(_partition),
+        Some("states"),
+        Some(_region),
+        Some(_account),
+        Some(kind),
+        Some(rest),
+    ) = (
         parts.next(),
         parts.next(),
         parts.next(),
@@ -54,7 +62,8 @@ pub fn parse(arn: &str) -> Option<Resource<'_>> {
         parts.next(),
         parts.next(),
         parts.next(),
-    ) else {
+    )
+    else {
         return None;
     };
     let pieces: Vec<&str> = rest.split(':').collect();
@@ -62,7 +71,10 @@ pub fn parse(arn: &str) -> Option<Resource<'_>> {
         ("stateMachine", [name]) => Resource::StateMachine { name },
         ("stateMachine", [name, qualifier]) => match qualifier.parse::<u64>() {
             Ok(version) => Resource::Version { name, version },
-            Err(_) => Resource::Alias { name, alias: qualifier },
+            Err(_) => Resource::Alias {
+                name,
+                alias: qualifier,
+            },
         },
         ("execution", [machine, name]) => Resource::Execution { machine, name },
         ("express", [machine, _name, _id]) => Resource::Express { machine },
@@ -75,7 +87,9 @@ pub fn parse(arn: &str) -> Option<Resource<'_>> {
 /// The ARN with its qualifier (`:1`, `:alias`) removed: the state machine's own ARN.
 pub fn unqualified(arn: &str) -> &str {
     match parse(arn) {
-        Some(Resource::Version { .. } | Resource::Alias { .. }) => arn.rsplit_once(':').map_or(arn, |(base, _)| base),
+        Some(Resource::Version { .. } | Resource::Alias { .. }) => {
+            arn.rsplit_once(':').map_or(arn, |(base, _)| base)
+        }
         _ => arn,
     }
 }
@@ -92,7 +106,10 @@ pub fn check_name(name: &str) -> ApiResult<()> {
             || ('\u{7f}'..='\u{9f}').contains(&c)
     };
     if length == 0 || length > 80 || name.chars().any(bad) {
-        return Err(ApiError::new("InvalidName", format!("Invalid Name: '{name}'")));
+        return Err(ApiError::new(
+            "InvalidName",
+            format!("Invalid Name: '{name}'"),
+        ));
     }
     Ok(())
 }
@@ -103,14 +120,38 @@ mod tests {
 
     #[test]
     fn arns_round_trip() {
-        let arns = Arns { region: "us-east-1".into(), account: "123456789012".into() };
+        let arns = Arns {
+            region: "us-east-1".into(),
+            account: "123456789012".into(),
+        };
         let machine = arns.state_machine("M");
         assert_eq!(parse(&machine), Some(Resource::StateMachine { name: "M" }));
-        assert_eq!(parse(&format!("{machine}:3")), Some(Resource::Version { name: "M", version: 3 }));
-        assert_eq!(parse(&format!("{machine}:prod")), Some(Resource::Alias { name: "M", alias: "prod" }));
+        assert_eq!(
+            parse(&format!("{machine}:3")),
+            Some(Resource::Version {
+                name: "M",
+                version: 3
+            })
+        );
+        assert_eq!(
+            parse(&format!("{machine}:prod")),
+            Some(Resource::Alias {
+                name: "M",
+                alias: "prod"
+            })
+        );
         assert_eq!(unqualified(&format!("{machine}:prod")), machine);
-        assert_eq!(parse(&arns.execution("M", "e")), Some(Resource::Execution { machine: "M", name: "e" }));
-        assert_eq!(parse(&arns.activity("a")), Some(Resource::Activity { name: "a" }));
+        assert_eq!(
+            parse(&arns.execution("M", "e")),
+            Some(Resource::Execution {
+                machine: "M",
+                name: "e"
+            })
+        );
+        assert_eq!(
+            parse(&arns.activity("a")),
+            Some(Resource::Activity { name: "a" })
+        );
         assert_eq!(parse("arn:aws:lambda:us-east-1:1:function:f"), None);
         assert_eq!(parse("nonsense"), None);
     }
@@ -119,7 +160,11 @@ mod tests {
     fn names_follow_aws_rules() {
         assert!(check_name("Hello-World_1.x").is_ok());
         for bad in ["", "a b", "a:b", "a/b", "x*", "tab\t", &"n".repeat(81)] {
-            assert_eq!(check_name(bad).map_err(|e| e.code), Err("InvalidName"), "{bad:?}");
+            assert_eq!(
+                check_name(bad).map_err(|e| e.code),
+                Err("InvalidName"),
+                "{bad:?}"
+            );
         }
     }
 }

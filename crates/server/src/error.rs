@@ -17,7 +17,10 @@ pub type ApiResult<T> = Result<T, ApiError>;
 
 impl ApiError {
     pub fn new(code: &'static str, message: impl Into<String>) -> Self {
-        ApiError { code, message: message.into() }
+        ApiError {
+            code,
+            message: message.into(),
+        }
     }
 
     pub fn validation(message: impl Into<String>) -> Self {
@@ -35,7 +38,9 @@ impl ApiError {
     fn status(&self) -> StatusCode {
         match self.code {
             "InternalFailure" => StatusCode::INTERNAL_SERVER_ERROR,
-            "MissingAuthenticationTokenException" | "AccessDeniedException" => StatusCode::FORBIDDEN,
+            "MissingAuthenticationTokenException" | "AccessDeniedException" => {
+                StatusCode::FORBIDDEN
+            }
             "RequestEntityTooLargeException" => StatusCode::PAYLOAD_TOO_LARGE,
             _ => StatusCode::BAD_REQUEST,
         }
@@ -54,7 +59,10 @@ impl IntoResponse for ApiError {
         let body = serde_json::json!({ "__type": self.code, "message": self.message }).to_string();
         let mut response = (self.status(), body).into_response();
         let headers = response.headers_mut();
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(crate::CONTENT_TYPE));
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(crate::CONTENT_TYPE),
+        );
         if let Ok(code) = HeaderValue::from_str(self.code) {
             headers.insert("x-amzn-ErrorType", code);
         }

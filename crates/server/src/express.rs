@@ -52,7 +52,13 @@ impl Store for ExpressStore {
     }
 
     fn execution(&self, arn: &str) -> Result<Option<ExecutionRecord>> {
-        Ok(self.inner.lock().unwrap_or_else(|p| p.into_inner()).executions.get(arn).cloned())
+        Ok(self
+            .inner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .executions
+            .get(arn)
+            .cloned())
     }
 
     fn running(&self) -> Result<Vec<ExecutionRecord>> {

@@ -78,11 +78,26 @@ pub struct Server {
 
 impl Server {
     /// A server over `store`, which keeps both executions and resources.
-    pub fn new<S: Store + MachineStore>(store: Arc<S>, invokers: Invokers, clock: Arc<dyn Clock>, config: Config) -> Self {
+    pub fn new<S: Store + MachineStore>(
+        store: Arc<S>,
+        invokers: Invokers,
+        clock: Arc<dyn Clock>,
+        config: Config,
+    ) -> Self {
         let runtime = Runtime::new(store.clone(), invokers.clone(), clock.clone());
         let express = Runtime::new(Arc::new(express::ExpressStore::default()), invokers, clock);
-        let arns = Arns { region: config.region.clone(), account: config.account.clone() };
-        Server { config, arns, runtime, express, machines: store, definitions: Mutex::new(HashMap::new()) }
+        let arns = Arns {
+            region: config.region.clone(),
+            account: config.account.clone(),
+        };
+        Server {
+            config,
+            arns,
+            runtime,
+            express,
+            machines: store,
+            definitions: Mutex::new(HashMap::new()),
+        }
     }
 
     pub fn now_millis(&self) -> i64 {
@@ -105,20 +120,40 @@ impl Server {
     }
 
     /// Carries out one request: authentication, then the action its target names.
-    async fn serve(&self, method: &Method, uri: &Uri, headers: &HeaderMap, body: &[u8]) -> ApiResult<Vec<u8>> {
+    async fn serve(
+        &self,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> ApiResult<Vec<u8>> {
         if body.len() > MAX_REQUEST_BYTES {
             return Err(ApiError::new(
                 "RequestEntityTooLargeException",
-                format!("Request of {} bytes is larger than the limit of {MAX_REQUEST_BYTES} bytes.", body.len()),
+                format!(
+                    "Request of {} bytes is larger than the limit of {MAX_REQUEST_BYTES} bytes.",
+                    body.len()
+                ),
             ));
         }
         if !self.config.access_keys.is_empty() {
-            let request = sigv4::Request { method, uri, headers, body };
+            let request = sigv4::Request {
+                method,
+                uri,
+                headers,
+                body,
+            };
             sigv4::verify(&request, &self.config.access_keys, self.now_millis())?;
         }
-        let target = headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or_default();
+        let target = headers
+            .get("x-amz-target")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
         let Some(action) = target.strip_prefix("AWSStepFunctions.") else {
-            return Err(ApiError::new("UnknownOperationException", format!("Unknown operation: X-Amz-Target '{target}'")));
+            return Err(ApiError::new(
+                "UnknownOperationException",
+                format!("Unknown operation: X-Amz-Target '{target}'"),
+            ));
         };
         actions::dispatch(self, action, body).await
     }
@@ -132,9 +167,19 @@ pub fn app(server: Arc<Server>) -> Router {
         .with_state(server)
 }
 
-async fn handle(State(server): State<Arc<Server>>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+async fn handle(
+    State(server): State<Arc<Server>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let mut response = match server.serve(&method, &uri, &headers, &body).await {
-        Ok(body) => ([(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE))], body).into_response(),
+        Ok(body) => (
+            [(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE))],
+            body,
+        )
+            .into_response(),
         Err(error) => error.into_response(),
     };
     if let Ok(id) = HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()) {

@@ -27,9 +27,10 @@ impl std::str::FromStr for AccessKey {
     /// Reads `ID:SECRET`.
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         match text.split_once(':') {
-            Some((id, secret)) if !id.is_empty() && !secret.is_empty() => {
-                Ok(AccessKey { id: id.to_string(), secret: secret.to_string() })
-            }
+            Some((id, secret)) if !id.is_empty() && !secret.is_empty() => Ok(AccessKey {
+                id: id.to_string(),
+                secret: secret.to_string(),
+            }),
             _ => Err(format!("an access key is written ID:SECRET, not '{text}'")),
         }
     }
@@ -52,24 +53,46 @@ pub fn verify(request: &Request<'_>, keys: &[AccessKey], now_millis: i64) -> Res
         .headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
-        .ok_or_else(|| ApiError::new("MissingAuthenticationTokenException", "Missing Authentication Token"))?;
+        .ok_or_else(|| {
+            ApiError::new(
+                "MissingAuthenticationTokenException",
+                "Missing Authentication Token",
+            )
+        })?;
     let auth = Authorization::parse(header).ok_or_else(|| {
         ApiError::new(
             "IncompleteSignatureException",
             format!("Authorization header requires 'Credential', 'Signature' and 'SignedHeaders' with AWS4-HMAC-SHA256: '{header}'"),
         )
     })?;
-    let key = keys.iter().find(|k| k.id == auth.access_key).ok_or_else(|| {
-        ApiError::new("UnrecognizedClientException", "The security token included in the request is invalid.")
+    let key = keys
+        .iter()
+        .find(|k| k.id == auth.access_key)
+        .ok_or_else(|| {
+            ApiError::new(
+                "UnrecognizedClientException",
+                "The security token included in the request is invalid.",
+            )
+        })?;
+    let amz_date = header_text(request.headers, "x-amz-date").ok_or_else(|| {
+        ApiError::new(
+            "IncompleteSignatureException",
+            "The request has no X-Amz-Date header.",
+        )
     })?;
-    let amz_date = header_text(request.headers, "x-amz-date")
-        .ok_or_else(|| ApiError::new("IncompleteSignatureException", "The request has no X-Amz-Date header."))?;
     check_skew(amz_date, now_millis)?;
     let canonical = canonical_request(request, &auth.signed_headers);
-    let scope = format!("{}/{}/{}/aws4_request", auth.date, auth.region, auth.service);
-    let string_to_sign = format!("AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}", hex(&Sha256::digest(canonical.as_bytes())));
+    let scope = format!(
+        "{}/{}/{}/aws4_request",
+        auth.date, auth.region, auth.service
+    );
+    let string_to_sign = format!(
+        "AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}",
+        hex(&Sha256::digest(canonical.as_bytes()))
+    );
     let signing_key = signing_key(&key.secret, &auth.date, &auth.region, &auth.service);
-    let mut mac = HmacSha256::new_from_slice(&signing_key).map_err(|e| ApiError::internal(e.to_string()))?;
+    let mut mac =
+        HmacSha256::new_from_slice(&signing_key).map_err(|e| ApiError::internal(e.to_string()))?;
     mac.update(string_to_sign.as_bytes());
     let given = unhex(&auth.signature).unwrap_or_default();
     // `verify_slice` compares in constant time.
@@ -107,8 +130,13 @@ impl Authorization {
             }
         }
         let mut scope = credential?.split('/');
-        let (access_key, date, region, service, terminal) =
-            (scope.next()?, scope.next()?, scope.next()?, scope.next()?, scope.next()?);
+        let (access_key, date, region, service, terminal) = (
+            scope.next()?,
+            scope.next()?,
+            scope.next()?,
+            scope.next()?,
+            scope.next()?,
+        );
         if terminal != "aws4_request" || scope.next().is_some() {
             return None;
         }
@@ -130,7 +158,12 @@ fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 fn check_skew(amz_date: &str, now_millis: i64) -> Result<(), ApiError> {
     let format = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
     let signed = time::PrimitiveDateTime::parse(amz_date, format)
-        .map_err(|_| ApiError::new("IncompleteSignatureException", format!("X-Amz-Date '{amz_date}' is not in the form YYYYMMDDTHHMMSSZ.")))?
+        .map_err(|_| {
+            ApiError::new(
+                "IncompleteSignatureException",
+                format!("X-Amz-Date '{amz_date}' is not in the form YYYYMMDDTHHMMSSZ."),
+            )
+        })?
         .assume_utc()
         .unix_timestamp();
     let now = now_millis / 1000;
@@ -151,7 +184,10 @@ fn canonical_request(request: &Request<'_>, signed_headers: &[String]) -> String
     } else {
         // Services other than S3 sign each path segment encoded twice; the
         // path on the wire is encoded once already.
-        path.split('/').map(|segment| encode(segment, true)).collect::<Vec<_>>().join("/")
+        path.split('/')
+            .map(|segment| encode(segment, true))
+            .collect::<Vec<_>>()
+            .join("/")
     };
     let mut query: Vec<(String, String)> = request
         .uri
@@ -165,19 +201,32 @@ fn canonical_request(request: &Request<'_>, signed_headers: &[String]) -> String
         })
         .collect();
     query.sort();
-    let query = query.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&");
+    let query = query
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join("&");
     let mut headers = String::new();
     for name in signed_headers {
         let values: Vec<String> = request
             .headers
             .get_all(name.as_str())
             .iter()
-            .map(|v| String::from_utf8_lossy(v.as_bytes()).split_whitespace().collect::<Vec<_>>().join(" "))
+            .map(|v| {
+                String::from_utf8_lossy(v.as_bytes())
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
             .collect();
         headers.push_str(&format!("{name}:{}\n", values.join(",")));
     }
     let payload_hash = hex(&Sha256::digest(request.body));
-    format!("{}\n{canonical_uri}\n{query}\n{headers}\n{}\n{payload_hash}", request.method, signed_headers.join(";"))
+    format!(
+        "{}\n{canonical_uri}\n{query}\n{headers}\n{}\n{payload_hash}",
+        request.method,
+        signed_headers.join(";")
+    )
 }
 
 fn signing_key(secret: &str, date: &str, region: &str, service: &str) -> Vec<u8> {
@@ -190,7 +239,8 @@ fn signing_key(secret: &str, date: &str, region: &str, service: &str) -> Vec<u8>
 
 fn hmac(key: &[u8], data: &[u8]) -> Vec<u8> {
     // HMAC takes keys of any length, so `new_from_slice` cannot fail here.
-    let mut mac = <HmacSha256 as Mac>::new_from_slice(key).unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
+    let mut mac = <HmacSha256 as Mac>::new_from_slice(key)
+        .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
     mac.update(data);
     mac.finalize().into_bytes().to_vec()
 }
@@ -203,7 +253,10 @@ fn unhex(text: &str) -> Option<Vec<u8>> {
     if text.len() % 2 != 0 {
         return None;
     }
-    (0..text.len()).step_by(2).map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok()).collect()
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect()
 }
 
 /// RFC 3986 percent-encoding of everything but unreserved characters
@@ -212,7 +265,9 @@ fn encode(text: &str, slash: bool) -> String {
     let mut out = String::with_capacity(text.len());
     for byte in text.bytes() {
         match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(byte as char),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(byte as char)
+            }
             b'/' if !slash => out.push('/'),
             _ => out.push_str(&format!("%{byte:02X}")),
         }
@@ -225,7 +280,9 @@ fn decode(text: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        let hex_pair = text.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok());
+        let hex_pair = text
+            .get(i + 1..i + 3)
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
         match (bytes[i], hex_pair) {
             (b'%', Some(byte)) => {
                 out.push(byte);
@@ -245,20 +302,46 @@ fn decode(text: &str) -> String {
 }
 
 /// Signs a request the way AWS clients do; for tests of the server.
-pub fn sign(headers: &mut HeaderMap, method: &Method, uri: &Uri, body: &[u8], key: &AccessKey, region: &str, amz_date: &str) {
+pub fn sign(
+    headers: &mut HeaderMap,
+    method: &Method,
+    uri: &Uri,
+    body: &[u8],
+    key: &AccessKey,
+    region: &str,
+    amz_date: &str,
+) {
     let date = &amz_date[..8.min(amz_date.len())];
     if let Ok(value) = amz_date.parse() {
         headers.insert("x-amz-date", value);
     }
-    let mut signed: Vec<String> = headers.keys().map(|k| k.as_str().to_ascii_lowercase()).collect();
+    let mut signed: Vec<String> = headers
+        .keys()
+        .map(|k| k.as_str().to_ascii_lowercase())
+        .collect();
     signed.sort();
     signed.dedup();
-    let request = Request { method, uri, headers, body };
+    let request = Request {
+        method,
+        uri,
+        headers,
+        body,
+    };
     let canonical = canonical_request(&request, &signed);
     let scope = format!("{date}/{region}/states/aws4_request");
-    let string_to_sign = format!("AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}", hex(&Sha256::digest(canonical.as_bytes())));
-    let signature = hex(&hmac(&signing_key(&key.secret, date, region, "states"), string_to_sign.as_bytes()));
-    let value = format!("AWS4-HMAC-SHA256 Credential={}/{scope}, SignedHeaders={}, Signature={signature}", key.id, signed.join(";"));
+    let string_to_sign = format!(
+        "AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}",
+        hex(&Sha256::digest(canonical.as_bytes()))
+    );
+    let signature = hex(&hmac(
+        &signing_key(&key.secret, date, region, "states"),
+        string_to_sign.as_bytes(),
+    ));
+    let value = format!(
+        "AWS4-HMAC-SHA256 Credential={}/{scope}, SignedHeaders={}, Signature={signature}",
+        key.id,
+        signed.join(";")
+    );
     if let Ok(value) = value.parse() {
         headers.insert("authorization", value);
     }
@@ -273,17 +356,36 @@ mod tests {
     fn matches_aws_documented_signature() {
         let mut headers = HeaderMap::new();
         headers.insert("host", "iam.amazonaws.com".parse().expect("header"));
-        headers.insert("content-type", "application/x-www-form-urlencoded; charset=utf-8".parse().expect("header"));
+        headers.insert(
+            "content-type",
+            "application/x-www-form-urlencoded; charset=utf-8"
+                .parse()
+                .expect("header"),
+        );
         headers.insert("x-amz-date", "20150830T123600Z".parse().expect("header"));
-        let uri: Uri = "/?Action=ListUsers&Version=2010-05-08".parse().expect("uri");
-        let signed: Vec<String> = ["content-type", "host", "x-amz-date"].map(String::from).to_vec();
-        let request = Request { method: &Method::GET, uri: &uri, headers: &headers, body: b"" };
+        let uri: Uri = "/?Action=ListUsers&Version=2010-05-08"
+            .parse()
+            .expect("uri");
+        let signed: Vec<String> = ["content-type", "host", "x-amz-date"]
+            .map(String::from)
+            .to_vec();
+        let request = Request {
+            method: &Method::GET,
+            uri: &uri,
+            headers: &headers,
+            body: b"",
+        };
         let canonical = canonical_request(&request, &signed);
         assert_eq!(
             hex(&Sha256::digest(canonical.as_bytes())),
             "f536975d06c0309214f805bb90ccff089219ecd68b2577efef23edd43b7e1a59"
         );
-        let key = signing_key("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", "20150830", "us-east-1", "iam");
+        let key = signing_key(
+            "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+            "20150830",
+            "us-east-1",
+            "iam",
+        );
         let string_to_sign = format!(
             "AWS4-HMAC-SHA256\n20150830T123600Z\n20150830/us-east-1/iam/aws4_request\n{}",
             hex(&Sha256::digest(canonical.as_bytes()))
@@ -296,22 +398,63 @@ mod tests {
 
     #[test]
     fn verifies_own_signatures_and_refuses_tampering() {
-        let key = AccessKey { id: "AKID".into(), secret: "secret".into() };
+        let key = AccessKey {
+            id: "AKID".into(),
+            secret: "secret".into(),
+        };
         let uri: Uri = "/".parse().expect("uri");
         let mut headers = HeaderMap::new();
         headers.insert("host", "127.0.0.1:8083".parse().expect("header"));
-        headers.insert("x-amz-target", "AWSStepFunctions.ListStateMachines".parse().expect("header"));
+        headers.insert(
+            "x-amz-target",
+            "AWSStepFunctions.ListStateMachines"
+                .parse()
+                .expect("header"),
+        );
         let body = b"{}";
-        sign(&mut headers, &Method::POST, &uri, body, &key, "us-east-1", "20240102T030405Z");
+        sign(
+            &mut headers,
+            &Method::POST,
+            &uri,
+            body,
+            &key,
+            "us-east-1",
+            "20240102T030405Z",
+        );
         let now = 1_704_164_645_000; // 2024-01-02T03:04:05Z
-        let request = Request { method: &Method::POST, uri: &uri, headers: &headers, body };
+        let request = Request {
+            method: &Method::POST,
+            uri: &uri,
+            headers: &headers,
+            body,
+        };
         assert_eq!(verify(&request, std::slice::from_ref(&key), now), Ok(()));
-        let tampered = Request { body: b"{ }", ..request };
-        assert_eq!(verify(&tampered, std::slice::from_ref(&key), now).map_err(|e| e.code), Err("InvalidSignatureException"));
-        let request = Request { method: &Method::POST, uri: &uri, headers: &headers, body };
-        let other = AccessKey { id: "OTHER".into(), secret: "secret".into() };
-        assert_eq!(verify(&request, &[other], now).map_err(|e| e.code), Err("UnrecognizedClientException"));
+        let tampered = Request {
+            body: b"{ }",
+            ..request
+        };
+        assert_eq!(
+            verify(&tampered, std::slice::from_ref(&key), now).map_err(|e| e.code),
+            Err("InvalidSignatureException")
+        );
+        let request = Request {
+            method: &Method::POST,
+            uri: &uri,
+            headers: &headers,
+            body,
+        };
+        let other = AccessKey {
+            id: "OTHER".into(),
+            secret: "secret".into(),
+        };
+        assert_eq!(
+            verify(&request, &[other], now).map_err(|e| e.code),
+            Err("UnrecognizedClientException")
+        );
         let late = now + 16 * 60 * 1000;
-        assert_eq!(verify(&request, &[key], late).map_err(|e| e.code), Err("InvalidSignatureException"));
+        assert_eq!(
+            verify(&request, &[key], late).map_err(|e| e.code),
+            Err("InvalidSignatureException")
+        );
     }
 }

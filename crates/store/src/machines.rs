@@ -140,10 +140,23 @@ impl Resource for ActivityRecord {
 /// Where the API's resources live. Records are opaque JSON to the store.
 pub trait MachineStore: Send + Sync + 'static {
     /// Stores a record; without `replace`, fails with `AlreadyExists` when the ARN is taken.
-    fn put_raw(&self, kind: Kind, arn: &str, parent: Option<&str>, record: &str, replace: bool) -> Result<()>;
+    fn put_raw(
+        &self,
+        kind: Kind,
+        arn: &str,
+        parent: Option<&str>,
+        record: &str,
+        replace: bool,
+    ) -> Result<()>;
     fn get_raw(&self, kind: Kind, arn: &str) -> Result<Option<String>>;
     /// Records of `kind` (and `parent`, when given) in ARN order, after `after`.
-    fn list_raw(&self, kind: Kind, parent: Option<&str>, after: Option<&str>, limit: usize) -> Result<Vec<(String, String)>>;
+    fn list_raw(
+        &self,
+        kind: Kind,
+        parent: Option<&str>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, String)>>;
     /// Deletes a resource and its tags; says whether it existed.
     fn delete(&self, arn: &str) -> Result<bool>;
     fn tags(&self, arn: &str) -> Result<Vec<(String, String)>>;
@@ -157,7 +170,8 @@ fn encode<R: Resource>(record: &R) -> Result<String> {
 }
 
 fn decode<R: Resource>(text: &str) -> Result<R> {
-    serde_json::from_str(text).map_err(|e| Error::Corrupt(format!("{} record: {e}", R::KIND.as_str())))
+    serde_json::from_str(text)
+        .map_err(|e| Error::Corrupt(format!("{} record: {e}", R::KIND.as_str())))
 }
 
 /// Typed access to a [`MachineStore`].
@@ -165,24 +179,51 @@ pub trait MachineStoreExt {
     fn insert<R: Resource>(&self, record: &R) -> Result<()>;
     fn replace<R: Resource>(&self, record: &R) -> Result<()>;
     fn get<R: Resource>(&self, arn: &str) -> Result<Option<R>>;
-    fn list<R: Resource>(&self, parent: Option<&str>, after: Option<&str>, limit: usize) -> Result<Vec<R>>;
+    fn list<R: Resource>(
+        &self,
+        parent: Option<&str>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<R>>;
 }
 
 impl<S: MachineStore + ?Sized> MachineStoreExt for S {
     fn insert<R: Resource>(&self, record: &R) -> Result<()> {
-        self.put_raw(R::KIND, record.arn(), record.parent(), &encode(record)?, false)
+        self.put_raw(
+            R::KIND,
+            record.arn(),
+            record.parent(),
+            &encode(record)?,
+            false,
+        )
     }
 
     fn replace<R: Resource>(&self, record: &R) -> Result<()> {
-        self.put_raw(R::KIND, record.arn(), record.parent(), &encode(record)?, true)
+        self.put_raw(
+            R::KIND,
+            record.arn(),
+            record.parent(),
+            &encode(record)?,
+            true,
+        )
     }
 
     fn get<R: Resource>(&self, arn: &str) -> Result<Option<R>> {
-        self.get_raw(R::KIND, arn)?.map(|text| decode(&text)).transpose()
+        self.get_raw(R::KIND, arn)?
+            .map(|text| decode(&text))
+            .transpose()
     }
 
-    fn list<R: Resource>(&self, parent: Option<&str>, after: Option<&str>, limit: usize) -> Result<Vec<R>> {
-        self.list_raw(R::KIND, parent, after, limit)?.iter().map(|(_, text)| decode(text)).collect()
+    fn list<R: Resource>(
+        &self,
+        parent: Option<&str>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<R>> {
+        self.list_raw(R::KIND, parent, after, limit)?
+            .iter()
+            .map(|(_, text)| decode(text))
+            .collect()
     }
 }
 
@@ -212,35 +253,59 @@ fn sql_limit(limit: usize) -> i64 {
 }
 
 impl MachineStore for SqliteStore {
-    fn put_raw(&self, kind: Kind, arn: &str, parent: Option<&str>, record: &str, replace: bool) -> Result<()> {
+    fn put_raw(
+        &self,
+        kind: Kind,
+        arn: &str,
+        parent: Option<&str>,
+        record: &str,
+        replace: bool,
+    ) -> Result<()> {
         let conn = self.lock();
-        let verb = if replace { "INSERT OR REPLACE" } else { "INSERT" };
-        let sql = format!("{verb} INTO resources (arn, kind, parent, record) VALUES (?1, ?2, ?3, ?4)");
+        let verb = if replace {
+            "INSERT OR REPLACE"
+        } else {
+            "INSERT"
+        };
+        let sql =
+            format!("{verb} INTO resources (arn, kind, parent, record) VALUES (?1, ?2, ?3, ?4)");
         let mut statement = conn.prepare_cached(&sql)?;
-        let outcome = match statement.execute(params![arn, kind.as_str(), parent, record]) {
-            Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::ConstraintViolation => {
+        let inserted = statement.execute(params![arn, kind.as_str(), parent, record]);
+        match inserted {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+            {
                 Err(Error::AlreadyExists(arn.to_string()))
             }
             other => other.map(|_| ()).map_err(Error::from),
-        };
-        outcome
+        }
     }
 
     fn get_raw(&self, kind: Kind, arn: &str) -> Result<Option<String>> {
         let conn = self.lock();
-        let mut statement = conn.prepare_cached("SELECT record FROM resources WHERE arn = ?1 AND kind = ?2")?;
-        Ok(statement.query_row(params![arn, kind.as_str()], |row| row.get(0)).optional()?)
+        let mut statement =
+            conn.prepare_cached("SELECT record FROM resources WHERE arn = ?1 AND kind = ?2")?;
+        Ok(statement
+            .query_row(params![arn, kind.as_str()], |row| row.get(0))
+            .optional()?)
     }
 
-    fn list_raw(&self, kind: Kind, parent: Option<&str>, after: Option<&str>, limit: usize) -> Result<Vec<(String, String)>> {
+    fn list_raw(
+        &self,
+        kind: Kind,
+        parent: Option<&str>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, String)>> {
         let conn = self.lock();
         let mut statement = conn.prepare_cached(
             "SELECT arn, record FROM resources WHERE kind = ?1 AND (?2 IS NULL OR parent = ?2) \
              AND (?3 IS NULL OR arn > ?3) ORDER BY arn LIMIT ?4",
         )?;
-        let rows = statement.query_map(params![kind.as_str(), parent, after, sql_limit(limit)], |row| {
-            Ok((row.get(0)?, row.get(1)?))
-        })?;
+        let rows = statement.query_map(
+            params![kind.as_str(), parent, after, sql_limit(limit)],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )?;
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
 
@@ -255,7 +320,8 @@ impl MachineStore for SqliteStore {
 
     fn tags(&self, arn: &str) -> Result<Vec<(String, String)>> {
         let conn = self.lock();
-        let mut statement = conn.prepare_cached("SELECT key, value FROM tags WHERE arn = ?1 ORDER BY key")?;
+        let mut statement =
+            conn.prepare_cached("SELECT key, value FROM tags WHERE arn = ?1 ORDER BY key")?;
         let rows = statement.query_map(params![arn], |row| Ok((row.get(0)?, row.get(1)?)))?;
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
@@ -264,7 +330,10 @@ impl MachineStore for SqliteStore {
         let mut conn = self.lock();
         let tx = conn.transaction()?;
         for (key, value) in tags {
-            tx.execute("INSERT OR REPLACE INTO tags (arn, key, value) VALUES (?1, ?2, ?3)", params![arn, key, value])?;
+            tx.execute(
+                "INSERT OR REPLACE INTO tags (arn, key, value) VALUES (?1, ?2, ?3)",
+                params![arn, key, value],
+            )?;
         }
         tx.commit()?;
         Ok(())
@@ -274,7 +343,10 @@ impl MachineStore for SqliteStore {
         let mut conn = self.lock();
         let tx = conn.transaction()?;
         for key in keys {
-            tx.execute("DELETE FROM tags WHERE arn = ?1 AND key = ?2", params![arn, key])?;
+            tx.execute(
+                "DELETE FROM tags WHERE arn = ?1 AND key = ?2",
+                params![arn, key],
+            )?;
         }
         tx.commit()?;
         Ok(())
@@ -290,27 +362,50 @@ pub(crate) struct MemoryResources {
 }
 
 impl MachineStore for MemoryStore {
-    fn put_raw(&self, kind: Kind, arn: &str, parent: Option<&str>, record: &str, replace: bool) -> Result<()> {
+    fn put_raw(
+        &self,
+        kind: Kind,
+        arn: &str,
+        parent: Option<&str>,
+        record: &str,
+        replace: bool,
+    ) -> Result<()> {
         let mut tables = self.resources();
         if !replace && tables.records.contains_key(arn) {
             return Err(Error::AlreadyExists(arn.to_string()));
         }
-        tables.records.insert(arn.to_string(), (kind, parent.map(str::to_string), record.to_string()));
+        tables.records.insert(
+            arn.to_string(),
+            (kind, parent.map(str::to_string), record.to_string()),
+        );
         Ok(())
     }
 
     fn get_raw(&self, kind: Kind, arn: &str) -> Result<Option<String>> {
-        Ok(self.resources().records.get(arn).filter(|(k, _, _)| *k == kind).map(|(_, _, r)| r.clone()))
+        Ok(self
+            .resources()
+            .records
+            .get(arn)
+            .filter(|(k, _, _)| *k == kind)
+            .map(|(_, _, r)| r.clone()))
     }
 
-    fn list_raw(&self, kind: Kind, parent: Option<&str>, after: Option<&str>, limit: usize) -> Result<Vec<(String, String)>> {
+    fn list_raw(
+        &self,
+        kind: Kind,
+        parent: Option<&str>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, String)>> {
         let limit = if limit == 0 { usize::MAX } else { limit };
         Ok(self
             .resources()
             .records
             .iter()
             .filter(|(arn, (k, p, _))| {
-                *k == kind && parent.is_none_or(|want| p.as_deref() == Some(want)) && after.is_none_or(|a| arn.as_str() > a)
+                *k == kind
+                    && parent.is_none_or(|want| p.as_deref() == Some(want))
+                    && after.is_none_or(|a| arn.as_str() > a)
             })
             .take(limit)
             .map(|(arn, (_, _, record))| (arn.clone(), record.clone()))
@@ -324,7 +419,12 @@ impl MachineStore for MemoryStore {
     }
 
     fn tags(&self, arn: &str) -> Result<Vec<(String, String)>> {
-        Ok(self.resources().tags.get(arn).map(|t| t.clone().into_iter().collect()).unwrap_or_default())
+        Ok(self
+            .resources()
+            .tags
+            .get(arn)
+            .map(|t| t.clone().into_iter().collect())
+            .unwrap_or_default())
     }
 
     fn tag(&self, arn: &str, tags: &[(String, String)]) -> Result<()> {
@@ -352,7 +452,11 @@ mod tests {
     use crate::sqlite::Durability;
 
     fn activity(name: &str) -> ActivityRecord {
-        ActivityRecord { arn: format!("arn:aws:states:r:1:activity:{name}"), name: name.into(), creation_millis: 7 }
+        ActivityRecord {
+            arn: format!("arn:aws:states:r:1:activity:{name}"),
+            name: name.into(),
+            creation_millis: 7,
+        }
     }
 
     fn exercise(store: &dyn MachineStore) {
@@ -360,13 +464,32 @@ mod tests {
         store.insert(&a).expect("insert");
         assert!(matches!(store.insert(&a), Err(Error::AlreadyExists(_))));
         store.insert(&activity("b")).expect("insert b");
-        assert_eq!(store.get::<ActivityRecord>(&a.arn).expect("get"), Some(a.clone()));
-        assert_eq!(store.get::<MachineRecord>(&a.arn).expect("get as other kind"), None);
+        assert_eq!(
+            store.get::<ActivityRecord>(&a.arn).expect("get"),
+            Some(a.clone())
+        );
+        assert_eq!(
+            store
+                .get::<MachineRecord>(&a.arn)
+                .expect("get as other kind"),
+            None
+        );
         let page: Vec<ActivityRecord> = store.list(None, Some(&a.arn), 0).expect("list");
-        assert_eq!(page.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(), ["b"]);
-        store.tag(&a.arn, &[("k".into(), "v".into()), ("x".into(), "1".into())]).expect("tag");
+        assert_eq!(
+            page.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(),
+            ["b"]
+        );
+        store
+            .tag(
+                &a.arn,
+                &[("k".into(), "v".into()), ("x".into(), "1".into())],
+            )
+            .expect("tag");
         store.untag(&a.arn, &["x".into()]).expect("untag");
-        assert_eq!(store.tags(&a.arn).expect("tags"), vec![("k".to_string(), "v".to_string())]);
+        assert_eq!(
+            store.tags(&a.arn).expect("tags"),
+            vec![("k".to_string(), "v".to_string())]
+        );
         assert!(store.delete(&a.arn).expect("delete"));
         assert!(!store.delete(&a.arn).expect("delete again"));
         assert!(store.tags(&a.arn).expect("tags after delete").is_empty());
@@ -374,14 +497,18 @@ mod tests {
 
     #[test]
     fn sqlite_and_memory_keep_resources_alike() {
-        let dir = std::env::temp_dir().join(format!("windlass-machines-test-{}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("windlass-machines-test-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("temp dir");
         let path = dir.join("store.db");
         let _ = std::fs::remove_file(&path);
         exercise(&SqliteStore::open(&path, Durability::Full).expect("open"));
         exercise(&MemoryStore::new());
         let reopened = SqliteStore::open(&path, Durability::Full).expect("reopen");
-        assert!(reopened.get::<ActivityRecord>("arn:aws:states:r:1:activity:b").expect("get").is_some());
+        assert!(reopened
+            .get::<ActivityRecord>("arn:aws:states:r:1:activity:b")
+            .expect("get")
+            .is_some());
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

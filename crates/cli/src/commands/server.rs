@@ -56,8 +56,12 @@ fn store_choice(args: &Args) -> anyhow::Result<StoreChoice> {
             _ => bail!("--store takes sqlite:PATH or memory, not '{spec}'"),
         },
         None => {
-            let dir = args.data_dir.clone().unwrap_or_else(|| PathBuf::from("windlass-data"));
-            std::fs::create_dir_all(&dir).with_context(|| format!("cannot create the data directory {}", dir.display()))?;
+            let dir = args
+                .data_dir
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("windlass-data"));
+            std::fs::create_dir_all(&dir)
+                .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
             Ok(StoreChoice::Sqlite(dir.join("windlass.db")))
         }
     }
@@ -67,10 +71,16 @@ fn access_keys(args: &Args) -> anyhow::Result<Vec<AccessKey>> {
     if !args.access_keys.is_empty() {
         return Ok(args.access_keys.clone());
     }
-    let Ok(text) = std::env::var(ACCESS_KEYS_ENV) else { return Ok(Vec::new()) };
+    let Ok(text) = std::env::var(ACCESS_KEYS_ENV) else {
+        return Ok(Vec::new());
+    };
     text.split(',')
         .filter(|k| !k.trim().is_empty())
-        .map(|k| k.trim().parse::<AccessKey>().map_err(|e| anyhow::anyhow!("{ACCESS_KEYS_ENV}: {e}")))
+        .map(|k| {
+            k.trim()
+                .parse::<AccessKey>()
+                .map_err(|e| anyhow::anyhow!("{ACCESS_KEYS_ENV}: {e}"))
+        })
         .collect()
 }
 
@@ -82,28 +92,50 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             args.bind
         );
     }
-    let config = Config { region: args.region.clone(), account: args.account.clone(), access_keys: keys, ..Config::default() };
+    let config = Config {
+        region: args.region.clone(),
+        account: args.account.clone(),
+        access_keys: keys,
+        ..Config::default()
+    };
     let invokers = windlass_server::integrations::invokers();
     let clock = Arc::new(SystemClock);
     let (server, store_text) = match store_choice(&args)? {
         StoreChoice::Sqlite(path) => {
             let store = SqliteStore::open(&path, Durability::Full)?;
-            (Server::new(Arc::new(store), invokers, clock, config), format!("sqlite:{}", path.display()))
+            (
+                Server::new(Arc::new(store), invokers, clock, config),
+                format!("sqlite:{}", path.display()),
+            )
         }
-        StoreChoice::Memory => (Server::new(Arc::new(MemoryStore::new()), invokers, clock, config), "memory".into()),
+        StoreChoice::Memory => (
+            Server::new(Arc::new(MemoryStore::new()), invokers, clock, config),
+            "memory".into(),
+        ),
     };
-    let tokio = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     tokio.block_on(serve(server, args.bind, store_text))?;
     Ok(exit::OK)
 }
 
 async fn serve(server: Server, bind: SocketAddr, store_text: String) -> anyhow::Result<()> {
-    let resumed = server.runtime.recover().await.context("cannot resume the stored executions")?;
+    let resumed = server
+        .runtime
+        .recover()
+        .await
+        .context("cannot resume the stored executions")?;
     let authenticated = !server.config.access_keys.is_empty();
-    let listener = tokio::net::TcpListener::bind(bind).await.with_context(|| format!("cannot listen on {bind}"))?;
+    let listener = tokio::net::TcpListener::bind(bind)
+        .await
+        .with_context(|| format!("cannot listen on {bind}"))?;
     let address = listener.local_addr()?;
     if authenticated {
-        eprintln!("windlass: requests must be signed (SigV4) with one of {} access key(s)", server.config.access_keys.len());
+        eprintln!(
+            "windlass: requests must be signed (SigV4) with one of {} access key(s)",
+            server.config.access_keys.len()
+        );
     } else {
         eprintln!("windlass: requests are NOT authenticated (no access keys); allowed because {address} is a loopback address");
     }
@@ -111,7 +143,10 @@ async fn serve(server: Server, bind: SocketAddr, store_text: String) -> anyhow::
     // Scripts and tests read the address from this line.
     println!("windlass server listening on http://{address}");
     let router = app(Arc::new(server));
-    axum::serve(listener, router).with_graceful_shutdown(shutdown()).await.context("the server failed")?;
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown())
+        .await
+        .context("the server failed")?;
     Ok(())
 }
 
@@ -120,13 +155,14 @@ async fn shutdown() {
     let interrupt = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(signal) => signal,
-            Err(_) => {
-                let _ = interrupt.await;
-                return;
-            }
-        };
+        let mut terminate =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(signal) => signal,
+                Err(_) => {
+                    let _ = interrupt.await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = interrupt => {}
             _ = terminate.recv() => {}

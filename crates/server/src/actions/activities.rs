@@ -11,7 +11,10 @@ use crate::error::{ApiError, ApiResult};
 use crate::wire::{self, timestamp};
 use crate::Server;
 
-pub fn create(server: &Server, input: wire::CreateActivityInput) -> ApiResult<wire::CreateActivityOutput> {
+pub fn create(
+    server: &Server,
+    input: wire::CreateActivityInput,
+) -> ApiResult<wire::CreateActivityOutput> {
     required(&input.name, "name")?;
     arn::check_name(&input.name)?;
     let tag_pairs = tags::pairs(&input.tags)?;
@@ -27,7 +30,10 @@ pub fn create(server: &Server, input: wire::CreateActivityInput) -> ApiResult<wi
         Err(other) => return Err(other.into()),
     };
     server.machines.tag(&record.arn, &tag_pairs)?;
-    Ok(wire::CreateActivityOutput { activity_arn: record.arn, creation_date: timestamp(record.creation_millis) })
+    Ok(wire::CreateActivityOutput {
+        activity_arn: record.arn,
+        creation_date: timestamp(record.creation_millis),
+    })
 }
 
 fn find(server: &Server, activity_arn: &str) -> ApiResult<ActivityRecord> {
@@ -38,12 +44,24 @@ fn find(server: &Server, activity_arn: &str) -> ApiResult<ActivityRecord> {
     server
         .machines
         .get::<ActivityRecord>(activity_arn)?
-        .ok_or_else(|| ApiError::new("ActivityDoesNotExist", format!("Activity Does Not Exist: '{activity_arn}'")))
+        .ok_or_else(|| {
+            ApiError::new(
+                "ActivityDoesNotExist",
+                format!("Activity Does Not Exist: '{activity_arn}'"),
+            )
+        })
 }
 
-pub fn describe(server: &Server, input: wire::ActivityArnInput) -> ApiResult<wire::ActivityListItem> {
+pub fn describe(
+    server: &Server,
+    input: wire::ActivityArnInput,
+) -> ApiResult<wire::ActivityListItem> {
     let record = find(server, &input.activity_arn)?;
-    Ok(wire::ActivityListItem { activity_arn: record.arn, name: record.name, creation_date: timestamp(record.creation_millis) })
+    Ok(wire::ActivityListItem {
+        activity_arn: record.arn,
+        name: record.name,
+        creation_date: timestamp(record.creation_millis),
+    })
 }
 
 pub fn list(server: &Server, input: wire::ListInput) -> ApiResult<wire::ListActivitiesOutput> {
@@ -53,29 +71,48 @@ pub fn list(server: &Server, input: wire::ListInput) -> ApiResult<wire::ListActi
     let (page, next_token) = paginate(records, size, |r| r.arn.clone());
     let activities = page
         .into_iter()
-        .map(|r| wire::ActivityListItem { activity_arn: r.arn, name: r.name, creation_date: timestamp(r.creation_millis) })
+        .map(|r| wire::ActivityListItem {
+            activity_arn: r.arn,
+            name: r.name,
+            creation_date: timestamp(r.creation_millis),
+        })
         .collect();
-    Ok(wire::ListActivitiesOutput { activities, next_token })
+    Ok(wire::ListActivitiesOutput {
+        activities,
+        next_token,
+    })
 }
 
 pub fn delete(server: &Server, input: wire::ActivityArnInput) -> ApiResult<wire::Empty> {
     required(&input.activity_arn, "activityArn")?;
-    if !matches!(arn::parse(&input.activity_arn), Some(Resource::Activity { .. })) {
+    if !matches!(
+        arn::parse(&input.activity_arn),
+        Some(Resource::Activity { .. })
+    ) {
         return Err(ApiError::invalid_arn(&input.activity_arn));
     }
     server.machines.delete(&input.activity_arn)?;
     Ok(wire::Empty {})
 }
 
-pub async fn get_task(server: &Server, input: wire::GetActivityTaskInput) -> ApiResult<wire::GetActivityTaskOutput> {
+pub async fn get_task(
+    server: &Server,
+    input: wire::GetActivityTaskInput,
+) -> ApiResult<wire::GetActivityTaskOutput> {
     let activity = find(server, &input.activity_arn)?;
     if let Some(worker) = &input.worker_name {
         check_length(worker, "workerName", 80)?;
     }
     let wait = server.config.activity_wait;
-    let task = server.runtime.get_activity_task(&activity.arn, input.worker_name, wait).await;
+    let task = server
+        .runtime
+        .get_activity_task(&activity.arn, input.worker_name, wait)
+        .await;
     Ok(match task {
-        Some(task) => wire::GetActivityTaskOutput { task_token: Some(task.token), input: Some(task.input.to_string()) },
+        Some(task) => wire::GetActivityTaskOutput {
+            task_token: Some(task.token),
+            input: Some(task.input.to_string()),
+        },
         None => wire::GetActivityTaskOutput::default(),
     })
 }
@@ -85,7 +122,10 @@ fn check_task_token(token: &str) -> ApiResult<()> {
     required(token, "taskToken")?;
     check_length(token, "taskToken", 2048)?;
     if uuid::Uuid::parse_str(token).is_err() {
-        return Err(ApiError::new("InvalidToken", format!("Invalid Token: '{token}'")));
+        return Err(ApiError::new(
+            "InvalidToken",
+            format!("Invalid Token: '{token}'"),
+        ));
     }
     Ok(())
 }
@@ -100,7 +140,10 @@ fn task_error(error: windlass_runtime::Error) -> ApiError {
     }
 }
 
-pub async fn send_success(server: &Server, input: wire::SendTaskSuccessInput) -> ApiResult<wire::Empty> {
+pub async fn send_success(
+    server: &Server,
+    input: wire::SendTaskSuccessInput,
+) -> ApiResult<wire::Empty> {
     check_task_token(&input.task_token)?;
     required(&input.output, "output")?;
     if input.output.len() > windlass_asl::MAX_PAYLOAD_BYTES {
@@ -111,35 +154,61 @@ pub async fn send_success(server: &Server, input: wire::SendTaskSuccessInput) ->
     }
     let output: Json = serde_json::from_str(&input.output)
         .map_err(|e| ApiError::new("InvalidOutput", format!("Invalid Output: '{e}'")))?;
-    match server.runtime.send_task_success(&input.task_token, output.clone()).await {
+    match server
+        .runtime
+        .send_task_success(&input.task_token, output.clone())
+        .await
+    {
         Err(windlass_runtime::Error::InvalidToken) => {
-            server.express.send_task_success(&input.task_token, output).await.map_err(task_error)?;
+            server
+                .express
+                .send_task_success(&input.task_token, output)
+                .await
+                .map_err(task_error)?;
         }
         other => other.map_err(task_error)?,
     }
     Ok(wire::Empty {})
 }
 
-pub async fn send_failure(server: &Server, input: wire::SendTaskFailureInput) -> ApiResult<wire::Empty> {
+pub async fn send_failure(
+    server: &Server,
+    input: wire::SendTaskFailureInput,
+) -> ApiResult<wire::Empty> {
     check_task_token(&input.task_token)?;
     let error = input.error.unwrap_or_default();
     let cause = input.cause.unwrap_or_default();
     check_length(&error, "error", 256)?;
     check_length(&cause, "cause", 32768)?;
-    match server.runtime.send_task_failure(&input.task_token, error.clone(), cause.clone()).await {
+    match server
+        .runtime
+        .send_task_failure(&input.task_token, error.clone(), cause.clone())
+        .await
+    {
         Err(windlass_runtime::Error::InvalidToken) => {
-            server.express.send_task_failure(&input.task_token, error, cause).await.map_err(task_error)?;
+            server
+                .express
+                .send_task_failure(&input.task_token, error, cause)
+                .await
+                .map_err(task_error)?;
         }
         other => other.map_err(task_error)?,
     }
     Ok(wire::Empty {})
 }
 
-pub async fn send_heartbeat(server: &Server, input: wire::TaskTokenInput) -> ApiResult<wire::Empty> {
+pub async fn send_heartbeat(
+    server: &Server,
+    input: wire::TaskTokenInput,
+) -> ApiResult<wire::Empty> {
     check_task_token(&input.task_token)?;
     match server.runtime.send_task_heartbeat(&input.task_token).await {
         Err(windlass_runtime::Error::InvalidToken) => {
-            server.express.send_task_heartbeat(&input.task_token).await.map_err(task_error)?;
+            server
+                .express
+                .send_task_heartbeat(&input.task_token)
+                .await
+                .map_err(task_error)?;
         }
         other => other.map_err(task_error)?,
     }

@@ -30,15 +30,26 @@ fn resolve(server: &Server, machine_arn: &str) -> ApiResult<Target> {
         Some(Resource::StateMachine { .. }) => {
             let machine = machines::find(server, machine_arn)?;
             let definition = machines::definition_of(server, &machine)?;
-            Ok(Target { definition_text: machine.definition.clone(), role_arn: machine.role_arn.clone(), machine, definition })
+            Ok(Target {
+                definition_text: machine.definition.clone(),
+                role_arn: machine.role_arn.clone(),
+                machine,
+                definition,
+            })
         }
         Some(Resource::Version { .. }) => {
             let version = versions::find(server, machine_arn)?;
             let machine = machines::find(server, &version.machine_arn)?;
             let express = version.kind == "EXPRESS";
-            let definition =
-                server.cached_definition(&version.arn, || machines::parse_definition(&version.definition, express))?;
-            Ok(Target { machine, definition_text: version.definition, definition, role_arn: version.role_arn })
+            let definition = server.cached_definition(&version.arn, || {
+                machines::parse_definition(&version.definition, express)
+            })?;
+            Ok(Target {
+                machine,
+                definition_text: version.definition,
+                definition,
+                role_arn: version.role_arn,
+            })
         }
         _ => Err(ApiError::invalid_arn(machine_arn)),
     }
@@ -53,8 +64,12 @@ fn parse_input(input: Option<&str>) -> ApiResult<Json> {
             windlass_asl::MAX_PAYLOAD_BYTES
         )));
     }
-    serde_json::from_str(text)
-        .map_err(|e| ApiError::new("InvalidExecutionInput", format!("Invalid State Machine Execution Input: '{e}'")))
+    serde_json::from_str(text).map_err(|e| {
+        ApiError::new(
+            "InvalidExecutionInput",
+            format!("Invalid State Machine Execution Input: '{e}'"),
+        )
+    })
 }
 
 fn seed() -> u64 {
@@ -80,7 +95,11 @@ fn prepare(server: &Server, input: &wire::StartExecutionInput) -> ApiResult<Prep
     let execution_input = parse_input(input.input.as_deref())?;
     let express = target.machine.kind == "EXPRESS";
     let arn = if express {
-        server.arns.express_execution(&target.machine.name, &name, &uuid::Uuid::new_v4().to_string())
+        server.arns.express_execution(
+            &target.machine.name,
+            &name,
+            &uuid::Uuid::new_v4().to_string(),
+        )
     } else {
         server.arns.execution(&target.machine.name, &name)
     };
@@ -95,8 +114,16 @@ fn prepare(server: &Server, input: &wire::StartExecutionInput) -> ApiResult<Prep
         seed: seed(),
         express,
     };
-    let request = StartRequest { definition_text: target.definition_text, definition: target.definition, meta };
-    Ok(Prepared { arn, request, express })
+    let request = StartRequest {
+        definition_text: target.definition_text,
+        definition: target.definition,
+        meta,
+    };
+    Ok(Prepared {
+        arn,
+        request,
+        express,
+    })
 }
 
 fn runtime_error(error: windlass_runtime::Error) -> ApiError {
@@ -106,27 +133,50 @@ fn runtime_error(error: windlass_runtime::Error) -> ApiError {
     }
 }
 
-pub async fn start(server: &Server, input: wire::StartExecutionInput) -> ApiResult<wire::StartExecutionOutput> {
+pub async fn start(
+    server: &Server,
+    input: wire::StartExecutionInput,
+) -> ApiResult<wire::StartExecutionOutput> {
     let prepared = prepare(server, &input)?;
     let start_millis = prepared.request.meta.start_millis;
     let wanted_input = prepared.request.meta.input.clone();
     let machine_arn = prepared.request.meta.state_machine_arn.clone();
-    let runtime = if prepared.express { &server.express } else { &server.runtime };
-    match runtime.start(prepared.request).await.map_err(runtime_error)? {
-        Started::New => Ok(wire::StartExecutionOutput { execution_arn: prepared.arn, start_date: timestamp(start_millis) }),
+    let runtime = if prepared.express {
+        &server.express
+    } else {
+        &server.runtime
+    };
+    match runtime
+        .start(prepared.request)
+        .await
+        .map_err(runtime_error)?
+    {
+        Started::New => Ok(wire::StartExecutionOutput {
+            execution_arn: prepared.arn,
+            start_date: timestamp(start_millis),
+        }),
         // AWS: the same name and input as a running execution returns it; anything else is a conflict.
         Started::Existing(record) => {
             let same_input = serde_json::from_str::<Json>(&record.input).ok() == Some(wanted_input);
             if record.status == "RUNNING" && same_input && record.state_machine_arn == machine_arn {
-                Ok(wire::StartExecutionOutput { execution_arn: record.arn, start_date: timestamp(record.start_millis) })
+                Ok(wire::StartExecutionOutput {
+                    execution_arn: record.arn,
+                    start_date: timestamp(record.start_millis),
+                })
             } else {
-                Err(ApiError::new("ExecutionAlreadyExists", format!("Execution Already Exists: '{}'", record.arn)))
+                Err(ApiError::new(
+                    "ExecutionAlreadyExists",
+                    format!("Execution Already Exists: '{}'", record.arn),
+                ))
             }
         }
     }
 }
 
-pub async fn start_sync(server: &Server, input: wire::StartExecutionInput) -> ApiResult<wire::StartSyncExecutionOutput> {
+pub async fn start_sync(
+    server: &Server,
+    input: wire::StartExecutionInput,
+) -> ApiResult<wire::StartSyncExecutionOutput> {
     let prepared = prepare(server, &input)?;
     if !prepared.express {
         return Err(ApiError::new(
@@ -135,8 +185,16 @@ pub async fn start_sync(server: &Server, input: wire::StartExecutionInput) -> Ap
         ));
     }
     let meta = prepared.request.meta.clone();
-    server.express.start(prepared.request).await.map_err(runtime_error)?;
-    let finished = server.express.wait(&prepared.arn).await.map_err(runtime_error)?;
+    server
+        .express
+        .start(prepared.request)
+        .await
+        .map_err(runtime_error)?;
+    let finished = server
+        .express
+        .wait(&prepared.arn)
+        .await
+        .map_err(runtime_error)?;
     let (output, error, cause) = outcome_fields(finished.outcome.as_ref());
     Ok(wire::StartSyncExecutionOutput {
         execution_arn: prepared.arn,
@@ -164,18 +222,27 @@ fn outcome_fields(outcome: Option<&Outcome>) -> (Option<String>, Option<String>,
 }
 
 pub(crate) fn does_not_exist(execution_arn: &str) -> ApiError {
-    ApiError::new("ExecutionDoesNotExist", format!("Execution Does Not Exist: '{execution_arn}'"))
+    ApiError::new(
+        "ExecutionDoesNotExist",
+        format!("Execution Does Not Exist: '{execution_arn}'"),
+    )
 }
 
 /// The stored execution an execution ARN names, and the runtime that runs it.
-pub(crate) fn find<'a>(server: &'a Server, execution_arn: &str) -> ApiResult<(ExecutionRecord, &'a Runtime)> {
+pub(crate) fn find<'a>(
+    server: &'a Server,
+    execution_arn: &str,
+) -> ApiResult<(ExecutionRecord, &'a Runtime)> {
     required(execution_arn, "executionArn")?;
     let runtime = match arn::parse(execution_arn) {
         Some(Resource::Execution { .. }) => &server.runtime,
         Some(Resource::Express { .. }) => &server.express,
         _ => return Err(ApiError::invalid_arn(execution_arn)),
     };
-    let record = runtime.store().execution(execution_arn)?.ok_or_else(|| does_not_exist(execution_arn))?;
+    let record = runtime
+        .store()
+        .execution(execution_arn)?
+        .ok_or_else(|| does_not_exist(execution_arn))?;
     Ok((record, runtime))
 }
 
@@ -183,12 +250,19 @@ fn outcome_of(record: &ExecutionRecord) -> ApiResult<Option<Outcome>> {
     if record.status == "RUNNING" {
         return Ok(None);
     }
-    let execution: Execution = serde_json::from_str(&record.snapshot)
-        .map_err(|e| ApiError::internal(format!("the stored state of {} cannot be read: {e}", record.arn)))?;
+    let execution: Execution = serde_json::from_str(&record.snapshot).map_err(|e| {
+        ApiError::internal(format!(
+            "the stored state of {} cannot be read: {e}",
+            record.arn
+        ))
+    })?;
     Ok(execution.outcome)
 }
 
-pub fn describe(server: &Server, input: wire::ExecutionArnInput) -> ApiResult<wire::DescribeExecutionOutput> {
+pub fn describe(
+    server: &Server,
+    input: wire::ExecutionArnInput,
+) -> ApiResult<wire::DescribeExecutionOutput> {
     let (record, _) = find(server, &input.execution_arn)?;
     let (output, error, cause) = outcome_fields(outcome_of(&record)?.as_ref());
     let redrive_reason = match record.status.as_str() {
@@ -222,8 +296,16 @@ pub fn describe_machine(
     let (record, _) = find(server, &input.execution_arn)?;
     let machine = machines::find(server, &record.state_machine_arn).ok();
     let (role_arn, logging, tracing) = match &machine {
-        Some(m) => (m.role_arn.clone(), m.logging_configuration.clone(), m.tracing_configuration.clone()),
-        None => (String::new(), json!({ "level": "OFF" }), json!({ "enabled": false })),
+        Some(m) => (
+            m.role_arn.clone(),
+            m.logging_configuration.clone(),
+            m.tracing_configuration.clone(),
+        ),
+        None => (
+            String::new(),
+            json!({ "level": "OFF" }),
+            json!({ "enabled": false }),
+        ),
     };
     let name = arn::parse(&record.state_machine_arn)
         .and_then(|r| match r {
@@ -243,11 +325,24 @@ pub fn describe_machine(
     })
 }
 
-const STATUSES: [&str; 6] = ["RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED", "PENDING_REDRIVE"];
+const STATUSES: [&str; 6] = [
+    "RUNNING",
+    "SUCCEEDED",
+    "FAILED",
+    "TIMED_OUT",
+    "ABORTED",
+    "PENDING_REDRIVE",
+];
 
-pub fn list(server: &Server, input: wire::ListExecutionsInput) -> ApiResult<wire::ListExecutionsOutput> {
+pub fn list(
+    server: &Server,
+    input: wire::ListExecutionsInput,
+) -> ApiResult<wire::ListExecutionsOutput> {
     if input.map_run_arn.is_some() {
-        return Err(ApiError::new("ResourceNotFound", "Map runs are not kept by this server"));
+        return Err(ApiError::new(
+            "ResourceNotFound",
+            "Map runs are not kept by this server",
+        ));
     }
     let machine_arn = input.state_machine_arn.as_deref().unwrap_or_default();
     let machine = machines::find(server, arn::unqualified(machine_arn))?;
@@ -272,7 +367,9 @@ pub fn list(server: &Server, input: wire::ListExecutionsInput) -> ApiResult<wire
         after: check_token(input.next_token.as_deref())?.map(str::to_string),
         limit: size + 1,
     };
-    let (page, next_token) = paginate(server.runtime.store().list(&filter)?, size, |r| r.arn.clone());
+    let (page, next_token) = paginate(server.runtime.store().list(&filter)?, size, |r| {
+        r.arn.clone()
+    });
     let executions = page
         .into_iter()
         .map(|r| wire::ExecutionListItem {
@@ -284,10 +381,16 @@ pub fn list(server: &Server, input: wire::ListExecutionsInput) -> ApiResult<wire
             stop_date: r.stop_millis.map(timestamp),
         })
         .collect();
-    Ok(wire::ListExecutionsOutput { executions, next_token })
+    Ok(wire::ListExecutionsOutput {
+        executions,
+        next_token,
+    })
 }
 
-pub async fn stop(server: &Server, input: wire::StopExecutionInput) -> ApiResult<wire::StopExecutionOutput> {
+pub async fn stop(
+    server: &Server,
+    input: wire::StopExecutionInput,
+) -> ApiResult<wire::StopExecutionOutput> {
     let (record, runtime) = find(server, &input.execution_arn)?;
     check_length(input.error.as_deref().unwrap_or_default(), "error", 256)?;
     check_length(input.cause.as_deref().unwrap_or_default(), "cause", 32768)?;
@@ -299,5 +402,7 @@ pub async fn stop(server: &Server, input: wire::StopExecutionInput) -> ApiResult
         }
     }
     let (record, _) = find(server, &input.execution_arn)?;
-    Ok(wire::StopExecutionOutput { stop_date: timestamp(record.stop_millis.unwrap_or_else(|| server.now_millis())) })
+    Ok(wire::StopExecutionOutput {
+        stop_date: timestamp(record.stop_millis.unwrap_or_else(|| server.now_millis())),
+    })
 }

@@ -19,9 +19,16 @@ fn invalid_token(token: &str) -> ApiError {
 fn wire_event(event: &HistoryEvent, include_data: bool) -> Json {
     let mut value = event.to_aws(true);
     if let Some(map) = value.as_object_mut() {
-        map.insert("timestamp".into(), json!(wire::timestamp(event.timestamp_millis)));
+        map.insert(
+            "timestamp".into(),
+            json!(wire::timestamp(event.timestamp_millis)),
+        );
         if !include_data {
-            if let Some(Json::Object(details)) = event.details_key.as_deref().and_then(|key| map.get_mut(key)) {
+            if let Some(Json::Object(details)) = event
+                .details_key
+                .as_deref()
+                .and_then(|key| map.get_mut(key))
+            {
                 for field in ["input", "output"] {
                     details.remove(field);
                 }
@@ -32,17 +39,30 @@ fn wire_event(event: &HistoryEvent, include_data: bool) -> Json {
 }
 
 fn last_event_id(record: &windlass_store::ExecutionRecord) -> ApiResult<u64> {
-    let execution: Execution = serde_json::from_str(&record.snapshot)
-        .map_err(|e| ApiError::internal(format!("the stored state of {} cannot be read: {e}", record.arn)))?;
+    let execution: Execution = serde_json::from_str(&record.snapshot).map_err(|e| {
+        ApiError::internal(format!(
+            "the stored state of {} cannot be read: {e}",
+            record.arn
+        ))
+    })?;
     Ok(execution.last_event_id)
 }
 
-pub fn get(server: &Server, input: wire::GetExecutionHistoryInput) -> ApiResult<wire::GetExecutionHistoryOutput> {
+pub fn get(
+    server: &Server,
+    input: wire::GetExecutionHistoryInput,
+) -> ApiResult<wire::GetExecutionHistoryOutput> {
     let (record, runtime) = executions::find(server, &input.execution_arn)?;
     let size = page_size(input.max_results)? as u64;
     let start = match input.next_token.as_deref() {
         None | Some("") => None,
-        Some(token) => Some(token.parse::<u64>().ok().filter(|id| *id >= 1).ok_or_else(|| invalid_token(token))?),
+        Some(token) => Some(
+            token
+                .parse::<u64>()
+                .ok()
+                .filter(|id| *id >= 1)
+                .ok_or_else(|| invalid_token(token))?,
+        ),
     };
     let (events, next) = if input.reverse_order {
         let top = match start {
@@ -62,7 +82,10 @@ pub fn get(server: &Server, input: wire::GetExecutionHistoryInput) -> ApiResult<
         (events, more.then_some(from + size))
     };
     Ok(wire::GetExecutionHistoryOutput {
-        events: events.iter().map(|e| wire_event(e, input.include_execution_data)).collect(),
+        events: events
+            .iter()
+            .map(|e| wire_event(e, input.include_execution_data))
+            .collect(),
         next_token: next.map(|id| id.to_string()),
     })
 }

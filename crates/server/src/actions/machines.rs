@@ -40,10 +40,18 @@ fn machine_type(kind: Option<&str>) -> ApiResult<&'static str> {
 pub(crate) fn parse_definition(text: &str, express: bool) -> ApiResult<Definition> {
     required(text, "definition")?;
     check_length(text, "definition", MAX_DEFINITION_CHARS)?;
-    parse_text_with(text, &ParseConfig { express }).valid().map_err(|diagnostics| {
-        let problems: Vec<String> = diagnostics.iter().map(ToString::to_string).collect();
-        ApiError::new("InvalidDefinition", format!("Invalid State Machine Definition: '{}'", problems.join(", ")))
-    })
+    parse_text_with(text, &ParseConfig { express })
+        .valid()
+        .map_err(|diagnostics| {
+            let problems: Vec<String> = diagnostics.iter().map(ToString::to_string).collect();
+            ApiError::new(
+                "InvalidDefinition",
+                format!(
+                    "Invalid State Machine Definition: '{}'",
+                    problems.join(", ")
+                ),
+            )
+        })
 }
 
 fn check_role(role_arn: &str) -> ApiResult<()> {
@@ -62,20 +70,34 @@ pub(crate) fn find(server: &Server, machine_arn: &str) -> ApiResult<MachineRecor
         Some(Resource::StateMachine { .. }) => {}
         _ => return Err(ApiError::invalid_arn(machine_arn)),
     }
-    server.machines.get::<MachineRecord>(machine_arn)?.ok_or_else(|| does_not_exist(machine_arn))
+    server
+        .machines
+        .get::<MachineRecord>(machine_arn)?
+        .ok_or_else(|| does_not_exist(machine_arn))
 }
 
 pub(crate) fn does_not_exist(machine_arn: &str) -> ApiError {
-    ApiError::new("StateMachineDoesNotExist", format!("State Machine Does Not Exist: '{machine_arn}'"))
+    ApiError::new(
+        "StateMachineDoesNotExist",
+        format!("State Machine Does Not Exist: '{machine_arn}'"),
+    )
 }
 
 /// The parsed definition of a machine's current revision.
-pub(crate) fn definition_of(server: &Server, machine: &MachineRecord) -> ApiResult<Arc<Definition>> {
+pub(crate) fn definition_of(
+    server: &Server,
+    machine: &MachineRecord,
+) -> ApiResult<Arc<Definition>> {
     let key = format!("{}#{}", machine.arn, machine.revision_id);
-    server.cached_definition(&key, || parse_definition(&machine.definition, machine.kind == "EXPRESS"))
+    server.cached_definition(&key, || {
+        parse_definition(&machine.definition, machine.kind == "EXPRESS")
+    })
 }
 
-pub fn create(server: &Server, input: wire::CreateStateMachineInput) -> ApiResult<wire::CreateStateMachineOutput> {
+pub fn create(
+    server: &Server,
+    input: wire::CreateStateMachineInput,
+) -> ApiResult<wire::CreateStateMachineOutput> {
     required(&input.name, "name")?;
     arn::check_name(&input.name)?;
     check_role(&input.role_arn)?;
@@ -134,7 +156,10 @@ pub fn create(server: &Server, input: wire::CreateStateMachineInput) -> ApiResul
     })
 }
 
-pub fn describe(server: &Server, input: wire::StateMachineArnInput) -> ApiResult<wire::DescribeStateMachineOutput> {
+pub fn describe(
+    server: &Server,
+    input: wire::StateMachineArnInput,
+) -> ApiResult<wire::DescribeStateMachineOutput> {
     required(&input.state_machine_arn, "stateMachineArn")?;
     if let Some(Resource::Version { .. }) = arn::parse(&input.state_machine_arn) {
         let version: VersionRecord = versions::find(server, &input.state_machine_arn)?;
@@ -183,10 +208,16 @@ pub fn list(server: &Server, input: wire::ListInput) -> ApiResult<wire::ListStat
             creation_date: timestamp(m.creation_millis),
         })
         .collect();
-    Ok(wire::ListStateMachinesOutput { state_machines, next_token })
+    Ok(wire::ListStateMachinesOutput {
+        state_machines,
+        next_token,
+    })
 }
 
-pub fn update(server: &Server, input: wire::UpdateStateMachineInput) -> ApiResult<wire::UpdateStateMachineOutput> {
+pub fn update(
+    server: &Server,
+    input: wire::UpdateStateMachineInput,
+) -> ApiResult<wire::UpdateStateMachineOutput> {
     let mut machine = find(server, &input.state_machine_arn)?;
     if input.definition.is_none()
         && input.role_arn.is_none()
@@ -237,11 +268,17 @@ pub fn update(server: &Server, input: wire::UpdateStateMachineInput) -> ApiResul
 
 pub fn delete(server: &Server, input: wire::StateMachineArnInput) -> ApiResult<wire::Empty> {
     required(&input.state_machine_arn, "stateMachineArn")?;
-    if !matches!(arn::parse(&input.state_machine_arn), Some(Resource::StateMachine { .. })) {
+    if !matches!(
+        arn::parse(&input.state_machine_arn),
+        Some(Resource::StateMachine { .. })
+    ) {
         return Err(ApiError::invalid_arn(&input.state_machine_arn));
     }
     // Running executions carry on with the definition they started with.
-    for version in server.machines.list::<VersionRecord>(Some(&input.state_machine_arn), None, 0)? {
+    for version in server
+        .machines
+        .list::<VersionRecord>(Some(&input.state_machine_arn), None, 0)?
+    {
         server.machines.delete(&version.arn)?;
     }
     server.machines.delete(&input.state_machine_arn)?;
@@ -261,16 +298,34 @@ pub fn validate(input: wire::ValidateInput) -> ApiResult<wire::ValidateOutput> {
     let limit = match input.max_results.unwrap_or(0) {
         0 => 100,
         n @ 1..=100 => n as usize,
-        n => return Err(ApiError::validation(format!("Value '{n}' at 'maxResults' must be between 0 and 100"))),
+        n => {
+            return Err(ApiError::validation(format!(
+                "Value '{n}' at 'maxResults' must be between 0 and 100"
+            )))
+        }
     };
-    let diagnostics = parse_text_with(&input.definition, &ParseConfig { express: kind == "EXPRESS" }).diagnostics;
+    let diagnostics = parse_text_with(
+        &input.definition,
+        &ParseConfig {
+            express: kind == "EXPRESS",
+        },
+    )
+    .diagnostics;
     let truncated = diagnostics.len() > limit;
     let result = if diagnostics.is_empty() { "OK" } else { "FAIL" };
-    let diagnostics = diagnostics.into_iter().take(limit).map(|d: Diagnostic| wire::ValidateDiagnostic {
-        severity: "ERROR",
-        code: d.code.to_string(),
-        message: d.message,
-        location: (!d.pointer.is_empty()).then_some(d.pointer),
-    });
-    Ok(wire::ValidateOutput { result, diagnostics: diagnostics.collect(), truncated })
+    let diagnostics =
+        diagnostics
+            .into_iter()
+            .take(limit)
+            .map(|d: Diagnostic| wire::ValidateDiagnostic {
+                severity: "ERROR",
+                code: d.code.to_string(),
+                message: d.message,
+                location: (!d.pointer.is_empty()).then_some(d.pointer),
+            });
+    Ok(wire::ValidateOutput {
+        result,
+        diagnostics: diagnostics.collect(),
+        truncated,
+    })
 }

@@ -29,7 +29,9 @@ pub async fn dispatch(server: &Server, action: &str, body: &[u8]) -> ApiResult<V
         "StartExecution" => reply(executions::start(server, input(body)?).await),
         "StartSyncExecution" => reply(executions::start_sync(server, input(body)?).await),
         "DescribeExecution" => reply(executions::describe(server, input(body)?)),
-        "DescribeStateMachineForExecution" => reply(executions::describe_machine(server, input(body)?)),
+        "DescribeStateMachineForExecution" => {
+            reply(executions::describe_machine(server, input(body)?))
+        }
         "ListExecutions" => reply(executions::list(server, input(body)?)),
         "StopExecution" => reply(executions::stop(server, input(body)?).await),
         "GetExecutionHistory" => reply(history::get(server, input(body)?)),
@@ -44,7 +46,10 @@ pub async fn dispatch(server: &Server, action: &str, body: &[u8]) -> ApiResult<V
         "TagResource" => reply(tags::tag(server, input(body)?)),
         "UntagResource" => reply(tags::untag(server, input(body)?)),
         "ListTagsForResource" => reply(tags::list(server, input(body)?)),
-        _ => Err(ApiError::new("UnknownOperationException", format!("Unknown operation: '{action}'"))),
+        _ => Err(ApiError::new(
+            "UnknownOperationException",
+            format!("Unknown operation: '{action}'"),
+        )),
     }
 }
 
@@ -54,8 +59,13 @@ fn input<T: DeserializeOwned + Default>(body: &[u8]) -> ApiResult<T> {
         return Ok(T::default());
     }
     serde_json::from_slice(body).map_err(|e| match e.classify() {
-        serde_json::error::Category::Data => ApiError::validation(format!("1 validation error detected: {e}")),
-        _ => ApiError::new("SerializationException", format!("The request body is not valid JSON: {e}")),
+        serde_json::error::Category::Data => {
+            ApiError::validation(format!("1 validation error detected: {e}"))
+        }
+        _ => ApiError::new(
+            "SerializationException",
+            format!("The request body is not valid JSON: {e}"),
+        ),
     })
 }
 
@@ -95,7 +105,11 @@ fn page_size(max_results: Option<i64>) -> ApiResult<usize> {
 }
 
 /// Splits `items` (fetched with one more than `size`) into a page and the next token.
-fn paginate<T>(mut items: Vec<T>, size: usize, token_of: impl Fn(&T) -> String) -> (Vec<T>, Option<String>) {
+fn paginate<T>(
+    mut items: Vec<T>,
+    size: usize,
+    token_of: impl Fn(&T) -> String,
+) -> (Vec<T>, Option<String>) {
     if items.len() > size {
         items.truncate(size);
         let token = items.last().map(token_of);
@@ -108,7 +122,10 @@ fn paginate<T>(mut items: Vec<T>, size: usize, token_of: impl Fn(&T) -> String) 
 /// Checks a `nextToken` given back by a client.
 fn check_token(token: Option<&str>) -> ApiResult<Option<&str>> {
     match token {
-        Some(t) if t.len() > 1024 => Err(ApiError::new("InvalidToken", format!("Invalid Token: '{t}'"))),
+        Some(t) if t.len() > 1024 => Err(ApiError::new(
+            "InvalidToken",
+            format!("Invalid Token: '{t}'"),
+        )),
         Some("") | None => Ok(None),
         Some(t) => Ok(Some(t)),
     }

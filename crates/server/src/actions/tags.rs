@@ -14,7 +14,13 @@ const MAX_TAGS: usize = 50;
 /// Checks tags' keys and values and returns them as pairs.
 pub(crate) fn pairs(tags: &[wire::Tag]) -> ApiResult<Vec<(String, String)>> {
     if tags.len() > MAX_TAGS {
-        return Err(ApiError::new("TooManyTags", format!("The number of tags ({}) is more than {MAX_TAGS}", tags.len())));
+        return Err(ApiError::new(
+            "TooManyTags",
+            format!(
+                "The number of tags ({}) is more than {MAX_TAGS}",
+                tags.len()
+            ),
+        ));
     }
     tags.iter()
         .map(|tag| {
@@ -33,12 +39,21 @@ pub(crate) fn pairs(tags: &[wire::Tag]) -> ApiResult<Vec<(String, String)>> {
 fn check_resource(server: &Server, resource_arn: &str) -> ApiResult<()> {
     required(resource_arn, "resourceArn")?;
     let exists = match arn::parse(resource_arn) {
-        Some(Resource::StateMachine { .. }) => server.machines.get::<MachineRecord>(resource_arn)?.is_some(),
-        Some(Resource::Activity { .. }) => server.machines.get::<ActivityRecord>(resource_arn)?.is_some(),
+        Some(Resource::StateMachine { .. }) => server
+            .machines
+            .get::<MachineRecord>(resource_arn)?
+            .is_some(),
+        Some(Resource::Activity { .. }) => server
+            .machines
+            .get::<ActivityRecord>(resource_arn)?
+            .is_some(),
         _ => return Err(ApiError::invalid_arn(resource_arn)),
     };
     if !exists {
-        return Err(ApiError::new("ResourceNotFound", format!("Resource not found: '{resource_arn}'")));
+        return Err(ApiError::new(
+            "ResourceNotFound",
+            format!("Resource not found: '{resource_arn}'"),
+        ));
     }
     Ok(())
 }
@@ -46,12 +61,20 @@ fn check_resource(server: &Server, resource_arn: &str) -> ApiResult<()> {
 pub fn tag(server: &Server, input: wire::TagResourceInput) -> ApiResult<wire::Empty> {
     check_resource(server, &input.resource_arn)?;
     let new = pairs(&input.tags)?;
-    let mut keys: Vec<String> = server.machines.tags(&input.resource_arn)?.into_iter().map(|(k, _)| k).collect();
+    let mut keys: Vec<String> = server
+        .machines
+        .tags(&input.resource_arn)?
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
     keys.extend(new.iter().map(|(k, _)| k.clone()));
     keys.sort();
     keys.dedup();
     if keys.len() > MAX_TAGS {
-        return Err(ApiError::new("TooManyTags", format!("A resource can have at most {MAX_TAGS} tags")));
+        return Err(ApiError::new(
+            "TooManyTags",
+            format!("A resource can have at most {MAX_TAGS} tags"),
+        ));
     }
     server.machines.tag(&input.resource_arn, &new)?;
     Ok(wire::Empty {})
@@ -59,12 +82,19 @@ pub fn tag(server: &Server, input: wire::TagResourceInput) -> ApiResult<wire::Em
 
 pub fn untag(server: &Server, input: wire::UntagResourceInput) -> ApiResult<wire::Empty> {
     check_resource(server, &input.resource_arn)?;
-    server.machines.untag(&input.resource_arn, &input.tag_keys)?;
+    server
+        .machines
+        .untag(&input.resource_arn, &input.tag_keys)?;
     Ok(wire::Empty {})
 }
 
 pub fn list(server: &Server, input: wire::ResourceArnInput) -> ApiResult<wire::ListTagsOutput> {
     check_resource(server, &input.resource_arn)?;
-    let tags = server.machines.tags(&input.resource_arn)?.into_iter().map(|(key, value)| wire::Tag { key, value }).collect();
+    let tags = server
+        .machines
+        .tags(&input.resource_arn)?
+        .into_iter()
+        .map(|(key, value)| wire::Tag { key, value })
+        .collect();
     Ok(wire::ListTagsOutput { tags })
 }

@@ -13,11 +13,18 @@ pub(crate) fn find(server: &Server, version_arn: &str) -> ApiResult<VersionRecor
     if !matches!(arn::parse(version_arn), Some(Resource::Version { .. })) {
         return Err(ApiError::invalid_arn(version_arn));
     }
-    server.machines.get::<VersionRecord>(version_arn)?.ok_or_else(|| machines::does_not_exist(version_arn))
+    server
+        .machines
+        .get::<VersionRecord>(version_arn)?
+        .ok_or_else(|| machines::does_not_exist(version_arn))
 }
 
 /// Publishes the machine's current revision, or returns the version that has it already.
-pub(crate) fn publish_record(server: &Server, mut machine: MachineRecord, description: Option<String>) -> ApiResult<VersionRecord> {
+pub(crate) fn publish_record(
+    server: &Server,
+    mut machine: MachineRecord,
+    description: Option<String>,
+) -> ApiResult<VersionRecord> {
     let description = description.unwrap_or_default();
     check_length(&description, "description", 256)?;
     if machine.last_version > 0 {
@@ -47,7 +54,10 @@ pub(crate) fn publish_record(server: &Server, mut machine: MachineRecord, descri
     Ok(version)
 }
 
-pub fn publish(server: &Server, input: wire::PublishVersionInput) -> ApiResult<wire::PublishVersionOutput> {
+pub fn publish(
+    server: &Server,
+    input: wire::PublishVersionInput,
+) -> ApiResult<wire::PublishVersionOutput> {
     let machine = machines::find(server, &input.state_machine_arn)?;
     if let Some(revision) = &input.revision_id {
         if *revision != machine.revision_id {
@@ -58,10 +68,16 @@ pub fn publish(server: &Server, input: wire::PublishVersionInput) -> ApiResult<w
         }
     }
     let version = publish_record(server, machine, input.description)?;
-    Ok(wire::PublishVersionOutput { creation_date: timestamp(version.creation_millis), state_machine_version_arn: version.arn })
+    Ok(wire::PublishVersionOutput {
+        creation_date: timestamp(version.creation_millis),
+        state_machine_version_arn: version.arn,
+    })
 }
 
-pub fn list(server: &Server, input: wire::ListVersionsInput) -> ApiResult<wire::ListVersionsOutput> {
+pub fn list(
+    server: &Server,
+    input: wire::ListVersionsInput,
+) -> ApiResult<wire::ListVersionsOutput> {
     let machine = machines::find(server, &input.state_machine_arn)?;
     let size = page_size(input.max_results)?;
     let mut all: Vec<VersionRecord> = server.machines.list(Some(&machine.arn), None, 0)?;
@@ -69,9 +85,17 @@ pub fn list(server: &Server, input: wire::ListVersionsInput) -> ApiResult<wire::
     all.sort_by(|a, b| b.version.cmp(&a.version));
     let below: Option<u64> = match input.next_token.as_deref() {
         None | Some("") => None,
-        Some(token) => Some(token.parse().map_err(|_| ApiError::new("InvalidToken", format!("Invalid Token: '{token}'")))?),
+        Some(token) => Some(
+            token
+                .parse()
+                .map_err(|_| ApiError::new("InvalidToken", format!("Invalid Token: '{token}'")))?,
+        ),
     };
-    let mut page: Vec<VersionRecord> = all.into_iter().filter(|v| below.is_none_or(|b| v.version < b)).take(size + 1).collect();
+    let mut page: Vec<VersionRecord> = all
+        .into_iter()
+        .filter(|v| below.is_none_or(|b| v.version < b))
+        .take(size + 1)
+        .collect();
     let next_token = if page.len() > size {
         page.truncate(size);
         page.last().map(|v| v.version.to_string())
@@ -80,14 +104,23 @@ pub fn list(server: &Server, input: wire::ListVersionsInput) -> ApiResult<wire::
     };
     let state_machine_versions = page
         .into_iter()
-        .map(|v| wire::VersionListItem { state_machine_version_arn: v.arn, creation_date: timestamp(v.creation_millis) })
+        .map(|v| wire::VersionListItem {
+            state_machine_version_arn: v.arn,
+            creation_date: timestamp(v.creation_millis),
+        })
         .collect();
-    Ok(wire::ListVersionsOutput { state_machine_versions, next_token })
+    Ok(wire::ListVersionsOutput {
+        state_machine_versions,
+        next_token,
+    })
 }
 
 pub fn delete(server: &Server, input: wire::VersionArnInput) -> ApiResult<wire::Empty> {
     required(&input.state_machine_version_arn, "stateMachineVersionArn")?;
-    if !matches!(arn::parse(&input.state_machine_version_arn), Some(Resource::Version { .. })) {
+    if !matches!(
+        arn::parse(&input.state_machine_version_arn),
+        Some(Resource::Version { .. })
+    ) {
         return Err(ApiError::invalid_arn(&input.state_machine_version_arn));
     }
     server.machines.delete(&input.state_machine_version_arn)?;

@@ -1,0 +1,304 @@
+//! The API through `Router::oneshot`, driven by case files in `tests/cases`.
+//!
+//! A case is a list of steps: an action, its request, and either the
+//! response it must contain (a JSON subset) or the AWS error code it must
+//! fail with. `definition`, `input` and `output` given as JSON objects are
+//! sent as JSON text, as the protocol wants, and compared as JSON. A step may
+//! capture response fields (`"capture": {"token": "/taskToken"}`) for later
+//! requests to use as `${token}`.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use serde_json::{json, Value as Json};
+use tower::ServiceExt;
+use windlass_runtime::SystemClock;
+use windlass_server::sigv4::{self, AccessKey};
+use windlass_server::{app, Config, Server};
+use windlass_store::memory::MemoryStore;
+
+fn server(keys: Vec<AccessKey>) -> Arc<Server> {
+    let config = Config {
+        access_keys: keys,
+        activity_wait: Duration::from_millis(200),
+        ..Config::default()
+    };
+    let invokers = windlass_server::integrations::invokers();
+    Arc::new(Server::new(
+        Arc::new(MemoryStore::new()),
+        invokers,
+        Arc::new(SystemClock),
+        config,
+    ))
+}
+
+async fn call(server: &Arc<Server>, request: Request<Body>) -> (StatusCode, Json) {
+    let response = app(server.clone())
+        .oneshot(request)
+        .await
+        .expect("the router answers");
+    let status = response.status();
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    let body = serde_json::from_slice(&bytes)
+        .unwrap_or_else(|_| json!({ "raw": String::from_utf8_lossy(&bytes) }));
+    (status, body)
+}
+
+fn request(action: &str, body: &Json) -> Request<Body> {
+    Request::post("/")
+        .header("content-type", "application/x-amz-json-1.0")
+        .header("x-amz-target", format!("AWSStepFunctions.{action}"))
+        .body(Body::from(body.to_string()))
+        .expect("request")
+}
+
+/// JSON-valued protocol fields are JSON text on the wire.
+const TEXT_FIELDS: [&str; 3] = ["definition", "input", "output"];
+
+fn substitute(body: &Json, captures: &HashMap<String, Json>) -> Json {
+    let mut text = body.to_string();
+    for (name, value) in captures {
+        // A whole string `"${name}"` becomes the captured value; inside a longer string, its text.
+        text = text.replace(&format!("\"${{{name}}}\""), &value.to_string());
+        text = text.replace(
+            &format!("${{{name}}}"),
+            value.as_str().unwrap_or(&value.to_string()),
+        );
+    }
+    serde_json::from_str(&text).expect("the step stays JSON after substitution")
+}
+
+fn encode_request(body: &Json, captures: &HashMap<String, Json>) -> Json {
+    let mut body = substitute(body, captures);
+    if let Some(map) = body.as_object_mut() {
+        for field in TEXT_FIELDS {
+            if let Some(value) = map.get_mut(field) {
+                if !value.is_string() {
+                    *value = Json::String(value.to_string());
+                }
+            }
+        }
+    }
+    body
+}
+
+/// Whether `expected` is contained in `actual`; JSON text in `actual` is
+/// compared with non-string `expected` values as JSON.
+fn contains(actual: &Json, expected: &Json, at: &str) -> Result<(), String> {
+    match (actual, expected) {
+        (Json::String(text), e) if !e.is_string() => match serde_json::from_str::<Json>(text) {
+            Ok(parsed) => contains(&parsed, e, at),
+            Err(_) => Err(format!("{at}: expected {e}, got text {text:?}")),
+        },
+        (Json::Object(a), Json::Object(e)) => {
+            for (key, value) in e {
+                let child = a
+                    .get(key)
+                    .ok_or_else(|| format!("{at}/{key}: missing in {actual}"))?;
+                contains(child, value, &format!("{at}/{key}"))?;
+            }
+            Ok(())
+        }
+        (Json::Array(a), Json::Array(e)) if a.len() == e.len() => a
+            .iter()
+            .zip(e)
+            .enumerate()
+            .try_for_each(|(i, (a, e))| contains(a, e, &format!("{at}/{i}"))),
+        (a, e) if a == e => Ok(()),
+        (a, e) => Err(format!("{at}: expected {e}, got {a}")),
+    }
+}
+
+/// The value at a JSON pointer; `POINTER#INNER` reads INNER inside the JSON text at POINTER.
+fn capture(response: &Json, pointer: &str) -> Option<Json> {
+    match pointer.split_once('#') {
+        Some((outer, inner)) => {
+            let text = response.pointer(outer)?.as_str()?;
+            serde_json::from_str::<Json>(text)
+                .ok()?
+                .pointer(inner)
+                .cloned()
+        }
+        None => response.pointer(pointer).cloned(),
+    }
+}
+
+async fn run_case(path: &Path) -> Result<usize, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
+    let case: Json = serde_json::from_str(&text).map_err(|e| format!("not JSON: {e}"))?;
+    let server = server(Vec::new());
+    let mut captures = HashMap::new();
+    let steps = case["steps"].as_array().ok_or("no steps")?;
+    for (i, step) in steps.iter().enumerate() {
+        let action = step["action"]
+            .as_str()
+            .ok_or(format!("step {i}: no action"))?;
+        let body = encode_request(step.get("request").unwrap_or(&json!({})), &captures);
+        let (status, response) = call(&server, request(action, &body)).await;
+        let expected_response = step.get("response").map(|r| substitute(r, &captures));
+        let place = format!("step {i} ({action})");
+        match step.get("error").and_then(Json::as_str) {
+            Some(code) => {
+                if status != StatusCode::BAD_REQUEST || response["__type"] != code {
+                    return Err(format!(
+                        "{place}: expected error {code}, got {status} {response}"
+                    ));
+                }
+                if let Some(part) = step.get("message_contains").and_then(Json::as_str) {
+                    let message = response["message"].as_str().unwrap_or_default();
+                    if !message.contains(part) {
+                        return Err(format!("{place}: message {message:?} lacks {part:?}"));
+                    }
+                }
+            }
+            None => {
+                if status != StatusCode::OK {
+                    return Err(format!(
+                        "{place}: expected success, got {status} {response}"
+                    ));
+                }
+                if let Some(expected) = &expected_response {
+                    contains(&response, expected, "").map_err(|e| format!("{place}: {e}"))?;
+                }
+            }
+        }
+        if let Some(Json::Object(wanted)) = step.get("capture") {
+            for (name, pointer) in wanted {
+                let value = capture(&response, pointer.as_str().unwrap_or_default())
+                    .ok_or(format!("{place}: nothing at {pointer}"))?;
+                captures.insert(name.clone(), value);
+            }
+        }
+    }
+    Ok(steps.len())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn case_files() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cases");
+    let mut paths: Vec<_> = std::fs::read_dir(&dir)
+        .expect("cases dir")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    paths.sort();
+    let mut failures = Vec::new();
+    let mut steps = 0;
+    for path in &paths {
+        match run_case(path).await {
+            Ok(n) => steps += n,
+            Err(e) => failures.push(format!(
+                "{}: {e}",
+                path.file_name()
+                    .map(|n| n.to_string_lossy())
+                    .unwrap_or_default()
+            )),
+        }
+    }
+    println!(
+        "{} case files, {steps} steps passed",
+        paths.len() - failures.len()
+    );
+    assert!(
+        failures.is_empty(),
+        "failing cases:\n{}",
+        failures.join("\n")
+    );
+    assert!(paths.len() >= 5, "the case files are missing");
+}
+
+#[tokio::test]
+async fn signed_requests_pass_and_others_get_aws_errors() {
+    let key = AccessKey {
+        id: "AKIDTEST".into(),
+        secret: "s3cret".into(),
+    };
+    let server = server(vec![key.clone()]);
+    let body = b"{}".to_vec();
+    let signed = |key: &AccessKey, body: &[u8]| {
+        let mut request = request("ListStateMachines", &json!({}));
+        let now = time::OffsetDateTime::now_utc();
+        let format =
+            time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
+        let amz_date = now.format(format).expect("date");
+        request
+            .headers_mut()
+            .insert("host", "localhost".parse().expect("host"));
+        let (mut parts, _) = request.into_parts();
+        sigv4::sign(
+            &mut parts.headers,
+            &parts.method,
+            &parts.uri,
+            body,
+            key,
+            "us-east-1",
+            &amz_date,
+        );
+        Request::from_parts(parts, Body::from(body.to_vec()))
+    };
+    let (status, response) = call(&server, signed(&key, &body)).await;
+    assert_eq!(
+        (status, response),
+        (StatusCode::OK, json!({ "stateMachines": [] }))
+    );
+
+    let (status, response) = call(&server, request("ListStateMachines", &json!({}))).await;
+    assert_eq!(
+        (status, response["__type"].as_str()),
+        (
+            StatusCode::FORBIDDEN,
+            Some("MissingAuthenticationTokenException")
+        )
+    );
+
+    let wrong = AccessKey {
+        id: "AKIDTEST".into(),
+        secret: "not-it".into(),
+    };
+    let (status, response) = call(&server, signed(&wrong, &body)).await;
+    assert_eq!(
+        (status, response["__type"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("InvalidSignatureException"))
+    );
+
+    let stranger = AccessKey {
+        id: "AKIDOTHER".into(),
+        secret: "s3cret".into(),
+    };
+    let (_, response) = call(&server, signed(&stranger, &body)).await;
+    assert_eq!(response["__type"], "UnrecognizedClientException");
+}
+
+#[tokio::test]
+async fn protocol_errors_have_aws_shapes() {
+    let server = server(Vec::new());
+    let (status, response) = call(&server, request("NoSuchAction", &json!({}))).await;
+    assert_eq!(
+        (status, response["__type"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("UnknownOperationException"))
+    );
+    let bad_json = Request::post("/")
+        .header("x-amz-target", "AWSStepFunctions.ListStateMachines")
+        .body(Body::from("{not json"))
+        .expect("request");
+    let (_, response) = call(&server, bad_json).await;
+    assert_eq!(response["__type"], "SerializationException");
+    let wrong_type = request("ListStateMachines", &json!({ "maxResults": "ten" }));
+    let (_, response) = call(&server, wrong_type).await;
+    assert_eq!(response["__type"], "ValidationException");
+    let too_big = request(
+        "ValidateStateMachineDefinition",
+        &json!({ "definition": "x".repeat(1_100_000) }),
+    );
+    let (status, _) = call(&server, too_big).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+}

@@ -82,7 +82,7 @@ pub fn list(
     let size = page_size(input.max_results)?;
     let mut all: Vec<VersionRecord> = server.machines.list(Some(&machine.arn), None, 0)?;
     // Newest first, as AWS lists them; the token is the last version listed.
-    all.sort_by(|a, b| b.version.cmp(&a.version));
+    all.sort_by_key(|v| std::cmp::Reverse(v.version));
     let below: Option<u64> = match input.next_token.as_deref() {
         None | Some("") => None,
         Some(token) => Some(

@@ -448,3 +448,60 @@ pub struct ListTagsOutput {
 /// An empty response body (`{}`).
 #[derive(Serialize)]
 pub struct Empty {}
+
+// ---- TestState ----
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+pub struct TestStateMockError {
+    pub error: Option<String>,
+    pub cause: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+pub struct TestStateMock {
+    pub result: Option<String>,
+    pub error_output: Option<TestStateMockError>,
+    pub field_validation_mode: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+pub struct TestStateConfiguration {
+    pub retrier_retry_count: Option<u64>,
+    pub error_caused_by_state: Option<String>,
+    pub map_iteration_failure_count: Option<u64>,
+    pub map_item_reader_data: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+pub struct TestStateInput {
+    pub definition: String,
+    pub role_arn: Option<String>,
+    pub input: Option<String>,
+    pub inspection_level: Option<String>,
+    pub reveal_secrets: bool,
+    pub variables: Option<String>,
+    pub state_name: Option<String>,
+    pub mock: Option<TestStateMock>,
+    pub context: Option<String>,
+    pub state_configuration: Option<TestStateConfiguration>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TestStateOutput {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cause: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inspection_data: Option<Json>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_state: Option<String>,
+    pub status: &'static str,
+}

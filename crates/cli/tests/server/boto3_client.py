@@ -200,6 +200,11 @@ def scenario(endpoint):
     result = sfn.start_sync_execution(stateMachineArn=express["stateMachineArn"], input=json.dumps({"x": 4}))
     check("start sync execution", result["status"] == "SUCCEEDED" and json.loads(result["output"]) == {"twice": 8}, result)
 
+    tested = sfn.test_state(definition=json.dumps({"Type": "Pass", "Parameters": {"y.$": "$.x"}, "Next": "N"}),
+                            roleArn=ROLE, input=json.dumps({"x": 5}), inspectionLevel="DEBUG")
+    check("test state", tested["status"] == "SUCCEEDED" and json.loads(tested["output"]) == {"y": 5}
+          and tested["nextState"] == "N" and json.loads(tested["inspectionData"]["afterParameters"]) == {"y": 5}, tested)
+
     try:
         client(endpoint, secret="wrong").list_state_machines()
         check("wrong secret refused", False)

@@ -6,6 +6,7 @@ mod executions;
 mod history;
 mod machines;
 mod tags;
+mod test_state;
 mod versions;
 
 use serde::de::DeserializeOwned;
@@ -43,6 +44,7 @@ pub async fn dispatch(server: &Server, action: &str, body: &[u8]) -> ApiResult<V
         "SendTaskSuccess" => reply(activities::send_success(server, input(body)?).await),
         "SendTaskFailure" => reply(activities::send_failure(server, input(body)?).await),
         "SendTaskHeartbeat" => reply(activities::send_heartbeat(server, input(body)?).await),
+        "TestState" => reply(test_state::run(server, input(body)?)),
         "TagResource" => reply(tags::tag(server, input(body)?)),
         "UntagResource" => reply(tags::untag(server, input(body)?)),
         "ListTagsForResource" => reply(tags::list(server, input(body)?)),

@@ -2,6 +2,7 @@
 //! trait for what a deploy does to a target with its Docker implementation
 //! ([`backend::docker::Docker`]), and health probes ([`probe`]).
 
+pub mod agent;
 pub mod backend;
 pub mod compose;
 pub mod plan;

@@ -1,0 +1,475 @@
+//! The long-lived windlass process that serves deployed services: it holds
+//! each service's proxy, runs deploys and rollbacks as executions on the
+//! durable runtime, and answers the CLI over a loopback HTTP API ([`api`]).
+//!
+//! Deploys and rollbacks take the service's lock in the store first; the
+//! agent beats the heartbeat of every lock it holds, so that a lock whose
+//! process died frees itself (at once when its pid is gone from this
+//! machine, after [`LOCK_STALE_MILLIS`] otherwise).
+
+pub mod api;
+mod follow;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use windlass_engine::{ExecutionMeta, Outcome as ExecutionOutcome, Status};
+use windlass_runtime::{Clock, Invokers, Runtime, StartRequest, SystemClock};
+use windlass_store::releases::{Lock, NewRelease, Outcome, Releases, SqliteReleases};
+use windlass_store::sqlite::{Durability, SqliteStore};
+use windlass_store::Store;
+
+use crate::backend::Backend;
+use crate::compose;
+use crate::workflow::{self, Deployer, Proxies, DEPLOY_DEFINITION, ROLLBACK_DEFINITION};
+
+pub use follow::{execution_view, ExecutionView};
+
+/// A lock whose heartbeat is older than this is free.
+pub const LOCK_STALE_MILLIS: i64 = 10_000;
+const HEARTBEAT_EVERY: Duration = Duration::from_secs(2);
+const DEPLOY_MACHINE: &str = "windlass-deploy";
+const ROLLBACK_MACHINE: &str = "windlass-rollback";
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    Compose(#[from] compose::Error),
+    #[error("{file} has no service {service}; it has {known}")]
+    NoService {
+        file: String,
+        service: String,
+        known: String,
+    },
+    #[error("a deploy of {service} is already running (execution {holder}, windlass pid {pid}); wait for it or let it finish")]
+    Locked {
+        service: String,
+        holder: String,
+        pid: u32,
+    },
+    #[error("service {0} has no live release to roll back from")]
+    NothingLive(String),
+    #[error("service {service} has no release {release}")]
+    NoRelease { service: String, release: String },
+    #[error("service {0} has no earlier release that went live; name one: windlass releases {0}")]
+    NoEarlier(String),
+    #[error("the deploy definition is not valid ASL: {0}")]
+    Definition(String),
+    #[error("store: {0}")]
+    Store(#[from] windlass_store::Error),
+    #[error("runtime: {0}")]
+    Runtime(#[from] windlass_runtime::Error),
+    #[error("{0}")]
+    Restore(String),
+}
+
+/// What `windlass deploy` asks for.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeployRequest {
+    pub compose_file: String,
+    pub compose_text: String,
+    /// Empty: every service of the file.
+    #[serde(default)]
+    pub services: Vec<String>,
+    pub by: String,
+    /// The user's own ASL instead of the built-in deploy definition.
+    #[serde(default)]
+    pub definition: Option<String>,
+}
+
+/// What `windlass rollback` asks for.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RollbackRequest {
+    pub service: String,
+    /// Default: the newest earlier release that went live.
+    #[serde(default)]
+    pub release: Option<String>,
+    pub by: String,
+}
+
+/// A deploy or rollback the agent started.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Started {
+    pub service: String,
+    pub release: String,
+    pub previous: Option<String>,
+    pub execution: String,
+}
+
+/// The agent's parts; cheap to clone.
+#[derive(Clone)]
+pub struct Agent {
+    runtime: Runtime,
+    deployer: Deployer,
+    releases: Arc<dyn Releases>,
+    clock: Arc<dyn Clock>,
+    pid: u32,
+}
+
+impl Agent {
+    /// An agent over the given store and backend; call [`Agent::resume`] next.
+    pub fn new(
+        store: Arc<dyn Store>,
+        releases: Arc<dyn Releases>,
+        backend: Arc<dyn Backend>,
+        config: workflow::Config,
+    ) -> Agent {
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let deployer = Deployer::new(
+            backend,
+            Arc::clone(&releases),
+            Proxies::new(),
+            Arc::clone(&clock),
+            config,
+        );
+        let mut invokers = Invokers::new();
+        invokers.register(workflow::RESOURCE_PREFIX, Arc::new(deployer.clone()));
+        let runtime = Runtime::new(store, invokers, Arc::clone(&clock));
+        Agent {
+            runtime,
+            deployer,
+            releases,
+            clock,
+            pid: std::process::id(),
+        }
+    }
+
+    /// The agent of state folder `dir` (`windlass.db` in it) on the local
+    /// Docker engine.
+    pub async fn open(dir: &Path) -> Result<Agent, String> {
+        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        let db = database(dir);
+        let store = SqliteStore::open(&db, Durability::Full).map_err(|e| e.to_string())?;
+        let releases = SqliteReleases::open(&db).map_err(|e| e.to_string())?;
+        let docker = crate::backend::docker::Docker::connect()
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(Agent::new(
+            Arc::new(store),
+            Arc::new(releases),
+            Arc::new(docker),
+            workflow::Config::default(),
+        ))
+    }
+
+    pub fn runtime(&self) -> &Runtime {
+        &self.runtime
+    }
+
+    pub fn releases(&self) -> &Arc<dyn Releases> {
+        &self.releases
+    }
+
+    pub fn proxies(&self) -> &Proxies {
+        self.deployer.proxies()
+    }
+
+    /// After a start or a crash: puts every proxy back on its stored live
+    /// release, carries on the executions that were running, takes their
+    /// locks again and starts beating. Returns how many executions resumed.
+    pub async fn resume(&self) -> Result<usize, Error> {
+        self.deployer.restore().await.map_err(Error::Restore)?;
+        let resumed = self.runtime.recover().await?;
+        for service in self.releases.services()? {
+            let Some(lock) = self.releases.lock_of(&service)? else {
+                continue;
+            };
+            let running = self
+                .runtime
+                .store()
+                .execution(&lock.holder)?
+                .is_some_and(|r| r.status == "RUNNING");
+            if running {
+                let mine = Lock {
+                    pid: self.pid,
+                    heartbeat_millis: self.clock.now_millis(),
+                    ..lock.clone()
+                };
+                self.releases.try_lock(&mine, i64::MAX)?;
+                self.finish_later(&service, &lock.holder, None);
+            } else {
+                self.releases.unlock(&service, &lock.holder)?;
+            }
+        }
+        let agent = self.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(HEARTBEAT_EVERY).await;
+                if let Err(e) = agent
+                    .releases
+                    .heartbeat(agent.pid, agent.clock.now_millis())
+                {
+                    tracing::warn!(%e, "cannot beat the deploy locks' heartbeat");
+                }
+            }
+        });
+        Ok(resumed)
+    }
+
+    /// Starts one deploy execution per service asked for.
+    pub async fn deploy(&self, request: DeployRequest) -> Result<Vec<Started>, Error> {
+        let project = compose::parse(&request.compose_text, Path::new(&request.compose_file))?;
+        let definition_text = request
+            .definition
+            .clone()
+            .unwrap_or_else(|| DEPLOY_DEFINITION.to_owned());
+        let definition = windlass_asl::parse::parse_text(&definition_text)
+            .valid()
+            .map_err(|d| {
+                Error::Definition(d.first().map_or_else(String::new, ToString::to_string))
+            })?;
+        let definition = Arc::new(definition);
+        let services: Vec<String> = if request.services.is_empty() {
+            project.services.keys().cloned().collect()
+        } else {
+            request.services.clone()
+        };
+        for service in &services {
+            if !project.services.contains_key(service) {
+                return Err(Error::NoService {
+                    file: request.compose_file.clone(),
+                    service: service.clone(),
+                    known: project
+                        .services
+                        .keys()
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                });
+            }
+        }
+        let mut started = Vec::new();
+        for service in services {
+            let name = format!("{service}-{}", short_id());
+            let arn = execution_arn(DEPLOY_MACHINE, &name);
+            self.lock(&service, &arn)?;
+            let result = self
+                .start_deploy(&request, &service, &name, &arn, &definition_text, &definition)
+                .await;
+            match result {
+                Ok(one) => started.push(one),
+                Err(e) => {
+                    self.releases.unlock(&service, &arn)?;
+                    return Err(e);
+                }
+            }
+        }
+        Ok(started)
+    }
+
+    async fn start_deploy(
+        &self,
+        request: &DeployRequest,
+        service: &str,
+        name: &str,
+        arn: &str,
+        definition_text: &str,
+        definition: &Arc<windlass_asl::Definition>,
+    ) -> Result<Started, Error> {
+        let now = self.clock.now_millis();
+        let previous = self.releases.live(service)?.map(|l| l.release);
+        let release = self.releases.create(NewRelease {
+            service: service.to_owned(),
+            compose_file: request.compose_file.clone(),
+            compose_text: request.compose_text.clone(),
+            by: request.by.clone(),
+            created_millis: now,
+        })?;
+        self.releases.set_execution(service, &release.id, arn)?;
+        let input = json!({
+            "service": service,
+            "release": release.id,
+            "previous": previous,
+            "mode": "deploy",
+            "requested_millis": now,
+        });
+        self.start(DEPLOY_MACHINE, name, definition_text, Arc::clone(definition), input)
+            .await?;
+        self.finish_later(service, arn, Some(release.id.clone()));
+        Ok(Started {
+            service: service.to_owned(),
+            release: release.id,
+            previous,
+            execution: arn.to_owned(),
+        })
+    }
+
+    /// Starts an explicit rollback execution.
+    pub async fn rollback(&self, request: RollbackRequest) -> Result<Started, Error> {
+        let requested = self.clock.now_millis();
+        let service = &request.service;
+        let live = self
+            .releases
+            .live(service)?
+            .ok_or_else(|| Error::NothingLive(service.clone()))?;
+        let target = match &request.release {
+            Some(id) => self
+                .releases
+                .get(service, id)?
+                .ok_or_else(|| Error::NoRelease {
+                    service: service.clone(),
+                    release: id.clone(),
+                })?
+                .id,
+            None => self
+                .releases
+                .list(service)?
+                .into_iter()
+                .find(|r| r.id != live.release && r.outcome == Outcome::Live)
+                .ok_or_else(|| Error::NoEarlier(service.clone()))?
+                .id,
+        };
+        let name = format!("{service}-to-{target}-{}", short_id());
+        let arn = execution_arn(ROLLBACK_MACHINE, &name);
+        self.lock(service, &arn)?;
+        let definition = windlass_asl::parse::parse_text(ROLLBACK_DEFINITION)
+            .valid()
+            .map_err(|d| {
+                Error::Definition(d.first().map_or_else(String::new, ToString::to_string))
+            })?;
+        let input = json!({
+            "service": service,
+            "release": target,
+            "previous": live.release,
+            "mode": "rollback",
+            "requested_millis": requested,
+        });
+        if let Err(e) = self
+            .start(ROLLBACK_MACHINE, &name, ROLLBACK_DEFINITION, Arc::new(definition), input)
+            .await
+        {
+            self.releases.unlock(service, &arn)?;
+            return Err(e);
+        }
+        self.finish_later(service, &arn, None);
+        Ok(Started {
+            service: service.clone(),
+            release: target,
+            previous: Some(live.release),
+            execution: arn,
+        })
+    }
+
+    fn lock(&self, service: &str, holder: &str) -> Result<(), Error> {
+        let now = self.clock.now_millis();
+        let mut stale_before = now - LOCK_STALE_MILLIS;
+        if let Some(current) = self.releases.lock_of(service)? {
+            let gone = current.pid != self.pid && !process_exists(current.pid);
+            let finished = current.pid == self.pid
+                && self
+                    .runtime
+                    .store()
+                    .execution(&current.holder)?
+                    .is_none_or(|r| r.status != "RUNNING");
+            if gone || finished {
+                stale_before = i64::MAX;
+            }
+        }
+        let lock = Lock {
+            service: service.to_owned(),
+            holder: holder.to_owned(),
+            pid: self.pid,
+            heartbeat_millis: now,
+        };
+        match self.releases.try_lock(&lock, stale_before)? {
+            None => Ok(()),
+            Some(current) => Err(Error::Locked {
+                service: service.to_owned(),
+                holder: current.holder,
+                pid: current.pid,
+            }),
+        }
+    }
+
+    async fn start(
+        &self,
+        machine: &str,
+        name: &str,
+        text: &str,
+        definition: Arc<windlass_asl::Definition>,
+        input: serde_json::Value,
+    ) -> Result<(), Error> {
+        let meta = ExecutionMeta {
+            execution_arn: execution_arn(machine, name),
+            name: name.to_owned(),
+            state_machine_arn: format!("arn:aws:states:local:000000000000:stateMachine:{machine}"),
+            state_machine_name: machine.to_owned(),
+            role_arn: "arn:aws:iam::000000000000:role/windlass".into(),
+            input,
+            start_millis: self.clock.now_millis(),
+            seed: u64::from(self.pid) ^ self.clock.now_millis().unsigned_abs(),
+            express: false,
+        };
+        self.runtime
+            .start(StartRequest {
+                definition_text: text.to_owned(),
+                definition,
+                meta,
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// When the execution ends: frees the lock, and marks a release whose
+    /// deploy failed without reaching a rollback.
+    fn finish_later(&self, service: &str, arn: &str, release: Option<String>) {
+        let agent = self.clone();
+        let service = service.to_owned();
+        let arn = arn.to_owned();
+        tokio::spawn(async move {
+            let finished = agent.runtime.wait(&arn).await;
+            if let (Ok(finished), Some(release)) = (&finished, release) {
+                let still_deploying = agent
+                    .releases
+                    .get(&service, &release)
+                    .ok()
+                    .flatten()
+                    .is_some_and(|r| r.outcome == Outcome::Deploying);
+                if finished.status != Status::Succeeded && still_deploying {
+                    let detail = match &finished.outcome {
+                        Some(ExecutionOutcome::Error { error, cause }) => format!("{error}: {cause}"),
+                        _ => finished.status.as_str().to_owned(),
+                    };
+                    let _ = agent.releases.set_outcome(
+                        &service,
+                        &release,
+                        Outcome::Failed,
+                        None,
+                        Some(&detail),
+                    );
+                }
+            }
+            if let Err(e) = agent.releases.unlock(&service, &arn) {
+                tracing::warn!(%e, %service, "cannot free the deploy lock");
+            }
+        });
+    }
+}
+
+/// The database file of a state folder.
+pub fn database(dir: &Path) -> PathBuf {
+    dir.join("windlass.db")
+}
+
+/// Where a running agent writes its API address.
+pub fn address_file(dir: &Path) -> PathBuf {
+    dir.join("agent.addr")
+}
+
+fn execution_arn(machine: &str, name: &str) -> String {
+    format!("arn:aws:states:local:000000000000:execution:{machine}:{name}")
+}
+
+fn short_id() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("{:08x}", (nanos as u64 ^ u64::from(std::process::id())) & 0xffff_ffff)
+}
+
+fn process_exists(pid: u32) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
+}

@@ -1,0 +1,203 @@
+//! Shared by the deploy tests on the real engine: the static test app in a
+//! `FROM scratch` build context, Compose files for it, and a load generator
+//! that sends requests through windlass's proxy on 127.0.0.1 only.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use windlass_deploy::backend::docker::Docker;
+use windlass_deploy::backend::SERVICE_LABEL;
+use windlass_deploy::Backend;
+
+/// Builds the test app with a static C runtime, in a target folder of its
+/// own so that the usual builds keep their cache.
+pub fn static_testapp() -> PathBuf {
+    let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join("static-testapp");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .args([
+            "build",
+            "--release",
+            "-p",
+            "windlass-testapp",
+            "--target",
+            "x86_64-unknown-linux-gnu",
+        ])
+        .env("RUSTFLAGS", "-C target-feature=+crt-static")
+        .env("CARGO_TARGET_DIR", &target)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .status()
+        .expect("run cargo");
+    assert!(status.success(), "building the static testapp failed");
+    target.join("x86_64-unknown-linux-gnu/release/windlass-testapp")
+}
+
+/// A folder with a build context (`app/`) for the test app; Compose files
+/// are written next to it.
+pub fn project(case: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("project-{case}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("app")).expect("project folder");
+    std::fs::copy(static_testapp(), dir.join("app/testapp")).expect("copy testapp");
+    std::fs::write(
+        dir.join("app/Dockerfile"),
+        "FROM scratch\nCOPY testapp /app\nEXPOSE 8080\nENTRYPOINT [\"/app\"]\n",
+    )
+    .expect("Dockerfile");
+    dir
+}
+
+/// A free port on 127.0.0.1 for the proxy.
+pub fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.local_addr().expect("address").port()
+}
+
+/// A Compose file for service `service` of the test app, served by the
+/// proxy on 127.0.0.1:`port`, with the test app's environment `env`.
+pub fn compose(service: &str, port: u16, env: &[(&str, &str)], watch: &str) -> String {
+    let env: String = env
+        .iter()
+        .map(|(k, v)| format!("      {k}: \"{v}\"\n"))
+        .collect();
+    format!(
+        "services:\n  {service}:\n    build: ./app\n    ports: [\"127.0.0.1:{port}:8080\"]\n    init: true\n    stop_grace_period: 2s\n    environment:\n{env}    x-windlass:\n      health: {{http: /health, interval: 50ms, start_timeout: 4s}}\n      watch: {watch}\n      rollback_on: {{server_error_ratio: 0.1, failed_health_checks: 3}}\n"
+    )
+}
+
+/// Removes every container and release image of `service`.
+pub async fn cleanup(docker: &Docker, service: &str) {
+    let labels = BTreeMap::from([(SERVICE_LABEL.to_owned(), service.to_owned())]);
+    if let Ok(containers) = docker.list_containers(&labels).await {
+        for container in containers {
+            let _ = docker.remove_container(&container.id).await;
+        }
+    }
+    for n in 1..=12 {
+        let _ = docker.remove_image(&format!("windlass/{service}:r{n}")).await;
+    }
+}
+
+/// What the load generator saw.
+#[derive(Debug, Default, Clone)]
+pub struct Seen {
+    pub requests: u64,
+    /// Answers the application gave with a 5xx (they carry the release header).
+    pub app_errors: u64,
+    /// Requests that failed because of windlass: no connection, no answer,
+    /// or an answer the proxy made itself (502/503/504 without a release).
+    pub failed: u64,
+    pub failures: Vec<String>,
+    /// Requests per release header.
+    pub by_release: BTreeMap<String, u64>,
+    /// When the answering release changed, and to which.
+    pub transitions: Vec<(Instant, String)>,
+}
+
+/// Sends requests to `address` from `workers` tasks until stopped.
+pub struct Load {
+    stop: Arc<AtomicBool>,
+    seen: Arc<Mutex<Seen>>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Load {
+    pub fn start(address: SocketAddr, workers: usize) -> Load {
+        assert!(address.ip().is_loopback(), "load only on loopback");
+        let stop = Arc::new(AtomicBool::new(false));
+        let seen = Arc::new(Mutex::new(Seen::default()));
+        let client: Client<_, Empty<Bytes>> = Client::builder(TokioExecutor::new())
+            .build(hyper_util::client::legacy::connect::HttpConnector::new());
+        let tasks = (0..workers)
+            .map(|_| {
+                let stop = Arc::clone(&stop);
+                let seen = Arc::clone(&seen);
+                let client = client.clone();
+                tokio::spawn(async move {
+                    let uri: hyper::Uri = format!("http://{address}/version").parse().expect("uri");
+                    while !stop.load(Ordering::Relaxed) {
+                        let outcome = tokio::time::timeout(Duration::from_secs(5), async {
+                            let response = client.get(uri.clone()).await.map_err(|e| format!("{e:?}"))?;
+                            let status = response.status().as_u16();
+                            let release = response
+                                .headers()
+                                .get(windlass_proxy::RELEASE_HEADER)
+                                .and_then(|v| v.to_str().ok())
+                                .map(str::to_owned);
+                            response.into_body().collect().await.map_err(|e| format!("body: {e}"))?;
+                            Ok::<_, String>((status, release))
+                        })
+                        .await
+                        .unwrap_or_else(|_| Err("no answer within 5s".into()));
+                        let at = Instant::now();
+                        let mut seen = seen.lock().expect("seen");
+                        seen.requests += 1;
+                        match outcome {
+                            Ok((status, Some(release))) => {
+                                if status >= 500 {
+                                    seen.app_errors += 1;
+                                }
+                                *seen.by_release.entry(release.clone()).or_default() += 1;
+                                if seen.transitions.last().map(|(_, r)| r) != Some(&release) {
+                                    seen.transitions.push((at, release));
+                                }
+                            }
+                            Ok((status, None)) => {
+                                seen.failed += 1;
+                                seen.failures.push(format!("the proxy answered {status} itself"));
+                            }
+                            Err(e) => {
+                                seen.failed += 1;
+                                seen.failures.push(e);
+                            }
+                        }
+                    }
+                })
+            })
+            .collect();
+        Load { stop, seen, tasks }
+    }
+}
+
+impl Load {
+    /// What was seen so far.
+    pub fn seen(&self) -> Seen {
+        self.seen.lock().expect("seen").clone()
+    }
+
+    /// Waits until `release` answers a request after `since`; returns when.
+    pub async fn answer_from(&self, release: &str, since: Instant, within: Duration) -> Option<Instant> {
+        let deadline = Instant::now() + within;
+        loop {
+            let seen = self.seen();
+            if let Some((at, _)) = seen.transitions.iter().find(|(at, r)| *at >= since && r == release) {
+                return Some(*at);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            tokio::task::yield_now().await;
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+
+    pub async fn stop(self) -> Seen {
+        self.stop.store(true, Ordering::Relaxed);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+        let seen = self.seen.lock().expect("seen").clone();
+        seen
+    }
+}

@@ -505,3 +505,74 @@ pub struct TestStateOutput {
     pub next_state: Option<String>,
     pub status: &'static str,
 }
+
+// ---- aliases ----
+
+#[derive(Deserialize, Serialize, Clone, Debug, Default)]
+#[serde(rename_all = "camelCase", default)]
+pub struct RoutingEntry {
+    pub state_machine_version_arn: String,
+    pub weight: i64,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+pub struct CreateAliasInput {
+    pub name: String,
+    pub description: Option<String>,
+    pub routing_configuration: Vec<RoutingEntry>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateAliasOutput {
+    pub state_machine_alias_arn: String,
+    pub creation_date: f64,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+pub struct AliasArnInput {
+    pub state_machine_alias_arn: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DescribeAliasOutput {
+    pub state_machine_alias_arn: String,
+    pub name: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub description: String,
+    pub routing_configuration: Vec<RoutingEntry>,
+    pub creation_date: f64,
+    pub update_date: f64,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+pub struct UpdateAliasInput {
+    pub state_machine_alias_arn: String,
+    pub description: Option<String>,
+    pub routing_configuration: Option<Vec<RoutingEntry>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UpdateAliasOutput {
+    pub update_date: f64,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AliasListItem {
+    pub state_machine_alias_arn: String,
+    pub creation_date: f64,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListAliasesOutput {
+    pub state_machine_aliases: Vec<AliasListItem>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+}

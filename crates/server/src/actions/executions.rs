@@ -10,7 +10,9 @@ use windlass_runtime::{Runtime, StartRequest, Started};
 use windlass_store::machines::MachineRecord;
 use windlass_store::{ExecutionFilter, ExecutionRecord};
 
-use super::{check_length, check_token, machines, page_size, paginate, required, versions};
+use super::{
+    aliases, check_length, check_token, machines, page_size, paginate, required, versions,
+};
 use crate::arn::{self, Resource};
 use crate::error::{ApiError, ApiResult};
 use crate::wire::{self, timestamp};
@@ -37,8 +39,11 @@ fn resolve(server: &Server, machine_arn: &str) -> ApiResult<Target> {
                 definition,
             })
         }
-        Some(Resource::Version { .. }) => {
-            let version = versions::find(server, machine_arn)?;
+        Some(resource @ (Resource::Version { .. } | Resource::Alias { .. })) => {
+            let version = match resource {
+                Resource::Alias { .. } => aliases::pick_version(server, machine_arn)?,
+                _ => versions::find(server, machine_arn)?,
+            };
             let machine = machines::find(server, &version.machine_arn)?;
             let express = version.kind == "EXPRESS";
             let definition = server.cached_definition(&version.arn, || {

@@ -24,10 +24,8 @@ fn wire_event(event: &HistoryEvent, include_data: bool) -> Json {
             json!(wire::timestamp(event.timestamp_millis)),
         );
         if !include_data {
-            if let Some(Json::Object(details)) = event
-                .details_key
-                .as_deref()
-                .and_then(|key| map.get_mut(key))
+            if let Some(Json::Object(details)) =
+                event.details_key().and_then(|key| map.get_mut(key))
             {
                 for field in ["input", "output"] {
                     details.remove(field);

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use serde_json::{json, Value as Json};
 use windlass_asl::parse::{parse_text_with, Config as ParseConfig, Diagnostic};
 use windlass_asl::Definition;
-use windlass_store::machines::{MachineRecord, MachineStoreExt, VersionRecord};
+use windlass_store::machines::{AliasRecord, MachineRecord, MachineStoreExt, VersionRecord};
 
 use super::{check_length, check_token, page_size, paginate, required, tags, versions};
 use crate::arn::{self, Resource};
@@ -280,6 +280,12 @@ pub fn delete(server: &Server, input: wire::StateMachineArnInput) -> ApiResult<w
         .list::<VersionRecord>(Some(&input.state_machine_arn), None, 0)?
     {
         server.machines.delete(&version.arn)?;
+    }
+    for alias in server
+        .machines
+        .list::<AliasRecord>(Some(&input.state_machine_arn), None, 0)?
+    {
+        server.machines.delete(&alias.arn)?;
     }
     server.machines.delete(&input.state_machine_arn)?;
     Ok(wire::Empty {})

@@ -2,6 +2,7 @@
 //! decodes a request body into the action's input and encodes its output.
 
 mod activities;
+mod aliases;
 mod executions;
 mod history;
 mod machines;
@@ -27,6 +28,11 @@ pub async fn dispatch(server: &Server, action: &str, body: &[u8]) -> ApiResult<V
         "PublishStateMachineVersion" => reply(versions::publish(server, input(body)?)),
         "ListStateMachineVersions" => reply(versions::list(server, input(body)?)),
         "DeleteStateMachineVersion" => reply(versions::delete(server, input(body)?)),
+        "CreateStateMachineAlias" => reply(aliases::create(server, input(body)?)),
+        "DescribeStateMachineAlias" => reply(aliases::describe(server, input(body)?)),
+        "UpdateStateMachineAlias" => reply(aliases::update(server, input(body)?)),
+        "DeleteStateMachineAlias" => reply(aliases::delete(server, input(body)?)),
+        "ListStateMachineAliases" => reply(aliases::list(server, input(body)?)),
         "StartExecution" => reply(executions::start(server, input(body)?).await),
         "StartSyncExecution" => reply(executions::start_sync(server, input(body)?).await),
         "DescribeExecution" => reply(executions::describe(server, input(body)?)),

@@ -1,0 +1,228 @@
+//! Create/Describe/Update/Delete/ListStateMachineAlias, and which version an
+//! alias sends a new execution to.
+
+use windlass_store::machines::{AliasRecord, MachineStoreExt, VersionRecord};
+
+use super::{check_length, check_token, machines, page_size, paginate, required, versions};
+use crate::arn::{self, Resource};
+use crate::error::{ApiError, ApiResult};
+use crate::wire::{self, timestamp};
+use crate::Server;
+
+/// Checks a routing configuration: one or two existing versions of `machine_arn`, weights summing to 100.
+fn routing(
+    server: &Server,
+    machine_arn: &str,
+    entries: &[wire::RoutingEntry],
+) -> ApiResult<Vec<(String, u32)>> {
+    if entries.is_empty() || entries.len() > 2 {
+        return Err(ApiError::validation(
+            "routingConfiguration must name one or two state machine versions",
+        ));
+    }
+    let mut pairs = Vec::new();
+    for entry in entries {
+        let version = versions::find(server, &entry.state_machine_version_arn)?;
+        if version.machine_arn != machine_arn {
+            return Err(ApiError::validation(format!(
+                "Version '{}' does not belong to the state machine '{machine_arn}'",
+                version.arn
+            )));
+        }
+        let weight = u32::try_from(entry.weight)
+            .ok()
+            .filter(|w| *w <= 100)
+            .ok_or_else(|| {
+                ApiError::validation(format!(
+                    "Weight {} of '{}' must be between 0 and 100",
+                    entry.weight, version.arn
+                ))
+            })?;
+        pairs.push((version.arn, weight));
+    }
+    if pairs.iter().map(|(_, w)| w).sum::<u32>() != 100 {
+        return Err(ApiError::validation(
+            "The weights of routingConfiguration must add up to 100",
+        ));
+    }
+    if pairs.len() == 2 && pairs[0].0 == pairs[1].0 {
+        return Err(ApiError::validation(
+            "routingConfiguration names the same version twice",
+        ));
+    }
+    Ok(pairs)
+}
+
+pub(crate) fn find(server: &Server, alias_arn: &str) -> ApiResult<AliasRecord> {
+    required(alias_arn, "stateMachineAliasArn")?;
+    if !matches!(arn::parse(alias_arn), Some(Resource::Alias { .. })) {
+        return Err(ApiError::invalid_arn(alias_arn));
+    }
+    server
+        .machines
+        .get::<AliasRecord>(alias_arn)?
+        .ok_or_else(|| {
+            ApiError::new(
+                "ResourceNotFound",
+                format!("Resource not found: '{alias_arn}'"),
+            )
+        })
+}
+
+/// The version a new execution through the alias runs, drawn by weight.
+pub(crate) fn pick_version(server: &Server, alias_arn: &str) -> ApiResult<VersionRecord> {
+    let alias = find(server, alias_arn)?;
+    let (high, _) = uuid::Uuid::new_v4().as_u64_pair();
+    let mut draw = (high % 100) as u32;
+    for (version_arn, weight) in &alias.routing {
+        if draw < *weight {
+            return versions::find(server, version_arn);
+        }
+        draw -= weight;
+    }
+    let last = alias
+        .routing
+        .last()
+        .map(|(arn, _)| arn.clone())
+        .unwrap_or_default();
+    versions::find(server, &last)
+}
+
+pub fn create(
+    server: &Server,
+    input: wire::CreateAliasInput,
+) -> ApiResult<wire::CreateAliasOutput> {
+    required(&input.name, "name")?;
+    arn::check_name(&input.name)?;
+    if input.name.chars().all(|c| c.is_ascii_digit()) {
+        return Err(ApiError::new(
+            "InvalidName",
+            format!(
+                "Invalid Name: '{}' (an alias name cannot be a number)",
+                input.name
+            ),
+        ));
+    }
+    let description = input.description.unwrap_or_default();
+    check_length(&description, "description", 256)?;
+    let first = input
+        .routing_configuration
+        .first()
+        .map(|e| e.state_machine_version_arn.clone())
+        .unwrap_or_default();
+    let machine = machines::find(server, arn::unqualified(&first))?;
+    let routing = routing(server, &machine.arn, &input.routing_configuration)?;
+    let now = server.now_millis();
+    let record = AliasRecord {
+        arn: format!("{}:{}", machine.arn, input.name),
+        machine_arn: machine.arn,
+        name: input.name,
+        description,
+        routing,
+        creation_millis: now,
+        update_millis: now,
+    };
+    match server.machines.insert(&record) {
+        Ok(()) => {}
+        Err(windlass_store::Error::AlreadyExists(_)) => {
+            let existing = find(server, &record.arn)?;
+            if existing.routing != record.routing || existing.description != record.description {
+                return Err(ApiError::new(
+                    "ConflictException",
+                    format!("Alias '{}' exists with another configuration", record.arn),
+                ));
+            }
+            return Ok(wire::CreateAliasOutput {
+                state_machine_alias_arn: existing.arn,
+                creation_date: timestamp(existing.creation_millis),
+            });
+        }
+        Err(other) => return Err(other.into()),
+    }
+    Ok(wire::CreateAliasOutput {
+        state_machine_alias_arn: record.arn,
+        creation_date: timestamp(now),
+    })
+}
+
+fn routing_wire(alias: &AliasRecord) -> Vec<wire::RoutingEntry> {
+    alias
+        .routing
+        .iter()
+        .map(|(arn, weight)| wire::RoutingEntry {
+            state_machine_version_arn: arn.clone(),
+            weight: i64::from(*weight),
+        })
+        .collect()
+}
+
+pub fn describe(
+    server: &Server,
+    input: wire::AliasArnInput,
+) -> ApiResult<wire::DescribeAliasOutput> {
+    let alias = find(server, &input.state_machine_alias_arn)?;
+    Ok(wire::DescribeAliasOutput {
+        routing_configuration: routing_wire(&alias),
+        state_machine_alias_arn: alias.arn,
+        name: alias.name,
+        description: alias.description,
+        creation_date: timestamp(alias.creation_millis),
+        update_date: timestamp(alias.update_millis),
+    })
+}
+
+pub fn update(
+    server: &Server,
+    input: wire::UpdateAliasInput,
+) -> ApiResult<wire::UpdateAliasOutput> {
+    let mut alias = find(server, &input.state_machine_alias_arn)?;
+    if input.description.is_none() && input.routing_configuration.is_none() {
+        return Err(ApiError::new(
+            "MissingRequiredParameter",
+            "Either the description or the routingConfiguration must be specified",
+        ));
+    }
+    if let Some(description) = input.description {
+        check_length(&description, "description", 256)?;
+        alias.description = description;
+    }
+    if let Some(entries) = input.routing_configuration {
+        alias.routing = routing(server, &alias.machine_arn, &entries)?;
+    }
+    alias.update_millis = server.now_millis();
+    server.machines.replace(&alias)?;
+    Ok(wire::UpdateAliasOutput {
+        update_date: timestamp(alias.update_millis),
+    })
+}
+
+pub fn delete(server: &Server, input: wire::AliasArnInput) -> ApiResult<wire::Empty> {
+    required(&input.state_machine_alias_arn, "stateMachineAliasArn")?;
+    if !matches!(
+        arn::parse(&input.state_machine_alias_arn),
+        Some(Resource::Alias { .. })
+    ) {
+        return Err(ApiError::invalid_arn(&input.state_machine_alias_arn));
+    }
+    server.machines.delete(&input.state_machine_alias_arn)?;
+    Ok(wire::Empty {})
+}
+
+pub fn list(server: &Server, input: wire::ListVersionsInput) -> ApiResult<wire::ListAliasesOutput> {
+    let machine = machines::find(server, &input.state_machine_arn)?;
+    let size = page_size(input.max_results)?;
+    let after = check_token(input.next_token.as_deref())?;
+    let records: Vec<AliasRecord> = server.machines.list(Some(&machine.arn), after, size + 1)?;
+    let (page, next_token) = paginate(records, size, |a| a.arn.clone());
+    let state_machine_aliases = page
+        .into_iter()
+        .map(|a| wire::AliasListItem {
+            state_machine_alias_arn: a.arn,
+            creation_date: timestamp(a.creation_millis),
+        })
+        .collect();
+    Ok(wire::ListAliasesOutput {
+        state_machine_aliases,
+        next_token,
+    })
+}

@@ -28,6 +28,18 @@ enum Command {
     Bench(commands::bench::Args),
     /// Serve the Step Functions API (AWS CLI, boto3 and SDKs talk to it with --endpoint-url).
     Server(commands::server::Args),
+    /// Deploy services of a Compose file blue/green behind windlass's proxy, as an ASL execution.
+    Deploy(commands::deploy::Args),
+    /// Put a service back on an earlier release.
+    Rollback(commands::rollback::Args),
+    /// List a service's releases.
+    Releases(commands::releases::Args),
+    /// Show what each deployed service serves.
+    Status(commands::status::Args),
+    /// Print the output of a release's containers.
+    Logs(commands::logs::Args),
+    /// Run the process that holds the services' proxies and runs deploys.
+    Agent(commands::agent::Args),
 }
 
 /// Exit codes: what happened, for scripts.
@@ -42,6 +54,8 @@ pub mod exit {
     pub const TIMED_OUT: u8 = 4;
     /// The execution was aborted.
     pub const ABORTED: u8 = 5;
+    /// The deploy was rolled back: the release live before it serves again.
+    pub const ROLLED_BACK: u8 = 6;
     /// windlass itself could not do the work (I/O, store).
     pub const ERROR: u8 = 70;
 }
@@ -54,6 +68,12 @@ fn run() -> anyhow::Result<ExitCode> {
         Command::Conformance(args) => commands::conformance::run(args)?,
         Command::Bench(args) => commands::bench::run(args)?,
         Command::Server(args) => commands::server::run(args)?,
+        Command::Deploy(args) => commands::deploy::run(args)?,
+        Command::Rollback(args) => commands::rollback::run(args)?,
+        Command::Releases(args) => commands::releases::run(args)?,
+        Command::Status(args) => commands::status::run(args)?,
+        Command::Logs(args) => commands::logs::run(args)?,
+        Command::Agent(args) => commands::agent::run(args)?,
     };
     Ok(ExitCode::from(code))
 }

@@ -1,7 +1,13 @@
 //! One module per subcommand.
 
+pub mod agent;
 pub mod bench;
 pub mod conformance;
+pub mod deploy;
+pub mod logs;
+pub mod releases;
+pub mod rollback;
 pub mod run;
 pub mod server;
+pub mod status;
 pub mod validate;

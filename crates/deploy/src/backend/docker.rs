@@ -49,6 +49,24 @@ impl Docker {
     pub fn api_version(&self) -> String {
         self.client.client_version().to_string()
     }
+
+    /// A container's output (stdout and stderr, interleaved as written),
+    /// its last `tail` lines when given.
+    pub async fn logs(&self, id: &str, tail: Option<u32>) -> Result<String, Error> {
+        let tail = tail.map_or_else(|| "all".to_owned(), |n| n.to_string());
+        let options = bollard::query_parameters::LogsOptionsBuilder::default()
+            .stdout(true)
+            .stderr(true)
+            .tail(&tail)
+            .build();
+        let mut stream = self.client.logs(id, Some(options));
+        let mut text = String::new();
+        while let Some(item) = stream.next().await {
+            let output = item.map_err(engine("read logs of container", id))?;
+            text.push_str(&output.to_string());
+        }
+        Ok(text)
+    }
 }
 
 fn status_of(err: &BollardError) -> Option<u16> {

@@ -1,0 +1,148 @@
+//! `windlass agent`: the long-lived process that holds every deployed
+//! service's proxy and runs deploys; `deploy`, `rollback` and `status` talk
+//! to it over a loopback HTTP API and start it when none runs.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use windlass_deploy::agent::api::{self, Client};
+use windlass_deploy::agent::{address_file, Agent};
+
+use crate::exit;
+
+/// Where windlass keeps its state: `--state`, else `$WINDLASS_STATE`, else
+/// `~/.windlass`.
+#[derive(clap::Args, Clone, Debug)]
+pub struct StateArgs {
+    /// The state folder (database, agent address and log).
+    #[arg(long, value_name = "DIR")]
+    pub state: Option<PathBuf>,
+}
+
+impl StateArgs {
+    pub fn dir(&self) -> PathBuf {
+        self.state
+            .clone()
+            .or_else(|| std::env::var_os("WINDLASS_STATE").map(PathBuf::from))
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".windlass")))
+            .unwrap_or_else(|| PathBuf::from(".windlass"))
+    }
+}
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    state: StateArgs,
+    /// The API's address; keep it on loopback.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    listen: SocketAddr,
+}
+
+pub fn run(args: Args) -> anyhow::Result<u8> {
+    let dir = args.state.dir();
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    tokio.block_on(async move {
+        let agent = Agent::open(&dir)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let resumed = agent.resume().await?;
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", args.listen))?;
+        let address = listener.local_addr()?;
+        write_address(&dir, address)?;
+        eprintln!(
+            "windlass agent (pid {}) serving on {address}; state in {}; {resumed} execution(s) resumed",
+            std::process::id(),
+            dir.display()
+        );
+        tokio::spawn(api::serve(agent, listener));
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = terminate.recv() => {}
+        }
+        let _ = std::fs::remove_file(address_file(&dir));
+        eprintln!("windlass agent stopping: the services it proxies stop taking traffic");
+        Ok(exit::OK)
+    })
+}
+
+/// Writes the address whole or not at all, so that a reader never sees half.
+fn write_address(dir: &Path, address: SocketAddr) -> anyhow::Result<()> {
+    let file = address_file(dir);
+    let partial = file.with_extension("tmp");
+    std::fs::write(&partial, address.to_string())?;
+    std::fs::rename(&partial, &file)?;
+    Ok(())
+}
+
+/// A client of the agent of `state`, started in the background when none
+/// answers.
+pub async fn connect(state: &StateArgs, start: bool) -> anyhow::Result<Client> {
+    let dir = state.dir();
+    if let Some(client) = reachable(&dir).await {
+        return Ok(client);
+    }
+    if !start {
+        bail!(
+            "no windlass agent runs for {}; start one with `windlass agent --state {}`",
+            dir.display(),
+            dir.display()
+        );
+    }
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let _ = std::fs::remove_file(address_file(&dir));
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("agent.log"))?;
+    let exe = std::env::current_exe()?;
+    let mut command = std::process::Command::new(exe);
+    command
+        .arg("agent")
+        .arg("--state")
+        .arg(&dir)
+        .stdin(std::process::Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log);
+    // Its own process group: a Ctrl-C meant for this command must not stop
+    // the agent, which keeps serving the services.
+    std::os::unix::process::CommandExt::process_group(&mut command, 0);
+    let child = command.spawn().context("cannot start the windlass agent")?;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while Instant::now() < deadline {
+        if let Some(client) = reachable(&dir).await {
+            eprintln!(
+                "started the windlass agent (pid {}); its log is {}",
+                child.id(),
+                dir.join("agent.log").display()
+            );
+            return Ok(client);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    bail!(
+        "the windlass agent did not start within 15s; see {}",
+        dir.join("agent.log").display()
+    )
+}
+
+async fn reachable(dir: &Path) -> Option<Client> {
+    let address: SocketAddr = std::fs::read_to_string(address_file(dir))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    let client = Client::new(address);
+    client
+        .get::<serde_json::Value>("/v1/status")
+        .await
+        .ok()
+        .map(|_| client)
+}

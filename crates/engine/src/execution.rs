@@ -173,7 +173,7 @@ pub(crate) struct Children {
     pub results: Vec<Option<Json>>,
     /// Inputs of Map iterations not started yet, in order.
     pub queued: std::collections::VecDeque<(usize, Json, Json)>,
-    pub active: Vec<FrameId>,
+    pub active: std::collections::BTreeSet<FrameId>,
     pub max_concurrency: usize,
     pub failures: u64,
     pub tolerated_count: Option<u64>,

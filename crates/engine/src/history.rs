@@ -1,5 +1,7 @@
 //! Execution history events, shaped like Step Functions' GetExecutionHistory.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value as Json};
 
@@ -12,14 +14,18 @@ pub struct HistoryEvent {
     pub previous_event_id: u64,
     pub timestamp_millis: i64,
     #[serde(rename = "type")]
-    pub kind: String,
-    pub details_key: Option<String>,
+    pub kind: Cow<'static, str>,
     pub details: Json,
 }
 
 impl HistoryEvent {
     /// The event as AWS's GetExecutionHistory writes it, with `input` and
     /// `output` as JSON text when `as_text` (the wire) or values otherwise.
+    /// The AWS field that holds this event's details (`stateEnteredEventDetails`...).
+    pub fn details_key(&self) -> Option<&'static str> {
+        details_key(&self.kind)
+    }
+
     pub fn to_aws(&self, as_text: bool) -> Json {
         let mut event = json!({
             "id": self.id,
@@ -27,7 +33,7 @@ impl HistoryEvent {
             "timestamp": crate::format_timestamp(self.timestamp_millis),
             "type": self.kind,
         });
-        if let (Some(key), Some(map)) = (&self.details_key, event.as_object_mut()) {
+        if let (Some(key), Some(map)) = (self.details_key(), event.as_object_mut()) {
             let mut details = self.details.clone();
             if as_text {
                 if let Some(fields) = details.as_object_mut() {
@@ -38,7 +44,7 @@ impl HistoryEvent {
                     }
                 }
             }
-            map.insert(key.clone(), details);
+            map.insert(key.to_string(), details);
         }
         event
     }

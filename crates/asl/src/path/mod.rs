@@ -81,9 +81,30 @@ pub(crate) fn parse_text(path: &str) -> Result<Path, String> {
     parse::parse(path)
 }
 
-pub(crate) fn parse_or_fail(path: &str) -> Result<Path, Failure> {
-    parse::parse(path)
-        .map_err(|message| Failure::runtime(format!("Invalid path '{path}' : {message}")))
+pub(crate) fn parse_or_fail(path: &str) -> Result<std::rc::Rc<Path>, Failure> {
+    use std::cell::RefCell;
+    use std::collections::HashMap;
+    use std::rc::Rc;
+    /// Parsed paths by text: a definition's paths are evaluated again and
+    /// again, and parsing costs more than evaluating.
+    const CAPACITY: usize = 4096;
+    thread_local! {
+        static CACHE: RefCell<HashMap<String, Rc<Path>>> = RefCell::new(HashMap::new());
+    }
+    if let Some(parsed) = CACHE.with(|cache| cache.borrow().get(path).cloned()) {
+        return Ok(parsed);
+    }
+    let parsed = Rc::new(
+        parse::parse(path).map_err(|message| Failure::runtime(format!("Invalid path '{path}' : {message}")))?,
+    );
+    CACHE.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if cache.len() >= CAPACITY {
+            cache.clear();
+        }
+        cache.insert(path.to_string(), parsed.clone());
+    });
+    Ok(parsed)
 }
 
 /// Evaluates a parsed path in the scope; `Err` carries Jayway's message for

@@ -30,7 +30,7 @@ impl Run<'_> {
         let children = Children {
             results: vec![None; count],
             queued,
-            active: Vec::new(),
+            active: Default::default(),
             max_concurrency: 0,
             failures: 0,
             tolerated_count: None,
@@ -62,7 +62,7 @@ impl Run<'_> {
         let children = Children {
             results: vec![None; total],
             queued: inputs.into_iter().enumerate().map(|(i, (input, item))| (i, input, item)).collect(),
-            active: Vec::new(),
+            active: Default::default(),
             max_concurrency,
             failures: 0,
             tolerated_count,
@@ -103,7 +103,7 @@ impl Run<'_> {
             };
             let child = self.execution.fresh_id();
             if let Some(Phase::Children(children)) = self.execution.frames.get_mut(&frame).map(|p| &mut p.phase) {
-                children.active.push(child);
+                children.active.insert(child);
             }
             let start = self.def.machines[child_machine].start().unwrap_or(0);
             self.execution.frames.insert(
@@ -139,7 +139,7 @@ impl Run<'_> {
         let is_map = matches!(state.kind, windlass_asl::definition::StateKind::Map(_));
         parent.last_event = parent.last_event.max(child_event);
         let Phase::Children(children) = &mut parent.phase else { return };
-        children.active.retain(|id| *id != child);
+        children.active.remove(&child);
         let name = state.name.clone();
         match result {
             Ok(output) => {

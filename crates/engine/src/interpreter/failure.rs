@@ -42,7 +42,6 @@ impl Run<'_> {
         }
         let frame = pending.frame;
         let (resource_type, resource) = super::states::resource_parts(&pending.request.resource);
-        let prefix = if pending.activity { "Activity" } else { "Task" };
         let flow = match result {
             Ok(output) => {
                 let mut details = json!({ "output": output, "outputDetails": { "truncated": false } });
@@ -52,7 +51,7 @@ impl Run<'_> {
                         map.insert("resource".into(), json!(resource));
                     }
                 }
-                self.emit_for(frame, &format!("{prefix}Succeeded"), details);
+                self.emit_for(frame, if pending.activity { "ActivitySucceeded" } else { "TaskSucceeded" }, details);
                 self.complete_state(frame, Ok(output))
             }
             Err(failure) => {
@@ -63,7 +62,7 @@ impl Run<'_> {
                         map.insert("resource".into(), json!(resource));
                     }
                 }
-                self.emit_for(frame, &format!("{prefix}Failed"), details);
+                self.emit_for(frame, if pending.activity { "ActivityFailed" } else { "TaskFailed" }, details);
                 self.state_failed(frame, failure)
             }
         };
@@ -75,8 +74,8 @@ impl Run<'_> {
     pub(super) fn task_timed_out(&mut self, task: TaskId, error: &str, cause: &str) {
         let Some(pending) = self.execution.tasks.get(&task) else { return };
         let frame = pending.frame;
-        let prefix = if pending.activity { "Activity" } else { "Task" };
-        self.emit_for(frame, &format!("{prefix}TimedOut"), json!({ "error": error, "cause": cause }));
+        let kind = if pending.activity { "ActivityTimedOut" } else { "TaskTimedOut" };
+        self.emit_for(frame, kind, json!({ "error": error, "cause": cause }));
         self.cancel_task(task);
         if let Flow::Continue = self.state_failed(frame, Failure::new(error, cause)) {
             self.runnable.push_back(frame);

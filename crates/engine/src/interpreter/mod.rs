@@ -120,23 +120,22 @@ impl<'a> Run<'a> {
     }
 
     /// Appends a history event caused by `previous`; returns its id.
-    pub fn emit(&mut self, previous: u64, kind: &str, details: Json) -> u64 {
+    pub fn emit(&mut self, previous: u64, kind: &'static str, details: Json) -> u64 {
         self.execution.last_event_id += 1;
         let id = self.execution.last_event_id;
-        let key = details_key(kind);
+        let has_details = details_key(kind).is_some();
         self.step.history.push(HistoryEvent {
             id,
             previous_event_id: previous,
             timestamp_millis: self.now,
-            kind: kind.to_string(),
-            details_key: key.map(str::to_string),
-            details: if key.is_some() { details } else { Json::Null },
+            kind: std::borrow::Cow::Borrowed(kind),
+            details: if has_details { details } else { Json::Null },
         });
         id
     }
 
     /// Appends an event for a frame, chained to that frame's last event.
-    pub fn emit_for(&mut self, frame: FrameId, kind: &str, details: Json) -> u64 {
+    pub fn emit_for(&mut self, frame: FrameId, kind: &'static str, details: Json) -> u64 {
         let previous = self.execution.frames.get(&frame).map_or(0, |f| f.last_event);
         let id = self.emit(previous, kind, details);
         if let Some(f) = self.execution.frames.get_mut(&frame) {
@@ -190,7 +189,7 @@ impl<'a> Run<'a> {
             );
             return self.frame_failed(frame, failure);
         }
-        let kind = format!("{}StateExited", state.type_name());
+        let kind = exited_kind(state);
         let name = state.name.clone();
         let transition = match next {
             Some(next) => Transition::Next(next),
@@ -198,7 +197,7 @@ impl<'a> Run<'a> {
         };
         self.emit_for(
             frame,
-            &kind,
+            kind,
             json!({ "name": name, "output": output, "outputDetails": { "truncated": false } }),
         );
         self.step.transitions += 1;
@@ -354,6 +353,34 @@ impl<'a> Run<'a> {
             }
             other => f.phase = other,
         }
+    }
+}
+
+fn exited_kind(state: &windlass_asl::definition::State) -> &'static str {
+    use windlass_asl::definition::StateKind::*;
+    match state.kind {
+        Pass(_) => "PassStateExited",
+        Task(_) => "TaskStateExited",
+        Choice(_) => "ChoiceStateExited",
+        Wait(_) => "WaitStateExited",
+        Succeed => "SucceedStateExited",
+        Fail(_) => "FailStateExited",
+        Parallel(_) => "ParallelStateExited",
+        Map(_) => "MapStateExited",
+    }
+}
+
+pub(crate) fn entered_kind(state: &windlass_asl::definition::State) -> &'static str {
+    use windlass_asl::definition::StateKind::*;
+    match state.kind {
+        Pass(_) => "PassStateEntered",
+        Task(_) => "TaskStateEntered",
+        Choice(_) => "ChoiceStateEntered",
+        Wait(_) => "WaitStateEntered",
+        Succeed => "SucceedStateEntered",
+        Fail(_) => "FailStateEntered",
+        Parallel(_) => "ParallelStateEntered",
+        Map(_) => "MapStateEntered",
     }
 }
 

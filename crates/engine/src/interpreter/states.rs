@@ -19,19 +19,17 @@ impl Run<'_> {
         if !reentry {
             f.retries = vec![0; state.retry.len()];
             let input = f.input.clone();
-            let kind = format!("{}StateEntered", state.type_name());
+            let kind = super::entered_kind(state);
             let id = self.emit_for(
                 frame,
-                &kind,
+                kind,
                 json!({ "name": state.name, "input": input, "inputDetails": { "truncated": false } }),
             );
             if let Some(f) = self.execution.frames.get_mut(&frame) {
                 f.entered_event = id;
             }
         }
-        if self.step.history.len() as u64 + self.execution.last_event_id > super::MAX_HISTORY_EVENTS * 2
-            || self.execution.last_event_id > super::MAX_HISTORY_EVENTS
-        {
+        if self.execution.last_event_id > super::MAX_HISTORY_EVENTS {
             return self.frame_failed(
                 frame,
                 Failure::new(

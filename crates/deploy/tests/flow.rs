@@ -95,35 +95,58 @@ async fn blue_green_deploys_and_rollbacks_with_zero_failed_requests() {
     result.expect("scenario");
 }
 
-async fn scenario(
-    agent: &Agent,
-    store: &dyn Store,
-    file: &Path,
-    port: u16,
-) -> Result<(), String> {
+async fn scenario(agent: &Agent, store: &dyn Store, file: &Path, port: u16) -> Result<(), String> {
     let releases = agent.releases();
     fn v(version: &'static str) -> Vec<(&'static str, &'static str)> {
         vec![("TESTAPP_VERSION", version)]
     }
 
     // v1: the first release; nothing served before it.
-    let (one, finished, took) = deploy(agent, file, &support::compose(SERVICE, port, &v("v1"), "1s")).await;
+    let (one, finished, took) = deploy(
+        agent,
+        file,
+        &support::compose(SERVICE, port, &v("v1"), "1s"),
+    )
+    .await;
     let trace = steps(store, &one.execution);
     println!("v1 deployed in {took:?}: {trace:?}");
-    assert_eq!(finished.status, Status::Succeeded, "{:?}", error_of(&finished));
+    assert_eq!(
+        finished.status,
+        Status::Succeeded,
+        "{:?}",
+        error_of(&finished)
+    );
     assert_eq!(one.release, "r1");
     let address = format!("127.0.0.1:{port}").parse().expect("address");
     let load = Load::start(address, 4);
     tokio::time::sleep(Duration::from_millis(300)).await;
 
     // v2: healthy, goes live; v1 stays running beside it for a quick rollback.
-    let (two, finished, took) = deploy(agent, file, &support::compose(SERVICE, port, &v("v2"), "1s")).await;
+    let (two, finished, took) = deploy(
+        agent,
+        file,
+        &support::compose(SERVICE, port, &v("v2"), "1s"),
+    )
+    .await;
     let trace = steps(store, &two.execution);
     println!("v2 deployed in {took:?}: {trace:?}");
-    assert_eq!(finished.status, Status::Succeeded, "{:?}", error_of(&finished));
+    assert_eq!(
+        finished.status,
+        Status::Succeeded,
+        "{:?}",
+        error_of(&finished)
+    );
     assert_eq!(
         names(&trace),
-        ["Build", "PushWanted", "Start", "WaitHealthy", "Switch", "Watch", "Retire"]
+        [
+            "Build",
+            "PushWanted",
+            "Start",
+            "WaitHealthy",
+            "Switch",
+            "Watch",
+            "Retire"
+        ]
     );
     let live = releases.live(SERVICE).map_err(|e| e.to_string())?;
     assert_eq!(live.map(|l| l.release).as_deref(), Some("r2"));
@@ -131,7 +154,8 @@ async fn scenario(
     // v3: never healthy: rolled back before the switch, v2 stays live.
     let mut env = v("v3");
     env.push(("TESTAPP_UNHEALTHY_AFTER_MS", "0"));
-    let (three, finished, took) = deploy(agent, file, &support::compose(SERVICE, port, &env, "1s")).await;
+    let (three, finished, took) =
+        deploy(agent, file, &support::compose(SERVICE, port, &env, "1s")).await;
     let trace = steps(store, &three.execution);
     println!("v3 rolled back in {took:?}: {trace:?}");
     let (error, cause) = error_of(&finished);
@@ -146,7 +170,8 @@ async fn scenario(
     // rolls it back and traffic is on v2 again.
     let mut env = v("v4");
     env.push(("TESTAPP_ERROR_RATIO", "0.5"));
-    let (four, finished, took) = deploy(agent, file, &support::compose(SERVICE, port, &env, "5s")).await;
+    let (four, finished, took) =
+        deploy(agent, file, &support::compose(SERVICE, port, &env, "5s")).await;
     let trace = steps(store, &four.execution);
     println!("v4 rolled back in {took:?}: {trace:?}");
     let (error, cause) = error_of(&finished);
@@ -158,7 +183,10 @@ async fn scenario(
         .map_err(|e| e.to_string())?
         .ok_or("no r4")?;
     assert_eq!(r4.outcome, ReleaseOutcome::RolledBack);
-    println!("v4 automatic rollback flip took {:?} ms", r4.rollback_millis);
+    println!(
+        "v4 automatic rollback flip took {:?} ms",
+        r4.rollback_millis
+    );
     let live = releases.live(SERVICE).map_err(|e| e.to_string())?;
     assert_eq!(live.map(|l| l.release).as_deref(), Some("r2"));
 
@@ -187,7 +215,12 @@ async fn scenario(
         first.duration_since(asked),
         steps(store, &back.execution)
     );
-    assert_eq!(finished.status, Status::Succeeded, "{:?}", error_of(&finished));
+    assert_eq!(
+        finished.status,
+        Status::Succeeded,
+        "{:?}",
+        error_of(&finished)
+    );
     let r2 = releases
         .get(SERVICE, "r2")
         .map_err(|e| e.to_string())?
@@ -200,8 +233,16 @@ async fn scenario(
         "load: {} requests, {} app 5xx, {} failed, by release {:?}",
         seen.requests, seen.app_errors, seen.failed, seen.by_release
     );
-    assert_eq!(seen.failed, 0, "failed requests: {:?}", &seen.failures[..seen.failures.len().min(5)]);
-    assert!(seen.by_release.get("r4").copied().unwrap_or(0) > 0, "v4 took traffic");
+    assert_eq!(
+        seen.failed,
+        0,
+        "failed requests: {:?}",
+        &seen.failures[..seen.failures.len().min(5)]
+    );
+    assert!(
+        seen.by_release.get("r4").copied().unwrap_or(0) > 0,
+        "v4 took traffic"
+    );
     assert!(seen.requests > 100);
     let listed: Vec<_> = releases
         .list(SERVICE)

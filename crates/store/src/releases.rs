@@ -177,7 +177,8 @@ CREATE TABLE IF NOT EXISTS deploy_locks (
 );
 ";
 
-const SELECT_RELEASE: &str = "SELECT service, id, compose_file, compose_text, image, digest, created_millis, by, \
+const SELECT_RELEASE: &str =
+    "SELECT service, id, compose_file, compose_text, image, digest, created_millis, by, \
      outcome, rollback_millis, detail, execution FROM releases";
 
 /// [`Releases`] in SQLite (WAL, `synchronous=FULL`).
@@ -325,8 +326,9 @@ impl Releases for SqliteReleases {
 
     fn list(&self, service: &str) -> Result<Vec<Release>> {
         let conn = self.lock();
-        let mut statement =
-            conn.prepare_cached(&format!("{SELECT_RELEASE} WHERE service = ?1 ORDER BY seq DESC"))?;
+        let mut statement = conn.prepare_cached(&format!(
+            "{SELECT_RELEASE} WHERE service = ?1 ORDER BY seq DESC"
+        ))?;
         let rows = statement.query_map(params![service], release_from_row)?;
         rows.map(|row| finish(row?)).collect()
     }

@@ -136,7 +136,10 @@ pub async fn follow(client: &Client, arn: &str, progress: bool) -> anyhow::Resul
         }
         all.extend(view.events.iter().cloned());
         if view.status != "RUNNING" {
-            return Ok(ExecutionView { events: all, ..view });
+            return Ok(ExecutionView {
+                events: all,
+                ..view
+            });
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

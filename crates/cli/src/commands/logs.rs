@@ -55,7 +55,10 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         ]);
         let containers = docker.list_containers(&labels).await?;
         if containers.is_empty() {
-            anyhow::bail!("release {release} of {} has no containers (retired?)", args.service);
+            anyhow::bail!(
+                "release {release} of {} has no containers (retired?)",
+                args.service
+            );
         }
         for container in containers {
             let name = container.name.trim_start_matches('/').to_owned();

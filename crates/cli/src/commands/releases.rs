@@ -21,7 +21,10 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<u8> {
     let db = database(&args.state.dir());
     if !db.exists() {
-        anyhow::bail!("no windlass state at {}: nothing was deployed there", db.display());
+        anyhow::bail!(
+            "no windlass state at {}: nothing was deployed there",
+            db.display()
+        );
     }
     let store = SqliteReleases::open(&db)?;
     let live = store.live(&args.service)?.map(|l| l.release);
@@ -56,7 +59,11 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         "", "ID", "OUTCOME", "WHEN", "BY", "ROLLBACK", "DIGEST"
     );
     for r in &releases {
-        let marker = if live.as_deref() == Some(r.id.as_str()) { "*" } else { "" };
+        let marker = if live.as_deref() == Some(r.id.as_str()) {
+            "*"
+        } else {
+            ""
+        };
         let digest = r.digest.as_deref().unwrap_or("-");
         let digest = digest.rsplit(':').next().unwrap_or(digest);
         println!(
@@ -66,7 +73,8 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             r.outcome.as_str(),
             windlass_engine::format_timestamp(r.created_millis),
             r.by,
-            r.rollback_millis.map_or_else(|| "-".into(), |ms| format!("{ms} ms")),
+            r.rollback_millis
+                .map_or_else(|| "-".into(), |ms| format!("{ms} ms")),
             &digest[..digest.len().min(19)],
             r.detail.as_deref().unwrap_or("")
         );

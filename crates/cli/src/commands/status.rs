@@ -51,7 +51,9 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     }
     match status["pid"].as_u64() {
         Some(pid) => println!("agent: running (pid {pid})"),
-        None => println!("agent: not running: no service takes traffic until `windlass agent` runs"),
+        None => {
+            println!("agent: not running: no service takes traffic until `windlass agent` runs")
+        }
     }
     let services = status["services"].as_array().cloned().unwrap_or_default();
     if services.is_empty() {
@@ -68,10 +70,16 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             s["live"].as_str().unwrap_or("-"),
             s["upstreams"]
                 .as_array()
-                .map(|u| u.iter().filter_map(Json::as_str).collect::<Vec<_>>().join(","))
+                .map(|u| u
+                    .iter()
+                    .filter_map(Json::as_str)
+                    .collect::<Vec<_>>()
+                    .join(","))
                 .unwrap_or_default(),
             s["requests"].as_u64().map_or("-".into(), |n| n.to_string()),
-            s["server_errors"].as_u64().map_or("-".into(), |n| n.to_string()),
+            s["server_errors"]
+                .as_u64()
+                .map_or("-".into(), |n| n.to_string()),
             deploying
         );
     }

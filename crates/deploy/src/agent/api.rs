@@ -58,7 +58,12 @@ async fn handle(
     let query = request.uri().query().unwrap_or_default().to_owned();
     let body = match request.into_body().collect().await {
         Ok(body) => body.to_bytes(),
-        Err(e) => return Ok(answer(StatusCode::BAD_REQUEST, &json!({ "error": e.to_string() }))),
+        Err(e) => {
+            return Ok(answer(
+                StatusCode::BAD_REQUEST,
+                &json!({ "error": e.to_string() }),
+            ))
+        }
     };
     let result = match (method, path.as_str()) {
         (Method::POST, "/v1/deploy") => match parse::<DeployRequest>(&body) {

@@ -140,7 +140,8 @@ impl Agent {
     /// The agent of state folder `dir` (`windlass.db` in it) on the local
     /// Docker engine.
     pub async fn open(dir: &Path) -> Result<Agent, String> {
-        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         let db = database(dir);
         let store = SqliteStore::open(&db, Durability::Full).map_err(|e| e.to_string())?;
         let releases = SqliteReleases::open(&db).map_err(|e| e.to_string())?;
@@ -247,7 +248,14 @@ impl Agent {
             let arn = execution_arn(DEPLOY_MACHINE, &name);
             self.lock(&service, &arn)?;
             let result = self
-                .start_deploy(&request, &service, &name, &arn, &definition_text, &definition)
+                .start_deploy(
+                    &request,
+                    &service,
+                    &name,
+                    &arn,
+                    &definition_text,
+                    &definition,
+                )
                 .await;
             match result {
                 Ok(one) => started.push(one),
@@ -286,8 +294,14 @@ impl Agent {
             "mode": "deploy",
             "requested_millis": now,
         });
-        self.start(DEPLOY_MACHINE, name, definition_text, Arc::clone(definition), input)
-            .await?;
+        self.start(
+            DEPLOY_MACHINE,
+            name,
+            definition_text,
+            Arc::clone(definition),
+            input,
+        )
+        .await?;
         self.finish_later(service, arn, Some(release.id.clone()));
         Ok(Started {
             service: service.to_owned(),
@@ -306,21 +320,23 @@ impl Agent {
             .live(service)?
             .ok_or_else(|| Error::NothingLive(service.clone()))?;
         let target = match &request.release {
-            Some(id) => self
-                .releases
-                .get(service, id)?
-                .ok_or_else(|| Error::NoRelease {
-                    service: service.clone(),
-                    release: id.clone(),
-                })?
-                .id,
-            None => self
-                .releases
-                .list(service)?
-                .into_iter()
-                .find(|r| r.id != live.release && r.outcome == Outcome::Live)
-                .ok_or_else(|| Error::NoEarlier(service.clone()))?
-                .id,
+            Some(id) => {
+                self.releases
+                    .get(service, id)?
+                    .ok_or_else(|| Error::NoRelease {
+                        service: service.clone(),
+                        release: id.clone(),
+                    })?
+                    .id
+            }
+            None => {
+                self.releases
+                    .list(service)?
+                    .into_iter()
+                    .find(|r| r.id != live.release && r.outcome == Outcome::Live)
+                    .ok_or_else(|| Error::NoEarlier(service.clone()))?
+                    .id
+            }
         };
         let name = format!("{service}-to-{target}-{}", short_id());
         let arn = execution_arn(ROLLBACK_MACHINE, &name);
@@ -338,7 +354,13 @@ impl Agent {
             "requested_millis": requested,
         });
         if let Err(e) = self
-            .start(ROLLBACK_MACHINE, &name, ROLLBACK_DEFINITION, Arc::new(definition), input)
+            .start(
+                ROLLBACK_MACHINE,
+                &name,
+                ROLLBACK_DEFINITION,
+                Arc::new(definition),
+                input,
+            )
             .await
         {
             self.releases.unlock(service, &arn)?;
@@ -430,7 +452,9 @@ impl Agent {
                     .is_some_and(|r| r.outcome == Outcome::Deploying);
                 if finished.status != Status::Succeeded && still_deploying {
                     let detail = match &finished.outcome {
-                        Some(ExecutionOutcome::Error { error, cause }) => format!("{error}: {cause}"),
+                        Some(ExecutionOutcome::Error { error, cause }) => {
+                            format!("{error}: {cause}")
+                        }
                         _ => finished.status.as_str().to_owned(),
                     };
                     let _ = agent.releases.set_outcome(
@@ -467,7 +491,10 @@ fn short_id() -> String {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
-    format!("{:08x}", (nanos as u64 ^ u64::from(std::process::id())) & 0xffff_ffff)
+    format!(
+        "{:08x}",
+        (nanos as u64 ^ u64::from(std::process::id())) & 0xffff_ffff
+    )
 }
 
 fn process_exists(pid: u32) -> bool {

@@ -265,11 +265,7 @@ pub(crate) async fn rollback(ctx: &Inner, input: &Input) -> Result<Json, Failure
 
 /// The published addresses of a release's containers, starting them again
 /// from the release's pinned image when they no longer run.
-async fn running_upstreams(
-    ctx: &Inner,
-    name: &str,
-    release: &str,
-) -> Result<Vec<String>, Failure> {
+async fn running_upstreams(ctx: &Inner, name: &str, release: &str) -> Result<Vec<String>, Failure> {
     let record = ctx.release(name, release)?;
     let service = ctx.service(&record)?;
     let (port, _) = wait_config(name, &service)?;
@@ -298,7 +294,7 @@ async fn running_upstreams(
     };
     super::steps::start(ctx, &restart).await?;
     let healthy = super::steps::wait_healthy(ctx, &restart).await?;
-    let addresses: super::UpstreamsOutput = serde_json::from_value(healthy)
-        .map_err(|e| Failure::new(errors::INPUT, e.to_string()))?;
+    let addresses: super::UpstreamsOutput =
+        serde_json::from_value(healthy).map_err(|e| Failure::new(errors::INPUT, e.to_string()))?;
     Ok(addresses.addresses)
 }

@@ -116,11 +116,7 @@ impl Deployer {
     /// Puts every service's proxy back on the release the store says is live
     /// (after a restart).
     pub async fn restore(&self) -> Result<usize, String> {
-        let lives = self
-            .inner
-            .releases
-            .all_live()
-            .map_err(|e| e.to_string())?;
+        let lives = self.inner.releases.all_live().map_err(|e| e.to_string())?;
         let count = lives.len();
         for live in lives {
             self.inner.proxies.restore(&live).await?;

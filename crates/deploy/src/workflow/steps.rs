@@ -88,7 +88,14 @@ pub(crate) async fn build(ctx: &Inner, input: &Input) -> Result<Json, Failure> {
                 ctx.backend
                     .pull_image(image, ctx.config.registry_auth.as_ref())
                     .await
-                    .map_err(|e| Failure::new(errors::IMAGE, format!("image {image} is not on this machine and cannot be pulled: {e}")))?;
+                    .map_err(|e| {
+                        Failure::new(
+                            errors::IMAGE,
+                            format!(
+                                "image {image} is not on this machine and cannot be pulled: {e}"
+                            ),
+                        )
+                    })?;
                 ctx.backend
                     .image_digests(image)
                     .await
@@ -239,7 +246,9 @@ pub(crate) fn wait_config(name: &str, service: &Service) -> Result<(u16, WaitCon
     let port = service.routed_port().ok_or_else(|| {
         Failure::new(
             errors::INPUT,
-            format!("service {name} has no port to route to: list one in ports or set x-windlass.port"),
+            format!(
+                "service {name} has no port to route to: list one in ports or set x-windlass.port"
+            ),
         )
     })?;
     let config = health_wait(service).unwrap_or_else(|| WaitConfig::new(Check::Tcp { port }));
@@ -263,7 +272,9 @@ pub(crate) async fn wait_healthy(ctx: &Inner, input: &Input) -> Result<Json, Fai
     for id in ids {
         let container = probe::wait_healthy(ctx.backend.as_ref(), &id, &config)
             .await
-            .map_err(|e| Failure::new(errors::UNHEALTHY, format!("release {}: {e}", input.release)))?;
+            .map_err(|e| {
+                Failure::new(errors::UNHEALTHY, format!("release {}: {e}", input.release))
+            })?;
         let address = container.published.get(&port).ok_or_else(|| {
             Failure::new(
                 errors::START,

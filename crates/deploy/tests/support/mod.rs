@@ -85,7 +85,9 @@ pub async fn cleanup(docker: &Docker, service: &str) {
         }
     }
     for n in 1..=12 {
-        let _ = docker.remove_image(&format!("windlass/{service}:r{n}")).await;
+        let _ = docker
+            .remove_image(&format!("windlass/{service}:r{n}"))
+            .await;
     }
 }
 
@@ -128,14 +130,21 @@ impl Load {
                     let uri: hyper::Uri = format!("http://{address}/version").parse().expect("uri");
                     while !stop.load(Ordering::Relaxed) {
                         let outcome = tokio::time::timeout(Duration::from_secs(5), async {
-                            let response = client.get(uri.clone()).await.map_err(|e| format!("{e:?}"))?;
+                            let response = client
+                                .get(uri.clone())
+                                .await
+                                .map_err(|e| format!("{e:?}"))?;
                             let status = response.status().as_u16();
                             let release = response
                                 .headers()
                                 .get(windlass_proxy::RELEASE_HEADER)
                                 .and_then(|v| v.to_str().ok())
                                 .map(str::to_owned);
-                            response.into_body().collect().await.map_err(|e| format!("body: {e}"))?;
+                            response
+                                .into_body()
+                                .collect()
+                                .await
+                                .map_err(|e| format!("body: {e}"))?;
                             Ok::<_, String>((status, release))
                         })
                         .await
@@ -155,7 +164,8 @@ impl Load {
                             }
                             Ok((status, None)) => {
                                 seen.failed += 1;
-                                seen.failures.push(format!("the proxy answered {status} itself"));
+                                seen.failures
+                                    .push(format!("the proxy answered {status} itself"));
                             }
                             Err(e) => {
                                 seen.failed += 1;
@@ -177,11 +187,20 @@ impl Load {
     }
 
     /// Waits until `release` answers a request after `since`; returns when.
-    pub async fn answer_from(&self, release: &str, since: Instant, within: Duration) -> Option<Instant> {
+    pub async fn answer_from(
+        &self,
+        release: &str,
+        since: Instant,
+        within: Duration,
+    ) -> Option<Instant> {
         let deadline = Instant::now() + within;
         loop {
             let seen = self.seen();
-            if let Some((at, _)) = seen.transitions.iter().find(|(at, r)| *at >= since && r == release) {
+            if let Some((at, _)) = seen
+                .transitions
+                .iter()
+                .find(|(at, r)| *at >= since && r == release)
+            {
                 return Some(*at);
             }
             if Instant::now() >= deadline {

@@ -1,0 +1,282 @@
+//! Deploy and rollback speed on the real Docker engine, printed as figures:
+//!
+//! - deploy time beyond container start plus the first passing health check
+//!   (a prebuilt image, no watch), with the time of every step;
+//! - time from an explicit rollback to the first request served by the old
+//!   release, with load running through the proxy;
+//! - the baseline: `docker-compose up -d` recreating the service (Compose
+//!   v1), with the requests it failed meanwhile.
+//!
+//! Run: `cargo bench -p windlass-deploy --bench deploy`.
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value as Json;
+use windlass_deploy::agent::{Agent, DeployRequest, RollbackRequest};
+use windlass_deploy::backend::docker::Docker;
+use windlass_deploy::{workflow, Backend, BuildSpec};
+use windlass_store::releases::SqliteReleases;
+use windlass_store::sqlite::{Durability, SqliteStore};
+use windlass_store::Store;
+
+const SERVICE: &str = "wlbench";
+const IMAGE: &str = "windlass-bench/testapp:1";
+const ROUNDS: usize = 5;
+
+fn compose(port: u16, version: &str) -> String {
+    format!(
+        "services:\n  {SERVICE}:\n    image: {IMAGE}\n    ports: [\"127.0.0.1:{port}:8080\"]\n    init: true\n    stop_grace_period: 2s\n    environment:\n      TESTAPP_VERSION: {version}\n    x-windlass:\n      health: {{http: /health, interval: 10ms, start_timeout: 10s}}\n      watch: 0s\n"
+    )
+}
+
+fn steps(store: &dyn Store, arn: &str) -> Vec<(String, i64)> {
+    let mut entered: Option<(String, i64)> = None;
+    let mut out = Vec::new();
+    for event in store.history(arn, 1, u64::MAX).unwrap_or_default() {
+        let name = event.details.get("name").and_then(Json::as_str);
+        if event.kind.ends_with("StateEntered") {
+            entered = name.map(|n| (n.to_owned(), event.timestamp_millis));
+        } else if event.kind.ends_with("StateExited") {
+            if let Some((state, at)) = entered.take() {
+                out.push((state, event.timestamp_millis - at));
+            }
+        }
+    }
+    out
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+fn main() {
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio");
+    tokio.block_on(bench());
+}
+
+async fn bench() {
+    let docker = Docker::connect().await.expect("Docker engine");
+    support::cleanup(&docker, SERVICE).await;
+    let dir = support::project("bench");
+    docker
+        .build_image(&BuildSpec {
+            context: dir.join("app"),
+            tag: IMAGE.into(),
+            ..BuildSpec::default()
+        })
+        .await
+        .expect("build the test image");
+    let state = dir.join("state");
+    std::fs::create_dir_all(&state).expect("state");
+    let db = state.join("windlass.db");
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&db, Durability::Full).expect("store"));
+    let agent = Agent::new(
+        Arc::clone(&store),
+        Arc::new(SqliteReleases::open(&db).expect("releases")),
+        Arc::new(docker.clone()),
+        workflow::Config::default(),
+    );
+    agent.resume().await.expect("resume");
+    let port = support::free_port();
+    let file = dir.join("compose.yaml");
+
+    println!("deploy (prebuilt image, SQLite synchronous=FULL, no watch):");
+    let mut overheads = Vec::new();
+    let mut last = String::new();
+    for round in 0..=ROUNDS {
+        let text = compose(port, &format!("v{round}"));
+        std::fs::write(&file, &text).expect("compose");
+        let began = Instant::now();
+        let started = agent
+            .deploy(DeployRequest {
+                compose_file: file.display().to_string(),
+                compose_text: text,
+                services: vec![SERVICE.into()],
+                by: "bench".into(),
+                definition: None,
+            })
+            .await
+            .expect("deploy")
+            .remove(0);
+        agent
+            .runtime()
+            .wait(&started.execution)
+            .await
+            .expect("ends");
+        let wall = began.elapsed().as_secs_f64() * 1000.0;
+        let trace = steps(store.as_ref(), &started.execution);
+        let container: i64 = trace
+            .iter()
+            .filter(|(s, _)| s == "Start" || s == "WaitHealthy")
+            .map(|(_, ms)| ms)
+            .sum();
+        let overhead = wall - container as f64;
+        if round > 0 {
+            overheads.push(overhead);
+        }
+        println!(
+            "  {}: {wall:.0} ms, of which container start + first passing probe {container} ms, windlass {overhead:.0} ms; steps {trace:?}",
+            started.release
+        );
+        last = started.release;
+    }
+    println!(
+        "  median windlass time beyond container start + first health: {:.0} ms (goal <= 300 ms)",
+        median(overheads)
+    );
+
+    let load = support::Load::start(format!("127.0.0.1:{port}").parse().expect("address"), 2);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let previous = format!("r{}", ROUNDS);
+    let mut flips = Vec::new();
+    println!("explicit rollback between {previous} and {last} (both running), under load:");
+    for round in 0..ROUNDS * 2 {
+        let target = if round % 2 == 0 { &previous } else { &last };
+        let asked = Instant::now();
+        let started = agent
+            .rollback(RollbackRequest {
+                service: SERVICE.into(),
+                release: Some(target.clone()),
+                by: "bench".into(),
+            })
+            .await
+            .expect("rollback");
+        let first = load
+            .answer_from(target, asked, Duration::from_secs(10))
+            .await
+            .expect("the target answered");
+        agent
+            .runtime()
+            .wait(&started.execution)
+            .await
+            .expect("ends");
+        let ms = first.duration_since(asked).as_secs_f64() * 1000.0;
+        flips.push(ms);
+        println!(
+            "  to {target}: first request served {ms:.1} ms after the rollback was asked; steps {:?}",
+            steps(store.as_ref(), &started.execution)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let seen = load.stop().await;
+    println!(
+        "  median {:.1} ms (goal <= 50 ms); load: {} requests, {} failed",
+        median(flips),
+        seen.requests,
+        seen.failed
+    );
+    support::cleanup(&docker, SERVICE).await;
+    compose_baseline(&dir).await;
+}
+
+/// `docker-compose up -d` recreating the service for a new version.
+async fn compose_baseline(dir: &Path) {
+    if Command::new("docker-compose")
+        .arg("version")
+        .output()
+        .is_err()
+    {
+        println!("docker-compose baseline: docker-compose is not installed");
+        return;
+    }
+    let port = support::free_port();
+    let file = dir.join("baseline.yaml");
+    let write = |version: &str| {
+        std::fs::write(
+            &file,
+            format!(
+                "version: \"2.4\"\nservices:\n  app:\n    image: {IMAGE}\n    init: true\n    stop_grace_period: 2s\n    ports: [\"127.0.0.1:{port}:8080\"]\n    environment:\n      TESTAPP_VERSION: {version}\n"
+            ),
+        )
+        .expect("baseline compose file");
+    };
+    let compose = |args: &[&str]| {
+        Command::new("docker-compose")
+            .arg("-p")
+            .arg("wlbaseline")
+            .arg("-f")
+            .arg(&file)
+            .args(args)
+            .output()
+            .expect("docker-compose")
+    };
+    write("b0");
+    compose(&["up", "-d"]);
+    let address = format!("127.0.0.1:{port}").parse().expect("address");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while windlass_deploy::probe::http_status(address, "/version")
+        .await
+        .ok()
+        != Some(200)
+    {
+        assert!(Instant::now() < deadline, "the baseline never answered");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    println!("docker-compose baseline (Compose v1, `up -d` recreating the container):");
+    let mut times = Vec::new();
+    for round in 1..=3 {
+        write(&format!("b{round}"));
+        let began = Instant::now();
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let probe = tokio::spawn(count_failures(address, Arc::clone(&stop)));
+        let output = compose(&["up", "-d"]);
+        let up = began.elapsed();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let answer = version(address).await;
+            if answer.as_deref() == Some(&format!("b{round}")) || Instant::now() > deadline {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let serving = began.elapsed();
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let (requests, failed) = probe.await.unwrap_or((0, 0));
+        times.push(serving.as_secs_f64() * 1000.0);
+        println!(
+            "  b{round}: `up -d` returned after {up:?} ({}), new version serving after {serving:?}; {failed} of {requests} requests failed meanwhile",
+            output.status
+        );
+    }
+    println!("  median {:.0} ms to the new version", median(times));
+    compose(&["down", "-t", "1"]);
+}
+
+async fn version(address: std::net::SocketAddr) -> Option<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(address).await.ok()?;
+    stream
+        .write_all(b"GET /version HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+        .await
+        .ok()?;
+    let mut text = String::new();
+    stream.read_to_string(&mut text).await.ok()?;
+    text.rsplit("\r\n\r\n").next().map(|b| b.trim().to_owned())
+}
+
+/// Requests sent and failed until `stop`.
+async fn count_failures(
+    address: std::net::SocketAddr,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) -> (u64, u64) {
+    let (mut requests, mut failed) = (0, 0);
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        requests += 1;
+        if version(address).await.is_none() {
+            failed += 1;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    (requests, failed)
+}

@@ -53,18 +53,19 @@ fn run_args(dir: &Path) -> Vec<String> {
 /// The history as (id, type, state name) rows, from the SQLite store.
 fn history(db: &Path) -> Vec<(i64, String, String)> {
     let conn = rusqlite::Connection::open(db).expect("open store");
-    let mut statement = conn.prepare("SELECT id, event FROM history ORDER BY id").expect("query");
-    let rows = statement
-        .query_map([], |row| Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?)))
-        .expect("rows");
-    rows.map(|row| {
-        let (id, text) = row.expect("row");
-        let event: serde_json::Value = serde_json::from_str(&text).expect("event json");
-        let kind = event["type"].as_str().unwrap_or_default().to_string();
-        let name = event["details"]["name"].as_str().unwrap_or_default().to_string();
-        (id, kind, name)
-    })
-    .collect()
+    let mut statement = conn.prepare("SELECT events FROM history ORDER BY first_id").expect("query");
+    let rows = statement.query_map([], |row| row.get::<_, String>(0)).expect("rows");
+    let mut events = Vec::new();
+    for row in rows {
+        let chunk: Vec<serde_json::Value> = serde_json::from_str(&row.expect("row")).expect("events json");
+        for event in chunk {
+            let id = event["id"].as_i64().unwrap_or(-1);
+            let kind = event["type"].as_str().unwrap_or_default().to_string();
+            let name = event["details"]["name"].as_str().unwrap_or_default().to_string();
+            events.push((id, kind, name));
+        }
+    }
+    events
 }
 
 fn tally(events: &[(i64, String, String)]) -> BTreeMap<(String, String), usize> {

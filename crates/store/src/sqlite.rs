@@ -32,11 +32,15 @@ CREATE TABLE IF NOT EXISTS executions (
 );
 CREATE INDEX IF NOT EXISTS executions_by_status ON executions(status);
 CREATE INDEX IF NOT EXISTS executions_by_machine ON executions(state_machine_arn, arn);
+-- One row per commit: the events of one step, ids first_id..=last_id, as a
+-- JSON array. A step's events are written and read together, and one row
+-- instead of one per event keeps commits cheap.
 CREATE TABLE IF NOT EXISTS history (
     arn TEXT NOT NULL,
-    id INTEGER NOT NULL,
-    event TEXT NOT NULL,
-    PRIMARY KEY (arn, id)
+    first_id INTEGER NOT NULL,
+    last_id INTEGER NOT NULL,
+    events TEXT NOT NULL,
+    PRIMARY KEY (arn, first_id)
 ) WITHOUT ROWID;
 ";
 
@@ -106,7 +110,8 @@ impl Store for SqliteStore {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             )?;
             let mut update = tx.prepare_cached("UPDATE executions SET status = ?2, stop_millis = ?3, snapshot = ?4 WHERE arn = ?1")?;
-            let mut insert_event = tx.prepare_cached("INSERT INTO history (arn, id, event) VALUES (?1, ?2, ?3)")?;
+            let mut insert_events =
+                tx.prepare_cached("INSERT INTO history (arn, first_id, last_id, events) VALUES (?1, ?2, ?3, ?4)")?;
             for commit in commits {
                 if let Some(record) = &commit.create {
                     let hash = definition_hash(&record.definition);
@@ -133,9 +138,9 @@ impl Store for SqliteStore {
                 } else if update.execute(params![commit.arn, commit.status, commit.stop_millis, commit.snapshot])? == 0 {
                     return Err(Error::NotFound(commit.arn.clone()));
                 }
-                for event in &commit.history {
-                    let text = serde_json::to_string(event).map_err(|e| Error::Corrupt(e.to_string()))?;
-                    insert_event.execute(params![commit.arn, event.id as i64, text])?;
+                if let (Some(first), Some(last)) = (commit.history.first(), commit.history.last()) {
+                    let text = serde_json::to_string(&commit.history).map_err(|e| Error::Corrupt(e.to_string()))?;
+                    insert_events.execute(params![commit.arn, first.id as i64, last.id as i64, text])?;
                 }
             }
         }
@@ -172,14 +177,15 @@ impl Store for SqliteStore {
 
     fn history(&self, arn: &str, from: u64, to: u64) -> Result<Vec<HistoryEvent>> {
         let conn = self.lock();
-        let mut statement =
-            conn.prepare_cached("SELECT event FROM history WHERE arn = ?1 AND id >= ?2 AND id <= ?3 ORDER BY id")?;
+        let mut statement = conn.prepare_cached(
+            "SELECT events FROM history WHERE arn = ?1 AND last_id >= ?2 AND first_id <= ?3 ORDER BY first_id",
+        )?;
         let to = i64::try_from(to).unwrap_or(i64::MAX);
         let rows = statement.query_map(params![arn, from as i64, to], |row| row.get::<_, String>(0))?;
         let mut events = Vec::new();
         for text in rows {
-            let text = text?;
-            events.push(serde_json::from_str(&text).map_err(|e| Error::Corrupt(e.to_string()))?);
+            let chunk: Vec<HistoryEvent> = serde_json::from_str(&text?).map_err(|e| Error::Corrupt(e.to_string()))?;
+            events.extend(chunk.into_iter().filter(|e| e.id >= from && e.id <= to as u64));
         }
         Ok(events)
     }
@@ -210,7 +216,6 @@ mod tests {
             previous_event_id: id.saturating_sub(1),
             timestamp_millis: 5,
             kind: "PassStateEntered".into(),
-            details_key: None,
             details: serde_json::Value::Null,
         }
     }

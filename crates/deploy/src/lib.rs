@@ -1,6 +1,9 @@
 //! The deploy side of windlass: Compose files ([`compose`]), the [`Backend`]
 //! trait for what a deploy does to a target with its Docker implementation
-//! ([`backend::docker::Docker`]), and health probes ([`probe`]).
+//! ([`backend::docker::Docker`]), health probes ([`probe`]), the deploy as
+//! an ASL execution ([`workflow`]: the built-in definitions and the invoker
+//! of their steps), and the long-lived process that holds the services'
+//! proxies and runs deploys ([`agent`]).
 
 pub mod agent;
 pub mod backend;

@@ -226,6 +226,65 @@ async fn scenario(agent: &Agent, store: &dyn Store, file: &Path, port: u16) -> R
         .map_err(|e| e.to_string())?
         .ok_or("no r2")?;
     assert_eq!(r2.outcome, ReleaseOutcome::RolledBack);
+
+    // v5 goes live from r1; r2, two releases back, is retired (stopped and
+    // removed). A rollback to r2 starts it again from its pinned image.
+    let (five, finished, took) = deploy(
+        agent,
+        file,
+        &support::compose(SERVICE, port, &v("v5"), "1s"),
+    )
+    .await;
+    println!(
+        "v5 deployed in {took:?}: {:?}",
+        steps(store, &five.execution)
+    );
+    assert_eq!(
+        finished.status,
+        Status::Succeeded,
+        "{:?}",
+        error_of(&finished)
+    );
+    let retired = agent
+        .runtime()
+        .store()
+        .history(&five.execution, 1, u64::MAX)
+        .map_err(|e| e.to_string())?
+        .iter()
+        .any(|e| {
+            let text = e.details.to_string();
+            e.kind == "TaskSucceeded" && text.contains("retired") && text.contains("r2")
+        });
+    assert!(retired, "v5's Retire stopped r2");
+    let asked = Instant::now();
+    let back = agent
+        .rollback(RollbackRequest {
+            service: SERVICE.into(),
+            release: Some("r2".into()),
+            by: "test@flow".into(),
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    let finished = agent
+        .runtime()
+        .wait(&back.execution)
+        .await
+        .map_err(|e| e.to_string())?;
+    assert_eq!(
+        finished.status,
+        Status::Succeeded,
+        "{:?}",
+        error_of(&finished)
+    );
+    let first = load
+        .answer_from("r2", asked, Duration::from_secs(10))
+        .await
+        .ok_or("r2 never answered after its restart")?;
+    println!(
+        "rollback to retired r2: first request served {:?} after it was asked; steps {:?}",
+        first.duration_since(asked),
+        steps(store, &back.execution)
+    );
     tokio::time::sleep(Duration::from_millis(300)).await;
 
     let seen = load.stop().await;

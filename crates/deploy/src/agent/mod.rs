@@ -500,3 +500,74 @@ fn short_id() -> String {
 fn process_exists(pid: u32) -> bool {
     Path::new(&format!("/proc/{pid}")).exists()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_util::FakeBackend;
+    use windlass_store::memory::MemoryStore;
+
+    fn agent(backend: Arc<FakeBackend>) -> Agent {
+        Agent::new(
+            Arc::new(MemoryStore::new()),
+            Arc::new(SqliteReleases::in_memory().expect("releases")),
+            backend,
+            workflow::Config::default(),
+        )
+    }
+
+    fn request(text: &str) -> DeployRequest {
+        DeployRequest {
+            compose_file: "/nowhere/compose.yaml".into(),
+            compose_text: text.into(),
+            services: Vec::new(),
+            by: "me@here".into(),
+            definition: None,
+        }
+    }
+
+    const WEB: &str = "services:\n  web:\n    image: web:1\n    x-windlass: {address: \"127.0.0.1:0\", port: 80}\n";
+
+    #[tokio::test]
+    async fn one_deploy_per_service_at_a_time() {
+        let backend = Arc::new(FakeBackend::new());
+        backend.add_image("web:1");
+        let agent = agent(backend);
+        agent.resume().await.expect("resume");
+        let first = agent.deploy(request(WEB)).await.expect("first deploy");
+        match agent.deploy(request(WEB)).await {
+            Err(Error::Locked { holder, .. }) => assert_eq!(holder, first[0].execution),
+            other => panic!("expected the lock to refuse, got {other:?}"),
+        }
+        agent
+            .runtime()
+            .wait(&first[0].execution)
+            .await
+            .expect("ends");
+        // The waiter frees the lock once the execution has ended.
+        for _ in 0..100 {
+            if agent.releases().lock_of("web").expect("lock").is_none() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("the lock was not freed");
+    }
+
+    #[tokio::test]
+    async fn a_bad_compose_file_or_service_starts_nothing() {
+        let agent = agent(Arc::new(FakeBackend::new()));
+        let bad = agent
+            .deploy(request("services:\n  web:\n    imag: x\n"))
+            .await;
+        assert!(matches!(bad, Err(Error::Compose(_))), "{bad:?}");
+        let mut unknown = request(WEB);
+        unknown.services = vec!["api".into()];
+        let refused = agent.deploy(unknown).await;
+        assert!(
+            matches!(refused, Err(Error::NoService { .. })),
+            "{refused:?}"
+        );
+        assert!(agent.releases().services().expect("services").is_empty());
+    }
+}

@@ -282,3 +282,61 @@ fn parse_upstreams(addresses: &[String]) -> Result<Vec<SocketAddr>, Failure> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const STEPS: [&str; 8] = [
+        "build",
+        "push",
+        "start",
+        "wait-healthy",
+        "switch",
+        "watch",
+        "retire",
+        "rollback",
+    ];
+
+    #[test]
+    fn the_built_in_definitions_are_valid_and_call_only_deploy_steps() {
+        for text in [DEPLOY_DEFINITION, ROLLBACK_DEFINITION] {
+            let parsed = windlass_asl::parse::parse_text(text).valid();
+            assert!(parsed.is_ok(), "{:?}", parsed.err());
+            let json: Json = serde_json::from_str(text).expect("JSON");
+            let states = json["States"].as_object().expect("States");
+            for (name, state) in states {
+                if let Some(resource) = state["Resource"].as_str() {
+                    let step = resource.strip_prefix(RESOURCE_PREFIX).unwrap_or(resource);
+                    assert!(STEPS.contains(&step), "{name} calls {resource}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_step_error_is_caught_by_the_no_retry_rule() {
+        let json: Json = serde_json::from_str(DEPLOY_DEFINITION).expect("JSON");
+        let no_retry = &json["States"]["Build"]["Retry"][0]["ErrorEquals"];
+        for name in [
+            errors::BUILD,
+            errors::IMAGE,
+            errors::PUSH,
+            errors::START,
+            errors::UNHEALTHY,
+            errors::PROXY,
+            errors::SERVER_ERRORS,
+            errors::LATENCY,
+            errors::INPUT,
+            errors::STORE,
+            errors::ENGINE,
+        ] {
+            assert!(
+                no_retry
+                    .as_array()
+                    .is_some_and(|a| a.iter().any(|e| e == name)),
+                "{name} would be retried"
+            );
+        }
+    }
+}

@@ -4,14 +4,23 @@
 //! budget) without panicking, and a finished execution must have an outcome
 //! that fits its status.
 //!
+//! The same run is repeated with the execution stored as JSON and read
+//! back before every event, as the durable runtime does when it recovers
+//! after a crash: the history and outcome must not change.
+//!
 //! The bytes are the definition text (JSON or YAML); a line `@@input`
 //! starts the execution input (JSON) after it.
 
+use std::collections::{BTreeMap, VecDeque};
+
 use serde_json::{json, Value as Json};
 use windlass_asl::parse::parse_text;
-use windlass_asl::Failure;
+use windlass_asl::{Definition, Failure};
 use windlass_engine::simulate::{simulate as run, SimulateConfig, SyncInvoker};
-use windlass_engine::{ExecutionMeta, Outcome, Status, TaskRequest};
+use windlass_engine::{
+    Action, Event, Execution, ExecutionMeta, HistoryEvent, Outcome, Status, Step, TaskRequest,
+    TimerId,
+};
 
 /// Events handled before a run is cut off: enough for loops and small Maps,
 /// few enough to keep each fuzz iteration fast.
@@ -56,22 +65,12 @@ pub fn simulate(data: &[u8]) {
     let input = input_text
         .and_then(|t| serde_json::from_str(t).ok())
         .unwrap_or_else(|| json!({"items": [1, 2, 3], "flag": true, "n": 2}));
-    let meta = ExecutionMeta {
-        execution_arn: "arn:aws:states:us-east-1:111111111111:execution:Fuzz:run".into(),
-        name: "run".into(),
-        state_machine_arn: "arn:aws:states:us-east-1:111111111111:stateMachine:Fuzz".into(),
-        state_machine_name: "Fuzz".into(),
-        role_arn: "arn:aws:iam::111111111111:role/fuzz".into(),
-        input,
-        start_millis: 1_700_000_000_000,
-        seed: 7,
-        express: false,
-    };
+    let meta = meta(input);
     let config = SimulateConfig {
         keep_history: true,
         max_events: EVENT_BUDGET,
     };
-    let simulated = run(&definition, meta, &mut InputDriven, &config);
+    let simulated = run(&definition, meta.clone(), &mut InputDriven, &config);
     let execution = &simulated.execution;
     match (execution.status, &execution.outcome) {
         (Status::Running, _) | (Status::Succeeded, Some(Outcome::Output(_))) => {}
@@ -81,4 +80,113 @@ pub fn simulate(data: &[u8]) {
     for event in &simulated.history {
         let _ = event.to_aws(true);
     }
+    let reloaded = run_reloading(&definition, meta);
+    assert_eq!(reloaded.status, execution.status, "status after reloads");
+    assert_eq!(reloaded.outcome, execution.outcome, "outcome after reloads");
+    if let Some(i) = (0..simulated.history.len().max(reloaded.history.len()))
+        .find(|&i| simulated.history.get(i) != reloaded.history.get(i))
+    {
+        panic!(
+            "history event {} differs after reloads:\n  straight: {:?}\n  reloaded: {:?}",
+            i + 1,
+            simulated.history.get(i),
+            reloaded.history.get(i)
+        );
+    }
+}
+
+fn meta(input: Json) -> ExecutionMeta {
+    ExecutionMeta {
+        execution_arn: "arn:aws:states:us-east-1:111111111111:execution:Fuzz:run".into(),
+        name: "run".into(),
+        state_machine_arn: "arn:aws:states:us-east-1:111111111111:stateMachine:Fuzz".into(),
+        state_machine_name: "Fuzz".into(),
+        role_arn: "arn:aws:iam::111111111111:role/fuzz".into(),
+        input,
+        start_millis: 1_700_000_000_000,
+        seed: 7,
+        express: false,
+    }
+}
+
+/// What [`run_reloading`] ends with.
+struct Reloaded {
+    status: Status,
+    outcome: Option<Outcome>,
+    history: Vec<HistoryEvent>,
+}
+
+/// Pending work of a run: task answers to deliver and armed timers.
+#[derive(Default)]
+struct Pending {
+    events: VecDeque<Event>,
+    timers: BTreeMap<(i64, TimerId), ()>,
+}
+
+impl Pending {
+    /// Carries out a step's actions the way `simulate` does.
+    fn absorb(&mut self, step: Step, history: &mut Vec<HistoryEvent>) {
+        history.extend(step.history);
+        for action in step.actions {
+            match action {
+                Action::Invoke(request) => match InputDriven.invoke(&request) {
+                    Some(Ok(output)) => self.events.push_back(Event::TaskSucceeded {
+                        task: request.task,
+                        output,
+                    }),
+                    Some(Err(f)) => self.events.push_back(Event::TaskFailed {
+                        task: request.task,
+                        error: f.error,
+                        cause: f.cause,
+                    }),
+                    None => {}
+                },
+                Action::SetTimer { timer, at_millis } => {
+                    self.timers.insert((at_millis, timer), ());
+                }
+                Action::CancelTimer { timer } => self.timers.retain(|(_, id), _| *id != timer),
+                Action::CancelTask { .. } => {}
+            }
+        }
+    }
+}
+
+/// The run of `simulate`, with the execution written to JSON and read back
+/// before every event.
+fn run_reloading(definition: &Definition, meta: ExecutionMeta) -> Reloaded {
+    let mut now = meta.start_millis;
+    let (mut execution, step) = Execution::start(definition, meta, now);
+    let mut history = Vec::new();
+    let mut pending = Pending::default();
+    pending.absorb(step, &mut history);
+    let mut handled = 0;
+    while execution.status == Status::Running && handled < EVENT_BUDGET {
+        let event = match pending.events.pop_front() {
+            Some(event) => event,
+            None => match pending.timers.pop_first() {
+                Some(((at, timer), ())) => {
+                    now = now.max(at);
+                    Event::TimerFired { timer }
+                }
+                None => break,
+            },
+        };
+        handled += 1;
+        execution = reload(&execution);
+        let step = execution.handle(definition, event, now);
+        pending.absorb(step, &mut history);
+    }
+    Reloaded {
+        status: execution.status,
+        outcome: execution.outcome,
+        history,
+    }
+}
+
+/// The execution as the store would give it back.
+fn reload(execution: &Execution) -> Execution {
+    let stored = serde_json::to_string(execution)
+        .unwrap_or_else(|e| panic!("the execution cannot be stored: {e}"));
+    serde_json::from_str(&stored)
+        .unwrap_or_else(|e| panic!("the stored execution cannot be read back: {e}\n{stored}"))
 }

@@ -45,6 +45,12 @@ impl Queues {
         notify.notify_one();
     }
 
+    /// Wakes whoever waits for a task of `activity` without queueing one.
+    pub fn wake(&self, activity: &str) {
+        let notify = self.lock().entry(activity.to_string()).or_default().1.clone();
+        notify.notify_one();
+    }
+
     pub fn pop(&self, activity: &str) -> Option<ActivityTask> {
         self.lock().get_mut(activity).and_then(|(queue, _)| queue.pop_front())
     }

@@ -7,13 +7,18 @@
 //! [`Runtime::recover`] loads the running executions, re-arms their timers
 //! and fails interrupted tasks with `States.TaskFailed` so their Retry rules
 //! decide what happens.
+//!
+//! When several runtimes share the store, each execution is driven by one of
+//! them at a time: see [`leases`].
 
 mod activities;
 mod committer;
 pub mod http;
 pub mod invoke;
+pub mod leases;
 
 use std::collections::HashMap;
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -42,11 +47,16 @@ pub enum Error {
     Corrupt { arn: String, reason: String },
     #[error("the task token is not valid or its task has ended")]
     InvalidToken,
+    #[error("execution {0} is driven by another server now")]
+    NotOwner(String),
 }
 
 impl From<windlass_store::Error> for Error {
     fn from(error: windlass_store::Error) -> Self {
-        Error::Store(error.to_string())
+        match error {
+            windlass_store::Error::NotOwner(arn) => Error::NotOwner(arn),
+            other => Error::Store(other.to_string()),
+        }
     }
 }
 
@@ -103,6 +113,8 @@ struct Inner {
     tokens: Mutex<HashMap<String, (String, TaskId)>>,
     activities: activities::Queues,
     definitions: Mutex<HashMap<String, Arc<Definition>>>,
+    /// Whether the lease and inbox tasks of a shared store run.
+    background: AtomicBool,
 }
 
 struct LiveHandle {
@@ -139,6 +151,7 @@ impl Runtime {
                 tokens: Mutex::new(HashMap::new()),
                 activities: activities::Queues::default(),
                 definitions: Mutex::new(HashMap::new()),
+                background: AtomicBool::new(false),
             }),
         }
     }
@@ -222,7 +235,13 @@ impl Runtime {
     }
 
     /// Resumes every execution the store says is running; returns how many.
+    /// On a store shared with other runtimes: resumes those whose owner's
+    /// lease expired, and from then on keeps this runtime's lease and takes
+    /// over from runtimes that die (see [`leases`]).
     pub async fn recover(&self) -> Result<usize, Error> {
+        if self.shared() {
+            return self.recover_shared().await;
+        }
         let records = self.inner.store.running()?;
         let count = records.len();
         for record in records {
@@ -254,7 +273,8 @@ impl Runtime {
                     // Workers and callbacks may still answer: keep waiting for them.
                     Some(token) => {
                         self.lock_tokens().insert(token.clone(), (arn.clone(), request.task));
-                        if activities::is_activity(&request.resource) {
+                        // A shared store queues activity tasks itself.
+                        if activities::is_activity(&request.resource) && !self.shared() {
                             self.inner.activities.push(&request.resource, ActivityTask::from_request(&request));
                         }
                     }
@@ -288,29 +308,51 @@ impl Runtime {
 
     /// StopExecution.
     pub async fn stop(&self, arn: &str, error: Option<String>, cause: Option<String>) -> Result<(), Error> {
+        if self.shared() && !self.lock_live().contains_key(arn) {
+            return self.stop_elsewhere(arn, error, cause).await;
+        }
         self.deliver(arn, Event::Stop { error, cause }).await
     }
 
     /// SendTaskSuccess.
     pub async fn send_task_success(&self, token: &str, output: Json) -> Result<(), Error> {
-        let (arn, task) = self.take_token(token)?;
+        let Some((arn, task)) = self.lock_tokens().remove(token) else {
+            return self.post_elsewhere(token, leases::Message::TaskSucceeded { token: token.to_string(), output });
+        };
         self.deliver(&arn, Event::TaskSucceeded { task, output }).await
     }
 
     /// SendTaskFailure.
     pub async fn send_task_failure(&self, token: &str, error: String, cause: String) -> Result<(), Error> {
-        let (arn, task) = self.take_token(token)?;
+        let Some((arn, task)) = self.lock_tokens().remove(token) else {
+            let message = leases::Message::TaskFailed { token: token.to_string(), error, cause };
+            return self.post_elsewhere(token, message);
+        };
         self.deliver(&arn, Event::TaskFailed { task, error, cause }).await
     }
 
     /// SendTaskHeartbeat.
     pub async fn send_task_heartbeat(&self, token: &str) -> Result<(), Error> {
-        let (arn, task) = self.lock_tokens().get(token).cloned().ok_or(Error::InvalidToken)?;
+        let Some((arn, task)) = self.lock_tokens().get(token).cloned() else {
+            return self.post_elsewhere(token, leases::Message::TaskHeartbeat { token: token.to_string() });
+        };
         self.deliver(&arn, Event::TaskHeartbeat { task }).await
+    }
+
+    /// A SendTask* call for a token this runtime does not know: on a shared
+    /// store its execution may run elsewhere.
+    fn post_elsewhere(&self, token: &str, message: leases::Message) -> Result<(), Error> {
+        if !self.shared() {
+            return Err(Error::InvalidToken);
+        }
+        self.post_for_token(token, &message)
     }
 
     /// GetActivityTask: waits up to `wait` for a task of `activity_arn`.
     pub async fn get_activity_task(&self, activity_arn: &str, worker: Option<String>, wait: Duration) -> Option<ActivityTask> {
+        if self.shared() {
+            return self.get_shared_activity_task(activity_arn, worker, wait).await;
+        }
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             while let Some(task) = self.inner.activities.pop(activity_arn) {
@@ -361,7 +403,15 @@ impl Runtime {
             snapshot,
             history: step.history,
         };
-        self.inner.committer.commit(commit).await?;
+        if let Err(error) = self.inner.committer.commit(commit).await {
+            if matches!(error, Error::NotOwner(_)) {
+                // Another runtime took the execution over: it drives it now.
+                tracing::warn!(execution = %arn, "lost the lease of an execution; another server drives it now");
+                self.lock_live().remove(&arn);
+                leases::abandon_live(self, &arn, live);
+            }
+            return Err(error);
+        }
         for action in step.actions {
             self.act(&arn, live, action);
         }
@@ -414,7 +464,13 @@ impl Runtime {
         if let Some(token) = &request.token {
             self.lock_tokens().insert(token.clone(), (arn.to_string(), task));
             if activities::is_activity(&request.resource) {
-                self.inner.activities.push(&request.resource, ActivityTask::from_request(&request));
+                if self.shared() {
+                    // The commit put the task in the store's queue: wake
+                    // this runtime's pollers.
+                    self.inner.activities.wake(&request.resource);
+                } else {
+                    self.inner.activities.push(&request.resource, ActivityTask::from_request(&request));
+                }
                 return;
             }
         }

@@ -6,11 +6,21 @@
 //! execution's new snapshot and the history events of one step, written
 //! together or not at all. `commit` takes many commits at once so that the
 //! runtime can group them into one transaction (group commit).
+//!
+//! [`postgres::PostgresStore`] lets several processes share one database.
+//! Each running execution then has an owner, the one process that drives
+//! it; the owner holds a lease that it renews, and a commit from a process
+//! that is no longer the owner fails with [`Error::NotOwner`]. The methods
+//! for this have defaults that suit a store only one process uses: it owns
+//! everything and never needs to pass messages to another.
 
 pub mod machines;
 pub mod memory;
+pub mod postgres;
 pub mod releases;
 pub mod sqlite;
+
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use windlass_engine::HistoryEvent;
@@ -58,6 +68,12 @@ pub struct ExecutionFilter {
 pub enum Error {
     #[error("store I/O failed: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    #[error("PostgreSQL store failed: {0}")]
+    Postgres(#[from] ::postgres::Error),
+    #[error("execution {0} is driven by another process now: this one lost its lease")]
+    NotOwner(String),
+    #[error("this store does not support {0}")]
+    Unsupported(&'static str),
     #[error("execution {0} already exists")]
     AlreadyExists(String),
     #[error("execution {0} does not exist")]
@@ -70,8 +86,34 @@ pub enum Error {
 
 pub type Result<T> = std::result::Result<T, Error>;
 
+/// A task that waits for its token to come back (an activity's, or a
+/// `.waitForTaskToken` callback's), as a shared store keeps it so that any
+/// process can hand it to a worker or find whose it is.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TokenTask {
+    pub token: String,
+    /// The execution that waits for it.
+    pub arn: String,
+    /// The activity's ARN, when the task is an activity's.
+    pub activity: Option<String>,
+    /// The task's input, JSON text.
+    pub input: String,
+}
+
+/// A message posted for whichever process owns an execution.
+#[derive(Clone, Debug, PartialEq)]
+pub struct InboxMessage {
+    pub id: i64,
+    pub arn: String,
+    pub body: String,
+}
+
 /// Where executions live. Implementations must make each call of `commit`
 /// atomic and durable before it returns.
+///
+/// A store that several processes share also keeps who owns each running
+/// execution: `commit` creates executions owned by this process and fails
+/// with [`Error::NotOwner`] when another process has taken one over.
 pub trait Store: Send + Sync + 'static {
     /// Writes all commits in one transaction.
     fn commit(&self, commits: &[Commit]) -> Result<()>;
@@ -81,4 +123,46 @@ pub trait Store: Send + Sync + 'static {
     fn list(&self, filter: &ExecutionFilter) -> Result<Vec<ExecutionRecord>>;
     /// History events with ids in `from..=to`, in order.
     fn history(&self, arn: &str, from: u64, to: u64) -> Result<Vec<HistoryEvent>>;
+
+    /// How long this process's lease lasts when other processes share the
+    /// store; `None` when it is the only one and owns every execution.
+    fn lease(&self) -> Option<Duration> {
+        None
+    }
+    /// Extends this process's lease by [`Store::lease`] from now.
+    fn renew_lease(&self) -> Result<()> {
+        Ok(())
+    }
+    /// Makes this process the owner of the running executions whose owner's
+    /// lease has expired, and returns them to be resumed.
+    fn claim_orphans(&self) -> Result<Vec<ExecutionRecord>> {
+        Ok(Vec::new())
+    }
+    /// Leaves a message for the owner of execution `arn`.
+    fn post(&self, _arn: &str, _body: &str) -> Result<()> {
+        Err(Error::Unsupported("messages between processes"))
+    }
+    /// Messages for executions this process owns (or that ended), oldest first.
+    fn inbox(&self, _limit: usize) -> Result<Vec<InboxMessage>> {
+        Ok(Vec::new())
+    }
+    /// Deletes messages that were dealt with.
+    fn ack(&self, _ids: &[i64]) -> Result<()> {
+        Ok(())
+    }
+    /// The waiting task a token belongs to, whichever process owns it.
+    fn token_task(&self, _token: &str) -> Result<Option<TokenTask>> {
+        Ok(None)
+    }
+    /// Hands the oldest waiting task of an activity to a worker: no other
+    /// call returns it again.
+    fn take_activity_task(&self, _activity_arn: &str) -> Result<Option<TokenTask>> {
+        Ok(None)
+    }
+}
+
+/// Whether a task resource is an activity ARN
+/// (`arn:aws:states:<region>:<account>:activity:<name>`).
+pub fn is_activity(resource: &str) -> bool {
+    resource.starts_with("arn:") && resource.split(':').nth(5) == Some("activity")
 }

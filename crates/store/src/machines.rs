@@ -28,7 +28,7 @@ pub enum Kind {
 }
 
 impl Kind {
-    fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Kind::StateMachine => "stateMachine",
             Kind::Version => "version",

@@ -77,7 +77,7 @@ impl SqliteStore {
     }
 }
 
-fn definition_hash(text: &str) -> String {
+pub(crate) fn definition_hash(text: &str) -> String {
     let digest = Sha256::digest(text.as_bytes());
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }

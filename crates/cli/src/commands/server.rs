@@ -2,17 +2,20 @@
 //!
 //! State lives in a SQLite file (in `--data-dir`, or `--store sqlite:PATH`);
 //! executions that were running when the server stopped resume when it
-//! starts again.
+//! starts again. With `--store postgres://...` several servers share one
+//! PostgreSQL database and take over the executions of a server that dies.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{bail, Context};
 use windlass_runtime::SystemClock;
 use windlass_server::sigv4::AccessKey;
 use windlass_server::{app, Config, Server};
 use windlass_store::memory::MemoryStore;
+use windlass_store::postgres::{self, PostgresStore};
 use windlass_store::sqlite::{Durability, SqliteStore};
 
 use crate::exit;
@@ -28,9 +31,14 @@ pub struct Args {
     /// The directory that holds the SQLite store (default: ./windlass-data).
     #[arg(long, conflicts_with = "store")]
     data_dir: Option<PathBuf>,
-    /// The store: `sqlite:PATH`, or `memory` (nothing survives a restart).
+    /// The store: `sqlite:PATH`, `postgres://USER:PASSWORD@HOST:PORT/DATABASE`
+    /// (shared by several servers), or `memory` (nothing survives a restart).
     #[arg(long)]
     store: Option<String>,
+    /// With a PostgreSQL store: how long after this server's last sign of
+    /// life another server takes its executions over.
+    #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
+    lease_seconds: f64,
     /// An access key requests must be signed with, as ID:SECRET (repeatable; or WINDLASS_ACCESS_KEYS).
     /// Without any, requests are not checked, which is allowed on a loopback address only.
     #[arg(long = "access-key", value_name = "ID:SECRET")]
@@ -45,15 +53,19 @@ pub struct Args {
 
 enum StoreChoice {
     Sqlite(PathBuf),
+    Postgres(String),
     Memory,
 }
 
 fn store_choice(args: &Args) -> anyhow::Result<StoreChoice> {
     match args.store.as_deref() {
         Some("memory") => Ok(StoreChoice::Memory),
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            Ok(StoreChoice::Postgres(url.to_string()))
+        }
         Some(spec) => match spec.strip_prefix("sqlite:") {
             Some(path) if !path.is_empty() => Ok(StoreChoice::Sqlite(PathBuf::from(path))),
-            _ => bail!("--store takes sqlite:PATH or memory, not '{spec}'"),
+            _ => bail!("--store takes sqlite:PATH, postgres://... or memory, not '{spec}'"),
         },
         None => {
             let dir = args
@@ -107,6 +119,18 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
                 Server::new(Arc::new(store), invokers, clock, config),
                 format!("sqlite:{}", path.display()),
             )
+        }
+        StoreChoice::Postgres(url) => {
+            let lease = Duration::try_from_secs_f64(args.lease_seconds)
+                .ok()
+                .filter(|d| !d.is_zero())
+                .context("--lease-seconds takes a positive number of seconds")?;
+            let store = PostgresStore::open(&postgres::Config {
+                lease,
+                ..postgres::Config::new(url)
+            })?;
+            let text = format!("postgres (owner {}, lease {lease:?})", store.owner());
+            (Server::new(Arc::new(store), invokers, clock, config), text)
         }
         StoreChoice::Memory => (
             Server::new(Arc::new(MemoryStore::new()), invokers, clock, config),

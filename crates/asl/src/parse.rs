@@ -277,6 +277,10 @@ impl Parser {
         };
         let mut states = IndexMap::new();
         match object.get("States") {
+            Some(Json::Object(map)) if map.is_empty() => self.error(
+                &pointer_join(pointer, "States"),
+                "The field 'States' must contain at least one state",
+            ),
             Some(Json::Object(map)) => {
                 let states_pointer = pointer_join(pointer, "States");
                 for (name, value) in map {

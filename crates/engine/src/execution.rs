@@ -150,6 +150,11 @@ pub(crate) struct Frame {
     pub entered_event: u64,
     /// `$$.Map.Item` of an iteration frame, for `$$` inside it.
     pub map_item: Option<(usize, Json)>,
+    /// Inside a Distributed Map iteration: AWS records such iterations in
+    /// child executions' histories, not in this execution's, so the frame
+    /// writes no history events here.
+    #[serde(default)]
+    pub quiet: bool,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -89,6 +89,7 @@ impl Run<'_> {
             let machine = parent.machine;
             let state_index = parent.state;
             let parent_event = parent.last_event;
+            let parent_quiet = parent.quiet;
             let Phase::Children(children) = &mut parent.phase else { return };
             if children.max_concurrency > 0 && children.active.len() >= children.max_concurrency {
                 return;
@@ -105,7 +106,10 @@ impl Run<'_> {
             if let Some(Phase::Children(children)) = self.execution.frames.get_mut(&frame).map(|p| &mut p.phase) {
                 children.active.insert(child);
             }
-            let start = self.def.machines[child_machine].start().unwrap_or(0);
+            let Some(start) = self.def.machines[child_machine].start() else {
+                let failure = Failure::runtime("A branch or item processor's StartAt does not name a state");
+                return self.children_failed(frame, is_map, failure);
+            };
             self.execution.frames.insert(
                 child,
                 Frame {
@@ -120,10 +124,11 @@ impl Run<'_> {
                     entered_millis: self.now,
                     last_event: parent_event,
                     entered_event: 0,
+                    quiet: parent_quiet || distributed,
                     map_item: None,
                 },
             );
-            if is_map {
+            if is_map && !distributed {
                 let name = state.name.clone();
                 self.emit_for(child, "MapIterationStarted", json!({ "name": name, "index": slot }));
             }
@@ -138,7 +143,10 @@ impl Run<'_> {
         let state = self.def.state(parent.machine, parent.state);
         let is_map = matches!(state.kind, windlass_asl::definition::StateKind::Map(_));
         parent.last_event = parent.last_event.max(child_event);
+        let parent_quiet = parent.quiet;
         let Phase::Children(children) = &mut parent.phase else { return };
+        // Distributed iterations are recorded in their own executions.
+        let record_iteration = is_map && !children.distributed && !parent_quiet;
         children.active.remove(&child);
         let name = state.name.clone();
         match result {
@@ -146,12 +154,12 @@ impl Run<'_> {
                 if let Some(slot) = children.results.get_mut(link.slot) {
                     *slot = Some(output);
                 }
-                if is_map {
+                if record_iteration {
                     self.emit(child_event, "MapIterationSucceeded", json!({ "name": name, "index": link.slot }));
                 }
             }
             Err(failure) => {
-                if is_map {
+                if record_iteration {
                     self.emit(child_event, "MapIterationFailed", json!({ "name": name, "index": link.slot }));
                 }
                 let Some(Phase::Children(children)) = self.execution.frames.get_mut(&frame).map(|p| &mut p.phase)

@@ -40,6 +40,7 @@ impl Execution {
                 entered_millis: now,
                 last_event: 0,
                 entered_event: 0,
+                quiet: false,
                 map_item: None,
             },
         );
@@ -69,7 +70,15 @@ impl Execution {
             let at = now.saturating_add(seconds.saturating_mul(1000) as i64);
             run.set_timer(at, TimerPurpose::ExecutionTimeout);
         }
-        run.runnable.push_back(0);
+        if definition.root().start().is_none() {
+            let failure = Failure::runtime(format!(
+                "StartAt '{}' does not name a state of the machine",
+                definition.root().start_at
+            ));
+            run.frame_failed(0, failure);
+        } else {
+            run.runnable.push_back(0);
+        }
         let step = run.finish();
         (execution, step)
     }
@@ -136,7 +145,10 @@ impl<'a> Run<'a> {
 
     /// Appends an event for a frame, chained to that frame's last event.
     pub fn emit_for(&mut self, frame: FrameId, kind: &'static str, details: Json) -> u64 {
-        let previous = self.execution.frames.get(&frame).map_or(0, |f| f.last_event);
+        let (previous, quiet) = self.execution.frames.get(&frame).map_or((0, false), |f| (f.last_event, f.quiet));
+        if quiet {
+            return previous;
+        }
         let id = self.emit(previous, kind, details);
         if let Some(f) = self.execution.frames.get_mut(&frame) {
             f.last_event = id;

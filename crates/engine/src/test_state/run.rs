@@ -134,6 +134,7 @@ fn execution(meta: ExecutionMeta, prepared: &Prepared, now: i64) -> Execution {
         last_event: 0,
         entered_event: 0,
         map_item: None,
+        quiet: false,
     };
     Execution {
         rng: meta.seed,

@@ -1,98 +1,13 @@
 //! End-to-end tests of `windlass server`: the real binary on a loopback
-//! port, driven by boto3 and the AWS CLI with signed requests. Python and its
-//! packages (`requirements-test.txt`) must be installed: these tests fail,
-//! never skip, when they are missing.
+//! port, driven by boto3 and the AWS CLI with signed requests (see
+//! `server/mod.rs`).
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+mod server;
+
+use std::process::Command;
 
 use serde_json::Value as Json;
-
-const KEY_ID: &str = "AKIDWINDLASS";
-const SECRET: &str = "windlass-secret";
-
-/// A running `windlass server`, killed (SIGKILL) when dropped.
-struct Server {
-    child: Child,
-    url: String,
-}
-
-impl Server {
-    fn start(data_dir: &Path) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_windlass"))
-            .args([
-                "server",
-                "--bind",
-                "127.0.0.1:0",
-                "--access-key",
-                &format!("{KEY_ID}:{SECRET}"),
-            ])
-            .arg("--data-dir")
-            .arg(data_dir)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("windlass server starts");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("the server prints its address");
-        let url = line
-            .trim()
-            .rsplit(' ')
-            .next()
-            .unwrap_or_default()
-            .to_string();
-        assert!(
-            url.starts_with("http://127.0.0.1:"),
-            "unexpected first line: {line:?}"
-        );
-        Server { child, url }
-    }
-
-    /// Kills the server the hard way, as a crash would.
-    fn kill(mut self) {
-        self.child.kill().expect("kill");
-        self.child.wait().expect("reap");
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("windlass-e2e-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
-}
-
-fn require_python_packages() {
-    let found = Command::new("python3")
-        .args(["-c", "import boto3, awscli"])
-        .output();
-    let ok = found.as_ref().is_ok_and(|o| o.status.success());
-    assert!(ok, "python3 with boto3 and awscli is required: pip install -r requirements-test.txt ({found:?})");
-}
-
-fn boto3(scenario: &str, url: &str) -> Output {
-    require_python_packages();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/server/boto3_client.py");
-    let output = Command::new("python3")
-        .arg(script)
-        .args([scenario, url])
-        .output()
-        .expect("python3 runs");
-    println!("{}", String::from_utf8_lossy(&output.stdout));
-    eprintln!("{}", String::from_utf8_lossy(&output.stderr));
-    output
-}
+use server::{boto3, require_python_packages, temp_dir, Server, KEY_ID, SECRET};
 
 #[test]
 fn boto3_drives_every_part_of_the_api() {

@@ -4,6 +4,7 @@
 
 mod compare;
 mod mocks;
+mod reported;
 mod run;
 mod test_state;
 mod timeline;
@@ -13,6 +14,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use serde_json::Value as Json;
 
+pub use reported::judge_reported;
 pub use run::run_case;
 
 /// One case file.

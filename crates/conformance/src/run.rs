@@ -107,7 +107,7 @@ fn run_execution(case: &Case) -> Actual {
     Actual { status, output, error, cause, ..Default::default() }
 }
 
-fn judge(case: &Case, actual: &Actual) -> Verdict {
+pub(crate) fn judge(case: &Case, actual: &Actual) -> Verdict {
     let matcher = Matcher::new(&case.redactions);
     let expected = &case.expected;
     let mut passed = expected.status == actual.status;

@@ -50,6 +50,22 @@ impl HistoryEvent {
     }
 }
 
+/// Details with a payload: `{name?, <field>, <field>Details: {truncated}}`.
+/// Built directly rather than with `json!`, which would copy the payload
+/// through serde a second time.
+pub(crate) fn payload_details(name: Option<&str>, field: &'static str, value: Json) -> Json {
+    let mut details = serde_json::Map::with_capacity(3);
+    if let Some(name) = name {
+        details.insert("name".into(), Json::String(name.to_string()));
+    }
+    details.insert(field.into(), value);
+    let mut truncated = serde_json::Map::with_capacity(1);
+    truncated.insert("truncated".into(), Json::Bool(false));
+    let key = if field == "input" { "inputDetails" } else { "outputDetails" };
+    details.insert(key.into(), Json::Object(truncated));
+    Json::Object(details)
+}
+
 /// The details key Step Functions uses for each event type.
 pub fn details_key(kind: &str) -> Option<&'static str> {
     Some(match kind {

@@ -12,8 +12,9 @@ use crate::time_fmt::parse_timestamp;
 
 impl Run<'_> {
     pub(super) fn run_choice(&mut self, frame: FrameId, state: &State, choice: &Choice) -> Flow {
-        let raw = self.raw_input(frame);
         let computed = {
+            let Some(current) = self.execution.frames.get(&frame) else { return Flow::Blocked };
+            let raw = &current.input;
             let eval = Eval::new(self.execution, &self.host, frame, state);
             (|| {
                 let effective = eval.effective_input(&raw)?;

@@ -44,7 +44,7 @@ impl Run<'_> {
         let (resource_type, resource) = super::states::resource_parts(&pending.request.resource);
         let flow = match result {
             Ok(output) => {
-                let mut details = json!({ "output": output, "outputDetails": { "truncated": false } });
+                let mut details = crate::history::payload_details(None, "output", output.clone());
                 if !pending.activity {
                     if let Some(map) = details.as_object_mut() {
                         map.insert("resourceType".into(), json!(resource_type));

@@ -210,7 +210,7 @@ impl<'a> Run<'a> {
         self.emit_for(
             frame,
             kind,
-            json!({ "name": name, "output": output, "outputDetails": { "truncated": false } }),
+            crate::history::payload_details(Some(&name), "output", output.clone()),
         );
         self.step.transitions += 1;
         match transition {
@@ -238,7 +238,7 @@ impl<'a> Run<'a> {
         let Some(f) = self.execution.frames.remove(&frame) else { return Flow::Blocked };
         match f.parent {
             None => {
-                let details = json!({ "output": output, "outputDetails": { "truncated": false } });
+                let details = crate::history::payload_details(None, "output", output.clone());
                 self.emit(f.last_event, "ExecutionSucceeded", details);
                 self.end_execution(Status::Succeeded, Outcome::Output(output));
             }

@@ -23,7 +23,7 @@ impl Run<'_> {
             let id = self.emit_for(
                 frame,
                 kind,
-                json!({ "name": state.name, "input": input, "inputDetails": { "truncated": false } }),
+                crate::history::payload_details(Some(&state.name), "input", input),
             );
             if let Some(f) = self.execution.frames.get_mut(&frame) {
                 f.entered_event = id;
@@ -64,8 +64,9 @@ impl Run<'_> {
     }
 
     fn run_pass(&mut self, frame: FrameId, state: &State, pass: &Pass) -> Flow {
-        let raw = self.raw_input(frame);
         let computed = {
+            let Some(current) = self.execution.frames.get(&frame) else { return Flow::Blocked };
+            let raw = &current.input;
             let eval = Eval::new(self.execution, &self.host, frame, state);
             (|| {
                 let effective = eval.effective_input(&raw)?;

@@ -96,8 +96,7 @@ mod tests {
             id: 1,
             previous_event_id: 0,
             timestamp_millis: millis,
-            kind: kind.into(),
-            details_key: None,
+            kind: kind.to_string().into(),
             details: Json::Null,
         }
     }

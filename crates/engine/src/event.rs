@@ -12,6 +12,9 @@ use crate::history::HistoryEvent;
 pub enum Event {
     /// A worker took the task (activities), or the invoker began it.
     TaskStarted { task: TaskId, worker: Option<String> },
+    /// A `.waitForTaskToken` task's service call returned; the task now
+    /// waits for its token.
+    TaskSubmitted { task: TaskId, output: Json },
     TaskSucceeded { task: TaskId, output: Json },
     TaskFailed { task: TaskId, error: String, cause: String },
     TaskHeartbeat { task: TaskId },

@@ -66,13 +66,26 @@ pub fn simulate(definition: &Definition, meta: ExecutionMeta, invoker: &mut dyn 
         }
         for action in step.actions {
             match action {
-                Action::Invoke(request) => match invoker.invoke(&request) {
-                    Some(Ok(output)) => events.push_back(Event::TaskSucceeded { task: request.task, output }),
-                    Some(Err(f)) => {
-                        events.push_back(Event::TaskFailed { task: request.task, error: f.error, cause: f.cause })
+                Action::Invoke(request) => {
+                    // What the runtime reports before a result: a worker took
+                    // the activity (only when one answers); a callback's
+                    // service call returned.
+                    let activity = request.resource.split(':').nth(5) == Some("activity");
+                    let answer = invoker.invoke(&request);
+                    if activity && answer.is_some() {
+                        events.push_back(Event::TaskStarted { task: request.task, worker: None });
+                    } else if !activity && request.token.is_some() {
+                        let output = Json::Object(Default::default());
+                        events.push_back(Event::TaskSubmitted { task: request.task, output });
                     }
-                    None => {}
-                },
+                    match answer {
+                        Some(Ok(output)) => events.push_back(Event::TaskSucceeded { task: request.task, output }),
+                        Some(Err(f)) => {
+                            events.push_back(Event::TaskFailed { task: request.task, error: f.error, cause: f.cause })
+                        }
+                        None => {}
+                    }
+                }
                 Action::SetTimer { timer, at_millis } => {
                     timers.insert((at_millis, timer), ());
                 }

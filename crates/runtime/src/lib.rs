@@ -489,7 +489,7 @@ impl Runtime {
             };
             let event = match result {
                 // A callback task ends when its token comes back, not now.
-                Ok(_) if callback => return,
+                Ok(output) if callback => Event::TaskSubmitted { task, output },
                 Ok(output) => Event::TaskSucceeded { task, output },
                 Err(failure) => Event::TaskFailed { task, error: failure.error, cause: failure.cause },
             };

@@ -23,6 +23,18 @@ impl Run<'_> {
         self.emit_for(frame, "ActivityStarted", details);
     }
 
+    pub(super) fn task_submitted(&mut self, task: TaskId, output: Json) {
+        let Some(pending) = self.execution.tasks.get(&task) else { return };
+        let frame = pending.frame;
+        let (resource_type, resource) = super::states::resource_parts(&pending.request.resource);
+        let mut details = crate::history::payload_details(None, "output", output);
+        if let Some(map) = details.as_object_mut() {
+            map.insert("resourceType".into(), json!(resource_type));
+            map.insert("resource".into(), json!(resource));
+        }
+        self.emit_for(frame, "TaskSubmitted", details);
+    }
+
     pub(super) fn task_heartbeat(&mut self, task: TaskId) {
         let Some(pending) = self.execution.tasks.get(&task) else { return };
         let (Some(old), Some(seconds)) = (pending.heartbeat_timer, pending.request.heartbeat_seconds) else { return };
@@ -75,7 +87,7 @@ impl Run<'_> {
         let Some(pending) = self.execution.tasks.get(&task) else { return };
         let frame = pending.frame;
         let kind = if pending.activity { "ActivityTimedOut" } else { "TaskTimedOut" };
-        self.emit_for(frame, kind, json!({ "error": error, "cause": cause }));
+        self.emit_for(frame, kind, error_details(error, cause));
         self.cancel_task(task);
         if let Flow::Continue = self.state_failed(frame, Failure::new(error, cause)) {
             self.runnable.push_back(frame);
@@ -213,4 +225,14 @@ impl Run<'_> {
             }
         }
     }
+}
+
+/// `{error, cause}` as AWS records them: an empty cause is left out.
+pub(crate) fn error_details(error: &str, cause: &str) -> Json {
+    let mut details = serde_json::Map::with_capacity(2);
+    details.insert("error".into(), Json::String(error.to_string()));
+    if !cause.is_empty() {
+        details.insert("cause".into(), Json::String(cause.to_string()));
+    }
+    Json::Object(details)
 }

@@ -91,6 +91,7 @@ impl Execution {
         let mut run = Run::new(definition, self, now);
         match event {
             Event::TaskStarted { task, worker } => run.task_started(task, worker),
+            Event::TaskSubmitted { task, output } => run.task_submitted(task, output),
             Event::TaskSucceeded { task, output } => run.task_finished(task, Ok(output)),
             Event::TaskFailed { task, error, cause } => run.task_finished(task, Err(Failure::new(error, cause))),
             Event::TaskHeartbeat { task } => run.task_heartbeat(task),
@@ -253,7 +254,7 @@ impl<'a> Run<'a> {
         self.cancel_frame_work(&f, frame);
         match f.parent {
             None => {
-                let details = json!({ "error": failure.error, "cause": failure.cause });
+                let details = failure::error_details(&failure.error, &failure.cause);
                 self.emit(f.last_event, "ExecutionFailed", details);
                 self.end_execution(Status::Failed, Outcome::Error { error: failure.error, cause: failure.cause });
             }
@@ -342,10 +343,10 @@ impl<'a> Run<'a> {
             }
             TimerPurpose::Resume(frame) => self.resume(frame),
             TimerPurpose::TaskTimeout(task) => {
-                self.task_timed_out(task, "States.Timeout", "Task timed out.");
+                self.task_timed_out(task, "States.Timeout", "");
             }
             TimerPurpose::TaskHeartbeat(task) => {
-                self.task_timed_out(task, "States.HeartbeatTimeout", "Task heartbeat timed out.");
+                self.task_timed_out(task, "States.HeartbeatTimeout", "");
             }
         }
     }

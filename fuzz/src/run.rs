@@ -11,16 +11,11 @@
 //! The bytes are the definition text (JSON or YAML); a line `@@input`
 //! starts the execution input (JSON) after it.
 
-use std::collections::{BTreeMap, VecDeque};
-
 use serde_json::{json, Value as Json};
 use windlass_asl::parse::parse_text;
-use windlass_asl::{Definition, Failure};
+use windlass_asl::Failure;
 use windlass_engine::simulate::{simulate as run, SimulateConfig, SyncInvoker};
-use windlass_engine::{
-    Action, Event, Execution, ExecutionMeta, HistoryEvent, Outcome, Status, Step, TaskRequest,
-    TimerId,
-};
+use windlass_engine::{ExecutionMeta, Outcome, Status, TaskRequest};
 
 /// Events handled before a run is cut off: enough for loops and small Maps,
 /// few enough to keep each fuzz iteration fast.
@@ -69,6 +64,7 @@ pub fn simulate(data: &[u8]) {
     let config = SimulateConfig {
         keep_history: true,
         max_events: EVENT_BUDGET,
+        reload_between_events: false,
     };
     let simulated = run(&definition, meta.clone(), &mut InputDriven, &config);
     let execution = &simulated.execution;
@@ -80,9 +76,13 @@ pub fn simulate(data: &[u8]) {
     for event in &simulated.history {
         let _ = event.to_aws(true);
     }
-    let reloaded = run_reloading(&definition, meta);
-    assert_eq!(reloaded.status, execution.status, "status after reloads");
-    assert_eq!(reloaded.outcome, execution.outcome, "outcome after reloads");
+    let reloading = SimulateConfig {
+        reload_between_events: true,
+        ..config
+    };
+    let reloaded = run(&definition, meta, &mut InputDriven, &reloading);
+    assert_eq!(reloaded.execution.status, execution.status, "status after reloads");
+    assert_eq!(reloaded.execution.outcome, execution.outcome, "outcome after reloads");
     if let Some(i) = (0..simulated.history.len().max(reloaded.history.len()))
         .find(|&i| simulated.history.get(i) != reloaded.history.get(i))
     {
@@ -109,84 +109,3 @@ fn meta(input: Json) -> ExecutionMeta {
     }
 }
 
-/// What [`run_reloading`] ends with.
-struct Reloaded {
-    status: Status,
-    outcome: Option<Outcome>,
-    history: Vec<HistoryEvent>,
-}
-
-/// Pending work of a run: task answers to deliver and armed timers.
-#[derive(Default)]
-struct Pending {
-    events: VecDeque<Event>,
-    timers: BTreeMap<(i64, TimerId), ()>,
-}
-
-impl Pending {
-    /// Carries out a step's actions the way `simulate` does.
-    fn absorb(&mut self, step: Step, history: &mut Vec<HistoryEvent>) {
-        history.extend(step.history);
-        for action in step.actions {
-            match action {
-                Action::Invoke(request) => match InputDriven.invoke(&request) {
-                    Some(Ok(output)) => self.events.push_back(Event::TaskSucceeded {
-                        task: request.task,
-                        output,
-                    }),
-                    Some(Err(f)) => self.events.push_back(Event::TaskFailed {
-                        task: request.task,
-                        error: f.error,
-                        cause: f.cause,
-                    }),
-                    None => {}
-                },
-                Action::SetTimer { timer, at_millis } => {
-                    self.timers.insert((at_millis, timer), ());
-                }
-                Action::CancelTimer { timer } => self.timers.retain(|(_, id), _| *id != timer),
-                Action::CancelTask { .. } => {}
-            }
-        }
-    }
-}
-
-/// The run of `simulate`, with the execution written to JSON and read back
-/// before every event.
-fn run_reloading(definition: &Definition, meta: ExecutionMeta) -> Reloaded {
-    let mut now = meta.start_millis;
-    let (mut execution, step) = Execution::start(definition, meta, now);
-    let mut history = Vec::new();
-    let mut pending = Pending::default();
-    pending.absorb(step, &mut history);
-    let mut handled = 0;
-    while execution.status == Status::Running && handled < EVENT_BUDGET {
-        let event = match pending.events.pop_front() {
-            Some(event) => event,
-            None => match pending.timers.pop_first() {
-                Some(((at, timer), ())) => {
-                    now = now.max(at);
-                    Event::TimerFired { timer }
-                }
-                None => break,
-            },
-        };
-        handled += 1;
-        execution = reload(&execution);
-        let step = execution.handle(definition, event, now);
-        pending.absorb(step, &mut history);
-    }
-    Reloaded {
-        status: execution.status,
-        outcome: execution.outcome,
-        history,
-    }
-}
-
-/// The execution as the store would give it back.
-fn reload(execution: &Execution) -> Execution {
-    let stored = serde_json::to_string(execution)
-        .unwrap_or_else(|e| panic!("the execution cannot be stored: {e}"));
-    serde_json::from_str(&stored)
-        .unwrap_or_else(|e| panic!("the stored execution cannot be read back: {e}\n{stored}"))
-}

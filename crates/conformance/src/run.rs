@@ -79,7 +79,7 @@ fn run_execution(case: &Case) -> Actual {
     };
     let start_millis = meta.start_millis;
     let timeline = case.expected.timeline.as_deref();
-    let config = SimulateConfig { keep_history: timeline.is_some(), max_events: 200_000 };
+    let config = SimulateConfig { keep_history: timeline.is_some(), max_events: 200_000, ..Default::default() };
     let mut mocks = match case.mocks.as_ref().map(crate::mocks::Mocks::new).transpose() {
         Ok(mocks) => mocks,
         Err(message) => return Actual { status: format!("INVALID CASE: {message}"), ..Default::default() },

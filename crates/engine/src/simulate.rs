@@ -43,11 +43,14 @@ pub struct SimulateConfig {
     pub keep_history: bool,
     /// Give up after this many events, to bound runaway loops.
     pub max_events: usize,
+    /// Write the execution to JSON and read it back before every event, as
+    /// a restart from the store would (fuzzing checks recovery with it).
+    pub reload_between_events: bool,
 }
 
 impl Default for SimulateConfig {
     fn default() -> Self {
-        SimulateConfig { keep_history: true, max_events: 1_000_000 }
+        SimulateConfig { keep_history: true, max_events: 1_000_000, reload_between_events: false }
     }
 }
 
@@ -108,8 +111,21 @@ pub fn simulate(definition: &Definition, meta: ExecutionMeta, invoker: &mut dyn 
             },
         };
         handled += 1;
+        if config.reload_between_events {
+            execution = reload(&execution);
+        }
         let step = execution.handle(definition, event, now);
         absorb(step, &mut events, &mut timers, invoker, &mut history);
     }
     Simulated { execution, history, transitions, end_millis: now }
+}
+
+/// The execution as the store would give it back.
+fn reload(execution: &Execution) -> Execution {
+    match serde_json::to_string(execution).map(|text| serde_json::from_str(&text)) {
+        Ok(Ok(reloaded)) => reloaded,
+        // Every execution serializes and reads back; a failure here is a bug
+        // the fuzz target must see.
+        other => panic!("the execution does not survive storing: {:?}", other.err()),
+    }
 }

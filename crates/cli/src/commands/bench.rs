@@ -123,7 +123,7 @@ impl Figure {
 }
 
 fn in_memory(name: &'static str, definition: &Definition, executions: usize, input: &Json) -> Figure {
-    let config = SimulateConfig { keep_history: false, max_events: usize::MAX };
+    let config = SimulateConfig { keep_history: false, max_events: usize::MAX, ..Default::default() };
     let started = Instant::now();
     let mut transitions = 0;
     for i in 0..executions {

@@ -25,11 +25,16 @@ impl Server {
 
     /// Starts the server with `extra` arguments after the usual ones.
     pub fn start_with(data_dir: &Path, extra: &[&str]) -> Server {
+        Server::launch(data_dir, "127.0.0.1:0", extra)
+    }
+
+    /// Starts the server on `bind` (`127.0.0.1:PORT`).
+    pub fn launch(data_dir: &Path, bind: &str, extra: &[&str]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_windlass"))
             .args([
                 "server",
                 "--bind",
-                "127.0.0.1:0",
+                bind,
                 "--access-key",
                 &format!("{KEY_ID}:{SECRET}"),
             ])
@@ -87,17 +92,20 @@ pub fn require_python_packages() {
     assert!(ok, "python3 with boto3 and awscli is required: pip install -r requirements-test.txt ({found:?})");
 }
 
-/// Runs `tests/server/SCRIPT ARGS` with python3, echoing its output.
-pub fn python(script: &str, args: &[&str]) -> Output {
+/// `python3 tests/server/SCRIPT ARGS`, not started yet.
+pub fn python_command(script: &str, args: &[&str]) -> Command {
     require_python_packages();
     let script = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/server")
         .join(script);
-    let output = Command::new("python3")
-        .arg(script)
-        .args(args)
-        .output()
-        .expect("python3 runs");
+    let mut command = Command::new("python3");
+    command.arg(script).args(args);
+    command
+}
+
+/// Runs `tests/server/SCRIPT ARGS` with python3, echoing its output.
+pub fn python(script: &str, args: &[&str]) -> Output {
+    let output = python_command(script, args).output().expect("python3 runs");
     println!("{}", String::from_utf8_lossy(&output.stdout));
     eprintln!("{}", String::from_utf8_lossy(&output.stderr));
     output

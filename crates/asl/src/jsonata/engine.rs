@@ -118,7 +118,7 @@ fn run_once(compiled: &Compiled, session: &mut Session) -> Result<JValue, Error>
             context.bind(name.to_string(), session.convert(value, reach));
         }
     }
-    let mut evaluator = Evaluator::with_context(context);
+    let mut evaluator = Evaluator::with_options(context, super::limits());
     compiled
         .needs
         .register(&mut evaluator)

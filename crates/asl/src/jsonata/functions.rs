@@ -335,5 +335,5 @@ fn now(args: &[JValue]) -> HostFnResult {
         "t".into(),
         args.get(1).cloned().unwrap_or(JValue::Undefined),
     );
-    Evaluator::with_context(context).evaluate(&ast, &JValue::Undefined)
+    Evaluator::with_options(context, super::limits()).evaluate(&ast, &JValue::Undefined)
 }

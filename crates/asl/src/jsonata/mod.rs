@@ -19,6 +19,15 @@ use serde_json::Value as Json;
 use crate::{Failure, Scope};
 use states::Session;
 
+/// How long one expression may run before it fails (JSONata's D1012): an
+/// expression that loops forever (a function calling itself in tail
+/// position) must not hold a worker for good.
+pub const EVALUATION_TIMEOUT_MS: u64 = 5_000;
+
+pub(crate) fn limits() -> jsonata_core::evaluator::EvaluatorOptions {
+    jsonata_core::evaluator::EvaluatorOptions { timeout_ms: Some(EVALUATION_TIMEOUT_MS), ..Default::default() }
+}
+
 /// Whether `text` is a JSONata expression string (`{% ... %}`).
 pub fn is_expression(text: &str) -> bool {
     text.len() >= 4 && text.starts_with("{%") && text.ends_with("%}")

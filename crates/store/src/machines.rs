@@ -447,7 +447,7 @@ impl MachineStore for MemoryStore {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::sqlite::Durability;
 
@@ -459,7 +459,7 @@ mod tests {
         }
     }
 
-    fn exercise(store: &dyn MachineStore) {
+    pub(crate) fn exercise(store: &dyn MachineStore) {
         let a = activity("a");
         store.insert(&a).expect("insert");
         assert!(matches!(store.insert(&a), Err(Error::AlreadyExists(_))));

@@ -192,11 +192,11 @@ impl Store for SqliteStore {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::memory::MemoryStore;
 
-    fn record(arn: &str) -> ExecutionRecord {
+    pub(crate) fn record(arn: &str) -> ExecutionRecord {
         ExecutionRecord {
             arn: arn.into(),
             name: "n".into(),
@@ -221,7 +221,7 @@ mod tests {
     }
 
     /// The same sequence of commits gives the same observable state in every store.
-    fn exercise(store: &dyn Store) {
+    pub(crate) fn exercise(store: &dyn Store) {
         let create = Commit {
             arn: "a".into(),
             create: Some(record("a")),
@@ -230,7 +230,7 @@ mod tests {
             snapshot: "s1".into(),
             history: vec![event(1), event(2)],
         };
-        store.commit(&[create.clone()]).expect("first create");
+        store.commit(std::slice::from_ref(&create)).expect("first create");
         assert!(matches!(store.commit(&[create]), Err(Error::AlreadyExists(_))));
         let finish = Commit {
             arn: "a".into(),

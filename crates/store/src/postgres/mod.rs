@@ -18,6 +18,8 @@
 mod executions;
 mod pool;
 mod resources;
+#[cfg(test)]
+mod tests;
 
 use std::time::Duration;
 

@@ -364,11 +364,21 @@ impl Parser {
             "Choice" => StateKind::Choice(self.choice(object, pointer, language)),
             "Wait" => StateKind::Wait(self.wait(object, pointer)?),
             "Succeed" => StateKind::Succeed,
-            "Fail" => StateKind::Fail(Fail {
-                error: self.optional_string(object, pointer, "Error"),
-                cause: self.optional_string(object, pointer, "Cause"),
-                error_path: self.optional_string(object, pointer, "ErrorPath"),
-                cause_path: self.optional_string(object, pointer, "CausePath"),
+            "Fail" => StateKind::Fail({
+                for field in ["Error", "Cause"] {
+                    if object.contains_key(field) && object.contains_key(&format!("{field}Path")) {
+                        self.error(
+                            pointer,
+                            format!("Only one of '{field}' or '{field}Path' can be present"),
+                        );
+                    }
+                }
+                Fail {
+                    error: self.optional_string(object, pointer, "Error"),
+                    cause: self.optional_string(object, pointer, "Cause"),
+                    error_path: self.optional_string(object, pointer, "ErrorPath"),
+                    cause_path: self.optional_string(object, pointer, "CausePath"),
+                }
             }),
             "Parallel" => StateKind::Parallel(self.parallel(object, pointer, language)),
             _ => StateKind::Map(Box::new(self.map(object, pointer, language)?)),
@@ -576,10 +586,22 @@ impl Parser {
                 String::new()
             }
         };
+        let timeout = self.number_source(object, pointer, "TimeoutSeconds");
+        let heartbeat = self.number_source(object, pointer, "HeartbeatSeconds");
+        if let (Some(NumberSource::Literal(t)), Some(NumberSource::Literal(h))) =
+            (&timeout, &heartbeat)
+        {
+            if h >= t {
+                self.error(
+                    &pointer_join(pointer, "HeartbeatSeconds"),
+                    "The value for the field 'HeartbeatSeconds' must be smaller than the value for the field 'TimeoutSeconds'",
+                );
+            }
+        }
         Task {
             resource,
-            timeout: self.number_source(object, pointer, "TimeoutSeconds"),
-            heartbeat: self.number_source(object, pointer, "HeartbeatSeconds"),
+            timeout,
+            heartbeat,
             credentials: object.get("Credentials").cloned(),
         }
     }

@@ -67,8 +67,34 @@ impl Parser {
                 max_delay_seconds: self.optional_number(fields, &item_pointer, "MaxDelaySeconds"),
                 jitter,
             });
+            if let Some(rate) = fields.get("BackoffRate").and_then(Json::as_f64) {
+                if rate < 1.0 {
+                    self.error(
+                        &pointer_join(&item_pointer, "BackoffRate"),
+                        "The value for the field 'BackoffRate' must be at least 1.0",
+                    );
+                }
+            }
         }
+        self.states_all_last(
+            &out.iter().map(|r| &r.error_equals).collect::<Vec<_>>(),
+            &list_pointer,
+            "Retry",
+        );
         out
+    }
+
+    /// A retrier or catcher matching `States.ALL` must be the last one:
+    /// any after it could never match.
+    fn states_all_last(&mut self, lists: &[&Vec<String>], list_pointer: &str, field: &str) {
+        for (index, errors) in lists.iter().enumerate() {
+            if index + 1 < lists.len() && errors.iter().any(|e| e == "States.ALL") {
+                self.error(
+                    &index_join(list_pointer, index),
+                    format!("A {field} entry with 'States.ALL' must be the last one in '{field}'"),
+                );
+            }
+        }
     }
 
     pub(super) fn catchers(
@@ -118,6 +144,11 @@ impl Parser {
                 output: fields.get("Output").cloned(),
             });
         }
+        self.states_all_last(
+            &out.iter().map(|c| &c.error_equals).collect::<Vec<_>>(),
+            &list_pointer,
+            "Catch",
+        );
         out
     }
 

@@ -67,7 +67,12 @@ fn run_execution(case: &Case) -> Actual {
     let machine = "StateMachine";
     let name = "execution";
     let meta = ExecutionMeta {
-        execution_arn: format!("arn:aws:states:{REGION}:{ACCOUNT}:execution:{machine}:{name}"),
+        // Express executions have ARNs of their own shape on AWS.
+        execution_arn: if express {
+            format!("arn:aws:states:{REGION}:{ACCOUNT}:express:{machine}:{name}:0b4c1d3e-0000-4000-8000-000000000000")
+        } else {
+            format!("arn:aws:states:{REGION}:{ACCOUNT}:execution:{machine}:{name}")
+        },
         name: name.into(),
         state_machine_arn: format!("arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{machine}"),
         state_machine_name: machine.into(),

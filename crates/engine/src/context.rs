@@ -36,6 +36,12 @@ pub(crate) fn context_object(
         },
     });
     if let Some(map) = context.as_object_mut() {
+        // Express executions cannot be redriven and have no RedriveCount.
+        if meta.express {
+            if let Some(Json::Object(execution)) = map.get_mut("Execution") {
+                execution.remove("RedriveCount");
+            }
+        }
         if let (Some(retry_count), Some(Json::Object(state))) = (retry_count, map.get_mut("State")) {
             state.insert("RetryCount".into(), json!(retry_count));
         }

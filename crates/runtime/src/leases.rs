@@ -31,8 +31,10 @@ use crate::{ActivityTask, Error, Inner, Runtime};
 const INBOX_PERIOD: Duration = Duration::from_millis(50);
 /// How often a long-polling GetActivityTask looks at the shared queue.
 const ACTIVITY_POLL: Duration = Duration::from_millis(100);
-/// How long StopExecution waits for another runtime to stop the execution.
-const STOP_WAIT: Duration = Duration::from_secs(10);
+/// How long a call waits for another runtime to apply the message it posted.
+const POST_WAIT: Duration = Duration::from_secs(10);
+/// How often it looks.
+const POST_POLL: Duration = Duration::from_millis(10);
 /// The most inbox messages one round applies.
 const INBOX_BATCH: usize = 256;
 
@@ -165,48 +167,53 @@ impl Runtime {
             .ok_or(Error::InvalidToken)
     }
 
-    fn post(&self, arn: &str, message: &Message) -> Result<(), Error> {
+    /// Posts a message for the execution's owner and waits until the owner
+    /// has applied it, so that a call answered here is seen in order with
+    /// the calls that follow (a worker's SendTaskSuccess after the
+    /// GetActivityTask whose TaskStarted went through the inbox; a
+    /// DescribeExecution after StopExecution). An owner that died leaves the
+    /// message to whoever takes over: after [`POST_WAIT`] the call returns.
+    async fn post(&self, arn: &str, message: &Message) -> Result<(), Error> {
         let body = serde_json::to_string(message).map_err(|e| Error::Store(e.to_string()))?;
-        self.inner.store.post(arn, &body)?;
+        let id = self.inner.store.post(arn, &body)?;
+        let deadline = tokio::time::Instant::now() + POST_WAIT;
+        while tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(POST_POLL).await;
+            if !self.inner.store.is_posted(id)? {
+                break;
+            }
+        }
         Ok(())
     }
 
     /// A SendTask* call for a token this runtime does not hold: tells the
     /// execution's owner, wherever it runs.
-    pub(crate) fn post_for_token(&self, token: &str, message: &Message) -> Result<(), Error> {
+    pub(crate) async fn post_for_token(&self, token: &str, message: &Message) -> Result<(), Error> {
         let task = self
             .inner
             .store
             .token_task(token)?
             .ok_or(Error::InvalidToken)?;
-        self.post(&task.arn, message)
+        self.post(&task.arn, message).await
     }
 
-    /// StopExecution of an execution another runtime drives: asks its owner
-    /// and waits until it has stopped, as AWS's StopExecution does.
+    /// StopExecution of an execution another runtime drives: asks its owner,
+    /// which has stopped it when this returns (unless it died meanwhile).
     pub(crate) async fn stop_elsewhere(
         &self,
         arn: &str,
         error: Option<String>,
         cause: Option<String>,
     ) -> Result<(), Error> {
-        let running = |runtime: &Runtime| -> Result<bool, Error> {
-            let record = runtime
-                .inner
-                .store
-                .execution(arn)?
-                .ok_or_else(|| Error::NoSuchExecution(arn.to_string()))?;
-            Ok(record.status == "RUNNING")
-        };
-        if !running(self)? {
+        let record = self
+            .inner
+            .store
+            .execution(arn)?
+            .ok_or_else(|| Error::NoSuchExecution(arn.to_string()))?;
+        if record.status != "RUNNING" {
             return Err(Error::NotRunning(arn.to_string()));
         }
-        self.post(arn, &Message::Stop { error, cause })?;
-        let deadline = tokio::time::Instant::now() + STOP_WAIT;
-        while running(self)? && tokio::time::Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        Ok(())
+        self.post(arn, &Message::Stop { error, cause }).await
     }
 
     /// GetActivityTask on a shared store: every runtime's activity tasks are
@@ -228,7 +235,7 @@ impl Runtime {
                     let result = if self.lock_live().contains_key(&task.arn) {
                         self.apply(&task.arn, started).await
                     } else {
-                        self.post(&task.arn, &started)
+                        self.post(&task.arn, &started).await
                     };
                     if result.is_ok() {
                         let input = serde_json::from_str(&task.input).unwrap_or(Json::Null);

@@ -317,7 +317,7 @@ impl Runtime {
     /// SendTaskSuccess.
     pub async fn send_task_success(&self, token: &str, output: Json) -> Result<(), Error> {
         let Some((arn, task)) = self.lock_tokens().remove(token) else {
-            return self.post_elsewhere(token, leases::Message::TaskSucceeded { token: token.to_string(), output });
+            return self.post_elsewhere(token, leases::Message::TaskSucceeded { token: token.to_string(), output }).await;
         };
         self.deliver(&arn, Event::TaskSucceeded { task, output }).await
     }
@@ -326,7 +326,7 @@ impl Runtime {
     pub async fn send_task_failure(&self, token: &str, error: String, cause: String) -> Result<(), Error> {
         let Some((arn, task)) = self.lock_tokens().remove(token) else {
             let message = leases::Message::TaskFailed { token: token.to_string(), error, cause };
-            return self.post_elsewhere(token, message);
+            return self.post_elsewhere(token, message).await;
         };
         self.deliver(&arn, Event::TaskFailed { task, error, cause }).await
     }
@@ -334,18 +334,18 @@ impl Runtime {
     /// SendTaskHeartbeat.
     pub async fn send_task_heartbeat(&self, token: &str) -> Result<(), Error> {
         let Some((arn, task)) = self.lock_tokens().get(token).cloned() else {
-            return self.post_elsewhere(token, leases::Message::TaskHeartbeat { token: token.to_string() });
+            return self.post_elsewhere(token, leases::Message::TaskHeartbeat { token: token.to_string() }).await;
         };
         self.deliver(&arn, Event::TaskHeartbeat { task }).await
     }
 
     /// A SendTask* call for a token this runtime does not know: on a shared
     /// store its execution may run elsewhere.
-    fn post_elsewhere(&self, token: &str, message: leases::Message) -> Result<(), Error> {
+    async fn post_elsewhere(&self, token: &str, message: leases::Message) -> Result<(), Error> {
         if !self.shared() {
             return Err(Error::InvalidToken);
         }
-        self.post_for_token(token, &message)
+        self.post_for_token(token, &message).await
     }
 
     /// GetActivityTask: waits up to `wait` for a task of `activity_arn`.

@@ -138,9 +138,13 @@ pub trait Store: Send + Sync + 'static {
     fn claim_orphans(&self) -> Result<Vec<ExecutionRecord>> {
         Ok(Vec::new())
     }
-    /// Leaves a message for the owner of execution `arn`.
-    fn post(&self, _arn: &str, _body: &str) -> Result<()> {
+    /// Leaves a message for the owner of execution `arn`; returns its id.
+    fn post(&self, _arn: &str, _body: &str) -> Result<i64> {
         Err(Error::Unsupported("messages between processes"))
+    }
+    /// Whether a posted message still waits for the owner to deal with it.
+    fn is_posted(&self, _id: i64) -> Result<bool> {
+        Ok(false)
     }
     /// Messages for executions this process owns (or that ended), oldest first.
     fn inbox(&self, _limit: usize) -> Result<Vec<InboxMessage>> {

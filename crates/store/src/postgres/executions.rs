@@ -235,14 +235,22 @@ impl Store for PostgresStore {
         })
     }
 
-    fn post(&self, arn: &str, body: &str) -> Result<()> {
+    fn post(&self, arn: &str, body: &str) -> Result<i64> {
         let (arn, body) = (arn.to_string(), body.to_string());
         self.pool.run(move |client| {
-            client.execute(
-                "INSERT INTO inbox (arn, body) VALUES ($1, $2)",
+            let row = client.query_one(
+                "INSERT INTO inbox (arn, body) VALUES ($1, $2) RETURNING id",
                 &[&arn, &body],
             )?;
-            Ok(())
+            Ok(row.try_get(0)?)
+        })
+    }
+
+    fn is_posted(&self, id: i64) -> Result<bool> {
+        self.pool.run(move |client| {
+            Ok(client
+                .query_opt("SELECT 1 FROM inbox WHERE id = $1", &[&id])?
+                .is_some())
         })
     }
 

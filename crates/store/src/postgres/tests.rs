@@ -14,7 +14,10 @@ use crate::{Commit, Error, Store};
 /// A fresh database on the private cluster, named for this test.
 fn fresh_database(name: &str) -> String {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/pg-cluster");
-    let output = Command::new(script).arg("start").output().expect("scripts/pg-cluster runs");
+    let output = Command::new(script)
+        .arg("start")
+        .output()
+        .expect("scripts/pg-cluster runs");
     assert!(
         output.status.success(),
         "cannot start PostgreSQL (install Debian's postgresql, as scripts/setup does): {}",
@@ -23,14 +26,22 @@ fn fresh_database(name: &str) -> String {
     let admin = String::from_utf8_lossy(&output.stdout).trim().to_string();
     let database = format!("windlass_{name}_{}", std::process::id());
     let mut client = Client::connect(&admin, NoTls).expect("connect to the cluster");
-    client.batch_execute(&format!("DROP DATABASE IF EXISTS {database}")).expect("drop");
-    client.batch_execute(&format!("CREATE DATABASE {database}")).expect("create");
+    client
+        .batch_execute(&format!("DROP DATABASE IF EXISTS {database}"))
+        .expect("drop");
+    client
+        .batch_execute(&format!("CREATE DATABASE {database}"))
+        .expect("create");
     let (base, _) = admin.rsplit_once('/').expect("a URL with a database");
     format!("{base}/{database}")
 }
 
 fn open(url: &str, lease: Duration) -> PostgresStore {
-    PostgresStore::open(&Config { lease, ..Config::new(url) }).expect("open")
+    PostgresStore::open(&Config {
+        lease,
+        ..Config::new(url)
+    })
+    .expect("open")
 }
 
 fn update(arn: &str, status: &str, snapshot: &str) -> Commit {
@@ -47,7 +58,10 @@ fn update(arn: &str, status: &str, snapshot: &str) -> Commit {
 fn create(arn: &str, snapshot: String) -> Commit {
     let mut record = crate::sqlite::tests::record(arn);
     record.snapshot = snapshot.clone();
-    Commit { create: Some(record), ..update(arn, "RUNNING", &snapshot) }
+    Commit {
+        create: Some(record),
+        ..update(arn, "RUNNING", &snapshot)
+    }
 }
 
 #[test]
@@ -64,25 +78,49 @@ fn only_the_owner_writes_and_orphans_are_taken_over() {
     let a = open(&url, Duration::from_secs(60));
     let b = open(&url, Duration::from_secs(60));
     a.commit(&[create("x", "s".into())]).expect("a creates x");
-    assert!(matches!(b.commit(&[update("x", "RUNNING", "b")]), Err(Error::NotOwner(_))));
-    assert!(b.claim_orphans().expect("claim").is_empty(), "a's lease is live");
+    assert!(matches!(
+        b.commit(&[update("x", "RUNNING", "b")]),
+        Err(Error::NotOwner(_))
+    ));
+    assert!(
+        b.claim_orphans().expect("claim").is_empty(),
+        "a's lease is live"
+    );
 
     // A lease of zero has expired as soon as it is taken: c is as good as dead.
     let c = open(&url, Duration::ZERO);
     c.commit(&[create("y", "s".into())]).expect("c creates y");
     let claimed = a.claim_orphans().expect("claim");
-    assert_eq!(claimed.iter().map(|r| r.arn.as_str()).collect::<Vec<_>>(), ["y"]);
-    assert!(b.claim_orphans().expect("claim again").is_empty(), "y has a live owner now");
-    assert!(matches!(c.commit(&[update("y", "RUNNING", "c")]), Err(Error::NotOwner(_))));
-    a.commit(&[update("y", "SUCCEEDED", "a")]).expect("the new owner writes");
+    assert_eq!(
+        claimed.iter().map(|r| r.arn.as_str()).collect::<Vec<_>>(),
+        ["y"]
+    );
+    assert!(
+        b.claim_orphans().expect("claim again").is_empty(),
+        "y has a live owner now"
+    );
+    assert!(matches!(
+        c.commit(&[update("y", "RUNNING", "c")]),
+        Err(Error::NotOwner(_))
+    ));
+    a.commit(&[update("y", "SUCCEEDED", "a")])
+        .expect("the new owner writes");
 
     // Messages reach the owner only; those of ended executions anyone drops.
     b.post("x", "to x").expect("post");
     b.post("y", "to y").expect("post");
-    assert_eq!(b.inbox(10).expect("inbox").iter().map(|m| m.body.as_str()).collect::<Vec<_>>(), ["to y"]);
+    assert_eq!(
+        b.inbox(10)
+            .expect("inbox")
+            .iter()
+            .map(|m| m.body.as_str())
+            .collect::<Vec<_>>(),
+        ["to y"]
+    );
     let mine = a.inbox(10).expect("inbox");
     assert_eq!(mine.len(), 2);
-    a.ack(&mine.iter().map(|m| m.id).collect::<Vec<_>>()).expect("ack");
+    a.ack(&mine.iter().map(|m| m.id).collect::<Vec<_>>())
+        .expect("ack");
     assert!(a.inbox(10).expect("inbox").is_empty());
 }
 
@@ -92,7 +130,9 @@ fn waiting_activity_tasks_follow_the_commits() {
     let store = open(&url, Duration::from_secs(60));
     let activity = "arn:aws:states:us-east-1:123456789012:activity:work";
     let text = json!({ "StartAt": "W", "States": { "W": { "Type": "Task", "Resource": activity, "End": true } } });
-    let definition = windlass_asl::parse::parse_text(&text.to_string()).valid().expect("valid definition");
+    let definition = windlass_asl::parse::parse_text(&text.to_string())
+        .valid()
+        .expect("valid definition");
     let meta = ExecutionMeta {
         execution_arn: "e".into(),
         name: "e".into(),
@@ -105,18 +145,48 @@ fn waiting_activity_tasks_follow_the_commits() {
         express: false,
     };
     let (execution, _) = Execution::start(&definition, meta, 0);
-    let token = execution.pending_tasks().find_map(|(_, t)| t.request.token.clone()).expect("a token");
+    let token = execution
+        .pending_tasks()
+        .find_map(|(_, t)| t.request.token.clone())
+        .expect("a token");
     let snapshot = serde_json::to_string(&execution).expect("snapshot");
-    store.commit(&[create("e", snapshot.clone())]).expect("create");
+    store
+        .commit(&[create("e", snapshot.clone())])
+        .expect("create");
 
-    let found = store.token_task(&token).expect("lookup").expect("the token is known");
-    assert_eq!((found.arn.as_str(), found.activity.as_deref()), ("e", Some(activity)));
-    let taken = store.take_activity_task(activity).expect("take").expect("a task");
+    let found = store
+        .token_task(&token)
+        .expect("lookup")
+        .expect("the token is known");
+    assert_eq!(
+        (found.arn.as_str(), found.activity.as_deref()),
+        ("e", Some(activity))
+    );
+    let taken = store
+        .take_activity_task(activity)
+        .expect("take")
+        .expect("a task");
     assert_eq!(taken.token, token);
-    assert!(store.take_activity_task(activity).expect("take again").is_none(), "handed out once");
+    assert!(
+        store
+            .take_activity_task(activity)
+            .expect("take again")
+            .is_none(),
+        "handed out once"
+    );
     // Another step that still waits keeps the task handed out.
-    store.commit(&[update("e", "RUNNING", &snapshot)]).expect("step");
-    assert!(store.take_activity_task(activity).expect("take after a step").is_none());
-    store.commit(&[update("e", "SUCCEEDED", "{}")]).expect("end");
-    assert!(store.token_task(&token).expect("lookup").is_none(), "an ended execution waits for nothing");
+    store
+        .commit(&[update("e", "RUNNING", &snapshot)])
+        .expect("step");
+    assert!(store
+        .take_activity_task(activity)
+        .expect("take after a step")
+        .is_none());
+    store
+        .commit(&[update("e", "SUCCEEDED", "{}")])
+        .expect("end");
+    assert!(
+        store.token_task(&token).expect("lookup").is_none(),
+        "an ended execution waits for nothing"
+    );
 }

@@ -32,8 +32,8 @@ fn cases_dir() -> Option<PathBuf> {
 
 #[test]
 fn shared_cases_pass_through_the_api_as_in_process() {
-    let Some(cases) = cases_dir() else { return };
-    let cases: Vec<Case> = case_files(&cases)
+    let Some(cases_dir) = cases_dir() else { return };
+    let cases: Vec<Case> = case_files(&cases_dir)
         .unwrap_or_else(|e| panic!("{e}"))
         .iter()
         .map(|path| load_case(path).unwrap_or_else(|e| panic!("{e}")))
@@ -47,9 +47,7 @@ fn shared_cases_pass_through_the_api_as_in_process() {
     let output = python(
         "conformance_client.py",
         &[
-            &cases_dir()
-                .map(|d| d.display().to_string())
-                .unwrap_or_default(),
+            &cases_dir.display().to_string(),
             &server.url,
             &report_path.display().to_string(),
         ],

@@ -47,6 +47,24 @@ enum Command {
     Agent(commands::agent::Args),
 }
 
+/// `windlass ... | head` closes our stdout early: leave quietly, as other
+/// command-line tools do, instead of reporting a panic from `println!`.
+fn quiet_on_broken_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        if message.contains("failed printing to stdout") && message.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        default(info);
+    }));
+}
+
 /// Exit codes: what happened, for scripts.
 pub mod exit {
     /// The command did what was asked (valid, succeeded).
@@ -84,6 +102,7 @@ fn run() -> anyhow::Result<ExitCode> {
 }
 
 fn main() -> ExitCode {
+    quiet_on_broken_pipe();
     match run() {
         Ok(code) => code,
         Err(error) => {

@@ -102,11 +102,13 @@ pub(crate) fn evaluate(eval: &Eval, condition: &Condition, raw: &Json, effective
                     "Invalid path '{variable}': The choice state's condition path references an invalid value."
                 )));
             };
-            let operand = match operand {
-                Operand::Literal(v) => v.clone(),
-                Operand::Path(p) => eval.with_scope(effective, None, None, |scope| path::select(p, scope))?,
-            };
-            Ok(compare(*op, &value, &operand))
+            match operand {
+                Operand::Literal(v) => Ok(compare(*op, &value, v)),
+                Operand::Path(p) => {
+                    let operand = eval.with_scope(effective, None, None, |scope| path::select(p, scope))?;
+                    Ok(compare(*op, &value, &operand))
+                }
+            }
         }
     }
 }

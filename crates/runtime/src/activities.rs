@@ -25,13 +25,16 @@ pub(crate) fn is_activity(resource: &str) -> bool {
     resource.starts_with("arn:") && resource.split(':').nth(5) == Some("activity")
 }
 
+/// An activity's waiting tasks, and how pollers learn of a new one.
+type Queue = (VecDeque<ActivityTask>, Arc<Notify>);
+
 #[derive(Default)]
 pub(crate) struct Queues {
-    queues: Mutex<HashMap<String, (VecDeque<ActivityTask>, Arc<Notify>)>>,
+    queues: Mutex<HashMap<String, Queue>>,
 }
 
 impl Queues {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (VecDeque<ActivityTask>, Arc<Notify>)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Queue>> {
         self.queues.lock().unwrap_or_else(|p| p.into_inner())
     }
 

@@ -30,7 +30,7 @@ impl Invokers {
     /// Registers `invoker` for resources starting with `prefix`.
     pub fn register(&mut self, prefix: impl Into<String>, invoker: Arc<dyn Invoker>) {
         self.routes.push((prefix.into(), invoker));
-        self.routes.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+        self.routes.sort_by_key(|route| std::cmp::Reverse(route.0.len()));
     }
 
     pub fn find(&self, resource: &str) -> Option<Arc<dyn Invoker>> {

@@ -16,6 +16,14 @@ impl Run<'_> {
         }
         pending.started = true;
         let frame = pending.frame;
+        let heartbeat = pending.request.heartbeat_seconds;
+        if let Some(seconds) = heartbeat {
+            let at = self.now.saturating_add((seconds as i64).saturating_mul(1000));
+            let timer = self.set_timer(at, TimerPurpose::TaskHeartbeat(task));
+            if let Some(pending) = self.execution.tasks.get_mut(&task) {
+                pending.heartbeat_timer = Some(timer);
+            }
+        }
         let details = match worker {
             Some(name) => json!({ "workerName": name }),
             None => json!({}),

@@ -270,7 +270,9 @@ impl Run<'_> {
             let at = self.now.saturating_add((s as i64).saturating_mul(1000));
             self.set_timer(at, TimerPurpose::TaskTimeout(id))
         });
-        let heartbeat_timer = heartbeat_seconds.map(|s| {
+        // An activity's heartbeat clock starts when a worker takes the task
+        // (see `task_started`); a queued activity only has its timeout.
+        let heartbeat_timer = heartbeat_seconds.filter(|_| !activity).map(|s| {
             let at = self.now.saturating_add((s as i64).saturating_mul(1000));
             self.set_timer(at, TimerPurpose::TaskHeartbeat(id))
         });

@@ -196,6 +196,11 @@ impl Runtime {
         self.lock_live().insert(arn.clone(), handle.clone());
         if let Err(error) = self.persist_and_act(&handle, &mut live, step, Some(record)).await {
             self.lock_live().remove(&arn);
+            // Another start of the same name won the race (on a shared
+            // store, perhaps on another server): AWS's idempotent start.
+            if let Some(existing) = self.inner.store.execution(&arn)? {
+                return Ok(Started::Existing(existing));
+            }
             return Err(error);
         }
         Ok(Started::New)

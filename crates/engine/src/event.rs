@@ -45,6 +45,9 @@ pub struct TaskRequest {
 }
 
 /// Something the runtime must do after it has persisted the step.
+// Actions live only until the runtime carries them out; boxing the task
+// request would cost an allocation per task for no saving.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub enum Action {
     Invoke(TaskRequest),

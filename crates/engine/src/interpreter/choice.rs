@@ -17,11 +17,11 @@ impl Run<'_> {
             let raw = &current.input;
             let eval = Eval::new(self.execution, &self.host, frame, state);
             (|| {
-                let effective = eval.effective_input(&raw)?;
+                let effective = eval.effective_input(raw)?;
                 let mut matched = None;
                 for (index, rule) in choice.choices.iter().enumerate() {
                     let field = format!("Choices[{index}]/Condition");
-                    if evaluate(&eval, &rule.condition, &raw, &effective, &field)? {
+                    if evaluate(&eval, &rule.condition, raw, &effective, &field)? {
                         matched = Some((index, rule));
                         break;
                     }
@@ -45,10 +45,10 @@ impl Run<'_> {
                         }
                     },
                 };
-                let assignments = eval.assignments(assign.1, &assign.0, &raw, Some(&effective), None)?;
+                let assignments = eval.assignments(assign.1, &assign.0, raw, Some(&effective), None)?;
                 let output = if eval.jsonata() {
                     let template = output_template.as_ref().map(|(field, t)| (field.as_str(), *t));
-                    eval.output(&raw, raw.clone(), template, true)?
+                    eval.output(raw, raw.clone(), template, true)?
                 } else {
                     eval.output_path(effective)?
                 };

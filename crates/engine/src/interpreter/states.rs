@@ -69,14 +69,14 @@ impl Run<'_> {
             let raw = &current.input;
             let eval = Eval::new(self.execution, &self.host, frame, state);
             (|| {
-                let effective = eval.effective_input(&raw)?;
+                let effective = eval.effective_input(raw)?;
                 let parameters = eval.parameters(effective)?;
                 let result = match (&pass.result, eval.jsonata()) {
                     (Some(result), false) => result.clone(),
                     _ => parameters,
                 };
-                let assignments = eval.assignments(state.assign.as_ref(), "Assign", &raw, Some(&result), None)?;
-                let output = eval.output(&raw, result, None, true)?;
+                let assignments = eval.assignments(state.assign.as_ref(), "Assign", raw, Some(&result), None)?;
+                let output = eval.output(raw, result, None, true)?;
                 Ok::<_, Failure>((assignments, output))
             })()
         };

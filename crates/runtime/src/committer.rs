@@ -59,9 +59,11 @@ fn writer(store: Arc<dyn Store>, receiver: mpsc::Receiver<Request>) {
                     let _ = reply.send(result);
                 }
             }
+            // A batch of one: its error as it is (`NotOwner` matters to the runtime).
             Err(error) => {
+                let mut error = Some(Error::from(error));
                 for reply in replies {
-                    let _ = reply.send(Err(Error::Store(error.to_string())));
+                    let _ = reply.send(Err(error.take().unwrap_or(Error::Stopped)));
                 }
             }
         }

@@ -23,7 +23,7 @@ mod tests;
 
 use std::time::Duration;
 
-use crate::Result;
+use crate::{Error, Result};
 use pool::Pool;
 
 /// How a [`PostgresStore`] is set up.
@@ -131,13 +131,17 @@ const SCHEMA_LOCK: i64 = 0x5749_4e44_4c41_5353;
 impl PostgresStore {
     /// Connects, creates the tables when they are missing, and takes a lease.
     pub fn open(config: &Config) -> Result<Self> {
-        let pool = Pool::connect(&config.url, config.connections.max(1))?;
+        let pool = Pool::start(&config.url, config.connections.max(1))?;
         pool.run(|client| {
             let mut tx = client.transaction()?;
             tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK])?;
             tx.batch_execute(SCHEMA)?;
             tx.commit()?;
             Ok(())
+        })
+        .map_err(|e| Error::Open {
+            path: pool::redact(&config.url),
+            reason: e.to_string(),
         })?;
         let id = uuid::Uuid::new_v4().simple().to_string();
         let store = PostgresStore {

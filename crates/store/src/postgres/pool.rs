@@ -33,26 +33,25 @@ impl Connection {
 }
 
 impl Pool {
-    /// Opens `size` connections (the first one here, so that a wrong URL
-    /// fails now), each on its own thread.
-    pub(super) fn connect(url: &str, size: usize) -> Result<Self> {
-        let open_error = |reason: String| Error::Open {
-            path: redact(url),
-            reason,
-        };
-        let mut first = Some(Client::connect(url, NoTls).map_err(|e| open_error(e.to_string()))?);
+    /// Starts `size` threads, each of which connects on its first job (on
+    /// its own thread, so that opening the store inside a tokio runtime works
+    /// too).
+    pub(super) fn start(url: &str, size: usize) -> Result<Self> {
         let (sender, receiver) = mpsc::channel::<Job>();
         let receiver = Arc::new(Mutex::new(receiver));
         for index in 0..size {
             let mut connection = Connection {
                 url: url.to_string(),
-                client: first.take(),
+                client: None,
             };
             let receiver = receiver.clone();
             std::thread::Builder::new()
                 .name(format!("windlass-postgres-{index}"))
                 .spawn(move || serve(&mut connection, &receiver))
-                .map_err(|e| open_error(e.to_string()))?;
+                .map_err(|e| Error::Open {
+                    path: redact(url),
+                    reason: e.to_string(),
+                })?;
         }
         Ok(Pool { sender })
     }
@@ -92,7 +91,7 @@ fn serve(connection: &mut Connection, receiver: &Mutex<mpsc::Receiver<Job>>) {
 }
 
 /// The URL without its password, for messages.
-fn redact(url: &str) -> String {
+pub(super) fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => {
             let credentials = &url[scheme + 3..at];

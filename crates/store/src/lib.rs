@@ -133,6 +133,11 @@ pub trait Store: Send + Sync + 'static {
     fn renew_lease(&self) -> Result<()> {
         Ok(())
     }
+    /// Gives up this process's lease (it is shutting down): other processes
+    /// take its executions over at once instead of when the lease runs out.
+    fn release_lease(&self) -> Result<()> {
+        Ok(())
+    }
     /// Makes this process the owner of the running executions whose owner's
     /// lease has expired, and returns them to be resumed.
     fn claim_orphans(&self) -> Result<Vec<ExecutionRecord>> {

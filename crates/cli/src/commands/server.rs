@@ -166,11 +166,18 @@ async fn serve(server: Server, bind: SocketAddr, store_text: String) -> anyhow::
     eprintln!("windlass: store {store_text}; {resumed} running execution(s) resumed");
     // Scripts and tests read the address from this line.
     println!("windlass server listening on http://{address}");
+    let runtime = server.runtime.clone();
     let router = app(Arc::new(server));
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown())
         .await
         .context("the server failed")?;
+    // With a shared store, the other servers take over now rather than
+    // when the lease runs out; commits still in flight are refused then.
+    runtime
+        .store()
+        .release_lease()
+        .context("cannot give up this server's lease")?;
     Ok(())
 }
 

@@ -218,6 +218,14 @@ impl Store for PostgresStore {
         })
     }
 
+    fn release_lease(&self) -> Result<()> {
+        let owner = self.owner.clone();
+        self.pool.run(move |client| {
+            client.execute("DELETE FROM leases WHERE owner = $1", &[&owner])?;
+            Ok(())
+        })
+    }
+
     fn claim_orphans(&self) -> Result<Vec<ExecutionRecord>> {
         let owner = self.owner.clone();
         self.pool.run(move |client| {

@@ -106,6 +106,16 @@ fn only_the_owner_writes_and_orphans_are_taken_over() {
     a.commit(&[update("y", "SUCCEEDED", "a")])
         .expect("the new owner writes");
 
+    // A process that shuts down gives its executions up at once.
+    let d = open(&url, Duration::from_secs(60));
+    d.commit(&[create("z", "s".into())]).expect("d creates z");
+    d.release_lease().expect("release");
+    let claimed = b.claim_orphans().expect("claim");
+    assert_eq!(
+        claimed.iter().map(|r| r.arn.as_str()).collect::<Vec<_>>(),
+        ["z"]
+    );
+
     // Messages reach the owner only; those of ended executions anyone drops.
     b.post("x", "to x").expect("post");
     b.post("y", "to y").expect("post");

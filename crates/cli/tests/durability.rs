@@ -53,7 +53,11 @@ fn run_args(dir: &Path) -> Vec<String> {
 /// The history as (id, type, state name) rows, from the SQLite store.
 fn history(db: &Path) -> Vec<(i64, String, String)> {
     let conn = rusqlite::Connection::open(db).expect("open store");
-    let mut statement = conn.prepare("SELECT events FROM history ORDER BY first_id").expect("query");
+    // A run killed while it opened the store may have left the file without
+    // its tables yet: that is an empty history.
+    let Ok(mut statement) = conn.prepare("SELECT events FROM history ORDER BY first_id") else {
+        return Vec::new();
+    };
     let rows = statement.query_map([], |row| row.get::<_, String>(0)).expect("rows");
     let mut events = Vec::new();
     for row in rows {

@@ -208,11 +208,9 @@ impl<'a> Run<'a> {
             Some(next) => Transition::Next(next),
             None => state.transition.clone(),
         };
-        self.emit_for(
-            frame,
-            kind,
-            crate::history::payload_details(Some(&name), "output", output.clone()),
-        );
+        if !f.quiet {
+            self.emit_for(frame, kind, crate::history::payload_details(Some(&name), "output", output.clone()));
+        }
         self.step.transitions += 1;
         match transition {
             Transition::Next(next) => {

@@ -16,7 +16,9 @@ impl Run<'_> {
         let Some(f) = self.execution.frames.get_mut(&frame) else { return Flow::Blocked };
         let reentry = matches!(f.phase, Phase::Reenter);
         let state = self.def.state(f.machine, f.state);
-        if !reentry {
+        if !reentry && f.quiet {
+            f.retries = vec![0; state.retry.len()];
+        } else if !reentry {
             f.retries = vec![0; state.retry.len()];
             let input = f.input.clone();
             let kind = super::entered_kind(state);

@@ -81,8 +81,14 @@ pub fn simulate(data: &[u8]) {
         ..config
     };
     let reloaded = run(&definition, meta, &mut InputDriven, &reloading);
-    assert_eq!(reloaded.execution.status, execution.status, "status after reloads");
-    assert_eq!(reloaded.execution.outcome, execution.outcome, "outcome after reloads");
+    assert_eq!(
+        reloaded.execution.status, execution.status,
+        "status after reloads"
+    );
+    assert_eq!(
+        reloaded.execution.outcome, execution.outcome,
+        "outcome after reloads"
+    );
     if let Some(i) = (0..simulated.history.len().max(reloaded.history.len()))
         .find(|&i| simulated.history.get(i) != reloaded.history.get(i))
     {
@@ -108,4 +114,3 @@ fn meta(input: Json) -> ExecutionMeta {
         express: false,
     }
 }
-

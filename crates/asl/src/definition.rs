@@ -247,19 +247,31 @@ impl ComparisonOp {
         ("StringLessThan", ComparisonOp::StringLessThan),
         ("StringGreaterThan", ComparisonOp::StringGreaterThan),
         ("StringLessThanEquals", ComparisonOp::StringLessThanEquals),
-        ("StringGreaterThanEquals", ComparisonOp::StringGreaterThanEquals),
+        (
+            "StringGreaterThanEquals",
+            ComparisonOp::StringGreaterThanEquals,
+        ),
         ("StringMatches", ComparisonOp::StringMatches),
         ("NumericEquals", ComparisonOp::NumericEquals),
         ("NumericLessThan", ComparisonOp::NumericLessThan),
         ("NumericGreaterThan", ComparisonOp::NumericGreaterThan),
         ("NumericLessThanEquals", ComparisonOp::NumericLessThanEquals),
-        ("NumericGreaterThanEquals", ComparisonOp::NumericGreaterThanEquals),
+        (
+            "NumericGreaterThanEquals",
+            ComparisonOp::NumericGreaterThanEquals,
+        ),
         ("BooleanEquals", ComparisonOp::BooleanEquals),
         ("TimestampEquals", ComparisonOp::TimestampEquals),
         ("TimestampLessThan", ComparisonOp::TimestampLessThan),
         ("TimestampGreaterThan", ComparisonOp::TimestampGreaterThan),
-        ("TimestampLessThanEquals", ComparisonOp::TimestampLessThanEquals),
-        ("TimestampGreaterThanEquals", ComparisonOp::TimestampGreaterThanEquals),
+        (
+            "TimestampLessThanEquals",
+            ComparisonOp::TimestampLessThanEquals,
+        ),
+        (
+            "TimestampGreaterThanEquals",
+            ComparisonOp::TimestampGreaterThanEquals,
+        ),
         ("IsNull", ComparisonOp::IsNull),
         ("IsPresent", ComparisonOp::IsPresent),
         ("IsNumeric", ComparisonOp::IsNumeric),
@@ -383,7 +395,10 @@ pub fn error_matches(errors: &[String], error: &str) -> bool {
         "States.ALL" => !matches!(error, "States.Runtime" | "States.DataLimitExceeded"),
         "States.TaskFailed" => !matches!(
             error,
-            "States.Runtime" | "States.DataLimitExceeded" | "States.Timeout" | "States.HeartbeatTimeout"
+            "States.Runtime"
+                | "States.DataLimitExceeded"
+                | "States.Timeout"
+                | "States.HeartbeatTimeout"
         ),
         name => name == error,
     })

@@ -11,7 +11,10 @@ pub struct Failure {
 
 impl Failure {
     pub fn new(error: impl Into<String>, cause: impl Into<String>) -> Self {
-        Failure { error: error.into(), cause: cause.into() }
+        Failure {
+            error: error.into(),
+            cause: cause.into(),
+        }
     }
 
     /// `States.Runtime`: a path that matched nothing, a value of the wrong type.

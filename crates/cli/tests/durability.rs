@@ -30,8 +30,7 @@ const MACHINE: &str = r#"{
   }
 }"#;
 
-const EXPECTED_OUTPUT: &str =
-    r#"{"items":[1,2,3],"prepared":{"n":1},"results":[{"v":2},{"v":4},{"v":6}],"branches":["left","right"]}"#;
+const EXPECTED_OUTPUT: &str = r#"{"items":[1,2,3],"prepared":{"n":1},"results":[{"v":2},{"v":4},{"v":6}],"branches":["left","right"]}"#;
 
 fn windlass() -> Command {
     Command::new(env!("CARGO_BIN_EXE_windlass"))
@@ -58,14 +57,20 @@ fn history(db: &Path) -> Vec<(i64, String, String)> {
     let Ok(mut statement) = conn.prepare("SELECT events FROM history ORDER BY first_id") else {
         return Vec::new();
     };
-    let rows = statement.query_map([], |row| row.get::<_, String>(0)).expect("rows");
+    let rows = statement
+        .query_map([], |row| row.get::<_, String>(0))
+        .expect("rows");
     let mut events = Vec::new();
     for row in rows {
-        let chunk: Vec<serde_json::Value> = serde_json::from_str(&row.expect("row")).expect("events json");
+        let chunk: Vec<serde_json::Value> =
+            serde_json::from_str(&row.expect("row")).expect("events json");
         for event in chunk {
             let id = event["id"].as_i64().unwrap_or(-1);
             let kind = event["type"].as_str().unwrap_or_default().to_string();
-            let name = event["details"]["name"].as_str().unwrap_or_default().to_string();
+            let name = event["details"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
             events.push((id, kind, name));
         }
     }
@@ -92,8 +97,15 @@ fn fresh_dir(name: &str) -> PathBuf {
 fn killed_runs_resume_and_end_exactly_once() {
     // The reference: one run, never interrupted.
     let reference_dir = fresh_dir("reference");
-    let output = windlass().args(run_args(&reference_dir)).output().expect("run windlass");
-    assert!(output.status.success(), "reference run failed: {}", String::from_utf8_lossy(&output.stderr));
+    let output = windlass()
+        .args(run_args(&reference_dir))
+        .output()
+        .expect("run windlass");
+    assert!(
+        output.status.success(),
+        "reference run failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let reference = history(&reference_dir.join("store.db"));
 
     let dir = fresh_dir("killed");
@@ -123,9 +135,16 @@ fn killed_runs_resume_and_end_exactly_once() {
         seen_lengths.len() >= 3,
         "the kills all landed at the same point of the execution: {seen_lengths:?}"
     );
-    assert!(killed >= kills / 2, "only {killed} of {kills} runs were killed mid-execution");
+    assert!(
+        killed >= kills / 2,
+        "only {killed} of {kills} runs were killed mid-execution"
+    );
     let output = windlass().args(run_args(&dir)).output().expect("final run");
-    assert!(output.status.success(), "final run failed: {}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "final run failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let got: serde_json::Value = serde_json::from_slice(&output.stdout).expect("output is JSON");
     let want: serde_json::Value = serde_json::from_str(EXPECTED_OUTPUT).expect("expected JSON");
     assert_eq!(got, want);
@@ -134,7 +153,11 @@ fn killed_runs_resume_and_end_exactly_once() {
     let ids: Vec<i64> = events.iter().map(|(id, _, _)| *id).collect();
     let contiguous: Vec<i64> = (1..=events.len() as i64).collect();
     assert_eq!(ids, contiguous, "history ids have a gap or a duplicate");
-    assert_eq!(tally(&events), tally(&reference), "the killed run's history differs from an uninterrupted one");
+    assert_eq!(
+        tally(&events),
+        tally(&reference),
+        "the killed run's history differs from an uninterrupted one"
+    );
     let _ = std::fs::remove_dir_all(&dir);
     let _ = std::fs::remove_dir_all(&reference_dir);
 }

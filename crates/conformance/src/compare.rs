@@ -14,7 +14,8 @@ impl Matcher {
         let mut words: Vec<String> = vec!["111111111111".into(), "snf_role_arn".into()];
         words.extend(redactions.iter().filter(|w| !w.is_empty()).cloned());
         // A placeholder such as `<uuid:1>`, `<region>` or `<ExecArnPart_0idx>`.
-        let placeholder = Regex::new(r"<[A-Za-z_][A-Za-z0-9_:\-]*>").unwrap_or_else(|_| unreachable_regex());
+        let placeholder =
+            Regex::new(r"<[A-Za-z_][A-Za-z0-9_:\-]*>").unwrap_or_else(|_| unreachable_regex());
         Matcher { words, placeholder }
     }
 
@@ -28,14 +29,18 @@ impl Matcher {
                 e.len() == a.len() && e.iter().zip(a).all(|(e, a)| self.matches(e, a))
             }
             (Json::Object(e), Json::Object(a)) => {
-                e.len() == a.len() && e.iter().all(|(k, v)| a.get(k).is_some_and(|av| self.matches(v, av)))
+                e.len() == a.len()
+                    && e.iter()
+                        .all(|(k, v)| a.get(k).is_some_and(|av| self.matches(v, av)))
             }
             _ => expected == actual,
         }
     }
 
     fn is_whole_placeholder(&self, text: &str) -> bool {
-        self.placeholder.find(text).is_some_and(|m| m.start() == 0 && m.end() == text.len())
+        self.placeholder
+            .find(text)
+            .is_some_and(|m| m.start() == 0 && m.end() == text.len())
             || self.words.iter().any(|w| w == text)
     }
 
@@ -43,7 +48,8 @@ impl Matcher {
         if expected == actual {
             return true;
         }
-        let has_token = self.placeholder.is_match(expected) || self.words.iter().any(|w| expected.contains(w.as_str()));
+        let has_token = self.placeholder.is_match(expected)
+            || self.words.iter().any(|w| expected.contains(w.as_str()));
         if !has_token {
             return false;
         }
@@ -52,7 +58,8 @@ impl Matcher {
         for word in &self.words {
             pattern = pattern.replace(&regex::escape(word), "(?s:.*?)");
         }
-        let escaped_placeholder = Regex::new(r"<[A-Za-z_][A-Za-z0-9_:\\\-]*>").unwrap_or_else(|_| unreachable_regex());
+        let escaped_placeholder =
+            Regex::new(r"<[A-Za-z_][A-Za-z0-9_:\\\-]*>").unwrap_or_else(|_| unreachable_regex());
         let pattern = escaped_placeholder.replace_all(&pattern, "(?s:.*?)");
         match Regex::new(&format!("^{pattern}$")) {
             Ok(re) => re.is_match(actual),
@@ -79,7 +86,10 @@ mod tests {
             &json!("arn:<partition>:states:<region>:111111111111:execution:MyMachine:<uuid:2>"),
             &json!("arn:aws:states:us-east-1:123456789012:execution:m-1:abc")
         ));
-        assert!(m.matches(&json!({"a": [1, "date"]}), &json!({"a": [1.0, "2024-01-01T00:00:00Z"]})));
+        assert!(m.matches(
+            &json!({"a": [1, "date"]}),
+            &json!({"a": [1.0, "2024-01-01T00:00:00Z"]})
+        ));
         assert!(!m.matches(&json!({"a": 1}), &json!({"a": 2})));
         assert!(!m.matches(&json!("text"), &json!("other")));
     }

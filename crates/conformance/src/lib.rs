@@ -79,15 +79,28 @@ pub struct Verdict {
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("cannot read {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path} is not a valid case file: {source}")]
-    Parse { path: PathBuf, source: serde_json::Error },
+    Parse {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
 }
 
 /// Finds the case files: `DIR/cases/*.json`, or `DIR/*.json`.
 pub fn case_files(dir: &Path) -> Result<Vec<PathBuf>, Error> {
-    let cases_dir = if dir.join("cases").is_dir() { dir.join("cases") } else { dir.to_path_buf() };
-    let entries = std::fs::read_dir(&cases_dir).map_err(|source| Error::Read { path: cases_dir.clone(), source })?;
+    let cases_dir = if dir.join("cases").is_dir() {
+        dir.join("cases")
+    } else {
+        dir.to_path_buf()
+    };
+    let entries = std::fs::read_dir(&cases_dir).map_err(|source| Error::Read {
+        path: cases_dir.clone(),
+        source,
+    })?;
     let mut files: Vec<PathBuf> = entries
         .filter_map(Result::ok)
         .map(|e| e.path())
@@ -98,6 +111,12 @@ pub fn case_files(dir: &Path) -> Result<Vec<PathBuf>, Error> {
 }
 
 pub fn load_case(path: &Path) -> Result<Case, Error> {
-    let text = std::fs::read_to_string(path).map_err(|source| Error::Read { path: path.to_path_buf(), source })?;
-    serde_json::from_str(&text).map_err(|source| Error::Parse { path: path.to_path_buf(), source })
+    let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    serde_json::from_str(&text).map_err(|source| Error::Parse {
+        path: path.to_path_buf(),
+        source,
+    })
 }

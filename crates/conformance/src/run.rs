@@ -22,12 +22,20 @@ pub(crate) struct Actual {
 
 impl Actual {
     pub(crate) fn rejected(error: &str, cause: String) -> Self {
-        Actual { status: "REJECTED".into(), error: Some(error.into()), cause: Some(cause), ..Default::default() }
+        Actual {
+            status: "REJECTED".into(),
+            error: Some(error.into()),
+            cause: Some(cause),
+            ..Default::default()
+        }
     }
 
     fn describe(&self) -> String {
         match self.status.as_str() {
-            "SUCCEEDED" => format!("SUCCEEDED output={}", self.output.as_ref().map_or("-".into(), Json::to_string)),
+            "SUCCEEDED" => format!(
+                "SUCCEEDED output={}",
+                self.output.as_ref().map_or("-".into(), Json::to_string)
+            ),
             status => format!(
                 "{status} error={} cause={}",
                 self.error.as_deref().unwrap_or("-"),
@@ -43,7 +51,11 @@ const REGION: &str = "us-east-1";
 pub fn run_case(case: &Case) -> Verdict {
     // A TestState request the API refused is still a TestState case.
     let is_test_state = case.kind == "test_state" || case.test_state_args.is_some();
-    let actual = if is_test_state { crate::test_state::run(case) } else { run_execution(case) };
+    let actual = if is_test_state {
+        crate::test_state::run(case)
+    } else {
+        run_execution(case)
+    };
     judge(case, &actual)
 }
 
@@ -53,8 +65,15 @@ fn run_execution(case: &Case) -> Actual {
     let definition = match parsed.valid() {
         Ok(definition) => definition,
         Err(diagnostics) => {
-            let message = diagnostics.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
-            return Actual::rejected("InvalidDefinition", format!("Invalid State Machine Definition: '{message}'"));
+            let message = diagnostics
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ");
+            return Actual::rejected(
+                "InvalidDefinition",
+                format!("Invalid State Machine Definition: '{message}'"),
+            );
         }
     };
     if let Some(raw) = &case.input_raw {
@@ -63,7 +82,11 @@ fn run_execution(case: &Case) -> Actual {
             return Actual::rejected("InvalidExecutionInput", cause);
         }
     }
-    let input = if case.input.is_null() && case.input_raw.is_none() { json!({}) } else { case.input.clone() };
+    let input = if case.input.is_null() && case.input_raw.is_none() {
+        json!({})
+    } else {
+        case.input.clone()
+    };
     let machine = "StateMachine";
     let name = "execution";
     let meta = ExecutionMeta {
@@ -84,10 +107,24 @@ fn run_execution(case: &Case) -> Actual {
     };
     let start_millis = meta.start_millis;
     let timeline = case.expected.timeline.as_deref();
-    let config = SimulateConfig { keep_history: timeline.is_some(), max_events: 200_000, ..Default::default() };
-    let mut mocks = match case.mocks.as_ref().map(crate::mocks::Mocks::new).transpose() {
+    let config = SimulateConfig {
+        keep_history: timeline.is_some(),
+        max_events: 200_000,
+        ..Default::default()
+    };
+    let mut mocks = match case
+        .mocks
+        .as_ref()
+        .map(crate::mocks::Mocks::new)
+        .transpose()
+    {
         Ok(mocks) => mocks,
-        Err(message) => return Actual { status: format!("INVALID CASE: {message}"), ..Default::default() },
+        Err(message) => {
+            return Actual {
+                status: format!("INVALID CASE: {message}"),
+                ..Default::default()
+            }
+        }
     };
     let invoker: &mut dyn SyncInvoker = match &mut mocks {
         Some(mocks) => mocks,
@@ -109,7 +146,13 @@ fn run_execution(case: &Case) -> Actual {
         Some(Err(difference)) => format!("{status} (timeline differs: {difference})"),
         _ => status.to_string(),
     };
-    Actual { status, output, error, cause, ..Default::default() }
+    Actual {
+        status,
+        output,
+        error,
+        cause,
+        ..Default::default()
+    }
 }
 
 pub(crate) fn judge(case: &Case, actual: &Actual) -> Verdict {
@@ -135,7 +178,10 @@ pub(crate) fn judge(case: &Case, actual: &Actual) -> Verdict {
             }
             _ => {
                 let error_ok = match &expected.error {
-                    Some(e) => actual.error.as_deref().is_some_and(|a| matcher.string_matches(e, a)),
+                    Some(e) => actual
+                        .error
+                        .as_deref()
+                        .is_some_and(|a| matcher.string_matches(e, a)),
                     None => true,
                 };
                 passed = error_ok && cause_matches(&matcher, expected, actual.cause.as_deref());
@@ -147,18 +193,28 @@ pub(crate) fn judge(case: &Case, actual: &Actual) -> Verdict {
         passed = crate::test_state::judge(&matcher, expected, actual);
     }
     let mut describe_expected = match expected.status.as_str() {
-        "SUCCEEDED" => format!("SUCCEEDED output={}", expected.output.as_ref().map_or("-".into(), Json::to_string)),
+        "SUCCEEDED" => format!(
+            "SUCCEEDED output={}",
+            expected.output.as_ref().map_or("-".into(), Json::to_string)
+        ),
         status => format!(
             "{status} error={} cause={}",
             expected.error.as_deref().unwrap_or("-"),
-            expected.cause.as_ref().map_or("-".into(), |c| c.as_str().map_or(c.to_string(), str::to_string))
+            expected.cause.as_ref().map_or("-".into(), |c| c
+                .as_str()
+                .map_or(c.to_string(), str::to_string))
         ),
     };
     let mut describe_actual = actual.describe();
     if is_test_state {
-        describe_expected +=
-            &crate::test_state::describe(expected.next_state.as_deref(), expected.inspection_data.as_ref());
-        describe_actual += &crate::test_state::describe(actual.next_state.as_deref(), actual.inspection_data.as_ref());
+        describe_expected += &crate::test_state::describe(
+            expected.next_state.as_deref(),
+            expected.inspection_data.as_ref(),
+        );
+        describe_actual += &crate::test_state::describe(
+            actual.next_state.as_deref(),
+            actual.inspection_data.as_ref(),
+        );
     }
     Verdict {
         name: case.name.clone(),
@@ -173,10 +229,14 @@ pub(crate) fn judge(case: &Case, actual: &Actual) -> Verdict {
 fn cause_matches(matcher: &Matcher, expected: &crate::Expected, actual: Option<&str>) -> bool {
     match (&expected.cause, actual) {
         (None, _) => true,
-        (Some(Json::String(want)), Some(got)) if !expected.cause_is_parsed_json => matcher.string_matches(want, got),
+        (Some(Json::String(want)), Some(got)) if !expected.cause_is_parsed_json => {
+            matcher.string_matches(want, got)
+        }
         (Some(want), Some(got)) => match serde_json::from_str::<Json>(got) {
             Ok(parsed) => matcher.matches(want, &parsed),
-            Err(_) => want.as_str().is_some_and(|w| matcher.string_matches(w, got)),
+            Err(_) => want
+                .as_str()
+                .is_some_and(|w| matcher.string_matches(w, got)),
         },
         (Some(Json::String(want)), None) => want.is_empty(),
         (Some(_), None) => false,

@@ -42,14 +42,18 @@ pub(crate) fn context_object(
                 execution.remove("RedriveCount");
             }
         }
-        if let (Some(retry_count), Some(Json::Object(state))) = (retry_count, map.get_mut("State")) {
+        if let (Some(retry_count), Some(Json::Object(state))) = (retry_count, map.get_mut("State"))
+        {
             state.insert("RetryCount".into(), json!(retry_count));
         }
         if let Some(token) = task_token {
             map.insert("Task".into(), json!({ "Token": token }));
         }
         if let Some((index, value)) = &frame.map_item {
-            map.insert("Map".into(), json!({ "Item": { "Index": index, "Value": value } }));
+            map.insert(
+                "Map".into(),
+                json!({ "Item": { "Index": index, "Value": value } }),
+            );
         }
     }
     context

@@ -11,16 +11,36 @@ use crate::history::HistoryEvent;
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub enum Event {
     /// A worker took the task (activities), or the invoker began it.
-    TaskStarted { task: TaskId, worker: Option<String> },
+    TaskStarted {
+        task: TaskId,
+        worker: Option<String>,
+    },
     /// A `.waitForTaskToken` task's service call returned; the task now
     /// waits for its token.
-    TaskSubmitted { task: TaskId, output: Json },
-    TaskSucceeded { task: TaskId, output: Json },
-    TaskFailed { task: TaskId, error: String, cause: String },
-    TaskHeartbeat { task: TaskId },
-    TimerFired { timer: TimerId },
+    TaskSubmitted {
+        task: TaskId,
+        output: Json,
+    },
+    TaskSucceeded {
+        task: TaskId,
+        output: Json,
+    },
+    TaskFailed {
+        task: TaskId,
+        error: String,
+        cause: String,
+    },
+    TaskHeartbeat {
+        task: TaskId,
+    },
+    TimerFired {
+        timer: TimerId,
+    },
     /// StopExecution.
-    Stop { error: Option<String>, cause: Option<String> },
+    Stop {
+        error: Option<String>,
+        cause: Option<String>,
+    },
 }
 
 /// A task for the runtime to carry out.
@@ -52,9 +72,16 @@ pub struct TaskRequest {
 pub enum Action {
     Invoke(TaskRequest),
     /// The task no longer matters (timed out, its branch failed, stopped).
-    CancelTask { task: TaskId },
-    SetTimer { timer: TimerId, at_millis: i64 },
-    CancelTimer { timer: TimerId },
+    CancelTask {
+        task: TaskId,
+    },
+    SetTimer {
+        timer: TimerId,
+        at_millis: i64,
+    },
+    CancelTimer {
+        timer: TimerId,
+    },
 }
 
 /// The result of applying an event: history to append, actions to carry out.

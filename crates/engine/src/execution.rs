@@ -197,12 +197,18 @@ pub(crate) struct SerdeFailure {
 
 impl From<Failure> for SerdeFailure {
     fn from(f: Failure) -> Self {
-        SerdeFailure { error: f.error, cause: f.cause }
+        SerdeFailure {
+            error: f.error,
+            cause: f.cause,
+        }
     }
 }
 
 impl From<SerdeFailure> for Failure {
     fn from(f: SerdeFailure) -> Self {
-        Failure { error: f.error, cause: f.cause }
+        Failure {
+            error: f.error,
+            cause: f.cause,
+        }
     }
 }

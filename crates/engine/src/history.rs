@@ -61,7 +61,11 @@ pub(crate) fn payload_details(name: Option<&str>, field: &'static str, value: Js
     details.insert(field.into(), value);
     let mut truncated = serde_json::Map::with_capacity(1);
     truncated.insert("truncated".into(), Json::Bool(false));
-    let key = if field == "input" { "inputDetails" } else { "outputDetails" };
+    let key = if field == "input" {
+        "inputDetails"
+    } else {
+        "outputDetails"
+    };
     details.insert(key.into(), Json::Object(truncated));
     Json::Object(details)
 }

@@ -12,7 +12,10 @@ pub struct SeededHost {
 
 impl SeededHost {
     pub fn new(seed: u64, now: i64) -> Self {
-        SeededHost { state: Cell::new(seed), now }
+        SeededHost {
+            state: Cell::new(seed),
+            now,
+        }
     }
 
     /// The generator state to store back into the execution.

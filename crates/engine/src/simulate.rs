@@ -23,7 +23,10 @@ impl SyncInvoker for NoTasks {
     fn invoke(&mut self, request: &TaskRequest) -> Option<Result<Json, Failure>> {
         Some(Err(Failure::new(
             "States.TaskFailed",
-            format!("No task invoker for resource '{}' in this run", request.resource),
+            format!(
+                "No task invoker for resource '{}' in this run",
+                request.resource
+            ),
         )))
     }
 }
@@ -50,19 +53,32 @@ pub struct SimulateConfig {
 
 impl Default for SimulateConfig {
     fn default() -> Self {
-        SimulateConfig { keep_history: true, max_events: 1_000_000, reload_between_events: false }
+        SimulateConfig {
+            keep_history: true,
+            max_events: 1_000_000,
+            reload_between_events: false,
+        }
     }
 }
 
 /// Runs an execution to its end on a virtual clock starting at `meta.start_millis`.
-pub fn simulate(definition: &Definition, meta: ExecutionMeta, invoker: &mut dyn SyncInvoker, config: &SimulateConfig) -> Simulated {
+pub fn simulate(
+    definition: &Definition,
+    meta: ExecutionMeta,
+    invoker: &mut dyn SyncInvoker,
+    config: &SimulateConfig,
+) -> Simulated {
     let mut now = meta.start_millis;
     let (mut execution, step) = Execution::start(definition, meta, now);
     let mut history = Vec::new();
     let mut transitions = 0;
     let mut timers: BTreeMap<(i64, u64), ()> = BTreeMap::new();
     let mut events: VecDeque<Event> = VecDeque::new();
-    let mut absorb = |step: Step, events: &mut VecDeque<Event>, timers: &mut BTreeMap<(i64, u64), ()>, invoker: &mut dyn SyncInvoker, history: &mut Vec<HistoryEvent>| {
+    let mut absorb = |step: Step,
+                      events: &mut VecDeque<Event>,
+                      timers: &mut BTreeMap<(i64, u64), ()>,
+                      invoker: &mut dyn SyncInvoker,
+                      history: &mut Vec<HistoryEvent>| {
         transitions += step.transitions;
         if config.keep_history {
             history.extend(step.history);
@@ -76,16 +92,27 @@ pub fn simulate(definition: &Definition, meta: ExecutionMeta, invoker: &mut dyn 
                     let activity = request.resource.split(':').nth(5) == Some("activity");
                     let answer = invoker.invoke(&request);
                     if activity && answer.is_some() {
-                        events.push_back(Event::TaskStarted { task: request.task, worker: None });
+                        events.push_back(Event::TaskStarted {
+                            task: request.task,
+                            worker: None,
+                        });
                     } else if !activity && request.token.is_some() {
                         let output = Json::Object(Default::default());
-                        events.push_back(Event::TaskSubmitted { task: request.task, output });
+                        events.push_back(Event::TaskSubmitted {
+                            task: request.task,
+                            output,
+                        });
                     }
                     match answer {
-                        Some(Ok(output)) => events.push_back(Event::TaskSucceeded { task: request.task, output }),
-                        Some(Err(f)) => {
-                            events.push_back(Event::TaskFailed { task: request.task, error: f.error, cause: f.cause })
-                        }
+                        Some(Ok(output)) => events.push_back(Event::TaskSucceeded {
+                            task: request.task,
+                            output,
+                        }),
+                        Some(Err(f)) => events.push_back(Event::TaskFailed {
+                            task: request.task,
+                            error: f.error,
+                            cause: f.cause,
+                        }),
                         None => {}
                     }
                 }
@@ -117,7 +144,12 @@ pub fn simulate(definition: &Definition, meta: ExecutionMeta, invoker: &mut dyn 
         let step = execution.handle(definition, event, now);
         absorb(step, &mut events, &mut timers, invoker, &mut history);
     }
-    Simulated { execution, history, transitions, end_millis: now }
+    Simulated {
+        execution,
+        history,
+        transitions,
+        end_millis: now,
+    }
 }
 
 /// The execution as the store would give it back.

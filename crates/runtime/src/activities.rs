@@ -16,7 +16,10 @@ pub struct ActivityTask {
 
 impl ActivityTask {
     pub(crate) fn from_request(request: &TaskRequest) -> Self {
-        ActivityTask { token: request.token.clone().unwrap_or_default(), input: request.input.clone() }
+        ActivityTask {
+            token: request.token.clone().unwrap_or_default(),
+            input: request.input.clone(),
+        }
     }
 }
 
@@ -50,17 +53,29 @@ impl Queues {
 
     /// Wakes whoever waits for a task of `activity` without queueing one.
     pub fn wake(&self, activity: &str) {
-        let notify = self.lock().entry(activity.to_string()).or_default().1.clone();
+        let notify = self
+            .lock()
+            .entry(activity.to_string())
+            .or_default()
+            .1
+            .clone();
         notify.notify_one();
     }
 
     pub fn pop(&self, activity: &str) -> Option<ActivityTask> {
-        self.lock().get_mut(activity).and_then(|(queue, _)| queue.pop_front())
+        self.lock()
+            .get_mut(activity)
+            .and_then(|(queue, _)| queue.pop_front())
     }
 
     /// Resolves when a task may have been pushed for `activity`.
     pub fn notified(&self, activity: &str) -> impl std::future::Future<Output = ()> {
-        let notify = self.lock().entry(activity.to_string()).or_default().1.clone();
+        let notify = self
+            .lock()
+            .entry(activity.to_string())
+            .or_default()
+            .1
+            .clone();
         async move { notify.notified().await }
     }
 }

@@ -24,14 +24,18 @@ impl Committer {
     pub fn new(store: Arc<dyn Store>) -> Self {
         let (sender, receiver) = mpsc::channel::<Request>();
         // If the thread cannot start, every commit fails with `Stopped`.
-        let _ = std::thread::Builder::new().name("windlass-committer".into()).spawn(move || writer(store, receiver));
+        let _ = std::thread::Builder::new()
+            .name("windlass-committer".into())
+            .spawn(move || writer(store, receiver));
         Committer { sender }
     }
 
     /// Returns once the commit is durable.
     pub async fn commit(&self, commit: Commit) -> Result<(), Error> {
         let (reply, done) = oneshot::channel();
-        self.sender.send((commit, reply)).map_err(|_| Error::Stopped)?;
+        self.sender
+            .send((commit, reply))
+            .map_err(|_| Error::Stopped)?;
         done.await.map_err(|_| Error::Stopped)?
     }
 }
@@ -55,7 +59,9 @@ fn writer(store: Arc<dyn Store>, receiver: mpsc::Receiver<Request>) {
             // One bad commit must not fail the others: write them one by one.
             Err(_) if commits.len() > 1 => {
                 for (commit, reply) in commits.iter().zip(replies) {
-                    let result = store.commit(std::slice::from_ref(commit)).map_err(Error::from);
+                    let result = store
+                        .commit(std::slice::from_ref(commit))
+                        .map_err(Error::from);
                     let _ = reply.send(result);
                 }
             }

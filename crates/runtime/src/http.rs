@@ -25,7 +25,9 @@ pub struct HttpInvoker {
 
 impl Default for HttpInvoker {
     fn default() -> Self {
-        HttpInvoker { client: Client::builder(TokioExecutor::new()).build_http() }
+        HttpInvoker {
+            client: Client::builder(TokioExecutor::new()).build_http(),
+        }
     }
 }
 
@@ -45,7 +47,9 @@ fn uri(arguments: &JsonMap<String, Json>) -> Result<String, Failure> {
         )));
     }
     if !endpoint.starts_with("http://") {
-        return Err(runtime_failure(format!("'ApiEndpoint' must be an http:// URL, got '{endpoint}'")));
+        return Err(runtime_failure(format!(
+            "'ApiEndpoint' must be an http:// URL, got '{endpoint}'"
+        )));
     }
     let mut uri = endpoint.to_string();
     if let Some(Json::Object(query)) = arguments.get("QueryParameters") {
@@ -68,24 +72,38 @@ fn uri(arguments: &JsonMap<String, Json>) -> Result<String, Failure> {
 fn encode(text: &str) -> String {
     text.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
             other => format!("%{other:02X}"),
         })
         .collect()
 }
 
-async fn call(client: &Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>, input: Json, timeout: Option<u64>) -> Result<Json, Failure> {
+async fn call(
+    client: &Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>,
+    input: Json,
+    timeout: Option<u64>,
+) -> Result<Json, Failure> {
     let Json::Object(arguments) = input else {
-        return Err(runtime_failure("The HTTP Task's arguments must be an object"));
+        return Err(runtime_failure(
+            "The HTTP Task's arguments must be an object",
+        ));
     };
-    let method = arguments.get("Method").and_then(Json::as_str).unwrap_or("GET").to_uppercase();
+    let method = arguments
+        .get("Method")
+        .and_then(Json::as_str)
+        .unwrap_or("GET")
+        .to_uppercase();
     let uri = uri(&arguments)?;
     let mut builder = hyper::Request::builder().method(method.as_str()).uri(&uri);
     let mut has_content_type = false;
     if let Some(Json::Object(headers)) = arguments.get("Headers") {
         for (name, value) in headers {
             has_content_type |= name.eq_ignore_ascii_case("content-type");
-            let value = value.as_str().map_or_else(|| value.to_string(), str::to_string);
+            let value = value
+                .as_str()
+                .map_or_else(|| value.to_string(), str::to_string);
             builder = builder.header(name.as_str(), value);
         }
     }
@@ -99,25 +117,40 @@ async fn call(client: &Client<hyper_util::client::legacy::connect::HttpConnector
             Bytes::from(value.to_string())
         }
     };
-    let request = builder.body(Full::new(body)).map_err(|e| runtime_failure(format!("bad HTTP request for {uri}: {e}")))?;
+    let request = builder
+        .body(Full::new(body))
+        .map_err(|e| runtime_failure(format!("bad HTTP request for {uri}: {e}")))?;
     let sent = client.request(request);
     let response = match timeout {
         Some(seconds) => tokio::time::timeout(Duration::from_secs(seconds), sent)
             .await
-            .map_err(|_| Failure::new("States.Timeout", format!("{method} {uri} did not answer in {seconds} s")))?,
+            .map_err(|_| {
+                Failure::new(
+                    "States.Timeout",
+                    format!("{method} {uri} did not answer in {seconds} s"),
+                )
+            })?,
         None => sent.await,
     }
     .map_err(|e| Failure::new("States.Http.Socket", format!("{method} {uri} failed: {e}")))?;
     let status = response.status();
     let mut headers = JsonMap::new();
     for (name, value) in response.headers() {
-        headers.insert(name.as_str().to_string(), json!([value.to_str().unwrap_or_default()]));
+        headers.insert(
+            name.as_str().to_string(),
+            json!([value.to_str().unwrap_or_default()]),
+        );
     }
     let bytes = response
         .into_body()
         .collect()
         .await
-        .map_err(|e| Failure::new("States.Http.Socket", format!("reading the answer of {method} {uri} failed: {e}")))?
+        .map_err(|e| {
+            Failure::new(
+                "States.Http.Socket",
+                format!("reading the answer of {method} {uri} failed: {e}"),
+            )
+        })?
         .to_bytes();
     let text = String::from_utf8_lossy(&bytes).to_string();
     let body = serde_json::from_str::<Json>(&text).unwrap_or(Json::String(text));
@@ -130,7 +163,10 @@ async fn call(client: &Client<hyper_util::client::legacy::connect::HttpConnector
     if status.is_success() {
         Ok(result)
     } else {
-        Err(Failure::new(format!("States.Http.StatusCode.{}", status.as_u16()), result.to_string()))
+        Err(Failure::new(
+            format!("States.Http.StatusCode.{}", status.as_u16()),
+            result.to_string(),
+        ))
     }
 }
 
@@ -149,16 +185,23 @@ mod tests {
     fn query_parameters_are_encoded() {
         let arguments = json!({ "ApiEndpoint": "http://127.0.0.1:1/x", "QueryParameters": { "q": "a b&c", "n": 2 } });
         let Json::Object(map) = arguments else { return };
-        assert_eq!(uri(&map).ok().as_deref(), Some("http://127.0.0.1:1/x?q=a%20b%26c&n=2"));
+        assert_eq!(
+            uri(&map).ok().as_deref(),
+            Some("http://127.0.0.1:1/x?q=a%20b%26c&n=2")
+        );
     }
 
     #[tokio::test]
     async fn calls_a_loopback_server_and_maps_status_codes() {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let address = listener.local_addr().expect("address");
         tokio::spawn(async move {
             for _ in 0..2 {
-                let Ok((mut socket, _)) = listener.accept().await else { return };
+                let Ok((mut socket, _)) = listener.accept().await else {
+                    return;
+                };
                 use tokio::io::{AsyncReadExt, AsyncWriteExt};
                 let mut buffer = vec![0u8; 4096];
                 let n = socket.read(&mut buffer).await.unwrap_or(0);
@@ -176,9 +219,13 @@ mod tests {
             }
         });
         let invoker = HttpInvoker::default();
-        let ok = call(&invoker.client, json!({ "ApiEndpoint": format!("http://{address}/hi"), "Method": "GET" }), Some(5))
-            .await
-            .expect("200 answer");
+        let ok = call(
+            &invoker.client,
+            json!({ "ApiEndpoint": format!("http://{address}/hi"), "Method": "GET" }),
+            Some(5),
+        )
+        .await
+        .expect("200 answer");
         assert_eq!(ok["StatusCode"], json!(200));
         assert_eq!(ok["ResponseBody"], json!({ "hello": "world" }));
         let failed = call(

@@ -30,11 +30,15 @@ impl Invokers {
     /// Registers `invoker` for resources starting with `prefix`.
     pub fn register(&mut self, prefix: impl Into<String>, invoker: Arc<dyn Invoker>) {
         self.routes.push((prefix.into(), invoker));
-        self.routes.sort_by_key(|route| std::cmp::Reverse(route.0.len()));
+        self.routes
+            .sort_by_key(|route| std::cmp::Reverse(route.0.len()));
     }
 
     pub fn find(&self, resource: &str) -> Option<Arc<dyn Invoker>> {
-        self.routes.iter().find(|(prefix, _)| resource.starts_with(prefix.as_str())).map(|(_, i)| i.clone())
+        self.routes
+            .iter()
+            .find(|(prefix, _)| resource.starts_with(prefix.as_str()))
+            .map(|(_, i)| i.clone())
     }
 }
 
@@ -54,30 +58,50 @@ pub enum MockError {
     NoMachine(String),
     #[error("state machine '{machine}' has no test case '{case}' in the mock configuration")]
     NoTestCase { machine: String, case: String },
-    #[error("test case '{case}' maps state '{state}' to '{response}', which is not in MockedResponses")]
-    NoResponse { case: String, state: String, response: String },
+    #[error(
+        "test case '{case}' maps state '{state}' to '{response}', which is not in MockedResponses"
+    )]
+    NoResponse {
+        case: String,
+        state: String,
+        response: String,
+    },
 }
 
 impl MockInvoker {
     /// Picks `machine`'s test case `case` from a parsed mock configuration.
     pub fn new(config: &Json, machine: &str, case: &str) -> Result<Self, MockError> {
         let machine_config = config
-            .pointer(&format!("/StateMachines/{}", machine.replace('~', "~0").replace('/', "~1")))
+            .pointer(&format!(
+                "/StateMachines/{}",
+                machine.replace('~', "~0").replace('/', "~1")
+            ))
             .ok_or_else(|| MockError::NoMachine(machine.to_string()))?;
         let cases = machine_config
             .get("TestCases")
             .and_then(|c| c.get(case))
             .and_then(Json::as_object)
-            .ok_or_else(|| MockError::NoTestCase { machine: machine.into(), case: case.into() })?;
+            .ok_or_else(|| MockError::NoTestCase {
+                machine: machine.into(),
+                case: case.into(),
+            })?;
         let mut responses = HashMap::new();
         for (state, response_name) in cases {
             let name = response_name.as_str().unwrap_or_default();
-            let response = config.get("MockedResponses").and_then(|r| r.get(name)).ok_or_else(|| {
-                MockError::NoResponse { case: case.into(), state: state.clone(), response: name.into() }
-            })?;
+            let response = config
+                .get("MockedResponses")
+                .and_then(|r| r.get(name))
+                .ok_or_else(|| MockError::NoResponse {
+                    case: case.into(),
+                    state: state.clone(),
+                    response: name.into(),
+                })?;
             responses.insert(state.clone(), response.clone());
         }
-        Ok(MockInvoker { responses, calls: Mutex::new(HashMap::new()) })
+        Ok(MockInvoker {
+            responses,
+            calls: Mutex::new(HashMap::new()),
+        })
     }
 
     /// The answer for the `n`th call of `state`, if the test case mocks it.
@@ -90,12 +114,22 @@ impl MockInvoker {
             *count += 1;
             n
         };
-        let entry = response.as_object()?.iter().find(|(key, _)| range_contains(key, n)).map(|(_, v)| v)?;
+        let entry = response
+            .as_object()?
+            .iter()
+            .find(|(key, _)| range_contains(key, n))
+            .map(|(_, v)| v)?;
         if let Some(value) = entry.get("Return") {
             return Some(Ok(value.clone()));
         }
         let thrown = entry.get("Throw")?;
-        let text = |key: &str| thrown.get(key).and_then(Json::as_str).unwrap_or_default().to_string();
+        let text = |key: &str| {
+            thrown
+                .get(key)
+                .and_then(Json::as_str)
+                .unwrap_or_default()
+                .to_string()
+        };
         Some(Err(Failure::new(text("Error"), text("Cause"))))
     }
 }
@@ -116,7 +150,10 @@ impl Invoker for MockInvoker {
         let answer = self.answer(&request.state_name).unwrap_or_else(|| {
             Err(Failure::new(
                 "States.TaskFailed",
-                format!("The mock test case has no response for state '{}' (call for {})", request.state_name, request.resource),
+                format!(
+                    "The mock test case has no response for state '{}' (call for {})",
+                    request.state_name, request.resource
+                ),
             ))
         });
         Box::pin(async move { answer })
@@ -138,10 +175,19 @@ mod tests {
             } }
         });
         let mock = MockInvoker::new(&config, "M", "Flaky").expect("valid config");
-        assert_eq!(mock.answer("Call"), Some(Err(Failure::new("Boom", "again"))));
-        assert_eq!(mock.answer("Call"), Some(Err(Failure::new("Boom", "again"))));
+        assert_eq!(
+            mock.answer("Call"),
+            Some(Err(Failure::new("Boom", "again")))
+        );
+        assert_eq!(
+            mock.answer("Call"),
+            Some(Err(Failure::new("Boom", "again")))
+        );
         assert_eq!(mock.answer("Call"), Some(Ok(json!({ "ok": true }))));
         assert_eq!(mock.answer("Call"), None);
-        assert!(matches!(MockInvoker::new(&config, "M", "Nope"), Err(MockError::NoTestCase { .. })));
+        assert!(matches!(
+            MockInvoker::new(&config, "M", "Nope"),
+            Err(MockError::NoTestCase { .. })
+        ));
     }
 }

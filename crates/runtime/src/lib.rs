@@ -26,7 +26,9 @@ use serde_json::Value as Json;
 use tokio::sync::watch;
 use tokio::task::AbortHandle;
 use windlass_asl::Definition;
-use windlass_engine::{Action, Event, Execution, ExecutionMeta, Outcome, Status, Step, TaskId, TaskRequest};
+use windlass_engine::{
+    Action, Event, Execution, ExecutionMeta, Outcome, Status, Step, TaskId, TaskRequest,
+};
 use windlass_store::{Commit, ExecutionRecord, Store};
 
 pub use activities::ActivityTask;
@@ -132,7 +134,11 @@ struct Live {
 impl Runtime {
     /// A runtime with the standard invokers (the HTTP Task) plus `invokers`,
     /// which take precedence.
-    pub fn with_standard_invokers(store: Arc<dyn Store>, mut invokers: Invokers, clock: Arc<dyn Clock>) -> Self {
+    pub fn with_standard_invokers(
+        store: Arc<dyn Store>,
+        mut invokers: Invokers,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
         if invokers.find(http::RESOURCE).is_none() {
             invokers.register(http::RESOURCE, Arc::new(http::HttpInvoker::default()));
         }
@@ -194,7 +200,10 @@ impl Runtime {
         });
         let mut live = handle.state.lock().await;
         self.lock_live().insert(arn.clone(), handle.clone());
-        if let Err(error) = self.persist_and_act(&handle, &mut live, step, Some(record)).await {
+        if let Err(error) = self
+            .persist_and_act(&handle, &mut live, step, Some(record))
+            .await
+        {
             self.lock_live().remove(&arn);
             // Another start of the same name won the race (on a shared
             // store, perhaps on another server): AWS's idempotent start.
@@ -208,7 +217,11 @@ impl Runtime {
 
     /// Applies an event to a running execution.
     pub async fn deliver(&self, arn: &str, event: Event) -> Result<(), Error> {
-        let handle = self.lock_live().get(arn).cloned().ok_or_else(|| Error::NotRunning(arn.to_string()))?;
+        let handle = self
+            .lock_live()
+            .get(arn)
+            .cloned()
+            .ok_or_else(|| Error::NotRunning(arn.to_string()))?;
         let mut live = handle.state.lock().await;
         if live.execution.status != Status::Running {
             return Err(Error::NotRunning(arn.to_string()));
@@ -233,10 +246,20 @@ impl Runtime {
                 }
             }
         }
-        let record = self.inner.store.execution(arn)?.ok_or_else(|| Error::NoSuchExecution(arn.to_string()))?;
-        let execution: Execution = serde_json::from_str(&record.snapshot)
-            .map_err(|e| Error::Corrupt { arn: arn.to_string(), reason: e.to_string() })?;
-        Ok(Finished { status: execution.status, outcome: execution.outcome })
+        let record = self
+            .inner
+            .store
+            .execution(arn)?
+            .ok_or_else(|| Error::NoSuchExecution(arn.to_string()))?;
+        let execution: Execution =
+            serde_json::from_str(&record.snapshot).map_err(|e| Error::Corrupt {
+                arn: arn.to_string(),
+                reason: e.to_string(),
+            })?;
+        Ok(Finished {
+            status: execution.status,
+            outcome: execution.outcome,
+        })
     }
 
     /// Resumes every execution the store says is running; returns how many.
@@ -256,12 +279,20 @@ impl Runtime {
     }
 
     async fn resume(&self, record: ExecutionRecord) -> Result<(), Error> {
-        let execution: Execution = serde_json::from_str(&record.snapshot)
-            .map_err(|e| Error::Corrupt { arn: record.arn.clone(), reason: e.to_string() })?;
+        let execution: Execution =
+            serde_json::from_str(&record.snapshot).map_err(|e| Error::Corrupt {
+                arn: record.arn.clone(),
+                reason: e.to_string(),
+            })?;
         let definition = self.definition_for(&record)?;
         let arn = record.arn.clone();
         let handle = Arc::new(LiveHandle {
-            state: tokio::sync::Mutex::new(Live { execution, definition, timers: HashMap::new(), tasks: HashMap::new() }),
+            state: tokio::sync::Mutex::new(Live {
+                execution,
+                definition,
+                timers: HashMap::new(),
+                tasks: HashMap::new(),
+            }),
             finished: watch::channel(None).0,
         });
         self.lock_live().insert(arn.clone(), handle.clone());
@@ -272,15 +303,22 @@ impl Runtime {
             for (timer, at) in timers {
                 self.arm_timer(&arn, &mut live, timer, at);
             }
-            let tasks: Vec<TaskRequest> = live.execution.pending_tasks().map(|(_, t)| t.request.clone()).collect();
+            let tasks: Vec<TaskRequest> = live
+                .execution
+                .pending_tasks()
+                .map(|(_, t)| t.request.clone())
+                .collect();
             for request in tasks {
                 match &request.token {
                     // Workers and callbacks may still answer: keep waiting for them.
                     Some(token) => {
-                        self.lock_tokens().insert(token.clone(), (arn.clone(), request.task));
+                        self.lock_tokens()
+                            .insert(token.clone(), (arn.clone(), request.task));
                         // A shared store queues activity tasks itself.
                         if activities::is_activity(&request.resource) && !self.shared() {
-                            self.inner.activities.push(&request.resource, ActivityTask::from_request(&request));
+                            self.inner
+                                .activities
+                                .push(&request.resource, ActivityTask::from_request(&request));
                         }
                     }
                     None => interrupted.push(request.task),
@@ -302,17 +340,30 @@ impl Runtime {
         if let Some(definition) = self.lock_definitions().get(&record.definition) {
             return Ok(definition.clone());
         }
-        let parsed = windlass_asl::parse::parse_text(&record.definition).valid().map_err(|diagnostics| Error::Corrupt {
-            arn: record.arn.clone(),
-            reason: format!("its definition no longer parses: {}", diagnostics.first().map_or(String::new(), ToString::to_string)),
-        })?;
+        let parsed = windlass_asl::parse::parse_text(&record.definition)
+            .valid()
+            .map_err(|diagnostics| Error::Corrupt {
+                arn: record.arn.clone(),
+                reason: format!(
+                    "its definition no longer parses: {}",
+                    diagnostics
+                        .first()
+                        .map_or(String::new(), ToString::to_string)
+                ),
+            })?;
         let definition = Arc::new(parsed);
-        self.lock_definitions().insert(record.definition.clone(), definition.clone());
+        self.lock_definitions()
+            .insert(record.definition.clone(), definition.clone());
         Ok(definition)
     }
 
     /// StopExecution.
-    pub async fn stop(&self, arn: &str, error: Option<String>, cause: Option<String>) -> Result<(), Error> {
+    pub async fn stop(
+        &self,
+        arn: &str,
+        error: Option<String>,
+        cause: Option<String>,
+    ) -> Result<(), Error> {
         if self.shared() && !self.lock_live().contains_key(arn) {
             return self.stop_elsewhere(arn, error, cause).await;
         }
@@ -322,24 +373,50 @@ impl Runtime {
     /// SendTaskSuccess.
     pub async fn send_task_success(&self, token: &str, output: Json) -> Result<(), Error> {
         let Some((arn, task)) = self.lock_tokens().remove(token) else {
-            return self.post_elsewhere(token, leases::Message::TaskSucceeded { token: token.to_string(), output }).await;
+            return self
+                .post_elsewhere(
+                    token,
+                    leases::Message::TaskSucceeded {
+                        token: token.to_string(),
+                        output,
+                    },
+                )
+                .await;
         };
-        self.deliver(&arn, Event::TaskSucceeded { task, output }).await
+        self.deliver(&arn, Event::TaskSucceeded { task, output })
+            .await
     }
 
     /// SendTaskFailure.
-    pub async fn send_task_failure(&self, token: &str, error: String, cause: String) -> Result<(), Error> {
+    pub async fn send_task_failure(
+        &self,
+        token: &str,
+        error: String,
+        cause: String,
+    ) -> Result<(), Error> {
         let Some((arn, task)) = self.lock_tokens().remove(token) else {
-            let message = leases::Message::TaskFailed { token: token.to_string(), error, cause };
+            let message = leases::Message::TaskFailed {
+                token: token.to_string(),
+                error,
+                cause,
+            };
             return self.post_elsewhere(token, message).await;
         };
-        self.deliver(&arn, Event::TaskFailed { task, error, cause }).await
+        self.deliver(&arn, Event::TaskFailed { task, error, cause })
+            .await
     }
 
     /// SendTaskHeartbeat.
     pub async fn send_task_heartbeat(&self, token: &str) -> Result<(), Error> {
         let Some((arn, task)) = self.lock_tokens().get(token).cloned() else {
-            return self.post_elsewhere(token, leases::Message::TaskHeartbeat { token: token.to_string() }).await;
+            return self
+                .post_elsewhere(
+                    token,
+                    leases::Message::TaskHeartbeat {
+                        token: token.to_string(),
+                    },
+                )
+                .await;
         };
         self.deliver(&arn, Event::TaskHeartbeat { task }).await
     }
@@ -354,15 +431,34 @@ impl Runtime {
     }
 
     /// GetActivityTask: waits up to `wait` for a task of `activity_arn`.
-    pub async fn get_activity_task(&self, activity_arn: &str, worker: Option<String>, wait: Duration) -> Option<ActivityTask> {
+    pub async fn get_activity_task(
+        &self,
+        activity_arn: &str,
+        worker: Option<String>,
+        wait: Duration,
+    ) -> Option<ActivityTask> {
         if self.shared() {
-            return self.get_shared_activity_task(activity_arn, worker, wait).await;
+            return self
+                .get_shared_activity_task(activity_arn, worker, wait)
+                .await;
         }
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             while let Some(task) = self.inner.activities.pop(activity_arn) {
-                let Some((arn, id)) = self.lock_tokens().get(&task.token).cloned() else { continue };
-                if self.deliver(&arn, Event::TaskStarted { task: id, worker: worker.clone() }).await.is_ok() {
+                let Some((arn, id)) = self.lock_tokens().get(&task.token).cloned() else {
+                    continue;
+                };
+                if self
+                    .deliver(
+                        &arn,
+                        Event::TaskStarted {
+                            task: id,
+                            worker: worker.clone(),
+                        },
+                    )
+                    .await
+                    .is_ok()
+                {
                     return Some(task);
                 }
             }
@@ -386,7 +482,10 @@ impl Runtime {
     }
 
     fn lock_definitions(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Definition>>> {
-        self.inner.definitions.lock().unwrap_or_else(|p| p.into_inner())
+        self.inner
+            .definitions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
     }
 
     /// Commits the step, then carries out its actions.
@@ -398,8 +497,10 @@ impl Runtime {
         create: Option<ExecutionRecord>,
     ) -> Result<(), Error> {
         let arn = live.execution.meta.execution_arn.clone();
-        let snapshot = serde_json::to_string(&live.execution)
-            .map_err(|e| Error::Corrupt { arn: arn.clone(), reason: e.to_string() })?;
+        let snapshot = serde_json::to_string(&live.execution).map_err(|e| Error::Corrupt {
+            arn: arn.clone(),
+            reason: e.to_string(),
+        })?;
         let commit = Commit {
             arn: arn.clone(),
             create,
@@ -428,7 +529,10 @@ impl Runtime {
                 task.abort();
             }
             self.lock_live().remove(&arn);
-            let finished = Finished { status: live.execution.status, outcome: live.execution.outcome.clone() };
+            let finished = Finished {
+                status: live.execution.status,
+                outcome: live.execution.outcome.clone(),
+            };
             handle.finished.send_replace(Some(finished));
         }
         Ok(())
@@ -446,14 +550,16 @@ impl Runtime {
                 if let Some(handle) = live.tasks.remove(&task) {
                     handle.abort();
                 }
-                self.lock_tokens().retain(|_, (a, t)| !(a == arn && *t == task));
+                self.lock_tokens()
+                    .retain(|_, (a, t)| !(a == arn && *t == task));
             }
             Action::Invoke(request) => self.invoke(arn, live, request),
         }
     }
 
     fn arm_timer(&self, arn: &str, live: &mut Live, timer: u64, at_millis: i64) {
-        let delay = Duration::from_millis(u64::try_from(at_millis - self.now_millis()).unwrap_or(0));
+        let delay =
+            Duration::from_millis(u64::try_from(at_millis - self.now_millis()).unwrap_or(0));
         let runtime = self.clone();
         let arn = arn.to_string();
         let handle = tokio::spawn(async move {
@@ -467,20 +573,26 @@ impl Runtime {
     fn invoke(&self, arn: &str, live: &mut Live, request: TaskRequest) {
         let task = request.task;
         if let Some(token) = &request.token {
-            self.lock_tokens().insert(token.clone(), (arn.to_string(), task));
+            self.lock_tokens()
+                .insert(token.clone(), (arn.to_string(), task));
             if activities::is_activity(&request.resource) {
                 if self.shared() {
                     // The commit put the task in the store's queue: wake
                     // this runtime's pollers.
                     self.inner.activities.wake(&request.resource);
                 } else {
-                    self.inner.activities.push(&request.resource, ActivityTask::from_request(&request));
+                    self.inner
+                        .activities
+                        .push(&request.resource, ActivityTask::from_request(&request));
                 }
                 return;
             }
         }
         let callback = request.token.is_some();
-        let base = request.resource.trim_end_matches(".waitForTaskToken").to_string();
+        let base = request
+            .resource
+            .trim_end_matches(".waitForTaskToken")
+            .to_string();
         let invoker = self.inner.invokers.find(&base);
         let runtime = self.clone();
         let arn = arn.to_string();
@@ -496,7 +608,11 @@ impl Runtime {
                 // A callback task ends when its token comes back, not now.
                 Ok(output) if callback => Event::TaskSubmitted { task, output },
                 Ok(output) => Event::TaskSucceeded { task, output },
-                Err(failure) => Event::TaskFailed { task, error: failure.error, cause: failure.cause },
+                Err(failure) => Event::TaskFailed {
+                    task,
+                    error: failure.error,
+                    cause: failure.cause,
+                },
             };
             let _ = runtime.deliver(&arn, event).await;
         });

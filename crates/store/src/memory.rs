@@ -27,11 +27,15 @@ impl MemoryStore {
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         // A panic elsewhere cannot leave `Inner` half-written: every change
         // below is a single insert or push.
-        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     pub(crate) fn resources(&self) -> std::sync::MutexGuard<'_, crate::machines::MemoryResources> {
-        self.resources.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.resources
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -51,7 +55,11 @@ impl Store for MemoryStore {
             record.status = commit.status.clone();
             record.stop_millis = commit.stop_millis;
             record.snapshot = commit.snapshot.clone();
-            inner.history.entry(commit.arn.clone()).or_default().extend(commit.history.iter().cloned());
+            inner
+                .history
+                .entry(commit.arn.clone())
+                .or_default()
+                .extend(commit.history.iter().cloned());
         }
         Ok(())
     }
@@ -61,16 +69,31 @@ impl Store for MemoryStore {
     }
 
     fn running(&self) -> Result<Vec<ExecutionRecord>> {
-        Ok(self.lock().executions.values().filter(|r| r.status == "RUNNING").cloned().collect())
+        Ok(self
+            .lock()
+            .executions
+            .values()
+            .filter(|r| r.status == "RUNNING")
+            .cloned()
+            .collect())
     }
 
     fn list(&self, filter: &ExecutionFilter) -> Result<Vec<ExecutionRecord>> {
         let inner = self.lock();
-        let limit = if filter.limit == 0 { usize::MAX } else { filter.limit };
+        let limit = if filter.limit == 0 {
+            usize::MAX
+        } else {
+            filter.limit
+        };
         Ok(inner
             .executions
             .values()
-            .filter(|r| filter.state_machine_arn.as_ref().is_none_or(|m| *m == r.state_machine_arn))
+            .filter(|r| {
+                filter
+                    .state_machine_arn
+                    .as_ref()
+                    .is_none_or(|m| *m == r.state_machine_arn)
+            })
             .filter(|r| filter.status.as_ref().is_none_or(|s| *s == r.status))
             .filter(|r| filter.after.as_ref().is_none_or(|after| r.arn > *after))
             .take(limit)
@@ -83,7 +106,13 @@ impl Store for MemoryStore {
         Ok(inner
             .history
             .get(arn)
-            .map(|events| events.iter().filter(|e| e.id >= from && e.id <= to).cloned().collect())
+            .map(|events| {
+                events
+                    .iter()
+                    .filter(|e| e.id >= from && e.id <= to)
+                    .cloned()
+                    .collect()
+            })
             .unwrap_or_default())
     }
 }

@@ -55,7 +55,10 @@ pub enum Durability {
 
 impl SqliteStore {
     pub fn open(path: &Path, durability: Durability) -> Result<Self> {
-        let open_error = |e: rusqlite::Error| Error::Open { path: path.display().to_string(), reason: e.to_string() };
+        let open_error = |e: rusqlite::Error| Error::Open {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        };
         let conn = Connection::open(path).map_err(open_error)?;
         let synchronous = match durability {
             Durability::Full => "FULL",
@@ -66,14 +69,19 @@ impl SqliteStore {
         ))
         .map_err(open_error)?;
         conn.execute_batch(SCHEMA).map_err(open_error)?;
-        conn.execute_batch(crate::machines::SQLITE_SCHEMA).map_err(open_error)?;
-        Ok(SqliteStore { conn: Mutex::new(conn) })
+        conn.execute_batch(crate::machines::SQLITE_SCHEMA)
+            .map_err(open_error)?;
+        Ok(SqliteStore {
+            conn: Mutex::new(conn),
+        })
     }
 
     pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
         // rusqlite rolls back an open transaction when it is dropped, so a
         // panic while holding the lock leaves the database consistent.
-        self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.conn
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -96,7 +104,8 @@ fn record_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ExecutionRecord>
     })
 }
 
-const SELECT_RECORD: &str = "SELECT e.arn, e.name, e.state_machine_arn, d.text, e.status, e.input, e.start_millis, \
+const SELECT_RECORD: &str =
+    "SELECT e.arn, e.name, e.state_machine_arn, d.text, e.status, e.input, e.start_millis, \
      e.stop_millis, e.snapshot FROM executions e JOIN definitions d ON d.hash = e.definition_hash";
 
 impl Store for SqliteStore {
@@ -104,14 +113,18 @@ impl Store for SqliteStore {
         let mut conn = self.lock();
         let tx = conn.transaction()?;
         {
-            let mut insert_definition = tx.prepare_cached("INSERT OR IGNORE INTO definitions (hash, text) VALUES (?1, ?2)")?;
+            let mut insert_definition = tx
+                .prepare_cached("INSERT OR IGNORE INTO definitions (hash, text) VALUES (?1, ?2)")?;
             let mut insert_execution = tx.prepare_cached(
                 "INSERT INTO executions (arn, name, state_machine_arn, definition_hash, status, input, start_millis, stop_millis, snapshot) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             )?;
-            let mut update = tx.prepare_cached("UPDATE executions SET status = ?2, stop_millis = ?3, snapshot = ?4 WHERE arn = ?1")?;
-            let mut insert_events =
-                tx.prepare_cached("INSERT INTO history (arn, first_id, last_id, events) VALUES (?1, ?2, ?3, ?4)")?;
+            let mut update = tx.prepare_cached(
+                "UPDATE executions SET status = ?2, stop_millis = ?3, snapshot = ?4 WHERE arn = ?1",
+            )?;
+            let mut insert_events = tx.prepare_cached(
+                "INSERT INTO history (arn, first_id, last_id, events) VALUES (?1, ?2, ?3, ?4)",
+            )?;
             for commit in commits {
                 if let Some(record) = &commit.create {
                     let hash = definition_hash(&record.definition);
@@ -128,19 +141,33 @@ impl Store for SqliteStore {
                         commit.snapshot
                     ]);
                     match inserted {
-                        Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::ConstraintViolation => {
+                        Err(rusqlite::Error::SqliteFailure(e, _))
+                            if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+                        {
                             return Err(Error::AlreadyExists(record.arn.clone()));
                         }
                         other => {
                             other?;
                         }
                     }
-                } else if update.execute(params![commit.arn, commit.status, commit.stop_millis, commit.snapshot])? == 0 {
+                } else if update.execute(params![
+                    commit.arn,
+                    commit.status,
+                    commit.stop_millis,
+                    commit.snapshot
+                ])? == 0
+                {
                     return Err(Error::NotFound(commit.arn.clone()));
                 }
                 if let (Some(first), Some(last)) = (commit.history.first(), commit.history.last()) {
-                    let text = serde_json::to_string(&commit.history).map_err(|e| Error::Corrupt(e.to_string()))?;
-                    insert_events.execute(params![commit.arn, first.id as i64, last.id as i64, text])?;
+                    let text = serde_json::to_string(&commit.history)
+                        .map_err(|e| Error::Corrupt(e.to_string()))?;
+                    insert_events.execute(params![
+                        commit.arn,
+                        first.id as i64,
+                        last.id as i64,
+                        text
+                    ])?;
                 }
             }
         }
@@ -151,12 +178,15 @@ impl Store for SqliteStore {
     fn execution(&self, arn: &str) -> Result<Option<ExecutionRecord>> {
         let conn = self.lock();
         let mut statement = conn.prepare_cached(&format!("{SELECT_RECORD} WHERE e.arn = ?1"))?;
-        Ok(statement.query_row(params![arn], record_from_row).optional()?)
+        Ok(statement
+            .query_row(params![arn], record_from_row)
+            .optional()?)
     }
 
     fn running(&self) -> Result<Vec<ExecutionRecord>> {
         let conn = self.lock();
-        let mut statement = conn.prepare_cached(&format!("{SELECT_RECORD} WHERE e.status = 'RUNNING'"))?;
+        let mut statement =
+            conn.prepare_cached(&format!("{SELECT_RECORD} WHERE e.status = 'RUNNING'"))?;
         let rows = statement.query_map([], record_from_row)?;
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
@@ -167,7 +197,11 @@ impl Store for SqliteStore {
             "{SELECT_RECORD} WHERE (?1 IS NULL OR e.state_machine_arn = ?1) AND (?2 IS NULL OR e.status = ?2) \
              AND (?3 IS NULL OR e.arn > ?3) ORDER BY e.arn LIMIT ?4"
         ))?;
-        let limit = if filter.limit == 0 { i64::MAX } else { filter.limit as i64 };
+        let limit = if filter.limit == 0 {
+            i64::MAX
+        } else {
+            filter.limit as i64
+        };
         let rows = statement.query_map(
             params![filter.state_machine_arn, filter.status, filter.after, limit],
             record_from_row,
@@ -181,11 +215,17 @@ impl Store for SqliteStore {
             "SELECT events FROM history WHERE arn = ?1 AND last_id >= ?2 AND first_id <= ?3 ORDER BY first_id",
         )?;
         let to = i64::try_from(to).unwrap_or(i64::MAX);
-        let rows = statement.query_map(params![arn, from as i64, to], |row| row.get::<_, String>(0))?;
+        let rows =
+            statement.query_map(params![arn, from as i64, to], |row| row.get::<_, String>(0))?;
         let mut events = Vec::new();
         for text in rows {
-            let chunk: Vec<HistoryEvent> = serde_json::from_str(&text?).map_err(|e| Error::Corrupt(e.to_string()))?;
-            events.extend(chunk.into_iter().filter(|e| e.id >= from && e.id <= to as u64));
+            let chunk: Vec<HistoryEvent> =
+                serde_json::from_str(&text?).map_err(|e| Error::Corrupt(e.to_string()))?;
+            events.extend(
+                chunk
+                    .into_iter()
+                    .filter(|e| e.id >= from && e.id <= to as u64),
+            );
         }
         Ok(events)
     }
@@ -230,8 +270,13 @@ pub(crate) mod tests {
             snapshot: "s1".into(),
             history: vec![event(1), event(2)],
         };
-        store.commit(std::slice::from_ref(&create)).expect("first create");
-        assert!(matches!(store.commit(&[create]), Err(Error::AlreadyExists(_))));
+        store
+            .commit(std::slice::from_ref(&create))
+            .expect("first create");
+        assert!(matches!(
+            store.commit(&[create]),
+            Err(Error::AlreadyExists(_))
+        ));
         let finish = Commit {
             arn: "a".into(),
             create: None,
@@ -242,11 +287,26 @@ pub(crate) mod tests {
         };
         store.commit(&[finish]).expect("update");
         let got = store.execution("a").expect("read").expect("exists");
-        assert_eq!((got.status.as_str(), got.stop_millis, got.snapshot.as_str()), ("SUCCEEDED", Some(9), "s2"));
+        assert_eq!(
+            (got.status.as_str(), got.stop_millis, got.snapshot.as_str()),
+            ("SUCCEEDED", Some(9), "s2")
+        );
         assert!(store.running().expect("running").is_empty());
-        let ids: Vec<u64> = store.history("a", 2, 10).expect("history").iter().map(|e| e.id).collect();
+        let ids: Vec<u64> = store
+            .history("a", 2, 10)
+            .expect("history")
+            .iter()
+            .map(|e| e.id)
+            .collect();
         assert_eq!(ids, vec![2, 3]);
-        let missing = Commit { arn: "zz".into(), create: None, status: "RUNNING".into(), stop_millis: None, snapshot: String::new(), history: vec![] };
+        let missing = Commit {
+            arn: "zz".into(),
+            create: None,
+            status: "RUNNING".into(),
+            stop_millis: None,
+            snapshot: String::new(),
+            history: vec![],
+        };
         assert!(matches!(store.commit(&[missing]), Err(Error::NotFound(_))));
     }
 

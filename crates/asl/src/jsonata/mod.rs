@@ -25,7 +25,10 @@ use states::Session;
 pub const EVALUATION_TIMEOUT_MS: u64 = 5_000;
 
 pub(crate) fn limits() -> jsonata_core::evaluator::EvaluatorOptions {
-    jsonata_core::evaluator::EvaluatorOptions { timeout_ms: Some(EVALUATION_TIMEOUT_MS), ..Default::default() }
+    jsonata_core::evaluator::EvaluatorOptions {
+        timeout_ms: Some(EVALUATION_TIMEOUT_MS),
+        ..Default::default()
+    }
 }
 
 /// Whether `text` is a JSONata expression string (`{% ... %}`).

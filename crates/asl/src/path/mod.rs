@@ -95,7 +95,8 @@ pub(crate) fn parse_or_fail(path: &str) -> Result<std::rc::Rc<Path>, Failure> {
         return Ok(parsed);
     }
     let parsed = Rc::new(
-        parse::parse(path).map_err(|message| Failure::runtime(format!("Invalid path '{path}' : {message}")))?,
+        parse::parse(path)
+            .map_err(|message| Failure::runtime(format!("Invalid path '{path}' : {message}")))?,
     );
     CACHE.with(|cache| {
         let mut cache = cache.borrow_mut();

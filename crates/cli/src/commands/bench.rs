@@ -49,7 +49,11 @@ fn choice_heavy() -> Json {
     // Ten Choice states in a row, each with five rules of mixed operators.
     let mut map = serde_json::Map::new();
     for i in 0..10 {
-        let next = if i == 9 { "Done".to_string() } else { format!("C{}", i + 1) };
+        let next = if i == 9 {
+            "Done".to_string()
+        } else {
+            format!("C{}", i + 1)
+        };
         map.insert(
             format!("C{i}"),
             json!({
@@ -91,9 +95,12 @@ fn map_machine() -> Json {
 }
 
 fn definition(document: &Json) -> anyhow::Result<Definition> {
-    parse_value(document)
-        .valid()
-        .map_err(|d| anyhow::anyhow!("benchmark definition is invalid: {}", d.first().map_or(String::new(), ToString::to_string)))
+    parse_value(document).valid().map_err(|d| {
+        anyhow::anyhow!(
+            "benchmark definition is invalid: {}",
+            d.first().map_or(String::new(), ToString::to_string)
+        )
+    })
 }
 
 fn meta(i: usize, input: Json) -> ExecutionMeta {
@@ -122,23 +129,44 @@ impl Figure {
     }
 }
 
-fn in_memory(name: &'static str, definition: &Definition, executions: usize, input: &Json) -> Figure {
-    let config = SimulateConfig { keep_history: false, max_events: usize::MAX, ..Default::default() };
+fn in_memory(
+    name: &'static str,
+    definition: &Definition,
+    executions: usize,
+    input: &Json,
+) -> Figure {
+    let config = SimulateConfig {
+        keep_history: false,
+        max_events: usize::MAX,
+        ..Default::default()
+    };
     let started = Instant::now();
     let mut transitions = 0;
     for i in 0..executions {
-        transitions += simulate(definition, meta(i, input.clone()), &mut NoTasks, &config).transitions;
+        transitions +=
+            simulate(definition, meta(i, input.clone()), &mut NoTasks, &config).transitions;
     }
-    Figure { name, transitions, seconds: started.elapsed().as_secs_f64() }
+    Figure {
+        name,
+        transitions,
+        seconds: started.elapsed().as_secs_f64(),
+    }
 }
 
-fn durable(definition: Definition, text: String, executions: usize, concurrency: usize) -> anyhow::Result<Figure> {
+fn durable(
+    definition: Definition,
+    text: String,
+    executions: usize,
+    concurrency: usize,
+) -> anyhow::Result<Figure> {
     let dir = std::env::temp_dir().join(format!("windlass-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let path = dir.join("bench.db");
     let _ = std::fs::remove_file(&path);
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path, Durability::Full)?);
-    let tokio = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     let definition = Arc::new(definition);
     let figure = tokio.block_on(async move {
         let runtime = Runtime::new(store, Invokers::new(), Arc::new(SystemClock));
@@ -148,7 +176,11 @@ fn durable(definition: Definition, text: String, executions: usize, concurrency:
         for i in 0..executions {
             let permit = semaphore.clone().acquire_owned().await?;
             let runtime = runtime.clone();
-            let request = StartRequest { definition_text: text.clone(), definition: definition.clone(), meta: meta(i, json!({})) };
+            let request = StartRequest {
+                definition_text: text.clone(),
+                definition: definition.clone(),
+                meta: meta(i, json!({})),
+            };
             handles.push(tokio::spawn(async move {
                 let arn = request.meta.execution_arn.clone();
                 let result = match runtime.start(request).await {
@@ -163,7 +195,11 @@ fn durable(definition: Definition, text: String, executions: usize, concurrency:
             handle.await??;
         }
         let seconds = started.elapsed().as_secs_f64();
-        anyhow::Ok(Figure { name: "pass chain (10 states), durable, fsync", transitions: executions as u64 * 10, seconds })
+        anyhow::Ok(Figure {
+            name: "pass chain (10 states), durable, fsync",
+            transitions: executions as u64 * 10,
+            seconds,
+        })
     })?;
     let _ = std::fs::remove_dir_all(&dir);
     Ok(figure)
@@ -171,7 +207,9 @@ fn durable(definition: Definition, text: String, executions: usize, concurrency:
 
 pub fn run(args: Args) -> anyhow::Result<u8> {
     if cfg!(debug_assertions) {
-        eprintln!("windlass: note: this is a debug build; build with --release for meaningful figures");
+        eprintln!(
+            "windlass: note: this is a debug build; build with --release for meaningful figures"
+        );
     }
     let chain_document = pass_chain(10);
     let chain = definition(&chain_document)?;
@@ -179,11 +217,31 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     let map = definition(&map_machine())?;
     let items: Vec<Json> = (0..10_000).map(|i| json!({ "i": i })).collect();
     let mut figures = vec![
-        in_memory("pass chain (10 states), in memory", &chain, args.executions, &json!({ "a": 1 })),
-        in_memory("choice-heavy (10 Choice x 5 rules), in memory", &choice, args.executions, &json!({ "n": 3, "s": "abc", "b": true })),
-        in_memory("distributed map over 10,000 items, in memory", &map, 20, &Json::Array(items)),
+        in_memory(
+            "pass chain (10 states), in memory",
+            &chain,
+            args.executions,
+            &json!({ "a": 1 }),
+        ),
+        in_memory(
+            "choice-heavy (10 Choice x 5 rules), in memory",
+            &choice,
+            args.executions,
+            &json!({ "n": 3, "s": "abc", "b": true }),
+        ),
+        in_memory(
+            "distributed map over 10,000 items, in memory",
+            &map,
+            20,
+            &Json::Array(items),
+        ),
     ];
-    figures.push(durable(chain, chain_document.to_string(), args.durable_executions, args.concurrency)?);
+    figures.push(durable(
+        chain,
+        chain_document.to_string(),
+        args.durable_executions,
+        args.concurrency,
+    )?);
     if args.json {
         let rows: Vec<Json> = figures
             .iter()
@@ -191,9 +249,18 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             .collect();
         println!("{}", serde_json::to_string_pretty(&rows)?);
     } else {
-        println!("{:<50} {:>12} {:>9} {:>16}", "workload", "transitions", "seconds", "transitions/s");
+        println!(
+            "{:<50} {:>12} {:>9} {:>16}",
+            "workload", "transitions", "seconds", "transitions/s"
+        );
         for f in &figures {
-            println!("{:<50} {:>12} {:>9.3} {:>16.0}", f.name, f.transitions, f.seconds, f.per_second());
+            println!(
+                "{:<50} {:>12} {:>9.3} {:>16.0}",
+                f.name,
+                f.transitions,
+                f.seconds,
+                f.per_second()
+            );
         }
     }
     Ok(exit::OK)

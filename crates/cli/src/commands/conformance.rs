@@ -34,7 +34,11 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         if args.category.as_ref().is_some_and(|c| *c != case.category) {
             continue;
         }
-        if args.filter.as_ref().is_some_and(|f| !case.name.contains(f.as_str())) {
+        if args
+            .filter
+            .as_ref()
+            .is_some_and(|f| !case.name.contains(f.as_str()))
+        {
             continue;
         }
         let verdict = run_case(&case);
@@ -57,7 +61,10 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         }
     }
     let (mut passed, mut failed) = (0, 0);
-    println!("{:<22} {:>7} {:>7} {:>7}", "category", "passed", "failed", "rate");
+    println!(
+        "{:<22} {:>7} {:>7} {:>7}",
+        "category", "passed", "failed", "rate"
+    );
     for (category, (p, f)) in &per_category {
         passed += p;
         failed += f;
@@ -67,7 +74,10 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     println!("rejected cases whose AWS message differs: {message_mismatches}");
     println!("{passed} passed, {failed} failed");
     if args.floor.is_some_and(|floor| passed < floor) {
-        eprintln!("windlass: {passed} cases passed, below the floor of {}", args.floor.unwrap_or(0));
+        eprintln!(
+            "windlass: {passed} cases passed, below the floor of {}",
+            args.floor.unwrap_or(0)
+        );
         return Ok(exit::INVALID);
     }
     Ok(exit::OK)

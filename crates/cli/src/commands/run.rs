@@ -43,33 +43,45 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<u8> {
-    let text = std::fs::read_to_string(&args.file).with_context(|| format!("cannot read {}", args.file.display()))?;
+    let text = std::fs::read_to_string(&args.file)
+        .with_context(|| format!("cannot read {}", args.file.display()))?;
     let definition = match parse_text(&text).valid() {
         Ok(definition) => definition,
         Err(diagnostics) => {
             for d in diagnostics {
-                let line = windlass_asl::parse::line_of(&text, &d.pointer).map_or(String::new(), |l| format!("{l}:"));
+                let line = windlass_asl::parse::line_of(&text, &d.pointer)
+                    .map_or(String::new(), |l| format!("{l}:"));
                 eprintln!("{}:{line} {d}", args.file.display());
             }
             return Ok(exit::INVALID);
         }
     };
     let input = read_input(&args.input)?;
-    let machine = args.file.file_stem().map_or("machine".into(), |s| s.to_string_lossy().to_string());
+    let machine = args
+        .file
+        .file_stem()
+        .map_or("machine".into(), |s| s.to_string_lossy().to_string());
     let mut invokers = Invokers::new();
     if let (Some(path), Some(case)) = (&args.mock_config, &args.test_case) {
-        let config_text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let config_text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
         let config: Json = serde_json::from_str(&config_text)
             .with_context(|| format!("{} is not valid JSON", path.display()))?;
-        let mock = MockInvoker::new(&config, &machine, case).with_context(|| format!("in {}", path.display()))?;
+        let mock = MockInvoker::new(&config, &machine, case)
+            .with_context(|| format!("in {}", path.display()))?;
         invokers.register("", Arc::new(mock));
     }
     let store: Arc<dyn Store> = match &args.db {
         Some(path) => Arc::new(SqliteStore::open(path, Durability::Full)?),
         None => Arc::new(MemoryStore::new()),
     };
-    let name = args.name.clone().unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-    let tokio = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let name = args
+        .name
+        .clone()
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     tokio.block_on(async move {
         let runtime = Runtime::with_standard_invokers(store.clone(), invokers, Arc::new(SystemClock));
         runtime.recover().await?;
@@ -117,7 +129,10 @@ fn report(status: Status, outcome: Option<&Outcome>) -> u8 {
             exit::OK
         }
         (status, Some(Outcome::Error { error, cause })) => {
-            eprintln!("execution {}: error: {error}; cause: {cause}", status.as_str());
+            eprintln!(
+                "execution {}: error: {error}; cause: {cause}",
+                status.as_str()
+            );
             match status {
                 Status::TimedOut => exit::TIMED_OUT,
                 Status::Aborted => exit::ABORTED,
@@ -134,11 +149,16 @@ fn report(status: Status, outcome: Option<&Outcome>) -> u8 {
 /// `--input`: JSON text or `@FILE`.
 pub fn read_input(input: &str) -> anyhow::Result<Json> {
     let text = match input.strip_prefix('@') {
-        Some(path) => std::fs::read_to_string(path).with_context(|| format!("cannot read input file {path}"))?,
+        Some(path) => std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read input file {path}"))?,
         None => input.to_string(),
     };
     match serde_json::from_str(&text) {
         Ok(value) => Ok(value),
-        Err(e) => bail!("the input is not valid JSON (line {}, column {}): {e}", e.line(), e.column()),
+        Err(e) => bail!(
+            "the input is not valid JSON (line {}, column {}): {e}",
+            e.line(),
+            e.column()
+        ),
     }
 }

@@ -21,7 +21,8 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     let mut all_valid = true;
     let mut report = Vec::new();
     for file in &args.files {
-        let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+        let text = std::fs::read_to_string(file)
+            .with_context(|| format!("cannot read {}", file.display()))?;
         let parsed = parse_text(&text);
         let valid = parsed.definition.is_some() && parsed.diagnostics.is_empty();
         all_valid &= valid;

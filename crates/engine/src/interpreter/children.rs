@@ -13,11 +13,17 @@ use super::{Flow, Run};
 use crate::execution::{Children, Frame, FrameId, ParentLink, Phase};
 
 impl Run<'_> {
-    pub(super) fn start_parallel(&mut self, frame: FrameId, state: &State, parallel: &Parallel) -> Flow {
+    pub(super) fn start_parallel(
+        &mut self,
+        frame: FrameId,
+        state: &State,
+        parallel: &Parallel,
+    ) -> Flow {
         let raw = self.raw_input(frame);
         let computed = {
             let eval = Eval::new(self.execution, &self.host, frame, state);
-            eval.effective_input(&raw).and_then(|effective| eval.parameters(effective))
+            eval.effective_input(&raw)
+                .and_then(|effective| eval.parameters(effective))
         };
         let input = match computed {
             Ok(input) => input,
@@ -25,8 +31,9 @@ impl Run<'_> {
         };
         self.emit_for(frame, "ParallelStateStarted", json!({}));
         let count = parallel.branches.len();
-        let queued: VecDeque<(usize, Json, Json)> =
-            (0..count).map(|index| (index, input.clone(), Json::Null)).collect();
+        let queued: VecDeque<(usize, Json, Json)> = (0..count)
+            .map(|index| (index, input.clone(), Json::Null))
+            .collect();
         let children = Children {
             results: vec![None; count],
             queued,
@@ -55,13 +62,25 @@ impl Run<'_> {
         self.emit_for(frame, "MapStateStarted", json!({ "length": inputs.len() }));
         let distributed = map.mode == MapMode::Distributed;
         if distributed {
-            let arn = format!("{}/{}:{}", self.execution.meta.execution_arn.replace(":execution:", ":mapRun:"), state.name, frame);
+            let arn = format!(
+                "{}/{}:{}",
+                self.execution
+                    .meta
+                    .execution_arn
+                    .replace(":execution:", ":mapRun:"),
+                state.name,
+                frame
+            );
             self.emit_for(frame, "MapRunStarted", json!({ "mapRunArn": arn }));
         }
         let total = inputs.len();
         let children = Children {
             results: vec![None; total],
-            queued: inputs.into_iter().enumerate().map(|(i, (input, item))| (i, input, item)).collect(),
+            queued: inputs
+                .into_iter()
+                .enumerate()
+                .map(|(i, (input, item))| (i, input, item))
+                .collect(),
             active: Default::default(),
             max_concurrency,
             failures: 0,
@@ -85,16 +104,22 @@ impl Run<'_> {
     /// Starts queued children while the concurrency limit allows.
     fn start_queued_children(&mut self, frame: FrameId) {
         loop {
-            let Some(parent) = self.execution.frames.get_mut(&frame) else { return };
+            let Some(parent) = self.execution.frames.get_mut(&frame) else {
+                return;
+            };
             let machine = parent.machine;
             let state_index = parent.state;
             let parent_event = parent.last_event;
             let parent_quiet = parent.quiet;
-            let Phase::Children(children) = &mut parent.phase else { return };
+            let Phase::Children(children) = &mut parent.phase else {
+                return;
+            };
             if children.max_concurrency > 0 && children.active.len() >= children.max_concurrency {
                 return;
             }
-            let Some((slot, input, _item)) = children.queued.pop_front() else { return };
+            let Some((slot, input, _item)) = children.queued.pop_front() else {
+                return;
+            };
             let distributed = children.distributed;
             let state = self.def.state(machine, state_index);
             let (child_machine, is_map) = match &state.kind {
@@ -103,11 +128,14 @@ impl Run<'_> {
                 _ => return,
             };
             let child = self.execution.fresh_id();
-            if let Some(Phase::Children(children)) = self.execution.frames.get_mut(&frame).map(|p| &mut p.phase) {
+            if let Some(Phase::Children(children)) =
+                self.execution.frames.get_mut(&frame).map(|p| &mut p.phase)
+            {
                 children.active.insert(child);
             }
             let Some(start) = self.def.machines[child_machine].start() else {
-                let failure = Failure::runtime("A branch or item processor's StartAt does not name a state");
+                let failure =
+                    Failure::runtime("A branch or item processor's StartAt does not name a state");
                 return self.children_failed(frame, is_map, failure);
             };
             self.execution.frames.insert(
@@ -130,21 +158,35 @@ impl Run<'_> {
             );
             if is_map && !distributed {
                 let name = state.name.clone();
-                self.emit_for(child, "MapIterationStarted", json!({ "name": name, "index": slot }));
+                self.emit_for(
+                    child,
+                    "MapIterationStarted",
+                    json!({ "name": name, "index": slot }),
+                );
             }
             self.runnable.push_back(child);
         }
     }
 
     /// A child frame ended.
-    pub(super) fn child_finished(&mut self, child: FrameId, link: ParentLink, child_event: u64, result: Result<Json, Failure>) {
+    pub(super) fn child_finished(
+        &mut self,
+        child: FrameId,
+        link: ParentLink,
+        child_event: u64,
+        result: Result<Json, Failure>,
+    ) {
         let frame = link.frame;
-        let Some(parent) = self.execution.frames.get_mut(&frame) else { return };
+        let Some(parent) = self.execution.frames.get_mut(&frame) else {
+            return;
+        };
         let state = self.def.state(parent.machine, parent.state);
         let is_map = matches!(state.kind, windlass_asl::definition::StateKind::Map(_));
         parent.last_event = parent.last_event.max(child_event);
         let parent_quiet = parent.quiet;
-        let Phase::Children(children) = &mut parent.phase else { return };
+        let Phase::Children(children) = &mut parent.phase else {
+            return;
+        };
         // Distributed iterations are recorded in their own executions.
         let record_iteration = is_map && !children.distributed && !parent_quiet;
         children.active.remove(&child);
@@ -155,14 +197,23 @@ impl Run<'_> {
                     *slot = Some(output);
                 }
                 if record_iteration {
-                    self.emit(child_event, "MapIterationSucceeded", json!({ "name": name, "index": link.slot }));
+                    self.emit(
+                        child_event,
+                        "MapIterationSucceeded",
+                        json!({ "name": name, "index": link.slot }),
+                    );
                 }
             }
             Err(failure) => {
                 if record_iteration {
-                    self.emit(child_event, "MapIterationFailed", json!({ "name": name, "index": link.slot }));
+                    self.emit(
+                        child_event,
+                        "MapIterationFailed",
+                        json!({ "name": name, "index": link.slot }),
+                    );
                 }
-                let Some(Phase::Children(children)) = self.execution.frames.get_mut(&frame).map(|p| &mut p.phase)
+                let Some(Phase::Children(children)) =
+                    self.execution.frames.get_mut(&frame).map(|p| &mut p.phase)
                 else {
                     return;
                 };
@@ -206,7 +257,11 @@ impl Run<'_> {
         if let Some(parent) = self.execution.frames.get_mut(&frame) {
             parent.phase = Phase::Enter;
         }
-        let kind = if is_map { "MapStateFailed" } else { "ParallelStateFailed" };
+        let kind = if is_map {
+            "MapStateFailed"
+        } else {
+            "ParallelStateFailed"
+        };
         self.emit_for(frame, kind, json!({}));
         if let Flow::Continue = self.state_failed(frame, failure) {
             self.runnable.push_back(frame);
@@ -215,12 +270,19 @@ impl Run<'_> {
 
     /// When every child is done, completes the parent state with the results.
     fn maybe_children_done(&mut self, frame: FrameId) -> Flow {
-        let Some(parent) = self.execution.frames.get_mut(&frame) else { return Flow::Blocked };
-        let Phase::Children(children) = &mut parent.phase else { return Flow::Blocked };
+        let Some(parent) = self.execution.frames.get_mut(&frame) else {
+            return Flow::Blocked;
+        };
+        let Phase::Children(children) = &mut parent.phase else {
+            return Flow::Blocked;
+        };
         if !children.active.is_empty() || !children.queued.is_empty() {
             return Flow::Blocked;
         }
-        let results: Vec<Json> = std::mem::take(&mut children.results).into_iter().map(|r| r.unwrap_or(Json::Null)).collect();
+        let results: Vec<Json> = std::mem::take(&mut children.results)
+            .into_iter()
+            .map(|r| r.unwrap_or(Json::Null))
+            .collect();
         let distributed = children.distributed;
         let state = self.def.state(parent.machine, parent.state);
         let is_map = matches!(state.kind, windlass_asl::definition::StateKind::Map(_));
@@ -238,10 +300,14 @@ impl Run<'_> {
 }
 
 fn tolerance_exceeded(children: &Children) -> bool {
-    let count_ok = children.tolerated_count.map_or(children.failures == 0, |max| children.failures <= max);
-    let percentage_ok = children.tolerated_percentage.map_or(children.failures == 0, |max| {
-        children.total == 0 || (children.failures as f64 * 100.0 / children.total as f64) <= max
-    });
+    let count_ok = children
+        .tolerated_count
+        .map_or(children.failures == 0, |max| children.failures <= max);
+    let percentage_ok = children
+        .tolerated_percentage
+        .map_or(children.failures == 0, |max| {
+            children.total == 0 || (children.failures as f64 * 100.0 / children.total as f64) <= max
+        });
     match (children.tolerated_count, children.tolerated_percentage) {
         (None, None) => children.failures > 0,
         (Some(_), None) => !count_ok,
@@ -261,13 +327,19 @@ fn map_inputs(eval: &mut Eval, raw: &Json, map: &Map) -> Result<MapInputs, Failu
             Some(Json::String(expression)) if jsonata::is_expression(expression) => {
                 let value = eval.select(raw, expression, "Items")?;
                 if !value.is_array() {
-                    return Err(jsonata::unexpected_type("Items", expression, "array", &value));
+                    return Err(jsonata::unexpected_type(
+                        "Items", expression, "array", &value,
+                    ));
                 }
                 value
             }
-            Some(template) => eval.with_scope(raw, None, None, |scope| jsonata::evaluate_field("Items", template, scope))?,
+            Some(template) => eval.with_scope(raw, None, None, |scope| {
+                jsonata::evaluate_field("Items", template, scope)
+            })?,
             None if !raw.is_array() => {
-                return Err(Failure::query_evaluation(format!("Map state input must be an array but was: {raw}")))
+                return Err(Failure::query_evaluation(format!(
+                    "Map state input must be an array but was: {raw}"
+                )))
             }
             None => raw.clone(),
         }
@@ -279,23 +351,45 @@ fn map_inputs(eval: &mut Eval, raw: &Json, map: &Map) -> Result<MapInputs, Failu
     };
     let Json::Array(items) = items else {
         let message = format!("Items of the Map state must be an array, but was: {items}");
-        return Err(if eval.jsonata() { Failure::query_evaluation(message) } else { Failure::runtime(message) });
+        return Err(if eval.jsonata() {
+            Failure::query_evaluation(message)
+        } else {
+            Failure::runtime(message)
+        });
     };
-    let number = |eval: &Eval, source: &Option<windlass_asl::definition::NumberSource>, field: &str| {
-        source.as_ref().map(|s| resolve_number(eval, &effective, s, field)).transpose()
-    };
-    let max_concurrency = number(eval, &map.max_concurrency, "MaxConcurrencyPath")?.unwrap_or(0.0) as usize;
-    let tolerated_count = number(eval, &map.tolerated_failure_count, "ToleratedFailureCountPath")?.map(|n| n as u64);
-    let tolerated_percentage = number(eval, &map.tolerated_failure_percentage, "ToleratedFailurePercentagePath")?;
+    let number =
+        |eval: &Eval, source: &Option<windlass_asl::definition::NumberSource>, field: &str| {
+            source
+                .as_ref()
+                .map(|s| resolve_number(eval, &effective, s, field))
+                .transpose()
+        };
+    let max_concurrency =
+        number(eval, &map.max_concurrency, "MaxConcurrencyPath")?.unwrap_or(0.0) as usize;
+    let tolerated_count = number(
+        eval,
+        &map.tolerated_failure_count,
+        "ToleratedFailureCountPath",
+    )?
+    .map(|n| n as u64);
+    let tolerated_percentage = number(
+        eval,
+        &map.tolerated_failure_percentage,
+        "ToleratedFailurePercentagePath",
+    )?;
     let mut inputs = Vec::with_capacity(items.len());
     for (index, item) in items.into_iter().enumerate() {
         let input = match &map.item_selector {
             Some(selector) => {
                 eval.set_map_item(index, &item);
                 if eval.jsonata() {
-                    eval.with_scope(raw, None, None, |scope| jsonata::evaluate_field("ItemSelector", selector, scope))?
+                    eval.with_scope(raw, None, None, |scope| {
+                        jsonata::evaluate_field("ItemSelector", selector, scope)
+                    })?
                 } else {
-                    eval.with_scope(&effective, None, None, |scope| payload::render(selector, scope))?
+                    eval.with_scope(&effective, None, None, |scope| {
+                        payload::render(selector, scope)
+                    })?
                 }
             }
             None => item.clone(),
@@ -303,22 +397,42 @@ fn map_inputs(eval: &mut Eval, raw: &Json, map: &Map) -> Result<MapInputs, Failu
         inputs.push((input, item));
     }
     if let Some(batcher) = &map.item_batcher {
-        let max_items = number(eval, &batcher.max_items_per_batch, "MaxItemsPerBatchPath")?.map(|n| n.max(1.0) as usize);
-        let max_bytes = number(eval, &batcher.max_input_bytes_per_batch, "MaxInputBytesPerBatchPath")?.map(|n| n as usize);
+        let max_items = number(eval, &batcher.max_items_per_batch, "MaxItemsPerBatchPath")?
+            .map(|n| n.max(1.0) as usize);
+        let max_bytes = number(
+            eval,
+            &batcher.max_input_bytes_per_batch,
+            "MaxInputBytesPerBatchPath",
+        )?
+        .map(|n| n as usize);
         let batch_input = match &batcher.batch_input {
             Some(template) if eval.jsonata() => {
-                Some(eval.with_scope(raw, None, None, |scope| jsonata::evaluate_field("ItemBatcher/BatchInput", template, scope))?)
+                Some(eval.with_scope(raw, None, None, |scope| {
+                    jsonata::evaluate_field("ItemBatcher/BatchInput", template, scope)
+                })?)
             }
-            Some(template) => Some(eval.with_scope(&effective, None, None, |scope| payload::render(template, scope))?),
+            Some(template) => Some(eval.with_scope(&effective, None, None, |scope| {
+                payload::render(template, scope)
+            })?),
             None => None,
         };
         inputs = batches(inputs, max_items, max_bytes, batch_input);
     }
-    Ok((inputs, max_concurrency, tolerated_count, tolerated_percentage))
+    Ok((
+        inputs,
+        max_concurrency,
+        tolerated_count,
+        tolerated_percentage,
+    ))
 }
 
 /// Groups iteration inputs into `{"Items": [...], "BatchInput": ...}` batches.
-fn batches(inputs: Vec<(Json, Json)>, max_items: Option<usize>, max_bytes: Option<usize>, batch_input: Option<Json>) -> Vec<(Json, Json)> {
+fn batches(
+    inputs: Vec<(Json, Json)>,
+    max_items: Option<usize>,
+    max_bytes: Option<usize>,
+    batch_input: Option<Json>,
+) -> Vec<(Json, Json)> {
     let mut out = Vec::new();
     let mut current: Vec<Json> = Vec::new();
     let mut current_bytes = 0usize;
@@ -336,7 +450,8 @@ fn batches(inputs: Vec<(Json, Json)>, max_items: Option<usize>, max_bytes: Optio
     for (input, _) in inputs {
         let size = input.to_string().len();
         let full_items = max_items.is_some_and(|max| current.len() >= max);
-        let full_bytes = max_bytes.is_some_and(|max| current_bytes + size > max && !current.is_empty());
+        let full_bytes =
+            max_bytes.is_some_and(|max| current_bytes + size > max && !current.is_empty());
         if full_items || full_bytes {
             flush(&mut current, &mut out);
             current_bytes = 0;

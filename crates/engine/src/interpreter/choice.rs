@@ -13,7 +13,9 @@ use crate::time_fmt::parse_timestamp;
 impl Run<'_> {
     pub(super) fn run_choice(&mut self, frame: FrameId, state: &State, choice: &Choice) -> Flow {
         let computed = {
-            let Some(current) = self.execution.frames.get(&frame) else { return Flow::Blocked };
+            let Some(current) = self.execution.frames.get(&frame) else {
+                return Flow::Blocked;
+            };
             let raw = &current.input;
             let eval = Eval::new(self.execution, &self.host, frame, state);
             (|| {
@@ -32,11 +34,18 @@ impl Run<'_> {
                             Some(assign) => (format!("Choices[{index}]/Assign"), Some(assign)),
                             None => ("Assign".to_string(), state.assign.as_ref()),
                         };
-                        let output = rule.output.as_ref().map(|o| (format!("Choices[{index}]/Output"), o));
+                        let output = rule
+                            .output
+                            .as_ref()
+                            .map(|o| (format!("Choices[{index}]/Output"), o));
                         (rule.next.clone(), (assign_field, assign), output)
                     }
                     None => match &choice.default {
-                        Some(default) => (default.clone(), ("Assign".to_string(), state.assign.as_ref()), None),
+                        Some(default) => (
+                            default.clone(),
+                            ("Assign".to_string(), state.assign.as_ref()),
+                            None,
+                        ),
                         None => {
                             return Err(Failure::new(
                                 names::NO_CHOICE_MATCHED,
@@ -45,9 +54,12 @@ impl Run<'_> {
                         }
                     },
                 };
-                let assignments = eval.assignments(assign.1, &assign.0, raw, Some(&effective), None)?;
+                let assignments =
+                    eval.assignments(assign.1, &assign.0, raw, Some(&effective), None)?;
                 let output = if eval.jsonata() {
-                    let template = output_template.as_ref().map(|(field, t)| (field.as_str(), *t));
+                    let template = output_template
+                        .as_ref()
+                        .map(|(field, t)| (field.as_str(), *t));
                     eval.output(raw, raw.clone(), template, true)?
                 } else {
                     eval.output_path(effective)?
@@ -69,7 +81,13 @@ fn compact(value: &Json) -> String {
     value.to_string()
 }
 
-pub(crate) fn evaluate(eval: &Eval, condition: &Condition, raw: &Json, effective: &Json, field: &str) -> Result<bool, Failure> {
+pub(crate) fn evaluate(
+    eval: &Eval,
+    condition: &Condition,
+    raw: &Json,
+    effective: &Json,
+    field: &str,
+) -> Result<bool, Failure> {
     match condition {
         Condition::And(all) => {
             for c in all {
@@ -90,10 +108,18 @@ pub(crate) fn evaluate(eval: &Eval, condition: &Condition, raw: &Json, effective
         Condition::Not(inner) => Ok(!evaluate(eval, inner, raw, effective, field)?),
         Condition::Jsonata(expression) => match eval.select(raw, expression, field)? {
             Json::Bool(b) => Ok(b),
-            other => Err(windlass_asl::jsonata::unexpected_type(field, expression, "boolean", &other)),
+            other => Err(windlass_asl::jsonata::unexpected_type(
+                field, expression, "boolean", &other,
+            )),
         },
-        Condition::Compare { variable, op, operand } => {
-            let value = eval.with_scope(effective, None, None, |scope| path::select_opt(variable, scope))?;
+        Condition::Compare {
+            variable,
+            op,
+            operand,
+        } => {
+            let value = eval.with_scope(effective, None, None, |scope| {
+                path::select_opt(variable, scope)
+            })?;
             if *op == ComparisonOp::IsPresent {
                 return Ok(value.is_some() == (operand == &Operand::Literal(Json::Bool(true))));
             }
@@ -105,7 +131,8 @@ pub(crate) fn evaluate(eval: &Eval, condition: &Condition, raw: &Json, effective
             match operand {
                 Operand::Literal(v) => Ok(compare(*op, &value, v)),
                 Operand::Path(p) => {
-                    let operand = eval.with_scope(effective, None, None, |scope| path::select(p, scope))?;
+                    let operand =
+                        eval.with_scope(effective, None, None, |scope| path::select(p, scope))?;
                     Ok(compare(*op, &value, &operand))
                 }
             }
@@ -118,8 +145,14 @@ pub(crate) fn compare(op: ComparisonOp, value: &Json, operand: &Json) -> bool {
     use ComparisonOp::*;
     let flag = operand.as_bool().unwrap_or(false);
     match op {
-        StringEquals | StringLessThan | StringGreaterThan | StringLessThanEquals | StringGreaterThanEquals => {
-            let (Some(a), Some(b)) = (value.as_str(), operand.as_str()) else { return false };
+        StringEquals
+        | StringLessThan
+        | StringGreaterThan
+        | StringLessThanEquals
+        | StringGreaterThanEquals => {
+            let (Some(a), Some(b)) = (value.as_str(), operand.as_str()) else {
+                return false;
+            };
             let ordering = a.encode_utf16().cmp(b.encode_utf16());
             ordered(op, ordering)
         }
@@ -127,19 +160,29 @@ pub(crate) fn compare(op: ComparisonOp, value: &Json, operand: &Json) -> bool {
             (Some(text), Some(pattern)) => glob_matches(pattern, text),
             _ => false,
         },
-        NumericEquals | NumericLessThan | NumericGreaterThan | NumericLessThanEquals | NumericGreaterThanEquals => {
-            let (Some(a), Some(b)) = (value.as_f64(), operand.as_f64()) else { return false };
+        NumericEquals
+        | NumericLessThan
+        | NumericGreaterThan
+        | NumericLessThanEquals
+        | NumericGreaterThanEquals => {
+            let (Some(a), Some(b)) = (value.as_f64(), operand.as_f64()) else {
+                return false;
+            };
             match a.partial_cmp(&b) {
                 Some(ordering) => ordered(op, ordering),
                 None => false,
             }
         }
         BooleanEquals => matches!((value, operand), (Json::Bool(a), Json::Bool(b)) if a == b),
-        TimestampEquals | TimestampLessThan | TimestampGreaterThan | TimestampLessThanEquals
+        TimestampEquals
+        | TimestampLessThan
+        | TimestampGreaterThan
+        | TimestampLessThanEquals
         | TimestampGreaterThanEquals => {
-            let (Some(a), Some(b)) =
-                (value.as_str().and_then(parse_timestamp), operand.as_str().and_then(parse_timestamp))
-            else {
+            let (Some(a), Some(b)) = (
+                value.as_str().and_then(parse_timestamp),
+                operand.as_str().and_then(parse_timestamp),
+            ) else {
                 return false;
             };
             ordered(op, a.cmp(&b))
@@ -160,8 +203,12 @@ fn ordered(op: ComparisonOp, ordering: std::cmp::Ordering) -> bool {
         StringEquals | NumericEquals | TimestampEquals => ordering == Equal,
         StringLessThan | NumericLessThan | TimestampLessThan => ordering == Less,
         StringGreaterThan | NumericGreaterThan | TimestampGreaterThan => ordering == Greater,
-        StringLessThanEquals | NumericLessThanEquals | TimestampLessThanEquals => ordering != Greater,
-        StringGreaterThanEquals | NumericGreaterThanEquals | TimestampGreaterThanEquals => ordering != Less,
+        StringLessThanEquals | NumericLessThanEquals | TimestampLessThanEquals => {
+            ordering != Greater
+        }
+        StringGreaterThanEquals | NumericGreaterThanEquals | TimestampGreaterThanEquals => {
+            ordering != Less
+        }
         _ => false,
     }
 }

@@ -10,7 +10,9 @@ use crate::execution::{FrameId, Phase, TaskId, TimerPurpose};
 
 impl Run<'_> {
     pub(super) fn task_started(&mut self, task: TaskId, worker: Option<String>) {
-        let Some(pending) = self.execution.tasks.get_mut(&task) else { return };
+        let Some(pending) = self.execution.tasks.get_mut(&task) else {
+            return;
+        };
         if pending.started {
             return;
         }
@@ -18,7 +20,9 @@ impl Run<'_> {
         let frame = pending.frame;
         let heartbeat = pending.request.heartbeat_seconds;
         if let Some(seconds) = heartbeat {
-            let at = self.now.saturating_add((seconds as i64).saturating_mul(1000));
+            let at = self
+                .now
+                .saturating_add((seconds as i64).saturating_mul(1000));
             let timer = self.set_timer(at, TimerPurpose::TaskHeartbeat(task));
             if let Some(pending) = self.execution.tasks.get_mut(&task) {
                 pending.heartbeat_timer = Some(timer);
@@ -32,7 +36,9 @@ impl Run<'_> {
     }
 
     pub(super) fn task_submitted(&mut self, task: TaskId, output: Json) {
-        let Some(pending) = self.execution.tasks.get(&task) else { return };
+        let Some(pending) = self.execution.tasks.get(&task) else {
+            return;
+        };
         let frame = pending.frame;
         let (resource_type, resource) = super::states::resource_parts(&pending.request.resource);
         let mut details = crate::history::payload_details(None, "output", output);
@@ -44,10 +50,18 @@ impl Run<'_> {
     }
 
     pub(super) fn task_heartbeat(&mut self, task: TaskId) {
-        let Some(pending) = self.execution.tasks.get(&task) else { return };
-        let (Some(old), Some(seconds)) = (pending.heartbeat_timer, pending.request.heartbeat_seconds) else { return };
+        let Some(pending) = self.execution.tasks.get(&task) else {
+            return;
+        };
+        let (Some(old), Some(seconds)) =
+            (pending.heartbeat_timer, pending.request.heartbeat_seconds)
+        else {
+            return;
+        };
         self.cancel_timer(old);
-        let at = self.now.saturating_add((seconds as i64).saturating_mul(1000));
+        let at = self
+            .now
+            .saturating_add((seconds as i64).saturating_mul(1000));
         let timer = self.set_timer(at, TimerPurpose::TaskHeartbeat(task));
         if let Some(pending) = self.execution.tasks.get_mut(&task) {
             pending.heartbeat_timer = Some(timer);
@@ -56,8 +70,13 @@ impl Run<'_> {
 
     /// A task ended with a result or an error.
     pub(super) fn task_finished(&mut self, task: TaskId, result: Result<Json, Failure>) {
-        let Some(pending) = self.execution.tasks.remove(&task) else { return };
-        for timer in [pending.timeout_timer, pending.heartbeat_timer].into_iter().flatten() {
+        let Some(pending) = self.execution.tasks.remove(&task) else {
+            return;
+        };
+        for timer in [pending.timeout_timer, pending.heartbeat_timer]
+            .into_iter()
+            .flatten()
+        {
             self.cancel_timer(timer);
         }
         let frame = pending.frame;
@@ -71,7 +90,15 @@ impl Run<'_> {
                         map.insert("resource".into(), json!(resource));
                     }
                 }
-                self.emit_for(frame, if pending.activity { "ActivitySucceeded" } else { "TaskSucceeded" }, details);
+                self.emit_for(
+                    frame,
+                    if pending.activity {
+                        "ActivitySucceeded"
+                    } else {
+                        "TaskSucceeded"
+                    },
+                    details,
+                );
                 self.complete_state(frame, Ok(output))
             }
             Err(failure) => {
@@ -82,7 +109,15 @@ impl Run<'_> {
                         map.insert("resource".into(), json!(resource));
                     }
                 }
-                self.emit_for(frame, if pending.activity { "ActivityFailed" } else { "TaskFailed" }, details);
+                self.emit_for(
+                    frame,
+                    if pending.activity {
+                        "ActivityFailed"
+                    } else {
+                        "TaskFailed"
+                    },
+                    details,
+                );
                 self.state_failed(frame, failure)
             }
         };
@@ -92,9 +127,15 @@ impl Run<'_> {
     }
 
     pub(super) fn task_timed_out(&mut self, task: TaskId, error: &str, cause: &str) {
-        let Some(pending) = self.execution.tasks.get(&task) else { return };
+        let Some(pending) = self.execution.tasks.get(&task) else {
+            return;
+        };
         let frame = pending.frame;
-        let kind = if pending.activity { "ActivityTimedOut" } else { "TaskTimedOut" };
+        let kind = if pending.activity {
+            "ActivityTimedOut"
+        } else {
+            "TaskTimedOut"
+        };
         self.emit_for(frame, kind, error_details(error, cause));
         self.cancel_task(task);
         if let Flow::Continue = self.state_failed(frame, Failure::new(error, cause)) {
@@ -109,7 +150,9 @@ impl Run<'_> {
             Ok(result) => result,
             Err(failure) => return self.state_failed(frame, failure),
         };
-        let Some(f) = self.execution.frames.get_mut(&frame) else { return Flow::Blocked };
+        let Some(f) = self.execution.frames.get_mut(&frame) else {
+            return Flow::Blocked;
+        };
         f.phase = Phase::Enter;
         let state = self.def.state(f.machine, f.state);
         let raw = f.input.clone();
@@ -117,7 +160,8 @@ impl Run<'_> {
             let eval = Eval::new(self.execution, &self.host, frame, state);
             (|| {
                 let selected = eval.result_selector(result)?;
-                let assignments = eval.assignments(state.assign.as_ref(), "Assign", &raw, Some(&selected), None)?;
+                let assignments =
+                    eval.assignments(state.assign.as_ref(), "Assign", &raw, Some(&selected), None)?;
                 let output = eval.output(&raw, selected, None, false)?;
                 Ok::<_, Failure>((assignments, output))
             })()
@@ -140,10 +184,15 @@ impl Run<'_> {
 
     pub(super) fn describe_evaluation_failure(&self, frame: FrameId, failure: Failure) -> Failure {
         use windlass_asl::failure::names;
-        if !matches!(failure.error.as_str(), names::RUNTIME | names::QUERY_EVALUATION_ERROR) {
+        if !matches!(
+            failure.error.as_str(),
+            names::RUNTIME | names::QUERY_EVALUATION_ERROR
+        ) {
             return failure;
         }
-        let Some(f) = self.execution.frames.get(&frame) else { return failure };
+        let Some(f) = self.execution.frames.get(&frame) else {
+            return failure;
+        };
         let state = self.def.state(f.machine, f.state);
         Failure::new(
             failure.error,
@@ -157,17 +206,26 @@ impl Run<'_> {
     /// The current state of `frame` failed: retry it, catch the error, or
     /// fail the frame.
     pub(super) fn state_failed(&mut self, frame: FrameId, failure: Failure) -> Flow {
-        let Some(f) = self.execution.frames.get(&frame) else { return Flow::Blocked };
+        let Some(f) = self.execution.frames.get(&frame) else {
+            return Flow::Blocked;
+        };
         let state = self.def.state(f.machine, f.state);
-        if !matches!(state.kind, StateKind::Task(_) | StateKind::Parallel(_) | StateKind::Map(_)) {
+        if !matches!(
+            state.kind,
+            StateKind::Task(_) | StateKind::Parallel(_) | StateKind::Map(_)
+        ) {
             return self.frame_failed(frame, failure);
         }
-        if let Some((index, retrier)) =
-            state.retry.iter().enumerate().find(|(_, r)| error_matches(&r.error_equals, &failure.error))
+        if let Some((index, retrier)) = state
+            .retry
+            .iter()
+            .enumerate()
+            .find(|(_, r)| error_matches(&r.error_equals, &failure.error))
         {
             let attempts = f.retries.get(index).copied().unwrap_or(0);
             if attempts < retrier.max_attempts {
-                let mut delay = retrier.interval_seconds * retrier.backoff_rate.powi(attempts as i32);
+                let mut delay =
+                    retrier.interval_seconds * retrier.backoff_rate.powi(attempts as i32);
                 if let Some(max) = retrier.max_delay_seconds {
                     delay = delay.min(max);
                 }
@@ -193,8 +251,11 @@ impl Run<'_> {
                 return Flow::Blocked;
             }
         }
-        let Some((catch_index, catcher)) =
-            state.catch.iter().enumerate().find(|(_, c)| error_matches(&c.error_equals, &failure.error))
+        let Some((catch_index, catcher)) = state
+            .catch
+            .iter()
+            .enumerate()
+            .find(|(_, c)| error_matches(&c.error_equals, &failure.error))
         else {
             return self.frame_failed(frame, failure);
         };
@@ -204,13 +265,24 @@ impl Run<'_> {
             let eval = Eval::new(self.execution, &self.host, frame, state);
             (|| {
                 let assign_field = format!("Catch[{catch_index}]/Assign");
-                let assignments =
-                    eval.assignments(catcher.assign.as_ref(), &assign_field, &raw, None, Some(&error_output))?;
+                let assignments = eval.assignments(
+                    catcher.assign.as_ref(),
+                    &assign_field,
+                    &raw,
+                    None,
+                    Some(&error_output),
+                )?;
                 let output = if eval.jsonata() {
                     match &catcher.output {
-                        Some(template) => eval.with_scope(&raw, None, Some(&error_output), |scope| {
-                            windlass_asl::jsonata::evaluate_field(&format!("Catch[{catch_index}]/Output"), template, scope)
-                        })?,
+                        Some(template) => {
+                            eval.with_scope(&raw, None, Some(&error_output), |scope| {
+                                windlass_asl::jsonata::evaluate_field(
+                                    &format!("Catch[{catch_index}]/Output"),
+                                    template,
+                                    scope,
+                                )
+                            })?
+                        }
                         None => error_output.clone(),
                     }
                 } else {

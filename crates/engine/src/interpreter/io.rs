@@ -24,7 +24,12 @@ pub(crate) struct Eval<'a> {
 static EMPTY: Json = Json::Null;
 
 impl<'a> Eval<'a> {
-    pub fn new(execution: &'a Execution, host: &'a SeededHost, frame: FrameId, state: &'a State) -> Self {
+    pub fn new(
+        execution: &'a Execution,
+        host: &'a SeededHost,
+        frame: FrameId,
+        state: &'a State,
+    ) -> Self {
         Self::with_token(execution, host, frame, state, None)
     }
 
@@ -37,13 +42,22 @@ impl<'a> Eval<'a> {
     ) -> Self {
         let context = match execution.frames.get(&frame) {
             Some(f) if state.uses_context => {
-                let retriable = matches!(state.kind, StateKind::Task(_) | StateKind::Parallel(_) | StateKind::Map(_));
+                let retriable = matches!(
+                    state.kind,
+                    StateKind::Task(_) | StateKind::Parallel(_) | StateKind::Map(_)
+                );
                 let retry_count = retriable.then(|| f.retries.iter().sum());
                 context_object(execution, f, &state.name, retry_count, token)
             }
             _ => Json::Null,
         };
-        Eval { execution, host, frame, state, context }
+        Eval {
+            execution,
+            host,
+            frame,
+            state,
+            context,
+        }
     }
 
     /// Puts `$$.Map.Item` in the context (for a Map's ItemSelector).
@@ -54,12 +68,18 @@ impl<'a> Eval<'a> {
             }
         }
         if let Some(map) = self.context.as_object_mut() {
-            map.insert("Map".into(), serde_json::json!({ "Item": { "Index": index, "Value": value } }));
+            map.insert(
+                "Map".into(),
+                serde_json::json!({ "Item": { "Index": index, "Value": value } }),
+            );
         }
     }
 
     pub fn vars(&self) -> FrameVariables<'a> {
-        FrameVariables { frames: &self.execution.frames, frame: self.frame }
+        FrameVariables {
+            frames: &self.execution.frames,
+            frame: self.frame,
+        }
     }
 
     pub fn jsonata(&self) -> bool {
@@ -77,7 +97,11 @@ impl<'a> Eval<'a> {
         let vars = self.vars();
         let scope = Scope {
             input,
-            context: if self.context.is_null() { &EMPTY } else { &self.context },
+            context: if self.context.is_null() {
+                &EMPTY
+            } else {
+                &self.context
+            },
             vars: &vars,
             host: self.host,
             result,
@@ -94,9 +118,9 @@ impl<'a> Eval<'a> {
         match &self.state.io.input_path {
             None => Ok(raw.clone()),
             Some(PathField::Null) => Ok(Json::Object(JsonMap::new())),
-            Some(PathField::Path(p)) => self.with_scope(raw, None, None, |scope| {
-                path::select(p, scope)
-            }),
+            Some(PathField::Path(p)) => {
+                self.with_scope(raw, None, None, |scope| path::select(p, scope))
+            }
         }
     }
 
@@ -105,14 +129,16 @@ impl<'a> Eval<'a> {
     pub fn parameters(&self, effective: Json) -> Result<Json, Failure> {
         if self.jsonata() {
             return match &self.state.io.arguments {
-                Some(arguments) => {
-                    self.with_scope(&effective, None, None, |scope| jsonata::evaluate_field("Arguments", arguments, scope))
-                }
+                Some(arguments) => self.with_scope(&effective, None, None, |scope| {
+                    jsonata::evaluate_field("Arguments", arguments, scope)
+                }),
                 None => Ok(effective),
             };
         }
         match &self.state.io.parameters {
-            Some(template) => self.with_scope(&effective, None, None, |scope| payload::render(template, scope)),
+            Some(template) => self.with_scope(&effective, None, None, |scope| {
+                payload::render(template, scope)
+            }),
             None => Ok(effective),
         }
     }
@@ -120,7 +146,9 @@ impl<'a> Eval<'a> {
     /// ResultSelector on a task, Parallel or Map result (JSONPath only).
     pub fn result_selector(&self, result: Json) -> Result<Json, Failure> {
         match (&self.state.io.result_selector, self.jsonata()) {
-            (Some(template), false) => self.with_scope(&result, None, None, |scope| payload::render(template, scope)),
+            (Some(template), false) => self.with_scope(&result, None, None, |scope| {
+                payload::render(template, scope)
+            }),
             _ => Ok(result),
         }
     }
@@ -136,16 +164,22 @@ impl<'a> Eval<'a> {
         result: Option<&Json>,
         error_output: Option<&Json>,
     ) -> Result<Option<JsonMap<String, Json>>, Failure> {
-        let Some(assign) = assign else { return Ok(None) };
+        let Some(assign) = assign else {
+            return Ok(None);
+        };
         let value = if self.jsonata() {
-            self.with_scope(raw, result, error_output, |scope| jsonata::evaluate_field(field, assign, scope))?
+            self.with_scope(raw, result, error_output, |scope| {
+                jsonata::evaluate_field(field, assign, scope)
+            })?
         } else {
             let input = result.or(error_output).unwrap_or(raw);
             self.with_scope(input, None, None, |scope| payload::render(assign, scope))?
         };
         match value {
             Json::Object(map) => Ok(Some(map)),
-            _ => Err(Failure::runtime("The value for the field 'Assign' must be an OBJECT")),
+            _ => Err(Failure::runtime(
+                "The value for the field 'Assign' must be an OBJECT",
+            )),
         }
     }
 
@@ -159,11 +193,12 @@ impl<'a> Eval<'a> {
         default_is_input: bool,
     ) -> Result<Json, Failure> {
         if self.jsonata() {
-            let template = output_template.or_else(|| self.state.io.output.as_ref().map(|t| ("Output", t)));
+            let template =
+                output_template.or_else(|| self.state.io.output.as_ref().map(|t| ("Output", t)));
             return match template {
-                Some((field, template)) => {
-                    self.with_scope(raw, Some(&result), None, |scope| jsonata::evaluate_field(field, template, scope))
-                }
+                Some((field, template)) => self.with_scope(raw, Some(&result), None, |scope| {
+                    jsonata::evaluate_field(field, template, scope)
+                }),
                 None if default_is_input => Ok(raw.clone()),
                 None => Ok(result),
             };
@@ -173,7 +208,12 @@ impl<'a> Eval<'a> {
     }
 
     /// Combines `result` into the raw input at `result_path`.
-    pub fn result_path(&self, raw: &Json, result: Json, result_path: Option<&PathField>) -> Result<Json, Failure> {
+    pub fn result_path(
+        &self,
+        raw: &Json,
+        result: Json,
+        result_path: Option<&PathField>,
+    ) -> Result<Json, Failure> {
         match result_path {
             None => Ok(result),
             Some(PathField::Null) => Ok(raw.clone()),
@@ -189,9 +229,9 @@ impl<'a> Eval<'a> {
         match &self.state.io.output_path {
             None => Ok(value),
             Some(PathField::Null) => Ok(Json::Object(JsonMap::new())),
-            Some(PathField::Path(p)) => self.with_scope(&value, None, None, |scope| {
-                path::select(p, scope)
-            }),
+            Some(PathField::Path(p)) => {
+                self.with_scope(&value, None, None, |scope| path::select(p, scope))
+            }
         }
     }
 

@@ -93,7 +93,9 @@ impl Execution {
             Event::TaskStarted { task, worker } => run.task_started(task, worker),
             Event::TaskSubmitted { task, output } => run.task_submitted(task, output),
             Event::TaskSucceeded { task, output } => run.task_finished(task, Ok(output)),
-            Event::TaskFailed { task, error, cause } => run.task_finished(task, Err(Failure::new(error, cause))),
+            Event::TaskFailed { task, error, cause } => {
+                run.task_finished(task, Err(Failure::new(error, cause)))
+            }
             Event::TaskHeartbeat { task } => run.task_heartbeat(task),
             Event::TimerFired { timer } => run.timer_fired(timer),
             Event::Stop { error, cause } => run.stop(error, cause),
@@ -115,7 +117,14 @@ pub(crate) struct Run<'a> {
 impl<'a> Run<'a> {
     fn new(def: &'a Definition, execution: &'a mut Execution, now: i64) -> Self {
         let host = SeededHost::new(execution.rng, now);
-        Run { def, execution, now, host, step: Step::default(), runnable: VecDeque::new() }
+        Run {
+            def,
+            execution,
+            now,
+            host,
+            step: Step::default(),
+            runnable: VecDeque::new(),
+        }
     }
 
     fn finish(mut self) -> Step {
@@ -146,7 +155,11 @@ impl<'a> Run<'a> {
 
     /// Appends an event for a frame, chained to that frame's last event.
     pub fn emit_for(&mut self, frame: FrameId, kind: &'static str, details: Json) -> u64 {
-        let (previous, quiet) = self.execution.frames.get(&frame).map_or((0, false), |f| (f.last_event, f.quiet));
+        let (previous, quiet) = self
+            .execution
+            .frames
+            .get(&frame)
+            .map_or((0, false), |f| (f.last_event, f.quiet));
         if quiet {
             return previous;
         }
@@ -159,8 +172,12 @@ impl<'a> Run<'a> {
 
     pub fn set_timer(&mut self, at_millis: i64, purpose: TimerPurpose) -> TimerId {
         let timer = self.execution.fresh_id();
-        self.execution.timers.insert(timer, Timer { at_millis, purpose });
-        self.step.actions.push(Action::SetTimer { timer, at_millis });
+        self.execution
+            .timers
+            .insert(timer, Timer { at_millis, purpose });
+        self.step
+            .actions
+            .push(Action::SetTimer { timer, at_millis });
         timer
     }
 
@@ -176,7 +193,9 @@ impl<'a> Run<'a> {
             if self.execution.status != Status::Running {
                 return;
             }
-            let Some(f) = self.execution.frames.get(&frame) else { return };
+            let Some(f) = self.execution.frames.get(&frame) else {
+                return;
+            };
             if !matches!(f.phase, Phase::Enter | Phase::Reenter) {
                 return;
             }
@@ -189,7 +208,9 @@ impl<'a> Run<'a> {
 
     /// The state is done with `output`: write its exit and take its transition.
     pub fn exit_state(&mut self, frame: FrameId, output: Json, next: Option<String>) -> Flow {
-        let Some(f) = self.execution.frames.get(&frame) else { return Flow::Blocked };
+        let Some(f) = self.execution.frames.get(&frame) else {
+            return Flow::Blocked;
+        };
         let machine_id = f.machine;
         let state = self.def.state(f.machine, f.state);
         if json_size(&output) > windlass_asl::MAX_PAYLOAD_BYTES {
@@ -209,14 +230,21 @@ impl<'a> Run<'a> {
             None => state.transition.clone(),
         };
         if !f.quiet {
-            self.emit_for(frame, kind, crate::history::payload_details(Some(&name), "output", output.clone()));
+            self.emit_for(
+                frame,
+                kind,
+                crate::history::payload_details(Some(&name), "output", output.clone()),
+            );
         }
         self.step.transitions += 1;
         match transition {
             Transition::Next(next) => {
                 let machine = &self.def.machines[machine_id];
                 let Some(index) = machine.index_of(&next) else {
-                    return self.frame_failed(frame, Failure::runtime(format!("Missing 'Next' target: {next}")));
+                    return self.frame_failed(
+                        frame,
+                        Failure::runtime(format!("Missing 'Next' target: {next}")),
+                    );
                 };
                 let now = self.now;
                 if let Some(f) = self.execution.frames.get_mut(&frame) {
@@ -234,7 +262,9 @@ impl<'a> Run<'a> {
 
     /// A frame reached an end with `output`.
     pub fn frame_succeeded(&mut self, frame: FrameId, output: Json) -> Flow {
-        let Some(f) = self.execution.frames.remove(&frame) else { return Flow::Blocked };
+        let Some(f) = self.execution.frames.remove(&frame) else {
+            return Flow::Blocked;
+        };
         match f.parent {
             None => {
                 let details = crate::history::payload_details(None, "output", output.clone());
@@ -248,13 +278,21 @@ impl<'a> Run<'a> {
 
     /// A frame failed with an error nothing in it caught.
     pub fn frame_failed(&mut self, frame: FrameId, failure: Failure) -> Flow {
-        let Some(f) = self.execution.frames.remove(&frame) else { return Flow::Blocked };
+        let Some(f) = self.execution.frames.remove(&frame) else {
+            return Flow::Blocked;
+        };
         self.cancel_frame_work(&f, frame);
         match f.parent {
             None => {
                 let details = failure::error_details(&failure.error, &failure.cause);
                 self.emit(f.last_event, "ExecutionFailed", details);
-                self.end_execution(Status::Failed, Outcome::Error { error: failure.error, cause: failure.cause });
+                self.end_execution(
+                    Status::Failed,
+                    Outcome::Error {
+                        error: failure.error,
+                        cause: failure.cause,
+                    },
+                );
             }
             Some(link) => self.child_finished(frame, link, f.last_event, Err(failure)),
         }
@@ -285,7 +323,10 @@ impl<'a> Run<'a> {
 
     pub fn cancel_task(&mut self, task: TaskId) {
         if let Some(pending) = self.execution.tasks.remove(&task) {
-            for timer in [pending.timeout_timer, pending.heartbeat_timer].into_iter().flatten() {
+            for timer in [pending.timeout_timer, pending.heartbeat_timer]
+                .into_iter()
+                .flatten()
+            {
                 self.cancel_timer(timer);
             }
             self.step.actions.push(Action::CancelTask { task });
@@ -320,12 +361,17 @@ impl<'a> Run<'a> {
         self.emit(previous, "ExecutionAborted", Json::Object(details));
         self.end_execution(
             Status::Aborted,
-            Outcome::Error { error: error.unwrap_or_default(), cause: cause.unwrap_or_default() },
+            Outcome::Error {
+                error: error.unwrap_or_default(),
+                cause: cause.unwrap_or_default(),
+            },
         );
     }
 
     fn timer_fired(&mut self, timer: TimerId) {
-        let Some(Timer { purpose, .. }) = self.execution.timers.remove(&timer) else { return };
+        let Some(Timer { purpose, .. }) = self.execution.timers.remove(&timer) else {
+            return;
+        };
         match purpose {
             TimerPurpose::ExecutionTimeout => {
                 let previous = self.execution.last_event_id;
@@ -336,7 +382,10 @@ impl<'a> Run<'a> {
                 );
                 self.end_execution(
                     Status::TimedOut,
-                    Outcome::Error { error: "States.Timeout".into(), cause: "The execution timed out.".into() },
+                    Outcome::Error {
+                        error: "States.Timeout".into(),
+                        cause: "The execution timed out.".into(),
+                    },
                 );
             }
             TimerPurpose::Resume(frame) => self.resume(frame),
@@ -351,7 +400,9 @@ impl<'a> Run<'a> {
 
     /// A Wait state's or a back-off's timer fired.
     fn resume(&mut self, frame: FrameId) {
-        let Some(f) = self.execution.frames.get_mut(&frame) else { return };
+        let Some(f) = self.execution.frames.get_mut(&frame) else {
+            return;
+        };
         match std::mem::replace(&mut f.phase, Phase::Enter) {
             Phase::Wait { output, .. } => {
                 if let Flow::Continue = self.exit_state(frame, output, None) {

@@ -13,7 +13,9 @@ use crate::time_fmt::parse_timestamp;
 impl Run<'_> {
     /// Enters (or, after a back-off, re-runs) the frame's current state.
     pub(super) fn enter_state(&mut self, frame: FrameId) -> Flow {
-        let Some(f) = self.execution.frames.get_mut(&frame) else { return Flow::Blocked };
+        let Some(f) = self.execution.frames.get_mut(&frame) else {
+            return Flow::Blocked;
+        };
         let reentry = matches!(f.phase, Phase::Reenter);
         let state = self.def.state(f.machine, f.state);
         if !reentry && f.quiet {
@@ -53,11 +55,19 @@ impl Run<'_> {
     }
 
     pub(super) fn raw_input(&self, frame: FrameId) -> Json {
-        self.execution.frames.get(&frame).map(|f| f.input.clone()).unwrap_or(Json::Null)
+        self.execution
+            .frames
+            .get(&frame)
+            .map(|f| f.input.clone())
+            .unwrap_or(Json::Null)
     }
 
     /// Sets variables in the frame's own scope.
-    pub(super) fn apply_assignments(&mut self, frame: FrameId, assignments: Option<JsonMap<String, Json>>) {
+    pub(super) fn apply_assignments(
+        &mut self,
+        frame: FrameId,
+        assignments: Option<JsonMap<String, Json>>,
+    ) {
         if let (Some(values), Some(f)) = (assignments, self.execution.frames.get_mut(&frame)) {
             for (name, value) in values {
                 f.vars.insert(name, value);
@@ -67,7 +77,9 @@ impl Run<'_> {
 
     fn run_pass(&mut self, frame: FrameId, state: &State, pass: &Pass) -> Flow {
         let computed = {
-            let Some(current) = self.execution.frames.get(&frame) else { return Flow::Blocked };
+            let Some(current) = self.execution.frames.get(&frame) else {
+                return Flow::Blocked;
+            };
             let raw = &current.input;
             let eval = Eval::new(self.execution, &self.host, frame, state);
             (|| {
@@ -77,7 +89,8 @@ impl Run<'_> {
                     (Some(result), false) => result.clone(),
                     _ => parameters,
                 };
-                let assignments = eval.assignments(state.assign.as_ref(), "Assign", raw, Some(&result), None)?;
+                let assignments =
+                    eval.assignments(state.assign.as_ref(), "Assign", raw, Some(&result), None)?;
                 let output = eval.output(raw, result, None, true)?;
                 Ok::<_, Failure>((assignments, output))
             })()
@@ -113,11 +126,15 @@ impl Run<'_> {
         let raw = self.raw_input(frame);
         let computed = {
             let eval = Eval::new(self.execution, &self.host, frame, state);
-            let text = |literal: &Option<String>, path: &Option<String>, field: &str| -> Result<Option<String>, Failure> {
+            let text = |literal: &Option<String>,
+                        path: &Option<String>,
+                        field: &str|
+             -> Result<Option<String>, Failure> {
                 if let Some(p) = path {
                     let field_name = format!("{field}Path");
-                    let value =
-                        eval.with_scope(&raw, None, None, |scope| windlass_asl::payload::evaluate_field(&field_name, p, scope))?;
+                    let value = eval.with_scope(&raw, None, None, |scope| {
+                        windlass_asl::payload::evaluate_field(&field_name, p, scope)
+                    })?;
                     return match value {
                         Json::String(s) => Ok(Some(s)),
                         other => Err(Failure::runtime(format!(
@@ -126,21 +143,25 @@ impl Run<'_> {
                     };
                 }
                 match literal {
-                    Some(s) if jsonata::is_expression(s) && eval.jsonata() => match eval.select(&raw, s, field)? {
-                        Json::String(s) => Ok(Some(s)),
-                        other => Err(Failure::query_evaluation(format!(
-                            "The {field} field must evaluate to a string, but was {other}"
-                        ))),
-                    },
+                    Some(s) if jsonata::is_expression(s) && eval.jsonata() => {
+                        match eval.select(&raw, s, field)? {
+                            Json::String(s) => Ok(Some(s)),
+                            other => Err(Failure::query_evaluation(format!(
+                                "The {field} field must evaluate to a string, but was {other}"
+                            ))),
+                        }
+                    }
                     other => Ok(other.clone()),
                 }
             };
-            text(&fail.error, &fail.error_path, "Error").and_then(|e| Ok((e, text(&fail.cause, &fail.cause_path, "Cause")?)))
+            text(&fail.error, &fail.error_path, "Error")
+                .and_then(|e| Ok((e, text(&fail.cause, &fail.cause_path, "Cause")?)))
         };
         match computed {
-            Ok((error, cause)) => {
-                self.frame_failed(frame, Failure::new(error.unwrap_or_default(), cause.unwrap_or_default()))
-            }
+            Ok((error, cause)) => self.frame_failed(
+                frame,
+                Failure::new(error.unwrap_or_default(), cause.unwrap_or_default()),
+            ),
             Err(failure) => {
                 let failure = self.describe_evaluation_failure(frame, failure);
                 self.frame_failed(frame, failure)
@@ -170,13 +191,25 @@ impl Run<'_> {
                             ))
                         })?
                     }
-                    Wait::Timestamp(text) => timestamp_value(Json::String(text.clone()), "Timestamp", text)?,
-                    Wait::TimestampPath(p) => timestamp_value(eval.select(&effective, p, "TimestampPath")?, "TimestampPath", p)?,
+                    Wait::Timestamp(text) => {
+                        timestamp_value(Json::String(text.clone()), "Timestamp", text)?
+                    }
+                    Wait::TimestampPath(p) => timestamp_value(
+                        eval.select(&effective, p, "TimestampPath")?,
+                        "TimestampPath",
+                        p,
+                    )?,
                 };
                 if deadline.saturating_sub(now) > MAX_WAIT_MILLIS {
                     return Err(Failure::runtime("Wait state delay is too long."));
                 }
-                let assignments = eval.assignments(state.assign.as_ref(), "Assign", &raw, Some(&effective), None)?;
+                let assignments = eval.assignments(
+                    state.assign.as_ref(),
+                    "Assign",
+                    &raw,
+                    Some(&effective),
+                    None,
+                )?;
                 let output = if eval.jsonata() {
                     eval.output(&raw, raw.clone(), None, true)?
                 } else {
@@ -206,7 +239,11 @@ impl Run<'_> {
         let activity = is_activity(&task.resource);
         let wants_token = activity || task.resource.ends_with(".waitForTaskToken");
         let token = wants_token.then(|| windlass_asl::Host::uuid(&self.host));
-        let attempt = self.execution.frames.get(&frame).map_or(0, |f| f.retries.iter().sum());
+        let attempt = self
+            .execution
+            .frames
+            .get(&frame)
+            .map_or(0, |f| f.retries.iter().sum());
         let computed = {
             let eval = Eval::with_token(self.execution, &self.host, frame, state, token.as_deref());
             (|| {
@@ -223,11 +260,13 @@ impl Run<'_> {
                     .transpose()?;
                 let credentials = match &task.credentials {
                     Some(template) if eval.jsonata() => {
-                        Some(eval.with_scope(&raw, None, None, |s| jsonata::evaluate_field("Credentials", template, s))?)
+                        Some(eval.with_scope(&raw, None, None, |s| {
+                            jsonata::evaluate_field("Credentials", template, s)
+                        })?)
                     }
-                    Some(template) => {
-                        Some(eval.with_scope(&effective, None, None, |s| windlass_asl::payload::render(template, s))?)
-                    }
+                    Some(template) => Some(eval.with_scope(&effective, None, None, |s| {
+                        windlass_asl::payload::render(template, s)
+                    })?),
                     None => None,
                 };
                 let input = eval.parameters(effective)?;
@@ -266,7 +305,11 @@ impl Run<'_> {
             });
             add_seconds(&mut details, timeout_seconds, heartbeat_seconds);
             self.emit_for(frame, "TaskScheduled", details);
-            self.emit_for(frame, "TaskStarted", json!({ "resourceType": resource_type, "resource": resource }));
+            self.emit_for(
+                frame,
+                "TaskStarted",
+                json!({ "resourceType": resource_type, "resource": resource }),
+            );
         }
         let timeout_timer = timeout_seconds.map(|s| {
             let at = self.now.saturating_add((s as i64).saturating_mul(1000));
@@ -280,7 +323,14 @@ impl Run<'_> {
         });
         self.execution.tasks.insert(
             id,
-            PendingTask { frame, request: request.clone(), started: !activity, timeout_timer, heartbeat_timer, activity },
+            PendingTask {
+                frame,
+                request: request.clone(),
+                started: !activity,
+                timeout_timer,
+                heartbeat_timer,
+                activity,
+            },
         );
         self.step.actions.push(Action::Invoke(request));
         if let Some(f) = self.execution.frames.get_mut(&frame) {
@@ -316,21 +366,39 @@ pub(super) fn resource_parts(resource: &str) -> (String, String) {
     if parts.len() >= 6 && parts[2] == "lambda" {
         return ("lambda".into(), "invoke".into());
     }
-    (parts.get(2).copied().unwrap_or("unknown").to_string(), resource.to_string())
+    (
+        parts.get(2).copied().unwrap_or("unknown").to_string(),
+        resource.to_string(),
+    )
 }
 
 fn region_of(arn: &str) -> String {
-    arn.split(':').nth(3).filter(|r| !r.is_empty()).unwrap_or("us-east-1").to_string()
+    arn.split(':')
+        .nth(3)
+        .filter(|r| !r.is_empty())
+        .unwrap_or("us-east-1")
+        .to_string()
 }
 
 /// Resolves a number field: literal, `...Path` or JSONata. `field` is the
 /// field's name without `Path` (`Seconds`, `MaxConcurrency`, ...).
-pub(crate) fn resolve_number(eval: &Eval, effective: &Json, source: &NumberSource, field: &str) -> Result<f64, Failure> {
+pub(crate) fn resolve_number(
+    eval: &Eval,
+    effective: &Json,
+    source: &NumberSource,
+    field: &str,
+) -> Result<f64, Failure> {
     let field = field.trim_end_matches("Path");
     let (value, path) = match source {
         NumberSource::Literal(n) => return Ok(*n),
-        NumberSource::Path(p) => (eval.with_scope(effective, None, None, |scope| path::select(p, scope))?, p.as_str()),
-        NumberSource::Jsonata(expression) => (eval.select(effective, expression, field)?, expression.as_str()),
+        NumberSource::Path(p) => (
+            eval.with_scope(effective, None, None, |scope| path::select(p, scope))?,
+            p.as_str(),
+        ),
+        NumberSource::Jsonata(expression) => (
+            eval.select(effective, expression, field)?,
+            expression.as_str(),
+        ),
     };
     let shown = match &value {
         Json::String(text) => text.clone(),
@@ -340,8 +408,12 @@ pub(crate) fn resolve_number(eval: &Eval, effective: &Json, source: &NumberSourc
         // Step Functions reads these as a Java long.
         return match value.as_i64() {
             Some(n) if n >= 0 => Ok(n as f64),
-            Some(_) => Err(Failure::runtime(format!("The {field}Path parameter references a negative value: {path} == {shown}"))),
-            None => Err(Failure::runtime(format!("The {field}Path parameter cannot be parsed as a long value: {path} == {shown}"))),
+            Some(_) => Err(Failure::runtime(format!(
+                "The {field}Path parameter references a negative value: {path} == {shown}"
+            ))),
+            None => Err(Failure::runtime(format!(
+                "The {field}Path parameter cannot be parsed as a long value: {path} == {shown}"
+            ))),
         };
     }
     let number = match &value {
@@ -360,7 +432,9 @@ pub(crate) fn resolve_number(eval: &Eval, effective: &Json, source: &NumberSourc
 
 fn not_valid(field: &str, shown: &str, path: &str, integral: bool) -> Failure {
     let kind = if integral { "integer" } else { "number" };
-    Failure::runtime(format!("The {field}Path field refers to value \"{shown}\" which is not a valid {kind}: {path}"))
+    Failure::runtime(format!(
+        "The {field}Path field refers to value \"{shown}\" which is not a valid {kind}: {path}"
+    ))
 }
 
 /// Longest wait Step Functions accepts: its delay must fit a Java int of seconds.

@@ -316,6 +316,30 @@ fn tolerance_exceeded(children: &Children) -> bool {
     }
 }
 
+/// A Map's MaxConcurrency (0: no limit), ToleratedFailureCount and
+/// ToleratedFailurePercentage, from literals, paths or JSONata.
+pub(crate) fn map_limits(
+    eval: &Eval,
+    effective: &Json,
+    map: &Map,
+) -> Result<(usize, Option<u64>, Option<f64>), Failure> {
+    let number = |source: &Option<windlass_asl::definition::NumberSource>, field: &str| {
+        source
+            .as_ref()
+            .map(|s| resolve_number(eval, effective, s, field))
+            .transpose()
+    };
+    let max_concurrency =
+        number(&map.max_concurrency, "MaxConcurrencyPath")?.unwrap_or(0.0) as usize;
+    let tolerated_count =
+        number(&map.tolerated_failure_count, "ToleratedFailureCountPath")?.map(|n| n as u64);
+    let tolerated_percentage = number(
+        &map.tolerated_failure_percentage,
+        "ToleratedFailurePercentagePath",
+    )?;
+    Ok((max_concurrency, tolerated_count, tolerated_percentage))
+}
+
 type MapInputs = (Vec<(Json, Json)>, usize, Option<u64>, Option<f64>);
 
 /// Each iteration's input (after ItemSelector and ItemBatcher) with its
@@ -357,6 +381,8 @@ fn map_inputs(eval: &mut Eval, raw: &Json, map: &Map) -> Result<MapInputs, Failu
             Failure::runtime(message)
         });
     };
+    let (max_concurrency, tolerated_count, tolerated_percentage) =
+        map_limits(eval, &effective, map)?;
     let number =
         |eval: &Eval, source: &Option<windlass_asl::definition::NumberSource>, field: &str| {
             source
@@ -364,19 +390,6 @@ fn map_inputs(eval: &mut Eval, raw: &Json, map: &Map) -> Result<MapInputs, Failu
                 .map(|s| resolve_number(eval, &effective, s, field))
                 .transpose()
         };
-    let max_concurrency =
-        number(eval, &map.max_concurrency, "MaxConcurrencyPath")?.unwrap_or(0.0) as usize;
-    let tolerated_count = number(
-        eval,
-        &map.tolerated_failure_count,
-        "ToleratedFailureCountPath",
-    )?
-    .map(|n| n as u64);
-    let tolerated_percentage = number(
-        eval,
-        &map.tolerated_failure_percentage,
-        "ToleratedFailurePercentagePath",
-    )?;
     let mut inputs = Vec::with_capacity(items.len());
     for (index, item) in items.into_iter().enumerate() {
         let input = match &map.item_selector {

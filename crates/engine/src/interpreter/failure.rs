@@ -81,45 +81,34 @@ impl Run<'_> {
         }
         let frame = pending.frame;
         let (resource_type, resource) = super::states::resource_parts(&pending.request.resource);
+        let (kind, mut details) = match (&result, pending.activity) {
+            (Ok(output), activity) => (
+                if activity {
+                    "ActivitySucceeded"
+                } else {
+                    "TaskSucceeded"
+                },
+                crate::history::payload_details(None, "output", output.clone()),
+            ),
+            (Err(failure), activity) => (
+                if activity {
+                    "ActivityFailed"
+                } else {
+                    "TaskFailed"
+                },
+                json!({ "error": failure.error, "cause": failure.cause }),
+            ),
+        };
+        if !pending.activity {
+            if let Some(map) = details.as_object_mut() {
+                map.insert("resourceType".into(), json!(resource_type));
+                map.insert("resource".into(), json!(resource));
+            }
+        }
+        self.emit_for(frame, kind, details);
         let flow = match result {
-            Ok(output) => {
-                let mut details = crate::history::payload_details(None, "output", output.clone());
-                if !pending.activity {
-                    if let Some(map) = details.as_object_mut() {
-                        map.insert("resourceType".into(), json!(resource_type));
-                        map.insert("resource".into(), json!(resource));
-                    }
-                }
-                self.emit_for(
-                    frame,
-                    if pending.activity {
-                        "ActivitySucceeded"
-                    } else {
-                        "TaskSucceeded"
-                    },
-                    details,
-                );
-                self.complete_state(frame, Ok(output))
-            }
-            Err(failure) => {
-                let mut details = json!({ "error": failure.error, "cause": failure.cause });
-                if !pending.activity {
-                    if let Some(map) = details.as_object_mut() {
-                        map.insert("resourceType".into(), json!(resource_type));
-                        map.insert("resource".into(), json!(resource));
-                    }
-                }
-                self.emit_for(
-                    frame,
-                    if pending.activity {
-                        "ActivityFailed"
-                    } else {
-                        "TaskFailed"
-                    },
-                    details,
-                );
-                self.state_failed(frame, failure)
-            }
+            Ok(output) => self.complete_state(frame, Ok(output)),
+            Err(failure) => self.state_failed(frame, failure),
         };
         if let Flow::Continue = flow {
             self.runnable.push_back(frame);

@@ -1,7 +1,7 @@
 //! Applying events to an execution: the run loop, frames finishing, and the
 //! end of the execution.
 
-mod children;
+pub(crate) mod children;
 pub(crate) mod choice;
 mod failure;
 pub(crate) mod io;

@@ -2,13 +2,13 @@
 //! branches or iterations are replaced by the mocked result.
 
 use serde_json::Value as Json;
-use windlass_asl::definition::{Map, NumberSource};
+use windlass_asl::definition::Map;
 use windlass_asl::failure::names;
 use windlass_asl::{jsonata, payload, Failure};
 
 use super::prepare::Mocked;
 use super::run::{StateEnd, Tester};
-use crate::interpreter::states::resolve_number;
+use crate::interpreter::children::map_limits;
 
 impl Tester<'_> {
     pub(super) fn parallel(&mut self) -> Result<StateEnd, Failure> {
@@ -35,26 +35,9 @@ impl Tester<'_> {
                     Some(self.item_selector(selector, &effective, &items)?);
             }
         }
-        let number = |tester: &Self, source: &Option<NumberSource>, field: &str| {
-            source
-                .as_ref()
-                .map(|s| resolve_number(&tester.eval, &effective, s, field))
-                .transpose()
-        };
-        let max_concurrency =
-            number(self, &map.max_concurrency, "MaxConcurrencyPath")?.unwrap_or(0.0);
+        let (max_concurrency, tolerated_count, tolerated_percentage) =
+            map_limits(&self.eval, &effective, map)?;
         self.inspection.max_concurrency = Some(max_concurrency as u64);
-        let tolerated_count = number(
-            self,
-            &map.tolerated_failure_count,
-            "ToleratedFailureCountPath",
-        )?
-        .map(|n| n as u64);
-        let tolerated_percentage = number(
-            self,
-            &map.tolerated_failure_percentage,
-            "ToleratedFailurePercentagePath",
-        )?;
         self.inspection.tolerated_failure_count = tolerated_count;
         self.inspection.tolerated_failure_percentage = tolerated_percentage;
         let result = match &self.prepared.mock {

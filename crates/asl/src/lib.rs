@@ -4,6 +4,7 @@
 //! user input: the interpreter in `windlass-engine` calls into this crate.
 
 pub mod definition;
+pub mod digest;
 pub mod failure;
 pub mod intrinsics;
 pub mod jsonata;

@@ -2,10 +2,7 @@
 //! arguments. Type and range errors are `States.IntrinsicFailure`.
 
 use base64::Engine as _;
-use md5::Md5;
 use serde_json::{Map, Value as Json};
-use sha1::Sha1;
-use sha2::{Digest, Sha256, Sha384, Sha512};
 
 use super::text::{self, Piece};
 use crate::{Failure, Host};
@@ -322,25 +319,16 @@ fn base64_decode(a: &Args) -> Result<Json, Failure> {
     Ok(Json::String(String::from_utf8_lossy(&bytes).into_owned()))
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 fn hash(a: &Args) -> Result<Json, Failure> {
     a.arity(2, 2)?;
     let data = limited(a, 0)?;
     let bytes = data.as_bytes();
-    let digest = match a.string(1)? {
-        "MD5" => hex(&Md5::digest(bytes)),
-        "SHA-1" => hex(&Sha1::digest(bytes)),
-        "SHA-256" => hex(&Sha256::digest(bytes)),
-        "SHA-384" => hex(&Sha384::digest(bytes)),
-        "SHA-512" => hex(&Sha512::digest(bytes)),
-        other => {
-            return Err(fail(format!(
-                "The hash algorithm '{other}' is not supported; use one of MD5, SHA-1, SHA-256, SHA-384, SHA-512"
-            )))
-        }
+    let algorithm = a.string(1)?;
+    let Some(digest) = crate::digest::hex_digest(algorithm, bytes) else {
+        return Err(fail(format!(
+            "The hash algorithm '{algorithm}' is not supported; use one of {}",
+            crate::digest::ALGORITHMS
+        )));
     };
     Ok(Json::String(digest))
 }

@@ -12,9 +12,6 @@ use std::cell::RefCell;
 
 use jsonata_core::evaluator::{Evaluator, EvaluatorError, HostFnResult};
 use jsonata_core::value::JValue;
-use md5::Md5;
-use sha1::Sha1;
-use sha2::{Digest, Sha256, Sha384, Sha512};
 
 use super::convert;
 
@@ -210,29 +207,13 @@ fn hash(args: &[JValue]) -> HostFnResult {
         Some(_) => return Err(signature_mismatch(2, "hash")),
     };
     let bytes = data.as_bytes();
-    let digest = match &*algorithm {
-        "MD5" => hex(&Md5::digest(bytes)),
-        "SHA-1" => hex(&Sha1::digest(bytes)),
-        "SHA-256" => hex(&Sha256::digest(bytes)),
-        "SHA-384" => hex(&Sha384::digest(bytes)),
-        "SHA-512" => hex(&Sha512::digest(bytes)),
-        other => {
-            return Err(EvaluatorError::EvaluationError(format!(
-                "The hash algorithm '{other}' is not supported. Use one of MD5, SHA-1, SHA-256, SHA-384, SHA-512"
-            )))
-        }
+    let Some(digest) = crate::digest::hex_digest(&algorithm, bytes) else {
+        return Err(EvaluatorError::EvaluationError(format!(
+            "The hash algorithm '{algorithm}' is not supported. Use one of {}",
+            crate::digest::ALGORITHMS
+        )));
     };
     Ok(JValue::string(digest))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for byte in bytes {
-        out.push(char::from(DIGITS[usize::from(byte >> 4)]));
-        out.push(char::from(DIGITS[usize::from(byte & 0xf)]));
-    }
-    out
 }
 
 /// `$random([seed])`: a number in `[0, 1)`; the same for the same seed.

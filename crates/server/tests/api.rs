@@ -144,9 +144,29 @@ async fn run_case(path: &Path) -> Result<usize, String> {
             .as_str()
             .ok_or(format!("step {i}: no action"))?;
         let body = encode_request(step.get("request").unwrap_or(&json!({})), &captures);
-        let (status, response) = call(&server, request(action, &body)).await;
         let expected_response = step.get("response").map(|r| substitute(r, &captures));
         let place = format!("step {i} ({action})");
+        // `"eventually": true`: the state asked for is reached asynchronously
+        // (e.g. a callback's TaskSubmitted); ask again until it shows, a
+        // bounded number of times.
+        let attempts = if step.get("eventually") == Some(&Json::Bool(true)) {
+            100
+        } else {
+            1
+        };
+        let mut answer = call(&server, request(action, &body)).await;
+        for _ in 1..attempts {
+            let matched = answer.0 == StatusCode::OK
+                && expected_response
+                    .as_ref()
+                    .is_none_or(|expected| contains(&answer.1, expected, "").is_ok());
+            if matched {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            answer = call(&server, request(action, &body)).await;
+        }
+        let (status, response) = answer;
         match step.get("error").and_then(Json::as_str) {
             Some(code) => {
                 if status != StatusCode::BAD_REQUEST || response["__type"] != code {

@@ -153,12 +153,24 @@ fn in_memory(
     }
 }
 
+/// Runs `executions` executions on the durable runtime (SQLite, fsync on
+/// every commit), `concurrency` at a time. Transitions are counted by a
+/// simulated run of the same workload, which makes the same ones.
 fn durable(
-    definition: Definition,
+    name: &'static str,
     text: String,
+    input: Json,
     executions: usize,
     concurrency: usize,
 ) -> anyhow::Result<Figure> {
+    let definition = self::definition(&serde_json::from_str(&text)?)?;
+    let config = SimulateConfig {
+        keep_history: false,
+        max_events: usize::MAX,
+        ..Default::default()
+    };
+    let per_execution =
+        simulate(&definition, meta(0, input.clone()), &mut NoTasks, &config).transitions;
     let dir = std::env::temp_dir().join(format!("windlass-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let path = dir.join("bench.db");
@@ -179,7 +191,7 @@ fn durable(
             let request = StartRequest {
                 definition_text: text.clone(),
                 definition: definition.clone(),
-                meta: meta(i, json!({})),
+                meta: meta(i, input.clone()),
             };
             handles.push(tokio::spawn(async move {
                 let arn = request.meta.execution_arn.clone();
@@ -196,8 +208,8 @@ fn durable(
         }
         let seconds = started.elapsed().as_secs_f64();
         anyhow::Ok(Figure {
-            name: "pass chain (10 states), durable, fsync",
-            transitions: executions as u64 * 10,
+            name,
+            transitions: executions as u64 * per_execution,
             seconds,
         })
     })?;
@@ -215,7 +227,8 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     let chain = definition(&chain_document)?;
     let choice = definition(&choice_heavy())?;
     let map = definition(&map_machine())?;
-    let items: Vec<Json> = (0..10_000).map(|i| json!({ "i": i })).collect();
+    let items = Json::Array((0..10_000).map(|i| json!({ "i": i })).collect());
+    let choice_input = json!({ "n": 3, "s": "abc", "b": true });
     let mut figures = vec![
         in_memory(
             "pass chain (10 states), in memory",
@@ -227,21 +240,44 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             "choice-heavy (10 Choice x 5 rules), in memory",
             &choice,
             args.executions,
-            &json!({ "n": 3, "s": "abc", "b": true }),
+            &choice_input,
         ),
         in_memory(
             "distributed map over 10,000 items, in memory",
             &map,
             20,
-            &Json::Array(items),
+            &items,
         ),
     ];
-    figures.push(durable(
-        chain,
-        chain_document.to_string(),
-        args.durable_executions,
-        args.concurrency,
-    )?);
+    let durable_runs = [
+        (
+            "pass chain (10 states), durable, fsync",
+            chain_document,
+            json!({ "a": 1 }),
+            args.durable_executions,
+        ),
+        (
+            "choice-heavy, durable, fsync",
+            choice_heavy(),
+            choice_input,
+            args.durable_executions,
+        ),
+        (
+            "distributed map over 10,000 items, durable, fsync",
+            map_machine(),
+            items,
+            20,
+        ),
+    ];
+    for (name, document, input, executions) in durable_runs {
+        figures.push(durable(
+            name,
+            document.to_string(),
+            input,
+            executions,
+            args.concurrency,
+        )?);
+    }
     if args.json {
         let rows: Vec<Json> = figures
             .iter()

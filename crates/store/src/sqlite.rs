@@ -12,6 +12,10 @@ use crate::{Commit, Error, ExecutionFilter, ExecutionRecord, Result, Store};
 
 pub struct SqliteStore {
     conn: Mutex<Connection>,
+    /// A second connection for the execution and history reads: in WAL mode
+    /// readers do not wait for the writer, so a lookup (e.g. a start's
+    /// check for an existing execution) never queues behind a commit's fsync.
+    reader: Mutex<Connection>,
 }
 
 const SCHEMA: &str = "
@@ -71,9 +75,20 @@ impl SqliteStore {
         conn.execute_batch(SCHEMA).map_err(open_error)?;
         conn.execute_batch(crate::machines::SQLITE_SCHEMA)
             .map_err(open_error)?;
+        let reader = Connection::open(path).map_err(open_error)?;
+        reader
+            .execute_batch("PRAGMA busy_timeout=5000; PRAGMA query_only=ON;")
+            .map_err(open_error)?;
         Ok(SqliteStore {
             conn: Mutex::new(conn),
+            reader: Mutex::new(reader),
         })
+    }
+
+    fn read(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.reader
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
@@ -176,7 +191,7 @@ impl Store for SqliteStore {
     }
 
     fn execution(&self, arn: &str) -> Result<Option<ExecutionRecord>> {
-        let conn = self.lock();
+        let conn = self.read();
         let mut statement = conn.prepare_cached(&format!("{SELECT_RECORD} WHERE e.arn = ?1"))?;
         Ok(statement
             .query_row(params![arn], record_from_row)
@@ -184,7 +199,7 @@ impl Store for SqliteStore {
     }
 
     fn running(&self) -> Result<Vec<ExecutionRecord>> {
-        let conn = self.lock();
+        let conn = self.read();
         let mut statement =
             conn.prepare_cached(&format!("{SELECT_RECORD} WHERE e.status = 'RUNNING'"))?;
         let rows = statement.query_map([], record_from_row)?;
@@ -192,7 +207,7 @@ impl Store for SqliteStore {
     }
 
     fn list(&self, filter: &ExecutionFilter) -> Result<Vec<ExecutionRecord>> {
-        let conn = self.lock();
+        let conn = self.read();
         let mut statement = conn.prepare_cached(&format!(
             "{SELECT_RECORD} WHERE (?1 IS NULL OR e.state_machine_arn = ?1) AND (?2 IS NULL OR e.status = ?2) \
              AND (?3 IS NULL OR e.arn > ?3) ORDER BY e.arn LIMIT ?4"
@@ -210,7 +225,7 @@ impl Store for SqliteStore {
     }
 
     fn history(&self, arn: &str, from: u64, to: u64) -> Result<Vec<HistoryEvent>> {
-        let conn = self.lock();
+        let conn = self.read();
         let mut statement = conn.prepare_cached(
             "SELECT events FROM history WHERE arn = ?1 AND last_id >= ?2 AND first_id <= ?3 ORDER BY first_id",
         )?;

@@ -35,12 +35,18 @@ impl HistoryEvent {
         });
         if let (Some(key), Some(map)) = (self.details_key(), event.as_object_mut()) {
             let mut details = self.details.clone();
-            if as_text {
-                if let Some(fields) = details.as_object_mut() {
-                    for field in ["input", "output"] {
-                        if let Some(value) = fields.get_mut(field) {
-                            *value = Json::String(value.to_string());
-                        }
+            if let Some(fields) = details.as_object_mut() {
+                for (field, about) in [("input", "inputDetails"), ("output", "outputDetails")] {
+                    let Some(value) = fields.get_mut(field) else {
+                        continue;
+                    };
+                    if as_text {
+                        *value = Json::String(value.to_string());
+                    }
+                    // Payloads are never truncated here; the stored event
+                    // leaves this constant out.
+                    if !fields.contains_key(about) {
+                        fields.insert(about.into(), json!({ "truncated": false }));
                     }
                 }
             }
@@ -50,23 +56,15 @@ impl HistoryEvent {
     }
 }
 
-/// Details with a payload: `{name?, <field>, <field>Details: {truncated}}`.
-/// Built directly rather than with `json!`, which would copy the payload
-/// through serde a second time.
+/// Details with a payload: `{name?, <field>}`; [`HistoryEvent::to_aws`]
+/// adds the constant `<field>Details`. Built directly rather than with
+/// `json!`, which would copy the payload through serde a second time.
 pub(crate) fn payload_details(name: Option<&str>, field: &'static str, value: Json) -> Json {
-    let mut details = serde_json::Map::with_capacity(3);
+    let mut details = serde_json::Map::with_capacity(2);
     if let Some(name) = name {
         details.insert("name".into(), Json::String(name.to_string()));
     }
     details.insert(field.into(), value);
-    let mut truncated = serde_json::Map::with_capacity(1);
-    truncated.insert("truncated".into(), Json::Bool(false));
-    let key = if field == "input" {
-        "inputDetails"
-    } else {
-        "outputDetails"
-    };
-    details.insert(key.into(), Json::Object(truncated));
     Json::Object(details)
 }
 

@@ -57,11 +57,14 @@ impl Execution {
             stop_millis: None,
         };
         let mut run = Run::new(definition, &mut execution, now);
-        let details = json!({
-            "input": run.execution.meta.input,
-            "inputDetails": { "truncated": false },
-            "roleArn": run.execution.meta.role_arn,
-        });
+        let mut details =
+            crate::history::payload_details(None, "input", run.execution.meta.input.clone());
+        if let Some(map) = details.as_object_mut() {
+            map.insert(
+                "roleArn".into(),
+                Json::String(run.execution.meta.role_arn.clone()),
+            );
+        }
         let id = run.emit(0, "ExecutionStarted", details);
         if let Some(frame) = run.execution.frames.get_mut(&0) {
             frame.last_event = id;

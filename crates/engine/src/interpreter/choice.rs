@@ -22,7 +22,7 @@ impl Run<'_> {
                 let effective = eval.effective_input(raw)?;
                 let mut matched = None;
                 for (index, rule) in choice.choices.iter().enumerate() {
-                    let field = format!("Choices[{index}]/Condition");
+                    let field = RuleField(index);
                     if evaluate(&eval, &rule.condition, raw, &effective, &field)? {
                         matched = Some((index, rule));
                         break;
@@ -86,7 +86,7 @@ pub(crate) fn evaluate(
     condition: &Condition,
     raw: &Json,
     effective: &Json,
-    field: &str,
+    field: &RuleField,
 ) -> Result<bool, Failure> {
     match condition {
         Condition::And(all) => {
@@ -106,10 +106,13 @@ pub(crate) fn evaluate(
             Ok(false)
         }
         Condition::Not(inner) => Ok(!evaluate(eval, inner, raw, effective, field)?),
-        Condition::Jsonata(expression) => match eval.select(raw, expression, field)? {
+        Condition::Jsonata(expression) => match eval.select(raw, expression, &field.name())? {
             Json::Bool(b) => Ok(b),
             other => Err(windlass_asl::jsonata::unexpected_type(
-                field, expression, "boolean", &other,
+                &field.name(),
+                expression,
+                "boolean",
+                &other,
             )),
         },
         Condition::Compare {
@@ -213,47 +216,96 @@ fn ordered(op: ComparisonOp, ordering: std::cmp::Ordering) -> bool {
     }
 }
 
-/// `StringMatches`: `*` matches any run of characters; `\*` and `\\` are literal.
+/// `StringMatches`: `*` matches any run of characters; `\*` and `\\` are
+/// literal. Classic wildcard matching with backtracking to the last star,
+/// over byte offsets so nothing is allocated.
 pub(crate) fn glob_matches(pattern: &str, text: &str) -> bool {
     #[derive(PartialEq)]
     enum Token {
         Any,
         Char(char),
     }
-    let mut tokens = Vec::new();
-    let mut chars = pattern.chars();
-    while let Some(c) = chars.next() {
-        match c {
+    /// The token at byte offset `at` of the pattern, and its length.
+    fn token(pattern: &str, at: usize) -> Option<(Token, usize)> {
+        let mut chars = pattern[at..].chars();
+        let c = chars.next()?;
+        Some(match c {
             '\\' => match chars.next() {
-                Some(escaped) => tokens.push(Token::Char(escaped)),
-                None => tokens.push(Token::Char('\\')),
+                Some(escaped) => (Token::Char(escaped), 1 + escaped.len_utf8()),
+                None => (Token::Char('\\'), 1),
             },
-            '*' => tokens.push(Token::Any),
-            other => tokens.push(Token::Char(other)),
-        }
+            '*' => (Token::Any, 1),
+            other => (Token::Char(other), other.len_utf8()),
+        })
     }
-    let text: Vec<char> = text.chars().collect();
-    // Classic wildcard matching with backtracking to the last star.
     let (mut t, mut p) = (0usize, 0usize);
-    let (mut star, mut mark) = (None, 0usize);
-    while t < text.len() {
-        if p < tokens.len() && tokens[p] == Token::Char(text[t]) {
-            t += 1;
-            p += 1;
-        } else if p < tokens.len() && tokens[p] == Token::Any {
-            star = Some(p);
-            mark = t;
-            p += 1;
-        } else if let Some(s) = star {
-            p = s + 1;
-            mark += 1;
-            t = mark;
-        } else {
+    // After the last star: where the pattern resumes, and the text offset it
+    // has consumed up to.
+    let mut star: Option<(usize, usize)> = None;
+    while let Some(c) = text[t..].chars().next() {
+        match token(pattern, p) {
+            Some((Token::Char(expected), len)) if expected == c => {
+                t += c.len_utf8();
+                p += len;
+                continue;
+            }
+            Some((Token::Any, len)) => {
+                star = Some((p + len, t));
+                p += len;
+                continue;
+            }
+            _ => {}
+        }
+        let Some((resume, mark)) = star else {
             return false;
+        };
+        let skipped = text[mark..].chars().next().map_or(1, char::len_utf8);
+        star = Some((resume, mark + skipped));
+        p = resume;
+        t = mark + skipped;
+    }
+    while let Some((Token::Any, len)) = token(pattern, p) {
+        p += len;
+    }
+    p == pattern.len()
+}
+
+/// The Choice rule a condition belongs to; its field is named only when a
+/// message needs it (built on failure, not for every rule evaluated).
+pub(crate) struct RuleField(pub usize);
+
+impl RuleField {
+    fn name(&self) -> String {
+        format!("Choices[{}]/Condition", self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::glob_matches;
+
+    #[test]
+    fn string_matches_wildcards_and_escapes() {
+        let cases = [
+            ("*.log", "server.log", true),
+            ("*.log", "server.txt", false),
+            ("a*b*c", "axxbyyc", true),
+            ("a*b*c", "axxbyy", false),
+            ("log-*-done", "log-ünïcode-done", true),
+            ("\\*", "*", true),
+            ("\\*", "x", false),
+            ("a\\\\b", "a\\b", true),
+            ("*", "", true),
+            ("", "", true),
+            ("", "x", false),
+            ("**a", "bba", true),
+        ];
+        for (pattern, text, expected) in cases {
+            assert_eq!(
+                glob_matches(pattern, text),
+                expected,
+                "{pattern:?} on {text:?}"
+            );
         }
     }
-    while p < tokens.len() && tokens[p] == Token::Any {
-        p += 1;
-    }
-    p == tokens.len()
 }

@@ -18,7 +18,7 @@ use crate::event::TaskRequest;
 use crate::execution::{Execution, ExecutionMeta, Frame, Phase, Status};
 use crate::format_timestamp;
 use crate::host::SeededHost;
-use crate::interpreter::choice::evaluate;
+use crate::interpreter::choice::{evaluate, RuleField};
 use crate::interpreter::io::Eval;
 use crate::interpreter::states::resolve_number;
 use crate::time_fmt::parse_timestamp;
@@ -326,7 +326,7 @@ impl Tester<'_> {
                 &rule.condition,
                 raw,
                 &effective,
-                &format!("Choices[{index}]/Condition"),
+                &RuleField(index),
             )? {
                 matched = Some((index, rule));
                 break;

@@ -66,7 +66,7 @@ fn aws(url: &str, args: &[&str]) -> Result<Json, String> {
 }
 
 #[test]
-fn aws_cli_creates_runs_and_stops() {
+fn aws_cli_creates_runs_stops_and_redrives() {
     require_python_packages();
     let dir = temp_dir("awscli");
     let server = Server::start(&dir);
@@ -192,6 +192,26 @@ fn aws_cli_creates_runs_and_stops() {
     )
     .expect("list");
     assert_eq!(listed["executions"][0]["name"], "slow");
+
+    // The stopped execution is redriven: it waits in `Hold` again.
+    let redriven = aws(url, &["redrive-execution", "--execution-arn", &slow_arn]).expect("redrive");
+    assert!(redriven["redriveDate"].is_number(), "{redriven}");
+    let described =
+        aws(url, &["describe-execution", "--execution-arn", &slow_arn]).expect("describe");
+    assert_eq!(
+        (
+            described["status"].as_str(),
+            described["redriveCount"].as_u64()
+        ),
+        (Some("RUNNING"), Some(1))
+    );
+    let again = aws(url, &["redrive-execution", "--execution-arn", &slow_arn]);
+    assert!(
+        again
+            .as_ref()
+            .is_err_and(|e| e.contains("ExecutionNotRedrivable")),
+        "{again:?}"
+    );
 
     let missing = aws(
         url,

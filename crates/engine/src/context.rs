@@ -24,7 +24,7 @@ pub(crate) fn context_object(
             "Name": meta.name,
             "RoleArn": meta.role_arn,
             "StartTime": format_timestamp(meta.start_millis),
-            "RedriveCount": 0,
+            "RedriveCount": execution.redrive.count,
         },
         "State": {
             "EnteredTime": format_timestamp(frame.entered_millis),
@@ -37,6 +37,11 @@ pub(crate) fn context_object(
     });
     if let Some(map) = context.as_object_mut() {
         // Express executions cannot be redriven and have no RedriveCount.
+        if let (Some(millis), Some(Json::Object(execution))) =
+            (execution.redrive.last_millis, map.get_mut("Execution"))
+        {
+            execution.insert("RedriveTime".into(), json!(format_timestamp(millis)));
+        }
         if meta.express {
             if let Some(Json::Object(execution)) = map.get_mut("Execution") {
                 execution.remove("RedriveCount");

@@ -71,6 +71,24 @@ pub struct Execution {
     pub last_event_id: u64,
     pub(crate) rng: u64,
     pub(crate) stop_millis: Option<i64>,
+    /// What RedriveExecution needs: how often it ran, and where an
+    /// unsuccessful execution stood when it ended.
+    #[serde(default)]
+    pub(crate) redrive: Redrive,
+}
+
+/// An execution's redrives, and what an unsuccessful end left to redrive.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub(crate) struct Redrive {
+    pub count: u32,
+    pub last_millis: Option<i64>,
+    /// The frames as they stood when the execution ended unsuccessfully,
+    /// each at the state to run again (see `interpreter::redrive`).
+    pub frames: Option<BTreeMap<FrameId, Frame>>,
+    /// The client tokens of the last successful redrives and their times:
+    /// a retried request with one of them gets the same answer.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tokens: Vec<(String, i64)>,
 }
 
 impl Execution {
@@ -87,6 +105,34 @@ impl Execution {
     /// The armed timers and when they fire, for the runtime to re-arm after a restart.
     pub fn pending_timers(&self) -> impl Iterator<Item = (TimerId, i64)> + '_ {
         self.timers.iter().map(|(id, timer)| (*id, timer.at_millis))
+    }
+
+    /// How many times the execution was redriven, and when last.
+    pub fn redrive_count(&self) -> u32 {
+        self.redrive.count
+    }
+
+    pub fn redrive_millis(&self) -> Option<i64> {
+        self.redrive.last_millis
+    }
+
+    /// When the redrive requested with client token `token` happened, if
+    /// it is one of the last ten.
+    pub fn redriven_with(&self, token: &str) -> Option<i64> {
+        self.redrive
+            .tokens
+            .iter()
+            .find(|(t, _)| t == token)
+            .map(|(_, millis)| *millis)
+    }
+
+    /// Records the client token of the redrive that just happened (AWS
+    /// answers the last ten idempotently).
+    pub fn remember_redrive_token(&mut self, token: String) {
+        let millis = self.redrive.last_millis.unwrap_or_default();
+        self.redrive.tokens.push((token, millis));
+        let excess = self.redrive.tokens.len().saturating_sub(10);
+        self.redrive.tokens.drain(..excess);
     }
 
     pub(crate) fn fresh_id(&mut self) -> u64 {
@@ -186,6 +232,10 @@ pub(crate) struct Children {
     pub total: usize,
     pub first_failure: Option<SerdeFailure>,
     pub distributed: bool,
+    /// Distributed Map iterations that failed within the tolerance, as
+    /// they stood when they failed: a redrive runs them again.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failed_frames: Vec<(FrameId, Frame)>,
 }
 
 /// [`Failure`] in a serializable form.

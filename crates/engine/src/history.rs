@@ -94,6 +94,8 @@ pub fn details_key(kind: &str) -> Option<&'static str> {
         "MapIterationAborted" => "mapIterationAbortedEventDetails",
         "MapRunStarted" => "mapRunStartedEventDetails",
         "MapRunFailed" => "mapRunFailedEventDetails",
+        "MapRunRedriven" => "mapRunRedrivenEventDetails",
+        "ExecutionRedriven" => "executionRedrivenEventDetails",
         "EvaluationFailed" => "evaluationFailedEventDetails",
         kind if kind.ends_with("StateEntered") => "stateEnteredEventDetails",
         kind if kind.ends_with("StateExited") => "stateExitedEventDetails",

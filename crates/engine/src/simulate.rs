@@ -68,8 +68,34 @@ pub fn simulate(
     invoker: &mut dyn SyncInvoker,
     config: &SimulateConfig,
 ) -> Simulated {
-    let mut now = meta.start_millis;
-    let (mut execution, step) = Execution::start(definition, meta, now);
+    let now = meta.start_millis;
+    let (execution, step) = Execution::start(definition, meta, now);
+    drive(definition, execution, step, now, invoker, config)
+}
+
+/// Redrives an unsuccessful execution (see [`Execution::redrive`]) and runs
+/// it to its end on the virtual clock, starting at `now`. The history holds
+/// the events from `ExecutionRedriven` on.
+pub fn redrive(
+    definition: &Definition,
+    mut execution: Execution,
+    now: i64,
+    invoker: &mut dyn SyncInvoker,
+    config: &SimulateConfig,
+) -> Result<Simulated, crate::RedriveRefusal> {
+    let step = execution.redrive(definition, now)?;
+    Ok(drive(definition, execution, step, now, invoker, config))
+}
+
+/// Carries out `step` and every step after it until the execution ends.
+fn drive(
+    definition: &Definition,
+    mut execution: Execution,
+    step: Step,
+    mut now: i64,
+    invoker: &mut dyn SyncInvoker,
+    config: &SimulateConfig,
+) -> Simulated {
     let mut history = Vec::new();
     let mut transitions = 0;
     let mut timers: BTreeMap<(i64, u64), ()> = BTreeMap::new();

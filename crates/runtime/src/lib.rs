@@ -51,6 +51,8 @@ pub enum Error {
     InvalidToken,
     #[error("execution {0} is driven by another server now")]
     NotOwner(String),
+    #[error("{0}")]
+    NotRedrivable(String),
 }
 
 impl From<windlass_store::Error> for Error {
@@ -115,6 +117,9 @@ struct Inner {
     tokens: Mutex<HashMap<String, (String, TaskId)>>,
     activities: activities::Queues,
     definitions: Mutex<HashMap<String, Arc<Definition>>>,
+    /// Held while a redrive reads an ended execution and commits it running
+    /// again, so that two redrives of one execution never both do.
+    redriving: tokio::sync::Mutex<()>,
     /// Whether the lease and inbox tasks of a shared store run.
     background: AtomicBool,
 }
@@ -157,6 +162,7 @@ impl Runtime {
                 tokens: Mutex::new(HashMap::new()),
                 activities: activities::Queues::default(),
                 definitions: Mutex::new(HashMap::new()),
+                redriving: tokio::sync::Mutex::new(()),
                 background: AtomicBool::new(false),
             }),
         }
@@ -368,6 +374,67 @@ impl Runtime {
             return self.stop_elsewhere(arn, error, cause).await;
         }
         self.deliver(arn, Event::Stop { error, cause }).await
+    }
+
+    /// RedriveExecution: runs an execution that failed, timed out or was
+    /// stopped again from the states that did not finish (see
+    /// [`Execution::redrive`]); returns when it was redriven.
+    /// A request repeated with the same `client_token` gets the first
+    /// one's answer.
+    pub async fn redrive(&self, arn: &str, client_token: Option<&str>) -> Result<i64, Error> {
+        let _one_at_a_time = self.inner.redriving.lock().await;
+        let record = self
+            .inner
+            .store
+            .execution(arn)?
+            .ok_or_else(|| Error::NoSuchExecution(arn.to_string()))?;
+        let mut execution: Execution =
+            serde_json::from_str(&record.snapshot).map_err(|e| Error::Corrupt {
+                arn: arn.to_string(),
+                reason: e.to_string(),
+            })?;
+        if let Some(millis) = client_token.and_then(|t| execution.redriven_with(t)) {
+            return Ok(millis);
+        }
+        if self.lock_live().contains_key(arn) {
+            return Err(Error::NotRedrivable(
+                windlass_engine::RedriveRefusal::NotEnded("RUNNING").to_string(),
+            ));
+        }
+        execution
+            .redrivable()
+            .map_err(|refusal| Error::NotRedrivable(refusal.to_string()))?;
+        // On a shared store: become its owner, unless another server
+        // redrove it first.
+        if !self.inner.store.claim_ended(arn)? {
+            return Err(Error::NotRedrivable(
+                windlass_engine::RedriveRefusal::NotEnded("RUNNING").to_string(),
+            ));
+        }
+        let definition = self.definition_for(&record)?;
+        let now = self.now_millis();
+        let step = execution
+            .redrive(&definition, now)
+            .map_err(|refusal| Error::NotRedrivable(refusal.to_string()))?;
+        if let Some(token) = client_token {
+            execution.remember_redrive_token(token.to_string());
+        }
+        let handle = Arc::new(LiveHandle {
+            state: tokio::sync::Mutex::new(Live {
+                execution,
+                definition,
+                timers: HashMap::new(),
+                tasks: HashMap::new(),
+            }),
+            finished: watch::channel(None).0,
+        });
+        let mut live = handle.state.lock().await;
+        self.lock_live().insert(arn.to_string(), handle.clone());
+        if let Err(error) = self.persist_and_act(&handle, &mut live, step, None).await {
+            self.lock_live().remove(arn);
+            return Err(error);
+        }
+        Ok(now)
     }
 
     /// SendTaskSuccess.

@@ -252,9 +252,11 @@ pub struct DescribeExecutionOutput {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cause: Option<String>,
     pub redrive_count: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redrive_date: Option<f64>,
     pub redrive_status: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub redrive_status_reason: Option<&'static str>,
+    pub redrive_status_reason: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -341,6 +343,19 @@ pub struct StopExecutionInput {
 #[serde(rename_all = "camelCase")]
 pub struct StopExecutionOutput {
     pub stop_date: f64,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+pub struct RedriveExecutionInput {
+    pub execution_arn: String,
+    pub client_token: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RedriveExecutionOutput {
+    pub redrive_date: f64,
 }
 
 // ---- activities and tasks ----

@@ -143,6 +143,12 @@ pub trait Store: Send + Sync + 'static {
     fn claim_orphans(&self) -> Result<Vec<ExecutionRecord>> {
         Ok(Vec::new())
     }
+    /// Makes this process the owner of an execution that has ended, before
+    /// a redrive runs it again; false when it is running (another process
+    /// redrove it first). A store one process uses owns everything.
+    fn claim_ended(&self, _arn: &str) -> Result<bool> {
+        Ok(true)
+    }
     /// Leaves a message for the owner of execution `arn`; returns its id.
     fn post(&self, _arn: &str, _body: &str) -> Result<i64> {
         Err(Error::Unsupported("messages between processes"))

@@ -188,6 +188,8 @@ def scenario(endpoint):
     stopped = sfn.describe_execution(executionArn=long_arn)
     check("stop", stopped["status"] == "ABORTED" and stopped["error"] == "Test.Stop", stopped)
 
+    redrive(sfn)
+
     listed = []
     for page in sfn.get_paginator("list_executions").paginate(stateMachineArn=machine_arn, PaginationConfig={"PageSize": 1}):
         listed.extend(e["name"] for e in page["executions"])
@@ -216,6 +218,49 @@ def scenario(endpoint):
         check("missing execution", False)
     except sfn.exceptions.ExecutionDoesNotExist:
         check("missing execution", True)
+
+
+def redrive(sfn):
+    """A task fails, the execution is redriven, and it continues from that task."""
+    activity = sfn.create_activity(name="flaky")["activityArn"]
+    definition = {
+        "StartAt": "Prepare",
+        "States": {
+            "Prepare": {"Type": "Pass", "Parameters": {"n.$": "$.n", "entered.$": "$$.State.EnteredTime"}, "Next": "Work"},
+            "Work": {"Type": "Task", "Resource": activity, "Parameters": {"n.$": "$.n", "redrives.$": "$$.Execution.RedriveCount"},
+                     "ResultPath": "$.work", "End": True},
+        },
+    }
+    machine = sfn.create_state_machine(name="Flaky", definition=json.dumps(definition), roleArn=ROLE)["stateMachineArn"]
+    arn = sfn.start_execution(stateMachineArn=machine, name="flaky-1", input=json.dumps({"n": 7}))["executionArn"]
+    task = sfn.get_activity_task(activityArn=activity, workerName="w")
+    check("redrive: first attempt's input", json.loads(task["input"]) == {"n": 7, "redrives": 0}, task)
+    sfn.send_task_failure(taskToken=task["taskToken"], error="Flaky.Down", cause="not yet")
+    failed = wait_for(sfn, arn)
+    check("redrive: failed first", failed["status"] == "FAILED" and failed["redriveStatus"] == "REDRIVABLE"
+          and failed["redriveCount"] == 0, failed)
+    first_prepare = [e for e in history(sfn, arn)[0] if e["type"] == "PassStateExited"]
+
+    redriven = sfn.redrive_execution(executionArn=arn)
+    check("redrive: accepted", "redriveDate" in redriven, redriven)
+    task = sfn.get_activity_task(activityArn=activity, workerName="w")
+    check("redrive: the failed task runs again with its input", json.loads(task["input"]) == {"n": 7, "redrives": 1}, task)
+    sfn.send_task_success(taskToken=task["taskToken"], output=json.dumps({"ok": True}))
+    done = wait_for(sfn, arn)
+    check("redrive: succeeded", done["status"] == "SUCCEEDED" and done["redriveCount"] == 1 and "redriveDate" in done
+          and json.loads(done["output"])["work"] == {"ok": True}, done)
+    check("redrive: output keeps what Prepare did the first time",
+          json.loads(done["output"])["entered"] == json.loads(first_prepare[0]["stateExitedEventDetails"]["output"])["entered"], done)
+    events, _ = history(sfn, arn)
+    types = [e["type"] for e in events]
+    check("redrive: history continues", types.count("ExecutionRedriven") == 1 and types.count("PassStateEntered") == 1
+          and types.count("TaskStateEntered") == 2 and types[-1] == "ExecutionSucceeded"
+          and [e["id"] for e in events] == list(range(1, len(events) + 1)), types)
+    try:
+        sfn.redrive_execution(executionArn=arn)
+        check("redrive: a succeeded execution is refused", False)
+    except sfn.exceptions.ExecutionNotRedrivable as e:
+        check("redrive: a succeeded execution is refused", "SUCCEEDED" in str(e), str(e))
 
 
 RESTART_DEFINITION = {

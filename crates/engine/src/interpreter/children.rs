@@ -45,15 +45,18 @@ impl Run<'_> {
             total: count,
             first_failure: None,
             distributed: false,
+            failed_frames: Vec::new(),
         };
         self.wait_for_children(frame, children)
     }
 
     pub(super) fn start_map(&mut self, frame: FrameId, state: &State, map: &Map) -> Flow {
-        let raw = self.raw_input(frame);
         let computed = {
+            let Some(current) = self.execution.frames.get(&frame) else {
+                return Flow::Blocked;
+            };
             let mut eval = Eval::new(self.execution, &self.host, frame, state);
-            map_inputs(&mut eval, &raw, map)
+            map_inputs(&mut eval, &current.input, map)
         };
         let (inputs, max_concurrency, tolerated_count, tolerated_percentage) = match computed {
             Ok(values) => values,
@@ -89,6 +92,7 @@ impl Run<'_> {
             total,
             first_failure: None,
             distributed,
+            failed_frames: Vec::new(),
         };
         self.wait_for_children(frame, children)
     }
@@ -102,7 +106,7 @@ impl Run<'_> {
     }
 
     /// Starts queued children while the concurrency limit allows.
-    fn start_queued_children(&mut self, frame: FrameId) {
+    pub(super) fn start_queued_children(&mut self, frame: FrameId) {
         loop {
             let Some(parent) = self.execution.frames.get_mut(&frame) else {
                 return;
@@ -219,6 +223,9 @@ impl Run<'_> {
                 };
                 if children.distributed {
                     children.failures += 1;
+                    if let Some(failed) = self.wreck.remove(&child) {
+                        children.failed_frames.push((child, failed));
+                    }
                     if let Some(slot) = children.results.get_mut(link.slot) {
                         *slot = Some(json!({ "Error": failure.error, "Cause": failure.cause }));
                     }
@@ -255,7 +262,10 @@ impl Run<'_> {
             self.remove_subtree(child);
         }
         if let Some(parent) = self.execution.frames.get_mut(&frame) {
-            parent.phase = Phase::Enter;
+            if let Phase::Children(children) = std::mem::replace(&mut parent.phase, Phase::Enter) {
+                // Kept for a redrive, should the failure end the execution.
+                self.wreck_children.insert(frame, children);
+            }
         }
         let kind = if is_map {
             "MapStateFailed"
@@ -269,7 +279,7 @@ impl Run<'_> {
     }
 
     /// When every child is done, completes the parent state with the results.
-    fn maybe_children_done(&mut self, frame: FrameId) -> Flow {
+    pub(super) fn maybe_children_done(&mut self, frame: FrameId) -> Flow {
         let Some(parent) = self.execution.frames.get_mut(&frame) else {
             return Flow::Blocked;
         };
@@ -340,12 +350,29 @@ pub(crate) fn map_limits(
     Ok((max_concurrency, tolerated_count, tolerated_percentage))
 }
 
+/// Whether a Map's ItemSelector, ItemBatcher or limits read the state's
+/// input after the items were taken from it.
+fn reads_input_after_items(map: &Map) -> bool {
+    use windlass_asl::definition::NumberSource;
+    let dynamic = |source: &Option<NumberSource>| {
+        matches!(
+            source,
+            Some(NumberSource::Path(_) | NumberSource::Jsonata(_))
+        )
+    };
+    map.item_selector.is_some()
+        || map.item_batcher.is_some()
+        || dynamic(&map.max_concurrency)
+        || dynamic(&map.tolerated_failure_count)
+        || dynamic(&map.tolerated_failure_percentage)
+}
+
 type MapInputs = (Vec<(Json, Json)>, usize, Option<u64>, Option<f64>);
 
 /// Each iteration's input (after ItemSelector and ItemBatcher) with its
 /// item, and the Map's concurrency and failure tolerance.
 fn map_inputs(eval: &mut Eval, raw: &Json, map: &Map) -> Result<MapInputs, Failure> {
-    let effective = eval.effective_input(raw)?;
+    let mut effective = eval.effective_input(raw)?;
     let items = if eval.jsonata() {
         match &map.items {
             Some(Json::String(expression)) if jsonata::is_expression(expression) => {
@@ -370,6 +397,9 @@ fn map_inputs(eval: &mut Eval, raw: &Json, map: &Map) -> Result<MapInputs, Failu
     } else {
         match &map.items_path {
             Some(p) => eval.select(&effective, p, "ItemsPath")?,
+            // The whole input is the items: move it unless something below
+            // still reads the input.
+            None if !reads_input_after_items(map) => std::mem::take(&mut effective),
             None => effective.clone(),
         }
     };
@@ -405,9 +435,9 @@ fn map_inputs(eval: &mut Eval, raw: &Json, map: &Map) -> Result<MapInputs, Failu
                     })?
                 }
             }
-            None => item.clone(),
+            None => item,
         };
-        inputs.push((input, item));
+        inputs.push((input, Json::Null));
     }
     if let Some(batcher) = &map.item_batcher {
         let max_items = number(eval, &batcher.max_items_per_batch, "MaxItemsPerBatchPath")?

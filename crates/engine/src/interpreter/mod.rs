@@ -5,6 +5,7 @@ pub(crate) mod children;
 pub(crate) mod choice;
 mod failure;
 pub(crate) mod io;
+pub(crate) mod redrive;
 pub(crate) mod states;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -55,6 +56,7 @@ impl Execution {
             next_id: 0,
             last_event_id: 0,
             stop_millis: None,
+            redrive: Default::default(),
         };
         let mut run = Run::new(definition, &mut execution, now);
         let mut details =
@@ -115,6 +117,11 @@ pub(crate) struct Run<'a> {
     pub host: SeededHost,
     pub step: Step,
     pub runnable: VecDeque<FrameId>,
+    /// Frames that failed or were cancelled during this run, kept so that
+    /// an unsuccessful end can record where a redrive picks up.
+    pub wreck: BTreeMap<FrameId, Frame>,
+    /// The children of Parallel and Map states that failed during this run.
+    pub wreck_children: BTreeMap<FrameId, Children>,
 }
 
 impl<'a> Run<'a> {
@@ -127,6 +134,8 @@ impl<'a> Run<'a> {
             host,
             step: Step::default(),
             runnable: VecDeque::new(),
+            wreck: BTreeMap::new(),
+            wreck_children: BTreeMap::new(),
         }
     }
 
@@ -285,10 +294,12 @@ impl<'a> Run<'a> {
             return Flow::Blocked;
         };
         self.cancel_frame_work(&f, frame);
-        match f.parent {
+        let (parent, last_event) = (f.parent, f.last_event);
+        self.keep_wreck(frame, f);
+        match parent {
             None => {
                 let details = failure::error_details(&failure.error, &failure.cause);
-                self.emit(f.last_event, "ExecutionFailed", details);
+                self.emit(last_event, "ExecutionFailed", details);
                 self.end_execution(
                     Status::Failed,
                     Outcome::Error {
@@ -297,7 +308,7 @@ impl<'a> Run<'a> {
                     },
                 );
             }
-            Some(link) => self.child_finished(frame, link, f.last_event, Err(failure)),
+            Some(link) => self.child_finished(frame, link, last_event, Err(failure)),
         }
         Flow::Blocked
     }
@@ -321,6 +332,7 @@ impl<'a> Run<'a> {
     pub fn remove_subtree(&mut self, frame: FrameId) {
         if let Some(f) = self.execution.frames.remove(&frame) {
             self.cancel_frame_work(&f, frame);
+            self.keep_wreck(frame, f);
         }
     }
 
@@ -350,6 +362,12 @@ impl<'a> Run<'a> {
             self.cancel_timer(timer);
         }
         self.runnable.clear();
+        self.execution.redrive.frames =
+            if status == Status::Succeeded || self.execution.meta.express {
+                None
+            } else {
+                Some(redrive::salvage(std::mem::take(&mut self.wreck)))
+            };
     }
 
     fn stop(&mut self, error: Option<String>, cause: Option<String>) {

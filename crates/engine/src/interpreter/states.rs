@@ -13,6 +13,11 @@ use crate::time_fmt::parse_timestamp;
 impl Run<'_> {
     /// Enters (or, after a back-off, re-runs) the frame's current state.
     pub(super) fn enter_state(&mut self, frame: FrameId) -> Flow {
+        if !self.wreck_children.is_empty() {
+            // A new attempt at the state: the children of an earlier,
+            // failed attempt are no longer what a redrive would resume.
+            self.wreck_children.remove(&frame);
+        }
         let Some(f) = self.execution.frames.get_mut(&frame) else {
             return Flow::Blocked;
         };

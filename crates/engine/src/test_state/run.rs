@@ -147,6 +147,7 @@ fn execution(meta: ExecutionMeta, prepared: &Prepared, now: i64) -> Execution {
         next_id: 0,
         last_event_id: 0,
         stop_millis: None,
+        redrive: Default::default(),
     }
 }
 

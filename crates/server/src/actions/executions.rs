@@ -251,17 +251,13 @@ pub(crate) fn find<'a>(
     Ok((record, runtime))
 }
 
-fn outcome_of(record: &ExecutionRecord) -> ApiResult<Option<Outcome>> {
-    if record.status == "RUNNING" {
-        return Ok(None);
-    }
-    let execution: Execution = serde_json::from_str(&record.snapshot).map_err(|e| {
+fn stored_execution(record: &ExecutionRecord) -> ApiResult<Execution> {
+    serde_json::from_str(&record.snapshot).map_err(|e| {
         ApiError::internal(format!(
             "the stored state of {} cannot be read: {e}",
             record.arn
         ))
-    })?;
-    Ok(execution.outcome)
+    })
 }
 
 pub fn describe(
@@ -269,11 +265,17 @@ pub fn describe(
     input: wire::ExecutionArnInput,
 ) -> ApiResult<wire::DescribeExecutionOutput> {
     let (record, _) = find(server, &input.execution_arn)?;
-    let (output, error, cause) = outcome_fields(outcome_of(&record)?.as_ref());
-    let redrive_reason = match record.status.as_str() {
-        "RUNNING" => "Execution is RUNNING and cannot be redriven",
-        "SUCCEEDED" => "Execution is SUCCEEDED and cannot be redriven",
-        _ => "Execution cannot be redriven by this server",
+    let execution = stored_execution(&record)?;
+    // The snapshot of a running execution may be older than the record's
+    // status; a running execution has no outcome.
+    let outcome = match record.status.as_str() {
+        "RUNNING" => None,
+        _ => execution.outcome.as_ref(),
+    };
+    let (output, error, cause) = outcome_fields(outcome);
+    let refusal = match record.status.as_str() {
+        "RUNNING" => Some(windlass_engine::RedriveRefusal::NotEnded("RUNNING").to_string()),
+        _ => execution.redrivable().err().map(|r| r.to_string()),
     };
     Ok(wire::DescribeExecutionOutput {
         execution_arn: record.arn,
@@ -288,10 +290,52 @@ pub fn describe(
         output,
         error,
         cause,
-        redrive_count: 0,
-        redrive_status: "NOT_REDRIVABLE",
-        redrive_status_reason: Some(redrive_reason),
+        redrive_count: execution.redrive_count(),
+        redrive_date: execution.redrive_millis().map(timestamp),
+        redrive_status: if refusal.is_some() {
+            "NOT_REDRIVABLE"
+        } else {
+            "REDRIVABLE"
+        },
+        redrive_status_reason: refusal,
     })
+}
+
+/// RedriveExecution. A client token (SDKs make one for every request)
+/// makes retries safe: a token of one of the last ten redrives gets that
+/// redrive's date again.
+pub async fn redrive(
+    server: &Server,
+    input: wire::RedriveExecutionInput,
+) -> ApiResult<wire::RedriveExecutionOutput> {
+    if let Some(token) = &input.client_token {
+        check_length(token, "clientToken", 64)?;
+        if token.is_empty() {
+            return Err(ApiError::validation(
+                "1 validation error detected: Value at 'clientToken' failed to satisfy constraint: Member must have length greater than or equal to 1",
+            ));
+        }
+    }
+    let (record, runtime) = find(server, &input.execution_arn)?;
+    if arn::parse(&record.arn).is_some_and(|r| matches!(r, Resource::Express { .. })) {
+        return Err(not_redrivable(
+            windlass_engine::RedriveRefusal::Express.to_string(),
+        ));
+    }
+    match runtime
+        .redrive(&record.arn, input.client_token.as_deref())
+        .await
+    {
+        Ok(millis) => Ok(wire::RedriveExecutionOutput {
+            redrive_date: timestamp(millis),
+        }),
+        Err(windlass_runtime::Error::NotRedrivable(reason)) => Err(not_redrivable(reason)),
+        Err(other) => Err(runtime_error(other)),
+    }
+}
+
+fn not_redrivable(reason: String) -> ApiError {
+    ApiError::new("ExecutionNotRedrivable", reason)
 }
 
 pub fn describe_machine(

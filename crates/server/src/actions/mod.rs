@@ -41,6 +41,7 @@ pub async fn dispatch(server: &Server, action: &str, body: &[u8]) -> ApiResult<V
         }
         "ListExecutions" => reply(executions::list(server, input(body)?)),
         "StopExecution" => reply(executions::stop(server, input(body)?).await),
+        "RedriveExecution" => reply(executions::redrive(server, input(body)?).await),
         "GetExecutionHistory" => reply(history::get(server, input(body)?)),
         "CreateActivity" => reply(activities::create(server, input(body)?)),
         "DescribeActivity" => reply(activities::describe(server, input(body)?)),

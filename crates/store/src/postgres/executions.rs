@@ -243,6 +243,17 @@ impl Store for PostgresStore {
         })
     }
 
+    fn claim_ended(&self, arn: &str) -> Result<bool> {
+        let (owner, arn) = (self.owner.clone(), arn.to_string());
+        self.pool.run(move |client| {
+            let claimed = client.execute(
+                "UPDATE executions SET owner = $1 WHERE arn = $2 AND status <> 'RUNNING'",
+                &[&owner, &arn],
+            )?;
+            Ok(claimed == 1)
+        })
+    }
+
     fn post(&self, arn: &str, body: &str) -> Result<i64> {
         let (arn, body) = (arn.to_string(), body.to_string());
         self.pool.run(move |client| {

@@ -4,8 +4,14 @@
 //!   (a prebuilt image, no watch), with the time of every step;
 //! - time from an explicit rollback to the first request served by the old
 //!   release, with load running through the proxy;
-//! - the baseline: `docker-compose up -d` recreating the service (Compose
-//!   v1), with the requests it failed meanwhile.
+//! - the baselines: `docker-compose up -d` recreating the service (Compose
+//!   v1), with the requests it failed meanwhile; and a single-node Docker
+//!   Swarm service (`service update` with `failure_action: rollback`, an
+//!   explicit `service rollback`, and an update that crashes and is rolled
+//!   back automatically). The Swarm service publishes no port (Swarm cannot
+//!   bind one to loopback only), so its figures are taken from Swarm's own
+//!   update status, polled through the docker CLI every few milliseconds:
+//!   a lower bound of when the old release could serve.
 //!
 //! Run: `cargo bench -p windlass-deploy --bench deploy`.
 
@@ -178,6 +184,160 @@ async fn bench() {
     );
     support::cleanup(&docker, SERVICE).await;
     compose_baseline(&dir).await;
+    swarm_baseline();
+}
+
+fn docker_cli(args: &[&str]) -> std::process::Output {
+    Command::new("docker")
+        .args(args)
+        .output()
+        .expect("docker CLI")
+}
+
+fn text(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stdout).trim().to_owned()
+}
+
+/// Polls the service's update state until it is one of `wanted`; returns
+/// the time since `began` and the state reached.
+fn swarm_until(began: Instant, wanted: &[&str]) -> (Duration, String) {
+    let deadline = began + Duration::from_secs(120);
+    loop {
+        let state = text(&docker_cli(&[
+            "service",
+            "inspect",
+            "wlswarm",
+            "--format",
+            "{{if .UpdateStatus}}{{.UpdateStatus.State}}{{end}}",
+        ]));
+        if wanted.contains(&state.as_str()) || Instant::now() > deadline {
+            return (began.elapsed(), state);
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// A single-node Docker Swarm service of the same image: deploy, explicit
+/// rollback, and automatic rollback of a release that crashes at start.
+fn swarm_baseline() {
+    let state = text(&docker_cli(&[
+        "info",
+        "--format",
+        "{{.Swarm.LocalNodeState}}",
+    ]));
+    let joined_here = state == "inactive";
+    if joined_here {
+        let init = docker_cli(&[
+            "swarm",
+            "init",
+            "--advertise-addr",
+            "127.0.0.1",
+            "--listen-addr",
+            "127.0.0.1:2377",
+        ]);
+        if !init.status.success() {
+            println!(
+                "Docker Swarm baseline: `docker swarm init` failed: {}",
+                String::from_utf8_lossy(&init.stderr).trim()
+            );
+            return;
+        }
+    } else if state != "active" {
+        println!("Docker Swarm baseline: the engine's swarm state is {state:?}; skipped");
+        return;
+    }
+    let _ = docker_cli(&["service", "rm", "wlswarm"]);
+    let created = docker_cli(&[
+        "service",
+        "create",
+        "--quiet",
+        "--name",
+        "wlswarm",
+        "--no-resolve-image",
+        "--replicas",
+        "1",
+        "--stop-grace-period",
+        "2s",
+        "--update-order",
+        "start-first",
+        "--update-failure-action",
+        "rollback",
+        "--update-monitor",
+        "1s",
+        "--rollback-order",
+        "start-first",
+        "--rollback-monitor",
+        "1s",
+        "--env",
+        "TESTAPP_VERSION=s0",
+        IMAGE,
+    ]);
+    println!(
+        "Docker Swarm baseline (single node, start-first, monitor 1s, failure_action rollback):"
+    );
+    if !created.status.success() {
+        println!(
+            "  `docker service create` failed: {}",
+            String::from_utf8_lossy(&created.stderr).trim()
+        );
+    } else {
+        let (mut updates, mut rollbacks, mut automatic) = (Vec::new(), Vec::new(), Vec::new());
+        for round in 1..=3 {
+            let began = Instant::now();
+            let version = format!("TESTAPP_VERSION=s{round}");
+            docker_cli(&[
+                "service",
+                "update",
+                "--detach",
+                "--env-add",
+                &version,
+                "wlswarm",
+            ]);
+            let (took, state) = swarm_until(began, &["completed", "paused", "rollback_completed"]);
+            updates.push(took.as_secs_f64() * 1000.0);
+            println!("  update to s{round}: {state} after {took:?} (includes the 1 s monitor)");
+            let began = Instant::now();
+            docker_cli(&["service", "rollback", "--detach", "wlswarm"]);
+            let (took, state) = swarm_until(began, &["rollback_completed", "rollback_paused"]);
+            rollbacks.push(took.as_secs_f64() * 1000.0);
+            println!("  explicit `service rollback`: {state} after {took:?}");
+            let began = Instant::now();
+            docker_cli(&[
+                "service",
+                "update",
+                "--detach",
+                "--env-add",
+                "TESTAPP_CRASH_AT_START=3",
+                "wlswarm",
+            ]);
+            let (took, state) =
+                swarm_until(began, &["rollback_completed", "rollback_paused", "paused"]);
+            automatic.push(took.as_secs_f64() * 1000.0);
+            println!("  update that crashes at start: {state} after {took:?}");
+            docker_cli(&[
+                "service",
+                "update",
+                "--detach",
+                "--env-rm",
+                "TESTAPP_CRASH_AT_START",
+                "wlswarm",
+            ]);
+            swarm_until(
+                Instant::now(),
+                &["completed", "paused", "rollback_completed"],
+            );
+        }
+        println!(
+            "  medians: update {:.0} ms, explicit rollback {:.0} ms, automatic rollback of a crashing update {:.0} ms",
+            median(updates),
+            median(rollbacks),
+            median(automatic)
+        );
+    }
+    let _ = docker_cli(&["service", "rm", "wlswarm"]);
+    if joined_here {
+        let _ = docker_cli(&["swarm", "leave", "--force"]);
+    }
 }
 
 /// `docker-compose up -d` recreating the service for a new version.

@@ -73,6 +73,10 @@ pub struct Release {
     pub detail: Option<String>,
     /// The execution that deployed it.
     pub execution: Option<String>,
+    /// When its image was let go because newer releases filled
+    /// `x-windlass.retain`; a pruned release cannot be rolled back to.
+    #[serde(default)]
+    pub pruned_millis: Option<i64>,
 }
 
 /// What a service's proxy serves: written before the proxy is switched, so
@@ -120,6 +124,8 @@ pub trait Releases: Send + Sync + 'static {
     fn services(&self) -> Result<Vec<String>>;
     fn set_image(&self, service: &str, id: &str, image: &str, digest: &str) -> Result<()>;
     fn set_execution(&self, service: &str, id: &str, execution: &str) -> Result<()>;
+    /// Records that the release's image was let go (see `Release::pruned_millis`).
+    fn set_pruned(&self, service: &str, id: &str, millis: i64) -> Result<()>;
     fn set_outcome(
         &self,
         service: &str,
@@ -179,7 +185,18 @@ CREATE TABLE IF NOT EXISTS deploy_locks (
 
 const SELECT_RELEASE: &str =
     "SELECT service, id, compose_file, compose_text, image, digest, created_millis, by, \
-     outcome, rollback_millis, detail, execution FROM releases";
+     outcome, rollback_millis, detail, execution, pruned_millis FROM releases";
+
+/// Adds what later versions added to a database an earlier one made.
+fn migrate(conn: &Connection) -> rusqlite::Result<()> {
+    let has_pruned: bool = conn
+        .prepare("SELECT 1 FROM pragma_table_info('releases') WHERE name = 'pruned_millis'")?
+        .exists([])?;
+    if !has_pruned {
+        conn.execute_batch("ALTER TABLE releases ADD COLUMN pruned_millis INTEGER")?;
+    }
+    Ok(())
+}
 
 /// [`Releases`] in SQLite (WAL, `synchronous=FULL`).
 pub struct SqliteReleases {
@@ -198,6 +215,7 @@ impl SqliteReleases {
         )
         .map_err(open_error)?;
         conn.execute_batch(SCHEMA).map_err(open_error)?;
+        migrate(&conn).map_err(open_error)?;
         Ok(SqliteReleases {
             conn: Mutex::new(conn),
         })
@@ -206,6 +224,7 @@ impl SqliteReleases {
     pub fn in_memory() -> Result<Self> {
         let conn = Connection::open_in_memory()?;
         conn.execute_batch(SCHEMA)?;
+        migrate(&conn)?;
         Ok(SqliteReleases {
             conn: Mutex::new(conn),
         })
@@ -234,6 +253,7 @@ fn release_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(Release, Strin
             rollback_millis: row.get(9)?,
             detail: row.get(10)?,
             execution: row.get(11)?,
+            pruned_millis: row.get(12)?,
         },
         outcome,
     ))
@@ -312,6 +332,7 @@ impl Releases for SqliteReleases {
             rollback_millis: None,
             detail: None,
             execution: None,
+            pruned_millis: None,
         })
     }
 
@@ -353,6 +374,14 @@ impl Releases for SqliteReleases {
         self.lock().execute(
             "UPDATE releases SET execution = ?3 WHERE service = ?1 AND id = ?2",
             params![service, id, execution],
+        )?;
+        Ok(())
+    }
+
+    fn set_pruned(&self, service: &str, id: &str, millis: i64) -> Result<()> {
+        self.lock().execute(
+            "UPDATE releases SET pruned_millis = ?3 WHERE service = ?1 AND id = ?2",
+            params![service, id, millis],
         )?;
         Ok(())
     }
@@ -493,6 +522,38 @@ mod tests {
         assert_eq!(list[0].rollback_millis, Some(3));
         assert_eq!(list[0].digest.as_deref(), Some("sha256:ab"));
         assert_eq!(store.services()?, ["api", "web"]);
+        Ok(())
+    }
+
+    #[test]
+    fn a_pruned_release_says_when_and_an_older_database_gains_the_column() -> Result<()> {
+        let dir = std::env::temp_dir().join(format!("windlass-releases-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).map_err(|e| Error::Corrupt(e.to_string()))?;
+        let path = dir.join("old.db");
+        let _ = std::fs::remove_file(&path);
+        {
+            // SCHEMA is the table as the first versions made it, without
+            // pruned_millis (which `migrate` adds).
+            let conn = Connection::open(&path)?;
+            conn.execute_batch(SCHEMA)?;
+            conn.execute(
+                "INSERT INTO releases (service, seq, id, compose_file, compose_text, created_millis, by, outcome) \
+                 VALUES ('web', 1, 'r1', 'c.yaml', '', 1, 'me', 'live')",
+                [],
+            )?;
+        }
+        let store = SqliteReleases::open(&path)?;
+        assert_eq!(store.get("web", "r1")?.map(|r| r.pruned_millis), Some(None));
+        store.set_pruned("web", "r1", 42)?;
+        assert_eq!(store.list("web")?[0].pruned_millis, Some(42));
+        drop(store);
+        // Opening again does not add the column twice.
+        let again = SqliteReleases::open(&path)?;
+        assert_eq!(
+            again.get("web", "r1")?.and_then(|r| r.pruned_millis),
+            Some(42)
+        );
+        let _ = std::fs::remove_dir_all(&dir);
         Ok(())
     }
 

@@ -44,6 +44,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
                     "rollback_millis": r.rollback_millis,
                     "detail": r.detail,
                     "execution": r.execution,
+                    "pruned": r.pruned_millis.map(windlass_engine::format_timestamp),
                 })
             })
             .collect();
@@ -76,7 +77,11 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             r.rollback_millis
                 .map_or_else(|| "-".into(), |ms| format!("{ms} ms")),
             &digest[..digest.len().min(19)],
-            r.detail.as_deref().unwrap_or("")
+            match (r.pruned_millis, r.detail.as_deref()) {
+                (Some(_), Some(detail)) => format!("{detail} (pruned: cannot be rolled back to)"),
+                (Some(_), None) => "pruned: cannot be rolled back to".into(),
+                (None, detail) => detail.unwrap_or_default().to_string(),
+            }
         );
     }
     Ok(exit::OK)

@@ -56,6 +56,8 @@ pub enum Error {
     NoRelease { service: String, release: String },
     #[error("service {0} has no earlier release that went live; name one: windlass releases {0}")]
     NoEarlier(String),
+    #[error("release {release} of {service} was pruned (its image let go) when newer releases filled x-windlass.retain; roll back to a retained one: windlass releases {service}")]
+    Pruned { service: String, release: String },
     #[error("the deploy definition is not valid ASL: {0}")]
     Definition(String),
     #[error("store: {0}")]
@@ -321,19 +323,30 @@ impl Agent {
             .ok_or_else(|| Error::NothingLive(service.clone()))?;
         let target = match &request.release {
             Some(id) => {
-                self.releases
+                let release = self
+                    .releases
                     .get(service, id)?
                     .ok_or_else(|| Error::NoRelease {
                         service: service.clone(),
                         release: id.clone(),
-                    })?
-                    .id
+                    })?;
+                if release.pruned_millis.is_some() {
+                    return Err(Error::Pruned {
+                        service: service.clone(),
+                        release: release.id,
+                    });
+                }
+                release.id
             }
             None => {
                 self.releases
                     .list(service)?
                     .into_iter()
-                    .find(|r| r.id != live.release && r.outcome == Outcome::Live)
+                    .find(|r| {
+                        r.id != live.release
+                            && r.outcome == Outcome::Live
+                            && r.pruned_millis.is_none()
+                    })
                     .ok_or_else(|| Error::NoEarlier(service.clone()))?
                     .id
             }

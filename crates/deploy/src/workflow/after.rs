@@ -182,7 +182,45 @@ pub(crate) async fn retire(ctx: &Inner, input: &Input) -> Result<Json, Failure> 
             proxy.forget(id);
         }
     }
-    Ok(json!({ "kept": keep, "retired": retired }))
+    let retain = service.windlass.retain.unwrap_or(DEFAULT_RETAIN).max(1);
+    let pruned = prune(ctx, &input.service, &keep, retain).await?;
+    Ok(json!({ "kept": keep, "retired": retired, "pruned": pruned }))
+}
+
+/// How many releases keep their image for `windlass rollback` when
+/// `x-windlass.retain` does not say (Swarm keeps 5 tasks of history too).
+pub(crate) const DEFAULT_RETAIN: u32 = 5;
+
+/// Lets go of the images of releases beyond the newest `retain` that have
+/// one (never the live release or the one kept warm): removes their
+/// per-release tag and records them as pruned. An image that cannot be
+/// removed stays retained and is tried again at the next deploy.
+async fn prune(
+    ctx: &Inner,
+    service: &str,
+    keep: &BTreeSet<String>,
+    retain: u32,
+) -> Result<Vec<String>, Failure> {
+    let releases = ctx.releases.list(service).map_err(store_failure)?;
+    let mut pruned = Vec::new();
+    let with_image = releases
+        .iter()
+        .filter(|r| r.pruned_millis.is_none())
+        .filter_map(|r| r.image.as_ref().map(|image| (r, image)));
+    for (release, image) in with_image.skip(retain as usize) {
+        if keep.contains(&release.id) {
+            continue;
+        }
+        if let Err(e) = ctx.backend.remove_image(image).await {
+            tracing::warn!(%e, release = %release.id, "cannot let go of a pruned release's image; kept for now");
+            continue;
+        }
+        ctx.releases
+            .set_pruned(service, &release.id, ctx.now())
+            .map_err(store_failure)?;
+        pruned.push(release.id.clone());
+    }
+    Ok(pruned)
 }
 
 /// Lets the release's requests in flight finish, then stops and removes one

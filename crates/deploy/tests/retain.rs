@@ -1,0 +1,115 @@
+//! `x-windlass.retain`: releases beyond the newest N let go of their image
+//! (their per-release tag is removed) and cannot be rolled back to; the
+//! retained ones can.
+
+mod support;
+
+use std::sync::Arc;
+
+use windlass_deploy::agent::{Agent, DeployRequest, Error, RollbackRequest};
+use windlass_deploy::backend::docker::Docker;
+use windlass_deploy::{workflow, Backend};
+use windlass_engine::Status;
+use windlass_store::memory::MemoryStore;
+use windlass_store::releases::SqliteReleases;
+use windlass_store::Store;
+
+const SERVICE: &str = "wlretain";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn releases_beyond_retain_are_pruned_and_cannot_be_rolled_back_to() {
+    let docker = Docker::connect().await.expect("Docker engine");
+    support::cleanup(&docker, SERVICE).await;
+    let dir = support::project("retain");
+    let file = dir.join("compose.yaml");
+    let port = support::free_port();
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let agent = Agent::new(
+        store,
+        Arc::new(SqliteReleases::in_memory().expect("releases")),
+        Arc::new(docker.clone()),
+        workflow::Config::default(),
+    );
+    agent.resume().await.expect("resume");
+    let result = scenario(&agent, &docker, &file, port).await;
+    support::cleanup(&docker, SERVICE).await;
+    result.expect("scenario");
+}
+
+async fn scenario(
+    agent: &Agent,
+    docker: &Docker,
+    file: &std::path::Path,
+    port: u16,
+) -> Result<(), String> {
+    for version in ["v1", "v2", "v3", "v4"] {
+        let text = support::compose(SERVICE, port, &[("TESTAPP_VERSION", version)], "0s")
+            + "      retain: 2\n";
+        std::fs::write(file, &text).map_err(|e| e.to_string())?;
+        let started = agent
+            .deploy(DeployRequest {
+                compose_file: file.display().to_string(),
+                compose_text: text,
+                services: vec![SERVICE.into()],
+                by: "test@retain".into(),
+                definition: None,
+            })
+            .await
+            .map_err(|e| e.to_string())?
+            .remove(0);
+        let finished = agent
+            .runtime()
+            .wait(&started.execution)
+            .await
+            .map_err(|e| e.to_string())?;
+        if finished.status != Status::Succeeded {
+            return Err(format!("{version}: {:?}", finished.outcome));
+        }
+    }
+    let releases = agent.releases().list(SERVICE).map_err(|e| e.to_string())?;
+    let pruned: Vec<(&str, bool)> = releases
+        .iter()
+        .map(|r| (r.id.as_str(), r.pruned_millis.is_some()))
+        .collect();
+    assert_eq!(
+        pruned,
+        [("r4", false), ("r3", false), ("r2", true), ("r1", true)]
+    );
+    for (release, kept) in [("r1", false), ("r2", false), ("r3", true), ("r4", true)] {
+        let tag = format!("windlass/{SERVICE}:{release}");
+        assert_eq!(
+            docker.image_digests(&tag).await.is_ok(),
+            kept,
+            "{tag} should {}be on the engine",
+            if kept { "" } else { "no longer " }
+        );
+    }
+    let refused = agent
+        .rollback(RollbackRequest {
+            service: SERVICE.into(),
+            release: Some("r1".into()),
+            by: "test@retain".into(),
+        })
+        .await;
+    match refused {
+        Err(Error::Pruned { release, .. }) => assert_eq!(release, "r1"),
+        other => return Err(format!("rollback to a pruned release: {other:?}")),
+    }
+    let back = agent
+        .rollback(RollbackRequest {
+            service: SERVICE.into(),
+            release: Some("r3".into()),
+            by: "test@retain".into(),
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    let finished = agent
+        .runtime()
+        .wait(&back.execution)
+        .await
+        .map_err(|e| e.to_string())?;
+    assert_eq!(finished.status, Status::Succeeded, "{:?}", finished.outcome);
+    let live = agent.releases().live(SERVICE).map_err(|e| e.to_string())?;
+    assert_eq!(live.map(|l| l.release).as_deref(), Some("r3"));
+    Ok(())
+}

@@ -14,6 +14,8 @@
 //!
 //! `windlass-testapp probe` GETs the health endpoint on 127.0.0.1 and exits 0
 //! when it answers 200: a Docker `HEALTHCHECK` for images with no shell.
+//! `windlass-testapp exit CODE` prints a line naming its version and exits
+//! with CODE: a stand-in for a deploy hook's command (a migration, say).
 
 mod config;
 mod server;
@@ -38,8 +40,18 @@ fn main() -> ExitCode {
     match std::env::args().nth(1).as_deref() {
         None | Some("serve") => run(config, started),
         Some("probe") => probe(&config),
+        Some("exit") => {
+            let code = std::env::args()
+                .nth(2)
+                .and_then(|c| c.parse::<u8>().ok())
+                .unwrap_or(0);
+            println!("testapp {}: hook ran, exiting with {code}", config.version);
+            ExitCode::from(code)
+        }
         Some(other) => {
-            eprintln!("testapp: unknown command {other:?}; expected `serve` or `probe`");
+            eprintln!(
+                "testapp: unknown command {other:?}; expected `serve`, `probe` or `exit CODE`"
+            );
             ExitCode::from(2)
         }
     }

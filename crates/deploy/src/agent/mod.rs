@@ -244,20 +244,35 @@ impl Agent {
                 });
             }
         }
+        // Each service's definition, with its hooks written in.
+        let mut definitions = Vec::new();
+        for service in &services {
+            let hooks = &project.services[service].windlass.hooks;
+            let text = workflow::hooks::splice(&definition_text, hooks)
+                .map_err(|e| Error::Definition(format!("service {service}: {e}")))?;
+            let parsed = if text == definition_text {
+                Arc::clone(&definition)
+            } else {
+                Arc::new(
+                    windlass_asl::parse::parse_text(&text)
+                        .valid()
+                        .map_err(|d| {
+                            Error::Definition(format!(
+                                "service {service}, with its hooks: {}",
+                                d.first().map_or_else(String::new, ToString::to_string)
+                            ))
+                        })?,
+                )
+            };
+            definitions.push((text, parsed));
+        }
         let mut started = Vec::new();
-        for service in services {
+        for (service, (text, definition)) in services.into_iter().zip(definitions) {
             let name = format!("{service}-{}", short_id());
             let arn = execution_arn(DEPLOY_MACHINE, &name);
             self.lock(&service, &arn)?;
             let result = self
-                .start_deploy(
-                    &request,
-                    &service,
-                    &name,
-                    &arn,
-                    &definition_text,
-                    &definition,
-                )
+                .start_deploy(&request, &service, &name, &arn, &text, &definition)
                 .await;
             match result {
                 Ok(one) => started.push(one),

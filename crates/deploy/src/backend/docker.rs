@@ -404,6 +404,10 @@ impl Backend for Docker {
         }
     }
 
+    async fn container_logs(&self, id: &str, tail: u32) -> Result<String, Error> {
+        self.logs(id, Some(tail)).await
+    }
+
     async fn remove_container(&self, id: &str) -> Result<(), Error> {
         let options = RemoveContainerOptionsBuilder::default()
             .force(true)

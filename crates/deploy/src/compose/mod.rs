@@ -237,6 +237,14 @@ fn check_service(
                 "each hook needs exactly one of `command` (run in a new container) or `state` (an ASL state)".into(),
             ));
         }
+        if let Some(state) = &hook.state {
+            crate::workflow::hooks::check_state(state).map_err(|message| {
+                invalid(
+                    &["services", name, "x-windlass", "hooks", when, "state"],
+                    message,
+                )
+            })?;
+        }
     }
     if let Some(path) = &service.windlass.health.http {
         if !path.starts_with('/') {

@@ -329,6 +329,7 @@ async fn running_upstreams(ctx: &Inner, name: &str, release: &str) -> Result<Vec
         containers: None,
         upstreams: None,
         failure: None,
+        hook: None,
     };
     super::steps::start(ctx, &restart).await?;
     let healthy = super::steps::wait_healthy(ctx, &restart).await?;

@@ -11,6 +11,7 @@
 //! everything else goes to the rollback state.
 
 mod after;
+pub mod hooks;
 mod proxies;
 mod steps;
 
@@ -54,6 +55,7 @@ pub mod errors {
     pub const INPUT: &str = "Deploy.BadInput";
     pub const STORE: &str = "Deploy.StoreFailed";
     pub const ENGINE: &str = "Deploy.EngineFailed";
+    pub const HOOK: &str = "Deploy.HookFailed";
 }
 
 /// What the deploy steps need that is not in the execution's input.
@@ -148,9 +150,13 @@ impl Invoker for Deployer {
                 "watch" => after::watch(ctx, &input).await,
                 "retire" => after::retire(ctx, &input).await,
                 "rollback" => after::rollback(ctx, &input).await,
+                "hook" => match &input.hook {
+                    Some(hook) => hooks::run(ctx, &input, hook).await,
+                    None => Err(Failure::new(errors::INPUT, "the hook step needs $.hook (phase and index)")),
+                },
                 other => Err(Failure::new(
                     "States.TaskFailed",
-                    format!("windlass has no deploy step '{other}'; the steps are build, push, start, wait-healthy, switch, watch, retire, rollback"),
+                    format!("windlass has no deploy step '{other}'; the steps are build, push, start, wait-healthy, switch, watch, retire, rollback, hook"),
                 )),
             }
         })
@@ -188,6 +194,9 @@ pub(crate) struct Input {
     upstreams: Option<UpstreamsOutput>,
     #[serde(default)]
     failure: Option<CaughtFailure>,
+    /// Which hook the `hook` step runs.
+    #[serde(default)]
+    hook: Option<hooks::HookRef>,
 }
 
 #[derive(Debug, Deserialize, serde::Serialize)]
@@ -258,10 +267,16 @@ impl Inner {
             (SERVICE_LABEL.to_owned(), service.to_owned()),
             (RELEASE_LABEL.to_owned(), release.to_owned()),
         ]);
-        self.backend
+        let containers = self
+            .backend
             .list_containers(&labels)
             .await
-            .map_err(|e| Failure::new(errors::ENGINE, e.to_string()))
+            .map_err(|e| Failure::new(errors::ENGINE, e.to_string()))?;
+        // A hook's one-off container is not one of the release's replicas.
+        Ok(containers
+            .into_iter()
+            .filter(|c| !c.labels.contains_key(hooks::HOOK_LABEL))
+            .collect())
     }
 }
 

@@ -27,11 +27,20 @@ pub fn container_spec(
         .collect();
     labels.insert(SERVICE_LABEL.into(), name.into());
     labels.insert(RELEASE_LABEL.into(), release.into());
-    let env = service
+    let mut env: BTreeMap<String, String> = service
         .environment
         .iter()
         .filter_map(|(k, v)| v.clone().or_else(|| lookup(k)).map(|v| (k.clone(), v)))
         .collect();
+    // What Swarm's templates give a task ({{.Service.Name}}, {{.Task.Slot}}),
+    // as plain variables.
+    for (key, value) in [
+        ("WINDLASS_SERVICE", name.to_owned()),
+        ("WINDLASS_RELEASE", release.to_owned()),
+        ("WINDLASS_REPLICA", replica.to_string()),
+    ] {
+        env.entry(key.to_owned()).or_insert(value);
+    }
     let healthcheck = service
         .healthcheck
         .as_ref()
@@ -112,7 +121,13 @@ mod tests {
         assert_eq!(spec.ports, vec![80]);
         assert_eq!(
             spec.env,
-            BTreeMap::from([("A".into(), "1".into()), ("FROM_HOST".into(), "h".into())])
+            BTreeMap::from([
+                ("A".into(), "1".into()),
+                ("FROM_HOST".into(), "h".into()),
+                ("WINDLASS_RELEASE".into(), "r7".into()),
+                ("WINDLASS_REPLICA".into(), "0".into()),
+                ("WINDLASS_SERVICE".into(), "web".into()),
+            ])
         );
         assert_eq!(
             spec.labels.get(RELEASE_LABEL).map(String::as_str),

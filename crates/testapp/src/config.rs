@@ -56,6 +56,13 @@ impl Config {
             }
             config.health_path = v;
         }
+        if let Some(v) = get("TESTAPP_CRASH_REPLICAS") {
+            // Replicas (windlass sets WINDLASS_REPLICA) that crash at start with 3.
+            let replica = get("WINDLASS_REPLICA").unwrap_or_default();
+            if v.split(',').any(|r| r.trim() == replica) {
+                config.crash_at_start = Some(3);
+            }
+        }
         if let Some(v) = get("TESTAPP_CRASH_AT_START") {
             config.crash_at_start = Some(parse("TESTAPP_CRASH_AT_START", &v, "an exit code")?);
         }

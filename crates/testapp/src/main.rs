@@ -6,6 +6,7 @@
 //! | `TESTAPP_VERSION` | text served at `/` and `/version` | `dev` |
 //! | `TESTAPP_HEALTH_PATH` | health endpoint | `/health` |
 //! | `TESTAPP_CRASH_AT_START` | exit with this code before listening | |
+//! | `TESTAPP_CRASH_REPLICAS` | replicas (`WINDLASS_REPLICA`, comma-separated) that exit with 3 before listening | |
 //! | `TESTAPP_START_DELAY_MS` | wait this long before listening | 0 |
 //! | `TESTAPP_UNHEALTHY_AFTER_MS` | health answers 503 after this long | never |
 //! | `TESTAPP_ERROR_RATIO` | exact share of 500 answers on `/` and `/version` | 0 |

@@ -225,7 +225,7 @@ async fn prune(
 
 /// Lets the release's requests in flight finish, then stops and removes one
 /// of its containers.
-async fn stop(
+pub(super) async fn stop(
     ctx: &Inner,
     name: &str,
     service: &Service,
@@ -281,9 +281,20 @@ pub(crate) async fn rollback(ctx: &Inner, input: &Input) -> Result<Json, Failure
             }
         }
     }
-    for container in ctx.containers(&input.service, &input.release).await? {
-        stop(ctx, &input.service, &service, &input.release, &container.id).await?;
+    let paused = input
+        .failure
+        .as_ref()
+        .is_some_and(|f| f.error == errors::PAUSED);
+    if !paused {
+        for container in ctx.containers(&input.service, &input.release).await? {
+            stop(ctx, &input.service, &service, &input.release, &container.id).await?;
+        }
     }
+    let cause = if paused {
+        format!("{cause} (update_config.failure_action pause: its containers are left running, never switched to, for inspection; the next deploy removes them)")
+    } else {
+        cause
+    };
     if let Some(proxy) = &proxy {
         proxy.forget(&input.release);
     }

@@ -56,6 +56,9 @@ pub mod errors {
     pub const STORE: &str = "Deploy.StoreFailed";
     pub const ENGINE: &str = "Deploy.EngineFailed";
     pub const HOOK: &str = "Deploy.HookFailed";
+    /// update_config.failure_action pause: the new release is left as it
+    /// is, not switched to, for a person to look at.
+    pub const PAUSED: &str = "Deploy.Paused";
 }
 
 /// What the deploy steps need that is not in the execution's input.

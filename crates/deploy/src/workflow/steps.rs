@@ -16,7 +16,7 @@ use super::{
     Mode, UpstreamsOutput,
 };
 use crate::backend::{BuildSpec, Error, RunState, RELEASE_LABEL, SERVICE_LABEL};
-use crate::compose::Service;
+use crate::compose::{FailureAction, Order, Service};
 use crate::plan::{container_spec, health_wait};
 use crate::probe::{self, Check, WaitConfig};
 
@@ -168,51 +168,183 @@ pub(crate) async fn start(ctx: &Inner, input: &Input) -> Result<Json, Failure> {
         .ensure(&input.service, address)
         .await
         .map_err(|e| Failure::new(errors::PROXY, e))?;
-    let existing = ctx.containers(&input.service, &input.release).await?;
     let replicas = service.deploy.replicas.unwrap_or(1).max(1);
-    let mut ids = Vec::new();
-    for replica in 0..replicas {
-        let spec = container_spec(
-            &input.service,
-            &service,
-            &input.release,
-            replica,
-            &image,
-            |k| ctx.config.env.get(k).cloned(),
-        );
-        if let Some(network) = &spec.network {
-            ctx.backend
-                .ensure_network(network, &BTreeMap::new())
-                .await
-                .map_err(|e| Failure::new(errors::START, e.to_string()))?;
-        }
-        let found = existing
-            .iter()
-            .find(|c| c.name.trim_start_matches('/') == spec.name);
-        let id = match found {
-            Some(c) if c.state == RunState::Running => c.id.clone(),
-            Some(c) if c.state == RunState::Created => c.id.clone(),
-            Some(c) => {
-                // Exited or worse: start afresh rather than reuse its state.
-                remove(ctx, &c.id).await?;
-                create(ctx, &spec).await?
+    let pacing = Pacing::of(&service, input.mode, replicas);
+    if pacing.order == Order::StopFirst && input.mode == Mode::Deploy {
+        // Compose's stop-first: the release that serves stops before the new
+        // one starts (requests fail meanwhile); a rollback starts it again.
+        if let Some(previous) = input.previous.as_deref().filter(|p| *p != input.release) {
+            for container in ctx.containers(&input.service, previous).await? {
+                super::after::stop(ctx, &input.service, &service, previous, &container.id).await?;
             }
-            None => create(ctx, &spec).await?,
-        };
-        let current = ctx
-            .backend
-            .inspect_container(&id)
-            .await
-            .map_err(|e| Failure::new(errors::START, e.to_string()))?;
-        if current.state != RunState::Running {
-            ctx.backend
-                .start_container(&id)
-                .await
-                .map_err(|e| Failure::new(errors::START, e.to_string()))?;
         }
-        ids.push(id);
+    }
+    let existing = ctx.containers(&input.service, &input.release).await?;
+    let (_, health) = wait_config(&input.service, &service)?;
+    let mut ids = Vec::new();
+    let mut failed = Vec::new();
+    let batches: Vec<Vec<u32>> = (0..replicas)
+        .collect::<Vec<_>>()
+        .chunks(pacing.batch)
+        .map(<[u32]>::to_vec)
+        .collect();
+    for (index, batch) in batches.iter().enumerate() {
+        let mut started = Vec::new();
+        for &replica in batch {
+            let id = start_replica(ctx, input, &service, &image, replica, &existing).await?;
+            started.push(id.clone());
+            ids.push(id);
+        }
+        if index + 1 == batches.len() {
+            break;
+        }
+        // update_config.parallelism: the next batch starts once this one is
+        // healthy, update_config.delay after it.
+        for id in started {
+            if let Err(e) = probe::wait_healthy(ctx.backend.as_ref(), &id, &health).await {
+                failed.push(e.to_string());
+            }
+        }
+        pacing.check(&input.release, replicas, &failed)?;
+        tokio::time::sleep(pacing.delay).await;
     }
     output(&ContainersOutput { ids })
+}
+
+/// Creates (or finds, after a crash) and starts one replica.
+async fn start_replica(
+    ctx: &Inner,
+    input: &Input,
+    service: &Service,
+    image: &str,
+    replica: u32,
+    existing: &[crate::backend::Container],
+) -> Result<String, Failure> {
+    let spec = container_spec(
+        &input.service,
+        service,
+        &input.release,
+        replica,
+        image,
+        |k| ctx.config.env.get(k).cloned(),
+    );
+    if let Some(network) = &spec.network {
+        ctx.backend
+            .ensure_network(network, &BTreeMap::new())
+            .await
+            .map_err(|e| Failure::new(errors::START, e.to_string()))?;
+    }
+    let found = existing
+        .iter()
+        .find(|c| c.name.trim_start_matches('/') == spec.name);
+    let id = match found {
+        Some(c) if c.state == RunState::Running => c.id.clone(),
+        Some(c) if c.state == RunState::Created => c.id.clone(),
+        Some(c) => {
+            // Exited or worse: start afresh rather than reuse its state.
+            remove(ctx, &c.id).await?;
+            create(ctx, &spec).await?
+        }
+        None => create(ctx, &spec).await?,
+    };
+    let current = ctx
+        .backend
+        .inspect_container(&id)
+        .await
+        .map_err(|e| Failure::new(errors::START, e.to_string()))?;
+    if current.state != RunState::Running {
+        ctx.backend
+            .start_container(&id)
+            .await
+            .map_err(|e| Failure::new(errors::START, e.to_string()))?;
+    }
+    Ok(id)
+}
+
+/// How a release's replicas are started and how many may fail: Compose's
+/// `deploy.update_config` for a deploy, `deploy.rollback_config` when a
+/// rollback starts an older release again. A field left out takes
+/// windlass's blue/green default, not Docker's: every replica at once
+/// (parallelism 0), no delay, start-first, failure_action rollback (pause
+/// for rollback_config), max_failure_ratio 0.
+pub(crate) struct Pacing {
+    /// Replicas started at a time.
+    pub batch: usize,
+    pub delay: Duration,
+    pub failure_action: FailureAction,
+    pub max_failure_ratio: f64,
+    pub order: Order,
+    /// Which Compose key these come from, for messages.
+    pub key: &'static str,
+}
+
+impl Pacing {
+    pub(crate) fn of(service: &Service, mode: Mode, replicas: u32) -> Pacing {
+        let (config, key, action) = match mode {
+            Mode::Deploy => (
+                service.deploy.update_config.as_ref(),
+                "deploy.update_config",
+                FailureAction::Rollback,
+            ),
+            Mode::Rollback => (
+                service.deploy.rollback_config.as_ref(),
+                "deploy.rollback_config",
+                FailureAction::Pause,
+            ),
+        };
+        let parallelism = config.and_then(|c| c.parallelism).unwrap_or(0);
+        Pacing {
+            batch: if parallelism == 0 {
+                replicas.max(1) as usize
+            } else {
+                parallelism as usize
+            },
+            delay: config.and_then(|c| c.delay).unwrap_or_default(),
+            failure_action: config.and_then(|c| c.failure_action).unwrap_or(action),
+            max_failure_ratio: config
+                .and_then(|c| c.max_failure_ratio)
+                .unwrap_or(0.0)
+                .clamp(0.0, 1.0),
+            order: config.and_then(|c| c.order).unwrap_or(Order::StartFirst),
+            key,
+        }
+    }
+
+    /// Fails when more of `replicas` failed than allowed: any share but all
+    /// with failure_action continue, else max_failure_ratio of them. The
+    /// failure is `Deploy.Paused` under failure_action pause.
+    pub(crate) fn check(
+        &self,
+        release: &str,
+        replicas: u32,
+        failed: &[String],
+    ) -> Result<(), Failure> {
+        let replicas = replicas.max(1) as usize;
+        let allowed = match self.failure_action {
+            FailureAction::Continue => replicas - 1,
+            _ => ((self.max_failure_ratio * replicas as f64) + 1e-9).floor() as usize,
+        }
+        .min(replicas - 1);
+        if failed.len() <= allowed {
+            return Ok(());
+        }
+        let name = match self.failure_action {
+            FailureAction::Pause => errors::PAUSED,
+            _ => errors::UNHEALTHY,
+        };
+        let first = failed.first().map_or("", String::as_str);
+        let detail = if replicas == 1 {
+            format!("release {release}: {first}")
+        } else {
+            format!(
+                "release {release}: {} of {replicas} replicas did not become healthy, more than {}.max_failure_ratio {} allows; first: {first}",
+                failed.len(),
+                self.key,
+                self.max_failure_ratio
+            )
+        };
+        Err(Failure::new(name, detail))
+    }
 }
 
 async fn create(ctx: &Inner, spec: &crate::backend::ContainerSpec) -> Result<String, Failure> {
@@ -268,13 +400,20 @@ pub(crate) async fn wait_healthy(ctx: &Inner, input: &Input) -> Result<Json, Fai
             .map(|c| c.id)
             .collect(),
     };
+    let replicas = u32::try_from(ids.len()).unwrap_or(u32::MAX);
+    let pacing = Pacing::of(&service, input.mode, replicas);
     let mut addresses = Vec::new();
+    let mut failed = Vec::new();
+    let mut unhealthy = Vec::new();
     for id in ids {
-        let container = probe::wait_healthy(ctx.backend.as_ref(), &id, &config)
-            .await
-            .map_err(|e| {
-                Failure::new(errors::UNHEALTHY, format!("release {}: {e}", input.release))
-            })?;
+        let container = match probe::wait_healthy(ctx.backend.as_ref(), &id, &config).await {
+            Ok(container) => container,
+            Err(e) => {
+                failed.push(e.to_string());
+                unhealthy.push(id);
+                continue;
+            }
+        };
         let address = container.published.get(&port).ok_or_else(|| {
             Failure::new(
                 errors::START,
@@ -282,6 +421,15 @@ pub(crate) async fn wait_healthy(ctx: &Inner, input: &Input) -> Result<Json, Fai
             )
         })?;
         addresses.push(address.to_string());
+    }
+    pacing.check(&input.release, replicas, &failed)?;
+    // Replicas that failed within the share allowed never take traffic.
+    for id in unhealthy {
+        ctx.backend
+            .stop_container(&id, Duration::from_secs(1))
+            .await
+            .map_err(|e| Failure::new(errors::ENGINE, e.to_string()))?;
+        remove(ctx, &id).await?;
     }
     output(&UpstreamsOutput { addresses })
 }
@@ -374,5 +522,62 @@ mod tests {
         );
         assert_eq!(registry_repo("team/web:v1"), None);
         assert_eq!(registry_repo("web"), None);
+    }
+}
+
+#[cfg(test)]
+mod pacing_tests {
+    use std::path::Path;
+
+    use super::*;
+
+    fn pacing(update_config: &str, replicas: u32) -> Pacing {
+        let text = format!("services:\n  web:\n    image: web\n    deploy:\n      replicas: {replicas}\n      update_config: {update_config}\n");
+        let project = crate::compose::parse(&text, Path::new("compose.yaml")).expect("valid");
+        Pacing::of(&project.services["web"], Mode::Deploy, replicas)
+    }
+
+    fn failures(n: usize) -> Vec<String> {
+        (0..n).map(|i| format!("replica {i} exited")).collect()
+    }
+
+    #[test]
+    fn update_config_sets_batches_and_the_share_that_may_fail() {
+        let all_at_once = pacing("{}", 4);
+        assert_eq!(
+            (all_at_once.batch, all_at_once.order),
+            (4, Order::StartFirst)
+        );
+        assert!(all_at_once.check("r1", 4, &failures(0)).is_ok());
+        let error = all_at_once
+            .check("r1", 4, &failures(1))
+            .expect_err("none may fail");
+        assert_eq!(error.error, errors::UNHEALTHY);
+        assert!(error.cause.contains("1 of 4 replicas"), "{}", error.cause);
+
+        let paced = pacing(
+            "{parallelism: 2, delay: 1s, max_failure_ratio: 0.5, order: stop-first}",
+            4,
+        );
+        assert_eq!(
+            (paced.batch, paced.delay, paced.order),
+            (2, Duration::from_secs(1), Order::StopFirst)
+        );
+        assert!(paced.check("r1", 4, &failures(2)).is_ok());
+        assert!(paced.check("r1", 4, &failures(3)).is_err());
+
+        let pause = pacing("{failure_action: pause}", 1);
+        assert_eq!(
+            pause
+                .check("r1", 1, &failures(1))
+                .expect_err("paused")
+                .error,
+            errors::PAUSED
+        );
+
+        // continue tolerates any share but all: something must take traffic.
+        let carry_on = pacing("{failure_action: continue}", 3);
+        assert!(carry_on.check("r1", 3, &failures(2)).is_ok());
+        assert!(carry_on.check("r1", 3, &failures(3)).is_err());
     }
 }

@@ -1,5 +1,6 @@
-//! `windlass logs SERVICE [--release ID]`: the output of a release's
-//! containers (the live release by default), straight from the engine.
+//! `windlass logs SERVICE [--release ID] [--tail N] [--follow]`: the output
+//! of a release's containers (the live release by default), straight from
+//! the engine; with `--follow`, as it is written, until they stop.
 
 use std::collections::BTreeMap;
 
@@ -21,6 +22,9 @@ pub struct Args {
     /// Only the last N lines of each container.
     #[arg(long, value_name = "N")]
     tail: Option<u32>,
+    /// Keep printing what the containers write until they stop (or Ctrl-C).
+    #[arg(long, short = 'f')]
+    follow: bool,
     #[command(flatten)]
     state: StateArgs,
 }
@@ -60,6 +64,9 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
                 args.service
             );
         }
+        if args.follow {
+            return follow(&docker, containers, args.tail).await;
+        }
         for container in containers {
             let name = container.name.trim_start_matches('/').to_owned();
             for line in docker.logs(&container.id, args.tail).await?.lines() {
@@ -68,4 +75,28 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         }
         Ok(exit::OK)
     })
+}
+
+/// Prints every container's output as it comes, each line prefixed with the
+/// container's name, until all of them stop.
+async fn follow(
+    docker: &Docker,
+    containers: Vec<windlass_deploy::backend::Container>,
+    tail: Option<u32>,
+) -> anyhow::Result<u8> {
+    use futures_util::StreamExt;
+    let streams = containers.into_iter().map(|container| {
+        let name = container.name.trim_start_matches('/').to_owned();
+        docker
+            .follow_logs(&container.id, tail)
+            .map(move |chunk| (name.clone(), chunk))
+            .boxed()
+    });
+    let mut all = futures_util::stream::select_all(streams);
+    while let Some((name, chunk)) = all.next().await {
+        for line in chunk?.lines() {
+            println!("{name} | {line}");
+        }
+    }
+    Ok(exit::OK)
 }

@@ -52,6 +52,29 @@ impl Docker {
 
     /// A container's output (stdout and stderr, interleaved as written),
     /// its last `tail` lines when given.
+    /// Follows a container's output as it is written, from its last `tail`
+    /// lines (all when `None`), until the container stops: one item per
+    /// write of the container's.
+    pub fn follow_logs(
+        &self,
+        id: &str,
+        tail: Option<u32>,
+    ) -> impl futures_util::Stream<Item = Result<String, Error>> + Send + 'static {
+        let tail = tail.map_or_else(|| "all".to_owned(), |n| n.to_string());
+        let options = bollard::query_parameters::LogsOptionsBuilder::default()
+            .stdout(true)
+            .stderr(true)
+            .follow(true)
+            .tail(&tail)
+            .build();
+        let stream = self.client.logs(id, Some(options));
+        let id = id.to_owned();
+        stream.map(move |item| {
+            item.map(|output| output.to_string())
+                .map_err(|e| engine("follow logs of container", &id)(e))
+        })
+    }
+
     pub async fn logs(&self, id: &str, tail: Option<u32>) -> Result<String, Error> {
         let tail = tail.map_or_else(|| "all".to_owned(), |n| n.to_string());
         let options = bollard::query_parameters::LogsOptionsBuilder::default()

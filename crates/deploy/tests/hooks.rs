@@ -6,39 +6,16 @@
 mod support;
 
 use std::path::Path;
-use std::sync::Arc;
 
-use windlass_deploy::agent::{Agent, DeployRequest};
+use windlass_deploy::agent::Agent;
 use windlass_deploy::backend::docker::Docker;
 use windlass_deploy::backend::SERVICE_LABEL;
-use windlass_deploy::{workflow, Backend};
+use windlass_deploy::Backend;
 use windlass_engine::{Outcome, Status};
 use windlass_runtime::Finished;
-use windlass_store::memory::MemoryStore;
 use windlass_store::Store;
 
 const SERVICE: &str = "wlhooks";
-
-async fn deploy(agent: &Agent, file: &Path, text: String) -> (String, Finished) {
-    std::fs::write(file, &text).expect("compose file");
-    let started = agent
-        .deploy(DeployRequest {
-            compose_file: file.display().to_string(),
-            compose_text: text,
-            services: vec![SERVICE.into()],
-            by: "test@hooks".into(),
-            definition: None,
-        })
-        .await
-        .expect("deploy starts")
-        .remove(0);
-    let finished = agent
-        .runtime()
-        .wait(&started.execution)
-        .await
-        .expect("deploy ends");
-    (started.execution, finished)
-}
 
 fn with_hooks(port: u16, version: &str, hooks: &str) -> String {
     support::compose(SERVICE, port, &[("TESTAPP_VERSION", version)], "0s")
@@ -63,17 +40,15 @@ async fn hooks_run_around_the_switch_and_a_failing_one_rolls_back() {
     let dir = support::project("hooks");
     let file = dir.join("compose.yaml");
     let port = support::free_port();
-    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
-    let agent = Agent::new(
-        Arc::clone(&store),
-        Arc::new(windlass_store::releases::SqliteReleases::in_memory().expect("releases")),
-        Arc::new(docker.clone()),
-        workflow::Config::default(),
-    );
-    agent.resume().await.expect("resume");
+    let (agent, store) = support::agent(&docker).await;
     let result = scenario(&agent, store.as_ref(), &docker, &file, port).await;
     support::cleanup(&docker, SERVICE).await;
     result.expect("scenario");
+}
+
+async fn deploy(agent: &Agent, file: &Path, text: String) -> (String, Finished) {
+    let (started, finished) = support::deploy(agent, file, SERVICE, text).await;
+    (started.execution, finished)
 }
 
 async fn scenario(

@@ -4,15 +4,10 @@
 
 mod support;
 
-use std::sync::Arc;
-
-use windlass_deploy::agent::{Agent, DeployRequest, Error, RollbackRequest};
+use windlass_deploy::agent::{Agent, Error, RollbackRequest};
 use windlass_deploy::backend::docker::Docker;
-use windlass_deploy::{workflow, Backend};
+use windlass_deploy::Backend;
 use windlass_engine::Status;
-use windlass_store::memory::MemoryStore;
-use windlass_store::releases::SqliteReleases;
-use windlass_store::Store;
 
 const SERVICE: &str = "wlretain";
 
@@ -23,14 +18,7 @@ async fn releases_beyond_retain_are_pruned_and_cannot_be_rolled_back_to() {
     let dir = support::project("retain");
     let file = dir.join("compose.yaml");
     let port = support::free_port();
-    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
-    let agent = Agent::new(
-        store,
-        Arc::new(SqliteReleases::in_memory().expect("releases")),
-        Arc::new(docker.clone()),
-        workflow::Config::default(),
-    );
-    agent.resume().await.expect("resume");
+    let (agent, _) = support::agent(&docker).await;
     let result = scenario(&agent, &docker, &file, port).await;
     support::cleanup(&docker, SERVICE).await;
     result.expect("scenario");
@@ -45,23 +33,7 @@ async fn scenario(
     for version in ["v1", "v2", "v3", "v4"] {
         let text = support::compose(SERVICE, port, &[("TESTAPP_VERSION", version)], "0s")
             + "      retain: 2\n";
-        std::fs::write(file, &text).map_err(|e| e.to_string())?;
-        let started = agent
-            .deploy(DeployRequest {
-                compose_file: file.display().to_string(),
-                compose_text: text,
-                services: vec![SERVICE.into()],
-                by: "test@retain".into(),
-                definition: None,
-            })
-            .await
-            .map_err(|e| e.to_string())?
-            .remove(0);
-        let finished = agent
-            .runtime()
-            .wait(&started.execution)
-            .await
-            .map_err(|e| e.to_string())?;
+        let (_, finished) = support::deploy(agent, file, SERVICE, text).await;
         if finished.status != Status::Succeeded {
             return Err(format!("{version}: {:?}", finished.outcome));
         }

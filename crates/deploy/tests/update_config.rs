@@ -7,15 +7,13 @@
 mod support;
 
 use std::path::Path;
-use std::sync::Arc;
 
-use windlass_deploy::agent::{Agent, DeployRequest};
+use windlass_deploy::agent::Agent;
 use windlass_deploy::backend::docker::Docker;
 use windlass_deploy::backend::{RunState, RELEASE_LABEL, SERVICE_LABEL};
-use windlass_deploy::{workflow, Backend};
+use windlass_deploy::Backend;
 use windlass_engine::{Outcome, Status};
 use windlass_runtime::Finished;
-use windlass_store::memory::MemoryStore;
 use windlass_store::Store;
 
 const SERVICE: &str = "wlpace";
@@ -27,23 +25,7 @@ fn compose(port: u16, version: &str, crash: &str, update_config: &str) -> String
 }
 
 async fn deploy(agent: &Agent, file: &Path, text: String) -> (String, Finished) {
-    std::fs::write(file, &text).expect("compose file");
-    let started = agent
-        .deploy(DeployRequest {
-            compose_file: file.display().to_string(),
-            compose_text: text,
-            services: vec![SERVICE.into()],
-            by: "test@pace".into(),
-            definition: None,
-        })
-        .await
-        .expect("deploy starts")
-        .remove(0);
-    let finished = agent
-        .runtime()
-        .wait(&started.execution)
-        .await
-        .expect("deploy ends");
+    let (started, finished) = support::deploy(agent, file, SERVICE, text).await;
     (started.execution, finished)
 }
 
@@ -81,14 +63,7 @@ async fn update_config_paces_tolerates_pauses_and_stops_first() {
     let dir = support::project("pace");
     let file = dir.join("compose.yaml");
     let port = support::free_port();
-    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
-    let agent = Agent::new(
-        Arc::clone(&store),
-        Arc::new(windlass_store::releases::SqliteReleases::in_memory().expect("releases")),
-        Arc::new(docker.clone()),
-        workflow::Config::default(),
-    );
-    agent.resume().await.expect("resume");
+    let (agent, store) = support::agent(&docker).await;
     let result = scenario(&agent, store.as_ref(), &docker, &file, port).await;
     support::cleanup(&docker, SERVICE).await;
     result.expect("scenario");

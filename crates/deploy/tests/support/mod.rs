@@ -58,6 +58,54 @@ pub fn project(case: &str) -> PathBuf {
     dir
 }
 
+/// An agent on the real engine with an in-memory store and releases,
+/// resumed and ready to deploy.
+pub async fn agent(
+    docker: &Docker,
+) -> (
+    windlass_deploy::agent::Agent,
+    Arc<dyn windlass_store::Store>,
+) {
+    let store: Arc<dyn windlass_store::Store> =
+        Arc::new(windlass_store::memory::MemoryStore::new());
+    let agent = windlass_deploy::agent::Agent::new(
+        Arc::clone(&store),
+        Arc::new(windlass_store::releases::SqliteReleases::in_memory().expect("releases")),
+        Arc::new(docker.clone()),
+        windlass_deploy::workflow::Config::default(),
+    );
+    agent.resume().await.expect("resume");
+    (agent, store)
+}
+
+/// Writes `text` to `file`, deploys `service` from it and waits for the
+/// deploy to end.
+pub async fn deploy(
+    agent: &windlass_deploy::agent::Agent,
+    file: &Path,
+    service: &str,
+    text: String,
+) -> (windlass_deploy::agent::Started, windlass_runtime::Finished) {
+    std::fs::write(file, &text).expect("compose file");
+    let started = agent
+        .deploy(windlass_deploy::agent::DeployRequest {
+            compose_file: file.display().to_string(),
+            compose_text: text,
+            services: vec![service.into()],
+            by: "test".into(),
+            definition: None,
+        })
+        .await
+        .expect("deploy starts")
+        .remove(0);
+    let finished = agent
+        .runtime()
+        .wait(&started.execution)
+        .await
+        .expect("deploy ends");
+    (started, finished)
+}
+
 /// A free port on 127.0.0.1 for the proxy.
 pub fn free_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Value as Json};
 use windlass_asl::{Definition, Failure};
-use windlass_engine::simulate::{redrive, simulate, SimulateConfig, SyncInvoker};
+use windlass_engine::simulate::{redrive, simulate, SimulateConfig, Simulated, SyncInvoker};
 use windlass_engine::{
     Event, Execution, ExecutionMeta, HistoryEvent, Outcome, RedriveRefusal, Status, TaskRequest,
 };
@@ -79,6 +79,37 @@ fn stored(execution: &Execution) -> Execution {
 
 const LATER: i64 = 1_700_000_500_000;
 
+/// Runs the machine on `input` to its end (or until it waits).
+fn run(definition: &Definition, input: Json, invoker: &mut Flaky) -> Simulated {
+    simulate(
+        definition,
+        meta(input, false),
+        invoker,
+        &SimulateConfig::default(),
+    )
+}
+
+/// Mends every broken task, redrives the stored execution later and runs
+/// it to its end, which must be a success.
+fn mend_and_redrive(definition: &Definition, first: &Simulated, invoker: &mut Flaky) -> Simulated {
+    invoker.broken.clear();
+    let second = redrive(
+        definition,
+        stored(&first.execution),
+        LATER,
+        invoker,
+        &SimulateConfig::default(),
+    )
+    .expect("redrivable");
+    assert_eq!(
+        second.execution.status,
+        Status::Succeeded,
+        "{:?}",
+        second.execution.outcome
+    );
+    second
+}
+
 #[test]
 fn a_failed_task_runs_again_with_its_input_and_variables_and_nothing_before_it_does() {
     let definition = parse(json!({
@@ -106,31 +137,12 @@ fn a_failed_task_runs_again_with_its_input_and_variables_and_nothing_before_it_d
     }));
     let mut invoker = Flaky::default();
     invoker.broken.insert("t".into());
-    let first = simulate(
-        &definition,
-        meta(json!({ "n": 4 }), false),
-        &mut invoker,
-        &SimulateConfig::default(),
-    );
+    let first = run(&definition, json!({ "n": 4 }), &mut invoker);
     assert_eq!(first.execution.status, Status::Failed);
     assert_eq!(first.execution.redrivable(), Ok(()));
     let failed_events = first.execution.last_event_id;
 
-    invoker.broken.clear();
-    let second = redrive(
-        &definition,
-        stored(&first.execution),
-        LATER,
-        &mut invoker,
-        &SimulateConfig::default(),
-    )
-    .expect("redrivable");
-    assert_eq!(
-        second.execution.status,
-        Status::Succeeded,
-        "{:?}",
-        second.execution.outcome
-    );
+    let second = mend_and_redrive(&definition, &first, &mut invoker);
     assert_eq!(
         second.execution.outcome,
         Some(Outcome::Output(json!({ "done": "t" })))
@@ -183,12 +195,7 @@ fn parallel_runs_again_only_the_branches_that_failed_or_were_cancelled() {
     }));
     let mut invoker = Flaky::default();
     invoker.broken.insert("bad".into());
-    let first = simulate(
-        &definition,
-        meta(json!({}), false),
-        &mut invoker,
-        &SimulateConfig::default(),
-    );
+    let first = run(&definition, json!({}), &mut invoker);
     assert_eq!(first.execution.status, Status::Failed);
     assert_eq!(
         invoker.calls.get("slow"),
@@ -196,21 +203,7 @@ fn parallel_runs_again_only_the_branches_that_failed_or_were_cancelled() {
         "the slow branch was cancelled in its Wait"
     );
 
-    invoker.broken.clear();
-    let second = redrive(
-        &definition,
-        stored(&first.execution),
-        LATER,
-        &mut invoker,
-        &SimulateConfig::default(),
-    )
-    .expect("redrivable");
-    assert_eq!(
-        second.execution.status,
-        Status::Succeeded,
-        "{:?}",
-        second.execution.outcome
-    );
+    let second = mend_and_redrive(&definition, &first, &mut invoker);
     assert_eq!(
         second.execution.outcome,
         Some(Outcome::Output(json!([
@@ -252,30 +245,11 @@ fn inline_map_runs_again_only_the_iterations_that_did_not_succeed() {
     let items = json!(["a", "b", "c", "d", "e", "f"]);
     let mut invoker = Flaky::default();
     invoker.broken.insert("c".into());
-    let first = simulate(
-        &definition,
-        meta(items, false),
-        &mut invoker,
-        &SimulateConfig::default(),
-    );
+    let first = run(&definition, items, &mut invoker);
     assert_eq!(first.execution.status, Status::Failed);
     let before = invoker.calls.clone();
 
-    invoker.broken.clear();
-    let second = redrive(
-        &definition,
-        stored(&first.execution),
-        LATER,
-        &mut invoker,
-        &SimulateConfig::default(),
-    )
-    .expect("redrivable");
-    assert_eq!(
-        second.execution.status,
-        Status::Succeeded,
-        "{:?}",
-        second.execution.outcome
-    );
+    let second = mend_and_redrive(&definition, &first, &mut invoker);
     let expected: Vec<Json> = ["a", "b", "c", "d", "e", "f"]
         .iter()
         .map(|k| json!({ "done": k }))
@@ -322,12 +296,7 @@ fn distributed_map_runs_again_the_iterations_that_failed_within_the_tolerance() 
     let mut invoker = Flaky::default();
     invoker.broken.insert("b".into());
     invoker.broken.insert("d".into());
-    let first = simulate(
-        &definition,
-        meta(json!(["a", "b", "c", "d", "e"]), false),
-        &mut invoker,
-        &SimulateConfig::default(),
-    );
+    let first = run(&definition, json!(["a", "b", "c", "d", "e"]), &mut invoker);
     assert_eq!(first.execution.status, Status::Failed);
     assert_eq!(
         first.execution.outcome,
@@ -337,21 +306,7 @@ fn distributed_map_runs_again_the_iterations_that_failed_within_the_tolerance() 
         })
     );
 
-    invoker.broken.clear();
-    let second = redrive(
-        &definition,
-        stored(&first.execution),
-        LATER,
-        &mut invoker,
-        &SimulateConfig::default(),
-    )
-    .expect("redrivable");
-    assert_eq!(
-        second.execution.status,
-        Status::Succeeded,
-        "{:?}",
-        second.execution.outcome
-    );
+    let second = mend_and_redrive(&definition, &first, &mut invoker);
     assert!(kinds(&second.history).contains(&"MapRunRedriven".to_string()));
     assert_eq!(invoker.calls["a"], 1);
     assert_eq!(
@@ -382,12 +337,7 @@ fn a_stopped_execution_continues_from_the_state_it_was_stopped_in() {
         }
     }));
     let mut invoker = Flaky::default();
-    let first = simulate(
-        &definition,
-        meta(json!({ "key": "h" }), false),
-        &mut invoker,
-        &SimulateConfig::default(),
-    );
+    let first = run(&definition, json!({ "key": "h" }), &mut invoker);
     assert_eq!(first.execution.status, Status::Running);
     let mut execution = first.execution;
     execution.handle(
@@ -428,12 +378,7 @@ fn what_cannot_be_redriven_is_refused_with_the_reason() {
         "States": { "Call": { "Type": "Task", "Resource": "arn:flaky", "End": true } }
     }));
     let mut invoker = Flaky::default();
-    let succeeded = simulate(
-        &definition,
-        meta(json!({ "key": "x" }), false),
-        &mut invoker,
-        &SimulateConfig::default(),
-    );
+    let succeeded = run(&definition, json!({ "key": "x" }), &mut invoker);
     assert_eq!(succeeded.execution.status, Status::Succeeded);
     assert_eq!(
         succeeded.execution.redrivable(),
@@ -454,12 +399,7 @@ fn what_cannot_be_redriven_is_refused_with_the_reason() {
         "StartAt": "No",
         "States": { "No": { "Type": "Fail", "Error": "E", "Cause": "c" } }
     }));
-    let first = simulate(
-        &fail,
-        meta(json!({}), false),
-        &mut invoker,
-        &SimulateConfig::default(),
-    );
+    let first = run(&fail, json!({}), &mut invoker);
     let second = redrive(
         &fail,
         first.execution,

@@ -129,6 +129,21 @@ struct LiveHandle {
     finished: watch::Sender<Option<Finished>>,
 }
 
+impl LiveHandle {
+    /// A handle for an execution this runtime drives from now on.
+    fn new(execution: Execution, definition: Arc<Definition>) -> Arc<LiveHandle> {
+        Arc::new(LiveHandle {
+            state: tokio::sync::Mutex::new(Live {
+                execution,
+                definition,
+                timers: HashMap::new(),
+                tasks: HashMap::new(),
+            }),
+            finished: watch::channel(None).0,
+        })
+    }
+}
+
 struct Live {
     execution: Execution,
     definition: Arc<Definition>,
@@ -195,15 +210,7 @@ impl Runtime {
             stop_millis: None,
             snapshot: String::new(),
         };
-        let handle = Arc::new(LiveHandle {
-            state: tokio::sync::Mutex::new(Live {
-                execution,
-                definition: request.definition,
-                timers: HashMap::new(),
-                tasks: HashMap::new(),
-            }),
-            finished: watch::channel(None).0,
-        });
+        let handle = LiveHandle::new(execution, request.definition);
         let mut live = handle.state.lock().await;
         self.lock_live().insert(arn.clone(), handle.clone());
         if let Err(error) = self
@@ -292,15 +299,7 @@ impl Runtime {
             })?;
         let definition = self.definition_for(&record)?;
         let arn = record.arn.clone();
-        let handle = Arc::new(LiveHandle {
-            state: tokio::sync::Mutex::new(Live {
-                execution,
-                definition,
-                timers: HashMap::new(),
-                tasks: HashMap::new(),
-            }),
-            finished: watch::channel(None).0,
-        });
+        let handle = LiveHandle::new(execution, definition);
         self.lock_live().insert(arn.clone(), handle.clone());
         let mut interrupted = Vec::new();
         {
@@ -419,15 +418,7 @@ impl Runtime {
         if let Some(token) = client_token {
             execution.remember_redrive_token(token.to_string());
         }
-        let handle = Arc::new(LiveHandle {
-            state: tokio::sync::Mutex::new(Live {
-                execution,
-                definition,
-                timers: HashMap::new(),
-                tasks: HashMap::new(),
-            }),
-            finished: watch::channel(None).0,
-        });
+        let handle = LiveHandle::new(execution, definition);
         let mut live = handle.state.lock().await;
         self.lock_live().insert(arn.to_string(), handle.clone());
         if let Err(error) = self.persist_and_act(&handle, &mut live, step, None).await {

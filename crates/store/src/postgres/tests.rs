@@ -106,6 +106,19 @@ fn only_the_owner_writes_and_orphans_are_taken_over() {
     a.commit(&[update("y", "SUCCEEDED", "a")])
         .expect("the new owner writes");
 
+    // A redrive: whoever claims the ended execution first owns it again;
+    // a claim after it runs again finds nothing to claim.
+    assert!(!b.claim_ended("x").expect("claim x"), "x still runs");
+    assert!(b.claim_ended("y").expect("claim y"));
+    b.commit(&[update("y", "RUNNING", "b redrives")])
+        .expect("the claimant writes");
+    assert!(matches!(
+        a.commit(&[update("y", "RUNNING", "a")]),
+        Err(Error::NotOwner(_))
+    ));
+    assert!(!a.claim_ended("y").expect("claim again"), "y runs again");
+    b.commit(&[update("y", "SUCCEEDED", "b")]).expect("ends");
+
     // A process that shuts down gives its executions up at once.
     let d = open(&url, Duration::from_secs(60));
     d.commit(&[create("z", "s".into())]).expect("d creates z");

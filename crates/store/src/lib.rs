@@ -59,9 +59,32 @@ pub struct Commit {
 pub struct ExecutionFilter {
     pub state_machine_arn: Option<String>,
     pub status: Option<String>,
-    /// Continue after this execution ARN (pagination).
-    pub after: Option<String>,
+    /// Continue after this execution (pagination); executions are listed
+    /// newest first, as ListExecutions does.
+    pub after: Option<ListCursor>,
     pub limit: usize,
+}
+
+/// Where a list of executions stopped: the last one given, by start time
+/// and ARN (the order is newest first, ARN descending within a millisecond).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ListCursor {
+    pub start_millis: i64,
+    pub arn: String,
+}
+
+impl ListCursor {
+    pub fn of(record: &ExecutionRecord) -> ListCursor {
+        ListCursor {
+            start_millis: record.start_millis,
+            arn: record.arn.clone(),
+        }
+    }
+
+    /// Whether `record` comes after the cursor in the listing order.
+    pub fn precedes(&self, record: &ExecutionRecord) -> bool {
+        (record.start_millis, record.arn.as_str()) < (self.start_millis, self.arn.as_str())
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

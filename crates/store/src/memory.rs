@@ -85,7 +85,7 @@ impl Store for MemoryStore {
         } else {
             filter.limit
         };
-        Ok(inner
+        let mut found: Vec<&ExecutionRecord> = inner
             .executions
             .values()
             .filter(|r| {
@@ -95,10 +95,11 @@ impl Store for MemoryStore {
                     .is_none_or(|m| *m == r.state_machine_arn)
             })
             .filter(|r| filter.status.as_ref().is_none_or(|s| *s == r.status))
-            .filter(|r| filter.after.as_ref().is_none_or(|after| r.arn > *after))
-            .take(limit)
-            .cloned()
-            .collect())
+            .filter(|r| filter.after.as_ref().is_none_or(|after| after.precedes(r)))
+            .collect();
+        // Newest first, as the other stores list.
+        found.sort_by(|a, b| (b.start_millis, &b.arn).cmp(&(a.start_millis, &a.arn)));
+        Ok(found.into_iter().take(limit).cloned().collect())
     }
 
     fn history(&self, arn: &str, from: u64, to: u64) -> Result<Vec<HistoryEvent>> {

@@ -210,7 +210,8 @@ impl Store for SqliteStore {
         let conn = self.read();
         let mut statement = conn.prepare_cached(&format!(
             "{SELECT_RECORD} WHERE (?1 IS NULL OR e.state_machine_arn = ?1) AND (?2 IS NULL OR e.status = ?2) \
-             AND (?3 IS NULL OR e.arn > ?3) ORDER BY e.arn LIMIT ?4"
+             AND (?3 IS NULL OR e.start_millis < ?3 OR (e.start_millis = ?3 AND e.arn < ?4)) \
+             ORDER BY e.start_millis DESC, e.arn DESC LIMIT ?5"
         ))?;
         let limit = if filter.limit == 0 {
             i64::MAX
@@ -218,7 +219,13 @@ impl Store for SqliteStore {
             filter.limit as i64
         };
         let rows = statement.query_map(
-            params![filter.state_machine_arn, filter.status, filter.after, limit],
+            params![
+                filter.state_machine_arn,
+                filter.status,
+                filter.after.as_ref().map(|c| c.start_millis),
+                filter.after.as_ref().map(|c| c.arn.as_str()),
+                limit
+            ],
             record_from_row,
         )?;
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
@@ -323,6 +330,49 @@ pub(crate) mod tests {
             history: vec![],
         };
         assert!(matches!(store.commit(&[missing]), Err(Error::NotFound(_))));
+
+        // Listing: newest first (ARN descending within a millisecond), in
+        // pages that continue after the last one given.
+        for (arn, start) in [("b", 5), ("c", 3), ("d", 5)] {
+            let mut created = record(arn);
+            created.start_millis = start;
+            store
+                .commit(&[Commit {
+                    arn: arn.into(),
+                    create: Some(created),
+                    status: "RUNNING".into(),
+                    stop_millis: None,
+                    snapshot: "s".into(),
+                    history: vec![event(1)],
+                }])
+                .expect("create");
+        }
+        let mut order = Vec::new();
+        let mut filter = ExecutionFilter {
+            state_machine_arn: Some("m".into()),
+            limit: 2,
+            ..ExecutionFilter::default()
+        };
+        loop {
+            let page = store.list(&filter).expect("list");
+            order.extend(page.iter().map(|r| r.arn.clone()));
+            match page.last() {
+                Some(last) if page.len() == 2 => filter.after = Some(crate::ListCursor::of(last)),
+                _ => break,
+            }
+        }
+        assert_eq!(order, ["d", "b", "c", "a"]);
+        let running = ExecutionFilter {
+            status: Some("RUNNING".into()),
+            ..ExecutionFilter::default()
+        };
+        let arns: Vec<String> = store
+            .list(&running)
+            .expect("list")
+            .into_iter()
+            .map(|r| r.arn)
+            .collect();
+        assert_eq!(arns, ["d", "b", "c"]);
     }
 
     #[test]

@@ -8,7 +8,7 @@ use windlass_asl::Definition;
 use windlass_engine::{Execution, ExecutionMeta, Outcome};
 use windlass_runtime::{Runtime, StartRequest, Started};
 use windlass_store::machines::MachineRecord;
-use windlass_store::{ExecutionFilter, ExecutionRecord};
+use windlass_store::{ExecutionFilter, ExecutionRecord, ListCursor};
 
 use super::{
     aliases, check_length, check_token, machines, page_size, paginate, required, versions,
@@ -413,11 +413,14 @@ pub fn list(
     let filter = ExecutionFilter {
         state_machine_arn: Some(machine.arn),
         status: input.status_filter,
-        after: check_token(input.next_token.as_deref())?.map(str::to_string),
+        after: check_token(input.next_token.as_deref())?
+            .map(list_cursor)
+            .transpose()?,
         limit: size + 1,
     };
+    // Newest first, as AWS lists; the token names the last one given.
     let (page, next_token) = paginate(server.runtime.store().list(&filter)?, size, |r| {
-        r.arn.clone()
+        format!("{}:{}", r.start_millis, r.arn)
     });
     let executions = page
         .into_iter()
@@ -434,6 +437,19 @@ pub fn list(
         executions,
         next_token,
     })
+}
+
+/// The cursor a ListExecutions token holds (`<start millis>:<ARN>`).
+fn list_cursor(token: &str) -> ApiResult<ListCursor> {
+    token
+        .split_once(':')
+        .and_then(|(millis, arn)| {
+            Some(ListCursor {
+                start_millis: millis.parse().ok()?,
+                arn: arn.to_owned(),
+            })
+        })
+        .ok_or_else(|| ApiError::new("InvalidToken", format!("Invalid Token: '{token}'")))
 }
 
 pub async fn stop(

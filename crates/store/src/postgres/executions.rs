@@ -169,11 +169,16 @@ impl Store for PostgresStore {
         self.pool.run(move |client| {
             let sql = format!(
                 "{SELECT_RECORD} WHERE ($1::text IS NULL OR e.state_machine_arn = $1) AND ($2::text IS NULL OR e.status = $2) \
-                 AND ($3::text IS NULL OR e.arn > $3) ORDER BY e.arn LIMIT $4"
+                 AND ($3::bigint IS NULL OR e.start_millis < $3 OR (e.start_millis = $3 AND e.arn < $4)) \
+                 ORDER BY e.start_millis DESC, e.arn DESC LIMIT $5"
             );
+            let (millis, arn) = match &filter.after {
+                Some(c) => (Some(c.start_millis), Some(c.arn.clone())),
+                None => (None, None),
+            };
             let rows = client.query(
                 &sql,
-                &[&filter.state_machine_arn, &filter.status, &filter.after, &limit_of(filter.limit)],
+                &[&filter.state_machine_arn, &filter.status, &millis, &arn, &limit_of(filter.limit)],
             )?;
             rows.iter().map(record_from_row).collect()
         })

@@ -104,15 +104,21 @@ pub fn parse_text_with(text: &str, config: &Config) -> Parsed {
 pub fn document_from_text(text: &str) -> Result<Json, Diagnostic> {
     let trimmed = text.trim_start();
     if trimmed.starts_with('{') || trimmed.starts_with('[') {
-        return serde_json::from_str(text).map_err(|e| Diagnostic {
-            code: INVALID_JSON_DESCRIPTION,
-            pointer: String::new(),
-            message: format!(
-                "Invalid JSON at line {}, column {}: {}",
-                e.line(),
-                e.column(),
-                e
-            ),
+        return serde_json::from_str(text).map_err(|e| {
+            // serde's text ends with its own " at line L column C".
+            let full = e.to_string();
+            let reason = full
+                .strip_suffix(&format!(" at line {} column {}", e.line(), e.column()))
+                .unwrap_or(&full);
+            Diagnostic {
+                code: INVALID_JSON_DESCRIPTION,
+                pointer: String::new(),
+                message: format!(
+                    "Invalid JSON at line {}, column {}: {reason}",
+                    e.line(),
+                    e.column()
+                ),
+            }
         });
     }
     let value: Result<Json, _> = serde_norway::from_str(text);
@@ -127,6 +133,24 @@ pub fn document_from_text(text: &str) -> Result<Json, Diagnostic> {
             message: format!("Invalid YAML{place}: {e}"),
         }
     })
+}
+
+/// The line of the text a diagnostic is about: where the text stops being
+/// JSON or YAML for a syntax error, else the line its pointer names.
+pub fn diagnostic_line(text: &str, diagnostic: &Diagnostic) -> Option<usize> {
+    if diagnostic.code == INVALID_JSON_DESCRIPTION && diagnostic.pointer.is_empty() {
+        let trimmed = text.trim_start();
+        if trimmed.starts_with('{') || trimmed.starts_with('[') {
+            return serde_json::from_str::<serde::de::IgnoredAny>(text)
+                .err()
+                .map(|e| e.line());
+        }
+        return serde_norway::from_str::<Json>(text)
+            .err()
+            .and_then(|e| e.location())
+            .map(|l| l.line());
+    }
+    line_of(text, &diagnostic.pointer)
 }
 
 /// Parses a definition given as a JSON value, for a STANDARD machine.

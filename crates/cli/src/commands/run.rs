@@ -49,7 +49,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         Ok(definition) => definition,
         Err(diagnostics) => {
             for d in diagnostics {
-                let line = windlass_asl::parse::line_of(&text, &d.pointer)
+                let line = windlass_asl::parse::diagnostic_line(&text, &d)
                     .map_or(String::new(), |l| format!("{l}:"));
                 eprintln!("{}:{line} {d}", args.file.display());
             }

@@ -8,6 +8,7 @@
 pub mod agent;
 pub mod backend;
 pub mod compose;
+pub mod credentials;
 pub mod plan;
 pub mod probe;
 #[cfg(any(test, feature = "test-util"))]

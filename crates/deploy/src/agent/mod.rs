@@ -150,11 +150,17 @@ impl Agent {
         let docker = crate::backend::docker::Docker::connect()
             .await
             .map_err(|e| e.to_string())?;
+        let credentials =
+            crate::credentials::Credentials::discover(|name| std::env::var(name).ok())
+                .map_err(|e| format!("registry credentials: {e}"))?;
         Ok(Agent::new(
             Arc::new(store),
             Arc::new(releases),
             Arc::new(docker),
-            workflow::Config::default(),
+            workflow::Config {
+                credentials,
+                ..workflow::Config::default()
+            },
         ))
     }
 

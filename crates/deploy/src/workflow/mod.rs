@@ -29,7 +29,7 @@ use windlass_runtime::invoke::BoxFuture;
 use windlass_runtime::{Clock, Invoker};
 use windlass_store::releases::{Release, Releases};
 
-use crate::backend::{Backend, Container, RegistryAuth, RELEASE_LABEL, SERVICE_LABEL};
+use crate::backend::{Backend, Container, RELEASE_LABEL, SERVICE_LABEL};
 use crate::compose::{self, Service};
 
 pub use proxies::Proxies;
@@ -63,8 +63,8 @@ pub mod errors {
 
 /// What the deploy steps need that is not in the execution's input.
 pub struct Config {
-    /// Credentials for pushing and pulling, when the registry wants them.
-    pub registry_auth: Option<RegistryAuth>,
+    /// Credentials for pushing and pulling, per registry host.
+    pub credentials: crate::credentials::Credentials,
     /// Values for `environment` keys without one and for build args.
     pub env: BTreeMap<String, String>,
     /// How long a release that is no longer live may take to finish its requests.
@@ -74,7 +74,7 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Config {
-            registry_auth: None,
+            credentials: Default::default(),
             env: std::env::vars().collect(),
             drain_timeout: Duration::from_secs(30),
         }

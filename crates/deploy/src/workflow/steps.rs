@@ -86,7 +86,7 @@ pub(crate) async fn build(ctx: &Inner, input: &Input) -> Result<Json, Failure> {
             Ok(digests) => digests,
             Err(_) => {
                 ctx.backend
-                    .pull_image(image, ctx.config.registry_auth.as_ref())
+                    .pull_image(image, ctx.config.credentials.for_image(image))
                     .await
                     .map_err(|e| {
                         Failure::new(
@@ -131,7 +131,7 @@ pub(crate) async fn push(ctx: &Inner, input: &Input) -> Result<Json, Failure> {
         return output(image);
     };
     ctx.backend
-        .push_image(target, ctx.config.registry_auth.as_ref())
+        .push_image(target, ctx.config.credentials.for_image(target))
         .await
         .map_err(|e| Failure::new(errors::PUSH, e.to_string()))?;
     let (repo, _) = crate::backend::split_reference(target);

@@ -6,36 +6,18 @@ mod support;
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::Arc;
 
-use windlass_deploy::agent::{Agent, DeployRequest};
+use windlass_deploy::agent::Agent;
 use windlass_deploy::backend::docker::Docker;
 use windlass_deploy::backend::SERVICE_LABEL;
-use windlass_deploy::{workflow, Backend};
+use windlass_deploy::Backend;
 use windlass_engine::Outcome;
-use windlass_store::memory::MemoryStore;
-use windlass_store::releases::{Outcome as ReleaseOutcome, SqliteReleases};
+use windlass_store::releases::Outcome as ReleaseOutcome;
 
 /// Deploys `text` as service `service` and returns the execution's error and cause.
 async fn failed_deploy(agent: &Agent, dir: &Path, service: &str, text: &str) -> (String, String) {
     let file = dir.join(format!("{service}.yaml"));
-    std::fs::write(&file, text).expect("compose file");
-    let started = agent
-        .deploy(DeployRequest {
-            compose_file: file.display().to_string(),
-            compose_text: text.to_owned(),
-            services: vec![service.to_owned()],
-            by: "test@failures".into(),
-            definition: None,
-        })
-        .await
-        .expect("deploy starts")
-        .remove(0);
-    let finished = agent
-        .runtime()
-        .wait(&started.execution)
-        .await
-        .expect("ends");
+    let (started, finished) = support::deploy(agent, &file, service, text.to_owned()).await;
     let release = agent
         .releases()
         .get(service, &started.release)
@@ -57,13 +39,7 @@ async fn containers_of(docker: &Docker, service: &str) -> usize {
 async fn impossible_deploys_roll_back_and_leave_nothing_running() {
     let docker = Docker::connect().await.expect("Docker engine");
     let dir = support::project("failures");
-    let agent = Agent::new(
-        Arc::new(MemoryStore::new()),
-        Arc::new(SqliteReleases::in_memory().expect("releases")),
-        Arc::new(docker.clone()),
-        workflow::Config::default(),
-    );
-    agent.resume().await.expect("resume");
+    let (agent, _) = support::agent(&docker).await;
 
     let port = support::free_port();
     let text = format!(

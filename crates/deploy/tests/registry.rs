@@ -5,15 +5,11 @@
 mod support;
 
 use std::process::{Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use windlass_deploy::agent::{Agent, DeployRequest};
 use windlass_deploy::backend::docker::Docker;
-use windlass_deploy::{workflow, Backend};
+use windlass_deploy::Backend;
 use windlass_engine::Status;
-use windlass_store::memory::MemoryStore;
-use windlass_store::releases::SqliteReleases;
 
 const SERVICE: &str = "wlregistry";
 
@@ -57,30 +53,8 @@ async fn a_built_image_is_pushed_and_pinned_by_its_registry_digest() {
         &format!("    build: ./app\n    image: {repo}\n"),
     );
     let file = dir.join("compose.yaml");
-    std::fs::write(&file, &text).expect("compose");
-    let agent = Agent::new(
-        Arc::new(MemoryStore::new()),
-        Arc::new(SqliteReleases::in_memory().expect("releases")),
-        Arc::new(docker.clone()),
-        workflow::Config::default(),
-    );
-    agent.resume().await.expect("resume");
-    let started = agent
-        .deploy(DeployRequest {
-            compose_file: file.display().to_string(),
-            compose_text: text,
-            services: vec![SERVICE.into()],
-            by: "test@registry".into(),
-            definition: None,
-        })
-        .await
-        .expect("deploy starts")
-        .remove(0);
-    let finished = agent
-        .runtime()
-        .wait(&started.execution)
-        .await
-        .expect("ends");
+    let (agent, _) = support::agent(&docker).await;
+    let (started, finished) = support::deploy(&agent, &file, SERVICE, text).await;
     let release = agent
         .releases()
         .get(SERVICE, &started.release)

@@ -65,15 +65,7 @@ impl Run<'_> {
         self.emit_for(frame, "MapStateStarted", json!({ "length": inputs.len() }));
         let distributed = map.mode == MapMode::Distributed;
         if distributed {
-            let arn = format!(
-                "{}/{}:{}",
-                self.execution
-                    .meta
-                    .execution_arn
-                    .replace(":execution:", ":mapRun:"),
-                state.name,
-                frame
-            );
+            let arn = map_run_arn(&self.execution.meta.execution_arn, &state.name, frame);
             self.emit_for(frame, "MapRunStarted", json!({ "mapRunArn": arn }));
         }
         let total = inputs.len();
@@ -307,6 +299,14 @@ impl Run<'_> {
         }
         self.complete_state(frame, Ok(Json::Array(results)))
     }
+}
+
+/// The ARN of the Map Run a Distributed Map state of `frame` starts.
+pub(super) fn map_run_arn(execution_arn: &str, state_name: &str, frame: FrameId) -> String {
+    format!(
+        "{}/{state_name}:{frame}",
+        execution_arn.replace(":execution:", ":mapRun:")
+    )
 }
 
 fn tolerance_exceeded(children: &Children) -> bool {

@@ -98,14 +98,10 @@ impl Execution {
                 Phase::Children(children) => {
                     if children.distributed && !f.quiet {
                         let state = definition.state(f.machine, f.state);
-                        let arn = format!(
-                            "{}/{}:{}",
-                            run.execution
-                                .meta
-                                .execution_arn
-                                .replace(":execution:", ":mapRun:"),
-                            state.name,
-                            id
+                        let arn = super::children::map_run_arn(
+                            &run.execution.meta.execution_arn,
+                            &state.name,
+                            id,
                         );
                         run.emit_for(
                             id,

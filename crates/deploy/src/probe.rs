@@ -19,6 +19,10 @@ pub enum Check {
     Http { port: u16, path: String },
     /// A TCP connection to the published `port` is accepted.
     Tcp { port: u16 },
+    /// Nothing to probe (a service that publishes no port and has no
+    /// healthcheck): the container is still running one interval after it
+    /// was first seen running.
+    Running,
 }
 
 /// How to wait.
@@ -53,6 +57,7 @@ pub async fn wait_healthy(
 ) -> Result<Container, Error> {
     let started = Instant::now();
     let mut last = String::from("not inspected yet");
+    let mut seen_running = false;
     loop {
         let container = backend.inspect_container(id).await?;
         if let RunState::Exited { code } = container.state {
@@ -104,6 +109,15 @@ pub async fn wait_healthy(
                         false
                     }
                 }
+            }
+            Check::Running => {
+                let running = container.state == RunState::Running;
+                // A single look (a zero deadline, as the watch asks) takes
+                // running for healthy; a wait wants it running twice.
+                let steady = running && (seen_running || config.deadline.is_zero());
+                seen_running = running;
+                last = format!("the container is {:?}", container.state);
+                steady
             }
             Check::Tcp { port } => {
                 let addr = published(&container, *port)?;

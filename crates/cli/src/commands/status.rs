@@ -66,7 +66,10 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         println!(
             "{:<16} {:<22} live {:<6} upstreams {}  requests {} 5xx {}{}",
             s["service"].as_str().unwrap_or_default(),
-            s["address"].as_str().unwrap_or_default(),
+            match s["address"].as_str().unwrap_or_default() {
+                "" => "(no proxy)",
+                address => address,
+            },
             s["live"].as_str().unwrap_or("-"),
             s["upstreams"]
                 .as_array()

@@ -52,23 +52,35 @@ pub(crate) async fn watch(ctx: &Inner, input: &Input) -> Result<Json, Failure> {
     let release = ctx.release(&input.service, &input.release)?;
     let service = ctx.service(&release)?;
     let triggers = Triggers::of(&service);
-    let proxy = ctx.proxies.get(&input.service).ok_or_else(|| {
-        Failure::new(
-            errors::PROXY,
-            format!("service {} has no proxy", input.service),
-        )
-    })?;
-    let (_, mut health) = wait_config(&input.service, &service)?;
+    // A service that publishes no port has no proxy: only its health is watched.
+    let proxy = match service.proxy_address() {
+        Some(_) => Some(ctx.proxies.get(&input.service).ok_or_else(|| {
+            Failure::new(
+                errors::PROXY,
+                format!("service {} has no proxy", input.service),
+            )
+        })?),
+        None => None,
+    };
+    let (_, mut health) = wait_config(&service);
     // One look per probe: a zero deadline makes wait_healthy answer at once.
     health.deadline = Duration::ZERO;
     let probe_every = health.interval.max(Duration::from_millis(200));
-    let baseline = proxy.stats(&input.release);
+    let baseline = proxy.as_ref().and_then(|p| p.stats(&input.release));
     let started = tokio::time::Instant::now();
     let mut next_probe = started;
     let mut failed_checks = 0u32;
     loop {
         let now = tokio::time::Instant::now();
-        if proxy.live().map(|r| r.id).as_deref() != Some(input.release.as_str()) {
+        let live = match &proxy {
+            Some(proxy) => proxy.live().map(|r| r.id),
+            None => ctx
+                .releases
+                .live(&input.service)
+                .map_err(store_failure)?
+                .map(|l| l.release),
+        };
+        if live.as_deref() != Some(input.release.as_str()) {
             return Err(Failure::new(
                 errors::PROXY,
                 format!(
@@ -77,7 +89,8 @@ pub(crate) async fn watch(ctx: &Inner, input: &Input) -> Result<Json, Failure> {
                 ),
             ));
         }
-        let window = match (&baseline, proxy.stats(&input.release)) {
+        let now_stats = proxy.as_ref().and_then(|p| p.stats(&input.release));
+        let window = match (&baseline, now_stats) {
             (Some(before), Some(after)) => Some(after.since(before)),
             (None, after) => after,
             (Some(_), None) => None,
@@ -156,7 +169,12 @@ pub(crate) async fn retire(ctx: &Inner, input: &Input) -> Result<Json, Failure> 
             .map_err(store_failure)?;
     }
     let mut keep = BTreeSet::from([input.release.clone()]);
-    keep.extend(input.previous.clone());
+    // The previous release stays warm behind the proxy, for a rollback that
+    // is a flip. A service without a proxy (a worker) would run twice: its
+    // previous release stops, and a rollback starts it again from its image.
+    if service.proxy_address().is_some() {
+        keep.extend(input.previous.clone());
+    }
     if let Some(live) = ctx.releases.live(&input.service).map_err(store_failure)? {
         keep.insert(live.release);
     }
@@ -317,16 +335,16 @@ pub(crate) async fn rollback(ctx: &Inner, input: &Input) -> Result<Json, Failure
 async fn running_upstreams(ctx: &Inner, name: &str, release: &str) -> Result<Vec<String>, Failure> {
     let record = ctx.release(name, release)?;
     let service = ctx.service(&record)?;
-    let (port, _) = wait_config(name, &service)?;
+    let (port, _) = wait_config(&service);
     let containers = ctx.containers(name, release).await?;
     let all_run = !containers.is_empty()
-        && containers
-            .iter()
-            .all(|c| c.state == RunState::Running && c.published.contains_key(&port));
+        && containers.iter().all(|c| {
+            c.state == RunState::Running && port.is_none_or(|p| c.published.contains_key(&p))
+        });
     if all_run {
         return Ok(containers
             .iter()
-            .filter_map(|c| c.published.get(&port))
+            .filter_map(|c| port.and_then(|p| c.published.get(&p)))
             .map(ToString::to_string)
             .collect());
     }

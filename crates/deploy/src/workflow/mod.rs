@@ -122,8 +122,13 @@ impl Deployer {
     /// (after a restart).
     pub async fn restore(&self) -> Result<usize, String> {
         let lives = self.inner.releases.all_live().map_err(|e| e.to_string())?;
-        let count = lives.len();
-        for live in lives {
+        // A service that publishes no port has no proxy to restore.
+        let proxied: Vec<_> = lives
+            .into_iter()
+            .filter(|l| !l.address.is_empty())
+            .collect();
+        let count = proxied.len();
+        for live in proxied {
             self.inner.proxies.restore(&live).await?;
         }
         Ok(count)

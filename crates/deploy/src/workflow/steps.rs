@@ -3,7 +3,6 @@
 //! and make the release live.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use serde_json::Value as Json;
@@ -162,12 +161,14 @@ pub(crate) async fn start(ctx: &Inner, input: &Input) -> Result<Json, Failure> {
             format!("release {} has no image: it was never built", release.id),
         )
     })?;
-    // The proxy first: a taken address must fail before anything runs.
-    let address = proxy_address(&input.service, &service)?;
-    ctx.proxies
-        .ensure(&input.service, address)
-        .await
-        .map_err(|e| Failure::new(errors::PROXY, e))?;
+    // The proxy first: a taken address must fail before anything runs. A
+    // service that publishes no port has no proxy (a worker, say).
+    if let Some(address) = service.proxy_address() {
+        ctx.proxies
+            .ensure(&input.service, address)
+            .await
+            .map_err(|e| Failure::new(errors::PROXY, e))?;
+    }
     let replicas = service.deploy.replicas.unwrap_or(1).max(1);
     let pacing = Pacing::of(&service, input.mode, replicas);
     if pacing.order == Order::StopFirst && input.mode == Mode::Deploy {
@@ -180,7 +181,7 @@ pub(crate) async fn start(ctx: &Inner, input: &Input) -> Result<Json, Failure> {
         }
     }
     let existing = ctx.containers(&input.service, &input.release).await?;
-    let (_, health) = wait_config(&input.service, &service)?;
+    let (_, health) = wait_config(&service);
     let mut ids = Vec::new();
     let mut failed = Vec::new();
     let batches: Vec<Vec<u32>> = (0..replicas)
@@ -364,33 +365,17 @@ pub(crate) async fn remove(ctx: &Inner, id: &str) -> Result<(), Failure> {
         .map_err(|e| Failure::new(errors::ENGINE, e.to_string()))
 }
 
-pub(crate) fn proxy_address(name: &str, service: &Service) -> Result<SocketAddr, Failure> {
-    service.proxy_address().ok_or_else(|| {
-        Failure::new(
-            errors::INPUT,
-            format!("service {name} has no address for windlass's proxy: publish a port (ports: [\"8080:80\"]) or set x-windlass.address"),
-        )
-    })
-}
-
-/// How to tell the service's containers are healthy.
-pub(crate) fn wait_config(name: &str, service: &Service) -> Result<(u16, WaitConfig), Failure> {
-    let port = service.routed_port().ok_or_else(|| {
-        Failure::new(
-            errors::INPUT,
-            format!(
-                "service {name} has no port to route to: list one in ports or set x-windlass.port"
-            ),
-        )
-    })?;
-    let config = health_wait(service).unwrap_or_else(|| WaitConfig::new(Check::Tcp { port }));
-    Ok((port, config))
+/// How to tell the service's containers are healthy, and the container port
+/// the proxy routes to (none for a service that publishes no port).
+pub(crate) fn wait_config(service: &Service) -> (Option<u16>, WaitConfig) {
+    let config = health_wait(service).unwrap_or_else(|| WaitConfig::new(Check::Running));
+    (service.routed_port(), config)
 }
 
 pub(crate) async fn wait_healthy(ctx: &Inner, input: &Input) -> Result<Json, Failure> {
     let release = ctx.release(&input.service, &input.release)?;
     let service = ctx.service(&release)?;
-    let (port, config) = wait_config(&input.service, &service)?;
+    let (port, config) = wait_config(&service);
     let ids = match &input.containers {
         Some(containers) => containers.ids.clone(),
         None => ctx
@@ -413,6 +398,9 @@ pub(crate) async fn wait_healthy(ctx: &Inner, input: &Input) -> Result<Json, Fai
                 unhealthy.push(id);
                 continue;
             }
+        };
+        let Some(port) = port else {
+            continue;
         };
         let address = container.published.get(&port).ok_or_else(|| {
             Failure::new(
@@ -481,7 +469,21 @@ pub(crate) async fn make_live(
     addresses: &[String],
 ) -> Result<Option<String>, Failure> {
     let upstreams = parse_upstreams(addresses)?;
-    let address = proxy_address(name, service)?;
+    let Some(address) = service.proxy_address() else {
+        // No proxy (the service publishes no port): going live is the
+        // store's record, and the previous release stops at retire.
+        let before = ctx.releases.live(name).map_err(store_failure)?;
+        ctx.releases
+            .set_live(&Live {
+                service: name.to_owned(),
+                release: release.to_owned(),
+                address: String::new(),
+                upstreams: Vec::new(),
+                since_millis: ctx.now(),
+            })
+            .map_err(store_failure)?;
+        return Ok(before.map(|l| l.release));
+    };
     let proxy = ctx
         .proxies
         .ensure(name, address)

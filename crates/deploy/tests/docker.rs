@@ -4,9 +4,10 @@
 //! `windlass.test=1` plus a per-test case label; containers are published and
 //! probed on 127.0.0.1 only.
 
+mod support;
+
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use windlass_deploy::backend::docker::Docker;
@@ -15,29 +16,6 @@ use windlass_deploy::{Backend, BuildSpec, ContainerSpec, Error, Health, Healthch
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
-/// Builds the test app with a static C runtime, in a target folder of its own
-/// so the usual builds keep their cache.
-fn static_testapp() -> PathBuf {
-    let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join("static-testapp");
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
-        .args([
-            "build",
-            "--release",
-            "-p",
-            "windlass-testapp",
-            "--target",
-            "x86_64-unknown-linux-gnu",
-        ])
-        .env("RUSTFLAGS", "-C target-feature=+crt-static")
-        .env("CARGO_TARGET_DIR", &target)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .status()
-        .expect("run cargo");
-    assert!(status.success(), "building the static testapp failed");
-    target.join("x86_64-unknown-linux-gnu/release/windlass-testapp")
-}
-
 fn labels(case: &str) -> BTreeMap<String, String> {
     BTreeMap::from([
         ("windlass.test".to_owned(), "1".to_owned()),
@@ -45,18 +23,9 @@ fn labels(case: &str) -> BTreeMap<String, String> {
     ])
 }
 
-/// Makes a build context holding the static test app and a Dockerfile.
+/// A build context holding the static test app and a Dockerfile.
 fn context(case: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("context-{case}"));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("context folder");
-    std::fs::copy(static_testapp(), dir.join("testapp")).expect("copy testapp");
-    std::fs::write(
-        dir.join("Dockerfile"),
-        "FROM scratch\nCOPY testapp /app\nEXPOSE 8080\nENTRYPOINT [\"/app\"]\n",
-    )
-    .expect("Dockerfile");
-    dir
+    support::project(&format!("docker-{case}")).join("app")
 }
 
 async fn cleanup(docker: &Docker, case: &str, image: &str) {

@@ -67,7 +67,12 @@ pub fn container_spec(
             .collect(),
         labels,
         healthcheck,
-        network: service.networks.0.keys().next().cloned(),
+        // The container's own network is Docker's default bridge, which
+        // carries its published port; it joins the service's Compose
+        // networks after it is created (see `workflow::steps::join_networks`),
+        // so that their names can move between releases without touching
+        // the port the proxy uses.
+        network: None,
         init: service.init.unwrap_or(false),
         stop_grace_period: service.stop_grace_period,
     }

@@ -243,6 +243,21 @@ impl Backend for FakeBackend {
         Ok(())
     }
 
+    async fn connect_network(
+        &self,
+        network: &str,
+        id: &str,
+        aliases: &[String],
+    ) -> Result<(), Error> {
+        let mut s = self.call("connect_network", &format!("{network} {id} {aliases:?}"))?;
+        container(&mut s, id).map(drop)
+    }
+
+    async fn disconnect_network(&self, network: &str, id: &str) -> Result<(), Error> {
+        self.call("disconnect_network", &format!("{network} {id}"))
+            .map(drop)
+    }
+
     async fn container_logs(&self, id: &str, _tail: u32) -> Result<String, Error> {
         // The fake runs no process: a container it knows wrote nothing.
         let mut s = self.call("container_logs", id)?;

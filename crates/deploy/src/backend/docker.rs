@@ -10,8 +10,9 @@ use async_trait::async_trait;
 use bollard::auth::DockerCredentials;
 use bollard::errors::Error as BollardError;
 use bollard::models::{
-    ContainerCreateBody, ContainerInspectResponse, ContainerStateStatusEnum, HealthConfig,
-    HealthStatusEnum, HostConfig, NetworkCreateRequest, PortBinding,
+    ContainerCreateBody, ContainerInspectResponse, ContainerStateStatusEnum, EndpointSettings,
+    HealthConfig, HealthStatusEnum, HostConfig, NetworkConnectRequest, NetworkCreateRequest,
+    NetworkDisconnectRequest, PortBinding,
 };
 use bollard::query_parameters::{
     BuildImageOptionsBuilder, BuilderVersion, CreateContainerOptionsBuilder,
@@ -424,6 +425,38 @@ impl Backend for Docker {
             Ok(()) => Ok(()),
             Err(err) if status_of(&err) == Some(304) => Ok(()), // already stopped
             Err(err) => Err(engine("stop container", id)(err)),
+        }
+    }
+
+    async fn connect_network(
+        &self,
+        network: &str,
+        id: &str,
+        aliases: &[String],
+    ) -> Result<(), Error> {
+        let request = NetworkConnectRequest {
+            container: id.to_owned(),
+            endpoint_config: Some(EndpointSettings {
+                aliases: (!aliases.is_empty()).then(|| aliases.to_vec()),
+                ..Default::default()
+            }),
+        };
+        self.client
+            .connect_network(network, request)
+            .await
+            .map_err(engine("connect to network", network))
+    }
+
+    async fn disconnect_network(&self, network: &str, id: &str) -> Result<(), Error> {
+        let request = NetworkDisconnectRequest {
+            container: id.to_owned(),
+            force: Some(true),
+        };
+        match self.client.disconnect_network(network, request).await {
+            Ok(()) => Ok(()),
+            // Not attached (or already gone): nothing to undo.
+            Err(err) if matches!(status_of(&err), Some(403 | 404)) => Ok(()),
+            Err(err) => Err(engine("disconnect from network", network)(err)),
         }
     }
 

@@ -167,6 +167,15 @@ pub trait Backend: Send + Sync {
     async fn stop_container(&self, id: &str, grace: Duration) -> Result<(), Error>;
     /// Removes a container, running or not; one that does not exist is not an error.
     async fn remove_container(&self, id: &str) -> Result<(), Error>;
+    /// Attaches a container to a network, where it also answers to `aliases`.
+    async fn connect_network(
+        &self,
+        network: &str,
+        id: &str,
+        aliases: &[String],
+    ) -> Result<(), Error>;
+    /// Detaches a container from a network; nothing to do when it is not attached.
+    async fn disconnect_network(&self, network: &str, id: &str) -> Result<(), Error>;
     /// The last `tail` lines a container wrote (stdout and stderr).
     async fn container_logs(&self, id: &str, tail: u32) -> Result<String, Error>;
     /// Containers, running or not, that carry every one of `labels`.

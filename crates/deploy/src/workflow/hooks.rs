@@ -234,6 +234,8 @@ pub(super) async fn run(ctx: &Inner, input: &Input, hook: &HookRef) -> Result<Js
         .create_container(&spec)
         .await
         .map_err(|e| Failure::new(errors::HOOK, format!("{label}: {e}")))?;
+    // A migration, say, reaches the service's databases on its networks.
+    super::steps::join_networks(ctx, &service, &id).await?;
     let outcome = run_to_end(ctx, &id, &label, &command).await;
     let logs = ctx
         .backend

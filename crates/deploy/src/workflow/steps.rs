@@ -229,12 +229,6 @@ async fn start_replica(
         image,
         |k| ctx.config.env.get(k).cloned(),
     );
-    if let Some(network) = &spec.network {
-        ctx.backend
-            .ensure_network(network, &BTreeMap::new())
-            .await
-            .map_err(|e| Failure::new(errors::START, e.to_string()))?;
-    }
     let found = existing
         .iter()
         .find(|c| c.name.trim_start_matches('/') == spec.name);
@@ -248,6 +242,9 @@ async fn start_replica(
         }
         None => create(ctx, &spec).await?,
     };
+    if found.is_none_or(|c| c.id != id) {
+        join_networks(ctx, service, &id).await?;
+    }
     let current = ctx
         .backend
         .inspect_container(&id)
@@ -260,6 +257,29 @@ async fn start_replica(
             .map_err(|e| Failure::new(errors::START, e.to_string()))?;
     }
     Ok(id)
+}
+
+/// The service's Compose networks (Docker's `default` aside).
+fn networks(service: &Service) -> impl Iterator<Item = (&String, &crate::compose::ServiceNetwork)> {
+    service.networks.0.iter().filter(|(n, _)| *n != "default")
+}
+
+/// Attaches a new container to the service's Compose networks, creating
+/// them when missing, without the service's names: only the live release
+/// answers to those (see `route_names`).
+pub(crate) async fn join_networks(ctx: &Inner, service: &Service, id: &str) -> Result<(), Failure> {
+    let failed = |e: Error| Failure::new(errors::START, e.to_string());
+    for (network, _) in networks(service) {
+        ctx.backend
+            .ensure_network(network, &BTreeMap::new())
+            .await
+            .map_err(failed)?;
+        ctx.backend
+            .connect_network(network, id, &[])
+            .await
+            .map_err(failed)?;
+    }
+    Ok(())
 }
 
 /// How a release's replicas are started and how many may fail: Compose's
@@ -482,7 +502,9 @@ pub(crate) async fn make_live(
                 since_millis: ctx.now(),
             })
             .map_err(store_failure)?;
-        return Ok(before.map(|l| l.release));
+        let before = before.map(|l| l.release);
+        route_names(ctx, name, service, release, before.as_deref()).await?;
+        return Ok(before);
     };
     let proxy = ctx
         .proxies
@@ -498,9 +520,62 @@ pub(crate) async fn make_live(
             since_millis: ctx.now(),
         })
         .map_err(store_failure)?;
-    proxy
+    let before = proxy
         .switch(ProxyRelease::new(release, upstreams))
-        .map_err(|e| Failure::new(errors::PROXY, e.to_string()))
+        .map_err(|e| Failure::new(errors::PROXY, e.to_string()))?;
+    route_names(ctx, name, service, release, before.as_deref()).await?;
+    Ok(before)
+}
+
+/// Gives the service's names on its Compose networks (the service name and
+/// the `aliases` listed) to the containers of the live release and takes
+/// them from the release live before, so that other services reach one
+/// release by name, as they reach one through the proxy. Docker cannot
+/// change a container's aliases in place: each is detached from the network
+/// and attached again (these networks carry no published port). Safe to
+/// repeat after a crash.
+async fn route_names(
+    ctx: &Inner,
+    name: &str,
+    service: &Service,
+    live: &str,
+    before: Option<&str>,
+) -> Result<(), Failure> {
+    let named: Vec<(&String, Vec<String>)> = networks(service)
+        .map(|(network, options)| {
+            let mut names = vec![name.to_owned()];
+            names.extend(options.aliases.iter().cloned());
+            (network, names)
+        })
+        .collect();
+    if named.is_empty() {
+        return Ok(());
+    }
+    let engine = |e: Error| Failure::new(errors::ENGINE, e.to_string());
+    let mut moves: Vec<(String, bool)> = ctx
+        .containers(name, live)
+        .await?
+        .into_iter()
+        .map(|c| (c.id, true))
+        .collect();
+    if let Some(before) = before.filter(|b| *b != live) {
+        let old = ctx.containers(name, before).await?;
+        moves.extend(old.into_iter().map(|c| (c.id, false)));
+    }
+    for (id, gets_names) in moves {
+        for (network, names) in &named {
+            ctx.backend
+                .disconnect_network(network, &id)
+                .await
+                .map_err(engine)?;
+            let aliases: &[String] = if gets_names { names } else { &[] };
+            ctx.backend
+                .connect_network(network, &id, aliases)
+                .await
+                .map_err(engine)?;
+        }
+    }
+    Ok(())
 }
 
 /// The grace a container gets to stop.

@@ -1,0 +1,129 @@
+//! Compose `networks` on the real engine: a service's containers join every
+//! network it lists, and only the live release answers there to the
+//! service's name and aliases, so other services reach one release by name;
+//! moving the names does not fail a request through the proxy.
+
+mod support;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use windlass_deploy::agent::Agent;
+use windlass_deploy::backend::docker::Docker;
+use windlass_deploy::backend::{RELEASE_LABEL, SERVICE_LABEL};
+use windlass_deploy::Backend;
+use windlass_engine::Status;
+
+const SERVICE: &str = "wlnet";
+
+fn compose(port: u16, version: &str) -> String {
+    format!(
+        "services:\n  {SERVICE}:\n    build: ./app\n    ports: [\"127.0.0.1:{port}:8080\"]\n    init: true\n    stop_grace_period: 1s\n    environment:\n      TESTAPP_VERSION: \"{version}\"\n    networks:\n      wlnet-front:\n        aliases: [shop]\n      wlnet-back: {{}}\n    x-windlass:\n      health: {{http: /health, interval: 50ms, start_timeout: 4s}}\n      watch: 0s\nnetworks:\n  wlnet-front: {{}}\n  wlnet-back: {{}}\n"
+    )
+}
+
+/// Network name -> the names a container answers to there (`docker inspect`),
+/// for the service's networks.
+fn names(id: &str) -> serde_json::Value {
+    let out = Command::new("docker")
+        .args(["inspect", "-f", "{{json .NetworkSettings.Networks}}", id])
+        .output()
+        .expect("docker inspect");
+    let networks: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("networks as JSON");
+    let mut by_network = serde_json::Map::new();
+    for (name, endpoint) in networks.as_object().into_iter().flatten() {
+        if !name.starts_with("wlnet-") {
+            continue;
+        }
+        let mut names: Vec<String> = endpoint["Aliases"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        // Docker adds the container's own short id; only names matter here.
+        names.retain(|n| !id.starts_with(n.as_str()));
+        names.sort();
+        by_network.insert(name.clone(), names.into());
+    }
+    by_network.into()
+}
+
+async fn container_of(docker: &Docker, release: &str) -> String {
+    let labels = [
+        (SERVICE_LABEL.to_owned(), SERVICE.to_owned()),
+        (RELEASE_LABEL.to_owned(), release.to_owned()),
+    ]
+    .into();
+    docker.list_containers(&labels).await.expect("containers")[0]
+        .id
+        .clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_live_release_answers_to_the_service_names() {
+    let docker = Docker::connect().await.expect("Docker engine");
+    support::cleanup(&docker, SERVICE).await;
+    let dir = support::project("networks");
+    let file = dir.join("compose.yaml");
+    let port = support::free_port();
+    let (agent, _) = support::agent(&docker).await;
+    let result = scenario(&agent, &docker, &file, port).await;
+    support::cleanup(&docker, SERVICE).await;
+    for network in ["wlnet-front", "wlnet-back"] {
+        let _ = Command::new("docker")
+            .args(["network", "rm", network])
+            .output();
+    }
+    result.expect("scenario");
+}
+
+async fn scenario(agent: &Agent, docker: &Docker, file: &Path, port: u16) -> Result<(), String> {
+    let (_, finished) = support::deploy(agent, file, SERVICE, compose(port, "v1")).await;
+    assert_eq!(finished.status, Status::Succeeded, "{:?}", finished.outcome);
+    let one = container_of(docker, "r1").await;
+    let named = serde_json::json!({ "wlnet-front": ["shop", SERVICE], "wlnet-back": [SERVICE] });
+    assert_eq!(names(&one), named);
+
+    let load = support::Load::start(format!("127.0.0.1:{port}").parse().expect("address"), 2);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (_, finished) = support::deploy(agent, file, SERVICE, compose(port, "v2")).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let seen = load.stop().await;
+    assert_eq!(finished.status, Status::Succeeded, "{:?}", finished.outcome);
+    let two = container_of(docker, "r2").await;
+    assert_eq!(names(&two), named, "the live release has the names");
+    assert_eq!(
+        names(&one),
+        serde_json::json!({ "wlnet-front": [], "wlnet-back": [] }),
+        "the warm previous release stays on the networks without them"
+    );
+    assert_eq!(seen.failed, 0, "{:?}", seen.failures.first());
+    assert!(seen.requests > 20, "{seen:?}");
+
+    // A rollback gives the names back to the release it puts back.
+    let back = agent
+        .rollback(windlass_deploy::agent::RollbackRequest {
+            service: SERVICE.into(),
+            release: Some("r1".into()),
+            by: "test@networks".into(),
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    let finished = agent
+        .runtime()
+        .wait(&back.execution)
+        .await
+        .map_err(|e| e.to_string())?;
+    assert_eq!(finished.status, Status::Succeeded, "{:?}", finished.outcome);
+    assert_eq!(names(&one), named);
+    assert_eq!(
+        names(&two),
+        serde_json::json!({ "wlnet-front": [], "wlnet-back": [] })
+    );
+    Ok(())
+}

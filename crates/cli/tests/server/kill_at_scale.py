@@ -45,7 +45,9 @@ def definitions(activity_arn):
         "Waiter": {
             "StartAt": "Sleep",
             "States": {
-                "Sleep": {"Type": "Wait", "Seconds": 3, "Next": "Done"},
+                # Long enough to outlast starting all 300 executions on a
+                # slow or busy machine: all must still run at the kill.
+                "Sleep": {"Type": "Wait", "Seconds": 8, "Next": "Done"},
                 "Done": {"Type": "Pass", "Parameters": {"slept.$": "$.i"}, "End": True},
             },
         },
@@ -75,7 +77,7 @@ def definitions(activity_arn):
                         "ProcessorConfig": {"Mode": "INLINE"},
                         "StartAt": "Nap",
                         "States": {
-                            "Nap": {"Type": "Wait", "Seconds": 1, "Next": "Inc"},
+                            "Nap": {"Type": "Wait", "Seconds": 3, "Next": "Inc"},
                             "Inc": {"Type": "Pass", "Parameters": {"v.$": "States.MathAdd($, 1)"}, "End": True},
                         },
                     },

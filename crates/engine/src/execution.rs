@@ -77,6 +77,26 @@ pub struct Execution {
     pub(crate) redrive: Redrive,
 }
 
+/// How often a stored execution was redriven and when last, read from its
+/// snapshot (JSON text) without building the rest of it: for listings.
+pub fn redrive_summary(snapshot: &str) -> (u32, Option<i64>) {
+    #[derive(Deserialize)]
+    struct Only {
+        #[serde(default)]
+        redrive: Counts,
+    }
+    #[derive(Default, Deserialize)]
+    struct Counts {
+        #[serde(default)]
+        count: u32,
+        #[serde(default)]
+        last_millis: Option<i64>,
+    }
+    serde_json::from_str::<Only>(snapshot)
+        .map(|only| (only.redrive.count, only.redrive.last_millis))
+        .unwrap_or((0, None))
+}
+
 /// An execution's redrives, and what an unsuccessful end left to redrive.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub(crate) struct Redrive {

@@ -291,6 +291,9 @@ pub struct ExecutionListItem {
     pub start_date: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stop_date: Option<f64>,
+    pub redrive_count: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redrive_date: Option<f64>,
 }
 
 #[derive(Serialize)]

@@ -424,13 +424,18 @@ pub fn list(
     });
     let executions = page
         .into_iter()
-        .map(|r| wire::ExecutionListItem {
-            execution_arn: r.arn,
-            state_machine_arn: r.state_machine_arn,
-            name: r.name,
-            status: r.status,
-            start_date: timestamp(r.start_millis),
-            stop_date: r.stop_millis.map(timestamp),
+        .map(|r| {
+            let (redrives, redriven) = windlass_engine::redrive_summary(&r.snapshot);
+            wire::ExecutionListItem {
+                execution_arn: r.arn,
+                state_machine_arn: r.state_machine_arn,
+                name: r.name,
+                status: r.status,
+                start_date: timestamp(r.start_millis),
+                stop_date: r.stop_millis.map(timestamp),
+                redrive_count: redrives,
+                redrive_date: redriven.map(timestamp),
+            }
         })
         .collect();
     Ok(wire::ListExecutionsOutput {

@@ -277,6 +277,8 @@ pub struct ListExecutionsInput {
     pub state_machine_arn: Option<String>,
     pub map_run_arn: Option<String>,
     pub status_filter: Option<String>,
+    /// `REDRIVEN` or `NOT_REDRIVEN`.
+    pub redrive_filter: Option<String>,
     pub max_results: Option<i64>,
     pub next_token: Option<String>,
 }

@@ -409,8 +409,18 @@ pub fn list(
             )));
         }
     }
+    let redriven_only = match input.redrive_filter.as_deref() {
+        None => None,
+        Some("REDRIVEN") => Some(true),
+        Some("NOT_REDRIVEN") => Some(false),
+        Some(other) => {
+            return Err(ApiError::validation(format!(
+                "1 validation error detected: Value '{other}' at 'redriveFilter' failed to satisfy constraint: Member must satisfy enum value set: [REDRIVEN, NOT_REDRIVEN]"
+            )))
+        }
+    };
     let size = page_size(input.max_results)?;
-    let filter = ExecutionFilter {
+    let mut filter = ExecutionFilter {
         state_machine_arn: Some(machine.arn),
         status: input.status_filter,
         after: check_token(input.next_token.as_deref())?
@@ -418,10 +428,24 @@ pub fn list(
             .transpose()?,
         limit: size + 1,
     };
+    // With a redrive filter the store's rows are sifted, so more batches
+    // may be needed to fill a page.
+    let mut found = Vec::new();
+    loop {
+        let batch = server.runtime.store().list(&filter)?;
+        let exhausted = batch.len() < filter.limit;
+        filter.after = batch.last().map(ListCursor::of);
+        found.extend(batch.into_iter().filter(|r| {
+            redriven_only.is_none_or(|wanted| {
+                (windlass_engine::redrive_summary(&r.snapshot).0 > 0) == wanted
+            })
+        }));
+        if exhausted || found.len() > size {
+            break;
+        }
+    }
     // Newest first, as AWS lists; the token names the last one given.
-    let (page, next_token) = paginate(server.runtime.store().list(&filter)?, size, |r| {
-        format!("{}:{}", r.start_millis, r.arn)
-    });
+    let (page, next_token) = paginate(found, size, |r| format!("{}:{}", r.start_millis, r.arn));
     let executions = page
         .into_iter()
         .map(|r| {

@@ -7,12 +7,11 @@ mod support;
 
 use std::path::Path;
 
-use windlass_deploy::agent::Agent;
+use windlass_deploy::agent::{Agent, Started};
 use windlass_deploy::backend::docker::Docker;
 use windlass_deploy::backend::SERVICE_LABEL;
 use windlass_deploy::Backend;
 use windlass_engine::{Outcome, Status};
-use windlass_runtime::Finished;
 use windlass_store::Store;
 
 const SERVICE: &str = "wlhooks";
@@ -46,11 +45,6 @@ async fn hooks_run_around_the_switch_and_a_failing_one_rolls_back() {
     result.expect("scenario");
 }
 
-async fn deploy(agent: &Agent, file: &Path, text: String) -> (String, Finished) {
-    let (started, finished) = support::deploy(agent, file, SERVICE, text).await;
-    (started.execution, finished)
-}
-
 async fn scenario(
     agent: &Agent,
     store: &dyn Store,
@@ -60,7 +54,8 @@ async fn scenario(
 ) -> Result<(), String> {
     // Both hooks pass: the release goes live, and the hooks ran where they belong.
     let hooks = "        before_switch:\n          - command: [\"exit\", \"0\"]\n        after_switch:\n          - state: {Type: Pass, Result: {notified: true}, ResultPath: $.notified}\n";
-    let (arn, finished) = deploy(agent, file, with_hooks(port, "v1", hooks)).await;
+    let (Started { execution: arn, .. }, finished) =
+        support::deploy(agent, file, SERVICE, with_hooks(port, "v1", hooks)).await;
     if finished.status != Status::Succeeded {
         return Err(format!("v1: {:?}", finished.outcome));
     }
@@ -86,7 +81,8 @@ async fn scenario(
 
     // A command that fails before the switch: rolled back, v1 never stopped serving.
     let hooks = "        before_switch:\n          - command: [\"exit\", \"3\"]\n";
-    let (arn, finished) = deploy(agent, file, with_hooks(port, "v2", hooks)).await;
+    let (Started { execution: arn, .. }, finished) =
+        support::deploy(agent, file, SERVICE, with_hooks(port, "v2", hooks)).await;
     let Some(Outcome::Error { error, cause }) = finished.outcome else {
         return Err(format!("v2 should fail: {:?}", finished.outcome));
     };
@@ -103,7 +99,8 @@ async fn scenario(
 
     // A failing state after the switch: traffic goes back to v1.
     let hooks = "        after_switch:\n          - state: {Type: Task, Resource: \"arn:windlass:::deploy:nonexistent\"}\n";
-    let (arn, finished) = deploy(agent, file, with_hooks(port, "v3", hooks)).await;
+    let (Started { execution: arn, .. }, finished) =
+        support::deploy(agent, file, SERVICE, with_hooks(port, "v3", hooks)).await;
     assert_eq!(finished.status, Status::Failed, "{:?}", finished.outcome);
     let states = entered(store, &arn);
     assert!(

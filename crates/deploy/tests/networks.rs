@@ -106,19 +106,7 @@ async fn scenario(agent: &Agent, docker: &Docker, file: &Path, port: u16) -> Res
     assert!(seen.requests > 20, "{seen:?}");
 
     // A rollback gives the names back to the release it puts back.
-    let back = agent
-        .rollback(windlass_deploy::agent::RollbackRequest {
-            service: SERVICE.into(),
-            release: Some("r1".into()),
-            by: "test@networks".into(),
-        })
-        .await
-        .map_err(|e| e.to_string())?;
-    let finished = agent
-        .runtime()
-        .wait(&back.execution)
-        .await
-        .map_err(|e| e.to_string())?;
+    let (_, finished) = support::rollback(agent, SERVICE, "r1").await?;
     assert_eq!(finished.status, Status::Succeeded, "{:?}", finished.outcome);
     assert_eq!(names(&one), named);
     assert_eq!(

@@ -9,7 +9,7 @@ mod support;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use windlass_deploy::agent::{Agent, DeployRequest, RollbackRequest};
+use windlass_deploy::agent::{Agent, DeployRequest};
 use windlass_deploy::backend::docker::Docker;
 use windlass_deploy::backend::{RunState, RELEASE_LABEL, SERVICE_LABEL};
 use windlass_deploy::Backend;
@@ -124,19 +124,7 @@ async fn scenario(agent: &Agent, docker: &Docker, file: &Path, port: u16) -> Res
     }
 
     // An explicit rollback starts r1 again from its image, and stops r2.
-    let back = agent
-        .rollback(RollbackRequest {
-            service: WORKER.into(),
-            release: Some("r1".into()),
-            by: "test@no-proxy".into(),
-        })
-        .await
-        .map_err(|e| e.to_string())?;
-    let finished = agent
-        .runtime()
-        .wait(&back.execution)
-        .await
-        .map_err(|e| e.to_string())?;
+    let (_, finished) = support::rollback(agent, WORKER, "r1").await?;
     assert_eq!(finished.status, Status::Succeeded, "{:?}", finished.outcome);
     assert_eq!(live(WORKER)?.map(|l| l.0).as_deref(), Some("r1"));
     assert_eq!(

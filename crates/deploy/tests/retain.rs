@@ -67,19 +67,7 @@ async fn scenario(
         Err(Error::Pruned { release, .. }) => assert_eq!(release, "r1"),
         other => return Err(format!("rollback to a pruned release: {other:?}")),
     }
-    let back = agent
-        .rollback(RollbackRequest {
-            service: SERVICE.into(),
-            release: Some("r3".into()),
-            by: "test@retain".into(),
-        })
-        .await
-        .map_err(|e| e.to_string())?;
-    let finished = agent
-        .runtime()
-        .wait(&back.execution)
-        .await
-        .map_err(|e| e.to_string())?;
+    let (_, finished) = support::rollback(agent, SERVICE, "r3").await?;
     assert_eq!(finished.status, Status::Succeeded, "{:?}", finished.outcome);
     let live = agent.releases().live(SERVICE).map_err(|e| e.to_string())?;
     assert_eq!(live.map(|l| l.release).as_deref(), Some("r3"));

@@ -8,12 +8,11 @@ mod support;
 
 use std::path::Path;
 
-use windlass_deploy::agent::Agent;
+use windlass_deploy::agent::{Agent, Started};
 use windlass_deploy::backend::docker::Docker;
 use windlass_deploy::backend::{RunState, RELEASE_LABEL, SERVICE_LABEL};
 use windlass_deploy::Backend;
 use windlass_engine::{Outcome, Status};
-use windlass_runtime::Finished;
 use windlass_store::Store;
 
 const SERVICE: &str = "wlpace";
@@ -22,11 +21,6 @@ fn compose(port: u16, version: &str, crash: &str, update_config: &str) -> String
     format!(
         "services:\n  {SERVICE}:\n    build: ./app\n    ports: [\"127.0.0.1:{port}:8080\"]\n    init: true\n    stop_grace_period: 1s\n    environment:\n      TESTAPP_VERSION: \"{version}\"\n      TESTAPP_CRASH_REPLICAS: \"{crash}\"\n    deploy:\n      replicas: 3\n      update_config: {update_config}\n    x-windlass:\n      health: {{http: /health, interval: 50ms, start_timeout: 4s}}\n      watch: 0s\n"
     )
-}
-
-async fn deploy(agent: &Agent, file: &Path, text: String) -> (String, Finished) {
-    let (started, finished) = support::deploy(agent, file, SERVICE, text).await;
-    (started.execution, finished)
 }
 
 /// Milliseconds the state `name` took, from its entered to its exited event.
@@ -84,9 +78,10 @@ async fn scenario(
             .map(|l| l.map(|l| (l.release, l.upstreams.len())))
     };
     // One replica at a time, 400 ms apart: the start takes at least 800 ms.
-    let (arn, finished) = deploy(
+    let (Started { execution: arn, .. }, finished) = support::deploy(
         agent,
         file,
+        SERVICE,
         compose(port, "v1", "", "{parallelism: 1, delay: 400ms}"),
     )
     .await;
@@ -96,9 +91,10 @@ async fn scenario(
     assert_eq!(live().await?, Some(("r1".into(), 3)));
 
     // One of three replicas crashes; a third may fail: live with two.
-    let (_, finished) = deploy(
+    let (_, finished) = support::deploy(
         agent,
         file,
+        SERVICE,
         compose(port, "v2", "2", "{max_failure_ratio: 0.34}"),
     )
     .await;
@@ -107,9 +103,10 @@ async fn scenario(
     assert_eq!(running(docker, "r2").await, 2);
 
     // Two of three crash: more than a third, rolled back; r2 stays live.
-    let (_, finished) = deploy(
+    let (_, finished) = support::deploy(
         agent,
         file,
+        SERVICE,
         compose(port, "v3", "1,2", "{max_failure_ratio: 0.34}"),
     )
     .await;
@@ -118,9 +115,10 @@ async fn scenario(
     assert_eq!(running(docker, "r3").await, 0);
 
     // failure_action pause: not switched to, its healthy replicas left running.
-    let (_, finished) = deploy(
+    let (_, finished) = support::deploy(
         agent,
         file,
+        SERVICE,
         compose(port, "v4", "0", "{failure_action: pause}"),
     )
     .await;
@@ -133,7 +131,13 @@ async fn scenario(
 
     // stop-first: r2 stops before r5 starts; r5 goes live, and the paused
     // release is cleared away.
-    let (_, finished) = deploy(agent, file, compose(port, "v5", "", "{order: stop-first}")).await;
+    let (_, finished) = support::deploy(
+        agent,
+        file,
+        SERVICE,
+        compose(port, "v5", "", "{order: stop-first}"),
+    )
+    .await;
     assert_eq!(finished.status, Status::Succeeded, "{:?}", finished.outcome);
     assert_eq!(live().await?, Some(("r5".into(), 3)));
     assert_eq!(running(docker, "r2").await, 0);

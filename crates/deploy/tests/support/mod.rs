@@ -106,6 +106,28 @@ pub async fn deploy(
     (started, finished)
 }
 
+/// Rolls `service` back to `release` and waits for the rollback to end.
+pub async fn rollback(
+    agent: &windlass_deploy::agent::Agent,
+    service: &str,
+    release: &str,
+) -> Result<(windlass_deploy::agent::Started, windlass_runtime::Finished), String> {
+    let started = agent
+        .rollback(windlass_deploy::agent::RollbackRequest {
+            service: service.into(),
+            release: Some(release.into()),
+            by: "test".into(),
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    let finished = agent
+        .runtime()
+        .wait(&started.execution)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok((started, finished))
+}
+
 /// A free port on 127.0.0.1 for the proxy.
 pub fn free_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");

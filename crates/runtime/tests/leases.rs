@@ -15,29 +15,7 @@ use windlass_store::postgres::{Config, PostgresStore};
 const ACTIVITY: &str = "arn:aws:states:us-east-1:123456789012:activity:work";
 const ARN: &str = "arn:aws:states:us-east-1:123456789012:execution:m:one";
 
-fn fresh_database() -> String {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/pg-cluster");
-    let output = Command::new(script)
-        .arg("start")
-        .output()
-        .expect("scripts/pg-cluster runs");
-    assert!(
-        output.status.success(),
-        "cannot start PostgreSQL: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let admin = String::from_utf8_lossy(&output.stdout).trim().to_string();
-    let database = format!("windlass_runtime_leases_{}", std::process::id());
-    let mut client = Client::connect(&admin, NoTls).expect("connect");
-    client
-        .batch_execute(&format!("DROP DATABASE IF EXISTS {database}"))
-        .expect("drop");
-    client
-        .batch_execute(&format!("CREATE DATABASE {database}"))
-        .expect("create");
-    let (base, _) = admin.rsplit_once('/').expect("a URL with a database");
-    format!("{base}/{database}")
-}
+include!("../../store/src/postgres/fresh_database.rs");
 
 fn runtime(url: &str, lease: Duration) -> Runtime {
     let store = PostgresStore::open(&Config {
@@ -73,7 +51,7 @@ fn request() -> StartRequest {
 
 #[test]
 fn a_runtime_that_lost_its_lease_stops_and_its_calls_reach_the_new_owner() {
-    let url = fresh_database();
+    let url = fresh_database("runtime_leases");
     let tokio = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -11,30 +11,7 @@ use windlass_engine::{Execution, ExecutionMeta};
 use super::{Config, PostgresStore};
 use crate::{Commit, Error, Store};
 
-/// A fresh database on the private cluster, named for this test.
-fn fresh_database(name: &str) -> String {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/pg-cluster");
-    let output = Command::new(script)
-        .arg("start")
-        .output()
-        .expect("scripts/pg-cluster runs");
-    assert!(
-        output.status.success(),
-        "cannot start PostgreSQL (install Debian's postgresql, as scripts/setup does): {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let admin = String::from_utf8_lossy(&output.stdout).trim().to_string();
-    let database = format!("windlass_{name}_{}", std::process::id());
-    let mut client = Client::connect(&admin, NoTls).expect("connect to the cluster");
-    client
-        .batch_execute(&format!("DROP DATABASE IF EXISTS {database}"))
-        .expect("drop");
-    client
-        .batch_execute(&format!("CREATE DATABASE {database}"))
-        .expect("create");
-    let (base, _) = admin.rsplit_once('/').expect("a URL with a database");
-    format!("{base}/{database}")
-}
+include!("fresh_database.rs");
 
 fn open(url: &str, lease: Duration) -> PostgresStore {
     PostgresStore::open(&Config {

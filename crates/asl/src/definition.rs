@@ -199,6 +199,8 @@ pub enum Condition {
     Not(Box<Condition>),
     Compare {
         variable: String,
+        /// `variable`, parsed when the definition is read.
+        parsed: crate::path::Parsed,
         op: ComparisonOp,
         operand: Operand,
     },

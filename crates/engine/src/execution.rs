@@ -75,6 +75,11 @@ pub struct Execution {
     /// unsuccessful execution stood when it ended.
     #[serde(default)]
     pub(crate) redrive: Redrive,
+    /// No history events are built (ids are still counted, so AWS's limit
+    /// holds): for in-memory runs whose caller keeps no history. Never
+    /// stored; a durable execution always records its history.
+    #[serde(skip)]
+    pub(crate) history_off: bool,
 }
 
 /// How often a stored execution was redriven and when last, read from its
@@ -235,8 +240,9 @@ pub(crate) enum Phase {
     Wait { timer: TimerId, output: Json },
     /// Waiting out a Retry back-off before entering the state again.
     Backoff { timer: TimerId },
-    /// A Parallel or Map state waiting for its children.
-    Children(Children),
+    /// A Parallel or Map state waiting for its children (boxed: frames are
+    /// moved about in the frame map, and most are not waiting on children).
+    Children(Box<Children>),
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -69,7 +69,7 @@ pub fn simulate(
     config: &SimulateConfig,
 ) -> Simulated {
     let now = meta.start_millis;
-    let (execution, step) = Execution::start(definition, meta, now);
+    let (execution, step) = Execution::start_with(definition, meta, now, config.keep_history);
     drive(definition, execution, step, now, invoker, config)
 }
 
@@ -83,6 +83,7 @@ pub fn redrive(
     invoker: &mut dyn SyncInvoker,
     config: &SimulateConfig,
 ) -> Result<Simulated, crate::RedriveRefusal> {
+    execution.set_history(config.keep_history);
     let step = execution.redrive(definition, now)?;
     Ok(drive(definition, execution, step, now, invoker, config))
 }
@@ -166,6 +167,7 @@ fn drive(
         handled += 1;
         if config.reload_between_events {
             execution = reload(&execution);
+            execution.set_history(config.keep_history);
         }
         let step = execution.handle(definition, event, now);
         absorb(step, &mut events, &mut timers, invoker, &mut history);

@@ -183,6 +183,7 @@ impl Parser {
                     Operand::Literal(operand.clone())
                 };
                 Some(Condition::Compare {
+                    parsed: crate::path::Parsed::new(&variable),
                     variable,
                     op,
                     operand,

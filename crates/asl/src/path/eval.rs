@@ -220,7 +220,7 @@ fn java_class(value: &Json) -> &'static str {
     }
 }
 
-fn resolve_index(index: i64, len: usize) -> Option<usize> {
+pub(super) fn resolve_index(index: i64, len: usize) -> Option<usize> {
     let len = i64::try_from(len).ok()?;
     let resolved = if index < 0 { len + index } else { index };
     if (0..len).contains(&resolved) {

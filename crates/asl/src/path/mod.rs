@@ -27,6 +27,39 @@ pub fn select(path: &str, scope: &Scope) -> Result<Json, Failure> {
         .map_err(|message| Failure::runtime(format!("Invalid path '{path}' : {message}")))
 }
 
+/// A path parsed once, when the definition is read: evaluating it then
+/// needs no parse and no cache lookup. Holds nothing when the text does not
+/// parse (validation reports that; evaluation then fails as [`select`] does).
+#[derive(Clone, Debug, Default)]
+pub struct Parsed(Option<std::sync::Arc<Path>>);
+
+impl Parsed {
+    pub fn new(text: &str) -> Self {
+        Parsed(parse::parse(text).ok().map(std::sync::Arc::new))
+    }
+}
+
+/// Looks `path` up in the scope and hands `f` what it finds (`None`: the
+/// path matches nothing, as with [`select_opt`]). A definite path of names
+/// and indexes that reaches a value lends it without copying.
+pub fn lookup<T>(
+    path: &str,
+    parsed: &Parsed,
+    scope: &Scope,
+    f: impl FnOnce(Option<&Json>) -> T,
+) -> Result<T, Failure> {
+    let Some(parsed) = &parsed.0 else {
+        return select_opt(path, scope).map(|value| f(value.as_ref()));
+    };
+    if let Some(value) = start(parsed, scope)
+        .ok()
+        .and_then(|start| walk(parsed, start))
+    {
+        return Ok(f(Some(value)));
+    }
+    Ok(f(evaluate(parsed, scope).ok().as_ref()))
+}
+
 /// Like [`select`], but a path that matches nothing is `Ok(None)` (Choice
 /// `IsPresent`). Only a malformed path is an error.
 pub fn select_opt(path: &str, scope: &Scope) -> Result<Option<Json>, Failure> {
@@ -111,14 +144,10 @@ pub(crate) fn parse_or_fail(path: &str) -> Result<std::rc::Rc<Path>, Failure> {
 /// Evaluates a parsed path in the scope; `Err` carries Jayway's message for
 /// a definite path that matched nothing.
 pub(crate) fn evaluate(path: &Path, scope: &Scope) -> Result<Json, String> {
-    let start = match &path.root {
-        ast::Root::Input | ast::Root::Current => scope.input,
-        ast::Root::Context => scope.context,
-        ast::Root::Variable(name) => match scope.vars.get(name) {
-            Some(value) => value,
-            None => return Err(format!("The variable '{name}' is not defined")),
-        },
-    };
+    let start = start(path, scope)?;
+    if let Some(value) = walk(path, start) {
+        return Ok(value.clone());
+    }
     eval::evaluate(
         path,
         &eval::Roots {
@@ -127,6 +156,41 @@ pub(crate) fn evaluate(path: &Path, scope: &Scope) -> Result<Json, String> {
         },
     )
     .map_err(|e| e.0)
+}
+
+/// The document a path starts from.
+fn start<'s>(path: &Path, scope: &Scope<'s>) -> Result<&'s Json, String> {
+    Ok(match &path.root {
+        ast::Root::Input | ast::Root::Current => scope.input,
+        ast::Root::Context => scope.context,
+        ast::Root::Variable(name) => match scope.vars.get(name) {
+            Some(value) => value,
+            None => return Err(format!("The variable '{name}' is not defined")),
+        },
+    })
+}
+
+/// The value a path of single names and indexes without a function (`$.a`,
+/// `$.a[0].b`) reaches, by reference; `None` when the path has another
+/// shape or does not reach a value, for the evaluator to answer (with
+/// Jayway's message when it fails).
+fn walk<'j>(path: &Path, start: &'j Json) -> Option<&'j Json> {
+    if path.function.is_some() {
+        return None;
+    }
+    let mut node = start;
+    for segment in &path.segments {
+        node = match (segment, node) {
+            (ast::Segment::Names(names), Json::Object(map)) if names.len() == 1 => {
+                map.get(&names[0])?
+            }
+            (ast::Segment::Indexes(indexes), Json::Array(items)) if indexes.len() == 1 => {
+                items.get(eval::resolve_index(indexes[0], items.len())?)?
+            }
+            _ => return None,
+        };
+    }
+    Some(node)
 }
 
 #[cfg(test)]

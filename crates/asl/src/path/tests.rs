@@ -352,3 +352,58 @@ fn survives_arbitrary_text() {
     let nested = format!("$[?(@[?(@{}.a)])]", "[?(@".repeat(10_000));
     assert!(with_scope(&input, |scope| select_opt(&nested, scope)).is_err());
 }
+
+/// The shortcut for definite paths of names and indexes gives what the
+/// full evaluator gives, and leaves everything else (misses, other shapes,
+/// functions) to it.
+#[test]
+fn walking_by_reference_agrees_with_the_evaluator() {
+    let input = json!({"a": {"b": [10, {"c": "x"}]}, "n": null, "list": [1, 2, 3]});
+    let paths = [
+        "$",
+        "$.a",
+        "$.a.b",
+        "$.a.b[0]",
+        "$.a.b[-1].c",
+        "$.a.b[5]",
+        "$.a.x",
+        "$.n",
+        "$.list[1]",
+        "$.list.length()",
+        "$.list[*]",
+        "$['a']['b'][1]",
+        "$.a.b.c",
+        "$$.Execution.Input.k",
+        "$x.a[1]",
+        "$missing.a",
+        "$.list[-4]",
+        "$.n.x",
+    ];
+    for path in paths {
+        let expected = with_scope(&input, |scope| select_opt(path, scope))
+            .ok()
+            .flatten();
+        let parsed = super::Parsed::new(path);
+        let looked_up = with_scope(&input, |scope| {
+            super::lookup(path, &parsed, scope, |value| value.cloned())
+        });
+        assert_eq!(looked_up.ok().flatten(), expected, "{path}");
+        if path.starts_with("$.") || path == "$" || path.starts_with("$[") {
+            // On the input: the full evaluator alone, without the shortcut.
+            let parsed = parsed_path(path);
+            let full = super::eval::evaluate(
+                &parsed,
+                &super::eval::Roots {
+                    start: &input,
+                    document: &input,
+                },
+            );
+            let plain = with_scope(&input, |scope| select(path, scope));
+            assert_eq!(plain.ok(), full.ok(), "{path}");
+        }
+    }
+}
+
+fn parsed_path(text: &str) -> std::rc::Rc<super::Path> {
+    super::parse_or_fail(text).unwrap_or_else(|_| panic!("{text} parses"))
+}

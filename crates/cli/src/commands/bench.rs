@@ -26,6 +26,10 @@ pub struct Args {
     /// Executions in flight at once in the durable run.
     #[arg(long, default_value_t = 512)]
     concurrency: usize,
+    /// Run only the workloads whose name contains this text (e.g. "choice",
+    /// "in memory", "durable").
+    #[arg(long, value_name = "TEXT")]
+    only: Option<String>,
     /// Print the figures as JSON.
     #[arg(long)]
     json: bool,
@@ -231,26 +235,33 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     let map = definition(&map_machine())?;
     let items = Json::Array((0..10_000).map(|i| json!({ "i": i })).collect());
     let choice_input = json!({ "n": 3, "s": "abc", "b": true });
-    let mut figures = vec![
-        in_memory(
+    let wanted = |name: &str| args.only.as_deref().is_none_or(|only| name.contains(only));
+    let mut figures = Vec::new();
+    let in_memory_runs: [(&'static str, &Definition, usize, &Json); 3] = [
+        (
             "pass chain (10 states), in memory",
             &chain,
             args.executions,
             &json!({ "a": 1 }),
         ),
-        in_memory(
+        (
             "choice-heavy (10 Choice x 5 rules), in memory",
             &choice,
             args.executions,
             &choice_input,
         ),
-        in_memory(
+        (
             "distributed map over 10,000 items, in memory",
             &map,
             20,
             &items,
         ),
     ];
+    for (name, definition, executions, input) in in_memory_runs {
+        if wanted(name) {
+            figures.push(in_memory(name, definition, executions, input));
+        }
+    }
     let durable_runs = [
         (
             "pass chain (10 states), durable, fsync",
@@ -261,24 +272,26 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         (
             "choice-heavy, durable, fsync",
             choice_heavy(),
-            choice_input,
+            choice_input.clone(),
             args.durable_executions,
         ),
         (
             "distributed map over 10,000 items, durable, fsync",
             map_machine(),
-            items,
+            items.clone(),
             20,
         ),
     ];
     for (name, document, input, executions) in durable_runs {
-        figures.push(durable(
-            name,
-            document.to_string(),
-            input,
-            executions,
-            args.concurrency,
-        )?);
+        if wanted(name) {
+            figures.push(durable(
+                name,
+                document.to_string(),
+                input,
+                executions,
+                args.concurrency,
+            )?);
+        }
     }
     if args.json {
         let rows: Vec<Json> = figures

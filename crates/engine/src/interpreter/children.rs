@@ -91,7 +91,7 @@ impl Run<'_> {
 
     fn wait_for_children(&mut self, frame: FrameId, children: Children) -> Flow {
         if let Some(f) = self.execution.frames.get_mut(&frame) {
-            f.phase = Phase::Children(children);
+            f.phase = Phase::Children(Box::new(children));
         }
         self.start_queued_children(frame);
         self.maybe_children_done(frame)
@@ -256,7 +256,7 @@ impl Run<'_> {
         if let Some(parent) = self.execution.frames.get_mut(&frame) {
             if let Phase::Children(children) = std::mem::replace(&mut parent.phase, Phase::Enter) {
                 // Kept for a redrive, should the failure end the execution.
-                self.wreck_children.insert(frame, children);
+                self.wreck_children.insert(frame, *children);
             }
         }
         let kind = if is_map {

@@ -1,12 +1,14 @@
 //! Choice states: evaluating rules and picking the next state.
 
+use std::borrow::Cow;
+
 use serde_json::Value as Json;
 use windlass_asl::definition::{Choice, ComparisonOp, Condition, Operand, State};
 use windlass_asl::failure::names;
 use windlass_asl::{path, Failure};
 
 use super::io::Eval;
-use super::{Flow, Run};
+use super::{Flow, Output, Run};
 use crate::execution::FrameId;
 use crate::time_fmt::parse_timestamp;
 
@@ -19,7 +21,7 @@ impl Run<'_> {
             let raw = &current.input;
             let eval = Eval::new(self.execution, &self.host, frame, state);
             (|| {
-                let effective = eval.effective_input(raw)?;
+                let effective = eval.effective_input_ref(raw)?;
                 let mut matched = None;
                 for (index, rule) in choice.choices.iter().enumerate() {
                     let field = RuleField(index);
@@ -31,21 +33,19 @@ impl Run<'_> {
                 let (next, assign, output_template) = match matched {
                     Some((index, rule)) => {
                         let (assign_field, assign) = match &rule.assign {
-                            Some(assign) => (format!("Choices[{index}]/Assign"), Some(assign)),
-                            None => ("Assign".to_string(), state.assign.as_ref()),
+                            Some(assign) => {
+                                (Some(format!("Choices[{index}]/Assign")), Some(assign))
+                            }
+                            None => (None, state.assign.as_ref()),
                         };
                         let output = rule
                             .output
                             .as_ref()
                             .map(|o| (format!("Choices[{index}]/Output"), o));
-                        (rule.next.clone(), (assign_field, assign), output)
+                        (rule.next.as_str(), (assign_field, assign), output)
                     }
                     None => match &choice.default {
-                        Some(default) => (
-                            default.clone(),
-                            ("Assign".to_string(), state.assign.as_ref()),
-                            None,
-                        ),
+                        Some(default) => (default.as_str(), (None, state.assign.as_ref()), None),
                         None => {
                             return Err(Failure::new(
                                 names::NO_CHOICE_MATCHED,
@@ -54,15 +54,29 @@ impl Run<'_> {
                         }
                     },
                 };
-                let assignments =
-                    eval.assignments(assign.1, &assign.0, raw, Some(&effective), None)?;
+                let assignments = match assign.1 {
+                    Some(_) => eval.assignments(
+                        assign.1,
+                        assign.0.as_deref().unwrap_or("Assign"),
+                        raw,
+                        Some(&effective),
+                        None,
+                    )?,
+                    None => None,
+                };
                 let output = if eval.jsonata() {
-                    let template = output_template
-                        .as_ref()
-                        .map(|(field, t)| (field.as_str(), *t));
-                    eval.output(raw, raw.clone(), template, true)?
+                    match output_template.as_ref() {
+                        None if state.io.output.is_none() => Output::Input,
+                        template => {
+                            let template = template.map(|(field, t)| (field.as_str(), *t));
+                            Output::Value(eval.output(raw, raw.clone(), template, true)?)
+                        }
+                    }
                 } else {
-                    eval.output_path(effective)?
+                    match effective {
+                        Cow::Borrowed(_) if state.io.output_path.is_none() => Output::Input,
+                        effective => Output::Value(eval.output_path(effective.into_owned())?),
+                    }
                 };
                 Ok::<_, Failure>((next, assignments, output))
             })()
@@ -70,7 +84,7 @@ impl Run<'_> {
         match computed {
             Ok((next, assignments, output)) => {
                 self.apply_assignments(frame, assignments);
-                self.exit_state(frame, output, Some(next))
+                self.exit_with(frame, output, Some(next))
             }
             Err(failure) => self.evaluation_failed(frame, failure),
         }
@@ -117,29 +131,28 @@ pub(crate) fn evaluate(
         },
         Condition::Compare {
             variable,
+            parsed,
             op,
             operand,
-        } => {
-            let value = eval.with_scope(effective, None, None, |scope| {
-                path::select_opt(variable, scope)
-            })?;
-            if *op == ComparisonOp::IsPresent {
-                return Ok(value.is_some() == (operand == &Operand::Literal(Json::Bool(true))));
-            }
-            let Some(value) = value else {
-                return Err(Failure::runtime(format!(
-                    "Invalid path '{variable}': The choice state's condition path references an invalid value."
-                )));
-            };
-            match operand {
-                Operand::Literal(v) => Ok(compare(*op, &value, v)),
-                Operand::Path(p) => {
-                    let operand =
-                        eval.with_scope(effective, None, None, |scope| path::select(p, scope))?;
-                    Ok(compare(*op, &value, &operand))
+        } => eval.with_scope(effective, None, None, |scope| {
+            path::lookup(variable, parsed, scope, |value| {
+                if *op == ComparisonOp::IsPresent {
+                    return Ok(value.is_some() == (operand == &Operand::Literal(Json::Bool(true))));
                 }
-            }
-        }
+                let Some(value) = value else {
+                    return Err(Failure::runtime(format!(
+                        "Invalid path '{variable}': The choice state's condition path references an invalid value."
+                    )));
+                };
+                match operand {
+                    Operand::Literal(v) => Ok(compare(*op, value, v)),
+                    Operand::Path(p) => {
+                        let operand = path::select(p, scope)?;
+                        Ok(compare(*op, value, &operand))
+                    }
+                }
+            })?
+        }),
     }
 }
 

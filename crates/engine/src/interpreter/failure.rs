@@ -144,14 +144,17 @@ impl Run<'_> {
         };
         f.phase = Phase::Enter;
         let state = self.def.state(f.machine, f.state);
-        let raw = f.input.clone();
         let computed = {
+            let Some(f) = self.execution.frames.get(&frame) else {
+                return Flow::Blocked;
+            };
+            let raw = &f.input;
             let eval = Eval::new(self.execution, &self.host, frame, state);
             (|| {
                 let selected = eval.result_selector(result)?;
                 let assignments =
-                    eval.assignments(state.assign.as_ref(), "Assign", &raw, Some(&selected), None)?;
-                let output = eval.output(&raw, selected, None, false)?;
+                    eval.assignments(state.assign.as_ref(), "Assign", raw, Some(&selected), None)?;
+                let output = eval.output(raw, selected, None, false)?;
                 Ok::<_, Failure>((assignments, output))
             })()
         };
@@ -286,7 +289,7 @@ impl Run<'_> {
                 if let Some(f) = self.execution.frames.get_mut(&frame) {
                     f.phase = Phase::Enter;
                 }
-                self.exit_state(frame, output, Some(catcher.next.clone()))
+                self.exit_state(frame, output, Some(&catcher.next))
             }
             Err(failure) => {
                 let failure = self.describe_evaluation_failure(frame, failure);

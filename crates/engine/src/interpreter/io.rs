@@ -4,6 +4,8 @@
 //! -> OutputPath, with Assign evaluated on the result. JSONata: Arguments ->
 //! (work) -> Assign and Output, with `$states.input` and `$states.result`.
 
+use std::borrow::Cow;
+
 use serde_json::{Map as JsonMap, Value as Json};
 use windlass_asl::definition::{PathField, QueryLanguage, State, StateKind};
 use windlass_asl::{jsonata, path, payload, Failure, Scope};
@@ -112,15 +114,21 @@ impl<'a> Eval<'a> {
 
     /// InputPath applied to the raw input (JSONPath); the raw input itself (JSONata).
     pub fn effective_input(&self, raw: &Json) -> Result<Json, Failure> {
+        self.effective_input_ref(raw).map(Cow::into_owned)
+    }
+
+    /// [`Eval::effective_input`], borrowing the raw input when it is the
+    /// effective input.
+    pub fn effective_input_ref<'r>(&self, raw: &'r Json) -> Result<Cow<'r, Json>, Failure> {
         if self.jsonata() {
-            return Ok(raw.clone());
+            return Ok(Cow::Borrowed(raw));
         }
         match &self.state.io.input_path {
-            None => Ok(raw.clone()),
-            Some(PathField::Null) => Ok(Json::Object(JsonMap::new())),
-            Some(PathField::Path(p)) => {
-                self.with_scope(raw, None, None, |scope| path::select(p, scope))
-            }
+            None => Ok(Cow::Borrowed(raw)),
+            Some(PathField::Null) => Ok(Cow::Owned(Json::Object(JsonMap::new()))),
+            Some(PathField::Path(p)) => self
+                .with_scope(raw, None, None, |scope| path::select(p, scope))
+                .map(Cow::Owned),
         }
     }
 

@@ -19,12 +19,30 @@ use crate::execution::*;
 use crate::history::{details_key, HistoryEvent};
 use crate::host::SeededHost;
 
+/// What a state gives on to the next one.
+pub(crate) enum Output {
+    Value(Json),
+    /// The state's input, unchanged.
+    Input,
+}
+
 /// AWS's limit on history events per execution.
 pub const MAX_HISTORY_EVENTS: u64 = 25_000;
 
 impl Execution {
     /// Starts an execution: writes `ExecutionStarted` and runs as far as it can.
     pub fn start(definition: &Definition, meta: ExecutionMeta, now: i64) -> (Execution, Step) {
+        Self::start_with(definition, meta, now, true)
+    }
+
+    /// Like [`Execution::start`]; without `history`, no history events are
+    /// built, now or later (see [`Execution::set_history`]).
+    pub fn start_with(
+        definition: &Definition,
+        meta: ExecutionMeta,
+        now: i64,
+        history: bool,
+    ) -> (Execution, Step) {
         let mut frames = BTreeMap::new();
         let root_state = definition.root().start().unwrap_or(0);
         frames.insert(
@@ -57,6 +75,7 @@ impl Execution {
             last_event_id: 0,
             stop_millis: None,
             redrive: Default::default(),
+            history_off: !history,
         };
         let mut run = Run::new(definition, &mut execution, now);
         let mut details =
@@ -86,6 +105,13 @@ impl Execution {
         }
         let step = run.finish();
         (execution, step)
+    }
+
+    /// Whether the steps that follow carry history events. Off, events are
+    /// only counted (their ids still advance): for a caller that keeps no
+    /// history, such as an in-memory run or the benchmark.
+    pub fn set_history(&mut self, on: bool) {
+        self.history_off = !on;
     }
 
     /// Applies one event and runs as far as the execution can go.
@@ -154,6 +180,9 @@ impl<'a> Run<'a> {
     pub fn emit(&mut self, previous: u64, kind: &'static str, details: Json) -> u64 {
         self.execution.last_event_id += 1;
         let id = self.execution.last_event_id;
+        if self.execution.history_off {
+            return id;
+        }
         let has_details = details_key(kind).is_some();
         self.step.history.push(HistoryEvent {
             id,
@@ -219,40 +248,54 @@ impl<'a> Run<'a> {
     }
 
     /// The state is done with `output`: write its exit and take its transition.
-    pub fn exit_state(&mut self, frame: FrameId, output: Json, next: Option<String>) -> Flow {
+    pub fn exit_state(&mut self, frame: FrameId, output: Json, next: Option<&str>) -> Flow {
+        self.exit_with(frame, Output::Value(output), next)
+    }
+
+    /// [`Run::exit_state`], where the output may be the state's input
+    /// itself, which then stays where it is rather than being copied.
+    pub fn exit_with(&mut self, frame: FrameId, output: Output, next: Option<&str>) -> Flow {
         let Some(f) = self.execution.frames.get(&frame) else {
             return Flow::Blocked;
         };
         let machine_id = f.machine;
         let state = self.def.state(f.machine, f.state);
-        if json_size(&output) > windlass_asl::MAX_PAYLOAD_BYTES {
-            let failure = Failure::new(
-                windlass_asl::failure::names::DATA_LIMIT_EXCEEDED,
-                format!(
-                    "The state/task '{}' returned a result with a size exceeding the maximum number of bytes service limit.",
-                    state.name
-                ),
-            );
-            return self.frame_failed(frame, failure);
+        // A state's input is never over the limit: what produced it was checked.
+        if let Output::Value(output) = &output {
+            if json_size(output) > windlass_asl::MAX_PAYLOAD_BYTES {
+                let failure = Failure::new(
+                    windlass_asl::failure::names::DATA_LIMIT_EXCEEDED,
+                    format!(
+                        "The state/task '{}' returned a result with a size exceeding the maximum number of bytes service limit.",
+                        state.name
+                    ),
+                );
+                return self.frame_failed(frame, failure);
+            }
         }
         let kind = exited_kind(state);
-        let name = state.name.clone();
-        let transition = match next {
-            Some(next) => Transition::Next(next),
-            None => state.transition.clone(),
+        let next = match (next, &state.transition) {
+            (Some(next), _) => Some(next),
+            (None, Transition::Next(next)) => Some(next.as_str()),
+            (None, Transition::End | Transition::Terminal) => None,
         };
         if !f.quiet {
-            self.emit_for(
-                frame,
-                kind,
-                crate::history::payload_details(Some(&name), "output", output.clone()),
-            );
+            let details = if self.execution.history_off {
+                Json::Null
+            } else {
+                let value = match &output {
+                    Output::Value(value) => value.clone(),
+                    Output::Input => f.input.clone(),
+                };
+                crate::history::payload_details(Some(&state.name), "output", value)
+            };
+            self.emit_for(frame, kind, details);
         }
         self.step.transitions += 1;
-        match transition {
-            Transition::Next(next) => {
+        match next {
+            Some(next) => {
                 let machine = &self.def.machines[machine_id];
-                let Some(index) = machine.index_of(&next) else {
+                let Some(index) = machine.index_of(next) else {
                     return self.frame_failed(
                         frame,
                         Failure::runtime(format!("Missing 'Next' target: {next}")),
@@ -261,14 +304,27 @@ impl<'a> Run<'a> {
                 let now = self.now;
                 if let Some(f) = self.execution.frames.get_mut(&frame) {
                     f.state = index;
-                    f.input = output;
+                    if let Output::Value(output) = output {
+                        f.input = output;
+                    }
                     f.phase = Phase::Enter;
                     f.retries.clear();
                     f.entered_millis = now;
                 }
                 Flow::Continue
             }
-            Transition::End | Transition::Terminal => self.frame_succeeded(frame, output),
+            None => {
+                let output = match output {
+                    Output::Value(output) => output,
+                    Output::Input => self
+                        .execution
+                        .frames
+                        .get_mut(&frame)
+                        .map(|f| std::mem::take(&mut f.input))
+                        .unwrap_or(Json::Null),
+                };
+                self.frame_succeeded(frame, output)
+            }
         }
     }
 
@@ -279,7 +335,11 @@ impl<'a> Run<'a> {
         };
         match f.parent {
             None => {
-                let details = crate::history::payload_details(None, "output", output.clone());
+                let details = if self.execution.history_off {
+                    Json::Null
+                } else {
+                    crate::history::payload_details(None, "output", output.clone())
+                };
                 self.emit(f.last_event, "ExecutionSucceeded", details);
                 self.end_execution(Status::Succeeded, Outcome::Output(output));
             }

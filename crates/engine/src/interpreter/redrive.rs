@@ -126,7 +126,7 @@ impl Run<'_> {
     pub(super) fn keep_wreck(&mut self, id: FrameId, mut frame: Frame) {
         if let Some(children) = self.wreck_children.remove(&id) {
             if matches!(frame.phase, Phase::Enter) {
-                frame.phase = Phase::Children(children);
+                frame.phase = Phase::Children(Box::new(children));
             }
         }
         self.wreck.insert(id, frame);

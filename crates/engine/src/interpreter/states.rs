@@ -1,11 +1,13 @@
 //! Entering a state: what each state type does with its input.
 
 use serde_json::{json, Map as JsonMap, Value as Json};
-use windlass_asl::definition::{Fail, NumberSource, Pass, State, StateKind, Task, Wait};
+use windlass_asl::definition::{
+    Fail, NumberSource, Pass, QueryLanguage, State, StateKind, Task, Wait,
+};
 use windlass_asl::{jsonata, path, Failure};
 
 use super::io::Eval;
-use super::{Flow, Run};
+use super::{Flow, Output, Run};
 use crate::event::{Action, TaskRequest};
 use crate::execution::{FrameId, PendingTask, Phase, TimerPurpose};
 use crate::time_fmt::parse_timestamp;
@@ -27,13 +29,13 @@ impl Run<'_> {
             f.retries = vec![0; state.retry.len()];
         } else if !reentry {
             f.retries = vec![0; state.retry.len()];
-            let input = f.input.clone();
+            let details = if self.execution.history_off {
+                Json::Null
+            } else {
+                crate::history::payload_details(Some(&state.name), "input", f.input.clone())
+            };
             let kind = super::entered_kind(state);
-            let id = self.emit_for(
-                frame,
-                kind,
-                crate::history::payload_details(Some(&state.name), "input", input),
-            );
+            let id = self.emit_for(frame, kind, details);
             if let Some(f) = self.execution.frames.get_mut(&frame) {
                 f.entered_event = id;
             }
@@ -81,6 +83,34 @@ impl Run<'_> {
     }
 
     fn run_pass(&mut self, frame: FrameId, state: &State, pass: &Pass) -> Flow {
+        let io = &state.io;
+        let unchanged = state.query_language == QueryLanguage::JsonPath
+            && pass.result.is_none()
+            && io.input_path.is_none()
+            && io.parameters.is_none()
+            && io.result_path.is_none()
+            && io.output_path.is_none();
+        if unchanged {
+            // The output is the input: nothing to copy.
+            let assignments = match &state.assign {
+                None => Ok(None),
+                Some(assign) => {
+                    let Some(current) = self.execution.frames.get(&frame) else {
+                        return Flow::Blocked;
+                    };
+                    let raw = &current.input;
+                    let eval = Eval::new(self.execution, &self.host, frame, state);
+                    eval.assignments(Some(assign), "Assign", raw, Some(raw), None)
+                }
+            };
+            return match assignments {
+                Ok(assignments) => {
+                    self.apply_assignments(frame, assignments);
+                    self.exit_with(frame, Output::Input, None)
+                }
+                Err(failure) => self.evaluation_failed(frame, failure),
+            };
+        }
         let computed = {
             let Some(current) = self.execution.frames.get(&frame) else {
                 return Flow::Blocked;
@@ -110,6 +140,15 @@ impl Run<'_> {
     }
 
     fn run_succeed(&mut self, frame: FrameId, state: &State) -> Flow {
+        let unchanged = match state.query_language {
+            QueryLanguage::JsonPath => {
+                state.io.input_path.is_none() && state.io.output_path.is_none()
+            }
+            QueryLanguage::Jsonata => state.io.output.is_none(),
+        };
+        if unchanged {
+            return self.exit_with(frame, Output::Input, None);
+        }
         let raw = self.raw_input(frame);
         let computed = {
             let eval = Eval::new(self.execution, &self.host, frame, state);

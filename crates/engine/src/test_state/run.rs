@@ -148,6 +148,7 @@ fn execution(meta: ExecutionMeta, prepared: &Prepared, now: i64) -> Execution {
         last_event_id: 0,
         stop_millis: None,
         redrive: Default::default(),
+        history_off: false,
     }
 }
 

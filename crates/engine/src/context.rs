@@ -67,7 +67,7 @@ pub(crate) fn context_object(
 /// The variables visible from a frame: its own, then its parents' while the
 /// frames inherit (inline Map iterations and Parallel branches do).
 pub(crate) struct FrameVariables<'a> {
-    pub frames: &'a BTreeMap<FrameId, Frame>,
+    pub frames: &'a BTreeMap<FrameId, Box<Frame>>,
     pub frame: FrameId,
 }
 

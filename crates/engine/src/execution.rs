@@ -63,7 +63,7 @@ pub struct Execution {
     pub meta: ExecutionMeta,
     pub status: Status,
     pub outcome: Option<Outcome>,
-    pub(crate) frames: BTreeMap<FrameId, Frame>,
+    pub(crate) frames: BTreeMap<FrameId, Box<Frame>>,
     pub(crate) tasks: BTreeMap<TaskId, PendingTask>,
     pub(crate) timers: BTreeMap<TimerId, Timer>,
     pub(crate) next_id: u64,

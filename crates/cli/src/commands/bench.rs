@@ -133,14 +133,17 @@ impl Figure {
     }
 }
 
+/// `keep_history`: the run keeps every history event, as `windlass run
+/// --history` does; without it no event is built (ids are still counted).
 fn in_memory(
     name: &'static str,
     definition: &Definition,
     executions: usize,
     input: &Json,
+    keep_history: bool,
 ) -> Figure {
     let config = SimulateConfig {
-        keep_history: false,
+        keep_history,
         max_events: usize::MAX,
         ..Default::default()
     };
@@ -177,10 +180,18 @@ fn durable(
     };
     let per_execution =
         simulate(&definition, meta(0, input.clone()), &mut NoTasks, &config).transitions;
-    let dir = std::env::temp_dir().join(format!("windlass-bench-{}", std::process::id()));
+    // A fresh directory per run: a store of an earlier run may still be
+    // closing, and SQLite must not meet its WAL file.
+    let dir = std::env::temp_dir().join(format!(
+        "windlass-bench-{}-{}",
+        std::process::id(),
+        name.chars()
+            .filter(char::is_ascii_alphanumeric)
+            .collect::<String>()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir)?;
     let path = dir.join("bench.db");
-    let _ = std::fs::remove_file(&path);
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path, Durability::Full)?);
     let tokio = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -219,6 +230,8 @@ fn durable(
             seconds,
         })
     })?;
+    // The runtime holds the store: close it before its files go.
+    tokio.shutdown_timeout(std::time::Duration::from_secs(10));
     let _ = std::fs::remove_dir_all(&dir);
     Ok(figure)
 }
@@ -237,36 +250,61 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     let choice_input = json!({ "n": 3, "s": "abc", "b": true });
     let wanted = |name: &str| args.only.as_deref().is_none_or(|only| name.contains(only));
     let mut figures = Vec::new();
-    let in_memory_runs: [(&'static str, &Definition, usize, &Json); 3] = [
+    let chain_input = json!({ "a": 1 });
+    let in_memory_runs: [(&'static str, &Definition, usize, &Json, bool); 6] = [
         (
             "pass chain (10 states), in memory",
             &chain,
             args.executions,
-            &json!({ "a": 1 }),
+            &chain_input,
+            false,
         ),
         (
             "choice-heavy (10 Choice x 5 rules), in memory",
             &choice,
             args.executions,
             &choice_input,
+            false,
         ),
         (
             "distributed map over 10,000 items, in memory",
             &map,
             20,
             &items,
+            false,
+        ),
+        (
+            "pass chain, in memory, history kept",
+            &chain,
+            args.executions,
+            &chain_input,
+            true,
+        ),
+        (
+            "choice-heavy, in memory, history kept",
+            &choice,
+            args.executions,
+            &choice_input,
+            true,
+        ),
+        (
+            "distributed map, in memory, history kept",
+            &map,
+            20,
+            &items,
+            true,
         ),
     ];
-    for (name, definition, executions, input) in in_memory_runs {
+    for (name, definition, executions, input, keep_history) in in_memory_runs {
         if wanted(name) {
-            figures.push(in_memory(name, definition, executions, input));
+            figures.push(in_memory(name, definition, executions, input, keep_history));
         }
     }
     let durable_runs = [
         (
             "pass chain (10 states), durable, fsync",
             chain_document,
-            json!({ "a": 1 }),
+            chain_input.clone(),
             args.durable_executions,
         ),
         (

@@ -136,7 +136,7 @@ impl Run<'_> {
             };
             self.execution.frames.insert(
                 child,
-                Frame {
+                Box::new(Frame {
                     machine: child_machine,
                     parent: Some(ParentLink { frame, slot }),
                     inherit_vars: !distributed,
@@ -150,7 +150,7 @@ impl Run<'_> {
                     entered_event: 0,
                     quiet: parent_quiet || distributed,
                     map_item: None,
-                },
+                }),
             );
             if is_map && !distributed {
                 let name = state.name.clone();

@@ -47,7 +47,7 @@ impl Execution {
         let root_state = definition.root().start().unwrap_or(0);
         frames.insert(
             0,
-            Frame {
+            Box::new(Frame {
                 machine: 0,
                 parent: None,
                 inherit_vars: false,
@@ -61,7 +61,7 @@ impl Execution {
                 entered_event: 0,
                 quiet: false,
                 map_item: None,
-            },
+            }),
         );
         let mut execution = Execution {
             rng: meta.seed,
@@ -78,8 +78,11 @@ impl Execution {
             history_off: !history,
         };
         let mut run = Run::new(definition, &mut execution, now);
-        let mut details =
-            crate::history::payload_details(None, "input", run.execution.meta.input.clone());
+        let mut details = if run.execution.history_off {
+            Json::Null
+        } else {
+            crate::history::payload_details(None, "input", run.execution.meta.input.clone())
+        };
         if let Some(map) = details.as_object_mut() {
             map.insert(
                 "roleArn".into(),
@@ -355,7 +358,7 @@ impl<'a> Run<'a> {
         };
         self.cancel_frame_work(&f, frame);
         let (parent, last_event) = (f.parent, f.last_event);
-        self.keep_wreck(frame, f);
+        self.keep_wreck(frame, *f);
         match parent {
             None => {
                 let details = failure::error_details(&failure.error, &failure.cause);
@@ -392,7 +395,7 @@ impl<'a> Run<'a> {
     pub fn remove_subtree(&mut self, frame: FrameId) {
         if let Some(f) = self.execution.frames.remove(&frame) {
             self.cancel_frame_work(&f, frame);
-            self.keep_wreck(frame, f);
+            self.keep_wreck(frame, *f);
         }
     }
 

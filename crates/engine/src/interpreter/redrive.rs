@@ -68,7 +68,10 @@ impl Execution {
         self.status = Status::Running;
         self.outcome = None;
         self.stop_millis = None;
-        self.frames = frames;
+        self.frames = frames
+            .into_iter()
+            .map(|(id, f)| (id, Box::new(f)))
+            .collect();
         let count = self.redrive.count;
         let mut run = Run::new(definition, self, now);
         let previous = run.execution.last_event_id;

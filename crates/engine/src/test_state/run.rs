@@ -141,7 +141,7 @@ fn execution(meta: ExecutionMeta, prepared: &Prepared, now: i64) -> Execution {
         meta,
         status: Status::Running,
         outcome: None,
-        frames: BTreeMap::from([(0, frame)]),
+        frames: BTreeMap::from([(0, Box::new(frame))]),
         tasks: BTreeMap::new(),
         timers: BTreeMap::new(),
         next_id: 0,

@@ -133,8 +133,9 @@ impl Figure {
     }
 }
 
-/// `keep_history`: the run keeps every history event, as `windlass run
-/// --history` does; without it no event is built (ids are still counted).
+/// The engine alone on a virtual clock (`simulate`, as the conformance
+/// runner uses it). `keep_history`: every history event is built and kept;
+/// without it none is built (ids are still counted, so the limit holds).
 fn in_memory(
     name: &'static str,
     definition: &Definition,

@@ -4,10 +4,13 @@
 //! as Step Functions does. A status outside 2xx fails the task with
 //! `States.Http.StatusCode.<code>`.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use serde_json::{json, Map as JsonMap, Value as Json};
@@ -19,16 +22,55 @@ use crate::invoke::{BoxFuture, Invoker};
 /// The resource this invoker serves.
 pub const RESOURCE: &str = "arn:aws:states:::http:invoke";
 
+type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+/// Calls `http://` and `https://` endpoints. For https it trusts the
+/// system's certificate authorities (`/etc/ssl/certs`, or the file named by
+/// `SSL_CERT_FILE`), or the roots it is given.
 pub struct HttpInvoker {
-    client: Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>,
+    /// `Err`: TLS could not be set up; every call fails saying why.
+    client: Result<HttpClient, String>,
 }
 
 impl Default for HttpInvoker {
     fn default() -> Self {
-        HttpInvoker {
-            client: Client::builder(TokioExecutor::new()).build_http(),
-        }
+        HttpInvoker::with_roots(native_roots())
     }
+}
+
+impl HttpInvoker {
+    /// An invoker that trusts exactly `roots` for https endpoints.
+    pub fn with_roots(roots: rustls::RootCertStore) -> Self {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let client = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map(|config| {
+                let config = config.with_root_certificates(roots).with_no_client_auth();
+                let connector = hyper_rustls::HttpsConnectorBuilder::new()
+                    .with_tls_config(config)
+                    .https_or_http()
+                    .enable_http1()
+                    .build();
+                Client::builder(TokioExecutor::new()).build(connector)
+            })
+            .map_err(|e| format!("TLS could not be set up: {e}"));
+        HttpInvoker { client }
+    }
+}
+
+/// The system's certificate authorities; those that do not parse are left
+/// out (with a warning), as a browser would.
+fn native_roots() -> rustls::RootCertStore {
+    let found = rustls_native_certs::load_native_certs();
+    for error in &found.errors {
+        tracing::warn!("HTTP Task: a system certificate could not be read: {error}");
+    }
+    let mut roots = rustls::RootCertStore::empty();
+    let (_, ignored) = roots.add_parsable_certificates(found.certs);
+    if ignored > 0 {
+        tracing::warn!("HTTP Task: {ignored} system certificate(s) did not parse");
+    }
+    roots
 }
 
 fn runtime_failure(cause: impl Into<String>) -> Failure {
@@ -41,14 +83,9 @@ fn uri(arguments: &JsonMap<String, Json>) -> Result<String, Failure> {
         .get("ApiEndpoint")
         .and_then(Json::as_str)
         .ok_or_else(|| runtime_failure("The HTTP Task needs 'ApiEndpoint' (a string URL)"))?;
-    if endpoint.starts_with("https://") {
+    if !endpoint.starts_with("https://") && !endpoint.starts_with("http://") {
         return Err(runtime_failure(format!(
-            "windlass's HTTP Task speaks plain HTTP only for now; cannot call {endpoint}"
-        )));
-    }
-    if !endpoint.starts_with("http://") {
-        return Err(runtime_failure(format!(
-            "'ApiEndpoint' must be an http:// URL, got '{endpoint}'"
+            "'ApiEndpoint' must be an https:// or http:// URL, got '{endpoint}'"
         )));
     }
     let mut uri = endpoint.to_string();
@@ -80,11 +117,7 @@ fn encode(text: &str) -> String {
         .collect()
 }
 
-async fn call(
-    client: &Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>,
-    input: Json,
-    timeout: Option<u64>,
-) -> Result<Json, Failure> {
+async fn call(client: &HttpClient, input: Json, timeout: Option<u64>) -> Result<Json, Failure> {
     let Json::Object(arguments) = input else {
         return Err(runtime_failure(
             "The HTTP Task's arguments must be an object",
@@ -173,7 +206,12 @@ async fn call(
 impl Invoker for HttpInvoker {
     fn invoke(&self, request: TaskRequest) -> BoxFuture<Result<Json, Failure>> {
         let client = self.client.clone();
-        Box::pin(async move { call(&client, request.input, request.timeout_seconds).await })
+        Box::pin(async move {
+            match client {
+                Ok(client) => call(&client, request.input, request.timeout_seconds).await,
+                Err(reason) => Err(Failure::new("States.Http.Socket", reason)),
+            }
+        })
     }
 }
 
@@ -219,8 +257,9 @@ mod tests {
             }
         });
         let invoker = HttpInvoker::default();
+        let client = invoker.client.expect("TLS set up");
         let ok = call(
-            &invoker.client,
+            &client,
             json!({ "ApiEndpoint": format!("http://{address}/hi"), "Method": "GET" }),
             Some(5),
         )
@@ -229,12 +268,73 @@ mod tests {
         assert_eq!(ok["StatusCode"], json!(200));
         assert_eq!(ok["ResponseBody"], json!({ "hello": "world" }));
         let failed = call(
-            &invoker.client,
+            &client,
             json!({ "ApiEndpoint": format!("http://{address}/missing"), "Method": "POST", "RequestBody": { "a": 1 } }),
             Some(5),
         )
         .await
         .expect_err("404 answer");
         assert_eq!(failed.error, "States.Http.StatusCode.404");
+    }
+
+    /// An https endpoint on loopback with a certificate made for the test:
+    /// called when its authority is trusted, refused (States.Http.Socket)
+    /// when it is not.
+    #[tokio::test]
+    async fn calls_https_endpoints_whose_authority_it_trusts() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let certified =
+            rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).expect("certificate");
+        let certificate = certified.cert.der().clone();
+        let key =
+            rustls::pki_types::PrivateKeyDer::Pkcs8(certified.key_pair.serialize_der().into());
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let server = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("protocol versions")
+            .with_no_client_auth()
+            .with_single_cert(vec![certificate.clone()], key)
+            .expect("server configuration");
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let address = listener.local_addr().expect("address");
+        tokio::spawn(async move {
+            for _ in 0..2 {
+                let Ok((socket, _)) = listener.accept().await else {
+                    return;
+                };
+                // The untrusting client hangs up during the handshake.
+                let Ok(mut tls) = acceptor.accept(socket).await else {
+                    continue;
+                };
+                let mut buffer = vec![0u8; 4096];
+                let _ = tls.read(&mut buffer).await;
+                let body = r#"{"secure":true}"#;
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = tls.write_all(answer.as_bytes()).await;
+                let _ = tls.shutdown().await;
+            }
+        });
+        let endpoint = format!("https://{address}/secure");
+        let untrusting = HttpInvoker::with_roots(rustls::RootCertStore::empty())
+            .client
+            .expect("TLS set up");
+        let refused = call(&untrusting, json!({ "ApiEndpoint": endpoint }), Some(5))
+            .await
+            .expect_err("an unknown authority is refused");
+        assert_eq!(refused.error, "States.Http.Socket", "{}", refused.cause);
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(certificate).expect("trusted root");
+        let trusting = HttpInvoker::with_roots(roots).client.expect("TLS set up");
+        let answer = call(&trusting, json!({ "ApiEndpoint": endpoint }), Some(5))
+            .await
+            .expect("200 over https");
+        assert_eq!(answer["StatusCode"], json!(200));
+        assert_eq!(answer["ResponseBody"], json!({ "secure": true }));
     }
 }

@@ -229,6 +229,14 @@ mod tests {
         );
     }
 
+    /// A whole HTTP/1.1 answer with a JSON body, closing the connection.
+    fn answer(status: &str, body: &str) -> String {
+        format!(
+            "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        )
+    }
+
     #[tokio::test]
     async fn calls_a_loopback_server_and_maps_status_codes() {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -249,11 +257,7 @@ mod tests {
                 } else {
                     ("200 OK", r#"{"hello":"world"}"#)
                 };
-                let answer = format!(
-                    "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-                let _ = socket.write_all(answer.as_bytes()).await;
+                let _ = socket.write_all(answer(status, body).as_bytes()).await;
             }
         });
         let invoker = HttpInvoker::default();
@@ -311,12 +315,8 @@ mod tests {
                 };
                 let mut buffer = vec![0u8; 4096];
                 let _ = tls.read(&mut buffer).await;
-                let body = r#"{"secure":true}"#;
-                let answer = format!(
-                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-                let _ = tls.write_all(answer.as_bytes()).await;
+                let reply = answer("200 OK", r#"{"secure":true}"#);
+                let _ = tls.write_all(reply.as_bytes()).await;
                 let _ = tls.shutdown().await;
             }
         });

@@ -9,6 +9,7 @@ use serde_json::{Map as JsonMap, Value as Json};
 use crate::definition::*;
 
 mod choice;
+mod duplicates;
 mod errors;
 mod fields;
 mod input;
@@ -92,7 +93,33 @@ pub fn parse_text(text: &str) -> Parsed {
 /// Parses a definition given as JSON or YAML text.
 pub fn parse_text_with(text: &str, config: &Config) -> Parsed {
     match document_from_text(text) {
-        Ok(document) => parse_value_with(&document, config),
+        Ok(document) => {
+            let mut parsed = parse_value_with(&document, config);
+            // JSON keeps the last of two states of one name; AWS refuses the
+            // document (YAML's reader refuses repeated keys itself).
+            let json = text.trim_start().starts_with('{');
+            let repeated = if json {
+                duplicates::duplicate_keys(text)
+            } else {
+                Vec::new()
+            };
+            for pointer in repeated {
+                if duplicates::is_state(&pointer) {
+                    let name = pointer
+                        .rsplit('/')
+                        .next()
+                        .unwrap_or_default()
+                        .replace("~1", "/")
+                        .replace("~0", "~");
+                    parsed.diagnostics.push(Diagnostic {
+                        code: DUPLICATE_STATE_NAME,
+                        message: format!("Duplicate State name: {name}"),
+                        pointer,
+                    });
+                }
+            }
+            parsed
+        }
         Err(diagnostic) => Parsed {
             definition: None,
             diagnostics: vec![diagnostic],

@@ -325,3 +325,51 @@ fn never_panics_on_odd_documents() {
         assert!(!parsed.diagnostics.is_empty(), "document {document}");
     }
 }
+
+/// Two states of one name in one `States` object: serde_json would keep the
+/// last; the document is refused, at the name's line, as AWS refuses it. A
+/// key repeated elsewhere is left as JSON reads it (the last one counts).
+#[test]
+fn a_state_name_given_twice_in_json_text_is_refused_at_its_line() {
+    let text = r#"{
+  "StartAt": "A",
+  "States": {
+    "A": { "Type": "Pass", "Next": "B" },
+    "B": { "Type": "Pass", "End": true },
+    "A": { "Type": "Pass", "Next": "B" },
+    "M": { "Type": "Map", "End": true, "ItemProcessor": { "StartAt": "X", "States": {
+      "X": { "Type": "Pass", "End": true },
+      "X": { "Type": "Pass", "End": true } } } }
+  }
+}"#;
+    let parsed = super::parse_text(text);
+    let duplicates: Vec<(&str, &str, Option<usize>)> = parsed
+        .diagnostics
+        .iter()
+        .filter(|d| d.code == super::DUPLICATE_STATE_NAME)
+        .map(|d| {
+            (
+                d.pointer.as_str(),
+                d.message.as_str(),
+                super::diagnostic_line(text, d),
+            )
+        })
+        .collect();
+    assert_eq!(
+        duplicates,
+        [
+            ("/States/A", "Duplicate State name: A", Some(4)),
+            (
+                "/States/M/ItemProcessor/States/X",
+                "Duplicate State name: X",
+                Some(8)
+            ),
+        ]
+    );
+    let elsewhere = r#"{ "StartAt": "A", "States": { "A": { "Type": "Pass", "Result": { "k": 1, "k": 2 }, "End": true } } }"#;
+    assert!(super::parse_text(elsewhere).valid().is_ok());
+    assert!(super::duplicates::is_state("/States/P/Branches/2/States/S"));
+    assert!(!super::duplicates::is_state(
+        "/States/P/Parameters/States/S"
+    ));
+}

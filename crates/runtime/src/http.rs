@@ -229,6 +229,15 @@ mod tests {
         );
     }
 
+    /// A listener on a free loopback port, and its address.
+    async fn loopback() -> (tokio::net::TcpListener, std::net::SocketAddr) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let address = listener.local_addr().expect("address");
+        (listener, address)
+    }
+
     /// A whole HTTP/1.1 answer with a JSON body, closing the connection.
     fn answer(status: &str, body: &str) -> String {
         format!(
@@ -239,10 +248,7 @@ mod tests {
 
     #[tokio::test]
     async fn calls_a_loopback_server_and_maps_status_codes() {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let address = listener.local_addr().expect("address");
+        let (listener, address) = loopback().await;
         tokio::spawn(async move {
             for _ in 0..2 {
                 let Ok((mut socket, _)) = listener.accept().await else {
@@ -300,10 +306,7 @@ mod tests {
             .with_single_cert(vec![certificate.clone()], key)
             .expect("server configuration");
         let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let address = listener.local_addr().expect("address");
+        let (listener, address) = loopback().await;
         tokio::spawn(async move {
             for _ in 0..2 {
                 let Ok((socket, _)) = listener.accept().await else {

@@ -79,6 +79,11 @@ pub mod exit {
     pub const ABORTED: u8 = 5;
     /// The deploy was rolled back: the release live before it serves again.
     pub const ROLLED_BACK: u8 = 6;
+    /// The request cannot be done as asked: an unknown service or release,
+    /// nothing to roll back to, a release that never went live.
+    pub const REFUSED: u8 = 7;
+    /// Another deploy or rollback of the service is running.
+    pub const BUSY: u8 = 8;
     /// windlass itself could not do the work (I/O, store).
     pub const ERROR: u8 = 70;
 }

@@ -14,6 +14,7 @@ mod history;
 mod host;
 mod interpreter;
 pub mod simulate;
+mod status;
 pub mod test_state;
 mod time_fmt;
 

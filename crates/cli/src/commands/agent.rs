@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use windlass_deploy::agent::api::{self, Client};
+use windlass_deploy::agent::api::{self, Client, ClientError};
+use windlass_deploy::agent::contract::ErrorKind;
 use windlass_deploy::agent::{address_file, Agent};
 
 use crate::exit;
@@ -140,9 +141,18 @@ async fn reachable(dir: &Path) -> Option<Client> {
         .parse()
         .ok()?;
     let client = Client::new(address);
-    client
-        .get::<serde_json::Value>("/v1/status")
-        .await
-        .ok()
-        .map(|_| client)
+    client.status().await.ok().map(|_| client)
+}
+
+/// Prints why the agent refused a request and gives the exit code that
+/// says so; an agent that could not be reached or failed is windlass's own
+/// failure.
+pub fn refused(error: ClientError) -> anyhow::Result<u8> {
+    let code = match error.kind() {
+        ErrorKind::Refused | ErrorKind::NotFound => exit::REFUSED,
+        ErrorKind::Busy => exit::BUSY,
+        ErrorKind::Internal => return Err(error.into()),
+    };
+    eprintln!("windlass: {error}");
+    Ok(code)
 }

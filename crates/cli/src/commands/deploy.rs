@@ -9,10 +9,12 @@ use std::time::Duration;
 use anyhow::Context;
 use serde_json::{json, Value as Json};
 use windlass_deploy::agent::api::Client;
+use windlass_deploy::agent::contract::{Progress, ProgressKind};
 use windlass_deploy::agent::{DeployRequest, ExecutionView, Started};
-use windlass_deploy::workflow::DEPLOY_DEFINITION;
+use windlass_deploy::workflow::{errors, DEPLOY_DEFINITION};
+use windlass_engine::Status;
 
-use super::agent::{connect, StateArgs};
+use super::agent::{connect, refused, StateArgs};
 use crate::exit;
 
 #[derive(clap::Args)]
@@ -80,10 +82,10 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         .build()?;
     tokio.block_on(async move {
         let client = connect(&args.state, true).await?;
-        let started: Vec<Started> = client
-            .post("/v1/deploy", &request)
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let started: Vec<Started> = match client.deploy(&request).await {
+            Ok(started) => started,
+            Err(e) => return refused(e),
+        };
         let mut code = exit::OK;
         for one in started {
             if !args.json {
@@ -124,18 +126,15 @@ pub async fn follow(client: &Client, arn: &str, progress: bool) -> anyhow::Resul
     let mut all = Vec::new();
     let mut entered: Option<(String, i64)> = None;
     loop {
-        let view: ExecutionView = client
-            .get(&format!("/v1/executions?arn={arn}&after={after}"))
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let view = client.execution(arn, after).await?;
         for event in &view.events {
-            after = event["id"].as_u64().unwrap_or(after);
+            after = event.id;
             if progress {
                 print_step(event, &mut entered);
             }
         }
         all.extend(view.events.iter().cloned());
-        if view.status != "RUNNING" {
+        if view.status != Status::Running {
             return Ok(ExecutionView {
                 events: all,
                 ..view
@@ -145,32 +144,27 @@ pub async fn follow(client: &Client, arn: &str, progress: bool) -> anyhow::Resul
     }
 }
 
-fn print_step(event: &Json, entered: &mut Option<(String, i64)>) {
-    let kind = event["type"].as_str().unwrap_or_default();
-    let at = event["timestamp_millis"].as_i64().unwrap_or(0);
-    if kind.ends_with("StateEntered") {
-        let state = event["state"].as_str().unwrap_or_default().to_owned();
-        eprintln!("  → {state}");
-        *entered = Some((state, at));
-    } else if kind == "TaskFailed" {
-        let details = &event["details"];
-        eprintln!(
-            "    ✗ {}: {}",
-            details["error"].as_str().unwrap_or_default(),
-            details["cause"].as_str().unwrap_or_default()
-        );
-    } else if kind.ends_with("StateExited") {
-        if let Some((state, since)) = entered.take() {
-            eprintln!("  ✓ {state} ({} ms)", at - since);
+fn print_step(event: &Progress, entered: &mut Option<(String, i64)>) {
+    match &event.kind {
+        ProgressKind::Entered { state } => {
+            eprintln!("  → {state}");
+            *entered = Some((state.clone(), event.timestamp_millis));
         }
+        ProgressKind::TaskFailed { error, cause } => eprintln!("    ✗ {error}: {cause}"),
+        ProgressKind::Exited { .. } => {
+            if let Some((state, since)) = entered.take() {
+                eprintln!("  ✓ {state} ({} ms)", event.timestamp_millis - since);
+            }
+        }
+        ProgressKind::Ended { .. } | ProgressKind::Other { .. } => {}
     }
 }
 
 /// `live`, `rolled-back` or `failed`, with the exit code it means.
 pub fn judge(view: &ExecutionView) -> (&'static str, u8) {
-    match (view.status.as_str(), view.error.as_deref()) {
-        ("SUCCEEDED", _) => ("live", exit::OK),
-        (_, Some("Deploy.RolledBack")) => ("rolled-back", exit::ROLLED_BACK),
+    match (view.status, view.error.as_deref()) {
+        (Status::Succeeded, _) => ("live", exit::OK),
+        (_, Some(errors::ROLLED_BACK)) => ("rolled-back", exit::ROLLED_BACK),
         _ => ("failed", exit::FAILED),
     }
 }
@@ -180,14 +174,15 @@ pub fn step_times(view: &ExecutionView) -> Vec<(String, i64)> {
     let mut entered: Option<(String, i64)> = None;
     let mut steps = Vec::new();
     for event in &view.events {
-        let kind = event["type"].as_str().unwrap_or_default();
-        let at = event["timestamp_millis"].as_i64().unwrap_or(0);
-        if kind.ends_with("StateEntered") {
-            entered = event["state"].as_str().map(|s| (s.to_owned(), at));
-        } else if kind.ends_with("StateExited") || kind == "ExecutionFailed" {
-            if let Some((state, since)) = entered.take() {
-                steps.push((state, at - since));
+        let at = event.timestamp_millis;
+        match &event.kind {
+            ProgressKind::Entered { state } => entered = Some((state.clone(), at)),
+            ProgressKind::Exited { .. } | ProgressKind::Ended { .. } => {
+                if let Some((state, since)) = entered.take() {
+                    steps.push((state, at - since));
+                }
             }
+            ProgressKind::TaskFailed { .. } | ProgressKind::Other { .. } => {}
         }
     }
     steps
@@ -199,7 +194,7 @@ fn summary(one: &Started, view: &ExecutionView, outcome: &str) -> Json {
         "release": one.release,
         "previous": one.previous,
         "execution": one.execution,
-        "status": view.status,
+        "status": view.status.as_str(),
         "outcome": outcome,
         "error": view.error,
         "cause": view.cause,
@@ -221,7 +216,7 @@ fn report(one: &Started, view: &ExecutionView, outcome: &str) {
             "{} release {} failed ({}): {}",
             one.service,
             one.release,
-            view.error.as_deref().unwrap_or(&view.status),
+            view.error.as_deref().unwrap_or(view.status.as_str()),
             view.cause.as_deref().unwrap_or("unknown")
         ),
     }

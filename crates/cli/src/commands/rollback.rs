@@ -6,9 +6,10 @@
 use std::time::Instant;
 
 use serde_json::json;
-use windlass_deploy::agent::{RollbackRequest, Started};
+use windlass_deploy::agent::RollbackRequest;
+use windlass_engine::Status;
 
-use super::agent::{connect, StateArgs};
+use super::agent::{connect, refused, StateArgs};
 use super::deploy::{follow, step_times, who};
 use crate::exit;
 
@@ -36,10 +37,10 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             release: args.release.clone(),
             by: who(),
         };
-        let started: Started = client
-            .post("/v1/rollback", &request)
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let started = match client.rollback(&request).await {
+            Ok(started) => started,
+            Err(e) => return refused(e),
+        };
         if !args.json {
             eprintln!(
                 "rolling {} back from {} to {}; execution {}",
@@ -50,7 +51,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             );
         }
         let view = follow(&client, &started.execution, !args.json).await?;
-        let ok = view.status == "SUCCEEDED";
+        let ok = view.status == Status::Succeeded;
         if args.json {
             println!(
                 "{}",
@@ -59,7 +60,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
                     "release": started.release,
                     "from": started.previous,
                     "execution": started.execution,
-                    "status": view.status,
+                    "status": view.status.as_str(),
                     "error": view.error,
                     "cause": view.cause,
                     "millis": asked.elapsed().as_millis() as u64,
@@ -76,7 +77,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         } else {
             eprintln!(
                 "the rollback failed ({}): {}; {} still serves",
-                view.error.as_deref().unwrap_or(&view.status),
+                view.error.as_deref().unwrap_or(view.status.as_str()),
                 view.cause.as_deref().unwrap_or("unknown"),
                 started.previous.as_deref().unwrap_or("no release")
             );

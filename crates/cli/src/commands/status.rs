@@ -1,7 +1,7 @@
 //! `windlass status`: what each service serves. From the agent when it
 //! runs (with live traffic counters), else from the store.
 
-use serde_json::{json, Value as Json};
+use windlass_deploy::agent::contract::{ServiceStatus, StatusView};
 use windlass_deploy::agent::database;
 use windlass_store::releases::{Releases, SqliteReleases};
 
@@ -21,70 +21,74 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     let tokio = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let from_agent: Option<Json> = tokio.block_on(async {
+    let from_agent: Option<StatusView> = tokio.block_on(async {
         let client = connect(&args.state, false).await.ok()?;
-        client.get("/v1/status").await.ok()
+        client.status().await.ok()
     });
     let status = match from_agent {
         Some(status) => status,
-        None => {
-            let db = database(&args.state.dir());
-            let mut services = Vec::new();
-            if db.exists() {
-                let store = SqliteReleases::open(&db)?;
-                for live in store.all_live()? {
-                    services.push(json!({
-                        "service": live.service,
-                        "address": live.address,
-                        "live": live.release,
-                        "upstreams": live.upstreams,
-                        "lock": store.lock_of(&live.service)?,
-                    }));
-                }
-            }
-            json!({ "pid": null, "services": services })
-        }
+        None => from_store(&args.state)?,
     };
     if args.json {
-        println!("{status}");
+        println!("{}", serde_json::to_string(&status)?);
         return Ok(exit::OK);
     }
-    match status["pid"].as_u64() {
+    match status.pid {
         Some(pid) => println!("agent: running (pid {pid})"),
         None => {
             println!("agent: not running: no service takes traffic until `windlass agent` runs")
         }
     }
-    let services = status["services"].as_array().cloned().unwrap_or_default();
-    if services.is_empty() {
+    if status.services.is_empty() {
         println!("no service is deployed");
     }
-    for s in services {
-        let deploying = s["lock"]["holder"]
-            .as_str()
-            .map_or_else(String::new, |h| format!("; deploying: {h}"));
-        println!(
-            "{:<16} {:<22} live {:<6} upstreams {}  requests {} 5xx {}{}",
-            s["service"].as_str().unwrap_or_default(),
-            match s["address"].as_str().unwrap_or_default() {
-                "" => "(no proxy)",
-                address => address,
-            },
-            s["live"].as_str().unwrap_or("-"),
-            s["upstreams"]
-                .as_array()
-                .map(|u| u
-                    .iter()
-                    .filter_map(Json::as_str)
-                    .collect::<Vec<_>>()
-                    .join(","))
-                .unwrap_or_default(),
-            s["requests"].as_u64().map_or("-".into(), |n| n.to_string()),
-            s["server_errors"]
-                .as_u64()
-                .map_or("-".into(), |n| n.to_string()),
-            deploying
-        );
+    for s in &status.services {
+        println!("{}", line(s));
     }
     Ok(exit::OK)
+}
+
+/// What the store says is live, when no agent runs.
+fn from_store(state: &StateArgs) -> anyhow::Result<StatusView> {
+    let db = database(&state.dir());
+    let mut services = Vec::new();
+    if db.exists() {
+        let store = SqliteReleases::open(&db)?;
+        for live in store.all_live()? {
+            services.push(ServiceStatus {
+                lock: store.lock_of(&live.service)?,
+                address: Some(live.address).filter(|a| !a.is_empty()),
+                service: live.service,
+                live: Some(live.release),
+                upstreams: live.upstreams,
+                traffic: None,
+            });
+        }
+    }
+    Ok(StatusView {
+        pid: None,
+        services,
+    })
+}
+
+fn line(s: &ServiceStatus) -> String {
+    let deploying = s
+        .lock
+        .as_ref()
+        .map_or_else(String::new, |l| format!("; deploying: {}", l.holder));
+    let count = |n: Option<u64>| n.map_or_else(|| "-".to_owned(), |n| n.to_string());
+    format!(
+        "{:<16} {:<22} live {:<6} upstreams {}  requests {} 5xx {}{}",
+        s.service,
+        s.address.as_deref().unwrap_or("(no proxy)"),
+        s.live.as_deref().unwrap_or("-"),
+        if s.upstreams.is_empty() {
+            "-".to_owned()
+        } else {
+            s.upstreams.join(",")
+        },
+        count(s.traffic.map(|t| t.requests)),
+        count(s.traffic.map(|t| t.server_errors)),
+        deploying
+    )
 }

@@ -1,22 +1,11 @@
 //! A deploy execution as the CLI follows it: its status and the history
-//! events after the ones it has already shown.
+//! events after the ones it has already shown, as [`Progress`].
 
-use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
+use windlass_engine::{HistoryEvent, Status};
 use windlass_store::Store;
 
-/// One look at an execution.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ExecutionView {
-    pub arn: String,
-    /// `RUNNING`, `SUCCEEDED`, `FAILED`, ...
-    pub status: String,
-    pub error: Option<String>,
-    pub cause: Option<String>,
-    /// History events with ids after the one asked for: `{id, type,
-    /// timestamp_millis, state?, details}`.
-    pub events: Vec<Json>,
-}
+use super::contract::{ExecutionView, Progress, ProgressKind};
 
 /// The execution `arn` with its events after `after`.
 pub fn execution_view(
@@ -27,6 +16,10 @@ pub fn execution_view(
     let Some(record) = store.execution(arn)? else {
         return Ok(None);
     };
+    let status = record
+        .status
+        .parse::<Status>()
+        .map_err(|e| windlass_store::Error::Corrupt(format!("execution {arn}: {e}")))?;
     let history = store.history(arn, after.saturating_add(1), u64::MAX)?;
     let mut error = None;
     let mut cause = None;
@@ -36,21 +29,52 @@ pub fn execution_view(
             error = text(&event.details, "error");
             cause = text(&event.details, "cause");
         }
-        events.push(serde_json::json!({
-            "id": event.id,
-            "type": event.kind,
-            "timestamp_millis": event.timestamp_millis,
-            "state": text(&event.details, "name"),
-            "details": event.details,
-        }));
+        events.push(progress(&event));
     }
     Ok(Some(ExecutionView {
         arn: arn.to_owned(),
-        status: record.status,
+        status,
         error,
         cause,
         events,
     }))
+}
+
+fn progress(event: &HistoryEvent) -> Progress {
+    let kind = &*event.kind;
+    let state = || text(&event.details, "name").unwrap_or_default();
+    let kind = if kind.ends_with("StateEntered") {
+        ProgressKind::Entered { state: state() }
+    } else if kind.ends_with("StateExited") {
+        ProgressKind::Exited { state: state() }
+    } else if kind == "TaskFailed" {
+        ProgressKind::TaskFailed {
+            error: text(&event.details, "error").unwrap_or_default(),
+            cause: text(&event.details, "cause").unwrap_or_default(),
+        }
+    } else if let Some(status) = ended(kind) {
+        ProgressKind::Ended { status }
+    } else {
+        ProgressKind::Other {
+            event_type: kind.to_owned(),
+        }
+    };
+    Progress {
+        id: event.id,
+        timestamp_millis: event.timestamp_millis,
+        kind,
+    }
+}
+
+/// The status an execution-ending event gives.
+fn ended(kind: &str) -> Option<Status> {
+    Some(match kind {
+        "ExecutionSucceeded" => Status::Succeeded,
+        "ExecutionFailed" => Status::Failed,
+        "ExecutionTimedOut" => Status::TimedOut,
+        "ExecutionAborted" => Status::Aborted,
+        _ => return None,
+    })
 }
 
 fn text(details: &Json, key: &str) -> Option<String> {

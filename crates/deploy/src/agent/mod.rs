@@ -8,14 +8,13 @@
 //! machine, after [`LOCK_STALE_MILLIS`] otherwise).
 
 pub mod api;
+pub mod contract;
 mod follow;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-use serde_json::json;
 use windlass_engine::{ExecutionMeta, Outcome as ExecutionOutcome, Status};
 use windlass_runtime::{Clock, Invokers, Runtime, StartRequest, SystemClock};
 use windlass_store::releases::{Lock, NewRelease, Outcome, Releases, SqliteReleases};
@@ -24,9 +23,14 @@ use windlass_store::Store;
 
 use crate::backend::Backend;
 use crate::compose;
-use crate::workflow::{self, Deployer, Proxies, DEPLOY_DEFINITION, ROLLBACK_DEFINITION};
+use crate::target::docker::DockerTarget;
+use crate::target::Mode;
+use crate::workflow::{
+    self, Deployer, Proxies, ReleaseRef, DEPLOY_DEFINITION, ROLLBACK_DEFINITION,
+};
 
-pub use follow::{execution_view, ExecutionView};
+pub use contract::{DeployRequest, ExecutionView, RollbackRequest, Started};
+pub use follow::execution_view;
 
 /// A lock whose heartbeat is older than this is free.
 pub const LOCK_STALE_MILLIS: i64 = 10_000;
@@ -68,44 +72,12 @@ pub enum Error {
     Restore(String),
 }
 
-/// What `windlass deploy` asks for.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct DeployRequest {
-    pub compose_file: String,
-    pub compose_text: String,
-    /// Empty: every service of the file.
-    #[serde(default)]
-    pub services: Vec<String>,
-    pub by: String,
-    /// The user's own ASL instead of the built-in deploy definition.
-    #[serde(default)]
-    pub definition: Option<String>,
-}
-
-/// What `windlass rollback` asks for.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct RollbackRequest {
-    pub service: String,
-    /// Default: the newest earlier release that went live.
-    #[serde(default)]
-    pub release: Option<String>,
-    pub by: String,
-}
-
-/// A deploy or rollback the agent started.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Started {
-    pub service: String,
-    pub release: String,
-    pub previous: Option<String>,
-    pub execution: String,
-}
-
 /// The agent's parts; cheap to clone.
 #[derive(Clone)]
 pub struct Agent {
     runtime: Runtime,
     deployer: Deployer,
+    proxies: Proxies,
     releases: Arc<dyn Releases>,
     clock: Arc<dyn Clock>,
     pid: u32,
@@ -120,19 +92,22 @@ impl Agent {
         config: workflow::Config,
     ) -> Agent {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let deployer = Deployer::new(
+        let proxies = Proxies::new();
+        let target = DockerTarget::new(
             backend,
             Arc::clone(&releases),
-            Proxies::new(),
+            proxies.clone(),
             Arc::clone(&clock),
             config,
         );
+        let deployer = Deployer::new(Arc::new(target), Arc::clone(&releases));
         let mut invokers = Invokers::new();
         invokers.register(workflow::RESOURCE_PREFIX, Arc::new(deployer.clone()));
         let runtime = Runtime::new(store, invokers, Arc::clone(&clock));
         Agent {
             runtime,
             deployer,
+            proxies,
             releases,
             clock,
             pid: std::process::id(),
@@ -173,7 +148,7 @@ impl Agent {
     }
 
     pub fn proxies(&self) -> &Proxies {
-        self.deployer.proxies()
+        &self.proxies
     }
 
     /// After a start or a crash: puts every proxy back on its stored live
@@ -190,7 +165,7 @@ impl Agent {
                 .runtime
                 .store()
                 .execution(&lock.holder)?
-                .is_some_and(|r| r.status == "RUNNING");
+                .is_some_and(|r| running(&r.status));
             if running {
                 let mine = Lock {
                     pid: self.pid,
@@ -310,13 +285,13 @@ impl Agent {
             created_millis: now,
         })?;
         self.releases.set_execution(service, &release.id, arn)?;
-        let input = json!({
-            "service": service,
-            "release": release.id,
-            "previous": previous,
-            "mode": "deploy",
-            "requested_millis": now,
-        });
+        let input = ReleaseRef {
+            service: service.to_owned(),
+            release: release.id.clone(),
+            previous: previous.clone(),
+            mode: Mode::Deploy,
+            requested_millis: Some(now),
+        };
         self.start(
             DEPLOY_MACHINE,
             name,
@@ -380,13 +355,13 @@ impl Agent {
             .map_err(|d| {
                 Error::Definition(d.first().map_or_else(String::new, ToString::to_string))
             })?;
-        let input = json!({
-            "service": service,
-            "release": target,
-            "previous": live.release,
-            "mode": "rollback",
-            "requested_millis": requested,
-        });
+        let input = ReleaseRef {
+            service: service.clone(),
+            release: target.clone(),
+            previous: Some(live.release.clone()),
+            mode: Mode::Rollback,
+            requested_millis: Some(requested),
+        };
         if let Err(e) = self
             .start(
                 ROLLBACK_MACHINE,
@@ -419,7 +394,7 @@ impl Agent {
                     .runtime
                     .store()
                     .execution(&current.holder)?
-                    .is_none_or(|r| r.status != "RUNNING");
+                    .is_none_or(|r| !running(&r.status));
             if gone || finished {
                 stale_before = i64::MAX;
             }
@@ -446,8 +421,10 @@ impl Agent {
         name: &str,
         text: &str,
         definition: Arc<windlass_asl::Definition>,
-        input: serde_json::Value,
+        input: ReleaseRef,
     ) -> Result<(), Error> {
+        let input = serde_json::to_value(&input)
+            .map_err(|e| Error::Definition(format!("the execution's input: {e}")))?;
         let meta = ExecutionMeta {
             execution_arn: execution_arn(machine, name),
             name: name.to_owned(),
@@ -505,6 +482,11 @@ impl Agent {
             }
         });
     }
+}
+
+/// Whether a store's execution status says it still runs.
+fn running(status: &str) -> bool {
+    status.parse::<Status>().is_ok_and(|s| s == Status::Running)
 }
 
 /// The database file of a state folder.

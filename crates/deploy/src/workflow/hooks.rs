@@ -12,47 +12,14 @@
 //! it flips traffic back. Hooks may run again after a crash (at least
 //! once), so they should be safe to repeat.
 
-use std::time::Duration;
-
-use serde::Deserialize;
 use serde_json::{json, Value as Json};
-use windlass_asl::Failure;
 
-use super::steps::remove;
-use super::{errors, Inner, Input};
-use crate::backend::RunState;
 use crate::compose::{Hook, Hooks};
-use crate::plan::container_spec;
+use crate::target::docker::HOOK_TIMEOUT;
+use crate::target::{HookRef, Phase};
 
 /// The resource of a command hook's Task state.
 pub const HOOK_RESOURCE: &str = "arn:windlass:::deploy:hook";
-/// How long a command hook may run.
-pub const HOOK_TIMEOUT: Duration = Duration::from_secs(600);
-/// How often a running hook is looked at.
-const POLL: Duration = Duration::from_millis(50);
-
-/// Which hook a hook step runs.
-#[derive(Debug, Clone, Deserialize)]
-pub(super) struct HookRef {
-    pub(super) phase: Phase,
-    pub(super) index: usize,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub(super) enum Phase {
-    BeforeSwitch,
-    AfterSwitch,
-}
-
-impl Phase {
-    fn key(self) -> &'static str {
-        match self {
-            Phase::BeforeSwitch => "before_switch",
-            Phase::AfterSwitch => "after_switch",
-        }
-    }
-}
 
 /// The definition with `hooks` written in as states; the text unchanged
 /// when there are none. The definition must have the built-in states'
@@ -122,7 +89,7 @@ fn hook_state(hook: &Hook, phase: Phase, index: usize, next: &str) -> Result<Jso
                 "release.$": "$.release",
                 "previous.$": "$.previous",
                 "mode.$": "$.mode",
-                "hook": { "phase": phase.key(), "index": index }
+                "hook": serde_json::to_value(HookRef { phase, index }).map_err(|e| e.to_string())?
             },
             "ResultPath": null,
             "TimeoutSeconds": HOOK_TIMEOUT.as_secs() + 60,
@@ -176,122 +143,6 @@ pub fn check_state(state: &Json) -> Result<(), String> {
         return Err("a hook state must not have Next: windlass chains hooks itself".into());
     }
     Ok(())
-}
-
-/// The `hook` step: runs a command hook to its end.
-pub(super) async fn run(ctx: &Inner, input: &Input, hook: &HookRef) -> Result<Json, Failure> {
-    let release = ctx.release(&input.service, &input.release)?;
-    let service = ctx.service(&release)?;
-    let list = match hook.phase {
-        Phase::BeforeSwitch => &service.windlass.hooks.before_switch,
-        Phase::AfterSwitch => &service.windlass.hooks.after_switch,
-    };
-    let label = format!("x-windlass.hooks.{}[{}]", hook.phase.key(), hook.index);
-    let command = list
-        .get(hook.index)
-        .and_then(|h| h.command.clone())
-        .ok_or_else(|| {
-            Failure::new(
-                errors::INPUT,
-                format!("release {} has no command hook {label}", input.release),
-            )
-        })?;
-    let image = release.image.clone().ok_or_else(|| {
-        Failure::new(
-            errors::INPUT,
-            format!("release {} has no image: it was never built", release.id),
-        )
-    })?;
-    let mut spec = container_spec(&input.service, &service, &input.release, 0, &image, |k| {
-        ctx.config.env.get(k).cloned()
-    });
-    spec.name = format!(
-        "{}-{}-hook-{}-{}",
-        input.service,
-        input.release,
-        hook.phase.key().replace('_', "-"),
-        hook.index
-    );
-    spec.command = Some(command.clone());
-    spec.ports = Vec::new();
-    spec.healthcheck = None;
-    spec.labels.insert(HOOK_LABEL.into(), label.clone());
-    // A run that a crash interrupted is not resumed: the hook runs afresh.
-    let labels = [(HOOK_LABEL.to_owned(), label.clone())].into();
-    let stale = ctx
-        .backend
-        .list_containers(&labels)
-        .await
-        .map_err(|e| Failure::new(errors::ENGINE, e.to_string()))?;
-    for container in stale
-        .iter()
-        .filter(|c| c.name.trim_start_matches('/') == spec.name)
-    {
-        remove(ctx, &container.id).await?;
-    }
-    let id = ctx
-        .backend
-        .create_container(&spec)
-        .await
-        .map_err(|e| Failure::new(errors::HOOK, format!("{label}: {e}")))?;
-    // A migration, say, reaches the service's databases on its networks.
-    super::steps::join_networks(ctx, &service, &id).await?;
-    let outcome = run_to_end(ctx, &id, &label, &command).await;
-    let logs = ctx
-        .backend
-        .container_logs(&id, 20)
-        .await
-        .unwrap_or_default();
-    remove(ctx, &id).await?;
-    match outcome {
-        Ok(millis) => Ok(json!({ "hook": label, "exit_code": 0, "millis": millis })),
-        Err(message) => {
-            let logs = logs.trim();
-            let cause = if logs.is_empty() {
-                message
-            } else {
-                format!("{message}; its last output: {logs}")
-            };
-            Err(Failure::new(errors::HOOK, cause))
-        }
-    }
-}
-
-/// The label that marks a hook's container.
-pub const HOOK_LABEL: &str = "windlass.hook";
-
-/// Starts the container and waits for it to exit; the time it ran, or why
-/// the hook failed.
-async fn run_to_end(ctx: &Inner, id: &str, label: &str, command: &[String]) -> Result<u64, String> {
-    let shown = command.join(" ");
-    ctx.backend
-        .start_container(id)
-        .await
-        .map_err(|e| format!("{label} (`{shown}`) could not start: {e}"))?;
-    let began = tokio::time::Instant::now();
-    loop {
-        let container = ctx
-            .backend
-            .inspect_container(id)
-            .await
-            .map_err(|e| format!("{label} (`{shown}`): {e}"))?;
-        match container.state {
-            RunState::Exited { code: 0 } => {
-                return Ok(u64::try_from(began.elapsed().as_millis()).unwrap_or(u64::MAX))
-            }
-            RunState::Exited { code } => {
-                return Err(format!("{label} (`{shown}`) exited with code {code}"))
-            }
-            _ if began.elapsed() > HOOK_TIMEOUT => {
-                let _ = ctx.backend.stop_container(id, Duration::from_secs(1)).await;
-                return Err(format!(
-                    "{label} (`{shown}`) still ran after {} s",
-                    HOOK_TIMEOUT.as_secs()
-                ));
-            }
-            _ => tokio::time::sleep(POLL).await,
-        }
-    }
 }
 
 #[cfg(test)]

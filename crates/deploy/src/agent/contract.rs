@@ -1,0 +1,210 @@
+//! The agent's API, typed once for both sides: the agent's server
+//! ([`super::api::app`]) and the CLI's [`super::api::Client`] exchange only
+//! these types, as JSON over HTTP/1.1 on a loopback port.
+//!
+//! - `POST /v1/deploy` [`DeployRequest`] -> `Vec<Started>`
+//! - `POST /v1/rollback` [`RollbackRequest`] -> [`Started`]
+//! - `GET /v1/executions?arn=ARN&after=N` -> [`ExecutionView`]
+//! - `GET /v1/status` -> [`StatusView`]
+//!
+//! A refusal is an [`ErrorBody`] with the HTTP status its [`ErrorKind`] says.
+
+use serde::{Deserialize, Serialize};
+use windlass_engine::Status;
+use windlass_store::releases::Lock;
+
+pub const DEPLOY: &str = "/v1/deploy";
+pub const ROLLBACK: &str = "/v1/rollback";
+pub const EXECUTIONS: &str = "/v1/executions";
+pub const STATUS: &str = "/v1/status";
+
+/// What `windlass deploy` asks for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeployRequest {
+    pub compose_file: String,
+    pub compose_text: String,
+    /// Empty: every service of the file.
+    #[serde(default)]
+    pub services: Vec<String>,
+    pub by: String,
+    /// The user's own ASL instead of the built-in deploy definition.
+    #[serde(default)]
+    pub definition: Option<String>,
+}
+
+/// What `windlass rollback` asks for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RollbackRequest {
+    pub service: String,
+    /// Default: the newest earlier release that went live.
+    #[serde(default)]
+    pub release: Option<String>,
+    pub by: String,
+}
+
+/// A deploy or rollback the agent started.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Started {
+    pub service: String,
+    pub release: String,
+    pub previous: Option<String>,
+    pub execution: String,
+}
+
+/// Which execution to look at, and from which event on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExecutionQuery {
+    pub arn: String,
+    /// Events with ids after this one.
+    #[serde(default)]
+    pub after: u64,
+}
+
+/// One look at an execution: its status and the events after the ones
+/// already shown.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExecutionView {
+    pub arn: String,
+    #[serde(with = "status_text")]
+    pub status: Status,
+    pub error: Option<String>,
+    pub cause: Option<String>,
+    pub events: Vec<Progress>,
+}
+
+/// A history event as progress: what the CLI prints and times.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Progress {
+    pub id: u64,
+    pub timestamp_millis: i64,
+    #[serde(flatten)]
+    pub kind: ProgressKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ProgressKind {
+    /// A state was entered.
+    Entered { state: String },
+    /// A state was left.
+    Exited { state: String },
+    /// A Task state's task failed (the state may still retry or catch it).
+    TaskFailed { error: String, cause: String },
+    /// The execution ended.
+    Ended {
+        #[serde(with = "status_text")]
+        status: Status,
+    },
+    /// Anything else, by its AWS event type.
+    Other { event_type: String },
+}
+
+/// What the agent serves.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StatusView {
+    /// The agent's process id; `None` when read from the store because no
+    /// agent runs.
+    pub pid: Option<u32>,
+    pub services: Vec<ServiceStatus>,
+}
+
+/// One service: its live release and, from a running agent, its traffic.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServiceStatus {
+    pub service: String,
+    /// Where its proxy listens; `None` for a service that publishes no port.
+    pub address: Option<String>,
+    pub live: Option<String>,
+    pub upstreams: Vec<String>,
+    /// The proxy's counters for the live release (from a running agent).
+    pub traffic: Option<Traffic>,
+    /// The deploy or rollback that holds the service, if one does.
+    pub lock: Option<Lock>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Traffic {
+    pub requests: u64,
+    pub server_errors: u64,
+    pub in_flight: u64,
+}
+
+/// Why the agent refused or failed a request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub kind: ErrorKind,
+    pub message: String,
+}
+
+/// What kind of refusal: the CLI's exit code follows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// The request cannot be done as asked (a bad Compose file, an unknown
+    /// service or release, nothing to roll back to).
+    Refused,
+    /// Something else holds the service (a deploy is running).
+    Busy,
+    /// No such execution or route.
+    NotFound,
+    /// The agent itself failed (store, runtime).
+    Internal,
+}
+
+impl ErrorKind {
+    pub fn http_status(self) -> u16 {
+        match self {
+            ErrorKind::Refused => 400,
+            ErrorKind::NotFound => 404,
+            ErrorKind::Busy => 409,
+            ErrorKind::Internal => 500,
+        }
+    }
+}
+
+/// A status as AWS writes it (`RUNNING`), not as the enum is named.
+mod status_text {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use windlass_engine::Status;
+
+    pub fn serialize<S: Serializer>(status: &Status, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(status.as_str())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Status, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_and_statuses_have_their_wire_names() {
+        let view = ExecutionView {
+            arn: "arn".into(),
+            status: Status::TimedOut,
+            error: None,
+            cause: None,
+            events: vec![Progress {
+                id: 3,
+                timestamp_millis: 7,
+                kind: ProgressKind::Entered {
+                    state: "Build".into(),
+                },
+            }],
+        };
+        let text = serde_json::to_string(&view).expect("JSON");
+        assert!(text.contains(r#""status":"TIMED_OUT""#), "{text}");
+        assert!(
+            text.contains(r#"{"id":3,"timestamp_millis":7,"kind":"entered","state":"Build"}"#),
+            "{text}"
+        );
+        assert_eq!(
+            serde_json::from_str::<ExecutionView>(&text).expect("reads back"),
+            view
+        );
+    }
+}

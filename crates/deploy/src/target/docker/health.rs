@@ -1,0 +1,74 @@
+//! Waiting until a release's replicas are healthy, and reading the
+//! addresses they publish on 127.0.0.1 for the proxy.
+
+use std::time::Duration;
+
+use windlass_asl::Failure;
+
+use super::pacing::Pacing;
+use super::DockerTarget;
+use crate::compose::Service;
+use crate::failures;
+use crate::plan::health_wait;
+use crate::probe::{self, Check, WaitConfig};
+use crate::target::{ReleaseContext, Replicas, Upstreams};
+
+/// How to tell the service's containers are healthy, and the container port
+/// the proxy routes to (none for a service that publishes no port).
+pub(super) fn wait_config(service: &Service) -> (Option<u16>, WaitConfig) {
+    let config = health_wait(service).unwrap_or_else(|| WaitConfig::new(Check::Running));
+    (service.routed_port(), config)
+}
+
+pub(super) async fn wait_healthy(
+    target: &DockerTarget,
+    release: &ReleaseContext,
+    replicas: Option<&Replicas>,
+) -> Result<Upstreams, Failure> {
+    let (port, config) = wait_config(&release.spec);
+    let ids = match replicas {
+        Some(replicas) => replicas.ids.clone(),
+        None => target
+            .containers(&release.service, release.id())
+            .await?
+            .into_iter()
+            .map(|c| c.id)
+            .collect(),
+    };
+    let count = u32::try_from(ids.len()).unwrap_or(u32::MAX);
+    let pacing = Pacing::of(&release.spec, release.mode, count);
+    let mut addresses = Vec::new();
+    let mut failed = Vec::new();
+    let mut unhealthy = Vec::new();
+    for id in ids {
+        let container = match probe::wait_healthy(target.backend.as_ref(), &id, &config).await {
+            Ok(container) => container,
+            Err(e) => {
+                failed.push(e.to_string());
+                unhealthy.push(id);
+                continue;
+            }
+        };
+        let Some(port) = port else {
+            continue;
+        };
+        let address = container.published.get(&port).ok_or_else(|| {
+            Failure::new(
+                failures::START,
+                format!("container {id} publishes no port {port} on 127.0.0.1"),
+            )
+        })?;
+        addresses.push(address.to_string());
+    }
+    pacing.check(release.id(), count, &failed)?;
+    // Replicas that failed within the share allowed never take traffic.
+    for id in unhealthy {
+        target
+            .backend
+            .stop_container(&id, Duration::from_secs(1))
+            .await
+            .map_err(failures::engine)?;
+        target.remove(&id).await?;
+    }
+    Ok(Upstreams { addresses })
+}

@@ -1,0 +1,181 @@
+//! The release's image: built from the service's `build`, or the image it
+//! names (pulled when missing), tagged `windlass/SERVICE:RELEASE` so that it
+//! stays while the release is retained, and pushed when its name says a
+//! registry.
+
+use std::collections::BTreeMap;
+
+use windlass_asl::Failure;
+
+use super::DockerTarget;
+use crate::backend::{split_reference, BuildSpec, RELEASE_LABEL, SERVICE_LABEL};
+use crate::failures;
+use crate::target::{Image, ReleaseContext};
+
+/// The local tag every release's image gets, which pins it while retained.
+pub fn release_tag(service: &str, release: &str) -> String {
+    format!("windlass/{service}:{release}")
+}
+
+/// Whether an image reference names a registry (`host:port/...`,
+/// `example.com/...`, `localhost/...`), so a built image is pushed there.
+fn registry_repo(image: &str) -> Option<&str> {
+    let (repo, _) = split_reference(image);
+    let (host, _) = repo.split_once('/')?;
+    (host.contains('.') || host.contains(':') || host == "localhost").then_some(repo)
+}
+
+pub(super) async fn prepare(
+    target: &DockerTarget,
+    release: &ReleaseContext,
+) -> Result<Image, Failure> {
+    let tag = release_tag(&release.service, release.id());
+    let image = match &release.spec.build {
+        Some(_) => build(target, release, &tag).await?,
+        None => take(target, release, &tag).await?,
+    };
+    Ok(image)
+}
+
+/// Builds the service's image and tags it for its registry when it names one.
+async fn build(
+    target: &DockerTarget,
+    release: &ReleaseContext,
+    tag: &str,
+) -> Result<Image, Failure> {
+    let failed = |e: crate::backend::Error| Failure::new(failures::BUILD, e.to_string());
+    let Some(build) = &release.spec.build else {
+        return Err(failures::input("the service has no build"));
+    };
+    let args = build
+        .args
+        .iter()
+        .filter_map(|(k, v)| {
+            v.clone()
+                .or_else(|| target.config.env.get(k).cloned())
+                .map(|v| (k.clone(), v))
+        })
+        .collect();
+    let spec = BuildSpec {
+        context: build.context.clone(),
+        dockerfile: build.dockerfile.clone(),
+        args,
+        tag: tag.to_owned(),
+        labels: BTreeMap::from([
+            (SERVICE_LABEL.to_owned(), release.service.clone()),
+            (RELEASE_LABEL.to_owned(), release.id().to_owned()),
+        ]),
+    };
+    let id = target.backend.build_image(&spec).await.map_err(failed)?;
+    let push = match release.spec.image.as_deref().and_then(registry_repo) {
+        Some(repo) => {
+            let to = format!("{repo}:{}", release.id());
+            target.backend.tag_image(tag, &to).await.map_err(failed)?;
+            Some(to)
+        }
+        None => None,
+    };
+    Ok(Image {
+        reference: tag.to_owned(),
+        digest: id,
+        push,
+    })
+}
+
+/// Takes the image the service names, pulling it when the engine lacks it.
+async fn take(
+    target: &DockerTarget,
+    release: &ReleaseContext,
+    tag: &str,
+) -> Result<Image, Failure> {
+    let unavailable = |e: crate::backend::Error| Failure::new(failures::IMAGE, e.to_string());
+    let image = release.spec.image.as_deref().ok_or_else(|| {
+        failures::input(format!(
+            "service {} has neither image nor build",
+            release.service
+        ))
+    })?;
+    let digests = match target.backend.image_digests(image).await {
+        Ok(digests) => digests,
+        Err(_) => {
+            target
+                .backend
+                .pull_image(image, target.config.credentials.for_image(image))
+                .await
+                .map_err(|e| {
+                    Failure::new(
+                        failures::IMAGE,
+                        format!("image {image} is not on this machine and cannot be pulled: {e}"),
+                    )
+                })?;
+            target
+                .backend
+                .image_digests(image)
+                .await
+                .map_err(unavailable)?
+        }
+    };
+    target
+        .backend
+        .tag_image(image, tag)
+        .await
+        .map_err(unavailable)?;
+    let digest = digests
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| image.to_owned());
+    Ok(Image {
+        reference: tag.to_owned(),
+        digest,
+        push: None,
+    })
+}
+
+pub(super) async fn push(
+    target: &DockerTarget,
+    _release: &ReleaseContext,
+    image: &Image,
+) -> Result<Image, Failure> {
+    let Some(to) = &image.push else {
+        return Ok(image.clone());
+    };
+    let failed = |e: crate::backend::Error| Failure::new(failures::PUSH, e.to_string());
+    target
+        .backend
+        .push_image(to, target.config.credentials.for_image(to))
+        .await
+        .map_err(failed)?;
+    let (repo, _) = split_reference(to);
+    let digest = target
+        .backend
+        .image_digests(to)
+        .await
+        .map_err(failed)?
+        .into_iter()
+        .find(|d| d.starts_with(&format!("{repo}@")))
+        .unwrap_or_else(|| image.digest.clone());
+    Ok(Image {
+        reference: image.reference.clone(),
+        digest,
+        push: Some(to.clone()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::registry_repo;
+
+    #[test]
+    fn images_on_a_registry_are_pushed() {
+        assert_eq!(
+            registry_repo("127.0.0.1:5000/web:v1"),
+            Some("127.0.0.1:5000/web")
+        );
+        assert_eq!(
+            registry_repo("registry.example.com/team/web"),
+            Some("registry.example.com/team/web")
+        );
+        assert_eq!(registry_repo("team/web:v1"), None);
+        assert_eq!(registry_repo("web"), None);
+    }
+}

@@ -1,0 +1,217 @@
+//! The local Docker engine as a [`Target`]: a release is a set of
+//! containers labelled with its service and id, started beside the live
+//! release; traffic reaches the live one through windlass's proxy (one per
+//! service, [`Proxies`]), and names on the service's Compose networks move
+//! with it. One file per step: [`image`], [`start`] (with [`pacing`]),
+//! [`health`], [`live`] (the switch), [`watch`], [`retire`], [`rollback`],
+//! [`hook`].
+
+mod health;
+mod hook;
+mod image;
+mod live;
+mod pacing;
+mod proxies;
+mod retire;
+mod rollback;
+mod start;
+mod watch;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use windlass_asl::Failure;
+use windlass_runtime::Clock;
+use windlass_store::releases::{Release, Releases};
+
+use super::{
+    CaughtFailure, HookRef, HookRun, Image, ReleaseContext, Replicas, Retired, RolledBack,
+    Switched, Target, Upstreams, Watched,
+};
+use crate::backend::{Backend, Container, RELEASE_LABEL, SERVICE_LABEL};
+use crate::failures;
+
+pub use hook::HOOK_TIMEOUT;
+pub use image::release_tag;
+pub use pacing::Pacing;
+pub use proxies::Proxies;
+pub use retire::DEFAULT_RETAIN;
+
+/// The label that marks a hook's one-off container.
+pub const HOOK_LABEL: &str = "windlass.hook";
+
+/// What the Docker target needs besides the engine and the store.
+pub struct Config {
+    /// Credentials for pushing and pulling, per registry host.
+    pub credentials: crate::credentials::Credentials,
+    /// Values for `environment` keys without one and for build args.
+    pub env: BTreeMap<String, String>,
+    /// How long a release that is no longer live may take to finish its requests.
+    pub drain_timeout: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            credentials: Default::default(),
+            env: std::env::vars().collect(),
+            drain_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Releases as containers on one Docker engine, behind windlass's proxies.
+pub struct DockerTarget {
+    backend: Arc<dyn Backend>,
+    releases: Arc<dyn Releases>,
+    proxies: Proxies,
+    clock: Arc<dyn Clock>,
+    config: Config,
+}
+
+impl DockerTarget {
+    pub fn new(
+        backend: Arc<dyn Backend>,
+        releases: Arc<dyn Releases>,
+        proxies: Proxies,
+        clock: Arc<dyn Clock>,
+        config: Config,
+    ) -> DockerTarget {
+        DockerTarget {
+            backend,
+            releases,
+            proxies,
+            clock,
+            config,
+        }
+    }
+
+    pub fn proxies(&self) -> &Proxies {
+        &self.proxies
+    }
+
+    fn now(&self) -> i64 {
+        self.clock.now_millis()
+    }
+
+    /// Another release of the same service (the previous one, say), loaded
+    /// as a step loads its own.
+    fn other(&self, of: &ReleaseContext, id: &str) -> Result<ReleaseContext, Failure> {
+        ReleaseContext::load(
+            self.releases.as_ref(),
+            &of.service,
+            id,
+            None,
+            super::Mode::Rollback,
+            None,
+        )
+    }
+
+    /// The release's replicas, found by their labels (a hook's one-off
+    /// container is not one of them).
+    async fn containers(&self, service: &str, release: &str) -> Result<Vec<Container>, Failure> {
+        let labels = BTreeMap::from([
+            (SERVICE_LABEL.to_owned(), service.to_owned()),
+            (RELEASE_LABEL.to_owned(), release.to_owned()),
+        ]);
+        let containers = self
+            .backend
+            .list_containers(&labels)
+            .await
+            .map_err(failures::engine)?;
+        Ok(containers
+            .into_iter()
+            .filter(|c| !c.labels.contains_key(HOOK_LABEL))
+            .collect())
+    }
+
+    async fn remove(&self, id: &str) -> Result<(), Failure> {
+        self.backend
+            .remove_container(id)
+            .await
+            .map_err(failures::engine)
+    }
+
+    /// The image a release's containers run, once it was prepared.
+    fn pinned_image(record: &Release) -> Result<String, Failure> {
+        record.image.clone().ok_or_else(|| {
+            failures::input(format!(
+                "release {} has no image: it was never built",
+                record.id
+            ))
+        })
+    }
+}
+
+#[async_trait]
+impl Target for DockerTarget {
+    async fn restore(&self) -> Result<usize, String> {
+        let lives = self.releases.all_live().map_err(|e| e.to_string())?;
+        // A service that publishes no port has no proxy to restore.
+        let proxied: Vec<_> = lives
+            .into_iter()
+            .filter(|l| !l.address.is_empty())
+            .collect();
+        let count = proxied.len();
+        for live in proxied {
+            self.proxies.restore(&live).await?;
+        }
+        Ok(count)
+    }
+
+    async fn prepare(&self, release: &ReleaseContext) -> Result<Image, Failure> {
+        image::prepare(self, release).await
+    }
+
+    async fn push(&self, release: &ReleaseContext, image: &Image) -> Result<Image, Failure> {
+        image::push(self, release, image).await
+    }
+
+    async fn start(&self, release: &ReleaseContext) -> Result<Replicas, Failure> {
+        start::start(self, release).await
+    }
+
+    async fn wait_healthy(
+        &self,
+        release: &ReleaseContext,
+        replicas: Option<&Replicas>,
+    ) -> Result<Upstreams, Failure> {
+        health::wait_healthy(self, release, replicas).await
+    }
+
+    async fn switch(
+        &self,
+        release: &ReleaseContext,
+        upstreams: &Upstreams,
+    ) -> Result<Switched, Failure> {
+        let previous = live::make_live(self, release, &upstreams.addresses).await?;
+        let at_millis = self.now();
+        Ok(Switched {
+            previous,
+            at_millis,
+            rollback_millis: None,
+        })
+    }
+
+    async fn watch(&self, release: &ReleaseContext) -> Result<Watched, Failure> {
+        watch::watch(self, release).await
+    }
+
+    async fn retire(&self, release: &ReleaseContext) -> Result<Retired, Failure> {
+        retire::retire(self, release).await
+    }
+
+    async fn roll_back(
+        &self,
+        release: &ReleaseContext,
+        failure: Option<&CaughtFailure>,
+    ) -> Result<RolledBack, Failure> {
+        rollback::roll_back(self, release, failure).await
+    }
+
+    async fn run_hook(&self, release: &ReleaseContext, hook: &HookRef) -> Result<HookRun, Failure> {
+        hook::run(self, release, hook).await
+    }
+}

@@ -1,0 +1,90 @@
+//! Rolling back: the release that was live before takes traffic again (a
+//! flip when its containers still run; started again from its pinned image
+//! otherwise), then the failed release's containers go.
+
+use windlass_asl::Failure;
+
+use super::health::wait_config;
+use super::DockerTarget;
+use crate::backend::RunState;
+use crate::failures;
+use crate::target::{CaughtFailure, ReleaseContext, RolledBack, Upstreams};
+
+pub(super) async fn roll_back(
+    target: &DockerTarget,
+    release: &ReleaseContext,
+    failure: Option<&CaughtFailure>,
+) -> Result<RolledBack, Failure> {
+    let decided = target.now();
+    let proxy = target.proxies.get(&release.service);
+    let live_now = proxy.as_ref().and_then(|p| p.live()).map(|r| r.id);
+    let mut flip_millis = None;
+    match &release.previous {
+        Some(previous) if live_now.as_deref() != Some(previous.as_str()) => {
+            let before = target.other(release, previous)?;
+            let upstreams = running_upstreams(target, &before).await?;
+            super::live::make_live(target, &before, &upstreams.addresses).await?;
+            flip_millis = Some(target.now() - decided);
+        }
+        Some(_) => {}
+        None => {
+            // The first release of the service failed: nothing was live before.
+            target
+                .releases
+                .clear_live(&release.service)
+                .map_err(failures::store)?;
+            if let Some(proxy) = &proxy {
+                if proxy.clear().is_some() {
+                    flip_millis = Some(target.now() - decided);
+                }
+            }
+        }
+    }
+    // update_config.failure_action pause: the release is left running,
+    // never switched to, for a person to look at.
+    let paused = failure.is_some_and(|f| f.error == failures::PAUSED);
+    if !paused {
+        for container in target.containers(&release.service, release.id()).await? {
+            super::retire::stop(
+                target,
+                &release.service,
+                &release.spec,
+                release.id(),
+                &container.id,
+            )
+            .await?;
+        }
+    }
+    if let Some(proxy) = &proxy {
+        proxy.forget(release.id());
+    }
+    Ok(RolledBack {
+        live: release.previous.clone(),
+        flip_millis,
+    })
+}
+
+/// The published addresses of a release's containers, starting them again
+/// from the release's pinned image when they no longer run.
+async fn running_upstreams(
+    target: &DockerTarget,
+    release: &ReleaseContext,
+) -> Result<Upstreams, Failure> {
+    let (port, _) = wait_config(&release.spec);
+    let containers = target.containers(&release.service, release.id()).await?;
+    let all_run = !containers.is_empty()
+        && containers.iter().all(|c| {
+            c.state == RunState::Running && port.is_none_or(|p| c.published.contains_key(&p))
+        });
+    if all_run {
+        return Ok(Upstreams {
+            addresses: containers
+                .iter()
+                .filter_map(|c| port.and_then(|p| c.published.get(&p)))
+                .map(ToString::to_string)
+                .collect(),
+        });
+    }
+    let replicas = super::start::start(target, release).await?;
+    super::health::wait_healthy(target, release, Some(&replicas)).await
+}

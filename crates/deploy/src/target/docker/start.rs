@@ -1,0 +1,157 @@
+//! Starting a release's replicas beside the live ones (blue/green), or in
+//! their place under `order: stop-first`, paced by `update_config`.
+
+use std::collections::BTreeMap;
+
+use windlass_asl::Failure;
+
+use super::health::wait_config;
+use super::pacing::Pacing;
+use super::DockerTarget;
+use crate::backend::{Container, ContainerSpec, Error, RunState};
+use crate::compose::{Order, Service, ServiceNetwork};
+use crate::failures;
+use crate::plan::container_spec;
+use crate::probe;
+use crate::target::{Mode, ReleaseContext, Replicas};
+
+pub(super) async fn start(
+    target: &DockerTarget,
+    release: &ReleaseContext,
+) -> Result<Replicas, Failure> {
+    let service = &release.spec;
+    let image = DockerTarget::pinned_image(&release.record)?;
+    // The proxy first: a taken address must fail before anything runs. A
+    // service that publishes no port has no proxy (a worker, say).
+    if let Some(address) = service.proxy_address() {
+        target
+            .proxies
+            .ensure(&release.service, address)
+            .await
+            .map_err(|e| Failure::new(failures::PROXY, e))?;
+    }
+    let replicas = service.deploy.replicas.unwrap_or(1).max(1);
+    let pacing = Pacing::of(service, release.mode, replicas);
+    if pacing.order == Order::StopFirst && release.mode == Mode::Deploy {
+        // Compose's stop-first: the release that serves stops before the new
+        // one starts; a rollback starts it again.
+        if let Some(previous) = release.other_previous() {
+            for container in target.containers(&release.service, previous).await? {
+                super::retire::stop(target, &release.service, service, previous, &container.id)
+                    .await?;
+            }
+        }
+    }
+    let existing = target.containers(&release.service, release.id()).await?;
+    let (_, health) = wait_config(service);
+    let mut ids = Vec::new();
+    let mut failed = Vec::new();
+    let batches: Vec<Vec<u32>> = (0..replicas)
+        .collect::<Vec<_>>()
+        .chunks(pacing.batch)
+        .map(<[u32]>::to_vec)
+        .collect();
+    for (index, batch) in batches.iter().enumerate() {
+        let mut started = Vec::new();
+        for &replica in batch {
+            let id = start_replica(target, release, &image, replica, &existing).await?;
+            started.push(id.clone());
+            ids.push(id);
+        }
+        if index + 1 == batches.len() {
+            break;
+        }
+        // update_config.parallelism: the next batch starts once this one is
+        // healthy, update_config.delay after it.
+        for id in started {
+            if let Err(e) = probe::wait_healthy(target.backend.as_ref(), &id, &health).await {
+                failed.push(e.to_string());
+            }
+        }
+        pacing.check(release.id(), replicas, &failed)?;
+        tokio::time::sleep(pacing.delay).await;
+    }
+    Ok(Replicas { ids })
+}
+
+/// Creates (or finds, after a crash) and starts one replica.
+async fn start_replica(
+    target: &DockerTarget,
+    release: &ReleaseContext,
+    image: &str,
+    replica: u32,
+    existing: &[Container],
+) -> Result<String, Failure> {
+    let spec = container_spec(
+        &release.service,
+        &release.spec,
+        release.id(),
+        replica,
+        image,
+        |k| target.config.env.get(k).cloned(),
+    );
+    let found = existing
+        .iter()
+        .find(|c| c.name.trim_start_matches('/') == spec.name);
+    let id = match found {
+        Some(c) if matches!(c.state, RunState::Running | RunState::Created) => c.id.clone(),
+        Some(c) => {
+            // Exited or worse: start afresh rather than reuse its state.
+            target.remove(&c.id).await?;
+            create(target, &spec).await?
+        }
+        None => create(target, &spec).await?,
+    };
+    if found.is_none_or(|c| c.id != id) {
+        join_networks(target, &release.spec, &id).await?;
+    }
+    let started = |e: Error| Failure::new(failures::START, e.to_string());
+    let current = target
+        .backend
+        .inspect_container(&id)
+        .await
+        .map_err(started)?;
+    if current.state != RunState::Running {
+        target.backend.start_container(&id).await.map_err(started)?;
+    }
+    Ok(id)
+}
+
+/// The service's Compose networks (Docker's `default` aside).
+pub(super) fn networks(service: &Service) -> impl Iterator<Item = (&String, &ServiceNetwork)> {
+    service.networks.0.iter().filter(|(n, _)| *n != "default")
+}
+
+/// Attaches a new container to the service's Compose networks, creating
+/// them when missing, without the service's names: only the live release
+/// answers to those (see `live::route_names`).
+pub(super) async fn join_networks(
+    target: &DockerTarget,
+    service: &Service,
+    id: &str,
+) -> Result<(), Failure> {
+    let failed = |e: Error| Failure::new(failures::START, e.to_string());
+    for (network, _) in networks(service) {
+        target
+            .backend
+            .ensure_network(network, &BTreeMap::new())
+            .await
+            .map_err(failed)?;
+        target
+            .backend
+            .connect_network(network, id, &[])
+            .await
+            .map_err(failed)?;
+    }
+    Ok(())
+}
+
+async fn create(target: &DockerTarget, spec: &ContainerSpec) -> Result<String, Failure> {
+    target.backend.create_container(spec).await.map_err(|e| {
+        let name = match e {
+            Error::NotFound { .. } => failures::IMAGE,
+            _ => failures::START,
+        };
+        Failure::new(name, e.to_string())
+    })
+}

@@ -1,0 +1,245 @@
+//! Where releases run, as one trait at the level of a release: prepare its
+//! image, start it beside the live one, wait until it is healthy, switch
+//! traffic to it, watch it, retire what is no longer needed, roll back. The
+//! deploy workflow (`crate::workflow`) calls only this trait, so a new
+//! target (Swarm, ECS) is a new implementation, not a new workflow. One
+//! module per implementation: [`docker`] for the local Docker engine with
+//! windlass's own proxy.
+//!
+//! Every method must be idempotent: after a crash the runtime fails an
+//! interrupted step with `States.TaskFailed` and the definition's Retry
+//! calls it again with the same input.
+
+pub mod docker;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+use windlass_asl::Failure;
+
+use windlass_store::releases::{Release, Releases};
+
+use crate::compose::{self, Service};
+use crate::failures;
+
+/// Whether an execution deploys a new release or rolls back to an old one.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    #[default]
+    Deploy,
+    Rollback,
+}
+
+/// One release as a step sees it, loaded once per step: its store record,
+/// its service as the release's pinned Compose text describes it, and what
+/// the execution was started with.
+#[derive(Debug, Clone)]
+pub struct ReleaseContext {
+    /// The service's name.
+    pub service: String,
+    pub record: Release,
+    /// The service's Compose definition, from `record.compose_text`.
+    pub spec: Service,
+    /// The release that was live when the execution started.
+    pub previous: Option<String>,
+    pub mode: Mode,
+    /// When the deploy or rollback was asked for.
+    pub requested_millis: Option<i64>,
+}
+
+impl ReleaseContext {
+    /// Release `id` of `service` from the store, with its service parsed
+    /// from the Compose text it was deployed from.
+    pub fn load(
+        releases: &dyn Releases,
+        service: &str,
+        id: &str,
+        previous: Option<String>,
+        mode: Mode,
+        requested_millis: Option<i64>,
+    ) -> Result<ReleaseContext, Failure> {
+        let record = releases
+            .get(service, id)
+            .map_err(failures::store)?
+            .ok_or_else(|| {
+                failures::input(format!(
+                    "service {service} has no release {id} in the store"
+                ))
+            })?;
+        let project = compose::parse(&record.compose_text, Path::new(&record.compose_file))
+            .map_err(|e| failures::input(e.to_string()))?;
+        let spec = project.services.get(service).cloned().ok_or_else(|| {
+            failures::input(format!("{} has no service {service}", record.compose_file))
+        })?;
+        Ok(ReleaseContext {
+            service: service.to_owned(),
+            record,
+            spec,
+            previous,
+            mode,
+            requested_millis,
+        })
+    }
+
+    /// The release's id (`r7`).
+    pub fn id(&self) -> &str {
+        &self.record.id
+    }
+
+    /// The release live before, when it is another one.
+    pub fn other_previous(&self) -> Option<&str> {
+        self.previous.as_deref().filter(|p| *p != self.record.id)
+    }
+}
+
+/// The release's image, pinned.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Image {
+    /// The local reference the release's containers run.
+    pub reference: String,
+    /// The registry digest (`repo@sha256:...`), or the image id when it was
+    /// never pushed.
+    pub digest: String,
+    /// Where the image is pushed, when its name says a registry.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub push: Option<String>,
+}
+
+/// The release's replicas, as the target knows them (container ids).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Replicas {
+    pub ids: Vec<String>,
+}
+
+/// Where the healthy replicas take traffic (`127.0.0.1:PORT` each; empty
+/// for a service that publishes no port).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Upstreams {
+    pub addresses: Vec<String>,
+}
+
+/// What a switch did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Switched {
+    /// The release that was live just before.
+    pub previous: Option<String>,
+    pub at_millis: i64,
+    /// For an explicit rollback: from the request to the flip.
+    pub rollback_millis: Option<i64>,
+}
+
+/// What the watch saw.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Watched {
+    pub watched_millis: u64,
+    pub requests: u64,
+    pub server_errors: u64,
+    pub p99_millis: Option<f64>,
+}
+
+/// What retiring stopped and let go.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Retired {
+    /// Releases still running (the live one and the warm standby).
+    pub kept: Vec<String>,
+    /// Releases whose containers were stopped.
+    pub retired: Vec<String>,
+    /// Releases whose images were let go (`x-windlass.retain`).
+    pub pruned: Vec<String>,
+}
+
+/// What a rollback did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RolledBack {
+    /// The release that serves now.
+    pub live: Option<String>,
+    /// From the decision to the traffic flip, when traffic moved.
+    pub flip_millis: Option<i64>,
+}
+
+/// A hook that ran to its end.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HookRun {
+    pub hook: String,
+    pub exit_code: i64,
+    pub millis: u64,
+}
+
+/// Which of a release's `x-windlass.hooks` a hook step runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HookRef {
+    pub phase: Phase,
+    pub index: usize,
+}
+
+/// When a hook runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    BeforeSwitch,
+    AfterSwitch,
+}
+
+impl Phase {
+    /// Its key under `x-windlass.hooks`.
+    pub fn key(self) -> &'static str {
+        match self {
+            Phase::BeforeSwitch => "before_switch",
+            Phase::AfterSwitch => "after_switch",
+        }
+    }
+}
+
+/// Why the deploy is rolling back (the Catch's `$.failure`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaughtFailure {
+    #[serde(rename = "Error", default)]
+    pub error: String,
+    #[serde(rename = "Cause", default)]
+    pub cause: String,
+}
+
+/// Where releases run. Errors are `Failure`s named `Deploy.*`
+/// ([`crate::failures`]), so that the definition's Catch sends them
+/// to the rollback.
+#[async_trait]
+pub trait Target: Send + Sync {
+    /// Puts the traffic of every service back on the release the store says
+    /// is live (after a restart); returns how many were restored.
+    async fn restore(&self) -> Result<usize, String>;
+    /// Builds the release's image, or takes the one it names, and pins it.
+    async fn prepare(&self, release: &ReleaseContext) -> Result<Image, Failure>;
+    /// Pushes a built image where its name says; returns it pinned by the
+    /// registry's digest.
+    async fn push(&self, release: &ReleaseContext, image: &Image) -> Result<Image, Failure>;
+    /// Starts the release's replicas beside the live ones (or in their
+    /// place, stop-first).
+    async fn start(&self, release: &ReleaseContext) -> Result<Replicas, Failure>;
+    /// Waits until the replicas are healthy; `None` looks them up.
+    async fn wait_healthy(
+        &self,
+        release: &ReleaseContext,
+        replicas: Option<&Replicas>,
+    ) -> Result<Upstreams, Failure>;
+    /// Makes the release the one that takes traffic; records it live first.
+    async fn switch(
+        &self,
+        release: &ReleaseContext,
+        upstreams: &Upstreams,
+    ) -> Result<Switched, Failure>;
+    /// Watches the live release for the watch period; fails on a trigger.
+    async fn watch(&self, release: &ReleaseContext) -> Result<Watched, Failure>;
+    /// Stops what is neither live nor kept warm, and prunes old images.
+    async fn retire(&self, release: &ReleaseContext) -> Result<Retired, Failure>;
+    /// Puts the release that was live before back in service and removes
+    /// this one (left running when `failure` is a pause).
+    async fn roll_back(
+        &self,
+        release: &ReleaseContext,
+        failure: Option<&CaughtFailure>,
+    ) -> Result<RolledBack, Failure>;
+    /// Runs the release's command hook `hook` (its `x-windlass.hooks` entry)
+    /// to its end.
+    async fn run_hook(&self, release: &ReleaseContext, hook: &HookRef) -> Result<HookRun, Failure>;
+}

@@ -1,0 +1,154 @@
+//! The deploy steps, one file each: its input (what it reads of the
+//! execution's state, with the [`ReleaseRef`] flattened in) and its output
+//! (what the state's ResultPath writes) typed at the top, then the step.
+
+mod build;
+mod hook;
+mod push;
+mod retire;
+mod rollback;
+mod start;
+mod switch;
+mod wait_healthy;
+mod watch;
+
+use std::fmt;
+use std::future::Future;
+use std::str::FromStr;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::Value as Json;
+use windlass_asl::Failure;
+
+use super::{Inner, ReleaseRef};
+use crate::failures;
+
+/// A deploy resource, `arn:windlass:::deploy:STEP`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    Build,
+    Push,
+    Start,
+    WaitHealthy,
+    Switch,
+    Watch,
+    Retire,
+    Rollback,
+    Hook,
+}
+
+impl Step {
+    pub const ALL: [Step; 9] = [
+        Step::Build,
+        Step::Push,
+        Step::Start,
+        Step::WaitHealthy,
+        Step::Switch,
+        Step::Watch,
+        Step::Retire,
+        Step::Rollback,
+        Step::Hook,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Step::Build => "build",
+            Step::Push => "push",
+            Step::Start => "start",
+            Step::WaitHealthy => "wait-healthy",
+            Step::Switch => "switch",
+            Step::Watch => "watch",
+            Step::Retire => "retire",
+            Step::Rollback => "rollback",
+            Step::Hook => "hook",
+        }
+    }
+}
+
+impl fmt::Display for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Step {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<Step, String> {
+        Step::ALL
+            .into_iter()
+            .find(|s| s.as_str() == name)
+            .ok_or_else(|| {
+                let known: Vec<&str> = Step::ALL.iter().map(|s| s.as_str()).collect();
+                format!(
+                    "windlass has no deploy step '{name}'; the steps are {}",
+                    known.join(", ")
+                )
+            })
+    }
+}
+
+/// Runs `step` on the execution's state `input`.
+pub(crate) async fn run(ctx: &Inner, step: Step, input: Json) -> Result<Json, Failure> {
+    match step {
+        Step::Build => typed(step, input, |i| build::run(ctx, i)).await,
+        Step::Push => typed(step, input, |i| push::run(ctx, i)).await,
+        Step::Start => typed(step, input, |i| start::run(ctx, i)).await,
+        Step::WaitHealthy => typed(step, input, |i| wait_healthy::run(ctx, i)).await,
+        Step::Switch => typed(step, input, |i| switch::run(ctx, i)).await,
+        Step::Watch => typed(step, input, |i| watch::run(ctx, i)).await,
+        Step::Retire => typed(step, input, |i| retire::run(ctx, i)).await,
+        Step::Rollback => typed(step, input, |i| rollback::run(ctx, i)).await,
+        Step::Hook => typed(step, input, |i| hook::run(ctx, i)).await,
+    }
+}
+
+/// Reads the step's input type from the state, runs it, writes its output.
+async fn typed<I, O, F>(step: Step, input: Json, run: impl FnOnce(I) -> F) -> Result<Json, Failure>
+where
+    I: DeserializeOwned + AsRef<ReleaseRef>,
+    O: Serialize,
+    F: Future<Output = Result<O, Failure>>,
+{
+    let input: I = serde_json::from_value(input)
+        .map_err(|e| failures::input(format!("the {step} step's input: {e}")))?;
+    let at = input.as_ref();
+    tracing::info!(service = %at.service, release = %at.release, %step, "deploy step");
+    let output = run(input).await?;
+    serde_json::to_value(&output)
+        .map_err(|e| failures::input(format!("the {step} step's output: {e}")))
+}
+
+/// A step input that is the [`ReleaseRef`] alone.
+macro_rules! release_only_input {
+    () => {
+        /// What the step reads: which release, nothing else.
+        #[derive(Debug, serde::Deserialize)]
+        pub(crate) struct Input {
+            #[serde(flatten)]
+            pub at: crate::workflow::ReleaseRef,
+        }
+
+        impl AsRef<crate::workflow::ReleaseRef> for Input {
+            fn as_ref(&self) -> &crate::workflow::ReleaseRef {
+                &self.at
+            }
+        }
+    };
+}
+pub(crate) use release_only_input;
+
+#[cfg(test)]
+mod tests {
+    use super::Step;
+
+    #[test]
+    fn step_names_read_back() {
+        for step in Step::ALL {
+            assert_eq!(step.as_str().parse::<Step>(), Ok(step));
+        }
+        let error = "deploy".parse::<Step>().expect_err("unknown");
+        assert!(error.contains("build, push, start"), "{error}");
+    }
+}

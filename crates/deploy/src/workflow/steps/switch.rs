@@ -1,0 +1,52 @@
+//! `switch`: makes the release the one that takes traffic. For an explicit
+//! rollback it also records the release it left as rolled back, with the
+//! time from the request to the flip.
+
+use serde::Deserialize;
+use windlass_asl::Failure;
+use windlass_store::releases::Outcome;
+
+use crate::failures;
+use crate::target::{Mode, Switched, Upstreams};
+use crate::workflow::{Inner, ReleaseRef};
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct Input {
+    #[serde(flatten)]
+    at: ReleaseRef,
+    /// The wait-healthy step's output.
+    upstreams: Upstreams,
+}
+
+impl AsRef<ReleaseRef> for Input {
+    fn as_ref(&self) -> &ReleaseRef {
+        &self.at
+    }
+}
+
+/// Written to `$.switch`.
+pub(crate) type Output = Switched;
+
+pub(super) async fn run(ctx: &Inner, input: Input) -> Result<Output, Failure> {
+    let release = input.at.load(ctx.releases.as_ref())?;
+    let mut switched = ctx.target.switch(&release, &input.upstreams).await?;
+    if release.mode == Mode::Rollback {
+        let rollback_millis = release.requested_millis.map(|at| switched.at_millis - at);
+        switched.rollback_millis = rollback_millis;
+        if let Some(previous) = release.other_previous() {
+            ctx.releases
+                .set_outcome(
+                    &release.service,
+                    previous,
+                    Outcome::RolledBack,
+                    rollback_millis,
+                    Some(&format!("rolled back to {} on request", release.id())),
+                )
+                .map_err(failures::store)?;
+        }
+        ctx.releases
+            .set_outcome(&release.service, release.id(), Outcome::Live, None, None)
+            .map_err(failures::store)?;
+    }
+    Ok(switched)
+}

@@ -65,7 +65,7 @@ fn newest(store: &SqliteStore) -> Option<(String, String, Vec<String>)> {
         .list(&filter)
         .ok()?
         .into_iter()
-        .filter(|r| r.state_machine_arn.ends_with(":windlass-deploy"))
+        .filter(|r| r.state_machine_arn.ends_with(":windlass-app-deploy"))
         .max_by_key(|r| r.start_millis)?;
     let entered = store
         .history(&record.arn, 1, u64::MAX)
@@ -136,13 +136,13 @@ async fn kill_9_at_any_step_ends_with_exactly_one_release_live() {
 
     // (state to kill in, whether the new version turns bad after the switch)
     let points = [
-        ("Build", false),
-        ("Start", false),
+        ("BuildImage", false),
+        ("StartReplicas", false),
         ("WaitHealthy", false),
         ("Switch", false),
-        ("Watch", false),
-        ("Watch", true),
-        ("Rollback", true),
+        ("WatchRelease", false),
+        ("WatchRelease", true),
+        ("RollBackRelease", true),
     ];
     let db = state.join("windlass.db");
     let store = SqliteStore::open(&db, Durability::Normal).expect("store");

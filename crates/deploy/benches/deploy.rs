@@ -124,7 +124,7 @@ async fn bench() {
         let trace = steps(store.as_ref(), &started.execution);
         let container: i64 = trace
             .iter()
-            .filter(|(s, _)| s == "Start" || s == "WaitHealthy")
+            .filter(|(s, _)| s == "StartReplicas" || s == "WaitHealthy")
             .map(|(_, ms)| ms)
             .sum();
         let overhead = wall - container as f64;
@@ -152,12 +152,14 @@ async fn bench() {
         let asked = Instant::now();
         let started = agent
             .rollback(RollbackRequest {
-                service: SERVICE.into(),
+                service: Some(SERVICE.into()),
+                app: None,
                 release: Some(target.clone()),
                 by: "bench".into(),
             })
             .await
-            .expect("rollback");
+            .expect("rollback")
+            .remove(0);
         let first = load
             .answer_from(target, asked, Duration::from_secs(10))
             .await

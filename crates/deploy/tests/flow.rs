@@ -139,13 +139,15 @@ async fn scenario(agent: &Agent, store: &dyn Store, file: &Path, port: u16) -> R
     assert_eq!(
         names(&trace),
         [
-            "Build",
+            "BuildImage",
             "PushWanted",
-            "Start",
+            "Built",
+            "StartReplicas",
             "WaitHealthy",
+            "Healthy",
             "Switch",
-            "Watch",
-            "Retire"
+            "WatchRelease",
+            "RetireRelease"
         ]
     );
     let live = releases.live(SERVICE).map_err(|e| e.to_string())?;
@@ -162,7 +164,7 @@ async fn scenario(agent: &Agent, store: &dyn Store, file: &Path, port: u16) -> R
     assert_eq!(finished.status, Status::Failed);
     assert_eq!(error, "Deploy.RolledBack", "{cause}");
     assert!(cause.contains("Deploy.Unhealthy"), "{cause}");
-    assert!(names(&trace).ends_with(&["WaitHealthy", "Rollback", "RolledBack"]));
+    assert!(names(&trace).ends_with(&["WaitHealthy", "RollBackRelease", "RolledBack"]));
     let live = releases.live(SERVICE).map_err(|e| e.to_string())?;
     assert_eq!(live.map(|l| l.release).as_deref(), Some("r2"));
 
@@ -177,7 +179,7 @@ async fn scenario(agent: &Agent, store: &dyn Store, file: &Path, port: u16) -> R
     let (error, cause) = error_of(&finished);
     assert_eq!(error, "Deploy.RolledBack", "{cause}");
     assert!(cause.contains("Deploy.ServerErrors"), "{cause}");
-    assert!(names(&trace).ends_with(&["Switch", "Watch", "Rollback", "RolledBack"]));
+    assert!(names(&trace).ends_with(&["Switch", "WatchRelease", "RollBackRelease", "RolledBack"]));
     let r4 = releases
         .get(SERVICE, "r4")
         .map_err(|e| e.to_string())?
@@ -194,12 +196,14 @@ async fn scenario(agent: &Agent, store: &dyn Store, file: &Path, port: u16) -> R
     let asked = Instant::now();
     let back = agent
         .rollback(RollbackRequest {
-            service: SERVICE.into(),
+            service: Some(SERVICE.into()),
+            app: None,
             release: None,
             by: "test@flow".into(),
         })
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| e.to_string())?
+        .remove(0);
     assert_eq!(back.release, "r1");
     let first = load
         .answer_from("r1", asked, Duration::from_secs(10))
@@ -259,12 +263,14 @@ async fn scenario(agent: &Agent, store: &dyn Store, file: &Path, port: u16) -> R
     let asked = Instant::now();
     let back = agent
         .rollback(RollbackRequest {
-            service: SERVICE.into(),
+            service: Some(SERVICE.into()),
+            app: None,
             release: Some("r2".into()),
             by: "test@flow".into(),
         })
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| e.to_string())?
+        .remove(0);
     let finished = agent
         .runtime()
         .wait(&back.execution)

@@ -61,11 +61,13 @@ async fn scenario(
     }
     let states = entered(store, &arn);
     let at = |name: &str| states.iter().position(|s| s == name);
+    let before = format!("BeforeSwitchHook1-{SERVICE}");
+    let after = format!("AfterSwitchHook1-{SERVICE}");
     assert!(
-        at("WaitHealthy") < at("BeforeSwitchHook1")
-            && at("BeforeSwitchHook1") < at("Switch")
-            && at("Switch") < at("AfterSwitchHook1")
-            && at("AfterSwitchHook1") < at("Watch")
+        at("WaitHealthy") < at(&before)
+            && at(&before) < at("Switch")
+            && at("Switch") < at(&after)
+            && at(&after) < at("Watch")
             && at("WaitHealthy").is_some(),
         "{states:?}"
     );

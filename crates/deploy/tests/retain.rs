@@ -58,7 +58,8 @@ async fn scenario(
     }
     let refused = agent
         .rollback(RollbackRequest {
-            service: SERVICE.into(),
+            service: Some(SERVICE.into()),
+            app: None,
             release: Some("r1".into()),
             by: "test@retain".into(),
         })

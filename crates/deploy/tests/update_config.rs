@@ -86,8 +86,8 @@ async fn scenario(
     )
     .await;
     assert_eq!(finished.status, Status::Succeeded, "{:?}", finished.outcome);
-    let start = took(store, &arn, "Start");
-    assert!(start >= 800, "Start took {start} ms");
+    let start = took(store, &arn, "StartReplicas");
+    assert!(start >= 800, "StartReplicas took {start} ms");
     assert_eq!(live().await?, Some(("r1".into(), 3)));
 
     // One of three replicas crashes; a third may fail: live with two.

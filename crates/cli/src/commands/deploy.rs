@@ -87,36 +87,87 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             Err(e) => return refused(e),
         };
         let mut code = exit::OK;
+        // An app's services share one execution: follow each execution once.
+        let mut executions: Vec<(String, Vec<Started>)> = Vec::new();
         for one in started {
-            if !args.json {
-                eprintln!(
-                    "deploying {} release {} (live now: {}); execution {}",
-                    one.service,
-                    one.release,
-                    one.previous.as_deref().unwrap_or("none"),
-                    one.execution
-                );
+            match executions.iter_mut().find(|(arn, _)| *arn == one.execution) {
+                Some((_, group)) => group.push(one),
+                None => executions.push((one.execution.clone(), vec![one])),
             }
-            let view = follow(&client, &one.execution, !args.json).await?;
+        }
+        for (arn, group) in executions {
+            if !args.json {
+                announce(&group, &arn);
+            }
+            let view = follow(&client, &arn, !args.json).await?;
             let (outcome, this) = judge(&view);
             code = code.max(this);
-            if args.json {
-                println!("{}", summary(&one, &view, outcome));
-            } else {
-                report(&one, &view, outcome);
+            for one in &group {
+                if args.json {
+                    println!("{}", summary(one, &view, outcome));
+                } else {
+                    report(one, &view, outcome);
+                }
             }
         }
         Ok(code)
     })
 }
 
+/// The line that says what an execution deploys.
+fn announce(group: &[Started], arn: &str) {
+    let services: Vec<String> = group
+        .iter()
+        .map(|one| {
+            format!(
+                "{} {} (live now: {})",
+                one.service,
+                one.release,
+                one.previous.as_deref().unwrap_or("none")
+            )
+        })
+        .collect();
+    match group
+        .first()
+        .and_then(|one| one.app.as_ref().zip(one.app_release.as_ref()))
+    {
+        Some((app, release)) => eprintln!(
+            "deploying app {app} release {release}: {}; execution {arn}",
+            services.join(", ")
+        ),
+        None => eprintln!("deploying {}; execution {arn}", services.join(", ")),
+    }
+}
+
 /// Who deploys: `$USER@hostname`.
 pub fn who() -> String {
-    let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
+    let user = ["USER", "LOGNAME"]
+        .iter()
+        .find_map(|name| std::env::var(name).ok().filter(|u| !u.is_empty()))
+        .or_else(user_of_this_process)
+        .unwrap_or_else(|| "unknown".into());
     let host = std::fs::read_to_string("/etc/hostname")
         .map(|h| h.trim().to_owned())
         .unwrap_or_else(|_| "localhost".into());
     format!("{user}@{host}")
+}
+
+/// The name /etc/passwd gives this process's user (CI and services often
+/// run without `$USER`).
+fn user_of_this_process() -> Option<String> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let uid = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))?
+        .split_whitespace()
+        .next()?
+        .to_owned();
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        let name = fields.next()?;
+        (fields.nth(1)? == uid).then(|| name.to_owned())
+    })
 }
 
 /// Polls the execution until it ends, printing each step as it goes when
@@ -124,7 +175,7 @@ pub fn who() -> String {
 pub async fn follow(client: &Client, arn: &str, progress: bool) -> anyhow::Result<ExecutionView> {
     let mut after = 0u64;
     let mut all = Vec::new();
-    let mut entered: Option<(String, i64)> = None;
+    let mut entered = Entered::new();
     loop {
         let view = client.execution(arn, after).await?;
         for event in &view.events {
@@ -144,16 +195,45 @@ pub async fn follow(client: &Client, arn: &str, progress: bool) -> anyhow::Resul
     }
 }
 
-fn print_step(event: &Progress, entered: &mut Option<(String, i64)>) {
+/// States entered and not yet left, by service and state (an app's
+/// services run side by side), with when; and which failed last.
+type Entered = std::collections::BTreeMap<(Option<String>, String), (i64, bool)>;
+
+fn print_step(event: &Progress, entered: &mut Entered) {
+    let label = |service: &Option<String>, state: &str| match service {
+        Some(service) => format!("{service}: {state}"),
+        None => state.to_owned(),
+    };
     match &event.kind {
-        ProgressKind::Entered { state } => {
-            eprintln!("  → {state}");
-            *entered = Some((state.clone(), event.timestamp_millis));
+        ProgressKind::Entered { state, service } => {
+            eprintln!("  → {}", label(service, state));
+            entered.insert(
+                (service.clone(), state.clone()),
+                (event.timestamp_millis, false),
+            );
         }
-        ProgressKind::TaskFailed { error, cause } => eprintln!("    ✗ {error}: {cause}"),
-        ProgressKind::Exited { .. } => {
-            if let Some((state, since)) = entered.take() {
-                eprintln!("  ✓ {state} ({} ms)", event.timestamp_millis - since);
+        ProgressKind::TaskFailed { error, cause } => {
+            eprintln!("    ✗ {error}: {cause}");
+            // The task failed in the latest Task state entered.
+            if let Some(last) = entered.values_mut().max_by_key(|(at, _)| *at) {
+                last.1 = true;
+            }
+        }
+        ProgressKind::Exited { state, service } => {
+            // A state left after its task failed was caught, not passed.
+            if let Some((since, failed)) = entered.remove(&(service.clone(), state.clone())) {
+                let mark = if failed { "✗" } else { "✓" };
+                eprintln!(
+                    "  {mark} {} ({} ms)",
+                    label(service, state),
+                    event.timestamp_millis - since
+                );
+            }
+        }
+        ProgressKind::Other { event_type } if event_type == "TaskSucceeded" => {
+            // A retry passed after all.
+            if let Some(last) = entered.values_mut().max_by_key(|(at, _)| *at) {
+                last.1 = false;
             }
         }
         ProgressKind::Ended { .. } | ProgressKind::Other { .. } => {}
@@ -176,7 +256,13 @@ pub fn step_times(view: &ExecutionView) -> Vec<(String, i64)> {
     for event in &view.events {
         let at = event.timestamp_millis;
         match &event.kind {
-            ProgressKind::Entered { state } => entered = Some((state.clone(), at)),
+            ProgressKind::Entered { state, service } => {
+                let state = match service {
+                    Some(service) => format!("{service}: {state}"),
+                    None => state.clone(),
+                };
+                entered = Some((state, at));
+            }
             ProgressKind::Exited { .. } | ProgressKind::Ended { .. } => {
                 if let Some((state, since)) = entered.take() {
                     steps.push((state, at - since));
@@ -192,6 +278,8 @@ fn summary(one: &Started, view: &ExecutionView, outcome: &str) -> Json {
     json!({
         "service": one.service,
         "release": one.release,
+        "app": one.app,
+        "app_release": one.app_release,
         "previous": one.previous,
         "execution": one.execution,
         "status": view.status.as_str(),

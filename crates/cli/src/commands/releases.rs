@@ -1,16 +1,18 @@
-//! `windlass releases SERVICE`: a service's releases, newest first, read
-//! from the store (no agent needed).
+//! `windlass releases [SERVICE]`: a service's releases, or without one
+//! every app's releases with the service releases in them, newest first,
+//! read from the store (no agent needed).
 
 use serde_json::json;
 use windlass_deploy::agent::database;
-use windlass_store::releases::{Releases, SqliteReleases};
+use windlass_store::releases::{Outcome, Releases, SqliteReleases};
 
 use super::agent::StateArgs;
 use crate::exit;
 
 #[derive(clap::Args)]
 pub struct Args {
-    service: String,
+    /// The service; without one, the apps' releases.
+    service: Option<String>,
     /// A JSON array on stdout.
     #[arg(long)]
     json: bool,
@@ -27,8 +29,11 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         );
     }
     let store = SqliteReleases::open(&db)?;
-    let live = store.live(&args.service)?.map(|l| l.release);
-    let releases = store.list(&args.service)?;
+    let Some(service) = &args.service else {
+        return apps(&store, args.json);
+    };
+    let live = store.live(service)?.map(|l| l.release);
+    let releases = store.list(service)?;
     if args.json {
         let rows: Vec<_> = releases
             .iter()
@@ -52,7 +57,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         return Ok(exit::OK);
     }
     if releases.is_empty() {
-        eprintln!("service {} has no releases", args.service);
+        eprintln!("service {service} has no releases");
         return Ok(exit::OK);
     }
     println!(
@@ -60,18 +65,15 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         "", "ID", "OUTCOME", "WHEN", "BY", "ROLLBACK", "DIGEST"
     );
     for r in &releases {
-        let marker = if live.as_deref() == Some(r.id.as_str()) {
-            "*"
-        } else {
-            ""
-        };
+        let is_live = live.as_deref() == Some(r.id.as_str());
+        let marker = if is_live { "*" } else { "" };
         let digest = r.digest.as_deref().unwrap_or("-");
         let digest = digest.rsplit(':').next().unwrap_or(digest);
         println!(
             "{:<4} {:<6} {:<12} {:<25} {:<20} {:<10} {:<20} {}",
             marker,
             r.id,
-            r.outcome.as_str(),
+            shown_outcome(r.outcome, is_live),
             windlass_engine::format_timestamp(r.created_millis),
             r.by,
             r.rollback_millis
@@ -83,6 +85,60 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
                 (None, detail) => detail.unwrap_or_default().to_string(),
             }
         );
+    }
+    Ok(exit::OK)
+}
+
+/// A release recorded live that no longer is was replaced by a later one.
+fn shown_outcome(outcome: Outcome, is_live: bool) -> &'static str {
+    match outcome {
+        Outcome::Live if !is_live => "replaced",
+        other => other.as_str(),
+    }
+}
+
+/// Every app's releases, newest first, with each service's release in it.
+fn apps(store: &SqliteReleases, json: bool) -> anyhow::Result<u8> {
+    let mut all = Vec::new();
+    for app in store.apps()? {
+        all.extend(store.app_releases(&app)?);
+    }
+    if json {
+        println!("{}", serde_json::to_string(&all)?);
+        return Ok(exit::OK);
+    }
+    if all.is_empty() {
+        eprintln!("no app was deployed; `windlass releases SERVICE` shows one service's releases");
+        return Ok(exit::OK);
+    }
+    println!(
+        "{:<12} {:<5} {:<12} {:<25} {:<20} SERVICES",
+        "APP", "ID", "OUTCOME", "WHEN", "BY"
+    );
+    let mut seen_live = std::collections::BTreeSet::new();
+    for r in &all {
+        // The newest live release of an app is its live one.
+        let is_live = r.outcome == Outcome::Live && seen_live.insert(r.app.clone());
+        let services: Vec<String> = r
+            .services
+            .iter()
+            .map(|m| {
+                let mark = if m.changed { "" } else { " (kept)" };
+                format!("{} {}{mark}", m.service, m.release)
+            })
+            .collect();
+        println!(
+            "{:<12} {:<5} {:<12} {:<25} {:<20} {}",
+            r.app,
+            r.id,
+            shown_outcome(r.outcome, is_live),
+            windlass_engine::format_timestamp(r.created_millis),
+            r.by,
+            services.join(", ")
+        );
+        if let Some(detail) = &r.detail {
+            println!("{:<12} {:<5} {detail}", "", "");
+        }
     }
     Ok(exit::OK)
 }

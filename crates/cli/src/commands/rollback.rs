@@ -1,12 +1,13 @@
-//! `windlass rollback SERVICE [RELEASE]`: back to the previous release that
-//! went live (or the one named). A release whose containers still run is a
-//! traffic flip in the proxy; an older retained one is started again from
-//! its pinned image first.
+//! `windlass rollback [SERVICE [RELEASE]]`: one service back to its
+//! previous release that went live (or the one named), or, without a
+//! service, the whole app back to its previous app release (or `--to`). A
+//! release whose containers still run is a traffic flip in the proxy; an
+//! older retained one is started again from its pinned image first.
 
 use std::time::Instant;
 
 use serde_json::json;
-use windlass_deploy::agent::RollbackRequest;
+use windlass_deploy::agent::{RollbackRequest, Started};
 use windlass_engine::Status;
 
 use super::agent::{connect, refused, StateArgs};
@@ -15,9 +16,21 @@ use crate::exit;
 
 #[derive(clap::Args)]
 pub struct Args {
-    service: String,
-    /// The release to go back to (default: the newest earlier one that went live).
+    /// The service to roll back; without one, the whole app.
+    service: Option<String>,
+    /// The service's release to go back to (default: the newest earlier one
+    /// that went live).
     release: Option<String>,
+    /// The app to roll back (without SERVICE): default the app of `-f`, or
+    /// the only app deployed.
+    #[arg(long, conflicts_with = "service")]
+    app: Option<String>,
+    /// The app release to go back to (without SERVICE), such as `a2`.
+    #[arg(long, value_name = "APP_RELEASE", conflicts_with = "service")]
+    to: Option<String>,
+    /// The Compose file whose app to roll back (without SERVICE).
+    #[arg(short = 'f', long = "file", conflicts_with = "service")]
+    file: Option<std::path::PathBuf>,
     /// One JSON object on stdout instead of progress lines.
     #[arg(long)]
     json: bool,
@@ -32,14 +45,40 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     tokio.block_on(async move {
         let asked = Instant::now();
         let client = connect(&args.state, false).await?;
+        let app = match (&args.app, &args.file) {
+            (Some(app), _) => Some(app.clone()),
+            (None, Some(file)) => Some(windlass_deploy::agent::app_name(
+                &windlass_deploy::compose::load(file)?,
+            )),
+            (None, None) => None,
+        };
         let request = RollbackRequest {
             service: args.service.clone(),
-            release: args.release.clone(),
+            app,
+            release: args.release.clone().or_else(|| args.to.clone()),
             by: who(),
         };
         let started = match client.rollback(&request).await {
             Ok(started) => started,
             Err(e) => return refused(e),
+        };
+        let Some(first) = started.first() else {
+            anyhow::bail!("the agent started no rollback");
+        };
+        let started = match (&first.app, &first.app_release) {
+            (Some(app), Some(to)) if args.service.is_none() => Started {
+                service: format!("app {app}"),
+                release: to.clone(),
+                previous: Some(
+                    started
+                        .iter()
+                        .map(|s| format!("{} {}", s.service, s.previous.as_deref().unwrap_or("none")))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                ),
+                ..first.clone()
+            },
+            _ => first.clone(),
         };
         if !args.json {
             eprintln!(

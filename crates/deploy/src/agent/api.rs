@@ -59,7 +59,7 @@ async fn deploy(
 async fn rollback(
     State(agent): State<Agent>,
     body: Result<Json<RollbackRequest>, JsonRejection>,
-) -> Result<Json<Started>, Refusal> {
+) -> Result<Json<Vec<Started>>, Refusal> {
     let Json(request) = body.map_err(Refusal::body)?;
     Ok(Json(agent.rollback(request).await?))
 }
@@ -213,7 +213,7 @@ impl Client {
             .await
     }
 
-    pub async fn rollback(&self, request: &RollbackRequest) -> Result<Started, ClientError> {
+    pub async fn rollback(&self, request: &RollbackRequest) -> Result<Vec<Started>, ClientError> {
         self.send(Method::POST, contract::ROLLBACK, Some(request))
             .await
     }
@@ -312,7 +312,7 @@ mod tests {
     use axum::body::Body;
     use tower::ServiceExt;
     use windlass_store::memory::MemoryStore;
-    use windlass_store::releases::{Live, Releases, SqliteReleases};
+    use windlass_store::releases::{Live, SqliteReleases};
 
     use super::*;
     use crate::test_util::FakeBackend;
@@ -418,7 +418,8 @@ mod tests {
         assert!(status.services.is_empty());
         let refused = client
             .rollback(&RollbackRequest {
-                service: "web".into(),
+                service: Some("web".into()),
+                app: None,
                 release: None,
                 by: "me@here".into(),
             })

@@ -3,7 +3,7 @@
 //! these types, as JSON over HTTP/1.1 on a loopback port.
 //!
 //! - `POST /v1/deploy` [`DeployRequest`] -> `Vec<Started>`
-//! - `POST /v1/rollback` [`RollbackRequest`] -> [`Started`]
+//! - `POST /v1/rollback` [`RollbackRequest`] -> `Vec<Started>`
 //! - `GET /v1/executions?arn=ARN&after=N` -> [`ExecutionView`]
 //! - `GET /v1/status` -> [`StatusView`]
 //!
@@ -32,11 +32,18 @@ pub struct DeployRequest {
     pub definition: Option<String>,
 }
 
-/// What `windlass rollback` asks for.
+/// What `windlass rollback` asks for: one service back to an earlier
+/// release of its own, or (no service) a whole app back to an earlier app
+/// release.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RollbackRequest {
-    pub service: String,
-    /// Default: the newest earlier release that went live.
+    /// `None`: the whole app.
+    #[serde(default)]
+    pub service: Option<String>,
+    /// The app, when no service is named; default: the only app deployed.
+    #[serde(default)]
+    pub app: Option<String>,
+    /// Default: the newest earlier (app) release that went live.
     #[serde(default)]
     pub release: Option<String>,
     pub by: String,
@@ -49,6 +56,12 @@ pub struct Started {
     pub release: String,
     pub previous: Option<String>,
     pub execution: String,
+    /// The app and app release the execution deploys, for an app's deploy
+    /// or rollback (one execution for all its services).
+    #[serde(default)]
+    pub app: Option<String>,
+    #[serde(default)]
+    pub app_release: Option<String>,
 }
 
 /// Which execution to look at, and from which event on.
@@ -84,10 +97,19 @@ pub struct Progress {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ProgressKind {
-    /// A state was entered.
-    Entered { state: String },
+    /// A state was entered; `service` is the service its input is about
+    /// (one iteration of an app's Map over its services).
+    Entered {
+        state: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        service: Option<String>,
+    },
     /// A state was left.
-    Exited { state: String },
+    Exited {
+        state: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        service: Option<String>,
+    },
     /// A Task state's task failed (the state may still retry or catch it).
     TaskFailed { error: String, cause: String },
     /// The execution ended.
@@ -193,6 +215,7 @@ mod tests {
                 timestamp_millis: 7,
                 kind: ProgressKind::Entered {
                     state: "Build".into(),
+                    service: None,
                 },
             }],
         };

@@ -44,9 +44,15 @@ fn progress(event: &HistoryEvent) -> Progress {
     let kind = &*event.kind;
     let state = || text(&event.details, "name").unwrap_or_default();
     let kind = if kind.ends_with("StateEntered") {
-        ProgressKind::Entered { state: state() }
+        ProgressKind::Entered {
+            state: state(),
+            service: service(&event.details, "input"),
+        }
     } else if kind.ends_with("StateExited") {
-        ProgressKind::Exited { state: state() }
+        ProgressKind::Exited {
+            state: state(),
+            service: service(&event.details, "output"),
+        }
     } else if kind == "TaskFailed" {
         ProgressKind::TaskFailed {
             error: text(&event.details, "error").unwrap_or_default(),
@@ -75,6 +81,20 @@ fn ended(kind: &str) -> Option<Status> {
         "ExecutionAborted" => Status::Aborted,
         _ => return None,
     })
+}
+
+/// The `service` of a state's input or output (JSON text or a value).
+fn service(details: &Json, key: &str) -> Option<String> {
+    let payload = details.get(key)?;
+    let parsed;
+    let payload = match payload {
+        Json::String(text) => {
+            parsed = serde_json::from_str::<Json>(text).ok()?;
+            &parsed
+        }
+        other => other,
+    };
+    text(payload, "service")
 }
 
 fn text(details: &Json, key: &str) -> Option<String> {

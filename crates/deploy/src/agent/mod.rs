@@ -8,6 +8,7 @@
 //! machine, after [`LOCK_STALE_MILLIS`] otherwise).
 
 pub mod api;
+mod app;
 pub mod contract;
 mod follow;
 
@@ -29,6 +30,7 @@ use crate::workflow::{
     self, Deployer, Proxies, ReleaseRef, DEPLOY_DEFINITION, ROLLBACK_DEFINITION,
 };
 
+pub use app::app_name;
 pub use contract::{DeployRequest, ExecutionView, RollbackRequest, Started};
 pub use follow::execution_view;
 
@@ -37,6 +39,8 @@ pub const LOCK_STALE_MILLIS: i64 = 10_000;
 const HEARTBEAT_EVERY: Duration = Duration::from_secs(2);
 const DEPLOY_MACHINE: &str = "windlass-deploy";
 const ROLLBACK_MACHINE: &str = "windlass-rollback";
+const APP_DEPLOY_MACHINE: &str = "windlass-app-deploy";
+const APP_ROLLBACK_MACHINE: &str = "windlass-app-rollback";
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -54,12 +58,20 @@ pub enum Error {
         holder: String,
         pid: u32,
     },
-    #[error("service {0} has no live release to roll back from")]
+    #[error("{0} has no live release to roll back from")]
     NothingLive(String),
     #[error("service {service} has no release {release}")]
     NoRelease { service: String, release: String },
-    #[error("service {0} has no earlier release that went live; name one: windlass releases {0}")]
+    #[error("{0} has no earlier release that went live; name one (see windlass releases)")]
     NoEarlier(String),
+    #[error("release {release} of {service} never went live, so there is nothing of it to go back to; pick one that did (see windlass releases)")]
+    NeverLive { service: String, release: String },
+    #[error("nothing was deployed yet: there is no app to roll back")]
+    NoApp,
+    #[error("several apps are deployed ({0}): name one with --app")]
+    WhichApp(String),
+    #[error("app {app} already runs every service's release of {release}")]
+    AlreadyThere { app: String, release: String },
     #[error("release {release} of {service} was pruned (its image let go) when newer releases filled x-windlass.retain; roll back to a retained one: windlass releases {service}")]
     Pruned { service: String, release: String },
     #[error("the deploy definition is not valid ASL: {0}")]
@@ -193,25 +205,25 @@ impl Agent {
         Ok(resumed)
     }
 
-    /// Starts one deploy execution per service asked for.
+    /// Starts the deploy of the services asked for (default: all of the
+    /// file's) as one app release in one execution; with the user's own
+    /// definition, one execution per service.
     pub async fn deploy(&self, request: DeployRequest) -> Result<Vec<Started>, Error> {
         let project = compose::parse(&request.compose_text, Path::new(&request.compose_file))?;
-        let definition_text = request
-            .definition
-            .clone()
-            .unwrap_or_else(|| DEPLOY_DEFINITION.to_owned());
-        let definition = windlass_asl::parse::parse_text(&definition_text)
-            .valid()
-            .map_err(|d| {
-                Error::Definition(d.first().map_or_else(String::new, ToString::to_string))
-            })?;
-        let definition = Arc::new(definition);
-        let services: Vec<String> = if request.services.is_empty() {
-            project.services.keys().cloned().collect()
-        } else {
-            request.services.clone()
-        };
-        for service in &services {
+        let services = self.services_asked(&request, &project)?;
+        if request.definition.is_none() {
+            return self.deploy_app(&request, &project, &services).await;
+        }
+        self.deploy_each(&request, &project).await
+    }
+
+    /// The services a deploy names, checked against the file.
+    fn services_asked(
+        &self,
+        request: &DeployRequest,
+        project: &compose::Project,
+    ) -> Result<Vec<String>, Error> {
+        for service in &request.services {
             if !project.services.contains_key(service) {
                 return Err(Error::NoService {
                     file: request.compose_file.clone(),
@@ -225,6 +237,30 @@ impl Agent {
                 });
             }
         }
+        Ok(if request.services.is_empty() {
+            project.services.keys().cloned().collect()
+        } else {
+            request.services.clone()
+        })
+    }
+
+    /// One deploy execution per service, of the user's own definition.
+    async fn deploy_each(
+        &self,
+        request: &DeployRequest,
+        project: &compose::Project,
+    ) -> Result<Vec<Started>, Error> {
+        let definition_text = request
+            .definition
+            .clone()
+            .unwrap_or_else(|| DEPLOY_DEFINITION.to_owned());
+        let definition = windlass_asl::parse::parse_text(&definition_text)
+            .valid()
+            .map_err(|d| {
+                Error::Definition(d.first().map_or_else(String::new, ToString::to_string))
+            })?;
+        let definition = Arc::new(definition);
+        let services = self.services_asked(request, project)?;
         // Each service's definition, with its hooks written in.
         let mut definitions = Vec::new();
         for service in &services {
@@ -253,7 +289,7 @@ impl Agent {
             let arn = execution_arn(DEPLOY_MACHINE, &name);
             self.lock(&service, &arn)?;
             let result = self
-                .start_deploy(&request, &service, &name, &arn, &text, &definition)
+                .start_deploy(request, &service, &name, &arn, &text, &definition)
                 .await;
             match result {
                 Ok(one) => started.push(one),
@@ -297,7 +333,7 @@ impl Agent {
             name,
             definition_text,
             Arc::clone(definition),
-            input,
+            &input,
         )
         .await?;
         self.finish_later(service, arn, Some(release.id.clone()));
@@ -306,33 +342,62 @@ impl Agent {
             release: release.id,
             previous,
             execution: arn.to_owned(),
+            app: None,
+            app_release: None,
         })
     }
 
-    /// Starts an explicit rollback execution.
-    pub async fn rollback(&self, request: RollbackRequest) -> Result<Started, Error> {
+    /// Starts an explicit rollback execution: of one service, or of the
+    /// whole app when the request names none.
+    pub async fn rollback(&self, request: RollbackRequest) -> Result<Vec<Started>, Error> {
+        match &request.service {
+            Some(service) => Ok(vec![self.rollback_service(service, &request).await?]),
+            None => self.rollback_app(&request).await,
+        }
+    }
+
+    /// Refuses to go back to a release that is pruned or never went live.
+    fn check_rollback_target(&self, service: &str, id: &str) -> Result<(), Error> {
+        let release = self
+            .releases
+            .get(service, id)?
+            .ok_or_else(|| Error::NoRelease {
+                service: service.to_owned(),
+                release: id.to_owned(),
+            })?;
+        if release.pruned_millis.is_some() {
+            return Err(Error::Pruned {
+                service: service.to_owned(),
+                release: release.id,
+            });
+        }
+        // A release that was rolled back took traffic only if its rollback
+        // flipped traffic away from it.
+        let went_live = release.outcome == Outcome::Live
+            || (release.outcome == Outcome::RolledBack && release.rollback_millis.is_some());
+        if !went_live {
+            return Err(Error::NeverLive {
+                service: service.to_owned(),
+                release: release.id,
+            });
+        }
+        Ok(())
+    }
+
+    async fn rollback_service(
+        &self,
+        service: &String,
+        request: &RollbackRequest,
+    ) -> Result<Started, Error> {
         let requested = self.clock.now_millis();
-        let service = &request.service;
         let live = self
             .releases
             .live(service)?
-            .ok_or_else(|| Error::NothingLive(service.clone()))?;
+            .ok_or_else(|| Error::NothingLive(format!("service {service}")))?;
         let target = match &request.release {
             Some(id) => {
-                let release = self
-                    .releases
-                    .get(service, id)?
-                    .ok_or_else(|| Error::NoRelease {
-                        service: service.clone(),
-                        release: id.clone(),
-                    })?;
-                if release.pruned_millis.is_some() {
-                    return Err(Error::Pruned {
-                        service: service.clone(),
-                        release: release.id,
-                    });
-                }
-                release.id
+                self.check_rollback_target(service, id)?;
+                id.clone()
             }
             None => {
                 self.releases
@@ -343,7 +408,7 @@ impl Agent {
                             && r.outcome == Outcome::Live
                             && r.pruned_millis.is_none()
                     })
-                    .ok_or_else(|| Error::NoEarlier(service.clone()))?
+                    .ok_or_else(|| Error::NoEarlier(format!("service {service}")))?
                     .id
             }
         };
@@ -368,7 +433,7 @@ impl Agent {
                 &name,
                 ROLLBACK_DEFINITION,
                 Arc::new(definition),
-                input,
+                &input,
             )
             .await
         {
@@ -381,6 +446,8 @@ impl Agent {
             release: target,
             previous: Some(live.release),
             execution: arn,
+            app: None,
+            app_release: None,
         })
     }
 
@@ -421,9 +488,9 @@ impl Agent {
         name: &str,
         text: &str,
         definition: Arc<windlass_asl::Definition>,
-        input: ReleaseRef,
+        input: &impl serde::Serialize,
     ) -> Result<(), Error> {
-        let input = serde_json::to_value(&input)
+        let input = serde_json::to_value(input)
             .map_err(|e| Error::Definition(format!("the execution's input: {e}")))?;
         let meta = ExecutionMeta {
             execution_arn: execution_arn(machine, name),
@@ -455,32 +522,38 @@ impl Agent {
         tokio::spawn(async move {
             let finished = agent.runtime.wait(&arn).await;
             if let (Ok(finished), Some(release)) = (&finished, release) {
-                let still_deploying = agent
-                    .releases
-                    .get(&service, &release)
-                    .ok()
-                    .flatten()
-                    .is_some_and(|r| r.outcome == Outcome::Deploying);
-                if finished.status != Status::Succeeded && still_deploying {
-                    let detail = match &finished.outcome {
-                        Some(ExecutionOutcome::Error { error, cause }) => {
-                            format!("{error}: {cause}")
-                        }
-                        _ => finished.status.as_str().to_owned(),
-                    };
-                    let _ = agent.releases.set_outcome(
-                        &service,
-                        &release,
-                        Outcome::Failed,
-                        None,
-                        Some(&detail),
-                    );
-                }
+                let detail = match &finished.outcome {
+                    Some(ExecutionOutcome::Error { error, cause }) => {
+                        Some(format!("{error}: {cause}"))
+                    }
+                    _ => None,
+                };
+                agent.mark_failed(&service, &release, finished.status, detail.as_deref());
             }
             if let Err(e) = agent.releases.unlock(&service, &arn) {
                 tracing::warn!(%e, %service, "cannot free the deploy lock");
             }
         });
+    }
+
+    /// A release still `deploying` when its execution ended unsuccessfully
+    /// never reached the rollback step: it failed.
+    fn mark_failed(&self, service: &str, release: &str, status: Status, detail: Option<&str>) {
+        if status == Status::Succeeded {
+            return;
+        }
+        let still_deploying = self
+            .releases
+            .get(service, release)
+            .ok()
+            .flatten()
+            .is_some_and(|r| r.outcome == Outcome::Deploying);
+        if still_deploying {
+            let detail = detail.map_or_else(|| status.as_str().to_owned(), str::to_owned);
+            let _ =
+                self.releases
+                    .set_outcome(service, release, Outcome::Failed, None, Some(&detail));
+        }
     }
 }
 
@@ -499,11 +572,11 @@ pub fn address_file(dir: &Path) -> PathBuf {
     dir.join("agent.addr")
 }
 
-fn execution_arn(machine: &str, name: &str) -> String {
+pub(crate) fn execution_arn(machine: &str, name: &str) -> String {
     format!("arn:aws:states:local:000000000000:execution:{machine}:{name}")
 }
 
-fn short_id() -> String {
+pub(crate) fn short_id() -> String {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());

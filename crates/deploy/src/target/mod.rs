@@ -228,6 +228,12 @@ pub trait Target: Send + Sync {
         release: &ReleaseContext,
         upstreams: &Upstreams,
     ) -> Result<Switched, Failure>;
+    /// Makes several releases (one per service of an app) take traffic in
+    /// one step: all are recorded live at once before any switches.
+    async fn switch_all(
+        &self,
+        releases: &[(ReleaseContext, Upstreams)],
+    ) -> Result<Vec<Switched>, Failure>;
     /// Watches the live release for the watch period; fails on a trigger.
     async fn watch(&self, release: &ReleaseContext) -> Result<Watched, Failure>;
     /// Stops what is neither live nor kept warm, and prunes old images.

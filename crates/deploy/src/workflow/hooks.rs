@@ -65,7 +65,7 @@ pub fn splice(definition: &str, hooks: &Hooks) -> Result<String, String> {
             .collect();
         for (index, hook) in list.iter().enumerate() {
             let next = names.get(index + 1).map_or(to, String::as_str);
-            let state = hook_state(hook, phase, index, next)?;
+            let state = hook_state(hook, phase, index, next, Some("Rollback"))?;
             states.insert(names[index].clone(), state);
         }
         if let Some(Json::Object(state)) = states.get_mut(from) {
@@ -75,10 +75,15 @@ pub fn splice(definition: &str, hooks: &Hooks) -> Result<String, String> {
     serde_json::to_string_pretty(&document).map_err(|e| e.to_string())
 }
 
-/// The ASL state of one hook, going on to `next` and to Rollback on failure.
-fn hook_state(hook: &Hook, phase: Phase, index: usize, next: &str) -> Result<Json, String> {
-    let catch =
-        json!([{ "ErrorEquals": ["States.ALL"], "ResultPath": "$.failure", "Next": "Rollback" }]);
+/// The ASL state of one hook, going on to `next`; a Task, Parallel or Map
+/// hook without a Catch of its own is caught into `catch_into` when given.
+pub(super) fn hook_state(
+    hook: &Hook,
+    phase: Phase,
+    index: usize,
+    next: &str,
+    catch_into: Option<&str>,
+) -> Result<Json, String> {
     let mut state = match (&hook.command, &hook.state) {
         (Some(_), None) => json!({
             "Type": "Task",
@@ -118,8 +123,13 @@ fn hook_state(hook: &Hook, phase: Phase, index: usize, next: &str) -> Result<Jso
         .get("Type")
         .and_then(Json::as_str)
         .unwrap_or_default();
-    if matches!(kind, "Task" | "Parallel" | "Map") && !object.contains_key("Catch") {
-        object.insert("Catch".into(), catch);
+    if let Some(into) = catch_into {
+        if matches!(kind, "Task" | "Parallel" | "Map") && !object.contains_key("Catch") {
+            object.insert(
+                "Catch".into(),
+                json!([{ "ErrorEquals": ["States.ALL"], "ResultPath": "$.failure", "Next": into }]),
+            );
+        }
     }
     Ok(state)
 }

@@ -11,6 +11,7 @@
 //! ([`errors`]), so only interruptions are retried and everything else goes
 //! to the rollback state.
 
+pub mod app;
 mod context;
 pub mod hooks;
 pub mod steps;

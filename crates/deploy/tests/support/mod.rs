@@ -114,12 +114,14 @@ pub async fn rollback(
 ) -> Result<(windlass_deploy::agent::Started, windlass_runtime::Finished), String> {
     let started = agent
         .rollback(windlass_deploy::agent::RollbackRequest {
-            service: service.into(),
+            service: Some(service.into()),
+            app: None,
             release: Some(release.into()),
             by: "test".into(),
         })
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| e.to_string())?
+        .remove(0);
     let finished = agent
         .runtime()
         .wait(&started.execution)

@@ -21,46 +21,62 @@ pub(super) async fn make_live(
     release: &ReleaseContext,
     addresses: &[String],
 ) -> Result<Option<String>, Failure> {
-    let name = &release.service;
-    let upstreams = parse_upstreams(addresses)?;
-    let Some(address) = release.spec.proxy_address() else {
-        // No proxy (the service publishes no port): going live is the
-        // store's record, and the previous release stops at retire.
-        let before = target.releases.live(name).map_err(failures::store)?;
-        target
-            .releases
-            .set_live(&Live {
-                service: name.clone(),
-                release: release.id().to_owned(),
-                address: String::new(),
-                upstreams: Vec::new(),
-                since_millis: target.now(),
-            })
-            .map_err(failures::store)?;
-        let before = before.map(|l| l.release);
-        route_names(target, release, before.as_deref()).await?;
-        return Ok(before);
-    };
-    let proxy = target
-        .proxies
-        .ensure(name, address)
-        .await
-        .map_err(|e| Failure::new(failures::PROXY, e))?;
-    target
-        .releases
-        .set_live(&Live {
+    let mut before = make_all_live(target, &[(release, addresses)]).await?;
+    Ok(before.pop().flatten())
+}
+
+/// Records every release as live in one store transaction, then switches
+/// each service's proxy (a service that publishes no port has none: going
+/// live is the store's record) and moves its network names; returns, per
+/// release, the one that was live before.
+pub(super) async fn make_all_live(
+    target: &DockerTarget,
+    releases: &[(&ReleaseContext, &[String])],
+) -> Result<Vec<Option<String>>, Failure> {
+    let mut lives = Vec::new();
+    let mut plans = Vec::new();
+    for (release, addresses) in releases {
+        let name = &release.service;
+        let upstreams = parse_upstreams(addresses)?;
+        let proxy = match release.spec.proxy_address() {
+            Some(address) => Some(
+                target
+                    .proxies
+                    .ensure(name, address)
+                    .await
+                    .map_err(|e| Failure::new(failures::PROXY, e))?,
+            ),
+            None => None,
+        };
+        let stored = target.releases.live(name).map_err(failures::store)?;
+        lives.push(Live {
             service: name.clone(),
             release: release.id().to_owned(),
-            address: proxy.local_addr().to_string(),
-            upstreams: addresses.to_vec(),
+            address: proxy
+                .as_ref()
+                .map_or_else(String::new, |p| p.local_addr().to_string()),
+            upstreams: if proxy.is_some() {
+                addresses.to_vec()
+            } else {
+                Vec::new()
+            },
             since_millis: target.now(),
-        })
-        .map_err(failures::store)?;
-    let before = proxy
-        .switch(ProxyRelease::new(release.id(), upstreams))
-        .map_err(|e| Failure::new(failures::PROXY, e.to_string()))?;
-    route_names(target, release, before.as_deref()).await?;
-    Ok(before)
+        });
+        plans.push((*release, upstreams, proxy, stored.map(|l| l.release)));
+    }
+    target.releases.set_lives(&lives).map_err(failures::store)?;
+    let mut befores = Vec::new();
+    for (release, upstreams, proxy, stored) in plans {
+        let before = match proxy {
+            Some(proxy) => proxy
+                .switch(ProxyRelease::new(release.id(), upstreams))
+                .map_err(|e| Failure::new(failures::PROXY, e.to_string()))?,
+            None => stored,
+        };
+        route_names(target, release, before.as_deref()).await?;
+        befores.push(before);
+    }
+    Ok(befores)
 }
 
 fn parse_upstreams(addresses: &[String]) -> Result<Vec<SocketAddr>, Failure> {

@@ -195,6 +195,26 @@ impl Target for DockerTarget {
         })
     }
 
+    async fn switch_all(
+        &self,
+        releases: &[(ReleaseContext, Upstreams)],
+    ) -> Result<Vec<Switched>, Failure> {
+        let going: Vec<(&ReleaseContext, &[String])> = releases
+            .iter()
+            .map(|(release, upstreams)| (release, upstreams.addresses.as_slice()))
+            .collect();
+        let before = live::make_all_live(self, &going).await?;
+        let at_millis = self.now();
+        Ok(before
+            .into_iter()
+            .map(|previous| Switched {
+                previous,
+                at_millis,
+                rollback_millis: None,
+            })
+            .collect())
+    }
+
     async fn watch(&self, release: &ReleaseContext) -> Result<Watched, Failure> {
         watch::watch(self, release).await
     }

@@ -15,9 +15,9 @@ pub(crate) struct Input {
     hook: HookRef,
 }
 
-impl AsRef<ReleaseRef> for Input {
-    fn as_ref(&self) -> &ReleaseRef {
-        &self.at
+impl super::Subject for Input {
+    fn subject(&self) -> (&str, &str) {
+        (&self.at.service, &self.at.release)
     }
 }
 

@@ -9,6 +9,7 @@ mod retire;
 mod rollback;
 mod start;
 mod switch;
+mod switch_all;
 mod wait_healthy;
 mod watch;
 
@@ -21,7 +22,7 @@ use serde::Serialize;
 use serde_json::Value as Json;
 use windlass_asl::Failure;
 
-use super::{Inner, ReleaseRef};
+use super::Inner;
 use crate::failures;
 
 /// A deploy resource, `arn:windlass:::deploy:STEP`.
@@ -32,6 +33,7 @@ pub enum Step {
     Start,
     WaitHealthy,
     Switch,
+    SwitchAll,
     Watch,
     Retire,
     Rollback,
@@ -39,12 +41,13 @@ pub enum Step {
 }
 
 impl Step {
-    pub const ALL: [Step; 9] = [
+    pub const ALL: [Step; 10] = [
         Step::Build,
         Step::Push,
         Step::Start,
         Step::WaitHealthy,
         Step::Switch,
+        Step::SwitchAll,
         Step::Watch,
         Step::Retire,
         Step::Rollback,
@@ -58,6 +61,7 @@ impl Step {
             Step::Start => "start",
             Step::WaitHealthy => "wait-healthy",
             Step::Switch => "switch",
+            Step::SwitchAll => "switch-all",
             Step::Watch => "watch",
             Step::Retire => "retire",
             Step::Rollback => "rollback",
@@ -97,6 +101,7 @@ pub(crate) async fn run(ctx: &Inner, step: Step, input: Json) -> Result<Json, Fa
         Step::Start => typed(step, input, |i| start::run(ctx, i)).await,
         Step::WaitHealthy => typed(step, input, |i| wait_healthy::run(ctx, i)).await,
         Step::Switch => typed(step, input, |i| switch::run(ctx, i)).await,
+        Step::SwitchAll => typed(step, input, |i| switch_all::run(ctx, i)).await,
         Step::Watch => typed(step, input, |i| watch::run(ctx, i)).await,
         Step::Retire => typed(step, input, |i| retire::run(ctx, i)).await,
         Step::Rollback => typed(step, input, |i| rollback::run(ctx, i)).await,
@@ -104,17 +109,23 @@ pub(crate) async fn run(ctx: &Inner, step: Step, input: Json) -> Result<Json, Fa
     }
 }
 
+/// What a step's input is about, for the log: the service (or app) and
+/// the release.
+pub(crate) trait Subject {
+    fn subject(&self) -> (&str, &str);
+}
+
 /// Reads the step's input type from the state, runs it, writes its output.
 async fn typed<I, O, F>(step: Step, input: Json, run: impl FnOnce(I) -> F) -> Result<Json, Failure>
 where
-    I: DeserializeOwned + AsRef<ReleaseRef>,
+    I: DeserializeOwned + Subject,
     O: Serialize,
     F: Future<Output = Result<O, Failure>>,
 {
     let input: I = serde_json::from_value(input)
         .map_err(|e| failures::input(format!("the {step} step's input: {e}")))?;
-    let at = input.as_ref();
-    tracing::info!(service = %at.service, release = %at.release, %step, "deploy step");
+    let (subject, release) = input.subject();
+    tracing::info!(%subject, %release, %step, "deploy step");
     let output = run(input).await?;
     serde_json::to_value(&output)
         .map_err(|e| failures::input(format!("the {step} step's output: {e}")))
@@ -130,9 +141,9 @@ macro_rules! release_only_input {
             pub at: crate::workflow::ReleaseRef,
         }
 
-        impl AsRef<crate::workflow::ReleaseRef> for Input {
-            fn as_ref(&self) -> &crate::workflow::ReleaseRef {
-                &self.at
+        impl super::Subject for Input {
+            fn subject(&self) -> (&str, &str) {
+                (&self.at.service, &self.at.release)
             }
         }
     };

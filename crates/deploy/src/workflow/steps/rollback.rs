@@ -19,9 +19,9 @@ pub(crate) struct Input {
     failure: Option<CaughtFailure>,
 }
 
-impl AsRef<ReleaseRef> for Input {
-    fn as_ref(&self) -> &ReleaseRef {
-        &self.at
+impl super::Subject for Input {
+    fn subject(&self) -> (&str, &str) {
+        (&self.at.service, &self.at.release)
     }
 }
 

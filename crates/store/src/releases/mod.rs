@@ -6,6 +6,8 @@
 //! [`SqliteReleases`] opens its own connection, to the same file as the
 //! execution store or another; `:memory:` keeps everything in memory for tests.
 
+mod apps;
+
 use std::path::Path;
 use std::sync::Mutex;
 
@@ -13,6 +15,8 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
 use crate::{Error, Result};
+
+pub use apps::{AppRelease, Member, NewAppRelease};
 
 /// How a release's deploy ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -136,7 +140,12 @@ pub trait Releases: Send + Sync + 'static {
     ) -> Result<()>;
     fn live(&self, service: &str) -> Result<Option<Live>>;
     fn all_live(&self) -> Result<Vec<Live>>;
-    fn set_live(&self, live: &Live) -> Result<()>;
+    fn set_live(&self, live: &Live) -> Result<()> {
+        self.set_lives(std::slice::from_ref(live))
+    }
+    /// Writes several services' live pointers in one transaction: an app's
+    /// traffic moves as one.
+    fn set_lives(&self, lives: &[Live]) -> Result<()>;
     fn clear_live(&self, service: &str) -> Result<()>;
     /// Takes `service`'s lock for `holder` unless another holder has it with
     /// a heartbeat newer than `stale_before_millis`; the same holder takes it
@@ -148,6 +157,22 @@ pub trait Releases: Send + Sync + 'static {
     /// Frees `service`'s lock if `holder` has it.
     fn unlock(&self, service: &str, holder: &str) -> Result<()>;
     fn lock_of(&self, service: &str) -> Result<Option<Lock>>;
+    /// Gives the next id of `new.app` (`a<n>`) and stores it as deploying.
+    fn create_app(&self, new: NewAppRelease) -> Result<AppRelease>;
+    fn app_release(&self, app: &str, id: &str) -> Result<Option<AppRelease>>;
+    /// An app's releases, newest first.
+    fn app_releases(&self, app: &str) -> Result<Vec<AppRelease>>;
+    /// Every app that has a release.
+    fn apps(&self) -> Result<Vec<String>>;
+    fn set_app_outcome(
+        &self,
+        app: &str,
+        id: &str,
+        outcome: Outcome,
+        rollback_millis: Option<i64>,
+        detail: Option<&str>,
+    ) -> Result<()>;
+    fn set_app_execution(&self, app: &str, id: &str, execution: &str) -> Result<()>;
 }
 
 const SCHEMA: &str = "
@@ -215,6 +240,7 @@ impl SqliteReleases {
         )
         .map_err(open_error)?;
         conn.execute_batch(SCHEMA).map_err(open_error)?;
+        conn.execute_batch(apps::SCHEMA).map_err(open_error)?;
         migrate(&conn).map_err(open_error)?;
         Ok(SqliteReleases {
             conn: Mutex::new(conn),
@@ -224,6 +250,7 @@ impl SqliteReleases {
     pub fn in_memory() -> Result<Self> {
         let conn = Connection::open_in_memory()?;
         conn.execute_batch(SCHEMA)?;
+        conn.execute_batch(apps::SCHEMA)?;
         migrate(&conn)?;
         Ok(SqliteReleases {
             conn: Mutex::new(conn),
@@ -420,14 +447,19 @@ impl Releases for SqliteReleases {
         rows.map(|row| finish_live(row?)).collect()
     }
 
-    fn set_live(&self, live: &Live) -> Result<()> {
-        let upstreams =
-            serde_json::to_string(&live.upstreams).map_err(|e| Error::Corrupt(e.to_string()))?;
-        self.lock().execute(
-            "INSERT INTO live_releases (service, release, address, upstreams, since_millis) VALUES (?1, ?2, ?3, ?4, ?5) \
-             ON CONFLICT(service) DO UPDATE SET release = ?2, address = ?3, upstreams = ?4, since_millis = ?5",
-            params![live.service, live.release, live.address, upstreams, live.since_millis],
-        )?;
+    fn set_lives(&self, lives: &[Live]) -> Result<()> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        for live in lives {
+            let upstreams = serde_json::to_string(&live.upstreams)
+                .map_err(|e| Error::Corrupt(e.to_string()))?;
+            tx.execute(
+                "INSERT INTO live_releases (service, release, address, upstreams, since_millis) VALUES (?1, ?2, ?3, ?4, ?5) \
+                 ON CONFLICT(service) DO UPDATE SET release = ?2, address = ?3, upstreams = ?4, since_millis = ?5",
+                params![live.service, live.release, live.address, upstreams, live.since_millis],
+            )?;
+        }
+        tx.commit()?;
         Ok(())
     }
 
@@ -477,6 +509,37 @@ impl Releases for SqliteReleases {
             params![service, holder],
         )?;
         Ok(())
+    }
+
+    fn create_app(&self, new: NewAppRelease) -> Result<AppRelease> {
+        self.create_app_release(new)
+    }
+
+    fn app_release(&self, app: &str, id: &str) -> Result<Option<AppRelease>> {
+        self.get_app_release(app, id)
+    }
+
+    fn app_releases(&self, app: &str) -> Result<Vec<AppRelease>> {
+        self.list_app_releases(app)
+    }
+
+    fn apps(&self) -> Result<Vec<String>> {
+        self.list_apps()
+    }
+
+    fn set_app_outcome(
+        &self,
+        app: &str,
+        id: &str,
+        outcome: Outcome,
+        rollback_millis: Option<i64>,
+        detail: Option<&str>,
+    ) -> Result<()> {
+        self.update_app_release(app, id, outcome, rollback_millis, detail)
+    }
+
+    fn set_app_execution(&self, app: &str, id: &str, execution: &str) -> Result<()> {
+        self.update_app_execution(app, id, execution)
     }
 
     fn lock_of(&self, service: &str) -> Result<Option<Lock>> {

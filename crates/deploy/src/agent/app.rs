@@ -1,0 +1,339 @@
+//! Deploying and rolling back a whole app as one execution
+//! (`workflow::app`): one app release naming each service's release, every
+//! service it changes locked for the execution, one traffic switch.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use windlass_engine::{Outcome as ExecutionOutcome, Status};
+use windlass_store::releases::{AppRelease, Member, NewAppRelease, NewRelease, Outcome};
+
+use super::contract::{DeployRequest, RollbackRequest, Started};
+use super::{execution_arn, short_id, Agent, Error, APP_DEPLOY_MACHINE, APP_ROLLBACK_MACHINE};
+use crate::compose::{Project, Service};
+use crate::target::Mode;
+use crate::workflow::app::{self, AppInput};
+use crate::workflow::ReleaseRef;
+
+/// The app a Compose file describes: its top-level `name`, else its
+/// folder's name as Compose makes a project name of it (lowercase letters,
+/// digits, `-` and `_`).
+pub fn app_name(project: &Project) -> String {
+    if let Some(name) = &project.name {
+        return name.clone();
+    }
+    let folder = std::fs::canonicalize(&project.file)
+        .ok()
+        .and_then(|f| f.parent().map(Path::to_path_buf))
+        .or_else(|| project.file.parent().map(Path::to_path_buf))
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_default();
+    let name: String = folder
+        .to_lowercase()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .collect();
+    if name.is_empty() {
+        "default".into()
+    } else {
+        name
+    }
+}
+
+impl Agent {
+    /// Starts one execution that deploys `services` of `project` as one app
+    /// release.
+    pub(super) async fn deploy_app(
+        &self,
+        request: &DeployRequest,
+        project: &Project,
+        services: &[String],
+    ) -> Result<Vec<Started>, Error> {
+        let app = app_name(project);
+        let hooks: Vec<_> = services
+            .iter()
+            .map(|s| (s.clone(), project.services[s].windlass.hooks.clone()))
+            .collect();
+        let text = app::deploy_definition(&hooks).map_err(Error::Definition)?;
+        let definition = parse_definition(&text)?;
+        let order = app::waves(
+            &services
+                .iter()
+                .map(|s| (s.clone(), dependencies(&project.services[s])))
+                .collect::<Vec<_>>(),
+        )
+        .map_err(|e| Error::Definition(format!("{}: {e}", request.compose_file)))?;
+        let name = format!("{app}-{}", short_id());
+        let arn = execution_arn(APP_DEPLOY_MACHINE, &name);
+        for service in services {
+            self.lock(service, &arn)?;
+        }
+        let now = self.clock.now_millis();
+        let mut refs = Vec::new();
+        let mut members = Vec::new();
+        for service in services {
+            let previous = self.releases.live(service)?.map(|l| l.release);
+            let release = self.releases.create(NewRelease {
+                service: service.clone(),
+                compose_file: request.compose_file.clone(),
+                compose_text: request.compose_text.clone(),
+                by: request.by.clone(),
+                created_millis: now,
+            })?;
+            self.releases.set_execution(service, &release.id, &arn)?;
+            members.push(Member {
+                service: service.clone(),
+                release: release.id.clone(),
+                changed: true,
+            });
+            refs.push(ReleaseRef {
+                service: service.clone(),
+                release: release.id,
+                previous,
+                mode: Mode::Deploy,
+                requested_millis: Some(now),
+            });
+        }
+        // The app's other services keep the release they run.
+        for other in project.services.keys().filter(|s| !services.contains(s)) {
+            if let Some(live) = self.releases.live(other)? {
+                members.push(Member {
+                    service: other.clone(),
+                    release: live.release,
+                    changed: false,
+                });
+            }
+        }
+        let app_release = self.releases.create_app(NewAppRelease {
+            app: app.clone(),
+            services: members,
+            by: request.by.clone(),
+            created_millis: now,
+        })?;
+        self.releases
+            .set_app_execution(&app, &app_release.id, &arn)?;
+        let input = AppInput {
+            app: app.clone(),
+            release: app_release.id.clone(),
+            waves: in_waves(&refs, &order),
+            services: refs.clone(),
+        };
+        let started = self
+            .start(APP_DEPLOY_MACHINE, &name, &text, definition, &input)
+            .await;
+        if let Err(e) = started {
+            for service in services {
+                self.releases.unlock(service, &arn)?;
+            }
+            return Err(e);
+        }
+        self.finish_app_later(&app, &app_release.id, &arn, &refs, None);
+        Ok(started_list(&app, &app_release.id, &arn, &refs))
+    }
+
+    /// Starts one execution that puts the app back on an earlier app
+    /// release: the one named, else the newest earlier one that went live.
+    pub(super) async fn rollback_app(
+        &self,
+        request: &RollbackRequest,
+    ) -> Result<Vec<Started>, Error> {
+        let requested = self.clock.now_millis();
+        let app = match &request.app {
+            Some(app) => app.clone(),
+            None => {
+                let apps = self.releases.apps()?;
+                match apps.as_slice() {
+                    [only] => only.clone(),
+                    [] => return Err(Error::NoApp),
+                    many => return Err(Error::WhichApp(many.join(", "))),
+                }
+            }
+        };
+        let releases = self.releases.app_releases(&app)?;
+        let current = releases
+            .iter()
+            .find(|r| r.outcome == Outcome::Live)
+            .ok_or_else(|| Error::NothingLive(format!("app {app}")))?;
+        let target: &AppRelease = match &request.release {
+            Some(id) => releases
+                .iter()
+                .find(|r| &r.id == id)
+                .ok_or_else(|| Error::NoRelease {
+                    service: format!("app {app}"),
+                    release: id.clone(),
+                })?,
+            None => releases
+                .iter()
+                .find(|r| {
+                    r.id != current.id
+                        && r.outcome == Outcome::Live
+                        && r.created_millis <= current.created_millis
+                })
+                .ok_or_else(|| Error::NoEarlier(format!("app {app}")))?,
+        };
+        if target.outcome != Outcome::Live {
+            return Err(Error::NeverLive {
+                service: format!("app {app}"),
+                release: target.id.clone(),
+            });
+        }
+        let mut refs = Vec::new();
+        for member in &target.services {
+            let live = self.releases.live(&member.service)?.map(|l| l.release);
+            if live.as_deref() == Some(member.release.as_str()) {
+                continue;
+            }
+            self.check_rollback_target(&member.service, &member.release)?;
+            refs.push(ReleaseRef {
+                service: member.service.clone(),
+                release: member.release.clone(),
+                previous: live,
+                mode: Mode::Rollback,
+                requested_millis: Some(requested),
+            });
+        }
+        if refs.is_empty() {
+            return Err(Error::AlreadyThere {
+                app: app.clone(),
+                release: target.id.clone(),
+            });
+        }
+        let text = app::rollback_definition().map_err(Error::Definition)?;
+        let definition = parse_definition(&text)?;
+        let name = format!("{app}-to-{}-{}", target.id, short_id());
+        let arn = execution_arn(APP_ROLLBACK_MACHINE, &name);
+        for r in &refs {
+            self.lock(&r.service, &arn)?;
+        }
+        let input = AppInput {
+            app: app.clone(),
+            release: target.id.clone(),
+            services: refs.clone(),
+            waves: vec![refs.clone()],
+        };
+        if let Err(e) = self
+            .start(APP_ROLLBACK_MACHINE, &name, &text, definition, &input)
+            .await
+        {
+            for r in &refs {
+                self.releases.unlock(&r.service, &arn)?;
+            }
+            return Err(e);
+        }
+        self.finish_app_later(&app, &target.id, &arn, &refs, Some(current.id.clone()));
+        Ok(started_list(&app, &target.id, &arn, &refs))
+    }
+
+    /// When the execution ends: records the app release's outcome (and, for
+    /// a rollback, the one it left), marks service releases whose deploy
+    /// failed without reaching a rollback, and frees the locks.
+    fn finish_app_later(
+        &self,
+        app: &str,
+        release: &str,
+        arn: &str,
+        refs: &[ReleaseRef],
+        rolled_back_from: Option<String>,
+    ) {
+        let agent = self.clone();
+        let (app, release, arn, refs) = (
+            app.to_owned(),
+            release.to_owned(),
+            arn.to_owned(),
+            refs.to_vec(),
+        );
+        tokio::spawn(async move {
+            if let Ok(finished) = agent.runtime.wait(&arn).await {
+                let detail = match &finished.outcome {
+                    Some(ExecutionOutcome::Error { error, cause }) => {
+                        Some(format!("{error}: {cause}"))
+                    }
+                    _ => None,
+                };
+                let rolled_back = matches!(&finished.outcome, Some(ExecutionOutcome::Error { error, .. }) if error == crate::failures::ROLLED_BACK);
+                let result = match (&rolled_back_from, finished.status) {
+                    (None, Status::Succeeded) => {
+                        agent
+                            .releases
+                            .set_app_outcome(&app, &release, Outcome::Live, None, None)
+                    }
+                    (None, _) => agent.releases.set_app_outcome(
+                        &app,
+                        &release,
+                        if rolled_back {
+                            Outcome::RolledBack
+                        } else {
+                            Outcome::Failed
+                        },
+                        None,
+                        detail.as_deref(),
+                    ),
+                    (Some(from), Status::Succeeded) => agent.releases.set_app_outcome(
+                        &app,
+                        from,
+                        Outcome::RolledBack,
+                        None,
+                        Some(&format!("rolled back to {release} on request")),
+                    ),
+                    (Some(_), _) => Ok(()),
+                };
+                if let Err(e) = result {
+                    tracing::warn!(%e, %app, "cannot record the app release's outcome");
+                }
+                if finished.status != Status::Succeeded && rolled_back_from.is_none() {
+                    for r in &refs {
+                        agent.mark_failed(
+                            &r.service,
+                            &r.release,
+                            finished.status,
+                            detail.as_deref(),
+                        );
+                    }
+                }
+            }
+            for r in &refs {
+                if let Err(e) = agent.releases.unlock(&r.service, &arn) {
+                    tracing::warn!(%e, service = %r.service, "cannot free the deploy lock");
+                }
+            }
+        });
+    }
+}
+
+/// The services `service` waits for before it starts (Compose's
+/// `depends_on`).
+fn dependencies(_service: &Service) -> Vec<String> {
+    Vec::new()
+}
+
+fn parse_definition(text: &str) -> Result<Arc<windlass_asl::Definition>, Error> {
+    windlass_asl::parse::parse_text(text)
+        .valid()
+        .map(Arc::new)
+        .map_err(|d| Error::Definition(d.first().map_or_else(String::new, ToString::to_string)))
+}
+
+/// The releases grouped as `order` groups their services.
+fn in_waves(refs: &[ReleaseRef], order: &[Vec<String>]) -> Vec<Vec<ReleaseRef>> {
+    order
+        .iter()
+        .map(|wave| {
+            wave.iter()
+                .filter_map(|s| refs.iter().find(|r| &r.service == s).cloned())
+                .collect()
+        })
+        .collect()
+}
+
+fn started_list(app: &str, release: &str, arn: &str, refs: &[ReleaseRef]) -> Vec<Started> {
+    refs.iter()
+        .map(|r| Started {
+            service: r.service.clone(),
+            release: r.release.clone(),
+            previous: r.previous.clone(),
+            execution: arn.to_owned(),
+            app: Some(app.to_owned()),
+            app_release: Some(release.to_owned()),
+        })
+        .collect()
+}

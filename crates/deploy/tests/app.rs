@@ -1,0 +1,166 @@
+//! A Compose app of two HTTP services deployed as one app release on the
+//! real engine: one execution for both, traffic of both moved together; a
+//! release where one service turns bad after the switch puts both back on
+//! the app release before it; `rollback` without a service takes the whole
+//! app back to an earlier app release. A load generator on each service
+//! sees no failed request throughout.
+
+mod support;
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use windlass_deploy::agent::{Agent, DeployRequest, RollbackRequest, Started};
+use windlass_deploy::backend::docker::Docker;
+use windlass_engine::Status;
+use windlass_store::releases::Outcome;
+
+const WEB: &str = "wlappweb";
+const API: &str = "wlappapi";
+
+fn service(name: &str, port: u16, version: &str, error_ratio: &str) -> String {
+    format!(
+        "  {name}:\n    build: ./app\n    ports: [\"127.0.0.1:{port}:8080\"]\n    init: true\n    stop_grace_period: 1s\n    environment:\n      TESTAPP_VERSION: \"{version}\"\n      TESTAPP_ERROR_RATIO: \"{error_ratio}\"\n    x-windlass:\n      health: {{http: /health, interval: 50ms, start_timeout: 4s}}\n      watch: 2s\n      rollback_on: {{server_error_ratio: 0.1, failed_health_checks: 3}}\n"
+    )
+}
+
+fn compose(ports: (u16, u16), version: &str, api_errors: &str) -> String {
+    format!(
+        "name: wlapp\nservices:\n{}{}",
+        service(WEB, ports.0, version, "0"),
+        service(API, ports.1, version, api_errors)
+    )
+}
+
+async fn deploy(agent: &Agent, file: &Path, text: String) -> (Vec<Started>, Status) {
+    std::fs::write(file, &text).expect("compose file");
+    let started = agent
+        .deploy(DeployRequest {
+            compose_file: file.display().to_string(),
+            compose_text: text,
+            services: Vec::new(),
+            by: "test@app".into(),
+            definition: None,
+        })
+        .await
+        .expect("deploy starts");
+    let finished = agent
+        .runtime()
+        .wait(&started[0].execution)
+        .await
+        .expect("ends");
+    (started, finished.status)
+}
+
+fn live(agent: &Agent) -> (Option<String>, Option<String>) {
+    let of = |s: &str| agent.releases().live(s).expect("live").map(|l| l.release);
+    (of(WEB), of(API))
+}
+
+fn pair(web: &str, api: &str) -> (Option<String>, Option<String>) {
+    (Some(web.into()), Some(api.into()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_app_deploys_and_rolls_back_as_one_release() {
+    let docker = Docker::connect().await.expect("Docker engine");
+    for s in [WEB, API] {
+        support::cleanup(&docker, s).await;
+    }
+    let dir = support::project("app");
+    let file = dir.join("compose.yaml");
+    let ports = (support::free_port(), support::free_port());
+    let (agent, _store) = support::agent(&docker).await;
+
+    let (started, status) = deploy(&agent, &file, compose(ports, "v1", "0")).await;
+    assert_eq!(status, Status::Succeeded);
+    assert_eq!(started.len(), 2);
+    assert_eq!(started[0].execution, started[1].execution, "one execution");
+    assert_eq!(started[0].app_release.as_deref(), Some("a1"));
+    assert_eq!(live(&agent), pair("r1", "r1"));
+
+    let at = |port: u16| SocketAddr::from(([127, 0, 0, 1], port));
+    let web_load = support::Load::start(at(ports.0), 2);
+    let api_load = support::Load::start(at(ports.1), 2);
+
+    // v2: the api answers 5xx once it serves; the watch rolls back the whole
+    // app, web included, though web was fine.
+    let (_, status) = deploy(&agent, &file, compose(ports, "v2", "1")).await;
+    assert_eq!(status, Status::Failed);
+    assert_eq!(live(&agent), pair("r1", "r1"));
+    let releases = agent.releases();
+    let a2 = releases
+        .app_release("wlapp", "a2")
+        .expect("read")
+        .expect("a2");
+    assert_eq!(a2.outcome, Outcome::RolledBack);
+    assert!(
+        a2.detail
+            .as_deref()
+            .is_some_and(|d| d.contains("Deploy.ServerErrors")),
+        "{:?}",
+        a2.detail
+    );
+    for s in [WEB, API] {
+        let r2 = releases.get(s, "r2").expect("read").expect("r2");
+        assert_eq!(r2.outcome, Outcome::RolledBack, "{s}");
+    }
+
+    // v3 is good: both move.
+    let (_, status) = deploy(&agent, &file, compose(ports, "v3", "0")).await;
+    assert_eq!(status, Status::Succeeded);
+    assert_eq!(live(&agent), pair("r3", "r3"));
+
+    // The app back to its previous app release that went live: a1.
+    let back = agent
+        .rollback(RollbackRequest {
+            service: None,
+            app: None,
+            release: None,
+            by: "test@app".into(),
+        })
+        .await
+        .expect("rollback starts");
+    assert_eq!(back[0].app_release.as_deref(), Some("a1"));
+    let finished = agent
+        .runtime()
+        .wait(&back[0].execution)
+        .await
+        .expect("ends");
+    assert_eq!(finished.status, Status::Succeeded, "{:?}", finished.outcome);
+    assert_eq!(live(&agent), pair("r1", "r1"));
+    // The lock is freed once the rollback's waiter sees it end.
+    for _ in 0..100 {
+        if releases.lock_of(WEB).expect("lock").is_none() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let a3 = releases
+        .app_release("wlapp", "a3")
+        .expect("read")
+        .expect("a3");
+    assert_eq!(a3.outcome, Outcome::RolledBack);
+    // A release that never went live is refused as a rollback target.
+    let refused = agent
+        .rollback(RollbackRequest {
+            service: None,
+            app: Some("wlapp".into()),
+            release: Some("a2".into()),
+            by: "test@app".into(),
+        })
+        .await;
+    assert!(refused.is_err(), "{refused:?}");
+
+    let web = web_load.stop().await;
+    let api = api_load.stop().await;
+    for (name, seen) in [("web", &web), ("api", &api)] {
+        println!("{name}: {seen:?}");
+        assert!(seen.requests > 50, "{name}: {seen:?}");
+        assert_eq!(seen.failed, 0, "{name}: {:?}", seen.failures);
+    }
+    assert_eq!(web.app_errors, 0, "web never answered 5xx");
+    for s in [WEB, API] {
+        support::cleanup(&docker, s).await;
+    }
+}

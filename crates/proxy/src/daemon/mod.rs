@@ -168,6 +168,13 @@ impl Daemon {
         Client::new(self.control)
     }
 
+    /// Serves until SIGINT or SIGTERM, then shuts down.
+    pub async fn run_until_signal(self) -> Result<(), Error> {
+        shutdown_signal().await;
+        tracing::info!("proxy daemon stopping");
+        self.shutdown().await
+    }
+
     /// Stops the control server and every proxy, and returns once their
     /// addresses are free; the state file keeps the routing for the next start.
     pub async fn shutdown(self) -> Result<(), Error> {
@@ -182,10 +189,7 @@ impl Daemon {
 
 /// Runs the daemon until SIGINT or SIGTERM: what `windlass proxy` calls.
 pub async fn serve(config: Config) -> Result<(), Error> {
-    let daemon = Daemon::start(config).await?;
-    shutdown_signal().await;
-    tracing::info!("proxy daemon stopping");
-    daemon.shutdown().await
+    Daemon::start(config).await?.run_until_signal().await
 }
 
 async fn shutdown_signal() {

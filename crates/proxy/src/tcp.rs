@@ -18,6 +18,11 @@ use crate::release::ReleaseState;
 use crate::router::Router;
 use crate::Config;
 
+/// Bytes buffered each way per connection: on loopback 64 KiB moved bulk
+/// data at 590-700 MiB/s where tokio's default 8 KiB gave 410 (the
+/// `tcp_daemon` bench, 2 busy cores).
+const BUFFER: usize = 64 * 1024;
+
 pub(crate) async fn accept(
     listener: TcpListener,
     router: Arc<Router>,
@@ -79,7 +84,10 @@ async fn connection(
             inner: upstream,
             state: Arc::clone(&state),
         };
-        if let Err(err) = tokio::io::copy_bidirectional(&mut client, &mut upstream).await {
+        let copied =
+            tokio::io::copy_bidirectional_with_sizes(&mut client, &mut upstream, BUFFER, BUFFER)
+                .await;
+        if let Err(err) = copied {
             tracing::debug!(release = %state.release.id, %err, "TCP connection ended with an error");
         }
     };

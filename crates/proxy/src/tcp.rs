@@ -71,6 +71,10 @@ async fn connection(
                 return;
             }
         },
+        () = hung_up(&client) => {
+            tracing::debug!("the client closed its connection while it was held");
+            return;
+        }
         _ = stop.changed() => return,
     };
     let state = Arc::clone(in_flight.state());
@@ -97,6 +101,16 @@ async fn connection(
             tracing::debug!(release = %state.release.id, "drain timeout passed; closing the connection");
         }
         _ = stop.changed() => {}
+    }
+}
+
+/// Resolves when the client has closed its side, looking without consuming
+/// anything: a held client that gives up stops counting as held. A client
+/// that already sent bytes is alive; that is not looked at again.
+async fn hung_up(client: &TcpStream) {
+    let mut byte = [0u8; 1];
+    if let Ok(1..) = client.peek(&mut byte).await {
+        std::future::pending::<()>().await;
     }
 }
 

@@ -129,3 +129,44 @@ async fn past_the_hold_timeout_http_answers_503_and_tcp_closes() {
     assert_eq!(tcp.holds().timed_out, 1);
     assert_eq!(tcp.holds().waiting, 0);
 }
+
+#[tokio::test]
+async fn a_held_tcp_client_that_hangs_up_stops_counting_as_held() {
+    let proxy = bind(Protocol::Tcp, Duration::from_secs(30)).await;
+    let gone = tokio::net::TcpStream::connect(proxy.local_addr())
+        .await
+        .expect("connect");
+    let mut talking = tokio::net::TcpStream::connect(proxy.local_addr())
+        .await
+        .expect("connect");
+    // A client that speaks first (as a Redis client does) is not taken for gone.
+    tokio::io::AsyncWriteExt::write_all(&mut talking, b"PING\r\n")
+        .await
+        .expect("write");
+    until("both clients to be held", || proxy.holds().waiting == 2).await;
+    drop(gone);
+    until("the one that hung up to be let go", || {
+        proxy.holds().waiting == 1
+    })
+    .await;
+    let v1 = echo("v1").await;
+    proxy.switch(Release::new("r1", [v1])).expect("switch in");
+    let mut reader = tokio::io::BufReader::new(talking);
+    let mut greeting = String::new();
+    tokio::io::AsyncBufReadExt::read_line(&mut reader, &mut greeting)
+        .await
+        .expect("greeting");
+    let mut echoed = [0u8; 6];
+    tokio::io::AsyncReadExt::read_exact(&mut reader, &mut echoed)
+        .await
+        .expect("echo");
+    assert_eq!((greeting.as_str(), &echoed), ("v1\n", b"PING\r\n"));
+    assert_eq!(
+        proxy.holds(),
+        windlass_proxy::Holds {
+            waiting: 0,
+            timed_out: 0
+        }
+    );
+    assert_eq!(proxy.stats("r1").expect("stats").held, 1);
+}

@@ -272,6 +272,8 @@ pub struct ApiError {
 pub enum ErrorKind {
     /// The body or the path did not parse.
     BadRequest,
+    /// No route of this API has that method and path.
+    NoSuchRoute,
     UnknownService,
     UnknownRelease,
     /// Draining or forgetting the live release.
@@ -292,7 +294,7 @@ impl ErrorKind {
     pub fn status(self) -> u16 {
         match self {
             ErrorKind::BadRequest | ErrorKind::NoUpstreams => 400,
-            ErrorKind::UnknownService | ErrorKind::UnknownRelease => 404,
+            ErrorKind::NoSuchRoute | ErrorKind::UnknownService | ErrorKind::UnknownRelease => 404,
             ErrorKind::Live | ErrorKind::Bind => 409,
             ErrorKind::DrainTimeout | ErrorKind::DrainCut => 504,
             ErrorKind::StateFile => 500,

@@ -72,11 +72,12 @@ async fn ensure(
     Path(raw): Path<String>,
     bytes: Bytes,
 ) -> Answer<ServiceView> {
+    let service = name(&raw)?;
     let spec: ServiceSpec = body(
         &bytes,
         "service spec ({\"listen\", \"protocol\", \"hold_timeout_ms\"})",
     )?;
-    Ok(Json(services.ensure(name(&raw)?, spec).await?))
+    Ok(Json(services.ensure(service, spec).await?))
 }
 
 async fn close(State(services): State<Arc<Services>>, Path(raw): Path<String>) -> Answer<Closed> {
@@ -88,8 +89,9 @@ async fn switch(
     Path(raw): Path<String>,
     bytes: Bytes,
 ) -> Answer<Switched> {
+    let service = name(&raw)?;
     let live: LiveRelease = body(&bytes, "live release ({\"release\", \"upstreams\"})")?;
-    Ok(Json(services.switch(&name(&raw)?, live).await?))
+    Ok(Json(services.switch(&service, live).await?))
 }
 
 async fn clear(State(services): State<Arc<Services>>, Path(raw): Path<String>) -> Answer<Switched> {
@@ -101,8 +103,9 @@ async fn drain(
     Path(raw): Path<String>,
     bytes: Bytes,
 ) -> Answer<Drained> {
+    let service = name(&raw)?;
     let request: DrainRequest = body(&bytes, "drain request ({\"release\", \"timeout_ms\"})")?;
-    Ok(Json(services.drain(&name(&raw)?, request).await?))
+    Ok(Json(services.drain(&service, request).await?))
 }
 
 async fn forget(
@@ -110,14 +113,65 @@ async fn forget(
     Path(raw): Path<String>,
     bytes: Bytes,
 ) -> Answer<Forgotten> {
+    let service = name(&raw)?;
     let request: ForgetRequest = body(&bytes, "forget request ({\"release\"})")?;
-    Ok(Json(services.forget(&name(&raw)?, request).await?))
+    Ok(Json(services.forget(&service, request).await?))
 }
 
 async fn not_found() -> Failure {
-    bad_request(format!(
-        "no such route; the proxy daemon serves {} and {}{{/live,/drain,/forget}}",
-        api::SERVICES,
-        api::SERVICE
-    ))
+    Failure(ApiError {
+        error: ErrorKind::NoSuchRoute,
+        message: format!(
+            "no such route; the proxy daemon serves {} and {}{{,/live,/drain,/forget}}",
+            api::SERVICES,
+            api::SERVICE
+        ),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use axum::http::Request;
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+
+    use super::*;
+
+    async fn call(app: Router, method: &str, uri: &str, body: &'static str) -> (u16, ApiError) {
+        let request = Request::builder()
+            .method(method)
+            .uri(uri)
+            .body(Body::from(body))
+            .expect("request");
+        let answer = app.oneshot(request).await.expect("answer");
+        let status = answer.status().as_u16();
+        let bytes = answer.into_body().collect().await.expect("body").to_bytes();
+        (status, serde_json::from_slice(&bytes).expect("an ApiError"))
+    }
+
+    #[tokio::test]
+    async fn refusals_are_api_errors_with_their_status() {
+        let dir =
+            std::env::temp_dir().join(format!("windlass-proxy-server-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("scratch directory");
+        let services = Arc::new(Services::restore(dir.clone()).await.expect("empty state"));
+        let app = app(services);
+
+        let (status, e) = call(app.clone(), "PUT", "/v1/services/a%20b", "{}").await;
+        assert_eq!((status, e.error), (400, ErrorKind::BadRequest));
+        assert!(e.message.contains("not a service name"), "{}", e.message);
+
+        let (status, e) = call(app.clone(), "PUT", "/v1/services/web", "{\"listen\":1}").await;
+        assert_eq!((status, e.error), (400, ErrorKind::BadRequest));
+        assert!(e.message.contains("service spec"), "{}", e.message);
+
+        let (status, e) = call(app.clone(), "DELETE", "/v1/services/web", "").await;
+        assert_eq!((status, e.error), (404, ErrorKind::UnknownService));
+
+        let (status, e) = call(app, "GET", "/v2/anything", "").await;
+        assert_eq!((status, e.error), (404, ErrorKind::NoSuchRoute));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

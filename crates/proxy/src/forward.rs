@@ -1,5 +1,6 @@
-//! Forwarding one request: route it to the live release at the last moment,
-//! try the release's upstreams in turn when a connection fails, and count it.
+//! Forwarding one HTTP request: route it to the live release at the last
+//! moment (holding it while none is live), try the release's upstreams in
+//! turn when a connection fails, and count it.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -16,8 +17,8 @@ use hyper::body::Incoming;
 use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
 use hyper::{Request, Response, StatusCode, Uri};
 
+use crate::http::Shared;
 use crate::release::InFlight;
-use crate::Shared;
 
 /// The body of every answer the proxy gives.
 pub(crate) type ProxyBody = UnsyncBoxBody<Bytes, hyper::Error>;
@@ -62,11 +63,18 @@ pub(crate) async fn handle(
             ));
         }
     };
-    let Some(in_flight) = shared.route() else {
-        return Ok(plain(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "no release is live for this service\n".into(),
-        ));
+    let in_flight = match shared.router.hold(shared.config.hold_timeout).await {
+        Ok(in_flight) => in_flight,
+        Err(waited) => {
+            return Ok(plain(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!(
+                    "no release of this service is live: the request waited {waited:.1?} \
+                     (the proxy's hold timeout) for a deploy to switch one in; \
+                     try again once the deploy has made a release live\n"
+                ),
+            ))
+        }
     };
     let state = Arc::clone(in_flight.state());
     let path = parts

@@ -1,12 +1,12 @@
 //! A release as the proxy sees it: where its upstreams are, and what it has
-//! served (counters, latencies, requests still in flight).
+//! served (counters, latencies, requests or connections still open).
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::Notify;
+use tokio::sync::{watch, Notify};
 
 use crate::histogram::{Histogram, Latencies};
 
@@ -39,13 +39,27 @@ pub struct Stats {
     /// Attempts to connect to an upstream that failed; the request was then
     /// tried on the release's next upstream.
     pub failed_connects: u64,
-    /// Requests routed to the release whose answer has not finished.
+    /// HTTP: requests routed to the release whose answer has not finished.
+    /// TCP: connections routed to the release that are still open.
     pub in_flight: u64,
     pub latencies: Latencies,
+    /// TCP connections routed to the release (opened), whether or not an
+    /// upstream then accepted them.
+    pub connections: u64,
+    /// TCP bytes copied from clients to the release's upstreams.
+    pub bytes_to_upstream: u64,
+    /// TCP bytes copied from the release's upstreams back to clients.
+    pub bytes_from_upstream: u64,
+    /// Requests or connections that arrived while no release was live and
+    /// were held until this release was switched in.
+    pub held: u64,
+    /// The longest of those holds.
+    pub longest_hold: Duration,
 }
 
 impl Stats {
-    /// The activity between `earlier` and `self`; `in_flight` stays current.
+    /// The activity between `earlier` and `self`; `in_flight` and
+    /// `longest_hold` (a maximum, which cannot be split) stay current.
     pub fn since(&self, earlier: &Stats) -> Stats {
         Stats {
             release: self.release.clone(),
@@ -54,6 +68,15 @@ impl Stats {
             failed_connects: self.failed_connects.saturating_sub(earlier.failed_connects),
             in_flight: self.in_flight,
             latencies: self.latencies.since(&earlier.latencies),
+            connections: self.connections.saturating_sub(earlier.connections),
+            bytes_to_upstream: self
+                .bytes_to_upstream
+                .saturating_sub(earlier.bytes_to_upstream),
+            bytes_from_upstream: self
+                .bytes_from_upstream
+                .saturating_sub(earlier.bytes_from_upstream),
+            held: self.held.saturating_sub(earlier.held),
+            longest_hold: self.longest_hold,
         }
     }
 
@@ -83,6 +106,15 @@ pub(crate) struct ReleaseState {
     in_flight: AtomicU64,
     idle: Notify,
     latencies: Histogram,
+    connections: AtomicU64,
+    pub(crate) bytes_to_upstream: AtomicU64,
+    pub(crate) bytes_from_upstream: AtomicU64,
+    held: AtomicU64,
+    longest_hold_micros: AtomicU64,
+    /// Bumped to close the release's open TCP connections (a drain whose
+    /// timeout passed). A generation rather than a flag, so that switching
+    /// back to the release later does not close its new connections.
+    cut: watch::Sender<u64>,
 }
 
 impl ReleaseState {
@@ -96,6 +128,12 @@ impl ReleaseState {
             in_flight: AtomicU64::new(0),
             idle: Notify::new(),
             latencies: Histogram::new(),
+            connections: AtomicU64::new(0),
+            bytes_to_upstream: AtomicU64::new(0),
+            bytes_from_upstream: AtomicU64::new(0),
+            held: AtomicU64::new(0),
+            longest_hold_micros: AtomicU64::new(0),
+            cut: watch::Sender::new(0),
         }
     }
 
@@ -116,6 +154,22 @@ impl ReleaseState {
 
     pub(crate) fn record_failed_connect(&self) {
         self.failed_connects.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn record_connection(&self) {
+        self.connections.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn record_hold(&self, held: Duration) {
+        self.held.fetch_add(1, Ordering::Relaxed);
+        let micros = u64::try_from(held.as_micros()).unwrap_or(u64::MAX);
+        self.longest_hold_micros
+            .fetch_max(micros, Ordering::Relaxed);
+    }
+
+    /// Closes every TCP connection open on the release.
+    pub(crate) fn cut(&self) {
+        self.cut.send_modify(|generation| *generation += 1);
     }
 
     pub(crate) fn in_flight(&self) -> u64 {
@@ -144,29 +198,52 @@ impl ReleaseState {
             failed_connects: self.failed_connects.load(Ordering::Relaxed),
             in_flight: self.in_flight(),
             latencies: self.latencies.snapshot(),
+            connections: self.connections.load(Ordering::Relaxed),
+            bytes_to_upstream: self.bytes_to_upstream.load(Ordering::Relaxed),
+            bytes_from_upstream: self.bytes_from_upstream.load(Ordering::Relaxed),
+            held: self.held.load(Ordering::Relaxed),
+            longest_hold: Duration::from_micros(self.longest_hold_micros.load(Ordering::Relaxed)),
         }
     }
 }
 
-/// Counts one request as in flight on a release until dropped, which happens
-/// when its answer's body has been sent or the client went away.
-pub(crate) struct InFlight(Arc<ReleaseState>);
+/// Counts one request (or TCP connection) as in flight on a release until
+/// dropped, which happens when its answer's body has been sent or the client
+/// went away (or the connection closed).
+pub(crate) struct InFlight {
+    state: Arc<ReleaseState>,
+    /// The release's cut generation when this began: a cut after it (a
+    /// higher generation) closes this connection.
+    generation: u64,
+}
 
 impl InFlight {
     pub(crate) fn begin(state: Arc<ReleaseState>) -> InFlight {
+        let generation = *state.cut.borrow();
         state.in_flight.fetch_add(1, Ordering::SeqCst);
-        InFlight(state)
+        InFlight { state, generation }
     }
 
     pub(crate) fn state(&self) -> &Arc<ReleaseState> {
-        &self.0
+        &self.state
+    }
+
+    /// Resolves when a drain cuts the release's connections, including a cut
+    /// that came between counting this one and calling this.
+    pub(crate) async fn cut(&self) {
+        let generation = self.generation;
+        let mut cuts = self.state.cut.subscribe();
+        if cuts.wait_for(|now| *now != generation).await.is_err() {
+            // The sender lives as long as the release state, which this holds.
+            std::future::pending::<()>().await;
+        }
     }
 }
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        if self.0.in_flight.fetch_sub(1, Ordering::SeqCst) == 1 {
-            self.0.idle.notify_waiters();
+        if self.state.in_flight.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.state.idle.notify_waiters();
         }
     }
 }

@@ -22,7 +22,16 @@ async fn proxy() -> Proxy {
 async fn answers_503_until_a_release_is_live_then_switches_per_request() {
     let v1 = upstream("v1").await;
     let v2 = upstream("v2").await;
-    let proxy = proxy().await;
+    // No hold: a request with no live release is refused at once.
+    let proxy = Proxy::bind(
+        SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+        Config {
+            hold_timeout: Duration::ZERO,
+            ..Config::default()
+        },
+    )
+    .await
+    .expect("bind proxy");
     let client = client();
     let addr = proxy.local_addr();
 

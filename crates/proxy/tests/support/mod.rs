@@ -1,6 +1,8 @@
 //! In-process upstream servers and a keep-alive client for proxy tests and benches.
 #![allow(dead_code)]
 
+pub mod tcp;
+
 use std::convert::Infallible;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -128,4 +130,17 @@ pub async fn get(
     path: &str,
 ) -> (u16, Option<String>, String) {
     send(client, "GET", format!("http://{proxy}{path}"), b"").await
+}
+
+/// Waits, at most 10 s, until `condition` holds; panics naming `what` if it
+/// never does. For conditions another task makes true (a request held).
+pub async fn until(what: &str, condition: impl Fn() -> bool) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !condition() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "waited 10 s for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
 }

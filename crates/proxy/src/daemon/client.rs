@@ -1,0 +1,179 @@
+//! A typed client of the daemon's control API, for the process that runs
+//! deploys (and for tests and benches).
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::{Method, Request};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use super::api::{
+    self, ApiError, Closed, DrainRequest, Drained, ForgetRequest, Forgotten, LiveRelease,
+    ServiceName, ServiceSpec, ServiceView, Switched,
+};
+use super::{Error, CONTROL_FILE};
+
+/// Talks to one daemon; cheap to clone (connections are pooled and shared).
+#[derive(Clone)]
+pub struct Client {
+    control: SocketAddr,
+    http: hyper_util::client::legacy::Client<HttpConnector, Full<Bytes>>,
+}
+
+impl Client {
+    /// A client of the daemon whose control API is on `control`.
+    pub fn new(control: SocketAddr) -> Client {
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        connector.set_connect_timeout(Some(Duration::from_secs(2)));
+        let http =
+            hyper_util::client::legacy::Client::builder(TokioExecutor::new()).build(connector);
+        Client { control, http }
+    }
+
+    /// A client of the daemon running on state directory `dir`, which wrote
+    /// its control address there when it started.
+    pub fn from_state_dir(dir: &Path) -> Result<Client, Error> {
+        let path = dir.join(CONTROL_FILE);
+        let text = std::fs::read_to_string(&path).map_err(|source| Error::StateFile {
+            path: path.clone(),
+            source,
+        })?;
+        let control = text.trim().parse().map_err(|_| Error::BadControlFile {
+            path,
+            text: text.clone(),
+        })?;
+        Ok(Client::new(control))
+    }
+
+    pub fn control_addr(&self) -> SocketAddr {
+        self.control
+    }
+
+    pub async fn services(&self) -> Result<Vec<ServiceView>, Error> {
+        let list: api::ServiceList = self
+            .call(Method::GET, api::SERVICES.to_owned(), None::<&()>)
+            .await?;
+        Ok(list.services)
+    }
+
+    /// Makes the service's proxy listen as `spec` says; the answer tells the
+    /// address it bound.
+    pub async fn ensure(
+        &self,
+        name: &ServiceName,
+        spec: &ServiceSpec,
+    ) -> Result<ServiceView, Error> {
+        self.call(Method::PUT, api::service_path(name), Some(spec))
+            .await
+    }
+
+    /// Closes the service's proxy and forgets the service.
+    pub async fn close(&self, name: &ServiceName) -> Result<Closed, Error> {
+        self.call(Method::DELETE, api::service_path(name), None::<&()>)
+            .await
+    }
+
+    /// Makes `live` the service's live release.
+    pub async fn switch(&self, name: &ServiceName, live: &LiveRelease) -> Result<Switched, Error> {
+        self.call(Method::PUT, api::live_path(name), Some(live))
+            .await
+    }
+
+    /// Leaves the service with no live release: its traffic is held.
+    pub async fn clear(&self, name: &ServiceName) -> Result<Switched, Error> {
+        self.call(Method::DELETE, api::live_path(name), None::<&()>)
+            .await
+    }
+
+    /// Waits, at most `timeout`, until `release` has nothing in flight.
+    pub async fn drain(
+        &self,
+        name: &ServiceName,
+        release: &str,
+        timeout: Duration,
+    ) -> Result<Drained, Error> {
+        let request = DrainRequest {
+            release: release.to_owned(),
+            timeout_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
+        };
+        self.call(Method::POST, api::drain_path(name), Some(&request))
+            .await
+    }
+
+    pub async fn forget(&self, name: &ServiceName, release: &str) -> Result<Forgotten, Error> {
+        let request = ForgetRequest {
+            release: release.to_owned(),
+        };
+        self.call(Method::POST, api::forget_path(name), Some(&request))
+            .await
+    }
+
+    async fn call<B: Serialize, T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: String,
+        body: Option<&B>,
+    ) -> Result<T, Error> {
+        let bytes = match body {
+            Some(body) => serde_json::to_vec(body).map_err(|e| Error::BadAnswer {
+                path: path.clone(),
+                message: format!("cannot encode the request: {e}"),
+            })?,
+            None => Vec::new(),
+        };
+        let request = Request::builder()
+            .method(method.clone())
+            .uri(format!("http://{}{path}", self.control))
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from(bytes)))
+            .map_err(|e| Error::BadAnswer {
+                path: path.clone(),
+                message: format!("cannot build the request: {e}"),
+            })?;
+        let answer = self
+            .http
+            .request(request)
+            .await
+            .map_err(|e| Error::Unreachable {
+                control: self.control,
+                message: e.to_string(),
+            })?;
+        let status = answer.status();
+        let bytes = answer
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| Error::Unreachable {
+                control: self.control,
+                message: format!("the answer to {method} {path} broke off: {e}"),
+            })?
+            .to_bytes();
+        if !status.is_success() {
+            let refusal: ApiError =
+                serde_json::from_slice(&bytes).map_err(|e| Error::BadAnswer {
+                    path: path.clone(),
+                    message: format!(
+                        "status {status} with a body that is not an error ({e}): {}",
+                        String::from_utf8_lossy(&bytes)
+                    ),
+                })?;
+            return Err(Error::Api {
+                method: method.to_string(),
+                path,
+                kind: refusal.error,
+                message: refusal.message,
+            });
+        }
+        serde_json::from_slice(&bytes).map_err(|e| Error::BadAnswer {
+            path,
+            message: format!("{e}: {}", String::from_utf8_lossy(&bytes)),
+        })
+    }
+}

@@ -1,0 +1,364 @@
+//! The proxy daemon in this process, driven through its typed client over
+//! its loopback control port: switching under load, the state file across a
+//! restart, drains and refusals.
+
+mod support;
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use support::tcp::{echo, Conn};
+use support::{client, get, upstream};
+use windlass_proxy::daemon::api::{ErrorKind, LiveRelease, ServiceName, ServiceSpec};
+use windlass_proxy::daemon::{self, state, Client, Daemon};
+use windlass_proxy::Protocol;
+
+/// A fresh state directory under the system's temporary directory.
+fn scratch(test: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "windlass-proxy-daemon-{test}-{}",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+fn config(dir: &std::path::Path) -> daemon::Config {
+    daemon::Config {
+        control: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+        state_dir: dir.to_path_buf(),
+    }
+}
+
+fn name(s: &str) -> ServiceName {
+    s.parse().expect("service name")
+}
+
+fn any_port() -> SocketAddr {
+    SocketAddr::from((Ipv4Addr::LOCALHOST, 0))
+}
+
+fn live(release: &str, upstreams: &[SocketAddr]) -> LiveRelease {
+    LiveRelease {
+        release: release.into(),
+        upstreams: upstreams.to_vec(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn switches_through_the_client_under_load_fail_no_request() {
+    let dir = scratch("load");
+    let daemon = Daemon::start(config(&dir)).await.expect("daemon starts");
+    let control = daemon.client();
+    let web = name("web");
+    let view = control
+        .ensure(&web, &ServiceSpec::new(any_port(), Protocol::Http))
+        .await
+        .expect("ensure");
+    let addr = view.spec.listen;
+    assert_ne!(addr.port(), 0, "the answer names the port bound");
+    let v1 = upstream("v1").await;
+    let v2 = upstream("v2").await;
+    let one = live("r1", &[v1.addr]);
+    let two = live("r2", &[v2.addr]);
+    control.switch(&web, &one).await.expect("switch");
+
+    let workers: Vec<_> = (0..4)
+        .map(|_| {
+            tokio::spawn(async move {
+                let client = client();
+                let mut answers = Vec::new();
+                for _ in 0..200 {
+                    answers.push(get(&client, addr, "/").await);
+                }
+                answers
+            })
+        })
+        .collect();
+    for i in 0..60 {
+        let next = if i % 2 == 0 { &two } else { &one };
+        let switched = control.switch(&web, next).await.expect("switch");
+        assert_ne!(switched.previous.as_deref(), Some(next.release.as_str()));
+    }
+    let mut served = 0;
+    for worker in workers {
+        for (status, release, body) in worker.await.expect("worker") {
+            assert_eq!(status, 200, "no request fails during the switches");
+            let expected = if body == "v1" { "r1" } else { "r2" };
+            assert_eq!(release.as_deref(), Some(expected));
+            served += 1;
+        }
+    }
+    assert_eq!(served, 800);
+
+    let services = control.services().await.expect("list");
+    assert_eq!(services.len(), 1);
+    let total: u64 = services[0].releases.iter().map(|r| r.requests).sum();
+    assert_eq!(total, 800, "the daemon's stats count every request");
+    assert!(services[0].releases.iter().all(|r| r.server_errors == 0));
+    daemon.shutdown().await.expect("shutdown");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn a_restarted_daemon_binds_and_routes_as_the_state_file_says() {
+    let dir = scratch("restart");
+    let v1 = upstream("v1").await;
+    let redis = echo("redis-1").await;
+    let (web, db, idle) = (name("web"), name("db"), name("idle"));
+
+    let first = Daemon::start(config(&dir)).await.expect("first daemon");
+    let control = first.client();
+    let web_addr = control
+        .ensure(&web, &ServiceSpec::new(any_port(), Protocol::Http))
+        .await
+        .expect("ensure web")
+        .spec
+        .listen;
+    let mut db_spec = ServiceSpec::new(any_port(), Protocol::Tcp);
+    db_spec.hold_timeout_ms = 5_000;
+    let db_addr = control
+        .ensure(&db, &db_spec)
+        .await
+        .expect("ensure db")
+        .spec
+        .listen;
+    control
+        .ensure(&idle, &ServiceSpec::new(any_port(), Protocol::Http))
+        .await
+        .expect("ensure idle");
+    control
+        .switch(&web, &live("w1", &[v1.addr]))
+        .await
+        .expect("switch web");
+    control
+        .switch(&db, &live("d1", &[redis]))
+        .await
+        .expect("switch db");
+    let before = control.services().await.expect("list");
+    let table = state::read(&dir).expect("state file");
+    assert_eq!(table.services.len(), 3);
+    assert_eq!(table.services[&db].spec.listen, db_addr);
+    assert_eq!(table.services[&db].spec.hold_timeout_ms, 5_000);
+    assert_eq!(
+        table.services[&web].live,
+        Some(live("w1", &[v1.addr])),
+        "the file holds the live release and its upstreams"
+    );
+    first.shutdown().await.expect("shutdown");
+    assert!(
+        tokio::net::TcpStream::connect(web_addr).await.is_err(),
+        "the proxies stopped with the daemon"
+    );
+
+    let second = Daemon::start(config(&dir)).await.expect("second daemon");
+    let control = Client::from_state_dir(&dir).expect("the control address is in the state dir");
+    assert_eq!(control.control_addr(), second.control_addr());
+    let after = control.services().await.expect("list");
+    let routing = |views: &[daemon::api::ServiceView]| {
+        views
+            .iter()
+            .map(|v| (v.name.clone(), v.spec.clone(), v.live.clone()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        routing(&after),
+        routing(&before),
+        "same addresses, same routes"
+    );
+    assert_eq!(
+        get(&client(), web_addr, "/").await,
+        (200, Some("w1".into()), "v1".into())
+    );
+    let mut conn = Conn::open(db_addr)
+        .await
+        .expect("db routed after the restart");
+    assert_eq!(conn.version, "redis-1");
+    assert_eq!(conn.echo(b"PING\r\n").await, b"PING\r\n");
+
+    // A clear and a close are kept across a restart as well.
+    control.clear(&web).await.expect("clear");
+    control.close(&idle).await.expect("close");
+    second.shutdown().await.expect("shutdown");
+    let third = Daemon::start(config(&dir)).await.expect("third daemon");
+    let views = third.client().services().await.expect("list");
+    let names: Vec<_> = views.iter().map(|v| v.name.as_str().to_owned()).collect();
+    assert_eq!(names, ["db", "web"]);
+    assert_eq!(views[1].live, None);
+    third.shutdown().await.expect("shutdown");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn drains_forgets_and_replaces_through_the_client() {
+    let dir = scratch("drain");
+    let daemon = Daemon::start(config(&dir)).await.expect("daemon starts");
+    let control = daemon.client();
+    let db = name("db");
+    let v1 = echo("v1").await;
+    let v2 = echo("v2").await;
+    let addr = control
+        .ensure(&db, &ServiceSpec::new(any_port(), Protocol::Tcp))
+        .await
+        .expect("ensure")
+        .spec
+        .listen;
+    control
+        .switch(&db, &live("r1", &[v1]))
+        .await
+        .expect("switch");
+    let mut open = Conn::open(addr).await.expect("routed");
+    control
+        .switch(&db, &live("r2", &[v2]))
+        .await
+        .expect("switch");
+
+    match control.drain(&db, "r2", Duration::from_secs(1)).await {
+        Err(daemon::Error::Api {
+            kind: ErrorKind::Live,
+            ..
+        }) => {}
+        other => panic!("draining the live release is refused, got {other:?}"),
+    }
+    match control.drain(&db, "r1", Duration::from_millis(50)).await {
+        Err(daemon::Error::Api {
+            kind: ErrorKind::DrainCut,
+            message,
+            ..
+        }) => assert!(message.contains("1 connection(s)"), "{message}"),
+        other => panic!("expected the open connection cut, got {other:?}"),
+    }
+    assert!(open.closed_by_peer().await);
+    let view = &control.services().await.expect("list")[0];
+    let r1 = view
+        .releases
+        .iter()
+        .find(|r| r.release == "r1")
+        .expect("r1");
+    assert_eq!((r1.connections, r1.in_flight), (1, 0));
+    assert!(r1.bytes_from_upstream >= 3, "the greeting was counted");
+    control.forget(&db, "r1").await.expect("forget");
+    match control.forget(&db, "r2").await {
+        Err(daemon::Error::Api {
+            kind: ErrorKind::Live,
+            ..
+        }) => {}
+        other => panic!("the live release is not forgotten, got {other:?}"),
+    }
+    let view = &control.services().await.expect("list")[0];
+    assert_eq!(view.releases.len(), 1);
+
+    // The same spec again changes nothing; another hold timeout replaces the
+    // proxy on the same address and keeps its live release.
+    let same = control
+        .ensure(&db, &ServiceSpec::new(addr, Protocol::Tcp))
+        .await
+        .expect("ensure again");
+    assert_eq!(same.spec.listen, addr);
+    let mut longer = ServiceSpec::new(addr, Protocol::Tcp);
+    longer.hold_timeout_ms = 1_000;
+    let replaced = control.ensure(&db, &longer).await.expect("replace");
+    assert_eq!(
+        (
+            replaced.spec.hold_timeout_ms,
+            replaced.live.map(|l| l.release)
+        ),
+        (1_000, Some("r2".into()))
+    );
+    assert_eq!(Conn::open(addr).await.expect("routed").version, "v2");
+    daemon.shutdown().await.expect("shutdown");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn refusals_say_what_was_wrong() {
+    let dir = scratch("refusals");
+    let outside = daemon::Config {
+        control: SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)),
+        state_dir: dir.clone(),
+    };
+    assert!(matches!(
+        Daemon::start(outside).await,
+        Err(daemon::Error::NotLoopback(_))
+    ));
+    let daemon = Daemon::start(config(&dir)).await.expect("daemon starts");
+    assert!(
+        matches!(
+            Daemon::start(config(&dir)).await,
+            Err(daemon::Error::Locked(_))
+        ),
+        "a second daemon on the same state directory is refused"
+    );
+    let control = daemon.client();
+    match control
+        .switch(&name("nope"), &live("r1", &[any_port()]))
+        .await
+    {
+        Err(daemon::Error::Api {
+            kind: ErrorKind::UnknownService,
+            message,
+            ..
+        }) => assert!(message.contains("nope"), "{message}"),
+        other => panic!("expected an unknown service, got {other:?}"),
+    }
+    let web = name("web");
+    control
+        .ensure(&web, &ServiceSpec::new(any_port(), Protocol::Http))
+        .await
+        .expect("ensure");
+    match control.switch(&web, &live("empty", &[])).await {
+        Err(daemon::Error::Api {
+            kind: ErrorKind::NoUpstreams,
+            ..
+        }) => {}
+        other => panic!("expected no upstreams refused, got {other:?}"),
+    }
+    let taken = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind");
+    let taken_addr = taken.local_addr().expect("addr");
+    match control
+        .ensure(&name("clash"), &ServiceSpec::new(taken_addr, Protocol::Tcp))
+        .await
+    {
+        Err(daemon::Error::Api {
+            kind: ErrorKind::Bind,
+            message,
+            ..
+        }) => assert!(message.contains(&taken_addr.to_string()), "{message}"),
+        other => panic!("expected the taken address refused, got {other:?}"),
+    }
+
+    // Raw requests that do not fit the API get a typed error, not a panic.
+    let raw = client();
+    let bad = hyper::Request::builder()
+        .method("PUT")
+        .uri(format!(
+            "http://{}/v1/services/web/live",
+            daemon.control_addr()
+        ))
+        .body(http_body_util::Full::new(bytes::Bytes::from_static(
+            b"{\"release\":1}",
+        )))
+        .expect("request");
+    let answer = raw.request(bad).await.expect("answer");
+    assert_eq!(answer.status(), 400);
+    let body = http_body_util::BodyExt::collect(answer.into_body())
+        .await
+        .expect("body")
+        .to_bytes();
+    let refusal: daemon::api::ApiError = serde_json::from_slice(&body).expect("an ApiError");
+    assert_eq!(refusal.error, ErrorKind::BadRequest);
+    assert!(
+        refusal.message.contains("live release"),
+        "{}",
+        refusal.message
+    );
+
+    let stopped = daemon.control_addr();
+    daemon.shutdown().await.expect("shutdown");
+    match Client::new(stopped).services().await {
+        Err(daemon::Error::Unreachable { .. }) => {}
+        other => panic!("expected the stopped daemon unreachable, got {other:?}"),
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

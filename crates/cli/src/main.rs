@@ -43,8 +43,10 @@ enum Command {
     Status(commands::status::Args),
     /// Print the output of a release's containers.
     Logs(commands::logs::Args),
-    /// Run the process that holds the services' proxies and runs deploys.
+    /// Run the process that runs deploys and drives the services' proxies.
     Agent(commands::agent::Args),
+    /// Run the process that holds the services' proxies (the agent starts it).
+    Proxy(commands::proxy::Args),
 }
 
 /// `windlass ... | head` closes our stdout early: leave quietly, as other
@@ -102,6 +104,7 @@ fn run() -> anyhow::Result<ExitCode> {
         Command::Status(args) => commands::status::run(args)?,
         Command::Logs(args) => commands::logs::run(args)?,
         Command::Agent(args) => commands::agent::run(args)?,
+        Command::Proxy(args) => commands::proxy::run(args)?,
     };
     Ok(ExitCode::from(code))
 }

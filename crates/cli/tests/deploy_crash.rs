@@ -1,7 +1,9 @@
 //! `kill -9` of the windlass agent at many points of a deploy, on the real
-//! binary and the real Docker engine: after a restart the deploy carries on,
-//! and at the end exactly one release takes traffic, the one the store says
-//! is live, and the history shows the interrupted step run again.
+//! binary and the real Docker engine: no request fails while the agent is
+//! dead (the proxies live in `windlass proxy`, which the agent started and
+//! which outlives it); after a restart the deploy carries on, and at the end
+//! exactly one release takes traffic, the one the store says is live, and
+//! the history shows the interrupted step run again.
 
 #[path = "../../deploy/tests/support/mod.rs"]
 mod support;
@@ -160,10 +162,15 @@ async fn kill_9_at_any_step_ends_with_exactly_one_release_live() {
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let stopped = std::sync::Arc::clone(&stop);
         let traffic = tokio::spawn(async move {
+            let (mut sent, mut failed) = (0u64, 0u64);
             while !stopped.load(std::sync::atomic::Ordering::Relaxed) {
-                let _ = sample(port, 1).await;
+                sent += 1;
+                if sample(port, 1).await[0].is_none() {
+                    failed += 1;
+                }
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
+            (sent, failed)
         });
         let deadline = Instant::now() + Duration::from_secs(60);
         let arn = loop {
@@ -200,7 +207,11 @@ async fn kill_9_at_any_step_ends_with_exactly_one_release_live() {
             std::thread::sleep(Duration::from_millis(50));
         };
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        let _ = traffic.await;
+        let (sent, failed_meanwhile) = traffic.await.expect("traffic");
+        assert_eq!(
+            failed_meanwhile, 0,
+            "round {round} ({point}): {failed_meanwhile} of {sent} requests failed while the agent was killed and restarted"
+        );
         let releases = SqliteReleases::open(&db).expect("releases");
         let live = releases
             .live(SERVICE)
@@ -242,7 +253,7 @@ async fn kill_9_at_any_step_ends_with_exactly_one_release_live() {
             .filter(|e| e.details.to_string().contains("interrupted"))
             .count();
         println!(
-            "killed in {point}{}: execution {status}, live {}, states {entered:?}, {interrupted} task(s) failed as interrupted and retried",
+            "killed in {point}{}: execution {status}, live {}, {sent} requests through the kill and restart, none failed; states {entered:?}, {interrupted} task(s) failed as interrupted and retried",
             if *bad { " (bad release)" } else { "" },
             live.release
         );
@@ -250,7 +261,15 @@ async fn kill_9_at_any_step_ends_with_exactly_one_release_live() {
     }
     let _ = agent.kill();
     let _ = agent.wait();
+    stop_proxy(&state);
     support::cleanup(&docker, SERVICE).await;
+}
+
+/// Stops the `windlass proxy` the agent started (it outlives the agent).
+fn stop_proxy(state: &Path) {
+    if let Ok(pid) = std::fs::read_to_string(state.join("proxy.pid")) {
+        let _ = Command::new("kill").arg(pid.trim()).status();
+    }
 }
 
 /// True when `arn` is not a deploy of an earlier round.

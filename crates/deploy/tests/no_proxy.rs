@@ -84,7 +84,7 @@ async fn scenario(agent: &Agent, docker: &Docker, file: &Path, port: u16) -> Res
     let statuses = deploy_all(agent, file, &compose(port, "w1", false), &[]).await;
     assert_eq!(statuses, [Status::Succeeded; 3], "v1");
     assert!(
-        agent.proxies().get(WORKER).is_none(),
+        !agent.proxies().has(WORKER).await.expect("proxies"),
         "no proxy for a worker"
     );
     let live = |service: &str| {

@@ -10,6 +10,7 @@ use anyhow::{bail, Context};
 use windlass_deploy::agent::api::{self, Client, ClientError};
 use windlass_deploy::agent::contract::ErrorKind;
 use windlass_deploy::agent::{address_file, Agent};
+use windlass_deploy::workflow::Proxies;
 
 use crate::exit;
 
@@ -47,7 +48,10 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         .enable_all()
         .build()?;
     tokio.block_on(async move {
-        let agent = Agent::open(&dir)
+        // The proxies live in their own process, so that the services keep
+        // taking traffic whatever happens to this one.
+        let proxy = super::proxy::connect(&dir).await?;
+        let agent = Agent::open(&dir, Proxies::daemon(proxy))
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         let resumed = agent.resume().await?;
@@ -69,7 +73,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             _ = terminate.recv() => {}
         }
         let _ = std::fs::remove_file(address_file(&dir));
-        eprintln!("windlass agent stopping: the services it proxies stop taking traffic");
+        eprintln!("windlass agent stopping: the services keep taking traffic through `windlass proxy`; deploys wait for the agent");
         Ok(exit::OK)
     })
 }

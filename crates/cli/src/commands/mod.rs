@@ -5,6 +5,7 @@ pub mod bench;
 pub mod conformance;
 pub mod deploy;
 pub mod logs;
+pub mod proxy;
 pub mod releases;
 pub mod rollback;
 pub mod run;

@@ -79,11 +79,11 @@ async fn execution(
 }
 
 async fn status(State(agent): State<Agent>) -> Result<Json<StatusView>, Refusal> {
-    Ok(Json(status_view(&agent)?))
+    Ok(Json(status_view(&agent).await?))
 }
 
 /// Every service with a live release or a proxy, with its proxy's counters.
-fn status_view(agent: &Agent) -> Result<StatusView, Error> {
+async fn status_view(agent: &Agent) -> Result<StatusView, Error> {
     let mut services: Vec<ServiceStatus> = Vec::new();
     for live in agent.releases().all_live()? {
         services.push(ServiceStatus {
@@ -95,22 +95,19 @@ fn status_view(agent: &Agent) -> Result<StatusView, Error> {
             traffic: None,
         });
     }
-    for (service, proxy) in agent.proxies().all() {
-        let live = proxy.live();
-        let traffic = live
-            .as_ref()
-            .and_then(|l| proxy.stats(&l.id))
-            .map(|s| Traffic {
-                requests: s.requests,
-                server_errors: s.server_errors,
-                in_flight: s.in_flight,
-            });
-        let entry = match services.iter_mut().find(|s| s.service == service) {
+    let proxies = agent.proxies().all().await.map_err(Error::Restore)?;
+    for proxy in proxies {
+        let traffic = proxy.traffic.map(|t| Traffic {
+            requests: t.requests,
+            server_errors: t.server_errors,
+            in_flight: t.in_flight,
+        });
+        let entry = match services.iter_mut().find(|s| s.service == proxy.service) {
             Some(entry) => entry,
             None => {
                 services.push(ServiceStatus {
-                    lock: agent.releases().lock_of(&service)?,
-                    service: service.clone(),
+                    lock: agent.releases().lock_of(&proxy.service)?,
+                    service: proxy.service.clone(),
                     address: None,
                     live: None,
                     upstreams: Vec::new(),
@@ -121,10 +118,11 @@ fn status_view(agent: &Agent) -> Result<StatusView, Error> {
                     .ok_or(Error::Restore("no service".into()))?
             }
         };
-        entry.address = Some(proxy.local_addr().to_string());
-        entry.live = live.as_ref().map(|l| l.id.clone());
-        entry.upstreams = live
-            .map(|l| l.upstreams.iter().map(ToString::to_string).collect())
+        entry.address = Some(proxy.address.to_string());
+        entry.live = proxy.live.as_ref().map(|(id, _)| id.clone());
+        entry.upstreams = proxy
+            .live
+            .map(|(_, upstreams)| upstreams.iter().map(ToString::to_string).collect())
             .unwrap_or_default();
         entry.traffic = traffic;
     }

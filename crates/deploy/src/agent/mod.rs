@@ -96,15 +96,27 @@ pub struct Agent {
 }
 
 impl Agent {
-    /// An agent over the given store and backend; call [`Agent::resume`] next.
+    /// An agent over the given store and backend, with the proxies in this
+    /// process; call [`Agent::resume`] next.
     pub fn new(
         store: Arc<dyn Store>,
         releases: Arc<dyn Releases>,
         backend: Arc<dyn Backend>,
         config: workflow::Config,
     ) -> Agent {
+        Agent::with_proxies(store, releases, backend, config, Proxies::local())
+    }
+
+    /// An agent whose services are served by `proxies` (the proxy daemon's,
+    /// say).
+    pub fn with_proxies(
+        store: Arc<dyn Store>,
+        releases: Arc<dyn Releases>,
+        backend: Arc<dyn Backend>,
+        config: workflow::Config,
+        proxies: Proxies,
+    ) -> Agent {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let proxies = Proxies::new();
         let target = DockerTarget::new(
             backend,
             Arc::clone(&releases),
@@ -127,8 +139,8 @@ impl Agent {
     }
 
     /// The agent of state folder `dir` (`windlass.db` in it) on the local
-    /// Docker engine.
-    pub async fn open(dir: &Path) -> Result<Agent, String> {
+    /// Docker engine, its services served by `proxies`.
+    pub async fn open(dir: &Path, proxies: Proxies) -> Result<Agent, String> {
         std::fs::create_dir_all(dir)
             .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         let db = database(dir);
@@ -140,7 +152,7 @@ impl Agent {
         let credentials =
             crate::credentials::Credentials::discover(|name| std::env::var(name).ok())
                 .map_err(|e| format!("registry credentials: {e}"))?;
-        Ok(Agent::new(
+        Ok(Agent::with_proxies(
             Arc::new(store),
             Arc::new(releases),
             Arc::new(docker),
@@ -148,6 +160,7 @@ impl Agent {
                 credentials,
                 ..workflow::Config::default()
             },
+            proxies,
         ))
     }
 

@@ -6,7 +6,6 @@
 use std::net::SocketAddr;
 
 use windlass_asl::Failure;
-use windlass_proxy::Release as ProxyRelease;
 use windlass_store::releases::Live;
 
 use super::start::networks;
@@ -42,7 +41,7 @@ pub(super) async fn make_all_live(
             Some(address) => Some(
                 target
                     .proxies
-                    .ensure(name, address)
+                    .ensure(name, address, super::proxies::protocol(&release.spec))
                     .await
                     .map_err(|e| Failure::new(failures::PROXY, e))?,
             ),
@@ -52,9 +51,7 @@ pub(super) async fn make_all_live(
         lives.push(Live {
             service: name.clone(),
             release: release.id().to_owned(),
-            address: proxy
-                .as_ref()
-                .map_or_else(String::new, |p| p.local_addr().to_string()),
+            address: proxy.map_or_else(String::new, |bound| bound.to_string()),
             upstreams: if proxy.is_some() {
                 addresses.to_vec()
             } else {
@@ -68,9 +65,11 @@ pub(super) async fn make_all_live(
     let mut befores = Vec::new();
     for (release, upstreams, proxy, stored) in plans {
         let before = match proxy {
-            Some(proxy) => proxy
-                .switch(ProxyRelease::new(release.id(), upstreams))
-                .map_err(|e| Failure::new(failures::PROXY, e.to_string()))?,
+            Some(_) => target
+                .proxies
+                .switch(&release.service, release.id(), upstreams)
+                .await
+                .map_err(|e| Failure::new(failures::PROXY, e))?,
             None => stored,
         };
         route_names(target, release, before.as_deref()).await?;

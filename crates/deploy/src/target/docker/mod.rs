@@ -156,7 +156,18 @@ impl Target for DockerTarget {
             .collect();
         let count = proxied.len();
         for live in proxied {
-            self.proxies.restore(&live).await?;
+            // The release's own service says which protocol its port speaks.
+            let protocol = ReleaseContext::load(
+                self.releases.as_ref(),
+                &live.service,
+                &live.release,
+                None,
+                super::Mode::Deploy,
+                None,
+            )
+            .map(|r| proxies::protocol(&r.spec))
+            .map_err(|f| f.cause)?;
+            self.proxies.restore(&live, protocol).await?;
         }
         Ok(count)
     }

@@ -1,62 +1,339 @@
-//! The proxies of the services this process serves, one per service, bound
-//! on the service's public address the first time a deploy needs it.
+//! The proxies of the services the Docker target serves, one per service:
+//! either in this process ([`Proxies::local`], for tests and embedding), or
+//! in windlass's long-lived proxy daemon ([`Proxies::daemon`],
+//! `windlass_proxy::daemon`), so that traffic outlives the process that runs
+//! deploys. Both are driven the same way; the store's live pointer stays the
+//! truth either way ([`Proxies::restore`]).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
-use windlass_proxy::{Proxy, Release};
+use windlass_proxy::daemon::api::{LiveRelease, ServiceName, ServiceSpec, ServiceView};
+use windlass_proxy::daemon::Client;
+use windlass_proxy::{Protocol, Proxy, Release};
 use windlass_store::releases::Live;
 
+use crate::compose::Service;
+
 /// Shared by the deploy steps and the agent's status; cheap to clone.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Proxies {
-    by_service: Arc<Mutex<HashMap<String, Arc<Proxy>>>>,
+    kind: Arc<Kind>,
+}
+
+enum Kind {
+    Local(Mutex<HashMap<String, Arc<Proxy>>>),
+    Daemon(Client),
+}
+
+/// A release's traffic as its proxy counted it.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Traffic {
+    pub requests: u64,
+    pub server_errors: u64,
+    pub in_flight: u64,
+    /// The release's p99 latency so far (HTTP).
+    pub p99: Option<Duration>,
+}
+
+impl Traffic {
+    /// The requests between `earlier` and `self`; in flight and p99 stay.
+    pub fn since(&self, earlier: &Traffic) -> Traffic {
+        Traffic {
+            requests: self.requests.saturating_sub(earlier.requests),
+            server_errors: self.server_errors.saturating_sub(earlier.server_errors),
+            ..*self
+        }
+    }
+
+    pub fn server_error_ratio(&self) -> f64 {
+        if self.requests == 0 {
+            0.0
+        } else {
+            self.server_errors as f64 / self.requests as f64
+        }
+    }
+}
+
+/// One service's proxy as it runs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProxyView {
+    pub service: String,
+    pub address: SocketAddr,
+    pub live: Option<(String, Vec<SocketAddr>)>,
+    pub traffic: Option<Traffic>,
+}
+
+/// Which protocol a service's proxy speaks: HTTP when windlass is told the
+/// port is HTTP (an `x-windlass.health.http` probe, or 5xx or latency
+/// rollback triggers), else TCP, byte for byte, which serves any protocol.
+pub fn protocol(service: &Service) -> Protocol {
+    let windlass = &service.windlass;
+    let http = windlass.health.http.is_some()
+        || windlass.rollback_on.server_error_ratio.is_some()
+        || windlass.rollback_on.p99_latency.is_some();
+    if http {
+        Protocol::Http
+    } else {
+        Protocol::Tcp
+    }
+}
+
+fn name(service: &str) -> Result<ServiceName, String> {
+    service.parse().map_err(|e| format!("{e}"))
 }
 
 impl Proxies {
-    pub fn new() -> Proxies {
-        Proxies::default()
+    /// Proxies in this process: they stop with it.
+    pub fn local() -> Proxies {
+        Proxies {
+            kind: Arc::new(Kind::Local(Mutex::new(HashMap::new()))),
+        }
     }
 
-    pub fn get(&self, service: &str) -> Option<Arc<Proxy>> {
-        self.lock().get(service).cloned()
+    /// Proxies in the proxy daemon that `client` reaches.
+    pub fn daemon(client: Client) -> Proxies {
+        Proxies {
+            kind: Arc::new(Kind::Daemon(client)),
+        }
     }
 
-    /// Every service's proxy.
-    pub fn all(&self) -> Vec<(String, Arc<Proxy>)> {
-        let mut all: Vec<_> = self
-            .lock()
-            .iter()
-            .map(|(s, p)| (s.clone(), Arc::clone(p)))
-            .collect();
-        all.sort_by(|a, b| a.0.cmp(&b.0));
-        all
-    }
-
-    /// The service's proxy on `address`, bound now unless it is already.
-    /// A service that moved to another address gets a new proxy that keeps
-    /// serving the old one's live release.
-    pub async fn ensure(&self, service: &str, address: SocketAddr) -> Result<Arc<Proxy>, String> {
-        let existing = self.get(service);
-        if let Some(proxy) = &existing {
-            if address.port() == 0 || proxy.local_addr() == address {
-                return Ok(Arc::clone(proxy));
+    /// The service's proxy on `address`, bound now unless it is already;
+    /// returns the address it listens on. A service that moved to another
+    /// address gets a new proxy that keeps serving the old one's live release.
+    pub async fn ensure(
+        &self,
+        service: &str,
+        address: SocketAddr,
+        protocol: Protocol,
+    ) -> Result<SocketAddr, String> {
+        match &*self.kind {
+            Kind::Local(map) => {
+                let existing = lock(map).get(service).cloned();
+                if let Some(proxy) = &existing {
+                    let same = address.port() == 0 || proxy.local_addr() == address;
+                    if same && proxy.protocol() == protocol {
+                        return Ok(proxy.local_addr());
+                    }
+                }
+                let config = windlass_proxy::Config {
+                    protocol,
+                    ..windlass_proxy::Config::default()
+                };
+                if let Some(old) = &existing {
+                    if old.local_addr() == address {
+                        // Same address, other protocol: free it first.
+                        old.stop().await;
+                    }
+                }
+                let proxy = Proxy::bind(address, config)
+                    .await
+                    .map_err(|e| format!("the proxy of service {service}: {e}"))?;
+                if let Some(live) = existing.and_then(|p| p.live()) {
+                    proxy.switch(live).map_err(|e| e.to_string())?;
+                }
+                let bound = proxy.local_addr();
+                lock(map).insert(service.to_owned(), Arc::new(proxy));
+                Ok(bound)
+            }
+            Kind::Daemon(client) => {
+                let spec = ServiceSpec::new(address, protocol);
+                let view = client
+                    .ensure(&name(service)?, &spec)
+                    .await
+                    .map_err(|e| format!("the proxy of service {service}: {e}"))?;
+                Ok(view.spec.listen)
             }
         }
-        let proxy = Proxy::bind(address, windlass_proxy::Config::default())
-            .await
-            .map_err(|e| format!("the proxy of service {service}: {e}"))?;
-        if let Some(live) = existing.and_then(|p| p.live()) {
-            proxy.switch(live).map_err(|e| e.to_string())?;
+    }
+
+    /// Routes the service's traffic to `release`; the release live before.
+    pub async fn switch(
+        &self,
+        service: &str,
+        release: &str,
+        upstreams: Vec<SocketAddr>,
+    ) -> Result<Option<String>, String> {
+        match &*self.kind {
+            Kind::Local(map) => {
+                let proxy = lock(map)
+                    .get(service)
+                    .cloned()
+                    .ok_or_else(|| format!("service {service} has no proxy"))?;
+                proxy
+                    .switch(Release::new(release, upstreams))
+                    .map_err(|e| e.to_string())
+            }
+            Kind::Daemon(client) => {
+                let live = LiveRelease {
+                    release: release.to_owned(),
+                    upstreams,
+                };
+                let switched = client
+                    .switch(&name(service)?, &live)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Ok(switched.previous)
+            }
         }
-        let proxy = Arc::new(proxy);
-        self.lock().insert(service.to_owned(), Arc::clone(&proxy));
-        Ok(proxy)
+    }
+
+    /// Leaves the service with no live release (its traffic is held);
+    /// returns the release that was live.
+    pub async fn clear(&self, service: &str) -> Result<Option<String>, String> {
+        match &*self.kind {
+            Kind::Local(map) => Ok(lock(map).get(service).and_then(|p| p.clear())),
+            Kind::Daemon(client) => match self.view(service).await? {
+                None => Ok(None),
+                Some(_) => client
+                    .clear(&name(service)?)
+                    .await
+                    .map(|s| s.previous)
+                    .map_err(|e| e.to_string()),
+            },
+        }
+    }
+
+    /// Whether the service has a proxy.
+    pub async fn has(&self, service: &str) -> Result<bool, String> {
+        Ok(self.view(service).await?.is_some())
+    }
+
+    /// The release the service's proxy routes to.
+    pub async fn live(&self, service: &str) -> Result<Option<String>, String> {
+        Ok(self
+            .view(service)
+            .await?
+            .and_then(|v| v.live.map(|(release, _)| release)))
+    }
+
+    /// A release's traffic so far.
+    pub async fn traffic(&self, service: &str, release: &str) -> Result<Option<Traffic>, String> {
+        match &*self.kind {
+            Kind::Local(map) => {
+                Ok(lock(map)
+                    .get(service)
+                    .and_then(|p| p.stats(release))
+                    .map(|s| Traffic {
+                        requests: s.requests,
+                        server_errors: s.server_errors,
+                        in_flight: s.in_flight,
+                        p99: s.p99(),
+                    }))
+            }
+            Kind::Daemon(client) => {
+                let views = client.services().await.map_err(|e| e.to_string())?;
+                Ok(views
+                    .into_iter()
+                    .find(|v| v.name.as_str() == service)
+                    .and_then(|v| v.releases.into_iter().find(|r| r.release == release))
+                    .map(|r| Traffic {
+                        requests: r.requests,
+                        server_errors: r.server_errors,
+                        in_flight: r.in_flight,
+                        p99: r.p99_us.map(Duration::from_micros),
+                    }))
+            }
+        }
+    }
+
+    /// Waits until `release` has nothing in flight, at most `timeout`. A
+    /// release the proxy never routed to has nothing to drain.
+    pub async fn drain(
+        &self,
+        service: &str,
+        release: &str,
+        timeout: Duration,
+    ) -> Result<(), String> {
+        match &*self.kind {
+            Kind::Local(map) => {
+                let Some(proxy) = lock(map).get(service).cloned() else {
+                    return Ok(());
+                };
+                match proxy.drain(release, timeout).await {
+                    Ok(()) | Err(windlass_proxy::Error::UnknownRelease(_)) => Ok(()),
+                    Err(e) => Err(e.to_string()),
+                }
+            }
+            Kind::Daemon(client) => {
+                if !self.has(service).await? {
+                    return Ok(());
+                }
+                match client.drain(&name(service)?, release, timeout).await {
+                    Ok(_) => Ok(()),
+                    Err(windlass_proxy::daemon::Error::Api {
+                        kind: windlass_proxy::daemon::api::ErrorKind::UnknownRelease,
+                        ..
+                    }) => Ok(()),
+                    Err(e) => Err(e.to_string()),
+                }
+            }
+        }
+    }
+
+    /// Drops a retired release's counters.
+    pub async fn forget(&self, service: &str, release: &str) {
+        match &*self.kind {
+            Kind::Local(map) => {
+                if let Some(proxy) = lock(map).get(service) {
+                    proxy.forget(release);
+                }
+            }
+            Kind::Daemon(client) => {
+                if let Ok(name) = name(service) {
+                    // A release the proxy never counted is not an error.
+                    let _ = client.forget(&name, release).await;
+                }
+            }
+        }
+    }
+
+    /// Every service's proxy, by service name.
+    pub async fn all(&self) -> Result<Vec<ProxyView>, String> {
+        let mut all: Vec<ProxyView> = match &*self.kind {
+            Kind::Local(map) => {
+                let proxies: Vec<(String, Arc<Proxy>)> = lock(map)
+                    .iter()
+                    .map(|(s, p)| (s.clone(), Arc::clone(p)))
+                    .collect();
+                proxies
+                    .into_iter()
+                    .map(|(service, proxy)| {
+                        let live = proxy.live();
+                        let traffic =
+                            live.as_ref()
+                                .and_then(|l| proxy.stats(&l.id))
+                                .map(|s| Traffic {
+                                    requests: s.requests,
+                                    server_errors: s.server_errors,
+                                    in_flight: s.in_flight,
+                                    p99: s.p99(),
+                                });
+                        ProxyView {
+                            service,
+                            address: proxy.local_addr(),
+                            live: live.map(|l| (l.id, l.upstreams)),
+                            traffic,
+                        }
+                    })
+                    .collect()
+            }
+            Kind::Daemon(client) => client
+                .services()
+                .await
+                .map_err(|e| e.to_string())?
+                .into_iter()
+                .map(daemon_view)
+                .collect(),
+        };
+        all.sort_by(|a, b| a.service.cmp(&b.service));
+        Ok(all)
     }
 
     /// Binds the service's proxy and routes it to the stored live release.
-    pub async fn restore(&self, live: &Live) -> Result<(), String> {
+    pub async fn restore(&self, live: &Live, protocol: Protocol) -> Result<(), String> {
         let address: SocketAddr = live
             .address
             .parse()
@@ -67,16 +344,39 @@ impl Proxies {
             .map(|u| u.parse::<SocketAddr>())
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| format!("stored upstreams of {}: {e}", live.service))?;
-        let proxy = self.ensure(&live.service, address).await?;
-        proxy
-            .switch(Release::new(live.release.clone(), upstreams))
-            .map_err(|e| e.to_string())?;
+        self.ensure(&live.service, address, protocol).await?;
+        self.switch(&live.service, &live.release, upstreams).await?;
         Ok(())
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Proxy>>> {
-        self.by_service
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+    async fn view(&self, service: &str) -> Result<Option<ProxyView>, String> {
+        Ok(self.all().await?.into_iter().find(|v| v.service == service))
     }
+}
+
+fn daemon_view(view: ServiceView) -> ProxyView {
+    let live = view.live.map(|l| (l.release, l.upstreams));
+    let traffic = live.as_ref().and_then(|(release, _)| {
+        view.releases
+            .iter()
+            .find(|r| &r.release == release)
+            .map(|r| Traffic {
+                requests: r.requests,
+                server_errors: r.server_errors,
+                in_flight: r.in_flight,
+                p99: r.p99_us.map(Duration::from_micros),
+            })
+    });
+    ProxyView {
+        service: view.name.as_str().to_owned(),
+        address: view.spec.listen,
+        live,
+        traffic,
+    }
+}
+
+fn lock(
+    map: &Mutex<HashMap<String, Arc<Proxy>>>,
+) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Proxy>>> {
+    map.lock().unwrap_or_else(PoisonError::into_inner)
 }

@@ -51,10 +51,8 @@ pub(super) async fn retire(
         stop(target, &release.service, service, of, &container.id).await?;
         retired.insert(of.clone());
     }
-    if let Some(proxy) = target.proxies.get(&release.service) {
-        for id in &retired {
-            proxy.forget(id);
-        }
+    for id in &retired {
+        target.proxies.forget(&release.service, id).await;
     }
     let retain = service.windlass.retain.unwrap_or(DEFAULT_RETAIN).max(1);
     let pruned = prune(target, &release.service, &keep, retain).await?;
@@ -111,11 +109,12 @@ pub(super) async fn stop(
     release: &str,
     id: &str,
 ) -> Result<(), Failure> {
-    if let Some(proxy) = target.proxies.get(name) {
-        match proxy.drain(release, target.config.drain_timeout).await {
-            Ok(()) | Err(windlass_proxy::Error::UnknownRelease(_)) => {}
-            Err(e) => tracing::warn!(%e, "stopping the release anyway"),
-        }
+    if let Err(e) = target
+        .proxies
+        .drain(name, release, target.config.drain_timeout)
+        .await
+    {
+        tracing::warn!(%e, "stopping the release anyway");
     }
     target
         .backend

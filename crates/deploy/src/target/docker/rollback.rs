@@ -16,8 +16,12 @@ pub(super) async fn roll_back(
     failure: Option<&CaughtFailure>,
 ) -> Result<RolledBack, Failure> {
     let decided = target.now();
-    let proxy = target.proxies.get(&release.service);
-    let live_now = proxy.as_ref().and_then(|p| p.live()).map(|r| r.id);
+    let proxy_failed = |e: String| Failure::new(failures::PROXY, e);
+    let live_now = target
+        .proxies
+        .live(&release.service)
+        .await
+        .map_err(proxy_failed)?;
     let mut flip_millis = None;
     match &release.previous {
         Some(previous) if live_now.as_deref() != Some(previous.as_str()) => {
@@ -33,10 +37,14 @@ pub(super) async fn roll_back(
                 .releases
                 .clear_live(&release.service)
                 .map_err(failures::store)?;
-            if let Some(proxy) = &proxy {
-                if proxy.clear().is_some() {
-                    flip_millis = Some(target.now() - decided);
-                }
+            if target
+                .proxies
+                .clear(&release.service)
+                .await
+                .map_err(proxy_failed)?
+                .is_some()
+            {
+                flip_millis = Some(target.now() - decided);
             }
         }
     }
@@ -55,9 +63,7 @@ pub(super) async fn roll_back(
             .await?;
         }
     }
-    if let Some(proxy) = &proxy {
-        proxy.forget(release.id());
-    }
+    target.proxies.forget(&release.service, release.id()).await;
     Ok(RolledBack {
         live: release.previous.clone(),
         flip_millis,

@@ -26,7 +26,7 @@ pub(super) async fn start(
     if let Some(address) = service.proxy_address() {
         target
             .proxies
-            .ensure(&release.service, address)
+            .ensure(&release.service, address, super::proxies::protocol(service))
             .await
             .map_err(|e| Failure::new(failures::PROXY, e))?;
     }

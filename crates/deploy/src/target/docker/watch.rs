@@ -55,28 +55,48 @@ pub(super) async fn watch(
     let id = release.id();
     let triggers = Triggers::of(service);
     // A service that publishes no port has no proxy: only its health is watched.
-    let proxy = match service.proxy_address() {
-        Some(_) => Some(target.proxies.get(&release.service).ok_or_else(|| {
-            Failure::new(
-                failures::PROXY,
-                format!("service {} has no proxy", release.service),
-            )
-        })?),
-        None => None,
-    };
+    let proxied = service.proxy_address().is_some();
+    let proxy_failed = |e: String| Failure::new(failures::PROXY, e);
+    if proxied
+        && !target
+            .proxies
+            .has(&release.service)
+            .await
+            .map_err(proxy_failed)?
+    {
+        return Err(Failure::new(
+            failures::PROXY,
+            format!("service {} has no proxy", release.service),
+        ));
+    }
     let (_, mut health) = wait_config(service);
     // One look per probe: a zero deadline makes wait_healthy answer at once.
     health.deadline = Duration::ZERO;
     let probe_every = health.interval.max(Duration::from_millis(200));
-    let baseline = proxy.as_ref().and_then(|p| p.stats(id));
+    let traffic = || async {
+        if proxied {
+            target
+                .proxies
+                .traffic(&release.service, id)
+                .await
+                .map_err(proxy_failed)
+        } else {
+            Ok(None)
+        }
+    };
+    let baseline = traffic().await?;
     let started = tokio::time::Instant::now();
     let mut next_probe = started;
     let mut failed_checks = 0u32;
     loop {
         let now = tokio::time::Instant::now();
-        let live = match &proxy {
-            Some(proxy) => proxy.live().map(|r| r.id),
-            None => target
+        let live = match proxied {
+            true => target
+                .proxies
+                .live(&release.service)
+                .await
+                .map_err(proxy_failed)?,
+            false => target
                 .releases
                 .live(&release.service)
                 .map_err(failures::store)?
@@ -88,7 +108,7 @@ pub(super) async fn watch(
                 format!("release {} stopped being live during the watch", id),
             ));
         }
-        let now_stats = proxy.as_ref().and_then(|p| p.stats(id));
+        let now_stats = traffic().await?;
         let window = match (&baseline, now_stats) {
             (Some(before), Some(after)) => Some(after.since(before)),
             (None, after) => after,
@@ -109,7 +129,7 @@ pub(super) async fn watch(
                     ),
                 ));
             }
-            if let (Some(limit), Some(p99)) = (triggers.p99, window.p99()) {
+            if let (Some(limit), Some(p99)) = (triggers.p99, window.p99) {
                 if window.requests >= MIN_REQUESTS && p99 > limit {
                     return Err(Failure::new(
                         failures::LATENCY,
@@ -152,7 +172,7 @@ pub(super) async fn watch(
                 server_errors: window.as_ref().map_or(0, |w| w.server_errors),
                 p99_millis: window
                     .as_ref()
-                    .and_then(|w| w.p99())
+                    .and_then(|w| w.p99)
                     .map(|d| d.as_secs_f64() * 1000.0),
             });
         }

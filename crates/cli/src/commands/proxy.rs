@@ -1,0 +1,93 @@
+//! `windlass proxy`: the small long-lived process that holds every deployed
+//! service's proxy (`windlass_proxy::daemon`). `windlass agent` starts it
+//! when none runs and drives it over a loopback control API; it keeps
+//! serving while the agent is stopped, restarted or killed, and a restarted
+//! proxy routes as before from its state file.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use windlass_proxy::daemon::{self, Client};
+
+use super::agent::StateArgs;
+use crate::exit;
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    state: StateArgs,
+    /// The control API's address; keep it on loopback (it has no authentication).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    control: SocketAddr,
+}
+
+/// The proxy daemon's own folder inside a state folder.
+pub fn folder(state: &Path) -> PathBuf {
+    state.join("proxy")
+}
+
+pub fn run(args: Args) -> anyhow::Result<u8> {
+    let dir = folder(&args.state.dir());
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    tokio.block_on(async move {
+        let daemon = daemon::Daemon::start(daemon::Config {
+            control: args.control,
+            state_dir: dir.clone(),
+        })
+        .await?;
+        eprintln!(
+            "windlass proxy (pid {}) controlled on {}; routing kept in {}",
+            std::process::id(),
+            daemon.control_addr(),
+            dir.display()
+        );
+        daemon.run_until_signal().await?;
+        eprintln!("windlass proxy stopping: the services it serves stop taking traffic");
+        Ok(exit::OK)
+    })
+}
+
+/// A client of the proxy daemon of `state`, started in its own process
+/// group when none answers (its pid goes to `proxy.pid` in the state folder).
+pub async fn connect(state: &Path) -> anyhow::Result<Client> {
+    if let Some(client) = reachable(state).await {
+        return Ok(client);
+    }
+    std::fs::create_dir_all(state).with_context(|| format!("cannot create {}", state.display()))?;
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(state.join("proxy.log"))?;
+    let mut command = std::process::Command::new(std::env::current_exe()?);
+    command
+        .arg("proxy")
+        .arg("--state")
+        .arg(state)
+        .stdin(std::process::Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log);
+    // Its own process group: it outlives the agent that started it.
+    std::os::unix::process::CommandExt::process_group(&mut command, 0);
+    let child = command.spawn().context("cannot start the windlass proxy")?;
+    std::fs::write(state.join("proxy.pid"), child.id().to_string())?;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while Instant::now() < deadline {
+        if let Some(client) = reachable(state).await {
+            return Ok(client);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    bail!(
+        "the windlass proxy did not start within 15s; see {}",
+        state.join("proxy.log").display()
+    )
+}
+
+async fn reachable(state: &Path) -> Option<Client> {
+    let client = Client::from_state_dir(&folder(state)).ok()?;
+    client.services().await.ok().map(|_| client)
+}

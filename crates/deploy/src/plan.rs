@@ -4,8 +4,11 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::backend::{ContainerSpec, Healthcheck, RELEASE_LABEL, SERVICE_LABEL};
-use crate::compose::Service;
+use crate::backend::{
+    self, BuildOptions, BuildSpec, ContainerSpec, ExposedPort, FileMount, Healthcheck, LogConfig,
+    Mount, RestartPolicy, Ulimit, VolumeSpec, RELEASE_LABEL, SERVICE_LABEL,
+};
+use crate::compose::{self, MountKind, Protocol, Restart, Service};
 use crate::probe::{Check, WaitConfig};
 
 /// The container for replica `replica` of `release` of service `name`,
@@ -55,7 +58,12 @@ pub fn container_spec(
             })
         });
     ContainerSpec {
-        name: format!("{name}-{release}-{replica}"),
+        // A fixed container_name is the container's name, as in Compose;
+        // such a service runs alone (see `Service::must_run_alone`).
+        name: service
+            .container_name
+            .clone()
+            .unwrap_or_else(|| format!("{name}-{release}-{replica}")),
         image: image.into(),
         command: service.command.clone(),
         env,
@@ -75,7 +83,188 @@ pub fn container_spec(
         network: None,
         init: service.init.unwrap_or(false),
         stop_grace_period: service.stop_grace_period,
+        health_start_interval: service.healthcheck.as_ref().and_then(|h| h.start_interval),
+        mounts: mounts(service),
+        files: files(service),
+        restart: service.restart.map(|r| match r {
+            Restart::No => RestartPolicy::No,
+            Restart::Always => RestartPolicy::Always,
+            Restart::OnFailure(max_retries) => RestartPolicy::OnFailure { max_retries },
+            Restart::UnlessStopped => RestartPolicy::UnlessStopped,
+        }),
+        user: service.user.clone(),
+        working_dir: service.working_dir.clone(),
+        entrypoint: service.entrypoint.clone(),
+        cap_add: service.cap_add.clone(),
+        cap_drop: service.cap_drop.clone(),
+        stop_signal: service.stop_signal.clone(),
+        extra_hosts: service
+            .extra_hosts
+            .iter()
+            .map(|h| format!("{}:{}", h.host, h.ip))
+            .collect(),
+        ulimits: service
+            .ulimits
+            .iter()
+            .map(|(name, u)| Ulimit {
+                name: name.clone(),
+                soft: u.soft,
+                hard: u.hard,
+            })
+            .collect(),
+        shm_size: service.shm_size,
+        platform: service.platform.clone(),
+        tty: service.tty,
+        stdin_open: service.stdin_open,
+        logging: service.logging.as_ref().map(|l| LogConfig {
+            driver: l.driver.clone().unwrap_or_else(|| "json-file".into()),
+            options: l.options.clone(),
+        }),
+        expose: service
+            .expose
+            .iter()
+            .map(|e| ExposedPort {
+                port: e.port,
+                udp: e.protocol == Protocol::Udp,
+            })
+            .collect(),
+        hostname: service.hostname.clone(),
+        domainname: service.domainname.clone(),
+        dns: service.dns.clone(),
+        dns_search: service.dns_search.clone(),
+        dns_opt: service.dns_opt.clone(),
+        read_only_root: service.read_only,
+        privileged: service.privileged,
+        security_opt: service.security_opt.clone(),
+        sysctls: service
+            .sysctls
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone().unwrap_or_default()))
+            .collect(),
+        group_add: service.group_add.clone(),
+        mem_limit: service.mem_limit,
+        cpus: service.cpus,
+        pids_limit: service.pids_limit,
     }
+}
+
+/// The service's `volumes` and `tmpfs` as mounts.
+fn mounts(service: &Service) -> Vec<Mount> {
+    let volumes = service.volumes.iter().map(|v| Mount {
+        kind: match v.kind {
+            MountKind::Volume => backend::MountKind::Volume {
+                name: v.volume.as_ref().map(|spec| spec.name.clone()),
+                nocopy: v.nocopy,
+            },
+            MountKind::Bind => backend::MountKind::Bind {
+                source: v.source.clone().unwrap_or_default().into(),
+                create: v.create_host_path,
+            },
+            MountKind::Tmpfs => backend::MountKind::Tmpfs {
+                size: v.size,
+                mode: v.mode,
+            },
+        },
+        target: v.target.clone(),
+        read_only: v.read_only,
+    });
+    let tmpfs = service.tmpfs.iter().map(|entry| {
+        // `/run:size=64m,mode=1777` as `docker run --tmpfs` takes it.
+        let (target, options) = entry.split_once(':').unwrap_or((entry, ""));
+        let option = |name: &str| {
+            options
+                .split(',')
+                .find_map(|o| o.strip_prefix(name)?.strip_prefix('='))
+        };
+        Mount {
+            kind: backend::MountKind::Tmpfs {
+                size: option("size").and_then(compose_bytes),
+                mode: option("mode").and_then(|m| u32::from_str_radix(m, 8).ok()),
+            },
+            target: target.to_owned(),
+            read_only: false,
+        }
+    });
+    volumes.chain(tmpfs).collect()
+}
+
+fn compose_bytes(text: &str) -> Option<u64> {
+    let digits = text.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+    let number: u64 = digits.parse().ok()?;
+    let unit = match text[digits.len()..].to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" => 1 << 10,
+        "m" | "mb" => 1 << 20,
+        "g" | "gb" => 1 << 30,
+        _ => return None,
+    };
+    number.checked_mul(unit)
+}
+
+/// Secrets and configs as read-only files in the container.
+fn files(service: &Service) -> Vec<FileMount> {
+    service
+        .secrets
+        .iter()
+        .chain(&service.configs)
+        .filter_map(|f| {
+            let content = match f.content.as_ref()? {
+                compose::FileContent::File(path) => backend::FileContent::Path(path.clone()),
+                compose::FileContent::Text(text) => {
+                    backend::FileContent::Bytes(text.clone().into_bytes())
+                }
+            };
+            Some(FileMount {
+                target: f.target.clone()?,
+                content,
+            })
+        })
+        .collect()
+}
+
+/// The named volumes a service's containers need, to create before them.
+pub fn volumes(service: &Service) -> Vec<VolumeSpec> {
+    service
+        .volumes
+        .iter()
+        .filter_map(|v| v.volume.clone())
+        .collect()
+}
+
+/// How to build the service's image: the context, Dockerfile, arguments
+/// (a value missing is taken through `lookup`, as Compose does), the tag
+/// and labels, and Compose's further settings (target, cache_from ...).
+pub fn build_spec(
+    service: &Service,
+    tag: &str,
+    labels: BTreeMap<String, String>,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Option<(BuildSpec, BuildOptions)> {
+    let build = service.build.as_ref()?;
+    let mut all_labels: BTreeMap<String, String> = build
+        .labels
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone().unwrap_or_default()))
+        .collect();
+    all_labels.extend(labels);
+    let spec = BuildSpec {
+        context: build.context.clone(),
+        dockerfile: build.dockerfile.clone(),
+        args: build
+            .args
+            .iter()
+            .filter_map(|(k, v)| v.clone().or_else(|| lookup(k)).map(|v| (k.clone(), v)))
+            .collect(),
+        tag: tag.to_owned(),
+        labels: all_labels,
+    };
+    let options = BuildOptions {
+        target: build.target.clone(),
+        cache_from: build.cache_from.clone(),
+        network: build.network.clone(),
+        shm_size: build.shm_size,
+    };
+    Some((spec, options))
 }
 
 /// How to wait for a replica to be healthy: windlass's HTTP or TCP probe

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -11,8 +11,10 @@ use bollard::auth::DockerCredentials;
 use bollard::errors::Error as BollardError;
 use bollard::models::{
     ContainerCreateBody, ContainerInspectResponse, ContainerStateStatusEnum, EndpointSettings,
-    HealthConfig, HealthStatusEnum, HostConfig, NetworkConnectRequest, NetworkCreateRequest,
-    NetworkDisconnectRequest, PortBinding,
+    HealthConfig, HealthStatusEnum, HostConfig, HostConfigLogConfig, MountBindOptions,
+    MountTmpfsOptions, MountType, MountVolumeOptions, NetworkConnectRequest, NetworkCreateRequest,
+    NetworkDisconnectRequest, PortBinding, ResourcesUlimits, RestartPolicyNameEnum,
+    VolumeCreateRequest,
 };
 use bollard::query_parameters::{
     BuildImageOptionsBuilder, BuilderVersion, CreateContainerOptionsBuilder,
@@ -23,15 +25,20 @@ use bollard::query_parameters::{
 use futures_util::StreamExt;
 
 use super::{
-    split_reference, Backend, BuildSpec, Container, ContainerSpec, Error, Health, RegistryAuth,
-    RunState,
+    split_reference, Backend, BuildOptions, BuildSpec, Container, ContainerSpec, Error,
+    FileContent, Health, MountKind, RegistryAuth, RestartPolicy, RunState, VolumeSpec,
 };
 
 /// The Docker engine on this host.
 #[derive(Debug, Clone)]
 pub struct Docker {
     client: bollard::Docker,
+    /// Where secrets and configs given as text are written for mounting.
+    secrets_dir: PathBuf,
 }
+
+/// The first API version whose healthchecks take `StartInterval`.
+const START_INTERVAL_API: (usize, usize) = (1, 44);
 
 impl Docker {
     /// Connects through `DOCKER_HOST` or the local socket and agrees on an
@@ -43,7 +50,80 @@ impl Docker {
             .negotiate_version()
             .await
             .map_err(|e| Error::Connect(e.to_string()))?;
-        Ok(Docker { client })
+        Ok(Docker {
+            client,
+            secrets_dir: std::env::temp_dir().join("windlass").join("secrets"),
+        })
+    }
+
+    /// Writes secrets and configs given as text under `DIR/secrets` (the
+    /// agent's state folder) rather than the system's temporary folder.
+    pub fn with_state_dir(mut self, dir: &Path) -> Docker {
+        self.secrets_dir = dir.join("secrets");
+        self
+    }
+
+    /// Writes a text secret for container `name` as a file of mode 0400 in
+    /// a folder of mode 0700, and returns its path.
+    fn write_secret(&self, name: &str, target: &str, bytes: &[u8]) -> Result<PathBuf, Error> {
+        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+        let fail = |err: std::io::Error| Error::Engine {
+            operation: "write secret for container",
+            name: name.to_owned(),
+            message: format!("{err} (under {})", self.secrets_dir.display()),
+        };
+        let dir = self.secrets_dir.join(name);
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&dir)
+            .map_err(fail)?;
+        let file = dir.join(target.trim_start_matches('/').replace('/', "_"));
+        match std::fs::remove_file(&file) {
+            Ok(()) => {}
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+            Err(err) => return Err(fail(err)),
+        }
+        let mut out = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o400)
+            .open(&file)
+            .map_err(fail)?;
+        std::io::Write::write_all(&mut out, bytes).map_err(fail)?;
+        Ok(file)
+    }
+
+    /// Refuses a platform the engine does not run natively.
+    async fn check_platform(&self, spec: &ContainerSpec) -> Result<(), Error> {
+        let Some(platform) = &spec.platform else {
+            return Ok(());
+        };
+        let version = self.client.version().await.map_err(engine(
+            "read the version of engine for container",
+            &spec.name,
+        ))?;
+        let engine_os = version.os.unwrap_or_default();
+        let engine_arch = version.arch.unwrap_or_default();
+        let mut parts = platform.split('/');
+        let (os, arch) = (
+            parts.next().unwrap_or_default(),
+            parts.next().unwrap_or_default(),
+        );
+        if os != engine_os || arch != engine_arch {
+            return Err(Error::Unsupported {
+                container: spec.name.clone(),
+                message: format!(
+                    "platform {platform} was asked for and the engine runs {engine_os}/{engine_arch} with no emulation: remove `platform` or build the image for {engine_os}/{engine_arch}"
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    fn speaks(&self, (major, minor): (usize, usize)) -> bool {
+        let version = self.client.client_version();
+        (version.major_version, version.minor_version) >= (major, minor)
     }
 
     /// The API version agreed with the engine, such as `1.41`.
@@ -149,7 +229,114 @@ fn to_nanos(d: Option<Duration>) -> Option<i64> {
     d.map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
 }
 
-fn create_body(spec: &ContainerSpec) -> ContainerCreateBody {
+fn mounts(spec: &ContainerSpec, files: &[(String, PathBuf)]) -> Vec<bollard::models::Mount> {
+    let mut mounts: Vec<bollard::models::Mount> = spec
+        .mounts
+        .iter()
+        .map(|m| {
+            let mut mount = bollard::models::Mount {
+                target: Some(m.target.clone()),
+                read_only: Some(m.read_only),
+                ..Default::default()
+            };
+            match &m.kind {
+                MountKind::Volume { name, nocopy } => {
+                    mount.typ = Some(MountType::VOLUME);
+                    mount.source = name.clone();
+                    mount.volume_options = Some(MountVolumeOptions {
+                        no_copy: Some(*nocopy),
+                        ..Default::default()
+                    });
+                }
+                MountKind::Bind { source, create } => {
+                    mount.typ = Some(MountType::BIND);
+                    mount.source = Some(source.display().to_string());
+                    mount.bind_options = Some(MountBindOptions {
+                        create_mountpoint: create.then_some(true),
+                        ..Default::default()
+                    });
+                }
+                MountKind::Tmpfs { size, mode } => {
+                    mount.typ = Some(MountType::TMPFS);
+                    mount.tmpfs_options = Some(MountTmpfsOptions {
+                        size_bytes: size.map(|s| i64::try_from(s).unwrap_or(i64::MAX)),
+                        mode: mode.map(i64::from),
+                        ..Default::default()
+                    });
+                }
+            }
+            mount
+        })
+        .collect();
+    mounts.extend(files.iter().map(|(target, source)| bollard::models::Mount {
+        target: Some(target.clone()),
+        source: Some(source.display().to_string()),
+        typ: Some(MountType::BIND),
+        read_only: Some(true),
+        ..Default::default()
+    }));
+    mounts
+}
+
+fn host_config(spec: &ContainerSpec, files: &[(String, PathBuf)]) -> HostConfig {
+    let non_empty = |v: &Vec<String>| (!v.is_empty()).then(|| v.clone());
+    HostConfig {
+        init: Some(spec.init),
+        network_mode: spec.network.clone(),
+        mounts: Some(mounts(spec, files)),
+        restart_policy: spec.restart.map(|r| {
+            let (name, retries) = match r {
+                RestartPolicy::No => (RestartPolicyNameEnum::NO, None),
+                RestartPolicy::Always => (RestartPolicyNameEnum::ALWAYS, None),
+                RestartPolicy::OnFailure { max_retries } => (
+                    RestartPolicyNameEnum::ON_FAILURE,
+                    max_retries.map(i64::from),
+                ),
+                RestartPolicy::UnlessStopped => (RestartPolicyNameEnum::UNLESS_STOPPED, None),
+            };
+            bollard::models::RestartPolicy {
+                name: Some(name),
+                maximum_retry_count: retries,
+            }
+        }),
+        cap_add: non_empty(&spec.cap_add),
+        cap_drop: non_empty(&spec.cap_drop),
+        extra_hosts: non_empty(&spec.extra_hosts),
+        ulimits: (!spec.ulimits.is_empty()).then(|| {
+            spec.ulimits
+                .iter()
+                .map(|u| ResourcesUlimits {
+                    name: Some(u.name.clone()),
+                    soft: Some(u.soft),
+                    hard: Some(u.hard),
+                })
+                .collect()
+        }),
+        shm_size: spec.shm_size.map(|s| i64::try_from(s).unwrap_or(i64::MAX)),
+        log_config: spec.logging.as_ref().map(|l| HostConfigLogConfig {
+            typ: Some(l.driver.clone()),
+            config: Some(l.options.clone().into_iter().collect()),
+        }),
+        dns: non_empty(&spec.dns),
+        dns_search: non_empty(&spec.dns_search),
+        dns_options: non_empty(&spec.dns_opt),
+        readonly_rootfs: spec.read_only_root.then_some(true),
+        privileged: spec.privileged.then_some(true),
+        security_opt: non_empty(&spec.security_opt),
+        sysctls: (!spec.sysctls.is_empty()).then(|| spec.sysctls.clone().into_iter().collect()),
+        group_add: non_empty(&spec.group_add),
+        memory: spec.mem_limit.map(|m| i64::try_from(m).unwrap_or(i64::MAX)),
+        nano_cpus: spec.cpus.map(|c| (c * 1e9) as i64),
+        pids_limit: spec.pids_limit,
+        ..Default::default()
+    }
+}
+
+fn create_body(
+    spec: &ContainerSpec,
+    files: &[(String, PathBuf)],
+    start_interval: bool,
+) -> ContainerCreateBody {
     let port_keys: Vec<String> = spec.ports.iter().map(|p| format!("{p}/tcp")).collect();
     let bindings = port_keys
         .iter()
@@ -172,23 +359,44 @@ fn create_body(spec: &ContainerSpec) -> ContainerCreateBody {
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
         ),
-        exposed_ports: Some(port_keys),
+        exposed_ports: Some(
+            port_keys
+                .iter()
+                .cloned()
+                .chain(
+                    spec.expose
+                        .iter()
+                        .map(|e| format!("{}/{}", e.port, if e.udp { "udp" } else { "tcp" })),
+                )
+                .collect(),
+        ),
         healthcheck: spec.healthcheck.as_ref().map(|h| HealthConfig {
             test: Some(h.test.clone()),
             interval: to_nanos(h.interval),
             timeout: to_nanos(h.timeout),
             retries: h.retries.map(i64::from),
             start_period: to_nanos(h.start_period),
-            start_interval: None,
+            // Older engines reject the field; they probe at `interval`.
+            start_interval: if start_interval {
+                to_nanos(spec.health_start_interval)
+            } else {
+                None
+            },
         }),
         stop_timeout: spec
             .stop_grace_period
             .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX)),
+        user: spec.user.clone(),
+        working_dir: spec.working_dir.clone(),
+        entrypoint: spec.entrypoint.clone(),
+        stop_signal: spec.stop_signal.clone(),
+        tty: spec.tty.then_some(true),
+        open_stdin: spec.stdin_open.then_some(true),
+        hostname: spec.hostname.clone(),
+        domainname: spec.domainname.clone(),
         host_config: Some(HostConfig {
             port_bindings: Some(bindings),
-            init: Some(spec.init),
-            network_mode: spec.network.clone(),
-            ..Default::default()
+            ..host_config(spec, files)
         }),
         ..Default::default()
     }
@@ -258,6 +466,14 @@ fn container_of(info: ContainerInspectResponse) -> Container {
 #[async_trait]
 impl Backend for Docker {
     async fn build_image(&self, spec: &BuildSpec) -> Result<String, Error> {
+        self.build_image_with(spec, &BuildOptions::default()).await
+    }
+
+    async fn build_image_with(
+        &self,
+        spec: &BuildSpec,
+        build: &BuildOptions,
+    ) -> Result<String, Error> {
         let context = spec.context.clone();
         let archive = tokio::task::spawn_blocking(move || tar_context(&context))
             .await
@@ -267,15 +483,27 @@ impl Backend for Docker {
             })??;
         let args: HashMap<&String, &String> = spec.args.iter().collect();
         let labels: HashMap<&String, &String> = spec.labels.iter().collect();
-        let options = BuildImageOptionsBuilder::default()
+        let mut options = BuildImageOptionsBuilder::default()
             .dockerfile(spec.dockerfile.as_deref().unwrap_or("Dockerfile"))
             .t(&spec.tag)
             .rm(true)
             .forcerm(true)
             .buildargs(&args)
             .labels(&labels)
-            .version(BuilderVersion::BuilderV1)
-            .build();
+            .version(BuilderVersion::BuilderV1);
+        if let Some(target) = &build.target {
+            options = options.target(target);
+        }
+        if !build.cache_from.is_empty() {
+            options = options.cachefrom(&build.cache_from);
+        }
+        if let Some(network) = &build.network {
+            options = options.networkmode(network);
+        }
+        if let Some(size) = build.shm_size {
+            options = options.shmsize(i32::try_from(size).unwrap_or(i32::MAX));
+        }
+        let options = options.build();
         let mut stream =
             self.client
                 .build_image(options, None, Some(bollard::body_full(archive.into())));
@@ -381,12 +609,24 @@ impl Backend for Docker {
     }
 
     async fn create_container(&self, spec: &ContainerSpec) -> Result<String, Error> {
-        let options = CreateContainerOptionsBuilder::default()
-            .name(&spec.name)
-            .build();
+        self.check_platform(spec).await?;
+        let mut files = Vec::with_capacity(spec.files.len());
+        for file in &spec.files {
+            let source = match &file.content {
+                FileContent::Path(path) => path.clone(),
+                FileContent::Bytes(bytes) => self.write_secret(&spec.name, &file.target, bytes)?,
+            };
+            files.push((file.target.clone(), source));
+        }
+        let mut options = CreateContainerOptionsBuilder::default().name(&spec.name);
+        if let Some(platform) = &spec.platform {
+            options = options.platform(platform);
+        }
+        let options = options.build();
+        let body = create_body(spec, &files, self.speaks(START_INTERVAL_API));
         let created = self
             .client
-            .create_container(Some(options), create_body(spec))
+            .create_container(Some(options), body)
             .await
             .map_err(|err| match status_of(&err) {
                 Some(404) => Error::NotFound {
@@ -506,6 +746,35 @@ impl Backend for Docker {
             }
         }
         Ok(containers)
+    }
+
+    async fn ensure_volume(&self, spec: &VolumeSpec) -> Result<(), Error> {
+        match self.client.inspect_volume(&spec.name).await {
+            Ok(_) => return Ok(()),
+            Err(err) if status_of(&err) == Some(404) && spec.external => {
+                return Err(Error::Volume {
+                    name: spec.name.clone(),
+                    message: "it is declared `external: true` and does not exist: create it (`docker volume create NAME`) or drop `external`".into(),
+                })
+            }
+            Err(err) if status_of(&err) == Some(404) => {}
+            Err(err) => return Err(engine("inspect volume", &spec.name)(err)),
+        }
+        let request = VolumeCreateRequest {
+            name: Some(spec.name.clone()),
+            driver: spec.driver.clone(),
+            driver_opts: Some(spec.driver_opts.clone().into_iter().collect()),
+            labels: Some(spec.labels.clone().into_iter().collect()),
+            ..Default::default()
+        };
+        self.client
+            .create_volume(request)
+            .await
+            .map(|_| ())
+            .map_err(|err| Error::Volume {
+                name: spec.name.clone(),
+                message: format!("creating it failed: {err}"),
+            })
     }
 
     async fn ensure_network(

@@ -154,6 +154,27 @@ impl From<Diagnostic> for Error {
     }
 }
 
+/// Whether a file is a Compose file rather than a state machine: named as
+/// Compose names its files (`compose.yaml`, `docker-compose.yml`,
+/// `compose.override.yaml` ...), or YAML whose top level has `services`.
+pub fn is_compose_file(path: &Path, text: &str) -> bool {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_lowercase())
+        .unwrap_or_default();
+    let yaml = name.ends_with(".yaml") || name.ends_with(".yml");
+    if yaml && (name.starts_with("compose.") || name.starts_with("docker-compose.")) {
+        return true;
+    }
+    if text.trim_start().starts_with('{') {
+        return false;
+    }
+    matches!(
+        serde_norway::from_str::<serde_norway::Value>(text),
+        Ok(serde_norway::Value::Mapping(top)) if top.contains_key("services")
+    )
+}
+
 /// Reads and checks `files` as `docker compose -f A -f B` would, reporting
 /// every problem (warnings too); the project is given when no error is.
 pub fn check_files(files: &[PathBuf], options: &Options) -> (Option<Project>, Vec<Diagnostic>) {

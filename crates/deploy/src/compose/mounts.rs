@@ -143,9 +143,11 @@ fn parse_short_volume(text: &str) -> Result<ServiceVolume, String> {
             "ro" => read_only = true,
             "rw" | "z" | "Z" | "cached" | "delegated" | "consistent" => {}
             "nocopy" => nocopy = true,
-            other => return Err(format!(
+            other => {
+                return Err(format!(
                 "invalid volume {text:?}: unknown mode {other:?}, expected ro, rw, nocopy, z or Z"
-            )),
+            ))
+            }
         }
     }
     let kind = match source {

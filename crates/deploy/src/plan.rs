@@ -339,4 +339,249 @@ mod tests {
         );
         assert_eq!(wait.deadline, Duration::from_secs(5));
     }
+
+    fn corpus(file: &str, env: &[(&str, &str)]) -> crate::compose::Project {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/compose/good")
+            .join(file);
+        let options = crate::compose::Options {
+            environment: env
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            ..Default::default()
+        };
+        let (project, diagnostics) = crate::compose::check_files(&[path], &options);
+        project.unwrap_or_else(|| panic!("{file} is valid: {diagnostics:?}"))
+    }
+
+    #[test]
+    fn run_settings_reach_the_container_spec() {
+        let project = corpus("runtime.yaml", &[]);
+        let spec = container_spec(
+            "app",
+            &project.services["app"],
+            "r1",
+            0,
+            "app@sha256:1",
+            |_| None,
+        );
+        assert_eq!(
+            spec.restart,
+            Some(RestartPolicy::OnFailure {
+                max_retries: Some(3)
+            })
+        );
+        assert_eq!(spec.user.as_deref(), Some("1000:1000"));
+        assert_eq!(spec.working_dir.as_deref(), Some("/srv"));
+        assert_eq!(
+            spec.entrypoint,
+            Some(vec![
+                "/bin/app".into(),
+                "--config".into(),
+                "/etc/app.toml".into()
+            ])
+        );
+        assert_eq!(spec.command, Some(vec!["serve".into()]));
+        assert_eq!(
+            (spec.cap_add.clone(), spec.cap_drop.clone()),
+            (vec!["NET_BIND_SERVICE".into()], vec!["ALL".into()])
+        );
+        assert_eq!(spec.stop_signal.as_deref(), Some("SIGQUIT"));
+        assert_eq!(
+            spec.extra_hosts,
+            vec![
+                "metrics.local:127.0.0.1".to_owned(),
+                "db.local:10.0.0.5".into()
+            ]
+        );
+        assert_eq!(
+            spec.ulimits,
+            vec![
+                Ulimit {
+                    name: "nofile".into(),
+                    soft: 4096,
+                    hard: 8192
+                },
+                Ulimit {
+                    name: "nproc".into(),
+                    soft: 512,
+                    hard: 512
+                },
+            ]
+        );
+        assert_eq!(spec.shm_size, Some(256 << 20));
+        assert_eq!(spec.mem_limit, Some(512 << 20));
+        assert_eq!(spec.cpus, Some(0.5));
+        assert_eq!(spec.pids_limit, Some(200));
+        assert_eq!(spec.platform.as_deref(), Some("linux/amd64"));
+        assert!(spec.tty && spec.stdin_open && spec.read_only_root && spec.init);
+        assert_eq!(spec.health_start_interval, Some(Duration::from_secs(2)));
+        let logging = spec.logging.as_ref().expect("logging");
+        assert_eq!(logging.driver, "json-file");
+        assert_eq!(
+            logging.options.get("max-file").map(String::as_str),
+            Some("3")
+        );
+        assert_eq!(spec.dns_search, vec!["example.internal".to_owned()]);
+        assert_eq!(
+            spec.sysctls.get("net.core.somaxconn").map(String::as_str),
+            Some("1024")
+        );
+        assert_eq!(spec.group_add, vec!["audio".to_owned(), "2000".into()]);
+        assert_eq!(
+            spec.mounts,
+            vec![
+                Mount {
+                    kind: backend::MountKind::Tmpfs {
+                        size: Some(16 << 20),
+                        mode: None
+                    },
+                    target: "/run".into(),
+                    read_only: false
+                },
+                Mount {
+                    kind: backend::MountKind::Tmpfs {
+                        size: None,
+                        mode: None
+                    },
+                    target: "/tmp".into(),
+                    read_only: false
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn mounts_and_files_reach_the_container_spec() {
+        let project = corpus("volumes.yaml", &[]);
+        let db = &project.services["db"];
+        let spec = container_spec("db", db, "r1", 0, "postgres@sha256:1", |_| None);
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/compose/good");
+        assert_eq!(
+            spec.mounts[0],
+            Mount {
+                kind: backend::MountKind::Volume {
+                    name: Some("good_dbdata".into()),
+                    nocopy: false
+                },
+                target: "/var/lib/postgresql/data".into(),
+                read_only: false
+            }
+        );
+        assert_eq!(
+            spec.mounts[1].kind,
+            backend::MountKind::Volume {
+                name: Some("team-shared".into()),
+                nocopy: true
+            }
+        );
+        assert!(spec.mounts[1].read_only);
+        assert_eq!(
+            spec.mounts[2].kind,
+            backend::MountKind::Bind {
+                source: dir.join("static"),
+                create: true
+            }
+        );
+        assert_eq!(
+            spec.mounts[4].kind,
+            backend::MountKind::Tmpfs {
+                size: Some(64 << 20),
+                mode: Some(0o1777)
+            }
+        );
+        assert_eq!(
+            spec.mounts[5].kind,
+            backend::MountKind::Volume {
+                name: None,
+                nocopy: false
+            }
+        );
+        let volumes = volumes(db);
+        assert_eq!(
+            volumes[0].driver_opts.get("device").map(String::as_str),
+            Some("/srv/db")
+        );
+        assert!(volumes[1].external);
+        assert_eq!(
+            db.must_run_alone(),
+            Some("it mounts a named volume read-write")
+        );
+
+        let project = corpus("secrets.yaml", &[("API_KEY", "k-1"), ("SITE", "shop")]);
+        let spec = container_spec(
+            "api",
+            &project.services["api"],
+            "r1",
+            0,
+            "api@sha256:1",
+            |_| None,
+        );
+        let targets: Vec<&str> = spec.files.iter().map(|f| f.target.as_str()).collect();
+        assert_eq!(
+            targets,
+            [
+                "/run/secrets/token",
+                "/run/secrets/key.txt",
+                "/app_config",
+                "/etc/banner.txt"
+            ]
+        );
+        assert_eq!(
+            spec.files[0].content,
+            backend::FileContent::Path(dir.join("data/token.txt"))
+        );
+        assert_eq!(
+            spec.files[1].content,
+            backend::FileContent::Bytes(b"k-1".to_vec())
+        );
+        assert_eq!(
+            spec.files[3].content,
+            backend::FileContent::Bytes(b"Welcome to shop".to_vec())
+        );
+        assert_eq!(
+            format!("{:?}", spec.files[1].content),
+            "Bytes(<3 bytes>)",
+            "secrets stay out of logs"
+        );
+    }
+
+    #[test]
+    fn a_container_name_names_the_container_and_builds_take_their_options() {
+        let project = corpus("exclusive.yaml", &[]);
+        let spec = container_spec(
+            "scheduler",
+            &project.services["scheduler"],
+            "r2",
+            0,
+            "s@sha256:1",
+            |_| None,
+        );
+        assert_eq!(spec.name, "shop-scheduler");
+        let project = corpus("build.yaml", &[]);
+        let (build, options) = build_spec(
+            &project.services["app"],
+            "app:r1",
+            BTreeMap::from([(RELEASE_LABEL.to_owned(), "r1".to_owned())]),
+            |_| None,
+        )
+        .expect("a build");
+        assert_eq!(build.dockerfile.as_deref(), Some("Dockerfile.release"));
+        assert_eq!(build.args.get("VERSION").map(String::as_str), Some("1.2.3"));
+        assert_eq!(
+            build.labels.get(RELEASE_LABEL).map(String::as_str),
+            Some("r1")
+        );
+        assert!(build.labels.contains_key("org.opencontainers.image.source"));
+        assert_eq!(
+            options,
+            BuildOptions {
+                target: Some("release".into()),
+                cache_from: vec!["127.0.0.1:5000/app:cache".into()],
+                network: Some("host".into()),
+                shm_size: Some(128 << 20)
+            }
+        );
+    }
 }

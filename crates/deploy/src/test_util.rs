@@ -416,4 +416,27 @@ mod tests {
             "push_image web:1 failed: registry unreachable"
         );
     }
+
+    #[tokio::test]
+    async fn volumes_are_made_once_and_external_ones_must_exist() {
+        let fake = FakeBackend::new();
+        let spec = VolumeSpec {
+            name: "shop_data".into(),
+            ..VolumeSpec::default()
+        };
+        fake.ensure_volume(&spec).await.expect("made");
+        fake.ensure_volume(&spec).await.expect("found");
+        assert_eq!(fake.volumes().len(), 1);
+        let external = VolumeSpec {
+            name: "team".into(),
+            external: true,
+            ..VolumeSpec::default()
+        };
+        assert!(matches!(
+            fake.ensure_volume(&external).await,
+            Err(Error::Volume { .. })
+        ));
+        fake.add_volume("team");
+        fake.ensure_volume(&external).await.expect("exists now");
+    }
 }

@@ -10,11 +10,8 @@ use async_trait::async_trait;
 use bollard::auth::DockerCredentials;
 use bollard::errors::Error as BollardError;
 use bollard::models::{
-    ContainerCreateBody, ContainerInspectResponse, ContainerStateStatusEnum, EndpointSettings,
-    HealthConfig, HealthStatusEnum, HostConfig, HostConfigLogConfig, MountBindOptions,
-    MountTmpfsOptions, MountType, MountVolumeOptions, NetworkConnectRequest, NetworkCreateRequest,
-    NetworkDisconnectRequest, PortBinding, ResourcesUlimits, RestartPolicyNameEnum,
-    VolumeCreateRequest,
+    ContainerInspectResponse, ContainerStateStatusEnum, EndpointSettings, HealthStatusEnum,
+    NetworkConnectRequest, NetworkCreateRequest, NetworkDisconnectRequest, VolumeCreateRequest,
 };
 use bollard::query_parameters::{
     BuildImageOptionsBuilder, BuilderVersion, CreateContainerOptionsBuilder,
@@ -24,9 +21,13 @@ use bollard::query_parameters::{
 };
 use futures_util::StreamExt;
 
+mod create;
+mod secrets;
+use create::create_body;
+
 use super::{
     split_reference, Backend, BuildOptions, BuildSpec, Container, ContainerSpec, Error,
-    FileContent, Health, MountKind, RegistryAuth, RestartPolicy, RunState, VolumeSpec,
+    FileContent, Health, RegistryAuth, RunState, VolumeSpec,
 };
 
 /// The Docker engine on this host.
@@ -61,37 +62,6 @@ impl Docker {
     pub fn with_state_dir(mut self, dir: &Path) -> Docker {
         self.secrets_dir = dir.join("secrets");
         self
-    }
-
-    /// Writes a text secret for container `name` as a file of mode 0400 in
-    /// a folder of mode 0700, and returns its path.
-    fn write_secret(&self, name: &str, target: &str, bytes: &[u8]) -> Result<PathBuf, Error> {
-        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-        let fail = |err: std::io::Error| Error::Engine {
-            operation: "write secret for container",
-            name: name.to_owned(),
-            message: format!("{err} (under {})", self.secrets_dir.display()),
-        };
-        let dir = self.secrets_dir.join(name);
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&dir)
-            .map_err(fail)?;
-        let file = dir.join(target.trim_start_matches('/').replace('/', "_"));
-        match std::fs::remove_file(&file) {
-            Ok(()) => {}
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
-            Err(err) => return Err(fail(err)),
-        }
-        let mut out = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o400)
-            .open(&file)
-            .map_err(fail)?;
-        std::io::Write::write_all(&mut out, bytes).map_err(fail)?;
-        Ok(file)
     }
 
     /// Refuses a platform the engine does not run natively.
@@ -223,183 +193,6 @@ fn tar_context(context: &Path) -> Result<Vec<u8>, Error> {
     archive.follow_symlinks(false);
     archive.append_dir_all(".", context).map_err(fail)?;
     archive.into_inner().map_err(fail)
-}
-
-fn to_nanos(d: Option<Duration>) -> Option<i64> {
-    d.map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
-}
-
-fn mounts(spec: &ContainerSpec, files: &[(String, PathBuf)]) -> Vec<bollard::models::Mount> {
-    let mut mounts: Vec<bollard::models::Mount> = spec
-        .mounts
-        .iter()
-        .map(|m| {
-            let mut mount = bollard::models::Mount {
-                target: Some(m.target.clone()),
-                read_only: Some(m.read_only),
-                ..Default::default()
-            };
-            match &m.kind {
-                MountKind::Volume { name, nocopy } => {
-                    mount.typ = Some(MountType::VOLUME);
-                    mount.source = name.clone();
-                    mount.volume_options = Some(MountVolumeOptions {
-                        no_copy: Some(*nocopy),
-                        ..Default::default()
-                    });
-                }
-                MountKind::Bind { source, create } => {
-                    mount.typ = Some(MountType::BIND);
-                    mount.source = Some(source.display().to_string());
-                    mount.bind_options = Some(MountBindOptions {
-                        create_mountpoint: create.then_some(true),
-                        ..Default::default()
-                    });
-                }
-                MountKind::Tmpfs { size, mode } => {
-                    mount.typ = Some(MountType::TMPFS);
-                    mount.tmpfs_options = Some(MountTmpfsOptions {
-                        size_bytes: size.map(|s| i64::try_from(s).unwrap_or(i64::MAX)),
-                        mode: mode.map(i64::from),
-                        ..Default::default()
-                    });
-                }
-            }
-            mount
-        })
-        .collect();
-    mounts.extend(files.iter().map(|(target, source)| bollard::models::Mount {
-        target: Some(target.clone()),
-        source: Some(source.display().to_string()),
-        typ: Some(MountType::BIND),
-        read_only: Some(true),
-        ..Default::default()
-    }));
-    mounts
-}
-
-fn host_config(spec: &ContainerSpec, files: &[(String, PathBuf)]) -> HostConfig {
-    let non_empty = |v: &Vec<String>| (!v.is_empty()).then(|| v.clone());
-    HostConfig {
-        init: Some(spec.init),
-        network_mode: spec.network.clone(),
-        mounts: Some(mounts(spec, files)),
-        restart_policy: spec.restart.map(|r| {
-            let (name, retries) = match r {
-                RestartPolicy::No => (RestartPolicyNameEnum::NO, None),
-                RestartPolicy::Always => (RestartPolicyNameEnum::ALWAYS, None),
-                RestartPolicy::OnFailure { max_retries } => (
-                    RestartPolicyNameEnum::ON_FAILURE,
-                    max_retries.map(i64::from),
-                ),
-                RestartPolicy::UnlessStopped => (RestartPolicyNameEnum::UNLESS_STOPPED, None),
-            };
-            bollard::models::RestartPolicy {
-                name: Some(name),
-                maximum_retry_count: retries,
-            }
-        }),
-        cap_add: non_empty(&spec.cap_add),
-        cap_drop: non_empty(&spec.cap_drop),
-        extra_hosts: non_empty(&spec.extra_hosts),
-        ulimits: (!spec.ulimits.is_empty()).then(|| {
-            spec.ulimits
-                .iter()
-                .map(|u| ResourcesUlimits {
-                    name: Some(u.name.clone()),
-                    soft: Some(u.soft),
-                    hard: Some(u.hard),
-                })
-                .collect()
-        }),
-        shm_size: spec.shm_size.map(|s| i64::try_from(s).unwrap_or(i64::MAX)),
-        log_config: spec.logging.as_ref().map(|l| HostConfigLogConfig {
-            typ: Some(l.driver.clone()),
-            config: Some(l.options.clone().into_iter().collect()),
-        }),
-        dns: non_empty(&spec.dns),
-        dns_search: non_empty(&spec.dns_search),
-        dns_options: non_empty(&spec.dns_opt),
-        readonly_rootfs: spec.read_only_root.then_some(true),
-        privileged: spec.privileged.then_some(true),
-        security_opt: non_empty(&spec.security_opt),
-        sysctls: (!spec.sysctls.is_empty()).then(|| spec.sysctls.clone().into_iter().collect()),
-        group_add: non_empty(&spec.group_add),
-        memory: spec.mem_limit.map(|m| i64::try_from(m).unwrap_or(i64::MAX)),
-        nano_cpus: spec.cpus.map(|c| (c * 1e9) as i64),
-        pids_limit: spec.pids_limit,
-        ..Default::default()
-    }
-}
-
-fn create_body(
-    spec: &ContainerSpec,
-    files: &[(String, PathBuf)],
-    start_interval: bool,
-) -> ContainerCreateBody {
-    let port_keys: Vec<String> = spec.ports.iter().map(|p| format!("{p}/tcp")).collect();
-    let bindings = port_keys
-        .iter()
-        .map(|key| {
-            // An empty host port lets the engine pick a free one, on loopback only.
-            let binding = PortBinding {
-                host_ip: Some("127.0.0.1".into()),
-                host_port: Some(String::new()),
-            };
-            (key.clone(), Some(vec![binding]))
-        })
-        .collect::<HashMap<_, _>>();
-    ContainerCreateBody {
-        image: Some(spec.image.clone()),
-        cmd: spec.command.clone(),
-        env: Some(spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
-        labels: Some(
-            spec.labels
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
-        ),
-        exposed_ports: Some(
-            port_keys
-                .iter()
-                .cloned()
-                .chain(
-                    spec.expose
-                        .iter()
-                        .map(|e| format!("{}/{}", e.port, if e.udp { "udp" } else { "tcp" })),
-                )
-                .collect(),
-        ),
-        healthcheck: spec.healthcheck.as_ref().map(|h| HealthConfig {
-            test: Some(h.test.clone()),
-            interval: to_nanos(h.interval),
-            timeout: to_nanos(h.timeout),
-            retries: h.retries.map(i64::from),
-            start_period: to_nanos(h.start_period),
-            // Older engines reject the field; they probe at `interval`.
-            start_interval: if start_interval {
-                to_nanos(spec.health_start_interval)
-            } else {
-                None
-            },
-        }),
-        stop_timeout: spec
-            .stop_grace_period
-            .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX)),
-        user: spec.user.clone(),
-        working_dir: spec.working_dir.clone(),
-        entrypoint: spec.entrypoint.clone(),
-        stop_signal: spec.stop_signal.clone(),
-        tty: spec.tty.then_some(true),
-        open_stdin: spec.stdin_open.then_some(true),
-        hostname: spec.hostname.clone(),
-        domainname: spec.domainname.clone(),
-        host_config: Some(HostConfig {
-            port_bindings: Some(bindings),
-            ..host_config(spec, files)
-        }),
-        ..Default::default()
-    }
 }
 
 fn container_of(info: ContainerInspectResponse) -> Container {
@@ -614,7 +407,9 @@ impl Backend for Docker {
         for file in &spec.files {
             let source = match &file.content {
                 FileContent::Path(path) => path.clone(),
-                FileContent::Bytes(bytes) => self.write_secret(&spec.name, &file.target, bytes)?,
+                FileContent::Bytes(bytes) => {
+                    secrets::write(&self.secrets_dir, &spec.name, &file.target, bytes)?
+                }
             };
             files.push((file.target.clone(), source));
         }

@@ -17,6 +17,7 @@ use super::locate::FieldPath;
 use super::merge::strip_tags;
 use super::mounts::{FileSource, Volume};
 use super::read::{kind, Loaded};
+use super::typed::{cast_scalars, check_field, typed};
 use super::{dotenv, rules, Network, Options, Project, Service};
 
 /// Builds the project; `None` when an error was reported.
@@ -247,89 +248,6 @@ fn strip_refused(
     }
 }
 
-/// Reads `value` as a `T`; on failure reports the YAML library's message at
-/// the path inside `value` that it names.
-pub(crate) fn typed<T: DeserializeOwned>(
-    value: &Value,
-    at: &FieldPath,
-    report: &mut Report,
-) -> Option<T> {
-    match read_as::<T>(value) {
-        Ok(typed) => Some(typed),
-        Err((path, message)) => {
-            let path = at.join_printed(&path);
-            report.error_in(&path, &unknown_key(&path, &message), message);
-            None
-        }
-    }
-}
-
-/// Reads `value` as a `T`, or says at which path inside it (as the YAML
-/// library prints it, empty for the value itself) what went wrong.
-fn read_as<T: DeserializeOwned>(value: &Value) -> Result<T, (String, String)> {
-    if let Ok(typed) = serde_norway::from_value::<T>(value.clone()) {
-        return Ok(typed);
-    }
-    // Read through text, where the library says which field failed.
-    let text = serde_norway::to_string(value).unwrap_or_default();
-    let err = match serde_norway::from_str::<T>(&text) {
-        Ok(typed) => return Ok(typed),
-        Err(err) => err,
-    };
-    let message = err.to_string();
-    let message = match err.location() {
-        Some(l) => message.replacen(
-            &format!(" at line {} column {}", l.line(), l.column()),
-            "",
-            1,
-        ),
-        None => message,
-    };
-    Err(match message.split_once(": ") {
-        Some((path, rest)) if !path.contains(' ') => (path.to_owned(), rest.to_owned()),
-        _ => (String::new(), message),
-    })
-}
-
-/// Checks one service field alone; a list that does not read is read item
-/// by item, so that each bad item is reported at its index.
-fn check_field(key: &Value, field: &Value, at: &FieldPath, report: &mut Report) -> bool {
-    let single = |value: Value| {
-        let mut single = Mapping::new();
-        single.insert(key.clone(), value);
-        Value::Mapping(single)
-    };
-    let Err((path, message)) = read_as::<Service>(&single(field.clone())) else {
-        return true;
-    };
-    let name = key_text(key);
-    if let Value::Sequence(items) = field {
-        if items.len() > 1 {
-            for (i, item) in items.iter().enumerate() {
-                if let Err((path, message)) =
-                    read_as::<Service>(&single(Value::Sequence(vec![item.clone()])))
-                {
-                    let inner = path.strip_prefix(&format!("{name}[0]")).unwrap_or("");
-                    let path = at.key(&name).index(i).join_printed(inner);
-                    report.error_in(&path, &unknown_key(&path, &message), message);
-                }
-            }
-            return false;
-        }
-    }
-    let path = at.join_printed(&path);
-    report.error_in(&path, &unknown_key(&path, &message), message);
-    false
-}
-
-/// For "unknown field `x`", the path of that key, where the line is.
-fn unknown_key(path: &FieldPath, message: &str) -> FieldPath {
-    message
-        .strip_prefix("unknown field `")
-        .and_then(|rest| rest.split_once('`'))
-        .map_or_else(|| path.clone(), |(key, _)| path.key(key))
-}
-
 /// One service, every field checked; `None` when any is wrong.
 fn service(
     name: &str,
@@ -397,6 +315,7 @@ fn service(
             }
         }
     }
+    cast_scalars(&mut fields);
     // Each field alone, so that one bad field does not hide the others;
     // the service is then read without its bad fields so that what the
     // fields mean together is still checked. (Its errors keep the project

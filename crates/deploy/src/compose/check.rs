@@ -305,6 +305,14 @@ fn service(
             }
         }
     }
+    if let Some(Value::Mapping(networks)) = fields.get_mut("networks") {
+        for (network, options) in networks.iter_mut() {
+            if let Value::Mapping(options) = options {
+                let path = at.key("networks").key(&key_text(network));
+                strip_refused(options, fields::SERVICE_NETWORK_REFUSED, &path, report);
+            }
+        }
+    }
     for (parent, key, why) in fields::NESTED_REFUSED {
         if let Some(Value::Mapping(inner)) = fields.get_mut(*parent) {
             if inner.remove(*key).is_some() {

@@ -61,6 +61,21 @@ pub(crate) fn check_project(
             }
         }
     }
+    for (key, network) in &project.networks {
+        let driver = network.driver.as_deref().unwrap_or("bridge");
+        if !network.external && driver != "bridge" {
+            report.error(&FieldPath::of(&["networks", key, "driver"]), format!("driver {driver:?} is not supported: windlass creates bridge networks on one engine; make the network yourself and declare it `external: true`"));
+        }
+    }
+    for (section, sources) in [("secrets", &project.secrets), ("configs", &project.configs)] {
+        for key in sources
+            .iter()
+            .filter(|(_, s)| !s.external && s.name.is_some())
+            .map(|(k, _)| k)
+        {
+            report.warning(&FieldPath::of(&[section, key, "name"]), "a name only matters for swarm's store, so windlass does not use it: the file is mounted at the service's target");
+        }
+    }
     let names: Vec<String> = project.services.keys().cloned().collect();
     let mut container_names: BTreeMap<String, String> = BTreeMap::new();
     let snapshot = project.clone();

@@ -125,6 +125,23 @@ struct LongPort {
     published: Option<StringOrNumber>,
     host_ip: Option<IpAddr>,
     protocol: Option<Protocol>,
+    /// A label for people and tools; it changes nothing.
+    #[allow(dead_code)]
+    name: Option<String>,
+    /// A hint of the protocol spoken (http, grpc ...); it changes nothing.
+    #[allow(dead_code)]
+    app_protocol: Option<String>,
+    /// `host` or `ingress`: both mean the port is served by windlass's
+    /// proxy on this one engine.
+    #[allow(dead_code)]
+    mode: Option<PortMode>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum PortMode {
+    Host,
+    Ingress,
 }
 
 visitor!(PortVisitor -> Port, PORT_SYNTAX, {

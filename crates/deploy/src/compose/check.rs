@@ -133,7 +133,7 @@ pub(crate) fn check(
         configs,
         left_out: left_out.keys().cloned().collect(),
     };
-    rules::check_project(&mut project, &left_out, &env, report);
+    rules::check_project(&mut project, &left_out, &env, options.files, report);
     (!report.has_errors()).then_some(project)
 }
 

@@ -84,6 +84,21 @@ pub struct Options {
     pub profiles: Vec<String>,
     /// Overrides COMPOSE_PROJECT_NAME and the top-level `name`.
     pub project_name: Option<String>,
+    /// Whether build contexts (Dockerfile, target, BuildKit) and secret
+    /// files are looked at.
+    pub files: FileChecks,
+}
+
+/// What of the host's files a check looks at beyond the Compose files.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum FileChecks {
+    /// Build contexts and secret and config files must be there and
+    /// right: for a deploy or `windlass validate`, before anything starts.
+    #[default]
+    Check,
+    /// Neither is looked at: for re-reading a release whose images are
+    /// pinned (a rollback), whose build context may have changed since.
+    Skip,
 }
 
 impl Options {

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use super::diagnostic::Report;
 use super::locate::FieldPath;
 use super::mounts::{FileContent, MountKind};
-use super::{Project, Service};
+use super::{FileChecks, Project, Service};
 use crate::backend::VolumeSpec;
 
 /// Fills what a service's mounts need from the top level: the engine's
@@ -19,6 +19,7 @@ pub(crate) fn resolve(
     service: &mut Service,
     project: &Project,
     env: &BTreeMap<String, String>,
+    files: FileChecks,
     report: &mut Report,
 ) {
     for volume in service.volumes.iter_mut() {
@@ -67,7 +68,7 @@ pub(crate) fn resolve(
             };
             let top = FieldPath::of(&[section, &file.source]);
             file.content = if let Some(path) = &source.file {
-                if !Path::new(path).is_file() {
+                if files == FileChecks::Check && !Path::new(path).is_file() {
                     report.error(&top.key("file"), format!("{} is not a file (service {name} mounts it): create it or fix the path", path.display()));
                 }
                 Some(FileContent::File(PathBuf::from(path)))

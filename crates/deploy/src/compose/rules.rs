@@ -12,13 +12,14 @@ use super::locate::FieldPath;
 use super::mounts::MountKind;
 use super::resolve::resolve;
 use super::values::Protocol;
-use super::{buildkit, hooks, FailureAction, Project, Service};
+use super::{buildkit, hooks, FailureAction, FileChecks, Project, Service};
 
 /// Checks every service against the project and resolves names and files.
 pub(crate) fn check_project(
     project: &mut Project,
     left_out: &IndexMap<String, Service>,
     env: &BTreeMap<String, String>,
+    files: FileChecks,
     report: &mut Report,
 ) {
     let prefix = project.project.clone();
@@ -90,7 +91,29 @@ pub(crate) fn check_project(
                 report.error(&at.key("container_name"), "a fixed container_name allows one container only: remove it or set `deploy.replicas: 1`");
             }
         }
-        resolve(name, service, &snapshot, env, report);
+        resolve(name, service, &snapshot, env, files, report);
+        if files == FileChecks::Check {
+            check_build(service, &at, report);
+        }
+    }
+}
+
+/// The service's Dockerfile: there, with its target, and no BuildKit.
+fn check_build(service: &Service, at: &FieldPath, report: &mut Report) {
+    if let Some(build) = &service.build {
+        for finding in buildkit::check(
+            &build.context,
+            build.dockerfile.as_deref(),
+            build.target.as_deref(),
+        ) {
+            report.at(
+                &finding.file,
+                finding.line,
+                finding.column,
+                &at.key("build").to_string(),
+                finding.message,
+            );
+        }
     }
 }
 
@@ -273,21 +296,6 @@ fn check_service(
             if !has_check {
                 report.error(&dep_at.key("condition"), format!("service_healthy waits for a healthcheck, and service `{dependency}` has none: give it a `healthcheck`, or use condition service_started"));
             }
-        }
-    }
-    if let Some(build) = &service.build {
-        for finding in buildkit::check(
-            &build.context,
-            build.dockerfile.as_deref(),
-            build.target.as_deref(),
-        ) {
-            report.at(
-                &finding.file,
-                finding.line,
-                finding.column,
-                &at.key("build").to_string(),
-                finding.message,
-            );
         }
     }
     if let Some(platform) = &service.platform {

@@ -218,3 +218,23 @@ fn a_missing_file_says_which() {
         "{err}"
     );
 }
+
+#[test]
+fn a_release_can_be_read_again_without_its_build_context() {
+    let text = "services:\n  web:\n    build: ./gone\n    secrets: [token]\nsecrets:\n  token: {file: ./gone.txt}\n";
+    let file = cases("bad").join("release.yaml");
+    let (project, diagnostics) = check_text(text, &file, &Options::default());
+    assert!(project.is_none());
+    assert_eq!(diagnostics.len(), 2, "{diagnostics:?}");
+    let options = Options {
+        files: FileChecks::Skip,
+        ..Options::default()
+    };
+    let (project, diagnostics) = check_text(text, &file, &options);
+    assert_eq!(diagnostics, vec![]);
+    let web = &project.expect("read without looking at files").services["web"];
+    assert_eq!(
+        web.secrets[0].content,
+        Some(FileContent::File(cases("bad").join("gone.txt")))
+    );
+}

@@ -80,6 +80,21 @@ pub(crate) fn check_project(
     let names: Vec<String> = project.services.keys().cloned().collect();
     let mut container_names: BTreeMap<String, String> = BTreeMap::new();
     let snapshot = project.clone();
+    // Services left out by their profiles are checked too, as Compose
+    // checks the whole file whatever the profiles.
+    let all: Vec<String> = names.iter().chain(left_out.keys()).cloned().collect();
+    for (name, service) in left_out {
+        let at = FieldPath::of(&["services", name]);
+        check_service(
+            name,
+            service,
+            &snapshot,
+            &all,
+            &IndexMap::new(),
+            &at,
+            report,
+        );
+    }
     for (name, service) in project.services.iter_mut() {
         let at = FieldPath::of(&["services", name]);
         check_service(name, service, &snapshot, &names, left_out, &at, report);

@@ -44,6 +44,7 @@ async fn follow_prints_lines_as_they_come_and_ends_when_the_containers_stop() {
         network: None,
         init: true,
         stop_grace_period: Some(Duration::from_secs(1)),
+        ..ContainerSpec::default()
     };
     let id = docker.create_container(&spec).await.expect("create");
     docker.start_container(&id).await.expect("start");

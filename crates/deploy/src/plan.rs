@@ -4,8 +4,11 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::backend::{ContainerSpec, Healthcheck, RELEASE_LABEL, SERVICE_LABEL};
-use crate::compose::Service;
+use crate::backend::{
+    self, BuildOptions, BuildSpec, ContainerSpec, ExposedPort, FileMount, Healthcheck, LogConfig,
+    Mount, RestartPolicy, Ulimit, VolumeSpec, RELEASE_LABEL, SERVICE_LABEL,
+};
+use crate::compose::{self, MountKind, Protocol, Restart, Service};
 use crate::probe::{Check, WaitConfig};
 
 /// The container for replica `replica` of `release` of service `name`,
@@ -55,7 +58,12 @@ pub fn container_spec(
             })
         });
     ContainerSpec {
-        name: format!("{name}-{release}-{replica}"),
+        // A fixed container_name is the container's name, as in Compose;
+        // such a service runs alone (see `Service::must_run_alone`).
+        name: service
+            .container_name
+            .clone()
+            .unwrap_or_else(|| format!("{name}-{release}-{replica}")),
         image: image.into(),
         command: service.command.clone(),
         env,
@@ -75,7 +83,188 @@ pub fn container_spec(
         network: None,
         init: service.init.unwrap_or(false),
         stop_grace_period: service.stop_grace_period,
+        health_start_interval: service.healthcheck.as_ref().and_then(|h| h.start_interval),
+        mounts: mounts(service),
+        files: files(service),
+        restart: service.restart.map(|r| match r {
+            Restart::No => RestartPolicy::No,
+            Restart::Always => RestartPolicy::Always,
+            Restart::OnFailure(max_retries) => RestartPolicy::OnFailure { max_retries },
+            Restart::UnlessStopped => RestartPolicy::UnlessStopped,
+        }),
+        user: service.user.clone(),
+        working_dir: service.working_dir.clone(),
+        entrypoint: service.entrypoint.clone(),
+        cap_add: service.cap_add.clone(),
+        cap_drop: service.cap_drop.clone(),
+        stop_signal: service.stop_signal.clone(),
+        extra_hosts: service
+            .extra_hosts
+            .iter()
+            .map(|h| format!("{}:{}", h.host, h.ip))
+            .collect(),
+        ulimits: service
+            .ulimits
+            .iter()
+            .map(|(name, u)| Ulimit {
+                name: name.clone(),
+                soft: u.soft,
+                hard: u.hard,
+            })
+            .collect(),
+        shm_size: service.shm_size,
+        platform: service.platform.clone(),
+        tty: service.tty,
+        stdin_open: service.stdin_open,
+        logging: service.logging.as_ref().map(|l| LogConfig {
+            driver: l.driver.clone().unwrap_or_else(|| "json-file".into()),
+            options: l.options.clone(),
+        }),
+        expose: service
+            .expose
+            .iter()
+            .map(|e| ExposedPort {
+                port: e.port,
+                udp: e.protocol == Protocol::Udp,
+            })
+            .collect(),
+        hostname: service.hostname.clone(),
+        domainname: service.domainname.clone(),
+        dns: service.dns.clone(),
+        dns_search: service.dns_search.clone(),
+        dns_opt: service.dns_opt.clone(),
+        read_only_root: service.read_only,
+        privileged: service.privileged,
+        security_opt: service.security_opt.clone(),
+        sysctls: service
+            .sysctls
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone().unwrap_or_default()))
+            .collect(),
+        group_add: service.group_add.clone(),
+        mem_limit: service.mem_limit,
+        cpus: service.cpus,
+        pids_limit: service.pids_limit,
     }
+}
+
+/// The service's `volumes` and `tmpfs` as mounts.
+fn mounts(service: &Service) -> Vec<Mount> {
+    let volumes = service.volumes.iter().map(|v| Mount {
+        kind: match v.kind {
+            MountKind::Volume => backend::MountKind::Volume {
+                name: v.volume.as_ref().map(|spec| spec.name.clone()),
+                nocopy: v.nocopy,
+            },
+            MountKind::Bind => backend::MountKind::Bind {
+                source: v.source.clone().unwrap_or_default().into(),
+                create: v.create_host_path,
+            },
+            MountKind::Tmpfs => backend::MountKind::Tmpfs {
+                size: v.size,
+                mode: v.mode,
+            },
+        },
+        target: v.target.clone(),
+        read_only: v.read_only,
+    });
+    let tmpfs = service.tmpfs.iter().map(|entry| {
+        // `/run:size=64m,mode=1777` as `docker run --tmpfs` takes it.
+        let (target, options) = entry.split_once(':').unwrap_or((entry, ""));
+        let option = |name: &str| {
+            options
+                .split(',')
+                .find_map(|o| o.strip_prefix(name)?.strip_prefix('='))
+        };
+        Mount {
+            kind: backend::MountKind::Tmpfs {
+                size: option("size").and_then(compose_bytes),
+                mode: option("mode").and_then(|m| u32::from_str_radix(m, 8).ok()),
+            },
+            target: target.to_owned(),
+            read_only: false,
+        }
+    });
+    volumes.chain(tmpfs).collect()
+}
+
+fn compose_bytes(text: &str) -> Option<u64> {
+    let digits = text.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+    let number: u64 = digits.parse().ok()?;
+    let unit = match text[digits.len()..].to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" => 1 << 10,
+        "m" | "mb" => 1 << 20,
+        "g" | "gb" => 1 << 30,
+        _ => return None,
+    };
+    number.checked_mul(unit)
+}
+
+/// Secrets and configs as read-only files in the container.
+fn files(service: &Service) -> Vec<FileMount> {
+    service
+        .secrets
+        .iter()
+        .chain(&service.configs)
+        .filter_map(|f| {
+            let content = match f.content.as_ref()? {
+                compose::FileContent::File(path) => backend::FileContent::Path(path.clone()),
+                compose::FileContent::Text(text) => {
+                    backend::FileContent::Bytes(text.clone().into_bytes())
+                }
+            };
+            Some(FileMount {
+                target: f.target.clone()?,
+                content,
+            })
+        })
+        .collect()
+}
+
+/// The named volumes a service's containers need, to create before them.
+pub fn volumes(service: &Service) -> Vec<VolumeSpec> {
+    service
+        .volumes
+        .iter()
+        .filter_map(|v| v.volume.clone())
+        .collect()
+}
+
+/// How to build the service's image: the context, Dockerfile, arguments
+/// (a value missing is taken through `lookup`, as Compose does), the tag
+/// and labels, and Compose's further settings (target, cache_from ...).
+pub fn build_spec(
+    service: &Service,
+    tag: &str,
+    labels: BTreeMap<String, String>,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Option<(BuildSpec, BuildOptions)> {
+    let build = service.build.as_ref()?;
+    let mut all_labels: BTreeMap<String, String> = build
+        .labels
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone().unwrap_or_default()))
+        .collect();
+    all_labels.extend(labels);
+    let spec = BuildSpec {
+        context: build.context.clone(),
+        dockerfile: build.dockerfile.clone(),
+        args: build
+            .args
+            .iter()
+            .filter_map(|(k, v)| v.clone().or_else(|| lookup(k)).map(|v| (k.clone(), v)))
+            .collect(),
+        tag: tag.to_owned(),
+        labels: all_labels,
+    };
+    let options = BuildOptions {
+        target: build.target.clone(),
+        cache_from: build.cache_from.clone(),
+        network: build.network.clone(),
+        shm_size: build.shm_size,
+    };
+    Some((spec, options))
 }
 
 /// How to wait for a replica to be healthy: windlass's HTTP or TCP probe
@@ -149,5 +338,250 @@ mod tests {
             }
         );
         assert_eq!(wait.deadline, Duration::from_secs(5));
+    }
+
+    fn corpus(file: &str, env: &[(&str, &str)]) -> crate::compose::Project {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/compose/good")
+            .join(file);
+        let options = crate::compose::Options {
+            environment: env
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            ..Default::default()
+        };
+        let (project, diagnostics) = crate::compose::check_files(&[path], &options);
+        project.unwrap_or_else(|| panic!("{file} is valid: {diagnostics:?}"))
+    }
+
+    #[test]
+    fn run_settings_reach_the_container_spec() {
+        let project = corpus("runtime.yaml", &[]);
+        let spec = container_spec(
+            "app",
+            &project.services["app"],
+            "r1",
+            0,
+            "app@sha256:1",
+            |_| None,
+        );
+        assert_eq!(
+            spec.restart,
+            Some(RestartPolicy::OnFailure {
+                max_retries: Some(3)
+            })
+        );
+        assert_eq!(spec.user.as_deref(), Some("1000:1000"));
+        assert_eq!(spec.working_dir.as_deref(), Some("/srv"));
+        assert_eq!(
+            spec.entrypoint,
+            Some(vec![
+                "/bin/app".into(),
+                "--config".into(),
+                "/etc/app.toml".into()
+            ])
+        );
+        assert_eq!(spec.command, Some(vec!["serve".into()]));
+        assert_eq!(
+            (spec.cap_add.clone(), spec.cap_drop.clone()),
+            (vec!["NET_BIND_SERVICE".into()], vec!["ALL".into()])
+        );
+        assert_eq!(spec.stop_signal.as_deref(), Some("SIGQUIT"));
+        assert_eq!(
+            spec.extra_hosts,
+            vec![
+                "metrics.local:127.0.0.1".to_owned(),
+                "db.local:10.0.0.5".into()
+            ]
+        );
+        assert_eq!(
+            spec.ulimits,
+            vec![
+                Ulimit {
+                    name: "nofile".into(),
+                    soft: 4096,
+                    hard: 8192
+                },
+                Ulimit {
+                    name: "nproc".into(),
+                    soft: 512,
+                    hard: 512
+                },
+            ]
+        );
+        assert_eq!(spec.shm_size, Some(256 << 20));
+        assert_eq!(spec.mem_limit, Some(512 << 20));
+        assert_eq!(spec.cpus, Some(0.5));
+        assert_eq!(spec.pids_limit, Some(200));
+        assert_eq!(spec.platform.as_deref(), Some("linux/amd64"));
+        assert!(spec.tty && spec.stdin_open && spec.read_only_root && spec.init);
+        assert_eq!(spec.health_start_interval, Some(Duration::from_secs(2)));
+        let logging = spec.logging.as_ref().expect("logging");
+        assert_eq!(logging.driver, "json-file");
+        assert_eq!(
+            logging.options.get("max-file").map(String::as_str),
+            Some("3")
+        );
+        assert_eq!(spec.dns_search, vec!["example.internal".to_owned()]);
+        assert_eq!(
+            spec.sysctls.get("net.core.somaxconn").map(String::as_str),
+            Some("1024")
+        );
+        assert_eq!(spec.group_add, vec!["audio".to_owned(), "2000".into()]);
+        assert_eq!(
+            spec.mounts,
+            vec![
+                Mount {
+                    kind: backend::MountKind::Tmpfs {
+                        size: Some(16 << 20),
+                        mode: None
+                    },
+                    target: "/run".into(),
+                    read_only: false
+                },
+                Mount {
+                    kind: backend::MountKind::Tmpfs {
+                        size: None,
+                        mode: None
+                    },
+                    target: "/tmp".into(),
+                    read_only: false
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn mounts_and_files_reach_the_container_spec() {
+        let project = corpus("volumes.yaml", &[]);
+        let db = &project.services["db"];
+        let spec = container_spec("db", db, "r1", 0, "postgres@sha256:1", |_| None);
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/compose/good");
+        assert_eq!(
+            spec.mounts[0],
+            Mount {
+                kind: backend::MountKind::Volume {
+                    name: Some("good_dbdata".into()),
+                    nocopy: false
+                },
+                target: "/var/lib/postgresql/data".into(),
+                read_only: false
+            }
+        );
+        assert_eq!(
+            spec.mounts[1].kind,
+            backend::MountKind::Volume {
+                name: Some("team-shared".into()),
+                nocopy: true
+            }
+        );
+        assert!(spec.mounts[1].read_only);
+        assert_eq!(
+            spec.mounts[2].kind,
+            backend::MountKind::Bind {
+                source: dir.join("static"),
+                create: true
+            }
+        );
+        assert_eq!(
+            spec.mounts[4].kind,
+            backend::MountKind::Tmpfs {
+                size: Some(64 << 20),
+                mode: Some(0o1777)
+            }
+        );
+        assert_eq!(
+            spec.mounts[5].kind,
+            backend::MountKind::Volume {
+                name: None,
+                nocopy: false
+            }
+        );
+        let volumes = volumes(db);
+        assert_eq!(
+            volumes[0].driver_opts.get("device").map(String::as_str),
+            Some("/srv/db")
+        );
+        assert!(volumes[1].external);
+        assert_eq!(
+            db.must_run_alone(),
+            Some("it mounts a named volume read-write")
+        );
+
+        let project = corpus("secrets.yaml", &[("API_KEY", "k-1"), ("SITE", "shop")]);
+        let spec = container_spec(
+            "api",
+            &project.services["api"],
+            "r1",
+            0,
+            "api@sha256:1",
+            |_| None,
+        );
+        let targets: Vec<&str> = spec.files.iter().map(|f| f.target.as_str()).collect();
+        assert_eq!(
+            targets,
+            [
+                "/run/secrets/token",
+                "/run/secrets/key.txt",
+                "/app_config",
+                "/etc/banner.txt"
+            ]
+        );
+        assert_eq!(
+            spec.files[0].content,
+            backend::FileContent::Path(dir.join("data/token.txt"))
+        );
+        assert_eq!(
+            spec.files[1].content,
+            backend::FileContent::Bytes(b"k-1".to_vec())
+        );
+        assert_eq!(
+            spec.files[3].content,
+            backend::FileContent::Bytes(b"Welcome to shop".to_vec())
+        );
+        assert_eq!(
+            format!("{:?}", spec.files[1].content),
+            "Bytes(<3 bytes>)",
+            "secrets stay out of logs"
+        );
+    }
+
+    #[test]
+    fn a_container_name_names_the_container_and_builds_take_their_options() {
+        let project = corpus("exclusive.yaml", &[]);
+        let spec = container_spec(
+            "scheduler",
+            &project.services["scheduler"],
+            "r2",
+            0,
+            "s@sha256:1",
+            |_| None,
+        );
+        assert_eq!(spec.name, "shop-scheduler");
+        let project = corpus("build.yaml", &[]);
+        let (build, options) = build_spec(
+            &project.services["app"],
+            "app:r1",
+            BTreeMap::from([(RELEASE_LABEL.to_owned(), "r1".to_owned())]),
+            |_| None,
+        )
+        .expect("a build");
+        assert_eq!(build.dockerfile.as_deref(), Some("Dockerfile.release"));
+        assert_eq!(build.args.get("VERSION").map(String::as_str), Some("1.2.3"));
+        assert_eq!(
+            build.labels.get(RELEASE_LABEL).map(String::as_str),
+            Some("r1")
+        );
+        assert!(build.labels.contains_key("org.opencontainers.image.source"));
+        assert_eq!(
+            options,
+            BuildOptions {
+                target: Some("release".into()),
+                cache_from: vec!["127.0.0.1:5000/app:cache".into()],
+                network: Some("host".into()),
+                shm_size: Some(128 << 20)
+            }
+        );
     }
 }

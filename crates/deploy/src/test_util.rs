@@ -10,7 +10,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::backend::{
-    Backend, BuildSpec, Container, ContainerSpec, Error, Health, RegistryAuth, RunState,
+    Backend, BuildSpec, Container, ContainerSpec, Error, Health, RegistryAuth, RunState, VolumeSpec,
 };
 
 /// How containers of an image behave once started.
@@ -29,6 +29,7 @@ struct State {
     behaviours: BTreeMap<String, Behaviour>,
     containers: BTreeMap<String, Container>,
     calls: Vec<String>,
+    volumes: BTreeMap<String, VolumeSpec>,
     next_id: u64,
     failing: BTreeMap<String, String>,
 }
@@ -62,6 +63,20 @@ impl FakeBackend {
         self.lock()
             .failing
             .insert(operation.to_owned(), message.to_owned());
+    }
+
+    /// Makes a volume exist, as if made outside windlass.
+    pub fn add_volume(&self, name: &str) {
+        let spec = VolumeSpec {
+            name: name.to_owned(),
+            ..VolumeSpec::default()
+        };
+        self.lock().volumes.insert(name.to_owned(), spec);
+    }
+
+    /// The volumes that exist, by name.
+    pub fn volumes(&self) -> BTreeMap<String, VolumeSpec> {
+        self.lock().volumes.clone()
     }
 
     /// Every call so far, as `operation argument`.
@@ -283,6 +298,21 @@ impl Backend for FakeBackend {
     ) -> Result<(), Error> {
         self.call("ensure_network", name).map(drop)
     }
+
+    async fn ensure_volume(&self, spec: &VolumeSpec) -> Result<(), Error> {
+        let mut s = self.call("ensure_volume", &spec.name)?;
+        if s.volumes.contains_key(&spec.name) {
+            return Ok(());
+        }
+        if spec.external {
+            return Err(Error::Volume {
+                name: spec.name.clone(),
+                message: "it is declared `external: true` and does not exist".into(),
+            });
+        }
+        s.volumes.insert(spec.name.clone(), spec.clone());
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -385,5 +415,28 @@ mod tests {
             err.to_string(),
             "push_image web:1 failed: registry unreachable"
         );
+    }
+
+    #[tokio::test]
+    async fn volumes_are_made_once_and_external_ones_must_exist() {
+        let fake = FakeBackend::new();
+        let spec = VolumeSpec {
+            name: "shop_data".into(),
+            ..VolumeSpec::default()
+        };
+        fake.ensure_volume(&spec).await.expect("made");
+        fake.ensure_volume(&spec).await.expect("found");
+        assert_eq!(fake.volumes().len(), 1);
+        let external = VolumeSpec {
+            name: "team".into(),
+            external: true,
+            ..VolumeSpec::default()
+        };
+        assert!(matches!(
+            fake.ensure_volume(&external).await,
+            Err(Error::Volume { .. })
+        ));
+        fake.add_volume("team");
+        fake.ensure_volume(&external).await.expect("exists now");
     }
 }

@@ -1,25 +1,37 @@
-//! `windlass validate FILE...`
+//! `windlass validate FILE...`: state machine definitions (JSON or YAML)
+//! and Compose files, told apart by name and content. Every problem of
+//! every file is reported, as `file:line:column: ...`; a valid Compose file
+//! gets a summary of its services. Needs no Docker engine.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use windlass_asl::parse::parse_text;
+use windlass_deploy::compose::{self, Diagnostic, Options, Severity};
 
 use crate::exit;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Definition files, JSON or YAML.
+    /// Definition files (JSON or YAML) and Compose files.
     #[arg(required = true)]
     files: Vec<PathBuf>,
     /// Print diagnostics as JSON.
     #[arg(long)]
     json: bool,
+    /// Check the Compose files given as one project, merged in order, as
+    /// `docker compose -f A -f B` does (by default each is checked alone).
+    #[arg(long)]
+    merge: bool,
+    /// Activate a Compose profile (besides those in COMPOSE_PROFILES).
+    #[arg(long = "profile", value_name = "NAME")]
+    profiles: Vec<String>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<u8> {
     let mut all_valid = true;
     let mut report = Vec::new();
+    let mut compose_files = Vec::new();
     for file in &args.files {
         let bytes =
             std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
@@ -52,41 +64,113 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
                 continue;
             }
         };
-        let parsed = parse_text(&text);
-        let valid = parsed.definition.is_some() && parsed.diagnostics.is_empty();
-        all_valid &= valid;
-        let diagnostics: Vec<serde_json::Value> = parsed
-            .diagnostics
-            .iter()
-            .map(|d| {
-                let line = windlass_asl::parse::diagnostic_line(&text, d);
-                if !args.json {
-                    match line {
-                        Some(line) => eprintln!("{}:{}: {}", file.display(), line, d),
-                        None => eprintln!("{}: {}", file.display(), d),
-                    }
-                }
-                serde_json::json!({
-                    "severity": "ERROR",
-                    "code": d.code,
-                    "message": d.message,
-                    "location": d.pointer,
-                    "line": line,
-                })
-            })
-            .collect();
-        if args.json {
-            report.push(serde_json::json!({
-                "file": file.display().to_string(),
-                "result": if valid { "OK" } else { "FAIL" },
-                "diagnostics": diagnostics,
-            }));
-        } else if valid {
-            println!("{}: valid", file.display());
+        if compose::is_compose_file(file, &text) {
+            compose_files.push(file.clone());
+            continue;
         }
+        let (valid, entry) = state_machine(file, &text, args.json);
+        all_valid &= valid;
+        report.extend(entry);
+    }
+    let options = Options {
+        profiles: args.profiles.clone(),
+        ..Options::from_process()
+    };
+    let groups: Vec<Vec<PathBuf>> = if args.merge && !compose_files.is_empty() {
+        vec![compose_files]
+    } else {
+        compose_files.into_iter().map(|f| vec![f]).collect()
+    };
+    for files in groups {
+        let (valid, entry) = compose_project(&files, &options, args.json);
+        all_valid &= valid;
+        report.extend(entry);
     }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     }
     Ok(if all_valid { exit::OK } else { exit::INVALID })
+}
+
+/// Checks a state machine definition; prints its diagnostics unless `json`.
+fn state_machine(file: &Path, text: &str, json: bool) -> (bool, Option<serde_json::Value>) {
+    let parsed = parse_text(text);
+    let valid = parsed.definition.is_some() && parsed.diagnostics.is_empty();
+    let diagnostics: Vec<serde_json::Value> = parsed
+        .diagnostics
+        .iter()
+        .map(|d| {
+            let line = windlass_asl::parse::diagnostic_line(text, d);
+            if !json {
+                match line {
+                    Some(line) => eprintln!("{}:{}: {}", file.display(), line, d),
+                    None => eprintln!("{}: {}", file.display(), d),
+                }
+            }
+            serde_json::json!({
+                "severity": "ERROR",
+                "code": d.code,
+                "message": d.message,
+                "location": d.pointer,
+                "line": line,
+            })
+        })
+        .collect();
+    if json {
+        let entry = serde_json::json!({
+            "file": file.display().to_string(),
+            "result": if valid { "OK" } else { "FAIL" },
+            "diagnostics": diagnostics,
+        });
+        return (valid, Some(entry));
+    }
+    if valid {
+        println!("{}: valid", file.display());
+    }
+    (valid, None)
+}
+
+/// Checks Compose files as one project: every diagnostic to stderr (or the
+/// JSON entry), the summary of a valid project to stdout.
+fn compose_project(
+    files: &[PathBuf],
+    options: &Options,
+    json: bool,
+) -> (bool, Option<serde_json::Value>) {
+    let (project, diagnostics) = compose::check_files(files, options);
+    let valid = project.is_some() && !diagnostics.iter().any(|d| d.severity == Severity::Error);
+    let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+    if json {
+        let entry = serde_json::json!({
+            "file": names.join(" "),
+            "kind": "compose",
+            "result": if valid { "OK" } else { "FAIL" },
+            "diagnostics": diagnostics.iter().map(diagnostic_json).collect::<Vec<_>>(),
+            "summary": project.as_ref().map(compose::Project::summary),
+        });
+        return (valid, Some(entry));
+    }
+    for d in &diagnostics {
+        eprintln!("{d}");
+    }
+    if let Some(project) = project.filter(|_| valid) {
+        println!("{}: valid Compose file", names.join(" + "));
+        print!("{}", project.summary());
+    }
+    (valid, None)
+}
+
+fn diagnostic_json(d: &Diagnostic) -> serde_json::Value {
+    serde_json::json!({
+        "severity": match d.severity {
+            Severity::Error => "ERROR",
+            Severity::Warning => "WARNING",
+        },
+        "code": "COMPOSE",
+        "message": d.message,
+        "location": d.field,
+        "file": d.location.file.display().to_string(),
+        "line": d.location.line,
+        "column": d.location.column,
+    })
 }

@@ -3,16 +3,15 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use bollard::auth::DockerCredentials;
 use bollard::errors::Error as BollardError;
 use bollard::models::{
-    ContainerCreateBody, ContainerInspectResponse, ContainerStateStatusEnum, EndpointSettings,
-    HealthConfig, HealthStatusEnum, HostConfig, NetworkConnectRequest, NetworkCreateRequest,
-    NetworkDisconnectRequest, PortBinding,
+    ContainerInspectResponse, ContainerStateStatusEnum, EndpointSettings, HealthStatusEnum,
+    NetworkConnectRequest, NetworkCreateRequest, NetworkDisconnectRequest, VolumeCreateRequest,
 };
 use bollard::query_parameters::{
     BuildImageOptionsBuilder, BuilderVersion, CreateContainerOptionsBuilder,
@@ -22,16 +21,25 @@ use bollard::query_parameters::{
 };
 use futures_util::StreamExt;
 
+mod create;
+mod secrets;
+use create::create_body;
+
 use super::{
-    split_reference, Backend, BuildSpec, Container, ContainerSpec, Error, Health, RegistryAuth,
-    RunState,
+    split_reference, Backend, BuildOptions, BuildSpec, Container, ContainerSpec, Error,
+    FileContent, Health, RegistryAuth, RunState, VolumeSpec,
 };
 
 /// The Docker engine on this host.
 #[derive(Debug, Clone)]
 pub struct Docker {
     client: bollard::Docker,
+    /// Where secrets and configs given as text are written for mounting.
+    secrets_dir: PathBuf,
 }
+
+/// The first API version whose healthchecks take `StartInterval`.
+const START_INTERVAL_API: (usize, usize) = (1, 44);
 
 impl Docker {
     /// Connects through `DOCKER_HOST` or the local socket and agrees on an
@@ -43,7 +51,49 @@ impl Docker {
             .negotiate_version()
             .await
             .map_err(|e| Error::Connect(e.to_string()))?;
-        Ok(Docker { client })
+        Ok(Docker {
+            client,
+            secrets_dir: std::env::temp_dir().join("windlass").join("secrets"),
+        })
+    }
+
+    /// Writes secrets and configs given as text under `DIR/secrets` (the
+    /// agent's state folder) rather than the system's temporary folder.
+    pub fn with_state_dir(mut self, dir: &Path) -> Docker {
+        self.secrets_dir = dir.join("secrets");
+        self
+    }
+
+    /// Refuses a platform the engine does not run natively.
+    async fn check_platform(&self, spec: &ContainerSpec) -> Result<(), Error> {
+        let Some(platform) = &spec.platform else {
+            return Ok(());
+        };
+        let version = self.client.version().await.map_err(engine(
+            "read the version of engine for container",
+            &spec.name,
+        ))?;
+        let engine_os = version.os.unwrap_or_default();
+        let engine_arch = version.arch.unwrap_or_default();
+        let mut parts = platform.split('/');
+        let (os, arch) = (
+            parts.next().unwrap_or_default(),
+            parts.next().unwrap_or_default(),
+        );
+        if os != engine_os || arch != engine_arch {
+            return Err(Error::Unsupported {
+                container: spec.name.clone(),
+                message: format!(
+                    "platform {platform} was asked for and the engine runs {engine_os}/{engine_arch} with no emulation: remove `platform` or build the image for {engine_os}/{engine_arch}"
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    fn speaks(&self, (major, minor): (usize, usize)) -> bool {
+        let version = self.client.client_version();
+        (version.major_version, version.minor_version) >= (major, minor)
     }
 
     /// The API version agreed with the engine, such as `1.41`.
@@ -145,55 +195,6 @@ fn tar_context(context: &Path) -> Result<Vec<u8>, Error> {
     archive.into_inner().map_err(fail)
 }
 
-fn to_nanos(d: Option<Duration>) -> Option<i64> {
-    d.map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
-}
-
-fn create_body(spec: &ContainerSpec) -> ContainerCreateBody {
-    let port_keys: Vec<String> = spec.ports.iter().map(|p| format!("{p}/tcp")).collect();
-    let bindings = port_keys
-        .iter()
-        .map(|key| {
-            // An empty host port lets the engine pick a free one, on loopback only.
-            let binding = PortBinding {
-                host_ip: Some("127.0.0.1".into()),
-                host_port: Some(String::new()),
-            };
-            (key.clone(), Some(vec![binding]))
-        })
-        .collect::<HashMap<_, _>>();
-    ContainerCreateBody {
-        image: Some(spec.image.clone()),
-        cmd: spec.command.clone(),
-        env: Some(spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
-        labels: Some(
-            spec.labels
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
-        ),
-        exposed_ports: Some(port_keys),
-        healthcheck: spec.healthcheck.as_ref().map(|h| HealthConfig {
-            test: Some(h.test.clone()),
-            interval: to_nanos(h.interval),
-            timeout: to_nanos(h.timeout),
-            retries: h.retries.map(i64::from),
-            start_period: to_nanos(h.start_period),
-            start_interval: None,
-        }),
-        stop_timeout: spec
-            .stop_grace_period
-            .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX)),
-        host_config: Some(HostConfig {
-            port_bindings: Some(bindings),
-            init: Some(spec.init),
-            network_mode: spec.network.clone(),
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
-}
-
 fn container_of(info: ContainerInspectResponse) -> Container {
     let state = info.state.unwrap_or_default();
     let run_state = match state.status {
@@ -258,6 +259,14 @@ fn container_of(info: ContainerInspectResponse) -> Container {
 #[async_trait]
 impl Backend for Docker {
     async fn build_image(&self, spec: &BuildSpec) -> Result<String, Error> {
+        self.build_image_with(spec, &BuildOptions::default()).await
+    }
+
+    async fn build_image_with(
+        &self,
+        spec: &BuildSpec,
+        build: &BuildOptions,
+    ) -> Result<String, Error> {
         let context = spec.context.clone();
         let archive = tokio::task::spawn_blocking(move || tar_context(&context))
             .await
@@ -267,15 +276,27 @@ impl Backend for Docker {
             })??;
         let args: HashMap<&String, &String> = spec.args.iter().collect();
         let labels: HashMap<&String, &String> = spec.labels.iter().collect();
-        let options = BuildImageOptionsBuilder::default()
+        let mut options = BuildImageOptionsBuilder::default()
             .dockerfile(spec.dockerfile.as_deref().unwrap_or("Dockerfile"))
             .t(&spec.tag)
             .rm(true)
             .forcerm(true)
             .buildargs(&args)
             .labels(&labels)
-            .version(BuilderVersion::BuilderV1)
-            .build();
+            .version(BuilderVersion::BuilderV1);
+        if let Some(target) = &build.target {
+            options = options.target(target);
+        }
+        if !build.cache_from.is_empty() {
+            options = options.cachefrom(&build.cache_from);
+        }
+        if let Some(network) = &build.network {
+            options = options.networkmode(network);
+        }
+        if let Some(size) = build.shm_size {
+            options = options.shmsize(i32::try_from(size).unwrap_or(i32::MAX));
+        }
+        let options = options.build();
         let mut stream =
             self.client
                 .build_image(options, None, Some(bollard::body_full(archive.into())));
@@ -381,12 +402,26 @@ impl Backend for Docker {
     }
 
     async fn create_container(&self, spec: &ContainerSpec) -> Result<String, Error> {
-        let options = CreateContainerOptionsBuilder::default()
-            .name(&spec.name)
-            .build();
+        self.check_platform(spec).await?;
+        let mut files = Vec::with_capacity(spec.files.len());
+        for file in &spec.files {
+            let source = match &file.content {
+                FileContent::Path(path) => path.clone(),
+                FileContent::Bytes(bytes) => {
+                    secrets::write(&self.secrets_dir, &spec.name, &file.target, bytes)?
+                }
+            };
+            files.push((file.target.clone(), source));
+        }
+        let mut options = CreateContainerOptionsBuilder::default().name(&spec.name);
+        if let Some(platform) = &spec.platform {
+            options = options.platform(platform);
+        }
+        let options = options.build();
+        let body = create_body(spec, &files, self.speaks(START_INTERVAL_API));
         let created = self
             .client
-            .create_container(Some(options), create_body(spec))
+            .create_container(Some(options), body)
             .await
             .map_err(|err| match status_of(&err) {
                 Some(404) => Error::NotFound {
@@ -506,6 +541,35 @@ impl Backend for Docker {
             }
         }
         Ok(containers)
+    }
+
+    async fn ensure_volume(&self, spec: &VolumeSpec) -> Result<(), Error> {
+        match self.client.inspect_volume(&spec.name).await {
+            Ok(_) => return Ok(()),
+            Err(err) if status_of(&err) == Some(404) && spec.external => {
+                return Err(Error::Volume {
+                    name: spec.name.clone(),
+                    message: "it is declared `external: true` and does not exist: create it (`docker volume create NAME`) or drop `external`".into(),
+                })
+            }
+            Err(err) if status_of(&err) == Some(404) => {}
+            Err(err) => return Err(engine("inspect volume", &spec.name)(err)),
+        }
+        let request = VolumeCreateRequest {
+            name: Some(spec.name.clone()),
+            driver: spec.driver.clone(),
+            driver_opts: Some(spec.driver_opts.clone().into_iter().collect()),
+            labels: Some(spec.labels.clone().into_iter().collect()),
+            ..Default::default()
+        };
+        self.client
+            .create_volume(request)
+            .await
+            .map(|_| ())
+            .map_err(|err| Error::Volume {
+                name: spec.name.clone(),
+                message: format!("creating it failed: {err}"),
+            })
     }
 
     async fn ensure_network(

@@ -46,6 +46,10 @@ pub enum Error {
     },
     #[error("container {container} publishes no port {port} on 127.0.0.1; list it in the service's ports")]
     NotPublished { container: String, port: u16 },
+    #[error("volume {name}: {message}")]
+    Volume { name: String, message: String },
+    #[error("container {container} cannot run here: {message}")]
+    Unsupported { container: String, message: String },
 }
 
 /// How to build an image from a context folder.
@@ -89,6 +93,110 @@ pub struct Healthcheck {
     pub start_period: Option<Duration>,
 }
 
+/// Build settings beyond [`BuildSpec`]'s, as Compose's `build` gives them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BuildOptions {
+    /// The Dockerfile stage to build.
+    pub target: Option<String>,
+    /// Images whose layers may serve as cache.
+    pub cache_from: Vec<String>,
+    /// The network `RUN` steps use.
+    pub network: Option<String>,
+    /// Bytes of `/dev/shm` for `RUN` steps.
+    pub shm_size: Option<u64>,
+}
+
+/// A named volume to create unless it exists (`external`: it must exist).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct VolumeSpec {
+    /// The engine's name for it.
+    pub name: String,
+    pub driver: Option<String>,
+    pub driver_opts: BTreeMap<String, String>,
+    pub labels: BTreeMap<String, String>,
+    pub external: bool,
+}
+
+/// A filesystem mounted into a container.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mount {
+    pub kind: MountKind,
+    /// The path in the container.
+    pub target: String,
+    pub read_only: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum MountKind {
+    /// A named volume, or an anonymous one (`None`) made for the container.
+    Volume { name: Option<String>, nocopy: bool },
+    /// A host path; created when missing if `create` is set.
+    Bind { source: PathBuf, create: bool },
+    Tmpfs {
+        size: Option<u64>,
+        mode: Option<u32>,
+    },
+}
+
+/// A single file put into a container, read-only: a secret or a config.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FileMount {
+    /// Absolute path in the container.
+    pub target: String,
+    pub content: FileContent,
+}
+
+/// What a [`FileMount`] holds.
+#[derive(Clone, PartialEq)]
+pub enum FileContent {
+    /// A host file, bind-mounted read-only as it is.
+    Path(PathBuf),
+    /// Bytes the backend writes to a file of mode 0400 under its secrets
+    /// folder, then bind-mounts read-only.
+    Bytes(Vec<u8>),
+}
+
+impl std::fmt::Debug for FileContent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FileContent::Path(path) => f.debug_tuple("Path").field(path).finish(),
+            // Secret values stay out of logs.
+            FileContent::Bytes(bytes) => write!(f, "Bytes(<{} bytes>)", bytes.len()),
+        }
+    }
+}
+
+/// What the engine does when a container stops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RestartPolicy {
+    No,
+    Always,
+    OnFailure { max_retries: Option<u32> },
+    UnlessStopped,
+}
+
+/// A resource limit (`nofile`, `nproc` ...).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ulimit {
+    pub name: String,
+    pub soft: i64,
+    pub hard: i64,
+}
+
+/// A port open to other containers on the container's networks, not published.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExposedPort {
+    pub port: u16,
+    pub udp: bool,
+}
+
+/// The engine's log driver for a container.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogConfig {
+    pub driver: String,
+    pub options: BTreeMap<String, String>,
+}
+
 /// A container to create. Every TCP port in `ports` is published on
 /// 127.0.0.1 at a port the engine picks (read it back with
 /// [`Backend::inspect_container`]): windlass's proxy is the only way in.
@@ -106,6 +214,45 @@ pub struct ContainerSpec {
     pub init: bool,
     /// How long `docker stop` waits before SIGKILL by default.
     pub stop_grace_period: Option<Duration>,
+    /// How often to probe during the healthcheck's start period; sent only
+    /// to engines of API 1.44 or later (older ones probe at `interval`).
+    pub health_start_interval: Option<Duration>,
+    pub mounts: Vec<Mount>,
+    /// Secrets and configs.
+    pub files: Vec<FileMount>,
+    pub restart: Option<RestartPolicy>,
+    pub user: Option<String>,
+    pub working_dir: Option<String>,
+    /// Replaces the image's entrypoint; an empty list clears it.
+    pub entrypoint: Option<Vec<String>>,
+    pub cap_add: Vec<String>,
+    pub cap_drop: Vec<String>,
+    pub stop_signal: Option<String>,
+    /// `HOST:IP` entries for the container's /etc/hosts.
+    pub extra_hosts: Vec<String>,
+    pub ulimits: Vec<Ulimit>,
+    /// Bytes of `/dev/shm`.
+    pub shm_size: Option<u64>,
+    /// `os/arch[/variant]`; refused when the engine runs another.
+    pub platform: Option<String>,
+    pub tty: bool,
+    pub stdin_open: bool,
+    pub logging: Option<LogConfig>,
+    pub expose: Vec<ExposedPort>,
+    pub hostname: Option<String>,
+    pub domainname: Option<String>,
+    pub dns: Vec<String>,
+    pub dns_search: Vec<String>,
+    pub dns_opt: Vec<String>,
+    pub read_only_root: bool,
+    pub privileged: bool,
+    pub security_opt: Vec<String>,
+    pub sysctls: BTreeMap<String, String>,
+    pub group_add: Vec<String>,
+    /// Bytes of memory.
+    pub mem_limit: Option<u64>,
+    pub cpus: Option<f64>,
+    pub pids_limit: Option<i64>,
 }
 
 /// Whether a container runs.
@@ -151,6 +298,22 @@ pub struct Container {
 pub trait Backend: Send + Sync {
     /// Builds an image from `spec.context` and tags it `spec.tag`; returns its id.
     async fn build_image(&self, spec: &BuildSpec) -> Result<String, Error>;
+    /// Builds with Compose's further `build` settings. A backend that has
+    /// none of them refuses anything but the defaults.
+    async fn build_image_with(
+        &self,
+        spec: &BuildSpec,
+        options: &BuildOptions,
+    ) -> Result<String, Error> {
+        if *options != BuildOptions::default() {
+            return Err(Error::Build {
+                tag: spec.tag.clone(),
+                message: "this backend cannot build with target, cache_from, network or shm_size"
+                    .into(),
+            });
+        }
+        self.build_image(spec).await
+    }
     /// Gives `image` (an id or reference) the reference `target` (`repo:tag`).
     async fn tag_image(&self, image: &str, target: &str) -> Result<(), Error>;
     async fn push_image(&self, reference: &str, auth: Option<&RegistryAuth>) -> Result<(), Error>;
@@ -183,6 +346,8 @@ pub trait Backend: Send + Sync {
         &self,
         labels: &BTreeMap<String, String>,
     ) -> Result<Vec<Container>, Error>;
+    /// Creates a named volume unless it exists; an `external` one must exist.
+    async fn ensure_volume(&self, spec: &VolumeSpec) -> Result<(), Error>;
     /// Creates a bridge network unless it exists.
     async fn ensure_network(
         &self,

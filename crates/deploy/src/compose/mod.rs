@@ -1,30 +1,114 @@
-//! Reading a Compose file into a [`Project`]: Docker's meaning for the fields
-//! windlass supports, plus `x-windlass`. A bad file gives an [`Error`] with
-//! file, line, field and what is allowed there.
+//! Reading Compose files into a [`Project`]: the whole Compose
+//! Specification, each field honoured with Docker Compose's meaning or
+//! refused with the reason and what to use instead, plus `x-windlass`.
+//!
+//! The steps, one file each: `read` (YAML, merge keys, `interpolate`
+//! with `.env`, relative paths, `include`, `merge` of several files),
+//! `check` (field by field into the typed `model`, `mounts`, `runtime`),
+//! `rules` (what the fields mean together), with `locate` giving each
+//! problem its line. [`check_files`] reports every problem at once;
+//! [`load`] and [`parse`] return the first, for callers that only need to
+//! know whether a file is good.
 
+mod buildkit;
+mod check;
+mod diagnostic;
+mod dotenv;
+mod fields;
+mod hooks;
+mod include;
+mod interpolate;
+mod locate;
+mod merge;
 mod model;
+mod mounts;
+mod paths;
+mod read;
+mod resolve;
+mod rules;
+mod runtime;
+mod summary;
+mod typed;
 mod values;
+mod windlass;
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use indexmap::IndexMap;
 
+pub use diagnostic::{Diagnostic, Location, Severity};
+pub use hooks::check_state;
+pub use locate::{FieldPath, Segment};
 pub use model::{
-    Build, Deploy, FailureAction, Healthcheck, Hook, Hooks, Network, Order, Probe,
-    RollbackTriggers, Service, ServiceNetwork, ServiceNetworks, UpdateConfig, Windlass,
+    Build, Deploy, FailureAction, Healthcheck, Network, Order, Service, ServiceNetwork,
+    ServiceNetworks, UpdateConfig,
 };
+pub use mounts::{FileContent, FileRef, FileSource, MountKind, ServiceVolume, Volume};
+pub use runtime::{Condition, Dependency, EnvFile, Exposed, ExtraHost, Logging, Restart, Ulimit};
 pub use values::{Port, Protocol};
+pub use windlass::{Hook, Hooks, Probe, RollbackTriggers, Windlass};
 
-/// A Compose file that was read and checked.
+/// Compose files that were read and checked.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Project {
+    /// The first file given.
     pub file: PathBuf,
+    /// Every file given, in order (includes not counted).
+    pub files: Vec<PathBuf>,
+    /// The top-level `name` as written.
     pub name: Option<String>,
+    /// The project's name as Compose settles it: given, COMPOSE_PROJECT_NAME,
+    /// `name`, or the project folder's name normalised.
+    pub project: String,
+    /// The project folder, against which relative paths were resolved.
+    pub directory: PathBuf,
+    /// The services that run (those left out by profiles are not here).
     pub services: IndexMap<String, Service>,
     pub networks: IndexMap<String, Network>,
+    pub volumes: IndexMap<String, Volume>,
+    pub secrets: IndexMap<String, FileSource>,
+    pub configs: IndexMap<String, FileSource>,
+    /// Services left out because none of their profiles is active.
+    pub left_out: Vec<String>,
+}
+
+/// How to read: variables, profiles and project name, as the `docker
+/// compose` command line and environment would give them.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Variables for interpolation; they win over the project's `.env`.
+    pub environment: BTreeMap<String, String>,
+    /// Active profiles, besides those in COMPOSE_PROFILES.
+    pub profiles: Vec<String>,
+    /// Overrides COMPOSE_PROJECT_NAME and the top-level `name`.
+    pub project_name: Option<String>,
+    /// Whether build contexts (Dockerfile, target, BuildKit) and secret
+    /// files are looked at.
+    pub files: FileChecks,
+}
+
+/// What of the host's files a check looks at beyond the Compose files.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum FileChecks {
+    /// Build contexts and secret and config files must be there and
+    /// right: for a deploy or `windlass validate`, before anything starts.
+    #[default]
+    Check,
+    /// Neither is looked at: for re-reading a release whose images are
+    /// pinned (a rollback), whose build context may have changed since.
+    Skip,
+}
+
+impl Options {
+    /// Options from this process's environment.
+    pub fn from_process() -> Options {
+        Options {
+            environment: std::env::vars().collect(),
+            ..Options::default()
+        }
+    }
 }
 
 impl Service {
@@ -44,9 +128,29 @@ impl Service {
             Some(SocketAddr::new(ip, port.published?))
         })
     }
+
+    /// Why no two containers of the service may run at once, if so: such a
+    /// service is deployed stop-first. A fixed `container_name`, a named
+    /// volume mounted read-write (two databases on one data folder), or
+    /// `x-windlass: {exclusive: true}`.
+    pub fn must_run_alone(&self) -> Option<&'static str> {
+        if self.container_name.is_some() {
+            Some("its container_name allows one container only")
+        } else if self
+            .volumes
+            .iter()
+            .any(|v| v.kind == MountKind::Volume && v.source.is_some() && !v.read_only)
+        {
+            Some("it mounts a named volume read-write")
+        } else if self.windlass.exclusive {
+            Some("x-windlass.exclusive is set")
+        } else {
+            None
+        }
+    }
 }
 
-/// Why a Compose file was refused.
+/// Why a Compose file was refused: its first problem.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum Error {
     #[error("cannot read {}: {message}", file.display())]
@@ -59,22 +163,82 @@ pub enum Error {
     },
 }
 
-/// Where in a file; line and column count from 1.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Location {
-    pub file: PathBuf,
-    pub line: usize,
-    pub column: usize,
-}
-
-impl fmt::Display for Location {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}", self.file.display(), self.line, self.column)
+impl From<Diagnostic> for Error {
+    fn from(d: Diagnostic) -> Error {
+        Error::Invalid {
+            location: d.location,
+            field: d.field,
+            message: d.message,
+        }
     }
 }
 
-/// Reads and checks the Compose file at `path`; `env_file` and `build.context`
-/// are resolved against its folder.
+/// Whether a file is a Compose file rather than a state machine: named as
+/// Compose names its files (`compose.yaml`, `docker-compose.yml`,
+/// `compose.override.yaml` ...), or YAML whose top level has `services`.
+pub fn is_compose_file(path: &Path, text: &str) -> bool {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_lowercase())
+        .unwrap_or_default();
+    let yaml = name.ends_with(".yaml") || name.ends_with(".yml");
+    if yaml && (name.starts_with("compose.") || name.starts_with("docker-compose.")) {
+        return true;
+    }
+    if text.trim_start().starts_with('{') {
+        return false;
+    }
+    matches!(
+        serde_norway::from_str::<serde_norway::Value>(text),
+        Ok(serde_norway::Value::Mapping(top)) if top.contains_key("services")
+    )
+}
+
+/// Reads and checks `files` as `docker compose -f A -f B` would, reporting
+/// every problem (warnings too); the project is given when no error is.
+pub fn check_files(files: &[PathBuf], options: &Options) -> (Option<Project>, Vec<Diagnostic>) {
+    let inputs: Vec<read::Input<'_>> = files
+        .iter()
+        .map(|file| read::Input {
+            file: file.clone(),
+            text: None,
+        })
+        .collect();
+    run(&inputs, options)
+}
+
+/// Checks Compose `text` as if read from `file`, with extra files, env
+/// files and includes read from beside it.
+pub fn check_text(
+    text: &str,
+    file: &Path,
+    options: &Options,
+) -> (Option<Project>, Vec<Diagnostic>) {
+    let inputs = [read::Input {
+        file: file.to_owned(),
+        text: Some(text),
+    }];
+    run(&inputs, options)
+}
+
+fn run(inputs: &[read::Input<'_>], options: &Options) -> (Option<Project>, Vec<Diagnostic>) {
+    let mut report = diagnostic::Report::default();
+    let Some(loaded) = read::read(inputs, options, &mut report) else {
+        return (None, report.diagnostics);
+    };
+    let files = inputs.iter().map(|i| i.file.clone()).collect();
+    let first = inputs.first().map(|i| i.file.clone()).unwrap_or_default();
+    let project = if report.has_errors() {
+        None
+    } else {
+        check::check(loaded, options, &first, files, &mut report)
+    };
+    (project, report.diagnostics)
+}
+
+/// Reads and checks the Compose file at `path`, with this process's
+/// environment; `env_file`, bind mounts and `build.context` are resolved
+/// against its folder.
 pub fn load(path: &Path) -> Result<Project, Error> {
     let text = std::fs::read_to_string(path).map_err(|err| Error::Read {
         file: path.to_owned(),
@@ -83,264 +247,24 @@ pub fn load(path: &Path) -> Result<Project, Error> {
     parse(&text, path)
 }
 
-/// Checks Compose `text` as if read from `file`.
+/// Checks Compose `text` as if read from `file`; the first error, if any.
 pub fn parse(text: &str, file: &Path) -> Result<Project, Error> {
-    let raw: model::File = serde_norway::from_str(text).map_err(|err| syntax_error(&err, file))?;
-    let invalid = |path: &[&str], message: String| {
-        let (line, column) = locate(text, path);
-        Error::Invalid {
-            location: Location {
-                file: file.to_owned(),
-                line,
-                column,
-            },
-            field: path.join("."),
-            message,
-        }
-    };
-    if let Some(key) = raw.extensions.keys().find(|k| !k.starts_with("x-")) {
-        return Err(invalid(
-            &[key],
-            format!("unknown field `{key}`, expected one of `version`, `name`, `services`, `networks` or an `x-` extension"),
-        ));
+    let (project, diagnostics) = check_text(text, file, &Options::from_process());
+    match project {
+        Some(project) => Ok(project),
+        None => Err(first_error(diagnostics, file)),
     }
-    if raw.services.is_empty() {
-        return Err(invalid(
-            &["services"],
-            "no services: declare at least one under `services`".into(),
-        ));
-    }
-    let base = file.parent().unwrap_or(Path::new("."));
-    let mut services = IndexMap::new();
-    for (name, mut service) in raw.services {
-        check_service(&name, &service, &raw.networks, &invalid)?;
-        let mut environment = BTreeMap::new();
-        for (i, env_file) in service.env_file.iter().enumerate() {
-            let path = base.join(env_file);
-            let contents = std::fs::read_to_string(&path).map_err(|err| {
-                invalid(
-                    &["services", &name, "env_file"],
-                    format!("entry {i}: cannot read {}: {err}", path.display()),
-                )
-            })?;
-            environment.extend(parse_env_file(&contents));
-        }
-        environment.append(&mut service.environment);
-        service.environment = environment;
-        if let Some(build) = &mut service.build {
-            build.context = base.join(&build.context);
-        }
-        services.insert(name, service);
-    }
-    let networks = raw
-        .networks
+}
+
+fn first_error(diagnostics: Vec<Diagnostic>, file: &Path) -> Error {
+    diagnostics
         .into_iter()
-        .map(|(name, n)| (name, n.unwrap_or_default()))
-        .collect();
-    Ok(Project {
-        file: file.to_owned(),
-        name: raw.name,
-        services,
-        networks,
-    })
-}
-
-fn check_service(
-    name: &str,
-    service: &Service,
-    networks: &IndexMap<String, Option<Network>>,
-    invalid: &impl Fn(&[&str], String) -> Error,
-) -> Result<(), Error> {
-    if service.image.is_none() && service.build.is_none() {
-        return Err(invalid(
-            &["services", name],
-            "has neither `image` nor `build`: give at least one".into(),
-        ));
-    }
-    if let Some(port) = service.windlass.port {
-        if !service.ports.is_empty() && !service.ports.iter().any(|p| p.target == port) {
-            let targets: Vec<String> = service.ports.iter().map(|p| p.target.to_string()).collect();
-            return Err(invalid(
-                &["services", name, "x-windlass", "port"],
-                format!(
-                    "port {port} is not among the service's container ports ({})",
-                    targets.join(", ")
-                ),
-            ));
-        }
-    }
-    let ratios = [
-        (
-            service
-                .deploy
-                .update_config
-                .as_ref()
-                .and_then(|c| c.max_failure_ratio),
-            ["deploy", "update_config", "max_failure_ratio"],
-        ),
-        (
-            service
-                .deploy
-                .rollback_config
-                .as_ref()
-                .and_then(|c| c.max_failure_ratio),
-            ["deploy", "rollback_config", "max_failure_ratio"],
-        ),
-        (
-            service.windlass.rollback_on.server_error_ratio,
-            ["x-windlass", "rollback_on", "server_error_ratio"],
-        ),
-    ];
-    for (ratio, path) in ratios {
-        if let Some(ratio) = ratio.filter(|r| !(0.0..=1.0).contains(r)) {
-            let full = [&["services", name][..], &path[..]].concat();
-            return Err(invalid(
-                &full,
-                format!("{ratio} is out of range: expected a share from 0 to 1"),
-            ));
-        }
-    }
-    if let Some(FailureAction::Rollback) = service
-        .deploy
-        .rollback_config
-        .as_ref()
-        .and_then(|c| c.failure_action)
-    {
-        return Err(invalid(
-            &[
-                "services",
-                name,
-                "deploy",
-                "rollback_config",
-                "failure_action",
-            ],
-            "`rollback` is not allowed in rollback_config: expected `continue` or `pause`".into(),
-        ));
-    }
-    let hooks = service
-        .windlass
-        .hooks
-        .before_switch
-        .iter()
-        .map(|h| ("before_switch", h));
-    for (when, hook) in hooks.chain(
-        service
-            .windlass
-            .hooks
-            .after_switch
-            .iter()
-            .map(|h| ("after_switch", h)),
-    ) {
-        if hook.command.is_some() == hook.state.is_some() {
-            return Err(invalid(
-                &["services", name, "x-windlass", "hooks", when],
-                "each hook needs exactly one of `command` (run in a new container) or `state` (an ASL state)".into(),
-            ));
-        }
-        if let Some(state) = &hook.state {
-            crate::workflow::hooks::check_state(state).map_err(|message| {
-                invalid(
-                    &["services", name, "x-windlass", "hooks", when, "state"],
-                    message,
-                )
-            })?;
-        }
-    }
-    if let Some(path) = &service.windlass.health.http {
-        if !path.starts_with('/') {
-            return Err(invalid(
-                &["services", name, "x-windlass", "health", "http"],
-                format!("{path:?} is not a path: expected one starting with '/'"),
-            ));
-        }
-    }
-    for network in service.networks.0.keys() {
-        if network != "default" && !networks.contains_key(network) {
-            let declared: Vec<&str> = networks.keys().map(String::as_str).collect();
-            let declared = if declared.is_empty() {
-                "none is".to_owned()
-            } else {
-                format!("{} are", declared.join(", "))
-            };
-            return Err(invalid(
-                &["services", name, "networks"],
-                format!("network `{network}` is not declared under the top-level `networks` ({declared})"),
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// Lines of `KEY=VALUE`; blank lines and `#` comments are skipped.
-fn parse_env_file(contents: &str) -> impl Iterator<Item = (String, Option<String>)> + '_ {
-    contents
-        .lines()
-        .map(str::trim)
-        .filter(|line| !line.is_empty() && !line.starts_with('#'))
-        .map(|line| match line.split_once('=') {
-            Some((k, v)) => (k.trim().to_owned(), Some(v.to_owned())),
-            None => (line.to_owned(), None),
-        })
-}
-
-/// Turns a YAML or field error into one with location and field: the YAML
-/// library says `field.path: message at line L column C`.
-fn syntax_error(err: &serde_norway::Error, file: &Path) -> Error {
-    let message = err.to_string();
-    let (line, column) = err.location().map_or((1, 1), |l| (l.line(), l.column()));
-    // The location is reported separately, so drop it from the text.
-    let message = match err.location() {
-        Some(l) => message.replacen(
-            &format!(" at line {} column {}", l.line(), l.column()),
-            "",
-            1,
-        ),
-        None => message,
-    };
-    let (field, message) = match message.split_once(": ") {
-        Some((path, rest)) if !path.contains(' ') => (path.to_owned(), rest.to_owned()),
-        _ => ("YAML syntax".to_owned(), message),
-    };
-    Error::Invalid {
-        location: Location {
+        .find(|d| d.severity == Severity::Error)
+        .map(Error::from)
+        .unwrap_or_else(|| Error::Read {
             file: file.to_owned(),
-            line,
-            column,
-        },
-        field,
-        message,
-    }
-}
-
-/// Finds the line and column of a key path in block-style YAML, falling back
-/// to the deepest ancestor found (or the top of the file).
-fn locate(text: &str, path: &[&str]) -> (usize, usize) {
-    let mut found = (1, 1);
-    let mut parent_indent: Option<usize> = None;
-    let mut lines = text.lines().enumerate();
-    'segments: for segment in path {
-        for (number, line) in lines.by_ref() {
-            let content = line.trim_start();
-            let indent = line.len() - content.len();
-            if content.is_empty() || content.starts_with('#') {
-                continue;
-            }
-            if parent_indent.is_some_and(|parent| indent <= parent) {
-                break 'segments;
-            }
-            let key = content.trim_start_matches("- ");
-            if key
-                .strip_prefix(segment)
-                .is_some_and(|rest| rest.starts_with(':'))
-            {
-                found = (number + 1, indent + 1);
-                parent_indent = Some(indent);
-                continue 'segments;
-            }
-        }
-        break;
-    }
-    found
+            message: "nothing could be read".into(),
+        })
 }
 
 #[cfg(test)]

@@ -1,10 +1,9 @@
-//! The Compose fields windlass reads, as Docker means them, and the
-//! `x-windlass` extension. Unknown fields are refused with the list of the
-//! allowed ones, since a field windlass would silently ignore is a deploy
-//! that does not do what its author wrote.
+//! A service as windlass reads it: the Compose fields it honours, with
+//! Docker Compose's meaning, read from YAML by serde. Which fields exist and
+//! which are refused (and why) is `fields`; what a field's values mean
+//! beyond their shape is checked in `check`.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -13,37 +12,13 @@ use serde::de;
 use serde::Deserialize;
 use std::fmt;
 
+use super::mounts::{self, FileRef, ServiceVolume};
+use super::runtime::{self, Dependency, EnvFile, Exposed, ExtraHost, Logging, Restart, Ulimit};
 use super::values::{self, visitor, Port};
-
-/// The top level of a Compose file. Other `x-` keys (anchors, say) are
-/// allowed and ignored; they are checked in `compose::parse`.
-#[derive(Debug, Clone, Deserialize)]
-pub(crate) struct File {
-    #[allow(dead_code)] // read so that it is allowed; Compose v2 ignores it
-    pub version: Option<serde_norway::Value>,
-    pub name: Option<String>,
-    #[serde(default)]
-    pub services: IndexMap<String, Service>,
-    #[serde(default)]
-    pub networks: IndexMap<String, Option<Network>>,
-    #[serde(flatten)]
-    pub extensions: BTreeMap<String, serde_norway::Value>,
-}
-
-/// A network declared at the top level.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Network {
-    pub driver: Option<String>,
-    #[serde(default)]
-    pub external: bool,
-    pub name: Option<String>,
-    #[serde(default, deserialize_with = "values::key_values")]
-    pub labels: BTreeMap<String, Option<String>>,
-}
+use super::windlass::Windlass;
 
 /// One service: what to run and how to roll it out.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Service {
     pub image: Option<String>,
@@ -54,10 +29,14 @@ pub struct Service {
     /// no value is taken from windlass's own environment at deploy time.
     #[serde(default, deserialize_with = "values::key_values")]
     pub environment: BTreeMap<String, Option<String>>,
-    #[serde(default, deserialize_with = "values::one_or_many")]
-    pub env_file: Vec<String>,
+    /// Already read into `environment` once loaded.
+    #[serde(default, deserialize_with = "runtime::env_files")]
+    pub env_file: Vec<EnvFile>,
     #[serde(default, deserialize_with = "values::command")]
     pub command: Option<Vec<String>>,
+    /// Replaces the image's entrypoint; an empty list clears it.
+    #[serde(default, deserialize_with = "values::command")]
+    pub entrypoint: Option<Vec<String>>,
     pub healthcheck: Option<Healthcheck>,
     #[serde(default)]
     pub deploy: Deploy,
@@ -69,17 +48,99 @@ pub struct Service {
     pub networks: ServiceNetworks,
     /// Run an init process as PID 1 that forwards signals (Docker's `--init`).
     pub init: Option<bool>,
+    /// Named volumes, bind mounts (made absolute against the project folder)
+    /// and tmpfs mounts.
+    #[serde(default, deserialize_with = "mounts::service_volumes")]
+    pub volumes: Vec<ServiceVolume>,
+    /// `no` (the default), `always`, `on-failure[:N]`, `unless-stopped`.
+    pub restart: Option<Restart>,
+    /// Services started (and healthy, or run to completion) before this one.
+    #[serde(default, deserialize_with = "runtime::depends_on")]
+    pub depends_on: IndexMap<String, Dependency>,
+    /// Container ports open to other services on the networks, not published.
+    #[serde(default, deserialize_with = "runtime::exposed")]
+    pub expose: Vec<Exposed>,
+    /// A fixed container name: only one container of the service can exist.
+    pub container_name: Option<String>,
+    /// Mounted at `/run/secrets/NAME` unless a target says otherwise.
+    #[serde(default, deserialize_with = "mounts::file_refs")]
+    pub secrets: Vec<FileRef>,
+    /// Mounted at `/NAME` unless a target says otherwise.
+    #[serde(default, deserialize_with = "mounts::file_refs")]
+    pub configs: Vec<FileRef>,
+    #[serde(default, deserialize_with = "values::optional_scalar")]
+    pub user: Option<String>,
+    pub working_dir: Option<String>,
+    #[serde(default)]
+    pub cap_add: Vec<String>,
+    #[serde(default)]
+    pub cap_drop: Vec<String>,
+    pub stop_signal: Option<String>,
+    #[serde(default, deserialize_with = "runtime::extra_hosts")]
+    pub extra_hosts: Vec<ExtraHost>,
+    #[serde(default)]
+    pub ulimits: BTreeMap<String, Ulimit>,
+    /// tmpfs mounts by container path (`/run` or `/run:size=64m`).
+    #[serde(default, deserialize_with = "values::one_or_many")]
+    pub tmpfs: Vec<String>,
+    /// Bytes of `/dev/shm`.
+    #[serde(default, deserialize_with = "values::optional_bytes")]
+    pub shm_size: Option<u64>,
+    /// `os/arch[/variant]`; the engine must run it natively.
+    pub platform: Option<String>,
+    #[serde(default)]
+    pub stdin_open: bool,
+    #[serde(default)]
+    pub tty: bool,
+    /// Mount the container's root filesystem read-only.
+    #[serde(default)]
+    pub read_only: bool,
+    #[serde(default)]
+    pub privileged: bool,
+    /// Left out unless one of these profiles is active.
+    #[serde(default)]
+    pub profiles: Vec<String>,
+    pub logging: Option<Logging>,
+    pub hostname: Option<String>,
+    pub domainname: Option<String>,
+    #[serde(default, deserialize_with = "values::one_or_many")]
+    pub dns: Vec<String>,
+    #[serde(default, deserialize_with = "values::one_or_many")]
+    pub dns_search: Vec<String>,
+    #[serde(default)]
+    pub dns_opt: Vec<String>,
+    #[serde(default)]
+    pub security_opt: Vec<String>,
+    #[serde(default, deserialize_with = "values::key_values")]
+    pub sysctls: BTreeMap<String, Option<String>>,
+    #[serde(default, deserialize_with = "values::scalars")]
+    pub group_add: Vec<String>,
+    /// Bytes of memory the container may use.
+    #[serde(default, deserialize_with = "values::optional_bytes")]
+    pub mem_limit: Option<u64>,
+    #[serde(default, deserialize_with = "values::optional_float")]
+    pub cpus: Option<f64>,
+    pub pids_limit: Option<i64>,
     #[serde(rename = "x-windlass", default)]
     pub windlass: Windlass,
 }
 
 /// `build`: a context path, or the long form.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Build {
-    /// Relative to the Compose file's folder once loaded.
+    /// Absolute once loaded (relative paths are against the project folder).
     pub context: PathBuf,
+    /// Relative to the context; `Dockerfile` when `None`.
     pub dockerfile: Option<String>,
     pub args: BTreeMap<String, Option<String>>,
+    /// The Dockerfile stage to build.
+    pub target: Option<String>,
+    pub labels: BTreeMap<String, Option<String>>,
+    pub cache_from: Vec<String>,
+    /// The network `RUN` steps use (`host`, `none`, `default`).
+    pub network: Option<String>,
+    /// Bytes of `/dev/shm` for `RUN` steps.
+    pub shm_size: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -89,11 +150,19 @@ struct LongBuild {
     dockerfile: Option<String>,
     #[serde(default, deserialize_with = "values::key_values")]
     args: BTreeMap<String, Option<String>>,
+    target: Option<String>,
+    #[serde(default, deserialize_with = "values::key_values")]
+    labels: BTreeMap<String, Option<String>>,
+    #[serde(default)]
+    cache_from: Vec<String>,
+    network: Option<String>,
+    #[serde(default, deserialize_with = "values::optional_bytes")]
+    shm_size: Option<u64>,
 }
 
-visitor!(BuildVisitor -> Build, "a context path, or a map with context, dockerfile and args", {
+visitor!(BuildVisitor -> Build, "a context path, or a map with context, dockerfile, args, target, labels, cache_from, network, shm_size", {
     fn visit_str<E: de::Error>(self, context: &str) -> Result<Build, E> {
-        Ok(Build { context: PathBuf::from(context), dockerfile: None, args: BTreeMap::new() })
+        Ok(Build { context: PathBuf::from(context), ..Build::default() })
     }
     fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<Build, A::Error> {
         let long = LongBuild::deserialize(de::value::MapAccessDeserializer::new(map))?;
@@ -101,6 +170,11 @@ visitor!(BuildVisitor -> Build, "a context path, or a map with context, dockerfi
             context: long.context.unwrap_or_else(|| PathBuf::from(".")),
             dockerfile: long.dockerfile,
             args: long.args,
+            target: long.target,
+            labels: long.labels,
+            cache_from: long.cache_from,
+            network: long.network,
+            shm_size: long.shm_size,
         })
     }
 });
@@ -124,6 +198,10 @@ pub struct Healthcheck {
     pub retries: Option<u32>,
     #[serde(default, deserialize_with = "values::optional_duration")]
     pub start_period: Option<Duration>,
+    /// How often to probe during `start_period`. Passed to engines that
+    /// speak API 1.44 or later; an older engine (Debian's speaks 1.41)
+    /// probes at `interval` during the start period too, as Compose does
+    /// when the engine does not know the field.
     #[serde(default, deserialize_with = "values::optional_duration")]
     pub start_interval: Option<Duration>,
     #[serde(default)]
@@ -154,6 +232,8 @@ fn healthcheck_test<'de, D: serde::Deserializer<'de>>(
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Deploy {
+    /// Only `replicated` (the default) is honoured.
+    pub mode: Option<String>,
     pub replicas: Option<u32>,
     pub update_config: Option<UpdateConfig>,
     pub rollback_config: Option<UpdateConfig>,
@@ -217,74 +297,16 @@ impl<'de> Deserialize<'de> for ServiceNetworks {
     }
 }
 
-/// `x-windlass`: what Compose has no word for.
+/// A network declared at the top level.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Windlass {
-    /// Where windlass's proxy serves the service; defaults to the first
-    /// published port (on 127.0.0.1 unless `host_ip` says otherwise).
-    #[serde(default, deserialize_with = "values::optional_address")]
-    pub address: Option<SocketAddr>,
-    /// The container port the proxy routes to; defaults to the first port's target.
-    pub port: Option<u16>,
+pub struct Network {
+    pub driver: Option<String>,
     #[serde(default)]
-    pub health: Probe,
-    /// How long to watch the new release after the switch before retiring the old one.
-    #[serde(default, deserialize_with = "values::optional_duration")]
-    pub watch: Option<Duration>,
-    #[serde(default)]
-    pub rollback_on: RollbackTriggers,
-    /// How many releases to keep (their images pinned) for `windlass rollback`.
-    pub retain: Option<u32>,
-    #[serde(default)]
-    pub hooks: Hooks,
-}
-
-/// windlass's own health probe, for when Docker's healthcheck is not enough.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Probe {
-    /// HTTP GET this path on the container's published port; 2xx is healthy.
-    pub http: Option<String>,
-    /// Only connect over TCP.
-    #[serde(default)]
-    pub tcp: bool,
-    #[serde(default, deserialize_with = "values::optional_duration")]
-    pub interval: Option<Duration>,
-    #[serde(default, deserialize_with = "values::optional_duration")]
-    pub timeout: Option<Duration>,
-    /// Give up on a release that is not healthy after this long.
-    #[serde(default, deserialize_with = "values::optional_duration")]
-    pub start_timeout: Option<Duration>,
-}
-
-/// What makes windlass roll back during the watch.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RollbackTriggers {
-    /// Share of 5xx answers (0 to 1) above which to roll back.
-    pub server_error_ratio: Option<f64>,
-    #[serde(default, deserialize_with = "values::optional_duration")]
-    pub p99_latency: Option<Duration>,
-    /// Consecutive failed health checks.
-    pub failed_health_checks: Option<u32>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Hooks {
-    #[serde(default)]
-    pub before_switch: Vec<Hook>,
-    #[serde(default)]
-    pub after_switch: Vec<Hook>,
-}
-
-/// A hook: a command run in a new container of the release, or an ASL state
-/// (as JSON) that the deploy definition runs at that point; exactly one.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Hook {
-    #[serde(default, deserialize_with = "values::command")]
-    pub command: Option<Vec<String>>,
-    pub state: Option<serde_json::Value>,
+    pub external: bool,
+    /// The engine's name: as written, or `PROJECT_KEY` (Compose's naming)
+    /// once loaded; an external network keeps its key when none is given.
+    pub name: Option<String>,
+    #[serde(default, deserialize_with = "values::key_values")]
+    pub labels: BTreeMap<String, Option<String>>,
 }

@@ -1,6 +1,6 @@
-//! Compose reading: a complete good file, and every bad file under
-//! `tests/compose/bad`, each of which names its expected error in its first
-//! line (`# error: ...`).
+//! Compose reading: a complete good file read field by field, and the
+//! corpus under `tests/compose` run as data (see
+//! `the_corpus_gives_its_expected_diagnostics_and_plans`).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -112,37 +112,101 @@ fn proxy_address_defaults_to_the_first_published_port_on_loopback() {
     );
 }
 
+/// The corpus: every `NAME.expect` under `tests/compose` names
+/// its case. Its header lines say how to read it (`# files: a.yaml b.yaml`,
+/// default `NAME.yaml`; `# env: K=V ...`; `# profiles: a,b`); the rest is
+/// what `check_files` must give: every diagnostic, then the summary of a
+/// good project, with the case folder left out of paths. The environment is
+/// only what the header gives, so that the machine's does not leak in.
+/// `WINDLASS_BLESS=1` rewrites the expectations from what is read.
 #[test]
-fn every_bad_file_gives_its_expected_error() {
-    let mut checked = 0;
-    let mut entries: Vec<_> = std::fs::read_dir(cases("bad"))
-        .expect("tests/compose/bad")
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
-        .collect();
-    entries.sort();
-    let mut failures = Vec::new();
-    for path in entries {
-        let text = std::fs::read_to_string(&path).expect("readable case");
-        let expected = text
-            .lines()
-            .next()
-            .and_then(|l| l.strip_prefix("# error: "))
-            .unwrap_or_else(|| panic!("{} must start with `# error: ...`", path.display()));
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        match parse(&text, Path::new(&name)) {
-            Ok(_) => failures.push(format!("{name}: accepted, expected {expected}")),
-            Err(err) if err.to_string() == expected => {}
-            Err(err) => failures.push(format!("{name}:\n  expected {expected}\n  got      {err}")),
+fn the_corpus_gives_its_expected_diagnostics_and_plans() {
+    let mut cases = Vec::new();
+    let mut folders = vec![cases_dir("")];
+    while let Some(dir) = folders.pop() {
+        for entry in std::fs::read_dir(&dir)
+            .expect("corpus folder")
+            .filter_map(Result::ok)
+        {
+            let path = entry.path();
+            if path.is_dir() {
+                folders.push(path);
+            } else if path.extension().is_some_and(|e| e == "expect") {
+                cases.push(path);
+            }
         }
-        checked += 1;
+    }
+    cases.sort();
+    let bless = std::env::var_os("WINDLASS_BLESS").is_some();
+    let mut failures = Vec::new();
+    let (mut good, mut bad) = (0, 0);
+    for case in &cases {
+        let (header, expected, actual) = run_case(case);
+        if actual.starts_with("project ") || actual.lines().any(|l| l.starts_with("project ")) {
+            good += 1;
+        } else {
+            bad += 1;
+        }
+        if bless {
+            std::fs::write(case, format!("{header}{actual}")).expect("bless");
+        } else if actual != expected {
+            failures.push(format!(
+                "{}:\n--- expected\n{expected}--- got\n{actual}",
+                case.display()
+            ));
+        }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
-    assert!(checked >= 10, "only {checked} bad files");
+    assert!(cases.len() >= 30, "only {} corpus cases", cases.len());
+    assert!(good >= 8 && bad >= 15, "{good} good and {bad} bad cases");
+}
+
+fn cases_dir(folder: &str) -> PathBuf {
+    cases(folder)
+}
+
+/// The case's header, its expected text and what was read.
+fn run_case(case: &Path) -> (String, String, String) {
+    let text = std::fs::read_to_string(case).expect("readable case");
+    let dir = case.parent().expect("folder");
+    let stem = case
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut files = vec![dir.join(format!("{stem}.yaml"))];
+    let mut options = Options::default();
+    let mut header = String::new();
+    let mut body = String::new();
+    for line in text.lines() {
+        if !body.is_empty() || !line.starts_with("# ") {
+            body.push_str(line);
+            body.push('\n');
+            continue;
+        }
+        header.push_str(line);
+        header.push('\n');
+        if let Some(list) = line.strip_prefix("# files: ") {
+            files = list.split_whitespace().map(|f| dir.join(f)).collect();
+        } else if let Some(vars) = line.strip_prefix("# env: ") {
+            for pair in vars.split_whitespace() {
+                let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+                options.environment.insert(k.into(), v.into());
+            }
+        } else if let Some(list) = line.strip_prefix("# profiles: ") {
+            options.profiles = list.split(',').map(str::to_owned).collect();
+        }
+    }
+    let (project, diagnostics) = check_files(&files, &options);
+    let mut actual = String::new();
+    for d in &diagnostics {
+        actual.push_str(&d.to_string());
+        actual.push('\n');
+    }
+    if let Some(project) = project {
+        actual.push_str(&project.summary());
+    }
+    let prefix = format!("{}/", dir.display());
+    (header, body, actual.replace(&prefix, ""))
 }
 
 #[test]
@@ -152,5 +216,25 @@ fn a_missing_file_says_which() {
         err.to_string()
             .starts_with("cannot read /nonexistent/compose.yaml:"),
         "{err}"
+    );
+}
+
+#[test]
+fn a_release_can_be_read_again_without_its_build_context() {
+    let text = "services:\n  web:\n    build: ./gone\n    secrets: [token]\nsecrets:\n  token: {file: ./gone.txt}\n";
+    let file = cases("bad").join("release.yaml");
+    let (project, diagnostics) = check_text(text, &file, &Options::default());
+    assert!(project.is_none());
+    assert_eq!(diagnostics.len(), 2, "{diagnostics:?}");
+    let options = Options {
+        files: FileChecks::Skip,
+        ..Options::default()
+    };
+    let (project, diagnostics) = check_text(text, &file, &options);
+    assert_eq!(diagnostics, vec![]);
+    let web = &project.expect("read without looking at files").services["web"];
+    assert_eq!(
+        web.secrets[0].content,
+        Some(FileContent::File(cases("bad").join("gone.txt")))
     );
 }

@@ -125,6 +125,23 @@ struct LongPort {
     published: Option<StringOrNumber>,
     host_ip: Option<IpAddr>,
     protocol: Option<Protocol>,
+    /// A label for people and tools; it changes nothing.
+    #[allow(dead_code)]
+    name: Option<String>,
+    /// A hint of the protocol spoken (http, grpc ...); it changes nothing.
+    #[allow(dead_code)]
+    app_protocol: Option<String>,
+    /// `host` or `ingress`: both mean the port is served by windlass's
+    /// proxy on this one engine.
+    #[allow(dead_code)]
+    mode: Option<PortMode>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum PortMode {
+    Host,
+    Ingress,
 }
 
 visitor!(PortVisitor -> Port, PORT_SYNTAX, {
@@ -236,6 +253,95 @@ pub(crate) fn key_values<'de, D: Deserializer<'de>>(
     d: D,
 ) -> Result<BTreeMap<String, Option<String>>, D::Error> {
     d.deserialize_any(KeyValues)
+}
+
+pub(crate) fn optional_scalar<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(Some(Scalar::deserialize(d)?.into_string()))
+}
+
+/// A list of strings or numbers, as strings (`group_add`).
+pub(crate) fn scalars<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    Ok(Vec::<Scalar>::deserialize(d)?
+        .into_iter()
+        .map(Scalar::into_string)
+        .collect())
+}
+
+/// A map of strings to strings, numbers and booleans written as text
+/// (`driver_opts`, `logging.options`).
+pub(crate) fn string_map<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<BTreeMap<String, String>, D::Error> {
+    Ok(BTreeMap::<String, Scalar>::deserialize(d)?
+        .into_iter()
+        .map(|(k, v)| (k, v.into_string()))
+        .collect())
+}
+
+const BYTES_SYNTAX: &str =
+    "a size in bytes: a number, or a number and unit (b, k, m, g, kb, mb, gb), like 64m or 1gb";
+
+/// A Compose size: `1024`, `512k`, `64m`, `1gb`.
+pub(crate) fn parse_bytes(text: &str) -> Option<u64> {
+    let text = text.trim().to_ascii_lowercase();
+    let digits = text
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(text.len());
+    let number: f64 = text[..digits].parse().ok()?;
+    let unit: f64 = match text[digits..].trim() {
+        "" | "b" => 1.0,
+        "k" | "kb" => 1024.0,
+        "m" | "mb" => 1024.0 * 1024.0,
+        "g" | "gb" => 1024.0 * 1024.0 * 1024.0,
+        _ => return None,
+    };
+    let bytes = number * unit;
+    (bytes.is_finite() && bytes >= 0.0).then_some(bytes as u64)
+}
+
+visitor!(BytesVisitor -> u64, BYTES_SYNTAX, {
+    fn visit_u64<E: de::Error>(self, n: u64) -> Result<u64, E> {
+        Ok(n)
+    }
+    fn visit_str<E: de::Error>(self, text: &str) -> Result<u64, E> {
+        parse_bytes(text).ok_or_else(|| E::custom(format!("invalid size {text:?}: expected {BYTES_SYNTAX}")))
+    }
+});
+
+pub(crate) fn optional_bytes<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    d.deserialize_any(BytesVisitor).map(Some)
+}
+
+visitor!(FloatVisitor -> f64, "a number like 0.5 or \"1.5\"", {
+    fn visit_f64<E: de::Error>(self, n: f64) -> Result<f64, E> { Ok(n) }
+    fn visit_u64<E: de::Error>(self, n: u64) -> Result<f64, E> { Ok(n as f64) }
+    fn visit_i64<E: de::Error>(self, n: i64) -> Result<f64, E> { Ok(n as f64) }
+    fn visit_str<E: de::Error>(self, text: &str) -> Result<f64, E> {
+        text.trim().parse().map_err(|_| E::custom(format!("invalid number {text:?}: expected one like 0.5")))
+    }
+});
+
+pub(crate) fn optional_float<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    d.deserialize_any(FloatVisitor).map(Some)
+}
+
+// A file mode, octal: `"0440"`, `0o440`, or a number written in octal
+// digits (YAML reads `0440` as 440, which Compose means as octal).
+visitor!(ModeVisitor -> u32, "a file mode in octal like 0440", {
+    fn visit_u64<E: de::Error>(self, n: u64) -> Result<u32, E> {
+        let digits = n.to_string();
+        u32::from_str_radix(&digits, 8).ok().filter(|m| *m <= 0o7777)
+            .ok_or_else(|| E::custom(format!("invalid file mode {n}: expected octal digits like 0440")))
+    }
+    fn visit_str<E: de::Error>(self, text: &str) -> Result<u32, E> {
+        let digits = text.trim_start_matches("0o");
+        u32::from_str_radix(digits, 8).ok().filter(|m| *m <= 0o7777)
+            .ok_or_else(|| E::custom(format!("invalid file mode {text:?}: expected octal digits like 0440")))
+    }
+});
+
+pub(crate) fn optional_mode<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    d.deserialize_any(ModeVisitor).map(Some)
 }
 
 visitor!(OneOrMany -> Vec<String>, "a string or a list of strings", {

@@ -1,0 +1,107 @@
+//! `windlass validate` on Compose files, through the real binary: a valid
+//! project (several files merged) prints its summary, a bad file gives
+//! every problem with file:line:column, `--json` carries the same, and a
+//! state machine beside a Compose file is still checked as one.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn corpus(path: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../deploy/tests/compose")
+        .join(path)
+}
+
+fn validate(args: &[&str], files: &[PathBuf]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_windlass"))
+        .arg("validate")
+        .args(args)
+        .args(files)
+        .env_remove("COMPOSE_PROFILES")
+        .env_remove("COMPOSE_PROJECT_NAME")
+        .output()
+        .expect("run windlass validate")
+}
+
+#[test]
+fn a_valid_project_prints_its_services() {
+    let files = [
+        corpus("shop/compose.yaml"),
+        corpus("shop/compose.override.yaml"),
+    ];
+    let out = validate(&["--merge"], &files);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("project shop: 5 service(s)"), "{stdout}");
+    assert!(
+        stdout.contains("  api: image registry.local/shop-api:1.4.2; ports 3001->3000"),
+        "the override's port and .env's TAG: {stdout}"
+    );
+    assert!(
+        stdout.contains("  postgres: image postgres:16; 1 replica(s), stop-first"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn a_bad_file_gives_every_problem_located() {
+    let file = corpus("bad/many.yaml");
+    let out = validate(&[], std::slice::from_ref(&file));
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 10, "{stderr}");
+    let prefix = format!("{}:", file.display());
+    assert!(lines.iter().all(|l| l.starts_with(&prefix)), "{stderr}");
+    assert!(
+        lines.contains(&format!("{prefix}6:5: services.web.restart: invalid restart policy \"sometimes\": expected no, always, on-failure[:N] or unless-stopped").as_str()),
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty(), "no summary for a bad file");
+}
+
+#[test]
+fn json_carries_file_line_column_and_field() {
+    let out = validate(&["--json"], &[corpus("bad/udp-port.yaml")]);
+    assert_eq!(out.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON report");
+    let diagnostics = report[0]["diagnostics"].as_array().expect("diagnostics");
+    assert_eq!(report[0]["result"], "FAIL");
+    assert_eq!(diagnostics.len(), 2);
+    assert_eq!(diagnostics[1]["location"], "services.dns.ports[1]");
+    assert_eq!(diagnostics[1]["line"], 6);
+    assert_eq!(diagnostics[1]["column"], 7);
+}
+
+#[test]
+fn state_machines_and_compose_files_together() {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("validate-compose");
+    std::fs::create_dir_all(&dir).expect("folder");
+    let machine = dir.join("machine.json");
+    std::fs::write(
+        &machine,
+        r#"{"StartAt":"A","States":{"A":{"Type":"Pass","End":true}}}"#,
+    )
+    .expect("write");
+    let out = validate(&[], &[machine.clone(), corpus("good/volumes.yaml")]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains(&format!("{}: valid", machine.display())),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("mounts volume good_dbdata:/var/lib/postgresql/data"),
+        "{stdout}"
+    );
+}

@@ -1,0 +1,193 @@
+//! A [`ContainerSpec`] as the engine's create-container request: ports
+//! published on 127.0.0.1 only, mounts (volumes, binds, tmpfs, and the
+//! secret and config files as read-only binds), and the run settings of
+//! the host config.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use bollard::models::{
+    ContainerCreateBody, HealthConfig, HostConfig, HostConfigLogConfig, MountBindOptions,
+    MountTmpfsOptions, MountType, MountVolumeOptions, PortBinding, ResourcesUlimits,
+    RestartPolicyNameEnum,
+};
+
+use crate::backend::{ContainerSpec, MountKind, RestartPolicy};
+
+fn to_nanos(d: Option<Duration>) -> Option<i64> {
+    d.map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+}
+
+fn mounts(spec: &ContainerSpec, files: &[(String, PathBuf)]) -> Vec<bollard::models::Mount> {
+    let mut mounts: Vec<bollard::models::Mount> = spec
+        .mounts
+        .iter()
+        .map(|m| {
+            let mut mount = bollard::models::Mount {
+                target: Some(m.target.clone()),
+                read_only: Some(m.read_only),
+                ..Default::default()
+            };
+            match &m.kind {
+                MountKind::Volume { name, nocopy } => {
+                    mount.typ = Some(MountType::VOLUME);
+                    mount.source = name.clone();
+                    mount.volume_options = Some(MountVolumeOptions {
+                        no_copy: Some(*nocopy),
+                        ..Default::default()
+                    });
+                }
+                MountKind::Bind { source, create } => {
+                    mount.typ = Some(MountType::BIND);
+                    mount.source = Some(source.display().to_string());
+                    mount.bind_options = Some(MountBindOptions {
+                        create_mountpoint: create.then_some(true),
+                        ..Default::default()
+                    });
+                }
+                MountKind::Tmpfs { size, mode } => {
+                    mount.typ = Some(MountType::TMPFS);
+                    mount.tmpfs_options = Some(MountTmpfsOptions {
+                        size_bytes: size.map(|s| i64::try_from(s).unwrap_or(i64::MAX)),
+                        mode: mode.map(i64::from),
+                        ..Default::default()
+                    });
+                }
+            }
+            mount
+        })
+        .collect();
+    mounts.extend(files.iter().map(|(target, source)| bollard::models::Mount {
+        target: Some(target.clone()),
+        source: Some(source.display().to_string()),
+        typ: Some(MountType::BIND),
+        read_only: Some(true),
+        ..Default::default()
+    }));
+    mounts
+}
+
+fn host_config(spec: &ContainerSpec, files: &[(String, PathBuf)]) -> HostConfig {
+    let non_empty = |v: &Vec<String>| (!v.is_empty()).then(|| v.clone());
+    HostConfig {
+        init: Some(spec.init),
+        network_mode: spec.network.clone(),
+        mounts: Some(mounts(spec, files)),
+        restart_policy: spec.restart.map(|r| {
+            let (name, retries) = match r {
+                RestartPolicy::No => (RestartPolicyNameEnum::NO, None),
+                RestartPolicy::Always => (RestartPolicyNameEnum::ALWAYS, None),
+                RestartPolicy::OnFailure { max_retries } => (
+                    RestartPolicyNameEnum::ON_FAILURE,
+                    max_retries.map(i64::from),
+                ),
+                RestartPolicy::UnlessStopped => (RestartPolicyNameEnum::UNLESS_STOPPED, None),
+            };
+            bollard::models::RestartPolicy {
+                name: Some(name),
+                maximum_retry_count: retries,
+            }
+        }),
+        cap_add: non_empty(&spec.cap_add),
+        cap_drop: non_empty(&spec.cap_drop),
+        extra_hosts: non_empty(&spec.extra_hosts),
+        ulimits: (!spec.ulimits.is_empty()).then(|| {
+            spec.ulimits
+                .iter()
+                .map(|u| ResourcesUlimits {
+                    name: Some(u.name.clone()),
+                    soft: Some(u.soft),
+                    hard: Some(u.hard),
+                })
+                .collect()
+        }),
+        shm_size: spec.shm_size.map(|s| i64::try_from(s).unwrap_or(i64::MAX)),
+        log_config: spec.logging.as_ref().map(|l| HostConfigLogConfig {
+            typ: Some(l.driver.clone()),
+            config: Some(l.options.clone().into_iter().collect()),
+        }),
+        dns: non_empty(&spec.dns),
+        dns_search: non_empty(&spec.dns_search),
+        dns_options: non_empty(&spec.dns_opt),
+        readonly_rootfs: spec.read_only_root.then_some(true),
+        privileged: spec.privileged.then_some(true),
+        security_opt: non_empty(&spec.security_opt),
+        sysctls: (!spec.sysctls.is_empty()).then(|| spec.sysctls.clone().into_iter().collect()),
+        group_add: non_empty(&spec.group_add),
+        memory: spec.mem_limit.map(|m| i64::try_from(m).unwrap_or(i64::MAX)),
+        nano_cpus: spec.cpus.map(|c| (c * 1e9) as i64),
+        pids_limit: spec.pids_limit,
+        ..Default::default()
+    }
+}
+
+pub(super) fn create_body(
+    spec: &ContainerSpec,
+    files: &[(String, PathBuf)],
+    start_interval: bool,
+) -> ContainerCreateBody {
+    let port_keys: Vec<String> = spec.ports.iter().map(|p| format!("{p}/tcp")).collect();
+    let bindings = port_keys
+        .iter()
+        .map(|key| {
+            // An empty host port lets the engine pick a free one, on loopback only.
+            let binding = PortBinding {
+                host_ip: Some("127.0.0.1".into()),
+                host_port: Some(String::new()),
+            };
+            (key.clone(), Some(vec![binding]))
+        })
+        .collect::<HashMap<_, _>>();
+    ContainerCreateBody {
+        image: Some(spec.image.clone()),
+        cmd: spec.command.clone(),
+        env: Some(spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
+        labels: Some(
+            spec.labels
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        ),
+        exposed_ports: Some(
+            port_keys
+                .iter()
+                .cloned()
+                .chain(
+                    spec.expose
+                        .iter()
+                        .map(|e| format!("{}/{}", e.port, if e.udp { "udp" } else { "tcp" })),
+                )
+                .collect(),
+        ),
+        healthcheck: spec.healthcheck.as_ref().map(|h| HealthConfig {
+            test: Some(h.test.clone()),
+            interval: to_nanos(h.interval),
+            timeout: to_nanos(h.timeout),
+            retries: h.retries.map(i64::from),
+            start_period: to_nanos(h.start_period),
+            // Older engines reject the field; they probe at `interval`.
+            start_interval: if start_interval {
+                to_nanos(spec.health_start_interval)
+            } else {
+                None
+            },
+        }),
+        stop_timeout: spec
+            .stop_grace_period
+            .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX)),
+        user: spec.user.clone(),
+        working_dir: spec.working_dir.clone(),
+        entrypoint: spec.entrypoint.clone(),
+        stop_signal: spec.stop_signal.clone(),
+        tty: spec.tty.then_some(true),
+        open_stdin: spec.stdin_open.then_some(true),
+        hostname: spec.hostname.clone(),
+        domainname: spec.domainname.clone(),
+        host_config: Some(HostConfig {
+            port_bindings: Some(bindings),
+            ..host_config(spec, files)
+        }),
+        ..Default::default()
+    }
+}

@@ -1,0 +1,382 @@
+//! From the merged YAML tree to a typed [`Project`], field by field, every
+//! problem reported: each top-level and service field is honoured (read
+//! with its type) or refused with the reason from `fields`; a field whose
+//! value does not read is reported at its own path and the rest go on.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use indexmap::IndexMap;
+use serde::de::DeserializeOwned;
+use serde_norway::{Mapping, Value};
+
+use super::diagnostic::Report;
+use super::fields::{self, one_of, refusal};
+use super::interpolate::key_text;
+use super::locate::FieldPath;
+use super::merge::strip_tags;
+use super::mounts::{FileSource, Volume};
+use super::read::{kind, Loaded};
+use super::typed::{cast_scalars, check_field, typed};
+use super::{dotenv, rules, Network, Options, Project, Service};
+
+/// Builds the project; `None` when an error was reported.
+pub(crate) fn check(
+    loaded: Loaded,
+    options: &Options,
+    file: &Path,
+    files: Vec<PathBuf>,
+    report: &mut Report,
+) -> Option<Project> {
+    let Loaded {
+        value,
+        project_dir,
+        env,
+    } = loaded;
+    let Value::Mapping(mut top) = strip_tags(value) else {
+        return None;
+    };
+    for key in top.keys().map(key_text).collect::<Vec<_>>() {
+        let at = FieldPath::of(&[&key]);
+        if key.starts_with("x-") || fields::TOP_LEVEL.contains(&key.as_str()) {
+            if key == "version" {
+                report.warning(
+                    &at,
+                    "`version` is obsolete: Compose and windlass ignore it; remove it",
+                );
+            }
+            continue;
+        }
+        match refusal(fields::TOP_LEVEL_REFUSED, &key) {
+            Some(why) => report.error(&at, format!("`{key}` is not supported: {why}")),
+            None => {
+                let hint = fields::closest(fields::TOP_LEVEL, &key)
+                    .map(|c| format!(" (did you mean `{c}`?)"))
+                    .unwrap_or_default();
+                report.error(
+                    &at,
+                    format!(
+                        "unknown field `{key}`{hint}, expected one of {}, or an `x-` extension",
+                        one_of(fields::TOP_LEVEL)
+                    ),
+                );
+            }
+        }
+    }
+    let written_name = match top.get("name") {
+        None => None,
+        Some(Value::String(name)) => Some(name.clone()),
+        Some(other) => {
+            report.error(
+                &FieldPath::of(&["name"]),
+                format!(
+                    "expected the project's name as a string, found {}",
+                    kind(other)
+                ),
+            );
+            None
+        }
+    };
+    let project_name = project_name(options, &project_dir, &env, written_name.as_deref(), report);
+    let networks: IndexMap<String, Network> =
+        section(&mut top, "networks", fields::NETWORK_REFUSED, report);
+    let volumes: IndexMap<String, Volume> = section(&mut top, "volumes", &[], report);
+    let secrets: IndexMap<String, FileSource> =
+        section(&mut top, "secrets", fields::FILE_SOURCE_REFUSED, report);
+    let configs: IndexMap<String, FileSource> =
+        section(&mut top, "configs", fields::FILE_SOURCE_REFUSED, report);
+    let services = match top.remove("services") {
+        Some(Value::Mapping(services)) if !services.is_empty() => services,
+        Some(Value::Mapping(_)) | None | Some(Value::Null) => {
+            report.error(
+                &FieldPath::of(&["services"]),
+                "no services: declare at least one under `services`",
+            );
+            Mapping::new()
+        }
+        Some(other) => {
+            report.error(
+                &FieldPath::of(&["services"]),
+                format!(
+                    "expected a mapping of service names to services, found {}",
+                    kind(&other)
+                ),
+            );
+            Mapping::new()
+        }
+    };
+    let mut typed = IndexMap::new();
+    for (name, value) in services {
+        let name = key_text(&name);
+        if let Some(service) = service(&name, value, &env, report) {
+            typed.insert(name, service);
+        }
+    }
+    let active = active_profiles(options, &env);
+    let (services, left_out): (IndexMap<_, _>, IndexMap<_, _>) =
+        typed.into_iter().partition(|(_, s): &(String, Service)| {
+            s.profiles.is_empty()
+                || s.profiles
+                    .iter()
+                    .any(|p| active.contains(p) || active.iter().any(|a| a == "*"))
+        });
+    let mut project = Project {
+        file: file.to_owned(),
+        files,
+        name: written_name,
+        project: project_name,
+        directory: project_dir.clone(),
+        services,
+        networks,
+        volumes,
+        secrets,
+        configs,
+        left_out: left_out.keys().cloned().collect(),
+    };
+    rules::check_project(&mut project, &left_out, &env, options.files, report);
+    (!report.has_errors()).then_some(project)
+}
+
+/// Compose's project name: given, `COMPOSE_PROJECT_NAME`, the top-level
+/// `name`, or the project folder's name made lower case with only letters,
+/// digits, `-` and `_` kept.
+fn project_name(
+    options: &Options,
+    project_dir: &Path,
+    env: &BTreeMap<String, String>,
+    written: Option<&str>,
+    report: &mut Report,
+) -> String {
+    let chosen = options
+        .project_name
+        .clone()
+        .or_else(|| env.get("COMPOSE_PROJECT_NAME").cloned())
+        .or_else(|| written.map(str::to_owned));
+    if let Some(name) = chosen {
+        let valid = name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+            && name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+        if !valid {
+            report.error(&FieldPath::of(&["name"]), format!("project name {name:?} is not valid: use lower-case letters, digits, `-` and `_`, starting with a letter or digit"));
+        }
+        return name;
+    }
+    let folder = project_dir
+        .file_name()
+        .map(|n| n.to_string_lossy().to_lowercase())
+        .unwrap_or_default();
+    let kept: String = folder
+        .chars()
+        .filter(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-' || *c == '_')
+        .collect();
+    let trimmed = kept.trim_start_matches(['-', '_']).to_owned();
+    if trimmed.is_empty() {
+        "default".to_owned()
+    } else {
+        trimmed
+    }
+}
+
+fn active_profiles(options: &Options, env: &BTreeMap<String, String>) -> Vec<String> {
+    let mut active = options.profiles.clone();
+    if let Some(list) = env.get("COMPOSE_PROFILES") {
+        active.extend(
+            list.split(',')
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .map(str::to_owned),
+        );
+    }
+    active
+}
+
+/// A top-level section of named entries (`networks`, `volumes`, ...); an
+/// entry written as nothing takes the defaults.
+fn section<T: DeserializeOwned + Default>(
+    top: &mut Mapping,
+    name: &str,
+    refused: &[(&str, &'static str)],
+    report: &mut Report,
+) -> IndexMap<String, T> {
+    let mut out = IndexMap::new();
+    let entries = match top.remove(name) {
+        None | Some(Value::Null) => return out,
+        Some(Value::Mapping(entries)) => entries,
+        Some(other) => {
+            report.error(
+                &FieldPath::of(&[name]),
+                format!(
+                    "expected a mapping of names to {name}, found {}",
+                    kind(&other)
+                ),
+            );
+            return out;
+        }
+    };
+    for (key, mut value) in entries {
+        let key = key_text(&key);
+        let at = FieldPath::of(&[name, &key]);
+        if let Value::Mapping(fields) = &mut value {
+            strip_refused(fields, refused, &at, report);
+            fields.retain(|k, _| !key_text(k).starts_with("x-"));
+        }
+        let entry = match value {
+            Value::Null => Some(T::default()),
+            value => typed::<T>(&value, &at, report),
+        };
+        if let Some(entry) = entry {
+            out.insert(key, entry);
+        }
+    }
+    out
+}
+
+fn strip_refused(
+    fields: &mut Mapping,
+    refused: &[(&str, &'static str)],
+    at: &FieldPath,
+    report: &mut Report,
+) {
+    for (key, why) in refused {
+        if fields.remove(*key).is_some() {
+            report.error(&at.key(key), format!("`{key}` is not supported: {why}"));
+        }
+    }
+}
+
+/// One service, every field checked; `None` when any is wrong.
+fn service(
+    name: &str,
+    value: Value,
+    env: &BTreeMap<String, String>,
+    report: &mut Report,
+) -> Option<Service> {
+    let at = FieldPath::of(&["services", name]);
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+    {
+        report.error(
+            &at,
+            format!("service name {name:?} is not valid: use letters, digits, `.`, `_` and `-`"),
+        );
+    }
+    let mut fields = match value {
+        Value::Mapping(fields) => fields,
+        Value::Null => Mapping::new(),
+        other => {
+            report.error(
+                &at,
+                format!(
+                    "expected a service (a mapping with `image` or `build`), found {}",
+                    kind(&other)
+                ),
+            );
+            return None;
+        }
+    };
+    for key in fields.keys().map(key_text).collect::<Vec<_>>() {
+        if fields::SERVICE.contains(&key.as_str()) {
+            continue;
+        }
+        fields.remove(key.as_str());
+        if key.starts_with("x-") {
+            continue;
+        }
+        match refusal(fields::SERVICE_REFUSED, &key) {
+            Some(why) => report.error(&at.key(&key), format!("`{key}` is not supported: {why}")),
+            None => {
+                let hint = fields::closest(fields::SERVICE, &key)
+                    .map(|c| format!(" (did you mean `{c}`?)"))
+                    .unwrap_or_default();
+                report.error_in(
+                    &at,
+                    &at.key(&key),
+                    format!(
+                        "unknown field `{key}`{hint}, expected one of {}",
+                        one_of(fields::SERVICE)
+                    ),
+                );
+            }
+        }
+    }
+    if let Some(Value::Mapping(networks)) = fields.get_mut("networks") {
+        for (network, options) in networks.iter_mut() {
+            if let Value::Mapping(options) = options {
+                let path = at.key("networks").key(&key_text(network));
+                strip_refused(options, fields::SERVICE_NETWORK_REFUSED, &path, report);
+            }
+        }
+    }
+    for (parent, key, why) in fields::NESTED_REFUSED {
+        if let Some(Value::Mapping(inner)) = fields.get_mut(*parent) {
+            if inner.remove(*key).is_some() {
+                report.error(
+                    &at.key(parent).key(key),
+                    format!("`{key}` is not supported: {why}"),
+                );
+            }
+        }
+    }
+    cast_scalars(&mut fields);
+    // Each field alone, so that one bad field does not hide the others;
+    // the service is then read without its bad fields so that what the
+    // fields mean together is still checked. (Its errors keep the project
+    // from being used.)
+    let bad: Vec<Value> = fields
+        .iter()
+        .filter(|(key, field)| !check_field(key, field, &at, report))
+        .map(|(key, _)| key.clone())
+        .collect();
+    for key in &bad {
+        fields.remove(key);
+        if matches!(key.as_str(), Some("image" | "build")) {
+            // Already reported; keeps "neither image nor build" from being said too.
+            fields.insert("image".into(), "(invalid)".into());
+        }
+    }
+    let mut service = typed::<Service>(&Value::Mapping(fields), &at, report)?;
+    read_env_files(&mut service, &at, env, report);
+    Some(service)
+}
+
+/// Puts `env_file` entries under `environment`, which overrides them.
+fn read_env_files(
+    service: &mut Service,
+    at: &FieldPath,
+    env: &BTreeMap<String, String>,
+    report: &mut Report,
+) {
+    let mut environment = BTreeMap::new();
+    for (i, env_file) in service.env_file.iter().enumerate() {
+        let path = Path::new(&env_file.path);
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(err) if !env_file.required && err.kind() == std::io::ErrorKind::NotFound => {
+                continue
+            }
+            Err(err) => {
+                report.error(&at.key("env_file").index(i), format!("cannot read {}: {err}; create it, fix the path, or mark it `required: false`", path.display()));
+                continue;
+            }
+        };
+        let lookup = |name: &str| env.get(name).cloned();
+        match dotenv::parse(&text, &lookup) {
+            Ok(vars) => environment.extend(vars),
+            Err(err) => report.at(
+                path,
+                err.line,
+                1,
+                &at.key("env_file").index(i).to_string(),
+                err.message,
+            ),
+        }
+    }
+    environment.append(&mut service.environment);
+    service.environment = environment;
+}

@@ -1,0 +1,134 @@
+//! Env files, Compose's way: the project's `.env` (which feeds
+//! interpolation) and a service's `env_file` entries. `KEY=VALUE` lines,
+//! `export ` allowed, `#` comments, single quotes literal, double quotes with
+//! `\n`, `\t`, `\"` and `\\` escapes, and `${VAR}` interpolated in unquoted
+//! and double-quoted values from the variables above it and the environment.
+
+use std::collections::BTreeMap;
+
+use super::interpolate::{interpolate, Finding};
+
+/// One problem in an env file, at its line (from 1).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LineError {
+    pub line: usize,
+    pub message: String,
+}
+
+/// The variables of an env file, in the order written; a bare `KEY` has no
+/// value (`None`: taken from the environment at deploy time).
+pub fn parse(
+    text: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Vec<(String, Option<String>)>, LineError> {
+    let mut vars: Vec<(String, Option<String>)> = Vec::new();
+    let mut seen: BTreeMap<String, String> = BTreeMap::new();
+    for (i, raw) in text.lines().enumerate() {
+        let fail = |message: String| LineError {
+            line: i + 1,
+            message,
+        };
+        let line = raw.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let line = line.strip_prefix("export ").unwrap_or(line).trim_start();
+        let Some((key, value)) = line.split_once('=') else {
+            if valid_name(line) {
+                vars.push((line.to_owned(), None));
+                continue;
+            }
+            return Err(fail(format!(
+                "{line:?} is not KEY=VALUE: expected a variable name, `=` and its value"
+            )));
+        };
+        let key = key.trim();
+        if !valid_name(key) {
+            return Err(fail(format!(
+                "{key:?} is not a variable name: expected letters, digits, `_`, `.` or `-`"
+            )));
+        }
+        let lookup = |name: &str| seen.get(name).cloned().or_else(|| env(name));
+        let value = value.trim_start();
+        let value = if let Some(quoted) = value.strip_prefix('\'') {
+            let (inner, _) = quoted
+                .split_once('\'')
+                .ok_or_else(|| fail(format!("the value of {key} opens a ' that is not closed")))?;
+            inner.to_owned()
+        } else if let Some(quoted) = value.strip_prefix('"') {
+            let inner = double_quoted(quoted)
+                .ok_or_else(|| fail(format!("the value of {key} opens a \" that is not closed")))?;
+            expand(&inner, &lookup).map_err(&fail)?
+        } else {
+            let unquoted = match value.find(" #") {
+                Some(at) => &value[..at],
+                None => value,
+            };
+            expand(unquoted.trim_end(), &lookup).map_err(&fail)?
+        };
+        seen.insert(key.to_owned(), value.clone());
+        vars.push((key.to_owned(), Some(value)));
+    }
+    Ok(vars)
+}
+
+fn expand(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
+    let mut findings: Vec<Finding> = Vec::new();
+    interpolate(text, lookup, &mut findings)
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+}
+
+fn double_quoted(text: &str) -> Option<String> {
+    let mut out = String::new();
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => return Some(out),
+            '\\' => match chars.next()? {
+                'n' => out.push('\n'),
+                't' => out.push('\t'),
+                'r' => out.push('\r'),
+                other => out.push(other),
+            },
+            c => out.push(c),
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_compose_env_files() {
+        let text = "# c\nA=1\nexport B = two words # note\nC='${A} lit'\nD=\"x${A}\\ny\"\nE=${A}-${HOST_ONLY}\nBARE\n";
+        let env = |n: &str| (n == "HOST_ONLY").then(|| "h".to_owned());
+        let vars = parse(text, &env).expect("valid");
+        let get = |k: &str| {
+            vars.iter()
+                .find(|(key, _)| key == k)
+                .map(|(_, v)| v.clone())
+        };
+        assert_eq!(get("A"), Some(Some("1".into())));
+        assert_eq!(get("B"), Some(Some("two words".into())));
+        assert_eq!(get("C"), Some(Some("${A} lit".into())));
+        assert_eq!(get("D"), Some(Some("x1\ny".into())));
+        assert_eq!(get("E"), Some(Some("1-h".into())));
+        assert_eq!(get("BARE"), Some(None));
+    }
+
+    #[test]
+    fn says_which_line_is_wrong() {
+        let err = parse("A=1\nnot a var\n", &|_| None).expect_err("invalid");
+        assert_eq!(err.line, 2);
+        let err = parse("A=\"open\n", &|_| None).expect_err("invalid");
+        assert_eq!(err.line, 1);
+    }
+}

@@ -1,0 +1,226 @@
+//! Every field of the Compose Specification, sorted into what windlass
+//! honours and what it refuses, with the reason and what to use instead.
+//! A field in neither list is a typo or not Compose: it is refused with the
+//! list of allowed fields.
+
+/// Top-level fields windlass reads (`x-` extensions are allowed besides).
+pub const TOP_LEVEL: &[&str] = &[
+    "version", "name", "include", "services", "networks", "volumes", "secrets", "configs",
+];
+
+pub const TOP_LEVEL_REFUSED: &[(&str, &str)] = &[(
+    "models",
+    "windlass does not run AI models (Docker Model Runner): run the model as a service with an image",
+)];
+
+/// Service fields windlass honours, with Docker Compose's meaning.
+pub const SERVICE: &[&str] = &[
+    "image",
+    "build",
+    "ports",
+    "environment",
+    "env_file",
+    "command",
+    "entrypoint",
+    "healthcheck",
+    "deploy",
+    "stop_grace_period",
+    "labels",
+    "networks",
+    "init",
+    "volumes",
+    "restart",
+    "depends_on",
+    "expose",
+    "container_name",
+    "secrets",
+    "configs",
+    "user",
+    "working_dir",
+    "cap_add",
+    "cap_drop",
+    "stop_signal",
+    "extra_hosts",
+    "ulimits",
+    "tmpfs",
+    "shm_size",
+    "platform",
+    "stdin_open",
+    "tty",
+    "read_only",
+    "privileged",
+    "profiles",
+    "logging",
+    "hostname",
+    "domainname",
+    "dns",
+    "dns_search",
+    "dns_opt",
+    "security_opt",
+    "sysctls",
+    "group_add",
+    "mem_limit",
+    "cpus",
+    "pids_limit",
+    "x-windlass",
+];
+
+const OWN_NETWORK: &str = "windlass gives every container its own network namespace on Docker's bridge, published on 127.0.0.1 for its proxy, and joins it to the service's `networks`";
+const RESOURCES: &str = "windlass passes `mem_limit`, `cpus` and `pids_limit` to the engine and no other resource control: use those, or leave the engine's defaults";
+const DEVICES: &str = "windlass does not give containers host devices or other runtimes: run such a service outside windlass";
+
+/// Service fields windlass refuses, with why and what to use instead.
+pub const SERVICE_REFUSED: &[(&str, &str)] = &[
+    ("extends", "windlass does not read `extends`: share settings with YAML anchors and merge keys (`<<: *base`) or split files with `include`"),
+    ("develop", "`develop` drives `docker compose watch` on a developer's machine; windlass deploys releases: leave it to an override file you do not deploy"),
+    ("scale", "use `deploy.replicas`: windlass starts that many replicas behind its proxy"),
+    ("network_mode", OWN_NETWORK),
+    ("links", "links are a legacy of the default bridge: put both services on a network under `networks`, where they find each other by service name"),
+    ("external_links", "put the service on the other project's network (declared `external: true`) and use the container's name there"),
+    ("volumes_from", "share data through a named volume mounted in both services"),
+    ("ipc", OWN_NETWORK),
+    ("pid", OWN_NETWORK),
+    ("uts", OWN_NETWORK),
+    ("userns_mode", OWN_NETWORK),
+    ("mac_address", "a fixed MAC address cannot be shared by the old and new release during a switch"),
+    ("cgroup", RESOURCES),
+    ("cgroup_parent", RESOURCES),
+    ("blkio_config", RESOURCES),
+    ("cpu_count", RESOURCES),
+    ("cpu_percent", RESOURCES),
+    ("cpu_shares", RESOURCES),
+    ("cpu_period", RESOURCES),
+    ("cpu_quota", RESOURCES),
+    ("cpu_rt_runtime", RESOURCES),
+    ("cpu_rt_period", RESOURCES),
+    ("cpuset", RESOURCES),
+    ("mem_reservation", RESOURCES),
+    ("mem_swappiness", RESOURCES),
+    ("memswap_limit", RESOURCES),
+    ("oom_kill_disable", RESOURCES),
+    ("oom_score_adj", RESOURCES),
+    ("storage_opt", RESOURCES),
+    ("devices", DEVICES),
+    ("device_cgroup_rules", DEVICES),
+    ("gpus", DEVICES),
+    ("runtime", DEVICES),
+    ("isolation", DEVICES),
+    ("credential_spec", "credential specs are for Windows containers, which windlass does not run"),
+    ("attach", "windlass never attaches to a container's output; read it with `windlass logs`"),
+    ("pull_policy", "windlass pulls an image only when the engine lacks it and pins each release to its digest: remove `pull_policy`"),
+    ("annotations", "the engine on this host (API 1.41) has no container annotations: use `labels`"),
+    ("label_file", "write the labels under `labels`"),
+    ("post_start", "use an `x-windlass.hooks` command, which runs in the new release before the switch"),
+    ("pre_stop", "use an `x-windlass.hooks` command after the switch, or handle SIGTERM (`stop_signal`) in the service"),
+    ("provider", "windlass deploys containers only: run the provider's service yourself"),
+    ("use_api_socket", "windlass does not give containers the Docker socket: bind-mount it under `volumes` if you must"),
+    ("models", "windlass does not run AI models (Docker Model Runner): run the model as a service with an image"),
+];
+
+/// Fields inside a service's mappings that windlass refuses, by the key
+/// that holds them.
+pub const NESTED_REFUSED: &[(&str, &str, &str)] = &[
+    ("deploy", "resources", "use the service's `mem_limit`, `cpus` and `pids_limit`"),
+    ("deploy", "restart_policy", "use the service's `restart`"),
+    ("deploy", "placement", "windlass deploys to one engine: there is nowhere else to place a replica"),
+    ("deploy", "endpoint_mode", "windlass's proxy is the service's one address: remove `endpoint_mode`"),
+    ("deploy", "labels", "put the labels on the containers with the service's `labels`"),
+    ("build", "ssh", "the engine on this host builds with the classic builder, which has no SSH forwarding (that needs BuildKit)"),
+    ("build", "secrets", "the engine on this host builds with the classic builder, which has no build secrets (that needs BuildKit): pass what the build needs in `args`"),
+    ("build", "additional_contexts", "the classic builder takes one context: copy what the build needs into it"),
+    ("build", "dockerfile_inline", "write the Dockerfile into the build context and name it with `dockerfile`"),
+    ("build", "platforms", "the classic builder builds for the engine's own platform only"),
+    ("build", "tags", "windlass tags each release's image itself (and `image` names the registry repository to push to)"),
+    ("build", "cache_to", "the classic builder cannot export a cache (that needs BuildKit)"),
+    ("build", "no_cache", "windlass builds with the engine's layer cache; remove `no_cache`"),
+    ("build", "pull", "no image can be pulled during a build here: make the base image available to the engine first"),
+    ("build", "privileged", "the classic builder runs no privileged build steps"),
+    ("build", "entitlements", "the classic builder has no entitlements (that needs BuildKit)"),
+    ("build", "extra_hosts", "the classic builder takes no extra hosts: use `build.network: host`"),
+    ("build", "isolation", "isolation is for Windows builds"),
+    ("build", "ulimits", "the classic builder takes no ulimits"),
+    ("build", "provenance", "the classic builder makes no attestations (that needs BuildKit)"),
+    ("build", "sbom", "the classic builder makes no attestations (that needs BuildKit)"),
+];
+
+/// Fields of a top-level network windlass refuses.
+pub const NETWORK_REFUSED: &[(&str, &str)] = &[
+    ("ipam", "windlass creates bridge networks with the engine's address pools: remove `ipam`"),
+    ("internal", "windlass creates plain bridge networks: remove `internal`, or make the network yourself and declare it `external: true`"),
+    ("attachable", "`attachable` is for swarm overlay networks"),
+    ("enable_ipv6", "windlass creates IPv4 bridge networks: make an IPv6 network yourself and declare it `external: true`"),
+    ("enable_ipv4", "windlass creates IPv4 bridge networks: make the network yourself and declare it `external: true`"),
+    ("driver_opts", "windlass creates bridge networks with the driver's defaults: make the network yourself and declare it `external: true`"),
+];
+
+/// Fields of a service's entry under `networks` windlass refuses.
+pub const SERVICE_NETWORK_REFUSED: &[(&str, &str)] = &[
+    ("ipv4_address", "a fixed address cannot be held by the old and the new release at once during a switch: let the engine pick, and reach the service by name"),
+    ("ipv6_address", "a fixed address cannot be held by the old and the new release at once during a switch: let the engine pick, and reach the service by name"),
+    ("link_local_ips", "a fixed address cannot be held by the old and the new release at once during a switch"),
+    ("mac_address", "a fixed MAC address cannot be shared by the old and new release during a switch"),
+    ("driver_opts", "windlass attaches containers with the network's defaults"),
+    ("priority", "windlass attaches the networks in the order written: order them instead"),
+    ("gw_priority", "windlass keeps Docker's default gateway (the bridge that carries the published port)"),
+    ("interface_name", "windlass lets the engine name the interfaces"),
+];
+
+/// Fields of a top-level secret or config windlass refuses.
+pub const FILE_SOURCE_REFUSED: &[(&str, &str)] = &[
+    (
+        "driver",
+        "secret drivers are swarm's: use `file` or `environment`",
+    ),
+    (
+        "driver_opts",
+        "secret drivers are swarm's: use `file` or `environment`",
+    ),
+    (
+        "template_driver",
+        "windlass mounts the file as it is: render it before the deploy",
+    ),
+    ("labels", "labels on secrets are swarm's: remove them"),
+];
+
+/// A refusal's reason in `table`, if `key` is there.
+pub fn refusal(table: &[(&str, &'static str)], key: &str) -> Option<&'static str> {
+    table.iter().find(|(k, _)| *k == key).map(|(_, why)| *why)
+}
+
+/// "`a`, `b` or `c`", for messages that list what is allowed.
+pub fn one_of(names: &[&str]) -> String {
+    let quoted: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
+    match quoted.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+        Some((last, _)) => last.clone(),
+        None => String::new(),
+    }
+}
+
+/// The allowed name closest to a misspelt `key`, if one is near enough.
+pub fn closest<'a>(names: &[&'a str], key: &str) -> Option<&'a str> {
+    names
+        .iter()
+        .map(|name| (distance(name, key), *name))
+        .filter(|(d, name)| *d <= 2 && *d < name.len())
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, name)| name)
+}
+
+/// Levenshtein distance between two short names.
+fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut previous = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let here = row[j + 1];
+            row[j + 1] = (previous + usize::from(ca != *cb))
+                .min(row[j] + 1)
+                .min(here + 1);
+            previous = here;
+        }
+    }
+    row[b.len()]
+}

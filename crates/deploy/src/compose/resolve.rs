@@ -1,0 +1,88 @@
+//! What a service's mounts need from the top level, filled in once the
+//! project is checked: the engine's name and settings of each named volume
+//! (Compose's `PROJECT_KEY` unless a name is given), and each secret's and
+//! config's target and content.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use super::diagnostic::Report;
+use super::locate::FieldPath;
+use super::mounts::{FileContent, MountKind};
+use super::{FileChecks, Project, Service};
+use crate::backend::VolumeSpec;
+
+/// Fills what a service's mounts need from the top level: the engine's
+/// volume names and settings, and each secret's and config's content.
+pub(crate) fn resolve(
+    name: &str,
+    service: &mut Service,
+    project: &Project,
+    env: &BTreeMap<String, String>,
+    files: FileChecks,
+    report: &mut Report,
+) {
+    for volume in service.volumes.iter_mut() {
+        let (MountKind::Volume, Some(source)) = (volume.kind, &volume.source) else {
+            continue;
+        };
+        if let Some(declared) = project.volumes.get(source) {
+            let name = declared
+                .name
+                .clone()
+                .unwrap_or_else(|| format!("{}_{source}", project.project));
+            let mut labels: BTreeMap<String, String> = declared
+                .labels
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone().unwrap_or_default()))
+                .collect();
+            labels.insert("com.docker.compose.project".into(), project.project.clone());
+            labels.insert("com.docker.compose.volume".into(), source.clone());
+            volume.volume = Some(VolumeSpec {
+                name,
+                driver: declared.driver.clone(),
+                driver_opts: declared.driver_opts.clone(),
+                labels,
+                external: declared.external,
+            });
+        }
+    }
+    for (section, refs, sources, default_dir) in [
+        (
+            "secrets",
+            &mut service.secrets,
+            &project.secrets,
+            "/run/secrets/",
+        ),
+        ("configs", &mut service.configs, &project.configs, "/"),
+    ] {
+        for file in refs.iter_mut() {
+            let target = file.target.clone().unwrap_or_else(|| file.source.clone());
+            file.target = Some(if target.starts_with('/') {
+                target
+            } else {
+                format!("{default_dir}{target}")
+            });
+            let Some(source) = sources.get(&file.source) else {
+                continue;
+            };
+            let top = FieldPath::of(&[section, &file.source]);
+            file.content = if let Some(path) = &source.file {
+                if files == FileChecks::Check && !Path::new(path).is_file() {
+                    report.error(&top.key("file"), format!("{} is not a file (service {name} mounts it): create it or fix the path", path.display()));
+                }
+                Some(FileContent::File(PathBuf::from(path)))
+            } else if let Some(variable) = &source.environment {
+                match env.get(variable) {
+                    Some(value) => Some(FileContent::Text(value.clone())),
+                    None => {
+                        report.error(&top.key("environment"), format!("variable {variable} is not set (service {name} mounts it): set it in the environment or in .env"));
+                        None
+                    }
+                }
+            } else {
+                source.content.clone().map(FileContent::Text)
+            };
+        }
+    }
+}

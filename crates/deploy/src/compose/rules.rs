@@ -1,0 +1,383 @@
+//! What a Compose file means beyond the shape of its values: references
+//! between services and top-level resources, values Docker would refuse
+//! mid-deploy, what windlass cannot do, and the names the engine's objects
+//! get (Compose's `PROJECT_NAME` scheme). Every problem is reported.
+
+use std::collections::BTreeMap;
+
+use indexmap::IndexMap;
+
+use super::diagnostic::Report;
+use super::locate::FieldPath;
+use super::mounts::MountKind;
+use super::resolve::resolve;
+use super::values::Protocol;
+use super::{buildkit, hooks, FailureAction, FileChecks, Project, Service};
+
+/// Checks every service against the project and resolves names and files.
+pub(crate) fn check_project(
+    project: &mut Project,
+    left_out: &IndexMap<String, Service>,
+    env: &BTreeMap<String, String>,
+    files: FileChecks,
+    report: &mut Report,
+) {
+    let prefix = project.project.clone();
+    for (key, network) in project.networks.iter_mut() {
+        if network.name.is_none() {
+            network.name = Some(if network.external {
+                key.clone()
+            } else {
+                format!("{prefix}_{key}")
+            });
+        }
+    }
+    for (key, volume) in project.volumes.iter_mut() {
+        if volume.name.is_none() {
+            volume.name = Some(if volume.external {
+                key.clone()
+            } else {
+                format!("{prefix}_{key}")
+            });
+        }
+    }
+    for (section, sources) in [("secrets", &project.secrets), ("configs", &project.configs)] {
+        for (key, source) in sources {
+            let at = FieldPath::of(&[section, key]);
+            let given = [
+                source.file.is_some(),
+                source.environment.is_some(),
+                source.content.is_some(),
+            ]
+            .iter()
+            .filter(|b| **b)
+            .count();
+            if source.external {
+                report.error(&at.key("external"), "external secrets and configs live in swarm's store, which a plain engine does not have: give the value with `file` or `environment`");
+            } else if given != 1 {
+                report.error(&at, "give exactly one source: `file` (a host file), `environment` (a variable's value) or, for configs, `content`");
+            }
+            if section == "secrets" && source.content.is_some() {
+                report.error(&at.key("content"), "`content` is for configs: keep a secret in a `file` or an `environment` variable, out of the Compose file");
+            }
+        }
+    }
+    for (key, network) in &project.networks {
+        let driver = network.driver.as_deref().unwrap_or("bridge");
+        if !network.external && driver != "bridge" {
+            report.error(&FieldPath::of(&["networks", key, "driver"]), format!("driver {driver:?} is not supported: windlass creates bridge networks on one engine; make the network yourself and declare it `external: true`"));
+        }
+    }
+    for (section, sources) in [("secrets", &project.secrets), ("configs", &project.configs)] {
+        for key in sources
+            .iter()
+            .filter(|(_, s)| !s.external && s.name.is_some())
+            .map(|(k, _)| k)
+        {
+            report.warning(&FieldPath::of(&[section, key, "name"]), "a name only matters for swarm's store, so windlass does not use it: the file is mounted at the service's target");
+        }
+    }
+    let names: Vec<String> = project.services.keys().cloned().collect();
+    let mut container_names: BTreeMap<String, String> = BTreeMap::new();
+    let snapshot = project.clone();
+    // Services left out by their profiles are checked too, as Compose
+    // checks the whole file whatever the profiles.
+    let all: Vec<String> = names.iter().chain(left_out.keys()).cloned().collect();
+    for (name, service) in left_out {
+        let at = FieldPath::of(&["services", name]);
+        check_service(
+            name,
+            service,
+            &snapshot,
+            &all,
+            &IndexMap::new(),
+            &at,
+            report,
+        );
+    }
+    for (name, service) in project.services.iter_mut() {
+        let at = FieldPath::of(&["services", name]);
+        check_service(name, service, &snapshot, &names, left_out, &at, report);
+        if let Some(fixed) = &service.container_name {
+            if let Some(other) = container_names.insert(fixed.clone(), name.clone()) {
+                report.error(&at.key("container_name"), format!("container name {fixed:?} is also the container_name of service {other}: container names are unique on an engine"));
+            }
+            if service.deploy.replicas.is_some_and(|r| r > 1) {
+                report.error(&at.key("container_name"), "a fixed container_name allows one container only: remove it or set `deploy.replicas: 1`");
+            }
+        }
+        resolve(name, service, &snapshot, env, files, report);
+        if files == FileChecks::Check {
+            check_build(service, &at, report);
+        }
+    }
+}
+
+/// The service's Dockerfile: there, with its target, and no BuildKit.
+fn check_build(service: &Service, at: &FieldPath, report: &mut Report) {
+    if let Some(build) = &service.build {
+        for finding in buildkit::check(
+            &build.context,
+            build.dockerfile.as_deref(),
+            build.target.as_deref(),
+        ) {
+            report.at(
+                &finding.file,
+                finding.line,
+                finding.column,
+                &at.key("build").to_string(),
+                finding.message,
+            );
+        }
+    }
+}
+
+fn check_service(
+    name: &str,
+    service: &Service,
+    project: &Project,
+    names: &[String],
+    left_out: &IndexMap<String, Service>,
+    at: &FieldPath,
+    report: &mut Report,
+) {
+    if service.image.is_none() && service.build.is_none() {
+        report.error(at, "has neither `image` nor `build`: give at least one");
+    }
+    for (i, port) in service.ports.iter().enumerate() {
+        if port.protocol == Protocol::Udp {
+            report.error(&at.key("ports").index(i), format!("UDP port {} cannot be published: windlass's proxy carries HTTP and TCP, and switches them between releases; to reach it from other services only, list it under `expose` (\"{}/udp\")", port.target, port.target));
+        }
+    }
+    if let Some(port) = service.windlass.port {
+        if !service.ports.is_empty() && !service.ports.iter().any(|p| p.target == port) {
+            let targets: Vec<String> = service.ports.iter().map(|p| p.target.to_string()).collect();
+            report.error(
+                &at.key("x-windlass").key("port"),
+                format!(
+                    "port {port} is not among the service's container ports ({})",
+                    targets.join(", ")
+                ),
+            );
+        }
+    }
+    let ratios = [
+        (
+            service
+                .deploy
+                .update_config
+                .as_ref()
+                .and_then(|c| c.max_failure_ratio),
+            FieldPath::of(&["deploy", "update_config", "max_failure_ratio"]),
+        ),
+        (
+            service
+                .deploy
+                .rollback_config
+                .as_ref()
+                .and_then(|c| c.max_failure_ratio),
+            FieldPath::of(&["deploy", "rollback_config", "max_failure_ratio"]),
+        ),
+        (
+            service.windlass.rollback_on.server_error_ratio,
+            FieldPath::of(&["x-windlass", "rollback_on", "server_error_ratio"]),
+        ),
+    ];
+    for (ratio, path) in ratios {
+        if let Some(ratio) = ratio.filter(|r| !(0.0..=1.0).contains(r)) {
+            let full = FieldPath([at.0.clone(), path.0].concat());
+            report.error(
+                &full,
+                format!("{ratio} is out of range: expected a share from 0 to 1"),
+            );
+        }
+    }
+    if let Some(FailureAction::Rollback) = service
+        .deploy
+        .rollback_config
+        .as_ref()
+        .and_then(|c| c.failure_action)
+    {
+        report.error(
+            &at.key("deploy")
+                .key("rollback_config")
+                .key("failure_action"),
+            "`rollback` is not allowed in rollback_config: expected `continue` or `pause`",
+        );
+    }
+    if let Some(mode) = service
+        .deploy
+        .mode
+        .as_deref()
+        .filter(|m| *m != "replicated")
+    {
+        report.error(&at.key("deploy").key("mode"), format!("mode {mode:?} is not supported: windlass runs `deploy.replicas` replicas on one engine (mode `replicated`)"));
+    }
+    let hooks = service
+        .windlass
+        .hooks
+        .before_switch
+        .iter()
+        .map(|h| ("before_switch", h));
+    for (when, hook) in hooks.chain(
+        service
+            .windlass
+            .hooks
+            .after_switch
+            .iter()
+            .map(|h| ("after_switch", h)),
+    ) {
+        let hook_at = at.key("x-windlass").key("hooks").key(when);
+        if hook.command.is_some() == hook.state.is_some() {
+            report.error(&hook_at, "each hook needs exactly one of `command` (run in a new container) or `state` (an ASL state)");
+        }
+        if let Err(message) = hook.state.as_ref().map_or(Ok(()), hooks::check_state) {
+            report.error(&hook_at.key("state"), message);
+        }
+    }
+    if let Some(path) = &service.windlass.health.http {
+        if !path.starts_with('/') {
+            report.error(
+                &at.key("x-windlass").key("health").key("http"),
+                format!("{path:?} is not a path: expected one starting with '/'"),
+            );
+        }
+    }
+    for network in service.networks.0.keys() {
+        if network != "default" && !project.networks.contains_key(network) {
+            report.error(
+                &at.key("networks"),
+                format!(
+                    "network `{network}` is not declared under the top-level `networks` ({})",
+                    declared(project.networks.keys())
+                ),
+            );
+        }
+    }
+    for (i, volume) in service.volumes.iter().enumerate() {
+        if let (MountKind::Volume, Some(source)) = (volume.kind, &volume.source) {
+            if !project.volumes.contains_key(source) {
+                report.error(&at.key("volumes").index(i), format!("volume `{source}` is not declared under the top-level `volumes` ({}); declare it, or write a path starting with ./ for a bind mount", declared(project.volumes.keys())));
+            }
+        }
+    }
+    for (section, refs, declared_in) in [
+        ("secrets", &service.secrets, &project.secrets),
+        ("configs", &service.configs, &project.configs),
+    ] {
+        for (i, file) in refs.iter().enumerate() {
+            if !declared_in.contains_key(&file.source) {
+                report.error(
+                    &at.key(section).index(i),
+                    format!(
+                        "{} `{}` is not declared under the top-level `{section}` ({})",
+                        &section[..section.len() - 1],
+                        file.source,
+                        declared(declared_in.keys())
+                    ),
+                );
+            }
+        }
+    }
+    for (dependency, how) in &service.depends_on {
+        let dep_at = at.key("depends_on").key(dependency);
+        if dependency == name {
+            report.error(&dep_at, "a service cannot depend on itself");
+        } else if let Some(other) = left_out.get(dependency) {
+            if how.required {
+                report.error(&dep_at, format!("service `{dependency}` is left out by its profiles ({}): activate one with COMPOSE_PROFILES, or mark the dependency `required: false`", other.profiles.join(", ")));
+            }
+        } else if !names.contains(dependency) {
+            if how.required {
+                report.error(
+                    &dep_at,
+                    format!(
+                        "service `{dependency}` is not defined: the services are {}",
+                        names.join(", ")
+                    ),
+                );
+            }
+        } else if how.condition == super::runtime::Condition::ServiceHealthy {
+            let has_check = project
+                .services
+                .get(dependency)
+                .and_then(|s| s.healthcheck.as_ref())
+                .is_some_and(|h| {
+                    !h.disable
+                        && h.test
+                            .as_ref()
+                            .is_some_and(|t| t.first().map(String::as_str) != Some("NONE"))
+                });
+            if !has_check {
+                report.error(&dep_at.key("condition"), format!("service_healthy waits for a healthcheck, and service `{dependency}` has none: give it a `healthcheck`, or use condition service_started"));
+            }
+        }
+    }
+    if let Some(platform) = &service.platform {
+        let parts: Vec<&str> = platform.split('/').collect();
+        if !(2..=3).contains(&parts.len()) || parts.iter().any(|p| p.is_empty()) {
+            report.error(
+                &at.key("platform"),
+                format!("platform {platform:?} is not os/arch[/variant], like linux/amd64"),
+            );
+        }
+    }
+    if let Some(signal) = &service.stop_signal {
+        let named = signal.strip_prefix("SIG").is_some_and(|s| {
+            !s.is_empty()
+                && s.chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '+' || c == '-')
+        });
+        if !named && signal.parse::<u8>().is_err() {
+            report.error(&at.key("stop_signal"), format!("stop signal {signal:?} is not a signal: expected a name like SIGTERM or SIGQUIT, or a number"));
+        }
+    }
+    for limit in service.ulimits.keys() {
+        if !ULIMITS.contains(&limit.as_str()) {
+            report.error(
+                &at.key("ulimits").key(limit),
+                format!(
+                    "unknown ulimit `{limit}`, expected one of {}",
+                    ULIMITS.join(", ")
+                ),
+            );
+        }
+    }
+    if let Some(logging) = &service.logging {
+        if logging
+            .driver
+            .as_deref()
+            .is_some_and(|d| !["json-file", "local", "journald"].contains(&d))
+        {
+            report.warning(&at.key("logging").key("driver"), "`windlass logs` reads only the json-file, local and journald drivers: with this driver the engine keeps no logs to show");
+        }
+    }
+}
+
+const ULIMITS: &[&str] = &[
+    "core",
+    "cpu",
+    "data",
+    "fsize",
+    "locks",
+    "memlock",
+    "msgqueue",
+    "nice",
+    "nofile",
+    "nproc",
+    "rss",
+    "rtprio",
+    "rttime",
+    "sigpending",
+    "stack",
+    "as",
+];
+
+fn declared<'a>(keys: impl Iterator<Item = &'a String>) -> String {
+    let keys: Vec<&str> = keys.map(String::as_str).collect();
+    if keys.is_empty() {
+        "none is".to_owned()
+    } else {
+        format!("{} are", keys.join(", "))
+    }
+}

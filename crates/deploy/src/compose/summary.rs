@@ -1,0 +1,124 @@
+//! A short account of a checked project, one line a service: what it runs
+//! (image or build), its ports, how windlass will roll it out, and what it
+//! mounts and waits for. `windlass validate` prints it.
+
+use std::fmt::Write;
+use std::path::Path;
+
+use super::mounts::MountKind;
+use super::{Order, Project, Service};
+
+impl Project {
+    /// The summary; paths are shown relative to the project folder.
+    pub fn summary(&self) -> String {
+        let mut out = format!(
+            "project {}: {} service(s)",
+            self.project,
+            self.services.len()
+        );
+        if !self.left_out.is_empty() {
+            let _ = write!(out, ", left out by profiles: {}", self.left_out.join(", "));
+        }
+        out.push('\n');
+        for (name, service) in &self.services {
+            let _ = writeln!(out, "  {name}: {}", describe(service, &self.directory));
+        }
+        out
+    }
+}
+
+fn describe(service: &Service, directory: &Path) -> String {
+    let mut parts = Vec::new();
+    match (&service.build, &service.image) {
+        (Some(build), image) => {
+            let context = build.context.strip_prefix(directory).map_or_else(
+                |_| build.context.display().to_string(),
+                |p| format!("./{}", p.display()),
+            );
+            let mut text = format!("build {}", context.trim_end_matches('/'));
+            if let Some(target) = &build.target {
+                let _ = write!(text, " (target {target})");
+            }
+            if let Some(image) = image {
+                let _ = write!(text, " as {image}");
+            }
+            parts.push(text);
+        }
+        (None, Some(image)) => parts.push(format!("image {image}")),
+        (None, None) => {}
+    }
+    if !service.ports.is_empty() {
+        let ports: Vec<String> = service
+            .ports
+            .iter()
+            .map(|p| match p.published {
+                Some(published) => format!("{published}->{}", p.target),
+                None => p.target.to_string(),
+            })
+            .collect();
+        parts.push(format!("ports {}", ports.join(", ")));
+    }
+    if !service.expose.is_empty() {
+        let exposed: Vec<String> = service
+            .expose
+            .iter()
+            .map(|e| format!("{}/{}", e.port, e.protocol))
+            .collect();
+        parts.push(format!("expose {}", exposed.join(", ")));
+    }
+    let replicas = service.deploy.replicas.unwrap_or(1);
+    let order = service.deploy.update_config.as_ref().and_then(|c| c.order);
+    let strategy = match (service.must_run_alone(), order) {
+        (Some(why), _) => format!("stop-first ({why})"),
+        (None, Some(Order::StopFirst)) => "stop-first (update_config.order)".to_owned(),
+        (None, _) => match service.proxy_address() {
+            Some(address) => format!("blue/green behind {address}"),
+            None => "start-first, no proxy (no published port)".to_owned(),
+        },
+    };
+    parts.push(format!("{replicas} replica(s), {strategy}"));
+    let mounts: Vec<String> = service
+        .volumes
+        .iter()
+        .map(|v| match (v.kind, &v.volume, &v.source) {
+            (MountKind::Volume, Some(spec), _) => format!(
+                "volume {}:{}{}",
+                spec.name,
+                v.target,
+                if v.read_only { ":ro" } else { "" }
+            ),
+            (MountKind::Bind, _, Some(source)) => {
+                let shown = Path::new(source)
+                    .strip_prefix(directory)
+                    .map_or_else(|_| source.clone(), |p| format!("./{}", p.display()));
+                format!(
+                    "bind {shown}:{}{}",
+                    v.target,
+                    if v.read_only { ":ro" } else { "" }
+                )
+            }
+            (MountKind::Tmpfs, _, _) => format!("tmpfs {}", v.target),
+            _ => format!("anonymous volume {}", v.target),
+        })
+        .chain(
+            service
+                .secrets
+                .iter()
+                .chain(&service.configs)
+                .filter_map(|f| f.target.clone())
+                .map(|t| format!("file {t}")),
+        )
+        .collect();
+    if !mounts.is_empty() {
+        parts.push(format!("mounts {}", mounts.join(", ")));
+    }
+    if !service.depends_on.is_empty() {
+        let deps: Vec<String> = service
+            .depends_on
+            .iter()
+            .map(|(n, d)| format!("{n} ({})", d.condition))
+            .collect();
+        parts.push(format!("after {}", deps.join(", ")));
+    }
+    parts.join("; ")
+}

@@ -1,0 +1,86 @@
+//! `x-windlass`, a service's extension for what Compose has no word for:
+//! where the proxy listens, windlass's own health probe, the watch after a
+//! switch, rollback triggers, releases kept and hooks.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::values;
+
+/// `x-windlass`: what Compose has no word for.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Windlass {
+    /// Where windlass's proxy serves the service; defaults to the first
+    /// published port (on 127.0.0.1 unless `host_ip` says otherwise).
+    #[serde(default, deserialize_with = "values::optional_address")]
+    pub address: Option<SocketAddr>,
+    /// The container port the proxy routes to; defaults to the first port's target.
+    pub port: Option<u16>,
+    #[serde(default)]
+    pub health: Probe,
+    /// How long to watch the new release after the switch before retiring the old one.
+    #[serde(default, deserialize_with = "values::optional_duration")]
+    pub watch: Option<Duration>,
+    #[serde(default)]
+    pub rollback_on: RollbackTriggers,
+    /// How many releases to keep (their images pinned) for `windlass rollback`.
+    pub retain: Option<u32>,
+    #[serde(default)]
+    pub hooks: Hooks,
+    /// Only one container of the service may exist at a time (a database
+    /// on a volume, a singleton worker): deployed stop-first.
+    #[serde(default)]
+    pub exclusive: bool,
+}
+
+/// windlass's own health probe, for when Docker's healthcheck is not enough.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Probe {
+    /// HTTP GET this path on the container's published port; 2xx is healthy.
+    pub http: Option<String>,
+    /// Only connect over TCP.
+    #[serde(default)]
+    pub tcp: bool,
+    #[serde(default, deserialize_with = "values::optional_duration")]
+    pub interval: Option<Duration>,
+    #[serde(default, deserialize_with = "values::optional_duration")]
+    pub timeout: Option<Duration>,
+    /// Give up on a release that is not healthy after this long.
+    #[serde(default, deserialize_with = "values::optional_duration")]
+    pub start_timeout: Option<Duration>,
+}
+
+/// What makes windlass roll back during the watch.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RollbackTriggers {
+    /// Share of 5xx answers (0 to 1) above which to roll back.
+    pub server_error_ratio: Option<f64>,
+    #[serde(default, deserialize_with = "values::optional_duration")]
+    pub p99_latency: Option<Duration>,
+    /// Consecutive failed health checks.
+    pub failed_health_checks: Option<u32>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Hooks {
+    #[serde(default)]
+    pub before_switch: Vec<Hook>,
+    #[serde(default)]
+    pub after_switch: Vec<Hook>,
+}
+
+/// A hook: a command run in a new container of the release, or an ASL state
+/// (as JSON) that the deploy definition runs at that point; exactly one.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Hook {
+    #[serde(default, deserialize_with = "values::command")]
+    pub command: Option<Vec<String>>,
+    pub state: Option<serde_json::Value>,
+}

@@ -6,7 +6,11 @@
 //! is checked with SigV4 ([`sigv4`]) unless the server runs without access
 //! keys, decoded from its wire shape ([`wire`]), carried out by an action in
 //! [`actions`] against the [`Runtime`] and the [`MachineStore`], and any
-//! failure becomes AWS's error shape in [`error::ApiError`].
+//! failure becomes AWS's error shape in [`error::ApiError`]. An action sees
+//! the server through the request's region ([`region::Regional`]): the
+//! region its credential is scoped to, or [`Config::region`] when it is not
+//! signed. List actions page with opaque tokens bound to their query
+//! ([`pages`]).
 
 pub mod actions;
 pub mod arn;

@@ -193,6 +193,17 @@ impl Execution {
         self.tasks.iter().map(|(id, task)| (*id, task))
     }
 
+    /// The tasks that wait for their token to come back (activities and
+    /// `.waitForTaskToken` callbacks), with their tokens; none once the
+    /// execution has ended.
+    pub fn token_tasks(&self) -> impl Iterator<Item = (&str, &PendingTask)> {
+        let running = self.status == Status::Running;
+        self.tasks
+            .values()
+            .filter(move |_| running)
+            .filter_map(|task| Some((task.request.token.as_deref()?, task)))
+    }
+
     /// The armed timers and when they fire, for the runtime to re-arm after a restart.
     pub fn pending_timers(&self) -> impl Iterator<Item = (TimerId, i64)> + '_ {
         self.timers.iter().map(|(id, timer)| (*id, timer.at_millis))

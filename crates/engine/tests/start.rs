@@ -114,5 +114,8 @@ fn the_machine_timeout_ends_it_timed_out_with_no_error_or_cause_recorded() {
     assert_eq!(execution.status, Status::TimedOut);
     let last = step.history.last().expect("an event");
     assert_eq!(last.kind, "ExecutionTimedOut");
-    assert_eq!(last.to_aws(true)["executionTimedOutEventDetails"], json!({}));
+    assert_eq!(
+        last.to_aws(true)["executionTimedOutEventDetails"],
+        json!({})
+    );
 }

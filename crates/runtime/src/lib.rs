@@ -30,7 +30,7 @@ use windlass_engine::{
     Action, Event, Execution, ExecutionMeta, Outcome, StartOptions, Status, Step, TaskId,
     TaskRequest,
 };
-use windlass_store::{Commit, ExecutionRecord, Store};
+use windlass_store::{Commit, ExecutionRecord, Store, WaitingTask};
 
 pub use activities::ActivityTask;
 pub use committer::Committer;
@@ -63,6 +63,21 @@ impl From<windlass_store::Error> for Error {
             other => Error::Store(other.to_string()),
         }
     }
+}
+
+/// The execution's tasks that wait for a token, as a store that keeps them
+/// wants them in each commit.
+fn token_tasks(execution: &Execution) -> Vec<WaitingTask> {
+    execution
+        .token_tasks()
+        .map(|(token, task)| WaitingTask {
+            token: token.to_string(),
+            activity: activities::is_activity(&task.request.resource)
+                .then(|| task.request.resource.clone()),
+            input: task.request.input.to_string(),
+            started: task.started,
+        })
+        .collect()
 }
 
 /// Tells the time; the runtime's only clock.
@@ -579,6 +594,11 @@ impl Runtime {
             stop_millis: live.execution.stop_millis(),
             snapshot,
             history: step.history,
+            token_tasks: self
+                .inner
+                .store
+                .keeps_token_tasks()
+                .then(|| token_tasks(&live.execution)),
         };
         if let Err(error) = self.inner.committer.commit(commit).await {
             if matches!(error, Error::NotOwner(_)) {

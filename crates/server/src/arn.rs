@@ -10,8 +10,31 @@ pub struct Arns {
 }
 
 impl Arns {
-    fn prefix(&self) -> String {
-        format!("arn:aws:states:{}:{}", self.region, self.account)
+    /// AWS's partition of the region: `aws-cn` for China, `aws-us-gov` for
+    /// GovCloud, `aws-iso`/`aws-iso-b` for the isolated regions, else `aws`.
+    pub fn partition(&self) -> &'static str {
+        let region = self.region.as_str();
+        if region.starts_with("cn-") {
+            "aws-cn"
+        } else if region.starts_with("us-gov-") {
+            "aws-us-gov"
+        } else if region.starts_with("us-isob-") {
+            "aws-iso-b"
+        } else if region.starts_with("us-iso-") {
+            "aws-iso"
+        } else {
+            "aws"
+        }
+    }
+
+    /// What every ARN of the region and account starts with (no `:` after).
+    pub fn prefix(&self) -> String {
+        format!(
+            "arn:{}:states:{}:{}",
+            self.partition(),
+            self.region,
+            self.account
+        )
     }
 
     pub fn state_machine(&self, name: &str) -> String {
@@ -163,6 +186,18 @@ mod tests {
             Some(Resource::Activity { name: "a" })
         );
         assert_eq!(parse("arn:aws:lambda:us-east-1:1:function:f"), None);
+        let china = Arns {
+            region: "cn-northwest-1".into(),
+            account: "123456789012".into(),
+        };
+        assert_eq!(
+            china.state_machine("M"),
+            "arn:aws-cn:states:cn-northwest-1:123456789012:stateMachine:M"
+        );
+        assert_eq!(
+            parse(&china.state_machine("M")),
+            Some(Resource::StateMachine { name: "M" })
+        );
         assert_eq!(parse("nonsense"), None);
     }
 

@@ -10,66 +10,73 @@ use crate::pages::Query;
 use crate::region::Regional;
 use crate::wire::{self, timestamp};
 
-/// The routing configuration's length constraint (one or two entries),
-/// which AWS checks with the request's other members, before it looks
-/// any version up.
-fn check_routing_length(entries: &[wire::RoutingEntry]) -> ApiResult<()> {
+/// What a routing configuration must be before any version is looked up,
+/// as AWS checks the request's members first: one or two entries, weights
+/// from 0 to 100 that add up to 100, no version named twice.
+fn check_routing_shape(entries: &[wire::RoutingEntry]) -> ApiResult<()> {
     let constraint = match entries.len() {
-        0 => "Member must have length greater than or equal to 1",
-        1 | 2 => return Ok(()),
-        _ => "Member must have length less than or equal to 2",
+        0 => Some("Member must have length greater than or equal to 1"),
+        1 | 2 => None,
+        _ => Some("Member must have length less than or equal to 2"),
     };
-    let arns: Vec<String> = entries
-        .iter()
-        .map(|e| {
-            format!(
-                "RoutingConfigurationListItem(stateMachineVersionArn={}, weight={})",
-                e.state_machine_version_arn, e.weight
-            )
-        })
-        .collect();
-    Err(ApiError::validation(format!(
-        "1 validation error detected: Value '[{}]' at 'routingConfiguration' failed to satisfy constraint: {constraint}",
-        arns.join(", ")
-    )))
+    if let Some(constraint) = constraint {
+        let items: Vec<String> = entries
+            .iter()
+            .map(|e| {
+                format!(
+                    "RoutingConfigurationListItem(stateMachineVersionArn={}, weight={})",
+                    e.state_machine_version_arn, e.weight
+                )
+            })
+            .collect();
+        return Err(ApiError::validation(format!(
+            "1 validation error detected: Value '[{}]' at 'routingConfiguration' failed to satisfy constraint: {constraint}",
+            items.join(", ")
+        )));
+    }
+    if let Some(entry) = entries.iter().find(|e| !(0..=100).contains(&e.weight)) {
+        return Err(ApiError::validation(format!(
+            "1 validation error detected: Value '{}' at 'routingConfiguration.member.weight' failed to satisfy constraint: Member must have value between 0 and 100",
+            entry.weight
+        )));
+    }
+    let sum: i64 = entries.iter().map(|e| e.weight).sum();
+    if sum != 100 {
+        return Err(ApiError::validation(format!(
+            "The sum of the weights in the routing configuration must be equal to 100; these add up to {sum}"
+        )));
+    }
+    if let [first, second] = entries {
+        if first.state_machine_version_arn == second.state_machine_version_arn {
+            return Err(ApiError::validation(format!(
+                "routingConfiguration names version '{}' twice; name two different versions, or one with weight 100",
+                first.state_machine_version_arn
+            )));
+        }
+    }
+    Ok(())
 }
 
-/// Checks a routing configuration: one or two existing versions of `machine_arn`, weights summing to 100.
+/// Checks a routing configuration: its shape, then one or two existing
+/// versions of `machine_arn`.
 fn routing(
     server: &Regional<'_>,
     machine_arn: &str,
     entries: &[wire::RoutingEntry],
 ) -> ApiResult<Vec<(String, u32)>> {
-    check_routing_length(entries)?;
+    check_routing_shape(entries)?;
     let mut pairs = Vec::new();
     for entry in entries {
         let version = versions::find(server, &entry.state_machine_version_arn)?;
         if version.machine_arn != machine_arn {
             return Err(ApiError::validation(format!(
-                "Version '{}' does not belong to the state machine '{machine_arn}'",
+                "Version '{}' does not belong to the state machine '{machine_arn}': both versions of a routing configuration must be of the alias's state machine",
                 version.arn
             )));
         }
-        let weight = u32::try_from(entry.weight)
-            .ok()
-            .filter(|w| *w <= 100)
-            .ok_or_else(|| {
-                ApiError::validation(format!(
-                    "Weight {} of '{}' must be between 0 and 100",
-                    entry.weight, version.arn
-                ))
-            })?;
+        // The shape check keeps weights within 0 to 100.
+        let weight = u32::try_from(entry.weight).unwrap_or_default();
         pairs.push((version.arn, weight));
-    }
-    if pairs.iter().map(|(_, w)| w).sum::<u32>() != 100 {
-        return Err(ApiError::validation(
-            "The weights of routingConfiguration must add up to 100",
-        ));
-    }
-    if pairs.len() == 2 && pairs[0].0 == pairs[1].0 {
-        return Err(ApiError::validation(
-            "routingConfiguration names the same version twice",
-        ));
     }
     Ok(pairs)
 }
@@ -119,7 +126,7 @@ pub fn create(
 ) -> ApiResult<wire::CreateAliasOutput> {
     required(&input.name, "name")?;
     arn::check_name(&input.name)?;
-    check_routing_length(&input.routing_configuration)?;
+    check_routing_shape(&input.routing_configuration)?;
     if input.name.chars().all(|c| c.is_ascii_digit()) {
         return Err(ApiError::new(
             "InvalidName",
@@ -203,11 +210,11 @@ pub fn update(
 ) -> ApiResult<wire::UpdateAliasOutput> {
     if input.description.is_none() && input.routing_configuration.is_none() {
         return Err(ApiError::validation(
-            "Either the description or the routingConfiguration must be specified: UpdateStateMachineAlias has nothing to update",
+            "UpdateStateMachineAlias needs at least one of description or routingConfiguration: there is nothing to update",
         ));
     }
     if let Some(entries) = &input.routing_configuration {
-        check_routing_length(entries)?;
+        check_routing_shape(entries)?;
     }
     let mut alias = find(server, &input.state_machine_alias_arn)?;
     if let Some(description) = input.description {
@@ -232,9 +239,9 @@ pub fn delete(server: &Regional<'_>, input: wire::AliasArnInput) -> ApiResult<wi
     ) {
         return Err(ApiError::invalid_arn(&input.state_machine_alias_arn));
     }
-    if server.owns(&input.state_machine_alias_arn) {
-        server.machines.delete(&input.state_machine_alias_arn)?;
-    }
+    // AWS answers ResourceNotFound for an alias that does not exist.
+    let alias = find(server, &input.state_machine_alias_arn)?;
+    server.machines.delete(&alias.arn)?;
     Ok(wire::Empty {})
 }
 

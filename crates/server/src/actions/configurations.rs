@@ -53,6 +53,15 @@ pub fn tracing(mut given: TracingConfiguration) -> ApiResult<Json> {
     to_json(&given)
 }
 
+/// AWS's error for an encryption configuration whose members are each well
+/// typed but do not go together.
+fn invalid_encryption(what: &str) -> ApiError {
+    ApiError::new(
+        "InvalidEncryptionConfiguration",
+        format!("Invalid encryptionConfiguration: {what}"),
+    )
+}
+
 /// An encryption configuration as AWS accepts it: a known `type`, a KMS
 /// key for a customer managed key, a reuse period within 60 to 900 seconds.
 pub fn encryption(given: EncryptionConfiguration) -> ApiResult<Json> {
@@ -69,8 +78,8 @@ pub fn encryption(given: EncryptionConfiguration) -> ApiResult<Json> {
         ));
     }
     if given.kind == "CUSTOMER_MANAGED_KMS_KEY" && given.kms_key_id.is_none() {
-        return Err(ApiError::validation(
-            "Invalid Encryption Configuration: kmsKeyId is required when the encryptionConfiguration type is CUSTOMER_MANAGED_KMS_KEY; give the KMS key's id, ARN or alias",
+        return Err(invalid_encryption(
+            "kmsKeyId is required when the type is CUSTOMER_MANAGED_KMS_KEY; give the KMS key's id, ARN, alias or alias ARN",
         ));
     }
     if let Some(key) = &given.kms_key_id {
@@ -78,8 +87,8 @@ pub fn encryption(given: EncryptionConfiguration) -> ApiResult<Json> {
     }
     if let Some(seconds) = given.kms_data_key_reuse_period_seconds {
         if !REUSE_SECONDS.contains(&seconds) {
-            return Err(ApiError::validation(format!(
-                "1 validation error detected: Value '{seconds}' at 'encryptionConfiguration.kmsDataKeyReusePeriodSeconds' failed to satisfy constraint: Member must have value between 60 and 900"
+            return Err(invalid_encryption(&format!(
+                "kmsDataKeyReusePeriodSeconds is {seconds}; it must be between 60 and 900"
             )));
         }
     }
@@ -121,7 +130,16 @@ mod tests {
         };
         assert_eq!(
             encryption(keyless).map_err(|e| e.code),
-            Err("ValidationException")
+            Err("InvalidEncryptionConfiguration")
+        );
+        let too_long = EncryptionConfiguration {
+            kind: "CUSTOMER_MANAGED_KMS_KEY".into(),
+            kms_key_id: Some("k".into()),
+            kms_data_key_reuse_period_seconds: Some(901),
+        };
+        assert_eq!(
+            encryption(too_long).map_err(|e| e.code),
+            Err("InvalidEncryptionConfiguration")
         );
         let keyed = EncryptionConfiguration {
             kind: "CUSTOMER_MANAGED_KMS_KEY".into(),

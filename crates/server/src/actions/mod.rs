@@ -164,10 +164,7 @@ fn list_in_region<R: Resource>(
     after: Option<String>,
     size: usize,
 ) -> ApiResult<Vec<R>> {
-    let prefix = format!(
-        "arn:aws:states:{}:{}:",
-        server.arns.region, server.arns.account
-    );
+    let prefix = format!("{}:", server.arns.prefix());
     // The prefix itself sorts before every ARN that starts with it.
     let start = after
         .filter(|a| a.starts_with(&prefix))

@@ -490,3 +490,57 @@ async fn a_machine_timeout_ends_the_execution_timed_out_without_error_or_cause()
     assert_eq!(last["type"], "ExecutionTimedOut");
     assert_eq!(last["executionTimedOutEventDetails"], json!({}), "{last}");
 }
+
+#[tokio::test]
+async fn an_error_or_cause_never_given_is_left_out() {
+    let server = server(Vec::new());
+    let definition = json!({
+        "StartAt": "Route",
+        "States": {
+            "Route": {"Type": "Choice", "Choices": [
+                {"Variable": "$.fail", "IsPresent": true, "Next": "Boom"}
+            ], "Default": "W"},
+            "W": {"Type": "Wait", "Seconds": 3600, "End": true},
+            "Boom": {"Type": "Fail", "Error": "Custom.Error"}
+        }
+    });
+    let create = json!({ "name": "Quiet", "roleArn": ROLE, "definition": definition.to_string() });
+    call(&server, request("CreateStateMachine", &create)).await;
+    let machine = "arn:aws:states:us-east-1:123456789012:stateMachine:Quiet";
+    let (_, started) = call(
+        &server,
+        request(
+            "StartExecution",
+            &json!({ "stateMachineArn": machine, "name": "stopped" }),
+        ),
+    )
+    .await;
+    let stopped = started["executionArn"].as_str().expect("arn").to_string();
+    let (status, _) = call(
+        &server,
+        request("StopExecution", &json!({ "executionArn": stopped })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let described = describe(&server, &stopped).await;
+    assert_eq!(described["status"], "ABORTED");
+    assert!(described.get("error").is_none(), "{described}");
+    assert!(described.get("cause").is_none(), "{described}");
+
+    let (_, started) = call(
+        &server,
+        request(
+            "StartExecution",
+            &json!({ "stateMachineArn": machine, "name": "failed", "input": "{\"fail\": true}" }),
+        ),
+    )
+    .await;
+    let failed = started["executionArn"].as_str().expect("arn").to_string();
+    server.runtime.wait(&failed).await.expect("it ends");
+    let described = describe(&server, &failed).await;
+    assert_eq!(
+        (&described["status"], &described["error"]),
+        (&json!("FAILED"), &json!("Custom.Error"))
+    );
+    assert!(described.get("cause").is_none(), "{described}");
+}

@@ -246,15 +246,18 @@ pub async fn start_sync(
 }
 
 /// The output, error and cause an ended execution reports. AWS reports no
-/// error or cause for an execution its machine's `TimeoutSeconds` ended.
+/// error or cause for an execution its machine's `TimeoutSeconds` ended,
+/// and leaves out an error or cause that was never given (StopExecution
+/// without them, a Fail state without Cause).
 fn outcome_fields(
     status: Status,
     outcome: Option<&Outcome>,
 ) -> (Option<String>, Option<String>, Option<String>) {
+    let given = |text: &String| (!text.is_empty()).then(|| text.clone());
     match outcome {
         _ if status == Status::TimedOut => (None, None, None),
         Some(Outcome::Output(value)) => (Some(value.to_string()), None, None),
-        Some(Outcome::Error { error, cause }) => (None, Some(error.clone()), Some(cause.clone())),
+        Some(Outcome::Error { error, cause }) => (None, given(error), given(cause)),
         None => (None, None, None),
     }
 }

@@ -30,6 +30,34 @@ pub struct ExecutionMeta {
     pub express: bool,
 }
 
+/// The alias or version a StartExecution named, when it named one rather
+/// than the state machine itself: AWS reports both on the execution.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct StartedVia {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alias_arn: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version_arn: Option<String>,
+}
+
+impl StartedVia {
+    /// Started through the state machine's own ARN.
+    pub fn is_direct(&self) -> bool {
+        self.alias_arn.is_none() && self.version_arn.is_none()
+    }
+}
+
+/// What a start may know beyond the [`ExecutionMeta`] (see
+/// [`Execution::start_from`]).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct StartOptions {
+    /// The input as the caller wrote it (JSON text that reads as
+    /// `meta.input`): ExecutionStarted records it unchanged, spacing and
+    /// number spelling included, as AWS does.
+    pub input_text: Option<String>,
+    pub via: StartedVia,
+}
+
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub enum Status {
     Running,
@@ -61,6 +89,9 @@ pub enum Outcome {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Execution {
     pub meta: ExecutionMeta,
+    /// The alias or version the execution was started through.
+    #[serde(default, skip_serializing_if = "StartedVia::is_direct")]
+    pub via: StartedVia,
     pub status: Status,
     pub outcome: Option<Outcome>,
     pub(crate) frames: BTreeMap<FrameId, Box<Frame>>,
@@ -102,6 +133,41 @@ pub fn redrive_summary(snapshot: &str) -> (u32, Option<i64>) {
         .unwrap_or((0, None))
 }
 
+/// What a listing of executions shows of each, read from its snapshot
+/// (JSON text) without building the rest of it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Summary {
+    pub redrive_count: u32,
+    pub redrive_millis: Option<i64>,
+    pub via: StartedVia,
+}
+
+/// The [`Summary`] of a stored execution; an unreadable snapshot gives the
+/// empty summary.
+pub fn summary(snapshot: &str) -> Summary {
+    #[derive(Deserialize)]
+    struct Only {
+        #[serde(default)]
+        redrive: Counts,
+        #[serde(default)]
+        via: StartedVia,
+    }
+    #[derive(Default, Deserialize)]
+    struct Counts {
+        #[serde(default)]
+        count: u32,
+        #[serde(default)]
+        last_millis: Option<i64>,
+    }
+    serde_json::from_str::<Only>(snapshot)
+        .map(|only| Summary {
+            redrive_count: only.redrive.count,
+            redrive_millis: only.redrive.last_millis,
+            via: only.via,
+        })
+        .unwrap_or_default()
+}
+
 /// An execution's redrives, and what an unsuccessful end left to redrive.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub(crate) struct Redrive {
@@ -125,6 +191,17 @@ impl Execution {
     /// The tasks waiting for a result, for the runtime to re-arm after a restart.
     pub fn pending_tasks(&self) -> impl Iterator<Item = (TaskId, &PendingTask)> {
         self.tasks.iter().map(|(id, task)| (*id, task))
+    }
+
+    /// The tasks that wait for their token to come back (activities and
+    /// `.waitForTaskToken` callbacks), with their tokens; none once the
+    /// execution has ended.
+    pub fn token_tasks(&self) -> impl Iterator<Item = (&str, &PendingTask)> {
+        let running = self.status == Status::Running;
+        self.tasks
+            .values()
+            .filter(move |_| running)
+            .filter_map(|task| Some((task.request.token.as_deref()?, task)))
     }
 
     /// The armed timers and when they fire, for the runtime to re-arm after a restart.

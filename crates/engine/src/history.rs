@@ -37,11 +37,15 @@ impl HistoryEvent {
             let mut details = self.details.clone();
             if let Some(fields) = details.as_object_mut() {
                 for (field, about) in [("input", "inputDetails"), ("output", "outputDetails")] {
+                    let text = fields.remove(&text_key(field));
                     let Some(value) = fields.get_mut(field) else {
                         continue;
                     };
                     if as_text {
-                        *value = Json::String(value.to_string());
+                        *value = match text {
+                            Some(Json::String(text)) => Json::String(text),
+                            _ => Json::String(value.to_string()),
+                        };
                     }
                     // Payloads are never truncated here; the stored event
                     // leaves this constant out.
@@ -66,6 +70,25 @@ pub(crate) fn payload_details(name: Option<&str>, field: &'static str, value: Js
     }
     details.insert(field.into(), value);
     Json::Object(details)
+}
+
+/// Where details keep a payload's text as the caller wrote it, beside its
+/// value, when the two differ (see [`keep_text`]).
+fn text_key(field: &str) -> String {
+    format!("{field}Text")
+}
+
+/// Keeps `text`, the caller's own spelling of the payload at `field`, for
+/// [`HistoryEvent::to_aws`] to write instead of the value's serialization
+/// (AWS gives an execution's input back exactly as it was sent). Nothing is
+/// kept when the serialization is the same text.
+pub(crate) fn keep_text(details: &mut serde_json::Map<String, Json>, field: &str, text: String) {
+    // Compared as text: `Value == String` would compare with a JSON string.
+    let serialized = details.get(field).map(Json::to_string);
+    let same = serialized.as_deref() == Some(text.as_str());
+    if !same {
+        details.insert(text_key(field), Json::String(text));
+    }
 }
 
 /// The details key Step Functions uses for each event type.

@@ -19,7 +19,10 @@ pub mod test_state;
 mod time_fmt;
 
 pub use event::{Action, Event, Step, TaskRequest};
-pub use execution::{redrive_summary, Execution, ExecutionMeta, Outcome, Status, TaskId, TimerId};
+pub use execution::{
+    redrive_summary, summary, Execution, ExecutionMeta, Outcome, StartOptions, StartedVia, Status,
+    Summary, TaskId, TimerId,
+};
 pub use history::HistoryEvent;
 pub use interpreter::redrive::{RedriveRefusal, MAX_REDRIVES};
 pub use time_fmt::format_timestamp;

@@ -27,9 +27,10 @@ use tokio::sync::watch;
 use tokio::task::AbortHandle;
 use windlass_asl::Definition;
 use windlass_engine::{
-    Action, Event, Execution, ExecutionMeta, Outcome, Status, Step, TaskId, TaskRequest,
+    Action, Event, Execution, ExecutionMeta, Outcome, StartOptions, Status, Step, TaskId,
+    TaskRequest,
 };
-use windlass_store::{Commit, ExecutionRecord, Store};
+use windlass_store::{Commit, ExecutionRecord, Store, WaitingTask};
 
 pub use activities::ActivityTask;
 pub use committer::Committer;
@@ -62,6 +63,21 @@ impl From<windlass_store::Error> for Error {
             other => Error::Store(other.to_string()),
         }
     }
+}
+
+/// The execution's tasks that wait for a token, as a store that keeps them
+/// wants them in each commit.
+fn token_tasks(execution: &Execution) -> Vec<WaitingTask> {
+    execution
+        .token_tasks()
+        .map(|(token, task)| WaitingTask {
+            token: token.to_string(),
+            activity: activities::is_activity(&task.request.resource)
+                .then(|| task.request.resource.clone()),
+            input: task.request.input.to_string(),
+            started: task.started,
+        })
+        .collect()
 }
 
 /// Tells the time; the runtime's only clock.
@@ -193,19 +209,31 @@ impl Runtime {
 
     /// Starts an execution; with an ARN that exists already, returns it instead.
     pub async fn start(&self, request: StartRequest) -> Result<Started, Error> {
+        self.start_from(request, StartOptions::default()).await
+    }
+
+    /// Like [`Runtime::start`], with the input's text as the caller wrote
+    /// it (stored unchanged) and the alias or version it named.
+    pub async fn start_from(
+        &self,
+        request: StartRequest,
+        options: StartOptions,
+    ) -> Result<Started, Error> {
         let arn = request.meta.execution_arn.clone();
         if let Some(existing) = self.inner.store.execution(&arn)? {
             return Ok(Started::Existing(existing));
         }
         let now = self.now_millis();
-        let (execution, step) = Execution::start(&request.definition, request.meta, now);
+        let input_text = options.input_text.clone();
+        let (execution, step) =
+            Execution::start_from(&request.definition, request.meta, options, now);
         let record = ExecutionRecord {
             arn: arn.clone(),
             name: execution.meta.name.clone(),
             state_machine_arn: execution.meta.state_machine_arn.clone(),
             definition: request.definition_text,
             status: execution.status.as_str().to_string(),
-            input: execution.meta.input.to_string(),
+            input: input_text.unwrap_or_else(|| execution.meta.input.to_string()),
             start_millis: execution.meta.start_millis,
             stop_millis: None,
             snapshot: String::new(),
@@ -566,6 +594,11 @@ impl Runtime {
             stop_millis: live.execution.stop_millis(),
             snapshot,
             history: step.history,
+            token_tasks: self
+                .inner
+                .store
+                .keeps_token_tasks()
+                .then(|| token_tasks(&live.execution)),
         };
         if let Err(error) = self.inner.committer.commit(commit).await {
             if matches!(error, Error::NotOwner(_)) {

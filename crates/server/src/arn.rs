@@ -10,8 +10,31 @@ pub struct Arns {
 }
 
 impl Arns {
-    fn prefix(&self) -> String {
-        format!("arn:aws:states:{}:{}", self.region, self.account)
+    /// AWS's partition of the region: `aws-cn` for China, `aws-us-gov` for
+    /// GovCloud, `aws-iso`/`aws-iso-b` for the isolated regions, else `aws`.
+    pub fn partition(&self) -> &'static str {
+        let region = self.region.as_str();
+        if region.starts_with("cn-") {
+            "aws-cn"
+        } else if region.starts_with("us-gov-") {
+            "aws-us-gov"
+        } else if region.starts_with("us-isob-") {
+            "aws-iso-b"
+        } else if region.starts_with("us-iso-") {
+            "aws-iso"
+        } else {
+            "aws"
+        }
+    }
+
+    /// What every ARN of the region and account starts with (no `:` after).
+    pub fn prefix(&self) -> String {
+        format!(
+            "arn:{}:states:{}:{}",
+            self.partition(),
+            self.region,
+            self.account
+        )
     }
 
     pub fn state_machine(&self, name: &str) -> String {
@@ -94,18 +117,28 @@ pub fn unqualified(arn: &str) -> &str {
     }
 }
 
-/// Checks a state machine, execution or activity name: 1 to 80 characters,
-/// none of them white space, brackets, wildcards, punctuation AWS reserves,
-/// or control characters.
+/// The longest name AWS gives a state machine, execution, activity or alias.
+pub const MAX_NAME_CHARS: usize = 80;
+
+/// Checks a state machine, execution, activity or alias name (the request
+/// member `name`): 1 to 80 characters, none of them white space, brackets,
+/// wildcards, punctuation AWS reserves, or control characters. A name too
+/// long fails the member's length constraint (`ValidationException`), as
+/// AWS checks it before the characters (`InvalidName`).
 pub fn check_name(name: &str) -> ApiResult<()> {
     let length = name.chars().count();
+    if length > MAX_NAME_CHARS {
+        return Err(ApiError::validation(format!(
+            "1 validation error detected: Value '{name}' at 'name' failed to satisfy constraint: Member must have length less than or equal to {MAX_NAME_CHARS}"
+        )));
+    }
     let bad = |c: char| {
         c.is_whitespace()
             || "<>{}[]?*\"#%\\^|~`$&,;:/".contains(c)
             || ('\u{0}'..='\u{1f}').contains(&c)
             || ('\u{7f}'..='\u{9f}').contains(&c)
     };
-    if length == 0 || length > 80 || name.chars().any(bad) {
+    if length == 0 || name.chars().any(bad) {
         return Err(ApiError::new(
             "InvalidName",
             format!("Invalid Name: '{name}'"),
@@ -153,18 +186,38 @@ mod tests {
             Some(Resource::Activity { name: "a" })
         );
         assert_eq!(parse("arn:aws:lambda:us-east-1:1:function:f"), None);
+        let china = Arns {
+            region: "cn-northwest-1".into(),
+            account: "123456789012".into(),
+        };
+        assert_eq!(
+            china.state_machine("M"),
+            "arn:aws-cn:states:cn-northwest-1:123456789012:stateMachine:M"
+        );
+        assert_eq!(
+            parse(&china.state_machine("M")),
+            Some(Resource::StateMachine { name: "M" })
+        );
         assert_eq!(parse("nonsense"), None);
     }
 
     #[test]
     fn names_follow_aws_rules() {
         assert!(check_name("Hello-World_1.x").is_ok());
-        for bad in ["", "a b", "a:b", "a/b", "x*", "tab\t", &"n".repeat(81)] {
+        for bad in ["", "a b", "a:b", "a/b", "x*", "tab\t"] {
             assert_eq!(
                 check_name(bad).map_err(|e| e.code),
                 Err("InvalidName"),
                 "{bad:?}"
             );
         }
+        assert!(check_name(&"n".repeat(80)).is_ok());
+        let long = "n".repeat(81);
+        assert_eq!(
+            check_name(&long),
+            Err(ApiError::validation(format!(
+                "1 validation error detected: Value '{long}' at 'name' failed to satisfy constraint: Member must have length less than or equal to 80"
+            )))
+        );
     }
 }

@@ -6,13 +6,19 @@
 //! is checked with SigV4 ([`sigv4`]) unless the server runs without access
 //! keys, decoded from its wire shape ([`wire`]), carried out by an action in
 //! [`actions`] against the [`Runtime`] and the [`MachineStore`], and any
-//! failure becomes AWS's error shape in [`error::ApiError`].
+//! failure becomes AWS's error shape in [`error::ApiError`]. An action sees
+//! the server through the request's region ([`region::Regional`]): the
+//! region its credential is scoped to, or [`Config::region`] when it is not
+//! signed. List actions page with opaque tokens bound to their query
+//! ([`pages`]).
 
 pub mod actions;
 pub mod arn;
 pub mod error;
 mod express;
 pub mod integrations;
+pub mod pages;
+pub mod region;
 pub mod sigv4;
 pub mod wire;
 
@@ -20,9 +26,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{header, HeaderMap, HeaderValue, Method, Uri};
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, Method, Request, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use windlass_asl::Definition;
@@ -30,19 +36,27 @@ use windlass_runtime::{Clock, Invokers, Runtime};
 use windlass_store::machines::MachineStore;
 use windlass_store::Store;
 
-use crate::arn::Arns;
 use crate::error::{ApiError, ApiResult};
+use crate::pages::Pages;
+use crate::region::Regional;
 use crate::sigv4::AccessKey;
 
 /// The protocol's content type.
 pub const CONTENT_TYPE: &str = "application/x-amz-json-1.0";
 
-/// AWS's limit on a request body.
-pub const MAX_REQUEST_BYTES: usize = 1024 * 1024;
+/// AWS's limit on a definition, in characters.
+pub const MAX_DEFINITION_CHARS: usize = 1024 * 1024;
+
+/// The largest request body read: room for a definition of AWS's maximum
+/// length whose every character is written in JSON's longest escape
+/// (`\u0000`, 6 bytes), and for the request's other members.
+pub const MAX_REQUEST_BYTES: usize = 6 * MAX_DEFINITION_CHARS + 256 * 1024;
 
 /// How the server is set up.
 #[derive(Clone, Debug)]
 pub struct Config {
+    /// The region of requests that are not signed (a signed request's
+    /// region is the one its credential is scoped to).
     pub region: String,
     pub account: String,
     /// Keys requests must be signed with; empty means requests are not checked.
@@ -65,7 +79,8 @@ impl Default for Config {
 /// Everything the actions work with. Shared by all requests.
 pub struct Server {
     pub config: Config,
-    pub arns: Arns,
+    /// Makes and checks the pagination tokens of list actions.
+    pub pages: Pages,
     /// Runs STANDARD executions, durably.
     pub runtime: Runtime,
     /// Runs EXPRESS executions in memory: AWS gives them at-most-once
@@ -86,13 +101,9 @@ impl Server {
     ) -> Self {
         let runtime = Runtime::new(store.clone(), invokers.clone(), clock.clone());
         let express = Runtime::new(Arc::new(express::ExpressStore::default()), invokers, clock);
-        let arns = Arns {
-            region: config.region.clone(),
-            account: config.account.clone(),
-        };
         Server {
             config,
-            arns,
+            pages: Pages::new(),
             runtime,
             express,
             machines: store,
@@ -119,7 +130,8 @@ impl Server {
         Ok(definition)
     }
 
-    /// Carries out one request: authentication, then the action its target names.
+    /// Carries out one request: authentication, then the action its target
+    /// names, in the region the request is signed for.
     async fn serve(
         &self,
         method: &Method,
@@ -127,24 +139,21 @@ impl Server {
         headers: &HeaderMap,
         body: &[u8],
     ) -> ApiResult<Vec<u8>> {
-        if body.len() > MAX_REQUEST_BYTES {
-            return Err(ApiError::new(
-                "RequestEntityTooLargeException",
-                format!(
-                    "Request of {} bytes is larger than the limit of {MAX_REQUEST_BYTES} bytes.",
-                    body.len()
-                ),
-            ));
-        }
-        if !self.config.access_keys.is_empty() {
+        let region = if self.config.access_keys.is_empty() {
+            sigv4::scope_region(headers)?
+        } else {
             let request = sigv4::Request {
                 method,
                 uri,
                 headers,
                 body,
             };
-            sigv4::verify(&request, &self.config.access_keys, self.now_millis())?;
-        }
+            Some(sigv4::verify(
+                &request,
+                &self.config.access_keys,
+                self.now_millis(),
+            )?)
+        };
         let target = headers
             .get("x-amz-target")
             .and_then(|v| v.to_str().ok())
@@ -155,26 +164,28 @@ impl Server {
                 format!("Unknown operation: X-Amz-Target '{target}'"),
             ));
         };
-        actions::dispatch(self, action, body).await
+        let region = region.unwrap_or_else(|| self.config.region.clone());
+        actions::dispatch(&Regional::new(self, &region), action, body).await
     }
 }
 
 /// The router: every request goes to one handler that reads `X-Amz-Target`.
+/// Bodies are read there, so that one too large gets AWS's error shape.
 pub fn app(server: Arc<Server>) -> Router {
-    Router::new()
-        .fallback(handle)
-        .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES * 2))
-        .with_state(server)
+    Router::new().fallback(handle).with_state(server)
 }
 
-async fn handle(
-    State(server): State<Arc<Server>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let mut response = match server.serve(&method, &uri, &headers, &body).await {
+async fn handle(State(server): State<Arc<Server>>, request: Request<Body>) -> Response {
+    let (parts, body) = request.into_parts();
+    let answer = match read_body(&parts.method, &parts.uri, &parts.headers, body).await {
+        Ok(body) => {
+            server
+                .serve(&parts.method, &parts.uri, &parts.headers, &body)
+                .await
+        }
+        Err(error) => Err(error),
+    };
+    let mut response = match answer {
         Ok(body) => (
             [(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE))],
             body,
@@ -186,4 +197,53 @@ async fn handle(
         response.headers_mut().insert("x-amzn-RequestId", id);
     }
     response
+}
+
+/// The body of a `POST /`, refused before it is read past
+/// [`MAX_REQUEST_BYTES`].
+async fn read_body(
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: Body,
+) -> ApiResult<axum::body::Bytes> {
+    if method != Method::POST || uri.path() != "/" {
+        return Err(ApiError::new(
+            "UnknownOperationException",
+            format!(
+                "The Step Functions API is served at POST / (with X-Amz-Target), not at {method} {}",
+                uri.path()
+            ),
+        ));
+    }
+    let too_large = |length: String| {
+        ApiError::new(
+            "RequestEntityTooLargeException",
+            format!(
+                "Request of {length} bytes is larger than the limit of {MAX_REQUEST_BYTES} bytes."
+            ),
+        )
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if let Some(length) = declared.filter(|l| *l > MAX_REQUEST_BYTES as u64) {
+        return Err(too_large(length.to_string()));
+    }
+    axum::body::to_bytes(body, MAX_REQUEST_BYTES)
+        .await
+        .map_err(|error| {
+            let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&error);
+            while let Some(inner) = source {
+                if inner.is::<http_body_util::LengthLimitError>() {
+                    return too_large(format!("more than {MAX_REQUEST_BYTES}"));
+                }
+                source = inner.source();
+            }
+            ApiError::new(
+                "SerializationException",
+                format!("The request body could not be read: {error}"),
+            )
+        })
 }

@@ -47,8 +47,56 @@ pub struct Request<'a> {
     pub body: &'a [u8],
 }
 
-/// Checks the request's `Authorization` header against `keys`.
-pub fn verify(request: &Request<'_>, keys: &[AccessKey], now_millis: i64) -> Result<(), ApiError> {
+/// The service every credential scope must name.
+pub const SERVICE: &str = "states";
+
+/// Reads the credential scope of a request's `Authorization` header and
+/// returns its region, without checking the signature (for a server that
+/// runs without access keys); `None` when the request is not signed.
+pub fn scope_region(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    match headers.get("authorization").and_then(|v| v.to_str().ok()) {
+        None => Ok(None),
+        Some(header) => Ok(Some(authorization(header)?.region)),
+    }
+}
+
+/// The header's fields, its scope checked: service `states` and a region
+/// of AWS's shape, as AWS refuses other scopes before the signature.
+fn authorization(header: &str) -> Result<Authorization, ApiError> {
+    let auth = Authorization::parse(header).ok_or_else(|| {
+        ApiError::new(
+            "IncompleteSignatureException",
+            format!("Authorization header requires 'Credential', 'Signature' and 'SignedHeaders' with AWS4-HMAC-SHA256: '{header}'"),
+        )
+    })?;
+    if auth.service != SERVICE {
+        return Err(ApiError::new(
+            "InvalidSignatureException",
+            format!(
+                "Credential should be scoped to correct service: '{SERVICE}'. The request is signed for '{}'.",
+                auth.service
+            ),
+        ));
+    }
+    if !crate::region::is_region_name(&auth.region) {
+        return Err(ApiError::new(
+            "InvalidSignatureException",
+            format!(
+                "Credential should be scoped to a valid region, not '{}'.",
+                auth.region
+            ),
+        ));
+    }
+    Ok(auth)
+}
+
+/// Checks the request's `Authorization` header against `keys`; returns the
+/// region its credential is scoped to.
+pub fn verify(
+    request: &Request<'_>,
+    keys: &[AccessKey],
+    now_millis: i64,
+) -> Result<String, ApiError> {
     let header = request
         .headers
         .get("authorization")
@@ -59,12 +107,7 @@ pub fn verify(request: &Request<'_>, keys: &[AccessKey], now_millis: i64) -> Res
                 "Missing Authentication Token",
             )
         })?;
-    let auth = Authorization::parse(header).ok_or_else(|| {
-        ApiError::new(
-            "IncompleteSignatureException",
-            format!("Authorization header requires 'Credential', 'Signature' and 'SignedHeaders' with AWS4-HMAC-SHA256: '{header}'"),
-        )
-    })?;
+    let auth = authorization(header)?;
     let key = keys
         .iter()
         .find(|k| k.id == auth.access_key)
@@ -96,7 +139,7 @@ pub fn verify(request: &Request<'_>, keys: &[AccessKey], now_millis: i64) -> Res
     mac.update(string_to_sign.as_bytes());
     let given = unhex(&auth.signature).unwrap_or_default();
     // `verify_slice` compares in constant time.
-    mac.verify_slice(&given).map_err(|_| {
+    mac.verify_slice(&given).map(|()| auth.region.clone()).map_err(|_| {
         ApiError::new(
             "InvalidSignatureException",
             format!(
@@ -311,6 +354,20 @@ pub fn sign(
     region: &str,
     amz_date: &str,
 ) {
+    sign_for(headers, method, uri, body, key, (region, SERVICE), amz_date);
+}
+
+/// Like [`sign`], for any `(region, service)` scope: tests of how the
+/// server refuses other services' scopes.
+pub fn sign_for(
+    headers: &mut HeaderMap,
+    method: &Method,
+    uri: &Uri,
+    body: &[u8],
+    key: &AccessKey,
+    (region, service): (&str, &str),
+    amz_date: &str,
+) {
     let date = &amz_date[..8.min(amz_date.len())];
     if let Ok(value) = amz_date.parse() {
         headers.insert("x-amz-date", value);
@@ -328,13 +385,13 @@ pub fn sign(
         body,
     };
     let canonical = canonical_request(&request, &signed);
-    let scope = format!("{date}/{region}/states/aws4_request");
+    let scope = format!("{date}/{region}/{service}/aws4_request");
     let string_to_sign = format!(
         "AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}",
         hex(&Sha256::digest(canonical.as_bytes()))
     );
     let signature = hex(&hmac(
-        &signing_key(&key.secret, date, region, "states"),
+        &signing_key(&key.secret, date, region, service),
         string_to_sign.as_bytes(),
     ));
     let value = format!(
@@ -428,7 +485,10 @@ mod tests {
             headers: &headers,
             body,
         };
-        assert_eq!(verify(&request, std::slice::from_ref(&key), now), Ok(()));
+        assert_eq!(
+            verify(&request, std::slice::from_ref(&key), now),
+            Ok("us-east-1".to_string())
+        );
         let tampered = Request {
             body: b"{ }",
             ..request

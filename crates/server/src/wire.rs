@@ -17,6 +17,56 @@ pub struct Tag {
     pub value: String,
 }
 
+// ---- configurations ----
+
+/// `loggingConfiguration`. Members are checked by type here and by value
+/// in the actions; the record keeps what was given.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct LoggingConfiguration {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub level: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub include_execution_data: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub destinations: Option<Vec<LogDestination>>,
+}
+
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct LogDestination {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cloud_watch_logs_log_group: Option<LogGroup>,
+}
+
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct LogGroup {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_group_arn: Option<String>,
+}
+
+/// `tracingConfiguration`.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct TracingConfiguration {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+}
+
+/// `encryptionConfiguration` of a state machine or an activity.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct EncryptionConfiguration {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kms_key_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kms_data_key_reuse_period_seconds: Option<i64>,
+    /// `AWS_OWNED_KEY` or `CUSTOMER_MANAGED_KMS_KEY`.
+    #[serde(rename = "type", default)]
+    pub kind: String,
+}
+
 // ---- state machines ----
 
 #[derive(Deserialize, Default)]
@@ -27,8 +77,9 @@ pub struct CreateStateMachineInput {
     pub role_arn: String,
     #[serde(rename = "type")]
     pub kind: Option<String>,
-    pub logging_configuration: Option<Json>,
-    pub tracing_configuration: Option<Json>,
+    pub logging_configuration: Option<LoggingConfiguration>,
+    pub tracing_configuration: Option<TracingConfiguration>,
+    pub encryption_configuration: Option<EncryptionConfiguration>,
     pub tags: Vec<Tag>,
     pub publish: bool,
     pub version_description: Option<String>,
@@ -62,6 +113,7 @@ pub struct DescribeStateMachineOutput {
     pub creation_date: f64,
     pub logging_configuration: Json,
     pub tracing_configuration: Json,
+    pub encryption_configuration: Json,
     pub revision_id: String,
     #[serde(skip_serializing_if = "String::is_empty")]
     pub description: String,
@@ -98,8 +150,9 @@ pub struct UpdateStateMachineInput {
     pub state_machine_arn: String,
     pub definition: Option<String>,
     pub role_arn: Option<String>,
-    pub logging_configuration: Option<Json>,
-    pub tracing_configuration: Option<Json>,
+    pub logging_configuration: Option<LoggingConfiguration>,
+    pub tracing_configuration: Option<TracingConfiguration>,
+    pub encryption_configuration: Option<EncryptionConfiguration>,
     pub publish: bool,
     pub version_description: Option<String>,
 }
@@ -251,6 +304,10 @@ pub struct DescribeExecutionOutput {
     pub error: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cause: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state_machine_alias_arn: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state_machine_version_arn: Option<String>,
     pub redrive_count: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub redrive_date: Option<f64>,
@@ -293,6 +350,10 @@ pub struct ExecutionListItem {
     pub start_date: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stop_date: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state_machine_alias_arn: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state_machine_version_arn: Option<String>,
     pub redrive_count: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub redrive_date: Option<f64>,
@@ -370,6 +431,7 @@ pub struct RedriveExecutionOutput {
 pub struct CreateActivityInput {
     pub name: String,
     pub tags: Vec<Tag>,
+    pub encryption_configuration: Option<EncryptionConfiguration>,
 }
 
 #[derive(Serialize)]
@@ -383,6 +445,15 @@ pub struct CreateActivityOutput {
 #[serde(rename_all = "camelCase", default)]
 pub struct ActivityArnInput {
     pub activity_arn: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DescribeActivityOutput {
+    pub activity_arn: String,
+    pub name: String,
+    pub creation_date: f64,
+    pub encryption_configuration: Json,
 }
 
 #[derive(Serialize)]

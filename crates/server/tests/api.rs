@@ -7,60 +7,15 @@
 //! capture response fields (`"capture": {"token": "/taskToken"}`) for later
 //! requests to use as `${token}`.
 
+mod support;
+
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
-use http_body_util::BodyExt;
+use axum::http::StatusCode;
 use serde_json::{json, Value as Json};
-use tower::ServiceExt;
-use windlass_runtime::SystemClock;
-use windlass_server::sigv4::{self, AccessKey};
-use windlass_server::{app, Config, Server};
-use windlass_store::memory::MemoryStore;
-
-fn server(keys: Vec<AccessKey>) -> Arc<Server> {
-    let config = Config {
-        access_keys: keys,
-        activity_wait: Duration::from_millis(200),
-        ..Config::default()
-    };
-    let invokers = windlass_server::integrations::invokers();
-    Arc::new(Server::new(
-        Arc::new(MemoryStore::new()),
-        invokers,
-        Arc::new(SystemClock),
-        config,
-    ))
-}
-
-async fn call(server: &Arc<Server>, request: Request<Body>) -> (StatusCode, Json) {
-    let response = app(server.clone())
-        .oneshot(request)
-        .await
-        .expect("the router answers");
-    let status = response.status();
-    let bytes = response
-        .into_body()
-        .collect()
-        .await
-        .expect("body")
-        .to_bytes();
-    let body = serde_json::from_slice(&bytes)
-        .unwrap_or_else(|_| json!({ "raw": String::from_utf8_lossy(&bytes) }));
-    (status, body)
-}
-
-fn request(action: &str, body: &Json) -> Request<Body> {
-    Request::post("/")
-        .header("content-type", "application/x-amz-json-1.0")
-        .header("x-amz-target", format!("AWSStepFunctions.{action}"))
-        .body(Body::from(body.to_string()))
-        .expect("request")
-}
+use support::{call, request, server};
 
 /// JSON-valued protocol fields are JSON text on the wire.
 const TEXT_FIELDS: [&str; 3] = ["definition", "input", "output"];
@@ -234,91 +189,4 @@ async fn case_files() {
         failures.join("\n")
     );
     assert!(paths.len() >= 5, "the case files are missing");
-}
-
-#[tokio::test]
-async fn signed_requests_pass_and_others_get_aws_errors() {
-    let key = AccessKey {
-        id: "AKIDTEST".into(),
-        secret: "s3cret".into(),
-    };
-    let server = server(vec![key.clone()]);
-    let body = b"{}".to_vec();
-    let signed = |key: &AccessKey, body: &[u8]| {
-        let mut request = request("ListStateMachines", &json!({}));
-        let now = time::OffsetDateTime::now_utc();
-        let format =
-            time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
-        let amz_date = now.format(format).expect("date");
-        request
-            .headers_mut()
-            .insert("host", "localhost".parse().expect("host"));
-        let (mut parts, _) = request.into_parts();
-        sigv4::sign(
-            &mut parts.headers,
-            &parts.method,
-            &parts.uri,
-            body,
-            key,
-            "us-east-1",
-            &amz_date,
-        );
-        Request::from_parts(parts, Body::from(body.to_vec()))
-    };
-    let (status, response) = call(&server, signed(&key, &body)).await;
-    assert_eq!(
-        (status, response),
-        (StatusCode::OK, json!({ "stateMachines": [] }))
-    );
-
-    let (status, response) = call(&server, request("ListStateMachines", &json!({}))).await;
-    assert_eq!(
-        (status, response["__type"].as_str()),
-        (
-            StatusCode::FORBIDDEN,
-            Some("MissingAuthenticationTokenException")
-        )
-    );
-
-    let wrong = AccessKey {
-        id: "AKIDTEST".into(),
-        secret: "not-it".into(),
-    };
-    let (status, response) = call(&server, signed(&wrong, &body)).await;
-    assert_eq!(
-        (status, response["__type"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("InvalidSignatureException"))
-    );
-
-    let stranger = AccessKey {
-        id: "AKIDOTHER".into(),
-        secret: "s3cret".into(),
-    };
-    let (_, response) = call(&server, signed(&stranger, &body)).await;
-    assert_eq!(response["__type"], "UnrecognizedClientException");
-}
-
-#[tokio::test]
-async fn protocol_errors_have_aws_shapes() {
-    let server = server(Vec::new());
-    let (status, response) = call(&server, request("NoSuchAction", &json!({}))).await;
-    assert_eq!(
-        (status, response["__type"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("UnknownOperationException"))
-    );
-    let bad_json = Request::post("/")
-        .header("x-amz-target", "AWSStepFunctions.ListStateMachines")
-        .body(Body::from("{not json"))
-        .expect("request");
-    let (_, response) = call(&server, bad_json).await;
-    assert_eq!(response["__type"], "SerializationException");
-    let wrong_type = request("ListStateMachines", &json!({ "maxResults": "ten" }));
-    let (_, response) = call(&server, wrong_type).await;
-    assert_eq!(response["__type"], "ValidationException");
-    let too_big = request(
-        "ValidateStateMachineDefinition",
-        &json!({ "definition": "x".repeat(1_100_000) }),
-    );
-    let (status, _) = call(&server, too_big).await;
-    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
 }

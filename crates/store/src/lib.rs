@@ -52,6 +52,24 @@ pub struct Commit {
     pub stop_millis: Option<i64>,
     pub snapshot: String,
     pub history: Vec<HistoryEvent>,
+    /// The execution's tasks that wait for a token after this step, all of
+    /// them, for a store that keeps them ([`Store::keeps_token_tasks`]);
+    /// `None` when the committer did not list them. Which tasks wait is
+    /// the engine's to say: the store never reads the snapshot for it.
+    pub token_tasks: Option<Vec<WaitingTask>>,
+}
+
+/// A task of a committed execution that waits for its token to come back,
+/// as the step left it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WaitingTask {
+    pub token: String,
+    /// The activity's ARN, when the task is an activity's.
+    pub activity: Option<String>,
+    /// The task's input, JSON text.
+    pub input: String,
+    /// Whether a worker has it already (its activity task was handed out).
+    pub started: bool,
 }
 
 /// Which executions to list.
@@ -187,6 +205,12 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes messages that were dealt with.
     fn ack(&self, _ids: &[i64]) -> Result<()> {
         Ok(())
+    }
+    /// Whether the store keeps the tasks that wait for a token (a store
+    /// several processes share does): commits to it must list them in
+    /// [`Commit::token_tasks`].
+    fn keeps_token_tasks(&self) -> bool {
+        false
     }
     /// The waiting task a token belongs to, whichever process owns it.
     fn token_task(&self, _token: &str) -> Result<Option<TokenTask>> {

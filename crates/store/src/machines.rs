@@ -53,6 +53,9 @@ pub struct MachineRecord {
     pub revision_id: String,
     pub logging_configuration: Json,
     pub tracing_configuration: Json,
+    /// `encryptionConfiguration` as given (`None`: AWS's own key).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption_configuration: Option<Json>,
     /// The number the last published version got (0: none yet).
     pub last_version: u64,
 }
@@ -71,6 +74,9 @@ pub struct VersionRecord {
     pub revision_id: String,
     pub logging_configuration: Json,
     pub tracing_configuration: Json,
+    /// `encryptionConfiguration` as given (`None`: AWS's own key).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption_configuration: Option<Json>,
 }
 
 /// An alias routing executions to one or two versions by weight.
@@ -91,6 +97,9 @@ pub struct ActivityRecord {
     pub arn: String,
     pub name: String,
     pub creation_millis: i64,
+    /// `encryptionConfiguration` as given (`None`: AWS's own key).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption_configuration: Option<Json>,
 }
 
 /// A record the [`MachineStore`] keeps.
@@ -456,6 +465,7 @@ pub(crate) mod tests {
             arn: format!("arn:aws:states:r:1:activity:{name}"),
             name: name.into(),
             creation_millis: 7,
+            encryption_configuration: None,
         }
     }
 

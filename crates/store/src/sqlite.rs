@@ -303,6 +303,7 @@ pub(crate) mod tests {
             stop_millis: None,
             snapshot: "s1".into(),
             history: vec![event(1), event(2)],
+            token_tasks: Some(Vec::new()),
         };
         store
             .commit(std::slice::from_ref(&create))
@@ -318,6 +319,7 @@ pub(crate) mod tests {
             stop_millis: Some(9),
             snapshot: "s2".into(),
             history: vec![event(3)],
+            token_tasks: Some(Vec::new()),
         };
         store.commit(&[finish]).expect("update");
         let got = store.execution("a").expect("read").expect("exists");
@@ -340,6 +342,7 @@ pub(crate) mod tests {
             stop_millis: None,
             snapshot: String::new(),
             history: vec![],
+            token_tasks: Some(Vec::new()),
         };
         assert!(matches!(store.commit(&[missing]), Err(Error::NotFound(_))));
 
@@ -356,6 +359,7 @@ pub(crate) mod tests {
                     stop_millis: None,
                     snapshot: "s".into(),
                     history: vec![event(1)],
+                    token_tasks: Some(Vec::new()),
                 }])
                 .expect("create");
         }

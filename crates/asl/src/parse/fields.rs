@@ -4,8 +4,10 @@ use serde_json::Value as Json;
 
 use crate::definition::{ComparisonOp, QueryLanguage};
 
-/// Fields only JSONPath states may use.
+/// Fields only JSONPath states may use. A JSONata Pass state gives its
+/// result with `Output`; AWS refuses `Result` there.
 const JSONPATH_ONLY: &[&str] = &[
+    "Result",
     "InputPath",
     "OutputPath",
     "Parameters",

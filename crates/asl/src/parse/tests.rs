@@ -107,6 +107,14 @@ fn rejected() -> Vec<(Json, bool, &'static str, &'static str, &'static str)> {
             "The value for the field 'Output' must be a valid JSONata expression",
         ),
         (
+            json!({"QueryLanguage": "JSONata", "StartAt": "A", "States": {"A": {
+                "Type": "Pass", "Result": {"x": 1}, "End": true}}}),
+            false,
+            "SCHEMA_VALIDATION_FAILED",
+            "/States/A",
+            "Field 'Result' is not supported",
+        ),
+        (
             one(json!({"Type": "Parallel", "Branches": [], "End": true})),
             false,
             "SCHEMA_VALIDATION_FAILED",

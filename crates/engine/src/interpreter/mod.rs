@@ -35,11 +35,32 @@ impl Execution {
         Self::start_with(definition, meta, now, true)
     }
 
+    /// Like [`Execution::start`], with what the caller knows of the input's
+    /// text and of the alias or version named (see [`StartOptions`]).
+    pub fn start_from(
+        definition: &Definition,
+        meta: ExecutionMeta,
+        options: StartOptions,
+        now: i64,
+    ) -> (Execution, Step) {
+        Self::start_inner(definition, meta, options, now, true)
+    }
+
     /// Like [`Execution::start`]; without `history`, no history events are
     /// built, now or later (see [`Execution::set_history`]).
     pub fn start_with(
         definition: &Definition,
         meta: ExecutionMeta,
+        now: i64,
+        history: bool,
+    ) -> (Execution, Step) {
+        Self::start_inner(definition, meta, StartOptions::default(), now, history)
+    }
+
+    fn start_inner(
+        definition: &Definition,
+        meta: ExecutionMeta,
+        options: StartOptions,
         now: i64,
         history: bool,
     ) -> (Execution, Step) {
@@ -66,6 +87,7 @@ impl Execution {
         let mut execution = Execution {
             rng: meta.seed,
             meta,
+            via: options.via,
             status: Status::Running,
             outcome: None,
             frames,
@@ -84,10 +106,22 @@ impl Execution {
             crate::history::payload_details(None, "input", run.execution.meta.input.clone())
         };
         if let Some(map) = details.as_object_mut() {
+            if let Some(text) = options.input_text {
+                crate::history::keep_text(map, "input", text);
+            }
             map.insert(
                 "roleArn".into(),
                 Json::String(run.execution.meta.role_arn.clone()),
             );
+            let via = &run.execution.via;
+            for (field, arn) in [
+                ("stateMachineAliasArn", &via.alias_arn),
+                ("stateMachineVersionArn", &via.version_arn),
+            ] {
+                if let Some(arn) = arn {
+                    map.insert(field.into(), Json::String(arn.clone()));
+                }
+            }
         }
         let id = run.emit(0, "ExecutionStarted", details);
         if let Some(frame) = run.execution.frames.get_mut(&0) {
@@ -459,11 +493,10 @@ impl<'a> Run<'a> {
         match purpose {
             TimerPurpose::ExecutionTimeout => {
                 let previous = self.execution.last_event_id;
-                self.emit(
-                    previous,
-                    "ExecutionTimedOut",
-                    json!({ "error": "States.Timeout", "cause": "The execution timed out." }),
-                );
+                // AWS records a machine's own timeout without an error or
+                // a cause (a state's timeout has States.Timeout); the
+                // outcome keeps them for callers that report one.
+                self.emit(previous, "ExecutionTimedOut", json!({}));
                 self.end_execution(
                     Status::TimedOut,
                     Outcome::Error {

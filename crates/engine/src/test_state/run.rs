@@ -139,6 +139,7 @@ fn execution(meta: ExecutionMeta, prepared: &Prepared, now: i64) -> Execution {
     Execution {
         rng: meta.seed,
         meta,
+        via: Default::default(),
         status: Status::Running,
         outcome: None,
         frames: BTreeMap::from([(0, Box::new(frame))]),

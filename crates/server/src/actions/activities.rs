@@ -5,23 +5,30 @@
 use serde_json::Value as Json;
 use windlass_store::machines::{ActivityRecord, MachineStoreExt};
 
-use super::{check_length, check_token, page_size, paginate, required, tags};
+use super::configurations::{self as config, stored_encryption};
+use super::{check_length, page_size, paginate, position, required, tags};
 use crate::arn::{self, Resource};
 use crate::error::{ApiError, ApiResult};
+use crate::pages::Query;
+use crate::region::Regional;
 use crate::wire::{self, timestamp};
-use crate::Server;
 
 pub fn create(
-    server: &Server,
+    server: &Regional<'_>,
     input: wire::CreateActivityInput,
 ) -> ApiResult<wire::CreateActivityOutput> {
     required(&input.name, "name")?;
     arn::check_name(&input.name)?;
     let tag_pairs = tags::pairs(&input.tags)?;
+    let encryption = input
+        .encryption_configuration
+        .map(config::encryption)
+        .transpose()?;
     let record = ActivityRecord {
         arn: server.arns.activity(&input.name),
         name: input.name,
         creation_millis: server.now_millis(),
+        encryption_configuration: encryption,
     };
     // CreateActivity is idempotent: the same name gives the same activity.
     let record = match server.machines.insert(&record) {
@@ -36,39 +43,48 @@ pub fn create(
     })
 }
 
-fn find(server: &Server, activity_arn: &str) -> ApiResult<ActivityRecord> {
+fn find(server: &Regional<'_>, activity_arn: &str) -> ApiResult<ActivityRecord> {
     required(activity_arn, "activityArn")?;
     if !matches!(arn::parse(activity_arn), Some(Resource::Activity { .. })) {
         return Err(ApiError::invalid_arn(activity_arn));
     }
+    let missing = || {
+        ApiError::new(
+            "ActivityDoesNotExist",
+            format!("Activity Does Not Exist: '{activity_arn}'"),
+        )
+    };
+    if !server.owns(activity_arn) {
+        return Err(missing());
+    }
     server
         .machines
         .get::<ActivityRecord>(activity_arn)?
-        .ok_or_else(|| {
-            ApiError::new(
-                "ActivityDoesNotExist",
-                format!("Activity Does Not Exist: '{activity_arn}'"),
-            )
-        })
+        .ok_or_else(missing)
 }
 
 pub fn describe(
-    server: &Server,
+    server: &Regional<'_>,
     input: wire::ActivityArnInput,
-) -> ApiResult<wire::ActivityListItem> {
+) -> ApiResult<wire::DescribeActivityOutput> {
     let record = find(server, &input.activity_arn)?;
-    Ok(wire::ActivityListItem {
+    Ok(wire::DescribeActivityOutput {
+        encryption_configuration: stored_encryption(record.encryption_configuration.as_ref()),
         activity_arn: record.arn,
         name: record.name,
         creation_date: timestamp(record.creation_millis),
     })
 }
 
-pub fn list(server: &Server, input: wire::ListInput) -> ApiResult<wire::ListActivitiesOutput> {
+pub fn list(
+    server: &Regional<'_>,
+    input: wire::ListInput,
+) -> ApiResult<wire::ListActivitiesOutput> {
     let size = page_size(input.max_results)?;
-    let after = check_token(input.next_token.as_deref())?;
-    let records: Vec<ActivityRecord> = server.machines.list(None, after, size + 1)?;
-    let (page, next_token) = paginate(records, size, |r| r.arn.clone());
+    let query = Query::new("ListActivities", &server.arns.region, size);
+    let after = position(server, &query, input.next_token.as_deref())?;
+    let records: Vec<ActivityRecord> = super::list_in_region(server, after, size)?;
+    let (page, next_token) = paginate(server, &query, records, size, |r| r.arn.clone());
     let activities = page
         .into_iter()
         .map(|r| wire::ActivityListItem {
@@ -83,7 +99,7 @@ pub fn list(server: &Server, input: wire::ListInput) -> ApiResult<wire::ListActi
     })
 }
 
-pub fn delete(server: &Server, input: wire::ActivityArnInput) -> ApiResult<wire::Empty> {
+pub fn delete(server: &Regional<'_>, input: wire::ActivityArnInput) -> ApiResult<wire::Empty> {
     required(&input.activity_arn, "activityArn")?;
     if !matches!(
         arn::parse(&input.activity_arn),
@@ -91,12 +107,14 @@ pub fn delete(server: &Server, input: wire::ActivityArnInput) -> ApiResult<wire:
     ) {
         return Err(ApiError::invalid_arn(&input.activity_arn));
     }
-    server.machines.delete(&input.activity_arn)?;
+    if server.owns(&input.activity_arn) {
+        server.machines.delete(&input.activity_arn)?;
+    }
     Ok(wire::Empty {})
 }
 
 pub async fn get_task(
-    server: &Server,
+    server: &Regional<'_>,
     input: wire::GetActivityTaskInput,
 ) -> ApiResult<wire::GetActivityTaskOutput> {
     let activity = find(server, &input.activity_arn)?;
@@ -141,7 +159,7 @@ fn task_error(error: windlass_runtime::Error) -> ApiError {
 }
 
 pub async fn send_success(
-    server: &Server,
+    server: &Regional<'_>,
     input: wire::SendTaskSuccessInput,
 ) -> ApiResult<wire::Empty> {
     check_task_token(&input.task_token)?;
@@ -172,7 +190,7 @@ pub async fn send_success(
 }
 
 pub async fn send_failure(
-    server: &Server,
+    server: &Regional<'_>,
     input: wire::SendTaskFailureInput,
 ) -> ApiResult<wire::Empty> {
     check_task_token(&input.task_token)?;
@@ -198,7 +216,7 @@ pub async fn send_failure(
 }
 
 pub async fn send_heartbeat(
-    server: &Server,
+    server: &Regional<'_>,
     input: wire::TaskTokenInput,
 ) -> ApiResult<wire::Empty> {
     check_task_token(&input.task_token)?;

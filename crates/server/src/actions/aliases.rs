@@ -3,74 +3,106 @@
 
 use windlass_store::machines::{AliasRecord, MachineStoreExt, VersionRecord};
 
-use super::{check_length, check_token, machines, page_size, paginate, required, versions};
+use super::{check_length, machines, page_size, paginate, position, required, versions};
 use crate::arn::{self, Resource};
 use crate::error::{ApiError, ApiResult};
+use crate::pages::Query;
+use crate::region::Regional;
 use crate::wire::{self, timestamp};
-use crate::Server;
 
-/// Checks a routing configuration: one or two existing versions of `machine_arn`, weights summing to 100.
+/// What a routing configuration must be before any version is looked up,
+/// as AWS checks the request's members first: one or two entries, weights
+/// from 0 to 100 that add up to 100, no version named twice.
+fn check_routing_shape(entries: &[wire::RoutingEntry]) -> ApiResult<()> {
+    let constraint = match entries.len() {
+        0 => Some("Member must have length greater than or equal to 1"),
+        1 | 2 => None,
+        _ => Some("Member must have length less than or equal to 2"),
+    };
+    if let Some(constraint) = constraint {
+        let items: Vec<String> = entries
+            .iter()
+            .map(|e| {
+                format!(
+                    "RoutingConfigurationListItem(stateMachineVersionArn={}, weight={})",
+                    e.state_machine_version_arn, e.weight
+                )
+            })
+            .collect();
+        return Err(ApiError::validation(format!(
+            "1 validation error detected: Value '[{}]' at 'routingConfiguration' failed to satisfy constraint: {constraint}",
+            items.join(", ")
+        )));
+    }
+    if let Some(entry) = entries.iter().find(|e| !(0..=100).contains(&e.weight)) {
+        return Err(ApiError::validation(format!(
+            "1 validation error detected: Value '{}' at 'routingConfiguration.member.weight' failed to satisfy constraint: Member must have value between 0 and 100",
+            entry.weight
+        )));
+    }
+    let sum: i64 = entries.iter().map(|e| e.weight).sum();
+    if sum != 100 {
+        return Err(ApiError::validation(format!(
+            "The sum of the weights in the routing configuration must be equal to 100; these add up to {sum}"
+        )));
+    }
+    if let [first, second] = entries {
+        if first.state_machine_version_arn == second.state_machine_version_arn {
+            return Err(ApiError::validation(format!(
+                "routingConfiguration names version '{}' twice; name two different versions, or one with weight 100",
+                first.state_machine_version_arn
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Checks a routing configuration: its shape, then one or two existing
+/// versions of `machine_arn`.
 fn routing(
-    server: &Server,
+    server: &Regional<'_>,
     machine_arn: &str,
     entries: &[wire::RoutingEntry],
 ) -> ApiResult<Vec<(String, u32)>> {
-    if entries.is_empty() || entries.len() > 2 {
-        return Err(ApiError::validation(
-            "routingConfiguration must name one or two state machine versions",
-        ));
-    }
+    check_routing_shape(entries)?;
     let mut pairs = Vec::new();
     for entry in entries {
         let version = versions::find(server, &entry.state_machine_version_arn)?;
         if version.machine_arn != machine_arn {
             return Err(ApiError::validation(format!(
-                "Version '{}' does not belong to the state machine '{machine_arn}'",
+                "Version '{}' does not belong to the state machine '{machine_arn}': both versions of a routing configuration must be of the alias's state machine",
                 version.arn
             )));
         }
-        let weight = u32::try_from(entry.weight)
-            .ok()
-            .filter(|w| *w <= 100)
-            .ok_or_else(|| {
-                ApiError::validation(format!(
-                    "Weight {} of '{}' must be between 0 and 100",
-                    entry.weight, version.arn
-                ))
-            })?;
+        // The shape check keeps weights within 0 to 100.
+        let weight = u32::try_from(entry.weight).unwrap_or_default();
         pairs.push((version.arn, weight));
-    }
-    if pairs.iter().map(|(_, w)| w).sum::<u32>() != 100 {
-        return Err(ApiError::validation(
-            "The weights of routingConfiguration must add up to 100",
-        ));
-    }
-    if pairs.len() == 2 && pairs[0].0 == pairs[1].0 {
-        return Err(ApiError::validation(
-            "routingConfiguration names the same version twice",
-        ));
     }
     Ok(pairs)
 }
 
-pub(crate) fn find(server: &Server, alias_arn: &str) -> ApiResult<AliasRecord> {
+pub(crate) fn find(server: &Regional<'_>, alias_arn: &str) -> ApiResult<AliasRecord> {
     required(alias_arn, "stateMachineAliasArn")?;
     if !matches!(arn::parse(alias_arn), Some(Resource::Alias { .. })) {
         return Err(ApiError::invalid_arn(alias_arn));
     }
+    let not_found = || {
+        ApiError::new(
+            "ResourceNotFound",
+            format!("Resource not found: '{alias_arn}'"),
+        )
+    };
+    if !server.owns(alias_arn) {
+        return Err(not_found());
+    }
     server
         .machines
         .get::<AliasRecord>(alias_arn)?
-        .ok_or_else(|| {
-            ApiError::new(
-                "ResourceNotFound",
-                format!("Resource not found: '{alias_arn}'"),
-            )
-        })
+        .ok_or_else(not_found)
 }
 
 /// The version a new execution through the alias runs, drawn by weight.
-pub(crate) fn pick_version(server: &Server, alias_arn: &str) -> ApiResult<VersionRecord> {
+pub(crate) fn pick_version(server: &Regional<'_>, alias_arn: &str) -> ApiResult<VersionRecord> {
     let alias = find(server, alias_arn)?;
     let (high, _) = uuid::Uuid::new_v4().as_u64_pair();
     let mut draw = (high % 100) as u32;
@@ -89,11 +121,12 @@ pub(crate) fn pick_version(server: &Server, alias_arn: &str) -> ApiResult<Versio
 }
 
 pub fn create(
-    server: &Server,
+    server: &Regional<'_>,
     input: wire::CreateAliasInput,
 ) -> ApiResult<wire::CreateAliasOutput> {
     required(&input.name, "name")?;
     arn::check_name(&input.name)?;
+    check_routing_shape(&input.routing_configuration)?;
     if input.name.chars().all(|c| c.is_ascii_digit()) {
         return Err(ApiError::new(
             "InvalidName",
@@ -157,7 +190,7 @@ fn routing_wire(alias: &AliasRecord) -> Vec<wire::RoutingEntry> {
 }
 
 pub fn describe(
-    server: &Server,
+    server: &Regional<'_>,
     input: wire::AliasArnInput,
 ) -> ApiResult<wire::DescribeAliasOutput> {
     let alias = find(server, &input.state_machine_alias_arn)?;
@@ -172,16 +205,18 @@ pub fn describe(
 }
 
 pub fn update(
-    server: &Server,
+    server: &Regional<'_>,
     input: wire::UpdateAliasInput,
 ) -> ApiResult<wire::UpdateAliasOutput> {
-    let mut alias = find(server, &input.state_machine_alias_arn)?;
     if input.description.is_none() && input.routing_configuration.is_none() {
-        return Err(ApiError::new(
-            "MissingRequiredParameter",
-            "Either the description or the routingConfiguration must be specified",
+        return Err(ApiError::validation(
+            "UpdateStateMachineAlias needs at least one of description or routingConfiguration: there is nothing to update",
         ));
     }
+    if let Some(entries) = &input.routing_configuration {
+        check_routing_shape(entries)?;
+    }
+    let mut alias = find(server, &input.state_machine_alias_arn)?;
     if let Some(description) = input.description {
         check_length(&description, "description", 256)?;
         alias.description = description;
@@ -196,7 +231,7 @@ pub fn update(
     })
 }
 
-pub fn delete(server: &Server, input: wire::AliasArnInput) -> ApiResult<wire::Empty> {
+pub fn delete(server: &Regional<'_>, input: wire::AliasArnInput) -> ApiResult<wire::Empty> {
     required(&input.state_machine_alias_arn, "stateMachineAliasArn")?;
     if !matches!(
         arn::parse(&input.state_machine_alias_arn),
@@ -204,16 +239,26 @@ pub fn delete(server: &Server, input: wire::AliasArnInput) -> ApiResult<wire::Em
     ) {
         return Err(ApiError::invalid_arn(&input.state_machine_alias_arn));
     }
-    server.machines.delete(&input.state_machine_alias_arn)?;
+    // AWS answers ResourceNotFound for an alias that does not exist.
+    let alias = find(server, &input.state_machine_alias_arn)?;
+    server.machines.delete(&alias.arn)?;
     Ok(wire::Empty {})
 }
 
-pub fn list(server: &Server, input: wire::ListVersionsInput) -> ApiResult<wire::ListAliasesOutput> {
+pub fn list(
+    server: &Regional<'_>,
+    input: wire::ListVersionsInput,
+) -> ApiResult<wire::ListAliasesOutput> {
     let machine = machines::find(server, &input.state_machine_arn)?;
     let size = page_size(input.max_results)?;
-    let after = check_token(input.next_token.as_deref())?;
-    let records: Vec<AliasRecord> = server.machines.list(Some(&machine.arn), after, size + 1)?;
-    let (page, next_token) = paginate(records, size, |a| a.arn.clone());
+    let query = Query::new("ListStateMachineAliases", &server.arns.region, size)
+        .with("stateMachineArn", Some(&machine.arn));
+    let after = position(server, &query, input.next_token.as_deref())?;
+    let records: Vec<AliasRecord> =
+        server
+            .machines
+            .list(Some(&machine.arn), after.as_deref(), size + 1)?;
+    let (page, next_token) = paginate(server, &query, records, size, |a| a.arn.clone());
     let state_machine_aliases = page
         .into_iter()
         .map(|a| wire::AliasListItem {

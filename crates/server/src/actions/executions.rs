@@ -5,28 +5,29 @@ use std::sync::Arc;
 
 use serde_json::{json, Value as Json};
 use windlass_asl::Definition;
-use windlass_engine::{Execution, ExecutionMeta, Outcome};
+use windlass_engine::{Execution, ExecutionMeta, Outcome, StartOptions, StartedVia, Status};
 use windlass_runtime::{Runtime, StartRequest, Started};
 use windlass_store::machines::MachineRecord;
 use windlass_store::{ExecutionFilter, ExecutionRecord, ListCursor};
 
-use super::{
-    aliases, check_length, check_token, machines, page_size, paginate, required, versions,
-};
+use super::{aliases, check_length, machines, page_size, paginate, position, required, versions};
 use crate::arn::{self, Resource};
 use crate::error::{ApiError, ApiResult};
+use crate::pages::Query;
+use crate::region::Regional;
 use crate::wire::{self, timestamp};
-use crate::Server;
 
-/// What an execution will run: the machine and the definition of the revision or version named.
+/// What an execution will run: the machine and the definition of the
+/// revision or version named, and the alias or version named.
 struct Target {
     machine: MachineRecord,
     definition_text: String,
     definition: Arc<Definition>,
     role_arn: String,
+    via: StartedVia,
 }
 
-fn resolve(server: &Server, machine_arn: &str) -> ApiResult<Target> {
+fn resolve(server: &Regional<'_>, machine_arn: &str) -> ApiResult<Target> {
     required(machine_arn, "stateMachineArn")?;
     match arn::parse(machine_arn) {
         Some(Resource::StateMachine { .. }) => {
@@ -37,12 +38,16 @@ fn resolve(server: &Server, machine_arn: &str) -> ApiResult<Target> {
                 role_arn: machine.role_arn.clone(),
                 machine,
                 definition,
+                via: StartedVia::default(),
             })
         }
         Some(resource @ (Resource::Version { .. } | Resource::Alias { .. })) => {
-            let version = match resource {
-                Resource::Alias { .. } => aliases::pick_version(server, machine_arn)?,
-                _ => versions::find(server, machine_arn)?,
+            let (version, alias_arn) = match resource {
+                Resource::Alias { .. } => (
+                    aliases::pick_version(server, machine_arn)?,
+                    Some(machine_arn.to_string()),
+                ),
+                _ => (versions::find(server, machine_arn)?, None),
             };
             let machine = machines::find(server, &version.machine_arn)?;
             let express = version.kind == "EXPRESS";
@@ -54,6 +59,10 @@ fn resolve(server: &Server, machine_arn: &str) -> ApiResult<Target> {
                 definition_text: version.definition,
                 definition,
                 role_arn: version.role_arn,
+                via: StartedVia {
+                    alias_arn,
+                    version_arn: Some(version.arn),
+                },
             })
         }
         _ => Err(ApiError::invalid_arn(machine_arn)),
@@ -85,10 +94,21 @@ fn seed() -> u64 {
 struct Prepared {
     arn: String,
     request: StartRequest,
+    options: StartOptions,
     express: bool,
 }
 
-fn prepare(server: &Server, input: &wire::StartExecutionInput) -> ApiResult<Prepared> {
+impl Prepared {
+    /// The input as the caller sent it (AWS gives it back unchanged).
+    fn input_text(&self) -> String {
+        self.options
+            .input_text
+            .clone()
+            .unwrap_or_else(|| self.request.meta.input.to_string())
+    }
+}
+
+fn prepare(server: &Regional<'_>, input: &wire::StartExecutionInput) -> ApiResult<Prepared> {
     let target = resolve(server, &input.state_machine_arn)?;
     let name = match &input.name {
         Some(name) => {
@@ -124,9 +144,15 @@ fn prepare(server: &Server, input: &wire::StartExecutionInput) -> ApiResult<Prep
         definition: target.definition,
         meta,
     };
+    let options = StartOptions {
+        // Absent input is `{}`, which needs no text of its own.
+        input_text: input.input.clone(),
+        via: target.via,
+    };
     Ok(Prepared {
         arn,
         request,
+        options,
         express,
     })
 }
@@ -139,7 +165,7 @@ fn runtime_error(error: windlass_runtime::Error) -> ApiError {
 }
 
 pub async fn start(
-    server: &Server,
+    server: &Regional<'_>,
     input: wire::StartExecutionInput,
 ) -> ApiResult<wire::StartExecutionOutput> {
     let prepared = prepare(server, &input)?;
@@ -152,7 +178,7 @@ pub async fn start(
         &server.runtime
     };
     match runtime
-        .start(prepared.request)
+        .start_from(prepared.request, prepared.options)
         .await
         .map_err(runtime_error)?
     {
@@ -179,7 +205,7 @@ pub async fn start(
 }
 
 pub async fn start_sync(
-    server: &Server,
+    server: &Regional<'_>,
     input: wire::StartExecutionInput,
 ) -> ApiResult<wire::StartSyncExecutionOutput> {
     let prepared = prepare(server, &input)?;
@@ -190,9 +216,10 @@ pub async fn start_sync(
         ));
     }
     let meta = prepared.request.meta.clone();
+    let input_text = prepared.input_text();
     server
         .express
-        .start(prepared.request)
+        .start_from(prepared.request, prepared.options)
         .await
         .map_err(runtime_error)?;
     let finished = server
@@ -200,7 +227,7 @@ pub async fn start_sync(
         .wait(&prepared.arn)
         .await
         .map_err(runtime_error)?;
-    let (output, error, cause) = outcome_fields(finished.outcome.as_ref());
+    let (output, error, cause) = outcome_fields(finished.status, finished.outcome.as_ref());
     Ok(wire::StartSyncExecutionOutput {
         execution_arn: prepared.arn,
         state_machine_arn: meta.state_machine_arn,
@@ -210,7 +237,7 @@ pub async fn start_sync(
         status: finished.status.as_str(),
         error,
         cause,
-        input: meta.input.to_string(),
+        input: input_text,
         input_details: json!({ "included": true }),
         output_details: output.as_ref().map(|_| json!({ "included": true })),
         output,
@@ -218,10 +245,19 @@ pub async fn start_sync(
     })
 }
 
-fn outcome_fields(outcome: Option<&Outcome>) -> (Option<String>, Option<String>, Option<String>) {
+/// The output, error and cause an ended execution reports. AWS reports no
+/// error or cause for an execution its machine's `TimeoutSeconds` ended,
+/// and leaves out an error or cause that was never given (StopExecution
+/// without them, a Fail state without Cause).
+fn outcome_fields(
+    status: Status,
+    outcome: Option<&Outcome>,
+) -> (Option<String>, Option<String>, Option<String>) {
+    let given = |text: &String| (!text.is_empty()).then(|| text.clone());
     match outcome {
+        _ if status == Status::TimedOut => (None, None, None),
         Some(Outcome::Output(value)) => (Some(value.to_string()), None, None),
-        Some(Outcome::Error { error, cause }) => (None, Some(error.clone()), Some(cause.clone())),
+        Some(Outcome::Error { error, cause }) => (None, given(error), given(cause)),
         None => (None, None, None),
     }
 }
@@ -235,7 +271,7 @@ pub(crate) fn does_not_exist(execution_arn: &str) -> ApiError {
 
 /// The stored execution an execution ARN names, and the runtime that runs it.
 pub(crate) fn find<'a>(
-    server: &'a Server,
+    server: &'a Regional<'_>,
     execution_arn: &str,
 ) -> ApiResult<(ExecutionRecord, &'a Runtime)> {
     required(execution_arn, "executionArn")?;
@@ -244,6 +280,9 @@ pub(crate) fn find<'a>(
         Some(Resource::Express { .. }) => &server.express,
         _ => return Err(ApiError::invalid_arn(execution_arn)),
     };
+    if !server.owns(execution_arn) {
+        return Err(does_not_exist(execution_arn));
+    }
     let record = runtime
         .store()
         .execution(execution_arn)?
@@ -261,7 +300,7 @@ fn stored_execution(record: &ExecutionRecord) -> ApiResult<Execution> {
 }
 
 pub fn describe(
-    server: &Server,
+    server: &Regional<'_>,
     input: wire::ExecutionArnInput,
 ) -> ApiResult<wire::DescribeExecutionOutput> {
     let (record, _) = find(server, &input.execution_arn)?;
@@ -272,7 +311,7 @@ pub fn describe(
         "RUNNING" => None,
         _ => execution.outcome.as_ref(),
     };
-    let (output, error, cause) = outcome_fields(outcome);
+    let (output, error, cause) = outcome_fields(execution.status, outcome);
     let refusal = match record.status.as_str() {
         "RUNNING" => Some(windlass_engine::RedriveRefusal::NotEnded("RUNNING").to_string()),
         _ => execution.redrivable().err().map(|r| r.to_string()),
@@ -290,6 +329,8 @@ pub fn describe(
         output,
         error,
         cause,
+        state_machine_alias_arn: execution.via.alias_arn.clone(),
+        state_machine_version_arn: execution.via.version_arn.clone(),
         redrive_count: execution.redrive_count(),
         redrive_date: execution.redrive_millis().map(timestamp),
         redrive_status: if refusal.is_some() {
@@ -305,7 +346,7 @@ pub fn describe(
 /// makes retries safe: a token of one of the last ten redrives gets that
 /// redrive's date again.
 pub async fn redrive(
-    server: &Server,
+    server: &Regional<'_>,
     input: wire::RedriveExecutionInput,
 ) -> ApiResult<wire::RedriveExecutionOutput> {
     if let Some(token) = &input.client_token {
@@ -339,7 +380,7 @@ fn not_redrivable(reason: String) -> ApiError {
 }
 
 pub fn describe_machine(
-    server: &Server,
+    server: &Regional<'_>,
     input: wire::ExecutionArnInput,
 ) -> ApiResult<wire::DescribeStateMachineForExecutionOutput> {
     let (record, _) = find(server, &input.execution_arn)?;
@@ -352,8 +393,8 @@ pub fn describe_machine(
         ),
         None => (
             String::new(),
-            json!({ "level": "OFF" }),
-            json!({ "enabled": false }),
+            super::configurations::default_logging(),
+            super::configurations::default_tracing(),
         ),
     };
     let name = arn::parse(&record.state_machine_arn)
@@ -383,8 +424,50 @@ const STATUSES: [&str; 6] = [
     "PENDING_REDRIVE",
 ];
 
+/// Which executions ListExecutions was asked for: those of a state machine,
+/// or only those started through one of its versions or aliases.
+struct Listed {
+    machine: MachineRecord,
+    /// The alias or version ARN given instead of the machine's.
+    through: Option<StartedVia>,
+}
+
+fn listed(server: &Regional<'_>, given: &str) -> ApiResult<Listed> {
+    required(given, "stateMachineArn")?;
+    let through = match arn::parse(given) {
+        Some(Resource::Alias { .. }) => Some(StartedVia {
+            alias_arn: Some(aliases::find(server, given)?.arn),
+            version_arn: None,
+        }),
+        Some(Resource::Version { .. }) => Some(StartedVia {
+            alias_arn: None,
+            version_arn: Some(versions::find(server, given)?.arn),
+        }),
+        _ => None,
+    };
+    let machine = machines::find(server, arn::unqualified(given))?;
+    Ok(Listed { machine, through })
+}
+
+impl Listed {
+    /// Whether an execution started through `via` is one of those asked for.
+    /// AWS associates an execution started through an alias with the alias
+    /// and with the version the alias chose, so a version's executions
+    /// include those.
+    fn includes(&self, via: &StartedVia) -> bool {
+        match &self.through {
+            None => true,
+            Some(StartedVia {
+                alias_arn: Some(alias),
+                ..
+            }) => via.alias_arn.as_deref() == Some(alias),
+            Some(StartedVia { version_arn, .. }) => via.version_arn == *version_arn,
+        }
+    }
+}
+
 pub fn list(
-    server: &Server,
+    server: &Regional<'_>,
     input: wire::ListExecutionsInput,
 ) -> ApiResult<wire::ListExecutionsOutput> {
     if input.map_run_arn.is_some() {
@@ -393,9 +476,9 @@ pub fn list(
             "Map runs are not kept by this server",
         ));
     }
-    let machine_arn = input.state_machine_arn.as_deref().unwrap_or_default();
-    let machine = machines::find(server, arn::unqualified(machine_arn))?;
-    if machine.kind == "EXPRESS" {
+    let given = input.state_machine_arn.as_deref().unwrap_or_default();
+    let listed = listed(server, given)?;
+    if listed.machine.kind == "EXPRESS" {
         return Err(ApiError::new(
             "StateMachineTypeNotSupported",
             "This operation is not supported by this type of state machine",
@@ -420,46 +503,53 @@ pub fn list(
         }
     };
     let size = page_size(input.max_results)?;
+    let query = Query::new("ListExecutions", &server.arns.region, size)
+        .with("stateMachineArn", Some(given))
+        .with("statusFilter", input.status_filter.as_deref())
+        .with("redriveFilter", input.redrive_filter.as_deref());
+    let after = position(server, &query, input.next_token.as_deref())?
+        .map(|p| list_cursor(&p))
+        .transpose()?;
     let mut filter = ExecutionFilter {
-        state_machine_arn: Some(machine.arn),
+        state_machine_arn: Some(listed.machine.arn.clone()),
         status: input.status_filter,
-        after: check_token(input.next_token.as_deref())?
-            .map(list_cursor)
-            .transpose()?,
+        after,
         limit: size + 1,
     };
-    // With a redrive filter the store's rows are sifted, so more batches
-    // may be needed to fill a page.
+    // With a redrive filter, or an alias or version given, the store's rows
+    // are sifted, so more batches may be needed to fill a page.
     let mut found = Vec::new();
     loop {
         let batch = server.runtime.store().list(&filter)?;
         let exhausted = batch.len() < filter.limit;
         filter.after = batch.last().map(ListCursor::of);
-        found.extend(batch.into_iter().filter(|r| {
-            redriven_only.is_none_or(|wanted| {
-                (windlass_engine::redrive_summary(&r.snapshot).0 > 0) == wanted
-            })
+        found.extend(batch.into_iter().filter_map(|record| {
+            let summary = windlass_engine::summary(&record.snapshot);
+            let redrive_ok =
+                redriven_only.is_none_or(|wanted| (summary.redrive_count > 0) == wanted);
+            (redrive_ok && listed.includes(&summary.via)).then_some((record, summary))
         }));
         if exhausted || found.len() > size {
             break;
         }
     }
-    // Newest first, as AWS lists; the token names the last one given.
-    let (page, next_token) = paginate(found, size, |r| format!("{}:{}", r.start_millis, r.arn));
+    // Newest first, as AWS lists; the token holds the last one given.
+    let (page, next_token) = paginate(server, &query, found, size, |(r, _)| {
+        format!("{}:{}", r.start_millis, r.arn)
+    });
     let executions = page
         .into_iter()
-        .map(|r| {
-            let (redrives, redriven) = windlass_engine::redrive_summary(&r.snapshot);
-            wire::ExecutionListItem {
-                execution_arn: r.arn,
-                state_machine_arn: r.state_machine_arn,
-                name: r.name,
-                status: r.status,
-                start_date: timestamp(r.start_millis),
-                stop_date: r.stop_millis.map(timestamp),
-                redrive_count: redrives,
-                redrive_date: redriven.map(timestamp),
-            }
+        .map(|(r, summary)| wire::ExecutionListItem {
+            execution_arn: r.arn,
+            state_machine_arn: r.state_machine_arn,
+            name: r.name,
+            status: r.status,
+            start_date: timestamp(r.start_millis),
+            stop_date: r.stop_millis.map(timestamp),
+            state_machine_alias_arn: summary.via.alias_arn,
+            state_machine_version_arn: summary.via.version_arn,
+            redrive_count: summary.redrive_count,
+            redrive_date: summary.redrive_millis.map(timestamp),
         })
         .collect();
     Ok(wire::ListExecutionsOutput {
@@ -468,9 +558,10 @@ pub fn list(
     })
 }
 
-/// The cursor a ListExecutions token holds (`<start millis>:<ARN>`).
-fn list_cursor(token: &str) -> ApiResult<ListCursor> {
-    token
+/// The cursor a ListExecutions token holds (`<start millis>:<ARN>`); the
+/// token is signed, so a cursor that does not read is the server's fault.
+fn list_cursor(position: &str) -> ApiResult<ListCursor> {
+    position
         .split_once(':')
         .and_then(|(millis, arn)| {
             Some(ListCursor {
@@ -478,11 +569,15 @@ fn list_cursor(token: &str) -> ApiResult<ListCursor> {
                 arn: arn.to_owned(),
             })
         })
-        .ok_or_else(|| ApiError::new("InvalidToken", format!("Invalid Token: '{token}'")))
+        .ok_or_else(|| {
+            ApiError::internal(format!(
+                "a signed ListExecutions token holds no cursor: '{position}'"
+            ))
+        })
 }
 
 pub async fn stop(
-    server: &Server,
+    server: &Regional<'_>,
     input: wire::StopExecutionInput,
 ) -> ApiResult<wire::StopExecutionOutput> {
     let (record, runtime) = find(server, &input.execution_arn)?;

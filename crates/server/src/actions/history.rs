@@ -1,19 +1,17 @@
 //! GetExecutionHistory: pages of events, forwards or backwards.
 //!
 //! Event ids run from 1 without gaps, so a page is an id range and the
-//! `nextToken` is the id the next page starts at.
+//! `nextToken` holds (signed, see [`crate::pages`]) the id the next page
+//! starts at.
 
 use serde_json::{json, Value as Json};
 use windlass_engine::{Execution, HistoryEvent};
 
-use super::{executions, page_size};
+use super::{executions, page_size, position};
 use crate::error::{ApiError, ApiResult};
+use crate::pages::Query;
+use crate::region::Regional;
 use crate::wire;
-use crate::Server;
-
-fn invalid_token(token: &str) -> ApiError {
-    ApiError::new("InvalidToken", format!("Invalid Token: '{token}'"))
-}
 
 /// The event as the wire writes it: JSON text for data, epoch seconds for time.
 fn wire_event(event: &HistoryEvent, include_data: bool) -> Json {
@@ -47,21 +45,23 @@ fn last_event_id(record: &windlass_store::ExecutionRecord) -> ApiResult<u64> {
 }
 
 pub fn get(
-    server: &Server,
+    server: &Regional<'_>,
     input: wire::GetExecutionHistoryInput,
 ) -> ApiResult<wire::GetExecutionHistoryOutput> {
     let (record, runtime) = executions::find(server, &input.execution_arn)?;
-    let size = page_size(input.max_results)? as u64;
-    let start = match input.next_token.as_deref() {
-        None | Some("") => None,
-        Some(token) => Some(
-            token
-                .parse::<u64>()
-                .ok()
-                .filter(|id| *id >= 1)
-                .ok_or_else(|| invalid_token(token))?,
-        ),
-    };
+    let pages = page_size(input.max_results)?;
+    let size = pages as u64;
+    let query = Query::new("GetExecutionHistory", &server.arns.region, pages)
+        .with("executionArn", Some(&record.arn))
+        .with("reverseOrder", Some(&input.reverse_order.to_string()))
+        .with(
+            "includeExecutionData",
+            Some(&input.include_execution_data.to_string()),
+        );
+    let start = position(server, &query, input.next_token.as_deref())?
+        .map(|p| p.parse::<u64>().ok().filter(|id| *id >= 1))
+        .map(|id| id.ok_or_else(|| ApiError::internal("a signed history token holds no event id")))
+        .transpose()?;
     let (events, next) = if input.reverse_order {
         let top = match start {
             Some(id) => id,
@@ -84,6 +84,6 @@ pub fn get(
             .iter()
             .map(|e| wire_event(e, input.include_execution_data))
             .collect(),
-        next_token: next.map(|id| id.to_string()),
+        next_token: next.map(|id| server.pages.token(&query, &id.to_string())),
     })
 }

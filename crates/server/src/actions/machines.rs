@@ -3,26 +3,27 @@
 
 use std::sync::Arc;
 
-use serde_json::{json, Value as Json};
 use windlass_asl::parse::{parse_text_with, Config as ParseConfig, Diagnostic};
 use windlass_asl::Definition;
 use windlass_store::machines::{AliasRecord, MachineRecord, MachineStoreExt, VersionRecord};
 
-use super::{check_length, check_token, page_size, paginate, required, tags, versions};
+use super::configurations::{self as config, stored_encryption};
+use super::{check_length, page_size, paginate, position, required, tags, versions};
 use crate::arn::{self, Resource};
 use crate::error::{ApiError, ApiResult};
+use crate::pages::Query;
+use crate::region::Regional;
 use crate::wire::{self, timestamp};
-use crate::Server;
+use crate::MAX_DEFINITION_CHARS;
 
-/// AWS's limit on a definition's size.
-const MAX_DEFINITION_CHARS: usize = 1024 * 1024;
-
-fn default_logging() -> Json {
-    json!({ "level": "OFF", "includeExecutionData": false })
-}
-
-fn default_tracing() -> Json {
-    json!({ "enabled": false })
+/// AWS refuses a version description for a request that publishes nothing.
+pub(crate) fn check_version_description(publish: bool, description: Option<&str>) -> ApiResult<()> {
+    if !publish && description.is_some() {
+        return Err(ApiError::validation(
+            "Version description can only be set when publish is true",
+        ));
+    }
+    Ok(())
 }
 
 /// `STANDARD` (the default) or `EXPRESS`.
@@ -63,12 +64,15 @@ fn check_role(role_arn: &str) -> ApiResult<()> {
     Ok(())
 }
 
-/// The machine an unqualified state machine ARN names.
-pub(crate) fn find(server: &Server, machine_arn: &str) -> ApiResult<MachineRecord> {
+/// The machine an unqualified state machine ARN of the request's region names.
+pub(crate) fn find(server: &Regional<'_>, machine_arn: &str) -> ApiResult<MachineRecord> {
     required(machine_arn, "stateMachineArn")?;
     match arn::parse(machine_arn) {
         Some(Resource::StateMachine { .. }) => {}
         _ => return Err(ApiError::invalid_arn(machine_arn)),
+    }
+    if !server.owns(machine_arn) {
+        return Err(does_not_exist(machine_arn));
     }
     server
         .machines
@@ -85,7 +89,7 @@ pub(crate) fn does_not_exist(machine_arn: &str) -> ApiError {
 
 /// The parsed definition of a machine's current revision.
 pub(crate) fn definition_of(
-    server: &Server,
+    server: &Regional<'_>,
     machine: &MachineRecord,
 ) -> ApiResult<Arc<Definition>> {
     let key = format!("{}#{}", machine.arn, machine.revision_id);
@@ -95,15 +99,22 @@ pub(crate) fn definition_of(
 }
 
 pub fn create(
-    server: &Server,
+    server: &Regional<'_>,
     input: wire::CreateStateMachineInput,
 ) -> ApiResult<wire::CreateStateMachineOutput> {
     required(&input.name, "name")?;
     arn::check_name(&input.name)?;
+    check_version_description(input.publish, input.version_description.as_deref())?;
     check_role(&input.role_arn)?;
     let kind = machine_type(input.kind.as_deref())?;
     parse_definition(&input.definition, kind == "EXPRESS")?;
     let tag_pairs = tags::pairs(&input.tags)?;
+    let logging = config::logging(input.logging_configuration.unwrap_or_default())?;
+    let tracing = config::tracing(input.tracing_configuration.unwrap_or_default())?;
+    let encryption = input
+        .encryption_configuration
+        .map(config::encryption)
+        .transpose()?;
     let now = server.now_millis();
     let record = MachineRecord {
         arn: server.arns.state_machine(&input.name),
@@ -115,8 +126,9 @@ pub fn create(
         creation_millis: now,
         update_millis: now,
         revision_id: uuid::Uuid::new_v4().to_string(),
-        logging_configuration: input.logging_configuration.unwrap_or_else(default_logging),
-        tracing_configuration: input.tracing_configuration.unwrap_or_else(default_tracing),
+        logging_configuration: logging,
+        tracing_configuration: tracing,
+        encryption_configuration: encryption,
         last_version: 0,
     };
     match server.machines.insert(&record) {
@@ -128,7 +140,9 @@ pub fn create(
                 && existing.role_arn == record.role_arn
                 && existing.kind == record.kind
                 && existing.logging_configuration == record.logging_configuration
-                && existing.tracing_configuration == record.tracing_configuration;
+                && existing.tracing_configuration == record.tracing_configuration
+                && stored_encryption(existing.encryption_configuration.as_ref())
+                    == stored_encryption(record.encryption_configuration.as_ref());
             if !same || input.publish {
                 return Err(ApiError::new(
                     "StateMachineAlreadyExists",
@@ -157,7 +171,7 @@ pub fn create(
 }
 
 pub fn describe(
-    server: &Server,
+    server: &Regional<'_>,
     input: wire::StateMachineArnInput,
 ) -> ApiResult<wire::DescribeStateMachineOutput> {
     required(&input.state_machine_arn, "stateMachineArn")?;
@@ -174,6 +188,7 @@ pub fn describe(
             creation_date: timestamp(version.creation_millis),
             logging_configuration: version.logging_configuration,
             tracing_configuration: version.tracing_configuration,
+            encryption_configuration: stored_encryption(version.encryption_configuration.as_ref()),
             revision_id: version.revision_id,
             description: version.description,
         });
@@ -189,16 +204,21 @@ pub fn describe(
         creation_date: timestamp(machine.creation_millis),
         logging_configuration: machine.logging_configuration,
         tracing_configuration: machine.tracing_configuration,
+        encryption_configuration: stored_encryption(machine.encryption_configuration.as_ref()),
         revision_id: machine.revision_id,
         description: machine.description,
     })
 }
 
-pub fn list(server: &Server, input: wire::ListInput) -> ApiResult<wire::ListStateMachinesOutput> {
+pub fn list(
+    server: &Regional<'_>,
+    input: wire::ListInput,
+) -> ApiResult<wire::ListStateMachinesOutput> {
     let size = page_size(input.max_results)?;
-    let after = check_token(input.next_token.as_deref())?;
-    let records: Vec<MachineRecord> = server.machines.list(None, after, size + 1)?;
-    let (page, next_token) = paginate(records, size, |m| m.arn.clone());
+    let query = Query::new("ListStateMachines", &server.arns.region, size);
+    let after = position(server, &query, input.next_token.as_deref())?;
+    let records: Vec<MachineRecord> = super::list_in_region(server, after, size)?;
+    let (page, next_token) = paginate(server, &query, records, size, |m| m.arn.clone());
     let state_machines = page
         .into_iter()
         .map(|m| wire::StateMachineListItem {
@@ -215,18 +235,20 @@ pub fn list(server: &Server, input: wire::ListInput) -> ApiResult<wire::ListStat
 }
 
 pub fn update(
-    server: &Server,
+    server: &Regional<'_>,
     input: wire::UpdateStateMachineInput,
 ) -> ApiResult<wire::UpdateStateMachineOutput> {
+    check_version_description(input.publish, input.version_description.as_deref())?;
     let mut machine = find(server, &input.state_machine_arn)?;
     if input.definition.is_none()
         && input.role_arn.is_none()
         && input.logging_configuration.is_none()
         && input.tracing_configuration.is_none()
+        && input.encryption_configuration.is_none()
     {
         return Err(ApiError::new(
             "MissingRequiredParameter",
-            "Either the definition, the roleArn, the loggingConfiguration or the tracingConfiguration must be specified",
+            "Either the definition, the roleArn, the loggingConfiguration, the tracingConfiguration or the encryptionConfiguration must be specified",
         ));
     }
     let mut changed = false;
@@ -241,12 +263,19 @@ pub fn update(
         machine.role_arn = role_arn;
     }
     if let Some(logging) = input.logging_configuration {
+        let logging = config::logging(logging)?;
         changed |= logging != machine.logging_configuration;
         machine.logging_configuration = logging;
     }
     if let Some(tracing) = input.tracing_configuration {
+        let tracing = config::tracing(tracing)?;
         changed |= tracing != machine.tracing_configuration;
         machine.tracing_configuration = tracing;
+    }
+    if let Some(encryption) = input.encryption_configuration {
+        let encryption = Some(config::encryption(encryption)?);
+        changed |= encryption != machine.encryption_configuration;
+        machine.encryption_configuration = encryption;
     }
     let now = server.now_millis();
     if changed {
@@ -266,13 +295,17 @@ pub fn update(
     })
 }
 
-pub fn delete(server: &Server, input: wire::StateMachineArnInput) -> ApiResult<wire::Empty> {
+pub fn delete(server: &Regional<'_>, input: wire::StateMachineArnInput) -> ApiResult<wire::Empty> {
     required(&input.state_machine_arn, "stateMachineArn")?;
     if !matches!(
         arn::parse(&input.state_machine_arn),
         Some(Resource::StateMachine { .. })
     ) {
         return Err(ApiError::invalid_arn(&input.state_machine_arn));
+    }
+    if !server.owns(&input.state_machine_arn) {
+        // Nothing of this region's: deleting it is done already.
+        return Ok(wire::Empty {});
     }
     // Running executions carry on with the definition they started with.
     for version in server

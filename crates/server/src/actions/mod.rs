@@ -3,6 +3,7 @@
 
 mod activities;
 mod aliases;
+mod configurations;
 mod executions;
 mod history;
 mod machines;
@@ -12,12 +13,14 @@ mod versions;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use windlass_store::machines::{MachineStoreExt, Resource};
 
 use crate::error::{ApiError, ApiResult};
-use crate::Server;
+use crate::pages::Query;
+use crate::region::Regional;
 
 /// Runs `action` on a JSON request body and returns the JSON response body.
-pub async fn dispatch(server: &Server, action: &str, body: &[u8]) -> ApiResult<Vec<u8>> {
+pub async fn dispatch(server: &Regional<'_>, action: &str, body: &[u8]) -> ApiResult<Vec<u8>> {
     match action {
         "CreateStateMachine" => reply(machines::create(server, input(body)?)),
         "DescribeStateMachine" => reply(machines::describe(server, input(body)?)),
@@ -62,15 +65,25 @@ pub async fn dispatch(server: &Server, action: &str, body: &[u8]) -> ApiResult<V
     }
 }
 
-/// Decodes a request body; an empty body is an empty input.
+/// Decodes a request body; an empty body is an empty input. The body must
+/// be a JSON object whose members have the types the action's shape gives
+/// them: anything else is AWS's `SerializationException`.
 fn input<T: DeserializeOwned + Default>(body: &[u8]) -> ApiResult<T> {
-    if body.iter().all(u8::is_ascii_whitespace) {
+    let start = body.iter().position(|b| !b.is_ascii_whitespace());
+    let Some(start) = start else {
         return Ok(T::default());
+    };
+    if body[start] != b'{' {
+        return Err(ApiError::new(
+            "SerializationException",
+            "The request body must be a JSON object of the action's members (it starts with something else)",
+        ));
     }
     serde_json::from_slice(body).map_err(|e| match e.classify() {
-        serde_json::error::Category::Data => {
-            ApiError::validation(format!("1 validation error detected: {e}"))
-        }
+        serde_json::error::Category::Data => ApiError::new(
+            "SerializationException",
+            format!("A member of the request has the wrong type: {e}"),
+        ),
         _ => ApiError::new(
             "SerializationException",
             format!("The request body is not valid JSON: {e}"),
@@ -113,29 +126,52 @@ fn page_size(max_results: Option<i64>) -> ApiResult<usize> {
     }
 }
 
-/// Splits `items` (fetched with one more than `size`) into a page and the next token.
+/// Splits `items` (fetched with one more than `size`) into a page and the
+/// token of the next, which holds the position `position_of` gives the last
+/// item of the page.
 fn paginate<T>(
+    server: &Regional<'_>,
+    query: &Query,
     mut items: Vec<T>,
     size: usize,
-    token_of: impl Fn(&T) -> String,
+    position_of: impl Fn(&T) -> String,
 ) -> (Vec<T>, Option<String>) {
     if items.len() > size {
         items.truncate(size);
-        let token = items.last().map(token_of);
+        let token = items
+            .last()
+            .map(|item| server.pages.token(query, &position_of(item)));
         (items, token)
     } else {
         (items, None)
     }
 }
 
-/// Checks a `nextToken` given back by a client.
-fn check_token(token: Option<&str>) -> ApiResult<Option<&str>> {
-    match token {
-        Some(t) if t.len() > 1024 => Err(ApiError::new(
-            "InvalidToken",
-            format!("Invalid Token: '{t}'"),
-        )),
-        Some("") | None => Ok(None),
-        Some(t) => Ok(Some(t)),
-    }
+/// The position a client's `nextToken` holds for `query` (see [`crate::pages`]).
+fn position(
+    server: &Regional<'_>,
+    query: &Query,
+    token: Option<&str>,
+) -> ApiResult<Option<String>> {
+    server.pages.position(query, token)
+}
+
+/// Up to `size + 1` records of a kind without parent (state machines,
+/// activities) of the request's region, in ARN order after `after`. ARNs
+/// of one region and account share a prefix, so they are listed together.
+fn list_in_region<R: Resource>(
+    server: &Regional<'_>,
+    after: Option<String>,
+    size: usize,
+) -> ApiResult<Vec<R>> {
+    let prefix = format!("{}:", server.arns.prefix());
+    // The prefix itself sorts before every ARN that starts with it.
+    let start = after
+        .filter(|a| a.starts_with(&prefix))
+        .unwrap_or_else(|| prefix.clone());
+    let records: Vec<R> = server.machines.list(None, Some(&start), size + 1)?;
+    Ok(records
+        .into_iter()
+        .take_while(|r| r.arn().starts_with(&prefix))
+        .collect())
 }

@@ -5,8 +5,8 @@ use windlass_store::machines::{ActivityRecord, MachineRecord, MachineStoreExt};
 use super::required;
 use crate::arn::{self, Resource};
 use crate::error::{ApiError, ApiResult};
+use crate::region::Regional;
 use crate::wire;
-use crate::Server;
 
 /// AWS's limit on tags per resource.
 const MAX_TAGS: usize = 50;
@@ -36,7 +36,7 @@ pub(crate) fn pairs(tags: &[wire::Tag]) -> ApiResult<Vec<(String, String)>> {
 }
 
 /// The tagged resource must exist: a state machine or an activity.
-fn check_resource(server: &Server, resource_arn: &str) -> ApiResult<()> {
+fn check_resource(server: &Regional<'_>, resource_arn: &str) -> ApiResult<()> {
     required(resource_arn, "resourceArn")?;
     let exists = match arn::parse(resource_arn) {
         Some(Resource::StateMachine { .. }) => server
@@ -49,7 +49,7 @@ fn check_resource(server: &Server, resource_arn: &str) -> ApiResult<()> {
             .is_some(),
         _ => return Err(ApiError::invalid_arn(resource_arn)),
     };
-    if !exists {
+    if !exists || !server.owns(resource_arn) {
         return Err(ApiError::new(
             "ResourceNotFound",
             format!("Resource not found: '{resource_arn}'"),
@@ -58,7 +58,7 @@ fn check_resource(server: &Server, resource_arn: &str) -> ApiResult<()> {
     Ok(())
 }
 
-pub fn tag(server: &Server, input: wire::TagResourceInput) -> ApiResult<wire::Empty> {
+pub fn tag(server: &Regional<'_>, input: wire::TagResourceInput) -> ApiResult<wire::Empty> {
     check_resource(server, &input.resource_arn)?;
     let new = pairs(&input.tags)?;
     let mut keys: Vec<String> = server
@@ -80,7 +80,7 @@ pub fn tag(server: &Server, input: wire::TagResourceInput) -> ApiResult<wire::Em
     Ok(wire::Empty {})
 }
 
-pub fn untag(server: &Server, input: wire::UntagResourceInput) -> ApiResult<wire::Empty> {
+pub fn untag(server: &Regional<'_>, input: wire::UntagResourceInput) -> ApiResult<wire::Empty> {
     check_resource(server, &input.resource_arn)?;
     server
         .machines
@@ -88,7 +88,10 @@ pub fn untag(server: &Server, input: wire::UntagResourceInput) -> ApiResult<wire
     Ok(wire::Empty {})
 }
 
-pub fn list(server: &Server, input: wire::ResourceArnInput) -> ApiResult<wire::ListTagsOutput> {
+pub fn list(
+    server: &Regional<'_>,
+    input: wire::ResourceArnInput,
+) -> ApiResult<wire::ListTagsOutput> {
     check_resource(server, &input.resource_arn)?;
     let tags = server
         .machines

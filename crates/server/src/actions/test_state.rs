@@ -9,8 +9,8 @@ use windlass_engine::test_state::{
 
 use super::required;
 use crate::error::{ApiError, ApiResult};
+use crate::region::Regional;
 use crate::wire;
-use crate::Server;
 
 /// Inspection fields the wire carries as numbers or objects; all others are JSON text.
 const STRUCTURED: [&str; 4] = [
@@ -46,7 +46,7 @@ fn as_text(value: Json) -> Json {
     Json::String(value.to_string())
 }
 
-pub fn run(server: &Server, input: wire::TestStateInput) -> ApiResult<wire::TestStateOutput> {
+pub fn run(server: &Regional<'_>, input: wire::TestStateInput) -> ApiResult<wire::TestStateOutput> {
     required(&input.definition, "definition")?;
     let inspection_level = match input.inspection_level.as_deref() {
         None => InspectionLevel::default(),
@@ -69,7 +69,7 @@ pub fn run(server: &Server, input: wire::TestStateInput) -> ApiResult<wire::Test
         }),
         inspection_level,
         reveal_secrets: input.reveal_secrets,
-        region: server.config.region.clone(),
+        region: server.arns.region.clone(),
         account_id: server.config.account.clone(),
     };
     let response = test_state(&request, server.now_millis())

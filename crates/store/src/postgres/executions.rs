@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use postgres::{Row, Transaction};
-use windlass_engine::{Execution, HistoryEvent};
+use windlass_engine::HistoryEvent;
 
 use super::{limit_of, PostgresStore};
 use crate::{
@@ -96,29 +96,19 @@ fn write(tx: &mut Transaction<'_>, owner: &str, commit: &Commit) -> Result<()> {
 }
 
 /// Makes `token_tasks` hold exactly the execution's tasks that wait for a
-/// token, in the same transaction as the step that changed them.
+/// token, as the commit lists them, in the same transaction as the step
+/// that changed them.
 fn sync_token_tasks(tx: &mut Transaction<'_>, commit: &Commit) -> Result<()> {
-    let mut tokens = Vec::new();
-    let mut activities: Vec<Option<String>> = Vec::new();
-    let mut inputs = Vec::new();
-    let mut started = Vec::new();
-    // Most snapshots have no token at all: skip parsing them.
-    if commit.status == "RUNNING" && commit.snapshot.contains("\"token\":\"") {
-        let execution: Execution = serde_json::from_str(&commit.snapshot)
-            .map_err(|e| Error::Corrupt(format!("snapshot of {}: {e}", commit.arn)))?;
-        for (_, pending) in execution.pending_tasks() {
-            if let Some(token) = &pending.request.token {
-                tokens.push(token.clone());
-                let resource = &pending.request.resource;
-                activities.push(crate::is_activity(resource).then(|| resource.clone()));
-                inputs.push(pending.request.input.to_string());
-                started.push(pending.started);
-            }
-        }
-    }
-    if tokens.is_empty() && commit.create.is_some() {
+    let waiting = commit.token_tasks.as_ref().ok_or(Error::Unsupported(
+        "commits that do not list their token tasks",
+    ))?;
+    if waiting.is_empty() && commit.create.is_some() {
         return Ok(());
     }
+    let tokens: Vec<&str> = waiting.iter().map(|t| t.token.as_str()).collect();
+    let activities: Vec<Option<&str>> = waiting.iter().map(|t| t.activity.as_deref()).collect();
+    let inputs: Vec<&str> = waiting.iter().map(|t| t.input.as_str()).collect();
+    let started: Vec<bool> = waiting.iter().map(|t| t.started).collect();
     tx.execute(
         "WITH gone AS (DELETE FROM token_tasks WHERE arn = $1 AND NOT (token = ANY($2))) \
          INSERT INTO token_tasks (token, arn, activity, input, handed_out) \
@@ -130,6 +120,10 @@ fn sync_token_tasks(tx: &mut Transaction<'_>, commit: &Commit) -> Result<()> {
 }
 
 impl Store for PostgresStore {
+    fn keeps_token_tasks(&self) -> bool {
+        true
+    }
+
     fn commit(&self, commits: &[Commit]) -> Result<()> {
         let commits = commits.to_vec();
         let owner = self.owner.clone();

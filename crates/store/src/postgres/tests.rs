@@ -9,7 +9,7 @@ use serde_json::json;
 use windlass_engine::{Execution, ExecutionMeta};
 
 use super::{Config, PostgresStore};
-use crate::{Commit, Error, Store};
+use crate::{Commit, Error, Store, WaitingTask};
 
 include!("fresh_database.rs");
 
@@ -29,6 +29,7 @@ fn update(arn: &str, status: &str, snapshot: &str) -> Commit {
         stop_millis: None,
         snapshot: snapshot.into(),
         history: vec![],
+        token_tasks: Some(Vec::new()),
     }
 }
 
@@ -146,12 +147,30 @@ fn waiting_activity_tasks_follow_the_commits() {
     };
     let (execution, _) = Execution::start(&definition, meta, 0);
     let token = execution
-        .pending_tasks()
-        .find_map(|(_, t)| t.request.token.clone())
+        .token_tasks()
+        .map(|(token, _)| token.to_string())
+        .next()
         .expect("a token");
+    let waiting = vec![WaitingTask {
+        token: token.clone(),
+        activity: Some(activity.into()),
+        input: r#"{"n":1}"#.into(),
+        started: false,
+    }];
     let snapshot = serde_json::to_string(&execution).expect("snapshot");
+    let unlisted = Commit {
+        token_tasks: None,
+        ..create("e", snapshot.clone())
+    };
+    assert!(
+        matches!(store.commit(&[unlisted]), Err(Error::Unsupported(_))),
+        "a shared store needs the commit's token tasks"
+    );
     store
-        .commit(&[create("e", snapshot.clone())])
+        .commit(&[Commit {
+            token_tasks: Some(waiting.clone()),
+            ..create("e", snapshot.clone())
+        }])
         .expect("create");
 
     let found = store
@@ -159,8 +178,12 @@ fn waiting_activity_tasks_follow_the_commits() {
         .expect("lookup")
         .expect("the token is known");
     assert_eq!(
-        (found.arn.as_str(), found.activity.as_deref()),
-        ("e", Some(activity))
+        (
+            found.arn.as_str(),
+            found.activity.as_deref(),
+            found.input.as_str()
+        ),
+        ("e", Some(activity), r#"{"n":1}"#)
     );
     let taken = store
         .take_activity_task(activity)
@@ -176,7 +199,10 @@ fn waiting_activity_tasks_follow_the_commits() {
     );
     // Another step that still waits keeps the task handed out.
     store
-        .commit(&[update("e", "RUNNING", &snapshot)])
+        .commit(&[Commit {
+            token_tasks: Some(waiting),
+            ..update("e", "RUNNING", &snapshot)
+        }])
         .expect("step");
     assert!(store
         .take_activity_task(activity)

@@ -301,9 +301,11 @@ impl Agent {
 }
 
 /// The services `service` waits for before it starts (Compose's
-/// `depends_on`).
-fn dependencies(_service: &Service) -> Vec<String> {
-    Vec::new()
+/// `depends_on`): windlass starts a service once each of them is healthy,
+/// whatever the condition says (`service_started` is met by a healthy one
+/// too; `service_completed_successfully` is not honoured at start).
+fn dependencies(service: &Service) -> Vec<String> {
+    service.depends_on.keys().cloned().collect()
 }
 
 fn parse_definition(text: &str) -> Result<Arc<windlass_asl::Definition>, Error> {

@@ -148,7 +148,8 @@ impl Agent {
         let releases = SqliteReleases::open(&db).map_err(|e| e.to_string())?;
         let docker = crate::backend::docker::Docker::connect()
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| e.to_string())?
+            .with_state_dir(dir);
         let credentials =
             crate::credentials::Credentials::discover(|name| std::env::var(name).ok())
                 .map_err(|e| format!("registry credentials: {e}"))?;

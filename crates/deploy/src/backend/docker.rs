@@ -36,6 +36,10 @@ pub struct Docker {
     client: bollard::Docker,
     /// Where secrets and configs given as text are written for mounting.
     secrets_dir: PathBuf,
+    /// Network creation one at a time: Docker lets two networks have one
+    /// name, and two services that share a new network would both create
+    /// it ("network ... is ambiguous").
+    networks: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 /// The first API version whose healthchecks take `StartInterval`.
@@ -54,6 +58,7 @@ impl Docker {
         Ok(Docker {
             client,
             secrets_dir: std::env::temp_dir().join("windlass").join("secrets"),
+            networks: Default::default(),
         })
     }
 
@@ -577,6 +582,7 @@ impl Backend for Docker {
         name: &str,
         labels: &BTreeMap<String, String>,
     ) -> Result<(), Error> {
+        let _one_at_a_time = self.networks.lock().await;
         match self.client.inspect_network(name, None).await {
             Ok(_) => return Ok(()),
             Err(err) if status_of(&err) == Some(404) => {}

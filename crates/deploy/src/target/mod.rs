@@ -67,8 +67,21 @@ impl ReleaseContext {
                     "service {service} has no release {id} in the store"
                 ))
             })?;
-        let project = compose::parse(&record.compose_text, Path::new(&record.compose_file))
-            .map_err(|e| failures::input(e.to_string()))?;
+        // The text was checked whole when the deploy was asked for; the
+        // build context and secret files may have changed since.
+        let options = compose::Options {
+            files: compose::FileChecks::Skip,
+            ..compose::Options::from_process()
+        };
+        let file = Path::new(&record.compose_file);
+        let (project, diagnostics) = compose::check_text(&record.compose_text, file, &options);
+        let project = project.ok_or_else(|| {
+            let first = diagnostics
+                .iter()
+                .find(|d| d.severity == compose::Severity::Error)
+                .map_or_else(|| "it cannot be read".to_owned(), ToString::to_string);
+            failures::input(format!("release {id} of {service}: {first}"))
+        })?;
         let spec = project.services.get(service).cloned().ok_or_else(|| {
             failures::input(format!("{} has no service {service}", record.compose_file))
         })?;

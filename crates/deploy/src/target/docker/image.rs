@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use windlass_asl::Failure;
 
 use super::DockerTarget;
-use crate::backend::{split_reference, BuildSpec, RELEASE_LABEL, SERVICE_LABEL};
+use crate::backend::{split_reference, RELEASE_LABEL, SERVICE_LABEL};
 use crate::failures;
 use crate::target::{Image, ReleaseContext};
 
@@ -44,29 +44,23 @@ async fn build(
     tag: &str,
 ) -> Result<Image, Failure> {
     let failed = |e: crate::backend::Error| Failure::new(failures::BUILD, e.to_string());
-    let Some(build) = &release.spec.build else {
-        return Err(failures::input("the service has no build"));
+    let labels = BTreeMap::from([
+        (SERVICE_LABEL.to_owned(), release.service.clone()),
+        (RELEASE_LABEL.to_owned(), release.id().to_owned()),
+    ]);
+    let Some((spec, options)) = crate::plan::build_spec(&release.spec, tag, labels, |k| {
+        target.config.env.get(k).cloned()
+    }) else {
+        return Err(failures::input(format!(
+            "service {} has no build: nothing to build",
+            release.service
+        )));
     };
-    let args = build
-        .args
-        .iter()
-        .filter_map(|(k, v)| {
-            v.clone()
-                .or_else(|| target.config.env.get(k).cloned())
-                .map(|v| (k.clone(), v))
-        })
-        .collect();
-    let spec = BuildSpec {
-        context: build.context.clone(),
-        dockerfile: build.dockerfile.clone(),
-        args,
-        tag: tag.to_owned(),
-        labels: BTreeMap::from([
-            (SERVICE_LABEL.to_owned(), release.service.clone()),
-            (RELEASE_LABEL.to_owned(), release.id().to_owned()),
-        ]),
-    };
-    let id = target.backend.build_image(&spec).await.map_err(failed)?;
+    let id = target
+        .backend
+        .build_image_with(&spec, &options)
+        .await
+        .map_err(failed)?;
     let push = match release.spec.image.as_deref().and_then(registry_repo) {
         Some(repo) => {
             let to = format!("{repo}:{}", release.id());

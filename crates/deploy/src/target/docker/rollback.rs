@@ -23,6 +23,15 @@ pub(super) async fn roll_back(
         .await
         .map_err(proxy_failed)?;
     let mut flip_millis = None;
+    // update_config.failure_action pause: the release is left running,
+    // never switched to, for a person to look at.
+    let paused = failure.is_some_and(|f| f.error == failures::PAUSED);
+    let alone = release.spec.must_run_alone().is_some();
+    if alone && !paused {
+        // Only one of them can exist: this one goes before the one before
+        // it comes back (the proxy holds traffic meanwhile).
+        stop_all(target, release).await?;
+    }
     match &release.previous {
         Some(previous) if live_now.as_deref() != Some(previous.as_str()) => {
             let before = target.other(release, previous)?;
@@ -48,26 +57,29 @@ pub(super) async fn roll_back(
             }
         }
     }
-    // update_config.failure_action pause: the release is left running,
-    // never switched to, for a person to look at.
-    let paused = failure.is_some_and(|f| f.error == failures::PAUSED);
-    if !paused {
-        for container in target.containers(&release.service, release.id()).await? {
-            super::retire::stop(
-                target,
-                &release.service,
-                &release.spec,
-                release.id(),
-                &container.id,
-            )
-            .await?;
-        }
+    if !paused && !alone {
+        stop_all(target, release).await?;
     }
     target.proxies.forget(&release.service, release.id()).await;
     Ok(RolledBack {
         live: release.previous.clone(),
         flip_millis,
     })
+}
+
+/// Stops and removes the release's containers.
+async fn stop_all(target: &DockerTarget, release: &ReleaseContext) -> Result<(), Failure> {
+    for container in target.containers(&release.service, release.id()).await? {
+        super::retire::stop(
+            target,
+            &release.service,
+            &release.spec,
+            release.id(),
+            &container.id,
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 /// The published addresses of a release's containers, starting them again

@@ -30,12 +30,28 @@ pub(super) async fn start(
             .await
             .map_err(|e| Failure::new(failures::PROXY, e))?;
     }
+    for volume in crate::plan::volumes(service) {
+        target
+            .backend
+            .ensure_volume(&volume)
+            .await
+            .map_err(|e| Failure::new(failures::START, e.to_string()))?;
+    }
     let replicas = service.deploy.replicas.unwrap_or(1).max(1);
     let pacing = Pacing::of(service, release.mode, replicas);
-    if pacing.order == Order::StopFirst && release.mode == Mode::Deploy {
-        // Compose's stop-first: the release that serves stops before the new
-        // one starts; a rollback starts it again.
+    if let Some(why) = stop_first(release, &pacing) {
+        // The release that serves stops before this one starts; meanwhile
+        // its proxy holds new requests and connections instead of refusing
+        // them. A rollback starts the stopped release again.
         if let Some(previous) = release.other_previous() {
+            tracing::info!(service = %release.service, release = %release.id(), %why, "stop-first");
+            if service.proxy_address().is_some() {
+                target
+                    .proxies
+                    .clear(&release.service)
+                    .await
+                    .map_err(|e| Failure::new(failures::PROXY, e))?;
+            }
             for container in target.containers(&release.service, previous).await? {
                 super::retire::stop(target, &release.service, service, previous, &container.id)
                     .await?;
@@ -72,6 +88,18 @@ pub(super) async fn start(
         tokio::time::sleep(pacing.delay).await;
     }
     Ok(Replicas { ids })
+}
+
+/// Why the release must replace the one before it rather than start beside
+/// it: the service cannot run twice at once (a fixed container name, a
+/// named volume mounted read-write, `x-windlass.exclusive`), or a deploy's
+/// `update_config.order` says stop-first.
+pub(super) fn stop_first(release: &ReleaseContext, pacing: &Pacing) -> Option<String> {
+    if let Some(why) = release.spec.must_run_alone() {
+        return Some(format!("stop-first: {why}"));
+    }
+    (pacing.order == Order::StopFirst && release.mode == Mode::Deploy)
+        .then(|| format!("stop-first: {}.order says so", pacing.key))
 }
 
 /// Creates (or finds, after a crash) and starts one replica.

@@ -33,11 +33,13 @@ enum Command {
     Bench(commands::bench::Args),
     /// Serve the Step Functions API (AWS CLI, boto3 and SDKs talk to it with --endpoint-url).
     Server(commands::server::Args),
-    /// Deploy services of a Compose file blue/green behind windlass's proxy, as an ASL execution.
+    /// Deploy a Compose app as one release behind windlass's proxies, as an ASL execution.
     Deploy(commands::deploy::Args),
-    /// Put a service back on an earlier release.
+    /// Put the app (or one service) back on an earlier release.
     Rollback(commands::rollback::Args),
-    /// List a service's releases.
+    /// Stop and remove an app's containers, proxies and networks (volumes with --volumes).
+    Down(commands::down::Args),
+    /// List the app releases, or a service's releases.
     Releases(commands::releases::Args),
     /// Show what each deployed service serves.
     Status(commands::status::Args),
@@ -100,6 +102,7 @@ fn run() -> anyhow::Result<ExitCode> {
         Command::Server(args) => commands::server::run(args)?,
         Command::Deploy(args) => commands::deploy::run(args)?,
         Command::Rollback(args) => commands::rollback::run(args)?,
+        Command::Down(args) => commands::down::run(args)?,
         Command::Releases(args) => commands::releases::run(args)?,
         Command::Status(args) => commands::status::run(args)?,
         Command::Logs(args) => commands::logs::run(args)?,

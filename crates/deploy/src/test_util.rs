@@ -299,6 +299,15 @@ impl Backend for FakeBackend {
         self.call("ensure_network", name).map(drop)
     }
 
+    async fn remove_volume(&self, name: &str) -> Result<(), Error> {
+        self.call("remove_volume", name)?.volumes.remove(name);
+        Ok(())
+    }
+
+    async fn remove_network(&self, name: &str) -> Result<(), Error> {
+        self.call("remove_network", name).map(drop)
+    }
+
     async fn ensure_volume(&self, spec: &VolumeSpec) -> Result<(), Error> {
         let mut s = self.call("ensure_volume", &spec.name)?;
         if s.volumes.contains_key(&spec.name) {

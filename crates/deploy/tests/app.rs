@@ -2,16 +2,18 @@
 //! real engine: one execution for both, traffic of both moved together; a
 //! release where one service turns bad after the switch puts both back on
 //! the app release before it; `rollback` without a service takes the whole
-//! app back to an earlier app release. A load generator on each service
-//! sees no failed request throughout.
+//! app back to an earlier app release; `down` removes it all. A load
+//! generator on each service sees no failed request throughout.
 
 mod support;
 
 use std::net::SocketAddr;
 use std::path::Path;
 
-use windlass_deploy::agent::{Agent, DeployRequest, RollbackRequest, Started};
+use windlass_deploy::agent::{Agent, DeployRequest, DownRequest, RollbackRequest, Started};
 use windlass_deploy::backend::docker::Docker;
+use windlass_deploy::backend::SERVICE_LABEL;
+use windlass_deploy::Backend;
 use windlass_engine::Status;
 use windlass_store::releases::Outcome;
 
@@ -160,6 +162,29 @@ async fn an_app_deploys_and_rolls_back_as_one_release() {
         assert_eq!(seen.failed, 0, "{name}: {:?}", seen.failures);
     }
     assert_eq!(web.app_errors, 0, "web never answered 5xx");
+
+    // Down: every container, proxy and live pointer of the app goes.
+    let report = agent
+        .down(DownRequest {
+            compose_file: file.display().to_string(),
+            compose_text: std::fs::read_to_string(&file).expect("compose"),
+            services: Vec::new(),
+            volumes: false,
+        })
+        .await
+        .expect("down");
+    assert_eq!(report.services, [WEB, API]);
+    assert!(report.containers >= 2, "{report:?}");
+    assert_eq!(live(&agent), (None, None));
+    for s in [WEB, API] {
+        let labels = [(SERVICE_LABEL.to_owned(), s.to_owned())].into();
+        let left = docker.list_containers(&labels).await.expect("list");
+        assert!(left.is_empty(), "{s}: {left:?}");
+    }
+    assert!(
+        std::net::TcpStream::connect(at(ports.0)).is_err(),
+        "web's proxy is closed"
+    );
     for s in [WEB, API] {
         support::cleanup(&docker, s).await;
     }

@@ -40,10 +40,55 @@ pub struct Args {
     /// The API's address; keep it on loopback.
     #[arg(long, default_value = "127.0.0.1:0")]
     listen: SocketAddr,
+    /// Print systemd units for the proxy and the agent of this state folder
+    /// (save them under /etc/systemd/system and enable them), and exit.
+    #[arg(long)]
+    systemd: bool,
+}
+
+/// The two units that keep windlass serving: the proxy (which must keep
+/// running: it is the services' front door) and the agent (deploys).
+fn systemd_units(exe: &Path, state: &Path) -> String {
+    let (exe, state) = (exe.display(), state.display());
+    format!(
+        "# /etc/systemd/system/windlass-proxy.service\n\
+[Unit]\n\
+Description=windlass proxy: the front door of the services windlass deploys\n\
+After=network.target docker.service\n\
+\n\
+[Service]\n\
+ExecStart={exe} proxy --state {state}\n\
+Restart=always\n\
+RestartSec=1\n\
+\n\
+[Install]\n\
+WantedBy=multi-user.target\n\
+\n\
+# /etc/systemd/system/windlass-agent.service\n\
+[Unit]\n\
+Description=windlass agent: runs deploys and rollbacks as durable executions\n\
+After=windlass-proxy.service docker.service\n\
+Wants=windlass-proxy.service\n\
+\n\
+[Service]\n\
+ExecStart={exe} agent --state {state}\n\
+Restart=always\n\
+RestartSec=1\n\
+\n\
+[Install]\n\
+WantedBy=multi-user.target\n\
+\n\
+# then: systemctl daemon-reload && systemctl enable --now windlass-proxy windlass-agent\n"
+    )
 }
 
 pub fn run(args: Args) -> anyhow::Result<u8> {
     let dir = args.state.dir();
+    if args.systemd {
+        let dir = std::path::absolute(&dir).unwrap_or(dir);
+        print!("{}", systemd_units(&std::env::current_exe()?, &dir));
+        return Ok(exit::OK);
+    }
     let tokio = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

@@ -4,6 +4,7 @@ pub mod agent;
 pub mod bench;
 pub mod conformance;
 pub mod deploy;
+pub mod down;
 pub mod logs;
 pub mod proxy;
 pub mod releases;

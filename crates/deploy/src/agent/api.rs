@@ -20,8 +20,8 @@ use serde::Serialize;
 use tokio::net::{TcpListener, TcpStream};
 
 use super::contract::{
-    self, DeployRequest, ErrorBody, ErrorKind, ExecutionQuery, ExecutionView, RollbackRequest,
-    ServiceStatus, Started, StatusView, Traffic,
+    self, DeployRequest, DownReport, DownRequest, ErrorBody, ErrorKind, ExecutionQuery,
+    ExecutionView, RollbackRequest, ServiceStatus, Started, StatusView, Traffic,
 };
 use super::{execution_view, Agent, Error};
 
@@ -32,6 +32,7 @@ pub fn app(agent: Agent) -> Router {
         .route(contract::ROLLBACK, post(rollback))
         .route(contract::EXECUTIONS, get(execution))
         .route(contract::STATUS, get(status))
+        .route(contract::DOWN, post(down))
         .fallback(|| async {
             Refusal(ErrorBody {
                 kind: ErrorKind::NotFound,
@@ -76,6 +77,14 @@ async fn execution(
         })),
         Err(e) => Err(Error::Store(e).into()),
     }
+}
+
+async fn down(
+    State(agent): State<Agent>,
+    body: Result<Json<DownRequest>, JsonRejection>,
+) -> Result<Json<DownReport>, Refusal> {
+    let Json(request) = body.map_err(Refusal::body)?;
+    Ok(Json(agent.down(request).await?))
 }
 
 async fn status(State(agent): State<Agent>) -> Result<Json<StatusView>, Refusal> {
@@ -224,6 +233,10 @@ impl Client {
         let query = serde_urlencoded(&query);
         let path = format!("{}?{query}", contract::EXECUTIONS);
         self.send::<(), _>(Method::GET, &path, None).await
+    }
+
+    pub async fn down(&self, request: &DownRequest) -> Result<DownReport, ClientError> {
+        self.send(Method::POST, contract::DOWN, Some(request)).await
     }
 
     pub async fn status(&self) -> Result<StatusView, ClientError> {

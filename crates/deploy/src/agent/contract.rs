@@ -6,6 +6,7 @@
 //! - `POST /v1/rollback` [`RollbackRequest`] -> `Vec<Started>`
 //! - `GET /v1/executions?arn=ARN&after=N` -> [`ExecutionView`]
 //! - `GET /v1/status` -> [`StatusView`]
+//! - `POST /v1/down` [`DownRequest`] -> [`DownReport`]
 //!
 //! A refusal is an [`ErrorBody`] with the HTTP status its [`ErrorKind`] says.
 
@@ -17,6 +18,7 @@ pub const DEPLOY: &str = "/v1/deploy";
 pub const ROLLBACK: &str = "/v1/rollback";
 pub const EXECUTIONS: &str = "/v1/executions";
 pub const STATUS: &str = "/v1/status";
+pub const DOWN: &str = "/v1/down";
 
 /// What `windlass deploy` asks for.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -47,6 +49,28 @@ pub struct RollbackRequest {
     #[serde(default)]
     pub release: Option<String>,
     pub by: String,
+}
+
+/// What `windlass down` asks for: stop and remove an app's services (all,
+/// or those named), their proxies and networks, and its volumes only when
+/// `volumes`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DownRequest {
+    pub compose_file: String,
+    pub compose_text: String,
+    #[serde(default)]
+    pub services: Vec<String>,
+    #[serde(default)]
+    pub volumes: bool,
+}
+
+/// What `windlass down` removed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DownReport {
+    pub services: Vec<String>,
+    pub containers: usize,
+    pub networks: Vec<String>,
+    pub volumes: Vec<String>,
 }
 
 /// A deploy or rollback the agent started.

@@ -10,6 +10,7 @@
 pub mod api;
 mod app;
 pub mod contract;
+mod down;
 mod follow;
 
 use std::path::{Path, PathBuf};
@@ -31,7 +32,9 @@ use crate::workflow::{
 };
 
 pub use app::app_name;
-pub use contract::{DeployRequest, ExecutionView, RollbackRequest, Started};
+pub use contract::{
+    DeployRequest, DownReport, DownRequest, ExecutionView, RollbackRequest, Started,
+};
 pub use follow::execution_view;
 
 /// A lock whose heartbeat is older than this is free.
@@ -66,6 +69,8 @@ pub enum Error {
     NoEarlier(String),
     #[error("release {release} of {service} never went live, so there is nothing of it to go back to; pick one that did (see windlass releases)")]
     NeverLive { service: String, release: String },
+    #[error("cannot take down {service}: {cause}")]
+    Down { service: String, cause: String },
     #[error("nothing was deployed yet: there is no app to roll back")]
     NoApp,
     #[error("several apps are deployed ({0}): name one with --app")]
@@ -89,6 +94,8 @@ pub enum Error {
 pub struct Agent {
     runtime: Runtime,
     deployer: Deployer,
+    target: Arc<dyn crate::target::Target>,
+    backend: Arc<dyn Backend>,
     proxies: Proxies,
     releases: Arc<dyn Releases>,
     clock: Arc<dyn Clock>,
@@ -117,20 +124,22 @@ impl Agent {
         proxies: Proxies,
     ) -> Agent {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let target = DockerTarget::new(
-            backend,
+        let target: Arc<dyn crate::target::Target> = Arc::new(DockerTarget::new(
+            Arc::clone(&backend),
             Arc::clone(&releases),
             proxies.clone(),
             Arc::clone(&clock),
             config,
-        );
-        let deployer = Deployer::new(Arc::new(target), Arc::clone(&releases));
+        ));
+        let deployer = Deployer::new(Arc::clone(&target), Arc::clone(&releases));
         let mut invokers = Invokers::new();
         invokers.register(workflow::RESOURCE_PREFIX, Arc::new(deployer.clone()));
         let runtime = Runtime::new(store, invokers, Arc::clone(&clock));
         Agent {
             runtime,
             deployer,
+            target,
+            backend,
             proxies,
             releases,
             clock,

@@ -393,6 +393,26 @@ impl Backend for Docker {
         Ok(image.repo_digests.unwrap_or_default())
     }
 
+    async fn remove_volume(&self, name: &str) -> Result<(), Error> {
+        match self
+            .client
+            .remove_volume(name, None::<bollard::query_parameters::RemoveVolumeOptions>)
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(err) if status_of(&err) == Some(404) => Ok(()),
+            Err(err) => Err(engine("remove volume", name)(err)),
+        }
+    }
+
+    async fn remove_network(&self, name: &str) -> Result<(), Error> {
+        match self.client.remove_network(name).await {
+            Ok(()) => Ok(()),
+            Err(err) if status_of(&err) == Some(404) => Ok(()),
+            Err(err) => Err(engine("remove network", name)(err)),
+        }
+    }
+
     async fn remove_image(&self, reference: &str) -> Result<(), Error> {
         let options = RemoveImageOptionsBuilder::default().force(true).build();
         match self

@@ -348,6 +348,12 @@ pub trait Backend: Send + Sync {
     ) -> Result<Vec<Container>, Error>;
     /// Creates a named volume unless it exists; an `external` one must exist.
     async fn ensure_volume(&self, spec: &VolumeSpec) -> Result<(), Error>;
+    /// Removes a named volume and its data; one that does not exist is not
+    /// an error.
+    async fn remove_volume(&self, name: &str) -> Result<(), Error>;
+    /// Removes a network no container uses any more; one that does not
+    /// exist is not an error.
+    async fn remove_network(&self, name: &str) -> Result<(), Error>;
     /// Creates a bridge network unless it exists.
     async fn ensure_network(
         &self,

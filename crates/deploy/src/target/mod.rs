@@ -258,6 +258,10 @@ pub trait Target: Send + Sync {
         release: &ReleaseContext,
         failure: Option<&CaughtFailure>,
     ) -> Result<RolledBack, Failure>;
+    /// Stops and removes everything of the service (every release's
+    /// containers, its proxy) and forgets its live release; returns how many
+    /// containers went.
+    async fn take_down(&self, service: &str, spec: &Service) -> Result<usize, Failure>;
     /// Runs the release's command hook `hook` (its `x-windlass.hooks` entry)
     /// to its end.
     async fn run_hook(&self, release: &ReleaseContext, hook: &HookRef) -> Result<HookRun, Failure>;

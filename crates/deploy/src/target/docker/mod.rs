@@ -242,6 +242,34 @@ impl Target for DockerTarget {
         rollback::roll_back(self, release, failure).await
     }
 
+    async fn take_down(
+        &self,
+        service: &str,
+        spec: &crate::compose::Service,
+    ) -> Result<usize, Failure> {
+        let labels = [(SERVICE_LABEL.to_owned(), service.to_owned())].into();
+        let containers = self
+            .backend
+            .list_containers(&labels)
+            .await
+            .map_err(failures::engine)?;
+        // No more traffic first, then nothing behind it.
+        self.releases.clear_live(service).map_err(failures::store)?;
+        self.proxies
+            .close(service)
+            .await
+            .map_err(|e| Failure::new(failures::PROXY, e))?;
+        let grace = spec.stop_grace_period.unwrap_or(Duration::from_secs(10));
+        for container in &containers {
+            self.backend
+                .stop_container(&container.id, grace)
+                .await
+                .map_err(failures::engine)?;
+            self.remove(&container.id).await?;
+        }
+        Ok(containers.len())
+    }
+
     async fn run_hook(&self, release: &ReleaseContext, hook: &HookRef) -> Result<HookRun, Failure> {
         hook::run(self, release, hook).await
     }

@@ -290,6 +290,29 @@ impl Proxies {
         }
     }
 
+    /// Closes the service's proxy: its address is free again.
+    pub async fn close(&self, service: &str) -> Result<(), String> {
+        match &*self.kind {
+            Kind::Local(map) => {
+                let proxy = lock(map).remove(service);
+                if let Some(proxy) = proxy {
+                    proxy.stop().await;
+                }
+                Ok(())
+            }
+            Kind::Daemon(client) => {
+                if !self.has(service).await? {
+                    return Ok(());
+                }
+                client
+                    .close(&name(service)?)
+                    .await
+                    .map(drop)
+                    .map_err(|e| e.to_string())
+            }
+        }
+    }
+
     /// Every service's proxy, by service name.
     pub async fn all(&self) -> Result<Vec<ProxyView>, String> {
         let mut all: Vec<ProxyView> = match &*self.kind {

@@ -1,0 +1,75 @@
+//! `windlass down [-f compose.yaml] [SERVICE...] [--volumes]`: stops and
+//! removes an app's containers, proxies and networks, as `docker compose
+//! down` does; its named volumes (and their data) only with `--volumes`.
+
+use std::path::PathBuf;
+
+use windlass_deploy::agent::DownRequest;
+
+use super::agent::{connect, refused, StateArgs};
+use crate::exit;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The Compose file.
+    #[arg(short = 'f', long = "file", default_value = "compose.yaml")]
+    file: PathBuf,
+    /// Services to take down (default: all of the file's).
+    services: Vec<String>,
+    /// Remove the named volumes the services mount too (their data is lost).
+    #[arg(long)]
+    volumes: bool,
+    /// A JSON object on stdout.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    state: StateArgs,
+}
+
+pub fn run(args: Args) -> anyhow::Result<u8> {
+    if let Err(e) = windlass_deploy::compose::load(&args.file) {
+        eprintln!("windlass: {e}");
+        return Ok(exit::INVALID);
+    }
+    let compose_file = std::fs::canonicalize(&args.file).unwrap_or(args.file.clone());
+    let request = DownRequest {
+        compose_file: compose_file.display().to_string(),
+        compose_text: std::fs::read_to_string(&args.file)?,
+        services: args.services.clone(),
+        volumes: args.volumes,
+    };
+    let tokio = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    tokio.block_on(async move {
+        let client = connect(&args.state, true).await?;
+        let report = match client.down(&request).await {
+            Ok(report) => report,
+            Err(e) => return refused(e),
+        };
+        if args.json {
+            println!("{}", serde_json::to_string(&report)?);
+        } else {
+            eprintln!(
+                "took down {}: {} container(s) removed; networks removed: {}; volumes removed: {}",
+                report.services.join(", "),
+                report.containers,
+                list(&report.networks),
+                if args.volumes {
+                    list(&report.volumes)
+                } else {
+                    "none (kept; --volumes removes them)".to_owned()
+                }
+            );
+        }
+        Ok(exit::OK)
+    })
+}
+
+fn list(names: &[String]) -> String {
+    if names.is_empty() {
+        "none".to_owned()
+    } else {
+        names.join(", ")
+    }
+}

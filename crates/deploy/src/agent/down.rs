@@ -1,0 +1,108 @@
+//! `windlass down`: an app's services stopped and removed, as
+//! `docker compose down` does: containers, proxies and networks, and the
+//! named volumes only when asked. Each service is locked meanwhile, so a
+//! running deploy is never taken down under its feet.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use super::contract::{DownReport, DownRequest};
+use super::{Agent, Error};
+use crate::compose;
+
+impl Agent {
+    pub async fn down(&self, request: DownRequest) -> Result<DownReport, Error> {
+        let project = compose::parse(&request.compose_text, Path::new(&request.compose_file))?;
+        let asked = super::contract::DeployRequest {
+            compose_file: request.compose_file.clone(),
+            compose_text: request.compose_text.clone(),
+            services: request.services.clone(),
+            by: String::new(),
+            definition: None,
+        };
+        let services = self.services_asked(&asked, &project)?;
+        let holder = format!("down-{}", super::short_id());
+        for service in &services {
+            if let Err(e) = self.lock(service, &holder) {
+                for s in &services {
+                    self.releases.unlock(s, &holder)?;
+                }
+                return Err(e);
+            }
+        }
+        let mut containers = 0;
+        let mut result = Ok(());
+        for service in &services {
+            match self
+                .target
+                .take_down(service, &project.services[service])
+                .await
+            {
+                Ok(n) => containers += n,
+                Err(failure) => {
+                    result = Err(Error::Down {
+                        service: service.clone(),
+                        cause: failure.cause,
+                    });
+                    break;
+                }
+            }
+        }
+        for service in &services {
+            self.releases.unlock(service, &holder)?;
+        }
+        result?;
+        // Networks and volumes of the services taken down, once no
+        // remaining service of the app uses them.
+        let keep: Vec<&compose::Service> = project
+            .services
+            .iter()
+            .filter(|(name, _)| !services.contains(name))
+            .map(|(_, s)| s)
+            .collect();
+        let mut networks = BTreeSet::new();
+        let mut volumes = BTreeSet::new();
+        for service in &services {
+            let spec = &project.services[service];
+            networks.extend(spec.networks.0.keys().filter(|n| *n != "default").cloned());
+            if request.volumes {
+                volumes.extend(
+                    crate::plan::volumes(spec)
+                        .into_iter()
+                        .filter(|v| !v.external)
+                        .map(|v| v.name),
+                );
+            }
+        }
+        networks.retain(|n| !keep.iter().any(|s| s.networks.0.contains_key(n)));
+        volumes.retain(|v| {
+            !keep
+                .iter()
+                .any(|s| crate::plan::volumes(s).iter().any(|k| &k.name == v))
+        });
+        for network in &networks {
+            self.backend
+                .remove_network(network)
+                .await
+                .map_err(|e| Error::Down {
+                    service: format!("network {network}"),
+                    cause: e.to_string(),
+                })?;
+        }
+        for volume in &volumes {
+            self.backend
+                .remove_volume(volume)
+                .await
+                .map_err(|e| Error::Down {
+                    service: format!("volume {volume}"),
+                    cause: e.to_string(),
+                })?;
+        }
+        Ok(DownReport {
+            services,
+            containers,
+            networks: networks.into_iter().collect(),
+            volumes: volumes.into_iter().collect(),
+        })
+    }
+}

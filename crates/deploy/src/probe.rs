@@ -48,6 +48,24 @@ impl WaitConfig {
     }
 }
 
+/// How long an accepted connection must stay open to count as served.
+const SETTLE: Duration = Duration::from_millis(100);
+
+/// Whether an accepted connection is served: Docker's port forwarder
+/// accepts on the published port before the container's process listens,
+/// then closes the connection at once. A server keeps it open (waiting for
+/// the client, as Redis or PostgreSQL do) or speaks first (a greeting).
+async fn still_open(mut stream: TcpStream) -> Result<(), String> {
+    let mut byte = [0u8; 1];
+    match timeout(SETTLE, stream.read(&mut byte)).await {
+        Err(_) | Ok(Ok(1..)) => Ok(()),
+        Ok(Ok(_)) => {
+            Err("accepted and closed at once: nothing listens in the container yet".into())
+        }
+        Ok(Err(e)) => Err(format!("accepted, then {e}")),
+    }
+}
+
 /// Waits until container `id` is healthy and returns it as last inspected.
 /// Fails at once when it exits or Docker calls it unhealthy.
 pub async fn wait_healthy(
@@ -122,7 +140,13 @@ pub async fn wait_healthy(
             Check::Tcp { port } => {
                 let addr = published(&container, *port)?;
                 match timeout(config.probe_timeout, TcpStream::connect(addr)).await {
-                    Ok(Ok(_)) => true,
+                    Ok(Ok(stream)) => match still_open(stream).await {
+                        Ok(()) => true,
+                        Err(why) => {
+                            last = format!("{addr}: {why}");
+                            false
+                        }
+                    },
                     Ok(Err(err)) => {
                         last = format!("connect to {addr}: {err}");
                         false

@@ -102,12 +102,12 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             let view = follow(&client, &arn, !args.json).await?;
             let (outcome, this) = judge(&view);
             code = code.max(this);
-            for one in &group {
-                if args.json {
+            if args.json {
+                for one in &group {
                     println!("{}", summary(one, &view, outcome));
-                } else {
-                    report(one, &view, outcome);
                 }
+            } else {
+                report(&group, &view, outcome);
             }
         }
         Ok(code)
@@ -230,6 +230,15 @@ fn print_step(event: &Progress, entered: &mut Entered) {
                 );
             }
         }
+        ProgressKind::Other { event_type } if event_type == "MapStateFailed" => {
+            // A Map fails when an iteration does: the Maps still open (the
+            // app's steps and their waves) failed with it.
+            for ((service, _), (_, failed)) in entered.iter_mut() {
+                if service.is_none() {
+                    *failed = true;
+                }
+            }
+        }
         ProgressKind::Other { event_type } if event_type == "TaskSucceeded" => {
             // A retry passed after all.
             if let Some(last) = entered.values_mut().max_by_key(|(at, _)| *at) {
@@ -290,22 +299,35 @@ fn summary(one: &Started, view: &ExecutionView, outcome: &str) -> Json {
     })
 }
 
-fn report(one: &Started, view: &ExecutionView, outcome: &str) {
+/// What happened, once for the execution (an app's services share it).
+fn report(group: &[Started], view: &ExecutionView, outcome: &str) {
+    let each = |f: &dyn Fn(&Started) -> String| group.iter().map(f).collect::<Vec<_>>().join(", ");
+    let what = match group
+        .first()
+        .and_then(|one| one.app.as_ref().zip(one.app_release.as_ref()))
+    {
+        Some((app, release)) => format!("app {app} release {release}"),
+        None => each(&|one| format!("{} release {}", one.service, one.release)),
+    };
+    let why = view.cause.as_deref().unwrap_or("unknown");
     match outcome {
-        "live" => eprintln!("{} release {} is live", one.service, one.release),
+        "live" => eprintln!(
+            "{what} is live: {}",
+            each(&|one| format!("{} {}", one.service, one.release))
+        ),
         "rolled-back" => eprintln!(
-            "{} release {} was rolled back; {} serves. Why: {}",
-            one.service,
-            one.release,
-            one.previous.as_deref().unwrap_or("no release"),
-            view.cause.as_deref().unwrap_or("unknown")
+            "{what} was rolled back; serving again: {}. Why: {why}",
+            each(&|one| format!(
+                "{} {}",
+                one.service,
+                one.previous
+                    .as_deref()
+                    .unwrap_or("nothing (it had no earlier release)")
+            ))
         ),
         _ => eprintln!(
-            "{} release {} failed ({}): {}",
-            one.service,
-            one.release,
+            "{what} failed ({}): {why}",
             view.error.as_deref().unwrap_or(view.status.as_str()),
-            view.cause.as_deref().unwrap_or("unknown")
         ),
     }
 }

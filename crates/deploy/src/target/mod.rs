@@ -100,6 +100,11 @@ impl ReleaseContext {
         &self.record.id
     }
 
+    /// `service rN`, for messages.
+    pub fn label(&self) -> String {
+        format!("{} {}", self.service, self.record.id)
+    }
+
     /// The release live before, when it is another one.
     pub fn other_previous(&self) -> Option<&str> {
         self.previous.as_deref().filter(|p| *p != self.record.id)

@@ -60,7 +60,7 @@ pub(super) async fn wait_healthy(
         })?;
         addresses.push(address.to_string());
     }
-    pacing.check(release.id(), count, &failed)?;
+    pacing.check(&release.label(), count, &failed)?;
     // Replicas that failed within the share allowed never take traffic.
     for id in unhealthy {
         target

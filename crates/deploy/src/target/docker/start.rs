@@ -84,7 +84,7 @@ pub(super) async fn start(
                 failed.push(e.to_string());
             }
         }
-        pacing.check(release.id(), replicas, &failed)?;
+        pacing.check(&release.label(), replicas, &failed)?;
         tokio::time::sleep(pacing.delay).await;
     }
     Ok(Replicas { ids })

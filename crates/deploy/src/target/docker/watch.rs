@@ -53,6 +53,7 @@ pub(super) async fn watch(
 ) -> Result<Watched, Failure> {
     let service = &release.spec;
     let id = release.id();
+    let label = release.label();
     let triggers = Triggers::of(service);
     // A service that publishes no port has no proxy: only its health is watched.
     let proxied = service.proxy_address().is_some();
@@ -105,7 +106,7 @@ pub(super) async fn watch(
         if live.as_deref() != Some(id) {
             return Err(Failure::new(
                 failures::PROXY,
-                format!("release {} stopped being live during the watch", id),
+                format!("release {label} stopped being live during the watch"),
             ));
         }
         let now_stats = traffic().await?;
@@ -121,7 +122,7 @@ pub(super) async fn watch(
                     failures::SERVER_ERRORS,
                     format!(
                         "release {}: {} of {} answers were 5xx ({:.1}%) during the watch, above the {:.1}% allowed (x-windlass.rollback_on.server_error_ratio)",
-                        id,
+                        label,
                         window.server_errors,
                         window.requests,
                         ratio * 100.0,
@@ -135,7 +136,7 @@ pub(super) async fn watch(
                         failures::LATENCY,
                         format!(
                             "release {}: p99 latency {p99:?} during the watch, above the {limit:?} allowed (x-windlass.rollback_on.p99_latency)",
-                            id
+                            label
                         ),
                     ));
                 }
@@ -160,7 +161,7 @@ pub(super) async fn watch(
                     failures::UNHEALTHY,
                     format!(
                         "release {}: {failed_checks} health checks in a row failed during the watch: {last}",
-                        id
+                        label
                     ),
                 ));
             }

@@ -1,7 +1,6 @@
 //! The check of an `x-windlass` hook given as an ASL state. It lives with
 //! the reader so that reading a Compose file needs nothing of the deploy
-//! workflow; `workflow::hooks::check_state` is the same check, kept there
-//! for the states the workflow builds (the two must stay alike).
+//! workflow, which re-exports it (`workflow::hooks::check_state`).
 
 use serde_json::Value as Json;
 

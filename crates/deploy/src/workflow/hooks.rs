@@ -134,26 +134,8 @@ pub(super) fn hook_state(
     Ok(state)
 }
 
-/// Checks a hook given as an ASL state: one that goes on (no Choice,
-/// Succeed or Fail) and that has no transition of its own.
-pub fn check_state(state: &Json) -> Result<(), String> {
-    let Some(object) = state.as_object() else {
-        return Err("a hook state must be a JSON object (an ASL state)".into());
-    };
-    match object.get("Type").and_then(Json::as_str) {
-        Some("Pass" | "Wait" | "Task" | "Parallel" | "Map") => {}
-        Some(other) => {
-            return Err(format!(
-                "a hook state of Type {other} cannot be used: expected Pass, Wait, Task, Parallel or Map"
-            ))
-        }
-        None => return Err("a hook state needs a Type".into()),
-    }
-    if object.contains_key("Next") {
-        return Err("a hook state must not have Next: windlass chains hooks itself".into());
-    }
-    Ok(())
-}
+/// Checks a hook given as an ASL state (the Compose reader's check).
+pub use crate::compose::check_state;
 
 #[cfg(test)]
 mod tests {
@@ -207,13 +189,5 @@ mod tests {
         let own = r#"{"StartAt":"A","States":{"A":{"Type":"Pass","End":true}}}"#;
         let error = splice(own, &hooks).expect_err("refused");
         assert!(error.contains("WaitHealthy goes on to Switch"), "{error}");
-    }
-
-    #[test]
-    fn hook_states_that_do_not_go_on_are_refused() {
-        assert!(check_state(&json!({ "Type": "Pass" })).is_ok());
-        assert!(check_state(&json!({ "Type": "Choice" })).is_err());
-        assert!(check_state(&json!({ "Type": "Pass", "Next": "X" })).is_err());
-        assert!(check_state(&json!("Pass")).is_err());
     }
 }

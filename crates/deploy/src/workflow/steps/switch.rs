@@ -7,7 +7,7 @@ use windlass_asl::Failure;
 use windlass_store::releases::Outcome;
 
 use crate::failures;
-use crate::target::{Mode, Switched, Upstreams};
+use crate::target::{Mode, ReleaseContext, Switched, Upstreams};
 use crate::workflow::{Inner, ReleaseRef};
 
 #[derive(Debug, Deserialize)]
@@ -30,23 +30,35 @@ pub(crate) type Output = Switched;
 pub(super) async fn run(ctx: &Inner, input: Input) -> Result<Output, Failure> {
     let release = input.at.load(ctx.releases.as_ref())?;
     let mut switched = ctx.target.switch(&release, &input.upstreams).await?;
-    if release.mode == Mode::Rollback {
-        let rollback_millis = release.requested_millis.map(|at| switched.at_millis - at);
-        switched.rollback_millis = rollback_millis;
-        if let Some(previous) = release.other_previous() {
-            ctx.releases
-                .set_outcome(
-                    &release.service,
-                    previous,
-                    Outcome::RolledBack,
-                    rollback_millis,
-                    Some(&format!("rolled back to {} on request", release.id())),
-                )
-                .map_err(failures::store)?;
-        }
+    record_rollback(ctx, &release, &mut switched)?;
+    Ok(switched)
+}
+
+/// For an explicit rollback: the release left is recorded rolled back, with
+/// the time from the request to the flip, and this one live again.
+pub(super) fn record_rollback(
+    ctx: &Inner,
+    release: &ReleaseContext,
+    switched: &mut Switched,
+) -> Result<(), Failure> {
+    if release.mode != Mode::Rollback {
+        return Ok(());
+    }
+    let rollback_millis = release.requested_millis.map(|at| switched.at_millis - at);
+    switched.rollback_millis = rollback_millis;
+    if let Some(previous) = release.other_previous() {
         ctx.releases
-            .set_outcome(&release.service, release.id(), Outcome::Live, None, None)
+            .set_outcome(
+                &release.service,
+                previous,
+                Outcome::RolledBack,
+                rollback_millis,
+                Some(&format!("rolled back to {} on request", release.id())),
+            )
             .map_err(failures::store)?;
     }
-    Ok(switched)
+    ctx.releases
+        .set_outcome(&release.service, release.id(), Outcome::Live, None, None)
+        .map_err(failures::store)?;
+    Ok(())
 }

@@ -5,10 +5,8 @@
 
 use serde::{Deserialize, Serialize};
 use windlass_asl::Failure;
-use windlass_store::releases::Outcome;
 
-use crate::failures;
-use crate::target::{Mode, ReleaseContext, Switched, Upstreams};
+use crate::target::{ReleaseContext, Switched, Upstreams};
 use crate::workflow::{Inner, ReleaseRef};
 
 /// One service as its start wave left it.
@@ -55,24 +53,7 @@ pub(super) async fn run(ctx: &Inner, input: Input) -> Result<Output, Failure> {
     let switched = ctx.target.switch_all(&releases).await?;
     let mut services = Vec::new();
     for ((release, _), mut switched) in releases.iter().zip(switched) {
-        if release.mode == Mode::Rollback {
-            let rollback_millis = release.requested_millis.map(|at| switched.at_millis - at);
-            switched.rollback_millis = rollback_millis;
-            if let Some(previous) = release.other_previous() {
-                ctx.releases
-                    .set_outcome(
-                        &release.service,
-                        previous,
-                        Outcome::RolledBack,
-                        rollback_millis,
-                        Some(&format!("rolled back to {} on request", release.id())),
-                    )
-                    .map_err(failures::store)?;
-            }
-            ctx.releases
-                .set_outcome(&release.service, release.id(), Outcome::Live, None, None)
-                .map_err(failures::store)?;
-        }
+        super::switch::record_rollback(ctx, release, &mut switched)?;
         services.push(ServiceSwitched {
             service: release.service.clone(),
             switched,

@@ -51,6 +51,7 @@ async fn deploy(agent: &Agent, file: &Path, text: String) -> (Vec<Started>, Stat
         .wait(&started[0].execution)
         .await
         .expect("ends");
+    support::settled(agent, &[WEB, API]).await;
     (started, finished.status)
 }
 

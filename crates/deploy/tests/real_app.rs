@@ -191,6 +191,7 @@ async fn deploy(agent: &Agent, file: &Path, text: String) -> Status {
         .wait(&started[0].execution)
         .await
         .expect("ends");
+    support::settled(agent, &[WEB, CACHE]).await;
     finished.status
 }
 

@@ -130,6 +130,22 @@ pub async fn rollback(
     Ok((started, finished))
 }
 
+/// Waits (at most 5 s) until the execution's waiter has recorded the
+/// outcomes and freed the locks of `services`, which it does just after the
+/// execution ends.
+pub async fn settled(agent: &windlass_deploy::agent::Agent, services: &[&str]) {
+    for _ in 0..500 {
+        let free = services
+            .iter()
+            .all(|s| agent.releases().lock_of(s).expect("lock").is_none());
+        if free {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the locks of {services:?} were not freed within 5 s");
+}
+
 /// A free port on 127.0.0.1 for the proxy.
 pub fn free_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");

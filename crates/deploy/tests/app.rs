@@ -10,7 +10,7 @@ mod support;
 use std::net::SocketAddr;
 use std::path::Path;
 
-use windlass_deploy::agent::{Agent, DeployRequest, DownRequest, RollbackRequest, Started};
+use windlass_deploy::agent::{Agent, DownRequest, RollbackRequest, Started};
 use windlass_deploy::backend::docker::Docker;
 use windlass_deploy::backend::SERVICE_LABEL;
 use windlass_deploy::Backend;
@@ -35,24 +35,7 @@ fn compose(ports: (u16, u16), version: &str, api_errors: &str) -> String {
 }
 
 async fn deploy(agent: &Agent, file: &Path, text: String) -> (Vec<Started>, Status) {
-    std::fs::write(file, &text).expect("compose file");
-    let started = agent
-        .deploy(DeployRequest {
-            compose_file: file.display().to_string(),
-            compose_text: text,
-            services: Vec::new(),
-            by: "test@app".into(),
-            definition: None,
-        })
-        .await
-        .expect("deploy starts");
-    let finished = agent
-        .runtime()
-        .wait(&started[0].execution)
-        .await
-        .expect("ends");
-    support::settled(agent, &[WEB, API]).await;
-    (started, finished.status)
+    support::deploy_app(agent, file, text, &[WEB, API]).await
 }
 
 fn live(agent: &Agent) -> (Option<String>, Option<String>) {

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use windlass_deploy::agent::{Agent, DeployRequest, DownRequest, RollbackRequest};
+use windlass_deploy::agent::{Agent, DownRequest, RollbackRequest};
 use windlass_deploy::backend::docker::Docker;
 use windlass_engine::Status;
 
@@ -175,24 +175,9 @@ impl Clients {
 }
 
 async fn deploy(agent: &Agent, file: &Path, text: String) -> Status {
-    std::fs::write(file, &text).expect("compose file");
-    let started = agent
-        .deploy(DeployRequest {
-            compose_file: file.display().to_string(),
-            compose_text: text,
-            services: Vec::new(),
-            by: "test@real".into(),
-            definition: None,
-        })
+    support::deploy_app(agent, file, text, &[WEB, CACHE])
         .await
-        .expect("deploy starts");
-    let finished = agent
-        .runtime()
-        .wait(&started[0].execution)
-        .await
-        .expect("ends");
-    support::settled(agent, &[WEB, CACHE]).await;
-    finished.status
+        .1
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

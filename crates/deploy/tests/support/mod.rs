@@ -130,6 +130,37 @@ pub async fn rollback(
     Ok((started, finished))
 }
 
+/// Writes `text` to `file`, deploys the whole app from it (one execution),
+/// waits for it to end and for its waiter to settle `services`.
+pub async fn deploy_app(
+    agent: &windlass_deploy::agent::Agent,
+    file: &Path,
+    text: String,
+    services: &[&str],
+) -> (
+    Vec<windlass_deploy::agent::Started>,
+    windlass_engine::Status,
+) {
+    std::fs::write(file, &text).expect("compose file");
+    let started = agent
+        .deploy(windlass_deploy::agent::DeployRequest {
+            compose_file: file.display().to_string(),
+            compose_text: text,
+            services: Vec::new(),
+            by: "test".into(),
+            definition: None,
+        })
+        .await
+        .expect("deploy starts");
+    let finished = agent
+        .runtime()
+        .wait(&started[0].execution)
+        .await
+        .expect("ends");
+    settled(agent, services).await;
+    (started, finished.status)
+}
+
 /// Waits (at most 5 s) until the execution's waiter has recorded the
 /// outcomes and freed the locks of `services`, which it does just after the
 /// execution ends.

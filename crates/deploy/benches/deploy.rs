@@ -111,6 +111,7 @@ async fn bench() {
                 services: vec![SERVICE.into()],
                 by: "bench".into(),
                 definition: None,
+                ..Default::default()
             })
             .await
             .expect("deploy")

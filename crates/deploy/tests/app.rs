@@ -65,6 +65,20 @@ async fn an_app_deploys_and_rolls_back_as_one_release() {
     assert_eq!(started[0].app_release.as_deref(), Some("a1"));
     assert_eq!(live(&agent), pair("r1", "r1"));
 
+    // The same file again: nothing changed, so nothing is deployed.
+    let (started, status) = deploy(&agent, &file, compose(ports, "v1", "0")).await;
+    assert_eq!(status, Status::Succeeded);
+    assert!(started.iter().all(|s| s.unchanged), "{started:?}");
+    assert!(
+        started.iter().all(|s| s.execution.is_empty()),
+        "{started:?}"
+    );
+    assert_eq!(
+        agent.releases().app_releases("wlapp").expect("read").len(),
+        1,
+        "no new app release"
+    );
+
     let at = |port: u16| SocketAddr::from(([127, 0, 0, 1], port));
     let web_load = support::Load::start(at(ports.0), 2);
     let api_load = support::Load::start(at(ports.1), 2);
@@ -137,6 +151,32 @@ async fn an_app_deploys_and_rolls_back_as_one_release() {
         })
         .await;
     assert!(refused.is_err(), "{refused:?}");
+
+    // Only the api changes: only the api is deployed; the app release keeps
+    // web's live release.
+    let mut changed = compose(ports, "v1", "0");
+    changed = changed.replace(
+        &format!("  {API}:\n"),
+        &format!("  {API}:\n    labels: {{tier: api}}\n"),
+    );
+    let (started, status) = deploy(&agent, &file, changed).await;
+    assert_eq!(status, Status::Succeeded);
+    let web_started = started.iter().find(|s| s.service == WEB).expect("web");
+    let api_started = started.iter().find(|s| s.service == API).expect("api");
+    assert!(web_started.unchanged, "{started:?}");
+    assert!(!api_started.unchanged, "{started:?}");
+    assert_eq!(live(&agent), pair("r1", "r4"));
+    let a4 = releases
+        .app_release("wlapp", "a4")
+        .expect("read")
+        .expect("a4");
+    let members: Vec<_> = a4
+        .services
+        .iter()
+        .map(|m| (m.service.as_str(), m.release.as_str(), m.changed))
+        .collect();
+    assert!(members.contains(&(WEB, "r1", false)), "{members:?}");
+    assert!(members.contains(&(API, "r4", true)), "{members:?}");
 
     let web = web_load.stop().await;
     let api = api_load.stop().await;

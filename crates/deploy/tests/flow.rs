@@ -34,6 +34,7 @@ async fn deploy(agent: &Agent, file: &Path, text: &str) -> (Started, Finished, D
             services: vec![SERVICE.into()],
             by: "test@flow".into(),
             definition: None,
+            ..Default::default()
         })
         .await
         .expect("deploy starts");

@@ -51,6 +51,7 @@ async fn deploy_all(agent: &Agent, file: &Path, text: &str, services: &[&str]) -
             services: services.iter().map(|s| (*s).to_owned()).collect(),
             by: "test@no-proxy".into(),
             definition: None,
+            ..Default::default()
         })
         .await
         .expect("deploy starts");

@@ -1,5 +1,5 @@
-//! `windlass deploy [-f compose.yaml] [SERVICE...]`: checks the Compose
-//! file, asks the agent to deploy each service as an ASL execution, and
+//! `windlass deploy [-f compose.yaml ...] [SERVICE...]`: checks the Compose
+//! files, pins them into one text, asks the agent to deploy each service as an ASL execution, and
 //! follows it step by step. Exit 0 only when every new release is live;
 //! [`exit::ROLLED_BACK`] when one was rolled back.
 
@@ -8,20 +8,20 @@ use std::time::Duration;
 
 use anyhow::Context;
 use serde_json::{json, Value as Json};
-use windlass_deploy::agent::api::Client;
-use windlass_deploy::agent::contract::{Progress, ProgressKind};
+use windlass_deploy::agent::api::{Client, ClientError};
+use windlass_deploy::agent::contract::{ErrorBody, ErrorKind, PlanView, Progress, ProgressKind};
 use windlass_deploy::agent::{DeployRequest, ExecutionView, Started};
 use windlass_deploy::workflow::{errors, DEPLOY_DEFINITION};
 use windlass_engine::Status;
 
 use super::agent::{connect, refused, StateArgs};
+use super::compose_files::ComposeArgs;
 use crate::exit;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// The Compose file.
-    #[arg(short = 'f', long = "file", default_value = "compose.yaml")]
-    file: PathBuf,
+    #[command(flatten)]
+    compose: ComposeArgs,
     /// Services to deploy (default: all of the file's).
     services: Vec<String>,
     /// Print the built-in deploy definition (ASL) and exit.
@@ -34,6 +34,19 @@ pub struct Args {
     /// One JSON object per service on stdout instead of progress lines.
     #[arg(long)]
     json: bool,
+    /// Print the plan (per service: deploy or unchanged, where the image
+    /// comes from, the start order, blue/green or stop-first and why, the
+    /// proxy's address) and start nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// When another deploy or rollback holds a service, follow it until it
+    /// ends, then deploy (instead of exiting with the busy code).
+    #[arg(long)]
+    wait: bool,
+    /// Deploy the services even when nothing of theirs changed since their
+    /// live release (by default such a service is left alone).
+    #[arg(long)]
+    force: bool,
     #[command(flatten)]
     state: StateArgs,
 }
@@ -44,19 +57,16 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         return Ok(exit::OK);
     }
     // A bad file stops here, before anything is asked of the agent.
-    let project = match windlass_deploy::compose::load(&args.file) {
-        Ok(project) => project,
-        Err(e) => {
-            eprintln!("windlass: {e}");
-            return Ok(exit::INVALID);
-        }
+    let pinned = match args.compose.pin() {
+        Ok(pinned) => pinned,
+        Err(code) => return Ok(code),
     };
     for service in &args.services {
-        if !project.services.contains_key(service) {
-            let known: Vec<_> = project.services.keys().cloned().collect();
+        if !pinned.project.services.contains_key(service) {
+            let known: Vec<_> = pinned.project.services.keys().cloned().collect();
             eprintln!(
                 "windlass: {} has no service {service}; it has {}",
-                args.file.display(),
+                pinned.file.display(),
                 known.join(", ")
             );
             return Ok(exit::INVALID);
@@ -69,24 +79,60 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         ),
         None => None,
     };
-    let compose_file = std::fs::canonicalize(&args.file).unwrap_or(args.file.clone());
     let request = DeployRequest {
-        compose_file: compose_file.display().to_string(),
-        compose_text: std::fs::read_to_string(&args.file)?,
+        compose_file: pinned.file.display().to_string(),
+        compose_text: pinned.text,
         services: args.services.clone(),
         by: who(),
         definition,
+        force: args.force,
     };
     let tokio = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     tokio.block_on(async move {
         let client = connect(&args.state, true).await?;
-        let started: Vec<Started> = match client.deploy(&request).await {
-            Ok(started) => started,
-            Err(e) => return refused(e),
+        if args.dry_run {
+            return match client.plan(&request).await {
+                Ok(plan) => {
+                    if args.json {
+                        println!("{}", serde_json::to_string_pretty(&plan)?);
+                    } else {
+                        print_plan(&plan);
+                    }
+                    Ok(exit::OK)
+                }
+                Err(e) => refused(e),
+            };
+        }
+        let started: Vec<Started> = loop {
+            match client.deploy(&request).await {
+                Ok(started) => break started,
+                Err(ClientError::Refused(body)) if args.wait && body.kind == ErrorKind::Busy => {
+                    wait_for(&client, &body, args.json).await?;
+                }
+                Err(e) => return refused(e),
+            }
         };
         let mut code = exit::OK;
+        let (unchanged, started): (Vec<Started>, Vec<Started>) =
+            started.into_iter().partition(|one| one.unchanged);
+        for one in &unchanged {
+            if args.json {
+                println!(
+                    "{}",
+                    json!({"service": one.service, "release": one.release, "app": one.app, "outcome": "unchanged"})
+                );
+            } else {
+                eprintln!(
+                    "{}: unchanged since its live release {} (same configuration, files and image), left alone; --force deploys it anyway",
+                    one.service, one.release
+                );
+            }
+        }
+        if started.is_empty() && !args.json {
+            eprintln!("nothing to deploy: every service asked for is unchanged");
+        }
         // An app's services share one execution: follow each execution once.
         let mut executions: Vec<(String, Vec<Started>)> = Vec::new();
         for one in started {
@@ -112,6 +158,57 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         }
         Ok(code)
     })
+}
+
+/// Follows the execution that holds a service (`--wait`) until it ends;
+/// one that is not an execution (a `down`) is waited for a moment.
+async fn wait_for(client: &Client, busy: &ErrorBody, json: bool) -> anyhow::Result<()> {
+    let Some(arn) = &busy.execution else {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        return Ok(());
+    };
+    if !json {
+        eprintln!("windlass: {}", busy.message);
+        eprintln!("waiting for execution {arn} to end (--wait), then deploying");
+    }
+    match follow(client, arn, !json).await {
+        Ok(view) if !json => eprintln!("execution {arn} ended {}", view.status),
+        Ok(_) => {}
+        Err(_) => tokio::time::sleep(Duration::from_millis(500)).await,
+    }
+    Ok(())
+}
+
+/// The plan, a few lines a service, then the start order.
+fn print_plan(plan: &PlanView) {
+    println!("plan for app {} (dry run: nothing is started)", plan.app);
+    for service in &plan.services {
+        let live = service.live.as_deref().unwrap_or("none");
+        if !service.deploy {
+            println!(
+                "  {}: unchanged since its live release {live}, left alone",
+                service.service
+            );
+            continue;
+        }
+        println!("  {}: new release (live now: {live})", service.service);
+        println!("      image: {}", service.image);
+        println!("      strategy: {} ({})", service.strategy, service.why);
+        match &service.proxy {
+            Some(proxy) => println!("      proxy: {proxy}"),
+            None => println!("      proxy: none (no published port)"),
+        }
+        println!("      {}", service.summary);
+    }
+    if plan.order.is_empty() {
+        println!("nothing to deploy: every service asked for is unchanged");
+        return;
+    }
+    let waves: Vec<String> = plan.order.iter().map(|wave| wave.join(" + ")).collect();
+    println!(
+        "start order: {}; traffic moves for all of them at once when every one is healthy",
+        waves.join(", then ")
+    );
 }
 
 /// The line that says what an execution deploys.

@@ -2,18 +2,16 @@
 //! removes an app's containers, proxies and networks, as `docker compose
 //! down` does; its named volumes (and their data) only with `--volumes`.
 
-use std::path::PathBuf;
-
 use windlass_deploy::agent::DownRequest;
 
 use super::agent::{connect, refused, StateArgs};
+use super::compose_files::ComposeArgs;
 use crate::exit;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// The Compose file.
-    #[arg(short = 'f', long = "file", default_value = "compose.yaml")]
-    file: PathBuf,
+    #[command(flatten)]
+    compose: ComposeArgs,
     /// Services to take down (default: all of the file's).
     services: Vec<String>,
     /// Remove the named volumes the services mount too (their data is lost).
@@ -27,14 +25,13 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<u8> {
-    if let Err(e) = windlass_deploy::compose::load(&args.file) {
-        eprintln!("windlass: {e}");
-        return Ok(exit::INVALID);
-    }
-    let compose_file = std::fs::canonicalize(&args.file).unwrap_or(args.file.clone());
+    let pinned = match args.compose.pin() {
+        Ok(pinned) => pinned,
+        Err(code) => return Ok(code),
+    };
     let request = DownRequest {
-        compose_file: compose_file.display().to_string(),
-        compose_text: std::fs::read_to_string(&args.file)?,
+        compose_file: pinned.file.display().to_string(),
+        compose_text: pinned.text,
         services: args.services.clone(),
         volumes: args.volumes,
     };

@@ -2,6 +2,7 @@
 
 pub mod agent;
 pub mod bench;
+pub mod compose_files;
 pub mod conformance;
 pub mod deploy;
 pub mod down;

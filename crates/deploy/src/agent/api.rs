@@ -21,7 +21,7 @@ use tokio::net::{TcpListener, TcpStream};
 
 use super::contract::{
     self, DeployRequest, DownReport, DownRequest, ErrorBody, ErrorKind, ExecutionQuery,
-    ExecutionView, RollbackRequest, ServiceStatus, Started, StatusView, Traffic,
+    ExecutionView, PlanView, RollbackRequest, ServiceStatus, Started, StatusView, Traffic,
 };
 use super::{execution_view, Agent, Error};
 
@@ -29,6 +29,7 @@ use super::{execution_view, Agent, Error};
 pub fn app(agent: Agent) -> Router {
     Router::new()
         .route(contract::DEPLOY, post(deploy))
+        .route(contract::PLAN, post(plan))
         .route(contract::ROLLBACK, post(rollback))
         .route(contract::EXECUTIONS, get(execution))
         .route(contract::STATUS, get(status))
@@ -37,6 +38,7 @@ pub fn app(agent: Agent) -> Router {
             Refusal(ErrorBody {
                 kind: ErrorKind::NotFound,
                 message: "no such route in the windlass agent's API".into(),
+                execution: None,
             })
         })
         .with_state(agent)
@@ -57,6 +59,14 @@ async fn deploy(
     Ok(Json(agent.deploy(request).await?))
 }
 
+async fn plan(
+    State(agent): State<Agent>,
+    body: Result<Json<DeployRequest>, JsonRejection>,
+) -> Result<Json<PlanView>, Refusal> {
+    let Json(request) = body.map_err(Refusal::body)?;
+    Ok(Json(agent.plan(request).await?))
+}
+
 async fn rollback(
     State(agent): State<Agent>,
     body: Result<Json<RollbackRequest>, JsonRejection>,
@@ -74,6 +84,7 @@ async fn execution(
         Ok(None) => Err(Refusal(ErrorBody {
             kind: ErrorKind::NotFound,
             message: format!("no execution {}", query.arn),
+            execution: None,
         })),
         Err(e) => Err(Error::Store(e).into()),
     }
@@ -151,6 +162,7 @@ impl Refusal {
         Refusal(ErrorBody {
             kind: ErrorKind::Refused,
             message: format!("bad request body: {}", rejection.body_text()),
+            execution: None,
         })
     }
 }
@@ -159,12 +171,19 @@ impl From<Error> for Refusal {
     fn from(error: Error) -> Refusal {
         let kind = match error {
             Error::Locked { .. } => ErrorKind::Busy,
-            Error::Store(_) | Error::Runtime(_) | Error::Restore(_) => ErrorKind::Internal,
+            Error::Store(_) | Error::Runtime(_) | Error::Restore(_) | Error::Backend(_) => {
+                ErrorKind::Internal
+            }
             _ => ErrorKind::Refused,
+        };
+        let execution = match &error {
+            Error::Locked { holder, .. } => Some(holder.clone()),
+            _ => None,
         };
         Refusal(ErrorBody {
             kind,
             message: error.to_string(),
+            execution,
         })
     }
 }
@@ -218,6 +237,10 @@ impl Client {
     pub async fn deploy(&self, request: &DeployRequest) -> Result<Vec<Started>, ClientError> {
         self.send(Method::POST, contract::DEPLOY, Some(request))
             .await
+    }
+
+    pub async fn plan(&self, request: &DeployRequest) -> Result<PlanView, ClientError> {
+        self.send(Method::POST, contract::PLAN, Some(request)).await
     }
 
     pub async fn rollback(&self, request: &RollbackRequest) -> Result<Vec<Started>, ClientError> {

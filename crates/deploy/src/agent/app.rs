@@ -50,6 +50,14 @@ impl Agent {
         services: &[String],
     ) -> Result<Vec<Started>, Error> {
         let app = app_name(project);
+        let (services, unchanged) = self.changed(request, project, services).await?;
+        if services.is_empty() {
+            return Ok(unchanged
+                .into_iter()
+                .map(|(service, release)| unchanged_one(&app, service, release))
+                .collect());
+        }
+        let services = services.as_slice();
         let hooks: Vec<_> = services
             .iter()
             .map(|s| (s.clone(), project.services[s].windlass.hooks.clone()))
@@ -79,6 +87,7 @@ impl Agent {
                 compose_text: request.compose_text.clone(),
                 by: request.by.clone(),
                 created_millis: now,
+                fingerprint: project.fingerprint(service),
             })?;
             self.releases.set_execution(service, &release.id, &arn)?;
             members.push(Member {
@@ -128,7 +137,75 @@ impl Agent {
             return Err(e);
         }
         self.finish_app_later(&app, &app_release.id, &arn, &refs, None);
-        Ok(started_list(&app, &app_release.id, &arn, &refs))
+        let mut started = started_list(&app, &app_release.id, &arn, &refs);
+        started.extend(
+            unchanged
+                .into_iter()
+                .map(|(service, release)| unchanged_one(&app, service, release)),
+        );
+        Ok(started)
+    }
+
+    /// Splits `services` into those to deploy and those left alone (with
+    /// their live release): a service is unchanged when its fingerprint is
+    /// its live release's, the image it names (if it builds none) is still
+    /// the one that release pinned, and that release's containers run.
+    /// `request.force` deploys them all.
+    pub(super) async fn changed(
+        &self,
+        request: &DeployRequest,
+        project: &Project,
+        services: &[String],
+    ) -> Result<(Vec<String>, Vec<(String, String)>), Error> {
+        let mut changed = Vec::new();
+        let mut unchanged = Vec::new();
+        for service in services {
+            match self.unchanged_release(request, project, service).await? {
+                Some(release) => unchanged.push((service.clone(), release)),
+                None => changed.push(service.clone()),
+            }
+        }
+        Ok((changed, unchanged))
+    }
+
+    async fn unchanged_release(
+        &self,
+        request: &DeployRequest,
+        project: &Project,
+        service: &str,
+    ) -> Result<Option<String>, Error> {
+        if request.force {
+            return Ok(None);
+        }
+        let Some(live) = self.releases.live(service)? else {
+            return Ok(None);
+        };
+        let Some(release) = self.releases.get(service, &live.release)? else {
+            return Ok(None);
+        };
+        if release.fingerprint.is_none() || release.fingerprint != project.fingerprint(service) {
+            return Ok(None);
+        }
+        let spec = &project.services[service];
+        if let (None, Some(image)) = (&spec.build, &spec.image) {
+            let now = self.backend.image_digests(image).await.unwrap_or_default();
+            if !release.digest.as_ref().is_some_and(|d| now.contains(d)) {
+                return Ok(None);
+            }
+        }
+        let labels = [
+            (crate::backend::SERVICE_LABEL.to_owned(), service.to_owned()),
+            (crate::backend::RELEASE_LABEL.to_owned(), release.id.clone()),
+        ]
+        .into();
+        let running = self
+            .backend
+            .list_containers(&labels)
+            .await
+            .map_err(|e| Error::Backend(e.to_string()))?
+            .iter()
+            .any(|c| c.state == crate::backend::RunState::Running);
+        Ok(running.then_some(release.id))
     }
 
     /// Starts one execution that puts the app back on an earlier app
@@ -304,7 +381,7 @@ impl Agent {
 /// `depends_on`): windlass starts a service once each of them is healthy,
 /// whatever the condition says (`service_started` is met by a healthy one
 /// too; `service_completed_successfully` is not honoured at start).
-fn dependencies(service: &Service) -> Vec<String> {
+pub(super) fn dependencies(service: &Service) -> Vec<String> {
     service.depends_on.keys().cloned().collect()
 }
 
@@ -327,6 +404,19 @@ fn in_waves(refs: &[ReleaseRef], order: &[Vec<String>]) -> Vec<Vec<ReleaseRef>> 
         .collect()
 }
 
+/// A service left on its live release `release`.
+fn unchanged_one(app: &str, service: String, release: String) -> Started {
+    Started {
+        service,
+        previous: Some(release.clone()),
+        release,
+        execution: String::new(),
+        app: Some(app.to_owned()),
+        app_release: None,
+        unchanged: true,
+    }
+}
+
 fn started_list(app: &str, release: &str, arn: &str, refs: &[ReleaseRef]) -> Vec<Started> {
     refs.iter()
         .map(|r| Started {
@@ -336,6 +426,7 @@ fn started_list(app: &str, release: &str, arn: &str, refs: &[ReleaseRef]) -> Vec
             execution: arn.to_owned(),
             app: Some(app.to_owned()),
             app_release: Some(release.to_owned()),
+            unchanged: false,
         })
         .collect()
 }

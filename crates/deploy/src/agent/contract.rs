@@ -3,6 +3,7 @@
 //! these types, as JSON over HTTP/1.1 on a loopback port.
 //!
 //! - `POST /v1/deploy` [`DeployRequest`] -> `Vec<Started>`
+//! - `POST /v1/plan` [`DeployRequest`] -> [`PlanView`] (starts nothing)
 //! - `POST /v1/rollback` [`RollbackRequest`] -> `Vec<Started>`
 //! - `GET /v1/executions?arn=ARN&after=N` -> [`ExecutionView`]
 //! - `GET /v1/status` -> [`StatusView`]
@@ -15,13 +16,14 @@ use windlass_engine::Status;
 use windlass_store::releases::Lock;
 
 pub const DEPLOY: &str = "/v1/deploy";
+pub const PLAN: &str = "/v1/plan";
 pub const ROLLBACK: &str = "/v1/rollback";
 pub const EXECUTIONS: &str = "/v1/executions";
 pub const STATUS: &str = "/v1/status";
 pub const DOWN: &str = "/v1/down";
 
 /// What `windlass deploy` asks for.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DeployRequest {
     pub compose_file: String,
     pub compose_text: String,
@@ -32,6 +34,43 @@ pub struct DeployRequest {
     /// The user's own ASL instead of the built-in deploy definition.
     #[serde(default)]
     pub definition: Option<String>,
+    /// Deploy every service asked for, even those unchanged since their
+    /// live release.
+    #[serde(default)]
+    pub force: bool,
+}
+
+/// What a deploy would do (`windlass deploy --dry-run`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlanView {
+    pub app: String,
+    /// The services to deploy, in the waves they start in (`depends_on`
+    /// order; a wave's services start side by side).
+    pub order: Vec<Vec<String>>,
+    /// Every service asked for, in the file's order.
+    pub services: Vec<ServicePlan>,
+}
+
+/// One service of a [`PlanView`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServicePlan {
+    pub service: String,
+    /// False: unchanged since its live release, left alone.
+    pub deploy: bool,
+    /// The release that serves now.
+    pub live: Option<String>,
+    /// Where the image comes from: built, on this machine, or pulled.
+    pub image: String,
+    /// `blue/green` or `stop-first`.
+    pub strategy: String,
+    /// Why that strategy.
+    pub why: String,
+    /// Where windlass's proxy serves it, and at which level (`HTTP` or
+    /// `TCP`); `None` without a published port.
+    pub proxy: Option<String>,
+    /// The file's own account of the service (ports, mounts, replicas,
+    /// dependencies), as `windlass validate` prints it.
+    pub summary: String,
 }
 
 /// What `windlass rollback` asks for: one service back to an earlier
@@ -86,6 +125,11 @@ pub struct Started {
     pub app: Option<String>,
     #[serde(default)]
     pub app_release: Option<String>,
+    /// The service was left alone: its configuration, what it reads and its
+    /// image are those of its live release `release`, which keeps serving.
+    /// No execution then (`execution` is empty).
+    #[serde(default)]
+    pub unchanged: bool,
 }
 
 /// Which execution to look at, and from which event on.
@@ -180,6 +224,10 @@ pub struct Traffic {
 pub struct ErrorBody {
     pub kind: ErrorKind,
     pub message: String,
+    /// For [`ErrorKind::Busy`]: the execution that holds the service, which
+    /// `windlass deploy --wait` follows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution: Option<String>,
 }
 
 /// What kind of refusal: the CLI's exit code follows it.

@@ -19,6 +19,7 @@ impl Agent {
             services: request.services.clone(),
             by: String::new(),
             definition: None,
+            ..Default::default()
         };
         let services = self.services_asked(&asked, &project)?;
         let holder = format!("down-{}", super::short_id());

@@ -12,6 +12,7 @@ mod app;
 pub mod contract;
 mod down;
 mod follow;
+mod plan;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -55,7 +56,7 @@ pub enum Error {
         service: String,
         known: String,
     },
-    #[error("a deploy of {service} is already running (execution {holder}, windlass pid {pid}); wait for it or let it finish")]
+    #[error("a deploy of {service} is already running (execution {holder}, windlass pid {pid}); `windlass deploy --wait` follows it and deploys after it")]
     Locked {
         service: String,
         holder: String,
@@ -87,6 +88,8 @@ pub enum Error {
     Runtime(#[from] windlass_runtime::Error),
     #[error("{0}")]
     Restore(String),
+    #[error("the container engine: {0}")]
+    Backend(String),
 }
 
 /// The agent's parts; cheap to clone.
@@ -342,6 +345,7 @@ impl Agent {
             compose_text: request.compose_text.clone(),
             by: request.by.clone(),
             created_millis: now,
+            fingerprint: None,
         })?;
         self.releases.set_execution(service, &release.id, arn)?;
         let input = ReleaseRef {
@@ -367,6 +371,7 @@ impl Agent {
             execution: arn.to_owned(),
             app: None,
             app_release: None,
+            unchanged: false,
         })
     }
 
@@ -471,6 +476,7 @@ impl Agent {
             execution: arn,
             app: None,
             app_release: None,
+            unchanged: false,
         })
     }
 
@@ -635,6 +641,7 @@ mod tests {
             services: Vec::new(),
             by: "me@here".into(),
             definition: None,
+            ..Default::default()
         }
     }
 

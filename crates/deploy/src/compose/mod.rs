@@ -15,6 +15,7 @@ mod check;
 mod diagnostic;
 mod dotenv;
 mod fields;
+mod fingerprint;
 mod hooks;
 mod include;
 mod interpolate;
@@ -23,6 +24,7 @@ mod merge;
 mod model;
 mod mounts;
 mod paths;
+mod pinned;
 mod read;
 mod resolve;
 mod rules;
@@ -47,6 +49,7 @@ pub use model::{
 };
 pub use mounts::{FileContent, FileRef, FileSource, MountKind, ServiceVolume, Volume};
 pub use runtime::{Condition, Dependency, EnvFile, Exposed, ExtraHost, Logging, Restart, Ulimit};
+pub use summary::Strategy;
 pub use values::{Port, Protocol};
 pub use windlass::{Hook, Hooks, Probe, RollbackTriggers, Windlass};
 
@@ -221,11 +224,48 @@ pub fn check_text(
     run(&inputs, options)
 }
 
+/// Reads and checks `files` as [`check_files`] does, and gives the project
+/// with its pinned text: one self-contained Compose text (files merged,
+/// includes inlined, variables interpolated with `options`, profiles
+/// settled) that reads back as the same project in any environment. A
+/// deploy sends and stores this text.
+pub fn pin_files(
+    files: &[PathBuf],
+    options: &Options,
+) -> (Option<(Project, String)>, Vec<Diagnostic>) {
+    let inputs: Vec<read::Input<'_>> = files
+        .iter()
+        .map(|file| read::Input {
+            file: file.clone(),
+            text: None,
+        })
+        .collect();
+    let mut tree = None;
+    let (project, diagnostics) = run_keeping(&inputs, options, Some(&mut tree));
+    let pinned = project.zip(tree).map(|(project, tree)| {
+        let text = pinned::pinned_text(&tree, &project);
+        (project, text)
+    });
+    (pinned, diagnostics)
+}
+
 fn run(inputs: &[read::Input<'_>], options: &Options) -> (Option<Project>, Vec<Diagnostic>) {
+    run_keeping(inputs, options, None)
+}
+
+/// [`run`], keeping a copy of the merged tree in `tree` when asked.
+fn run_keeping(
+    inputs: &[read::Input<'_>],
+    options: &Options,
+    tree: Option<&mut Option<serde_norway::Value>>,
+) -> (Option<Project>, Vec<Diagnostic>) {
     let mut report = diagnostic::Report::default();
     let Some(loaded) = read::read(inputs, options, &mut report) else {
         return (None, report.diagnostics);
     };
+    if let Some(tree) = tree {
+        *tree = Some(loaded.value.clone());
+    }
     let files = inputs.iter().map(|i| i.file.clone()).collect();
     let first = inputs.first().map(|i| i.file.clone()).unwrap_or_default();
     let project = if report.has_errors() {

@@ -8,7 +8,51 @@ use std::path::Path;
 use super::mounts::MountKind;
 use super::{Order, Project, Service};
 
+/// How a service's new release replaces the old one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Strategy {
+    /// The new release starts beside the old; traffic moves once it is
+    /// healthy (start-first, for a service that takes no traffic).
+    BlueGreen,
+    /// The old release stops before the new one starts; the proxy holds
+    /// traffic meanwhile.
+    StopFirst,
+}
+
+impl Strategy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Strategy::BlueGreen => "blue/green",
+            Strategy::StopFirst => "stop-first",
+        }
+    }
+}
+
+impl Service {
+    /// The service's strategy and why.
+    pub fn strategy(&self) -> (Strategy, &'static str) {
+        let order = self.deploy.update_config.as_ref().and_then(|c| c.order);
+        match (self.must_run_alone(), order) {
+            (Some(why), _) => (Strategy::StopFirst, why),
+            (None, Some(Order::StopFirst)) => (Strategy::StopFirst, "update_config.order"),
+            (None, _) if self.proxy_address().is_some() => (
+                Strategy::BlueGreen,
+                "it can run twice at once: the new release starts beside the old",
+            ),
+            (None, _) => (
+                Strategy::BlueGreen,
+                "no published port, so no traffic to move: the new release starts before the old one stops",
+            ),
+        }
+    }
+}
+
 impl Project {
+    /// The service's line of the summary.
+    pub fn describe(&self, name: &str) -> Option<String> {
+        Some(describe(self.services.get(name)?, &self.directory))
+    }
+
     /// The summary; paths are shown relative to the project folder.
     pub fn summary(&self) -> String {
         let mut out = format!(
@@ -67,14 +111,11 @@ fn describe(service: &Service, directory: &Path) -> String {
         parts.push(format!("expose {}", exposed.join(", ")));
     }
     let replicas = service.deploy.replicas.unwrap_or(1);
-    let order = service.deploy.update_config.as_ref().and_then(|c| c.order);
-    let strategy = match (service.must_run_alone(), order) {
-        (Some(why), _) => format!("stop-first ({why})"),
-        (None, Some(Order::StopFirst)) => "stop-first (update_config.order)".to_owned(),
-        (None, _) => match service.proxy_address() {
-            Some(address) => format!("blue/green behind {address}"),
-            None => "start-first, no proxy (no published port)".to_owned(),
-        },
+    let (strategy, why) = service.strategy();
+    let strategy = match (strategy, service.proxy_address()) {
+        (Strategy::BlueGreen, Some(address)) => format!("blue/green behind {address}"),
+        (Strategy::BlueGreen, None) => "start-first, no proxy (no published port)".to_owned(),
+        (Strategy::StopFirst, _) => format!("stop-first ({why})"),
     };
     parts.push(format!("{replicas} replica(s), {strategy}"));
     let mounts: Vec<String> = service

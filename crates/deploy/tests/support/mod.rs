@@ -94,6 +94,7 @@ pub async fn deploy(
             services: vec![service.into()],
             by: "test".into(),
             definition: None,
+            ..Default::default()
         })
         .await
         .expect("deploy starts")
@@ -149,12 +150,17 @@ pub async fn deploy_app(
             services: Vec::new(),
             by: "test".into(),
             definition: None,
+            ..Default::default()
         })
         .await
         .expect("deploy starts");
+    // Unchanged services have no execution; when every one is, nothing ran.
+    let Some(deployed) = started.iter().find(|s| !s.unchanged) else {
+        return (started, windlass_engine::Status::Succeeded);
+    };
     let finished = agent
         .runtime()
-        .wait(&started[0].execution)
+        .wait(&deployed.execution)
         .await
         .expect("ends");
     settled(agent, services).await;

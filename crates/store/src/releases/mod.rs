@@ -81,6 +81,12 @@ pub struct Release {
     /// `x-windlass.retain`; a pruned release cannot be rolled back to.
     #[serde(default)]
     pub pruned_millis: Option<i64>,
+    /// What the service was deployed from, as one digest: its resolved
+    /// configuration and what it reads (env files, secrets, the build
+    /// context). A deploy whose fingerprint and image equal the live
+    /// release's leaves the service alone.
+    #[serde(default)]
+    pub fingerprint: Option<String>,
 }
 
 /// What a service's proxy serves: written before the proxy is switched, so
@@ -115,6 +121,8 @@ pub struct NewRelease {
     pub compose_text: String,
     pub by: String,
     pub created_millis: i64,
+    /// See [`Release::fingerprint`].
+    pub fingerprint: Option<String>,
 }
 
 /// Where releases, live pointers and locks live.
@@ -210,7 +218,7 @@ CREATE TABLE IF NOT EXISTS deploy_locks (
 
 const SELECT_RELEASE: &str =
     "SELECT service, id, compose_file, compose_text, image, digest, created_millis, by, \
-     outcome, rollback_millis, detail, execution, pruned_millis FROM releases";
+     outcome, rollback_millis, detail, execution, pruned_millis, fingerprint FROM releases";
 
 /// Adds what later versions added to a database an earlier one made.
 fn migrate(conn: &Connection) -> rusqlite::Result<()> {
@@ -219,6 +227,12 @@ fn migrate(conn: &Connection) -> rusqlite::Result<()> {
         .exists([])?;
     if !has_pruned {
         conn.execute_batch("ALTER TABLE releases ADD COLUMN pruned_millis INTEGER")?;
+    }
+    let has_fingerprint: bool = conn
+        .prepare("SELECT 1 FROM pragma_table_info('releases') WHERE name = 'fingerprint'")?
+        .exists([])?;
+    if !has_fingerprint {
+        conn.execute_batch("ALTER TABLE releases ADD COLUMN fingerprint TEXT")?;
     }
     Ok(())
 }
@@ -281,6 +295,7 @@ fn release_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(Release, Strin
             detail: row.get(10)?,
             execution: row.get(11)?,
             pruned_millis: row.get(12)?,
+            fingerprint: row.get(13)?,
         },
         outcome,
     ))
@@ -332,8 +347,8 @@ impl Releases for SqliteReleases {
         )?;
         let id = format!("r{seq}");
         tx.execute(
-            "INSERT INTO releases (service, seq, id, compose_file, compose_text, created_millis, by, outcome) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            "INSERT INTO releases (service, seq, id, compose_file, compose_text, created_millis, by, outcome, fingerprint) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             params![
                 new.service,
                 seq,
@@ -342,7 +357,8 @@ impl Releases for SqliteReleases {
                 new.compose_text,
                 new.created_millis,
                 new.by,
-                Outcome::Deploying.as_str()
+                Outcome::Deploying.as_str(),
+                new.fingerprint
             ],
         )?;
         tx.commit()?;
@@ -360,6 +376,7 @@ impl Releases for SqliteReleases {
             detail: None,
             execution: None,
             pruned_millis: None,
+            fingerprint: new.fingerprint,
         })
     }
 
@@ -565,6 +582,7 @@ mod tests {
             compose_text: "services: {}".into(),
             by: "me@here".into(),
             created_millis: 1,
+            fingerprint: Some(format!("fp-{service}")),
         }
     }
 
@@ -584,6 +602,7 @@ mod tests {
         assert_eq!(list[0].outcome, Outcome::RolledBack);
         assert_eq!(list[0].rollback_millis, Some(3));
         assert_eq!(list[0].digest.as_deref(), Some("sha256:ab"));
+        assert_eq!(list[0].fingerprint.as_deref(), Some("fp-web"));
         assert_eq!(store.services()?, ["api", "web"]);
         Ok(())
     }

@@ -36,7 +36,7 @@ use crate::failures;
 pub use hook::HOOK_TIMEOUT;
 pub use image::release_tag;
 pub use pacing::Pacing;
-pub use proxies::Proxies;
+pub use proxies::{protocol, Proxies};
 pub use retire::DEFAULT_RETAIN;
 
 /// The label that marks a hook's one-off container.

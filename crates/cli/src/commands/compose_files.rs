@@ -1,0 +1,150 @@
+//! The Compose files a deploy or `down` reads, chosen as `docker compose`
+//! chooses them (`-f` in order, else `COMPOSE_FILE`, else `compose.yaml`
+//! and its `compose.override.yaml` ...), checked with every problem
+//! printed, and pinned into the one text the agent is sent.
+
+use std::path::{Path, PathBuf};
+
+use windlass_deploy::compose::{self, Options, Project, Severity};
+
+use crate::exit;
+
+/// The names Compose looks for, in its order, with their override files.
+const DEFAULT_FILES: [(&str, &str); 4] = [
+    ("compose.yaml", "compose.override.yaml"),
+    ("compose.yml", "compose.override.yml"),
+    ("docker-compose.yaml", "docker-compose.override.yaml"),
+    ("docker-compose.yml", "docker-compose.override.yml"),
+];
+
+#[derive(clap::Args, Clone, Debug)]
+pub struct ComposeArgs {
+    /// A Compose file; several are merged in order, as `docker compose -f A
+    /// -f B` merges them. Default: $COMPOSE_FILE, else compose.yaml (or
+    /// compose.yml, docker-compose.yaml, docker-compose.yml) with its
+    /// .override file when there is one.
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// Enable a Compose profile (besides those in $COMPOSE_PROFILES).
+    #[arg(long = "profile", value_name = "PROFILE")]
+    pub profiles: Vec<String>,
+}
+
+/// A checked project and its pinned text (see `compose::pin_files`).
+pub struct Pinned {
+    pub project: Project,
+    pub text: String,
+    /// The first file, absolute: where the release says it came from.
+    pub file: PathBuf,
+}
+
+impl ComposeArgs {
+    /// The files to read, or why there are none.
+    pub fn chosen(&self) -> Result<Vec<PathBuf>, String> {
+        if !self.files.is_empty() {
+            return Ok(self.files.clone());
+        }
+        if let Ok(list) = std::env::var("COMPOSE_FILE") {
+            let separator = std::env::var("COMPOSE_PATH_SEPARATOR").unwrap_or_else(|_| ":".into());
+            let files: Vec<PathBuf> = list
+                .split(separator.as_str())
+                .filter(|f| !f.is_empty())
+                .map(PathBuf::from)
+                .collect();
+            if !files.is_empty() {
+                return Ok(files);
+            }
+        }
+        defaults(Path::new("."))
+    }
+
+    /// Reads, checks and pins the files; prints every problem (warnings
+    /// too) and gives the exit code when there was an error.
+    pub fn pin(&self) -> Result<Pinned, u8> {
+        let files = self.chosen().map_err(|e| {
+            eprintln!("windlass: {e}");
+            exit::INVALID
+        })?;
+        let options = Options {
+            profiles: self.profiles.clone(),
+            ..Options::from_process()
+        };
+        let (pinned, diagnostics) = compose::pin_files(&files, &options);
+        let errors = diagnostics
+            .iter()
+            .filter(|d| d.severity == Severity::Error)
+            .count();
+        for diagnostic in &diagnostics {
+            eprintln!("{diagnostic}");
+        }
+        match pinned {
+            Some((project, text)) if errors == 0 => {
+                let first = &files[0];
+                let file = std::fs::canonicalize(first).unwrap_or_else(|_| first.clone());
+                Ok(Pinned {
+                    project,
+                    text,
+                    file,
+                })
+            }
+            _ => {
+                let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+                eprintln!(
+                    "windlass: {} refused ({errors} error(s)); nothing was started",
+                    names.join(" + ")
+                );
+                Err(exit::INVALID)
+            }
+        }
+    }
+}
+
+/// The first of Compose's default names in `dir`, with its override file.
+fn defaults(dir: &Path) -> Result<Vec<PathBuf>, String> {
+    for (name, override_name) in DEFAULT_FILES {
+        let file = dir.join(name);
+        if file.is_file() {
+            let mut files = vec![PathBuf::from(name)];
+            if dir.join(override_name).is_file() {
+                files.push(PathBuf::from(override_name));
+            }
+            return Ok(files);
+        }
+    }
+    Err(format!(
+        "no Compose file here: none of {} is in this folder; name one with -f FILE",
+        DEFAULT_FILES.map(|(n, _)| n).join(", ")
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_file_comes_with_its_override() {
+        let dir = std::env::temp_dir().join(format!("wl-compose-files-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        assert!(defaults(&dir).expect_err("none").contains("-f FILE"));
+        std::fs::write(dir.join("docker-compose.yml"), "services: {}\n").expect("file");
+        assert_eq!(
+            defaults(&dir).expect("one"),
+            vec![PathBuf::from("docker-compose.yml")]
+        );
+        std::fs::write(dir.join("docker-compose.override.yml"), "services: {}\n").expect("file");
+        std::fs::write(dir.join("compose.yaml"), "services: {}\n").expect("file");
+        assert_eq!(
+            defaults(&dir).expect("compose.yaml first"),
+            vec![PathBuf::from("compose.yaml")]
+        );
+        std::fs::remove_file(dir.join("compose.yaml")).expect("rm");
+        assert_eq!(
+            defaults(&dir).expect("with override"),
+            vec![
+                PathBuf::from("docker-compose.yml"),
+                PathBuf::from("docker-compose.override.yml")
+            ]
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

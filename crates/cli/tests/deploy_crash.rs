@@ -226,6 +226,40 @@ fn start_agent(state: &Path) -> Child {
     child
 }
 
+/// The test's agent and the `windlass proxy` it started: both stopped when
+/// the test ends, also when an assertion fails.
+struct Processes {
+    agent: Child,
+    state: PathBuf,
+}
+
+impl Processes {
+    fn start(state: &Path) -> Processes {
+        Processes {
+            agent: start_agent(state),
+            state: state.to_owned(),
+        }
+    }
+
+    /// `kill -9` of the agent.
+    fn kill_agent(&mut self) {
+        self.agent.kill().expect("kill -9 the agent");
+        let _ = self.agent.wait();
+    }
+
+    fn restart_agent(&mut self) {
+        self.agent = start_agent(&self.state);
+    }
+}
+
+impl Drop for Processes {
+    fn drop(&mut self) {
+        let _ = self.agent.kill();
+        let _ = self.agent.wait();
+        stop_proxy(&self.state);
+    }
+}
+
 /// `windlass ARGS --json --state STATE`, its output kept for a failure.
 fn windlass(state: &Path, args: &[&str]) -> Child {
     Command::new(env!("CARGO_BIN_EXE_windlass"))
@@ -538,7 +572,7 @@ async fn kill_9_at_seeded_points_of_app_deploys_and_rollbacks() {
         .iter()
         .map(|s| (*s, support::free_port()))
         .collect();
-    let mut agent = start_agent(&state);
+    let mut processes = Processes::start(&state);
 
     // The first app release, with no kill.
     std::fs::write(&file, compose(&ports, "v1", false)).expect("compose");
@@ -646,13 +680,12 @@ async fn kill_9_at_seeded_points_of_app_deploys_and_rollbacks() {
             // Part of the kill point: a little into the state.
             std::thread::sleep(Duration::from_millis(point.after_ms));
         }
-        agent.kill().expect("kill -9 the agent");
-        let _ = agent.wait();
+        processes.kill_agent();
         let _ = cli.kill();
         let _ = cli.wait();
         let at_kill = progress(&store, &arn);
         let status_at_kill = status_of(&store, &arn);
-        agent = start_agent(&state);
+        processes.restart_agent();
 
         let deadline = Instant::now() + Duration::from_secs(90);
         let status = loop {
@@ -818,9 +851,7 @@ async fn kill_9_at_seeded_points_of_app_deploys_and_rollbacks() {
         });
     }
 
-    let _ = agent.kill();
-    let _ = agent.wait();
-    stop_proxy(&state);
+    drop(processes);
     cleanup(&docker).await;
 
     let mut by_scenario: BTreeMap<Scenario, usize> = BTreeMap::new();

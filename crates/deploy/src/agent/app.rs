@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use windlass_engine::{Outcome as ExecutionOutcome, Status};
 use windlass_store::releases::{AppRelease, Member, NewAppRelease, NewRelease, Outcome};
+use windlass_store::ExecutionRecord;
 
 use super::contract::{DeployRequest, RollbackRequest, Started};
 use super::{execution_arn, short_id, Agent, Error, APP_DEPLOY_MACHINE, APP_ROLLBACK_MACHINE};
@@ -126,6 +127,7 @@ impl Agent {
             release: app_release.id.clone(),
             waves: in_waves(&refs, &order),
             services: refs.clone(),
+            leaving: None,
         };
         let started = self
             .start(APP_DEPLOY_MACHINE, &name, &text, definition, &input)
@@ -227,9 +229,8 @@ impl Agent {
             }
         };
         let releases = self.releases.app_releases(&app)?;
-        let current = releases
-            .iter()
-            .find(|r| r.outcome == Outcome::Live)
+        let current = self
+            .serving(&releases)?
             .ok_or_else(|| Error::NothingLive(format!("app {app}")))?;
         let target: &AppRelease = match &request.release {
             Some(id) => releases
@@ -287,6 +288,7 @@ impl Agent {
             release: target.id.clone(),
             services: refs.clone(),
             waves: vec![refs.clone()],
+            leaving: Some(current.id.clone()),
         };
         if let Err(e) = self
             .start(APP_ROLLBACK_MACHINE, &name, &text, definition, &input)
@@ -297,8 +299,65 @@ impl Agent {
             }
             return Err(e);
         }
-        self.finish_app_later(&app, &target.id, &arn, &refs, Some(current.id.clone()));
+        self.finish_app_later(&app, &target.id, &arn, &refs, input.leaving.clone());
         Ok(started_list(&app, &target.id, &arn, &refs))
+    }
+
+    /// The app release the app runs now (`releases` newest first): the
+    /// newest that went live whose every service release is the service's
+    /// live one. Newer app releases that went live stay recorded so after
+    /// a rollback `--to` an older one; else the newest that went live (a
+    /// service was deployed or rolled back alone since).
+    fn serving<'a>(&self, releases: &'a [AppRelease]) -> Result<Option<&'a AppRelease>, Error> {
+        let went_live = || releases.iter().filter(|r| r.outcome == Outcome::Live);
+        for release in went_live() {
+            let mut all = true;
+            for member in &release.services {
+                let live = self.releases.live(&member.service)?;
+                all &= live.is_some_and(|l| l.release == member.release);
+            }
+            if all {
+                return Ok(Some(release));
+            }
+        }
+        Ok(went_live().next())
+    }
+
+    /// After a restart, for a lock held by app execution `record` (running
+    /// again, or ended before the waiter of the agent that died could
+    /// record its end): waits for its end, then records it and frees the
+    /// locks as the waiter would have. False when `record` is not an app
+    /// execution.
+    pub(super) fn finish_app_after_restart(&self, record: &ExecutionRecord) -> bool {
+        let machine = record.state_machine_arn.rsplit(':').next().unwrap_or("");
+        if machine != APP_DEPLOY_MACHINE && machine != APP_ROLLBACK_MACHINE {
+            return false;
+        }
+        let input: AppInput = match serde_json::from_str(&record.input) {
+            Ok(input) => input,
+            Err(e) => {
+                tracing::warn!(%e, arn = %record.arn, "an app execution's input does not read");
+                return false;
+            }
+        };
+        let leaving = if machine == APP_ROLLBACK_MACHINE {
+            // An execution started before `leaving` was recorded in its
+            // input leaves its app release's outcome as it was.
+            input.leaving.clone()
+        } else {
+            None
+        };
+        if machine == APP_ROLLBACK_MACHINE && leaving.is_none() {
+            tracing::warn!(arn = %record.arn, "an app rollback without the app release it leaves");
+        }
+        self.finish_app_later(
+            &input.app,
+            &input.release,
+            &record.arn,
+            &input.services,
+            leaving,
+        );
+        true
     }
 
     /// When the execution ends: records the app release's outcome (and, for

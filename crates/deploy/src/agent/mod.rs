@@ -195,15 +195,15 @@ impl Agent {
     pub async fn resume(&self) -> Result<usize, Error> {
         self.deployer.restore().await.map_err(Error::Restore)?;
         let resumed = self.runtime.recover().await?;
+        // App executions whose end is recorded and whose locks are freed
+        // once (their waiter died with the agent that started them).
+        let mut apps = std::collections::BTreeSet::new();
         for service in self.releases.services()? {
             let Some(lock) = self.releases.lock_of(&service)? else {
                 continue;
             };
-            let running = self
-                .runtime
-                .store()
-                .execution(&lock.holder)?
-                .is_some_and(|r| running(&r.status));
+            let record = self.runtime.store().execution(&lock.holder)?;
+            let running = record.as_ref().is_some_and(|r| running(&r.status));
             if running {
                 let mine = Lock {
                     pid: self.pid,
@@ -211,6 +211,14 @@ impl Agent {
                     ..lock.clone()
                 };
                 self.releases.try_lock(&mine, i64::MAX)?;
+            }
+            if let Some(record) = &record {
+                if apps.contains(&record.arn) || self.finish_app_after_restart(record) {
+                    apps.insert(record.arn.clone());
+                    continue;
+                }
+            }
+            if running {
                 self.finish_later(&service, &lock.holder, None);
             } else {
                 self.releases.unlock(&service, &lock.holder)?;
@@ -671,6 +679,187 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         panic!("the lock was not freed");
+    }
+
+    /// Waits (at most 2 s) until `done` holds.
+    async fn eventually(what: &str, done: impl Fn() -> bool) {
+        for _ in 0..200 {
+            if done() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("{what} within 2 s");
+    }
+
+    /// What a SIGKILL between an app execution's end and its waiter leaves:
+    /// the app release as it was before, the lock held by a dead process.
+    fn as_if_killed(releases: &SqliteReleases, arn: &str, id: &str, outcome: Outcome) {
+        releases
+            .set_app_outcome("nowhere", id, outcome, None, None)
+            .expect("outcome");
+        let dead = Lock {
+            service: "web".into(),
+            holder: arn.into(),
+            pid: u32::MAX,
+            heartbeat_millis: 0,
+        };
+        assert!(releases.try_lock(&dead, i64::MAX).expect("lock").is_none());
+    }
+
+    #[tokio::test]
+    async fn a_restarted_agent_records_the_end_of_app_executions_its_predecessor_left() {
+        let backend = Arc::new(FakeBackend::new());
+        backend.add_image("web:1");
+        backend.add_image("web:2");
+        let store: Arc<MemoryStore> = Arc::new(MemoryStore::new());
+        let releases = Arc::new(SqliteReleases::in_memory().expect("releases"));
+        let new_agent = || {
+            Agent::new(
+                Arc::clone(&store) as Arc<dyn windlass_store::Store>,
+                Arc::clone(&releases) as Arc<dyn Releases>,
+                Arc::clone(&backend) as Arc<dyn crate::Backend>,
+                workflow::Config::default(),
+            )
+        };
+        let app = |id: &str| {
+            releases
+                .app_release("nowhere", id)
+                .expect("read")
+                .expect("app release")
+                .outcome
+        };
+        let free = || releases.lock_of("web").expect("lock").is_none();
+        let first = new_agent();
+        first.resume().await.expect("resume");
+        // A worker: the fake backend's containers serve no HTTP.
+        let worker = "services:\n  web:\n    image: web:1\n    x-windlass: {watch: 0s}\n";
+        for text in [worker.to_owned(), worker.replace("web:1", "web:2")] {
+            let started = first.deploy(request(&text)).await.expect("deploy");
+            first
+                .runtime()
+                .wait(&started[0].execution)
+                .await
+                .expect("ends");
+            eventually("the lock freed", free).await;
+        }
+        let detail = releases
+            .app_release("nowhere", "a1")
+            .expect("read")
+            .and_then(|r| r.detail);
+        assert_eq!(
+            (app("a1"), app("a2")),
+            (Outcome::Live, Outcome::Live),
+            "{detail:?}"
+        );
+
+        // The deploy of a2 ended, then the agent died before recording it.
+        let a2 = releases
+            .app_release("nowhere", "a2")
+            .expect("read")
+            .and_then(|r| r.execution)
+            .expect("a2's execution");
+        as_if_killed(&releases, &a2, "a2", Outcome::Deploying);
+        let second = new_agent();
+        second.resume().await.expect("resume");
+        eventually("a2 recorded live and its lock freed", || {
+            app("a2") == Outcome::Live && free()
+        })
+        .await;
+
+        // The same for an app rollback: the app release it left is recorded
+        // as rolled back.
+        let back = second
+            .rollback(RollbackRequest {
+                service: None,
+                app: None,
+                release: None,
+                by: "me@here".into(),
+            })
+            .await
+            .expect("rollback");
+        assert_eq!(back[0].app_release.as_deref(), Some("a1"));
+        second
+            .runtime()
+            .wait(&back[0].execution)
+            .await
+            .expect("ends");
+        eventually("the lock freed", free).await;
+        assert_eq!(app("a2"), Outcome::RolledBack);
+        as_if_killed(&releases, &back[0].execution, "a2", Outcome::Live);
+        let third = new_agent();
+        third.resume().await.expect("resume");
+        eventually("a2 recorded as left and the lock freed", || {
+            app("a2") == Outcome::RolledBack && free()
+        })
+        .await;
+        assert_eq!(app("a1"), Outcome::Live);
+    }
+
+    #[tokio::test]
+    async fn an_app_rollback_starts_from_the_app_release_that_serves() {
+        let backend = Arc::new(FakeBackend::new());
+        let worker = "services:\n  web:\n    image: web:1\n    x-windlass: {watch: 0s}\n";
+        let agent = agent(Arc::clone(&backend));
+        agent.resume().await.expect("resume");
+        let releases = Arc::clone(agent.releases());
+        let free = || releases.lock_of("web").expect("lock").is_none();
+        let app = |id: &str| {
+            releases
+                .app_release("nowhere", id)
+                .expect("read")
+                .expect("app release")
+                .outcome
+        };
+        let to = |release: Option<&str>| RollbackRequest {
+            service: None,
+            app: None,
+            release: release.map(str::to_owned),
+            by: "me@here".into(),
+        };
+        for n in 1..=3 {
+            let image = format!("web:{n}");
+            backend.add_image(&image);
+            let text = worker.replace("web:1", &image);
+            let started = agent.deploy(request(&text)).await.expect("deploy");
+            agent
+                .runtime()
+                .wait(&started[0].execution)
+                .await
+                .expect("ends");
+            eventually("the lock freed", free).await;
+        }
+        let back = agent.rollback(to(Some("a1"))).await.expect("rollback");
+        agent
+            .runtime()
+            .wait(&back[0].execution)
+            .await
+            .expect("ends");
+        eventually("the lock freed", free).await;
+        // a2 went live once and stays so recorded, but the app runs a1:
+        // there is nothing earlier to go back to.
+        assert_eq!((app("a1"), app("a2")), (Outcome::Live, Outcome::Live));
+        match agent.rollback(to(None)).await {
+            Err(Error::NoEarlier(_)) => {}
+            other => panic!("expected nothing earlier than a1, got {other:?}"),
+        }
+        let forward = agent.rollback(to(Some("a2"))).await.expect("rollback");
+        assert_eq!(forward[0].previous.as_deref(), Some("r1"));
+        agent
+            .runtime()
+            .wait(&forward[0].execution)
+            .await
+            .expect("ends");
+        eventually("the lock freed", free).await;
+        assert_eq!(
+            releases
+                .live("web")
+                .expect("live")
+                .map(|l| l.release)
+                .as_deref(),
+            Some("r2")
+        );
+        assert_eq!((app("a1"), app("a2")), (Outcome::RolledBack, Outcome::Live));
     }
 
     #[tokio::test]

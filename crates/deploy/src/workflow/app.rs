@@ -31,6 +31,11 @@ pub struct AppInput {
     /// The same services in start order: each wave only once every service
     /// it depends on is healthy.
     pub waves: Vec<Vec<ReleaseRef>>,
+    /// For an explicit rollback: the app release it leaves, recorded as
+    /// rolled back when the rollback succeeds (also by an agent that resumes
+    /// the execution after a crash).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leaving: Option<String>,
 }
 
 /// Groups `services` (name and the names it depends on) into waves: a

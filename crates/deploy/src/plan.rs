@@ -272,6 +272,13 @@ pub fn build_spec(
 /// service has one, else a TCP connect to the routed port.
 pub fn health_wait(service: &Service) -> Option<WaitConfig> {
     let probe = &service.windlass.health;
+    if service.runs_to_completion {
+        // A job is done when it exited 0; it may take a while (a migration).
+        let mut config = WaitConfig::new(Check::Completes);
+        config.interval = probe.interval.unwrap_or(Duration::from_millis(100));
+        config.deadline = probe.start_timeout.unwrap_or(Duration::from_secs(600));
+        return Some(config);
+    }
     let port = service.routed_port();
     let check = match (&probe.http, probe.tcp, port) {
         (Some(path), _, Some(port)) => Check::Http {

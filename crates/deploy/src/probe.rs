@@ -23,6 +23,9 @@ pub enum Check {
     /// healthcheck): the container is still running one interval after it
     /// was first seen running.
     Running,
+    /// A one-shot job (`service_completed_successfully`): the container
+    /// exited with code 0.
+    Completes,
 }
 
 /// How to wait.
@@ -78,6 +81,12 @@ pub async fn wait_healthy(
     let mut seen_running = false;
     loop {
         let container = backend.inspect_container(id).await?;
+        if config.check == Check::Completes {
+            match container.state {
+                RunState::Exited { code: 0 } => return Ok(container),
+                _ => last = "it has not exited yet".into(),
+            }
+        }
         if let RunState::Exited { code } = container.state {
             return Err(Error::Exited {
                 container: id.to_owned(),
@@ -128,6 +137,8 @@ pub async fn wait_healthy(
                     }
                 }
             }
+            // Handled above: not exited yet.
+            Check::Completes => false,
             Check::Running => {
                 let running = container.state == RunState::Running;
                 // A single look (a zero deadline, as the watch asks) takes

@@ -206,7 +206,12 @@ impl Agent {
             .await
             .map_err(|e| Error::Backend(e.to_string()))?
             .iter()
-            .any(|c| c.state == crate::backend::RunState::Running);
+            .any(|c| match c.state {
+                crate::backend::RunState::Running => true,
+                // A job that completed stays done.
+                crate::backend::RunState::Exited { code: 0 } => spec.runs_to_completion,
+                _ => false,
+            });
         Ok(running.then_some(release.id))
     }
 
@@ -439,7 +444,8 @@ impl Agent {
 /// The services `service` waits for before it starts (Compose's
 /// `depends_on`): windlass starts a service once each of them is healthy,
 /// whatever the condition says (`service_started` is met by a healthy one
-/// too; `service_completed_successfully` is not honoured at start).
+/// too), and a job (`service_completed_successfully`) is healthy once it
+/// exited 0.
 pub(super) fn dependencies(service: &Service) -> Vec<String> {
     service.depends_on.keys().cloned().collect()
 }

@@ -32,12 +32,18 @@ impl Agent {
                 live: self.releases.live(name)?.map(|l| l.release),
                 image: self.image_source(&project, name).await,
                 strategy: match project.services[name].strategy().0 {
+                    _ if project.services[name].runs_to_completion => "job".to_owned(),
                     Strategy::BlueGreen if project.services[name].proxy_address().is_none() => {
                         "start-first".to_owned()
                     }
                     strategy => strategy.as_str().to_owned(),
                 },
-                why: project.services[name].strategy().1.to_owned(),
+                why: if project.services[name].runs_to_completion {
+                    "another service waits for it to exit 0 (service_completed_successfully)"
+                        .to_owned()
+                } else {
+                    project.services[name].strategy().1.to_owned()
+                },
                 proxy: project.services[name].proxy_address().map(|address| {
                     let level = match protocol(&project.services[name]) {
                         windlass_proxy::Protocol::Http => "HTTP",

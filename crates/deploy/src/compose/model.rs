@@ -123,6 +123,12 @@ pub struct Service {
     pub pids_limit: Option<i64>,
     #[serde(rename = "x-windlass", default)]
     pub windlass: Windlass,
+    /// Another service waits for this one to exit 0 (`depends_on` with
+    /// `condition: service_completed_successfully`): a one-shot job, such as
+    /// a migration. Its release is healthy once its containers exited 0; it
+    /// takes no traffic and is not watched. Set once the project is read.
+    #[serde(skip)]
+    pub runs_to_completion: bool,
 }
 
 /// `build`: a context path, or the long form.

@@ -77,6 +77,7 @@ pub(crate) fn check_project(
             report.warning(&FieldPath::of(&[section, key, "name"]), "a name only matters for swarm's store, so windlass does not use it: the file is mounted at the service's target");
         }
     }
+    mark_jobs(project, report);
     let names: Vec<String> = project.services.keys().cloned().collect();
     let mut container_names: BTreeMap<String, String> = BTreeMap::new();
     let snapshot = project.clone();
@@ -109,6 +110,38 @@ pub(crate) fn check_project(
         resolve(name, service, &snapshot, env, files, report);
         if files == FileChecks::Check {
             check_build(service, &at, report);
+        }
+    }
+}
+
+/// Marks the services others wait to complete (`service_completed_successfully`)
+/// and refuses what such a one-shot job cannot be: one that serves a
+/// published port, or that Docker restarts whatever its exit.
+fn mark_jobs(project: &mut Project, report: &mut Report) {
+    let jobs: Vec<String> = project
+        .services
+        .values()
+        .flat_map(|s| s.depends_on.iter())
+        .filter(|(_, how)| how.condition == super::runtime::Condition::ServiceCompletedSuccessfully)
+        .map(|(name, _)| name.clone())
+        .collect();
+    for name in jobs {
+        let Some(job) = project.services.get_mut(&name) else {
+            continue;
+        };
+        if job.runs_to_completion {
+            continue;
+        }
+        job.runs_to_completion = true;
+        let at = FieldPath::of(&["services", &name]);
+        if !job.ports.is_empty() {
+            report.error(&at.key("ports"), format!("service `{name}` runs to completion (another service depends on it with condition service_completed_successfully), so it serves no traffic: remove its ports, or depend on it with service_started or service_healthy"));
+        }
+        if matches!(
+            job.restart,
+            Some(super::runtime::Restart::Always | super::runtime::Restart::UnlessStopped)
+        ) {
+            report.error(&at.key("restart"), format!("service `{name}` must run to completion (another service depends on it with condition service_completed_successfully), but restart {} starts it again whenever it ends: use restart \"no\" or on-failure", if job.restart == Some(super::runtime::Restart::Always) { "always" } else { "unless-stopped" }));
         }
     }
 }

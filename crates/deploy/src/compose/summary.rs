@@ -113,6 +113,9 @@ fn describe(service: &Service, directory: &Path) -> String {
     let replicas = service.deploy.replicas.unwrap_or(1);
     let (strategy, why) = service.strategy();
     let strategy = match (strategy, service.proxy_address()) {
+        _ if service.runs_to_completion => {
+            "a job: runs to completion (exit 0) before the services that wait for it".to_owned()
+        }
         (Strategy::BlueGreen, Some(address)) => format!("blue/green behind {address}"),
         (Strategy::BlueGreen, None) => "start-first, no proxy (no published port)".to_owned(),
         (Strategy::StopFirst, _) => format!("stop-first ({why})"),

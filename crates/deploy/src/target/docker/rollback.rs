@@ -94,6 +94,17 @@ async fn running_upstreams(
         && containers.iter().all(|c| {
             c.state == RunState::Running && port.is_none_or(|p| c.published.contains_key(&p))
         });
+    // A job whose run completed is not run again to go back to it.
+    let completed = release.spec.runs_to_completion
+        && !containers.is_empty()
+        && containers
+            .iter()
+            .all(|c| c.state == RunState::Exited { code: 0 });
+    if completed {
+        return Ok(Upstreams {
+            addresses: Vec::new(),
+        });
+    }
     if all_run {
         return Ok(Upstreams {
             addresses: containers

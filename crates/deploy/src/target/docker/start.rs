@@ -122,6 +122,10 @@ async fn start_replica(
         .iter()
         .find(|c| c.name.trim_start_matches('/') == spec.name);
     let id = match found {
+        // A job that ran to completion before a crash is done: not run twice.
+        Some(c) if release.spec.runs_to_completion && c.state == (RunState::Exited { code: 0 }) => {
+            return Ok(c.id.clone());
+        }
         Some(c) if matches!(c.state, RunState::Running | RunState::Created) => c.id.clone(),
         Some(c) => {
             // Exited or worse: start afresh rather than reuse its state.

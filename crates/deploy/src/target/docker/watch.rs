@@ -55,6 +55,15 @@ pub(super) async fn watch(
     let id = release.id();
     let label = release.label();
     let triggers = Triggers::of(service);
+    if service.runs_to_completion {
+        // A job's exit 0 was its health; it has nothing left to watch.
+        return Ok(Watched {
+            watched_millis: 0,
+            requests: 0,
+            server_errors: 0,
+            p99_millis: None,
+        });
+    }
     // A service that publishes no port has no proxy: only its health is watched.
     let proxied = service.proxy_address().is_some();
     let proxy_failed = |e: String| Failure::new(failures::PROXY, e);

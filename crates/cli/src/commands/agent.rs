@@ -44,15 +44,30 @@ pub struct Args {
     /// (save them under /etc/systemd/system and enable them), and exit.
     #[arg(long)]
     systemd: bool,
+    /// Install those units (in --unit-dir), then `systemctl daemon-reload`
+    /// and `systemctl enable --now` them, and exit.
+    #[arg(long, conflicts_with = "systemd")]
+    install: bool,
+    /// Where --install writes the units.
+    #[arg(long, value_name = "DIR", default_value = "/etc/systemd/system")]
+    unit_dir: PathBuf,
+    /// The proxy runs on its own (its systemd unit): wait for it rather than
+    /// start one. Without it, the agent starts `windlass proxy` when none runs.
+    #[arg(long)]
+    external_proxy: bool,
 }
 
+/// The unit files: (name, text).
+const PROXY_UNIT: &str = "windlass-proxy.service";
+const AGENT_UNIT: &str = "windlass-agent.service";
+
 /// The two units that keep windlass serving: the proxy (which must keep
-/// running: it is the services' front door) and the agent (deploys).
-fn systemd_units(exe: &Path, state: &Path) -> String {
+/// running: it is the services' front door) and the agent (deploys), each
+/// as (file name, text).
+fn units(exe: &Path, state: &Path) -> [(&'static str, String); 2] {
     let (exe, state) = (exe.display(), state.display());
-    format!(
-        "# /etc/systemd/system/windlass-proxy.service\n\
-[Unit]\n\
+    let proxy = format!(
+        "[Unit]\n\
 Description=windlass proxy: the front door of the services windlass deploys\n\
 After=network.target docker.service\n\
 \n\
@@ -62,24 +77,77 @@ Restart=always\n\
 RestartSec=1\n\
 \n\
 [Install]\n\
-WantedBy=multi-user.target\n\
-\n\
-# /etc/systemd/system/windlass-agent.service\n\
-[Unit]\n\
+WantedBy=multi-user.target\n"
+    );
+    let agent = format!(
+        "[Unit]\n\
 Description=windlass agent: runs deploys and rollbacks as durable executions\n\
 After=windlass-proxy.service docker.service\n\
 Wants=windlass-proxy.service\n\
 \n\
 [Service]\n\
-ExecStart={exe} agent --state {state}\n\
+ExecStart={exe} agent --state {state} --external-proxy\n\
 Restart=always\n\
 RestartSec=1\n\
 \n\
 [Install]\n\
-WantedBy=multi-user.target\n\
-\n\
-# then: systemctl daemon-reload && systemctl enable --now windlass-proxy windlass-agent\n"
-    )
+WantedBy=multi-user.target\n"
+    );
+    [(PROXY_UNIT, proxy), (AGENT_UNIT, agent)]
+}
+
+/// The units as `--systemd` prints them.
+fn systemd_units(exe: &Path, state: &Path) -> String {
+    let mut out = String::new();
+    for (name, text) in units(exe, state) {
+        out.push_str(&format!("# /etc/systemd/system/{name}\n{text}\n"));
+    }
+    out.push_str(
+        "# then: systemctl daemon-reload && systemctl enable --now windlass-proxy windlass-agent\n",
+    );
+    out
+}
+
+/// `--install`: writes the units, then has systemd load and start them.
+fn install(exe: &Path, state: &Path, unit_dir: &Path) -> anyhow::Result<u8> {
+    std::fs::create_dir_all(unit_dir)
+        .with_context(|| format!("cannot create {}", unit_dir.display()))?;
+    for (name, text) in units(exe, state) {
+        let path = unit_dir.join(name);
+        std::fs::write(&path, text).with_context(|| {
+            format!(
+                "cannot write {} (run as root, or pick --unit-dir)",
+                path.display()
+            )
+        })?;
+        eprintln!("wrote {}", path.display());
+    }
+    let steps: [&[&str]; 2] = [
+        &["daemon-reload"],
+        &["enable", "--now", PROXY_UNIT, AGENT_UNIT],
+    ];
+    for step in steps {
+        let shown = format!("systemctl {}", step.join(" "));
+        match std::process::Command::new("systemctl").args(step).output() {
+            Ok(out) if out.status.success() => eprintln!("ran {shown}"),
+            Ok(out) => {
+                eprintln!(
+                    "windlass: {shown} failed: {}; the units are written: run it yourself once systemd runs here",
+                    String::from_utf8_lossy(&out.stderr).trim()
+                );
+                return Ok(exit::FAILED);
+            }
+            Err(e) => {
+                eprintln!("windlass: cannot run systemctl ({e}): this machine has no systemd; the units are written, or run `windlass proxy` and `windlass agent --external-proxy` under your own supervisor");
+                return Ok(exit::FAILED);
+            }
+        }
+    }
+    eprintln!(
+        "windlass proxy and agent run under systemd for state {}; see `systemctl status windlass-agent`",
+        state.display()
+    );
+    Ok(exit::OK)
 }
 
 pub fn run(args: Args) -> anyhow::Result<u8> {
@@ -89,13 +157,20 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         print!("{}", systemd_units(&std::env::current_exe()?, &dir));
         return Ok(exit::OK);
     }
+    if args.install {
+        let dir = std::path::absolute(&dir).unwrap_or(dir);
+        return install(&std::env::current_exe()?, &dir, &args.unit_dir);
+    }
     let tokio = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     tokio.block_on(async move {
         // The proxies live in their own process, so that the services keep
         // taking traffic whatever happens to this one.
-        let proxy = super::proxy::connect(&dir).await?;
+        let proxy = match args.external_proxy {
+            true => super::proxy::wait_for(&dir).await?,
+            false => super::proxy::connect(&dir).await?,
+        };
         let agent = Agent::open(&dir, Proxies::daemon(proxy))
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;

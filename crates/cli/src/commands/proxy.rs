@@ -87,6 +87,23 @@ pub async fn connect(state: &Path) -> anyhow::Result<Client> {
     )
 }
 
+/// A client of the proxy daemon of `state` that something else runs (its
+/// systemd unit), waited for up to 30 s; none is started.
+pub async fn wait_for(state: &Path) -> anyhow::Result<Client> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if let Some(client) = reachable(state).await {
+            return Ok(client);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    bail!(
+        "no windlass proxy answers for {} after 30s (--external-proxy): start it (systemctl start windlass-proxy, or windlass proxy --state {})",
+        state.display(),
+        state.display()
+    )
+}
+
 async fn reachable(state: &Path) -> Option<Client> {
     let client = Client::from_state_dir(&folder(state)).ok()?;
     client.services().await.ok().map(|_| client)

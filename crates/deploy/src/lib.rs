@@ -15,6 +15,7 @@ pub mod credentials;
 pub mod failures;
 pub mod plan;
 pub mod probe;
+pub mod progress;
 pub mod target;
 #[cfg(any(test, feature = "test-util"))]
 pub mod test_util;

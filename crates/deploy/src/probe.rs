@@ -76,6 +76,16 @@ pub async fn wait_healthy(
     id: &str,
     config: &WaitConfig,
 ) -> Result<Container, Error> {
+    wait_healthy_noting(backend, id, config, &|_| {}).await
+}
+
+/// [`wait_healthy`], telling `note` what the last look saw while it waits.
+pub async fn wait_healthy_noting(
+    backend: &dyn Backend,
+    id: &str,
+    config: &WaitConfig,
+    note: &crate::backend::Note,
+) -> Result<Container, Error> {
     let started = Instant::now();
     let mut last = String::from("not inspected yet");
     let mut seen_running = false;
@@ -179,6 +189,11 @@ pub async fn wait_healthy(
                 last,
             });
         }
+        note(&format!(
+            "not healthy yet after {} s (of {} s allowed): {last}",
+            started.elapsed().as_secs(),
+            config.deadline.as_secs()
+        ));
         tokio::time::sleep(config.interval).await;
     }
 }

@@ -62,14 +62,26 @@ fn app_spec(case: &str, name: &str, image: &str, env: &[(&str, &str)]) -> Contai
 
 async fn build(docker: &Docker, case: &str, image: &str) -> Result<String, Error> {
     let started = Instant::now();
+    let noted = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let into = std::sync::Arc::clone(&noted);
     let id = docker
-        .build_image(&BuildSpec {
-            context: context(case),
-            tag: image.to_owned(),
-            labels: labels(case),
-            ..BuildSpec::default()
-        })
+        .build_image_noting(
+            &BuildSpec {
+                context: context(case),
+                tag: image.to_owned(),
+                labels: labels(case),
+                ..BuildSpec::default()
+            },
+            &windlass_deploy::backend::BuildOptions::default(),
+            &move |line: &str| into.lock().expect("notes").push(line.to_owned()),
+        )
         .await?;
+    // The build told how it went, a Dockerfile step at a time.
+    let steps = noted.lock().expect("notes").clone();
+    assert!(
+        steps.first().is_some_and(|s| s.starts_with("Step 1/")),
+        "{steps:?}"
+    );
     println!(
         "[{case}] image {image} built from scratch in {:?} (id {id})",
         started.elapsed()

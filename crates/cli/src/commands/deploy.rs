@@ -273,12 +273,34 @@ pub async fn follow(client: &Client, arn: &str, progress: bool) -> anyhow::Resul
     let mut after = 0u64;
     let mut all = Vec::new();
     let mut entered = Entered::new();
+    let mut noted: std::collections::BTreeMap<String, (String, std::time::Instant)> =
+        Default::default();
     loop {
         let view = client.execution(arn, after).await?;
         for event in &view.events {
             after = event.id;
             if progress {
                 print_step(event, &mut entered);
+            }
+        }
+        if progress {
+            // How the long steps go: each build step, else a line a
+            // second at most per service.
+            for note in &view.notes {
+                let due = match noted.get(&note.service) {
+                    None => true,
+                    Some((text, _)) if *text == note.text => false,
+                    Some((_, at)) => {
+                        note.text.starts_with("Step ") || at.elapsed() >= Duration::from_secs(1)
+                    }
+                };
+                if due {
+                    eprintln!("    … {}: {}", note.service, note.text);
+                    noted.insert(
+                        note.service.clone(),
+                        (note.text.clone(), std::time::Instant::now()),
+                    );
+                }
             }
         }
         all.extend(view.events.iter().cloned());

@@ -80,7 +80,10 @@ async fn execution(
     Query(query): Query<ExecutionQuery>,
 ) -> Result<Json<ExecutionView>, Refusal> {
     match execution_view(agent.runtime().store().as_ref(), &query.arn, query.after) {
-        Ok(Some(view)) => Ok(Json(view)),
+        Ok(Some(mut view)) => {
+            view.notes = agent.notes_of(&query.arn)?;
+            Ok(Json(view))
+        }
         Ok(None) => Err(Refusal(ErrorBody {
             kind: ErrorKind::NotFound,
             message: format!("no execution {}", query.arn),

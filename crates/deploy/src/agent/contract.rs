@@ -151,6 +151,17 @@ pub struct ExecutionView {
     pub error: Option<String>,
     pub cause: Option<String>,
     pub events: Vec<Progress>,
+    /// What the execution's long steps are doing now (a build's step, a
+    /// pull's layer, the last health probe), per service; not history.
+    #[serde(default)]
+    pub notes: Vec<StepNote>,
+}
+
+/// One service's [`ExecutionView::notes`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepNote {
+    pub service: String,
+    pub text: String,
 }
 
 /// A history event as progress: what the CLI prints and times.
@@ -282,6 +293,7 @@ mod tests {
             status: Status::TimedOut,
             error: None,
             cause: None,
+            notes: Vec::new(),
             events: vec![Progress {
                 id: 3,
                 timestamp_millis: 7,

@@ -37,6 +37,7 @@ pub fn execution_view(
         error,
         cause,
         events,
+        notes: Vec::new(),
     }))
 }
 

@@ -38,6 +38,9 @@ pub use contract::{
 };
 pub use follow::execution_view;
 
+use crate::progress::Notes;
+use contract::StepNote;
+
 /// A lock whose heartbeat is older than this is free.
 pub const LOCK_STALE_MILLIS: i64 = 10_000;
 const HEARTBEAT_EVERY: Duration = Duration::from_secs(2);
@@ -102,6 +105,7 @@ pub struct Agent {
     proxies: Proxies,
     releases: Arc<dyn Releases>,
     clock: Arc<dyn Clock>,
+    notes: Notes,
     pid: u32,
 }
 
@@ -127,13 +131,17 @@ impl Agent {
         proxies: Proxies,
     ) -> Agent {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let target: Arc<dyn crate::target::Target> = Arc::new(DockerTarget::new(
-            Arc::clone(&backend),
-            Arc::clone(&releases),
-            proxies.clone(),
-            Arc::clone(&clock),
-            config,
-        ));
+        let notes = Notes::default();
+        let target: Arc<dyn crate::target::Target> = Arc::new(
+            DockerTarget::new(
+                Arc::clone(&backend),
+                Arc::clone(&releases),
+                proxies.clone(),
+                Arc::clone(&clock),
+                config,
+            )
+            .with_notes(notes.clone()),
+        );
         let deployer = Deployer::new(Arc::clone(&target), Arc::clone(&releases));
         let mut invokers = Invokers::new();
         invokers.register(workflow::RESOURCE_PREFIX, Arc::new(deployer.clone()));
@@ -146,8 +154,25 @@ impl Agent {
             proxies,
             releases,
             clock,
+            notes,
             pid: std::process::id(),
         }
+    }
+
+    /// The notes of the services execution `arn` holds (see [`Notes`]).
+    pub fn notes_of(&self, arn: &str) -> Result<Vec<StepNote>, Error> {
+        let mut notes = Vec::new();
+        for (service, text) in self.notes.all() {
+            if self
+                .releases
+                .lock_of(&service)?
+                .is_some_and(|lock| lock.holder == arn)
+            {
+                notes.push(StepNote { service, text });
+            }
+        }
+        notes.sort_by(|a, b| a.service.cmp(&b.service));
+        Ok(notes)
     }
 
     /// The agent of state folder `dir` (`windlass.db` in it) on the local

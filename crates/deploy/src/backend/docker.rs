@@ -27,7 +27,7 @@ use create::create_body;
 
 use super::{
     split_reference, Backend, BuildOptions, BuildSpec, Container, ContainerSpec, Error,
-    FileContent, Health, RegistryAuth, RunState, VolumeSpec,
+    FileContent, Health, Note, RegistryAuth, RunState, VolumeSpec,
 };
 
 /// The Docker engine on this host.
@@ -272,6 +272,15 @@ impl Backend for Docker {
         spec: &BuildSpec,
         build: &BuildOptions,
     ) -> Result<String, Error> {
+        self.build_image_noting(spec, build, &|_| {}).await
+    }
+
+    async fn build_image_noting(
+        &self,
+        spec: &BuildSpec,
+        build: &BuildOptions,
+        note: &Note,
+    ) -> Result<String, Error> {
         let context = spec.context.clone();
         let archive = tokio::task::spawn_blocking(move || tar_context(&context))
             .await
@@ -319,6 +328,9 @@ impl Backend for Docker {
                 });
             }
             if let Some(line) = info.stream {
+                if line.starts_with("Step ") {
+                    note(&line);
+                }
                 output.push_str(&line);
             }
             if let Some(id) = info.aux.and_then(|aux| aux.id) {
@@ -351,18 +363,44 @@ impl Backend for Docker {
     }
 
     async fn push_image(&self, reference: &str, auth: Option<&RegistryAuth>) -> Result<(), Error> {
+        self.push_image_noting(reference, auth, &|_| {}).await
+    }
+
+    async fn push_image_noting(
+        &self,
+        reference: &str,
+        auth: Option<&RegistryAuth>,
+        note: &Note,
+    ) -> Result<(), Error> {
         let (repo, tag) = split_reference(reference);
         let options = PushImageOptionsBuilder::default().tag(tag).build();
         let mut stream = self
             .client
             .push_image(repo, Some(options), credentials(auth));
         while let Some(item) = stream.next().await {
-            item.map_err(engine("push image", reference))?;
+            let info = item.map_err(engine("push image", reference))?;
+            if let Some(status) = &info.status {
+                note(&layer_note(
+                    "push",
+                    None,
+                    status,
+                    info.progress_detail.as_ref(),
+                ));
+            }
         }
         Ok(())
     }
 
     async fn pull_image(&self, reference: &str, auth: Option<&RegistryAuth>) -> Result<(), Error> {
+        self.pull_image_noting(reference, auth, &|_| {}).await
+    }
+
+    async fn pull_image_noting(
+        &self,
+        reference: &str,
+        auth: Option<&RegistryAuth>,
+        note: &Note,
+    ) -> Result<(), Error> {
         let (repo, tag) = split_reference(reference);
         let options = CreateImageOptionsBuilder::default()
             .from_image(repo)
@@ -373,6 +411,14 @@ impl Backend for Docker {
             .create_image(Some(options), None, credentials(auth));
         while let Some(item) = stream.next().await {
             let info = item.map_err(engine("pull image", reference))?;
+            if let Some(status) = &info.status {
+                note(&layer_note(
+                    "pull",
+                    info.id.as_deref(),
+                    status,
+                    info.progress_detail.as_ref(),
+                ));
+            }
             if let Some(message) = info.error_detail.and_then(|d| d.message) {
                 return Err(Error::Engine {
                     operation: "pull image",
@@ -620,4 +666,26 @@ impl Backend for Docker {
             Err(err) => Err(engine("create network", name)(err)),
         }
     }
+}
+
+/// One line of a push or pull: `pull 1a2b3c: Downloading 3.1/10.0 MB`.
+fn layer_note(
+    what: &str,
+    layer: Option<&str>,
+    status: &str,
+    progress: Option<&bollard::models::ProgressDetail>,
+) -> String {
+    let mut text = what.to_owned();
+    if let Some(layer) = layer {
+        text.push(' ');
+        text.push_str(layer);
+        text.push(':');
+    }
+    text.push(' ');
+    text.push_str(status);
+    if let Some((current, total)) = progress.and_then(|p| p.current.zip(p.total)) {
+        let mb = |bytes: i64| bytes as f64 / 1_000_000.0;
+        text.push_str(&format!(" {:.1}/{:.1} MB", mb(current), mb(total)));
+    }
+    text
 }

@@ -294,6 +294,10 @@ pub struct Container {
 
 /// What a deploy does to a target. Implementations must be cheap to share
 /// (`Arc<dyn Backend>`) and safe to call concurrently.
+///
+/// Where a long call (build, push, pull) is at, told as it goes.
+pub type Note = dyn Fn(&str) + Send + Sync;
+
 #[async_trait]
 pub trait Backend: Send + Sync {
     /// Builds an image from `spec.context` and tags it `spec.tag`; returns its id.
@@ -314,10 +318,38 @@ pub trait Backend: Send + Sync {
         }
         self.build_image(spec).await
     }
+    /// [`Backend::build_image_with`], telling `note` how it goes (the
+    /// Dockerfile step it is at); a backend that cannot tell says nothing.
+    async fn build_image_noting(
+        &self,
+        spec: &BuildSpec,
+        options: &BuildOptions,
+        _note: &Note,
+    ) -> Result<String, Error> {
+        self.build_image_with(spec, options).await
+    }
     /// Gives `image` (an id or reference) the reference `target` (`repo:tag`).
     async fn tag_image(&self, image: &str, target: &str) -> Result<(), Error>;
     async fn push_image(&self, reference: &str, auth: Option<&RegistryAuth>) -> Result<(), Error>;
     async fn pull_image(&self, reference: &str, auth: Option<&RegistryAuth>) -> Result<(), Error>;
+    /// [`Backend::push_image`], telling `note` how it goes.
+    async fn push_image_noting(
+        &self,
+        reference: &str,
+        auth: Option<&RegistryAuth>,
+        _note: &Note,
+    ) -> Result<(), Error> {
+        self.push_image(reference, auth).await
+    }
+    /// [`Backend::pull_image`], telling `note` how it goes.
+    async fn pull_image_noting(
+        &self,
+        reference: &str,
+        auth: Option<&RegistryAuth>,
+        _note: &Note,
+    ) -> Result<(), Error> {
+        self.pull_image(reference, auth).await
+    }
     /// The image's registry digests (`repo@sha256:...`), to pin a release.
     async fn image_digests(&self, reference: &str) -> Result<Vec<String>, Error>;
     /// Removes an image reference; one that does not exist is not an error.

@@ -41,7 +41,10 @@ pub(super) async fn wait_healthy(
     let mut failed = Vec::new();
     let mut unhealthy = Vec::new();
     for id in ids {
-        let container = match probe::wait_healthy(target.backend.as_ref(), &id, &config).await {
+        let note = target.notes.for_service(&release.service);
+        let waited = probe::wait_healthy_noting(target.backend.as_ref(), &id, &config, &note).await;
+        target.notes.clear(&release.service);
+        let container = match waited {
             Ok(container) => container,
             Err(e) => {
                 failed.push(e.to_string());

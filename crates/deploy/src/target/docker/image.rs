@@ -56,11 +56,13 @@ async fn build(
             release.service
         )));
     };
-    let id = target
+    let note = target.notes.for_service(&release.service);
+    let built = target
         .backend
-        .build_image_with(&spec, &options)
-        .await
-        .map_err(failed)?;
+        .build_image_noting(&spec, &options, &note)
+        .await;
+    target.notes.clear(&release.service);
+    let id = built.map_err(failed)?;
     let push = match release.spec.image.as_deref().and_then(registry_repo) {
         Some(repo) => {
             let to = format!("{repo}:{}", release.id());
@@ -92,16 +94,18 @@ async fn take(
     let digests = match target.backend.image_digests(image).await {
         Ok(digests) => digests,
         Err(_) => {
-            target
+            let note = target.notes.for_service(&release.service);
+            let pulled = target
                 .backend
-                .pull_image(image, target.config.credentials.for_image(image))
-                .await
-                .map_err(|e| {
-                    Failure::new(
-                        failures::IMAGE,
-                        format!("image {image} is not on this machine and cannot be pulled: {e}"),
-                    )
-                })?;
+                .pull_image_noting(image, target.config.credentials.for_image(image), &note)
+                .await;
+            target.notes.clear(&release.service);
+            pulled.map_err(|e| {
+                Failure::new(
+                    failures::IMAGE,
+                    format!("image {image} is not on this machine and cannot be pulled: {e}"),
+                )
+            })?;
             target
                 .backend
                 .image_digests(image)
@@ -127,18 +131,20 @@ async fn take(
 
 pub(super) async fn push(
     target: &DockerTarget,
-    _release: &ReleaseContext,
+    release: &ReleaseContext,
     image: &Image,
 ) -> Result<Image, Failure> {
     let Some(to) = &image.push else {
         return Ok(image.clone());
     };
     let failed = |e: crate::backend::Error| Failure::new(failures::PUSH, e.to_string());
-    target
+    let note = target.notes.for_service(&release.service);
+    let pushed = target
         .backend
-        .push_image(to, target.config.credentials.for_image(to))
-        .await
-        .map_err(failed)?;
+        .push_image_noting(to, target.config.credentials.for_image(to), &note)
+        .await;
+    target.notes.clear(&release.service);
+    pushed.map_err(failed)?;
     let (repo, _) = split_reference(to);
     let digest = target
         .backend

@@ -32,6 +32,7 @@ use super::{
 };
 use crate::backend::{Backend, Container, RELEASE_LABEL, SERVICE_LABEL};
 use crate::failures;
+use crate::progress::Notes;
 
 pub use hook::HOOK_TIMEOUT;
 pub use image::release_tag;
@@ -69,6 +70,7 @@ pub struct DockerTarget {
     proxies: Proxies,
     clock: Arc<dyn Clock>,
     config: Config,
+    notes: Notes,
 }
 
 impl DockerTarget {
@@ -85,7 +87,14 @@ impl DockerTarget {
             proxies,
             clock,
             config,
+            notes: Notes::default(),
         }
+    }
+
+    /// Tells how long steps go in `notes` (the agent shows them).
+    pub fn with_notes(mut self, notes: Notes) -> DockerTarget {
+        self.notes = notes;
+        self
     }
 
     pub fn proxies(&self) -> &Proxies {

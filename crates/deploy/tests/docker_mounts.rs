@@ -100,6 +100,11 @@ async fn a_service_with_mounts_secrets_and_run_settings_runs_as_written() {
     let result = run(&docker, &raw, &dir).await;
     cleanup(&docker, &raw).await;
     result.expect("mounts");
+    // The text secrets' files went with their container.
+    let left: Vec<_> = std::fs::read_dir(dir.join("state/secrets"))
+        .map(|entries| entries.filter_map(Result::ok).map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "secret files left behind: {left:?}");
 }
 
 async fn raw_client() -> bollard::Docker {

@@ -571,15 +571,24 @@ impl Backend for Docker {
     }
 
     async fn remove_container(&self, id: &str) -> Result<(), Error> {
+        // Its name says which folder of text secrets it had.
+        let name = match self.client.inspect_container(id, None).await {
+            Ok(found) => found.name.map(|n| n.trim_start_matches('/').to_owned()),
+            Err(_) => None,
+        };
         let options = RemoveContainerOptionsBuilder::default()
             .force(true)
             .v(true)
             .build();
         match self.client.remove_container(id, Some(options)).await {
-            Ok(()) => Ok(()),
-            Err(err) if status_of(&err) == Some(404) => Ok(()),
-            Err(err) => Err(engine("remove container", id)(err)),
+            Ok(()) => {}
+            Err(err) if status_of(&err) == Some(404) => {}
+            Err(err) => return Err(engine("remove container", id)(err)),
         }
+        if let Some(name) = name {
+            secrets::remove(&self.secrets_dir, &name)?;
+        }
+        Ok(())
     }
 
     async fn list_containers(

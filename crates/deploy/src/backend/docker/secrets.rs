@@ -1,8 +1,8 @@
 //! Secrets and configs given as text (an environment variable, inline
 //! `content`) become files the container can mount: one folder of mode 0700
 //! per container under the backend's secrets folder, one file of mode 0400
-//! per secret. The folder is not removed with the container; the next
-//! container of the same name rewrites its files.
+//! per secret. The folder goes when the container is removed; a container
+//! of the same name made again rewrites its files.
 
 use std::path::{Path, PathBuf};
 
@@ -44,6 +44,20 @@ pub(super) fn write(
     Ok(file)
 }
 
+/// Removes container `name`'s folder of secrets, if it has one.
+pub(super) fn remove(secrets_dir: &Path, name: &str) -> Result<(), Error> {
+    let dir = secrets_dir.join(name);
+    match std::fs::remove_dir_all(&dir) {
+        Ok(()) => Ok(()),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(err) => Err(Error::Engine {
+            operation: "remove the secrets of container",
+            name: name.to_owned(),
+            message: format!("{err} (under {})", secrets_dir.display()),
+        }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::os::unix::fs::PermissionsExt;
@@ -56,6 +70,10 @@ mod tests {
         let first = write(&dir, "web-r1-0", "/run/secrets/api.key", b"one").expect("write");
         let again = write(&dir, "web-r1-0", "/run/secrets/api.key", b"two").expect("rewrite");
         assert_eq!(first, again);
+        super::remove(&dir, "web-r1-0").expect("remove");
+        assert!(!dir.join("web-r1-0").exists(), "removed with its container");
+        super::remove(&dir, "web-r1-0").expect("removing none is fine");
+        let again = write(&dir, "web-r1-0", "/run/secrets/api.key", b"two").expect("rewrite");
         assert_eq!(std::fs::read(&again).expect("read"), b"two");
         let mode =
             |p: &std::path::Path| std::fs::metadata(p).expect("stat").permissions().mode() & 0o777;

@@ -11,11 +11,14 @@ use crate::backend::{
 use crate::compose::{self, MountKind, Protocol, Restart, Service};
 use crate::probe::{Check, WaitConfig};
 
-/// The container for replica `replica` of `release` of service `name`,
-/// running `image` (a reference pinned by the deploy, ideally by digest).
-/// Values missing from `environment` are taken through `lookup` (windlass's
-/// own environment), as Compose does.
+/// The container for replica `replica` of `release` of service `name` of
+/// Compose project `project`, running `image` (a reference pinned by the
+/// deploy, ideally by digest). Values missing from `environment` are taken
+/// through `lookup` (windlass's own environment), as Compose does. It is
+/// named as Compose names containers (`PROJECT-SERVICE-N`, N from 1), with
+/// the release: `PROJECT-SERVICE-rK-N`.
 pub fn container_spec(
+    project: &str,
     name: &str,
     service: &Service,
     release: &str,
@@ -63,7 +66,7 @@ pub fn container_spec(
         name: service
             .container_name
             .clone()
-            .unwrap_or_else(|| format!("{name}-{release}-{replica}")),
+            .unwrap_or_else(|| format!("{project}-{name}-{release}-{}", replica + 1)),
         image: image.into(),
         command: service.command.clone(),
         env,
@@ -315,10 +318,10 @@ mod tests {
         let text = "services:\n  web:\n    image: web\n    ports: [\"8080:80\"]\n    environment: [\"A=1\", \"FROM_HOST\", \"ABSENT\"]\n    labels: {team: shop}\n    init: true\n    x-windlass:\n      health: {http: /health, start_timeout: 5s}\n";
         let project = parse(text, Path::new("compose.yaml")).expect("valid");
         let web = &project.services["web"];
-        let spec = container_spec("web", web, "r7", 0, "web@sha256:abc", |k| {
+        let spec = container_spec("shop", "web", web, "r7", 0, "web@sha256:abc", |k| {
             (k == "FROM_HOST").then(|| "h".into())
         });
-        assert_eq!(spec.name, "web-r7-0");
+        assert_eq!(spec.name, "shop-web-r7-1");
         assert_eq!(spec.ports, vec![80]);
         assert_eq!(
             spec.env,
@@ -366,6 +369,7 @@ mod tests {
     fn run_settings_reach_the_container_spec() {
         let project = corpus("runtime.yaml", &[]);
         let spec = container_spec(
+            "shop",
             "app",
             &project.services["app"],
             "r1",
@@ -463,7 +467,7 @@ mod tests {
     fn mounts_and_files_reach_the_container_spec() {
         let project = corpus("volumes.yaml", &[]);
         let db = &project.services["db"];
-        let spec = container_spec("db", db, "r1", 0, "postgres@sha256:1", |_| None);
+        let spec = container_spec("shop", "db", db, "r1", 0, "postgres@sha256:1", |_| None);
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/compose/good");
         assert_eq!(
             spec.mounts[0],
@@ -518,6 +522,7 @@ mod tests {
 
         let project = corpus("secrets.yaml", &[("API_KEY", "k-1"), ("SITE", "shop")]);
         let spec = container_spec(
+            "shop",
             "api",
             &project.services["api"],
             "r1",
@@ -558,6 +563,7 @@ mod tests {
     fn a_container_name_names_the_container_and_builds_take_their_options() {
         let project = corpus("exclusive.yaml", &[]);
         let spec = container_spec(
+            "shop",
             "scheduler",
             &project.services["scheduler"],
             "r2",

@@ -118,10 +118,9 @@ async fn raw_client() -> bollard::Docker {
 async fn cleanup(docker: &Docker, raw: &bollard::Docker) {
     let labels = BTreeMap::from([("windlass.test".to_owned(), "1".to_owned())]);
     if let Ok(containers) = docker.list_containers(&labels).await {
-        for c in containers
-            .iter()
-            .filter(|c| c.name.starts_with("app-mounts"))
-        {
+        for c in containers.iter().filter(|c| {
+            c.name.starts_with("wlmounts-app-mounts") || c.name.starts_with("app-mounts")
+        }) {
             let _ = docker.remove_container(&c.id).await;
         }
     }
@@ -187,7 +186,7 @@ async fn run(docker: &Docker, raw: &bollard::Docker, dir: &Path) -> TestResult {
         other => panic!("a missing external volume must be refused, got {other:?}"),
     }
 
-    let spec = plan::container_spec("app", service, "mounts", 0, IMAGE, |_| None);
+    let spec = plan::container_spec("wlmounts", "app", service, "mounts", 0, IMAGE, |_| None);
     assert_eq!(
         spec.restart,
         Some(RestartPolicy::OnFailure {

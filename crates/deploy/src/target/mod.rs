@@ -38,6 +38,8 @@ pub enum Mode {
 pub struct ReleaseContext {
     /// The service's name.
     pub service: String,
+    /// The Compose project's name (its containers are named after it).
+    pub project: String,
     pub record: Release,
     /// The service's Compose definition, from `record.compose_text`.
     pub spec: Service,
@@ -87,6 +89,7 @@ impl ReleaseContext {
         })?;
         Ok(ReleaseContext {
             service: service.to_owned(),
+            project: project.project.clone(),
             record,
             spec,
             previous,

@@ -40,6 +40,7 @@ pub(super) async fn run(
         })?;
     let image = DockerTarget::pinned_image(&release.record)?;
     let mut spec = container_spec(
+        &release.project,
         &release.service,
         &release.spec,
         release.id(),
@@ -48,7 +49,8 @@ pub(super) async fn run(
         |k| target.config.env.get(k).cloned(),
     );
     spec.name = format!(
-        "{}-{}-hook-{}-{}",
+        "{}-{}-{}-hook-{}-{}",
+        release.project,
         release.service,
         release.id(),
         hook.phase.key().replace('_', "-"),

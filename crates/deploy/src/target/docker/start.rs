@@ -111,6 +111,7 @@ async fn start_replica(
     existing: &[Container],
 ) -> Result<String, Failure> {
     let spec = container_spec(
+        &release.project,
         &release.service,
         &release.spec,
         release.id(),

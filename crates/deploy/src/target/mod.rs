@@ -240,6 +240,11 @@ pub trait Target: Send + Sync {
         release: &ReleaseContext,
         replicas: Option<&Replicas>,
     ) -> Result<Upstreams, Failure>;
+    /// The release's upstreams if it can take traffic at once: every one of
+    /// its replicas still runs and passes one look of the service's health
+    /// check now (a warm standby); `None` when it must be started or waited
+    /// for first. Changes nothing.
+    async fn warm(&self, release: &ReleaseContext) -> Result<Option<Upstreams>, Failure>;
     /// Makes the release the one that takes traffic; records it live first.
     async fn switch(
         &self,

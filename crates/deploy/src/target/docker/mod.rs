@@ -4,7 +4,7 @@
 //! service, [`Proxies`]), and names on the service's Compose networks move
 //! with it. One file per step: [`image`], [`start`] (with [`pacing`]),
 //! [`health`], [`live`] (the switch), [`watch`], [`retire`], [`rollback`],
-//! [`hook`].
+//! [`hook`], and [`warm`] (whether a release can take traffic at once).
 
 mod health;
 mod hook;
@@ -15,6 +15,7 @@ mod proxies;
 mod retire;
 mod rollback;
 mod start;
+mod warm;
 mod watch;
 
 use std::collections::BTreeMap;
@@ -190,6 +191,10 @@ impl Target for DockerTarget {
         replicas: Option<&Replicas>,
     ) -> Result<Upstreams, Failure> {
         health::wait_healthy(self, release, replicas).await
+    }
+
+    async fn warm(&self, release: &ReleaseContext) -> Result<Option<Upstreams>, Failure> {
+        warm::warm(self, release).await
     }
 
     async fn switch(

@@ -257,6 +257,14 @@ pub trait Target: Send + Sync {
         &self,
         releases: &[(ReleaseContext, Upstreams)],
     ) -> Result<Vec<Switched>, Failure>;
+    /// As [`Target::switch_all`], for releases [`Target::warm`] just found
+    /// running and healthy: the store's record is written side by side with
+    /// the switch instead of before it, so that the traffic does not wait
+    /// for its fsync (both are done when this returns).
+    async fn flip_all(
+        &self,
+        releases: &[(ReleaseContext, Upstreams)],
+    ) -> Result<Vec<Switched>, Failure>;
     /// Watches the live release for the watch period; fails on a trigger.
     async fn watch(&self, release: &ReleaseContext) -> Result<Watched, Failure>;
     /// Stops what is neither live nor kept warm, and prunes old images.

@@ -20,11 +20,27 @@ pub(super) async fn make_live(
     release: &ReleaseContext,
     addresses: &[String],
 ) -> Result<Option<String>, Failure> {
-    let mut before = make_all_live(target, &[(release, addresses)]).await?;
+    let mut before = make_all_live(target, &[(release, addresses)], Record::BeforeSwitch).await?;
     Ok(before.pop().flatten())
 }
 
-/// Records every release as live in one store transaction, then switches
+/// When the store's live pointers are written, against the proxies' switch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Record {
+    /// First, then the switch (a deploy: a crash in between ends on the
+    /// store's record, which the restarted agent pushes to the proxies).
+    BeforeSwitch,
+    /// Side by side with the switch, both done before the step answers: for
+    /// releases already known running and healthy (a warm rollback), whose
+    /// traffic should not wait for the store's fsync. A crash in between
+    /// leaves the proxies on either release; the restarted agent pushes the
+    /// store's record to them before it resumes the execution, whose
+    /// interrupted step then runs again and flips once more.
+    AlongsideSwitch,
+}
+
+/// Records every release as live in one store transaction (see [`Record`]
+/// for when), and switches
 /// the services' proxies in one step (a service that publishes no port has
 /// none: going live is the store's record), and only then moves their
 /// network names, which takes Docker calls per container; returns, per
@@ -32,6 +48,7 @@ pub(super) async fn make_live(
 pub(super) async fn make_all_live(
     target: &DockerTarget,
     releases: &[(&ReleaseContext, &[String])],
+    record: Record,
 ) -> Result<Vec<Option<String>>, Failure> {
     let proxies = ensure_proxies(target, releases).await?;
     let mut lives = Vec::new();
@@ -57,13 +74,29 @@ pub(super) async fn make_all_live(
             switches.push((name.as_str(), release.id(), upstreams));
         }
     }
-    target.releases.set_lives(&lives).map_err(failures::store)?;
-    let mut switched = target
-        .proxies
-        .switch_all(&switches)
-        .await
-        .map_err(|e| Failure::new(failures::PROXY, e))?
-        .into_iter();
+    let switch = async {
+        target
+            .proxies
+            .switch_all(&switches)
+            .await
+            .map_err(|e| Failure::new(failures::PROXY, e))
+    };
+    let switched = match record {
+        Record::BeforeSwitch => {
+            target.releases.set_lives(&lives).map_err(failures::store)?;
+            switch.await?
+        }
+        Record::AlongsideSwitch => {
+            let releases = std::sync::Arc::clone(&target.releases);
+            let store = tokio::task::spawn_blocking(move || releases.set_lives(&lives));
+            let (stored, switched) = tokio::join!(store, switch);
+            stored
+                .map_err(|e| Failure::new(failures::STORE, e.to_string()))?
+                .map_err(failures::store)?;
+            switched?
+        }
+    };
+    let mut switched = switched.into_iter();
     for (before, proxy) in befores.iter_mut().zip(&proxies) {
         if proxy.is_some() {
             *before = switched.next().flatten();

@@ -219,7 +219,27 @@ impl Target for DockerTarget {
             .iter()
             .map(|(release, upstreams)| (release, upstreams.addresses.as_slice()))
             .collect();
-        let before = live::make_all_live(self, &going).await?;
+        let before = live::make_all_live(self, &going, live::Record::BeforeSwitch).await?;
+        let at_millis = self.now();
+        Ok(before
+            .into_iter()
+            .map(|previous| Switched {
+                previous,
+                at_millis,
+                rollback_millis: None,
+            })
+            .collect())
+    }
+
+    async fn flip_all(
+        &self,
+        releases: &[(ReleaseContext, Upstreams)],
+    ) -> Result<Vec<Switched>, Failure> {
+        let going: Vec<(&ReleaseContext, &[String])> = releases
+            .iter()
+            .map(|(release, upstreams)| (release, upstreams.addresses.as_slice()))
+            .collect();
+        let before = live::make_all_live(self, &going, live::Record::AlongsideSwitch).await?;
         let at_millis = self.now();
         Ok(before
             .into_iter()

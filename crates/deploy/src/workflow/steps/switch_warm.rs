@@ -52,6 +52,7 @@ pub(super) async fn run(ctx: &Inner, input: Input) -> Result<Output, Failure> {
         .iter()
         .map(|r| r.load(ctx.releases.as_ref()))
         .collect::<Result<_, _>>()?;
+    let began = std::time::Instant::now();
     let looks = futures_util::future::join_all(releases.iter().map(|r| ctx.target.warm(r))).await;
     let mut warm = Vec::with_capacity(releases.len());
     for (release, look) in releases.into_iter().zip(looks) {
@@ -66,7 +67,9 @@ pub(super) async fn run(ctx: &Inner, input: Input) -> Result<Output, Failure> {
             }
         }
     }
-    let switched = ctx.target.switch_all(&warm).await?;
+    let looked = began.elapsed();
+    let switched = ctx.target.flip_all(&warm).await?;
+    tracing::info!(?looked, flipped = ?began.elapsed() - looked, "warm standby switched");
     let mut services = Vec::with_capacity(warm.len());
     for ((release, _), mut switched) in warm.iter().zip(switched) {
         super::switch::record_rollback(ctx, release, &mut switched)?;

@@ -362,3 +362,70 @@ async fn refusals_say_what_was_wrong() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn a_switch_of_several_services_moves_all_or_none() {
+    use windlass_proxy::daemon::api::ServiceLive;
+    let dir = scratch("switch-all");
+    let daemon = Daemon::start(config(&dir)).await.expect("daemon starts");
+    let control = daemon.client();
+    let (web, api) = (name("web"), name("api"));
+    let mut addrs = Vec::new();
+    for service in [&web, &api] {
+        let view = control
+            .ensure(service, &ServiceSpec::new(any_port(), Protocol::Http))
+            .await
+            .expect("ensure");
+        addrs.push(view.spec.listen);
+    }
+    let (v1, v2) = (upstream("v1").await, upstream("v2").await);
+    let both = |release: &str, at: SocketAddr| {
+        vec![
+            ServiceLive {
+                name: web.clone(),
+                live: live(release, &[at]),
+            },
+            ServiceLive {
+                name: api.clone(),
+                live: live(release, &[at]),
+            },
+        ]
+    };
+    let first = control
+        .switch_all(both("r1", v1.addr))
+        .await
+        .expect("switch both");
+    assert_eq!(first.previous, [None, None]);
+    let second = control
+        .switch_all(both("r2", v2.addr))
+        .await
+        .expect("switch both again");
+    assert_eq!(second.previous, [Some("r1".into()), Some("r1".into())]);
+    for addr in &addrs {
+        assert_eq!(
+            get(&client(), *addr, "/").await,
+            (200, Some("r2".into()), "v2".into())
+        );
+    }
+    let table = state::read(&dir).expect("state file");
+    assert_eq!(table.services[&api].live, Some(live("r2", &[v2.addr])));
+
+    // An unknown service, or a release without upstreams, moves nothing.
+    let mut unknown = both("r1", v1.addr);
+    unknown.push(ServiceLive {
+        name: name("nowhere"),
+        live: live("r1", &[v1.addr]),
+    });
+    match control.switch_all(unknown).await {
+        Err(daemon::Error::Api { kind, .. }) => assert_eq!(kind, ErrorKind::UnknownService),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    let mut empty = both("r1", v1.addr);
+    empty[1].live.upstreams.clear();
+    assert!(control.switch_all(empty).await.is_err());
+    for addr in &addrs {
+        assert_eq!(get(&client(), *addr, "/").await.1, Some("r2".into()));
+    }
+    daemon.shutdown().await.expect("shutdown");
+    let _ = std::fs::remove_dir_all(&dir);
+}

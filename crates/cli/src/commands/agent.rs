@@ -259,13 +259,32 @@ pub async fn connect(state: &StateArgs, start: bool) -> anyhow::Result<Client> {
 }
 
 async fn reachable(dir: &Path) -> Option<Client> {
-    let address: SocketAddr = std::fs::read_to_string(address_file(dir))
+    let client = Client::new(written_address(dir)?);
+    client.status().await.ok().map(|_| client)
+}
+
+fn written_address(dir: &Path) -> Option<SocketAddr> {
+    std::fs::read_to_string(address_file(dir))
         .ok()?
         .trim()
         .parse()
-        .ok()?;
-    let client = Client::new(address);
-    client.status().await.ok().map(|_| client)
+        .ok()
+}
+
+/// A client of the running agent of `state`, without a round trip to ask
+/// whether it answers: for `rollback`, whose first request is the one
+/// whose time counts (an agent that does not answer fails that request
+/// with a message that says so).
+pub fn running(state: &StateArgs) -> anyhow::Result<Client> {
+    let dir = state.dir();
+    match written_address(&dir) {
+        Some(address) => Ok(Client::new(address)),
+        None => bail!(
+            "no windlass agent runs for {}; start one with `windlass agent --state {}`",
+            dir.display(),
+            dir.display()
+        ),
+    }
 }
 
 /// Prints why the agent refused a request and gives the exit code that

@@ -10,7 +10,7 @@ use serde_json::json;
 use windlass_deploy::agent::{RollbackRequest, Started};
 use windlass_engine::Status;
 
-use super::agent::{connect, refused, StateArgs};
+use super::agent::{refused, running, StateArgs};
 use super::deploy::{follow, step_times, who};
 use crate::exit;
 
@@ -44,7 +44,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         .build()?;
     tokio.block_on(async move {
         let asked = Instant::now();
-        let client = connect(&args.state, false).await?;
+        let client = running(&args.state)?;
         let app = match (&args.app, &args.file) {
             (Some(app), _) => Some(app.clone()),
             (None, Some(file)) => Some(windlass_deploy::agent::app_name(

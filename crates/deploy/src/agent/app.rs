@@ -285,9 +285,10 @@ impl Agent {
         let definition = parse_definition(&text)?;
         let name = format!("{app}-to-{}-{}", target.id, short_id());
         let arn = execution_arn(APP_ROLLBACK_MACHINE, &name);
-        for r in &refs {
-            self.lock(&r.service, &arn)?;
-        }
+        // One store transaction for all the locks: each commit is an fsync
+        // before the traffic can move.
+        let services: Vec<&str> = refs.iter().map(|r| r.service.as_str()).collect();
+        self.lock_all(&services, &arn)?;
         let input = AppInput {
             app: app.clone(),
             release: target.id.clone(),

@@ -514,30 +514,40 @@ impl Agent {
     }
 
     fn lock(&self, service: &str, holder: &str) -> Result<(), Error> {
+        self.lock_all(&[service], holder)
+    }
+
+    /// Takes the locks of `services` for `holder`, all in one store
+    /// transaction, or none: a lock whose holder is gone or finished is free.
+    fn lock_all(&self, services: &[&str], holder: &str) -> Result<(), Error> {
         let now = self.clock.now_millis();
-        let mut stale_before = now - LOCK_STALE_MILLIS;
-        if let Some(current) = self.releases.lock_of(service)? {
-            let gone = current.pid != self.pid && !process_exists(current.pid);
-            let finished = current.pid == self.pid
-                && self
-                    .runtime
-                    .store()
-                    .execution(&current.holder)?
-                    .is_none_or(|r| !running(&r.status));
-            if gone || finished {
-                stale_before = i64::MAX;
+        let mut locks = Vec::with_capacity(services.len());
+        for service in services {
+            let mut stale_before = now - LOCK_STALE_MILLIS;
+            if let Some(current) = self.releases.lock_of(service)? {
+                let gone = current.pid != self.pid && !process_exists(current.pid);
+                let finished = current.pid == self.pid
+                    && self
+                        .runtime
+                        .store()
+                        .execution(&current.holder)?
+                        .is_none_or(|r| !running(&r.status));
+                if gone || finished {
+                    stale_before = i64::MAX;
+                }
             }
+            let lock = Lock {
+                service: (*service).to_owned(),
+                holder: holder.to_owned(),
+                pid: self.pid,
+                heartbeat_millis: now,
+            };
+            locks.push((lock, stale_before));
         }
-        let lock = Lock {
-            service: service.to_owned(),
-            holder: holder.to_owned(),
-            pid: self.pid,
-            heartbeat_millis: now,
-        };
-        match self.releases.try_lock(&lock, stale_before)? {
+        match self.releases.try_lock_all(&locks)? {
             None => Ok(()),
             Some(current) => Err(Error::Locked {
-                service: service.to_owned(),
+                service: current.service,
                 holder: current.holder,
                 pid: current.pid,
             }),

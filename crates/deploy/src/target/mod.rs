@@ -243,6 +243,11 @@ pub trait Target: Send + Sync {
         release: &ReleaseContext,
         replicas: Option<&Replicas>,
     ) -> Result<Upstreams, Failure>;
+    /// The release's upstreams if it can take traffic at once: every one of
+    /// its replicas still runs and passes one look of the service's health
+    /// check now (a warm standby); `None` when it must be started or waited
+    /// for first. Changes nothing.
+    async fn warm(&self, release: &ReleaseContext) -> Result<Option<Upstreams>, Failure>;
     /// Makes the release the one that takes traffic; records it live first.
     async fn switch(
         &self,
@@ -252,6 +257,14 @@ pub trait Target: Send + Sync {
     /// Makes several releases (one per service of an app) take traffic in
     /// one step: all are recorded live at once before any switches.
     async fn switch_all(
+        &self,
+        releases: &[(ReleaseContext, Upstreams)],
+    ) -> Result<Vec<Switched>, Failure>;
+    /// As [`Target::switch_all`], for releases [`Target::warm`] just found
+    /// running and healthy: the store's record is written side by side with
+    /// the switch instead of before it, so that the traffic does not wait
+    /// for its fsync (both are done when this returns).
+    async fn flip_all(
         &self,
         releases: &[(ReleaseContext, Upstreams)],
     ) -> Result<Vec<Switched>, Failure>;

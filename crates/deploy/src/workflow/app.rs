@@ -379,13 +379,27 @@ pub fn deploy_definition(hooks: &[(String, Hooks)]) -> Result<String, String> {
     document("windlass's deploy of a whole app: build every changed service, start them in depends_on order and wait until each is healthy, move the traffic of all of them in one step, watch them side by side, retire what is no longer needed. A failure of any service until the watch ends puts every service back on the release it had.", top)
 }
 
-/// The app's explicit rollback to an earlier app release: start the
-/// services' releases unless they still run, wait until healthy, switch
-/// all at once, retire. A failure before the switch leaves the app as it was.
+/// The app's explicit rollback to an earlier app release. When every
+/// service's release is still running and passes its health check now (the
+/// warm standby that `retire` keeps), the traffic of all of them moves at
+/// once (`switch-warm`): a flip. Otherwise: start the services' releases
+/// unless they still run, wait until healthy, switch all at once. Then
+/// retire. A failure before the switch leaves the app as it was.
 pub fn rollback_definition() -> Result<String, String> {
+    let mut warm = task("switch-warm", Some("$.switch"), Some("WarmStandby"));
+    catch_into(&mut warm, "Restore");
     let mut switch = task("switch-all", Some("$.switch"), Some("Retire"));
     catch_into(&mut switch, "Restore");
     let top = vec![
+        ("SwitchWarm".to_owned(), warm),
+        (
+            "WarmStandby".to_owned(),
+            json!({
+                "Type": "Choice",
+                "Choices": [{ "Variable": "$.switch.warm", "BooleanEquals": true, "Next": "Retire" }],
+                "Default": "Start",
+            }),
+        ),
         ("Start".to_owned(), start_all(&[], "Switch", "Restore")?),
         ("Switch".to_owned(), switch),
         (
@@ -410,7 +424,7 @@ pub fn rollback_definition() -> Result<String, String> {
             }),
         ),
     ];
-    document("windlass's rollback of a whole app to an earlier app release: start each service's release unless it still runs, wait until healthy, switch all at once, retire.", top)
+    document("windlass's rollback of a whole app to an earlier app release: when every service's release still runs and is healthy, move all their traffic at once; otherwise start each service's release unless it still runs, wait until healthy, switch all at once. Then retire.", top)
 }
 
 fn document(comment: &str, top: Vec<(String, Json)>) -> Result<String, String> {

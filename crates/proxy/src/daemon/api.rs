@@ -8,6 +8,7 @@
 //! | `PUT /v1/services/{name}` | [`ServiceSpec`] | [`ServiceView`] |
 //! | `DELETE /v1/services/{name}` | | [`Closed`] |
 //! | `PUT /v1/services/{name}/live` | [`LiveRelease`] | [`Switched`] |
+//! | `PUT /v1/live` | [`SwitchAll`] | [`SwitchedAll`] |
 //! | `DELETE /v1/services/{name}/live` | | [`Switched`] |
 //! | `POST /v1/services/{name}/drain` | [`DrainRequest`] | [`Drained`] |
 //! | `POST /v1/services/{name}/forget` | [`ForgetRequest`] | [`Forgotten`] |
@@ -29,6 +30,8 @@ pub const SERVICE: &str = "/v1/services/{name}";
 pub const LIVE: &str = "/v1/services/{name}/live";
 pub const DRAIN: &str = "/v1/services/{name}/drain";
 pub const FORGET: &str = "/v1/services/{name}/forget";
+/// Several services' live releases at once (an app's traffic in one step).
+pub const LIVE_ALL: &str = "/v1/live";
 
 pub fn service_path(name: &ServiceName) -> String {
     format!("{SERVICES}/{name}")
@@ -164,6 +167,30 @@ impl From<LiveRelease> for crate::Release {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Switched {
     pub previous: Option<String>,
+}
+
+/// `PUT /v1/live`: several services' live releases, switched together
+/// under one lock and written to the state file once. Every service must
+/// exist, or nothing is switched.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SwitchAll {
+    pub services: Vec<ServiceLive>,
+}
+
+/// One service's part of a [`SwitchAll`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceLive {
+    pub name: ServiceName,
+    pub live: LiveRelease,
+}
+
+/// The answer to a [`SwitchAll`]: per service, in its order, the release
+/// that was live before.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SwitchedAll {
+    pub previous: Vec<Option<String>>,
 }
 
 /// `POST /v1/services/{name}/drain`: wait until `release` has nothing in

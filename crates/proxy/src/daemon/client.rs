@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use super::api::{
     self, ApiError, Closed, DrainRequest, Drained, ForgetRequest, Forgotten, LiveRelease,
-    ServiceName, ServiceSpec, ServiceView, Switched,
+    ServiceLive, ServiceName, ServiceSpec, ServiceView, SwitchAll, Switched, SwitchedAll,
 };
 use super::{Error, CONTROL_FILE};
 
@@ -83,6 +83,14 @@ impl Client {
     /// Makes `live` the service's live release.
     pub async fn switch(&self, name: &ServiceName, live: &LiveRelease) -> Result<Switched, Error> {
         self.call(Method::PUT, api::live_path(name), Some(live))
+            .await
+    }
+
+    /// Makes each service's `live` its live release, all together; the
+    /// answer has each one's previous release, in order.
+    pub async fn switch_all(&self, services: Vec<ServiceLive>) -> Result<SwitchedAll, Error> {
+        let request = SwitchAll { services };
+        self.call(Method::PUT, api::LIVE_ALL.to_owned(), Some(&request))
             .await
     }
 

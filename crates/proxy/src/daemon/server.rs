@@ -13,7 +13,8 @@ use serde::de::DeserializeOwned;
 
 use super::api::{
     self, ApiError, Closed, DrainRequest, Drained, ErrorKind, ForgetRequest, Forgotten,
-    LiveRelease, ServiceList, ServiceName, ServiceSpec, ServiceView, Switched,
+    LiveRelease, ServiceList, ServiceName, ServiceSpec, ServiceView, SwitchAll, Switched,
+    SwitchedAll,
 };
 use super::services::Services;
 
@@ -57,6 +58,7 @@ pub(crate) fn app(services: Arc<Services>) -> Router {
         .route(api::SERVICES, get(list))
         .route(api::SERVICE, put(ensure).delete(close))
         .route(api::LIVE, put(switch).delete(clear))
+        .route(api::LIVE_ALL, put(switch_all))
         .route(api::DRAIN, post(drain))
         .route(api::FORGET, post(forget))
         .fallback(not_found)
@@ -94,6 +96,14 @@ async fn switch(
     Ok(Json(services.switch(&service, live).await?))
 }
 
+async fn switch_all(State(services): State<Arc<Services>>, bytes: Bytes) -> Answer<SwitchedAll> {
+    let request: SwitchAll = body(
+        &bytes,
+        "switch of several services ({\"services\": [{\"name\", \"live\"}]})",
+    )?;
+    Ok(Json(services.switch_all(request).await?))
+}
+
 async fn clear(State(services): State<Arc<Services>>, Path(raw): Path<String>) -> Answer<Switched> {
     Ok(Json(services.clear(&name(&raw)?).await?))
 }
@@ -122,9 +132,10 @@ async fn not_found() -> Failure {
     Failure(ApiError {
         error: ErrorKind::NoSuchRoute,
         message: format!(
-            "no such route; the proxy daemon serves {} and {}{{,/live,/drain,/forget}}",
+            "no such route; the proxy daemon serves {}, {}{{,/live,/drain,/forget}} and {}",
             api::SERVICES,
-            api::SERVICE
+            api::SERVICE,
+            api::LIVE_ALL
         ),
     })
 }

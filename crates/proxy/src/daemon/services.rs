@@ -11,7 +11,8 @@ use tokio::sync::Mutex;
 
 use super::api::{
     ApiError, Closed, DrainRequest, Drained, ErrorKind, ForgetRequest, Forgotten, LiveRelease,
-    ReleaseStats, ServiceList, ServiceName, ServiceSpec, ServiceView, Switched,
+    ReleaseStats, ServiceList, ServiceName, ServiceSpec, ServiceView, SwitchAll, Switched,
+    SwitchedAll,
 };
 use super::state::{self, Route, Table};
 use super::Error;
@@ -136,6 +137,35 @@ impl Services {
             .map_err(|e| refused(&e))?;
         self.persist(&running).await?;
         Ok(Switched { previous })
+    }
+
+    /// Switches every service of `request` under one lock, then writes the
+    /// state file once: the services' traffic moves together, and the
+    /// answer waits for one fsync however many services move. Nothing is
+    /// switched unless every service exists.
+    pub(crate) async fn switch_all(&self, request: SwitchAll) -> Result<SwitchedAll, ApiError> {
+        let running = self.running.lock().await;
+        let mut proxies = Vec::with_capacity(request.services.len());
+        for one in &request.services {
+            let service = running.get(&one.name).ok_or_else(|| unknown(&one.name))?;
+            // The one refusal a switch has, checked before anything moves.
+            if one.live.upstreams.is_empty() {
+                return Err(refused(&crate::Error::NoUpstreams {
+                    release: one.live.release.clone(),
+                }));
+            }
+            proxies.push(Arc::clone(&service.proxy));
+        }
+        let mut previous = Vec::with_capacity(proxies.len());
+        for (proxy, one) in proxies.iter().zip(request.services) {
+            previous.push(
+                proxy
+                    .switch(Release::from(one.live))
+                    .map_err(|e| refused(&e))?,
+            );
+        }
+        self.persist(&running).await?;
+        Ok(SwitchedAll { previous })
     }
 
     pub(crate) async fn clear(&self, name: &ServiceName) -> Result<Switched, ApiError> {

@@ -160,6 +160,10 @@ pub trait Releases: Send + Sync + 'static {
     /// again (a deploy resumed after a crash). Returns the other holder when
     /// the lock is taken.
     fn try_lock(&self, lock: &Lock, stale_before_millis: i64) -> Result<Option<Lock>>;
+    /// Takes every lock of `locks` (each with its own stale-before time, as
+    /// [`Releases::try_lock`]) in one transaction, or none of them: one
+    /// commit for the services of an app. Returns the first other holder.
+    fn try_lock_all(&self, locks: &[(Lock, i64)]) -> Result<Option<Lock>>;
     /// Renews the heartbeat of every lock `pid` holds.
     fn heartbeat(&self, pid: u32, now_millis: i64) -> Result<()>;
     /// Frees `service`'s lock if `holder` has it.
@@ -489,25 +493,33 @@ impl Releases for SqliteReleases {
     }
 
     fn try_lock(&self, lock: &Lock, stale_before_millis: i64) -> Result<Option<Lock>> {
+        self.try_lock_all(&[(lock.clone(), stale_before_millis)])
+    }
+
+    fn try_lock_all(&self, locks: &[(Lock, i64)]) -> Result<Option<Lock>> {
         let mut conn = self.lock();
         let tx = conn.transaction()?;
-        let current = tx
-            .query_row(
-                "SELECT service, holder, pid, heartbeat_millis FROM deploy_locks WHERE service = ?1",
-                params![lock.service],
-                lock_from_row,
-            )
-            .optional()?;
-        if let Some(current) = current {
-            if current.holder != lock.holder && current.heartbeat_millis >= stale_before_millis {
-                return Ok(Some(current));
+        for (lock, stale_before_millis) in locks {
+            let current = tx
+                .query_row(
+                    "SELECT service, holder, pid, heartbeat_millis FROM deploy_locks WHERE service = ?1",
+                    params![lock.service],
+                    lock_from_row,
+                )
+                .optional()?;
+            if let Some(current) = current {
+                if current.holder != lock.holder && current.heartbeat_millis >= *stale_before_millis
+                {
+                    // Dropping the transaction takes none of the locks.
+                    return Ok(Some(current));
+                }
             }
+            tx.execute(
+                "INSERT INTO deploy_locks (service, holder, pid, heartbeat_millis) VALUES (?1, ?2, ?3, ?4) \
+                 ON CONFLICT(service) DO UPDATE SET holder = ?2, pid = ?3, heartbeat_millis = ?4",
+                params![lock.service, lock.holder, lock.pid, lock.heartbeat_millis],
+            )?;
         }
-        tx.execute(
-            "INSERT INTO deploy_locks (service, holder, pid, heartbeat_millis) VALUES (?1, ?2, ?3, ?4) \
-             ON CONFLICT(service) DO UPDATE SET holder = ?2, pid = ?3, heartbeat_millis = ?4",
-            params![lock.service, lock.holder, lock.pid, lock.heartbeat_millis],
-        )?;
         tx.commit()?;
         Ok(None)
     }

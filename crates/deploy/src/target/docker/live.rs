@@ -20,33 +20,43 @@ pub(super) async fn make_live(
     release: &ReleaseContext,
     addresses: &[String],
 ) -> Result<Option<String>, Failure> {
-    let mut before = make_all_live(target, &[(release, addresses)]).await?;
+    let mut before = make_all_live(target, &[(release, addresses)], Record::BeforeSwitch).await?;
     Ok(before.pop().flatten())
 }
 
-/// Records every release as live in one store transaction, then switches
-/// each service's proxy (a service that publishes no port has none: going
-/// live is the store's record) and moves its network names; returns, per
+/// When the store's live pointers are written, against the proxies' switch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Record {
+    /// First, then the switch (a deploy: a crash in between ends on the
+    /// store's record, which the restarted agent pushes to the proxies).
+    BeforeSwitch,
+    /// Side by side with the switch, both done before the step answers: for
+    /// releases already known running and healthy (a warm rollback), whose
+    /// traffic should not wait for the store's fsync. A crash in between
+    /// leaves the proxies on either release; the restarted agent pushes the
+    /// store's record to them before it resumes the execution, whose
+    /// interrupted step then runs again and flips once more.
+    AlongsideSwitch,
+}
+
+/// Records every release as live in one store transaction (see [`Record`]
+/// for when), and switches
+/// the services' proxies in one step (a service that publishes no port has
+/// none: going live is the store's record), and only then moves their
+/// network names, which takes Docker calls per container; returns, per
 /// release, the one that was live before.
 pub(super) async fn make_all_live(
     target: &DockerTarget,
     releases: &[(&ReleaseContext, &[String])],
+    record: Record,
 ) -> Result<Vec<Option<String>>, Failure> {
+    let proxies = ensure_proxies(target, releases).await?;
     let mut lives = Vec::new();
-    let mut plans = Vec::new();
-    for (release, addresses) in releases {
+    let mut befores = Vec::new();
+    let mut switches = Vec::new();
+    for ((release, addresses), proxy) in releases.iter().zip(&proxies) {
         let name = &release.service;
         let upstreams = parse_upstreams(addresses)?;
-        let proxy = match release.spec.proxy_address() {
-            Some(address) => Some(
-                target
-                    .proxies
-                    .ensure(name, address, super::proxies::protocol(&release.spec))
-                    .await
-                    .map_err(|e| Failure::new(failures::PROXY, e))?,
-            ),
-            None => None,
-        };
         let stored = target.releases.live(name).map_err(failures::store)?;
         lives.push(Live {
             service: name.clone(),
@@ -59,23 +69,71 @@ pub(super) async fn make_all_live(
             },
             since_millis: target.now(),
         });
-        plans.push((*release, upstreams, proxy, stored.map(|l| l.release)));
+        befores.push(stored.map(|l| l.release));
+        if proxy.is_some() {
+            switches.push((name.as_str(), release.id(), upstreams));
+        }
     }
-    target.releases.set_lives(&lives).map_err(failures::store)?;
-    let mut befores = Vec::new();
-    for (release, upstreams, proxy, stored) in plans {
-        let before = match proxy {
-            Some(_) => target
-                .proxies
-                .switch(&release.service, release.id(), upstreams)
-                .await
-                .map_err(|e| Failure::new(failures::PROXY, e))?,
-            None => stored,
-        };
+    let switch = async {
+        target
+            .proxies
+            .switch_all(&switches)
+            .await
+            .map_err(|e| Failure::new(failures::PROXY, e))
+    };
+    let switched = match record {
+        Record::BeforeSwitch => {
+            target.releases.set_lives(&lives).map_err(failures::store)?;
+            switch.await?
+        }
+        Record::AlongsideSwitch => {
+            let releases = std::sync::Arc::clone(&target.releases);
+            let store = tokio::task::spawn_blocking(move || releases.set_lives(&lives));
+            let (stored, switched) = tokio::join!(store, switch);
+            stored
+                .map_err(|e| Failure::new(failures::STORE, e.to_string()))?
+                .map_err(failures::store)?;
+            switched?
+        }
+    };
+    let mut switched = switched.into_iter();
+    for (before, proxy) in befores.iter_mut().zip(&proxies) {
+        if proxy.is_some() {
+            *before = switched.next().flatten();
+        }
+    }
+    for ((release, _), before) in releases.iter().zip(&befores) {
         route_names(target, release, before.as_deref()).await?;
-        befores.push(before);
     }
     Ok(befores)
+}
+
+/// Each release's service's proxy, bound unless it is already (side by
+/// side: each is a call to the proxy daemon); `None` for a service that
+/// publishes no port.
+async fn ensure_proxies(
+    target: &DockerTarget,
+    releases: &[(&ReleaseContext, &[String])],
+) -> Result<Vec<Option<SocketAddr>>, Failure> {
+    let ensured = releases.iter().map(|(release, _)| async move {
+        match release.spec.proxy_address() {
+            Some(address) => target
+                .proxies
+                .ensure(
+                    &release.service,
+                    address,
+                    super::proxies::protocol(&release.spec),
+                )
+                .await
+                .map(Some)
+                .map_err(|e| Failure::new(failures::PROXY, e)),
+            None => Ok(None),
+        }
+    });
+    futures_util::future::join_all(ensured)
+        .await
+        .into_iter()
+        .collect()
 }
 
 fn parse_upstreams(addresses: &[String]) -> Result<Vec<SocketAddr>, Failure> {

@@ -4,7 +4,7 @@
 //! service, [`Proxies`]), and names on the service's Compose networks move
 //! with it. One file per step: [`image`], [`start`] (with [`pacing`]),
 //! [`health`], [`live`] (the switch), [`watch`], [`retire`], [`rollback`],
-//! [`hook`].
+//! [`hook`], and [`warm`] (whether a release can take traffic at once).
 
 mod health;
 mod hook;
@@ -15,6 +15,7 @@ mod proxies;
 mod retire;
 mod rollback;
 mod start;
+mod warm;
 mod watch;
 
 use std::collections::BTreeMap;
@@ -201,6 +202,10 @@ impl Target for DockerTarget {
         health::wait_healthy(self, release, replicas).await
     }
 
+    async fn warm(&self, release: &ReleaseContext) -> Result<Option<Upstreams>, Failure> {
+        warm::warm(self, release).await
+    }
+
     async fn switch(
         &self,
         release: &ReleaseContext,
@@ -223,7 +228,27 @@ impl Target for DockerTarget {
             .iter()
             .map(|(release, upstreams)| (release, upstreams.addresses.as_slice()))
             .collect();
-        let before = live::make_all_live(self, &going).await?;
+        let before = live::make_all_live(self, &going, live::Record::BeforeSwitch).await?;
+        let at_millis = self.now();
+        Ok(before
+            .into_iter()
+            .map(|previous| Switched {
+                previous,
+                at_millis,
+                rollback_millis: None,
+            })
+            .collect())
+    }
+
+    async fn flip_all(
+        &self,
+        releases: &[(ReleaseContext, Upstreams)],
+    ) -> Result<Vec<Switched>, Failure> {
+        let going: Vec<(&ReleaseContext, &[String])> = releases
+            .iter()
+            .map(|(release, upstreams)| (release, upstreams.addresses.as_slice()))
+            .collect();
+        let before = live::make_all_live(self, &going, live::Record::AlongsideSwitch).await?;
         let at_millis = self.now();
         Ok(before
             .into_iter()

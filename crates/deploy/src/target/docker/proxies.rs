@@ -10,7 +10,9 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use windlass_proxy::daemon::api::{LiveRelease, ServiceName, ServiceSpec, ServiceView};
+use windlass_proxy::daemon::api::{
+    LiveRelease, ServiceLive, ServiceName, ServiceSpec, ServiceView,
+};
 use windlass_proxy::daemon::Client;
 use windlass_proxy::{Protocol, Proxy, Release};
 use windlass_store::releases::Live;
@@ -173,6 +175,62 @@ impl Proxies {
                 };
                 let switched = client
                     .switch(&name(service)?, &live)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Ok(switched.previous)
+            }
+        }
+    }
+
+    /// Routes each service's traffic to its release, all in one step (one
+    /// call to the daemon, which writes its state file once); per service,
+    /// in order, the release live before. Nothing moves unless every
+    /// service has a proxy.
+    pub async fn switch_all(
+        &self,
+        switches: &[(&str, &str, Vec<SocketAddr>)],
+    ) -> Result<Vec<Option<String>>, String> {
+        match &*self.kind {
+            Kind::Local(map) => {
+                let proxies = {
+                    let map = lock(map);
+                    switches
+                        .iter()
+                        .map(|(service, ..)| {
+                            map.get(*service)
+                                .cloned()
+                                .ok_or_else(|| format!("service {service} has no proxy"))
+                        })
+                        .collect::<Result<Vec<_>, String>>()?
+                };
+                if let Some((_, release, _)) = switches.iter().find(|(_, _, u)| u.is_empty()) {
+                    return Err(format!("release {release} has no upstreams"));
+                }
+                proxies
+                    .iter()
+                    .zip(switches)
+                    .map(|(proxy, (_, release, upstreams))| {
+                        proxy
+                            .switch(Release::new(*release, upstreams.clone()))
+                            .map_err(|e| e.to_string())
+                    })
+                    .collect()
+            }
+            Kind::Daemon(client) => {
+                let services = switches
+                    .iter()
+                    .map(|(service, release, upstreams)| {
+                        Ok(ServiceLive {
+                            name: name(service)?,
+                            live: LiveRelease {
+                                release: (*release).to_owned(),
+                                upstreams: upstreams.clone(),
+                            },
+                        })
+                    })
+                    .collect::<Result<Vec<_>, String>>()?;
+                let switched = client
+                    .switch_all(services)
                     .await
                     .map_err(|e| e.to_string())?;
                 Ok(switched.previous)

@@ -10,6 +10,7 @@ mod rollback;
 mod start;
 mod switch;
 mod switch_all;
+mod switch_warm;
 mod wait_healthy;
 mod watch;
 
@@ -34,6 +35,7 @@ pub enum Step {
     WaitHealthy,
     Switch,
     SwitchAll,
+    SwitchWarm,
     Watch,
     Retire,
     Rollback,
@@ -41,13 +43,14 @@ pub enum Step {
 }
 
 impl Step {
-    pub const ALL: [Step; 10] = [
+    pub const ALL: [Step; 11] = [
         Step::Build,
         Step::Push,
         Step::Start,
         Step::WaitHealthy,
         Step::Switch,
         Step::SwitchAll,
+        Step::SwitchWarm,
         Step::Watch,
         Step::Retire,
         Step::Rollback,
@@ -62,6 +65,7 @@ impl Step {
             Step::WaitHealthy => "wait-healthy",
             Step::Switch => "switch",
             Step::SwitchAll => "switch-all",
+            Step::SwitchWarm => "switch-warm",
             Step::Watch => "watch",
             Step::Retire => "retire",
             Step::Rollback => "rollback",
@@ -102,6 +106,7 @@ pub(crate) async fn run(ctx: &Inner, step: Step, input: Json) -> Result<Json, Fa
         Step::WaitHealthy => typed(step, input, |i| wait_healthy::run(ctx, i)).await,
         Step::Switch => typed(step, input, |i| switch::run(ctx, i)).await,
         Step::SwitchAll => typed(step, input, |i| switch_all::run(ctx, i)).await,
+        Step::SwitchWarm => typed(step, input, |i| switch_warm::run(ctx, i)).await,
         Step::Watch => typed(step, input, |i| watch::run(ctx, i)).await,
         Step::Retire => typed(step, input, |i| retire::run(ctx, i)).await,
         Step::Rollback => typed(step, input, |i| rollback::run(ctx, i)).await,

@@ -58,6 +58,8 @@ async fn healthy_now(
         ),
         Check::Docker => container.health == Health::Healthy,
         Check::Running => true,
+        // A job serves nothing: never a warm flip.
+        Check::Completes => false,
         // A TCP probe must see the connection served, which takes a settle
         // time: the probe's own single look.
         Check::Tcp { .. } => {

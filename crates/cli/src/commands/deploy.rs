@@ -305,12 +305,49 @@ pub async fn follow(client: &Client, arn: &str, progress: bool) -> anyhow::Resul
         }
         all.extend(view.events.iter().cloned());
         if view.status != Status::Running {
+            if progress {
+                print_gaps(&all, &noted);
+            }
             return Ok(ExecutionView {
                 events: all,
                 ..view
             });
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// For each service deployed stop-first (its note said so), how long its
+/// traffic was held: from the start of its StartReplicas (where the old
+/// release stops) to the end of the switch.
+fn print_gaps(
+    events: &[Progress],
+    noted: &std::collections::BTreeMap<String, (String, std::time::Instant)>,
+) {
+    let switched = events.iter().find_map(|e| match &e.kind {
+        ProgressKind::Exited {
+            state,
+            service: None,
+        } if state.starts_with("Switch") => Some(e.timestamp_millis),
+        _ => None,
+    });
+    for (service, _) in noted
+        .iter()
+        .filter(|(_, (text, _))| text.contains("stops first"))
+    {
+        let stopped = events.iter().find_map(|e| match &e.kind {
+            ProgressKind::Entered {
+                state,
+                service: Some(s),
+            } if s == service && state == "StartReplicas" => Some(e.timestamp_millis),
+            _ => None,
+        });
+        if let (Some(stopped), Some(switched)) = (stopped, switched) {
+            eprintln!(
+                "  {service}: stop-first gap {} ms (the proxy held its requests and connections meanwhile)",
+                switched - stopped
+            );
+        }
     }
 }
 

@@ -1,0 +1,404 @@
+//! The optimized integrations, with their own request and response shapes:
+//! `lambda:invoke`, `sqs:sendMessage`, `sns:publish`,
+//! `dynamodb:getItem/putItem/updateItem/deleteItem`, `events:putEvents`,
+//! `ecs:runTask` (and `.sync`), `states:startExecution` (and `.sync`,
+//! `.sync:2`). Each is the service's SDK action plus what Step Functions
+//! adds: payloads as JSON, function errors as task errors, polling until a
+//! task or execution ends.
+
+use std::time::Duration;
+
+use serde_json::{json, Value as Json};
+use windlass_asl::Failure;
+use windlass_engine::TaskRequest;
+use windlass_runtime::invoke::BoxFuture;
+use windlass_runtime::Invoker;
+
+use crate::client::Client;
+use crate::model::Model;
+use crate::services::Service;
+use crate::{sdk, Error};
+
+/// The resources served, each with or without an integration pattern.
+pub const RESOURCES: &[&str] = &[
+    "arn:aws:states:::lambda:invoke",
+    "arn:aws:states:::sqs:sendMessage",
+    "arn:aws:states:::sns:publish",
+    "arn:aws:states:::dynamodb:getItem",
+    "arn:aws:states:::dynamodb:putItem",
+    "arn:aws:states:::dynamodb:updateItem",
+    "arn:aws:states:::dynamodb:deleteItem",
+    "arn:aws:states:::events:putEvents",
+    "arn:aws:states:::ecs:runTask",
+    "arn:aws:states:::states:startExecution",
+];
+
+/// How often `.sync` looks at a task or execution: first after
+/// `FIRST_POLL`, then twice as long each time up to `MAX_POLL`.
+const FIRST_POLL: Duration = Duration::from_millis(500);
+const MAX_POLL: Duration = Duration::from_secs(10);
+
+/// One optimized integration, read from a resource.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Integration {
+    LambdaInvoke,
+    SqsSendMessage,
+    SnsPublish,
+    DynamoDb(&'static str),
+    EventsPutEvents,
+    EcsRunTask { sync: bool },
+    StartExecution { sync: Sync },
+}
+
+/// `states:startExecution.sync` returns the child's output as text,
+/// `.sync:2` as JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sync {
+    No,
+    Text,
+    Json,
+}
+
+impl Integration {
+    pub fn parse(resource: &str) -> Option<Integration> {
+        let rest = resource.strip_prefix("arn:aws:states:::")?;
+        let rest = rest.strip_suffix(".waitForTaskToken").unwrap_or(rest);
+        let (base, pattern) = match rest.split_once('.') {
+            Some((base, pattern)) => (base, Some(pattern)),
+            None => (rest, None),
+        };
+        Some(match (base, pattern) {
+            ("lambda:invoke", None) => Integration::LambdaInvoke,
+            ("sqs:sendMessage", None) => Integration::SqsSendMessage,
+            ("sns:publish", None) => Integration::SnsPublish,
+            ("dynamodb:getItem", None) => Integration::DynamoDb("getItem"),
+            ("dynamodb:putItem", None) => Integration::DynamoDb("putItem"),
+            ("dynamodb:updateItem", None) => Integration::DynamoDb("updateItem"),
+            ("dynamodb:deleteItem", None) => Integration::DynamoDb("deleteItem"),
+            ("events:putEvents", None) => Integration::EventsPutEvents,
+            ("ecs:runTask", None) => Integration::EcsRunTask { sync: false },
+            ("ecs:runTask", Some("sync")) => Integration::EcsRunTask { sync: true },
+            ("states:startExecution", None) => Integration::StartExecution { sync: Sync::No },
+            ("states:startExecution", Some("sync")) => {
+                Integration::StartExecution { sync: Sync::Text }
+            }
+            ("states:startExecution", Some("sync:2")) => {
+                Integration::StartExecution { sync: Sync::Json }
+            }
+            _ => return None,
+        })
+    }
+
+    /// The service called, and the prefix of its errors here (the optimized
+    /// integrations name services as their own documentation does).
+    fn service(&self) -> (&'static str, &'static str) {
+        match self {
+            Integration::LambdaInvoke => ("lambda", "Lambda"),
+            Integration::SqsSendMessage => ("sqs", "SQS"),
+            Integration::SnsPublish => ("sns", "SNS"),
+            Integration::DynamoDb(_) => ("dynamodb", "DynamoDB"),
+            Integration::EventsPutEvents => ("eventbridge", "EventBridge"),
+            Integration::EcsRunTask { .. } => ("ecs", "ECS"),
+            Integration::StartExecution { .. } => ("sfn", "StepFunctions"),
+        }
+    }
+}
+
+pub struct OptimizedInvoker {
+    client: Client,
+}
+
+impl OptimizedInvoker {
+    pub fn new(client: Client) -> Self {
+        OptimizedInvoker { client }
+    }
+}
+
+impl Invoker for OptimizedInvoker {
+    fn invoke(&self, request: TaskRequest) -> BoxFuture<Result<Json, Failure>> {
+        let client = self.client.clone();
+        Box::pin(async move {
+            let Some(integration) = Integration::parse(&request.resource) else {
+                return Err(Failure::new(
+                    "States.TaskFailed",
+                    format!("windlass does not call '{}'", request.resource),
+                ));
+            };
+            let (service, prefix) = integration.service();
+            let rename = |error: Error| match error {
+                Error::Service {
+                    code,
+                    message,
+                    status,
+                    ..
+                } => Error::Service {
+                    prefix: prefix.into(),
+                    code,
+                    message,
+                    status,
+                }
+                .into_failure(),
+                other => other.into_failure(),
+            };
+            let credentials = sdk::assumed(&client, request.credentials.as_ref())
+                .await
+                .map_err(Error::into_failure)?;
+            let caller = Caller {
+                client: &client,
+                service,
+                credentials: credentials.as_ref(),
+            };
+            run(&caller, integration, &request.input, rename).await
+        })
+    }
+}
+
+/// Calls one service with the Task's credentials.
+struct Caller<'a> {
+    client: &'a Client,
+    service: &'static str,
+    credentials: Option<&'a crate::Credentials>,
+}
+
+impl Caller<'_> {
+    async fn call(&self, action: &str, input: &Json) -> Result<Json, Error> {
+        let service = Service::named(self.service).ok_or_else(|| Error::UnknownService {
+            resource: self.service.into(),
+            service: self.service.into(),
+            known: Service::names().join(", "),
+        })?;
+        let model = Model::of(service)?;
+        self.client
+            .call(&model, action, input, self.credentials)
+            .await
+    }
+}
+
+async fn run(
+    caller: &Caller<'_>,
+    integration: Integration,
+    input: &Json,
+    rename: impl Fn(Error) -> Failure,
+) -> Result<Json, Failure> {
+    match integration {
+        Integration::LambdaInvoke => {
+            let answer = caller.call("invoke", input).await.map_err(rename)?;
+            lambda_result(answer)
+        }
+        Integration::SqsSendMessage => caller.call("sendMessage", input).await.map_err(rename),
+        Integration::SnsPublish => caller.call("publish", input).await.map_err(rename),
+        Integration::DynamoDb(action) => caller.call(action, input).await.map_err(rename),
+        Integration::EventsPutEvents => {
+            let answer = caller.call("putEvents", input).await.map_err(rename)?;
+            if answer.get("FailedEntryCount").and_then(Json::as_i64) > Some(0) {
+                return Err(Failure::new("EventBridge.FailedEntry", answer.to_string()));
+            }
+            Ok(answer)
+        }
+        Integration::EcsRunTask { sync } => {
+            let answer = caller.call("runTask", input).await.map_err(&rename)?;
+            if !sync {
+                return Ok(answer);
+            }
+            ecs_wait(caller, input, answer, rename).await
+        }
+        Integration::StartExecution { sync } => {
+            let answer = caller
+                .call("startExecution", input)
+                .await
+                .map_err(&rename)?;
+            if sync == Sync::No {
+                return Ok(answer);
+            }
+            execution_wait(caller, answer, sync, rename).await
+        }
+    }
+}
+
+/// `lambda:invoke`'s result: the payload as JSON; a function error fails
+/// the task with the function's `errorType` (`Lambda.Unknown` without one)
+/// and the payload as the cause.
+fn lambda_result(answer: Json) -> Result<Json, Failure> {
+    let text = answer
+        .get("Payload")
+        .and_then(Json::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let payload = serde_json::from_str::<Json>(&text).unwrap_or(Json::String(text.clone()));
+    if answer.get("FunctionError").is_some() {
+        let error = payload
+            .get("errorType")
+            .and_then(Json::as_str)
+            .unwrap_or("Lambda.Unknown")
+            .to_string();
+        return Err(Failure::new(error, text));
+    }
+    let mut result = json!({
+        "ExecutedVersion": answer.get("ExecutedVersion").cloned().unwrap_or(Json::Null),
+        "Payload": payload,
+        "StatusCode": answer.get("StatusCode").cloned().unwrap_or(Json::Null),
+    });
+    if let (Some(log), Some(map)) = (answer.get("LogResult"), result.as_object_mut()) {
+        map.insert("LogResult".into(), log.clone());
+    }
+    Ok(result)
+}
+
+fn next_poll(wait: Duration) -> Duration {
+    (wait * 2).min(MAX_POLL)
+}
+
+/// `ecs:runTask.sync`: DescribeTasks until every task has STOPPED; a
+/// container that exited non-zero fails the task.
+async fn ecs_wait(
+    caller: &Caller<'_>,
+    input: &Json,
+    started: Json,
+    rename: impl Fn(Error) -> Failure,
+) -> Result<Json, Failure> {
+    let arns: Vec<Json> = started
+        .get("Tasks")
+        .and_then(Json::as_array)
+        .map(|tasks| {
+            tasks
+                .iter()
+                .filter_map(|t| t.get("TaskArn").cloned())
+                .collect()
+        })
+        .unwrap_or_default();
+    if arns.is_empty() {
+        return Err(Failure::new("States.TaskFailed", started.to_string()));
+    }
+    let mut wait = FIRST_POLL;
+    loop {
+        tokio::time::sleep(wait).await;
+        wait = next_poll(wait);
+        let mut query = json!({ "Tasks": arns });
+        if let Some(cluster) = input.get("Cluster") {
+            query["Cluster"] = cluster.clone();
+        }
+        let described = caller
+            .call("describeTasks", &query)
+            .await
+            .map_err(&rename)?;
+        let tasks = described
+            .get("Tasks")
+            .and_then(Json::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let stopped = !tasks.is_empty()
+            && tasks
+                .iter()
+                .all(|t| t.get("LastStatus").and_then(Json::as_str) == Some("STOPPED"));
+        if !stopped {
+            continue;
+        }
+        let failed = tasks.iter().any(|task| {
+            task.get("Containers")
+                .and_then(Json::as_array)
+                .is_some_and(|cs| {
+                    cs.iter()
+                        .any(|c| c.get("ExitCode").and_then(Json::as_i64).unwrap_or(1) != 0)
+                })
+        });
+        let result = tasks.into_iter().next().unwrap_or(Json::Null);
+        return if failed {
+            Err(Failure::new("States.TaskFailed", result.to_string()))
+        } else {
+            Ok(result)
+        };
+    }
+}
+
+/// `states:startExecution.sync`: DescribeExecution until the execution
+/// ends; only SUCCEEDED succeeds.
+async fn execution_wait(
+    caller: &Caller<'_>,
+    started: Json,
+    sync: Sync,
+    rename: impl Fn(Error) -> Failure,
+) -> Result<Json, Failure> {
+    let arn = started.get("ExecutionArn").cloned().unwrap_or(Json::Null);
+    let mut wait = FIRST_POLL;
+    loop {
+        tokio::time::sleep(wait).await;
+        wait = next_poll(wait);
+        let mut described = caller
+            .call("describeExecution", &json!({ "ExecutionArn": arn }))
+            .await
+            .map_err(&rename)?;
+        match described.get("Status").and_then(Json::as_str) {
+            Some("RUNNING") | Some("PENDING_REDRIVE") => continue,
+            Some("SUCCEEDED") => {
+                if sync == Sync::Json {
+                    if let Some(Json::String(text)) = described.get("Output") {
+                        let parsed =
+                            serde_json::from_str(text).unwrap_or(Json::String(text.clone()));
+                        described["Output"] = parsed;
+                    }
+                    if let Some(Json::String(text)) = described.get("Input") {
+                        let parsed =
+                            serde_json::from_str(text).unwrap_or(Json::String(text.clone()));
+                        described["Input"] = parsed;
+                    }
+                }
+                return Ok(described);
+            }
+            _ => {
+                let error = described
+                    .get("Error")
+                    .and_then(Json::as_str)
+                    .unwrap_or("States.TaskFailed")
+                    .to_string();
+                return Err(Failure::new(error, described.to_string()));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resources_name_integrations_and_patterns() {
+        assert_eq!(
+            Integration::parse("arn:aws:states:::lambda:invoke.waitForTaskToken"),
+            Some(Integration::LambdaInvoke)
+        );
+        assert_eq!(
+            Integration::parse("arn:aws:states:::states:startExecution.sync:2"),
+            Some(Integration::StartExecution { sync: Sync::Json })
+        );
+        assert_eq!(
+            Integration::parse("arn:aws:states:::ecs:runTask.sync"),
+            Some(Integration::EcsRunTask { sync: true })
+        );
+        assert_eq!(
+            Integration::parse("arn:aws:states:::sns:publish.sync"),
+            None
+        );
+    }
+
+    #[test]
+    fn lambda_function_errors_fail_the_task() {
+        let ok = lambda_result(
+            json!({ "StatusCode": 200, "ExecutedVersion": "$LATEST", "Payload": "{\"n\":1}" }),
+        );
+        assert_eq!(
+            ok,
+            Ok(json!({ "ExecutedVersion": "$LATEST", "Payload": { "n": 1 }, "StatusCode": 200 }))
+        );
+        let failed = lambda_result(
+            json!({ "StatusCode": 200, "FunctionError": "Unhandled", "Payload": "{\"errorType\":\"ValueError\",\"errorMessage\":\"bad\"}" }),
+        );
+        assert_eq!(failed.map_err(|f| f.error), Err("ValueError".to_string()));
+        let failed = lambda_result(
+            json!({ "StatusCode": 200, "FunctionError": "Unhandled", "Payload": "oops" }),
+        );
+        assert_eq!(
+            failed.map_err(|f| f.error),
+            Err("Lambda.Unknown".to_string())
+        );
+    }
+}

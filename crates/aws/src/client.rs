@@ -97,6 +97,7 @@ impl Client {
         } else {
             let found = protocol::error(model, &response);
             Err(Error::Service {
+                name: model.error_name(&found.code),
                 prefix: model.service.errors.into(),
                 code: found.code,
                 message: found.message,

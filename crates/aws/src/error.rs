@@ -65,10 +65,13 @@ pub enum Error {
         reason: String,
     },
     /// The service answered with an error of its own.
-    #[error("{code}: {message}")]
+    #[error("{name}: {message}")]
     Service {
+        /// The name Step Functions gives it (`DynamoDb.ConditionalCheckFailedException`).
+        name: String,
         /// The service's error prefix (`DynamoDb`).
         prefix: String,
+        /// The code the service answered with.
         code: String,
         message: String,
         status: u16,
@@ -81,12 +84,13 @@ impl Error {
     pub fn into_failure(self) -> Failure {
         match &self {
             Error::Service {
+                name,
                 prefix,
                 code,
                 message,
                 status,
             } => Failure::new(
-                error_name(prefix, code),
+                name.clone(),
                 format!("{message} (Service: {prefix}, Status Code: {status}, Error Code: {code})"),
             ),
             _ => Failure::new("States.TaskFailed", self.to_string()),

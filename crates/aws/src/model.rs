@@ -188,6 +188,23 @@ impl Model {
         actions
     }
 
+    /// The error a service's code names, as Step Functions names it: the
+    /// modeled exception's shape (`S3.NoSuchKeyException`), or the
+    /// service's base exception (`S3.S3Exception`) for a code the model
+    /// does not know, as the SDK for Java that Step Functions uses does.
+    pub fn error_name(&self, code: &str) -> String {
+        let prefix = self.service.errors;
+        let modeled = self.shapes.iter().find(|(name, shape)| {
+            shape.get("exception").and_then(Json::as_bool) == Some(true)
+                && (name.as_str() == code
+                    || shape.pointer("/error/code").and_then(Json::as_str) == Some(code))
+        });
+        match modeled {
+            Some((name, _)) => crate::error_name(prefix, name),
+            None => format!("{prefix}.{prefix}Exception"),
+        }
+    }
+
     pub fn shape(&self, name: &str) -> Option<Shape<'_>> {
         let (name, body) = self.shapes.get_key_value(name)?;
         Some(Shape {

@@ -127,11 +127,18 @@ impl Invoker for OptimizedInvoker {
             let (service, prefix) = integration.service();
             let rename = |error: Error| match error {
                 Error::Service {
+                    name,
                     code,
                     message,
                     status,
                     ..
                 } => Error::Service {
+                    // The optimized integrations name the service their way
+                    // (`DynamoDB.` where aws-sdk says `DynamoDb.`).
+                    name: format!(
+                        "{prefix}.{}",
+                        name.split_once('.').map_or(name.as_str(), |(_, n)| n)
+                    ),
                     prefix: prefix.into(),
                     code,
                     message,

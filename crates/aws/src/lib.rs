@@ -3,6 +3,7 @@
 //! API models read as data, and the optimized integrations (`lambda:invoke`,
 //! `dynamodb:putItem`, `sqs:sendMessage`, ...) with their own shapes.
 
+pub mod check;
 pub mod client;
 pub mod config;
 mod error;

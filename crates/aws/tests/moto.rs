@@ -450,3 +450,51 @@ async fn ecs_ecr_logs_cloudwatch_and_step_functions() {
         "Sfn.StateMachineDoesNotExistException"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqs_send_message_wait_for_task_token_ends_with_the_callback() {
+    let moto = Moto::start();
+    let client = windlass_aws::Client::new(moto.config());
+    let sqs = windlass_aws::model::Model::of(windlass_aws::Service::named("sqs").expect("sqs"))
+        .expect("model");
+    let queue = client
+        .call(
+            &sqs,
+            "createQueue",
+            &json!({ "QueueName": "callbacks" }),
+            None,
+        )
+        .await
+        .expect("createQueue");
+    let url = queue["QueueUrl"].as_str().expect("a queue URL").to_string();
+    let definition = json!({ "StartAt": "Ask", "States": { "Ask": {
+        "Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
+        "Parameters": { "QueueUrl": url, "MessageBody": { "token.$": "$$.Task.Token", "job.$": "$.job" } },
+        "End": true } } });
+    let (runtime, arn) = support::start(moto.config(), &definition, json!({ "job": 7 })).await;
+    // The worker: a long poll of the queue, as a real consumer would do.
+    let received = client
+        .call(
+            &sqs,
+            "receiveMessage",
+            &json!({ "QueueUrl": url, "WaitTimeSeconds": 20, "MaxNumberOfMessages": 1 }),
+            None,
+        )
+        .await
+        .expect("receiveMessage");
+    let body: Json =
+        serde_json::from_str(received["Messages"][0]["Body"].as_str().expect("a message"))
+            .expect("the body is the JSON the Task sent");
+    assert_eq!(body["job"], 7);
+    let token = body["token"].as_str().expect("the task token");
+    runtime
+        .send_task_success(token, json!({ "done": 7 }))
+        .await
+        .expect("the token is accepted");
+    let (status, outcome) = support::finish(&runtime, &arn).await;
+    assert_eq!(status, windlass_engine::Status::Succeeded);
+    assert_eq!(
+        outcome,
+        windlass_engine::Outcome::Output(json!({ "done": 7 }))
+    );
+}

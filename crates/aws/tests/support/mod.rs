@@ -81,6 +81,22 @@ impl Drop for Moto {
 /// Runs `definition` with `input` to its end on a durable runtime (memory
 /// store) whose AWS integrations call `config`'s endpoint.
 pub async fn run(config: Config, definition: &Json, input: Json) -> (Status, Outcome) {
+    let (runtime, arn) = start(config, definition, input).await;
+    finish(&runtime, &arn).await
+}
+
+/// Waits for the execution `arn` to end.
+pub async fn finish(runtime: &Runtime, arn: &str) -> (Status, Outcome) {
+    let finished = runtime.wait(arn).await.expect("the execution ends");
+    (
+        finished.status,
+        finished.outcome.expect("an ended execution has an outcome"),
+    )
+}
+
+/// Starts `definition` with `input` on a new runtime; returns the runtime
+/// and the execution's ARN.
+pub async fn start(config: Config, definition: &Json, input: Json) -> (Runtime, String) {
     let text = definition.to_string();
     let parsed = parse_text(&text)
         .valid()
@@ -114,11 +130,7 @@ pub async fn run(config: Config, definition: &Json, input: Json) -> (Status, Out
         })
         .await
         .expect("the execution starts");
-    let finished = runtime.wait(&arn).await.expect("the execution ends");
-    (
-        finished.status,
-        finished.outcome.expect("an ended execution has an outcome"),
-    )
+    (runtime, arn)
 }
 
 /// The output of an execution that must have succeeded.

@@ -2,7 +2,8 @@
 //! that same server over HTTP, signed with SigV4 and checked by it:
 //! `states:startExecution` with `.sync`, `.sync:2` and
 //! `.waitForTaskToken` (the child answers with `aws-sdk:sfn:sendTaskSuccess`),
-//! and an `aws-sdk:sfn` error caught by its Step Functions name.
+//! an `aws-sdk:sfn` error caught by its Step Functions name, and TestState
+//! of an unmocked Task, which calls the service for real.
 
 use std::sync::Arc;
 
@@ -126,4 +127,33 @@ async fn start_execution_sync_and_callbacks_against_windlass_itself() {
         out["missing"]["Error"],
         "Sfn.StateMachineDoesNotExistException"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn test_state_of_an_unmocked_task_calls_the_service() {
+    let (_server, client) = serve().await;
+    sfn(&client, "createActivity", json!({ "Name": "listed" })).await;
+    let task = json!({ "Type": "Task", "Resource": "arn:aws:states:::aws-sdk:sfn:listActivities",
+        "Parameters": {}, "ResultSelector": { "names.$": "$.Activities[*].Name" }, "End": true });
+    let tested = sfn(
+        &client,
+        "testState",
+        json!({ "Definition": task.to_string(), "RoleArn": ROLE, "Input": "{}" }),
+    )
+    .await;
+    assert_eq!(tested["Status"], "SUCCEEDED", "{tested}");
+    assert_eq!(
+        serde_json::from_str::<Json>(tested["Output"].as_str().expect("an output")).ok(),
+        Some(json!({ "names": ["listed"] }))
+    );
+    let failing = json!({ "Type": "Task", "Resource": "arn:aws:states:::aws-sdk:sfn:describeActivity",
+        "Parameters": { "ActivityArn": "arn:aws:states:us-east-1:123456789012:activity:absent" }, "End": true });
+    let tested = sfn(
+        &client,
+        "testState",
+        json!({ "Definition": failing.to_string(), "RoleArn": ROLE }),
+    )
+    .await;
+    assert_eq!(tested["Status"], "FAILED", "{tested}");
+    assert_eq!(tested["Error"], "Sfn.ActivityDoesNotExistException");
 }

@@ -1,6 +1,10 @@
 //! What the tests against real local AWS servers share: a `moto_server`
 //! started on a free loopback port (and stopped with the test), and a
-//! runtime whose Task states call it.
+//! runtime whose Task states call it. Each test binary uses part of it.
+
+#![allow(dead_code)]
+
+pub mod fakecloud;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};

@@ -240,15 +240,14 @@ fn lambda_result(answer: Json) -> Result<Json, Failure> {
             .to_string();
         return Err(Failure::new(error, text));
     }
-    let mut result = json!({
-        "ExecutedVersion": answer.get("ExecutedVersion").cloned().unwrap_or(Json::Null),
-        "Payload": payload,
-        "StatusCode": answer.get("StatusCode").cloned().unwrap_or(Json::Null),
-    });
-    if let (Some(log), Some(map)) = (answer.get("LogResult"), result.as_object_mut()) {
-        map.insert("LogResult".into(), log.clone());
+    let mut result = serde_json::Map::new();
+    for key in ["ExecutedVersion", "LogResult", "StatusCode"] {
+        if let Some(value) = answer.get(key) {
+            result.insert(key.into(), value.clone());
+        }
     }
-    Ok(result)
+    result.insert("Payload".into(), payload);
+    Ok(Json::Object(result))
 }
 
 fn next_poll(wait: Duration) -> Duration {

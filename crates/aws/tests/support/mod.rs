@@ -27,12 +27,18 @@ impl Moto {
     /// Starts `moto_server` (from PATH) on a free loopback port and returns
     /// once it says it is listening.
     pub fn start() -> Moto {
+        Moto::start_with(&[])
+    }
+
+    /// Starts `moto_server` with `env` added to its environment.
+    pub fn start_with(env: &[(&str, &str)]) -> Moto {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("a free loopback port")
             .port();
         let mut child = Command::new("moto_server")
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()

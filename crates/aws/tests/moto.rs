@@ -336,7 +336,17 @@ async fn sts_iam_and_cloudformation_query_protocol() {
             json!({ "StackName": "absent" }),
         ),
     ]);
+    let mut definition = definition;
+    // Credentials.RoleArn: the Task runs as that role, assumed through STS.
+    definition["States"]["AsRole"] = json!({ "Type": "Task", "Resource": "arn:aws:states:::aws-sdk:sts:getCallerIdentity",
+        "Credentials": { "RoleArn": "arn:aws:iam::123456789012:role/runner" }, "Parameters": {}, "ResultPath": "$.AsRole", "Next": "Done" });
+    definition["States"]["NoStack"]["Next"] = json!("AsRole");
+    definition["States"]["NoStack"]["Catch"][0]["Next"] = json!("AsRole");
     let out = output(moto.config(), &definition, json!({})).await;
+    assert_eq!(
+        out["AsRole"]["Arn"],
+        "arn:aws:sts::123456789012:assumed-role/runner/windlass"
+    );
     assert_eq!(out["Who"]["Account"], "123456789012");
     assert!(
         out["Who"]["Arn"]

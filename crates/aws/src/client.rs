@@ -56,6 +56,47 @@ const THROTTLING: &[&str] = &[
     "EC2ThrottledException",
 ];
 
+/// The status and headers of a successful answer.
+#[derive(Debug, Clone)]
+pub struct Metadata {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+}
+
+impl Metadata {
+    /// `{"SdkHttpMetadata": {...}, "SdkResponseMetadata": {"RequestId"}}`,
+    /// as Step Functions adds to an optimized integration's result.
+    pub fn to_json(&self) -> Json {
+        let headers: serde_json::Map<String, Json> = self
+            .headers
+            .iter()
+            .map(|(k, v)| (k.clone(), Json::String(v.clone())))
+            .collect();
+        let all: serde_json::Map<String, Json> = self
+            .headers
+            .iter()
+            .map(|(k, v)| (k.clone(), Json::Array(vec![Json::String(v.clone())])))
+            .collect();
+        let request_id = self
+            .headers
+            .iter()
+            .find(|(k, _)| {
+                ["x-amzn-requestid", "x-amz-request-id", "x-amzn-request-id"]
+                    .contains(&k.to_lowercase().as_str())
+            })
+            .map(|(_, v)| Json::String(v.clone()))
+            .unwrap_or(Json::Null);
+        serde_json::json!({
+            "SdkHttpMetadata": {
+                "AllHttpHeaders": all,
+                "HttpHeaders": headers,
+                "HttpStatusCode": self.status,
+            },
+            "SdkResponseMetadata": { "RequestId": request_id },
+        })
+    }
+}
+
 type HttpClient = hyper_util::client::legacy::Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 
 /// Calls AWS services with one configuration.
@@ -88,12 +129,34 @@ impl Client {
         input: &Json,
         credentials: Option<&Credentials>,
     ) -> Result<Json, Error> {
+        self.call_with_metadata(model, action, input, credentials)
+            .await
+            .map(|(result, _)| result)
+    }
+
+    /// Like [`Client::call`], with the answer's status and headers as the
+    /// optimized integrations report them (`SdkHttpMetadata`,
+    /// `SdkResponseMetadata`).
+    pub async fn call_with_metadata(
+        &self,
+        model: &Model,
+        action: &str,
+        input: &Json,
+        credentials: Option<&Credentials>,
+    ) -> Result<(Json, Metadata), Error> {
         let operation = model.operation(action)?;
         check_required(&operation, input)?;
         let request = protocol::request(model, &operation, input)?;
         let response = self.send(model, &operation, request, credentials).await?;
         if (200..300).contains(&response.status) {
-            protocol::response(model, &operation, &response)
+            let result = protocol::response(model, &operation, &response)?;
+            Ok((
+                result,
+                Metadata {
+                    status: response.status,
+                    headers: response.headers,
+                },
+            ))
         } else {
             let found = protocol::error(model, &response);
             Err(Error::Service {

@@ -168,6 +168,8 @@ struct Caller<'a> {
 }
 
 impl Caller<'_> {
+    /// Calls `action`; its result carries `SdkHttpMetadata` and
+    /// `SdkResponseMetadata`, as the optimized integrations' results do.
     async fn call(&self, action: &str, input: &Json) -> Result<Json, Error> {
         let service = Service::named(self.service).ok_or_else(|| Error::UnknownService {
             resource: self.service.into(),
@@ -175,9 +177,14 @@ impl Caller<'_> {
             known: Service::names().join(", "),
         })?;
         let model = Model::of(service)?;
-        self.client
-            .call(&model, action, input, self.credentials)
-            .await
+        let (mut result, metadata) = self
+            .client
+            .call_with_metadata(&model, action, input, self.credentials)
+            .await?;
+        if let (Json::Object(fields), Json::Object(extra)) = (&mut result, metadata.to_json()) {
+            fields.extend(extra);
+        }
+        Ok(result)
     }
 }
 
@@ -241,7 +248,13 @@ fn lambda_result(answer: Json) -> Result<Json, Failure> {
         return Err(Failure::new(error, text));
     }
     let mut result = serde_json::Map::new();
-    for key in ["ExecutedVersion", "LogResult", "StatusCode"] {
+    for key in [
+        "ExecutedVersion",
+        "LogResult",
+        "StatusCode",
+        "SdkHttpMetadata",
+        "SdkResponseMetadata",
+    ] {
         if let Some(value) = answer.get(key) {
             result.insert(key.into(), value.clone());
         }

@@ -119,6 +119,12 @@ async fn dynamodb_json_protocol_and_conditional_errors() {
     );
     assert_eq!(out["Update"]["Attributes"]["qty"], json!({ "N": "3" }));
     assert_eq!(out["Get"]["Item"]["id"], json!({ "S": "o-1" }));
+    assert_eq!(out["Get"]["SdkHttpMetadata"]["HttpStatusCode"], 200);
+    assert!(
+        out["Get"]["SdkResponseMetadata"]["RequestId"].is_string(),
+        "{}",
+        out["Get"]
+    );
     assert_eq!(out["Get"]["Item"]["tags"]["SS"], json!(["a", "b"]));
     assert_eq!(out["Scan"]["Count"], 0);
     assert_eq!(

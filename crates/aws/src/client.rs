@@ -103,6 +103,8 @@ type HttpClient = hyper_util::client::legacy::Client<HttpsConnector<HttpConnecto
 #[derive(Clone)]
 pub struct Client {
     config: Arc<Config>,
+    /// The web identity role's keys and when they expire.
+    assumed: Arc<tokio::sync::Mutex<Option<(Credentials, SystemTime)>>>,
     /// `Err`: TLS could not be set up; every call fails saying why.
     http: Result<HttpClient, String>,
 }
@@ -111,6 +113,7 @@ impl Client {
     pub fn new(config: Config) -> Client {
         Client {
             config: Arc::new(config),
+            assumed: Arc::default(),
             http: https_client(),
         }
     }
@@ -144,10 +147,87 @@ impl Client {
         input: &Json,
         credentials: Option<&Credentials>,
     ) -> Result<(Json, Metadata), Error> {
+        let keys = match credentials {
+            Some(keys) => keys.clone(),
+            None => self.default_credentials().await?,
+        };
+        self.call_inner(model, action, input, Some(&keys)).await
+    }
+
+    /// The configured keys, or those of the web identity role (assumed
+    /// through STS and kept until five minutes before they expire).
+    async fn default_credentials(&self) -> Result<Credentials, Error> {
+        if let Some(keys) = &self.config.credentials {
+            return Ok(keys.clone());
+        }
+        let Some(identity) = &self.config.web_identity else {
+            return Err(Error::NoCredentials);
+        };
+        let mut cached = self.assumed.lock().await;
+        if let Some((keys, expires)) = cached.as_ref() {
+            if SystemTime::now() + Duration::from_secs(300) < *expires {
+                return Ok(keys.clone());
+            }
+        }
+        let token =
+            std::fs::read_to_string(&identity.token_file).map_err(|e| Error::WebIdentity {
+                reason: format!(
+                    "the token file {} could not be read: {e}",
+                    identity.token_file.display()
+                ),
+            })?;
+        let sts = Model::of(crate::Service::named("sts").ok_or(Error::NoCredentials)?)?;
+        let input = serde_json::json!({
+            "RoleArn": identity.role_arn,
+            "RoleSessionName": identity.session_name,
+            "WebIdentityToken": token.trim(),
+        });
+        // AssumeRoleWithWebIdentity is not signed: the token is the proof.
+        let (answer, _) = self
+            .call_inner(&sts, "assumeRoleWithWebIdentity", &input, None)
+            .await?;
+        let text = |key: &str| {
+            answer
+                .pointer(&format!("/Credentials/{key}"))
+                .and_then(Json::as_str)
+                .map(str::to_string)
+        };
+        let (Some(access_key_id), Some(secret_access_key)) =
+            (text("AccessKeyId"), text("SecretAccessKey"))
+        else {
+            return Err(Error::WebIdentity {
+                reason: format!("STS gave no credentials for {}", identity.role_arn),
+            });
+        };
+        let keys = Credentials {
+            access_key_id,
+            secret_access_key,
+            session_token: text("SessionToken"),
+        };
+        let expires = text("Expiration")
+            .and_then(|t| {
+                time::OffsetDateTime::parse(&t, &time::format_description::well_known::Rfc3339).ok()
+            })
+            .map_or(
+                SystemTime::now() + Duration::from_secs(900),
+                SystemTime::from,
+            );
+        *cached = Some((keys.clone(), expires));
+        Ok(keys)
+    }
+
+    /// Calls with `keys`, or unsigned without.
+    async fn call_inner(
+        &self,
+        model: &Model,
+        action: &str,
+        input: &Json,
+        keys: Option<&Credentials>,
+    ) -> Result<(Json, Metadata), Error> {
         let operation = model.operation(action)?;
         check_required(&operation, input)?;
         let request = protocol::request(model, &operation, input)?;
-        let response = self.send(model, &operation, request, credentials).await?;
+        let response = self.send(model, &operation, request, keys).await?;
         if (200..300).contains(&response.status) {
             let result = protocol::response(model, &operation, &response)?;
             Ok((
@@ -272,9 +352,22 @@ impl Client {
             operation: operation.name.into(),
             reason,
         };
-        let keys = credentials
-            .or(self.config.credentials.as_ref())
-            .ok_or(Error::NoCredentials)?;
+        let mut builder = hyper::Request::builder()
+            .method(request.method.as_str())
+            .uri(uri);
+        for (name, value) in &request.headers {
+            builder = builder.header(name.as_str(), value.as_str());
+        }
+        let mut signed = builder
+            .body(Full::new(Bytes::from(request.body.clone())))
+            .map_err(|e| Error::BadEndpoint {
+                service: model.service.name.into(),
+                endpoint: uri.into(),
+                reason: e.to_string(),
+            })?;
+        let Some(keys) = credentials else {
+            return Ok(signed);
+        };
         let identity = aws_credential_types::Credentials::new(
             &keys.access_key_id,
             &keys.secret_access_key,
@@ -312,19 +405,6 @@ impl Client {
         let (instructions, _) = sign(signable, &params)
             .map_err(|e| signing(e.to_string()))?
             .into_parts();
-        let mut builder = hyper::Request::builder()
-            .method(request.method.as_str())
-            .uri(uri);
-        for (name, value) in &request.headers {
-            builder = builder.header(name.as_str(), value.as_str());
-        }
-        let mut signed = builder
-            .body(Full::new(Bytes::from(request.body.clone())))
-            .map_err(|e| Error::BadEndpoint {
-                service: model.service.name.into(),
-                endpoint: uri.into(),
-                reason: e.to_string(),
-            })?;
         instructions.apply_to_request_http1x(&mut signed);
         Ok(signed)
     }

@@ -24,10 +24,21 @@ impl std::fmt::Debug for Credentials {
     }
 }
 
+/// A role assumed with a web identity token (EKS, GitHub Actions), as
+/// `AWS_WEB_IDENTITY_TOKEN_FILE` and `AWS_ROLE_ARN` name it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebIdentity {
+    pub role_arn: String,
+    pub token_file: PathBuf,
+    pub session_name: String,
+}
+
 /// Where and as whom Task states call AWS.
 #[derive(Debug, Clone, Default)]
 pub struct Config {
+    /// Static keys; without them, the web identity role is assumed.
     pub credentials: Option<Credentials>,
+    pub web_identity: Option<WebIdentity>,
     pub region: Option<String>,
     /// `AWS_ENDPOINT_URL`: one endpoint for every service (an emulator).
     pub endpoint_url: Option<String>,
@@ -91,8 +102,22 @@ impl Config {
                 (!v.is_empty()).then(|| (service.to_string(), v.clone()))
             })
             .collect();
+        let web_identity = match (
+            get("AWS_WEB_IDENTITY_TOKEN_FILE").or_else(|| from_files("web_identity_token_file")),
+            get("AWS_ROLE_ARN").or_else(|| from_files("role_arn")),
+        ) {
+            (Some(token_file), Some(role_arn)) => Some(WebIdentity {
+                role_arn,
+                token_file: PathBuf::from(token_file),
+                session_name: get("AWS_ROLE_SESSION_NAME")
+                    .or_else(|| from_files("role_session_name"))
+                    .unwrap_or_else(|| "windlass".into()),
+            }),
+            _ => None,
+        };
         Config {
             credentials,
+            web_identity,
             region: get("AWS_REGION")
                 .or_else(|| get("AWS_DEFAULT_REGION"))
                 .or_else(|| config_file.get("region").cloned()),
@@ -106,6 +131,7 @@ impl Config {
     pub fn local(endpoint: &str, region: &str, credentials: Credentials) -> Config {
         Config {
             credentials: Some(credentials),
+            web_identity: None,
             region: Some(region.into()),
             endpoint_url: Some(endpoint.into()),
             service_endpoints: HashMap::new(),

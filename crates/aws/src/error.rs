@@ -44,6 +44,10 @@ pub enum Error {
     NoRegion,
     #[error("no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or a profile in ~/.aws/credentials (AWS_PROFILE)")]
     NoCredentials,
+    #[error(
+        "the web identity credentials (AWS_WEB_IDENTITY_TOKEN_FILE, AWS_ROLE_ARN) failed: {reason}"
+    )]
+    WebIdentity { reason: String },
     #[error("the endpoint '{endpoint}' for {service} is not a URL: {reason}")]
     BadEndpoint {
         service: String,

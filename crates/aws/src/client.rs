@@ -256,7 +256,16 @@ impl Client {
         request: HttpRequest,
         credentials: Option<&Credentials>,
     ) -> Result<HttpResponse, Error> {
-        let endpoint = self.config.endpoint(model)?;
+        let mut endpoint = self.config.endpoint(model)?;
+        // AWS's own endpoints take the operation's host prefix
+        // (`https://sync-states.us-east-1.amazonaws.com`); emulators are
+        // called as configured, since a prefixed loopback name resolves to
+        // nothing.
+        if let Some(prefix) = operation.host_prefix.filter(|p| !p.contains('{')) {
+            if !self.config.is_custom_endpoint(model) {
+                endpoint = endpoint.replacen("://", &format!("://{prefix}"), 1);
+            }
+        }
         let mut attempt = 0;
         loop {
             attempt += 1;

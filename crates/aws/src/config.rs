@@ -168,6 +168,12 @@ impl Config {
         ))
     }
 
+    /// Whether `model`'s endpoint is one the configuration names (an
+    /// emulator), not AWS's own.
+    pub fn is_custom_endpoint(&self, model: &Model) -> bool {
+        self.service_endpoints.contains_key(&model.service_id) || self.endpoint_url.is_some()
+    }
+
     /// The region to sign with: IAM's global endpoint signs for us-east-1.
     pub fn signing_region(&self, model: &Model) -> Result<String, Error> {
         let region = self.region()?;
@@ -266,6 +272,8 @@ mod tests {
             config.endpoint(&model("iam")).ok().as_deref(),
             Some("https://iam.amazonaws.com")
         );
+        assert!(config.is_custom_endpoint(&model("dynamodb")));
+        assert!(!config.is_custom_endpoint(&model("sfn")));
         std::fs::remove_dir_all(&dir).ok();
     }
 }

@@ -50,6 +50,8 @@ pub struct Operation<'m> {
     pub output: Option<Shape<'m>>,
     /// The Query protocol's `<OperationResult>` element.
     pub result_wrapper: Option<&'m str>,
+    /// Put before AWS's host name (`sync-` for StartSyncExecution).
+    pub host_prefix: Option<&'m str>,
 }
 
 /// A shape, with the model it belongs to (to follow member references).
@@ -177,6 +179,10 @@ impl Model {
             result_wrapper: body
                 .get("output")
                 .and_then(|o| o.get("resultWrapper"))
+                .and_then(Json::as_str),
+            host_prefix: body
+                .get("endpoint")
+                .and_then(|e| e.get("hostPrefix"))
                 .and_then(Json::as_str),
         })
     }

@@ -20,6 +20,7 @@ use rand::Rng;
 use serde_json::Value as Json;
 
 use crate::config::{Config, Credentials};
+pub use crate::metadata::Metadata;
 use crate::model::{Model, Operation};
 use crate::protocol::{self, HttpRequest, HttpResponse};
 use crate::Error;
@@ -55,47 +56,6 @@ const THROTTLING: &[&str] = &[
     "PriorRequestNotComplete",
     "EC2ThrottledException",
 ];
-
-/// The status and headers of a successful answer.
-#[derive(Debug, Clone)]
-pub struct Metadata {
-    pub status: u16,
-    pub headers: Vec<(String, String)>,
-}
-
-impl Metadata {
-    /// `{"SdkHttpMetadata": {...}, "SdkResponseMetadata": {"RequestId"}}`,
-    /// as Step Functions adds to an optimized integration's result.
-    pub fn to_json(&self) -> Json {
-        let headers: serde_json::Map<String, Json> = self
-            .headers
-            .iter()
-            .map(|(k, v)| (k.clone(), Json::String(v.clone())))
-            .collect();
-        let all: serde_json::Map<String, Json> = self
-            .headers
-            .iter()
-            .map(|(k, v)| (k.clone(), Json::Array(vec![Json::String(v.clone())])))
-            .collect();
-        let request_id = self
-            .headers
-            .iter()
-            .find(|(k, _)| {
-                ["x-amzn-requestid", "x-amz-request-id", "x-amzn-request-id"]
-                    .contains(&k.to_lowercase().as_str())
-            })
-            .map(|(_, v)| Json::String(v.clone()))
-            .unwrap_or(Json::Null);
-        serde_json::json!({
-            "SdkHttpMetadata": {
-                "AllHttpHeaders": all,
-                "HttpHeaders": headers,
-                "HttpStatusCode": self.status,
-            },
-            "SdkResponseMetadata": { "RequestId": request_id },
-        })
-    }
-}
 
 type HttpClient = hyper_util::client::legacy::Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 

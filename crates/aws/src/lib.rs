@@ -7,6 +7,7 @@ pub mod check;
 pub mod client;
 pub mod config;
 mod error;
+mod metadata;
 pub mod model;
 pub mod optimized;
 pub mod protocol;

@@ -6,7 +6,7 @@
 set -u
 cd "$(dirname "$0")"
 seconds=${1:-180}
-for target in ${TARGETS:-parse path intrinsics jsonata simulate}; do
+for target in ${TARGETS:-parse path intrinsics jsonata simulate aws}; do
     mkdir -p "corpus/$target"
     cargo +nightly fuzz run "$target" -O -a --sanitizer none -- \
         -max_total_time="$seconds" -dict=dict/asl.dict -max_len=8192 \

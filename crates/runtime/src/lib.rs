@@ -203,6 +203,14 @@ impl Runtime {
         &self.inner.store
     }
 
+    /// The invoker that carries out tasks of `resource` (without its
+    /// `.waitForTaskToken`), if any: TestState calls it for an unmocked Task.
+    pub fn invoker(&self, resource: &str) -> Option<Arc<dyn Invoker>> {
+        self.inner
+            .invokers
+            .find(resource.trim_end_matches(".waitForTaskToken"))
+    }
+
     pub fn now_millis(&self) -> i64 {
         self.inner.clock.now_millis()
     }

@@ -1,5 +1,6 @@
-//! The task invokers the server offers: the HTTP Task, and callbacks on
-//! service integrations windlass does not carry out itself.
+//! The task invokers the server offers: the HTTP Task, the AWS service
+//! integrations (`windlass-aws`: `aws-sdk:*` and the optimized ones), and
+//! callbacks on the service integrations windlass does not carry out itself.
 
 use std::sync::Arc;
 
@@ -34,10 +35,18 @@ impl Invoker for CallbackOnly {
     }
 }
 
-/// The invokers a server runs tasks with.
+/// The invokers a server runs tasks with; AWS is called as the SDKs'
+/// configuration in the environment says (credentials, region,
+/// `AWS_ENDPOINT_URL`).
 pub fn invokers() -> Invokers {
+    invokers_with(windlass_aws::Config::from_env())
+}
+
+/// The invokers a server runs tasks with, calling AWS with `aws`.
+pub fn invokers_with(aws: windlass_aws::Config) -> Invokers {
     let mut invokers = Invokers::new();
     invokers.register(HTTP_RESOURCE, Arc::new(HttpInvoker::default()));
     invokers.register("arn:aws:states:::", Arc::new(CallbackOnly));
+    windlass_aws::register(&mut invokers, aws);
     invokers
 }

@@ -70,6 +70,10 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         let mock = MockInvoker::new(&config, &machine, case)
             .with_context(|| format!("in {}", path.display()))?;
         invokers.register("", Arc::new(mock));
+    } else {
+        // Task states call AWS (or the emulator AWS_ENDPOINT_URL names) as
+        // the SDKs' configuration in the environment says.
+        windlass_aws::register(&mut invokers, windlass_aws::Config::from_env());
     }
     let store: Arc<dyn Store> = match &args.db {
         Some(path) => Arc::new(SqliteStore::open(path, Durability::Full)?),

@@ -110,7 +110,11 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         access_keys: keys,
         ..Config::default()
     };
-    let invokers = windlass_server::integrations::invokers();
+    // Task states call AWS in the server's region unless the SDKs'
+    // configuration names one, as Step Functions calls its own region.
+    let mut aws = windlass_aws::Config::from_env();
+    aws.region.get_or_insert_with(|| args.region.clone());
+    let invokers = windlass_server::integrations::invokers_with(aws);
     let clock = Arc::new(SystemClock);
     let (server, store_text) = match store_choice(&args)? {
         StoreChoice::Sqlite(path) => {

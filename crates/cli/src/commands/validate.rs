@@ -94,7 +94,21 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
 
 /// Checks a state machine definition; prints its diagnostics unless `json`.
 fn state_machine(file: &Path, text: &str, json: bool) -> (bool, Option<serde_json::Value>) {
-    let parsed = parse_text(text);
+    let mut parsed = parse_text(text);
+    if parsed.definition.is_some() {
+        // aws-sdk Task states must name a service and action windlass has
+        // the model of (windlass-asl knows no AWS models: it stays pure).
+        if let Ok(document) = windlass_asl::parse::document_from_text(text) {
+            for unknown in windlass_aws::check::unknown_resources(&document) {
+                parsed
+                    .diagnostics
+                    .push(windlass_asl::parse::Diagnostic::schema(
+                        unknown.pointer,
+                        unknown.message,
+                    ));
+            }
+        }
+    }
     let valid = parsed.definition.is_some() && parsed.diagnostics.is_empty();
     let diagnostics: Vec<serde_json::Value> = parsed
         .diagnostics

@@ -98,8 +98,9 @@ def tour_definition(activity_arn):
             "Work": {"Type": "Task", "Resource": activity_arn, "ResultPath": "$.worked", "TimeoutSeconds": 60, "Next": "Callback"},
             "Callback": {
                 "Type": "Task",
-                "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
-                "Parameters": {"QueueUrl": "https://example/q", "MessageBody": {"token.$": "$$.Task.Token"}},
+                # A service windlass does not call: the task only waits for its token.
+                "Resource": "arn:aws:states:::glue:startJobRun.waitForTaskToken",
+                "Parameters": {"JobName": "j", "Arguments": {"token.$": "$$.Task.Token"}},
                 "ResultPath": "$.called",
                 "Next": "Done",
             },
@@ -121,8 +122,8 @@ def callback_token(sfn, arn, timeout=30):
     while time.time() < deadline:
         for event in sfn.get_execution_history(executionArn=arn, reverseOrder=True, maxResults=10)["events"]:
             details = event.get("taskScheduledEventDetails")
-            if details and details["resourceType"] == "sqs":
-                return json.loads(details["parameters"])["MessageBody"]["token"]
+            if details and details["resourceType"] == "glue":
+                return json.loads(details["parameters"])["Arguments"]["token"]
         time.sleep(0.1)
     raise AssertionError("the callback task was never scheduled")
 

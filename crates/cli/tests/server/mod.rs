@@ -30,7 +30,20 @@ impl Server {
 
     /// Starts the server on `bind` (`127.0.0.1:PORT`).
     pub fn launch(data_dir: &Path, bind: &str, extra: &[&str]) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_windlass"))
+        Server::launch_env(data_dir, bind, extra, &[])
+    }
+
+    /// Starts the server with `env` set and the AWS region variables
+    /// removed (so the server's own region applies).
+    pub fn launch_env(data_dir: &Path, bind: &str, extra: &[&str], env: &[(&str, &str)]) -> Server {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_windlass"));
+        if !env.is_empty() {
+            command
+                .env_remove("AWS_REGION")
+                .env_remove("AWS_DEFAULT_REGION");
+            command.envs(env.iter().copied());
+        }
+        let mut child = command
             .args([
                 "server",
                 "--bind",

@@ -54,7 +54,7 @@ pub async fn dispatch(server: &Regional<'_>, action: &str, body: &[u8]) -> ApiRe
         "SendTaskSuccess" => reply(activities::send_success(server, input(body)?).await),
         "SendTaskFailure" => reply(activities::send_failure(server, input(body)?).await),
         "SendTaskHeartbeat" => reply(activities::send_heartbeat(server, input(body)?).await),
-        "TestState" => reply(test_state::run(server, input(body)?)),
+        "TestState" => reply(test_state::run(server, input(body)?).await),
         "TagResource" => reply(tags::tag(server, input(body)?)),
         "UntagResource" => reply(tags::untag(server, input(body)?)),
         "ListTagsForResource" => reply(tags::list(server, input(body)?)),

@@ -2,10 +2,13 @@
 //! wire's JSON-text fields converted both ways.
 
 use serde_json::{Map as JsonMap, Value as Json};
+use windlass_asl::Failure;
 use windlass_engine::test_state::{
-    test_state, FieldValidationMode, InspectionLevel, Mock, MockError, StateConfiguration,
-    TestStateRequest,
+    test_state_with, FieldValidationMode, InspectionLevel, Mock, MockError, ServiceCall,
+    StateConfiguration, TestStateRequest,
 };
+use windlass_engine::TaskRequest;
+use windlass_runtime::Runtime;
 
 use super::required;
 use crate::error::{ApiError, ApiResult};
@@ -46,7 +49,30 @@ fn as_text(value: Json) -> Json {
     Json::String(value.to_string())
 }
 
-pub fn run(server: &Regional<'_>, input: wire::TestStateInput) -> ApiResult<wire::TestStateOutput> {
+/// An unmocked Task of TestState calls its service for real, as AWS does,
+/// through the server's invokers (the engine's TestState is synchronous:
+/// it runs on a blocking thread that waits for each call).
+struct RealService {
+    runtime: Runtime,
+    handle: tokio::runtime::Handle,
+}
+
+impl ServiceCall for RealService {
+    fn call(&mut self, request: &TaskRequest) -> Result<Json, Failure> {
+        let Some(invoker) = self.runtime.invoker(&request.resource) else {
+            return Err(Failure::runtime(format!(
+                "windlass has no task invoker for the resource '{}'; give the request a mock",
+                request.resource
+            )));
+        };
+        self.handle.block_on(invoker.invoke(request.clone()))
+    }
+}
+
+pub async fn run(
+    server: &Regional<'_>,
+    input: wire::TestStateInput,
+) -> ApiResult<wire::TestStateOutput> {
     required(&input.definition, "definition")?;
     let inspection_level = match input.inspection_level.as_deref() {
         None => InspectionLevel::default(),
@@ -72,8 +98,16 @@ pub fn run(server: &Regional<'_>, input: wire::TestStateInput) -> ApiResult<wire
         region: server.arns.region.clone(),
         account_id: server.config.account.clone(),
     };
-    let response = test_state(&request, server.now_millis())
-        .map_err(|e| ApiError::new(e.code(), e.message()))?;
+    let now = server.now_millis();
+    let mut service = RealService {
+        runtime: server.runtime.clone(),
+        handle: tokio::runtime::Handle::current(),
+    };
+    let response =
+        tokio::task::spawn_blocking(move || test_state_with(&request, now, &mut service))
+            .await
+            .map_err(|e| ApiError::new("InternalFailure", format!("TestState stopped: {e}")))?
+            .map_err(|e| ApiError::new(e.code(), e.message()))?;
     let inspection_data = response.inspection_data.map(|data| {
         let fields = match data.to_json() {
             Json::Object(fields) => fields,

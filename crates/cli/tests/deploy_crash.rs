@@ -122,8 +122,19 @@ const DEPLOY_STATES: &[(&str, usize)] = &[
 const GOOD_END_STATES: &[(&str, usize)] = &[("Retire", 1), ("RetireRelease", 2)];
 const BAD_END_STATES: &[(&str, usize)] =
     &[("Rollback", 1), ("RollBackRelease", 2), ("RolledBack", 1)];
-/// The states an app rollback of two services enters.
+/// The states an app rollback of two services enters when both releases it
+/// goes back to still run (a warm standby: a flip).
+const WARM_ROLLBACK_STATES: &[(&str, usize)] = &[
+    ("SwitchWarm", 1),
+    ("WarmStandby", 1),
+    ("Retire", 1),
+    ("RetireRelease", 2),
+];
+/// The states an app rollback of two services enters when they must be
+/// started again.
 const ROLLBACK_STATES: &[(&str, usize)] = &[
+    ("SwitchWarm", 1),
+    ("WarmStandby", 1),
     ("Start", 1),
     ("StartWave", 1),
     ("StartReplicas", 2),
@@ -135,10 +146,11 @@ const ROLLBACK_STATES: &[(&str, usize)] = &[
 ];
 const DELAYS_MS: [u64; 4] = [0, 0, 10, 40];
 
-fn states_of(scenario: Scenario) -> Vec<(&'static str, usize)> {
+fn states_of(scenario: Scenario, warm: bool) -> Vec<(&'static str, usize)> {
     match scenario {
         Scenario::Deploy => [DEPLOY_STATES, GOOD_END_STATES].concat(),
         Scenario::BadDeploy => [DEPLOY_STATES, BAD_END_STATES].concat(),
+        Scenario::Rollback | Scenario::RollbackTo if warm => WARM_ROLLBACK_STATES.to_vec(),
         Scenario::Rollback | Scenario::RollbackTo => ROLLBACK_STATES.to_vec(),
     }
 }
@@ -147,19 +159,27 @@ fn states_of(scenario: Scenario) -> Vec<(&'static str, usize)> {
 /// in a shuffled order before any comes again, so that the rounds cover
 /// every point of a kind before they repeat one.
 #[derive(Default)]
-struct Decks(BTreeMap<Scenario, Vec<(&'static str, usize)>>);
+struct Decks(BTreeMap<DeckKind, Vec<(&'static str, usize)>>);
+
+/// A kind of execution: its scenario, whether a rollback is warm, and how
+/// many services it moves.
+type DeckKind = (Scenario, bool, usize);
 
 impl Decks {
-    fn deal(&mut self, rng: &mut Rng, scenario: Scenario) -> Point {
+    /// A point of `scenario`; `warm`: a rollback whose releases still run;
+    /// `moving`: how many services a rollback moves (a per-service state is
+    /// entered once per service moved).
+    fn deal(&mut self, rng: &mut Rng, scenario: Scenario, warm: bool, moving: usize) -> Point {
         // Both rollbacks run the same definition.
         let kind = match scenario {
             Scenario::RollbackTo => Scenario::Rollback,
             other => other,
         };
-        let deck = self.0.entry(kind).or_default();
+        let deck = self.0.entry((kind, warm, moving)).or_default();
         if deck.is_empty() {
-            *deck = states_of(kind)
+            *deck = states_of(kind, warm)
                 .into_iter()
+                .map(|(state, times)| (state, if times == 2 { moving } else { times }))
                 .flat_map(|(state, times)| (1..=times).map(move |entry| (state, entry)))
                 .collect();
             for i in (1..deck.len()).rev() {
@@ -534,6 +554,30 @@ fn stop_proxy(state: &Path) {
     }
 }
 
+/// Whether every service release of `release` has a running container: a
+/// rollback to it is then a flip (the warm path).
+async fn all_run(docker: &Docker, release: &AppRelease) -> bool {
+    for member in &release.services {
+        let labels = [
+            (SERVICE_LABEL.to_owned(), member.service.clone()),
+            (
+                windlass_deploy::backend::RELEASE_LABEL.to_owned(),
+                member.release.clone(),
+            ),
+        ]
+        .into();
+        let running = docker
+            .list_containers(&labels)
+            .await
+            .map(|list| list.iter().any(|c| c.state == RunState::Running))
+            .unwrap_or(false);
+        if !running {
+            return false;
+        }
+    }
+    true
+}
+
 async fn cleanup(docker: &Docker) {
     for service in SERVICES {
         support::cleanup(docker, service).await;
@@ -612,7 +656,27 @@ async fn kill_9_at_seeded_points_of_app_deploys_and_rollbacks() {
         } else {
             drawn
         };
-        let point = decks.deal(&mut rng, scenario);
+        let to = match scenario {
+            Scenario::RollbackTo => Some(targets[rng.below(targets.len())].clone()),
+            Scenario::Rollback => previous.clone(),
+            _ => None,
+        };
+        let warm = match &to {
+            Some(to) => all_run(&docker, to).await,
+            None => false,
+        };
+        let moving = match &to {
+            Some(to) => to
+                .services
+                .iter()
+                .filter(|m| {
+                    releases.live(&m.service).ok().flatten().map(|l| l.release)
+                        != Some(m.release.clone())
+                })
+                .count(),
+            None => 2,
+        };
+        let point = decks.deal(&mut rng, scenario, warm, moving);
         let version = format!("v{}", round + 1);
         let (mut cli, target) = match scenario {
             Scenario::Deploy | Scenario::BadDeploy => {
@@ -625,7 +689,7 @@ async fn kill_9_at_seeded_points_of_app_deploys_and_rollbacks() {
                 previous.clone(),
             ),
             Scenario::RollbackTo => {
-                let to = targets[rng.below(targets.len())].clone();
+                let to = to.clone().expect("a target");
                 (
                     windlass(&state, &["rollback", "-f", &file_arg, "--to", &to.id]),
                     Some(to),
@@ -658,12 +722,13 @@ async fn kill_9_at_seeded_points_of_app_deploys_and_rollbacks() {
         };
         seen_arns.push(arn.clone());
         loop {
+            // The status first: a history read after it is never older.
+            let status = status_of(&store, &arn);
             let now = progress(&store, &arn);
             let entries = now.entered.iter().filter(|s| *s == point.state).count();
             if entries >= point.entry {
                 break;
             }
-            let status = status_of(&store, &arn);
             assert!(
                 status == "RUNNING",
                 "round {round} ({scenario}): the execution ended {status} without entering {point}; it entered {:?}",

@@ -200,14 +200,18 @@ pub fn is_compose_file(path: &Path, text: &str) -> bool {
 /// Reads and checks `files` as `docker compose -f A -f B` would, reporting
 /// every problem (warnings too); the project is given when no error is.
 pub fn check_files(files: &[PathBuf], options: &Options) -> (Option<Project>, Vec<Diagnostic>) {
-    let inputs: Vec<read::Input<'_>> = files
+    run(&from_disk(files), options)
+}
+
+/// Files to read from disk.
+fn from_disk(files: &[PathBuf]) -> Vec<read::Input<'static>> {
+    files
         .iter()
         .map(|file| read::Input {
             file: file.clone(),
             text: None,
         })
-        .collect();
-    run(&inputs, options)
+        .collect()
 }
 
 /// Checks Compose `text` as if read from `file`, with extra files, env
@@ -233,15 +237,8 @@ pub fn pin_files(
     files: &[PathBuf],
     options: &Options,
 ) -> (Option<(Project, String)>, Vec<Diagnostic>) {
-    let inputs: Vec<read::Input<'_>> = files
-        .iter()
-        .map(|file| read::Input {
-            file: file.clone(),
-            text: None,
-        })
-        .collect();
     let mut tree = None;
-    let (project, diagnostics) = run_keeping(&inputs, options, Some(&mut tree));
+    let (project, diagnostics) = run_keeping(&from_disk(files), options, Some(&mut tree));
     let pinned = project.zip(tree).map(|(project, tree)| {
         let text = pinned::pinned_text(&tree, &project);
         (project, text)

@@ -26,26 +26,28 @@ impl Agent {
         .map_err(|e| Error::Definition(format!("{}: {e}", request.compose_file)))?;
         let mut services = Vec::new();
         for name in &asked {
+            let spec = &project.services[name];
+            let (strategy, why) = spec.strategy();
             services.push(ServicePlan {
                 service: name.clone(),
                 deploy: changed.contains(name),
                 live: self.releases.live(name)?.map(|l| l.release),
                 image: self.image_source(&project, name).await,
-                strategy: match project.services[name].strategy().0 {
-                    _ if project.services[name].runs_to_completion => "job".to_owned(),
-                    Strategy::BlueGreen if project.services[name].proxy_address().is_none() => {
+                strategy: match strategy {
+                    _ if spec.runs_to_completion => "job".to_owned(),
+                    Strategy::BlueGreen if spec.proxy_address().is_none() => {
                         "start-first".to_owned()
                     }
                     strategy => strategy.as_str().to_owned(),
                 },
-                why: if project.services[name].runs_to_completion {
+                why: if spec.runs_to_completion {
                     "another service waits for it to exit 0 (service_completed_successfully)"
                         .to_owned()
                 } else {
-                    project.services[name].strategy().1.to_owned()
+                    why.to_owned()
                 },
-                proxy: project.services[name].proxy_address().map(|address| {
-                    let level = match protocol(&project.services[name]) {
+                proxy: spec.proxy_address().map(|address| {
+                    let level = match protocol(spec) {
                         windlass_proxy::Protocol::Http => "HTTP",
                         windlass_proxy::Protocol::Tcp => "TCP",
                     };

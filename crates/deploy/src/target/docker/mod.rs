@@ -98,6 +98,29 @@ impl DockerTarget {
         self
     }
 
+    /// Moves every release's traffic in one step, the store's live pointers
+    /// written as `record` says.
+    async fn move_all(
+        &self,
+        releases: &[(ReleaseContext, Upstreams)],
+        record: live::Record,
+    ) -> Result<Vec<Switched>, Failure> {
+        let going: Vec<(&ReleaseContext, &[String])> = releases
+            .iter()
+            .map(|(release, upstreams)| (release, upstreams.addresses.as_slice()))
+            .collect();
+        let before = live::make_all_live(self, &going, record).await?;
+        let at_millis = self.now();
+        Ok(before
+            .into_iter()
+            .map(|previous| Switched {
+                previous,
+                at_millis,
+                rollback_millis: None,
+            })
+            .collect())
+    }
+
     pub fn proxies(&self) -> &Proxies {
         &self.proxies
     }
@@ -224,40 +247,14 @@ impl Target for DockerTarget {
         &self,
         releases: &[(ReleaseContext, Upstreams)],
     ) -> Result<Vec<Switched>, Failure> {
-        let going: Vec<(&ReleaseContext, &[String])> = releases
-            .iter()
-            .map(|(release, upstreams)| (release, upstreams.addresses.as_slice()))
-            .collect();
-        let before = live::make_all_live(self, &going, live::Record::BeforeSwitch).await?;
-        let at_millis = self.now();
-        Ok(before
-            .into_iter()
-            .map(|previous| Switched {
-                previous,
-                at_millis,
-                rollback_millis: None,
-            })
-            .collect())
+        self.move_all(releases, live::Record::BeforeSwitch).await
     }
 
     async fn flip_all(
         &self,
         releases: &[(ReleaseContext, Upstreams)],
     ) -> Result<Vec<Switched>, Failure> {
-        let going: Vec<(&ReleaseContext, &[String])> = releases
-            .iter()
-            .map(|(release, upstreams)| (release, upstreams.addresses.as_slice()))
-            .collect();
-        let before = live::make_all_live(self, &going, live::Record::AlongsideSwitch).await?;
-        let at_millis = self.now();
-        Ok(before
-            .into_iter()
-            .map(|previous| Switched {
-                previous,
-                at_millis,
-                rollback_millis: None,
-            })
-            .collect())
+        self.move_all(releases, live::Record::AlongsideSwitch).await
     }
 
     async fn watch(&self, release: &ReleaseContext) -> Result<Watched, Failure> {

@@ -7,23 +7,40 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
-/// The latest note of each service; cheap to clone.
+/// The latest note of each service, and whether its latest start was
+/// stop-first; cheap to clone.
 #[derive(Clone, Default)]
-pub struct Notes(Arc<Mutex<HashMap<String, String>>>);
+pub struct Notes(Arc<Mutex<HashMap<String, Note>>>);
+
+/// What [`Notes`] keeps of one service.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Note {
+    /// What its step does now; `None` between long steps.
+    pub text: Option<String>,
+    /// Its release started in place of the live one (`order: stop-first`
+    /// or a service that cannot run twice): the proxy holds its traffic
+    /// until the switch. Kept until the service starts again.
+    pub stop_first: bool,
+}
 
 impl Notes {
+    fn with(&self, service: &str, change: impl FnOnce(&mut Note)) {
+        let mut notes = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        change(notes.entry(service.to_owned()).or_default());
+    }
+
     pub fn set(&self, service: &str, text: impl Into<String>) {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(service.to_owned(), text.into());
+        let text = text.into();
+        self.with(service, |note| note.text = Some(text));
     }
 
     pub fn clear(&self, service: &str) {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(service);
+        self.with(service, |note| note.text = None);
+    }
+
+    /// Says whether the service's release now starting starts stop-first.
+    pub fn starting(&self, service: &str, stop_first: bool) {
+        self.with(service, |note| note.stop_first = stop_first);
     }
 
     pub fn of(&self, service: &str) -> Option<String> {
@@ -31,11 +48,11 @@ impl Notes {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .get(service)
-            .cloned()
+            .and_then(|note| note.text.clone())
     }
 
     /// Every service's note.
-    pub fn all(&self) -> Vec<(String, String)> {
+    pub fn all(&self) -> Vec<(String, Note)> {
         self.0
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -77,5 +94,17 @@ mod tests {
         assert_eq!(notes.of("web").map(|n| n.len()), Some(123));
         notes.clear("web");
         assert_eq!(notes.of("web"), None);
+    }
+
+    #[test]
+    fn stop_first_outlives_the_notes_until_the_service_starts_again() {
+        let notes = Notes::default();
+        notes.starting("db", true);
+        notes.set("db", "release r1 stops first");
+        notes.set("db", "not healthy yet");
+        notes.clear("db");
+        assert_eq!(notes.all()[0].1.stop_first, true);
+        notes.starting("db", false);
+        assert_eq!(notes.all()[0].1.stop_first, false);
     }
 }

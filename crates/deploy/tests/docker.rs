@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 
 use windlass_deploy::backend::docker::Docker;
 use windlass_deploy::probe::{http_status, wait_healthy, Check, WaitConfig};
-use windlass_deploy::{Backend, BuildSpec, ContainerSpec, Error, Health, Healthcheck, RunState};
+use windlass_deploy::{
+    Backend, BuildSpec, Container, ContainerSpec, Error, Health, Healthcheck, RunState,
+};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -145,6 +147,13 @@ async fn lifecycle(docker: &Docker, case: &str, image: &str) -> TestResult {
         vec![id.as_str()]
     );
     assert_eq!(listed[0].name, spec.name);
+    // The list alone says what the inspection says, but the health log.
+    let glanced = docker.glance_containers(&labels(case)).await?;
+    let inspected = Container {
+        health_log: None,
+        ..listed[0].clone()
+    };
+    assert_eq!(glanced, vec![inspected]);
 
     let stopping = Instant::now();
     docker.stop_container(&id, Duration::from_secs(5)).await?;
@@ -155,6 +164,10 @@ async fn lifecycle(docker: &Docker, case: &str, image: &str) -> TestResult {
         "{:?}",
         stopped.state
     );
+    let glanced = docker.glance_containers(&labels(case)).await?;
+    assert_eq!(glanced.len(), 1);
+    assert_eq!(glanced[0].state, stopped.state);
+    assert_eq!(glanced[0].health, Health::None, "{:?}", glanced[0]);
     docker.stop_container(&id, Duration::from_secs(1)).await?; // stopping twice is fine
     docker.remove_container(&id).await?;
     assert!(matches!(

@@ -275,6 +275,7 @@ pub async fn follow(client: &Client, arn: &str, progress: bool) -> anyhow::Resul
     let mut entered = Entered::new();
     let mut noted: std::collections::BTreeMap<String, (String, std::time::Instant)> =
         Default::default();
+    let mut held = std::collections::BTreeSet::new();
     loop {
         let view = client.execution(arn, after).await?;
         for event in &view.events {
@@ -287,18 +288,22 @@ pub async fn follow(client: &Client, arn: &str, progress: bool) -> anyhow::Resul
             // How the long steps go: each build step, else a line a
             // second at most per service.
             for note in &view.notes {
+                if note.stop_first {
+                    held.insert(note.service.clone());
+                }
+                let Some(text) = &note.text else { continue };
                 let due = match noted.get(&note.service) {
                     None => true,
-                    Some((text, _)) if *text == note.text => false,
+                    Some((last, _)) if last == text => false,
                     Some((_, at)) => {
-                        note.text.starts_with("Step ") || at.elapsed() >= Duration::from_secs(1)
+                        text.starts_with("Step ") || at.elapsed() >= Duration::from_secs(1)
                     }
                 };
                 if due {
-                    eprintln!("    … {}: {}", note.service, note.text);
+                    eprintln!("    … {}: {text}", note.service);
                     noted.insert(
                         note.service.clone(),
-                        (note.text.clone(), std::time::Instant::now()),
+                        (text.clone(), std::time::Instant::now()),
                     );
                 }
             }
@@ -306,7 +311,7 @@ pub async fn follow(client: &Client, arn: &str, progress: bool) -> anyhow::Resul
         all.extend(view.events.iter().cloned());
         if view.status != Status::Running {
             if progress {
-                print_gaps(&all, &noted);
+                print_gaps(&all, &held);
             }
             return Ok(ExecutionView {
                 events: all,
@@ -320,10 +325,7 @@ pub async fn follow(client: &Client, arn: &str, progress: bool) -> anyhow::Resul
 /// For each service deployed stop-first (its note said so), how long its
 /// traffic was held: from the start of its StartReplicas (where the old
 /// release stops) to the end of the switch.
-fn print_gaps(
-    events: &[Progress],
-    noted: &std::collections::BTreeMap<String, (String, std::time::Instant)>,
-) {
+fn print_gaps(events: &[Progress], held: &std::collections::BTreeSet<String>) {
     let switched = events.iter().find_map(|e| match &e.kind {
         ProgressKind::Exited {
             state,
@@ -331,10 +333,7 @@ fn print_gaps(
         } if state.starts_with("Switch") => Some(e.timestamp_millis),
         _ => None,
     });
-    for (service, _) in noted
-        .iter()
-        .filter(|(_, (text, _))| text.contains("stops first"))
-    {
+    for service in held {
         let stopped = events.iter().find_map(|e| match &e.kind {
             ProgressKind::Entered {
                 state,

@@ -281,8 +281,7 @@ impl Agent {
                 release: target.id.clone(),
             });
         }
-        let text = app::rollback_definition().map_err(Error::Definition)?;
-        let definition = parse_definition(&text)?;
+        let (text, definition) = app_rollback_definition()?;
         let name = format!("{app}-to-{}-{}", target.id, short_id());
         let arn = execution_arn(APP_ROLLBACK_MACHINE, &name);
         // One store transaction for all the locks: each commit is an fsync
@@ -297,7 +296,7 @@ impl Agent {
             leaving: Some(current.id.clone()),
         };
         if let Err(e) = self
-            .start(APP_ROLLBACK_MACHINE, &name, &text, definition, &input)
+            .start(APP_ROLLBACK_MACHINE, &name, text, definition, &input)
             .await
         {
             for r in &refs {
@@ -449,6 +448,20 @@ impl Agent {
 /// exited 0.
 pub(super) fn dependencies(service: &Service) -> Vec<String> {
     service.depends_on.keys().cloned().collect()
+}
+
+/// The app rollback's definition, its text and parsed, made once: it is
+/// the same for every app, and a rollback's traffic waits for it.
+fn app_rollback_definition() -> Result<(&'static str, Arc<windlass_asl::Definition>), Error> {
+    static MADE: std::sync::OnceLock<(String, Arc<windlass_asl::Definition>)> =
+        std::sync::OnceLock::new();
+    if let Some((text, definition)) = MADE.get() {
+        return Ok((text, Arc::clone(definition)));
+    }
+    let text = app::rollback_definition().map_err(Error::Definition)?;
+    let definition = parse_definition(&text)?;
+    let (text, definition) = MADE.get_or_init(|| (text, definition));
+    Ok((text, Arc::clone(definition)))
 }
 
 fn parse_definition(text: &str) -> Result<Arc<windlass_asl::Definition>, Error> {

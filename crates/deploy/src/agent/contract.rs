@@ -161,7 +161,12 @@ pub struct ExecutionView {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StepNote {
     pub service: String,
-    pub text: String,
+    /// What its long step does now, if it is in one.
+    pub text: Option<String>,
+    /// Its release starts or started stop-first in this execution: its
+    /// traffic is held from its StartReplicas to the switch.
+    #[serde(default)]
+    pub stop_first: bool,
 }
 
 /// A history event as progress: what the CLI prints and times.

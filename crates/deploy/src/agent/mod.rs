@@ -162,13 +162,17 @@ impl Agent {
     /// The notes of the services execution `arn` holds (see [`Notes`]).
     pub fn notes_of(&self, arn: &str) -> Result<Vec<StepNote>, Error> {
         let mut notes = Vec::new();
-        for (service, text) in self.notes.all() {
+        for (service, note) in self.notes.all() {
             if self
                 .releases
                 .lock_of(&service)?
                 .is_some_and(|lock| lock.holder == arn)
             {
-                notes.push(StepNote { service, text });
+                notes.push(StepNote {
+                    service,
+                    text: note.text,
+                    stop_first: note.stop_first,
+                });
             }
         }
         notes.sort_by(|a, b| a.service.cmp(&b.service));
@@ -476,11 +480,20 @@ impl Agent {
         let name = format!("{service}-to-{target}-{}", short_id());
         let arn = execution_arn(ROLLBACK_MACHINE, &name);
         self.lock(service, &arn)?;
-        let definition = windlass_asl::parse::parse_text(ROLLBACK_DEFINITION)
-            .valid()
-            .map_err(|d| {
-                Error::Definition(d.first().map_or_else(String::new, ToString::to_string))
-            })?;
+        // Parsed once: a rollback's traffic waits for it.
+        static PARSED: std::sync::OnceLock<Arc<windlass_asl::Definition>> =
+            std::sync::OnceLock::new();
+        let definition = match PARSED.get() {
+            Some(definition) => Arc::clone(definition),
+            None => {
+                let parsed = windlass_asl::parse::parse_text(ROLLBACK_DEFINITION)
+                    .valid()
+                    .map_err(|d| {
+                        Error::Definition(d.first().map_or_else(String::new, ToString::to_string))
+                    })?;
+                Arc::clone(PARSED.get_or_init(|| Arc::new(parsed)))
+            }
+        };
         let input = ReleaseRef {
             service: service.clone(),
             release: target.clone(),
@@ -493,7 +506,7 @@ impl Agent {
                 ROLLBACK_MACHINE,
                 &name,
                 ROLLBACK_DEFINITION,
-                Arc::new(definition),
+                definition,
                 &input,
             )
             .await

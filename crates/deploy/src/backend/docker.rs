@@ -10,8 +10,9 @@ use async_trait::async_trait;
 use bollard::auth::DockerCredentials;
 use bollard::errors::Error as BollardError;
 use bollard::models::{
-    ContainerInspectResponse, ContainerStateStatusEnum, EndpointSettings, HealthStatusEnum,
-    NetworkConnectRequest, NetworkCreateRequest, NetworkDisconnectRequest, VolumeCreateRequest,
+    ContainerInspectResponse, ContainerStateStatusEnum, ContainerSummary,
+    ContainerSummaryStateEnum, EndpointSettings, HealthStatusEnum, NetworkConnectRequest,
+    NetworkCreateRequest, NetworkDisconnectRequest, PortSummaryTypeEnum, VolumeCreateRequest,
 };
 use bollard::query_parameters::{
     BuildImageOptionsBuilder, BuilderVersion, CreateContainerOptionsBuilder,
@@ -46,6 +47,29 @@ pub struct Docker {
 const START_INTERVAL_API: (usize, usize) = (1, 44);
 
 impl Docker {
+    /// The engine's list of the containers, running or not, that carry
+    /// every one of `labels`.
+    async fn summaries(
+        &self,
+        labels: &BTreeMap<String, String>,
+    ) -> Result<Vec<ContainerSummary>, Error> {
+        let filters = HashMap::from([(
+            "label",
+            labels
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>(),
+        )]);
+        let options = ListContainersOptionsBuilder::default()
+            .all(true)
+            .filters(&filters)
+            .build();
+        self.client
+            .list_containers(Some(options))
+            .await
+            .map_err(engine("list containers", "by label"))
+    }
+
     /// Connects through `DOCKER_HOST` or the local socket and agrees on an
     /// API version the engine speaks.
     pub async fn connect() -> Result<Docker, Error> {
@@ -258,6 +282,62 @@ fn container_of(info: ContainerInspectResponse) -> Container {
         health,
         published,
         health_log,
+    }
+}
+
+/// A container as the engine's list shows it. API 1.41's list has no
+/// health field: the status line says it, as `docker ps` shows it ("Up 3
+/// minutes (healthy)"), and an exited container's code ("Exited (1) 2
+/// seconds ago").
+fn container_of_summary(summary: ContainerSummary) -> Container {
+    let status = summary.status.unwrap_or_default();
+    let state = match summary.state {
+        Some(ContainerSummaryStateEnum::CREATED) => RunState::Created,
+        Some(ContainerSummaryStateEnum::RUNNING) => RunState::Running,
+        Some(ContainerSummaryStateEnum::EXITED) => RunState::Exited {
+            code: status
+                .strip_prefix("Exited (")
+                .and_then(|rest| rest.split(')').next())
+                .and_then(|code| code.parse().ok())
+                .unwrap_or(-1),
+        },
+        other => RunState::Other(other.map_or_else(|| "unknown".into(), |s| s.to_string())),
+    };
+    let health = if status.contains("(healthy)") {
+        Health::Healthy
+    } else if status.contains("(unhealthy)") {
+        Health::Unhealthy
+    } else if status.contains("(health: starting)") {
+        Health::Starting
+    } else {
+        Health::None
+    };
+    let published = summary
+        .ports
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|p| p.typ == Some(PortSummaryTypeEnum::TCP))
+        .filter_map(|p| {
+            let ip: IpAddr = p.ip.as_deref()?.parse().ok()?;
+            let public = p.public_port?;
+            (ip == IpAddr::V4(Ipv4Addr::LOCALHOST))
+                .then(|| (p.private_port, SocketAddr::new(ip, public)))
+        })
+        .collect();
+    Container {
+        id: summary.id.unwrap_or_default(),
+        name: summary
+            .names
+            .and_then(|names| names.into_iter().next())
+            .unwrap_or_default()
+            .trim_start_matches('/')
+            .to_owned(),
+        image: summary.image.unwrap_or_default(),
+        labels: summary.labels.unwrap_or_default().into_iter().collect(),
+        state,
+        health,
+        published,
+        health_log: None,
     }
 }
 
@@ -595,22 +675,7 @@ impl Backend for Docker {
         &self,
         labels: &BTreeMap<String, String>,
     ) -> Result<Vec<Container>, Error> {
-        let filters = HashMap::from([(
-            "label",
-            labels
-                .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect::<Vec<_>>(),
-        )]);
-        let options = ListContainersOptionsBuilder::default()
-            .all(true)
-            .filters(&filters)
-            .build();
-        let summaries = self
-            .client
-            .list_containers(Some(options))
-            .await
-            .map_err(engine("list containers", "by label"))?;
+        let summaries = self.summaries(labels).await?;
         let mut containers = Vec::with_capacity(summaries.len());
         for id in summaries.into_iter().filter_map(|s| s.id) {
             match self.inspect_container(&id).await {
@@ -621,6 +686,14 @@ impl Backend for Docker {
             }
         }
         Ok(containers)
+    }
+
+    async fn glance_containers(
+        &self,
+        labels: &BTreeMap<String, String>,
+    ) -> Result<Vec<Container>, Error> {
+        let summaries = self.summaries(labels).await?;
+        Ok(summaries.into_iter().map(container_of_summary).collect())
     }
 
     async fn ensure_volume(&self, spec: &VolumeSpec) -> Result<(), Error> {

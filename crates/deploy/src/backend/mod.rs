@@ -378,6 +378,16 @@ pub trait Backend: Send + Sync {
         &self,
         labels: &BTreeMap<String, String>,
     ) -> Result<Vec<Container>, Error>;
+    /// Like [`Backend::list_containers`], read off the engine's list alone
+    /// (one call, no inspection of each container: what a warm rollback's
+    /// look costs before the traffic moves): the health as the list says
+    /// it, no health log.
+    async fn glance_containers(
+        &self,
+        labels: &BTreeMap<String, String>,
+    ) -> Result<Vec<Container>, Error> {
+        self.list_containers(labels).await
+    }
     /// Creates a named volume unless it exists; an `external` one must exist.
     async fn ensure_volume(&self, spec: &VolumeSpec) -> Result<(), Error>;
     /// Removes a named volume and its data; one that does not exist is not

@@ -11,6 +11,7 @@
 //! calls it again with the same input.
 
 pub mod docker;
+mod parsed;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -19,7 +20,7 @@ use windlass_asl::Failure;
 
 use windlass_store::releases::{Release, Releases};
 
-use crate::compose::{self, Service};
+use crate::compose::Service;
 use crate::failures;
 
 /// Whether an execution deploys a new release or rolls back to an old one.
@@ -69,21 +70,9 @@ impl ReleaseContext {
                     "service {service} has no release {id} in the store"
                 ))
             })?;
-        // The text was checked whole when the deploy was asked for; the
-        // build context and secret files may have changed since.
-        let options = compose::Options {
-            files: compose::FileChecks::Skip,
-            ..compose::Options::from_process()
-        };
         let file = Path::new(&record.compose_file);
-        let (project, diagnostics) = compose::check_text(&record.compose_text, file, &options);
-        let project = project.ok_or_else(|| {
-            let first = diagnostics
-                .iter()
-                .find(|d| d.severity == compose::Severity::Error)
-                .map_or_else(|| "it cannot be read".to_owned(), ToString::to_string);
-            failures::input(format!("release {id} of {service}: {first}"))
-        })?;
+        let project = parsed::project(&record.compose_text, file)
+            .map_err(|first| failures::input(format!("release {id} of {service}: {first}")))?;
         let spec = project.services.get(service).cloned().ok_or_else(|| {
             failures::input(format!("{} has no service {service}", record.compose_file))
         })?;

@@ -163,6 +163,12 @@ pub trait Releases: Send + Sync + 'static {
     /// Takes every lock of `locks` (each with its own stale-before time, as
     /// [`Releases::try_lock`]) in one transaction, or none of them: one
     /// commit for the services of an app. Returns the first other holder.
+    ///
+    /// The commit need not wait for the disk (SQLite: `synchronous=NORMAL`
+    /// for it): a lock guards an execution that the caller starts next by a
+    /// durable commit to the same database, whose fsync of the one WAL
+    /// makes the lock durable too. A crash before that loses a lock that
+    /// guards nothing yet.
     fn try_lock_all(&self, locks: &[(Lock, i64)]) -> Result<Option<Lock>>;
     /// Renews the heartbeat of every lock `pid` holds.
     fn heartbeat(&self, pid: u32, now_millis: i64) -> Result<()>;
@@ -280,6 +286,33 @@ impl SqliteReleases {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
+}
+
+/// [`Releases::try_lock_all`]'s transaction.
+fn take_locks(conn: &mut Connection, locks: &[(Lock, i64)]) -> Result<Option<Lock>> {
+    let tx = conn.transaction()?;
+    for (lock, stale_before_millis) in locks {
+        let current = tx
+            .query_row(
+                "SELECT service, holder, pid, heartbeat_millis FROM deploy_locks WHERE service = ?1",
+                params![lock.service],
+                lock_from_row,
+            )
+            .optional()?;
+        if let Some(current) = current {
+            if current.holder != lock.holder && current.heartbeat_millis >= *stale_before_millis {
+                // Dropping the transaction takes none of the locks.
+                return Ok(Some(current));
+            }
+        }
+        tx.execute(
+            "INSERT INTO deploy_locks (service, holder, pid, heartbeat_millis) VALUES (?1, ?2, ?3, ?4) \
+             ON CONFLICT(service) DO UPDATE SET holder = ?2, pid = ?3, heartbeat_millis = ?4",
+            params![lock.service, lock.holder, lock.pid, lock.heartbeat_millis],
+        )?;
+    }
+    tx.commit()?;
+    Ok(None)
 }
 
 fn release_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(Release, String)> {
@@ -498,30 +531,10 @@ impl Releases for SqliteReleases {
 
     fn try_lock_all(&self, locks: &[(Lock, i64)]) -> Result<Option<Lock>> {
         let mut conn = self.lock();
-        let tx = conn.transaction()?;
-        for (lock, stale_before_millis) in locks {
-            let current = tx
-                .query_row(
-                    "SELECT service, holder, pid, heartbeat_millis FROM deploy_locks WHERE service = ?1",
-                    params![lock.service],
-                    lock_from_row,
-                )
-                .optional()?;
-            if let Some(current) = current {
-                if current.holder != lock.holder && current.heartbeat_millis >= *stale_before_millis
-                {
-                    // Dropping the transaction takes none of the locks.
-                    return Ok(Some(current));
-                }
-            }
-            tx.execute(
-                "INSERT INTO deploy_locks (service, holder, pid, heartbeat_millis) VALUES (?1, ?2, ?3, ?4) \
-                 ON CONFLICT(service) DO UPDATE SET holder = ?2, pid = ?3, heartbeat_millis = ?4",
-                params![lock.service, lock.holder, lock.pid, lock.heartbeat_millis],
-            )?;
-        }
-        tx.commit()?;
-        Ok(None)
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        let taken = take_locks(&mut conn, locks);
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        taken
     }
 
     fn heartbeat(&self, pid: u32, now_millis: i64) -> Result<()> {

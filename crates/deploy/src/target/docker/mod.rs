@@ -74,6 +74,25 @@ pub struct DockerTarget {
     notes: Notes,
 }
 
+/// The labels every replica of `release` carries.
+fn release_labels(service: &str, release: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (SERVICE_LABEL.to_owned(), service.to_owned()),
+        (RELEASE_LABEL.to_owned(), release.to_owned()),
+    ])
+}
+
+/// The replicas among the containers found: not a hook's one-off one.
+fn replicas(
+    found: Result<Vec<Container>, crate::backend::Error>,
+) -> Result<Vec<Container>, Failure> {
+    Ok(found
+        .map_err(failures::engine)?
+        .into_iter()
+        .filter(|c| !c.labels.contains_key(HOOK_LABEL))
+        .collect())
+}
+
 impl DockerTarget {
     pub fn new(
         backend: Arc<dyn Backend>,
@@ -145,19 +164,21 @@ impl DockerTarget {
     /// The release's replicas, found by their labels (a hook's one-off
     /// container is not one of them).
     async fn containers(&self, service: &str, release: &str) -> Result<Vec<Container>, Failure> {
-        let labels = BTreeMap::from([
-            (SERVICE_LABEL.to_owned(), service.to_owned()),
-            (RELEASE_LABEL.to_owned(), release.to_owned()),
-        ]);
-        let containers = self
+        let found = self
             .backend
-            .list_containers(&labels)
-            .await
-            .map_err(failures::engine)?;
-        Ok(containers
-            .into_iter()
-            .filter(|c| !c.labels.contains_key(HOOK_LABEL))
-            .collect())
+            .list_containers(&release_labels(service, release))
+            .await;
+        replicas(found)
+    }
+
+    /// The release's replicas as the engine's list shows them (one call):
+    /// [`DockerTarget::containers`] without each one's inspection.
+    async fn glance(&self, service: &str, release: &str) -> Result<Vec<Container>, Failure> {
+        let found = self
+            .backend
+            .glance_containers(&release_labels(service, release))
+            .await;
+        replicas(found)
     }
 
     async fn remove(&self, id: &str) -> Result<(), Failure> {

@@ -39,7 +39,12 @@ pub(super) async fn start(
     }
     let replicas = service.deploy.replicas.unwrap_or(1).max(1);
     let pacing = Pacing::of(service, release.mode, replicas);
-    if let Some(why) = stop_first(release, &pacing) {
+    let first = stop_first(release, &pacing);
+    target.notes.starting(
+        &release.service,
+        first.is_some() && release.other_previous().is_some() && service.proxy_address().is_some(),
+    );
+    if let Some(why) = first {
         // The release that serves stops before this one starts; meanwhile
         // its proxy holds new requests and connections instead of refusing
         // them. A rollback starts the stopped release again.

@@ -24,7 +24,7 @@ pub(super) async fn warm(
     let Some(port) = port else {
         return Ok(None);
     };
-    let containers = target.containers(&release.service, release.id()).await?;
+    let containers = target.glance(&release.service, release.id()).await?;
     if containers.is_empty() {
         return Ok(None);
     }

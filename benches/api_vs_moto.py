@@ -1,6 +1,6 @@
-"""Step Functions API speed: windlass against moto, through the same boto3 client.
+"""Step Functions API speed: windlass against fakecloud and moto, through the same boto3 client.
 
-Usage: api_vs_moto.py --windlass URL --moto URL [--seconds S] [--clients 1,16]
+Usage: api_vs_moto.py --windlass URL [--fakecloud URL] --moto URL [--seconds S] [--clients 1,8]
 
 For each server, workload and client count it runs C client processes (one
 boto3 client each, so the clients do not share Python's GIL) for S seconds
@@ -11,7 +11,9 @@ and prints executions/s and the p50/p99 latency of one execution:
   once, then 1, 2, 4 ... ms apart, at most 50 ms: the same for both servers);
 - `sync`: StartSyncExecution on the same chain as an EXPRESS machine.
 
-`scripts/bench-api` starts both servers on loopback ports and runs this.
+Server CPU per execution is read from /proc/PID/stat of each server
+(`--windlass-pid`, `--fakecloud-pid`, `--moto-pid`) before and after a cell.
+`scripts/bench-api` starts the servers on loopback ports and runs this.
 The windlass side needs SigV4 keys AKIDWINDLASS:windlass-secret, or none.
 """
 
@@ -172,50 +174,68 @@ def cell(result, width):
     return f"{result['rate']:>{width}.1f} {result['p50']:>7.2f} {result['p99']:>7.2f} {cpu:>6}"
 
 
+def ratio(ours, peer):
+    """windlass's executions/s over the peer's, and the peer's CPU per execution over windlass's."""
+    if "rate" not in ours or "rate" not in peer:
+        return f"{'n/a':>7} {'n/a':>5}"
+    rate = f"{ours['rate'] / peer['rate']:>6.1f}x"
+    cpus = ours["server_cpu_ms"] and peer["server_cpu_ms"]
+    cpu = f"{peer['server_cpu_ms'] / ours['server_cpu_ms']:>4.1f}x" if cpus else f"{'n/a':>5}"
+    return f"{rate} {cpu}"
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--windlass", required=True, help="windlass server endpoint URL")
+    parser.add_argument("--fakecloud", help="fakecloud endpoint URL")
     parser.add_argument("--moto", required=True, help="moto_server endpoint URL")
     parser.add_argument("--seconds", type=float, default=10.0, help="measured seconds per cell")
-    parser.add_argument("--clients", default="1,16", help="comma-separated client counts")
+    parser.add_argument("--clients", default="1,8", help="comma-separated client counts")
+    parser.add_argument("--workloads", default="start+poll,sync", help="comma-separated workloads")
     parser.add_argument("--windlass-pid", type=int, help="the server's process id, to report its CPU time")
+    parser.add_argument("--fakecloud-pid", type=int, help="fakecloud's process id, to report its CPU time")
     parser.add_argument("--moto-pid", type=int, help="moto_server's process id, to report its CPU time")
     args = parser.parse_args()
     clients = [int(c) for c in args.clients.split(",")]
 
     moto_enable_execution(args.moto)
-    servers = {"windlass": args.windlass, "moto": args.moto}
-    pids = {"windlass": args.windlass_pid, "moto": args.moto_pid}
+    servers = {"windlass": args.windlass}
+    if args.fakecloud:
+        servers["fakecloud"] = args.fakecloud
+    servers["moto"] = args.moto
+    pids = {"windlass": args.windlass_pid, "fakecloud": args.fakecloud_pid, "moto": args.moto_pid}
     machines = {name: create_machines(url, name) for name, url in servers.items()}
 
     rows = []
-    for workload in ["start+poll", "sync"]:
+    for workload in args.workloads.split(","):
         for c in clients:
             cells = {}
             for name, url in servers.items():
                 standard, express = machines[name]
                 machine = express if workload == "sync" else standard
                 cells[name] = measure(url, pids[name], workload, machine, c, args.seconds, name)
-                print(f"  {workload:<10} clients={c:<3} {name:<8} {json.dumps(cells[name])}", flush=True)
+                print(f"  {workload:<10} clients={c:<3} {name:<9} {json.dumps(cells[name])}", flush=True)
             rows.append((workload, c, cells))
 
     print()
     print(f"10-state Pass chain through boto3, {args.seconds:g} s per cell, {os.cpu_count()} cores shared by clients and servers")
     print("rate = executions/s; p50/p99 = latency of one execution in ms; cpu = server CPU ms per execution")
-    header = (
-        f"{'workload':<11} {'clients':>7} | {'windlass/s':>10} {'p50':>7} {'p99':>7} {'cpu':>6} "
-        f"| {'moto/s':>8} {'p50':>7} {'p99':>7} {'cpu':>6} | {'ratio':>7} {'cpu ratio':>9}"
-    )
+    peers = [name for name in servers if name != "windlass"]
+    header = f"{'workload':<11} {'clients':>7}"
+    for name in servers:
+        header += f" | {name + '/s':>11} {'p50':>7} {'p99':>7} {'cpu':>6}"
+    for name in peers:
+        header += f" | {'vs ' + name:>13}"
     print(header)
     print("-" * len(header))
     for workload, c, cells in rows:
-        w, m = cells["windlass"], cells["moto"]
-        both = "rate" in w and "rate" in m
-        ratio = f"{w['rate'] / m['rate']:>6.1f}x" if both else f"{'n/a':>7}"
-        cpus = both and w["server_cpu_ms"] and m["server_cpu_ms"]
-        cpu_ratio = f"{m['server_cpu_ms'] / w['server_cpu_ms']:>8.0f}x" if cpus else f"{'n/a':>9}"
-        print(f"{workload:<11} {c:>7} | {cell(w, 10)} | {cell(m, 8)} | {ratio} {cpu_ratio}")
-    print("ratio = windlass/moto executions/s; cpu ratio = moto/windlass server CPU per execution")
+        line = f"{workload:<11} {c:>7}"
+        for name in servers:
+            line += f" | {cell(cells[name], 11)}"
+        for name in peers:
+            line += f" | {ratio(cells['windlass'], cells[name]):>13}"
+        print(line)
+    print("vs PEER = windlass/PEER executions/s, then PEER/windlass server CPU per execution")
     for workload, c, cells in rows:
         for name, result in cells.items():
             if "error" in result and name == "moto" and workload == "sync" and "(500)" in result["error"]:

@@ -11,6 +11,8 @@ use crate::sdk::{SdkResource, RESOURCE};
 pub struct UnknownResource {
     /// JSON pointer to the `Resource` field.
     pub pointer: String,
+    /// The `Resource` as written.
+    pub resource: String,
     pub message: String,
 }
 
@@ -35,6 +37,7 @@ fn walk(value: &Json, pointer: String, found: &mut Vec<UnknownResource>) {
                     if let Err(error) = SdkResource::parse(resource) {
                         found.push(UnknownResource {
                             pointer: format!("{pointer}/Resource"),
+                            resource: resource.clone(),
                             message: error.to_string(),
                         });
                     }

@@ -199,12 +199,17 @@ impl Client {
             ))
         } else {
             let found = protocol::error(model, &response);
+            let request_id = ["x-amzn-requestid", "x-amz-request-id"]
+                .iter()
+                .find_map(|name| response.header(name))
+                .map(str::to_string);
             Err(Error::Service {
                 name: model.error_name(&found.code),
                 prefix: model.service.errors.into(),
                 code: found.code,
                 message: found.message,
                 status: response.status,
+                request_id,
             })
         }
     }

@@ -79,6 +79,8 @@ pub enum Error {
         code: String,
         message: String,
         status: u16,
+        /// The answer's request id (`x-amzn-RequestId`), when it had one.
+        request_id: Option<String>,
     },
 }
 
@@ -93,11 +95,36 @@ impl Error {
                 code,
                 message,
                 status,
+                ..
             } => Failure::new(
                 name.clone(),
                 format!("{message} (Service: {prefix}, Status Code: {status}, Error Code: {code})"),
             ),
             _ => Failure::new("States.TaskFailed", self.to_string()),
+        }
+    }
+
+    /// The error as an optimized integration reports it: the cause is the
+    /// message of the AWS SDK for Java 1.x exception Step Functions' own
+    /// client throws, which names the service by its Java client
+    /// (`AmazonDynamoDBv2`) and ends with the request id. Other errors are
+    /// as [`Error::into_failure`] gives them.
+    pub fn into_optimized_failure(self, name: String, java_service: &str) -> Failure {
+        match self {
+            Error::Service {
+                code,
+                message,
+                status,
+                request_id,
+                ..
+            } => Failure::new(
+                name,
+                format!(
+                    "{message} (Service: {java_service}; Status Code: {status}; Error Code: {code}; Request ID: {}; Proxy: null)",
+                    request_id.as_deref().unwrap_or("null")
+                ),
+            ),
+            other => other.into_failure(),
         }
     }
 }
@@ -124,5 +151,27 @@ mod tests {
             "DynamoDb.ConditionalCheckFailedException"
         );
         assert_eq!(error_name("S3", "NoSuchKey"), "S3.NoSuchKeyException");
+    }
+
+    #[test]
+    fn optimized_causes_read_as_the_java_sdk_writes_them() {
+        let error = Error::Service {
+            name: "DynamoDb.ResourceNotFoundException".into(),
+            prefix: "DynamoDb".into(),
+            code: "ResourceNotFoundException".into(),
+            message: "Requested resource not found".into(),
+            status: 400,
+            request_id: Some("R1".into()),
+        };
+        let failure = error.into_optimized_failure(
+            "DynamoDB.ResourceNotFoundException".into(),
+            "AmazonDynamoDBv2",
+        );
+        assert_eq!(failure.error, "DynamoDB.ResourceNotFoundException");
+        assert_eq!(
+            failure.cause,
+            "Requested resource not found (Service: AmazonDynamoDBv2; Status Code: 400; \
+             Error Code: ResourceNotFoundException; Request ID: R1; Proxy: null)"
+        );
     }
 }

@@ -22,7 +22,15 @@ use states::Session;
 /// How long one expression may run before it fails (JSONata's D1012): an
 /// expression that loops forever (a function calling itself in tail
 /// position) must not hold a worker for good.
+#[cfg(not(fuzzing))]
 pub const EVALUATION_TIMEOUT_MS: u64 = 5_000;
+
+/// The fuzz build's budget (cargo-fuzz sets `cfg(fuzzing)`): the `jsonata`
+/// target evaluates each input four times, and four full budgets would
+/// outlast libFuzzer's 10 s timeout, which would stop the run at the first
+/// expression that loops.
+#[cfg(fuzzing)]
+pub const EVALUATION_TIMEOUT_MS: u64 = 200;
 
 pub(crate) fn limits() -> jsonata_core::evaluator::EvaluatorOptions {
     jsonata_core::evaluator::EvaluatorOptions {

@@ -86,17 +86,20 @@ impl Integration {
         })
     }
 
-    /// The service called, and the prefix of its errors here (the optimized
-    /// integrations name services as their own documentation does).
-    fn service(&self) -> (&'static str, &'static str) {
+    /// The service called, the prefix of its errors here (the optimized
+    /// integrations name services as their own documentation does), and
+    /// the name its AWS SDK for Java 1.x client gives it in error causes.
+    fn service(&self) -> (&'static str, &'static str, &'static str) {
         match self {
-            Integration::LambdaInvoke => ("lambda", "Lambda"),
-            Integration::SqsSendMessage => ("sqs", "SQS"),
-            Integration::SnsPublish => ("sns", "SNS"),
-            Integration::DynamoDb(_) => ("dynamodb", "DynamoDB"),
-            Integration::EventsPutEvents => ("eventbridge", "EventBridge"),
-            Integration::EcsRunTask { .. } => ("ecs", "ECS"),
-            Integration::StartExecution { .. } => ("sfn", "StepFunctions"),
+            Integration::LambdaInvoke => ("lambda", "Lambda", "AWSLambda"),
+            Integration::SqsSendMessage => ("sqs", "SQS", "AmazonSQS"),
+            Integration::SnsPublish => ("sns", "SNS", "AmazonSNS"),
+            Integration::DynamoDb(_) => ("dynamodb", "DynamoDB", "AmazonDynamoDBv2"),
+            Integration::EventsPutEvents => {
+                ("eventbridge", "EventBridge", "AmazonCloudWatchEvents")
+            }
+            Integration::EcsRunTask { .. } => ("ecs", "ECS", "AmazonECS"),
+            Integration::StartExecution { .. } => ("sfn", "StepFunctions", "AWSStepFunctions"),
         }
     }
 }
@@ -121,28 +124,18 @@ impl Invoker for OptimizedInvoker {
                     format!("windlass does not call '{}'", request.resource),
                 ));
             };
-            let (service, prefix) = integration.service();
-            let rename = |error: Error| match error {
-                Error::Service {
-                    name,
-                    code,
-                    message,
-                    status,
-                    ..
-                } => Error::Service {
+            let (service, prefix, java_service) = integration.service();
+            let rename = |error: Error| match &error {
+                Error::Service { name, .. } => {
                     // The optimized integrations name the service their way
                     // (`DynamoDB.` where aws-sdk says `DynamoDb.`).
-                    name: format!(
+                    let name = format!(
                         "{prefix}.{}",
                         name.split_once('.').map_or(name.as_str(), |(_, n)| n)
-                    ),
-                    prefix: prefix.into(),
-                    code,
-                    message,
-                    status,
+                    );
+                    error.into_optimized_failure(name, java_service)
                 }
-                .into_failure(),
-                other => other.into_failure(),
+                _ => error.into_failure(),
             };
             let credentials = sdk::assumed(&client, request.credentials.as_ref())
                 .await

@@ -135,14 +135,15 @@ pub async fn get_task(
     })
 }
 
-/// Checks a task token's shape; windlass's tokens are UUIDs.
+/// Checks a task token's shape; windlass's tokens are UUIDs. AWS's
+/// message for a token it cannot read does not quote the token.
 fn check_task_token(token: &str) -> ApiResult<()> {
     required(token, "taskToken")?;
     check_length(token, "taskToken", 2048)?;
     if uuid::Uuid::parse_str(token).is_err() {
         return Err(ApiError::new(
             "InvalidToken",
-            format!("Invalid Token: '{token}'"),
+            "Invalid Token: 'Invalid token'",
         ));
     }
     Ok(())

@@ -37,28 +37,81 @@ fn machine_type(kind: Option<&str>) -> ApiResult<&'static str> {
     }
 }
 
+/// AWS's InvalidDefinition error, listing every diagnostic.
+fn invalid_definition(diagnostics: &[Diagnostic]) -> ApiError {
+    let problems: Vec<String> = diagnostics.iter().map(ToString::to_string).collect();
+    ApiError::new(
+        "InvalidDefinition",
+        format!(
+            "Invalid State Machine Definition: '{}'",
+            problems.join(", ")
+        ),
+    )
+}
+
 /// Parses a definition, or fails with AWS's InvalidDefinition message.
 pub(crate) fn parse_definition(text: &str, express: bool) -> ApiResult<Definition> {
     required(text, "definition")?;
     check_length(text, "definition", MAX_DEFINITION_CHARS)?;
     parse_text_with(text, &ParseConfig { express })
         .valid()
-        .map_err(|diagnostics| {
-            let problems: Vec<String> = diagnostics.iter().map(ToString::to_string).collect();
-            ApiError::new(
-                "InvalidDefinition",
+        .map_err(|diagnostics| invalid_definition(&diagnostics))
+}
+
+/// A definition a request brings (CreateStateMachine, UpdateStateMachine):
+/// parsed as [`parse_definition`] does, and refused, as AWS refuses it,
+/// when an `aws-sdk:` Task state names a service or action the service's
+/// model does not have. Stored definitions passed this check already.
+fn check_new_definition(text: &str, express: bool) -> ApiResult<()> {
+    parse_definition(text, express)?;
+    let unknown = sdk_diagnostics(text);
+    if unknown.is_empty() {
+        Ok(())
+    } else {
+        Err(invalid_definition(&unknown))
+    }
+}
+
+/// A SCHEMA_VALIDATION_FAILED diagnostic for each `aws-sdk:` Task resource
+/// that names no known service or action: AWS's sentence, then which
+/// services or actions there are (windlass-asl knows no AWS models).
+fn sdk_diagnostics(text: &str) -> Vec<Diagnostic> {
+    let Ok(document) = windlass_asl::parse::document_from_text(text) else {
+        return Vec::new();
+    };
+    windlass_aws::check::unknown_resources(&document)
+        .into_iter()
+        .map(|unknown| {
+            Diagnostic::schema(
+                unknown.pointer,
                 format!(
-                    "Invalid State Machine Definition: '{}'",
-                    problems.join(", ")
+                    "The resource provided {} is not recognized. The value is not a valid \
+                     resource ARN, or the resource is not available in this region. ({})",
+                    unknown.resource, unknown.message
                 ),
             )
         })
+        .collect()
 }
 
+/// A role ARN must name an IAM role of an account (twelve digits): AWS
+/// refuses any other, since Step Functions could not assume it.
 fn check_role(role_arn: &str) -> ApiResult<()> {
     required(role_arn, "roleArn")?;
     check_length(role_arn, "roleArn", 256)?;
-    if !role_arn.starts_with("arn:") || role_arn.split(':').count() < 6 {
+    let parts: Vec<&str> = role_arn.splitn(6, ':').collect();
+    let is_role = match parts[..] {
+        ["arn", partition, "iam", "", account, resource] => {
+            !partition.is_empty()
+                && account.len() == 12
+                && account.bytes().all(|b| b.is_ascii_digit())
+                && resource
+                    .strip_prefix("role/")
+                    .is_some_and(|n| !n.is_empty())
+        }
+        _ => false,
+    };
+    if !is_role {
         return Err(ApiError::invalid_arn(role_arn));
     }
     Ok(())
@@ -107,7 +160,7 @@ pub fn create(
     check_version_description(input.publish, input.version_description.as_deref())?;
     check_role(&input.role_arn)?;
     let kind = machine_type(input.kind.as_deref())?;
-    parse_definition(&input.definition, kind == "EXPRESS")?;
+    check_new_definition(&input.definition, kind == "EXPRESS")?;
     let tag_pairs = tags::pairs(&input.tags)?;
     let logging = config::logging(input.logging_configuration.unwrap_or_default())?;
     let tracing = config::tracing(input.tracing_configuration.unwrap_or_default())?;
@@ -253,7 +306,7 @@ pub fn update(
     }
     let mut changed = false;
     if let Some(definition) = input.definition {
-        parse_definition(&definition, machine.kind == "EXPRESS")?;
+        check_new_definition(&definition, machine.kind == "EXPRESS")?;
         changed |= definition != machine.definition;
         machine.definition = definition;
     }
@@ -343,13 +396,16 @@ pub fn validate(input: wire::ValidateInput) -> ApiResult<wire::ValidateOutput> {
             )))
         }
     };
-    let diagnostics = parse_text_with(
+    let parsed = parse_text_with(
         &input.definition,
         &ParseConfig {
             express: kind == "EXPRESS",
         },
-    )
-    .diagnostics;
+    );
+    let mut diagnostics = parsed.diagnostics;
+    if parsed.definition.is_some() {
+        diagnostics.extend(sdk_diagnostics(&input.definition));
+    }
     let truncated = diagnostics.len() > limit;
     let result = if diagnostics.is_empty() { "OK" } else { "FAIL" };
     let diagnostics =

@@ -282,3 +282,93 @@ impl Parser {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{json, Value as Json};
+
+    use crate::definition::StateKind;
+    use crate::distributed::*;
+    use crate::parse::parse_text;
+
+    fn map(fields: Json) -> Json {
+        let mut state = json!({ "Type": "Map", "End": true,
+            "ItemProcessor": { "ProcessorConfig": { "Mode": "DISTRIBUTED" }, "StartAt": "P",
+                "States": { "P": { "Type": "Pass", "End": true } } } });
+        for (key, value) in fields.as_object().into_iter().flatten() {
+            state[key] = value.clone();
+        }
+        json!({ "StartAt": "M", "States": { "M": state } })
+    }
+
+    fn messages(document: Json) -> Vec<String> {
+        parse_text(&document.to_string())
+            .diagnostics
+            .iter()
+            .map(|d| format!("{} {}", d.pointer, d.message))
+            .collect()
+    }
+
+    #[test]
+    fn item_reader_and_result_writer_are_read_into_their_types() {
+        let parsed = parse_text(
+            &map(json!({
+                "ItemReader": { "Resource": "arn:aws:states:::s3:getObject",
+                    "ReaderConfig": { "InputType": "CSV", "CSVHeaderLocation": "GIVEN", "CSVHeaders": ["a", "b"],
+                        "CSVDelimiter": "TAB", "MaxItemsPath": "$.max" },
+                    "Parameters": { "Bucket": "b", "Key.$": "$.key" } },
+                "ResultWriter": { "Resource": "arn:aws:states:::s3:putObject",
+                    "Parameters": { "Bucket": "out", "Prefix": "p" },
+                    "WriterConfig": { "Transformation": "COMPACT", "OutputType": "JSONL" } } }))
+            .to_string(),
+        )
+        .valid()
+        .expect("valid");
+        let StateKind::Map(map) = &parsed.state(0, 0).kind else {
+            panic!("a Map");
+        };
+        let reader = map.item_reader.as_ref().expect("a reader");
+        assert_eq!(reader.source, ReaderSource::GetObject);
+        assert_eq!(reader.config.input_type, Some(InputType::Csv));
+        assert_eq!(reader.config.csv_header_location, CsvHeaderLocation::Given);
+        assert_eq!(reader.config.csv_headers, ["a", "b"]);
+        assert_eq!(reader.config.csv_delimiter, CsvDelimiter::Tab);
+        assert_eq!(
+            reader.arguments,
+            Some(json!({ "Bucket": "b", "Key.$": "$.key" }))
+        );
+        let writer = map.result_writer.as_ref().expect("a writer");
+        assert_eq!(writer.config.transformation, Some(Transformation::Compact));
+        assert_eq!(writer.config.output_type, OutputType::Jsonl);
+    }
+
+    #[test]
+    fn wrong_reader_and_writer_fields_are_diagnosed_where_they_are() {
+        let found = messages(map(json!({
+            "ItemReader": { "Resource": "arn:aws:states:::s3:getObject",
+                "ReaderConfig": { "InputType": "XML", "CSVHeaderLocation": "GIVEN" },
+                "Parameters": { "Bucket": "b", "Key": "k" } },
+            "ResultWriter": { "Resource": "arn:aws:states:::s3:getObject", "Parameters": {} } })));
+        let expect = [
+            "/States/M/ItemReader/ReaderConfig/InputType InputType 'XML' is not one of CSV, JSON, JSONL, MANIFEST",
+            "/States/M/ItemReader/ReaderConfig CSVHeaderLocation GIVEN needs the column names in CSVHeaders",
+            "/States/M/ResultWriter/Resource The ResultWriter resource 'arn:aws:states:::s3:getObject' is not supported: use 'arn:aws:states:::s3:putObject'",
+        ];
+        for message in expect {
+            assert!(
+                found.iter().any(|f| f == message),
+                "missing {message:?} in {found:#?}"
+            );
+        }
+        let found = messages(map(
+            json!({ "ItemReader": { "Resource": "arn:aws:states:::s3:getObject",
+            "Parameters": { "Bucket": "b", "Key": "k" } } }),
+        ));
+        assert!(
+            found
+                .iter()
+                .any(|f| f.contains("needs ReaderConfig.InputType")),
+            "{found:#?}"
+        );
+    }
+}

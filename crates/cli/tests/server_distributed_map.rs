@@ -226,3 +226,139 @@ async fn a_distributed_map_carries_on_after_the_server_is_killed() {
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The 10,000-row CSV on the real binary with its SQLite store (fsync on
+/// every commit): the time from StartExecution to SUCCEEDED is printed,
+/// and the result files are read back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_rows_on_the_durable_server() {
+    const MANY: usize = 10_000;
+    let moto = aws_support::Moto::start();
+    let s3 = Client::new(moto.config());
+    for bucket in ["data", "results"] {
+        call(&s3, "s3", "CreateBucket", json!({ "Bucket": bucket })).await;
+    }
+    let mut csv = String::from("id,word\n");
+    for i in 0..MANY {
+        csv.push_str(&format!("{i},w{i}\n"));
+    }
+    call(
+        &s3,
+        "s3",
+        "PutObject",
+        json!({ "Bucket": "data", "Key": "rows.csv", "Body": csv }),
+    )
+    .await;
+    let dir = temp_dir("distributed-map-10k");
+    let env = [
+        ("AWS_ENDPOINT_URL", moto.endpoint.as_str()),
+        ("AWS_ACCESS_KEY_ID", "test"),
+        ("AWS_SECRET_ACCESS_KEY", "test"),
+    ];
+    let server = Server::launch_env(&dir, "127.0.0.1:0", &[], &env);
+    let sfn = Client::new(windlass_aws::Config::local(
+        &server.url,
+        "us-east-1",
+        Credentials {
+            access_key_id: KEY_ID.into(),
+            secret_access_key: SECRET.into(),
+            session_token: None,
+        },
+    ));
+    for (name, processor) in [
+        (
+            "pass",
+            json!({ "Type": "Pass", "Parameters": { "id.$": "$.id" }, "End": true }),
+        ),
+        ("wait", json!({ "Type": "Wait", "Seconds": 0, "End": true })),
+    ] {
+        let definition = json!({ "StartAt": "Rows", "States": { "Rows": {
+            "Type": "Map",
+            "ItemReader": { "Resource": "arn:aws:states:::s3:getObject",
+                "ReaderConfig": { "InputType": "CSV", "CSVHeaderLocation": "FIRST_ROW" },
+                "Parameters": { "Bucket": "data", "Key": "rows.csv" } },
+            "MaxConcurrency": 1000,
+            "ItemProcessor": { "ProcessorConfig": { "Mode": "DISTRIBUTED" }, "StartAt": "Work",
+                "States": { "Work": processor } },
+            "ResultWriter": { "Resource": "arn:aws:states:::s3:putObject",
+                "Parameters": { "Bucket": "results", "Prefix": name } },
+            "End": true } } });
+        let machine = call(
+            &sfn,
+            "sfn",
+            "createStateMachine",
+            json!({ "Name": name,
+            "RoleArn": "arn:aws:iam::123456789012:role/r", "Definition": definition.to_string() }),
+        )
+        .await;
+        let began = Instant::now();
+        let started = call(
+            &sfn,
+            "sfn",
+            "startExecution",
+            json!({
+            "StateMachineArn": machine["StateMachineArn"], "Name": "big", "Input": "{}" }),
+        )
+        .await;
+        let arn = started["ExecutionArn"]
+            .as_str()
+            .expect("an ARN")
+            .to_string();
+        let described = loop {
+            let described = call(
+                &sfn,
+                "sfn",
+                "describeExecution",
+                json!({ "ExecutionArn": arn }),
+            )
+            .await;
+            if described["Status"] != "RUNNING" {
+                break described;
+            }
+            assert!(began.elapsed() < Duration::from_secs(600), "still running");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        let took = began.elapsed();
+        assert_eq!(described["Status"], "SUCCEEDED", "{described}");
+        println!("{MANY} rows, processor {name}, durable server: {took:?} from StartExecution to SUCCEEDED");
+        let output: Json =
+            serde_json::from_str(described["Output"].as_str().expect("output")).expect("JSON");
+        let key = output["ResultWriterDetails"]["Key"]
+            .as_str()
+            .expect("a key")
+            .to_string();
+        let manifest = call(
+            &s3,
+            "s3",
+            "GetObject",
+            json!({ "Bucket": "results", "Key": key }),
+        )
+        .await;
+        let manifest: Json =
+            serde_json::from_str(manifest["Body"].as_str().expect("text")).expect("JSON");
+        let file = manifest["ResultFiles"]["SUCCEEDED"][0]["Key"]
+            .as_str()
+            .expect("a file")
+            .to_string();
+        let body = call(
+            &s3,
+            "s3",
+            "GetObject",
+            json!({ "Bucket": "results", "Key": file }),
+        )
+        .await;
+        let records: Vec<Json> =
+            serde_json::from_str(body["Body"].as_str().expect("text")).expect("JSON");
+        let ids: BTreeSet<usize> = records
+            .iter()
+            .map(|r| {
+                let input: Json =
+                    serde_json::from_str(r["Input"].as_str().expect("Input")).expect("JSON");
+                input["id"].as_str().expect("id").parse().expect("a number")
+            })
+            .collect();
+        assert_eq!(ids, (0..MANY).collect());
+    }
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -350,8 +350,8 @@ pub struct Map {
     pub tolerated_failure_count: Option<NumberSource>,
     pub item_batcher: Option<ItemBatcher>,
     pub label: Option<String>,
-    pub result_writer: Option<Json>,
-    pub item_reader: Option<Json>,
+    pub result_writer: Option<crate::distributed::ResultWriter>,
+    pub item_reader: Option<crate::distributed::ItemReader>,
 }
 
 #[derive(Clone, Debug, Default)]

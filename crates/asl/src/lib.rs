@@ -5,6 +5,7 @@
 
 pub mod definition;
 pub mod digest;
+pub mod distributed;
 pub mod failure;
 pub mod intrinsics;
 pub mod jsonata;

@@ -9,6 +9,7 @@ use serde_json::{Map as JsonMap, Value as Json};
 use crate::definition::*;
 
 mod choice;
+mod distributed;
 mod duplicates;
 mod errors;
 mod fields;
@@ -817,8 +818,12 @@ impl Parser {
             tolerated_failure_count: self.number_source(object, pointer, "ToleratedFailureCount"),
             item_batcher,
             label: self.optional_string(object, pointer, "Label"),
-            result_writer: object.get("ResultWriter").cloned(),
-            item_reader: object.get("ItemReader").cloned(),
+            result_writer: object.get("ResultWriter").and_then(|writer| {
+                self.result_writer(writer, &pointer_join(pointer, "ResultWriter"), language)
+            }),
+            item_reader: object.get("ItemReader").and_then(|reader| {
+                self.item_reader(reader, &pointer_join(pointer, "ItemReader"), language)
+            }),
         })
     }
 

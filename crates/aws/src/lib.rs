@@ -6,6 +6,7 @@
 pub mod check;
 pub mod client;
 pub mod config;
+pub mod distributed;
 mod error;
 mod metadata;
 pub mod model;
@@ -24,10 +25,12 @@ pub use error::{error_name, Error};
 pub use sdk::{SdkInvoker, SdkResource};
 pub use services::Service;
 
-/// Registers the AWS integrations for Task states with `config`.
+/// Registers the AWS integrations for Task states, and Distributed Map's
+/// ItemReader and ResultWriter, with `config`.
 pub fn register(invokers: &mut Invokers, config: Config) {
     let client = Client::new(config);
     invokers.register(sdk::RESOURCE, Arc::new(SdkInvoker::new(client.clone())));
+    distributed::register(invokers, client.clone());
     for resource in optimized::RESOURCES {
         invokers.register(
             *resource,

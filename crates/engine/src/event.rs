@@ -36,6 +36,13 @@ pub enum Event {
     TimerFired {
         timer: TimerId,
     },
+    /// UpdateMapRun: new limits for a running Map Run.
+    UpdateMapRun {
+        map_run_arn: String,
+        max_concurrency: Option<u64>,
+        tolerated_failure_count: Option<u64>,
+        tolerated_failure_percentage: Option<f64>,
+    },
     /// StopExecution.
     Stop {
         error: Option<String>,

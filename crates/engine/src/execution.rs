@@ -106,6 +106,9 @@ pub struct Execution {
     /// unsuccessful execution stood when it ended.
     #[serde(default)]
     pub(crate) redrive: Redrive,
+    /// The Map Runs of the execution's Distributed Map states, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) map_runs: Vec<crate::map_run::MapRun>,
     /// No history events are built (ids are still counted, so AWS's limit
     /// holds): for in-memory runs whose caller keeps no history. Never
     /// stored; a durable execution always records its history.
@@ -209,6 +212,11 @@ impl Execution {
         self.timers.iter().map(|(id, timer)| (*id, timer.at_millis))
     }
 
+    /// The execution's Map Runs, oldest first.
+    pub fn map_runs(&self) -> &[crate::map_run::MapRun] {
+        &self.map_runs
+    }
+
     /// How many times the execution was redriven, and when last.
     pub fn redrive_count(&self) -> u32 {
         self.redrive.count
@@ -253,6 +261,24 @@ pub struct PendingTask {
     pub(crate) heartbeat_timer: Option<TimerId>,
     /// `Activity` or `Task` events.
     pub(crate) activity: bool,
+    /// What the result is for: a Task state, or a Distributed Map's
+    /// reading of items or writing of results.
+    #[serde(default, skip_serializing_if = "TaskPurpose::is_state")]
+    pub(crate) purpose: TaskPurpose,
+}
+
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub(crate) enum TaskPurpose {
+    #[default]
+    State,
+    ReadItems,
+    WriteResults,
+}
+
+impl TaskPurpose {
+    fn is_state(&self) -> bool {
+        *self == TaskPurpose::State
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -13,6 +13,7 @@ mod execution;
 mod history;
 mod host;
 mod interpreter;
+pub mod map_run;
 pub mod simulate;
 mod status;
 pub mod test_state;

@@ -362,6 +362,11 @@ impl Runtime {
                                 .push(&request.resource, ActivityTask::from_request(&request));
                         }
                     }
+                    // Reading a Map's items or writing its results gives
+                    // the same answer again: carry it out again.
+                    None if windlass_engine::map_run::is_repeatable(&request.resource) => {
+                        self.invoke(&arn, &mut live, request);
+                    }
                     None => interrupted.push(request.task),
                 }
             }

@@ -667,3 +667,102 @@ pub struct ListAliasesOutput {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_token: Option<String>,
 }
+
+// Map Runs (DescribeMapRun, ListMapRuns, UpdateMapRun) and the child
+// executions ListExecutions gives for a `mapRunArn`.
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+pub struct MapRunArnInput {
+    pub map_run_arn: String,
+}
+
+#[derive(Serialize, Default, Clone)]
+#[serde(rename_all = "camelCase")]
+pub struct MapRunCounts {
+    pub pending: u64,
+    pub running: u64,
+    pub succeeded: u64,
+    pub failed: u64,
+    pub timed_out: u64,
+    pub aborted: u64,
+    pub total: u64,
+    pub results_written: u64,
+    pub failures_not_redrivable: u64,
+    pub pending_redrive: u64,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DescribeMapRunOutput {
+    pub map_run_arn: String,
+    pub execution_arn: String,
+    pub status: &'static str,
+    pub start_date: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stop_date: Option<f64>,
+    pub max_concurrency: u64,
+    pub tolerated_failure_percentage: f64,
+    pub tolerated_failure_count: u64,
+    pub item_counts: MapRunCounts,
+    pub execution_counts: MapRunCounts,
+    pub redrive_count: u32,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ListMapRunsInput {
+    pub execution_arn: String,
+    pub max_results: Option<i64>,
+    pub next_token: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MapRunListItem {
+    pub execution_arn: String,
+    pub map_run_arn: String,
+    pub state_machine_arn: String,
+    pub start_date: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stop_date: Option<f64>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListMapRunsOutput {
+    pub map_runs: Vec<MapRunListItem>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+pub struct UpdateMapRunInput {
+    pub map_run_arn: String,
+    pub max_concurrency: Option<i64>,
+    pub tolerated_failure_percentage: Option<f64>,
+    pub tolerated_failure_count: Option<i64>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChildExecutionListItem {
+    pub execution_arn: String,
+    pub state_machine_arn: String,
+    pub name: String,
+    pub status: &'static str,
+    pub start_date: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stop_date: Option<f64>,
+    pub map_run_arn: String,
+    pub redrive_count: u32,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListChildExecutionsOutput {
+    pub executions: Vec<ChildExecutionListItem>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+}

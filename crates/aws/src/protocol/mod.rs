@@ -5,7 +5,7 @@
 pub mod json;
 pub mod query;
 pub mod rest;
-mod values;
+pub(crate) mod values;
 pub mod xml;
 
 use serde_json::Value as Json;

@@ -11,6 +11,7 @@ use super::io::Eval;
 use super::states::resolve_number;
 use super::{Flow, Run};
 use crate::execution::{Children, Frame, FrameId, ParentLink, Phase};
+use crate::map_run::MapRunStatus;
 
 impl Run<'_> {
     pub(super) fn start_parallel(
@@ -51,6 +52,9 @@ impl Run<'_> {
     }
 
     pub(super) fn start_map(&mut self, frame: FrameId, state: &State, map: &Map) -> Flow {
+        if let Some(reader) = &map.item_reader {
+            return self.read_items(frame, state, reader);
+        }
         let computed = {
             let Some(current) = self.execution.frames.get(&frame) else {
                 return Flow::Blocked;
@@ -58,17 +62,28 @@ impl Run<'_> {
             let mut eval = Eval::new(self.execution, &self.host, frame, state);
             map_inputs(&mut eval, &current.input, map)
         };
-        let (inputs, max_concurrency, tolerated_count, tolerated_percentage) = match computed {
-            Ok(values) => values,
-            Err(failure) => return self.evaluation_failed(frame, failure),
-        };
+        match computed {
+            Ok(inputs) => self.begin_map(frame, state, map, inputs),
+            Err(failure) => self.evaluation_failed(frame, failure),
+        }
+    }
+
+    /// Starts a Map's iterations (for a Distributed Map, its Map Run).
+    pub(super) fn begin_map(
+        &mut self,
+        frame: FrameId,
+        state: &State,
+        map: &Map,
+        (inputs, max_concurrency, tolerated_count, tolerated_percentage): MapInputs,
+    ) -> Flow {
         self.emit_for(frame, "MapStateStarted", json!({ "length": inputs.len() }));
         let distributed = map.mode == MapMode::Distributed;
+        let total = inputs.len();
         if distributed {
-            let arn = map_run_arn(&self.execution.meta.execution_arn, &state.name, frame);
+            let limits = (max_concurrency, tolerated_count, tolerated_percentage);
+            let arn = self.open_map_run(frame, state, map, limits, total);
             self.emit_for(frame, "MapRunStarted", json!({ "mapRunArn": arn }));
         }
-        let total = inputs.len();
         let children = Children {
             results: vec![None; total],
             queued: inputs
@@ -117,6 +132,7 @@ impl Run<'_> {
                 return;
             };
             let distributed = children.distributed;
+            let recorded = distributed.then(|| input.clone());
             let state = self.def.state(machine, state_index);
             let (child_machine, is_map) = match &state.kind {
                 windlass_asl::definition::StateKind::Parallel(p) => (p.branches[slot], false),
@@ -152,6 +168,9 @@ impl Run<'_> {
                     map_item: None,
                 }),
             );
+            if let Some(input) = recorded {
+                self.child_started(frame, slot, input);
+            }
             if is_map && !distributed {
                 let name = state.name.clone();
                 self.emit_for(
@@ -173,6 +192,13 @@ impl Run<'_> {
         result: Result<Json, Failure>,
     ) {
         let frame = link.frame;
+        let distributed = matches!(
+            self.execution.frames.get(&frame).map(|p| &p.phase),
+            Some(Phase::Children(c)) if c.distributed
+        );
+        if distributed {
+            self.child_ended(frame, link.slot, result.is_ok());
+        }
         let Some(parent) = self.execution.frames.get_mut(&frame) else {
             return;
         };
@@ -259,6 +285,7 @@ impl Run<'_> {
                 self.wreck_children.insert(frame, *children);
             }
         }
+        self.map_run_ended(frame, MapRunStatus::Failed);
         let kind = if is_map {
             "MapStateFailed"
         } else {
@@ -291,6 +318,12 @@ impl Run<'_> {
         parent.phase = Phase::Enter;
         if is_map {
             if distributed {
+                if let windlass_asl::definition::StateKind::Map(map) = &state.kind {
+                    if let Some(writer) = &map.result_writer {
+                        return self.write_results(frame, state, writer, results);
+                    }
+                }
+                self.map_run_ended(frame, MapRunStatus::Succeeded);
                 self.emit_for(frame, "MapRunSucceeded", json!({}));
             }
             self.emit_for(frame, "MapStateSucceeded", json!({}));
@@ -299,14 +332,6 @@ impl Run<'_> {
         }
         self.complete_state(frame, Ok(Json::Array(results)))
     }
-}
-
-/// The ARN of the Map Run a Distributed Map state of `frame` starts.
-pub(super) fn map_run_arn(execution_arn: &str, state_name: &str, frame: FrameId) -> String {
-    format!(
-        "{}/{state_name}:{frame}",
-        execution_arn.replace(":execution:", ":mapRun:")
-    )
 }
 
 fn tolerance_exceeded(children: &Children) -> bool {
@@ -367,7 +392,7 @@ fn reads_input_after_items(map: &Map) -> bool {
         || dynamic(&map.tolerated_failure_percentage)
 }
 
-type MapInputs = (Vec<(Json, Json)>, usize, Option<u64>, Option<f64>);
+pub(super) type MapInputs = (Vec<(Json, Json)>, usize, Option<u64>, Option<f64>);
 
 /// Each iteration's input (after ItemSelector and ItemBatcher) with its
 /// item, and the Map's concurrency and failure tolerance.
@@ -411,13 +436,25 @@ fn map_inputs(eval: &mut Eval, raw: &Json, map: &Map) -> Result<MapInputs, Failu
             Failure::runtime(message)
         });
     };
+    iteration_inputs(eval, raw, &effective, items, map)
+}
+
+/// Each iteration's input from the Map's items (after ItemSelector and
+/// ItemBatcher), and the Map's concurrency and failure tolerance.
+pub(super) fn iteration_inputs(
+    eval: &mut Eval,
+    raw: &Json,
+    effective: &Json,
+    items: Vec<Json>,
+    map: &Map,
+) -> Result<MapInputs, Failure> {
     let (max_concurrency, tolerated_count, tolerated_percentage) =
-        map_limits(eval, &effective, map)?;
+        map_limits(eval, effective, map)?;
     let number =
         |eval: &Eval, source: &Option<windlass_asl::definition::NumberSource>, field: &str| {
             source
                 .as_ref()
-                .map(|s| resolve_number(eval, &effective, s, field))
+                .map(|s| resolve_number(eval, effective, s, field))
                 .transpose()
         };
     let mut inputs = Vec::with_capacity(items.len());
@@ -430,7 +467,7 @@ fn map_inputs(eval: &mut Eval, raw: &Json, map: &Map) -> Result<MapInputs, Failu
                         jsonata::evaluate_field("ItemSelector", selector, scope)
                     })?
                 } else {
-                    eval.with_scope(&effective, None, None, |scope| {
+                    eval.with_scope(effective, None, None, |scope| {
                         payload::render(selector, scope)
                     })?
                 }
@@ -454,7 +491,7 @@ fn map_inputs(eval: &mut Eval, raw: &Json, map: &Map) -> Result<MapInputs, Failu
                     jsonata::evaluate_field("ItemBatcher/BatchInput", template, scope)
                 })?)
             }
-            Some(template) => Some(eval.with_scope(&effective, None, None, |scope| {
+            Some(template) => Some(eval.with_scope(effective, None, None, |scope| {
                 payload::render(template, scope)
             })?),
             None => None,

@@ -6,7 +6,7 @@ use windlass_asl::Failure;
 
 use super::io::Eval;
 use super::{Flow, Run};
-use crate::execution::{FrameId, Phase, TaskId, TimerPurpose};
+use crate::execution::{FrameId, Phase, TaskId, TaskPurpose, TimerPurpose};
 
 impl Run<'_> {
     pub(super) fn task_started(&mut self, task: TaskId, worker: Option<String>) {
@@ -80,6 +80,11 @@ impl Run<'_> {
             self.cancel_timer(timer);
         }
         let frame = pending.frame;
+        match pending.purpose {
+            TaskPurpose::ReadItems => return self.items_read(frame, result),
+            TaskPurpose::WriteResults => return self.results_written(frame, result),
+            TaskPurpose::State => {}
+        }
         let (resource_type, resource) = super::states::resource_parts(&pending.request.resource);
         let (kind, mut details) = match (&result, pending.activity) {
             (Ok(output), activity) => (

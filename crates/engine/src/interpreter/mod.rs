@@ -3,6 +3,7 @@
 
 pub(crate) mod children;
 pub(crate) mod choice;
+mod distributed;
 mod failure;
 pub(crate) mod io;
 pub(crate) mod redrive;
@@ -97,6 +98,7 @@ impl Execution {
             last_event_id: 0,
             stop_millis: None,
             redrive: Default::default(),
+            map_runs: Vec::new(),
             history_off: !history,
         };
         let mut run = Run::new(definition, &mut execution, now);
@@ -166,6 +168,17 @@ impl Execution {
             }
             Event::TaskHeartbeat { task } => run.task_heartbeat(task),
             Event::TimerFired { timer } => run.timer_fired(timer),
+            Event::UpdateMapRun {
+                map_run_arn,
+                max_concurrency,
+                tolerated_failure_count,
+                tolerated_failure_percentage,
+            } => run.update_map_run(
+                &map_run_arn,
+                max_concurrency,
+                tolerated_failure_count,
+                tolerated_failure_percentage,
+            ),
             Event::Stop { error, cause } => run.stop(error, cause),
         }
         run.finish()
@@ -459,6 +472,7 @@ impl<'a> Run<'a> {
             self.cancel_timer(timer);
         }
         self.runnable.clear();
+        self.close_map_runs(status);
         self.execution.redrive.frames =
             if status == Status::Succeeded || self.execution.meta.express {
                 None

@@ -100,12 +100,7 @@ impl Execution {
             match &f.phase {
                 Phase::Children(children) => {
                     if children.distributed && !f.quiet {
-                        let state = definition.state(f.machine, f.state);
-                        let arn = super::children::map_run_arn(
-                            &run.execution.meta.execution_arn,
-                            &state.name,
-                            id,
-                        );
+                        let arn = run.reopen_map_run(id);
                         run.emit_for(
                             id,
                             "MapRunRedriven",

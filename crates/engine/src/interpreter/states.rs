@@ -374,6 +374,7 @@ impl Run<'_> {
                 timeout_timer,
                 heartbeat_timer,
                 activity,
+                purpose: Default::default(),
             },
         );
         self.step.actions.push(Action::Invoke(request));

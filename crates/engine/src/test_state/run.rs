@@ -149,6 +149,7 @@ fn execution(meta: ExecutionMeta, prepared: &Prepared, now: i64) -> Execution {
         last_event_id: 0,
         stop_millis: None,
         redrive: Default::default(),
+        map_runs: Vec::new(),
         history_off: false,
     }
 }

@@ -7,6 +7,7 @@ mod configurations;
 mod executions;
 mod history;
 mod machines;
+mod map_runs;
 mod tags;
 mod test_state;
 mod versions;
@@ -42,7 +43,17 @@ pub async fn dispatch(server: &Regional<'_>, action: &str, body: &[u8]) -> ApiRe
         "DescribeStateMachineForExecution" => {
             reply(executions::describe_machine(server, input(body)?))
         }
-        "ListExecutions" => reply(executions::list(server, input(body)?)),
+        "ListExecutions" => {
+            let input: crate::wire::ListExecutionsInput = input(body)?;
+            if input.map_run_arn.is_some() {
+                reply(map_runs::list_executions(server, input))
+            } else {
+                reply(executions::list(server, input))
+            }
+        }
+        "DescribeMapRun" => reply(map_runs::describe(server, input(body)?)),
+        "ListMapRuns" => reply(map_runs::list(server, input(body)?)),
+        "UpdateMapRun" => reply(map_runs::update(server, input(body)?).await),
         "StopExecution" => reply(executions::stop(server, input(body)?).await),
         "RedriveExecution" => reply(executions::redrive(server, input(body)?).await),
         "GetExecutionHistory" => reply(history::get(server, input(body)?)),

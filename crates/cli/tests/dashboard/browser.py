@@ -1,0 +1,267 @@
+"""Drives windlass's dashboard in headless Chromium (Debian's chromium and
+chromium-driver) with Selenium's WebDriver client.
+
+    browser.py execution URL KEY_ID SECRET SCREENSHOT_DIR
+        logs in, runs an execution with a Map, a Parallel and a Catch through
+        boto3, watches it live, checks every state's final colour, opens a
+        state's input and output, checks the 401/403 rules, and saves
+        SCREENSHOT_DIR/execution.png.
+    browser.py rollback URL KEY_ID SECRET SERVICE SCREENSHOT_DIR
+        rolls SERVICE back from the services page (with its confirmation),
+        follows the rollback's execution to its end and saves services.png.
+    browser.py bench URL KEY_ID SECRET ARN
+        prints the time to first render and to a complete graph of the
+        execution ARN and of the executions list.
+"""
+
+import json
+import os
+import shutil
+import sys
+import time
+import urllib.error
+import urllib.request
+
+import boto3
+from botocore.config import Config
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+
+ROLE = "arn:aws:iam::123456789012:role/dashboard"
+
+# A Map of three items (each a Wait and a Pass), a Parallel whose second
+# branch fails and is caught by the Parallel's Catch, and a Choice.
+DEFINITION = {
+    "StartAt": "Prepare",
+    "States": {
+        "Prepare": {"Type": "Pass", "Result": {"items": [1, 2, 3]}, "Next": "Each"},
+        "Each": {
+            "Type": "Map",
+            "ItemsPath": "$.items",
+            "ItemProcessor": {
+                "StartAt": "Hold",
+                "States": {
+                    "Hold": {"Type": "Wait", "Seconds": 1, "Next": "Shape"},
+                    "Shape": {"Type": "Pass", "Parameters": {"value.$": "$"}, "End": True},
+                },
+            },
+            "ResultPath": "$.shaped",
+            "Next": "Fan",
+        },
+        "Fan": {
+            "Type": "Parallel",
+            "Branches": [
+                {"StartAt": "Left", "States": {"Left": {"Type": "Pass", "End": True}}},
+                {
+                    "StartAt": "Pause",
+                    "States": {
+                        "Pause": {"Type": "Wait", "Seconds": 1, "Next": "Break"},
+                        "Break": {"Type": "Fail", "Error": "Shop.Broken", "Cause": "the right branch fails"},
+                    },
+                },
+            ],
+            "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Recover"}],
+            "Next": "Unused",
+        },
+        "Unused": {"Type": "Succeed"},
+        "Recover": {
+            "Type": "Choice",
+            "Choices": [{"Variable": "$.error.Error", "StringEquals": "Shop.Broken", "Next": "Done"}],
+            "Default": "Unused",
+        },
+        "Done": {"Type": "Succeed"},
+    },
+}
+
+EXPECTED = {
+    "/States/Prepare": "succeeded",
+    "/States/Each": "succeeded",
+    "/States/Each/ItemProcessor/States/Hold": "succeeded",
+    "/States/Each/ItemProcessor/States/Shape": "succeeded",
+    "/States/Fan": "caught",
+    "/States/Fan/Branches/0/States/Left": "succeeded",
+    "/States/Fan/Branches/1/States/Pause": "succeeded",
+    "/States/Fan/Branches/1/States/Break": "failed",
+    "/States/Recover": "succeeded",
+    "/States/Done": "succeeded",
+    "/States/Unused": "not_run",
+}
+
+
+def sfn(url, key, secret):
+    return boto3.client(
+        "stepfunctions",
+        endpoint_url=url,
+        region_name="us-east-1",
+        aws_access_key_id=key,
+        aws_secret_access_key=secret,
+        config=Config(retries={"max_attempts": 1}),
+    )
+
+
+def browser():
+    options = webdriver.ChromeOptions()
+    options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
+    for flag in ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--window-size=1500,1000", "--no-proxy-server"]:
+        options.add_argument(flag)
+    service = Service(executable_path=shutil.which("chromedriver") or "/usr/bin/chromedriver")
+    return webdriver.Chrome(service=service, options=options)
+
+
+def wait(driver, seconds, condition, what):
+    try:
+        return WebDriverWait(driver, seconds, poll_frequency=0.05).until(lambda d: condition(d))
+    except Exception as e:
+        raise AssertionError(f"timed out waiting for {what}: {e}") from e
+
+
+def log_in(driver, url, key, secret):
+    driver.get(url + "/ui/")
+    assert driver.current_url.endswith("/ui/login"), f"an unauthenticated page went to {driver.current_url}"
+    driver.find_element(By.ID, "access_key_id").send_keys(key)
+    driver.find_element(By.ID, "secret_access_key").send_keys(secret + "-wrong")
+    driver.find_element(By.ID, "submit").click()
+    wait(driver, 10, lambda d: d.find_elements(By.ID, "problem"), "the refusal of a wrong secret")
+    driver.find_element(By.ID, "access_key_id").send_keys(key)
+    driver.find_element(By.ID, "secret_access_key").send_keys(secret)
+    driver.find_element(By.ID, "submit").click()
+    wait(driver, 10, lambda d: d.find_elements(By.ID, "executions"), "the executions list after login")
+
+
+def unauthenticated_status(url, path, method="GET"):
+    request = urllib.request.Request(url + path, method=method, data=b"{}" if method == "POST" else None,
+                                     headers={"Content-Type": "application/json", "X-Windlass-Dashboard": "1"})
+    try:
+        with urllib.request.urlopen(request) as answer:
+            return answer.status
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
+def in_page_fetch(driver, path, body):
+    return driver.execute_async_script(
+        """const done = arguments[arguments.length - 1];
+        fetch(arguments[0], {method: "POST", headers: {"Content-Type": "application/json", "X-Windlass-Dashboard": "1"},
+                             body: arguments[1]})
+          .then(async (r) => done([r.status, await r.text()])).catch((e) => done([0, String(e)]));""",
+        path, body)
+
+
+def statuses(driver):
+    return {g.get_attribute("data-id"): g.get_attribute("data-status")
+            for g in driver.find_elements(By.CSS_SELECTOR, "#graph g.node")}
+
+
+def execution(url, key, secret, shots):
+    client = sfn(url, key, secret)
+    machine = client.create_state_machine(name="dashboard-shop", definition=json.dumps(DEFINITION), roleArn=ROLE)
+    arn = machine["stateMachineArn"]
+    # Pages and the API refuse a request without a session.
+    for path in ["/ui/api/executions", "/ui/api/machines"]:
+        assert unauthenticated_status(url, path) == 401, path
+    assert unauthenticated_status(url, "/ui/api/rollback", "POST") == 401
+    driver = browser()
+    try:
+        log_in(driver, url, key, secret)
+        started = client.start_execution(stateMachineArn=arn, name="shop-1", input=json.dumps({"order": 7}))
+        execution_arn = started["executionArn"]
+        driver.get(url + "/ui/#/execution/" + execution_arn)
+        # Live: the page shows a running state before the execution ends.
+        wait(driver, 15, lambda d: "running" in statuses(d).values(), "a state coloured running")
+        seen_running = [k for k, v in statuses(driver).items() if v == "running"]
+        print("running while watched:", seen_running)
+        wait(driver, 30, lambda d: d.find_element(By.ID, "graph").get_attribute("data-final"), "the end")
+        final = driver.find_element(By.ID, "graph").get_attribute("data-final")
+        assert final == "SUCCEEDED", final
+        got = statuses(driver)
+        for node, colour in EXPECTED.items():
+            assert got.get(node) == colour, f"{node}: {got.get(node)} (want {colour}); all: {got}"
+        fill = driver.execute_script(
+            "return getComputedStyle(document.querySelector('g.node[data-id=\"/States/Fan\"] rect')).fill")
+        assert fill != driver.execute_script(
+            "return getComputedStyle(document.querySelector('g.node[data-id=\"/States/Unused\"] rect')).fill"), fill
+        runs = driver.find_element(By.ID, "map-runs").text
+        assert "3 items" in runs and "3 succeeded" in runs, runs
+        # A state's input and output in the panel.
+        driver.find_element(By.CSS_SELECTOR, 'g.node[data-id="/States/Prepare"] rect').click()
+        wait(driver, 10, lambda d: d.find_element(By.ID, "detail-output").text.strip(), "the state's output")
+        shown_input = json.loads(driver.find_element(By.ID, "detail-input").text)
+        shown_output = json.loads(driver.find_element(By.ID, "detail-output").text)
+        assert shown_input == {"order": 7}, shown_input
+        assert shown_output == {"items": [1, 2, 3]}, shown_output
+        driver.find_element(By.CSS_SELECTOR, 'g.node[data-id="/States/Fan"] rect').click()
+        wait(driver, 10, lambda d: d.find_elements(By.ID, "detail-error"), "the Parallel's error")
+        assert "Shop.Broken" in driver.find_element(By.ID, "detail-error").text
+        history = driver.find_element(By.ID, "history").text
+        assert "ExecutionSucceeded" in history and "ParallelStateFailed" in history, history[:400]
+        driver.find_element(By.CSS_SELECTOR, 'g.node[data-id="/States/Prepare"] rect').click()
+        wait(driver, 10, lambda d: d.find_element(By.ID, "detail-output").text.strip(), "the state's output")
+        os.makedirs(shots, exist_ok=True)
+        driver.save_screenshot(os.path.join(shots, "execution.png"))
+        # The list: newest first, filtered by status.
+        driver.get(url + "/ui/#/")
+        wait(driver, 10, lambda d: d.find_elements(By.CSS_SELECTOR, "#executions tbody tr"), "the list")
+        assert "shop-1" in driver.find_element(By.ID, "executions").text
+        # Rollback is refused with 403 when the server does not allow it.
+        status, text = in_page_fetch(driver, "/ui/api/rollback", json.dumps({"service": "web"}))
+        assert status == 403 and "--dashboard-rollback" in text, (status, text)
+        # The definition page places a diagnostic on its state.
+        driver.get(url + "/ui/#/definition")
+        box = wait(driver, 10, lambda d: d.find_element(By.ID, "definition-text"), "the definition page")
+        box.send_keys(json.dumps({"StartAt": "A", "States": {"A": {"Type": "Pass", "Next": "Nowhere"}}}))
+        driver.find_element(By.ID, "draw").click()
+        wait(driver, 10, lambda d: d.find_elements(By.CSS_SELECTOR, "g.node.flagged[data-id='/States/A']"),
+             "the diagnostic on state A")
+        assert "MISSING_TRANSITION_TARGET" in driver.find_element(By.ID, "diagnostics").text
+        print("execution page: all states took their final colours")
+    finally:
+        driver.quit()
+
+
+def rollback(url, key, secret, service, shots):
+    driver = browser()
+    try:
+        log_in(driver, url, key, secret)
+        driver.get(url + "/ui/#/services")
+        button = wait(driver, 15, lambda d: d.find_element(By.ID, "rollback-" + service), "the rollback button")
+        wait(driver, 15, lambda d: d.find_elements(By.CSS_SELECTOR, "svg.chart polyline[points*=',']"), "a chart")
+        os.makedirs(shots, exist_ok=True)
+        driver.save_screenshot(os.path.join(shots, "services.png"))
+        button.click()
+        confirm = wait(driver, 5, lambda d: d.find_element(By.ID, "confirm-rollback-" + service), "the confirmation")
+        confirm.click()
+        wait(driver, 15, lambda d: "#/execution/" in d.current_url, "the rollback's execution page")
+        wait(driver, 60, lambda d: d.find_element(By.ID, "graph").get_attribute("data-final"), "the rollback's end")
+        final = driver.find_element(By.ID, "graph").get_attribute("data-final")
+        assert final == "SUCCEEDED", final
+        print("rolled back by", driver.current_url)
+    finally:
+        driver.quit()
+
+
+def bench(url, key, secret, arn):
+    driver = browser()
+    try:
+        log_in(driver, url, key, secret)
+        for label, page, ready in [
+            ("executions list", "#/", "listRendered"),
+            ("execution page", "#/execution/" + arn, "graphComplete"),
+        ]:
+            driver.get(url + "/ui/")
+            start = time.monotonic()
+            driver.execute_script("window.windlassTimings = {}; location.hash = arguments[0];", page)
+            wait(driver, 120, lambda d: d.execute_script(f"return window.windlassTimings.{ready}"), label)
+            wall = (time.monotonic() - start) * 1000
+            timings = driver.execute_script("return window.windlassTimings")
+            rows = driver.execute_script("return document.querySelectorAll('tr').length")
+            print(f"{label}: {json.dumps(timings)} wall {wall:.0f} ms, {rows} table rows in the page")
+    finally:
+        driver.quit()
+
+
+if __name__ == "__main__":
+    command, args = sys.argv[1], sys.argv[2:]
+    {"execution": execution, "rollback": rollback, "bench": bench}[command](*args)

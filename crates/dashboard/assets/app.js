@@ -56,7 +56,10 @@ function when(millis) {
 
 function took(start, stop) {
   if (!start || !stop) return "";
-  const ms = stop - start;
+  return duration(stop - start);
+}
+
+function duration(ms) {
   return ms < 1000 ? ms + " ms" : (ms / 1000).toFixed(ms < 10000 ? 2 : 1) + " s";
 }
 
@@ -399,7 +402,7 @@ async function servicesPage() {
     main.replaceChildren(el("h2", {}, "Services"), el("p", {}, "This server knows no deploy agent: start it with --agent-state DIR."));
     return;
   }
-  const sections = view.services.map((s) => serviceSection(s, view.rollback_allowed));
+  const sections = view.services.map((s) => serviceSection(s));
   put(main, el("h2", {}, "Services"),
     view.agent_problem ? el("p", { class: "problem" }, "The agent did not answer: " + view.agent_problem) : null,
     ...sections);
@@ -409,14 +412,13 @@ async function servicesPage() {
     const fresh = await getJSON("/ui/api/services");
     for (const s of fresh.services) {
       const old = document.querySelector(`section.service[data-service="${CSS.escape(s.service)}"]`);
-      if (old && !old.querySelector("dialog[open]")) old.replaceWith(serviceSection(s, fresh.rollback_allowed));
+      if (old) old.update(s);
     }
   }, 2000);
 }
 
-function serviceSection(s, allowed) {
-  const rollback = el("button", { type: "button", class: "rollback", id: "rollback-" + s.service, disabled: !s.warm && !s.releases.some((r) => r.id !== s.live && r.outcome === "live") },
-    "Roll back" + (s.warm ? " to " + s.warm : ""));
+function serviceSection(s) {
+  const rollback = el("button", { type: "button", class: "rollback", id: "rollback-" + s.service });
   const result = el("div", { class: "rollback-result" });
   const dialog = el("dialog", { id: "confirm-" + s.service },
     el("p", {}, `Roll ${s.service} back from ${s.live} to ${s.warm || "its previous release"}?`),
@@ -430,23 +432,39 @@ function serviceSection(s, allowed) {
       body: JSON.stringify({ service: s.service }) });
     const body = await answer.json();
     if (!answer.ok) { result.replaceChildren(el("p", { class: "problem", id: "rollback-problem" }, body.error)); return; }
+    // The rollback's execution, drawn live as it runs.
     location.hash = "#/execution/" + encodeURIComponent(body.execution);
   });
   rollback.addEventListener("click", () => dialog.showModal());
+  const table = el("div", {});
+  const address = el("span", { class: "muted" });
+  const section = el("section", { class: "service", "data-service": s.service },
+    el("h3", {}, s.service, " ", address, " ", rollback), dialog, result, table);
+  // Redrawn with each new sample; the button and the dialog stay.
+  section.update = (fresh) => {
+    s = fresh;
+    address.textContent = s.address || "no proxy";
+    rollback.textContent = "Roll back" + (s.warm ? " to " + s.warm : "");
+    rollback.disabled = !s.warm;
+    dialog.querySelector("p").textContent = `Roll ${s.service} back from ${s.live} to ${s.warm || "its previous release"}?`;
+    table.replaceChildren(releasesTable(s));
+  };
+  section.update(s);
+  return section;
+}
+
+function releasesTable(s) {
   const rows = s.releases.map((r) => el("tr", { "data-release": r.id, class: r.id === s.live ? "live" : r.id === s.warm ? "warm" : "" },
     el("td", {}, r.id, r.id === s.live ? el("span", { class: "badge succeeded" }, "live") : null, r.id === s.warm ? el("span", { class: "badge warm" }, "warm") : null),
     el("td", {}, r.outcome), el("td", {}, when(r.created_millis)),
-    el("td", {}, r.time_to_live_millis != null ? took(0, r.time_to_live_millis) : ""),
-    el("td", {}, r.rollback_millis != null ? r.rollback_millis + " ms" : ""),
+    el("td", {}, r.time_to_live_millis != null ? duration(r.time_to_live_millis) : ""),
+    el("td", {}, r.rollback_millis != null ? duration(r.rollback_millis) : ""),
     el("td", {}, chart(r.traffic, "requests"), chart(r.traffic, "server_errors"), chart(r.traffic, "p99_us")),
     el("td", {}, r.execution ? el("a", { href: "#/execution/" + encodeURIComponent(r.execution) }, "execution") : ""),
     el("td", { class: "muted" }, r.detail || "")));
-  return el("section", { class: "service", "data-service": s.service },
-    el("h3", {}, s.service, " ", el("span", { class: "muted" }, s.address || "no proxy"), " ", rollback),
-    dialog, result,
-    el("table", { class: "list releases" },
+  return el("table", { class: "list releases" },
       el("thead", {}, el("tr", {}, ["Release", "Outcome", "Created", "Time to live", "Time to roll back", "Requests/s · 5xx/s · p99", "", ""].map((h) => el("th", {}, h)))),
-      el("tbody", {}, rows)));
+      el("tbody", {}, rows));
 }
 
 // A small chart of a counter's rate (requests, 5xx) or a gauge (p99).

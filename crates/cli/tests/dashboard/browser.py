@@ -6,9 +6,11 @@ chromium-driver) with Selenium's WebDriver client.
         boto3, watches it live, checks every state's final colour, opens a
         state's input and output, checks the 401/403 rules, and saves
         SCREENSHOT_DIR/execution.png.
-    browser.py rollback URL KEY_ID SECRET SERVICE SCREENSHOT_DIR
-        rolls SERVICE back from the services page (with its confirmation),
-        follows the rollback's execution to its end and saves services.png.
+    browser.py rollback URL KEY_ID SECRET SERVICE PORT SCREENSHOT_DIR
+        with requests going to the service's proxy on 127.0.0.1:PORT, rolls
+        SERVICE back from the services page (with its confirmation), follows
+        the rollback's execution to its end, checks that the proxy serves
+        the old release (v1) and saves services.png.
     browser.py bench URL KEY_ID SECRET ARN
         prints the time to first render and to a complete graph of the
         execution ARN and of the executions list.
@@ -18,6 +20,7 @@ import json
 import os
 import shutil
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -26,6 +29,7 @@ import boto3
 from botocore.config import Config
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -221,24 +225,77 @@ def execution(url, key, secret, shots):
         driver.quit()
 
 
-def rollback(url, key, secret, service, shots):
+def charted(driver, points):
+    """Whether a requests chart of the page has `points` points."""
+    return driver.execute_script(
+        "return [...document.querySelectorAll('svg.chart.requests polyline')]"
+        ".some((p) => p.getAttribute('points').trim().split(' ').length >= arguments[0])", points)
+
+
+def click(driver, element_id):
+    try:
+        driver.find_element(By.ID, element_id).click()
+        return True
+    except StaleElementReferenceException:
+        return False
+
+
+def served_version(port):
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/version", timeout=5) as answer:
+        return answer.read().decode().strip()
+
+
+class Traffic(threading.Thread):
+    """Requests to the service's proxy until stopped, so the charts have data."""
+
+    def __init__(self, port):
+        super().__init__(daemon=True)
+        self.port, self.stopped, self.errors = port, threading.Event(), []
+
+    def run(self):
+        while not self.stopped.is_set():
+            try:
+                served_version(self.port)
+            except Exception as e:  # counted: the test reads them
+                self.errors.append(str(e))
+            time.sleep(0.02)
+
+
+def rollback(url, key, secret, service, port, shots):
+    assert served_version(port) == "v2", served_version(port)
+    traffic = Traffic(port)
+    traffic.start()
     driver = browser()
     try:
         log_in(driver, url, key, secret)
         driver.get(url + "/ui/#/services")
         button = wait(driver, 15, lambda d: d.find_element(By.ID, "rollback-" + service), "the rollback button")
-        wait(driver, 15, lambda d: d.find_elements(By.CSS_SELECTOR, "svg.chart polyline[points*=',']"), "a chart")
-        os.makedirs(shots, exist_ok=True)
-        driver.save_screenshot(os.path.join(shots, "services.png"))
-        button.click()
-        confirm = wait(driver, 5, lambda d: d.find_element(By.ID, "confirm-rollback-" + service), "the confirmation")
-        confirm.click()
+        wait(driver, 15, lambda d: charted(d, 3), "a chart of three samples")
+        assert button.text.startswith("Roll back to r1"), button.text
+        # The section is redrawn every 2 s with fresh samples: find the
+        # button again at the moment it is clicked.
+        wait(driver, 10, lambda d: click(d, "rollback-" + service), "a click on the rollback button")
+        wait(driver, 5, lambda d: d.find_element(By.ID, "confirm-" + service).get_attribute("open") is not None,
+             "the confirmation")
+        wait(driver, 10, lambda d: click(d, "confirm-rollback-" + service), "a click on the confirmation")
         wait(driver, 15, lambda d: "#/execution/" in d.current_url, "the rollback's execution page")
         wait(driver, 60, lambda d: d.find_element(By.ID, "graph").get_attribute("data-final"), "the rollback's end")
         final = driver.find_element(By.ID, "graph").get_attribute("data-final")
         assert final == "SUCCEEDED", final
-        print("rolled back by", driver.current_url)
+        got = statuses(driver)
+        assert got and all(v in ("succeeded", "not_run") for v in got.values()), got
+        assert served_version(port) == "v1", served_version(port)
+        driver.get(url + "/ui/#/services")
+        wait(driver, 15, lambda d: d.find_elements(By.CSS_SELECTOR, "tr.live[data-release='r1']"), "r1 live")
+        wait(driver, 15, lambda d: charted(d, 4), "charts after the rollback")
+        rolled = driver.find_element(By.CSS_SELECTOR, "tr[data-release='r2']").text
+        assert "rolled-back" in rolled, rolled
+        os.makedirs(shots, exist_ok=True)
+        driver.save_screenshot(os.path.join(shots, "services.png"))
+        print("rolled back by", driver.current_url, "; failed requests:", len(traffic.errors))
+        assert not traffic.errors, traffic.errors[:5]
     finally:
+        traffic.stopped.set()
         driver.quit()
 
 

@@ -9,6 +9,7 @@ const SVG = "http://www.w3.org/2000/svg";
 const PAGE = 50;
 const HISTORY_PAGE = 250;
 let stream = null; // the open EventSource, closed on every navigation
+let navigation = 0; // which navigation a page's late answers belong to
 window.windlassTimings = {};
 
 function el(tag, attrs, ...children) {
@@ -79,6 +80,7 @@ function statusBadge(status) {
 
 async function route() {
   if (stream) { stream.close(); stream = null; }
+  navigation += 1;
   const [path, query] = (location.hash.slice(1) || "/").split("?");
   const [, page, ...rest] = path.split("/");
   const arg = decodeURIComponent(rest.join("/"));
@@ -104,8 +106,11 @@ route();
 // ---- executions and machines ----------------------------------------------
 
 async function listPage(source, params) {
+  const started = performance.now();
+  const mine = navigation;
   const filter = { machine: params.get("machine") || "", status: params.get("status") || "" };
   const machines = source === "api" ? await getJSON("/ui/api/machines") : [];
+  if (mine !== navigation) return;
   const list = el("div", { id: "machines" });
   if (machines.length) {
     list.append(el("h2", {}, "State machines"));
@@ -139,6 +144,7 @@ async function listPage(source, params) {
     if (statusSelect.value) q.set("status", statusSelect.value);
     if (cursor) { q.set("after_millis", cursor.start_millis); q.set("after_arn", cursor.arn); }
     const page = await getJSON("/ui/api/executions?" + q);
+    if (mine !== navigation) return;
     const rows = document.createDocumentFragment();
     for (const e of page.executions) {
       rows.append(el("tr", { "data-arn": e.arn },
@@ -153,7 +159,7 @@ async function listPage(source, params) {
     counter.textContent = shown + " shown";
     cursor = page.executions.length ? page.executions[page.executions.length - 1] : cursor;
     more.hidden = !page.more;
-    window.windlassTimings.listRendered = performance.now();
+    if (!window.windlassTimings.listRendered) window.windlassTimings.listRendered = performance.now() - started;
   }
   function reload() {
     body.replaceChildren(); cursor = null; shown = 0; load();
@@ -279,7 +285,10 @@ function recolour(root, states) {
 
 async function executionPage(arn) {
   const started = performance.now();
+  const mine = navigation;
   const detail = await getJSON("/ui/api/execution?arn=" + encodeURIComponent(arn));
+  if (mine !== navigation) return;
+  window.windlassTimings.answered = performance.now() - started;
   const e = detail.execution;
   const states = detail.states;
   const status = el("span", { id: "execution-status" }, statusBadge(e.status));
@@ -287,7 +296,7 @@ async function executionPage(arn) {
   const panel = el("aside", { id: "detail" }, el("p", { class: "muted" }, "Click a state to see its input, output, error, retries and timing."));
   const holder = el("div", { class: "graph" });
   const mapRuns = el("div", { id: "map-runs" });
-  const history = historyTable(arn, detail.last_event);
+  const history = historyTable(arn, detail.last_event, started);
   main.replaceChildren(
     el("h2", {}, e.name, " ", status, " ", times),
     el("p", { class: "muted" }, e.machine),
@@ -347,7 +356,7 @@ async function showState(arn, node, panel) {
 
 // The history, a page at a time: a 25,000-event execution never puts
 // 25,000 rows in the document.
-function historyTable(arn, lastEvent) {
+function historyTable(arn, lastEvent, historyStarted) {
   let last = lastEvent;
   let first = Math.max(1, last - HISTORY_PAGE + 1);
   const body = el("tbody", {});
@@ -371,6 +380,7 @@ function historyTable(arn, lastEvent) {
     first = Math.max(1, from);
     const page = await getJSON(`/ui/api/history?arn=${encodeURIComponent(arn)}&from=${first}&to=${first + HISTORY_PAGE - 1}`);
     body.replaceChildren(rows(page.events.slice().reverse()));
+    if (!window.windlassTimings.historyShown) window.windlassTimings.historyShown = performance.now() - historyStarted;
     following = first + HISTORY_PAGE > last;
     info.textContent = `events ${first}–${Math.min(last, first + HISTORY_PAGE - 1)} of ${last}`;
   }

@@ -176,25 +176,49 @@ pub struct ExecutionDetail {
     pub last_event: u64,
 }
 
-/// The definition's graph and what the history says of each state.
-pub(crate) fn read_execution(
-    store: &dyn Store,
-    arn: &str,
-) -> Result<(ExecutionRecord, Graph, Tracker, u64), Error> {
+/// An execution with its graph and what its history says of each state.
+pub struct Folded {
+    pub record: ExecutionRecord,
+    pub graph: Graph,
+    pub tracker: Tracker,
+    /// The id of the last event folded in.
+    pub last_event: u64,
+}
+
+/// The graph of the definition an execution runs.
+pub(crate) fn graph_of(record: &ExecutionRecord) -> Result<Graph, Error> {
+    let document = parse::document_from_text(&record.definition)
+        .map_err(|d| Error::BadRequest(d.to_string()))?;
+    Ok(graph::layout(&document))
+}
+
+/// Reads execution `arn` and folds its whole history.
+pub(crate) fn fold(store: &dyn Store, arn: &str) -> Result<Folded, Error> {
     let record = store
         .execution(arn)?
         .ok_or_else(|| Error::NotFound(format!("no execution {arn}")))?;
-    let document = parse::document_from_text(&record.definition)
-        .map_err(|d| Error::BadRequest(d.to_string()))?;
-    let graph = graph::layout(&document);
+    let graph = graph_of(&record)?;
     let mut tracker = Tracker::new(&graph);
-    let events = store.history(arn, 1, u64::MAX)?;
-    let mut last = 0;
-    for event in &events {
-        tracker.push(event);
-        last = event.id;
+    let mut last_event = 0;
+    for event in store.history(arn, 1, u64::MAX)? {
+        tracker.push(&event);
+        last_event = event.id;
     }
-    Ok((record, graph, tracker, last))
+    Ok(Folded {
+        record,
+        graph,
+        tracker,
+        last_event,
+    })
+}
+
+/// Runs `work` on the blocking pool.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, Error> + Send + 'static,
+) -> Result<T, Error> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| Error::BadRequest(e.to_string()))?
 }
 
 pub async fn execution(
@@ -202,16 +226,13 @@ pub async fn execution(
     Query(query): Query<ArnQuery>,
 ) -> Result<Json<ExecutionDetail>, Error> {
     let store = d.store_of(&query.arn)?;
-    let (record, graph, tracker, last_event) =
-        tokio::task::spawn_blocking(move || read_execution(store.as_ref(), &query.arn))
-            .await
-            .map_err(|e| Error::BadRequest(e.to_string()))??;
+    let folded = blocking(move || d.folded(store.as_ref(), &query.arn)).await?;
     Ok(Json(ExecutionDetail {
-        input: record.input.clone(),
-        states: tracker.all(),
-        execution: summary_of(record),
-        graph,
-        last_event,
+        input: folded.record.input.clone(),
+        states: folded.tracker.all(),
+        execution: summary_of(folded.record.clone()),
+        graph: folded.graph.clone(),
+        last_event: folded.last_event,
     }))
 }
 
@@ -268,8 +289,9 @@ pub async fn state(
     Query(query): Query<StateQuery>,
 ) -> Result<Json<StateDetail>, Error> {
     let store = d.store_of(&query.arn)?;
-    let detail = tokio::task::spawn_blocking(move || -> Result<StateDetail, Error> {
-        let (record, _, tracker, _) = read_execution(store.as_ref(), &query.arn)?;
+    let detail = blocking(move || -> Result<StateDetail, Error> {
+        let folded = d.folded(store.as_ref(), &query.arn)?;
+        let (record, tracker) = (&folded.record, &folded.tracker);
         let index = (0..tracker.len())
             .find(|i| tracker.id(*i) == query.id)
             .ok_or_else(|| Error::NotFound(format!("no state {}", query.id)))?;
@@ -321,8 +343,7 @@ pub async fn state(
             summary,
         })
     })
-    .await
-    .map_err(|e| Error::BadRequest(e.to_string()))??;
+    .await?;
     Ok(Json(detail))
 }
 

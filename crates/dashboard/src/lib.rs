@@ -18,7 +18,8 @@ pub mod live;
 pub mod services;
 pub mod status;
 
-use std::sync::Arc;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
 
 use axum::extract::{Request, State};
 use axum::http::{header, StatusCode};
@@ -58,7 +59,14 @@ pub struct Dashboard {
     pub sources: Sources,
     sessions: Sessions,
     traffic: services::TrafficLog,
+    /// The last executions folded that had ended (they no longer change):
+    /// a click on a state of a 25,000-event execution reads three events,
+    /// not the whole history again.
+    ended: Mutex<VecDeque<Arc<api::Folded>>>,
 }
+
+/// How many ended executions [`Dashboard::folded`] keeps.
+const ENDED_KEPT: usize = 8;
 
 impl Dashboard {
     pub fn new(config: Config, sources: Sources) -> Arc<Dashboard> {
@@ -67,7 +75,24 @@ impl Dashboard {
             config,
             sources,
             traffic: services::TrafficLog::default(),
+            ended: Mutex::new(VecDeque::new()),
         })
+    }
+
+    /// Execution `arn` of `store` with its history folded, from the cache
+    /// when it has ended.
+    pub(crate) fn folded(&self, store: &dyn Store, arn: &str) -> Result<Arc<api::Folded>, Error> {
+        let lock = || self.ended.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(hit) = lock().iter().find(|f| f.record.arn == arn) {
+            return Ok(hit.clone());
+        }
+        let folded = Arc::new(api::fold(store, arn)?);
+        if folded.record.status != "RUNNING" {
+            let mut ended = lock();
+            ended.push_front(folded.clone());
+            ended.truncate(ENDED_KEPT);
+        }
+        Ok(folded)
     }
 
     /// The store that holds `arn`: the API's, else the deploy agent's.

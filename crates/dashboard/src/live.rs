@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 use windlass_store::Store;
 
-use crate::api::read_execution;
+use crate::api::graph_of;
 use crate::status::{StateSummary, Tracker};
 use crate::{Dashboard, Error};
 
@@ -61,15 +61,16 @@ pub async fn events(
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, Error> {
     let store = d.store_of(&query.arn)?;
     let (tail_store, arn) = (store.clone(), query.arn.clone());
-    let (_, _, tracker, last) = tokio::task::spawn_blocking(move || {
+    let (tracker, last) = tokio::task::spawn_blocking(move || {
         // Fold the events the page already has, then go on from there.
-        let (record, graph, _, _) = read_execution(tail_store.as_ref(), &arn)?;
-        let mut tracker = Tracker::new(&graph);
-        let known = tail_store.history(&arn, 1, query.after)?;
-        for event in &known {
-            tracker.push(event);
+        let record = tail_store
+            .execution(&arn)?
+            .ok_or_else(|| Error::NotFound(format!("no execution {arn}")))?;
+        let mut tracker = Tracker::new(&graph_of(&record)?);
+        for event in tail_store.history(&arn, 1, query.after)? {
+            tracker.push(&event);
         }
-        Ok::<_, Error>((record, graph, tracker, query.after))
+        Ok::<_, Error>((tracker, query.after))
     })
     .await
     .map_err(|e| Error::BadRequest(e.to_string()))??;

@@ -79,6 +79,8 @@ pub struct Tracker {
     machines: Vec<String>,
     ids: Vec<String>,
     summaries: Vec<StateSummary>,
+    /// How many instances of each node are open.
+    open: Vec<u32>,
     instances: Vec<Instance>,
     /// Instance of each event, by event id.
     event_instance: HashMap<u64, usize>,
@@ -114,6 +116,7 @@ impl Tracker {
             machines: graph.nodes.iter().map(|n| n.machine.clone()).collect(),
             ids: graph.nodes.iter().map(|n| n.id.clone()).collect(),
             summaries: vec![StateSummary::default(); graph.nodes.len()],
+            open: vec![0; graph.nodes.len()],
             instances: Vec::new(),
             event_instance: HashMap::new(),
             running: true,
@@ -174,6 +177,7 @@ impl Tracker {
                 retried_since_failure: false,
             });
             self.event_instance.insert(event.id, instance);
+            self.open[node] += 1;
             let summary = &mut self.summaries[node];
             summary.entered += 1;
             summary
@@ -201,6 +205,9 @@ impl Tracker {
         let node = self.instances[instance].node;
         if kind.ends_with("StateExited") {
             let inst = &mut self.instances[instance];
+            if inst.open {
+                self.open[node] = self.open[node].saturating_sub(1);
+            }
             inst.open = false;
             let caught = inst.failures > 0 && !inst.retried_since_failure;
             let retried = inst.failures > 0 && inst.retried_since_failure;
@@ -296,6 +303,7 @@ impl Tracker {
             .collect();
         for node in &open {
             self.summaries[*node].failed += 1;
+            self.open[*node] = 0;
         }
         for node in 0..self.summaries.len() {
             self.refresh(node);
@@ -305,10 +313,7 @@ impl Tracker {
 
     /// Recomputes node `i`'s colour; returns `Some(i)`.
     fn refresh(&mut self, i: usize) -> Option<usize> {
-        let open = self
-            .instances
-            .iter()
-            .any(|inst| inst.node == i && inst.open);
+        let open = self.open[i] > 0;
         let s = &mut self.summaries[i];
         s.status = if s.entered == 0 {
             StateStatus::NotRun

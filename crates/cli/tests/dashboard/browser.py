@@ -305,16 +305,38 @@ def bench(url, key, secret, arn):
         log_in(driver, url, key, secret)
         for label, page, ready in [
             ("executions list", "#/", "listRendered"),
-            ("execution page", "#/execution/" + arn, "graphComplete"),
+            ("execution page", "#/execution/" + arn, "historyShown"),
         ]:
-            driver.get(url + "/ui/")
-            start = time.monotonic()
+            driver.get(url + "/ui/#/definition")
+            wait(driver, 10, lambda d: d.find_elements(By.ID, "definition-text"), "a blank page")
             driver.execute_script("window.windlassTimings = {}; location.hash = arguments[0];", page)
-            wait(driver, 120, lambda d: d.execute_script(f"return window.windlassTimings.{ready}"), label)
-            wall = (time.monotonic() - start) * 1000
+            wait(driver, 300, lambda d: d.execute_script(f"return window.windlassTimings.{ready}"), label)
             timings = driver.execute_script("return window.windlassTimings")
             rows = driver.execute_script("return document.querySelectorAll('tr').length")
-            print(f"{label}: {json.dumps(timings)} wall {wall:.0f} ms, {rows} table rows in the page")
+            shown = {k: round(v, 1) for k, v in timings.items() if isinstance(v, (int, float))}
+            print(f"{label}: {json.dumps(shown)} (ms from navigation), {rows} table rows in the document")
+        nodes = driver.execute_script("return document.querySelectorAll('#graph g.node').length")
+        final = driver.execute_script("return [...document.querySelectorAll('#graph g.node')].map((g) => g.dataset.status)")
+        print(f"execution page: {nodes} states drawn, statuses {sorted(set(final))}")
+        runs = driver.find_element(By.ID, "map-runs").text
+        print("map run:", runs)
+        start = time.monotonic()
+        driver.find_element(By.CSS_SELECTOR, 'g.node[data-id="/States/Each/ItemProcessor/States/Shape"] rect').click()
+        wait(driver, 120, lambda d: d.find_element(By.ID, "detail-output").text.strip(), "the state's output")
+        print(f"click on a state to its input and output: {(time.monotonic() - start) * 1000:.0f} ms")
+        before = driver.find_element(By.ID, "history-range").text
+        start = time.monotonic()
+        driver.find_element(By.ID, "history-older").click()
+        wait(driver, 60, lambda d: d.find_element(By.ID, "history-range").text != before, "older history")
+        print(f"a page of older history: {(time.monotonic() - start) * 1000:.0f} ms "
+              f"({driver.find_element(By.ID, 'history-range').text})")
+        driver.get(url + "/ui/#/")
+        wait(driver, 60, lambda d: d.execute_script("return window.windlassTimings.listRendered"), "the list")
+        start = time.monotonic()
+        for n in range(1, 4):
+            driver.find_element(By.ID, "more").click()
+            wait(driver, 60, lambda d: d.find_element(By.ID, "listed").text.startswith(str(50 * (n + 1))), "a page")
+        print(f"three older pages of the list: {(time.monotonic() - start) * 1000 / 3:.0f} ms a page")
     finally:
         driver.quit()
 

@@ -386,10 +386,11 @@ pub fn definition_view(text: &str) -> DefinitionView {
         .diagnostics
         .iter()
         .map(|d| {
+            let pointer = plain_pointer(&d.pointer);
             let node = graph
                 .nodes
                 .iter()
-                .filter(|n| d.pointer == n.id || d.pointer.starts_with(&format!("{}/", n.id)))
+                .filter(|n| pointer == n.id || pointer.starts_with(&format!("{}/", n.id)))
                 .max_by_key(|n| n.id.len())
                 .map(|n| n.id.clone());
             Placed {
@@ -402,6 +403,20 @@ pub fn definition_view(text: &str) -> DefinitionView {
         })
         .collect();
     DefinitionView { graph, diagnostics }
+}
+
+/// A diagnostic's pointer as a JSON pointer: the parser writes array
+/// indexes as AWS does (`/Branches[0]/States`), the graph as `/Branches/0`.
+fn plain_pointer(pointer: &str) -> String {
+    let mut out = String::with_capacity(pointer.len());
+    for c in pointer.chars() {
+        match c {
+            '[' => out.push('/'),
+            ']' => {}
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// The graph of a definition the page sends (`windlass validate` on a page).

@@ -163,6 +163,9 @@ def execution(url, key, secret, shots):
     client = sfn(url, key, secret)
     machine = client.create_state_machine(name="dashboard-shop", definition=json.dumps(DEFINITION), roleArn=ROLE)
     arn = machine["stateMachineArn"]
+    version = client.publish_state_machine_version(stateMachineArn=arn)["stateMachineVersionArn"]
+    client.create_state_machine_alias(
+        name="live", routingConfiguration=[{"stateMachineVersionArn": version, "weight": 100}])
     # Pages and the API refuse a request without a session.
     for path in ["/ui/api/executions", "/ui/api/machines"]:
         assert unauthenticated_status(url, path) == 401, path
@@ -209,6 +212,12 @@ def execution(url, key, secret, shots):
         driver.get(url + "/ui/#/")
         wait(driver, 10, lambda d: d.find_elements(By.CSS_SELECTOR, "#executions tbody tr"), "the list")
         assert "shop-1" in driver.find_element(By.ID, "executions").text
+        machines = driver.find_element(By.ID, "machines").text
+        assert "dashboard-shop" in machines and "versions: 1" in machines and "live (1 100%)" in machines, machines
+        # A machine's definition drawn before any run, without diagnostics.
+        driver.get(url + "/ui/#/machine/" + version)
+        wait(driver, 10, lambda d: d.find_elements(By.ID, "valid"), "the version's graph")
+        assert len(driver.find_elements(By.CSS_SELECTOR, "#graph g.node")) == len(EXPECTED)
         # Rollback is refused with 403 when the server does not allow it.
         status, text = in_page_fetch(driver, "/ui/api/rollback", json.dumps({"service": "web"}))
         assert status == 403 and "--dashboard-rollback" in text, (status, text)

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use axum::extract::{Query, State};
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use serde_json::Value as Json_;
+use serde_json::Value;
 use windlass_asl::parse;
 use windlass_store::machines::{AliasRecord, MachineRecord, MachineStoreExt, VersionRecord};
 use windlass_store::{ExecutionFilter, ExecutionRecord, ListCursor, Store};
@@ -151,7 +151,7 @@ pub async fn executions(
     };
     let mut records = tokio::task::spawn_blocking(move || store.list(&filter))
         .await
-        .map_err(|e| Error::BadRequest(e.to_string()))??;
+        .map_err(|e| Error::Internal(e.to_string()))??;
     let more = records.len() > limit;
     records.truncate(limit);
     Ok(Json(ExecutionPage {
@@ -218,7 +218,7 @@ async fn blocking<T: Send + 'static>(
 ) -> Result<T, Error> {
     tokio::task::spawn_blocking(work)
         .await
-        .map_err(|e| Error::BadRequest(e.to_string()))?
+        .map_err(|e| Error::Internal(e.to_string()))?
 }
 
 pub async fn execution(
@@ -246,7 +246,7 @@ pub struct HistoryQuery {
 #[derive(Serialize)]
 pub struct HistoryPage {
     /// Events as GetExecutionHistory gives them, payloads as JSON values.
-    pub events: Vec<Json_>,
+    pub events: Vec<Value>,
 }
 
 /// History events with ids `from..=to` (at most [`MAX_EVENTS`]).
@@ -259,7 +259,7 @@ pub async fn history(
     let to = query.to.unwrap_or(u64::MAX).min(from + MAX_EVENTS - 1);
     let events = tokio::task::spawn_blocking(move || store.history(&query.arn, from, to))
         .await
-        .map_err(|e| Error::BadRequest(e.to_string()))??;
+        .map_err(|e| Error::Internal(e.to_string()))??;
     Ok(Json(HistoryPage {
         events: events.iter().map(|e| e.to_aws(false)).collect(),
     }))
@@ -276,8 +276,8 @@ pub struct StateQuery {
 pub struct StateDetail {
     pub id: String,
     pub summary: StateSummary,
-    pub input: Option<Json_>,
-    pub output: Option<Json_>,
+    pub input: Option<Value>,
+    pub output: Option<Value>,
     pub error: Option<String>,
     pub cause: Option<String>,
 }
@@ -296,7 +296,7 @@ pub async fn state(
             .find(|i| tracker.id(*i) == query.id)
             .ok_or_else(|| Error::NotFound(format!("no state {}", query.id)))?;
         let summary = tracker.summary(index).clone();
-        let event = |id: Option<u64>| -> Result<Option<Json_>, Error> {
+        let event = |id: Option<u64>| -> Result<Option<Value>, Error> {
             let Some(id) = id else { return Ok(None) };
             let details = store
                 .history(&query.arn, id, id)?
@@ -308,10 +308,10 @@ pub async fn state(
         let entered = event(summary.last_entered_event)?;
         let exited = event(summary.last_exited_event)?;
         let failure = event(summary.last_failure_event)?;
-        let text = |v: &Option<Json_>, key: &str| {
+        let text = |v: &Option<Value>, key: &str| {
             v.as_ref()
                 .and_then(|d| d.get(key))
-                .and_then(Json_::as_str)
+                .and_then(Value::as_str)
                 .map(str::to_string)
         };
         let output = exited.as_ref().and_then(|d| d.get("output").cloned());
@@ -322,7 +322,7 @@ pub async fn state(
             let declared = parse::document_from_text(&record.definition)
                 .ok()
                 .and_then(|d| d.pointer(&query.id).cloned())
-                .filter(|s| s.get("Type").and_then(Json_::as_str) == Some("Fail"))
+                .filter(|s| s.get("Type").and_then(Value::as_str) == Some("Fail"))
                 .map(|s| (s.get("Error").cloned(), s.get("Cause").cloned()));
             let (e, c) = match declared {
                 Some(found) => found,
@@ -349,8 +349,8 @@ pub async fn state(
 
 /// The `{Error, Cause}` a Catch wrote into a state's output: the output
 /// itself or one of its members.
-fn caught_error(output: &Json_) -> Option<(Option<Json_>, Option<Json_>)> {
-    let pair = |v: &Json_| {
+fn caught_error(output: &Value) -> Option<(Option<Value>, Option<Value>)> {
+    let pair = |v: &Value| {
         v.get("Error")
             .map(|e| (Some(e.clone()), v.get("Cause").cloned()))
     };

@@ -83,8 +83,17 @@ impl Dashboard {
     /// when it has ended.
     pub(crate) fn folded(&self, store: &dyn Store, arn: &str) -> Result<Arc<api::Folded>, Error> {
         let lock = || self.ended.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(hit) = lock().iter().find(|f| f.record.arn == arn) {
-            return Ok(hit.clone());
+        let cached = lock().iter().find(|f| f.record.arn == arn).cloned();
+        if let Some(hit) = cached {
+            // A redrive runs an ended execution again: the record says so.
+            let now = store.execution(arn)?;
+            let same = now.as_ref().is_some_and(|r| {
+                r.status == hit.record.status && r.stop_millis == hit.record.stop_millis
+            });
+            if same {
+                return Ok(hit);
+            }
+            lock().retain(|f| f.record.arn != arn);
         }
         let folded = Arc::new(api::fold(store, arn)?);
         if folded.record.status != "RUNNING" {
@@ -124,6 +133,8 @@ pub enum Error {
     Store(#[from] windlass_store::Error),
     #[error("the deploy agent refused: {0}")]
     Agent(String),
+    #[error("the dashboard failed: {0}")]
+    Internal(String),
 }
 
 #[derive(Serialize)]
@@ -138,7 +149,7 @@ impl IntoResponse for Error {
             Error::BadRequest(_) => StatusCode::BAD_REQUEST,
             Error::Unauthenticated => StatusCode::UNAUTHORIZED,
             Error::Forbidden(_) => StatusCode::FORBIDDEN,
-            Error::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Error::Store(_) | Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Error::Agent(_) => StatusCode::BAD_GATEWAY,
         };
         (

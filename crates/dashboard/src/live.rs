@@ -73,7 +73,7 @@ pub async fn events(
         Ok::<_, Error>((tracker, query.after))
     })
     .await
-    .map_err(|e| Error::BadRequest(e.to_string()))??;
+    .map_err(|e| Error::Internal(e.to_string()))??;
     let tail = Tail {
         store,
         arn: query.arn,
@@ -116,7 +116,7 @@ async fn next_update(tail: &mut Tail) -> Result<Option<Event>, Error> {
         Ok::<_, Error>((record, events))
     })
     .await
-    .map_err(|e| Error::BadRequest(e.to_string()))??;
+    .map_err(|e| Error::Internal(e.to_string()))??;
     let record = record.ok_or_else(|| Error::NotFound(format!("no execution {}", tail.arn)))?;
     let ended = record.status != "RUNNING";
     if events.is_empty() && !ended {
@@ -153,6 +153,6 @@ async fn next_update(tail: &mut Tail) -> Result<Option<Event>, Error> {
             })
             .collect(),
     };
-    let data = serde_json::to_string(&update).map_err(|e| Error::BadRequest(e.to_string()))?;
+    let data = serde_json::to_string(&update).map_err(|e| Error::Internal(e.to_string()))?;
     Ok(Some(Event::default().event("update").data(data)))
 }

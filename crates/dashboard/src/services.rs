@@ -174,7 +174,7 @@ pub async fn services(State(d): State<Arc<Dashboard>>) -> Result<Json<ServicesVi
         Ok(out)
     })
     .await
-    .map_err(|e| Error::BadRequest(e.to_string()))??;
+    .map_err(|e| Error::Internal(e.to_string()))??;
     let services = listed
         .into_iter()
         .map(|(service, live, rows)| {

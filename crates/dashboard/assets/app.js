@@ -300,6 +300,8 @@ async function executionPage(arn) {
   main.replaceChildren(
     el("h2", {}, e.name, " ", status, " ", times),
     el("p", { class: "muted" }, e.machine),
+    el("div", { class: "legend" }, ["not_run", "running", "succeeded", "failed", "caught", "retried"].map((k) =>
+      el("span", { class: "badge " + k }, k.replace("_", " ")))),
     el("div", { class: "execution" }, holder, panel),
     mapRuns,
     el("h3", {}, "History"), history.node);
@@ -349,7 +351,8 @@ async function showState(arn, node, panel) {
       el("dt", {}, "Took"), el("dd", { id: "detail-took" }, took(sum.first_entered_millis, sum.last_exited_millis)),
       el("dt", {}, "Retries"), el("dd", { id: "detail-retries" }, String(sum.retries)),
       el("dt", {}, "Caught"), el("dd", {}, String(sum.caught))),
-    s.error ? el("div", { id: "detail-error", class: "problem" }, el("b", {}, s.error), " ", s.cause || "") : null,
+    s.error ? el("div", { id: "detail-error", class: "problem" },
+      sum.status === "failed" ? "Error: " : "Last failure: ", el("b", {}, s.error), " ", s.cause || "") : null,
     el("h4", {}, "Input"), el("pre", { id: "detail-input" }, pretty(s.input)),
     el("h4", {}, "Output"), el("pre", { id: "detail-output" }, pretty(s.output)));
 }

@@ -16,6 +16,7 @@ chromium-driver) with Selenium's WebDriver client.
         execution ARN and of the executions list.
 """
 
+import http.server
 import json
 import os
 import shutil
@@ -35,12 +36,23 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 ROLE = "arn:aws:iam::123456789012:role/dashboard"
 
-# A Map of three items (each a Wait and a Pass), a Parallel whose second
-# branch fails and is caught by the Parallel's Catch, and a Choice.
-DEFINITION = {
+# An HTTP Task that fails once and succeeds on its Retry, a Map of three
+# items (each a Wait and a Pass), a Parallel whose second branch fails and
+# is caught by the Parallel's Catch, and a Choice.
+def definition(flaky_url):
+    return {
     "StartAt": "Prepare",
     "States": {
-        "Prepare": {"Type": "Pass", "Result": {"items": [1, 2, 3]}, "Next": "Each"},
+        "Prepare": {"Type": "Pass", "Result": {"items": [1, 2, 3]}, "Next": "Charge"},
+        "Charge": {
+            "Type": "Task",
+            "Resource": "arn:aws:states:::http:invoke",
+            "Parameters": {"ApiEndpoint": flaky_url, "Method": "GET"},
+            "ResultSelector": {"status.$": "$.StatusCode"},
+            "ResultPath": "$.charge",
+            "Retry": [{"ErrorEquals": ["States.ALL"], "IntervalSeconds": 1, "MaxAttempts": 2, "BackoffRate": 1}],
+            "Next": "Each",
+        },
         "Each": {
             "Type": "Map",
             "ItemsPath": "$.items",
@@ -77,10 +89,36 @@ DEFINITION = {
         },
         "Done": {"Type": "Succeed"},
     },
-}
+    }
+
+
+class Flaky(http.server.BaseHTTPRequestHandler):
+    """Answers 503 to the first request, then 200: a task that needs its Retry."""
+
+    calls = 0
+
+    def do_GET(self):
+        Flaky.calls += 1
+        status = 503 if Flaky.calls == 1 else 200
+        body = json.dumps({"paid": status == 200}).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def flaky_endpoint():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Flaky)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return f"http://127.0.0.1:{server.server_address[1]}/charge"
 
 EXPECTED = {
     "/States/Prepare": "succeeded",
+    "/States/Charge": "retried",
     "/States/Each": "succeeded",
     "/States/Each/ItemProcessor/States/Hold": "succeeded",
     "/States/Each/ItemProcessor/States/Shape": "succeeded",
@@ -109,7 +147,7 @@ def browser():
     options = webdriver.ChromeOptions()
     options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
     for flag in ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--window-size=1500,1000", "--no-proxy-server"]:
+                 "--window-size=1500,1200", "--no-proxy-server"]:
         options.add_argument(flag)
     service = Service(executable_path=shutil.which("chromedriver") or "/usr/bin/chromedriver")
     return webdriver.Chrome(service=service, options=options)
@@ -161,7 +199,8 @@ def statuses(driver):
 
 def execution(url, key, secret, shots):
     client = sfn(url, key, secret)
-    machine = client.create_state_machine(name="dashboard-shop", definition=json.dumps(DEFINITION), roleArn=ROLE)
+    machine = client.create_state_machine(
+        name="dashboard-shop", definition=json.dumps(definition(flaky_endpoint())), roleArn=ROLE)
     arn = machine["stateMachineArn"]
     version = client.publish_state_machine_version(stateMachineArn=arn)["stateMachineVersionArn"]
     client.create_state_machine_alias(
@@ -202,6 +241,10 @@ def execution(url, key, secret, shots):
         driver.find_element(By.CSS_SELECTOR, 'g.node[data-id="/States/Fan"] rect').click()
         wait(driver, 10, lambda d: d.find_elements(By.ID, "detail-error"), "the Parallel's error")
         assert "Shop.Broken" in driver.find_element(By.ID, "detail-error").text
+        driver.find_element(By.CSS_SELECTOR, 'g.node[data-id="/States/Charge"] rect').click()
+        wait(driver, 10, lambda d: d.find_element(By.ID, "detail-retries").text == "1", "the task's retry")
+        assert "States.Http.StatusCode.503" in driver.find_element(By.ID, "detail-error").text
+        assert json.loads(driver.find_element(By.ID, "detail-output").text)["charge"] == {"status": 200}
         history = driver.find_element(By.ID, "history").text
         assert "ExecutionSucceeded" in history and "ParallelStateFailed" in history, history[:400]
         driver.find_element(By.CSS_SELECTOR, 'g.node[data-id="/States/Prepare"] rect').click()

@@ -344,6 +344,11 @@ def rollback(url, key, secret, service, port, shots):
         assert "rolled-back" in rolled, rolled
         os.makedirs(shots, exist_ok=True)
         driver.save_screenshot(os.path.join(shots, "services.png"))
+        # The deploys and the rollback are executions like any other.
+        driver.get(url + "/ui/#/deploys")
+        wait(driver, 15, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#executions tbody tr")) >= 3, "the deploys")
+        listed = driver.find_element(By.ID, "executions").text
+        assert "windlass-app-deploy" in listed and "rollback" in listed, listed
         print("rolled back by", driver.current_url, "; failed requests:", len(traffic.errors))
         assert not traffic.errors, traffic.errors[:5]
     finally:
@@ -389,6 +394,12 @@ def bench(url, key, secret, arn):
             driver.find_element(By.ID, "more").click()
             wait(driver, 60, lambda d: d.find_element(By.ID, "listed").text.startswith(str(50 * (n + 1))), "a page")
         print(f"three older pages of the list: {(time.monotonic() - start) * 1000 / 3:.0f} ms a page")
+        start = time.monotonic()
+        driver.execute_script(
+            "const s = document.getElementById('filter-status'); s.value = 'FAILED';"
+            "s.dispatchEvent(new Event('change'));")
+        wait(driver, 60, lambda d: d.find_element(By.ID, "listed").text.startswith("50 "), "the failed ones")
+        print(f"the list filtered by status FAILED: {(time.monotonic() - start) * 1000:.0f} ms")
     finally:
         driver.quit()
 

@@ -418,7 +418,7 @@ async function servicesPage() {
   const sections = view.services.map((s) => serviceSection(s));
   put(main, el("h2", {}, "Services"),
     view.agent_problem ? el("p", { class: "problem" }, "The agent did not answer: " + view.agent_problem) : null,
-    ...sections);
+    ...sections, ...view.apps.map(appSection));
   // The charts grow while the page is open: a new sample every 2 s.
   const timer = setInterval(async () => {
     if (!location.hash.startsWith("#/services")) { clearInterval(timer); return; }
@@ -478,6 +478,19 @@ function releasesTable(s) {
   return el("table", { class: "list releases" },
       el("thead", {}, el("tr", {}, ["Release", "Outcome", "Created", "Time to live", "Time to roll back", "Requests/s · 5xx/s · p99", "", ""].map((h) => el("th", {}, h)))),
       el("tbody", {}, rows));
+}
+
+function appSection(a) {
+  return el("section", { class: "app", "data-app": a.app },
+    el("h3", {}, "App " + a.app),
+    el("table", { class: "list releases" },
+      el("thead", {}, el("tr", {}, ["App release", "Outcome", "Created", "Services", "Time to roll back", "", ""].map((h) => el("th", {}, h)))),
+      el("tbody", {}, a.releases.map((r) => el("tr", { "data-app-release": r.id },
+        el("td", {}, r.id), el("td", {}, r.outcome), el("td", {}, when(r.created_millis)),
+        el("td", {}, r.services.map(([service, release, changed]) => service + " " + release + (changed ? "" : " (kept)")).join(", ")),
+        el("td", {}, r.rollback_millis != null ? duration(r.rollback_millis) : ""),
+        el("td", {}, r.execution ? el("a", { href: "#/execution/" + encodeURIComponent(r.execution) }, "execution") : ""),
+        el("td", { class: "muted" }, r.detail || ""))))));
 }
 
 // A small chart of a counter's rate (requests, 5xx) or a gauge (p99).

@@ -100,6 +100,27 @@ pub struct ServicesView {
     /// Why the agent could not be asked for traffic, if it could not.
     pub agent_problem: Option<String>,
     pub services: Vec<ServiceView>,
+    pub apps: Vec<AppView>,
+}
+
+/// An app (a Compose file's services, deployed together) and its releases.
+#[derive(Serialize)]
+pub struct AppView {
+    pub app: String,
+    pub releases: Vec<AppReleaseView>,
+}
+
+#[derive(Serialize)]
+pub struct AppReleaseView {
+    pub id: String,
+    pub outcome: String,
+    pub created_millis: i64,
+    pub by: String,
+    /// (service, its release in this app release, whether this one deployed it).
+    pub services: Vec<(String, String, bool)>,
+    pub rollback_millis: Option<i64>,
+    pub detail: Option<String>,
+    pub execution: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -143,6 +164,7 @@ pub async fn services(State(d): State<Arc<Dashboard>>) -> Result<Json<ServicesVi
             rollback_allowed: false,
             agent_problem: None,
             services: Vec::new(),
+            apps: Vec::new(),
         }));
     };
     let agent_problem = match deploys.agent.traffic().await {
@@ -154,27 +176,53 @@ pub async fn services(State(d): State<Arc<Dashboard>>) -> Result<Json<ServicesVi
     };
     let releases = deploys.releases.clone();
     let executions = deploys.executions.clone();
-    let listed = tokio::task::spawn_blocking(move || -> Result<Vec<_>, Error> {
-        let mut out = Vec::new();
-        for service in releases.services()? {
-            let live = releases.live(&service)?;
-            let list = releases.list(&service)?;
-            let mut rows = Vec::new();
-            for r in list {
-                let time_to_live = match (&r.execution, r.outcome) {
-                    (Some(arn), Outcome::Live | Outcome::RolledBack) => executions
-                        .execution(arn)?
-                        .and_then(|e| e.stop_millis.map(|s| s - e.start_millis)),
-                    _ => None,
-                };
-                rows.push((r, time_to_live));
+    let (listed, apps) =
+        tokio::task::spawn_blocking(move || -> Result<(Vec<_>, Vec<AppView>), Error> {
+            let mut out = Vec::new();
+            for service in releases.services()? {
+                let live = releases.live(&service)?;
+                let list = releases.list(&service)?;
+                let mut rows = Vec::new();
+                for r in list {
+                    let time_to_live = match (&r.execution, r.outcome) {
+                        (Some(arn), Outcome::Live | Outcome::RolledBack) => executions
+                            .execution(arn)?
+                            .and_then(|e| e.stop_millis.map(|s| s - e.start_millis)),
+                        _ => None,
+                    };
+                    rows.push((r, time_to_live));
+                }
+                out.push((service, live, rows));
             }
-            out.push((service, live, rows));
-        }
-        Ok(out)
-    })
-    .await
-    .map_err(|e| Error::Internal(e.to_string()))??;
+            let mut apps = Vec::new();
+            for app in releases.apps()? {
+                let list = releases
+                    .app_releases(&app)?
+                    .into_iter()
+                    .map(|r| AppReleaseView {
+                        outcome: r.outcome.as_str().to_string(),
+                        services: r
+                            .services
+                            .into_iter()
+                            .map(|m| (m.service, m.release, m.changed))
+                            .collect(),
+                        id: r.id,
+                        created_millis: r.created_millis,
+                        by: r.by,
+                        rollback_millis: r.rollback_millis,
+                        detail: r.detail,
+                        execution: r.execution,
+                    })
+                    .collect();
+                apps.push(AppView {
+                    app,
+                    releases: list,
+                });
+            }
+            Ok((out, apps))
+        })
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))??;
     let services = listed
         .into_iter()
         .map(|(service, live, rows)| {
@@ -219,6 +267,7 @@ pub async fn services(State(d): State<Arc<Dashboard>>) -> Result<Json<ServicesVi
         rollback_allowed: d.config.allow_rollback,
         agent_problem,
         services,
+        apps,
     }))
 }
 

@@ -342,6 +342,8 @@ def rollback(url, key, secret, service, port, shots):
         wait(driver, 15, lambda d: charted(d, 4), "charts after the rollback")
         rolled = driver.find_element(By.CSS_SELECTOR, "tr[data-release='r2']").text
         assert "rolled-back" in rolled, rolled
+        apps = driver.find_element(By.CSS_SELECTOR, "section.app").text
+        assert "a2" in apps and "a1" in apps, apps
         os.makedirs(shots, exist_ok=True)
         driver.save_screenshot(os.path.join(shots, "services.png"))
         # The deploys and the rollback are executions like any other.

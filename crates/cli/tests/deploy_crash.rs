@@ -23,12 +23,14 @@
 mod support;
 
 use std::collections::BTreeMap;
+
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use support::stop_proxy;
 
 use windlass_deploy::backend::docker::Docker;
 use windlass_deploy::backend::{RunState, SERVICE_LABEL};
@@ -225,25 +227,7 @@ fn compose(ports: &Ports, version: &str, bad: bool) -> String {
 type Ports = BTreeMap<&'static str, u16>;
 
 fn start_agent(state: &Path) -> Child {
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(state.join("agent.log"))
-        .expect("log");
-    let _ = std::fs::remove_file(state.join("agent.addr"));
-    let child = Command::new(env!("CARGO_BIN_EXE_windlass"))
-        .args(["agent", "--state"])
-        .arg(state)
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("start the agent");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !state.join("agent.addr").exists() {
-        assert!(Instant::now() < deadline, "the agent did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child
+    support::agent_process(Path::new(env!("CARGO_BIN_EXE_windlass")), state)
 }
 
 /// The test's agent and the `windlass proxy` it started: both stopped when
@@ -545,15 +529,6 @@ fn settled(releases: &SqliteReleases, round: usize) {
 
 /// Stops the `windlass proxy` the agent started (it outlives the agent):
 /// the one of this run, or one an earlier failed run left.
-fn stop_proxy(state: &Path) {
-    if let Ok(pid) = std::fs::read_to_string(state.join("proxy.pid")) {
-        let _ = Command::new("kill")
-            .arg(pid.trim())
-            .stderr(Stdio::null())
-            .status();
-    }
-}
-
 /// Whether every service release of `release` has a running container: a
 /// rollback to it is then a flip (the warm path).
 async fn all_run(docker: &Docker, release: &AppRelease) -> bool {

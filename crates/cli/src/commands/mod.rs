@@ -4,6 +4,7 @@ pub mod agent;
 pub mod bench;
 pub mod compose_files;
 pub mod conformance;
+pub mod dashboard;
 pub mod deploy;
 pub mod down;
 pub mod logs;

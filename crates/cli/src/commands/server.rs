@@ -14,6 +14,7 @@ use anyhow::{bail, Context};
 use windlass_runtime::SystemClock;
 use windlass_server::sigv4::AccessKey;
 use windlass_server::{app, Config, Server};
+use windlass_store::machines::MachineStore;
 use windlass_store::memory::MemoryStore;
 use windlass_store::postgres::{self, PostgresStore};
 use windlass_store::sqlite::{Durability, SqliteStore};
@@ -49,6 +50,13 @@ pub struct Args {
     /// The account id in the ARNs the server makes.
     #[arg(long, default_value = "123456789012")]
     account: String,
+    /// A deploy agent's state folder: the dashboard (at /ui/) then shows its
+    /// services, releases and deploy executions.
+    #[arg(long, value_name = "DIR")]
+    agent_state: Option<PathBuf>,
+    /// Let the dashboard roll services back (without it the page's rollback answers 403).
+    #[arg(long)]
+    dashboard_rollback: bool,
 }
 
 enum StoreChoice {
@@ -104,6 +112,21 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             args.bind
         );
     }
+    let dashboard_config = windlass_dashboard::Config {
+        access_keys: keys
+            .iter()
+            .map(|k| windlass_dashboard::auth::Credential {
+                id: k.id.clone(),
+                secret: k.secret.clone(),
+            })
+            .collect(),
+        allow_rollback: args.dashboard_rollback,
+    };
+    let deploys = args
+        .agent_state
+        .as_deref()
+        .map(super::dashboard::deploys)
+        .transpose()?;
     let config = Config {
         region: args.region.clone(),
         account: args.account.clone(),
@@ -116,12 +139,13 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     aws.region.get_or_insert_with(|| args.region.clone());
     let invokers = windlass_server::integrations::invokers_with(aws);
     let clock = Arc::new(SystemClock);
-    let (server, store_text) = match store_choice(&args)? {
+    let (server, store_text, machines) = match store_choice(&args)? {
         StoreChoice::Sqlite(path) => {
-            let store = SqliteStore::open(&path, Durability::Full)?;
+            let store = Arc::new(SqliteStore::open(&path, Durability::Full)?);
             (
-                Server::new(Arc::new(store), invokers, clock, config),
+                Server::new(store.clone(), invokers, clock, config),
                 format!("sqlite:{}", path.display()),
+                store as Arc<dyn MachineStore>,
             )
         }
         StoreChoice::Postgres(url) => {
@@ -129,26 +153,47 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
                 .ok()
                 .filter(|d| !d.is_zero())
                 .context("--lease-seconds takes a positive number of seconds")?;
-            let store = PostgresStore::open(&postgres::Config {
+            let store = Arc::new(PostgresStore::open(&postgres::Config {
                 lease,
                 ..postgres::Config::new(url)
-            })?;
+            })?);
             let text = format!("postgres (owner {}, lease {lease:?})", store.owner());
-            (Server::new(Arc::new(store), invokers, clock, config), text)
+            (
+                Server::new(store.clone(), invokers, clock, config),
+                text,
+                store as Arc<dyn MachineStore>,
+            )
         }
-        StoreChoice::Memory => (
-            Server::new(Arc::new(MemoryStore::new()), invokers, clock, config),
-            "memory".into(),
-        ),
+        StoreChoice::Memory => {
+            let store = Arc::new(MemoryStore::new());
+            (
+                Server::new(store.clone(), invokers, clock, config),
+                "memory".into(),
+                store as Arc<dyn MachineStore>,
+            )
+        }
     };
+    let dashboard = windlass_dashboard::Dashboard::new(
+        dashboard_config,
+        windlass_dashboard::Sources {
+            executions: server.runtime.store().clone(),
+            machines: Some(machines),
+            deploys,
+        },
+    );
     let tokio = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    tokio.block_on(serve(server, args.bind, store_text))?;
+    tokio.block_on(serve(server, dashboard, args.bind, store_text))?;
     Ok(exit::OK)
 }
 
-async fn serve(server: Server, bind: SocketAddr, store_text: String) -> anyhow::Result<()> {
+async fn serve(
+    server: Server,
+    dashboard: Arc<windlass_dashboard::Dashboard>,
+    bind: SocketAddr,
+    store_text: String,
+) -> anyhow::Result<()> {
     let resumed = server
         .runtime
         .recover()
@@ -170,8 +215,10 @@ async fn serve(server: Server, bind: SocketAddr, store_text: String) -> anyhow::
     eprintln!("windlass: store {store_text}; {resumed} running execution(s) resumed");
     // Scripts and tests read the address from this line.
     println!("windlass server listening on http://{address}");
+    eprintln!("windlass: dashboard at http://{address}/ui/");
     let runtime = server.runtime.clone();
-    let router = app(Arc::new(server));
+    // The dashboard's routes are all under /ui; everything else is the API.
+    let router = windlass_dashboard::router(dashboard).merge(app(Arc::new(server)));
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown())
         .await

@@ -184,6 +184,41 @@ pub async fn settled(agent: &windlass_deploy::agent::Agent, services: &[&str]) {
 }
 
 /// A free port on 127.0.0.1 for the proxy.
+/// Starts `windlass agent` (the binary at `windlass`: the CLI's tests have
+/// it) on state folder `state`, its log in `agent.log` there, and waits
+/// until it has written its address.
+pub fn agent_process(windlass: &Path, state: &Path) -> std::process::Child {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(state.join("agent.log"))
+        .expect("log");
+    let _ = std::fs::remove_file(state.join("agent.addr"));
+    let child = Command::new(windlass)
+        .args(["agent", "--state"])
+        .arg(state)
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("start the agent");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !state.join("agent.addr").exists() {
+        assert!(Instant::now() < deadline, "the agent did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child
+}
+
+/// Stops the `windlass proxy` the agent of `state` started.
+pub fn stop_proxy(state: &Path) {
+    if let Ok(pid) = std::fs::read_to_string(state.join("proxy.pid")) {
+        let _ = Command::new("kill")
+            .arg(pid.trim())
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
+}
+
 pub fn free_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     listener.local_addr().expect("address").port()

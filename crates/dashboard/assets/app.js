@@ -1,0 +1,514 @@
+// windlass's dashboard: plain JavaScript, no build step. The server lays
+// graphs out (/ui/api/execution gives node boxes and edge ends); this file
+// draws them as SVG, colours states from the summaries, and follows an
+// execution by one server-sent-event stream.
+"use strict";
+
+const main = document.getElementById("main");
+const SVG = "http://www.w3.org/2000/svg";
+const PAGE = 50;
+const HISTORY_PAGE = 250;
+let stream = null; // the open EventSource, closed on every navigation
+let navigation = 0; // which navigation a page's late answers belong to
+window.windlassTimings = {};
+
+function el(tag, attrs, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
+    else node.setAttribute(k, v === true ? "" : v);
+  }
+  for (const c of children.flat()) {
+    if (c === null || c === undefined) continue;
+    node.append(c instanceof Node ? c : String(c));
+  }
+  return node;
+}
+
+// replaceChildren writes null as the text "null": leave absent parts out.
+function put(parent, ...children) {
+  parent.replaceChildren(...children.flat().filter((c) => c !== null && c !== undefined));
+}
+
+function svg(tag, attrs, ...children) {
+  const node = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v !== undefined && v !== null) node.setAttribute(k, v);
+  }
+  for (const c of children) node.append(c);
+  return node;
+}
+
+async function getJSON(url, options) {
+  const answer = await fetch(url, options);
+  if (answer.status === 401) {
+    location.href = "/ui/login";
+    throw new Error("log in first");
+  }
+  const body = await answer.json();
+  if (!answer.ok) throw new Error(body.error || answer.statusText);
+  return body;
+}
+
+function when(millis) {
+  return millis ? new Date(millis).toISOString().replace("T", " ").replace("Z", "") : "";
+}
+
+function took(start, stop) {
+  if (!start || !stop) return "";
+  return duration(stop - start);
+}
+
+function duration(ms) {
+  return ms < 1000 ? ms + " ms" : (ms / 1000).toFixed(ms < 10000 ? 2 : 1) + " s";
+}
+
+function pretty(value) {
+  if (value === undefined || value === null) return "";
+  if (typeof value === "string") {
+    try { return JSON.stringify(JSON.parse(value), null, 2); } catch (e) { return value; }
+  }
+  return JSON.stringify(value, null, 2);
+}
+
+function statusBadge(status) {
+  return el("span", { class: "badge " + String(status).toLowerCase() }, status);
+}
+
+// ---- routes ---------------------------------------------------------------
+
+async function route() {
+  if (stream) { stream.close(); stream = null; }
+  navigation += 1;
+  const [path, query] = (location.hash.slice(1) || "/").split("?");
+  const [, page, ...rest] = path.split("/");
+  const arg = decodeURIComponent(rest.join("/"));
+  const params = new URLSearchParams(query || "");
+  for (const a of document.querySelectorAll("nav a")) a.classList.remove("current");
+  try {
+    if (page === "execution") await executionPage(arg);
+    else if (page === "machine") await machinePage(arg);
+    else if (page === "definition") { mark("nav-definition"); definitionPage(); }
+    else if (page === "services") { mark("nav-services"); await servicesPage(); }
+    else if (page === "deploys") { mark("nav-deploys"); await listPage("deploys", params); }
+    else { mark("nav-executions"); await listPage("api", params); }
+  } catch (e) {
+    main.replaceChildren(el("p", { class: "problem" }, String(e.message || e)));
+  }
+}
+
+function mark(id) { document.getElementById(id).classList.add("current"); }
+
+window.addEventListener("hashchange", route);
+route();
+
+// ---- executions and machines ----------------------------------------------
+
+async function listPage(source, params) {
+  const started = performance.now();
+  const mine = navigation;
+  const filter = { machine: params.get("machine") || "", status: params.get("status") || "" };
+  const machines = source === "api" ? await getJSON("/ui/api/machines") : [];
+  if (mine !== navigation) return;
+  const list = el("div", { id: "machines" });
+  if (machines.length) {
+    list.append(el("h2", {}, "State machines"));
+    const ul = el("ul", { class: "machines" });
+    for (const m of machines) {
+      ul.append(el("li", {},
+        el("a", { href: "#/machine/" + encodeURIComponent(m.arn) }, m.name), " ",
+        el("span", { class: "muted" }, m.kind),
+        m.versions.length ? el("div", { class: "muted" }, "versions: ",
+          m.versions.map((v) => el("a", { href: "#/machine/" + encodeURIComponent(v.arn) }, " " + v.version))) : null,
+        m.aliases.length ? el("div", { class: "muted" }, "aliases: ",
+          m.aliases.map((a) => a.name + " (" + a.routing.map((r) => r[0].split(":").pop() + " " + r[1] + "%").join(", ") + ") ")) : null));
+    }
+    list.append(ul);
+  }
+  const machineSelect = el("select", { id: "filter-machine" }, el("option", { value: "" }, "all machines"),
+    machines.map((m) => el("option", { value: m.arn, selected: m.arn === filter.machine }, m.name)));
+  const statusSelect = el("select", { id: "filter-status" },
+    ["", "RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"].map((s) =>
+      el("option", { value: s, selected: s === filter.status }, s || "any status")));
+  const body = el("tbody", {});
+  const table = el("table", { id: "executions", class: "list" },
+    el("thead", {}, el("tr", {}, ["Name", "Status", "Machine", "Started", "Duration"].map((h) => el("th", {}, h)))), body);
+  const more = el("button", { id: "more", type: "button" }, "Older");
+  const counter = el("span", { id: "listed", class: "muted" });
+  let cursor = null;
+  let shown = 0;
+  async function load() {
+    const q = new URLSearchParams({ limit: PAGE, source: source === "deploys" ? "deploys" : "api" });
+    if (machineSelect.value) q.set("machine", machineSelect.value);
+    if (statusSelect.value) q.set("status", statusSelect.value);
+    if (cursor) { q.set("after_millis", cursor.start_millis); q.set("after_arn", cursor.arn); }
+    const page = await getJSON("/ui/api/executions?" + q);
+    if (mine !== navigation) return;
+    const rows = document.createDocumentFragment();
+    for (const e of page.executions) {
+      rows.append(el("tr", { "data-arn": e.arn },
+        el("td", {}, el("a", { href: "#/execution/" + encodeURIComponent(e.arn) }, e.name)),
+        el("td", {}, statusBadge(e.status)),
+        el("td", { class: "muted" }, e.machine.split(":").pop()),
+        el("td", {}, when(e.start_millis)),
+        el("td", {}, took(e.start_millis, e.stop_millis))));
+    }
+    body.append(rows);
+    shown += page.executions.length;
+    counter.textContent = shown + " shown";
+    cursor = page.executions.length ? page.executions[page.executions.length - 1] : cursor;
+    more.hidden = !page.more;
+    if (!window.windlassTimings.listRendered) window.windlassTimings.listRendered = performance.now() - started;
+  }
+  function reload() {
+    body.replaceChildren(); cursor = null; shown = 0; load();
+  }
+  machineSelect.addEventListener("change", reload);
+  statusSelect.addEventListener("change", reload);
+  more.addEventListener("click", load);
+  main.replaceChildren(
+    list,
+    el("h2", {}, source === "deploys" ? "Deploy executions" : "Executions"),
+    el("div", { class: "filters" }, source === "api" ? machineSelect : null, statusSelect, counter),
+    table, more);
+  await load();
+}
+
+async function machinePage(arn) {
+  const view = await getJSON("/ui/api/definition?arn=" + encodeURIComponent(arn));
+  const holder = el("div", { class: "graph" });
+  main.replaceChildren(
+    el("h2", {}, arn.split(":").slice(-2).join(":")),
+    el("p", {}, el("a", { href: "#/?machine=" + encodeURIComponent(arn) }, "its executions")),
+    holder, diagnosticsList(view.diagnostics));
+  holder.append(drawGraph(view.graph, {}, null, view.diagnostics));
+}
+
+// ---- a definition before it runs --------------------------------------------
+
+function definitionPage() {
+  const text = el("textarea", { id: "definition-text", rows: 14, spellcheck: "false",
+    placeholder: "Paste an ASL definition (JSON or YAML)" });
+  const holder = el("div", { class: "graph", id: "definition-graph" });
+  const problems = el("div", { id: "diagnostics" });
+  const draw = el("button", { type: "button", id: "draw" }, "Draw and validate");
+  draw.addEventListener("click", async () => {
+    const view = await getJSON("/ui/api/definition", {
+      method: "POST", body: text.value, headers: { "X-Windlass-Dashboard": "1", "Content-Type": "text/plain" } });
+    holder.replaceChildren(drawGraph(view.graph, {}, null, view.diagnostics));
+    problems.replaceChildren(diagnosticsList(view.diagnostics));
+  });
+  main.replaceChildren(el("h2", {}, "Definition"), text, el("div", {}, draw), holder, problems);
+}
+
+function diagnosticsList(diagnostics) {
+  if (!diagnostics.length) return el("p", { class: "valid", id: "valid" }, "Valid: no diagnostics.");
+  return el("ul", { class: "diagnostics" }, diagnostics.map((d) =>
+    el("li", { "data-node": d.node || "" }, el("b", {}, d.code), " ", d.message,
+      el("span", { class: "muted" }, " at " + (d.pointer || "the document") + (d.line ? " (line " + d.line + ")" : "")))));
+}
+
+// ---- the graph ----------------------------------------------------------------
+
+function drawGraph(graph, states, onClick, diagnostics) {
+  const margin = 12;
+  const root = svg("svg", { id: "graph", width: graph.width + 2 * margin, height: graph.height + 2 * margin,
+    viewBox: `${-margin} ${-margin} ${graph.width + 2 * margin} ${graph.height + 2 * margin}` });
+  root.append(svg("defs", {}, svg("marker", { id: "arrow", viewBox: "0 0 10 10", refX: 9, refY: 5,
+    markerWidth: 7, markerHeight: 7, orient: "auto-start-reverse" }, svg("path", { d: "M0,0 L10,5 L0,10 z", class: "arrowhead" }))));
+  const flagged = new Map();
+  for (const d of diagnostics || []) if (d.node) flagged.set(d.node, (flagged.get(d.node) || []).concat(d.message));
+  const kinds = new Map(graph.nodes.map((n) => [n.id, n.kind]));
+  // Containers first, so the states nested in them are drawn on top.
+  const nodes = graph.nodes.slice().sort((a, b) => (kinds.get(b.id) === "Parallel" || kinds.get(b.id) === "Map") - (kinds.get(a.id) === "Parallel" || kinds.get(a.id) === "Map"));
+  const layer = svg("g", {});
+  for (const n of nodes) {
+    const container = n.kind === "Parallel" || n.kind === "Map";
+    const summary = states[n.id] || { status: "not_run" };
+    const g = svg("g", { class: "node status-" + summary.status + (container ? " container" : "") + (flagged.has(n.id) ? " flagged" : ""),
+      "data-id": n.id, "data-name": n.name, "data-status": summary.status, tabindex: 0 });
+    g.append(svg("rect", { x: n.x, y: n.y, width: n.w, height: n.h, rx: container ? 6 : 14 }));
+    const label = svg("text", { x: n.x + n.w / 2, y: container ? n.y + 18 : n.y + n.h / 2 + 5, "text-anchor": "middle" });
+    label.textContent = n.name;
+    g.append(label);
+    const badge = svg("text", { class: "kind", x: n.x + 8, y: n.y + 12 });
+    badge.textContent = n.kind + (summary.items ? ` ${summary.items.succeeded}/${summary.items.total || summary.items.started}` : "");
+    g.append(badge);
+    if (flagged.has(n.id)) {
+      const title = svg("title", {});
+      title.textContent = flagged.get(n.id).join("\n");
+      g.append(title);
+    }
+    if (onClick) g.addEventListener("click", (ev) => { ev.stopPropagation(); onClick(n); });
+    layer.append(g);
+  }
+  for (const c of graph.clusters) {
+    layer.append(svg("rect", { class: "cluster", x: c.x, y: c.y, width: c.w, height: c.h, rx: 4 }));
+  }
+  const edges = svg("g", { class: "edges" });
+  for (const e of graph.edges) {
+    const [[x1, y1], [x2, y2]] = e.points;
+    let d;
+    if (y2 > y1) {
+      const bend = Math.max(20, (y2 - y1) / 2);
+      d = `M${x1},${y1} C${x1},${y1 + bend} ${x2},${y2 - bend} ${x2},${y2}`;
+    } else {
+      const out = 40 + Math.abs(y1 - y2) / 6;
+      d = `M${x1},${y1} C${x1 + out},${y1} ${x2 + out},${y2} ${x2},${y2}`;
+    }
+    edges.append(svg("path", { d, class: "edge " + e.kind, "marker-end": "url(#arrow)", "data-from": e.from, "data-to": e.to }));
+    if (e.label && e.kind !== "next") {
+      const t = svg("text", { class: "edge-label", x: (x1 + x2) / 2 + 4, y: (y1 + y2) / 2 });
+      t.textContent = e.label;
+      edges.append(t);
+    }
+  }
+  root.append(layer, edges);
+  return root;
+}
+
+function recolour(root, states) {
+  for (const [id, summary] of Object.entries(states)) {
+    const g = root.querySelector(`g.node[data-id="${CSS.escape(id)}"]`);
+    if (!g) continue;
+    g.setAttribute("data-status", summary.status);
+    g.setAttribute("class", g.getAttribute("class").replace(/status-\S+/, "status-" + summary.status));
+    if (summary.items) {
+      const badge = g.querySelector("text.kind");
+      badge.textContent = badge.textContent.split(" ")[0] + ` ${summary.items.succeeded}/${summary.items.total || summary.items.started}`;
+    }
+  }
+}
+
+// ---- one execution --------------------------------------------------------------
+
+async function executionPage(arn) {
+  const started = performance.now();
+  const mine = navigation;
+  const detail = await getJSON("/ui/api/execution?arn=" + encodeURIComponent(arn));
+  if (mine !== navigation) return;
+  window.windlassTimings.answered = performance.now() - started;
+  const e = detail.execution;
+  const states = detail.states;
+  const status = el("span", { id: "execution-status" }, statusBadge(e.status));
+  const times = el("span", { class: "muted", id: "execution-times" }, when(e.start_millis), " ", took(e.start_millis, e.stop_millis));
+  const panel = el("aside", { id: "detail" }, el("p", { class: "muted" }, "Click a state to see its input, output, error, retries and timing."));
+  const holder = el("div", { class: "graph" });
+  const mapRuns = el("div", { id: "map-runs" });
+  const history = historyTable(arn, detail.last_event, started);
+  main.replaceChildren(
+    el("h2", {}, e.name, " ", status, " ", times),
+    el("p", { class: "muted" }, e.machine),
+    el("div", { class: "legend" }, ["not_run", "running", "succeeded", "failed", "caught", "retried"].map((k) =>
+      el("span", { class: "badge " + k }, k.replace("_", " ")))),
+    el("div", { class: "execution" }, holder, panel),
+    mapRuns,
+    el("h3", {}, "History"), history.node);
+  window.windlassTimings.firstRender = performance.now() - started;
+  const root = drawGraph(detail.graph, states, (n) => showState(arn, n, panel), []);
+  holder.append(root);
+  showMapRuns(detail.graph, states, mapRuns);
+  window.windlassTimings.graphComplete = performance.now() - started;
+  window.windlassTimings.nodes = detail.graph.nodes.length;
+  if (e.status !== "RUNNING") { root.setAttribute("data-final", e.status); }
+  // Live: one stream, from the last event this page has.
+  stream = new EventSource(`/ui/api/events?arn=${encodeURIComponent(arn)}&after=${detail.last_event}`);
+  stream.addEventListener("update", (message) => {
+    const update = JSON.parse(message.data);
+    Object.assign(states, update.states);
+    recolour(root, update.states);
+    showMapRuns(detail.graph, states, mapRuns);
+    history.append(update.events);
+    status.replaceChildren(statusBadge(update.status));
+    if (update.status !== "RUNNING") {
+      times.replaceChildren(when(e.start_millis), " ", took(e.start_millis, update.stop_millis));
+      root.setAttribute("data-final", update.status);
+      stream.close();
+    }
+  });
+  stream.addEventListener("problem", (message) => { panel.prepend(el("p", { class: "problem" }, message.data)); stream.close(); });
+}
+
+function showMapRuns(graph, states, holder) {
+  const maps = graph.nodes.filter((n) => n.kind === "Map" && states[n.id] && states[n.id].items);
+  holder.replaceChildren(...maps.map((n) => {
+    const i = states[n.id].items;
+    return el("p", { class: "map-run", "data-id": n.id }, el("b", {}, "Map run " + n.name + ": "),
+      `${i.total} items, ${i.started} started, ${i.succeeded} succeeded, ${i.failed} failed, ${i.aborted} aborted`);
+  }));
+}
+
+async function showState(arn, node, panel) {
+  panel.replaceChildren(el("p", {}, "Loading " + node.name + "…"));
+  const s = await getJSON(`/ui/api/state?arn=${encodeURIComponent(arn)}&id=${encodeURIComponent(node.id)}`);
+  const sum = s.summary;
+  put(panel,
+    el("h3", { id: "detail-name" }, node.name, " ", el("span", { class: "badge " + sum.status }, sum.status.replace("_", " "))),
+    el("dl", {},
+      el("dt", {}, "Type"), el("dd", {}, node.kind),
+      el("dt", {}, "Entered"), el("dd", {}, sum.entered + " time(s), first " + when(sum.first_entered_millis)),
+      el("dt", {}, "Took"), el("dd", { id: "detail-took" }, took(sum.first_entered_millis, sum.last_exited_millis)),
+      el("dt", {}, "Retries"), el("dd", { id: "detail-retries" }, String(sum.retries)),
+      el("dt", {}, "Caught"), el("dd", {}, String(sum.caught))),
+    s.error ? el("div", { id: "detail-error", class: "problem" },
+      sum.status === "failed" ? "Error: " : "Last failure: ", el("b", {}, s.error), " ", s.cause || "") : null,
+    el("h4", {}, "Input"), el("pre", { id: "detail-input" }, pretty(s.input)),
+    el("h4", {}, "Output"), el("pre", { id: "detail-output" }, pretty(s.output)));
+}
+
+// The history, a page at a time: a 25,000-event execution never puts
+// 25,000 rows in the document.
+function historyTable(arn, lastEvent, historyStarted) {
+  let last = lastEvent;
+  let first = Math.max(1, last - HISTORY_PAGE + 1);
+  const body = el("tbody", {});
+  const info = el("span", { class: "muted", id: "history-range" });
+  const older = el("button", { type: "button", id: "history-older" }, "Earlier events");
+  const newer = el("button", { type: "button", id: "history-newer" }, "Latest events");
+  let following = true;
+  function rows(events) {
+    const f = document.createDocumentFragment();
+    for (const ev of events) {
+      const key = Object.keys(ev).find((k) => k.endsWith("EventDetails"));
+      const details = key ? ev[key] : {};
+      f.append(el("tr", {},
+        el("td", {}, String(ev.id)), el("td", {}, ev.type), el("td", {}, details.name || ""),
+        el("td", {}, ev.timestamp),
+        el("td", {}, el("details", {}, el("summary", {}, "details"), el("pre", {}, pretty(details))))));
+    }
+    return f;
+  }
+  async function show(from) {
+    first = Math.max(1, from);
+    const page = await getJSON(`/ui/api/history?arn=${encodeURIComponent(arn)}&from=${first}&to=${first + HISTORY_PAGE - 1}`);
+    body.replaceChildren(rows(page.events.slice().reverse()));
+    if (!window.windlassTimings.historyShown) window.windlassTimings.historyShown = performance.now() - historyStarted;
+    following = first + HISTORY_PAGE > last;
+    info.textContent = `events ${first}–${Math.min(last, first + HISTORY_PAGE - 1)} of ${last}`;
+  }
+  older.addEventListener("click", () => show(first - HISTORY_PAGE));
+  newer.addEventListener("click", () => show(last - HISTORY_PAGE + 1));
+  show(first);
+  const node = el("div", {}, el("div", { class: "filters" }, older, newer, info),
+    el("table", { id: "history", class: "list" },
+      el("thead", {}, el("tr", {}, ["Id", "Type", "State", "Time", ""].map((h) => el("th", {}, h)))), body));
+  return {
+    node,
+    append(events) {
+      if (!events.length) return;
+      last = events[events.length - 1].id;
+      if (!following) { info.textContent = `events ${first}–${first + HISTORY_PAGE - 1} of ${last}`; return; }
+      body.prepend(rows(events.slice(-HISTORY_PAGE).reverse()));
+      while (body.children.length > HISTORY_PAGE) body.lastChild.remove();
+      first = Math.max(1, last - HISTORY_PAGE + 1);
+      info.textContent = `events ${first}–${last} of ${last}`;
+    },
+  };
+}
+
+// ---- services ---------------------------------------------------------------------
+
+async function servicesPage() {
+  const view = await getJSON("/ui/api/services");
+  if (!view.enabled) {
+    main.replaceChildren(el("h2", {}, "Services"), el("p", {}, "This server knows no deploy agent: start it with --agent-state DIR."));
+    return;
+  }
+  const sections = view.services.map((s) => serviceSection(s));
+  put(main, el("h2", {}, "Services"),
+    view.agent_problem ? el("p", { class: "problem" }, "The agent did not answer: " + view.agent_problem) : null,
+    ...sections, ...view.apps.map(appSection));
+  // The charts grow while the page is open: a new sample every 2 s.
+  const timer = setInterval(async () => {
+    if (!location.hash.startsWith("#/services")) { clearInterval(timer); return; }
+    const fresh = await getJSON("/ui/api/services");
+    for (const s of fresh.services) {
+      const old = document.querySelector(`section.service[data-service="${CSS.escape(s.service)}"]`);
+      if (old) old.update(s);
+    }
+  }, 2000);
+}
+
+function serviceSection(s) {
+  const rollback = el("button", { type: "button", class: "rollback", id: "rollback-" + s.service });
+  const result = el("div", { class: "rollback-result" });
+  const dialog = el("dialog", { id: "confirm-" + s.service },
+    el("p", {}, `Roll ${s.service} back from ${s.live} to ${s.warm || "its previous release"}?`),
+    el("button", { type: "button", class: "confirm", id: "confirm-rollback-" + s.service }, "Roll back"),
+    el("button", { type: "button", class: "cancel" }, "Cancel"));
+  dialog.querySelector(".cancel").addEventListener("click", () => dialog.close());
+  dialog.querySelector(".confirm").addEventListener("click", async () => {
+    dialog.close();
+    const answer = await fetch("/ui/api/rollback", { method: "POST",
+      headers: { "Content-Type": "application/json", "X-Windlass-Dashboard": "1" },
+      body: JSON.stringify({ service: s.service }) });
+    const body = await answer.json();
+    if (!answer.ok) { result.replaceChildren(el("p", { class: "problem", id: "rollback-problem" }, body.error)); return; }
+    // The rollback's execution, drawn live as it runs.
+    location.hash = "#/execution/" + encodeURIComponent(body.execution);
+  });
+  rollback.addEventListener("click", () => dialog.showModal());
+  const table = el("div", {});
+  const address = el("span", { class: "muted" });
+  const section = el("section", { class: "service", "data-service": s.service },
+    el("h3", {}, s.service, " ", address, " ", rollback), dialog, result, table);
+  // Redrawn with each new sample; the button and the dialog stay.
+  section.update = (fresh) => {
+    s = fresh;
+    address.textContent = s.address || "no proxy";
+    rollback.textContent = "Roll back" + (s.warm ? " to " + s.warm : "");
+    rollback.disabled = !s.warm;
+    dialog.querySelector("p").textContent = `Roll ${s.service} back from ${s.live} to ${s.warm || "its previous release"}?`;
+    table.replaceChildren(releasesTable(s));
+  };
+  section.update(s);
+  return section;
+}
+
+function releasesTable(s) {
+  const rows = s.releases.map((r) => el("tr", { "data-release": r.id, class: r.id === s.live ? "live" : r.id === s.warm ? "warm" : "" },
+    el("td", {}, r.id, r.id === s.live ? el("span", { class: "badge succeeded" }, "live") : null, r.id === s.warm ? el("span", { class: "badge warm" }, "warm") : null),
+    el("td", {}, r.outcome), el("td", {}, when(r.created_millis)),
+    el("td", {}, r.time_to_live_millis != null ? duration(r.time_to_live_millis) : ""),
+    el("td", {}, r.rollback_millis != null ? duration(r.rollback_millis) : ""),
+    el("td", {}, chart(r.traffic, "requests"), chart(r.traffic, "server_errors"), chart(r.traffic, "p99_us")),
+    el("td", {}, r.execution ? el("a", { href: "#/execution/" + encodeURIComponent(r.execution) }, "execution") : ""),
+    el("td", { class: "muted" }, r.detail || "")));
+  return el("table", { class: "list releases" },
+      el("thead", {}, el("tr", {}, ["Release", "Outcome", "Created", "Time to live", "Time to roll back", "Requests/s · 5xx/s · p99", "", ""].map((h) => el("th", {}, h)))),
+      el("tbody", {}, rows));
+}
+
+function appSection(a) {
+  return el("section", { class: "app", "data-app": a.app },
+    el("h3", {}, "App " + a.app),
+    el("table", { class: "list releases" },
+      el("thead", {}, el("tr", {}, ["App release", "Outcome", "Created", "Services", "Time to roll back", "", ""].map((h) => el("th", {}, h)))),
+      el("tbody", {}, a.releases.map((r) => el("tr", { "data-app-release": r.id },
+        el("td", {}, r.id), el("td", {}, r.outcome), el("td", {}, when(r.created_millis)),
+        el("td", {}, r.services.map(([service, release, changed]) => service + " " + release + (changed ? "" : " (kept)")).join(", ")),
+        el("td", {}, r.rollback_millis != null ? duration(r.rollback_millis) : ""),
+        el("td", {}, r.execution ? el("a", { href: "#/execution/" + encodeURIComponent(r.execution) }, "execution") : ""),
+        el("td", { class: "muted" }, r.detail || ""))))));
+}
+
+// A small chart of a counter's rate (requests, 5xx) or a gauge (p99).
+function chart(samples, field) {
+  const w = 90, h = 24;
+  const root = svg("svg", { class: "chart " + field, width: w, height: h });
+  const values = [];
+  for (let i = 1; i < samples.length; i++) {
+    const a = samples[i - 1], b = samples[i];
+    if (field === "p99_us") values.push((b.p99_us || 0) / 1000);
+    else values.push(Math.max(0, b[field] - a[field]) * 1000 / Math.max(1, b.millis - a.millis));
+  }
+  const top = Math.max(1e-9, ...values);
+  const points = values.map((v, i) => `${(i / Math.max(1, values.length - 1)) * w},${h - 2 - (v / top) * (h - 4)}`).join(" ");
+  root.append(svg("polyline", { points }));
+  const title = svg("title", {});
+  const now = values.length ? values[values.length - 1] : 0;
+  title.textContent = field + ": " + now.toFixed(field === "p99_us" ? 2 : 1) + (field === "p99_us" ? " ms" : "/s");
+  root.append(title);
+  return root;
+}

@@ -1,0 +1,346 @@
+//! The dashboard's routes through `Router::oneshot`: the login and the
+//! 401/403 rules, paging of executions, a definition's diagnostics on its
+//! states, and rollback through a fake agent.
+
+use std::sync::{Arc, Mutex};
+
+use axum::body::Body;
+use axum::http::{header, Request, StatusCode};
+use axum::Router;
+use http_body_util::BodyExt;
+use serde_json::{json, Value as Json};
+use tower::ServiceExt;
+use windlass_dashboard::auth::Credential;
+use windlass_dashboard::services::{Agent, Deploys, ReleaseTraffic};
+use windlass_dashboard::{router, Config, Dashboard, Sources};
+use windlass_engine::HistoryEvent;
+use windlass_store::memory::MemoryStore;
+use windlass_store::releases::SqliteReleases;
+use windlass_store::{Commit, ExecutionRecord, Store};
+
+const ID: &str = "AKIDTEST";
+const SECRET: &str = "test-secret";
+
+#[derive(Default)]
+struct FakeAgent {
+    rolled_back: Mutex<Vec<String>>,
+}
+
+#[async_trait::async_trait]
+impl Agent for FakeAgent {
+    async fn traffic(&self) -> Result<Vec<ReleaseTraffic>, String> {
+        Ok(Vec::new())
+    }
+    async fn rollback(&self, service: &str, _by: &str) -> Result<String, String> {
+        self.rolled_back
+            .lock()
+            .expect("lock")
+            .push(service.to_string());
+        Ok(format!("arn:rollback:{service}"))
+    }
+}
+
+struct Setup {
+    app: Router,
+    store: Arc<MemoryStore>,
+    agent: Arc<FakeAgent>,
+}
+
+fn setup(allow_rollback: bool) -> Setup {
+    let store = Arc::new(MemoryStore::new());
+    let agent = Arc::new(FakeAgent::default());
+    let deploys = Deploys {
+        executions: Arc::new(MemoryStore::new()),
+        releases: Arc::new(SqliteReleases::in_memory().expect("releases")),
+        agent: agent.clone(),
+    };
+    let dashboard = Dashboard::new(
+        Config {
+            access_keys: vec![Credential {
+                id: ID.into(),
+                secret: SECRET.into(),
+            }],
+            allow_rollback,
+        },
+        Sources {
+            executions: store.clone(),
+            machines: Some(store.clone()),
+            deploys: Some(deploys),
+        },
+    );
+    Setup {
+        app: router(dashboard),
+        store,
+        agent,
+    }
+}
+
+async fn send(app: &Router, request: Request<Body>) -> (StatusCode, Vec<(String, String)>, String) {
+    let answer = app.clone().oneshot(request).await.expect("an answer");
+    let status = answer.status();
+    let headers = answer
+        .headers()
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or_default().to_string()))
+        .collect();
+    let body = answer.into_body().collect().await.expect("body").to_bytes();
+    (status, headers, String::from_utf8_lossy(&body).to_string())
+}
+
+fn get(path: &str, cookie: Option<&str>) -> Request<Body> {
+    let mut request = Request::get(path);
+    if let Some(cookie) = cookie {
+        request = request.header(header::COOKIE, cookie);
+    }
+    request.body(Body::empty()).expect("request")
+}
+
+fn post(path: &str, cookie: &str, body: &str, marked: bool) -> Request<Body> {
+    let mut request = Request::post(path)
+        .header(header::COOKIE, cookie)
+        .header(header::CONTENT_TYPE, "application/json");
+    if marked {
+        request = request.header("x-windlass-dashboard", "1");
+    }
+    request.body(Body::from(body.to_string())).expect("request")
+}
+
+/// Logs in and gives the session's `Cookie` header.
+async fn log_in(app: &Router) -> String {
+    let form = format!("access_key_id={ID}&secret_access_key={SECRET}");
+    let request = Request::post("/ui/login")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from(form))
+        .expect("request");
+    let (status, headers, _) = send(app, request).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let cookie = headers
+        .iter()
+        .find(|(k, _)| k == "set-cookie")
+        .map(|(_, v)| v.clone())
+        .expect("a session cookie");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    cookie.split(';').next().expect("name=value").to_string()
+}
+
+#[tokio::test]
+async fn nothing_is_shown_or_done_without_a_session() {
+    let Setup { app, agent, .. } = setup(true);
+    let (status, headers, _) = send(&app, get("/ui/", None)).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert!(headers.contains(&("location".into(), "/ui/login".into())));
+    for path in [
+        "/ui/api/executions",
+        "/ui/api/machines",
+        "/ui/api/services",
+        "/ui/app.js",
+    ] {
+        let (status, _, _) = send(&app, get(path, None)).await;
+        assert_ne!(status, StatusCode::OK, "{path}");
+    }
+    let (status, _, _) = send(
+        &app,
+        post(
+            "/ui/api/rollback",
+            "windlass_session=forged",
+            r#"{"service":"web"}"#,
+            true,
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let wrong = Request::post("/ui/login")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from(format!(
+            "access_key_id={ID}&secret_access_key=nope"
+        )))
+        .expect("request");
+    let (status, headers, body) = send(&app, wrong).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(!headers.iter().any(|(k, _)| k == "set-cookie"));
+    assert!(body.contains("not one of this server's keys"), "{body}");
+    assert!(agent.rolled_back.lock().expect("lock").is_empty());
+}
+
+#[tokio::test]
+async fn rollback_needs_the_servers_permission_and_the_pages_header() {
+    let Setup { app, agent, .. } = setup(false);
+    let cookie = log_in(&app).await;
+    let (status, _, body) = send(
+        &app,
+        post("/ui/api/rollback", &cookie, r#"{"service":"web"}"#, true),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(body.contains("--dashboard-rollback"), "{body}");
+
+    assert!(agent.rolled_back.lock().expect("lock").is_empty());
+
+    let allowed = setup(true);
+    let cookie = log_in(&allowed.app).await;
+    let unmarked = post("/ui/api/rollback", &cookie, r#"{"service":"web"}"#, false);
+    let (status, _, _) = send(&allowed.app, unmarked).await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "a POST without the page's header"
+    );
+    assert!(allowed.agent.rolled_back.lock().expect("lock").is_empty());
+}
+
+#[tokio::test]
+async fn an_allowed_rollback_goes_to_the_agent() {
+    let Setup { app, agent, .. } = setup(true);
+    let cookie = log_in(&app).await;
+    let (status, _, body) = send(
+        &app,
+        post("/ui/api/rollback", &cookie, r#"{"service":"web"}"#, true),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let body: Json = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(body["execution"], "arn:rollback:web");
+    assert_eq!(
+        *agent.rolled_back.lock().expect("lock"),
+        vec!["web".to_string()]
+    );
+    let (status, _, body) = send(&app, get("/ui/api/services", Some(&cookie))).await;
+    assert_eq!(status, StatusCode::OK);
+    let body: Json = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(body["enabled"], true);
+    assert_eq!(body["rollback_allowed"], true);
+}
+
+fn execution(store: &MemoryStore, n: i64, status: &str) {
+    let arn = format!("arn:aws:states:us-east-1:1:execution:m:e{n}");
+    let definition = r#"{"StartAt":"A","States":{"A":{"Type":"Pass","End":true}}}"#;
+    let event = |id: u64, kind: &'static str, details: Json| HistoryEvent {
+        id,
+        previous_event_id: id - 1,
+        timestamp_millis: n,
+        kind: kind.into(),
+        details,
+    };
+    store
+        .commit(&[Commit {
+            arn: arn.clone(),
+            create: Some(ExecutionRecord {
+                arn: arn.clone(),
+                name: format!("e{n}"),
+                state_machine_arn: "arn:aws:states:us-east-1:1:stateMachine:m".into(),
+                definition: definition.into(),
+                status: status.into(),
+                input: "{}".into(),
+                start_millis: n,
+                stop_millis: Some(n + 1),
+                snapshot: "{}".into(),
+            }),
+            status: status.into(),
+            stop_millis: Some(n + 1),
+            snapshot: "{}".into(),
+            history: vec![
+                event(1, "ExecutionStarted", json!({"input": {}})),
+                event(
+                    2,
+                    "PassStateEntered",
+                    json!({"name": "A", "input": {"n": n}}),
+                ),
+                event(
+                    3,
+                    "PassStateExited",
+                    json!({"name": "A", "output": {"n": n}}),
+                ),
+                event(4, "ExecutionSucceeded", json!({"output": {"n": n}})),
+            ],
+            token_tasks: None,
+        }])
+        .expect("commit");
+}
+
+#[tokio::test]
+async fn executions_page_newest_first_by_status_and_one_is_coloured() {
+    let Setup { app, store, .. } = setup(false);
+    for n in 1..=5 {
+        execution(&store, n, if n == 3 { "FAILED" } else { "SUCCEEDED" });
+    }
+    let cookie = log_in(&app).await;
+    let page = |query: String| {
+        let (app, cookie) = (app.clone(), cookie.clone());
+        async move {
+            let (status, _, body) = send(
+                &app,
+                get(&format!("/ui/api/executions?{query}"), Some(&cookie)),
+            )
+            .await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            serde_json::from_str::<Json>(&body).expect("JSON")
+        }
+    };
+    let names = |page: &Json| -> Vec<String> {
+        page["executions"]
+            .as_array()
+            .expect("executions")
+            .iter()
+            .map(|e| e["name"].as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    let first = page("limit=2".into()).await;
+    assert_eq!(names(&first), ["e5", "e4"]);
+    assert_eq!(first["more"], true);
+    let last = &first["executions"][1];
+    let second = page(format!(
+        "limit=2&after_millis={}&after_arn={}",
+        last["start_millis"],
+        last["arn"].as_str().unwrap_or_default()
+    ))
+    .await;
+    assert_eq!(names(&second), ["e3", "e2"]);
+    assert_eq!(names(&page("status=FAILED".into()).await), ["e3"]);
+
+    let arn = "arn:aws:states:us-east-1:1:execution:m:e4";
+    let (status, _, body) = send(
+        &app,
+        get(&format!("/ui/api/execution?arn={arn}"), Some(&cookie)),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let detail: Json = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(detail["states"]["/States/A"]["status"], "succeeded");
+    assert_eq!(detail["last_event"], 4);
+    let (_, _, body) = send(
+        &app,
+        get(
+            &format!("/ui/api/state?arn={arn}&id=/States/A"),
+            Some(&cookie),
+        ),
+    )
+    .await;
+    let state: Json = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(state["input"], json!({"n": 4}));
+    assert_eq!(state["output"], json!({"n": 4}));
+}
+
+#[tokio::test]
+async fn a_definitions_diagnostics_sit_on_their_states() {
+    let Setup { app, .. } = setup(false);
+    let cookie = log_in(&app).await;
+    let definition = r#"{"StartAt":"A","States":{"A":{"Type":"Parallel","Branches":[{"StartAt":"B","States":{"B":{"Type":"Pass","Next":"Gone"}}}],"End":true}}}"#;
+    let request = Request::post("/ui/api/definition")
+        .header(header::COOKIE, &cookie)
+        .header("x-windlass-dashboard", "1")
+        .body(Body::from(definition))
+        .expect("request");
+    let (status, _, body) = send(&app, request).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let view: Json = serde_json::from_str(&body).expect("JSON");
+    let diagnostics = view["diagnostics"].as_array().expect("diagnostics");
+    let missing = diagnostics
+        .iter()
+        .find(|d| d["code"] == "MISSING_TRANSITION_TARGET")
+        .unwrap_or_else(|| panic!("{diagnostics:?}"));
+    assert_eq!(missing["node"], "/States/A/Branches/0/States/B");
+    assert_eq!(view["graph"]["nodes"].as_array().map(Vec::len), Some(2));
+}

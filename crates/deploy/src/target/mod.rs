@@ -11,6 +11,7 @@
 //! calls it again with the same input.
 
 pub mod docker;
+pub mod ecs;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};

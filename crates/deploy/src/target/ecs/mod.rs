@@ -6,4 +6,8 @@
 //! own, watched by the definition's polling loops.
 
 pub mod definition;
+pub mod error;
+pub mod plan;
+pub mod registry;
+pub mod run;
 pub mod task_definition;

@@ -301,7 +301,7 @@ fn poll_loop(add: &mut dyn FnMut(&str, Json), rollout: &Rollout, catch: &Json) {
             "phase.$": "$.poll.phase",
             "n.$": "States.MathAdd($.poll.n, 1)",
             "healthy.$": healthy,
-            "stopped.$": "$.stopped.Tasks[?(@.TaskDefinitionArn == $.target.Arn)].TaskArn",
+            "stopped.$": "$.stopped.Tasks[?(@.TaskDefinitionArn == $.target.Arn)]",
             "failed.$": "$.service.Deployments[?(@.TaskDefinition == $.target.Arn && @.RolloutState == 'FAILED')].Id",
             "primary.$": "$.service.Deployments[?(@.Status == 'PRIMARY')].TaskDefinition" },
         "ResultPath": "$.poll", "Next": "Decide" }),
@@ -313,7 +313,10 @@ fn poll_loop(add: &mut dyn FnMut(&str, Json), rollout: &Rollout, catch: &Json) {
         json!({ "And": [{ "Not": phase("restore") }, { "Variable": "$.poll.failed[0]", "IsPresent": true }], "Next": "CircuitBreaker" }),
         json!({ "And": [{ "Not": phase("restore") }, { "Variable": "$.poll.primary[0]", "IsPresent": true },
             { "Not": { "Variable": "$.poll.primary[0]", "StringEqualsPath": "$.target.Arn" } }], "Next": "CircuitBreaker" }),
-        json!({ "And": [phase("rollout"), { "Variable": "$.poll.stopped[0]", "IsPresent": true }], "Next": "TasksStopped" }),
+        // Only a revision registered by this execution: one given (a rollback)
+        // has tasks that were stopped when the service last left it.
+        json!({ "And": [phase("rollout"), { "Not": { "Variable": "$.taskDefinitionArn", "IsPresent": true } },
+            { "Variable": "$.poll.stopped[0]", "IsPresent": true }], "Next": "TasksStopped" }),
         json!({ "And": [phase("rollout"), { "Variable": enough, "IsPresent": true }], "Next": "Healthy" }),
         json!({ "And": [phase("rollout"), { "Variable": "$.poll.n", "NumericGreaterThanEquals": rollout.max_polls }], "Next": "NotHealthyInTime" }),
         json!({ "And": [phase("watch"), { "Not": { "Variable": enough, "IsPresent": true } }], "Next": "Unhealthy" }),
@@ -330,7 +333,7 @@ fn poll_loop(add: &mut dyn FnMut(&str, Json), rollout: &Rollout, catch: &Json) {
         json!({ "Type": "Choice", "Choices": choices, "Default": "Wait" }),
     );
     add("CircuitBreaker", failure("Deploy.CircuitBreaker", &format!("States.Format('the ECS deployment circuit breaker failed revision {{}} of service {} (or moved the service off it)', $.target.Arn)", rollout.service)));
-    add("TasksStopped", failure("Deploy.TasksStopped", "States.Format('tasks of revision {} stopped during the rollout (the first: {}); see DescribeTasks stoppedReason and the task logs', $.target.Arn, $.poll.stopped[0])"));
+    add("TasksStopped", failure("Deploy.TasksStopped", "States.Format('tasks of revision {} stopped during the rollout; the first: {}', $.target.Arn, States.JsonToString($.poll.stopped[0]))"));
     add("NotHealthyInTime", failure("Deploy.Unhealthy", &format!("States.Format('revision {{}} did not have {} healthy task(s) after {} looks {} s apart', $.target.Arn)", rollout.desired_count, rollout.max_polls, rollout.poll_seconds)));
     add("Unhealthy", failure("Deploy.Unhealthy", &format!("States.Format('revision {{}} fell below {} healthy task(s) during the watch', $.target.Arn)", rollout.desired_count)));
 }

@@ -6,6 +6,8 @@ pub mod compose_files;
 pub mod conformance;
 pub mod deploy;
 pub mod down;
+pub mod ecs;
+pub mod export;
 pub mod logs;
 pub mod proxy;
 pub mod releases;

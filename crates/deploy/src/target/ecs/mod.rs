@@ -7,6 +7,7 @@
 
 pub mod definition;
 pub mod error;
+pub mod export;
 pub mod plan;
 pub mod registry;
 pub mod run;

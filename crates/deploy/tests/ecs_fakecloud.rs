@@ -12,137 +12,16 @@ mod support;
 mod fakecloud;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use fakecloud::Fakecloud;
 use serde_json::{json, Value as Json};
+use support::ecs::{compose, print, version_of, with_shell, Containers};
 use windlass_aws::model::Model;
 use windlass_aws::{Client, Service};
 use windlass_deploy::backend::docker::Docker;
-use windlass_deploy::target::ecs::run::{Ecs, Report};
+use windlass_deploy::target::ecs::run::Ecs;
 use windlass_engine::Status;
 use windlass_store::releases::{Outcome, Releases, SqliteReleases};
-
-/// Removes the containers fakecloud started (they outlive it).
-struct Containers(u16);
-
-impl Drop for Containers {
-    fn drop(&mut self) {
-        let listed = std::process::Command::new("docker")
-            .args(["ps", "-a", "--format", "{{.ID}} {{.Image}}"])
-            .output();
-        let Ok(listed) = listed else { return };
-        let prefix = format!("127.0.0.1:{}/", self.0);
-        for line in String::from_utf8_lossy(&listed.stdout).lines() {
-            if let Some((id, image)) = line.split_once(' ') {
-                if image.starts_with(&prefix) {
-                    let _ = std::process::Command::new("docker")
-                        .args(["rm", "-f", id])
-                        .output();
-                }
-            }
-        }
-    }
-}
-
-/// Each version publishes its own host port: fakecloud, like ECS's bridge
-/// mode on one instance, cannot run two tasks on one static port, and it
-/// takes a host port of 0 as the container's.
-fn compose(version: &str, port: u16, crash: bool) -> String {
-    let crash = if crash {
-        "\n      TESTAPP_CRASH_AT_START: \"3\""
-    } else {
-        ""
-    };
-    format!(
-        r#"name: shop
-services:
-  web:
-    build: ./app
-    ports: ["{port}:8080"]
-    environment:
-      TESTAPP_VERSION: {version}{crash}
-    healthcheck: {{ test: ["CMD", "/app", "probe"], interval: 5s, timeout: 2s, retries: 2, start_period: 1s }}
-    x-windlass:
-      watch: 3s
-      ecs: {{ cluster: windlass, launchType: EC2, networkMode: bridge, pollSeconds: 1, maxPolls: 90 }}
-"#
-    )
-}
-
-/// What the running task of `revision` answers at `/version` on its
-/// published loopback port.
-async fn version_of(client: &Client, revision: &str) -> String {
-    let ecs = Model::of(Service::named("ecs").expect("ecs")).expect("model");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let listed = client
-            .call(
-                &ecs,
-                "listTasks",
-                &json!({ "Cluster": "windlass", "ServiceName": "web", "DesiredStatus": "RUNNING" }),
-                None,
-            )
-            .await
-            .expect("listTasks");
-        let arns = listed["TaskArns"].clone();
-        if arns.as_array().is_some_and(|a| !a.is_empty()) {
-            let tasks = client
-                .call(
-                    &ecs,
-                    "describeTasks",
-                    &json!({ "Cluster": "windlass", "Tasks": arns }),
-                    None,
-                )
-                .await
-                .expect("describeTasks");
-            let port = tasks["Tasks"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .find_map(|task| {
-                    (task["TaskDefinitionArn"] == revision && task["LastStatus"] == "RUNNING")
-                        .then(|| task["Containers"][0]["NetworkBindings"][0]["HostPort"].as_u64())
-                        .flatten()
-                });
-            if let Some(port) = port {
-                if let Ok(answer) = get(&format!("http://127.0.0.1:{port}/version")).await {
-                    return answer;
-                }
-            }
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no task of {revision} answered on its loopback port"
-        );
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
-}
-
-async fn get(url: &str) -> Result<String, String> {
-    use http_body_util::BodyExt;
-    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-        .build_http::<http_body_util::Empty<bytes::Bytes>>();
-    let response = client
-        .get(url.parse().map_err(|e| format!("{e}"))?)
-        .await
-        .map_err(|e| e.to_string())?;
-    let body = response
-        .into_body()
-        .collect()
-        .await
-        .map_err(|e| e.to_string())?
-        .to_bytes();
-    Ok(String::from_utf8_lossy(&body).trim().to_string())
-}
-
-fn print(step: &str, report: &Report) {
-    let t = &report.timing;
-    eprintln!(
-        "{step}: {:?} {} (build {} ms, push {} ms, execution {} ms = AWS calls {} ms + waits {} ms + windlass {} ms)",
-        report.status, report.release, t.build_millis, t.push_millis, t.execution_millis, t.aws_millis, t.wait_millis, t.windlass_millis()
-    );
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deploys_v1_v2_rolls_back_a_failing_v3_and_rolls_back_to_v1_on_real_containers() {
@@ -160,16 +39,7 @@ async fn deploys_v1_v2_rolls_back_a_failing_v3_and_rolls_back_to_v1_on_real_cont
         .await
         .expect("createCluster");
 
-    let dir = support::project("ecs-fakecloud");
-    // fakecloud runs an ECS health check's CMD through /bin/sh: the image
-    // gets Debian's static busybox as its shell.
-    std::fs::copy("/bin/busybox", dir.join("app/sh"))
-        .expect("Debian's busybox-static at /bin/busybox (scripts/setup installs it)");
-    std::fs::write(
-        dir.join("app/Dockerfile"),
-        "FROM scratch\nCOPY testapp /app\nCOPY sh /bin/sh\nEXPOSE 8080\nENTRYPOINT [\"/app\"]\n",
-    )
-    .expect("Dockerfile");
+    let dir = with_shell(support::project("ecs-fakecloud"));
     let file = dir.join("compose.yaml");
     let docker = Docker::connect().await.expect("the Docker engine");
     let releases = Arc::new(SqliteReleases::in_memory().expect("releases"));

@@ -7,13 +7,17 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
 use serde_json::{json, Value as Json};
 use windlass_asl::parse::parse_text;
+use windlass_asl::Failure;
+use windlass_engine::TaskRequest;
 use windlass_engine::{ExecutionMeta, HistoryEvent, Outcome as Ended, Status};
-use windlass_runtime::{Invokers, Runtime, StartRequest, SystemClock};
+use windlass_runtime::invoke::BoxFuture;
+use windlass_runtime::{Invoker, Invokers, Runtime, StartRequest, SystemClock};
 use windlass_store::releases::{Live, NewRelease, Outcome, Release, Releases};
 use windlass_store::Store;
 
@@ -31,6 +35,28 @@ pub struct Ecs {
     pub client: windlass_aws::Client,
     pub releases: Arc<dyn Releases>,
     pub runtime: Runtime,
+    /// Nanoseconds spent inside the AWS invokers (the calls themselves).
+    in_calls: Arc<AtomicU64>,
+}
+
+/// An invoker that adds the time each call takes to a counter, so that the
+/// time of AWS calls is told apart from windlass's own (its commits too).
+struct Timed {
+    inner: Arc<dyn Invoker>,
+    nanos: Arc<AtomicU64>,
+}
+
+impl Invoker for Timed {
+    fn invoke(&self, request: TaskRequest) -> BoxFuture<Result<Json, Failure>> {
+        let inner = Arc::clone(&self.inner);
+        let nanos = Arc::clone(&self.nanos);
+        Box::pin(async move {
+            let started = Instant::now();
+            let result = inner.invoke(request).await;
+            nanos.fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+            result
+        })
+    }
 }
 
 /// What was deployed or rolled back to, how it ended, and how long each
@@ -59,11 +85,11 @@ impl Report {
 pub struct Timing {
     pub build_millis: u64,
     pub push_millis: u64,
-    /// From the first event of the execution to its last.
+    /// From the start of the execution until its end was seen (wall clock).
     pub execution_millis: i64,
-    /// Spent in AWS calls (Task scheduled to answered).
+    /// Spent inside the AWS calls (measured around each invoker call).
     pub aws_millis: i64,
-    /// Spent in the polling loops' Wait states.
+    /// Spent in the polling loops' Wait states (the history's timestamps).
     pub wait_millis: i64,
     /// Per state, in the order first entered: (name, times entered, millis).
     pub states: Vec<(String, u32, i64)>,
@@ -85,14 +111,25 @@ impl Ecs {
         releases: Arc<dyn Releases>,
         store: Arc<dyn Store>,
     ) -> Ecs {
+        let mut aws = Invokers::new();
+        windlass_aws::register(&mut aws, client.config().clone());
+        let in_calls = Arc::new(AtomicU64::new(0));
         let mut invokers = Invokers::new();
-        windlass_aws::register(&mut invokers, client.config().clone());
+        let prefixes = std::iter::once(windlass_aws::sdk::RESOURCE)
+            .chain(windlass_aws::optimized::RESOURCES.iter().copied());
+        for prefix in prefixes {
+            if let Some(inner) = aws.find(prefix) {
+                let nanos = Arc::clone(&in_calls);
+                invokers.register(prefix, Arc::new(Timed { inner, nanos }));
+            }
+        }
         let runtime = Runtime::new(store, invokers, Arc::new(SystemClock));
         Ecs {
             backend,
             client,
             releases,
             runtime,
+            in_calls,
         }
     }
 
@@ -334,6 +371,8 @@ impl Ecs {
             express: false,
         };
         let runtime_error = |e: windlass_runtime::Error| Error::Runtime(e.to_string());
+        let calls_before = self.in_calls.load(Ordering::Relaxed);
+        let started = Instant::now();
         self.runtime
             .start(StartRequest {
                 definition_text: text,
@@ -346,6 +385,9 @@ impl Ecs {
             .set_execution(&plan.key, &release.id, &arn)
             .ok();
         let finished = self.runtime.wait(&arn).await.map_err(runtime_error)?;
+        let wall_millis = started.elapsed().as_millis() as i64;
+        let calls_millis =
+            ((self.in_calls.load(Ordering::Relaxed) - calls_before) / 1_000_000) as i64;
         let history = self
             .runtime
             .store()
@@ -365,7 +407,11 @@ impl Ecs {
             execution: arn,
             status: finished.status,
             error,
-            timing: times(&history, timing),
+            timing: Timing {
+                execution_millis: wall_millis,
+                aws_millis: calls_millis,
+                ..times(&history, timing)
+            },
         })
     }
 
@@ -454,14 +500,9 @@ fn times(history: &[HistoryEvent], mut timing: Timing) -> Timing {
     };
     timing.execution_millis = last.timestamp_millis - first.timestamp_millis;
     let mut entered: Option<(String, i64)> = None;
-    let mut scheduled: Option<i64> = None;
     for event in history {
         let at = event.timestamp_millis;
         match event.kind.as_ref() {
-            "TaskScheduled" => scheduled = Some(at),
-            "TaskSucceeded" | "TaskFailed" | "TaskTimedOut" => {
-                timing.aws_millis += scheduled.take().map_or(0, |s| at - s);
-            }
             kind if kind.ends_with("StateEntered") => {
                 let name = event
                     .details

@@ -35,6 +35,9 @@ enum Command {
     Server(commands::server::Args),
     /// Deploy a Compose app as one release behind windlass's proxies, as an ASL execution.
     Deploy(commands::deploy::Args),
+    /// Write a CloudFormation template that puts a service and its deploy
+    /// state machine on AWS (`--target ecs`).
+    Export(commands::export::Args),
     /// Put the app (or one service) back on an earlier release.
     Rollback(commands::rollback::Args),
     /// Stop and remove an app's containers, proxies and networks (volumes with --volumes).
@@ -102,6 +105,7 @@ fn run() -> anyhow::Result<ExitCode> {
         Command::Server(args) => commands::server::run(args)?,
         Command::Deploy(args) => commands::deploy::run(args)?,
         Command::Rollback(args) => commands::rollback::run(args)?,
+        Command::Export(args) => commands::export::run(args)?,
         Command::Down(args) => commands::down::run(args)?,
         Command::Releases(args) => commands::releases::run(args)?,
         Command::Status(args) => commands::status::run(args)?,

@@ -47,11 +47,22 @@ pub struct Args {
     /// live release (by default such a service is left alone).
     #[arg(long)]
     force: bool,
+    /// `ecs`: deploy to Amazon ECS (images in ECR) by a definition of AWS
+    /// service integrations only; `docker` (the default) to the local engine.
+    /// `x-windlass.target: ecs` on a service does the same.
+    #[arg(long, value_name = "TARGET")]
+    target: Option<String>,
     #[command(flatten)]
     state: StateArgs,
 }
 
 pub fn run(args: Args) -> anyhow::Result<u8> {
+    if args.show_definition && args.target.as_deref() == Some("ecs") {
+        return match args.compose.pin() {
+            Ok(pinned) => super::ecs::show_definition(&pinned, &args.services),
+            Err(code) => Ok(code),
+        };
+    }
     if args.show_definition {
         println!("{}", DEPLOY_DEFINITION.trim_end());
         return Ok(exit::OK);
@@ -71,6 +82,9 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             );
             return Ok(exit::INVALID);
         }
+    }
+    if super::ecs::chosen(args.target.as_deref(), &pinned, &args.services) {
+        return super::ecs::deploy(&pinned, &args.services, &args.state);
     }
     let definition = match &args.definition {
         Some(path) => Some(

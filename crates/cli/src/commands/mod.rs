@@ -7,6 +7,8 @@ pub mod conformance;
 pub mod dashboard;
 pub mod deploy;
 pub mod down;
+pub mod ecs;
+pub mod export;
 pub mod logs;
 pub mod proxy;
 pub mod releases;

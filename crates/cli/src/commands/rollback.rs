@@ -34,11 +34,22 @@ pub struct Args {
     /// One JSON object on stdout instead of progress lines.
     #[arg(long)]
     json: bool,
+    /// `ecs`: SERVICE is an ECS service (its Compose name or
+    /// `ecs/CLUSTER/SERVICE`), put back on RELEASE's task definition revision.
+    #[arg(long, value_name = "TARGET")]
+    target: Option<String>,
     #[command(flatten)]
     state: StateArgs,
 }
 
 pub fn run(args: Args) -> anyhow::Result<u8> {
+    if let Some(service) = args
+        .service
+        .as_deref()
+        .filter(|s| args.target.as_deref() == Some("ecs") || s.starts_with("ecs/"))
+    {
+        return super::ecs::rollback(service, args.release.as_deref(), &args.state);
+    }
     let tokio = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;

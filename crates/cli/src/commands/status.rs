@@ -13,11 +13,18 @@ pub struct Args {
     /// A JSON object on stdout.
     #[arg(long)]
     json: bool,
+    /// An ECS service (its Compose name or `ecs/CLUSTER/SERVICE`): its
+    /// deployments as ECS reports them.
+    #[arg(long, value_name = "SERVICE")]
+    ecs: Option<String>,
     #[command(flatten)]
     state: StateArgs,
 }
 
 pub fn run(args: Args) -> anyhow::Result<u8> {
+    if let Some(service) = &args.ecs {
+        return super::ecs::status(service, &args.state);
+    }
     let tokio = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;

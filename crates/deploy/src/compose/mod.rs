@@ -14,6 +14,7 @@ mod buildkit;
 mod check;
 mod diagnostic;
 mod dotenv;
+mod ecs;
 mod fields;
 mod fingerprint;
 mod hooks;
@@ -41,6 +42,7 @@ use std::path::{Path, PathBuf};
 use indexmap::IndexMap;
 
 pub use diagnostic::{Diagnostic, Location, Severity};
+pub use ecs::{Ecs, LambdaHooks};
 pub use hooks::check_state;
 pub use locate::{FieldPath, Segment};
 pub use model::{

@@ -34,6 +34,13 @@ pub struct Windlass {
     /// on a volume, a singleton worker): deployed stop-first.
     #[serde(default)]
     pub exclusive: bool,
+    /// Deploy to Amazon ECS instead of the local engine (`--target ecs`
+    /// does the same for every service).
+    #[serde(default)]
+    pub target: Option<String>,
+    /// Where and how the service runs on ECS (`target: ecs`).
+    #[serde(default)]
+    pub ecs: super::ecs::Ecs,
 }
 
 /// windlass's own health probe, for when Docker's healthcheck is not enough.

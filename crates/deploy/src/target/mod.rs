@@ -11,6 +11,7 @@
 //! calls it again with the same input.
 
 pub mod docker;
+pub mod ecs;
 mod parsed;
 
 use async_trait::async_trait;

@@ -1,0 +1,261 @@
+//! The ECS target on the command line: `windlass deploy --target ecs`
+//! (and `--show-definition`), `windlass rollback --target ecs SERVICE
+//! [RELEASE]` and `windlass status --target ecs`. The deploy runs in this
+//! process on windlass's durable runtime (the state folder's database)
+//! with the AWS integrations registered; no agent is needed, since nothing
+//! local (no proxy) has to outlive it.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use serde_json::json;
+use windlass_aws::model::Model;
+use windlass_aws::{Client, Config, Service};
+use windlass_deploy::agent::database;
+use windlass_deploy::backend::docker::Docker;
+use windlass_deploy::target::ecs::definition;
+use windlass_deploy::target::ecs::error::advice;
+use windlass_deploy::target::ecs::plan::plan;
+use windlass_deploy::target::ecs::run::{Ecs, Report};
+use windlass_engine::Status;
+use windlass_store::releases::{Releases, SqliteReleases};
+use windlass_store::sqlite::{Durability, SqliteStore};
+
+use super::agent::StateArgs;
+use super::compose_files::Pinned;
+use super::deploy::who;
+use crate::exit;
+
+/// Whether `services` (all of the file's when empty) go to ECS: `--target
+/// ecs`, or `x-windlass.target: ecs` on every one of them.
+pub fn chosen(target: Option<&str>, pinned: &Pinned, services: &[String]) -> bool {
+    if target == Some("ecs") {
+        return true;
+    }
+    let names = names(pinned, services);
+    !names.is_empty()
+        && names.iter().all(|name| {
+            pinned.project.services[name.as_str()]
+                .windlass
+                .target
+                .as_deref()
+                == Some("ecs")
+        })
+}
+
+fn names(pinned: &Pinned, services: &[String]) -> Vec<String> {
+    if services.is_empty() {
+        pinned.project.services.keys().cloned().collect()
+    } else {
+        services.to_vec()
+    }
+}
+
+fn region(config: &Config) -> String {
+    config.region.clone().unwrap_or_else(|| "us-east-1".into())
+}
+
+/// `deploy --target ecs --show-definition`: the definition of each service.
+pub fn show_definition(pinned: &Pinned, services: &[String]) -> anyhow::Result<u8> {
+    let config = Config::from_env();
+    for name in names(pinned, services) {
+        match plan(
+            &name,
+            &pinned.project.services[name.as_str()],
+            &region(&config),
+        ) {
+            Ok(plan) => println!(
+                "{}",
+                serde_json::to_string_pretty(&definition::deploy(&plan.rollout))?
+            ),
+            Err(refusals) => return Ok(refuse(&refusals)),
+        }
+    }
+    Ok(exit::OK)
+}
+
+fn refuse(refusals: &[windlass_deploy::target::ecs::task_definition::Refusal]) -> u8 {
+    eprintln!("windlass: the Compose file cannot be deployed to ECS:");
+    for refusal in refusals {
+        eprintln!("  {refusal}");
+    }
+    exit::INVALID
+}
+
+fn target(state: &StateArgs) -> anyhow::Result<(Ecs, Arc<SqliteReleases>)> {
+    let dir = state.dir();
+    std::fs::create_dir_all(&dir)
+        .with_context(|| format!("cannot create the state folder {}", dir.display()))?;
+    let db = database(&dir);
+    let store = Arc::new(SqliteStore::open(&db, Durability::Full)?);
+    let releases = Arc::new(SqliteReleases::open(&db)?);
+    let config = Config::from_env();
+    let runtime = tokio::runtime::Handle::current();
+    let docker = runtime
+        .block_on(Docker::connect())
+        .context("the ECS target builds images with the local Docker engine")?;
+    let ecs = Ecs::new(
+        Arc::new(docker),
+        Client::new(config),
+        releases.clone(),
+        store,
+    );
+    Ok((ecs, releases))
+}
+
+/// `deploy --target ecs`: each service in turn; the worst outcome is the exit code.
+pub fn deploy(pinned: &Pinned, services: &[String], state: &StateArgs) -> anyhow::Result<u8> {
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let _guard = tokio.enter();
+    let (ecs, _) = target(state)?;
+    let mut code = exit::OK;
+    for name in names(pinned, services) {
+        eprintln!("{name}: deploying to ECS (image built locally, pushed to ECR, rolled out by an ASL execution of aws-sdk states)");
+        let outcome = tokio.block_on(ecs.deploy(&pinned.file, &pinned.text, &name, &who()));
+        match outcome {
+            Ok(report) => code = code.max(print(&name, &report)),
+            Err(e) => {
+                eprintln!("windlass: {name}: {e}");
+                code = code.max(exit::FAILED);
+            }
+        }
+    }
+    Ok(code)
+}
+
+/// `rollback --target ecs SERVICE [RELEASE]`: SERVICE is the Compose
+/// service's name or its store key `ecs/CLUSTER/SERVICE`.
+pub fn rollback(service: &str, release: Option<&str>, state: &StateArgs) -> anyhow::Result<u8> {
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let _guard = tokio.enter();
+    let (ecs, releases) = target(state)?;
+    let key = key_of(releases.as_ref(), service)?;
+    match tokio.block_on(ecs.rollback(&key, release)) {
+        Ok(report) => Ok(match print(&key, &report) {
+            exit::OK => exit::OK,
+            _ => exit::FAILED,
+        }),
+        Err(e) => {
+            eprintln!("windlass: {e}");
+            Ok(exit::REFUSED)
+        }
+    }
+}
+
+fn key_of(releases: &dyn Releases, service: &str) -> anyhow::Result<String> {
+    if service.starts_with("ecs/") {
+        return Ok(service.into());
+    }
+    let keys: Vec<String> = releases
+        .services()?
+        .into_iter()
+        .filter(|k| k.starts_with("ecs/") && k.ends_with(&format!("/{service}")))
+        .collect();
+    match keys.as_slice() {
+        [one] => Ok(one.clone()),
+        [] => anyhow::bail!("no ECS service {service} was deployed from this state folder; `windlass releases` lists what was"),
+        many => anyhow::bail!("{service} is on several clusters: name one of {}", many.join(", ")),
+    }
+}
+
+/// Prints how a deploy or rollback ended and where its time went; returns
+/// the exit code it means.
+fn print(name: &str, report: &Report) -> u8 {
+    let t = &report.timing;
+    for (state, count, millis) in &t.states {
+        eprintln!("  {state:<20} {count:>3}x {millis:>7} ms");
+    }
+    eprintln!(
+        "{name}: release {} revision {} ({} ms build, {} ms push, {} ms execution: {} ms AWS calls, {} ms polling waits, {} ms windlass)",
+        report.release,
+        report.revision.as_deref().unwrap_or("-"),
+        t.build_millis, t.push_millis, t.execution_millis, t.aws_millis, t.wait_millis, t.windlass_millis()
+    );
+    match (&report.status, &report.error) {
+        (Status::Succeeded, _) => {
+            eprintln!("{name}: live");
+            exit::OK
+        }
+        (_, Some((error, cause))) => {
+            let what = if report.rolled_back() {
+                "rolled back to the previous revision"
+            } else {
+                "failed"
+            };
+            eprintln!("{name}: {what}: {error}: {cause}");
+            if let Some(code) = cause.split("Error Code: ").nth(1) {
+                eprintln!(
+                    "  what to do: {}",
+                    advice(
+                        &format!("execution {}", report.execution),
+                        &report.key,
+                        code.trim_end_matches(')')
+                    )
+                );
+            }
+            if report.rolled_back() {
+                exit::ROLLED_BACK
+            } else {
+                exit::FAILED
+            }
+        }
+        _ => exit::FAILED,
+    }
+}
+
+/// `status --target ecs SERVICE`: the ECS service's deployments.
+pub fn status(service: &str, state: &StateArgs) -> anyhow::Result<u8> {
+    let db = database(&state.dir());
+    let releases = SqliteReleases::open(&db)?;
+    let key = key_of(&releases, service)?;
+    let mut parts = key.splitn(3, '/').skip(1);
+    let (Some(cluster), Some(name)) = (parts.next(), parts.next()) else {
+        anyhow::bail!("{key} is not ecs/CLUSTER/SERVICE");
+    };
+    let tokio = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let client = Client::new(Config::from_env());
+    let ecs = Model::of(Service::named("ecs").context("no ECS model")?)?;
+    let answer = tokio
+        .block_on(client.call(
+            &ecs,
+            "describeServices",
+            &json!({ "Cluster": cluster, "Services": [name] }),
+            None,
+        ))
+        .map_err(|e| {
+            windlass_deploy::target::ecs::error::Error::aws(
+                "ecs:DescribeServices",
+                format!("service {name} on cluster {cluster}"),
+                e,
+            )
+        })?;
+    let live = releases.live(&key)?;
+    println!(
+        "{key}: live release {}",
+        live.as_ref().map_or("-", |l| l.release.as_str())
+    );
+    for deployment in answer["Services"][0]["Deployments"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        println!(
+            "  {} {} {} running {}/{} {}",
+            deployment["Status"].as_str().unwrap_or("?"),
+            deployment["TaskDefinition"].as_str().unwrap_or("?"),
+            deployment["RolloutState"].as_str().unwrap_or("-"),
+            deployment["RunningCount"],
+            deployment["DesiredCount"],
+            deployment["RolloutStateReason"].as_str().unwrap_or("")
+        );
+    }
+    Ok(exit::OK)
+}

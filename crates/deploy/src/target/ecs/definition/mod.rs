@@ -1,0 +1,461 @@
+//! The ECS deploy definition: an ASL document made only of AWS service
+//! integrations, so that windlass's engine and AWS Step Functions run it
+//! alike. ECS has no `.sync` for a service rollout, so the definition polls:
+//! a Wait, DescribeServices, ListTasks and DescribeTasks, and a Choice that
+//! decides from the deployments (rollout state, circuit breaker) and from
+//! the tasks themselves (local emulators do not finish deployment records).
+//!
+//! Input: `{"taskDefinition": {RegisterTaskDefinition's input}}` to deploy a
+//! new revision, or `{"taskDefinitionArn": "..."}` to put the service on a
+//! revision that exists (`windlass rollback`). The state the loop keeps:
+//! `$.found` (the service's revision before), `$.target.Arn` (the revision
+//! going live), `$.poll` (phase, look count, the tasks seen), `$.error`.
+
+use serde_json::{json, Map, Value as Json};
+
+/// The error a deploy fails with once the service is back on its previous
+/// revision; the CLI gives it as the rolled-back exit code.
+pub const ROLLED_BACK: &str = "Deploy.RolledBack";
+/// A first deploy that failed: there was no revision to go back to, and the
+/// service was scaled to zero.
+pub const FAILED: &str = "Deploy.Failed";
+/// The rollback itself did not bring the previous revision back healthy.
+pub const ROLLBACK_FAILED: &str = "Deploy.RollbackFailed";
+
+/// What the definition is written for: one ECS service and how it rolls out.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rollout {
+    pub cluster: String,
+    pub service: String,
+    pub desired_count: u32,
+    /// `FARGATE`, `EC2`, `EXTERNAL`, or none when a capacity provider
+    /// strategy is given.
+    pub launch_type: Option<String>,
+    pub capacity_provider_strategy: Option<Json>,
+    pub network_configuration: Option<Json>,
+    /// Whether a task counts as healthy only once ECS says `HEALTHY` (its
+    /// essential container has a health check) rather than `RUNNING`.
+    pub health_checked: bool,
+    pub poll_seconds: u32,
+    /// Looks at the rollout before it counts as failed.
+    pub max_polls: u32,
+    /// Looks at the service after it is healthy (the watch).
+    pub watch_polls: u32,
+    /// CloudWatch alarms: one in ALARM during the watch rolls back; ECS's
+    /// own deployment alarms get them too.
+    pub alarms: Vec<String>,
+    /// ECS's blue/green strategy with this bake time, else rolling.
+    pub blue_green: Option<u32>,
+    /// Stop the old tasks before the new ones start (an exclusive service).
+    pub stop_first: bool,
+    /// States run after the revision is registered, before the service
+    /// moves to it, and after its tasks are healthy, before the watch.
+    pub before_switch: Vec<Hook>,
+    pub after_switch: Vec<Hook>,
+}
+
+/// A hook of the ECS deploy.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Hook {
+    /// `lambda:invoke` of this function (name or ARN).
+    Lambda(String),
+    /// A one-off task of the new revision with this command
+    /// (`ecs:runTask.sync`), for the container named.
+    Command {
+        container: String,
+        command: Vec<String>,
+    },
+    /// The user's own ASL state (it must call AWS resources only).
+    State(Json),
+}
+
+/// The deploy definition for `rollout`.
+pub fn deploy(rollout: &Rollout) -> Json {
+    let mut states = Map::new();
+    let mut add = |name: &str, state: Json| {
+        states.insert(name.to_string(), state);
+    };
+    let ecs = |action: &str| format!("arn:aws:states:::aws-sdk:ecs:{action}");
+    let catch =
+        json!([{ "ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "RollBack" }]);
+    let catch_before =
+        json!([{ "ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "NotDeployed" }]);
+
+    add(
+        "FindService",
+        json!({
+        "Type": "Task", "Resource": ecs("describeServices"),
+        "Parameters": { "Cluster": rollout.cluster, "Services": [rollout.service] },
+        "ResultSelector": { "Active.$": "$.Services[?(@.Status == 'ACTIVE')].TaskDefinition" },
+        "ResultPath": "$.found",
+        "Catch": catch_before, "Next": "NewRevision?" }),
+    );
+    add(
+        "NewRevision?",
+        json!({
+        "Type": "Choice",
+        "Choices": [{ "Variable": "$.taskDefinitionArn", "IsPresent": true, "Next": "GivenRevision" }],
+        "Default": "Register" }),
+    );
+    add(
+        "GivenRevision",
+        json!({
+        "Type": "Pass", "Parameters": { "Arn.$": "$.taskDefinitionArn" },
+        "ResultPath": "$.target", "Next": first_hook("BeforeSwitch", &rollout.before_switch, "ServiceExists?") }),
+    );
+    add(
+        "Register",
+        json!({
+        "Type": "Task", "Resource": ecs("registerTaskDefinition"),
+        "InputPath": "$.taskDefinition",
+        "ResultSelector": { "Arn.$": "$.TaskDefinition.TaskDefinitionArn" },
+        "ResultPath": "$.target",
+        "Catch": catch_before, "Next": first_hook("BeforeSwitch", &rollout.before_switch, "ServiceExists?") }),
+    );
+    hooks(
+        &mut add,
+        rollout,
+        "BeforeSwitch",
+        &rollout.before_switch,
+        "ServiceExists?",
+        &catch_before,
+    );
+    add(
+        "ServiceExists?",
+        json!({
+        "Type": "Choice",
+        "Choices": [{ "Variable": "$.found.Active[0]", "IsPresent": true, "Next": "UpdateService" }],
+        "Default": "CreateService" }),
+    );
+    let mut create = service_parameters(rollout);
+    create.insert("ServiceName".into(), json!(rollout.service));
+    if let Some(launch) = &rollout.launch_type {
+        create.insert("LaunchType".into(), json!(launch));
+    }
+    if let Some(network) = &rollout.network_configuration {
+        create.insert("NetworkConfiguration".into(), network.clone());
+    }
+    add(
+        "CreateService",
+        json!({
+        "Type": "Task", "Resource": ecs("createService"), "Parameters": create,
+        "ResultPath": null, "Catch": catch, "Next": "StartRollout" }),
+    );
+    let mut update = service_parameters(rollout);
+    update.insert("Service".into(), json!(rollout.service));
+    if let Some(network) = &rollout.network_configuration {
+        update.insert("NetworkConfiguration".into(), network.clone());
+    }
+    add(
+        "UpdateService",
+        json!({
+        "Type": "Task", "Resource": ecs("updateService"), "Parameters": update,
+        "ResultPath": null, "Catch": catch, "Next": "StartRollout" }),
+    );
+    add(
+        "StartRollout",
+        json!({
+        "Type": "Pass", "Result": { "phase": "rollout", "n": 0 }, "ResultPath": "$.poll", "Next": "Wait" }),
+    );
+    poll_loop(&mut add, rollout, &catch);
+    let after = first_hook("AfterSwitch", &rollout.after_switch, "StartWatch");
+    add("Healthy", json!({ "Type": "Pass", "Next": after }));
+    hooks(
+        &mut add,
+        rollout,
+        "AfterSwitch",
+        &rollout.after_switch,
+        "StartWatch",
+        &catch,
+    );
+    let watch_next = if rollout.watch_polls == 0 {
+        "Done"
+    } else {
+        "Wait"
+    };
+    add(
+        "StartWatch",
+        json!({
+        "Type": "Pass", "Result": { "phase": "watch", "n": 0 }, "ResultPath": "$.poll", "Next": watch_next }),
+    );
+    if !rollout.alarms.is_empty() {
+        add(
+            "Alarms",
+            json!({
+            "Type": "Task", "Resource": "arn:aws:states:::aws-sdk:cloudwatch:describeAlarms",
+            "Parameters": { "AlarmNames": rollout.alarms, "StateValue": "ALARM" },
+            "ResultSelector": { "Names.$": "$.MetricAlarms[*].AlarmName" },
+            "ResultPath": "$.alarms", "Catch": catch, "Next": "InAlarm?" }),
+        );
+        add(
+            "InAlarm?",
+            json!({
+            "Type": "Choice",
+            "Choices": [
+                { "Variable": "$.alarms.Names[0]", "IsPresent": true, "Next": "AlarmFired" },
+                { "Variable": "$.poll.n", "NumericGreaterThanEquals": rollout.watch_polls, "Next": "Done" }],
+            "Default": "Wait" }),
+        );
+        add("AlarmFired", failure("Deploy.Alarm", "States.Format('CloudWatch alarm {} is in ALARM during the watch of {}', $.alarms.Names[0], $.target.Arn)"));
+    }
+    add("Done", json!({ "Type": "Succeed" }));
+    rollback(&mut add, rollout);
+    json!({
+        "Comment": format!("windlass: deploy ECS service {} on cluster {}; only AWS service integrations, so AWS Step Functions runs it as windlass does", rollout.service, rollout.cluster),
+        "StartAt": "FindService",
+        "States": states })
+}
+
+/// What CreateService and UpdateService share: the revision, the count and
+/// the deployment configuration (circuit breaker with rollback on).
+fn service_parameters(rollout: &Rollout) -> Map<String, Json> {
+    let (minimum, maximum) = if rollout.stop_first {
+        (0, 100)
+    } else {
+        (100, 200)
+    };
+    let mut deployment = json!({
+        "DeploymentCircuitBreaker": { "Enable": true, "Rollback": true },
+        "MinimumHealthyPercent": minimum, "MaximumPercent": maximum });
+    if !rollout.alarms.is_empty() {
+        deployment["Alarms"] =
+            json!({ "AlarmNames": rollout.alarms, "Enable": true, "Rollback": true });
+    }
+    if let Some(bake) = rollout.blue_green {
+        deployment["Strategy"] = json!("BLUE_GREEN");
+        deployment["BakeTimeInMinutes"] = json!(bake);
+    }
+    let mut out = Map::new();
+    out.insert("Cluster".into(), json!(rollout.cluster));
+    out.insert("TaskDefinition.$".into(), json!("$.target.Arn"));
+    out.insert("DesiredCount".into(), json!(rollout.desired_count));
+    out.insert("DeploymentConfiguration".into(), deployment);
+    if let Some(strategy) = &rollout.capacity_provider_strategy {
+        out.insert("CapacityProviderStrategy".into(), strategy.clone());
+    }
+    out
+}
+
+/// The polling loop all three phases share (rollout, watch, restore): look
+/// at the service and its tasks, then decide by phase.
+fn poll_loop(add: &mut dyn FnMut(&str, Json), rollout: &Rollout, catch: &Json) {
+    let ecs = |action: &str| format!("arn:aws:states:::aws-sdk:ecs:{action}");
+    add(
+        "Wait",
+        json!({ "Type": "Wait", "Seconds": rollout.poll_seconds, "Next": "DescribeService" }),
+    );
+    add(
+        "DescribeService",
+        json!({
+        "Type": "Task", "Resource": ecs("describeServices"),
+        "Parameters": { "Cluster": rollout.cluster, "Services": [rollout.service] },
+        "ResultSelector": { "Deployments.$": "$.Services[0].Deployments" },
+        "ResultPath": "$.service", "Catch": catch, "Next": "ListRunning" }),
+    );
+    for (status, name, next) in [
+        ("RUNNING", "Running", "ListStopped"),
+        ("STOPPED", "Stopped", "AnyRunning?"),
+    ] {
+        add(
+            &format!("List{name}"),
+            json!({
+            "Type": "Task", "Resource": ecs("listTasks"),
+            "Parameters": { "Cluster": rollout.cluster, "ServiceName": rollout.service, "DesiredStatus": status },
+            "ResultSelector": { "Arns.$": "$.TaskArns" },
+            "ResultPath": format!("$.{}", name.to_lowercase()), "Catch": catch, "Next": next }),
+        );
+    }
+    for (name, next) in [("Running", "AnyStopped?"), ("Stopped", "Select")] {
+        let lower = name.to_lowercase();
+        add(
+            &format!("Any{name}?"),
+            json!({
+            "Type": "Choice",
+            "Choices": [{ "Variable": format!("$.{lower}.Arns[0]"), "IsPresent": true, "Next": format!("Describe{name}") }],
+            "Default": format!("No{name}") }),
+        );
+        add(
+            &format!("Describe{name}"),
+            json!({
+            "Type": "Task", "Resource": ecs("describeTasks"),
+            "Parameters": { "Cluster": rollout.cluster, "Tasks.$": format!("$.{lower}.Arns") },
+            "ResultSelector": { "Tasks.$": "$.Tasks" },
+            "ResultPath": format!("$.{lower}"), "Catch": catch, "Next": next }),
+        );
+        add(
+            &format!("No{name}"),
+            json!({
+            "Type": "Pass", "Result": { "Tasks": [] }, "ResultPath": format!("$.{lower}"), "Next": next }),
+        );
+    }
+    let healthy = if rollout.health_checked {
+        "$.running.Tasks[?(@.TaskDefinitionArn == $.target.Arn && @.LastStatus == 'RUNNING' && @.HealthStatus == 'HEALTHY')].TaskArn"
+    } else {
+        "$.running.Tasks[?(@.TaskDefinitionArn == $.target.Arn && @.LastStatus == 'RUNNING')].TaskArn"
+    };
+    add(
+        "Select",
+        json!({
+        "Type": "Pass",
+        "Parameters": {
+            "phase.$": "$.poll.phase",
+            "n.$": "States.MathAdd($.poll.n, 1)",
+            "healthy.$": healthy,
+            "stopped.$": "$.stopped.Tasks[?(@.TaskDefinitionArn == $.target.Arn)]",
+            "failed.$": "$.service.Deployments[?(@.TaskDefinition == $.target.Arn && @.RolloutState == 'FAILED')].Id",
+            "primary.$": "$.service.Deployments[?(@.Status == 'PRIMARY')].TaskDefinition" },
+        "ResultPath": "$.poll", "Next": "Decide" }),
+    );
+    let enough = format!("$.poll.healthy[{}]", rollout.desired_count.max(1) - 1);
+    let phase = |name: &str| json!({ "Variable": "$.poll.phase", "StringEquals": name });
+    let mut choices = vec![
+        // The circuit breaker failed the new revision (or moved the service off it).
+        json!({ "And": [{ "Not": phase("restore") }, { "Variable": "$.poll.failed[0]", "IsPresent": true }], "Next": "CircuitBreaker" }),
+        json!({ "And": [{ "Not": phase("restore") }, { "Variable": "$.poll.primary[0]", "IsPresent": true },
+            { "Not": { "Variable": "$.poll.primary[0]", "StringEqualsPath": "$.target.Arn" } }], "Next": "CircuitBreaker" }),
+        // Only a revision registered by this execution: one given (a rollback)
+        // has tasks that were stopped when the service last left it.
+        json!({ "And": [phase("rollout"), { "Not": { "Variable": "$.taskDefinitionArn", "IsPresent": true } },
+            { "Variable": "$.poll.stopped[0]", "IsPresent": true }], "Next": "TasksStopped" }),
+        json!({ "And": [phase("rollout"), { "Variable": enough, "IsPresent": true }], "Next": "Healthy" }),
+        json!({ "And": [phase("rollout"), { "Variable": "$.poll.n", "NumericGreaterThanEquals": rollout.max_polls }], "Next": "NotHealthyInTime" }),
+        json!({ "And": [phase("watch"), { "Not": { "Variable": enough, "IsPresent": true } }], "Next": "Unhealthy" }),
+        json!({ "And": [phase("restore"), { "Variable": enough, "IsPresent": true }], "Next": "RolledBack" }),
+        json!({ "And": [phase("restore"), { "Variable": "$.poll.n", "NumericGreaterThanEquals": rollout.max_polls }], "Next": "RollbackNotHealthy" }),
+    ];
+    if rollout.alarms.is_empty() {
+        choices.push(json!({ "And": [phase("watch"), { "Variable": "$.poll.n", "NumericGreaterThanEquals": rollout.watch_polls }], "Next": "Done" }));
+    } else {
+        choices.push(json!({ "And": [phase("watch")], "Next": "Alarms" }));
+    }
+    add(
+        "Decide",
+        json!({ "Type": "Choice", "Choices": choices, "Default": "Wait" }),
+    );
+    add("CircuitBreaker", failure("Deploy.CircuitBreaker", &format!("States.Format('the ECS deployment circuit breaker failed revision {{}} of service {} (or moved the service off it)', $.target.Arn)", rollout.service)));
+    add("TasksStopped", failure("Deploy.TasksStopped", "States.Format('tasks of revision {} stopped during the rollout; the first: {}', $.target.Arn, States.JsonToString($.poll.stopped[0]))"));
+    add("NotHealthyInTime", failure("Deploy.Unhealthy", &format!("States.Format('revision {{}} did not have {} healthy task(s) after {} looks {} s apart', $.target.Arn)", rollout.desired_count, rollout.max_polls, rollout.poll_seconds)));
+    add("Unhealthy", failure("Deploy.Unhealthy", &format!("States.Format('revision {{}} fell below {} healthy task(s) during the watch', $.target.Arn)", rollout.desired_count)));
+}
+
+/// A Pass that records a failure as a Catch would, then rolls back.
+fn failure(error: &str, cause: &str) -> Json {
+    json!({ "Type": "Pass", "Parameters": { "Error": error, "Cause.$": cause }, "ResultPath": "$.error", "Next": "RollBack" })
+}
+
+/// Back to the revision that ran before, waiting until it is healthy; a
+/// first deploy (nothing before) is scaled to zero.
+fn rollback(add: &mut dyn FnMut(&str, Json), rollout: &Rollout) {
+    let ecs = |action: &str| format!("arn:aws:states:::aws-sdk:ecs:{action}");
+    let give_up = json!([{ "ErrorEquals": ["States.ALL"], "ResultPath": "$.rollbackError", "Next": "RollbackFailed" }]);
+    add(
+        "RollBack",
+        json!({
+        "Type": "Choice",
+        "Choices": [
+            { "Variable": "$.poll.phase", "StringEquals": "restore", "Next": "RollbackFailed" },
+            { "Variable": "$.found.Active[0]", "IsPresent": true, "Next": "RestorePrevious" }],
+        "Default": "ScaleToZero" }),
+    );
+    let mut restore = service_parameters(rollout);
+    restore.insert("Service".into(), json!(rollout.service));
+    restore.insert("TaskDefinition.$".into(), json!("$.found.Active[0]"));
+    add(
+        "RestorePrevious",
+        json!({
+        "Type": "Task", "Resource": ecs("updateService"), "Parameters": restore,
+        "ResultPath": null, "Catch": give_up, "Next": "StartRestore" }),
+    );
+    add(
+        "StartRestore",
+        json!({
+        "Type": "Pass", "Parameters": { "Arn.$": "$.found.Active[0]" }, "ResultPath": "$.target", "Next": "RestorePhase" }),
+    );
+    add(
+        "RestorePhase",
+        json!({
+        "Type": "Pass", "Result": { "phase": "restore", "n": 0 }, "ResultPath": "$.poll", "Next": "Wait" }),
+    );
+    add(
+        "RolledBack",
+        json!({ "Type": "Fail", "Error": ROLLED_BACK, "CausePath": "$.error.Cause" }),
+    );
+    add(
+        "RollbackNotHealthy",
+        json!({
+        "Type": "Fail", "Error": ROLLBACK_FAILED,
+        "Cause": "the service was put back on its previous revision, whose tasks did not become healthy in time" }),
+    );
+    add(
+        "RollbackFailed",
+        json!({ "Type": "Fail", "Error": ROLLBACK_FAILED, "CausePath": "$.error.Cause" }),
+    );
+    add(
+        "ScaleToZero",
+        json!({
+        "Type": "Task", "Resource": ecs("updateService"),
+        "Parameters": { "Cluster": rollout.cluster, "Service": rollout.service, "DesiredCount": 0 },
+        "ResultPath": null, "Catch": give_up, "Next": "NotDeployed" }),
+    );
+    add(
+        "NotDeployed",
+        json!({ "Type": "Fail", "Error": FAILED, "CausePath": "$.error.Cause" }),
+    );
+}
+
+/// The name of the first state of a hook chain, or `next` when it is empty.
+fn first_hook(prefix: &str, hooks: &[Hook], next: &str) -> String {
+    if hooks.is_empty() {
+        next.to_string()
+    } else {
+        format!("{prefix}Hook1")
+    }
+}
+
+fn hooks(
+    add: &mut dyn FnMut(&str, Json),
+    rollout: &Rollout,
+    prefix: &str,
+    hooks: &[Hook],
+    next: &str,
+    catch: &Json,
+) {
+    for (i, hook) in hooks.iter().enumerate() {
+        let following = if i + 1 == hooks.len() {
+            next.to_string()
+        } else {
+            format!("{prefix}Hook{}", i + 2)
+        };
+        let mut state = match hook {
+            Hook::Lambda(function) => json!({
+                "Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
+                "Parameters": { "FunctionName": function, "Payload": {
+                    "cluster": rollout.cluster, "service": rollout.service,
+                    "taskDefinition.$": "$.target.Arn", "stage": prefix } },
+                "ResultSelector": { "StatusCode.$": "$.StatusCode" }, "ResultPath": null }),
+            Hook::Command { container, command } => {
+                let mut parameters = json!({
+                    "Cluster": rollout.cluster, "TaskDefinition.$": "$.target.Arn",
+                    "Overrides": { "ContainerOverrides": [{ "Name": container, "Command": command }] } });
+                if let Some(launch) = &rollout.launch_type {
+                    parameters["LaunchType"] = json!(launch);
+                }
+                if let Some(network) = &rollout.network_configuration {
+                    parameters["NetworkConfiguration"] = network.clone();
+                }
+                json!({ "Type": "Task", "Resource": "arn:aws:states:::ecs:runTask.sync",
+                    "Parameters": parameters, "ResultPath": null })
+            }
+            Hook::State(state) => state.clone(),
+        };
+        state["Next"] = json!(following);
+        if let Some(fields) = state.as_object_mut() {
+            fields.remove("End");
+        }
+        state["Catch"] = catch.clone();
+        add(&format!("{prefix}Hook{}", i + 1), state);
+    }
+}
+
+#[cfg(test)]
+mod tests;

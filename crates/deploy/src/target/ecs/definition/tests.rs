@@ -1,0 +1,134 @@
+//! The definition is valid ASL, calls only AWS resources, and says what
+//! CreateService and UpdateService are given.
+
+use serde_json::json;
+use windlass_asl::parse::parse_text;
+
+use super::*;
+
+pub(crate) fn rollout() -> Rollout {
+    Rollout {
+        cluster: "shop".into(),
+        service: "web".into(),
+        desired_count: 2,
+        launch_type: Some("FARGATE".into()),
+        capacity_provider_strategy: None,
+        network_configuration: Some(json!({ "AwsvpcConfiguration": { "Subnets": ["subnet-1"] } })),
+        health_checked: true,
+        poll_seconds: 5,
+        max_polls: 60,
+        watch_polls: 6,
+        alarms: vec!["web-5xx".into()],
+        blue_green: None,
+        stop_first: false,
+        before_switch: vec![Hook::Lambda("migrate".into())],
+        after_switch: vec![Hook::Command {
+            container: "web".into(),
+            command: vec!["/app".into(), "exit".into(), "0".into()],
+        }],
+    }
+}
+
+fn resources(value: &Json, out: &mut Vec<String>) {
+    match value {
+        Json::Object(map) => {
+            for (key, inner) in map {
+                if key == "Resource" {
+                    out.push(inner.as_str().unwrap_or_default().to_string());
+                }
+                resources(inner, out);
+            }
+        }
+        Json::Array(items) => items.iter().for_each(|i| resources(i, out)),
+        _ => {}
+    }
+}
+
+#[test]
+fn the_definition_is_valid_asl_of_aws_resources_only() {
+    for rollout in [
+        rollout(),
+        Rollout {
+            alarms: vec![],
+            before_switch: vec![],
+            after_switch: vec![],
+            watch_polls: 0,
+            ..rollout()
+        },
+    ] {
+        let definition = deploy(&rollout);
+        let text = serde_json::to_string_pretty(&definition).expect("json");
+        if let Err(diagnostics) = parse_text(&text).valid() {
+            panic!("invalid: {diagnostics:?}\n{text}");
+        }
+        let mut found = Vec::new();
+        resources(&definition, &mut found);
+        assert!(!found.is_empty());
+        for resource in found {
+            assert!(
+                resource.starts_with("arn:aws:states:::"),
+                "{resource} is not an AWS integration"
+            );
+            assert!(!resource.contains("windlass"), "{resource}");
+        }
+    }
+}
+
+#[test]
+fn the_service_gets_the_circuit_breaker_with_rollback() {
+    let definition = deploy(&rollout());
+    let update = &definition["States"]["UpdateService"]["Parameters"];
+    assert_eq!(update["Service"], "web");
+    assert_eq!(update["TaskDefinition.$"], "$.target.Arn");
+    assert_eq!(
+        update["DeploymentConfiguration"]["DeploymentCircuitBreaker"],
+        json!({ "Enable": true, "Rollback": true })
+    );
+    assert_eq!(
+        update["DeploymentConfiguration"]["Alarms"]["AlarmNames"],
+        json!(["web-5xx"])
+    );
+    let create = &definition["States"]["CreateService"]["Parameters"];
+    assert_eq!(create["ServiceName"], "web");
+    assert_eq!(create["LaunchType"], "FARGATE");
+    assert_eq!(create["DesiredCount"], 2);
+    let restore = &definition["States"]["RestorePrevious"]["Parameters"];
+    assert_eq!(restore["TaskDefinition.$"], "$.found.Active[0]");
+    assert_eq!(definition["States"]["RolledBack"]["Error"], ROLLED_BACK);
+    // Two healthy tasks are needed: the second's index is looked for.
+    let decide = definition["States"]["Decide"].to_string();
+    assert!(decide.contains("$.poll.healthy[1]"), "{decide}");
+}
+
+#[test]
+fn hooks_run_before_and_after_the_switch_and_fail_into_the_rollback() {
+    let definition = deploy(&rollout());
+    let states = &definition["States"];
+    assert_eq!(states["Register"]["Next"], "BeforeSwitchHook1");
+    assert_eq!(
+        states["BeforeSwitchHook1"]["Resource"],
+        "arn:aws:states:::lambda:invoke"
+    );
+    assert_eq!(states["BeforeSwitchHook1"]["Next"], "ServiceExists?");
+    assert_eq!(states["Healthy"]["Next"], "AfterSwitchHook1");
+    assert_eq!(
+        states["AfterSwitchHook1"]["Resource"],
+        "arn:aws:states:::ecs:runTask.sync"
+    );
+    assert_eq!(states["AfterSwitchHook1"]["Catch"][0]["Next"], "RollBack");
+    assert_eq!(states["AfterSwitchHook1"]["Next"], "StartWatch");
+}
+
+#[test]
+fn blue_green_and_stop_first_set_the_deployment_configuration() {
+    let definition = deploy(&Rollout {
+        blue_green: Some(10),
+        stop_first: true,
+        ..rollout()
+    });
+    let config = &definition["States"]["UpdateService"]["Parameters"]["DeploymentConfiguration"];
+    assert_eq!(config["Strategy"], "BLUE_GREEN");
+    assert_eq!(config["BakeTimeInMinutes"], 10);
+    assert_eq!(config["MinimumHealthyPercent"], 0);
+    assert_eq!(config["MaximumPercent"], 100);
+}

@@ -1,0 +1,272 @@
+//! From a Compose service and its `x-windlass.ecs` to what the ECS deploy
+//! needs: the rollout the definition is written for, the task definition's
+//! family and log group, the ECR repository, and the key its releases have
+//! in the store.
+
+use std::time::Duration;
+
+use serde_json::{Map, Value as Json};
+
+use super::definition::{Hook, Rollout};
+use super::task_definition::{self, Container, Refusal, Task};
+use crate::compose::{Order, Service};
+
+/// Where one Compose service goes on ECS.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    /// The Compose service.
+    pub name: String,
+    /// The service's releases in the store: `ecs/CLUSTER/SERVICE`, apart
+    /// from the Docker target's releases of the same Compose service.
+    pub key: String,
+    pub repository: String,
+    pub family: String,
+    pub log_group: String,
+    pub region: String,
+    pub rollout: Rollout,
+}
+
+/// How long the watch lasts when `x-windlass.watch` is not given.
+const WATCH: Duration = Duration::from_secs(30);
+
+/// The plan for service `name`, or every refusal of its settings.
+pub fn plan(name: &str, service: &Service, region: &str) -> Result<Plan, Vec<Refusal>> {
+    let ecs = &service.windlass.ecs;
+    let refuse = |field: &str, reason: &str| Refusal {
+        service: name.into(),
+        field: field.into(),
+        reason: reason.into(),
+    };
+    let mut refusals = Vec::new();
+    let cluster = ecs.cluster.clone().unwrap_or_else(|| "default".into());
+    let ecs_service = ecs.service.clone().unwrap_or_else(|| name.into());
+    let poll_seconds = ecs.poll_seconds.unwrap_or(5).max(1);
+    let watch = service.windlass.watch.unwrap_or(WATCH);
+    let watch_polls = watch.as_secs().div_ceil(u64::from(poll_seconds)) as u32;
+    let health_checked = service.healthcheck.as_ref().is_some_and(|h| {
+        !h.disable
+            && h.test
+                .as_ref()
+                .is_some_and(|t| t.first().map(String::as_str) != Some("NONE"))
+    });
+    let blue_green = match ecs.strategy.as_deref() {
+        None | Some("rolling") => None,
+        Some("blue_green") => Some(ecs.bake_time_minutes.unwrap_or(5)),
+        Some(_) => {
+            refusals.push(refuse("x-windlass.ecs.strategy", "write `rolling` (ECS's rolling update, the default) or `blue_green` (ECS's blue/green deployment)"));
+            None
+        }
+    };
+    let order = service.deploy.update_config.as_ref().and_then(|u| u.order);
+    let stop_first = service.windlass.exclusive || order == Some(Order::StopFirst);
+    let launch_type = match (&ecs.launch_type, &ecs.capacity_provider_strategy) {
+        (Some(_), Some(_)) => {
+            refusals.push(refuse(
+                "x-windlass.ecs.launchType",
+                "ECS takes a launch type or a capacity provider strategy, not both",
+            ));
+            None
+        }
+        (Some(launch), None) => Some(launch.clone()),
+        (None, Some(_)) => None,
+        (None, None) => Some("FARGATE".into()),
+    };
+    let mut before_switch: Vec<Hook> = ecs
+        .lambda_hooks
+        .before_switch
+        .iter()
+        .cloned()
+        .map(Hook::Lambda)
+        .collect();
+    let mut after_switch: Vec<Hook> = ecs
+        .lambda_hooks
+        .after_switch
+        .iter()
+        .cloned()
+        .map(Hook::Lambda)
+        .collect();
+    for (hooks, into) in [
+        (&service.windlass.hooks.before_switch, &mut before_switch),
+        (&service.windlass.hooks.after_switch, &mut after_switch),
+    ] {
+        for hook in hooks {
+            match (&hook.command, &hook.state) {
+                (Some(command), _) => into.push(Hook::Command {
+                    container: name.into(),
+                    command: command.clone(),
+                }),
+                (None, Some(state)) => into.push(Hook::State(state.clone())),
+                (None, None) => {}
+            }
+        }
+    }
+    if !refusals.is_empty() {
+        return Err(refusals);
+    }
+    Ok(Plan {
+        name: name.into(),
+        key: format!("ecs/{cluster}/{ecs_service}"),
+        repository: ecs
+            .repository
+            .clone()
+            .unwrap_or_else(|| ecs_service.clone()),
+        family: ecs.family.clone().unwrap_or_else(|| ecs_service.clone()),
+        log_group: ecs
+            .log_group
+            .clone()
+            .unwrap_or_else(|| format!("/windlass/{ecs_service}")),
+        region: region.into(),
+        rollout: Rollout {
+            cluster,
+            service: ecs_service,
+            desired_count: ecs.desired_count.or(service.deploy.replicas).unwrap_or(1),
+            launch_type,
+            capacity_provider_strategy: ecs.capacity_provider_strategy.as_ref().map(pascal),
+            network_configuration: ecs.network_configuration.as_ref().map(pascal),
+            health_checked,
+            poll_seconds,
+            max_polls: ecs.max_polls.unwrap_or(60),
+            watch_polls,
+            alarms: ecs.alarms.clone(),
+            blue_green,
+            stop_first,
+            before_switch,
+            after_switch,
+        },
+    })
+}
+
+impl Plan {
+    /// RegisterTaskDefinition's input for this service running `image`
+    /// (pinned by digest): mapped from Compose, or read from the task
+    /// definition file `x-windlass.ecs.taskDefinition` names.
+    pub fn task_definition(&self, service: &Service, image: &str) -> Result<Json, Vec<Refusal>> {
+        if let Some(path) = &service.windlass.ecs.task_definition {
+            return from_file(&self.name, path, image);
+        }
+        let task = Task {
+            family: &self.family,
+            settings: &service.windlass.ecs,
+            region: &self.region,
+            log_group: &self.log_group,
+        };
+        task_definition::map(
+            &task,
+            &[Container {
+                name: &self.name,
+                service,
+                image,
+            }],
+        )
+    }
+}
+
+/// A task definition file in AWS's documented format (camelCase, as
+/// `aws ecs register-task-definition --cli-input-json` takes it) as
+/// RegisterTaskDefinition's PascalCase input, the container named after the
+/// service (else the first) given `image`.
+pub fn from_file(name: &str, path: &std::path::Path, image: &str) -> Result<Json, Vec<Refusal>> {
+    let refusal = |reason: String| {
+        vec![Refusal {
+            service: name.into(),
+            field: "x-windlass.ecs.taskDefinition".into(),
+            reason,
+        }]
+    };
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| refusal(format!("cannot read {}: {e}", path.display())))?;
+    let value: Json = serde_json::from_str(&text)
+        .map_err(|e| refusal(format!("{} is not JSON: {e}", path.display())))?;
+    let mut out = pascal(&value);
+    let Some(containers) = out
+        .get_mut("ContainerDefinitions")
+        .and_then(Json::as_array_mut)
+    else {
+        return Err(refusal(format!(
+            "{} has no containerDefinitions",
+            path.display()
+        )));
+    };
+    let index = containers
+        .iter()
+        .position(|c| c["Name"] == name)
+        .unwrap_or(0);
+    match containers.get_mut(index) {
+        Some(container) => container["Image"] = Json::String(image.into()),
+        None => {
+            return Err(refusal(format!(
+                "{}'s containerDefinitions is empty",
+                path.display()
+            )))
+        }
+    }
+    Ok(out)
+}
+
+/// camelCase keys to PascalCase, except inside maps whose keys are the
+/// user's (`options`, `dockerLabels`).
+fn pascal(value: &Json) -> Json {
+    const USER_MAPS: &[&str] = &["options", "dockerLabels", "labels", "driverOpts"];
+    match value {
+        Json::Object(map) => Json::Object(
+            map.iter()
+                .map(|(key, inner)| {
+                    let mut chars = key.chars();
+                    let upper = chars
+                        .next()
+                        .map(|c| c.to_uppercase().chain(chars).collect())
+                        .unwrap_or_default();
+                    let inner = if USER_MAPS.contains(&key.as_str()) {
+                        inner.clone()
+                    } else {
+                        pascal(inner)
+                    };
+                    (upper, inner)
+                })
+                .collect::<Map<_, _>>(),
+        ),
+        Json::Array(items) => Json::Array(items.iter().map(pascal).collect()),
+        other => other.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::compose;
+
+    #[test]
+    fn settings_come_from_x_windlass_ecs_with_ecs_names() {
+        let text = "services:\n  web:\n    image: r/web:1\n    deploy: { replicas: 3 }\n    x-windlass:\n      watch: 12s\n      ecs: { cluster: shop, service: shop-web, launchType: EC2, pollSeconds: 2, alarms: [web-5xx], lambdaHooks: { beforeSwitch: [migrate] } }\n";
+        let project = compose::parse(text, Path::new("/tmp/compose.yaml")).expect("valid");
+        let plan = plan("web", &project.services["web"], "eu-west-1").expect("plans");
+        assert_eq!(plan.key, "ecs/shop/shop-web");
+        assert_eq!(plan.repository, "shop-web");
+        assert_eq!(plan.rollout.desired_count, 3);
+        assert_eq!(plan.rollout.launch_type.as_deref(), Some("EC2"));
+        assert_eq!(plan.rollout.watch_polls, 6);
+        assert_eq!(
+            plan.rollout.before_switch,
+            vec![Hook::Lambda("migrate".into())]
+        );
+    }
+
+    #[test]
+    fn a_task_definition_file_in_aws_format_is_read_with_the_pushed_image() {
+        let path = std::env::temp_dir().join(format!("windlass-td-{}.json", std::process::id()));
+        std::fs::write(&path, json!({ "family": "web", "containerDefinitions": [
+            { "name": "web", "image": "placeholder", "logConfiguration": { "logDriver": "awslogs", "options": { "awslogs-group": "g" } } }] }).to_string()).expect("write");
+        let out = from_file("web", &path, "r/web@sha256:1").expect("reads");
+        std::fs::remove_file(&path).ok();
+        assert_eq!(out["Family"], "web");
+        assert_eq!(out["ContainerDefinitions"][0]["Image"], "r/web@sha256:1");
+        assert_eq!(
+            out["ContainerDefinitions"][0]["LogConfiguration"]["Options"]["awslogs-group"],
+            "g"
+        );
+    }
+}

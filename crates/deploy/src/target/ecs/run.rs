@@ -1,0 +1,532 @@
+//! Runs an ECS deploy or rollback: the image built and pushed to ECR, the
+//! task definition mapped, then the definition of [`super::definition`] as
+//! an execution of windlass's own durable runtime with the AWS
+//! integrations registered; the release is recorded in the same store as
+//! the Docker target's (its `image` is the task definition revision, its
+//! `digest` the image's), and its timings read from the history.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde_json::{json, Value as Json};
+use windlass_asl::parse::parse_text;
+use windlass_asl::Failure;
+use windlass_engine::TaskRequest;
+use windlass_engine::{ExecutionMeta, HistoryEvent, Outcome as Ended, Status};
+use windlass_runtime::invoke::BoxFuture;
+use windlass_runtime::{Invoker, Invokers, Runtime, StartRequest, SystemClock};
+use windlass_store::releases::{Live, NewRelease, Outcome, Release, Releases};
+use windlass_store::Store;
+
+use super::definition::{self, ROLLED_BACK};
+use super::error::Error;
+use super::plan::{plan, Plan};
+use super::registry::{self, Pushed};
+use crate::backend::{Backend, BuildSpec};
+use crate::compose::{self, Project};
+
+/// What an ECS deploy needs: the engine that builds images, AWS, and the
+/// stores of executions and releases.
+pub struct Ecs {
+    pub backend: Arc<dyn Backend>,
+    pub client: windlass_aws::Client,
+    pub releases: Arc<dyn Releases>,
+    pub runtime: Runtime,
+    /// Nanoseconds spent inside the AWS invokers (the calls themselves).
+    in_calls: Arc<AtomicU64>,
+}
+
+/// An invoker that adds the time each call takes to a counter, so that the
+/// time of AWS calls is told apart from windlass's own (its commits too).
+struct Timed {
+    inner: Arc<dyn Invoker>,
+    nanos: Arc<AtomicU64>,
+}
+
+impl Invoker for Timed {
+    fn invoke(&self, request: TaskRequest) -> BoxFuture<Result<Json, Failure>> {
+        let inner = Arc::clone(&self.inner);
+        let nanos = Arc::clone(&self.nanos);
+        Box::pin(async move {
+            let started = Instant::now();
+            let result = inner.invoke(request).await;
+            nanos.fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+            result
+        })
+    }
+}
+
+/// What was deployed or rolled back to, how it ended, and how long each
+/// part took.
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub key: String,
+    pub release: String,
+    /// The task definition revision the execution put live (or tried to).
+    pub revision: Option<String>,
+    pub execution: String,
+    pub status: Status,
+    /// The execution's error and cause when it did not succeed.
+    pub error: Option<(String, String)>,
+    pub timing: Timing,
+}
+
+impl Report {
+    pub fn rolled_back(&self) -> bool {
+        self.error.as_ref().is_some_and(|(e, _)| e == ROLLED_BACK)
+    }
+}
+
+/// Milliseconds of a deploy by where they went.
+#[derive(Debug, Clone, Default)]
+pub struct Timing {
+    pub build_millis: u64,
+    pub push_millis: u64,
+    /// From the start of the execution until its end was seen (wall clock).
+    pub execution_millis: i64,
+    /// Spent inside the AWS calls (measured around each invoker call).
+    pub aws_millis: i64,
+    /// Spent in the polling loops' Wait states (the history's timestamps).
+    pub wait_millis: i64,
+    /// Per state, in the order first entered: (name, times entered, millis).
+    pub states: Vec<(String, u32, i64)>,
+}
+
+impl Timing {
+    /// The execution's time that was windlass's own (the engine, the store's
+    /// commits, the wire code): neither an AWS call nor a Wait.
+    pub fn windlass_millis(&self) -> i64 {
+        self.execution_millis - self.aws_millis - self.wait_millis
+    }
+}
+
+impl Ecs {
+    /// An ECS target on `store` whose Task states call AWS as `client` does.
+    pub fn new(
+        backend: Arc<dyn Backend>,
+        client: windlass_aws::Client,
+        releases: Arc<dyn Releases>,
+        store: Arc<dyn Store>,
+    ) -> Ecs {
+        let mut aws = Invokers::new();
+        windlass_aws::register(&mut aws, client.config().clone());
+        let in_calls = Arc::new(AtomicU64::new(0));
+        let mut invokers = Invokers::new();
+        let prefixes = std::iter::once(windlass_aws::sdk::RESOURCE)
+            .chain(windlass_aws::optimized::RESOURCES.iter().copied());
+        for prefix in prefixes {
+            if let Some(inner) = aws.find(prefix) {
+                let nanos = Arc::clone(&in_calls);
+                invokers.register(prefix, Arc::new(Timed { inner, nanos }));
+            }
+        }
+        let runtime = Runtime::new(store, invokers, Arc::new(SystemClock));
+        Ecs {
+            backend,
+            client,
+            releases,
+            runtime,
+            in_calls,
+        }
+    }
+
+    fn region(&self) -> String {
+        self.client
+            .config()
+            .region
+            .clone()
+            .unwrap_or_else(|| "us-east-1".into())
+    }
+
+    /// Deploys service `name` of the pinned Compose text as a new release.
+    pub async fn deploy(
+        &self,
+        compose_file: &Path,
+        compose_text: &str,
+        name: &str,
+        by: &str,
+    ) -> Result<Report, Error> {
+        let project = read(compose_file, compose_text)?;
+        let service = project.services.get(name).ok_or_else(|| {
+            Error::Refused(vec![format!(
+                "{} has no service {name}",
+                compose_file.display()
+            )])
+        })?;
+        let plan = plan(name, service, &self.region()).map_err(refused)?;
+        let store = |what| {
+            move |e: windlass_store::Error| Error::Store {
+                what,
+                reason: e.to_string(),
+            }
+        };
+        let release = self
+            .releases
+            .create(NewRelease {
+                service: plan.key.clone(),
+                compose_file: compose_file.display().to_string(),
+                compose_text: compose_text.into(),
+                by: by.into(),
+                created_millis: self.runtime.now_millis(),
+                fingerprint: None,
+            })
+            .map_err(store("written (a new release)"))?;
+        let mut timing = Timing::default();
+        let started = Instant::now();
+        let local = self.image(&project, name, &release.id).await?;
+        timing.build_millis = started.elapsed().as_millis() as u64;
+        let started = Instant::now();
+        let pushed = registry::push(
+            self.backend.as_ref(),
+            &self.client,
+            name,
+            &plan.repository,
+            &local,
+            &release.id,
+        )
+        .await;
+        let pushed: Pushed = match pushed {
+            Ok(pushed) => pushed,
+            Err(e) => {
+                self.releases
+                    .set_outcome(
+                        &plan.key,
+                        &release.id,
+                        Outcome::Failed,
+                        None,
+                        Some(&e.to_string()),
+                    )
+                    .ok();
+                return Err(e);
+            }
+        };
+        timing.push_millis = started.elapsed().as_millis() as u64;
+        let task_definition = plan
+            .task_definition(service, &pushed.reference())
+            .map_err(refused)?;
+        let input = json!({ "taskDefinition": task_definition });
+        let mut report = self.execute(&plan, &release, input, timing).await?;
+        let revision = report.revision.clone().unwrap_or_default();
+        self.releases
+            .set_image(&plan.key, &release.id, &revision, &pushed.digest)
+            .map_err(store("written (the release's revision)"))?;
+        self.record(&plan, &release.id, &mut report, None)?;
+        Ok(report)
+    }
+
+    /// Puts the ECS service `key` (`ecs/CLUSTER/SERVICE`) back on release
+    /// `to`'s revision, by default the newest earlier release that went live.
+    pub async fn rollback(&self, key: &str, to: Option<&str>) -> Result<Report, Error> {
+        let store = |what| {
+            move |e: windlass_store::Error| Error::Store {
+                what,
+                reason: e.to_string(),
+            }
+        };
+        let releases = self.releases.list(key).map_err(store("read (releases)"))?;
+        let live = self
+            .releases
+            .live(key)
+            .map_err(store("read (the live release)"))?
+            .map(|l| l.release);
+        let target = match to {
+            Some(id) => releases
+                .iter()
+                .find(|r| r.id == id)
+                .cloned()
+                .ok_or_else(|| Error::NoRelease {
+                    service: key.into(),
+                    release: id.into(),
+                    known: releases
+                        .iter()
+                        .map(|r| r.id.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                })?,
+            None => {
+                let mut after_live = releases
+                    .iter()
+                    .skip_while(|r| Some(&r.id) != live.as_ref())
+                    .skip(1);
+                after_live
+                    .find(|r| {
+                        r.outcome == Outcome::Live
+                            && r.image.as_deref().is_some_and(|i| !i.is_empty())
+                    })
+                    .cloned()
+                    .ok_or_else(|| Error::NothingToRollBackTo {
+                        service: key.into(),
+                    })?
+            }
+        };
+        let revision = target
+            .image
+            .clone()
+            .filter(|i| !i.is_empty())
+            .ok_or_else(|| Error::NothingToRollBackTo {
+                service: key.into(),
+            })?;
+        let project = read(Path::new(&target.compose_file), &target.compose_text)?;
+        let name = project
+            .services
+            .iter()
+            .find(|(name, service)| plan(name, service, &self.region()).is_ok_and(|p| p.key == key))
+            .map(|(name, _)| name.clone())
+            .ok_or_else(|| Error::NothingToRollBackTo {
+                service: key.into(),
+            })?;
+        let plan = plan(&name, &project.services[&name], &self.region()).map_err(refused)?;
+        let started = self.runtime.now_millis();
+        let mut report = self
+            .execute(
+                &plan,
+                &target,
+                json!({ "taskDefinitionArn": revision }),
+                Timing::default(),
+            )
+            .await?;
+        let took = self.runtime.now_millis() - started;
+        self.record(&plan, &target.id, &mut report, Some(took))?;
+        if report.status == Status::Succeeded {
+            if let Some(left) = live.filter(|l| *l != target.id) {
+                self.releases
+                    .set_outcome(
+                        key,
+                        &left,
+                        Outcome::RolledBack,
+                        Some(took),
+                        Some(&format!("windlass rollback to {}", target.id)),
+                    )
+                    .map_err(store("written (the release left)"))?;
+            }
+        }
+        Ok(report)
+    }
+
+    /// Builds the service's image (or takes the one it names).
+    async fn image(&self, project: &Project, name: &str, release: &str) -> Result<String, Error> {
+        let service = &project.services[name];
+        let Some(build) = &service.build else {
+            return service.image.clone().ok_or_else(|| {
+                Error::Refused(vec![format!("services.{name}: neither build nor image")])
+            });
+        };
+        let spec = BuildSpec {
+            context: build.context.clone(),
+            dockerfile: build.dockerfile.clone(),
+            args: build
+                .args
+                .iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.clone()?)))
+                .collect(),
+            tag: format!("windlass/{name}:{release}"),
+            labels: BTreeMap::new(),
+        };
+        self.backend
+            .build_image(&spec)
+            .await
+            .map_err(|e| Error::Image {
+                service: name.into(),
+                what: "built",
+                reason: e.to_string(),
+            })?;
+        Ok(spec.tag)
+    }
+
+    /// Runs the plan's definition with `input` to its end.
+    async fn execute(
+        &self,
+        plan: &Plan,
+        release: &Release,
+        input: Json,
+        timing: Timing,
+    ) -> Result<Report, Error> {
+        let document = definition::deploy(&plan.rollout);
+        let text = serde_json::to_string(&document).map_err(|e| Error::Runtime(e.to_string()))?;
+        let parsed = parse_text(&text)
+            .valid()
+            .map_err(|d| Error::Runtime(format!("the ECS definition is invalid: {d:?}")))?;
+        let now = self.runtime.now_millis();
+        let name = format!("{}-{}-{now}", plan.rollout.service, release.id);
+        let machine = format!(
+            "arn:aws:states:{}:000000000000:stateMachine:windlass-ecs-{}",
+            plan.region, plan.rollout.service
+        );
+        let arn = format!(
+            "{}:{name}",
+            machine.replace(":stateMachine:", ":execution:")
+        );
+        let meta = ExecutionMeta {
+            execution_arn: arn.clone(),
+            name,
+            state_machine_arn: machine,
+            state_machine_name: format!("windlass-ecs-{}", plan.rollout.service),
+            role_arn: String::new(),
+            input,
+            start_millis: now,
+            seed: now as u64,
+            express: false,
+        };
+        let runtime_error = |e: windlass_runtime::Error| Error::Runtime(e.to_string());
+        let calls_before = self.in_calls.load(Ordering::Relaxed);
+        let started = Instant::now();
+        self.runtime
+            .start(StartRequest {
+                definition_text: text,
+                definition: Arc::new(parsed),
+                meta,
+            })
+            .await
+            .map_err(runtime_error)?;
+        self.releases
+            .set_execution(&plan.key, &release.id, &arn)
+            .ok();
+        let finished = self.runtime.wait(&arn).await.map_err(runtime_error)?;
+        let wall_millis = started.elapsed().as_millis() as i64;
+        let calls_millis =
+            ((self.in_calls.load(Ordering::Relaxed) - calls_before) / 1_000_000) as i64;
+        let history = self
+            .runtime
+            .store()
+            .history(&arn, 1, u64::MAX)
+            .map_err(|e| Error::Store {
+                what: "read (history)",
+                reason: e.to_string(),
+            })?;
+        let error = match finished.outcome {
+            Some(Ended::Error { error, cause }) => Some((error, cause)),
+            _ => None,
+        };
+        Ok(Report {
+            key: plan.key.clone(),
+            release: release.id.clone(),
+            revision: revision(&history),
+            execution: arn,
+            status: finished.status,
+            error,
+            timing: Timing {
+                execution_millis: wall_millis,
+                aws_millis: calls_millis,
+                ..times(&history, timing)
+            },
+        })
+    }
+
+    /// The release's outcome and the live pointer, as the execution ended.
+    fn record(
+        &self,
+        plan: &Plan,
+        release: &str,
+        report: &mut Report,
+        rollback_millis: Option<i64>,
+    ) -> Result<(), Error> {
+        let store = |what| {
+            move |e: windlass_store::Error| Error::Store {
+                what,
+                reason: e.to_string(),
+            }
+        };
+        let detail = report.error.as_ref().map(|(e, c)| format!("{e}: {c}"));
+        let outcome = match (&report.status, report.rolled_back()) {
+            (Status::Succeeded, _) => Outcome::Live,
+            (_, true) => Outcome::RolledBack,
+            _ => Outcome::Failed,
+        };
+        self.releases
+            .set_outcome(
+                &plan.key,
+                release,
+                outcome,
+                rollback_millis,
+                detail.as_deref(),
+            )
+            .map_err(store("written (the outcome)"))?;
+        if outcome == Outcome::Live {
+            let service_arn = format!(
+                "arn:aws:ecs:{}:service/{}/{}",
+                plan.region, plan.rollout.cluster, plan.rollout.service
+            );
+            self.releases
+                .set_live(&Live {
+                    service: plan.key.clone(),
+                    release: release.into(),
+                    address: service_arn,
+                    upstreams: report.revision.iter().cloned().collect(),
+                    since_millis: self.runtime.now_millis(),
+                })
+                .map_err(store("written (the live pointer)"))?;
+        }
+        Ok(())
+    }
+}
+
+fn read(file: &Path, text: &str) -> Result<Project, Error> {
+    let options = compose::Options {
+        files: compose::FileChecks::Skip,
+        ..compose::Options::from_process()
+    };
+    let (project, diagnostics) = compose::check_text(text, file, &options);
+    project.ok_or_else(|| Error::Refused(diagnostics.iter().map(|d| d.to_string()).collect()))
+}
+
+fn refused(refusals: Vec<super::task_definition::Refusal>) -> Error {
+    Error::Refused(refusals.iter().map(ToString::to_string).collect())
+}
+
+/// The revision the execution registered or was given: `$.target.Arn` as
+/// the state that set it left it.
+fn revision(history: &[HistoryEvent]) -> Option<String> {
+    history.iter().find_map(|event| {
+        let name = event.details.get("name")?.as_str()?;
+        if !event.kind.ends_with("StateExited") || !matches!(name, "Register" | "GivenRevision") {
+            return None;
+        }
+        let output = event.details.get("output")?;
+        let output: Json = match output {
+            Json::String(text) => serde_json::from_str(text).ok()?,
+            other => other.clone(),
+        };
+        output.pointer("/target/Arn")?.as_str().map(str::to_string)
+    })
+}
+
+/// Where the execution's time went, from its history's timestamps.
+fn times(history: &[HistoryEvent], mut timing: Timing) -> Timing {
+    let (Some(first), Some(last)) = (history.first(), history.last()) else {
+        return timing;
+    };
+    timing.execution_millis = last.timestamp_millis - first.timestamp_millis;
+    let mut entered: Option<(String, i64)> = None;
+    for event in history {
+        let at = event.timestamp_millis;
+        match event.kind.as_ref() {
+            kind if kind.ends_with("StateEntered") => {
+                let name = event
+                    .details
+                    .get("name")
+                    .and_then(Json::as_str)
+                    .unwrap_or_default();
+                entered = Some((name.to_string(), at));
+            }
+            kind if kind.ends_with("StateExited") => {
+                if let Some((name, since)) = entered.take() {
+                    if kind == "WaitStateExited" {
+                        timing.wait_millis += at - since;
+                    }
+                    match timing.states.iter_mut().find(|(n, _, _)| *n == name) {
+                        Some((_, count, millis)) => {
+                            *count += 1;
+                            *millis += at - since;
+                        }
+                        None => timing.states.push((name, 1, at - since)),
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    timing
+}

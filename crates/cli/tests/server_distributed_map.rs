@@ -40,15 +40,15 @@ async fn succeeded(sfn: &Client, map_run_arn: &str) -> u64 {
     run["ItemCounts"]["Succeeded"].as_u64().unwrap_or_default()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_distributed_map_carries_on_after_the_server_is_killed() {
-    let moto = aws_support::Moto::start();
+/// Buckets `data` and `results` on moto, with `data/rows.csv` of `rows`
+/// rows (`id,word`); the S3 client.
+async fn rows_in_s3(moto: &aws_support::Moto, rows: usize) -> Client {
     let s3 = Client::new(moto.config());
     for bucket in ["data", "results"] {
         call(&s3, "s3", "CreateBucket", json!({ "Bucket": bucket })).await;
     }
     let mut csv = String::from("id,word\n");
-    for i in 0..ROWS {
+    for i in 0..rows {
         csv.push_str(&format!("{i},w{i}\n"));
     }
     call(
@@ -58,6 +58,13 @@ async fn a_distributed_map_carries_on_after_the_server_is_killed() {
         json!({ "Bucket": "data", "Key": "rows.csv", "Body": csv }),
     )
     .await;
+    s3
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_distributed_map_carries_on_after_the_server_is_killed() {
+    let moto = aws_support::Moto::start();
+    let s3 = rows_in_s3(&moto, ROWS).await;
 
     let dir = temp_dir("distributed-map");
     let port = TcpListener::bind("127.0.0.1:0")
@@ -234,21 +241,7 @@ async fn a_distributed_map_carries_on_after_the_server_is_killed() {
 async fn ten_thousand_rows_on_the_durable_server() {
     const MANY: usize = 10_000;
     let moto = aws_support::Moto::start();
-    let s3 = Client::new(moto.config());
-    for bucket in ["data", "results"] {
-        call(&s3, "s3", "CreateBucket", json!({ "Bucket": bucket })).await;
-    }
-    let mut csv = String::from("id,word\n");
-    for i in 0..MANY {
-        csv.push_str(&format!("{i},w{i}\n"));
-    }
-    call(
-        &s3,
-        "s3",
-        "PutObject",
-        json!({ "Bucket": "data", "Key": "rows.csv", "Body": csv }),
-    )
-    .await;
+    let s3 = rows_in_s3(&moto, MANY).await;
     let dir = temp_dir("distributed-map-10k");
     let env = [
         ("AWS_ENDPOINT_URL", moto.endpoint.as_str()),

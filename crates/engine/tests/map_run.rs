@@ -3,37 +3,15 @@
 //! `Arguments`), the Map Run record and its counts, the result entries as
 //! each WriterConfig shapes them, failures of the reader, and UpdateMapRun.
 
+mod support;
+use support::{meta, parse, START};
+
 use serde_json::{json, Value as Json};
 use windlass_asl::distributed::{CsvHeaderLocation, InputType, ReaderSource};
-use windlass_asl::Definition;
 use windlass_engine::map_run::{
     ChildStatus, MapRunStatus, ReadItems, WriteResults, READ_ITEMS, WRITE_RESULTS,
 };
-use windlass_engine::{
-    Action, Event, Execution, ExecutionMeta, Outcome, Status, Step, TaskRequest,
-};
-
-const START: i64 = 1_700_000_000_000;
-
-fn parse(definition: Json) -> Definition {
-    windlass_asl::parse::parse_text(&definition.to_string())
-        .valid()
-        .expect("valid definition")
-}
-
-fn meta(input: Json) -> ExecutionMeta {
-    ExecutionMeta {
-        execution_arn: "arn:aws:states:us-east-1:123456789012:execution:m:e".into(),
-        name: "e".into(),
-        state_machine_arn: "arn:aws:states:us-east-1:123456789012:stateMachine:m".into(),
-        state_machine_name: "m".into(),
-        role_arn: "arn:aws:iam::123456789012:role/r".into(),
-        input,
-        start_millis: START,
-        seed: 7,
-        express: false,
-    }
-}
+use windlass_engine::{Action, Event, Execution, Outcome, Status, Step, TaskRequest};
 
 /// The one task the step asks for.
 fn invoked(step: &Step) -> TaskRequest {

@@ -1,33 +1,11 @@
 //! What a start records as AWS does: the input's own text, the alias or
 //! version it came through; and how a machine's own timeout ends it.
 
+mod support;
+use support::{meta, parse, START};
+
 use serde_json::{json, Value as Json};
-use windlass_asl::Definition;
-use windlass_engine::{
-    summary, Event, Execution, ExecutionMeta, StartOptions, StartedVia, Status, Step,
-};
-
-const START: i64 = 1_700_000_000_000;
-
-fn parse(definition: Json) -> Definition {
-    windlass_asl::parse::parse_text(&definition.to_string())
-        .valid()
-        .expect("valid definition")
-}
-
-fn meta(input: Json) -> ExecutionMeta {
-    ExecutionMeta {
-        execution_arn: "arn:aws:states:us-east-1:123456789012:execution:m:e".into(),
-        name: "e".into(),
-        state_machine_arn: "arn:aws:states:us-east-1:123456789012:stateMachine:m".into(),
-        state_machine_name: "m".into(),
-        role_arn: "arn:aws:iam::123456789012:role/r".into(),
-        input,
-        start_millis: START,
-        seed: 7,
-        express: false,
-    }
-}
+use windlass_engine::{summary, Event, Execution, StartOptions, StartedVia, Status, Step};
 
 fn started_details(step: &Step) -> Json {
     let event = step

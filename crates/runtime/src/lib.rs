@@ -228,9 +228,6 @@ impl Runtime {
         options: StartOptions,
     ) -> Result<Started, Error> {
         let arn = request.meta.execution_arn.clone();
-        if let Some(existing) = self.inner.store.execution(&arn)? {
-            return Ok(Started::Existing(existing));
-        }
         let now = self.now_millis();
         let input_text = options.input_text.clone();
         let (execution, step) =
@@ -248,7 +245,16 @@ impl Runtime {
         };
         let handle = LiveHandle::new(execution, request.definition);
         let mut live = handle.state.lock().await;
-        self.lock_live().insert(arn.clone(), handle.clone());
+        // No read of the store first: the create fails when the ARN is
+        // taken, and only then is the existing execution read.
+        while let Some(other) = self.claim_live(&arn, &handle) {
+            // Running here, or being started by a concurrent call that
+            // holds its lock until its create is committed (or failed).
+            drop(other.state.lock().await);
+            if let Some(existing) = self.inner.store.execution(&arn)? {
+                return Ok(Started::Existing(existing));
+            }
+        }
         if let Err(error) = self
             .persist_and_act(&handle, &mut live, step, Some(record))
             .await
@@ -570,6 +576,18 @@ impl Runtime {
 
     fn take_token(&self, token: &str) -> Result<(String, TaskId), Error> {
         self.lock_tokens().remove(token).ok_or(Error::InvalidToken)
+    }
+
+    /// Puts `handle` in the live map under `arn`, unless another handle
+    /// is there: that one is returned.
+    fn claim_live(&self, arn: &str, handle: &Arc<LiveHandle>) -> Option<Arc<LiveHandle>> {
+        match self.lock_live().entry(arn.to_string()) {
+            std::collections::hash_map::Entry::Occupied(entry) => Some(entry.get().clone()),
+            std::collections::hash_map::Entry::Vacant(entry) => {
+                entry.insert(handle.clone());
+                None
+            }
+        }
     }
 
     fn lock_live(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<LiveHandle>>> {

@@ -26,11 +26,9 @@ struct Inner {
 impl Store for ExpressStore {
     fn commit(&self, commits: &[Commit]) -> Result<()> {
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        windlass_store::check_batch(commits, |arn| inner.executions.contains_key(arn))?;
         for commit in commits {
             if let Some(record) = &commit.create {
-                if inner.executions.contains_key(&record.arn) {
-                    return Err(Error::AlreadyExists(record.arn.clone()));
-                }
                 inner.executions.insert(record.arn.clone(), record.clone());
             }
             let Some(record) = inner.executions.get_mut(&commit.arn) else {

@@ -59,6 +59,24 @@ pub struct Commit {
     pub token_tasks: Option<Vec<WaitingTask>>,
 }
 
+/// Checks a batch before an in-memory store applies any of it, so that a
+/// batch is all or nothing as a transaction is: each create names an
+/// execution that `exists` does not know and the batch creates once, each
+/// update one that exists or the batch creates first.
+pub fn check_batch(commits: &[Commit], exists: impl Fn(&str) -> bool) -> Result<()> {
+    let mut created = std::collections::BTreeSet::new();
+    for commit in commits {
+        if let Some(record) = &commit.create {
+            if exists(&record.arn) || !created.insert(record.arn.as_str()) {
+                return Err(Error::AlreadyExists(record.arn.clone()));
+            }
+        } else if !exists(&commit.arn) && !created.contains(commit.arn.as_str()) {
+            return Err(Error::NotFound(commit.arn.clone()));
+        }
+    }
+    Ok(())
+}
+
 /// A task of a committed execution that waits for its token to come back,
 /// as the step left it.
 #[derive(Clone, Debug, PartialEq, Eq)]

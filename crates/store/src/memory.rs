@@ -42,11 +42,9 @@ impl MemoryStore {
 impl Store for MemoryStore {
     fn commit(&self, commits: &[Commit]) -> Result<()> {
         let mut inner = self.lock();
+        crate::check_batch(commits, |arn| inner.executions.contains_key(arn))?;
         for commit in commits {
             if let Some(record) = &commit.create {
-                if inner.executions.contains_key(&record.arn) {
-                    return Err(Error::AlreadyExists(record.arn.clone()));
-                }
                 inner.executions.insert(record.arn.clone(), record.clone());
             }
             let Some(record) = inner.executions.get_mut(&commit.arn) else {

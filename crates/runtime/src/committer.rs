@@ -1,41 +1,20 @@
 //! Group commit: steps from many executions are written in one transaction,
 //! so one fsync makes a whole batch durable.
-//!
-//! There is no writer thread. The caller that finds no write in progress
-//! becomes the leader: it writes the queue (its own commit and whatever
-//! others queued meanwhile) on its own thread, then the commits queued
-//! while it wrote, until the queue is empty. The others wait for their
-//! reply. A lone commit so costs no hand-off between threads (two wake-ups
-//! of another thread per commit, each a scheduling delay on a busy
-//! machine), and under load the batches form as before, while the leader's
-//! fsync runs. The stores' calls are synchronous: SQLite's on the caller's
-//! thread, PostgreSQL's on the pool's own threads.
 
-use std::sync::{Arc, Mutex};
+use std::sync::mpsc;
+use std::sync::Arc;
 
 use tokio::sync::oneshot;
 use windlass_store::{Commit, Store};
 
 use crate::Error;
 
-type Reply = oneshot::Sender<Result<(), Error>>;
+type Request = (Commit, oneshot::Sender<Result<(), Error>>);
 
-/// Writes commits in batches; cheap to clone.
+/// Sends commits to a writer thread that batches them.
 #[derive(Clone)]
 pub struct Committer {
-    shared: Arc<Shared>,
-}
-
-struct Shared {
-    store: Arc<dyn Store>,
-    queue: Mutex<Queue>,
-}
-
-#[derive(Default)]
-struct Queue {
-    waiting: Vec<(Commit, Reply)>,
-    /// Whether a leader is writing; it takes what `waiting` holds next.
-    writing: bool,
+    sender: mpsc::Sender<Request>,
 }
 
 /// The most commits one transaction takes.
@@ -43,56 +22,35 @@ const MAX_BATCH: usize = 2048;
 
 impl Committer {
     pub fn new(store: Arc<dyn Store>) -> Self {
-        Committer {
-            shared: Arc::new(Shared {
-                store,
-                queue: Mutex::new(Queue::default()),
-            }),
-        }
+        let (sender, receiver) = mpsc::channel::<Request>();
+        // If the thread cannot start, every commit fails with `Stopped`.
+        let _ = std::thread::Builder::new()
+            .name("windlass-committer".into())
+            .spawn(move || writer(store, receiver));
+        Committer { sender }
     }
 
     /// Returns once the commit is durable.
     pub async fn commit(&self, commit: Commit) -> Result<(), Error> {
         let (reply, done) = oneshot::channel();
-        let lead = {
-            let mut queue = self.shared.lock();
-            queue.waiting.push((commit, reply));
-            !std::mem::replace(&mut queue.writing, true)
-        };
-        if lead {
-            self.shared.write_queue();
-        }
+        self.sender
+            .send((commit, reply))
+            .map_err(|_| Error::Stopped)?;
         done.await.map_err(|_| Error::Stopped)?
     }
 }
 
-impl Shared {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Queue> {
-        self.queue.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// The leader's loop: writes batches until nobody waits.
-    fn write_queue(&self) {
-        let _resign = Resign(self);
-        loop {
-            let batch = {
-                let mut queue = self.lock();
-                if queue.waiting.is_empty() {
-                    // In the same lock as the check: a commit queued after
-                    // it finds no leader and leads.
-                    queue.writing = false;
-                    return;
-                }
-                let take = queue.waiting.len().min(MAX_BATCH);
-                queue.waiting.drain(..take).collect::<Vec<_>>()
-            };
-            self.write(batch);
+fn writer(store: Arc<dyn Store>, receiver: mpsc::Receiver<Request>) {
+    while let Ok(first) = receiver.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match receiver.try_recv() {
+                Ok(request) => batch.push(request),
+                Err(_) => break,
+            }
         }
-    }
-
-    fn write(&self, batch: Vec<(Commit, Reply)>) {
         let (commits, replies): (Vec<Commit>, Vec<_>) = batch.into_iter().unzip();
-        match self.store.commit(&commits) {
+        match store.commit(&commits) {
             Ok(()) => {
                 for reply in replies {
                     let _ = reply.send(Ok(()));
@@ -101,8 +59,7 @@ impl Shared {
             // One bad commit must not fail the others: write them one by one.
             Err(_) if commits.len() > 1 => {
                 for (commit, reply) in commits.iter().zip(replies) {
-                    let result = self
-                        .store
+                    let result = store
                         .commit(std::slice::from_ref(commit))
                         .map_err(Error::from);
                     let _ = reply.send(result);
@@ -115,21 +72,6 @@ impl Shared {
                     let _ = reply.send(Err(error.take().unwrap_or(Error::Stopped)));
                 }
             }
-        }
-    }
-}
-
-/// Ends a leader's turn when a store call panicked: the next caller leads,
-/// and the commits still queued fail with `Stopped` rather than wait for a
-/// leader that is gone.
-struct Resign<'a>(&'a Shared);
-
-impl Drop for Resign<'_> {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            let mut queue = self.0.lock();
-            queue.writing = false;
-            queue.waiting.clear();
         }
     }
 }
@@ -189,8 +131,5 @@ mod tests {
         for i in 0..200 {
             assert!(store.execution(&format!("e{i}")).expect("read").is_some());
         }
-        // Nothing is left queued and no leader is left writing.
-        let queue = committer.shared.lock();
-        assert!(queue.waiting.is_empty() && !queue.writing);
     }
 }

@@ -73,7 +73,8 @@ pub async fn agent(
     let agent = windlass_deploy::agent::Agent::new(
         Arc::clone(&store),
         Arc::new(windlass_store::releases::SqliteReleases::in_memory().expect("releases")),
-        Arc::new(docker.clone()),
+        // As the agent's process does: glances read the live view.
+        Arc::new(docker.clone().watching()),
         windlass_deploy::workflow::Config::default(),
     );
     agent.resume().await.expect("resume");

@@ -257,3 +257,165 @@ async fn failures(docker: &Docker, case: &str, image: &str) -> TestResult {
     }
     Ok(())
 }
+
+/// The labels of the live-view case: windlass's service label, which the
+/// view follows, beside the test's own.
+fn viewed_labels(case: &str) -> BTreeMap<String, String> {
+    let mut labels = labels(case);
+    labels.insert(
+        windlass_deploy::backend::SERVICE_LABEL.to_owned(),
+        format!("wltest-{case}"),
+    );
+    labels
+}
+
+#[tokio::test]
+async fn the_live_view_follows_a_container_as_the_list_shows_it() {
+    let case = "view";
+    let image = "windlass-test/testapp:view";
+    let listing = Docker::connect().await.expect("Docker engine");
+    cleanup(&listing, case, image).await;
+    let result = live_view(&listing, case, image).await;
+    cleanup(&listing, case, image).await;
+    let left = listing.list_containers(&labels(case)).await.expect("list");
+    assert!(left.is_empty(), "containers left behind: {left:?}");
+    result.expect("live view");
+}
+
+/// Waits (for the view's changes, up to 30 s) until the view holds
+/// containers that `want` accepts and the engine's list of them, read
+/// after, says the same; returns them.
+async fn agreed(
+    watching: &Docker,
+    listing: &Docker,
+    labels: &BTreeMap<String, String>,
+    what: &str,
+    want: impl Fn(&[Container]) -> bool,
+) -> Result<Vec<Container>, Box<dyn std::error::Error>> {
+    let mut changes = watching.view_changes().ok_or("the backend keeps no view")?;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        changes.borrow_and_update();
+        let viewed = watching.viewed(labels);
+        let mut listed = listing.glance_containers(labels).await?;
+        listed.sort_by(|a, b| a.name.cmp(&b.name));
+        if let Some(viewed) = viewed.as_ref().filter(|v| want(v)) {
+            if listed == *viewed {
+                return Ok(listed);
+            }
+        }
+        if tokio::time::timeout_at(deadline, changes.changed())
+            .await
+            .is_err()
+        {
+            return Err(format!(
+                "{what}: the view never agreed with the list; last viewed {viewed:?}, listed {listed:?}"
+            )
+            .into());
+        }
+    }
+}
+
+async fn live_view(listing: &Docker, case: &str, image: &str) -> TestResult {
+    build(listing, case, image).await?;
+    let watching = Docker::connect().await?.watching();
+    let labels = viewed_labels(case);
+    let seeded = agreed(&watching, listing, &labels, "seeded", |c| c.is_empty()).await?;
+    assert!(seeded.is_empty());
+    // A view answers only for windlass's containers: other labels list.
+    assert_eq!(watching.viewed(&self::labels(case)), None);
+
+    let mut spec = app_spec(
+        case,
+        "v1",
+        image,
+        &[
+            ("TESTAPP_VERSION", "v1"),
+            ("TESTAPP_UNHEALTHY_AFTER_MS", "1500"),
+        ],
+    );
+    spec.labels = labels.clone();
+    let id = listing.create_container(&spec).await?;
+    let one = |state: RunState, health: Health| {
+        move |c: &[Container]| c.len() == 1 && c[0].state == state && c[0].health == health
+    };
+    agreed(
+        &watching,
+        listing,
+        &labels,
+        "created",
+        one(RunState::Created, Health::None),
+    )
+    .await?;
+
+    listing.start_container(&id).await?;
+    let started = agreed(&watching, listing, &labels, "started", |c| {
+        c.len() == 1 && c[0].state == RunState::Running && c[0].published.contains_key(&8080)
+    })
+    .await?;
+    assert_eq!(started[0].id, id);
+    assert_eq!(started[0].name, spec.name);
+    let address = started[0].published[&8080];
+    assert!(address.ip().is_loopback(), "published on {address}");
+    agreed(
+        &watching,
+        listing,
+        &labels,
+        "healthy",
+        one(RunState::Running, Health::Healthy),
+    )
+    .await?;
+    // The app fails its health check 1.5 s after it started.
+    agreed(
+        &watching,
+        listing,
+        &labels,
+        "unhealthy",
+        one(RunState::Running, Health::Unhealthy),
+    )
+    .await?;
+
+    listing.stop_container(&id, Duration::from_secs(5)).await?;
+    let stopped = listing.inspect_container(&id).await?;
+    let RunState::Exited { .. } = stopped.state else {
+        return Err(format!("stopped, yet {:?}", stopped.state).into());
+    };
+    agreed(
+        &watching,
+        listing,
+        &labels,
+        "stopped",
+        one(stopped.state, Health::None),
+    )
+    .await?;
+
+    listing.start_container(&id).await?;
+    agreed(&watching, listing, &labels, "started again", |c| {
+        c.len() == 1 && c[0].state == RunState::Running
+    })
+    .await?;
+    let raw = bollard::Docker::connect_with_local_defaults()?
+        .negotiate_version()
+        .await?;
+    raw.kill_container(
+        &id,
+        Some(
+            bollard::query_parameters::KillContainerOptionsBuilder::default()
+                .signal("KILL")
+                .build(),
+        ),
+    )
+    .await?;
+    agreed(
+        &watching,
+        listing,
+        &labels,
+        "killed",
+        one(RunState::Exited { code: 137 }, Health::None),
+    )
+    .await?;
+
+    listing.remove_container(&id).await?;
+    agreed(&watching, listing, &labels, "removed", |c| c.is_empty()).await?;
+    Ok(())
+}

@@ -190,7 +190,10 @@ impl Agent {
         let docker = crate::backend::docker::Docker::connect()
             .await
             .map_err(|e| e.to_string())?
-            .with_state_dir(dir);
+            .with_state_dir(dir)
+            // A warm rollback's look reads the agent's live view of its
+            // containers instead of listing them.
+            .watching();
         let credentials =
             crate::credentials::Credentials::discover(|name| std::env::var(name).ok())
                 .map_err(|e| format!("registry credentials: {e}"))?;

@@ -24,6 +24,7 @@ use futures_util::StreamExt;
 
 mod create;
 mod secrets;
+mod view;
 use create::create_body;
 
 use super::{
@@ -41,6 +42,8 @@ pub struct Docker {
     /// name, and two services that share a new network would both create
     /// it ("network ... is ambiguous").
     networks: std::sync::Arc<tokio::sync::Mutex<()>>,
+    /// The live view of windlass's containers, once [`Docker::watching`].
+    view: Option<view::View>,
 }
 
 /// The first API version whose healthchecks take `StartInterval`.
@@ -83,7 +86,33 @@ impl Docker {
             client,
             secrets_dir: std::env::temp_dir().join("windlass").join("secrets"),
             networks: Default::default(),
+            view: None,
         })
+    }
+
+    /// Keeps a live view of windlass's containers (those labelled
+    /// `windlass.service`) from the engine's event stream, so that
+    /// [`Backend::glance_containers`] reads memory while the stream is
+    /// connected and lists only when it is not (see `view.rs`). For a
+    /// long-lived process (the agent); needs a tokio runtime, and follows
+    /// until the last clone of this backend is dropped.
+    pub fn watching(mut self) -> Docker {
+        self.view = Some(view::View::start(self.client.clone()));
+        self
+    }
+
+    /// What the live view holds of the containers that carry every one of
+    /// `labels`; `None` when it cannot tell now (not [`Docker::watching`],
+    /// the stream not connected, a container being read again, or labels
+    /// without `windlass.service`), when a glance lists instead.
+    pub fn viewed(&self, labels: &BTreeMap<String, String>) -> Option<Vec<Container>> {
+        self.view.as_ref()?.glance(labels)
+    }
+
+    /// Marks each change of the live view (`None` unless watching), for
+    /// whoever waits for one.
+    pub fn view_changes(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        self.view.as_ref().map(view::View::changes)
     }
 
     /// Writes secrets and configs given as text under `DIR/secrets` (the
@@ -692,6 +721,9 @@ impl Backend for Docker {
         &self,
         labels: &BTreeMap<String, String>,
     ) -> Result<Vec<Container>, Error> {
+        if let Some(viewed) = self.viewed(labels) {
+            return Ok(viewed);
+        }
         let summaries = self.summaries(labels).await?;
         Ok(summaries.into_iter().map(container_of_summary).collect())
     }

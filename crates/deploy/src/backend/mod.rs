@@ -381,7 +381,9 @@ pub trait Backend: Send + Sync {
     /// Like [`Backend::list_containers`], read off the engine's list alone
     /// (one call, no inspection of each container: what a warm rollback's
     /// look costs before the traffic moves): the health as the list says
-    /// it, no health log.
+    /// it, no health log. The Docker backend answers from its live view
+    /// of the engine's events when it keeps one (`Docker::watching`) and
+    /// that view can tell, else from the list.
     async fn glance_containers(
         &self,
         labels: &BTreeMap<String, String>,

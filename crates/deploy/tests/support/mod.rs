@@ -73,7 +73,8 @@ pub async fn agent(
     let agent = windlass_deploy::agent::Agent::new(
         Arc::clone(&store),
         Arc::new(windlass_store::releases::SqliteReleases::in_memory().expect("releases")),
-        Arc::new(docker.clone()),
+        // As the agent's process does: glances read the live view.
+        Arc::new(docker.clone().watching()),
         windlass_deploy::workflow::Config::default(),
     );
     agent.resume().await.expect("resume");
@@ -185,7 +186,6 @@ pub async fn settled(agent: &windlass_deploy::agent::Agent, services: &[&str]) {
     panic!("the locks of {services:?} were not freed within 5 s");
 }
 
-/// A free port on 127.0.0.1 for the proxy.
 /// Starts `windlass agent` (the binary at `windlass`: the CLI's tests have
 /// it) on state folder `state`, its log in `agent.log` there, and waits
 /// until it has written its address.
@@ -221,6 +221,7 @@ pub fn stop_proxy(state: &Path) {
     }
 }
 
+/// A free port on 127.0.0.1 for the proxy.
 pub fn free_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     listener.local_addr().expect("address").port()

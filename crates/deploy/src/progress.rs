@@ -103,8 +103,8 @@ mod tests {
         notes.set("db", "release r1 stops first");
         notes.set("db", "not healthy yet");
         notes.clear("db");
-        assert_eq!(notes.all()[0].1.stop_first, true);
+        assert!(notes.all()[0].1.stop_first);
         notes.starting("db", false);
-        assert_eq!(notes.all()[0].1.stop_first, false);
+        assert!(!notes.all()[0].1.stop_first);
     }
 }

@@ -129,6 +129,12 @@ pub fn deploy(rollout: &Rollout) -> Json {
     );
     let mut create = service_parameters(rollout);
     create.insert("ServiceName".into(), json!(rollout.service));
+    // The same token for every attempt of this execution: CreateService
+    // carried out again after a crash (or a lost answer) is idempotent.
+    create.insert(
+        "ClientToken.$".into(),
+        json!("States.Hash($$.Execution.Id, 'MD5')"),
+    );
     if let Some(launch) = &rollout.launch_type {
         create.insert("LaunchType".into(), json!(launch));
     }
@@ -200,10 +206,37 @@ pub fn deploy(rollout: &Rollout) -> Json {
     }
     add("Done", json!({ "Type": "Succeed" }));
     rollback(&mut add, rollout);
+    retry_interrupted(&mut states);
     json!({
         "Comment": format!("windlass: deploy ECS service {} on cluster {}; only AWS service integrations, so AWS Step Functions runs it as windlass does", rollout.service, rollout.cluster),
         "StartAt": "FindService",
         "States": states })
+}
+
+/// The resources whose calls are carried out again when they fail as
+/// `States.TaskFailed`: the runtime fails a call a crash interrupted that
+/// way (as it does a call whose answer never came), and each of these is
+/// safe to make twice: reads, UpdateService to one revision, CreateService
+/// with its client token, RegisterTaskDefinition (a second, equal
+/// revision), a Lambda hook (hooks run at least once). A command hook
+/// (`ecs:runTask.sync`) is not: its command failing is `States.TaskFailed`.
+const RETRIED: &[&str] = &[
+    "arn:aws:states:::aws-sdk:",
+    "arn:aws:states:::lambda:invoke",
+];
+
+/// Adds the Retry of [`RETRIED`] resources to every Task state without one.
+fn retry_interrupted(states: &mut Map<String, Json>) {
+    for state in states.values_mut() {
+        let retried = state["Type"] == "Task"
+            && state["Resource"]
+                .as_str()
+                .is_some_and(|r| RETRIED.iter().any(|p| r.starts_with(p)));
+        if retried && state.get("Retry").is_none() {
+            state["Retry"] = json!([{ "ErrorEquals": ["States.TaskFailed"],
+                "IntervalSeconds": 1, "MaxAttempts": 3, "BackoffRate": 2 }]);
+        }
+    }
 }
 
 /// What CreateService and UpdateService share: the revision, the count and

@@ -132,3 +132,28 @@ fn blue_green_and_stop_first_set_the_deployment_configuration() {
     assert_eq!(config["MinimumHealthyPercent"], 0);
     assert_eq!(config["MaximumPercent"], 100);
 }
+
+#[test]
+fn an_interrupted_aws_call_is_made_again_and_create_service_is_idempotent() {
+    let definition = deploy(&rollout());
+    let states = definition["States"].as_object().expect("states");
+    for (name, state) in states {
+        let resource = state["Resource"].as_str().unwrap_or_default();
+        let retried = state["Retry"][0]["ErrorEquals"] == json!(["States.TaskFailed"]);
+        if resource.starts_with("arn:aws:states:::aws-sdk:")
+            || resource == "arn:aws:states:::lambda:invoke"
+        {
+            assert!(
+                retried,
+                "{name} ({resource}) is retried after an interruption"
+            );
+        }
+        if resource == "arn:aws:states:::ecs:runTask.sync" {
+            assert!(!retried, "{name}: a command hook runs once");
+        }
+    }
+    assert_eq!(
+        states["CreateService"]["Parameters"]["ClientToken.$"],
+        "States.Hash($$.Execution.Id, 'MD5')"
+    );
+}

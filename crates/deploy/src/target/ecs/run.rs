@@ -124,7 +124,8 @@ impl Ecs {
                 invokers.register(prefix, Arc::new(Timed { inner, nanos }));
             }
         }
-        let runtime = Runtime::new(store, invokers, Arc::new(SystemClock));
+        // The HTTP probe's Task (`http:invoke`), windlass's own HTTP client.
+        let runtime = Runtime::with_standard_invokers(store, invokers, Arc::new(SystemClock));
         Ecs {
             backend,
             client,

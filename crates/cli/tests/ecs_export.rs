@@ -271,3 +271,69 @@ async fn the_exported_stack_is_lint_clean_creates_on_moto_and_its_state_machine_
     let _ = std::fs::remove_dir_all(&dir);
     let _ = std::fs::remove_dir_all(&data);
 }
+
+/// With `x-windlass.ecs.probe`, the template makes the EventBridge
+/// connection AWS's HTTP Task needs, allows the HTTP call and the
+/// connection's credentials, and stays cfn-lint clean.
+#[test]
+fn an_http_probe_exports_its_connection_and_permissions_lint_clean() {
+    let dir = temp_dir("ecs-export-probe");
+    let compose = COMPOSE.replace(
+        "        lambdaHooks: { afterSwitch: [smoke-test] }\n",
+        "        probe: { url: \"https://shop.example.com\", path: /health, failures: 2 }\n",
+    );
+    std::fs::write(dir.join("compose.yaml"), compose).expect("compose.yaml");
+    std::fs::write(dir.join("Dockerfile"), "FROM scratch\n").expect("Dockerfile");
+    let exported = windlass(&dir, &["export", "--target", "ecs"]);
+    assert!(
+        exported.status.success(),
+        "{}",
+        String::from_utf8_lossy(&exported.stderr)
+    );
+    let template: Json = serde_json::from_slice(&exported.stdout).expect("a JSON template");
+    std::fs::write(dir.join("template.json"), &exported.stdout).expect("template");
+    let lint = Command::new("cfn-lint")
+        .arg(dir.join("template.json"))
+        .output()
+        .expect("cfn-lint runs");
+    assert!(
+        lint.status.success(),
+        "cfn-lint found: {}{}",
+        String::from_utf8_lossy(&lint.stdout),
+        String::from_utf8_lossy(&lint.stderr)
+    );
+    let resources = &template["Resources"];
+    assert_eq!(
+        resources["ProbeConnection"]["Type"],
+        "AWS::Events::Connection"
+    );
+    let machine = &resources["DeployStateMachine"]["Properties"];
+    assert_eq!(
+        machine["DefinitionSubstitutions"]["ProbeConnectionArn"],
+        json!({ "Fn::GetAtt": ["ProbeConnection", "Arn"] })
+    );
+    let definition: Json =
+        serde_json::from_str(machine["DefinitionString"].as_str().expect("text")).expect("JSON");
+    assert_eq!(
+        definition["States"]["Probe"]["Parameters"]["ApiEndpoint"],
+        "https://shop.example.com/health"
+    );
+    let actions: Vec<&str> = resources["DeployRole"]["Properties"]["Policies"][0]["PolicyDocument"]
+        ["Statement"]
+        .as_array()
+        .expect("statements")
+        .iter()
+        .filter_map(|s| s["Action"].as_str())
+        .collect();
+    for action in [
+        "states:InvokeHTTPEndpoint",
+        "events:RetrieveConnectionCredentials",
+        "secretsmanager:GetSecretValue",
+        "secretsmanager:DescribeSecret",
+    ] {
+        assert!(
+            actions.contains(&action),
+            "{action} missing from {actions:?}"
+        );
+    }
+}

@@ -13,6 +13,7 @@ pub mod backend;
 pub mod compose;
 pub mod credentials;
 pub mod failures;
+pub mod holder;
 pub mod plan;
 pub mod probe;
 pub mod progress;

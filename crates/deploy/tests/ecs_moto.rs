@@ -42,6 +42,7 @@ fn rollout(cluster: &str) -> Rollout {
         stop_first: false,
         before_switch: vec![],
         after_switch: vec![],
+        probe: None,
     }
 }
 

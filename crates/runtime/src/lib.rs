@@ -333,6 +333,24 @@ impl Runtime {
         Ok(count)
     }
 
+    /// Resumes one execution the store says is running, as [`Runtime::recover`]
+    /// does for all of them: for a caller that owns only some executions of
+    /// a store it shares with other processes (the ECS deploy of the CLI
+    /// beside a deploy agent). Returns whether it runs here now. Not for a
+    /// store with leases, whose executions are claimed by `recover`.
+    pub async fn resume_one(&self, arn: &str) -> Result<bool, Error> {
+        if self.lock_live().contains_key(arn) {
+            return Ok(true);
+        }
+        match self.inner.store.execution(arn)? {
+            Some(record) if record.status == Status::Running.as_str() => {
+                self.resume(record).await?;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
     async fn resume(&self, record: ExecutionRecord) -> Result<(), Error> {
         let execution: Execution =
             serde_json::from_str(&record.snapshot).map_err(|e| Error::Corrupt {

@@ -14,9 +14,11 @@ use windlass_aws::{Client, Config, Service};
 use windlass_deploy::agent::database;
 use windlass_deploy::backend::docker::Docker;
 use windlass_deploy::target::ecs::definition;
-use windlass_deploy::target::ecs::error::advice;
+use windlass_deploy::target::ecs::error::{advice, Error};
 use windlass_deploy::target::ecs::plan::plan;
+use windlass_deploy::target::ecs::resume::{pending, Action, Pending, Unfinished};
 use windlass_deploy::target::ecs::run::{Ecs, Report};
+use windlass_engine::format_timestamp;
 use windlass_engine::Status;
 use windlass_store::releases::{Releases, SqliteReleases};
 use windlass_store::sqlite::{Durability, SqliteStore};
@@ -112,7 +114,34 @@ pub fn deploy(pinned: &Pinned, services: &[String], state: &StateArgs) -> anyhow
     let _guard = tokio.enter();
     let (ecs, _) = target(state)?;
     let mut code = exit::OK;
+    let config = Config::from_env();
     for name in names(pinned, services) {
+        let key = plan(
+            &name,
+            &pinned.project.services[name.as_str()],
+            &region(&config),
+        )
+        .map(|p| p.key);
+        if let Ok(key) = key {
+            match tokio.block_on(settle(&ecs, &key)) {
+                Err(code_of) => {
+                    code = code.max(code_of);
+                    continue;
+                }
+                Ok(Some((unfinished, resumed_code)))
+                    if unfinished.origin.action == Action::Deploy
+                        && unfinished.release.compose_text == pinned.text =>
+                {
+                    eprintln!(
+                        "{name}: release {} was this very deploy: not deploying it again",
+                        unfinished.release.id
+                    );
+                    code = code.max(resumed_code);
+                    continue;
+                }
+                Ok(_) => {}
+            }
+        }
         eprintln!("{name}: deploying to ECS (image built locally, pushed to ECR, rolled out by an ASL execution of aws-sdk states)");
         let outcome = tokio.block_on(ecs.deploy(&pinned.file, &pinned.text, &name, &who()));
         match outcome {
@@ -136,6 +165,23 @@ pub fn rollback(service: &str, release: Option<&str>, state: &StateArgs) -> anyh
     let _guard = tokio.enter();
     let (ecs, releases) = target(state)?;
     let key = key_of(releases.as_ref(), service)?;
+    match tokio.block_on(settle(&ecs, &key)) {
+        Err(code) => return Ok(code),
+        Ok(Some((unfinished, resumed_code)))
+            if unfinished.origin.action == Action::Rollback
+                && release.is_none_or(|r| r == unfinished.release.id) =>
+        {
+            eprintln!(
+                "{key}: the rollback to {} was this very rollback: not running it again",
+                unfinished.release.id
+            );
+            return Ok(match resumed_code {
+                exit::OK => exit::OK,
+                _ => exit::FAILED,
+            });
+        }
+        Ok(_) => {}
+    }
     match tokio.block_on(ecs.rollback(&key, release)) {
         Ok(report) => Ok(match print(&key, &report) {
             exit::OK => exit::OK,
@@ -146,6 +192,59 @@ pub fn rollback(service: &str, release: Option<&str>, state: &StateArgs) -> anyh
             Ok(exit::REFUSED)
         }
     }
+}
+
+/// Resumes the deploy or rollback of `key` that a dead windlass process
+/// left unfinished, if any, and reports it as its own process would have:
+/// the interrupted execution and the exit code its end means. A deploy
+/// that a live process runs now is an error (its exit code).
+async fn settle(ecs: &Ecs, key: &str) -> Result<Option<(Unfinished, u8)>, u8> {
+    let unfinished = match ecs.unfinished(key) {
+        Ok(Some(unfinished)) => unfinished,
+        Ok(None) => return Ok(None),
+        Err(e @ Error::Busy { .. }) => {
+            eprintln!("windlass: {e}");
+            return Err(exit::BUSY);
+        }
+        Err(e) => {
+            eprintln!("windlass: {key}: {e}");
+            return Err(exit::FAILED);
+        }
+    };
+    eprintln!("{key}: {}", interrupted(&unfinished));
+    match ecs.resume(&unfinished).await {
+        Ok(report) => {
+            let code = print(key, &report);
+            Ok(Some((unfinished, code)))
+        }
+        Err(e) => {
+            eprintln!("windlass: {key}: the interrupted execution could not be resumed: {e}");
+            Err(exit::FAILED)
+        }
+    }
+}
+
+/// "resuming the deploy of release r2 started at ... (its windlass process, pid N, is gone)".
+fn interrupted(unfinished: &Unfinished) -> String {
+    let what = match unfinished.origin.action {
+        Action::Deploy => format!("the deploy of release {}", unfinished.release.id),
+        Action::Rollback => format!("the rollback to release {}", unfinished.release.id),
+    };
+    let process = unfinished
+        .pid
+        .map_or("its windlass process is gone".into(), |pid| {
+            format!("its windlass process, pid {pid}, is gone")
+        });
+    let verb = if unfinished.running {
+        "resuming"
+    } else {
+        "recording the end of"
+    };
+    format!(
+        "{verb} {what} started at {} ({process}; execution {})",
+        format_timestamp(unfinished.started_millis),
+        unfinished.execution
+    )
 }
 
 fn key_of(releases: &dyn Releases, service: &str) -> anyhow::Result<String> {
@@ -242,6 +341,28 @@ pub fn status(service: &str, state: &StateArgs) -> anyhow::Result<u8> {
         "{key}: live release {}",
         live.as_ref().map_or("-", |l| l.release.as_str())
     );
+    let store = SqliteStore::open(&db, Durability::Full)?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    match pending(&store, &releases, &key, now)? {
+        Pending::Nothing => {}
+        Pending::Running(lock) => println!(
+            "  deploying now: execution {} of windlass process {}",
+            lock.holder, lock.pid
+        ),
+        Pending::Interrupted(unfinished) => {
+            let what = match unfinished.origin.action {
+                Action::Deploy => format!("the deploy of release {}", unfinished.release.id),
+                Action::Rollback => format!("the rollback to release {}", unfinished.release.id),
+            };
+            println!(
+                "  interrupted: {what} started at {} (execution {}); its windlass process is gone: `windlass deploy --target ecs` or `windlass rollback --target ecs {name}` resumes it first",
+                format_timestamp(unfinished.started_millis),
+                unfinished.execution
+            );
+        }
+    }
     for deployment in answer["Services"][0]["Deployments"]
         .as_array()
         .into_iter()

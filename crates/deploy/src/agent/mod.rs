@@ -16,7 +16,6 @@ mod plan;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 use windlass_engine::{ExecutionMeta, Outcome as ExecutionOutcome, Status};
 use windlass_runtime::{Clock, Invokers, Runtime, StartRequest, SystemClock};
@@ -41,9 +40,8 @@ pub use follow::execution_view;
 use crate::progress::Notes;
 use contract::StepNote;
 
-/// A lock whose heartbeat is older than this is free.
-pub const LOCK_STALE_MILLIS: i64 = 10_000;
-const HEARTBEAT_EVERY: Duration = Duration::from_secs(2);
+pub use crate::holder::LOCK_STALE_MILLIS;
+use crate::holder::{process_exists, HEARTBEAT_EVERY};
 const DEPLOY_MACHINE: &str = "windlass-deploy";
 const ROLLBACK_MACHINE: &str = "windlass-rollback";
 const APP_DEPLOY_MACHINE: &str = "windlass-app-deploy";
@@ -674,14 +672,11 @@ pub(crate) fn short_id() -> String {
     )
 }
 
-fn process_exists(pid: u32) -> bool {
-    Path::new(&format!("/proc/{pid}")).exists()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::test_util::FakeBackend;
+    use std::time::Duration;
     use windlass_store::memory::MemoryStore;
 
     fn agent(backend: Arc<FakeBackend>) -> Agent {

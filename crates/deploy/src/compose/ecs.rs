@@ -60,6 +60,27 @@ pub struct Ecs {
     /// Lambda functions (name or ARN) invoked before and after the switch.
     #[serde(default)]
     pub lambda_hooks: LambdaHooks,
+    /// An HTTP probe of the service's URL, made at each look once the new
+    /// revision's tasks are healthy and during the watch.
+    pub probe: Option<Probe>,
+}
+
+/// `x-windlass.ecs.probe`: `GET url + path` must answer `status`; more
+/// than `failures` misses in a row roll back.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Probe {
+    /// The service's URL (`https://shop.example.com`, a load balancer's).
+    pub url: String,
+    /// `/` by default.
+    pub path: Option<String>,
+    /// The status expected, a 2xx (200 by default).
+    pub status: Option<u16>,
+    /// Misses in a row tolerated (0 by default).
+    pub failures: Option<u32>,
+    /// The EventBridge connection AWS Step Functions' HTTP Task needs; the
+    /// exported template makes one when it is not given.
+    pub connection_arn: Option<String>,
 }
 
 /// `x-windlass.ecs.lambdaHooks`.

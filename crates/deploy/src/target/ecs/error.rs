@@ -36,6 +36,18 @@ pub enum Error {
         "{service} has no earlier release on ECS with a task definition revision to roll back to"
     )]
     NothingToRollBackTo { service: String },
+    /// Another windlass process deploys the service now.
+    #[error("{service} is being deployed by windlass process {pid} (execution {execution}, its heartbeat {beat_secs} s ago): wait for it to end; if that process is hung, stop it and run the command again to resume its execution")]
+    Busy {
+        service: String,
+        execution: String,
+        pid: u32,
+        beat_secs: i64,
+    },
+    /// A deploy of the service whose process died is still running in the
+    /// store: it is resumed, never taken over.
+    #[error("an earlier deploy of {service} did not finish (execution {execution}, its windlass process is gone): run `windlass deploy --target ecs` or `windlass rollback --target ecs` again, which resume it first")]
+    Unfinished { service: String, execution: String },
 }
 
 impl Error {

@@ -44,7 +44,33 @@ pub fn template(plan: &Plan, task_definition: &Json, definition: &Json) -> Json 
     if let Some(network) = &rollout.network_configuration {
         service["NetworkConfiguration"] = network.clone();
     }
-    json!({
+    let mut definition = definition.clone();
+    let mut resources = json!({});
+    let mut substitutions = json!({});
+    if let Some(probe) = &rollout.probe {
+        if made_connection(&probe.connection_arn) {
+            // AWS's HTTP Task needs an EventBridge connection; a public URL
+            // needs no credentials, so the key it sends is a placeholder.
+            resources["ProbeConnection"] = json!({ "Type": "AWS::Events::Connection", "Properties": {
+                "Name": format!("windlass-probe-{}", rollout.service),
+                "AuthorizationType": "API_KEY",
+                "AuthParameters": { "ApiKeyAuthParameters": {
+                    "ApiKeyName": "x-windlass-probe", "ApiKeyValue": "none" } } } });
+            definition["States"]["Probe"]["Parameters"]["Authentication"]["ConnectionArn"] =
+                json!("${ProbeConnectionArn}");
+            substitutions["ProbeConnectionArn"] =
+                json!({ "Fn::GetAtt": ["ProbeConnection", "Arn"] });
+        }
+    }
+    let definition = &definition;
+    let mut state_machine = json!({
+        "StateMachineName": format!("windlass-deploy-{}", rollout.service),
+        "RoleArn": { "Fn::GetAtt": ["DeployRole", "Arn"] },
+        "DefinitionString": serde_json::to_string_pretty(definition).unwrap_or_default() });
+    if substitutions.as_object().is_some_and(|m| !m.is_empty()) {
+        state_machine["DefinitionSubstitutions"] = substitutions;
+    }
+    let mut template = json!({
         "AWSTemplateFormatVersion": "2010-09-09",
         "Description": format!("windlass: ECS service {} on cluster {} and the Step Functions state machine that deploys and rolls it back", rollout.service, rollout.cluster),
         "Parameters": {
@@ -60,17 +86,25 @@ pub fn template(plan: &Plan, task_definition: &Json, definition: &Json) -> Json 
                     "Effect": "Allow", "Principal": { "Service": "states.amazonaws.com" }, "Action": "sts:AssumeRole" }] },
                 "Policies": [{ "PolicyName": "windlass-deploy", "PolicyDocument": {
                     "Version": "2012-10-17", "Statement": statements(plan, definition, task_definition) } }] } },
-            "DeployStateMachine": { "Type": "AWS::StepFunctions::StateMachine", "Properties": {
-                "StateMachineName": format!("windlass-deploy-{}", rollout.service),
-                "RoleArn": { "Fn::GetAtt": ["DeployRole", "Arn"] },
-                "DefinitionString": serde_json::to_string_pretty(definition).unwrap_or_default() } }
+            "DeployStateMachine": { "Type": "AWS::StepFunctions::StateMachine", "Properties": state_machine }
         },
         "Outputs": {
             "StateMachineArn": { "Value": { "Ref": "DeployStateMachine" } },
             "RepositoryUri": { "Value": { "Fn::GetAtt": ["Repository", "RepositoryUri"] } },
             "TaskDefinitionArn": { "Value": { "Ref": "TaskDefinition" } }
         }
-    })
+    });
+    if let (Some(all), Some(more)) = (template["Resources"].as_object_mut(), resources.as_object())
+    {
+        all.extend(more.clone());
+    }
+    template
+}
+
+/// Whether the probe's connection is the placeholder windlass writes when
+/// none is given (the template then makes the connection).
+fn made_connection(arn: &str) -> bool {
+    arn.contains(":000000000000:connection/windlass-probe-")
 }
 
 /// Every action the definition's Task states call, each on the resources
@@ -142,6 +176,29 @@ pub fn statements(plan: &Plan, definition: &Json, task_definition: &Json) -> Vec
                 allow("ecs:DescribeTasks", tasks_arn.clone(), None);
                 for action in ["events:PutTargets", "events:PutRule", "events:DescribeRule"] {
                     allow(action, arn("arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:rule/StepFunctionsGetEventsForECSTaskRule".into()), None);
+                }
+            }
+            "arn:aws:states:::http:invoke" => {
+                if let Some(probe) = &rollout.probe {
+                    let machine = arn(format!("arn:${{AWS::Partition}}:states:${{AWS::Region}}:${{AWS::AccountId}}:stateMachine:windlass-deploy-{}", rollout.service));
+                    allow(
+                        "states:InvokeHTTPEndpoint",
+                        machine,
+                        Some(json!({ "StringEquals": { "states:HTTPMethod": "GET" },
+                            "StringLike": { "states:HTTPEndpoint": format!("{}*", probe.endpoint) } })),
+                    );
+                    let connection = if made_connection(&probe.connection_arn) {
+                        json!({ "Fn::GetAtt": ["ProbeConnection", "Arn"] })
+                    } else {
+                        json!(probe.connection_arn)
+                    };
+                    allow("events:RetrieveConnectionCredentials", connection, None);
+                    for action in [
+                        "secretsmanager:GetSecretValue",
+                        "secretsmanager:DescribeSecret",
+                    ] {
+                        allow(action, arn("arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:events!connection/*".into()), None);
+                    }
                 }
             }
             "arn:aws:states:::lambda:invoke" => {

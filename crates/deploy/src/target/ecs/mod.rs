@@ -10,5 +10,6 @@ pub mod error;
 pub mod export;
 pub mod plan;
 pub mod registry;
+pub mod resume;
 pub mod run;
 pub mod task_definition;

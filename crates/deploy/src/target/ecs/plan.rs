@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value as Json};
 
-use super::definition::{Hook, Rollout};
+use super::definition::{Hook, Probe as DefinitionProbe, Rollout};
 use super::task_definition::{self, Container, Refusal, Task};
 use crate::compose::{Order, Service};
 
@@ -100,6 +100,28 @@ pub fn plan(name: &str, service: &Service, region: &str) -> Result<Plan, Vec<Ref
             }
         }
     }
+    let probe = ecs.probe.as_ref().map(|probe| {
+        let status = probe.status.unwrap_or(200);
+        if !(200..300).contains(&status) {
+            refusals.push(refuse(
+                "x-windlass.ecs.probe.status",
+                "the HTTP Task fails on any status outside 2xx: expect a 2xx status",
+            ));
+        }
+        let path = probe.path.as_deref().unwrap_or("/");
+        DefinitionProbe {
+            endpoint: format!(
+                "{}/{}",
+                probe.url.trim_end_matches('/'),
+                path.trim_start_matches('/')
+            ),
+            status,
+            failures: probe.failures.unwrap_or(0),
+            connection_arn: probe.connection_arn.clone().unwrap_or_else(|| {
+                format!("arn:aws:events:{region}:000000000000:connection/windlass-probe-{ecs_service}/windlass")
+            }),
+        }
+    });
     if !refusals.is_empty() {
         return Err(refusals);
     }
@@ -132,6 +154,7 @@ pub fn plan(name: &str, service: &Service, region: &str) -> Result<Plan, Vec<Ref
             stop_first,
             before_switch,
             after_switch,
+            probe,
         },
     })
 }

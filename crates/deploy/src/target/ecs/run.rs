@@ -25,6 +25,7 @@ use super::definition::{self, ROLLED_BACK};
 use super::error::Error;
 use super::plan::{plan, Plan};
 use super::registry::{self, Pushed};
+use super::resume::{Action, Origin, ORIGIN};
 use crate::backend::{Backend, BuildSpec};
 use crate::compose::{self, Project};
 
@@ -36,7 +37,7 @@ pub struct Ecs {
     pub releases: Arc<dyn Releases>,
     pub runtime: Runtime,
     /// Nanoseconds spent inside the AWS invokers (the calls themselves).
-    in_calls: Arc<AtomicU64>,
+    pub(super) in_calls: Arc<AtomicU64>,
 }
 
 /// An invoker that adds the time each call takes to a counter, so that the
@@ -123,7 +124,8 @@ impl Ecs {
                 invokers.register(prefix, Arc::new(Timed { inner, nanos }));
             }
         }
-        let runtime = Runtime::new(store, invokers, Arc::new(SystemClock));
+        // The HTTP probe's Task (`http:invoke`), windlass's own HTTP client.
+        let runtime = Runtime::with_standard_invokers(store, invokers, Arc::new(SystemClock));
         Ecs {
             backend,
             client,
@@ -163,6 +165,9 @@ impl Ecs {
                 reason: e.to_string(),
             }
         };
+        let arn = self.execution_arn(&plan);
+        let _held = self.lock(&plan.key, &arn)?;
+        self.fail_orphans(&plan.key)?;
         let release = self
             .releases
             .create(NewRelease {
@@ -207,13 +212,36 @@ impl Ecs {
         let task_definition = plan
             .task_definition(service, &pushed.reference())
             .map_err(refused)?;
-        let input = json!({ "taskDefinition": task_definition });
-        let mut report = self.execute(&plan, &release, input, timing).await?;
+        let origin = Origin {
+            key: plan.key.clone(),
+            release: release.id.clone(),
+            action: Action::Deploy,
+            digest: Some(pushed.digest.clone()),
+        };
+        let input = json!({ "taskDefinition": task_definition, ORIGIN: origin });
+        let report = self
+            .execute(&plan, &release.id, &arn, input, timing)
+            .await?;
+        self.finish_deploy(&plan, &release.id, &pushed.digest, report)
+    }
+
+    /// Records a deploy's end: the release's revision and digest, its
+    /// outcome and the live pointer.
+    pub(super) fn finish_deploy(
+        &self,
+        plan: &Plan,
+        release: &str,
+        digest: &str,
+        mut report: Report,
+    ) -> Result<Report, Error> {
         let revision = report.revision.clone().unwrap_or_default();
         self.releases
-            .set_image(&plan.key, &release.id, &revision, &pushed.digest)
-            .map_err(store("written (the release's revision)"))?;
-        self.record(&plan, &release.id, &mut report, None)?;
+            .set_image(&plan.key, release, &revision, digest)
+            .map_err(|e| Error::Store {
+                what: "written (the release's revision)",
+                reason: e.to_string(),
+            })?;
+        self.record(plan, release, &mut report, None)?;
         Ok(report)
     }
 
@@ -269,7 +297,59 @@ impl Ecs {
             .ok_or_else(|| Error::NothingToRollBackTo {
                 service: key.into(),
             })?;
-        let project = read(Path::new(&target.compose_file), &target.compose_text)?;
+        let plan = self.plan_of(key, &target)?;
+        let arn = self.execution_arn(&plan);
+        let _held = self.lock(key, &arn)?;
+        self.fail_orphans(key)?;
+        let started = self.runtime.now_millis();
+        let origin = Origin {
+            key: key.into(),
+            release: target.id.clone(),
+            action: Action::Rollback,
+            digest: None,
+        };
+        let input = json!({ "taskDefinitionArn": revision, ORIGIN: origin });
+        let report = self
+            .execute(&plan, &target.id, &arn, input, Timing::default())
+            .await?;
+        let took = self.runtime.now_millis() - started;
+        self.finish_rollback(&plan, &target.id, live, report, took)
+    }
+
+    /// Records a rollback's end: the outcome of the release rolled back to
+    /// and, when it went live, of the release it took the place of (`live`,
+    /// the live release when the rollback started).
+    pub(super) fn finish_rollback(
+        &self,
+        plan: &Plan,
+        target: &str,
+        live: Option<String>,
+        mut report: Report,
+        took: i64,
+    ) -> Result<Report, Error> {
+        self.record(plan, target, &mut report, Some(took))?;
+        if report.status == Status::Succeeded {
+            if let Some(left) = live.filter(|l| l != target) {
+                self.releases
+                    .set_outcome(
+                        &plan.key,
+                        &left,
+                        Outcome::RolledBack,
+                        Some(took),
+                        Some(&format!("windlass rollback to {target}")),
+                    )
+                    .map_err(|e| Error::Store {
+                        what: "written (the release left)",
+                        reason: e.to_string(),
+                    })?;
+            }
+        }
+        Ok(report)
+    }
+
+    /// The plan of service `key` as `release`'s pinned Compose text gives it.
+    pub(super) fn plan_of(&self, key: &str, release: &Release) -> Result<Plan, Error> {
+        let project = read(Path::new(&release.compose_file), &release.compose_text)?;
         let name = project
             .services
             .iter()
@@ -278,32 +358,18 @@ impl Ecs {
             .ok_or_else(|| Error::NothingToRollBackTo {
                 service: key.into(),
             })?;
-        let plan = plan(&name, &project.services[&name], &self.region()).map_err(refused)?;
-        let started = self.runtime.now_millis();
-        let mut report = self
-            .execute(
-                &plan,
-                &target,
-                json!({ "taskDefinitionArn": revision }),
-                Timing::default(),
-            )
-            .await?;
-        let took = self.runtime.now_millis() - started;
-        self.record(&plan, &target.id, &mut report, Some(took))?;
-        if report.status == Status::Succeeded {
-            if let Some(left) = live.filter(|l| *l != target.id) {
-                self.releases
-                    .set_outcome(
-                        key,
-                        &left,
-                        Outcome::RolledBack,
-                        Some(took),
-                        Some(&format!("windlass rollback to {}", target.id)),
-                    )
-                    .map_err(store("written (the release left)"))?;
-            }
-        }
-        Ok(report)
+        plan(&name, &project.services[&name], &self.region()).map_err(refused)
+    }
+
+    /// A new execution's ARN for `plan`'s service (its name: the service
+    /// and the time, unique per service).
+    fn execution_arn(&self, plan: &Plan) -> String {
+        format!(
+            "{}:{}-{}",
+            machine_arn(plan).replace(":stateMachine:", ":execution:"),
+            plan.rollout.service,
+            self.runtime.now_millis()
+        )
     }
 
     /// Builds the service's image (or takes the one it names).
@@ -336,11 +402,13 @@ impl Ecs {
         Ok(spec.tag)
     }
 
-    /// Runs the plan's definition with `input` to its end.
+    /// Starts the plan's definition as execution `arn` with `input` and
+    /// follows it to its end.
     async fn execute(
         &self,
         plan: &Plan,
-        release: &Release,
+        release: &str,
+        arn: &str,
         input: Json,
         timing: Timing,
     ) -> Result<Report, Error> {
@@ -350,18 +418,10 @@ impl Ecs {
             .valid()
             .map_err(|d| Error::Runtime(format!("the ECS definition is invalid: {d:?}")))?;
         let now = self.runtime.now_millis();
-        let name = format!("{}-{}-{now}", plan.rollout.service, release.id);
-        let machine = format!(
-            "arn:aws:states:{}:000000000000:stateMachine:windlass-ecs-{}",
-            plan.region, plan.rollout.service
-        );
-        let arn = format!(
-            "{}:{name}",
-            machine.replace(":stateMachine:", ":execution:")
-        );
+        let machine = machine_arn(plan);
         let meta = ExecutionMeta {
-            execution_arn: arn.clone(),
-            name,
+            execution_arn: arn.into(),
+            name: arn.rsplit(':').next().unwrap_or_default().into(),
             state_machine_arn: machine,
             state_machine_name: format!("windlass-ecs-{}", plan.rollout.service),
             role_arn: String::new(),
@@ -370,9 +430,6 @@ impl Ecs {
             seed: now as u64,
             express: false,
         };
-        let runtime_error = |e: windlass_runtime::Error| Error::Runtime(e.to_string());
-        let calls_before = self.in_calls.load(Ordering::Relaxed);
-        let started = Instant::now();
         self.runtime
             .start(StartRequest {
                 definition_text: text,
@@ -380,18 +437,31 @@ impl Ecs {
                 meta,
             })
             .await
-            .map_err(runtime_error)?;
-        self.releases
-            .set_execution(&plan.key, &release.id, &arn)
-            .ok();
-        let finished = self.runtime.wait(&arn).await.map_err(runtime_error)?;
+            .map_err(|e| Error::Runtime(e.to_string()))?;
+        self.releases.set_execution(&plan.key, release, arn).ok();
+        self.follow(plan, release, arn, timing).await
+    }
+
+    /// Waits for execution `arn` (running on this runtime) to end and
+    /// reports it from its history.
+    pub(super) async fn follow(
+        &self,
+        plan: &Plan,
+        release: &str,
+        arn: &str,
+        timing: Timing,
+    ) -> Result<Report, Error> {
+        let runtime_error = |e: windlass_runtime::Error| Error::Runtime(e.to_string());
+        let calls_before = self.in_calls.load(Ordering::Relaxed);
+        let started = Instant::now();
+        let finished = self.runtime.wait(arn).await.map_err(runtime_error)?;
         let wall_millis = started.elapsed().as_millis() as i64;
         let calls_millis =
             ((self.in_calls.load(Ordering::Relaxed) - calls_before) / 1_000_000) as i64;
         let history = self
             .runtime
             .store()
-            .history(&arn, 1, u64::MAX)
+            .history(arn, 1, u64::MAX)
             .map_err(|e| Error::Store {
                 what: "read (history)",
                 reason: e.to_string(),
@@ -402,9 +472,9 @@ impl Ecs {
         };
         Ok(Report {
             key: plan.key.clone(),
-            release: release.id.clone(),
+            release: release.into(),
             revision: revision(&history),
-            execution: arn,
+            execution: arn.into(),
             status: finished.status,
             error,
             timing: Timing {
@@ -461,6 +531,14 @@ impl Ecs {
         }
         Ok(())
     }
+}
+
+/// The state machine ARN the executions of `plan`'s service run under.
+fn machine_arn(plan: &Plan) -> String {
+    format!(
+        "arn:aws:states:{}:000000000000:stateMachine:windlass-ecs-{}",
+        plan.region, plan.rollout.service
+    )
 }
 
 fn read(file: &Path, text: &str) -> Result<Project, Error> {

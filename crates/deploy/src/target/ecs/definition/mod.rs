@@ -52,6 +52,20 @@ pub struct Rollout {
     /// moves to it, and after its tasks are healthy, before the watch.
     pub before_switch: Vec<Hook>,
     pub after_switch: Vec<Hook>,
+    /// The HTTP probe of the service's URL (`http:invoke`).
+    pub probe: Option<Probe>,
+}
+
+/// An HTTP probe made at each look once the tasks are healthy.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Probe {
+    /// The URL probed: the service's URL and the path.
+    pub endpoint: String,
+    pub status: u16,
+    /// Misses in a row tolerated.
+    pub failures: u32,
+    /// The EventBridge connection of the HTTP Task (AWS requires one).
+    pub connection_arn: String,
 }
 
 /// A hook of the ECS deploy.
@@ -129,6 +143,12 @@ pub fn deploy(rollout: &Rollout) -> Json {
     );
     let mut create = service_parameters(rollout);
     create.insert("ServiceName".into(), json!(rollout.service));
+    // The same token for every attempt of this execution: CreateService
+    // carried out again after a crash (or a lost answer) is idempotent.
+    create.insert(
+        "ClientToken.$".into(),
+        json!("States.Hash($$.Execution.Id, 'MD5')"),
+    );
     if let Some(launch) = &rollout.launch_type {
         create.insert("LaunchType".into(), json!(launch));
     }
@@ -152,12 +172,20 @@ pub fn deploy(rollout: &Rollout) -> Json {
         "Type": "Task", "Resource": ecs("updateService"), "Parameters": update,
         "ResultPath": null, "Catch": catch, "Next": "StartRollout" }),
     );
+    let probe_reset = if rollout.probe.is_some() {
+        "ProbeReset"
+    } else {
+        "Wait"
+    };
     add(
         "StartRollout",
         json!({
-        "Type": "Pass", "Result": { "phase": "rollout", "n": 0 }, "ResultPath": "$.poll", "Next": "Wait" }),
+        "Type": "Pass", "Result": { "phase": "rollout", "n": 0 }, "ResultPath": "$.poll", "Next": probe_reset }),
     );
     poll_loop(&mut add, rollout, &catch);
+    if let Some(probe) = &rollout.probe {
+        probe_states(&mut add, rollout, probe);
+    }
     let after = first_hook("AfterSwitch", &rollout.after_switch, "StartWatch");
     add("Healthy", json!({ "Type": "Pass", "Next": after }));
     hooks(
@@ -171,7 +199,7 @@ pub fn deploy(rollout: &Rollout) -> Json {
     let watch_next = if rollout.watch_polls == 0 {
         "Done"
     } else {
-        "Wait"
+        probe_reset
     };
     add(
         "StartWatch",
@@ -200,10 +228,37 @@ pub fn deploy(rollout: &Rollout) -> Json {
     }
     add("Done", json!({ "Type": "Succeed" }));
     rollback(&mut add, rollout);
+    retry_interrupted(&mut states);
     json!({
         "Comment": format!("windlass: deploy ECS service {} on cluster {}; only AWS service integrations, so AWS Step Functions runs it as windlass does", rollout.service, rollout.cluster),
         "StartAt": "FindService",
         "States": states })
+}
+
+/// The resources whose calls are carried out again when they fail as
+/// `States.TaskFailed`: the runtime fails a call a crash interrupted that
+/// way (as it does a call whose answer never came), and each of these is
+/// safe to make twice: reads, UpdateService to one revision, CreateService
+/// with its client token, RegisterTaskDefinition (a second, equal
+/// revision), a Lambda hook (hooks run at least once). A command hook
+/// (`ecs:runTask.sync`) is not: its command failing is `States.TaskFailed`.
+const RETRIED: &[&str] = &[
+    "arn:aws:states:::aws-sdk:",
+    "arn:aws:states:::lambda:invoke",
+];
+
+/// Adds the Retry of [`RETRIED`] resources to every Task state without one.
+fn retry_interrupted(states: &mut Map<String, Json>) {
+    for state in states.values_mut() {
+        let retried = state["Type"] == "Task"
+            && state["Resource"]
+                .as_str()
+                .is_some_and(|r| RETRIED.iter().any(|p| r.starts_with(p)));
+        if retried && state.get("Retry").is_none() {
+            state["Retry"] = json!([{ "ErrorEquals": ["States.TaskFailed"],
+                "IntervalSeconds": 1, "MaxAttempts": 3, "BackoffRate": 2 }]);
+        }
+    }
 }
 
 /// What CreateService and UpdateService share: the revision, the count and
@@ -317,16 +372,16 @@ fn poll_loop(add: &mut dyn FnMut(&str, Json), rollout: &Rollout, catch: &Json) {
         // has tasks that were stopped when the service last left it.
         json!({ "And": [phase("rollout"), { "Not": { "Variable": "$.taskDefinitionArn", "IsPresent": true } },
             { "Variable": "$.poll.stopped[0]", "IsPresent": true }], "Next": "TasksStopped" }),
-        json!({ "And": [phase("rollout"), { "Variable": enough, "IsPresent": true }], "Next": "Healthy" }),
+        json!({ "And": [phase("rollout"), { "Variable": enough, "IsPresent": true }], "Next": if rollout.probe.is_some() { "Probe" } else { "Healthy" } }),
         json!({ "And": [phase("rollout"), { "Variable": "$.poll.n", "NumericGreaterThanEquals": rollout.max_polls }], "Next": "NotHealthyInTime" }),
         json!({ "And": [phase("watch"), { "Not": { "Variable": enough, "IsPresent": true } }], "Next": "Unhealthy" }),
         json!({ "And": [phase("restore"), { "Variable": enough, "IsPresent": true }], "Next": "RolledBack" }),
         json!({ "And": [phase("restore"), { "Variable": "$.poll.n", "NumericGreaterThanEquals": rollout.max_polls }], "Next": "RollbackNotHealthy" }),
     ];
-    if rollout.alarms.is_empty() {
-        choices.push(json!({ "And": [phase("watch"), { "Variable": "$.poll.n", "NumericGreaterThanEquals": rollout.watch_polls }], "Next": "Done" }));
+    if rollout.probe.is_some() {
+        choices.push(json!({ "And": [phase("watch")], "Next": "Probe" }));
     } else {
-        choices.push(json!({ "And": [phase("watch")], "Next": "Alarms" }));
+        choices.extend(watch_end(rollout));
     }
     add(
         "Decide",
@@ -336,6 +391,73 @@ fn poll_loop(add: &mut dyn FnMut(&str, Json), rollout: &Rollout, catch: &Json) {
     add("TasksStopped", failure("Deploy.TasksStopped", "States.Format('tasks of revision {} stopped during the rollout; the first: {}', $.target.Arn, States.JsonToString($.poll.stopped[0]))"));
     add("NotHealthyInTime", failure("Deploy.Unhealthy", &format!("States.Format('revision {{}} did not have {} healthy task(s) after {} looks {} s apart', $.target.Arn)", rollout.desired_count, rollout.max_polls, rollout.poll_seconds)));
     add("Unhealthy", failure("Deploy.Unhealthy", &format!("States.Format('revision {{}} fell below {} healthy task(s) during the watch', $.target.Arn)", rollout.desired_count)));
+}
+
+/// How a look of the watch ends once the service is healthy: the alarms,
+/// else Done after the watch's looks (else the next look).
+fn watch_end(rollout: &Rollout) -> Vec<Json> {
+    let watch = json!({ "Variable": "$.poll.phase", "StringEquals": "watch" });
+    if rollout.alarms.is_empty() {
+        vec![
+            json!({ "And": [watch, { "Variable": "$.poll.n", "NumericGreaterThanEquals": rollout.watch_polls }], "Next": "Done" }),
+        ]
+    } else {
+        vec![json!({ "And": [watch], "Next": "Alarms" })]
+    }
+}
+
+/// The HTTP probe: `GET endpoint` through the HTTP Task; the expected
+/// status resets the misses and goes on (Healthy in the rollout, the rest
+/// of the look in the watch), a miss counts and, past `failures` in a row,
+/// rolls back.
+fn probe_states(add: &mut dyn FnMut(&str, Json), rollout: &Rollout, probe: &Probe) {
+    add(
+        "ProbeReset",
+        json!({ "Type": "Pass", "Result": { "misses": 0 }, "ResultPath": "$.probe", "Next": "Wait" }),
+    );
+    add(
+        "Probe",
+        json!({
+        "Type": "Task", "Resource": "arn:aws:states:::http:invoke",
+        "Parameters": { "ApiEndpoint": probe.endpoint, "Method": "GET",
+            "Authentication": { "ConnectionArn": probe.connection_arn } },
+        "TimeoutSeconds": 10,
+        "ResultSelector": { "StatusCode.$": "$.StatusCode" }, "ResultPath": "$.probed",
+        "Catch": [{ "ErrorEquals": ["States.ALL"], "ResultPath": "$.probeError", "Next": "ProbeMissed" }],
+        "Next": "ProbeAnswered?" }),
+    );
+    add(
+        "ProbeAnswered?",
+        json!({
+        "Type": "Choice",
+        "Choices": [{ "Variable": "$.probed.StatusCode", "NumericEquals": probe.status, "Next": "ProbeOk" }],
+        "Default": "ProbeMissed" }),
+    );
+    add(
+        "ProbeOk",
+        json!({ "Type": "Pass", "Result": { "misses": 0 }, "ResultPath": "$.probe", "Next": "AfterProbe" }),
+    );
+    let mut after =
+        vec![json!({ "Variable": "$.poll.phase", "StringEquals": "rollout", "Next": "Healthy" })];
+    after.extend(watch_end(rollout));
+    add(
+        "AfterProbe",
+        json!({ "Type": "Choice", "Choices": after, "Default": "Wait" }),
+    );
+    add(
+        "ProbeMissed",
+        json!({
+        "Type": "Pass", "Parameters": { "misses.$": "States.MathAdd($.probe.misses, 1)" },
+        "ResultPath": "$.probe", "Next": "TooManyMisses?" }),
+    );
+    add(
+        "TooManyMisses?",
+        json!({
+        "Type": "Choice",
+        "Choices": [{ "Variable": "$.probe.misses", "NumericGreaterThan": probe.failures, "Next": "ProbeFailed" }],
+        "Default": "Wait" }),
+    );
+    add("ProbeFailed", failure("Deploy.Probe", &format!("States.Format('the HTTP probe of {} missed {{}} time(s) in a row (expected status {}) with revision {{}}', $.probe.misses, $.target.Arn)", probe.endpoint, probe.status)));
 }
 
 /// A Pass that records a failure as a Catch would, then rolls back.

@@ -26,6 +26,7 @@ pub(crate) fn rollout() -> Rollout {
             container: "web".into(),
             command: vec!["/app".into(), "exit".into(), "0".into()],
         }],
+        probe: None,
     }
 }
 
@@ -131,4 +132,61 @@ fn blue_green_and_stop_first_set_the_deployment_configuration() {
     assert_eq!(config["BakeTimeInMinutes"], 10);
     assert_eq!(config["MinimumHealthyPercent"], 0);
     assert_eq!(config["MaximumPercent"], 100);
+}
+
+#[test]
+fn an_interrupted_aws_call_is_made_again_and_create_service_is_idempotent() {
+    let definition = deploy(&rollout());
+    let states = definition["States"].as_object().expect("states");
+    for (name, state) in states {
+        let resource = state["Resource"].as_str().unwrap_or_default();
+        let retried = state["Retry"][0]["ErrorEquals"] == json!(["States.TaskFailed"]);
+        if resource.starts_with("arn:aws:states:::aws-sdk:")
+            || resource == "arn:aws:states:::lambda:invoke"
+        {
+            assert!(
+                retried,
+                "{name} ({resource}) is retried after an interruption"
+            );
+        }
+        if resource == "arn:aws:states:::ecs:runTask.sync" {
+            assert!(!retried, "{name}: a command hook runs once");
+        }
+    }
+    assert_eq!(
+        states["CreateService"]["Parameters"]["ClientToken.$"],
+        "States.Hash($$.Execution.Id, 'MD5')"
+    );
+}
+
+#[test]
+fn the_http_probe_gates_healthy_and_rolls_back_past_its_failures() {
+    let definition = deploy(&Rollout {
+        probe: Some(Probe {
+            endpoint: "http://127.0.0.1:8080/version".into(),
+            status: 200,
+            failures: 1,
+            connection_arn: "arn:aws:events:us-east-1:000000000000:connection/p/1".into(),
+        }),
+        ..rollout()
+    });
+    let text = serde_json::to_string(&definition).expect("json");
+    assert!(parse_text(&text).valid().is_ok(), "valid ASL");
+    let states = &definition["States"];
+    assert_eq!(states["Probe"]["Resource"], "arn:aws:states:::http:invoke");
+    assert_eq!(
+        states["Probe"]["Parameters"]["Authentication"]["ConnectionArn"],
+        "arn:aws:events:us-east-1:000000000000:connection/p/1"
+    );
+    assert_eq!(states["StartRollout"]["Next"], "ProbeReset");
+    assert_eq!(
+        states["TooManyMisses?"]["Choices"][0]["NumericGreaterThan"],
+        1
+    );
+    assert_eq!(states["ProbeFailed"]["Next"], "RollBack");
+    let decide = states["Decide"]["Choices"].to_string();
+    assert!(
+        !decide.contains("\"Healthy\""),
+        "healthy only through the probe: {decide}"
+    );
 }

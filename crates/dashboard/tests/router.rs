@@ -202,6 +202,15 @@ async fn rollback_needs_the_servers_permission_and_the_pages_header() {
             "a POST of {body} without the page's header"
         );
     }
+    for body in ["{}", r#"{"service":"web","app":"shop"}"#, "web"] {
+        let (status, _, answer) =
+            send(&allowed.app, post("/ui/api/rollback", &cookie, body, true)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {answer}");
+        let answer: Json = serde_json::from_str(&answer).expect("a JSON error");
+        let message = answer["error"].as_str().unwrap_or_default();
+        assert!(message.contains(r#"{"app": "shop"}"#), "{body}: {message}");
+    }
+    assert!(allowed.agent.rolled_back.lock().expect("lock").is_empty());
     let (status, _, _) = send(&allowed.app, get("/ui/api/services", None)).await;
     assert_eq!(
         status,

@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use axum::body::Bytes;
 use axum::extract::State;
 use axum::Json;
 use serde::Serialize;
@@ -20,8 +21,13 @@ pub struct RollbackStarted {
 /// Rolls a service or an app back, when the server allows it from the page.
 pub async fn rollback(
     State(d): State<Arc<Dashboard>>,
-    Json(what): Json<Rollback>,
+    body: Bytes,
 ) -> Result<Json<RollbackStarted>, Error> {
+    let what: Rollback = serde_json::from_slice(&body).map_err(|e| {
+        Error::BadRequest(format!(
+            "a rollback names one service or one app, as {{\"service\": \"web\"}} or {{\"app\": \"shop\"}} ({e})"
+        ))
+    })?;
     if !d.config.allow_rollback {
         return Err(Error::Forbidden(
             "rollback from the dashboard is off: start windlass server with --dashboard-rollback to allow it".into(),

@@ -3,8 +3,9 @@
 //! (`tests/dashboard/browser.py`), against the real `windlass server`
 //! started with an access key, so every page is behind the login. The
 //! screenshots it takes are the README's (`docs/screenshots/`). The
-//! rollback test deploys a service of the test app (`FROM scratch` and the
-//! static binary, the deploy tests' support) to the local Docker engine.
+//! rollback test deploys an app of two services of the test app (`FROM
+//! scratch` and the static binary, the deploy tests' support) to the local
+//! Docker engine with a real agent.
 
 mod server;
 #[path = "../../deploy/tests/support/mod.rs"]
@@ -63,10 +64,12 @@ fn an_execution_is_drawn_live_and_every_state_takes_its_final_colour() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// The service the rollback test deploys.
-const SERVICE: &str = "wldashweb";
+/// The app the rollback test deploys, and its two services.
+const APP: &str = "wldash";
+const WEB: &str = "wldashweb";
+const API: &str = "wldashapi";
 
-/// The agent, its proxy and the service's containers, gone when the test
+/// The agent, its proxy and the services' containers, gone when the test
 /// ends, also when an assertion fails.
 struct Deployed {
     agent: Child,
@@ -81,19 +84,60 @@ impl Drop for Deployed {
         if let Ok(tokio) = tokio::runtime::Runtime::new() {
             tokio.block_on(async {
                 if let Ok(docker) = Docker::connect().await {
-                    support::cleanup(&docker, SERVICE).await;
+                    for service in [WEB, API] {
+                        support::cleanup(&docker, service).await;
+                    }
                 }
             });
         }
     }
 }
 
+/// App `APP`: both services are the test app, each answering its own
+/// version on its proxy's port.
+fn app_compose(ports: (u16, u16), web: &str, api: &str) -> String {
+    let one = |service, port, version| {
+        support::compose(service, port, &[("TESTAPP_VERSION", version)], "500ms")
+    };
+    let api = one(API, ports.1, api);
+    let api = api.strip_prefix("services:\n").expect("a services map");
+    format!("name: {APP}\n{}{api}", one(WEB, ports.0, web))
+}
+
+/// Runs `windlass deploy -f FILE` of `text` on `state`.
+fn deploy(windlass: &Path, file: &Path, state: &Path, text: &str) {
+    std::fs::write(file, text).expect("compose file");
+    let status = Command::new(windlass)
+        .args(["deploy", "-f"])
+        .arg(file)
+        .arg("--state")
+        .arg(state)
+        .status()
+        .expect("windlass deploy runs");
+    assert!(status.success(), "the deploy of {text} failed");
+}
+
+/// Runs scenario `args` of `browser.py`, echoing its output.
+fn browser(args: &[&str]) {
+    let output = python_command("../dashboard/browser.py", args)
+        .arg(screenshots())
+        .output()
+        .expect("python3 runs");
+    println!("{}", String::from_utf8_lossy(&output.stdout));
+    eprintln!("{}", String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success(), "browser.py {} failed", args[0]);
+}
+
+/// An app of two services deployed v1 then v2 is rolled back from the page
+/// as a whole (both serve v1 again, one execution followed live); then web
+/// alone, deployed again as v3, is rolled back from the page to r1. Neither
+/// rollback fails a request.
 #[test]
-fn a_service_rolled_back_from_the_page_serves_its_old_release() {
+fn an_app_and_a_service_rolled_back_from_the_page_serve_their_old_release() {
     require_browser();
     let state = temp_dir("dashboard-state");
     let project = support::project("dashboard");
-    let port = support::free_port();
+    let ports = (support::free_port(), support::free_port());
     let file = project.join("compose.yaml");
     let windlass = Path::new(env!("CARGO_BIN_EXE_windlass"));
     let _deployed = Deployed {
@@ -101,16 +145,12 @@ fn a_service_rolled_back_from_the_page_serves_its_old_release() {
         state: state.clone(),
     };
     for version in ["v1", "v2"] {
-        let text = support::compose(SERVICE, port, &[("TESTAPP_VERSION", version)], "500ms");
-        std::fs::write(&file, text).expect("compose file");
-        let status = Command::new(windlass)
-            .args(["deploy", "-f"])
-            .arg(&file)
-            .arg("--state")
-            .arg(&state)
-            .status()
-            .expect("windlass deploy runs");
-        assert!(status.success(), "the deploy of {version} failed");
+        deploy(
+            windlass,
+            &file,
+            &state,
+            &app_compose(ports, version, version),
+        );
     }
     let data = temp_dir("dashboard-deploys");
     let state_arg = state.to_string_lossy().to_string();
@@ -118,23 +158,29 @@ fn a_service_rolled_back_from_the_page_serves_its_old_release() {
         &data,
         &["--agent-state", &state_arg, "--dashboard-rollback"],
     );
-    let output = python_command(
-        "../dashboard/browser.py",
-        &[
-            "rollback",
-            &server.url,
-            KEY_ID,
-            SECRET,
-            SERVICE,
-            &port.to_string(),
-        ],
-    )
-    .arg(screenshots())
-    .output()
-    .expect("python3 runs");
-    println!("{}", String::from_utf8_lossy(&output.stdout));
-    eprintln!("{}", String::from_utf8_lossy(&output.stderr));
-    assert!(output.status.success(), "the rollback from the page failed");
+    let (web_port, api_port) = (ports.0.to_string(), ports.1.to_string());
+    browser(&[
+        "app-rollback",
+        &server.url,
+        KEY_ID,
+        SECRET,
+        APP,
+        WEB,
+        &web_port,
+        API,
+        &api_port,
+    ]);
+    // web alone moves on to v3 (api is unchanged: it stays on r1).
+    deploy(windlass, &file, &state, &app_compose(ports, "v3", "v1"));
+    browser(&[
+        "rollback",
+        &server.url,
+        KEY_ID,
+        SECRET,
+        WEB,
+        &web_port,
+        "r3",
+    ]);
     assert!(screenshots().join("services.png").exists());
     drop(server);
     let _ = std::fs::remove_dir_all(&data);

@@ -415,51 +415,78 @@ async function servicesPage() {
     main.replaceChildren(el("h2", {}, "Services"), el("p", {}, "This server knows no deploy agent: start it with --agent-state DIR."));
     return;
   }
-  const sections = view.services.map((s) => serviceSection(s));
-  put(main, el("h2", {}, "Services"),
-    view.agent_problem ? el("p", { class: "problem" }, "The agent did not answer: " + view.agent_problem) : null,
-    ...sections, ...view.apps.map(appSection));
-  // The charts grow while the page is open: a new sample every 2 s.
+  const problem = el("div", { id: "agent-problem" });
+  const showProblem = (v) => put(problem, v.agent_problem ? el("p", { class: "problem" }, "The agent did not answer: " + v.agent_problem) : null);
+  showProblem(view);
+  put(main, el("h2", {}, "Services"), problem,
+    view.services.length || view.apps.length ? null : el("p", {}, "Nothing deployed yet: windlass deploy -f compose.yaml."),
+    ...view.apps.map(appSection), ...view.services.map(serviceSection));
+  // The server samples the proxies every 2 s; the page reads the samples
+  // (and the releases, which a rollback changes) as often.
+  const mine = navigation;
   const timer = setInterval(async () => {
-    if (!location.hash.startsWith("#/services")) { clearInterval(timer); return; }
+    if (mine !== navigation) { clearInterval(timer); return; }
     const fresh = await getJSON("/ui/api/services");
+    if (mine !== navigation) return;
+    showProblem(fresh);
     for (const s of fresh.services) {
       const old = document.querySelector(`section.service[data-service="${CSS.escape(s.service)}"]`);
       if (old) old.update(s);
     }
+    for (const a of fresh.apps) {
+      const old = document.querySelector(`section.app[data-app="${CSS.escape(a.app)}"]`);
+      if (old) old.update(a);
+    }
   }, 2000);
 }
 
-function serviceSection(s) {
-  const rollback = el("button", { type: "button", class: "rollback", id: "rollback-" + s.service });
+// A rollback button with its confirmation dialog: `id` names the button
+// (`rollback-ID`), the dialog (`confirm-ID`) and its confirm button
+// (`confirm-rollback-ID`); `body` is what /ui/api/rollback is sent. On
+// success the page follows the rollback's execution as it runs.
+function rollbackControl(id, body) {
+  const button = el("button", { type: "button", class: "rollback", id: "rollback-" + id });
   const result = el("div", { class: "rollback-result" });
-  const dialog = el("dialog", { id: "confirm-" + s.service },
-    el("p", {}, `Roll ${s.service} back from ${s.live} to ${s.warm || "its previous release"}?`),
-    el("button", { type: "button", class: "confirm", id: "confirm-rollback-" + s.service }, "Roll back"),
+  const question = el("p", {});
+  const dialog = el("dialog", { id: "confirm-" + id }, question,
+    el("button", { type: "button", class: "confirm", id: "confirm-rollback-" + id }, "Roll back"),
     el("button", { type: "button", class: "cancel" }, "Cancel"));
   dialog.querySelector(".cancel").addEventListener("click", () => dialog.close());
   dialog.querySelector(".confirm").addEventListener("click", async () => {
     dialog.close();
+    result.replaceChildren(el("p", { class: "muted" }, "Asking the agent…"));
     const answer = await fetch("/ui/api/rollback", { method: "POST",
       headers: { "Content-Type": "application/json", "X-Windlass-Dashboard": "1" },
-      body: JSON.stringify({ service: s.service }) });
-    const body = await answer.json();
-    if (!answer.ok) { result.replaceChildren(el("p", { class: "problem", id: "rollback-problem" }, body.error)); return; }
+      body: JSON.stringify(body) });
+    if (answer.status === 401) { location.href = "/ui/login"; return; }
+    const reply = await answer.json().catch(() => ({ error: answer.status + " " + answer.statusText }));
+    if (!answer.ok) { result.replaceChildren(el("p", { class: "problem", id: "rollback-problem" }, reply.error)); return; }
     // The rollback's execution, drawn live as it runs.
-    location.hash = "#/execution/" + encodeURIComponent(body.execution);
+    location.hash = "#/execution/" + encodeURIComponent(reply.execution);
   });
-  rollback.addEventListener("click", () => dialog.showModal());
+  button.addEventListener("click", () => dialog.showModal());
+  return {
+    button, dialog, result,
+    // The button says where it goes; without a release to go to it is off.
+    set(label, to, text) {
+      button.textContent = label + (to ? " to " + to : "");
+      button.disabled = !to;
+      question.textContent = text;
+    },
+  };
+}
+
+function serviceSection(s) {
+  const control = rollbackControl(s.service, { service: s.service });
   const table = el("div", {});
   const address = el("span", { class: "muted" });
   const section = el("section", { class: "service", "data-service": s.service },
-    el("h3", {}, s.service, " ", address, " ", rollback), dialog, result, table);
+    el("h3", {}, s.service, " ", address, " ", control.button), control.dialog, control.result, table);
   // Redrawn with each new sample; the button and the dialog stay.
   section.update = (fresh) => {
     s = fresh;
     address.textContent = s.address || "no proxy";
-    rollback.textContent = "Roll back" + (s.warm ? " to " + s.warm : "");
-    rollback.disabled = !s.warm;
-    dialog.querySelector("p").textContent = `Roll ${s.service} back from ${s.live} to ${s.warm || "its previous release"}?`;
+    control.set("Roll back", s.warm, `Roll ${s.service} back from ${s.live} to ${s.warm || "its previous release"}?`);
     table.replaceChildren(releasesTable(s));
   };
   section.update(s);
@@ -481,16 +508,32 @@ function releasesTable(s) {
 }
 
 function appSection(a) {
-  return el("section", { class: "app", "data-app": a.app },
-    el("h3", {}, "App " + a.app),
-    el("table", { class: "list releases" },
-      el("thead", {}, el("tr", {}, ["App release", "Outcome", "Created", "Services", "Time to roll back", "", ""].map((h) => el("th", {}, h)))),
-      el("tbody", {}, a.releases.map((r) => el("tr", { "data-app-release": r.id },
-        el("td", {}, r.id), el("td", {}, r.outcome), el("td", {}, when(r.created_millis)),
-        el("td", {}, r.services.map(([service, release, changed]) => service + " " + release + (changed ? "" : " (kept)")).join(", ")),
-        el("td", {}, r.rollback_millis != null ? duration(r.rollback_millis) : ""),
-        el("td", {}, r.execution ? el("a", { href: "#/execution/" + encodeURIComponent(r.execution) }, "execution") : ""),
-        el("td", { class: "muted" }, r.detail || ""))))));
+  const control = rollbackControl("app-" + a.app, { app: a.app });
+  const table = el("div", {});
+  const section = el("section", { class: "app", "data-app": a.app },
+    el("h3", {}, "App " + a.app, " ", control.button), control.dialog, control.result, table);
+  section.update = (fresh) => {
+    a = fresh;
+    const to = a.releases.find((r) => r.id === a.warm);
+    const services = to ? to.services.map(([service, release]) => service + " " + release).join(", ") : "";
+    control.set("Roll back app", a.warm,
+      `Roll app ${a.app} back from ${a.live} to ${a.warm || "its previous app release"}` + (services ? ` (${services})?` : "?"));
+    table.replaceChildren(appReleasesTable(a));
+  };
+  section.update(a);
+  return section;
+}
+
+function appReleasesTable(a) {
+  return el("table", { class: "list releases" },
+    el("thead", {}, el("tr", {}, ["App release", "Outcome", "Created", "Services", "Time to roll back", "", ""].map((h) => el("th", {}, h)))),
+    el("tbody", {}, a.releases.map((r) => el("tr", { "data-app-release": r.id, class: r.id === a.live ? "live" : r.id === a.warm ? "warm" : "" },
+      el("td", {}, r.id, r.id === a.live ? el("span", { class: "badge succeeded" }, "live") : null, r.id === a.warm ? el("span", { class: "badge warm" }, "warm") : null),
+      el("td", {}, r.outcome), el("td", {}, when(r.created_millis)),
+      el("td", {}, r.services.map(([service, release, changed]) => service + " " + release + (changed ? "" : " (kept)")).join(", ")),
+      el("td", {}, r.rollback_millis != null ? duration(r.rollback_millis) : ""),
+      el("td", {}, r.execution ? el("a", { href: "#/execution/" + encodeURIComponent(r.execution) }, "execution") : ""),
+      el("td", { class: "muted" }, r.detail || "")))));
 }
 
 // A small chart of a counter's rate (requests, 5xx) or a gauge (p99).

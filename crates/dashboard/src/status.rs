@@ -5,7 +5,8 @@
 //! belongs to the state *instance* (one entry into a state) of the event
 //! before it, and a `...StateEntered` starts a new instance. An instance
 //! is nested in the Parallel or Map instance its first event follows; that
-//! nesting picks the right node when branches repeat a state's name.
+//! nesting, and the order of a Parallel's branch entries, pick the right
+//! node when branches repeat a state's name.
 
 use std::collections::HashMap;
 
@@ -84,6 +85,10 @@ pub struct Tracker {
     instances: Vec<Instance>,
     /// Instance of each event, by event id.
     event_instance: HashMap<u64, usize>,
+    /// How many branch entries followed each `ParallelStateStarted` (by its
+    /// event id): the engine starts a Parallel's branches in order, each
+    /// one's first event chained to that event, so the k-th is branch k.
+    branch_entries: HashMap<u64, usize>,
     running: bool,
 }
 
@@ -103,6 +108,13 @@ impl Tracker {
                 children.entry(i).or_default().push(cluster.id.clone());
             }
         }
+        // A Parallel's branches in their order (`/Branches/10` after `/Branches/9`).
+        for machines in children.values_mut() {
+            machines.sort_by_key(|m| {
+                m.rsplit_once("/Branches/")
+                    .and_then(|(_, n)| n.parse::<usize>().ok())
+            });
+        }
         let nodes = graph
             .nodes
             .iter()
@@ -119,17 +131,22 @@ impl Tracker {
             open: vec![0; graph.nodes.len()],
             instances: Vec::new(),
             event_instance: HashMap::new(),
+            branch_entries: HashMap::new(),
             running: true,
         }
     }
 
     /// The node a `...StateEntered` of `name` after instance `previous`
-    /// enters: in the same machine as `previous` when it followed it, in
-    /// one of its branches when `previous` is the Parallel or Map that
-    /// started it (the branch whose state of that name has the event's type).
+    /// (by event `previous_event`) enters: in the same machine as
+    /// `previous` when it followed it, in one of its branches when
+    /// `previous` is the Parallel or Map that started it. A Parallel's k-th
+    /// entry after its `ParallelStateStarted` is in branch k (state names
+    /// are unique in a valid definition, but an invalid one is drawn too);
+    /// else the machine that has a state of that name and the event's type.
     fn entered_node(
-        &self,
+        &mut self,
         previous: Option<usize>,
+        previous_event: u64,
         name: &str,
         kind: &str,
     ) -> Option<(usize, Option<usize>)> {
@@ -139,20 +156,27 @@ impl Tracker {
                 let inst = &self.instances[p];
                 let container = matches!(self.kinds[inst.node].as_str(), "Parallel" | "Map");
                 if inst.open && container {
-                    (
-                        self.children.get(&inst.node).cloned().unwrap_or_default(),
-                        Some(p),
-                    )
+                    let mut machines = self.children.get(&inst.node).cloned().unwrap_or_default();
+                    if self.kinds[inst.node] == "Parallel" {
+                        let slot = self.branch_entries.entry(previous_event).or_default();
+                        if let Some(branch) = machines.get(*slot).cloned() {
+                            // That branch first; the others if it has no such state.
+                            machines.retain(|m| *m != branch);
+                            machines.insert(0, branch);
+                        }
+                        *slot += 1;
+                    }
+                    (machines, Some(p))
                 } else {
                     (vec![self.machines[inst.node].clone()], inst.enclosing)
                 }
             }
         };
+        let state_type = kind.trim_end_matches("StateEntered");
         let candidates: Vec<usize> = machines
             .into_iter()
             .filter_map(|m| self.nodes.get(&(m, name.to_string())).copied())
             .collect();
-        let state_type = kind.trim_end_matches("StateEntered");
         let node = candidates
             .iter()
             .copied()
@@ -167,7 +191,8 @@ impl Tracker {
         let previous = self.event_instance.get(&event.previous_event_id).copied();
         if kind.ends_with("StateEntered") {
             let name = event.details.get("name").and_then(|n| n.as_str())?;
-            let (node, enclosing) = self.entered_node(previous, name, kind)?;
+            let (node, enclosing) =
+                self.entered_node(previous, event.previous_event_id, name, kind)?;
             let instance = self.instances.len();
             self.instances.push(Instance {
                 node,
@@ -225,7 +250,12 @@ impl Tracker {
             inst.failures += 1;
             inst.retried_since_failure = false;
             self.summaries[node].last_failure_event = Some(event.id);
-        } else if kind.ends_with("Scheduled") || kind == "MapRunRedriven" {
+        } else if kind.ends_with("Scheduled")
+            || kind == "MapRunRedriven"
+            // A Parallel or Map started again after its failure: its Retry.
+            || kind == "ParallelStateStarted"
+            || kind == "MapStateStarted"
+        {
             let inst = &mut self.instances[instance];
             if inst.failures > 0 {
                 inst.retried_since_failure = true;

@@ -11,11 +11,13 @@ use http_body_util::BodyExt;
 use serde_json::{json, Value as Json};
 use tower::ServiceExt;
 use windlass_dashboard::auth::Credential;
-use windlass_dashboard::services::{Agent, Deploys, ReleaseTraffic};
+use windlass_dashboard::services::{Agent, Deploys, ReleaseTraffic, Rollback};
 use windlass_dashboard::{router, Config, Dashboard, Sources};
 use windlass_engine::HistoryEvent;
 use windlass_store::memory::MemoryStore;
-use windlass_store::releases::SqliteReleases;
+use windlass_store::releases::{
+    Live, Member, NewAppRelease, NewRelease, Outcome, Releases, SqliteReleases,
+};
 use windlass_store::{Commit, ExecutionRecord, Store};
 
 const ID: &str = "AKIDTEST";
@@ -23,7 +25,7 @@ const SECRET: &str = "test-secret";
 
 #[derive(Default)]
 struct FakeAgent {
-    rolled_back: Mutex<Vec<String>>,
+    rolled_back: Mutex<Vec<Rollback>>,
 }
 
 #[async_trait::async_trait]
@@ -31,12 +33,13 @@ impl Agent for FakeAgent {
     async fn traffic(&self) -> Result<Vec<ReleaseTraffic>, String> {
         Ok(Vec::new())
     }
-    async fn rollback(&self, service: &str, _by: &str) -> Result<String, String> {
-        self.rolled_back
-            .lock()
-            .expect("lock")
-            .push(service.to_string());
-        Ok(format!("arn:rollback:{service}"))
+    async fn rollback(&self, what: &Rollback, _by: &str) -> Result<String, String> {
+        self.rolled_back.lock().expect("lock").push(what.clone());
+        match what {
+            Rollback::Service(service) => Ok(format!("arn:rollback:{service}")),
+            Rollback::App(app) if app == "gone" => Err(format!("no app {app} is deployed")),
+            Rollback::App(app) => Ok(format!("arn:app-rollback:{app}")),
+        }
     }
 }
 
@@ -44,14 +47,16 @@ struct Setup {
     app: Router,
     store: Arc<MemoryStore>,
     agent: Arc<FakeAgent>,
+    releases: Arc<SqliteReleases>,
 }
 
 fn setup(allow_rollback: bool) -> Setup {
     let store = Arc::new(MemoryStore::new());
     let agent = Arc::new(FakeAgent::default());
+    let releases = Arc::new(SqliteReleases::in_memory().expect("releases"));
     let deploys = Deploys {
         executions: Arc::new(MemoryStore::new()),
-        releases: Arc::new(SqliteReleases::in_memory().expect("releases")),
+        releases: releases.clone(),
         agent: agent.clone(),
     };
     let dashboard = Dashboard::new(
@@ -72,6 +77,7 @@ fn setup(allow_rollback: bool) -> Setup {
         app: router(dashboard),
         store,
         agent,
+        releases,
     }
 }
 
@@ -176,17 +182,40 @@ async fn rollback_needs_the_servers_permission_and_the_pages_header() {
     .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert!(body.contains("--dashboard-rollback"), "{body}");
-
+    let (status, _, body) = send(
+        &app,
+        post("/ui/api/rollback", &cookie, r#"{"app":"shop"}"#, true),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "an app's rollback too");
+    assert!(body.contains("--dashboard-rollback"), "{body}");
     assert!(agent.rolled_back.lock().expect("lock").is_empty());
 
     let allowed = setup(true);
     let cookie = log_in(&allowed.app).await;
-    let unmarked = post("/ui/api/rollback", &cookie, r#"{"service":"web"}"#, false);
-    let (status, _, _) = send(&allowed.app, unmarked).await;
+    for body in [r#"{"service":"web"}"#, r#"{"app":"shop"}"#] {
+        let unmarked = post("/ui/api/rollback", &cookie, body, false);
+        let (status, _, _) = send(&allowed.app, unmarked).await;
+        assert_eq!(
+            status,
+            StatusCode::FORBIDDEN,
+            "a POST of {body} without the page's header"
+        );
+    }
+    for body in ["{}", r#"{"service":"web","app":"shop"}"#, "web"] {
+        let (status, _, answer) =
+            send(&allowed.app, post("/ui/api/rollback", &cookie, body, true)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {answer}");
+        let answer: Json = serde_json::from_str(&answer).expect("a JSON error");
+        let message = answer["error"].as_str().unwrap_or_default();
+        assert!(message.contains(r#"{"app": "shop"}"#), "{body}: {message}");
+    }
+    assert!(allowed.agent.rolled_back.lock().expect("lock").is_empty());
+    let (status, _, _) = send(&allowed.app, get("/ui/api/services", None)).await;
     assert_eq!(
         status,
-        StatusCode::FORBIDDEN,
-        "a POST without the page's header"
+        StatusCode::UNAUTHORIZED,
+        "the services without a session"
     );
     assert!(allowed.agent.rolled_back.lock().expect("lock").is_empty());
 }
@@ -205,13 +234,114 @@ async fn an_allowed_rollback_goes_to_the_agent() {
     assert_eq!(body["execution"], "arn:rollback:web");
     assert_eq!(
         *agent.rolled_back.lock().expect("lock"),
-        vec!["web".to_string()]
+        vec![Rollback::Service("web".into())]
     );
     let (status, _, body) = send(&app, get("/ui/api/services", Some(&cookie))).await;
     assert_eq!(status, StatusCode::OK);
     let body: Json = serde_json::from_str(&body).expect("JSON");
     assert_eq!(body["enabled"], true);
     assert_eq!(body["rollback_allowed"], true);
+}
+
+/// Deploys app `shop` of services web and api twice (a1, a2), each
+/// release live in turn, as the agent records them.
+fn two_app_releases(releases: &SqliteReleases) {
+    for n in 1..=2 {
+        let mut members = Vec::new();
+        for service in ["web", "api"] {
+            let release = releases
+                .create(NewRelease {
+                    service: service.into(),
+                    compose_file: "compose.yaml".into(),
+                    compose_text: String::new(),
+                    by: "test".into(),
+                    created_millis: n,
+                    fingerprint: None,
+                })
+                .expect("release");
+            releases
+                .set_outcome(service, &release.id, Outcome::Live, None, None)
+                .expect("outcome");
+            releases
+                .set_live(&Live {
+                    service: service.into(),
+                    release: release.id.clone(),
+                    address: format!("127.0.0.1:{}", 8000 + n),
+                    upstreams: Vec::new(),
+                    since_millis: n,
+                })
+                .expect("live");
+            members.push(Member {
+                service: service.into(),
+                release: release.id,
+                changed: true,
+            });
+        }
+        let app = releases
+            .create_app(NewAppRelease {
+                app: "shop".into(),
+                services: members,
+                by: "test".into(),
+                created_millis: n,
+            })
+            .expect("app release");
+        releases
+            .set_app_outcome("shop", &app.id, Outcome::Live, None, None)
+            .expect("app outcome");
+    }
+}
+
+#[tokio::test]
+async fn an_app_rolls_back_from_the_page_to_its_warm_release() {
+    let Setup {
+        app,
+        agent,
+        releases,
+        ..
+    } = setup(true);
+    two_app_releases(&releases);
+    let cookie = log_in(&app).await;
+    let (status, _, body) = send(&app, get("/ui/api/services", Some(&cookie))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let view: Json = serde_json::from_str(&body).expect("JSON");
+    let shop = &view["apps"][0];
+    assert_eq!(shop["app"], "shop");
+    assert_eq!(shop["live"], "a2", "{shop}");
+    assert_eq!(shop["warm"], "a1", "{shop}");
+    assert_eq!(
+        shop["releases"][0]["services"],
+        json!([["web", "r2", true], ["api", "r2", true]])
+    );
+    let web = view["services"]
+        .as_array()
+        .expect("services")
+        .iter()
+        .find(|s| s["service"] == "web")
+        .expect("web");
+    assert_eq!((&web["live"], &web["warm"]), (&json!("r2"), &json!("r1")));
+
+    let (status, _, body) = send(
+        &app,
+        post("/ui/api/rollback", &cookie, r#"{"app":"shop"}"#, true),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let body: Json = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(body["execution"], "arn:app-rollback:shop");
+    let (status, _, body) = send(
+        &app,
+        post("/ui/api/rollback", &cookie, r#"{"app":"gone"}"#, true),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY);
+    assert!(
+        body.contains("rollback of app gone: no app gone is deployed"),
+        "{body}"
+    );
+    assert_eq!(
+        *agent.rolled_back.lock().expect("lock"),
+        vec![Rollback::App("shop".into()), Rollback::App("gone".into())]
+    );
 }
 
 fn execution(store: &MemoryStore, n: i64, status: &str) {

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
-use windlass_dashboard::services::{Agent, Deploys, ReleaseTraffic};
+use windlass_dashboard::services::{Agent, Deploys, ReleaseTraffic, Rollback};
 use windlass_deploy::agent::api::Client;
 use windlass_deploy::agent::contract::RollbackRequest;
 use windlass_deploy::agent::{address_file, database};
@@ -75,10 +75,14 @@ impl Agent for AgentLink {
             .collect())
     }
 
-    async fn rollback(&self, service: &str, by: &str) -> Result<String, String> {
+    async fn rollback(&self, what: &Rollback, by: &str) -> Result<String, String> {
+        let (service, app) = match what {
+            Rollback::Service(service) => (Some(service.clone()), None),
+            Rollback::App(app) => (None, Some(app.clone())),
+        };
         let request = RollbackRequest {
-            service: Some(service.to_string()),
-            app: None,
+            service,
+            app,
             release: None,
             by: by.to_string(),
         };
@@ -87,10 +91,11 @@ impl Agent for AgentLink {
             .rollback(&request)
             .await
             .map_err(|e| e.to_string())?;
+        // An app's rollback is one execution, named by each of its services.
         started
             .into_iter()
             .map(|s| s.execution)
             .find(|e| !e.is_empty())
-            .ok_or_else(|| format!("the agent started no rollback of {service}"))
+            .ok_or_else(|| format!("the agent started no rollback of {what}"))
     }
 }

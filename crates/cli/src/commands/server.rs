@@ -54,7 +54,7 @@ pub struct Args {
     /// services, releases and deploy executions.
     #[arg(long, value_name = "DIR")]
     agent_state: Option<PathBuf>,
-    /// Let the dashboard roll services back (without it the page's rollback answers 403).
+    /// Let the dashboard roll services and apps back (without it the page's rollback answers 403).
     #[arg(long)]
     dashboard_rollback: bool,
 }
@@ -217,6 +217,9 @@ async fn serve(
     println!("windlass server listening on http://{address}");
     eprintln!("windlass: dashboard at http://{address}/ui/");
     let runtime = server.runtime.clone();
+    // The services page's charts have history when a page opens: the
+    // server samples the proxies' counters itself (with --agent-state).
+    let _sampling = windlass_dashboard::services::start_sampling(&dashboard);
     // The dashboard's routes are all under /ui; everything else is the API.
     let router = windlass_dashboard::router(dashboard).merge(app(Arc::new(server)));
     axum::serve(listener, router)

@@ -6,11 +6,14 @@ chromium-driver) with Selenium's WebDriver client.
         boto3, watches it live, checks every state's final colour, opens a
         state's input and output, checks the 401/403 rules, and saves
         SCREENSHOT_DIR/execution.png.
-    browser.py rollback URL KEY_ID SECRET SERVICE PORT SCREENSHOT_DIR
-        with requests going to the service's proxy on 127.0.0.1:PORT, rolls
-        SERVICE back from the services page (with its confirmation), follows
-        the rollback's execution to its end, checks that the proxy serves
-        the old release (v1) and saves services.png.
+    browser.py app-rollback URL KEY_ID SECRET APP WEB WEB_PORT API API_PORT SCREENSHOT_DIR
+        with requests going to both services' proxies (127.0.0.1:PORT), rolls
+        APP back from the services page (with its confirmation), follows the
+        rollback's execution to its end, checks that both proxies serve the
+        old release (v1) and that no request failed.
+    browser.py rollback URL KEY_ID SECRET SERVICE PORT FROM_RELEASE SCREENSHOT_DIR
+        the same for one service, from FROM_RELEASE back to r1, and saves
+        services.png.
     browser.py bench URL KEY_ID SECRET ARN
         prints the time to first render and to a complete graph of the
         execution ARN and of the executions list.
@@ -313,45 +316,101 @@ class Traffic(threading.Thread):
             time.sleep(0.02)
 
 
-def rollback(url, key, secret, service, port, shots):
-    assert served_version(port) == "v2", served_version(port)
+def follow_rollback(driver, button_id, want_label):
+    """Clicks rollback button `button_id` (its text `want_label`) and its
+    confirmation, then follows the rollback's execution page to its end;
+    the states seen running on the way and the final statuses."""
+    button = wait(driver, 15, lambda d: d.find_element(By.ID, button_id), "the button " + button_id)
+    assert button.text == want_label, (button.text, want_label)
+    # The sections are redrawn every 2 s with fresh samples: find the
+    # button again at the moment it is clicked.
+    wait(driver, 10, lambda d: click(d, button_id), "a click on " + button_id)
+    dialog_id = "confirm-" + button_id[len("rollback-"):]
+    wait(driver, 5, lambda d: d.find_element(By.ID, dialog_id).get_attribute("open") is not None,
+         "the confirmation")
+    question = driver.find_element(By.CSS_SELECTOR, f"#{dialog_id} p").text
+    wait(driver, 10, lambda d: click(d, "confirm-" + button_id), "a click on the confirmation")
+    wait(driver, 15, lambda d: "#/execution/" in d.current_url, "the rollback's execution page")
+    seen_running = set()
+
+    def ended(d):
+        seen_running.update(k for k, v in statuses(d).items() if v == "running")
+        return d.find_element(By.ID, "graph").get_attribute("data-final")
+    wait(driver, 60, ended, "the rollback's end")
+    final = driver.find_element(By.ID, "graph").get_attribute("data-final")
+    assert final == "SUCCEEDED", final
+    got = statuses(driver)
+    assert got and all(v in ("succeeded", "not_run") for v in got.values()), got
+    print(f"{question!r}: {driver.current_url.split('/')[-1]} {final}; seen running: {sorted(seen_running)}")
+    return got
+
+
+def app_rollback(url, key, secret, app, web, web_port, api, api_port, shots):
+    """Both services of `app` serve v2; the page rolls the app back to a1."""
+    ports = {web: web_port, api: api_port}
+    for service, port in ports.items():
+        assert served_version(port) == "v2", (service, served_version(port))
+    traffic = {service: Traffic(port) for service, port in ports.items()}
+    for t in traffic.values():
+        t.start()
+    driver = browser()
+    try:
+        log_in(driver, url, key, secret)
+        driver.get(url + "/ui/#/services")
+        wait(driver, 15, lambda d: d.find_elements(By.CSS_SELECTOR, f"section.app[data-app='{app}'] tr.live[data-app-release='a2']"),
+             "a2 live")
+        follow_rollback(driver, "rollback-app-" + app, "Roll back app to a1")
+        for service, port in ports.items():
+            assert served_version(port) == "v1", (service, served_version(port))
+        driver.get(url + "/ui/#/services")
+        wait(driver, 15, lambda d: d.find_elements(By.CSS_SELECTOR, f"section.app[data-app='{app}'] tr.live[data-app-release='a1']"),
+             "a1 live")
+        for service in ports:
+            wait(driver, 15, lambda d: d.find_elements(
+                By.CSS_SELECTOR, f"section.service[data-service='{service}'] tr.live[data-release='r1']"), service + " r1 live")
+        rolled = driver.find_element(By.CSS_SELECTOR, f"section.app[data-app='{app}'] tr[data-app-release='a2']").text
+        assert "rolled-back" in rolled, rolled
+        # Nothing is earlier than a1: the app's button is off.
+        button = driver.find_element(By.ID, "rollback-app-" + app)
+        assert not button.is_enabled() and button.text == "Roll back app", button.text
+        for service, t in traffic.items():
+            print(f"{service}: failed requests during the app rollback: {len(t.errors)}")
+            assert not t.errors, (service, t.errors[:5])
+    finally:
+        for t in traffic.values():
+            t.stopped.set()
+        driver.quit()
+
+
+def rollback(url, key, secret, service, port, from_release, shots):
+    """`service` serves `from_release`; the page rolls it back to r1."""
+    assert served_version(port) != "v1", served_version(port)
     traffic = Traffic(port)
     traffic.start()
     driver = browser()
     try:
         log_in(driver, url, key, secret)
         driver.get(url + "/ui/#/services")
-        button = wait(driver, 15, lambda d: d.find_element(By.ID, "rollback-" + service), "the rollback button")
         wait(driver, 15, lambda d: charted(d, 3), "a chart of three samples")
-        assert button.text.startswith("Roll back to r1"), button.text
-        # The section is redrawn every 2 s with fresh samples: find the
-        # button again at the moment it is clicked.
-        wait(driver, 10, lambda d: click(d, "rollback-" + service), "a click on the rollback button")
-        wait(driver, 5, lambda d: d.find_element(By.ID, "confirm-" + service).get_attribute("open") is not None,
-             "the confirmation")
-        wait(driver, 10, lambda d: click(d, "confirm-rollback-" + service), "a click on the confirmation")
-        wait(driver, 15, lambda d: "#/execution/" in d.current_url, "the rollback's execution page")
-        wait(driver, 60, lambda d: d.find_element(By.ID, "graph").get_attribute("data-final"), "the rollback's end")
-        final = driver.find_element(By.ID, "graph").get_attribute("data-final")
-        assert final == "SUCCEEDED", final
-        got = statuses(driver)
-        assert got and all(v in ("succeeded", "not_run") for v in got.values()), got
+        follow_rollback(driver, "rollback-" + service, "Roll back to r1")
         assert served_version(port) == "v1", served_version(port)
         driver.get(url + "/ui/#/services")
-        wait(driver, 15, lambda d: d.find_elements(By.CSS_SELECTOR, "tr.live[data-release='r1']"), "r1 live")
+        wait(driver, 15, lambda d: d.find_elements(
+            By.CSS_SELECTOR, f"section.service[data-service='{service}'] tr.live[data-release='r1']"), "r1 live")
         wait(driver, 15, lambda d: charted(d, 4), "charts after the rollback")
-        rolled = driver.find_element(By.CSS_SELECTOR, "tr[data-release='r2']").text
+        rolled = driver.find_element(
+            By.CSS_SELECTOR, f"section.service[data-service='{service}'] tr[data-release='{from_release}']").text
         assert "rolled-back" in rolled, rolled
         apps = driver.find_element(By.CSS_SELECTOR, "section.app").text
-        assert "a2" in apps and "a1" in apps, apps
+        assert "a3" in apps and "a2" in apps and "a1" in apps, apps
         os.makedirs(shots, exist_ok=True)
         driver.save_screenshot(os.path.join(shots, "services.png"))
-        # The deploys and the rollback are executions like any other.
+        # The deploys and the rollbacks are executions like any other.
         driver.get(url + "/ui/#/deploys")
-        wait(driver, 15, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#executions tbody tr")) >= 3, "the deploys")
+        wait(driver, 15, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#executions tbody tr")) >= 5, "the deploys")
         listed = driver.find_element(By.ID, "executions").text
-        assert "windlass-app-deploy" in listed and "rollback" in listed, listed
-        print("rolled back by", driver.current_url, "; failed requests:", len(traffic.errors))
+        assert "windlass-app-deploy" in listed and "windlass-app-rollback" in listed and "rollback" in listed, listed
+        print(f"{service}: failed requests during its rollback: {len(traffic.errors)}")
         assert not traffic.errors, traffic.errors[:5]
     finally:
         traffic.stopped.set()
@@ -408,4 +467,4 @@ def bench(url, key, secret, arn):
 
 if __name__ == "__main__":
     command, args = sys.argv[1], sys.argv[2:]
-    {"execution": execution, "rollback": rollback, "bench": bench}[command](*args)
+    {"execution": execution, "app-rollback": app_rollback, "rollback": rollback, "bench": bench}[command](*args)

@@ -1,0 +1,221 @@
+//! The deploy side: each service's releases (the live one, the warm one a
+//! rollback flips to, each with its outcome, time to live and time to roll
+//! back), its proxy's requests, 5xx and latency per release sampled by the
+//! server into a short series for the charts ([`traffic`]), each app's
+//! releases ([`apps`]), and rollback of a service or an app from the page
+//! ([`rollback`]).
+//!
+//! Releases and deploy executions are read from the agent's store; traffic
+//! and rollback go to the running agent through [`Agent`], which the binary
+//! implements with the agent's and the proxy daemon's typed clients, so
+//! this crate knows neither process.
+
+pub mod apps;
+pub mod rollback;
+pub mod traffic;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use axum::extract::State;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use windlass_store::releases::{Live, Outcome, Release, Releases};
+use windlass_store::Store;
+
+use crate::{Dashboard, Error};
+
+pub use apps::AppView;
+pub use rollback::{rollback, RollbackStarted};
+pub use traffic::{start_sampling, Sample, TrafficLog, SAMPLES, SAMPLE_EVERY};
+
+/// The deploy agent, as the dashboard sees it.
+#[derive(Clone)]
+pub struct Deploys {
+    /// The agent's executions (a deploy is an execution).
+    pub executions: Arc<dyn Store>,
+    pub releases: Arc<dyn Releases>,
+    pub agent: Arc<dyn Agent>,
+}
+
+/// What the dashboard asks of the running agent.
+#[async_trait]
+pub trait Agent: Send + Sync + 'static {
+    /// Every proxied service's counters, per release it still counts.
+    async fn traffic(&self) -> Result<Vec<ReleaseTraffic>, String>;
+    /// Rolls a service back to its previous release, or an app back to its
+    /// previous app release; the rollback's execution ARN (an app's
+    /// rollback is one execution for all its services).
+    async fn rollback(&self, what: &Rollback, by: &str) -> Result<String, String>;
+}
+
+/// What a rollback from the page takes back: JSON `{"service": "web"}` or
+/// `{"app": "shop"}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Rollback {
+    /// One service, to the newest earlier release that went live.
+    Service(String),
+    /// Every service of an app, to the newest earlier app release that went live.
+    App(String),
+}
+
+impl std::fmt::Display for Rollback {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Rollback::Service(service) => write!(f, "service {service}"),
+            Rollback::App(app) => write!(f, "app {app}"),
+        }
+    }
+}
+
+/// One release's counters in one service's proxy.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ReleaseTraffic {
+    pub service: String,
+    pub release: String,
+    pub requests: u64,
+    pub server_errors: u64,
+    pub p99_us: Option<u64>,
+}
+
+#[derive(Serialize)]
+pub struct ServicesView {
+    /// False: this server knows no deploy agent.
+    pub enabled: bool,
+    pub rollback_allowed: bool,
+    /// Why the last traffic sample could not be taken, if it could not.
+    pub agent_problem: Option<String>,
+    pub services: Vec<ServiceView>,
+    pub apps: Vec<AppView>,
+}
+
+#[derive(Serialize)]
+pub struct ServiceView {
+    pub service: String,
+    pub live: Option<String>,
+    /// The release a rollback goes back to: the newest earlier one that went live.
+    pub warm: Option<String>,
+    pub address: Option<String>,
+    pub releases: Vec<ReleaseView>,
+}
+
+#[derive(Serialize)]
+pub struct ReleaseView {
+    pub id: String,
+    pub outcome: String,
+    pub created_millis: i64,
+    pub by: String,
+    pub image: Option<String>,
+    /// From the deploy's start to its end (the release live), when it went live.
+    pub time_to_live_millis: Option<i64>,
+    pub rollback_millis: Option<i64>,
+    pub detail: Option<String>,
+    pub execution: Option<String>,
+    pub pruned: bool,
+    pub traffic: Vec<Sample>,
+}
+
+fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Every service with its releases and the samples taken of its traffic,
+/// and every app with its releases.
+pub async fn services(State(d): State<Arc<Dashboard>>) -> Result<Json<ServicesView>, Error> {
+    let Some(deploys) = d.sources.deploys.clone() else {
+        return Ok(Json(ServicesView {
+            enabled: false,
+            rollback_allowed: false,
+            agent_problem: None,
+            services: Vec::new(),
+            apps: Vec::new(),
+        }));
+    };
+    let releases = deploys.releases.clone();
+    let executions = deploys.executions.clone();
+    let (listed, apps) =
+        tokio::task::spawn_blocking(move || -> Result<(Vec<_>, Vec<AppView>), Error> {
+            let mut out = Vec::new();
+            let mut lives = HashMap::new();
+            for service in releases.services()? {
+                let live = releases.live(&service)?;
+                let list = releases.list(&service)?;
+                let mut rows = Vec::new();
+                for r in list {
+                    let time_to_live = match (&r.execution, r.outcome) {
+                        (Some(arn), Outcome::Live | Outcome::RolledBack) => executions
+                            .execution(arn)?
+                            .and_then(|e| e.stop_millis.map(|s| s - e.start_millis)),
+                        _ => None,
+                    };
+                    rows.push((r, time_to_live));
+                }
+                if let Some(l) = &live {
+                    lives.insert(service.clone(), l.release.clone());
+                }
+                out.push((service, live, rows));
+            }
+            let apps = apps::apps(releases.as_ref(), &lives)?;
+            Ok((out, apps))
+        })
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))??;
+    let services = listed
+        .into_iter()
+        .map(|(service, live, rows)| service_view(&d.traffic, service, live, rows))
+        .collect();
+    Ok(Json(ServicesView {
+        enabled: true,
+        rollback_allowed: d.config.allow_rollback,
+        agent_problem: d.traffic.problem(),
+        services,
+        apps,
+    }))
+}
+
+fn service_view(
+    traffic: &TrafficLog,
+    service: String,
+    live: Option<Live>,
+    rows: Vec<(Release, Option<i64>)>,
+) -> ServiceView {
+    let live_id = live.as_ref().map(|l| l.release.clone());
+    let warm = rows
+        .iter()
+        .map(|(r, _)| r)
+        .skip_while(|r| Some(&r.id) != live_id.as_ref())
+        .skip(1)
+        .find(|r| r.outcome == Outcome::Live && r.pruned_millis.is_none())
+        .map(|r| r.id.clone());
+    let releases = rows
+        .into_iter()
+        .map(|(r, time_to_live)| ReleaseView {
+            traffic: traffic.series(&service, &r.id),
+            outcome: r.outcome.as_str().to_string(),
+            pruned: r.pruned_millis.is_some(),
+            id: r.id,
+            created_millis: r.created_millis,
+            by: r.by,
+            image: r.image,
+            time_to_live_millis: time_to_live,
+            rollback_millis: r.rollback_millis,
+            detail: r.detail,
+            execution: r.execution,
+        })
+        .collect();
+    ServiceView {
+        address: live
+            .as_ref()
+            .map(|l| l.address.clone())
+            .filter(|a| !a.is_empty()),
+        live: live_id,
+        warm,
+        service,
+        releases,
+    }
+}

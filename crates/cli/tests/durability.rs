@@ -54,7 +54,7 @@ fn history(db: &Path) -> Vec<(i64, String, String)> {
     let conn = rusqlite::Connection::open(db).expect("open store");
     // A run killed while it opened the store may have left the file without
     // its tables yet: that is an empty history.
-    let Ok(mut statement) = conn.prepare("SELECT events FROM history ORDER BY first_id") else {
+    let Ok(mut statement) = conn.prepare("SELECT events FROM history ORDER BY key") else {
         return Vec::new();
     };
     let rows = statement

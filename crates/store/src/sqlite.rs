@@ -18,13 +18,25 @@ pub struct SqliteStore {
     reader: Mutex<Connection>,
 }
 
+/// The schema's version, in `PRAGMA user_version`: 0 is the first layout
+/// (history keyed by ARN, overflowing its pages), migrated on open.
+const SCHEMA_VERSION: i64 = 2;
+
+/// Each commit touches as few pages as it can, since every page it touches
+/// is written to the WAL and synced: an execution created and finished in
+/// one step writes its row, its ARN's index entry, its machine's index
+/// entry and one history row (4 pages, against 11 in the first layout,
+/// whose history rows of a few KiB overflowed a WITHOUT ROWID tree and
+/// whose status index took every execution).
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS definitions (
     hash TEXT PRIMARY KEY,
     text TEXT NOT NULL
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS executions (
-    arn TEXT PRIMARY KEY,
+    -- An alias of the rowid, so VACUUM keeps it: history keys are built on it.
+    id INTEGER PRIMARY KEY,
+    arn TEXT NOT NULL UNIQUE,
     name TEXT NOT NULL,
     state_machine_arn TEXT NOT NULL,
     definition_hash TEXT NOT NULL REFERENCES definitions(hash),
@@ -34,19 +46,66 @@ CREATE TABLE IF NOT EXISTS executions (
     stop_millis INTEGER,
     snapshot TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS executions_by_status ON executions(status);
-CREATE INDEX IF NOT EXISTS executions_by_machine ON executions(state_machine_arn, arn);
+-- Only running executions: recovery reads them, and an execution that
+-- ends in the step that starts it never enters this index.
+CREATE INDEX IF NOT EXISTS executions_running ON executions(id) WHERE status = 'RUNNING';
+-- ListExecutions' order (newest first), so a page reads only its rows.
+CREATE INDEX IF NOT EXISTS executions_by_machine ON executions(state_machine_arn, start_millis, arn);
 -- One row per commit: the events of one step, ids first_id..=last_id, as a
--- JSON array. A step's events are written and read together, and one row
--- instead of one per event keeps commits cheap.
+-- JSON array. The key is the execution's id times 2^32 plus first_id, so an
+-- execution's rows are one range of a rowid tree, appended to, where rows
+-- of a few KiB stay on their page.
 CREATE TABLE IF NOT EXISTS history (
-    arn TEXT NOT NULL,
-    first_id INTEGER NOT NULL,
+    key INTEGER PRIMARY KEY,
     last_id INTEGER NOT NULL,
-    events TEXT NOT NULL,
-    PRIMARY KEY (arn, first_id)
-) WITHOUT ROWID;
+    events TEXT NOT NULL
+);
 ";
+
+/// The first layout's tables, moved into the current one in one transaction.
+const MIGRATE_FROM_0: &str = "
+ALTER TABLE executions RENAME TO executions_v0;
+ALTER TABLE history RENAME TO history_v0;
+DROP INDEX IF EXISTS executions_by_status;
+DROP INDEX IF EXISTS executions_by_machine;
+";
+
+const COPY_FROM_0: &str = "
+INSERT INTO executions (arn, name, state_machine_arn, definition_hash, status, input, start_millis, stop_millis, snapshot)
+    SELECT arn, name, state_machine_arn, definition_hash, status, input, start_millis, stop_millis, snapshot
+    FROM executions_v0 ORDER BY start_millis, arn;
+INSERT INTO history (key, last_id, events)
+    SELECT e.id * 4294967296 + h.first_id, h.last_id, h.events
+    FROM history_v0 h JOIN executions e ON e.arn = h.arn;
+DROP TABLE history_v0;
+DROP TABLE executions_v0;
+";
+
+/// 2^32: a history key is `execution id * SPAN + first event id`.
+const SPAN: i64 = 1 << 32;
+
+/// Creates the tables, or moves an older layout's rows into them.
+fn prepare_schema(conn: &mut Connection) -> rusqlite::Result<()> {
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+    if version >= SCHEMA_VERSION {
+        return Ok(());
+    }
+    let tx = conn.transaction()?;
+    let old_layout: bool = tx.query_row(
+        "SELECT count(*) > 0 FROM pragma_table_info('history') WHERE name = 'arn'",
+        [],
+        |row| row.get(0),
+    )?;
+    if old_layout {
+        tx.execute_batch(MIGRATE_FROM_0)?;
+        tx.execute_batch(SCHEMA)?;
+        tx.execute_batch(COPY_FROM_0)?;
+    } else {
+        tx.execute_batch(SCHEMA)?;
+    }
+    tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION};"))?;
+    tx.commit()
+}
 
 /// How hard each commit is pushed to disk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -63,7 +122,7 @@ impl SqliteStore {
             path: path.display().to_string(),
             reason: e.to_string(),
         };
-        let conn = Connection::open(path).map_err(open_error)?;
+        let mut conn = Connection::open(path).map_err(open_error)?;
         let synchronous = match durability {
             Durability::Full => "FULL",
             Durability::Normal => "NORMAL",
@@ -72,7 +131,7 @@ impl SqliteStore {
             "PRAGMA journal_mode=WAL; PRAGMA synchronous={synchronous}; PRAGMA busy_timeout=5000; PRAGMA foreign_keys=ON;"
         ))
         .map_err(open_error)?;
-        conn.execute_batch(SCHEMA).map_err(open_error)?;
+        prepare_schema(&mut conn).map_err(open_error)?;
         conn.execute_batch(crate::machines::SQLITE_SCHEMA)
             .map_err(open_error)?;
         let reader = Connection::open(path).map_err(open_error)?;
@@ -150,7 +209,8 @@ impl Store for SqliteStore {
                 "UPDATE executions SET status = ?2, stop_millis = ?3, snapshot = ?4 WHERE arn = ?1",
             )?;
             let mut insert_events = tx.prepare_cached(
-                "INSERT INTO history (arn, first_id, last_id, events) VALUES (?1, ?2, ?3, ?4)",
+                "INSERT INTO history (key, last_id, events) \
+                 SELECT id * 4294967296 + ?2, ?3, ?4 FROM executions WHERE arn = ?1",
             )?;
             for commit in commits {
                 if let Some(record) = &commit.create {
@@ -189,12 +249,15 @@ impl Store for SqliteStore {
                 if let (Some(first), Some(last)) = (commit.history.first(), commit.history.last()) {
                     let text = serde_json::to_string(&commit.history)
                         .map_err(|e| Error::Corrupt(e.to_string()))?;
-                    insert_events.execute(params![
+                    let written = insert_events.execute(params![
                         commit.arn,
                         first.id as i64,
                         last.id as i64,
                         text
                     ])?;
+                    if written == 0 {
+                        return Err(Error::NotFound(commit.arn.clone()));
+                    }
                 }
             }
         }
@@ -220,35 +283,59 @@ impl Store for SqliteStore {
 
     fn list(&self, filter: &ExecutionFilter) -> Result<Vec<ExecutionRecord>> {
         let conn = self.read();
+        // One statement per filter shape, so each has the plan its filter
+        // needs (a machine's executions come from its index in list order;
+        // `?1 IS NULL OR ...` would make every list scan the table).
+        let mut wheres = Vec::new();
+        if filter.state_machine_arn.is_some() {
+            wheres.push("e.state_machine_arn = ?1");
+        }
+        if filter.status.is_some() {
+            wheres.push("e.status = ?2");
+        }
+        if filter.after.is_some() {
+            wheres.push("(e.start_millis < ?3 OR (e.start_millis = ?3 AND e.arn < ?4))");
+        }
+        let clause = if wheres.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", wheres.join(" AND "))
+        };
         let mut statement = conn.prepare_cached(&format!(
-            "{SELECT_RECORD} WHERE (?1 IS NULL OR e.state_machine_arn = ?1) AND (?2 IS NULL OR e.status = ?2) \
-             AND (?3 IS NULL OR e.start_millis < ?3 OR (e.start_millis = ?3 AND e.arn < ?4)) \
-             ORDER BY e.start_millis DESC, e.arn DESC LIMIT ?5"
+            "{SELECT_RECORD}{clause} ORDER BY e.start_millis DESC, e.arn DESC LIMIT ?5"
         ))?;
         let limit = if filter.limit == 0 {
             i64::MAX
         } else {
             filter.limit as i64
         };
-        let rows = statement.query_map(
-            params![
-                filter.state_machine_arn,
-                filter.status,
-                filter.after.as_ref().map(|c| c.start_millis),
-                filter.after.as_ref().map(|c| c.arn.as_str()),
-                limit
-            ],
-            record_from_row,
-        )?;
+        let (machine, status) = (&filter.state_machine_arn, &filter.status);
+        let after = filter.after.as_ref();
+        let mut bound: Vec<(&str, &dyn rusqlite::ToSql)> = vec![("?5", &limit)];
+        if machine.is_some() {
+            bound.push(("?1", machine));
+        }
+        if status.is_some() {
+            bound.push(("?2", status));
+        }
+        let (after_millis, after_arn) =
+            (after.map(|c| c.start_millis), after.map(|c| c.arn.as_str()));
+        if after.is_some() {
+            bound.push(("?3", &after_millis));
+            bound.push(("?4", &after_arn));
+        }
+        let rows = statement.query_map(bound.as_slice(), record_from_row)?;
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
 
     fn history(&self, arn: &str, from: u64, to: u64) -> Result<Vec<HistoryEvent>> {
         let conn = self.read();
         let mut statement = conn.prepare_cached(
-            "SELECT events FROM history WHERE arn = ?1 AND last_id >= ?2 AND first_id <= ?3 ORDER BY first_id",
+            "SELECT h.events FROM executions e JOIN history h \
+             ON h.key BETWEEN e.id * 4294967296 AND e.id * 4294967296 + ?3 \
+             WHERE e.arn = ?1 AND h.last_id >= ?2 ORDER BY h.key",
         )?;
-        let to = i64::try_from(to).unwrap_or(i64::MAX);
+        let to = i64::try_from(to).unwrap_or(i64::MAX).min(SPAN - 1);
         let rows =
             statement.query_map(params![arn, from as i64, to], |row| row.get::<_, String>(0))?;
         let mut events = Vec::new();
@@ -389,6 +476,93 @@ pub(crate) mod tests {
             .map(|r| r.arn)
             .collect();
         assert_eq!(arns, ["d", "b", "c"]);
+    }
+
+    /// A store written by the first layout opens with its executions,
+    /// history, running set and list order intact.
+    #[test]
+    fn the_first_layout_is_migrated() {
+        let dir = std::env::temp_dir().join(format!("windlass-store-v0-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let path = dir.join("store.db");
+        let _ = std::fs::remove_file(&path);
+        {
+            let conn = Connection::open(&path).expect("open");
+            conn.execute_batch(
+                "CREATE TABLE definitions (hash TEXT PRIMARY KEY, text TEXT NOT NULL) WITHOUT ROWID;
+                 CREATE TABLE executions (arn TEXT PRIMARY KEY, name TEXT NOT NULL, state_machine_arn TEXT NOT NULL,
+                     definition_hash TEXT NOT NULL REFERENCES definitions(hash), status TEXT NOT NULL, input TEXT NOT NULL,
+                     start_millis INTEGER NOT NULL, stop_millis INTEGER, snapshot TEXT NOT NULL);
+                 CREATE INDEX executions_by_status ON executions(status);
+                 CREATE INDEX executions_by_machine ON executions(state_machine_arn, arn);
+                 CREATE TABLE history (arn TEXT NOT NULL, first_id INTEGER NOT NULL, last_id INTEGER NOT NULL,
+                     events TEXT NOT NULL, PRIMARY KEY (arn, first_id)) WITHOUT ROWID;
+                 INSERT INTO definitions VALUES ('h', '{}');
+                 INSERT INTO executions VALUES ('old', 'old', 'm', 'h', 'SUCCEEDED', '{}', 1, 2, 's-old');
+                 INSERT INTO executions VALUES ('run', 'run', 'm', 'h', 'RUNNING', '{}', 3, NULL, 's-run');",
+            )
+            .expect("first layout");
+            for (arn, first, last) in [("old", 1u64, 2u64), ("old", 3, 3), ("run", 1, 1)] {
+                let events: Vec<HistoryEvent> = (first..=last).map(event).collect();
+                conn.execute(
+                    "INSERT INTO history VALUES (?1, ?2, ?3, ?4)",
+                    params![
+                        arn,
+                        first as i64,
+                        last as i64,
+                        serde_json::to_string(&events).expect("json")
+                    ],
+                )
+                .expect("history row");
+            }
+        }
+        let store = SqliteStore::open(&path, Durability::Full).expect("migrated");
+        let ids = |arn: &str| -> Vec<u64> {
+            store
+                .history(arn, 1, 99)
+                .expect("history")
+                .iter()
+                .map(|e| e.id)
+                .collect()
+        };
+        assert_eq!(ids("old"), vec![1, 2, 3]);
+        assert_eq!(ids("run"), vec![1]);
+        let running: Vec<String> = store
+            .running()
+            .expect("running")
+            .into_iter()
+            .map(|r| r.arn)
+            .collect();
+        assert_eq!(running, ["run"]);
+        let listed: Vec<String> = store
+            .list(&ExecutionFilter {
+                state_machine_arn: Some("m".into()),
+                ..ExecutionFilter::default()
+            })
+            .expect("list")
+            .into_iter()
+            .map(|r| r.arn)
+            .collect();
+        assert_eq!(listed, ["run", "old"]);
+        // Commits go on where the old rows stopped.
+        store
+            .commit(&[Commit {
+                arn: "run".into(),
+                create: None,
+                status: "SUCCEEDED".into(),
+                stop_millis: Some(4),
+                snapshot: "s-done".into(),
+                history: vec![event(2)],
+                token_tasks: Some(Vec::new()),
+            }])
+            .expect("commit");
+        assert_eq!(ids("run"), vec![1, 2]);
+        assert!(store.running().expect("running").is_empty());
+        drop(store);
+        // Opening again finds the current layout and changes nothing.
+        let reopened = SqliteStore::open(&path, Durability::Full).expect("reopen");
+        assert_eq!(reopened.history("old", 2, 3).expect("history").len(), 2);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -15,7 +15,6 @@ use support::ecs::{compose, compose_with, version_of, Rig, CLUSTER, KEY};
 use support::free_port;
 use windlass_engine::Status;
 use windlass_store::releases::{Outcome, Releases};
-use windlass_store::Store;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deploys_v1_v2_rolls_back_a_failing_v3_and_rolls_back_to_v1_on_real_containers() {
@@ -250,7 +249,6 @@ async fn lambda_hooks_run_before_and_after_the_switch_and_a_failing_one_rolls_ba
     use std::collections::BTreeMap;
     use windlass_deploy::backend::BuildSpec;
     use windlass_deploy::target::ecs::registry;
-    use windlass_deploy::Backend;
 
     let rig = Rig::start("ecs-lambda").await;
     let spec = BuildSpec {

@@ -354,12 +354,12 @@ mod tests {
 
         let named = text.replace("arn:aws:lambda:us-east-1:1:function:gate", "gate");
         let project = compose::parse(&named, Path::new("/tmp/compose.yaml")).expect("valid");
-        let refused = plan("web", &project.services["web"], "us-east-1").expect_err("refused");
+        let refused = super::plan("web", &project.services["web"], "us-east-1").expect_err("refused");
         assert_eq!(refused[0].field, "x-windlass.ecs.lambdaHooks");
         assert!(refused[0].reason.contains("function:gate"), "{}", refused[0].reason);
         let roleless = text.replace("hookRoleArn: \"arn:aws:iam::1:role/hooks\", ", "");
         let project = compose::parse(&roleless, Path::new("/tmp/compose.yaml")).expect("valid");
-        let refused = plan("web", &project.services["web"], "us-east-1").expect_err("refused");
+        let refused = super::plan("web", &project.services["web"], "us-east-1").expect_err("refused");
         assert_eq!(refused[0].field, "x-windlass.ecs.hookRoleArn");
     }
 

@@ -368,10 +368,13 @@ fn a_blue_green_service_exports_its_lifecycle_hooks_lint_clean() {
     let statements = &template["Resources"]["DeployRole"]["Properties"]["Policies"][0]
         ["PolicyDocument"]["Statement"];
     assert!(
-        statements.as_array().expect("statements").iter().any(|s| s["Action"]
-            == "iam:PassRole"
-            && s["Resource"] == "arn:aws:iam::123456789012:role/ecs-hooks"
-            && s["Condition"]["StringEquals"]["iam:PassedToService"] == "ecs.amazonaws.com"),
+        statements
+            .as_array()
+            .expect("statements")
+            .iter()
+            .any(|s| s["Action"] == "iam:PassRole"
+                && s["Resource"] == "arn:aws:iam::123456789012:role/ecs-hooks"
+                && s["Condition"]["StringEquals"]["iam:PassedToService"] == "ecs.amazonaws.com"),
         "{statements}"
     );
     assert!(!actions(&template).contains(&"lambda:InvokeFunction"));

@@ -21,19 +21,26 @@ async fn deploys_v1_v2_rolls_back_a_failing_v3_and_rolls_back_to_v1_on_real_cont
     let rig = Rig::start("ecs-fakecloud").await;
     let client = &rig.cloud.client;
 
-    let v1 = rig.deploy("deploy v1", &compose("v1", free_port(), false)).await;
+    let v1 = rig
+        .deploy("deploy v1", &compose("v1", free_port(), false))
+        .await;
     assert_eq!(v1.status, Status::Succeeded, "{:?}", v1.error);
     let r1 = v1.revision.clone().expect("v1's revision");
     assert_eq!(version_of(client, &r1).await, "v1");
 
-    let v2 = rig.deploy("deploy v2", &compose("v2", free_port(), false)).await;
+    let v2 = rig
+        .deploy("deploy v2", &compose("v2", free_port(), false))
+        .await;
     assert_eq!(v2.status, Status::Succeeded, "{:?}", v2.error);
     let r2 = v2.revision.clone().expect("v2's revision");
     assert_ne!(r1, r2);
     assert_eq!(version_of(client, &r2).await, "v2");
 
     let v3 = rig
-        .deploy("deploy v3 (exits at start)", &compose("v3", free_port(), true))
+        .deploy(
+            "deploy v3 (exits at start)",
+            &compose("v3", free_port(), true),
+        )
         .await;
     assert!(
         v3.rolled_back(),
@@ -100,7 +107,9 @@ async fn a_failing_http_probe_rolls_back_to_the_previous_revision() {
             version,
             port,
             &format!("\n      TESTAPP_ERROR_RATIO: \"{ratio}\""),
-            &format!(", probe: {{ url: \"http://127.0.0.1:{port}\", path: /version, failures: 1 }}"),
+            &format!(
+                ", probe: {{ url: \"http://127.0.0.1:{port}\", path: /version, failures: 1 }}"
+            ),
         )
     };
 
@@ -155,7 +164,10 @@ async fn a_named_alarm_in_alarm_during_the_watch_rolls_back_to_the_previous_revi
     assert_eq!(v1.status, Status::Succeeded, "{:?}", v1.error);
     let r1 = v1.revision.clone().expect("v1's revision");
     assert!(
-        v1.timing.states.iter().any(|(s, n, _)| s == "Alarms" && *n >= 3),
+        v1.timing
+            .states
+            .iter()
+            .any(|(s, n, _)| s == "Alarms" && *n >= 3),
         "the watch looked at the alarm at each of its looks: {:?}",
         v1.timing.states
     );
@@ -199,7 +211,10 @@ async fn a_named_alarm_in_alarm_during_the_watch_rolls_back_to_the_previous_revi
             .expect("setAlarmState");
     });
     let v2 = rig
-        .deploy("deploy v2 (alarm fires in its watch)", &alarmed("v2", "60s"))
+        .deploy(
+            "deploy v2 (alarm fires in its watch)",
+            &alarmed("v2", "60s"),
+        )
         .await;
     fire.await.expect("the alarm was set");
     assert!(v2.rolled_back(), "{:?} {:?}", v2.status, v2.error);
@@ -293,7 +308,10 @@ async fn lambda_hooks_run_before_and_after_the_switch_and_a_failing_one_rolls_ba
     };
 
     let v1 = rig
-        .deploy("deploy v1 (hooks succeed)", &hooked("v1", "hook-ok", "hook-ok"))
+        .deploy(
+            "deploy v1 (hooks succeed)",
+            &hooked("v1", "hook-ok", "hook-ok"),
+        )
         .await;
     assert_eq!(v1.status, Status::Succeeded, "{:?}", v1.error);
     let r1 = v1.revision.clone().expect("v1's revision");
@@ -332,7 +350,10 @@ async fn lambda_hooks_run_before_and_after_the_switch_and_a_failing_one_rolls_ba
         "{cause}"
     );
     assert!(
-        !v3.timing.states.iter().any(|(s, _, _)| s == "UpdateService"),
+        !v3.timing
+            .states
+            .iter()
+            .any(|(s, _, _)| s == "UpdateService"),
         "the service was not moved: {:?}",
         v3.timing.states
     );

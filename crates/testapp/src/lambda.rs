@@ -73,15 +73,23 @@ mod tests {
             answer.body,
             "{\"hookStatus\":\"SUCCEEDED\",\"version\":\"v3\",\"received\":{\"stage\":\"BeforeSwitch\"}}"
         );
-        assert_eq!(invoke(&config, "say \"hi\"").body, "{\"hookStatus\":\"SUCCEEDED\",\"version\":\"v3\",\"received\":\"say \\\"hi\\\"\"}");
+        assert_eq!(
+            invoke(&config, "say \"hi\"").body,
+            "{\"hookStatus\":\"SUCCEEDED\",\"version\":\"v3\",\"received\":\"say \\\"hi\\\"\"}"
+        );
         let failing = Config {
             lambda_error: Some("HookRefused".into()),
             ..config
         };
         let answer = invoke(&failing, "{}");
-        assert_eq!(answer.status, 200, "Lambda reports function errors in the body");
+        assert_eq!(
+            answer.status, 200,
+            "Lambda reports function errors in the body"
+        );
         assert!(
-            answer.body.starts_with("{\"errorType\":\"HookRefused\",\"errorMessage\":\"testapp v3 refuses"),
+            answer.body.starts_with(
+                "{\"errorType\":\"HookRefused\",\"errorMessage\":\"testapp v3 refuses"
+            ),
             "{}",
             answer.body
         );

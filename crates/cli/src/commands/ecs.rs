@@ -351,7 +351,11 @@ pub fn status(service: &str, state: &StateArgs) -> anyhow::Result<u8> {
             "  deploying now: execution {} of windlass process {} on host {}",
             lock.holder,
             lock.pid,
-            if lock.host.is_empty() { "this one" } else { &lock.host }
+            if lock.host.is_empty() {
+                "this one"
+            } else {
+                &lock.host
+            }
         ),
         Pending::Interrupted(unfinished) => {
             let what = match unfinished.origin.action {

@@ -260,9 +260,10 @@ impl Agent {
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep(HEARTBEAT_EVERY).await;
-                if let Err(e) = agent
-                    .releases
-                    .heartbeat(host_name(), agent.pid, agent.clock.now_millis())
+                if let Err(e) =
+                    agent
+                        .releases
+                        .heartbeat(host_name(), agent.pid, agent.clock.now_millis())
                 {
                     tracing::warn!(%e, "cannot beat the deploy locks' heartbeat");
                 }

@@ -131,7 +131,6 @@ impl Rig {
     }
 }
 
-
 /// The project folder with Debian's static busybox as the image's
 /// `/bin/sh`: fakecloud runs an ECS health check's CMD through a shell.
 pub fn with_shell(dir: PathBuf) -> PathBuf {

@@ -345,21 +345,36 @@ mod tests {
         assert_eq!(
             stages,
             [
-                ("arn:aws:lambda:us-east-1:1:function:gate", "PRE_PRODUCTION_TRAFFIC_SHIFT"),
-                ("arn:aws:lambda:us-east-1:1:function:smoke", "POST_PRODUCTION_TRAFFIC_SHIFT")
+                (
+                    "arn:aws:lambda:us-east-1:1:function:gate",
+                    "PRE_PRODUCTION_TRAFFIC_SHIFT"
+                ),
+                (
+                    "arn:aws:lambda:us-east-1:1:function:smoke",
+                    "POST_PRODUCTION_TRAFFIC_SHIFT"
+                )
             ]
         );
         assert!(plan.rollout.before_switch.is_empty());
-        assert!(matches!(plan.rollout.after_switch.as_slice(), [Hook::Command { .. }]));
+        assert!(matches!(
+            plan.rollout.after_switch.as_slice(),
+            [Hook::Command { .. }]
+        ));
 
         let named = text.replace("arn:aws:lambda:us-east-1:1:function:gate", "gate");
         let project = compose::parse(&named, Path::new("/tmp/compose.yaml")).expect("valid");
-        let refused = super::plan("web", &project.services["web"], "us-east-1").expect_err("refused");
+        let refused =
+            super::plan("web", &project.services["web"], "us-east-1").expect_err("refused");
         assert_eq!(refused[0].field, "x-windlass.ecs.lambdaHooks");
-        assert!(refused[0].reason.contains("function:gate"), "{}", refused[0].reason);
+        assert!(
+            refused[0].reason.contains("function:gate"),
+            "{}",
+            refused[0].reason
+        );
         let roleless = text.replace("hookRoleArn: \"arn:aws:iam::1:role/hooks\", ", "");
         let project = compose::parse(&roleless, Path::new("/tmp/compose.yaml")).expect("valid");
-        let refused = super::plan("web", &project.services["web"], "us-east-1").expect_err("refused");
+        let refused =
+            super::plan("web", &project.services["web"], "us-east-1").expect_err("refused");
         assert_eq!(refused[0].field, "x-windlass.ecs.hookRoleArn");
     }
 

@@ -248,7 +248,9 @@ impl Ecs {
         let beat = tokio::spawn(async move {
             loop {
                 tokio::time::sleep(HEARTBEAT_EVERY).await;
-                if let Err(e) = releases.heartbeat(host_name(), std::process::id(), clock.now_millis()) {
+                if let Err(e) =
+                    releases.heartbeat(host_name(), std::process::id(), clock.now_millis())
+                {
                     tracing::warn!(%e, "cannot beat the deploy lock's heartbeat");
                 }
             }

@@ -118,7 +118,10 @@ fn hooks_run_before_and_after_the_switch_and_fail_into_the_rollback() {
         states["BeforeSwitchHook1"]["Catch"][0]["Next"],
         "BeforeSwitchFailed"
     );
-    assert_eq!(states["BeforeSwitchFailed"]["Choices"][0]["Next"], "KeptPrevious");
+    assert_eq!(
+        states["BeforeSwitchFailed"]["Choices"][0]["Next"],
+        "KeptPrevious"
+    );
     assert_eq!(states["BeforeSwitchFailed"]["Default"], "NotDeployed");
     assert_eq!(states["KeptPrevious"]["Next"], "RolledBack");
     assert_eq!(states["Healthy"]["Next"], "AfterSwitchHook1");

@@ -50,20 +50,10 @@ async fn deploys_v1_v2_rolls_back_a_failing_v3_and_rolls_back_to_v1_on_real_cont
     );
     let cause = &v3.error.as_ref().expect("an error").1;
     assert!(cause.contains("stopped during the rollout"), "{cause}");
-    let service = rig
-        .cloud
-        .call(
-            "ecs",
-            "describeServices",
-            json!({ "Cluster": CLUSTER, "Services": ["web"] }),
-        )
-        .await;
+    let service = rig.service().await;
+    assert_eq!(service["TaskDefinition"], Json::String(r2.clone()));
     assert_eq!(
-        service["Services"][0]["TaskDefinition"],
-        Json::String(r2.clone())
-    );
-    assert_eq!(
-        service["Services"][0]["DeploymentConfiguration"]["DeploymentCircuitBreaker"],
+        service["DeploymentConfiguration"]["DeploymentCircuitBreaker"],
         json!({ "Enable": true, "Rollback": true })
     );
     assert_eq!(version_of(client, &r2).await, "v2");

@@ -117,9 +117,9 @@ impl Rig {
         self.releases.live(KEY).expect("live").map(|l| l.release)
     }
 
-    /// The revision the ECS service is on, as DescribeServices says.
-    pub async fn service_revision(&self) -> Json {
-        let service = self
+    /// The ECS service `web` as DescribeServices has it.
+    pub async fn service(&self) -> Json {
+        let answer = self
             .cloud
             .call(
                 "ecs",
@@ -127,7 +127,12 @@ impl Rig {
                 json!({ "Cluster": CLUSTER, "Services": ["web"] }),
             )
             .await;
-        service["Services"][0]["TaskDefinition"].clone()
+        answer["Services"][0].clone()
+    }
+
+    /// The revision the ECS service is on, as DescribeServices says.
+    pub async fn service_revision(&self) -> Json {
+        self.service().await["TaskDefinition"].clone()
     }
 }
 

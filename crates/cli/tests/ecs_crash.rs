@@ -17,23 +17,18 @@
 #[path = "../../deploy/tests/support/mod.rs"]
 mod support;
 
-#[path = "../../aws/tests/support/fakecloud.rs"]
-mod fakecloud;
+mod ecs_support;
 
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use fakecloud::Fakecloud;
-use serde_json::{json, Value as Json};
-use support::ecs::{compose, version_of, with_shell, Containers};
-use windlass_aws::model::Model;
-use windlass_aws::{Client, Service};
+use ecs_support::{row, run, text, windlass, write_compose};
+use serde_json::Value as Json;
+use support::ecs::{version_of, KEY};
 use windlass_store::releases::{Releases, SqliteReleases};
 use windlass_store::sqlite::{Durability, SqliteStore};
 use windlass_store::Store;
-
-const KEY: &str = "ecs/windlass/web";
 const DEFAULT_SEED: u64 = 0x5eed_0ec5;
 
 /// splitmix64: the same seed picks the same points on every machine.
@@ -97,41 +92,6 @@ const GIVEN: &[Point] = &[
     at("Wait", None, 2, 100),
     at("DescribeStopped", None, 1, 0),
 ];
-
-fn windlass(dir: &Path, endpoint: &str, args: &[&str]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_windlass"));
-    command
-        .args(args)
-        .current_dir(dir)
-        .env("WINDLASS_STATE", dir.join("state"))
-        .env("AWS_ENDPOINT_URL", endpoint)
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_REGION", "us-east-1");
-    command
-}
-
-fn run(dir: &Path, endpoint: &str, args: &[&str]) -> Output {
-    windlass(dir, endpoint, args)
-        .output()
-        .expect("windlass runs")
-}
-
-fn text(output: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
-
-fn write_compose(dir: &Path, version: &str, crash: bool) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a port")
-        .port();
-    std::fs::write(dir.join("compose.yaml"), compose(version, port, crash)).expect("compose.yaml");
-}
 
 fn entered(store: &SqliteStore, arn: &str) -> Vec<String> {
     store
@@ -232,18 +192,7 @@ fn kill_at(dir: &Path, endpoint: &str, args: &[&str], point: &Point) -> (String,
 }
 
 fn releases_json(dir: &Path, endpoint: &str) -> Json {
-    let listed = run(dir, endpoint, &["releases", KEY, "--json"]);
-    assert!(listed.status.success(), "{}", text(&listed));
-    serde_json::from_slice(&listed.stdout).expect("JSON")
-}
-
-fn row(rows: &Json, id: &str) -> Json {
-    rows.as_array()
-        .expect("rows")
-        .iter()
-        .find(|r| r["id"] == id)
-        .cloned()
-        .unwrap_or_else(|| panic!("no release {id} in {rows}"))
+    ecs_support::releases_json(dir, endpoint, KEY)
 }
 
 /// The interrupted execution ended, the lock is free, and an in-flight
@@ -285,21 +234,9 @@ async fn a_killed_ecs_deploy_or_rollback_is_resumed_by_the_next_command() {
     let rollback = ROLLBACK[rng.below(ROLLBACK.len())];
     let given = GIVEN[rng.below(GIVEN.len())];
 
-    let fakecloud = Fakecloud::start();
-    let _containers = Containers(fakecloud.port);
-    let endpoint = fakecloud.endpoint();
-    let client = Client::new(fakecloud.config());
-    let ecs = Model::of(Service::named("ecs").expect("ecs")).expect("model");
-    client
-        .call(
-            &ecs,
-            "createCluster",
-            &json!({ "ClusterName": "windlass" }),
-            None,
-        )
-        .await
-        .expect("createCluster");
-    let dir = with_shell(support::project("ecs-crash"));
+    let (cloud, dir) = ecs_support::start("ecs-crash").await;
+    let endpoint = cloud.endpoint();
+    let client = &cloud.client;
 
     write_compose(&dir, "v1", false);
     let v1 = run(&dir, &endpoint, &["deploy", "--target", "ecs"]);
@@ -335,7 +272,7 @@ async fn a_killed_ecs_deploy_or_rollback_is_resumed_by_the_next_command() {
         .as_str()
         .expect("r2's revision")
         .to_string();
-    assert_eq!(version_of(&client, &r2).await, "v2");
+    assert_eq!(version_of(client, &r2).await, "v2");
     eprintln!(
         "killed at {rollout:?} ({} states entered, last {:?}): resumed, {interrupted} interrupted call(s) made again; v2 live, {:.1} s",
         states.len(),
@@ -359,7 +296,7 @@ async fn a_killed_ecs_deploy_or_rollback_is_resumed_by_the_next_command() {
     let rows = releases_json(&dir, &endpoint);
     assert_eq!(row(&rows, "r3")["outcome"], "rolled-back");
     assert_eq!(row(&rows, "r2")["live"], true);
-    assert_eq!(version_of(&client, &r2).await, "v2");
+    assert_eq!(version_of(client, &r2).await, "v2");
     eprintln!(
         "killed at {rollback:?} ({} states entered, last {:?}): resumed, {interrupted} interrupted call(s) made again; rolled back to v2, {:.1} s",
         states.len(),
@@ -387,7 +324,7 @@ async fn a_killed_ecs_deploy_or_rollback_is_resumed_by_the_next_command() {
         .as_str()
         .expect("r1's revision")
         .to_string();
-    assert_eq!(version_of(&client, &r1).await, "v1");
+    assert_eq!(version_of(client, &r1).await, "v1");
     eprintln!(
         "killed at {given:?} ({} states entered, last {:?}): resumed, {interrupted} interrupted call(s) made again; v1 live, {:.1} s",
         states.len(),

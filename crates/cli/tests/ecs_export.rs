@@ -56,6 +56,62 @@ async fn call(client: &Client, service: &str, action: &str, input: Json) -> Json
         .unwrap_or_else(|e| panic!("{service}:{action} failed: {e}"))
 }
 
+/// `windlass export --target ecs` of `compose` in `dir`: the template,
+/// which cfn-lint (CloudFormation's resource schemas) finds nothing in.
+fn export_lint_clean(dir: &Path, compose: &str) -> Json {
+    std::fs::write(dir.join("compose.yaml"), compose).expect("compose.yaml");
+    std::fs::write(dir.join("Dockerfile"), "FROM scratch\n").expect("Dockerfile");
+    let exported = windlass(dir, &["export", "--target", "ecs"]);
+    assert!(
+        exported.status.success(),
+        "{}",
+        String::from_utf8_lossy(&exported.stderr)
+    );
+    std::fs::write(dir.join("template.json"), &exported.stdout).expect("template");
+    let lint = Command::new("cfn-lint").arg(dir.join("template.json")).output().unwrap_or_else(|e| {
+        panic!("cfn-lint could not be run ({e}): install it with `pip install -r requirements-test.txt` (scripts/setup does)")
+    });
+    assert!(
+        lint.status.success(),
+        "cfn-lint found: {}{}",
+        String::from_utf8_lossy(&lint.stdout),
+        String::from_utf8_lossy(&lint.stderr)
+    );
+    serde_json::from_slice(&exported.stdout).expect("a JSON template")
+}
+
+/// The actions the exported role's policy allows.
+fn actions(template: &Json) -> Vec<&str> {
+    template["Resources"]["DeployRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+        .as_array()
+        .expect("statements")
+        .iter()
+        .filter_map(|s| s["Action"].as_str())
+        .collect()
+}
+
+/// Calls `service:action` with `input` every `every` until `done` says the
+/// answer is final (within 60 s), and returns that answer.
+async fn poll(
+    client: &Client,
+    (service, action, input): (&str, &str, Json),
+    every: Duration,
+    done: impl Fn(&Json) -> bool,
+) -> Json {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let answer = call(client, service, action, input.clone()).await;
+        if done(&answer) {
+            return answer;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{service}:{action} is still not done: {answer}"
+        );
+        tokio::time::sleep(every).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_exported_stack_is_lint_clean_creates_on_moto_and_its_state_machine_runs_on_windlass() {
     let dir = temp_dir("ecs-export");
@@ -77,33 +133,10 @@ async fn the_exported_stack_is_lint_clean_creates_on_moto_and_its_state_machine_
         String::from_utf8_lossy(&validated.stderr)
     );
 
-    let exported = windlass(&dir, &["export", "--target", "ecs"]);
-    assert!(
-        exported.status.success(),
-        "{}",
-        String::from_utf8_lossy(&exported.stderr)
-    );
-    let template: Json = serde_json::from_slice(&exported.stdout).expect("a JSON template");
-    std::fs::write(dir.join("template.json"), &exported.stdout).expect("template");
-    let lint = Command::new("cfn-lint").arg(dir.join("template.json")).output().unwrap_or_else(|e| {
-        panic!("cfn-lint could not be run ({e}): install it with `pip install -r requirements-test.txt` (scripts/setup does)")
-    });
-    assert!(
-        lint.status.success(),
-        "cfn-lint found: {}{}",
-        String::from_utf8_lossy(&lint.stdout),
-        String::from_utf8_lossy(&lint.stderr)
-    );
+    let template = export_lint_clean(&dir, COMPOSE);
 
     // The role allows exactly what the definition calls.
-    let policy = &template["Resources"]["DeployRole"]["Properties"]["Policies"][0]
-        ["PolicyDocument"]["Statement"];
-    let actions: Vec<&str> = policy
-        .as_array()
-        .expect("statements")
-        .iter()
-        .filter_map(|s| s["Action"].as_str())
-        .collect();
+    let actions = actions(&template);
     for action in [
         "ecs:DescribeServices",
         "ecs:RegisterTaskDefinition",
@@ -141,25 +174,18 @@ async fn the_exported_stack_is_lint_clean_creates_on_moto_and_its_state_machine_
     )
     .await;
     call(&aws, "cloudformation", "createStack", json!({ "StackName": "shop-web", "TemplateBody": template.to_string(), "Capabilities": ["CAPABILITY_IAM"] })).await;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let stack = loop {
-        let described = call(
-            &aws,
+    let described = poll(
+        &aws,
+        (
             "cloudformation",
             "describeStacks",
             json!({ "StackName": "shop-web" }),
-        )
-        .await;
-        let stack = described["Stacks"][0].clone();
-        if stack["StackStatus"] != "CREATE_IN_PROGRESS" {
-            break stack;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the stack is still being created: {stack}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+        ),
+        Duration::from_millis(200),
+        |d| d["Stacks"][0]["StackStatus"] != "CREATE_IN_PROGRESS",
+    )
+    .await;
+    let stack = described["Stacks"][0].clone();
     assert_eq!(stack["StackStatus"], "CREATE_COMPLETE", "{stack}");
     let output = |key: &str| {
         stack["Outputs"]
@@ -216,24 +242,17 @@ async fn the_exported_stack_is_lint_clean_creates_on_moto_and_its_state_machine_
     ));
     let created = call(&sfn, "sfn", "createStateMachine", json!({ "Name": "windlass-deploy-web", "RoleArn": "arn:aws:iam::123456789012:role/deploy", "Definition": machine["Definition"] })).await;
     let started = call(&sfn, "sfn", "startExecution", json!({ "StateMachineArn": created["StateMachineArn"], "Name": "rollback-to-stack-revision", "Input": json!({ "taskDefinitionArn": revision }).to_string() })).await;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let ended = loop {
-        let described = call(
-            &sfn,
+    let ended = poll(
+        &sfn,
+        (
             "sfn",
             "describeExecution",
             json!({ "ExecutionArn": started["ExecutionArn"] }),
-        )
-        .await;
-        if described["Status"] != "RUNNING" {
-            break described;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the execution still runs: {described}"
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    };
+        ),
+        Duration::from_millis(250),
+        |d| d["Status"] != "RUNNING",
+    )
+    .await;
     // moto's ECS runs no task: the rollout is never healthy, the service is
     // put back on its revision, which is not healthy either.
     assert_eq!(ended["Status"], "FAILED", "{ended}");
@@ -282,26 +301,7 @@ fn an_http_probe_exports_its_connection_and_permissions_lint_clean() {
         "        lambdaHooks: { afterSwitch: [smoke-test] }\n",
         "        probe: { url: \"https://shop.example.com\", path: /health, failures: 2 }\n",
     );
-    std::fs::write(dir.join("compose.yaml"), compose).expect("compose.yaml");
-    std::fs::write(dir.join("Dockerfile"), "FROM scratch\n").expect("Dockerfile");
-    let exported = windlass(&dir, &["export", "--target", "ecs"]);
-    assert!(
-        exported.status.success(),
-        "{}",
-        String::from_utf8_lossy(&exported.stderr)
-    );
-    let template: Json = serde_json::from_slice(&exported.stdout).expect("a JSON template");
-    std::fs::write(dir.join("template.json"), &exported.stdout).expect("template");
-    let lint = Command::new("cfn-lint")
-        .arg(dir.join("template.json"))
-        .output()
-        .expect("cfn-lint runs");
-    assert!(
-        lint.status.success(),
-        "cfn-lint found: {}{}",
-        String::from_utf8_lossy(&lint.stdout),
-        String::from_utf8_lossy(&lint.stderr)
-    );
+    let template = export_lint_clean(&dir, &compose);
     let resources = &template["Resources"];
     assert_eq!(
         resources["ProbeConnection"]["Type"],
@@ -318,13 +318,7 @@ fn an_http_probe_exports_its_connection_and_permissions_lint_clean() {
         definition["States"]["Probe"]["Parameters"]["ApiEndpoint"],
         "https://shop.example.com/health"
     );
-    let actions: Vec<&str> = resources["DeployRole"]["Properties"]["Policies"][0]["PolicyDocument"]
-        ["Statement"]
-        .as_array()
-        .expect("statements")
-        .iter()
-        .filter_map(|s| s["Action"].as_str())
-        .collect();
+    let actions = actions(&template);
     for action in [
         "states:InvokeHTTPEndpoint",
         "events:RetrieveConnectionCredentials",
@@ -336,4 +330,52 @@ fn an_http_probe_exports_its_connection_and_permissions_lint_clean() {
             "{action} missing from {actions:?}"
         );
     }
+}
+
+/// `strategy: blue_green` with Lambda hooks: the exported service carries
+/// ECS's blue/green `DeploymentConfiguration` (strategy, bake time, the
+/// lifecycle hooks with their role, no circuit breaker), which cfn-lint
+/// checks against CloudFormation's `AWS::ECS::Service` schema, and the
+/// role may pass the hooks' role to ECS.
+#[test]
+fn a_blue_green_service_exports_its_lifecycle_hooks_lint_clean() {
+    let dir = temp_dir("ecs-export-blue-green");
+    let compose = COMPOSE.replace(
+        "        lambdaHooks: { afterSwitch: [smoke-test] }\n",
+        "        strategy: blue_green\n        bakeTimeMinutes: 3\n        hookRoleArn: arn:aws:iam::123456789012:role/ecs-hooks\n        lambdaHooks: { afterSwitch: [\"arn:aws:lambda:us-east-1:123456789012:function:smoke-test\"] }\n",
+    );
+    let template = export_lint_clean(&dir, &compose);
+    let config = &template["Resources"]["Service"]["Properties"]["DeploymentConfiguration"];
+    assert_eq!(config["Strategy"], "BLUE_GREEN", "{config}");
+    assert_eq!(config["BakeTimeInMinutes"], 3);
+    assert_eq!(
+        config["LifecycleHooks"],
+        json!([{ "HookTargetArn": "arn:aws:lambda:us-east-1:123456789012:function:smoke-test",
+            "RoleArn": "arn:aws:iam::123456789012:role/ecs-hooks",
+            "LifecycleStages": ["POST_PRODUCTION_TRAFFIC_SHIFT"] }])
+    );
+    assert!(config.get("DeploymentCircuitBreaker").is_none(), "{config}");
+    let definition: Json = serde_json::from_str(
+        template["Resources"]["DeployStateMachine"]["Properties"]["DefinitionString"]
+            .as_str()
+            .expect("text"),
+    )
+    .expect("JSON");
+    assert!(
+        !definition.to_string().contains("lambda:invoke"),
+        "ECS invokes the hooks, the state machine does not"
+    );
+    let statements = &template["Resources"]["DeployRole"]["Properties"]["Policies"][0]
+        ["PolicyDocument"]["Statement"];
+    assert!(
+        statements
+            .as_array()
+            .expect("statements")
+            .iter()
+            .any(|s| s["Action"] == "iam:PassRole"
+                && s["Resource"] == "arn:aws:iam::123456789012:role/ecs-hooks"
+                && s["Condition"]["StringEquals"]["iam:PassedToService"] == "ecs.amazonaws.com"),
+        "{statements}"
+    );
+    assert!(!actions(&template).contains(&"lambda:InvokeFunction"));
 }

@@ -11,15 +11,12 @@
 #[path = "../tests/support/mod.rs"]
 mod support;
 
-#[path = "../../aws/tests/support/fakecloud.rs"]
-mod fakecloud;
-
 use std::sync::Arc;
 use std::time::Instant;
 
-use fakecloud::Fakecloud;
 use serde_json::json;
 use support::ecs::{compose, version_of, with_shell, Containers};
+use support::fakecloud::Fakecloud;
 use windlass_aws::model::Model;
 use windlass_aws::{Client, Service};
 use windlass_deploy::backend::docker::Docker;

@@ -39,6 +39,7 @@ fn rollout(cluster: &str) -> Rollout {
         watch_polls: 1,
         alarms: vec!["web-5xx".into()],
         blue_green: None,
+        lifecycle_hooks: vec![],
         stop_first: false,
         before_switch: vec![],
         after_switch: vec![],

@@ -337,7 +337,9 @@ impl Runtime {
     /// does for all of them: for a caller that owns only some executions of
     /// a store it shares with other processes (the ECS deploy of the CLI
     /// beside a deploy agent). Returns whether it runs here now. Not for a
-    /// store with leases, whose executions are claimed by `recover`.
+    /// store with leases, whose executions are claimed by `recover`. Two
+    /// calls at once resume it once: the first to claim the execution in
+    /// the live map carries it on (see `resume`).
     pub async fn resume_one(&self, arn: &str) -> Result<bool, Error> {
         if self.lock_live().contains_key(arn) {
             return Ok(true);
@@ -360,10 +362,25 @@ impl Runtime {
         let definition = self.definition_for(&record)?;
         let arn = record.arn.clone();
         let handle = LiveHandle::new(execution, definition);
-        self.lock_live().insert(arn.clone(), handle.clone());
         let mut interrupted = Vec::new();
         {
+            // Locked before it is claimed, so that a caller that finds it in
+            // the live map waits until its timers and tasks are back.
             let mut live = handle.state.lock().await;
+            if self.claim_live(&arn, &handle).is_some() {
+                // Resumed (or started) by a concurrent call, which carries
+                // it on: resuming it again would arm its timers and fail
+                // its interrupted tasks twice.
+                return Ok(());
+            }
+            // The record was read before the claim: an execution that a
+            // concurrent resume has carried on (and perhaps ended) since is
+            // left to the store's newer snapshot.
+            let now = self.inner.store.execution(&arn)?;
+            if now.is_none_or(|r| r.snapshot != record.snapshot) {
+                self.lock_live().remove(&arn);
+                return Ok(());
+            }
             let timers: Vec<(u64, i64)> = live.execution.pending_timers().collect();
             for (timer, at) in timers {
                 self.arm_timer(&arn, &mut live, timer, at);

@@ -19,6 +19,8 @@ pub struct Config {
     pub errors_after: Duration,
     /// Delay before each application answer.
     pub slow: Duration,
+    /// A Lambda invocation fails with this `errorType`.
+    pub lambda_error: Option<String>,
 }
 
 impl Default for Config {
@@ -33,6 +35,7 @@ impl Default for Config {
             error_ratio: 0.0,
             errors_after: Duration::ZERO,
             slow: Duration::ZERO,
+            lambda_error: None,
         }
     }
 }
@@ -87,6 +90,7 @@ impl Config {
         if let Some(v) = get("TESTAPP_SLOW_MS") {
             config.slow = millis("TESTAPP_SLOW_MS", &v)?;
         }
+        config.lambda_error = get("TESTAPP_LAMBDA_ERROR").filter(|v| !v.is_empty());
         Ok(config)
     }
 }
@@ -132,6 +136,7 @@ mod tests {
             ("TESTAPP_ERROR_RATIO", "0.25"),
             ("TESTAPP_ERRORS_AFTER_MS", "500"),
             ("TESTAPP_SLOW_MS", "50"),
+            ("TESTAPP_LAMBDA_ERROR", "HookRefused"),
         ]));
         let expected = Config {
             port: 9000,
@@ -143,6 +148,7 @@ mod tests {
             error_ratio: 0.25,
             errors_after: Duration::from_millis(500),
             slow: Duration::from_millis(50),
+            lambda_error: Some("HookRefused".into()),
         };
         assert_eq!(config, Ok(expected));
     }

@@ -12,6 +12,12 @@
 //! | `TESTAPP_ERROR_RATIO` | exact share of 500 answers on `/` and `/version` | 0 |
 //! | `TESTAPP_ERRORS_AFTER_MS` | the 500s begin after this long | 0 |
 //! | `TESTAPP_SLOW_MS` | delay before each answer on `/` and `/version` | 0 |
+//! | `TESTAPP_LAMBDA_ERROR` | a Lambda invocation fails with this `errorType` | |
+//!
+//! `POST /2015-03-31/functions/function/invocations` is a Lambda
+//! invocation (what the Runtime Interface Emulator and fakecloud's Lambda
+//! send to a container image's port 8080): it answers the event it got and
+//! the version, so the same image is a Lambda function for hook tests.
 //!
 //! `windlass-testapp probe` GETs the health endpoint on 127.0.0.1 and exits 0
 //! when it answers 200: a Docker `HEALTHCHECK` for images with no shell.
@@ -19,6 +25,7 @@
 //! with CODE: a stand-in for a deploy hook's command (a migration, say).
 
 mod config;
+mod lambda;
 mod server;
 
 use std::io::{Read, Write};

@@ -13,6 +13,9 @@ use crate::config::Config;
 /// Requests larger than this in their head are refused, so a bad client
 /// cannot make a connection thread buffer without end.
 const MAX_HEAD: usize = 16 * 1024;
+/// Bodies up to this size are kept (a Lambda invocation's event); larger
+/// ones are skipped.
+const MAX_BODY: u64 = 1024 * 1024;
 
 /// Shared by every connection thread.
 pub struct App {
@@ -89,6 +92,23 @@ impl App {
     fn version(&self) -> &str {
         &self.config.version
     }
+
+    /// The answer to `method path` with `body`.
+    fn respond(&self, request: &Request) -> Answer {
+        match request.method.as_str() {
+            "GET" | "HEAD" => self.answer(&request.path),
+            "POST" if request.path == crate::lambda::INVOKE_PATH => {
+                crate::lambda::invoke(&self.config, &request.body)
+            }
+            _ => Answer {
+                status: 405,
+                body: format!(
+                    "only GET and HEAD (and POST {})\n",
+                    crate::lambda::INVOKE_PATH
+                ),
+            },
+        }
+    }
 }
 
 /// Accepts connections until the listener fails.
@@ -117,6 +137,8 @@ struct Request {
     method: String,
     path: String,
     close: bool,
+    /// The body, when it is at most [`MAX_BODY`] bytes of UTF-8.
+    body: String,
 }
 
 fn handle(stream: TcpStream, app: &App) -> io::Result<()> {
@@ -124,14 +146,7 @@ fn handle(stream: TcpStream, app: &App) -> io::Result<()> {
     let mut reader = BufReader::new(stream.try_clone()?);
     let mut writer = stream;
     while let Some(request) = read_request(&mut reader)? {
-        let answer = if request.method == "GET" || request.method == "HEAD" {
-            app.answer(&request.path)
-        } else {
-            Answer {
-                status: 405,
-                body: "only GET and HEAD\n".into(),
-            }
-        };
+        let answer = app.respond(&request);
         let body = if request.method == "HEAD" {
             ""
         } else {
@@ -172,6 +187,7 @@ fn read_request(reader: &mut BufReader<TcpStream>) -> io::Result<Option<Request>
         method: method.to_owned(),
         path: path.to_owned(),
         close: http == "HTTP/1.0",
+        body: String::new(),
     };
     let mut length = 0u64;
     let mut head = line.len();
@@ -198,7 +214,13 @@ fn read_request(reader: &mut BufReader<TcpStream>) -> io::Result<Option<Request>
             }
         }
     }
-    io::copy(&mut reader.by_ref().take(length), &mut io::sink())?;
+    if length <= MAX_BODY {
+        let mut body = Vec::with_capacity(length as usize);
+        reader.by_ref().take(length).read_to_end(&mut body)?;
+        request.body = String::from_utf8(body).unwrap_or_default();
+    } else {
+        io::copy(&mut reader.by_ref().take(length), &mut io::sink())?;
+    }
     Ok(Some(request))
 }
 

@@ -348,8 +348,14 @@ pub fn status(service: &str, state: &StateArgs) -> anyhow::Result<u8> {
     match pending(&store, &releases, &key, now)? {
         Pending::Nothing => {}
         Pending::Running(lock) => println!(
-            "  deploying now: execution {} of windlass process {}",
-            lock.holder, lock.pid
+            "  deploying now: execution {} of windlass process {} on host {}",
+            lock.holder,
+            lock.pid,
+            if lock.host.is_empty() {
+                "this one"
+            } else {
+                &lock.host
+            }
         ),
         Pending::Interrupted(unfinished) => {
             let what = match unfinished.origin.action {

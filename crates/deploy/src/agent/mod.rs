@@ -41,7 +41,7 @@ use crate::progress::Notes;
 use contract::StepNote;
 
 pub use crate::holder::LOCK_STALE_MILLIS;
-use crate::holder::{process_exists, HEARTBEAT_EVERY};
+use crate::holder::{host_name, on_this_host, process_gone, HEARTBEAT_EVERY};
 const DEPLOY_MACHINE: &str = "windlass-deploy";
 const ROLLBACK_MACHINE: &str = "windlass-rollback";
 const APP_DEPLOY_MACHINE: &str = "windlass-app-deploy";
@@ -57,11 +57,12 @@ pub enum Error {
         service: String,
         known: String,
     },
-    #[error("a deploy of {service} is already running (execution {holder}, windlass pid {pid}); `windlass deploy --wait` follows it and deploys after it")]
+    #[error("a deploy of {service} is already running (execution {holder}, windlass pid {pid} on host {host}); `windlass deploy --wait` follows it and deploys after it")]
     Locked {
         service: String,
         holder: String,
         pid: u32,
+        host: String,
     },
     #[error("{0} has no live release to roll back from")]
     NothingLive(String),
@@ -237,6 +238,7 @@ impl Agent {
             if running {
                 let mine = Lock {
                     pid: self.pid,
+                    host: host_name().into(),
                     heartbeat_millis: self.clock.now_millis(),
                     ..lock.clone()
                 };
@@ -258,9 +260,10 @@ impl Agent {
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep(HEARTBEAT_EVERY).await;
-                if let Err(e) = agent
-                    .releases
-                    .heartbeat(agent.pid, agent.clock.now_millis())
+                if let Err(e) =
+                    agent
+                        .releases
+                        .heartbeat(host_name(), agent.pid, agent.clock.now_millis())
                 {
                     tracing::warn!(%e, "cannot beat the deploy locks' heartbeat");
                 }
@@ -539,8 +542,9 @@ impl Agent {
         for service in services {
             let mut stale_before = now - LOCK_STALE_MILLIS;
             if let Some(current) = self.releases.lock_of(service)? {
-                let gone = current.pid != self.pid && !process_exists(current.pid);
-                let finished = current.pid == self.pid
+                let mine = current.pid == self.pid && on_this_host(&current.host);
+                let gone = !mine && process_gone(&current.host, current.pid);
+                let finished = mine
                     && self
                         .runtime
                         .store()
@@ -554,6 +558,7 @@ impl Agent {
                 service: (*service).to_owned(),
                 holder: holder.to_owned(),
                 pid: self.pid,
+                host: host_name().into(),
                 heartbeat_millis: now,
             };
             locks.push((lock, stale_before));
@@ -564,6 +569,11 @@ impl Agent {
                 service: current.service,
                 holder: current.holder,
                 pid: current.pid,
+                host: if current.host.is_empty() {
+                    host_name().into()
+                } else {
+                    current.host
+                },
             }),
         }
     }
@@ -748,6 +758,7 @@ mod tests {
             service: "web".into(),
             holder: arn.into(),
             pid: u32::MAX,
+            host: host_name().into(),
             heartbeat_millis: 0,
         };
         assert!(releases.try_lock(&dead, i64::MAX).expect("lock").is_none());

@@ -60,6 +60,9 @@ pub struct Ecs {
     /// Lambda functions (name or ARN) invoked before and after the switch.
     #[serde(default)]
     pub lambda_hooks: LambdaHooks,
+    /// With `strategy: blue_green`: the role ECS assumes to invoke the
+    /// Lambda hooks, which become the deployment's lifecycle hooks.
+    pub hook_role_arn: Option<String>,
     /// An HTTP probe of the service's URL, made at each look once the new
     /// revision's tasks are healthy and during the watch.
     pub probe: Option<Probe>,

@@ -261,8 +261,13 @@ fn check_service(
             .map(|h| ("after_switch", h)),
     ) {
         let hook_at = at.key("x-windlass").key("hooks").key(when);
-        if hook.command.is_some() == hook.state.is_some() {
-            report.error(&hook_at, "each hook needs exactly one of `command` (run in a new container) or `state` (an ASL state)");
+        let kinds = [
+            hook.command.is_some(),
+            hook.state.is_some(),
+            hook.lambda.is_some(),
+        ];
+        if kinds.iter().filter(|k| **k).count() != 1 {
+            report.error(&hook_at, "each hook needs exactly one of `command` (run in a new container), `state` (an ASL state) or `lambda` (a Lambda function invoked; ECS target)");
         }
         if let Err(message) = hook.state.as_ref().map_or(Ok(()), hooks::check_state) {
             report.error(&hook_at.key("state"), message);

@@ -85,14 +85,16 @@ fn reads_every_supported_field() {
         x.hooks.before_switch,
         vec![Hook {
             command: Some(vec!["/app".into(), "migrate".into()]),
-            state: None
+            state: None,
+            lambda: None,
         }]
     );
     assert_eq!(
         x.hooks.after_switch,
         vec![Hook {
             command: None,
-            state: Some(serde_json::json!({"Type": "Pass", "Result": {"warmed": true}}))
+            state: Some(serde_json::json!({"Type": "Pass", "Result": {"warmed": true}})),
+            lambda: None,
         }]
     );
     let worker = &project.services["worker"];

@@ -82,12 +82,16 @@ pub struct Hooks {
     pub after_switch: Vec<Hook>,
 }
 
-/// A hook: a command run in a new container of the release, or an ASL state
-/// (as JSON) that the deploy definition runs at that point; exactly one.
+/// A hook: a command run in a new container of the release, an ASL state
+/// (as JSON) that the deploy definition runs at that point, or (on the ECS
+/// target) a Lambda function invoked (`lambda:invoke`); exactly one.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Hook {
     #[serde(default, deserialize_with = "values::command")]
     pub command: Option<Vec<String>>,
     pub state: Option<serde_json::Value>,
+    /// A Lambda function's name or ARN.
+    #[serde(default)]
+    pub lambda: Option<String>,
 }

@@ -477,10 +477,12 @@ mod tests {
                 before_switch: vec![Hook {
                     command: Some(vec!["migrate".into()]),
                     state: None,
+                    lambda: None,
                 }],
                 after_switch: vec![Hook {
                     command: None,
                     state: Some(json!({ "Type": "Pass", "End": true })),
+                    lambda: None,
                 }],
             },
         )];

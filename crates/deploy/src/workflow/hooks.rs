@@ -84,6 +84,12 @@ pub(super) fn hook_state(
     next: &str,
     catch_into: Option<&str>,
 ) -> Result<Json, String> {
+    if hook.lambda.is_some() {
+        return Err(format!(
+            "x-windlass.hooks.{}[{index}]: a `lambda` hook runs on the ECS target only (`--target ecs`); on the Docker target write a `command` hook",
+            phase.key()
+        ));
+    }
     let mut state = match (&hook.command, &hook.state) {
         (Some(_), None) => json!({
             "Type": "Task",
@@ -146,6 +152,7 @@ mod tests {
         Hook {
             command: Some(words.iter().map(|w| (*w).to_owned()).collect()),
             state: None,
+            lambda: None,
         }
     }
 
@@ -156,6 +163,7 @@ mod tests {
             after_switch: vec![Hook {
                 command: None,
                 state: Some(json!({ "Type": "Pass", "Result": 1, "End": true })),
+                lambda: None,
             }],
         };
         let text = splice(DEPLOY_DEFINITION, &hooks).expect("spliced");

@@ -1,14 +1,140 @@
-//! What the ECS tests and benchmark on fakecloud share: the test app's
+//! What the ECS tests and benchmark on fakecloud share: fakecloud with
+//! the cluster made and an ECS target on it ([`Rig`]), the test app's
 //! image with a shell, the Compose file of each version, and requests to
 //! the running task's published loopback port.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde_json::json;
+use serde_json::{json, Value as Json};
 use windlass_aws::model::Model;
 use windlass_aws::{Client, Service};
-use windlass_deploy::target::ecs::run::Report;
+use windlass_deploy::backend::docker::Docker;
+use windlass_deploy::target::ecs::run::{Ecs, Report};
+use windlass_store::releases::{Outcome, Releases, SqliteReleases};
+
+use super::fakecloud::Fakecloud;
+
+/// The cluster every ECS test deploys to.
+pub const CLUSTER: &str = "windlass";
+/// The release key of the `web` service on it.
+pub const KEY: &str = "ecs/windlass/web";
+
+/// fakecloud with cluster [`CLUSTER`] made, and what talks to it. Dropped,
+/// it removes the containers fakecloud started, then stops fakecloud.
+pub struct Cloud {
+    _containers: Containers,
+    pub fakecloud: Fakecloud,
+    pub client: Client,
+}
+
+impl Cloud {
+    pub async fn start() -> Cloud {
+        let fakecloud = Fakecloud::start();
+        let client = Client::new(fakecloud.config());
+        let cloud = Cloud {
+            _containers: Containers(fakecloud.port),
+            fakecloud,
+            client,
+        };
+        cloud
+            .call("ecs", "createCluster", json!({ "ClusterName": CLUSTER }))
+            .await;
+        cloud
+    }
+
+    pub fn endpoint(&self) -> String {
+        self.fakecloud.endpoint()
+    }
+
+    /// `service:action` with `input`, which must succeed.
+    pub async fn call(&self, service: &str, action: &str, input: Json) -> Json {
+        let model = Model::of(Service::named(service).expect("a known service")).expect("model");
+        self.client
+            .call(&model, action, &input, None)
+            .await
+            .unwrap_or_else(|e| panic!("{service}:{action} failed: {e}"))
+    }
+}
+
+/// An ECS target on fakecloud (in-memory store and releases) and a project
+/// folder with the test app's build context.
+pub struct Rig {
+    pub cloud: Cloud,
+    pub ecs: Ecs,
+    pub releases: Arc<SqliteReleases>,
+    pub dir: PathBuf,
+}
+
+impl Rig {
+    pub async fn start(case: &str) -> Rig {
+        let cloud = Cloud::start().await;
+        let dir = with_shell(super::project(case));
+        let docker = Docker::connect().await.expect("the Docker engine");
+        let releases = Arc::new(SqliteReleases::in_memory().expect("releases"));
+        let store = Arc::new(windlass_store::memory::MemoryStore::new());
+        let ecs = Ecs::new(
+            Arc::new(docker),
+            cloud.client.clone(),
+            releases.clone(),
+            store,
+        );
+        Rig {
+            cloud,
+            ecs,
+            releases,
+            dir,
+        }
+    }
+
+    /// Deploys `web` of the Compose text `text` (written to the project's
+    /// compose.yaml) and reports it.
+    pub async fn deploy(&self, step: &str, text: &str) -> Report {
+        let file = self.dir.join("compose.yaml");
+        std::fs::write(&file, text).expect("compose.yaml");
+        let report = self
+            .ecs
+            .deploy(&file, text, "web", "test")
+            .await
+            .expect("the deploy runs");
+        print(step, &report);
+        report
+    }
+
+    /// The outcome the store has for release `id` of `web`.
+    pub fn outcome(&self, id: &str) -> Option<Outcome> {
+        self.releases
+            .list(KEY)
+            .expect("releases")
+            .iter()
+            .find(|r| r.id == id)
+            .map(|r| r.outcome)
+    }
+
+    /// The release the live pointer names.
+    pub fn live(&self) -> Option<String> {
+        self.releases.live(KEY).expect("live").map(|l| l.release)
+    }
+
+    /// The ECS service `web` as DescribeServices has it.
+    pub async fn service(&self) -> Json {
+        let answer = self
+            .cloud
+            .call(
+                "ecs",
+                "describeServices",
+                json!({ "Cluster": CLUSTER, "Services": ["web"] }),
+            )
+            .await;
+        answer["Services"][0].clone()
+    }
+
+    /// The revision the ECS service is on, as DescribeServices says.
+    pub async fn service_revision(&self) -> Json {
+        self.service().await["TaskDefinition"].clone()
+    }
+}
 
 /// The project folder with Debian's static busybox as the image's
 /// `/bin/sh`: fakecloud runs an ECS health check's CMD through a shell.
@@ -54,6 +180,13 @@ pub fn compose(version: &str, port: u16, crash: bool) -> String {
     } else {
         ""
     };
+    compose_with(version, port, crash, "")
+}
+
+/// [`compose`] with more environment (`env`, each line
+/// `\n      NAME: value`) and more `x-windlass.ecs` settings (`ecs`,
+/// `, name: value` each).
+pub fn compose_with(version: &str, port: u16, env: &str, ecs: &str) -> String {
     format!(
         r#"name: shop
 services:
@@ -61,11 +194,11 @@ services:
     build: ./app
     ports: ["{port}:8080"]
     environment:
-      TESTAPP_VERSION: {version}{crash}
+      TESTAPP_VERSION: {version}{env}
     healthcheck: {{ test: ["CMD", "/app", "probe"], interval: 5s, timeout: 2s, retries: 2, start_period: 1s }}
     x-windlass:
       watch: 3s
-      ecs: {{ cluster: windlass, launchType: EC2, networkMode: bridge, pollSeconds: 1, maxPolls: 90 }}
+      ecs: {{ cluster: windlass, launchType: EC2, networkMode: bridge, pollSeconds: 1, maxPolls: 90{ecs} }}
 "#
     )
 }

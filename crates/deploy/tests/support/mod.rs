@@ -5,6 +5,8 @@
 #![allow(dead_code)]
 
 pub mod ecs;
+#[path = "../../../aws/tests/support/fakecloud.rs"]
+pub mod fakecloud;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;

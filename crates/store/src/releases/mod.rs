@@ -108,8 +108,12 @@ pub struct Lock {
     pub service: String,
     /// The execution that deploys.
     pub holder: String,
-    /// The windlass process that runs it.
+    /// The windlass process that runs it, on [`Lock::host`].
     pub pid: u32,
+    /// The name of the machine that process runs on: a pid means something
+    /// only there (empty in a lock written before hosts were recorded).
+    #[serde(default)]
+    pub host: String,
     pub heartbeat_millis: i64,
 }
 
@@ -155,10 +159,13 @@ pub trait Releases: Send + Sync + 'static {
     /// traffic moves as one.
     fn set_lives(&self, lives: &[Live]) -> Result<()>;
     fn clear_live(&self, service: &str) -> Result<()>;
-    /// Takes `service`'s lock for `holder` unless another holder has it with
-    /// a heartbeat newer than `stale_before_millis`; the same holder takes it
-    /// again (a deploy resumed after a crash). Returns the other holder when
-    /// the lock is taken.
+    /// Takes `service`'s lock for `holder` unless another holder (or the
+    /// same holder in another process: another pid or host) has it with
+    /// a heartbeat newer than `stale_before_millis`; the same holder of the
+    /// same process takes it again, and the same holder of a process that is
+    /// gone once the caller's `stale_before_millis` is past that heartbeat (a
+    /// deploy resumed after a crash). Returns the other holder when the lock
+    /// is taken.
     fn try_lock(&self, lock: &Lock, stale_before_millis: i64) -> Result<Option<Lock>>;
     /// Takes every lock of `locks` (each with its own stale-before time, as
     /// [`Releases::try_lock`]) in one transaction, or none of them: one
@@ -170,8 +177,8 @@ pub trait Releases: Send + Sync + 'static {
     /// makes the lock durable too. A crash before that loses a lock that
     /// guards nothing yet.
     fn try_lock_all(&self, locks: &[(Lock, i64)]) -> Result<Option<Lock>>;
-    /// Renews the heartbeat of every lock `pid` holds.
-    fn heartbeat(&self, pid: u32, now_millis: i64) -> Result<()>;
+    /// Renews the heartbeat of every lock process `pid` of `host` holds.
+    fn heartbeat(&self, host: &str, pid: u32, now_millis: i64) -> Result<()>;
     /// Frees `service`'s lock if `holder` has it.
     fn unlock(&self, service: &str, holder: &str) -> Result<()>;
     fn lock_of(&self, service: &str) -> Result<Option<Lock>>;
@@ -222,7 +229,8 @@ CREATE TABLE IF NOT EXISTS deploy_locks (
     service TEXT PRIMARY KEY,
     holder TEXT NOT NULL,
     pid INTEGER NOT NULL,
-    heartbeat_millis INTEGER NOT NULL
+    heartbeat_millis INTEGER NOT NULL,
+    host TEXT NOT NULL DEFAULT ''
 );
 ";
 
@@ -243,6 +251,12 @@ fn migrate(conn: &Connection) -> rusqlite::Result<()> {
         .exists([])?;
     if !has_fingerprint {
         conn.execute_batch("ALTER TABLE releases ADD COLUMN fingerprint TEXT")?;
+    }
+    let has_host: bool = conn
+        .prepare("SELECT 1 FROM pragma_table_info('deploy_locks') WHERE name = 'host'")?
+        .exists([])?;
+    if !has_host {
+        conn.execute_batch("ALTER TABLE deploy_locks ADD COLUMN host TEXT NOT NULL DEFAULT ''")?;
     }
     Ok(())
 }
@@ -294,21 +308,24 @@ fn take_locks(conn: &mut Connection, locks: &[(Lock, i64)]) -> Result<Option<Loc
     for (lock, stale_before_millis) in locks {
         let current = tx
             .query_row(
-                "SELECT service, holder, pid, heartbeat_millis FROM deploy_locks WHERE service = ?1",
+                "SELECT service, holder, pid, heartbeat_millis, host FROM deploy_locks WHERE service = ?1",
                 params![lock.service],
                 lock_from_row,
             )
             .optional()?;
         if let Some(current) = current {
-            if current.holder != lock.holder && current.heartbeat_millis >= *stale_before_millis {
+            let another = current.holder != lock.holder
+                || current.pid != lock.pid
+                || current.host != lock.host;
+            if another && current.heartbeat_millis >= *stale_before_millis {
                 // Dropping the transaction takes none of the locks.
                 return Ok(Some(current));
             }
         }
         tx.execute(
-            "INSERT INTO deploy_locks (service, holder, pid, heartbeat_millis) VALUES (?1, ?2, ?3, ?4) \
-             ON CONFLICT(service) DO UPDATE SET holder = ?2, pid = ?3, heartbeat_millis = ?4",
-            params![lock.service, lock.holder, lock.pid, lock.heartbeat_millis],
+            "INSERT INTO deploy_locks (service, holder, pid, heartbeat_millis, host) VALUES (?1, ?2, ?3, ?4, ?5) \
+             ON CONFLICT(service) DO UPDATE SET holder = ?2, pid = ?3, heartbeat_millis = ?4, host = ?5",
+            params![lock.service, lock.holder, lock.pid, lock.heartbeat_millis, lock.host],
         )?;
     }
     tx.commit()?;
@@ -370,6 +387,7 @@ fn lock_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Lock> {
         holder: row.get(1)?,
         pid: row.get(2)?,
         heartbeat_millis: row.get(3)?,
+        host: row.get(4)?,
     })
 }
 
@@ -537,10 +555,10 @@ impl Releases for SqliteReleases {
         taken
     }
 
-    fn heartbeat(&self, pid: u32, now_millis: i64) -> Result<()> {
+    fn heartbeat(&self, host: &str, pid: u32, now_millis: i64) -> Result<()> {
         self.lock().execute(
-            "UPDATE deploy_locks SET heartbeat_millis = ?2 WHERE pid = ?1",
-            params![pid, now_millis],
+            "UPDATE deploy_locks SET heartbeat_millis = ?2 WHERE pid = ?1 AND host = ?3",
+            params![pid, now_millis, host],
         )?;
         Ok(())
     }
@@ -588,7 +606,7 @@ impl Releases for SqliteReleases {
         let conn = self.lock();
         let lock = conn
             .prepare_cached(
-                "SELECT service, holder, pid, heartbeat_millis FROM deploy_locks WHERE service = ?1",
+                "SELECT service, holder, pid, heartbeat_millis, host FROM deploy_locks WHERE service = ?1",
             )?
             .query_row(params![service], lock_from_row)
             .optional()?;
@@ -691,6 +709,7 @@ mod tests {
             service: "web".into(),
             holder: holder.into(),
             pid,
+            host: "here".into(),
             heartbeat_millis: at,
         };
         assert_eq!(store.try_lock(&lock("a", 1, 100), 0)?, None);
@@ -701,8 +720,28 @@ mod tests {
         );
         // The same deploy resumed by a new process takes it again.
         assert_eq!(store.try_lock(&lock("a", 3, 160), 110)?, None);
-        store.heartbeat(3, 200)?;
+        store.heartbeat("there", 3, 190)?;
+        assert_eq!(
+            store.lock_of("web")?,
+            Some(lock("a", 3, 160)),
+            "pid 3 of another host beats its own locks only"
+        );
+        store.heartbeat("here", 3, 200)?;
         assert_eq!(store.lock_of("web")?, Some(lock("a", 3, 200)));
+        // The same holder in another live process (two resumers): refused.
+        assert_eq!(
+            store.try_lock(&lock("a", 4, 210), 150)?,
+            Some(lock("a", 3, 200))
+        );
+        let elsewhere = Lock {
+            host: "there".into(),
+            ..lock("a", 3, 210)
+        };
+        assert_eq!(
+            store.try_lock(&elsewhere, 150)?,
+            Some(lock("a", 3, 200)),
+            "pid 3 of another host is another process"
+        );
         // The holder is gone: no heartbeat since 200, stale before 250.
         assert_eq!(store.try_lock(&lock("b", 2, 300), 250)?, None);
         store.unlock("web", "a")?;

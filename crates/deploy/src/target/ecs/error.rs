@@ -37,11 +37,12 @@ pub enum Error {
     )]
     NothingToRollBackTo { service: String },
     /// Another windlass process deploys the service now.
-    #[error("{service} is being deployed by windlass process {pid} (execution {execution}, its heartbeat {beat_secs} s ago): wait for it to end; if that process is hung, stop it and run the command again to resume its execution")]
+    #[error("{service} is being deployed by windlass process {pid} on host {host} (execution {execution}, its heartbeat {beat_secs} s ago): wait for it to end; if that process is hung, stop it and run the command again to resume its execution (a lock of another host is taken over once its heartbeat is 10 s old)")]
     Busy {
         service: String,
         execution: String,
         pid: u32,
+        host: String,
         beat_secs: i64,
     },
     /// A deploy of the service whose process died is still running in the

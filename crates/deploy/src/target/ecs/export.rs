@@ -226,6 +226,15 @@ pub fn statements(plan: &Plan, definition: &Json, task_definition: &Json) -> Vec
             );
         }
     }
+    // Blue/green lifecycle hooks: CreateService and UpdateService pass the
+    // role ECS assumes to invoke them.
+    for hook in &rollout.lifecycle_hooks {
+        allow(
+            "iam:PassRole",
+            json!(hook.role_arn),
+            Some(json!({ "StringEquals": { "iam:PassedToService": "ecs.amazonaws.com" } })),
+        );
+    }
     out
 }
 

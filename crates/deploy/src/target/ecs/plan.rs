@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value as Json};
 
-use super::definition::{Hook, Probe as DefinitionProbe, Rollout};
+use super::definition::{Hook, LifecycleHook, Probe as DefinitionProbe, Rollout};
 use super::task_definition::{self, Container, Refusal, Task};
 use crate::compose::{Order, Service};
 
@@ -90,16 +90,28 @@ pub fn plan(name: &str, service: &Service, region: &str) -> Result<Plan, Vec<Ref
         (&service.windlass.hooks.after_switch, &mut after_switch),
     ] {
         for hook in hooks {
-            match (&hook.command, &hook.state) {
-                (Some(command), _) => into.push(Hook::Command {
+            match (&hook.command, &hook.state, &hook.lambda) {
+                (Some(command), _, _) => into.push(Hook::Command {
                     container: name.into(),
                     command: command.clone(),
                 }),
-                (None, Some(state)) => into.push(Hook::State(state.clone())),
-                (None, None) => {}
+                (None, Some(state), _) => into.push(Hook::State(state.clone())),
+                (None, None, Some(function)) => into.push(Hook::Lambda(function.clone())),
+                (None, None, None) => {}
             }
         }
     }
+    let lifecycle_hooks = if blue_green.is_some() {
+        lifecycle(
+            &mut before_switch,
+            &mut after_switch,
+            ecs.hook_role_arn.as_deref(),
+        )
+        .map_err(|(field, reason)| refusals.push(refuse(field, &reason)))
+        .unwrap_or_default()
+    } else {
+        Vec::new()
+    };
     let probe = ecs.probe.as_ref().map(|probe| {
         let status = probe.status.unwrap_or(200);
         if !(200..300).contains(&status) {
@@ -151,12 +163,52 @@ pub fn plan(name: &str, service: &Service, region: &str) -> Result<Plan, Vec<Ref
             watch_polls,
             alarms: ecs.alarms.clone(),
             blue_green,
+            lifecycle_hooks,
             stop_first,
             before_switch,
             after_switch,
             probe,
         },
     })
+}
+
+/// With ECS's blue/green strategy, the Lambda hooks are ECS's own lifecycle
+/// hooks: taken out of `before` and `after` (the definition's states) and
+/// returned as hooks of the stages before and after the production traffic
+/// shift, which ECS invokes with the role `role`. ECS needs each function's
+/// ARN and the role; what is missing is the field at fault and why.
+fn lifecycle(
+    before: &mut Vec<Hook>,
+    after: &mut Vec<Hook>,
+    role: Option<&str>,
+) -> Result<Vec<LifecycleHook>, (&'static str, String)> {
+    let mut out = Vec::new();
+    for (hooks, stage) in [
+        (before, "PRE_PRODUCTION_TRAFFIC_SHIFT"),
+        (after, "POST_PRODUCTION_TRAFFIC_SHIFT"),
+    ] {
+        let mut kept = Vec::new();
+        for hook in hooks.drain(..) {
+            let Hook::Lambda(function) = hook else {
+                kept.push(hook);
+                continue;
+            };
+            if !function.starts_with("arn:") {
+                return Err(("x-windlass.ecs.lambdaHooks", format!("with `strategy: blue_green` ECS invokes the Lambda hooks itself and needs each function's ARN: write arn:aws:lambda:REGION:ACCOUNT:function:{function}")));
+            }
+            let role = role.ok_or((
+                "x-windlass.ecs.hookRoleArn",
+                "with `strategy: blue_green` and Lambda hooks, give the IAM role ECS assumes to invoke them (it needs lambda:InvokeFunction)".to_string(),
+            ))?;
+            out.push(LifecycleHook {
+                function_arn: function,
+                role_arn: role.into(),
+                stages: vec![stage.into()],
+            });
+        }
+        *hooks = kept;
+    }
+    Ok(out)
 }
 
 impl Plan {
@@ -276,6 +328,54 @@ mod tests {
             plan.rollout.before_switch,
             vec![Hook::Lambda("migrate".into())]
         );
+    }
+
+    #[test]
+    fn with_blue_green_the_lambda_hooks_are_ecs_lifecycle_hooks() {
+        let text = "services:\n  web:\n    image: r/web:1\n    x-windlass:\n      hooks:\n        after_switch: [{ lambda: \"arn:aws:lambda:us-east-1:1:function:smoke\" }, { command: [/app, exit, \"0\"] }]\n      ecs: { strategy: blue_green, bakeTimeMinutes: 2, hookRoleArn: \"arn:aws:iam::1:role/hooks\", lambdaHooks: { beforeSwitch: [\"arn:aws:lambda:us-east-1:1:function:gate\"] } }\n";
+        let project = compose::parse(text, Path::new("/tmp/compose.yaml")).expect("valid");
+        let plan = plan("web", &project.services["web"], "us-east-1").expect("plans");
+        assert_eq!(plan.rollout.blue_green, Some(2));
+        let stages: Vec<(&str, &str)> = plan
+            .rollout
+            .lifecycle_hooks
+            .iter()
+            .map(|h| (h.function_arn.as_str(), h.stages[0].as_str()))
+            .collect();
+        assert_eq!(
+            stages,
+            [
+                (
+                    "arn:aws:lambda:us-east-1:1:function:gate",
+                    "PRE_PRODUCTION_TRAFFIC_SHIFT"
+                ),
+                (
+                    "arn:aws:lambda:us-east-1:1:function:smoke",
+                    "POST_PRODUCTION_TRAFFIC_SHIFT"
+                )
+            ]
+        );
+        assert!(plan.rollout.before_switch.is_empty());
+        assert!(matches!(
+            plan.rollout.after_switch.as_slice(),
+            [Hook::Command { .. }]
+        ));
+
+        let named = text.replace("arn:aws:lambda:us-east-1:1:function:gate", "gate");
+        let project = compose::parse(&named, Path::new("/tmp/compose.yaml")).expect("valid");
+        let refused =
+            super::plan("web", &project.services["web"], "us-east-1").expect_err("refused");
+        assert_eq!(refused[0].field, "x-windlass.ecs.lambdaHooks");
+        assert!(
+            refused[0].reason.contains("function:gate"),
+            "{}",
+            refused[0].reason
+        );
+        let roleless = text.replace("hookRoleArn: \"arn:aws:iam::1:role/hooks\", ", "");
+        let project = compose::parse(&roleless, Path::new("/tmp/compose.yaml")).expect("valid");
+        let refused =
+            super::plan("web", &project.services["web"], "us-east-1").expect_err("refused");
+        assert_eq!(refused[0].field, "x-windlass.ecs.hookRoleArn");
     }
 
     #[test]

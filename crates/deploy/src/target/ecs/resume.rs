@@ -16,7 +16,7 @@ use windlass_store::Store;
 
 use super::error::Error;
 use super::run::{Ecs, Report};
-use crate::holder::{process_exists, HEARTBEAT_EVERY, LOCK_STALE_MILLIS};
+use crate::holder::{host_name, on_this_host, process_gone, HEARTBEAT_EVERY, LOCK_STALE_MILLIS};
 
 /// The key of the execution's input that holds its [`Origin`]; the
 /// definition's states never read it.
@@ -86,11 +86,12 @@ pub enum Pending {
     Interrupted(Box<Unfinished>),
 }
 
-/// Whether `lock`'s holder process is gone (its pid is not on this machine,
-/// or it stopped beating); a lock of this very process is its own.
+/// Whether `lock`'s holder process is gone: its pid is not running (judged
+/// only when the lock is this host's), or it stopped beating; a lock of
+/// this very process is its own.
 pub fn gone(lock: &Lock, now_millis: i64) -> bool {
-    lock.pid == std::process::id()
-        || !process_exists(lock.pid)
+    (lock.pid == std::process::id() && on_this_host(&lock.host))
+        || process_gone(&lock.host, lock.pid)
         || lock.heartbeat_millis < now_millis - LOCK_STALE_MILLIS
 }
 
@@ -208,25 +209,31 @@ impl Ecs {
             .lock_of(key)
             .map_err(failed("read (the deploy lock)"))?
         {
-            if current.holder != holder && gone(&current, now) {
-                let record = self
-                    .runtime
-                    .store()
-                    .execution(&current.holder)
-                    .map_err(failed("read (the lock's execution)"))?;
-                if record.is_some_and(|r| r.status == "RUNNING") {
-                    return Err(Error::Unfinished {
-                        service: key.into(),
-                        execution: current.holder,
-                    });
+            if gone(&current, now) {
+                if current.holder != holder {
+                    let record = self
+                        .runtime
+                        .store()
+                        .execution(&current.holder)
+                        .map_err(failed("read (the lock's execution)"))?;
+                    if record.is_some_and(|r| r.status == "RUNNING") {
+                        return Err(Error::Unfinished {
+                            service: key.into(),
+                            execution: current.holder,
+                        });
+                    }
                 }
-                stale_before = i64::MAX;
+                // Taken only if it is still the lock judged gone (its
+                // heartbeat no newer): of two processes that judged it so at
+                // once, the first to write it wins and the second is told.
+                stale_before = current.heartbeat_millis.saturating_add(1);
             }
         }
         let mine = Lock {
             service: key.into(),
             holder: holder.into(),
             pid: std::process::id(),
+            host: host_name().into(),
             heartbeat_millis: now,
         };
         if let Some(other) = self
@@ -241,7 +248,9 @@ impl Ecs {
         let beat = tokio::spawn(async move {
             loop {
                 tokio::time::sleep(HEARTBEAT_EVERY).await;
-                if let Err(e) = releases.heartbeat(std::process::id(), clock.now_millis()) {
+                if let Err(e) =
+                    releases.heartbeat(host_name(), std::process::id(), clock.now_millis())
+                {
                     tracing::warn!(%e, "cannot beat the deploy lock's heartbeat");
                 }
             }
@@ -332,6 +341,11 @@ fn busy(lock: &Lock, now_millis: i64) -> Error {
         service: lock.service.clone(),
         execution: lock.holder.clone(),
         pid: lock.pid,
+        host: if lock.host.is_empty() {
+            host_name().into()
+        } else {
+            lock.host.clone()
+        },
         beat_secs: (now_millis - lock.heartbeat_millis).max(0) / 1000,
     }
 }
@@ -361,11 +375,21 @@ mod tests {
             service: "ecs/shop/web".into(),
             holder: "arn".into(),
             pid,
+            host: host_name().into(),
             heartbeat_millis,
         };
         // pid 1 (init) lives on every Linux machine.
         assert!(!gone(&lock(1, now - 1_000), now));
         assert!(gone(&lock(1, now - LOCK_STALE_MILLIS - 1), now));
         assert!(gone(&lock(u32::MAX, now), now));
+        // Another machine's lock: its pid means nothing here, its heartbeat
+        // tells (this very pid there is another process).
+        let remote = |pid, heartbeat_millis| Lock {
+            host: "another-machine".into(),
+            ..lock(pid, heartbeat_millis)
+        };
+        assert!(!gone(&remote(u32::MAX, now - 1_000), now));
+        assert!(!gone(&remote(std::process::id(), now - 1_000), now));
+        assert!(gone(&remote(u32::MAX, now - LOCK_STALE_MILLIS - 1), now));
     }
 }

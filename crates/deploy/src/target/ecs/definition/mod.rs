@@ -46,6 +46,10 @@ pub struct Rollout {
     pub alarms: Vec<String>,
     /// ECS's blue/green strategy with this bake time, else rolling.
     pub blue_green: Option<u32>,
+    /// With blue/green: the Lambda hooks ECS itself invokes at its
+    /// lifecycle stages (`DeploymentConfiguration.LifecycleHooks`), in the
+    /// place of the definition's `lambda:invoke` states.
+    pub lifecycle_hooks: Vec<LifecycleHook>,
     /// Stop the old tasks before the new ones start (an exclusive service).
     pub stop_first: bool,
     /// States run after the revision is registered, before the service
@@ -66,6 +70,20 @@ pub struct Probe {
     pub failures: u32,
     /// The EventBridge connection of the HTTP Task (AWS requires one).
     pub connection_arn: String,
+}
+
+/// A Lambda function ECS invokes at stages of a blue/green deployment
+/// (`DeploymentLifecycleHook`): it answers `{"hookStatus": "SUCCEEDED"}`
+/// to let the deployment go on, `FAILED` to have ECS roll it back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LifecycleHook {
+    /// The function's ARN (`hookTargetArn`).
+    pub function_arn: String,
+    /// The role ECS assumes to invoke it (`roleArn`).
+    pub role_arn: String,
+    /// `PRE_PRODUCTION_TRAFFIC_SHIFT` (before the switch) or
+    /// `POST_PRODUCTION_TRAFFIC_SHIFT` (after it).
+    pub stages: Vec<String>,
 }
 
 /// A hook of the ECS deploy.
@@ -94,6 +112,9 @@ pub fn deploy(rollout: &Rollout) -> Json {
         json!([{ "ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "RollBack" }]);
     let catch_before =
         json!([{ "ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "NotDeployed" }]);
+    // A hook before the switch that fails leaves the service on the
+    // revision it runs: the deploy ends rolled back, as on Docker.
+    let catch_hook = json!([{ "ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "BeforeSwitchFailed" }]);
 
     add(
         "FindService",
@@ -132,8 +153,25 @@ pub fn deploy(rollout: &Rollout) -> Json {
         "BeforeSwitch",
         &rollout.before_switch,
         "ServiceExists?",
-        &catch_before,
+        &catch_hook,
     );
+    if !rollout.before_switch.is_empty() {
+        add(
+            "BeforeSwitchFailed",
+            json!({
+            "Type": "Choice",
+            "Choices": [{ "Variable": "$.found.Active[0]", "IsPresent": true, "Next": "KeptPrevious" }],
+            "Default": "NotDeployed" }),
+        );
+        add(
+            "KeptPrevious",
+            json!({
+            "Type": "Pass",
+            "Parameters": { "Error.$": "$.error.Error",
+                "Cause.$": "States.Format('a hook before the switch failed ({}: {}); the service stays on its revision {}', $.error.Error, $.error.Cause, $.found.Active[0])" },
+            "ResultPath": "$.error", "Next": "RolledBack" }),
+        );
+    }
     add(
         "ServiceExists?",
         json!({
@@ -262,23 +300,35 @@ fn retry_interrupted(states: &mut Map<String, Json>) {
 }
 
 /// What CreateService and UpdateService share: the revision, the count and
-/// the deployment configuration (circuit breaker with rollback on).
+/// the deployment configuration: a rolling update with the circuit
+/// breaker's rollback on, or ECS's blue/green strategy (bake time, the
+/// lifecycle hooks), whose deployments the circuit breaker and the
+/// percentages do not apply to (ECS's `DeploymentConfiguration`).
 fn service_parameters(rollout: &Rollout) -> Map<String, Json> {
     let (minimum, maximum) = if rollout.stop_first {
         (0, 100)
     } else {
         (100, 200)
     };
-    let mut deployment = json!({
-        "DeploymentCircuitBreaker": { "Enable": true, "Rollback": true },
-        "MinimumHealthyPercent": minimum, "MaximumPercent": maximum });
+    let mut deployment = match rollout.blue_green {
+        None => json!({
+            "DeploymentCircuitBreaker": { "Enable": true, "Rollback": true },
+            "MinimumHealthyPercent": minimum, "MaximumPercent": maximum }),
+        Some(bake) => json!({ "Strategy": "BLUE_GREEN", "BakeTimeInMinutes": bake }),
+    };
+    if rollout.blue_green.is_some() && !rollout.lifecycle_hooks.is_empty() {
+        deployment["LifecycleHooks"] = rollout
+            .lifecycle_hooks
+            .iter()
+            .map(|hook| {
+                json!({ "HookTargetArn": hook.function_arn, "RoleArn": hook.role_arn,
+                    "LifecycleStages": hook.stages })
+            })
+            .collect();
+    }
     if !rollout.alarms.is_empty() {
         deployment["Alarms"] =
             json!({ "AlarmNames": rollout.alarms, "Enable": true, "Rollback": true });
-    }
-    if let Some(bake) = rollout.blue_green {
-        deployment["Strategy"] = json!("BLUE_GREEN");
-        deployment["BakeTimeInMinutes"] = json!(bake);
     }
     let mut out = Map::new();
     out.insert("Cluster".into(), json!(rollout.cluster));

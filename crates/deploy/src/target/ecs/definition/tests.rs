@@ -20,6 +20,7 @@ pub(crate) fn rollout() -> Rollout {
         watch_polls: 6,
         alarms: vec!["web-5xx".into()],
         blue_green: None,
+        lifecycle_hooks: vec![],
         stop_first: false,
         before_switch: vec![Hook::Lambda("migrate".into())],
         after_switch: vec![Hook::Command {
@@ -111,6 +112,18 @@ fn hooks_run_before_and_after_the_switch_and_fail_into_the_rollback() {
         "arn:aws:states:::lambda:invoke"
     );
     assert_eq!(states["BeforeSwitchHook1"]["Next"], "ServiceExists?");
+    // A failed hook before the switch leaves the service where it was:
+    // rolled back when it ran a revision, not deployed on a first deploy.
+    assert_eq!(
+        states["BeforeSwitchHook1"]["Catch"][0]["Next"],
+        "BeforeSwitchFailed"
+    );
+    assert_eq!(
+        states["BeforeSwitchFailed"]["Choices"][0]["Next"],
+        "KeptPrevious"
+    );
+    assert_eq!(states["BeforeSwitchFailed"]["Default"], "NotDeployed");
+    assert_eq!(states["KeptPrevious"]["Next"], "RolledBack");
     assert_eq!(states["Healthy"]["Next"], "AfterSwitchHook1");
     assert_eq!(
         states["AfterSwitchHook1"]["Resource"],
@@ -121,17 +134,56 @@ fn hooks_run_before_and_after_the_switch_and_fail_into_the_rollback() {
 }
 
 #[test]
-fn blue_green_and_stop_first_set_the_deployment_configuration() {
+fn stop_first_sets_the_rolling_update_percentages() {
     let definition = deploy(&Rollout {
-        blue_green: Some(10),
         stop_first: true,
         ..rollout()
     });
     let config = &definition["States"]["UpdateService"]["Parameters"]["DeploymentConfiguration"];
-    assert_eq!(config["Strategy"], "BLUE_GREEN");
-    assert_eq!(config["BakeTimeInMinutes"], 10);
     assert_eq!(config["MinimumHealthyPercent"], 0);
     assert_eq!(config["MaximumPercent"], 100);
+    assert_eq!(
+        config["DeploymentCircuitBreaker"],
+        json!({ "Enable": true, "Rollback": true })
+    );
+}
+
+/// ECS's `DeploymentConfiguration`: the circuit breaker and the
+/// percentages apply to rolling updates only; blue/green takes a bake time
+/// and lifecycle hooks (`HookTargetArn`, `RoleArn`, `LifecycleStages`).
+/// The rollback is the same UpdateService with the same configuration, so
+/// ECS shifts the traffic back as a blue/green deployment.
+#[test]
+fn blue_green_sets_the_strategy_bake_time_and_lifecycle_hooks_everywhere() {
+    let hook = LifecycleHook {
+        function_arn: "arn:aws:lambda:us-east-1:123456789012:function:smoke".into(),
+        role_arn: "arn:aws:iam::123456789012:role/ecs-hooks".into(),
+        stages: vec!["POST_PRODUCTION_TRAFFIC_SHIFT".into()],
+    };
+    let definition = deploy(&Rollout {
+        blue_green: Some(10),
+        lifecycle_hooks: vec![hook],
+        before_switch: vec![],
+        after_switch: vec![],
+        ..rollout()
+    });
+    for state in ["CreateService", "UpdateService", "RestorePrevious"] {
+        let config = &definition["States"][state]["Parameters"]["DeploymentConfiguration"];
+        assert_eq!(
+            config,
+            &json!({ "Strategy": "BLUE_GREEN", "BakeTimeInMinutes": 10,
+                "LifecycleHooks": [{ "HookTargetArn": "arn:aws:lambda:us-east-1:123456789012:function:smoke",
+                    "RoleArn": "arn:aws:iam::123456789012:role/ecs-hooks",
+                    "LifecycleStages": ["POST_PRODUCTION_TRAFFIC_SHIFT"] }],
+                "Alarms": { "AlarmNames": ["web-5xx"], "Enable": true, "Rollback": true } }),
+            "{state}"
+        );
+    }
+    let text = definition.to_string();
+    assert!(
+        !text.contains("lambda:invoke"),
+        "ECS invokes the hooks, the definition does not"
+    );
 }
 
 #[test]
@@ -189,4 +241,45 @@ fn the_http_probe_gates_healthy_and_rolls_back_past_its_failures() {
         !decide.contains("\"Healthy\""),
         "healthy only through the probe: {decide}"
     );
+}
+
+/// The blue/green UpdateService is what botocore's ECS model takes: the
+/// `aws-sdk:` wire code refuses a parameter the model does not have and
+/// writes each under ECS's own (camelCase) name.
+#[test]
+fn the_blue_green_update_is_a_request_ecs_model_takes() {
+    use windlass_aws::model::Model;
+    use windlass_aws::Service;
+
+    let definition = deploy(&Rollout {
+        blue_green: Some(10),
+        lifecycle_hooks: vec![LifecycleHook {
+            function_arn: "arn:aws:lambda:us-east-1:123456789012:function:gate".into(),
+            role_arn: "arn:aws:iam::123456789012:role/ecs-hooks".into(),
+            stages: vec!["PRE_PRODUCTION_TRAFFIC_SHIFT".into()],
+        }],
+        ..rollout()
+    });
+    let mut parameters = definition["States"]["UpdateService"]["Parameters"].clone();
+    let fields = parameters.as_object_mut().expect("an object");
+    fields.remove("TaskDefinition.$");
+    fields.insert(
+        "TaskDefinition".into(),
+        json!("arn:aws:ecs:us-east-1:123456789012:task-definition/web:2"),
+    );
+    let model = Model::of(Service::named("ecs").expect("ecs")).expect("model");
+    let operation = model.operation("updateService").expect("updateService");
+    let request = windlass_aws::protocol::request(&model, &operation, &parameters)
+        .expect("ECS's model takes every parameter");
+    let body: Json = serde_json::from_slice(&request.body).expect("JSON");
+    let config = &body["deploymentConfiguration"];
+    assert_eq!(config["strategy"], "BLUE_GREEN");
+    assert_eq!(config["bakeTimeInMinutes"], 10);
+    assert_eq!(
+        config["lifecycleHooks"],
+        json!([{ "hookTargetArn": "arn:aws:lambda:us-east-1:123456789012:function:gate",
+            "roleArn": "arn:aws:iam::123456789012:role/ecs-hooks",
+            "lifecycleStages": ["PRE_PRODUCTION_TRAFFIC_SHIFT"] }])
+    );
+    assert!(config.get("deploymentCircuitBreaker").is_none());
 }

@@ -31,8 +31,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use windlass_deploy::backend::docker::Docker;
@@ -99,7 +97,7 @@ impl Load {
         assert!(address.ip().is_loopback(), "load only on loopback");
         let stop = Arc::new(AtomicBool::new(false));
         let seen = Arc::new(Mutex::new(Seen::default()));
-        let client: Client<_, Empty<Bytes>> = Client::builder(TokioExecutor::new())
+        let client: support::LoadClient = Client::builder(TokioExecutor::new())
             .build(hyper_util::client::legacy::connect::HttpConnector::new());
         let tasks = (0..WORKERS)
             .map(|_| {
@@ -107,27 +105,15 @@ impl Load {
                 tokio::spawn(async move {
                     let uri: hyper::Uri = format!("http://{address}/version").parse().expect("uri");
                     while !stop.load(Ordering::Relaxed) {
-                        let outcome = tokio::time::timeout(Duration::from_secs(5), async {
-                            let response = client
-                                .get(uri.clone())
-                                .await
-                                .map_err(|e| format!("{e:?}"))?;
-                            let status = response.status().as_u16();
-                            let body = response
-                                .into_body()
-                                .collect()
-                                .await
-                                .map_err(|e| format!("body: {e}"))?
-                                .to_bytes();
-                            let text = String::from_utf8_lossy(&body).trim().to_owned();
-                            if status == 200 {
-                                Ok(text)
+                        // Any answer but a 200 is a failure, with or without
+                        // windlass's release header (docker-compose has none).
+                        let outcome = support::answer(&client, &uri).await.and_then(|a| {
+                            if a.status == 200 {
+                                Ok(a.body)
                             } else {
-                                Err(format!("HTTP {status}: {text}"))
+                                Err(format!("HTTP {}: {}", a.status, a.body))
                             }
-                        })
-                        .await
-                        .unwrap_or_else(|_| Err("no answer within 5 s".into()));
+                        });
                         let at = Instant::now();
                         {
                             let mut seen = seen.lock().expect("seen");

@@ -31,8 +31,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use windlass_deploy::backend::docker::Docker;
@@ -99,7 +97,7 @@ impl Load {
         assert!(address.ip().is_loopback(), "load only on loopback");
         let stop = Arc::new(AtomicBool::new(false));
         let seen = Arc::new(Mutex::new(Seen::default()));
-        let client: Client<_, Empty<Bytes>> = Client::builder(TokioExecutor::new())
+        let client: support::LoadClient = Client::builder(TokioExecutor::new())
             .build(hyper_util::client::legacy::connect::HttpConnector::new());
         let tasks = (0..WORKERS)
             .map(|_| {
@@ -107,27 +105,15 @@ impl Load {
                 tokio::spawn(async move {
                     let uri: hyper::Uri = format!("http://{address}/version").parse().expect("uri");
                     while !stop.load(Ordering::Relaxed) {
-                        let outcome = tokio::time::timeout(Duration::from_secs(5), async {
-                            let response = client
-                                .get(uri.clone())
-                                .await
-                                .map_err(|e| format!("{e:?}"))?;
-                            let status = response.status().as_u16();
-                            let body = response
-                                .into_body()
-                                .collect()
-                                .await
-                                .map_err(|e| format!("body: {e}"))?
-                                .to_bytes();
-                            let text = String::from_utf8_lossy(&body).trim().to_owned();
-                            if status == 200 {
-                                Ok(text)
+                        // Any answer but a 200 is a failure, with or without
+                        // windlass's release header (docker-compose has none).
+                        let outcome = support::answer(&client, &uri).await.and_then(|a| {
+                            if a.status == 200 {
+                                Ok(a.body)
                             } else {
-                                Err(format!("HTTP {status}: {text}"))
+                                Err(format!("HTTP {}: {}", a.status, a.body))
                             }
-                        })
-                        .await
-                        .unwrap_or_else(|_| Err("no answer within 5 s".into()));
+                        });
                         let at = Instant::now();
                         {
                             let mut seen = seen.lock().expect("seen");
@@ -343,6 +329,8 @@ impl Windlass {
         let agent = Command::new(env!("CARGO_BIN_EXE_windlass"))
             .args(["agent", "--state"])
             .arg(state)
+            // Each rollback's stages, printed to the agent's log.
+            .env(windlass_deploy::timing::VARIABLE, "1")
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -417,6 +405,7 @@ async fn windlass_rounds(dir: &Path) -> Figures {
         let update = serving.iter().copied().max().unwrap_or_default();
         // Both releases run now: v1 is the warm standby.
         tokio::time::sleep(Duration::from_millis(200)).await;
+        let asked_unix = std::time::SystemTime::now();
         let asked = Instant::now();
         let (ok, out) = windlass.run(&["rollback", "--app", APP]);
         let command = asked.elapsed();
@@ -427,7 +416,7 @@ async fn windlass_rounds(dir: &Path) -> Figures {
         let first: Vec<f64> = back.iter().copied().map(ms).collect();
         let all = ms(back.iter().copied().max().unwrap_or_default());
         println!(
-            "  round {round}: {version} serving on all after {:.0} ms (command {}), {} failed; rollback: v1 answered after {} ms (per service), all {all:.1} ms, command ended after {:.0} ms, {} failed; steps {}",
+            "  round {round}: {version} serving on all after {:.0} ms (command {}), {} failed; rollback: v1 answered after {} ms (per service), all {all:.1} ms, command ended after {:.0} ms, {} failed; steps {}\n    agent's marks (ms from the command's start): {}",
             ms(update),
             if ok { "ok" } else { "failed" },
             failed_after_update - failed_before,
@@ -435,6 +424,7 @@ async fn windlass_rounds(dir: &Path) -> Figures {
             ms(command),
             failed_after_rollback - failed_after_update,
             steps(&out),
+            marks(&windlass.state, asked_unix),
         );
         figures.update.push(ms(update));
         figures.update_failed += failed_after_update - failed_before;
@@ -454,6 +444,41 @@ async fn windlass_rounds(dir: &Path) -> Figures {
     let _ = out;
     windlass.stop();
     figures
+}
+
+/// The last rollback's timing line in the agent's log, each stage's end
+/// given from the command's start (`asked`): the first, `arrived`, is the
+/// CLI's process start and its request.
+fn marks(state: &Path, asked: std::time::SystemTime) -> String {
+    let log = std::fs::read_to_string(state.join("agent.log")).unwrap_or_default();
+    let Some(line) = log
+        .lines()
+        .rev()
+        .find(|l| l.starts_with(windlass_deploy::timing::PREFIX))
+    else {
+        return "none in agent.log".into();
+    };
+    let asked = asked
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros())
+        .unwrap_or_default();
+    let mut arrived = None;
+    let mut stages = Vec::new();
+    for field in line.split_whitespace() {
+        let Some((key, value)) = field.split_once('=') else {
+            continue;
+        };
+        if key == "arrived_unix_micros" {
+            arrived = value
+                .parse::<u128>()
+                .ok()
+                .map(|at| at.saturating_sub(asked) as f64 / 1000.0);
+            stages.push(format!("arrived {:.1}", arrived.unwrap_or(f64::NAN)));
+        } else if let (Some(base), Ok(ms)) = (arrived, value.parse::<f64>()) {
+            stages.push(format!("{key} {:.1}", base + ms));
+        }
+    }
+    stages.join(", ")
 }
 
 /// The step times of `windlass rollback --json`'s output, in a short form.

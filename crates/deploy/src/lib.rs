@@ -20,6 +20,7 @@ pub mod progress;
 pub mod target;
 #[cfg(any(test, feature = "test-util"))]
 pub mod test_util;
+pub mod timing;
 pub mod workflow;
 
 pub use backend::{

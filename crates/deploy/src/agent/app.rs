@@ -222,6 +222,12 @@ impl Agent {
         request: &RollbackRequest,
     ) -> Result<Vec<Started>, Error> {
         let requested = self.clock.now_millis();
+        let timing = format!(
+            "{} {}",
+            request.app.as_deref().unwrap_or("app"),
+            request.release.as_deref().unwrap_or("previous")
+        );
+        crate::timing::arrived(&timing);
         let app = match &request.app {
             Some(app) => app.clone(),
             None => {
@@ -284,10 +290,18 @@ impl Agent {
         let (text, definition) = app_rollback_definition()?;
         let name = format!("{app}-to-{}-{}", target.id, short_id());
         let arn = execution_arn(APP_ROLLBACK_MACHINE, &name);
+        // The step's timing marks are under the app and the release.
+        crate::timing::rename(&timing, &format!("{app} {}", target.id));
+        let timing = format!("{app} {}", target.id);
+        crate::timing::mark(&timing, "checks");
+        // The warm looks run while the locks and the first commit are
+        // written; the step takes them.
+        self.look_ahead(&refs);
         // One store transaction for all the locks: each commit is an fsync
         // before the traffic can move.
         let services: Vec<&str> = refs.iter().map(|r| r.service.as_str()).collect();
         self.lock_all(&services, &arn)?;
+        crate::timing::mark(&timing, "locks");
         let input = AppInput {
             app: app.clone(),
             release: target.id.clone(),
@@ -304,6 +318,7 @@ impl Agent {
             }
             return Err(e);
         }
+        crate::timing::mark(&timing, "commit");
         self.finish_app_later(&app, &target.id, &arn, &refs, input.leaving.clone());
         Ok(started_list(&app, &target.id, &arn, &refs))
     }
@@ -326,6 +341,25 @@ impl Agent {
             }
         }
         Ok(went_live().next())
+    }
+
+    /// How long an app rollback took, from the request to the last of its
+    /// services' traffic moving: the longest of the times the rollback
+    /// recorded on each service release it left (`None` when it recorded
+    /// none, as a rollback of a service without an earlier live release).
+    fn app_rollback_millis(&self, refs: &[ReleaseRef]) -> Option<i64> {
+        refs.iter()
+            .filter_map(|r| {
+                let left = r.previous.as_deref().filter(|p| *p != r.release)?;
+                match self.releases.get(&r.service, left) {
+                    Ok(record) => record?.rollback_millis,
+                    Err(e) => {
+                        tracing::warn!(%e, service = %r.service, "cannot read the release a rollback left");
+                        None
+                    }
+                }
+            })
+            .max()
     }
 
     /// After a restart, for a lock held by app execution `record` (running
@@ -413,7 +447,7 @@ impl Agent {
                         &app,
                         from,
                         Outcome::RolledBack,
-                        None,
+                        agent.app_rollback_millis(&refs),
                         Some(&format!("rolled back to {release} on request")),
                     ),
                     (Some(_), _) => Ok(()),

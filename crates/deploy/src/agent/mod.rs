@@ -459,6 +459,7 @@ impl Agent {
         request: &RollbackRequest,
     ) -> Result<Started, Error> {
         let requested = self.clock.now_millis();
+        crate::timing::arrived(service);
         let live = self
             .releases
             .live(service)?
@@ -483,7 +484,21 @@ impl Agent {
         };
         let name = format!("{service}-to-{target}-{}", short_id());
         let arn = execution_arn(ROLLBACK_MACHINE, &name);
+        let timing = format!("{service} {target}");
+        crate::timing::rename(service, &timing);
+        crate::timing::mark(&timing, "checks");
+        let input = ReleaseRef {
+            service: service.clone(),
+            release: target.clone(),
+            previous: Some(live.release.clone()),
+            mode: Mode::Rollback,
+            requested_millis: Some(requested),
+        };
+        // The warm look runs while the lock and the first commit are
+        // written; the step takes it.
+        self.look_ahead(std::slice::from_ref(&input));
         self.lock(service, &arn)?;
+        crate::timing::mark(&timing, "locks");
         // Parsed once: a rollback's traffic waits for it.
         static PARSED: std::sync::OnceLock<Arc<windlass_asl::Definition>> =
             std::sync::OnceLock::new();
@@ -498,13 +513,6 @@ impl Agent {
                 Arc::clone(PARSED.get_or_init(|| Arc::new(parsed)))
             }
         };
-        let input = ReleaseRef {
-            service: service.clone(),
-            release: target.clone(),
-            previous: Some(live.release.clone()),
-            mode: Mode::Rollback,
-            requested_millis: Some(requested),
-        };
         if let Err(e) = self
             .start(
                 ROLLBACK_MACHINE,
@@ -518,6 +526,7 @@ impl Agent {
             self.releases.unlock(service, &arn)?;
             return Err(e);
         }
+        crate::timing::mark(&timing, "commit");
         self.finish_later(service, &arn, None);
         Ok(Started {
             service: service.clone(),
@@ -528,6 +537,17 @@ impl Agent {
             app_release: None,
             unchanged: false,
         })
+    }
+
+    /// Starts the warm looks of the releases a rollback goes back to (see
+    /// [`crate::target::Target::look_ahead`]). A release that does not load
+    /// is left to the step, which says why.
+    fn look_ahead(&self, refs: &[ReleaseRef]) {
+        for one in refs {
+            if let Ok(release) = one.load(self.releases.as_ref()) {
+                self.target.look_ahead(&release);
+            }
+        }
     }
 
     fn lock(&self, service: &str, holder: &str) -> Result<(), Error> {
@@ -917,6 +937,19 @@ mod tests {
             Some("r2")
         );
         assert_eq!((app("a1"), app("a2")), (Outcome::RolledBack, Outcome::Live));
+        // The app release left records how long the rollback took: the
+        // time recorded on the service release it left.
+        let left = releases
+            .get("web", "r1")
+            .expect("read")
+            .expect("r1")
+            .rollback_millis;
+        assert!(left.is_some(), "web r1 recorded no rollback time");
+        let a1 = releases
+            .app_release("nowhere", "a1")
+            .expect("read")
+            .expect("a1");
+        assert_eq!(a1.rollback_millis, left);
     }
 
     #[tokio::test]

@@ -238,6 +238,12 @@ pub trait Target: Send + Sync {
     /// check now (a warm standby); `None` when it must be started or waited
     /// for first. Changes nothing.
     async fn warm(&self, release: &ReleaseContext) -> Result<Option<Upstreams>, Failure>;
+    /// Starts [`Target::warm`]'s look of `release` now, ahead of the step
+    /// that asks for it (while an explicit rollback's first commit is
+    /// written); that step's `warm` takes the look if it began a moment
+    /// before (the Docker target: at most 500 ms). By default nothing is
+    /// started and `warm` looks when asked.
+    fn look_ahead(&self, _release: &ReleaseContext) {}
     /// Makes the release the one that takes traffic; records it live first.
     async fn switch(
         &self,

@@ -272,6 +272,47 @@ pub struct Seen {
     pub transitions: Vec<(Instant, String)>,
 }
 
+/// One answer of a load generator's request.
+pub struct Answer {
+    pub status: u16,
+    /// The proxy's release header, when the answer has one.
+    pub release: Option<String>,
+    /// The body, trimmed.
+    pub body: String,
+}
+
+/// A load generator's HTTP client.
+pub type LoadClient = Client<hyper_util::client::legacy::connect::HttpConnector, Empty<Bytes>>;
+
+/// One GET of `uri` with a 5 s limit; a failure says what went wrong.
+pub async fn answer(client: &LoadClient, uri: &hyper::Uri) -> Result<Answer, String> {
+    tokio::time::timeout(Duration::from_secs(5), async {
+        let response = client
+            .get(uri.clone())
+            .await
+            .map_err(|e| format!("{e:?}"))?;
+        let status = response.status().as_u16();
+        let release = response
+            .headers()
+            .get(windlass_proxy::RELEASE_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| format!("body: {e}"))?
+            .to_bytes();
+        Ok(Answer {
+            status,
+            release,
+            body: String::from_utf8_lossy(&body).trim().to_owned(),
+        })
+    })
+    .await
+    .unwrap_or_else(|_| Err("no answer within 5 s".into()))
+}
+
 /// Sends requests to `address` from `workers` tasks until stopped.
 pub struct Load {
     stop: Arc<AtomicBool>,
@@ -284,7 +325,7 @@ impl Load {
         assert!(address.ip().is_loopback(), "load only on loopback");
         let stop = Arc::new(AtomicBool::new(false));
         let seen = Arc::new(Mutex::new(Seen::default()));
-        let client: Client<_, Empty<Bytes>> = Client::builder(TokioExecutor::new())
+        let client: LoadClient = Client::builder(TokioExecutor::new())
             .build(hyper_util::client::legacy::connect::HttpConnector::new());
         let tasks = (0..workers)
             .map(|_| {
@@ -294,26 +335,7 @@ impl Load {
                 tokio::spawn(async move {
                     let uri: hyper::Uri = format!("http://{address}/version").parse().expect("uri");
                     while !stop.load(Ordering::Relaxed) {
-                        let outcome = tokio::time::timeout(Duration::from_secs(5), async {
-                            let response = client
-                                .get(uri.clone())
-                                .await
-                                .map_err(|e| format!("{e:?}"))?;
-                            let status = response.status().as_u16();
-                            let release = response
-                                .headers()
-                                .get(windlass_proxy::RELEASE_HEADER)
-                                .and_then(|v| v.to_str().ok())
-                                .map(str::to_owned);
-                            response
-                                .into_body()
-                                .collect()
-                                .await
-                                .map_err(|e| format!("body: {e}"))?;
-                            Ok::<_, String>((status, release))
-                        })
-                        .await
-                        .unwrap_or_else(|_| Err("no answer within 5s".into()));
+                        let outcome = answer(&client, &uri).await.map(|a| (a.status, a.release));
                         let at = Instant::now();
                         let mut seen = seen.lock().expect("seen");
                         seen.requests += 1;

@@ -51,6 +51,7 @@ pub(super) async fn make_all_live(
     record: Record,
 ) -> Result<Vec<Option<String>>, Failure> {
     let proxies = ensure_proxies(target, releases).await?;
+    crate::timing::mark_open("proxies");
     let mut lives = Vec::new();
     let mut befores = Vec::new();
     let mut switches = Vec::new();
@@ -75,11 +76,13 @@ pub(super) async fn make_all_live(
         }
     }
     let switch = async {
-        target
+        let switched = target
             .proxies
             .switch_all(&switches)
             .await
-            .map_err(|e| Failure::new(failures::PROXY, e))
+            .map_err(|e| Failure::new(failures::PROXY, e));
+        crate::timing::mark_open("switched");
+        switched
     };
     let switched = match record {
         Record::BeforeSwitch => {
@@ -88,7 +91,11 @@ pub(super) async fn make_all_live(
         }
         Record::AlongsideSwitch => {
             let releases = std::sync::Arc::clone(&target.releases);
-            let store = tokio::task::spawn_blocking(move || releases.set_lives(&lives));
+            let store = tokio::task::spawn_blocking(move || {
+                let stored = releases.set_lives(&lives);
+                crate::timing::mark_open("stored");
+                stored
+            });
             let (stored, switched) = tokio::join!(store, switch);
             stored
                 .map_err(|e| Failure::new(failures::STORE, e.to_string()))?

@@ -72,6 +72,7 @@ pub struct DockerTarget {
     clock: Arc<dyn Clock>,
     config: Config,
     notes: Notes,
+    looks_ahead: warm::LooksAhead,
 }
 
 /// The labels every replica of `release` carries.
@@ -108,6 +109,7 @@ impl DockerTarget {
             clock,
             config,
             notes: Notes::default(),
+            looks_ahead: warm::LooksAhead::default(),
         }
     }
 
@@ -167,16 +169,6 @@ impl DockerTarget {
         let found = self
             .backend
             .list_containers(&release_labels(service, release))
-            .await;
-        replicas(found)
-    }
-
-    /// The release's replicas as the engine's list shows them (one call):
-    /// [`DockerTarget::containers`] without each one's inspection.
-    async fn glance(&self, service: &str, release: &str) -> Result<Vec<Container>, Failure> {
-        let found = self
-            .backend
-            .glance_containers(&release_labels(service, release))
             .await;
         replicas(found)
     }
@@ -248,6 +240,11 @@ impl Target for DockerTarget {
 
     async fn warm(&self, release: &ReleaseContext) -> Result<Option<Upstreams>, Failure> {
         warm::warm(self, release).await
+    }
+
+    fn look_ahead(&self, release: &ReleaseContext) {
+        self.looks_ahead
+            .start(Arc::clone(&self.backend), release.clone());
     }
 
     async fn switch(

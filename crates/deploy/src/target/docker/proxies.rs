@@ -27,7 +27,44 @@ pub struct Proxies {
 
 enum Kind {
     Local(Mutex<HashMap<String, Arc<Proxy>>>),
-    Daemon(Client),
+    Daemon(Client, Ensured),
+}
+
+/// The proxies this process ensured in the daemon: per service, the
+/// address and protocol asked for and the address bound. Asking again for
+/// the same is answered from here, so that a switch is one call to the
+/// daemon rather than one per service first. The daemon keeps what it
+/// was asked for across its restarts (its state file is written before it
+/// answers); a switch it refuses for an unknown service forgets all of
+/// this, ensures the services again and switches once more.
+#[derive(Default)]
+struct Ensured(Mutex<HashMap<String, (SocketAddr, Protocol, SocketAddr)>>);
+
+impl Ensured {
+    fn get(&self, service: &str, address: SocketAddr, protocol: Protocol) -> Option<SocketAddr> {
+        let known = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let (asked, asked_protocol, bound) = known.get(service)?;
+        (*asked == address && *asked_protocol == protocol).then_some(*bound)
+    }
+
+    fn put(&self, service: &str, address: SocketAddr, protocol: Protocol, bound: SocketAddr) {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(service.to_owned(), (address, protocol, bound));
+    }
+
+    fn forget(&self, service: &str) {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(service);
+    }
+
+    /// Forgets everything; what was known, to be ensured again.
+    fn take_all(&self) -> HashMap<String, (SocketAddr, Protocol, SocketAddr)> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(PoisonError::into_inner))
+    }
 }
 
 /// A release's traffic as its proxy counted it.
@@ -98,7 +135,7 @@ impl Proxies {
     /// Proxies in the proxy daemon that `client` reaches.
     pub fn daemon(client: Client) -> Proxies {
         Proxies {
-            kind: Arc::new(Kind::Daemon(client)),
+            kind: Arc::new(Kind::Daemon(client, Ensured::default())),
         }
     }
 
@@ -140,12 +177,17 @@ impl Proxies {
                 lock(map).insert(service.to_owned(), Arc::new(proxy));
                 Ok(bound)
             }
-            Kind::Daemon(client) => {
+            Kind::Daemon(client, ensured) => {
+                if let Some(bound) = ensured.get(service, address, protocol) {
+                    return Ok(bound);
+                }
+                ensured.forget(service);
                 let spec = ServiceSpec::new(address, protocol);
                 let view = client
                     .ensure(&name(service)?, &spec)
                     .await
                     .map_err(|e| format!("the proxy of service {service}: {e}"))?;
+                ensured.put(service, address, protocol, view.spec.listen);
                 Ok(view.spec.listen)
             }
         }
@@ -168,7 +210,7 @@ impl Proxies {
                     .switch(Release::new(release, upstreams))
                     .map_err(|e| e.to_string())
             }
-            Kind::Daemon(client) => {
+            Kind::Daemon(client, _) => {
                 let live = LiveRelease {
                     release: release.to_owned(),
                     upstreams,
@@ -216,7 +258,7 @@ impl Proxies {
                     })
                     .collect()
             }
-            Kind::Daemon(client) => {
+            Kind::Daemon(client, ensured) => {
                 let services = switches
                     .iter()
                     .map(|(service, release, upstreams)| {
@@ -229,11 +271,21 @@ impl Proxies {
                         })
                     })
                     .collect::<Result<Vec<_>, String>>()?;
-                let switched = client
-                    .switch_all(services)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                Ok(switched.previous)
+                let switched = match client.switch_all(services.clone()).await {
+                    Err(windlass_proxy::daemon::Error::Api {
+                        kind: windlass_proxy::daemon::api::ErrorKind::UnknownService,
+                        ..
+                    }) => {
+                        // The daemon lost a proxy this process ensured
+                        // (another state file, say): ensure them again.
+                        for (service, (address, protocol, _)) in ensured.take_all() {
+                            Box::pin(self.ensure(&service, address, protocol)).await?;
+                        }
+                        client.switch_all(services).await
+                    }
+                    other => other,
+                };
+                Ok(switched.map_err(|e| e.to_string())?.previous)
             }
         }
     }
@@ -243,7 +295,7 @@ impl Proxies {
     pub async fn clear(&self, service: &str) -> Result<Option<String>, String> {
         match &*self.kind {
             Kind::Local(map) => Ok(lock(map).get(service).and_then(|p| p.clear())),
-            Kind::Daemon(client) => match self.view(service).await? {
+            Kind::Daemon(client, _) => match self.view(service).await? {
                 None => Ok(None),
                 Some(_) => client
                     .clear(&name(service)?)
@@ -281,7 +333,7 @@ impl Proxies {
                         p99: s.p99(),
                     }))
             }
-            Kind::Daemon(client) => {
+            Kind::Daemon(client, _) => {
                 let views = client.services().await.map_err(|e| e.to_string())?;
                 Ok(views
                     .into_iter()
@@ -315,7 +367,7 @@ impl Proxies {
                     Err(e) => Err(e.to_string()),
                 }
             }
-            Kind::Daemon(client) => {
+            Kind::Daemon(client, _) => {
                 if !self.has(service).await? {
                     return Ok(());
                 }
@@ -339,7 +391,7 @@ impl Proxies {
                     proxy.forget(release);
                 }
             }
-            Kind::Daemon(client) => {
+            Kind::Daemon(client, _) => {
                 if let Ok(name) = name(service) {
                     // A release the proxy never counted is not an error.
                     let _ = client.forget(&name, release).await;
@@ -358,7 +410,8 @@ impl Proxies {
                 }
                 Ok(())
             }
-            Kind::Daemon(client) => {
+            Kind::Daemon(client, ensured) => {
+                ensured.forget(service);
                 if !self.has(service).await? {
                     return Ok(());
                 }
@@ -401,7 +454,7 @@ impl Proxies {
                     })
                     .collect()
             }
-            Kind::Daemon(client) => client
+            Kind::Daemon(client, _) => client
                 .services()
                 .await
                 .map_err(|e| e.to_string())?

@@ -2,17 +2,85 @@
 //! all its replicas run, publish the routed port, and pass one look of the
 //! service's health check now. An explicit rollback to such a release is a
 //! flip; any other release is started and waited for first.
+//!
+//! The look can be started ahead ([`LooksAhead`]): the agent starts it when
+//! the rollback is asked for, so that its probes run while the execution's
+//! first commit is written, and the step takes that look if it began at
+//! most [`FRESH`] before. A look is only read: taking one made a few
+//! milliseconds earlier is the same as making it at the step, which flips
+//! a few milliseconds after its own look too.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use futures_util::future::{BoxFuture, FutureExt, Shared};
 use windlass_asl::Failure;
 
 use super::health::wait_config;
-use super::DockerTarget;
-use crate::backend::{Container, Health, RunState};
+use super::{release_labels, replicas, DockerTarget};
+use crate::backend::{Backend, Container, Health, RunState};
+use crate::failures;
 use crate::probe::{self, Check, WaitConfig};
 use crate::target::{ReleaseContext, Upstreams};
 
+/// How old a look started ahead may be when the step takes it; an older
+/// one is dropped and the step looks again.
+pub const FRESH: Duration = Duration::from_millis(500);
+
+type Look = Shared<BoxFuture<'static, Result<Option<Upstreams>, Failure>>>;
+
+/// Looks started ahead, per service and release; each is taken once.
+#[derive(Default)]
+pub(super) struct LooksAhead {
+    looks: Mutex<HashMap<(String, String), (Instant, Look)>>,
+}
+
+impl LooksAhead {
+    /// Starts the look of `release` now, in a task of its own.
+    pub(super) fn start(&self, backend: Arc<dyn Backend>, release: ReleaseContext) {
+        let key = (release.service.clone(), release.id().to_owned());
+        let task = tokio::spawn(async move { look(backend.as_ref(), &release).await });
+        let look = async move {
+            task.await.unwrap_or_else(|e| {
+                Err(Failure::new(
+                    failures::ENGINE,
+                    format!("the warm look started ahead did not finish: {e}"),
+                ))
+            })
+        }
+        .boxed()
+        .shared();
+        let mut looks = self.looks.lock().unwrap_or_else(PoisonError::into_inner);
+        looks.retain(|_, (began, _)| began.elapsed() <= FRESH);
+        looks.insert(key, (Instant::now(), look));
+    }
+
+    /// The look of `release` started at most [`FRESH`] ago, taken.
+    fn take(&self, release: &ReleaseContext) -> Option<Look> {
+        let key = (release.service.clone(), release.id().to_owned());
+        let (began, look) = self
+            .looks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&key)?;
+        (began.elapsed() <= FRESH).then_some(look)
+    }
+}
+
 pub(super) async fn warm(
     target: &DockerTarget,
+    release: &ReleaseContext,
+) -> Result<Option<Upstreams>, Failure> {
+    if let Some(ahead) = target.looks_ahead.take(release) {
+        return ahead.await;
+    }
+    look(target.backend.as_ref(), release).await
+}
+
+/// One look of the release's replicas and their health now.
+async fn look(
+    backend: &dyn Backend,
     release: &ReleaseContext,
 ) -> Result<Option<Upstreams>, Failure> {
     // A service that cannot run twice was stopped when the next one
@@ -24,13 +92,17 @@ pub(super) async fn warm(
     let Some(port) = port else {
         return Ok(None);
     };
-    let containers = target.glance(&release.service, release.id()).await?;
+    let containers = replicas(
+        backend
+            .glance_containers(&release_labels(&release.service, release.id()))
+            .await,
+    )?;
     if containers.is_empty() {
         return Ok(None);
     }
     let looks = containers
         .iter()
-        .map(|container| healthy_now(target, container, port, &config));
+        .map(|container| healthy_now(backend, container, port, &config));
     let addresses: Option<Vec<String>> = futures_util::future::join_all(looks)
         .await
         .into_iter()
@@ -41,7 +113,7 @@ pub(super) async fn warm(
 /// The container's published address if it runs and passes one look of
 /// the health check now.
 async fn healthy_now(
-    target: &DockerTarget,
+    backend: &dyn Backend,
     container: &Container,
     port: u16,
     config: &WaitConfig,
@@ -67,7 +139,7 @@ async fn healthy_now(
                 deadline: std::time::Duration::ZERO,
                 ..config.clone()
             };
-            probe::wait_healthy(target.backend.as_ref(), &container.id, &once)
+            probe::wait_healthy(backend, &container.id, &once)
                 .await
                 .is_ok()
         }

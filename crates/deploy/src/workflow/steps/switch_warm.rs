@@ -44,6 +44,11 @@ pub(crate) struct Output {
 }
 
 pub(super) async fn run(ctx: &Inner, input: Input) -> Result<Output, Failure> {
+    let timing = {
+        let (subject, release) = super::Subject::subject(&input);
+        format!("{subject} {release}")
+    };
+    crate::timing::mark(&timing, "step");
     let refs = match input {
         Input::App { services, .. } => services,
         Input::One(at) => vec![at],
@@ -68,7 +73,9 @@ pub(super) async fn run(ctx: &Inner, input: Input) -> Result<Output, Failure> {
         }
     }
     let looked = began.elapsed();
+    crate::timing::mark(&timing, "look");
     let switched = ctx.target.flip_all(&warm).await?;
+    crate::timing::finish(&timing, "flipped");
     tracing::info!(?looked, flipped = ?began.elapsed() - looked, "warm standby switched");
     let mut services = Vec::with_capacity(warm.len());
     for ((release, _), mut switched) in warm.iter().zip(switched) {

@@ -2,13 +2,15 @@
 //! `scripts/pg-cluster`): one is taken over, loses its next commit, drops
 //! the execution, and reaches the new owner through the inbox.
 
+mod support;
+
 use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
 use postgres::{Client, NoTls};
 use serde_json::json;
-use windlass_engine::{ExecutionMeta, Status};
+use windlass_engine::Status;
 use windlass_runtime::{Error, Invokers, Runtime, StartRequest, SystemClock};
 use windlass_store::postgres::{Config, PostgresStore};
 
@@ -27,26 +29,12 @@ fn runtime(url: &str, lease: Duration) -> Runtime {
 }
 
 fn request() -> StartRequest {
-    let text = json!({ "StartAt": "W", "States": { "W": { "Type": "Task", "Resource": ACTIVITY, "End": true } } })
-        .to_string();
-    let definition = windlass_asl::parse::parse_text(&text)
-        .valid()
-        .expect("valid");
-    StartRequest {
-        definition_text: text,
-        definition: Arc::new(definition),
-        meta: ExecutionMeta {
-            execution_arn: ARN.into(),
-            name: "one".into(),
-            state_machine_arn: "arn:aws:states:us-east-1:123456789012:stateMachine:m".into(),
-            state_machine_name: "m".into(),
-            role_arn: "arn:aws:iam::123456789012:role/r".into(),
-            input: json!({ "n": 1 }),
-            start_millis: 0,
-            seed: 3,
-            express: false,
-        },
-    }
+    support::start_request(
+        json!({ "StartAt": "W", "States": { "W": { "Type": "Task", "Resource": ACTIVITY, "End": true } } }),
+        ARN,
+        "one",
+        json!({ "n": 1 }),
+    )
 }
 
 #[test]

@@ -3,12 +3,14 @@
 //! from the store carries the read (and the write) out again, and the
 //! Map ends once, with every item's result.
 
+mod support;
+
 use std::sync::{Arc, Mutex};
 
 use serde_json::{json, Value as Json};
 use windlass_asl::Failure;
 use windlass_engine::map_run::{WriteResults, READ_ITEMS, WRITE_RESULTS};
-use windlass_engine::{ExecutionMeta, Outcome, Status, TaskRequest};
+use windlass_engine::{Outcome, Status, TaskRequest};
 use windlass_runtime::invoke::BoxFuture;
 use windlass_runtime::{Invoker, Invokers, Runtime, StartRequest, SystemClock};
 use windlass_store::memory::MemoryStore;
@@ -79,7 +81,8 @@ fn runtime(
 }
 
 fn request() -> StartRequest {
-    let text = json!({ "StartAt": "Rows", "States": { "Rows": {
+    support::start_request(
+        json!({ "StartAt": "Rows", "States": { "Rows": {
         "Type": "Map",
         "ItemReader": { "Resource": "arn:aws:states:::s3:getObject",
             "ReaderConfig": { "InputType": "JSON" },
@@ -89,26 +92,11 @@ fn request() -> StartRequest {
                 "Parameters": { "n.$": "States.MathAdd($.n, $.n)" }, "End": true } } },
         "ResultWriter": { "Resource": "arn:aws:states:::s3:putObject",
             "Parameters": { "Bucket": "out", "Prefix": "runs" } },
-        "End": true } } })
-    .to_string();
-    let definition = windlass_asl::parse::parse_text(&text)
-        .valid()
-        .expect("valid");
-    StartRequest {
-        definition_text: text,
-        definition: Arc::new(definition),
-        meta: ExecutionMeta {
-            execution_arn: ARN.into(),
-            name: "one".into(),
-            state_machine_arn: "arn:aws:states:us-east-1:123456789012:stateMachine:m".into(),
-            state_machine_name: "m".into(),
-            role_arn: "arn:aws:iam::123456789012:role/r".into(),
-            input: json!({}),
-            start_millis: 0,
-            seed: 3,
-            express: false,
-        },
-    }
+        "End": true } } }),
+        ARN,
+        "one",
+        json!({}),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

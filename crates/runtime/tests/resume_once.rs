@@ -4,12 +4,14 @@
 //! so its interrupted task is failed once and carried out again once by
 //! the state's Retry, and it ends once.
 
+mod support;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use serde_json::{json, Value as Json};
 use windlass_asl::Failure;
-use windlass_engine::{ExecutionMeta, Status, TaskRequest};
+use windlass_engine::{Status, TaskRequest};
 use windlass_runtime::invoke::BoxFuture;
 use windlass_runtime::{Invoker, Invokers, Runtime, StartRequest, SystemClock};
 use windlass_store::memory::MemoryStore;
@@ -51,29 +53,15 @@ fn runtime(store: &Arc<MemoryStore>, answers: bool, calls: &Arc<AtomicUsize>) ->
 }
 
 fn request() -> StartRequest {
-    let text = json!({ "StartAt": "Work", "States": { "Work": {
+    support::start_request(
+        json!({ "StartAt": "Work", "States": { "Work": {
         "Type": "Task", "Resource": WORK,
         "Retry": [{ "ErrorEquals": ["States.TaskFailed"], "IntervalSeconds": 1, "MaxAttempts": 3 }],
-        "End": true } } })
-    .to_string();
-    let definition = windlass_asl::parse::parse_text(&text)
-        .valid()
-        .expect("valid");
-    StartRequest {
-        definition_text: text,
-        definition: Arc::new(definition),
-        meta: ExecutionMeta {
-            execution_arn: ARN.into(),
-            name: "resumed".into(),
-            state_machine_arn: "arn:aws:states:us-east-1:123456789012:stateMachine:m".into(),
-            state_machine_name: "m".into(),
-            role_arn: "arn:aws:iam::123456789012:role/r".into(),
-            input: json!({}),
-            start_millis: 0,
-            seed: 5,
-            express: false,
-        },
-    }
+        "End": true } } }),
+        ARN,
+        "resumed",
+        json!({}),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -206,14 +206,13 @@ impl Store for SqliteStore {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             )?;
             let mut update = tx.prepare_cached(
-                "UPDATE executions SET status = ?2, stop_millis = ?3, snapshot = ?4 WHERE arn = ?1",
+                "UPDATE executions SET status = ?2, stop_millis = ?3, snapshot = ?4 WHERE arn = ?1 RETURNING id",
             )?;
-            let mut insert_events = tx.prepare_cached(
-                "INSERT INTO history (key, last_id, events) \
-                 SELECT id * 4294967296 + ?2, ?3, ?4 FROM executions WHERE arn = ?1",
-            )?;
+            let mut insert_events = tx
+                .prepare_cached("INSERT INTO history (key, last_id, events) VALUES (?1, ?2, ?3)")?;
             for commit in commits {
-                if let Some(record) = &commit.create {
+                // The execution's id, which its history keys are built on.
+                let id = if let Some(record) = &commit.create {
                     let hash = definition_hash(&record.definition);
                     insert_definition.execute(params![hash, record.definition])?;
                     let inserted = insert_execution.execute(params![
@@ -237,27 +236,29 @@ impl Store for SqliteStore {
                             other?;
                         }
                     }
-                } else if update.execute(params![
-                    commit.arn,
-                    commit.status,
-                    commit.stop_millis,
-                    commit.snapshot
-                ])? == 0
-                {
-                    return Err(Error::NotFound(commit.arn.clone()));
-                }
+                    tx.last_insert_rowid()
+                } else {
+                    update
+                        .query_row(
+                            params![
+                                commit.arn,
+                                commit.status,
+                                commit.stop_millis,
+                                commit.snapshot
+                            ],
+                            |row| row.get::<_, i64>(0),
+                        )
+                        .optional()?
+                        .ok_or_else(|| Error::NotFound(commit.arn.clone()))?
+                };
                 if let (Some(first), Some(last)) = (commit.history.first(), commit.history.last()) {
                     let text = serde_json::to_string(&commit.history)
                         .map_err(|e| Error::Corrupt(e.to_string()))?;
-                    let written = insert_events.execute(params![
-                        commit.arn,
-                        first.id as i64,
+                    insert_events.execute(params![
+                        id * SPAN + first.id as i64,
                         last.id as i64,
                         text
                     ])?;
-                    if written == 0 {
-                        return Err(Error::NotFound(commit.arn.clone()));
-                    }
                 }
             }
         }

@@ -314,18 +314,21 @@ fn service_parameters(rollout: &Rollout) -> Map<String, Json> {
         None => json!({
             "DeploymentCircuitBreaker": { "Enable": true, "Rollback": true },
             "MinimumHealthyPercent": minimum, "MaximumPercent": maximum }),
-        Some(bake) => json!({ "Strategy": "BLUE_GREEN", "BakeTimeInMinutes": bake }),
+        Some(bake) => {
+            let mut blue_green = json!({ "Strategy": "BLUE_GREEN", "BakeTimeInMinutes": bake });
+            if !rollout.lifecycle_hooks.is_empty() {
+                blue_green["LifecycleHooks"] = rollout
+                    .lifecycle_hooks
+                    .iter()
+                    .map(|hook| {
+                        json!({ "HookTargetArn": hook.function_arn, "RoleArn": hook.role_arn,
+                            "LifecycleStages": hook.stages })
+                    })
+                    .collect();
+            }
+            blue_green
+        }
     };
-    if rollout.blue_green.is_some() && !rollout.lifecycle_hooks.is_empty() {
-        deployment["LifecycleHooks"] = rollout
-            .lifecycle_hooks
-            .iter()
-            .map(|hook| {
-                json!({ "HookTargetArn": hook.function_arn, "RoleArn": hook.role_arn,
-                    "LifecycleStages": hook.stages })
-            })
-            .collect();
-    }
     if !rollout.alarms.is_empty() {
         deployment["Alarms"] =
             json!({ "AlarmNames": rollout.alarms, "Enable": true, "Rollback": true });

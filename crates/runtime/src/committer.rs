@@ -3,8 +3,10 @@
 //!
 //! There is no writer thread of its own. The first caller to find no batch
 //! being written leads: it writes the queue (its own commit first) on its
-//! own thread, inside `block_in_place` on a multi-threaded runtime so the
-//! runtime's other tasks move to another thread meanwhile. A lone caller
+//! own thread. On a multi-threaded runtime of two workers or more it writes
+//! on its worker, the other workers serving the runtime's other tasks
+//! meanwhile; on one of a single worker inside `block_in_place`, so those
+//! tasks move to another thread. A lone caller
 //! therefore commits with no hand-off to another thread and back, which
 //! under load cost a scheduler wake-up each way. Callers that arrive while
 //! a batch is written queue up; when the leader's batch is done it hands
@@ -74,7 +76,17 @@ impl Committer {
         };
         if lead {
             let shared = self.shared.clone();
-            match Handle::try_current().map(|h| h.runtime_flavor()) {
+            let handle = Handle::try_current();
+            match handle.as_ref().map(|h| h.runtime_flavor()) {
+                // Another worker serves the runtime's other tasks meanwhile,
+                // so the leader writes on its own worker: handing the worker
+                // over (`block_in_place`) cost 2-3 context switches a commit.
+                Ok(RuntimeFlavor::MultiThread)
+                    if handle.as_ref().is_ok_and(|h| h.metrics().num_workers() > 1) =>
+                {
+                    shared.write_one_batch();
+                    self.shared.hand_off_rest();
+                }
                 Ok(RuntimeFlavor::MultiThread) => {
                     tokio::task::block_in_place(|| shared.write_one_batch());
                     self.shared.hand_off_rest();

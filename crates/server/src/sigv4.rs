@@ -220,18 +220,25 @@ fn check_skew(amz_date: &str, now_millis: i64) -> Result<(), ApiError> {
 }
 
 /// The canonical request: method, URI, query, signed headers, payload hash.
+/// Built in one string: it is made for every request.
 fn canonical_request(request: &Request<'_>, signed_headers: &[String]) -> String {
     let path = request.uri.path();
-    let canonical_uri = if path.is_empty() {
-        "/".to_string()
+    let mut out = String::with_capacity(256 + path.len());
+    out.push_str(request.method.as_str());
+    out.push('\n');
+    if path.is_empty() {
+        out.push('/');
     } else {
         // Services other than S3 sign each path segment encoded twice; the
         // path on the wire is encoded once already.
-        path.split('/')
-            .map(|segment| encode(segment, true))
-            .collect::<Vec<_>>()
-            .join("/")
-    };
+        for (i, segment) in path.split('/').enumerate() {
+            if i > 0 {
+                out.push('/');
+            }
+            encode_into(&mut out, segment, true);
+        }
+    }
+    out.push('\n');
     let mut query: Vec<(String, String)> = request
         .uri
         .query()
@@ -244,32 +251,42 @@ fn canonical_request(request: &Request<'_>, signed_headers: &[String]) -> String
         })
         .collect();
     query.sort();
-    let query = query
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join("&");
-    let mut headers = String::new();
-    for name in signed_headers {
-        let values: Vec<String> = request
-            .headers
-            .get_all(name.as_str())
-            .iter()
-            .map(|v| {
-                String::from_utf8_lossy(v.as_bytes())
-                    .split_whitespace()
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            })
-            .collect();
-        headers.push_str(&format!("{name}:{}\n", values.join(",")));
+    for (i, (k, v)) in query.iter().enumerate() {
+        if i > 0 {
+            out.push('&');
+        }
+        out.push_str(k);
+        out.push('=');
+        out.push_str(v);
     }
-    let payload_hash = hex(&Sha256::digest(request.body));
-    format!(
-        "{}\n{canonical_uri}\n{query}\n{headers}\n{}\n{payload_hash}",
-        request.method,
-        signed_headers.join(";")
-    )
+    out.push('\n');
+    for name in signed_headers {
+        out.push_str(name);
+        out.push(':');
+        for (i, value) in request.headers.get_all(name.as_str()).iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            let value = String::from_utf8_lossy(value.as_bytes());
+            for (j, word) in value.split_whitespace().enumerate() {
+                if j > 0 {
+                    out.push(' ');
+                }
+                out.push_str(word);
+            }
+        }
+        out.push('\n');
+    }
+    out.push('\n');
+    for (i, name) in signed_headers.iter().enumerate() {
+        if i > 0 {
+            out.push(';');
+        }
+        out.push_str(name);
+    }
+    out.push('\n');
+    out.push_str(&hex(&Sha256::digest(request.body)));
+    out
 }
 
 fn signing_key(secret: &str, date: &str, region: &str, service: &str) -> Vec<u8> {
@@ -289,7 +306,13 @@ fn hmac(key: &[u8], data: &[u8]) -> Vec<u8> {
 }
 
 fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(DIGITS[usize::from(b >> 4)] as char);
+        out.push(DIGITS[usize::from(b & 0xf)] as char);
+    }
+    out
 }
 
 fn unhex(text: &str) -> Option<Vec<u8>> {
@@ -306,16 +329,25 @@ fn unhex(text: &str) -> Option<Vec<u8>> {
 /// (and `/` unless `slash` says to encode it).
 fn encode(text: &str, slash: bool) -> String {
     let mut out = String::with_capacity(text.len());
+    encode_into(&mut out, text, slash);
+    out
+}
+
+fn encode_into(out: &mut String, text: &str, slash: bool) {
+    const DIGITS: &[u8; 16] = b"0123456789ABCDEF";
     for byte in text.bytes() {
         match byte {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
                 out.push(byte as char)
             }
             b'/' if !slash => out.push('/'),
-            _ => out.push_str(&format!("%{byte:02X}")),
+            _ => {
+                out.push('%');
+                out.push(DIGITS[usize::from(byte >> 4)] as char);
+                out.push(DIGITS[usize::from(byte & 0xf)] as char);
+            }
         }
     }
-    out
 }
 
 fn decode(text: &str) -> String {

@@ -5,8 +5,9 @@
 //! being written leads: it writes the queue (its own commit first) on its
 //! own thread. On a multi-threaded runtime of two workers or more it writes
 //! on its worker, the other workers serving the runtime's other tasks
-//! meanwhile; on one of a single worker inside `block_in_place`, so those
-//! tasks move to another thread. A lone caller
+//! meanwhile; on one of a single worker, or for a store that blocks on a
+//! runtime of its own (PostgreSQL's client), inside `block_in_place`, so
+//! those tasks move to another thread. A lone caller
 //! therefore commits with no hand-off to another thread and back, which
 //! under load cost a scheduler wake-up each way. Callers that arrive while
 //! a batch is written queue up; when the leader's batch is done it hands
@@ -82,7 +83,8 @@ impl Committer {
                 // so the leader writes on its own worker: handing the worker
                 // over (`block_in_place`) cost 2-3 context switches a commit.
                 Ok(RuntimeFlavor::MultiThread)
-                    if handle.as_ref().is_ok_and(|h| h.metrics().num_workers() > 1) =>
+                    if handle.as_ref().is_ok_and(|h| h.metrics().num_workers() > 1)
+                        && !shared.store.blocks_on_own_runtime() =>
                 {
                     shared.write_one_batch();
                     self.shared.hand_off_rest();

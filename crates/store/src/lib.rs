@@ -224,6 +224,13 @@ pub trait Store: Send + Sync + 'static {
     fn ack(&self, _ids: &[i64]) -> Result<()> {
         Ok(())
     }
+    /// Whether a commit blocks on an async runtime of the store's own (the
+    /// synchronous PostgreSQL client does), which a thread that drives a
+    /// tokio runtime must not do: the committer then writes outside the
+    /// runtime's workers.
+    fn blocks_on_own_runtime(&self) -> bool {
+        false
+    }
     /// Whether the store keeps the tasks that wait for a token (a store
     /// several processes share does): commits to it must list them in
     /// [`Commit::token_tasks`].

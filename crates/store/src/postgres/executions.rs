@@ -120,6 +120,9 @@ fn sync_token_tasks(tx: &mut Transaction<'_>, commit: &Commit) -> Result<()> {
 }
 
 impl Store for PostgresStore {
+    fn blocks_on_own_runtime(&self) -> bool {
+        true
+    }
     fn keeps_token_tasks(&self) -> bool {
         true
     }

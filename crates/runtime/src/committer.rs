@@ -77,20 +77,16 @@ impl Committer {
         };
         if lead {
             let shared = self.shared.clone();
-            let handle = Handle::try_current();
-            match handle.as_ref().map(|h| h.runtime_flavor()) {
-                // Another worker serves the runtime's other tasks meanwhile,
-                // so the leader writes on its own worker: handing the worker
-                // over (`block_in_place`) cost 2-3 context switches a commit.
-                Ok(RuntimeFlavor::MultiThread)
-                    if handle.as_ref().is_ok_and(|h| h.metrics().num_workers() > 1)
-                        && !shared.store.blocks_on_own_runtime() =>
-                {
-                    shared.write_one_batch();
-                    self.shared.hand_off_rest();
-                }
-                Ok(RuntimeFlavor::MultiThread) => {
-                    tokio::task::block_in_place(|| shared.write_one_batch());
+            match Handle::try_current() {
+                Ok(handle) if handle.runtime_flavor() == RuntimeFlavor::MultiThread => {
+                    // With other workers to serve the runtime's other tasks,
+                    // the leader writes on its own worker: handing the worker
+                    // over (`block_in_place`) cost 2-3 context switches a commit.
+                    if handle.metrics().num_workers() > 1 && !shared.store.blocks_on_own_runtime() {
+                        shared.write_one_batch();
+                    } else {
+                        tokio::task::block_in_place(|| shared.write_one_batch());
+                    }
                     self.shared.hand_off_rest();
                 }
                 // A single-threaded runtime must not block its only thread.

@@ -128,7 +128,9 @@ async fn lambda_invoke_runs_the_function_in_a_container() {
         "Invoke": { "Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
             "Parameters": { "FunctionName": "echo", "Payload": { "n.$": "$.n" } }, "ResultPath": "$.invoked", "Next": "Sdk" },
         "Sdk": { "Type": "Task", "Resource": "arn:aws:states:::aws-sdk:lambda:invoke",
-            "Parameters": { "FunctionName": "echo", "Payload": "{\"raw\":true}" }, "ResultPath": "$.sdk", "Next": "Fail" },
+            "Parameters": { "FunctionName": "echo", "Payload": "{\"raw\":true}" }, "ResultPath": "$.sdk", "Next": "Bare" },
+        "Bare": { "Type": "Task", "Resource": "arn:aws:lambda:us-east-1:123456789012:function:echo",
+            "Parameters": { "bare.$": "$.n" }, "ResultPath": "$.bare", "Next": "Fail" },
         "Fail": { "Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
             "Parameters": { "FunctionName": "echo", "Payload": { "fail": true } },
             "Catch": [{ "ErrorEquals": ["Oops"], "ResultPath": "$.failed", "Next": "Missing" }], "End": true },
@@ -164,6 +166,11 @@ async fn lambda_invoke_runs_the_function_in_a_container() {
     assert_eq!(
         sdk_payload,
         json!({ "echo": { "raw": true }, "function": "echo" })
+    );
+    // A function's ARN as the resource: the payload is the result.
+    assert_eq!(
+        out["bare"],
+        json!({ "echo": { "bare": 3 }, "function": "echo" })
     );
     assert_eq!(out["failed"]["Error"], "Oops");
     assert_eq!(

@@ -4,7 +4,10 @@
 //! `ecs:runTask` (and `.sync`), `states:startExecution` (and `.sync`,
 //! `.sync:2`). Each is the service's SDK action plus what Step Functions
 //! adds: payloads as JSON, function errors as task errors, polling until a
-//! task or execution ends.
+//! task or execution ends. A Task whose resource is a function's own ARN
+//! (`arn:aws:lambda:REGION:ACCOUNT:function:NAME`, the form Step Functions
+//! had before `lambda:invoke`) invokes it with the state's input as the
+//! payload and takes the payload it returns as the result.
 
 use serde_json::Value as Json;
 use windlass_asl::Failure;
@@ -33,18 +36,28 @@ pub const RESOURCES: &[&str] = &[
     "arn:aws:states:::events:putEvents",
     "arn:aws:states:::ecs:runTask",
     "arn:aws:states:::states:startExecution",
+    LAMBDA_FUNCTION,
 ];
+
+/// The start of a Lambda function's ARN, a Task resource of its own.
+const LAMBDA_FUNCTION: &str = "arn:aws:lambda:";
 
 /// One optimized integration, read from a resource.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Integration {
     LambdaInvoke,
+    /// A function's ARN as the resource: request-response only.
+    LambdaFunction,
     SqsSendMessage,
     SnsPublish,
     DynamoDb(&'static str),
     EventsPutEvents,
-    EcsRunTask { sync: bool },
-    StartExecution { sync: Sync },
+    EcsRunTask {
+        sync: bool,
+    },
+    StartExecution {
+        sync: Sync,
+    },
 }
 
 /// `states:startExecution.sync` returns the child's output as text,
@@ -58,6 +71,12 @@ pub enum Sync {
 
 impl Integration {
     pub fn parse(resource: &str) -> Option<Integration> {
+        if let Some(rest) = resource.strip_prefix(LAMBDA_FUNCTION) {
+            // REGION:ACCOUNT:function:NAME[:QUALIFIER]
+            let parts: Vec<&str> = rest.split(':').collect();
+            let named = matches!(parts.as_slice(), [_, _, "function", name] | [_, _, "function", name, _] if !name.is_empty());
+            return named.then_some(Integration::LambdaFunction);
+        }
         let rest = resource.strip_prefix("arn:aws:states:::")?;
         let rest = rest.strip_suffix(".waitForTaskToken").unwrap_or(rest);
         let (base, pattern) = match rest.split_once('.') {
@@ -91,7 +110,9 @@ impl Integration {
     /// the name its AWS SDK for Java 1.x client gives it in error causes.
     fn service(&self) -> (&'static str, &'static str, &'static str) {
         match self {
-            Integration::LambdaInvoke => ("lambda", "Lambda", "AWSLambda"),
+            Integration::LambdaInvoke | Integration::LambdaFunction => {
+                ("lambda", "Lambda", "AWSLambda")
+            }
             Integration::SqsSendMessage => ("sqs", "SQS", "AmazonSQS"),
             Integration::SnsPublish => ("sns", "SNS", "AmazonSNS"),
             Integration::DynamoDb(_) => ("dynamodb", "DynamoDB", "AmazonDynamoDBv2"),
@@ -145,6 +166,14 @@ impl Invoker for OptimizedInvoker {
                 service,
                 credentials: credentials.as_ref(),
             };
+            if integration == Integration::LambdaFunction {
+                let input = serde_json::json!({
+                    "FunctionName": request.resource,
+                    "Payload": request.input,
+                });
+                let answer = caller.call("invoke", &input).await.map_err(rename)?;
+                return lambda_result(answer).map(|mut result| result["Payload"].take());
+            }
             run(&caller, integration, &request.input, rename).await
         })
     }
@@ -185,7 +214,7 @@ async fn run(
     rename: impl Fn(Error) -> Failure,
 ) -> Result<Json, Failure> {
     match integration {
-        Integration::LambdaInvoke => {
+        Integration::LambdaInvoke | Integration::LambdaFunction => {
             let answer = caller.call("invoke", input).await.map_err(rename)?;
             lambda_result(answer)
         }
@@ -260,6 +289,21 @@ mod tests {
 
     #[test]
     fn resources_name_integrations_and_patterns() {
+        for function in [
+            "arn:aws:lambda:us-east-1:123456789012:function:echo",
+            "arn:aws:lambda:us-east-1:123456789012:function:echo:live",
+        ] {
+            assert_eq!(
+                Integration::parse(function),
+                Some(Integration::LambdaFunction)
+            );
+        }
+        for not_a_function in [
+            "arn:aws:lambda:us-east-1:123456789012:layer:echo",
+            "arn:aws:lambda:us-east-1:123456789012:function:",
+        ] {
+            assert_eq!(Integration::parse(not_a_function), None);
+        }
         assert_eq!(
             Integration::parse("arn:aws:states:::lambda:invoke.waitForTaskToken"),
             Some(Integration::LambdaInvoke)

@@ -13,6 +13,14 @@ and prints executions/s and the p50/p99 latency of one execution:
 
 Server CPU per execution is read from /proc/PID/stat of each server
 (`--windlass-pid`, `--fakecloud-pid`, `--moto-pid`) before and after a cell.
+
+`--floor URL` adds the floor: an axum server on windlass's runtime and HTTP
+stack that answers with canned JSON, checking no signature and storing
+nothing (crates/server/examples/floor.rs). Its CPU per execution is what the
+HTTP exchange alone costs on this machine, under any server's own work.
+`--rounds N` measures every cell N times, the servers taking turns, and
+reports the run of median rate with the median CPU, since a shared VM's
+figures move by tens of percent from one run to the next.
 `scripts/bench-api` starts the servers on loopback ports and runs this.
 The windlass side needs SigV4 keys AKIDWINDLASS:windlass-secret, or none.
 """
@@ -167,6 +175,18 @@ def moto_enable_execution(url):
     urllib.request.urlopen(request, timeout=10).read()
 
 
+def median_run(results):
+    """The run of median rate, with the median server CPU of all runs; a failed run stands for the cell."""
+    failed = [r for r in results if "error" in r]
+    if failed:
+        return failed[0]
+    ordered = sorted(results, key=lambda r: r["rate"])
+    chosen = dict(ordered[len(ordered) // 2])
+    cpus = sorted(r["server_cpu_ms"] for r in results if r["server_cpu_ms"] is not None)
+    chosen["server_cpu_ms"] = cpus[len(cpus) // 2] if cpus else None
+    return chosen
+
+
 def cell(result, width):
     if "error" in result:
         return f"{'failed':>{width}} {'':>7} {'':>7} {'':>6}"
@@ -195,6 +215,9 @@ def main():
     parser.add_argument("--windlass-pid", type=int, help="the server's process id, to report its CPU time")
     parser.add_argument("--fakecloud-pid", type=int, help="fakecloud's process id, to report its CPU time")
     parser.add_argument("--moto-pid", type=int, help="moto_server's process id, to report its CPU time")
+    parser.add_argument("--floor", help="endpoint URL of the floor server (crates/server/examples/floor.rs)")
+    parser.add_argument("--floor-pid", type=int, help="the floor server's process id")
+    parser.add_argument("--rounds", type=int, default=1, help="runs of each cell, servers taking turns")
     args = parser.parse_args()
     clients = [int(c) for c in args.clients.split(",")]
 
@@ -203,24 +226,29 @@ def main():
     if args.fakecloud:
         servers["fakecloud"] = args.fakecloud
     servers["moto"] = args.moto
-    pids = {"windlass": args.windlass_pid, "fakecloud": args.fakecloud_pid, "moto": args.moto_pid}
+    if args.floor:
+        servers["floor"] = args.floor
+    pids = {"windlass": args.windlass_pid, "fakecloud": args.fakecloud_pid, "moto": args.moto_pid, "floor": args.floor_pid}
     machines = {name: create_machines(url, name) for name, url in servers.items()}
 
     rows = []
     for workload in args.workloads.split(","):
         for c in clients:
-            cells = {}
-            for name, url in servers.items():
-                standard, express = machines[name]
-                machine = express if workload == "sync" else standard
-                cells[name] = measure(url, pids[name], workload, machine, c, args.seconds, name)
-                print(f"  {workload:<10} clients={c:<3} {name:<9} {json.dumps(cells[name])}", flush=True)
-            rows.append((workload, c, cells))
+            runs = {name: [] for name in servers}
+            for _ in range(args.rounds):
+                for name, url in servers.items():
+                    standard, express = machines[name]
+                    machine = express if workload == "sync" else standard
+                    result = measure(url, pids[name], workload, machine, c, args.seconds, name)
+                    runs[name].append(result)
+                    print(f"  {workload:<10} clients={c:<3} {name:<9} {json.dumps(result)}", flush=True)
+            rows.append((workload, c, {name: median_run(found) for name, found in runs.items()}))
 
     print()
-    print(f"10-state Pass chain through boto3, {args.seconds:g} s per cell, {os.cpu_count()} cores shared by clients and servers")
+    rounds = f", median of {args.rounds} runs" if args.rounds > 1 else ""
+    print(f"10-state Pass chain through boto3, {args.seconds:g} s per cell{rounds}, {os.cpu_count()} cores shared by clients and servers")
     print("rate = executions/s; p50/p99 = latency of one execution in ms; cpu = server CPU ms per execution")
-    peers = [name for name in servers if name != "windlass"]
+    peers = [name for name in servers if name not in ("windlass", "floor")]
     header = f"{'workload':<11} {'clients':>7}"
     for name in servers:
         header += f" | {name + '/s':>11} {'p50':>7} {'p99':>7} {'cpu':>6}"
@@ -236,6 +264,8 @@ def main():
             line += f" | {ratio(cells['windlass'], cells[name]):>13}"
         print(line)
     print("vs PEER = windlass/PEER executions/s, then PEER/windlass server CPU per execution")
+    if "floor" in servers:
+        print("floor = canned answers on windlass's HTTP stack: no signature check, no state machine, no store")
     for workload, c, cells in rows:
         for name, result in cells.items():
             if "error" in result and name == "moto" and workload == "sync" and "(500)" in result["error"]:

@@ -86,25 +86,30 @@ impl Run<'_> {
             TaskPurpose::State => {}
         }
         let (resource_type, resource) = super::states::resource_parts(&pending.request.resource);
-        let (kind, mut details) = match (&result, pending.activity) {
-            (Ok(output), activity) => (
-                if activity {
+        let lambda = super::states::is_lambda_function(&pending.request.resource);
+        let (kind, mut details) = match &result {
+            Ok(output) => (
+                if pending.activity {
                     "ActivitySucceeded"
+                } else if lambda {
+                    "LambdaFunctionSucceeded"
                 } else {
                     "TaskSucceeded"
                 },
                 crate::history::payload_details(None, "output", output.clone()),
             ),
-            (Err(failure), activity) => (
-                if activity {
+            Err(failure) => (
+                if pending.activity {
                     "ActivityFailed"
+                } else if lambda {
+                    "LambdaFunctionFailed"
                 } else {
                     "TaskFailed"
                 },
                 json!({ "error": failure.error, "cause": failure.cause }),
             ),
         };
-        if !pending.activity {
+        if !pending.activity && !lambda {
             if let Some(map) = details.as_object_mut() {
                 map.insert("resourceType".into(), json!(resource_type));
                 map.insert("resource".into(), json!(resource));
@@ -127,6 +132,8 @@ impl Run<'_> {
         let frame = pending.frame;
         let kind = if pending.activity {
             "ActivityTimedOut"
+        } else if super::states::is_lambda_function(&pending.request.resource) {
+            "LambdaFunctionTimedOut"
         } else {
             "TaskTimedOut"
         };

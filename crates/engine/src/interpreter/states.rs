@@ -340,6 +340,13 @@ impl Run<'_> {
             let mut details = json!({ "resource": task.resource, "input": input, "inputDetails": { "truncated": false } });
             add_seconds(&mut details, timeout_seconds, heartbeat_seconds);
             self.emit_for(frame, "ActivityScheduled", details);
+        } else if is_lambda_function(&task.resource) {
+            // A function's own ARN: Step Functions records LambdaFunction*
+            // events, as it did before the service integrations.
+            let mut details = json!({ "resource": task.resource, "input": input });
+            add_seconds(&mut details, timeout_seconds, None);
+            self.emit_for(frame, "LambdaFunctionScheduled", details);
+            self.emit_for(frame, "LambdaFunctionStarted", Json::Null);
         } else {
             let mut details = json!({
                 "resourceType": resource_type,
@@ -394,6 +401,12 @@ fn add_seconds(details: &mut Json, timeout: Option<u64>, heartbeat: Option<u64>)
             map.insert("heartbeatInSeconds".into(), json!(h));
         }
     }
+}
+
+/// Whether a Task `Resource` is a Lambda function's own ARN
+/// (`arn:aws:lambda:REGION:ACCOUNT:function:NAME[:QUALIFIER]`).
+pub(super) fn is_lambda_function(resource: &str) -> bool {
+    resource.starts_with("arn:aws:lambda:") && resource.split(':').nth(5) == Some("function")
 }
 
 /// Whether a Task `Resource` names an activity.

@@ -26,4 +26,5 @@ pub use execution::{
 };
 pub use history::HistoryEvent;
 pub use interpreter::redrive::{RedriveRefusal, MAX_REDRIVES};
+pub use interpreter::states::is_lambda_function;
 pub use time_fmt::format_timestamp;

@@ -71,11 +71,9 @@ pub enum Sync {
 
 impl Integration {
     pub fn parse(resource: &str) -> Option<Integration> {
-        if let Some(rest) = resource.strip_prefix(LAMBDA_FUNCTION) {
-            // REGION:ACCOUNT:function:NAME[:QUALIFIER]
-            let parts: Vec<&str> = rest.split(':').collect();
-            let named = matches!(parts.as_slice(), [_, _, "function", name] | [_, _, "function", name, _] if !name.is_empty());
-            return named.then_some(Integration::LambdaFunction);
+        if resource.starts_with(LAMBDA_FUNCTION) {
+            return windlass_engine::is_lambda_function(resource)
+                .then_some(Integration::LambdaFunction);
         }
         let rest = resource.strip_prefix("arn:aws:states:::")?;
         let rest = rest.strip_suffix(".waitForTaskToken").unwrap_or(rest);
@@ -166,15 +164,7 @@ impl Invoker for OptimizedInvoker {
                 service,
                 credentials: credentials.as_ref(),
             };
-            if integration == Integration::LambdaFunction {
-                let input = serde_json::json!({
-                    "FunctionName": request.resource,
-                    "Payload": request.input,
-                });
-                let answer = caller.call("invoke", &input).await.map_err(rename)?;
-                return lambda_result(answer).map(|mut result| result["Payload"].take());
-            }
-            run(&caller, integration, &request.input, rename).await
+            run(&caller, integration, &request, rename).await
         })
     }
 }
@@ -210,13 +200,20 @@ impl Caller<'_> {
 async fn run(
     caller: &Caller<'_>,
     integration: Integration,
-    input: &Json,
+    request: &TaskRequest,
     rename: impl Fn(Error) -> Failure,
 ) -> Result<Json, Failure> {
+    let input = &request.input;
     match integration {
-        Integration::LambdaInvoke | Integration::LambdaFunction => {
+        Integration::LambdaInvoke => {
             let answer = caller.call("invoke", input).await.map_err(rename)?;
             lambda_result(answer)
+        }
+        // The state's input is the payload, and the payload returned the result.
+        Integration::LambdaFunction => {
+            let input = serde_json::json!({ "FunctionName": request.resource, "Payload": input });
+            let answer = caller.call("invoke", &input).await.map_err(rename)?;
+            lambda_result(answer).map(|mut result| result["Payload"].take())
         }
         Integration::SqsSendMessage => caller.call("sendMessage", input).await.map_err(rename),
         Integration::SnsPublish => caller.call("publish", input).await.map_err(rename),

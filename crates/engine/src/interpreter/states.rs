@@ -404,9 +404,14 @@ fn add_seconds(details: &mut Json, timeout: Option<u64>, heartbeat: Option<u64>)
 }
 
 /// Whether a Task `Resource` is a Lambda function's own ARN
-/// (`arn:aws:lambda:REGION:ACCOUNT:function:NAME[:QUALIFIER]`).
-pub(super) fn is_lambda_function(resource: &str) -> bool {
-    resource.starts_with("arn:aws:lambda:") && resource.split(':').nth(5) == Some("function")
+/// (`arn:aws:lambda:REGION:ACCOUNT:function:NAME[:QUALIFIER]`): Step
+/// Functions invokes the function and records LambdaFunction* events.
+pub fn is_lambda_function(resource: &str) -> bool {
+    let Some(rest) = resource.strip_prefix("arn:aws:lambda:") else {
+        return false;
+    };
+    let parts: Vec<&str> = rest.split(':').collect();
+    matches!(parts.as_slice(), [_, _, "function", name] | [_, _, "function", name, _] if !name.is_empty())
 }
 
 /// Whether a Task `Resource` names an activity.

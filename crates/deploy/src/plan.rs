@@ -250,24 +250,59 @@ pub fn build_spec(
         .map(|(k, v)| (k.clone(), v.clone().unwrap_or_default()))
         .collect();
     all_labels.extend(labels);
+    let mut args: BTreeMap<String, String> = build
+        .args
+        .iter()
+        .filter_map(|(k, v)| v.clone().or_else(|| lookup(k)).map(|v| (k.clone(), v)))
+        .collect();
+    if build.cache_to.iter().any(|cache| inline_cache(cache)) {
+        // BuildKit's inline cache exporter, as `docker build` turns it on.
+        args.insert("BUILDKIT_INLINE_CACHE".into(), "1".into());
+    }
     let spec = BuildSpec {
         context: build.context.clone(),
         dockerfile: build.dockerfile.clone(),
-        args: build
-            .args
-            .iter()
-            .filter_map(|(k, v)| v.clone().or_else(|| lookup(k)).map(|v| (k.clone(), v)))
-            .collect(),
+        args,
         tag: tag.to_owned(),
         labels: all_labels,
     };
     let options = BuildOptions {
         target: build.target.clone(),
-        cache_from: build.cache_from.clone(),
+        cache_from: build
+            .cache_from
+            .iter()
+            .filter_map(|cache| cache_image(cache))
+            .collect(),
         network: build.network.clone(),
         shm_size: build.shm_size,
     };
     Some((spec, options))
+}
+
+/// The image a `cache_from` entry reads: `IMAGE`, or
+/// `type=registry,ref=IMAGE`; `None` for other cache types (they need a
+/// BuildKit session).
+pub fn cache_image(entry: &str) -> Option<String> {
+    if !entry.contains('=') {
+        return Some(entry.to_owned());
+    }
+    let attrs: BTreeMap<&str, &str> = entry
+        .split(',')
+        .filter_map(|attr| attr.trim().split_once('='))
+        .collect();
+    match attrs.get("type") {
+        None | Some(&"registry") => attrs.get("ref").map(|r| (*r).to_owned()),
+        Some(_) => None,
+    }
+}
+
+/// Whether a `cache_to` entry writes the cache into the built image
+/// (`type=inline`), the one export the build API makes without a session.
+pub fn inline_cache(entry: &str) -> bool {
+    entry
+        .split(',')
+        .filter_map(|attr| attr.trim().split_once('='))
+        .any(|(key, value)| key == "type" && value == "inline")
 }
 
 /// How to wait for a replica to be healthy: windlass's HTTP or TCP probe

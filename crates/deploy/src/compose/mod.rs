@@ -10,9 +10,9 @@
 //! [`load`] and [`parse`] return the first, for callers that only need to
 //! know whether a file is good.
 
-mod buildkit;
 mod check;
 mod diagnostic;
+mod dockerfile;
 mod dotenv;
 mod ecs;
 mod fields;
@@ -26,6 +26,7 @@ mod model;
 mod mounts;
 mod paths;
 mod pinned;
+mod pull_policy;
 mod read;
 mod resolve;
 mod rules;
@@ -50,6 +51,7 @@ pub use model::{
     ServiceNetworks, UpdateConfig,
 };
 pub use mounts::{FileContent, FileRef, FileSource, MountKind, ServiceVolume, Volume};
+pub use pull_policy::PullPolicy;
 pub use runtime::{Condition, Dependency, EnvFile, Exposed, ExtraHost, Logging, Restart, Ulimit};
 pub use summary::Strategy;
 pub use values::{Port, Protocol};

@@ -13,6 +13,7 @@ use serde::Deserialize;
 use std::fmt;
 
 use super::mounts::{self, FileRef, ServiceVolume};
+use super::pull_policy::PullPolicy;
 use super::runtime::{self, Dependency, EnvFile, Exposed, ExtraHost, Logging, Restart, Ulimit};
 use super::values::{self, visitor, Port};
 use super::windlass::Windlass;
@@ -23,6 +24,10 @@ use super::windlass::Windlass;
 pub struct Service {
     pub image: Option<String>,
     pub build: Option<Build>,
+    /// When a deploy pulls `image` and when it builds (`missing` unless
+    /// said): see `target::docker::image`.
+    #[serde(default)]
+    pub pull_policy: PullPolicy,
     #[serde(default)]
     pub ports: Vec<Port>,
     /// `env_file` entries come first, `environment` overrides them; a key with
@@ -142,7 +147,12 @@ pub struct Build {
     /// The Dockerfile stage to build.
     pub target: Option<String>,
     pub labels: BTreeMap<String, Option<String>>,
+    /// Images whose layers may serve as cache: `IMAGE` or
+    /// `type=registry,ref=IMAGE`.
     pub cache_from: Vec<String>,
+    /// Where the build's cache goes: only `type=inline` (into the image
+    /// itself) works without a BuildKit session; `rules` refuses the rest.
+    pub cache_to: Vec<String>,
     /// The network `RUN` steps use (`host`, `none`, `default`).
     pub network: Option<String>,
     /// Bytes of `/dev/shm` for `RUN` steps.
@@ -161,12 +171,14 @@ struct LongBuild {
     labels: BTreeMap<String, Option<String>>,
     #[serde(default)]
     cache_from: Vec<String>,
+    #[serde(default)]
+    cache_to: Vec<String>,
     network: Option<String>,
     #[serde(default, deserialize_with = "values::optional_bytes")]
     shm_size: Option<u64>,
 }
 
-visitor!(BuildVisitor -> Build, "a context path, or a map with context, dockerfile, args, target, labels, cache_from, network, shm_size", {
+visitor!(BuildVisitor -> Build, "a context path, or a map with context, dockerfile, args, target, labels, cache_from, cache_to, network, shm_size", {
     fn visit_str<E: de::Error>(self, context: &str) -> Result<Build, E> {
         Ok(Build { context: PathBuf::from(context), ..Build::default() })
     }
@@ -179,6 +191,7 @@ visitor!(BuildVisitor -> Build, "a context path, or a map with context, dockerfi
             target: long.target,
             labels: long.labels,
             cache_from: long.cache_from,
+            cache_to: long.cache_to,
             network: long.network,
             shm_size: long.shm_size,
         })

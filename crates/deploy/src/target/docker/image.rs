@@ -1,7 +1,8 @@
 //! The release's image: built from the service's `build`, or the image it
-//! names (pulled when missing), tagged `windlass/SERVICE:RELEASE` so that it
-//! stays while the release is retained, and pushed when its name says a
-//! registry.
+//! names, as its `pull_policy` decides (`pull`), tagged
+//! `windlass/SERVICE:RELEASE` so that it stays while the release is
+//! retained, and pushed to the repository `image` names only when
+//! `x-windlass.push` asks.
 
 use std::collections::BTreeMap;
 
@@ -17,27 +18,19 @@ pub fn release_tag(service: &str, release: &str) -> String {
     format!("windlass/{service}:{release}")
 }
 
-/// Whether an image reference names a registry (`host:port/...`,
-/// `example.com/...`, `localhost/...`), so a built image is pushed there.
-fn registry_repo(image: &str) -> Option<&str> {
-    let (repo, _) = split_reference(image);
-    let (host, _) = repo.split_once('/')?;
-    (host.contains('.') || host.contains(':') || host == "localhost").then_some(repo)
-}
-
 pub(super) async fn prepare(
     target: &DockerTarget,
     release: &ReleaseContext,
 ) -> Result<Image, Failure> {
     let tag = release_tag(&release.service, release.id());
-    let image = match &release.spec.build {
-        Some(_) => build(target, release, &tag).await?,
-        None => take(target, release, &tag).await?,
-    };
-    Ok(image)
+    match super::pull::source(target, release).await? {
+        super::pull::Source::Build => build(target, release, &tag).await,
+        super::pull::Source::Image(image) => take(target, &image, &tag).await,
+    }
 }
 
-/// Builds the service's image and tags it for its registry when it names one.
+/// Builds the service's image, tags it as `image` too (as Compose names a
+/// built image), and for its registry when `x-windlass.push` asks.
 async fn build(
     target: &DockerTarget,
     release: &ReleaseContext,
@@ -63,13 +56,21 @@ async fn build(
         .await;
     target.notes.clear(&release.service);
     let id = built.map_err(failed)?;
-    let push = match release.spec.image.as_deref().and_then(registry_repo) {
-        Some(repo) => {
-            let to = format!("{repo}:{}", release.id());
-            target.backend.tag_image(tag, &to).await.map_err(failed)?;
-            Some(to)
-        }
-        None => None,
+    let Some(image) = release.spec.image.as_deref() else {
+        return Ok(Image {
+            reference: tag.to_owned(),
+            digest: id,
+            push: None,
+        });
+    };
+    target.backend.tag_image(tag, image).await.map_err(failed)?;
+    let push = if release.spec.windlass.push {
+        let (repo, _) = split_reference(image);
+        let to = format!("{repo}:{}", release.id());
+        target.backend.tag_image(tag, &to).await.map_err(failed)?;
+        Some(to)
+    } else {
+        None
     };
     Ok(Image {
         reference: tag.to_owned(),
@@ -78,41 +79,14 @@ async fn build(
     })
 }
 
-/// Takes the image the service names, pulling it when the engine lacks it.
-async fn take(
-    target: &DockerTarget,
-    release: &ReleaseContext,
-    tag: &str,
-) -> Result<Image, Failure> {
+/// Takes the engine's image the service names (pulled by then if it was to be).
+async fn take(target: &DockerTarget, image: &str, tag: &str) -> Result<Image, Failure> {
     let unavailable = |e: crate::backend::Error| Failure::new(failures::IMAGE, e.to_string());
-    let image = release.spec.image.as_deref().ok_or_else(|| {
-        failures::input(format!(
-            "service {} has neither image nor build",
-            release.service
-        ))
-    })?;
-    let digests = match target.backend.image_digests(image).await {
-        Ok(digests) => digests,
-        Err(_) => {
-            let note = target.notes.for_service(&release.service);
-            let pulled = target
-                .backend
-                .pull_image_noting(image, target.config.credentials.for_image(image), &note)
-                .await;
-            target.notes.clear(&release.service);
-            pulled.map_err(|e| {
-                Failure::new(
-                    failures::IMAGE,
-                    format!("image {image} is not on this machine and cannot be pulled: {e}"),
-                )
-            })?;
-            target
-                .backend
-                .image_digests(image)
-                .await
-                .map_err(unavailable)?
-        }
-    };
+    let digests = target
+        .backend
+        .image_digests(image)
+        .await
+        .map_err(unavailable)?;
     target
         .backend
         .tag_image(image, tag)
@@ -159,23 +133,4 @@ pub(super) async fn push(
         digest,
         push: Some(to.clone()),
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::registry_repo;
-
-    #[test]
-    fn images_on_a_registry_are_pushed() {
-        assert_eq!(
-            registry_repo("127.0.0.1:5000/web:v1"),
-            Some("127.0.0.1:5000/web")
-        );
-        assert_eq!(
-            registry_repo("registry.example.com/team/web"),
-            Some("registry.example.com/team/web")
-        );
-        assert_eq!(registry_repo("team/web:v1"), None);
-        assert_eq!(registry_repo("web"), None);
-    }
 }

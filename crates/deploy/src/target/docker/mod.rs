@@ -12,6 +12,7 @@ mod image;
 mod live;
 mod pacing;
 mod proxies;
+mod pull;
 mod retire;
 mod rollback;
 mod start;

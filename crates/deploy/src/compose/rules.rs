@@ -155,10 +155,10 @@ fn check_build(service: &Service, at: &FieldPath, report: &mut Report) {
             "`pull_policy: build` builds the image at every deploy, and the service has no `build`: add one, or pull with `missing` or `always`",
         );
     }
-    if service.windlass.push && (service.build.is_none() || service.image.is_none()) {
+    if service.windlass.push && service.image.is_none() {
         report.error(
             &at.key("x-windlass").key("push"),
-            "`x-windlass.push` pushes the image windlass builds to the repository `image` names: give the service both `build` and `image`, or remove `push`",
+            "`x-windlass.push` pushes each release's image to the repository `image` names (as `REPO:RELEASE`), and the service has no `image`: name the repository, or remove `push`",
         );
     }
     let Some(build) = &service.build else {

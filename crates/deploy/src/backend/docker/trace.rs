@@ -172,8 +172,8 @@ pub struct Failed {
 impl Progress {
     /// Takes in one trace message; returns the lines worth showing: a
     /// step's name when it starts (`CACHED` before it when the cache
-    /// served it). BuildKit's own bookkeeping (`[internal] ...`) is not
-    /// shown.
+    /// served it). BuildKit's own bookkeeping (`[internal] ...`, the
+    /// context's copy) is not shown; the export is.
     pub fn update(&mut self, status: Status) -> Vec<String> {
         let mut shown = Vec::new();
         for vertex in status.vertexes {
@@ -189,7 +189,8 @@ impl Progress {
                 continue;
             }
             *announced = true;
-            if vertex.name.starts_with("[internal]") {
+            let step = vertex.name.starts_with('[') && !vertex.name.starts_with("[internal]");
+            if !step && !vertex.name.starts_with("exporting") {
                 continue;
             }
             shown.push(if vertex.cached {

@@ -23,14 +23,27 @@ pub(super) async fn prepare(
     release: &ReleaseContext,
 ) -> Result<Image, Failure> {
     let tag = release_tag(&release.service, release.id());
-    match super::pull::source(target, release).await? {
-        super::pull::Source::Build => build(target, release, &tag).await,
-        super::pull::Source::Image(image) => take(target, &image, &tag).await,
+    let mut image = match super::pull::source(target, release).await? {
+        super::pull::Source::Build => build(target, release, &tag).await?,
+        super::pull::Source::Image(image) => take(target, &image, &tag).await?,
+    };
+    // Pushed only when asked, wherever the image came from: `image` alone
+    // names where a pull may come from, as in Compose.
+    if let (true, Some(named)) = (release.spec.windlass.push, &release.spec.image) {
+        let (repo, _) = split_reference(named);
+        let to = format!("{repo}:{}", release.id());
+        target
+            .backend
+            .tag_image(&tag, &to)
+            .await
+            .map_err(|e| Failure::new(failures::PUSH, e.to_string()))?;
+        image.push = Some(to);
     }
+    Ok(image)
 }
 
-/// Builds the service's image, tags it as `image` too (as Compose names a
-/// built image), and for its registry when `x-windlass.push` asks.
+/// Builds the service's image and tags it as `image` too, as Compose names
+/// a built image.
 async fn build(
     target: &DockerTarget,
     release: &ReleaseContext,
@@ -56,26 +69,13 @@ async fn build(
         .await;
     target.notes.clear(&release.service);
     let id = built.map_err(failed)?;
-    let Some(image) = release.spec.image.as_deref() else {
-        return Ok(Image {
-            reference: tag.to_owned(),
-            digest: id,
-            push: None,
-        });
-    };
-    target.backend.tag_image(tag, image).await.map_err(failed)?;
-    let push = if release.spec.windlass.push {
-        let (repo, _) = split_reference(image);
-        let to = format!("{repo}:{}", release.id());
-        target.backend.tag_image(tag, &to).await.map_err(failed)?;
-        Some(to)
-    } else {
-        None
-    };
+    if let Some(image) = &release.spec.image {
+        target.backend.tag_image(tag, image).await.map_err(failed)?;
+    }
     Ok(Image {
         reference: tag.to_owned(),
         digest: id,
-        push,
+        push: None,
     })
 }
 

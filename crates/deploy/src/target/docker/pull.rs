@@ -53,20 +53,20 @@ pub(super) async fn source(
     let spec = &release.spec;
     let buildable = spec.build.is_some();
     let Some(image) = spec.image.as_deref() else {
-        return match buildable {
-            true => Ok(Source::Build),
-            false => Err(failures::input(format!(
-                "service {} has neither image nor build",
-                release.service
-            ))),
-        };
+        if buildable {
+            return Ok(Source::Build);
+        }
+        return Err(failures::input(format!(
+            "service {} has neither image nor build",
+            release.service
+        )));
     };
     let policy = spec.pull_policy;
     if policy == PullPolicy::Build {
-        return match buildable {
-            true => Ok(Source::Build),
-            false => Err(failures::input(format!("service {} has `pull_policy: build` and no `build`: add one, or pull with `missing` or `always`", release.service))),
-        };
+        if buildable {
+            return Ok(Source::Build);
+        }
+        return Err(failures::input(format!("service {} has `pull_policy: build` and no `build`: add one, or pull with `missing` or `always`", release.service)));
     }
     let local = match target.backend.image_tagged_millis(image).await {
         Ok(tagged) => Local::Present(tagged),
@@ -108,9 +108,15 @@ pub(super) async fn source(
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
     use std::time::Duration;
 
     use super::*;
+    use crate::agent::{Agent, DeployRequest};
+    use crate::test_util::FakeBackend;
+    use windlass_engine::Status;
+    use windlass_store::memory::MemoryStore;
+    use windlass_store::releases::SqliteReleases;
 
     const HOUR: i64 = 3_600_000;
 
@@ -133,5 +139,177 @@ mod tests {
         for (policy, local, pull) in cases {
             assert_eq!(must_pull(policy, local, now), pull, "{policy} {local:?}");
         }
+    }
+
+    /// Deploys service `web` (a worker: `image` and `pull_policy` as given,
+    /// `build: .` when `build`) on `backend`; returns how the deploy ended
+    /// and the image calls it made, without the reads.
+    async fn deploy(backend: &Arc<FakeBackend>, service: &str) -> (Status, Vec<String>) {
+        static CASE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let case = CASE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("windlass-pull-{}-{case}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        std::fs::write(dir.join("Dockerfile"), "FROM scratch\n").expect("Dockerfile");
+        let windlass = match service.contains("x-windlass") {
+            true => "",
+            false => "    x-windlass: {watch: 0s}\n",
+        };
+        let text = format!("services:\n  web:\n{service}{windlass}");
+        let agent = Agent::new(
+            Arc::new(MemoryStore::new()),
+            Arc::new(SqliteReleases::in_memory().expect("releases")),
+            Arc::clone(backend) as Arc<dyn crate::Backend>,
+            crate::workflow::Config::default(),
+        );
+        agent.resume().await.expect("resume");
+        let started = agent
+            .deploy(DeployRequest {
+                compose_file: dir.join("compose.yaml").display().to_string(),
+                compose_text: text,
+                by: "test".into(),
+                ..Default::default()
+            })
+            .await
+            .expect("deploy starts");
+        let finished = agent
+            .runtime()
+            .wait(&started[0].execution)
+            .await
+            .expect("deploy ends");
+        let _ = std::fs::remove_dir_all(&dir);
+        let calls = backend
+            .calls()
+            .into_iter()
+            .filter(|c| {
+                ["pull_image", "build_image", "push_image"]
+                    .iter()
+                    .any(|op| c.starts_with(op))
+                    || c.starts_with("tag_image web")
+            })
+            .collect();
+        (finished.status, calls)
+    }
+
+    fn with(image: &str, policy: Option<&str>, build: bool) -> String {
+        let mut service = format!("    image: {image}\n");
+        if let Some(policy) = policy {
+            service.push_str(&format!("    pull_policy: {policy}\n"));
+        }
+        if build {
+            service.push_str("    build: .\n");
+        }
+        service
+    }
+
+    #[tokio::test]
+    async fn missing_takes_the_engines_image_else_pulls_else_builds() {
+        let present = Arc::new(FakeBackend::new());
+        present.add_image("web:1");
+        let (status, calls) = deploy(&present, &with("web:1", None, true)).await;
+        assert_eq!(status, Status::Succeeded);
+        assert_eq!(calls, vec!["tag_image web:1 windlass/web:r1"]);
+
+        let pullable = Arc::new(FakeBackend::new());
+        let (status, calls) = deploy(&pullable, &with("web:1", Some("missing"), true)).await;
+        assert_eq!(status, Status::Succeeded);
+        assert_eq!(
+            calls,
+            vec!["pull_image web:1", "tag_image web:1 windlass/web:r1"]
+        );
+
+        let unpullable = Arc::new(FakeBackend::new());
+        unpullable.unpullable("web:1");
+        let (status, calls) = deploy(&unpullable, &with("web:1", None, true)).await;
+        assert_eq!(status, Status::Succeeded);
+        assert_eq!(
+            calls,
+            vec!["pull_image web:1", "build_image windlass/web:r1"],
+            "built, then named `image`: {calls:?}"
+        );
+        assert!(unpullable
+            .calls()
+            .contains(&"tag_image windlass/web:r1 web:1".to_owned()));
+    }
+
+    #[tokio::test]
+    async fn build_always_builds_and_never_never_pulls() {
+        let backend = Arc::new(FakeBackend::new());
+        backend.add_image("web:1");
+        let (status, calls) = deploy(&backend, &with("web:1", Some("build"), true)).await;
+        assert_eq!(status, Status::Succeeded);
+        assert_eq!(calls, vec!["build_image windlass/web:r1"]);
+
+        let backend = Arc::new(FakeBackend::new());
+        let (status, calls) = deploy(&backend, &with("web:1", Some("never"), true)).await;
+        assert_eq!(status, Status::Succeeded);
+        assert_eq!(calls, vec!["build_image windlass/web:r1"]);
+
+        let backend = Arc::new(FakeBackend::new());
+        let (status, calls) = deploy(&backend, &with("web:1", Some("never"), false)).await;
+        assert_eq!(status, Status::Failed, "nothing to run: {calls:?}");
+        assert_eq!(calls, Vec::<String>::new());
+    }
+
+    #[tokio::test]
+    async fn always_pulls_and_keeps_the_engines_image_when_the_pull_fails() {
+        let backend = Arc::new(FakeBackend::new());
+        backend.add_image("web:1");
+        let (status, calls) = deploy(&backend, &with("web:1", Some("always"), false)).await;
+        assert_eq!(status, Status::Succeeded);
+        assert_eq!(
+            calls,
+            vec!["pull_image web:1", "tag_image web:1 windlass/web:r1"]
+        );
+
+        let backend = Arc::new(FakeBackend::new());
+        backend.add_image("web:1");
+        backend.unpullable("web:1");
+        let (status, calls) = deploy(&backend, &with("web:1", Some("always"), true)).await;
+        assert_eq!(status, Status::Succeeded);
+        assert_eq!(
+            calls,
+            vec!["pull_image web:1", "tag_image web:1 windlass/web:r1"]
+        );
+    }
+
+    #[tokio::test]
+    async fn daily_pulls_an_image_tagged_more_than_a_day_ago() {
+        let now = windlass_runtime::Clock::now_millis(&windlass_runtime::SystemClock);
+        let fresh = Arc::new(FakeBackend::new());
+        fresh.add_image_tagged_at("web:1", now - HOUR);
+        let (_, calls) = deploy(&fresh, &with("web:1", Some("daily"), false)).await;
+        assert_eq!(calls, vec!["tag_image web:1 windlass/web:r1"]);
+
+        let stale = Arc::new(FakeBackend::new());
+        stale.add_image_tagged_at("web:1", now - 25 * HOUR);
+        let (status, calls) = deploy(&stale, &with("web:1", Some("every_24h"), false)).await;
+        assert_eq!(status, Status::Succeeded);
+        assert_eq!(
+            calls,
+            vec!["pull_image web:1", "tag_image web:1 windlass/web:r1"]
+        );
+    }
+
+    #[tokio::test]
+    async fn an_image_on_a_registry_is_pushed_only_when_asked() {
+        let image = "registry.example.com/team/web";
+        let backend = Arc::new(FakeBackend::new());
+        backend.unpullable(image);
+        let (status, calls) = deploy(&backend, &with(image, None, true)).await;
+        assert_eq!(status, Status::Succeeded);
+        assert!(
+            !calls.iter().any(|c| c.starts_with("push_image")),
+            "{calls:?}"
+        );
+
+        let backend = Arc::new(FakeBackend::new());
+        backend.unpullable(image);
+        let asked = with(image, None, true) + "    x-windlass: {push: true, watch: 0s}\n";
+        let (status, calls) = deploy(&backend, &asked).await;
+        assert_eq!(status, Status::Succeeded);
+        assert!(
+            calls.contains(&format!("push_image {image}:r1")),
+            "{calls:?}"
+        );
     }
 }

@@ -632,4 +632,35 @@ mod tests {
             }
         );
     }
+
+    #[test]
+    fn caches_are_images_and_an_inline_export_is_a_build_arg() {
+        assert_eq!(cache_image("app:cache").as_deref(), Some("app:cache"));
+        assert_eq!(
+            cache_image("type=registry,ref=127.0.0.1:5000/app:cache").as_deref(),
+            Some("127.0.0.1:5000/app:cache")
+        );
+        assert_eq!(cache_image("type=local,src=/tmp/cache"), None);
+        assert!(inline_cache("type=inline"));
+        assert!(!inline_cache("type=registry,ref=app:cache"));
+        let mut service = Service {
+            build: Some(crate::compose::Build {
+                context: "/nowhere".into(),
+                cache_from: vec!["type=registry,ref=app:cache".into()],
+                cache_to: vec!["type=inline".into()],
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let (spec, options) =
+            build_spec(&service, "app:r1", BTreeMap::new(), |_| None).expect("a build");
+        assert_eq!(
+            spec.args.get("BUILDKIT_INLINE_CACHE").map(String::as_str),
+            Some("1")
+        );
+        assert_eq!(options.cache_from, vec!["app:cache".to_owned()]);
+        service.build.as_mut().expect("build").cache_to.clear();
+        let (spec, _) = build_spec(&service, "app:r1", BTreeMap::new(), |_| None).expect("a build");
+        assert!(!spec.args.contains_key("BUILDKIT_INLINE_CACHE"));
+    }
 }

@@ -265,6 +265,23 @@ pub fn build_spec(
         args,
         tag: tag.to_owned(),
         labels: all_labels,
+        secrets: build
+            .secrets
+            .iter()
+            .filter_map(|secret| {
+                let id = secret
+                    .target
+                    .clone()
+                    .unwrap_or_else(|| secret.source.clone());
+                let content = match secret.content.clone()? {
+                    compose::FileContent::File(path) => backend::FileContent::Path(path),
+                    compose::FileContent::Text(text) => {
+                        backend::FileContent::Bytes(text.into_bytes())
+                    }
+                };
+                Some((id, content))
+            })
+            .collect(),
     };
     let options = BuildOptions {
         target: build.target.clone(),

@@ -2,8 +2,10 @@
 //! the build API, no buildx): a Dockerfile with `RUN --mount=type=tmpfs`,
 //! which the classic builder refuses, builds and deploys, its steps shown
 //! as BuildKit names them; a failing `RUN` is reported at its Dockerfile's
-//! file:line with the step's output. The base image (Debian's static
-//! busybox in `FROM scratch`) is made by the test.
+//! file:line with the step's output; a build secret reaches its `RUN
+//! --mount=type=secret` over a BuildKit session and stays out of the
+//! image. The base image (Debian's static busybox in `FROM scratch`) is
+//! made by the test.
 
 mod support;
 
@@ -16,24 +18,24 @@ use windlass_deploy::probe::http_status;
 use windlass_deploy::{Backend, BuildSpec};
 use windlass_engine::{Outcome, Status};
 
-const BASE: &str = "windlass-test-buildkit-base:1";
-
-/// Builds the base image: a shell and its tools, from busybox.
-async fn base_image(docker: &Docker, dir: &Path) -> Vec<String> {
+/// Builds the base image `tag`: a shell and its tools, from busybox, and
+/// `/case` naming the test (a step of its own, which BuildKit shows in
+/// this build even when another test builds the rest at the same time).
+async fn base_image(docker: &Docker, dir: &Path, tag: &str) -> Vec<String> {
     let context = dir.join("base");
     std::fs::create_dir_all(&context).expect("base context");
     std::fs::copy("/bin/busybox", context.join("busybox"))
         .expect("Debian's busybox-static at /bin/busybox (scripts/setup installs it)");
     std::fs::write(
         context.join("Dockerfile"),
-        "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\n",
+        format!("FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\nRUN echo {tag} > /case\n"),
     )
     .expect("Dockerfile");
     let notes = Arc::new(Mutex::new(Vec::new()));
     let seen = Arc::clone(&notes);
     let spec = BuildSpec {
         context,
-        tag: BASE.into(),
+        tag: tag.into(),
         ..BuildSpec::default()
     };
     docker
@@ -53,16 +55,21 @@ fn cause(outcome: &Option<Outcome>) -> String {
     }
 }
 
+const BASE: &str = "windlass-test-buildkit-base:1";
+const SECRET_BASE: &str = "windlass-test-buildkit-base:secret";
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_mount_dockerfile_builds_with_buildkit_and_a_failed_run_names_its_line() {
     let docker = Docker::connect().await.expect("Docker engine");
     let service = "wlbuildkit";
     support::cleanup(&docker, service).await;
     let dir = support::project("buildkit");
-    let notes = base_image(&docker, &dir).await;
+    let notes = base_image(&docker, &dir, BASE).await;
     println!("base image steps: {notes:?}");
     assert!(
-        notes.iter().any(|n| n.contains("RUN [\"/bin/busybox\"")),
+        notes
+            .iter()
+            .any(|n| n.ends_with(&format!("] RUN echo {BASE} > /case"))),
         "BuildKit's step names are shown: {notes:?}"
     );
 
@@ -116,5 +123,54 @@ async fn a_run_mount_dockerfile_builds_with_buildkit_and_a_failed_run_names_its_
     assert!(
         reported.contains("about to fail"),
         "the step's output: {reported}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_build_secret_is_served_to_its_run_and_kept_out_of_the_image() {
+    let docker = Docker::connect().await.expect("Docker engine");
+    let service = "wlbuildsecret";
+    support::cleanup(&docker, service).await;
+    let dir = support::project("buildsecret");
+    base_image(&docker, &dir, SECRET_BASE).await;
+    std::fs::write(dir.join("token.txt"), "s3cr3t-from-a-file\n").expect("secret file");
+    // The build fails unless both secrets arrive; it checks them by their
+    // SHA-256 (of "s3cr3t-from-a-file\n" and "k-123"), so that neither is
+    // written in the Dockerfile, whose steps the image's history keeps.
+    std::fs::write(
+        dir.join("app/Dockerfile"),
+        format!("FROM {SECRET_BASE}\nCOPY testapp /app\nRUN --mount=type=secret,id=token --mount=type=secret,id=api_key sha256sum /run/secrets/token | grep -q ^82a8aadf2c66759c31482ed130836b49989636b3d37e0f0d9c6627166e8274b8 && sha256sum /run/secrets/api_key | grep -q ^3605a9e4358da4302f8acea41f0f52cef85d0e3f727c7b020fc7305aec8d56b4\nEXPOSE 8080\nENTRYPOINT [\"/app\"]\n"),
+    )
+    .expect("Dockerfile");
+    let port = support::free_port();
+    let text = support::compose(service, port, &[("TESTAPP_VERSION", "v1")], "0s").replace(
+        "    build: ./app\n",
+        "    build:\n      context: ./app\n      secrets: [token, {source: key, target: api_key}]\n",
+    ) + "secrets:\n  token: {file: ./token.txt}\n  key: {environment: WINDLASS_TEST_BUILD_KEY}\n";
+    std::env::set_var("WINDLASS_TEST_BUILD_KEY", "k-123");
+    let (agent, _) = support::agent(&docker).await;
+    let file = dir.join("compose.yaml");
+    let (started, finished) = support::deploy(&agent, &file, service, text).await;
+    let image = format!("windlass/{service}:{}", started.release);
+    let history = std::process::Command::new("docker")
+        .args(["image", "save", &image])
+        .output()
+        .map(|out| {
+            let saved = String::from_utf8_lossy(&out.stdout).into_owned();
+            saved.contains("s3cr3t") || saved.contains("k-123")
+        });
+    support::cleanup(&docker, service).await;
+    let _ = docker.remove_image(SECRET_BASE).await;
+
+    assert_eq!(
+        finished.status,
+        Status::Succeeded,
+        "{}",
+        cause(&finished.outcome)
+    );
+    assert_eq!(
+        history.ok(),
+        Some(false),
+        "the secret is not in the image's layers"
     );
 }

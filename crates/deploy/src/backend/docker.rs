@@ -26,6 +26,7 @@ mod create;
 mod dockerfile;
 mod endpoint;
 mod secrets;
+mod session;
 mod trace;
 mod view;
 use create::create_body;

@@ -62,6 +62,9 @@ pub struct BuildSpec {
     /// The reference to give the image, `repo:tag`.
     pub tag: String,
     pub labels: BTreeMap<String, String>,
+    /// Secrets a `RUN --mount=type=secret,id=ID` reads, by id; served to
+    /// BuildKit over a session, never written into the image.
+    pub secrets: BTreeMap<String, FileContent>,
 }
 
 /// Credentials for a registry.

@@ -68,7 +68,7 @@ pub const SERVICE: &[&str] = &[
 
 const OWN_NETWORK: &str = "windlass gives every container its own network namespace on Docker's bridge, published on 127.0.0.1 for its proxy, and joins it to the service's `networks`";
 const RESOURCES: &str = "windlass passes `mem_limit`, `cpus` and `pids_limit` to the engine and no other resource control: use those, or leave the engine's defaults";
-const SESSION: &str = "SSH forwarding reaches BuildKit over a session (gRPC on the engine's `/session` endpoint), which windlass does not open: fetch private sources before the build, or build the image yourself and name it in `image`";
+const SESSION: &str = "windlass's BuildKit session serves the build's secrets, not SSH forwarding: fetch private sources before the build (or pass a token in `build.secrets`), or build the image yourself and name it in `image`";
 const DEVICES: &str = "windlass does not give containers host devices or other runtimes: run such a service outside windlass";
 
 /// Service fields windlass refuses, with why and what to use instead.
@@ -127,8 +127,7 @@ pub const NESTED_REFUSED: &[(&str, &str, &str)] = &[
     ("deploy", "endpoint_mode", "windlass's proxy is the service's one address: remove `endpoint_mode`"),
     ("deploy", "labels", "put the labels on the containers with the service's `labels`"),
     ("build", "ssh", SESSION),
-    ("build", "secrets", "build secrets are served to BuildKit over a session (gRPC on the engine's `/session` endpoint), which windlass does not open: pass what the build needs in `args`, or build the image yourself and name it in `image`"),
-    ("build", "additional_contexts", "the engine's build API takes one context, and named contexts need a BuildKit session, which windlass does not open: copy what the build needs into the context"),
+    ("build", "additional_contexts", "the engine's build API takes one context, and named contexts would need BuildKit's file sync over the session, which windlass does not serve: copy what the build needs into the context"),
     ("build", "dockerfile_inline", "write the Dockerfile into the build context and name it with `dockerfile`"),
     ("build", "platforms", "windlass builds for the engine's own platform only"),
     ("build", "tags", "windlass tags each release's image itself (and the one `image` names)"),

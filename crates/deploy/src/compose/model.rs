@@ -157,6 +157,10 @@ pub struct Build {
     pub network: Option<String>,
     /// Bytes of `/dev/shm` for `RUN` steps.
     pub shm_size: Option<u64>,
+    /// Top-level secrets the build's `RUN --mount=type=secret,id=ID` may
+    /// read, by id (`target`, else the secret's name); their content once
+    /// loaded.
+    pub secrets: Vec<FileRef>,
 }
 
 #[derive(Deserialize)]
@@ -176,9 +180,11 @@ struct LongBuild {
     network: Option<String>,
     #[serde(default, deserialize_with = "values::optional_bytes")]
     shm_size: Option<u64>,
+    #[serde(default, deserialize_with = "mounts::file_refs")]
+    secrets: Vec<FileRef>,
 }
 
-visitor!(BuildVisitor -> Build, "a context path, or a map with context, dockerfile, args, target, labels, cache_from, cache_to, network, shm_size", {
+visitor!(BuildVisitor -> Build, "a context path, or a map with context, dockerfile, args, target, labels, cache_from, cache_to, network, shm_size, secrets", {
     fn visit_str<E: de::Error>(self, context: &str) -> Result<Build, E> {
         Ok(Build { context: PathBuf::from(context), ..Build::default() })
     }
@@ -194,6 +200,7 @@ visitor!(BuildVisitor -> Build, "a context path, or a map with context, dockerfi
             cache_to: long.cache_to,
             network: long.network,
             shm_size: long.shm_size,
+            secrets: long.secrets,
         })
     }
 });

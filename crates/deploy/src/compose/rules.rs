@@ -180,12 +180,12 @@ fn check_build(service: &Service, at: &FieldPath, report: &mut Report) {
     let at = at.key("build");
     for (i, cache) in build.cache_from.iter().enumerate() {
         if crate::plan::cache_image(cache).is_none() {
-            report.error(&at.key("cache_from").index(i), format!("cache {cache:?} cannot be read: the engine's build API takes images (`IMAGE` or `type=registry,ref=IMAGE`); other cache types need a BuildKit session, which windlass does not open"));
+            report.error(&at.key("cache_from").index(i), format!("cache {cache:?} cannot be read: the engine's build API takes images (`IMAGE` or `type=registry,ref=IMAGE`); BuildKit reads other cache types through buildx's control API, which windlass does not use"));
         }
     }
     for (i, cache) in build.cache_to.iter().enumerate() {
         if !crate::plan::inline_cache(cache) {
-            report.error(&at.key("cache_to").index(i), format!("cache {cache:?} cannot be written: windlass writes the cache into the image it builds (`type=inline`), which `cache_from` then reads; exporting it elsewhere needs a BuildKit session, which windlass does not open"));
+            report.error(&at.key("cache_to").index(i), format!("cache {cache:?} cannot be written: windlass writes the cache into the image it builds (`type=inline`), which `cache_from` then reads; exporting it elsewhere needs buildx's control API, which windlass does not use"));
         }
     }
 }

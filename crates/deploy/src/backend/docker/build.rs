@@ -6,7 +6,7 @@
 //! `compose::fields` refuses); its progress is shown a step at a time and
 //! a failed step is reported at its Dockerfile's file:line.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use bollard::query_parameters::{BuildImageOptionsBuilder, BuilderVersion};
@@ -15,8 +15,8 @@ use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 use serde::Deserialize;
 
 use super::endpoint::{Endpoint, Lines};
-use super::{dockerfile, engine, tar_context, trace, Docker};
-use crate::backend::{BuildOptions, BuildSpec, Error, Note};
+use super::{dockerfile, engine, session, tar_context, trace, Docker};
+use crate::backend::{BuildOptions, BuildSpec, Error, FileContent, Note};
 
 /// Which builder the engine gives windlass.
 #[derive(Debug, Clone, PartialEq)]
@@ -82,16 +82,31 @@ impl Docker {
                 context: spec.context.clone(),
                 message: e.to_string(),
             })??;
+        let failed = |message: String| Error::Build {
+            tag: spec.tag.clone(),
+            message,
+        };
         match self.builder().await {
             Builder::BuildKit(endpoint) => {
                 tracing::debug!(tag = %spec.tag, "building with BuildKit");
-                let path = format!(
-                    "/v{}/build?{}",
-                    self.client.client_version(),
-                    query(spec, options)
-                );
-                buildkit(&endpoint, &path, archive, spec, note).await
+                let api = self.client.client_version().to_string();
+                let mut path = format!("/v{api}/build?{}", query(spec, options));
+                let mut session = None;
+                if !spec.secrets.is_empty() {
+                    let secrets = read_secrets(spec).map_err(failed)?;
+                    let opened = session::open(&endpoint, &api, secrets)
+                        .await
+                        .map_err(|e| failed(format!("cannot open a BuildKit session for the build's secrets: {e}")))?;
+                    path.push_str(&format!("&session={}", opened.id));
+                    session = Some(opened);
+                }
+                let built = buildkit(&endpoint, &path, archive, spec, note).await;
+                drop(session);
+                built
             }
+            Builder::Classic if !spec.secrets.is_empty() => Err(failed(
+                "build secrets need BuildKit, and this engine builds with the classic builder only (BuildKit needs a Linux engine of API 1.39 or later, reached on a unix or plain tcp socket)".into(),
+            )),
             Builder::Classic => self.classic(spec, options, archive, note).await,
         }
     }
@@ -166,6 +181,19 @@ impl Docker {
             .map_err(engine("inspect image", tag))?;
         Ok(image.id.unwrap_or_default())
     }
+}
+
+/// The bytes of each build secret, by id.
+fn read_secrets(spec: &BuildSpec) -> Result<BTreeMap<String, Vec<u8>>, String> {
+    spec.secrets
+        .iter()
+        .map(|(id, content)| match content {
+            FileContent::Bytes(bytes) => Ok((id.clone(), bytes.clone())),
+            FileContent::Path(path) => std::fs::read(path)
+                .map(|bytes| (id.clone(), bytes))
+                .map_err(|e| format!("cannot read build secret {id} from {}: {e}", path.display())),
+        })
+        .collect()
 }
 
 /// The build's settings as the build API's query.
@@ -307,7 +335,6 @@ fn shown(path: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::BTreeMap;
 
     #[test]
     fn the_query_carries_every_setting_encoded() {
@@ -316,7 +343,7 @@ mod tests {
             dockerfile: Some("docker/Dockerfile.prod".into()),
             args: BTreeMap::from([("A".into(), "1 2".into())]),
             tag: "windlass/web:r1".into(),
-            labels: BTreeMap::new(),
+            ..BuildSpec::default()
         };
         let options = BuildOptions {
             target: Some("prod".into()),

@@ -56,6 +56,20 @@ impl Endpoint {
             .header(hyper::header::CONTENT_TYPE, "application/x-tar")
             .body(Full::new(Bytes::from(body)))
             .map_err(|e| e.to_string())?;
+        self.send(request).await
+    }
+
+    /// Sends `request` on a connection of its own, which may be upgraded
+    /// (`hyper::upgrade::on` the answer) to another protocol.
+    pub async fn send<B>(
+        &self,
+        request: hyper::Request<B>,
+    ) -> Result<hyper::Response<Incoming>, String>
+    where
+        B: hyper::body::Body + Send + 'static,
+        B::Data: Send,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
         macro_rules! send {
             ($stream:expr) => {{
                 let stream = $stream.map_err(|e| format!("cannot connect to {self:?}: {e}"))?;
@@ -64,8 +78,8 @@ impl Endpoint {
                         .await
                         .map_err(|e| e.to_string())?;
                 tokio::spawn(async move {
-                    if let Err(err) = connection.await {
-                        tracing::debug!(%err, "build connection to the engine ended");
+                    if let Err(err) = connection.with_upgrades().await {
+                        tracing::debug!(%err, "a connection to the engine ended");
                     }
                 });
                 sender

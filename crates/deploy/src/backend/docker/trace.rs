@@ -76,6 +76,14 @@ impl<'a> Iterator for Fields<'a> {
     }
 }
 
+/// The first length-delimited field `field` of a message, as text.
+pub fn string_field(message: &[u8], field: u64) -> Option<String> {
+    Fields::new(message).find_map(|(f, value)| match value {
+        Value::Bytes(b) if f == field => Some(text(b)),
+        _ => None,
+    })
+}
+
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }

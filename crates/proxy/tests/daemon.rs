@@ -465,7 +465,11 @@ async fn two_apps_services_of_one_name_get_proxies_of_their_own() {
         .into_iter()
         .map(|v| v.name.as_str().to_owned())
         .collect();
-    assert_eq!(names, ["blog/web"], "closing one app's web leaves the other's");
+    assert_eq!(
+        names,
+        ["blog/web"],
+        "closing one app's web leaves the other's"
+    );
     daemon.shutdown().await.expect("shutdown");
     let _ = std::fs::remove_dir_all(&dir);
 }

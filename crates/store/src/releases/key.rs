@@ -144,10 +144,7 @@ mod tests {
         let ecs: ServiceKey = "ecs/prod/shop-web".parse().expect("an ECS key");
         assert_eq!((ecs.app(), ecs.service()), ("ecs/prod", "shop-web"));
         assert!(ecs.is_ecs() && !key.is_ecs());
-        assert_eq!(
-            serde_json::to_string(&key).expect("JSON"),
-            r#""shop/web""#
-        );
+        assert_eq!(serde_json::to_string(&key).expect("JSON"), r#""shop/web""#);
         for bad in ["web", "/web", "shop/", ""] {
             assert_eq!(bad.parse::<ServiceKey>(), Err(BadKey(bad.into())), "{bad}");
         }

@@ -42,6 +42,19 @@ pub(super) fn migrate(conn: &Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
+/// Whether the database is as this version writes it: its service keys
+/// qualified and its installation made.
+pub(super) fn is_current(conn: &Connection) -> rusqlite::Result<bool> {
+    let has_meta: bool = conn
+        .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'release_meta'")?
+        .exists([])?;
+    if !has_meta {
+        return Ok(false);
+    }
+    conn.prepare("SELECT 1 FROM release_meta WHERE key = 'installation'")?
+        .exists([])
+}
+
 /// The installation's id, made on first use and kept in the database.
 pub(super) fn installation(conn: &Connection) -> rusqlite::Result<Installation> {
     let stored: Option<String> = conn
@@ -118,8 +131,7 @@ fn owners(conn: &Connection) -> rusqlite::Result<BTreeMap<String, String>> {
     let mut owners = BTreeMap::new();
     for row in rows {
         let (app, services) = row?;
-        let members: Vec<serde_json::Value> =
-            serde_json::from_str(&services).unwrap_or_default();
+        let members: Vec<serde_json::Value> = serde_json::from_str(&services).unwrap_or_default();
         for member in members {
             if let Some(service) = member.get("service").and_then(|s| s.as_str()) {
                 // Later app releases come later: the newest owner wins.

@@ -143,7 +143,11 @@ pub trait Releases: Send + Sync + 'static {
     fn keys(&self) -> Result<Vec<ServiceKey>>;
     /// The services of `app` that have a release.
     fn keys_of(&self, app: &str) -> Result<Vec<ServiceKey>> {
-        Ok(self.keys()?.into_iter().filter(|k| k.app() == app).collect())
+        Ok(self
+            .keys()?
+            .into_iter()
+            .filter(|k| k.app() == app)
+            .collect())
     }
     /// This store's installation: made once, the same ever after.
     fn installation(&self) -> Result<Installation>;
@@ -266,6 +270,35 @@ impl SqliteReleases {
         conn.execute_batch(SCHEMA).map_err(open_error)?;
         conn.execute_batch(apps::SCHEMA).map_err(open_error)?;
         migrate::migrate(&conn).map_err(open_error)?;
+        // Made now, so that a reader that cannot write finds it.
+        migrate::installation(&conn).map_err(open_error)?;
+        Ok(SqliteReleases {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    /// The database at `path` for reading only: nothing is created,
+    /// migrated or written (a dry run's plan, beside a stopped agent). A
+    /// database an older windlass wrote is refused until an agent has
+    /// opened it once.
+    pub fn open_read_only(path: &Path) -> Result<Self> {
+        let open_error = |e: rusqlite::Error| Error::Open {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        };
+        let conn = Connection::open_with_flags(
+            path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(open_error)?;
+        conn.execute_batch("PRAGMA busy_timeout=5000;")
+            .map_err(open_error)?;
+        if !migrate::is_current(&conn).map_err(open_error)? {
+            return Err(Error::Open {
+                path: path.display().to_string(),
+                reason: "it was written by an older windlass; start the agent once (windlass agent) so that it is brought up to date".into(),
+            });
+        }
         Ok(SqliteReleases {
             conn: Mutex::new(conn),
         })
@@ -630,7 +663,13 @@ mod tests {
         assert_eq!(store.create(new("web"))?.id, "r2");
         assert_eq!(store.create(new("api"))?.id, "r1");
         store.set_image(&key("shop/web"), "r2", "windlass/web:r2", "sha256:ab")?;
-        store.set_outcome(&key("shop/web"), "r2", Outcome::RolledBack, Some(3), Some("unhealthy"))?;
+        store.set_outcome(
+            &key("shop/web"),
+            "r2",
+            Outcome::RolledBack,
+            Some(3),
+            Some("unhealthy"),
+        )?;
         let list = store.list(&key("shop/web"))?;
         assert_eq!(
             list.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
@@ -663,14 +702,21 @@ mod tests {
             )?;
         }
         let store = SqliteReleases::open(&path)?;
-        assert_eq!(store.get(&key("default/web"), "r1")?.map(|r| r.pruned_millis), Some(None));
+        assert_eq!(
+            store
+                .get(&key("default/web"), "r1")?
+                .map(|r| r.pruned_millis),
+            Some(None)
+        );
         store.set_pruned(&key("default/web"), "r1", 42)?;
         assert_eq!(store.list(&key("default/web"))?[0].pruned_millis, Some(42));
         drop(store);
         // Opening again does not add the column twice.
         let again = SqliteReleases::open(&path)?;
         assert_eq!(
-            again.get(&key("default/web"), "r1")?.and_then(|r| r.pruned_millis),
+            again
+                .get(&key("default/web"), "r1")?
+                .and_then(|r| r.pruned_millis),
             Some(42)
         );
         let _ = std::fs::remove_dir_all(&dir);
@@ -740,7 +786,10 @@ mod tests {
         // The holder is gone: no heartbeat since 200, stale before 250.
         assert_eq!(store.try_lock(&lock("b", 2, 300), 250)?, None);
         store.unlock(&key("shop/web"), "a")?;
-        assert!(store.lock_of(&key("shop/web"))?.is_some(), "only the holder unlocks");
+        assert!(
+            store.lock_of(&key("shop/web"))?.is_some(),
+            "only the holder unlocks"
+        );
         store.unlock(&key("shop/web"), "b")?;
         assert_eq!(store.lock_of(&key("shop/web"))?, None);
         Ok(())

@@ -767,6 +767,11 @@ mod tests {
     use std::time::Duration;
     use windlass_store::memory::MemoryStore;
 
+    /// The test files' app is their folder's name, `nowhere`.
+    fn web() -> ServiceKey {
+        ServiceKey::new("nowhere", "web").expect("a key")
+    }
+
     fn agent(backend: Arc<FakeBackend>) -> Agent {
         Agent::new(
             Arc::new(MemoryStore::new()),
@@ -807,7 +812,7 @@ mod tests {
             .expect("ends");
         // The waiter frees the lock once the execution has ended.
         for _ in 0..100 {
-            if agent.releases().lock_of("web").expect("lock").is_none() {
+            if agent.releases().lock_of(&web()).expect("lock").is_none() {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
@@ -833,7 +838,7 @@ mod tests {
             .set_app_outcome("nowhere", id, outcome, None, None)
             .expect("outcome");
         let dead = Lock {
-            service: "web".into(),
+            service: web(),
             holder: arn.into(),
             pid: u32::MAX,
             host: host_name().into(),
@@ -864,7 +869,7 @@ mod tests {
                 .expect("app release")
                 .outcome
         };
-        let free = || releases.lock_of("web").expect("lock").is_none();
+        let free = || releases.lock_of(&web()).expect("lock").is_none();
         let first = new_agent();
         first.resume().await.expect("resume");
         // A worker: the fake backend's containers serve no HTTP.
@@ -938,7 +943,7 @@ mod tests {
         let agent = agent(Arc::clone(&backend));
         agent.resume().await.expect("resume");
         let releases = Arc::clone(agent.releases());
-        let free = || releases.lock_of("web").expect("lock").is_none();
+        let free = || releases.lock_of(&web()).expect("lock").is_none();
         let app = |id: &str| {
             releases
                 .app_release("nowhere", id)
@@ -988,7 +993,7 @@ mod tests {
         eventually("the lock freed", free).await;
         assert_eq!(
             releases
-                .live("web")
+                .live(&web())
                 .expect("live")
                 .map(|l| l.release)
                 .as_deref(),
@@ -998,7 +1003,7 @@ mod tests {
         // The app release left records how long the rollback took: the
         // time recorded on the service release it left.
         let left = releases
-            .get("web", "r1")
+            .get(&web(), "r1")
             .expect("read")
             .expect("r1")
             .rollback_millis;
@@ -1024,6 +1029,6 @@ mod tests {
             matches!(refused, Err(Error::NoService { .. })),
             "{refused:?}"
         );
-        assert!(agent.releases().services().expect("services").is_empty());
+        assert!(agent.releases().keys().expect("keys").is_empty());
     }
 }

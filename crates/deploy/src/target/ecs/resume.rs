@@ -372,7 +372,7 @@ mod tests {
     fn a_lock_is_gone_when_its_pid_is_or_its_heartbeat_is_stale() {
         let now = 1_000_000;
         let lock = |pid, heartbeat_millis| Lock {
-            service: "ecs/shop/web".into(),
+            service: "ecs/shop/web".parse().expect("a key"),
             holder: "arn".into(),
             pid,
             host: host_name().into(),

@@ -74,12 +74,12 @@ pub(super) async fn source(
     };
     let mut present = local != Local::Missing;
     if must_pull(policy, local, target.clock.now_millis()) {
-        let note = target.notes.for_service(&release.service);
+        let note = target.notes.for_service(&release.key);
         let pulled = target
             .backend
             .pull_image_noting(image, target.config.credentials.for_image(image), &note)
             .await;
-        target.notes.clear(&release.service);
+        target.notes.clear(&release.key);
         match pulled {
             Ok(()) => present = true,
             Err(err) if buildable => {
@@ -177,9 +177,21 @@ mod tests {
             .await
             .expect("deploy ends");
         let _ = std::fs::remove_dir_all(&dir);
+        // The release's own tag (windlass/INSTALLATION/APP/web:r1) reads `release`.
         let calls = backend
             .calls()
             .into_iter()
+            .map(|call| {
+                call.split(' ')
+                    .map(
+                        |word| match word.starts_with("windlass/") && word.ends_with("/web:r1") {
+                            true => "release",
+                            false => word,
+                        },
+                    )
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
             .filter(|c| {
                 ["pull_image", "build_image", "push_image"]
                     .iter()
@@ -207,15 +219,12 @@ mod tests {
         present.add_image("web:1");
         let (status, calls) = deploy(&present, &with("web:1", None, true)).await;
         assert_eq!(status, Status::Succeeded);
-        assert_eq!(calls, vec!["tag_image web:1 windlass/web:r1"]);
+        assert_eq!(calls, vec!["tag_image web:1 release"]);
 
         let pullable = Arc::new(FakeBackend::new());
         let (status, calls) = deploy(&pullable, &with("web:1", Some("missing"), true)).await;
         assert_eq!(status, Status::Succeeded);
-        assert_eq!(
-            calls,
-            vec!["pull_image web:1", "tag_image web:1 windlass/web:r1"]
-        );
+        assert_eq!(calls, vec!["pull_image web:1", "tag_image web:1 release"]);
 
         let unpullable = Arc::new(FakeBackend::new());
         unpullable.unpullable("web:1");
@@ -223,12 +232,13 @@ mod tests {
         assert_eq!(status, Status::Succeeded);
         assert_eq!(
             calls,
-            vec!["pull_image web:1", "build_image windlass/web:r1"],
+            vec!["pull_image web:1", "build_image release"],
             "built, then named `image`: {calls:?}"
         );
         assert!(unpullable
             .calls()
-            .contains(&"tag_image windlass/web:r1 web:1".to_owned()));
+            .iter()
+            .any(|c| c.starts_with("tag_image windlass/") && c.ends_with("/web:r1 web:1")));
     }
 
     #[tokio::test]
@@ -237,12 +247,12 @@ mod tests {
         backend.add_image("web:1");
         let (status, calls) = deploy(&backend, &with("web:1", Some("build"), true)).await;
         assert_eq!(status, Status::Succeeded);
-        assert_eq!(calls, vec!["build_image windlass/web:r1"]);
+        assert_eq!(calls, vec!["build_image release"]);
 
         let backend = Arc::new(FakeBackend::new());
         let (status, calls) = deploy(&backend, &with("web:1", Some("never"), true)).await;
         assert_eq!(status, Status::Succeeded);
-        assert_eq!(calls, vec!["build_image windlass/web:r1"]);
+        assert_eq!(calls, vec!["build_image release"]);
 
         let backend = Arc::new(FakeBackend::new());
         let (status, calls) = deploy(&backend, &with("web:1", Some("never"), false)).await;
@@ -256,20 +266,14 @@ mod tests {
         backend.add_image("web:1");
         let (status, calls) = deploy(&backend, &with("web:1", Some("always"), false)).await;
         assert_eq!(status, Status::Succeeded);
-        assert_eq!(
-            calls,
-            vec!["pull_image web:1", "tag_image web:1 windlass/web:r1"]
-        );
+        assert_eq!(calls, vec!["pull_image web:1", "tag_image web:1 release"]);
 
         let backend = Arc::new(FakeBackend::new());
         backend.add_image("web:1");
         backend.unpullable("web:1");
         let (status, calls) = deploy(&backend, &with("web:1", Some("always"), true)).await;
         assert_eq!(status, Status::Succeeded);
-        assert_eq!(
-            calls,
-            vec!["pull_image web:1", "tag_image web:1 windlass/web:r1"]
-        );
+        assert_eq!(calls, vec!["pull_image web:1", "tag_image web:1 release"]);
     }
 
     #[tokio::test]
@@ -278,16 +282,13 @@ mod tests {
         let fresh = Arc::new(FakeBackend::new());
         fresh.add_image_tagged_at("web:1", now - HOUR);
         let (_, calls) = deploy(&fresh, &with("web:1", Some("daily"), false)).await;
-        assert_eq!(calls, vec!["tag_image web:1 windlass/web:r1"]);
+        assert_eq!(calls, vec!["tag_image web:1 release"]);
 
         let stale = Arc::new(FakeBackend::new());
         stale.add_image_tagged_at("web:1", now - 25 * HOUR);
         let (status, calls) = deploy(&stale, &with("web:1", Some("every_24h"), false)).await;
         assert_eq!(status, Status::Succeeded);
-        assert_eq!(
-            calls,
-            vec!["pull_image web:1", "tag_image web:1 windlass/web:r1"]
-        );
+        assert_eq!(calls, vec!["pull_image web:1", "tag_image web:1 release"]);
     }
 
     #[tokio::test]

@@ -416,6 +416,42 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_rollback_of_a_name_two_apps_share_is_refused_with_the_choices() {
+        let agent = agent();
+        for app in ["shop", "blog"] {
+            agent
+                .releases()
+                .create(windlass_store::releases::NewRelease {
+                    service: windlass_store::releases::ServiceKey::new(app, "web").expect("a key"),
+                    compose_file: "compose.yaml".into(),
+                    compose_text: String::new(),
+                    by: "test".into(),
+                    created_millis: 1,
+                    fingerprint: None,
+                })
+                .expect("release");
+        }
+        let request = r#"{"service":"web","by":"me@here"}"#;
+        let (status, body) = call(&agent, "POST", contract::ROLLBACK, request).await;
+        assert_eq!(status, 400);
+        let body = refusal(&body);
+        assert_eq!(body.kind, ErrorKind::Refused, "the CLI's exit code 7");
+        assert!(
+            body.message.contains("blog/web") && body.message.contains("shop/web"),
+            "{}",
+            body.message
+        );
+        // Named with its app, it is that app's web (which has nothing live).
+        let request = r#"{"service":"web","app":"shop","by":"me@here"}"#;
+        let (status, body) = call(&agent, "POST", contract::ROLLBACK, request).await;
+        assert_eq!(status, 400);
+        assert_eq!(
+            refusal(&body).message,
+            "service shop/web has no live release to roll back from"
+        );
+    }
+
+    #[tokio::test]
     async fn status_lists_services_without_a_proxy_too() {
         let agent = agent();
         agent

@@ -393,6 +393,7 @@ async fn serve(
     let _sampling = windlass_dashboard::services::start_sampling(&dashboard);
     // The dashboard's routes are all under /ui; everything else is the API.
     let router = windlass_dashboard::router(dashboard).merge(app(Arc::new(server)));
+    tracing::info!(hosts = %front.hosts, "answering requests whose Host is one of these (--allowed-host adds names)");
     let router = hosts::check(router, front.hosts);
     listen::serve(listener, router, front.tls, front.limits, shutdown()).await;
     tracing::info!("stopped serving");
@@ -426,5 +427,49 @@ async fn shutdown() {
     #[cfg(not(unix))]
     {
         let _ = interrupt.await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_store_url_is_shown_without_its_password() {
+        assert_eq!(
+            redacted("postgres://windlass:s3cret@db:5432/windlass"),
+            "postgres://windlass:***@db:5432/windlass"
+        );
+        assert_eq!(redacted("postgres://db/windlass"), "postgres://db/windlass");
+        assert_eq!(redacted("sqlite:/var/lib/w.db"), "sqlite:/var/lib/w.db");
+    }
+
+    #[test]
+    fn a_key_file_holds_one_key_a_line_and_never_echoes_a_bad_one() {
+        let dir = std::env::temp_dir().join(format!("windlass-keys-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).expect("a directory");
+        let path = dir.join("keys");
+        let private = |text: &str| {
+            std::fs::write(&path, text).expect("writes");
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+                    .expect("chmod");
+            }
+        };
+        private("# keys\nAKID1:one\n\n  AKID2:two:with:colons  \n");
+        let keys = access_key_file(&path).expect("two keys");
+        assert_eq!(
+            keys.iter()
+                .map(|k| (k.id.as_str(), k.secret.as_str()))
+                .collect::<Vec<_>>(),
+            [("AKID1", "one"), ("AKID2", "two:with:colons")]
+        );
+        private("AKID1:one\nsecret-without-an-id\n");
+        let error = access_key_file(&path).expect_err("a bad line").to_string();
+        assert!(error.contains("line 2"), "{error}");
+        assert!(!error.contains("secret-without-an-id"), "{error}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -4,15 +4,29 @@
 //! settled, the project's name written. A release stores this text, so that
 //! the agent (another process, another environment) and a later rollback
 //! read exactly what `windlass deploy` read.
+//!
+//! Whatever Compose takes from the deploying command's environment at run
+//! time is resolved here too, so that the agent never looks in its own: a
+//! service's `env_file`s are read into its `environment`, keys without a
+//! value (and build args without one) get the deploying command's value,
+//! and a secret or config from an `environment` variable has that
+//! variable's value in the text's `x-windlass-environment`. The text can
+//! hold secrets, so the agent's database is its user's only (0600).
+
+use std::collections::BTreeMap;
 
 use serde_norway::{Mapping, Value};
 
 use super::merge::strip_tags;
-use super::Project;
+use super::{Project, Service};
+
+/// The top-level key of the variables a pinned text's secrets and configs
+/// are read from.
+const ENVIRONMENT: &str = "x-windlass-environment";
 
 /// The pinned text of `value` (the merged, interpolated tree the project was
-/// checked from).
-pub(crate) fn pinned_text(value: &Value, project: &Project) -> String {
+/// checked from, with the variables `env` it was interpolated with).
+pub(crate) fn pinned_text(value: &Value, project: &Project, env: &BTreeMap<String, String>) -> String {
     let Value::Mapping(top) = strip_tags(value.clone()) else {
         return String::new();
     };
@@ -20,14 +34,18 @@ pub(crate) fn pinned_text(value: &Value, project: &Project) -> String {
     pinned.insert("name".into(), Value::String(project.project.clone()));
     for (key, value) in top {
         match key.as_str() {
-            Some("name") => {}
+            Some("name") | Some(ENVIRONMENT) => {}
             Some("services") => {
-                pinned.insert(key, services(value, project));
+                pinned.insert(key, services(value, project, env));
             }
             _ => {
                 pinned.insert(key, value);
             }
         }
+    }
+    let variables = sourced_variables(project, env);
+    if !variables.is_empty() {
+        pinned.insert(ENVIRONMENT.into(), Value::Mapping(variables));
     }
     let mut pinned = Value::Mapping(pinned);
     escape_dollars(&mut pinned);
@@ -35,25 +53,74 @@ pub(crate) fn pinned_text(value: &Value, project: &Project) -> String {
 }
 
 /// The services that run; their `profiles` are dropped, since the profiles
-/// that chose them are not in the agent's environment.
-fn services(value: Value, project: &Project) -> Value {
+/// that chose them are not in the agent's environment, and what they take
+/// from the environment resolved.
+fn services(value: Value, project: &Project, env: &BTreeMap<String, String>) -> Value {
     let Value::Mapping(services) = value else {
         return value;
     };
     let kept = services
         .into_iter()
-        .filter(|(name, _)| {
-            name.as_str()
-                .is_some_and(|n| project.services.contains_key(n))
-        })
-        .map(|(name, mut service)| {
+        .filter_map(|(name, mut service)| {
+            let resolved = project.services.get(name.as_str()?)?;
             if let Value::Mapping(fields) = &mut service {
                 fields.remove("profiles");
+                resolve_environment(fields, resolved, env);
             }
-            (name, service)
+            Some((name, service))
         })
         .collect();
     Value::Mapping(kept)
+}
+
+/// `env_file` read into `environment`, and keys without a value given the
+/// deploying command's (left without one when it has none, as Compose
+/// leaves them unset); the same for build args.
+fn resolve_environment(fields: &mut Mapping, service: &Service, env: &BTreeMap<String, String>) {
+    fields.remove("env_file");
+    if !service.environment.is_empty() {
+        fields.insert("environment".into(), key_values(&service.environment, env));
+    }
+    if let (Some(Value::Mapping(build)), Some(resolved)) = (fields.get_mut("build"), &service.build) {
+        if !resolved.args.is_empty() {
+            build.insert("args".into(), key_values(&resolved.args, env));
+        }
+    }
+}
+
+fn key_values(values: &BTreeMap<String, Option<String>>, env: &BTreeMap<String, String>) -> Value {
+    let mapping = values
+        .iter()
+        .map(|(key, value)| {
+            let value = value.clone().or_else(|| env.get(key).cloned());
+            (Value::String(key.clone()), value.map_or(Value::Null, Value::String))
+        })
+        .collect();
+    Value::Mapping(mapping)
+}
+
+/// The variables the project's secrets and configs are read from, with
+/// their values.
+fn sourced_variables(project: &Project, env: &BTreeMap<String, String>) -> Mapping {
+    project
+        .secrets
+        .values()
+        .chain(project.configs.values())
+        .filter_map(|source| source.environment.as_ref())
+        .filter_map(|name| Some((Value::String(name.clone()), Value::String(env.get(name)?.clone()))))
+        .collect()
+}
+
+/// The variables a pinned text carries for its secrets and configs (its
+/// `x-windlass-environment`); nothing else of any environment is used.
+pub(crate) fn environment(top: &Mapping) -> BTreeMap<String, String> {
+    let Some(Value::Mapping(variables)) = top.get(ENVIRONMENT) else {
+        return BTreeMap::new();
+    };
+    variables
+        .iter()
+        .filter_map(|(k, v)| Some((k.as_str()?.to_owned(), v.as_str()?.to_owned())))
+        .collect()
 }
 
 /// `$` becomes `$$` in every value, so that reading the text again

@@ -486,6 +486,50 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
+    #[tokio::test]
+    async fn a_release_records_the_connections_user_not_the_one_the_request_names() {
+        let backend = Arc::new(FakeBackend::new());
+        backend.add_image("web:1");
+        let agent = Agent::new(
+            Arc::new(MemoryStore::new()),
+            Arc::new(SqliteReleases::in_memory().expect("releases")),
+            backend,
+            crate::workflow::Config::default(),
+        );
+        agent.resume().await.expect("resume");
+        let request = DeployRequest {
+            compose_file: "/nowhere/compose.yaml".into(),
+            compose_text: "services:\n  web:\n    image: web:1\n    x-windlass: {watch: 0s}\n"
+                .into(),
+            by: "root@elsewhere".into(),
+            ..DeployRequest::default()
+        };
+        let nobody = Peer {
+            uid: 65534,
+            gid: 65534,
+            pid: None,
+        };
+        let call = axum::http::Request::builder()
+            .method("POST")
+            .uri(contract::DEPLOY)
+            .header("content-type", "application/json")
+            .extension(nobody)
+            .body(Body::from(serde_json::to_vec(&request).expect("json")))
+            .expect("request");
+        let answer = app(agent.clone()).oneshot(call).await.expect("answer");
+        assert_eq!(answer.status(), 200);
+        let release = agent
+            .releases()
+            .get("web", "r1")
+            .expect("read")
+            .expect("r1 recorded");
+        let host = crate::holder::host_name();
+        assert_eq!(
+            release.by,
+            format!("{}@{host} for root@elsewhere", nobody.user_name())
+        );
+    }
+
     #[test]
     fn the_recorded_deployer_is_the_connections_user() {
         let root = Peer {

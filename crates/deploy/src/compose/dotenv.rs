@@ -112,6 +112,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn an_error_never_shows_the_files_text() {
+        let none = |_: &str| None;
+        for text in [
+            "root:$6$s3cr3t:19000:0:99999:7:::",
+            "s3cr3t key=1",
+            "KEY='s3cr3t",
+            "KEY=\"s3cr3t",
+            "KEY=${s3cr3t",
+            "KEY=${A:?s3cr3t}",
+        ] {
+            let error = parse(text, &none).expect_err(text);
+            assert_eq!(error.line, 1);
+            assert!(!error.message.contains("s3cr3t"), "{text}: {}", error.message);
+        }
+    }
+
+    #[test]
     fn reads_compose_env_files() {
         let text = "# c\nA=1\nexport B = two words # note\nC='${A} lit'\nD=\"x${A}\\ny\"\nE=${A}-${HOST_ONLY}\nBARE\n";
         let env = |n: &str| (n == "HOST_ONLY").then(|| "h".to_owned());

@@ -192,4 +192,67 @@ mod tests {
         assert_eq!(checked.expect("checked").services, project.services);
         let _ = std::fs::remove_dir_all(&dir);
     }
+
+    #[test]
+    fn what_compose_takes_from_the_environment_is_pinned_and_the_readers_is_never_used() {
+        use super::super::{parse_pinned, FileChecks, FileContent};
+        let dir = std::env::temp_dir().join(format!("wl-pinned-env-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("app")).expect("dir");
+        std::fs::write(dir.join("app/Dockerfile"), "FROM scratch\n").expect("Dockerfile");
+        std::fs::write(dir.join("web.env"), "FROM_FILE=yes\n").expect("env file");
+        std::fs::write(
+            dir.join("compose.yaml"),
+            "services:\n  web:\n    image: web\n    env_file: [./web.env]\n    environment: [TOKEN, ABSENT]\n    build: {context: ./app, args: [VERSION]}\n    secrets: [api_key]\nsecrets:\n  api_key:\n    environment: API_KEY\n",
+        )
+        .expect("compose");
+        let options = Options {
+            environment: BTreeMap::from([
+                ("TOKEN".to_owned(), "t0ken".to_owned()),
+                ("API_KEY".to_owned(), "k3y$".to_owned()),
+                ("VERSION".to_owned(), "7".to_owned()),
+            ]),
+            files: FileChecks::Skip,
+            ..Options::default()
+        };
+        let (pinned, diagnostics) = pin_files(&[dir.join("compose.yaml")], &options);
+        let (_, text) = pinned.unwrap_or_else(|| panic!("pinned: {diagnostics:?}"));
+        assert!(!text.contains("env_file"), "{text}");
+        // The env file is not needed any more: its variables are in the text.
+        std::fs::remove_file(dir.join("web.env")).expect("remove");
+        let again = parse_pinned(&text, &dir.join("compose.yaml")).expect("reads back");
+        let web = &again.services["web"];
+        assert_eq!(web.environment.get("FROM_FILE"), Some(&Some("yes".into())));
+        assert_eq!(web.environment.get("TOKEN"), Some(&Some("t0ken".into())));
+        assert_eq!(web.environment.get("ABSENT"), Some(&None));
+        let build = web.build.as_ref().expect("build");
+        assert_eq!(build.args.get("VERSION"), Some(&Some("7".into())));
+        assert_eq!(
+            web.secrets[0].content,
+            Some(FileContent::Text("k3y$".into()))
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_received_text_is_not_interpolated_with_the_readers_environment_or_dot_env() {
+        use super::super::parse_pinned;
+        let dir = std::env::temp_dir().join(format!("wl-pinned-own-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        std::fs::write(dir.join(".env"), "DOTENV_SECRET=from-dot-env\n").expect(".env");
+        // PATH is set in every process, as the agent's secrets are in its.
+        assert!(std::env::var_os("PATH").is_some());
+        let text = "services:\n  web:\n    image: \"web:${PATH}${DOTENV_SECRET}\"\n    secrets: [key]\nsecrets:\n  key:\n    environment: PATH\n";
+        match parse_pinned(text, &dir.join("compose.yaml")) {
+            Err(e) => {
+                let message = e.to_string();
+                assert!(message.contains("PATH is not set"), "{message}");
+                assert!(!message.contains("/usr/bin"), "{message}");
+            }
+            Ok(project) => panic!("the agent's PATH reached a secret: {:?}", project.services),
+        }
+        let text = "services:\n  web:\n    image: \"web:${PATH}${DOTENV_SECRET}\"\n";
+        let project = parse_pinned(text, &dir.join("compose.yaml")).expect("reads");
+        assert_eq!(project.services["web"].image.as_deref(), Some("web:"));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

@@ -11,9 +11,7 @@ use std::process::ExitCode;
 use windlass_proxy::daemon::{self, Daemon};
 
 fn usage(problem: &str) -> ExitCode {
-    eprintln!(
-        "proxy_daemon: {problem}\nusage: proxy_daemon --state DIR"
-    );
+    eprintln!("proxy_daemon: {problem}\nusage: proxy_daemon --state DIR");
     ExitCode::from(2)
 }
 

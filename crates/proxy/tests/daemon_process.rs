@@ -150,7 +150,10 @@ async fn test() {
     let (mut deployer, mut said) = spawn(
         "deployer",
         &[
-            ("WINDLASS_PROXY_CONTROL", control.control_socket().display().to_string()),
+            (
+                "WINDLASS_PROXY_CONTROL",
+                control.control_socket().display().to_string(),
+            ),
             ("WINDLASS_PROXY_UPSTREAM", v2.addr.to_string()),
         ],
     )

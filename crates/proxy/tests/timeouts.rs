@@ -81,7 +81,10 @@ async fn a_tcp_connection_on_which_nothing_passes_is_closed() {
     proxy.switch(Release::new("r1", [v1])).expect("switch");
     let mut conn = Conn::open(proxy.local_addr()).await.expect("routed");
     assert_eq!(conn.echo(b"ping").await, b"ping");
-    assert!(conn.closed_by_peer().await, "the idle connection stays open");
+    assert!(
+        conn.closed_by_peer().await,
+        "the idle connection stays open"
+    );
     let mut fresh = Conn::open(proxy.local_addr()).await.expect("routed");
     assert_eq!(fresh.echo(b"again").await, b"again");
 }
@@ -117,7 +120,10 @@ async fn the_control_socket_cuts_idle_clients_and_still_answers() {
         .expect("answer");
     assert_eq!((status.as_u16(), &body[..]), (200, &b"pong"[..]));
     for stream in &mut idle {
-        assert!(closed(stream).await, "an idle control connection was left open");
+        assert!(
+            closed(stream).await,
+            "an idle control connection was left open"
+        );
     }
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -260,7 +260,7 @@ pub async fn connect(state: &StateArgs, start: bool) -> anyhow::Result<Client> {
 
 /// A state folder of another user is not ours to start an agent on (its
 /// agent's socket is its user's and root's only).
-fn refuse_others_state(dir: &Path) -> anyhow::Result<()> {
+pub fn refuse_others_state(dir: &Path) -> anyhow::Result<()> {
     use std::os::unix::fs::MetadataExt;
     let me = owner::own_uid();
     match std::fs::metadata(dir) {

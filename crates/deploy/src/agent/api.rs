@@ -313,12 +313,14 @@ impl Client {
             }
             None => Vec::new(),
         };
-        let (status, bytes) = self.socket.send(method, path, body).await.map_err(|e| {
-            ClientError::Unreachable {
-                socket: self.socket.path().to_owned(),
-                message: e.to_string(),
-            }
-        })?;
+        let (status, bytes) =
+            self.socket
+                .send(method, path, body)
+                .await
+                .map_err(|e| ClientError::Unreachable {
+                    socket: self.socket.path().to_owned(),
+                    message: e.to_string(),
+                })?;
         if !status.is_success() {
             return Err(match serde_json::from_slice::<ErrorBody>(&bytes) {
                 Ok(body) => ClientError::Refused(body),
@@ -539,7 +541,10 @@ mod tests {
         };
         let host = crate::holder::host_name();
         assert_eq!(recorded_by(&root, ""), format!("root@{host}"));
-        assert_eq!(recorded_by(&root, &format!("root@{host}")), format!("root@{host}"));
+        assert_eq!(
+            recorded_by(&root, &format!("root@{host}")),
+            format!("root@{host}")
+        );
         assert_eq!(
             recorded_by(&root, "mallory@elsewhere"),
             format!("root@{host} for mallory@elsewhere")

@@ -186,7 +186,11 @@ impl Agent {
     pub async fn open(dir: &Path, proxies: Proxies) -> Result<Agent, String> {
         windlass_proxy::owner::private_dir(dir).map_err(|e| e.to_string())?;
         let db = database(dir);
-        for file in [db.clone(), sqlite_side_file(&db, "-wal"), sqlite_side_file(&db, "-shm")] {
+        for file in [
+            db.clone(),
+            sqlite_side_file(&db, "-wal"),
+            sqlite_side_file(&db, "-shm"),
+        ] {
             if file == db || file.exists() {
                 windlass_proxy::owner::private_file(&file).map_err(|e| e.to_string())?;
             }
@@ -283,7 +287,8 @@ impl Agent {
     /// file's) as one app release in one execution; with the user's own
     /// definition, one execution per service.
     pub async fn deploy(&self, request: DeployRequest) -> Result<Vec<Started>, Error> {
-        let project = compose::parse_pinned(&request.compose_text, Path::new(&request.compose_file))?;
+        let project =
+            compose::parse_pinned(&request.compose_text, Path::new(&request.compose_file))?;
         let services = self.services_asked(&request, &project)?;
         if request.definition.is_none() {
             return self.deploy_app(&request, &project, &services).await;

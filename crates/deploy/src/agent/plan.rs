@@ -14,7 +14,8 @@ use crate::workflow::app::waves;
 impl Agent {
     /// The plan of `request`'s deploy.
     pub async fn plan(&self, request: DeployRequest) -> Result<PlanView, Error> {
-        let project = compose::parse_pinned(&request.compose_text, Path::new(&request.compose_file))?;
+        let project =
+            compose::parse_pinned(&request.compose_text, Path::new(&request.compose_file))?;
         let asked = self.services_asked(&request, &project)?;
         let (changed, _) = self.changed(&request, &project, &asked).await?;
         let order = waves(

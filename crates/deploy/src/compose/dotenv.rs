@@ -78,7 +78,8 @@ pub fn parse(
 fn expand(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
     let mut findings: Vec<Finding> = Vec::new();
     interpolate(text, lookup, &mut findings).map_err(|_| {
-        "the value has an invalid `$` interpolation: write `$$` for a literal `$`, or ${NAME}".into()
+        "the value has an invalid `$` interpolation: write `$$` for a literal `$`, or ${NAME}"
+            .into()
     })
 }
 
@@ -124,7 +125,11 @@ mod tests {
         ] {
             let error = parse(text, &none).expect_err(text);
             assert_eq!(error.line, 1);
-            assert!(!error.message.contains("s3cr3t"), "{text}: {}", error.message);
+            assert!(
+                !error.message.contains("s3cr3t"),
+                "{text}: {}",
+                error.message
+            );
         }
     }
 

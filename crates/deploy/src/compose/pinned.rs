@@ -26,7 +26,11 @@ const ENVIRONMENT: &str = "x-windlass-environment";
 
 /// The pinned text of `value` (the merged, interpolated tree the project was
 /// checked from, with the variables `env` it was interpolated with).
-pub(crate) fn pinned_text(value: &Value, project: &Project, env: &BTreeMap<String, String>) -> String {
+pub(crate) fn pinned_text(
+    value: &Value,
+    project: &Project,
+    env: &BTreeMap<String, String>,
+) -> String {
     let Value::Mapping(top) = strip_tags(value.clone()) else {
         return String::new();
     };
@@ -81,7 +85,8 @@ fn resolve_environment(fields: &mut Mapping, service: &Service, env: &BTreeMap<S
     if !service.environment.is_empty() {
         fields.insert("environment".into(), key_values(&service.environment, env));
     }
-    if let (Some(Value::Mapping(build)), Some(resolved)) = (fields.get_mut("build"), &service.build) {
+    if let (Some(Value::Mapping(build)), Some(resolved)) = (fields.get_mut("build"), &service.build)
+    {
         if !resolved.args.is_empty() {
             build.insert("args".into(), key_values(&resolved.args, env));
         }
@@ -93,7 +98,10 @@ fn key_values(values: &BTreeMap<String, Option<String>>, env: &BTreeMap<String, 
         .iter()
         .map(|(key, value)| {
             let value = value.clone().or_else(|| env.get(key).cloned());
-            (Value::String(key.clone()), value.map_or(Value::Null, Value::String))
+            (
+                Value::String(key.clone()),
+                value.map_or(Value::Null, Value::String),
+            )
         })
         .collect();
     Value::Mapping(mapping)
@@ -107,7 +115,12 @@ fn sourced_variables(project: &Project, env: &BTreeMap<String, String>) -> Mappi
         .values()
         .chain(project.configs.values())
         .filter_map(|source| source.environment.as_ref())
-        .filter_map(|name| Some((Value::String(name.clone()), Value::String(env.get(name)?.clone()))))
+        .filter_map(|name| {
+            Some((
+                Value::String(name.clone()),
+                Value::String(env.get(name)?.clone()),
+            ))
+        })
         .collect()
 }
 

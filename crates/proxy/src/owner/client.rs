@@ -51,10 +51,7 @@ impl Client {
             .header(hyper::header::CONTENT_TYPE, "application/json")
             .body(Full::new(Bytes::from(body)))
             .map_err(|e| broken(&e))?;
-        let response = sender
-            .send_request(request)
-            .await
-            .map_err(|e| broken(&e))?;
+        let response = sender.send_request(request).await.map_err(|e| broken(&e))?;
         let status = response.status();
         let bytes = response
             .into_body()

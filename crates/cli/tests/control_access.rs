@@ -99,6 +99,27 @@ fn wait_for(path: &Path, log: &Path) {
     }
 }
 
+/// A process this test started, stopped when the test ends however it
+/// ends, with the proxy daemon an agent started (its pid file) if any.
+struct Running {
+    child: Child,
+    proxy_pid: Option<PathBuf>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if let Some(pid) = self
+            .proxy_pid
+            .as_ref()
+            .and_then(|f| std::fs::read_to_string(f).ok())
+        {
+            let _ = Command::new("kill").arg(pid.trim()).status();
+        }
+    }
+}
+
 fn spawn(mut command: Command, log: &Path) -> Child {
     let log = std::fs::File::create(log).expect("log");
     command
@@ -118,7 +139,10 @@ fn only_the_owner_reaches_the_agent_and_the_proxy_daemon() {
     let log = dir.join("agent.log");
     let mut command = Command::new(env!("CARGO_BIN_EXE_windlass"));
     command.args(["agent", "--state"]).arg(&state);
-    let mut agent = spawn(command, &log);
+    let mut agent = Running {
+        child: spawn(command, &log),
+        proxy_pid: Some(state.join("proxy.pid")),
+    };
     let agent_socket = state.join("agent.sock");
     let proxy_socket = state.join("proxy/proxy.sock");
     wait_for(&agent_socket, &log);
@@ -174,8 +198,8 @@ fn only_the_owner_reaches_the_agent_and_the_proxy_daemon() {
     assert_eq!(status, "200", "{body}");
 
     // A dead agent's socket path cannot be taken by another user.
-    let _ = agent.kill();
-    let _ = agent.wait();
+    let _ = agent.child.kill();
+    let _ = agent.child.wait();
     let taken = as_nobody(Path::new("/bin/rm"), &["-f"])
         .arg(&agent_socket)
         .output()
@@ -186,9 +210,7 @@ fn only_the_owner_reaches_the_agent_and_the_proxy_daemon() {
         "nobody removed the agent's socket"
     );
 
-    if let Ok(pid) = std::fs::read_to_string(state.join("proxy.pid")) {
-        let _ = Command::new("kill").arg(pid.trim()).status();
-    }
+    drop(agent);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -199,14 +221,17 @@ fn the_cli_refuses_a_socket_served_by_another_user() {
     // nobody serves a control socket of its own (a proxy daemon)...
     let theirs = dir.join("nobody");
     let log = dir.join("nobody.log");
-    let mut impostor = spawn(
-        {
-            let mut command = as_nobody(&exe, &["proxy", "--state"]);
-            command.arg(&theirs);
-            command
-        },
-        &log,
-    );
+    let impostor = Running {
+        proxy_pid: None,
+        child: spawn(
+            {
+                let mut command = as_nobody(&exe, &["proxy", "--state"]);
+                command.arg(&theirs);
+                command
+            },
+            &log,
+        ),
+    };
     let socket = theirs.join("proxy/proxy.sock");
     wait_for(&socket, &log);
     // ...and the place where root's CLI looks for its agent leads there.
@@ -220,8 +245,7 @@ fn the_cli_refuses_a_socket_served_by_another_user() {
         .output()
         .expect("windlass rollback");
     let said = String::from_utf8_lossy(&out.stderr);
-    let _ = impostor.kill();
-    let _ = impostor.wait();
+    drop(impostor);
     assert!(!out.status.success(), "{said}");
     assert!(said.contains("served by uid 65534"), "{said}");
     assert!(said.contains("refusing to send it anything"), "{said}");

@@ -418,7 +418,7 @@ mod tests {
         assert_eq!(status, 400);
         assert_eq!(
             refusal(&body).message,
-            "service web has no live release to roll back from"
+            "no app deployed here has a service web (see windlass status)"
         );
 
         let (status, body) = call(&agent, "GET", "/v1/executions?arn=nope&after=0", "").await;
@@ -432,7 +432,7 @@ mod tests {
         agent
             .releases()
             .set_live(&Live {
-                service: "worker".into(),
+                service: "nowhere/worker".parse().expect("a key"),
                 release: "r2".into(),
                 address: String::new(),
                 upstreams: Vec::new(),
@@ -446,7 +446,7 @@ mod tests {
         assert_eq!(
             view.services,
             vec![ServiceStatus {
-                service: "worker".into(),
+                service: "nowhere/worker".parse().expect("a key"),
                 address: None,
                 live: Some("r2".into()),
                 upstreams: Vec::new(),
@@ -522,7 +522,10 @@ mod tests {
         assert_eq!(answer.status(), 200);
         let release = agent
             .releases()
-            .get("web", "r1")
+            .get(
+                &windlass_store::releases::ServiceKey::new("nowhere", "web").expect("key"),
+                "r1",
+            )
             .expect("read")
             .expect("r1 recorded");
         let host = crate::holder::host_name();

@@ -80,6 +80,7 @@ impl Agent for AgentLink {
         let request = RollbackRequest {
             service,
             app,
+            here: None,
             release: None,
             by: by.to_string(),
         };

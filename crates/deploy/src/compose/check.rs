@@ -122,6 +122,13 @@ pub(crate) fn check(
             build.context = absolute(&project_dir, &build.context, None);
         }
     }
+    // `platform: ${DOCKER_PLATFORM:-}` left empty means no platform, as
+    // Compose reads it.
+    for service in typed.values_mut() {
+        if service.platform.as_deref() == Some("") {
+            service.platform = None;
+        }
+    }
     let active = active_profiles(options, &env);
     let (services, left_out): (IndexMap<_, _>, IndexMap<_, _>) =
         typed.into_iter().partition(|(_, s): &(String, Service)| {

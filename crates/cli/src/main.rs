@@ -2,6 +2,7 @@
 //! errors to exit codes. The work is done in the library crates.
 
 mod commands;
+mod logging;
 
 use std::process::ExitCode;
 
@@ -17,6 +18,12 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[derive(Parser)]
 #[command(name = "windlass", version, about)]
 struct Cli {
+    /// How log lines are written to stderr: `text` (the default), or `json`
+    /// (one object a line); also WINDLASS_LOG_FORMAT, which the proxy an
+    /// agent starts inherits. `RUST_LOG` filters them (default: info for
+    /// server, agent and proxy; warn for other commands).
+    #[arg(long, global = true, value_enum)]
+    log_format: Option<logging::LogFormat>,
     #[command(subcommand)]
     command: Command,
 }
@@ -25,6 +32,9 @@ struct Cli {
 enum Command {
     /// Check state machine definitions (JSON or YAML); exit 0 only when all are valid.
     Validate(commands::validate::Args),
+    /// Print the Compose app as windlass resolved it, in Compose's canonical
+    /// form (as `docker compose config` does).
+    Config(commands::config::Args),
     /// Run a state machine to its end and print its output.
     Run(commands::run::Args),
     /// Run ASL conformance cases and report pass/fail per category.
@@ -97,8 +107,16 @@ pub mod exit {
 
 fn run() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
+    let verbosity = match cli.command {
+        Command::Server(_) | Command::Agent(_) | Command::Proxy(_) => {
+            logging::Verbosity::LongRunning
+        }
+        _ => logging::Verbosity::OneShot,
+    };
+    logging::install(logging::format(cli.log_format)?, verbosity);
     let code = match cli.command {
         Command::Validate(args) => commands::validate::run(args)?,
+        Command::Config(args) => commands::config::run(args)?,
         Command::Run(args) => commands::run::run(args)?,
         Command::Conformance(args) => commands::conformance::run(args)?,
         Command::Bench(args) => commands::bench::run(args)?,

@@ -16,7 +16,9 @@ pub mod actions;
 pub mod arn;
 pub mod error;
 mod express;
+pub mod hosts;
 pub mod integrations;
+pub mod listen;
 pub mod pages;
 pub mod region;
 pub mod sigv4;
@@ -185,13 +187,30 @@ async fn handle(State(server): State<Arc<Server>>, request: Request<Body>) -> Re
         }
         Err(error) => Err(error),
     };
+    let target = parts
+        .headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
     let mut response = match answer {
-        Ok(body) => (
-            [(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE))],
-            body,
-        )
-            .into_response(),
-        Err(error) => error.into_response(),
+        Ok(body) => {
+            tracing::debug!(target, "answered");
+            (
+                [(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE))],
+                body,
+            )
+                .into_response()
+        }
+        Err(error) => {
+            // The client gets the error; a failure of the server's own
+            // (a store that refuses writes) needs a line for the operator.
+            if error.is_internal() {
+                tracing::error!(target, code = error.code, message = %error.message, "request failed");
+            } else {
+                tracing::debug!(target, code = error.code, message = %error.message, "refused");
+            }
+            error.into_response()
+        }
     };
     if let Ok(id) = HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()) {
         response.headers_mut().insert("x-amzn-RequestId", id);
@@ -238,6 +257,12 @@ async fn read_body(
             while let Some(inner) = source {
                 if inner.is::<http_body_util::LengthLimitError>() {
                     return too_large(format!("more than {MAX_REQUEST_BYTES}"));
+                }
+                if let Some(timed_out) = inner.downcast_ref::<listen::BodyTimedOut>() {
+                    return ApiError::new(
+                        "RequestTimeoutException",
+                        format!("The request body did not arrive within {:?}.", timed_out.0),
+                    );
                 }
                 source = inner.source();
             }

@@ -11,6 +11,7 @@
 //! know whether a file is good.
 
 mod buildkit;
+pub mod canonical;
 mod check;
 mod diagnostic;
 mod dotenv;
@@ -292,6 +293,40 @@ fn run_keeping(
         check::check(loaded, options, &first, files, &mut report)
     };
     (project, report.diagnostics)
+}
+
+/// Reads and checks `files` as [`check_files`] does, and gives the project
+/// in Compose's canonical form, as `docker compose config` prints it.
+pub fn canonical_files(
+    files: &[PathBuf],
+    options: &Options,
+    normalize: canonical::Normalize,
+    format: canonical::Format,
+) -> (Option<String>, Vec<Diagnostic>) {
+    let (project, diagnostics) = check_files(files, options);
+    let text = project.map(|project| {
+        let environment = environment(&project, options);
+        let settings = canonical::Settings {
+            environment: &environment,
+            normalize,
+        };
+        canonical::text(&project, &settings, format)
+    });
+    (text, diagnostics)
+}
+
+/// The variables a project was read with: its `.env`, then `options`'
+/// environment over it.
+pub fn environment(project: &Project, options: &Options) -> BTreeMap<String, String> {
+    let mut report = diagnostic::Report::default();
+    let mut env = read::read_env_files(
+        &[project.directory.join(".env")],
+        false,
+        &options.environment,
+        &mut report,
+    );
+    env.extend(options.environment.clone());
+    env
 }
 
 /// Reads and checks the Compose file at `path`, with this process's

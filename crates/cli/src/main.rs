@@ -32,6 +32,9 @@ struct Cli {
 enum Command {
     /// Check state machine definitions (JSON or YAML); exit 0 only when all are valid.
     Validate(commands::validate::Args),
+    /// Print the Compose app as windlass resolved it, in Compose's canonical
+    /// form (as `docker compose config` does).
+    Config(commands::config::Args),
     /// Run a state machine to its end and print its output.
     Run(commands::run::Args),
     /// Run ASL conformance cases and report pass/fail per category.
@@ -113,6 +116,7 @@ fn run() -> anyhow::Result<ExitCode> {
     logging::install(logging::format(cli.log_format)?, verbosity);
     let code = match cli.command {
         Command::Validate(args) => commands::validate::run(args)?,
+        Command::Config(args) => commands::config::run(args)?,
         Command::Run(args) => commands::run::run(args)?,
         Command::Conformance(args) => commands::conformance::run(args)?,
         Command::Bench(args) => commands::bench::run(args)?,

@@ -18,11 +18,12 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[derive(Parser)]
 #[command(name = "windlass", version, about)]
 struct Cli {
-    /// How log lines are written to stderr: `text`, or `json` (one object a
-    /// line). `RUST_LOG` filters them (default: info for server, agent and
-    /// proxy; warn for other commands).
-    #[arg(long, global = true, value_enum, default_value_t = logging::LogFormat::Text)]
-    log_format: logging::LogFormat,
+    /// How log lines are written to stderr: `text` (the default), or `json`
+    /// (one object a line); also WINDLASS_LOG_FORMAT, which the proxy an
+    /// agent starts inherits. `RUST_LOG` filters them (default: info for
+    /// server, agent and proxy; warn for other commands).
+    #[arg(long, global = true, value_enum)]
+    log_format: Option<logging::LogFormat>,
     #[command(subcommand)]
     command: Command,
 }
@@ -112,7 +113,7 @@ fn run() -> anyhow::Result<ExitCode> {
         }
         _ => logging::Verbosity::OneShot,
     };
-    logging::install(cli.log_format, verbosity);
+    logging::install(logging::format(cli.log_format)?, verbosity);
     let code = match cli.command {
         Command::Validate(args) => commands::validate::run(args)?,
         Command::Config(args) => commands::config::run(args)?,
@@ -139,7 +140,11 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(error) => {
             eprintln!("windlass: {error:#}");
-            ExitCode::from(exit::ERROR)
+            if commands::which::is_refusal(&error) {
+                ExitCode::from(exit::REFUSED)
+            } else {
+                ExitCode::from(exit::ERROR)
+            }
         }
     }
 }

@@ -18,7 +18,7 @@ use super::merge::strip_tags;
 use super::mounts::{FileSource, Volume};
 use super::read::{absolute, kind, Loaded};
 use super::typed::{cast_scalars, check_field, typed};
-use super::{dotenv, rules, Network, Options, Project, Service};
+use super::{dotenv, pinned, rules, Network, Options, Project, Service};
 
 /// Builds the project; `None` when an error was reported.
 pub(crate) fn check(
@@ -35,6 +35,10 @@ pub(crate) fn check(
     } = loaded;
     let Value::Mapping(mut top) = strip_tags(value) else {
         return None;
+    };
+    let env = match options.pinned {
+        true => pinned::environment(&top),
+        false => env,
     };
     for key in top.keys().map(key_text).collect::<Vec<_>>() {
         let at = FieldPath::of(&[&key]);

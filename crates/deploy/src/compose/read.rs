@@ -36,13 +36,20 @@ pub(crate) struct Input<'a> {
 pub(crate) fn read(inputs: &[Input<'_>], options: &Options, report: &mut Report) -> Option<Loaded> {
     let first = inputs.first()?;
     let project_dir = absolute(&cwd(), first.file.parent().unwrap_or(Path::new("")), None);
-    let mut env = read_env_files(
-        &[project_dir.join(".env")],
-        false,
-        &options.environment,
-        report,
-    );
-    env.extend(options.environment.clone());
+    // A pinned text was interpolated where it was pinned: the reader's own
+    // variables and `.env` must not reach it.
+    let env = if options.pinned {
+        BTreeMap::new()
+    } else {
+        let mut env = read_env_files(
+            &[project_dir.join(".env")],
+            false,
+            &options.environment,
+            report,
+        );
+        env.extend(options.environment.clone());
+        env
+    };
     let value = read_unit(inputs, &project_dir, &env, &mut Vec::new(), report)?;
     Some(Loaded {
         value,

@@ -268,6 +268,7 @@ fn two_app_releases(releases: &SqliteReleases) {
                     release: release.id.clone(),
                     address: format!("127.0.0.1:{}", 8000 + n),
                     upstreams: Vec::new(),
+                    ports: Vec::new(),
                     since_millis: n,
                 })
                 .expect("live");

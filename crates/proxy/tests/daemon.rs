@@ -40,10 +40,7 @@ fn any_port() -> SocketAddr {
 }
 
 fn live(release: &str, upstreams: &[SocketAddr]) -> LiveRelease {
-    LiveRelease {
-        release: release.into(),
-        upstreams: upstreams.to_vec(),
-    }
+    LiveRelease::new(release, upstreams.to_vec())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -56,7 +53,7 @@ async fn switches_through_the_client_under_load_fail_no_request() {
         .ensure(&web, &ServiceSpec::new(any_port(), Protocol::Http))
         .await
         .expect("ensure");
-    let addr = view.spec.listen;
+    let addr = view.spec.ports[0].listen;
     assert_ne!(addr.port(), 0, "the answer names the port bound");
     let v1 = upstream("v1").await;
     let v2 = upstream("v2").await;
@@ -115,6 +112,7 @@ async fn a_restarted_daemon_binds_and_routes_as_the_state_file_says() {
         .await
         .expect("ensure web")
         .spec
+        .ports[0]
         .listen;
     let mut db_spec = ServiceSpec::new(any_port(), Protocol::Tcp);
     db_spec.hold_timeout_ms = 5_000;
@@ -123,6 +121,7 @@ async fn a_restarted_daemon_binds_and_routes_as_the_state_file_says() {
         .await
         .expect("ensure db")
         .spec
+        .ports[0]
         .listen;
     control
         .ensure(&idle, &ServiceSpec::new(any_port(), Protocol::Http))
@@ -139,7 +138,7 @@ async fn a_restarted_daemon_binds_and_routes_as_the_state_file_says() {
     let before = control.services().await.expect("list");
     let table = state::read(&dir).expect("state file");
     assert_eq!(table.services.len(), 3);
-    assert_eq!(table.services[&db].spec.listen, db_addr);
+    assert_eq!(table.services[&db].spec.ports[0].listen, db_addr);
     assert_eq!(table.services[&db].spec.hold_timeout_ms, 5_000);
     assert_eq!(
         table.services[&web].live,
@@ -203,6 +202,7 @@ async fn drains_forgets_and_replaces_through_the_client() {
         .await
         .expect("ensure")
         .spec
+        .ports[0]
         .listen;
     control
         .switch(&db, &live("r1", &[v1]))
@@ -255,7 +255,7 @@ async fn drains_forgets_and_replaces_through_the_client() {
         .ensure(&db, &ServiceSpec::new(addr, Protocol::Tcp))
         .await
         .expect("ensure again");
-    assert_eq!(same.spec.listen, addr);
+    assert_eq!(same.spec.ports[0].listen, addr);
     let mut longer = ServiceSpec::new(addr, Protocol::Tcp);
     longer.hold_timeout_ms = 1_000;
     let replaced = control.ensure(&db, &longer).await.expect("replace");
@@ -376,7 +376,7 @@ async fn a_switch_of_several_services_moves_all_or_none() {
             .ensure(service, &ServiceSpec::new(any_port(), Protocol::Http))
             .await
             .expect("ensure");
-        addrs.push(view.spec.listen);
+        addrs.push(view.spec.ports[0].listen);
     }
     let (v1, v2) = (upstream("v1").await, upstream("v2").await);
     let both = |release: &str, at: SocketAddr| {

@@ -8,7 +8,7 @@ use super::app::{app_name, dependencies};
 use super::contract::{DeployRequest, PlanView, ServicePlan};
 use super::{Agent, Error};
 use crate::compose::{self, Project, Strategy};
-use crate::target::docker::protocol;
+use crate::target::docker::ports;
 use crate::workflow::app::waves;
 
 impl Agent {
@@ -35,9 +35,7 @@ impl Agent {
                 image: self.image_source(&project, name).await,
                 strategy: match strategy {
                     _ if spec.runs_to_completion => "job".to_owned(),
-                    Strategy::BlueGreen if spec.proxy_address().is_none() => {
-                        "start-first".to_owned()
-                    }
+                    Strategy::BlueGreen if !spec.has_proxy() => "start-first".to_owned(),
                     strategy => strategy.as_str().to_owned(),
                 },
                 why: if spec.runs_to_completion {
@@ -46,13 +44,7 @@ impl Agent {
                 } else {
                     why.to_owned()
                 },
-                proxy: spec.proxy_address().map(|address| {
-                    let level = match protocol(spec) {
-                        windlass_proxy::Protocol::Http => "HTTP",
-                        windlass_proxy::Protocol::Tcp => "TCP",
-                    };
-                    format!("{address} ({level})")
-                }),
+                ports: spec.published_ports().iter().map(ports::describe).collect(),
                 summary: project.describe(name).unwrap_or_default(),
             });
         }

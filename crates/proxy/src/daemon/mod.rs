@@ -31,7 +31,7 @@ use tokio::task::JoinHandle;
 
 pub use client::Client;
 
-use services::Services;
+pub use services::Services;
 
 /// The file in the state directory that names the control address.
 pub const CONTROL_FILE: &str = "control-address";

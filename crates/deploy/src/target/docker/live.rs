@@ -58,7 +58,7 @@ pub(super) async fn make_all_live(
     let mut befores = Vec::new();
     let mut switches = Vec::new();
     for ((release, upstreams), bound) in releases.iter().zip(&proxies) {
-        let name = &release.service;
+        let name = &release.key;
         let stored = target.releases.live(name).map_err(failures::store)?;
         befores.push(stored.map(|l| l.release));
         let ports = match bound {
@@ -128,7 +128,7 @@ async fn ensure_proxies(
         match ports::spec(&release.spec) {
             Some(spec) => target
                 .proxies
-                .ensure(&release.service, &spec)
+                .ensure(&release.key, &spec)
                 .await
                 .map(Some)
                 .map_err(|e| Failure::new(failures::PROXY, e)),
@@ -153,10 +153,9 @@ async fn route_names(
     live: &ReleaseContext,
     before: Option<&str>,
 ) -> Result<(), Failure> {
-    let name = &live.service;
     let named: Vec<(&String, Vec<String>)> = networks(&live.spec)
         .map(|(network, options)| {
-            let mut names = vec![name.clone()];
+            let mut names = vec![live.service.clone()];
             names.extend(options.aliases.iter().cloned());
             (network, names)
         })
@@ -165,13 +164,13 @@ async fn route_names(
         return Ok(());
     }
     let mut moves: Vec<(String, bool)> = target
-        .containers(name, live.id())
+        .containers(&live.key, live.id())
         .await?
         .into_iter()
         .map(|c| (c.id, true))
         .collect();
     if let Some(before) = before.filter(|b| *b != live.id()) {
-        let old = target.containers(name, before).await?;
+        let old = target.containers(&live.key, before).await?;
         moves.extend(old.into_iter().map(|c| (c.id, false)));
     }
     for (id, gets_names) in moves {

@@ -258,6 +258,10 @@ mod tests {
             .clone()
     }
 
+    fn key() -> windlass_store::releases::ServiceKey {
+        "shop/s".parse().expect("a key")
+    }
+
     fn container(tcp: &[(u16, u16)], udp: &[(u16, u16)]) -> Container {
         let at = |ports: &[(u16, u16)]| {
             ports
@@ -320,7 +324,7 @@ mod tests {
             stored[1].upstreams,
             vec!["127.0.0.1:1002", "127.0.0.1:2002"]
         );
-        let record = windlass_store::releases::Live::of_ports("s".into(), "r2".into(), stored, 1);
+        let record = windlass_store::releases::Live::of_ports(key(), "r2".into(), stored, 1);
         assert_eq!(from_store(&service, &record).expect("reads"), (spec, live));
         let missing = upstreams(&service, &[container(&[(80, 1)], &[])]).expect_err("no 443");
         assert!(missing.cause.contains("443/tcp"), "{}", missing.cause);
@@ -332,7 +336,7 @@ mod tests {
     fn a_stored_pointer_of_one_port_restores_the_routed_port() {
         let service = service("[\"127.0.0.1:6380:6379\"]", "");
         let record = windlass_store::releases::Live {
-            service: "s".into(),
+            service: key(),
             release: "r1".into(),
             address: "127.0.0.1:6380".into(),
             upstreams: vec!["127.0.0.1:7001".into()],

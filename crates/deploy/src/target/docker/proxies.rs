@@ -15,7 +15,7 @@ use windlass_proxy::daemon::api::{
 };
 use windlass_proxy::daemon::{Client, Services};
 use windlass_proxy::Protocol;
-use windlass_store::releases::Live;
+use windlass_store::releases::{Live, ServiceKey};
 
 use crate::compose::Service;
 
@@ -38,23 +38,23 @@ enum Kind {
 /// refuses for an unknown service forgets all of this, ensures the
 /// services again and switches once more.
 #[derive(Default)]
-struct Ensured(Mutex<HashMap<String, (ServiceSpec, ServiceSpec)>>);
+struct Ensured(Mutex<HashMap<ServiceKey, (ServiceSpec, ServiceSpec)>>);
 
 impl Ensured {
-    fn get(&self, service: &str, asked: &ServiceSpec) -> Option<ServiceSpec> {
+    fn get(&self, service: &ServiceKey, asked: &ServiceSpec) -> Option<ServiceSpec> {
         let known = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         let (was_asked, bound) = known.get(service)?;
         (was_asked == asked).then(|| bound.clone())
     }
 
-    fn put(&self, service: &str, asked: ServiceSpec, bound: ServiceSpec) {
+    fn put(&self, service: &ServiceKey, asked: ServiceSpec, bound: ServiceSpec) {
         self.0
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .insert(service.to_owned(), (asked, bound));
+            .insert(service.clone(), (asked, bound));
     }
 
-    fn forget(&self, service: &str) {
+    fn forget(&self, service: &ServiceKey) {
         self.0
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -62,7 +62,7 @@ impl Ensured {
     }
 
     /// Forgets everything; what was asked, to be ensured again.
-    fn take_all(&self) -> Vec<(String, ServiceSpec)> {
+    fn take_all(&self) -> Vec<(ServiceKey, ServiceSpec)> {
         std::mem::take(&mut *self.0.lock().unwrap_or_else(PoisonError::into_inner))
             .into_iter()
             .map(|(service, (asked, _))| (service, asked))
@@ -103,7 +103,7 @@ impl Traffic {
 /// One service's proxies as they run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProxyView {
-    pub service: String,
+    pub service: ServiceKey,
     /// Each port's proxy: where it listens (as bound) and what it speaks.
     pub spec: ServiceSpec,
     pub live: Option<LiveRelease>,
@@ -135,8 +135,9 @@ pub fn protocol(service: &Service) -> Protocol {
         .map_or(Protocol::Tcp, super::ports::protocol)
 }
 
-fn name(service: &str) -> Result<ServiceName, String> {
-    service.parse().map_err(|e| format!("{e}"))
+/// The daemon's name for a service's proxies: its key's text, `APP/SERVICE`.
+fn name(service: &ServiceKey) -> Result<ServiceName, String> {
+    service.to_string().parse().map_err(|e| format!("{e}"))
 }
 
 /// A refusal of the proxies, local or in the daemon: its kind, when the
@@ -202,19 +203,20 @@ impl Proxies {
         }
     }
 
-    async fn view(&self, service: &str) -> Result<Option<ServiceView>, String> {
-        Ok(self
-            .views()
-            .await?
-            .into_iter()
-            .find(|v| v.name.as_str() == service))
+    async fn view(&self, service: &ServiceKey) -> Result<Option<ServiceView>, String> {
+        let name = name(service)?;
+        Ok(self.views().await?.into_iter().find(|v| v.name == name))
     }
 
     /// The service's proxies as `spec` says, each bound now unless it is
     /// already; returns the spec as bound (a port 0 with the port it got).
     /// A port that moved gets a new proxy that serves the live release at
     /// once; a port left out is closed.
-    pub async fn ensure(&self, service: &str, spec: &ServiceSpec) -> Result<ServiceSpec, String> {
+    pub async fn ensure(
+        &self,
+        service: &ServiceKey,
+        spec: &ServiceSpec,
+    ) -> Result<ServiceSpec, String> {
         let failed = |e: Refused| format!("the proxies of service {service}: {}", e.message);
         match &*self.kind {
             Kind::Local(services) => services
@@ -239,8 +241,12 @@ impl Proxies {
 
     /// Routes the service's traffic to `live` on every port; the release
     /// live before.
-    pub async fn switch(&self, service: &str, live: LiveRelease) -> Result<Option<String>, String> {
-        let mut before = self.switch_all(vec![(service.to_owned(), live)]).await?;
+    pub async fn switch(
+        &self,
+        service: &ServiceKey,
+        live: LiveRelease,
+    ) -> Result<Option<String>, String> {
+        let mut before = self.switch_all(vec![(service.clone(), live)]).await?;
         Ok(before.pop().flatten())
     }
 
@@ -251,7 +257,7 @@ impl Proxies {
     /// upstreams for every port.
     pub async fn switch_all(
         &self,
-        switches: Vec<(String, LiveRelease)>,
+        switches: Vec<(ServiceKey, LiveRelease)>,
     ) -> Result<Vec<Option<String>>, String> {
         let services = switches
             .into_iter()
@@ -291,7 +297,7 @@ impl Proxies {
 
     /// Leaves the service with no live release (its traffic is held on
     /// every port); returns the release that was live.
-    pub async fn clear(&self, service: &str) -> Result<Option<String>, String> {
+    pub async fn clear(&self, service: &ServiceKey) -> Result<Option<String>, String> {
         if !self.has(service).await? {
             return Ok(None);
         }
@@ -304,12 +310,12 @@ impl Proxies {
     }
 
     /// Whether the service has proxies.
-    pub async fn has(&self, service: &str) -> Result<bool, String> {
+    pub async fn has(&self, service: &ServiceKey) -> Result<bool, String> {
         Ok(self.view(service).await?.is_some())
     }
 
     /// The release the service's proxies route to.
-    pub async fn live(&self, service: &str) -> Result<Option<String>, String> {
+    pub async fn live(&self, service: &ServiceKey) -> Result<Option<String>, String> {
         Ok(self
             .view(service)
             .await?
@@ -317,7 +323,11 @@ impl Proxies {
     }
 
     /// A release's traffic so far, every port's summed.
-    pub async fn traffic(&self, service: &str, release: &str) -> Result<Option<Traffic>, String> {
+    pub async fn traffic(
+        &self,
+        service: &ServiceKey,
+        release: &str,
+    ) -> Result<Option<Traffic>, String> {
         Ok(self
             .view(service)
             .await?
@@ -328,7 +338,7 @@ impl Proxies {
     /// `timeout`. A release the proxies never routed to has nothing to drain.
     pub async fn drain(
         &self,
-        service: &str,
+        service: &ServiceKey,
         release: &str,
         timeout: Duration,
     ) -> Result<(), String> {
@@ -360,7 +370,7 @@ impl Proxies {
     }
 
     /// Drops a retired release's counters.
-    pub async fn forget(&self, service: &str, release: &str) {
+    pub async fn forget(&self, service: &ServiceKey, release: &str) {
         let Ok(name) = name(service) else {
             return;
         };
@@ -379,7 +389,7 @@ impl Proxies {
     }
 
     /// Closes the service's proxies: their addresses are free again.
-    pub async fn close(&self, service: &str) -> Result<(), String> {
+    pub async fn close(&self, service: &ServiceKey) -> Result<(), String> {
         if let Kind::Daemon(_, ensured) = &*self.kind {
             ensured.forget(service);
         }
@@ -394,23 +404,26 @@ impl Proxies {
         closed.map(drop).map_err(|e| e.message)
     }
 
-    /// Every service's proxies, by service name.
+    /// Every service's proxies, by service key; a daemon's proxies of a
+    /// name that is no `APP/SERVICE` key are left out (see
+    /// [`Proxies::close_unkeyed`]).
     pub async fn all(&self) -> Result<Vec<ProxyView>, String> {
         let mut all: Vec<ProxyView> = self
             .views()
             .await?
             .into_iter()
-            .map(|view| {
+            .filter_map(|view| {
+                let service = view.name.as_str().parse().ok()?;
                 let traffic = view
                     .live
                     .as_ref()
                     .and_then(|live| traffic_of(&view, &live.release));
-                ProxyView {
-                    service: view.name.as_str().to_owned(),
+                Some(ProxyView {
+                    service,
                     spec: view.spec,
                     live: view.live,
                     traffic,
-                }
+                })
             })
             .collect();
         all.sort_by(|a, b| a.service.cmp(&b.service));
@@ -425,5 +438,25 @@ impl Proxies {
         self.ensure(&live.service, &spec).await?;
         self.switch(&live.service, release).await?;
         Ok(())
+    }
+
+    /// Closes the daemon's proxies whose names are no `APP/SERVICE` key:
+    /// those a windlass before keys held their app ensured under a bare
+    /// service name. Their addresses are then free for the keyed proxies
+    /// [`Proxies::restore`] binds from the store. Returns their names.
+    pub async fn close_unkeyed(&self) -> Result<Vec<String>, String> {
+        let Kind::Daemon(client, _) = &*self.kind else {
+            return Ok(Vec::new());
+        };
+        let views = client.services().await.map_err(|e| e.to_string())?;
+        let mut closed = Vec::new();
+        for view in views {
+            if view.name.as_str().parse::<ServiceKey>().is_err() {
+                client.close(&view.name).await.map_err(|e| e.to_string())?;
+                tracing::info!(proxy = %view.name, "closed a proxy of a bare service name");
+                closed.push(view.name.as_str().to_owned());
+            }
+        }
+        Ok(closed)
     }
 }

@@ -26,7 +26,7 @@ pub(super) async fn start(
     if let Some(spec) = super::ports::spec(service) {
         target
             .proxies
-            .ensure(&release.service, &spec)
+            .ensure(&release.key, &spec)
             .await
             .map_err(|e| Failure::new(failures::PROXY, e))?;
     }
@@ -41,7 +41,7 @@ pub(super) async fn start(
     let pacing = Pacing::of(service, release.mode, replicas);
     let first = stop_first(release, &pacing);
     target.notes.starting(
-        &release.service,
+        &release.key,
         first.is_some() && release.other_previous().is_some() && service.has_proxy(),
     );
     if let Some(why) = first {
@@ -51,7 +51,7 @@ pub(super) async fn start(
         if let Some(previous) = release.other_previous() {
             tracing::info!(service = %release.service, release = %release.id(), %why, "stop-first");
             target.notes.set(
-                &release.service,
+                &release.key,
                 format!(
                     "{why}: release {previous} stops first; the proxy holds traffic until {} is live",
                     release.id()
@@ -60,17 +60,16 @@ pub(super) async fn start(
             if service.has_proxy() {
                 target
                     .proxies
-                    .clear(&release.service)
+                    .clear(&release.key)
                     .await
                     .map_err(|e| Failure::new(failures::PROXY, e))?;
             }
-            for container in target.containers(&release.service, previous).await? {
-                super::retire::stop(target, &release.service, service, previous, &container.id)
-                    .await?;
+            for container in target.containers(&release.key, previous).await? {
+                super::retire::stop(target, &release.key, service, previous, &container.id).await?;
             }
         }
     }
-    let existing = target.containers(&release.service, release.id()).await?;
+    let existing = target.containers(&release.key, release.id()).await?;
     let (_, health) = wait_config(service);
     let mut ids = Vec::new();
     let mut failed = Vec::new();
@@ -123,8 +122,8 @@ async fn start_replica(
     existing: &[Container],
 ) -> Result<String, Failure> {
     let spec = container_spec(
-        &release.project,
-        &release.service,
+        target.installation()?,
+        &release.key,
         &release.spec,
         release.id(),
         replica,

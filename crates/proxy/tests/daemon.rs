@@ -473,3 +473,121 @@ async fn two_apps_services_of_one_name_get_proxies_of_their_own() {
     daemon.shutdown().await.expect("shutdown");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// What each port of a three-port service answers: the HTTP upstream's
+/// body, the TCP upstream's greeting, the UDP upstream's prefix.
+async fn answers(ports: &[SocketAddr]) -> Vec<String> {
+    let http = get(&client(), ports[0], "/").await.2;
+    let tcp = Conn::open(ports[1])
+        .await
+        .expect("the TCP port connects")
+        .version;
+    let udp = support::udp::Flow::open(ports[2])
+        .await
+        .ask("x", Duration::from_secs(5))
+        .await
+        .expect("the UDP port answers");
+    vec![http, tcp, udp]
+}
+
+/// A service of an HTTP, a TCP and a UDP port: each port routes to the
+/// release's upstreams of its own container port, all switch in one
+/// `PUT /v1/live`, a switch missing one port's upstreams moves none, a port
+/// added later serves the live release at once while the others keep their
+/// addresses, and a restarted daemon routes every port as before.
+#[tokio::test]
+async fn a_service_of_several_ports_switches_them_together() {
+    use windlass_proxy::daemon::api::{PortSpec, ServiceLive};
+    let dir = scratch("ports");
+    let first = Daemon::start(config(&dir)).await.expect("daemon");
+    let control = first.client();
+    let web = name("web");
+    let mut ports = vec![
+        PortSpec::new(any_port(), Protocol::Http, "80/tcp"),
+        PortSpec::new(any_port(), Protocol::Tcp, "6379/tcp"),
+        PortSpec::new(any_port(), Protocol::Udp, "53/udp"),
+    ];
+    let view = control
+        .ensure(&web, &ServiceSpec::of_ports(ports.clone()))
+        .await
+        .expect("ensure");
+    let bound: Vec<SocketAddr> = view.spec.ports.iter().map(|p| p.listen).collect();
+    assert!(bound.iter().all(|a| a.port() != 0), "{bound:?}");
+    let release = |id: &str, http: SocketAddr, tcp: SocketAddr, udp: Option<SocketAddr>| {
+        let mut upstreams = std::collections::BTreeMap::from([
+            ("80/tcp".to_owned(), vec![http]),
+            ("6379/tcp".to_owned(), vec![tcp]),
+        ]);
+        if let Some(udp) = udp {
+            upstreams.insert("53/udp".to_owned(), vec![udp]);
+        }
+        ServiceLive {
+            name: web.clone(),
+            live: LiveRelease {
+                release: id.to_owned(),
+                upstreams,
+            },
+        }
+    };
+    let (h1, t1, u1) = (
+        upstream("v1").await.addr,
+        echo("t1").await,
+        support::udp::echo("u1").await,
+    );
+    let (h2, t2, u2) = (
+        upstream("v2").await.addr,
+        echo("t2").await,
+        support::udp::echo("u2").await,
+    );
+    control
+        .switch_all(vec![release("r1", h1, t1, Some(u1))])
+        .await
+        .expect("switch to r1");
+    assert_eq!(answers(&bound).await, ["v1", "t1", "u1:x"]);
+
+    let refused = control
+        .switch_all(vec![release("r2", h2, t2, None)])
+        .await
+        .expect_err("r2 has no upstreams for the UDP port");
+    assert!(
+        matches!(&refused, daemon::Error::Api { kind: ErrorKind::NoUpstreams, message, .. } if message.contains("53/udp")),
+        "{refused}"
+    );
+    assert_eq!(answers(&bound).await, ["v1", "t1", "u1:x"], "nothing moved");
+
+    control
+        .switch_all(vec![release("r2", h2, t2, Some(u2))])
+        .await
+        .expect("switch to r2");
+    assert_eq!(answers(&bound).await, ["v2", "t2", "u2:x"]);
+
+    ports.push(PortSpec::new(any_port(), Protocol::Http, "80/tcp"));
+    let view = control
+        .ensure(&web, &ServiceSpec::of_ports(ports))
+        .await
+        .expect("a port more");
+    let now: Vec<SocketAddr> = view.spec.ports.iter().map(|p| p.listen).collect();
+    assert_eq!(
+        now[..3],
+        bound[..],
+        "the ports that were there keep their addresses"
+    );
+    assert_eq!(
+        get(&client(), now[3], "/").await.2,
+        "v2",
+        "a new port serves the live release"
+    );
+
+    first.shutdown().await.expect("shutdown");
+    let second = Daemon::start(config(&dir)).await.expect("restarted daemon");
+    assert_eq!(answers(&now).await, ["v2", "t2", "u2:x"]);
+    assert_eq!(get(&client(), now[3], "/").await.2, "v2");
+    let views = second.client().services().await.expect("list");
+    assert_eq!(views[0].ports.len(), 4);
+    assert_eq!(
+        views[0].live.as_ref().map(|l| l.release.as_str()),
+        Some("r2")
+    );
+    second.shutdown().await.expect("shutdown");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -122,7 +122,11 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(error) => {
             eprintln!("windlass: {error:#}");
-            ExitCode::from(exit::ERROR)
+            if commands::which::is_refusal(&error) {
+                ExitCode::from(exit::REFUSED)
+            } else {
+                ExitCode::from(exit::ERROR)
+            }
         }
     }
 }

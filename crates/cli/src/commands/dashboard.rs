@@ -83,6 +83,7 @@ impl Agent for AgentLink {
         let request = RollbackRequest {
             service,
             app,
+            here: None,
             release: None,
             by: by.to_string(),
         };

@@ -17,3 +17,4 @@ pub mod run;
 pub mod server;
 pub mod status;
 pub mod validate;
+pub mod which;

@@ -474,6 +474,7 @@ mod tests {
             .rollback(&RollbackRequest {
                 service: Some("web".into()),
                 app: None,
+                here: None,
                 release: None,
                 by: "me@here".into(),
             })

@@ -13,6 +13,7 @@ pub mod contract;
 mod down;
 mod follow;
 mod plan;
+pub mod which;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -407,41 +408,22 @@ impl Agent {
     pub async fn rollback(&self, request: RollbackRequest) -> Result<Vec<Started>, Error> {
         match &request.service {
             Some(service) => {
-                let key = self.resolve(request.app.as_deref(), service)?;
+                let key = which::resolve(
+                    self.releases.keys()?,
+                    request.app.as_deref(),
+                    request.here.as_deref(),
+                    service,
+                )?;
                 Ok(vec![self.rollback_service(&key, &request).await?])
             }
             None => self.rollback_app(&request).await,
         }
     }
 
-    /// The service a request names: `APP/SERVICE`, or a name with its app
-    /// given apart, or a bare name that only one app deployed here has.
-    /// A bare name two apps share is refused with the choices.
+    /// The service a request names (see [`which::resolve`]), without a
+    /// folder's app to prefer.
     pub fn resolve(&self, app: Option<&str>, service: &str) -> Result<ServiceKey, Error> {
-        if let Ok(key) = service.parse::<ServiceKey>() {
-            return Ok(key);
-        }
-        if let Some(app) = app {
-            return Ok(ServiceKey::new(app, service)?);
-        }
-        let mut owners: Vec<ServiceKey> = self
-            .releases
-            .keys()?
-            .into_iter()
-            .filter(|k| k.service() == service && !k.is_ecs())
-            .collect();
-        match owners.len() {
-            0 => Err(Error::UnknownService(service.to_owned())),
-            1 => Ok(owners.remove(0)),
-            _ => Err(Error::Ambiguous {
-                service: service.to_owned(),
-                choices: owners
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            }),
-        }
+        which::resolve(self.releases.keys()?, app, None, service)
     }
 
     /// Refuses to go back to a release that is pruned or never went live.
@@ -913,6 +895,7 @@ mod tests {
             .rollback(RollbackRequest {
                 service: None,
                 app: None,
+                here: None,
                 release: None,
                 by: "me@here".into(),
             })
@@ -954,6 +937,7 @@ mod tests {
         let to = |release: Option<&str>| RollbackRequest {
             service: None,
             app: None,
+            here: None,
             release: release.map(str::to_owned),
             by: "me@here".into(),
         };

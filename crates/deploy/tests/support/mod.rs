@@ -122,6 +122,7 @@ pub async fn rollback(
         .rollback(windlass_deploy::agent::RollbackRequest {
             service: Some(service.into()),
             app: None,
+            here: None,
             release: Some(release.into()),
             by: "test".into(),
         })

@@ -320,6 +320,7 @@ async fn an_app_rolls_back_from_the_page_to_its_warm_release() {
             release: blog.id,
             address: "127.0.0.1:9000".into(),
             upstreams: Vec::new(),
+            ports: Vec::new(),
             since_millis: 3,
         })
         .expect("live");

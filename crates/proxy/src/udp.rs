@@ -36,14 +36,18 @@ pub(crate) async fn serve(
     config: Config,
     mut stop: watch::Receiver<bool>,
 ) {
-    let socket = Arc::new(socket);
-    let config = Arc::new(config);
-    let flows: Flows = Arc::default();
+    let relay = Relay {
+        socket: Arc::new(socket),
+        router,
+        config: Arc::new(config),
+        flows: Arc::default(),
+        stop: stop.clone(),
+    };
     let mut next = 0u64;
     let mut buffer = vec![0u8; DATAGRAM];
     loop {
         let received = tokio::select! {
-            received = socket.recv_from(&mut buffer) => received,
+            received = relay.socket.recv_from(&mut buffer) => received,
             _ = stop.changed() => return,
         };
         let (length, client) = match received {
@@ -55,63 +59,62 @@ pub(crate) async fn serve(
             }
         };
         let datagram = Bytes::copy_from_slice(&buffer[..length]);
-        let mut open = flows.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some((_, queue)) = open.get(&client) {
-            match queue.try_send(datagram) {
+        let mut open = relay.flows.lock().unwrap_or_else(PoisonError::into_inner);
+        let datagram = match open.get(&client) {
+            None => datagram,
+            Some((_, queue)) => match queue.try_send(datagram) {
                 Ok(()) => continue,
                 Err(mpsc::error::TrySendError::Full(_)) => {
                     tracing::debug!(%client, "flow's queue is full; dropping a datagram");
                     continue;
                 }
-                // The flow ended: a new one begins below.
-                Err(mpsc::error::TrySendError::Closed(datagram)) => {
-                    open.remove(&client);
-                    next += 1;
-                    start_flow(
-                        &mut open, &socket, &router, &config, &flows, &stop, client, next, datagram,
-                    );
-                }
-            }
-        } else {
-            next += 1;
-            start_flow(
-                &mut open, &socket, &router, &config, &flows, &stop, client, next, datagram,
-            );
-        }
+                // The flow ended: a new one begins.
+                Err(mpsc::error::TrySendError::Closed(datagram)) => datagram,
+            },
+        };
+        next += 1;
+        relay.begin(&mut open, client, next, datagram);
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn start_flow(
-    open: &mut HashMap<SocketAddr, (u64, mpsc::Sender<Bytes>)>,
-    socket: &Arc<UdpSocket>,
-    router: &Arc<Router>,
-    config: &Arc<Config>,
-    flows: &Flows,
-    stop: &watch::Receiver<bool>,
-    client: SocketAddr,
-    number: u64,
-    first: Bytes,
-) {
-    let (queue, datagrams) = mpsc::channel(QUEUE);
-    // A fresh channel has room for its first datagram.
-    let _ = queue.try_send(first);
-    open.insert(client, (number, queue));
-    let flow = Flow {
-        client,
-        socket: Arc::clone(socket),
-        router: Arc::clone(router),
-        config: Arc::clone(config),
-    };
-    let flows = Arc::clone(flows);
-    let stop = stop.clone();
-    tokio::spawn(async move {
-        flow.run(datagrams, stop).await;
-        let mut open = flows.lock().unwrap_or_else(PoisonError::into_inner);
-        if open.get(&client).is_some_and(|(n, _)| *n == number) {
-            open.remove(&client);
-        }
-    });
+/// What every flow of one proxy shares.
+struct Relay {
+    socket: Arc<UdpSocket>,
+    router: Arc<Router>,
+    config: Arc<Config>,
+    flows: Flows,
+    stop: watch::Receiver<bool>,
+}
+
+impl Relay {
+    /// Begins flow `number` of `client` with its first datagram.
+    fn begin(
+        &self,
+        open: &mut HashMap<SocketAddr, (u64, mpsc::Sender<Bytes>)>,
+        client: SocketAddr,
+        number: u64,
+        first: Bytes,
+    ) {
+        let (queue, datagrams) = mpsc::channel(QUEUE);
+        // A fresh channel has room for its first datagram.
+        let _ = queue.try_send(first);
+        open.insert(client, (number, queue));
+        let flow = Flow {
+            client,
+            socket: Arc::clone(&self.socket),
+            router: Arc::clone(&self.router),
+            config: Arc::clone(&self.config),
+        };
+        let flows = Arc::clone(&self.flows);
+        let stop = self.stop.clone();
+        tokio::spawn(async move {
+            flow.run(datagrams, stop).await;
+            let mut open = flows.lock().unwrap_or_else(PoisonError::into_inner);
+            if open.get(&client).is_some_and(|(n, _)| *n == number) {
+                open.remove(&client);
+            }
+        });
+    }
 }
 
 struct Flow {

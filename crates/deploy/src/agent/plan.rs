@@ -100,3 +100,43 @@ async fn image_source(backend: &dyn Backend, project: &Project, name: &str) -> S
         (None, None) => "none".to_owned(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_util::FakeBackend;
+
+    /// The plan says where each published port listens, what it carries
+    /// and how: a host IP as written, every interface when none is, a port
+    /// the system picks when none is published.
+    #[tokio::test]
+    async fn the_plan_says_where_every_port_listens() {
+        let text = "name: shop\nservices:\n  web:\n    image: web:1\n    ports:\n      - \"127.0.0.1:8080:80\"\n      - \"8443:443\"\n      - \"53/udp\"\n      - {target: 81, published: 8081, host_ip: \"::1\", app_protocol: http, name: admin}\n    x-windlass: {health: {http: /health}}\n  worker:\n    image: worker:1\n";
+        let request = DeployRequest {
+            compose_file: "compose.yaml".into(),
+            compose_text: text.into(),
+            ..DeployRequest::default()
+        };
+        let releases = SqliteReleases::in_memory().expect("releases");
+        let view = plan(&releases, &FakeBackend::new(), &request)
+            .await
+            .expect("a plan");
+        let ports = |name: &str| {
+            view.services
+                .iter()
+                .find(|s| s.service == name)
+                .map(|s| s.ports.clone())
+                .expect("the service is planned")
+        };
+        assert_eq!(
+            ports("web"),
+            [
+                "127.0.0.1:8080 -> 80/tcp, HTTP",
+                "*:8443 -> 443/tcp, TCP (every interface: 0.0.0.0 and ::)",
+                "*:? -> 53/udp, UDP (every interface: 0.0.0.0 and ::; no published port: the system picks one when the proxy is first bound, as Docker does, and the proxy keeps it)",
+                "[::1]:8081 -> 81/tcp, HTTP [admin]",
+            ]
+        );
+        assert_eq!(ports("worker"), Vec::<String>::new());
+    }
+}

@@ -3,6 +3,7 @@
 pub mod agent;
 pub mod bench;
 pub mod compose_files;
+pub mod config;
 pub mod conformance;
 pub mod dashboard;
 pub mod deploy;

@@ -63,6 +63,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
 
 /// What the store says is live, when no agent runs.
 fn from_store(state: &StateArgs) -> anyhow::Result<StatusView> {
+    super::agent::refuse_others_state(&state.dir())?;
     let db = database(&state.dir());
     let mut services = Vec::new();
     if db.exists() {

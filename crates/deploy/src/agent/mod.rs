@@ -1,6 +1,7 @@
 //! The long-lived windlass process that serves deployed services: it holds
 //! each service's proxy, runs deploys and rollbacks as executions on the
-//! durable runtime, and answers the CLI over a loopback HTTP API ([`api`]).
+//! durable runtime, and answers the CLI over an HTTP API on a unix socket
+//! that only its own user and root reach ([`api`]).
 //!
 //! Deploys and rollbacks take the service's lock in the store first; the
 //! agent beats the heartbeat of every lock it holds, so that a lock whose
@@ -191,10 +192,20 @@ impl Agent {
 
     /// The agent of state folder `dir` (`windlass.db` in it) on the local
     /// Docker engine, its services served by `proxies`.
+    /// The folder is made 0700 and the database 0600: pinned texts can hold
+    /// secrets.
     pub async fn open(dir: &Path, proxies: Proxies) -> Result<Agent, String> {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        windlass_proxy::owner::private_dir(dir).map_err(|e| e.to_string())?;
         let db = database(dir);
+        for file in [
+            db.clone(),
+            sqlite_side_file(&db, "-wal"),
+            sqlite_side_file(&db, "-shm"),
+        ] {
+            if file == db || file.exists() {
+                windlass_proxy::owner::private_file(&file).map_err(|e| e.to_string())?;
+            }
+        }
         let store = SqliteStore::open(&db, Durability::Full).map_err(|e| e.to_string())?;
         let releases = SqliteReleases::open(&db).map_err(|e| e.to_string())?;
         let docker = crate::backend::docker::Docker::connect()
@@ -287,7 +298,8 @@ impl Agent {
     /// file's) as one app release in one execution; with the user's own
     /// definition, one execution per service.
     pub async fn deploy(&self, request: DeployRequest) -> Result<Vec<Started>, Error> {
-        let project = compose::parse(&request.compose_text, Path::new(&request.compose_file))?;
+        let project =
+            compose::parse_pinned(&request.compose_text, Path::new(&request.compose_file))?;
         let services = services_asked(&request, &project)?;
         if request.definition.is_none() {
             return self.deploy_app(&request, &project, &services).await;
@@ -723,9 +735,16 @@ pub fn database(dir: &Path) -> PathBuf {
     dir.join("windlass.db")
 }
 
-/// Where a running agent writes its API address.
-pub fn address_file(dir: &Path) -> PathBuf {
-    dir.join("agent.addr")
+/// SQLite's `-wal` or `-shm` file beside `db`.
+fn sqlite_side_file(db: &Path, suffix: &str) -> PathBuf {
+    let mut name = db.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+/// The unix socket a running agent serves its API on.
+pub fn socket_file(dir: &Path) -> PathBuf {
+    dir.join("agent.sock")
 }
 
 pub(crate) fn execution_arn(machine: &str, name: &str) -> String {

@@ -14,6 +14,8 @@ pub mod docker;
 pub mod ecs;
 mod parsed;
 
+use std::collections::BTreeMap;
+
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -47,6 +49,11 @@ pub struct ReleaseContext {
     pub record: Release,
     /// The service's Compose definition, from `record.compose_text`.
     pub spec: Service,
+    /// The engine's name of each Compose network the service joins, by its
+    /// key in the file: Compose's `APP_KEY` (or the `name` given, or the
+    /// key of an external network), so two apps' networks of one key are
+    /// two networks.
+    pub networks: BTreeMap<String, String>,
     /// The release that was live when the execution started.
     pub previous: Option<String>,
     pub mode: Mode,
@@ -78,7 +85,21 @@ impl ReleaseContext {
         let spec = project.services.get(service).cloned().ok_or_else(|| {
             failures::input(format!("{} has no service {service}", record.compose_file))
         })?;
+        let networks = spec
+            .networks
+            .0
+            .keys()
+            .map(|key| {
+                let name = project
+                    .networks
+                    .get(key)
+                    .and_then(|n| n.name.clone())
+                    .unwrap_or_else(|| key.clone());
+                (key.clone(), name)
+            })
+            .collect();
         Ok(ReleaseContext {
+            networks,
             key: key.clone(),
             service: service.to_owned(),
             project: project.project.clone(),

@@ -153,7 +153,7 @@ async fn route_names(
     live: &ReleaseContext,
     before: Option<&str>,
 ) -> Result<(), Failure> {
-    let named: Vec<(&String, Vec<String>)> = networks(&live.spec)
+    let named: Vec<(&String, Vec<String>)> = networks(live)
         .map(|(network, options)| {
             let mut names = vec![live.service.clone()];
             names.extend(options.aliases.iter().cloned());

@@ -9,7 +9,7 @@ use super::health::wait_config;
 use super::pacing::Pacing;
 use super::DockerTarget;
 use crate::backend::{Container, ContainerSpec, Error, RunState};
-use crate::compose::{Order, Service, ServiceNetwork};
+use crate::compose::{Order, ServiceNetwork};
 use crate::failures;
 use crate::plan::container_spec;
 use crate::probe;
@@ -147,7 +147,7 @@ async fn start_replica(
         None => create(target, &spec).await?,
     };
     if found.is_none_or(|c| c.id != id) {
-        join_networks(target, &release.spec, &id).await?;
+        join_networks(target, release, &id).await?;
     }
     let started = |e: Error| Failure::new(failures::START, e.to_string());
     let current = target
@@ -161,9 +161,18 @@ async fn start_replica(
     Ok(id)
 }
 
-/// The service's Compose networks (Docker's `default` aside).
-pub(super) fn networks(service: &Service) -> impl Iterator<Item = (&String, &ServiceNetwork)> {
-    service.networks.0.iter().filter(|(n, _)| *n != "default")
+/// The service's Compose networks (Docker's `default` aside), each by its
+/// engine name (see [`ReleaseContext::networks`]).
+pub(super) fn networks(
+    release: &ReleaseContext,
+) -> impl Iterator<Item = (&String, &ServiceNetwork)> {
+    release
+        .spec
+        .networks
+        .0
+        .iter()
+        .filter(|(n, _)| *n != "default")
+        .map(|(key, options)| (release.networks.get(key).unwrap_or(key), options))
 }
 
 /// Attaches a new container to the service's Compose networks, creating
@@ -171,11 +180,11 @@ pub(super) fn networks(service: &Service) -> impl Iterator<Item = (&String, &Ser
 /// answers to those (see `live::route_names`).
 pub(super) async fn join_networks(
     target: &DockerTarget,
-    service: &Service,
+    release: &ReleaseContext,
     id: &str,
 ) -> Result<(), Failure> {
     let failed = |e: Error| Failure::new(failures::START, e.to_string());
-    for (network, _) in networks(service) {
+    for (network, _) in networks(release) {
         target
             .backend
             .ensure_network(network, &BTreeMap::new())

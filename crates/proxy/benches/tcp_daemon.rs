@@ -142,7 +142,6 @@ async fn daemon_switch() {
     let dir = std::env::temp_dir().join(format!("windlass-proxy-bench-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let daemon = Daemon::start(daemon::Config {
-        control: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
         state_dir: dir.clone(),
     })
     .await
@@ -157,18 +156,13 @@ async fn daemon_switch() {
         .await
         .expect("ensure")
         .spec
+        .ports[0]
         .listen;
     let v1 = upstream("v1").await;
     let v2 = upstream("v2").await;
     let releases = [
-        LiveRelease {
-            release: "r1".into(),
-            upstreams: vec![v1.addr],
-        },
-        LiveRelease {
-            release: "r2".into(),
-            upstreams: vec![v2.addr],
-        },
+        LiveRelease::new("r1", vec![v1.addr]),
+        LiveRelease::new("r2", vec![v2.addr]),
     ];
     control.switch(&web, &releases[0]).await.expect("switch");
     let client = client();

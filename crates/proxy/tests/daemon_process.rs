@@ -36,13 +36,10 @@ async fn main() {
 /// Child: a daemon on the state directory given in `WINDLASS_PROXY_STATE`.
 async fn run_daemon() {
     let state_dir = PathBuf::from(std::env::var("WINDLASS_PROXY_STATE").expect("state dir"));
-    let daemon = Daemon::start(daemon::Config {
-        control: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
-        state_dir,
-    })
-    .await
-    .expect("daemon starts");
-    println!("{}", daemon.control_addr());
+    let daemon = Daemon::start(daemon::Config { state_dir })
+        .await
+        .expect("daemon starts");
+    println!("{}", daemon.control_socket().display());
     daemon.run_until_signal().await.expect("daemon runs");
 }
 
@@ -50,17 +47,11 @@ async fn run_daemon() {
 /// so, and waits until it is killed.
 async fn run_deployer() {
     let var = |name: &str| std::env::var(name).expect(name);
-    let control = Client::new(var("WINDLASS_PROXY_CONTROL").parse().expect("control"));
+    let control = Client::new(PathBuf::from(var("WINDLASS_PROXY_CONTROL")));
     let web: ServiceName = "web".parse().expect("name");
     let upstream: SocketAddr = var("WINDLASS_PROXY_UPSTREAM").parse().expect("upstream");
     control
-        .switch(
-            &web,
-            &LiveRelease {
-                release: "r2".into(),
-                upstreams: vec![upstream],
-            },
-        )
+        .switch(&web, &LiveRelease::new("r2", vec![upstream]))
         .await
         .expect("switch");
     println!("switched");
@@ -105,8 +96,8 @@ async fn start_daemon(dir: &Path) -> (Child, Client) {
         .next_line()
         .await
         .expect("daemon stdout")
-        .expect("the daemon prints its control address");
-    (child, Client::new(line.parse().expect("control address")))
+        .expect("the daemon prints its control socket");
+    (child, Client::new(PathBuf::from(line.trim())))
 }
 
 async fn test() {
@@ -125,15 +116,10 @@ async fn test() {
         .await
         .expect("ensure")
         .spec
+        .ports[0]
         .listen;
     control
-        .switch(
-            &web,
-            &LiveRelease {
-                release: "r1".into(),
-                upstreams: vec![v1.addr],
-            },
-        )
+        .switch(&web, &LiveRelease::new("r1", vec![v1.addr]))
         .await
         .expect("switch");
 
@@ -153,7 +139,10 @@ async fn test() {
     let (mut deployer, mut said) = spawn(
         "deployer",
         &[
-            ("WINDLASS_PROXY_CONTROL", control.control_addr().to_string()),
+            (
+                "WINDLASS_PROXY_CONTROL",
+                control.control_socket().display().to_string(),
+            ),
             ("WINDLASS_PROXY_UPSTREAM", v2.addr.to_string()),
         ],
     )
@@ -197,7 +186,7 @@ async fn test() {
     let took = restarted.elapsed();
     let views = control.services().await.expect("list");
     assert_eq!(views.len(), 1);
-    assert_eq!(views[0].spec.listen, addr);
+    assert_eq!(views[0].spec.ports[0].listen, addr);
     daemon.kill().await.expect("stop the daemon");
     let _ = daemon.wait().await;
     let _ = std::fs::remove_dir_all(&dir);

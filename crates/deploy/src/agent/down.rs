@@ -14,7 +14,8 @@ use crate::compose;
 
 impl Agent {
     pub async fn down(&self, request: DownRequest) -> Result<DownReport, Error> {
-        let project = compose::parse(&request.compose_text, Path::new(&request.compose_file))?;
+        let project =
+            compose::parse_pinned(&request.compose_text, Path::new(&request.compose_file))?;
         let asked = super::contract::DeployRequest {
             compose_file: request.compose_file.clone(),
             compose_text: request.compose_text.clone(),
@@ -64,6 +65,8 @@ impl Agent {
         for service in &services {
             let spec = &project.services[service];
             networks.extend(spec.networks.0.keys().filter(|n| *n != "default").cloned());
+            // An external network is not the app's to remove.
+            networks.retain(|n| !project.networks.get(n).is_some_and(|n| n.external));
             if request.volumes {
                 volumes.extend(
                     crate::plan::volumes(spec)
@@ -74,6 +77,17 @@ impl Agent {
             }
         }
         networks.retain(|n| !keep.iter().any(|s| s.networks.0.contains_key(n)));
+        // Each by its engine name: this app's (`APP_KEY`), not another's.
+        let networks: BTreeSet<String> = networks
+            .into_iter()
+            .map(|key| {
+                project
+                    .networks
+                    .get(&key)
+                    .and_then(|n| n.name.clone())
+                    .unwrap_or(key)
+            })
+            .collect();
         volumes.retain(|v| {
             !keep
                 .iter()

@@ -16,9 +16,9 @@ use super::interpolate::key_text;
 use super::locate::FieldPath;
 use super::merge::strip_tags;
 use super::mounts::{FileSource, Volume};
-use super::read::{kind, Loaded};
+use super::read::{absolute, kind, Loaded};
 use super::typed::{cast_scalars, check_field, typed};
-use super::{dotenv, rules, Network, Options, Project, Service};
+use super::{dotenv, pinned, rules, Network, Options, Project, Service};
 
 /// Builds the project; `None` when an error was reported.
 pub(crate) fn check(
@@ -35,6 +35,10 @@ pub(crate) fn check(
     } = loaded;
     let Value::Mapping(mut top) = strip_tags(value) else {
         return None;
+    };
+    let env = match options.pinned {
+        true => pinned::environment(&top),
+        false => env,
     };
     for key in top.keys().map(key_text).collect::<Vec<_>>() {
         let at = FieldPath::of(&[&key]);
@@ -110,6 +114,23 @@ pub(crate) fn check(
         let name = key_text(&name);
         if let Some(service) = service(&name, value, &env, report) {
             typed.insert(name, service);
+        }
+    }
+    // A long `build` without `context` builds the project folder (paths were
+    // made absolute before the files were merged, so it is still relative).
+    for build in typed
+        .values_mut()
+        .filter_map(|s: &mut Service| s.build.as_mut())
+    {
+        if build.context.is_relative() {
+            build.context = absolute(&project_dir, &build.context, None);
+        }
+    }
+    // `platform: ${DOCKER_PLATFORM:-}` left empty means no platform, as
+    // Compose reads it.
+    for service in typed.values_mut() {
+        if service.platform.as_deref() == Some("") {
+            service.platform = None;
         }
     }
     let active = active_profiles(options, &env);
@@ -221,6 +242,7 @@ fn section<T: DeserializeOwned + Default>(
         let key = key_text(&key);
         let at = FieldPath::of(&[name, &key]);
         if let Value::Mapping(fields) = &mut value {
+            legacy_external(fields, &at, report);
             strip_refused(fields, refused, &at, report);
             fields.retain(|k, _| !key_text(k).starts_with("x-"));
         }
@@ -233,6 +255,33 @@ fn section<T: DeserializeOwned + Default>(
         }
     }
     out
+}
+
+/// `external: {name: X}`, the form Compose file format 3.3 and earlier
+/// wrote, read as Docker Compose reads it: `external: true` with `name: X`,
+/// and a warning.
+fn legacy_external(fields: &mut Mapping, at: &FieldPath, report: &mut Report) {
+    let Some(Value::Mapping(external)) = fields.get("external") else {
+        return;
+    };
+    let name = external.get("name").cloned();
+    if let Some(name) = &name {
+        if fields.get("name").is_some_and(|written| written != name) {
+            report.error(
+                &at.key("external").key("name"),
+                "`external.name` and `name` differ: keep `name` only, beside `external: true`",
+            );
+            return;
+        }
+    }
+    report.warning(
+        &at.key("external"),
+        "`external: {name: ...}` is obsolete: write `name` beside `external: true`",
+    );
+    fields.insert("external".into(), Value::Bool(true));
+    if let Some(name) = name {
+        fields.insert("name".into(), name);
+    }
 }
 
 fn strip_refused(
@@ -313,6 +362,7 @@ fn service(
             }
         }
     }
+    strip_list_refused(&mut fields, &at, report);
     for (parent, key, why) in fields::NESTED_REFUSED {
         if let Some(Value::Mapping(inner)) = fields.get_mut(*parent) {
             if inner.remove(*key).is_some() {
@@ -343,6 +393,65 @@ fn service(
     let mut service = typed::<Service>(&Value::Mapping(fields), &at, report)?;
     read_env_files(&mut service, &at, env, report);
     Some(service)
+}
+
+/// Refuses the fields of long-syntax `volumes` and `env_file` entries that
+/// windlass does not honour, each with its reason.
+fn strip_list_refused(fields: &mut Mapping, at: &FieldPath, report: &mut Report) {
+    if let Some(Value::Sequence(volumes)) = fields.get_mut("volumes") {
+        for (i, volume) in volumes.iter_mut().enumerate() {
+            let Value::Mapping(volume) = volume else {
+                continue;
+            };
+            let item = at.key("volumes").index(i);
+            if volume.get("type").and_then(Value::as_str) == Some("image") {
+                let why = fields::refusal(
+                    &fields::VOLUME_REFUSED
+                        .iter()
+                        .map(|(_, k, w)| (*k, *w))
+                        .collect::<Vec<_>>(),
+                    "image",
+                )
+                .unwrap_or_default();
+                report.error(
+                    &item.key("type"),
+                    format!("`type: image` is not supported: {why}"),
+                );
+                // Reported: the rest of the entry is not read again.
+                let target = volume.get("target").cloned().unwrap_or_else(|| "/".into());
+                *volume = Mapping::from_iter([
+                    ("type".into(), "tmpfs".into()),
+                    ("target".into(), target),
+                ]);
+                continue;
+            }
+            for (parent, key, why) in fields::VOLUME_REFUSED {
+                let (holder, path) = if parent.is_empty() {
+                    (Some(&mut *volume), item.clone())
+                } else {
+                    match volume.get_mut(*parent) {
+                        Some(Value::Mapping(inner)) => (Some(inner), item.key(parent)),
+                        _ => (None, item.clone()),
+                    }
+                };
+                if holder.and_then(|h| h.remove(*key)).is_some() {
+                    report.error(&path.key(key), format!("`{key}` is not supported: {why}"));
+                }
+            }
+        }
+    }
+    if let Some(Value::Sequence(files)) = fields.get_mut("env_file") {
+        for (i, file) in files.iter_mut().enumerate() {
+            if let Value::Mapping(file) = file {
+                strip_refused(
+                    file,
+                    fields::ENV_FILE_REFUSED,
+                    &at.key("env_file").index(i),
+                    report,
+                );
+            }
+        }
+    }
 }
 
 /// Puts `env_file` entries under `environment`, which overrides them.

@@ -10,6 +10,7 @@
 //! [`load`] and [`parse`] return the first, for callers that only need to
 //! know whether a file is good.
 
+pub mod canonical;
 mod check;
 mod diagnostic;
 mod dockerfile;
@@ -37,7 +38,7 @@ mod values;
 mod windlass;
 
 use std::collections::BTreeMap;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use indexmap::IndexMap;
@@ -54,7 +55,7 @@ pub use mounts::{FileContent, FileRef, FileSource, MountKind, ServiceVolume, Vol
 pub use pull_policy::PullPolicy;
 pub use runtime::{Condition, Dependency, EnvFile, Exposed, ExtraHost, Logging, Restart, Ulimit};
 pub use summary::Strategy;
-pub use values::{Port, Protocol};
+pub use values::{Port, PortMode, Protocol};
 pub use windlass::{Hook, Hooks, Probe, RollbackTriggers, Windlass};
 
 /// Compose files that were read and checked.
@@ -94,6 +95,11 @@ pub struct Options {
     /// Whether build contexts (Dockerfile, target, BuildKit) and secret
     /// files are looked at.
     pub files: FileChecks,
+    /// The text is a pinned one ([`pin_files`]' output, as the agent
+    /// receives and stores it): no `.env` is read and `environment` is not
+    /// used; what the deploying command resolved from its environment is in
+    /// the text's `x-windlass-environment`.
+    pub pinned: bool,
 }
 
 /// What of the host's files a check looks at beyond the Compose files.
@@ -116,24 +122,117 @@ impl Options {
             ..Options::default()
         }
     }
+
+    /// Options for a pinned text: nothing of this process's environment or
+    /// of a `.env` file is read (the agent's secrets stay the agent's).
+    pub fn pinned() -> Options {
+        Options {
+            pinned: true,
+            ..Options::default()
+        }
+    }
+}
+
+/// One port windlass's proxy publishes for a service: where it listens,
+/// the container port it carries traffic to, and how.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublishedPort {
+    /// `host_ip` and `published`. With no `host_ip` the address is `[::]`,
+    /// every interface, IPv4 included (Compose publishes on 0.0.0.0 and
+    /// ::); with no `published`, port 0: the system picks one when the
+    /// proxy is first bound, and the proxy keeps it.
+    pub listen: SocketAddr,
+    pub target: u16,
+    pub protocol: Protocol,
+    /// Whether windlass knows the port speaks HTTP (see [`Service::published_ports`]).
+    pub http: bool,
+    pub name: Option<String>,
+}
+
+impl PublishedPort {
+    /// Where the port listens, for people: `*:8080` for every interface,
+    /// `*:?` for a port the system picks.
+    pub fn describe_listen(&self) -> String {
+        let port = match self.listen.port() {
+            0 => "?".to_owned(),
+            port => port.to_string(),
+        };
+        match self.listen.ip() {
+            ip if ip.is_unspecified() => format!("*:{port}"),
+            IpAddr::V6(ip) => format!("[{ip}]:{port}"),
+            IpAddr::V4(ip) => format!("{ip}:{port}"),
+        }
+    }
 }
 
 impl Service {
-    /// The container port windlass's proxy routes to.
+    /// The container port windlass's health probes look at: `x-windlass.port`,
+    /// else the first published TCP port's.
     pub fn routed_port(&self) -> Option<u16> {
-        self.windlass
-            .port
-            .or_else(|| self.ports.first().map(|p| p.target))
+        self.windlass.port.or_else(|| {
+            self.ports
+                .iter()
+                .find(|p| p.protocol == Protocol::Tcp)
+                .map(|p| p.target)
+        })
     }
 
-    /// Where windlass's proxy serves the service: `x-windlass.address`, or the
-    /// first published port on its host IP (127.0.0.1 when none is given).
-    pub fn proxy_address(&self) -> Option<SocketAddr> {
-        self.windlass.address.or_else(|| {
-            let port = self.ports.iter().find(|p| p.published.is_some())?;
-            let ip = port.host_ip.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
-            Some(SocketAddr::new(ip, port.published?))
-        })
+    /// Every port windlass's proxies publish for the service, one proxy
+    /// each, in the order written. `x-windlass.address` moves the routed
+    /// port's first entry (or adds it, when `ports` has none). A port is
+    /// HTTP when its `app_protocol` says `http`, or when it is the routed
+    /// port and `x-windlass` judges HTTP (a `health.http` probe, 5xx or
+    /// latency rollback triggers); else TCP ports are carried byte for byte
+    /// and UDP ports datagram by datagram.
+    pub fn published_ports(&self) -> Vec<PublishedPort> {
+        let routed = self.routed_port();
+        let windlass = &self.windlass;
+        let windlass_http = windlass.health.http.is_some()
+            || windlass.rollback_on.server_error_ratio.is_some()
+            || windlass.rollback_on.p99_latency.is_some();
+        let mut ports: Vec<PublishedPort> = self
+            .ports
+            .iter()
+            .map(|p| PublishedPort {
+                listen: SocketAddr::new(
+                    p.host_ip.unwrap_or(IpAddr::V6(Ipv6Addr::UNSPECIFIED)),
+                    p.published.unwrap_or(0),
+                ),
+                target: p.target,
+                protocol: p.protocol,
+                http: p.protocol == Protocol::Tcp
+                    && (p
+                        .app_protocol
+                        .as_deref()
+                        .is_some_and(|a| a.eq_ignore_ascii_case("http"))
+                        || (Some(p.target) == routed && windlass_http)),
+                name: p.name.clone(),
+            })
+            .collect();
+        if let (Some(address), Some(routed)) = (windlass.address, routed) {
+            let found = ports
+                .iter_mut()
+                .find(|p| p.target == routed && p.protocol == Protocol::Tcp);
+            match found {
+                Some(port) => port.listen = address,
+                None => ports.insert(
+                    0,
+                    PublishedPort {
+                        listen: address,
+                        target: routed,
+                        protocol: Protocol::Tcp,
+                        http: windlass_http,
+                        name: None,
+                    },
+                ),
+            }
+        }
+        ports
+    }
+
+    /// Whether windlass's proxies serve the service: it publishes a port.
+    pub fn has_proxy(&self) -> bool {
+        !self.ports.is_empty() || (self.windlass.address.is_some() && self.routed_port().is_some())
     }
 
     /// Why no two containers of the service may run at once, if so: such a
@@ -245,8 +344,8 @@ pub fn pin_files(
 ) -> (Option<(Project, String)>, Vec<Diagnostic>) {
     let mut tree = None;
     let (project, diagnostics) = run_keeping(&from_disk(files), options, Some(&mut tree));
-    let pinned = project.zip(tree).map(|(project, tree)| {
-        let text = pinned::pinned_text(&tree, &project);
+    let pinned = project.zip(tree).map(|(project, (tree, env))| {
+        let text = pinned::pinned_text(&tree, &project, &env);
         (project, text)
     });
     (pinned, diagnostics)
@@ -256,18 +355,21 @@ fn run(inputs: &[read::Input<'_>], options: &Options) -> (Option<Project>, Vec<D
     run_keeping(inputs, options, None)
 }
 
+/// The merged tree and the variables it was interpolated with.
+type Tree = (serde_norway::Value, BTreeMap<String, String>);
+
 /// [`run`], keeping a copy of the merged tree in `tree` when asked.
 fn run_keeping(
     inputs: &[read::Input<'_>],
     options: &Options,
-    tree: Option<&mut Option<serde_norway::Value>>,
+    tree: Option<&mut Option<Tree>>,
 ) -> (Option<Project>, Vec<Diagnostic>) {
     let mut report = diagnostic::Report::default();
     let Some(loaded) = read::read(inputs, options, &mut report) else {
         return (None, report.diagnostics);
     };
     if let Some(tree) = tree {
-        *tree = Some(loaded.value.clone());
+        *tree = Some((loaded.value.clone(), loaded.env.clone()));
     }
     let files = inputs.iter().map(|i| i.file.clone()).collect();
     let first = inputs.first().map(|i| i.file.clone()).unwrap_or_default();
@@ -277,6 +379,40 @@ fn run_keeping(
         check::check(loaded, options, &first, files, &mut report)
     };
     (project, report.diagnostics)
+}
+
+/// Reads and checks `files` as [`check_files`] does, and gives the project
+/// in Compose's canonical form, as `docker compose config` prints it.
+pub fn canonical_files(
+    files: &[PathBuf],
+    options: &Options,
+    normalize: canonical::Normalize,
+    format: canonical::Format,
+) -> (Option<String>, Vec<Diagnostic>) {
+    let (project, diagnostics) = check_files(files, options);
+    let text = project.map(|project| {
+        let environment = environment(&project, options);
+        let settings = canonical::Settings {
+            environment: &environment,
+            normalize,
+        };
+        canonical::text(&project, &settings, format)
+    });
+    (text, diagnostics)
+}
+
+/// The variables a project was read with: its `.env`, then `options`'
+/// environment over it.
+pub fn environment(project: &Project, options: &Options) -> BTreeMap<String, String> {
+    let mut report = diagnostic::Report::default();
+    let mut env = read::read_env_files(
+        &[project.directory.join(".env")],
+        false,
+        &options.environment,
+        &mut report,
+    );
+    env.extend(options.environment.clone());
+    env
 }
 
 /// Reads and checks the Compose file at `path`, with this process's
@@ -292,7 +428,17 @@ pub fn load(path: &Path) -> Result<Project, Error> {
 
 /// Checks Compose `text` as if read from `file`; the first error, if any.
 pub fn parse(text: &str, file: &Path) -> Result<Project, Error> {
-    let (project, diagnostics) = check_text(text, file, &Options::from_process());
+    parse_with(text, file, &Options::from_process())
+}
+
+/// Checks a pinned Compose `text` (what the agent receives) as if read from
+/// `file`, with nothing of this process's environment; the first error.
+pub fn parse_pinned(text: &str, file: &Path) -> Result<Project, Error> {
+    parse_with(text, file, &Options::pinned())
+}
+
+fn parse_with(text: &str, file: &Path, options: &Options) -> Result<Project, Error> {
+    let (project, diagnostics) = check_text(text, file, options);
     match project {
         Some(project) => Ok(project),
         None => Err(first_error(diagnostics, file)),

@@ -25,10 +25,11 @@ pub struct Service {
     pub image: Option<String>,
     pub build: Option<Build>,
     /// When a deploy pulls `image` and when it builds (`missing` unless
-    /// said): see `target::docker::image`.
+    /// said): see `target::docker::pull`.
     #[serde(default)]
     pub pull_policy: PullPolicy,
-    #[serde(default)]
+    /// Every published port, ranges expanded.
+    #[serde(default, deserialize_with = "values::ports")]
     pub ports: Vec<Port>,
     /// `env_file` entries come first, `environment` overrides them; a key with
     /// no value is taken from windlass's own environment at deploy time.

@@ -36,13 +36,20 @@ pub(crate) struct Input<'a> {
 pub(crate) fn read(inputs: &[Input<'_>], options: &Options, report: &mut Report) -> Option<Loaded> {
     let first = inputs.first()?;
     let project_dir = absolute(&cwd(), first.file.parent().unwrap_or(Path::new("")), None);
-    let mut env = read_env_files(
-        &[project_dir.join(".env")],
-        false,
-        &options.environment,
-        report,
-    );
-    env.extend(options.environment.clone());
+    // A pinned text was interpolated where it was pinned: the reader's own
+    // variables and `.env` must not reach it.
+    let env = if options.pinned {
+        BTreeMap::new()
+    } else {
+        let mut env = read_env_files(
+            &[project_dir.join(".env")],
+            false,
+            &options.environment,
+            report,
+        );
+        env.extend(options.environment.clone());
+        env
+    };
     let value = read_unit(inputs, &project_dir, &env, &mut Vec::new(), report)?;
     Some(Loaded {
         value,
@@ -169,12 +176,20 @@ fn read_file(
             return None;
         }
     };
-    if let Err(err) = value.apply_merge() {
-        report.error(
-            &FieldPath::root(),
-            format!("a merge key `<<` cannot be applied: {err}"),
-        );
-        return None;
+    // A merge brings in the mapping of an anchor as it was written: when
+    // that mapping merges another (`x-defaults: {<<: *base}`), its `<<`
+    // comes in unapplied, so merge again until none is left.
+    for _ in 0..MERGE_DEPTH {
+        if let Err(err) = value.apply_merge() {
+            report.error(
+                &FieldPath::root(),
+                format!("a merge key `<<` cannot be applied: {err}"),
+            );
+            return None;
+        }
+        if !has_merge_key(&value) {
+            break;
+        }
     }
     if !matches!(value, Value::Mapping(_)) {
         report.at(file, 1, 1, "(top level)", "a Compose file is a mapping with `services` and optionally `name`, `networks`, `volumes`, `secrets`, `configs`, `include`".into());
@@ -198,6 +213,20 @@ fn read_file(
     Some(value)
 }
 
+/// How many levels of merges within merges are applied.
+const MERGE_DEPTH: usize = 16;
+
+fn has_merge_key(value: &Value) -> bool {
+    match value {
+        Value::Mapping(map) => map
+            .iter()
+            .any(|(k, v)| k.as_str() == Some("<<") || has_merge_key(v)),
+        Value::Sequence(items) => items.iter().any(has_merge_key),
+        Value::Tagged(tagged) => has_merge_key(&tagged.value),
+        _ => false,
+    }
+}
+
 /// A YAML node's kind, for messages.
 pub(crate) fn kind(value: &Value) -> &'static str {
     match value {
@@ -208,5 +237,23 @@ pub(crate) fn kind(value: &Value) -> &'static str {
         Value::Sequence(_) => "a list",
         Value::Mapping(_) => "a mapping",
         Value::Tagged(_) => "a tagged value",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::super::{check_text, Options};
+
+    #[test]
+    fn a_merge_within_a_merge_is_applied() {
+        let text = "x-restart: &restart\n  restart: unless-stopped\nx-defaults: &defaults\n  <<: *restart\n  image: app\nservices:\n  api:\n    <<: *defaults\n    command: [serve]\n";
+        let (project, diagnostics) =
+            check_text(text, Path::new("/tmp/compose.yaml"), &Options::default());
+        let project = project.unwrap_or_else(|| panic!("{diagnostics:?}"));
+        let api = &project.services["api"];
+        assert_eq!(api.image.as_deref(), Some("app"));
+        assert_eq!(api.restart, Some(super::super::Restart::UnlessStopped));
     }
 }

@@ -11,6 +11,7 @@ mod hook;
 mod image;
 mod live;
 mod pacing;
+pub mod ports;
 mod proxies;
 mod pull;
 mod retire;
@@ -39,7 +40,7 @@ use crate::progress::Notes;
 pub use hook::HOOK_TIMEOUT;
 pub use image::release_tag;
 pub use pacing::Pacing;
-pub use proxies::{protocol, Proxies};
+pub use proxies::{protocol, Proxies, ProxyView, Traffic};
 pub use retire::DEFAULT_RETAIN;
 
 /// The label that marks a hook's one-off container.
@@ -49,7 +50,9 @@ pub const HOOK_LABEL: &str = "windlass.hook";
 pub struct Config {
     /// Credentials for pushing and pulling, per registry host.
     pub credentials: crate::credentials::Credentials,
-    /// Values for `environment` keys without one and for build args.
+    /// Values for `environment` keys without one and for build args; empty
+    /// by default, since the deploying command pins those into the text and
+    /// the agent's own environment (its secrets) must not reach a container.
     pub env: BTreeMap<String, String>,
     /// How long a release that is no longer live may take to finish its requests.
     pub drain_timeout: Duration,
@@ -59,7 +62,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             credentials: Default::default(),
-            env: std::env::vars().collect(),
+            env: BTreeMap::new(),
             drain_timeout: Duration::from_secs(30),
         }
     }
@@ -145,9 +148,9 @@ impl DockerTarget {
         releases: &[(ReleaseContext, Upstreams)],
         record: live::Record,
     ) -> Result<Vec<Switched>, Failure> {
-        let going: Vec<(&ReleaseContext, &[String])> = releases
+        let going: Vec<(&ReleaseContext, &Upstreams)> = releases
             .iter()
-            .map(|(release, upstreams)| (release, upstreams.addresses.as_slice()))
+            .map(|(release, upstreams)| (release, upstreams))
             .collect();
         let before = live::make_all_live(self, &going, record).await?;
         let at_millis = self.now();
@@ -218,7 +221,7 @@ impl Target for DockerTarget {
         // service's traffic is ECS's.
         let proxied: Vec<_> = lives
             .into_iter()
-            .filter(|l| !l.address.is_empty() && !l.service.is_ecs())
+            .filter(|l| (!l.address.is_empty() || !l.ports.is_empty()) && !l.service.is_ecs())
             .collect();
         let closed = self.proxies.close_unkeyed().await?;
         if !closed.is_empty() {
@@ -226,8 +229,9 @@ impl Target for DockerTarget {
         }
         let count = proxied.len();
         for live in proxied {
-            // The release's own service says which protocol its port speaks.
-            let protocol = ReleaseContext::load(
+            // The release's own service says what a pointer stored before
+            // ports were recorded one by one left out.
+            let release = ReleaseContext::load(
                 self.releases.as_ref(),
                 &live.service,
                 &live.release,
@@ -235,9 +239,8 @@ impl Target for DockerTarget {
                 super::Mode::Deploy,
                 None,
             )
-            .map(|r| proxies::protocol(&r.spec))
             .map_err(|f| f.cause)?;
-            self.proxies.restore(&live, protocol).await?;
+            self.proxies.restore(&live, &release.spec).await?;
         }
         Ok(count)
     }
@@ -279,7 +282,7 @@ impl Target for DockerTarget {
         release: &ReleaseContext,
         upstreams: &Upstreams,
     ) -> Result<Switched, Failure> {
-        let previous = live::make_live(self, release, &upstreams.addresses).await?;
+        let previous = live::make_live(self, release, upstreams).await?;
         let at_millis = self.now();
         Ok(Switched {
             previous,

@@ -131,8 +131,9 @@ fn refuse_cycles(project: &Project, report: &mut Report) {
         if done.contains(&name) {
             return None;
         }
-        trail.push(name);
+        // A service left out by its profiles starts nothing: no cycle through it.
         let service = project.services.get(name)?;
+        trail.push(name);
         for dependency in service.depends_on.keys() {
             if dependency != name {
                 if let Some(cycle) = visit(dependency, project, trail, done) {

@@ -9,7 +9,7 @@ use super::health::wait_config;
 use super::pacing::Pacing;
 use super::DockerTarget;
 use crate::backend::{Container, ContainerSpec, Error, RunState};
-use crate::compose::{Order, Service, ServiceNetwork};
+use crate::compose::{Order, ServiceNetwork};
 use crate::failures;
 use crate::plan::container_spec;
 use crate::probe;
@@ -21,12 +21,12 @@ pub(super) async fn start(
 ) -> Result<Replicas, Failure> {
     let service = &release.spec;
     let image = DockerTarget::pinned_image(&release.record)?;
-    // The proxy first: a taken address must fail before anything runs. A
-    // service that publishes no port has no proxy (a worker, say).
-    if let Some(address) = service.proxy_address() {
+    // The proxies first: a taken address must fail before anything runs. A
+    // service that publishes no port has none (a worker, say).
+    if let Some(spec) = super::ports::spec(service) {
         target
             .proxies
-            .ensure(&release.key, address, super::proxies::protocol(service))
+            .ensure(&release.key, &spec)
             .await
             .map_err(|e| Failure::new(failures::PROXY, e))?;
     }
@@ -42,7 +42,7 @@ pub(super) async fn start(
     let first = stop_first(release, &pacing);
     target.notes.starting(
         &release.key,
-        first.is_some() && release.other_previous().is_some() && service.proxy_address().is_some(),
+        first.is_some() && release.other_previous().is_some() && service.has_proxy(),
     );
     if let Some(why) = first {
         // The release that serves stops before this one starts; meanwhile
@@ -57,7 +57,7 @@ pub(super) async fn start(
                     release.id()
                 ),
             );
-            if service.proxy_address().is_some() {
+            if service.has_proxy() {
                 target
                     .proxies
                     .clear(&release.key)
@@ -147,7 +147,7 @@ async fn start_replica(
         None => create(target, &spec).await?,
     };
     if found.is_none_or(|c| c.id != id) {
-        join_networks(target, &release.spec, &id).await?;
+        join_networks(target, release, &id).await?;
     }
     let started = |e: Error| Failure::new(failures::START, e.to_string());
     let current = target
@@ -161,9 +161,18 @@ async fn start_replica(
     Ok(id)
 }
 
-/// The service's Compose networks (Docker's `default` aside).
-pub(super) fn networks(service: &Service) -> impl Iterator<Item = (&String, &ServiceNetwork)> {
-    service.networks.0.iter().filter(|(n, _)| *n != "default")
+/// The service's Compose networks (Docker's `default` aside), each by its
+/// engine name (see [`ReleaseContext::networks`]).
+pub(super) fn networks(
+    release: &ReleaseContext,
+) -> impl Iterator<Item = (&String, &ServiceNetwork)> {
+    release
+        .spec
+        .networks
+        .0
+        .iter()
+        .filter(|(n, _)| *n != "default")
+        .map(|(key, options)| (release.networks.get(key).unwrap_or(key), options))
 }
 
 /// Attaches a new container to the service's Compose networks, creating
@@ -171,11 +180,11 @@ pub(super) fn networks(service: &Service) -> impl Iterator<Item = (&String, &Ser
 /// answers to those (see `live::route_names`).
 pub(super) async fn join_networks(
     target: &DockerTarget,
-    service: &Service,
+    release: &ReleaseContext,
     id: &str,
 ) -> Result<(), Failure> {
     let failed = |e: Error| Failure::new(failures::START, e.to_string());
-    for (network, _) in networks(service) {
+    for (network, _) in networks(release) {
         target
             .backend
             .ensure_network(network, &BTreeMap::new())

@@ -77,6 +77,7 @@ pub(crate) fn check_project(
         }
     }
     mark_jobs(project, report);
+    refuse_cycles(project, report);
     let names: Vec<String> = project.services.keys().cloned().collect();
     let mut container_names: BTreeMap<String, String> = BTreeMap::new();
     let snapshot = project.clone();
@@ -107,6 +108,53 @@ pub(crate) fn check_project(
         resolve(name, service, &snapshot, env, files, report);
         if files == FileChecks::Check {
             check_build(service, &at, report);
+        }
+    }
+}
+
+/// Refuses a cycle of `depends_on` among the services that run, as Docker
+/// Compose does: no service of it could start first.
+fn refuse_cycles(project: &Project, report: &mut Report) {
+    // Depth first; `trail` is the path from the service the walk began at.
+    fn visit<'a>(
+        name: &'a str,
+        project: &'a Project,
+        trail: &mut Vec<&'a str>,
+        done: &mut Vec<&'a str>,
+    ) -> Option<Vec<&'a str>> {
+        if let Some(start) = trail.iter().position(|t| *t == name) {
+            let mut cycle = trail[start..].to_vec();
+            cycle.push(name);
+            return Some(cycle);
+        }
+        if done.contains(&name) {
+            return None;
+        }
+        // A service left out by its profiles starts nothing: no cycle through it.
+        let service = project.services.get(name)?;
+        trail.push(name);
+        for dependency in service.depends_on.keys() {
+            if dependency != name {
+                if let Some(cycle) = visit(dependency, project, trail, done) {
+                    return Some(cycle);
+                }
+            }
+        }
+        trail.pop();
+        done.push(name);
+        None
+    }
+    let mut done = Vec::new();
+    for name in project.services.keys() {
+        if let Some(cycle) = visit(name, project, &mut Vec::new(), &mut done) {
+            report.error(
+                &FieldPath::of(&["services", cycle[0], "depends_on"]),
+                format!(
+                    "dependency cycle: {}: no service of it could start first",
+                    cycle.join(" -> ")
+                ),
+            );
+            return;
         }
     }
 }

@@ -67,7 +67,7 @@ fn a_bad_file_gives_every_problem_located() {
 
 #[test]
 fn json_carries_file_line_column_and_field() {
-    let out = validate(&["--json"], &[corpus("bad/udp-port.yaml")]);
+    let out = validate(&["--json"], &[corpus("bad/ports-refused.yaml")]);
     assert_eq!(out.status.code(), Some(1));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON report");
     let diagnostics = report[0]["diagnostics"].as_array().expect("diagnostics");

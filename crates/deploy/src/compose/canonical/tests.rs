@@ -36,7 +36,7 @@ services:
   web:
     image: web:1
     command: serve --port 80
-    ports: ['127.0.0.1:8080:80']
+    ports: ['127.0.0.1:8080:80', {target: 81, published: 8081, mode: host, name: admin, app_protocol: http}]
     expose: ['9000/udp']
     environment: [MODE=prod, FROM_ENV, UNSET]
     labels: {tier: front, empty: }
@@ -94,6 +94,12 @@ services:
       target: 80
       published: '8080'
       protocol: tcp
+    - name: admin
+      mode: host
+      target: 81
+      published: '8081'
+      protocol: tcp
+      app_protocol: http
     stop_grace_period: 1.5s
     volumes:
     - type: bind

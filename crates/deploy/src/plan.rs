@@ -5,10 +5,11 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::backend::{
-    self, BuildOptions, BuildSpec, ContainerSpec, ExposedPort, FileMount, Healthcheck, LogConfig,
-    Mount, RestartPolicy, Ulimit, VolumeSpec, RELEASE_LABEL, SERVICE_LABEL,
+    self, Blkio, BuildOptions, BuildSpec, ContainerSpec, DeviceMapping, DeviceRequest, ExposedPort,
+    FileMount, Healthcheck, HostSettings, LogConfig, Mount, RestartPolicy, Ulimit, VolumeSpec,
+    RELEASE_LABEL, SERVICE_LABEL,
 };
-use crate::compose::{self, MountKind, Protocol, Restart, Service};
+use crate::compose::{self, MountKind, NetworkMode, Protocol, Restart, Service};
 use crate::probe::{Check, WaitConfig};
 
 /// The container for replica `replica` of `release` of service `name` of
@@ -47,6 +48,14 @@ pub fn container_spec(
     ] {
         env.entry(key.to_owned()).or_insert(value);
     }
+    let bridged = service
+        .network_mode
+        .as_ref()
+        .is_none_or(NetworkMode::is_bridge);
+    let own_namespace = !matches!(
+        service.network_mode,
+        Some(NetworkMode::Service(_) | NetworkMode::Container(_))
+    );
     let healthcheck = service
         .healthcheck
         .as_ref()
@@ -70,10 +79,12 @@ pub fn container_spec(
         image: image.into(),
         command: service.command.clone(),
         env,
+        // Another network mode has no bridge to publish on: the container
+        // binds the host's ports (host) or has none of its own.
         ports: service
             .ports
             .iter()
-            .filter(|p| p.protocol == crate::compose::Protocol::Tcp)
+            .filter(|p| p.protocol == crate::compose::Protocol::Tcp && bridged)
             .map(|p| p.target)
             .collect(),
         labels,
@@ -83,7 +94,12 @@ pub fn container_spec(
         // networks after it is created (see `workflow::steps::join_networks`),
         // so that their names can move between releases without touching
         // the port the proxy uses.
-        network: None,
+        // Another service's namespace is its live container's, which the
+        // target finds when it creates the container.
+        network: match &service.network_mode {
+            None | Some(NetworkMode::Bridge | NetworkMode::Service(_)) => None,
+            Some(mode) => Some(mode.to_string()),
+        },
         init: service.init.unwrap_or(false),
         stop_grace_period: service.stop_grace_period,
         health_start_interval: service.healthcheck.as_ref().and_then(|h| h.start_interval),
@@ -123,9 +139,11 @@ pub fn container_spec(
             driver: l.driver.clone().unwrap_or_else(|| "json-file".into()),
             options: l.options.clone(),
         }),
+        // Docker refuses exposed ports in another container's namespace.
         expose: service
             .expose
             .iter()
+            .filter(|_| own_namespace)
             .map(|e| ExposedPort {
                 port: e.port,
                 udp: e.protocol == Protocol::Udp,
@@ -148,6 +166,82 @@ pub fn container_spec(
         mem_limit: service.mem_limit,
         cpus: service.cpus,
         pids_limit: service.pids_limit,
+        host: host_settings(service),
+    }
+}
+
+/// The service's resource controls, devices and namespaces.
+fn host_settings(service: &Service) -> HostSettings {
+    let reservations = service
+        .deploy
+        .resources
+        .as_ref()
+        .and_then(|r| r.reservations.as_ref());
+    let requests = service
+        .gpus
+        .iter()
+        .chain(reservations.into_iter().flat_map(|r| &r.devices));
+    let blkio = service.blkio_config.clone().unwrap_or_default();
+    let throttles = |list: &[compose::Throttle]| -> Vec<(String, u64)> {
+        list.iter().map(|t| (t.path.clone(), t.rate)).collect()
+    };
+    HostSettings {
+        memory_reservation: service.mem_reservation,
+        memory_swap: service.memswap_limit,
+        memory_swappiness: service.mem_swappiness,
+        oom_kill_disable: service.oom_kill_disable,
+        oom_score_adj: service.oom_score_adj,
+        cpu_shares: service.cpu_shares,
+        cpu_period: service.cpu_period,
+        cpu_quota: service.cpu_quota,
+        cpu_rt_runtime: service.cpu_rt_runtime,
+        cpu_rt_period: service.cpu_rt_period,
+        cpuset: service.cpuset.clone(),
+        devices: service
+            .devices
+            .iter()
+            .map(|d| DeviceMapping {
+                host: d.host.clone(),
+                container: d.container.clone(),
+                permissions: d.permissions.clone(),
+            })
+            .collect(),
+        device_cgroup_rules: service.device_cgroup_rules.clone(),
+        device_requests: requests
+            .map(|r| DeviceRequest {
+                driver: r.driver.clone(),
+                // Compose asks for all devices when neither a count nor ids are given.
+                count: match (r.count, r.device_ids.is_empty()) {
+                    (Some(count), _) => Some(count.engine()),
+                    (None, true) => Some(-1),
+                    (None, false) => None,
+                },
+                device_ids: r.device_ids.clone(),
+                capabilities: r.capabilities.clone(),
+                options: r.options.clone(),
+            })
+            .collect(),
+        cgroupns: service.cgroup.map(|c| c.as_str().to_owned()),
+        cgroup_parent: service.cgroup_parent.clone(),
+        ipc: service.ipc.clone(),
+        pid: service.pid.clone(),
+        uts: service.uts.clone(),
+        userns_mode: service.userns_mode.clone(),
+        runtime: service.runtime.clone(),
+        isolation: service.isolation.clone(),
+        blkio: Blkio {
+            weight: blkio.weight,
+            weight_device: blkio
+                .weight_device
+                .iter()
+                .map(|w| (w.path.clone(), w.weight))
+                .collect(),
+            read_bps: throttles(&blkio.device_read_bps),
+            write_bps: throttles(&blkio.device_write_bps),
+            read_iops: throttles(&blkio.device_read_iops),
+            write_iops: throttles(&blkio.device_write_iops),
+        },
+        storage_opt: service.storage_opt.clone(),
     }
 }
 

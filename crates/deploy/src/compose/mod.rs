@@ -18,6 +18,7 @@ mod ecs;
 mod fields;
 mod fingerprint;
 mod hooks;
+mod host;
 mod include;
 mod interpolate;
 mod locate;
@@ -28,8 +29,10 @@ mod paths;
 mod pinned;
 mod read;
 mod resolve;
+mod resources;
 mod rules;
 mod runtime;
+mod settle;
 mod summary;
 mod typed;
 mod values;
@@ -44,12 +47,17 @@ use indexmap::IndexMap;
 pub use diagnostic::{Diagnostic, Location, Severity};
 pub use ecs::{Ecs, LambdaHooks};
 pub use hooks::check_state;
+pub use host::{CgroupNamespace, NetworkMode};
 pub use locate::{FieldPath, Segment};
 pub use model::{
-    Build, Deploy, FailureAction, Healthcheck, Network, Order, Service, ServiceNetwork,
-    ServiceNetworks, UpdateConfig,
+    Build, Deploy, FailureAction, Healthcheck, Ipam, IpamPool, Network, Order, Service,
+    ServiceNetwork, ServiceNetworks, UpdateConfig,
 };
 pub use mounts::{FileContent, FileRef, FileSource, MountKind, ServiceVolume, Volume};
+pub use resources::{
+    BlkioConfig, Device, DeviceCount, DeviceRequest, Limits, Reservations, Resources,
+    RestartCondition, RestartPolicy, Throttle, WeightDevice,
+};
 pub use runtime::{Condition, Dependency, EnvFile, Exposed, ExtraHost, Logging, Restart, Ulimit};
 pub use summary::Strategy;
 pub use values::{Port, Protocol};
@@ -117,8 +125,12 @@ impl Options {
 }
 
 impl Service {
-    /// The container port windlass's proxy routes to.
+    /// The container port windlass's proxy routes to; none in another
+    /// network mode than the bridge, where nothing is published.
     pub fn routed_port(&self) -> Option<u16> {
+        if self.network_mode.as_ref().is_some_and(|m| !m.is_bridge()) {
+            return None;
+        }
         self.windlass
             .port
             .or_else(|| self.ports.first().map(|p| p.target))
@@ -126,7 +138,12 @@ impl Service {
 
     /// Where windlass's proxy serves the service: `x-windlass.address`, or the
     /// first published port on its host IP (127.0.0.1 when none is given).
+    /// None in another network mode than the bridge, where no proxy can
+    /// sit in front of the container.
     pub fn proxy_address(&self) -> Option<SocketAddr> {
+        if self.network_mode.as_ref().is_some_and(|m| !m.is_bridge()) {
+            return None;
+        }
         self.windlass.address.or_else(|| {
             let port = self.ports.iter().find(|p| p.published.is_some())?;
             let ip = port.host_ip.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
@@ -135,23 +152,35 @@ impl Service {
     }
 
     /// Why no two containers of the service may run at once, if so: such a
-    /// service is deployed stop-first. A fixed `container_name`, a named
-    /// volume mounted read-write (two databases on one data folder), or
-    /// `x-windlass: {exclusive: true}`.
+    /// service is deployed stop-first. A fixed `container_name`, a network
+    /// mode other than the bridge, a directory mounted read-write (a named
+    /// volume or a bind mount: two databases on one data folder corrupt
+    /// it) unless `x-windlass.shared_mounts` says the service can share
+    /// it, or `x-windlass: {exclusive: true}`. Read-only mounts, single
+    /// files, anonymous volumes and tmpfs are each container's own or safe.
     pub fn must_run_alone(&self) -> Option<&'static str> {
         if self.container_name.is_some() {
-            Some("its container_name allows one container only")
-        } else if self
-            .volumes
-            .iter()
-            .any(|v| v.kind == MountKind::Volume && v.source.is_some() && !v.read_only)
-        {
-            Some("it mounts a named volume read-write")
-        } else if self.windlass.exclusive {
-            Some("x-windlass.exclusive is set")
-        } else {
-            None
+            return Some("its container_name allows one container only");
         }
+        if let Some(why) = self.network_mode.as_ref().and_then(NetworkMode::why_alone) {
+            return Some(why);
+        }
+        let shared = |kind: MountKind| {
+            self.volumes
+                .iter()
+                .any(|v| v.kind == kind && v.source.is_some() && !v.read_only && !v.single_file)
+        };
+        if !self.windlass.shared_mounts {
+            if shared(MountKind::Volume) {
+                return Some("it mounts a named volume read-write");
+            }
+            if shared(MountKind::Bind) {
+                return Some("it bind-mounts a directory read-write");
+            }
+        }
+        self.windlass
+            .exclusive
+            .then_some("x-windlass.exclusive is set")
     }
 }
 

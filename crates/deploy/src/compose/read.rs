@@ -157,7 +157,7 @@ fn read_file(
             return None;
         }
     };
-    if let Err(err) = value.apply_merge() {
+    if let Err(err) = super::merge::apply_merge_keys(&mut value) {
         report.error(
             &FieldPath::root(),
             format!("a merge key `<<` cannot be applied: {err}"),

@@ -8,8 +8,8 @@ use windlass_asl::Failure;
 use super::health::wait_config;
 use super::pacing::Pacing;
 use super::DockerTarget;
-use crate::backend::{Container, ContainerSpec, Error, RunState};
-use crate::compose::{Order, Service, ServiceNetwork};
+use crate::backend::{Container, ContainerSpec, Error, RunState, RELEASE_LABEL, SERVICE_LABEL};
+use crate::compose::{NetworkMode, Order, Service, ServiceNetwork};
 use crate::failures;
 use crate::plan::container_spec;
 use crate::probe;
@@ -122,7 +122,7 @@ async fn start_replica(
     replica: u32,
     existing: &[Container],
 ) -> Result<String, Failure> {
-    let spec = container_spec(
+    let mut spec = container_spec(
         &release.project,
         &release.service,
         &release.spec,
@@ -131,6 +131,9 @@ async fn start_replica(
         image,
         |k| target.config.env.get(k).cloned(),
     );
+    if let Some(NetworkMode::Service(other)) = &release.spec.network_mode {
+        spec.network = Some(format!("container:{}", namespace_of(target, other).await?));
+    }
     let found = existing
         .iter()
         .find(|c| c.name.trim_start_matches('/') == spec.name);
@@ -162,6 +165,41 @@ async fn start_replica(
     Ok(id)
 }
 
+/// The container whose network namespace `network_mode: service:NAME`
+/// joins: NAME's running replica in its live release, else in its newest
+/// release that runs (a first deploy of both, NAME started a wave before).
+async fn namespace_of(target: &DockerTarget, service: &str) -> Result<String, Failure> {
+    let live = target
+        .releases
+        .live(service)
+        .map_err(failures::store)?
+        .map(|l| l.release);
+    let labels = BTreeMap::from([(SERVICE_LABEL.to_owned(), service.to_owned())]);
+    let found = super::replicas(target.backend.list_containers(&labels).await)?;
+    let release_of = |c: &Container| c.labels.get(RELEASE_LABEL).cloned().unwrap_or_default();
+    let number = |c: &Container| {
+        release_of(c)
+            .trim_start_matches('r')
+            .parse::<u64>()
+            .unwrap_or(0)
+    };
+    let running: Vec<&Container> = found
+        .iter()
+        .filter(|c| c.state == RunState::Running)
+        .collect();
+    running
+        .iter()
+        .find(|c| live.as_deref() == Some(release_of(c).as_str()))
+        .or_else(|| running.iter().max_by_key(|c| number(c)))
+        .map(|c| c.id.clone())
+        .ok_or_else(|| {
+            Failure::new(
+                failures::START,
+                format!("network_mode service:{service}: no container of {service} runs to share its network namespace; deploy {service} first"),
+            )
+        })
+}
+
 /// The service's Compose networks (Docker's `default` aside).
 pub(super) fn networks(service: &Service) -> impl Iterator<Item = (&String, &ServiceNetwork)> {
     service.networks.0.iter().filter(|(n, _)| *n != "default")
@@ -176,10 +214,10 @@ pub(super) async fn join_networks(
     id: &str,
 ) -> Result<(), Failure> {
     let failed = |e: Error| Failure::new(failures::START, e.to_string());
-    for (network, _) in networks(service) {
+    for (network, options) in networks(service) {
         target
             .backend
-            .ensure_network(network, &BTreeMap::new())
+            .ensure_network_with(network, &BTreeMap::new(), &options.options)
             .await
             .map_err(failed)?;
         target

@@ -12,6 +12,8 @@ use crate::backend::{
 use crate::compose::{self, MountKind, NetworkMode, Protocol, Restart, Service};
 use crate::probe::{Check, WaitConfig};
 
+mod host;
+
 /// The container for replica `replica` of `release` of service `name` of
 /// Compose project `project`, running `image` (a reference pinned by the
 /// deploy, ideally by digest). Values missing from `environment` are taken
@@ -166,82 +168,7 @@ pub fn container_spec(
         mem_limit: service.mem_limit,
         cpus: service.cpus,
         pids_limit: service.pids_limit,
-        host: host_settings(service),
-    }
-}
-
-/// The service's resource controls, devices and namespaces.
-fn host_settings(service: &Service) -> HostSettings {
-    let reservations = service
-        .deploy
-        .resources
-        .as_ref()
-        .and_then(|r| r.reservations.as_ref());
-    let requests = service
-        .gpus
-        .iter()
-        .chain(reservations.into_iter().flat_map(|r| &r.devices));
-    let blkio = service.blkio_config.clone().unwrap_or_default();
-    let throttles = |list: &[compose::Throttle]| -> Vec<(String, u64)> {
-        list.iter().map(|t| (t.path.clone(), t.rate)).collect()
-    };
-    HostSettings {
-        memory_reservation: service.mem_reservation,
-        memory_swap: service.memswap_limit,
-        memory_swappiness: service.mem_swappiness,
-        oom_kill_disable: service.oom_kill_disable,
-        oom_score_adj: service.oom_score_adj,
-        cpu_shares: service.cpu_shares,
-        cpu_period: service.cpu_period,
-        cpu_quota: service.cpu_quota,
-        cpu_rt_runtime: service.cpu_rt_runtime,
-        cpu_rt_period: service.cpu_rt_period,
-        cpuset: service.cpuset.clone(),
-        devices: service
-            .devices
-            .iter()
-            .map(|d| DeviceMapping {
-                host: d.host.clone(),
-                container: d.container.clone(),
-                permissions: d.permissions.clone(),
-            })
-            .collect(),
-        device_cgroup_rules: service.device_cgroup_rules.clone(),
-        device_requests: requests
-            .map(|r| DeviceRequest {
-                driver: r.driver.clone(),
-                // Compose asks for all devices when neither a count nor ids are given.
-                count: match (r.count, r.device_ids.is_empty()) {
-                    (Some(count), _) => Some(count.engine()),
-                    (None, true) => Some(-1),
-                    (None, false) => None,
-                },
-                device_ids: r.device_ids.clone(),
-                capabilities: r.capabilities.clone(),
-                options: r.options.clone(),
-            })
-            .collect(),
-        cgroupns: service.cgroup.map(|c| c.as_str().to_owned()),
-        cgroup_parent: service.cgroup_parent.clone(),
-        ipc: service.ipc.clone(),
-        pid: service.pid.clone(),
-        uts: service.uts.clone(),
-        userns_mode: service.userns_mode.clone(),
-        runtime: service.runtime.clone(),
-        isolation: service.isolation.clone(),
-        blkio: Blkio {
-            weight: blkio.weight,
-            weight_device: blkio
-                .weight_device
-                .iter()
-                .map(|w| (w.path.clone(), w.weight))
-                .collect(),
-            read_bps: throttles(&blkio.device_read_bps),
-            write_bps: throttles(&blkio.device_write_bps),
-            read_iops: throttles(&blkio.device_read_iops),
-            write_iops: throttles(&blkio.device_write_iops),
-        },
-        storage_opt: service.storage_opt.clone(),
+        host: host::host_settings(service),
     }
 }
 

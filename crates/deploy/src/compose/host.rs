@@ -188,7 +188,7 @@ mod tests {
             read("container:vpn").ok(),
             Some(NetworkMode::Container("vpn".into()))
         );
-        let error = read("service:").expect_err("a name is needed");
+        let error = read("'service:'").expect_err("a name is needed");
         assert!(error.to_string().contains("needs a name"), "{error}");
         assert!(read("mynet").is_err());
         assert!(NetworkMode::Host.why_alone().is_some());

@@ -50,12 +50,14 @@ pub(super) async fn start(
         // them. A rollback starts the stopped release again.
         if let Some(previous) = release.other_previous() {
             tracing::info!(service = %release.service, release = %release.id(), %why, "stop-first");
+            let held = if service.proxy_address().is_some() {
+                format!("; the proxy holds traffic until {} is live", release.id())
+            } else {
+                String::new()
+            };
             target.notes.set(
                 &release.service,
-                format!(
-                    "{why}: release {previous} stops first; the proxy holds traffic until {} is live",
-                    release.id()
-                ),
+                format!("{why}: release {previous} stops first{held}"),
             );
             if service.proxy_address().is_some() {
                 target

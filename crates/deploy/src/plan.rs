@@ -5,9 +5,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::backend::{
-    self, Blkio, BuildOptions, BuildSpec, ContainerSpec, DeviceMapping, DeviceRequest, ExposedPort,
-    FileMount, Healthcheck, HostSettings, LogConfig, Mount, RestartPolicy, Ulimit, VolumeSpec,
-    RELEASE_LABEL, SERVICE_LABEL,
+    self, BuildOptions, BuildSpec, ContainerSpec, ExposedPort, FileMount, Healthcheck, LogConfig,
+    Mount, RestartPolicy, Ulimit, VolumeSpec, RELEASE_LABEL, SERVICE_LABEL,
 };
 use crate::compose::{self, MountKind, NetworkMode, Protocol, Restart, Service};
 use crate::probe::{Check, WaitConfig};

@@ -7,7 +7,6 @@
 
 use super::diagnostic::Report;
 use super::locate::FieldPath;
-use super::runtime::Dependency;
 use super::{NetworkMode, Service};
 
 /// Settles every service's overlapping fields and checks its network mode
@@ -78,7 +77,7 @@ fn network_mode(
             service
                 .depends_on
                 .entry(other.clone())
-                .or_insert_with(Dependency::default);
+                .or_default();
         }
     }
     let probe = &service.windlass.health;

@@ -13,6 +13,8 @@ use crate::probe::{Check, WaitConfig};
 
 mod host;
 
+pub(crate) use host::volumes_from;
+
 /// The container for replica `replica` of `release` of service `name` of
 /// Compose project `project`, running `image` (a reference pinned by the
 /// deploy, ideally by digest). Values missing from `environment` are taken

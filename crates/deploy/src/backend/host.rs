@@ -40,6 +40,8 @@ pub struct HostSettings {
     pub isolation: Option<String>,
     pub blkio: Blkio,
     pub storage_opt: BTreeMap<String, String>,
+    /// Containers whose volumes to mount too, as `NAME_OR_ID:ro|rw`.
+    pub volumes_from: Vec<String>,
 }
 
 /// A host device in the container.

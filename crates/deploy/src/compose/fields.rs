@@ -91,6 +91,7 @@ pub const SERVICE: &[&str] = &[
     "blkio_config",
     "storage_opt",
     "label_file",
+    "volumes_from",
     "x-windlass",
 ];
 
@@ -101,7 +102,6 @@ pub const SERVICE_REFUSED: &[(&str, &str)] = &[
     ("extends", "windlass does not read `extends`: share settings with YAML anchors and merge keys (`<<: *base`) or split files with `include`"),
     ("links", "links are a legacy of the default bridge: put both services on a network under `networks`, where they find each other by service name"),
     ("external_links", "put the service on the other project's network (declared `external: true`) and use the container's name there"),
-    ("volumes_from", "share data through a named volume mounted in both services"),
     ("mac_address", "a fixed MAC address cannot be shared by the old and new release during a switch"),
     ("cpu_count", WINDOWS),
     ("cpu_percent", WINDOWS),

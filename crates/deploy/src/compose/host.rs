@@ -153,6 +153,53 @@ pub(crate) fn optional_swap<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i6
     d.deserialize_any(SwapVisitor).map(Some)
 }
 
+/// One of `volumes_from`: whose volumes the container mounts too.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VolumesFrom {
+    pub source: VolumesSource,
+    pub read_only: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VolumesSource {
+    /// The live container of another service of the file.
+    Service(String),
+    /// A container by name or id, made outside the file.
+    Container(String),
+}
+
+const VOLUMES_FROM_SYNTAX: &str = "SERVICE[:ro|rw] or container:NAME[:ro|rw]";
+
+visitor!(VolumesFromVisitor -> VolumesFrom, VOLUMES_FROM_SYNTAX, {
+    fn visit_str<E: de::Error>(self, text: &str) -> Result<VolumesFrom, E> {
+        let (container, rest) = match text.strip_prefix("container:") {
+            Some(rest) => (true, rest),
+            None => (false, text),
+        };
+        let (name, read_only) = match rest.rsplit_once(':') {
+            Some((name, "ro")) => (name, true),
+            Some((name, "rw")) => (name, false),
+            Some(_) => return Err(E::custom(format!("invalid volumes_from {text:?}: expected {VOLUMES_FROM_SYNTAX}"))),
+            None => (rest, false),
+        };
+        if name.is_empty() {
+            return Err(E::custom(format!("invalid volumes_from {text:?}: expected {VOLUMES_FROM_SYNTAX}")));
+        }
+        let source = if container {
+            VolumesSource::Container(name.to_owned())
+        } else {
+            VolumesSource::Service(name.to_owned())
+        };
+        Ok(VolumesFrom { source, read_only })
+    }
+});
+
+impl<'de> Deserialize<'de> for VolumesFrom {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<VolumesFrom, D::Error> {
+        d.deserialize_any(VolumesFromVisitor)
+    }
+}
+
 /// `cgroup`: whether the container has a cgroup namespace of its own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -192,6 +239,22 @@ mod tests {
         assert!(error.to_string().contains("needs a name"), "{error}");
         assert!(read("mynet").is_err());
         assert!(NetworkMode::Host.why_alone().is_some());
+        let from = |text: &str| serde_norway::from_str::<VolumesFrom>(text);
+        assert_eq!(
+            from("db:ro").ok(),
+            Some(VolumesFrom {
+                source: VolumesSource::Service("db".into()),
+                read_only: true
+            })
+        );
+        assert_eq!(
+            from("container:legacy").ok(),
+            Some(VolumesFrom {
+                source: VolumesSource::Container("legacy".into()),
+                read_only: false
+            })
+        );
+        assert!(from("db:rx").is_err());
         assert!(NetworkMode::Bridge.why_alone().is_none());
     }
 }

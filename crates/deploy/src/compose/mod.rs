@@ -47,7 +47,7 @@ use indexmap::IndexMap;
 pub use diagnostic::{Diagnostic, Location, Severity};
 pub use ecs::{Ecs, LambdaHooks};
 pub use hooks::check_state;
-pub use host::{CgroupNamespace, NetworkMode};
+pub use host::{CgroupNamespace, NetworkMode, VolumesFrom, VolumesSource};
 pub use locate::{FieldPath, Segment};
 pub use model::{
     Build, Deploy, FailureAction, Healthcheck, Ipam, IpamPool, Network, Order, Service,
@@ -176,6 +176,9 @@ impl Service {
             }
             if shared(MountKind::Bind) {
                 return Some("it bind-mounts a directory read-write");
+            }
+            if self.volumes_from.iter().any(|v| !v.read_only) {
+                return Some("it mounts another container's volumes read-write (volumes_from)");
             }
         }
         self.windlass

@@ -12,7 +12,7 @@ use serde::de;
 use serde::Deserialize;
 use std::fmt;
 
-use super::host::{self, CgroupNamespace, NetworkMode};
+use super::host::{self, CgroupNamespace, NetworkMode, VolumesFrom};
 use super::mounts::{self, FileRef, ServiceVolume};
 use super::resources::{self, BlkioConfig, Device, DeviceRequest, Resources, RestartPolicy};
 use super::runtime::{self, Dependency, EnvFile, Exposed, ExtraHost, Logging, Restart, Ulimit};
@@ -184,6 +184,9 @@ pub struct Service {
     /// into `labels` once loaded.
     #[serde(default, deserialize_with = "values::one_or_many")]
     pub label_file: Vec<String>,
+    /// Other containers whose volumes these mount too.
+    #[serde(default)]
+    pub volumes_from: Vec<VolumesFrom>,
     #[serde(rename = "x-windlass", default)]
     pub windlass: Windlass,
     /// Another service waits for this one to exit 0 (`depends_on` with

@@ -7,7 +7,7 @@
 
 use super::diagnostic::Report;
 use super::locate::FieldPath;
-use super::{NetworkMode, Service};
+use super::{NetworkMode, Service, VolumesSource};
 
 /// Settles every service's overlapping fields and checks its network mode
 /// against `names`, the services of the file.
@@ -44,6 +44,20 @@ pub(crate) fn settle(name: &str, service: &mut Service, names: &[String], report
     if let Some(isolation) = service.isolation.as_deref().filter(|i| *i != "default") {
         report.error(&at.key("isolation"), format!("isolation {isolation:?} is a Windows engine's: a Linux engine takes only `default`; remove it"));
     }
+    for (i, from) in service.volumes_from.clone().iter().enumerate() {
+        let VolumesSource::Service(other) = &from.source else {
+            continue;
+        };
+        let here = at.key("volumes_from").index(i);
+        if other == name {
+            report.error(&here, "a service cannot mount its own volumes");
+        } else if !names.contains(other) {
+            report.error(&here, format!("service `{other}` is not defined: the services are {}; write container:NAME for a container made outside the file", names.join(", ")));
+        } else {
+            // Its container must exist first, as Compose orders it.
+            service.depends_on.entry(other.clone()).or_default();
+        }
+    }
     if let Some(mode) = service.network_mode.clone() {
         network_mode(name, service, &mode, names, &at, report);
     }
@@ -74,10 +88,7 @@ fn network_mode(
             );
         } else {
             // Its namespace must exist first, as Compose orders it.
-            service
-                .depends_on
-                .entry(other.clone())
-                .or_default();
+            service.depends_on.entry(other.clone()).or_default();
         }
     }
     let probe = &service.windlass.health;
@@ -137,6 +148,7 @@ impl Service {
             ("cpuset", self.cpuset.is_some()),
             ("blkio_config", self.blkio_config.is_some()),
             ("storage_opt", !self.storage_opt.is_empty()),
+            ("volumes_from", !self.volumes_from.is_empty()),
         ]
         .into_iter()
         .filter(|(_, set)| *set)

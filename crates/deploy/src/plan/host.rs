@@ -78,7 +78,22 @@ pub(super) fn host_settings(service: &Service) -> HostSettings {
             write_iops: throttles(&blkio.device_write_iops),
         },
         storage_opt: service.storage_opt.clone(),
+        // Another service's container is found by the target when it
+        // creates this one.
+        volumes_from: service
+            .volumes_from
+            .iter()
+            .filter_map(|from| match &from.source {
+                compose::VolumesSource::Container(name) => Some(volumes_from(name, from.read_only)),
+                compose::VolumesSource::Service(_) => None,
+            })
+            .collect(),
     }
+}
+
+/// A `volumes_from` entry as the engine takes it.
+pub(crate) fn volumes_from(container: &str, read_only: bool) -> String {
+    format!("{container}:{}", if read_only { "ro" } else { "rw" })
 }
 
 #[cfg(test)]
@@ -256,6 +271,18 @@ mod tests {
             "read-only, a single file, anonymous, tmpfs"
         );
         assert_eq!(alone("uploads"), None, "x-windlass.shared_mounts");
+    }
+
+    #[test]
+    fn volumes_from_mounts_containers_of_the_file_after_them() {
+        let project = corpus("volumes-from.yaml");
+        let backup = &project.services["backup"];
+        let spec = container_spec("shop", "backup", backup, "r1", 0, "b@sha256:1", |_| None);
+        // The store's live container is found by the target at creation.
+        assert_eq!(spec.host.volumes_from, vec!["legacy-data:ro".to_owned()]);
+        assert!(backup.depends_on.contains_key("store"));
+        assert!(backup.must_run_alone().is_some());
+        assert_eq!(project.services["reader"].must_run_alone(), None);
     }
 
     #[test]

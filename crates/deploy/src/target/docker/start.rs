@@ -9,7 +9,7 @@ use super::health::wait_config;
 use super::pacing::Pacing;
 use super::DockerTarget;
 use crate::backend::{Container, ContainerSpec, Error, RunState, RELEASE_LABEL, SERVICE_LABEL};
-use crate::compose::{NetworkMode, Order, Service, ServiceNetwork};
+use crate::compose::{NetworkMode, Order, Service, ServiceNetwork, VolumesSource};
 use crate::failures;
 use crate::plan::container_spec;
 use crate::probe;
@@ -134,7 +134,16 @@ async fn start_replica(
         |k| target.config.env.get(k).cloned(),
     );
     if let Some(NetworkMode::Service(other)) = &release.spec.network_mode {
-        spec.network = Some(format!("container:{}", namespace_of(target, other).await?));
+        let id = live_container_of(target, other, "network_mode").await?;
+        spec.network = Some(format!("container:{id}"));
+    }
+    for from in &release.spec.volumes_from {
+        if let VolumesSource::Service(other) = &from.source {
+            let id = live_container_of(target, other, "volumes_from").await?;
+            spec.host
+                .volumes_from
+                .push(crate::plan::volumes_from(&id, from.read_only));
+        }
     }
     let found = existing
         .iter()
@@ -167,10 +176,15 @@ async fn start_replica(
     Ok(id)
 }
 
-/// The container whose network namespace `network_mode: service:NAME`
-/// joins: NAME's running replica in its live release, else in its newest
-/// release that runs (a first deploy of both, NAME started a wave before).
-async fn namespace_of(target: &DockerTarget, service: &str) -> Result<String, Failure> {
+/// The container of another service that `network_mode: service:NAME`
+/// joins or `volumes_from` mounts from (`field` says which): NAME's running
+/// replica in its live release, else in its newest release that runs (a
+/// first deploy of both, NAME started a wave before).
+async fn live_container_of(
+    target: &DockerTarget,
+    service: &str,
+    field: &str,
+) -> Result<String, Failure> {
     let live = target
         .releases
         .live(service)
@@ -197,7 +211,7 @@ async fn namespace_of(target: &DockerTarget, service: &str) -> Result<String, Fa
         .ok_or_else(|| {
             Failure::new(
                 failures::START,
-                format!("network_mode service:{service}: no container of {service} runs to share its network namespace; deploy {service} first"),
+                format!("{field} {service}: no container of {service} runs to share; deploy {service} first"),
             )
         })
 }

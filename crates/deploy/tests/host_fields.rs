@@ -3,8 +3,9 @@
 //! each deploy stop-first (the engine's own events show the old container
 //! died before the new one started: never both running); the second's
 //! `deploy.resources` and kernel controls are what `docker inspect`
-//! shows, and a network declared `internal` with an address pool is
-//! created so.
+//! shows; a sidecar on `network_mode: service:NAME` with `volumes_from`
+//! joins the data service's new container; and a network declared
+//! `internal` with an address pool is created so.
 
 mod support;
 
@@ -21,6 +22,7 @@ use windlass_engine::Status;
 
 const DATA: &str = "wlhfdata";
 const QUIET: &str = "wlhfquiet";
+const SIDECAR: &str = "wlhfsidecar";
 const NETWORK: &str = "wlhf-internal";
 
 fn compose(port: u16, version: &str) -> String {
@@ -51,6 +53,15 @@ fn compose(port: u16, version: &str) -> String {
       restart_policy: {{condition: on-failure, max_attempts: 2}}
     cpu_shares: 512
     oom_score_adj: 100
+    x-windlass: {{watch: 0s}}
+  {SIDECAR}:
+    build: ./app
+    init: true
+    stop_grace_period: 1s
+    network_mode: service:{DATA}
+    volumes_from: ["{DATA}:ro"]
+    environment: {{TESTAPP_VERSION: "{version}", TESTAPP_PORT: "8081"}}
+    healthcheck: {{test: [CMD, /app, probe], interval: 200ms, start_period: 5s}}
     x-windlass: {{watch: 0s}}
 networks:
   {NETWORK}:
@@ -159,7 +170,7 @@ async fn running(docker: &Docker, service: &str) -> Vec<(String, String)> {
 async fn data_folders_and_other_network_modes_deploy_stop_first_with_their_host_settings() {
     let docker = Docker::connect().await.expect("Docker engine");
     let raw = raw_client().await;
-    for service in [DATA, QUIET] {
+    for service in [DATA, QUIET, SIDECAR] {
         support::cleanup(&docker, service).await;
     }
     let _ = raw.remove_network(NETWORK).await;
@@ -167,7 +178,7 @@ async fn data_folders_and_other_network_modes_deploy_stop_first_with_their_host_
     std::fs::create_dir_all(dir.join("data")).expect("data folder");
     let (agent, _) = support::agent(&docker).await;
     let result = scenario(&agent, &docker, &raw, &dir, support::free_port()).await;
-    for service in [DATA, QUIET] {
+    for service in [DATA, QUIET, SIDECAR] {
         support::cleanup(&docker, service).await;
     }
     let _ = raw.remove_network(NETWORK).await;
@@ -183,7 +194,7 @@ async fn scenario(
 ) -> Result<(), String> {
     let file = dir.join("compose.yaml");
     let statuses = deploy_all(agent, &file, &compose(port, "h1")).await;
-    assert_eq!(statuses, [Status::Succeeded; 2], "v1");
+    assert_eq!(statuses, [Status::Succeeded; 3], "v1");
     assert!(
         !agent.proxies().has(QUIET).await.expect("proxies"),
         "no proxy with network_mode none"
@@ -228,9 +239,9 @@ async fn scenario(
     // A second release of each: the first stops before the second starts.
     let since = now_seconds();
     let statuses = deploy_all(agent, &file, &compose(port, "h2")).await;
-    assert_eq!(statuses, [Status::Succeeded; 2], "v2");
+    assert_eq!(statuses, [Status::Succeeded; 3], "v2");
     let until = now_seconds() + 1;
-    for service in [DATA, QUIET] {
+    for service in [DATA, QUIET, SIDECAR] {
         let events = lifecycle(raw, service, since, until).await;
         let died = events
             .iter()
@@ -252,6 +263,17 @@ async fn scenario(
             .collect();
         assert_eq!(now, ["r2"], "{service}");
     }
+    // The sidecar runs in the data service's new container's namespace,
+    // with its volumes.
+    let data = running(docker, DATA).await;
+    let sidecar = running(docker, SIDECAR).await;
+    let inspected = raw
+        .inspect_container(&sidecar[0].0, None)
+        .await
+        .map_err(|e| e.to_string())?;
+    let host = inspected.host_config.ok_or("a host config")?;
+    assert_eq!(host.network_mode, Some(format!("container:{}", data[0].0)));
+    assert_eq!(host.volumes_from, Some(vec![format!("{}:ro", data[0].0)]));
     let answer = std::net::TcpStream::connect(("127.0.0.1", port)).is_ok();
     assert!(answer, "the proxy serves the data service's new release");
     Ok(())

@@ -47,6 +47,14 @@ impl Definition {
     pub fn state(&self, machine: MachineId, state: StateId) -> &State {
         &self.machines[machine].states[state]
     }
+
+    /// Whether any state evaluates JSONata, which may take seconds.
+    pub fn uses_jsonata(&self) -> bool {
+        self.machines
+            .iter()
+            .flat_map(|machine| machine.states.values())
+            .any(|state| matches!(state.query_language, QueryLanguage::Jsonata))
+    }
 }
 
 /// A set of states with a start: the top level, a Parallel branch or a Map

@@ -19,10 +19,12 @@ mod resource;
 #[cfg(test)]
 mod tests;
 mod validate;
+mod yaml_depth;
 
 pub use input::execution_input;
 pub use locate::line_of;
 pub use validate::{DUPLICATE_STATE_NAME, INVALID_LABEL_NAME, MISSING_END_STATE};
+pub use yaml_depth::{check_yaml_depth, TooDeep, MAX_YAML_DEPTH};
 
 /// What the checks need to know beyond the document itself.
 #[derive(Clone, Copy, Debug, Default)]
@@ -149,6 +151,13 @@ pub fn document_from_text(text: &str) -> Result<Json, Diagnostic> {
             }
         });
     }
+    if let Err(deep) = check_yaml_depth(text) {
+        return Err(Diagnostic {
+            code: INVALID_JSON_DESCRIPTION,
+            pointer: String::new(),
+            message: format!("Invalid YAML: {deep}"),
+        });
+    }
     let value: Result<Json, _> = serde_norway::from_str(text);
     value.map_err(|e| {
         let place = e
@@ -172,6 +181,9 @@ pub fn diagnostic_line(text: &str, diagnostic: &Diagnostic) -> Option<usize> {
             return serde_json::from_str::<serde::de::IgnoredAny>(text)
                 .err()
                 .map(|e| e.line());
+        }
+        if let Err(deep) = check_yaml_depth(text) {
+            return Some(deep.line);
         }
         return serde_norway::from_str::<Json>(text)
             .err()

@@ -2,6 +2,7 @@
 //! errors to exit codes. The work is done in the library crates.
 
 mod commands;
+mod logging;
 
 use std::process::ExitCode;
 
@@ -17,6 +18,11 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[derive(Parser)]
 #[command(name = "windlass", version, about)]
 struct Cli {
+    /// How log lines are written to stderr: `text`, or `json` (one object a
+    /// line). `RUST_LOG` filters them (default: info for server, agent and
+    /// proxy; warn for other commands).
+    #[arg(long, global = true, value_enum, default_value_t = logging::LogFormat::Text)]
+    log_format: logging::LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -97,6 +103,13 @@ pub mod exit {
 
 fn run() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
+    let verbosity = match cli.command {
+        Command::Server(_) | Command::Agent(_) | Command::Proxy(_) => {
+            logging::Verbosity::LongRunning
+        }
+        _ => logging::Verbosity::OneShot,
+    };
+    logging::install(cli.log_format, verbosity);
     let code = match cli.command {
         Command::Validate(args) => commands::validate::run(args)?,
         Command::Run(args) => commands::run::run(args)?,

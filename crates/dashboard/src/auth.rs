@@ -1,9 +1,9 @@
 //! Login for a server that wants SigV4 credentials: the page asks for an
 //! access key id and secret, checks them against the server's keys, and
-//! sets an HttpOnly session cookie (`SameSite=Strict`, path `/ui`). Sessions
-//! live in memory and end after [`SESSION_HOURS`] or at logout. Without
-//! access keys every request is let in, as the API lets unsigned requests
-//! in on a loopback address.
+//! sets an HttpOnly session cookie (`SameSite=Strict`, path `/ui`, `Secure`
+//! over TLS). Sessions live in memory and end after [`SESSION_HOURS`] or at
+//! logout. Without access keys every request is let in, as the API lets
+//! unsigned requests in on a loopback address.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -115,11 +115,13 @@ fn token_of(headers: &HeaderMap) -> Option<String> {
         .map(|(_, value)| value.to_string())
 }
 
-/// The `Set-Cookie` value of a new session.
-pub fn session_cookie(token: &str) -> String {
+/// The `Set-Cookie` value of a new session; `secure` when the page came
+/// over TLS, so that the browser never sends the cookie in clear.
+pub fn session_cookie(token: &str, secure: bool) -> String {
     format!(
-        "{COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/ui; Max-Age={}",
-        SESSION_HOURS * 3600
+        "{COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/ui; Max-Age={}{}",
+        SESSION_HOURS * 3600,
+        if secure { "; Secure" } else { "" }
     )
 }
 

@@ -15,14 +15,18 @@ pub mod api;
 pub mod auth;
 pub mod graph;
 pub mod live;
+pub mod protect;
 pub mod services;
 pub mod status;
+pub mod throttle;
 
 use std::collections::VecDeque;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use axum::extract::{Request, State};
-use axum::http::{header, StatusCode};
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{header, Extensions, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -40,6 +44,39 @@ pub struct Config {
     pub access_keys: Vec<Credential>,
     /// Whether the page may roll a service back (else it answers 403).
     pub allow_rollback: bool,
+    /// How the page reaches the browser: decides whether the login form
+    /// may be used and whether the session cookie is `Secure`.
+    pub transport: Transport,
+}
+
+/// How the dashboard's pages travel between the server and the browser.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Transport {
+    /// Over TLS: the login is safe and its cookie `Secure`.
+    Tls,
+    /// In clear on a loopback address: nobody else sees the traffic.
+    #[default]
+    Loopback,
+    /// In clear on a network address: a login would send the secret where
+    /// others can read it, so the form is refused, unless a TLS proxy in
+    /// front says it carried the request (`X-Forwarded-Proto: https`).
+    Cleartext,
+}
+
+impl Transport {
+    /// Whether this request reached the browser's side encrypted.
+    fn encrypted(self, headers: &HeaderMap) -> bool {
+        self == Transport::Tls || forwarded_https(headers)
+    }
+}
+
+/// Whether a proxy in front says it received the request over https. A
+/// client that sends this itself only sends its own secret in clear.
+fn forwarded_https(headers: &HeaderMap) -> bool {
+    headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("https"))
 }
 
 /// What the dashboard reads.
@@ -58,6 +95,8 @@ pub struct Dashboard {
     pub config: Config,
     pub sources: Sources,
     sessions: Sessions,
+    /// Failed logins by client address.
+    throttle: throttle::Throttle,
     traffic: services::TrafficLog,
     /// The last executions folded that had ended (they no longer change):
     /// a click on a state of a 25,000-event execution reads three events,
@@ -72,6 +111,7 @@ impl Dashboard {
     pub fn new(config: Config, sources: Sources) -> Arc<Dashboard> {
         Arc::new(Dashboard {
             sessions: Sessions::new(config.access_keys.clone()),
+            throttle: throttle::Throttle::default(),
             config,
             sources,
             traffic: services::TrafficLog::default(),
@@ -144,6 +184,10 @@ struct ErrorBody {
 
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
+        // The page shows the error; the operator needs a line too.
+        if matches!(self, Error::Store(_) | Error::Internal(_) | Error::Agent(_)) {
+            tracing::error!(error = %self, "dashboard request failed");
+        }
         let status = match &self {
             Error::NotFound(_) => StatusCode::NOT_FOUND,
             Error::BadRequest(_) => StatusCode::BAD_REQUEST,
@@ -190,13 +234,14 @@ pub fn router(dashboard: Arc<Dashboard>) -> Router {
         .route_layer(middleware::from_fn_with_state(dashboard.clone(), guard));
     Router::new()
         .route("/ui", get(|| async { Redirect::permanent("/ui/") }))
-        .route("/ui/login", get(|| async { page(LOGIN) }).post(login))
+        .route("/ui/login", get(login_form).post(login))
         .route("/ui/logout", post(logout))
         .route(
             "/ui/icon.svg",
             get(|| async { asset("image/svg+xml", ICON) }),
         )
         .merge(guarded)
+        .layer(middleware::from_fn(protect::protect))
         .with_state(dashboard)
 }
 
@@ -243,30 +288,104 @@ struct LoginForm {
 
 async fn login(
     State(dashboard): State<Arc<Dashboard>>,
+    extensions: Extensions,
+    headers: HeaderMap,
     axum::Form(form): axum::Form<LoginForm>,
 ) -> Response {
-    match dashboard
-        .sessions
-        .login(form.access_key_id.trim(), &form.secret_access_key)
-    {
-        Some(token) => (
-            StatusCode::SEE_OTHER,
-            [
-                (header::SET_COOKIE, auth::session_cookie(&token)),
-                (header::LOCATION, "/ui/".to_string()),
-            ],
-        )
-            .into_response(),
-        None => (
-            StatusCode::UNAUTHORIZED,
-            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-            LOGIN.replace(
-                "<!--problem-->",
-                "<p class=\"problem\" id=\"problem\">That access key id and secret are not one of this server's keys.</p>",
-            ),
-        )
-            .into_response(),
+    if let Some(refusal) = cleartext_refusal(&dashboard, &headers) {
+        return refusal;
     }
+    let client = client_address(&extensions);
+    let now = Instant::now();
+    if let Some(wait) = dashboard.throttle.wait(client, now) {
+        tracing::warn!(%client, "dashboard login refused: too many failed logins");
+        return too_many_logins(wait);
+    }
+    let id = form.access_key_id.trim();
+    match dashboard.sessions.login(id, &form.secret_access_key) {
+        Some(token) => {
+            dashboard.throttle.succeeded(client);
+            tracing::info!(%client, access_key_id = id, "dashboard login");
+            let secure = dashboard.config.transport.encrypted(&headers);
+            (
+                StatusCode::SEE_OTHER,
+                [
+                    (header::SET_COOKIE, auth::session_cookie(&token, secure)),
+                    (header::LOCATION, "/ui/".to_string()),
+                ],
+            )
+                .into_response()
+        }
+        None => {
+            dashboard.throttle.failed(client, now);
+            tracing::warn!(%client, access_key_id = id, "dashboard login failed");
+            login_page(
+                StatusCode::UNAUTHORIZED,
+                "That access key id and secret are not one of this server's keys.",
+                false,
+            )
+        }
+    }
+}
+
+/// The login form, or its refusal when it would travel in clear.
+async fn login_form(State(dashboard): State<Arc<Dashboard>>, headers: HeaderMap) -> Response {
+    cleartext_refusal(&dashboard, &headers).unwrap_or_else(|| page(LOGIN))
+}
+
+/// The refusal of a login over plain HTTP on a network address.
+fn cleartext_refusal(dashboard: &Dashboard, headers: &HeaderMap) -> Option<Response> {
+    if dashboard.config.transport != Transport::Cleartext || forwarded_https(headers) {
+        return None;
+    }
+    Some(login_page(
+        StatusCode::FORBIDDEN,
+        "This server listens on a network address without TLS: a login would send your secret \
+         in clear. Start it with --tls-cert and --tls-key, or behind a TLS proxy that sets \
+         X-Forwarded-Proto: https.",
+        true,
+    ))
+}
+
+fn login_page(status: StatusCode, problem: &str, disabled: bool) -> Response {
+    let mut html = LOGIN.replace(
+        "<!--problem-->",
+        &format!("<p class=\"problem\" id=\"problem\">{problem}</p>"),
+    );
+    if disabled {
+        html = html.replace("id=\"submit\">", "id=\"submit\" disabled>");
+    }
+    (
+        status,
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        html,
+    )
+        .into_response()
+}
+
+fn too_many_logins(wait: Duration) -> Response {
+    let seconds = (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1);
+    let mut response = login_page(
+        StatusCode::TOO_MANY_REQUESTS,
+        &format!("Too many failed logins from your address: try again in {seconds} s."),
+        false,
+    );
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    response
+}
+
+/// The client's address, as the server's listener recorded it; requests
+/// that come without one (tests through `oneshot`) share one address.
+fn client_address(extensions: &Extensions) -> IpAddr {
+    extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|info| info.0.ip())
+        .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
 }
 
 async fn logout(State(dashboard): State<Arc<Dashboard>>, request: Request) -> Response {

@@ -12,7 +12,7 @@ use serde_json::{json, Value as Json};
 use tower::ServiceExt;
 use windlass_dashboard::auth::Credential;
 use windlass_dashboard::services::{Agent, Deploys, ReleaseTraffic, Rollback};
-use windlass_dashboard::{router, Config, Dashboard, Sources};
+use windlass_dashboard::{router, Config, Dashboard, Sources, Transport};
 use windlass_engine::HistoryEvent;
 use windlass_store::memory::MemoryStore;
 use windlass_store::releases::{
@@ -66,6 +66,7 @@ fn setup(allow_rollback: bool) -> Setup {
                 secret: SECRET.into(),
             }],
             allow_rollback,
+            transport: Transport::Loopback,
         },
         Sources {
             executions: store.clone(),

@@ -81,7 +81,7 @@ fn main() {
             figures(step, &report, until);
         }
         let asked = Instant::now();
-        let report = ecs.rollback("ecs/windlass/web", Some("r1")).await.expect("rollback");
+        let report = ecs.rollback(&"ecs/windlass/web".parse().expect("a key"), Some("r1")).await.expect("rollback");
         let revision = report.revision.clone().expect("r1's revision");
         assert_eq!(version_of(&client, &revision).await, "v1");
         figures("explicit rollback to r1", &report, asked.elapsed().as_millis());

@@ -6,24 +6,27 @@ use std::time::Duration;
 
 use crate::backend::{
     self, BuildOptions, BuildSpec, ContainerSpec, ExposedPort, FileMount, Healthcheck, LogConfig,
-    Mount, RestartPolicy, Ulimit, VolumeSpec, RELEASE_LABEL, SERVICE_LABEL,
+    Mount, RestartPolicy, Ulimit, VolumeSpec,
 };
 use crate::compose::{self, MountKind, NetworkMode, Protocol, Restart, Service};
 use crate::probe::{Check, WaitConfig};
+use windlass_store::releases::{Installation, ServiceKey};
 
 mod host;
 
 pub(crate) use host::volumes_from;
 
-/// The container for replica `replica` of `release` of service `name` of
-/// Compose project `project`, running `image` (a reference pinned by the
-/// deploy, ideally by digest). Values missing from `environment` are taken
-/// through `lookup` (windlass's own environment), as Compose does. It is
-/// named as Compose names containers (`PROJECT-SERVICE-N`, N from 1), with
-/// the release: `PROJECT-SERVICE-rK-N`.
+/// The container for replica `replica` of `release` of service `key` of
+/// `installation`, running `image` (a reference pinned by the deploy,
+/// ideally by digest). Values missing from `environment` are taken through
+/// `lookup` (windlass's own environment), as Compose does. It is named as
+/// Compose names containers (`PROJECT-SERVICE-N`, N from 1), with the
+/// release and the installation (two state folders may deploy one app to
+/// one engine): `APP-SERVICE-rK-N-INSTALLATION`. Its labels say all of
+/// that ([`backend::release_labels`]).
 pub fn container_spec(
-    project: &str,
-    name: &str,
+    installation: &Installation,
+    key: &ServiceKey,
     service: &Service,
     release: &str,
     replica: u32,
@@ -35,8 +38,8 @@ pub fn container_spec(
         .iter()
         .map(|(k, v)| (k.clone(), v.clone().unwrap_or_default()))
         .collect();
-    labels.insert(SERVICE_LABEL.into(), name.into());
-    labels.insert(RELEASE_LABEL.into(), release.into());
+    labels.extend(backend::release_labels(installation, key, release));
+    let (project, name) = (key.app(), key.service());
     let mut env: BTreeMap<String, String> = service
         .environment
         .iter()
@@ -75,10 +78,9 @@ pub fn container_spec(
     ContainerSpec {
         // A fixed container_name is the container's name, as in Compose;
         // such a service runs alone (see `Service::must_run_alone`).
-        name: service
-            .container_name
-            .clone()
-            .unwrap_or_else(|| format!("{project}-{name}-{release}-{}", replica + 1)),
+        name: service.container_name.clone().unwrap_or_else(|| {
+            format!("{project}-{name}-{release}-{}-{installation}", replica + 1)
+        }),
         image: image.into(),
         command: service.command.clone(),
         env,
@@ -333,17 +335,33 @@ mod tests {
     use std::path::Path;
 
     use super::*;
+    use crate::backend::{APP_LABEL, INSTALLATION_LABEL, RELEASE_LABEL};
     use crate::compose::parse;
+
+    fn key(service: &str) -> ServiceKey {
+        ServiceKey::new("shop", service).expect("a key")
+    }
 
     #[test]
     fn a_service_becomes_a_release_container() {
         let text = "services:\n  web:\n    image: web\n    ports: [\"8080:80\"]\n    environment: [\"A=1\", \"FROM_HOST\", \"ABSENT\"]\n    labels: {team: shop}\n    init: true\n    x-windlass:\n      health: {http: /health, start_timeout: 5s}\n";
         let project = parse(text, Path::new("compose.yaml")).expect("valid");
         let web = &project.services["web"];
-        let spec = container_spec("shop", "web", web, "r7", 0, "web@sha256:abc", |k| {
-            (k == "FROM_HOST").then(|| "h".into())
-        });
-        assert_eq!(spec.name, "shop-web-r7-1");
+        let spec = container_spec(
+            &Installation::from("i1"),
+            &key("web"),
+            web,
+            "r7",
+            0,
+            "web@sha256:abc",
+            |k| (k == "FROM_HOST").then(|| "h".into()),
+        );
+        assert_eq!(spec.name, "shop-web-r7-1-i1");
+        assert_eq!(spec.labels.get(APP_LABEL).map(String::as_str), Some("shop"));
+        assert_eq!(
+            spec.labels.get(INSTALLATION_LABEL).map(String::as_str),
+            Some("i1")
+        );
         assert_eq!(spec.ports, vec![80]);
         assert_eq!(
             spec.env,
@@ -391,8 +409,8 @@ mod tests {
     fn run_settings_reach_the_container_spec() {
         let project = corpus("runtime.yaml", &[]);
         let spec = container_spec(
-            "shop",
-            "app",
+            &Installation::from("i1"),
+            &key("app"),
             &project.services["app"],
             "r1",
             0,
@@ -489,7 +507,15 @@ mod tests {
     fn mounts_and_files_reach_the_container_spec() {
         let project = corpus("volumes.yaml", &[]);
         let db = &project.services["db"];
-        let spec = container_spec("shop", "db", db, "r1", 0, "postgres@sha256:1", |_| None);
+        let spec = container_spec(
+            &Installation::from("i1"),
+            &key("db"),
+            db,
+            "r1",
+            0,
+            "postgres@sha256:1",
+            |_| None,
+        );
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/compose/good");
         assert_eq!(
             spec.mounts[0],
@@ -544,8 +570,8 @@ mod tests {
 
         let project = corpus("secrets.yaml", &[("API_KEY", "k-1"), ("SITE", "shop")]);
         let spec = container_spec(
-            "shop",
-            "api",
+            &Installation::from("i1"),
+            &key("api"),
             &project.services["api"],
             "r1",
             0,
@@ -585,8 +611,8 @@ mod tests {
     fn a_container_name_names_the_container_and_builds_take_their_options() {
         let project = corpus("exclusive.yaml", &[]);
         let spec = container_spec(
-            "shop",
-            "scheduler",
+            &Installation::from("i1"),
+            &key("scheduler"),
             &project.services["scheduler"],
             "r2",
             0,

@@ -39,8 +39,19 @@ async fn deploy(agent: &Agent, file: &Path, text: String) -> (Vec<Started>, Stat
 }
 
 fn live(agent: &Agent) -> (Option<String>, Option<String>) {
-    let of = |s: &str| agent.releases().live(s).expect("live").map(|l| l.release);
+    let of = |s: &str| {
+        agent
+            .releases()
+            .live(&key(s))
+            .expect("live")
+            .map(|l| l.release)
+    };
     (of(WEB), of(API))
+}
+
+/// The app's service `service`.
+fn key(service: &str) -> windlass_store::releases::ServiceKey {
+    windlass_store::releases::ServiceKey::new("wlapp", service).expect("a key")
 }
 
 fn pair(web: &str, api: &str) -> (Option<String>, Option<String>) {
@@ -102,7 +113,7 @@ async fn an_app_deploys_and_rolls_back_as_one_release() {
         a2.detail
     );
     for s in [WEB, API] {
-        let r2 = releases.get(s, "r2").expect("read").expect("r2");
+        let r2 = releases.get(&key(s), "r2").expect("read").expect("r2");
         assert_eq!(r2.outcome, Outcome::RolledBack, "{s}");
     }
 
@@ -131,7 +142,7 @@ async fn an_app_deploys_and_rolls_back_as_one_release() {
     assert_eq!(live(&agent), pair("r1", "r1"));
     // The lock is freed once the rollback's waiter sees it end.
     for _ in 0..100 {
-        if releases.lock_of(WEB).expect("lock").is_none() {
+        if releases.lock_of(&key(WEB)).expect("lock").is_none() {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;

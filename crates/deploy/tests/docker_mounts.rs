@@ -186,7 +186,9 @@ async fn run(docker: &Docker, raw: &bollard::Docker, dir: &Path) -> TestResult {
         other => panic!("a missing external volume must be refused, got {other:?}"),
     }
 
-    let spec = plan::container_spec("wlmounts", "app", service, "mounts", 0, IMAGE, |_| None);
+    let key = windlass_store::releases::ServiceKey::new("wlmounts", "app").expect("a key");
+    let installation = windlass_store::releases::Installation::from("test");
+    let spec = plan::container_spec(&installation, &key, service, "mounts", 0, IMAGE, |_| None);
     assert_eq!(
         spec.restart,
         Some(RestartPolicy::OnFailure {

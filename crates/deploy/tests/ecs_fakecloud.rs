@@ -60,7 +60,7 @@ async fn deploys_v1_v2_rolls_back_a_failing_v3_and_rolls_back_to_v1_on_real_cont
 
     let back = rig
         .ecs
-        .rollback(KEY, Some("r1"))
+        .rollback(&KEY.parse().expect("a key"), Some("r1"))
         .await
         .expect("the rollback runs");
     support::ecs::print("rollback to r1", &back);
@@ -72,7 +72,10 @@ async fn deploys_v1_v2_rolls_back_a_failing_v3_and_rolls_back_to_v1_on_real_cont
     assert_eq!(rig.outcome("r2"), Some(Outcome::RolledBack));
     assert_eq!(rig.outcome("r3"), Some(Outcome::RolledBack));
     assert_eq!(rig.live().as_deref(), Some("r1"));
-    let recorded = rig.releases.list(KEY).expect("releases");
+    let recorded = rig
+        .releases
+        .list(&KEY.parse().expect("a key"))
+        .expect("releases");
     let r2_record = recorded.iter().find(|r| r.id == "r2").expect("r2");
     assert_eq!(r2_record.image.as_deref(), Some(r2.as_str()));
     assert!(

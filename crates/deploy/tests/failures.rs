@@ -20,7 +20,10 @@ async fn failed_deploy(agent: &Agent, dir: &Path, service: &str, text: &str) -> 
     let (started, finished) = support::deploy(agent, &file, service, text.to_owned()).await;
     let release = agent
         .releases()
-        .get(service, &started.release)
+        .get(
+            &agent.resolve(None, service).expect("one app has it"),
+            &started.release,
+        )
         .expect("store")
         .expect("release");
     assert_eq!(release.outcome, ReleaseOutcome::RolledBack);

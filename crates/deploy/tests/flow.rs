@@ -24,6 +24,11 @@ use support::Load;
 
 const SERVICE: &str = "wlflow";
 
+/// The service's key: its app is the project folder's name.
+fn key() -> windlass_store::releases::ServiceKey {
+    windlass_store::releases::ServiceKey::new("project-flow", SERVICE).expect("a key")
+}
+
 async fn deploy(agent: &Agent, file: &Path, text: &str) -> (Started, Finished, Duration) {
     std::fs::write(file, text).expect("compose file");
     let began = Instant::now();
@@ -151,7 +156,7 @@ async fn scenario(agent: &Agent, store: &dyn Store, file: &Path, port: u16) -> R
             "RetireRelease"
         ]
     );
-    let live = releases.live(SERVICE).map_err(|e| e.to_string())?;
+    let live = releases.live(&key()).map_err(|e| e.to_string())?;
     assert_eq!(live.map(|l| l.release).as_deref(), Some("r2"));
 
     // v3: never healthy: rolled back before the switch, v2 stays live.
@@ -166,7 +171,7 @@ async fn scenario(agent: &Agent, store: &dyn Store, file: &Path, port: u16) -> R
     assert_eq!(error, "Deploy.RolledBack", "{cause}");
     assert!(cause.contains("Deploy.Unhealthy"), "{cause}");
     assert!(names(&trace).ends_with(&["WaitHealthy", "RollBackRelease", "RolledBack"]));
-    let live = releases.live(SERVICE).map_err(|e| e.to_string())?;
+    let live = releases.live(&key()).map_err(|e| e.to_string())?;
     assert_eq!(live.map(|l| l.release).as_deref(), Some("r2"));
 
     // v4: healthy, but half its answers are 5xx once it serves: the watch
@@ -182,7 +187,7 @@ async fn scenario(agent: &Agent, store: &dyn Store, file: &Path, port: u16) -> R
     assert!(cause.contains("Deploy.ServerErrors"), "{cause}");
     assert!(names(&trace).ends_with(&["Switch", "WatchRelease", "RollBackRelease", "RolledBack"]));
     let r4 = releases
-        .get(SERVICE, "r4")
+        .get(&key(), "r4")
         .map_err(|e| e.to_string())?
         .ok_or("no r4")?;
     assert_eq!(r4.outcome, ReleaseOutcome::RolledBack);
@@ -190,7 +195,7 @@ async fn scenario(agent: &Agent, store: &dyn Store, file: &Path, port: u16) -> R
         "v4 automatic rollback flip took {:?} ms",
         r4.rollback_millis
     );
-    let live = releases.live(SERVICE).map_err(|e| e.to_string())?;
+    let live = releases.live(&key()).map_err(|e| e.to_string())?;
     assert_eq!(live.map(|l| l.release).as_deref(), Some("r2"));
 
     // An explicit rollback to v1, whose containers still run: a flip.
@@ -227,7 +232,7 @@ async fn scenario(agent: &Agent, store: &dyn Store, file: &Path, port: u16) -> R
         error_of(&finished)
     );
     let r2 = releases
-        .get(SERVICE, "r2")
+        .get(&key(), "r2")
         .map_err(|e| e.to_string())?
         .ok_or("no r2")?;
     assert_eq!(r2.outcome, ReleaseOutcome::RolledBack);
@@ -311,7 +316,7 @@ async fn scenario(agent: &Agent, store: &dyn Store, file: &Path, port: u16) -> R
     );
     assert!(seen.requests > 100);
     let listed: Vec<_> = releases
-        .list(SERVICE)
+        .list(&key())
         .map_err(|e| e.to_string())?
         .into_iter()
         .map(|r| (r.id, r.outcome.as_str(), r.digest.is_some()))

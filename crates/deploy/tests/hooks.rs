@@ -96,7 +96,10 @@ async fn scenario(
         "{cause}"
     );
     assert!(!entered(store, &arn).contains(&"Switch".to_owned()));
-    let live = agent.releases().live(SERVICE).map_err(|e| e.to_string())?;
+    let live = agent
+        .releases()
+        .live(&agent.resolve(None, SERVICE).map_err(|e| e.to_string())?)
+        .map_err(|e| e.to_string())?;
     assert_eq!(live.map(|l| l.release).as_deref(), Some("r1"));
 
     // A failing state after the switch: traffic goes back to v1.
@@ -110,7 +113,10 @@ async fn scenario(
             && states.last().map(String::as_str) == Some("RolledBack"),
         "{states:?}"
     );
-    let live = agent.releases().live(SERVICE).map_err(|e| e.to_string())?;
+    let live = agent
+        .releases()
+        .live(&agent.resolve(None, SERVICE).map_err(|e| e.to_string())?)
+        .map_err(|e| e.to_string())?;
     assert_eq!(live.map(|l| l.release).as_deref(), Some("r1"));
     Ok(())
 }

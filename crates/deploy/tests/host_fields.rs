@@ -195,11 +195,13 @@ async fn scenario(
     let file = dir.join("compose.yaml");
     let statuses = deploy_all(agent, &file, &compose(port, "h1")).await;
     assert_eq!(statuses, [Status::Succeeded; 3], "v1");
+    let key = |service: &str| agent.resolve(None, service).expect("one app has it");
+    let proxies = agent.proxies();
     assert!(
-        !agent.proxies().has(QUIET).await.expect("proxies"),
+        !proxies.has(&key(QUIET)).await.expect("proxies"),
         "no proxy with network_mode none"
     );
-    assert!(agent.proxies().has(DATA).await.expect("proxies"));
+    assert!(proxies.has(&key(DATA)).await.expect("proxies"));
 
     let quiet = running(docker, QUIET).await;
     assert_eq!(quiet.len(), 1, "{quiet:?}");

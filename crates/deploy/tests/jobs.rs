@@ -82,7 +82,14 @@ async fn a_job_runs_to_completion_before_the_services_that_wait_for_it() {
     let ran = docker.list_containers(&job("r1")).await.expect("list");
     assert_eq!(ran.len(), 1, "{ran:?}");
     assert_eq!(ran[0].state, RunState::Exited { code: 0 });
-    let web_live = |agent: &Agent| agent.releases().live(WEB).expect("live").map(|l| l.release);
+    let web_live = |agent: &Agent| {
+        let key = agent.resolve(None, WEB).expect("one app has it");
+        agent
+            .releases()
+            .live(&key)
+            .expect("live")
+            .map(|l| l.release)
+    };
     assert_eq!(web_live(&agent).as_deref(), Some("r1"));
 
     // web changes, the job does not: its completed run is left alone.

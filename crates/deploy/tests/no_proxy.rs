@@ -85,13 +85,17 @@ async fn scenario(agent: &Agent, docker: &Docker, file: &Path, port: u16) -> Res
     let statuses = deploy_all(agent, file, &compose(port, "w1", false), &[]).await;
     assert_eq!(statuses, [Status::Succeeded; 3], "v1");
     assert!(
-        !agent.proxies().has(WORKER).await.expect("proxies"),
+        !agent
+            .proxies()
+            .has(&agent.resolve(None, WORKER).expect("one app has it"))
+            .await
+            .expect("proxies"),
         "no proxy for a worker"
     );
     let live = |service: &str| {
         agent
             .releases()
-            .live(service)
+            .live(&agent.resolve(None, service).expect("one app has it"))
             .map_err(|e| e.to_string())
             .map(|l| l.map(|l| (l.release, l.address)))
     };

@@ -229,7 +229,13 @@ async fn real_servers_deploy_roll_back_and_keep_their_data() {
         deploy(&agent, &file, compose(ports, "v3", false)).await,
         Status::Failed
     );
-    let live = |s: &str| agent.releases().live(s).expect("live").map(|l| l.release);
+    let live = |s: &str| {
+        agent
+            .releases()
+            .live(&agent.resolve(None, s).expect("one app has it"))
+            .expect("live")
+            .map(|l| l.release)
+    };
     assert_eq!(
         (live(WEB), live(CACHE)),
         (Some("r2".into()), Some("r2".into()))

@@ -57,7 +57,10 @@ async fn a_built_image_is_pushed_and_pinned_by_its_registry_digest() {
     let (started, finished) = support::deploy(&agent, &file, SERVICE, text).await;
     let release = agent
         .releases()
-        .get(SERVICE, &started.release)
+        .get(
+            &agent.resolve(None, SERVICE).expect("one app has it"),
+            &started.release,
+        )
         .expect("store")
         .expect("release");
     let pushed = docker.image_digests(&format!("{repo}:r1")).await;

@@ -146,7 +146,10 @@ async fn scenario(docker: &Docker, dir: &Path, port: u16, repo: &str) -> Result<
     }
     let release = pusher
         .releases()
-        .get(SERVICE, &started.release)
+        .get(
+            &pusher.resolve(None, SERVICE).map_err(|e| e.to_string())?,
+            &started.release,
+        )
         .map_err(|e| e.to_string())?
         .ok_or("no release")?;
     let digest = release.digest.unwrap_or_default();

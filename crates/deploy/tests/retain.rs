@@ -38,7 +38,10 @@ async fn scenario(
             return Err(format!("{version}: {:?}", finished.outcome));
         }
     }
-    let releases = agent.releases().list(SERVICE).map_err(|e| e.to_string())?;
+    let releases = agent
+        .releases()
+        .list(&agent.resolve(None, SERVICE).map_err(|e| e.to_string())?)
+        .map_err(|e| e.to_string())?;
     let pruned: Vec<(&str, bool)> = releases
         .iter()
         .map(|r| (r.id.as_str(), r.pruned_millis.is_some()))
@@ -48,7 +51,9 @@ async fn scenario(
         [("r4", false), ("r3", false), ("r2", true), ("r1", true)]
     );
     for (release, kept) in [("r1", false), ("r2", false), ("r3", true), ("r4", true)] {
-        let tag = format!("windlass/{SERVICE}:{release}");
+        let key = agent.resolve(None, SERVICE).map_err(|e| e.to_string())?;
+        let installation = agent.releases().installation().map_err(|e| e.to_string())?;
+        let tag = windlass_deploy::target::docker::release_tag(&installation, &key, release);
         assert_eq!(
             docker.image_digests(&tag).await.is_ok(),
             kept,
@@ -70,7 +75,10 @@ async fn scenario(
     }
     let (_, finished) = support::rollback(agent, SERVICE, "r3").await?;
     assert_eq!(finished.status, Status::Succeeded, "{:?}", finished.outcome);
-    let live = agent.releases().live(SERVICE).map_err(|e| e.to_string())?;
+    let live = agent
+        .releases()
+        .live(&agent.resolve(None, SERVICE).map_err(|e| e.to_string())?)
+        .map_err(|e| e.to_string())?;
     assert_eq!(live.map(|l| l.release).as_deref(), Some("r3"));
     Ok(())
 }

@@ -32,7 +32,13 @@ fn compose(ports: (u16, u16), version: &str) -> String {
 }
 
 fn live(agent: &Agent) -> (Option<String>, Option<String>) {
-    let of = |s: &str| agent.releases().live(s).expect("live").map(|l| l.release);
+    let of = |s: &str| {
+        agent
+            .releases()
+            .live(&agent.resolve(None, s).expect("one app has it"))
+            .expect("live")
+            .map(|l| l.release)
+    };
     (of(WEB), of(API))
 }
 

@@ -73,7 +73,7 @@ async fn scenario(
     let live = || async {
         agent
             .releases()
-            .live(SERVICE)
+            .live(&agent.resolve(None, SERVICE).map_err(|e| e.to_string())?)
             .map_err(|e| e.to_string())
             .map(|l| l.map(|l| (l.release, l.upstreams.len())))
     };

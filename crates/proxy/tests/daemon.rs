@@ -429,3 +429,47 @@ async fn a_switch_of_several_services_moves_all_or_none() {
     daemon.shutdown().await.expect("shutdown");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn two_apps_services_of_one_name_get_proxies_of_their_own() {
+    let dir = scratch("keys");
+    let daemon = Daemon::start(config(&dir)).await.expect("daemon starts");
+    let control = daemon.client();
+    let (shop, blog) = (name("shop/web"), name("blog/web"));
+    let mut listens = Vec::new();
+    for (service, release) in [(&shop, "r1"), (&blog, "r7")] {
+        let view = control
+            .ensure(service, &ServiceSpec::new(any_port(), Protocol::Http))
+            .await
+            .expect("ensure");
+        let up = upstream(release).await;
+        control
+            .switch(service, &live(release, &[up.addr]))
+            .await
+            .expect("switch");
+        listens.push((view.spec.listen, up));
+    }
+    let client = client();
+    for ((listen, _), release) in listens.iter().zip(["r1", "r7"]) {
+        let (status, header, body) = get(&client, *listen, "/").await;
+        assert_eq!(
+            (status, header.as_deref(), body.as_str()),
+            (200, Some(release), release)
+        );
+    }
+    control.close(&shop).await.expect("close");
+    let names: Vec<String> = control
+        .services()
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|v| v.name.as_str().to_owned())
+        .collect();
+    assert_eq!(
+        names,
+        ["blog/web"],
+        "closing one app's web leaves the other's"
+    );
+    daemon.shutdown().await.expect("shutdown");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -16,6 +16,7 @@ mod committer;
 pub mod http;
 pub mod invoke;
 pub mod leases;
+mod retry;
 
 use std::collections::HashMap;
 use std::sync::atomic::AtomicBool;
@@ -78,6 +79,22 @@ fn token_tasks(execution: &Execution) -> Vec<WaitingTask> {
             started: task.started,
         })
         .collect()
+}
+
+/// Runs the interpreter's `work` for an execution of `definition`. JSONata
+/// may take seconds of CPU (its budget is 5 s an expression), which must
+/// not hold an async worker that other requests wait for: on a
+/// multi-threaded runtime, a definition with JSONata is interpreted in
+/// `block_in_place`, which hands this worker's other tasks to another
+/// thread first. The interpreter stays a pure function of its arguments.
+fn interpret<R>(definition: &Definition, work: impl FnOnce() -> R) -> R {
+    let multi_threaded = tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+    if multi_threaded && definition.uses_jsonata() {
+        tokio::task::block_in_place(work)
+    } else {
+        work()
+    }
 }
 
 /// Tells the time; the runtime's only clock.
@@ -230,8 +247,9 @@ impl Runtime {
         let arn = request.meta.execution_arn.clone();
         let now = self.now_millis();
         let input_text = options.input_text.clone();
-        let (execution, step) =
-            Execution::start_from(&request.definition, request.meta, options, now);
+        let (execution, step) = interpret(&request.definition, || {
+            Execution::start_from(&request.definition, request.meta, options, now)
+        });
         let record = ExecutionRecord {
             arn: arn.clone(),
             name: execution.meta.name.clone(),
@@ -281,10 +299,7 @@ impl Runtime {
         if live.execution.status != Status::Running {
             return Err(Error::NotRunning(arn.to_string()));
         }
-        let now = self.now_millis();
-        let definition = live.definition.clone();
-        let step = live.execution.handle(&definition, event, now);
-        self.persist_and_act(&handle, &mut live, step, None).await
+        self.apply_until_stored(&handle, &mut live, event).await
     }
 
     /// Waits until the execution ends.
@@ -494,8 +509,7 @@ impl Runtime {
         }
         let definition = self.definition_for(&record)?;
         let now = self.now_millis();
-        let step = execution
-            .redrive(&definition, now)
+        let step = interpret(&definition, || execution.redrive(&definition, now))
             .map_err(|refusal| Error::NotRedrivable(refusal.to_string()))?;
         if let Some(token) = client_token {
             execution.remember_redrive_token(token.to_string());
@@ -648,6 +662,21 @@ impl Runtime {
         step: Step,
         create: Option<ExecutionRecord>,
     ) -> Result<(), Error> {
+        self.try_persist_and_act(handle, live, step, create)
+            .await
+            .map_err(|unstored| unstored.error)
+    }
+
+    /// Commits the step, then carries out its actions; when the commit
+    /// fails, gives back what it tried to store and the actions it did not
+    /// carry out (see [`retry`]).
+    async fn try_persist_and_act(
+        &self,
+        handle: &LiveHandle,
+        live: &mut Live,
+        step: Step,
+        create: Option<ExecutionRecord>,
+    ) -> Result<(), retry::Unstored> {
         let arn = live.execution.meta.execution_arn.clone();
         let snapshot = serde_json::to_string(&live.execution).map_err(|e| Error::Corrupt {
             arn: arn.clone(),
@@ -658,7 +687,7 @@ impl Runtime {
             create,
             status: live.execution.status.as_str().to_string(),
             stop_millis: live.execution.stop_millis(),
-            snapshot,
+            snapshot: snapshot.clone(),
             history: step.history,
             token_tasks: self
                 .inner
@@ -673,9 +702,21 @@ impl Runtime {
                 self.lock_live().remove(&arn);
                 leases::abandon_live(self, &arn, live);
             }
-            return Err(error);
+            return Err(retry::Unstored {
+                error,
+                snapshot,
+                actions: step.actions,
+            });
         }
-        for action in step.actions {
+        self.carry_out(handle, live, step.actions);
+        Ok(())
+    }
+
+    /// Carries out a committed step's actions; ends the execution here when
+    /// the step ended it.
+    fn carry_out(&self, handle: &LiveHandle, live: &mut Live, actions: Vec<Action>) {
+        let arn = live.execution.meta.execution_arn.clone();
+        for action in actions {
             self.act(&arn, live, action);
         }
         if live.execution.status != Status::Running {
@@ -692,7 +733,6 @@ impl Runtime {
             };
             handle.finished.send_replace(Some(finished));
         }
-        Ok(())
     }
 
     fn act(&self, arn: &str, live: &mut Live, action: Action) {

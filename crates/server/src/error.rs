@@ -35,9 +35,15 @@ impl ApiError {
         Self::new("InternalFailure", message)
     }
 
+    /// Whether the server failed, rather than the request (HTTP 500).
+    pub fn is_internal(&self) -> bool {
+        self.status() == StatusCode::INTERNAL_SERVER_ERROR
+    }
+
     fn status(&self) -> StatusCode {
         match self.code {
             "InternalFailure" => StatusCode::INTERNAL_SERVER_ERROR,
+            "RequestTimeoutException" => StatusCode::REQUEST_TIMEOUT,
             "MissingAuthenticationTokenException" | "AccessDeniedException" => {
                 StatusCode::FORBIDDEN
             }
@@ -48,8 +54,8 @@ impl ApiError {
 }
 
 impl From<windlass_store::Error> for ApiError {
+    /// Logged where the request is answered (`handle` in lib.rs).
     fn from(error: windlass_store::Error) -> Self {
-        tracing::error!(%error, "store failure");
         ApiError::internal(error.to_string())
     }
 }

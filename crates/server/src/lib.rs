@@ -16,7 +16,9 @@ pub mod actions;
 pub mod arn;
 pub mod error;
 mod express;
+pub mod hosts;
 pub mod integrations;
+pub mod listen;
 pub mod pages;
 pub mod region;
 pub mod sigv4;
@@ -51,6 +53,10 @@ pub const MAX_DEFINITION_CHARS: usize = 1024 * 1024;
 /// length whose every character is written in JSON's longest escape
 /// (`\u0000`, 6 bytes), and for the request's other members.
 pub const MAX_REQUEST_BYTES: usize = 6 * MAX_DEFINITION_CHARS + 256 * 1024;
+
+/// The longest a request body may take to arrive, so that a client that
+/// sends it a byte at a time cannot hold a connection and its task.
+pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// How the server is set up.
 #[derive(Clone, Debug)]
@@ -185,13 +191,30 @@ async fn handle(State(server): State<Arc<Server>>, request: Request<Body>) -> Re
         }
         Err(error) => Err(error),
     };
+    let target = parts
+        .headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
     let mut response = match answer {
-        Ok(body) => (
-            [(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE))],
-            body,
-        )
-            .into_response(),
-        Err(error) => error.into_response(),
+        Ok(body) => {
+            tracing::debug!(target, "answered");
+            (
+                [(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE))],
+                body,
+            )
+                .into_response()
+        }
+        Err(error) => {
+            // The client gets the error; a failure of the server's own
+            // (a store that refuses writes) needs a line for the operator.
+            if error.is_internal() {
+                tracing::error!(target, code = error.code, message = %error.message, "request failed");
+            } else {
+                tracing::debug!(target, code = error.code, message = %error.message, "refused");
+            }
+            error.into_response()
+        }
     };
     if let Ok(id) = HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()) {
         response.headers_mut().insert("x-amzn-RequestId", id);
@@ -231,19 +254,30 @@ async fn read_body(
     if let Some(length) = declared.filter(|l| *l > MAX_REQUEST_BYTES as u64) {
         return Err(too_large(length.to_string()));
     }
-    axum::body::to_bytes(body, MAX_REQUEST_BYTES)
-        .await
-        .map_err(|error| {
-            let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&error);
-            while let Some(inner) = source {
-                if inner.is::<http_body_util::LengthLimitError>() {
-                    return too_large(format!("more than {MAX_REQUEST_BYTES}"));
-                }
-                source = inner.source();
+    let read = tokio::time::timeout(
+        BODY_READ_TIMEOUT,
+        axum::body::to_bytes(body, MAX_REQUEST_BYTES),
+    );
+    let Ok(read) = read.await else {
+        return Err(ApiError::new(
+            "RequestTimeoutException",
+            format!(
+                "The request body did not arrive within {} seconds.",
+                BODY_READ_TIMEOUT.as_secs()
+            ),
+        ));
+    };
+    read.map_err(|error| {
+        let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&error);
+        while let Some(inner) = source {
+            if inner.is::<http_body_util::LengthLimitError>() {
+                return too_large(format!("more than {MAX_REQUEST_BYTES}"));
             }
-            ApiError::new(
-                "SerializationException",
-                format!("The request body could not be read: {error}"),
-            )
-        })
+            source = inner.source();
+        }
+        ApiError::new(
+            "SerializationException",
+            format!("The request body could not be read: {error}"),
+        )
+    })
 }

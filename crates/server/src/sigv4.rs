@@ -4,7 +4,10 @@
 //! the signing key from the secret of the access key the request names
 //! (`HMAC-SHA256` chain over date, region, service and `aws4_request`), and
 //! compares signatures in constant time. Requests more than 15 minutes away
-//! from the server's clock are refused, as AWS does.
+//! from the server's clock are refused, as AWS does, and so are signatures
+//! that leave `host` out (they could be replayed at another server that
+//! shares the key) or whose credential scope is dated another day than
+//! `X-Amz-Date`.
 
 use axum::http::{HeaderMap, Method, Uri};
 use hmac::{Hmac, Mac};
@@ -108,6 +111,12 @@ pub fn verify(
             )
         })?;
     let auth = authorization(header)?;
+    if !auth.signed_headers.iter().any(|name| name == "host") {
+        return Err(ApiError::new(
+            "IncompleteSignatureException",
+            "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.",
+        ));
+    }
     let key = keys
         .iter()
         .find(|k| k.id == auth.access_key)
@@ -124,6 +133,16 @@ pub fn verify(
         )
     })?;
     check_skew(amz_date, now_millis)?;
+    let day = amz_date.get(..8).unwrap_or_default();
+    if auth.date != day {
+        return Err(ApiError::new(
+            "InvalidSignatureException",
+            format!(
+                "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '{}' != '{day}', from '{amz_date}'.",
+                auth.date
+            ),
+        ));
+    }
     let canonical = canonical_request(request, &auth.signed_headers);
     let scope = format!(
         "{}/{}/{}/aws4_request",
@@ -547,6 +566,91 @@ mod tests {
         assert_eq!(
             verify(&request, &[key], late).map_err(|e| e.code),
             Err("InvalidSignatureException")
+        );
+    }
+
+    /// Signs `headers` (all of them, as they are) for a POST of `{}` at
+    /// `amz_date`, with the credential scope dated `scope_day`.
+    fn signed_request(headers: &mut HeaderMap, key: &AccessKey, amz_date: &str, scope_day: &str) {
+        let uri: Uri = "/".parse().expect("uri");
+        headers.insert("x-amz-date", amz_date.parse().expect("header"));
+        let mut signed: Vec<String> = headers.keys().map(|k| k.as_str().to_string()).collect();
+        signed.sort();
+        let request = Request {
+            method: &Method::POST,
+            uri: &uri,
+            headers,
+            body: b"{}",
+        };
+        let canonical = canonical_request(&request, &signed);
+        let scope = format!("{scope_day}/us-east-1/states/aws4_request");
+        let string_to_sign = format!(
+            "AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}",
+            hex(&Sha256::digest(canonical.as_bytes()))
+        );
+        let signature = hex(&hmac(
+            &signing_key(&key.secret, scope_day, "us-east-1", "states"),
+            string_to_sign.as_bytes(),
+        ));
+        let value = format!(
+            "AWS4-HMAC-SHA256 Credential={}/{scope}, SignedHeaders={}, Signature={signature}",
+            key.id,
+            signed.join(";")
+        );
+        headers.insert("authorization", value.parse().expect("header"));
+    }
+
+    #[test]
+    fn the_scope_must_be_dated_the_day_of_x_amz_date() {
+        let key = AccessKey {
+            id: "AKID".into(),
+            secret: "secret".into(),
+        };
+        let uri: Uri = "/".parse().expect("uri");
+        let now = 1_704_164_645_000; // 2024-01-02T03:04:05Z
+        for (scope_day, expected) in [
+            ("20240102", Ok("us-east-1".to_string())),
+            ("20240101", Err("InvalidSignatureException")),
+        ] {
+            let mut headers = HeaderMap::new();
+            headers.insert("host", "127.0.0.1:8083".parse().expect("header"));
+            signed_request(&mut headers, &key, "20240102T030405Z", scope_day);
+            let request = Request {
+                method: &Method::POST,
+                uri: &uri,
+                headers: &headers,
+                body: b"{}",
+            };
+            let answer = verify(&request, std::slice::from_ref(&key), now);
+            assert_eq!(answer.map_err(|e| e.code), expected, "scope {scope_day}");
+        }
+    }
+
+    #[test]
+    fn a_signature_must_cover_host() {
+        let key = AccessKey {
+            id: "AKID".into(),
+            secret: "secret".into(),
+        };
+        let uri: Uri = "/".parse().expect("uri");
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "x-amz-target",
+            "AWSStepFunctions.ListActivities".parse().expect("header"),
+        );
+        // Correctly signed, but over x-amz-date and x-amz-target only.
+        signed_request(&mut headers, &key, "20240102T030405Z", "20240102");
+        headers.insert("host", "127.0.0.1:8083".parse().expect("header"));
+        let request = Request {
+            method: &Method::POST,
+            uri: &uri,
+            headers: &headers,
+            body: b"{}",
+        };
+        let answer = verify(&request, std::slice::from_ref(&key), 1_704_164_645_000);
+        assert_eq!(
+            answer.map_err(|e| e.code),
+            Err("IncompleteSignatureException")
         );
     }
 }

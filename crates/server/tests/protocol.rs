@@ -544,3 +544,152 @@ async fn an_error_or_cause_never_given_is_left_out() {
     );
     assert!(described.get("cause").is_none(), "{described}");
 }
+
+#[tokio::test]
+async fn a_yaml_definition_is_refused_as_aws_refuses_it() {
+    let server = server(Vec::new());
+    let yaml = "StartAt: A\nStates:\n  A:\n    Type: Pass\n    End: true\n";
+    let machine = json!({ "name": "Yaml", "roleArn": ROLE, "definition": yaml });
+    let (status, response) = call(&server, request("CreateStateMachine", &machine)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{response}");
+    assert_eq!(response["__type"], "InvalidDefinition");
+    let message = response["message"].as_str().unwrap_or_default();
+    assert!(
+        message.starts_with("Invalid State Machine Definition: 'INVALID_JSON_DESCRIPTION"),
+        "{message}"
+    );
+    let (_, listed) = call(&server, request("ListStateMachines", &json!({}))).await;
+    assert_eq!(listed["stateMachines"], json!([]));
+
+    let (status, validated) = call(
+        &server,
+        request(
+            "ValidateStateMachineDefinition",
+            &json!({ "definition": yaml }),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(validated["result"], "FAIL");
+    assert_eq!(
+        validated["diagnostics"][0]["code"],
+        "INVALID_JSON_DESCRIPTION"
+    );
+
+    let (_, tested) = call(
+        &server,
+        request(
+            "TestState",
+            &json!({ "definition": "Type: Pass\nEnd: true\n", "roleArn": ROLE }),
+        ),
+    )
+    .await;
+    assert_eq!(tested["__type"], "InvalidDefinition", "{tested}");
+
+    // The same machine in JSON is taken.
+    let (status, _) = call(
+        &server,
+        request("CreateStateMachine", &pass_machine("Yaml")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+/// `ListStateMachines` signed over the given headers only, at `amz_date`
+/// with its scope dated `scope_day`: what a forger or a broken client sends.
+fn signed_over(signed_headers: &[&str], amz_date: &str, scope_day: &str) -> Request<Body> {
+    let mut headers = axum::http::HeaderMap::new();
+    headers.insert("host", "localhost".parse().expect("host"));
+    headers.insert("x-amz-date", amz_date.parse().expect("date"));
+    headers.insert(
+        "x-amz-target",
+        "AWSStepFunctions.ListStateMachines"
+            .parse()
+            .expect("target"),
+    );
+    headers.insert(
+        "content-type",
+        "application/x-amz-json-1.0".parse().expect("type"),
+    );
+    // Sign a copy holding only the headers to sign, at the scope's day.
+    let mut copy = axum::http::HeaderMap::new();
+    for name in signed_headers {
+        if let Some(value) = headers.get(*name) {
+            copy.insert(*name, value.clone());
+        }
+    }
+    let uri: axum::http::Uri = "/".parse().expect("uri");
+    let scope_date = format!("{scope_day}{}", &amz_date[8..]);
+    sigv4::sign(
+        &mut copy,
+        &Method::POST,
+        &uri,
+        b"{}",
+        &key(),
+        "us-east-1",
+        &scope_date,
+    );
+    let authorization = copy["authorization"].to_str().expect("text").to_string();
+    let mut request = raw_request("ListStateMachines", "{}");
+    *request.headers_mut() = headers;
+    request
+        .headers_mut()
+        .insert("authorization", authorization.parse().expect("auth"));
+    request
+}
+
+#[tokio::test]
+async fn a_signature_must_cover_host_and_be_scoped_to_its_own_day() {
+    let server = server(vec![key()]);
+    let format = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
+    let now = time::OffsetDateTime::now_utc();
+    let amz_date = now.format(format).expect("date");
+    let today = &amz_date[..8];
+    let (status, response) = call(
+        &server,
+        signed_over(&["content-type", "host", "x-amz-target"], &amz_date, today),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{response}");
+
+    let (status, response) = call(
+        &server,
+        signed_over(&["content-type", "x-amz-target"], &amz_date, today),
+    )
+    .await;
+    assert_eq!(
+        (status, response["__type"].as_str()),
+        (
+            StatusCode::BAD_REQUEST,
+            Some("IncompleteSignatureException")
+        ),
+        "{response}"
+    );
+
+    // A scope dated yesterday on a request dated today (the unit tests in
+    // sigv4.rs sign such a pair consistently; here the message is checked).
+    let yesterday = (now - time::Duration::days(1))
+        .format(format)
+        .expect("date");
+    let (status, response) = call(
+        &server,
+        signed_over(
+            &["content-type", "host", "x-amz-target"],
+            &amz_date,
+            &yesterday[..8],
+        ),
+    )
+    .await;
+    assert_eq!(
+        (status, response["__type"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("InvalidSignatureException")),
+        "{response}"
+    );
+    assert!(
+        response["message"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("Date in Credential scope does not match"),
+        "{response}"
+    );
+}

@@ -14,6 +14,8 @@
 //! for this have defaults that suit a store only one process uses: it owns
 //! everything and never needs to pass messages to another.
 
+#[cfg(any(test, feature = "test-util"))]
+pub mod failing;
 pub mod machines;
 pub mod memory;
 pub mod postgres;

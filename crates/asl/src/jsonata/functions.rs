@@ -16,7 +16,7 @@ use jsonata_core::value::JValue;
 use super::convert;
 
 /// The most items `$range` builds, as Step Functions bounds it.
-const RANGE_LIMIT: f64 = 360_145.0;
+const RANGE_LIMIT: f64 = super::MAX_SEQUENCE_LENGTH as f64;
 
 /// Marks "the buffer of UUIDs ran out"; never shown to a user.
 pub(crate) const NEED_UUID: &str = "\u{0}windlass: more uuids";

@@ -32,9 +32,17 @@ pub const EVALUATION_TIMEOUT_MS: u64 = 5_000;
 #[cfg(fuzzing)]
 pub const EVALUATION_TIMEOUT_MS: u64 = 200;
 
+/// The longest sequence an expression may build (a range `[1..n]`, a
+/// map, a filter: JSONata's D2015 beyond it), the bound Step Functions
+/// puts on `$range`. It bounds the memory one expression takes: a
+/// `[1..1000000]` went to 1.75 GB through a Map of its items, while no
+/// state's input or output may hold more than 256 KiB anyway.
+pub const MAX_SEQUENCE_LENGTH: usize = 360_145;
+
 pub(crate) fn limits() -> jsonata_core::evaluator::EvaluatorOptions {
     jsonata_core::evaluator::EvaluatorOptions {
         timeout_ms: Some(EVALUATION_TIMEOUT_MS),
+        max_sequence_length: Some(MAX_SEQUENCE_LENGTH),
         ..Default::default()
     }
 }

@@ -477,3 +477,30 @@ fn never_panics_on_odd_expressions() {
         }
     }
 }
+
+/// A range longer than Step Functions lets `$range` build is refused before
+/// it is built; one at the bound is built.
+#[test]
+fn long_sequences_are_refused() {
+    let host = TestHost::new();
+    let vars = Vars(json!({}));
+    let input = json!({});
+    let scope = Scope {
+        input: &input,
+        context: &input,
+        vars: &vars,
+        host: &host,
+        result: None,
+        error_output: None,
+    };
+    let failure = evaluate("{% [1..1000000] %}", &scope).expect_err("too long");
+    assert_eq!(failure.error, "States.QueryEvaluationError");
+    assert!(failure.cause.contains("D2015"), "{}", failure.cause);
+    let failure =
+        evaluate("{% $append([1..300000], [1..300000]) %}", &scope).expect_err("too long");
+    assert!(failure.cause.contains("D2015"), "{}", failure.cause);
+    assert_eq!(
+        evaluate("{% $count([1..360145]) %}", &scope).expect("at the bound"),
+        json!(360145)
+    );
+}

@@ -4,14 +4,22 @@
 //! executions that were running when the server stopped resume when it
 //! starts again. With `--store postgres://...` several servers share one
 //! PostgreSQL database and take over the executions of a server that dies.
+//!
+//! Secrets (access keys, the database password) come from the environment
+//! or a file: a command line shows in `ps` to every user of the machine.
+//! The server answers only its own names (`--allowed-host` for others),
+//! speaks TLS with `--tls-cert`/`--tls-key`, and cuts off clients that
+//! send their request heads too slowly.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
 use windlass_runtime::SystemClock;
+use windlass_server::hosts::{self, AllowedHosts};
+use windlass_server::listen::{self, Limits};
 use windlass_server::sigv4::AccessKey;
 use windlass_server::{app, Config, Server};
 use windlass_store::machines::MachineStore;
@@ -24,6 +32,9 @@ use crate::exit;
 /// Where access keys come from when not given with --access-key: `ID:SECRET[,ID:SECRET...]`.
 const ACCESS_KEYS_ENV: &str = "WINDLASS_ACCESS_KEYS";
 
+/// Where the store comes from when not given with --store.
+const STORE_ENV: &str = "WINDLASS_STORE";
+
 #[derive(clap::Args)]
 pub struct Args {
     /// The address to listen on.
@@ -34,16 +45,23 @@ pub struct Args {
     data_dir: Option<PathBuf>,
     /// The store: `sqlite:PATH`, `postgres://USER:PASSWORD@HOST:PORT/DATABASE`
     /// (shared by several servers), or `memory` (nothing survives a restart).
+    /// Better in WINDLASS_STORE: a password on the command line shows in `ps`.
     #[arg(long)]
     store: Option<String>,
     /// With a PostgreSQL store: how long after this server's last sign of
     /// life another server takes its executions over.
     #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
     lease_seconds: f64,
-    /// An access key requests must be signed with, as ID:SECRET (repeatable; or WINDLASS_ACCESS_KEYS).
-    /// Without any, requests are not checked, which is allowed on a loopback address only.
+    /// An access key requests must be signed with, as ID:SECRET (repeatable).
+    /// Shows in `ps`: prefer WINDLASS_ACCESS_KEYS (ID:SECRET[,ID:SECRET]) or
+    /// --access-key-file. Without any key, requests are not checked, which is
+    /// allowed on a loopback address only.
     #[arg(long = "access-key", value_name = "ID:SECRET")]
     access_keys: Vec<AccessKey>,
+    /// A file of access keys, one ID:SECRET a line (`#` starts a comment),
+    /// readable by its owner only (mode 0600).
+    #[arg(long, value_name = "PATH")]
+    access_key_file: Option<PathBuf>,
     /// The region in the ARNs the server makes.
     #[arg(long, default_value = "us-east-1")]
     region: String,
@@ -57,6 +75,23 @@ pub struct Args {
     /// Let the dashboard roll services and apps back (without it the page's rollback answers 403).
     #[arg(long)]
     dashboard_rollback: bool,
+    /// Another name the server answers to (repeatable). Requests are
+    /// answered only when their Host is localhost, a loopback address, the
+    /// bind address (any IP address when bound to 0.0.0.0 or [::]) or one
+    /// of these names: a page whose DNS name is rebound to this server gets
+    /// 421.
+    #[arg(long = "allowed-host", value_name = "NAME")]
+    allowed_hosts: Vec<String>,
+    /// A PEM certificate chain: serve HTTPS (with --tls-key).
+    #[arg(long, value_name = "PATH", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, value_name = "PATH", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// How long a client may take to send a request's head (and a kept-alive
+    /// connection may stay idle) before the connection is closed.
+    #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
+    header_timeout: f64,
 }
 
 enum StoreChoice {
@@ -65,15 +100,41 @@ enum StoreChoice {
     Memory,
 }
 
+/// The store `--store` or WINDLASS_STORE names; a password given on the
+/// command line is warned about.
+fn store_spec(args: &Args) -> anyhow::Result<Option<String>> {
+    if let Some(spec) = &args.store {
+        if spec.starts_with("postgres") && spec.contains('@') {
+            tracing::warn!(
+                "--store shows the database password to every user of this machine (`ps`); \
+                 give the URL in {STORE_ENV} instead"
+            );
+        }
+        return Ok(Some(spec.clone()));
+    }
+    match std::env::var(STORE_ENV) {
+        Ok(spec) if !spec.trim().is_empty() => {
+            if args.data_dir.is_some() {
+                bail!("--data-dir and {STORE_ENV} both name a store: give one");
+            }
+            Ok(Some(spec.trim().to_string()))
+        }
+        _ => Ok(None),
+    }
+}
+
 fn store_choice(args: &Args) -> anyhow::Result<StoreChoice> {
-    match args.store.as_deref() {
+    match store_spec(args)?.as_deref() {
         Some("memory") => Ok(StoreChoice::Memory),
         Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
             Ok(StoreChoice::Postgres(url.to_string()))
         }
         Some(spec) => match spec.strip_prefix("sqlite:") {
             Some(path) if !path.is_empty() => Ok(StoreChoice::Sqlite(PathBuf::from(path))),
-            _ => bail!("--store takes sqlite:PATH, postgres://... or memory, not '{spec}'"),
+            _ => bail!(
+                "the store is sqlite:PATH, postgres://... or memory, not '{}'",
+                redacted(spec)
+            ),
         },
         None => {
             let dir = args
@@ -87,28 +148,132 @@ fn store_choice(args: &Args) -> anyhow::Result<StoreChoice> {
     }
 }
 
-fn access_keys(args: &Args) -> anyhow::Result<Vec<AccessKey>> {
-    if !args.access_keys.is_empty() {
-        return Ok(args.access_keys.clone());
+/// A store URL with its password hidden, for messages.
+fn redacted(spec: &str) -> String {
+    match (spec.find("://"), spec.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let user_info = &spec[scheme + 3..at];
+            match user_info.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &spec[..scheme + 3], &spec[at..]),
+                None => spec.to_string(),
+            }
+        }
+        _ => spec.to_string(),
     }
-    let Ok(text) = std::env::var(ACCESS_KEYS_ENV) else {
-        return Ok(Vec::new());
-    };
-    text.split(',')
-        .filter(|k| !k.trim().is_empty())
-        .map(|k| {
-            k.trim()
-                .parse::<AccessKey>()
-                .map_err(|e| anyhow::anyhow!("{ACCESS_KEYS_ENV}: {e}"))
+}
+
+/// The access keys: --access-key (warned about), --access-key-file, or
+/// WINDLASS_ACCESS_KEYS, all of those given.
+fn access_keys(args: &Args) -> anyhow::Result<Vec<AccessKey>> {
+    let mut keys = args.access_keys.clone();
+    if !keys.is_empty() {
+        tracing::warn!(
+            "--access-key shows the secret to every user of this machine (`ps`); give the keys in \
+             {ACCESS_KEYS_ENV} or in a file of mode 0600 named by --access-key-file"
+        );
+    }
+    if let Some(path) = &args.access_key_file {
+        keys.extend(access_key_file(path)?);
+    }
+    if let Ok(text) = std::env::var(ACCESS_KEYS_ENV) {
+        for key in text.split(',').filter(|k| !k.trim().is_empty()) {
+            keys.push(
+                key.trim()
+                    .parse::<AccessKey>()
+                    .map_err(|e| anyhow::anyhow!("{ACCESS_KEYS_ENV}: {e}"))?,
+            );
+        }
+    }
+    Ok(keys)
+}
+
+/// The keys of a file of `ID:SECRET` lines, refused when other users may
+/// read it.
+fn access_key_file(path: &Path) -> anyhow::Result<Vec<AccessKey>> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path)
+            .with_context(|| format!("cannot read the access key file {}", path.display()))?
+            .permissions()
+            .mode();
+        if mode & 0o077 != 0 {
+            bail!(
+                "the access key file {} may be read by other users (mode {:04o}): `chmod 600 {}`",
+                path.display(),
+                mode & 0o7777,
+                path.display()
+            );
+        }
+    }
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the access key file {}", path.display()))?;
+    text.lines()
+        .enumerate()
+        .map(|(i, line)| (i + 1, line.trim()))
+        .filter(|(_, line)| !line.is_empty() && !line.starts_with('#'))
+        .map(|(number, line)| {
+            // The error would quote the line, secret included: say where only.
+            line.parse::<AccessKey>().map_err(|_| {
+                anyhow::anyhow!(
+                    "{} line {number}: an access key is written ID:SECRET",
+                    path.display()
+                )
+            })
         })
         .collect()
+}
+
+/// How the server meets its clients: names, TLS, time limits.
+struct Front {
+    hosts: AllowedHosts,
+    tls: Option<listen::TlsAcceptor>,
+    limits: Limits,
+}
+
+fn front(args: &Args) -> anyhow::Result<Front> {
+    let hosts = AllowedHosts::new(args.bind.ip(), &args.allowed_hosts)?;
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(listen::tls_acceptor(cert, key)?),
+        _ => None,
+    };
+    let header_read = Duration::try_from_secs_f64(args.header_timeout)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .context("--header-timeout takes a positive number of seconds")?;
+    Ok(Front {
+        hosts,
+        tls,
+        limits: Limits {
+            header_read,
+            ..Limits::default()
+        },
+    })
+}
+
+fn transport(args: &Args, tls: bool) -> windlass_dashboard::Transport {
+    if tls {
+        windlass_dashboard::Transport::Tls
+    } else if args.bind.ip().is_loopback() {
+        windlass_dashboard::Transport::Loopback
+    } else {
+        windlass_dashboard::Transport::Cleartext
+    }
 }
 
 pub fn run(args: Args) -> anyhow::Result<u8> {
     let keys = access_keys(&args)?;
     if keys.is_empty() && !args.bind.ip().is_loopback() {
         bail!(
-            "refusing to listen on {} without access keys: give --access-key ID:SECRET (or {ACCESS_KEYS_ENV}), or bind to a loopback address",
+            "refusing to listen on {} without access keys: give {ACCESS_KEYS_ENV}=ID:SECRET (or --access-key-file), or bind to a loopback address",
+            args.bind
+        );
+    }
+    let front = front(&args)?;
+    let transport = transport(&args, front.tls.is_some());
+    if transport == windlass_dashboard::Transport::Cleartext {
+        tracing::warn!(
+            "listening on {} without TLS: the dashboard's login is refused (it would send a secret in clear) unless a TLS proxy in front sets X-Forwarded-Proto: https; give --tls-cert and --tls-key",
             args.bind
         );
     }
@@ -121,6 +286,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             })
             .collect(),
         allow_rollback: args.dashboard_rollback,
+        transport,
     };
     let deploys = args
         .agent_state
@@ -184,7 +350,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     let tokio = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    tokio.block_on(serve(server, dashboard, args.bind, store_text))?;
+    tokio.block_on(serve(server, dashboard, args.bind, front, store_text))?;
     Ok(exit::OK)
 }
 
@@ -192,6 +358,7 @@ async fn serve(
     server: Server,
     dashboard: Arc<windlass_dashboard::Dashboard>,
     bind: SocketAddr,
+    front: Front,
     store_text: String,
 ) -> anyhow::Result<()> {
     let resumed = server
@@ -205,27 +372,30 @@ async fn serve(
         .with_context(|| format!("cannot listen on {bind}"))?;
     let address = listener.local_addr()?;
     if authenticated {
-        eprintln!(
-            "windlass: requests must be signed (SigV4) with one of {} access key(s)",
-            server.config.access_keys.len()
+        tracing::info!(
+            keys = server.config.access_keys.len(),
+            "requests must be signed (SigV4) with one of the access keys"
         );
     } else {
-        eprintln!("windlass: requests are NOT authenticated (no access keys); allowed because {address} is a loopback address");
+        tracing::warn!(
+            %address,
+            "requests are NOT authenticated (no access keys); allowed because the address is loopback"
+        );
     }
-    eprintln!("windlass: store {store_text}; {resumed} running execution(s) resumed");
+    tracing::info!(store = %store_text, resumed, "store open; running executions resumed");
+    let scheme = if front.tls.is_some() { "https" } else { "http" };
     // Scripts and tests read the address from this line.
-    println!("windlass server listening on http://{address}");
-    eprintln!("windlass: dashboard at http://{address}/ui/");
+    println!("windlass server listening on {scheme}://{address}");
+    tracing::info!(%address, tls = front.tls.is_some(), "listening; dashboard at {scheme}://{address}/ui/");
     let runtime = server.runtime.clone();
     // The services page's charts have history when a page opens: the
     // server samples the proxies' counters itself (with --agent-state).
     let _sampling = windlass_dashboard::services::start_sampling(&dashboard);
     // The dashboard's routes are all under /ui; everything else is the API.
     let router = windlass_dashboard::router(dashboard).merge(app(Arc::new(server)));
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown())
-        .await
-        .context("the server failed")?;
+    let router = hosts::check(router, front.hosts);
+    listen::serve(listener, router, front.tls, front.limits, shutdown()).await;
+    tracing::info!("stopped serving");
     // With a shared store, the other servers take over now rather than
     // when the lease runs out; commits still in flight are refused then.
     runtime

@@ -43,14 +43,11 @@ impl Server {
                 .env_remove("AWS_DEFAULT_REGION");
             command.envs(env.iter().copied());
         }
+        // The keys come from the environment, as the server recommends:
+        // a command line shows in `ps`.
         let mut child = command
-            .args([
-                "server",
-                "--bind",
-                bind,
-                "--access-key",
-                &format!("{KEY_ID}:{SECRET}"),
-            ])
+            .env("WINDLASS_ACCESS_KEYS", format!("{KEY_ID}:{SECRET}"))
+            .args(["server", "--bind", bind])
             .arg("--data-dir")
             .arg(data_dir)
             .args(extra)

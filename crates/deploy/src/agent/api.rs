@@ -407,7 +407,7 @@ mod tests {
         assert_eq!(status, 400);
         assert_eq!(
             refusal(&body).message,
-            "service web has no live release to roll back from"
+            "no app deployed here has a service web (see windlass status)"
         );
 
         let (status, body) = call(&agent, "GET", "/v1/executions?arn=nope&after=0", "").await;
@@ -421,7 +421,7 @@ mod tests {
         agent
             .releases()
             .set_live(&Live {
-                service: "worker".into(),
+                service: "nowhere/worker".parse().expect("a key"),
                 release: "r2".into(),
                 address: String::new(),
                 upstreams: Vec::new(),
@@ -435,7 +435,7 @@ mod tests {
         assert_eq!(
             view.services,
             vec![ServiceStatus {
-                service: "worker".into(),
+                service: "nowhere/worker".parse().expect("a key"),
                 address: None,
                 live: Some("r2".into()),
                 upstreams: Vec::new(),

@@ -6,11 +6,14 @@ use std::path::Path;
 use std::sync::Arc;
 
 use windlass_engine::{Outcome as ExecutionOutcome, Status};
-use windlass_store::releases::{AppRelease, Member, NewAppRelease, NewRelease, Outcome};
+use windlass_store::releases::{
+    AppRelease, Member, NewAppRelease, NewRelease, Outcome, Releases, ServiceKey,
+};
 use windlass_store::ExecutionRecord;
 
 use super::contract::{DeployRequest, RollbackRequest, Started};
 use super::{execution_arn, short_id, Agent, Error, APP_DEPLOY_MACHINE, APP_ROLLBACK_MACHINE};
+use crate::backend::Backend;
 use crate::compose::{Project, Service};
 use crate::target::Mode;
 use crate::workflow::app::{self, AppInput};
@@ -51,7 +54,15 @@ impl Agent {
         services: &[String],
     ) -> Result<Vec<Started>, Error> {
         let app = app_name(project);
-        let (services, unchanged) = self.changed(request, project, services).await?;
+        let (services, unchanged) = changed(
+            self.releases.as_ref(),
+            self.backend.as_ref(),
+            request,
+            project,
+            &app,
+            services,
+        )
+        .await?;
         if services.is_empty() {
             return Ok(unchanged
                 .into_iter()
@@ -74,30 +85,34 @@ impl Agent {
         .map_err(|e| Error::Definition(format!("{}: {e}", request.compose_file)))?;
         let name = format!("{app}-{}", short_id());
         let arn = execution_arn(APP_DEPLOY_MACHINE, &name);
-        for service in services {
-            self.lock(service, &arn)?;
-        }
+        let keys = services
+            .iter()
+            .map(|s| ServiceKey::new(app.as_str(), s.as_str()))
+            .collect::<Result<Vec<_>, _>>()?;
+        let held: Vec<&ServiceKey> = keys.iter().collect();
+        self.lock_all(&held, &arn)?;
         let now = self.clock.now_millis();
         let mut refs = Vec::new();
         let mut members = Vec::new();
-        for service in services {
-            let previous = self.releases.live(service)?.map(|l| l.release);
+        for (service, key) in services.iter().zip(&keys) {
+            let previous = self.releases.live(key)?.map(|l| l.release);
             let release = self.releases.create(NewRelease {
-                service: service.clone(),
+                service: key.clone(),
                 compose_file: request.compose_file.clone(),
                 compose_text: request.compose_text.clone(),
                 by: request.by.clone(),
                 created_millis: now,
                 fingerprint: project.fingerprint(service),
             })?;
-            self.releases.set_execution(service, &release.id, &arn)?;
+            self.releases.set_execution(key, &release.id, &arn)?;
             members.push(Member {
-                service: service.clone(),
+                service: service.to_string(),
                 release: release.id.clone(),
                 changed: true,
             });
             refs.push(ReleaseRef {
-                service: service.clone(),
+                app: app.clone(),
+                service: service.to_string(),
                 release: release.id,
                 previous,
                 mode: Mode::Deploy,
@@ -106,7 +121,10 @@ impl Agent {
         }
         // The app's other services keep the release they run.
         for other in project.services.keys().filter(|s| !services.contains(s)) {
-            if let Some(live) = self.releases.live(other)? {
+            if let Some(live) = self
+                .releases
+                .live(&ServiceKey::new(app.as_str(), other.as_str())?)?
+            {
                 members.push(Member {
                     service: other.clone(),
                     release: live.release,
@@ -133,8 +151,8 @@ impl Agent {
             .start(APP_DEPLOY_MACHINE, &name, &text, definition, &input)
             .await;
         if let Err(e) = started {
-            for service in services {
-                self.releases.unlock(service, &arn)?;
+            for key in &keys {
+                self.releases.unlock(key, &arn)?;
             }
             return Err(e);
         }
@@ -146,73 +164,6 @@ impl Agent {
                 .map(|(service, release)| unchanged_one(&app, service, release)),
         );
         Ok(started)
-    }
-
-    /// Splits `services` into those to deploy and those left alone (with
-    /// their live release): a service is unchanged when its fingerprint is
-    /// its live release's, the image it names (if it builds none) is still
-    /// the one that release pinned, and that release's containers run.
-    /// `request.force` deploys them all.
-    pub(super) async fn changed(
-        &self,
-        request: &DeployRequest,
-        project: &Project,
-        services: &[String],
-    ) -> Result<(Vec<String>, Vec<(String, String)>), Error> {
-        let mut changed = Vec::new();
-        let mut unchanged = Vec::new();
-        for service in services {
-            match self.unchanged_release(request, project, service).await? {
-                Some(release) => unchanged.push((service.clone(), release)),
-                None => changed.push(service.clone()),
-            }
-        }
-        Ok((changed, unchanged))
-    }
-
-    async fn unchanged_release(
-        &self,
-        request: &DeployRequest,
-        project: &Project,
-        service: &str,
-    ) -> Result<Option<String>, Error> {
-        if request.force {
-            return Ok(None);
-        }
-        let Some(live) = self.releases.live(service)? else {
-            return Ok(None);
-        };
-        let Some(release) = self.releases.get(service, &live.release)? else {
-            return Ok(None);
-        };
-        if release.fingerprint.is_none() || release.fingerprint != project.fingerprint(service) {
-            return Ok(None);
-        }
-        let spec = &project.services[service];
-        if let (None, Some(image)) = (&spec.build, &spec.image) {
-            let now = self.backend.image_digests(image).await.unwrap_or_default();
-            if !release.digest.as_ref().is_some_and(|d| now.contains(d)) {
-                return Ok(None);
-            }
-        }
-        let labels = [
-            (crate::backend::SERVICE_LABEL.to_owned(), service.to_owned()),
-            (crate::backend::RELEASE_LABEL.to_owned(), release.id.clone()),
-        ]
-        .into();
-        let running = self
-            .backend
-            .list_containers(&labels)
-            .await
-            .map_err(|e| Error::Backend(e.to_string()))?
-            .iter()
-            .any(|c| match c.state {
-                crate::backend::RunState::Running => true,
-                // A job that completed stays done.
-                crate::backend::RunState::Exited { code: 0 } => spec.runs_to_completion,
-                _ => false,
-            });
-        Ok(running.then_some(release.id))
     }
 
     /// Starts one execution that puts the app back on an earlier app
@@ -241,7 +192,7 @@ impl Agent {
         };
         let releases = self.releases.app_releases(&app)?;
         let current = self
-            .serving(&releases)?
+            .serving(&app, &releases)?
             .ok_or_else(|| Error::NothingLive(format!("app {app}")))?;
         let target: &AppRelease = match &request.release {
             Some(id) => releases
@@ -268,12 +219,14 @@ impl Agent {
         }
         let mut refs = Vec::new();
         for member in &target.services {
-            let live = self.releases.live(&member.service)?.map(|l| l.release);
+            let key = ServiceKey::new(app.as_str(), member.service.as_str())?;
+            let live = self.releases.live(&key)?.map(|l| l.release);
             if live.as_deref() == Some(member.release.as_str()) {
                 continue;
             }
-            self.check_rollback_target(&member.service, &member.release)?;
+            self.check_rollback_target(&key, &member.release)?;
             refs.push(ReleaseRef {
+                app: app.clone(),
                 service: member.service.clone(),
                 release: member.release.clone(),
                 previous: live,
@@ -299,8 +252,12 @@ impl Agent {
         self.look_ahead(&refs);
         // One store transaction for all the locks: each commit is an fsync
         // before the traffic can move.
-        let services: Vec<&str> = refs.iter().map(|r| r.service.as_str()).collect();
-        self.lock_all(&services, &arn)?;
+        let keys = refs
+            .iter()
+            .map(ReleaseRef::key)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|f| Error::Definition(f.cause))?;
+        self.lock_all(&keys.iter().collect::<Vec<_>>(), &arn)?;
         crate::timing::mark(&timing, "locks");
         let input = AppInput {
             app: app.clone(),
@@ -313,8 +270,8 @@ impl Agent {
             .start(APP_ROLLBACK_MACHINE, &name, text, definition, &input)
             .await
         {
-            for r in &refs {
-                self.releases.unlock(&r.service, &arn)?;
+            for key in &keys {
+                self.releases.unlock(key, &arn)?;
             }
             return Err(e);
         }
@@ -328,12 +285,18 @@ impl Agent {
     /// live one. Newer app releases that went live stay recorded so after
     /// a rollback `--to` an older one; else the newest that went live (a
     /// service was deployed or rolled back alone since).
-    fn serving<'a>(&self, releases: &'a [AppRelease]) -> Result<Option<&'a AppRelease>, Error> {
+    fn serving<'a>(
+        &self,
+        app: &str,
+        releases: &'a [AppRelease],
+    ) -> Result<Option<&'a AppRelease>, Error> {
         let went_live = || releases.iter().filter(|r| r.outcome == Outcome::Live);
         for release in went_live() {
             let mut all = true;
             for member in &release.services {
-                let live = self.releases.live(&member.service)?;
+                let live = self
+                    .releases
+                    .live(&ServiceKey::new(app, member.service.as_str())?)?;
                 all &= live.is_some_and(|l| l.release == member.release);
             }
             if all {
@@ -351,7 +314,7 @@ impl Agent {
         refs.iter()
             .filter_map(|r| {
                 let left = r.previous.as_deref().filter(|p| *p != r.release)?;
-                match self.releases.get(&r.service, left) {
+                match self.releases.get(&r.key().ok()?, left) {
                     Ok(record) => record?.rollback_millis,
                     Err(e) => {
                         tracing::warn!(%e, service = %r.service, "cannot read the release a rollback left");
@@ -456,18 +419,17 @@ impl Agent {
                     tracing::warn!(%e, %app, "cannot record the app release's outcome");
                 }
                 if finished.status != Status::Succeeded && rolled_back_from.is_none() {
-                    for r in &refs {
-                        agent.mark_failed(
-                            &r.service,
-                            &r.release,
-                            finished.status,
-                            detail.as_deref(),
-                        );
+                    for (r, key) in refs.iter().filter_map(|r| Some((r, r.key().ok()?))) {
+                        agent.mark_failed(&key, &r.release, finished.status, detail.as_deref());
                     }
                 }
             }
             for r in &refs {
-                if let Err(e) = agent.releases.unlock(&r.service, &arn) {
+                let unlocked = match r.key() {
+                    Ok(key) => agent.releases.unlock(&key, &arn).map_err(|e| e.to_string()),
+                    Err(failure) => Err(failure.cause),
+                };
+                if let Err(e) = unlocked {
                     tracing::warn!(%e, service = %r.service, "cannot free the deploy lock");
                 }
             }
@@ -542,4 +504,72 @@ fn started_list(app: &str, release: &str, arn: &str, refs: &[ReleaseRef]) -> Vec
             unchanged: false,
         })
         .collect()
+}
+
+/// Splits `services` into those to deploy and those left alone (with
+/// their live release): a service is unchanged when its fingerprint is
+/// its live release's, the image it names (if it builds none) is still
+/// the one that release pinned, and that release's containers run.
+/// `request.force` deploys them all.
+pub(super) async fn changed(
+    releases: &dyn Releases,
+    backend: &dyn Backend,
+    request: &DeployRequest,
+    project: &Project,
+    app: &str,
+    services: &[String],
+) -> Result<(Vec<String>, Vec<(String, String)>), Error> {
+    let mut changed = Vec::new();
+    let mut unchanged = Vec::new();
+    for service in services {
+        let key = ServiceKey::new(app, service.as_str())?;
+        match unchanged_release(releases, backend, request, project, &key).await? {
+            Some(release) => unchanged.push((service.clone(), release)),
+            None => changed.push(service.clone()),
+        }
+    }
+    Ok((changed, unchanged))
+}
+
+async fn unchanged_release(
+    releases: &dyn Releases,
+    backend: &dyn Backend,
+    request: &DeployRequest,
+    project: &Project,
+    key: &ServiceKey,
+) -> Result<Option<String>, Error> {
+    if request.force {
+        return Ok(None);
+    }
+    let service = key.service();
+    let Some(live) = releases.live(key)? else {
+        return Ok(None);
+    };
+    let Some(release) = releases.get(key, &live.release)? else {
+        return Ok(None);
+    };
+    if release.fingerprint.is_none() || release.fingerprint != project.fingerprint(service) {
+        return Ok(None);
+    }
+    let spec = &project.services[service];
+    if let (None, Some(image)) = (&spec.build, &spec.image) {
+        let now = backend.image_digests(image).await.unwrap_or_default();
+        if !release.digest.as_ref().is_some_and(|d| now.contains(d)) {
+            return Ok(None);
+        }
+    }
+    let installation = releases.installation()?;
+    let labels = crate::backend::release_labels(&installation, key, &release.id);
+    let running = backend
+        .list_containers(&labels)
+        .await
+        .map_err(|e| Error::Backend(e.to_string()))?
+        .iter()
+        .any(|c| match c.state {
+            crate::backend::RunState::Running => true,
+            // A job that completed stays done.
+            crate::backend::RunState::Exited { code: 0 } => spec.runs_to_completion,
+            _ => false,
+        });
+    Ok(running.then_some(release.id))
 }

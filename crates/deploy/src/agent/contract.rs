@@ -13,7 +13,7 @@
 
 use serde::{Deserialize, Serialize};
 use windlass_engine::Status;
-use windlass_store::releases::Lock;
+use windlass_store::releases::{Lock, ServiceKey};
 
 pub const DEPLOY: &str = "/v1/deploy";
 pub const PLAN: &str = "/v1/plan";
@@ -78,10 +78,12 @@ pub struct ServicePlan {
 /// release.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RollbackRequest {
-    /// `None`: the whole app.
+    /// `None`: the whole app. `APP/SERVICE`, or a service's name in `app`;
+    /// a bare name without `app` must be only one app's (else refused,
+    /// with the choices).
     #[serde(default)]
     pub service: Option<String>,
-    /// The app, when no service is named; default: the only app deployed.
+    /// The app; with no service, default: the only app deployed.
     #[serde(default)]
     pub app: Option<String>,
     /// Default: the newest earlier (app) release that went live.
@@ -115,12 +117,14 @@ pub struct DownReport {
 /// A deploy or rollback the agent started.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Started {
+    /// The service's name in `app`.
     pub service: String,
     pub release: String,
     pub previous: Option<String>,
     pub execution: String,
-    /// The app and app release the execution deploys, for an app's deploy
-    /// or rollback (one execution for all its services).
+    /// The app the service belongs to (always given by this version), and
+    /// the app release the execution deploys, for an app's deploy or
+    /// rollback (one execution for all its services).
     #[serde(default)]
     pub app: Option<String>,
     #[serde(default)]
@@ -217,7 +221,8 @@ pub struct StatusView {
 /// One service: its live release and, from a running agent, its traffic.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ServiceStatus {
-    pub service: String,
+    /// Which app's service (`APP/SERVICE` on the wire).
+    pub service: ServiceKey,
     /// Where its proxy listens; `None` for a service that publishes no port.
     pub address: Option<String>,
     pub live: Option<String>,

@@ -6,6 +6,8 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
+use windlass_store::releases::ServiceKey;
+
 use super::contract::{DownReport, DownRequest};
 use super::{Agent, Error};
 use crate::compose;
@@ -21,36 +23,32 @@ impl Agent {
             definition: None,
             ..Default::default()
         };
-        let services = self.services_asked(&asked, &project)?;
+        let services = super::services_asked(&asked, &project)?;
+        // This app's services only: another app's service of the same name
+        // (or another state folder's) is not touched.
+        let app = super::app_name(&project);
+        let keys = services
+            .iter()
+            .map(|s| ServiceKey::new(app.as_str(), s.as_str()))
+            .collect::<Result<Vec<_>, _>>()?;
         let holder = format!("down-{}", super::short_id());
-        for service in &services {
-            if let Err(e) = self.lock(service, &holder) {
-                for s in &services {
-                    self.releases.unlock(s, &holder)?;
-                }
-                return Err(e);
-            }
-        }
+        self.lock_all(&keys.iter().collect::<Vec<_>>(), &holder)?;
         let mut containers = 0;
         let mut result = Ok(());
-        for service in &services {
-            match self
-                .target
-                .take_down(service, &project.services[service])
-                .await
-            {
+        for (service, key) in services.iter().zip(&keys) {
+            match self.target.take_down(key, &project.services[service]).await {
                 Ok(n) => containers += n,
                 Err(failure) => {
                     result = Err(Error::Down {
-                        service: service.clone(),
+                        service: key.to_string(),
                         cause: failure.cause,
                     });
                     break;
                 }
             }
         }
-        for service in &services {
-            self.releases.unlock(service, &holder)?;
+        for key in &keys {
+            self.releases.unlock(key, &holder)?;
         }
         result?;
         // Networks and volumes of the services taken down, once no

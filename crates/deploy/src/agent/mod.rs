@@ -19,7 +19,9 @@ use std::sync::Arc;
 
 use windlass_engine::{ExecutionMeta, Outcome as ExecutionOutcome, Status};
 use windlass_runtime::{Clock, Invokers, Runtime, StartRequest, SystemClock};
-use windlass_store::releases::{Lock, NewRelease, Outcome, Releases, SqliteReleases};
+use windlass_store::releases::{
+    BadKey, Lock, NewRelease, Outcome, Releases, ServiceKey, SqliteReleases,
+};
 use windlass_store::sqlite::{Durability, SqliteStore};
 use windlass_store::Store;
 
@@ -36,6 +38,7 @@ pub use contract::{
     DeployRequest, DownReport, DownRequest, ExecutionView, RollbackRequest, Started,
 };
 pub use follow::execution_view;
+pub use plan::{plan, plan_without_agent};
 
 use crate::progress::Notes;
 use contract::StepNote;
@@ -64,6 +67,12 @@ pub enum Error {
         pid: u32,
         host: String,
     },
+    #[error("{0}")]
+    Key(#[from] BadKey),
+    #[error("no app deployed here has a service {0} (see windlass status)")]
+    UnknownService(String),
+    #[error("several apps have a service {service}: name one with --app APP or as APP/SERVICE ({choices})")]
+    Ambiguous { service: String, choices: String },
     #[error("{0} has no live release to roll back from")]
     NothingLive(String),
     #[error("service {service} has no release {release}")]
@@ -161,14 +170,15 @@ impl Agent {
     /// The notes of the services execution `arn` holds (see [`Notes`]).
     pub fn notes_of(&self, arn: &str) -> Result<Vec<StepNote>, Error> {
         let mut notes = Vec::new();
-        for (service, note) in self.notes.all() {
+        for (key, note) in self.notes.all() {
             if self
                 .releases
-                .lock_of(&service)?
+                .lock_of(&key)?
                 .is_some_and(|lock| lock.holder == arn)
             {
+                // An execution holds one app's services: the name says which.
                 notes.push(StepNote {
-                    service,
+                    service: key.service().to_owned(),
                     text: note.text,
                     stop_first: note.stop_first,
                 });
@@ -229,7 +239,7 @@ impl Agent {
         // App executions whose end is recorded and whose locks are freed
         // once (their waiter died with the agent that started them).
         let mut apps = std::collections::BTreeSet::new();
-        for service in self.releases.services()? {
+        for service in self.releases.keys()? {
             let Some(lock) = self.releases.lock_of(&service)? else {
                 continue;
             };
@@ -277,38 +287,11 @@ impl Agent {
     /// definition, one execution per service.
     pub async fn deploy(&self, request: DeployRequest) -> Result<Vec<Started>, Error> {
         let project = compose::parse(&request.compose_text, Path::new(&request.compose_file))?;
-        let services = self.services_asked(&request, &project)?;
+        let services = services_asked(&request, &project)?;
         if request.definition.is_none() {
             return self.deploy_app(&request, &project, &services).await;
         }
         self.deploy_each(&request, &project).await
-    }
-
-    /// The services a deploy names, checked against the file.
-    fn services_asked(
-        &self,
-        request: &DeployRequest,
-        project: &compose::Project,
-    ) -> Result<Vec<String>, Error> {
-        for service in &request.services {
-            if !project.services.contains_key(service) {
-                return Err(Error::NoService {
-                    file: request.compose_file.clone(),
-                    service: service.clone(),
-                    known: project
-                        .services
-                        .keys()
-                        .cloned()
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                });
-            }
-        }
-        Ok(if request.services.is_empty() {
-            project.services.keys().cloned().collect()
-        } else {
-            request.services.clone()
-        })
     }
 
     /// One deploy execution per service, of the user's own definition.
@@ -327,7 +310,7 @@ impl Agent {
                 Error::Definition(d.first().map_or_else(String::new, ToString::to_string))
             })?;
         let definition = Arc::new(definition);
-        let services = self.services_asked(request, project)?;
+        let services = services_asked(request, project)?;
         // Each service's definition, with its hooks written in.
         let mut definitions = Vec::new();
         for service in &services {
@@ -350,10 +333,12 @@ impl Agent {
             };
             definitions.push((text, parsed));
         }
+        let app = app_name(project);
         let mut started = Vec::new();
         for (service, (text, definition)) in services.into_iter().zip(definitions) {
-            let name = format!("{service}-{}", short_id());
+            let name = format!("{app}-{service}-{}", short_id());
             let arn = execution_arn(DEPLOY_MACHINE, &name);
+            let service = ServiceKey::new(app.as_str(), service)?;
             self.lock(&service, &arn)?;
             let result = self
                 .start_deploy(request, &service, &name, &arn, &text, &definition)
@@ -372,7 +357,7 @@ impl Agent {
     async fn start_deploy(
         &self,
         request: &DeployRequest,
-        service: &str,
+        service: &ServiceKey,
         name: &str,
         arn: &str,
         definition_text: &str,
@@ -381,7 +366,7 @@ impl Agent {
         let now = self.clock.now_millis();
         let previous = self.releases.live(service)?.map(|l| l.release);
         let release = self.releases.create(NewRelease {
-            service: service.to_owned(),
+            service: service.clone(),
             compose_file: request.compose_file.clone(),
             compose_text: request.compose_text.clone(),
             by: request.by.clone(),
@@ -390,7 +375,8 @@ impl Agent {
         })?;
         self.releases.set_execution(service, &release.id, arn)?;
         let input = ReleaseRef {
-            service: service.to_owned(),
+            app: service.app().to_owned(),
+            service: service.service().to_owned(),
             release: release.id.clone(),
             previous: previous.clone(),
             mode: Mode::Deploy,
@@ -406,11 +392,11 @@ impl Agent {
         .await?;
         self.finish_later(service, arn, Some(release.id.clone()));
         Ok(Started {
-            service: service.to_owned(),
+            service: service.service().to_owned(),
             release: release.id,
             previous,
             execution: arn.to_owned(),
-            app: None,
+            app: Some(service.app().to_owned()),
             app_release: None,
             unchanged: false,
         })
@@ -420,23 +406,56 @@ impl Agent {
     /// whole app when the request names none.
     pub async fn rollback(&self, request: RollbackRequest) -> Result<Vec<Started>, Error> {
         match &request.service {
-            Some(service) => Ok(vec![self.rollback_service(service, &request).await?]),
+            Some(service) => {
+                let key = self.resolve(request.app.as_deref(), service)?;
+                Ok(vec![self.rollback_service(&key, &request).await?])
+            }
             None => self.rollback_app(&request).await,
         }
     }
 
+    /// The service a request names: `APP/SERVICE`, or a name with its app
+    /// given apart, or a bare name that only one app deployed here has.
+    /// A bare name two apps share is refused with the choices.
+    pub fn resolve(&self, app: Option<&str>, service: &str) -> Result<ServiceKey, Error> {
+        if let Ok(key) = service.parse::<ServiceKey>() {
+            return Ok(key);
+        }
+        if let Some(app) = app {
+            return Ok(ServiceKey::new(app, service)?);
+        }
+        let mut owners: Vec<ServiceKey> = self
+            .releases
+            .keys()?
+            .into_iter()
+            .filter(|k| k.service() == service && !k.is_ecs())
+            .collect();
+        match owners.len() {
+            0 => Err(Error::UnknownService(service.to_owned())),
+            1 => Ok(owners.remove(0)),
+            _ => Err(Error::Ambiguous {
+                service: service.to_owned(),
+                choices: owners
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            }),
+        }
+    }
+
     /// Refuses to go back to a release that is pruned or never went live.
-    fn check_rollback_target(&self, service: &str, id: &str) -> Result<(), Error> {
+    fn check_rollback_target(&self, service: &ServiceKey, id: &str) -> Result<(), Error> {
         let release = self
             .releases
             .get(service, id)?
             .ok_or_else(|| Error::NoRelease {
-                service: service.to_owned(),
+                service: service.to_string(),
                 release: id.to_owned(),
             })?;
         if release.pruned_millis.is_some() {
             return Err(Error::Pruned {
-                service: service.to_owned(),
+                service: service.to_string(),
                 release: release.id,
             });
         }
@@ -446,7 +465,7 @@ impl Agent {
             || (release.outcome == Outcome::RolledBack && release.rollback_millis.is_some());
         if !went_live {
             return Err(Error::NeverLive {
-                service: service.to_owned(),
+                service: service.to_string(),
                 release: release.id,
             });
         }
@@ -455,11 +474,12 @@ impl Agent {
 
     async fn rollback_service(
         &self,
-        service: &String,
+        service: &ServiceKey,
         request: &RollbackRequest,
     ) -> Result<Started, Error> {
         let requested = self.clock.now_millis();
-        crate::timing::arrived(service);
+        let arrived = service.to_string();
+        crate::timing::arrived(&arrived);
         let live = self
             .releases
             .live(service)?
@@ -482,13 +502,19 @@ impl Agent {
                     .id
             }
         };
-        let name = format!("{service}-to-{target}-{}", short_id());
+        let name = format!(
+            "{}-{}-to-{target}-{}",
+            service.app(),
+            service.service(),
+            short_id()
+        );
         let arn = execution_arn(ROLLBACK_MACHINE, &name);
         let timing = format!("{service} {target}");
-        crate::timing::rename(service, &timing);
+        crate::timing::rename(&arrived, &timing);
         crate::timing::mark(&timing, "checks");
         let input = ReleaseRef {
-            service: service.clone(),
+            app: service.app().to_owned(),
+            service: service.service().to_owned(),
             release: target.clone(),
             previous: Some(live.release.clone()),
             mode: Mode::Rollback,
@@ -529,11 +555,11 @@ impl Agent {
         crate::timing::mark(&timing, "commit");
         self.finish_later(service, &arn, None);
         Ok(Started {
-            service: service.clone(),
+            service: service.service().to_owned(),
             release: target,
             previous: Some(live.release),
             execution: arn,
-            app: None,
+            app: Some(service.app().to_owned()),
             app_release: None,
             unchanged: false,
         })
@@ -550,13 +576,13 @@ impl Agent {
         }
     }
 
-    fn lock(&self, service: &str, holder: &str) -> Result<(), Error> {
+    fn lock(&self, service: &ServiceKey, holder: &str) -> Result<(), Error> {
         self.lock_all(&[service], holder)
     }
 
     /// Takes the locks of `services` for `holder`, all in one store
     /// transaction, or none: a lock whose holder is gone or finished is free.
-    fn lock_all(&self, services: &[&str], holder: &str) -> Result<(), Error> {
+    fn lock_all(&self, services: &[&ServiceKey], holder: &str) -> Result<(), Error> {
         let now = self.clock.now_millis();
         let mut locks = Vec::with_capacity(services.len());
         for service in services {
@@ -575,7 +601,7 @@ impl Agent {
                 }
             }
             let lock = Lock {
-                service: (*service).to_owned(),
+                service: (*service).clone(),
                 holder: holder.to_owned(),
                 pid: self.pid,
                 host: host_name().into(),
@@ -586,7 +612,7 @@ impl Agent {
         match self.releases.try_lock_all(&locks)? {
             None => Ok(()),
             Some(current) => Err(Error::Locked {
-                service: current.service,
+                service: current.service.to_string(),
                 holder: current.holder,
                 pid: current.pid,
                 host: if current.host.is_empty() {
@@ -631,9 +657,9 @@ impl Agent {
 
     /// When the execution ends: frees the lock, and marks a release whose
     /// deploy failed without reaching a rollback.
-    fn finish_later(&self, service: &str, arn: &str, release: Option<String>) {
+    fn finish_later(&self, service: &ServiceKey, arn: &str, release: Option<String>) {
         let agent = self.clone();
-        let service = service.to_owned();
+        let service = service.clone();
         let arn = arn.to_owned();
         tokio::spawn(async move {
             let finished = agent.runtime.wait(&arn).await;
@@ -654,7 +680,13 @@ impl Agent {
 
     /// A release still `deploying` when its execution ended unsuccessfully
     /// never reached the rollback step: it failed.
-    fn mark_failed(&self, service: &str, release: &str, status: Status, detail: Option<&str>) {
+    fn mark_failed(
+        &self,
+        service: &ServiceKey,
+        release: &str,
+        status: Status,
+        detail: Option<&str>,
+    ) {
         if status == Status::Succeeded {
             return;
         }
@@ -671,6 +703,32 @@ impl Agent {
                     .set_outcome(service, release, Outcome::Failed, None, Some(&detail));
         }
     }
+}
+
+/// The services a deploy names, checked against the file.
+fn services_asked(
+    request: &DeployRequest,
+    project: &compose::Project,
+) -> Result<Vec<String>, Error> {
+    for service in &request.services {
+        if !project.services.contains_key(service) {
+            return Err(Error::NoService {
+                file: request.compose_file.clone(),
+                service: service.clone(),
+                known: project
+                    .services
+                    .keys()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            });
+        }
+    }
+    Ok(if request.services.is_empty() {
+        project.services.keys().cloned().collect()
+    } else {
+        request.services.clone()
+    })
 }
 
 /// Whether a store's execution status says it still runs.
@@ -708,6 +766,11 @@ mod tests {
     use crate::test_util::FakeBackend;
     use std::time::Duration;
     use windlass_store::memory::MemoryStore;
+
+    /// The test files' app is their folder's name, `nowhere`.
+    fn web() -> ServiceKey {
+        ServiceKey::new("nowhere", "web").expect("a key")
+    }
 
     fn agent(backend: Arc<FakeBackend>) -> Agent {
         Agent::new(
@@ -749,7 +812,7 @@ mod tests {
             .expect("ends");
         // The waiter frees the lock once the execution has ended.
         for _ in 0..100 {
-            if agent.releases().lock_of("web").expect("lock").is_none() {
+            if agent.releases().lock_of(&web()).expect("lock").is_none() {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
@@ -775,7 +838,7 @@ mod tests {
             .set_app_outcome("nowhere", id, outcome, None, None)
             .expect("outcome");
         let dead = Lock {
-            service: "web".into(),
+            service: web(),
             holder: arn.into(),
             pid: u32::MAX,
             host: host_name().into(),
@@ -806,7 +869,7 @@ mod tests {
                 .expect("app release")
                 .outcome
         };
-        let free = || releases.lock_of("web").expect("lock").is_none();
+        let free = || releases.lock_of(&web()).expect("lock").is_none();
         let first = new_agent();
         first.resume().await.expect("resume");
         // A worker: the fake backend's containers serve no HTTP.
@@ -880,7 +943,7 @@ mod tests {
         let agent = agent(Arc::clone(&backend));
         agent.resume().await.expect("resume");
         let releases = Arc::clone(agent.releases());
-        let free = || releases.lock_of("web").expect("lock").is_none();
+        let free = || releases.lock_of(&web()).expect("lock").is_none();
         let app = |id: &str| {
             releases
                 .app_release("nowhere", id)
@@ -930,7 +993,7 @@ mod tests {
         eventually("the lock freed", free).await;
         assert_eq!(
             releases
-                .live("web")
+                .live(&web())
                 .expect("live")
                 .map(|l| l.release)
                 .as_deref(),
@@ -940,7 +1003,7 @@ mod tests {
         // The app release left records how long the rollback took: the
         // time recorded on the service release it left.
         let left = releases
-            .get("web", "r1")
+            .get(&web(), "r1")
             .expect("read")
             .expect("r1")
             .rollback_millis;
@@ -966,6 +1029,6 @@ mod tests {
             matches!(refused, Err(Error::NoService { .. })),
             "{refused:?}"
         );
-        assert!(agent.releases().services().expect("services").is_empty());
+        assert!(agent.releases().keys().expect("keys").is_empty());
     }
 }

@@ -14,11 +14,46 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use windlass_store::releases::{Installation, ServiceKey};
 
-/// Label every windlass container carries, with the service name.
+/// Label every windlass container carries, with the service's name in its app.
 pub const SERVICE_LABEL: &str = "windlass.service";
 /// Label with the release id.
 pub const RELEASE_LABEL: &str = "windlass.release";
+/// Label with the app (the Compose project) the service belongs to.
+pub const APP_LABEL: &str = "windlass.app";
+/// Label with the installation (the state folder's store) that made it.
+pub const INSTALLATION_LABEL: &str = "windlass.installation";
+
+/// The labels that make a container or image `key`'s of `installation`:
+/// listing by them finds that service's and no other app's or state
+/// folder's.
+pub fn key_labels(installation: &Installation, key: &ServiceKey) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (INSTALLATION_LABEL.to_owned(), installation.to_string()),
+        (APP_LABEL.to_owned(), key.app().to_owned()),
+        (SERVICE_LABEL.to_owned(), key.service().to_owned()),
+    ])
+}
+
+/// [`key_labels`] and the release's id: one release's replicas.
+pub fn release_labels(
+    installation: &Installation,
+    key: &ServiceKey,
+    release: &str,
+) -> BTreeMap<String, String> {
+    let mut labels = key_labels(installation, key);
+    labels.insert(RELEASE_LABEL.to_owned(), release.to_owned());
+    labels
+}
+
+/// The labels of everything of `app` in `installation`.
+pub fn app_labels(installation: &Installation, app: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (INSTALLATION_LABEL.to_owned(), installation.to_string()),
+        (APP_LABEL.to_owned(), app.to_owned()),
+    ])
+}
 
 /// Errors of a backend; each says what failed on which object and what to do.
 #[derive(Debug, thiserror::Error)]

@@ -225,10 +225,12 @@ pub fn is_compose_file(path: &Path, text: &str) -> bool {
     if text.trim_start().starts_with('{') {
         return false;
     }
-    matches!(
-        serde_norway::from_str::<serde_norway::Value>(text),
-        Ok(serde_norway::Value::Mapping(top)) if top.contains_key("services")
-    )
+    // A text too deep for the YAML parser to read in good time is no Compose file.
+    windlass_asl::parse::check_yaml_depth(text).is_ok()
+        && matches!(
+            serde_norway::from_str::<serde_norway::Value>(text),
+            Ok(serde_norway::Value::Mapping(top)) if top.contains_key("services")
+        )
 }
 
 /// Reads and checks `files` as `docker compose -f A -f B` would, reporting

@@ -140,6 +140,18 @@ fn read_file(
         file: file.clone(),
         text: text.clone(),
     });
+    // libyaml's time grows with the square of the nesting: refuse a deep
+    // text before it reads it.
+    if let Err(deep) = windlass_asl::parse::check_yaml_depth(&text) {
+        report.at(
+            file,
+            deep.line,
+            deep.column,
+            "YAML syntax",
+            deep.to_string(),
+        );
+        return None;
+    }
     let mut value: Value = match serde_norway::from_str(&text) {
         Ok(value) => value,
         Err(err) => {

@@ -103,6 +103,11 @@ mod tests {
     use super::*;
     use crate::backend::RestartPolicy;
     use crate::plan::container_spec;
+    use windlass_store::releases::{Installation, ServiceKey};
+
+    fn key(service: &str) -> ServiceKey {
+        ServiceKey::new("shop", service).expect("a key")
+    }
 
     fn corpus(file: &str) -> compose::Project {
         let path = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -117,7 +122,15 @@ mod tests {
         let project = corpus("host-fields.yaml");
         let api = &project.services["api"];
         assert_eq!(api.deploy.replicas, Some(2), "scale is the replicas");
-        let spec = container_spec("shop", "api", api, "r1", 0, "api@sha256:1", |_| None);
+        let spec = container_spec(
+            &Installation::from("i1"),
+            &key("api"),
+            api,
+            "r1",
+            0,
+            "api@sha256:1",
+            |_| None,
+        );
         // deploy.resources.limits win over mem_limit.
         assert_eq!(spec.mem_limit, Some(256 << 20));
         assert_eq!(spec.cpus, Some(0.5));
@@ -155,7 +168,15 @@ mod tests {
     fn devices_namespaces_and_kernel_controls_reach_the_container_spec() {
         let project = corpus("host-fields.yaml");
         let worker = &project.services["worker"];
-        let spec = container_spec("shop", "worker", worker, "r1", 0, "w@sha256:1", |_| None);
+        let spec = container_spec(
+            &Installation::from("i1"),
+            &key("worker"),
+            worker,
+            "r1",
+            0,
+            "w@sha256:1",
+            |_| None,
+        );
         assert_eq!(
             spec.restart,
             Some(RestartPolicy::UnlessStopped),
@@ -224,8 +245,8 @@ mod tests {
         let project = corpus("network-modes.yaml");
         let spec = |name: &str| {
             container_spec(
-                "shop",
-                name,
+                &Installation::from("i1"),
+                &key(name),
                 &project.services[name],
                 "r1",
                 0,
@@ -277,7 +298,15 @@ mod tests {
     fn volumes_from_mounts_containers_of_the_file_after_them() {
         let project = corpus("volumes-from.yaml");
         let backup = &project.services["backup"];
-        let spec = container_spec("shop", "backup", backup, "r1", 0, "b@sha256:1", |_| None);
+        let spec = container_spec(
+            &Installation::from("i1"),
+            &key("backup"),
+            backup,
+            "r1",
+            0,
+            "b@sha256:1",
+            |_| None,
+        );
         // The store's live container is found by the target at creation.
         assert_eq!(spec.host.volumes_from, vec!["legacy-data:ro".to_owned()]);
         assert!(backup.depends_on.contains_key("store"));

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use std::path::Path;
 use windlass_asl::Failure;
 
-use windlass_store::releases::{Release, Releases};
+use windlass_store::releases::{Release, Releases, ServiceKey};
 
 use crate::compose::Service;
 use crate::failures;
@@ -38,7 +38,9 @@ pub enum Mode {
 /// the execution was started with.
 #[derive(Debug, Clone)]
 pub struct ReleaseContext {
-    /// The service's name.
+    /// Whose release it is: the app's service.
+    pub key: ServiceKey,
+    /// The service's name within its app (`key.service()`).
     pub service: String,
     /// The Compose project's name (its containers are named after it).
     pub project: String,
@@ -57,19 +59,18 @@ impl ReleaseContext {
     /// from the Compose text it was deployed from.
     pub fn load(
         releases: &dyn Releases,
-        service: &str,
+        key: &ServiceKey,
         id: &str,
         previous: Option<String>,
         mode: Mode,
         requested_millis: Option<i64>,
     ) -> Result<ReleaseContext, Failure> {
+        let service = key.service();
         let record = releases
-            .get(service, id)
+            .get(key, id)
             .map_err(failures::store)?
             .ok_or_else(|| {
-                failures::input(format!(
-                    "service {service} has no release {id} in the store"
-                ))
+                failures::input(format!("service {key} has no release {id} in the store"))
             })?;
         let file = Path::new(&record.compose_file);
         let project = parsed::project(&record.compose_text, file)
@@ -78,6 +79,7 @@ impl ReleaseContext {
             failures::input(format!("{} has no service {service}", record.compose_file))
         })?;
         Ok(ReleaseContext {
+            key: key.clone(),
             service: service.to_owned(),
             project: project.project.clone(),
             record,
@@ -93,9 +95,9 @@ impl ReleaseContext {
         &self.record.id
     }
 
-    /// `service rN`, for messages.
+    /// `app/service rN`, for messages.
     pub fn label(&self) -> String {
-        format!("{} {}", self.service, self.record.id)
+        format!("{} {}", self.key, self.record.id)
     }
 
     /// The release live before, when it is another one.
@@ -277,8 +279,9 @@ pub trait Target: Send + Sync {
     ) -> Result<RolledBack, Failure>;
     /// Stops and removes everything of the service (every release's
     /// containers, its proxy) and forgets its live release; returns how many
-    /// containers went.
-    async fn take_down(&self, service: &str, spec: &Service) -> Result<usize, Failure>;
+    /// containers went. Another app's service of the same name is not
+    /// touched.
+    async fn take_down(&self, key: &ServiceKey, spec: &Service) -> Result<usize, Failure>;
     /// Runs the release's command hook `hook` (its `x-windlass.hooks` entry)
     /// to its end.
     async fn run_hook(&self, release: &ReleaseContext, hook: &HookRef) -> Result<HookRun, Failure>;

@@ -1,17 +1,23 @@
 //! What every step reads of the execution's state: which release of which
-//! service, as the agent started the execution. A step loads that release
+//! app's service, as the agent started the execution. A step loads that release
 //! once ([`ReleaseRef::load`]) and hands it to the target.
 
 use serde::{Deserialize, Serialize};
 use windlass_asl::Failure;
-use windlass_store::releases::Releases;
+use windlass_store::releases::{Releases, ServiceKey};
 
+use crate::failures;
 use crate::target::{Mode, ReleaseContext};
 
 /// The execution's input, written by the agent when it starts a deploy or
 /// rollback and read (flattened) by every step.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReleaseRef {
+    /// The app the service belongs to (with `service`, its [`ServiceKey`]).
+    #[serde(default)]
+    pub app: String,
+    /// The service's name within its app (what an app definition's
+    /// Choices on `$.service` compare).
     pub service: String,
     pub release: String,
     /// The release that was live when the execution started.
@@ -25,12 +31,21 @@ pub struct ReleaseRef {
 }
 
 impl ReleaseRef {
+    /// Whose release it is.
+    pub fn key(&self) -> Result<ServiceKey, Failure> {
+        ServiceKey::new(self.app.as_str(), self.service.as_str()).map_err(|e| {
+            failures::input(format!(
+                "the execution's input names no app's service: {e} (an execution started before services were keyed by their app)"
+            ))
+        })
+    }
+
     /// The release from the store, its service parsed from its pinned
     /// Compose text.
     pub fn load(&self, releases: &dyn Releases) -> Result<ReleaseContext, Failure> {
         ReleaseContext::load(
             releases,
-            &self.service,
+            &self.key()?,
             &self.release,
             self.previous.clone(),
             self.mode,

@@ -105,7 +105,7 @@ impl Rig {
     /// The outcome the store has for release `id` of `web`.
     pub fn outcome(&self, id: &str) -> Option<Outcome> {
         self.releases
-            .list(KEY)
+            .list(&KEY.parse().expect("a key"))
             .expect("releases")
             .iter()
             .find(|r| r.id == id)
@@ -114,7 +114,10 @@ impl Rig {
 
     /// The release the live pointer names.
     pub fn live(&self) -> Option<String> {
-        self.releases.live(KEY).expect("live").map(|l| l.release)
+        self.releases
+            .live(&KEY.parse().expect("a key"))
+            .expect("live")
+            .map(|l| l.release)
     }
 
     /// The ECS service `web` as DescribeServices has it.

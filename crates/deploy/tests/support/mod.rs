@@ -177,9 +177,10 @@ pub async fn deploy_app(
 /// execution ends.
 pub async fn settled(agent: &windlass_deploy::agent::Agent, services: &[&str]) {
     for _ in 0..500 {
-        let free = services
-            .iter()
-            .all(|s| agent.releases().lock_of(s).expect("lock").is_none());
+        let free = services.iter().all(|s| {
+            let key = agent.resolve(None, s).expect("one app has the service");
+            agent.releases().lock_of(&key).expect("lock").is_none()
+        });
         if free {
             return;
         }
@@ -249,10 +250,32 @@ pub async fn cleanup(docker: &Docker, service: &str) {
             let _ = docker.remove_container(&container.id).await;
         }
     }
-    for n in 1..=12 {
-        let _ = docker
-            .remove_image(&format!("windlass/{service}:r{n}"))
-            .await;
+    // Release images are `windlass/INSTALLATION/APP/SERVICE:rN`: every
+    // test agent's store is a new installation.
+    for image in release_images(service) {
+        let _ = docker.remove_image(&image).await;
+    }
+}
+
+/// The release images of `service` of any app and installation on the
+/// engine (`docker image ls`), as `repo:tag`.
+pub fn release_images(service: &str) -> Vec<String> {
+    let output = Command::new("docker")
+        .args([
+            "image",
+            "ls",
+            "--filter",
+            &format!("reference=windlass/*/*/{service}"),
+            "--format",
+            "{{.Repository}}:{{.Tag}}",
+        ])
+        .output();
+    match output {
+        Ok(output) => String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .map(str::to_owned)
+            .collect(),
+        Err(_) => Vec::new(),
     }
 }
 

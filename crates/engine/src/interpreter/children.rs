@@ -25,6 +25,9 @@ impl Run<'_> {
             let eval = Eval::new(self.execution, &self.host, frame, state);
             eval.effective_input(&raw)
                 .and_then(|effective| eval.parameters(effective))
+                .and_then(|input| {
+                    super::within_payload_limit(&input, &state.name, "has an input").map(|()| input)
+                })
         };
         let input = match computed {
             Ok(input) => input,
@@ -428,6 +431,8 @@ fn map_inputs(eval: &mut Eval, raw: &Json, map: &Map) -> Result<MapInputs, Failu
             None => effective.clone(),
         }
     };
+    // The items are the iterations' inputs: as large as a state's input may be.
+    super::within_payload_limit(&items, &eval.state.name, "has items")?;
     let Json::Array(items) = items else {
         let message = format!("Items of the Map state must be an array, but was: {items}");
         return Err(if eval.jsonata() {

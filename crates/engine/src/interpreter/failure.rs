@@ -80,6 +80,16 @@ impl Run<'_> {
             self.cancel_timer(timer);
         }
         let frame = pending.frame;
+        // A result over the payload limit fails the task, as AWS fails a
+        // connector's output that is: nothing that large is kept.
+        let result = result.and_then(|output| {
+            let state = self
+                .execution
+                .frames
+                .get(&frame)
+                .map_or("", |f| self.def.state(f.machine, f.state).name.as_str());
+            super::within_payload_limit(&output, state, "returned a result").map(|()| output)
+        });
         match pending.purpose {
             TaskPurpose::ReadItems => return self.items_read(frame, result),
             TaskPurpose::WriteResults => return self.results_written(frame, result),
@@ -156,6 +166,11 @@ impl Run<'_> {
         };
         f.phase = Phase::Enter;
         let state = self.def.state(f.machine, f.state);
+        // A Parallel's or Map's results, gathered: as large as AWS allows.
+        if let Err(failure) = super::within_payload_limit(&result, &state.name, "returned a result")
+        {
+            return self.state_failed(frame, failure);
+        }
         let computed = {
             let Some(f) = self.execution.frames.get(&frame) else {
                 return Flow::Blocked;

@@ -312,14 +312,7 @@ impl<'a> Run<'a> {
         let state = self.def.state(f.machine, f.state);
         // A state's input is never over the limit: what produced it was checked.
         if let Output::Value(output) = &output {
-            if json_size(output) > windlass_asl::MAX_PAYLOAD_BYTES {
-                let failure = Failure::new(
-                    windlass_asl::failure::names::DATA_LIMIT_EXCEEDED,
-                    format!(
-                        "The state/task '{}' returned a result with a size exceeding the maximum number of bytes service limit.",
-                        state.name
-                    ),
-                );
+            if let Err(failure) = within_payload_limit(output, &state.name, "returned a result") {
                 return self.frame_failed(frame, failure);
             }
         }
@@ -575,6 +568,22 @@ pub(crate) fn entered_kind(state: &windlass_asl::definition::State) -> &'static 
         Parallel(_) => "ParallelStateEntered",
         Map(_) => "MapStateEntered",
     }
+}
+
+/// `States.DataLimitExceeded` when `value` (what state `state` takes in or
+/// gives out, as `what` says) is larger than AWS's 256 KiB payload limit.
+/// AWS fails such a state with this terminal error, which `States.ALL`
+/// does not catch.
+pub(crate) fn within_payload_limit(value: &Json, state: &str, what: &str) -> Result<(), Failure> {
+    if json_size(value) <= windlass_asl::MAX_PAYLOAD_BYTES {
+        return Ok(());
+    }
+    Err(Failure::new(
+        windlass_asl::failure::names::DATA_LIMIT_EXCEEDED,
+        format!(
+            "The state/task '{state}' {what} with a size exceeding the maximum number of bytes service limit."
+        ),
+    ))
 }
 
 /// The size of a value as compact JSON text, without building the text.

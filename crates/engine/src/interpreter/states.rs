@@ -314,6 +314,7 @@ impl Run<'_> {
                     None => None,
                 };
                 let input = eval.parameters(effective)?;
+                super::within_payload_limit(&input, &state.name, "has an input")?;
                 Ok::<_, Failure>((input, timeout, heartbeat, credentials))
             })()
         };

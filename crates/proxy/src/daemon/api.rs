@@ -34,23 +34,24 @@ pub const FORGET: &str = "/v1/services/{name}/forget";
 pub const LIVE_ALL: &str = "/v1/live";
 
 pub fn service_path(name: &ServiceName) -> String {
-    format!("{SERVICES}/{name}")
+    format!("{SERVICES}/{}", name.segment())
 }
 
 pub fn live_path(name: &ServiceName) -> String {
-    format!("{SERVICES}/{name}/live")
+    format!("{SERVICES}/{}/live", name.segment())
 }
 
 pub fn drain_path(name: &ServiceName) -> String {
-    format!("{SERVICES}/{name}/drain")
+    format!("{SERVICES}/{}/drain", name.segment())
 }
 
 pub fn forget_path(name: &ServiceName) -> String {
-    format!("{SERVICES}/{name}/forget")
+    format!("{SERVICES}/{}/forget", name.segment())
 }
 
-/// A service's name: 1 to 128 of `A-Z a-z 0-9 . _ -`, so that it is one
-/// path segment as it stands.
+/// A service's name: 1 to 128 of `A-Z a-z 0-9 . _ -`, in parts separated
+/// by `/` (windlass names a proxy after its `APP/SERVICE` key). In a path
+/// each `/` is written `%2F`, so that the name is one path segment.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct ServiceName(String);
@@ -59,11 +60,16 @@ impl ServiceName {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The name as one path segment.
+    pub fn segment(&self) -> String {
+        self.0.replace('/', "%2F")
+    }
 }
 
 /// A name that cannot be a service's.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0:?} is not a service name; use 1 to 128 of A-Z a-z 0-9 . _ -")]
+#[error("{0:?} is not a service name; use 1 to 128 of A-Z a-z 0-9 . _ - in parts separated by /")]
 pub struct BadServiceName(pub String);
 
 impl FromStr for ServiceName {
@@ -71,9 +77,15 @@ impl FromStr for ServiceName {
 
     fn from_str(s: &str) -> Result<ServiceName, BadServiceName> {
         let fits = (1..=128).contains(&s.len())
-            && s.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
-        if fits && s != "." && s != ".." {
+            && s.split('/').all(|part| {
+                !part.is_empty()
+                    && part != "."
+                    && part != ".."
+                    && part
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+            });
+        if fits {
             Ok(ServiceName(s.to_owned()))
         } else {
             Err(BadServiceName(s.to_owned()))
@@ -348,16 +360,29 @@ mod tests {
 
     #[test]
     fn service_names_are_one_path_segment() {
-        for good in ["web", "redis-1", "a.b_c"] {
+        for good in ["web", "redis-1", "a.b_c", "shop/web"] {
             assert_eq!(
                 good.parse::<ServiceName>().map(String::from),
                 Ok(good.to_owned())
             );
         }
-        for bad in ["", ".", "..", "a/b", "a b", "é", &"x".repeat(129)] {
+        for bad in [
+            "",
+            ".",
+            "..",
+            "a/",
+            "/b",
+            "a//b",
+            "a/..",
+            "a b",
+            "é",
+            &"x".repeat(129),
+        ] {
             assert!(bad.parse::<ServiceName>().is_err(), "{bad:?}");
         }
-        assert!(serde_json::from_str::<ServiceName>("\"a/b\"").is_err());
+        assert!(serde_json::from_str::<ServiceName>("\"a b\"").is_err());
+        let key: ServiceName = "shop/web".parse().expect("name");
+        assert_eq!(live_path(&key), "/v1/services/shop%2Fweb/live");
     }
 
     #[test]

@@ -3,7 +3,9 @@
 
 use std::sync::Arc;
 
-use windlass_asl::parse::{parse_text_with, Config as ParseConfig, Diagnostic};
+use windlass_asl::parse::{
+    parse_text_with, Config as ParseConfig, Diagnostic, INVALID_JSON_DESCRIPTION,
+};
 use windlass_asl::Definition;
 use windlass_store::machines::{AliasRecord, MachineRecord, MachineStoreExt, VersionRecord};
 
@@ -37,8 +39,34 @@ fn machine_type(kind: Option<&str>) -> ApiResult<&'static str> {
     }
 }
 
+/// Why `text` is not a JSON document, as AWS's diagnostic: the API takes
+/// definitions in JSON only, as AWS does (windlass's own commands read
+/// YAML too; a client that sends YAML here would write a machine that AWS
+/// refuses).
+pub(crate) fn json_diagnostic(text: &str) -> Option<Diagnostic> {
+    let error = serde_json::from_str::<serde::de::IgnoredAny>(text).err()?;
+    let full = error.to_string();
+    // serde's text ends with its own " at line L column C".
+    let reason = full
+        .strip_suffix(&format!(
+            " at line {} column {}",
+            error.line(),
+            error.column()
+        ))
+        .unwrap_or(&full);
+    Some(Diagnostic {
+        code: INVALID_JSON_DESCRIPTION,
+        pointer: String::new(),
+        message: format!(
+            "Invalid JSON at line {}, column {}: {reason} (definitions are JSON; YAML is not accepted)",
+            error.line(),
+            error.column()
+        ),
+    })
+}
+
 /// AWS's InvalidDefinition error, listing every diagnostic.
-fn invalid_definition(diagnostics: &[Diagnostic]) -> ApiError {
+pub(crate) fn invalid_definition(diagnostics: &[Diagnostic]) -> ApiError {
     let problems: Vec<String> = diagnostics.iter().map(ToString::to_string).collect();
     ApiError::new(
         "InvalidDefinition",
@@ -63,6 +91,11 @@ pub(crate) fn parse_definition(text: &str, express: bool) -> ApiResult<Definitio
 /// when an `aws-sdk:` Task state names a service or action the service's
 /// model does not have. Stored definitions passed this check already.
 fn check_new_definition(text: &str, express: bool) -> ApiResult<()> {
+    required(text, "definition")?;
+    check_length(text, "definition", MAX_DEFINITION_CHARS)?;
+    if let Some(diagnostic) = json_diagnostic(text) {
+        return Err(invalid_definition(&[diagnostic]));
+    }
     parse_definition(text, express)?;
     let unknown = sdk_diagnostics(text);
     if unknown.is_empty() {
@@ -396,16 +429,22 @@ pub fn validate(input: wire::ValidateInput) -> ApiResult<wire::ValidateOutput> {
             )))
         }
     };
-    let parsed = parse_text_with(
-        &input.definition,
-        &ParseConfig {
-            express: kind == "EXPRESS",
-        },
-    );
-    let mut diagnostics = parsed.diagnostics;
-    if parsed.definition.is_some() {
-        diagnostics.extend(sdk_diagnostics(&input.definition));
-    }
+    let diagnostics = match json_diagnostic(&input.definition) {
+        Some(diagnostic) => vec![diagnostic],
+        None => {
+            let parsed = parse_text_with(
+                &input.definition,
+                &ParseConfig {
+                    express: kind == "EXPRESS",
+                },
+            );
+            let mut diagnostics = parsed.diagnostics;
+            if parsed.definition.is_some() {
+                diagnostics.extend(sdk_diagnostics(&input.definition));
+            }
+            diagnostics
+        }
+    };
     let truncated = diagnostics.len() > limit;
     let result = if diagnostics.is_empty() { "OK" } else { "FAIL" };
     let diagnostics =

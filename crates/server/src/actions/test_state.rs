@@ -74,6 +74,9 @@ pub async fn run(
     input: wire::TestStateInput,
 ) -> ApiResult<wire::TestStateOutput> {
     required(&input.definition, "definition")?;
+    if let Some(diagnostic) = super::machines::json_diagnostic(&input.definition) {
+        return Err(super::machines::invalid_definition(&[diagnostic]));
+    }
     let inspection_level = match input.inspection_level.as_deref() {
         None => InspectionLevel::default(),
         Some(name) => InspectionLevel::from_name(name)

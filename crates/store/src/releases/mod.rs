@@ -7,6 +7,8 @@
 //! execution store or another; `:memory:` keeps everything in memory for tests.
 
 mod apps;
+mod key;
+mod migrate;
 
 use std::path::Path;
 use std::sync::Mutex;
@@ -17,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use crate::{Error, Result};
 
 pub use apps::{AppRelease, Member, NewAppRelease};
+pub use key::{ecs_app, BadKey, Installation, ServiceKey};
 
 /// How a release's deploy ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -56,7 +59,7 @@ impl Outcome {
 /// One release of a service.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Release {
-    pub service: String,
+    pub service: ServiceKey,
     /// `r1`, `r2`, ... per service.
     pub id: String,
     /// The Compose file it came from, and its text, pinned at deploy time so
@@ -93,7 +96,7 @@ pub struct Release {
 /// that after a crash the proxy is restored to exactly this release.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Live {
-    pub service: String,
+    pub service: ServiceKey,
     pub release: String,
     /// The proxy's listening address.
     pub address: String,
@@ -105,7 +108,7 @@ pub struct Live {
 /// Who holds a service's deploy lock.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Lock {
-    pub service: String,
+    pub service: ServiceKey,
     /// The execution that deploys.
     pub holder: String,
     /// The windlass process that runs it, on [`Lock::host`].
@@ -120,7 +123,7 @@ pub struct Lock {
 /// A new release, before it has an id.
 #[derive(Clone, Debug)]
 pub struct NewRelease {
-    pub service: String,
+    pub service: ServiceKey,
     pub compose_file: String,
     pub compose_text: String,
     pub by: String,
@@ -133,24 +136,34 @@ pub struct NewRelease {
 pub trait Releases: Send + Sync + 'static {
     /// Gives the next id of `new.service` (`r<n>`) and stores it as deploying.
     fn create(&self, new: NewRelease) -> Result<Release>;
-    fn get(&self, service: &str, id: &str) -> Result<Option<Release>>;
+    fn get(&self, service: &ServiceKey, id: &str) -> Result<Option<Release>>;
     /// A service's releases, newest first.
-    fn list(&self, service: &str) -> Result<Vec<Release>>;
+    fn list(&self, service: &ServiceKey) -> Result<Vec<Release>>;
     /// Every service that has a release.
-    fn services(&self) -> Result<Vec<String>>;
-    fn set_image(&self, service: &str, id: &str, image: &str, digest: &str) -> Result<()>;
-    fn set_execution(&self, service: &str, id: &str, execution: &str) -> Result<()>;
+    fn keys(&self) -> Result<Vec<ServiceKey>>;
+    /// The services of `app` that have a release.
+    fn keys_of(&self, app: &str) -> Result<Vec<ServiceKey>> {
+        Ok(self
+            .keys()?
+            .into_iter()
+            .filter(|k| k.app() == app)
+            .collect())
+    }
+    /// This store's installation: made once, the same ever after.
+    fn installation(&self) -> Result<Installation>;
+    fn set_image(&self, service: &ServiceKey, id: &str, image: &str, digest: &str) -> Result<()>;
+    fn set_execution(&self, service: &ServiceKey, id: &str, execution: &str) -> Result<()>;
     /// Records that the release's image was let go (see `Release::pruned_millis`).
-    fn set_pruned(&self, service: &str, id: &str, millis: i64) -> Result<()>;
+    fn set_pruned(&self, service: &ServiceKey, id: &str, millis: i64) -> Result<()>;
     fn set_outcome(
         &self,
-        service: &str,
+        service: &ServiceKey,
         id: &str,
         outcome: Outcome,
         rollback_millis: Option<i64>,
         detail: Option<&str>,
     ) -> Result<()>;
-    fn live(&self, service: &str) -> Result<Option<Live>>;
+    fn live(&self, service: &ServiceKey) -> Result<Option<Live>>;
     fn all_live(&self) -> Result<Vec<Live>>;
     fn set_live(&self, live: &Live) -> Result<()> {
         self.set_lives(std::slice::from_ref(live))
@@ -158,7 +171,7 @@ pub trait Releases: Send + Sync + 'static {
     /// Writes several services' live pointers in one transaction: an app's
     /// traffic moves as one.
     fn set_lives(&self, lives: &[Live]) -> Result<()>;
-    fn clear_live(&self, service: &str) -> Result<()>;
+    fn clear_live(&self, service: &ServiceKey) -> Result<()>;
     /// Takes `service`'s lock for `holder` unless another holder (or the
     /// same holder in another process: another pid or host) has it with
     /// a heartbeat newer than `stale_before_millis`; the same holder of the
@@ -180,8 +193,8 @@ pub trait Releases: Send + Sync + 'static {
     /// Renews the heartbeat of every lock process `pid` of `host` holds.
     fn heartbeat(&self, host: &str, pid: u32, now_millis: i64) -> Result<()>;
     /// Frees `service`'s lock if `holder` has it.
-    fn unlock(&self, service: &str, holder: &str) -> Result<()>;
-    fn lock_of(&self, service: &str) -> Result<Option<Lock>>;
+    fn unlock(&self, service: &ServiceKey, holder: &str) -> Result<()>;
+    fn lock_of(&self, service: &ServiceKey) -> Result<Option<Lock>>;
     /// Gives the next id of `new.app` (`a<n>`) and stores it as deploying.
     fn create_app(&self, new: NewAppRelease) -> Result<AppRelease>;
     fn app_release(&self, app: &str, id: &str) -> Result<Option<AppRelease>>;
@@ -238,29 +251,6 @@ const SELECT_RELEASE: &str =
     "SELECT service, id, compose_file, compose_text, image, digest, created_millis, by, \
      outcome, rollback_millis, detail, execution, pruned_millis, fingerprint FROM releases";
 
-/// Adds what later versions added to a database an earlier one made.
-fn migrate(conn: &Connection) -> rusqlite::Result<()> {
-    let has_pruned: bool = conn
-        .prepare("SELECT 1 FROM pragma_table_info('releases') WHERE name = 'pruned_millis'")?
-        .exists([])?;
-    if !has_pruned {
-        conn.execute_batch("ALTER TABLE releases ADD COLUMN pruned_millis INTEGER")?;
-    }
-    let has_fingerprint: bool = conn
-        .prepare("SELECT 1 FROM pragma_table_info('releases') WHERE name = 'fingerprint'")?
-        .exists([])?;
-    if !has_fingerprint {
-        conn.execute_batch("ALTER TABLE releases ADD COLUMN fingerprint TEXT")?;
-    }
-    let has_host: bool = conn
-        .prepare("SELECT 1 FROM pragma_table_info('deploy_locks') WHERE name = 'host'")?
-        .exists([])?;
-    if !has_host {
-        conn.execute_batch("ALTER TABLE deploy_locks ADD COLUMN host TEXT NOT NULL DEFAULT ''")?;
-    }
-    Ok(())
-}
-
 /// [`Releases`] in SQLite (WAL, `synchronous=FULL`).
 pub struct SqliteReleases {
     conn: Mutex<Connection>,
@@ -279,7 +269,36 @@ impl SqliteReleases {
         .map_err(open_error)?;
         conn.execute_batch(SCHEMA).map_err(open_error)?;
         conn.execute_batch(apps::SCHEMA).map_err(open_error)?;
-        migrate(&conn).map_err(open_error)?;
+        migrate::migrate(&conn).map_err(open_error)?;
+        // Made now, so that a reader that cannot write finds it.
+        migrate::installation(&conn).map_err(open_error)?;
+        Ok(SqliteReleases {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    /// The database at `path` for reading only: nothing is created,
+    /// migrated or written (a dry run's plan, beside a stopped agent). A
+    /// database an older windlass wrote is refused until an agent has
+    /// opened it once.
+    pub fn open_read_only(path: &Path) -> Result<Self> {
+        let open_error = |e: rusqlite::Error| Error::Open {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        };
+        let conn = Connection::open_with_flags(
+            path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(open_error)?;
+        conn.execute_batch("PRAGMA busy_timeout=5000;")
+            .map_err(open_error)?;
+        if !migrate::is_current(&conn).map_err(open_error)? {
+            return Err(Error::Open {
+                path: path.display().to_string(),
+                reason: "it was written by an older windlass; start the agent once (windlass agent) so that it is brought up to date".into(),
+            });
+        }
         Ok(SqliteReleases {
             conn: Mutex::new(conn),
         })
@@ -289,7 +308,7 @@ impl SqliteReleases {
         let conn = Connection::open_in_memory()?;
         conn.execute_batch(SCHEMA)?;
         conn.execute_batch(apps::SCHEMA)?;
-        migrate(&conn)?;
+        migrate::migrate(&conn)?;
         Ok(SqliteReleases {
             conn: Mutex::new(conn),
         })
@@ -435,7 +454,7 @@ impl Releases for SqliteReleases {
         })
     }
 
-    fn get(&self, service: &str, id: &str) -> Result<Option<Release>> {
+    fn get(&self, service: &ServiceKey, id: &str) -> Result<Option<Release>> {
         let conn = self.lock();
         let row = conn
             .prepare_cached(&format!("{SELECT_RELEASE} WHERE service = ?1 AND id = ?2"))?
@@ -444,7 +463,7 @@ impl Releases for SqliteReleases {
         row.map(finish).transpose()
     }
 
-    fn list(&self, service: &str) -> Result<Vec<Release>> {
+    fn list(&self, service: &ServiceKey) -> Result<Vec<Release>> {
         let conn = self.lock();
         let mut statement = conn.prepare_cached(&format!(
             "{SELECT_RELEASE} WHERE service = ?1 ORDER BY seq DESC"
@@ -453,7 +472,7 @@ impl Releases for SqliteReleases {
         rows.map(|row| finish(row?)).collect()
     }
 
-    fn services(&self) -> Result<Vec<String>> {
+    fn keys(&self) -> Result<Vec<ServiceKey>> {
         let conn = self.lock();
         let mut statement =
             conn.prepare_cached("SELECT DISTINCT service FROM releases ORDER BY service")?;
@@ -461,7 +480,11 @@ impl Releases for SqliteReleases {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    fn set_image(&self, service: &str, id: &str, image: &str, digest: &str) -> Result<()> {
+    fn installation(&self) -> Result<Installation> {
+        Ok(migrate::installation(&self.lock())?)
+    }
+
+    fn set_image(&self, service: &ServiceKey, id: &str, image: &str, digest: &str) -> Result<()> {
         self.lock().execute(
             "UPDATE releases SET image = ?3, digest = ?4 WHERE service = ?1 AND id = ?2",
             params![service, id, image, digest],
@@ -469,7 +492,7 @@ impl Releases for SqliteReleases {
         Ok(())
     }
 
-    fn set_execution(&self, service: &str, id: &str, execution: &str) -> Result<()> {
+    fn set_execution(&self, service: &ServiceKey, id: &str, execution: &str) -> Result<()> {
         self.lock().execute(
             "UPDATE releases SET execution = ?3 WHERE service = ?1 AND id = ?2",
             params![service, id, execution],
@@ -477,7 +500,7 @@ impl Releases for SqliteReleases {
         Ok(())
     }
 
-    fn set_pruned(&self, service: &str, id: &str, millis: i64) -> Result<()> {
+    fn set_pruned(&self, service: &ServiceKey, id: &str, millis: i64) -> Result<()> {
         self.lock().execute(
             "UPDATE releases SET pruned_millis = ?3 WHERE service = ?1 AND id = ?2",
             params![service, id, millis],
@@ -487,7 +510,7 @@ impl Releases for SqliteReleases {
 
     fn set_outcome(
         &self,
-        service: &str,
+        service: &ServiceKey,
         id: &str,
         outcome: Outcome,
         rollback_millis: Option<i64>,
@@ -501,7 +524,7 @@ impl Releases for SqliteReleases {
         Ok(())
     }
 
-    fn live(&self, service: &str) -> Result<Option<Live>> {
+    fn live(&self, service: &ServiceKey) -> Result<Option<Live>> {
         let conn = self.lock();
         let row = conn
             .prepare_cached("SELECT service, release, address, upstreams, since_millis FROM live_releases WHERE service = ?1")?
@@ -535,7 +558,7 @@ impl Releases for SqliteReleases {
         Ok(())
     }
 
-    fn clear_live(&self, service: &str) -> Result<()> {
+    fn clear_live(&self, service: &ServiceKey) -> Result<()> {
         self.lock().execute(
             "DELETE FROM live_releases WHERE service = ?1",
             params![service],
@@ -563,7 +586,7 @@ impl Releases for SqliteReleases {
         Ok(())
     }
 
-    fn unlock(&self, service: &str, holder: &str) -> Result<()> {
+    fn unlock(&self, service: &ServiceKey, holder: &str) -> Result<()> {
         self.lock().execute(
             "DELETE FROM deploy_locks WHERE service = ?1 AND holder = ?2",
             params![service, holder],
@@ -602,7 +625,7 @@ impl Releases for SqliteReleases {
         self.update_app_execution(app, id, execution)
     }
 
-    fn lock_of(&self, service: &str) -> Result<Option<Lock>> {
+    fn lock_of(&self, service: &ServiceKey) -> Result<Option<Lock>> {
         let conn = self.lock();
         let lock = conn
             .prepare_cached(
@@ -618,9 +641,13 @@ impl Releases for SqliteReleases {
 mod tests {
     use super::*;
 
+    fn key(text: &str) -> ServiceKey {
+        text.parse().expect("a key")
+    }
+
     fn new(service: &str) -> NewRelease {
         NewRelease {
-            service: service.into(),
+            service: key(&format!("shop/{service}")),
             compose_file: "compose.yaml".into(),
             compose_text: "services: {}".into(),
             by: "me@here".into(),
@@ -635,9 +662,15 @@ mod tests {
         assert_eq!(store.create(new("web"))?.id, "r1");
         assert_eq!(store.create(new("web"))?.id, "r2");
         assert_eq!(store.create(new("api"))?.id, "r1");
-        store.set_image("web", "r2", "windlass/web:r2", "sha256:ab")?;
-        store.set_outcome("web", "r2", Outcome::RolledBack, Some(3), Some("unhealthy"))?;
-        let list = store.list("web")?;
+        store.set_image(&key("shop/web"), "r2", "windlass/web:r2", "sha256:ab")?;
+        store.set_outcome(
+            &key("shop/web"),
+            "r2",
+            Outcome::RolledBack,
+            Some(3),
+            Some("unhealthy"),
+        )?;
+        let list = store.list(&key("shop/web"))?;
         assert_eq!(
             list.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
             ["r2", "r1"]
@@ -646,7 +679,8 @@ mod tests {
         assert_eq!(list[0].rollback_millis, Some(3));
         assert_eq!(list[0].digest.as_deref(), Some("sha256:ab"));
         assert_eq!(list[0].fingerprint.as_deref(), Some("fp-web"));
-        assert_eq!(store.services()?, ["api", "web"]);
+        assert_eq!(store.keys()?, [key("shop/api"), key("shop/web")]);
+        assert_eq!(store.keys_of("other")?, []);
         Ok(())
     }
 
@@ -668,14 +702,21 @@ mod tests {
             )?;
         }
         let store = SqliteReleases::open(&path)?;
-        assert_eq!(store.get("web", "r1")?.map(|r| r.pruned_millis), Some(None));
-        store.set_pruned("web", "r1", 42)?;
-        assert_eq!(store.list("web")?[0].pruned_millis, Some(42));
+        assert_eq!(
+            store
+                .get(&key("default/web"), "r1")?
+                .map(|r| r.pruned_millis),
+            Some(None)
+        );
+        store.set_pruned(&key("default/web"), "r1", 42)?;
+        assert_eq!(store.list(&key("default/web"))?[0].pruned_millis, Some(42));
         drop(store);
         // Opening again does not add the column twice.
         let again = SqliteReleases::open(&path)?;
         assert_eq!(
-            again.get("web", "r1")?.and_then(|r| r.pruned_millis),
+            again
+                .get(&key("default/web"), "r1")?
+                .and_then(|r| r.pruned_millis),
             Some(42)
         );
         let _ = std::fs::remove_dir_all(&dir);
@@ -686,7 +727,7 @@ mod tests {
     fn the_live_pointer_is_replaced_whole() -> Result<()> {
         let store = SqliteReleases::in_memory()?;
         let mut live = Live {
-            service: "web".into(),
+            service: key("shop/web"),
             release: "r1".into(),
             address: "127.0.0.1:8080".into(),
             upstreams: vec!["127.0.0.1:1".into()],
@@ -696,8 +737,8 @@ mod tests {
         live.release = "r2".into();
         live.upstreams = vec!["127.0.0.1:2".into(), "127.0.0.1:3".into()];
         store.set_live(&live)?;
-        assert_eq!(store.live("web")?, Some(live));
-        store.clear_live("web")?;
+        assert_eq!(store.live(&key("shop/web"))?, Some(live));
+        store.clear_live(&key("shop/web"))?;
         assert_eq!(store.all_live()?, []);
         Ok(())
     }
@@ -706,7 +747,7 @@ mod tests {
     fn a_lock_frees_itself_when_its_holder_stops_beating() -> Result<()> {
         let store = SqliteReleases::in_memory()?;
         let lock = |holder: &str, pid, at| Lock {
-            service: "web".into(),
+            service: key("shop/web"),
             holder: holder.into(),
             pid,
             host: "here".into(),
@@ -722,12 +763,12 @@ mod tests {
         assert_eq!(store.try_lock(&lock("a", 3, 160), 110)?, None);
         store.heartbeat("there", 3, 190)?;
         assert_eq!(
-            store.lock_of("web")?,
+            store.lock_of(&key("shop/web"))?,
             Some(lock("a", 3, 160)),
             "pid 3 of another host beats its own locks only"
         );
         store.heartbeat("here", 3, 200)?;
-        assert_eq!(store.lock_of("web")?, Some(lock("a", 3, 200)));
+        assert_eq!(store.lock_of(&key("shop/web"))?, Some(lock("a", 3, 200)));
         // The same holder in another live process (two resumers): refused.
         assert_eq!(
             store.try_lock(&lock("a", 4, 210), 150)?,
@@ -744,10 +785,13 @@ mod tests {
         );
         // The holder is gone: no heartbeat since 200, stale before 250.
         assert_eq!(store.try_lock(&lock("b", 2, 300), 250)?, None);
-        store.unlock("web", "a")?;
-        assert!(store.lock_of("web")?.is_some(), "only the holder unlocks");
-        store.unlock("web", "b")?;
-        assert_eq!(store.lock_of("web")?, None);
+        store.unlock(&key("shop/web"), "a")?;
+        assert!(
+            store.lock_of(&key("shop/web"))?.is_some(),
+            "only the holder unlocks"
+        );
+        store.unlock(&key("shop/web"), "b")?;
+        assert_eq!(store.lock_of(&key("shop/web"))?, None);
         Ok(())
     }
 }

@@ -29,7 +29,7 @@ pub(super) async fn wait_healthy(
     let ids = match replicas {
         Some(replicas) => replicas.ids.clone(),
         None => target
-            .containers(&release.service, release.id())
+            .containers(&release.key, release.id())
             .await?
             .into_iter()
             .map(|c| c.id)
@@ -41,9 +41,9 @@ pub(super) async fn wait_healthy(
     let mut failed = Vec::new();
     let mut unhealthy = Vec::new();
     for id in ids {
-        let note = target.notes.for_service(&release.service);
+        let note = target.notes.for_service(&release.key);
         let waited = probe::wait_healthy_noting(target.backend.as_ref(), &id, &config, &note).await;
-        target.notes.clear(&release.service);
+        target.notes.clear(&release.key);
         let container = match waited {
             Ok(container) => container,
             Err(e) => {

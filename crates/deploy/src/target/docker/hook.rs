@@ -39,9 +39,10 @@ pub(super) async fn run(
             ))
         })?;
     let image = DockerTarget::pinned_image(&release.record)?;
+    let installation = target.installation()?;
     let mut spec = container_spec(
-        &release.project,
-        &release.service,
+        installation,
+        &release.key,
         &release.spec,
         release.id(),
         0,
@@ -49,8 +50,8 @@ pub(super) async fn run(
         |k| target.config.env.get(k).cloned(),
     );
     spec.name = format!(
-        "{}-{}-{}-hook-{}-{}",
-        release.project,
+        "{}-{}-{}-hook-{}-{}-{installation}",
+        release.key.app(),
         release.service,
         release.id(),
         hook.phase.key().replace('_', "-"),

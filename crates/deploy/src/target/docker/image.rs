@@ -1,20 +1,27 @@
 //! The release's image: built from the service's `build`, or the image it
-//! names (pulled when missing), tagged `windlass/SERVICE:RELEASE` so that it
-//! stays while the release is retained, and pushed when its name says a
-//! registry.
-
-use std::collections::BTreeMap;
+//! names (pulled when missing), tagged
+//! `windlass/INSTALLATION/APP/SERVICE:RELEASE` so that it stays while the
+//! release is retained (and no other app's or state folder's release of a
+//! service of the same name shares the tag), and pushed when its name says
+//! a registry.
 
 use windlass_asl::Failure;
+use windlass_store::releases::{Installation, ServiceKey};
 
 use super::DockerTarget;
-use crate::backend::{split_reference, RELEASE_LABEL, SERVICE_LABEL};
+use crate::backend::split_reference;
 use crate::failures;
 use crate::target::{Image, ReleaseContext};
 
-/// The local tag every release's image gets, which pins it while retained.
-pub fn release_tag(service: &str, release: &str) -> String {
-    format!("windlass/{service}:{release}")
+/// The local tag every release's image gets, which pins it while retained:
+/// `windlass/INSTALLATION/APP/SERVICE:RELEASE` (an ECS service's app is
+/// `ecs/CLUSTER`, one more path component).
+pub fn release_tag(installation: &Installation, key: &ServiceKey, release: &str) -> String {
+    format!(
+        "windlass/{installation}/{}/{}:{release}",
+        key.app(),
+        key.service()
+    )
 }
 
 /// Whether an image reference names a registry (`host:port/...`,
@@ -29,7 +36,7 @@ pub(super) async fn prepare(
     target: &DockerTarget,
     release: &ReleaseContext,
 ) -> Result<Image, Failure> {
-    let tag = release_tag(&release.service, release.id());
+    let tag = release_tag(target.installation()?, &release.key, release.id());
     let image = match &release.spec.build {
         Some(_) => build(target, release, &tag).await?,
         None => take(target, release, &tag).await?,
@@ -44,10 +51,7 @@ async fn build(
     tag: &str,
 ) -> Result<Image, Failure> {
     let failed = |e: crate::backend::Error| Failure::new(failures::BUILD, e.to_string());
-    let labels = BTreeMap::from([
-        (SERVICE_LABEL.to_owned(), release.service.clone()),
-        (RELEASE_LABEL.to_owned(), release.id().to_owned()),
-    ]);
+    let labels = target.release_labels(&release.key, release.id())?;
     let Some((spec, options)) = crate::plan::build_spec(&release.spec, tag, labels, |k| {
         target.config.env.get(k).cloned()
     }) else {
@@ -56,12 +60,12 @@ async fn build(
             release.service
         )));
     };
-    let note = target.notes.for_service(&release.service);
+    let note = target.notes.for_service(&release.key);
     let built = target
         .backend
         .build_image_noting(&spec, &options, &note)
         .await;
-    target.notes.clear(&release.service);
+    target.notes.clear(&release.key);
     let id = built.map_err(failed)?;
     let push = match release.spec.image.as_deref().and_then(registry_repo) {
         Some(repo) => {
@@ -94,12 +98,12 @@ async fn take(
     let digests = match target.backend.image_digests(image).await {
         Ok(digests) => digests,
         Err(_) => {
-            let note = target.notes.for_service(&release.service);
+            let note = target.notes.for_service(&release.key);
             let pulled = target
                 .backend
                 .pull_image_noting(image, target.config.credentials.for_image(image), &note)
                 .await;
-            target.notes.clear(&release.service);
+            target.notes.clear(&release.key);
             pulled.map_err(|e| {
                 Failure::new(
                     failures::IMAGE,
@@ -138,12 +142,12 @@ pub(super) async fn push(
         return Ok(image.clone());
     };
     let failed = |e: crate::backend::Error| Failure::new(failures::PUSH, e.to_string());
-    let note = target.notes.for_service(&release.service);
+    let note = target.notes.for_service(&release.key);
     let pushed = target
         .backend
         .push_image_noting(to, target.config.credentials.for_image(to), &note)
         .await;
-    target.notes.clear(&release.service);
+    target.notes.clear(&release.key);
     pushed.map_err(failed)?;
     let (repo, _) = split_reference(to);
     let digest = target
@@ -163,7 +167,17 @@ pub(super) async fn push(
 
 #[cfg(test)]
 mod tests {
-    use super::registry_repo;
+    use super::*;
+
+    #[test]
+    fn release_tags_name_the_installation_and_the_app() {
+        let key = ServiceKey::new("shop", "web").expect("a key");
+        let installation = Installation::from("0a1b2c3d");
+        assert_eq!(
+            release_tag(&installation, &key, "r2"),
+            "windlass/0a1b2c3d/shop/web:r2"
+        );
+    }
 
     #[test]
     fn images_on_a_registry_are_pushed() {

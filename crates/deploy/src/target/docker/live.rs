@@ -56,7 +56,7 @@ pub(super) async fn make_all_live(
     let mut befores = Vec::new();
     let mut switches = Vec::new();
     for ((release, addresses), proxy) in releases.iter().zip(&proxies) {
-        let name = &release.service;
+        let name = &release.key;
         let upstreams = parse_upstreams(addresses)?;
         let stored = target.releases.live(name).map_err(failures::store)?;
         lives.push(Live {
@@ -72,7 +72,7 @@ pub(super) async fn make_all_live(
         });
         befores.push(stored.map(|l| l.release));
         if proxy.is_some() {
-            switches.push((name.as_str(), release.id(), upstreams));
+            switches.push((name, release.id(), upstreams));
         }
     }
     let switch = async {
@@ -127,7 +127,7 @@ async fn ensure_proxies(
             Some(address) => target
                 .proxies
                 .ensure(
-                    &release.service,
+                    &release.key,
                     address,
                     super::proxies::protocol(&release.spec),
                 )
@@ -165,10 +165,9 @@ async fn route_names(
     live: &ReleaseContext,
     before: Option<&str>,
 ) -> Result<(), Failure> {
-    let name = &live.service;
     let named: Vec<(&String, Vec<String>)> = networks(&live.spec)
         .map(|(network, options)| {
-            let mut names = vec![name.clone()];
+            let mut names = vec![live.service.clone()];
             names.extend(options.aliases.iter().cloned());
             (network, names)
         })
@@ -177,13 +176,13 @@ async fn route_names(
         return Ok(());
     }
     let mut moves: Vec<(String, bool)> = target
-        .containers(name, live.id())
+        .containers(&live.key, live.id())
         .await?
         .into_iter()
         .map(|c| (c.id, true))
         .collect();
     if let Some(before) = before.filter(|b| *b != live.id()) {
-        let old = target.containers(name, before).await?;
+        let old = target.containers(&live.key, before).await?;
         moves.extend(old.into_iter().map(|c| (c.id, false)));
     }
     for (id, gets_names) in moves {

@@ -25,13 +25,13 @@ use std::time::Duration;
 use async_trait::async_trait;
 use windlass_asl::Failure;
 use windlass_runtime::Clock;
-use windlass_store::releases::{Release, Releases};
+use windlass_store::releases::{Installation, Release, Releases, ServiceKey};
 
 use super::{
     CaughtFailure, HookRef, HookRun, Image, ReleaseContext, Replicas, Retired, RolledBack,
     Switched, Target, Upstreams, Watched,
 };
-use crate::backend::{Backend, Container, RELEASE_LABEL, SERVICE_LABEL};
+use crate::backend::{Backend, Container};
 use crate::failures;
 use crate::progress::Notes;
 
@@ -73,14 +73,8 @@ pub struct DockerTarget {
     config: Config,
     notes: Notes,
     looks_ahead: warm::LooksAhead,
-}
-
-/// The labels every replica of `release` carries.
-fn release_labels(service: &str, release: &str) -> BTreeMap<String, String> {
-    BTreeMap::from([
-        (SERVICE_LABEL.to_owned(), service.to_owned()),
-        (RELEASE_LABEL.to_owned(), release.to_owned()),
-    ])
+    /// The store's installation, read once.
+    installation: std::sync::OnceLock<Installation>,
 }
 
 /// The replicas among the containers found: not a hook's one-off one.
@@ -110,7 +104,31 @@ impl DockerTarget {
             config,
             notes: Notes::default(),
             looks_ahead: warm::LooksAhead::default(),
+            installation: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Which installation this target's containers, images and networks
+    /// belong to: the store's (see [`Installation`]).
+    pub fn installation(&self) -> Result<&Installation, Failure> {
+        if let Some(installation) = self.installation.get() {
+            return Ok(installation);
+        }
+        let read = self.releases.installation().map_err(failures::store)?;
+        Ok(self.installation.get_or_init(|| read))
+    }
+
+    /// The labels of every replica of `release` of `key`.
+    fn release_labels(
+        &self,
+        key: &ServiceKey,
+        release: &str,
+    ) -> Result<BTreeMap<String, String>, Failure> {
+        Ok(crate::backend::release_labels(
+            self.installation()?,
+            key,
+            release,
+        ))
     }
 
     /// Tells how long steps go in `notes` (the agent shows them).
@@ -155,7 +173,7 @@ impl DockerTarget {
     fn other(&self, of: &ReleaseContext, id: &str) -> Result<ReleaseContext, Failure> {
         ReleaseContext::load(
             self.releases.as_ref(),
-            &of.service,
+            &of.key,
             id,
             None,
             super::Mode::Rollback,
@@ -165,10 +183,10 @@ impl DockerTarget {
 
     /// The release's replicas, found by their labels (a hook's one-off
     /// container is not one of them).
-    async fn containers(&self, service: &str, release: &str) -> Result<Vec<Container>, Failure> {
+    async fn containers(&self, key: &ServiceKey, release: &str) -> Result<Vec<Container>, Failure> {
         let found = self
             .backend
-            .list_containers(&release_labels(service, release))
+            .list_containers(&self.release_labels(key, release)?)
             .await;
         replicas(found)
     }
@@ -195,11 +213,16 @@ impl DockerTarget {
 impl Target for DockerTarget {
     async fn restore(&self) -> Result<usize, String> {
         let lives = self.releases.all_live().map_err(|e| e.to_string())?;
-        // A service that publishes no port has no proxy to restore.
+        // A service that publishes no port has no proxy to restore; an ECS
+        // service's traffic is ECS's.
         let proxied: Vec<_> = lives
             .into_iter()
-            .filter(|l| !l.address.is_empty())
+            .filter(|l| !l.address.is_empty() && !l.service.is_ecs())
             .collect();
+        let closed = self.proxies.close_unkeyed().await?;
+        if !closed.is_empty() {
+            tracing::warn!(?closed, "proxies of bare service names closed; their services' keyed proxies take their addresses");
+        }
         let count = proxied.len();
         for live in proxied {
             // The release's own service says which protocol its port speaks.
@@ -243,8 +266,11 @@ impl Target for DockerTarget {
     }
 
     fn look_ahead(&self, release: &ReleaseContext) {
-        self.looks_ahead
-            .start(Arc::clone(&self.backend), release.clone());
+        // Without the labels the step looks itself, and says why it cannot.
+        if let Ok(labels) = self.release_labels(&release.key, release.id()) {
+            self.looks_ahead
+                .start(Arc::clone(&self.backend), labels, release.clone());
+        }
     }
 
     async fn switch(
@@ -293,10 +319,10 @@ impl Target for DockerTarget {
 
     async fn take_down(
         &self,
-        service: &str,
+        service: &ServiceKey,
         spec: &crate::compose::Service,
     ) -> Result<usize, Failure> {
-        let labels = [(SERVICE_LABEL.to_owned(), service.to_owned())].into();
+        let labels = crate::backend::key_labels(self.installation()?, service);
         let containers = self
             .backend
             .list_containers(&labels)

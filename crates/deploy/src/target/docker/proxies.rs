@@ -15,7 +15,7 @@ use windlass_proxy::daemon::api::{
 };
 use windlass_proxy::daemon::Client;
 use windlass_proxy::{Protocol, Proxy, Release};
-use windlass_store::releases::Live;
+use windlass_store::releases::{Live, ServiceKey};
 
 use crate::compose::Service;
 
@@ -26,7 +26,7 @@ pub struct Proxies {
 }
 
 enum Kind {
-    Local(Mutex<HashMap<String, Arc<Proxy>>>),
+    Local(Mutex<HashMap<ServiceKey, Arc<Proxy>>>),
     Daemon(Client, Ensured),
 }
 
@@ -38,23 +38,34 @@ enum Kind {
 /// answers); a switch it refuses for an unknown service forgets all of
 /// this, ensures the services again and switches once more.
 #[derive(Default)]
-struct Ensured(Mutex<HashMap<String, (SocketAddr, Protocol, SocketAddr)>>);
+struct Ensured(Mutex<HashMap<ServiceKey, (SocketAddr, Protocol, SocketAddr)>>);
 
 impl Ensured {
-    fn get(&self, service: &str, address: SocketAddr, protocol: Protocol) -> Option<SocketAddr> {
+    fn get(
+        &self,
+        service: &ServiceKey,
+        address: SocketAddr,
+        protocol: Protocol,
+    ) -> Option<SocketAddr> {
         let known = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         let (asked, asked_protocol, bound) = known.get(service)?;
         (*asked == address && *asked_protocol == protocol).then_some(*bound)
     }
 
-    fn put(&self, service: &str, address: SocketAddr, protocol: Protocol, bound: SocketAddr) {
+    fn put(
+        &self,
+        service: &ServiceKey,
+        address: SocketAddr,
+        protocol: Protocol,
+        bound: SocketAddr,
+    ) {
         self.0
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .insert(service.to_owned(), (address, protocol, bound));
+            .insert(service.clone(), (address, protocol, bound));
     }
 
-    fn forget(&self, service: &str) {
+    fn forget(&self, service: &ServiceKey) {
         self.0
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -62,7 +73,7 @@ impl Ensured {
     }
 
     /// Forgets everything; what was known, to be ensured again.
-    fn take_all(&self) -> HashMap<String, (SocketAddr, Protocol, SocketAddr)> {
+    fn take_all(&self) -> HashMap<ServiceKey, (SocketAddr, Protocol, SocketAddr)> {
         std::mem::take(&mut *self.0.lock().unwrap_or_else(PoisonError::into_inner))
     }
 }
@@ -99,7 +110,7 @@ impl Traffic {
 /// One service's proxy as it runs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProxyView {
-    pub service: String,
+    pub service: ServiceKey,
     pub address: SocketAddr,
     pub live: Option<(String, Vec<SocketAddr>)>,
     pub traffic: Option<Traffic>,
@@ -120,8 +131,9 @@ pub fn protocol(service: &Service) -> Protocol {
     }
 }
 
-fn name(service: &str) -> Result<ServiceName, String> {
-    service.parse().map_err(|e| format!("{e}"))
+/// The daemon's name for a service's proxy: its key's text, `APP/SERVICE`.
+fn name(service: &ServiceKey) -> Result<ServiceName, String> {
+    service.to_string().parse().map_err(|e| format!("{e}"))
 }
 
 impl Proxies {
@@ -144,7 +156,7 @@ impl Proxies {
     /// address gets a new proxy that keeps serving the old one's live release.
     pub async fn ensure(
         &self,
-        service: &str,
+        service: &ServiceKey,
         address: SocketAddr,
         protocol: Protocol,
     ) -> Result<SocketAddr, String> {
@@ -174,7 +186,7 @@ impl Proxies {
                     proxy.switch(live).map_err(|e| e.to_string())?;
                 }
                 let bound = proxy.local_addr();
-                lock(map).insert(service.to_owned(), Arc::new(proxy));
+                lock(map).insert(service.clone(), Arc::new(proxy));
                 Ok(bound)
             }
             Kind::Daemon(client, ensured) => {
@@ -196,7 +208,7 @@ impl Proxies {
     /// Routes the service's traffic to `release`; the release live before.
     pub async fn switch(
         &self,
-        service: &str,
+        service: &ServiceKey,
         release: &str,
         upstreams: Vec<SocketAddr>,
     ) -> Result<Option<String>, String> {
@@ -230,7 +242,7 @@ impl Proxies {
     /// service has a proxy.
     pub async fn switch_all(
         &self,
-        switches: &[(&str, &str, Vec<SocketAddr>)],
+        switches: &[(&ServiceKey, &str, Vec<SocketAddr>)],
     ) -> Result<Vec<Option<String>>, String> {
         match &*self.kind {
             Kind::Local(map) => {
@@ -239,7 +251,7 @@ impl Proxies {
                     switches
                         .iter()
                         .map(|(service, ..)| {
-                            map.get(*service)
+                            map.get(service)
                                 .cloned()
                                 .ok_or_else(|| format!("service {service} has no proxy"))
                         })
@@ -292,7 +304,7 @@ impl Proxies {
 
     /// Leaves the service with no live release (its traffic is held);
     /// returns the release that was live.
-    pub async fn clear(&self, service: &str) -> Result<Option<String>, String> {
+    pub async fn clear(&self, service: &ServiceKey) -> Result<Option<String>, String> {
         match &*self.kind {
             Kind::Local(map) => Ok(lock(map).get(service).and_then(|p| p.clear())),
             Kind::Daemon(client, _) => match self.view(service).await? {
@@ -307,12 +319,12 @@ impl Proxies {
     }
 
     /// Whether the service has a proxy.
-    pub async fn has(&self, service: &str) -> Result<bool, String> {
+    pub async fn has(&self, service: &ServiceKey) -> Result<bool, String> {
         Ok(self.view(service).await?.is_some())
     }
 
     /// The release the service's proxy routes to.
-    pub async fn live(&self, service: &str) -> Result<Option<String>, String> {
+    pub async fn live(&self, service: &ServiceKey) -> Result<Option<String>, String> {
         Ok(self
             .view(service)
             .await?
@@ -320,7 +332,11 @@ impl Proxies {
     }
 
     /// A release's traffic so far.
-    pub async fn traffic(&self, service: &str, release: &str) -> Result<Option<Traffic>, String> {
+    pub async fn traffic(
+        &self,
+        service: &ServiceKey,
+        release: &str,
+    ) -> Result<Option<Traffic>, String> {
         match &*self.kind {
             Kind::Local(map) => {
                 Ok(lock(map)
@@ -337,7 +353,7 @@ impl Proxies {
                 let views = client.services().await.map_err(|e| e.to_string())?;
                 Ok(views
                     .into_iter()
-                    .find(|v| v.name.as_str() == service)
+                    .find(|v| v.name.as_str() == service.to_string())
                     .and_then(|v| v.releases.into_iter().find(|r| r.release == release))
                     .map(|r| Traffic {
                         requests: r.requests,
@@ -353,7 +369,7 @@ impl Proxies {
     /// release the proxy never routed to has nothing to drain.
     pub async fn drain(
         &self,
-        service: &str,
+        service: &ServiceKey,
         release: &str,
         timeout: Duration,
     ) -> Result<(), String> {
@@ -384,7 +400,7 @@ impl Proxies {
     }
 
     /// Drops a retired release's counters.
-    pub async fn forget(&self, service: &str, release: &str) {
+    pub async fn forget(&self, service: &ServiceKey, release: &str) {
         match &*self.kind {
             Kind::Local(map) => {
                 if let Some(proxy) = lock(map).get(service) {
@@ -401,7 +417,7 @@ impl Proxies {
     }
 
     /// Closes the service's proxy: its address is free again.
-    pub async fn close(&self, service: &str) -> Result<(), String> {
+    pub async fn close(&self, service: &ServiceKey) -> Result<(), String> {
         match &*self.kind {
             Kind::Local(map) => {
                 let proxy = lock(map).remove(service);
@@ -428,7 +444,7 @@ impl Proxies {
     pub async fn all(&self) -> Result<Vec<ProxyView>, String> {
         let mut all: Vec<ProxyView> = match &*self.kind {
             Kind::Local(map) => {
-                let proxies: Vec<(String, Arc<Proxy>)> = lock(map)
+                let proxies: Vec<(ServiceKey, Arc<Proxy>)> = lock(map)
                     .iter()
                     .map(|(s, p)| (s.clone(), Arc::clone(p)))
                     .collect();
@@ -459,7 +475,7 @@ impl Proxies {
                 .await
                 .map_err(|e| e.to_string())?
                 .into_iter()
-                .map(daemon_view)
+                .filter_map(daemon_view)
                 .collect(),
         };
         all.sort_by(|a, b| a.service.cmp(&b.service));
@@ -483,12 +499,39 @@ impl Proxies {
         Ok(())
     }
 
-    async fn view(&self, service: &str) -> Result<Option<ProxyView>, String> {
-        Ok(self.all().await?.into_iter().find(|v| v.service == service))
+    async fn view(&self, service: &ServiceKey) -> Result<Option<ProxyView>, String> {
+        Ok(self
+            .all()
+            .await?
+            .into_iter()
+            .find(|v| &v.service == service))
+    }
+
+    /// Closes the daemon's proxies whose names are no `APP/SERVICE` key:
+    /// those a windlass before keys held their app ensured under a bare
+    /// service name. Their addresses are then free for the keyed proxies
+    /// [`Proxies::restore`] binds from the store. Returns their names.
+    pub async fn close_unkeyed(&self) -> Result<Vec<String>, String> {
+        let Kind::Daemon(client, _) = &*self.kind else {
+            return Ok(Vec::new());
+        };
+        let views = client.services().await.map_err(|e| e.to_string())?;
+        let mut closed = Vec::new();
+        for view in views {
+            if view.name.as_str().parse::<ServiceKey>().is_err() {
+                client.close(&view.name).await.map_err(|e| e.to_string())?;
+                tracing::info!(proxy = %view.name, "closed a proxy of a bare service name");
+                closed.push(view.name.as_str().to_owned());
+            }
+        }
+        Ok(closed)
     }
 }
 
-fn daemon_view(view: ServiceView) -> ProxyView {
+/// A daemon's proxy as a service's; `None` for a name that is no
+/// `APP/SERVICE` key (see [`Proxies::close_unkeyed`]).
+fn daemon_view(view: ServiceView) -> Option<ProxyView> {
+    let service = view.name.as_str().parse().ok()?;
     let live = view.live.map(|l| (l.release, l.upstreams));
     let traffic = live.as_ref().and_then(|(release, _)| {
         view.releases
@@ -501,16 +544,16 @@ fn daemon_view(view: ServiceView) -> ProxyView {
                 p99: r.p99_us.map(Duration::from_micros),
             })
     });
-    ProxyView {
-        service: view.name.as_str().to_owned(),
+    Some(ProxyView {
+        service,
         address: view.spec.listen,
         live,
         traffic,
-    }
+    })
 }
 
 fn lock(
-    map: &Mutex<HashMap<String, Arc<Proxy>>>,
-) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Proxy>>> {
+    map: &Mutex<HashMap<ServiceKey, Arc<Proxy>>>,
+) -> std::sync::MutexGuard<'_, HashMap<ServiceKey, Arc<Proxy>>> {
     map.lock().unwrap_or_else(PoisonError::into_inner)
 }

@@ -8,10 +8,11 @@ use std::time::Duration;
 use windlass_asl::Failure;
 
 use super::DockerTarget;
-use crate::backend::{RELEASE_LABEL, SERVICE_LABEL};
+use crate::backend::RELEASE_LABEL;
 use crate::compose::Service;
 use crate::failures;
 use crate::target::{ReleaseContext, Retired};
+use windlass_store::releases::ServiceKey;
 
 /// Stops and removes every release of the service but the live one and the
 /// one before it, which stays running so that a rollback is a traffic flip.
@@ -29,12 +30,14 @@ pub(super) async fn retire(
     }
     if let Some(live) = target
         .releases
-        .live(&release.service)
+        .live(&release.key)
         .map_err(failures::store)?
     {
         keep.insert(live.release);
     }
-    let labels = [(SERVICE_LABEL.to_owned(), release.service.clone())].into();
+    // This app's service of this installation only: another app's service
+    // of the same name is not this one's to retire.
+    let labels = crate::backend::key_labels(target.installation()?, &release.key);
     let containers = target
         .backend
         .list_containers(&labels)
@@ -48,14 +51,14 @@ pub(super) async fn retire(
         if keep.contains(of) {
             continue;
         }
-        stop(target, &release.service, service, of, &container.id).await?;
+        stop(target, &release.key, service, of, &container.id).await?;
         retired.insert(of.clone());
     }
     for id in &retired {
-        target.proxies.forget(&release.service, id).await;
+        target.proxies.forget(&release.key, id).await;
     }
     let retain = service.windlass.retain.unwrap_or(DEFAULT_RETAIN).max(1);
-    let pruned = prune(target, &release.service, &keep, retain).await?;
+    let pruned = prune(target, &release.key, &keep, retain).await?;
     Ok(Retired {
         kept: keep.into_iter().collect(),
         retired: retired.into_iter().collect(),
@@ -73,7 +76,7 @@ pub const DEFAULT_RETAIN: u32 = 5;
 /// removed stays retained and is tried again at the next deploy.
 async fn prune(
     target: &DockerTarget,
-    service: &str,
+    service: &ServiceKey,
     keep: &BTreeSet<String>,
     retain: u32,
 ) -> Result<Vec<String>, Failure> {
@@ -104,7 +107,7 @@ async fn prune(
 /// of its containers.
 pub(super) async fn stop(
     target: &DockerTarget,
-    name: &str,
+    name: &ServiceKey,
     service: &Service,
     release: &str,
     id: &str,

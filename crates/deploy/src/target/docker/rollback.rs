@@ -19,7 +19,7 @@ pub(super) async fn roll_back(
     let proxy_failed = |e: String| Failure::new(failures::PROXY, e);
     let live_now = target
         .proxies
-        .live(&release.service)
+        .live(&release.key)
         .await
         .map_err(proxy_failed)?;
     let mut flip_millis = None;
@@ -44,11 +44,11 @@ pub(super) async fn roll_back(
             // The first release of the service failed: nothing was live before.
             target
                 .releases
-                .clear_live(&release.service)
+                .clear_live(&release.key)
                 .map_err(failures::store)?;
             if target
                 .proxies
-                .clear(&release.service)
+                .clear(&release.key)
                 .await
                 .map_err(proxy_failed)?
                 .is_some()
@@ -60,7 +60,7 @@ pub(super) async fn roll_back(
     if !paused && !alone {
         stop_all(target, release).await?;
     }
-    target.proxies.forget(&release.service, release.id()).await;
+    target.proxies.forget(&release.key, release.id()).await;
     Ok(RolledBack {
         live: release.previous.clone(),
         flip_millis,
@@ -69,10 +69,10 @@ pub(super) async fn roll_back(
 
 /// Stops and removes the release's containers.
 async fn stop_all(target: &DockerTarget, release: &ReleaseContext) -> Result<(), Failure> {
-    for container in target.containers(&release.service, release.id()).await? {
+    for container in target.containers(&release.key, release.id()).await? {
         super::retire::stop(
             target,
-            &release.service,
+            &release.key,
             &release.spec,
             release.id(),
             &container.id,
@@ -89,7 +89,7 @@ async fn running_upstreams(
     release: &ReleaseContext,
 ) -> Result<Upstreams, Failure> {
     let (port, _) = wait_config(&release.spec);
-    let containers = target.containers(&release.service, release.id()).await?;
+    let containers = target.containers(&release.key, release.id()).await?;
     let all_run = !containers.is_empty()
         && containers.iter().all(|c| {
             c.state == RunState::Running && port.is_none_or(|p| c.published.contains_key(&p))

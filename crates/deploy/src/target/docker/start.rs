@@ -8,12 +8,13 @@ use windlass_asl::Failure;
 use super::health::wait_config;
 use super::pacing::Pacing;
 use super::DockerTarget;
-use crate::backend::{Container, ContainerSpec, Error, RunState, RELEASE_LABEL, SERVICE_LABEL};
+use crate::backend::{Container, ContainerSpec, Error, RunState, RELEASE_LABEL};
 use crate::compose::{NetworkMode, Order, Service, ServiceNetwork, VolumesSource};
 use crate::failures;
 use crate::plan::container_spec;
 use crate::probe;
 use crate::target::{Mode, ReleaseContext, Replicas};
+use windlass_store::releases::ServiceKey;
 
 pub(super) async fn start(
     target: &DockerTarget,
@@ -26,7 +27,7 @@ pub(super) async fn start(
     if let Some(address) = service.proxy_address() {
         target
             .proxies
-            .ensure(&release.service, address, super::proxies::protocol(service))
+            .ensure(&release.key, address, super::proxies::protocol(service))
             .await
             .map_err(|e| Failure::new(failures::PROXY, e))?;
     }
@@ -41,7 +42,7 @@ pub(super) async fn start(
     let pacing = Pacing::of(service, release.mode, replicas);
     let first = stop_first(release, &pacing);
     target.notes.starting(
-        &release.service,
+        &release.key,
         first.is_some() && release.other_previous().is_some() && service.proxy_address().is_some(),
     );
     if let Some(why) = first {
@@ -56,23 +57,22 @@ pub(super) async fn start(
                 String::new()
             };
             target.notes.set(
-                &release.service,
+                &release.key,
                 format!("{why}: release {previous} stops first{held}"),
             );
             if service.proxy_address().is_some() {
                 target
                     .proxies
-                    .clear(&release.service)
+                    .clear(&release.key)
                     .await
                     .map_err(|e| Failure::new(failures::PROXY, e))?;
             }
-            for container in target.containers(&release.service, previous).await? {
-                super::retire::stop(target, &release.service, service, previous, &container.id)
-                    .await?;
+            for container in target.containers(&release.key, previous).await? {
+                super::retire::stop(target, &release.key, service, previous, &container.id).await?;
             }
         }
     }
-    let existing = target.containers(&release.service, release.id()).await?;
+    let existing = target.containers(&release.key, release.id()).await?;
     let (_, health) = wait_config(service);
     let mut ids = Vec::new();
     let mut failed = Vec::new();
@@ -125,8 +125,8 @@ async fn start_replica(
     existing: &[Container],
 ) -> Result<String, Failure> {
     let mut spec = container_spec(
-        &release.project,
-        &release.service,
+        target.installation()?,
+        &release.key,
         &release.spec,
         release.id(),
         replica,
@@ -134,12 +134,12 @@ async fn start_replica(
         |k| target.config.env.get(k).cloned(),
     );
     if let Some(NetworkMode::Service(other)) = &release.spec.network_mode {
-        let id = live_container_of(target, other, "network_mode").await?;
+        let id = live_container_of(target, &release.key, other, "network_mode").await?;
         spec.network = Some(format!("container:{id}"));
     }
     for from in &release.spec.volumes_from {
         if let VolumesSource::Service(other) = &from.source {
-            let id = live_container_of(target, other, "volumes_from").await?;
+            let id = live_container_of(target, &release.key, other, "volumes_from").await?;
             spec.host
                 .volumes_from
                 .push(crate::plan::volumes_from(&id, from.read_only));
@@ -179,18 +179,21 @@ async fn start_replica(
 /// The container of another service that `network_mode: service:NAME`
 /// joins or `volumes_from` mounts from (`field` says which): NAME's running
 /// replica in its live release, else in its newest release that runs (a
-/// first deploy of both, NAME started a wave before).
+/// first deploy of both, NAME started a wave before). NAME is a service of
+/// the same app as `of`.
 async fn live_container_of(
     target: &DockerTarget,
+    of: &ServiceKey,
     service: &str,
     field: &str,
 ) -> Result<String, Failure> {
+    let key = ServiceKey::new(of.app(), service).map_err(|e| failures::input(e.to_string()))?;
     let live = target
         .releases
-        .live(service)
+        .live(&key)
         .map_err(failures::store)?
         .map(|l| l.release);
-    let labels = BTreeMap::from([(SERVICE_LABEL.to_owned(), service.to_owned())]);
+    let labels = crate::backend::key_labels(target.installation()?, &key);
     let found = super::replicas(target.backend.list_containers(&labels).await)?;
     let release_of = |c: &Container| c.labels.get(RELEASE_LABEL).cloned().unwrap_or_default();
     let number = |c: &Container| {

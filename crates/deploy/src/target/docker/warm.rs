@@ -10,15 +10,16 @@
 //! milliseconds earlier is the same as making it at the step, which flips
 //! a few milliseconds after its own look too.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use futures_util::future::{BoxFuture, FutureExt, Shared};
 use windlass_asl::Failure;
+use windlass_store::releases::ServiceKey;
 
 use super::health::wait_config;
-use super::{release_labels, replicas, DockerTarget};
+use super::{replicas, DockerTarget};
 use crate::backend::{Backend, Container, Health, RunState};
 use crate::failures;
 use crate::probe::{self, Check, WaitConfig};
@@ -33,14 +34,20 @@ type Look = Shared<BoxFuture<'static, Result<Option<Upstreams>, Failure>>>;
 /// Looks started ahead, per service and release; each is taken once.
 #[derive(Default)]
 pub(super) struct LooksAhead {
-    looks: Mutex<HashMap<(String, String), (Instant, Look)>>,
+    looks: Mutex<HashMap<(ServiceKey, String), (Instant, Look)>>,
 }
 
 impl LooksAhead {
-    /// Starts the look of `release` now, in a task of its own.
-    pub(super) fn start(&self, backend: Arc<dyn Backend>, release: ReleaseContext) {
-        let key = (release.service.clone(), release.id().to_owned());
-        let task = tokio::spawn(async move { look(backend.as_ref(), &release).await });
+    /// Starts the look of `release` (its replicas labelled `labels`) now,
+    /// in a task of its own.
+    pub(super) fn start(
+        &self,
+        backend: Arc<dyn Backend>,
+        labels: BTreeMap<String, String>,
+        release: ReleaseContext,
+    ) {
+        let key = (release.key.clone(), release.id().to_owned());
+        let task = tokio::spawn(async move { look(backend.as_ref(), &labels, &release).await });
         let look = async move {
             task.await.unwrap_or_else(|e| {
                 Err(Failure::new(
@@ -58,7 +65,7 @@ impl LooksAhead {
 
     /// The look of `release` started at most [`FRESH`] ago, taken.
     fn take(&self, release: &ReleaseContext) -> Option<Look> {
-        let key = (release.service.clone(), release.id().to_owned());
+        let key = (release.key.clone(), release.id().to_owned());
         let (began, look) = self
             .looks
             .lock()
@@ -75,12 +82,14 @@ pub(super) async fn warm(
     if let Some(ahead) = target.looks_ahead.take(release) {
         return ahead.await;
     }
-    look(target.backend.as_ref(), release).await
+    let labels = target.release_labels(&release.key, release.id())?;
+    look(target.backend.as_ref(), &labels, release).await
 }
 
 /// One look of the release's replicas and their health now.
 async fn look(
     backend: &dyn Backend,
+    labels: &BTreeMap<String, String>,
     release: &ReleaseContext,
 ) -> Result<Option<Upstreams>, Failure> {
     // A service that cannot run twice was stopped when the next one
@@ -92,11 +101,7 @@ async fn look(
     let Some(port) = port else {
         return Ok(None);
     };
-    let containers = replicas(
-        backend
-            .glance_containers(&release_labels(&release.service, release.id()))
-            .await,
-    )?;
+    let containers = replicas(backend.glance_containers(labels).await)?;
     if containers.is_empty() {
         return Ok(None);
     }

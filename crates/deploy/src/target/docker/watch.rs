@@ -70,7 +70,7 @@ pub(super) async fn watch(
     if proxied
         && !target
             .proxies
-            .has(&release.service)
+            .has(&release.key)
             .await
             .map_err(proxy_failed)?
     {
@@ -87,7 +87,7 @@ pub(super) async fn watch(
         if proxied {
             target
                 .proxies
-                .traffic(&release.service, id)
+                .traffic(&release.key, id)
                 .await
                 .map_err(proxy_failed)
         } else {
@@ -103,12 +103,12 @@ pub(super) async fn watch(
         let live = match proxied {
             true => target
                 .proxies
-                .live(&release.service)
+                .live(&release.key)
                 .await
                 .map_err(proxy_failed)?,
             false => target
                 .releases
-                .live(&release.service)
+                .live(&release.key)
                 .map_err(failures::store)?
                 .map(|l| l.release),
         };
@@ -153,7 +153,7 @@ pub(super) async fn watch(
         }
         if now >= next_probe {
             next_probe = now + probe_every;
-            let containers = target.containers(&release.service, id).await?;
+            let containers = target.containers(&release.key, id).await?;
             let mut healthy = !containers.is_empty();
             let mut last = String::from("no container runs");
             for container in &containers {

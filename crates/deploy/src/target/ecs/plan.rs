@@ -10,6 +10,7 @@ use serde_json::{Map, Value as Json};
 use super::definition::{Hook, LifecycleHook, Probe as DefinitionProbe, Rollout};
 use super::task_definition::{self, Container, Refusal, Task};
 use crate::compose::{Order, Service};
+use windlass_store::releases::{ecs_app, ServiceKey};
 
 /// Where one Compose service goes on ECS.
 #[derive(Debug, Clone, PartialEq)]
@@ -18,7 +19,7 @@ pub struct Plan {
     pub name: String,
     /// The service's releases in the store: `ecs/CLUSTER/SERVICE`, apart
     /// from the Docker target's releases of the same Compose service.
-    pub key: String,
+    pub key: ServiceKey,
     pub repository: String,
     pub family: String,
     pub log_group: String,
@@ -139,7 +140,8 @@ pub fn plan(name: &str, service: &Service, region: &str) -> Result<Plan, Vec<Ref
     }
     Ok(Plan {
         name: name.into(),
-        key: format!("ecs/{cluster}/{ecs_service}"),
+        key: ServiceKey::new(ecs_app(&cluster), ecs_service.as_str())
+            .map_err(|e| vec![refuse("x-windlass.ecs.service", &e.to_string())])?,
         repository: ecs
             .repository
             .clone()
@@ -319,7 +321,7 @@ mod tests {
         let text = "services:\n  web:\n    image: r/web:1\n    deploy: { replicas: 3 }\n    x-windlass:\n      watch: 12s\n      ecs: { cluster: shop, service: shop-web, launchType: EC2, pollSeconds: 2, alarms: [web-5xx], lambdaHooks: { beforeSwitch: [migrate] } }\n";
         let project = compose::parse(text, Path::new("/tmp/compose.yaml")).expect("valid");
         let plan = plan("web", &project.services["web"], "eu-west-1").expect("plans");
-        assert_eq!(plan.key, "ecs/shop/shop-web");
+        assert_eq!(plan.key.to_string(), "ecs/shop/shop-web");
         assert_eq!(plan.repository, "shop-web");
         assert_eq!(plan.rollout.desired_count, 3);
         assert_eq!(plan.rollout.launch_type.as_deref(), Some("EC2"));

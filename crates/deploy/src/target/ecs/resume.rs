@@ -11,7 +11,7 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
-use windlass_store::releases::{Lock, Outcome, Release, Releases};
+use windlass_store::releases::{Lock, Outcome, Release, Releases, ServiceKey};
 use windlass_store::Store;
 
 use super::error::Error;
@@ -27,7 +27,7 @@ pub const ORIGIN: &str = "windlass";
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Origin {
     /// The service's key in the release store, `ecs/CLUSTER/SERVICE`.
-    pub key: String,
+    pub key: ServiceKey,
     /// The release deployed, or the release rolled back to.
     pub release: String,
     pub action: Action,
@@ -102,7 +102,7 @@ pub fn gone(lock: &Lock, now_millis: i64) -> bool {
 pub fn pending(
     store: &dyn Store,
     releases: &dyn Releases,
-    key: &str,
+    key: &ServiceKey,
     now_millis: i64,
 ) -> Result<Pending, Error> {
     let failed = |what| {
@@ -131,19 +131,19 @@ pub fn pending(
             .running()
             .map_err(failed("read (running executions)"))?
             .into_iter()
-            .find(|r| Origin::of_input(&r.input).is_some_and(|o| o.key == key)),
+            .find(|r| Origin::of_input(&r.input).is_some_and(|o| o.key == *key)),
     };
     let Some(record) = record else {
         return Ok(Pending::Nothing);
     };
-    let Some(origin) = Origin::of_input(&record.input).filter(|o| o.key == key) else {
+    let Some(origin) = Origin::of_input(&record.input).filter(|o| o.key == *key) else {
         return Ok(Pending::Nothing);
     };
     let release = releases
         .get(key, &origin.release)
         .map_err(failed("read (the release)"))?
         .ok_or_else(|| Error::NoRelease {
-            service: key.into(),
+            service: key.to_string(),
             release: origin.release.clone(),
             known: String::new(),
         })?;
@@ -161,7 +161,7 @@ pub fn pending(
 /// is dropped (a crash leaves it for [`pending`] to find).
 pub struct Held {
     releases: std::sync::Arc<dyn Releases>,
-    key: String,
+    key: ServiceKey,
     holder: String,
     beat: tokio::task::JoinHandle<()>,
 }
@@ -177,7 +177,7 @@ impl Drop for Held {
 
 impl Ecs {
     /// What is pending on `key`; a live holder is an error for a new command.
-    pub fn unfinished(&self, key: &str) -> Result<Option<Unfinished>, Error> {
+    pub fn unfinished(&self, key: &ServiceKey) -> Result<Option<Unfinished>, Error> {
         let now = self.runtime.now_millis();
         match pending(
             self.runtime.store().as_ref(),
@@ -195,7 +195,7 @@ impl Ecs {
     /// already (a resume), or held by a process that is gone whose execution
     /// is not running any more. A running execution of a dead process is
     /// resumed, never taken over.
-    pub(super) fn lock(&self, key: &str, holder: &str) -> Result<Held, Error> {
+    pub(super) fn lock(&self, key: &ServiceKey, holder: &str) -> Result<Held, Error> {
         let failed = |what| {
             move |e: windlass_store::Error| Error::Store {
                 what,
@@ -218,7 +218,7 @@ impl Ecs {
                         .map_err(failed("read (the lock's execution)"))?;
                     if record.is_some_and(|r| r.status == "RUNNING") {
                         return Err(Error::Unfinished {
-                            service: key.into(),
+                            service: key.to_string(),
                             execution: current.holder,
                         });
                     }
@@ -230,7 +230,7 @@ impl Ecs {
             }
         }
         let mine = Lock {
-            service: key.into(),
+            service: key.clone(),
             holder: holder.into(),
             pid: std::process::id(),
             host: host_name().into(),
@@ -257,7 +257,7 @@ impl Ecs {
         });
         Ok(Held {
             releases: std::sync::Arc::clone(&self.releases),
-            key: key.into(),
+            key: key.clone(),
             holder: holder.into(),
             beat,
         })
@@ -302,7 +302,7 @@ impl Ecs {
     /// Releases of `key` still `deploying` whose execution is not running:
     /// their process died before the rollout started (during the build or
     /// the push). Called with the lock held, so no live deploy owns them.
-    pub(super) fn fail_orphans(&self, key: &str) -> Result<(), Error> {
+    pub(super) fn fail_orphans(&self, key: &ServiceKey) -> Result<(), Error> {
         let failed = |what| {
             move |e: windlass_store::Error| Error::Store {
                 what,
@@ -338,7 +338,7 @@ impl Ecs {
 
 fn busy(lock: &Lock, now_millis: i64) -> Error {
     Error::Busy {
-        service: lock.service.clone(),
+        service: lock.service.to_string(),
         execution: lock.holder.clone(),
         pid: lock.pid,
         host: if lock.host.is_empty() {
@@ -357,7 +357,7 @@ mod tests {
     #[test]
     fn the_origin_is_read_back_from_the_input_and_other_inputs_have_none() {
         let origin = Origin {
-            key: "ecs/shop/web".into(),
+            key: "ecs/shop/web".parse().expect("a key"),
             release: "r2".into(),
             action: Action::Deploy,
             digest: Some("sha256:1".into()),
@@ -372,7 +372,7 @@ mod tests {
     fn a_lock_is_gone_when_its_pid_is_or_its_heartbeat_is_stale() {
         let now = 1_000_000;
         let lock = |pid, heartbeat_millis| Lock {
-            service: "ecs/shop/web".into(),
+            service: "ecs/shop/web".parse().expect("a key"),
             holder: "arn".into(),
             pid,
             host: host_name().into(),

@@ -18,7 +18,7 @@ use windlass_engine::TaskRequest;
 use windlass_engine::{ExecutionMeta, HistoryEvent, Outcome as Ended, Status};
 use windlass_runtime::invoke::BoxFuture;
 use windlass_runtime::{Invoker, Invokers, Runtime, StartRequest, SystemClock};
-use windlass_store::releases::{Live, NewRelease, Outcome, Release, Releases};
+use windlass_store::releases::{Live, NewRelease, Outcome, Release, Releases, ServiceKey};
 use windlass_store::Store;
 
 use super::definition::{self, ROLLED_BACK};
@@ -64,7 +64,7 @@ impl Invoker for Timed {
 /// part took.
 #[derive(Debug, Clone)]
 pub struct Report {
-    pub key: String,
+    pub key: ServiceKey,
     pub release: String,
     /// The task definition revision the execution put live (or tried to).
     pub revision: Option<String>,
@@ -181,7 +181,12 @@ impl Ecs {
             .map_err(store("written (a new release)"))?;
         let mut timing = Timing::default();
         let started = Instant::now();
-        let local = self.image(&project, name, &release.id).await?;
+        let installation = self
+            .releases
+            .installation()
+            .map_err(store("read (the installation)"))?;
+        let tag = crate::target::docker::release_tag(&installation, &plan.key, &release.id);
+        let local = self.image(&project, name, &tag).await?;
         timing.build_millis = started.elapsed().as_millis() as u64;
         let started = Instant::now();
         let pushed = registry::push(
@@ -247,7 +252,7 @@ impl Ecs {
 
     /// Puts the ECS service `key` (`ecs/CLUSTER/SERVICE`) back on release
     /// `to`'s revision, by default the newest earlier release that went live.
-    pub async fn rollback(&self, key: &str, to: Option<&str>) -> Result<Report, Error> {
+    pub async fn rollback(&self, key: &ServiceKey, to: Option<&str>) -> Result<Report, Error> {
         let store = |what| {
             move |e: windlass_store::Error| Error::Store {
                 what,
@@ -266,7 +271,7 @@ impl Ecs {
                 .find(|r| r.id == id)
                 .cloned()
                 .ok_or_else(|| Error::NoRelease {
-                    service: key.into(),
+                    service: key.to_string(),
                     release: id.into(),
                     known: releases
                         .iter()
@@ -286,7 +291,7 @@ impl Ecs {
                     })
                     .cloned()
                     .ok_or_else(|| Error::NothingToRollBackTo {
-                        service: key.into(),
+                        service: key.to_string(),
                     })?
             }
         };
@@ -295,7 +300,7 @@ impl Ecs {
             .clone()
             .filter(|i| !i.is_empty())
             .ok_or_else(|| Error::NothingToRollBackTo {
-                service: key.into(),
+                service: key.to_string(),
             })?;
         let plan = self.plan_of(key, &target)?;
         let arn = self.execution_arn(&plan);
@@ -303,7 +308,7 @@ impl Ecs {
         self.fail_orphans(key)?;
         let started = self.runtime.now_millis();
         let origin = Origin {
-            key: key.into(),
+            key: key.clone(),
             release: target.id.clone(),
             action: Action::Rollback,
             digest: None,
@@ -348,15 +353,17 @@ impl Ecs {
     }
 
     /// The plan of service `key` as `release`'s pinned Compose text gives it.
-    pub(super) fn plan_of(&self, key: &str, release: &Release) -> Result<Plan, Error> {
+    pub(super) fn plan_of(&self, key: &ServiceKey, release: &Release) -> Result<Plan, Error> {
         let project = read(Path::new(&release.compose_file), &release.compose_text)?;
         let name = project
             .services
             .iter()
-            .find(|(name, service)| plan(name, service, &self.region()).is_ok_and(|p| p.key == key))
+            .find(|(name, service)| {
+                plan(name, service, &self.region()).is_ok_and(|p| p.key == *key)
+            })
             .map(|(name, _)| name.clone())
             .ok_or_else(|| Error::NothingToRollBackTo {
-                service: key.into(),
+                service: key.to_string(),
             })?;
         plan(&name, &project.services[&name], &self.region()).map_err(refused)
     }
@@ -372,8 +379,8 @@ impl Ecs {
         )
     }
 
-    /// Builds the service's image (or takes the one it names).
-    async fn image(&self, project: &Project, name: &str, release: &str) -> Result<String, Error> {
+    /// Builds the service's image tagged `tag` (or takes the one it names).
+    async fn image(&self, project: &Project, name: &str, tag: &str) -> Result<String, Error> {
         let service = &project.services[name];
         let Some(build) = &service.build else {
             return service.image.clone().ok_or_else(|| {
@@ -388,7 +395,7 @@ impl Ecs {
                 .iter()
                 .filter_map(|(k, v)| Some((k.clone(), v.clone()?)))
                 .collect(),
-            tag: format!("windlass/{name}:{release}"),
+            tag: tag.to_owned(),
             labels: BTreeMap::new(),
         };
         self.backend

@@ -17,12 +17,7 @@ pub(super) async fn run(ctx: &Inner, input: Input) -> Result<Output, Failure> {
     let release = input.at.load(ctx.releases.as_ref())?;
     let image = ctx.target.prepare(&release).await?;
     ctx.releases
-        .set_image(
-            &release.service,
-            release.id(),
-            &image.reference,
-            &image.digest,
-        )
+        .set_image(&release.key, release.id(), &image.reference, &image.digest)
         .map_err(failures::store)?;
     Ok(image)
 }

@@ -32,12 +32,7 @@ pub(super) async fn run(ctx: &Inner, input: Input) -> Result<Output, Failure> {
     }
     let image = ctx.target.push(&release, &input.image).await?;
     ctx.releases
-        .set_image(
-            &release.service,
-            release.id(),
-            &image.reference,
-            &image.digest,
-        )
+        .set_image(&release.key, release.id(), &image.reference, &image.digest)
         .map_err(failures::store)?;
     Ok(image)
 }

@@ -18,7 +18,7 @@ pub(super) async fn run(ctx: &Inner, input: Input) -> Result<Output, Failure> {
     let release = input.at.load(ctx.releases.as_ref())?;
     if release.mode == Mode::Deploy {
         ctx.releases
-            .set_outcome(&release.service, release.id(), Outcome::Live, None, None)
+            .set_outcome(&release.key, release.id(), Outcome::Live, None, None)
             .map_err(failures::store)?;
     }
     ctx.target.retire(&release).await

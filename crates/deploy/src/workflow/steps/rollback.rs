@@ -44,7 +44,7 @@ pub(super) async fn run(ctx: &Inner, input: Input) -> Result<Output, Failure> {
         };
         ctx.releases
             .set_outcome(
-                &release.service,
+                &release.key,
                 release.id(),
                 Outcome::RolledBack,
                 rolled.flip_millis,

@@ -49,7 +49,7 @@ pub(super) fn record_rollback(
     if let Some(previous) = release.other_previous() {
         ctx.releases
             .set_outcome(
-                &release.service,
+                &release.key,
                 previous,
                 Outcome::RolledBack,
                 rollback_millis,
@@ -58,7 +58,7 @@ pub(super) fn record_rollback(
             .map_err(failures::store)?;
     }
     ctx.releases
-        .set_outcome(&release.service, release.id(), Outcome::Live, None, None)
+        .set_outcome(&release.key, release.id(), Outcome::Live, None, None)
         .map_err(failures::store)?;
     Ok(())
 }

@@ -1,0 +1,53 @@
+//! The one log subscriber of every `windlass` command: lines to stderr (so
+//! journald and container runtimes keep them), filtered by `RUST_LOG`, as
+//! text or as one JSON object a line (`--log-format json`).
+
+use std::io::IsTerminal;
+
+use tracing_subscriber::filter::{EnvFilter, LevelFilter};
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// One line of text an event, for people.
+    #[default]
+    Text,
+    /// One JSON object an event, for log collectors.
+    Json,
+}
+
+/// How much a command logs when `RUST_LOG` does not say.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verbosity {
+    /// A process that runs until stopped (server, agent, proxy): what it
+    /// does is worth a line (`info`).
+    LongRunning,
+    /// A command that does one thing and ends: only what went wrong (`warn`).
+    OneShot,
+}
+
+/// Installs the subscriber. `RUST_LOG` (e.g. `windlass_server=debug,info`)
+/// overrides the default level; directives it cannot read are skipped.
+pub fn install(format: LogFormat, verbosity: Verbosity) {
+    let level = match verbosity {
+        Verbosity::LongRunning => LevelFilter::INFO,
+        Verbosity::OneShot => LevelFilter::WARN,
+    };
+    let filter = EnvFilter::builder()
+        .with_default_directive(level.into())
+        .from_env_lossy();
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    // `try_init`: a second install (never done by the binary) is a no-op.
+    let _ = match format {
+        LogFormat::Text => builder
+            .with_ansi(std::io::stderr().is_terminal())
+            .try_init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .try_init(),
+    };
+}

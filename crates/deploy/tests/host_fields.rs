@@ -4,7 +4,8 @@
 //! died before the new one started: never both running); the second's
 //! `deploy.resources` and kernel controls are what `docker inspect`
 //! shows; a sidecar on `network_mode: service:NAME` with `volumes_from`
-//! joins the data service's new container; and a network declared
+//! joins the data service's new container, a service with `links` is
+//! linked to it under its alias; and a network declared
 //! `internal` with an address pool is created so.
 
 mod support;
@@ -23,6 +24,7 @@ use windlass_engine::Status;
 const DATA: &str = "wlhfdata";
 const QUIET: &str = "wlhfquiet";
 const SIDECAR: &str = "wlhfsidecar";
+const LINKED: &str = "wlhflinked";
 const NETWORK: &str = "wlhf-internal";
 
 fn compose(port: u16, version: &str) -> String {
@@ -61,6 +63,14 @@ fn compose(port: u16, version: &str) -> String {
     network_mode: service:{DATA}
     volumes_from: ["{DATA}:ro"]
     environment: {{TESTAPP_VERSION: "{version}", TESTAPP_PORT: "8081"}}
+    healthcheck: {{test: [CMD, /app, probe], interval: 200ms, start_period: 5s}}
+    x-windlass: {{watch: 0s}}
+  {LINKED}:
+    build: ./app
+    init: true
+    stop_grace_period: 1s
+    links: ["{DATA}:store"]
+    environment: {{TESTAPP_VERSION: "{version}"}}
     healthcheck: {{test: [CMD, /app, probe], interval: 200ms, start_period: 5s}}
     x-windlass: {{watch: 0s}}
 networks:
@@ -170,7 +180,7 @@ async fn running(docker: &Docker, service: &str) -> Vec<(String, String)> {
 async fn data_folders_and_other_network_modes_deploy_stop_first_with_their_host_settings() {
     let docker = Docker::connect().await.expect("Docker engine");
     let raw = raw_client().await;
-    for service in [DATA, QUIET, SIDECAR] {
+    for service in [DATA, QUIET, SIDECAR, LINKED] {
         support::cleanup(&docker, service).await;
     }
     let _ = raw.remove_network(NETWORK).await;
@@ -178,7 +188,7 @@ async fn data_folders_and_other_network_modes_deploy_stop_first_with_their_host_
     std::fs::create_dir_all(dir.join("data")).expect("data folder");
     let (agent, _) = support::agent(&docker).await;
     let result = scenario(&agent, &docker, &raw, &dir, support::free_port()).await;
-    for service in [DATA, QUIET, SIDECAR] {
+    for service in [DATA, QUIET, SIDECAR, LINKED] {
         support::cleanup(&docker, service).await;
     }
     let _ = raw.remove_network(NETWORK).await;
@@ -194,7 +204,7 @@ async fn scenario(
 ) -> Result<(), String> {
     let file = dir.join("compose.yaml");
     let statuses = deploy_all(agent, &file, &compose(port, "h1")).await;
-    assert_eq!(statuses, [Status::Succeeded; 3], "v1");
+    assert_eq!(statuses, [Status::Succeeded; 4], "v1");
     let key = |service: &str| agent.resolve(None, service).expect("one app has it");
     let proxies = agent.proxies();
     assert!(
@@ -241,7 +251,7 @@ async fn scenario(
     // A second release of each: the first stops before the second starts.
     let since = now_seconds();
     let statuses = deploy_all(agent, &file, &compose(port, "h2")).await;
-    assert_eq!(statuses, [Status::Succeeded; 3], "v2");
+    assert_eq!(statuses, [Status::Succeeded; 4], "v2");
     let until = now_seconds() + 1;
     for service in [DATA, QUIET, SIDECAR] {
         let events = lifecycle(raw, service, since, until).await;
@@ -276,6 +286,28 @@ async fn scenario(
     let host = inspected.host_config.ok_or("a host config")?;
     assert_eq!(host.network_mode, Some(format!("container:{}", data[0].0)));
     assert_eq!(host.volumes_from, Some(vec![format!("{}:ro", data[0].0)]));
+    // The linked service reaches the data service's new container as `store`.
+    let linked = running(docker, LINKED).await;
+    let inspected = raw
+        .inspect_container(&linked[0].0, None)
+        .await
+        .map_err(|e| e.to_string())?;
+    let links = inspected
+        .host_config
+        .and_then(|h| h.links)
+        .unwrap_or_default();
+    let data_name = raw
+        .inspect_container(&data[0].0, None)
+        .await
+        .map_err(|e| e.to_string())?
+        .name
+        .unwrap_or_default();
+    assert!(
+        links
+            .iter()
+            .any(|l| l.starts_with(&format!("{data_name}:")) && l.ends_with("/store")),
+        "{links:?}"
+    );
     let answer = std::net::TcpStream::connect(("127.0.0.1", port)).is_ok();
     assert!(answer, "the proxy serves the data service's new release");
     Ok(())

@@ -40,6 +40,8 @@ pub struct HostSettings {
     pub isolation: Option<String>,
     pub blkio: Blkio,
     pub storage_opt: BTreeMap<String, String>,
+    /// Legacy links on the default bridge, as `NAME_OR_ID:ALIAS`.
+    pub links: Vec<String>,
     /// Containers whose volumes to mount too, as `NAME_OR_ID:ro|rw`.
     pub volumes_from: Vec<String>,
 }

@@ -92,6 +92,8 @@ pub const SERVICE: &[&str] = &[
     "storage_opt",
     "label_file",
     "volumes_from",
+    "links",
+    "external_links",
     "x-windlass",
 ];
 
@@ -100,8 +102,6 @@ const WINDOWS: &str = "it is a Windows engine's setting (a Linux engine refuses 
 /// Service fields windlass refuses, with why and what to use instead.
 pub const SERVICE_REFUSED: &[(&str, &str)] = &[
     ("extends", "windlass does not read `extends`: share settings with YAML anchors and merge keys (`<<: *base`) or split files with `include`"),
-    ("links", "links are a legacy of the default bridge: put both services on a network under `networks`, where they find each other by service name"),
-    ("external_links", "put the service on the other project's network (declared `external: true`) and use the container's name there"),
     ("mac_address", "a fixed MAC address cannot be shared by the old and new release during a switch"),
     ("cpu_count", WINDOWS),
     ("cpu_percent", WINDOWS),

@@ -200,6 +200,32 @@ impl<'de> Deserialize<'de> for VolumesFrom {
     }
 }
 
+/// One of `links` (`SERVICE[:ALIAS]`) or `external_links`
+/// (`CONTAINER[:ALIAS]`): a legacy link on Docker's default bridge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Link {
+    pub target: String,
+    /// The name the target has in this container; the target's own when
+    /// not given.
+    pub alias: String,
+}
+
+visitor!(LinkVisitor -> Link, "NAME or NAME:ALIAS", {
+    fn visit_str<E: de::Error>(self, text: &str) -> Result<Link, E> {
+        let (target, alias) = text.split_once(':').unwrap_or((text, text));
+        if target.is_empty() || alias.is_empty() || alias.contains(':') {
+            return Err(E::custom(format!("invalid link {text:?}: expected NAME or NAME:ALIAS")));
+        }
+        Ok(Link { target: target.to_owned(), alias: alias.to_owned() })
+    }
+});
+
+impl<'de> Deserialize<'de> for Link {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Link, D::Error> {
+        d.deserialize_any(LinkVisitor)
+    }
+}
+
 /// `cgroup`: whether the container has a cgroup namespace of its own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]

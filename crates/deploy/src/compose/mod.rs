@@ -47,7 +47,7 @@ use indexmap::IndexMap;
 pub use diagnostic::{Diagnostic, Location, Severity};
 pub use ecs::{Ecs, LambdaHooks};
 pub use hooks::check_state;
-pub use host::{CgroupNamespace, NetworkMode, VolumesFrom, VolumesSource};
+pub use host::{CgroupNamespace, Link, NetworkMode, VolumesFrom, VolumesSource};
 pub use locate::{FieldPath, Segment};
 pub use model::{
     Build, Deploy, FailureAction, Healthcheck, Ipam, IpamPool, Network, Order, Service,

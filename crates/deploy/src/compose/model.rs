@@ -12,7 +12,7 @@ use serde::de;
 use serde::Deserialize;
 use std::fmt;
 
-use super::host::{self, CgroupNamespace, NetworkMode, VolumesFrom};
+use super::host::{self, CgroupNamespace, Link, NetworkMode, VolumesFrom};
 use super::mounts::{self, FileRef, ServiceVolume};
 use super::resources::{self, BlkioConfig, Device, DeviceRequest, Resources, RestartPolicy};
 use super::runtime::{self, Dependency, EnvFile, Exposed, ExtraHost, Logging, Restart, Ulimit};
@@ -184,6 +184,12 @@ pub struct Service {
     /// into `labels` once loaded.
     #[serde(default, deserialize_with = "values::one_or_many")]
     pub label_file: Vec<String>,
+    /// Legacy links to services of the file on Docker's default bridge.
+    #[serde(default)]
+    pub links: Vec<Link>,
+    /// Legacy links to containers made outside the file.
+    #[serde(default)]
+    pub external_links: Vec<Link>,
     /// Other containers whose volumes these mount too.
     #[serde(default)]
     pub volumes_from: Vec<VolumesFrom>,

@@ -58,6 +58,17 @@ pub(crate) fn settle(name: &str, service: &mut Service, names: &[String], report
             service.depends_on.entry(other.clone()).or_default();
         }
     }
+    for (i, link) in service.links.clone().iter().enumerate() {
+        let here = at.key("links").index(i);
+        if link.target == name {
+            report.error(&here, "a service cannot link to itself");
+        } else if !names.contains(&link.target) {
+            report.error(&here, format!("service `{}` is not defined: the services are {}; link a container made outside the file under `external_links`", link.target, names.join(", ")));
+        } else {
+            service.depends_on.entry(link.target.clone()).or_default();
+            report.warning(&here, format!("a link names the container of `{}` that is live when this service starts: after `{}` is deployed again, deploy this service again too, or put both on a network under `networks`, where the name follows the live release", link.target, link.target));
+        }
+    }
     if let Some(mode) = service.network_mode.clone() {
         network_mode(name, service, &mode, names, &at, report);
     }
@@ -103,6 +114,10 @@ fn network_mode(
             ("hostname", service.hostname.is_some()),
             ("dns", !service.dns.is_empty()),
             ("extra_hosts", !service.extra_hosts.is_empty()),
+            (
+                "links",
+                !service.links.is_empty() || !service.external_links.is_empty(),
+            ),
         ];
         for (field, _) in refused.iter().filter(|(_, set)| *set) {
             report.error(&at.key(field), format!("`{field}` cannot be set with network_mode {mode}: the container uses another's network namespace, and Docker refuses it; set it on that container instead"));
@@ -149,6 +164,8 @@ impl Service {
             ("blkio_config", self.blkio_config.is_some()),
             ("storage_opt", !self.storage_opt.is_empty()),
             ("volumes_from", !self.volumes_from.is_empty()),
+            ("links", !self.links.is_empty()),
+            ("external_links", !self.external_links.is_empty()),
         ]
         .into_iter()
         .filter(|(_, set)| *set)

@@ -80,6 +80,11 @@ pub(super) fn host_settings(service: &Service) -> HostSettings {
         storage_opt: service.storage_opt.clone(),
         // Another service's container is found by the target when it
         // creates this one.
+        links: service
+            .external_links
+            .iter()
+            .map(|l| format!("{}:{}", l.target, l.alias))
+            .collect(),
         volumes_from: service
             .volumes_from
             .iter()
@@ -312,6 +317,29 @@ mod tests {
         assert!(backup.depends_on.contains_key("store"));
         assert!(backup.must_run_alone().is_some());
         assert_eq!(project.services["reader"].must_run_alone(), None);
+    }
+
+    #[test]
+    fn external_links_reach_the_container_spec_and_links_wait_for_their_service() {
+        let project = corpus("links.yaml");
+        let app = &project.services["app"];
+        let spec = container_spec(
+            &Installation::from("i1"),
+            &key("app"),
+            app,
+            "r1",
+            0,
+            "a@sha256:1",
+            |_| None,
+        );
+        assert_eq!(
+            spec.host.links,
+            vec![
+                "legacy-redis:redis".to_owned(),
+                "legacy-mq:legacy-mq".into()
+            ]
+        );
+        assert!(app.depends_on.contains_key("db"));
     }
 
     #[test]

@@ -277,6 +277,7 @@ fn host_settings(host: &HostSettings, config: &mut HostConfig) {
     config.blkio_device_read_iops = throttles(&host.blkio.read_iops);
     config.blkio_device_write_iops = throttles(&host.blkio.write_iops);
     config.volumes_from = (!host.volumes_from.is_empty()).then(|| host.volumes_from.clone());
+    config.links = (!host.links.is_empty()).then(|| host.links.clone());
     config.storage_opt =
         (!host.storage_opt.is_empty()).then(|| host.storage_opt.clone().into_iter().collect());
 }

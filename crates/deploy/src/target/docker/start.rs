@@ -137,6 +137,10 @@ async fn start_replica(
         let id = live_container_of(target, &release.key, other, "network_mode").await?;
         spec.network = Some(format!("container:{id}"));
     }
+    for link in &release.spec.links {
+        let id = live_container_of(target, &release.key, &link.target, "links").await?;
+        spec.host.links.push(format!("{id}:{}", link.alias));
+    }
     for from in &release.spec.volumes_from {
         if let VolumesSource::Service(other) = &from.source {
             let id = live_container_of(target, &release.key, other, "volumes_from").await?;

@@ -336,7 +336,7 @@ impl Windlass {
             .spawn()
             .expect("start the agent");
         let deadline = Instant::now() + Duration::from_secs(30);
-        while !state.join("agent.addr").exists() {
+        while !state.join("agent.sock").exists() {
             assert!(Instant::now() < deadline, "the agent did not start");
             std::thread::sleep(Duration::from_millis(20));
         }

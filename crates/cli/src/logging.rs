@@ -16,6 +16,24 @@ pub enum LogFormat {
     Json,
 }
 
+/// Where the log format comes from when `--log-format` is not given; a
+/// child process (the proxy an agent starts) inherits it.
+pub const FORMAT_ENV: &str = "WINDLASS_LOG_FORMAT";
+
+/// The format `--log-format` gives, else WINDLASS_LOG_FORMAT's, else text.
+pub fn format(flag: Option<LogFormat>) -> anyhow::Result<LogFormat> {
+    if let Some(format) = flag {
+        return Ok(format);
+    }
+    match std::env::var(FORMAT_ENV) {
+        Ok(text) if !text.trim().is_empty() => {
+            <LogFormat as clap::ValueEnum>::from_str(text.trim(), true)
+                .map_err(|_| anyhow::anyhow!("{FORMAT_ENV} is text or json, not '{text}'"))
+        }
+        _ => Ok(LogFormat::Text),
+    }
+}
+
 /// How much a command logs when `RUST_LOG` does not say.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Verbosity {

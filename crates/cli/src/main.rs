@@ -18,11 +18,12 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[derive(Parser)]
 #[command(name = "windlass", version, about)]
 struct Cli {
-    /// How log lines are written to stderr: `text`, or `json` (one object a
-    /// line). `RUST_LOG` filters them (default: info for server, agent and
-    /// proxy; warn for other commands).
-    #[arg(long, global = true, value_enum, default_value_t = logging::LogFormat::Text)]
-    log_format: logging::LogFormat,
+    /// How log lines are written to stderr: `text` (the default), or `json`
+    /// (one object a line); also WINDLASS_LOG_FORMAT, which the proxy an
+    /// agent starts inherits. `RUST_LOG` filters them (default: info for
+    /// server, agent and proxy; warn for other commands).
+    #[arg(long, global = true, value_enum)]
+    log_format: Option<logging::LogFormat>,
     #[command(subcommand)]
     command: Command,
 }
@@ -31,6 +32,9 @@ struct Cli {
 enum Command {
     /// Check state machine definitions (JSON or YAML); exit 0 only when all are valid.
     Validate(commands::validate::Args),
+    /// Print the Compose app as windlass resolved it, in Compose's canonical
+    /// form (as `docker compose config` does).
+    Config(commands::config::Args),
     /// Run a state machine to its end and print its output.
     Run(commands::run::Args),
     /// Run ASL conformance cases and report pass/fail per category.
@@ -109,9 +113,10 @@ fn run() -> anyhow::Result<ExitCode> {
         }
         _ => logging::Verbosity::OneShot,
     };
-    logging::install(cli.log_format, verbosity);
+    logging::install(logging::format(cli.log_format)?, verbosity);
     let code = match cli.command {
         Command::Validate(args) => commands::validate::run(args)?,
+        Command::Config(args) => commands::config::run(args)?,
         Command::Run(args) => commands::run::run(args)?,
         Command::Conformance(args) => commands::conformance::run(args)?,
         Command::Bench(args) => commands::bench::run(args)?,
@@ -135,7 +140,11 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(error) => {
             eprintln!("windlass: {error:#}");
-            ExitCode::from(exit::ERROR)
+            if commands::which::is_refusal(&error) {
+                ExitCode::from(exit::REFUSED)
+            } else {
+                ExitCode::from(exit::ERROR)
+            }
         }
     }
 }

@@ -50,6 +50,10 @@ fn the_installed_units_run_the_proxy_then_an_agent_that_waits_for_it() {
     );
     assert!(said.contains("systemctl"), "{said}");
 
+    for unit in ["windlass-proxy.service", "windlass-agent.service"] {
+        let text = std::fs::read_to_string(units.join(unit)).expect("unit");
+        assert!(text.contains("\nLimitNOFILE=65536\n"), "{text}");
+    }
     let proxy_command = exec_start(&units.join("windlass-proxy.service"));
     let agent_command = exec_start(&units.join("windlass-agent.service"));
     assert_eq!(proxy_command[0], env!("CARGO_BIN_EXE_windlass"));
@@ -62,13 +66,13 @@ fn the_installed_units_run_the_proxy_then_an_agent_that_waits_for_it() {
     let mut agent = spawn(&agent_command, &dir.join("agent.log"));
     std::thread::sleep(Duration::from_millis(300));
     assert!(
-        !state.join("agent.addr").exists(),
+        !state.join("agent.sock").exists(),
         "the agent waits for the proxy"
     );
     assert!(!state.join("proxy.pid").exists(), "and starts none itself");
     let mut proxy = spawn(&proxy_command, &dir.join("proxy.log"));
     let deadline = Instant::now() + Duration::from_secs(30);
-    while !state.join("agent.addr").exists() {
+    while !state.join("agent.sock").exists() {
         assert!(
             Instant::now() < deadline,
             "the agent never served: {}",

@@ -3,7 +3,8 @@
 //! client that trickles its request head is cut off, access keys come from
 //! a file of mode 0600 (and the flag is warned about), YAML definitions
 //! are refused to the AWS CLI, TLS serves the AWS CLI, and logs reach
-//! stderr as text or JSON, a store failure included.
+//! stderr as text or JSON (by flag or WINDLASS_LOG_FORMAT), a store
+//! failure included.
 
 mod server;
 
@@ -333,13 +334,20 @@ fn tls_serves_the_aws_cli() {
             "--tls-key",
             &key_text,
         ],
-        &[("WINDLASS_ACCESS_KEYS", keys.as_str())],
+        &[
+            ("WINDLASS_ACCESS_KEYS", keys.as_str()),
+            ("WINDLASS_LOG_FORMAT", "json"),
+        ],
     );
     assert!(
         server.url.starts_with("https://127.0.0.1:"),
         "{}",
         server.url
     );
+    // The log format from the environment, as a proxy started by an agent gets it.
+    let line = server.wait_for_line(|line| line.contains("listening"));
+    let line: serde_json::Value = serde_json::from_str(&line).expect("a JSON line");
+    assert_eq!(line["tls"], true, "{line}");
     let listed = aws(
         &server.url,
         &["list-state-machines"],

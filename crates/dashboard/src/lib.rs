@@ -185,8 +185,12 @@ struct ErrorBody {
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
         // The page shows the error; the operator needs a line too.
-        if matches!(self, Error::Store(_) | Error::Internal(_) | Error::Agent(_)) {
-            tracing::error!(error = %self, "dashboard request failed");
+        match &self {
+            Error::Store(_) | Error::Internal(_) => {
+                tracing::error!(error = %self, "dashboard request failed");
+            }
+            Error::Agent(_) => tracing::warn!(error = %self, "the deploy agent refused"),
+            _ => {}
         }
         let status = match &self {
             Error::NotFound(_) => StatusCode::NOT_FOUND,

@@ -16,7 +16,7 @@ use windlass_dashboard::{router, Config, Dashboard, Sources, Transport};
 use windlass_engine::HistoryEvent;
 use windlass_store::memory::MemoryStore;
 use windlass_store::releases::{
-    Live, Member, NewAppRelease, NewRelease, Outcome, Releases, SqliteReleases,
+    Live, Member, NewAppRelease, NewRelease, Outcome, Releases, ServiceKey, SqliteReleases,
 };
 use windlass_store::{Commit, ExecutionRecord, Store};
 
@@ -250,9 +250,10 @@ fn two_app_releases(releases: &SqliteReleases) {
     for n in 1..=2 {
         let mut members = Vec::new();
         for service in ["web", "api"] {
+            let key: ServiceKey = format!("shop/{service}").parse().expect("a key");
             let release = releases
                 .create(NewRelease {
-                    service: service.into(),
+                    service: key.clone(),
                     compose_file: "compose.yaml".into(),
                     compose_text: String::new(),
                     by: "test".into(),
@@ -261,11 +262,11 @@ fn two_app_releases(releases: &SqliteReleases) {
                 })
                 .expect("release");
             releases
-                .set_outcome(service, &release.id, Outcome::Live, None, None)
+                .set_outcome(&key, &release.id, Outcome::Live, None, None)
                 .expect("outcome");
             releases
                 .set_live(&Live {
-                    service: service.into(),
+                    service: key.clone(),
                     release: release.id.clone(),
                     address: format!("127.0.0.1:{}", 8000 + n),
                     upstreams: Vec::new(),
@@ -301,6 +302,27 @@ async fn an_app_rolls_back_from_the_page_to_its_warm_release() {
         ..
     } = setup(true);
     two_app_releases(&releases);
+    // Another app's web, live on its first release.
+    let blog_web: ServiceKey = "blog/web".parse().expect("a key");
+    let blog = releases
+        .create(NewRelease {
+            service: blog_web.clone(),
+            compose_file: "blog/compose.yaml".into(),
+            compose_text: String::new(),
+            by: "test".into(),
+            created_millis: 3,
+            fingerprint: None,
+        })
+        .expect("release");
+    releases
+        .set_live(&Live {
+            service: blog_web,
+            release: blog.id,
+            address: "127.0.0.1:9000".into(),
+            upstreams: Vec::new(),
+            since_millis: 3,
+        })
+        .expect("live");
     let cookie = log_in(&app).await;
     let (status, _, body) = send(&app, get("/ui/api/services", Some(&cookie))).await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -317,9 +339,17 @@ async fn an_app_rolls_back_from_the_page_to_its_warm_release() {
         .as_array()
         .expect("services")
         .iter()
-        .find(|s| s["service"] == "web")
-        .expect("web");
+        .find(|s| s["service"] == "shop/web")
+        .expect("shop's web");
     assert_eq!((&web["live"], &web["warm"]), (&json!("r2"), &json!("r1")));
+    assert_eq!((&web["app"], &web["name"]), (&json!("shop"), &json!("web")));
+    let blog = view["services"]
+        .as_array()
+        .expect("services")
+        .iter()
+        .find(|s| s["service"] == "blog/web")
+        .expect("blog's web, apart from shop's");
+    assert_eq!((&blog["live"], &blog["warm"]), (&json!("r1"), &json!(null)));
 
     let (status, _, body) = send(
         &app,

@@ -155,6 +155,7 @@ async fn bench() {
             .rollback(RollbackRequest {
                 service: Some(SERVICE.into()),
                 app: None,
+                here: None,
                 release: Some(target.clone()),
                 by: "bench".into(),
             })

@@ -127,6 +127,7 @@ async fn an_app_deploys_and_rolls_back_as_one_release() {
         .rollback(RollbackRequest {
             service: None,
             app: None,
+            here: None,
             release: None,
             by: "test@app".into(),
         })
@@ -157,6 +158,7 @@ async fn an_app_deploys_and_rolls_back_as_one_release() {
         .rollback(RollbackRequest {
             service: None,
             app: Some("wlapp".into()),
+            here: None,
             release: Some("a2".into()),
             by: "test@app".into(),
         })

@@ -204,6 +204,7 @@ async fn scenario(agent: &Agent, store: &dyn Store, file: &Path, port: u16) -> R
         .rollback(RollbackRequest {
             service: Some(SERVICE.into()),
             app: None,
+            here: None,
             release: None,
             by: "test@flow".into(),
         })
@@ -271,6 +272,7 @@ async fn scenario(agent: &Agent, store: &dyn Store, file: &Path, port: u16) -> R
         .rollback(RollbackRequest {
             service: Some(SERVICE.into()),
             app: None,
+            here: None,
             release: Some("r2".into()),
             by: "test@flow".into(),
         })

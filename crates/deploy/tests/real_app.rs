@@ -247,6 +247,7 @@ async fn real_servers_deploy_roll_back_and_keep_their_data() {
         .rollback(RollbackRequest {
             service: None,
             app: None,
+            here: None,
             release: None,
             by: "test@real".into(),
         })

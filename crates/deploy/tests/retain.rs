@@ -65,6 +65,7 @@ async fn scenario(
         .rollback(RollbackRequest {
             service: Some(SERVICE.into()),
             app: None,
+            here: None,
             release: Some("r1".into()),
             by: "test@retain".into(),
         })

@@ -62,6 +62,7 @@ async fn roll_back_app(agent: &Agent) -> String {
         .rollback(RollbackRequest {
             service: None,
             app: None,
+            here: None,
             release: None,
             by: "test@warm".into(),
         })

@@ -142,7 +142,6 @@ async fn daemon_switch() {
     let dir = std::env::temp_dir().join(format!("windlass-proxy-bench-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let daemon = Daemon::start(daemon::Config {
-        control: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
         state_dir: dir.clone(),
     })
     .await

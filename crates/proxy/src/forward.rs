@@ -46,12 +46,19 @@ pub(crate) async fn handle(
     // The body is read whole first so that a request can be sent again to the
     // next upstream when a connection fails; that is what keeps a stopped
     // container from costing a client its request.
-    let body = match Limited::new(body, shared.config.max_body_bytes)
-        .collect()
-        .await
-    {
-        Ok(collected) => collected.to_bytes(),
-        Err(err) => {
+    let read = Limited::new(body, shared.config.max_body_bytes).collect();
+    let body = match tokio::time::timeout(shared.config.body_timeout, read).await {
+        Ok(Ok(collected)) => collected.to_bytes(),
+        Err(_) => {
+            return Ok(plain(
+                StatusCode::REQUEST_TIMEOUT,
+                format!(
+                    "the request body did not arrive within {:?}\n",
+                    shared.config.body_timeout
+                ),
+            ));
+        }
+        Ok(Err(err)) => {
             let status = if err.is::<http_body_util::LengthLimitError>() {
                 StatusCode::PAYLOAD_TOO_LARGE
             } else {

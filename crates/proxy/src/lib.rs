@@ -21,13 +21,15 @@
 //!   which is what a watch after a switch judges to roll back.
 //!
 //! [`daemon`] runs proxies in a long-lived process of their own, driven over
-//! a loopback control API and restored from a state file, so that traffic
-//! survives the process that runs deploys.
+//! a control API on a unix socket that only its owner reaches ([`owner`])
+//! and restored from a state file, so that traffic survives the process
+//! that runs deploys.
 
 pub mod daemon;
 mod forward;
 mod histogram;
 mod http;
+pub mod owner;
 mod protocol;
 mod release;
 mod router;
@@ -91,6 +93,17 @@ pub struct Config {
     /// How long a request or connection that arrives while no release is
     /// live waits for one; zero refuses it at once.
     pub hold_timeout: Duration,
+    /// HTTP: how long a client may take to send a request's head, and how
+    /// long a kept-alive connection may wait idle for the next one, before
+    /// the proxy closes it (nginx's `client_header_timeout`): idle or slow
+    /// clients cannot hold the proxy's connections (slowloris).
+    pub header_timeout: Duration,
+    /// HTTP: how long reading a request's body may take, whole; past it the
+    /// answer is 408.
+    pub body_timeout: Duration,
+    /// TCP: a connection on which no byte passed either way for this long
+    /// is closed (nginx's `proxy_timeout`).
+    pub idle_timeout: Duration,
 }
 
 impl Default for Config {
@@ -100,6 +113,9 @@ impl Default for Config {
             connect_timeout: Duration::from_secs(1),
             max_body_bytes: 8 * 1024 * 1024,
             hold_timeout: Duration::from_secs(30),
+            header_timeout: Duration::from_secs(30),
+            body_timeout: Duration::from_secs(60),
+            idle_timeout: Duration::from_secs(600),
         }
     }
 }

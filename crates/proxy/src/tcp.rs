@@ -5,10 +5,12 @@
 
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
+
+use tokio::time::Instant;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
@@ -84,15 +86,23 @@ async fn connection(
             tracing::debug!(release = %state.release.id, "no upstream accepted the connection; closing it");
             return;
         };
+        let activity = Arc::new(Activity::new());
         let mut upstream = Counted {
             inner: upstream,
             state: Arc::clone(&state),
+            activity: Arc::clone(&activity),
         };
         let copied =
-            tokio::io::copy_bidirectional_with_sizes(&mut client, &mut upstream, BUFFER, BUFFER)
-                .await;
-        if let Err(err) = copied {
-            tracing::debug!(release = %state.release.id, %err, "TCP connection ended with an error");
+            tokio::io::copy_bidirectional_with_sizes(&mut client, &mut upstream, BUFFER, BUFFER);
+        tokio::select! {
+            copied = copied => {
+                if let Err(err) = copied {
+                    tracing::debug!(release = %state.release.id, %err, "TCP connection ended with an error");
+                }
+            }
+            () = activity.idle_for(config.idle_timeout) => {
+                tracing::debug!(release = %state.release.id, timeout = ?config.idle_timeout, "no byte passed either way within the idle timeout; closing the connection");
+            }
         }
     };
     tokio::select! {
@@ -135,11 +145,46 @@ async fn connect(state: &ReleaseState, timeout: Duration) -> Option<TcpStream> {
     None
 }
 
+/// When a byte last passed on a connection, either way.
+struct Activity {
+    opened: Instant,
+    /// Milliseconds after `opened`.
+    last: AtomicU64,
+}
+
+impl Activity {
+    fn new() -> Activity {
+        Activity {
+            opened: Instant::now(),
+            last: AtomicU64::new(0),
+        }
+    }
+
+    fn touch(&self) {
+        let now = u64::try_from(self.opened.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last.store(now, Ordering::Relaxed);
+    }
+
+    /// Resolves once no byte has passed for `timeout`.
+    async fn idle_for(&self, timeout: Duration) {
+        loop {
+            let last = self.opened + Duration::from_millis(self.last.load(Ordering::Relaxed));
+            let deadline = last + timeout;
+            if Instant::now() >= deadline {
+                return;
+            }
+            tokio::time::sleep_until(deadline).await;
+        }
+    }
+}
+
 /// The upstream side of a connection, counting bytes as they pass so that
-/// the release's stats are current while a long connection is open.
+/// the release's stats are current while a long connection is open, and
+/// noting when they pass for the idle timeout.
 struct Counted {
     inner: TcpStream,
     state: Arc<ReleaseState>,
+    activity: Arc<Activity>,
 }
 
 impl AsyncRead for Counted {
@@ -152,6 +197,7 @@ impl AsyncRead for Counted {
         let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
         let read = buf.filled().len().saturating_sub(before);
         if read > 0 {
+            self.activity.touch();
             self.state
                 .bytes_from_upstream
                 .fetch_add(read as u64, Ordering::Relaxed);
@@ -168,6 +214,7 @@ impl AsyncWrite for Counted {
     ) -> Poll<io::Result<usize>> {
         let polled = Pin::new(&mut self.inner).poll_write(cx, buf);
         if let Poll::Ready(Ok(written)) = polled {
+            self.activity.touch();
             self.state
                 .bytes_to_upstream
                 .fetch_add(written as u64, Ordering::Relaxed);

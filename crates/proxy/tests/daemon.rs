@@ -1,5 +1,5 @@
 //! The proxy daemon in this process, driven through its typed client over
-//! its loopback control port: switching under load, the state file across a
+//! its control socket: switching under load, the state file across a
 //! restart, drains and refusals.
 
 mod support;
@@ -26,7 +26,6 @@ fn scratch(test: &str) -> PathBuf {
 
 fn config(dir: &std::path::Path) -> daemon::Config {
     daemon::Config {
-        control: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
         state_dir: dir.to_path_buf(),
     }
 }
@@ -153,8 +152,8 @@ async fn a_restarted_daemon_binds_and_routes_as_the_state_file_says() {
     );
 
     let second = Daemon::start(config(&dir)).await.expect("second daemon");
-    let control = Client::from_state_dir(&dir).expect("the control address is in the state dir");
-    assert_eq!(control.control_addr(), second.control_addr());
+    let control = Client::from_state_dir(&dir).expect("the control socket is in the state dir");
+    assert_eq!(control.control_socket(), second.control_socket());
     let after = control.services().await.expect("list");
     let routing = |views: &[daemon::api::ServiceView]| {
         views
@@ -274,14 +273,6 @@ async fn drains_forgets_and_replaces_through_the_client() {
 #[tokio::test]
 async fn refusals_say_what_was_wrong() {
     let dir = scratch("refusals");
-    let outside = daemon::Config {
-        control: SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)),
-        state_dir: dir.clone(),
-    };
-    assert!(matches!(
-        Daemon::start(outside).await,
-        Err(daemon::Error::NotLoopback(_))
-    ));
     let daemon = Daemon::start(config(&dir)).await.expect("daemon starts");
     assert!(
         matches!(
@@ -329,23 +320,16 @@ async fn refusals_say_what_was_wrong() {
     }
 
     // Raw requests that do not fit the API get a typed error, not a panic.
-    let raw = client();
-    let bad = hyper::Request::builder()
-        .method("PUT")
-        .uri(format!(
-            "http://{}/v1/services/web/live",
-            daemon.control_addr()
-        ))
-        .body(http_body_util::Full::new(bytes::Bytes::from_static(
-            b"{\"release\":1}",
-        )))
-        .expect("request");
-    let answer = raw.request(bad).await.expect("answer");
-    assert_eq!(answer.status(), 400);
-    let body = http_body_util::BodyExt::collect(answer.into_body())
+    let raw = windlass_proxy::owner::Client::new(daemon.control_socket());
+    let (status, body) = raw
+        .send(
+            hyper::Method::PUT,
+            "/v1/services/web/live",
+            b"{\"release\":1}".to_vec(),
+        )
         .await
-        .expect("body")
-        .to_bytes();
+        .expect("answer");
+    assert_eq!(status, 400);
     let refusal: daemon::api::ApiError = serde_json::from_slice(&body).expect("an ApiError");
     assert_eq!(refusal.error, ErrorKind::BadRequest);
     assert!(
@@ -354,7 +338,7 @@ async fn refusals_say_what_was_wrong() {
         refusal.message
     );
 
-    let stopped = daemon.control_addr();
+    let stopped = daemon.control_socket().to_owned();
     daemon.shutdown().await.expect("shutdown");
     match Client::new(stopped).services().await {
         Err(daemon::Error::Unreachable { .. }) => {}

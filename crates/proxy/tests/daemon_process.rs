@@ -36,13 +36,10 @@ async fn main() {
 /// Child: a daemon on the state directory given in `WINDLASS_PROXY_STATE`.
 async fn run_daemon() {
     let state_dir = PathBuf::from(std::env::var("WINDLASS_PROXY_STATE").expect("state dir"));
-    let daemon = Daemon::start(daemon::Config {
-        control: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
-        state_dir,
-    })
-    .await
-    .expect("daemon starts");
-    println!("{}", daemon.control_addr());
+    let daemon = Daemon::start(daemon::Config { state_dir })
+        .await
+        .expect("daemon starts");
+    println!("{}", daemon.control_socket().display());
     daemon.run_until_signal().await.expect("daemon runs");
 }
 
@@ -50,7 +47,7 @@ async fn run_daemon() {
 /// so, and waits until it is killed.
 async fn run_deployer() {
     let var = |name: &str| std::env::var(name).expect(name);
-    let control = Client::new(var("WINDLASS_PROXY_CONTROL").parse().expect("control"));
+    let control = Client::new(PathBuf::from(var("WINDLASS_PROXY_CONTROL")));
     let web: ServiceName = "web".parse().expect("name");
     let upstream: SocketAddr = var("WINDLASS_PROXY_UPSTREAM").parse().expect("upstream");
     control
@@ -105,8 +102,8 @@ async fn start_daemon(dir: &Path) -> (Child, Client) {
         .next_line()
         .await
         .expect("daemon stdout")
-        .expect("the daemon prints its control address");
-    (child, Client::new(line.parse().expect("control address")))
+        .expect("the daemon prints its control socket");
+    (child, Client::new(PathBuf::from(line.trim())))
 }
 
 async fn test() {
@@ -153,7 +150,10 @@ async fn test() {
     let (mut deployer, mut said) = spawn(
         "deployer",
         &[
-            ("WINDLASS_PROXY_CONTROL", control.control_addr().to_string()),
+            (
+                "WINDLASS_PROXY_CONTROL",
+                control.control_socket().display().to_string(),
+            ),
             ("WINDLASS_PROXY_UPSTREAM", v2.addr.to_string()),
         ],
     )

@@ -25,6 +25,21 @@ pub struct AllowedHosts {
     names: Vec<String>,
 }
 
+impl std::fmt::Display for AllowedHosts {
+    /// What the server answers, for its start-up line.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.bind.is_unspecified() {
+            write!(f, "localhost, any IP address")?;
+        } else {
+            write!(f, "localhost, loopback addresses, {}", self.bind)?;
+        }
+        for name in &self.names {
+            write!(f, ", {name}")?;
+        }
+        Ok(())
+    }
+}
+
 /// Why an `--allowed-host` value cannot be used.
 #[derive(Debug, thiserror::Error)]
 #[error("--allowed-host takes a host name or an IP address (no scheme, port or path), not '{0}'")]

@@ -54,10 +54,6 @@ pub const MAX_DEFINITION_CHARS: usize = 1024 * 1024;
 /// (`\u0000`, 6 bytes), and for the request's other members.
 pub const MAX_REQUEST_BYTES: usize = 6 * MAX_DEFINITION_CHARS + 256 * 1024;
 
-/// The longest a request body may take to arrive, so that a client that
-/// sends it a byte at a time cannot hold a connection and its task.
-pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(60);
-
 /// How the server is set up.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -254,30 +250,25 @@ async fn read_body(
     if let Some(length) = declared.filter(|l| *l > MAX_REQUEST_BYTES as u64) {
         return Err(too_large(length.to_string()));
     }
-    let read = tokio::time::timeout(
-        BODY_READ_TIMEOUT,
-        axum::body::to_bytes(body, MAX_REQUEST_BYTES),
-    );
-    let Ok(read) = read.await else {
-        return Err(ApiError::new(
-            "RequestTimeoutException",
-            format!(
-                "The request body did not arrive within {} seconds.",
-                BODY_READ_TIMEOUT.as_secs()
-            ),
-        ));
-    };
-    read.map_err(|error| {
-        let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&error);
-        while let Some(inner) = source {
-            if inner.is::<http_body_util::LengthLimitError>() {
-                return too_large(format!("more than {MAX_REQUEST_BYTES}"));
+    axum::body::to_bytes(body, MAX_REQUEST_BYTES)
+        .await
+        .map_err(|error| {
+            let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&error);
+            while let Some(inner) = source {
+                if inner.is::<http_body_util::LengthLimitError>() {
+                    return too_large(format!("more than {MAX_REQUEST_BYTES}"));
+                }
+                if let Some(timed_out) = inner.downcast_ref::<listen::BodyTimedOut>() {
+                    return ApiError::new(
+                        "RequestTimeoutException",
+                        format!("The request body did not arrive within {:?}.", timed_out.0),
+                    );
+                }
+                source = inner.source();
             }
-            source = inner.source();
-        }
-        ApiError::new(
-            "SerializationException",
-            format!("The request body could not be read: {error}"),
-        )
-    })
+            ApiError::new(
+                "SerializationException",
+                format!("The request body could not be read: {error}"),
+            )
+        })
 }

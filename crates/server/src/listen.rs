@@ -1,8 +1,10 @@
 //! Serving a router on a TCP listener, in clear or over TLS, with limits on
 //! how slowly a client may talk: a connection that has not sent a whole
 //! request head within [`Limits::header_read`] (or finished its TLS
-//! handshake within [`Limits::tls_handshake`]) is closed, so that clients
-//! which trickle bytes (slowloris) cannot hold the server's connections.
+//! handshake within [`Limits::tls_handshake`]) is closed, and a request
+//! body not whole within [`Limits::body_read`] fails to read
+//! ([`BodyTimedOut`]), so that clients which trickle bytes (slowloris)
+//! cannot hold the server's connections.
 //!
 //! Each request carries the client's address as
 //! `ConnectInfo<SocketAddr>`, which the dashboard's login limit reads.
@@ -10,7 +12,9 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::body::Body;
@@ -36,6 +40,8 @@ pub struct Limits {
     pub header_read: Duration,
     /// To finish the TLS handshake.
     pub tls_handshake: Duration,
+    /// To send a request's body, counted from the end of its head.
+    pub body_read: Duration,
     /// After shutdown is asked, for requests in flight to finish (event
     /// streams of the dashboard never do).
     pub drain: Duration,
@@ -46,6 +52,7 @@ impl Default for Limits {
         Limits {
             header_read: Duration::from_secs(10),
             tls_handshake: Duration::from_secs(10),
+            body_read: Duration::from_secs(60),
             drain: Duration::from_secs(10),
         }
     }
@@ -148,9 +155,10 @@ struct Connection {
 impl Connection {
     async fn run(self, stream: TcpStream, tls: Option<TlsAcceptor>, limits: Limits) {
         let client = self.client;
+        let body_read = limits.body_read;
         let service = TowerToHyperService::new(self.router.map_request(
             move |request: axum::http::Request<Incoming>| {
-                let mut request = request.map(Body::new);
+                let mut request = request.map(|body| Body::new(Deadline::new(body, body_read)));
                 request.extensions_mut().insert(ConnectInfo(client));
                 request
             },
@@ -182,5 +190,61 @@ impl Connection {
         if let Err(error) = result {
             tracing::debug!(%client, %error, "connection ended with an error");
         }
+    }
+}
+
+/// The error of a request body that did not arrive within
+/// [`Limits::body_read`]; the API finds it in a read error's sources.
+#[derive(Debug, thiserror::Error)]
+#[error("the request body did not arrive within {0:?}")]
+pub struct BodyTimedOut(pub Duration);
+
+/// A request body that fails with [`BodyTimedOut`] when its end has not
+/// come by a deadline.
+struct Deadline<B> {
+    inner: B,
+    limit: Duration,
+    deadline: Pin<Box<tokio::time::Sleep>>,
+}
+
+impl<B> Deadline<B> {
+    fn new(inner: B, limit: Duration) -> Self {
+        Deadline {
+            inner,
+            limit,
+            deadline: Box::pin(tokio::time::sleep(limit)),
+        }
+    }
+}
+
+impl<B> http_body::Body for Deadline<B>
+where
+    B: http_body::Body + Unpin,
+    B::Error: Into<axum::BoxError>,
+{
+    type Data = B::Data;
+    type Error = axum::BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        let this = self.get_mut();
+        // What has arrived is delivered even past the deadline.
+        if let Poll::Ready(frame) = Pin::new(&mut this.inner).poll_frame(cx) {
+            return Poll::Ready(frame.map(|f| f.map_err(Into::into)));
+        }
+        match this.deadline.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Some(Err(BodyTimedOut(this.limit).into()))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
     }
 }

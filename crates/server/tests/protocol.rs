@@ -597,7 +597,7 @@ async fn a_yaml_definition_is_refused_as_aws_refuses_it() {
 
 /// `ListStateMachines` signed over the given headers only, at `amz_date`
 /// with its scope dated `scope_day`: what a forger or a broken client sends.
-fn signed_over(signed_headers: &[&str], amz_date: &str, scope_day: &str) -> Request<Body> {
+fn signed_over(signed_headers: &[&'static str], amz_date: &str, scope_day: &str) -> Request<Body> {
     let mut headers = axum::http::HeaderMap::new();
     headers.insert("host", "localhost".parse().expect("host"));
     headers.insert("x-amz-date", amz_date.parse().expect("date"));

@@ -1,6 +1,6 @@
 //! How the server meets its clients: the Host check against DNS rebinding
 //! (through `Router::oneshot`), and a real loopback listener that cuts off
-//! a client sending its request head too slowly and serves TLS.
+//! a client sending its request head or body too slowly and serves TLS.
 
 mod support;
 
@@ -114,6 +114,25 @@ async fn a_client_that_trickles_its_head_is_cut_off_while_others_are_served() {
     let closed = tokio::time::timeout(Duration::from_secs(30), read_all(&mut slow)).await;
     let answer = closed.expect("the server closed the slow connection");
     assert!(!answer.starts_with("HTTP/1.1 200"), "{answer}");
+}
+
+#[tokio::test]
+async fn a_body_that_trickles_gets_a_timeout_error() {
+    let limits = Limits {
+        body_read: Duration::from_millis(300),
+        ..Limits::default()
+    };
+    let address = listening(limits, None).await;
+    let mut slow = TcpStream::connect(address).await.expect("connects");
+    // Two bytes of the ten announced, then nothing.
+    let head = LIST.replace("Content-Length: 2", "Content-Length: 10");
+    let partial = head.strip_suffix("{}").unwrap_or(&head).to_string() + "{ ";
+    slow.write_all(partial.as_bytes()).await.expect("writes");
+    let answer = tokio::time::timeout(Duration::from_secs(30), read_all(&mut slow))
+        .await
+        .expect("the server answered the slow body");
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("RequestTimeoutException"), "{answer}");
 }
 
 #[tokio::test]

@@ -1,16 +1,17 @@
 //! `windlass agent`: the long-lived process that holds every deployed
 //! service's proxy and runs deploys; `deploy`, `rollback` and `status` talk
-//! to it over a loopback HTTP API and start it when none runs.
+//! to it over an HTTP API on the unix socket `agent.sock` of the state
+//! folder (which only its user and root reach) and start it when none runs.
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use windlass_deploy::agent::api::{self, Client, ClientError};
 use windlass_deploy::agent::contract::ErrorKind;
-use windlass_deploy::agent::{address_file, Agent};
+use windlass_deploy::agent::{socket_file, Agent};
 use windlass_deploy::workflow::Proxies;
+use windlass_proxy::owner;
 
 use crate::exit;
 
@@ -18,7 +19,7 @@ use crate::exit;
 /// `~/.windlass`.
 #[derive(clap::Args, Clone, Debug)]
 pub struct StateArgs {
-    /// The state folder (database, agent address and log).
+    /// The state folder (database, control sockets and logs), kept 0700.
     #[arg(long, value_name = "DIR")]
     pub state: Option<PathBuf>,
 }
@@ -37,9 +38,6 @@ impl StateArgs {
 pub struct Args {
     #[command(flatten)]
     state: StateArgs,
-    /// The API's address; keep it on loopback.
-    #[arg(long, default_value = "127.0.0.1:0")]
-    listen: SocketAddr,
     /// Print systemd units for the proxy and the agent of this state folder
     /// (save them under /etc/systemd/system and enable them), and exit.
     #[arg(long)]
@@ -56,6 +54,10 @@ pub struct Args {
     #[arg(long)]
     external_proxy: bool,
 }
+
+/// The open-files limit the units give (two descriptors per proxied
+/// connection; systemd's default soft limit is 1024).
+const OPEN_FILES: u32 = 65536;
 
 /// The unit files: (name, text).
 const PROXY_UNIT: &str = "windlass-proxy.service";
@@ -75,6 +77,7 @@ After=network.target docker.service\n\
 ExecStart={exe} proxy --state {state}\n\
 Restart=always\n\
 RestartSec=1\n\
+LimitNOFILE={OPEN_FILES}\n\
 \n\
 [Install]\n\
 WantedBy=multi-user.target\n"
@@ -89,6 +92,7 @@ Wants=windlass-proxy.service\n\
 ExecStart={exe} agent --state {state} --external-proxy\n\
 Restart=always\n\
 RestartSec=1\n\
+LimitNOFILE={OPEN_FILES}\n\
 \n\
 [Install]\n\
 WantedBy=multi-user.target\n"
@@ -161,6 +165,9 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         let dir = std::path::absolute(&dir).unwrap_or(dir);
         return install(&std::env::current_exe()?, &dir, &args.unit_dir);
     }
+    if let Err(e) = owner::raise_open_files() {
+        eprintln!("windlass: cannot raise the open files limit to its hard limit: {e}");
+    }
     let tokio = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -175,14 +182,13 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         let resumed = agent.resume().await?;
-        let listener = tokio::net::TcpListener::bind(args.listen)
-            .await
-            .with_context(|| format!("cannot listen on {}", args.listen))?;
-        let address = listener.local_addr()?;
-        write_address(&dir, address)?;
+        let socket = socket_file(&dir);
+        let listener = api::bind(&socket).await?;
+        let _ = std::fs::remove_file(dir.join(OLD_ADDRESS_FILE));
         eprintln!(
-            "windlass agent (pid {}) serving on {address}; state in {}; {resumed} execution(s) resumed",
+            "windlass agent (pid {}) serving on {}; state in {}; {resumed} execution(s) resumed",
             std::process::id(),
+            socket.display(),
             dir.display()
         );
         tokio::spawn(api::serve(agent, listener));
@@ -192,20 +198,14 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             _ = tokio::signal::ctrl_c() => {}
             _ = terminate.recv() => {}
         }
-        let _ = std::fs::remove_file(address_file(&dir));
+        let _ = std::fs::remove_file(&socket);
         eprintln!("windlass agent stopping: the services keep taking traffic through `windlass proxy`; deploys wait for the agent");
         Ok(exit::OK)
     })
 }
 
-/// Writes the address whole or not at all, so that a reader never sees half.
-fn write_address(dir: &Path, address: SocketAddr) -> anyhow::Result<()> {
-    let file = address_file(dir);
-    let partial = file.with_extension("tmp");
-    std::fs::write(&partial, address.to_string())?;
-    std::fs::rename(&partial, &file)?;
-    Ok(())
-}
+/// Where agents before the control socket wrote their loopback address.
+const OLD_ADDRESS_FILE: &str = "agent.addr";
 
 /// A client of the agent of `state`, started in the background when none
 /// answers.
@@ -214,6 +214,7 @@ pub async fn connect(state: &StateArgs, start: bool) -> anyhow::Result<Client> {
     if let Some(client) = reachable(&dir).await {
         return Ok(client);
     }
+    refuse_others_state(&dir)?;
     if !start {
         bail!(
             "no windlass agent runs for {}; start one with `windlass agent --state {}`",
@@ -221,8 +222,7 @@ pub async fn connect(state: &StateArgs, start: bool) -> anyhow::Result<Client> {
             dir.display()
         );
     }
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let _ = std::fs::remove_file(address_file(&dir));
+    owner::private_dir(&dir)?;
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -258,17 +258,24 @@ pub async fn connect(state: &StateArgs, start: bool) -> anyhow::Result<Client> {
     )
 }
 
-async fn reachable(dir: &Path) -> Option<Client> {
-    let client = Client::new(written_address(dir)?);
-    client.status().await.ok().map(|_| client)
+/// A state folder of another user is not ours to start an agent on (its
+/// agent's socket is its user's and root's only).
+pub fn refuse_others_state(dir: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let me = owner::own_uid();
+    match std::fs::metadata(dir) {
+        Ok(meta) if me != 0 && meta.uid() != me => bail!(
+            "the state folder {} belongs to uid {}, and its windlass agent answers only that user and root: run windlass as that user (or with sudo), or give your own --state",
+            dir.display(),
+            meta.uid()
+        ),
+        _ => Ok(()),
+    }
 }
 
-fn written_address(dir: &Path) -> Option<SocketAddr> {
-    std::fs::read_to_string(address_file(dir))
-        .ok()?
-        .trim()
-        .parse()
-        .ok()
+async fn reachable(dir: &Path) -> Option<Client> {
+    let client = Client::new(socket_file(dir));
+    client.status().await.ok().map(|_| client)
 }
 
 /// A client of the running agent of `state`, without a round trip to ask
@@ -277,9 +284,10 @@ fn written_address(dir: &Path) -> Option<SocketAddr> {
 /// with a message that says so).
 pub fn running(state: &StateArgs) -> anyhow::Result<Client> {
     let dir = state.dir();
-    match written_address(&dir) {
-        Some(address) => Ok(Client::new(address)),
-        None => bail!(
+    let socket = socket_file(&dir);
+    match socket.symlink_metadata() {
+        Ok(_) => Ok(Client::new(socket)),
+        Err(_) => bail!(
             "no windlass agent runs for {}; start one with `windlass agent --state {}`",
             dir.display(),
             dir.display()

@@ -1,8 +1,8 @@
 //! What `windlass server` gives the dashboard of the deploy side: the
 //! agent's store (releases and deploy executions, read from its
 //! `windlass.db`), and a link to the running agent and proxy daemon
-//! through their typed clients, found by the addresses they write to the
-//! state folder (read at each call: either may have restarted).
+//! through their typed clients, found by their sockets in the state folder
+//! (looked for at each call: either may have restarted).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -11,7 +11,7 @@ use anyhow::Context;
 use windlass_dashboard::services::{Agent, Deploys, ReleaseTraffic, Rollback};
 use windlass_deploy::agent::api::Client;
 use windlass_deploy::agent::contract::RollbackRequest;
-use windlass_deploy::agent::{address_file, database};
+use windlass_deploy::agent::{database, socket_file};
 use windlass_store::releases::SqliteReleases;
 use windlass_store::sqlite::{Durability, SqliteStore};
 
@@ -43,14 +43,11 @@ struct AgentLink {
 
 impl AgentLink {
     fn client(&self) -> Result<Client, String> {
-        let file = address_file(&self.dir);
-        let text = std::fs::read_to_string(&file)
+        let socket = socket_file(&self.dir);
+        socket
+            .symlink_metadata()
             .map_err(|e| format!("no windlass agent runs for {} ({e})", self.dir.display()))?;
-        let address = text
-            .trim()
-            .parse()
-            .map_err(|_| format!("{} holds no address: {text:?}", file.display()))?;
-        Ok(Client::new(address))
+        Ok(Client::new(socket))
     }
 }
 
@@ -83,6 +80,7 @@ impl Agent for AgentLink {
         let request = RollbackRequest {
             service,
             app,
+            here: None,
             release: None,
             by: by.to_string(),
         };

@@ -105,20 +105,10 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         .enable_all()
         .build()?;
     tokio.block_on(async move {
-        let client = connect(&args.state, true).await?;
         if args.dry_run {
-            return match client.plan(&request).await {
-                Ok(plan) => {
-                    if args.json {
-                        println!("{}", serde_json::to_string_pretty(&plan)?);
-                    } else {
-                        print_plan(&plan);
-                    }
-                    Ok(exit::OK)
-                }
-                Err(e) => refused(e),
-            };
+            return dry_run(&args, &request).await;
         }
+        let client = connect(&args.state, true).await?;
         let started: Vec<Started> = loop {
             match client.deploy(&request).await {
                 Ok(started) => break started,
@@ -172,6 +162,36 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         }
         Ok(code)
     })
+}
+
+/// `--dry-run`: the plan from the running agent, else worked out here from
+/// the store read-only; no agent or proxy is started for it.
+async fn dry_run(args: &Args, request: &DeployRequest) -> anyhow::Result<u8> {
+    let plan = match connect(&args.state, false).await {
+        Ok(client) => match client.plan(request).await {
+            Ok(plan) => plan,
+            Err(e) => return refused(e),
+        },
+        Err(_) => {
+            match windlass_deploy::agent::plan_without_agent(&args.state.dir(), request).await {
+                Ok(plan) => plan,
+                Err(e) => {
+                    eprintln!("windlass: {e}");
+                    return Ok(match e {
+                        windlass_deploy::agent::Error::Store(_)
+                        | windlass_deploy::agent::Error::Backend(_) => exit::ERROR,
+                        _ => exit::REFUSED,
+                    });
+                }
+            }
+        }
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&plan)?);
+    } else {
+        print_plan(&plan);
+    }
+    Ok(exit::OK)
 }
 
 /// Follows the execution that holds a service (`--wait`) until it ends;

@@ -20,7 +20,7 @@ use windlass_deploy::target::ecs::resume::{pending, Action, Pending, Unfinished}
 use windlass_deploy::target::ecs::run::{Ecs, Report};
 use windlass_engine::format_timestamp;
 use windlass_engine::Status;
-use windlass_store::releases::{Releases, SqliteReleases};
+use windlass_store::releases::{Releases, ServiceKey, SqliteReleases};
 use windlass_store::sqlite::{Durability, SqliteStore};
 
 use super::agent::StateArgs;
@@ -183,7 +183,7 @@ pub fn rollback(service: &str, release: Option<&str>, state: &StateArgs) -> anyh
         Ok(_) => {}
     }
     match tokio.block_on(ecs.rollback(&key, release)) {
-        Ok(report) => Ok(match print(&key, &report) {
+        Ok(report) => Ok(match print(&key.to_string(), &report) {
             exit::OK => exit::OK,
             _ => exit::FAILED,
         }),
@@ -198,7 +198,7 @@ pub fn rollback(service: &str, release: Option<&str>, state: &StateArgs) -> anyh
 /// left unfinished, if any, and reports it as its own process would have:
 /// the interrupted execution and the exit code its end means. A deploy
 /// that a live process runs now is an error (its exit code).
-async fn settle(ecs: &Ecs, key: &str) -> Result<Option<(Unfinished, u8)>, u8> {
+async fn settle(ecs: &Ecs, key: &ServiceKey) -> Result<Option<(Unfinished, u8)>, u8> {
     let unfinished = match ecs.unfinished(key) {
         Ok(Some(unfinished)) => unfinished,
         Ok(None) => return Ok(None),
@@ -214,7 +214,7 @@ async fn settle(ecs: &Ecs, key: &str) -> Result<Option<(Unfinished, u8)>, u8> {
     eprintln!("{key}: {}", interrupted(&unfinished));
     match ecs.resume(&unfinished).await {
         Ok(report) => {
-            let code = print(key, &report);
+            let code = print(&key.to_string(), &report);
             Ok(Some((unfinished, code)))
         }
         Err(e) => {
@@ -247,19 +247,22 @@ fn interrupted(unfinished: &Unfinished) -> String {
     )
 }
 
-fn key_of(releases: &dyn Releases, service: &str) -> anyhow::Result<String> {
+fn key_of(releases: &dyn Releases, service: &str) -> anyhow::Result<ServiceKey> {
     if service.starts_with("ecs/") {
-        return Ok(service.into());
+        return Ok(service.parse()?);
     }
-    let keys: Vec<String> = releases
-        .services()?
+    let keys: Vec<ServiceKey> = releases
+        .keys()?
         .into_iter()
-        .filter(|k| k.starts_with("ecs/") && k.ends_with(&format!("/{service}")))
+        .filter(|k| k.is_ecs() && k.service() == service)
         .collect();
     match keys.as_slice() {
         [one] => Ok(one.clone()),
         [] => anyhow::bail!("no ECS service {service} was deployed from this state folder; `windlass releases` lists what was"),
-        many => anyhow::bail!("{service} is on several clusters: name one of {}", many.join(", ")),
+        many => anyhow::bail!(
+            "{service} is on several clusters: name one of {}",
+            many.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+        ),
     }
 }
 
@@ -293,7 +296,7 @@ fn print(name: &str, report: &Report) -> u8 {
                     "  what to do: {}",
                     advice(
                         &format!("execution {}", report.execution),
-                        &report.key,
+                        &report.key.to_string(),
                         code.trim_end_matches(')')
                     )
                 );
@@ -313,7 +316,8 @@ pub fn status(service: &str, state: &StateArgs) -> anyhow::Result<u8> {
     let db = database(&state.dir());
     let releases = SqliteReleases::open(&db)?;
     let key = key_of(&releases, service)?;
-    let mut parts = key.splitn(3, '/').skip(1);
+    let text = key.to_string();
+    let mut parts = text.splitn(3, '/').skip(1);
     let (Some(cluster), Some(name)) = (parts.next(), parts.next()) else {
         anyhow::bail!("{key} is not ecs/CLUSTER/SERVICE");
     };

@@ -2,20 +2,22 @@
 //! of a release's containers (the live release by default), straight from
 //! the engine; with `--follow`, as it is written, until they stop.
 
-use std::collections::BTreeMap;
-
 use windlass_deploy::agent::database;
 use windlass_deploy::backend::docker::Docker;
-use windlass_deploy::backend::{RELEASE_LABEL, SERVICE_LABEL};
+use windlass_deploy::backend::release_labels;
 use windlass_deploy::Backend;
 use windlass_store::releases::{Releases, SqliteReleases};
 
 use super::agent::StateArgs;
+use super::which::AppArgs;
 use crate::exit;
 
 #[derive(clap::Args)]
 pub struct Args {
+    /// The service (SERVICE of the app meant, or APP/SERVICE).
     service: String,
+    #[command(flatten)]
+    which: AppArgs,
     /// The release (default: the live one).
     #[arg(long)]
     release: Option<String>,
@@ -30,33 +32,29 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<u8> {
+    let db = database(&args.state.dir());
+    if !db.exists() {
+        anyhow::bail!(
+            "no windlass state at {}: nothing was deployed there",
+            db.display()
+        );
+    }
+    let store = SqliteReleases::open(&db)?;
+    let key = args.which.key(&store, &args.service)?;
+    let installation = store.installation()?;
     let release = match &args.release {
         Some(release) => release.clone(),
-        None => {
-            let db = database(&args.state.dir());
-            let live = if db.exists() {
-                SqliteReleases::open(&db)?.live(&args.service)?
-            } else {
-                None
-            };
-            match live {
-                Some(live) => live.release,
-                None => anyhow::bail!(
-                    "service {} has no live release; name one with --release",
-                    args.service
-                ),
-            }
-        }
+        None => match store.live(&key)? {
+            Some(live) => live.release,
+            None => anyhow::bail!("service {key} has no live release; name one with --release"),
+        },
     };
     let tokio = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     tokio.block_on(async move {
         let docker = Docker::connect().await?;
-        let labels = BTreeMap::from([
-            (SERVICE_LABEL.to_owned(), args.service.clone()),
-            (RELEASE_LABEL.to_owned(), release.clone()),
-        ]);
+        let labels = release_labels(&installation, &key, &release);
         let containers = docker.list_containers(&labels).await?;
         if containers.is_empty() {
             anyhow::bail!(

@@ -3,6 +3,7 @@
 pub mod agent;
 pub mod bench;
 pub mod compose_files;
+pub mod config;
 pub mod conformance;
 pub mod dashboard;
 pub mod deploy;
@@ -17,3 +18,4 @@ pub mod run;
 pub mod server;
 pub mod status;
 pub mod validate;
+pub mod which;

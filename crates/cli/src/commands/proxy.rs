@@ -1,15 +1,16 @@
 //! `windlass proxy`: the small long-lived process that holds every deployed
 //! service's proxy (`windlass_proxy::daemon`). `windlass agent` starts it
-//! when none runs and drives it over a loopback control API; it keeps
+//! when none runs and drives it over the control socket `proxy/proxy.sock`
+//! of the state folder (its user's and root's only); it keeps
 //! serving while the agent is stopped, restarted or killed, and a restarted
 //! proxy routes as before from its state file.
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use windlass_proxy::daemon::{self, Client};
+use windlass_proxy::owner;
 
 use super::agent::StateArgs;
 use crate::exit;
@@ -18,9 +19,6 @@ use crate::exit;
 pub struct Args {
     #[command(flatten)]
     state: StateArgs,
-    /// The control API's address; keep it on loopback (it has no authentication).
-    #[arg(long, default_value = "127.0.0.1:0")]
-    control: SocketAddr,
 }
 
 /// The proxy daemon's own folder inside a state folder.
@@ -30,19 +28,22 @@ pub fn folder(state: &Path) -> PathBuf {
 
 pub fn run(args: Args) -> anyhow::Result<u8> {
     let dir = folder(&args.state.dir());
+    if let Err(e) = owner::raise_open_files() {
+        eprintln!("windlass: cannot raise the open files limit to its hard limit: {e}");
+    }
     let tokio = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     tokio.block_on(async move {
+        owner::private_dir(&args.state.dir())?;
         let daemon = daemon::Daemon::start(daemon::Config {
-            control: args.control,
             state_dir: dir.clone(),
         })
         .await?;
         eprintln!(
             "windlass proxy (pid {}) controlled on {}; routing kept in {}",
             std::process::id(),
-            daemon.control_addr(),
+            daemon.control_socket().display(),
             dir.display()
         );
         daemon.run_until_signal().await?;
@@ -57,7 +58,7 @@ pub async fn connect(state: &Path) -> anyhow::Result<Client> {
     if let Some(client) = reachable(state).await {
         return Ok(client);
     }
-    std::fs::create_dir_all(state).with_context(|| format!("cannot create {}", state.display()))?;
+    owner::private_dir(state)?;
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)

@@ -7,12 +7,16 @@ use windlass_deploy::agent::database;
 use windlass_store::releases::{Outcome, Releases, SqliteReleases};
 
 use super::agent::StateArgs;
+use super::which::AppArgs;
 use crate::exit;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// The service; without one, the apps' releases.
+    /// The service (SERVICE of the app meant, or APP/SERVICE); without one,
+    /// the apps' releases.
     service: Option<String>,
+    #[command(flatten)]
+    which: AppArgs,
     /// A JSON array on stdout.
     #[arg(long)]
     json: bool,
@@ -32,6 +36,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     let Some(service) = &args.service else {
         return apps(&store, args.json);
     };
+    let service = &args.which.key(&store, service)?;
     let live = store.live(service)?.map(|l| l.release);
     let releases = store.list(service)?;
     if args.json {

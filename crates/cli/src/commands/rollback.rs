@@ -12,24 +12,28 @@ use windlass_engine::Status;
 
 use super::agent::{refused, running, StateArgs};
 use super::deploy::{follow, step_times, who};
+use super::which::AppArgs;
 use crate::exit;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// The service to roll back; without one, the whole app.
+    /// The service to roll back (SERVICE of the app meant, or APP/SERVICE);
+    /// without one, the whole app.
     service: Option<String>,
     /// The service's release to go back to (default: the newest earlier one
     /// that went live).
     release: Option<String>,
-    /// The app to roll back (without SERVICE): default the app of `-f`, or
-    /// the only app deployed.
-    #[arg(long, conflicts_with = "service")]
+    /// The app whose SERVICE, or which app (without SERVICE), to roll back.
+    /// Default: the app of `-f`, else of the Compose file in this folder;
+    /// for a SERVICE only one app has, that app; without SERVICE, the only
+    /// app deployed.
+    #[arg(long)]
     app: Option<String>,
     /// The app release to go back to (without SERVICE), such as `a2`.
     #[arg(long, value_name = "APP_RELEASE", conflicts_with = "service")]
     to: Option<String>,
-    /// The Compose file whose app to roll back (without SERVICE).
-    #[arg(short = 'f', long = "file", conflicts_with = "service")]
+    /// The Compose file whose app (or app's SERVICE) to roll back.
+    #[arg(short = 'f', long = "file")]
     file: Option<std::path::PathBuf>,
     /// One JSON object on stdout instead of progress lines.
     #[arg(long)]
@@ -56,18 +60,29 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     tokio.block_on(async move {
         let asked = Instant::now();
         let client = running(&args.state)?;
-        let app = match (&args.app, &args.file) {
-            (Some(app), _) => Some(app.clone()),
-            (None, Some(file)) => Some(windlass_deploy::agent::app_name(
-                &windlass_deploy::compose::load(file)?,
-            )),
-            (None, None) => None,
+        let which = AppArgs {
+            app: args.app.clone(),
+            files: args.file.iter().cloned().collect(),
         };
-        let request = RollbackRequest {
-            service: args.service.clone(),
-            app,
-            release: args.release.clone().or_else(|| args.to.clone()),
-            by: who(),
+        let named = which.named()?;
+        let here = if named.is_none() { AppArgs::here() } else { None };
+        let request = match &args.service {
+            // A bare name prefers the folder's app if it has the service.
+            Some(_) => RollbackRequest {
+                service: args.service.clone(),
+                app: named,
+                here,
+                release: args.release.clone(),
+                by: who(),
+            },
+            // The whole app: the one named, else the folder's.
+            None => RollbackRequest {
+                service: None,
+                app: named.or(here),
+                here: None,
+                release: args.release.clone().or_else(|| args.to.clone()),
+                by: who(),
+            },
         };
         let started = match client.rollback(&request).await {
             Ok(started) => started,
@@ -87,6 +102,11 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
                         .collect::<Vec<_>>()
                         .join(", "),
                 ),
+                ..first.clone()
+            },
+            // One service: named with its app.
+            (Some(app), _) => Started {
+                service: format!("{app}/{}", first.service),
                 ..first.clone()
             },
             _ => first.clone(),

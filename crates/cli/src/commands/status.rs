@@ -17,6 +17,9 @@ pub struct Args {
     /// deployments as ECS reports them.
     #[arg(long, value_name = "SERVICE")]
     ecs: Option<String>,
+    /// Only this app's services (default: every app's).
+    #[arg(long, value_name = "APP")]
+    app: Option<String>,
     #[command(flatten)]
     state: StateArgs,
 }
@@ -32,10 +35,13 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         let client = connect(&args.state, false).await.ok()?;
         client.status().await.ok()
     });
-    let status = match from_agent {
+    let mut status = match from_agent {
         Some(status) => status,
         None => from_store(&args.state)?,
     };
+    if let Some(app) = &args.app {
+        status.services.retain(|s| s.service.app() == app);
+    }
     if args.json {
         println!("{}", serde_json::to_string(&status)?);
         return Ok(exit::OK);
@@ -57,6 +63,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
 
 /// What the store says is live, when no agent runs.
 fn from_store(state: &StateArgs) -> anyhow::Result<StatusView> {
+    super::agent::refuse_others_state(&state.dir())?;
     let db = database(&state.dir());
     let mut services = Vec::new();
     if db.exists() {
@@ -85,8 +92,8 @@ fn line(s: &ServiceStatus) -> String {
         .map_or_else(String::new, |l| format!("; deploying: {}", l.holder));
     let count = |n: Option<u64>| n.map_or_else(|| "-".to_owned(), |n| n.to_string());
     format!(
-        "{:<16} {:<22} live {:<6} upstreams {}  requests {} 5xx {}{}",
-        s.service,
+        "{:<24} {:<22} live {:<6} upstreams {}  requests {} 5xx {}{}",
+        s.service.to_string(),
         s.address.as_deref().unwrap_or("(no proxy)"),
         s.live.as_deref().unwrap_or("-"),
         if s.upstreams.is_empty() {

@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 
 use serde::Serialize;
-use windlass_store::releases::{AppRelease, Outcome, Releases};
+use windlass_store::releases::{AppRelease, Outcome, Releases, ServiceKey};
 
 use crate::Error;
 
@@ -44,12 +44,19 @@ pub struct AppReleaseView {
 /// Every app of `releases`, given each service's live release.
 pub(super) fn apps(
     releases: &dyn Releases,
-    live: &HashMap<String, String>,
+    lives: &HashMap<ServiceKey, String>,
 ) -> Result<Vec<AppView>, Error> {
     let mut apps = Vec::new();
     for app in releases.apps()? {
         let list = releases.app_releases(&app)?;
-        let (serving, warm) = serving_and_warm(&list, live);
+        // The app's own services only: another app may have one of the
+        // same name.
+        let live: HashMap<String, String> = lives
+            .iter()
+            .filter(|(key, _)| key.app() == app)
+            .map(|(key, release)| (key.service().to_owned(), release.clone()))
+            .collect();
+        let (serving, warm) = serving_and_warm(&list, &live);
         apps.push(AppView {
             app,
             live: serving,

@@ -21,7 +21,7 @@ use async_trait::async_trait;
 use axum::extract::State;
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use windlass_store::releases::{Live, Outcome, Release, Releases};
+use windlass_store::releases::{Live, Outcome, Release, Releases, ServiceKey};
 use windlass_store::Store;
 
 use crate::{Dashboard, Error};
@@ -50,7 +50,8 @@ pub trait Agent: Send + Sync + 'static {
     async fn rollback(&self, what: &Rollback, by: &str) -> Result<String, String>;
 }
 
-/// What a rollback from the page takes back: JSON `{"service": "web"}` or
+/// What a rollback from the page takes back: JSON `{"service": "shop/web"}`
+/// (`APP/SERVICE`; a bare name only one app has is taken too) or
 /// `{"app": "shop"}`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -73,6 +74,7 @@ impl std::fmt::Display for Rollback {
 /// One release's counters in one service's proxy.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ReleaseTraffic {
+    /// The proxy's name: the service's `APP/SERVICE`.
     pub service: String,
     pub release: String,
     pub requests: u64,
@@ -93,7 +95,13 @@ pub struct ServicesView {
 
 #[derive(Serialize)]
 pub struct ServiceView {
+    /// `APP/SERVICE`: which app's service (two apps may both have a `web`);
+    /// what a rollback from the page names and the proxy's traffic is
+    /// counted under.
     pub service: String,
+    /// The app and the service's name in it, apart.
+    pub app: String,
+    pub name: String,
     pub live: Option<String>,
     /// The release a rollback goes back to: the newest earlier one that went live.
     pub warm: Option<String>,
@@ -142,7 +150,7 @@ pub async fn services(State(d): State<Arc<Dashboard>>) -> Result<Json<ServicesVi
         tokio::task::spawn_blocking(move || -> Result<(Vec<_>, Vec<AppView>), Error> {
             let mut out = Vec::new();
             let mut lives = HashMap::new();
-            for service in releases.services()? {
+            for service in releases.keys()? {
                 let live = releases.live(&service)?;
                 let list = releases.list(&service)?;
                 let mut rows = Vec::new();
@@ -180,10 +188,11 @@ pub async fn services(State(d): State<Arc<Dashboard>>) -> Result<Json<ServicesVi
 
 fn service_view(
     traffic: &TrafficLog,
-    service: String,
+    key: ServiceKey,
     live: Option<Live>,
     rows: Vec<(Release, Option<i64>)>,
 ) -> ServiceView {
+    let service = key.to_string();
     let live_id = live.as_ref().map(|l| l.release.clone());
     let warm = rows
         .iter()
@@ -216,6 +225,8 @@ fn service_view(
         live: live_id,
         warm,
         service,
+        app: key.app().to_owned(),
+        name: key.service().to_owned(),
         releases,
     }
 }

@@ -140,7 +140,7 @@ mod tests {
             }
             let n = self.looks.fetch_add(1, Ordering::SeqCst) + 1;
             Ok(vec![ReleaseTraffic {
-                service: "web".into(),
+                service: "shop/web".into(),
                 release: "r1".into(),
                 requests: 10 * n,
                 server_errors: n,
@@ -174,7 +174,7 @@ mod tests {
         let sampler = start_sampling(&dashboard).expect("an agent to sample");
         // Samples at 0, 2, 4 and 6 s of the (paused) clock.
         tokio::time::sleep(Duration::from_millis(7_000)).await;
-        let series = dashboard.traffic.series("web", "r1");
+        let series = dashboard.traffic.series("shop/web", "r1");
         let requests: Vec<u64> = series.iter().map(|s| s.requests).collect();
         assert_eq!(requests, vec![10, 20, 30, 40]);
         let gaps: Vec<i64> = series
@@ -191,7 +191,7 @@ mod tests {
         let r1 = deploys
             .releases
             .create(NewRelease {
-                service: "web".into(),
+                service: "shop/web".parse().expect("a key"),
                 compose_file: "compose.yaml".into(),
                 compose_text: String::new(),
                 by: "test".into(),
@@ -219,7 +219,7 @@ mod tests {
         let sampler = start_sampling(&dashboard).expect("an agent to sample");
         let periods = SAMPLES as u64 + 10;
         tokio::time::sleep(SAMPLE_EVERY * periods as u32 + Duration::from_millis(500)).await;
-        let series = dashboard.traffic.series("web", "r1");
+        let series = dashboard.traffic.series("shop/web", "r1");
         assert_eq!(series.len(), SAMPLES);
         // The oldest were dropped: the last sample is look number periods + 1.
         assert_eq!(series.last().map(|s| s.requests), Some(10 * (periods + 1)));
@@ -241,7 +241,7 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(2_500)).await;
         let problem = dashboard.traffic.problem().expect("a problem");
         assert!(problem.contains("did not answer within 2 s"), "{problem}");
-        assert!(dashboard.traffic.series("web", "r1").is_empty());
+        assert!(dashboard.traffic.series("shop/web", "r1").is_empty());
         sampler.abort();
     }
 

@@ -1,23 +1,24 @@
 //! The agent's control API on axum: [`app`] routes the [`contract`]'s
-//! requests to the [`Agent`]; [`Client`] is the CLI's side. The address is
-//! written to the state folder's `agent.addr` so that the CLI finds it.
-//! Only the agent changes what runs; the CLI asks it here.
+//! requests to the [`Agent`]; [`Client`] is the CLI's side. It is served on
+//! the unix socket `agent.sock` of the state folder ([`super::socket_file`]),
+//! which only the agent's own user and root reach
+//! ([`windlass_proxy::owner`]); who deploys is the connection's user, as the
+//! kernel tells it, never what the request says. Only the agent changes
+//! what runs; the CLI asks it here.
 
-use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::{Method, Request};
-use hyper_util::rt::TokioIo;
+use axum::{Extension, Json, Router};
+use hyper::Method;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::UnixListener;
+use windlass_proxy::owner::{self, Peer};
 
 use super::contract::{
     self, DeployRequest, DownReport, DownRequest, ErrorBody, ErrorKind, ExecutionQuery,
@@ -44,18 +45,43 @@ pub fn app(agent: Agent) -> Router {
         .with_state(agent)
 }
 
+/// Listens on the agent's socket `path` (a stale one replaced, a live one
+/// refused).
+pub async fn bind(path: &Path) -> Result<UnixListener, owner::Error> {
+    owner::bind(path).await
+}
+
 /// Serves the API on `listener` until the process ends.
-pub async fn serve(agent: Agent, listener: TcpListener) {
-    if let Err(e) = axum::serve(listener, app(agent)).await {
-        tracing::error!(%e, "the agent API stopped");
+pub async fn serve(agent: Agent, listener: UnixListener) {
+    owner::serve(
+        listener,
+        app(agent),
+        owner::HEADER_TIMEOUT,
+        std::future::pending(),
+    )
+    .await;
+}
+
+/// Who a release records as its deployer: the connection's user on this
+/// host, and whom it says it acts for when that is someone else (the
+/// dashboard acts for its signed-in users).
+pub fn recorded_by(peer: &Peer, claimed: &str) -> String {
+    let caller = format!("{}@{}", peer.user_name(), crate::holder::host_name());
+    let claimed = claimed.trim();
+    if claimed.is_empty() || claimed == caller {
+        caller
+    } else {
+        format!("{caller} for {claimed}")
     }
 }
 
 async fn deploy(
     State(agent): State<Agent>,
+    Extension(peer): Extension<Peer>,
     body: Result<Json<DeployRequest>, JsonRejection>,
 ) -> Result<Json<Vec<Started>>, Refusal> {
-    let Json(request) = body.map_err(Refusal::body)?;
+    let Json(mut request) = body.map_err(Refusal::body)?;
+    request.by = recorded_by(&peer, &request.by);
     Ok(Json(agent.deploy(request).await?))
 }
 
@@ -69,9 +95,11 @@ async fn plan(
 
 async fn rollback(
     State(agent): State<Agent>,
+    Extension(peer): Extension<Peer>,
     body: Result<Json<RollbackRequest>, JsonRejection>,
 ) -> Result<Json<Vec<Started>>, Refusal> {
-    let Json(request) = body.map_err(Refusal::body)?;
+    let Json(mut request) = body.map_err(Refusal::body)?;
+    request.by = recorded_by(&peer, &request.by);
     Ok(Json(agent.rollback(request).await?))
 }
 
@@ -203,12 +231,10 @@ impl IntoResponse for Refusal {
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ClientError {
     #[error(
-        "cannot reach the windlass agent on {address}: {message}; is `windlass agent` running?"
+        "cannot reach the windlass agent on {}: {message}; is `windlass agent` running?",
+        socket.display()
     )]
-    Unreachable {
-        address: SocketAddr,
-        message: String,
-    },
+    Unreachable { socket: PathBuf, message: String },
     /// The agent answered with a refusal.
     #[error("{}", .0.message)]
     Refused(ErrorBody),
@@ -226,15 +252,20 @@ impl ClientError {
     }
 }
 
-/// The CLI's side of the API.
+/// The CLI's side of the API: each call one connection to the agent's
+/// socket, made only once the kernel said the agent runs as this user or
+/// as root.
 #[derive(Debug, Clone)]
 pub struct Client {
-    address: SocketAddr,
+    socket: owner::Client,
 }
 
 impl Client {
-    pub fn new(address: SocketAddr) -> Client {
-        Client { address }
+    /// A client of the agent whose socket is `socket`.
+    pub fn new(socket: PathBuf) -> Client {
+        Client {
+            socket: owner::Client::new(socket),
+        }
     }
 
     pub async fn deploy(&self, request: &DeployRequest) -> Result<Vec<Started>, ClientError> {
@@ -276,42 +307,20 @@ impl Client {
         path: &str,
         body: Option<&B>,
     ) -> Result<T, ClientError> {
-        let unreachable = |e: &dyn std::fmt::Display| ClientError::Unreachable {
-            address: self.address,
-            message: e.to_string(),
-        };
         let body = match body {
             Some(body) => {
                 serde_json::to_vec(body).map_err(|e| ClientError::Unexpected(e.to_string()))?
             }
             None => Vec::new(),
         };
-        let stream = TcpStream::connect(self.address)
-            .await
-            .map_err(|e| unreachable(&e))?;
-        let _ = stream.set_nodelay(true);
-        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|e| unreachable(&e))?;
-        tokio::spawn(connection);
-        let request = Request::builder()
-            .method(method)
-            .uri(path)
-            .header(hyper::header::HOST, self.address.to_string())
-            .header(hyper::header::CONTENT_TYPE, "application/json")
-            .body(Full::new(Bytes::from(body)))
-            .map_err(|e| ClientError::Unexpected(e.to_string()))?;
-        let response = sender
-            .send_request(request)
-            .await
-            .map_err(|e| unreachable(&e))?;
-        let status = response.status();
-        let bytes = response
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| unreachable(&e))?
-            .to_bytes();
+        let (status, bytes) =
+            self.socket
+                .send(method, path, body)
+                .await
+                .map_err(|e| ClientError::Unreachable {
+                    socket: self.socket.path().to_owned(),
+                    message: e.to_string(),
+                })?;
         if !status.is_success() {
             return Err(match serde_json::from_slice::<ErrorBody>(&bytes) {
                 Ok(body) => ClientError::Refused(body),
@@ -347,6 +356,7 @@ mod tests {
     use std::sync::Arc;
 
     use axum::body::Body;
+    use http_body_util::BodyExt;
     use tower::ServiceExt;
     use windlass_store::memory::MemoryStore;
     use windlass_store::releases::{Live, SqliteReleases};
@@ -368,6 +378,7 @@ mod tests {
             .method(method)
             .uri(path)
             .header("content-type", "application/json")
+            .extension(Peer::this_process())
             .body(Body::from(body.to_owned()))
             .expect("request");
         let response = app(agent.clone()).oneshot(request).await.expect("answer");
@@ -447,16 +458,19 @@ mod tests {
 
     #[tokio::test]
     async fn the_client_reads_what_the_server_writes() {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let address = listener.local_addr().expect("address");
+        let dir = std::env::temp_dir().join(format!("windlass-agent-api-{}", std::process::id()));
+        owner::private_dir(&dir).expect("state folder");
+        let socket = dir.join("agent.sock");
+        let listener = bind(&socket).await.expect("bind");
         tokio::spawn(serve(agent(), listener));
-        let client = Client::new(address);
+        let client = Client::new(socket.clone());
         let status = client.status().await.expect("status");
         assert!(status.services.is_empty());
         let refused = client
             .rollback(&RollbackRequest {
                 service: Some("web".into()),
                 app: None,
+                here: None,
                 release: None,
                 by: "me@here".into(),
             })
@@ -468,5 +482,76 @@ mod tests {
             .await
             .expect_err("none");
         assert_eq!(missing.kind(), ErrorKind::NotFound);
+        assert!(
+            matches!(bind(&socket).await, Err(owner::Error::InUse(_))),
+            "a second agent cannot take the socket of one that answers"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[tokio::test]
+    async fn a_release_records_the_connections_user_not_the_one_the_request_names() {
+        let backend = Arc::new(FakeBackend::new());
+        backend.add_image("web:1");
+        let agent = Agent::new(
+            Arc::new(MemoryStore::new()),
+            Arc::new(SqliteReleases::in_memory().expect("releases")),
+            backend,
+            crate::workflow::Config::default(),
+        );
+        agent.resume().await.expect("resume");
+        let request = DeployRequest {
+            compose_file: "/nowhere/compose.yaml".into(),
+            compose_text: "services:\n  web:\n    image: web:1\n    x-windlass: {watch: 0s}\n"
+                .into(),
+            by: "root@elsewhere".into(),
+            ..DeployRequest::default()
+        };
+        let nobody = Peer {
+            uid: 65534,
+            gid: 65534,
+            pid: None,
+        };
+        let call = axum::http::Request::builder()
+            .method("POST")
+            .uri(contract::DEPLOY)
+            .header("content-type", "application/json")
+            .extension(nobody)
+            .body(Body::from(serde_json::to_vec(&request).expect("json")))
+            .expect("request");
+        let answer = app(agent.clone()).oneshot(call).await.expect("answer");
+        assert_eq!(answer.status(), 200);
+        let release = agent
+            .releases()
+            .get(
+                &windlass_store::releases::ServiceKey::new("nowhere", "web").expect("key"),
+                "r1",
+            )
+            .expect("read")
+            .expect("r1 recorded");
+        let host = crate::holder::host_name();
+        assert_eq!(
+            release.by,
+            format!("{}@{host} for root@elsewhere", nobody.user_name())
+        );
+    }
+
+    #[test]
+    fn the_recorded_deployer_is_the_connections_user() {
+        let root = Peer {
+            uid: 0,
+            gid: 0,
+            pid: None,
+        };
+        let host = crate::holder::host_name();
+        assert_eq!(recorded_by(&root, ""), format!("root@{host}"));
+        assert_eq!(
+            recorded_by(&root, &format!("root@{host}")),
+            format!("root@{host}")
+        );
+        assert_eq!(
+            recorded_by(&root, "mallory@elsewhere"),
+            format!("root@{host} for mallory@elsewhere")
+        );
     }
 }

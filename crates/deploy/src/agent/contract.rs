@@ -86,6 +86,10 @@ pub struct RollbackRequest {
     /// The app; with no service, default: the only app deployed.
     #[serde(default)]
     pub app: Option<String>,
+    /// The app of the Compose file in the caller's folder: a bare service
+    /// name means its service when it has one (see `agent::which`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub here: Option<String>,
     /// Default: the newest earlier (app) release that went live.
     #[serde(default)]
     pub release: Option<String>,

@@ -14,7 +14,8 @@ use crate::compose;
 
 impl Agent {
     pub async fn down(&self, request: DownRequest) -> Result<DownReport, Error> {
-        let project = compose::parse(&request.compose_text, Path::new(&request.compose_file))?;
+        let project =
+            compose::parse_pinned(&request.compose_text, Path::new(&request.compose_file))?;
         let asked = super::contract::DeployRequest {
             compose_file: request.compose_file.clone(),
             compose_text: request.compose_text.clone(),

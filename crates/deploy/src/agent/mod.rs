@@ -1,6 +1,7 @@
 //! The long-lived windlass process that serves deployed services: it holds
 //! each service's proxy, runs deploys and rollbacks as executions on the
-//! durable runtime, and answers the CLI over a loopback HTTP API ([`api`]).
+//! durable runtime, and answers the CLI over an HTTP API on a unix socket
+//! that only its own user and root reach ([`api`]).
 //!
 //! Deploys and rollbacks take the service's lock in the store first; the
 //! agent beats the heartbeat of every lock it holds, so that a lock whose
@@ -13,6 +14,7 @@ pub mod contract;
 mod down;
 mod follow;
 mod plan;
+pub mod which;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -190,10 +192,20 @@ impl Agent {
 
     /// The agent of state folder `dir` (`windlass.db` in it) on the local
     /// Docker engine, its services served by `proxies`.
+    /// The folder is made 0700 and the database 0600: pinned texts can hold
+    /// secrets.
     pub async fn open(dir: &Path, proxies: Proxies) -> Result<Agent, String> {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        windlass_proxy::owner::private_dir(dir).map_err(|e| e.to_string())?;
         let db = database(dir);
+        for file in [
+            db.clone(),
+            sqlite_side_file(&db, "-wal"),
+            sqlite_side_file(&db, "-shm"),
+        ] {
+            if file == db || file.exists() {
+                windlass_proxy::owner::private_file(&file).map_err(|e| e.to_string())?;
+            }
+        }
         let store = SqliteStore::open(&db, Durability::Full).map_err(|e| e.to_string())?;
         let releases = SqliteReleases::open(&db).map_err(|e| e.to_string())?;
         let docker = crate::backend::docker::Docker::connect()
@@ -286,7 +298,8 @@ impl Agent {
     /// file's) as one app release in one execution; with the user's own
     /// definition, one execution per service.
     pub async fn deploy(&self, request: DeployRequest) -> Result<Vec<Started>, Error> {
-        let project = compose::parse(&request.compose_text, Path::new(&request.compose_file))?;
+        let project =
+            compose::parse_pinned(&request.compose_text, Path::new(&request.compose_file))?;
         let services = services_asked(&request, &project)?;
         if request.definition.is_none() {
             return self.deploy_app(&request, &project, &services).await;
@@ -407,41 +420,22 @@ impl Agent {
     pub async fn rollback(&self, request: RollbackRequest) -> Result<Vec<Started>, Error> {
         match &request.service {
             Some(service) => {
-                let key = self.resolve(request.app.as_deref(), service)?;
+                let key = which::resolve(
+                    self.releases.keys()?,
+                    request.app.as_deref(),
+                    request.here.as_deref(),
+                    service,
+                )?;
                 Ok(vec![self.rollback_service(&key, &request).await?])
             }
             None => self.rollback_app(&request).await,
         }
     }
 
-    /// The service a request names: `APP/SERVICE`, or a name with its app
-    /// given apart, or a bare name that only one app deployed here has.
-    /// A bare name two apps share is refused with the choices.
+    /// The service a request names (see [`which::resolve`]), without a
+    /// folder's app to prefer.
     pub fn resolve(&self, app: Option<&str>, service: &str) -> Result<ServiceKey, Error> {
-        if let Ok(key) = service.parse::<ServiceKey>() {
-            return Ok(key);
-        }
-        if let Some(app) = app {
-            return Ok(ServiceKey::new(app, service)?);
-        }
-        let mut owners: Vec<ServiceKey> = self
-            .releases
-            .keys()?
-            .into_iter()
-            .filter(|k| k.service() == service && !k.is_ecs())
-            .collect();
-        match owners.len() {
-            0 => Err(Error::UnknownService(service.to_owned())),
-            1 => Ok(owners.remove(0)),
-            _ => Err(Error::Ambiguous {
-                service: service.to_owned(),
-                choices: owners
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            }),
-        }
+        which::resolve(self.releases.keys()?, app, None, service)
     }
 
     /// Refuses to go back to a release that is pruned or never went live.
@@ -741,9 +735,16 @@ pub fn database(dir: &Path) -> PathBuf {
     dir.join("windlass.db")
 }
 
-/// Where a running agent writes its API address.
-pub fn address_file(dir: &Path) -> PathBuf {
-    dir.join("agent.addr")
+/// SQLite's `-wal` or `-shm` file beside `db`.
+fn sqlite_side_file(db: &Path, suffix: &str) -> PathBuf {
+    let mut name = db.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+/// The unix socket a running agent serves its API on.
+pub fn socket_file(dir: &Path) -> PathBuf {
+    dir.join("agent.sock")
 }
 
 pub(crate) fn execution_arn(machine: &str, name: &str) -> String {
@@ -913,6 +914,7 @@ mod tests {
             .rollback(RollbackRequest {
                 service: None,
                 app: None,
+                here: None,
                 release: None,
                 by: "me@here".into(),
             })
@@ -954,6 +956,7 @@ mod tests {
         let to = |release: Option<&str>| RollbackRequest {
             service: None,
             app: None,
+            here: None,
             release: release.map(str::to_owned),
             by: "me@here".into(),
         };

@@ -46,7 +46,7 @@ pub async fn plan(
     backend: &dyn Backend,
     request: &DeployRequest,
 ) -> Result<PlanView, Error> {
-    let project = compose::parse(&request.compose_text, Path::new(&request.compose_file))?;
+    let project = compose::parse_pinned(&request.compose_text, Path::new(&request.compose_file))?;
     let app = app_name(&project);
     let asked = super::services_asked(request, &project)?;
     let (changed, _) =

@@ -16,9 +16,9 @@ use super::interpolate::key_text;
 use super::locate::FieldPath;
 use super::merge::strip_tags;
 use super::mounts::{FileSource, Volume};
-use super::read::{kind, Loaded};
+use super::read::{absolute, kind, Loaded};
 use super::typed::{cast_scalars, check_field, typed};
-use super::{dotenv, rules, Network, Options, Project, Service};
+use super::{dotenv, pinned, rules, Network, Options, Project, Service};
 
 /// Builds the project; `None` when an error was reported.
 pub(crate) fn check(
@@ -35,6 +35,10 @@ pub(crate) fn check(
     } = loaded;
     let Value::Mapping(mut top) = strip_tags(value) else {
         return None;
+    };
+    let env = match options.pinned {
+        true => pinned::environment(&top),
+        false => env,
     };
     for key in top.keys().map(key_text).collect::<Vec<_>>() {
         let at = FieldPath::of(&[&key]);
@@ -110,6 +114,23 @@ pub(crate) fn check(
         let name = key_text(&name);
         if let Some(service) = service(&name, value, &env, report) {
             typed.insert(name, service);
+        }
+    }
+    // A long `build` without `context` builds the project folder (paths were
+    // made absolute before the files were merged, so it is still relative).
+    for build in typed
+        .values_mut()
+        .filter_map(|s: &mut Service| s.build.as_mut())
+    {
+        if build.context.is_relative() {
+            build.context = absolute(&project_dir, &build.context, None);
+        }
+    }
+    // `platform: ${DOCKER_PLATFORM:-}` left empty means no platform, as
+    // Compose reads it.
+    for service in typed.values_mut() {
+        if service.platform.as_deref() == Some("") {
+            service.platform = None;
         }
     }
     let active = active_profiles(options, &env);
@@ -221,6 +242,7 @@ fn section<T: DeserializeOwned + Default>(
         let key = key_text(&key);
         let at = FieldPath::of(&[name, &key]);
         if let Value::Mapping(fields) = &mut value {
+            legacy_external(fields, &at, report);
             strip_refused(fields, refused, &at, report);
             fields.retain(|k, _| !key_text(k).starts_with("x-"));
         }
@@ -233,6 +255,33 @@ fn section<T: DeserializeOwned + Default>(
         }
     }
     out
+}
+
+/// `external: {name: X}`, the form Compose file format 3.3 and earlier
+/// wrote, read as Docker Compose reads it: `external: true` with `name: X`,
+/// and a warning.
+fn legacy_external(fields: &mut Mapping, at: &FieldPath, report: &mut Report) {
+    let Some(Value::Mapping(external)) = fields.get("external") else {
+        return;
+    };
+    let name = external.get("name").cloned();
+    if let Some(name) = &name {
+        if fields.get("name").is_some_and(|written| written != name) {
+            report.error(
+                &at.key("external").key("name"),
+                "`external.name` and `name` differ: keep `name` only, beside `external: true`",
+            );
+            return;
+        }
+    }
+    report.warning(
+        &at.key("external"),
+        "`external: {name: ...}` is obsolete: write `name` beside `external: true`",
+    );
+    fields.insert("external".into(), Value::Bool(true));
+    if let Some(name) = name {
+        fields.insert("name".into(), name);
+    }
 }
 
 fn strip_refused(

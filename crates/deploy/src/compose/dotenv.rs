@@ -38,26 +38,26 @@ pub fn parse(
                 vars.push((line.to_owned(), None));
                 continue;
             }
-            return Err(fail(format!(
-                "{line:?} is not KEY=VALUE: expected a variable name, `=` and its value"
-            )));
+            return Err(fail(
+                "the line is not KEY=VALUE: expected a variable name, `=` and its value".into(),
+            ));
         };
         let key = key.trim();
         if !valid_name(key) {
-            return Err(fail(format!(
-                "{key:?} is not a variable name: expected letters, digits, `_`, `.` or `-`"
-            )));
+            return Err(fail(
+                "the name before `=` is not a variable name: expected letters, digits, `_`, `.` or `-`".into(),
+            ));
         }
         let lookup = |name: &str| seen.get(name).cloned().or_else(|| env(name));
         let value = value.trim_start();
         let value = if let Some(quoted) = value.strip_prefix('\'') {
             let (inner, _) = quoted
                 .split_once('\'')
-                .ok_or_else(|| fail(format!("the value of {key} opens a ' that is not closed")))?;
+                .ok_or_else(|| fail("the value opens a ' that is not closed".into()))?;
             inner.to_owned()
         } else if let Some(quoted) = value.strip_prefix('"') {
             let inner = double_quoted(quoted)
-                .ok_or_else(|| fail(format!("the value of {key} opens a \" that is not closed")))?;
+                .ok_or_else(|| fail("the value opens a \" that is not closed".into()))?;
             expand(&inner, &lookup).map_err(&fail)?
         } else {
             let unquoted = match value.find(" #") {
@@ -72,9 +72,15 @@ pub fn parse(
     Ok(vars)
 }
 
+/// The value with its variables replaced; an error says what is wrong
+/// without the text (an env file can be a secret, or not one at all, and
+/// its lines must not leak through a message).
 fn expand(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
     let mut findings: Vec<Finding> = Vec::new();
-    interpolate(text, lookup, &mut findings)
+    interpolate(text, lookup, &mut findings).map_err(|_| {
+        "the value has an invalid `$` interpolation: write `$$` for a literal `$`, or ${NAME}"
+            .into()
+    })
 }
 
 fn valid_name(name: &str) -> bool {
@@ -105,6 +111,27 @@ fn double_quoted(text: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_error_never_shows_the_files_text() {
+        let none = |_: &str| None;
+        for text in [
+            "root:$6$s3cr3t:19000:0:99999:7:::",
+            "s3cr3t key=1",
+            "KEY='s3cr3t",
+            "KEY=\"s3cr3t",
+            "KEY=${s3cr3t",
+            "KEY=${A:?s3cr3t}",
+        ] {
+            let error = parse(text, &none).expect_err(text);
+            assert_eq!(error.line, 1);
+            assert!(
+                !error.message.contains("s3cr3t"),
+                "{text}: {}",
+                error.message
+            );
+        }
+    }
 
     #[test]
     fn reads_compose_env_files() {

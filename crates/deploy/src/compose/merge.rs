@@ -303,6 +303,12 @@ mod tests {
             value["services"]["web"],
             yaml("{image: web, init: true, user: app, restart: always}")
         );
+        // An earlier merged mapping wins whole, its own merges included:
+        // `k` comes from c (merged into a), not from b.
+        let mut value =
+            yaml("x-c: &c {k: c}\nx-a: &a {<<: *c}\nx-b: &b {k: b}\nweb: {<<: [*a, *b]}\n");
+        apply_merge_keys(&mut value).expect("merges");
+        assert_eq!(value["web"], yaml("{k: c}"));
         let mut scalar = yaml("services:\n  web:\n    <<: 3\n");
         assert!(apply_merge_keys(&mut scalar).is_err());
     }

@@ -11,6 +11,7 @@
 //! know whether a file is good.
 
 mod buildkit;
+pub mod canonical;
 mod check;
 mod diagnostic;
 mod dotenv;
@@ -100,6 +101,11 @@ pub struct Options {
     /// Whether build contexts (Dockerfile, target, BuildKit) and secret
     /// files are looked at.
     pub files: FileChecks,
+    /// The text is a pinned one ([`pin_files`]' output, as the agent
+    /// receives and stores it): no `.env` is read and `environment` is not
+    /// used; what the deploying command resolved from its environment is in
+    /// the text's `x-windlass-environment`.
+    pub pinned: bool,
 }
 
 /// What of the host's files a check looks at beyond the Compose files.
@@ -119,6 +125,15 @@ impl Options {
     pub fn from_process() -> Options {
         Options {
             environment: std::env::vars().collect(),
+            ..Options::default()
+        }
+    }
+
+    /// Options for a pinned text: nothing of this process's environment or
+    /// of a `.env` file is read (the agent's secrets stay the agent's).
+    pub fn pinned() -> Options {
+        Options {
+            pinned: true,
             ..Options::default()
         }
     }
@@ -275,8 +290,8 @@ pub fn pin_files(
 ) -> (Option<(Project, String)>, Vec<Diagnostic>) {
     let mut tree = None;
     let (project, diagnostics) = run_keeping(&from_disk(files), options, Some(&mut tree));
-    let pinned = project.zip(tree).map(|(project, tree)| {
-        let text = pinned::pinned_text(&tree, &project);
+    let pinned = project.zip(tree).map(|(project, (tree, env))| {
+        let text = pinned::pinned_text(&tree, &project, &env);
         (project, text)
     });
     (pinned, diagnostics)
@@ -286,18 +301,21 @@ fn run(inputs: &[read::Input<'_>], options: &Options) -> (Option<Project>, Vec<D
     run_keeping(inputs, options, None)
 }
 
+/// The merged tree and the variables it was interpolated with.
+type Tree = (serde_norway::Value, BTreeMap<String, String>);
+
 /// [`run`], keeping a copy of the merged tree in `tree` when asked.
 fn run_keeping(
     inputs: &[read::Input<'_>],
     options: &Options,
-    tree: Option<&mut Option<serde_norway::Value>>,
+    tree: Option<&mut Option<Tree>>,
 ) -> (Option<Project>, Vec<Diagnostic>) {
     let mut report = diagnostic::Report::default();
     let Some(loaded) = read::read(inputs, options, &mut report) else {
         return (None, report.diagnostics);
     };
     if let Some(tree) = tree {
-        *tree = Some(loaded.value.clone());
+        *tree = Some((loaded.value.clone(), loaded.env.clone()));
     }
     let files = inputs.iter().map(|i| i.file.clone()).collect();
     let first = inputs.first().map(|i| i.file.clone()).unwrap_or_default();
@@ -307,6 +325,40 @@ fn run_keeping(
         check::check(loaded, options, &first, files, &mut report)
     };
     (project, report.diagnostics)
+}
+
+/// Reads and checks `files` as [`check_files`] does, and gives the project
+/// in Compose's canonical form, as `docker compose config` prints it.
+pub fn canonical_files(
+    files: &[PathBuf],
+    options: &Options,
+    normalize: canonical::Normalize,
+    format: canonical::Format,
+) -> (Option<String>, Vec<Diagnostic>) {
+    let (project, diagnostics) = check_files(files, options);
+    let text = project.map(|project| {
+        let environment = environment(&project, options);
+        let settings = canonical::Settings {
+            environment: &environment,
+            normalize,
+        };
+        canonical::text(&project, &settings, format)
+    });
+    (text, diagnostics)
+}
+
+/// The variables a project was read with: its `.env`, then `options`'
+/// environment over it.
+pub fn environment(project: &Project, options: &Options) -> BTreeMap<String, String> {
+    let mut report = diagnostic::Report::default();
+    let mut env = read::read_env_files(
+        &[project.directory.join(".env")],
+        false,
+        &options.environment,
+        &mut report,
+    );
+    env.extend(options.environment.clone());
+    env
 }
 
 /// Reads and checks the Compose file at `path`, with this process's
@@ -322,7 +374,17 @@ pub fn load(path: &Path) -> Result<Project, Error> {
 
 /// Checks Compose `text` as if read from `file`; the first error, if any.
 pub fn parse(text: &str, file: &Path) -> Result<Project, Error> {
-    let (project, diagnostics) = check_text(text, file, &Options::from_process());
+    parse_with(text, file, &Options::from_process())
+}
+
+/// Checks a pinned Compose `text` (what the agent receives) as if read from
+/// `file`, with nothing of this process's environment; the first error.
+pub fn parse_pinned(text: &str, file: &Path) -> Result<Project, Error> {
+    parse_with(text, file, &Options::pinned())
+}
+
+fn parse_with(text: &str, file: &Path, options: &Options) -> Result<Project, Error> {
+    let (project, diagnostics) = check_text(text, file, options);
     match project {
         Some(project) => Ok(project),
         None => Err(first_error(diagnostics, file)),

@@ -4,15 +4,33 @@
 //! settled, the project's name written. A release stores this text, so that
 //! the agent (another process, another environment) and a later rollback
 //! read exactly what `windlass deploy` read.
+//!
+//! Whatever Compose takes from the deploying command's environment at run
+//! time is resolved here too, so that the agent never looks in its own: a
+//! service's `env_file`s are read into its `environment`, keys without a
+//! value (and build args without one) get the deploying command's value,
+//! and a secret or config from an `environment` variable has that
+//! variable's value in the text's `x-windlass-environment`. The text can
+//! hold secrets, so the agent's database is its user's only (0600).
+
+use std::collections::BTreeMap;
 
 use serde_norway::{Mapping, Value};
 
 use super::merge::strip_tags;
-use super::Project;
+use super::{Project, Service};
+
+/// The top-level key of the variables a pinned text's secrets and configs
+/// are read from.
+const ENVIRONMENT: &str = "x-windlass-environment";
 
 /// The pinned text of `value` (the merged, interpolated tree the project was
-/// checked from).
-pub(crate) fn pinned_text(value: &Value, project: &Project) -> String {
+/// checked from, with the variables `env` it was interpolated with).
+pub(crate) fn pinned_text(
+    value: &Value,
+    project: &Project,
+    env: &BTreeMap<String, String>,
+) -> String {
     let Value::Mapping(top) = strip_tags(value.clone()) else {
         return String::new();
     };
@@ -20,14 +38,18 @@ pub(crate) fn pinned_text(value: &Value, project: &Project) -> String {
     pinned.insert("name".into(), Value::String(project.project.clone()));
     for (key, value) in top {
         match key.as_str() {
-            Some("name") => {}
+            Some("name") | Some(ENVIRONMENT) => {}
             Some("services") => {
-                pinned.insert(key, services(value, project));
+                pinned.insert(key, services(value, project, env));
             }
             _ => {
                 pinned.insert(key, value);
             }
         }
+    }
+    let variables = sourced_variables(project, env);
+    if !variables.is_empty() {
+        pinned.insert(ENVIRONMENT.into(), Value::Mapping(variables));
     }
     let mut pinned = Value::Mapping(pinned);
     escape_dollars(&mut pinned);
@@ -35,25 +57,83 @@ pub(crate) fn pinned_text(value: &Value, project: &Project) -> String {
 }
 
 /// The services that run; their `profiles` are dropped, since the profiles
-/// that chose them are not in the agent's environment.
-fn services(value: Value, project: &Project) -> Value {
+/// that chose them are not in the agent's environment, and what they take
+/// from the environment resolved.
+fn services(value: Value, project: &Project, env: &BTreeMap<String, String>) -> Value {
     let Value::Mapping(services) = value else {
         return value;
     };
     let kept = services
         .into_iter()
-        .filter(|(name, _)| {
-            name.as_str()
-                .is_some_and(|n| project.services.contains_key(n))
-        })
-        .map(|(name, mut service)| {
+        .filter_map(|(name, mut service)| {
+            let resolved = project.services.get(name.as_str()?)?;
             if let Value::Mapping(fields) = &mut service {
                 fields.remove("profiles");
+                resolve_environment(fields, resolved, env);
             }
-            (name, service)
+            Some((name, service))
         })
         .collect();
     Value::Mapping(kept)
+}
+
+/// `env_file` read into `environment`, and keys without a value given the
+/// deploying command's (left without one when it has none, as Compose
+/// leaves them unset); the same for build args.
+fn resolve_environment(fields: &mut Mapping, service: &Service, env: &BTreeMap<String, String>) {
+    fields.remove("env_file");
+    if !service.environment.is_empty() {
+        fields.insert("environment".into(), key_values(&service.environment, env));
+    }
+    if let (Some(Value::Mapping(build)), Some(resolved)) = (fields.get_mut("build"), &service.build)
+    {
+        if !resolved.args.is_empty() {
+            build.insert("args".into(), key_values(&resolved.args, env));
+        }
+    }
+}
+
+fn key_values(values: &BTreeMap<String, Option<String>>, env: &BTreeMap<String, String>) -> Value {
+    let mapping = values
+        .iter()
+        .map(|(key, value)| {
+            let value = value.clone().or_else(|| env.get(key).cloned());
+            (
+                Value::String(key.clone()),
+                value.map_or(Value::Null, Value::String),
+            )
+        })
+        .collect();
+    Value::Mapping(mapping)
+}
+
+/// The variables the project's secrets and configs are read from, with
+/// their values.
+fn sourced_variables(project: &Project, env: &BTreeMap<String, String>) -> Mapping {
+    project
+        .secrets
+        .values()
+        .chain(project.configs.values())
+        .filter_map(|source| source.environment.as_ref())
+        .filter_map(|name| {
+            Some((
+                Value::String(name.clone()),
+                Value::String(env.get(name)?.clone()),
+            ))
+        })
+        .collect()
+}
+
+/// The variables a pinned text carries for its secrets and configs (its
+/// `x-windlass-environment`); nothing else of any environment is used.
+pub(crate) fn environment(top: &Mapping) -> BTreeMap<String, String> {
+    let Some(Value::Mapping(variables)) = top.get(ENVIRONMENT) else {
+        return BTreeMap::new();
+    };
+    variables
+        .iter()
+        .filter_map(|(k, v)| Some((k.as_str()?.to_owned(), v.as_str()?.to_owned())))
+        .collect()
 }
 
 /// `$` becomes `$$` in every value, so that reading the text again
@@ -123,6 +203,69 @@ mod tests {
         assert_eq!(again.project, project.project);
         let (checked, _) = check_files(&files, &options);
         assert_eq!(checked.expect("checked").services, project.services);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn what_compose_takes_from_the_environment_is_pinned_and_the_readers_is_never_used() {
+        use super::super::{parse_pinned, FileChecks, FileContent};
+        let dir = std::env::temp_dir().join(format!("wl-pinned-env-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("app")).expect("dir");
+        std::fs::write(dir.join("app/Dockerfile"), "FROM scratch\n").expect("Dockerfile");
+        std::fs::write(dir.join("web.env"), "FROM_FILE=yes\n").expect("env file");
+        std::fs::write(
+            dir.join("compose.yaml"),
+            "services:\n  web:\n    image: web\n    env_file: [./web.env]\n    environment: [TOKEN, ABSENT]\n    build: {context: ./app, args: [VERSION]}\n    secrets: [api_key]\nsecrets:\n  api_key:\n    environment: API_KEY\n",
+        )
+        .expect("compose");
+        let options = Options {
+            environment: BTreeMap::from([
+                ("TOKEN".to_owned(), "t0ken".to_owned()),
+                ("API_KEY".to_owned(), "k3y$".to_owned()),
+                ("VERSION".to_owned(), "7".to_owned()),
+            ]),
+            files: FileChecks::Skip,
+            ..Options::default()
+        };
+        let (pinned, diagnostics) = pin_files(&[dir.join("compose.yaml")], &options);
+        let (_, text) = pinned.unwrap_or_else(|| panic!("pinned: {diagnostics:?}"));
+        assert!(!text.contains("env_file"), "{text}");
+        // The env file is not needed any more: its variables are in the text.
+        std::fs::remove_file(dir.join("web.env")).expect("remove");
+        let again = parse_pinned(&text, &dir.join("compose.yaml")).expect("reads back");
+        let web = &again.services["web"];
+        assert_eq!(web.environment.get("FROM_FILE"), Some(&Some("yes".into())));
+        assert_eq!(web.environment.get("TOKEN"), Some(&Some("t0ken".into())));
+        assert_eq!(web.environment.get("ABSENT"), Some(&None));
+        let build = web.build.as_ref().expect("build");
+        assert_eq!(build.args.get("VERSION"), Some(&Some("7".into())));
+        assert_eq!(
+            web.secrets[0].content,
+            Some(FileContent::Text("k3y$".into()))
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_received_text_is_not_interpolated_with_the_readers_environment_or_dot_env() {
+        use super::super::parse_pinned;
+        let dir = std::env::temp_dir().join(format!("wl-pinned-own-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        std::fs::write(dir.join(".env"), "DOTENV_SECRET=from-dot-env\n").expect(".env");
+        // PATH is set in every process, as the agent's secrets are in its.
+        assert!(std::env::var_os("PATH").is_some());
+        let text = "services:\n  web:\n    image: \"web:${PATH}${DOTENV_SECRET}\"\n    secrets: [key]\nsecrets:\n  key:\n    environment: PATH\n";
+        match parse_pinned(text, &dir.join("compose.yaml")) {
+            Err(e) => {
+                let message = e.to_string();
+                assert!(message.contains("PATH is not set"), "{message}");
+                assert!(!message.contains("/usr/bin"), "{message}");
+            }
+            Ok(project) => panic!("the agent's PATH reached a secret: {:?}", project.services),
+        }
+        let text = "services:\n  web:\n    image: \"web:${PATH}${DOTENV_SECRET}\"\n";
+        let project = parse_pinned(text, &dir.join("compose.yaml")).expect("reads");
+        assert_eq!(project.services["web"].image.as_deref(), Some("web:"));
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -36,13 +36,20 @@ pub(crate) struct Input<'a> {
 pub(crate) fn read(inputs: &[Input<'_>], options: &Options, report: &mut Report) -> Option<Loaded> {
     let first = inputs.first()?;
     let project_dir = absolute(&cwd(), first.file.parent().unwrap_or(Path::new("")), None);
-    let mut env = read_env_files(
-        &[project_dir.join(".env")],
-        false,
-        &options.environment,
-        report,
-    );
-    env.extend(options.environment.clone());
+    // A pinned text was interpolated where it was pinned: the reader's own
+    // variables and `.env` must not reach it.
+    let env = if options.pinned {
+        BTreeMap::new()
+    } else {
+        let mut env = read_env_files(
+            &[project_dir.join(".env")],
+            false,
+            &options.environment,
+            report,
+        );
+        env.extend(options.environment.clone());
+        env
+    };
     let value = read_unit(inputs, &project_dir, &env, &mut Vec::new(), report)?;
     Some(Loaded {
         value,
@@ -169,6 +176,9 @@ fn read_file(
             return None;
         }
     };
+    // A merge brings in the mapping of an anchor as it was written: when
+    // that mapping merges another (`x-defaults: {<<: *base}`), its merges
+    // are applied first (see `apply_merge_keys`).
     if let Err(err) = super::merge::apply_merge_keys(&mut value) {
         report.error(
             &FieldPath::root(),
@@ -208,5 +218,23 @@ pub(crate) fn kind(value: &Value) -> &'static str {
         Value::Sequence(_) => "a list",
         Value::Mapping(_) => "a mapping",
         Value::Tagged(_) => "a tagged value",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::super::{check_text, Options};
+
+    #[test]
+    fn a_merge_within_a_merge_is_applied() {
+        let text = "x-restart: &restart\n  restart: unless-stopped\nx-defaults: &defaults\n  <<: *restart\n  image: app\nservices:\n  api:\n    <<: *defaults\n    command: [serve]\n";
+        let (project, diagnostics) =
+            check_text(text, Path::new("/tmp/compose.yaml"), &Options::default());
+        let project = project.unwrap_or_else(|| panic!("{diagnostics:?}"));
+        let api = &project.services["api"];
+        assert_eq!(api.image.as_deref(), Some("app"));
+        assert_eq!(api.restart, Some(super::super::Restart::UnlessStopped));
     }
 }

@@ -87,17 +87,15 @@ pub(crate) fn check_project(
     // Services left out by their profiles are checked too, as Compose
     // checks the whole file whatever the profiles.
     let all: Vec<String> = names.iter().chain(left_out.keys()).cloned().collect();
+    // Against the whole file, so that a left-out service's dependencies
+    // (left out with it) are found with their healthchecks.
+    let mut whole = snapshot.clone();
+    whole
+        .services
+        .extend(left_out.iter().map(|(k, v)| (k.clone(), v.clone())));
     for (name, service) in left_out {
         let at = FieldPath::of(&["services", name]);
-        check_service(
-            name,
-            service,
-            &snapshot,
-            &all,
-            &IndexMap::new(),
-            &at,
-            report,
-        );
+        check_service(name, service, &whole, &all, &IndexMap::new(), &at, report);
     }
     for (name, service) in project.services.iter_mut() {
         let at = FieldPath::of(&["services", name]);

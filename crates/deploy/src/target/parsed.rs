@@ -27,7 +27,7 @@ pub(super) fn project(text: &str, file: &Path) -> Result<Arc<Project>, String> {
     }
     let options = compose::Options {
         files: compose::FileChecks::Skip,
-        ..compose::Options::from_process()
+        ..compose::Options::pinned()
     };
     let (project, diagnostics) = compose::check_text(text, file, &options);
     let parsed = project.map(Arc::new).ok_or_else(|| {

@@ -122,6 +122,7 @@ pub async fn rollback(
         .rollback(windlass_deploy::agent::RollbackRequest {
             service: Some(service.into()),
             app: None,
+            here: None,
             release: Some(release.into()),
             by: "test".into(),
         })
@@ -191,14 +192,14 @@ pub async fn settled(agent: &windlass_deploy::agent::Agent, services: &[&str]) {
 
 /// Starts `windlass agent` (the binary at `windlass`: the CLI's tests have
 /// it) on state folder `state`, its log in `agent.log` there, and waits
-/// until it has written its address.
+/// until it serves on its socket.
 pub fn agent_process(windlass: &Path, state: &Path) -> std::process::Child {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(state.join("agent.log"))
         .expect("log");
-    let _ = std::fs::remove_file(state.join("agent.addr"));
+    let _ = std::fs::remove_file(state.join("agent.sock"));
     let child = Command::new(windlass)
         .args(["agent", "--state"])
         .arg(state)
@@ -207,7 +208,7 @@ pub fn agent_process(windlass: &Path, state: &Path) -> std::process::Child {
         .spawn()
         .expect("start the agent");
     let deadline = Instant::now() + Duration::from_secs(20);
-    while !state.join("agent.addr").exists() {
+    while !state.join("agent.sock").exists() {
         assert!(Instant::now() < deadline, "the agent did not start");
         std::thread::sleep(Duration::from_millis(20));
     }

@@ -1,15 +1,10 @@
 //! A typed client of the daemon's control API, for the process that runs
-//! deploys (and for tests and benches).
+//! deploys (and for tests and benches), over the daemon's control socket.
 
-use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::{Method, Request};
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use hyper::Method;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -17,43 +12,39 @@ use super::api::{
     self, ApiError, Closed, DrainRequest, Drained, ForgetRequest, Forgotten, LiveRelease,
     ServiceLive, ServiceName, ServiceSpec, ServiceView, SwitchAll, Switched, SwitchedAll,
 };
-use super::{Error, CONTROL_FILE};
+use super::{control_socket, Error};
+use crate::owner;
 
-/// Talks to one daemon; cheap to clone (connections are pooled and shared).
-#[derive(Clone)]
+/// Talks to one daemon; cheap to clone. Each call is one connection to
+/// the control socket, made only after the kernel said the daemon runs as
+/// this user or root.
+#[derive(Debug, Clone)]
 pub struct Client {
-    control: SocketAddr,
-    http: hyper_util::client::legacy::Client<HttpConnector, Full<Bytes>>,
+    socket: owner::Client,
 }
 
 impl Client {
-    /// A client of the daemon whose control API is on `control`.
-    pub fn new(control: SocketAddr) -> Client {
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(Duration::from_secs(2)));
-        let http =
-            hyper_util::client::legacy::Client::builder(TokioExecutor::new()).build(connector);
-        Client { control, http }
+    /// A client of the daemon whose control socket is `control`.
+    pub fn new(control: PathBuf) -> Client {
+        Client {
+            socket: owner::Client::new(control),
+        }
     }
 
-    /// A client of the daemon running on state directory `dir`, which wrote
-    /// its control address there when it started.
+    /// A client of the daemon of state directory `dir` (its `proxy.sock`);
+    /// an error when there is no socket there.
     pub fn from_state_dir(dir: &Path) -> Result<Client, Error> {
-        let path = dir.join(CONTROL_FILE);
-        let text = std::fs::read_to_string(&path).map_err(|source| Error::StateFile {
+        let path = control_socket(dir);
+        std::fs::symlink_metadata(&path).map_err(|source| Error::StateFile {
             path: path.clone(),
             source,
         })?;
-        let control = text.trim().parse().map_err(|_| Error::BadControlFile {
-            path,
-            text: text.clone(),
-        })?;
-        Ok(Client::new(control))
+        Ok(Client::new(path))
     }
 
-    pub fn control_addr(&self) -> SocketAddr {
-        self.control
+    /// The control socket.
+    pub fn control_socket(&self) -> &Path {
+        self.socket.path()
     }
 
     pub async fn services(&self) -> Result<Vec<ServiceView>, Error> {
@@ -136,33 +127,14 @@ impl Client {
             })?,
             None => Vec::new(),
         };
-        let request = Request::builder()
-            .method(method.clone())
-            .uri(format!("http://{}{path}", self.control))
-            .header("content-type", "application/json")
-            .body(Full::new(Bytes::from(bytes)))
-            .map_err(|e| Error::BadAnswer {
-                path: path.clone(),
-                message: format!("cannot build the request: {e}"),
-            })?;
-        let answer = self
-            .http
-            .request(request)
+        let (status, bytes) = self
+            .socket
+            .send(method.clone(), &path, bytes)
             .await
             .map_err(|e| Error::Unreachable {
-                control: self.control,
+                control: self.socket.path().to_owned(),
                 message: e.to_string(),
             })?;
-        let status = answer.status();
-        let bytes = answer
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| Error::Unreachable {
-                control: self.control,
-                message: format!("the answer to {method} {path} broke off: {e}"),
-            })?
-            .to_bytes();
         if !status.is_success() {
             let refusal: ApiError =
                 serde_json::from_slice(&bytes).map_err(|e| Error::BadAnswer {

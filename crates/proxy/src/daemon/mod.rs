@@ -1,15 +1,16 @@
 //! The proxy daemon: proxies in a long-lived process of their own (as
 //! kamal-proxy runs them), so that traffic keeps flowing when the process
 //! that runs deploys dies, even by SIGKILL. The deploy side drives it with
-//! [`Client`] over the control API of [`api`], on a loopback port.
+//! [`Client`] over the control API of [`api`], on the unix socket
+//! `proxy.sock` in its state directory, which only its owner (its user and
+//! root) reaches ([`crate::owner`]).
 //!
 //! Its routing table (each service's spec with the address it bound, and its
 //! live release with the upstreams) lives in `proxy-state.json` in the state
 //! directory, written whole (temporary file, fsync, rename, fsync of the
 //! directory) after every change and before the change is answered. A
 //! daemon that starts reads it and binds and routes exactly as before. The
-//! control address is written to `control-address` beside it, and a lock on
-//! `lock` keeps a second daemon off the same directory.
+//! directory is kept 0700, and a lock on `lock` keeps a second daemon off it.
 //!
 //! [`serve`] is what `windlass proxy --state DIR` runs; [`Daemon::start`]
 //! runs one inside a process (tests, benches, `examples/proxy_daemon.rs`).
@@ -21,11 +22,9 @@ mod services;
 pub mod state;
 
 use std::fs::{File, OpenOptions, TryLockError};
-use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -33,26 +32,28 @@ pub use client::Client;
 
 use services::Services;
 
-/// The file in the state directory that names the control address.
-pub const CONTROL_FILE: &str = "control-address";
+/// The control socket in the state directory.
+pub const CONTROL_SOCKET: &str = "proxy.sock";
+/// Where daemons before the control socket wrote their loopback address.
+const OLD_CONTROL_FILE: &str = "control-address";
 const LOCK_FILE: &str = "lock";
 
-/// Where the daemon listens for control and keeps its state.
+/// Where the daemon keeps its state and its control socket.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// The control API's address; it must be a loopback address, because the
-    /// API has no authentication. Port 0 picks a free port.
-    pub control: SocketAddr,
-    /// Holds the state file, the control address and the lock; created if
-    /// missing.
+    /// Holds the state file, the control socket and the lock; created (or
+    /// made) 0700.
     pub state_dir: PathBuf,
+}
+
+/// The control socket of the daemon of state directory `dir`.
+pub fn control_socket(dir: &Path) -> PathBuf {
+    dir.join(CONTROL_SOCKET)
 }
 
 /// Errors of the daemon and of its client.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("the control address {0} is not a loopback address; the control API has no authentication, so give 127.0.0.1:PORT")]
-    NotLoopback(SocketAddr),
     #[error("cannot use state directory {dir}: {source}")]
     StateDir {
         dir: PathBuf,
@@ -76,25 +77,17 @@ pub enum Error {
         found: u32,
         expected: u32,
     },
-    #[error("{path} should hold the daemon's control address (127.0.0.1:PORT), not {text:?}")]
-    BadControlFile { path: PathBuf, text: String },
     #[error("cannot restore service {service} from the state file: {source}")]
     Restore {
         service: api::ServiceName,
         source: crate::Error,
     },
-    #[error("cannot listen for control on {addr}: {source}; is another daemon using it?")]
-    ControlBind {
-        addr: SocketAddr,
-        source: std::io::Error,
-    },
+    #[error("the proxy daemon's control socket: {0}")]
+    Control(#[from] crate::owner::Error),
     #[error("the control server stopped: {0}")]
     Serve(std::io::Error),
-    #[error("cannot reach the proxy daemon at {control}: {message}; is `windlass proxy` running?")]
-    Unreachable {
-        control: SocketAddr,
-        message: String,
-    },
+    #[error("cannot reach the proxy daemon at {}: {message}; is `windlass proxy` running?", control.display())]
+    Unreachable { control: PathBuf, message: String },
     #[error("the proxy daemon refused {method} {path}: {message}")]
     Api {
         method: String,
@@ -108,10 +101,10 @@ pub enum Error {
 
 /// A daemon running inside this process.
 pub struct Daemon {
-    control: SocketAddr,
+    control: PathBuf,
     services: Arc<Services>,
     stop: oneshot::Sender<()>,
-    serving: JoinHandle<std::io::Result<()>>,
+    serving: JoinHandle<()>,
     _lock: File,
 }
 
@@ -119,38 +112,24 @@ impl Daemon {
     /// Locks the state directory, binds and routes every service of its
     /// state file, then serves the control API.
     pub async fn start(config: Config) -> Result<Daemon, Error> {
-        if !config.control.ip().is_loopback() {
-            return Err(Error::NotLoopback(config.control));
-        }
         let dir = config.state_dir;
-        std::fs::create_dir_all(&dir).map_err(|source| Error::StateDir {
-            dir: dir.clone(),
-            source,
-        })?;
+        crate::owner::private_dir(&dir)?;
         let lock = lock(&dir)?;
         let services = Arc::new(Services::restore(dir.clone()).await?);
-        let listener =
-            TcpListener::bind(config.control)
-                .await
-                .map_err(|source| Error::ControlBind {
-                    addr: config.control,
-                    source,
-                })?;
-        let control = listener.local_addr().map_err(|source| Error::ControlBind {
-            addr: config.control,
-            source,
-        })?;
-        write_control_file(&dir, control)?;
+        let control = control_socket(&dir);
+        let listener = crate::owner::bind(&control).await?;
+        let _ = std::fs::remove_file(dir.join(OLD_CONTROL_FILE));
         let (stop, stopped) = oneshot::channel::<()>();
         let app = server::app(Arc::clone(&services));
-        let serving = tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = stopped.await;
-                })
-                .await
-        });
-        tracing::info!(%control, dir = %dir.display(), "proxy daemon serving");
+        let serving = tokio::spawn(crate::owner::serve(
+            listener,
+            app,
+            crate::owner::HEADER_TIMEOUT,
+            async move {
+                let _ = stopped.await;
+            },
+        ));
+        tracing::info!(control = %control.display(), dir = %dir.display(), "proxy daemon serving");
         Ok(Daemon {
             control,
             services,
@@ -160,12 +139,13 @@ impl Daemon {
         })
     }
 
-    pub fn control_addr(&self) -> SocketAddr {
-        self.control
+    /// The control socket.
+    pub fn control_socket(&self) -> &Path {
+        &self.control
     }
 
     pub fn client(&self) -> Client {
-        Client::new(self.control)
+        Client::new(self.control.clone())
     }
 
     /// Serves until SIGINT or SIGTERM, then shuts down.
@@ -180,10 +160,10 @@ impl Daemon {
     pub async fn shutdown(self) -> Result<(), Error> {
         let _ = self.stop.send(());
         self.services.stop_all().await;
-        match self.serving.await {
-            Ok(served) => served.map_err(Error::Serve),
-            Err(e) => Err(Error::Serve(std::io::Error::other(e))),
-        }
+        let _ = std::fs::remove_file(&self.control);
+        self.serving
+            .await
+            .map_err(|e| Error::Serve(std::io::Error::other(e)))
     }
 }
 
@@ -207,7 +187,7 @@ async fn shutdown_signal() {
     let _ = tokio::signal::ctrl_c().await;
 }
 
-fn lock(dir: &std::path::Path) -> Result<File, Error> {
+fn lock(dir: &Path) -> Result<File, Error> {
     let path = dir.join(LOCK_FILE);
     let file = OpenOptions::new()
         .create(true)
@@ -223,12 +203,4 @@ fn lock(dir: &std::path::Path) -> Result<File, Error> {
         Err(TryLockError::WouldBlock) => Err(Error::Locked(dir.to_path_buf())),
         Err(TryLockError::Error(source)) => Err(Error::StateFile { path, source }),
     }
-}
-
-fn write_control_file(dir: &std::path::Path, control: SocketAddr) -> Result<(), Error> {
-    let path = dir.join(CONTROL_FILE);
-    let temporary = dir.join(format!("{CONTROL_FILE}.tmp"));
-    std::fs::write(&temporary, format!("{control}\n"))
-        .and_then(|()| std::fs::rename(&temporary, &path))
-        .map_err(|source| Error::StateFile { path, source })
 }

@@ -48,7 +48,9 @@ pub const HOOK_LABEL: &str = "windlass.hook";
 pub struct Config {
     /// Credentials for pushing and pulling, per registry host.
     pub credentials: crate::credentials::Credentials,
-    /// Values for `environment` keys without one and for build args.
+    /// Values for `environment` keys without one and for build args; empty
+    /// by default, since the deploying command pins those into the text and
+    /// the agent's own environment (its secrets) must not reach a container.
     pub env: BTreeMap<String, String>,
     /// How long a release that is no longer live may take to finish its requests.
     pub drain_timeout: Duration,
@@ -58,7 +60,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             credentials: Default::default(),
-            env: std::env::vars().collect(),
+            env: BTreeMap::new(),
             drain_timeout: Duration::from_secs(30),
         }
     }

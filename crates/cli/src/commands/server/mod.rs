@@ -12,7 +12,7 @@
 //! send their request heads too slowly.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -29,11 +29,9 @@ use windlass_store::sqlite::{Durability, SqliteStore};
 
 use crate::exit;
 
-/// Where access keys come from when not given with --access-key: `ID:SECRET[,ID:SECRET...]`.
-const ACCESS_KEYS_ENV: &str = "WINDLASS_ACCESS_KEYS";
+mod sources;
 
-/// Where the store comes from when not given with --store.
-const STORE_ENV: &str = "WINDLASS_STORE";
+use sources::{access_keys, store_choice, StoreChoice, ACCESS_KEYS_ENV};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -92,136 +90,6 @@ pub struct Args {
     /// connection may stay idle) before the connection is closed.
     #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
     header_timeout: f64,
-}
-
-enum StoreChoice {
-    Sqlite(PathBuf),
-    Postgres(String),
-    Memory,
-}
-
-/// The store `--store` or WINDLASS_STORE names; a password given on the
-/// command line is warned about.
-fn store_spec(args: &Args) -> anyhow::Result<Option<String>> {
-    if let Some(spec) = &args.store {
-        if spec.starts_with("postgres") && spec.contains('@') {
-            tracing::warn!(
-                "--store shows the database password to every user of this machine (`ps`); \
-                 give the URL in {STORE_ENV} instead"
-            );
-        }
-        return Ok(Some(spec.clone()));
-    }
-    match std::env::var(STORE_ENV) {
-        Ok(spec) if !spec.trim().is_empty() => {
-            if args.data_dir.is_some() {
-                bail!("--data-dir and {STORE_ENV} both name a store: give one");
-            }
-            Ok(Some(spec.trim().to_string()))
-        }
-        _ => Ok(None),
-    }
-}
-
-fn store_choice(args: &Args) -> anyhow::Result<StoreChoice> {
-    match store_spec(args)?.as_deref() {
-        Some("memory") => Ok(StoreChoice::Memory),
-        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
-            Ok(StoreChoice::Postgres(url.to_string()))
-        }
-        Some(spec) => match spec.strip_prefix("sqlite:") {
-            Some(path) if !path.is_empty() => Ok(StoreChoice::Sqlite(PathBuf::from(path))),
-            _ => bail!(
-                "the store is sqlite:PATH, postgres://... or memory, not '{}'",
-                redacted(spec)
-            ),
-        },
-        None => {
-            let dir = args
-                .data_dir
-                .clone()
-                .unwrap_or_else(|| PathBuf::from("windlass-data"));
-            std::fs::create_dir_all(&dir)
-                .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
-            Ok(StoreChoice::Sqlite(dir.join("windlass.db")))
-        }
-    }
-}
-
-/// A store URL with its password hidden, for messages.
-fn redacted(spec: &str) -> String {
-    match (spec.find("://"), spec.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let user_info = &spec[scheme + 3..at];
-            match user_info.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &spec[..scheme + 3], &spec[at..]),
-                None => spec.to_string(),
-            }
-        }
-        _ => spec.to_string(),
-    }
-}
-
-/// The access keys: --access-key (warned about), --access-key-file, or
-/// WINDLASS_ACCESS_KEYS, all of those given.
-fn access_keys(args: &Args) -> anyhow::Result<Vec<AccessKey>> {
-    let mut keys = args.access_keys.clone();
-    if !keys.is_empty() {
-        tracing::warn!(
-            "--access-key shows the secret to every user of this machine (`ps`); give the keys in \
-             {ACCESS_KEYS_ENV} or in a file of mode 0600 named by --access-key-file"
-        );
-    }
-    if let Some(path) = &args.access_key_file {
-        keys.extend(access_key_file(path)?);
-    }
-    if let Ok(text) = std::env::var(ACCESS_KEYS_ENV) {
-        for key in text.split(',').filter(|k| !k.trim().is_empty()) {
-            keys.push(
-                key.trim()
-                    .parse::<AccessKey>()
-                    .map_err(|e| anyhow::anyhow!("{ACCESS_KEYS_ENV}: {e}"))?,
-            );
-        }
-    }
-    Ok(keys)
-}
-
-/// The keys of a file of `ID:SECRET` lines, refused when other users may
-/// read it.
-fn access_key_file(path: &Path) -> anyhow::Result<Vec<AccessKey>> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(path)
-            .with_context(|| format!("cannot read the access key file {}", path.display()))?
-            .permissions()
-            .mode();
-        if mode & 0o077 != 0 {
-            bail!(
-                "the access key file {} may be read by other users (mode {:04o}): `chmod 600 {}`",
-                path.display(),
-                mode & 0o7777,
-                path.display()
-            );
-        }
-    }
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read the access key file {}", path.display()))?;
-    text.lines()
-        .enumerate()
-        .map(|(i, line)| (i + 1, line.trim()))
-        .filter(|(_, line)| !line.is_empty() && !line.starts_with('#'))
-        .map(|(number, line)| {
-            // The error would quote the line, secret included: say where only.
-            line.parse::<AccessKey>().map_err(|_| {
-                anyhow::anyhow!(
-                    "{} line {number}: an access key is written ID:SECRET",
-                    path.display()
-                )
-            })
-        })
-        .collect()
 }
 
 /// How the server meets its clients: names, TLS, time limits.
@@ -393,6 +261,7 @@ async fn serve(
     let _sampling = windlass_dashboard::services::start_sampling(&dashboard);
     // The dashboard's routes are all under /ui; everything else is the API.
     let router = windlass_dashboard::router(dashboard).merge(app(Arc::new(server)));
+    tracing::info!(hosts = %front.hosts, "answering requests whose Host is one of these (--allowed-host adds names)");
     let router = hosts::check(router, front.hosts);
     listen::serve(listener, router, front.tls, front.limits, shutdown()).await;
     tracing::info!("stopped serving");

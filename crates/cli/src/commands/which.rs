@@ -1,0 +1,73 @@
+//! Which app a command means, for the commands that name a service
+//! (`rollback`, `releases`, `logs`) or show an app's (`status`): `--app`,
+//! else the app of the Compose files given, else the app of the Compose
+//! file in this folder as `docker compose` finds it (the *here* app, which
+//! a bare service name prefers). See `windlass_deploy::agent::which` for
+//! how a name is then settled.
+
+use std::path::PathBuf;
+
+use windlass_deploy::agent::{app_name, which, Error};
+use windlass_store::releases::{Releases, ServiceKey};
+
+use super::compose_files::ComposeArgs;
+
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct AppArgs {
+    /// The app whose service is meant, when several apps have a service of
+    /// that name (or write APP/SERVICE). Default: the app of the Compose
+    /// file in this folder when it has the service, else the only app that
+    /// has it.
+    #[arg(long, value_name = "APP")]
+    pub app: Option<String>,
+    /// A Compose file whose app is meant (its `name`, else its folder's).
+    #[arg(long = "file", value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+}
+
+impl AppArgs {
+    /// The app named with `--app` or by `--file`, if any.
+    pub fn named(&self) -> anyhow::Result<Option<String>> {
+        if let Some(app) = &self.app {
+            return Ok(Some(app.clone()));
+        }
+        match self.files.first() {
+            Some(file) => Ok(Some(app_name(&windlass_deploy::compose::load(file)?))),
+            None => Ok(None),
+        }
+    }
+
+    /// The app of the Compose file in this folder ($COMPOSE_FILE, else
+    /// compose.yaml ...), when there is one that reads.
+    pub fn here() -> Option<String> {
+        let files = ComposeArgs {
+            files: Vec::new(),
+            profiles: Vec::new(),
+        }
+        .chosen()
+        .ok()?;
+        let project = windlass_deploy::compose::load(files.first()?).ok()?;
+        Some(app_name(&project))
+    }
+
+    /// The key `service` names in `releases` (see `agent::which`).
+    pub fn key(&self, releases: &dyn Releases, service: &str) -> anyhow::Result<ServiceKey> {
+        let named = self.named()?;
+        let here = if named.is_none() { Self::here() } else { None };
+        Ok(which::resolve(
+            releases.keys()?,
+            named.as_deref(),
+            here.as_deref(),
+            service,
+        )?)
+    }
+}
+
+/// Whether an error is a refusal of what was asked (exit code 7), as the
+/// agent's refusals are, rather than a failure of windlass.
+pub fn is_refusal(error: &anyhow::Error) -> bool {
+    matches!(
+        error.downcast_ref::<Error>(),
+        Some(Error::Ambiguous { .. } | Error::UnknownService(_) | Error::Key(_))
+    )
+}

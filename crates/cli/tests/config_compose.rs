@@ -1,0 +1,151 @@
+//! `windlass config` through the real binary: the shop project (two files,
+//! an include, `.env`) printed in Compose's canonical form, in YAML and in
+//! JSON, and a refused file printing nothing but its problems.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn corpus(path: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../deploy/tests/compose")
+        .join(path)
+}
+
+fn config(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_windlass"))
+        .arg("config")
+        .args(args)
+        .env_remove("COMPOSE_PROFILES")
+        .env_remove("COMPOSE_PROJECT_NAME")
+        .env_remove("COMPOSE_FILE")
+        .output()
+        .expect("run windlass config")
+}
+
+fn shop_args(extra: &[&str]) -> Vec<String> {
+    let mut args = vec![
+        "-f".to_owned(),
+        corpus("shop/compose.yaml").display().to_string(),
+        "-f".to_owned(),
+        corpus("shop/compose.override.yaml").display().to_string(),
+    ];
+    args.extend(extra.iter().map(|a| (*a).to_owned()));
+    args
+}
+
+#[test]
+fn the_shop_prints_in_canonical_form() {
+    let args = shop_args(&[]);
+    let out = config(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: serde_json::Value = serde_norway::from_str(&stdout).expect("YAML on stdout");
+    assert_eq!(doc["name"], "shop");
+    let api = &doc["services"]["api"];
+    // The override's port over the base's, in the long syntax.
+    let ports = api["ports"].as_array().expect("ports");
+    assert!(
+        ports.iter().any(|p| p["target"] == 3000
+            && p["published"] == "3001"
+            && p["host_ip"] == "127.0.0.1"
+            && p["mode"] == "ingress"
+            && p["protocol"] == "tcp"),
+        "{stdout}"
+    );
+    assert_eq!(api["image"], "registry.local/shop-api:1.4.2", "{stdout}");
+    assert_eq!(api["environment"]["LOG_LEVEL"], "debug", "{stdout}");
+    assert_eq!(
+        api["depends_on"]["postgres"]["condition"],
+        "service_healthy"
+    );
+    // The included file's services, and every named network with its name.
+    assert!(doc["services"]["postgres"].is_object(), "{stdout}");
+    assert_eq!(doc["networks"]["back"]["name"], "shop_back", "{stdout}");
+    // The build context absolute, its Dockerfile named.
+    let web = &doc["services"]["web"]["build"];
+    let context = std::fs::canonicalize(corpus("shop/web")).expect("shop/web");
+    assert_eq!(web["context"], context.display().to_string());
+    assert_eq!(web["dockerfile"], "Dockerfile");
+}
+
+#[test]
+fn json_is_the_same_document() {
+    let yaml = config(
+        &shop_args(&[])
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    );
+    let json = config(
+        &shop_args(&["--format", "json"])
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    );
+    assert_eq!(json.status.code(), Some(0));
+    let from_yaml: serde_json::Value = serde_norway::from_slice(&yaml.stdout).expect("YAML");
+    let mut from_json: serde_json::Value = serde_json::from_slice(&json.stdout).expect("JSON");
+    // compose-go's JSON form: every network has an `ipam`, every service
+    // a `command` and an `entrypoint`, even null.
+    for network in from_json["networks"]
+        .as_object_mut()
+        .expect("networks")
+        .values_mut()
+    {
+        assert_eq!(network["ipam"], serde_json::json!({}));
+        network.as_object_mut().expect("network").remove("ipam");
+    }
+    for service in from_json["services"]
+        .as_object_mut()
+        .expect("services")
+        .values_mut()
+    {
+        let service = service.as_object_mut().expect("service");
+        for key in ["command", "entrypoint"] {
+            assert!(service.contains_key(key));
+            if service[key].is_null() {
+                service.remove(key);
+            }
+        }
+    }
+    assert_eq!(from_json, from_yaml);
+}
+
+#[test]
+fn a_refused_file_prints_only_its_problems() {
+    let file = corpus("bad/many.yaml");
+    let out = config(&["-f", &file.display().to_string()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        out.stdout.is_empty(),
+        "nothing on stdout for a refused file"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("services.web.restart: invalid restart policy"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn services_lists_the_names() {
+    let out = config(
+        &shop_args(&["--services"])
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let names: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    for name in ["web", "api", "worker", "postgres", "redis"] {
+        assert!(names.iter().any(|n| n == name), "{names:?}");
+    }
+}

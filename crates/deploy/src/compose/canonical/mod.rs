@@ -1,0 +1,282 @@
+//! A project in Compose's canonical form, as `docker compose config`
+//! prints it: compose-go's field order and long syntaxes (ports, volumes,
+//! `depends_on`), values resolved (paths absolute, `environment` as a map
+//! with value-less keys taken from the environment), durations and sizes
+//! as Go writes them. [`Normalize::Compose`] adds what Docker Compose's
+//! normalisation adds (the `default` network, resources' names, a build's
+//! `Dockerfile`); [`Normalize::None`] prints what was read, as compose-go's
+//! loader tests do.
+
+mod go;
+mod service;
+
+use std::collections::BTreeMap;
+
+use serde_json::{json, Map, Value};
+
+use go::Object;
+
+use super::{FileSource, Network, Project, Volume};
+
+/// How the project is printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Format {
+    #[default]
+    Yaml,
+    Json,
+}
+
+/// Whether Docker Compose's normalisation is applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Normalize {
+    /// As `docker compose config` prints: every service on a network
+    /// (`default` when it names none), every resource with its engine name,
+    /// a build's `dockerfile` given.
+    #[default]
+    Compose,
+    /// What was read and resolved, nothing added: compose-go's loader with
+    /// `SkipNormalization`, which its tests' expected texts come from.
+    None,
+}
+
+/// What the printer needs besides the project.
+#[derive(Debug, Clone)]
+pub struct Settings<'a> {
+    /// The variables the project was read with (its `.env` under the
+    /// process environment): `environment` keys without a value take theirs.
+    pub environment: &'a BTreeMap<String, String>,
+    pub normalize: Normalize,
+}
+
+/// The project as Compose's canonical text, YAML or JSON.
+pub fn text(project: &Project, settings: &Settings<'_>, format: Format) -> String {
+    let document = document(project, settings, format);
+    match format {
+        Format::Yaml => serde_norway::to_string(&document).unwrap_or_default(),
+        Format::Json => serde_json::to_string_pretty(&document).unwrap_or_default(),
+    }
+}
+
+/// The project as Compose's canonical document. The JSON form differs from
+/// the YAML one as compose-go's does: top-level keys sorted, every network
+/// with an `ipam` object, `command` and `entrypoint` null when not set.
+pub fn document(project: &Project, settings: &Settings<'_>, format: Format) -> Value {
+    let normalized = settings.normalize == Normalize::Compose;
+    let mut services = Map::new();
+    let mut uses_default = false;
+    let mut sorted: Vec<_> = project.services.iter().collect();
+    sorted.sort_by(|a, b| a.0.cmp(b.0));
+    for (name, service) in sorted {
+        let mut value = service::service(service, settings);
+        if let Value::Object(fields) = &mut value {
+            if normalized {
+                normalize_service(fields, settings);
+                uses_default |= fields
+                    .get("networks")
+                    .and_then(Value::as_object)
+                    .is_some_and(|n| n.contains_key("default"));
+            }
+            if format == Format::Json {
+                for key in ["command", "entrypoint"] {
+                    fields.entry(key).or_insert(Value::Null);
+                }
+            }
+        }
+        services.insert(name.clone(), value);
+    }
+    let prefix = &project.project;
+    let mut networks: BTreeMap<String, Value> = project
+        .networks
+        .iter()
+        .map(|(key, n)| (key.clone(), network(key, n, prefix, normalized, format)))
+        .collect();
+    if uses_default && !networks.contains_key("default") {
+        let default = Network::default();
+        networks.insert(
+            "default".into(),
+            network("default", &default, prefix, normalized, format),
+        );
+    }
+    let volumes: BTreeMap<String, Value> = project
+        .volumes
+        .iter()
+        .map(|(key, v)| (key.clone(), volume(key, v, prefix, normalized)))
+        .collect();
+    let secrets = file_sources(&project.secrets, prefix, normalized);
+    let configs = file_sources(&project.configs, prefix, normalized);
+    let mut top = Object::default();
+    top.put("name", json!(project.project));
+    top.0.insert("services".into(), Value::Object(services));
+    top.put("networks", Value::Object(networks.into_iter().collect()))
+        .put("volumes", Value::Object(volumes.into_iter().collect()))
+        .put("secrets", secrets)
+        .put("configs", configs);
+    let mut top = top.0;
+    if format == Format::Json {
+        top.sort_keys();
+    }
+    Value::Object(top)
+}
+
+/// What Docker Compose's normalisation adds to a service.
+fn normalize_service(fields: &mut Map<String, Value>, settings: &Settings<'_>) {
+    if fields.get("networks").is_none() {
+        fields.insert("networks".into(), json!({ "default": null }));
+        sort_in(fields, "networks");
+    }
+    if let Some(Value::Object(build)) = fields.get_mut("build") {
+        if !build.contains_key("dockerfile") {
+            let mut rebuilt = Map::new();
+            for (key, value) in std::mem::take(build) {
+                let context = key == "context";
+                rebuilt.insert(key, value);
+                if context {
+                    rebuilt.insert("dockerfile".into(), json!("Dockerfile"));
+                }
+            }
+            *build = rebuilt;
+        }
+        // Build args without a value take the environment's, or are dropped.
+        if let Some(Value::Object(args)) = build.get_mut("args") {
+            let resolved: Map<String, Value> = std::mem::take(args)
+                .into_iter()
+                .filter_map(|(k, v)| match v {
+                    Value::Null => settings.environment.get(&k).map(|v| (k, json!(v))),
+                    v => Some((k, v)),
+                })
+                .collect();
+            *args = resolved;
+        }
+    }
+}
+
+/// Moves `key` (just appended) to its place in compose-go's order, which
+/// for the fields added by normalisation is alphabetical among its
+/// neighbours.
+fn sort_in(fields: &mut Map<String, Value>, key: &str) {
+    let Some(value) = fields.remove(key) else {
+        return;
+    };
+    let mut rebuilt = Map::new();
+    let mut placed = false;
+    for (k, v) in std::mem::take(fields) {
+        if !placed && k.as_str() > key && !k.starts_with("x-") {
+            rebuilt.insert(key.to_owned(), value.clone());
+            placed = true;
+        }
+        rebuilt.insert(k, v);
+    }
+    if !placed {
+        rebuilt.insert(key.to_owned(), value);
+    }
+    *fields = rebuilt;
+}
+
+/// The engine's name Compose gives a resource that names none.
+fn default_name(key: &str, external: bool, prefix: &str) -> String {
+    if external {
+        key.to_owned()
+    } else {
+        format!("{prefix}_{key}")
+    }
+}
+
+/// A resource's `name`: always when normalised, else only when it is not
+/// the one Compose would give (so, as written).
+fn resource_name(
+    name: Option<&str>,
+    key: &str,
+    external: bool,
+    prefix: &str,
+    normalized: bool,
+) -> Value {
+    let default = default_name(key, external, prefix);
+    match name {
+        Some(name) if normalized || name != default => json!(name),
+        None if normalized => json!(default),
+        _ => Value::Null,
+    }
+}
+
+fn network(key: &str, network: &Network, prefix: &str, normalized: bool, format: Format) -> Value {
+    let mut out = Object::default();
+    out.put(
+        "name",
+        resource_name(
+            network.name.as_deref(),
+            key,
+            network.external,
+            prefix,
+            normalized,
+        ),
+    )
+    .put("driver", go::text(network.driver.as_deref()));
+    if format == Format::Json {
+        out.0.insert("ipam".into(), json!({}));
+    }
+    out.put("external", Value::Bool(network.external))
+        .put("labels", go::string_map(&network.labels));
+    out.value()
+}
+
+fn volume(key: &str, volume: &Volume, prefix: &str, normalized: bool) -> Value {
+    let mut out = Object::default();
+    out.put(
+        "name",
+        resource_name(
+            volume.name.as_deref(),
+            key,
+            volume.external,
+            prefix,
+            normalized,
+        ),
+    )
+    .put("driver", go::text(volume.driver.as_deref()))
+    .put("driver_opts", go::plain_map(&volume.driver_opts))
+    .put("external", Value::Bool(volume.external))
+    .put("labels", go::string_map(&volume.labels));
+    out.value()
+}
+
+fn file_sources(
+    sources: &indexmap::IndexMap<String, FileSource>,
+    prefix: &str,
+    normalized: bool,
+) -> Value {
+    let sorted: BTreeMap<&String, &FileSource> = sources.iter().collect();
+    Value::Object(
+        sorted
+            .into_iter()
+            .map(|(key, source)| {
+                let mut out = Object::default();
+                out.put(
+                    "name",
+                    resource_name(
+                        source.name.as_deref(),
+                        key,
+                        source.external,
+                        prefix,
+                        normalized,
+                    ),
+                )
+                .put(
+                    "file",
+                    go::text(
+                        source
+                            .file
+                            .as_ref()
+                            .map(|f| f.display().to_string())
+                            .as_deref(),
+                    ),
+                )
+                .put("environment", go::text(source.environment.as_deref()))
+                .put("content", go::text(source.content.as_deref()))
+                .put("external", Value::Bool(source.external));
+                (key.clone(), out.value())
+            })
+            .collect(),
+    )
+}
+
+#[cfg(test)]
+mod tests;

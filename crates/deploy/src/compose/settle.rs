@@ -102,6 +102,10 @@ fn network_mode(
             service.depends_on.entry(other.clone()).or_default();
         }
     }
+    if !mode.is_bridge() && (service.windlass.address.is_some() || service.windlass.port.is_some())
+    {
+        report.error(&at.key("x-windlass"), format!("with network_mode {mode} there is no proxy: remove x-windlass.address and x-windlass.port"));
+    }
     let probe = &service.windlass.health;
     if !mode.is_bridge() && (probe.http.is_some() || probe.tcp) {
         report.error(&at.key("x-windlass").key("health"), format!("windlass probes a published port, and with network_mode {mode} none is published: give the service a `healthcheck`, which the engine runs inside the container"));

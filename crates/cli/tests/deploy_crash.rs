@@ -42,6 +42,11 @@ use windlass_store::Store;
 const APP: &str = "wlkill";
 const API: &str = "wlkillapi";
 const WEB: &str = "wlkillweb";
+
+/// The app's service `service`.
+fn key(service: &str) -> windlass_store::releases::ServiceKey {
+    windlass_store::releases::ServiceKey::new(APP, service).expect("a key")
+}
 const SERVICES: [&str; 2] = [API, WEB];
 const DEFAULT_SEED: u64 = 0x5eed_0011;
 const DEFAULT_ROUNDS: usize = 30;
@@ -446,7 +451,7 @@ fn live(releases: &SqliteReleases) -> BTreeMap<String, String> {
         .iter()
         .filter_map(|s| {
             releases
-                .live(s)
+                .live(&key(s))
                 .expect("live")
                 .map(|l| (s.to_string(), l.release))
         })
@@ -484,7 +489,7 @@ fn rollback_targets(releases: &SqliteReleases) -> Vec<AppRelease> {
         .filter(|r| {
             r.services.iter().all(|m| {
                 releases
-                    .get(&m.service, &m.release)
+                    .get(&key(&m.service), &m.release)
                     .expect("read")
                     .is_some_and(|r| r.pruned_millis.is_none() && r.image.is_some())
             })
@@ -508,7 +513,7 @@ fn settled(releases: &SqliteReleases, round: usize) {
     loop {
         let free = SERVICES
             .iter()
-            .all(|s| releases.lock_of(s).expect("lock").is_none());
+            .all(|s| releases.lock_of(&key(s)).expect("lock").is_none());
         let deploying: Vec<String> = releases
             .app_releases(APP)
             .expect("read")
@@ -554,13 +559,9 @@ async fn all_run(docker: &Docker, release: &AppRelease) -> bool {
 }
 
 async fn cleanup(docker: &Docker) {
+    // Every release image of the services, whichever the round.
     for service in SERVICES {
         support::cleanup(docker, service).await;
-        for n in 13..=64 {
-            let _ = docker
-                .remove_image(&format!("windlass/{service}:r{n}"))
-                .await;
-        }
     }
     let _ = docker.remove_network(&format!("{APP}_default")).await;
 }
@@ -645,7 +646,11 @@ async fn kill_9_at_seeded_points_of_app_deploys_and_rollbacks() {
                 .services
                 .iter()
                 .filter(|m| {
-                    releases.live(&m.service).ok().flatten().map(|l| l.release)
+                    releases
+                        .live(&key(&m.service))
+                        .ok()
+                        .flatten()
+                        .map(|l| l.release)
                         != Some(m.release.clone())
                 })
                 .count(),

@@ -204,7 +204,9 @@ fn settled(dir: &Path, arn: &str) -> usize {
     assert_ne!(record.status, "RUNNING", "{arn} still runs");
     let releases = SqliteReleases::open(&db).expect("releases");
     assert_eq!(
-        releases.lock_of(KEY).expect("lock"),
+        releases
+            .lock_of(&KEY.parse().expect("a key"))
+            .expect("lock"),
         None,
         "the lock is free"
     );

@@ -11,8 +11,9 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use windlass_deploy::backend::docker::Docker;
-use windlass_deploy::backend::{ContainerSpec, RELEASE_LABEL, SERVICE_LABEL};
+use windlass_deploy::backend::{release_labels, ContainerSpec};
 use windlass_deploy::{Backend, BuildSpec};
+use windlass_store::releases::{Releases, ServiceKey, SqliteReleases};
 
 const SERVICE: &str = "wllogs";
 const IMAGE: &str = "windlass-test/logs:1";
@@ -30,16 +31,21 @@ async fn follow_prints_lines_as_they_come_and_ends_when_the_containers_stop() {
         })
         .await
         .expect("build the test image");
+    // The containers of release r1 of this state folder's app's service.
+    let state = dir.join("state");
+    let _ = std::fs::remove_dir_all(&state);
+    std::fs::create_dir_all(&state).expect("state folder");
+    let releases =
+        SqliteReleases::open(&windlass_deploy::agent::database(&state)).expect("the store");
+    let installation = releases.installation().expect("installation");
+    let key = ServiceKey::new("wllogs-app", SERVICE).expect("a key");
     let spec = ContainerSpec {
         name: format!("{SERVICE}-r1-0"),
         image: IMAGE.into(),
         command: None,
         env: BTreeMap::from([("TESTAPP_VERSION".into(), "follow-v1".into())]),
         ports: Vec::new(),
-        labels: BTreeMap::from([
-            (SERVICE_LABEL.into(), SERVICE.into()),
-            (RELEASE_LABEL.into(), "r1".into()),
-        ]),
+        labels: release_labels(&installation, &key, "r1"),
         healthcheck: None,
         network: None,
         init: true,
@@ -49,9 +55,15 @@ async fn follow_prints_lines_as_they_come_and_ends_when_the_containers_stop() {
     let id = docker.create_container(&spec).await.expect("create");
     docker.start_container(&id).await.expect("start");
 
-    let state = dir.join("state");
     let mut child = Command::new(env!("CARGO_BIN_EXE_windlass"))
-        .args(["logs", SERVICE, "--release", "r1", "--follow", "--state"])
+        .args([
+            "logs",
+            &key.to_string(),
+            "--release",
+            "r1",
+            "--follow",
+            "--state",
+        ])
         .arg(&state)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

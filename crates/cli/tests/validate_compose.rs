@@ -39,7 +39,7 @@ fn a_valid_project_prints_its_services() {
     );
     assert!(stdout.contains("project shop: 5 service(s)"), "{stdout}");
     assert!(
-        stdout.contains("  api: image registry.local/shop-api:1.4.2; ports 3001->3000"),
+        stdout.contains("  api: image registry.local/shop-api:1.4.2; ports 127.0.0.1:3001->3000"),
         "the override's port and .env's TAG: {stdout}"
     );
     assert!(
@@ -115,7 +115,7 @@ fn host_fields_and_nested_merge_keys_validate_with_their_strategy() {
         ("good/nested-anchors.yaml", "project good: 41 service(s)"),
         (
             "good/bind-data.yaml",
-            "  postgres: image postgres:16; ports 5432->5432; 1 replica(s), stop-first (it bind-mounts a directory read-write)",
+            "  postgres: image postgres:16; ports 127.0.0.1:5432->5432; 1 replica(s), stop-first (it bind-mounts a directory read-write)",
         ),
         (
             "good/network-modes.yaml",
@@ -123,7 +123,7 @@ fn host_fields_and_nested_merge_keys_validate_with_their_strategy() {
         ),
         (
             "good/host-fields.yaml",
-            "  api: image api:1; ports 8080->80; 2 replica(s), blue/green behind 127.0.0.1:8080",
+            "  api: image api:1; ports *:8080->80; 2 replica(s), blue/green behind windlass's proxy",
         ),
     ];
     for (file, line) in cases {

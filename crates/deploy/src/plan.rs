@@ -54,10 +54,6 @@ pub fn container_spec(
     ] {
         env.entry(key.to_owned()).or_insert(value);
     }
-    let bridged = service
-        .network_mode
-        .as_ref()
-        .is_none_or(NetworkMode::is_bridge);
     let own_namespace = !matches!(
         service.network_mode,
         Some(NetworkMode::Service(_) | NetworkMode::Container(_))
@@ -86,12 +82,8 @@ pub fn container_spec(
         env,
         // Another network mode has no bridge to publish on: the container
         // binds the host's ports (host) or has none of its own.
-        ports: service
-            .ports
-            .iter()
-            .filter(|p| p.protocol == crate::compose::Protocol::Tcp && bridged)
-            .map(|p| p.target)
-            .collect(),
+        ports: container_ports(service, Protocol::Tcp),
+        udp_ports: container_ports(service, Protocol::Udp),
         labels,
         healthcheck,
         // The container's own network is Docker's default bridge, which
@@ -173,6 +165,26 @@ pub fn container_spec(
         pids_limit: service.pids_limit,
         host: host::host_settings(service),
     }
+}
+
+/// The container ports of `protocol` the service's proxies carry traffic
+/// to (and, for TCP, the one its health probe looks at), each once.
+pub(crate) fn container_ports(service: &Service, protocol: Protocol) -> Vec<u16> {
+    if !service.bridged() {
+        return Vec::new();
+    }
+    let mut ports: Vec<u16> = service
+        .published_ports()
+        .iter()
+        .filter(|p| p.protocol == protocol)
+        .map(|p| p.target)
+        .collect();
+    if protocol == Protocol::Tcp {
+        ports.extend(service.routed_port());
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    ports.retain(|p| seen.insert(*p));
+    ports
 }
 
 /// The service's `volumes` and `tmpfs` as mounts.

@@ -23,7 +23,10 @@ fn compose(port: u16, version: &str) -> String {
     )
 }
 
-/// Network name -> the names a container answers to there (`docker inspect`),
+/// The app: the project folder's name.
+const APP: &str = "project-networks";
+
+/// Network key -> the names a container answers to there (`docker inspect`),
 /// for the service's networks.
 fn names(id: &str) -> serde_json::Value {
     let out = Command::new("docker")
@@ -34,9 +37,10 @@ fn names(id: &str) -> serde_json::Value {
         serde_json::from_slice(&out.stdout).expect("networks as JSON");
     let mut by_network = serde_json::Map::new();
     for (name, endpoint) in networks.as_object().into_iter().flatten() {
-        if !name.starts_with("wlnet-") {
+        // The app's networks are Compose's `APP_KEY`: named here by key.
+        let Some(name) = name.strip_prefix(&format!("{APP}_")) else {
             continue;
-        }
+        };
         let mut names: Vec<String> = endpoint["Aliases"]
             .as_array()
             .map(|a| {
@@ -48,7 +52,7 @@ fn names(id: &str) -> serde_json::Value {
         // Docker adds the container's own short id; only names matter here.
         names.retain(|n| !id.starts_with(n.as_str()));
         names.sort();
-        by_network.insert(name.clone(), names.into());
+        by_network.insert(name.to_owned(), names.into());
     }
     by_network.into()
 }
@@ -76,7 +80,7 @@ async fn only_the_live_release_answers_to_the_service_names() {
     support::cleanup(&docker, SERVICE).await;
     for network in ["wlnet-front", "wlnet-back"] {
         let _ = Command::new("docker")
-            .args(["network", "rm", network])
+            .args(["network", "rm", &format!("{APP}_{network}")])
             .output();
     }
     result.expect("scenario");

@@ -139,10 +139,10 @@ async fn status_view(agent: &Agent) -> Result<StatusView, Error> {
     for live in agent.releases().all_live()? {
         services.push(ServiceStatus {
             lock: agent.releases().lock_of(&live.service)?,
-            address: Some(live.address).filter(|a| !a.is_empty()),
+            address: live.listening(),
+            upstreams: live.upstream_lines(),
             service: live.service,
             live: Some(live.release),
-            upstreams: live.upstreams,
             traffic: None,
         });
     }
@@ -169,11 +169,11 @@ async fn status_view(agent: &Agent) -> Result<StatusView, Error> {
                     .ok_or(Error::Restore("no service".into()))?
             }
         };
-        entry.address = Some(proxy.address.to_string());
-        entry.live = proxy.live.as_ref().map(|(id, _)| id.clone());
+        entry.address = Some(proxy.listening());
+        entry.live = proxy.live.as_ref().map(|l| l.release.clone());
         entry.upstreams = proxy
             .live
-            .map(|(_, upstreams)| upstreams.iter().map(ToString::to_string).collect())
+            .map(|l| upstream_lines(&l.upstreams))
             .unwrap_or_default();
         entry.traffic = traffic;
     }
@@ -182,6 +182,22 @@ async fn status_view(agent: &Agent) -> Result<StatusView, Error> {
         pid: Some(std::process::id()),
         services,
     })
+}
+
+/// Each upstream with the container port it serves, `80/tcp=127.0.0.1:32768`
+/// (bare for a one-port service of before ports were named).
+fn upstream_lines(
+    upstreams: &std::collections::BTreeMap<String, Vec<std::net::SocketAddr>>,
+) -> Vec<String> {
+    upstreams
+        .iter()
+        .flat_map(|(port, addresses)| {
+            addresses.iter().map(move |a| match port.as_str() {
+                "" => a.to_string(),
+                port => format!("{port}={a}"),
+            })
+        })
+        .collect()
 }
 
 /// An [`ErrorBody`] as a response.
@@ -427,6 +443,42 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_rollback_of_a_name_two_apps_share_is_refused_with_the_choices() {
+        let agent = agent();
+        for app in ["shop", "blog"] {
+            agent
+                .releases()
+                .create(windlass_store::releases::NewRelease {
+                    service: windlass_store::releases::ServiceKey::new(app, "web").expect("a key"),
+                    compose_file: "compose.yaml".into(),
+                    compose_text: String::new(),
+                    by: "test".into(),
+                    created_millis: 1,
+                    fingerprint: None,
+                })
+                .expect("release");
+        }
+        let request = r#"{"service":"web","by":"me@here"}"#;
+        let (status, body) = call(&agent, "POST", contract::ROLLBACK, request).await;
+        assert_eq!(status, 400);
+        let body = refusal(&body);
+        assert_eq!(body.kind, ErrorKind::Refused, "the CLI's exit code 7");
+        assert!(
+            body.message.contains("blog/web") && body.message.contains("shop/web"),
+            "{}",
+            body.message
+        );
+        // Named with its app, it is that app's web (which has nothing live).
+        let request = r#"{"service":"web","app":"shop","by":"me@here"}"#;
+        let (status, body) = call(&agent, "POST", contract::ROLLBACK, request).await;
+        assert_eq!(status, 400);
+        assert_eq!(
+            refusal(&body).message,
+            "service shop/web has no live release to roll back from"
+        );
+    }
+
+    #[tokio::test]
     async fn status_lists_services_without_a_proxy_too() {
         let agent = agent();
         agent
@@ -436,6 +488,7 @@ mod tests {
                 release: "r2".into(),
                 address: String::new(),
                 upstreams: Vec::new(),
+                ports: Vec::new(),
                 since_millis: 1,
             })
             .expect("live");

@@ -65,6 +65,8 @@ impl Agent {
         for service in &services {
             let spec = &project.services[service];
             networks.extend(spec.networks.0.keys().filter(|n| *n != "default").cloned());
+            // An external network is not the app's to remove.
+            networks.retain(|n| !project.networks.get(n).is_some_and(|n| n.external));
             if request.volumes {
                 volumes.extend(
                     crate::plan::volumes(spec)
@@ -75,6 +77,17 @@ impl Agent {
             }
         }
         networks.retain(|n| !keep.iter().any(|s| s.networks.0.contains_key(n)));
+        // Each by its engine name: this app's (`APP_KEY`), not another's.
+        let networks: BTreeSet<String> = networks
+            .into_iter()
+            .map(|key| {
+                project
+                    .networks
+                    .get(&key)
+                    .and_then(|n| n.name.clone())
+                    .unwrap_or(key)
+            })
+            .collect();
         volumes.retain(|v| {
             !keep
                 .iter()

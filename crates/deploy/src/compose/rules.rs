@@ -11,7 +11,6 @@ use super::diagnostic::Report;
 use super::locate::FieldPath;
 use super::mounts::MountKind;
 use super::resolve::resolve;
-use super::values::Protocol;
 use super::{buildkit, hooks, FailureAction, FileChecks, Project, Service};
 
 /// Checks every service against the project and resolves names and files.
@@ -178,9 +177,20 @@ fn check_service(
     if service.image.is_none() && service.build.is_none() {
         report.error(at, "has neither `image` nor `build`: give at least one");
     }
-    for (i, port) in service.ports.iter().enumerate() {
-        if port.protocol == Protocol::Udp {
-            report.error(&at.key("ports").index(i), format!("UDP port {} cannot be published: windlass's proxy carries HTTP and TCP, and switches them between releases; to reach it from other services only, list it under `expose` (\"{}/udp\")", port.target, port.target));
+    // Two entries on one host address and protocol could not both listen.
+    let mut seen = std::collections::BTreeSet::new();
+    for port in &service.ports {
+        let Some(published) = port.published else {
+            continue;
+        };
+        if !seen.insert((port.host_ip, published, port.protocol)) {
+            let host = port
+                .host_ip
+                .map_or_else(|| "every interface".to_owned(), |ip| ip.to_string());
+            report.error(
+                &at.key("ports"),
+                format!("port {published}/{} on {host} is published twice: give each entry its own published port", port.protocol),
+            );
         }
     }
     if let Some(port) = service.windlass.port {

@@ -274,7 +274,7 @@ mod tests {
             sidecar.depends_on.contains_key("app"),
             "service:app starts after app"
         );
-        assert_eq!(sidecar.proxy_address(), None);
+        assert!(!sidecar.has_proxy());
         assert!(sidecar.must_run_alone().is_some());
         assert_eq!(project.services["edge"].routed_port(), None);
     }

@@ -14,6 +14,8 @@ pub mod docker;
 pub mod ecs;
 mod parsed;
 
+use std::collections::BTreeMap;
+
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -47,6 +49,11 @@ pub struct ReleaseContext {
     pub record: Release,
     /// The service's Compose definition, from `record.compose_text`.
     pub spec: Service,
+    /// The engine's name of each Compose network the service joins, by its
+    /// key in the file: Compose's `APP_KEY` (or the `name` given, or the
+    /// key of an external network), so two apps' networks of one key are
+    /// two networks.
+    pub networks: BTreeMap<String, String>,
     /// The release that was live when the execution started.
     pub previous: Option<String>,
     pub mode: Mode,
@@ -78,7 +85,21 @@ impl ReleaseContext {
         let spec = project.services.get(service).cloned().ok_or_else(|| {
             failures::input(format!("{} has no service {service}", record.compose_file))
         })?;
+        let networks = spec
+            .networks
+            .0
+            .keys()
+            .map(|key| {
+                let name = project
+                    .networks
+                    .get(key)
+                    .and_then(|n| n.name.clone())
+                    .unwrap_or_else(|| key.clone());
+                (key.clone(), name)
+            })
+            .collect();
         Ok(ReleaseContext {
+            networks,
             key: key.clone(),
             service: service.to_owned(),
             project: project.project.clone(),
@@ -125,11 +146,26 @@ pub struct Replicas {
     pub ids: Vec<String>,
 }
 
-/// Where the healthy replicas take traffic (`127.0.0.1:PORT` each; empty
-/// for a service that publishes no port).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Where the healthy replicas take traffic: per container port the
+/// service's proxies carry traffic to (`80/tcp`, `53/udp`), each replica's
+/// `127.0.0.1:PORT`; empty for a service that publishes no port.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Upstreams {
+    #[serde(default)]
+    pub ports: std::collections::BTreeMap<String, Vec<String>>,
+    /// The routed port's addresses, as an execution begun before ports
+    /// were recorded one by one wrote them; never written now.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub addresses: Vec<String>,
+}
+
+impl Upstreams {
+    pub fn of_ports(ports: std::collections::BTreeMap<String, Vec<String>>) -> Upstreams {
+        Upstreams {
+            ports,
+            addresses: Vec::new(),
+        }
+    }
 }
 
 /// What a switch did.

@@ -275,6 +275,7 @@ fn roll_back_all(name: &str, next: &str) -> Json {
         object.insert(
             "ItemSelector".into(),
             json!({
+                "app.$": "$$.Map.Item.Value.app",
                 "service.$": "$$.Map.Item.Value.service",
                 "release.$": "$$.Map.Item.Value.release",
                 "previous.$": "$$.Map.Item.Value.previous",

@@ -96,6 +96,7 @@ pub(super) fn hook_state(
             "Comment": format!("x-windlass.hooks.{}[{index}]: a command in a new container of the release", phase.key()),
             "Resource": HOOK_RESOURCE,
             "Parameters": {
+                "app.$": "$.app",
                 "service.$": "$.service",
                 "release.$": "$.release",
                 "previous.$": "$.previous",

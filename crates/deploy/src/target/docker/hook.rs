@@ -80,7 +80,7 @@ pub(super) async fn run(
         .await
         .map_err(|e| Failure::new(failures::HOOK, format!("{label}: {e}")))?;
     // A migration, say, reaches the service's databases on its networks.
-    super::start::join_networks(target, &release.spec, &id).await?;
+    super::start::join_networks(target, release, &id).await?;
     let outcome = run_to_end(target, &id, &label, &command).await;
     let logs = target
         .backend

@@ -9,7 +9,7 @@ use super::health::wait_config;
 use super::pacing::Pacing;
 use super::DockerTarget;
 use crate::backend::{Container, ContainerSpec, Error, RunState, RELEASE_LABEL};
-use crate::compose::{NetworkMode, Order, Service, ServiceNetwork, VolumesSource};
+use crate::compose::{NetworkMode, Order, ServiceNetwork, VolumesSource};
 use crate::failures;
 use crate::plan::container_spec;
 use crate::probe;
@@ -22,12 +22,12 @@ pub(super) async fn start(
 ) -> Result<Replicas, Failure> {
     let service = &release.spec;
     let image = DockerTarget::pinned_image(&release.record)?;
-    // The proxy first: a taken address must fail before anything runs. A
-    // service that publishes no port has no proxy (a worker, say).
-    if let Some(address) = service.proxy_address() {
+    // The proxies first: a taken address must fail before anything runs. A
+    // service that publishes no port has none (a worker, say).
+    if let Some(spec) = super::ports::spec(service) {
         target
             .proxies
-            .ensure(&release.key, address, super::proxies::protocol(service))
+            .ensure(&release.key, &spec)
             .await
             .map_err(|e| Failure::new(failures::PROXY, e))?;
     }
@@ -43,7 +43,7 @@ pub(super) async fn start(
     let first = stop_first(release, &pacing);
     target.notes.starting(
         &release.key,
-        first.is_some() && release.other_previous().is_some() && service.proxy_address().is_some(),
+        first.is_some() && release.other_previous().is_some() && service.has_proxy(),
     );
     if let Some(why) = first {
         // The release that serves stops before this one starts; meanwhile
@@ -51,7 +51,7 @@ pub(super) async fn start(
         // them. A rollback starts the stopped release again.
         if let Some(previous) = release.other_previous() {
             tracing::info!(service = %release.service, release = %release.id(), %why, "stop-first");
-            let held = if service.proxy_address().is_some() {
+            let held = if service.has_proxy() {
                 format!("; the proxy holds traffic until {} is live", release.id())
             } else {
                 String::new()
@@ -60,7 +60,7 @@ pub(super) async fn start(
                 &release.key,
                 format!("{why}: release {previous} stops first{held}"),
             );
-            if service.proxy_address().is_some() {
+            if service.has_proxy() {
                 target
                     .proxies
                     .clear(&release.key)
@@ -166,7 +166,7 @@ async fn start_replica(
         None => create(target, &spec).await?,
     };
     if found.is_none_or(|c| c.id != id) {
-        join_networks(target, &release.spec, &id).await?;
+        join_networks(target, release, &id).await?;
     }
     let started = |e: Error| Failure::new(failures::START, e.to_string());
     let current = target
@@ -223,21 +223,31 @@ async fn live_container_of(
         })
 }
 
-/// The service's Compose networks (Docker's `default` aside).
-pub(super) fn networks(service: &Service) -> impl Iterator<Item = (&String, &ServiceNetwork)> {
-    service.networks.0.iter().filter(|(n, _)| *n != "default")
+/// The service's Compose networks (Docker's `default` aside), each by its
+/// engine name (see [`ReleaseContext::networks`]).
+pub(super) fn networks(
+    release: &ReleaseContext,
+) -> impl Iterator<Item = (&String, &ServiceNetwork)> {
+    release
+        .spec
+        .networks
+        .0
+        .iter()
+        .filter(|(n, _)| *n != "default")
+        .map(|(key, options)| (release.networks.get(key).unwrap_or(key), options))
 }
 
 /// Attaches a new container to the service's Compose networks, creating
-/// them when missing, without the service's names: only the live release
-/// answers to those (see `live::route_names`).
+/// them when missing (with the top-level network's settings), without the
+/// service's names: only the live release answers to those (see
+/// `live::route_names`).
 pub(super) async fn join_networks(
     target: &DockerTarget,
-    service: &Service,
+    release: &ReleaseContext,
     id: &str,
 ) -> Result<(), Failure> {
     let failed = |e: Error| Failure::new(failures::START, e.to_string());
-    for (network, options) in networks(service) {
+    for (network, options) in networks(release) {
         target
             .backend
             .ensure_network_with(network, &BTreeMap::new(), &options.options)

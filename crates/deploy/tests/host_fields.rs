@@ -26,6 +26,9 @@ const QUIET: &str = "wlhfquiet";
 const SIDECAR: &str = "wlhfsidecar";
 const LINKED: &str = "wlhflinked";
 const NETWORK: &str = "wlhf-internal";
+/// The engine's name of the network: Compose's `PROJECT_KEY`, the project
+/// named after its folder.
+const ENGINE_NETWORK: &str = "project-host-fields_wlhf-internal";
 
 fn compose(port: u16, version: &str) -> String {
     format!(
@@ -183,7 +186,7 @@ async fn data_folders_and_other_network_modes_deploy_stop_first_with_their_host_
     for service in [DATA, QUIET, SIDECAR, LINKED] {
         support::cleanup(&docker, service).await;
     }
-    let _ = raw.remove_network(NETWORK).await;
+    let _ = raw.remove_network(ENGINE_NETWORK).await;
     let dir = support::project("host-fields");
     std::fs::create_dir_all(dir.join("data")).expect("data folder");
     let (agent, _) = support::agent(&docker).await;
@@ -191,7 +194,7 @@ async fn data_folders_and_other_network_modes_deploy_stop_first_with_their_host_
     for service in [DATA, QUIET, SIDECAR, LINKED] {
         support::cleanup(&docker, service).await;
     }
-    let _ = raw.remove_network(NETWORK).await;
+    let _ = raw.remove_network(ENGINE_NETWORK).await;
     result.expect("scenario");
 }
 
@@ -235,7 +238,7 @@ async fn scenario(
     );
 
     let network = raw
-        .inspect_network(NETWORK, None)
+        .inspect_network(ENGINE_NETWORK, None)
         .await
         .map_err(|e| e.to_string())?;
     assert_eq!(network.internal, Some(true));

@@ -10,10 +10,10 @@
 //! [`load`] and [`parse`] return the first, for callers that only need to
 //! know whether a file is good.
 
-mod buildkit;
 pub mod canonical;
 mod check;
 mod diagnostic;
+mod dockerfile;
 mod dotenv;
 mod ecs;
 mod fields;
@@ -28,6 +28,7 @@ mod model;
 mod mounts;
 mod paths;
 mod pinned;
+mod pull_policy;
 mod read;
 mod resolve;
 mod resources;
@@ -55,6 +56,7 @@ pub use model::{
     ServiceNetwork, ServiceNetworks, UpdateConfig,
 };
 pub use mounts::{FileContent, FileRef, FileSource, MountKind, ServiceVolume, Volume};
+pub use pull_policy::PullPolicy;
 pub use resources::{
     BlkioConfig, Device, DeviceCount, DeviceRequest, Limits, Reservations, Resources,
     RestartCondition, RestartPolicy, Throttle, WeightDevice,

@@ -11,7 +11,7 @@ use super::diagnostic::Report;
 use super::locate::FieldPath;
 use super::mounts::MountKind;
 use super::resolve::resolve;
-use super::{buildkit, hooks, FailureAction, FileChecks, Project, Service};
+use super::{dockerfile, hooks, FailureAction, FileChecks, Project, PullPolicy, Service};
 
 /// Checks every service against the project and resolves names and files.
 pub(crate) fn check_project(
@@ -81,6 +81,7 @@ pub(crate) fn check_project(
         super::settle::settle(name, service, &names, report);
     }
     mark_jobs(project, report);
+    refuse_cycles(project, report);
     let mut container_names: BTreeMap<String, String> = BTreeMap::new();
     let snapshot = project.clone();
     // Services left out by their profiles are checked too, as Compose
@@ -110,6 +111,53 @@ pub(crate) fn check_project(
         resolve(name, service, &snapshot, env, files, report);
         if files == FileChecks::Check {
             check_build(service, &at, report);
+        }
+    }
+}
+
+/// Refuses a cycle of `depends_on` among the services that run, as Docker
+/// Compose does: no service of it could start first.
+fn refuse_cycles(project: &Project, report: &mut Report) {
+    // Depth first; `trail` is the path from the service the walk began at.
+    fn visit<'a>(
+        name: &'a str,
+        project: &'a Project,
+        trail: &mut Vec<&'a str>,
+        done: &mut Vec<&'a str>,
+    ) -> Option<Vec<&'a str>> {
+        if let Some(start) = trail.iter().position(|t| *t == name) {
+            let mut cycle = trail[start..].to_vec();
+            cycle.push(name);
+            return Some(cycle);
+        }
+        if done.contains(&name) {
+            return None;
+        }
+        // A service left out by its profiles starts nothing: no cycle through it.
+        let service = project.services.get(name)?;
+        trail.push(name);
+        for dependency in service.depends_on.keys() {
+            if dependency != name {
+                if let Some(cycle) = visit(dependency, project, trail, done) {
+                    return Some(cycle);
+                }
+            }
+        }
+        trail.pop();
+        done.push(name);
+        None
+    }
+    let mut done = Vec::new();
+    for name in project.services.keys() {
+        if let Some(cycle) = visit(name, project, &mut Vec::new(), &mut done) {
+            report.error(
+                &FieldPath::of(&["services", cycle[0], "depends_on"]),
+                format!(
+                    "dependency cycle: {}: no service of it could start first",
+                    cycle.join(" -> ")
+                ),
+            );
+            return;
         }
     }
 }
@@ -146,21 +194,46 @@ fn mark_jobs(project: &mut Project, report: &mut Report) {
     }
 }
 
-/// The service's Dockerfile: there, with its target, and no BuildKit.
+/// The service's Dockerfile (there, with its target), the caches the
+/// build can use without a BuildKit session, and a `pull_policy` that fits.
 fn check_build(service: &Service, at: &FieldPath, report: &mut Report) {
-    if let Some(build) = &service.build {
-        for finding in buildkit::check(
-            &build.context,
-            build.dockerfile.as_deref(),
-            build.target.as_deref(),
-        ) {
-            report.at(
-                &finding.file,
-                finding.line,
-                finding.column,
-                &at.key("build").to_string(),
-                finding.message,
-            );
+    if service.pull_policy == PullPolicy::Build && service.build.is_none() {
+        report.error(
+            &at.key("pull_policy"),
+            "`pull_policy: build` builds the image at every deploy, and the service has no `build`: add one, or pull with `missing` or `always`",
+        );
+    }
+    if service.windlass.push && service.image.is_none() {
+        report.error(
+            &at.key("x-windlass").key("push"),
+            "`x-windlass.push` pushes each release's image to the repository `image` names (as `REPO:RELEASE`), and the service has no `image`: name the repository, or remove `push`",
+        );
+    }
+    let Some(build) = &service.build else {
+        return;
+    };
+    for finding in dockerfile::check(
+        &build.context,
+        build.dockerfile.as_deref(),
+        build.target.as_deref(),
+    ) {
+        report.at(
+            &finding.file,
+            finding.line,
+            finding.column,
+            &at.key("build").to_string(),
+            finding.message,
+        );
+    }
+    let at = at.key("build");
+    for (i, cache) in build.cache_from.iter().enumerate() {
+        if crate::plan::cache_image(cache).is_none() {
+            report.error(&at.key("cache_from").index(i), format!("cache {cache:?} cannot be read: the engine's build API takes images (`IMAGE` or `type=registry,ref=IMAGE`); BuildKit reads other cache types through buildx's control API, which windlass does not use"));
+        }
+    }
+    for (i, cache) in build.cache_to.iter().enumerate() {
+        if !crate::plan::inline_cache(cache) {
+            report.error(&at.key("cache_to").index(i), format!("cache {cache:?} cannot be written: windlass writes the cache into the image it builds (`type=inline`), which `cache_from` then reads; exporting it elsewhere needs buildx's control API, which windlass does not use"));
         }
     }
 }

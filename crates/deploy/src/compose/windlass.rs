@@ -39,6 +39,11 @@ pub struct Windlass {
     /// bind-mounted directory does not make it deploy stop-first.
     #[serde(default)]
     pub shared_mounts: bool,
+    /// Push each release's image to the repository `image` names
+    /// (`REPO:RELEASE`) and pin the release by the registry's digest. An
+    /// image is never pushed unless this says so.
+    #[serde(default)]
+    pub push: bool,
     /// Deploy to Amazon ECS instead of the local engine (`--target ecs`
     /// does the same for every service).
     #[serde(default)]

@@ -193,6 +193,7 @@ impl Services {
     ) -> Result<ServiceView, ApiError> {
         let mut running = self.running.lock().await;
         let old = running.remove(&name);
+        let old_spec = old.as_ref().map(Running::spec);
         let live = old.as_ref().and_then(Running::live);
         // A port of another hold timeout is another proxy.
         let same_hold = old
@@ -298,7 +299,11 @@ impl Services {
                 ports: ports.into_iter().map(|(port, _)| port).collect(),
             },
         );
-        self.persist(&running).await?;
+        // The same spec again changes nothing: no state file to write.
+        let now = running[&name].spec();
+        if old_spec.as_ref() != Some(&now) {
+            self.persist(&running).await?;
+        }
         Ok(view(&name, &running[&name]))
     }
 

@@ -105,3 +105,36 @@ fn state_machines_and_compose_files_together() {
         "{stdout}"
     );
 }
+
+/// Fields Compose honours on a plain engine validate, and the plan says
+/// why a service deploys stop-first: a read-write data folder, another
+/// network mode; merge keys inside merged anchors are applied.
+#[test]
+fn host_fields_and_nested_merge_keys_validate_with_their_strategy() {
+    let cases = [
+        ("good/nested-anchors.yaml", "project good: 41 service(s)"),
+        (
+            "good/bind-data.yaml",
+            "  postgres: image postgres:16; ports 127.0.0.1:5432->5432; 1 replica(s), stop-first (it bind-mounts a directory read-write)",
+        ),
+        (
+            "good/network-modes.yaml",
+            "  edge: image edge:1; network_mode host; 1 replica(s), stop-first (network_mode host: it binds the host's ports itself",
+        ),
+        (
+            "good/host-fields.yaml",
+            "  api: image api:1; ports *:8080->80; 2 replica(s), blue/green behind windlass's proxy",
+        ),
+    ];
+    for (file, line) in cases {
+        let out = validate(&[], &[corpus(file)]);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{file}: {stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(stdout.contains(line), "{file}: {stdout}");
+    }
+}

@@ -96,6 +96,7 @@ pub(crate) fn service(service: &Service, settings: &Settings<'_>) -> Value {
             Value::Array(service.volumes.iter().map(volume).collect()),
         )
         .put("working_dir", go::text(service.working_dir.as_deref()));
+    super::host::host_fields(service, &mut out);
     out.value()
 }
 

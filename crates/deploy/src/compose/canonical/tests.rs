@@ -182,3 +182,33 @@ fn an_obsolete_external_name_reads_as_compose_reads_it() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn host_fields_are_printed() {
+    let dir = folder("host");
+    let compose = "
+name: shop
+services:
+  app:
+    image: app:1
+  side:
+    image: side:1
+    network_mode: service:app
+    volumes_from: ['app:ro']
+    devices: [/dev/fuse]
+    cpu_shares: 512
+    mem_reservation: 64m
+    pid: host
+";
+    let printed = print(&dir, compose, Normalize::None, Format::Yaml);
+    for line in [
+        "network_mode: service:app",
+        "- app:ro",
+        "source: /dev/fuse",
+        "cpu_shares: 512",
+        "mem_reservation: '67108864'",
+        "pid: host",
+    ] {
+        assert!(printed.contains(line), "{line}: {printed}");
+    }
+}

@@ -91,12 +91,18 @@ fn every_corpus_file_gives_its_outcome() {
         }
         for error in &errors {
             if !case.because.iter().any(|b| error.starts_with(b.as_str())) {
-                problems.push(format!("{}: an error corpus.yaml does not list: {error}", case.case));
+                problems.push(format!(
+                    "{}: an error corpus.yaml does not list: {error}",
+                    case.case
+                ));
             }
         }
         for because in &case.because {
             if !errors.iter().any(|e| e.starts_with(because.as_str())) {
-                problems.push(format!("{}: windlass no longer says {because:?}: take it out", case.case));
+                problems.push(format!(
+                    "{}: windlass no longer says {because:?}: take it out",
+                    case.case
+                ));
             }
             if case.compose == Outcome::Accept {
                 // "UDP port 53 cannot be published" counts with the other ports.
@@ -105,7 +111,10 @@ fn every_corpus_file_gives_its_outcome() {
             }
         }
     }
-    let compose_accepts = cases.iter().filter(|c| c.compose == Outcome::Accept).count();
+    let compose_accepts = cases
+        .iter()
+        .filter(|c| c.compose == Outcome::Accept)
+        .count();
     println!(
         "{accepted} of {} corpus cases accepted by windlass; Docker Compose accepts {compose_accepts}",
         cases.len()

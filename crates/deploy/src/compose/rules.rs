@@ -92,15 +92,7 @@ pub(crate) fn check_project(
         .extend(left_out.iter().map(|(k, v)| (k.clone(), v.clone())));
     for (name, service) in left_out {
         let at = FieldPath::of(&["services", name]);
-        check_service(
-            name,
-            service,
-            &whole,
-            &all,
-            &IndexMap::new(),
-            &at,
-            report,
-        );
+        check_service(name, service, &whole, &all, &IndexMap::new(), &at, report);
     }
     for (name, service) in project.services.iter_mut() {
         let at = FieldPath::of(&["services", name]);

@@ -5,7 +5,7 @@
 //! agents. Each app is customised only as a user would, with an override
 //! file (`-f FILE -f test-override.yaml`) that publishes its port on
 //! 127.0.0.1 and names the version to run. Two apps are deployed side by
-//! side from one state folder (one installation, both with a `db`), a third
+//! side from one state folder (one installation, both with a `db`), two more
 //! from another; their steps run side by side: deploy, a new version, a
 //! broken version rolled back as a whole, `windlass rollback --app`,
 //! `down` and a deploy again on the kept volumes. Every published port is
@@ -26,12 +26,14 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// An app of the corpus: its folder there, its files and the service that
-/// publishes its web port (and that port in the container).
+/// An app of the corpus: its folder there, its files, the service that
+/// publishes its web port (and that port in the container) and the name
+/// its stand-in's page gives.
 struct App {
     corpus: &'static str,
     file: &'static str,
     web: &'static str,
+    page: &'static str,
     container_port: u16,
 }
 
@@ -39,18 +41,28 @@ const GITEA: App = App {
     corpus: "awesome-compose/gitea-postgres",
     file: "compose.yaml",
     web: "gitea",
+    page: "gitea",
     container_port: 3000,
 };
 const WORDPRESS: App = App {
     corpus: "awesome-compose/wordpress-mysql",
     file: "compose.yaml",
     web: "wordpress",
+    page: "wordpress",
+    container_port: 80,
+};
+const NEXTCLOUD: App = App {
+    corpus: "awesome-compose/nextcloud-postgres",
+    file: "compose.yaml",
+    web: "nc",
+    page: "nextcloud",
     container_port: 80,
 };
 const UMAMI: App = App {
     corpus: "umami",
     file: "docker-compose.yml",
     web: "umami",
+    page: "umami",
     container_port: 3000,
 };
 
@@ -296,10 +308,10 @@ async fn lifecycle(app: Deployed) -> Seen {
     expect(ok, &text, true);
     assert_eq!(
         app.versions().await,
-        (format!("{} v1", app.app.web), "$2 v1 +OK".into()),
+        (format!("{} v1", app.app.page), "$2 v1 +OK".into()),
         "{text}"
     );
-    let load = Load::start(app.port, app.app.web);
+    let load = Load::start(app.port, app.app.page);
 
     let steps: [(&str, &str, bool, bool); 3] = [
         ("v2", "a new version", false, true),
@@ -322,7 +334,7 @@ async fn lifecycle(app: Deployed) -> Seen {
         let want = after[i];
         assert_eq!(
             app.versions().await,
-            (format!("{} {want}", app.app.web), format!("$2 {want} +OK")),
+            (format!("{} {want}", app.app.page), format!("$2 {want} +OK")),
             "{name} after {step}: the whole app runs {want}\n{text}"
         );
         app.read_back(&written, step).await;
@@ -389,26 +401,31 @@ async fn real_apps_deploy_roll_back_and_keep_their_data_side_by_side() {
 
     let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/tests/compose-corpus");
     let (one, two) = (root.join("state-one"), root.join("state-two"));
-    let apps: Vec<Deployed> = [(&GITEA, &one), (&WORDPRESS, &one), (&UMAMI, &two)]
-        .into_iter()
-        .map(|(app, state)| {
-            let from = corpus.join(app.corpus);
-            let dir = root.join(from.file_name().expect("folder"));
-            let status = Command::new("cp")
-                .arg("-a")
-                .arg(&from)
-                .arg(&dir)
-                .status()
-                .expect("cp");
-            assert!(status.success());
-            Deployed {
-                app,
-                dir,
-                state: state.clone(),
-                port: support::free_port(),
-            }
-        })
-        .collect();
+    let apps: Vec<Deployed> = [
+        (&GITEA, &one),
+        (&WORDPRESS, &one),
+        (&UMAMI, &two),
+        (&NEXTCLOUD, &two),
+    ]
+    .into_iter()
+    .map(|(app, state)| {
+        let from = corpus.join(app.corpus);
+        let dir = root.join(from.file_name().expect("folder"));
+        let status = Command::new("cp")
+            .arg("-a")
+            .arg(&from)
+            .arg(&dir)
+            .status()
+            .expect("cp");
+        assert!(status.success());
+        Deployed {
+            app,
+            dir,
+            state: state.clone(),
+            port: support::free_port(),
+        }
+    })
+    .collect();
     let names: Vec<String> = apps.iter().map(Deployed::name).collect();
     clean_engine(&names.iter().map(String::as_str).collect::<Vec<_>>());
     let _agents = (Agent::start(&one), Agent::start(&two));
@@ -427,7 +444,8 @@ async fn real_apps_deploy_roll_back_and_keep_their_data_side_by_side() {
         assert!(seen.sent > 100, "{name}: {seen:?}");
     }
     println!(
-        "three real apps through every step in {:?}",
+        "{} real apps through every step in {:?}",
+        names.len(),
         began.elapsed()
     );
 }

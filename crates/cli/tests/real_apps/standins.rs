@@ -37,6 +37,12 @@ pub const STANDINS: &[Standin] = &[
         context: "db",
         args: &[("PORT", "3306"), ("DATA", "/var/lib/mysql")],
     },
+    // awesome-compose/nextcloud-postgres (its db is postgres:alpine too)
+    Standin {
+        image: "nextcloud:apache",
+        context: "web",
+        args: &[("NAME", "nextcloud"), ("PORT", "80"), ("DB", "db:5432")],
+    },
     // umami
     Standin {
         image: "ghcr.io/umami-software/umami:latest",

@@ -4,7 +4,7 @@
 
 use std::io::IsTerminal;
 
-use tracing_subscriber::filter::{EnvFilter, LevelFilter};
+use tracing_subscriber::filter::EnvFilter;
 
 /// How log lines are written.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -45,15 +45,21 @@ pub enum Verbosity {
 }
 
 /// Installs the subscriber. `RUST_LOG` (e.g. `windlass_server=debug,info`)
-/// overrides the default level; directives it cannot read are skipped.
+/// replaces the default filter; directives it cannot read are skipped.
+/// The default: a long-running process logs windlass's own `info` lines
+/// and its libraries' warnings (a database driver's notices are not news);
+/// a one-shot command only warnings.
 pub fn install(format: LogFormat, verbosity: Verbosity) {
-    let level = match verbosity {
-        Verbosity::LongRunning => LevelFilter::INFO,
-        Verbosity::OneShot => LevelFilter::WARN,
+    let default = match verbosity {
+        Verbosity::LongRunning => "warn,windlass=info",
+        Verbosity::OneShot => "warn",
     };
-    let filter = EnvFilter::builder()
-        .with_default_directive(level.into())
-        .from_env_lossy();
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(directives) if !directives.trim().is_empty() => {
+            EnvFilter::builder().parse_lossy(directives)
+        }
+        _ => EnvFilter::new(default),
+    };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

@@ -20,8 +20,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 struct Cli {
     /// How log lines are written to stderr: `text` (the default), or `json`
     /// (one object a line); also WINDLASS_LOG_FORMAT, which the proxy an
-    /// agent starts inherits. `RUST_LOG` filters them (default: info for
-    /// server, agent and proxy; warn for other commands).
+    /// agent starts inherits. `RUST_LOG` filters them (default: windlass's
+    /// info lines for server, agent and proxy; warnings for other commands).
     #[arg(long, global = true, value_enum)]
     log_format: Option<logging::LogFormat>,
     #[command(subcommand)]

@@ -70,6 +70,7 @@ fn deployed(state: &Path, apps: &[&str]) {
                 release: release.id,
                 address: format!("127.0.0.1:{}", 9100 + n),
                 upstreams: Vec::new(),
+                ports: Vec::new(),
                 since_millis: 1,
             })
             .expect("live");

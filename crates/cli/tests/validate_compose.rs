@@ -39,7 +39,7 @@ fn a_valid_project_prints_its_services() {
     );
     assert!(stdout.contains("project shop: 5 service(s)"), "{stdout}");
     assert!(
-        stdout.contains("  api: image registry.local/shop-api:1.4.2; ports 3001->3000"),
+        stdout.contains("  api: image registry.local/shop-api:1.4.2; ports 127.0.0.1:3001->3000"),
         "the override's port and .env's TAG: {stdout}"
     );
     assert!(

@@ -270,6 +270,7 @@ fn two_app_releases(releases: &SqliteReleases) {
                     release: release.id.clone(),
                     address: format!("127.0.0.1:{}", 8000 + n),
                     upstreams: Vec::new(),
+                    ports: Vec::new(),
                     since_millis: n,
                 })
                 .expect("live");
@@ -320,6 +321,7 @@ async fn an_app_rolls_back_from_the_page_to_its_warm_release() {
             release: blog.id,
             address: "127.0.0.1:9000".into(),
             upstreams: Vec::new(),
+            ports: Vec::new(),
             since_millis: 3,
         })
         .expect("live");

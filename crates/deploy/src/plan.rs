@@ -72,12 +72,8 @@ pub fn container_spec(
         image: image.into(),
         command: service.command.clone(),
         env,
-        ports: service
-            .ports
-            .iter()
-            .filter(|p| p.protocol == crate::compose::Protocol::Tcp)
-            .map(|p| p.target)
-            .collect(),
+        ports: container_ports(service, Protocol::Tcp),
+        udp_ports: container_ports(service, Protocol::Udp),
         labels,
         healthcheck,
         // The container's own network is Docker's default bridge, which
@@ -154,6 +150,23 @@ pub fn container_spec(
 }
 
 /// The service's `volumes` and `tmpfs` as mounts.
+/// The container ports of `protocol` the service's proxies carry traffic
+/// to (and, for TCP, the one its health probe looks at), each once.
+pub(crate) fn container_ports(service: &Service, protocol: Protocol) -> Vec<u16> {
+    let mut ports: Vec<u16> = service
+        .published_ports()
+        .iter()
+        .filter(|p| p.protocol == protocol)
+        .map(|p| p.target)
+        .collect();
+    if protocol == Protocol::Tcp {
+        ports.extend(service.routed_port());
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    ports.retain(|p| seen.insert(*p));
+    ports
+}
+
 fn mounts(service: &Service) -> Vec<Mount> {
     let volumes = service.volumes.iter().map(|v| Mount {
         kind: match v.kind {

@@ -188,19 +188,24 @@ impl Backend for FakeBackend {
         }
         s.next_id += 1;
         let id = format!("fake{:08}", s.next_id);
+        let address = |i: usize| {
+            SocketAddr::from((
+                Ipv4Addr::LOCALHOST,
+                20000 + (s.next_id as u16 % 1000) * 10 + i as u16,
+            ))
+        };
         let published = spec
             .ports
             .iter()
             .enumerate()
-            .map(|(i, port)| {
-                (
-                    *port,
-                    SocketAddr::from((
-                        Ipv4Addr::LOCALHOST,
-                        20000 + (s.next_id as u16 % 1000) * 10 + i as u16,
-                    )),
-                )
-            })
+            .map(|(i, port)| (*port, address(i)))
+            .collect();
+        // The engine picks UDP ports apart from TCP ones: the same numbers do.
+        let published_udp = spec
+            .udp_ports
+            .iter()
+            .enumerate()
+            .map(|(i, port)| (*port, address(i)))
             .collect();
         let health = if spec.healthcheck.is_some() {
             Health::Starting
@@ -215,6 +220,7 @@ impl Backend for FakeBackend {
             state: RunState::Created,
             health,
             published,
+            published_udp,
             health_log: None,
         };
         s.containers.insert(id.clone(), created);

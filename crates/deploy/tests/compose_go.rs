@@ -343,3 +343,86 @@ fn every_refused_field_is_refused_with_its_reason() {
     );
     let _ = std::fs::remove_dir_all(folders.working.parent().expect("root"));
 }
+
+/// One of compose-go's `loader/testdata` files and what each side gives.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TestdataCase {
+    file: String,
+    compose: Outcome,
+    windlass: Outcome,
+    #[serde(default)]
+    because: Vec<String>,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+#[derive(Deserialize, Debug, PartialEq, Clone, Copy)]
+#[serde(rename_all = "lowercase")]
+enum Outcome {
+    Accept,
+    Refuse,
+}
+
+#[test]
+fn compose_go_testdata_gives_its_outcomes() {
+    let text = std::fs::read_to_string(data("testdata.yaml")).expect("testdata.yaml");
+    let cases: Vec<TestdataCase> = serde_norway::from_str(&text).expect("testdata.yaml reads");
+    let mut problems = Vec::new();
+    let mut agree = 0;
+    for case in &cases {
+        let options = Options {
+            environment: BTreeMap::from([("HOME".to_owned(), "/root".to_owned())]),
+            files: FileChecks::Skip,
+            ..Options::default()
+        };
+        let file = data("testdata").join(&case.file);
+        let (_, diagnostics) = windlass_deploy::compose::check_files(&[file], &options);
+        let errors: Vec<String> = diagnostics
+            .into_iter()
+            .filter(|d| d.severity == Severity::Error)
+            .map(|d| d.message)
+            .collect();
+        let outcome = if errors.is_empty() {
+            Outcome::Accept
+        } else {
+            Outcome::Refuse
+        };
+        if outcome != case.windlass {
+            problems.push(format!(
+                "{}: windlass gives {outcome:?}, testdata.yaml says {:?}: {errors:?}",
+                case.file, case.windlass
+            ));
+            continue;
+        }
+        if outcome == case.compose {
+            agree += 1;
+        } else if case.reason.as_deref().is_none_or(|r| r.trim().is_empty()) {
+            problems.push(format!(
+                "{}: windlass and Compose differ: give the reason",
+                case.file
+            ));
+        }
+        for error in &errors {
+            if !case.because.iter().any(|b| error.contains(b.as_str())) {
+                problems.push(format!(
+                    "{}: an error testdata.yaml does not list: {error}",
+                    case.file
+                ));
+            }
+        }
+        for because in &case.because {
+            if !errors.iter().any(|e| e.contains(because.as_str())) {
+                problems.push(format!(
+                    "{}: windlass no longer says {because:?}",
+                    case.file
+                ));
+            }
+        }
+    }
+    println!(
+        "compose-go testdata: windlass agrees with compose-go on {agree} of {} files",
+        cases.len()
+    );
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}

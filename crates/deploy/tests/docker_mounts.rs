@@ -35,7 +35,7 @@ services:
       context: ./app
       target: release
     image: windlass-test/testapp:mounts
-    ports: ["8080"]
+    ports: ["127.0.0.1::8080"]
     labels: {windlass.test: "1"}
     environment:
       TESTAPP_PORT: "8080"

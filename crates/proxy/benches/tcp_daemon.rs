@@ -156,18 +156,13 @@ async fn daemon_switch() {
         .await
         .expect("ensure")
         .spec
+        .ports[0]
         .listen;
     let v1 = upstream("v1").await;
     let v2 = upstream("v2").await;
     let releases = [
-        LiveRelease {
-            release: "r1".into(),
-            upstreams: vec![v1.addr],
-        },
-        LiveRelease {
-            release: "r2".into(),
-            upstreams: vec![v2.addr],
-        },
+        LiveRelease::new("r1", vec![v1.addr]),
+        LiveRelease::new("r2", vec![v2.addr]),
     ];
     control.switch(&web, &releases[0]).await.expect("switch");
     let client = client();

@@ -1,10 +1,12 @@
 //! windlass's proxy. One [`Proxy`] stands on a service's public address and
 //! sends traffic to the live release's upstreams (the 127.0.0.1 ports its
-//! containers publish). It speaks one of two [`Protocol`]s, chosen in
+//! containers publish). It speaks one of three [`Protocol`]s, chosen in
 //! [`Config::protocol`]: HTTP (each request routed on its own, retried on
-//! the next upstream when a connection is refused) or TCP (each connection
+//! the next upstream when a connection is refused), TCP (each connection
 //! routed when it opens and copied byte for byte, for Redis, PostgreSQL and
-//! other ports that are not HTTP). Both are driven the same way:
+//! other ports that are not HTTP) or UDP (each client's flow of datagrams
+//! routed when its first datagram arrives, see `udp`). `[::]` binds every
+//! interface, IPv4 included. All are driven the same way:
 //!
 //! - [`Proxy::switch`] changes the live release atomically: the next request
 //!   or connection is routed to the new release; what was routed before
@@ -15,7 +17,8 @@
 //!   switched in; past the timeout HTTP answers 503 and TCP closes.
 //! - [`Proxy::drain`] waits until a release that is no longer live has
 //!   nothing in flight, so its containers can be stopped without cutting a
-//!   request. TCP connections still open when the timeout passes are closed.
+//!   request. TCP connections and UDP flows still open when the timeout
+//!   passes are closed.
 //! - [`Proxy::stats`] tells, per release, requests, 5xx answers, failed
 //!   upstream connections, latencies, connections, bytes each way and holds,
 //!   which is what a watch after a switch judges to roll back.
@@ -29,17 +32,18 @@ pub mod daemon;
 mod forward;
 mod histogram;
 mod http;
+mod listen;
 pub mod owner;
 mod protocol;
 mod release;
 mod router;
 mod tcp;
+mod udp;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -82,7 +86,7 @@ pub enum Error {
 /// How the proxy treats upstreams, requests and connections.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// HTTP (the default) or TCP.
+    /// HTTP (the default), TCP or UDP.
     pub protocol: Protocol,
     /// How long to wait for an upstream to accept a connection before trying
     /// the next one.
@@ -93,6 +97,9 @@ pub struct Config {
     /// How long a request or connection that arrives while no release is
     /// live waits for one; zero refuses it at once.
     pub hold_timeout: Duration,
+    /// How long a UDP flow may go without a datagram either way before it
+    /// ends (the client's next datagram begins a new one).
+    pub udp_idle_timeout: Duration,
     /// HTTP: how long a client may take to send a request's head, and how
     /// long a kept-alive connection may wait idle for the next one, before
     /// the proxy closes it (nginx's `client_header_timeout`): idle or slow
@@ -113,6 +120,7 @@ impl Default for Config {
             connect_timeout: Duration::from_secs(1),
             max_body_bytes: 8 * 1024 * 1024,
             hold_timeout: Duration::from_secs(30),
+            udp_idle_timeout: udp::DEFAULT_IDLE_TIMEOUT,
             header_timeout: Duration::from_secs(30),
             body_timeout: Duration::from_secs(60),
             idle_timeout: Duration::from_secs(600),
@@ -134,25 +142,41 @@ impl Proxy {
     /// Listens on `addr` (port 0 picks a free one) with no live release:
     /// traffic is held until the first [`Proxy::switch`].
     pub async fn bind(addr: SocketAddr, config: Config) -> Result<Proxy, Error> {
-        let listener = TcpListener::bind(addr)
-            .await
-            .map_err(|source| Error::Bind { addr, source })?;
-        let local_addr = listener
-            .local_addr()
-            .map_err(|source| Error::Bind { addr, source })?;
         let router = Arc::new(Router::new());
         let (stop, stopped) = watch::channel(false);
-        let accepting = match config.protocol {
+        let bind_failed = |source| Error::Bind { addr, source };
+        let (local_addr, accepting) = match config.protocol {
             Protocol::Http => {
+                let listener = listen::tcp(addr).map_err(bind_failed)?;
+                let local_addr = listener.local_addr().map_err(bind_failed)?;
                 let shared = Arc::new(http::Shared::new(config.clone(), Arc::clone(&router)));
-                tokio::spawn(http::accept(listener, shared, stopped))
+                (
+                    local_addr,
+                    tokio::spawn(http::accept(listener, shared, stopped)),
+                )
             }
-            Protocol::Tcp => tokio::spawn(tcp::accept(
-                listener,
-                Arc::clone(&router),
-                config.clone(),
-                stopped,
-            )),
+            Protocol::Tcp => {
+                let listener = listen::tcp(addr).map_err(bind_failed)?;
+                let local_addr = listener.local_addr().map_err(bind_failed)?;
+                let accepting = tokio::spawn(tcp::accept(
+                    listener,
+                    Arc::clone(&router),
+                    config.clone(),
+                    stopped,
+                ));
+                (local_addr, accepting)
+            }
+            Protocol::Udp => {
+                let socket = listen::udp(addr).map_err(bind_failed)?;
+                let local_addr = socket.local_addr().map_err(bind_failed)?;
+                let serving = tokio::spawn(udp::serve(
+                    socket,
+                    Arc::clone(&router),
+                    config.clone(),
+                    stopped,
+                ));
+                (local_addr, serving)
+            }
         };
         Ok(Proxy {
             router,
@@ -227,9 +251,9 @@ impl Proxy {
     /// Waits until `release`, no longer live, has nothing in flight. HTTP
     /// requests still in flight after `timeout` are left to finish
     /// ([`Error::DrainTimeout`]); TCP connections still open are closed
-    /// ([`Error::DrainCut`], returned once they are).
+    /// ([`Error::DrainCut`], returned once they are), as are UDP flows.
     pub async fn drain(&self, release: &str, timeout: Duration) -> Result<(), Error> {
-        let cut = self.config.protocol == Protocol::Tcp;
+        let cut = self.config.protocol != Protocol::Http;
         self.router.drain(release, timeout, cut).await
     }
 

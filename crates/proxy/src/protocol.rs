@@ -3,8 +3,9 @@
 use std::fmt;
 use std::str::FromStr;
 
-/// What a proxy forwards: HTTP requests or TCP connections. Its serde form is
-/// the same word as its `Display` (`"http"`, `"tcp"`), for the daemon's wire.
+/// What a proxy forwards: HTTP requests, TCP connections or UDP datagrams.
+/// Its serde form is the same word as its `Display` (`"http"`, `"tcp"`,
+/// `"udp"`), for the daemon's wire.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
 )]
@@ -16,6 +17,16 @@ pub enum Protocol {
     Http,
     /// Connections routed when they open and copied byte for byte.
     Tcp,
+    /// Datagrams relayed per client flow, routed when a flow begins.
+    Udp,
+}
+
+impl Protocol {
+    /// Whether the proxy listens on a TCP port (HTTP and TCP) or a UDP one:
+    /// two proxies of one transport cannot share an address.
+    pub fn is_udp(self) -> bool {
+        self == Protocol::Udp
+    }
 }
 
 impl fmt::Display for Protocol {
@@ -23,13 +34,14 @@ impl fmt::Display for Protocol {
         f.write_str(match self {
             Protocol::Http => "http",
             Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
         })
     }
 }
 
 /// A word that is not a protocol.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown proxy protocol {0:?}; use \"http\" or \"tcp\"")]
+#[error("unknown proxy protocol {0:?}; use \"http\", \"tcp\" or \"udp\"")]
 pub struct UnknownProtocol(pub String);
 
 impl FromStr for Protocol {
@@ -39,6 +51,7 @@ impl FromStr for Protocol {
         match s.to_ascii_lowercase().as_str() {
             "http" => Ok(Protocol::Http),
             "tcp" => Ok(Protocol::Tcp),
+            "udp" => Ok(Protocol::Udp),
             _ => Err(UnknownProtocol(s.to_owned())),
         }
     }
@@ -50,10 +63,10 @@ mod tests {
 
     #[test]
     fn words_round_trip() {
-        for protocol in [Protocol::Http, Protocol::Tcp] {
+        for protocol in [Protocol::Http, Protocol::Tcp, Protocol::Udp] {
             assert_eq!(protocol.to_string().parse::<Protocol>(), Ok(protocol));
         }
         assert_eq!("TCP".parse::<Protocol>(), Ok(Protocol::Tcp));
-        assert!("udp".parse::<Protocol>().is_err());
+        assert!("sctp".parse::<Protocol>().is_err());
     }
 }

@@ -39,10 +39,7 @@ fn any_port() -> SocketAddr {
 }
 
 fn live(release: &str, upstreams: &[SocketAddr]) -> LiveRelease {
-    LiveRelease {
-        release: release.into(),
-        upstreams: upstreams.to_vec(),
-    }
+    LiveRelease::new(release, upstreams.to_vec())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -55,7 +52,7 @@ async fn switches_through_the_client_under_load_fail_no_request() {
         .ensure(&web, &ServiceSpec::new(any_port(), Protocol::Http))
         .await
         .expect("ensure");
-    let addr = view.spec.listen;
+    let addr = view.spec.ports[0].listen;
     assert_ne!(addr.port(), 0, "the answer names the port bound");
     let v1 = upstream("v1").await;
     let v2 = upstream("v2").await;
@@ -114,6 +111,7 @@ async fn a_restarted_daemon_binds_and_routes_as_the_state_file_says() {
         .await
         .expect("ensure web")
         .spec
+        .ports[0]
         .listen;
     let mut db_spec = ServiceSpec::new(any_port(), Protocol::Tcp);
     db_spec.hold_timeout_ms = 5_000;
@@ -122,6 +120,7 @@ async fn a_restarted_daemon_binds_and_routes_as_the_state_file_says() {
         .await
         .expect("ensure db")
         .spec
+        .ports[0]
         .listen;
     control
         .ensure(&idle, &ServiceSpec::new(any_port(), Protocol::Http))
@@ -138,7 +137,7 @@ async fn a_restarted_daemon_binds_and_routes_as_the_state_file_says() {
     let before = control.services().await.expect("list");
     let table = state::read(&dir).expect("state file");
     assert_eq!(table.services.len(), 3);
-    assert_eq!(table.services[&db].spec.listen, db_addr);
+    assert_eq!(table.services[&db].spec.ports[0].listen, db_addr);
     assert_eq!(table.services[&db].spec.hold_timeout_ms, 5_000);
     assert_eq!(
         table.services[&web].live,
@@ -202,6 +201,7 @@ async fn drains_forgets_and_replaces_through_the_client() {
         .await
         .expect("ensure")
         .spec
+        .ports[0]
         .listen;
     control
         .switch(&db, &live("r1", &[v1]))
@@ -254,7 +254,7 @@ async fn drains_forgets_and_replaces_through_the_client() {
         .ensure(&db, &ServiceSpec::new(addr, Protocol::Tcp))
         .await
         .expect("ensure again");
-    assert_eq!(same.spec.listen, addr);
+    assert_eq!(same.spec.ports[0].listen, addr);
     let mut longer = ServiceSpec::new(addr, Protocol::Tcp);
     longer.hold_timeout_ms = 1_000;
     let replaced = control.ensure(&db, &longer).await.expect("replace");
@@ -360,7 +360,7 @@ async fn a_switch_of_several_services_moves_all_or_none() {
             .ensure(service, &ServiceSpec::new(any_port(), Protocol::Http))
             .await
             .expect("ensure");
-        addrs.push(view.spec.listen);
+        addrs.push(view.spec.ports[0].listen);
     }
     let (v1, v2) = (upstream("v1").await, upstream("v2").await);
     let both = |release: &str, at: SocketAddr| {
@@ -431,7 +431,7 @@ async fn two_apps_services_of_one_name_get_proxies_of_their_own() {
             .switch(service, &live(release, &[up.addr]))
             .await
             .expect("switch");
-        listens.push((view.spec.listen, up));
+        listens.push((view.spec.ports[0].listen, up));
     }
     let client = client();
     for ((listen, _), release) in listens.iter().zip(["r1", "r7"]) {
@@ -455,5 +455,123 @@ async fn two_apps_services_of_one_name_get_proxies_of_their_own() {
         "closing one app's web leaves the other's"
     );
     daemon.shutdown().await.expect("shutdown");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// What each port of a three-port service answers: the HTTP upstream's
+/// body, the TCP upstream's greeting, the UDP upstream's prefix.
+async fn answers(ports: &[SocketAddr]) -> Vec<String> {
+    let http = get(&client(), ports[0], "/").await.2;
+    let tcp = Conn::open(ports[1])
+        .await
+        .expect("the TCP port connects")
+        .version;
+    let udp = support::udp::Flow::open(ports[2])
+        .await
+        .ask("x", Duration::from_secs(5))
+        .await
+        .expect("the UDP port answers");
+    vec![http, tcp, udp]
+}
+
+/// A service of an HTTP, a TCP and a UDP port: each port routes to the
+/// release's upstreams of its own container port, all switch in one
+/// `PUT /v1/live`, a switch missing one port's upstreams moves none, a port
+/// added later serves the live release at once while the others keep their
+/// addresses, and a restarted daemon routes every port as before.
+#[tokio::test]
+async fn a_service_of_several_ports_switches_them_together() {
+    use windlass_proxy::daemon::api::{PortSpec, ServiceLive};
+    let dir = scratch("ports");
+    let first = Daemon::start(config(&dir)).await.expect("daemon");
+    let control = first.client();
+    let web = name("web");
+    let mut ports = vec![
+        PortSpec::new(any_port(), Protocol::Http, "80/tcp"),
+        PortSpec::new(any_port(), Protocol::Tcp, "6379/tcp"),
+        PortSpec::new(any_port(), Protocol::Udp, "53/udp"),
+    ];
+    let view = control
+        .ensure(&web, &ServiceSpec::of_ports(ports.clone()))
+        .await
+        .expect("ensure");
+    let bound: Vec<SocketAddr> = view.spec.ports.iter().map(|p| p.listen).collect();
+    assert!(bound.iter().all(|a| a.port() != 0), "{bound:?}");
+    let release = |id: &str, http: SocketAddr, tcp: SocketAddr, udp: Option<SocketAddr>| {
+        let mut upstreams = std::collections::BTreeMap::from([
+            ("80/tcp".to_owned(), vec![http]),
+            ("6379/tcp".to_owned(), vec![tcp]),
+        ]);
+        if let Some(udp) = udp {
+            upstreams.insert("53/udp".to_owned(), vec![udp]);
+        }
+        ServiceLive {
+            name: web.clone(),
+            live: LiveRelease {
+                release: id.to_owned(),
+                upstreams,
+            },
+        }
+    };
+    let (h1, t1, u1) = (
+        upstream("v1").await.addr,
+        echo("t1").await,
+        support::udp::echo("u1").await,
+    );
+    let (h2, t2, u2) = (
+        upstream("v2").await.addr,
+        echo("t2").await,
+        support::udp::echo("u2").await,
+    );
+    control
+        .switch_all(vec![release("r1", h1, t1, Some(u1))])
+        .await
+        .expect("switch to r1");
+    assert_eq!(answers(&bound).await, ["v1", "t1", "u1:x"]);
+
+    let refused = control
+        .switch_all(vec![release("r2", h2, t2, None)])
+        .await
+        .expect_err("r2 has no upstreams for the UDP port");
+    assert!(
+        matches!(&refused, daemon::Error::Api { kind: ErrorKind::NoUpstreams, message, .. } if message.contains("53/udp")),
+        "{refused}"
+    );
+    assert_eq!(answers(&bound).await, ["v1", "t1", "u1:x"], "nothing moved");
+
+    control
+        .switch_all(vec![release("r2", h2, t2, Some(u2))])
+        .await
+        .expect("switch to r2");
+    assert_eq!(answers(&bound).await, ["v2", "t2", "u2:x"]);
+
+    ports.push(PortSpec::new(any_port(), Protocol::Http, "80/tcp"));
+    let view = control
+        .ensure(&web, &ServiceSpec::of_ports(ports))
+        .await
+        .expect("a port more");
+    let now: Vec<SocketAddr> = view.spec.ports.iter().map(|p| p.listen).collect();
+    assert_eq!(
+        now[..3],
+        bound[..],
+        "the ports that were there keep their addresses"
+    );
+    assert_eq!(
+        get(&client(), now[3], "/").await.2,
+        "v2",
+        "a new port serves the live release"
+    );
+
+    first.shutdown().await.expect("shutdown");
+    let second = Daemon::start(config(&dir)).await.expect("restarted daemon");
+    assert_eq!(answers(&now).await, ["v2", "t2", "u2:x"]);
+    assert_eq!(get(&client(), now[3], "/").await.2, "v2");
+    let views = second.client().services().await.expect("list");
+    assert_eq!(views[0].ports.len(), 4);
+    assert_eq!(
+        views[0].live.as_ref().map(|l| l.release.as_str()),
+        Some("r2")
+    );
+    second.shutdown().await.expect("shutdown");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -51,13 +51,7 @@ async fn run_deployer() {
     let web: ServiceName = "web".parse().expect("name");
     let upstream: SocketAddr = var("WINDLASS_PROXY_UPSTREAM").parse().expect("upstream");
     control
-        .switch(
-            &web,
-            &LiveRelease {
-                release: "r2".into(),
-                upstreams: vec![upstream],
-            },
-        )
+        .switch(&web, &LiveRelease::new("r2", vec![upstream]))
         .await
         .expect("switch");
     println!("switched");
@@ -122,15 +116,10 @@ async fn test() {
         .await
         .expect("ensure")
         .spec
+        .ports[0]
         .listen;
     control
-        .switch(
-            &web,
-            &LiveRelease {
-                release: "r1".into(),
-                upstreams: vec![v1.addr],
-            },
-        )
+        .switch(&web, &LiveRelease::new("r1", vec![v1.addr]))
         .await
         .expect("switch");
 
@@ -197,7 +186,7 @@ async fn test() {
     let took = restarted.elapsed();
     let views = control.services().await.expect("list");
     assert_eq!(views.len(), 1);
-    assert_eq!(views[0].spec.listen, addr);
+    assert_eq!(views[0].spec.ports[0].listen, addr);
     daemon.kill().await.expect("stop the daemon");
     let _ = daemon.wait().await;
     let _ = std::fs::remove_dir_all(&dir);

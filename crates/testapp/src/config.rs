@@ -21,6 +21,10 @@ pub struct Config {
     pub slow: Duration,
     /// A Lambda invocation fails with this `errorType`.
     pub lambda_error: Option<String>,
+    /// More TCP ports that serve the same app.
+    pub extra_ports: Vec<u16>,
+    /// A UDP port that answers each datagram with `VERSION:` and the datagram.
+    pub udp_port: Option<u16>,
 }
 
 impl Default for Config {
@@ -36,6 +40,8 @@ impl Default for Config {
             errors_after: Duration::ZERO,
             slow: Duration::ZERO,
             lambda_error: None,
+            extra_ports: Vec::new(),
+            udp_port: None,
         }
     }
 }
@@ -91,6 +97,22 @@ impl Config {
             config.slow = millis("TESTAPP_SLOW_MS", &v)?;
         }
         config.lambda_error = get("TESTAPP_LAMBDA_ERROR").filter(|v| !v.is_empty());
+        if let Some(v) = get("TESTAPP_EXTRA_PORTS") {
+            config.extra_ports = v
+                .split(',')
+                .filter(|p| !p.trim().is_empty())
+                .map(|p| {
+                    parse(
+                        "TESTAPP_EXTRA_PORTS",
+                        p,
+                        "port numbers 1-65535, comma-separated",
+                    )
+                })
+                .collect::<Result<_, _>>()?;
+        }
+        if let Some(v) = get("TESTAPP_UDP_PORT") {
+            config.udp_port = Some(parse("TESTAPP_UDP_PORT", &v, "a port number 1-65535")?);
+        }
         Ok(config)
     }
 }
@@ -137,6 +159,8 @@ mod tests {
             ("TESTAPP_ERRORS_AFTER_MS", "500"),
             ("TESTAPP_SLOW_MS", "50"),
             ("TESTAPP_LAMBDA_ERROR", "HookRefused"),
+            ("TESTAPP_EXTRA_PORTS", "9001,9002"),
+            ("TESTAPP_UDP_PORT", "5353"),
         ]));
         let expected = Config {
             port: 9000,
@@ -149,6 +173,8 @@ mod tests {
             errors_after: Duration::from_millis(500),
             slow: Duration::from_millis(50),
             lambda_error: Some("HookRefused".into()),
+            extra_ports: vec![9001, 9002],
+            udp_port: Some(5353),
         };
         assert_eq!(config, Ok(expected));
     }

@@ -13,6 +13,8 @@
 //! | `TESTAPP_ERRORS_AFTER_MS` | the 500s begin after this long | 0 |
 //! | `TESTAPP_SLOW_MS` | delay before each answer on `/` and `/version` | 0 |
 //! | `TESTAPP_LAMBDA_ERROR` | a Lambda invocation fails with this `errorType` | |
+//! | `TESTAPP_EXTRA_PORTS` | more TCP ports serving the same app, comma-separated | |
+//! | `TESTAPP_UDP_PORT` | a UDP port answering each datagram with `VERSION:` and the datagram | |
 //!
 //! `POST /2015-03-31/functions/function/invocations` is a Lambda
 //! invocation (what the Runtime Interface Emulator and fakecloud's Lambda
@@ -29,7 +31,7 @@ mod lambda;
 mod server;
 
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, TcpListener, TcpStream, UdpSocket};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -82,11 +84,53 @@ fn run(config: Config, started: Instant) -> ExitCode {
         "testapp: version {} listening on port {}",
         config.version, config.port
     );
-    match server::serve(listener, Arc::new(server::App::new(config, started))) {
+    let version = config.version.clone();
+    let (extra, udp) = (config.extra_ports.clone(), config.udp_port);
+    let app = Arc::new(server::App::new(config, started));
+    for port in extra {
+        let listener = match TcpListener::bind((Ipv4Addr::UNSPECIFIED, port)) {
+            Ok(listener) => listener,
+            Err(err) => {
+                eprintln!("testapp: cannot listen on port {port}: {err}");
+                return ExitCode::from(1);
+            }
+        };
+        let app = Arc::clone(&app);
+        std::thread::spawn(move || server::serve(listener, app));
+    }
+    if let Some(port) = udp {
+        match UdpSocket::bind((Ipv4Addr::UNSPECIFIED, port)) {
+            Ok(socket) => {
+                std::thread::spawn(move || udp_echo(&socket, &version));
+            }
+            Err(err) => {
+                eprintln!("testapp: cannot listen on UDP port {port}: {err}");
+                return ExitCode::from(1);
+            }
+        }
+    }
+    match server::serve(listener, app) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("testapp: {err}");
             ExitCode::from(1)
+        }
+    }
+}
+
+/// Answers each datagram with `VERSION:` and the datagram.
+fn udp_echo(socket: &UdpSocket, version: &str) {
+    let mut buffer = vec![0u8; 65_535];
+    loop {
+        match socket.recv_from(&mut buffer) {
+            Ok((length, from)) => {
+                let mut answer = format!("{version}:").into_bytes();
+                answer.extend_from_slice(&buffer[..length]);
+                if let Err(err) = socket.send_to(&answer, from) {
+                    eprintln!("testapp: cannot answer a datagram: {err}");
+                }
+            }
+            Err(err) => eprintln!("testapp: UDP receive failed: {err}"),
         }
     }
 }

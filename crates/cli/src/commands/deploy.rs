@@ -228,9 +228,11 @@ fn print_plan(plan: &PlanView) {
         println!("  {}: new release (live now: {live})", service.service);
         println!("      image: {}", service.image);
         println!("      strategy: {} ({})", service.strategy, service.why);
-        match &service.proxy {
-            Some(proxy) => println!("      proxy: {proxy}"),
-            None => println!("      proxy: none (no published port)"),
+        if service.ports.is_empty() {
+            println!("      proxy: none (no published port)");
+        }
+        for port in &service.ports {
+            println!("      port: {port}");
         }
         println!("      {}", service.summary);
     }

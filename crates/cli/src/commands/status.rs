@@ -71,10 +71,10 @@ fn from_store(state: &StateArgs) -> anyhow::Result<StatusView> {
         for live in store.all_live()? {
             services.push(ServiceStatus {
                 lock: store.lock_of(&live.service)?,
-                address: Some(live.address).filter(|a| !a.is_empty()),
+                address: live.listening(),
+                upstreams: live.upstream_lines(),
                 service: live.service,
                 live: Some(live.release),
-                upstreams: live.upstreams,
                 traffic: None,
             });
         }

@@ -218,10 +218,8 @@ fn service_view(
         })
         .collect();
     ServiceView {
-        address: live
-            .as_ref()
-            .map(|l| l.address.clone())
-            .filter(|a| !a.is_empty()),
+        // Every published port's address and protocol.
+        address: live.as_ref().and_then(|l| l.listening()),
         live: live_id,
         warm,
         service,

@@ -139,10 +139,10 @@ async fn status_view(agent: &Agent) -> Result<StatusView, Error> {
     for live in agent.releases().all_live()? {
         services.push(ServiceStatus {
             lock: agent.releases().lock_of(&live.service)?,
-            address: Some(live.address).filter(|a| !a.is_empty()),
+            address: live.listening(),
+            upstreams: live.upstream_lines(),
             service: live.service,
             live: Some(live.release),
-            upstreams: live.upstreams,
             traffic: None,
         });
     }
@@ -169,11 +169,11 @@ async fn status_view(agent: &Agent) -> Result<StatusView, Error> {
                     .ok_or(Error::Restore("no service".into()))?
             }
         };
-        entry.address = Some(proxy.address.to_string());
-        entry.live = proxy.live.as_ref().map(|(id, _)| id.clone());
+        entry.address = Some(proxy.listening());
+        entry.live = proxy.live.as_ref().map(|l| l.release.clone());
         entry.upstreams = proxy
             .live
-            .map(|(_, upstreams)| upstreams.iter().map(ToString::to_string).collect())
+            .map(|l| upstream_lines(&l.upstreams))
             .unwrap_or_default();
         entry.traffic = traffic;
     }
@@ -182,6 +182,22 @@ async fn status_view(agent: &Agent) -> Result<StatusView, Error> {
         pid: Some(std::process::id()),
         services,
     })
+}
+
+/// Each upstream with the container port it serves, `80/tcp=127.0.0.1:32768`
+/// (bare for a one-port service of before ports were named).
+fn upstream_lines(
+    upstreams: &std::collections::BTreeMap<String, Vec<std::net::SocketAddr>>,
+) -> Vec<String> {
+    upstreams
+        .iter()
+        .flat_map(|(port, addresses)| {
+            addresses.iter().map(move |a| match port.as_str() {
+                "" => a.to_string(),
+                port => format!("{port}={a}"),
+            })
+        })
+        .collect()
 }
 
 /// An [`ErrorBody`] as a response.
@@ -472,6 +488,7 @@ mod tests {
                 release: "r2".into(),
                 address: String::new(),
                 upstreams: Vec::new(),
+                ports: Vec::new(),
                 since_millis: 1,
             })
             .expect("live");

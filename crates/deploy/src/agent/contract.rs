@@ -65,9 +65,11 @@ pub struct ServicePlan {
     pub strategy: String,
     /// Why that strategy.
     pub why: String,
-    /// Where windlass's proxy serves it, and at which level (`HTTP` or
-    /// `TCP`); `None` without a published port.
-    pub proxy: Option<String>,
+    /// Where windlass's proxies serve it, one line a published port: where
+    /// it listens, the container port, at which level (`HTTP`, `TCP`,
+    /// `UDP`); empty without a published port.
+    #[serde(default)]
+    pub ports: Vec<String>,
     /// The file's own account of the service (ports, mounts, replicas,
     /// dependencies), as `windlass validate` prints it.
     pub summary: String,

@@ -14,7 +14,7 @@ use super::contract::{DeployRequest, PlanView, ServicePlan};
 use super::{database, Agent, Error};
 use crate::backend::Backend;
 use crate::compose::{self, Project, Strategy};
-use crate::target::docker::protocol;
+use crate::target::docker::ports;
 use crate::workflow::app::waves;
 
 impl Agent {
@@ -70,7 +70,7 @@ pub async fn plan(
             image: image_source(backend, &project, name).await,
             strategy: match strategy {
                 _ if spec.runs_to_completion => "job".to_owned(),
-                Strategy::BlueGreen if spec.proxy_address().is_none() => "start-first".to_owned(),
+                Strategy::BlueGreen if !spec.has_proxy() => "start-first".to_owned(),
                 strategy => strategy.as_str().to_owned(),
             },
             why: if spec.runs_to_completion {
@@ -78,13 +78,7 @@ pub async fn plan(
             } else {
                 why.to_owned()
             },
-            proxy: spec.proxy_address().map(|address| {
-                let level = match protocol(spec) {
-                    windlass_proxy::Protocol::Http => "HTTP",
-                    windlass_proxy::Protocol::Tcp => "TCP",
-                };
-                format!("{address} ({level})")
-            }),
+            ports: spec.published_ports().iter().map(ports::describe).collect(),
             summary: project.describe(name).unwrap_or_default(),
         });
     }
@@ -104,5 +98,45 @@ async fn image_source(backend: &dyn Backend, project: &Project, name: &str) -> S
             Err(_) => format!("{image}, pulled from its registry"),
         },
         (None, None) => "none".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_util::FakeBackend;
+
+    /// The plan says where each published port listens, what it carries
+    /// and how: a host IP as written, every interface when none is, a port
+    /// the system picks when none is published.
+    #[tokio::test]
+    async fn the_plan_says_where_every_port_listens() {
+        let text = "name: shop\nservices:\n  web:\n    image: web:1\n    ports:\n      - \"127.0.0.1:8080:80\"\n      - \"8443:443\"\n      - \"53/udp\"\n      - {target: 81, published: 8081, host_ip: \"::1\", app_protocol: http, name: admin}\n    x-windlass: {health: {http: /health}}\n  worker:\n    image: worker:1\n";
+        let request = DeployRequest {
+            compose_file: "compose.yaml".into(),
+            compose_text: text.into(),
+            ..DeployRequest::default()
+        };
+        let releases = SqliteReleases::in_memory().expect("releases");
+        let view = plan(&releases, &FakeBackend::new(), &request)
+            .await
+            .expect("a plan");
+        let ports = |name: &str| {
+            view.services
+                .iter()
+                .find(|s| s.service == name)
+                .map(|s| s.ports.clone())
+                .expect("the service is planned")
+        };
+        assert_eq!(
+            ports("web"),
+            [
+                "127.0.0.1:8080 -> 80/tcp, HTTP",
+                "*:8443 -> 443/tcp, TCP (every interface: 0.0.0.0 and ::)",
+                "*:? -> 53/udp, UDP (every interface: 0.0.0.0 and ::; no published port: the system picks one when the proxy is first bound, as Docker does, and the proxy keeps it)",
+                "[::1]:8081 -> 81/tcp, HTTP [admin]",
+            ]
+        );
+        assert_eq!(ports("worker"), Vec::<String>::new());
     }
 }

@@ -276,12 +276,18 @@ fn container_of(info: ContainerInspectResponse) -> Container {
         _ => Health::None,
     };
     let mut published = BTreeMap::new();
+    let mut published_udp = BTreeMap::new();
     let ports = info
         .network_settings
         .and_then(|n| n.ports)
         .unwrap_or_default();
     for (key, bindings) in ports {
-        let Some(port) = key.strip_suffix("/tcp").and_then(|p| p.parse::<u16>().ok()) else {
+        let (port, udp) = match key.split_once('/') {
+            Some((port, "tcp")) => (port, false),
+            Some((port, "udp")) => (port, true),
+            _ => continue,
+        };
+        let Ok(port) = port.parse::<u16>() else {
             continue;
         };
         for binding in bindings.unwrap_or_default() {
@@ -292,7 +298,12 @@ fn container_of(info: ContainerInspectResponse) -> Container {
                 .and_then(|p| p.parse::<u16>().ok());
             if let (Some(IpAddr::V4(ip)), Some(host_port)) = (ip, host_port) {
                 if ip == Ipv4Addr::LOCALHOST {
-                    published.insert(port, SocketAddr::from((ip, host_port)));
+                    let into = if udp {
+                        &mut published_udp
+                    } else {
+                        &mut published
+                    };
+                    into.insert(port, SocketAddr::from((ip, host_port)));
                 }
             }
         }
@@ -310,6 +321,7 @@ fn container_of(info: ContainerInspectResponse) -> Container {
         state: run_state,
         health,
         published,
+        published_udp,
         health_log,
     }
 }
@@ -341,18 +353,22 @@ fn container_of_summary(summary: ContainerSummary) -> Container {
     } else {
         Health::None
     };
-    let published = summary
-        .ports
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|p| p.typ == Some(PortSummaryTypeEnum::TCP))
-        .filter_map(|p| {
-            let ip: IpAddr = p.ip.as_deref()?.parse().ok()?;
-            let public = p.public_port?;
-            (ip == IpAddr::V4(Ipv4Addr::LOCALHOST))
-                .then(|| (p.private_port, SocketAddr::new(ip, public)))
-        })
-        .collect();
+    let mut published = BTreeMap::new();
+    let mut published_udp = BTreeMap::new();
+    for p in summary.ports.unwrap_or_default() {
+        let Some(ip) = p.ip.as_deref().and_then(|ip| ip.parse::<IpAddr>().ok()) else {
+            continue;
+        };
+        let (Some(public), true) = (p.public_port, ip == IpAddr::V4(Ipv4Addr::LOCALHOST)) else {
+            continue;
+        };
+        let into = match p.typ {
+            Some(PortSummaryTypeEnum::TCP) => &mut published,
+            Some(PortSummaryTypeEnum::UDP) => &mut published_udp,
+            _ => continue,
+        };
+        into.insert(p.private_port, SocketAddr::new(ip, public));
+    }
     Container {
         id: summary.id.unwrap_or_default(),
         name: summary
@@ -366,6 +382,7 @@ fn container_of_summary(summary: ContainerSummary) -> Container {
         state,
         health,
         published,
+        published_udp,
         health_log: None,
     }
 }

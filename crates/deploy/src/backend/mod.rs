@@ -232,9 +232,10 @@ pub struct LogConfig {
     pub options: BTreeMap<String, String>,
 }
 
-/// A container to create. Every TCP port in `ports` is published on
-/// 127.0.0.1 at a port the engine picks (read it back with
-/// [`Backend::inspect_container`]): windlass's proxy is the only way in.
+/// A container to create. Every TCP port in `ports` and UDP port in
+/// `udp_ports` is published on 127.0.0.1 at a port the engine picks (read
+/// it back with [`Backend::inspect_container`]): windlass's proxies are the
+/// only way in.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ContainerSpec {
     pub name: String,
@@ -242,6 +243,7 @@ pub struct ContainerSpec {
     pub command: Option<Vec<String>>,
     pub env: BTreeMap<String, String>,
     pub ports: Vec<u16>,
+    pub udp_ports: Vec<u16>,
     pub labels: BTreeMap<String, String>,
     pub healthcheck: Option<Healthcheck>,
     pub network: Option<String>,
@@ -323,8 +325,22 @@ pub struct Container {
     pub health: Health,
     /// Container TCP port to the 127.0.0.1 address it is published on.
     pub published: BTreeMap<u16, SocketAddr>,
+    /// Container UDP port to the 127.0.0.1 address it is published on.
+    pub published_udp: BTreeMap<u16, SocketAddr>,
     /// The last healthcheck output, for error messages.
     pub health_log: Option<String>,
+}
+
+impl Container {
+    /// Where the container's `port` (UDP with `udp`) is published on 127.0.0.1.
+    pub fn published_at(&self, port: u16, udp: bool) -> Option<SocketAddr> {
+        let published = if udp {
+            &self.published_udp
+        } else {
+            &self.published
+        };
+        published.get(&port).copied()
+    }
 }
 
 /// What a deploy does to a target. Implementations must be cheap to share

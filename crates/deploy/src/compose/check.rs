@@ -362,6 +362,7 @@ fn service(
             }
         }
     }
+    strip_list_refused(&mut fields, &at, report);
     for (parent, key, why) in fields::NESTED_REFUSED {
         if let Some(Value::Mapping(inner)) = fields.get_mut(*parent) {
             if inner.remove(*key).is_some() {
@@ -392,6 +393,65 @@ fn service(
     let mut service = typed::<Service>(&Value::Mapping(fields), &at, report)?;
     read_env_files(&mut service, &at, env, report);
     Some(service)
+}
+
+/// Refuses the fields of long-syntax `volumes` and `env_file` entries that
+/// windlass does not honour, each with its reason.
+fn strip_list_refused(fields: &mut Mapping, at: &FieldPath, report: &mut Report) {
+    if let Some(Value::Sequence(volumes)) = fields.get_mut("volumes") {
+        for (i, volume) in volumes.iter_mut().enumerate() {
+            let Value::Mapping(volume) = volume else {
+                continue;
+            };
+            let item = at.key("volumes").index(i);
+            if volume.get("type").and_then(Value::as_str) == Some("image") {
+                let why = fields::refusal(
+                    &fields::VOLUME_REFUSED
+                        .iter()
+                        .map(|(_, k, w)| (*k, *w))
+                        .collect::<Vec<_>>(),
+                    "image",
+                )
+                .unwrap_or_default();
+                report.error(
+                    &item.key("type"),
+                    format!("`type: image` is not supported: {why}"),
+                );
+                // Reported: the rest of the entry is not read again.
+                let target = volume.get("target").cloned().unwrap_or_else(|| "/".into());
+                *volume = Mapping::from_iter([
+                    ("type".into(), "tmpfs".into()),
+                    ("target".into(), target),
+                ]);
+                continue;
+            }
+            for (parent, key, why) in fields::VOLUME_REFUSED {
+                let (holder, path) = if parent.is_empty() {
+                    (Some(&mut *volume), item.clone())
+                } else {
+                    match volume.get_mut(*parent) {
+                        Some(Value::Mapping(inner)) => (Some(inner), item.key(parent)),
+                        _ => (None, item.clone()),
+                    }
+                };
+                if holder.and_then(|h| h.remove(*key)).is_some() {
+                    report.error(&path.key(key), format!("`{key}` is not supported: {why}"));
+                }
+            }
+        }
+    }
+    if let Some(Value::Sequence(files)) = fields.get_mut("env_file") {
+        for (i, file) in files.iter_mut().enumerate() {
+            if let Value::Mapping(file) = file {
+                strip_refused(
+                    file,
+                    fields::ENV_FILE_REFUSED,
+                    &at.key("env_file").index(i),
+                    report,
+                );
+            }
+        }
+    }
 }
 
 /// Puts `env_file` entries under `environment`, which overrides them.

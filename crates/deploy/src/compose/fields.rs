@@ -108,6 +108,7 @@ pub const SERVICE_REFUSED: &[(&str, &str)] = &[
     ("credential_spec", "credential specs are for Windows containers, which windlass does not run"),
     ("attach", "windlass never attaches to a container's output; read it with `windlass logs`"),
     ("pull_policy", "windlass pulls an image only when the engine lacks it and pins each release to its digest: remove `pull_policy`"),
+    ("pull_refresh_after", "windlass pulls an image only when the engine lacks it and pins each release to its digest: remove `pull_refresh_after`"),
     ("annotations", "the engine on this host (API 1.41) has no container annotations: use `labels`"),
     ("label_file", "write the labels under `labels`"),
     ("post_start", "use an `x-windlass.hooks` command, which runs in the new release before the switch"),
@@ -142,6 +143,23 @@ pub const NESTED_REFUSED: &[(&str, &str, &str)] = &[
     ("build", "provenance", "the classic builder makes no attestations (that needs BuildKit)"),
     ("build", "sbom", "the classic builder makes no attestations (that needs BuildKit)"),
 ];
+
+/// Fields of a long-syntax entry of a service's `volumes` windlass
+/// refuses, by the key that holds them (`""` for the entry itself).
+pub const VOLUME_REFUSED: &[(&str, &str, &str)] = &[
+    ("", "image", "mounting an image's files (`type: image`) needs Docker Engine API 1.47, and the engine windlass drives speaks 1.41: copy the files into a volume"),
+    ("bind", "propagation", "windlass mounts binds with the engine's default propagation: remove `propagation`"),
+    ("bind", "selinux", "windlass does not relabel bind mounts for SELinux: label the host path yourself"),
+    ("bind", "recursive", "recursive read-only bind options need Docker Engine API 1.44, and the engine windlass drives speaks 1.41: remove `recursive`"),
+    ("volume", "labels", "windlass creates a service's named volumes from the top-level `volumes`: put the labels there"),
+    ("volume", "subpath", "a volume subpath needs Docker Engine API 1.45, and the engine windlass drives speaks 1.41: mount the whole volume"),
+];
+
+/// Fields of a long-syntax `env_file` entry windlass refuses.
+pub const ENV_FILE_REFUSED: &[(&str, &str)] = &[(
+    "format",
+    "windlass reads env files in the dotenv format only: remove `format`",
+)];
 
 /// Fields of a top-level network windlass refuses.
 pub const NETWORK_REFUSED: &[(&str, &str)] = &[

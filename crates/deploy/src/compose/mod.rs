@@ -37,7 +37,7 @@ mod values;
 mod windlass;
 
 use std::collections::BTreeMap;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use indexmap::IndexMap;
@@ -53,7 +53,7 @@ pub use model::{
 pub use mounts::{FileContent, FileRef, FileSource, MountKind, ServiceVolume, Volume};
 pub use runtime::{Condition, Dependency, EnvFile, Exposed, ExtraHost, Logging, Restart, Ulimit};
 pub use summary::Strategy;
-pub use values::{Port, Protocol};
+pub use values::{Port, PortMode, Protocol};
 pub use windlass::{Hook, Hooks, Probe, RollbackTriggers, Windlass};
 
 /// Compose files that were read and checked.
@@ -152,22 +152,106 @@ impl Options {
     }
 }
 
+/// One port windlass's proxy publishes for a service: where it listens,
+/// the container port it carries traffic to, and how.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublishedPort {
+    /// `host_ip` and `published`. With no `host_ip` the address is `[::]`,
+    /// every interface, IPv4 included (Compose publishes on 0.0.0.0 and
+    /// ::); with no `published`, port 0: the system picks one when the
+    /// proxy is first bound, and the proxy keeps it.
+    pub listen: SocketAddr,
+    pub target: u16,
+    pub protocol: Protocol,
+    /// Whether windlass knows the port speaks HTTP (see [`Service::published_ports`]).
+    pub http: bool,
+    pub name: Option<String>,
+}
+
+impl PublishedPort {
+    /// Where the port listens, for people: `*:8080` for every interface,
+    /// `*:?` for a port the system picks.
+    pub fn describe_listen(&self) -> String {
+        let port = match self.listen.port() {
+            0 => "?".to_owned(),
+            port => port.to_string(),
+        };
+        match self.listen.ip() {
+            ip if ip.is_unspecified() => format!("*:{port}"),
+            IpAddr::V6(ip) => format!("[{ip}]:{port}"),
+            IpAddr::V4(ip) => format!("{ip}:{port}"),
+        }
+    }
+}
+
 impl Service {
-    /// The container port windlass's proxy routes to.
+    /// The container port windlass's health probes look at: `x-windlass.port`,
+    /// else the first published TCP port's.
     pub fn routed_port(&self) -> Option<u16> {
-        self.windlass
-            .port
-            .or_else(|| self.ports.first().map(|p| p.target))
+        self.windlass.port.or_else(|| {
+            self.ports
+                .iter()
+                .find(|p| p.protocol == Protocol::Tcp)
+                .map(|p| p.target)
+        })
     }
 
-    /// Where windlass's proxy serves the service: `x-windlass.address`, or the
-    /// first published port on its host IP (127.0.0.1 when none is given).
-    pub fn proxy_address(&self) -> Option<SocketAddr> {
-        self.windlass.address.or_else(|| {
-            let port = self.ports.iter().find(|p| p.published.is_some())?;
-            let ip = port.host_ip.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
-            Some(SocketAddr::new(ip, port.published?))
-        })
+    /// Every port windlass's proxies publish for the service, one proxy
+    /// each, in the order written. `x-windlass.address` moves the routed
+    /// port's first entry (or adds it, when `ports` has none). A port is
+    /// HTTP when its `app_protocol` says `http`, or when it is the routed
+    /// port and `x-windlass` judges HTTP (a `health.http` probe, 5xx or
+    /// latency rollback triggers); else TCP ports are carried byte for byte
+    /// and UDP ports datagram by datagram.
+    pub fn published_ports(&self) -> Vec<PublishedPort> {
+        let routed = self.routed_port();
+        let windlass = &self.windlass;
+        let windlass_http = windlass.health.http.is_some()
+            || windlass.rollback_on.server_error_ratio.is_some()
+            || windlass.rollback_on.p99_latency.is_some();
+        let mut ports: Vec<PublishedPort> = self
+            .ports
+            .iter()
+            .map(|p| PublishedPort {
+                listen: SocketAddr::new(
+                    p.host_ip.unwrap_or(IpAddr::V6(Ipv6Addr::UNSPECIFIED)),
+                    p.published.unwrap_or(0),
+                ),
+                target: p.target,
+                protocol: p.protocol,
+                http: p.protocol == Protocol::Tcp
+                    && (p
+                        .app_protocol
+                        .as_deref()
+                        .is_some_and(|a| a.eq_ignore_ascii_case("http"))
+                        || (Some(p.target) == routed && windlass_http)),
+                name: p.name.clone(),
+            })
+            .collect();
+        if let (Some(address), Some(routed)) = (windlass.address, routed) {
+            let found = ports
+                .iter_mut()
+                .find(|p| p.target == routed && p.protocol == Protocol::Tcp);
+            match found {
+                Some(port) => port.listen = address,
+                None => ports.insert(
+                    0,
+                    PublishedPort {
+                        listen: address,
+                        target: routed,
+                        protocol: Protocol::Tcp,
+                        http: windlass_http,
+                        name: None,
+                    },
+                ),
+            }
+        }
+        ports
+    }
+
+    /// Whether windlass's proxies serve the service: it publishes a port.
+    pub fn has_proxy(&self) -> bool {
+        !self.ports.is_empty() || (self.windlass.address.is_some() && self.routed_port().is_some())
     }
 
     /// The Compose networks the service joins, by key: those it lists,

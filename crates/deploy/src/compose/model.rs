@@ -23,7 +23,8 @@ use super::windlass::Windlass;
 pub struct Service {
     pub image: Option<String>,
     pub build: Option<Build>,
-    #[serde(default)]
+    /// Every published port, ranges expanded.
+    #[serde(default, deserialize_with = "values::ports")]
     pub ports: Vec<Port>,
     /// `env_file` entries come first, `environment` overrides them; a key with
     /// no value is taken from windlass's own environment at deploy time.

@@ -11,7 +11,6 @@ use super::diagnostic::Report;
 use super::locate::FieldPath;
 use super::mounts::MountKind;
 use super::resolve::resolve;
-use super::values::Protocol;
 use super::{buildkit, hooks, FailureAction, FileChecks, Project, Service};
 
 /// Checks every service against the project and resolves names and files.
@@ -78,6 +77,7 @@ pub(crate) fn check_project(
         }
     }
     mark_jobs(project, report);
+    refuse_cycles(project, report);
     let names: Vec<String> = project.services.keys().cloned().collect();
     let mut container_names: BTreeMap<String, String> = BTreeMap::new();
     let snapshot = project.clone();
@@ -108,6 +108,53 @@ pub(crate) fn check_project(
         resolve(name, service, &snapshot, env, files, report);
         if files == FileChecks::Check {
             check_build(service, &at, report);
+        }
+    }
+}
+
+/// Refuses a cycle of `depends_on` among the services that run, as Docker
+/// Compose does: no service of it could start first.
+fn refuse_cycles(project: &Project, report: &mut Report) {
+    // Depth first; `trail` is the path from the service the walk began at.
+    fn visit<'a>(
+        name: &'a str,
+        project: &'a Project,
+        trail: &mut Vec<&'a str>,
+        done: &mut Vec<&'a str>,
+    ) -> Option<Vec<&'a str>> {
+        if let Some(start) = trail.iter().position(|t| *t == name) {
+            let mut cycle = trail[start..].to_vec();
+            cycle.push(name);
+            return Some(cycle);
+        }
+        if done.contains(&name) {
+            return None;
+        }
+        // A service left out by its profiles starts nothing: no cycle through it.
+        let service = project.services.get(name)?;
+        trail.push(name);
+        for dependency in service.depends_on.keys() {
+            if dependency != name {
+                if let Some(cycle) = visit(dependency, project, trail, done) {
+                    return Some(cycle);
+                }
+            }
+        }
+        trail.pop();
+        done.push(name);
+        None
+    }
+    let mut done = Vec::new();
+    for name in project.services.keys() {
+        if let Some(cycle) = visit(name, project, &mut Vec::new(), &mut done) {
+            report.error(
+                &FieldPath::of(&["services", cycle[0], "depends_on"]),
+                format!(
+                    "dependency cycle: {}: no service of it could start first",
+                    cycle.join(" -> ")
+                ),
+            );
+            return;
         }
     }
 }
@@ -175,9 +222,20 @@ fn check_service(
     if service.image.is_none() && service.build.is_none() {
         report.error(at, "has neither `image` nor `build`: give at least one");
     }
-    for (i, port) in service.ports.iter().enumerate() {
-        if port.protocol == Protocol::Udp {
-            report.error(&at.key("ports").index(i), format!("UDP port {} cannot be published: windlass's proxy carries HTTP and TCP, and switches them between releases; to reach it from other services only, list it under `expose` (\"{}/udp\")", port.target, port.target));
+    // Two entries on one host address and protocol could not both listen.
+    let mut seen = std::collections::BTreeSet::new();
+    for port in &service.ports {
+        let Some(published) = port.published else {
+            continue;
+        };
+        if !seen.insert((port.host_ip, published, port.protocol)) {
+            let host = port
+                .host_ip
+                .map_or_else(|| "every interface".to_owned(), |ip| ip.to_string());
+            report.error(
+                &at.key("ports"),
+                format!("port {published}/{} on {host} is published twice: give each entry its own published port", port.protocol),
+            );
         }
     }
     if let Some(port) = service.windlass.port {

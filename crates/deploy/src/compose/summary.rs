@@ -35,7 +35,7 @@ impl Service {
         match (self.must_run_alone(), order) {
             (Some(why), _) => (Strategy::StopFirst, why),
             (None, Some(Order::StopFirst)) => (Strategy::StopFirst, "update_config.order"),
-            (None, _) if self.proxy_address().is_some() => (
+            (None, _) if self.has_proxy() => (
                 Strategy::BlueGreen,
                 "it can run twice at once: the new release starts beside the old",
             ),
@@ -91,13 +91,17 @@ fn describe(service: &Service, directory: &Path) -> String {
         (None, Some(image)) => parts.push(format!("image {image}")),
         (None, None) => {}
     }
-    if !service.ports.is_empty() {
-        let ports: Vec<String> = service
-            .ports
+    let published = service.published_ports();
+    if !published.is_empty() {
+        let ports: Vec<String> = published
             .iter()
-            .map(|p| match p.published {
-                Some(published) => format!("{published}->{}", p.target),
-                None => p.target.to_string(),
+            .map(|p| {
+                let udp = if p.protocol == super::Protocol::Udp {
+                    "/udp"
+                } else {
+                    ""
+                };
+                format!("{}->{}{udp}", p.describe_listen(), p.target)
             })
             .collect();
         parts.push(format!("ports {}", ports.join(", ")));
@@ -112,12 +116,12 @@ fn describe(service: &Service, directory: &Path) -> String {
     }
     let replicas = service.deploy.replicas.unwrap_or(1);
     let (strategy, why) = service.strategy();
-    let strategy = match (strategy, service.proxy_address()) {
+    let strategy = match (strategy, service.has_proxy()) {
         _ if service.runs_to_completion => {
             "a job: runs to completion (exit 0) before the services that wait for it".to_owned()
         }
-        (Strategy::BlueGreen, Some(address)) => format!("blue/green behind {address}"),
-        (Strategy::BlueGreen, None) => "start-first, no proxy (no published port)".to_owned(),
+        (Strategy::BlueGreen, true) => "blue/green behind windlass's proxy".to_owned(),
+        (Strategy::BlueGreen, false) => "start-first, no proxy (no published port)".to_owned(),
         (Strategy::StopFirst, _) => format!("stop-first ({why})"),
     };
     parts.push(format!("{replicas} replica(s), {strategy}"));

@@ -23,15 +23,7 @@ fn reads_every_supported_field() {
     assert_eq!(build.context, cases("good").join("./app"));
     assert_eq!(build.dockerfile.as_deref(), Some("Dockerfile.prod"));
     assert_eq!(build.args.get("FEATURES"), Some(&None));
-    assert_eq!(
-        web.ports[0],
-        Port {
-            target: 80,
-            published: Some(8080),
-            host_ip: None,
-            protocol: Protocol::Tcp
-        }
-    );
+    assert_eq!(web.ports[0], Port::tcp(80, Some(8080)));
     assert_eq!(web.ports[1].published, Some(9091));
     // environment overrides env_file; numbers and booleans become strings.
     assert_eq!(
@@ -73,8 +65,8 @@ fn reads_every_supported_field() {
     assert_eq!(web.init, Some(true));
     let x = &web.windlass;
     assert_eq!(
-        web.proxy_address(),
-        Some("127.0.0.1:18080".parse().expect("addr"))
+        web.published_ports()[0].listen,
+        "127.0.0.1:18080".parse().expect("addr")
     );
     assert_eq!(web.routed_port(), Some(80));
     assert_eq!(x.health.http.as_deref(), Some("/healthz"));
@@ -100,18 +92,42 @@ fn reads_every_supported_field() {
     let worker = &project.services["worker"];
     assert_eq!(worker.image.as_deref(), Some("registry.local/worker:1"));
     assert_eq!(worker.environment.get("TOKEN"), Some(&None));
-    assert_eq!(worker.proxy_address(), None);
+    assert!(worker.published_ports().is_empty() && !worker.has_proxy());
     assert_eq!(project.networks["front"].driver.as_deref(), Some("bridge"));
 }
 
+/// Every entry of `ports` gets a proxy where Compose would publish it:
+/// every interface when no host IP is written, a port the system picks
+/// when no published port is.
 #[test]
-fn proxy_address_defaults_to_the_first_published_port_on_loopback() {
-    let text = "services:\n  web:\n    image: web\n    ports: [\"80\", \"8080:80\"]\n";
+fn every_published_port_gets_a_proxy_where_compose_publishes_it() {
+    let text = "services:\n  web:\n    image: web\n    ports: [\"80\", \"8080:80\", \"127.0.0.1:8443:443\", \"[::1]:9000-9001:9000-9001\", \"5353:53/udp\", {target: 81, published: 8081, app_protocol: http}]\n    x-windlass: {health: {http: /health}}\n";
     let project = parse(text, Path::new("compose.yaml")).expect("valid");
+    let listening: Vec<(String, u16, Protocol, bool)> = project.services["web"]
+        .published_ports()
+        .into_iter()
+        .map(|p| (p.listen.to_string(), p.target, p.protocol, p.http))
+        .collect();
+    let tcp = Protocol::Tcp;
     assert_eq!(
-        project.services["web"].proxy_address(),
-        Some("127.0.0.1:8080".parse().expect("addr"))
+        listening,
+        vec![
+            ("[::]:0".to_owned(), 80, tcp, true),
+            ("[::]:8080".to_owned(), 80, tcp, true),
+            ("127.0.0.1:8443".to_owned(), 443, tcp, false),
+            ("[::1]:9000".to_owned(), 9000, tcp, false),
+            ("[::1]:9001".to_owned(), 9001, tcp, false),
+            ("[::]:5353".to_owned(), 53, Protocol::Udp, false),
+            ("[::]:8081".to_owned(), 81, tcp, true),
+        ]
     );
+}
+
+#[test]
+fn a_port_published_twice_is_refused() {
+    let text = "services:\n  web:\n    image: web\n    ports: [\"8080:80\", \"8080:81\", \"8080:80/udp\"]\n";
+    let error = parse(text, Path::new("compose.yaml")).expect_err("refused");
+    assert!(error.to_string().contains("published twice"), "{error}");
 }
 
 /// The corpus: every `NAME.expect` under `tests/compose` names

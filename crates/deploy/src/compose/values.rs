@@ -88,18 +88,43 @@ pub(crate) fn parse_duration(text: &str) -> Option<Duration> {
     Some(total)
 }
 
-/// One entry of `ports`: which container port, and where Compose would
-/// publish it. windlass itself publishes containers on 127.0.0.1 with a port
-/// the engine picks; the published port is where its proxy listens.
+/// One published port, as Compose means an entry of `ports` (a range is
+/// one `Port` per port of it). windlass publishes the container's port on
+/// 127.0.0.1 at a port the engine picks; windlass's proxy listens where
+/// Compose would publish: `host_ip` (every interface, IPv4 and IPv6, when
+/// none is given) and `published` (a port the system picks when none is).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Port {
     pub target: u16,
     pub published: Option<u16>,
     pub host_ip: Option<IpAddr>,
     pub protocol: Protocol,
+    /// What the port speaks (`http`, `grpc` ...); `http` makes windlass's
+    /// proxy an HTTP one on it.
+    pub app_protocol: Option<String>,
+    /// `host` or `ingress` (Compose's default): on one engine both mean the
+    /// port is published on this machine, by windlass's proxy.
+    pub mode: PortMode,
+    /// A label for people and tools.
+    pub name: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+impl Port {
+    /// A TCP port published as `published` on every interface.
+    pub fn tcp(target: u16, published: Option<u16>) -> Port {
+        Port {
+            target,
+            published,
+            host_ip: None,
+            protocol: Protocol::Tcp,
+            app_protocol: None,
+            mode: PortMode::Ingress,
+            name: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Protocol {
     Tcp,
@@ -115,8 +140,15 @@ impl fmt::Display for Protocol {
     }
 }
 
-const PORT_SYNTAX: &str =
-    "expected [HOST_IP:][PUBLISHED:]TARGET[/tcp|udp] like \"8080:80\", a port number, or a map with target, published, host_ip, protocol";
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PortMode {
+    Host,
+    #[default]
+    Ingress,
+}
+
+const PORT_SYNTAX: &str = "expected [HOST_IP:][PUBLISHED:]TARGET[/tcp|udp] like \"8080:80\", \"127.0.0.1:8000-8002:80-82/udp\" or \"[::1]:8080:80\", a port number, or a map with target, published, host_ip, protocol, app_protocol, mode, name";
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -125,83 +157,145 @@ struct LongPort {
     published: Option<StringOrNumber>,
     host_ip: Option<IpAddr>,
     protocol: Option<Protocol>,
-    /// A label for people and tools; it changes nothing.
-    #[allow(dead_code)]
     name: Option<String>,
-    /// A hint of the protocol spoken (http, grpc ...); it changes nothing.
-    #[allow(dead_code)]
     app_protocol: Option<String>,
-    /// `host` or `ingress`: both mean the port is served by windlass's
-    /// proxy on this one engine.
-    #[allow(dead_code)]
     mode: Option<PortMode>,
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "lowercase")]
-enum PortMode {
-    Host,
-    Ingress,
-}
+/// One entry of `ports`, which a range makes several ports.
+struct PortEntry(Vec<Port>);
 
-visitor!(PortVisitor -> Port, PORT_SYNTAX, {
-    fn visit_u64<E: de::Error>(self, n: u64) -> Result<Port, E> {
-        let target = u16::try_from(n).map_err(|_| E::custom(format!("invalid port {n}: expected 1-65535")))?;
-        Ok(Port { target, published: None, host_ip: None, protocol: Protocol::Tcp })
+visitor!(PortVisitor -> PortEntry, PORT_SYNTAX, {
+    fn visit_u64<E: de::Error>(self, n: u64) -> Result<PortEntry, E> {
+        let target = u16::try_from(n).ok().filter(|p| *p > 0).ok_or_else(|| E::custom(format!("invalid port {n}: expected 1-65535")))?;
+        Ok(PortEntry(vec![Port::tcp(target, None)]))
     }
-    fn visit_str<E: de::Error>(self, text: &str) -> Result<Port, E> {
-        parse_port(text).ok_or_else(|| E::custom(format!("invalid port {text:?}: {PORT_SYNTAX}")))
+    fn visit_str<E: de::Error>(self, text: &str) -> Result<PortEntry, E> {
+        parse_ports(text).map(PortEntry).map_err(|why| E::custom(format!("invalid port {text:?}: {why}; {PORT_SYNTAX}")))
     }
-    fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<Port, A::Error> {
+    fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<PortEntry, A::Error> {
         let long = LongPort::deserialize(de::value::MapAccessDeserializer::new(map))?;
+        let template = Port {
+            target: long.target,
+            published: None,
+            host_ip: long.host_ip,
+            protocol: long.protocol.unwrap_or(Protocol::Tcp),
+            app_protocol: long.app_protocol,
+            mode: long.mode.unwrap_or_default(),
+            name: long.name,
+        };
         let published = match long.published {
             None => None,
-            Some(p) => Some(p.0.parse().map_err(|_| {
-                de::Error::custom(format!("invalid published port {:?}: expected 1-65535", p.0))
-            })?),
+            Some(p) if p.0.is_empty() => None,
+            Some(p) => Some(range(&p.0).map_err(|why| de::Error::custom(format!("invalid published port {:?}: {why}", p.0)))?),
         };
-        Ok(Port { target: long.target, published, host_ip: long.host_ip, protocol: long.protocol.unwrap_or(Protocol::Tcp) })
+        expand(template, (long.target, long.target), published).map(PortEntry).map_err(de::Error::custom)
     }
 });
 
-impl<'de> Deserialize<'de> for Port {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Port, D::Error> {
-        d.deserialize_any(PortVisitor)
+/// `ports`: every entry, ranges expanded, in the order written.
+pub(crate) fn ports<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Port>, D::Error> {
+    struct Entry(Vec<Port>);
+    impl<'de> Deserialize<'de> for Entry {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Entry, D::Error> {
+            d.deserialize_any(PortVisitor).map(|e| Entry(e.0))
+        }
+    }
+    Ok(Vec::<Entry>::deserialize(d)?
+        .into_iter()
+        .flat_map(|e| e.0)
+        .collect())
+}
+
+/// A port or an inclusive range of ports: `80`, `8000-8002`.
+fn range(text: &str) -> Result<(u16, u16), String> {
+    let number = |n: &str| {
+        n.trim()
+            .parse::<u16>()
+            .ok()
+            .filter(|p| *p > 0)
+            .ok_or_else(|| format!("{n:?} is not a port (1-65535)"))
+    };
+    match text.split_once('-') {
+        Some((first, last)) => {
+            let (first, last) = (number(first)?, number(last)?);
+            if first > last {
+                return Err(format!("the range {first}-{last} ends before it starts"));
+            }
+            Ok((first, last))
+        }
+        None => number(text).map(|p| (p, p)),
     }
 }
 
-fn parse_port(text: &str) -> Option<Port> {
+/// One port per target of the range, published on the matching port of the
+/// published range, as Docker reads `8000-8002:80-82`. A published range
+/// for one target (Docker's "any free port of 8000-9000") is refused:
+/// windlass's proxy listens on one port it keeps.
+fn expand(
+    template: Port,
+    targets: (u16, u16),
+    published: Option<(u16, u16)>,
+) -> Result<Vec<Port>, String> {
+    let count = targets.1 - targets.0;
+    if let Some((first, last)) = published {
+        if last - first != count {
+            return Err(if count == 0 {
+                format!("the published range {first}-{last} for one container port means any free port of it to Docker; windlass's proxy needs one port it can keep: write one published port, or none for a port the system picks")
+            } else {
+                format!("the published range {first}-{last} and the container range {}-{} differ in length", targets.0, targets.1)
+            });
+        }
+    }
+    Ok((0..=count)
+        .map(|i| Port {
+            target: targets.0 + i,
+            published: published.map(|(first, _)| first + i),
+            ..template.clone()
+        })
+        .collect())
+}
+
+/// The short syntax, `[HOST_IP:][PUBLISHED:]TARGET[/PROTOCOL]`, as Docker's
+/// `ParsePortSpec` reads it: the last two `:`-parts are the ports, what is
+/// before them the host IP (an IPv6 one in brackets or not).
+pub(crate) fn parse_ports(text: &str) -> Result<Vec<Port>, String> {
     let (mapping, protocol) = match text.rsplit_once('/') {
         Some((mapping, "tcp")) => (mapping, Protocol::Tcp),
         Some((mapping, "udp")) => (mapping, Protocol::Udp),
-        Some(_) => return None,
+        Some((_, other)) => {
+            return Err(format!(
+                "protocol {other:?} is not one windlass publishes (tcp, udp)"
+            ))
+        }
         None => (text, Protocol::Tcp),
     };
-    // An IPv6 host address is written in brackets: [::1]:8080:80.
-    let (host_ip, rest) = match mapping.strip_prefix('[') {
-        Some(bracketed) => {
-            let (ip, rest) = bracketed.split_once("]:")?;
-            (Some(ip.parse().ok()?), rest)
+    let mut parts = mapping.rsplitn(3, ':');
+    let target = parts.next().unwrap_or_default();
+    let published = parts.next();
+    let host_ip = match parts.next() {
+        None => None,
+        Some(ip) => {
+            let bare = ip
+                .strip_prefix('[')
+                .and_then(|ip| ip.strip_suffix(']'))
+                .unwrap_or(ip);
+            Some(
+                bare.parse::<IpAddr>()
+                    .map_err(|_| format!("{ip:?} is not an IP address"))?,
+            )
         }
-        None => match mapping.matches(':').count() {
-            2 => {
-                let (ip, rest) = mapping.split_once(':')?;
-                (Some(ip.parse().ok()?), rest)
-            }
-            _ => (None, mapping),
-        },
     };
-    let (published, target) = match rest.split_once(':') {
-        Some(("", target)) => (None, target),
-        Some((published, target)) => (Some(published.parse().ok()?), target),
-        None => (None, rest),
+    let published = match published {
+        None | Some("") => None,
+        Some(p) => Some(range(p)?),
     };
-    Some(Port {
-        target: target.parse().ok()?,
-        published,
+    let template = Port {
         host_ip,
         protocol,
-    })
+        ..Port::tcp(0, None)
+    };
+    expand(template, range(target)?, published)
 }
 
 #[derive(Deserialize)]
@@ -414,34 +508,145 @@ mod tests {
         }
     }
 
-    #[test]
-    fn short_port_syntax() {
-        let port = |target, published, host_ip: Option<&str>, protocol| Port {
-            target,
-            published,
+    fn one(text: &str) -> Port {
+        let ports = parse_ports(text).expect(text);
+        assert_eq!(ports.len(), 1, "{text}");
+        ports.into_iter().next().expect("one port")
+    }
+
+    fn port(
+        target: u16,
+        published: Option<u16>,
+        host_ip: Option<&str>,
+        protocol: Protocol,
+    ) -> Port {
+        Port {
             host_ip: host_ip.map(|ip| ip.parse().expect("ip")),
             protocol,
-        };
-        assert_eq!(parse_port("80"), Some(port(80, None, None, Protocol::Tcp)));
-        assert_eq!(
-            parse_port("8080:80"),
-            Some(port(80, Some(8080), None, Protocol::Tcp))
-        );
-        assert_eq!(
-            parse_port("127.0.0.1:8080:80/udp"),
-            Some(port(80, Some(8080), Some("127.0.0.1"), Protocol::Udp))
-        );
-        assert_eq!(
-            parse_port("127.0.0.1::80"),
-            Some(port(80, None, Some("127.0.0.1"), Protocol::Tcp))
-        );
-        assert_eq!(
-            parse_port("[::1]:8080:80"),
-            Some(port(80, Some(8080), Some("::1"), Protocol::Tcp))
-        );
-        for bad in ["http", "80/sctp", "8080:80:70:60", "70000", "x:80"] {
-            assert_eq!(parse_port(bad), None, "{bad}");
+            ..Port::tcp(target, published)
         }
+    }
+
+    /// The short syntax's examples from the Compose specification
+    /// (services.ports), each with Docker's meaning.
+    #[test]
+    fn short_port_syntax() {
+        assert_eq!(one("3000"), port(3000, None, None, Protocol::Tcp));
+        assert_eq!(
+            one("8000:8000"),
+            port(8000, Some(8000), None, Protocol::Tcp)
+        );
+        assert_eq!(one("49100:22"), port(22, Some(49100), None, Protocol::Tcp));
+        assert_eq!(
+            one("127.0.0.1:8001:8001"),
+            port(8001, Some(8001), Some("127.0.0.1"), Protocol::Tcp)
+        );
+        assert_eq!(
+            one("6060:6060/udp"),
+            port(6060, Some(6060), None, Protocol::Udp)
+        );
+        assert_eq!(
+            one("127.0.0.1:8080:80/udp"),
+            port(80, Some(8080), Some("127.0.0.1"), Protocol::Udp)
+        );
+        assert_eq!(
+            one("127.0.0.1::80"),
+            port(80, None, Some("127.0.0.1"), Protocol::Tcp)
+        );
+        assert_eq!(
+            one("[::1]:6001:6001"),
+            port(6001, Some(6001), Some("::1"), Protocol::Tcp)
+        );
+        // Docker also reads an IPv6 host address without brackets.
+        assert_eq!(
+            one("::1:6001:6001"),
+            port(6001, Some(6001), Some("::1"), Protocol::Tcp)
+        );
+        assert_eq!(one(":80"), port(80, None, None, Protocol::Tcp));
+    }
+
+    #[test]
+    fn ranges_expand_port_by_port() {
+        let targets = |text: &str| -> Vec<(u16, Option<u16>)> {
+            parse_ports(text)
+                .expect(text)
+                .iter()
+                .map(|p| (p.target, p.published))
+                .collect()
+        };
+        assert_eq!(
+            targets("3000-3002"),
+            vec![(3000, None), (3001, None), (3002, None)]
+        );
+        assert_eq!(
+            targets("9090-9091:8080-8081"),
+            vec![(8080, Some(9090)), (8081, Some(9091))]
+        );
+        let ports = parse_ports("127.0.0.1:5000-5001:6000-6001/udp").expect("range");
+        assert!(ports
+            .iter()
+            .all(|p| p.protocol == Protocol::Udp
+                && p.host_ip == Some("127.0.0.1".parse().expect("ip"))));
+        assert_eq!(ports[1].target, 6001);
+        assert_eq!(ports[1].published, Some(5001));
+    }
+
+    #[test]
+    fn bad_ports_say_why() {
+        for (bad, why) in [
+            ("http", "not a port"),
+            ("80/sctp", "sctp"),
+            ("70000", "not a port"),
+            ("0", "not a port"),
+            ("x:8080:80", "not an IP"),
+            ("8000-8001:80-82", "differ in length"),
+            ("8000-9000:80", "one port it can keep"),
+            ("82-80", "ends before"),
+        ] {
+            let error = parse_ports(bad).expect_err(bad);
+            assert!(error.contains(why), "{bad}: {error}");
+        }
+    }
+
+    #[derive(Debug, Deserialize)]
+    struct Ports {
+        #[serde(deserialize_with = "ports")]
+        ports: Vec<Port>,
+    }
+
+    fn read(yaml: &str) -> Result<Vec<Port>, String> {
+        serde_norway::from_str::<Ports>(yaml)
+            .map(|p| p.ports)
+            .map_err(|e| e.to_string())
+    }
+
+    /// The long syntax, every field of the specification's.
+    #[test]
+    fn long_port_syntax() {
+        let ports = read(
+            "ports:\n- target: 80\n  host_ip: 127.0.0.1\n  published: \"8080\"\n  protocol: tcp\n  app_protocol: http\n  mode: host\n  name: web\n- target: 53\n  published: 5353\n  protocol: udp\n- target: 9000\n  published: 9000-9000\n- 443\n- \"8443:443\"\n",
+        )
+        .expect("long syntax");
+        assert_eq!(
+            ports[0],
+            Port {
+                target: 80,
+                published: Some(8080),
+                host_ip: Some("127.0.0.1".parse().expect("ip")),
+                protocol: Protocol::Tcp,
+                app_protocol: Some("http".into()),
+                mode: PortMode::Host,
+                name: Some("web".into()),
+            }
+        );
+        assert_eq!(ports[1], port(53, Some(5353), None, Protocol::Udp));
+        assert_eq!(ports[2], Port::tcp(9000, Some(9000)));
+        assert_eq!(ports[3], Port::tcp(443, None));
+        assert_eq!(ports[4], Port::tcp(443, Some(8443)));
+        let error = read("ports:\n- target: 80\n  published: 8080-8081\n").expect_err("range");
+        assert!(error.contains("one port it can keep"), "{error}");
+        let error = read("ports:\n- target: 80\n  mode: global\n").expect_err("mode");
+        assert!(error.contains("mode"), "{error}");
     }
 
     #[test]

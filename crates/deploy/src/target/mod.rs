@@ -141,11 +141,26 @@ pub struct Replicas {
     pub ids: Vec<String>,
 }
 
-/// Where the healthy replicas take traffic (`127.0.0.1:PORT` each; empty
-/// for a service that publishes no port).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Where the healthy replicas take traffic: per container port the
+/// service's proxies carry traffic to (`80/tcp`, `53/udp`), each replica's
+/// `127.0.0.1:PORT`; empty for a service that publishes no port.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Upstreams {
+    #[serde(default)]
+    pub ports: std::collections::BTreeMap<String, Vec<String>>,
+    /// The routed port's addresses, as an execution begun before ports
+    /// were recorded one by one wrote them; never written now.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub addresses: Vec<String>,
+}
+
+impl Upstreams {
+    pub fn of_ports(ports: std::collections::BTreeMap<String, Vec<String>>) -> Upstreams {
+        Upstreams {
+            ports,
+            addresses: Vec::new(),
+        }
+    }
 }
 
 /// What a switch did.

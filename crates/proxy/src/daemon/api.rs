@@ -15,6 +15,7 @@
 //!
 //! Every failure answers an [`ApiError`] with the status of its [`ErrorKind`].
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::str::FromStr;
@@ -113,20 +114,47 @@ impl fmt::Display for ServiceName {
     }
 }
 
-/// `PUT /v1/services/{name}`: the proxy a service should have. Putting the
-/// same spec again changes nothing; a different one replaces the proxy and
-/// keeps its live release.
+/// `PUT /v1/services/{name}`: the proxies a service should have, one per
+/// port it publishes. Putting the same spec again changes nothing; a
+/// different one keeps the ports whose address and protocol are the same
+/// (as they run), binds the new ones, closes the ones left out, and keeps
+/// the service's live release on all of them.
+///
+/// The version-1 form, `{"listen": ..., "protocol": ...}` (one port), still
+/// reads, as one port whose upstreams are named `""`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "wire::Spec")]
+pub struct ServiceSpec {
+    pub ports: Vec<PortSpec>,
+    /// How long traffic that arrives while no release is live is held.
+    pub hold_timeout_ms: u64,
+}
+
+/// One published port of a service: its own proxy.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ServiceSpec {
-    /// Where the proxy listens; port 0 picks a free port once, and the
-    /// daemon keeps that port from then on (restarts included).
+pub struct PortSpec {
+    /// Where the proxy listens; `[::]` is every interface, IPv4 included.
+    /// Port 0 picks a free port once, and the daemon keeps that port from
+    /// then on (restarts included).
     pub listen: SocketAddr,
     #[serde(default)]
     pub protocol: Protocol,
-    /// How long traffic that arrives while no release is live is held.
-    #[serde(default = "default_hold_timeout_ms")]
-    pub hold_timeout_ms: u64,
+    /// Which of a live release's upstream sets the port routes to (the
+    /// deploy side names them by container port, `80/tcp`); several ports
+    /// may route to one.
+    #[serde(default)]
+    pub upstream: String,
+}
+
+impl PortSpec {
+    pub fn new(listen: SocketAddr, protocol: Protocol, upstream: impl Into<String>) -> PortSpec {
+        PortSpec {
+            listen,
+            protocol,
+            upstream: upstream.into(),
+        }
+    }
 }
 
 fn default_hold_timeout_ms() -> u64 {
@@ -134,44 +162,120 @@ fn default_hold_timeout_ms() -> u64 {
 }
 
 impl ServiceSpec {
+    /// A service of one port, whose upstreams are named `""` (see
+    /// [`LiveRelease::new`]).
     pub fn new(listen: SocketAddr, protocol: Protocol) -> ServiceSpec {
+        ServiceSpec::of_ports(vec![PortSpec::new(listen, protocol, "")])
+    }
+
+    pub fn of_ports(ports: Vec<PortSpec>) -> ServiceSpec {
         ServiceSpec {
-            listen,
-            protocol,
+            ports,
             hold_timeout_ms: default_hold_timeout_ms(),
         }
     }
 
-    /// The proxy configuration this spec asks for.
-    pub fn proxy_config(&self) -> crate::Config {
+    /// The proxy configuration one of its ports asks for.
+    pub fn proxy_config(&self, port: &PortSpec) -> crate::Config {
         crate::Config {
-            protocol: self.protocol,
+            protocol: port.protocol,
             hold_timeout: Duration::from_millis(self.hold_timeout_ms),
             ..crate::Config::default()
         }
     }
+
+    /// The first port's address, for a service of one port.
+    pub fn listen(&self) -> Option<SocketAddr> {
+        self.ports.first().map(|p| p.listen)
+    }
 }
 
-/// `PUT /v1/services/{name}/live`: the release to route to.
+/// `PUT /v1/services/{name}/live`: the release to route to, with its
+/// upstreams per set the spec's ports name. The version-1 form,
+/// `"upstreams": [...]`, reads as the set named `""`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LiveRelease {
     pub release: String,
-    pub upstreams: Vec<SocketAddr>,
+    #[serde(deserialize_with = "wire::upstreams")]
+    pub upstreams: BTreeMap<String, Vec<SocketAddr>>,
 }
 
-impl From<crate::Release> for LiveRelease {
-    fn from(release: crate::Release) -> LiveRelease {
+impl LiveRelease {
+    /// A release of a one-port service (its upstreams named `""`).
+    pub fn new(release: impl Into<String>, upstreams: Vec<SocketAddr>) -> LiveRelease {
         LiveRelease {
-            release: release.id,
-            upstreams: release.upstreams,
+            release: release.into(),
+            upstreams: [(String::new(), upstreams)].into(),
         }
+    }
+
+    /// The release as one port's proxy routes it: the set the port names.
+    pub fn for_port(&self, port: &PortSpec) -> crate::Release {
+        crate::Release::new(
+            self.release.clone(),
+            self.upstreams
+                .get(&port.upstream)
+                .cloned()
+                .unwrap_or_default(),
+        )
     }
 }
 
-impl From<LiveRelease> for crate::Release {
-    fn from(live: LiveRelease) -> crate::Release {
-        crate::Release::new(live.release, live.upstreams)
+/// The JSON forms that still read: version 1's one-port spec and list of
+/// upstreams.
+mod wire {
+    use super::*;
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub(super) struct Spec {
+        #[serde(default)]
+        ports: Option<Vec<PortSpec>>,
+        #[serde(default)]
+        listen: Option<SocketAddr>,
+        #[serde(default)]
+        protocol: Option<Protocol>,
+        #[serde(default = "default_hold_timeout_ms")]
+        hold_timeout_ms: u64,
+    }
+
+    impl TryFrom<Spec> for ServiceSpec {
+        type Error = String;
+
+        fn try_from(spec: Spec) -> Result<ServiceSpec, String> {
+            let ports =
+                match (spec.ports, spec.listen) {
+                    (Some(ports), None) if spec.protocol.is_none() => ports,
+                    (None, Some(listen)) => {
+                        vec![PortSpec::new(listen, spec.protocol.unwrap_or_default(), "")]
+                    }
+                    _ => return Err(
+                        "a service spec has either `ports` or (version 1) `listen` and `protocol`"
+                            .to_owned(),
+                    ),
+                };
+            Ok(ServiceSpec {
+                ports,
+                hold_timeout_ms: spec.hold_timeout_ms,
+            })
+        }
+    }
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Upstreams {
+        Named(BTreeMap<String, Vec<SocketAddr>>),
+        One(Vec<SocketAddr>),
+    }
+
+    pub(super) fn upstreams<'de, D: serde::Deserializer<'de>>(
+        d: D,
+    ) -> Result<BTreeMap<String, Vec<SocketAddr>>, D::Error> {
+        Ok(match Upstreams::deserialize(d)? {
+            Upstreams::Named(named) => named,
+            Upstreams::One(one) => [(String::new(), one)].into(),
+        })
     }
 }
 
@@ -243,18 +347,32 @@ pub struct ServiceList {
     pub services: Vec<ServiceView>,
 }
 
-/// One service's proxy as it runs.
+/// One service's proxies as they run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ServiceView {
     pub name: ServiceName,
-    /// The spec, its `listen` the address actually bound.
+    /// The spec, each port's `listen` the address actually bound.
     pub spec: ServiceSpec,
     pub live: Option<LiveRelease>,
-    /// Traffic waiting for a live release now.
+    /// Traffic waiting for a live release now, on every port.
     pub holding: u64,
-    /// Traffic refused after holding the whole hold timeout.
+    /// Traffic refused after holding the whole hold timeout, on every port.
     pub hold_timeouts: u64,
-    /// Every release the proxy still counts, by id.
+    /// Every release the proxies still count, by id, summed over the
+    /// ports (latencies: the highest port's).
+    pub releases: Vec<ReleaseStats>,
+    /// Each port's own counters, in the spec's order.
+    #[serde(default)]
+    pub ports: Vec<PortView>,
+}
+
+/// One port's proxy as it runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortView {
+    pub listen: SocketAddr,
+    pub protocol: Protocol,
+    pub holding: u64,
+    pub hold_timeouts: u64,
     pub releases: Vec<ReleaseStats>,
 }
 
@@ -273,6 +391,23 @@ pub struct ReleaseStats {
     pub longest_hold_us: u64,
     pub p50_us: Option<u64>,
     pub p99_us: Option<u64>,
+}
+
+impl ReleaseStats {
+    /// Adds another port's counters of the same release.
+    pub fn add(&mut self, other: &ReleaseStats) {
+        self.requests += other.requests;
+        self.server_errors += other.server_errors;
+        self.failed_connects += other.failed_connects;
+        self.in_flight += other.in_flight;
+        self.connections += other.connections;
+        self.bytes_to_upstream += other.bytes_to_upstream;
+        self.bytes_from_upstream += other.bytes_from_upstream;
+        self.held += other.held;
+        self.longest_hold_us = self.longest_hold_us.max(other.longest_hold_us);
+        self.p50_us = self.p50_us.max(other.p50_us);
+        self.p99_us = self.p99_us.max(other.p99_us);
+    }
 }
 
 fn micros(d: Duration) -> u64 {
@@ -387,13 +522,47 @@ mod tests {
 
     #[test]
     fn a_spec_defaults_to_http_held_30_seconds() {
-        let spec: ServiceSpec =
-            serde_json::from_str(r#"{"listen":"127.0.0.1:8080"}"#).expect("spec parses");
-        assert_eq!(spec.protocol, Protocol::Http);
-        assert_eq!(spec.proxy_config().hold_timeout, Duration::from_secs(30));
+        let spec: ServiceSpec = serde_json::from_str(r#"{"ports":[{"listen":"127.0.0.1:8080"}]}"#)
+            .expect("spec parses");
+        assert_eq!(spec.ports[0].protocol, Protocol::Http);
+        assert_eq!(
+            spec.proxy_config(&spec.ports[0]).hold_timeout,
+            Duration::from_secs(30)
+        );
         assert!(serde_json::from_str::<ServiceSpec>(
-            r#"{"listen":"127.0.0.1:8080","protocl":"tcp"}"#
+            r#"{"ports":[{"listen":"127.0.0.1:8080","protocl":"tcp"}]}"#
         )
         .is_err());
+    }
+
+    /// What a version-1 daemon wrote (one port) reads as one port whose
+    /// upstreams are named "".
+    #[test]
+    fn the_one_port_form_of_version_1_still_reads() {
+        let spec: ServiceSpec = serde_json::from_str(
+            r#"{"listen":"127.0.0.1:6380","protocol":"tcp","hold_timeout_ms":5}"#,
+        )
+        .expect("v1 spec");
+        assert_eq!(
+            spec.ports,
+            vec![PortSpec::new(
+                "127.0.0.1:6380".parse().expect("addr"),
+                Protocol::Tcp,
+                ""
+            )]
+        );
+        assert_eq!(spec.hold_timeout_ms, 5);
+        let live: LiveRelease =
+            serde_json::from_str(r#"{"release":"r1","upstreams":["127.0.0.1:7001"]}"#)
+                .expect("v1 live");
+        assert_eq!(
+            live,
+            LiveRelease::new("r1", vec!["127.0.0.1:7001".parse().expect("addr")])
+        );
+        let both = r#"{"listen":"127.0.0.1:1","ports":[]}"#;
+        assert!(serde_json::from_str::<ServiceSpec>(both).is_err());
+        let round: ServiceSpec =
+            serde_json::from_str(&serde_json::to_string(&spec).expect("json")).expect("reads");
+        assert_eq!(round, spec);
     }
 }

@@ -30,7 +30,7 @@ use tokio::task::JoinHandle;
 
 pub use client::Client;
 
-use services::Services;
+pub use services::Services;
 
 /// The control socket in the state directory.
 pub const CONTROL_SOCKET: &str = "proxy.sock";

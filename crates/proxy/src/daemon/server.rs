@@ -77,7 +77,7 @@ async fn ensure(
     let service = name(&raw)?;
     let spec: ServiceSpec = body(
         &bytes,
-        "service spec ({\"listen\", \"protocol\", \"hold_timeout_ms\"})",
+        "service spec ({\"ports\": [{\"listen\", \"protocol\", \"upstream\"}], \"hold_timeout_ms\"})",
     )?;
     Ok(Json(services.ensure(service, spec).await?))
 }

@@ -1,6 +1,8 @@
-//! The daemon's running services, one proxy per service name. Every change
-//! is applied and then written to the state file while one lock is held, so
-//! the file always holds the routing of the last change made.
+//! The daemon's running services: per service name, one proxy per port it
+//! publishes. Every change is applied and then written to the state file
+//! while one lock is held, so the file always holds the routing of the last
+//! change made. A service's ports switch together: each port's proxy is
+//! swapped under the same lock, before the lock is let go.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -11,21 +13,60 @@ use tokio::sync::Mutex;
 
 use super::api::{
     ApiError, Closed, DrainRequest, Drained, ErrorKind, ForgetRequest, Forgotten, LiveRelease,
-    ReleaseStats, ServiceList, ServiceName, ServiceSpec, ServiceView, SwitchAll, Switched,
-    SwitchedAll,
+    PortSpec, PortView, ReleaseStats, ServiceList, ServiceName, ServiceSpec, ServiceView,
+    SwitchAll, Switched, SwitchedAll,
 };
 use super::state::{self, Route, Table};
 use super::Error;
-use crate::{Proxy, Release};
+use crate::Proxy;
 
-struct Running {
-    /// The spec as asked, except `listen`: the address actually bound.
-    spec: ServiceSpec,
+/// One port's proxy: its spec as asked, except `listen`, the address bound.
+struct Port {
+    spec: PortSpec,
     proxy: Arc<Proxy>,
 }
 
-pub(crate) struct Services {
-    dir: PathBuf,
+struct Running {
+    hold_timeout_ms: u64,
+    ports: Vec<Port>,
+}
+
+impl Running {
+    fn spec(&self) -> ServiceSpec {
+        ServiceSpec {
+            ports: self.ports.iter().map(|p| p.spec.clone()).collect(),
+            hold_timeout_ms: self.hold_timeout_ms,
+        }
+    }
+
+    /// The live release as the ports route it (they switch together).
+    fn live(&self) -> Option<LiveRelease> {
+        let mut live: Option<LiveRelease> = None;
+        for port in &self.ports {
+            let Some(release) = port.proxy.live() else {
+                continue;
+            };
+            let live = live.get_or_insert_with(|| LiveRelease {
+                release: release.id.clone(),
+                upstreams: BTreeMap::new(),
+            });
+            if live.release == release.id {
+                live.upstreams
+                    .insert(port.spec.upstream.clone(), release.upstreams);
+            }
+        }
+        live
+    }
+
+    fn proxies(&self) -> impl Iterator<Item = &Arc<Proxy>> {
+        self.ports.iter().map(|p| &p.proxy)
+    }
+}
+
+/// The running services, and where their state file is written (nowhere
+/// for services run inside another process, which stop with it).
+pub struct Services {
+    dir: Option<PathBuf>,
     running: Mutex<BTreeMap<ServiceName, Running>>,
 }
 
@@ -43,7 +84,51 @@ fn unknown(name: &ServiceName) -> ApiError {
     }
 }
 
+/// Checks that `live` has upstreams for every port of the service, before
+/// anything moves.
+fn check_upstreams(running: &Running, live: &LiveRelease) -> Result<(), ApiError> {
+    for port in &running.ports {
+        if live
+            .upstreams
+            .get(&port.spec.upstream)
+            .is_none_or(Vec::is_empty)
+        {
+            return Err(ApiError {
+                error: ErrorKind::NoUpstreams,
+                message: format!(
+                    "release {} has no upstreams for the port on {} (upstreams {:?}); give at least one 127.0.0.1:PORT",
+                    live.release, port.spec.listen, port.spec.upstream
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Switches every port of a service to `live` (checked first).
+fn switch_ports(running: &Running, live: &LiveRelease) -> Result<Option<String>, ApiError> {
+    let mut previous = None;
+    for (i, port) in running.ports.iter().enumerate() {
+        let before = port
+            .proxy
+            .switch(live.for_port(&port.spec))
+            .map_err(|e| refused(&e))?;
+        if i == 0 {
+            previous = before;
+        }
+    }
+    Ok(previous)
+}
+
 impl Services {
+    /// Services in this process, with no state file: they stop with it.
+    pub fn in_process() -> Services {
+        Services {
+            dir: None,
+            running: Mutex::new(BTreeMap::new()),
+        }
+    }
+
     /// Binds and routes every service of the state file in `dir`.
     pub(crate) async fn restore(dir: PathBuf) -> Result<Services, Error> {
         let table = state::read(&dir)?;
@@ -53,197 +138,311 @@ impl Services {
                 service: name.clone(),
                 source,
             };
-            let proxy = Proxy::bind(route.spec.listen, route.spec.proxy_config())
-                .await
-                .map_err(failed)?;
-            if let Some(live) = route.live {
-                proxy.switch(live.into()).map_err(failed)?;
+            let mut ports = Vec::new();
+            for spec in &route.spec.ports {
+                let proxy = Proxy::bind(spec.listen, route.spec.proxy_config(spec))
+                    .await
+                    .map_err(failed)?;
+                if let Some(live) = &route.live {
+                    let release = live.for_port(spec);
+                    if !release.upstreams.is_empty() {
+                        proxy.switch(release).map_err(failed)?;
+                    }
+                }
+                let spec = PortSpec {
+                    listen: proxy.local_addr(),
+                    ..spec.clone()
+                };
+                ports.push(Port {
+                    spec,
+                    proxy: Arc::new(proxy),
+                });
             }
-            let spec = ServiceSpec {
-                listen: proxy.local_addr(),
-                ..route.spec
-            };
-            let proxy = Arc::new(proxy);
-            running.insert(name, Running { spec, proxy });
+            let hold_timeout_ms = route.spec.hold_timeout_ms;
+            running.insert(
+                name,
+                Running {
+                    hold_timeout_ms,
+                    ports,
+                },
+            );
         }
         Ok(Services {
-            dir,
+            dir: Some(dir),
             running: Mutex::new(running),
         })
     }
 
-    pub(crate) async fn list(&self) -> ServiceList {
+    pub async fn list(&self) -> ServiceList {
         let running = self.running.lock().await;
         ServiceList {
             services: running.iter().map(|(n, r)| view(n, r)).collect(),
         }
     }
 
-    /// Makes the service's proxy match `spec`: binds it when it is new,
-    /// replaces it (keeping its live release) when the spec changed.
-    pub(crate) async fn ensure(
+    /// Makes the service's proxies match `spec`: a port whose address and
+    /// protocol run already keeps its proxy (a port 0 keeps the port it was
+    /// given), a new one is bound and routed to the service's live release,
+    /// one left out is closed. A port that cannot be bound leaves the
+    /// service as it was, less the proxies that had to give up their
+    /// address to it.
+    pub async fn ensure(
         &self,
         name: ServiceName,
-        mut spec: ServiceSpec,
+        spec: ServiceSpec,
     ) -> Result<ServiceView, ApiError> {
         let mut running = self.running.lock().await;
-        let mut live = None;
-        if let Some(old) = running.get(&name) {
-            if spec.listen.port() == 0 && spec.listen.ip() == old.spec.listen.ip() {
-                spec.listen = old.spec.listen;
-            }
-            if spec == old.spec {
-                return Ok(view(&name, old));
-            }
-            live = old.proxy.live();
-            if spec.listen == old.spec.listen {
-                // The new proxy needs the address: the old one gives it up first.
-                old.proxy.stop().await;
-                running.remove(&name);
-            }
-        }
-        let bound = Proxy::bind(spec.listen, spec.proxy_config()).await;
-        let proxy = match bound {
-            Ok(proxy) => proxy,
-            Err(e) => {
-                if running.get(&name).is_none() {
-                    self.persist(&running).await?;
+        let old = running.remove(&name);
+        let old_spec = old.as_ref().map(Running::spec);
+        let live = old.as_ref().and_then(Running::live);
+        // A port of another hold timeout is another proxy.
+        let same_hold = old
+            .as_ref()
+            .is_some_and(|o| o.hold_timeout_ms == spec.hold_timeout_ms);
+        let mut kept: Vec<Option<Port>> = old
+            .map(|o| o.ports.into_iter().map(Some).collect())
+            .unwrap_or_default();
+        // Each port, and whether it was bound by this call.
+        let mut ports: Vec<(Port, bool)> = Vec::new();
+        let mut failure = None;
+        for asked in &spec.ports {
+            let mut asked = asked.clone();
+            if asked.listen.port() == 0 {
+                // Port 0 was given a port once: the same one again.
+                let given = kept.iter().flatten().find(|p| {
+                    p.spec.listen.ip() == asked.listen.ip()
+                        && p.spec.protocol.is_udp() == asked.protocol.is_udp()
+                        && p.spec.upstream == asked.upstream
+                });
+                if let Some(given) = given {
+                    asked.listen.set_port(given.spec.listen.port());
                 }
-                return Err(refused(&e));
             }
-        };
-        if let Some(live) = live {
-            proxy.switch(live).map_err(|e| refused(&e))?;
+            let same = kept.iter().position(|p| {
+                p.as_ref().is_some_and(|p| {
+                    same_hold && p.spec.listen == asked.listen && p.spec.protocol == asked.protocol
+                })
+            });
+            if let Some(port) = same.and_then(|i| kept[i].take()) {
+                let port = Port {
+                    spec: asked,
+                    proxy: port.proxy,
+                };
+                ports.push((port, false));
+                continue;
+            }
+            // Another protocol of the same transport on the address: the
+            // old proxy gives the address up first.
+            let taken = kept.iter().position(|p| {
+                p.as_ref().is_some_and(|p| {
+                    p.spec.listen == asked.listen
+                        && p.spec.protocol.is_udp() == asked.protocol.is_udp()
+                })
+            });
+            if let Some(old) = taken.and_then(|i| kept[i].take()) {
+                old.proxy.stop().await;
+            }
+            match Proxy::bind(asked.listen, spec.proxy_config(&asked)).await {
+                Ok(proxy) => {
+                    // A port the live release has no upstreams for holds
+                    // its traffic until a release that has is switched in.
+                    if let Some(release) = live.as_ref().map(|l| l.for_port(&asked)) {
+                        if !release.upstreams.is_empty() {
+                            if let Err(e) = proxy.switch(release) {
+                                tracing::warn!(service = %name, error = %e, "a new port could not take the live release");
+                            }
+                        }
+                    }
+                    asked.listen = proxy.local_addr();
+                    let port = Port {
+                        spec: asked,
+                        proxy: Arc::new(proxy),
+                    };
+                    ports.push((port, true));
+                }
+                Err(e) => {
+                    failure = Some(refused(&e));
+                    break;
+                }
+            }
         }
-        spec.listen = proxy.local_addr();
-        let proxy = Arc::new(proxy);
-        if let Some(old) = running.insert(name.clone(), Running { spec, proxy }) {
-            old.proxy.stop().await;
+        if let Some(failure) = failure {
+            // Put back what ran before and close what is new.
+            let mut back = Vec::new();
+            for (port, new) in ports {
+                if new {
+                    port.proxy.stop().await;
+                } else {
+                    back.push(port);
+                }
+            }
+            back.extend(kept.into_iter().flatten());
+            if !back.is_empty() {
+                running.insert(
+                    name,
+                    Running {
+                        hold_timeout_ms: spec.hold_timeout_ms,
+                        ports: back,
+                    },
+                );
+            }
+            self.persist(&running).await?;
+            return Err(failure);
         }
-        self.persist(&running).await?;
+        for left_out in kept.into_iter().flatten() {
+            left_out.proxy.stop().await;
+        }
+        running.insert(
+            name.clone(),
+            Running {
+                hold_timeout_ms: spec.hold_timeout_ms,
+                ports: ports.into_iter().map(|(port, _)| port).collect(),
+            },
+        );
+        // The same spec again changes nothing: no state file to write.
+        let now = running[&name].spec();
+        if old_spec.as_ref() != Some(&now) {
+            self.persist(&running).await?;
+        }
         Ok(view(&name, &running[&name]))
     }
 
-    pub(crate) async fn switch(
+    pub async fn switch(
         &self,
         name: &ServiceName,
         live: LiveRelease,
     ) -> Result<Switched, ApiError> {
         let running = self.running.lock().await;
         let service = running.get(name).ok_or_else(|| unknown(name))?;
-        let previous = service
-            .proxy
-            .switch(Release::from(live))
-            .map_err(|e| refused(&e))?;
+        check_upstreams(service, &live)?;
+        let previous = switch_ports(service, &live)?;
         self.persist(&running).await?;
         Ok(Switched { previous })
     }
 
-    /// Switches every service of `request` under one lock, then writes the
-    /// state file once: the services' traffic moves together, and the
-    /// answer waits for one fsync however many services move. Nothing is
-    /// switched unless every service exists.
-    pub(crate) async fn switch_all(&self, request: SwitchAll) -> Result<SwitchedAll, ApiError> {
+    /// Switches every port of every service of `request` under one lock,
+    /// then writes the state file once: the services' traffic moves
+    /// together, and the answer waits for one fsync however many services
+    /// move. Nothing is switched unless every service exists and the
+    /// release of each has upstreams for each of its ports.
+    pub async fn switch_all(&self, request: SwitchAll) -> Result<SwitchedAll, ApiError> {
         let running = self.running.lock().await;
-        let mut proxies = Vec::with_capacity(request.services.len());
+        let mut services = Vec::with_capacity(request.services.len());
         for one in &request.services {
             let service = running.get(&one.name).ok_or_else(|| unknown(&one.name))?;
-            // The one refusal a switch has, checked before anything moves.
-            if one.live.upstreams.is_empty() {
-                return Err(refused(&crate::Error::NoUpstreams {
-                    release: one.live.release.clone(),
-                }));
-            }
-            proxies.push(Arc::clone(&service.proxy));
+            check_upstreams(service, &one.live)?;
+            services.push(service);
         }
-        let mut previous = Vec::with_capacity(proxies.len());
-        for (proxy, one) in proxies.iter().zip(request.services) {
-            previous.push(
-                proxy
-                    .switch(Release::from(one.live))
-                    .map_err(|e| refused(&e))?,
-            );
+        let mut previous = Vec::with_capacity(services.len());
+        for (service, one) in services.iter().zip(&request.services) {
+            previous.push(switch_ports(service, &one.live)?);
         }
         self.persist(&running).await?;
         Ok(SwitchedAll { previous })
     }
 
-    pub(crate) async fn clear(&self, name: &ServiceName) -> Result<Switched, ApiError> {
+    pub async fn clear(&self, name: &ServiceName) -> Result<Switched, ApiError> {
         let running = self.running.lock().await;
         let service = running.get(name).ok_or_else(|| unknown(name))?;
-        let previous = service.proxy.clear();
+        let mut previous = None;
+        for proxy in service.proxies() {
+            previous = previous.or(proxy.clear());
+        }
         self.persist(&running).await?;
         Ok(Switched { previous })
     }
 
-    /// Drains without holding the lock: a drain can take its whole timeout.
-    pub(crate) async fn drain(
+    /// Drains every port without holding the lock: a drain can take its
+    /// whole timeout. A port that never routed to the release has nothing
+    /// to drain; the release is unknown only if no port knows it.
+    pub async fn drain(
         &self,
         name: &ServiceName,
         request: DrainRequest,
     ) -> Result<Drained, ApiError> {
-        let proxy = self.proxy(name).await?;
-        proxy
-            .drain(&request.release, Duration::from_millis(request.timeout_ms))
-            .await
-            .map_err(|e| refused(&e))?;
+        let proxies = self.proxies(name).await?;
+        let timeout = Duration::from_millis(request.timeout_ms);
+        let drains = proxies.iter().map(|p| p.drain(&request.release, timeout));
+        let results = futures_util::future::join_all(drains).await;
+        let mut unknown_on_all = !results.is_empty();
+        for result in &results {
+            match result {
+                Err(crate::Error::UnknownRelease(_)) => {}
+                Err(e) => return Err(refused(e)),
+                Ok(()) => unknown_on_all = false,
+            }
+        }
+        if unknown_on_all {
+            return Err(refused(&crate::Error::UnknownRelease(request.release)));
+        }
         Ok(Drained {
             release: request.release,
         })
     }
 
-    pub(crate) async fn forget(
+    pub async fn forget(
         &self,
         name: &ServiceName,
         request: ForgetRequest,
     ) -> Result<Forgotten, ApiError> {
-        let proxy = self.proxy(name).await?;
-        if proxy.live().is_some_and(|live| live.id == request.release) {
+        let proxies = self.proxies(name).await?;
+        if proxies
+            .iter()
+            .any(|p| p.live().is_some_and(|live| live.id == request.release))
+        {
             return Err(refused(&crate::Error::Live(request.release)));
         }
-        proxy.forget(&request.release);
+        for proxy in &proxies {
+            proxy.forget(&request.release);
+        }
         Ok(Forgotten {
             release: request.release,
         })
     }
 
-    pub(crate) async fn close(&self, name: &ServiceName) -> Result<Closed, ApiError> {
+    pub async fn close(&self, name: &ServiceName) -> Result<Closed, ApiError> {
         let mut running = self.running.lock().await;
         let service = running.remove(name).ok_or_else(|| unknown(name))?;
-        service.proxy.stop().await;
+        for proxy in service.proxies() {
+            proxy.stop().await;
+        }
         self.persist(&running).await?;
         Ok(Closed { name: name.clone() })
     }
 
     /// Stops every proxy (the daemon is shutting down); the state file keeps
     /// them for the next start.
-    pub(crate) async fn stop_all(&self) {
+    pub async fn stop_all(&self) {
         let running = self.running.lock().await;
         for service in running.values() {
-            service.proxy.stop().await;
+            for proxy in service.proxies() {
+                proxy.stop().await;
+            }
         }
     }
 
-    async fn proxy(&self, name: &ServiceName) -> Result<Arc<Proxy>, ApiError> {
+    async fn proxies(&self, name: &ServiceName) -> Result<Vec<Arc<Proxy>>, ApiError> {
         let running = self.running.lock().await;
         let service = running.get(name).ok_or_else(|| unknown(name))?;
-        Ok(Arc::clone(&service.proxy))
+        Ok(service.proxies().cloned().collect())
     }
 
     async fn persist(&self, running: &BTreeMap<ServiceName, Running>) -> Result<(), ApiError> {
+        let Some(dir) = self.dir.clone() else {
+            return Ok(());
+        };
         let table = Table::new(
             running
                 .iter()
                 .map(|(name, r)| {
                     let route = Route {
-                        spec: r.spec.clone(),
-                        live: r.proxy.live().map(LiveRelease::from),
+                        spec: r.spec(),
+                        live: r.live(),
                     };
                     (name.clone(), route)
                 })
                 .collect(),
         );
-        let dir = self.dir.clone();
         let written = tokio::task::spawn_blocking(move || state::write(&dir, &table)).await;
         let failed = |message: String| {
             ApiError {
@@ -262,18 +461,41 @@ impl Services {
 }
 
 fn view(name: &ServiceName, running: &Running) -> ServiceView {
-    let holds = running.proxy.holds();
+    let ports: Vec<PortView> = running
+        .ports
+        .iter()
+        .map(|port| {
+            let holds = port.proxy.holds();
+            PortView {
+                listen: port.spec.listen,
+                protocol: port.spec.protocol,
+                holding: holds.waiting,
+                hold_timeouts: holds.timed_out,
+                releases: port
+                    .proxy
+                    .all_stats()
+                    .iter()
+                    .map(ReleaseStats::from)
+                    .collect(),
+            }
+        })
+        .collect();
+    let mut releases: BTreeMap<String, ReleaseStats> = BTreeMap::new();
+    for stats in ports.iter().flat_map(|p| &p.releases) {
+        match releases.get_mut(&stats.release) {
+            Some(sum) => sum.add(stats),
+            None => {
+                releases.insert(stats.release.clone(), stats.clone());
+            }
+        }
+    }
     ServiceView {
         name: name.clone(),
-        spec: running.spec.clone(),
-        live: running.proxy.live().map(LiveRelease::from),
-        holding: holds.waiting,
-        hold_timeouts: holds.timed_out,
-        releases: running
-            .proxy
-            .all_stats()
-            .iter()
-            .map(ReleaseStats::from)
-            .collect(),
+        spec: running.spec(),
+        live: running.live(),
+        holding: ports.iter().map(|p| p.holding).sum(),
+        hold_timeouts: ports.iter().map(|p| p.hold_timeouts).sum(),
+        releases: releases.into_values().collect(),
+        ports,
     }
 }

@@ -16,7 +16,10 @@ use super::Error;
 
 /// The file's name in the state directory.
 pub const STATE_FILE: &str = "proxy-state.json";
-const VERSION: u32 = 1;
+/// Version 2 gave a service several ports; version 1's one-port form
+/// still reads (see [`ServiceSpec`]).
+const VERSION: u32 = 2;
+const READABLE: [u32; 2] = [1, VERSION];
 
 /// The routing table as stored.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,7 +58,7 @@ pub fn read(dir: &Path) -> Result<Table, Error> {
         path: path.clone(),
         source,
     })?;
-    if table.version != VERSION {
+    if !READABLE.contains(&table.version) {
         return Err(Error::StateVersion {
             path,
             found: table.version,
@@ -111,10 +114,10 @@ mod tests {
         let name: ServiceName = "db".parse().expect("name");
         let route = Route {
             spec: ServiceSpec::new("127.0.0.1:6380".parse().expect("addr"), Protocol::Tcp),
-            live: Some(LiveRelease {
-                release: "r1".into(),
-                upstreams: vec!["127.0.0.1:7001".parse().expect("addr")],
-            }),
+            live: Some(LiveRelease::new(
+                "r1",
+                vec!["127.0.0.1:7001".parse().expect("addr")],
+            )),
         };
         let table = Table::new([(name.clone(), route)].into());
         write(&dir, &table).expect("write");
@@ -126,6 +129,29 @@ mod tests {
             Err(Error::StateCorrupt { path, .. }) => assert_eq!(path, dir.join(STATE_FILE)),
             other => panic!("expected a corrupt state file error, got {other:?}"),
         }
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    /// A version-1 daemon's file reads as one port per service, its
+    /// upstreams named "".
+    #[test]
+    fn a_version_1_table_reads() {
+        let dir = scratch("v1");
+        let v1 = r#"{"version":1,"services":{"db":{"spec":{"listen":"127.0.0.1:6380","protocol":"tcp","hold_timeout_ms":30000},"live":{"release":"r1","upstreams":["127.0.0.1:7001"]}}}}"#;
+        fs::write(dir.join(STATE_FILE), v1).expect("write v1");
+        let table = read(&dir).expect("v1 reads");
+        let route = &table.services[&"db".parse::<ServiceName>().expect("name")];
+        assert_eq!(
+            route.spec,
+            ServiceSpec::new("127.0.0.1:6380".parse().expect("addr"), Protocol::Tcp)
+        );
+        assert_eq!(
+            route.live,
+            Some(LiveRelease::new(
+                "r1",
+                vec!["127.0.0.1:7001".parse().expect("addr")]
+            ))
+        );
         let _ = fs::remove_dir_all(&dir);
     }
 }

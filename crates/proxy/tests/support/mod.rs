@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod tcp;
+pub mod udp;
 
 use std::convert::Infallible;
 use std::net::{Ipv4Addr, SocketAddr};

@@ -27,6 +27,9 @@ pub(super) fn migrate(conn: &Connection) -> rusqlite::Result<()> {
         ("releases", "pruned_millis", "INTEGER"),
         ("releases", "fingerprint", "TEXT"),
         ("deploy_locks", "host", "TEXT NOT NULL DEFAULT ''"),
+        // Every port of a live release; a row of before has its one port
+        // in `address` and `upstreams`, and reads as such.
+        ("live_releases", "ports", "TEXT NOT NULL DEFAULT '[]'"),
     ] {
         let has: bool = conn
             .prepare(&format!(
@@ -49,6 +52,12 @@ pub(super) fn is_current(conn: &Connection) -> rusqlite::Result<bool> {
         .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'release_meta'")?
         .exists([])?;
     if !has_meta {
+        return Ok(false);
+    }
+    let has_ports: bool = conn
+        .prepare("SELECT 1 FROM pragma_table_info('live_releases') WHERE name = 'ports'")?
+        .exists([])?;
+    if !has_ports {
         return Ok(false);
     }
     conn.prepare("SELECT 1 FROM release_meta WHERE key = 'installation'")?

@@ -92,17 +92,93 @@ pub struct Release {
     pub fingerprint: Option<String>,
 }
 
-/// What a service's proxy serves: written before the proxy is switched, so
-/// that after a crash the proxy is restored to exactly this release.
+/// What a service's proxies serve: written before the proxies are
+/// switched, so that after a crash they are restored to exactly this
+/// release.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Live {
     pub service: ServiceKey,
     pub release: String,
-    /// The proxy's listening address.
+    /// The first port's proxy's listening address (empty without a proxy);
+    /// every port's is in `ports`.
     pub address: String,
-    /// The release containers' published addresses (127.0.0.1:PORT).
+    /// The first port's upstreams: the release containers' published
+    /// addresses (127.0.0.1:PORT); on ECS, the task definition revision.
     pub upstreams: Vec<String>,
+    /// Every published port's proxy, in the service's order. Empty in a
+    /// pointer written before ports were recorded one by one (it had one
+    /// port: `address` and `upstreams`), and on ECS.
+    #[serde(default)]
+    pub ports: Vec<LivePort>,
     pub since_millis: i64,
+}
+
+/// One published port of a live release.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LivePort {
+    /// Where its proxy listens (`[::]:8080` is every interface).
+    pub address: String,
+    /// What the proxy carries: `http`, `tcp` or `udp`.
+    pub protocol: String,
+    /// The container port it carries traffic to, `80/tcp`.
+    pub target: String,
+    /// The release containers' addresses for that port (127.0.0.1:PORT).
+    pub upstreams: Vec<String>,
+}
+
+impl Live {
+    /// A pointer whose `address` and `upstreams` are its first port's.
+    pub fn of_ports(
+        service: ServiceKey,
+        release: String,
+        ports: Vec<LivePort>,
+        since_millis: i64,
+    ) -> Live {
+        let (address, upstreams) = ports
+            .first()
+            .map(|p| (p.address.clone(), p.upstreams.clone()))
+            .unwrap_or_default();
+        Live {
+            service,
+            release,
+            address,
+            upstreams,
+            ports,
+            since_millis,
+        }
+    }
+
+    /// Where its proxies listen, for people: `[::]:8080 (http), [::]:5353
+    /// (udp)`; `None` without a proxy.
+    pub fn listening(&self) -> Option<String> {
+        if self.ports.is_empty() {
+            return Some(self.address.clone()).filter(|a| !a.is_empty());
+        }
+        let ports: Vec<String> = self
+            .ports
+            .iter()
+            .map(|p| format!("{} ({})", p.address, p.protocol))
+            .collect();
+        Some(ports.join(", "))
+    }
+
+    /// Every port's upstreams, each with the container port it serves
+    /// (`80/tcp=127.0.0.1:32768`; bare in a pointer of before ports).
+    pub fn upstream_lines(&self) -> Vec<String> {
+        if self.ports.is_empty() {
+            return self.upstreams.clone();
+        }
+        let mut lines: Vec<String> = Vec::new();
+        for port in &self.ports {
+            for upstream in &port.upstreams {
+                let line = format!("{}={upstream}", port.target);
+                if !lines.contains(&line) {
+                    lines.push(line);
+                }
+            }
+        }
+        lines
+    }
 }
 
 /// Who holds a service's deploy lock.
@@ -380,23 +456,29 @@ fn finish(row: (Release, String)) -> Result<Release> {
     Ok(release)
 }
 
-fn live_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(Live, String)> {
+const LIVE_COLUMNS: &str = "service, release, address, upstreams, since_millis, ports";
+
+fn live_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(Live, String, String)> {
     Ok((
         Live {
             service: row.get(0)?,
             release: row.get(1)?,
             address: row.get(2)?,
             upstreams: Vec::new(),
+            ports: Vec::new(),
             since_millis: row.get(4)?,
         },
         row.get(3)?,
+        row.get(5)?,
     ))
 }
 
-fn finish_live(row: (Live, String)) -> Result<Live> {
-    let (mut live, upstreams) = row;
+fn finish_live(row: (Live, String, String)) -> Result<Live> {
+    let (mut live, upstreams, ports) = row;
     live.upstreams = serde_json::from_str(&upstreams)
         .map_err(|e| Error::Corrupt(format!("upstreams of {}: {e}", live.service)))?;
+    live.ports = serde_json::from_str(&ports)
+        .map_err(|e| Error::Corrupt(format!("ports of {}: {e}", live.service)))?;
     Ok(live)
 }
 
@@ -527,7 +609,9 @@ impl Releases for SqliteReleases {
     fn live(&self, service: &ServiceKey) -> Result<Option<Live>> {
         let conn = self.lock();
         let row = conn
-            .prepare_cached("SELECT service, release, address, upstreams, since_millis FROM live_releases WHERE service = ?1")?
+            .prepare_cached(&format!(
+                "SELECT {LIVE_COLUMNS} FROM live_releases WHERE service = ?1"
+            ))?
             .query_row(params![service], live_from_row)
             .optional()?;
         row.map(finish_live).transpose()
@@ -535,9 +619,9 @@ impl Releases for SqliteReleases {
 
     fn all_live(&self) -> Result<Vec<Live>> {
         let conn = self.lock();
-        let mut statement = conn.prepare_cached(
-            "SELECT service, release, address, upstreams, since_millis FROM live_releases ORDER BY service",
-        )?;
+        let mut statement = conn.prepare_cached(&format!(
+            "SELECT {LIVE_COLUMNS} FROM live_releases ORDER BY service"
+        ))?;
         let rows = statement.query_map([], live_from_row)?;
         rows.map(|row| finish_live(row?)).collect()
     }
@@ -548,10 +632,12 @@ impl Releases for SqliteReleases {
         for live in lives {
             let upstreams = serde_json::to_string(&live.upstreams)
                 .map_err(|e| Error::Corrupt(e.to_string()))?;
+            let ports =
+                serde_json::to_string(&live.ports).map_err(|e| Error::Corrupt(e.to_string()))?;
             tx.execute(
-                "INSERT INTO live_releases (service, release, address, upstreams, since_millis) VALUES (?1, ?2, ?3, ?4, ?5) \
-                 ON CONFLICT(service) DO UPDATE SET release = ?2, address = ?3, upstreams = ?4, since_millis = ?5",
-                params![live.service, live.release, live.address, upstreams, live.since_millis],
+                "INSERT INTO live_releases (service, release, address, upstreams, since_millis, ports) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+                 ON CONFLICT(service) DO UPDATE SET release = ?2, address = ?3, upstreams = ?4, since_millis = ?5, ports = ?6",
+                params![live.service, live.release, live.address, upstreams, live.since_millis, ports],
             )?;
         }
         tx.commit()?;
@@ -726,20 +812,50 @@ mod tests {
     #[test]
     fn the_live_pointer_is_replaced_whole() -> Result<()> {
         let store = SqliteReleases::in_memory()?;
-        let mut live = Live {
-            service: key("shop/web"),
-            release: "r1".into(),
-            address: "127.0.0.1:8080".into(),
-            upstreams: vec!["127.0.0.1:1".into()],
-            since_millis: 1,
+        let port = |address: &str, target: &str, upstreams: &[&str]| LivePort {
+            address: address.into(),
+            protocol: "tcp".into(),
+            target: target.into(),
+            upstreams: upstreams.iter().map(|u| (*u).to_owned()).collect(),
         };
+        let mut live = Live::of_ports(
+            key("shop/web"),
+            "r1".into(),
+            vec![port("127.0.0.1:8080", "80/tcp", &["127.0.0.1:1"])],
+            1,
+        );
         store.set_live(&live)?;
-        live.release = "r2".into();
-        live.upstreams = vec!["127.0.0.1:2".into(), "127.0.0.1:3".into()];
+        live = Live::of_ports(
+            key("shop/web"),
+            "r2".into(),
+            vec![
+                port("127.0.0.1:8080", "80/tcp", &["127.0.0.1:2", "127.0.0.1:3"]),
+                port("[::]:5353", "53/udp", &["127.0.0.1:4", "127.0.0.1:5"]),
+            ],
+            1,
+        );
         store.set_live(&live)?;
-        assert_eq!(store.live(&key("shop/web"))?, Some(live));
+        assert_eq!(store.live(&key("shop/web"))?, Some(live.clone()));
+        assert_eq!(live.address, "127.0.0.1:8080");
         store.clear_live(&key("shop/web"))?;
         assert_eq!(store.all_live()?, []);
+        Ok(())
+    }
+
+    /// A row of a store from before ports were recorded one by one reads
+    /// with its one port in `address` and `upstreams`, and no `ports`.
+    #[test]
+    fn a_live_pointer_of_before_ports_reads() -> Result<()> {
+        let store = SqliteReleases::in_memory()?;
+        store.lock().execute(
+            "INSERT INTO live_releases (service, release, address, upstreams, since_millis) \
+             VALUES ('shop/db', 'r3', '127.0.0.1:6380', '[\"127.0.0.1:9\"]', 5)",
+            [],
+        )?;
+        let live = store.live(&key("shop/db"))?.expect("the row reads");
+        assert_eq!(live.address, "127.0.0.1:6380");
+        assert_eq!(live.upstreams, vec!["127.0.0.1:9".to_owned()]);
+        assert_eq!(live.ports, Vec::<LivePort>::new());
         Ok(())
     }
 

@@ -26,7 +26,8 @@ pub(super) enum StoreChoice {
 /// command line is warned about.
 fn store_spec(args: &Args) -> anyhow::Result<Option<String>> {
     if let Some(spec) = &args.store {
-        if spec.starts_with("postgres") && spec.contains('@') {
+        // Only a URL with a password is worth the warning.
+        if redacted(spec) != *spec {
             tracing::warn!(
                 "--store shows the database password to every user of this machine (`ps`); \
                  give the URL in {STORE_ENV} instead"
@@ -157,6 +158,10 @@ mod tests {
             "postgres://windlass:***@db:5432/windlass"
         );
         assert_eq!(redacted("postgres://db/windlass"), "postgres://db/windlass");
+        assert_eq!(
+            redacted("postgres://windlass@db/windlass"),
+            "postgres://windlass@db/windlass"
+        );
         assert_eq!(redacted("sqlite:/var/lib/w.db"), "sqlite:/var/lib/w.db");
     }
 

@@ -127,7 +127,12 @@ pub(super) fn create_body(
     files: &[(String, PathBuf)],
     start_interval: bool,
 ) -> ContainerCreateBody {
-    let port_keys: Vec<String> = spec.ports.iter().map(|p| format!("{p}/tcp")).collect();
+    let port_keys: Vec<String> = spec
+        .ports
+        .iter()
+        .map(|p| format!("{p}/tcp"))
+        .chain(spec.udp_ports.iter().map(|p| format!("{p}/udp")))
+        .collect();
     let bindings = port_keys
         .iter()
         .map(|key| {

@@ -358,6 +358,7 @@ mod tests {
             state: RunState::Running,
             health: Health::Starting,
             published: BTreeMap::new(),
+            published_udp: BTreeMap::new(),
             health_log: None,
         }
     }

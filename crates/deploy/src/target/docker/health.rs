@@ -1,5 +1,5 @@
 //! Waiting until a release's replicas are healthy, and reading the
-//! addresses they publish on 127.0.0.1 for the proxy.
+//! addresses they publish on 127.0.0.1 for the proxies, every port's.
 
 use std::time::Duration;
 
@@ -25,7 +25,7 @@ pub(super) async fn wait_healthy(
     release: &ReleaseContext,
     replicas: Option<&Replicas>,
 ) -> Result<Upstreams, Failure> {
-    let (port, config) = wait_config(&release.spec);
+    let (_, config) = wait_config(&release.spec);
     let ids = match replicas {
         Some(replicas) => replicas.ids.clone(),
         None => target
@@ -37,7 +37,7 @@ pub(super) async fn wait_healthy(
     };
     let count = u32::try_from(ids.len()).unwrap_or(u32::MAX);
     let pacing = Pacing::of(&release.spec, release.mode, count);
-    let mut addresses = Vec::new();
+    let mut healthy = Vec::new();
     let mut failed = Vec::new();
     let mut unhealthy = Vec::new();
     for id in ids {
@@ -52,16 +52,7 @@ pub(super) async fn wait_healthy(
                 continue;
             }
         };
-        let Some(port) = port else {
-            continue;
-        };
-        let address = container.published.get(&port).ok_or_else(|| {
-            Failure::new(
-                failures::START,
-                format!("container {id} publishes no port {port} on 127.0.0.1"),
-            )
-        })?;
-        addresses.push(address.to_string());
+        healthy.push(container);
     }
     pacing.check(&release.label(), count, &failed)?;
     // Replicas that failed within the share allowed never take traffic.
@@ -73,5 +64,6 @@ pub(super) async fn wait_healthy(
             .map_err(failures::engine)?;
         target.remove(&id).await?;
     }
-    Ok(Upstreams { addresses })
+    // Every published port's upstreams, from the replicas that take traffic.
+    super::ports::upstreams(&release.spec, &healthy)
 }

@@ -1,26 +1,27 @@
 //! Making a release the live one: the store's live pointer first, then the
-//! proxy's atomic switch, then the service's names on its Compose networks.
+//! proxies' atomic switch (every published port's together), then the
+//! service's names on its Compose networks.
 //! The store is written first so that a crash in between restores the proxy
 //! to what the store says.
 
-use std::net::SocketAddr;
-
 use windlass_asl::Failure;
+use windlass_proxy::daemon::api::ServiceSpec;
 use windlass_store::releases::Live;
 
+use super::ports;
 use super::start::networks;
 use super::DockerTarget;
 use crate::failures;
-use crate::target::ReleaseContext;
+use crate::target::{ReleaseContext, Upstreams};
 
-/// Records `release` as live, then routes its service's proxy to
-/// `addresses`; returns the release that was live before.
+/// Records `release` as live, then routes its service's proxies to
+/// `upstreams`; returns the release that was live before.
 pub(super) async fn make_live(
     target: &DockerTarget,
     release: &ReleaseContext,
-    addresses: &[String],
+    upstreams: &Upstreams,
 ) -> Result<Option<String>, Failure> {
-    let mut before = make_all_live(target, &[(release, addresses)], Record::BeforeSwitch).await?;
+    let mut before = make_all_live(target, &[(release, upstreams)], Record::BeforeSwitch).await?;
     Ok(before.pop().flatten())
 }
 
@@ -40,14 +41,15 @@ pub(super) enum Record {
 }
 
 /// Records every release as live in one store transaction (see [`Record`]
-/// for when), and switches
-/// the services' proxies in one step (a service that publishes no port has
-/// none: going live is the store's record), and only then moves their
-/// network names, which takes Docker calls per container; returns, per
-/// release, the one that was live before.
+/// for when), every port of each: where its proxy listens and the
+/// release's upstreams for it; switches every port's proxy of every
+/// service in one step (a service that publishes no port has none: going
+/// live is the store's record), and only then moves their network names,
+/// which takes Docker calls per container; returns, per release, the one
+/// that was live before.
 pub(super) async fn make_all_live(
     target: &DockerTarget,
-    releases: &[(&ReleaseContext, &[String])],
+    releases: &[(&ReleaseContext, &Upstreams)],
     record: Record,
 ) -> Result<Vec<Option<String>>, Failure> {
     let proxies = ensure_proxies(target, releases).await?;
@@ -55,30 +57,30 @@ pub(super) async fn make_all_live(
     let mut lives = Vec::new();
     let mut befores = Vec::new();
     let mut switches = Vec::new();
-    for ((release, addresses), proxy) in releases.iter().zip(&proxies) {
+    for ((release, upstreams), bound) in releases.iter().zip(&proxies) {
         let name = &release.key;
-        let upstreams = parse_upstreams(addresses)?;
         let stored = target.releases.live(name).map_err(failures::store)?;
-        lives.push(Live {
-            service: name.clone(),
-            release: release.id().to_owned(),
-            address: proxy.map_or_else(String::new, |bound| bound.to_string()),
-            upstreams: if proxy.is_some() {
-                addresses.to_vec()
-            } else {
-                Vec::new()
-            },
-            since_millis: target.now(),
-        });
         befores.push(stored.map(|l| l.release));
-        if proxy.is_some() {
-            switches.push((name, release.id(), upstreams));
-        }
+        let ports = match bound {
+            Some(bound) => {
+                let live = ports::live_release(&release.spec, release.id(), upstreams)?;
+                let ports = ports::live_ports(bound, &live);
+                switches.push((name.clone(), live));
+                ports
+            }
+            None => Vec::new(),
+        };
+        lives.push(Live::of_ports(
+            name.clone(),
+            release.id().to_owned(),
+            ports,
+            target.now(),
+        ));
     }
     let switch = async {
         let switched = target
             .proxies
-            .switch_all(&switches)
+            .switch_all(switches)
             .await
             .map_err(|e| Failure::new(failures::PROXY, e));
         crate::timing::mark_open("switched");
@@ -115,22 +117,18 @@ pub(super) async fn make_all_live(
     Ok(befores)
 }
 
-/// Each release's service's proxy, bound unless it is already (side by
-/// side: each is a call to the proxy daemon); `None` for a service that
-/// publishes no port.
+/// Each release's service's proxies, bound unless they are already (side
+/// by side: each service is a call to the proxy daemon), as bound; `None`
+/// for a service that publishes no port.
 async fn ensure_proxies(
     target: &DockerTarget,
-    releases: &[(&ReleaseContext, &[String])],
-) -> Result<Vec<Option<SocketAddr>>, Failure> {
+    releases: &[(&ReleaseContext, &Upstreams)],
+) -> Result<Vec<Option<ServiceSpec>>, Failure> {
     let ensured = releases.iter().map(|(release, _)| async move {
-        match release.spec.proxy_address() {
-            Some(address) => target
+        match ports::spec(&release.spec) {
+            Some(spec) => target
                 .proxies
-                .ensure(
-                    &release.key,
-                    address,
-                    super::proxies::protocol(&release.spec),
-                )
+                .ensure(&release.key, &spec)
                 .await
                 .map(Some)
                 .map_err(|e| Failure::new(failures::PROXY, e)),
@@ -140,16 +138,6 @@ async fn ensure_proxies(
     futures_util::future::join_all(ensured)
         .await
         .into_iter()
-        .collect()
-}
-
-fn parse_upstreams(addresses: &[String]) -> Result<Vec<SocketAddr>, Failure> {
-    addresses
-        .iter()
-        .map(|a| {
-            a.parse()
-                .map_err(|e| failures::input(format!("upstream {a:?}: {e}")))
-        })
         .collect()
 }
 

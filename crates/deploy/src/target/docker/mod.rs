@@ -11,6 +11,7 @@ mod hook;
 mod image;
 mod live;
 mod pacing;
+pub mod ports;
 mod proxies;
 mod retire;
 mod rollback;
@@ -38,7 +39,7 @@ use crate::progress::Notes;
 pub use hook::HOOK_TIMEOUT;
 pub use image::release_tag;
 pub use pacing::Pacing;
-pub use proxies::{protocol, Proxies};
+pub use proxies::{protocol, Proxies, ProxyView, Traffic};
 pub use retire::DEFAULT_RETAIN;
 
 /// The label that marks a hook's one-off container.
@@ -146,9 +147,9 @@ impl DockerTarget {
         releases: &[(ReleaseContext, Upstreams)],
         record: live::Record,
     ) -> Result<Vec<Switched>, Failure> {
-        let going: Vec<(&ReleaseContext, &[String])> = releases
+        let going: Vec<(&ReleaseContext, &Upstreams)> = releases
             .iter()
-            .map(|(release, upstreams)| (release, upstreams.addresses.as_slice()))
+            .map(|(release, upstreams)| (release, upstreams))
             .collect();
         let before = live::make_all_live(self, &going, record).await?;
         let at_millis = self.now();
@@ -219,7 +220,7 @@ impl Target for DockerTarget {
         // service's traffic is ECS's.
         let proxied: Vec<_> = lives
             .into_iter()
-            .filter(|l| !l.address.is_empty() && !l.service.is_ecs())
+            .filter(|l| (!l.address.is_empty() || !l.ports.is_empty()) && !l.service.is_ecs())
             .collect();
         let closed = self.proxies.close_unkeyed().await?;
         if !closed.is_empty() {
@@ -227,8 +228,9 @@ impl Target for DockerTarget {
         }
         let count = proxied.len();
         for live in proxied {
-            // The release's own service says which protocol its port speaks.
-            let protocol = ReleaseContext::load(
+            // The release's own service says what a pointer stored before
+            // ports were recorded one by one left out.
+            let release = ReleaseContext::load(
                 self.releases.as_ref(),
                 &live.service,
                 &live.release,
@@ -236,9 +238,8 @@ impl Target for DockerTarget {
                 super::Mode::Deploy,
                 None,
             )
-            .map(|r| proxies::protocol(&r.spec))
             .map_err(|f| f.cause)?;
-            self.proxies.restore(&live, protocol).await?;
+            self.proxies.restore(&live, &release.spec).await?;
         }
         Ok(count)
     }
@@ -280,7 +281,7 @@ impl Target for DockerTarget {
         release: &ReleaseContext,
         upstreams: &Upstreams,
     ) -> Result<Switched, Failure> {
-        let previous = live::make_live(self, release, &upstreams.addresses).await?;
+        let previous = live::make_live(self, release, upstreams).await?;
         let at_millis = self.now();
         Ok(Switched {
             previous,

@@ -1,20 +1,20 @@
-//! The proxies of the services the Docker target serves, one per service:
-//! either in this process ([`Proxies::local`], for tests and embedding), or
-//! in windlass's long-lived proxy daemon ([`Proxies::daemon`],
-//! `windlass_proxy::daemon`), so that traffic outlives the process that runs
-//! deploys. Both are driven the same way; the store's live pointer stays the
-//! truth either way ([`Proxies::restore`]).
+//! The proxies of the services the Docker target serves, one per published
+//! port of each service: either in this process ([`Proxies::local`], for
+//! tests and embedding), or in windlass's long-lived proxy daemon
+//! ([`Proxies::daemon`], `windlass_proxy::daemon`), so that traffic
+//! outlives the process that runs deploys. Both are the daemon's
+//! [`Services`] and speak its API's types; the store's live pointer stays
+//! the truth either way ([`Proxies::restore`]).
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use windlass_proxy::daemon::api::{
-    LiveRelease, ServiceLive, ServiceName, ServiceSpec, ServiceView,
+    ApiError, ErrorKind, LiveRelease, ServiceLive, ServiceName, ServiceSpec, ServiceView, SwitchAll,
 };
-use windlass_proxy::daemon::Client;
-use windlass_proxy::{Protocol, Proxy, Release};
+use windlass_proxy::daemon::{Client, Services};
+use windlass_proxy::Protocol;
 use windlass_store::releases::{Live, ServiceKey};
 
 use crate::compose::Service;
@@ -26,43 +26,32 @@ pub struct Proxies {
 }
 
 enum Kind {
-    Local(Mutex<HashMap<ServiceKey, Arc<Proxy>>>),
+    Local(Services),
     Daemon(Client, Ensured),
 }
 
-/// The proxies this process ensured in the daemon: per service, the
-/// address and protocol asked for and the address bound. Asking again for
-/// the same is answered from here, so that a switch is one call to the
-/// daemon rather than one per service first. The daemon keeps what it
-/// was asked for across its restarts (its state file is written before it
-/// answers); a switch it refuses for an unknown service forgets all of
-/// this, ensures the services again and switches once more.
+/// The proxies this process ensured in the daemon: per service, the spec
+/// asked for and the spec as bound. Asking again for the same is answered
+/// from here, so that a switch is one call to the daemon rather than one
+/// per service first. The daemon keeps what it was asked for across its
+/// restarts (its state file is written before it answers); a switch it
+/// refuses for an unknown service forgets all of this, ensures the
+/// services again and switches once more.
 #[derive(Default)]
-struct Ensured(Mutex<HashMap<ServiceKey, (SocketAddr, Protocol, SocketAddr)>>);
+struct Ensured(Mutex<HashMap<ServiceKey, (ServiceSpec, ServiceSpec)>>);
 
 impl Ensured {
-    fn get(
-        &self,
-        service: &ServiceKey,
-        address: SocketAddr,
-        protocol: Protocol,
-    ) -> Option<SocketAddr> {
+    fn get(&self, service: &ServiceKey, asked: &ServiceSpec) -> Option<ServiceSpec> {
         let known = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        let (asked, asked_protocol, bound) = known.get(service)?;
-        (*asked == address && *asked_protocol == protocol).then_some(*bound)
+        let (was_asked, bound) = known.get(service)?;
+        (was_asked == asked).then(|| bound.clone())
     }
 
-    fn put(
-        &self,
-        service: &ServiceKey,
-        address: SocketAddr,
-        protocol: Protocol,
-        bound: SocketAddr,
-    ) {
+    fn put(&self, service: &ServiceKey, asked: ServiceSpec, bound: ServiceSpec) {
         self.0
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .insert(service.clone(), (address, protocol, bound));
+            .insert(service.clone(), (asked, bound));
     }
 
     fn forget(&self, service: &ServiceKey) {
@@ -72,13 +61,17 @@ impl Ensured {
             .remove(service);
     }
 
-    /// Forgets everything; what was known, to be ensured again.
-    fn take_all(&self) -> HashMap<ServiceKey, (SocketAddr, Protocol, SocketAddr)> {
+    /// Forgets everything; what was asked, to be ensured again.
+    fn take_all(&self) -> Vec<(ServiceKey, ServiceSpec)> {
         std::mem::take(&mut *self.0.lock().unwrap_or_else(PoisonError::into_inner))
+            .into_iter()
+            .map(|(service, (asked, _))| (service, asked))
+            .collect()
     }
 }
 
-/// A release's traffic as its proxy counted it.
+/// A release's traffic as its service's proxies counted it, every port's
+/// summed.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Traffic {
     pub requests: u64,
@@ -107,40 +100,92 @@ impl Traffic {
     }
 }
 
-/// One service's proxy as it runs.
+/// One service's proxies as they run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProxyView {
     pub service: ServiceKey,
-    pub address: SocketAddr,
-    pub live: Option<(String, Vec<SocketAddr>)>,
+    /// Each port's proxy: where it listens (as bound) and what it speaks.
+    pub spec: ServiceSpec,
+    pub live: Option<LiveRelease>,
+    /// The live release's traffic.
     pub traffic: Option<Traffic>,
 }
 
-/// Which protocol a service's proxy speaks: HTTP when windlass is told the
-/// port is HTTP (an `x-windlass.health.http` probe, or 5xx or latency
-/// rollback triggers), else TCP, byte for byte, which serves any protocol.
-pub fn protocol(service: &Service) -> Protocol {
-    let windlass = &service.windlass;
-    let http = windlass.health.http.is_some()
-        || windlass.rollback_on.server_error_ratio.is_some()
-        || windlass.rollback_on.p99_latency.is_some();
-    if http {
-        Protocol::Http
-    } else {
-        Protocol::Tcp
+impl ProxyView {
+    /// Where each port listens and what it speaks, for people:
+    /// `[::]:8080 (http), 127.0.0.1:5353 (udp)`.
+    pub fn listening(&self) -> String {
+        self.spec
+            .ports
+            .iter()
+            .map(|p| format!("{} ({})", p.listen, p.protocol))
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }
 
-/// The daemon's name for a service's proxy: its key's text, `APP/SERVICE`.
+/// Which protocol a service's routed port's proxy speaks (see
+/// [`super::ports::protocol`] for every port's).
+pub fn protocol(service: &Service) -> Protocol {
+    let routed = service.routed_port();
+    service
+        .published_ports()
+        .iter()
+        .find(|p| Some(p.target) == routed)
+        .map_or(Protocol::Tcp, super::ports::protocol)
+}
+
+/// The daemon's name for a service's proxies: its key's text, `APP/SERVICE`.
 fn name(service: &ServiceKey) -> Result<ServiceName, String> {
     service.to_string().parse().map_err(|e| format!("{e}"))
+}
+
+/// A refusal of the proxies, local or in the daemon: its kind, when the
+/// proxies said one, and what it says.
+struct Refused {
+    kind: Option<ErrorKind>,
+    message: String,
+}
+
+impl From<ApiError> for Refused {
+    fn from(e: ApiError) -> Refused {
+        Refused {
+            kind: Some(e.error),
+            message: e.message,
+        }
+    }
+}
+
+impl From<windlass_proxy::daemon::Error> for Refused {
+    fn from(e: windlass_proxy::daemon::Error) -> Refused {
+        let kind = match &e {
+            windlass_proxy::daemon::Error::Api { kind, .. } => Some(*kind),
+            _ => None,
+        };
+        Refused {
+            kind,
+            message: e.to_string(),
+        }
+    }
+}
+
+fn traffic_of(view: &ServiceView, release: &str) -> Option<Traffic> {
+    view.releases
+        .iter()
+        .find(|r| r.release == release)
+        .map(|r| Traffic {
+            requests: r.requests,
+            server_errors: r.server_errors,
+            in_flight: r.in_flight,
+            p99: r.p99_us.map(Duration::from_micros),
+        })
 }
 
 impl Proxies {
     /// Proxies in this process: they stop with it.
     pub fn local() -> Proxies {
         Proxies {
-            kind: Arc::new(Kind::Local(Mutex::new(HashMap::new()))),
+            kind: Arc::new(Kind::Local(Services::in_process())),
         }
     }
 
@@ -151,149 +196,97 @@ impl Proxies {
         }
     }
 
-    /// The service's proxy on `address`, bound now unless it is already;
-    /// returns the address it listens on. A service that moved to another
-    /// address gets a new proxy that keeps serving the old one's live release.
+    async fn views(&self) -> Result<Vec<ServiceView>, String> {
+        match &*self.kind {
+            Kind::Local(services) => Ok(services.list().await.services),
+            Kind::Daemon(client, _) => client.services().await.map_err(|e| e.to_string()),
+        }
+    }
+
+    async fn view(&self, service: &ServiceKey) -> Result<Option<ServiceView>, String> {
+        let name = name(service)?;
+        Ok(self.views().await?.into_iter().find(|v| v.name == name))
+    }
+
+    /// The service's proxies as `spec` says, each bound now unless it is
+    /// already; returns the spec as bound (a port 0 with the port it got).
+    /// A port that moved gets a new proxy that serves the live release at
+    /// once; a port left out is closed.
     pub async fn ensure(
         &self,
         service: &ServiceKey,
-        address: SocketAddr,
-        protocol: Protocol,
-    ) -> Result<SocketAddr, String> {
+        spec: &ServiceSpec,
+    ) -> Result<ServiceSpec, String> {
+        let failed = |e: Refused| format!("the proxies of service {service}: {}", e.message);
         match &*self.kind {
-            Kind::Local(map) => {
-                let existing = lock(map).get(service).cloned();
-                if let Some(proxy) = &existing {
-                    let same = address.port() == 0 || proxy.local_addr() == address;
-                    if same && proxy.protocol() == protocol {
-                        return Ok(proxy.local_addr());
-                    }
-                }
-                let config = windlass_proxy::Config {
-                    protocol,
-                    ..windlass_proxy::Config::default()
-                };
-                if let Some(old) = &existing {
-                    if old.local_addr() == address {
-                        // Same address, other protocol: free it first.
-                        old.stop().await;
-                    }
-                }
-                let proxy = Proxy::bind(address, config)
-                    .await
-                    .map_err(|e| format!("the proxy of service {service}: {e}"))?;
-                if let Some(live) = existing.and_then(|p| p.live()) {
-                    proxy.switch(live).map_err(|e| e.to_string())?;
-                }
-                let bound = proxy.local_addr();
-                lock(map).insert(service.clone(), Arc::new(proxy));
-                Ok(bound)
-            }
+            Kind::Local(services) => services
+                .ensure(name(service)?, spec.clone())
+                .await
+                .map(|view| view.spec)
+                .map_err(|e| failed(e.into())),
             Kind::Daemon(client, ensured) => {
-                if let Some(bound) = ensured.get(service, address, protocol) {
+                if let Some(bound) = ensured.get(service, spec) {
                     return Ok(bound);
                 }
                 ensured.forget(service);
-                let spec = ServiceSpec::new(address, protocol);
                 let view = client
-                    .ensure(&name(service)?, &spec)
+                    .ensure(&name(service)?, spec)
                     .await
-                    .map_err(|e| format!("the proxy of service {service}: {e}"))?;
-                ensured.put(service, address, protocol, view.spec.listen);
-                Ok(view.spec.listen)
+                    .map_err(|e| failed(e.into()))?;
+                ensured.put(service, spec.clone(), view.spec.clone());
+                Ok(view.spec)
             }
         }
     }
 
-    /// Routes the service's traffic to `release`; the release live before.
+    /// Routes the service's traffic to `live` on every port; the release
+    /// live before.
     pub async fn switch(
         &self,
         service: &ServiceKey,
-        release: &str,
-        upstreams: Vec<SocketAddr>,
+        live: LiveRelease,
     ) -> Result<Option<String>, String> {
-        match &*self.kind {
-            Kind::Local(map) => {
-                let proxy = lock(map)
-                    .get(service)
-                    .cloned()
-                    .ok_or_else(|| format!("service {service} has no proxy"))?;
-                proxy
-                    .switch(Release::new(release, upstreams))
-                    .map_err(|e| e.to_string())
-            }
-            Kind::Daemon(client, _) => {
-                let live = LiveRelease {
-                    release: release.to_owned(),
-                    upstreams,
-                };
-                let switched = client
-                    .switch(&name(service)?, &live)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                Ok(switched.previous)
-            }
-        }
+        let mut before = self.switch_all(vec![(service.clone(), live)]).await?;
+        Ok(before.pop().flatten())
     }
 
-    /// Routes each service's traffic to its release, all in one step (one
-    /// call to the daemon, which writes its state file once); per service,
-    /// in order, the release live before. Nothing moves unless every
-    /// service has a proxy.
+    /// Routes each service's traffic to its release, every port of every
+    /// service in one step (one call to the daemon, which writes its state
+    /// file once); per service, in order, the release live before. Nothing
+    /// moves unless every service has its proxies and each release has
+    /// upstreams for every port.
     pub async fn switch_all(
         &self,
-        switches: &[(&ServiceKey, &str, Vec<SocketAddr>)],
+        switches: Vec<(ServiceKey, LiveRelease)>,
     ) -> Result<Vec<Option<String>>, String> {
+        let services = switches
+            .into_iter()
+            .map(|(service, live)| {
+                Ok(ServiceLive {
+                    name: name(&service)?,
+                    live,
+                })
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        let request = SwitchAll { services };
         match &*self.kind {
-            Kind::Local(map) => {
-                let proxies = {
-                    let map = lock(map);
-                    switches
-                        .iter()
-                        .map(|(service, ..)| {
-                            map.get(service)
-                                .cloned()
-                                .ok_or_else(|| format!("service {service} has no proxy"))
-                        })
-                        .collect::<Result<Vec<_>, String>>()?
-                };
-                if let Some((_, release, _)) = switches.iter().find(|(_, _, u)| u.is_empty()) {
-                    return Err(format!("release {release} has no upstreams"));
-                }
-                proxies
-                    .iter()
-                    .zip(switches)
-                    .map(|(proxy, (_, release, upstreams))| {
-                        proxy
-                            .switch(Release::new(*release, upstreams.clone()))
-                            .map_err(|e| e.to_string())
-                    })
-                    .collect()
-            }
+            Kind::Local(local) => local
+                .switch_all(request)
+                .await
+                .map(|s| s.previous)
+                .map_err(|e| e.message),
             Kind::Daemon(client, ensured) => {
-                let services = switches
-                    .iter()
-                    .map(|(service, release, upstreams)| {
-                        Ok(ServiceLive {
-                            name: name(service)?,
-                            live: LiveRelease {
-                                release: (*release).to_owned(),
-                                upstreams: upstreams.clone(),
-                            },
-                        })
-                    })
-                    .collect::<Result<Vec<_>, String>>()?;
-                let switched = match client.switch_all(services.clone()).await {
+                let switched = match client.switch_all(request.services.clone()).await {
                     Err(windlass_proxy::daemon::Error::Api {
-                        kind: windlass_proxy::daemon::api::ErrorKind::UnknownService,
+                        kind: ErrorKind::UnknownService,
                         ..
                     }) => {
                         // The daemon lost a proxy this process ensured
                         // (another state file, say): ensure them again.
-                        for (service, (address, protocol, _)) in ensured.take_all() {
-                            Box::pin(self.ensure(&service, address, protocol)).await?;
+                        for (service, spec) in ensured.take_all() {
+                            Box::pin(self.ensure(&service, &spec)).await?;
                         }
-                        client.switch_all(services).await
+                        client.switch_all(request.services).await
                     }
                     other => other,
                 };
@@ -302,209 +295,149 @@ impl Proxies {
         }
     }
 
-    /// Leaves the service with no live release (its traffic is held);
-    /// returns the release that was live.
+    /// Leaves the service with no live release (its traffic is held on
+    /// every port); returns the release that was live.
     pub async fn clear(&self, service: &ServiceKey) -> Result<Option<String>, String> {
-        match &*self.kind {
-            Kind::Local(map) => Ok(lock(map).get(service).and_then(|p| p.clear())),
-            Kind::Daemon(client, _) => match self.view(service).await? {
-                None => Ok(None),
-                Some(_) => client
-                    .clear(&name(service)?)
-                    .await
-                    .map(|s| s.previous)
-                    .map_err(|e| e.to_string()),
-            },
+        if !self.has(service).await? {
+            return Ok(None);
         }
+        let name = name(service)?;
+        let cleared: Result<_, Refused> = match &*self.kind {
+            Kind::Local(services) => services.clear(&name).await.map_err(Into::into),
+            Kind::Daemon(client, _) => client.clear(&name).await.map_err(Into::into),
+        };
+        cleared.map(|s| s.previous).map_err(|e| e.message)
     }
 
-    /// Whether the service has a proxy.
+    /// Whether the service has proxies.
     pub async fn has(&self, service: &ServiceKey) -> Result<bool, String> {
         Ok(self.view(service).await?.is_some())
     }
 
-    /// The release the service's proxy routes to.
+    /// The release the service's proxies route to.
     pub async fn live(&self, service: &ServiceKey) -> Result<Option<String>, String> {
         Ok(self
             .view(service)
             .await?
-            .and_then(|v| v.live.map(|(release, _)| release)))
+            .and_then(|v| v.live.map(|l| l.release)))
     }
 
-    /// A release's traffic so far.
+    /// A release's traffic so far, every port's summed.
     pub async fn traffic(
         &self,
         service: &ServiceKey,
         release: &str,
     ) -> Result<Option<Traffic>, String> {
-        match &*self.kind {
-            Kind::Local(map) => {
-                Ok(lock(map)
-                    .get(service)
-                    .and_then(|p| p.stats(release))
-                    .map(|s| Traffic {
-                        requests: s.requests,
-                        server_errors: s.server_errors,
-                        in_flight: s.in_flight,
-                        p99: s.p99(),
-                    }))
-            }
-            Kind::Daemon(client, _) => {
-                let views = client.services().await.map_err(|e| e.to_string())?;
-                Ok(views
-                    .into_iter()
-                    .find(|v| v.name.as_str() == service.to_string())
-                    .and_then(|v| v.releases.into_iter().find(|r| r.release == release))
-                    .map(|r| Traffic {
-                        requests: r.requests,
-                        server_errors: r.server_errors,
-                        in_flight: r.in_flight,
-                        p99: r.p99_us.map(Duration::from_micros),
-                    }))
-            }
-        }
+        Ok(self
+            .view(service)
+            .await?
+            .and_then(|v| traffic_of(&v, release)))
     }
 
-    /// Waits until `release` has nothing in flight, at most `timeout`. A
-    /// release the proxy never routed to has nothing to drain.
+    /// Waits until `release` has nothing in flight on any port, at most
+    /// `timeout`. A release the proxies never routed to has nothing to drain.
     pub async fn drain(
         &self,
         service: &ServiceKey,
         release: &str,
         timeout: Duration,
     ) -> Result<(), String> {
-        match &*self.kind {
-            Kind::Local(map) => {
-                let Some(proxy) = lock(map).get(service).cloned() else {
-                    return Ok(());
+        if !self.has(service).await? {
+            return Ok(());
+        }
+        let name = name(service)?;
+        let drained: Result<_, Refused> = match &*self.kind {
+            Kind::Local(services) => {
+                let request = windlass_proxy::daemon::api::DrainRequest {
+                    release: release.to_owned(),
+                    timeout_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
                 };
-                match proxy.drain(release, timeout).await {
-                    Ok(()) | Err(windlass_proxy::Error::UnknownRelease(_)) => Ok(()),
-                    Err(e) => Err(e.to_string()),
-                }
+                services.drain(&name, request).await.map_err(Into::into)
             }
-            Kind::Daemon(client, _) => {
-                if !self.has(service).await? {
-                    return Ok(());
-                }
-                match client.drain(&name(service)?, release, timeout).await {
-                    Ok(_) => Ok(()),
-                    Err(windlass_proxy::daemon::Error::Api {
-                        kind: windlass_proxy::daemon::api::ErrorKind::UnknownRelease,
-                        ..
-                    }) => Ok(()),
-                    Err(e) => Err(e.to_string()),
-                }
-            }
+            Kind::Daemon(client, _) => client
+                .drain(&name, release, timeout)
+                .await
+                .map_err(Into::into),
+        };
+        match drained {
+            Ok(_) => Ok(()),
+            Err(Refused {
+                kind: Some(ErrorKind::UnknownRelease),
+                ..
+            }) => Ok(()),
+            Err(e) => Err(e.message),
         }
     }
 
     /// Drops a retired release's counters.
     pub async fn forget(&self, service: &ServiceKey, release: &str) {
+        let Ok(name) = name(service) else {
+            return;
+        };
+        // A release the proxies never counted is not an error.
         match &*self.kind {
-            Kind::Local(map) => {
-                if let Some(proxy) = lock(map).get(service) {
-                    proxy.forget(release);
-                }
+            Kind::Local(services) => {
+                let request = windlass_proxy::daemon::api::ForgetRequest {
+                    release: release.to_owned(),
+                };
+                let _ = services.forget(&name, request).await;
             }
             Kind::Daemon(client, _) => {
-                if let Ok(name) = name(service) {
-                    // A release the proxy never counted is not an error.
-                    let _ = client.forget(&name, release).await;
-                }
+                let _ = client.forget(&name, release).await;
             }
         }
     }
 
-    /// Closes the service's proxy: its address is free again.
+    /// Closes the service's proxies: their addresses are free again.
     pub async fn close(&self, service: &ServiceKey) -> Result<(), String> {
-        match &*self.kind {
-            Kind::Local(map) => {
-                let proxy = lock(map).remove(service);
-                if let Some(proxy) = proxy {
-                    proxy.stop().await;
-                }
-                Ok(())
-            }
-            Kind::Daemon(client, ensured) => {
-                ensured.forget(service);
-                if !self.has(service).await? {
-                    return Ok(());
-                }
-                client
-                    .close(&name(service)?)
-                    .await
-                    .map(drop)
-                    .map_err(|e| e.to_string())
-            }
+        if let Kind::Daemon(_, ensured) = &*self.kind {
+            ensured.forget(service);
         }
+        if !self.has(service).await? {
+            return Ok(());
+        }
+        let name = name(service)?;
+        let closed: Result<_, Refused> = match &*self.kind {
+            Kind::Local(services) => services.close(&name).await.map_err(Into::into),
+            Kind::Daemon(client, _) => client.close(&name).await.map_err(Into::into),
+        };
+        closed.map(drop).map_err(|e| e.message)
     }
 
-    /// Every service's proxy, by service name.
+    /// Every service's proxies, by service key; a daemon's proxies of a
+    /// name that is no `APP/SERVICE` key are left out (see
+    /// [`Proxies::close_unkeyed`]).
     pub async fn all(&self) -> Result<Vec<ProxyView>, String> {
-        let mut all: Vec<ProxyView> = match &*self.kind {
-            Kind::Local(map) => {
-                let proxies: Vec<(ServiceKey, Arc<Proxy>)> = lock(map)
-                    .iter()
-                    .map(|(s, p)| (s.clone(), Arc::clone(p)))
-                    .collect();
-                proxies
-                    .into_iter()
-                    .map(|(service, proxy)| {
-                        let live = proxy.live();
-                        let traffic =
-                            live.as_ref()
-                                .and_then(|l| proxy.stats(&l.id))
-                                .map(|s| Traffic {
-                                    requests: s.requests,
-                                    server_errors: s.server_errors,
-                                    in_flight: s.in_flight,
-                                    p99: s.p99(),
-                                });
-                        ProxyView {
-                            service,
-                            address: proxy.local_addr(),
-                            live: live.map(|l| (l.id, l.upstreams)),
-                            traffic,
-                        }
-                    })
-                    .collect()
-            }
-            Kind::Daemon(client, _) => client
-                .services()
-                .await
-                .map_err(|e| e.to_string())?
-                .into_iter()
-                .filter_map(daemon_view)
-                .collect(),
-        };
+        let mut all: Vec<ProxyView> = self
+            .views()
+            .await?
+            .into_iter()
+            .filter_map(|view| {
+                let service = view.name.as_str().parse().ok()?;
+                let traffic = view
+                    .live
+                    .as_ref()
+                    .and_then(|live| traffic_of(&view, &live.release));
+                Some(ProxyView {
+                    service,
+                    spec: view.spec,
+                    live: view.live,
+                    traffic,
+                })
+            })
+            .collect();
         all.sort_by(|a, b| a.service.cmp(&b.service));
         Ok(all)
     }
 
-    /// Binds the service's proxy and routes it to the stored live release.
-    pub async fn restore(&self, live: &Live, protocol: Protocol) -> Result<(), String> {
-        let address: SocketAddr = live
-            .address
-            .parse()
-            .map_err(|e| format!("stored proxy address of {}: {e}", live.service))?;
-        let upstreams = live
-            .upstreams
-            .iter()
-            .map(|u| u.parse::<SocketAddr>())
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| format!("stored upstreams of {}: {e}", live.service))?;
-        self.ensure(&live.service, address, protocol).await?;
-        self.switch(&live.service, &live.release, upstreams).await?;
+    /// Binds the service's proxies and routes them to the stored live
+    /// release (`service` is that release's Compose service, which says
+    /// what a pointer stored before ports were recorded one by one left out).
+    pub async fn restore(&self, live: &Live, service: &Service) -> Result<(), String> {
+        let (spec, release) = super::ports::from_store(service, live)?;
+        self.ensure(&live.service, &spec).await?;
+        self.switch(&live.service, release).await?;
         Ok(())
-    }
-
-    async fn view(&self, service: &ServiceKey) -> Result<Option<ProxyView>, String> {
-        Ok(self
-            .all()
-            .await?
-            .into_iter()
-            .find(|v| &v.service == service))
     }
 
     /// Closes the daemon's proxies whose names are no `APP/SERVICE` key:
@@ -526,34 +459,4 @@ impl Proxies {
         }
         Ok(closed)
     }
-}
-
-/// A daemon's proxy as a service's; `None` for a name that is no
-/// `APP/SERVICE` key (see [`Proxies::close_unkeyed`]).
-fn daemon_view(view: ServiceView) -> Option<ProxyView> {
-    let service = view.name.as_str().parse().ok()?;
-    let live = view.live.map(|l| (l.release, l.upstreams));
-    let traffic = live.as_ref().and_then(|(release, _)| {
-        view.releases
-            .iter()
-            .find(|r| &r.release == release)
-            .map(|r| Traffic {
-                requests: r.requests,
-                server_errors: r.server_errors,
-                in_flight: r.in_flight,
-                p99: r.p99_us.map(Duration::from_micros),
-            })
-    });
-    Some(ProxyView {
-        service,
-        address: view.spec.listen,
-        live,
-        traffic,
-    })
-}
-
-fn lock(
-    map: &Mutex<HashMap<ServiceKey, Arc<Proxy>>>,
-) -> std::sync::MutexGuard<'_, HashMap<ServiceKey, Arc<Proxy>>> {
-    map.lock().unwrap_or_else(PoisonError::into_inner)
 }

@@ -25,7 +25,7 @@ pub(super) async fn retire(
     // The previous release stays warm behind the proxy, for a rollback that
     // is a flip. A service without a proxy (a worker) would run twice: its
     // previous release stops, and a rollback starts it again from its image.
-    if service.proxy_address().is_some() {
+    if service.has_proxy() {
         keep.extend(release.previous.clone());
     }
     if let Some(live) = target

@@ -4,7 +4,6 @@
 
 use windlass_asl::Failure;
 
-use super::health::wait_config;
 use super::DockerTarget;
 use crate::backend::RunState;
 use crate::failures;
@@ -36,7 +35,7 @@ pub(super) async fn roll_back(
         Some(previous) if live_now.as_deref() != Some(previous.as_str()) => {
             let before = target.other(release, previous)?;
             let upstreams = running_upstreams(target, &before).await?;
-            super::live::make_live(target, &before, &upstreams.addresses).await?;
+            super::live::make_live(target, &before, &upstreams).await?;
             flip_millis = Some(target.now() - decided);
         }
         Some(_) => {}
@@ -88,12 +87,11 @@ async fn running_upstreams(
     target: &DockerTarget,
     release: &ReleaseContext,
 ) -> Result<Upstreams, Failure> {
-    let (port, _) = wait_config(&release.spec);
     let containers = target.containers(&release.key, release.id()).await?;
     let all_run = !containers.is_empty()
-        && containers.iter().all(|c| {
-            c.state == RunState::Running && port.is_none_or(|p| c.published.contains_key(&p))
-        });
+        && containers
+            .iter()
+            .all(|c| c.state == RunState::Running && super::ports::publishes_all(&release.spec, c));
     // A job whose run completed is not run again to go back to it.
     let completed = release.spec.runs_to_completion
         && !containers.is_empty()
@@ -101,18 +99,10 @@ async fn running_upstreams(
             .iter()
             .all(|c| c.state == RunState::Exited { code: 0 });
     if completed {
-        return Ok(Upstreams {
-            addresses: Vec::new(),
-        });
+        return Ok(Upstreams::default());
     }
     if all_run {
-        return Ok(Upstreams {
-            addresses: containers
-                .iter()
-                .filter_map(|c| port.and_then(|p| c.published.get(&p)))
-                .map(ToString::to_string)
-                .collect(),
-        });
+        return super::ports::upstreams(&release.spec, &containers);
     }
     let replicas = super::start::start(target, release).await?;
     super::health::wait_healthy(target, release, Some(&replicas)).await

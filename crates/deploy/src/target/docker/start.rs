@@ -21,12 +21,12 @@ pub(super) async fn start(
 ) -> Result<Replicas, Failure> {
     let service = &release.spec;
     let image = DockerTarget::pinned_image(&release.record)?;
-    // The proxy first: a taken address must fail before anything runs. A
-    // service that publishes no port has no proxy (a worker, say).
-    if let Some(address) = service.proxy_address() {
+    // The proxies first: a taken address must fail before anything runs. A
+    // service that publishes no port has none (a worker, say).
+    if let Some(spec) = super::ports::spec(service) {
         target
             .proxies
-            .ensure(&release.key, address, super::proxies::protocol(service))
+            .ensure(&release.key, &spec)
             .await
             .map_err(|e| Failure::new(failures::PROXY, e))?;
     }
@@ -42,7 +42,7 @@ pub(super) async fn start(
     let first = stop_first(release, &pacing);
     target.notes.starting(
         &release.key,
-        first.is_some() && release.other_previous().is_some() && service.proxy_address().is_some(),
+        first.is_some() && release.other_previous().is_some() && service.has_proxy(),
     );
     if let Some(why) = first {
         // The release that serves stops before this one starts; meanwhile
@@ -57,7 +57,7 @@ pub(super) async fn start(
                     release.id()
                 ),
             );
-            if service.proxy_address().is_some() {
+            if service.has_proxy() {
                 target
                     .proxies
                     .clear(&release.key)

@@ -1,5 +1,5 @@
 //! Whether a release is a warm standby, one that can take traffic at once:
-//! all its replicas run, publish the routed port, and pass one look of the
+//! all its replicas run, publish every port, and pass one look of the
 //! service's health check now. An explicit rollback to such a release is a
 //! flip; any other release is started and waited for first.
 //!
@@ -97,42 +97,55 @@ async fn look(
     if release.spec.must_run_alone().is_some() {
         return Ok(None);
     }
-    let (port, config) = wait_config(&release.spec);
-    let Some(port) = port else {
+    // A worker (no published port) is stopped at retire. A service of UDP
+    // ports only has no routed port: its health check is Docker's or running.
+    if !release.spec.has_proxy() {
         return Ok(None);
-    };
+    }
+    let (port, config) = wait_config(&release.spec);
     let containers = replicas(backend.glance_containers(labels).await)?;
     if containers.is_empty() {
         return Ok(None);
     }
     let looks = containers
         .iter()
-        .map(|container| healthy_now(backend, container, port, &config));
-    let addresses: Option<Vec<String>> = futures_util::future::join_all(looks)
+        .map(|container| healthy_now(backend, &release.spec, container, port, &config));
+    let all_healthy = futures_util::future::join_all(looks)
         .await
         .into_iter()
-        .collect();
-    Ok(addresses.map(|addresses| Upstreams { addresses }))
+        .all(|healthy| healthy);
+    if !all_healthy {
+        return Ok(None);
+    }
+    // Every replica publishes every port (looked at above).
+    super::ports::upstreams(&release.spec, &containers).map(Some)
 }
 
-/// The container's published address if it runs and passes one look of
-/// the health check now.
+/// Whether the container runs, publishes every port the service's proxies
+/// route to, and passes one look of the health check now.
 async fn healthy_now(
     backend: &dyn Backend,
+    service: &crate::compose::Service,
     container: &Container,
-    port: u16,
+    port: Option<u16>,
     config: &WaitConfig,
-) -> Option<String> {
+) -> bool {
     // Docker's own healthcheck, when it has one, must not disagree.
-    if container.state != RunState::Running || container.health == Health::Unhealthy {
-        return None;
+    if container.state != RunState::Running
+        || container.health == Health::Unhealthy
+        || !super::ports::publishes_all(service, container)
+    {
+        return false;
     }
-    let address = *container.published.get(&port)?;
+    let address = port.and_then(|port| container.published_at(port, false));
     let healthy = match &config.check {
-        Check::Http { path, .. } => matches!(
-            tokio::time::timeout(config.probe_timeout, probe::http_status(address, path)).await,
-            Ok(Ok(status)) if (200..300).contains(&status)
-        ),
+        Check::Http { path, .. } => match address {
+            Some(address) => matches!(
+                tokio::time::timeout(config.probe_timeout, probe::http_status(address, path)).await,
+                Ok(Ok(status)) if (200..300).contains(&status)
+            ),
+            None => false,
+        },
         Check::Docker => container.health == Health::Healthy,
         Check::Running => true,
         // A job serves nothing: never a warm flip.
@@ -149,5 +162,5 @@ async fn healthy_now(
                 .is_ok()
         }
     };
-    healthy.then(|| address.to_string())
+    healthy
 }

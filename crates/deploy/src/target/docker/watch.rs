@@ -65,7 +65,7 @@ pub(super) async fn watch(
         });
     }
     // A service that publishes no port has no proxy: only its health is watched.
-    let proxied = service.proxy_address().is_some();
+    let proxied = service.has_proxy();
     let proxy_failed = |e: String| Failure::new(failures::PROXY, e);
     if proxied
         && !target

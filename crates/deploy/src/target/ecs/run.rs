@@ -532,6 +532,7 @@ impl Ecs {
                     release: release.into(),
                     address: service_arn,
                     upstreams: report.revision.iter().cloned().collect(),
+                    ports: Vec::new(),
                     since_millis: self.runtime.now_millis(),
                 })
                 .map_err(store("written (the live pointer)"))?;

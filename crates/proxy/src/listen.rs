@@ -1,0 +1,65 @@
+//! Binding a proxy's address. `[::]` (the IPv6 unspecified address) means
+//! every interface, IPv4 included, as Compose publishes a port with no host
+//! IP on 0.0.0.0 and ::: the socket is bound dual-stack, and on a machine
+//! without IPv6 it falls back to 0.0.0.0.
+
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr};
+
+use socket2::{Domain, Socket, Type};
+use tokio::net::{TcpListener, UdpSocket};
+
+/// Whether `addr` is every interface of both families.
+fn every_interface(addr: SocketAddr) -> bool {
+    addr.is_ipv6() && addr.ip().is_unspecified()
+}
+
+fn socket(addr: SocketAddr, kind: Type) -> io::Result<Socket> {
+    let socket = Socket::new(Domain::for_address(addr), kind, None)?;
+    if every_interface(addr) {
+        socket.set_only_v6(false)?;
+    }
+    if kind == Type::STREAM {
+        // As tokio's own bind: a restarted proxy can take its port back at
+        // once while old connections are in TIME_WAIT.
+        socket.set_reuse_address(true)?;
+    }
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    Ok(socket)
+}
+
+/// Falls back from `[::]:PORT` to `0.0.0.0:PORT` when the machine has no IPv6.
+fn with_fallback<T>(addr: SocketAddr, bind: impl Fn(SocketAddr) -> io::Result<T>) -> io::Result<T> {
+    match bind(addr) {
+        Err(e) if every_interface(addr) && no_ipv6(&e) => {
+            tracing::info!(%addr, error = %e, "no IPv6 on this machine; listening on IPv4's every interface only");
+            bind(SocketAddr::new(Ipv4Addr::UNSPECIFIED.into(), addr.port()))
+        }
+        other => other,
+    }
+}
+
+/// EAFNOSUPPORT (97 on Linux): the kernel has no IPv6; an address not
+/// available: IPv6 is switched off.
+fn no_ipv6(e: &io::Error) -> bool {
+    e.raw_os_error() == Some(97)
+        || matches!(
+            e.kind(),
+            io::ErrorKind::AddrNotAvailable | io::ErrorKind::Unsupported
+        )
+}
+
+pub(crate) fn tcp(addr: SocketAddr) -> io::Result<TcpListener> {
+    with_fallback(addr, |addr| {
+        let socket = socket(addr, Type::STREAM)?;
+        socket.listen(1024)?;
+        TcpListener::from_std(socket.into())
+    })
+}
+
+pub(crate) fn udp(addr: SocketAddr) -> io::Result<UdpSocket> {
+    with_fallback(addr, |addr| {
+        UdpSocket::from_std(socket(addr, Type::DGRAM)?.into())
+    })
+}

@@ -265,24 +265,76 @@ pub fn build_spec(
         .map(|(k, v)| (k.clone(), v.clone().unwrap_or_default()))
         .collect();
     all_labels.extend(labels);
+    let mut args: BTreeMap<String, String> = build
+        .args
+        .iter()
+        .filter_map(|(k, v)| v.clone().or_else(|| lookup(k)).map(|v| (k.clone(), v)))
+        .collect();
+    if build.cache_to.iter().any(|cache| inline_cache(cache)) {
+        // BuildKit's inline cache exporter, as `docker build` turns it on.
+        args.insert("BUILDKIT_INLINE_CACHE".into(), "1".into());
+    }
     let spec = BuildSpec {
         context: build.context.clone(),
         dockerfile: build.dockerfile.clone(),
-        args: build
-            .args
-            .iter()
-            .filter_map(|(k, v)| v.clone().or_else(|| lookup(k)).map(|v| (k.clone(), v)))
-            .collect(),
+        args,
         tag: tag.to_owned(),
         labels: all_labels,
+        secrets: build
+            .secrets
+            .iter()
+            .filter_map(|secret| {
+                let id = secret
+                    .target
+                    .clone()
+                    .unwrap_or_else(|| secret.source.clone());
+                let content = match secret.content.clone()? {
+                    compose::FileContent::File(path) => backend::FileContent::Path(path),
+                    compose::FileContent::Text(text) => {
+                        backend::FileContent::Bytes(text.into_bytes())
+                    }
+                };
+                Some((id, content))
+            })
+            .collect(),
     };
     let options = BuildOptions {
         target: build.target.clone(),
-        cache_from: build.cache_from.clone(),
+        cache_from: build
+            .cache_from
+            .iter()
+            .filter_map(|cache| cache_image(cache))
+            .collect(),
         network: build.network.clone(),
         shm_size: build.shm_size,
     };
     Some((spec, options))
+}
+
+/// The image a `cache_from` entry reads: `IMAGE`, or
+/// `type=registry,ref=IMAGE`; `None` for other cache types (they need a
+/// BuildKit session).
+pub fn cache_image(entry: &str) -> Option<String> {
+    if !entry.contains('=') {
+        return Some(entry.to_owned());
+    }
+    let attrs: BTreeMap<&str, &str> = entry
+        .split(',')
+        .filter_map(|attr| attr.trim().split_once('='))
+        .collect();
+    match attrs.get("type") {
+        None | Some(&"registry") => attrs.get("ref").map(|r| (*r).to_owned()),
+        Some(_) => None,
+    }
+}
+
+/// Whether a `cache_to` entry writes the cache into the built image
+/// (`type=inline`), the one export the build API makes without a session.
+pub fn inline_cache(entry: &str) -> bool {
+    entry
+        .split(',')
+        .filter_map(|attr| attr.trim().split_once('='))
+        .any(|(key, value)| key == "type" && value == "inline")
 }
 
 /// How to wait for a replica to be healthy: windlass's HTTP or TCP probe
@@ -635,5 +687,36 @@ mod tests {
                 shm_size: Some(128 << 20)
             }
         );
+    }
+
+    #[test]
+    fn caches_are_images_and_an_inline_export_is_a_build_arg() {
+        assert_eq!(cache_image("app:cache").as_deref(), Some("app:cache"));
+        assert_eq!(
+            cache_image("type=registry,ref=127.0.0.1:5000/app:cache").as_deref(),
+            Some("127.0.0.1:5000/app:cache")
+        );
+        assert_eq!(cache_image("type=local,src=/tmp/cache"), None);
+        assert!(inline_cache("type=inline"));
+        assert!(!inline_cache("type=registry,ref=app:cache"));
+        let mut service = Service {
+            build: Some(crate::compose::Build {
+                context: "/nowhere".into(),
+                cache_from: vec!["type=registry,ref=app:cache".into()],
+                cache_to: vec!["type=inline".into()],
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let (spec, options) =
+            build_spec(&service, "app:r1", BTreeMap::new(), |_| None).expect("a build");
+        assert_eq!(
+            spec.args.get("BUILDKIT_INLINE_CACHE").map(String::as_str),
+            Some("1")
+        );
+        assert_eq!(options.cache_from, vec!["app:cache".to_owned()]);
+        service.build.as_mut().expect("build").cache_to.clear();
+        let (spec, _) = build_spec(&service, "app:r1", BTreeMap::new(), |_| None).expect("a build");
+        assert!(!spec.args.contains_key("BUILDKIT_INLINE_CACHE"));
     }
 }

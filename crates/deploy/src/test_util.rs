@@ -26,12 +26,15 @@ pub enum Behaviour {
 #[derive(Default)]
 struct State {
     images: BTreeMap<String, String>,
+    /// When an image was tagged, for those a test said.
+    tagged: BTreeMap<String, i64>,
     behaviours: BTreeMap<String, Behaviour>,
     containers: BTreeMap<String, Container>,
     calls: Vec<String>,
     volumes: BTreeMap<String, VolumeSpec>,
     next_id: u64,
     failing: BTreeMap<String, String>,
+    unpullable: Vec<String>,
 }
 
 /// The fake backend. Published ports are made up (127.0.0.1:20000 and up)
@@ -51,6 +54,17 @@ impl FakeBackend {
         let mut s = self.lock();
         let id = format!("sha256:{:064x}", s.images.len() + 1);
         s.images.insert(reference.to_owned(), id);
+    }
+
+    /// Makes an image known, tagged at `millis` since the epoch.
+    pub fn add_image_tagged_at(&self, reference: &str, millis: i64) {
+        self.add_image(reference);
+        self.lock().tagged.insert(reference.to_owned(), millis);
+    }
+
+    /// Makes `reference` one that no pull finds (a registry lacks it).
+    pub fn unpullable(&self, reference: &str) {
+        self.lock().unpullable.push(reference.to_owned());
     }
 
     /// Sets how containers of `image` behave.
@@ -149,6 +163,13 @@ impl Backend for FakeBackend {
 
     async fn pull_image(&self, reference: &str, _auth: Option<&RegistryAuth>) -> Result<(), Error> {
         let s = self.call("pull_image", reference)?;
+        if s.unpullable.iter().any(|r| r == reference) {
+            return Err(Error::Engine {
+                operation: "pull_image",
+                name: reference.to_owned(),
+                message: "manifest unknown".into(),
+            });
+        }
         drop(s);
         self.add_image(reference);
         Ok(())
@@ -162,6 +183,17 @@ impl Backend for FakeBackend {
         })?;
         let (repo, _) = crate::backend::split_reference(reference);
         Ok(vec![format!("{repo}@{id}")])
+    }
+
+    async fn image_tagged_millis(&self, reference: &str) -> Result<Option<i64>, Error> {
+        let s = self.call("image_tagged_millis", reference)?;
+        if !s.images.contains_key(reference) {
+            return Err(Error::NotFound {
+                what: "image",
+                name: reference.to_owned(),
+            });
+        }
+        Ok(s.tagged.get(reference).copied())
     }
 
     async fn remove_image(&self, reference: &str) -> Result<(), Error> {

@@ -264,7 +264,7 @@ async fn lambda_hooks_run_before_and_after_the_switch_and_a_failing_one_rolls_ba
         dockerfile: None,
         args: BTreeMap::new(),
         tag: "windlass/hooks:1".into(),
-        labels: BTreeMap::new(),
+        ..BuildSpec::default()
     };
     rig.ecs
         .backend

@@ -77,14 +77,17 @@ async fn impossible_deploys_roll_back_and_leave_nothing_running() {
     .replace(
         "    build: ./app\n",
         "    build: ./app\n    image: 127.0.0.1:9/windlass-test/wlpush\n",
-    );
+    )
+    .replace("    x-windlass:\n", "    x-windlass:\n      push: true\n");
     let (error, cause) = failed_deploy(&agent, &dir, "wlpush", &text).await;
     println!("registry unreachable: {error}: {cause}");
     assert!(cause.contains("Deploy.PushFailed"), "{cause}");
     assert_eq!(containers_of(&docker, "wlpush").await, 0);
     support::cleanup(&docker, "wltaken").await;
     support::cleanup(&docker, "wlpush").await;
-    let _ = docker
-        .remove_image("127.0.0.1:9/windlass-test/wlpush:r1")
-        .await;
+    for tag in ["r1", "latest"] {
+        let _ = docker
+            .remove_image(&format!("127.0.0.1:9/windlass-test/wlpush:{tag}"))
+            .await;
+    }
 }

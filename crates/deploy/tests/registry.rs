@@ -51,7 +51,8 @@ async fn a_built_image_is_pushed_and_pinned_by_its_registry_digest() {
     .replace(
         "    build: ./app\n",
         &format!("    build: ./app\n    image: {repo}\n"),
-    );
+    )
+    .replace("    x-windlass:\n", "    x-windlass:\n      push: true\n");
     let file = dir.join("compose.yaml");
     let (agent, _) = support::agent(&docker).await;
     let (started, finished) = support::deploy(&agent, &file, SERVICE, text).await;
@@ -66,6 +67,7 @@ async fn a_built_image_is_pushed_and_pinned_by_its_registry_digest() {
     let pushed = docker.image_digests(&format!("{repo}:r1")).await;
     support::cleanup(&docker, SERVICE).await;
     let _ = docker.remove_image(&format!("{repo}:r1")).await;
+    let _ = docker.remove_image(&repo).await;
     let _ = registry.kill();
     let _ = registry.wait();
 

@@ -93,7 +93,7 @@ async fn credentials_of_the_image_registry_are_used_to_push_and_pull() {
     let result = scenario(&docker, &dir, port, &repo).await;
     support::cleanup(&docker, SERVICE).await;
     support::cleanup(&docker, PULLER).await;
-    for tag in ["r1", "r2"] {
+    for tag in ["r1", "r2", "latest"] {
         let _ = docker.remove_image(&format!("{repo}:{tag}")).await;
     }
     let _ = child.kill();
@@ -112,7 +112,8 @@ async fn scenario(docker: &Docker, dir: &Path, port: u16, repo: &str) -> Result<
     .replace(
         "    build: ./app\n",
         &format!("    build: ./app\n    image: {repo}\n"),
-    );
+    )
+    .replace("    x-windlass:\n", "    x-windlass:\n      push: true\n");
 
     // No credentials: the registry refuses the push, and nothing goes live.
     let anonymous = agent(docker, Credentials::default());

@@ -332,7 +332,12 @@ pub async fn follow(client: &Client, arn: &str, progress: bool) -> anyhow::Resul
                     None => true,
                     Some((last, _)) if last == text => false,
                     Some((_, at)) => {
-                        text.starts_with("Step ") || at.elapsed() >= Duration::from_secs(1)
+                        // A Dockerfile step: the classic builder's `Step 2/5 :`,
+                        // BuildKit's `[2/5] RUN` or `CACHED [2/5] COPY`.
+                        let step = text.starts_with("Step ")
+                            || text.starts_with('[')
+                            || text.starts_with("CACHED [");
+                        step || at.elapsed() >= Duration::from_secs(1)
                     }
                 };
                 if due {

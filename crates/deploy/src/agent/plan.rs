@@ -90,13 +90,33 @@ pub async fn plan(
 }
 
 async fn image_source(backend: &dyn Backend, project: &Project, name: &str) -> String {
+    use crate::compose::PullPolicy;
     let service = &project.services[name];
+    let built = |build: &crate::compose::Build| format!("built from {}", build.context.display());
+    let policy = service.pull_policy;
     match (&service.build, &service.image) {
-        (Some(build), _) => format!("built from {}", build.context.display()),
-        (None, Some(image)) => match backend.image_digests(image).await {
-            Ok(_) => format!("{image}, on this machine"),
-            Err(_) => format!("{image}, pulled from its registry"),
-        },
+        (Some(build), None) => built(build),
+        (Some(build), Some(_)) if policy == PullPolicy::Build => built(build),
+        (build, Some(image)) => {
+            let here = backend.image_digests(image).await.is_ok();
+            let or_built = build
+                .as_ref()
+                .map(|b| format!(", else {}", built(b)))
+                .unwrap_or_default();
+            match (here, policy) {
+                (true, PullPolicy::Missing | PullPolicy::Never) => {
+                    format!("{image}, on this machine")
+                }
+                (true, PullPolicy::Refresh(_)) => {
+                    format!("{image}, on this machine or pulled again ({policy})")
+                }
+                (false, PullPolicy::Never) => match build {
+                    Some(build) => built(build),
+                    None => format!("{image}: not on this machine, and pull_policy never"),
+                },
+                _ => format!("{image}, pulled from its registry{or_built}"),
+            }
+        }
         (None, None) => "none".to_owned(),
     }
 }

@@ -15,15 +15,19 @@ use bollard::models::{
     NetworkCreateRequest, NetworkDisconnectRequest, PortSummaryTypeEnum, VolumeCreateRequest,
 };
 use bollard::query_parameters::{
-    BuildImageOptionsBuilder, BuilderVersion, CreateContainerOptionsBuilder,
-    CreateImageOptionsBuilder, ListContainersOptionsBuilder, PushImageOptionsBuilder,
-    RemoveContainerOptionsBuilder, RemoveImageOptionsBuilder, StopContainerOptionsBuilder,
-    TagImageOptionsBuilder,
+    CreateContainerOptionsBuilder, CreateImageOptionsBuilder, ListContainersOptionsBuilder,
+    PushImageOptionsBuilder, RemoveContainerOptionsBuilder, RemoveImageOptionsBuilder,
+    StopContainerOptionsBuilder, TagImageOptionsBuilder,
 };
 use futures_util::StreamExt;
 
+mod build;
 mod create;
+mod dockerfile;
+mod endpoint;
 mod secrets;
+mod session;
+mod trace;
 mod view;
 use create::create_body;
 
@@ -44,6 +48,10 @@ pub struct Docker {
     networks: std::sync::Arc<tokio::sync::Mutex<()>>,
     /// The live view of windlass's containers, once [`Docker::watching`].
     view: Option<view::View>,
+    /// The engine's socket, for BuildKit builds (see `endpoint.rs`).
+    endpoint: Option<endpoint::Endpoint>,
+    /// BuildKit or the classic builder, found out at the first build.
+    builder: std::sync::Arc<tokio::sync::OnceCell<build::Builder>>,
 }
 
 /// The first API version whose healthchecks take `StartInterval`.
@@ -87,6 +95,8 @@ impl Docker {
             secrets_dir: std::env::temp_dir().join("windlass").join("secrets"),
             networks: Default::default(),
             view: None,
+            endpoint: endpoint::Endpoint::from_env(),
+            builder: Default::default(),
         })
     }
 
@@ -407,73 +417,7 @@ impl Backend for Docker {
         build: &BuildOptions,
         note: &Note,
     ) -> Result<String, Error> {
-        let context = spec.context.clone();
-        let archive = tokio::task::spawn_blocking(move || tar_context(&context))
-            .await
-            .map_err(|e| Error::Context {
-                context: spec.context.clone(),
-                message: e.to_string(),
-            })??;
-        let args: HashMap<&String, &String> = spec.args.iter().collect();
-        let labels: HashMap<&String, &String> = spec.labels.iter().collect();
-        let mut options = BuildImageOptionsBuilder::default()
-            .dockerfile(spec.dockerfile.as_deref().unwrap_or("Dockerfile"))
-            .t(&spec.tag)
-            .rm(true)
-            .forcerm(true)
-            .buildargs(&args)
-            .labels(&labels)
-            .version(BuilderVersion::BuilderV1);
-        if let Some(target) = &build.target {
-            options = options.target(target);
-        }
-        if !build.cache_from.is_empty() {
-            options = options.cachefrom(&build.cache_from);
-        }
-        if let Some(network) = &build.network {
-            options = options.networkmode(network);
-        }
-        if let Some(size) = build.shm_size {
-            options = options.shmsize(i32::try_from(size).unwrap_or(i32::MAX));
-        }
-        let options = options.build();
-        let mut stream =
-            self.client
-                .build_image(options, None, Some(bollard::body_full(archive.into())));
-        let mut output = String::new();
-        let mut image_id = None;
-        while let Some(item) = stream.next().await {
-            let info = item.map_err(|e| Error::Build {
-                tag: spec.tag.clone(),
-                message: e.to_string(),
-            })?;
-            if let Some(detail) = info.error_detail.and_then(|d| d.message) {
-                return Err(Error::Build {
-                    tag: spec.tag.clone(),
-                    message: format!("{detail}\n{output}"),
-                });
-            }
-            if let Some(line) = info.stream {
-                if line.starts_with("Step ") {
-                    note(&line);
-                }
-                output.push_str(&line);
-            }
-            if let Some(id) = info.aux.and_then(|aux| aux.id) {
-                image_id = Some(id);
-            }
-        }
-        match image_id {
-            Some(id) => Ok(id),
-            None => {
-                let image = self
-                    .client
-                    .inspect_image(&spec.tag)
-                    .await
-                    .map_err(engine("inspect image", &spec.tag))?;
-                Ok(image.id.unwrap_or_default())
-            }
-        }
+        self.build(spec, build, note).await
     }
 
     async fn tag_image(&self, image: &str, target: &str) -> Result<(), Error> {
@@ -563,6 +507,16 @@ impl Backend for Docker {
             .await
             .map_err(engine("inspect image", reference))?;
         Ok(image.repo_digests.unwrap_or_default())
+    }
+
+    async fn image_tagged_millis(&self, reference: &str) -> Result<Option<i64>, Error> {
+        let image = self
+            .client
+            .inspect_image(reference)
+            .await
+            .map_err(engine("inspect image", reference))?;
+        let tagged = image.metadata.and_then(|m| m.last_tag_time);
+        Ok(tagged.as_deref().and_then(rfc3339_millis))
     }
 
     async fn remove_volume(&self, name: &str) -> Result<(), Error> {
@@ -797,6 +751,15 @@ impl Backend for Docker {
             Err(err) => Err(engine("create network", name)(err)),
         }
     }
+}
+
+/// `2026-12-07T04:32:49.123456789Z` in milliseconds since the epoch;
+/// `None` for the engine's zero time (an image never tagged here).
+fn rfc3339_millis(text: &str) -> Option<i64> {
+    let at =
+        time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()?;
+    let millis = i64::try_from(at.unix_timestamp_nanos() / 1_000_000).ok()?;
+    (at.year() > 1).then_some(millis)
 }
 
 /// One line of a push or pull: `pull 1a2b3c: Downloading 3.1/10.0 MB`.

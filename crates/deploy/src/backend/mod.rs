@@ -97,6 +97,9 @@ pub struct BuildSpec {
     /// The reference to give the image, `repo:tag`.
     pub tag: String,
     pub labels: BTreeMap<String, String>,
+    /// Secrets a `RUN --mount=type=secret,id=ID` reads, by id; served to
+    /// BuildKit over a session, never written into the image.
+    pub secrets: BTreeMap<String, FileContent>,
 }
 
 /// Credentials for a registry.
@@ -403,6 +406,13 @@ pub trait Backend: Send + Sync {
     }
     /// The image's registry digests (`repo@sha256:...`), to pin a release.
     async fn image_digests(&self, reference: &str) -> Result<Vec<String>, Error>;
+    /// When the engine last tagged `reference` (pulled, built or tagged
+    /// it), in milliseconds since the epoch; `Ok(None)` when it cannot
+    /// tell, an error when it has no such image. `pull_policy: daily`
+    /// reads it, as Compose does.
+    async fn image_tagged_millis(&self, reference: &str) -> Result<Option<i64>, Error> {
+        self.image_digests(reference).await.map(|_| None)
+    }
     /// Removes an image reference; one that does not exist is not an error.
     async fn remove_image(&self, reference: &str) -> Result<(), Error>;
     /// Creates (does not start) a container; returns its id.

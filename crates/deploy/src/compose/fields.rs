@@ -17,6 +17,7 @@ pub const TOP_LEVEL_REFUSED: &[(&str, &str)] = &[(
 pub const SERVICE: &[&str] = &[
     "image",
     "build",
+    "pull_policy",
     "ports",
     "environment",
     "env_file",
@@ -67,6 +68,7 @@ pub const SERVICE: &[&str] = &[
 
 const OWN_NETWORK: &str = "windlass gives every container its own network namespace on Docker's bridge, published on 127.0.0.1 for its proxy, and joins it to the service's `networks`";
 const RESOURCES: &str = "windlass passes `mem_limit`, `cpus` and `pids_limit` to the engine and no other resource control: use those, or leave the engine's defaults";
+const SESSION: &str = "windlass's BuildKit session serves the build's secrets, not SSH forwarding: fetch private sources before the build (or pass a token in `build.secrets`), or build the image yourself and name it in `image`";
 const DEVICES: &str = "windlass does not give containers host devices or other runtimes: run such a service outside windlass";
 
 /// Service fields windlass refuses, with why and what to use instead.
@@ -107,8 +109,7 @@ pub const SERVICE_REFUSED: &[(&str, &str)] = &[
     ("isolation", DEVICES),
     ("credential_spec", "credential specs are for Windows containers, which windlass does not run"),
     ("attach", "windlass never attaches to a container's output; read it with `windlass logs`"),
-    ("pull_policy", "windlass pulls an image only when the engine lacks it and pins each release to its digest: remove `pull_policy`"),
-    ("pull_refresh_after", "windlass pulls an image only when the engine lacks it and pins each release to its digest: remove `pull_refresh_after`"),
+    ("pull_refresh_after", "use `pull_policy: every_DURATION` (`every_12h`), which windlass reads as Compose does"),
     ("annotations", "the engine on this host (API 1.41) has no container annotations: use `labels`"),
     ("label_file", "write the labels under `labels`"),
     ("post_start", "use an `x-windlass.hooks` command, which runs in the new release before the switch"),
@@ -126,22 +127,20 @@ pub const NESTED_REFUSED: &[(&str, &str, &str)] = &[
     ("deploy", "placement", "windlass deploys to one engine: there is nowhere else to place a replica"),
     ("deploy", "endpoint_mode", "windlass's proxy is the service's one address: remove `endpoint_mode`"),
     ("deploy", "labels", "put the labels on the containers with the service's `labels`"),
-    ("build", "ssh", "the engine on this host builds with the classic builder, which has no SSH forwarding (that needs BuildKit)"),
-    ("build", "secrets", "the engine on this host builds with the classic builder, which has no build secrets (that needs BuildKit): pass what the build needs in `args`"),
-    ("build", "additional_contexts", "the classic builder takes one context: copy what the build needs into it"),
+    ("build", "ssh", SESSION),
+    ("build", "additional_contexts", "the engine's build API takes one context, and named contexts would need BuildKit's file sync over the session, which windlass does not serve: copy what the build needs into the context"),
     ("build", "dockerfile_inline", "write the Dockerfile into the build context and name it with `dockerfile`"),
-    ("build", "platforms", "the classic builder builds for the engine's own platform only"),
-    ("build", "tags", "windlass tags each release's image itself (and `image` names the registry repository to push to)"),
-    ("build", "cache_to", "the classic builder cannot export a cache (that needs BuildKit)"),
+    ("build", "platforms", "windlass builds for the engine's own platform only"),
+    ("build", "tags", "windlass tags each release's image itself (and the one `image` names)"),
     ("build", "no_cache", "windlass builds with the engine's layer cache; remove `no_cache`"),
     ("build", "pull", "no image can be pulled during a build here: make the base image available to the engine first"),
-    ("build", "privileged", "the classic builder runs no privileged build steps"),
-    ("build", "entitlements", "the classic builder has no entitlements (that needs BuildKit)"),
-    ("build", "extra_hosts", "the classic builder takes no extra hosts: use `build.network: host`"),
+    ("build", "privileged", "the engine's build API grants no entitlements (that needs a BuildKit session)"),
+    ("build", "entitlements", "the engine's build API grants no entitlements (that needs a BuildKit session)"),
+    ("build", "extra_hosts", "windlass passes no extra hosts to the build: use `build.network: host`"),
     ("build", "isolation", "isolation is for Windows builds"),
-    ("build", "ulimits", "the classic builder takes no ulimits"),
-    ("build", "provenance", "the classic builder makes no attestations (that needs BuildKit)"),
-    ("build", "sbom", "the classic builder makes no attestations (that needs BuildKit)"),
+    ("build", "ulimits", "windlass passes no ulimits to the build"),
+    ("build", "provenance", "attestations are made by buildx, which windlass does not use"),
+    ("build", "sbom", "attestations are made by buildx, which windlass does not use"),
 ];
 
 /// Fields of a long-syntax entry of a service's `volumes` windlass

@@ -10,10 +10,10 @@
 //! [`load`] and [`parse`] return the first, for callers that only need to
 //! know whether a file is good.
 
-mod buildkit;
 pub mod canonical;
 mod check;
 mod diagnostic;
+mod dockerfile;
 mod dotenv;
 mod ecs;
 mod fields;
@@ -27,6 +27,7 @@ mod model;
 mod mounts;
 mod paths;
 mod pinned;
+mod pull_policy;
 mod read;
 mod resolve;
 mod rules;
@@ -51,6 +52,7 @@ pub use model::{
     ServiceNetworks, UpdateConfig,
 };
 pub use mounts::{FileContent, FileRef, FileSource, MountKind, ServiceVolume, Volume};
+pub use pull_policy::PullPolicy;
 pub use runtime::{Condition, Dependency, EnvFile, Exposed, ExtraHost, Logging, Restart, Ulimit};
 pub use summary::Strategy;
 pub use values::{Port, PortMode, Protocol};

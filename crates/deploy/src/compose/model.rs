@@ -13,6 +13,7 @@ use serde::Deserialize;
 use std::fmt;
 
 use super::mounts::{self, FileRef, ServiceVolume};
+use super::pull_policy::PullPolicy;
 use super::runtime::{self, Dependency, EnvFile, Exposed, ExtraHost, Logging, Restart, Ulimit};
 use super::values::{self, visitor, Port};
 use super::windlass::Windlass;
@@ -23,6 +24,10 @@ use super::windlass::Windlass;
 pub struct Service {
     pub image: Option<String>,
     pub build: Option<Build>,
+    /// When a deploy pulls `image` and when it builds (`missing` unless
+    /// said): see `target::docker::pull`.
+    #[serde(default)]
+    pub pull_policy: PullPolicy,
     /// Every published port, ranges expanded.
     #[serde(default, deserialize_with = "values::ports")]
     pub ports: Vec<Port>,
@@ -143,11 +148,20 @@ pub struct Build {
     /// The Dockerfile stage to build.
     pub target: Option<String>,
     pub labels: BTreeMap<String, Option<String>>,
+    /// Images whose layers may serve as cache: `IMAGE` or
+    /// `type=registry,ref=IMAGE`.
     pub cache_from: Vec<String>,
+    /// Where the build's cache goes: only `type=inline` (into the image
+    /// itself) works without a BuildKit session; `rules` refuses the rest.
+    pub cache_to: Vec<String>,
     /// The network `RUN` steps use (`host`, `none`, `default`).
     pub network: Option<String>,
     /// Bytes of `/dev/shm` for `RUN` steps.
     pub shm_size: Option<u64>,
+    /// Top-level secrets the build's `RUN --mount=type=secret,id=ID` may
+    /// read, by id (`target`, else the secret's name); their content once
+    /// loaded.
+    pub secrets: Vec<FileRef>,
 }
 
 #[derive(Deserialize)]
@@ -162,12 +176,16 @@ struct LongBuild {
     labels: BTreeMap<String, Option<String>>,
     #[serde(default)]
     cache_from: Vec<String>,
+    #[serde(default)]
+    cache_to: Vec<String>,
     network: Option<String>,
     #[serde(default, deserialize_with = "values::optional_bytes")]
     shm_size: Option<u64>,
+    #[serde(default, deserialize_with = "mounts::file_refs")]
+    secrets: Vec<FileRef>,
 }
 
-visitor!(BuildVisitor -> Build, "a context path, or a map with context, dockerfile, args, target, labels, cache_from, network, shm_size", {
+visitor!(BuildVisitor -> Build, "a context path, or a map with context, dockerfile, args, target, labels, cache_from, cache_to, network, shm_size, secrets", {
     fn visit_str<E: de::Error>(self, context: &str) -> Result<Build, E> {
         Ok(Build { context: PathBuf::from(context), ..Build::default() })
     }
@@ -180,8 +198,10 @@ visitor!(BuildVisitor -> Build, "a context path, or a map with context, dockerfi
             target: long.target,
             labels: long.labels,
             cache_from: long.cache_from,
+            cache_to: long.cache_to,
             network: long.network,
             shm_size: long.shm_size,
+            secrets: long.secrets,
         })
     }
 });

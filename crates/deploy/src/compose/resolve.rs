@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use super::diagnostic::Report;
 use super::locate::FieldPath;
-use super::mounts::{FileContent, MountKind};
+use super::mounts::{FileContent, FileSource, MountKind};
 use super::{FileChecks, Project, Service};
 use crate::backend::VolumeSpec;
 
@@ -47,6 +47,18 @@ pub(crate) fn resolve(
             });
         }
     }
+    if let Some(build) = service.build.as_mut() {
+        for (i, secret) in build.secrets.iter_mut().enumerate() {
+            let at = FieldPath::of(&["services", name, "build", "secrets"]).index(i);
+            let Some(source) = project.secrets.get(&secret.source) else {
+                report.error(&at, format!("secret {:?} is not declared under the top-level `secrets`: declare it with a `file` or an `environment`", secret.source));
+                continue;
+            };
+            secret.target.get_or_insert_with(|| secret.source.clone());
+            let top = FieldPath::of(&["secrets", &secret.source]);
+            secret.content = content(name, source, &top, env, files, report);
+        }
+    }
     for (section, refs, sources, default_dir) in [
         (
             "secrets",
@@ -67,22 +79,40 @@ pub(crate) fn resolve(
                 continue;
             };
             let top = FieldPath::of(&[section, &file.source]);
-            file.content = if let Some(path) = &source.file {
-                if files == FileChecks::Check && !Path::new(path).is_file() {
-                    report.error(&top.key("file"), format!("{} is not a file (service {name} mounts it): create it or fix the path", path.display()));
-                }
-                Some(FileContent::File(PathBuf::from(path)))
-            } else if let Some(variable) = &source.environment {
-                match env.get(variable) {
-                    Some(value) => Some(FileContent::Text(value.clone())),
-                    None => {
-                        report.error(&top.key("environment"), format!("variable {variable} is not set (service {name} mounts it): set it in the environment or in .env"));
-                        None
-                    }
-                }
-            } else {
-                source.content.clone().map(FileContent::Text)
-            };
+            file.content = content(name, source, &top, env, files, report);
         }
+    }
+}
+
+/// A secret's or config's content, from its top-level entry.
+fn content(
+    name: &str,
+    source: &FileSource,
+    top: &FieldPath,
+    env: &BTreeMap<String, String>,
+    files: FileChecks,
+    report: &mut Report,
+) -> Option<FileContent> {
+    if let Some(path) = &source.file {
+        if files == FileChecks::Check && !Path::new(path).is_file() {
+            report.error(
+                &top.key("file"),
+                format!(
+                    "{} is not a file (service {name} mounts it): create it or fix the path",
+                    path.display()
+                ),
+            );
+        }
+        Some(FileContent::File(PathBuf::from(path)))
+    } else if let Some(variable) = &source.environment {
+        match env.get(variable) {
+            Some(value) => Some(FileContent::Text(value.clone())),
+            None => {
+                report.error(&top.key("environment"), format!("variable {variable} is not set (service {name} mounts it): set it in the environment or in .env"));
+                None
+            }
+        }
+    } else {
+        source.content.clone().map(FileContent::Text)
     }
 }

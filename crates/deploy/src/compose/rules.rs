@@ -11,7 +11,7 @@ use super::diagnostic::Report;
 use super::locate::FieldPath;
 use super::mounts::MountKind;
 use super::resolve::resolve;
-use super::{buildkit, hooks, FailureAction, FileChecks, Project, Service};
+use super::{dockerfile, hooks, FailureAction, FileChecks, Project, PullPolicy, Service};
 
 /// Checks every service against the project and resolves names and files.
 pub(crate) fn check_project(
@@ -191,21 +191,46 @@ fn mark_jobs(project: &mut Project, report: &mut Report) {
     }
 }
 
-/// The service's Dockerfile: there, with its target, and no BuildKit.
+/// The service's Dockerfile (there, with its target), the caches the
+/// build can use without a BuildKit session, and a `pull_policy` that fits.
 fn check_build(service: &Service, at: &FieldPath, report: &mut Report) {
-    if let Some(build) = &service.build {
-        for finding in buildkit::check(
-            &build.context,
-            build.dockerfile.as_deref(),
-            build.target.as_deref(),
-        ) {
-            report.at(
-                &finding.file,
-                finding.line,
-                finding.column,
-                &at.key("build").to_string(),
-                finding.message,
-            );
+    if service.pull_policy == PullPolicy::Build && service.build.is_none() {
+        report.error(
+            &at.key("pull_policy"),
+            "`pull_policy: build` builds the image at every deploy, and the service has no `build`: add one, or pull with `missing` or `always`",
+        );
+    }
+    if service.windlass.push && service.image.is_none() {
+        report.error(
+            &at.key("x-windlass").key("push"),
+            "`x-windlass.push` pushes each release's image to the repository `image` names (as `REPO:RELEASE`), and the service has no `image`: name the repository, or remove `push`",
+        );
+    }
+    let Some(build) = &service.build else {
+        return;
+    };
+    for finding in dockerfile::check(
+        &build.context,
+        build.dockerfile.as_deref(),
+        build.target.as_deref(),
+    ) {
+        report.at(
+            &finding.file,
+            finding.line,
+            finding.column,
+            &at.key("build").to_string(),
+            finding.message,
+        );
+    }
+    let at = at.key("build");
+    for (i, cache) in build.cache_from.iter().enumerate() {
+        if crate::plan::cache_image(cache).is_none() {
+            report.error(&at.key("cache_from").index(i), format!("cache {cache:?} cannot be read: the engine's build API takes images (`IMAGE` or `type=registry,ref=IMAGE`); BuildKit reads other cache types through buildx's control API, which windlass does not use"));
+        }
+    }
+    for (i, cache) in build.cache_to.iter().enumerate() {
+        if !crate::plan::inline_cache(cache) {
+            report.error(&at.key("cache_to").index(i), format!("cache {cache:?} cannot be written: windlass writes the cache into the image it builds (`type=inline`), which `cache_from` then reads; exporting it elsewhere needs buildx's control API, which windlass does not use"));
         }
     }
 }

@@ -34,6 +34,11 @@ pub struct Windlass {
     /// on a volume, a singleton worker): deployed stop-first.
     #[serde(default)]
     pub exclusive: bool,
+    /// Push each release's image to the repository `image` names
+    /// (`REPO:RELEASE`) and pin the release by the registry's digest. An
+    /// image is never pushed unless this says so.
+    #[serde(default)]
+    pub push: bool,
     /// Deploy to Amazon ECS instead of the local engine (`--target ecs`
     /// does the same for every service).
     #[serde(default)]

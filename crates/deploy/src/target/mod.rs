@@ -130,7 +130,8 @@ pub struct Image {
     /// The registry digest (`repo@sha256:...`), or the image id when it was
     /// never pushed.
     pub digest: String,
-    /// Where the image is pushed, when its name says a registry.
+    /// Where the image is pushed (`REPO:RELEASE`), when `x-windlass.push`
+    /// asks.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub push: Option<String>,
 }

@@ -1,9 +1,9 @@
 //! The release's image: built from the service's `build`, or the image it
-//! names (pulled when missing), tagged
+//! names, as its `pull_policy` decides (`pull`), tagged
 //! `windlass/INSTALLATION/APP/SERVICE:RELEASE` so that it stays while the
 //! release is retained (and no other app's or state folder's release of a
-//! service of the same name shares the tag), and pushed when its name says
-//! a registry.
+//! service of the same name shares the tag), and pushed to the repository
+//! `image` names only when `x-windlass.push` asks.
 
 use windlass_asl::Failure;
 use windlass_store::releases::{Installation, ServiceKey};
@@ -24,27 +24,32 @@ pub fn release_tag(installation: &Installation, key: &ServiceKey, release: &str)
     )
 }
 
-/// Whether an image reference names a registry (`host:port/...`,
-/// `example.com/...`, `localhost/...`), so a built image is pushed there.
-fn registry_repo(image: &str) -> Option<&str> {
-    let (repo, _) = split_reference(image);
-    let (host, _) = repo.split_once('/')?;
-    (host.contains('.') || host.contains(':') || host == "localhost").then_some(repo)
-}
-
 pub(super) async fn prepare(
     target: &DockerTarget,
     release: &ReleaseContext,
 ) -> Result<Image, Failure> {
     let tag = release_tag(target.installation()?, &release.key, release.id());
-    let image = match &release.spec.build {
-        Some(_) => build(target, release, &tag).await?,
-        None => take(target, release, &tag).await?,
+    let mut image = match super::pull::source(target, release).await? {
+        super::pull::Source::Build => build(target, release, &tag).await?,
+        super::pull::Source::Image(image) => take(target, &image, &tag).await?,
     };
+    // Pushed only when asked, wherever the image came from: `image` alone
+    // names where a pull may come from, as in Compose.
+    if let (true, Some(named)) = (release.spec.windlass.push, &release.spec.image) {
+        let (repo, _) = split_reference(named);
+        let to = format!("{repo}:{}", release.id());
+        target
+            .backend
+            .tag_image(&tag, &to)
+            .await
+            .map_err(|e| Failure::new(failures::PUSH, e.to_string()))?;
+        image.push = Some(to);
+    }
     Ok(image)
 }
 
-/// Builds the service's image and tags it for its registry when it names one.
+/// Builds the service's image and tags it as `image` too, as Compose names
+/// a built image.
 async fn build(
     target: &DockerTarget,
     release: &ReleaseContext,
@@ -67,56 +72,24 @@ async fn build(
         .await;
     target.notes.clear(&release.key);
     let id = built.map_err(failed)?;
-    let push = match release.spec.image.as_deref().and_then(registry_repo) {
-        Some(repo) => {
-            let to = format!("{repo}:{}", release.id());
-            target.backend.tag_image(tag, &to).await.map_err(failed)?;
-            Some(to)
-        }
-        None => None,
-    };
+    if let Some(image) = &release.spec.image {
+        target.backend.tag_image(tag, image).await.map_err(failed)?;
+    }
     Ok(Image {
         reference: tag.to_owned(),
         digest: id,
-        push,
+        push: None,
     })
 }
 
-/// Takes the image the service names, pulling it when the engine lacks it.
-async fn take(
-    target: &DockerTarget,
-    release: &ReleaseContext,
-    tag: &str,
-) -> Result<Image, Failure> {
+/// Takes the engine's image the service names (pulled by then if it was to be).
+async fn take(target: &DockerTarget, image: &str, tag: &str) -> Result<Image, Failure> {
     let unavailable = |e: crate::backend::Error| Failure::new(failures::IMAGE, e.to_string());
-    let image = release.spec.image.as_deref().ok_or_else(|| {
-        failures::input(format!(
-            "service {} has neither image nor build",
-            release.service
-        ))
-    })?;
-    let digests = match target.backend.image_digests(image).await {
-        Ok(digests) => digests,
-        Err(_) => {
-            let note = target.notes.for_service(&release.key);
-            let pulled = target
-                .backend
-                .pull_image_noting(image, target.config.credentials.for_image(image), &note)
-                .await;
-            target.notes.clear(&release.key);
-            pulled.map_err(|e| {
-                Failure::new(
-                    failures::IMAGE,
-                    format!("image {image} is not on this machine and cannot be pulled: {e}"),
-                )
-            })?;
-            target
-                .backend
-                .image_digests(image)
-                .await
-                .map_err(unavailable)?
-        }
-    };
+    let digests = target
+        .backend
+        .image_digests(image)
+        .await
+        .map_err(unavailable)?;
     target
         .backend
         .tag_image(image, tag)
@@ -177,19 +150,5 @@ mod tests {
             release_tag(&installation, &key, "r2"),
             "windlass/0a1b2c3d/shop/web:r2"
         );
-    }
-
-    #[test]
-    fn images_on_a_registry_are_pushed() {
-        assert_eq!(
-            registry_repo("127.0.0.1:5000/web:v1"),
-            Some("127.0.0.1:5000/web")
-        );
-        assert_eq!(
-            registry_repo("registry.example.com/team/web"),
-            Some("registry.example.com/team/web")
-        );
-        assert_eq!(registry_repo("team/web:v1"), None);
-        assert_eq!(registry_repo("web"), None);
     }
 }

@@ -13,6 +13,7 @@ mod live;
 mod pacing;
 pub mod ports;
 mod proxies;
+mod pull;
 mod retire;
 mod rollback;
 mod start;

@@ -26,7 +26,7 @@ use super::error::Error;
 use super::plan::{plan, Plan};
 use super::registry::{self, Pushed};
 use super::resume::{Action, Origin, ORIGIN};
-use crate::backend::{Backend, BuildSpec};
+use crate::backend::Backend;
 use crate::compose::{self, Project};
 
 /// What an ECS deploy needs: the engine that builds images, AWS, and the
@@ -382,24 +382,17 @@ impl Ecs {
     /// Builds the service's image tagged `tag` (or takes the one it names).
     async fn image(&self, project: &Project, name: &str, tag: &str) -> Result<String, Error> {
         let service = &project.services[name];
-        let Some(build) = &service.build else {
+        // The same build as the Docker target's (options, secrets); args
+        // without a value are left out.
+        let Some((spec, options)) =
+            crate::plan::build_spec(service, tag, BTreeMap::new(), |_| None)
+        else {
             return service.image.clone().ok_or_else(|| {
                 Error::Refused(vec![format!("services.{name}: neither build nor image")])
             });
         };
-        let spec = BuildSpec {
-            context: build.context.clone(),
-            dockerfile: build.dockerfile.clone(),
-            args: build
-                .args
-                .iter()
-                .filter_map(|(k, v)| Some((k.clone(), v.clone()?)))
-                .collect(),
-            tag: tag.to_owned(),
-            labels: BTreeMap::new(),
-        };
         self.backend
-            .build_image(&spec)
+            .build_image_with(&spec, &options)
             .await
             .map_err(|e| Error::Image {
                 service: name.into(),

@@ -67,7 +67,7 @@ fn a_bad_file_gives_every_problem_located() {
 
 #[test]
 fn json_carries_file_line_column_and_field() {
-    let out = validate(&["--json"], &[corpus("bad/udp-port.yaml")]);
+    let out = validate(&["--json"], &[corpus("bad/ports-refused.yaml")]);
     assert_eq!(out.status.code(), Some(1));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON report");
     let diagnostics = report[0]["diagnostics"].as_array().expect("diagnostics");
@@ -104,4 +104,37 @@ fn state_machines_and_compose_files_together() {
         stdout.contains("mounts volume good_dbdata:/var/lib/postgresql/data"),
         "{stdout}"
     );
+}
+
+/// Fields Compose honours on a plain engine validate, and the plan says
+/// why a service deploys stop-first: a read-write data folder, another
+/// network mode; merge keys inside merged anchors are applied.
+#[test]
+fn host_fields_and_nested_merge_keys_validate_with_their_strategy() {
+    let cases = [
+        ("good/nested-anchors.yaml", "project good: 41 service(s)"),
+        (
+            "good/bind-data.yaml",
+            "  postgres: image postgres:16; ports 127.0.0.1:5432->5432; 1 replica(s), stop-first (it bind-mounts a directory read-write)",
+        ),
+        (
+            "good/network-modes.yaml",
+            "  edge: image edge:1; network_mode host; 1 replica(s), stop-first (network_mode host: it binds the host's ports itself",
+        ),
+        (
+            "good/host-fields.yaml",
+            "  api: image api:1; ports *:8080->80; 2 replica(s), blue/green behind windlass's proxy",
+        ),
+    ];
+    for (file, line) in cases {
+        let out = validate(&[], &[corpus(file)]);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{file}: {stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(stdout.contains(line), "{file}: {stdout}");
+    }
 }

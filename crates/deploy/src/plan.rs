@@ -8,9 +8,13 @@ use crate::backend::{
     self, BuildOptions, BuildSpec, ContainerSpec, ExposedPort, FileMount, Healthcheck, LogConfig,
     Mount, RestartPolicy, Ulimit, VolumeSpec,
 };
-use crate::compose::{self, MountKind, Protocol, Restart, Service};
+use crate::compose::{self, MountKind, NetworkMode, Protocol, Restart, Service};
 use crate::probe::{Check, WaitConfig};
 use windlass_store::releases::{Installation, ServiceKey};
+
+mod host;
+
+pub(crate) use host::volumes_from;
 
 /// The container for replica `replica` of `release` of service `key` of
 /// `installation`, running `image` (a reference pinned by the deploy,
@@ -50,6 +54,10 @@ pub fn container_spec(
     ] {
         env.entry(key.to_owned()).or_insert(value);
     }
+    let own_namespace = !matches!(
+        service.network_mode,
+        Some(NetworkMode::Service(_) | NetworkMode::Container(_))
+    );
     let healthcheck = service
         .healthcheck
         .as_ref()
@@ -72,6 +80,8 @@ pub fn container_spec(
         image: image.into(),
         command: service.command.clone(),
         env,
+        // Another network mode has no bridge to publish on: the container
+        // binds the host's ports (host) or has none of its own.
         ports: container_ports(service, Protocol::Tcp),
         udp_ports: container_ports(service, Protocol::Udp),
         labels,
@@ -81,7 +91,12 @@ pub fn container_spec(
         // networks after it is created (see `workflow::steps::join_networks`),
         // so that their names can move between releases without touching
         // the port the proxy uses.
-        network: None,
+        // Another service's namespace is its live container's, which the
+        // target finds when it creates the container.
+        network: match &service.network_mode {
+            None | Some(NetworkMode::Bridge | NetworkMode::Service(_)) => None,
+            Some(mode) => Some(mode.to_string()),
+        },
         init: service.init.unwrap_or(false),
         stop_grace_period: service.stop_grace_period,
         health_start_interval: service.healthcheck.as_ref().and_then(|h| h.start_interval),
@@ -121,9 +136,11 @@ pub fn container_spec(
             driver: l.driver.clone().unwrap_or_else(|| "json-file".into()),
             options: l.options.clone(),
         }),
+        // Docker refuses exposed ports in another container's namespace.
         expose: service
             .expose
             .iter()
+            .filter(|_| own_namespace)
             .map(|e| ExposedPort {
                 port: e.port,
                 udp: e.protocol == Protocol::Udp,
@@ -146,13 +163,16 @@ pub fn container_spec(
         mem_limit: service.mem_limit,
         cpus: service.cpus,
         pids_limit: service.pids_limit,
+        host: host::host_settings(service),
     }
 }
 
-/// The service's `volumes` and `tmpfs` as mounts.
 /// The container ports of `protocol` the service's proxies carry traffic
 /// to (and, for TCP, the one its health probe looks at), each once.
 pub(crate) fn container_ports(service: &Service, protocol: Protocol) -> Vec<u16> {
+    if !service.bridged() {
+        return Vec::new();
+    }
     let mut ports: Vec<u16> = service
         .published_ports()
         .iter()
@@ -167,6 +187,7 @@ pub(crate) fn container_ports(service: &Service, protocol: Protocol) -> Vec<u16>
     ports
 }
 
+/// The service's `volumes` and `tmpfs` as mounts.
 fn mounts(service: &Service) -> Vec<Mount> {
     let volumes = service.volumes.iter().map(|v| Mount {
         kind: match v.kind {

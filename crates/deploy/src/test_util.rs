@@ -337,6 +337,15 @@ impl Backend for FakeBackend {
         self.call("ensure_network", name).map(drop)
     }
 
+    async fn ensure_network_with(
+        &self,
+        name: &str,
+        _labels: &BTreeMap<String, String>,
+        _options: &crate::backend::NetworkOptions,
+    ) -> Result<(), Error> {
+        self.call("ensure_network", name).map(drop)
+    }
+
     async fn remove_volume(&self, name: &str) -> Result<(), Error> {
         self.call("remove_volume", name)?.volumes.remove(name);
         Ok(())

@@ -33,7 +33,7 @@ use create::create_body;
 
 use super::{
     split_reference, Backend, BuildOptions, BuildSpec, Container, ContainerSpec, Error,
-    FileContent, Health, Note, RegistryAuth, RunState, VolumeSpec,
+    FileContent, Health, NetworkOptions, Note, RegistryAuth, RunState, VolumeSpec,
 };
 
 /// The Docker engine on this host.
@@ -733,6 +733,16 @@ impl Backend for Docker {
         name: &str,
         labels: &BTreeMap<String, String>,
     ) -> Result<(), Error> {
+        self.ensure_network_with(name, labels, &NetworkOptions::default())
+            .await
+    }
+
+    async fn ensure_network_with(
+        &self,
+        name: &str,
+        labels: &BTreeMap<String, String>,
+        options: &NetworkOptions,
+    ) -> Result<(), Error> {
         let _one_at_a_time = self.networks.lock().await;
         match self.client.inspect_network(name, None).await {
             Ok(_) => return Ok(()),
@@ -743,6 +753,12 @@ impl Backend for Docker {
             name: name.to_owned(),
             driver: Some("bridge".into()),
             labels: Some(labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
+            internal: options.internal.then_some(true),
+            attachable: options.attachable.then_some(true),
+            enable_ipv6: options.enable_ipv6.then_some(true),
+            options: (!options.driver_opts.is_empty())
+                .then(|| options.driver_opts.clone().into_iter().collect()),
+            ipam: ipam(options),
             ..Default::default()
         };
         match self.client.create_network(request).await {
@@ -751,6 +767,33 @@ impl Backend for Docker {
             Err(err) => Err(engine("create network", name)(err)),
         }
     }
+}
+
+/// A network's address pools as the engine takes them; `None` leaves the
+/// engine's defaults.
+fn ipam(options: &NetworkOptions) -> Option<bollard::models::Ipam> {
+    if options.ipam_driver.is_none() && options.pools.is_empty() && options.ipam_options.is_empty()
+    {
+        return None;
+    }
+    Some(bollard::models::Ipam {
+        driver: options.ipam_driver.clone(),
+        config: Some(
+            options
+                .pools
+                .iter()
+                .map(|pool| bollard::models::IpamConfig {
+                    subnet: pool.subnet.clone(),
+                    ip_range: pool.ip_range.clone(),
+                    gateway: pool.gateway.clone(),
+                    auxiliary_addresses: (!pool.aux_addresses.is_empty())
+                        .then(|| pool.aux_addresses.clone().into_iter().collect()),
+                })
+                .collect(),
+        ),
+        options: (!options.ipam_options.is_empty())
+            .then(|| options.ipam_options.clone().into_iter().collect()),
+    })
 }
 
 /// `2026-12-07T04:32:49.123456789Z` in milliseconds since the epoch;

@@ -4,6 +4,9 @@
 //! Engine API; `crate::test_util` holds an in-memory fake.
 
 pub mod docker;
+mod host;
+
+pub use host::{Blkio, DeviceMapping, DeviceRequest, HostSettings};
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -155,6 +158,30 @@ pub struct VolumeSpec {
     pub external: bool,
 }
 
+/// Settings of a bridge network windlass creates, as Compose's top-level
+/// `networks` give them; the default is the engine's plain bridge.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NetworkOptions {
+    /// No route out: containers on it reach only each other.
+    pub internal: bool,
+    pub attachable: bool,
+    pub enable_ipv6: bool,
+    pub driver_opts: BTreeMap<String, String>,
+    /// The IPAM driver; the engine's `default` when `None`.
+    pub ipam_driver: Option<String>,
+    pub ipam_options: BTreeMap<String, String>,
+    pub pools: Vec<IpamPool>,
+}
+
+/// An address pool of a network.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct IpamPool {
+    pub subnet: Option<String>,
+    pub ip_range: Option<String>,
+    pub gateway: Option<String>,
+    pub aux_addresses: BTreeMap<String, String>,
+}
+
 /// A filesystem mounted into a container.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Mount {
@@ -293,6 +320,8 @@ pub struct ContainerSpec {
     pub mem_limit: Option<u64>,
     pub cpus: Option<f64>,
     pub pids_limit: Option<i64>,
+    /// Resource controls, devices and namespaces beyond the above.
+    pub host: HostSettings,
 }
 
 /// Whether a container runs.
@@ -465,6 +494,23 @@ pub trait Backend: Send + Sync {
         name: &str,
         labels: &BTreeMap<String, String>,
     ) -> Result<(), Error>;
+    /// Creates a bridge network with Compose's settings unless it exists. A
+    /// backend that has none of them refuses anything but the defaults.
+    async fn ensure_network_with(
+        &self,
+        name: &str,
+        labels: &BTreeMap<String, String>,
+        options: &NetworkOptions,
+    ) -> Result<(), Error> {
+        if *options != NetworkOptions::default() {
+            return Err(Error::Engine {
+                operation: "create network",
+                name: name.to_owned(),
+                message: "this backend creates plain bridge networks only (no internal, ipam, driver_opts, attachable or enable_ipv6)".into(),
+            });
+        }
+        self.ensure_network(name, labels).await
+    }
 }
 
 /// Splits `repo:tag` (the tag defaults to `latest`); a port in the registry

@@ -392,7 +392,47 @@ fn service(
     }
     let mut service = typed::<Service>(&Value::Mapping(fields), &at, report)?;
     read_env_files(&mut service, &at, env, report);
+    read_label_files(&mut service, &at, env, report);
     Some(service)
+}
+
+/// Puts `label_file` entries under `labels`, which overrides them.
+fn read_label_files(
+    service: &mut Service,
+    at: &FieldPath,
+    env: &BTreeMap<String, String>,
+    report: &mut Report,
+) {
+    let mut labels = BTreeMap::new();
+    for (i, file) in service.label_file.iter().enumerate() {
+        let path = Path::new(file);
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(err) => {
+                report.error(
+                    &at.key("label_file").index(i),
+                    format!(
+                        "cannot read {}: {err}; create it or fix the path",
+                        path.display()
+                    ),
+                );
+                continue;
+            }
+        };
+        let lookup = |name: &str| env.get(name).cloned();
+        match dotenv::parse(&text, &lookup) {
+            Ok(vars) => labels.extend(vars),
+            Err(err) => report.at(
+                path,
+                err.line,
+                1,
+                &at.key("label_file").index(i).to_string(),
+                err.message,
+            ),
+        }
+    }
+    labels.append(&mut service.labels);
+    service.labels = labels;
 }
 
 /// Refuses the fields of long-syntax `volumes` and `env_file` entries that

@@ -63,55 +63,53 @@ pub const SERVICE: &[&str] = &[
     "mem_limit",
     "cpus",
     "pids_limit",
+    "network_mode",
+    "scale",
+    "attach",
+    "develop",
+    "devices",
+    "device_cgroup_rules",
+    "gpus",
+    "cgroup",
+    "cgroup_parent",
+    "ipc",
+    "pid",
+    "uts",
+    "userns_mode",
+    "isolation",
+    "runtime",
+    "oom_score_adj",
+    "oom_kill_disable",
+    "mem_reservation",
+    "memswap_limit",
+    "mem_swappiness",
+    "cpu_shares",
+    "cpu_period",
+    "cpu_quota",
+    "cpu_rt_runtime",
+    "cpu_rt_period",
+    "cpuset",
+    "blkio_config",
+    "storage_opt",
+    "label_file",
+    "volumes_from",
+    "links",
+    "external_links",
     "x-windlass",
 ];
 
-const OWN_NETWORK: &str = "windlass gives every container its own network namespace on Docker's bridge, published on 127.0.0.1 for its proxy, and joins it to the service's `networks`";
-const RESOURCES: &str = "windlass passes `mem_limit`, `cpus` and `pids_limit` to the engine and no other resource control: use those, or leave the engine's defaults";
+const WINDOWS: &str = "it is a Windows engine's setting (a Linux engine refuses it): use `cpus` or `deploy.resources.limits.cpus`";
 const SESSION: &str = "windlass's BuildKit session serves the build's secrets, not SSH forwarding: fetch private sources before the build (or pass a token in `build.secrets`), or build the image yourself and name it in `image`";
-const DEVICES: &str = "windlass does not give containers host devices or other runtimes: run such a service outside windlass";
 
 /// Service fields windlass refuses, with why and what to use instead.
 pub const SERVICE_REFUSED: &[(&str, &str)] = &[
     ("extends", "windlass does not read `extends`: share settings with YAML anchors and merge keys (`<<: *base`) or split files with `include`"),
-    ("develop", "`develop` drives `docker compose watch` on a developer's machine; windlass deploys releases: leave it to an override file you do not deploy"),
-    ("scale", "use `deploy.replicas`: windlass starts that many replicas behind its proxy"),
-    ("network_mode", OWN_NETWORK),
-    ("links", "links are a legacy of the default bridge: put both services on a network under `networks`, where they find each other by service name"),
-    ("external_links", "put the service on the other project's network (declared `external: true`) and use the container's name there"),
-    ("volumes_from", "share data through a named volume mounted in both services"),
-    ("ipc", OWN_NETWORK),
-    ("pid", OWN_NETWORK),
-    ("uts", OWN_NETWORK),
-    ("userns_mode", OWN_NETWORK),
     ("mac_address", "a fixed MAC address cannot be shared by the old and new release during a switch"),
-    ("cgroup", RESOURCES),
-    ("cgroup_parent", RESOURCES),
-    ("blkio_config", RESOURCES),
-    ("cpu_count", RESOURCES),
-    ("cpu_percent", RESOURCES),
-    ("cpu_shares", RESOURCES),
-    ("cpu_period", RESOURCES),
-    ("cpu_quota", RESOURCES),
-    ("cpu_rt_runtime", RESOURCES),
-    ("cpu_rt_period", RESOURCES),
-    ("cpuset", RESOURCES),
-    ("mem_reservation", RESOURCES),
-    ("mem_swappiness", RESOURCES),
-    ("memswap_limit", RESOURCES),
-    ("oom_kill_disable", RESOURCES),
-    ("oom_score_adj", RESOURCES),
-    ("storage_opt", RESOURCES),
-    ("devices", DEVICES),
-    ("device_cgroup_rules", DEVICES),
-    ("gpus", DEVICES),
-    ("runtime", DEVICES),
-    ("isolation", DEVICES),
+    ("cpu_count", WINDOWS),
+    ("cpu_percent", WINDOWS),
     ("credential_spec", "credential specs are for Windows containers, which windlass does not run"),
-    ("attach", "windlass never attaches to a container's output; read it with `windlass logs`"),
     ("pull_refresh_after", "use `pull_policy: every_DURATION` (`every_12h`), which windlass reads as Compose does"),
     ("annotations", "the engine on this host (API 1.41) has no container annotations: use `labels`"),
-    ("label_file", "write the labels under `labels`"),
     ("post_start", "use an `x-windlass.hooks` command, which runs in the new release before the switch"),
     ("pre_stop", "use an `x-windlass.hooks` command after the switch, or handle SIGTERM (`stop_signal`) in the service"),
     ("provider", "windlass deploys containers only: run the provider's service yourself"),
@@ -122,8 +120,6 @@ pub const SERVICE_REFUSED: &[(&str, &str)] = &[
 /// Fields inside a service's mappings that windlass refuses, by the key
 /// that holds them.
 pub const NESTED_REFUSED: &[(&str, &str, &str)] = &[
-    ("deploy", "resources", "use the service's `mem_limit`, `cpus` and `pids_limit`"),
-    ("deploy", "restart_policy", "use the service's `restart`"),
     ("deploy", "placement", "windlass deploys to one engine: there is nowhere else to place a replica"),
     ("deploy", "endpoint_mode", "windlass's proxy is the service's one address: remove `endpoint_mode`"),
     ("deploy", "labels", "put the labels on the containers with the service's `labels`"),
@@ -162,12 +158,7 @@ pub const ENV_FILE_REFUSED: &[(&str, &str)] = &[(
 
 /// Fields of a top-level network windlass refuses.
 pub const NETWORK_REFUSED: &[(&str, &str)] = &[
-    ("ipam", "windlass creates bridge networks with the engine's address pools: remove `ipam`"),
-    ("internal", "windlass creates plain bridge networks: remove `internal`, or make the network yourself and declare it `external: true`"),
-    ("attachable", "`attachable` is for swarm overlay networks"),
-    ("enable_ipv6", "windlass creates IPv4 bridge networks: make an IPv6 network yourself and declare it `external: true`"),
-    ("enable_ipv4", "windlass creates IPv4 bridge networks: make the network yourself and declare it `external: true`"),
-    ("driver_opts", "windlass creates bridge networks with the driver's defaults: make the network yourself and declare it `external: true`"),
+    ("enable_ipv4", "the engine on this host (API 1.41) always gives a bridge network IPv4 addresses: remove `enable_ipv4`"),
 ];
 
 /// Fields of a service's entry under `networks` windlass refuses.

@@ -24,6 +24,49 @@ const KEY_VALUE_LISTS: &[&str] = &[
     "extra_hosts",
 ];
 
+/// Applies YAML merge keys (`<<: *base`, `<<: [*a, *b]`): a key of the
+/// mapping wins over the merged ones, an earlier merged mapping over a
+/// later. A merged mapping's own merge keys are applied first, so that an
+/// anchor holding `<<` can be merged again (serde_norway's
+/// `apply_merge` leaves the inner `<<` behind).
+pub fn apply_merge_keys(value: &mut Value) -> Result<(), String> {
+    match value {
+        Value::Mapping(mapping) => {
+            if let Some(merged) = mapping.remove("<<") {
+                let sources = match merged {
+                    Value::Sequence(sources) => sources,
+                    one => vec![one],
+                };
+                for mut source in sources {
+                    apply_merge_keys(&mut source)?;
+                    let Value::Mapping(source) = source else {
+                        return Err(format!(
+                            "`<<` merges mappings (an anchor like `*base`), found {}",
+                            super::read::kind(&source)
+                        ));
+                    };
+                    for (key, value) in source {
+                        if !mapping.contains_key(&key) {
+                            mapping.insert(key, value);
+                        }
+                    }
+                }
+            }
+            for (_, value) in mapping.iter_mut() {
+                apply_merge_keys(value)?;
+            }
+        }
+        Value::Sequence(items) => {
+            for item in items {
+                apply_merge_keys(item)?;
+            }
+        }
+        Value::Tagged(tagged) => apply_merge_keys(&mut tagged.value)?,
+        _ => {}
+    }
+    Ok(())
+}
+
 /// Merges `over` into `base` for a whole file.
 pub fn merge_files(base: &mut Value, over: Value) {
     let (Value::Mapping(base), Value::Mapping(over)) = (&mut *base, &over) else {
@@ -248,6 +291,26 @@ mod tests {
             "services:\n  web:\n    image: b\n    command: [c]\n    ports: ['80', '443', '8080']\n    environment: {A: '1', B: 3}\n    volumes: ['data:/data', './y:/x']\n    depends_on: {db: {condition: service_started}, cache: {condition: service_healthy}}\n    healthcheck: {test: [CMD, b], interval: 1s}\n",
         );
         assert_eq!(base, expected);
+    }
+
+    #[test]
+    fn merge_keys_inside_merged_anchors_are_applied() {
+        let mut value = yaml(
+            "x-a: &a {image: a, restart: always}\nx-b: &b {<<: *a, user: app}\nx-c: &c {<<: [*b], init: true}\nservices:\n  web:\n    <<: *c\n    image: web\n",
+        );
+        apply_merge_keys(&mut value).expect("merges");
+        assert_eq!(
+            value["services"]["web"],
+            yaml("{image: web, init: true, user: app, restart: always}")
+        );
+        // An earlier merged mapping wins whole, its own merges included:
+        // `k` comes from c (merged into a), not from b.
+        let mut value =
+            yaml("x-c: &c {k: c}\nx-a: &a {<<: *c}\nx-b: &b {k: b}\nweb: {<<: [*a, *b]}\n");
+        apply_merge_keys(&mut value).expect("merges");
+        assert_eq!(value["web"], yaml("{k: c}"));
+        let mut scalar = yaml("services:\n  web:\n    <<: 3\n");
+        assert!(apply_merge_keys(&mut scalar).is_err());
     }
 
     #[test]

@@ -19,6 +19,7 @@ mod ecs;
 mod fields;
 mod fingerprint;
 mod hooks;
+mod host;
 mod include;
 mod interpolate;
 mod locate;
@@ -30,8 +31,10 @@ mod pinned;
 mod pull_policy;
 mod read;
 mod resolve;
+mod resources;
 mod rules;
 mod runtime;
+mod settle;
 mod summary;
 mod typed;
 mod values;
@@ -46,13 +49,18 @@ use indexmap::IndexMap;
 pub use diagnostic::{Diagnostic, Location, Severity};
 pub use ecs::{Ecs, LambdaHooks};
 pub use hooks::check_state;
+pub use host::{CgroupNamespace, Link, NetworkMode, VolumesFrom, VolumesSource};
 pub use locate::{FieldPath, Segment};
 pub use model::{
-    Build, Deploy, FailureAction, Healthcheck, Network, Order, Service, ServiceNetwork,
-    ServiceNetworks, UpdateConfig,
+    Build, Deploy, FailureAction, Healthcheck, Ipam, IpamPool, Network, Order, Service,
+    ServiceNetwork, ServiceNetworks, UpdateConfig,
 };
 pub use mounts::{FileContent, FileRef, FileSource, MountKind, ServiceVolume, Volume};
 pub use pull_policy::PullPolicy;
+pub use resources::{
+    BlkioConfig, Device, DeviceCount, DeviceRequest, Limits, Reservations, Resources,
+    RestartCondition, RestartPolicy, Throttle, WeightDevice,
+};
 pub use runtime::{Condition, Dependency, EnvFile, Exposed, ExtraHost, Logging, Restart, Ulimit};
 pub use summary::Strategy;
 pub use values::{Port, PortMode, Protocol};
@@ -189,7 +197,12 @@ impl PublishedPort {
 impl Service {
     /// The container port windlass's health probes look at: `x-windlass.port`,
     /// else the first published TCP port's.
+    /// None in another network mode than the bridge, where nothing is
+    /// published.
     pub fn routed_port(&self) -> Option<u16> {
+        if !self.bridged() {
+            return None;
+        }
         self.windlass.port.or_else(|| {
             self.ports
                 .iter()
@@ -205,7 +218,12 @@ impl Service {
     /// port and `x-windlass` judges HTTP (a `health.http` probe, 5xx or
     /// latency rollback triggers); else TCP ports are carried byte for byte
     /// and UDP ports datagram by datagram.
+    /// None in another network mode than the bridge, where no proxy can
+    /// sit in front of the container.
     pub fn published_ports(&self) -> Vec<PublishedPort> {
+        if !self.bridged() {
+            return Vec::new();
+        }
         let routed = self.routed_port();
         let windlass = &self.windlass;
         let windlass_http = windlass.health.http.is_some()
@@ -253,13 +271,27 @@ impl Service {
 
     /// Whether windlass's proxies serve the service: it publishes a port.
     pub fn has_proxy(&self) -> bool {
-        !self.ports.is_empty() || (self.windlass.address.is_some() && self.routed_port().is_some())
+        self.bridged()
+            && (!self.ports.is_empty()
+                || (self.windlass.address.is_some() && self.routed_port().is_some()))
+    }
+
+    /// Whether the container has a namespace of its own on Docker's
+    /// bridge (no `network_mode`, or `bridge`), where ports are published.
+    pub fn bridged(&self) -> bool {
+        self.network_mode
+            .as_ref()
+            .is_none_or(NetworkMode::is_bridge)
     }
 
     /// The Compose networks the service joins, by key: those it lists,
     /// else the app's `default` network, as Compose does (services that
     /// list none find each other by name there).
+    /// A service with a `network_mode` joins none.
     pub fn joined_networks(&self) -> Vec<(String, ServiceNetwork)> {
+        if self.network_mode.is_some() {
+            return Vec::new();
+        }
         if self.networks.0.is_empty() {
             return vec![(DEFAULT_NETWORK.to_owned(), ServiceNetwork::default())];
         }
@@ -271,23 +303,38 @@ impl Service {
     }
 
     /// Why no two containers of the service may run at once, if so: such a
-    /// service is deployed stop-first. A fixed `container_name`, a named
-    /// volume mounted read-write (two databases on one data folder), or
-    /// `x-windlass: {exclusive: true}`.
+    /// service is deployed stop-first. A fixed `container_name`, a network
+    /// mode other than the bridge, a directory mounted read-write (a named
+    /// volume or a bind mount: two databases on one data folder corrupt
+    /// it) unless `x-windlass.shared_mounts` says the service can share
+    /// it, or `x-windlass: {exclusive: true}`. Read-only mounts, single
+    /// files, anonymous volumes and tmpfs are each container's own or safe.
     pub fn must_run_alone(&self) -> Option<&'static str> {
         if self.container_name.is_some() {
-            Some("its container_name allows one container only")
-        } else if self
-            .volumes
-            .iter()
-            .any(|v| v.kind == MountKind::Volume && v.source.is_some() && !v.read_only)
-        {
-            Some("it mounts a named volume read-write")
-        } else if self.windlass.exclusive {
-            Some("x-windlass.exclusive is set")
-        } else {
-            None
+            return Some("its container_name allows one container only");
         }
+        if let Some(why) = self.network_mode.as_ref().and_then(NetworkMode::why_alone) {
+            return Some(why);
+        }
+        let shared = |kind: MountKind| {
+            self.volumes
+                .iter()
+                .any(|v| v.kind == kind && v.source.is_some() && !v.read_only && !v.single_file)
+        };
+        if !self.windlass.shared_mounts {
+            if shared(MountKind::Volume) {
+                return Some("it mounts a named volume read-write");
+            }
+            if shared(MountKind::Bind) {
+                return Some("it bind-mounts a directory read-write");
+            }
+            if self.volumes_from.iter().any(|v| !v.read_only) {
+                return Some("it mounts another container's volumes read-write (volumes_from)");
+            }
+        }
+        self.windlass
+            .exclusive
+            .then_some("x-windlass.exclusive is set")
     }
 }
 

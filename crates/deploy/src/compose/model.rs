@@ -12,8 +12,10 @@ use serde::de;
 use serde::Deserialize;
 use std::fmt;
 
+use super::host::{self, CgroupNamespace, Link, NetworkMode, VolumesFrom};
 use super::mounts::{self, FileRef, ServiceVolume};
 use super::pull_policy::PullPolicy;
+use super::resources::{self, BlkioConfig, Device, DeviceRequest, Resources, RestartPolicy};
 use super::runtime::{self, Dependency, EnvFile, Exposed, ExtraHost, Logging, Restart, Ulimit};
 use super::values::{self, visitor, Port};
 use super::windlass::Windlass;
@@ -92,7 +94,9 @@ pub struct Service {
     /// Bytes of `/dev/shm`.
     #[serde(default, deserialize_with = "values::optional_bytes")]
     pub shm_size: Option<u64>,
-    /// `os/arch[/variant]`; the engine must run it natively.
+    /// `os/arch[/variant]`; the engine must run it natively. Empty (after
+    /// interpolation) is unset.
+    #[serde(default, deserialize_with = "host::optional_non_empty")]
     pub platform: Option<String>,
     #[serde(default)]
     pub stdin_open: bool,
@@ -127,6 +131,74 @@ pub struct Service {
     #[serde(default, deserialize_with = "values::optional_float")]
     pub cpus: Option<f64>,
     pub pids_limit: Option<i64>,
+    /// Whose network namespace the containers run in; the bridge unless
+    /// given. Any other mode deploys stop-first with no proxy.
+    pub network_mode: Option<NetworkMode>,
+    /// Replicas, as `deploy.replicas` (which wins when both agree).
+    pub scale: Option<u32>,
+    /// Whether `docker compose up` shows the service's output; windlass
+    /// never attaches, so it has no effect.
+    pub attach: Option<bool>,
+    /// `docker compose watch`'s settings: no effect on a deploy, as on `up`.
+    pub develop: Option<de::IgnoredAny>,
+    #[serde(default)]
+    pub devices: Vec<Device>,
+    #[serde(default)]
+    pub device_cgroup_rules: Vec<String>,
+    /// Device requests for GPUs (`all`, or a list of requests).
+    #[serde(default, deserialize_with = "resources::gpus")]
+    pub gpus: Vec<DeviceRequest>,
+    pub cgroup: Option<CgroupNamespace>,
+    pub cgroup_parent: Option<String>,
+    pub ipc: Option<String>,
+    pub pid: Option<String>,
+    pub uts: Option<String>,
+    pub userns_mode: Option<String>,
+    /// Only `default` on a Linux engine (the others are Windows').
+    pub isolation: Option<String>,
+    pub runtime: Option<String>,
+    pub oom_score_adj: Option<i64>,
+    #[serde(default)]
+    pub oom_kill_disable: bool,
+    /// Bytes: the container's soft memory limit.
+    #[serde(default, deserialize_with = "values::optional_bytes")]
+    pub mem_reservation: Option<u64>,
+    /// Bytes of memory and swap together; -1 for unlimited swap.
+    #[serde(default, deserialize_with = "host::optional_swap")]
+    pub memswap_limit: Option<i64>,
+    pub mem_swappiness: Option<i64>,
+    pub cpu_shares: Option<i64>,
+    /// Microseconds.
+    #[serde(default, deserialize_with = "host::optional_micros")]
+    pub cpu_period: Option<i64>,
+    /// Microseconds.
+    #[serde(default, deserialize_with = "host::optional_micros")]
+    pub cpu_quota: Option<i64>,
+    /// Microseconds.
+    #[serde(default, deserialize_with = "host::optional_micros")]
+    pub cpu_rt_runtime: Option<i64>,
+    /// Microseconds.
+    #[serde(default, deserialize_with = "host::optional_micros")]
+    pub cpu_rt_period: Option<i64>,
+    /// CPUs the containers may run on, like `0-3` or `0,2`.
+    #[serde(default, deserialize_with = "values::optional_scalar")]
+    pub cpuset: Option<String>,
+    pub blkio_config: Option<BlkioConfig>,
+    #[serde(default, deserialize_with = "values::string_map")]
+    pub storage_opt: BTreeMap<String, String>,
+    /// Files of `KEY=VALUE` labels; `labels` overrides them. Already read
+    /// into `labels` once loaded.
+    #[serde(default, deserialize_with = "values::one_or_many")]
+    pub label_file: Vec<String>,
+    /// Legacy links to services of the file on Docker's default bridge.
+    #[serde(default)]
+    pub links: Vec<Link>,
+    /// Legacy links to containers made outside the file.
+    #[serde(default)]
+    pub external_links: Vec<Link>,
+    /// Other containers whose volumes these mount too.
+    #[serde(default)]
+    pub volumes_from: Vec<VolumesFrom>,
     #[serde(rename = "x-windlass", default)]
     pub windlass: Windlass,
     /// Another service waits for this one to exit 0 (`depends_on` with
@@ -264,6 +336,9 @@ pub struct Deploy {
     pub replicas: Option<u32>,
     pub update_config: Option<UpdateConfig>,
     pub rollback_config: Option<UpdateConfig>,
+    pub resources: Option<Resources>,
+    /// The container's restart policy when the service sets no `restart`.
+    pub restart_policy: Option<RestartPolicy>,
 }
 
 /// `deploy.update_config` and `deploy.rollback_config`.
@@ -305,6 +380,10 @@ pub struct ServiceNetworks(pub IndexMap<String, ServiceNetwork>);
 pub struct ServiceNetwork {
     #[serde(default)]
     pub aliases: Vec<String>,
+    /// The top-level network's settings, filled in once the project is
+    /// checked (the engine's defaults for `default` and undeclared ones).
+    #[serde(skip)]
+    pub options: crate::backend::NetworkOptions,
 }
 
 visitor!(NetworksVisitor -> ServiceNetworks, "a list of network names or a map of name to {aliases}", {
@@ -336,4 +415,38 @@ pub struct Network {
     pub name: Option<String>,
     #[serde(default, deserialize_with = "values::key_values")]
     pub labels: BTreeMap<String, Option<String>>,
+    /// No route out of the network: its containers reach only each other.
+    #[serde(default)]
+    pub internal: bool,
+    /// Containers outside the project may join it.
+    #[serde(default)]
+    pub attachable: bool,
+    #[serde(default)]
+    pub enable_ipv6: bool,
+    #[serde(default, deserialize_with = "values::string_map")]
+    pub driver_opts: BTreeMap<String, String>,
+    /// Address pools; the engine's defaults when absent.
+    pub ipam: Option<Ipam>,
+}
+
+/// `networks.*.ipam`: how the network's addresses are given out.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Ipam {
+    pub driver: Option<String>,
+    #[serde(default)]
+    pub config: Vec<IpamPool>,
+    #[serde(default, deserialize_with = "values::string_map")]
+    pub options: BTreeMap<String, String>,
+}
+
+/// One address pool of a network.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IpamPool {
+    pub subnet: Option<String>,
+    pub ip_range: Option<String>,
+    pub gateway: Option<String>,
+    #[serde(default, deserialize_with = "values::string_map")]
+    pub aux_addresses: BTreeMap<String, String>,
 }

@@ -34,6 +34,9 @@ pub struct ServiceVolume {
     /// Named volume: the engine's volume, resolved from the top-level
     /// `volumes` with the project's name once loaded.
     pub volume: Option<crate::backend::VolumeSpec>,
+    /// Bind: the host path is a file, not a directory (found once loaded;
+    /// a missing path is made a directory by the engine).
+    pub single_file: bool,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -119,6 +122,7 @@ visitor!(VolumeVisitor -> ServiceVolume, VOLUME_SYNTAX, {
             mode: long.tmpfs.as_ref().and_then(|t| t.mode),
             create_host_path: long.bind.is_some_and(|b| b.create_host_path),
             volume: None,
+            single_file: false,
         })
     }
 });

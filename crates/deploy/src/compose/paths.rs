@@ -74,6 +74,17 @@ pub(crate) fn resolve_paths(value: &mut Value, base: &Path, env: &BTreeMap<Strin
                 }
                 _ => {}
             }
+            match service.get_mut("label_file") {
+                Some(Value::String(path)) => *path = fix(path),
+                Some(Value::Sequence(items)) => {
+                    for item in items {
+                        if let Value::String(path) = item {
+                            *path = fix(path);
+                        }
+                    }
+                }
+                _ => {}
+            }
             if let Some(Value::Sequence(volumes)) = service.get_mut("volumes") {
                 for volume in volumes {
                     resolve_volume(volume, &fix);

@@ -177,19 +177,14 @@ fn read_file(
         }
     };
     // A merge brings in the mapping of an anchor as it was written: when
-    // that mapping merges another (`x-defaults: {<<: *base}`), its `<<`
-    // comes in unapplied, so merge again until none is left.
-    for _ in 0..MERGE_DEPTH {
-        if let Err(err) = value.apply_merge() {
-            report.error(
-                &FieldPath::root(),
-                format!("a merge key `<<` cannot be applied: {err}"),
-            );
-            return None;
-        }
-        if !has_merge_key(&value) {
-            break;
-        }
+    // that mapping merges another (`x-defaults: {<<: *base}`), its merges
+    // are applied first (see `apply_merge_keys`).
+    if let Err(err) = super::merge::apply_merge_keys(&mut value) {
+        report.error(
+            &FieldPath::root(),
+            format!("a merge key `<<` cannot be applied: {err}"),
+        );
+        return None;
     }
     if !matches!(value, Value::Mapping(_)) {
         report.at(file, 1, 1, "(top level)", "a Compose file is a mapping with `services` and optionally `name`, `networks`, `volumes`, `secrets`, `configs`, `include`".into());
@@ -211,20 +206,6 @@ fn read_file(
         },
     );
     Some(value)
-}
-
-/// How many levels of merges within merges are applied.
-const MERGE_DEPTH: usize = 16;
-
-fn has_merge_key(value: &Value) -> bool {
-    match value {
-        Value::Mapping(map) => map
-            .iter()
-            .any(|(k, v)| k.as_str() == Some("<<") || has_merge_key(v)),
-        Value::Sequence(items) => items.iter().any(has_merge_key),
-        Value::Tagged(tagged) => has_merge_key(&tagged.value),
-        _ => false,
-    }
 }
 
 /// A YAML node's kind, for messages.

@@ -10,7 +10,30 @@ use super::diagnostic::Report;
 use super::locate::FieldPath;
 use super::mounts::{FileContent, FileSource, MountKind};
 use super::{FileChecks, Project, Service};
-use crate::backend::VolumeSpec;
+use crate::backend::{IpamPool, NetworkOptions, VolumeSpec};
+
+/// A top-level network's settings as the backend creates it.
+fn network_options(network: &super::Network) -> NetworkOptions {
+    let ipam = network.ipam.clone().unwrap_or_default();
+    NetworkOptions {
+        internal: network.internal,
+        attachable: network.attachable,
+        enable_ipv6: network.enable_ipv6,
+        driver_opts: network.driver_opts.clone(),
+        ipam_driver: ipam.driver,
+        ipam_options: ipam.options,
+        pools: ipam
+            .config
+            .into_iter()
+            .map(|pool| IpamPool {
+                subnet: pool.subnet,
+                ip_range: pool.ip_range,
+                gateway: pool.gateway,
+                aux_addresses: pool.aux_addresses,
+            })
+            .collect(),
+    }
+}
 
 /// Fills what a service's mounts need from the top level: the engine's
 /// volume names and settings, and each secret's and config's content.
@@ -22,7 +45,16 @@ pub(crate) fn resolve(
     files: FileChecks,
     report: &mut Report,
 ) {
+    for (key, network) in service.networks.0.iter_mut() {
+        if let Some(declared) = project.networks.get(key).filter(|n| !n.external) {
+            network.options = network_options(declared);
+        }
+    }
     for volume in service.volumes.iter_mut() {
+        if let (MountKind::Bind, Some(source)) = (volume.kind, &volume.source) {
+            // A missing path is made a directory by the engine.
+            volume.single_file = Path::new(source).metadata().is_ok_and(|m| !m.is_dir());
+        }
         let (MountKind::Volume, Some(source)) = (volume.kind, &volume.source) else {
             continue;
         };

@@ -76,9 +76,12 @@ pub(crate) fn check_project(
             report.warning(&FieldPath::of(&[section, key, "name"]), "a name only matters for swarm's store, so windlass does not use it: the file is mounted at the service's target");
         }
     }
+    let names: Vec<String> = project.services.keys().cloned().collect();
+    for (name, service) in project.services.iter_mut() {
+        super::settle::settle(name, service, &names, report);
+    }
     mark_jobs(project, report);
     refuse_cycles(project, report);
-    let names: Vec<String> = project.services.keys().cloned().collect();
     let mut container_names: BTreeMap<String, String> = BTreeMap::new();
     let snapshot = project.clone();
     // Services left out by their profiles are checked too, as Compose

@@ -114,6 +114,9 @@ fn describe(service: &Service, directory: &Path) -> String {
             .collect();
         parts.push(format!("expose {}", exposed.join(", ")));
     }
+    if let Some(mode) = service.network_mode.as_ref().filter(|m| !m.is_bridge()) {
+        parts.push(format!("network_mode {mode}"));
+    }
     let replicas = service.deploy.replicas.unwrap_or(1);
     let (strategy, why) = service.strategy();
     let strategy = match (strategy, service.has_proxy()) {

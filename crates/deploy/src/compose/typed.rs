@@ -100,6 +100,12 @@ const NUMBERS: &[&[&str]] = &[
     &["deploy", "rollback_config", "parallelism"],
     &["healthcheck", "retries"],
     &["pids_limit"],
+    &["scale"],
+    &["oom_score_adj"],
+    &["mem_swappiness"],
+    &["cpu_shares"],
+    &["deploy", "resources", "limits", "pids"],
+    &["blkio_config", "weight"],
     &["x-windlass", "port"],
     &["x-windlass", "retain"],
     &["x-windlass", "rollback_on", "failed_health_checks"],
@@ -110,8 +116,11 @@ const BOOLEANS: &[&[&str]] = &[
     &["tty"],
     &["read_only"],
     &["privileged"],
+    &["attach"],
+    &["oom_kill_disable"],
     &["healthcheck", "disable"],
     &["x-windlass", "exclusive"],
+    &["x-windlass", "shared_mounts"],
 ];
 
 /// Makes numbers and booleans of strings where the field wants one, as

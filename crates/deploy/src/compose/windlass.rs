@@ -34,6 +34,11 @@ pub struct Windlass {
     /// on a volume, a singleton worker): deployed stop-first.
     #[serde(default)]
     pub exclusive: bool,
+    /// The service's read-write mounts are safe for two releases at once
+    /// (it locks its files, or only appends uploads): a named volume or
+    /// bind-mounted directory does not make it deploy stop-first.
+    #[serde(default)]
+    pub shared_mounts: bool,
     /// Push each release's image to the repository `image` names
     /// (`REPO:RELEASE`) and pin the release by the registry's digest. An
     /// image is never pushed unless this says so.

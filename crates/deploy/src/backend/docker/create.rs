@@ -8,12 +8,13 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use bollard::models::{
-    ContainerCreateBody, HealthConfig, HostConfig, HostConfigLogConfig, MountBindOptions,
-    MountTmpfsOptions, MountType, MountVolumeOptions, PortBinding, ResourcesUlimits,
-    RestartPolicyNameEnum,
+    ContainerCreateBody, DeviceMapping, DeviceRequest, HealthConfig, HostConfig,
+    HostConfigCgroupnsModeEnum, HostConfigIsolationEnum, HostConfigLogConfig, MountBindOptions,
+    MountTmpfsOptions, MountType, MountVolumeOptions, PortBinding, ResourcesBlkioWeightDevice,
+    ResourcesUlimits, RestartPolicyNameEnum, ThrottleDevice,
 };
 
-use crate::backend::{ContainerSpec, MountKind, RestartPolicy};
+use crate::backend::{ContainerSpec, HostSettings, MountKind, RestartPolicy};
 
 fn to_nanos(d: Option<Duration>) -> Option<i64> {
     d.map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
@@ -69,6 +70,12 @@ fn mounts(spec: &ContainerSpec, files: &[(String, PathBuf)]) -> Vec<bollard::mod
 }
 
 fn host_config(spec: &ContainerSpec, files: &[(String, PathBuf)]) -> HostConfig {
+    let mut config = common_host_config(spec, files);
+    host_settings(&spec.host, &mut config);
+    config
+}
+
+fn common_host_config(spec: &ContainerSpec, files: &[(String, PathBuf)]) -> HostConfig {
     let non_empty = |v: &Vec<String>| (!v.is_empty()).then(|| v.clone());
     HostConfig {
         init: Some(spec.init),
@@ -195,4 +202,87 @@ pub(super) fn create_body(
         }),
         ..Default::default()
     }
+}
+
+/// The host settings over `config`: what is set replaces the engine's default.
+fn host_settings(host: &HostSettings, config: &mut HostConfig) {
+    let bytes = |b: u64| i64::try_from(b).unwrap_or(i64::MAX);
+    let non_empty = |v: &Vec<String>| (!v.is_empty()).then(|| v.clone());
+    let throttles = |list: &[(String, u64)]| {
+        (!list.is_empty()).then(|| {
+            list.iter()
+                .map(|(path, rate)| ThrottleDevice {
+                    path: Some(path.clone()),
+                    rate: Some(bytes(*rate)),
+                })
+                .collect()
+        })
+    };
+    config.memory_reservation = host.memory_reservation.map(bytes);
+    config.memory_swap = host.memory_swap;
+    config.memory_swappiness = host.memory_swappiness;
+    config.oom_kill_disable = host.oom_kill_disable.then_some(true);
+    config.oom_score_adj = host.oom_score_adj;
+    config.cpu_shares = host.cpu_shares;
+    config.cpu_period = host.cpu_period;
+    config.cpu_quota = host.cpu_quota;
+    config.cpu_realtime_runtime = host.cpu_rt_runtime;
+    config.cpu_realtime_period = host.cpu_rt_period;
+    config.cpuset_cpus = host.cpuset.clone();
+    config.devices = (!host.devices.is_empty()).then(|| {
+        host.devices
+            .iter()
+            .map(|d| DeviceMapping {
+                path_on_host: Some(d.host.clone()),
+                path_in_container: Some(d.container.clone()),
+                cgroup_permissions: Some(d.permissions.clone()),
+            })
+            .collect()
+    });
+    config.device_cgroup_rules = non_empty(&host.device_cgroup_rules);
+    config.device_requests = (!host.device_requests.is_empty()).then(|| {
+        host.device_requests
+            .iter()
+            .map(|r| DeviceRequest {
+                driver: r.driver.clone(),
+                count: r.count,
+                device_ids: (!r.device_ids.is_empty()).then(|| r.device_ids.clone()),
+                capabilities: Some(vec![r.capabilities.clone()]),
+                options: Some(r.options.clone().into_iter().collect()),
+            })
+            .collect()
+    });
+    config.cgroupns_mode = host.cgroupns.as_deref().map(|mode| match mode {
+        "host" => HostConfigCgroupnsModeEnum::HOST,
+        _ => HostConfigCgroupnsModeEnum::PRIVATE,
+    });
+    config.cgroup_parent = host.cgroup_parent.clone();
+    config.ipc_mode = host.ipc.clone();
+    config.pid_mode = host.pid.clone();
+    config.uts_mode = host.uts.clone();
+    config.userns_mode = host.userns_mode.clone();
+    config.runtime = host.runtime.clone();
+    config.isolation = host
+        .isolation
+        .as_deref()
+        .map(|_| HostConfigIsolationEnum::DEFAULT);
+    config.blkio_weight = host.blkio.weight;
+    config.blkio_weight_device = (!host.blkio.weight_device.is_empty()).then(|| {
+        host.blkio
+            .weight_device
+            .iter()
+            .map(|(path, weight)| ResourcesBlkioWeightDevice {
+                path: Some(path.clone()),
+                weight: Some(usize::from(*weight)),
+            })
+            .collect()
+    });
+    config.blkio_device_read_bps = throttles(&host.blkio.read_bps);
+    config.blkio_device_write_bps = throttles(&host.blkio.write_bps);
+    config.blkio_device_read_iops = throttles(&host.blkio.read_iops);
+    config.blkio_device_write_iops = throttles(&host.blkio.write_iops);
+    config.volumes_from = (!host.volumes_from.is_empty()).then(|| host.volumes_from.clone());
+    config.links = (!host.links.is_empty()).then(|| host.links.clone());
+    config.storage_opt =
+        (!host.storage_opt.is_empty()).then(|| host.storage_opt.clone().into_iter().collect());
 }

@@ -8,6 +8,7 @@
 //! loader tests do.
 
 mod go;
+mod host;
 mod service;
 
 use std::collections::BTreeMap;

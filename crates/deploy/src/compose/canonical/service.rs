@@ -10,8 +10,8 @@ use serde_json::{json, Value};
 use super::go::{self, Object};
 use super::Settings;
 use crate::compose::{
-    Build, Deploy, FileRef, Healthcheck, MountKind, Port, Restart, Service, ServiceVolume,
-    UpdateConfig,
+    Build, Deploy, FileRef, Healthcheck, MountKind, Port, PortMode, Restart, Service,
+    ServiceVolume, UpdateConfig,
 };
 
 /// The service's fields, in compose-go's order.
@@ -96,6 +96,7 @@ pub(crate) fn service(service: &Service, settings: &Settings<'_>) -> Value {
             Value::Array(service.volumes.iter().map(volume).collect()),
         )
         .put("working_dir", go::text(service.working_dir.as_deref()));
+    super::host::host_fields(service, &mut out);
     out.value()
 }
 
@@ -268,15 +269,19 @@ fn networks(service: &Service) -> Value {
 }
 
 fn port(port: &Port) -> Value {
+    let mode = match port.mode {
+        PortMode::Host => "host",
+        PortMode::Ingress => "ingress",
+    };
+    let host_ip = port.host_ip.map(|ip| ip.to_string());
     let mut out = Object::default();
-    out.put("mode", json!("ingress"))
-        .put(
-            "host_ip",
-            go::text(port.host_ip.map(|ip| ip.to_string()).as_deref()),
-        )
+    out.put("name", go::text(port.name.as_deref()))
+        .put("mode", json!(mode))
+        .put("host_ip", go::text(host_ip.as_deref()))
         .put("target", json!(port.target))
         .put_some("published", port.published.map(|p| json!(p.to_string())))
-        .put("protocol", json!(port.protocol.to_string()));
+        .put("protocol", json!(port.protocol.to_string()))
+        .put("app_protocol", go::text(port.app_protocol.as_deref()));
     out.value()
 }
 

@@ -36,7 +36,7 @@ services:
   web:
     image: web:1
     command: serve --port 80
-    ports: ['127.0.0.1:8080:80']
+    ports: ['127.0.0.1:8080:80', {target: 81, published: 8081, mode: host, name: admin, app_protocol: http}]
     expose: ['9000/udp']
     environment: [MODE=prod, FROM_ENV, UNSET]
     labels: {tier: front, empty: }
@@ -94,6 +94,12 @@ services:
       target: 80
       published: '8080'
       protocol: tcp
+    - name: admin
+      mode: host
+      target: 81
+      published: '8081'
+      protocol: tcp
+      app_protocol: http
     stop_grace_period: 1.5s
     volumes:
     - type: bind
@@ -175,4 +181,34 @@ fn an_obsolete_external_name_reads_as_compose_reads_it() {
         "{printed}"
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn host_fields_are_printed() {
+    let dir = folder("host");
+    let compose = "
+name: shop
+services:
+  app:
+    image: app:1
+  side:
+    image: side:1
+    network_mode: service:app
+    volumes_from: ['app:ro']
+    devices: [/dev/fuse]
+    cpu_shares: 512
+    mem_reservation: 64m
+    pid: host
+";
+    let printed = print(&dir, compose, Normalize::None, Format::Yaml);
+    for line in [
+        "network_mode: service:app",
+        "- app:ro",
+        "source: /dev/fuse",
+        "cpu_shares: 512",
+        "mem_reservation: '67108864'",
+        "pid: host",
+    ] {
+        assert!(printed.contains(line), "{line}: {printed}");
+    }
 }

@@ -8,12 +8,13 @@ use windlass_asl::Failure;
 use super::health::wait_config;
 use super::pacing::Pacing;
 use super::DockerTarget;
-use crate::backend::{Container, ContainerSpec, Error, RunState};
-use crate::compose::{Order, ServiceNetwork};
+use crate::backend::{Container, ContainerSpec, Error, RunState, RELEASE_LABEL};
+use crate::compose::{NetworkMode, Order, ServiceNetwork, VolumesSource};
 use crate::failures;
 use crate::plan::container_spec;
 use crate::probe;
 use crate::target::{Mode, ReleaseContext, Replicas};
+use windlass_store::releases::ServiceKey;
 
 pub(super) async fn start(
     target: &DockerTarget,
@@ -50,12 +51,14 @@ pub(super) async fn start(
         // them. A rollback starts the stopped release again.
         if let Some(previous) = release.other_previous() {
             tracing::info!(service = %release.service, release = %release.id(), %why, "stop-first");
+            let held = if service.has_proxy() {
+                format!("; the proxy holds traffic until {} is live", release.id())
+            } else {
+                String::new()
+            };
             target.notes.set(
                 &release.key,
-                format!(
-                    "{why}: release {previous} stops first; the proxy holds traffic until {} is live",
-                    release.id()
-                ),
+                format!("{why}: release {previous} stops first{held}"),
             );
             if service.has_proxy() {
                 target
@@ -121,7 +124,7 @@ async fn start_replica(
     replica: u32,
     existing: &[Container],
 ) -> Result<String, Failure> {
-    let spec = container_spec(
+    let mut spec = container_spec(
         target.installation()?,
         &release.key,
         &release.spec,
@@ -130,6 +133,22 @@ async fn start_replica(
         image,
         |k| target.config.env.get(k).cloned(),
     );
+    if let Some(NetworkMode::Service(other)) = &release.spec.network_mode {
+        let id = live_container_of(target, &release.key, other, "network_mode").await?;
+        spec.network = Some(format!("container:{id}"));
+    }
+    for link in &release.spec.links {
+        let id = live_container_of(target, &release.key, &link.target, "links").await?;
+        spec.host.links.push(format!("{id}:{}", link.alias));
+    }
+    for from in &release.spec.volumes_from {
+        if let VolumesSource::Service(other) = &from.source {
+            let id = live_container_of(target, &release.key, other, "volumes_from").await?;
+            spec.host
+                .volumes_from
+                .push(crate::plan::volumes_from(&id, from.read_only));
+        }
+    }
     let found = existing
         .iter()
         .find(|c| c.name.trim_start_matches('/') == spec.name);
@@ -161,6 +180,49 @@ async fn start_replica(
     Ok(id)
 }
 
+/// The container of another service that `network_mode: service:NAME`
+/// joins or `volumes_from` mounts from (`field` says which): NAME's running
+/// replica in its live release, else in its newest release that runs (a
+/// first deploy of both, NAME started a wave before). NAME is a service of
+/// the same app as `of`.
+async fn live_container_of(
+    target: &DockerTarget,
+    of: &ServiceKey,
+    service: &str,
+    field: &str,
+) -> Result<String, Failure> {
+    let key = ServiceKey::new(of.app(), service).map_err(|e| failures::input(e.to_string()))?;
+    let live = target
+        .releases
+        .live(&key)
+        .map_err(failures::store)?
+        .map(|l| l.release);
+    let labels = crate::backend::key_labels(target.installation()?, &key);
+    let found = super::replicas(target.backend.list_containers(&labels).await)?;
+    let release_of = |c: &Container| c.labels.get(RELEASE_LABEL).cloned().unwrap_or_default();
+    let number = |c: &Container| {
+        release_of(c)
+            .trim_start_matches('r')
+            .parse::<u64>()
+            .unwrap_or(0)
+    };
+    let running: Vec<&Container> = found
+        .iter()
+        .filter(|c| c.state == RunState::Running)
+        .collect();
+    running
+        .iter()
+        .find(|c| live.as_deref() == Some(release_of(c).as_str()))
+        .or_else(|| running.iter().max_by_key(|c| number(c)))
+        .map(|c| c.id.clone())
+        .ok_or_else(|| {
+            Failure::new(
+                failures::START,
+                format!("{field} {service}: no container of {service} runs to share; deploy {service} first"),
+            )
+        })
+}
+
 /// The service's Compose networks (those it lists, else the app's
 /// `default`, as Compose does), each by its engine name (see
 /// [`ReleaseContext::networks`]), with its options.
@@ -177,18 +239,19 @@ pub(super) fn networks(release: &ReleaseContext) -> Vec<(String, ServiceNetwork)
 }
 
 /// Attaches a new container to the service's Compose networks, creating
-/// them when missing, without the service's names: only the live release
-/// answers to those (see `live::route_names`).
+/// them when missing (with the top-level network's settings), without the
+/// service's names: only the live release answers to those (see
+/// `live::route_names`).
 pub(super) async fn join_networks(
     target: &DockerTarget,
     release: &ReleaseContext,
     id: &str,
 ) -> Result<(), Failure> {
     let failed = |e: Error| Failure::new(failures::START, e.to_string());
-    for (network, _) in networks(release) {
+    for (network, options) in networks(release) {
         target
             .backend
-            .ensure_network(&network, &BTreeMap::new())
+            .ensure_network_with(&network, &BTreeMap::new(), &options.options)
             .await
             .map_err(failed)?;
         target

@@ -545,6 +545,10 @@ fn refused_fields(task: &Task, service: &Service, refuse: &mut dyn FnMut(&str, S
         "ECS has no domain name setting: remove domainname",
         refuse,
     );
+    set(service.network_mode.is_some(), "network_mode", "an ECS task's network mode is the task definition's networkMode: set x-windlass.ecs.networkMode and remove network_mode", refuse);
+    for field in service.host_fields_set() {
+        refuse(field, "windlass does not map it to an ECS container definition: remove it, or write it in an ECS task definition file (x-windlass.ecs.taskDefinition)".into());
+    }
     if matches!(service.restart, Some(Restart::No | Restart::OnFailure(_))) {
         refuse(
             "restart",

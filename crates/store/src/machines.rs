@@ -320,7 +320,7 @@ impl MachineStore for SqliteStore {
 
     fn delete(&self, arn: &str) -> Result<bool> {
         let mut conn = self.lock();
-        let tx = conn.transaction()?;
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let deleted = tx.execute("DELETE FROM resources WHERE arn = ?1", params![arn])?;
         tx.execute("DELETE FROM tags WHERE arn = ?1", params![arn])?;
         tx.commit()?;
@@ -337,7 +337,7 @@ impl MachineStore for SqliteStore {
 
     fn tag(&self, arn: &str, tags: &[(String, String)]) -> Result<()> {
         let mut conn = self.lock();
-        let tx = conn.transaction()?;
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         for (key, value) in tags {
             tx.execute(
                 "INSERT OR REPLACE INTO tags (arn, key, value) VALUES (?1, ?2, ?3)",
@@ -350,7 +350,7 @@ impl MachineStore for SqliteStore {
 
     fn untag(&self, arn: &str, keys: &[String]) -> Result<()> {
         let mut conn = self.lock();
-        let tx = conn.transaction()?;
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         for key in keys {
             tx.execute(
                 "DELETE FROM tags WHERE arn = ?1 AND key = ?2",

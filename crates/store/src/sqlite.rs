@@ -90,7 +90,7 @@ fn prepare_schema(conn: &mut Connection) -> rusqlite::Result<()> {
     if version >= SCHEMA_VERSION {
         return Ok(());
     }
-    let tx = conn.transaction()?;
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let old_layout: bool = tx.query_row(
         "SELECT count(*) > 0 FROM pragma_table_info('history') WHERE name = 'arn'",
         [],
@@ -197,7 +197,7 @@ const SELECT_RECORD: &str =
 impl Store for SqliteStore {
     fn commit(&self, commits: &[Commit]) -> Result<()> {
         let mut conn = self.lock();
-        let tx = conn.transaction()?;
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         {
             let mut insert_definition = tx
                 .prepare_cached("INSERT OR IGNORE INTO definitions (hash, text) VALUES (?1, ?2)")?;

@@ -64,9 +64,9 @@ impl Agent {
         let mut volumes = BTreeSet::new();
         for service in &services {
             let spec = &project.services[service];
-            networks.extend(spec.networks.0.keys().filter(|n| *n != "default").cloned());
+            networks.extend(spec.joined_networks().into_iter().map(|(key, _)| key));
             // An external network is not the app's to remove.
-            networks.retain(|n| !project.networks.get(n).is_some_and(|n| n.external));
+            networks.retain(|n| !project.network_is_external(n));
             if request.volumes {
                 volumes.extend(
                     crate::plan::volumes(spec)
@@ -76,17 +76,15 @@ impl Agent {
                 );
             }
         }
-        networks.retain(|n| !keep.iter().any(|s| s.networks.0.contains_key(n)));
+        networks.retain(|n| {
+            !keep
+                .iter()
+                .any(|s| s.joined_networks().iter().any(|(key, _)| key == n))
+        });
         // Each by its engine name: this app's (`APP_KEY`), not another's.
         let networks: BTreeSet<String> = networks
             .into_iter()
-            .map(|key| {
-                project
-                    .networks
-                    .get(&key)
-                    .and_then(|n| n.name.clone())
-                    .unwrap_or(key)
-            })
+            .map(|key| project.network_name(&key))
             .collect();
         volumes.retain(|v| {
             !keep

@@ -90,6 +90,27 @@ pub struct Project {
     pub left_out: Vec<String>,
 }
 
+/// The key of the network Compose puts every service on that lists none;
+/// it need not be declared.
+pub const DEFAULT_NETWORK: &str = "default";
+
+impl Project {
+    /// The engine's name of network `key`: its `name` (`PROJECT_KEY` unless
+    /// written, the key of an external one), else `PROJECT_KEY` (the
+    /// `default` network need not be declared).
+    pub fn network_name(&self, key: &str) -> String {
+        self.networks
+            .get(key)
+            .and_then(|n| n.name.clone())
+            .unwrap_or_else(|| format!("{}_{key}", self.project))
+    }
+
+    /// Whether network `key` is an external one (not the app's to remove).
+    pub fn network_is_external(&self, key: &str) -> bool {
+        self.networks.get(key).is_some_and(|n| n.external)
+    }
+}
+
 /// How to read: variables, profiles and project name, as the `docker
 /// compose` command line and environment would give them.
 #[derive(Debug, Clone, Default)]
@@ -261,6 +282,24 @@ impl Service {
         self.network_mode
             .as_ref()
             .is_none_or(NetworkMode::is_bridge)
+    }
+
+    /// The Compose networks the service joins, by key: those it lists,
+    /// else the app's `default` network, as Compose does (services that
+    /// list none find each other by name there).
+    /// A service with a `network_mode` joins none.
+    pub fn joined_networks(&self) -> Vec<(String, ServiceNetwork)> {
+        if self.network_mode.is_some() {
+            return Vec::new();
+        }
+        if self.networks.0.is_empty() {
+            return vec![(DEFAULT_NETWORK.to_owned(), ServiceNetwork::default())];
+        }
+        self.networks
+            .0
+            .iter()
+            .map(|(key, options)| (key.clone(), options.clone()))
+            .collect()
     }
 
     /// Why no two containers of the service may run at once, if so: such a

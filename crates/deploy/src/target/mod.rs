@@ -86,16 +86,11 @@ impl ReleaseContext {
             failures::input(format!("{} has no service {service}", record.compose_file))
         })?;
         let networks = spec
-            .networks
-            .0
-            .keys()
-            .map(|key| {
-                let name = project
-                    .networks
-                    .get(key)
-                    .and_then(|n| n.name.clone())
-                    .unwrap_or_else(|| key.clone());
-                (key.clone(), name)
+            .joined_networks()
+            .into_iter()
+            .map(|(key, _)| {
+                let name = project.network_name(&key);
+                (key, name)
             })
             .collect();
         Ok(ReleaseContext {

@@ -100,7 +100,7 @@ impl SqliteReleases {
         let services =
             serde_json::to_string(&new.services).map_err(|e| Error::Corrupt(e.to_string()))?;
         let mut conn = self.lock();
-        let tx = conn.transaction()?;
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let seq: i64 = tx.query_row(
             "SELECT COALESCE(MAX(seq), 0) + 1 FROM app_releases WHERE app = ?1",
             params![new.app],

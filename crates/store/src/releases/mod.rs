@@ -399,7 +399,7 @@ impl SqliteReleases {
 
 /// [`Releases::try_lock_all`]'s transaction.
 fn take_locks(conn: &mut Connection, locks: &[(Lock, i64)]) -> Result<Option<Lock>> {
-    let tx = conn.transaction()?;
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     for (lock, stale_before_millis) in locks {
         let current = tx
             .query_row(
@@ -495,7 +495,7 @@ fn lock_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Lock> {
 impl Releases for SqliteReleases {
     fn create(&self, new: NewRelease) -> Result<Release> {
         let mut conn = self.lock();
-        let tx = conn.transaction()?;
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let seq: i64 = tx.query_row(
             "SELECT COALESCE(MAX(seq), 0) + 1 FROM releases WHERE service = ?1",
             params![new.service],
@@ -628,7 +628,7 @@ impl Releases for SqliteReleases {
 
     fn set_lives(&self, lives: &[Live]) -> Result<()> {
         let mut conn = self.lock();
-        let tx = conn.transaction()?;
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         for live in lives {
             let upstreams = serde_json::to_string(&live.upstreams)
                 .map_err(|e| Error::Corrupt(e.to_string()))?;

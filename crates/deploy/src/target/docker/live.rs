@@ -153,7 +153,8 @@ async fn route_names(
     live: &ReleaseContext,
     before: Option<&str>,
 ) -> Result<(), Failure> {
-    let named: Vec<(&String, Vec<String>)> = networks(live)
+    let named: Vec<(String, Vec<String>)> = networks(live)
+        .into_iter()
         .map(|(network, options)| {
             let mut names = vec![live.service.clone()];
             names.extend(options.aliases.iter().cloned());

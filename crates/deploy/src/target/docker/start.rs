@@ -223,18 +223,19 @@ async fn live_container_of(
         })
 }
 
-/// The service's Compose networks (Docker's `default` aside), each by its
-/// engine name (see [`ReleaseContext::networks`]).
-pub(super) fn networks(
-    release: &ReleaseContext,
-) -> impl Iterator<Item = (&String, &ServiceNetwork)> {
+/// The service's Compose networks (those it lists, else the app's
+/// `default`, as Compose does), each by its engine name (see
+/// [`ReleaseContext::networks`]), with its options.
+pub(super) fn networks(release: &ReleaseContext) -> Vec<(String, ServiceNetwork)> {
     release
         .spec
-        .networks
-        .0
-        .iter()
-        .filter(|(n, _)| *n != "default")
-        .map(|(key, options)| (release.networks.get(key).unwrap_or(key), options))
+        .joined_networks()
+        .into_iter()
+        .map(|(key, options)| {
+            let name = release.networks.get(&key).cloned().unwrap_or(key);
+            (name, options)
+        })
+        .collect()
 }
 
 /// Attaches a new container to the service's Compose networks, creating
@@ -250,12 +251,12 @@ pub(super) async fn join_networks(
     for (network, options) in networks(release) {
         target
             .backend
-            .ensure_network_with(network, &BTreeMap::new(), &options.options)
+            .ensure_network_with(&network, &BTreeMap::new(), &options.options)
             .await
             .map_err(failed)?;
         target
             .backend
-            .connect_network(network, id, &[])
+            .connect_network(&network, id, &[])
             .await
             .map_err(failed)?;
     }

@@ -159,15 +159,17 @@ fn an_app_and_a_service_rolled_back_from_the_page_serve_their_old_release() {
         &["--agent-state", &state_arg, "--dashboard-rollback"],
     );
     let (web_port, api_port) = (ports.0.to_string(), ports.1.to_string());
+    // The page names a service by its key, APP/SERVICE.
+    let (web, api) = (format!("{APP}/{WEB}"), format!("{APP}/{API}"));
     browser(&[
         "app-rollback",
         &server.url,
         KEY_ID,
         SECRET,
         APP,
-        WEB,
+        &web,
         &web_port,
-        API,
+        &api,
         &api_port,
     ]);
     // web alone moves on to v3 (api is unchanged: it stays on r1).
@@ -177,7 +179,7 @@ fn an_app_and_a_service_rolled_back_from_the_page_serve_their_old_release() {
         &server.url,
         KEY_ID,
         SECRET,
-        WEB,
+        &web,
         &web_port,
         "r3",
     ]);

@@ -328,7 +328,7 @@ def follow_rollback(driver, button_id, want_label):
     dialog_id = "confirm-" + button_id[len("rollback-"):]
     wait(driver, 5, lambda d: d.find_element(By.ID, dialog_id).get_attribute("open") is not None,
          "the confirmation")
-    question = driver.find_element(By.CSS_SELECTOR, f"#{dialog_id} p").text
+    question = driver.find_element(By.ID, dialog_id).find_element(By.TAG_NAME, "p").text
     wait(driver, 10, lambda d: click(d, "confirm-" + button_id), "a click on the confirmation")
     wait(driver, 15, lambda d: "#/execution/" in d.current_url, "the rollback's execution page")
     seen_running = set()

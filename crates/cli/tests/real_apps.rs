@@ -129,9 +129,16 @@ impl Deployed {
     /// `windlass ARGS -f FILE -f test-override.yaml --state STATE` in the
     /// app's folder: whether it succeeded, and what it printed.
     async fn windlass(&self, args: &[&str]) -> (bool, String) {
+        let mut all = args.to_vec();
+        all.extend(["-f", self.app.file, "-f", "test-override.yaml"]);
+        self.run(&all).await
+    }
+
+    /// `windlass ARGS --state STATE`, in the app's folder.
+    async fn run(&self, args: &[&str]) -> (bool, String) {
         let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_windlass"))
             .args(args)
-            .args(["-f", self.app.file, "-f", "test-override.yaml", "--state"])
+            .arg("--state")
             .arg(&self.state)
             .current_dir(&self.dir)
             .output()
@@ -154,21 +161,8 @@ impl Deployed {
 
     /// `windlass rollback --app APP` (no `-f`: the app is named).
     async fn rollback(&self) -> (bool, String) {
-        let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_windlass"))
-            .args(["rollback", "--app", &self.name(), "--state"])
-            .arg(&self.state)
-            .current_dir(&self.dir)
-            .output()
-            .await
-            .expect("run windlass");
-        let text = format!(
-            "windlass rollback of {}: {}\n{}{}",
-            self.name(),
-            output.status,
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
-        (output.status.success(), text)
+        let name = self.name();
+        self.run(&["rollback", "--app", &name]).await
     }
 
     /// GET `path` on the app's published port: status and body.

@@ -1,0 +1,257 @@
+//! windlass's own deploy and rollback executions drawn as the page draws
+//! them: the deploy agent runs them for real (the engine, the runtime and
+//! the built-in app definitions, on the fake backend of
+//! `windlass_deploy::test_util`), and each state's colour folded from the
+//! history the run wrote must be what happened.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use windlass_dashboard::graph;
+use windlass_dashboard::status::{StateSummary, Tracker};
+use windlass_deploy::agent::{Agent, DeployRequest, RollbackRequest};
+use windlass_deploy::test_util::{Behaviour, FakeBackend};
+use windlass_deploy::workflow;
+use windlass_store::memory::MemoryStore;
+use windlass_store::releases::{ServiceKey, SqliteReleases};
+use windlass_store::Store;
+
+struct Rig {
+    agent: Agent,
+    store: Arc<MemoryStore>,
+    backend: Arc<FakeBackend>,
+}
+
+fn rig() -> Rig {
+    let store = Arc::new(MemoryStore::new());
+    let backend = Arc::new(FakeBackend::new());
+    let agent = Agent::new(
+        store.clone(),
+        Arc::new(SqliteReleases::in_memory().expect("releases")),
+        backend.clone(),
+        workflow::Config::default(),
+    );
+    Rig {
+        agent,
+        store,
+        backend,
+    }
+}
+
+/// Two workers (the fake backend's containers serve no HTTP): `api`
+/// starts in a wave after `db`, so the deploy's `Start` Map runs two
+/// iterations, each an inner Map over its wave.
+fn app(version: u32) -> String {
+    format!(
+        "services:\n  db:\n    image: db:{version}\n    x-windlass: {{watch: 0s}}\n  api:\n    image: api:{version}\n    depends_on: [db]\n    x-windlass: {{watch: 0s}}\n"
+    )
+}
+
+impl Rig {
+    async fn deploy(&self, version: u32) -> String {
+        for image in ["db", "api"] {
+            self.backend.add_image(&format!("{image}:{version}"));
+        }
+        let started = self
+            .agent
+            .deploy(DeployRequest {
+                compose_file: "/shop/compose.yaml".into(),
+                compose_text: app(version),
+                by: "test@dash".into(),
+                ..Default::default()
+            })
+            .await
+            .expect("the deploy starts");
+        self.finish(&started[0].execution).await
+    }
+
+    async fn finish(&self, arn: &str) -> String {
+        self.agent.runtime().wait(arn).await.expect("it ends");
+        // The agent frees its locks after the execution's end.
+        for _ in 0..200 {
+            let free = ["db", "api"].iter().all(|s| {
+                let key = ServiceKey::new("shop", *s).expect("a key");
+                self.agent.releases().lock_of(&key).expect("lock").is_none()
+            });
+            if free {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        arn.to_string()
+    }
+
+    /// The image release `r{n}` of `service` runs: the agent tags each
+    /// release's image under its installation's prefix.
+    fn release_image(&self, service: &str, n: u32) -> String {
+        let first = format!("tag_image {service}:1 ");
+        let tagged = self
+            .backend
+            .calls()
+            .into_iter()
+            .find_map(|c| c.strip_prefix(&first).map(str::to_owned))
+            .expect("release r1 was tagged");
+        tagged.replace(":r1", &format!(":r{n}"))
+    }
+
+    /// The execution's status and its history folded as the page folds it.
+    fn fold(&self, arn: &str) -> (String, Tracker) {
+        let record = self.store.execution(arn).expect("read").expect("found");
+        let document: serde_json::Value =
+            serde_json::from_str(&record.definition).expect("a definition");
+        let graph = graph::layout(&document);
+        let mut tracker = Tracker::new(&graph);
+        for event in self.store.history(arn, 1, u64::MAX).expect("history") {
+            tracker.push(&event);
+        }
+        (record.status, tracker)
+    }
+}
+
+/// A node id shortened to its names (`Start/StartWave/WaitHealthy`).
+fn short(id: &str) -> String {
+    id.trim_start_matches("/States/")
+        .replace("/ItemProcessor/States/", "/")
+}
+
+/// Checks every state's colour: those `ran` lists, `not_run` for the rest
+/// (so a state left uncoloured is a difference too).
+fn assert_colours(states: &HashMap<String, StateSummary>, ran: &[(&str, &str)]) {
+    let got: BTreeMap<String, String> = states
+        .iter()
+        .map(|(id, s)| {
+            let status = serde_json::to_value(s.status).expect("a status");
+            (short(id), status.as_str().unwrap_or_default().to_string())
+        })
+        .collect();
+    let mut want: BTreeMap<String, String> = got
+        .keys()
+        .map(|k| (k.clone(), "not_run".to_string()))
+        .collect();
+    for (name, status) in ran {
+        assert!(want.contains_key(*name), "no state {name} in {got:?}");
+        want.insert(name.to_string(), status.to_string());
+    }
+    assert_eq!(got, want);
+}
+
+fn items(states: &HashMap<String, StateSummary>, id: &str) -> (u64, u64, u64, u64) {
+    let i = states[id].items.expect("a Map's items");
+    (i.total, i.started, i.succeeded, i.failed)
+}
+
+/// The deploy of two services in two waves (`db`, then `api` that
+/// depends on it) as windlass's built-in app definition runs it.
+const DEPLOYED: [(&str, &str); 12] = [
+    ("Build", "succeeded"),
+    ("Build/BuildImage", "succeeded"),
+    ("Build/PushWanted", "succeeded"),
+    ("Build/Built", "succeeded"),
+    ("Start", "succeeded"),
+    ("Start/StartWave", "succeeded"),
+    ("Start/StartWave/StartReplicas", "succeeded"),
+    ("Start/StartWave/WaitHealthy", "succeeded"),
+    ("Start/StartWave/Healthy", "succeeded"),
+    ("Switch", "succeeded"),
+    ("Watch", "succeeded"),
+    ("Watch/WatchRelease", "succeeded"),
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deploy_that_succeeds_is_green_where_it_ran() {
+    let rig = rig();
+    rig.agent.resume().await.expect("resume");
+    let arn = rig.deploy(1).await;
+    let (status, tracker) = rig.fold(&arn);
+    assert_eq!(status, "SUCCEEDED");
+    let states = tracker.all();
+    let mut ran = DEPLOYED.to_vec();
+    ran.extend([
+        ("Retire", "succeeded"),
+        ("Retire/RetireRelease", "succeeded"),
+    ]);
+    assert_colours(&states, &ran);
+    // Two waves of one service each: the outer Map ran two iterations, the
+    // inner one (entered once per wave) one each.
+    assert_eq!(items(&states, "/States/Start"), (2, 2, 2, 0));
+    let wave = "/States/Start/ItemProcessor/States/StartWave";
+    assert_eq!(items(&states, wave), (2, 2, 2, 0));
+    assert_eq!(states[wave].entered, 2);
+    assert_eq!(states["/States/Switch"].entered, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deploy_whose_second_wave_fails_shows_the_failure_and_the_rollback() {
+    let rig = rig();
+    rig.agent.resume().await.expect("resume");
+    rig.deploy(1).await;
+    // api's release r2 exits at once: its wait-healthy fails, in the
+    // second iteration of `Start`, after db's wave went well.
+    rig.backend
+        .set_behaviour(&rig.release_image("api", 2), Behaviour::Exits(1));
+    let arn = rig.deploy(2).await;
+    let (status, tracker) = rig.fold(&arn);
+    assert_eq!(status, "FAILED");
+    let states = tracker.all();
+    assert_colours(
+        &states,
+        &[
+            ("Build", "succeeded"),
+            ("Build/BuildImage", "succeeded"),
+            ("Build/PushWanted", "succeeded"),
+            ("Build/Built", "succeeded"),
+            ("Start", "caught"),
+            ("Start/StartWave", "failed"),
+            ("Start/StartWave/StartReplicas", "succeeded"),
+            ("Start/StartWave/WaitHealthy", "failed"),
+            ("Start/StartWave/Healthy", "succeeded"),
+            ("Rollback", "succeeded"),
+            ("Rollback/RollBackRelease", "succeeded"),
+            ("RolledBack", "failed"),
+        ],
+    );
+    assert_eq!(items(&states, "/States/Start"), (2, 2, 1, 1));
+    assert_eq!(items(&states, "/States/Rollback"), (2, 2, 2, 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_app_rollback_is_coloured_where_it_ran() {
+    let rig = rig();
+    rig.agent.resume().await.expect("resume");
+    rig.deploy(1).await;
+    rig.deploy(2).await;
+    let back = rig
+        .agent
+        .rollback(RollbackRequest {
+            service: None,
+            app: None,
+            here: None,
+            release: None,
+            by: "test@dash".into(),
+        })
+        .await
+        .expect("the rollback starts");
+    let arn = rig.finish(&back[0].execution).await;
+    let (status, tracker) = rig.fold(&arn);
+    assert_eq!(status, "SUCCEEDED");
+    let states = tracker.all();
+    // No warm standby answered here: the rollback starts r1 of both
+    // services again, in one wave.
+    assert_colours(
+        &states,
+        &[
+            ("SwitchWarm", "succeeded"),
+            ("WarmStandby", "succeeded"),
+            ("Start", "succeeded"),
+            ("Start/StartWave", "succeeded"),
+            ("Start/StartWave/StartReplicas", "succeeded"),
+            ("Start/StartWave/WaitHealthy", "succeeded"),
+            ("Start/StartWave/Healthy", "succeeded"),
+            ("Switch", "succeeded"),
+            ("Retire", "succeeded"),
+            ("Retire/RetireRelease", "succeeded"),
+        ],
+    );
+    let wave = "/States/Start/ItemProcessor/States/StartWave";
+    assert_eq!(items(&states, wave), (2, 2, 2, 0));
+}

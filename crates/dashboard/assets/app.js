@@ -274,10 +274,9 @@ function recolour(root, states) {
     if (!g) continue;
     g.setAttribute("data-status", summary.status);
     g.setAttribute("class", g.getAttribute("class").replace(/status-\S+/, "status-" + summary.status));
-    if (summary.items) {
-      const badge = g.querySelector("text.kind");
-      badge.textContent = badge.textContent.split(" ")[0] + ` ${summary.items.succeeded}/${summary.items.total || summary.items.started}`;
-    }
+    const badge = g.querySelector("text.kind");
+    const kind = badge.textContent.split(" ")[0];
+    badge.textContent = kind + (summary.items ? ` ${summary.items.succeeded}/${summary.items.total || summary.items.started}` : "");
   }
 }
 
@@ -306,7 +305,11 @@ async function executionPage(arn) {
     mapRuns,
     el("h3", {}, "History"), history.node);
   window.windlassTimings.firstRender = performance.now() - started;
-  const root = drawGraph(detail.graph, states, (n) => showState(arn, n, panel), []);
+  // What the graph shows: the whole execution, or for each Map whose
+  // iteration the user picked, its inner states as they ran in it.
+  const view = { arn, states, root: null, scope: new Map(), scopeStates: new Map() };
+  const root = drawGraph(detail.graph, states, (n) => showState(view, n, panel), []);
+  view.root = root;
   holder.append(root);
   showMapRuns(detail.graph, states, mapRuns);
   window.windlassTimings.graphComplete = performance.now() - started;
@@ -317,7 +320,7 @@ async function executionPage(arn) {
   stream.addEventListener("update", (message) => {
     const update = JSON.parse(message.data);
     Object.assign(states, update.states);
-    recolour(root, update.states);
+    if (view.scope.size) recolourScope(view); else recolour(root, update.states);
     showMapRuns(detail.graph, states, mapRuns);
     history.append(update.events);
     status.replaceChildren(statusBadge(update.status));
@@ -339,12 +342,19 @@ function showMapRuns(graph, states, holder) {
   }));
 }
 
-async function showState(arn, node, panel) {
+async function showState(view, node, panel) {
+  const arn = view.arn;
   panel.replaceChildren(el("p", {}, "Loading " + node.name + "…"));
-  const s = await getJSON(`/ui/api/state?arn=${encodeURIComponent(arn)}&id=${encodeURIComponent(node.id)}`);
+  // A state inside a Map whose iteration is picked: as it ran in that one.
+  const within = innermostScope(view, node.id);
+  const s = await getJSON(`/ui/api/state?arn=${encodeURIComponent(arn)}&id=${encodeURIComponent(node.id)}` +
+    (within !== null ? "&iteration=" + within : ""));
   const sum = s.summary;
+  const iterations = node.kind === "Map" ? await iterationPicker(view, node) : null;
   put(panel,
     el("h3", { id: "detail-name" }, node.name, " ", el("span", { class: "badge " + sum.status }, sum.status.replace("_", " "))),
+    within !== null ? el("p", { class: "muted", id: "detail-scope" }, "In the iteration picked on its Map.") : null,
+    iterations,
     el("dl", {},
       el("dt", {}, "Type"), el("dd", {}, node.kind),
       el("dt", {}, "Entered"), el("dd", {}, sum.entered + " time(s), first " + when(sum.first_entered_millis)),
@@ -355,6 +365,76 @@ async function showState(arn, node, panel) {
       sum.status === "failed" ? "Error: " : "Last failure: ", el("b", {}, s.error), " ", s.cause || "") : null,
     el("h4", {}, "Input"), el("pre", { id: "detail-input" }, pretty(s.input)),
     el("h4", {}, "Output"), el("pre", { id: "detail-output" }, pretty(s.output)));
+}
+
+// ---- Map iterations -------------------------------------------------------------
+
+// The picked iteration of the innermost picked Map around node `id`.
+function innermostScope(view, id) {
+  let best = null;
+  for (const [map, iteration] of view.scope) {
+    if (id.startsWith(map + "/") && (!best || map.length > best[0].length)) best = [map, iteration];
+  }
+  return best ? best[1] : null;
+}
+
+// Forgets the pick of `map` and of the Maps inside it.
+function dropScope(view, map) {
+  for (const k of [...view.scope.keys()]) {
+    if (k === map || k.startsWith(map + "/")) { view.scope.delete(k); view.scopeStates.delete(k); }
+  }
+}
+
+// The whole execution's colours, then each picked iteration's, outer first.
+function recolourScope(view) {
+  const shown = Object.assign({}, view.states);
+  const maps = [...view.scope.keys()].sort((a, b) => a.length - b.length);
+  for (const map of maps) {
+    const picked = view.scopeStates.get(map) || {};
+    for (const id of Object.keys(shown)) {
+      if (id.startsWith(map + "/")) shown[id] = picked[id] || { status: "not_run" };
+    }
+    for (const [id, summary] of Object.entries(picked)) shown[id] = summary;
+  }
+  recolour(view.root, shown);
+}
+
+function briefly(value) {
+  const text = value === undefined || value === null ? "" : JSON.stringify(value);
+  return text.length > 60 ? text.slice(0, 57) + "…" : text;
+}
+
+// A Map's iterations to pick from (index, item, status), as the Step
+// Functions console lists them; picking one shows its input and output and
+// colours the Map's inner states as they ran in it.
+async function iterationPicker(view, node) {
+  const within = innermostScope(view, node.id);
+  const list = await getJSON(`/ui/api/iterations?arn=${encodeURIComponent(view.arn)}&id=${encodeURIComponent(node.id)}` +
+    (within !== null ? "&within=" + within : ""));
+  if (!list.total) return null;
+  const select = el("select", { id: "iteration-pick" },
+    el("option", { value: "" }, `All ${list.total} iterations`),
+    list.iterations.map((i) => el("option", { value: String(i.id), "data-index": i.index },
+      `#${i.index}${i.entry ? " (entry " + (i.entry + 1) + ")" : ""} · ${i.status} · ${briefly(i.item)}`)));
+  if (view.scope.has(node.id)) select.value = String(view.scope.get(node.id));
+  const shown = el("div", { id: "iteration-detail" });
+  async function pick() {
+    dropScope(view, node.id);
+    if (!select.value) { shown.replaceChildren(); recolourScope(view); return; }
+    const one = await getJSON(`/ui/api/iteration?arn=${encodeURIComponent(view.arn)}&iteration=${select.value}`);
+    view.scope.set(node.id, one.id);
+    view.scopeStates.set(node.id, one.states);
+    put(shown,
+      el("p", { id: "iteration-status" }, "Iteration #" + one.index, " ", el("span", { class: "badge " + one.status }, one.status)),
+      el("h4", {}, "Item (the iteration's input)"), el("pre", { id: "iteration-input" }, pretty(one.input)),
+      el("h4", {}, "The iteration's output"), el("pre", { id: "iteration-output" }, pretty(one.output)));
+    recolourScope(view);
+  }
+  select.addEventListener("change", pick);
+  if (select.value) pick();
+  return el("div", { class: "iterations" }, el("h4", {}, "Iterations"), select,
+    list.total > list.iterations.length ? el("p", { class: "muted" }, `the first ${list.iterations.length} of ${list.total}`) : null,
+    shown);
 }
 
 // The history, a page at a time: a 25,000-event execution never puts

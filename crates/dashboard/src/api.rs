@@ -270,6 +270,8 @@ pub struct StateQuery {
     pub arn: String,
     /// The node's id (its JSON pointer).
     pub id: String,
+    /// Only its entries in this Map iteration (see `iterations.rs`).
+    pub iteration: Option<usize>,
 }
 
 #[derive(Serialize)]
@@ -283,7 +285,8 @@ pub struct StateDetail {
 }
 
 /// What the panel shows of one state: its last entry's input, last exit's
-/// output, last failure, and its counts and times.
+/// output, last failure, and its counts and times (in one Map iteration
+/// when the page asks for one).
 pub async fn state(
     State(d): State<Arc<Dashboard>>,
     Query(query): Query<StateQuery>,
@@ -295,7 +298,13 @@ pub async fn state(
         let index = (0..tracker.len())
             .find(|i| tracker.id(*i) == query.id)
             .ok_or_else(|| Error::NotFound(format!("no state {}", query.id)))?;
-        let summary = tracker.summary(index).clone();
+        let summary = match query.iteration {
+            Some(iteration) => tracker
+                .summaries_within(iteration)
+                .remove(&query.id)
+                .unwrap_or_default(),
+            None => tracker.summary(index).clone(),
+        };
         let event = |id: Option<u64>| -> Result<Option<Value>, Error> {
             let Some(id) = id else { return Ok(None) };
             let details = store

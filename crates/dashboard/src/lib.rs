@@ -14,6 +14,7 @@
 pub mod api;
 pub mod auth;
 pub mod graph;
+pub mod iterations;
 pub mod live;
 pub mod protect;
 pub mod services;
@@ -230,6 +231,8 @@ pub fn router(dashboard: Arc<Dashboard>) -> Router {
         .route("/ui/api/execution", get(api::execution))
         .route("/ui/api/history", get(api::history))
         .route("/ui/api/state", get(api::state))
+        .route("/ui/api/iterations", get(iterations::iterations))
+        .route("/ui/api/iteration", get(iterations::iteration))
         .route("/ui/api/definition", get(api::machine_definition))
         .route("/ui/api/definition", post(api::definition))
         .route("/ui/api/events", get(live::events))

@@ -7,8 +7,14 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use axum::Router;
+use http_body_util::BodyExt;
+use tower::ServiceExt;
 use windlass_dashboard::graph;
 use windlass_dashboard::status::{StateSummary, Tracker};
+use windlass_dashboard::{router, Config, Dashboard, Sources};
 use windlass_deploy::agent::{Agent, DeployRequest, RollbackRequest};
 use windlass_deploy::test_util::{Behaviour, FakeBackend};
 use windlass_deploy::workflow;
@@ -81,6 +87,19 @@ impl Rig {
         arn.to_string()
     }
 
+    /// The dashboard's routes over the agent's executions.
+    fn page(&self) -> Router {
+        let dashboard = Dashboard::new(
+            Config::default(),
+            Sources {
+                executions: self.store.clone(),
+                machines: None,
+                deploys: None,
+            },
+        );
+        router(dashboard)
+    }
+
     /// The image release `r{n}` of `service` runs: the agent tags each
     /// release's image under its installation's prefix.
     fn release_image(&self, service: &str, n: u32) -> String {
@@ -106,6 +125,30 @@ impl Rig {
         }
         (record.status, tracker)
     }
+}
+
+/// `text` as a query value.
+fn encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+async fn get_json(app: &Router, path: &str) -> serde_json::Value {
+    let request = Request::get(path).body(Body::empty()).expect("request");
+    let answer = app.clone().oneshot(request).await.expect("an answer");
+    let status = answer.status();
+    let body = answer.into_body().collect().await.expect("body").to_bytes();
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "{path}: {}",
+        String::from_utf8_lossy(&body)
+    );
+    serde_json::from_slice(&body).expect("JSON")
 }
 
 /// A node id shortened to its names (`Start/StartWave/WaitHealthy`).
@@ -212,6 +255,79 @@ async fn a_deploy_whose_second_wave_fails_shows_the_failure_and_the_rollback() {
     );
     assert_eq!(items(&states, "/States/Start"), (2, 2, 1, 1));
     assert_eq!(items(&states, "/States/Rollback"), (2, 2, 2, 0));
+
+    // The page picks one iteration of a Map at a time: its item, status,
+    // and the states as they ran in it.
+    let page = rig.page();
+    let q = |path: &str| format!("{path}&arn={}", encode(&arn));
+    let start = "/States/Start";
+    let wave = "/States/Start/ItemProcessor/States/StartWave";
+    let waiting = "/States/Start/ItemProcessor/States/StartWave/ItemProcessor/States/WaitHealthy";
+    let list = get_json(&page, &q(&format!("/ui/api/iterations?id={start}"))).await;
+    assert_eq!(list["total"], 2, "{list}");
+    let outer: Vec<(u64, String, String)> = list["iterations"]
+        .as_array()
+        .expect("iterations")
+        .iter()
+        .map(|i| {
+            let service = i["item"][0]["service"].as_str().unwrap_or_default();
+            let status = i["status"].as_str().unwrap_or_default();
+            (
+                i["index"].as_u64().unwrap_or(9),
+                service.into(),
+                status.into(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        outer,
+        [
+            (0, "db".into(), "succeeded".into()),
+            (1, "api".into(), "failed".into())
+        ]
+    );
+    for (place, service, status) in [(0, "db", "succeeded"), (1, "api", "failed")] {
+        let id = &list["iterations"][place]["id"];
+        let one = get_json(&page, &q(&format!("/ui/api/iteration?iteration={id}"))).await;
+        assert_eq!(one["status"], status, "{one}");
+        assert_eq!(one["input"][0]["service"], service, "{one}");
+        assert_eq!(one["states"][wave]["status"], status, "{one}");
+        assert_eq!(one["states"][waiting]["status"], status, "{one}");
+        assert_eq!(one["states"][wave]["entered"], 1, "{one}");
+        assert!(one["states"].get(start).is_none(), "{one}");
+        // The inner Map's iterations within this wave, and its state's
+        // input in that iteration.
+        let inner = get_json(
+            &page,
+            &q(&format!("/ui/api/iterations?id={wave}&within={id}")),
+        )
+        .await;
+        assert_eq!(inner["total"], 1, "{inner}");
+        assert_eq!(
+            inner["iterations"][0]["item"]["service"], service,
+            "{inner}"
+        );
+        let inner_id = &inner["iterations"][0]["id"];
+        let state = get_json(
+            &page,
+            &q(&format!("/ui/api/state?id={waiting}&iteration={inner_id}")),
+        )
+        .await;
+        assert_eq!(state["input"]["service"], service, "{state}");
+        assert_eq!(state["summary"]["status"], status, "{state}");
+    }
+    if let Some(healthy) = get_json(
+        &page,
+        &q(&format!(
+            "/ui/api/iteration?iteration={}",
+            list["iterations"][1]["id"]
+        )),
+    )
+    .await["states"]
+        .get("/States/Start/ItemProcessor/States/StartWave/ItemProcessor/States/Healthy")
+    {
+        panic!("api's wave never reached Healthy: {healthy}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -547,10 +547,13 @@ function rollbackControl(id, body) {
   button.addEventListener("click", () => dialog.showModal());
   return {
     button, dialog, result,
-    // The button says where it goes; without a release to go to it is off.
-    set(label, to, text) {
+    // The button says where it goes; when it is off (no release to go
+    // to, or the server allows none) its tooltip says why.
+    set(label, to, text, off) {
       button.textContent = label + (to ? " to " + to : "");
-      button.disabled = !to;
+      button.disabled = Boolean(off) || !to;
+      if (button.disabled) button.title = off || "nothing to roll back to";
+      else button.removeAttribute("title");
       question.textContent = text;
     },
   };
@@ -566,7 +569,8 @@ function serviceSection(s) {
   section.update = (fresh) => {
     s = fresh;
     address.textContent = s.address || "no proxy";
-    control.set("Roll back", s.warm, `Roll ${s.service} back from ${s.live} to ${s.warm || "its previous release"}?`);
+    control.set("Roll back", s.rollback_to, `Roll ${s.service} back from ${s.live} to ${s.rollback_to || "its previous release"}?` +
+      (s.target === "ecs" ? " (an ECS rollout of its task definition revision, not a flip)" : ""), s.rollback_off);
     table.replaceChildren(releasesTable(s));
   };
   section.update(s);
@@ -597,7 +601,7 @@ function appSection(a) {
     const to = a.releases.find((r) => r.id === a.warm);
     const services = to ? to.services.map(([service, release]) => service + " " + release).join(", ") : "";
     control.set("Roll back app", a.warm,
-      `Roll app ${a.app} back from ${a.live} to ${a.warm || "its previous app release"}` + (services ? ` (${services})?` : "?"));
+      `Roll app ${a.app} back from ${a.live} to ${a.warm || "its previous app release"}` + (services ? ` (${services})?` : "?"), a.rollback_off);
     table.replaceChildren(appReleasesTable(a));
   };
   section.update(a);

@@ -25,6 +25,8 @@ pub struct AppView {
     /// The app release a rollback of the app goes back to: the newest
     /// other one, no newer than the live one, that went live.
     pub warm: Option<String>,
+    /// Why the page's rollback button is off, when it is (its tooltip).
+    pub rollback_off: Option<String>,
     pub releases: Vec<AppReleaseView>,
 }
 
@@ -61,6 +63,7 @@ pub(super) fn apps(
             app,
             live: serving,
             warm,
+            rollback_off: None,
             releases: list.into_iter().map(view).collect(),
         });
     }

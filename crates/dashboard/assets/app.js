@@ -453,7 +453,7 @@ function historyTable(arn, lastEvent, historyStarted) {
       const key = Object.keys(ev).find((k) => k.endsWith("EventDetails"));
       const details = key ? ev[key] : {};
       f.append(el("tr", {},
-        el("td", {}, String(ev.id)), el("td", {}, ev.type), el("td", {}, details.name || ""),
+        el("td", {}, String(ev.id)), el("td", {}, ev.type), el("td", {}, details.name || ev.stateName || ""),
         el("td", {}, ev.timestamp),
         el("td", {}, el("details", {}, el("summary", {}, "details"), el("pre", {}, pretty(details))))));
     }
@@ -585,7 +585,7 @@ function releasesTable(s) {
     el("td", {}, r.rollback_millis != null ? duration(r.rollback_millis) : ""),
     el("td", {}, chart(r.traffic, "requests"), chart(r.traffic, "server_errors"), chart(r.traffic, "p99_us")),
     el("td", {}, r.execution ? el("a", { href: "#/execution/" + encodeURIComponent(r.execution) }, "execution") : ""),
-    el("td", { class: "muted" }, r.detail || "")));
+    el("td", { class: "muted" }, el("div", { class: "detail" }, r.detail || ""))));
   return el("table", { class: "list releases" },
       el("thead", {}, el("tr", {}, ["Release", "Outcome", "Created", "Time to live", "Time to roll back", "Requests/s · 5xx/s · p99", "", ""].map((h) => el("th", {}, h)))),
       el("tbody", {}, rows));
@@ -617,7 +617,7 @@ function appReleasesTable(a) {
       el("td", {}, r.services.map(([service, release, changed]) => service + " " + release + (changed ? "" : " (kept)")).join(", ")),
       el("td", {}, r.rollback_millis != null ? duration(r.rollback_millis) : ""),
       el("td", {}, r.execution ? el("a", { href: "#/execution/" + encodeURIComponent(r.execution) }, "execution") : ""),
-      el("td", { class: "muted" }, r.detail || "")))));
+      el("td", { class: "muted" }, el("div", { class: "detail" }, r.detail || ""))))));
 }
 
 // A small chart of a counter's rate (requests, 5xx) or a gauge (p99).

@@ -221,6 +221,20 @@ async fn a_deploy_that_succeeds_is_green_where_it_ran() {
     assert_eq!(items(&states, wave), (2, 2, 2, 0));
     assert_eq!(states[wave].entered, 2);
     assert_eq!(states["/States/Switch"].entered, 1);
+
+    // The history names the state of every event, a Task's too.
+    let page = rig.page();
+    let history = get_json(&page, &format!("/ui/api/history?arn={}", encode(&arn))).await;
+    let events = history["events"].as_array().expect("events");
+    let scheduled: Vec<&str> = events
+        .iter()
+        .filter(|e| e["type"] == "TaskScheduled")
+        .map(|e| e["stateName"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(scheduled.len(), 11, "{scheduled:?}");
+    assert!(scheduled.contains(&"Switch"), "{scheduled:?}");
+    assert!(scheduled.contains(&"WaitHealthy"), "{scheduled:?}");
+    assert!(!scheduled.contains(&""), "{scheduled:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

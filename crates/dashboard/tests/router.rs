@@ -628,3 +628,46 @@ async fn an_ecs_service_has_no_warm_revision_and_no_proxy_to_miss() {
     );
     sampling.abort();
 }
+
+#[tokio::test]
+async fn log_out_is_offered_only_where_there_is_a_login() {
+    let Setup { app, .. } = setup(false);
+    let cookie = log_in(&app).await;
+    let (status, _, body) = send(&app, get("/ui/", Some(&cookie))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("Log out"), "{body}");
+    let open = router(Dashboard::new(
+        Config::default(),
+        Sources {
+            executions: Arc::new(MemoryStore::new()),
+            machines: None,
+            deploys: None,
+        },
+    ));
+    let (status, _, body) = send(&open, get("/ui/", None)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(!body.contains("Log out"), "{body}");
+    assert!(body.contains("id=\"main\""), "{body}");
+}
+
+#[test]
+fn a_long_release_detail_wraps_inside_its_cell() {
+    // The page puts each release's detail in a div.detail that the style
+    // sheet keeps narrow and scrolls: an ECS answer of kilobytes on one
+    // line must not widen the page (it made it 3,000 px wide).
+    let script = include_str!("../assets/app.js");
+    let style = include_str!("../assets/style.css");
+    assert_eq!(
+        script
+            .matches(r#"el("div", { class: "detail" }, r.detail"#)
+            .count(),
+        2
+    );
+    let rule = style
+        .lines()
+        .find(|l| l.starts_with("table.releases div.detail"))
+        .expect("a rule for the detail");
+    for needed in ["max-width", "overflow-wrap: anywhere", "overflow: auto"] {
+        assert!(rule.contains(needed), "{rule}");
+    }
+}

@@ -126,6 +126,7 @@ pub struct Tracker {
     /// The machines nested in each Parallel or Map node (branches, processor).
     children: HashMap<usize, Vec<String>>,
     kinds: Vec<String>,
+    names: Vec<String>,
     machines: Vec<String>,
     ids: Vec<String>,
     summaries: Vec<StateSummary>,
@@ -183,6 +184,7 @@ impl Tracker {
             nodes,
             children,
             kinds: graph.nodes.iter().map(|n| n.kind.clone()).collect(),
+            names: graph.nodes.iter().map(|n| n.name.clone()).collect(),
             machines: graph.nodes.iter().map(|n| n.machine.clone()).collect(),
             ids: graph.nodes.iter().map(|n| n.id.clone()).collect(),
             summaries: vec![StateSummary::default(); graph.nodes.len()],
@@ -434,6 +436,13 @@ impl Tracker {
 
     pub fn is_empty(&self) -> bool {
         self.summaries.is_empty()
+    }
+
+    /// The name of the state event `id` belongs to (a Task's
+    /// `TaskScheduled` names no state; its instance does).
+    pub fn state_of(&self, id: u64) -> Option<&str> {
+        let (instance, _) = self.event_instance.get(&id)?;
+        Some(&self.names[self.instances[*instance].node])
     }
 
     /// The summaries of all nodes, by node id.

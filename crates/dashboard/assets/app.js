@@ -587,7 +587,7 @@ function releasesTable(s) {
     el("td", {}, r.execution ? el("a", { href: "#/execution/" + encodeURIComponent(r.execution) }, "execution") : ""),
     el("td", { class: "muted" }, el("div", { class: "detail" }, r.detail || ""))));
   return el("table", { class: "list releases" },
-      el("thead", {}, el("tr", {}, ["Release", "Outcome", "Created", "Time to live", "Time to roll back", "Requests/s · 5xx/s · p99", "", ""].map((h) => el("th", {}, h)))),
+      el("thead", {}, el("tr", {}, ["Release", "Outcome", "Created", "Time to live", "Time to roll back", "Traffic (last samples)", "", ""].map((h) => el("th", {}, h)))),
       el("tbody", {}, rows));
 }
 
@@ -620,22 +620,59 @@ function appReleasesTable(a) {
       el("td", { class: "muted" }, el("div", { class: "detail" }, r.detail || ""))))));
 }
 
-// A small chart of a counter's rate (requests, 5xx) or a gauge (p99).
+// What each chart shows: its title, its unit, how its value is printed.
+const CHARTS = {
+  requests: { title: "Requests", unit: "req/s", digits: 1 },
+  server_errors: { title: "5xx", unit: "5xx/s", digits: 2 },
+  p99_us: { title: "Latency p99", unit: "ms", digits: 1 },
+};
+
+// A chart of a counter's rate (requests, 5xx per second) or a gauge (p99
+// latency in ms) over the samples the server took: a y axis from 0 to the
+// highest value with its unit, a time axis (seconds before the last
+// sample), and the latest value written above it.
 function chart(samples, field) {
-  const w = 90, h = 24;
-  const root = svg("svg", { class: "chart " + field, width: w, height: h });
-  const values = [];
+  const spec = CHARTS[field];
+  const w = 220, h = 84, left = 40, right = 6, top = 16, bottom = 16;
+  const plotW = w - left - right, plotH = h - top - bottom;
+  const root = svg("svg", { class: "chart " + field, width: w, height: h, "data-field": field });
+  const values = [], times = [];
   for (let i = 1; i < samples.length; i++) {
     const a = samples[i - 1], b = samples[i];
     if (field === "p99_us") values.push((b.p99_us || 0) / 1000);
     else values.push(Math.max(0, b[field] - a[field]) * 1000 / Math.max(1, b.millis - a.millis));
+    times.push(b.millis);
   }
-  const top = Math.max(1e-9, ...values);
-  const points = values.map((v, i) => `${(i / Math.max(1, values.length - 1)) * w},${h - 2 - (v / top) * (h - 4)}`).join(" ");
-  root.append(svg("polyline", { points }));
+  const text = (x, y, content, attrs) => {
+    const t = svg("text", Object.assign({ x, y }, attrs || {}));
+    t.textContent = content;
+    return t;
+  };
+  const now = values.length ? values[values.length - 1] : null;
+  root.append(text(0, 11, spec.title + ": " + (now === null ? "no samples yet" : now.toFixed(spec.digits) + " " + spec.unit),
+    { class: "chart-value" }));
+  const max = Math.max(0, ...values);
+  const topValue = max > 0 ? max : 1;
+  const y = (v) => top + plotH - (v / topValue) * plotH;
+  // The axes and their labels.
+  root.append(svg("line", { class: "axis", x1: left, y1: top, x2: left, y2: top + plotH }));
+  root.append(svg("line", { class: "axis", x1: left, y1: top + plotH, x2: left + plotW, y2: top + plotH }));
+  root.append(svg("line", { class: "grid", x1: left, y1: top, x2: left + plotW, y2: top }));
+  root.append(text(left - 3, top + 4, topValue.toFixed(spec.digits), { class: "tick", "text-anchor": "end" }));
+  root.append(text(left - 3, top + plotH, "0", { class: "tick", "text-anchor": "end" }));
+  root.append(text(left - 3, top + plotH / 2 + 3, spec.unit, { class: "tick unit", "text-anchor": "end" }));
+  if (times.length) {
+    const span = Math.round((times[times.length - 1] - times[0]) / 1000);
+    root.append(text(left, h - 3, "−" + span + " s", { class: "tick" }));
+    root.append(text(left + plotW, h - 3, "now", { class: "tick", "text-anchor": "end" }));
+  }
+  if (values.length) {
+    const x = (i) => left + (values.length === 1 ? plotW : (i / (values.length - 1)) * plotW);
+    const points = values.map((v, i) => `${x(i)},${y(v)}`).join(" ");
+    root.append(svg("polyline", { points }));
+  }
   const title = svg("title", {});
-  const now = values.length ? values[values.length - 1] : 0;
-  title.textContent = field + ": " + now.toFixed(field === "p99_us" ? 2 : 1) + (field === "p99_us" ? " ms" : "/s");
+  title.textContent = spec.title + " (" + spec.unit + ")" + (now === null ? "" : ": now " + now.toFixed(spec.digits) + ", highest " + max.toFixed(spec.digits));
   root.append(title);
   return root;
 }

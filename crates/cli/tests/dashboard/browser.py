@@ -34,6 +34,7 @@ from botocore.config import Config
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.common.exceptions import StaleElementReferenceException
+from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -256,7 +257,9 @@ def execution(url, key, secret, shots):
                      if row.find_elements(By.TAG_NAME, "td")[1].text == "TaskScheduled"]
         assert scheduled and all(name == "Charge" for name in scheduled), scheduled
         # One iteration of the Map: its item, and its states as they ran in it.
-        driver.find_element(By.CSS_SELECTOR, 'g.node[data-id="/States/Each"] rect').click()
+        # A click on the Map's header (its middle holds its inner states).
+        box = driver.find_element(By.CSS_SELECTOR, 'g.node[data-id="/States/Each"] rect')
+        ActionChains(driver).move_to_element_with_offset(box, 0, 10 - box.size["height"] // 2).click().perform()
         picker = wait(driver, 10, lambda d: d.find_element(By.ID, "iteration-pick"), "the iteration picker")
         options = [o.text for o in picker.find_elements(By.TAG_NAME, "option")]
         assert options[0] == "All 3 iterations" and options[2].startswith("#1 · succeeded · 2"), options

@@ -623,7 +623,7 @@ function appReleasesTable(a) {
 // What each chart shows: its title, its unit, how its value is printed.
 const CHARTS = {
   requests: { title: "Requests", unit: "req/s", digits: 1 },
-  server_errors: { title: "5xx", unit: "5xx/s", digits: 2 },
+  server_errors: { title: "Errors", unit: "5xx/s", digits: 2 },
   p99_us: { title: "Latency p99", unit: "ms", digits: 1 },
 };
 
@@ -633,7 +633,7 @@ const CHARTS = {
 // sample), and the latest value written above it.
 function chart(samples, field) {
   const spec = CHARTS[field];
-  const w = 220, h = 84, left = 40, right = 6, top = 16, bottom = 16;
+  const w = 176, h = 84, left = 38, right = 6, top = 16, bottom = 16;
   const plotW = w - left - right, plotH = h - top - bottom;
   const root = svg("svg", { class: "chart " + field, width: w, height: h, "data-field": field });
   const values = [], times = [];

@@ -320,7 +320,10 @@ async function executionPage(arn) {
   stream.addEventListener("update", (message) => {
     const update = JSON.parse(message.data);
     Object.assign(states, update.states);
-    if (view.scope.size) recolourScope(view); else recolour(root, update.states);
+    if (view.scope.size) refreshScope(view); else recolour(root, update.states);
+    // The state shown in the panel changed: show it again (its retries,
+    // its output once it exits).
+    if (view.selected && update.states[view.selected.id] && !view.loading) showState(view, view.selected, panel);
     showMapRuns(detail.graph, states, mapRuns);
     history.append(update.events);
     status.replaceChildren(statusBadge(update.status));
@@ -343,8 +346,15 @@ function showMapRuns(graph, states, holder) {
 }
 
 async function showState(view, node, panel) {
+  view.loading = true;
+  try { await drawState(view, node, panel); } finally { view.loading = false; }
+}
+
+async function drawState(view, node, panel) {
   const arn = view.arn;
-  panel.replaceChildren(el("p", {}, "Loading " + node.name + "…"));
+  const again = view.selected === node;
+  view.selected = node;
+  if (!again) panel.replaceChildren(el("p", {}, "Loading " + node.name + "…"));
   // A state inside a Map whose iteration is picked: as it ran in that one.
   const within = innermostScope(view, node.id);
   const s = await getJSON(`/ui/api/state?arn=${encodeURIComponent(arn)}&id=${encodeURIComponent(node.id)}` +
@@ -383,6 +393,15 @@ function dropScope(view, map) {
   for (const k of [...view.scope.keys()]) {
     if (k === map || k.startsWith(map + "/")) { view.scope.delete(k); view.scopeStates.delete(k); }
   }
+}
+
+// The picked iterations as they are now (the execution runs on).
+async function refreshScope(view) {
+  for (const [map, id] of [...view.scope]) {
+    const one = await getJSON(`/ui/api/iteration?arn=${encodeURIComponent(view.arn)}&iteration=${id}`);
+    if (view.scope.get(map) === id) view.scopeStates.set(map, one.states);
+  }
+  recolourScope(view);
 }
 
 // The whole execution's colours, then each picked iteration's, outer first.

@@ -223,7 +223,13 @@ def execution(url, key, secret, shots):
         wait(driver, 15, lambda d: "running" in statuses(d).values(), "a state coloured running")
         seen_running = [k for k, v in statuses(driver).items() if v == "running"]
         print("running while watched:", seen_running)
+        # The panel follows the state it shows while the execution runs: the
+        # Task's retry and its output appear without another click.
+        driver.find_element(By.CSS_SELECTOR, 'g.node[data-id="/States/Charge"] rect').click()
+        wait(driver, 10, lambda d: d.find_elements(By.ID, "detail-retries"), "the task's panel")
         wait(driver, 30, lambda d: d.find_element(By.ID, "graph").get_attribute("data-final"), "the end")
+        wait(driver, 10, lambda d: d.find_element(By.ID, "detail-retries").text == "1"
+             and d.find_element(By.ID, "detail-output").text.strip(), "the task's panel kept up to date")
         final = driver.find_element(By.ID, "graph").get_attribute("data-final")
         assert final == "SUCCEEDED", final
         got = statuses(driver)

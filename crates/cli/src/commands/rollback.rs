@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use serde_json::json;
 use windlass_deploy::agent::{RollbackRequest, Started};
+use windlass_deploy::compose::Target;
 use windlass_engine::Status;
 
 use super::agent::{refused, running, StateArgs};
@@ -40,8 +41,8 @@ pub struct Args {
     json: bool,
     /// `ecs`: SERVICE is an ECS service (its Compose name or
     /// `ecs/CLUSTER/SERVICE`), put back on RELEASE's task definition revision.
-    #[arg(long, value_name = "TARGET")]
-    target: Option<String>,
+    #[arg(long, value_name = "TARGET", value_enum)]
+    target: Option<Target>,
     #[command(flatten)]
     state: StateArgs,
 }
@@ -50,7 +51,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     if let Some(service) = args
         .service
         .as_deref()
-        .filter(|s| args.target.as_deref() == Some("ecs") || s.starts_with("ecs/"))
+        .filter(|s| args.target == Some(Target::Ecs) || s.starts_with("ecs/"))
     {
         return super::ecs::rollback(service, args.release.as_deref(), &args.state);
     }

@@ -585,12 +585,25 @@ impl Ecs {
     }
 }
 
+/// The state machine name of every ECS deploy and rollback: the service's
+/// name after it.
+const MACHINE_PREFIX: &str = "windlass-ecs-";
+
 /// The state machine ARN the executions of `plan`'s service run under.
 fn machine_arn(plan: &Plan) -> String {
     format!(
-        "arn:aws:states:{}:000000000000:stateMachine:windlass-ecs-{}",
+        "arn:aws:states:{}:000000000000:stateMachine:{MACHINE_PREFIX}{}",
         plan.region, plan.rollout.service
     )
+}
+
+/// Whether executions of the state machine `arn` are ECS deploys (which
+/// the CLI runs and resumes, never the agent).
+pub fn is_ecs_machine(arn: &str) -> bool {
+    arn.rsplit(':')
+        .next()
+        .is_some_and(|name| name.starts_with(MACHINE_PREFIX))
+        && arn.contains(":stateMachine:")
 }
 
 fn read(file: &Path, text: &str) -> Result<Project, Error> {

@@ -314,7 +314,44 @@ fn interrupted(unfinished: &Unfinished) -> String {
     )
 }
 
-fn key_of(releases: &dyn Releases, service: &str) -> anyhow::Result<ServiceKey> {
+/// The ECS service a bare name means when no Docker app of the state
+/// folder has a service of that name and one ECS service has it: so that
+/// `windlass releases web` and `windlass rollback web` find it.
+pub fn only_on_ecs(state: &StateArgs, service: &str) -> anyhow::Result<Option<ServiceKey>> {
+    let db = database(&state.dir());
+    if !db.exists() {
+        return Ok(None);
+    }
+    let releases = SqliteReleases::open_read_only(&db)?;
+    let keys = releases.keys()?;
+    if service.starts_with("ecs/") {
+        return Ok(service.parse().ok());
+    }
+    if keys.iter().any(|k| !k.is_ecs() && k.service() == service) {
+        return Ok(None);
+    }
+    let on_ecs = keys.iter().any(|k| k.is_ecs() && k.service() == service);
+    Ok(if on_ecs {
+        Some(key_of(&releases, service)?)
+    } else {
+        None
+    })
+}
+
+/// The ECS services of the state folder when it has no Docker app.
+pub fn ecs_only(state: &StateArgs) -> anyhow::Result<Vec<ServiceKey>> {
+    let db = database(&state.dir());
+    if !db.exists() {
+        return Ok(Vec::new());
+    }
+    let keys = SqliteReleases::open_read_only(&db)?.keys()?;
+    if keys.iter().any(|k| !k.is_ecs()) {
+        return Ok(Vec::new());
+    }
+    Ok(keys)
+}
+
+pub fn key_of(releases: &dyn Releases, service: &str) -> anyhow::Result<ServiceKey> {
     if service.starts_with("ecs/") {
         return Ok(service.parse()?);
     }

@@ -48,6 +48,30 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<u8> {
+    // A name only ECS has is an ECS service: no agent is involved.
+    let plain = args.target.is_none() && args.app.is_none() && args.file.is_none();
+    if let Some(key) = args
+        .service
+        .as_deref()
+        .filter(|_| plain)
+        .map(|s| super::ecs::only_on_ecs(&args.state, s))
+        .transpose()?
+        .flatten()
+    {
+        return super::ecs::rollback(&key.to_string(), args.release.as_deref(), &args.state);
+    }
+    if args.service.is_none() && args.to.is_none() && plain {
+        let ecs = super::ecs::ecs_only(&args.state)?;
+        if !ecs.is_empty() {
+            let names: Vec<String> = ecs.iter().map(ToString::to_string).collect();
+            eprintln!(
+                "windlass: the services deployed from {} are on ECS, which rolls back one service at a time: `windlass rollback SERVICE [RELEASE]` with one of {}",
+                args.state.dir().display(),
+                names.join(", ")
+            );
+            return Ok(exit::REFUSED);
+        }
+    }
     if let Some(service) = args
         .service
         .as_deref()

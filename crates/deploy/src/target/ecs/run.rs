@@ -521,6 +521,7 @@ impl Ecs {
             Some(Ended::Error { error, cause }) => Some((error, cause)),
             _ => None,
         };
+        let timing = times(&history, timing);
         Ok(Report {
             key: plan.key.clone(),
             release: release.into(),
@@ -529,9 +530,11 @@ impl Ecs {
             status: finished.status,
             error,
             timing: Timing {
-                execution_millis: wall_millis,
+                // A resumed execution began before this process followed
+                // it: its waits are in the history, so is its length.
+                execution_millis: wall_millis.max(timing.execution_millis),
                 aws_millis: calls_millis,
-                ..times(&history, timing)
+                ..timing
             },
         })
     }
@@ -566,8 +569,14 @@ impl Ecs {
             )
             .map_err(store("written (the outcome)"))?;
         if outcome == Outcome::Live {
+            // The account is the revision's (arn:aws:ecs:REGION:ACCOUNT:...).
+            let account = report
+                .revision
+                .as_deref()
+                .and_then(|arn| arn.split(':').nth(4))
+                .unwrap_or_default();
             let service_arn = format!(
-                "arn:aws:ecs:{}:service/{}/{}",
+                "arn:aws:ecs:{}:{account}:service/{}/{}",
                 plan.region, plan.rollout.cluster, plan.rollout.service
             );
             self.releases

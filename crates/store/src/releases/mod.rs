@@ -6,11 +6,11 @@
 //! [`SqliteReleases`] opens its own connection, to the same file as the
 //! execution store or another; `:memory:` keeps everything in memory for tests.
 
-mod app_state;
 mod apps;
 mod history;
 mod key;
 mod migrate;
+mod standing;
 
 use std::path::Path;
 use std::sync::Mutex;
@@ -20,10 +20,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::{Error, Result};
 
-pub use app_state::AppState;
 pub use apps::{AppRelease, Member, NewAppRelease};
 pub use history::{Event, Happened};
 pub use key::{ecs_app, BadKey, Installation, ServiceKey};
+pub use standing::{rollback_target, AppState};
 
 /// The state a release is in, in one word: the latest of its
 /// [`Release::history`] (which keeps them all).

@@ -1,6 +1,10 @@
-//! Which app release serves and which one a rollback of the app goes back
-//! to: one rule, here, for the agent (`windlass rollback` without a
-//! service), `windlass releases` and the dashboard.
+//! Which release a rollback goes back to, and which app release serves:
+//! one rule each, here, for the agent (`windlass rollback`), `windlass
+//! releases` and the dashboard.
+//!
+//! A service's rollback goes to the newest release older than its live one
+//! that went live and is retained (its image not pruned), whatever
+//! happened to it since: a release a rollback left stays a target.
 //!
 //! An app release *serves* when every service release it names is its
 //! service's live one: after a service was rolled back (or deployed) alone,
@@ -18,7 +22,17 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::AppRelease;
+use super::{AppRelease, Release};
+
+/// The release a rollback of a service goes to when none is named, of
+/// `releases` (newest first) while `live` serves.
+pub fn rollback_target<'a>(releases: &'a [Release], live: &str) -> Option<&'a Release> {
+    releases
+        .iter()
+        .skip_while(|r| r.id != live)
+        .skip(1)
+        .find(|r| r.is_rollback_target())
+}
 
 /// Where an app stands among its releases.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

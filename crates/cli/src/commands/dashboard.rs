@@ -22,6 +22,7 @@ use windlass_deploy::backend::docker::Docker;
 use windlass_deploy::target::ecs::run::Ecs;
 use windlass_store::releases::{Releases, ServiceKey, SqliteReleases};
 use windlass_store::sqlite::{Durability, SqliteStore};
+use windlass_store::Store;
 
 /// The deploy side of state folder `dir`.
 pub fn deploys(dir: &Path) -> anyhow::Result<Deploys> {
@@ -135,11 +136,12 @@ impl AgentLink {
         let docker = Docker::connect().await.map_err(|e| {
             format!("the ECS target works with the local Docker engine, which did not answer: {e}")
         })?;
+        let store: Arc<dyn Store> = Arc::new(store);
         let ecs = Ecs::new(
             Arc::new(docker),
             windlass_aws::Client::new(self.aws.clone()),
             releases.clone(),
-            Arc::new(store),
+            store.clone(),
         );
         // A lock already held is another deploy's (the rollback refuses to
         // start beside it); only a new holder is this rollback.
@@ -149,12 +151,19 @@ impl AgentLink {
             .map(|l| l.holder);
         let asked = key.clone();
         let mut rollout = tokio::spawn(async move { ecs.rollback(&asked, None).await });
-        // The execution holds the service's deploy lock, in this process's
-        // name, from its start to its end.
+        // The rollback takes the service's deploy lock, in this process's
+        // name, for its execution, then starts it.
         loop {
             let lock = releases.lock_of(&key).map_err(|e| e.to_string())?;
-            let started =
+            let ours =
                 lock.filter(|l| l.pid == std::process::id() && Some(&l.holder) != before.as_ref());
+            let started = match ours {
+                Some(lock) => store
+                    .execution(&lock.holder)
+                    .map_err(|e| e.to_string())?
+                    .map(|_| lock),
+                None => None,
+            };
             if let Some(lock) = started {
                 tracing::info!(service = %key, execution = %lock.holder, "ECS rollback started from the dashboard");
                 return Ok(lock.holder);
@@ -178,7 +187,6 @@ mod tests {
     use super::*;
     use windlass_deploy::target::ecs::plan::plan;
     use windlass_store::releases::{Live, NewRelease, Outcome};
-    use windlass_store::Store;
 
     const COMPOSE: &str = "name: shop\nservices:\n  web:\n    image: 127.0.0.1:1/shop-web:1\n    x-windlass:\n      ecs: { cluster: windlass, launchType: EC2, networkMode: bridge }\n";
 

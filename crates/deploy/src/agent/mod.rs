@@ -152,6 +152,21 @@ impl Agent {
             )
             .with_notes(notes.clone()),
         );
+        Agent::with_target(store, releases, backend, target, proxies, notes)
+    }
+
+    /// An agent whose releases run on `target` (the Swarm target, say);
+    /// `backend` is the engine its plans and `down` read (the Swarm's
+    /// manager), `proxies` those it reports (none on a Swarm).
+    pub fn with_target(
+        store: Arc<dyn Store>,
+        releases: Arc<dyn Releases>,
+        backend: Arc<dyn Backend>,
+        target: Arc<dyn crate::target::Target>,
+        proxies: Proxies,
+        notes: Notes,
+    ) -> Agent {
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let deployer = Deployer::new(Arc::clone(&target), Arc::clone(&releases));
         let mut invokers = Invokers::new();
         invokers.register(workflow::RESOURCE_PREFIX, Arc::new(deployer.clone()));

@@ -210,6 +210,68 @@ impl Swarm {
         on(&self.nodes[index], args)
     }
 
+    /// Builds `windlass-swarm-entry` and the test app into images, pushes
+    /// both to the registry and removes them here; returns their names as
+    /// the nodes pull them (`registry:5000/wlswarm-entry:1`,
+    /// `registry:5000/wlswarm-testapp:1`).
+    pub fn test_images(&self) -> (String, String) {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let status = Command::new(&cargo)
+            .args(["build", "-p", "windlass-swarm-entry"])
+            .current_dir(&root)
+            .status()
+            .expect("cargo build");
+        assert!(status.success(), "building windlass-swarm-entry failed");
+        image_of_binary(
+            &root.join("target/debug/windlass-swarm-entry"),
+            "wlswarm-entry:1",
+            &[],
+        );
+        let entry = self.push("wlswarm-entry:1", "wlswarm-entry:1");
+        // The test app with a static C runtime, in a target folder of its own.
+        let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join("static-testapp");
+        let status = Command::new(&cargo)
+            .args([
+                "build",
+                "--release",
+                "-p",
+                "windlass-testapp",
+                "--target",
+                "x86_64-unknown-linux-gnu",
+            ])
+            .env("RUSTFLAGS", "-C target-feature=+crt-static")
+            .env("CARGO_TARGET_DIR", &target)
+            .current_dir(&root)
+            .status()
+            .expect("cargo build");
+        assert!(status.success(), "building the static testapp failed");
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("wlswarm-testapp");
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("testapp folder");
+        std::fs::copy(
+            target.join("x86_64-unknown-linux-gnu/release/windlass-testapp"),
+            dir.join("testapp"),
+        )
+        .expect("copy testapp");
+        std::fs::write(
+            dir.join("Dockerfile"),
+            "FROM scratch\nCOPY testapp /app\nEXPOSE 8080\nENTRYPOINT [\"/app\"]\n",
+        )
+        .expect("Dockerfile");
+        let status = Command::new("docker")
+            .args(["build", "-q", "-t", "wlswarm-testapp:1"])
+            .arg(&dir)
+            .env("DOCKER_BUILDKIT", "0")
+            .stdout(Stdio::null())
+            .status()
+            .expect("docker build");
+        assert!(status.success(), "docker build wlswarm-testapp:1 failed");
+        let app = self.push("wlswarm-testapp:1", "wlswarm-testapp:1");
+        let _ = run(&["rmi", "wlswarm-entry:1", "wlswarm-testapp:1"]);
+        (entry, app)
+    }
+
     /// Tags a local image into the registry and pushes it; returns its name
     /// as the nodes pull it (`registry:5000/NAME:TAG`).
     pub fn push(&self, local: &str, name: &str) -> String {
@@ -223,6 +285,14 @@ impl Swarm {
 
 impl Drop for Swarm {
     fn drop(&mut self) {
+        self.remove();
+    }
+}
+
+impl Swarm {
+    /// Removes the nodes, the registry and the network (also done on drop;
+    /// a `Swarm` shared in a static is never dropped).
+    pub fn remove(&self) {
         let mut names: Vec<String> = self.nodes.iter().map(|n| n.container.clone()).collect();
         names.push(self.registry.clone());
         let mut args = vec!["rm", "-f", "-v"];

@@ -167,12 +167,8 @@ pub(super) async fn route(
             networks.extend(service_networks.iter().cloned());
         }
         if routes.ports.is_empty() {
-            if existing.is_some() {
-                target
-                    .docker
-                    .delete_service(&name)
-                    .await
-                    .map_err(|e| engine(&format!("remove {name}"), e))?;
+            if let Some(service) = &existing {
+                super::lifecycle::remove_and_wait(target, service).await?;
             }
             return Ok(());
         }

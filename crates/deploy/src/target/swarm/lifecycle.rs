@@ -284,6 +284,24 @@ pub(super) async fn roll_back(
     })
 }
 
+/// Removes a service and waits (at most the start timeout) until Swarm has
+/// stopped its last task: what `down` removes no longer answers when it
+/// returns.
+pub(super) async fn remove_and_wait(
+    target: &SwarmTarget,
+    service: &Service,
+) -> Result<(), Failure> {
+    remove(target, service).await?;
+    let Some(id) = &service.id else {
+        return Ok(());
+    };
+    let deadline = std::time::Instant::now() + target.config.start_timeout;
+    while super::tasks::any_task(target, id).await? && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    Ok(())
+}
+
 /// Takes the service out of the entry's routes, forgets its live release
 /// and removes every release's service.
 pub(super) async fn take_down(target: &SwarmTarget, key: &ServiceKey) -> Result<usize, Failure> {
@@ -296,7 +314,7 @@ pub(super) async fn take_down(target: &SwarmTarget, key: &ServiceKey) -> Result<
     .await?;
     let services = services_of(target, key).await?;
     for service in &services {
-        remove(target, service).await?;
+        remove_and_wait(target, service).await?;
     }
     Ok(services.len())
 }

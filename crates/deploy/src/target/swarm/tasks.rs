@@ -188,3 +188,29 @@ pub(super) async fn count(target: &SwarmTarget, name: &str) -> Result<(usize, us
     let now = look(target, name).await?;
     Ok((now.desired, now.running))
 }
+
+/// Whether service `id` (or a removed one's) still has a task Swarm knows.
+pub(super) async fn any_task(target: &SwarmTarget, id: &str) -> Result<bool, Failure> {
+    // A removed service is no filter the manager accepts any more: every
+    // task is listed, and those of the service picked.
+    match target.docker.list_tasks(None).await {
+        Ok(tasks) => Ok(tasks
+            .iter()
+            .filter(|t| t.service_id.as_deref() == Some(id))
+            .any(|t| {
+                let state = t.status.as_ref().and_then(|s| s.state);
+                !matches!(
+                    state,
+                    Some(
+                        TaskState::SHUTDOWN
+                            | TaskState::FAILED
+                            | TaskState::COMPLETE
+                            | TaskState::REJECTED
+                            | TaskState::ORPHANED
+                            | TaskState::REMOVE
+                    )
+                )
+            })),
+        Err(e) => Err(engine(&format!("tasks of {id}"), e)),
+    }
+}

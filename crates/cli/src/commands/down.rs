@@ -22,8 +22,8 @@ pub struct Args {
     json: bool,
     /// `swarm`: take the app down on the Docker Swarm whose manager
     /// `DOCKER_HOST` names (its services, entry routes and networks).
-    #[arg(long, value_name = "TARGET")]
-    target: Option<String>,
+    #[arg(long, value_name = "TARGET", value_enum)]
+    target: Option<windlass_deploy::compose::Target>,
     #[command(flatten)]
     state: StateArgs,
 }
@@ -33,7 +33,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         Ok(pinned) => pinned,
         Err(code) => return Ok(code),
     };
-    let swarm = super::swarm::chosen(args.target.as_deref(), &pinned, &args.services);
+    let swarm = super::swarm::chosen(args.target, &pinned, &args.services);
     let request = DownRequest {
         compose_file: pinned.file.display().to_string(),
         compose_text: pinned.text,

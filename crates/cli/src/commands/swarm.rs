@@ -9,6 +9,7 @@
 
 use windlass_deploy::agent::contract::PlanView;
 use windlass_deploy::agent::{Agent, DeployRequest, DownRequest, Error, RollbackRequest, Started};
+use windlass_deploy::compose::Target;
 use windlass_deploy::workflow::errors;
 use windlass_engine::{Outcome, Status};
 use windlass_store::releases::ServiceKey;
@@ -19,9 +20,9 @@ use crate::exit;
 
 /// Whether `services` (all of the file's when empty) go to the Swarm:
 /// `--target swarm`, or `x-windlass.target: swarm` on every one of them.
-pub fn chosen(target: Option<&str>, pinned: &Pinned, services: &[String]) -> bool {
-    if target == Some("swarm") {
-        return true;
+pub fn chosen(target: Option<Target>, pinned: &Pinned, services: &[String]) -> bool {
+    if let Some(target) = target {
+        return target == Target::Swarm;
     }
     let names: Vec<&String> = if services.is_empty() {
         pinned.project.services.keys().collect()
@@ -34,8 +35,8 @@ pub fn chosen(target: Option<&str>, pinned: &Pinned, services: &[String]) -> boo
                 .project
                 .services
                 .get(name.as_str())
-                .and_then(|s| s.windlass.target.as_deref())
-                == Some("swarm")
+                .and_then(|s| s.windlass.target)
+                == Some(Target::Swarm)
         })
 }
 

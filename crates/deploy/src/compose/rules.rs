@@ -185,11 +185,12 @@ fn mark_jobs(project: &mut Project, report: &mut Report) {
         if !job.ports.is_empty() {
             report.error(&at.key("ports"), format!("service `{name}` runs to completion (another service depends on it with condition service_completed_successfully), so it serves no traffic: remove its ports, or depend on it with service_started or service_healthy"));
         }
+        let restart = job.restart_policy();
         if matches!(
-            job.restart,
+            restart,
             Some(super::runtime::Restart::Always | super::runtime::Restart::UnlessStopped)
         ) {
-            report.error(&at.key("restart"), format!("service `{name}` must run to completion (another service depends on it with condition service_completed_successfully), but restart {} starts it again whenever it ends: use restart \"no\" or on-failure", if job.restart == Some(super::runtime::Restart::Always) { "always" } else { "unless-stopped" }));
+            report.error(&at.key("restart"), format!("service `{name}` must run to completion (another service depends on it with condition service_completed_successfully), but restart {} starts it again whenever it ends: use restart \"no\" or on-failure", if restart == Some(super::runtime::Restart::Always) { "always" } else { "unless-stopped" }));
         }
     }
 }

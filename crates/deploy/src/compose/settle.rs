@@ -1,12 +1,16 @@
 //! Compose's fields that say one thing twice, settled as Compose settles
-//! them for a plain engine (`scale` and `deploy.replicas`, `restart` and
-//! `deploy.restart_policy`, `mem_limit` and `deploy.resources.limits`),
+//! them for a plain engine (`scale` and `deploy.replicas`; `restart` and
+//! `deploy.restart_policy`, `mem_limit` and `deploy.resources.limits` by
+//! `Service::restart_policy` and `Service::limits`, the fields kept as
+//! written for `windlass config`),
 //! and what a `network_mode` asks of the rest of the service: another
 //! service's namespace is a dependency, and the settings Docker refuses
 //! in a borrowed namespace are refused here first.
 
 use super::diagnostic::Report;
 use super::locate::FieldPath;
+use super::resources::{Limits, RestartPolicy};
+use super::runtime::Restart;
 use super::{NetworkMode, Service, VolumesSource};
 
 /// Settles every service's overlapping fields and checks its network mode
@@ -21,24 +25,6 @@ pub(crate) fn settle(name: &str, service: &mut Service, names: &[String], report
                 format!("scale {scale} and deploy.replicas {replicas} disagree: give one of them"),
             ),
             Some(_) => {}
-        }
-    }
-    if service.restart.is_none() {
-        service.restart = service
-            .deploy
-            .restart_policy
-            .as_ref()
-            .map(|policy| policy.restart());
-    }
-    // `deploy.resources` wins over the service's own fields, as in Compose.
-    if let Some(resources) = service.deploy.resources.clone() {
-        if let Some(limits) = resources.limits {
-            service.mem_limit = limits.memory.or(service.mem_limit);
-            service.cpus = limits.cpus.or(service.cpus);
-            service.pids_limit = limits.pids.or(service.pids_limit);
-        }
-        if let Some(reservations) = resources.reservations {
-            service.mem_reservation = reservations.memory.or(service.mem_reservation);
         }
     }
     if let Some(isolation) = service.isolation.as_deref().filter(|i| *i != "default") {
@@ -132,6 +118,45 @@ fn network_mode(
 }
 
 impl Service {
+    /// The container's restart policy: `restart`, else
+    /// `deploy.restart_policy` as Compose maps it for a plain engine.
+    pub fn restart_policy(&self) -> Option<Restart> {
+        self.restart.or_else(|| {
+            self.deploy
+                .restart_policy
+                .as_ref()
+                .map(RestartPolicy::restart)
+        })
+    }
+
+    /// The container's limits: `deploy.resources.limits` wins over
+    /// `mem_limit`, `cpus` and `pids_limit`, as in Compose. The fields keep
+    /// what was written, which `windlass config` prints.
+    pub fn limits(&self) -> Limits {
+        let written = self
+            .deploy
+            .resources
+            .as_ref()
+            .and_then(|r| r.limits.clone())
+            .unwrap_or_default();
+        Limits {
+            cpus: written.cpus.or(self.cpus),
+            memory: written.memory.or(self.mem_limit),
+            pids: written.pids.or(self.pids_limit),
+        }
+    }
+
+    /// The container's soft memory limit: `deploy.resources.reservations`
+    /// over `mem_reservation`.
+    pub fn memory_reservation(&self) -> Option<u64> {
+        self.deploy
+            .resources
+            .as_ref()
+            .and_then(|r| r.reservations.as_ref())
+            .and_then(|r| r.memory)
+            .or(self.mem_reservation)
+    }
+
     /// The names of the host settings the service sets (devices, kernel
     /// resource controls, namespaces), for a target that has no such
     /// settings to refuse them.
@@ -156,7 +181,7 @@ impl Service {
             ("runtime", self.runtime.is_some()),
             ("oom_score_adj", self.oom_score_adj.is_some()),
             ("oom_kill_disable", self.oom_kill_disable),
-            ("mem_reservation", self.mem_reservation.is_some()),
+            ("mem_reservation", self.memory_reservation().is_some()),
             ("memswap_limit", self.memswap_limit.is_some()),
             ("mem_swappiness", self.mem_swappiness.is_some()),
             ("cpu_shares", self.cpu_shares.is_some()),

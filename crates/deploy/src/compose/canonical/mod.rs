@@ -17,7 +17,7 @@ use serde_json::{json, Map, Value};
 
 use go::Object;
 
-use super::{FileSource, Network, Project, Volume};
+use super::{FileSource, Ipam, Network, Project, Volume};
 
 /// How the project is printed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -211,12 +211,45 @@ fn network(key: &str, network: &Network, prefix: &str, normalized: bool, format:
             normalized,
         ),
     )
-    .put("driver", go::text(network.driver.as_deref()));
+    .put("driver", go::text(network.driver.as_deref()))
+    .put("driver_opts", go::plain_map(&network.driver_opts));
+    // compose-go's IPAM is a struct, not a pointer: its JSON encoder always
+    // writes it, its YAML encoder leaves it out when empty.
+    let ipam = network.ipam.as_ref().map_or(json!({}), ipam);
     if format == Format::Json {
-        out.0.insert("ipam".into(), json!({}));
+        out.0.insert("ipam".into(), ipam);
+    } else {
+        out.put("ipam", ipam);
     }
     out.put("external", Value::Bool(network.external))
-        .put("labels", go::string_map(&network.labels));
+        .put("internal", Value::Bool(network.internal))
+        .put("attachable", Value::Bool(network.attachable))
+        .put("labels", go::string_map(&network.labels))
+        .put("enable_ipv6", Value::Bool(network.enable_ipv6));
+    out.value()
+}
+
+/// A network's `ipam` in compose-go's order (`types.IPAMConfig`).
+fn ipam(ipam: &Ipam) -> Value {
+    let mut out = Object::default();
+    out.put("driver", go::text(ipam.driver.as_deref()))
+        .put(
+            "config",
+            Value::Array(
+                ipam.config
+                    .iter()
+                    .map(|pool| {
+                        let mut out = Object::default();
+                        out.put("subnet", go::text(pool.subnet.as_deref()))
+                            .put("gateway", go::text(pool.gateway.as_deref()))
+                            .put("ip_range", go::text(pool.ip_range.as_deref()))
+                            .put("aux_addresses", go::plain_map(&pool.aux_addresses));
+                        out.value()
+                    })
+                    .collect(),
+            ),
+        )
+        .put("options", go::plain_map(&ipam.options));
     out.value()
 }
 

@@ -51,13 +51,38 @@ pub(crate) fn settle(name: &str, service: &mut Service, names: &[String], report
         } else if !names.contains(&link.target) {
             report.error(&here, format!("service `{}` is not defined: the services are {}; link a container made outside the file under `external_links`", link.target, names.join(", ")));
         } else {
-            service.depends_on.entry(link.target.clone()).or_default();
-            report.warning(&here, format!("a link names the container of `{}` that is live when this service starts: after `{}` is deployed again, deploy this service again too, or put both on a network under `networks`, where the name follows the live release", link.target, link.target));
+            // A link names the target's container: a new release of the
+            // target deploys this service again (Compose recreates it).
+            restarts_with(service, &link.target);
+        }
+    }
+    for (field, mode) in [("ipc", service.ipc.clone()), ("pid", service.pid.clone())] {
+        let Some(other) = mode.as_deref().and_then(|m| m.strip_prefix("service:")) else {
+            continue;
+        };
+        if other == name {
+            report.error(&at.key(field), format!("a service cannot share its own {field} namespace"));
+        } else if !names.iter().any(|n| n == other) {
+            report.error(&at.key(field), format!("service `{other}` is not defined: the services are {}; write container:NAME for a container made outside the file", names.join(", ")));
+        } else {
+            restarts_with(service, other);
         }
     }
     if let Some(mode) = service.network_mode.clone() {
         network_mode(name, service, &mode, names, &at, report);
     }
+}
+
+/// `other`'s container is part of this service's (its namespace, a link):
+/// it starts first, and a new release of `other` deploys this service
+/// again, as `depends_on` with `restart: true` says (Compose recreates
+/// such a container when the one it uses is recreated).
+fn restarts_with(service: &mut Service, other: &str) {
+    service
+        .depends_on
+        .entry(other.to_owned())
+        .or_default()
+        .restart = true;
 }
 
 fn network_mode(
@@ -84,8 +109,9 @@ fn network_mode(
                 ),
             );
         } else {
-            // Its namespace must exist first, as Compose orders it.
-            service.depends_on.entry(other.clone()).or_default();
+            // Its namespace must exist first, as Compose orders it, and a
+            // new release of it takes this service along.
+            restarts_with(service, other);
         }
     }
     if !mode.is_bridge() && (service.windlass.address.is_some() || service.windlass.port.is_some())
@@ -118,6 +144,41 @@ fn network_mode(
 }
 
 impl Service {
+    /// The services whose new release deploys this one again: those of
+    /// `depends_on` with `restart: true`, which the namespaces it shares
+    /// (`network_mode`, `ipc`, `pid` of `service:NAME`) and its `links`
+    /// imply.
+    pub fn restarts_with(&self) -> Vec<&str> {
+        self.depends_on
+            .iter()
+            .filter(|(_, d)| d.restart)
+            .map(|(name, _)| name.as_str())
+            .collect()
+    }
+
+    /// The other services whose running container this one's is made
+    /// with (`network_mode`, `ipc` and `pid` of `service:NAME`, `links`,
+    /// `volumes_from`).
+    pub fn uses_containers_of(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = Vec::new();
+        if let Some(NetworkMode::Service(other)) = &self.network_mode {
+            names.push(other);
+        }
+        for mode in [&self.ipc, &self.pid].into_iter().flatten() {
+            if let Some(other) = mode.strip_prefix("service:") {
+                names.push(other);
+            }
+        }
+        names.extend(self.links.iter().map(|l| l.target.as_str()));
+        names.extend(self.volumes_from.iter().filter_map(|v| match &v.source {
+            VolumesSource::Service(other) => Some(other.as_str()),
+            VolumesSource::Container(_) => None,
+        }));
+        names.sort_unstable();
+        names.dedup();
+        names
+    }
+
     /// The container's restart policy: `restart`, else
     /// `deploy.restart_policy` as Compose maps it for a plain engine.
     pub fn restart_policy(&self) -> Option<Restart> {

@@ -12,7 +12,7 @@
 
 pub mod docker;
 pub mod ecs;
-mod parsed;
+pub(crate) mod parsed;
 
 use std::collections::BTreeMap;
 
@@ -54,6 +54,10 @@ pub struct ReleaseContext {
     /// key of an external network), so two apps' networks of one key are
     /// two networks.
     pub networks: BTreeMap<String, String>,
+    /// The release of each service whose container this one's is made
+    /// with, as the execution's input names it (see `ReleaseRef::joins`);
+    /// empty when loaded outside an execution.
+    pub joins: BTreeMap<String, String>,
     /// The release that was live when the execution started.
     pub previous: Option<String>,
     pub mode: Mode,
@@ -95,6 +99,7 @@ impl ReleaseContext {
             .collect();
         Ok(ReleaseContext {
             networks,
+            joins: BTreeMap::new(),
             key: key.clone(),
             service: service.to_owned(),
             project: project.project.clone(),

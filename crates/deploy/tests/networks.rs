@@ -169,13 +169,21 @@ fn remove_network(name: &str) {
         .output();
 }
 
+const HOLDER: &str = "wlcompose-named-holder";
+
 /// Networks with a `name` (one the app creates, one external made outside
 /// it) are joined by that name, the service's names move on them at each
 /// switch, and `down` removes the app's own and leaves the external one.
+/// A name two apps give their network is made twice when both deploy at
+/// once (an engine before API 1.44 makes a second network of a name), after
+/// which the engine refuses every call by that name: the deploy keeps one.
+/// `down` keeps such a network while another app's container is on it, as
+/// Compose does.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn networks_with_a_name_are_joined_by_it() {
     let docker = Docker::connect().await.expect("Docker engine");
     support::cleanup(&docker, NAMED).await;
+    let _ = Command::new("docker").args(["rm", "-f", HOLDER]).output();
     remove_network(FRONT);
     remove_network(OUTSIDE);
     let made = Command::new("docker")
@@ -183,11 +191,26 @@ async fn networks_with_a_name_are_joined_by_it() {
         .output()
         .expect("docker network create");
     assert!(made.status.success(), "{made:?}");
+    // What two processes creating it at once leave: two networks of a name.
+    let raw = bollard::Docker::connect_with_local_defaults()
+        .expect("socket")
+        .negotiate_version()
+        .await
+        .expect("version");
+    for _ in 0..2 {
+        raw.create_network(bollard::models::NetworkCreateRequest {
+            name: FRONT.to_owned(),
+            ..Default::default()
+        })
+        .await
+        .expect("create network");
+    }
     let dir = support::project("named-networks");
     let file = dir.join("compose.yaml");
     let port = support::free_port();
     let (agent, _) = support::agent(&docker).await;
     let result = named_scenario(&agent, &docker, &file, port).await;
+    let _ = Command::new("docker").args(["rm", "-f", HOLDER]).output();
     support::cleanup(&docker, NAMED).await;
     remove_network(FRONT);
     remove_network(OUTSIDE);
@@ -227,6 +250,19 @@ async fn named_scenario(
     assert_eq!(names_on(&two, FRONT), Some(all));
     assert_eq!(names_on(&one, FRONT), Some(vec![]), "r1 gave its names up");
 
+    // Another app's container on the network.
+    let image = support::release_images(NAMED)
+        .into_iter()
+        .next()
+        .ok_or("a release image")?;
+    let held = Command::new("docker")
+        .args(["run", "-d", "--name", HOLDER, "--network", FRONT])
+        // Not windlass's: the image's labels say it is.
+        .args(["--label", "windlass.installation=none", "--label"])
+        .args([format!("windlass.service={HOLDER}"), image])
+        .output()
+        .map_err(|e| e.to_string())?;
+    assert!(held.status.success(), "{held:?}");
     let text = named_compose(port, "v2");
     let report = agent
         .down(windlass_deploy::agent::DownRequest {
@@ -237,7 +273,19 @@ async fn named_scenario(
         })
         .await
         .map_err(|e| e.to_string())?;
-    assert!(!network_exists(FRONT), "down removes the app's network: {report:?}");
+    assert_eq!(report.networks_in_use, [FRONT], "{report:?}");
+    assert!(network_exists(FRONT), "kept while in use: {report:?}");
     assert!(network_exists(OUTSIDE), "down leaves an external network");
+    let _ = Command::new("docker").args(["rm", "-f", HOLDER]).output();
+    let report = agent
+        .down(windlass_deploy::agent::DownRequest {
+            compose_file: file.display().to_string(),
+            compose_text: named_compose(port, "v2"),
+            services: Vec::new(),
+            volumes: false,
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    assert!(!network_exists(FRONT), "down removes the app's network: {report:?}");
     Ok(())
 }

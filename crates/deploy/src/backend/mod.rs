@@ -88,6 +88,14 @@ pub enum Error {
     Volume { name: String, message: String },
     #[error("container {container} cannot run here: {message}")]
     Unsupported { container: String, message: String },
+    /// Removing it failed because containers still use it (another app's,
+    /// on a network two apps name alike).
+    #[error("{what} {name} is still in use: {message}")]
+    InUse {
+        what: &'static str,
+        name: String,
+        message: String,
+    },
 }
 
 /// How to build an image from a context folder.

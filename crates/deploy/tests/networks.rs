@@ -287,5 +287,17 @@ async fn named_scenario(
         .await
         .map_err(|e| e.to_string())?;
     assert!(!network_exists(FRONT), "down removes the app's network: {report:?}");
+
+    // An external network is the user's to make, as Compose says: a deploy
+    // without it fails, and does not make it.
+    remove_network(OUTSIDE);
+    let (_, finished) = support::deploy(agent, file, NAMED, named_compose(port, "v3")).await;
+    assert_eq!(finished.status, Status::Failed, "{:?}", finished.outcome);
+    let said = format!("{:?}", finished.outcome);
+    assert!(
+        said.contains("network wlcompose-outside is declared external but does not exist"),
+        "{said}"
+    );
+    assert!(!network_exists(OUTSIDE), "not made by the deploy");
     Ok(())
 }

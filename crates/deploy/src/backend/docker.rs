@@ -734,6 +734,15 @@ impl Backend for Docker {
             })
     }
 
+    async fn network_exists(&self, name: &str) -> Result<bool, Error> {
+        match self.client.inspect_network(name, None).await {
+            Ok(_) => Ok(true),
+            Err(err) if status_of(&err) == Some(404) => Ok(false),
+            Err(err) if err.to_string().contains("ambiguous") => Ok(true),
+            Err(err) => Err(engine("inspect network", name)(err)),
+        }
+    }
+
     async fn ensure_network(
         &self,
         name: &str,

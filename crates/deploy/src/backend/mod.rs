@@ -496,6 +496,11 @@ pub trait Backend: Send + Sync {
     /// Removes a network no container uses any more; one that does not
     /// exist is not an error.
     async fn remove_network(&self, name: &str) -> Result<(), Error>;
+    /// Whether a network of this name exists (an external one must).
+    async fn network_exists(&self, name: &str) -> Result<bool, Error> {
+        let _ = name;
+        Ok(true)
+    }
     /// Creates a bridge network unless it exists.
     async fn ensure_network(
         &self,

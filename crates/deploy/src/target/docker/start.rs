@@ -253,9 +253,9 @@ pub(super) fn networks(release: &ReleaseContext) -> Vec<(String, ServiceNetwork)
 }
 
 /// Attaches a new container to the service's Compose networks, creating
-/// them when missing (with the top-level network's settings), without the
-/// service's names: only the live release answers to those (see
-/// `live::route_names`).
+/// them when missing (with the top-level network's settings) unless they
+/// are external, without the service's names: only the live release
+/// answers to those (see `live::route_names`).
 pub(super) async fn join_networks(
     target: &DockerTarget,
     release: &ReleaseContext,
@@ -263,11 +263,24 @@ pub(super) async fn join_networks(
 ) -> Result<(), Failure> {
     let failed = |e: Error| Failure::new(failures::START, e.to_string());
     for (network, options) in networks(release) {
-        target
+        if !release.external_networks.contains(&network) {
+            target
+                .backend
+                .ensure_network_with(&network, &BTreeMap::new(), &options.options)
+                .await
+                .map_err(failed)?;
+        } else if !target
             .backend
-            .ensure_network_with(&network, &BTreeMap::new(), &options.options)
+            .network_exists(&network)
             .await
-            .map_err(failed)?;
+            .map_err(failed)?
+        {
+            // As Compose refuses it: an external network is the user's to make.
+            return Err(Failure::new(
+                failures::START,
+                format!("network {network} is declared external but does not exist: create it (docker network create {network}) or remove `external: true` so that the app creates it"),
+            ));
+        }
         target
             .backend
             .connect_network(&network, id, &[])

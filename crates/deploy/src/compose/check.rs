@@ -82,6 +82,7 @@ pub(crate) fn check(
         }
     };
     let project_name = project_name(options, &project_dir, &env, written_name.as_deref(), report);
+    let extensions = extensions(&top, &[super::PINNED_ENVIRONMENT]);
     let networks: IndexMap<String, Network> =
         section(&mut top, "networks", fields::NETWORK_REFUSED, report);
     let volumes: IndexMap<String, Volume> = section(&mut top, "volumes", &[], report);
@@ -153,6 +154,7 @@ pub(crate) fn check(
         secrets,
         configs,
         left_out: left_out.keys().cloned().collect(),
+        extensions,
     };
     rules::check_project(&mut project, &left_out, &env, options.files, report);
     (!report.has_errors()).then_some(project)
@@ -215,9 +217,42 @@ fn active_profiles(options: &Options, env: &BTreeMap<String, String>) -> Vec<Str
     active
 }
 
+/// The `x-` keys of a mapping but those of `skip`, their values as JSON.
+fn extensions(fields: &Mapping, skip: &[&str]) -> super::Extensions {
+    fields
+        .iter()
+        .map(|(k, v)| (key_text(k), v))
+        .filter(|(k, _)| k.starts_with("x-") && !skip.contains(&k.as_str()))
+        .filter_map(|(k, v)| Some((k, serde_json::to_value(v).ok()?)))
+        .collect()
+}
+
+/// What keeps a top-level entry's `x-` keys.
+pub(super) trait Extended {
+    fn extensions_mut(&mut self) -> &mut super::Extensions;
+}
+
+impl Extended for Network {
+    fn extensions_mut(&mut self) -> &mut super::Extensions {
+        &mut self.extensions
+    }
+}
+
+impl Extended for Volume {
+    fn extensions_mut(&mut self) -> &mut super::Extensions {
+        &mut self.extensions
+    }
+}
+
+impl Extended for FileSource {
+    fn extensions_mut(&mut self) -> &mut super::Extensions {
+        &mut self.extensions
+    }
+}
+
 /// A top-level section of named entries (`networks`, `volumes`, ...); an
 /// entry written as nothing takes the defaults.
-fn section<T: DeserializeOwned + Default>(
+fn section<T: DeserializeOwned + Default + Extended>(
     top: &mut Mapping,
     name: &str,
     refused: &[(&str, &'static str)],
@@ -241,16 +276,19 @@ fn section<T: DeserializeOwned + Default>(
     for (key, mut value) in entries {
         let key = key_text(&key);
         let at = FieldPath::of(&[name, &key]);
+        let mut kept = super::Extensions::new();
         if let Value::Mapping(fields) = &mut value {
             legacy_external(fields, &at, report);
             strip_refused(fields, refused, &at, report);
+            kept = extensions(fields, &[]);
             fields.retain(|k, _| !key_text(k).starts_with("x-"));
         }
         let entry = match value {
             Value::Null => Some(T::default()),
             value => typed::<T>(&value, &at, report),
         };
-        if let Some(entry) = entry {
+        if let Some(mut entry) = entry {
+            *entry.extensions_mut() = kept;
             out.insert(key, entry);
         }
     }
@@ -329,6 +367,7 @@ fn service(
             return None;
         }
     };
+    let kept = extensions(&fields, &[]);
     for key in fields.keys().map(key_text).collect::<Vec<_>>() {
         if fields::SERVICE.contains(&key.as_str()) {
             continue;
@@ -391,6 +430,7 @@ fn service(
         }
     }
     let mut service = typed::<Service>(&Value::Mapping(fields), &at, report)?;
+    service.extensions = kept;
     read_env_files(&mut service, &at, env, report);
     read_label_files(&mut service, &at, env, report);
     Some(service)

@@ -201,6 +201,10 @@ pub struct Service {
     pub volumes_from: Vec<VolumesFrom>,
     #[serde(rename = "x-windlass", default)]
     pub windlass: Windlass,
+    /// Every `x-` key of the service as written, `x-windlass` included, for
+    /// `windlass config`; no effect on a deploy.
+    #[serde(skip)]
+    pub extensions: super::Extensions,
     /// Another service waits for this one to exit 0 (`depends_on` with
     /// `condition: service_completed_successfully`): a one-shot job, such as
     /// a migration. Its release is healthy once its containers exited 0; it
@@ -427,6 +431,8 @@ pub struct Network {
     pub driver_opts: BTreeMap<String, String>,
     /// Address pools; the engine's defaults when absent.
     pub ipam: Option<Ipam>,
+    #[serde(skip)]
+    pub extensions: super::Extensions,
 }
 
 /// `networks.*.ipam`: how the network's addresses are given out.

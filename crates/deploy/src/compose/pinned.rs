@@ -22,7 +22,7 @@ use super::{Project, Service};
 
 /// The top-level key of the variables a pinned text's secrets and configs
 /// are read from.
-const ENVIRONMENT: &str = "x-windlass-environment";
+pub(crate) const ENVIRONMENT: &str = "x-windlass-environment";
 
 /// The pinned text of `value` (the merged, interpolated tree the project was
 /// checked from, with the variables `env` it was interpolated with).

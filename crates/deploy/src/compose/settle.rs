@@ -74,15 +74,10 @@ pub(crate) fn settle(name: &str, service: &mut Service, names: &[String], report
 }
 
 /// `other`'s container is part of this service's (its namespace, a link):
-/// it starts first, and a new release of `other` deploys this service
-/// again, as `depends_on` with `restart: true` says (Compose recreates
-/// such a container when the one it uses is recreated).
+/// it starts first, as Compose orders it (`Service::restarts_with` then
+/// deploys this service again with `other`).
 fn restarts_with(service: &mut Service, other: &str) {
-    service
-        .depends_on
-        .entry(other.to_owned())
-        .or_default()
-        .restart = true;
+    service.depends_on.entry(other.to_owned()).or_default();
 }
 
 fn network_mode(
@@ -145,15 +140,29 @@ fn network_mode(
 
 impl Service {
     /// The services whose new release deploys this one again: those of
-    /// `depends_on` with `restart: true`, which the namespaces it shares
-    /// (`network_mode`, `ipc`, `pid` of `service:NAME`) and its `links`
-    /// imply.
+    /// `depends_on` with `restart: true`, and those whose namespace it
+    /// shares (`network_mode`, `ipc`, `pid` of `service:NAME`) or links
+    /// to, whose container its own is made with (Compose recreates it when
+    /// that container is recreated).
     pub fn restarts_with(&self) -> Vec<&str> {
-        self.depends_on
+        let mut names: Vec<&str> = self
+            .depends_on
             .iter()
             .filter(|(_, d)| d.restart)
             .map(|(name, _)| name.as_str())
-            .collect()
+            .collect();
+        if let Some(NetworkMode::Service(other)) = &self.network_mode {
+            names.push(other);
+        }
+        for mode in [&self.ipc, &self.pid].into_iter().flatten() {
+            if let Some(other) = mode.strip_prefix("service:") {
+                names.push(other);
+            }
+        }
+        names.extend(self.links.iter().map(|l| l.target.as_str()));
+        names.sort_unstable();
+        names.dedup();
+        names
     }
 
     /// The other services whose running container this one's is made

@@ -168,7 +168,7 @@ fn describe(service: &Service, directory: &Path) -> String {
             .depends_on
             .iter()
             .map(|(n, d)| {
-                let again = if d.restart {
+                let again = if service.restarts_with().contains(&n.as_str()) {
                     ", deployed again with it"
                 } else {
                     ""

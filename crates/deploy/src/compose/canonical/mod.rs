@@ -98,20 +98,36 @@ pub fn document(project: &Project, settings: &Settings<'_>, format: Format) -> V
             network("default", &default, prefix, normalized, format),
         );
     }
-    let volumes: BTreeMap<String, Value> = project
+    let mut volumes: BTreeMap<String, Value> = project
         .volumes
         .iter()
         .map(|(key, v)| (key.clone(), volume(key, v, prefix, normalized)))
         .collect();
-    let secrets = file_sources(&project.secrets, prefix, normalized);
-    let configs = file_sources(&project.configs, prefix, normalized);
+    let mut secrets = file_sources(&project.secrets, prefix, normalized);
+    let mut configs = file_sources(&project.configs, prefix, normalized);
+    if format == Format::Json {
+        // compose-go's JSON leaves out the extensions of everything but
+        // the project (`json:"-"`).
+        let entries = services
+            .values_mut()
+            .chain(networks.values_mut())
+            .chain(volumes.values_mut())
+            .chain(secrets.as_object_mut().into_iter().flat_map(|m| m.values_mut()))
+            .chain(configs.as_object_mut().into_iter().flat_map(|m| m.values_mut()));
+        for entry in entries {
+            if let Value::Object(fields) = entry {
+                fields.retain(|k, _| !k.starts_with("x-"));
+            }
+        }
+    }
     let mut top = Object::default();
     top.put("name", json!(project.project));
     top.0.insert("services".into(), Value::Object(services));
     top.put("networks", Value::Object(networks.into_iter().collect()))
         .put("volumes", Value::Object(volumes.into_iter().collect()))
         .put("secrets", secrets)
-        .put("configs", configs);
+        .put("configs", configs)
+        .extend(&project.extensions);
     let mut top = top.0;
     if format == Format::Json {
         top.sort_keys();
@@ -225,7 +241,8 @@ fn network(key: &str, network: &Network, prefix: &str, normalized: bool, format:
         .put("internal", Value::Bool(network.internal))
         .put("attachable", Value::Bool(network.attachable))
         .put("labels", go::string_map(&network.labels))
-        .put("enable_ipv6", Value::Bool(network.enable_ipv6));
+        .put("enable_ipv6", Value::Bool(network.enable_ipv6))
+        .extend(&network.extensions);
     out.value()
 }
 
@@ -268,7 +285,8 @@ fn volume(key: &str, volume: &Volume, prefix: &str, normalized: bool) -> Value {
     .put("driver", go::text(volume.driver.as_deref()))
     .put("driver_opts", go::plain_map(&volume.driver_opts))
     .put("external", Value::Bool(volume.external))
-    .put("labels", go::string_map(&volume.labels));
+    .put("labels", go::string_map(&volume.labels))
+    .extend(&volume.extensions);
     out.value()
 }
 
@@ -305,7 +323,8 @@ fn file_sources(
                 )
                 .put("environment", go::text(source.environment.as_deref()))
                 .put("content", go::text(source.content.as_deref()))
-                .put("external", Value::Bool(source.external));
+                .put("external", Value::Bool(source.external))
+                .extend(&source.extensions);
                 (key.clone(), out.value())
             })
             .collect(),

@@ -98,6 +98,7 @@ pub(crate) fn service(service: &Service, settings: &Settings<'_>) -> Value {
         )
         .put("working_dir", go::text(service.working_dir.as_deref()));
     super::host::host_fields(service, &mut out);
+    out.extend(&service.extensions);
     out.value()
 }
 

@@ -318,6 +318,11 @@ pub fn build_spec(
                 Some((id, content))
             })
             .collect(),
+        ssh: build
+            .ssh
+            .iter()
+            .filter_map(|agent| Some((agent.id.clone(), agent.socket.clone()?)))
+            .collect(),
     };
     let options = BuildOptions {
         target: build.target.clone(),

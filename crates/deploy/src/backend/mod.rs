@@ -111,6 +111,9 @@ pub struct BuildSpec {
     /// Secrets a `RUN --mount=type=secret,id=ID` reads, by id; served to
     /// BuildKit over a session, never written into the image.
     pub secrets: BTreeMap<String, FileContent>,
+    /// SSH agents a `RUN --mount=type=ssh,id=ID` reaches, by id: the
+    /// agent's socket, forwarded over the session.
+    pub ssh: BTreeMap<String, PathBuf>,
 }
 
 /// Credentials for a registry.

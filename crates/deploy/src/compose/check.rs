@@ -126,6 +126,18 @@ pub(crate) fn check(
         if build.context.is_relative() {
             build.context = absolute(&project_dir, &build.context, None);
         }
+        // An SSH agent's socket: relative to the project folder, else the
+        // deploying command's `$SSH_AUTH_SOCK` (pinned with the text).
+        for agent in &mut build.ssh {
+            agent.socket = match agent.socket.take() {
+                Some(path) => Some(super::paths::absolute(
+                    &project_dir,
+                    &path,
+                    env.get("HOME").map(String::as_str),
+                )),
+                None => env.get(SSH_AUTH_SOCK).map(PathBuf::from),
+            };
+        }
     }
     // `platform: ${DOCKER_PLATFORM:-}` left empty means no platform, as
     // Compose reads it.
@@ -216,6 +228,9 @@ fn active_profiles(options: &Options, env: &BTreeMap<String, String>) -> Vec<Str
     }
     active
 }
+
+/// The variable that names the deploying user's SSH agent.
+pub(crate) const SSH_AUTH_SOCK: &str = "SSH_AUTH_SOCK";
 
 /// The `x-` keys of a mapping but those of `skip`, their values as JSON.
 fn extensions(fields: &Mapping, skip: &[&str]) -> super::Extensions {

@@ -53,7 +53,7 @@ pub use host::{CgroupNamespace, Link, NetworkMode, VolumesFrom, VolumesSource};
 pub use locate::{FieldPath, Segment};
 pub use model::{
     Build, Deploy, FailureAction, Healthcheck, Ipam, IpamPool, Network, Order, Service,
-    ServiceNetwork, ServiceNetworks, UpdateConfig,
+    ServiceNetwork, ServiceNetworks, SshAgent, UpdateConfig,
 };
 pub use mounts::{FileContent, FileRef, FileSource, MountKind, ServiceVolume, Volume};
 pub use pull_policy::PullPolicy;

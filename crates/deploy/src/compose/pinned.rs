@@ -110,15 +110,24 @@ fn key_values(values: &BTreeMap<String, Option<String>>, env: &BTreeMap<String, 
 /// The variables the project's secrets and configs are read from, with
 /// their values.
 fn sourced_variables(project: &Project, env: &BTreeMap<String, String>) -> Mapping {
+    // A build's `ssh: [default]` is the deploying user's agent.
+    let agent = project
+        .services
+        .values()
+        .filter_map(|s| s.build.as_ref())
+        .flat_map(|b| &b.ssh)
+        .any(|a| !a.written)
+        .then(|| super::check::SSH_AUTH_SOCK.to_owned());
     project
         .secrets
         .values()
         .chain(project.configs.values())
-        .filter_map(|source| source.environment.as_ref())
+        .filter_map(|source| source.environment.clone())
+        .chain(agent)
         .filter_map(|name| {
             Some((
                 Value::String(name.clone()),
-                Value::String(env.get(name)?.clone()),
+                Value::String(env.get(&name)?.clone()),
             ))
         })
         .collect()

@@ -107,6 +107,19 @@ fn build(build: &Build) -> Value {
     out.put("context", json!(build.context.display().to_string()))
         .put("dockerfile", go::text(build.dockerfile.as_deref()))
         .put("args", go::optional_map(&build.args))
+        .put(
+            "ssh",
+            Value::Array(
+                build
+                    .ssh
+                    .iter()
+                    .map(|agent| match (&agent.socket, agent.written) {
+                        (Some(path), true) => json!(format!("{}={}", agent.id, path.display())),
+                        _ => json!(agent.id),
+                    })
+                    .collect(),
+            ),
+        )
         .put("labels", go::string_map(&build.labels))
         .put("cache_from", go::strings(&build.cache_from))
         .put("network", go::text(build.network.as_deref()))

@@ -224,7 +224,7 @@ mod tests {
         std::fs::write(dir.join("web.env"), "FROM_FILE=yes\n").expect("env file");
         std::fs::write(
             dir.join("compose.yaml"),
-            "services:\n  web:\n    image: web\n    env_file: [./web.env]\n    environment: [TOKEN, ABSENT]\n    build: {context: ./app, args: [VERSION]}\n    secrets: [api_key]\nsecrets:\n  api_key:\n    environment: API_KEY\n",
+            "services:\n  web:\n    image: web\n    env_file: [./web.env]\n    environment: [TOKEN, ABSENT]\n    build: {context: ./app, args: [VERSION], ssh: [default]}\n    secrets: [api_key]\nsecrets:\n  api_key:\n    environment: API_KEY\n",
         )
         .expect("compose");
         let options = Options {
@@ -232,6 +232,7 @@ mod tests {
                 ("TOKEN".to_owned(), "t0ken".to_owned()),
                 ("API_KEY".to_owned(), "k3y$".to_owned()),
                 ("VERSION".to_owned(), "7".to_owned()),
+                ("SSH_AUTH_SOCK".to_owned(), "/run/user/agent.sock".to_owned()),
             ]),
             files: FileChecks::Skip,
             ..Options::default()
@@ -248,6 +249,11 @@ mod tests {
         assert_eq!(web.environment.get("ABSENT"), Some(&None));
         let build = web.build.as_ref().expect("build");
         assert_eq!(build.args.get("VERSION"), Some(&Some("7".into())));
+        // `ssh: [default]` is the deploying user's agent, not the reader's.
+        assert_eq!(
+            build.ssh[0].socket.as_deref(),
+            Some(std::path::Path::new("/run/user/agent.sock"))
+        );
         assert_eq!(
             web.secrets[0].content,
             Some(FileContent::Text("k3y$".into()))

@@ -32,6 +32,15 @@ pub use client::Client;
 
 pub use services::Services;
 
+/// The tokio runtime `windlass proxy` serves on (and the data-plane bench
+/// measures): one worker thread per core, so that HTTP and TCP connections
+/// are spread over every core.
+pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+}
+
 /// The control socket in the state directory.
 pub const CONTROL_SOCKET: &str = "proxy.sock";
 /// Where daemons before the control socket wrote their loopback address.

@@ -65,19 +65,27 @@ async fn connection(
     mut stop: watch::Receiver<bool>,
 ) {
     let _ = client.set_nodelay(true);
-    let in_flight = tokio::select! {
-        held = router.hold(config.hold_timeout) => match held {
-            Ok(in_flight) => in_flight,
-            Err(waited) => {
-                tracing::debug!(?waited, "no release became live within the hold timeout; closing the connection");
+    // With a release live (nearly always) the connection is routed at once,
+    // without arming the hold's watches (the peek at the client costs a
+    // system call).
+    let routed = router.route();
+    let in_flight = if let Some(in_flight) = routed {
+        in_flight
+    } else {
+        tokio::select! {
+            held = router.hold(config.hold_timeout) => match held {
+                Ok(in_flight) => in_flight,
+                Err(waited) => {
+                    tracing::debug!(?waited, "no release became live within the hold timeout; closing the connection");
+                    return;
+                }
+            },
+            () = hung_up(&client) => {
+                tracing::debug!("the client closed its connection while it was held");
                 return;
             }
-        },
-        () = hung_up(&client) => {
-            tracing::debug!("the client closed its connection while it was held");
-            return;
+            _ = stop.changed() => return,
         }
-        _ = stop.changed() => return,
     };
     let state = Arc::clone(in_flight.state());
     state.record_connection();

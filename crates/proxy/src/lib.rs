@@ -28,6 +28,7 @@
 //! and restored from a state file, so that traffic survives the process
 //! that runs deploys.
 
+mod copy;
 pub mod daemon;
 mod forward;
 mod histogram;

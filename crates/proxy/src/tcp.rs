@@ -16,14 +16,10 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
+use crate::copy;
 use crate::release::ReleaseState;
 use crate::router::Router;
 use crate::Config;
-
-/// Bytes buffered each way per connection: on loopback 64 KiB moved bulk
-/// data at 590-700 MiB/s where tokio's default 8 KiB gave 410 (the
-/// `tcp_daemon` bench, 2 busy cores).
-const BUFFER: usize = 64 * 1024;
 
 pub(crate) async fn accept(
     listener: TcpListener,
@@ -100,8 +96,7 @@ async fn connection(
             state: Arc::clone(&state),
             activity: Arc::clone(&activity),
         };
-        let copied =
-            tokio::io::copy_bidirectional_with_sizes(&mut client, &mut upstream, BUFFER, BUFFER);
+        let copied = copy::bidirectional(&mut client, &mut upstream);
         tokio::select! {
             copied = copied => {
                 if let Err(err) = copied {

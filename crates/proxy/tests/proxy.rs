@@ -223,9 +223,7 @@ async fn no_request_fails_while_releases_switch_back_and_forth_under_load() {
 async fn forwards_the_target_and_end_to_end_headers_adding_the_client_address() {
     let v1 = upstream("v1").await;
     let proxy = proxy().await;
-    proxy
-        .switch(Release::new("r1", [v1.addr]))
-        .expect("switch");
+    proxy.switch(Release::new("r1", [v1.addr])).expect("switch");
     let request = hyper::Request::builder()
         .uri(format!("http://{}/headers?q=1&r=two", proxy.local_addr()))
         .header("connection", "keep-alive, x-hop")

@@ -122,8 +122,8 @@ async fn floor_tcp(listener: TcpListener, upstream: SocketAddr) {
                 let _ = tokio::io::copy_bidirectional_with_sizes(
                     &mut client,
                     &mut server,
-                    64 * 1024,
-                    64 * 1024,
+                    size(),
+                    size(),
                 )
                 .await;
             });

@@ -64,10 +64,8 @@ pub async fn upstream(version: &'static str) -> Upstream {
                             "/headers" => {
                                 // What the upstream received: the request
                                 // target, then each header, sorted.
-                                let target = request
-                                    .uri()
-                                    .path_and_query()
-                                    .map_or("/", |p| p.as_str());
+                                let target =
+                                    request.uri().path_and_query().map_or("/", |p| p.as_str());
                                 let mut lines: Vec<String> = request
                                     .headers()
                                     .iter()

@@ -119,13 +119,7 @@ async fn floor_tcp(listener: TcpListener, upstream: SocketAddr) {
                     return;
                 };
                 let _ = server.set_nodelay(true);
-                let _ = tokio::io::copy_bidirectional_with_sizes(
-                    &mut client,
-                    &mut server,
-                    size(),
-                    size(),
-                )
-                .await;
+                let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
             });
         }
     }

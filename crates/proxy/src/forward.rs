@@ -24,6 +24,8 @@ use crate::release::InFlight;
 pub const RELEASE_HEADER: &str = "x-windlass-release";
 
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
+const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
 
 /// Headers that belong to one connection and are not forwarded (RFC 9110 7.6.1).
 const HOP_BY_HOP: [HeaderName; 6] = [
@@ -160,6 +162,13 @@ pub(crate) fn forwarded_for(client: SocketAddr) -> HeaderValue {
 }
 
 fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    // One look over the (few) names first: most requests carry none.
+    let hop_by_hop = |name: &HeaderName| {
+        HOP_BY_HOP.contains(name) || name == KEEP_ALIVE || name == PROXY_CONNECTION
+    };
+    if !headers.keys().any(hop_by_hop) {
+        return;
+    }
     // Headers named in `Connection` are hop-by-hop too.
     let named: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
@@ -171,8 +180,8 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
     for name in HOP_BY_HOP.iter().chain(named.iter()) {
         headers.remove(name);
     }
-    headers.remove("keep-alive");
-    headers.remove("proxy-connection");
+    headers.remove(KEEP_ALIVE);
+    headers.remove(PROXY_CONNECTION);
 }
 
 fn tracked(answer: Response<Incoming>, in_flight: InFlight) -> Response<ProxyBody> {

@@ -32,9 +32,10 @@ pub use client::Client;
 
 pub use services::Services;
 
-/// The tokio runtime `windlass proxy` serves on (and the data-plane bench
-/// measures): one worker thread per core, so that HTTP and TCP connections
-/// are spread over every core.
+/// The tokio runtime `windlass proxy` runs on: its control API, state file
+/// and UDP proxies. HTTP and TCP traffic is carried by the proxy's own
+/// workers (one single-thread runtime per core, `workers.rs`), whichever
+/// runtime binds the proxy.
 pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use serde_json::json;
 use windlass_deploy::agent::{RollbackRequest, Started};
+use windlass_deploy::compose::Target;
 use windlass_engine::Status;
 
 use super::agent::{refused, running, StateArgs};
@@ -39,20 +40,49 @@ pub struct Args {
     #[arg(long)]
     json: bool,
     /// `ecs`: SERVICE is an ECS service (its Compose name or
-    /// `ecs/CLUSTER/SERVICE`), put back on RELEASE's task definition revision.
-    #[arg(long, value_name = "TARGET")]
-    target: Option<String>,
+    /// `ecs/CLUSTER/SERVICE`), put back on RELEASE's task definition revision;
+    /// `swarm`: the app (or SERVICE) on the Docker Swarm `DOCKER_HOST` names.
+    #[arg(long, value_name = "TARGET", value_enum)]
+    target: Option<Target>,
     #[command(flatten)]
     state: StateArgs,
 }
 
 pub fn run(args: Args) -> anyhow::Result<u8> {
+    // A name only ECS has is an ECS service: no agent is involved.
+    let plain = args.target.is_none() && args.app.is_none() && args.file.is_none();
+    if let Some(key) = args
+        .service
+        .as_deref()
+        .filter(|_| plain)
+        .map(|s| super::ecs::only_on_ecs(&args.state, s))
+        .transpose()?
+        .flatten()
+    {
+        return super::ecs::rollback(&key.to_string(), args.release.as_deref(), &args.state);
+    }
+    if args.service.is_none() && args.to.is_none() && plain {
+        let ecs = super::ecs::ecs_only(&args.state)?;
+        if !ecs.is_empty() {
+            let names: Vec<String> = ecs.iter().map(ToString::to_string).collect();
+            eprintln!(
+                "windlass: the services deployed from {} are on ECS, which rolls back one service at a time: `windlass rollback SERVICE [RELEASE]` with one of {}",
+                args.state.dir().display(),
+                names.join(", ")
+            );
+            return Ok(exit::REFUSED);
+        }
+    }
     if let Some(service) = args
         .service
         .as_deref()
-        .filter(|s| args.target.as_deref() == Some("ecs") || s.starts_with("ecs/"))
+        .filter(|s| args.target == Some(Target::Ecs) || s.starts_with("ecs/"))
     {
         return super::ecs::rollback(service, args.release.as_deref(), &args.state);
+    }
+    if args.target == Some(Target::Swarm) {
+        let request = request_of(&args)?;
+        return super::swarm::rollback(request, &args.state, args.json);
     }
     let tokio = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -60,30 +90,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     tokio.block_on(async move {
         let asked = Instant::now();
         let client = running(&args.state)?;
-        let which = AppArgs {
-            app: args.app.clone(),
-            files: args.file.iter().cloned().collect(),
-        };
-        let named = which.named()?;
-        let here = if named.is_none() { AppArgs::here() } else { None };
-        let request = match &args.service {
-            // A bare name prefers the folder's app if it has the service.
-            Some(_) => RollbackRequest {
-                service: args.service.clone(),
-                app: named,
-                here,
-                release: args.release.clone(),
-                by: who(),
-            },
-            // The whole app: the one named, else the folder's.
-            None => RollbackRequest {
-                service: None,
-                app: named.or(here),
-                here: None,
-                release: args.release.clone().or_else(|| args.to.clone()),
-                by: who(),
-            },
-        };
+        let request = request_of(&args)?;
         let started = match client.rollback(&request).await {
             Ok(started) => started,
             Err(e) => return refused(e),
@@ -154,4 +161,37 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         }
         Ok(if ok { exit::OK } else { exit::FAILED })
     })
+}
+
+/// What the command asks the agent: which service or app, to which release.
+fn request_of(args: &Args) -> anyhow::Result<RollbackRequest> {
+    let which = AppArgs {
+        app: args.app.clone(),
+        files: args.file.iter().cloned().collect(),
+    };
+    let named = which.named()?;
+    let here = if named.is_none() {
+        AppArgs::here()
+    } else {
+        None
+    };
+    let request = match &args.service {
+        // A bare name prefers the folder's app if it has the service.
+        Some(_) => RollbackRequest {
+            service: args.service.clone(),
+            app: named,
+            here,
+            release: args.release.clone(),
+            by: who(),
+        },
+        // The whole app: the one named, else the folder's.
+        None => RollbackRequest {
+            service: None,
+            app: named.or(here),
+            here: None,
+            release: args.release.clone().or_else(|| args.to.clone()),
+            by: who(),
+        },
+    };
+    Ok(request)
 }

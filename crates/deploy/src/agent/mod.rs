@@ -22,7 +22,7 @@ use std::sync::Arc;
 use windlass_engine::{ExecutionMeta, Outcome as ExecutionOutcome, Status};
 use windlass_runtime::{Clock, Invokers, Runtime, StartRequest, SystemClock};
 use windlass_store::releases::{
-    BadKey, Lock, NewRelease, Outcome, Releases, ServiceKey, SqliteReleases,
+    BadKey, Event, Happened, Lock, NewRelease, Outcome, Releases, ServiceKey, SqliteReleases,
 };
 use windlass_store::sqlite::{Durability, SqliteStore};
 use windlass_store::Store;
@@ -30,6 +30,7 @@ use windlass_store::Store;
 use crate::backend::Backend;
 use crate::compose;
 use crate::target::docker::DockerTarget;
+use crate::target::swarm::SwarmTarget;
 use crate::target::Mode;
 use crate::workflow::{
     self, Deployer, Proxies, ReleaseRef, DEPLOY_DEFINITION, ROLLBACK_DEFINITION,
@@ -152,6 +153,21 @@ impl Agent {
             )
             .with_notes(notes.clone()),
         );
+        Agent::with_target(store, releases, backend, target, proxies, notes)
+    }
+
+    /// An agent whose releases run on `target` (the Swarm target, say);
+    /// `backend` is the engine its plans and `down` read (the Swarm's
+    /// manager), `proxies` those it reports (none on a Swarm).
+    pub fn with_target(
+        store: Arc<dyn Store>,
+        releases: Arc<dyn Releases>,
+        backend: Arc<dyn Backend>,
+        target: Arc<dyn crate::target::Target>,
+        proxies: Proxies,
+        notes: Notes,
+    ) -> Agent {
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let deployer = Deployer::new(Arc::clone(&target), Arc::clone(&releases));
         let mut invokers = Invokers::new();
         invokers.register(workflow::RESOURCE_PREFIX, Arc::new(deployer.clone()));
@@ -195,19 +211,7 @@ impl Agent {
     /// The folder is made 0700 and the database 0600: pinned texts can hold
     /// secrets.
     pub async fn open(dir: &Path, proxies: Proxies) -> Result<Agent, String> {
-        windlass_proxy::owner::private_dir(dir).map_err(|e| e.to_string())?;
-        let db = database(dir);
-        for file in [
-            db.clone(),
-            sqlite_side_file(&db, "-wal"),
-            sqlite_side_file(&db, "-shm"),
-        ] {
-            if file == db || file.exists() {
-                windlass_proxy::owner::private_file(&file).map_err(|e| e.to_string())?;
-            }
-        }
-        let store = SqliteStore::open(&db, Durability::Full).map_err(|e| e.to_string())?;
-        let releases = SqliteReleases::open(&db).map_err(|e| e.to_string())?;
+        let (store, releases) = open_stores(dir)?;
         let docker = crate::backend::docker::Docker::connect()
             .await
             .map_err(|e| e.to_string())?
@@ -230,6 +234,33 @@ impl Agent {
         ))
     }
 
+    /// The deploys of state folder `dir` on the Docker Swarm whose manager
+    /// `DOCKER_HOST` names (see `target::swarm`), run in this process: the
+    /// traffic is the Swarm's (its entry point), so nothing local outlives
+    /// the command. The store is the state folder's, so `releases` shows
+    /// Swarm releases beside the others.
+    pub async fn open_swarm(dir: &Path) -> Result<Agent, String> {
+        let (store, releases) = open_stores(dir)?;
+        let client = SwarmTarget::connect()
+            .await
+            .map_err(|e| format!("the Swarm manager (DOCKER_HOST): {e}"))?;
+        let releases: Arc<dyn Releases> = Arc::new(releases);
+        let target = SwarmTarget::new(
+            client.clone(),
+            Arc::clone(&releases),
+            Arc::new(SystemClock),
+            crate::target::swarm::Config::default(),
+        );
+        Ok(Agent::with_target(
+            Arc::new(store),
+            releases,
+            Arc::new(crate::backend::docker::Docker::from_client(client)),
+            Arc::new(target),
+            Proxies::local(),
+            Notes::default(),
+        ))
+    }
+
     pub fn runtime(&self) -> &Runtime {
         &self.runtime
     }
@@ -247,11 +278,23 @@ impl Agent {
     /// locks again and starts beating. Returns how many executions resumed.
     pub async fn resume(&self) -> Result<usize, Error> {
         self.deployer.restore().await.map_err(Error::Restore)?;
-        let resumed = self.runtime.recover().await?;
+        // The ECS target's executions share the state folder's store but
+        // are the CLI's: resumed by the next `windlass deploy --target
+        // ecs`, never by the agent, which has neither their invokers nor
+        // their locks to take.
+        let mut resumed = 0;
+        for record in self.runtime.store().running()? {
+            if crate::target::ecs::run::is_ecs_machine(&record.state_machine_arn) {
+                continue;
+            }
+            if self.runtime.resume_one(&record.arn).await? {
+                resumed += 1;
+            }
+        }
         // App executions whose end is recorded and whose locks are freed
         // once (their waiter died with the agent that started them).
         let mut apps = std::collections::BTreeSet::new();
-        for service in self.releases.keys()? {
+        for service in self.releases.keys()?.into_iter().filter(|k| !k.is_ecs()) {
             let Some(lock) = self.releases.lock_of(&service)? else {
                 continue;
             };
@@ -453,11 +496,9 @@ impl Agent {
                 release: release.id,
             });
         }
-        // A release that was rolled back took traffic only if its rollback
-        // flipped traffic away from it.
-        let went_live = release.outcome == Outcome::Live
-            || (release.outcome == Outcome::RolledBack && release.rollback_millis.is_some());
-        if !went_live {
+        // Named, a release may be gone back to if it ever took traffic,
+        // however often it was rolled back from since.
+        if !release.took_traffic() {
             return Err(Error::NeverLive {
                 service: service.to_string(),
                 release: release.id,
@@ -484,16 +525,11 @@ impl Agent {
                 id.clone()
             }
             None => {
-                self.releases
-                    .list(service)?
-                    .into_iter()
-                    .find(|r| {
-                        r.id != live.release
-                            && r.outcome == Outcome::Live
-                            && r.pruned_millis.is_none()
-                    })
+                let releases = self.releases.list(service)?;
+                windlass_store::releases::rollback_target(&releases, &live.release)
                     .ok_or_else(|| Error::NoEarlier(format!("service {service}")))?
                     .id
+                    .clone()
             }
         };
         let name = format!(
@@ -692,9 +728,15 @@ impl Agent {
             .is_some_and(|r| r.outcome == Outcome::Deploying);
         if still_deploying {
             let detail = detail.map_or_else(|| status.as_str().to_owned(), str::to_owned);
-            let _ =
-                self.releases
-                    .set_outcome(service, release, Outcome::Failed, None, Some(&detail));
+            let failed = Event::at(
+                self.clock.now_millis(),
+                Happened::Failed {
+                    detail: Some(detail),
+                },
+            );
+            if let Err(e) = self.releases.record(service, release, &failed) {
+                tracing::warn!(%e, %service, release, "cannot record a failed release");
+            }
         }
     }
 }
@@ -728,6 +770,25 @@ fn services_asked(
 /// Whether a store's execution status says it still runs.
 fn running(status: &str) -> bool {
     status.parse::<Status>().is_ok_and(|s| s == Status::Running)
+}
+
+/// The state folder's store and releases (`windlass.db`), the folder made
+/// 0700 and the database 0600: pinned texts can hold secrets.
+fn open_stores(dir: &Path) -> Result<(SqliteStore, SqliteReleases), String> {
+    windlass_proxy::owner::private_dir(dir).map_err(|e| e.to_string())?;
+    let db = database(dir);
+    for file in [
+        db.clone(),
+        sqlite_side_file(&db, "-wal"),
+        sqlite_side_file(&db, "-shm"),
+    ] {
+        if file == db || file.exists() {
+            windlass_proxy::owner::private_file(&file).map_err(|e| e.to_string())?;
+        }
+    }
+    let store = SqliteStore::open(&db, Durability::Full).map_err(|e| e.to_string())?;
+    let releases = SqliteReleases::open(&db).map_err(|e| e.to_string())?;
+    Ok((store, releases))
 }
 
 /// The database file of a state folder.
@@ -1016,6 +1077,69 @@ mod tests {
             .expect("read")
             .expect("a1");
         assert_eq!(a1.rollback_millis, left);
+    }
+
+    /// r1 -> r2, `rollback web` (to r1), `rollback web r2`, then
+    /// `rollback web` goes to r1 again: a release a rollback left went
+    /// live, and stays a target while it is retained. Its history says
+    /// each thing that happened to it, in order.
+    #[tokio::test]
+    async fn a_release_a_rollback_left_stays_a_rollback_target() {
+        let backend = Arc::new(FakeBackend::new());
+        let agent = agent(Arc::clone(&backend));
+        agent.resume().await.expect("resume");
+        let releases = Arc::clone(agent.releases());
+        let free = || releases.lock_of(&web()).expect("lock").is_none();
+        let worker = "services:\n  web:\n    image: web:1\n    x-windlass: {watch: 0s}\n";
+        for n in 1..=2 {
+            let image = format!("web:{n}");
+            backend.add_image(&image);
+            let started = agent
+                .deploy(request(&worker.replace("web:1", &image)))
+                .await
+                .expect("deploy");
+            agent
+                .runtime()
+                .wait(&started[0].execution)
+                .await
+                .expect("ends");
+            eventually("the lock freed", free).await;
+        }
+        let rollback = |release: Option<&str>| RollbackRequest {
+            service: Some("web".into()),
+            app: None,
+            here: None,
+            release: release.map(str::to_owned),
+            by: "me@here".into(),
+        };
+        let mut went = Vec::new();
+        for to in [None, Some("r2"), None] {
+            let started = agent.rollback(rollback(to)).await.expect("rollback");
+            went.push(started[0].release.clone());
+            agent
+                .runtime()
+                .wait(&started[0].execution)
+                .await
+                .expect("ends");
+            eventually("the lock freed", free).await;
+        }
+        assert_eq!(went, ["r1", "r2", "r1"]);
+        let r1 = releases.get(&web(), "r1").expect("read").expect("r1");
+        let words: Vec<String> = r1.history.iter().map(Event::words).collect();
+        assert_eq!(
+            words,
+            [
+                "went live",
+                "retired by r2",
+                "went live",
+                "rolled back to r2",
+                "went live"
+            ]
+        );
+        assert!(
+            r1.history.iter().all(|e| e.at_millis.is_some()),
+            "every event is dated"
+        );
     }
 
     #[tokio::test]

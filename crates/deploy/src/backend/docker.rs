@@ -100,6 +100,19 @@ impl Docker {
         })
     }
 
+    /// The engine `client` speaks to (a Swarm manager, say), at the API
+    /// version it was given.
+    pub fn from_client(client: bollard::Docker) -> Docker {
+        Docker {
+            client,
+            secrets_dir: std::env::temp_dir().join("windlass").join("secrets"),
+            networks: Default::default(),
+            view: None,
+            endpoint: endpoint::Endpoint::from_env(),
+            builder: Default::default(),
+        }
+    }
+
     /// Keeps a live view of windlass's containers (those labelled
     /// `windlass.service`) from the engine's event stream, so that
     /// [`Backend::glance_containers`] reads memory while the stream is
@@ -216,6 +229,12 @@ fn status_of(err: &BollardError) -> Option<u16> {
         BollardError::DockerResponseServerError { status_code, .. } => Some(*status_code),
         _ => None,
     }
+}
+
+/// Whether the engine's error message says `words`: some answers (a
+/// network already joined or not joined) carry no status of their own.
+fn engine_says(err: &BollardError, words: &str) -> bool {
+    matches!(err, BollardError::DockerResponseServerError { message, .. } if message.contains(words))
 }
 
 fn engine<'a>(operation: &'static str, name: &'a str) -> impl FnOnce(BollardError) -> Error + 'a {
@@ -627,10 +646,12 @@ impl Backend for Docker {
                 ..Default::default()
             }),
         };
-        self.client
-            .connect_network(network, request)
-            .await
-            .map_err(engine("connect to network", network))
+        match self.client.connect_network(network, request).await {
+            Ok(()) => Ok(()),
+            // Attached already (a start retried after a crash): done.
+            Err(err) if engine_says(&err, "already exists in network") => Ok(()),
+            Err(err) => Err(engine("connect to network", network)(err)),
+        }
     }
 
     async fn disconnect_network(&self, network: &str, id: &str) -> Result<(), Error> {
@@ -642,6 +663,8 @@ impl Backend for Docker {
             Ok(()) => Ok(()),
             // Not attached (or already gone): nothing to undo.
             Err(err) if matches!(status_of(&err), Some(403 | 404)) => Ok(()),
+            // Engine 20.10 answers 500 for a container that is not attached.
+            Err(err) if engine_says(&err, "is not connected to") => Ok(()),
             Err(err) => Err(engine("disconnect from network", network)(err)),
         }
     }

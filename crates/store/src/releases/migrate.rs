@@ -255,6 +255,17 @@ fn top_level_name(text: &str) -> Option<String> {
     })
 }
 
+/// A release row as the layout before histories kept it: owner, id,
+/// outcome, rollback time, detail, and when it was pruned.
+type OldRow = (
+    String,
+    String,
+    String,
+    Option<i64>,
+    Option<String>,
+    Option<i64>,
+);
+
 #[cfg(test)]
 mod tests {
     use super::super::{Releases, SqliteReleases, SCHEMA};
@@ -328,13 +339,3 @@ mod tests {
     }
 }
 
-/// A release row as the layout before histories kept it: owner, id,
-/// outcome, rollback time, detail, and when it was pruned.
-type OldRow = (
-    String,
-    String,
-    String,
-    Option<i64>,
-    Option<String>,
-    Option<i64>,
-);

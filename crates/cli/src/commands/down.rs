@@ -20,6 +20,10 @@ pub struct Args {
     /// A JSON object on stdout.
     #[arg(long)]
     json: bool,
+    /// `swarm`: take the app down on the Docker Swarm whose manager
+    /// `DOCKER_HOST` names (its services, entry routes and networks).
+    #[arg(long, value_name = "TARGET", value_enum)]
+    target: Option<windlass_deploy::compose::Target>,
     #[command(flatten)]
     state: StateArgs,
 }
@@ -29,12 +33,16 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         Ok(pinned) => pinned,
         Err(code) => return Ok(code),
     };
+    let swarm = super::swarm::chosen(args.target, &pinned, &args.services);
     let request = DownRequest {
         compose_file: pinned.file.display().to_string(),
         compose_text: pinned.text,
         services: args.services.clone(),
         volumes: args.volumes,
     };
+    if swarm {
+        return super::swarm::down(request, &args.state, args.json);
+    }
     let tokio = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;

@@ -100,6 +100,19 @@ impl Docker {
         })
     }
 
+    /// The engine `client` speaks to (a Swarm manager, say), at the API
+    /// version it was given.
+    pub fn from_client(client: bollard::Docker) -> Docker {
+        Docker {
+            client,
+            secrets_dir: std::env::temp_dir().join("windlass").join("secrets"),
+            networks: Default::default(),
+            view: None,
+            endpoint: endpoint::Endpoint::from_env(),
+            builder: Default::default(),
+        }
+    }
+
     /// Keeps a live view of windlass's containers (those labelled
     /// `windlass.service`) from the engine's event stream, so that
     /// [`Backend::glance_containers`] reads memory while the stream is

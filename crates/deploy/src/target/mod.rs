@@ -13,6 +13,7 @@
 pub mod docker;
 pub mod ecs;
 mod parsed;
+pub mod swarm;
 
 use std::collections::BTreeMap;
 

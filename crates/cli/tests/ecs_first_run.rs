@@ -128,7 +128,10 @@ async fn a_first_ecs_deploy_from_nothing_to_live_and_back() {
     let v2 = run(&dir, &endpoint, &["deploy", "--target", "ecs"]);
     assert_eq!(v2.status.code(), Some(6), "{}", text(&v2));
     let rows = releases_json(&dir, &endpoint, "web");
-    let detail = row(&rows, "r2")["detail"].as_str().unwrap_or_default().to_string();
+    let detail = row(&rows, "r2")["detail"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     assert!(detail.contains("stopped during the rollout"), "{detail}");
     assert!(detail.contains("exit codes"), "{detail}");
     assert!(
@@ -175,9 +178,7 @@ async fn assert_nothing_on_aws(cloud: &support::ecs::Cloud) {
 }
 
 async fn task_definitions(cloud: &support::ecs::Cloud) -> Vec<Json> {
-    let listed = cloud
-        .call("ecs", "listTaskDefinitions", json!({}))
-        .await;
+    let listed = cloud.call("ecs", "listTaskDefinitions", json!({})).await;
     listed["TaskDefinitionArns"]
         .as_array()
         .cloned()

@@ -337,8 +337,7 @@ impl Ecs {
                     .skip(1);
                 after_live
                     .find(|r| {
-                        r.outcome == Outcome::Live
-                            && r.image.as_deref().is_some_and(|i| !i.is_empty())
+                        r.is_rollback_target() && r.image.as_deref().is_some_and(|i| !i.is_empty())
                     })
                     .cloned()
                     .ok_or_else(|| Error::NothingToRollBackTo {

@@ -144,6 +144,9 @@ async fn a_first_ecs_deploy_from_nothing_to_live_and_back() {
     let back = run(&dir, &endpoint, &["rollback", "web"]);
     assert_eq!(back.status.code(), Some(0), "{}", text(&back));
     assert_eq!(version_of(client, &r1).await, "v1");
+    let status = run(&dir, &endpoint, &["status", "--ecs", "web"]);
+    let shown = text(&status);
+    assert!(shown.contains(&format!("tasks of {r1}: RUNNING")), "{shown}");
 }
 
 /// Nothing the dry run could have made: no ECR repository, no task

@@ -28,7 +28,7 @@ async fn a_first_ecs_deploy_from_nothing_to_live_and_back() {
     let client = &cloud.client;
     write_compose(&dir, "v1", false);
 
-    let swarm = run(&dir, &endpoint, &["deploy", "--target", "swarm"]);
+    let swarm = run(&dir, &endpoint, &["deploy", "--target", "kubernetes"]);
     assert_eq!(swarm.status.code(), Some(2), "{}", text(&swarm));
     assert!(text(&swarm).contains("possible values: docker, ecs"));
 
@@ -146,7 +146,10 @@ async fn a_first_ecs_deploy_from_nothing_to_live_and_back() {
     assert_eq!(version_of(client, &r1).await, "v1");
     let status = run(&dir, &endpoint, &["status", "--ecs", "web"]);
     let shown = text(&status);
-    assert!(shown.contains(&format!("tasks of {r1}: RUNNING")), "{shown}");
+    assert!(
+        shown.contains(&format!("tasks of {r1}: RUNNING")),
+        "{shown}"
+    );
 }
 
 /// Nothing the dry run could have made: no ECR repository, no task

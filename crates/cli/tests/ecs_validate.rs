@@ -92,7 +92,7 @@ fn validate_and_deploy_refuse_what_ecs_would_with_what_to_add() {
 fn an_unknown_target_is_refused_with_its_line() {
     let dir = folder(
         "ecs-unknown-target",
-        &FARGATE.replace("ecs: { cluster: demo }", "target: swarm"),
+        &FARGATE.replace("ecs: { cluster: demo }", "target: kubernetes"),
     );
     let checked = windlass(&dir, &["validate", "compose.yaml"]);
     let text = said(&checked);
@@ -101,7 +101,10 @@ fn an_unknown_target_is_refused_with_its_line() {
         text.contains("compose.yaml:7:7: services.web.x-windlass.target"),
         "{text}"
     );
-    assert!(text.contains("`docker` or `ecs`"), "{text}");
+    assert!(
+        text.contains("unknown variant `kubernetes`") && text.contains("`ecs`"),
+        "{text}"
+    );
     let deploy = windlass(&dir, &["deploy", "--dry-run"]);
     assert_ne!(deploy.status.code(), Some(0), "{}", said(&deploy));
     let flag = windlass(&dir, &["deploy", "--target", "ecss"]);

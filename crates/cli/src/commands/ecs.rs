@@ -540,7 +540,10 @@ async fn running_tasks(
         )
         .await?;
     for task in described["Tasks"].as_array().into_iter().flatten() {
-        let revision = task["TaskDefinitionArn"].as_str().unwrap_or("?").to_string();
+        let revision = task["TaskDefinitionArn"]
+            .as_str()
+            .unwrap_or("?")
+            .to_string();
         let mut state = task["LastStatus"].as_str().unwrap_or("?").to_string();
         if let Some(health) = task["HealthStatus"].as_str().filter(|h| *h != "UNKNOWN") {
             state = format!("{state}/{health}");

@@ -18,7 +18,9 @@ use windlass_engine::TaskRequest;
 use windlass_engine::{ExecutionMeta, HistoryEvent, Outcome as Ended, Status};
 use windlass_runtime::invoke::BoxFuture;
 use windlass_runtime::{Invoker, Invokers, Runtime, StartRequest, SystemClock};
-use windlass_store::releases::{Live, NewRelease, Outcome, Release, Releases, ServiceKey};
+use windlass_store::releases::{
+    Event, Happened, Live, NewRelease, Outcome, Release, Releases, ServiceKey,
+};
 use windlass_store::Store;
 
 use super::definition::{self, ROLLED_BACK};
@@ -385,13 +387,16 @@ impl Ecs {
         self.record(plan, target, &mut report, Some(took))?;
         if report.status == Status::Succeeded {
             if let Some(left) = live.filter(|l| l != target) {
+                let event = Happened::RolledBack {
+                    to: Some(target.to_string()),
+                    rollback_millis: Some(took),
+                    detail: Some(format!("windlass rollback to {target}")),
+                };
                 self.releases
-                    .set_outcome(
+                    .record(
                         &plan.key,
                         &left,
-                        Outcome::RolledBack,
-                        Some(took),
-                        Some(&format!("windlass rollback to {target}")),
+                        &Event::at(self.runtime.now_millis(), event),
                     )
                     .map_err(|e| Error::Store {
                         what: "written (the release left)",
@@ -553,21 +558,37 @@ impl Ecs {
             }
         };
         let detail = report.error.as_ref().map(|(e, c)| format!("{e}: {c}"));
-        let outcome = match (&report.status, report.rolled_back()) {
-            (Status::Succeeded, _) => Outcome::Live,
-            (_, true) => Outcome::RolledBack,
-            _ => Outcome::Failed,
-        };
-        self.releases
-            .set_outcome(
-                &plan.key,
-                release,
-                outcome,
+        let now = self.runtime.now_millis();
+        let previous = self
+            .releases
+            .live(&plan.key)
+            .map_err(store("read (the live release)"))?
+            .map(|l| l.release)
+            .filter(|l| l != release);
+        let event = match (&report.status, report.rolled_back()) {
+            (Status::Succeeded, _) => Happened::WentLive,
+            (_, true) => Happened::RolledBack {
+                to: previous.clone(),
                 rollback_millis,
-                detail.as_deref(),
-            )
+                detail,
+            },
+            _ => Happened::Failed { detail },
+        };
+        let live = event == Happened::WentLive;
+        self.releases
+            .record(&plan.key, release, &Event::at(now, event))
             .map_err(store("written (the outcome)"))?;
-        if outcome == Outcome::Live {
+        // A deploy that went live retires the release it replaced (the
+        // release a rollback left is recorded by `finish_rollback`).
+        if let (true, None, Some(previous)) = (live, rollback_millis, &previous) {
+            let retired = Happened::Retired {
+                by: release.to_string(),
+            };
+            self.releases
+                .record(&plan.key, previous, &Event::at(now, retired))
+                .map_err(store("written (the release replaced)"))?;
+        }
+        if live {
             // The account is the revision's (arn:aws:ecs:REGION:ACCOUNT:...).
             let account = report
                 .revision

@@ -80,7 +80,7 @@ fn compose(version: u32, crash_api: bool) -> String {
     } else {
         ""
     };
-    let health = "    healthcheck: {test: [\"CMD\", \"/app\", \"probe\"], interval: 500ms, timeout: 2s, retries: 2}\n";
+    let health = "    healthcheck: {test: [\"CMD\", \"/app\", \"probe\"], interval: 500ms, timeout: 2s, retries: 2}\n    init: true\n    stop_grace_period: 2s\n";
     format!(
         "name: {APP}\nservices:\n  web:\n    image: registry:5000/wlswarm-testapp:1\n    ports: [{{target: 8080, published: 8000, app_protocol: http}}]\n    environment:\n      TESTAPP_VERSION: \"web-{version}\"\n{health}    deploy: {{replicas: 2}}\n    depends_on: {{api: {{condition: service_healthy}}}}\n    x-windlass: {{watch: 2s}}\n  api:\n    image: registry:5000/wlswarm-testapp:1\n    ports: [{{target: 8080, published: 8001, app_protocol: http}}]\n    environment:\n      TESTAPP_VERSION: \"api-{version}\"\n{crash}{health}    deploy: {{replicas: 2}}\n    x-windlass: {{watch: 2s}}\n"
     )
@@ -233,6 +233,7 @@ async fn an_app_deploys_rolls_forward_and_rolls_back_whole_on_three_nodes() {
     );
     assert_eq!(web.app_errors + api.app_errors, 0);
 
+    let began = Instant::now();
     let report = agent
         .down(DownRequest {
             compose_file: file.display().to_string(),
@@ -242,7 +243,10 @@ async fn an_app_deploys_rolls_forward_and_rolls_back_whole_on_three_nodes() {
         })
         .await
         .expect("down");
-    eprintln!("swarm: down {report:?}");
+    eprintln!(
+        "swarm: down {report:?} in {:.1} s",
+        began.elapsed().as_secs_f64()
+    );
     let left = client
         .list_services(Some(bollard::query_parameters::ListServicesOptions {
             filters: Some(HashMap::from([(
@@ -293,7 +297,7 @@ fn cli_compose(version: u32, crash: bool) -> String {
         ""
     };
     format!(
-        "name: wlswarm-cli\nservices:\n  web:\n    image: registry:5000/wlswarm-testapp:1\n    ports: [{{target: 8080, published: 8000, app_protocol: http}}]\n    environment:\n      TESTAPP_VERSION: \"cli-{version}\"\n{crash}    healthcheck: {{test: [\"CMD\", \"/app\", \"probe\"], interval: 500ms, timeout: 2s, retries: 2}}\n    x-windlass: {{target: swarm, watch: 1s}}\n"
+        "name: wlswarm-cli\nservices:\n  web:\n    image: registry:5000/wlswarm-testapp:1\n    ports: [{{target: 8080, published: 8000, app_protocol: http}}]\n    environment:\n      TESTAPP_VERSION: \"cli-{version}\"\n{crash}    healthcheck: {{test: [\"CMD\", \"/app\", \"probe\"], interval: 500ms, timeout: 2s, retries: 2}}\n    init: true\n    stop_grace_period: 2s\n    x-windlass: {{target: swarm, watch: 1s}}\n"
     )
 }
 
@@ -360,7 +364,12 @@ async fn the_cli_deploys_fails_over_and_takes_down_on_the_swarm() {
     );
     assert_eq!(body(web).await, "cli-1");
 
+    let began = Instant::now();
     let (code, _, err) = run(&["down", "--target", "swarm"]);
+    eprintln!(
+        "swarm: `windlass down --target swarm` took {:.1} s",
+        began.elapsed().as_secs_f64()
+    );
     assert_eq!(code, 0, "{err}");
     assert!(
         body(web).await.starts_with("no answer"),

@@ -56,10 +56,18 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             println!("{}", serde_json::to_string(&report)?);
         } else {
             eprintln!(
-                "took down {}: {} container(s) removed; networks removed: {}; volumes removed: {}",
+                "took down {}: {} container(s) removed; networks removed: {}{}; volumes removed: {}",
                 report.services.join(", "),
                 report.containers,
                 list(&report.networks),
+                if report.networks_in_use.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        " (kept, still in use by other containers: {})",
+                        report.networks_in_use.join(", ")
+                    )
+                },
                 if args.volumes {
                     list(&report.volumes)
                 } else {

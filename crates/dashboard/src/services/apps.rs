@@ -6,7 +6,6 @@
 //! ([`Releases::app_state`]), which the agent's `rollback_app` and
 //! `windlass releases` use too, so the page's button says where it goes.
 
-
 use serde::Serialize;
 use windlass_store::releases::{AppRelease, Event, Releases};
 
@@ -20,6 +19,8 @@ pub struct AppView {
     pub live: Option<String>,
     /// The app release a rollback of the app goes back to.
     pub warm: Option<String>,
+    /// Why the page's rollback button is off, when it is (its tooltip).
+    pub rollback_off: Option<String>,
     pub releases: Vec<AppReleaseView>,
 }
 
@@ -48,6 +49,7 @@ pub(super) fn apps(releases: &dyn Releases) -> Result<Vec<AppView>, Error> {
             app,
             live: state.live,
             warm: state.rollback_target,
+            rollback_off: None,
             releases: list.into_iter().map(view).collect(),
         });
     }

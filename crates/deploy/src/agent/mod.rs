@@ -437,6 +437,7 @@ impl Agent {
             previous: previous.clone(),
             mode: Mode::Deploy,
             requested_millis: Some(now),
+            joins: Default::default(),
         };
         self.start(
             DEPLOY_MACHINE,
@@ -549,6 +550,7 @@ impl Agent {
             previous: Some(live.release.clone()),
             mode: Mode::Rollback,
             requested_millis: Some(requested),
+            joins: Default::default(),
         };
         // The warm look runs while the lock and the first commit are
         // written; the step takes it.

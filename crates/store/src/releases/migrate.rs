@@ -80,14 +80,7 @@ fn add_history(conn: &Connection) -> rusqlite::Result<()> {
             conn.execute_batch(&format!(
                 "ALTER TABLE {table} ADD COLUMN history TEXT NOT NULL DEFAULT '[]'"
             ))?;
-            let rows: Vec<(
-                String,
-                String,
-                String,
-                Option<i64>,
-                Option<String>,
-                Option<i64>,
-            )> = conn
+            let rows: Vec<OldRow> = conn
                 .prepare(&format!(
                     "SELECT {owner}, id, outcome, rollback_millis, detail{pruned} FROM {table}"
                 ))?
@@ -334,3 +327,14 @@ mod tests {
         assert_eq!(top_level_name("services: {}\n"), None);
     }
 }
+
+/// A release row as the layout before histories kept it: owner, id,
+/// outcome, rollback time, detail, and when it was pruned.
+type OldRow = (
+    String,
+    String,
+    String,
+    Option<i64>,
+    Option<String>,
+    Option<i64>,
+);

@@ -542,11 +542,12 @@ fn outcome_event(
     })
 }
 
+/// The event as JSON, the outcome it leaves, a rollback's time, a reason.
+type EventColumns<'a> = (String, Option<&'static str>, Option<i64>, Option<&'a str>);
+
 /// The columns an event sets beside the history: the outcome it leaves,
 /// a rollback's time, a reason.
-fn event_columns(
-    event: &Event,
-) -> Result<(String, Option<&'static str>, Option<i64>, Option<&str>)> {
+fn event_columns(event: &Event) -> Result<EventColumns<'_>> {
     let json = serde_json::to_string(event).map_err(|e| Error::Corrupt(e.to_string()))?;
     let (rollback_millis, detail) = match &event.what {
         Happened::RolledBack {

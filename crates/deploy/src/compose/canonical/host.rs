@@ -14,7 +14,7 @@ pub(super) fn host_fields(service: &Service, out: &mut Object) {
         Value::Array(
             links
                 .iter()
-                .map(|l| json!(format!("{}:{}", l.target, l.alias)))
+                .map(|l| json!(l.to_string()))
                 .collect(),
         )
     };

@@ -211,7 +211,26 @@ async fn an_app_deploys_rolls_forward_and_rolls_back_whole_on_three_nodes() {
         "swarm: app rolled back to v1 (a flip of the entry's routes) in {:.2} s",
         began.elapsed().as_secs_f64()
     );
-    assert_eq!(everywhere(swarm).await, ["web-1", "api-1"].repeat(3));
+    let seen = everywhere(swarm).await;
+    if seen != ["web-1", "api-1"].repeat(3) {
+        // What the entry's tasks went through, to tell why a node did not answer.
+        let tasks = swarm.on(
+            0,
+            &[
+                "service",
+                "ps",
+                "--no-trunc",
+                "--format",
+                "{{.Node}} {{.CurrentState}} {{.DesiredState}} {{.Error}}",
+                &format!(
+                    "{APP}_windlass-entry_{}",
+                    releases.installation().expect("installation")
+                ),
+            ],
+        );
+        eprintln!("swarm: entry tasks:\n{tasks}");
+    }
+    assert_eq!(seen, ["web-1", "api-1"].repeat(3));
 
     let web = web_load.stop().await;
     let api = api_load.stop().await;

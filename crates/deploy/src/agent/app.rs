@@ -568,7 +568,10 @@ pub(super) async fn changed(
     // the old one's namespace or link. So is one not asked for that runs.
     let mut others = Vec::new();
     for other in project.services.keys().filter(|s| !services.contains(s)) {
-        if releases.live(&ServiceKey::new(app, other.as_str())?)?.is_some() {
+        if releases
+            .live(&ServiceKey::new(app, other.as_str())?)?
+            .is_some()
+        {
             others.push(other.clone());
         }
     }

@@ -201,8 +201,7 @@ async fn live_container_of(
     service: &str,
     field: &str,
 ) -> Result<String, Failure> {
-    let key =
-        ServiceKey::new(of.key.app(), service).map_err(|e| failures::input(e.to_string()))?;
+    let key = ServiceKey::new(of.key.app(), service).map_err(|e| failures::input(e.to_string()))?;
     let live = match of.joins.get(service) {
         Some(release) => Some(release.clone()),
         None => target

@@ -164,7 +164,9 @@ pub(super) async fn route(
         let mut networks: BTreeSet<String> = entry_networks(&old_spec);
         for (service, service_routes, service_networks) in changes {
             routes = routes.with_service(service, service_routes.clone());
-            networks.extend(service_networks.iter().cloned());
+            for network in service_networks {
+                networks.insert(network_id(target, network).await?);
+            }
         }
         if routes.ports.is_empty() {
             if let Some(service) = existing {
@@ -231,6 +233,22 @@ pub(super) async fn route(
     ))
 }
 
+/// A network's id: the manager keeps a service's networks by id, so the
+/// entry's networks are compared (and written) by id, or every switch would
+/// look like a new network and restart the entry's tasks.
+async fn network_id(target: &SwarmTarget, name: &str) -> Result<String, Failure> {
+    let network = target
+        .docker
+        .inspect_network(
+            name,
+            None::<bollard::query_parameters::InspectNetworkOptions>,
+        )
+        .await
+        .map_err(|e| engine(&format!("inspect network {name}"), e))?;
+    Ok(network.id.unwrap_or_else(|| name.to_owned()))
+}
+
+/// The networks the entry joins, as the manager keeps them (ids).
 fn entry_networks(spec: &ServiceSpec) -> BTreeSet<String> {
     spec.task_template
         .as_ref()

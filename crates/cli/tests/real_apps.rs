@@ -329,7 +329,8 @@ impl Load {
                                 other => {
                                     seen.failed += 1;
                                     if seen.failures.len() < 5 {
-                                        seen.failures.push(format!("{other:?} at {}", since_start()));
+                                        seen.failures
+                                            .push(format!("{other:?} at {}", since_start()));
                                     }
                                 }
                             }
@@ -379,7 +380,8 @@ impl TcpLoad {
                                 other => {
                                     seen.failed += 1;
                                     if seen.failures.len() < 5 {
-                                        seen.failures.push(format!("TCP: {other:?} at {}", since_start()));
+                                        seen.failures
+                                            .push(format!("TCP: {other:?} at {}", since_start()));
                                     }
                                 }
                             }
@@ -484,7 +486,10 @@ async fn lifecycle(app: Deployed) -> Seen {
     let mut seen = load.stop().await;
     if let Some(tcp) = tcp {
         let tcp = tcp.stop().await;
-        println!("{name}: {} Redis commands on its TCP port, {} failed", tcp.sent, tcp.failed);
+        println!(
+            "{name}: {} Redis commands on its TCP port, {} failed",
+            tcp.sent, tcp.failed
+        );
         assert!(tcp.sent > 100, "{name}'s TCP port: {tcp:?}");
         seen.sent += tcp.sent;
         seen.failed += tcp.failed;

@@ -210,7 +210,9 @@ async fn an_ssh_agent_is_forwarded_to_its_run() {
             if stream.read_to_end(&mut text).await.is_err() {
                 continue;
             }
-            seen.lock().expect("asked").push(String::from_utf8_lossy(&text).into_owned());
+            seen.lock()
+                .expect("asked")
+                .push(String::from_utf8_lossy(&text).into_owned());
             text.reverse();
             let _ = stream.write_all(&text).await;
         }

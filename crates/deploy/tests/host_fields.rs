@@ -349,13 +349,27 @@ async fn scenario(
     ];
     expected.sort();
     assert_eq!(deployed, expected, "deployed again, unchanged");
-    let execution = &started.iter().find(|s| !s.unchanged).ok_or("one ran")?.execution;
-    let finished = agent.runtime().wait(execution).await.map_err(|e| e.to_string())?;
+    let execution = &started
+        .iter()
+        .find(|s| !s.unchanged)
+        .ok_or("one ran")?
+        .execution;
+    let finished = agent
+        .runtime()
+        .wait(execution)
+        .await
+        .map_err(|e| e.to_string())?;
     assert_eq!(finished.status, Status::Succeeded, "{:?}", finished.outcome);
     let data = running(docker, DATA).await;
-    assert_eq!(data.iter().map(|(_, r)| r.as_str()).collect::<Vec<_>>(), ["r3"]);
+    assert_eq!(
+        data.iter().map(|(_, r)| r.as_str()).collect::<Vec<_>>(),
+        ["r3"]
+    );
     let sidecar = running(docker, SIDECAR).await;
-    assert_eq!(sidecar.iter().map(|(_, r)| r.as_str()).collect::<Vec<_>>(), ["r3"]);
+    assert_eq!(
+        sidecar.iter().map(|(_, r)| r.as_str()).collect::<Vec<_>>(),
+        ["r3"]
+    );
     let host = raw
         .inspect_container(&sidecar[0].0, None)
         .await
@@ -364,8 +378,14 @@ async fn scenario(
         .ok_or("a host config")?;
     assert_eq!(host.network_mode, Some(format!("container:{}", data[0].0)));
     let linked = running(docker, LINKED).await;
-    assert_eq!(linked.iter().map(|(_, r)| r.as_str()).collect::<Vec<_>>(), ["r3"]);
+    assert_eq!(
+        linked.iter().map(|(_, r)| r.as_str()).collect::<Vec<_>>(),
+        ["r3"]
+    );
     let quiet = running(docker, QUIET).await;
-    assert_eq!(quiet.iter().map(|(_, r)| r.as_str()).collect::<Vec<_>>(), ["r2"]);
+    assert_eq!(
+        quiet.iter().map(|(_, r)| r.as_str()).collect::<Vec<_>>(),
+        ["r2"]
+    );
     Ok(())
 }

@@ -286,7 +286,10 @@ async fn named_scenario(
         })
         .await
         .map_err(|e| e.to_string())?;
-    assert!(!network_exists(FRONT), "down removes the app's network: {report:?}");
+    assert!(
+        !network_exists(FRONT),
+        "down removes the app's network: {report:?}"
+    );
 
     // An external network is the user's to make, as Compose says: a deploy
     // without it fails, and does not make it.

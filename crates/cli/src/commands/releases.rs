@@ -1,10 +1,12 @@
 //! `windlass releases [SERVICE]`: a service's releases, or without one
 //! every app's releases with the service releases in them, newest first,
-//! read from the store (no agent needed).
+//! read from the store (no agent needed). Each release's OUTCOME is its
+//! history: what happened to it and when (went live, rolled back to
+//! another, retired by a newer deploy, failed, pruned).
 
 use serde_json::json;
 use windlass_deploy::agent::database;
-use windlass_store::releases::{Outcome, Releases, SqliteReleases};
+use windlass_store::releases::{Event, Outcome, Releases, SqliteReleases};
 
 use super::agent::StateArgs;
 use super::which::AppArgs;
@@ -36,7 +38,14 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     let Some(service) = &args.service else {
         return apps(&store, args.json);
     };
-    let service = &args.which.key(&store, service)?;
+    let service = &match args.which.key(&store, service) {
+        Ok(key) => key,
+        // A name that only an ECS service has: that service.
+        Err(e) => match super::ecs::key_of(&store, service) {
+            Ok(key) => key,
+            Err(_) => return Err(e),
+        },
+    };
     let live = store.live(service)?.map(|l| l.release);
     let releases = store.list(service)?;
     if args.json {
@@ -51,6 +60,8 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
                     "created": windlass_engine::format_timestamp(r.created_millis),
                     "by": r.by,
                     "outcome": r.outcome.as_str(),
+                    "history": history_json(&r.history),
+                    "rollback_target": r.is_rollback_target(),
                     "rollback_millis": r.rollback_millis,
                     "detail": r.detail,
                     "execution": r.execution,
@@ -66,8 +77,8 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         return Ok(exit::OK);
     }
     println!(
-        "{:<4} {:<6} {:<12} {:<25} {:<20} {:<10} {:<20} DETAIL",
-        "", "ID", "OUTCOME", "WHEN", "BY", "ROLLBACK", "DIGEST"
+        "{:<2} {:<5} {:<25} {:<20} {:<10} {:<19} OUTCOME",
+        "", "ID", "CREATED", "BY", "ROLLBACK", "DIGEST"
     );
     for r in &releases {
         let is_live = live.as_deref() == Some(r.id.as_str());
@@ -75,55 +86,128 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         let digest = r.digest.as_deref().unwrap_or("-");
         let digest = digest.rsplit(':').next().unwrap_or(digest);
         println!(
-            "{:<4} {:<6} {:<12} {:<25} {:<20} {:<10} {:<20} {}",
+            "{:<2} {:<5} {:<25} {:<20} {:<10} {:<19} {}",
             marker,
             r.id,
-            shown_outcome(r.outcome, is_live),
             windlass_engine::format_timestamp(r.created_millis),
             r.by,
             r.rollback_millis
                 .map_or_else(|| "-".into(), |ms| format!("{ms} ms")),
             &digest[..digest.len().min(19)],
-            match (r.pruned_millis, r.detail.as_deref()) {
-                (Some(_), Some(detail)) => format!("{detail} (pruned: cannot be rolled back to)"),
-                (Some(_), None) => "pruned: cannot be rolled back to".into(),
-                (None, detail) => detail.unwrap_or_default().to_string(),
-            }
+            outcome_text(r.outcome, &r.history)
         );
+        let note = match (r.pruned_millis, r.detail.as_deref()) {
+            (Some(_), Some(detail)) => format!("{detail} (pruned: cannot be rolled back to)"),
+            (Some(_), None) => "pruned: cannot be rolled back to".into(),
+            (None, detail) => detail.unwrap_or_default().to_string(),
+        };
+        if !note.is_empty() {
+            println!("{:<2} {:<5} {note}", "", "");
+        }
     }
     Ok(exit::OK)
 }
 
-/// A release recorded live that no longer is was replaced by a later one.
-fn shown_outcome(outcome: Outcome, is_live: bool) -> &'static str {
-    match outcome {
-        Outcome::Live if !is_live => "replaced",
-        other => other.as_str(),
+/// A release's history as its OUTCOME: each event with its time, the date
+/// written when it changes (`went live 2026-12-07 08:00:30, retired by r2
+/// 08:01:10`); its one-word state when nothing happened yet (`deploying`).
+fn outcome_text(outcome: Outcome, history: &[Event]) -> String {
+    if history.is_empty() {
+        return outcome.as_str().to_owned();
     }
+    let mut day = String::new();
+    let mut parts = Vec::new();
+    for event in history {
+        let mut part = event.words();
+        if let Some(at) = event.at_millis {
+            let stamp = windlass_engine::format_timestamp(at);
+            let (date, time) = stamp.split_once('T').unwrap_or((&stamp, ""));
+            let time = time.split('.').next().unwrap_or(time);
+            if date == day {
+                part = format!("{part} {time}");
+            } else {
+                part = format!("{part} {date} {time}");
+                day = date.to_owned();
+            }
+        }
+        parts.push(part);
+    }
+    parts.join(", ")
 }
 
-/// Every app's releases, newest first, with each service's release in it.
+/// A history for `--json`: each event with its time as a timestamp (`at`),
+/// absent when it was not recorded.
+fn history_json(history: &[Event]) -> serde_json::Value {
+    history
+        .iter()
+        .map(|event| {
+            let mut value = serde_json::to_value(event).unwrap_or_default();
+            if let (Some(object), Some(at)) = (value.as_object_mut(), event.at_millis) {
+                object.insert("at".into(), windlass_engine::format_timestamp(at).into());
+            }
+            value
+        })
+        .collect()
+}
+
+/// Every app's releases, newest first, with each service's release in it;
+/// the app release that serves and the one an app rollback goes to are the
+/// store's rule ([`Releases::app_state`]), the dashboard's too.
 fn apps(store: &SqliteReleases, json: bool) -> anyhow::Result<u8> {
     let mut all = Vec::new();
     for app in store.apps()? {
-        all.extend(store.app_releases(&app)?);
+        let state = store.app_state(&app)?;
+        for release in store.app_releases(&app)? {
+            let is_live = state.live.as_ref() == Some(&release.id);
+            let is_target = state.rollback_target.as_ref() == Some(&release.id);
+            all.push((release, is_live, is_target));
+        }
     }
     if json {
-        println!("{}", serde_json::to_string(&all)?);
+        let rows: Vec<serde_json::Value> = all
+            .iter()
+            .map(|(release, is_live, is_target)| {
+                let mut row = serde_json::to_value(release).unwrap_or_default();
+                if let Some(object) = row.as_object_mut() {
+                    object.insert("history".into(), history_json(&release.history));
+                    object.insert("live".into(), (*is_live).into());
+                    object.insert("rollback_target".into(), (*is_target).into());
+                }
+                row
+            })
+            .collect();
+        println!("{}", serde_json::Value::Array(rows));
         return Ok(exit::OK);
     }
+    // ECS services are no app's: each is listed with its live release.
+    let ecs: Vec<_> = store.keys()?.into_iter().filter(|k| k.is_ecs()).collect();
+    for key in &ecs {
+        let count = store.list(key)?.len();
+        let live = store.live(key)?.map(|l| l.release);
+        println!(
+            "{key}: ECS service, {count} release(s), live {}; `windlass releases {}` lists them",
+            live.as_deref().unwrap_or("none"),
+            key.service()
+        );
+    }
     if all.is_empty() {
-        eprintln!("no app was deployed; `windlass releases SERVICE` shows one service's releases");
+        if ecs.is_empty() {
+            eprintln!(
+                "no app was deployed; `windlass releases SERVICE` shows one service's releases"
+            );
+        }
         return Ok(exit::OK);
     }
     println!(
-        "{:<12} {:<5} {:<12} {:<25} {:<20} SERVICES",
-        "APP", "ID", "OUTCOME", "WHEN", "BY"
+        "{:<2} {:<12} {:<5} {:<25} {:<20} {:<40} OUTCOME",
+        "", "APP", "ID", "CREATED", "BY", "SERVICES"
     );
-    let mut seen_live = std::collections::BTreeSet::new();
-    for r in &all {
-        // The newest live release of an app is its live one.
-        let is_live = r.outcome == Outcome::Live && seen_live.insert(r.app.clone());
+    for (r, is_live, is_target) in &all {
+        let marker = match (is_live, is_target) {
+            (true, _) => "*",
+            (_, true) => "<",
+            _ => "",
+        };
         let services: Vec<String> = r
             .services
             .iter()
@@ -133,17 +217,19 @@ fn apps(store: &SqliteReleases, json: bool) -> anyhow::Result<u8> {
             })
             .collect();
         println!(
-            "{:<12} {:<5} {:<12} {:<25} {:<20} {}",
+            "{:<2} {:<12} {:<5} {:<25} {:<20} {:<40} {}",
+            marker,
             r.app,
             r.id,
-            shown_outcome(r.outcome, is_live),
             windlass_engine::format_timestamp(r.created_millis),
             r.by,
-            services.join(", ")
+            services.join(", "),
+            outcome_text(r.outcome, &r.history)
         );
         if let Some(detail) = &r.detail {
-            println!("{:<12} {:<5} {detail}", "", "");
+            println!("{:<2} {:<12} {:<5} {detail}", "", "", "");
         }
     }
+    println!("(* serves now, < an app rollback goes back to it)");
     Ok(exit::OK)
 }

@@ -60,7 +60,11 @@ pub const STANDINS: &[Standin] = &[
     Standin {
         image: "flask-redis-web:local",
         context: "web",
-        args: &[("NAME", "flask-redis"), ("PORT", "8000"), ("DB", "redis:6379")],
+        args: &[
+            ("NAME", "flask-redis"),
+            ("PORT", "8000"),
+            ("DB", "redis:6379"),
+        ],
     },
     Standin {
         image: "redislabs/redismod",

@@ -14,14 +14,15 @@ pub mod apps;
 pub mod rollback;
 pub mod traffic;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use axum::extract::State;
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use windlass_store::releases::{Live, Outcome, Release, Releases, ServiceKey};
+use windlass_store::releases::{
+    rollback_target, Event, Live, Outcome, Release, Releases, ServiceKey,
+};
 use windlass_store::Store;
 
 use crate::{Dashboard, Error};
@@ -113,6 +114,9 @@ pub struct ServiceView {
 pub struct ReleaseView {
     pub id: String,
     pub outcome: String,
+    /// What happened to it and when (went live, rolled back, retired,
+    /// failed, pruned), oldest first.
+    pub history: Vec<Event>,
     pub created_millis: i64,
     pub by: String,
     pub image: Option<String>,
@@ -149,7 +153,6 @@ pub async fn services(State(d): State<Arc<Dashboard>>) -> Result<Json<ServicesVi
     let (listed, apps) =
         tokio::task::spawn_blocking(move || -> Result<(Vec<_>, Vec<AppView>), Error> {
             let mut out = Vec::new();
-            let mut lives = HashMap::new();
             for service in releases.keys()? {
                 let live = releases.live(&service)?;
                 let list = releases.list(&service)?;
@@ -163,12 +166,9 @@ pub async fn services(State(d): State<Arc<Dashboard>>) -> Result<Json<ServicesVi
                     };
                     rows.push((r, time_to_live));
                 }
-                if let Some(l) = &live {
-                    lives.insert(service.clone(), l.release.clone());
-                }
                 out.push((service, live, rows));
             }
-            let apps = apps::apps(releases.as_ref(), &lives)?;
+            let apps = apps::apps(releases.as_ref())?;
             Ok((out, apps))
         })
         .await
@@ -194,18 +194,18 @@ fn service_view(
 ) -> ServiceView {
     let service = key.to_string();
     let live_id = live.as_ref().map(|l| l.release.clone());
-    let warm = rows
-        .iter()
-        .map(|(r, _)| r)
-        .skip_while(|r| Some(&r.id) != live_id.as_ref())
-        .skip(1)
-        .find(|r| r.outcome == Outcome::Live && r.pruned_millis.is_none())
+    // The store's rule, the agent's: the release a rollback goes to.
+    let listed: Vec<Release> = rows.iter().map(|(r, _)| r.clone()).collect();
+    let warm = live_id
+        .as_deref()
+        .and_then(|live| rollback_target(&listed, live))
         .map(|r| r.id.clone());
     let releases = rows
         .into_iter()
         .map(|(r, time_to_live)| ReleaseView {
             traffic: traffic.series(&service, &r.id),
             outcome: r.outcome.as_str().to_string(),
+            history: r.history,
             pruned: r.pruned_millis.is_some(),
             id: r.id,
             created_millis: r.created_millis,

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use windlass_engine::{Outcome as ExecutionOutcome, Status};
 use windlass_store::releases::{
-    AppRelease, Member, NewAppRelease, NewRelease, Outcome, Releases, ServiceKey,
+    AppRelease, Event, Happened, Member, NewAppRelease, NewRelease, Releases, ServiceKey,
 };
 use windlass_store::ExecutionRecord;
 
@@ -198,27 +198,27 @@ impl Agent {
             }
         };
         let releases = self.releases.app_releases(&app)?;
-        let current = self
-            .serving(&app, &releases)?
+        // The store's rule, which `windlass releases` and the dashboard
+        // show too.
+        let state = self.releases.app_state(&app)?;
+        let current = state
+            .live
             .ok_or_else(|| Error::NothingLive(format!("app {app}")))?;
-        let target: &AppRelease = match &request.release {
-            Some(id) => releases
-                .iter()
-                .find(|r| &r.id == id)
-                .ok_or_else(|| Error::NoRelease {
-                    service: format!("app {app}"),
-                    release: id.clone(),
-                })?,
-            None => releases
-                .iter()
-                .find(|r| {
-                    r.id != current.id
-                        && r.outcome == Outcome::Live
-                        && r.created_millis <= current.created_millis
-                })
+        let target_id = match &request.release {
+            Some(id) => id.clone(),
+            None => state
+                .rollback_target
                 .ok_or_else(|| Error::NoEarlier(format!("app {app}")))?,
         };
-        if target.outcome != Outcome::Live {
+        let target: &AppRelease =
+            releases
+                .iter()
+                .find(|r| r.id == target_id)
+                .ok_or_else(|| Error::NoRelease {
+                    service: format!("app {app}"),
+                    release: target_id.clone(),
+                })?;
+        if !target.went_live() {
             return Err(Error::NeverLive {
                 service: format!("app {app}"),
                 release: target.id.clone(),
@@ -242,13 +242,13 @@ impl Agent {
                 joins: BTreeMap::new(),
             });
         }
-        let waves = self.rollback_waves(&mut refs, &target.services)?;
         if refs.is_empty() {
             return Err(Error::AlreadyThere {
                 app: app.clone(),
                 release: target.id.clone(),
             });
         }
+        let waves = self.rollback_waves(&mut refs, &target.services)?;
         let (text, definition) = app_rollback_definition()?;
         let name = format!("{app}-to-{}-{}", target.id, short_id());
         let arn = execution_arn(APP_ROLLBACK_MACHINE, &name);
@@ -273,7 +273,7 @@ impl Agent {
             release: target.id.clone(),
             services: refs.clone(),
             waves,
-            leaving: Some(current.id.clone()),
+            leaving: Some(current),
         };
         if let Err(e) = self
             .start(APP_ROLLBACK_MACHINE, &name, text, definition, &input)
@@ -320,32 +320,6 @@ impl Agent {
         }
         let waves = app::waves(&order).map_err(Error::Definition)?;
         Ok(in_waves(refs, &waves))
-    }
-
-    /// The app release the app runs now (`releases` newest first): the
-    /// newest that went live whose every service release is the service's
-    /// live one. Newer app releases that went live stay recorded so after
-    /// a rollback `--to` an older one; else the newest that went live (a
-    /// service was deployed or rolled back alone since).
-    fn serving<'a>(
-        &self,
-        app: &str,
-        releases: &'a [AppRelease],
-    ) -> Result<Option<&'a AppRelease>, Error> {
-        let went_live = || releases.iter().filter(|r| r.outcome == Outcome::Live);
-        for release in went_live() {
-            let mut all = true;
-            for member in &release.services {
-                let live = self
-                    .releases
-                    .live(&ServiceKey::new(app, member.service.as_str())?)?;
-                all &= live.is_some_and(|l| l.release == member.release);
-            }
-            if all {
-                return Ok(Some(release));
-            }
-        }
-        Ok(went_live().next())
     }
 
     /// How long an app rollback took, from the request to the last of its
@@ -431,30 +405,35 @@ impl Agent {
                     _ => None,
                 };
                 let rolled_back = matches!(&finished.outcome, Some(ExecutionOutcome::Error { error, .. }) if error == crate::failures::ROLLED_BACK);
+                let at = agent.clock.now_millis();
+                let record =
+                    |id: &str, what| agent.releases.record_app(&app, id, &Event::at(at, what));
                 let result = match (&rolled_back_from, finished.status) {
-                    (None, Status::Succeeded) => {
-                        agent
-                            .releases
-                            .set_app_outcome(&app, &release, Outcome::Live, None, None)
-                    }
-                    (None, _) => agent.releases.set_app_outcome(
-                        &app,
+                    (None, Status::Succeeded) => record(&release, Happened::WentLive),
+                    (None, _) if rolled_back => record(
                         &release,
-                        if rolled_back {
-                            Outcome::RolledBack
-                        } else {
-                            Outcome::Failed
+                        Happened::RolledBack {
+                            to: None,
+                            rollback_millis: None,
+                            detail: detail.clone(),
                         },
-                        None,
-                        detail.as_deref(),
                     ),
-                    (Some(from), Status::Succeeded) => agent.releases.set_app_outcome(
-                        &app,
+                    (None, _) => record(
+                        &release,
+                        Happened::Failed {
+                            detail: detail.clone(),
+                        },
+                    ),
+                    // The app release left keeps that it went live.
+                    (Some(from), Status::Succeeded) => record(
                         from,
-                        Outcome::RolledBack,
-                        agent.app_rollback_millis(&refs),
-                        Some(&format!("rolled back to {release} on request")),
-                    ),
+                        Happened::RolledBack {
+                            to: Some(release.clone()),
+                            rollback_millis: agent.app_rollback_millis(&refs),
+                            detail: Some(format!("rolled back to {release} on request")),
+                        },
+                    )
+                    .and_then(|()| record(&release, Happened::WentLive)),
                     (Some(_), _) => Ok(()),
                 };
                 if let Err(e) = result {
@@ -589,7 +568,10 @@ pub(super) async fn changed(
     // the old one's namespace or link. So is one not asked for that runs.
     let mut others = Vec::new();
     for other in project.services.keys().filter(|s| !services.contains(s)) {
-        if releases.live(&ServiceKey::new(app, other.as_str())?)?.is_some() {
+        if releases
+            .live(&ServiceKey::new(app, other.as_str())?)?
+            .is_some()
+        {
             others.push(other.clone());
         }
     }

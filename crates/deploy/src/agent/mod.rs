@@ -22,7 +22,7 @@ use std::sync::Arc;
 use windlass_engine::{ExecutionMeta, Outcome as ExecutionOutcome, Status};
 use windlass_runtime::{Clock, Invokers, Runtime, StartRequest, SystemClock};
 use windlass_store::releases::{
-    BadKey, Lock, NewRelease, Outcome, Releases, ServiceKey, SqliteReleases,
+    BadKey, Event, Happened, Lock, NewRelease, Outcome, Releases, ServiceKey, SqliteReleases,
 };
 use windlass_store::sqlite::{Durability, SqliteStore};
 use windlass_store::Store;
@@ -247,11 +247,23 @@ impl Agent {
     /// locks again and starts beating. Returns how many executions resumed.
     pub async fn resume(&self) -> Result<usize, Error> {
         self.deployer.restore().await.map_err(Error::Restore)?;
-        let resumed = self.runtime.recover().await?;
+        // The ECS target's executions share the state folder's store but
+        // are the CLI's: resumed by the next `windlass deploy --target
+        // ecs`, never by the agent, which has neither their invokers nor
+        // their locks to take.
+        let mut resumed = 0;
+        for record in self.runtime.store().running()? {
+            if crate::target::ecs::run::is_ecs_machine(&record.state_machine_arn) {
+                continue;
+            }
+            if self.runtime.resume_one(&record.arn).await? {
+                resumed += 1;
+            }
+        }
         // App executions whose end is recorded and whose locks are freed
         // once (their waiter died with the agent that started them).
         let mut apps = std::collections::BTreeSet::new();
-        for service in self.releases.keys()? {
+        for service in self.releases.keys()?.into_iter().filter(|k| !k.is_ecs()) {
             let Some(lock) = self.releases.lock_of(&service)? else {
                 continue;
             };
@@ -454,11 +466,9 @@ impl Agent {
                 release: release.id,
             });
         }
-        // A release that was rolled back took traffic only if its rollback
-        // flipped traffic away from it.
-        let went_live = release.outcome == Outcome::Live
-            || (release.outcome == Outcome::RolledBack && release.rollback_millis.is_some());
-        if !went_live {
+        // Named, a release may be gone back to if it ever took traffic,
+        // however often it was rolled back from since.
+        if !release.took_traffic() {
             return Err(Error::NeverLive {
                 service: service.to_string(),
                 release: release.id,
@@ -485,16 +495,11 @@ impl Agent {
                 id.clone()
             }
             None => {
-                self.releases
-                    .list(service)?
-                    .into_iter()
-                    .find(|r| {
-                        r.id != live.release
-                            && r.outcome == Outcome::Live
-                            && r.pruned_millis.is_none()
-                    })
+                let releases = self.releases.list(service)?;
+                windlass_store::releases::rollback_target(&releases, &live.release)
                     .ok_or_else(|| Error::NoEarlier(format!("service {service}")))?
                     .id
+                    .clone()
             }
         };
         let name = format!(
@@ -694,9 +699,15 @@ impl Agent {
             .is_some_and(|r| r.outcome == Outcome::Deploying);
         if still_deploying {
             let detail = detail.map_or_else(|| status.as_str().to_owned(), str::to_owned);
-            let _ =
-                self.releases
-                    .set_outcome(service, release, Outcome::Failed, None, Some(&detail));
+            let failed = Event::at(
+                self.clock.now_millis(),
+                Happened::Failed {
+                    detail: Some(detail),
+                },
+            );
+            if let Err(e) = self.releases.record(service, release, &failed) {
+                tracing::warn!(%e, %service, release, "cannot record a failed release");
+            }
         }
     }
 }
@@ -1018,6 +1029,69 @@ mod tests {
             .expect("read")
             .expect("a1");
         assert_eq!(a1.rollback_millis, left);
+    }
+
+    /// r1 -> r2, `rollback web` (to r1), `rollback web r2`, then
+    /// `rollback web` goes to r1 again: a release a rollback left went
+    /// live, and stays a target while it is retained. Its history says
+    /// each thing that happened to it, in order.
+    #[tokio::test]
+    async fn a_release_a_rollback_left_stays_a_rollback_target() {
+        let backend = Arc::new(FakeBackend::new());
+        let agent = agent(Arc::clone(&backend));
+        agent.resume().await.expect("resume");
+        let releases = Arc::clone(agent.releases());
+        let free = || releases.lock_of(&web()).expect("lock").is_none();
+        let worker = "services:\n  web:\n    image: web:1\n    x-windlass: {watch: 0s}\n";
+        for n in 1..=2 {
+            let image = format!("web:{n}");
+            backend.add_image(&image);
+            let started = agent
+                .deploy(request(&worker.replace("web:1", &image)))
+                .await
+                .expect("deploy");
+            agent
+                .runtime()
+                .wait(&started[0].execution)
+                .await
+                .expect("ends");
+            eventually("the lock freed", free).await;
+        }
+        let rollback = |release: Option<&str>| RollbackRequest {
+            service: Some("web".into()),
+            app: None,
+            here: None,
+            release: release.map(str::to_owned),
+            by: "me@here".into(),
+        };
+        let mut went = Vec::new();
+        for to in [None, Some("r2"), None] {
+            let started = agent.rollback(rollback(to)).await.expect("rollback");
+            went.push(started[0].release.clone());
+            agent
+                .runtime()
+                .wait(&started[0].execution)
+                .await
+                .expect("ends");
+            eventually("the lock freed", free).await;
+        }
+        assert_eq!(went, ["r1", "r2", "r1"]);
+        let r1 = releases.get(&web(), "r1").expect("read").expect("r1");
+        let words: Vec<String> = r1.history.iter().map(Event::words).collect();
+        assert_eq!(
+            words,
+            [
+                "went live",
+                "retired by r2",
+                "went live",
+                "rolled back to r2",
+                "went live"
+            ]
+        );
+        assert!(
+            r1.history.iter().all(|e| e.at_millis.is_some()),
+            "every event is dated"
+        );
     }
 
     #[tokio::test]

@@ -232,7 +232,10 @@ mod tests {
                 ("TOKEN".to_owned(), "t0ken".to_owned()),
                 ("API_KEY".to_owned(), "k3y$".to_owned()),
                 ("VERSION".to_owned(), "7".to_owned()),
-                ("SSH_AUTH_SOCK".to_owned(), "/run/user/agent.sock".to_owned()),
+                (
+                    "SSH_AUTH_SOCK".to_owned(),
+                    "/run/user/agent.sock".to_owned(),
+                ),
             ]),
             files: FileChecks::Skip,
             ..Options::default()

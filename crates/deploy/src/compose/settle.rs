@@ -61,7 +61,10 @@ pub(crate) fn settle(name: &str, service: &mut Service, names: &[String], report
             continue;
         };
         if other == name {
-            report.error(&at.key(field), format!("a service cannot share its own {field} namespace"));
+            report.error(
+                &at.key(field),
+                format!("a service cannot share its own {field} namespace"),
+            );
         } else if !names.iter().any(|n| n == other) {
             report.error(&at.key(field), format!("service `{other}` is not defined: the services are {}; write container:NAME for a container made outside the file", names.join(", ")));
         } else {

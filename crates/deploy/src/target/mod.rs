@@ -331,4 +331,9 @@ pub trait Target: Send + Sync {
     /// Runs the release's command hook `hook` (its `x-windlass.hooks` entry)
     /// to its end.
     async fn run_hook(&self, release: &ReleaseContext, hook: &HookRef) -> Result<HookRun, Failure>;
+    /// The time on the target's clock, for the dates of a release's
+    /// history. By default the system's.
+    fn now_millis(&self) -> i64 {
+        windlass_runtime::Clock::now_millis(&windlass_runtime::SystemClock)
+    }
 }

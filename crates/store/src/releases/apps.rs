@@ -6,6 +6,7 @@
 use rusqlite::{params, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
+use super::history::{self, Event};
 use super::{Outcome, SqliteReleases};
 use crate::{Error, Result};
 
@@ -20,13 +21,26 @@ pub struct AppRelease {
     pub created_millis: i64,
     /// Who deployed it (user@host).
     pub by: String,
+    /// The latest state it is in; `history` says what happened and when.
     pub outcome: Outcome,
-    /// From the decision to roll back to the traffic flip.
+    /// The newest rollback away from it, from the decision to the last
+    /// service's traffic flip.
     pub rollback_millis: Option<i64>,
-    /// Why it was rolled back or failed.
+    /// Why it was rolled back or failed, the newest reason.
     pub detail: Option<String>,
     /// The execution that deployed it.
     pub execution: Option<String>,
+    /// What happened to it and when, oldest first.
+    #[serde(default)]
+    pub history: Vec<Event>,
+}
+
+impl AppRelease {
+    /// Whether it ever went live (its deploy succeeded, or an app rollback
+    /// went back to it), whatever happened since.
+    pub fn went_live(&self) -> bool {
+        history::went_live(&self.history)
+    }
 }
 
 /// A service's release within an app release.
@@ -66,9 +80,9 @@ CREATE UNIQUE INDEX IF NOT EXISTS app_releases_by_id ON app_releases(app, id);
 ";
 
 const SELECT: &str = "SELECT app, id, services, created_millis, by, outcome, rollback_millis, \
-                      detail, execution FROM app_releases";
+                      detail, execution, history FROM app_releases";
 
-type Row = (AppRelease, String, String);
+type Row = (AppRelease, String, String, String);
 
 fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
     Ok((
@@ -82,16 +96,19 @@ fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
             rollback_millis: row.get(6)?,
             detail: row.get(7)?,
             execution: row.get(8)?,
+            history: Vec::new(),
         },
         row.get(2)?,
         row.get(5)?,
+        row.get(9)?,
     ))
 }
 
-fn finish((mut release, services, outcome): Row) -> Result<AppRelease> {
+fn finish((mut release, services, outcome, history): Row) -> Result<AppRelease> {
     release.services = serde_json::from_str(&services)
         .map_err(|e| Error::Corrupt(format!("app release {}: {e}", release.id)))?;
     release.outcome = Outcome::parse(&outcome)?;
+    release.history = super::read_history(&history, &release.id)?;
     Ok(release)
 }
 
@@ -131,6 +148,7 @@ impl SqliteReleases {
             rollback_millis: None,
             detail: None,
             execution: None,
+            history: Vec::new(),
         })
     }
 
@@ -168,10 +186,24 @@ impl SqliteReleases {
         rollback_millis: Option<i64>,
         detail: Option<&str>,
     ) -> Result<()> {
+        if let Some(event) = super::outcome_event(outcome, rollback_millis, detail) {
+            return self.record_app_event(app, id, &event);
+        }
         self.lock().execute(
             "UPDATE app_releases SET outcome = ?3, rollback_millis = COALESCE(?4, rollback_millis), \
              detail = ?5 WHERE app = ?1 AND id = ?2",
             params![app, id, outcome.as_str(), rollback_millis, detail],
+        )?;
+        Ok(())
+    }
+
+    pub(super) fn record_app_event(&self, app: &str, id: &str, event: &Event) -> Result<()> {
+        let (json, outcome, rollback_millis, detail) = super::event_columns(event)?;
+        self.lock().execute(
+            "UPDATE app_releases SET history = json_insert(history, '$[#]', json(?3)), \
+             outcome = COALESCE(?4, outcome), rollback_millis = COALESCE(?5, rollback_millis), \
+             detail = COALESCE(?6, detail) WHERE app = ?1 AND id = ?2",
+            params![app, id, json, outcome, rollback_millis, detail],
         )?;
         Ok(())
     }

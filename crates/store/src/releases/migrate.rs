@@ -1,5 +1,6 @@
 //! What later versions added to a release database an earlier one made:
-//! columns, the installation's id, and service keys qualified by their app.
+//! columns, the installation's id, service keys qualified by their app, and
+//! each release's history of events (read from its one-word outcome).
 //!
 //! Before keys held their app, `releases`, `live_releases` and
 //! `deploy_locks` named a service bare (`web`). A bare name belongs to the
@@ -13,7 +14,9 @@ use std::collections::BTreeMap;
 
 use rusqlite::{params, Connection, OptionalExtension};
 
+use super::history::{self, Event, Happened};
 use super::key::Installation;
+use super::Outcome;
 
 pub(super) const META_SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS release_meta (
@@ -42,7 +45,90 @@ pub(super) fn migrate(conn: &Connection) -> rusqlite::Result<()> {
     }
     conn.execute_batch(META_SCHEMA)?;
     qualify_keys(conn)?;
+    add_history(conn)?;
     Ok(())
+}
+
+fn has_column(conn: &Connection, table: &str, column: &str) -> rusqlite::Result<bool> {
+    conn.prepare(&format!(
+        "SELECT 1 FROM pragma_table_info('{table}') WHERE name = '{column}'"
+    ))?
+    .exists([])
+}
+
+/// Gives `releases` and `app_releases` their `history` column, each row's
+/// filled in from what the row says (its outcome, the reason a rollback
+/// wrote, when it was pruned), in one transaction with the column: a
+/// database has its histories once, whole.
+fn add_history(conn: &Connection) -> rusqlite::Result<()> {
+    let tables = [
+        ("releases", "service", ", pruned_millis"),
+        ("app_releases", "app", ", NULL"),
+    ];
+    let mut missing = Vec::new();
+    for table in tables {
+        if !has_column(conn, table.0, "history")? {
+            missing.push(table);
+        }
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    let done = (|| {
+        for (table, owner, pruned) in &missing {
+            conn.execute_batch(&format!(
+                "ALTER TABLE {table} ADD COLUMN history TEXT NOT NULL DEFAULT '[]'"
+            ))?;
+            let rows: Vec<(
+                String,
+                String,
+                String,
+                Option<i64>,
+                Option<String>,
+                Option<i64>,
+            )> = conn
+                .prepare(&format!(
+                    "SELECT {owner}, id, outcome, rollback_millis, detail{pruned} FROM {table}"
+                ))?
+                .query_map([], |row| {
+                    Ok((
+                        row.get(0)?,
+                        row.get(1)?,
+                        row.get(2)?,
+                        row.get(3)?,
+                        row.get(4)?,
+                        row.get(5)?,
+                    ))
+                })?
+                .collect::<rusqlite::Result<_>>()?;
+            for (who, id, outcome, rollback_millis, detail, pruned_millis) in rows {
+                // An outcome this version does not know is left for the
+                // reader to refuse, as before.
+                let Ok(outcome) = Outcome::parse(&outcome) else {
+                    continue;
+                };
+                let mut events = history::from_outcome(outcome, rollback_millis, detail.as_deref());
+                if let Some(at) = pruned_millis {
+                    events.push(Event::at(at, Happened::Pruned));
+                }
+                let json = serde_json::to_string(&events)
+                    .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+                conn.execute(
+                    &format!("UPDATE {table} SET history = ?3 WHERE {owner} = ?1 AND id = ?2"),
+                    params![who, id, json],
+                )?;
+            }
+        }
+        Ok(())
+    })();
+    match done {
+        Ok(()) => conn.execute_batch("COMMIT"),
+        Err(e) => {
+            conn.execute_batch("ROLLBACK")?;
+            Err(e)
+        }
+    }
 }
 
 /// Whether the database is as this version writes it: its service keys
@@ -54,10 +140,10 @@ pub(super) fn is_current(conn: &Connection) -> rusqlite::Result<bool> {
     if !has_meta {
         return Ok(false);
     }
-    let has_ports: bool = conn
-        .prepare("SELECT 1 FROM pragma_table_info('live_releases') WHERE name = 'ports'")?
-        .exists([])?;
-    if !has_ports {
+    if !has_column(conn, "live_releases", "ports")?
+        || !has_column(conn, "releases", "history")?
+        || !has_column(conn, "app_releases", "history")?
+    {
         return Ok(false);
     }
     conn.prepare("SELECT 1 FROM release_meta WHERE key = 'installation'")?

@@ -7,8 +7,10 @@
 //! execution store or another; `:memory:` keeps everything in memory for tests.
 
 mod apps;
+mod history;
 mod key;
 mod migrate;
+mod standing;
 
 use std::path::Path;
 use std::sync::Mutex;
@@ -19,17 +21,20 @@ use serde::{Deserialize, Serialize};
 use crate::{Error, Result};
 
 pub use apps::{AppRelease, Member, NewAppRelease};
+pub use history::{Event, Happened};
 pub use key::{ecs_app, BadKey, Installation, ServiceKey};
+pub use standing::{rollback_target, AppState};
 
-/// How a release's deploy ended.
+/// The state a release is in, in one word: the latest of its
+/// [`Release::history`] (which keeps them all).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Outcome {
     /// Its deploy (or rollback to it) is running.
     Deploying,
-    /// It went live.
+    /// It went live (it may have been retired since by a newer deploy).
     Live,
-    /// It was taken out again and the previous release serves.
+    /// It was taken out again by a rollback, of its own deploy or later.
     RolledBack,
     /// It never took traffic (a build or start failed before the switch).
     Failed,
@@ -73,13 +78,18 @@ pub struct Release {
     pub created_millis: i64,
     /// Who deployed it (user@host).
     pub by: String,
+    /// The latest state it is in; `history` says what happened and when.
     pub outcome: Outcome,
-    /// How long the rollback took from the decision to the traffic flip.
+    /// How long the newest rollback away from it took, from the decision
+    /// to the traffic flip.
     pub rollback_millis: Option<i64>,
-    /// Why it was rolled back or failed.
+    /// Why it was rolled back or failed, the newest reason.
     pub detail: Option<String>,
     /// The execution that deployed it.
     pub execution: Option<String>,
+    /// What happened to it and when, oldest first.
+    #[serde(default)]
+    pub history: Vec<Event>,
     /// When its image was let go because newer releases filled
     /// `x-windlass.retain`; a pruned release cannot be rolled back to.
     #[serde(default)]
@@ -90,6 +100,27 @@ pub struct Release {
     /// release's leaves the service alone.
     #[serde(default)]
     pub fingerprint: Option<String>,
+}
+
+impl Release {
+    /// Whether it ever went live (passed its deploy, or was rolled back
+    /// to), whatever happened since.
+    pub fn went_live(&self) -> bool {
+        history::went_live(&self.history)
+    }
+
+    /// Whether a rollback may go back to it without naming it: it went
+    /// live and its image is retained.
+    pub fn is_rollback_target(&self) -> bool {
+        self.went_live() && self.pruned_millis.is_none()
+    }
+
+    /// Whether a rollback may go back to it when named: it took traffic
+    /// (it went live, or its own deploy was rolled back after the switch)
+    /// and its image is retained.
+    pub fn took_traffic(&self) -> bool {
+        history::took_traffic(&self.history)
+    }
 }
 
 /// What a service's proxies serve: written before the proxies are
@@ -229,8 +260,16 @@ pub trait Releases: Send + Sync + 'static {
     fn installation(&self) -> Result<Installation>;
     fn set_image(&self, service: &ServiceKey, id: &str, image: &str, digest: &str) -> Result<()>;
     fn set_execution(&self, service: &ServiceKey, id: &str, execution: &str) -> Result<()>;
-    /// Records that the release's image was let go (see `Release::pruned_millis`).
+    /// Records that the release's image was let go (see
+    /// `Release::pruned_millis`), and so in its history.
     fn set_pruned(&self, service: &ServiceKey, id: &str, millis: i64) -> Result<()>;
+    /// Records what happened to a release: appends `event` to its history
+    /// and, in the same write, sets its outcome to the state the event
+    /// leaves it in (a rollback's time and a reason are kept too).
+    fn record(&self, service: &ServiceKey, id: &str, event: &Event) -> Result<()>;
+    /// Sets the one-word outcome and records it in the history as an
+    /// event of unknown date (`Deploying` records nothing). Callers that
+    /// know when, and what a rollback went to, use [`Releases::record`].
     fn set_outcome(
         &self,
         service: &ServiceKey,
@@ -278,6 +317,7 @@ pub trait Releases: Send + Sync + 'static {
     fn app_releases(&self, app: &str) -> Result<Vec<AppRelease>>;
     /// Every app that has a release.
     fn apps(&self) -> Result<Vec<String>>;
+    /// As [`Releases::set_outcome`], for an app release.
     fn set_app_outcome(
         &self,
         app: &str,
@@ -286,7 +326,22 @@ pub trait Releases: Send + Sync + 'static {
         rollback_millis: Option<i64>,
         detail: Option<&str>,
     ) -> Result<()>;
+    /// As [`Releases::record`], for an app release.
+    fn record_app(&self, app: &str, id: &str, event: &Event) -> Result<()>;
     fn set_app_execution(&self, app: &str, id: &str, execution: &str) -> Result<()>;
+    /// Which of `app`'s releases serves and which one a rollback of the app
+    /// goes back to, by the one rule the agent, the CLI and the dashboard
+    /// share (see [`AppState`]).
+    fn app_state(&self, app: &str) -> Result<AppState> {
+        let releases = self.app_releases(app)?;
+        let mut live = std::collections::HashMap::new();
+        for key in self.keys_of(app)? {
+            if let Some(pointer) = self.live(&key)? {
+                live.insert(key.service().to_owned(), pointer.release);
+            }
+        }
+        Ok(AppState::of(&releases, &live))
+    }
 }
 
 const SCHEMA: &str = "
@@ -325,7 +380,7 @@ CREATE TABLE IF NOT EXISTS deploy_locks (
 
 const SELECT_RELEASE: &str =
     "SELECT service, id, compose_file, compose_text, image, digest, created_millis, by, \
-     outcome, rollback_millis, detail, execution, pruned_millis, fingerprint FROM releases";
+     outcome, rollback_millis, detail, execution, pruned_millis, fingerprint, history FROM releases";
 
 /// [`Releases`] in SQLite (WAL, `synchronous=FULL`).
 pub struct SqliteReleases {
@@ -427,7 +482,7 @@ fn take_locks(conn: &mut Connection, locks: &[(Lock, i64)]) -> Result<Option<Loc
     Ok(None)
 }
 
-fn release_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(Release, String)> {
+fn release_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(Release, String, String)> {
     let outcome: String = row.get(8)?;
     Ok((
         Release {
@@ -445,15 +500,69 @@ fn release_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(Release, Strin
             execution: row.get(11)?,
             pruned_millis: row.get(12)?,
             fingerprint: row.get(13)?,
+            history: Vec::new(),
         },
         outcome,
+        row.get(14)?,
     ))
 }
 
-fn finish(row: (Release, String)) -> Result<Release> {
-    let (mut release, outcome) = row;
+fn finish(row: (Release, String, String)) -> Result<Release> {
+    let (mut release, outcome, history) = row;
     release.outcome = Outcome::parse(&outcome)?;
+    release.history = read_history(&history, &release.id)?;
     Ok(release)
+}
+
+fn read_history(text: &str, id: &str) -> Result<Vec<Event>> {
+    serde_json::from_str(text)
+        .map_err(|e| Error::Corrupt(format!("the history of release {id}: {e}")))
+}
+
+/// The one event `set_outcome` records for an outcome.
+fn outcome_event(
+    outcome: Outcome,
+    rollback_millis: Option<i64>,
+    detail: Option<&str>,
+) -> Option<Event> {
+    let detail = detail.map(str::to_owned);
+    let what = match outcome {
+        Outcome::Deploying => return None,
+        Outcome::Live => Happened::WentLive,
+        Outcome::RolledBack => Happened::RolledBack {
+            to: None,
+            rollback_millis,
+            detail,
+        },
+        Outcome::Failed => Happened::Failed { detail },
+    };
+    Some(Event {
+        at_millis: None,
+        what,
+    })
+}
+
+/// The columns an event sets beside the history: the outcome it leaves,
+/// a rollback's time, a reason.
+fn event_columns(
+    event: &Event,
+) -> Result<(String, Option<&'static str>, Option<i64>, Option<&str>)> {
+    let json = serde_json::to_string(event).map_err(|e| Error::Corrupt(e.to_string()))?;
+    let (rollback_millis, detail) = match &event.what {
+        Happened::RolledBack {
+            rollback_millis,
+            detail,
+            ..
+        } => (*rollback_millis, detail.as_deref()),
+        Happened::Failed { detail } => (None, detail.as_deref()),
+        _ => (None, None),
+    };
+    Ok((
+        json,
+        event.outcome().map(Outcome::as_str),
+        rollback_millis,
+        detail,
+    ))
 }
 
 const LIVE_COLUMNS: &str = "service, release, address, upstreams, since_millis, ports";
@@ -533,6 +642,7 @@ impl Releases for SqliteReleases {
             execution: None,
             pruned_millis: None,
             fingerprint: new.fingerprint,
+            history: Vec::new(),
         })
     }
 
@@ -583,9 +693,23 @@ impl Releases for SqliteReleases {
     }
 
     fn set_pruned(&self, service: &ServiceKey, id: &str, millis: i64) -> Result<()> {
+        let event = serde_json::to_string(&Event::at(millis, Happened::Pruned))
+            .map_err(|e| Error::Corrupt(e.to_string()))?;
         self.lock().execute(
-            "UPDATE releases SET pruned_millis = ?3 WHERE service = ?1 AND id = ?2",
-            params![service, id, millis],
+            "UPDATE releases SET pruned_millis = ?3, history = json_insert(history, '$[#]', json(?4)) \
+             WHERE service = ?1 AND id = ?2",
+            params![service, id, millis, event],
+        )?;
+        Ok(())
+    }
+
+    fn record(&self, service: &ServiceKey, id: &str, event: &Event) -> Result<()> {
+        let (json, outcome, rollback_millis, detail) = event_columns(event)?;
+        self.lock().execute(
+            "UPDATE releases SET history = json_insert(history, '$[#]', json(?3)), \
+             outcome = COALESCE(?4, outcome), rollback_millis = COALESCE(?5, rollback_millis), \
+             detail = COALESCE(?6, detail) WHERE service = ?1 AND id = ?2",
+            params![service, id, json, outcome, rollback_millis, detail],
         )?;
         Ok(())
     }
@@ -598,6 +722,9 @@ impl Releases for SqliteReleases {
         rollback_millis: Option<i64>,
         detail: Option<&str>,
     ) -> Result<()> {
+        if let Some(event) = outcome_event(outcome, rollback_millis, detail) {
+            return self.record(service, id, &event);
+        }
         self.lock().execute(
             "UPDATE releases SET outcome = ?3, rollback_millis = COALESCE(?4, rollback_millis), \
              detail = COALESCE(?5, detail) WHERE service = ?1 AND id = ?2",
@@ -705,6 +832,10 @@ impl Releases for SqliteReleases {
         detail: Option<&str>,
     ) -> Result<()> {
         self.update_app_release(app, id, outcome, rollback_millis, detail)
+    }
+
+    fn record_app(&self, app: &str, id: &str, event: &Event) -> Result<()> {
+        self.record_app_event(app, id, event)
     }
 
     fn set_app_execution(&self, app: &str, id: &str, execution: &str) -> Result<()> {

@@ -142,7 +142,11 @@ async fn answer(request: hyper::Request<Incoming>, served: &Served) -> hyper::Re
         }
         CHECK_AGENT => {
             let id = requested_id(message);
-            let id = if id.is_empty() { "default".to_owned() } else { id };
+            let id = if id.is_empty() {
+                "default".to_owned()
+            } else {
+                id
+            };
             if served.ssh.contains_key(&id) {
                 (Some(Vec::new()), 0, String::new())
             } else {
@@ -212,7 +216,10 @@ async fn forward_agent(
         grpc_response(StreamBody::new(futures_util::stream::iter(frames)).boxed_unsync())
     };
     let Some(socket) = ssh.get(&id) else {
-        return ended(5, format!("SSH agent {id} not found: list it in the service's build.ssh"));
+        return ended(
+            5,
+            format!("SSH agent {id} not found: list it in the service's build.ssh"),
+        );
     };
     let agent = match tokio::net::UnixStream::connect(socket).await {
         Ok(agent) => agent,
@@ -241,8 +248,8 @@ async fn forward_agent(
                     break;
                 }
                 let message = pending.split_to(end);
-                let bytes =
-                    super::trace::bytes_of(message.get(5..).unwrap_or_default(), 1).unwrap_or_default();
+                let bytes = super::trace::bytes_of(message.get(5..).unwrap_or_default(), 1)
+                    .unwrap_or_default();
                 if to_agent.write_all(&bytes).await.is_err() {
                     return;
                 }
@@ -259,7 +266,11 @@ async fn forward_agent(
                 Ok(0) | Err(_) => break,
                 Ok(n) => {
                     let message = bytes_field(1, buffer.get(..n).unwrap_or_default());
-                    if sender.send(Ok(Frame::data(grpc_message(&message)))).await.is_err() {
+                    if sender
+                        .send(Ok(Frame::data(grpc_message(&message))))
+                        .await
+                        .is_err()
+                    {
                         return;
                     }
                 }

@@ -112,8 +112,18 @@ pub fn document(project: &Project, settings: &Settings<'_>, format: Format) -> V
             .values_mut()
             .chain(networks.values_mut())
             .chain(volumes.values_mut())
-            .chain(secrets.as_object_mut().into_iter().flat_map(|m| m.values_mut()))
-            .chain(configs.as_object_mut().into_iter().flat_map(|m| m.values_mut()));
+            .chain(
+                secrets
+                    .as_object_mut()
+                    .into_iter()
+                    .flat_map(|m| m.values_mut()),
+            )
+            .chain(
+                configs
+                    .as_object_mut()
+                    .into_iter()
+                    .flat_map(|m| m.values_mut()),
+            );
         for entry in entries {
             if let Value::Object(fields) = entry {
                 fields.retain(|k, _| !k.starts_with("x-"));

@@ -215,6 +215,10 @@ impl DockerTarget {
 
 #[async_trait]
 impl Target for DockerTarget {
+    fn now_millis(&self) -> i64 {
+        self.now()
+    }
+
     async fn restore(&self) -> Result<usize, String> {
         let lives = self.releases.all_live().map_err(|e| e.to_string())?;
         // A service that publishes no port has no proxy to restore; an ECS

@@ -174,9 +174,9 @@ async fn start_replica(
         }
         None => create(target, &spec).await?,
     };
-    if found.is_none_or(|c| c.id != id) {
-        join_networks(target, release, &id).await?;
-    }
+    // Also a container found again: a crash may have come between its
+    // creation and its joining (joining twice is harmless).
+    join_networks(target, release, &id).await?;
     let started = |e: Error| Failure::new(failures::START, e.to_string());
     let current = target
         .backend
@@ -201,8 +201,7 @@ async fn live_container_of(
     service: &str,
     field: &str,
 ) -> Result<String, Failure> {
-    let key =
-        ServiceKey::new(of.key.app(), service).map_err(|e| failures::input(e.to_string()))?;
+    let key = ServiceKey::new(of.key.app(), service).map_err(|e| failures::input(e.to_string()))?;
     let live = match of.joins.get(service) {
         Some(release) => Some(release.clone()),
         None => target

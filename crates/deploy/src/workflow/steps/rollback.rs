@@ -4,7 +4,7 @@
 
 use serde::Deserialize;
 use windlass_asl::Failure;
-use windlass_store::releases::Outcome;
+use windlass_store::releases::{Event, Happened};
 
 use crate::failures;
 use crate::target::{CaughtFailure, Mode, RolledBack};
@@ -42,14 +42,14 @@ pub(super) async fn run(ctx: &Inner, input: Input) -> Result<Output, Failure> {
         } else {
             cause
         };
+        let what = Happened::RolledBack {
+            to: rolled.live.clone(),
+            rollback_millis: rolled.flip_millis,
+            detail: Some(cause),
+        };
+        let at = ctx.target.now_millis();
         ctx.releases
-            .set_outcome(
-                &release.key,
-                release.id(),
-                Outcome::RolledBack,
-                rolled.flip_millis,
-                Some(&cause),
-            )
+            .record(&release.key, release.id(), &Event::at(at, what))
             .map_err(failures::store)?;
     }
     Ok(rolled)

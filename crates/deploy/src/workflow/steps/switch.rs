@@ -1,10 +1,11 @@
 //! `switch`: makes the release the one that takes traffic. For an explicit
-//! rollback it also records the release it left as rolled back, with the
-//! time from the request to the flip.
+//! rollback it also records, in both releases' histories, that the one it
+//! left was rolled back (with the time from the request to the flip) and
+//! that this one went live again.
 
 use serde::Deserialize;
 use windlass_asl::Failure;
-use windlass_store::releases::Outcome;
+use windlass_store::releases::{Event, Happened};
 
 use crate::failures;
 use crate::target::{Mode, ReleaseContext, Switched, Upstreams};
@@ -35,7 +36,9 @@ pub(super) async fn run(ctx: &Inner, input: Input) -> Result<Output, Failure> {
 }
 
 /// For an explicit rollback: the release left is recorded rolled back, with
-/// the time from the request to the flip, and this one live again.
+/// the time from the request to the flip, and this one live again, both at
+/// the flip's time. The release left keeps that it went live: it stays a
+/// rollback target.
 pub(super) fn record_rollback(
     ctx: &Inner,
     release: &ReleaseContext,
@@ -46,19 +49,23 @@ pub(super) fn record_rollback(
     }
     let rollback_millis = release.requested_millis.map(|at| switched.at_millis - at);
     switched.rollback_millis = rollback_millis;
+    let at = switched.at_millis;
     if let Some(previous) = release.other_previous() {
+        let left = Happened::RolledBack {
+            to: Some(release.id().to_owned()),
+            rollback_millis,
+            detail: Some(format!("rolled back to {} on request", release.id())),
+        };
         ctx.releases
-            .set_outcome(
-                &release.key,
-                previous,
-                Outcome::RolledBack,
-                rollback_millis,
-                Some(&format!("rolled back to {} on request", release.id())),
-            )
+            .record(&release.key, previous, &Event::at(at, left))
             .map_err(failures::store)?;
     }
     ctx.releases
-        .set_outcome(&release.key, release.id(), Outcome::Live, None, None)
+        .record(
+            &release.key,
+            release.id(),
+            &Event::at(at, Happened::WentLive),
+        )
         .map_err(failures::store)?;
     Ok(())
 }

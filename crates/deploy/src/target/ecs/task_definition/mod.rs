@@ -551,7 +551,10 @@ fn refused_fields(task: &Task, service: &Service, refuse: &mut dyn FnMut(&str, S
     for field in service.host_fields_set() {
         refuse(field, "windlass does not map it to an ECS container definition: remove it, or write it in an ECS task definition file (x-windlass.ecs.taskDefinition)".into());
     }
-    if matches!(service.restart_policy(), Some(Restart::No | Restart::OnFailure(_))) {
+    if matches!(
+        service.restart_policy(),
+        Some(Restart::No | Restart::OnFailure(_))
+    ) {
         refuse(
             "restart",
             "an ECS service replaces every task that stops: remove restart (or write `always`)"

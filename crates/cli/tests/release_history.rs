@@ -8,8 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use windlass_store::releases::{
-    Event, Happened, Live, Member, NewAppRelease, NewRelease, Releases, ServiceKey,
-    SqliteReleases,
+    Event, Happened, Live, Member, NewAppRelease, NewRelease, Releases, ServiceKey, SqliteReleases,
 };
 
 fn scratch(case: &str) -> PathBuf {
@@ -70,7 +69,12 @@ fn deployed(state: &Path) -> SqliteReleases {
     };
     let set_live = |service: &str, id: &str, n: i64| {
         store
-            .set_live(&Live::of_ports(key(service), id.into(), Vec::new(), minute(n)))
+            .set_live(&Live::of_ports(
+                key(service),
+                id.into(),
+                Vec::new(),
+                minute(n),
+            ))
             .expect("live");
     };
     let member = |service: &str, release: &str, changed| Member {
@@ -162,9 +166,8 @@ fn releases_show_each_release_history_and_the_serving_app_release() {
         "{text}"
     );
     assert!(
-        line("r1").ends_with(
-            "went live 2026-12-07 00:01:00, retired by r2 00:02:00, went live 00:03:00"
-        ),
+        line("r1")
+            .ends_with("went live 2026-12-07 00:01:00, retired by r2 00:02:00, went live 00:03:00"),
         "{text}"
     );
 

@@ -6,7 +6,6 @@
 //! ([`Releases::app_state`]), which the agent's `rollback_app` and
 //! `windlass releases` use too, so the page's button says where it goes.
 
-
 use serde::Serialize;
 use windlass_store::releases::{AppRelease, Event, Releases};
 

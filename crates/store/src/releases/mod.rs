@@ -519,6 +519,10 @@ fn read_history(text: &str, id: &str) -> Result<Vec<Event>> {
         .map_err(|e| Error::Corrupt(format!("the history of release {id}: {e}")))
 }
 
+/// `set_outcome`'s history: its event (?6, JSON) appended, if it has one.
+const APPEND_OUTCOME_EVENT: &str =
+    "history = CASE WHEN ?6 IS NULL THEN history ELSE json_insert(history, '$[#]', json(?6)) END";
+
 /// The one event `set_outcome` records for an outcome.
 fn outcome_event(
     outcome: Outcome,
@@ -722,13 +726,16 @@ impl Releases for SqliteReleases {
         rollback_millis: Option<i64>,
         detail: Option<&str>,
     ) -> Result<()> {
-        if let Some(event) = outcome_event(outcome, rollback_millis, detail) {
-            return self.record(service, id, &event);
-        }
+        let event = outcome_event(outcome, rollback_millis, detail)
+            .map(|e| serde_json::to_string(&e))
+            .transpose()
+            .map_err(|e| Error::Corrupt(e.to_string()))?;
         self.lock().execute(
-            "UPDATE releases SET outcome = ?3, rollback_millis = COALESCE(?4, rollback_millis), \
-             detail = COALESCE(?5, detail) WHERE service = ?1 AND id = ?2",
-            params![service, id, outcome.as_str(), rollback_millis, detail],
+            &format!(
+                "UPDATE releases SET outcome = ?3, rollback_millis = COALESCE(?4, rollback_millis), \
+                 detail = COALESCE(?5, detail), {APPEND_OUTCOME_EVENT} WHERE service = ?1 AND id = ?2"
+            ),
+            params![service, id, outcome.as_str(), rollback_millis, detail, event],
         )?;
         Ok(())
     }

@@ -18,7 +18,9 @@ use windlass_engine::TaskRequest;
 use windlass_engine::{ExecutionMeta, HistoryEvent, Outcome as Ended, Status};
 use windlass_runtime::invoke::BoxFuture;
 use windlass_runtime::{Invoker, Invokers, Runtime, StartRequest, SystemClock};
-use windlass_store::releases::{Live, NewRelease, Outcome, Release, Releases, ServiceKey};
+use windlass_store::releases::{
+    Event, Happened, Live, NewRelease, Outcome, Release, Releases, ServiceKey,
+};
 use windlass_store::Store;
 
 use super::definition::{self, ROLLED_BACK};
@@ -201,15 +203,16 @@ impl Ecs {
         let pushed: Pushed = match pushed {
             Ok(pushed) => pushed,
             Err(e) => {
-                self.releases
-                    .set_outcome(
-                        &plan.key,
-                        &release.id,
-                        Outcome::Failed,
-                        None,
-                        Some(&e.to_string()),
-                    )
-                    .ok();
+                let failed = Happened::Failed {
+                    detail: Some(e.to_string()),
+                };
+                let at = self.runtime.now_millis();
+                if let Err(e) = self
+                    .releases
+                    .record(&plan.key, &release.id, &Event::at(at, failed))
+                {
+                    tracing::warn!(%e, release = %release.id, "cannot record a failed push");
+                }
                 return Err(e);
             }
         };
@@ -334,14 +337,14 @@ impl Ecs {
         self.record(plan, target, &mut report, Some(took))?;
         if report.status == Status::Succeeded {
             if let Some(left) = live.filter(|l| l != target) {
+                let left_by = Happened::RolledBack {
+                    to: Some(target.to_owned()),
+                    rollback_millis: Some(took),
+                    detail: Some(format!("windlass rollback to {target}")),
+                };
+                let at = self.runtime.now_millis();
                 self.releases
-                    .set_outcome(
-                        &plan.key,
-                        &left,
-                        Outcome::RolledBack,
-                        Some(took),
-                        Some(&format!("windlass rollback to {target}")),
-                    )
+                    .record(&plan.key, &left, &Event::at(at, left_by))
                     .map_err(|e| Error::Store {
                         what: "written (the release left)",
                         reason: e.to_string(),
@@ -499,21 +502,20 @@ impl Ecs {
             }
         };
         let detail = report.error.as_ref().map(|(e, c)| format!("{e}: {c}"));
-        let outcome = match (&report.status, report.rolled_back()) {
-            (Status::Succeeded, _) => Outcome::Live,
-            (_, true) => Outcome::RolledBack,
-            _ => Outcome::Failed,
-        };
-        self.releases
-            .set_outcome(
-                &plan.key,
-                release,
-                outcome,
+        let what = match (&report.status, report.rolled_back()) {
+            (Status::Succeeded, _) => Happened::WentLive,
+            (_, true) => Happened::RolledBack {
+                to: None,
                 rollback_millis,
-                detail.as_deref(),
-            )
+                detail,
+            },
+            _ => Happened::Failed { detail },
+        };
+        let event = Event::at(self.runtime.now_millis(), what);
+        self.releases
+            .record(&plan.key, release, &event)
             .map_err(store("written (the outcome)"))?;
-        if outcome == Outcome::Live {
+        if event.outcome() == Some(Outcome::Live) {
             let service_arn = format!(
                 "arn:aws:ecs:{}:service/{}/{}",
                 plan.region, plan.rollout.cluster, plan.rollout.service

@@ -253,3 +253,35 @@ fn update_map_run_starts_more_iterations_at_once() {
     let counts = run.counts();
     assert_eq!((counts.running, counts.pending), (3, 1));
 }
+
+#[test]
+fn items_read_from_s3_are_not_bound_by_the_payload_limit() {
+    // AWS reads item files of gigabytes: only each iteration's input is a
+    // state input under the 256 KiB limit.
+    let definition = parse(map(
+        json!({ "Resource": "arn:aws:states:::s3:getObject",
+            "ReaderConfig": { "InputType": "JSON" },
+            "Parameters": { "Bucket": "in", "Key": "k.json" } }),
+        json!({ "Work": { "Type": "Pass", "Parameters": { "n.$": "$.n" }, "End": true } }),
+        json!({}),
+    ));
+    let (mut execution, step) = Execution::start(&definition, meta(json!({})), START);
+    let read = invoked(&step);
+    let padding = "x".repeat(100);
+    let items: Vec<Json> = (0..5_000)
+        .map(|n| json!({ "n": n, "padding": padding }))
+        .collect();
+    assert!(serde_json::to_string(&items).expect("text").len() > 256 * 1024);
+    let step = execution.handle(
+        &definition,
+        Event::TaskSucceeded {
+            task: read.task,
+            output: Json::Array(items),
+        },
+        START + 5,
+    );
+    let kinds: Vec<&str> = step.history.iter().map(|e| e.kind.as_ref()).collect();
+    assert!(kinds.contains(&"MapRunStarted"), "{kinds:?}");
+    let counts = execution.map_runs()[0].counts();
+    assert_eq!((counts.total, counts.failed), (5_000, 0));
+}

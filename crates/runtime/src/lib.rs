@@ -16,6 +16,7 @@ mod committer;
 pub mod http;
 pub mod invoke;
 pub mod leases;
+pub mod memory_watch;
 mod retry;
 
 use std::collections::HashMap;
@@ -199,6 +200,7 @@ impl Runtime {
     }
 
     pub fn new(store: Arc<dyn Store>, invokers: Invokers, clock: Arc<dyn Clock>) -> Self {
+        memory_watch::watch_jsonata_memory();
         let committer = Committer::new(store.clone());
         Runtime {
             inner: Arc::new(Inner {

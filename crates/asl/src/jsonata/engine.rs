@@ -118,7 +118,8 @@ fn run_once(compiled: &Compiled, session: &mut Session) -> Result<JValue, Error>
             context.bind(name.to_string(), session.convert(value, reach));
         }
     }
-    let mut evaluator = Evaluator::with_options(context, super::limits());
+    let running = super::running::Running::start();
+    let mut evaluator = Evaluator::with_options(context, super::limits(&running));
     compiled
         .needs
         .register(&mut evaluator)
@@ -128,6 +129,9 @@ fn run_once(compiled: &Compiled, session: &mut Session) -> Result<JValue, Error>
         evaluator.evaluate(&compiled.ast, &JValue::Undefined)
     })) {
         Ok(Ok(value)) => Ok(value),
+        Ok(Err(_)) if running.stopped_for().is_some() => Err(Error::Evaluation(
+            running.stopped_for().unwrap_or_default().to_owned(),
+        )),
         Ok(Err(error)) => Err(Error::Evaluation(message(&error))),
         Err(_) => Err(Error::Evaluation(
             "the JSONata evaluator failed unexpectedly".into(),

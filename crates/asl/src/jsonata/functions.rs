@@ -316,5 +316,6 @@ fn now(args: &[JValue]) -> HostFnResult {
         "t".into(),
         args.get(1).cloned().unwrap_or(JValue::Undefined),
     );
-    Evaluator::with_options(context, super::limits()).evaluate(&ast, &JValue::Undefined)
+    let running = super::running::Running::start();
+    Evaluator::with_options(context, super::limits(&running)).evaluate(&ast, &JValue::Undefined)
 }

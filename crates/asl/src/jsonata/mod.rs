@@ -10,6 +10,7 @@ mod convert;
 mod engine;
 mod fast;
 mod functions;
+mod running;
 mod states;
 #[cfg(test)]
 mod tests;
@@ -17,6 +18,7 @@ mod tests;
 use serde_json::Value as Json;
 
 use crate::{Failure, Scope};
+pub use running::{running, stop, stop_all};
 use states::Session;
 
 /// How long one expression may run before it fails (JSONata's D1012): an
@@ -39,10 +41,11 @@ pub const EVALUATION_TIMEOUT_MS: u64 = 200;
 /// state's input or output may hold more than 256 KiB anyway.
 pub const MAX_SEQUENCE_LENGTH: usize = 360_145;
 
-pub(crate) fn limits() -> jsonata_core::evaluator::EvaluatorOptions {
+pub(crate) fn limits(running: &running::Running) -> jsonata_core::evaluator::EvaluatorOptions {
     jsonata_core::evaluator::EvaluatorOptions {
         timeout_ms: Some(EVALUATION_TIMEOUT_MS),
         max_sequence_length: Some(MAX_SEQUENCE_LENGTH),
+        cancel: Some(running.token()),
         ..Default::default()
     }
 }

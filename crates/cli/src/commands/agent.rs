@@ -174,16 +174,24 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     tokio.block_on(async move {
         // The proxies live in their own process, so that the services keep
         // taking traffic whatever happens to this one.
-        let proxy = match args.external_proxy {
-            true => super::proxy::wait_for(&dir).await?,
+        let (proxy, started) = match args.external_proxy {
+            true => (super::proxy::wait_for(&dir).await?, None),
             false => super::proxy::connect(&dir).await?,
         };
-        let agent = Agent::open(&dir, Proxies::daemon(proxy))
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        let resumed = agent.resume().await?;
         let socket = socket_file(&dir);
-        let listener = api::bind(&socket).await?;
+        let (agent, resumed, listener) = match start(&dir, proxy, &socket).await {
+            Ok(started) => started,
+            Err(e) => {
+                // A proxy this start began serves nothing yet: it goes
+                // with the agent that failed, rather than outliving it.
+                if let Some(mut child) = started {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    let _ = std::fs::remove_file(dir.join("proxy.pid"));
+                }
+                return Err(e);
+            }
+        };
         let _ = std::fs::remove_file(dir.join(OLD_ADDRESS_FILE));
         eprintln!(
             "windlass agent (pid {}) serving on {}; state in {}; {resumed} execution(s) resumed",
@@ -202,6 +210,20 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         eprintln!("windlass agent stopping: the services keep taking traffic through `windlass proxy`; deploys wait for the agent");
         Ok(exit::OK)
     })
+}
+
+/// The agent opened on `dir`, its executions resumed, its socket bound.
+async fn start(
+    dir: &Path,
+    proxy: windlass_proxy::daemon::Client,
+    socket: &Path,
+) -> anyhow::Result<(Agent, usize, tokio::net::UnixListener)> {
+    let agent = Agent::open(dir, Proxies::daemon(proxy))
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let resumed = agent.resume().await?;
+    let listener = api::bind(socket).await?;
+    Ok((agent, resumed, listener))
 }
 
 /// Where agents before the control socket wrote their loopback address.

@@ -11,6 +11,7 @@ use serde_json::{json, Value as Json};
 use windlass_deploy::agent::api::{Client, ClientError};
 use windlass_deploy::agent::contract::{ErrorBody, ErrorKind, PlanView, Progress, ProgressKind};
 use windlass_deploy::agent::{DeployRequest, ExecutionView, Started};
+use windlass_deploy::compose::Target;
 use windlass_deploy::workflow::{errors, DEPLOY_DEFINITION};
 use windlass_engine::Status;
 
@@ -50,14 +51,14 @@ pub struct Args {
     /// `ecs`: deploy to Amazon ECS (images in ECR) by a definition of AWS
     /// service integrations only; `docker` (the default) to the local engine.
     /// `x-windlass.target: ecs` on a service does the same.
-    #[arg(long, value_name = "TARGET")]
-    target: Option<String>,
+    #[arg(long, value_name = "TARGET", value_enum)]
+    target: Option<Target>,
     #[command(flatten)]
     state: StateArgs,
 }
 
 pub fn run(args: Args) -> anyhow::Result<u8> {
-    if args.show_definition && args.target.as_deref() == Some("ecs") {
+    if args.show_definition && args.target == Some(Target::Ecs) {
         return match args.compose.pin() {
             Ok(pinned) => super::ecs::show_definition(&pinned, &args.services),
             Err(code) => Ok(code),
@@ -83,8 +84,12 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             return Ok(exit::INVALID);
         }
     }
-    if super::ecs::chosen(args.target.as_deref(), &pinned, &args.services) {
-        return super::ecs::deploy(&pinned, &args.services, &args.state);
+    if super::ecs::chosen(args.target, &pinned, &args.services) {
+        let options = super::ecs::DeployOptions {
+            dry_run: args.dry_run,
+            force: args.force,
+        };
+        return super::ecs::deploy(&pinned, &args.services, &args.state, options);
     }
     let definition = match &args.definition {
         Some(path) => Some(

@@ -13,7 +13,8 @@ use windlass_aws::model::Model;
 use windlass_aws::{Client, Config, Service};
 use windlass_deploy::agent::database;
 use windlass_deploy::backend::docker::Docker;
-use windlass_deploy::target::ecs::definition;
+use windlass_deploy::compose::Target;
+use windlass_deploy::target::ecs::{definition, dry_run};
 use windlass_deploy::target::ecs::error::{advice, Error};
 use windlass_deploy::target::ecs::plan::plan;
 use windlass_deploy::target::ecs::resume::{pending, Action, Pending, Unfinished};
@@ -30,18 +31,14 @@ use crate::exit;
 
 /// Whether `services` (all of the file's when empty) go to ECS: `--target
 /// ecs`, or `x-windlass.target: ecs` on every one of them.
-pub fn chosen(target: Option<&str>, pinned: &Pinned, services: &[String]) -> bool {
-    if target == Some("ecs") {
-        return true;
+pub fn chosen(target: Option<Target>, pinned: &Pinned, services: &[String]) -> bool {
+    if let Some(target) = target {
+        return target == Target::Ecs;
     }
     let names = names(pinned, services);
     !names.is_empty()
         && names.iter().all(|name| {
-            pinned.project.services[name.as_str()]
-                .windlass
-                .target
-                .as_deref()
-                == Some("ecs")
+            pinned.project.services[name.as_str()].windlass.target == Some(Target::Ecs)
         })
 }
 
@@ -105,8 +102,64 @@ fn target(state: &StateArgs) -> anyhow::Result<(Ecs, Arc<SqliteReleases>)> {
     Ok((ecs, releases))
 }
 
+/// How `deploy --target ecs` was asked to run.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DeployOptions {
+    /// Print the plan from read calls only; change nothing.
+    pub dry_run: bool,
+    /// Deploy a service even when nothing of it changed.
+    pub force: bool,
+}
+
+/// `deploy --target ecs --dry-run`: each service's plan, from read calls
+/// only; no image is built, no state folder made, nothing changed on AWS.
+fn dry_run(pinned: &Pinned, services: &[String]) -> anyhow::Result<u8> {
+    let tokio = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let config = Config::from_env();
+    let region = region(&config);
+    let client = Client::new(config);
+    let mut code = exit::OK;
+    for name in names(pinned, services) {
+        let service = &pinned.project.services[name.as_str()];
+        let plan = match plan(&name, service, &region) {
+            Ok(plan) => plan,
+            Err(refusals) => return Ok(refuse(&refusals)),
+        };
+        match tokio.block_on(dry_run::dry_run(&client, &plan, service)) {
+            Ok(planned) => {
+                for line in planned.lines {
+                    println!("{line}");
+                }
+            }
+            Err(e) => {
+                eprintln!("windlass: {name}: {e}");
+                code = code.max(failed(&e));
+            }
+        }
+    }
+    Ok(code)
+}
+
+/// The exit code of a deploy that could not run: a refused file is invalid.
+fn failed(error: &Error) -> u8 {
+    match error {
+        Error::Refused(_) => exit::INVALID,
+        _ => exit::FAILED,
+    }
+}
+
 /// `deploy --target ecs`: each service in turn; the worst outcome is the exit code.
-pub fn deploy(pinned: &Pinned, services: &[String], state: &StateArgs) -> anyhow::Result<u8> {
+pub fn deploy(
+    pinned: &Pinned,
+    services: &[String],
+    state: &StateArgs,
+    options: DeployOptions,
+) -> anyhow::Result<u8> {
+    if options.dry_run {
+        return dry_run(pinned, services);
+    }
     let tokio = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -142,13 +195,27 @@ pub fn deploy(pinned: &Pinned, services: &[String], state: &StateArgs) -> anyhow
                 Ok(_) => {}
             }
         }
+        if !options.force {
+            match tokio.block_on(ecs.unchanged(&pinned.file, &pinned.text, &name)) {
+                Ok(Some(live)) => {
+                    eprintln!("{name}: unchanged since its live release {live} (same configuration and build context, and the ECS service runs its revision), left alone; --force deploys it anyway");
+                    continue;
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    eprintln!("windlass: {name}: {e}");
+                    code = code.max(exit::FAILED);
+                    continue;
+                }
+            }
+        }
         eprintln!("{name}: deploying to ECS (image built locally, pushed to ECR, rolled out by an ASL execution of aws-sdk states)");
         let outcome = tokio.block_on(ecs.deploy(&pinned.file, &pinned.text, &name, &who()));
         match outcome {
             Ok(report) => code = code.max(print(&name, &report)),
             Err(e) => {
                 eprintln!("windlass: {name}: {e}");
-                code = code.max(exit::FAILED);
+                code = code.max(failed(&e));
             }
         }
     }
@@ -247,7 +314,44 @@ fn interrupted(unfinished: &Unfinished) -> String {
     )
 }
 
-fn key_of(releases: &dyn Releases, service: &str) -> anyhow::Result<ServiceKey> {
+/// The ECS service a bare name means when no Docker app of the state
+/// folder has a service of that name and one ECS service has it: so that
+/// `windlass releases web` and `windlass rollback web` find it.
+pub fn only_on_ecs(state: &StateArgs, service: &str) -> anyhow::Result<Option<ServiceKey>> {
+    let db = database(&state.dir());
+    if !db.exists() {
+        return Ok(None);
+    }
+    let releases = SqliteReleases::open_read_only(&db)?;
+    let keys = releases.keys()?;
+    if service.starts_with("ecs/") {
+        return Ok(service.parse().ok());
+    }
+    if keys.iter().any(|k| !k.is_ecs() && k.service() == service) {
+        return Ok(None);
+    }
+    let on_ecs = keys.iter().any(|k| k.is_ecs() && k.service() == service);
+    Ok(if on_ecs {
+        Some(key_of(&releases, service)?)
+    } else {
+        None
+    })
+}
+
+/// The ECS services of the state folder when it has no Docker app.
+pub fn ecs_only(state: &StateArgs) -> anyhow::Result<Vec<ServiceKey>> {
+    let db = database(&state.dir());
+    if !db.exists() {
+        return Ok(Vec::new());
+    }
+    let keys = SqliteReleases::open_read_only(&db)?.keys()?;
+    if keys.iter().any(|k| !k.is_ecs()) {
+        return Ok(Vec::new());
+    }
+    Ok(keys)
+}
+
+pub fn key_of(releases: &dyn Releases, service: &str) -> anyhow::Result<ServiceKey> {
     if service.starts_with("ecs/") {
         return Ok(service.parse()?);
     }
@@ -292,13 +396,16 @@ fn print(name: &str, report: &Report) -> u8 {
             };
             eprintln!("{name}: {what}: {error}: {cause}");
             if let Some(code) = cause.split("Error Code: ").nth(1) {
+                let code: String = code.chars().take_while(|c| c.is_alphanumeric()).collect();
+                let cluster = report.key.app().trim_start_matches("ecs/");
+                let resource = if code.starts_with("ClusterNotFound") {
+                    format!("cluster {cluster}")
+                } else {
+                    format!("ECS service {} on cluster {cluster}", report.key.service())
+                };
                 eprintln!(
                     "  what to do: {}",
-                    advice(
-                        &format!("execution {}", report.execution),
-                        &report.key.to_string(),
-                        code.trim_end_matches(')')
-                    )
+                    advice(&format!("execution {}", report.execution), &resource, &code)
                 );
             }
             if report.rolled_back() {

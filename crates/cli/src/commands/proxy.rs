@@ -54,9 +54,9 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
 
 /// A client of the proxy daemon of `state`, started in its own process
 /// group when none answers (its pid goes to `proxy.pid` in the state folder).
-pub async fn connect(state: &Path) -> anyhow::Result<Client> {
+pub async fn connect(state: &Path) -> anyhow::Result<(Client, Option<std::process::Child>)> {
     if let Some(client) = reachable(state).await {
-        return Ok(client);
+        return Ok((client, None));
     }
     owner::private_dir(state)?;
     let log = std::fs::OpenOptions::new()
@@ -78,7 +78,7 @@ pub async fn connect(state: &Path) -> anyhow::Result<Client> {
     let deadline = Instant::now() + Duration::from_secs(15);
     while Instant::now() < deadline {
         if let Some(client) = reachable(state).await {
-            return Ok(client);
+            return Ok((client, Some(child)));
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }

@@ -38,7 +38,14 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     let Some(service) = &args.service else {
         return apps(&store, args.json);
     };
-    let service = &args.which.key(&store, service)?;
+    let service = &match args.which.key(&store, service) {
+        Ok(key) => key,
+        // A name that only an ECS service has: that service.
+        Err(e) => match super::ecs::key_of(&store, service) {
+            Ok(key) => key,
+            Err(_) => return Err(e),
+        },
+    };
     let live = store.live(service)?.map(|l| l.release);
     let releases = store.list(service)?;
     if args.json {
@@ -172,8 +179,21 @@ fn apps(store: &SqliteReleases, json: bool) -> anyhow::Result<u8> {
         println!("{}", serde_json::Value::Array(rows));
         return Ok(exit::OK);
     }
+    // ECS services are no app's: each is listed with its live release.
+    let ecs: Vec<_> = store.keys()?.into_iter().filter(|k| k.is_ecs()).collect();
+    for key in &ecs {
+        let count = store.list(key)?.len();
+        let live = store.live(key)?.map(|l| l.release);
+        println!(
+            "{key}: ECS service, {count} release(s), live {}; `windlass releases {}` lists them",
+            live.as_deref().unwrap_or("none"),
+            key.service()
+        );
+    }
     if all.is_empty() {
-        eprintln!("no app was deployed; `windlass releases SERVICE` shows one service's releases");
+        if ecs.is_empty() {
+            eprintln!("no app was deployed; `windlass releases SERVICE` shows one service's releases");
+        }
         return Ok(exit::OK);
     }
     println!(

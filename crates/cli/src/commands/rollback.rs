@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use serde_json::json;
 use windlass_deploy::agent::{RollbackRequest, Started};
+use windlass_deploy::compose::Target;
 use windlass_engine::Status;
 
 use super::agent::{refused, running, StateArgs};
@@ -40,17 +41,41 @@ pub struct Args {
     json: bool,
     /// `ecs`: SERVICE is an ECS service (its Compose name or
     /// `ecs/CLUSTER/SERVICE`), put back on RELEASE's task definition revision.
-    #[arg(long, value_name = "TARGET")]
-    target: Option<String>,
+    #[arg(long, value_name = "TARGET", value_enum)]
+    target: Option<Target>,
     #[command(flatten)]
     state: StateArgs,
 }
 
 pub fn run(args: Args) -> anyhow::Result<u8> {
+    // A name only ECS has is an ECS service: no agent is involved.
+    let plain = args.target.is_none() && args.app.is_none() && args.file.is_none();
+    if let Some(key) = args
+        .service
+        .as_deref()
+        .filter(|_| plain)
+        .map(|s| super::ecs::only_on_ecs(&args.state, s))
+        .transpose()?
+        .flatten()
+    {
+        return super::ecs::rollback(&key.to_string(), args.release.as_deref(), &args.state);
+    }
+    if args.service.is_none() && args.to.is_none() && plain {
+        let ecs = super::ecs::ecs_only(&args.state)?;
+        if !ecs.is_empty() {
+            let names: Vec<String> = ecs.iter().map(ToString::to_string).collect();
+            eprintln!(
+                "windlass: the services deployed from {} are on ECS, which rolls back one service at a time: `windlass rollback SERVICE [RELEASE]` with one of {}",
+                args.state.dir().display(),
+                names.join(", ")
+            );
+            return Ok(exit::REFUSED);
+        }
+    }
     if let Some(service) = args
         .service
         .as_deref()
-        .filter(|s| args.target.as_deref() == Some("ecs") || s.starts_with("ecs/"))
+        .filter(|s| args.target == Some(Target::Ecs) || s.starts_with("ecs/"))
     {
         return super::ecs::rollback(service, args.release.as_deref(), &args.state);
     }

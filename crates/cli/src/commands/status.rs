@@ -46,11 +46,16 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         println!("{}", serde_json::to_string(&status)?);
         return Ok(exit::OK);
     }
+    let docker = status.services.iter().any(|s| !s.service.is_ecs());
     match status.pid {
         Some(pid) => println!("agent: running (pid {pid})"),
-        None => {
-            println!("agent: not running: no service takes traffic until `windlass agent` runs")
+        None if docker => println!(
+            "agent: not running: no Docker service takes traffic until `windlass agent` runs (ECS serves its services' traffic itself)"
+        ),
+        None if !status.services.is_empty() => {
+            println!("agent: not running (not needed: ECS serves its services' traffic itself)")
         }
+        None => println!("agent: not running"),
     }
     if status.services.is_empty() {
         println!("no service is deployed");

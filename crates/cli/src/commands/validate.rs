@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use windlass_asl::parse::parse_text;
-use windlass_deploy::compose::{self, Diagnostic, Options, Severity};
+use windlass_deploy::compose::{self, Diagnostic, FieldPath, Location, Options, Severity, Target};
 
 use crate::exit;
 
@@ -26,6 +26,11 @@ pub struct Args {
     /// Activate a Compose profile (besides those in COMPOSE_PROFILES).
     #[arg(long = "profile", value_name = "NAME")]
     profiles: Vec<String>,
+    /// Also check every service for this target (`ecs`: what windlass and
+    /// AWS would refuse). Services with `x-windlass.target: ecs` are
+    /// always checked for ECS.
+    #[arg(long, value_name = "TARGET", value_enum)]
+    target: Option<Target>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<u8> {
@@ -82,7 +87,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         compose_files.into_iter().map(|f| vec![f]).collect()
     };
     for files in groups {
-        let (valid, entry) = compose_project(&files, &options, args.json);
+        let (valid, entry) = compose_project(&files, &options, args.json, args.target);
         all_valid &= valid;
         report.extend(entry);
     }
@@ -150,8 +155,12 @@ fn compose_project(
     files: &[PathBuf],
     options: &Options,
     json: bool,
+    target: Option<Target>,
 ) -> (bool, Option<serde_json::Value>) {
-    let (project, diagnostics) = compose::check_files(files, options);
+    let (project, mut diagnostics) = compose::check_files(files, options);
+    if let Some(project) = &project {
+        diagnostics.extend(ecs_refusals(project, target));
+    }
     let valid = project.is_some() && !diagnostics.iter().any(|d| d.severity == Severity::Error);
     let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
     if json {
@@ -172,6 +181,39 @@ fn compose_project(
         print!("{}", project.summary());
     }
     (valid, None)
+}
+
+/// What ECS would refuse of each service deployed there (`--target ecs`,
+/// or `x-windlass.target: ecs`), located in the first file.
+fn ecs_refusals(project: &compose::Project, target: Option<Target>) -> Vec<Diagnostic> {
+    let region = windlass_aws::Config::from_env()
+        .region
+        .unwrap_or_else(|| "us-east-1".into());
+    let text = std::fs::read_to_string(&project.file).unwrap_or_default();
+    let mut out = Vec::new();
+    for (name, service) in &project.services {
+        if target.or(service.windlass.target) != Some(Target::Ecs) {
+            continue;
+        }
+        for refusal in windlass_deploy::target::ecs::plan::check(name, service, &region) {
+            let mut path = FieldPath::of(&["services", name]);
+            for key in refusal.field.split('.') {
+                path = path.key(key);
+            }
+            let (line, column, _) = compose::locate(&text, &path);
+            out.push(Diagnostic {
+                severity: Severity::Error,
+                location: Location {
+                    file: project.file.clone(),
+                    line,
+                    column,
+                },
+                field: format!("services.{name}.{}", refusal.field),
+                message: format!("on ECS: {}", refusal.reason),
+            });
+        }
+    }
+    out
 }
 
 fn diagnostic_json(d: &Diagnostic) -> serde_json::Value {

@@ -247,11 +247,23 @@ impl Agent {
     /// locks again and starts beating. Returns how many executions resumed.
     pub async fn resume(&self) -> Result<usize, Error> {
         self.deployer.restore().await.map_err(Error::Restore)?;
-        let resumed = self.runtime.recover().await?;
+        // The ECS target's executions share the state folder's store but
+        // are the CLI's: resumed by the next `windlass deploy --target
+        // ecs`, never by the agent, which has neither their invokers nor
+        // their locks to take.
+        let mut resumed = 0;
+        for record in self.runtime.store().running()? {
+            if crate::target::ecs::run::is_ecs_machine(&record.state_machine_arn) {
+                continue;
+            }
+            if self.runtime.resume_one(&record.arn).await? {
+                resumed += 1;
+            }
+        }
         // App executions whose end is recorded and whose locks are freed
         // once (their waiter died with the agent that started them).
         let mut apps = std::collections::BTreeSet::new();
-        for service in self.releases.keys()? {
+        for service in self.releases.keys()?.into_iter().filter(|k| !k.is_ecs()) {
             let Some(lock) = self.releases.lock_of(&service)? else {
                 continue;
             };

@@ -218,6 +218,12 @@ fn status_of(err: &BollardError) -> Option<u16> {
     }
 }
 
+/// Whether the engine's error message says `words`: some answers (a
+/// network already joined or not joined) carry no status of their own.
+fn engine_says(err: &BollardError, words: &str) -> bool {
+    matches!(err, BollardError::DockerResponseServerError { message, .. } if message.contains(words))
+}
+
 fn engine<'a>(operation: &'static str, name: &'a str) -> impl FnOnce(BollardError) -> Error + 'a {
     move |err| match status_of(&err) {
         Some(404) => Error::NotFound {
@@ -627,10 +633,12 @@ impl Backend for Docker {
                 ..Default::default()
             }),
         };
-        self.client
-            .connect_network(network, request)
-            .await
-            .map_err(engine("connect to network", network))
+        match self.client.connect_network(network, request).await {
+            Ok(()) => Ok(()),
+            // Attached already (a start retried after a crash): done.
+            Err(err) if engine_says(&err, "already exists in network") => Ok(()),
+            Err(err) => Err(engine("connect to network", network)(err)),
+        }
     }
 
     async fn disconnect_network(&self, network: &str, id: &str) -> Result<(), Error> {
@@ -642,6 +650,8 @@ impl Backend for Docker {
             Ok(()) => Ok(()),
             // Not attached (or already gone): nothing to undo.
             Err(err) if matches!(status_of(&err), Some(403 | 404)) => Ok(()),
+            // Engine 20.10 answers 500 for a container that is not attached.
+            Err(err) if engine_says(&err, "is not connected to") => Ok(()),
             Err(err) => Err(engine("disconnect from network", network)(err)),
         }
     }

@@ -50,7 +50,7 @@ pub use diagnostic::{Diagnostic, Location, Severity};
 pub use ecs::{Ecs, LambdaHooks};
 pub use hooks::check_state;
 pub use host::{CgroupNamespace, Link, NetworkMode, VolumesFrom, VolumesSource};
-pub use locate::{FieldPath, Segment};
+pub use locate::{locate, FieldPath, Segment};
 pub use model::{
     Build, Deploy, FailureAction, Healthcheck, Ipam, IpamPool, Network, Order, Service,
     ServiceNetwork, ServiceNetworks, UpdateConfig,
@@ -64,7 +64,7 @@ pub use resources::{
 pub use runtime::{Condition, Dependency, EnvFile, Exposed, ExtraHost, Logging, Restart, Ulimit};
 pub use summary::Strategy;
 pub use values::{Port, PortMode, Protocol};
-pub use windlass::{Hook, Hooks, Probe, RollbackTriggers, Windlass};
+pub use windlass::{Hook, Hooks, Probe, RollbackTriggers, Target, Windlass};
 
 /// Compose files that were read and checked.
 #[derive(Debug, Clone, PartialEq)]

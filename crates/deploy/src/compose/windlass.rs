@@ -45,12 +45,59 @@ pub struct Windlass {
     #[serde(default)]
     pub push: bool,
     /// Deploy to Amazon ECS instead of the local engine (`--target ecs`
-    /// does the same for every service).
+    /// does the same for every service); an unknown target is refused.
     #[serde(default)]
-    pub target: Option<String>,
+    pub target: Option<Target>,
     /// Where and how the service runs on ECS (`target: ecs`).
     #[serde(default)]
     pub ecs: super::ecs::Ecs,
+}
+
+/// Where a service's releases run: `--target` and `x-windlass.target`.
+/// A word that names no target is refused (by clap, by the Compose
+/// reader with its line), never read as the default. A new target is a
+/// new variant here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+pub enum Target {
+    /// The local Docker engine, behind windlass's proxy (the agent).
+    #[default]
+    Docker,
+    /// Amazon ECS (images in ECR), by a definition of AWS integrations only.
+    Ecs,
+}
+
+impl Target {
+    pub const ALL: &[Target] = &[Target::Docker, Target::Ecs];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Target::Docker => "docker",
+            Target::Ecs => "ecs",
+        }
+    }
+}
+
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Target {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Target, String> {
+        Target::ALL
+            .iter()
+            .copied()
+            .find(|t| t.as_str() == text)
+            .ok_or_else(|| {
+                let known: Vec<&str> = Target::ALL.iter().map(|t| t.as_str()).collect();
+                format!("unknown target {text:?}: windlass deploys to {}", known.join(", "))
+            })
+    }
 }
 
 /// windlass's own health probe, for when Docker's healthcheck is not enough.

@@ -81,8 +81,15 @@ impl Run<'_> {
         }
         let frame = pending.frame;
         // A result over the payload limit fails the task, as AWS fails a
-        // connector's output that is: nothing that large is kept.
+        // connector's output that is: nothing that large is kept. A
+        // Distributed Map's ItemReader is not bound by it: its items come
+        // from S3 (AWS reads files of gigabytes) and each iteration's input
+        // is checked on its own.
+        let bounded = !matches!(pending.purpose, TaskPurpose::ReadItems);
         let result = result.and_then(|output| {
+            if !bounded {
+                return Ok(output);
+            }
             let state = self
                 .execution
                 .frames

@@ -165,9 +165,9 @@ async fn start_replica(
         }
         None => create(target, &spec).await?,
     };
-    if found.is_none_or(|c| c.id != id) {
-        join_networks(target, release, &id).await?;
-    }
+    // Also a container found again: a crash may have come between its
+    // creation and its joining (joining twice is harmless).
+    join_networks(target, release, &id).await?;
     let started = |e: Error| Failure::new(failures::START, e.to_string());
     let current = target
         .backend

@@ -62,11 +62,18 @@ impl Error {
             AwsError::Transport { .. } => "Transport".into(),
             _ => String::new(),
         };
+        // The SDK's own message already says what to do about these:
+        // the advice is given once.
+        let reason = match &error {
+            AwsError::NoCredentials => "no AWS credentials were found".to_string(),
+            AwsError::NoRegion => "no AWS region is set".to_string(),
+            other => other.to_string(),
+        };
         Error::Aws {
             call,
             advice: advice(call, &resource, &code),
             resource,
-            reason: error.to_string(),
+            reason,
         }
     }
 }
@@ -80,7 +87,10 @@ pub fn advice(call: &str, resource: &str, code: &str) -> String {
         "Transport" => "check that the endpoint answers (AWS_ENDPOINT_URL, the network) and that AWS_REGION names a real region".into(),
         "UnrecognizedClient" | "InvalidClientTokenId" | "InvalidSignature" | "SignatureDoesNotMatch" => "the keys are not valid in this region: check AWS_REGION and the keys (aws sts get-caller-identity)".into(),
         "AccessDenied" | "AccessDeniedException" | "UnauthorizedOperation" => format!("allow {call} on {resource} in the identity's IAM policy (windlass export writes the exact policy)"),
-        "ClusterNotFound" => format!("create the cluster ({resource}: aws ecs create-cluster) or name another in x-windlass.ecs.cluster"),
+        "ClusterNotFound" => match resource.strip_prefix("cluster ") {
+            Some(cluster) => format!("create the cluster (aws ecs create-cluster --cluster-name {cluster}) or name an existing one in x-windlass.ecs.cluster"),
+            None => format!("create the cluster of {resource} (aws ecs create-cluster --cluster-name NAME) or name an existing one in x-windlass.ecs.cluster"),
+        },
         "ServiceNotFound" | "ServiceNotActive" => format!("{resource} is gone or inactive: deploy again to create it"),
         "RepositoryNotFound" => format!("create the repository {resource} or allow ecr:CreateRepository"),
         "InvalidParameter" | "ClientException" | "InvalidParameterValue" => format!("ECS refused a parameter of {call} for {resource}: see the message, and the task definition windlass wrote (deploy --show-task-definition)"),

@@ -5,7 +5,9 @@
 //! target it does not implement [`super::Target`]: the rollout is ECS's
 //! own, watched by the definition's polling loops.
 
+pub mod current;
 pub mod definition;
+pub mod dry_run;
 pub mod error;
 pub mod export;
 pub mod plan;

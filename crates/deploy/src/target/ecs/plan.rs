@@ -213,6 +213,51 @@ fn lifecycle(
     Ok(out)
 }
 
+/// Every refusal of service `name` on ECS: its settings, its task
+/// definition (mapped with a stand-in image) and what AWS would refuse
+/// ([`aws_would_refuse`]); what `windlass validate` reports.
+pub fn check(name: &str, service: &Service, region: &str) -> Vec<Refusal> {
+    let mut refusals = match plan(name, service, region) {
+        Ok(plan) => plan.task_definition(service, "IMAGE").err().unwrap_or_default(),
+        Err(refusals) => refusals,
+    };
+    refusals.extend(aws_would_refuse(name, service));
+    refusals
+}
+
+/// What AWS itself would refuse of `service`'s ECS settings, each with
+/// what to add: a task of network mode `awsvpc` (the default, and the only
+/// one Fargate has) without `networkConfiguration`, whose subnets
+/// CreateService needs; a Fargate task without an execution role, which
+/// it needs to pull its image from ECR and to send `awslogs` logs.
+/// Checked by a deploy (before anything is done), its dry run and
+/// `windlass validate`, not when an older release is rolled back to.
+pub fn aws_would_refuse(name: &str, service: &Service) -> Vec<Refusal> {
+    let ecs = &service.windlass.ecs;
+    let refuse = |field: &str, reason: &str| Refusal {
+        service: name.into(),
+        field: field.into(),
+        reason: reason.into(),
+    };
+    let fargate = ecs.capacity_provider_strategy.is_none()
+        && ecs.launch_type.as_deref().unwrap_or("FARGATE") == "FARGATE";
+    let mut refusals = Vec::new();
+    let awsvpc = ecs.network_mode.as_deref().unwrap_or("awsvpc") == "awsvpc";
+    if awsvpc && ecs.network_configuration.is_none() {
+        refusals.push(refuse(
+            "x-windlass.ecs.networkConfiguration",
+            "a task of network mode awsvpc (the default, and the only one FARGATE has) needs its subnets, which ECS does not choose: add `networkConfiguration: { awsvpcConfiguration: { subnets: [subnet-...], securityGroups: [sg-...], assignPublicIp: ENABLED } }` (`aws ec2 describe-subnets --filters Name=default-for-az,Values=true` lists the default VPC's, the ones the AWS console picks); on EC2 instances, `launchType: EC2` with `networkMode: bridge` needs none",
+        ));
+    }
+    if fargate && ecs.execution_role_arn.is_none() && ecs.task_definition.is_none() {
+        refusals.push(refuse(
+            "x-windlass.ecs.executionRoleArn",
+            "a FARGATE task pulls its image from ECR and sends its awslogs logs with the task execution role: add `executionRoleArn: arn:aws:iam::ACCOUNT:role/ecsTaskExecutionRole` (the role the AWS console creates, with the AmazonECSTaskExecutionRolePolicy policy)",
+        ));
+    }
+    refusals
+}
+
 impl Plan {
     /// RegisterTaskDefinition's input for this service running `image`
     /// (pinned by digest): mapped from Compose, or read from the task

@@ -161,6 +161,12 @@ impl Ecs {
             )])
         })?;
         let plan = plan(name, service, &self.region()).map_err(refused)?;
+        // Refused settings stop the deploy before anything is done.
+        plan.task_definition(service, "IMAGE").map_err(refused)?;
+        let refusals = super::plan::aws_would_refuse(name, service);
+        if !refusals.is_empty() {
+            return Err(refused(refusals));
+        }
         let store = |what| {
             move |e: windlass_store::Error| Error::Store {
                 what,
@@ -170,6 +176,20 @@ impl Ecs {
         let arn = self.execution_arn(&plan);
         let _held = self.lock(&plan.key, &arn)?;
         self.fail_orphans(&plan.key)?;
+        // Read calls first: without credentials, or without the cluster,
+        // the deploy stops here, with nothing changed and no release.
+        super::current::read(&self.client, &plan).await?;
+        let installation = self
+            .releases
+            .installation()
+            .map_err(store("read (the installation)"))?;
+        let mut timing = Timing::default();
+        let started = Instant::now();
+        // Built before the release is recorded (a failed build leaves
+        // none), under a tag of its own; the push tags it with the release.
+        let tag = crate::target::docker::release_tag(&installation, &plan.key, "next");
+        let local = self.image(&project, name, &tag).await?;
+        timing.build_millis = started.elapsed().as_millis() as u64;
         let release = self
             .releases
             .create(NewRelease {
@@ -178,18 +198,9 @@ impl Ecs {
                 compose_text: compose_text.into(),
                 by: by.into(),
                 created_millis: self.runtime.now_millis(),
-                fingerprint: None,
+                fingerprint: project.fingerprint(name),
             })
             .map_err(store("written (a new release)"))?;
-        let mut timing = Timing::default();
-        let started = Instant::now();
-        let installation = self
-            .releases
-            .installation()
-            .map_err(store("read (the installation)"))?;
-        let tag = crate::target::docker::release_tag(&installation, &plan.key, &release.id);
-        let local = self.image(&project, name, &tag).await?;
-        timing.build_millis = started.elapsed().as_millis() as u64;
         let started = Instant::now();
         let pushed = registry::push(
             self.backend.as_ref(),
@@ -231,6 +242,46 @@ impl Ecs {
             .execute(&plan, &release.id, &arn, input, timing)
             .await?;
         self.finish_deploy(&plan, &release.id, &pushed.digest, report)
+    }
+
+    /// The live release of service `name` when deploying `compose_text`
+    /// again would change nothing: the same configuration and build
+    /// context (the release's fingerprint) and the ECS service still on
+    /// that release's revision. A service whose image is named by a tag
+    /// (not built, not pinned by digest) is never unchanged: the tag may
+    /// have moved.
+    pub async fn unchanged(
+        &self,
+        compose_file: &Path,
+        compose_text: &str,
+        name: &str,
+    ) -> Result<Option<String>, Error> {
+        let project = read(compose_file, compose_text)?;
+        let Some(service) = project.services.get(name) else {
+            return Ok(None);
+        };
+        if service.build.is_none() && !service.image.as_deref().is_some_and(|i| i.contains('@')) {
+            return Ok(None);
+        }
+        let plan = plan(name, service, &self.region()).map_err(refused)?;
+        let store = |e: windlass_store::Error| Error::Store {
+            what: "read (the live release)",
+            reason: e.to_string(),
+        };
+        let Some(live) = self.releases.live(&plan.key).map_err(store)? else {
+            return Ok(None);
+        };
+        let Some(release) = self.releases.get(&plan.key, &live.release).map_err(store)? else {
+            return Ok(None);
+        };
+        if release.fingerprint.is_none() || release.fingerprint != project.fingerprint(name) {
+            return Ok(None);
+        }
+        let now = super::current::read(&self.client, &plan).await?;
+        let same = now
+            .service
+            .is_some_and(|s| Some(&s.revision) == release.image.as_ref());
+        Ok(same.then_some(release.id))
     }
 
     /// Records a deploy's end: the release's revision and digest, its
@@ -472,6 +523,7 @@ impl Ecs {
             Some(Ended::Error { error, cause }) => Some((error, cause)),
             _ => None,
         };
+        let timing = times(&history, timing);
         Ok(Report {
             key: plan.key.clone(),
             release: release.into(),
@@ -480,9 +532,11 @@ impl Ecs {
             status: finished.status,
             error,
             timing: Timing {
-                execution_millis: wall_millis,
+                // A resumed execution began before this process followed
+                // it: its waits are in the history, so is its length.
+                execution_millis: wall_millis.max(timing.execution_millis),
                 aws_millis: calls_millis,
-                ..times(&history, timing)
+                ..timing
             },
         })
     }
@@ -516,8 +570,14 @@ impl Ecs {
             .record(&plan.key, release, &event)
             .map_err(store("written (the outcome)"))?;
         if event.outcome() == Some(Outcome::Live) {
+            // The account is the revision's (arn:aws:ecs:REGION:ACCOUNT:...).
+            let account = report
+                .revision
+                .as_deref()
+                .and_then(|arn| arn.split(':').nth(4))
+                .unwrap_or_default();
             let service_arn = format!(
-                "arn:aws:ecs:{}:service/{}/{}",
+                "arn:aws:ecs:{}:{account}:service/{}/{}",
                 plan.region, plan.rollout.cluster, plan.rollout.service
             );
             self.releases
@@ -535,12 +595,25 @@ impl Ecs {
     }
 }
 
+/// The state machine name of every ECS deploy and rollback: the service's
+/// name after it.
+const MACHINE_PREFIX: &str = "windlass-ecs-";
+
 /// The state machine ARN the executions of `plan`'s service run under.
 fn machine_arn(plan: &Plan) -> String {
     format!(
-        "arn:aws:states:{}:000000000000:stateMachine:windlass-ecs-{}",
+        "arn:aws:states:{}:000000000000:stateMachine:{MACHINE_PREFIX}{}",
         plan.region, plan.rollout.service
     )
+}
+
+/// Whether executions of the state machine `arn` are ECS deploys (which
+/// the CLI runs and resumes, never the agent).
+pub fn is_ecs_machine(arn: &str) -> bool {
+    arn.rsplit(':')
+        .next()
+        .is_some_and(|name| name.starts_with(MACHINE_PREFIX))
+        && arn.contains(":stateMachine:")
 }
 
 fn read(file: &Path, text: &str) -> Result<Project, Error> {

@@ -115,6 +115,11 @@ pub fn deploy(rollout: &Rollout) -> Json {
     // A hook before the switch that fails leaves the service on the
     // revision it runs: the deploy ends rolled back, as on Docker.
     let catch_hook = json!([{ "ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "BeforeSwitchFailed" }]);
+    // CreateService or UpdateService refused: the service is as it was.
+    let catch_create =
+        json!([{ "ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "NotCreated" }]);
+    let catch_update =
+        json!([{ "ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "NotUpdated" }]);
 
     add(
         "FindService",
@@ -168,7 +173,7 @@ pub fn deploy(rollout: &Rollout) -> Json {
             json!({
             "Type": "Pass",
             "Parameters": { "Error.$": "$.error.Error",
-                "Cause.$": "States.Format('a hook before the switch failed ({}: {}); the service stays on its revision {}', $.error.Error, $.error.Cause, $.found.Active[0])" },
+                "Cause.$": "States.Format('{} (a hook before the switch failed; the service stays on its revision {})', $.error.Cause, $.found.Active[0])" },
             "ResultPath": "$.error", "Next": "RolledBack" }),
         );
     }
@@ -197,7 +202,15 @@ pub fn deploy(rollout: &Rollout) -> Json {
         "CreateService",
         json!({
         "Type": "Task", "Resource": ecs("createService"), "Parameters": create,
-        "ResultPath": null, "Catch": catch, "Next": "StartRollout" }),
+        "ResultPath": null, "Catch": catch_create, "Next": "StartRollout" }),
+    );
+    add(
+        "NotCreated",
+        json!({
+        "Type": "Pass",
+        "Parameters": { "Error.$": "$.error.Error",
+            "Cause.$": "States.Format('{} (no service was created)', $.error.Cause)" },
+        "ResultPath": "$.error", "Next": "NotDeployed" }),
     );
     let mut update = service_parameters(rollout);
     update.insert("Service".into(), json!(rollout.service));
@@ -208,7 +221,15 @@ pub fn deploy(rollout: &Rollout) -> Json {
         "UpdateService",
         json!({
         "Type": "Task", "Resource": ecs("updateService"), "Parameters": update,
-        "ResultPath": null, "Catch": catch, "Next": "StartRollout" }),
+        "ResultPath": null, "Catch": catch_update, "Next": "StartRollout" }),
+    );
+    add(
+        "NotUpdated",
+        json!({
+        "Type": "Pass",
+        "Parameters": { "Error.$": "$.error.Error",
+            "Cause.$": "States.Format('{} (the service was not changed: it stays on its revision {})', $.error.Cause, $.found.Active[0])" },
+        "ResultPath": "$.error", "Next": "NotDeployed" }),
     );
     let probe_reset = if rollout.probe.is_some() {
         "ProbeReset"
@@ -285,6 +306,25 @@ const RETRIED: &[&str] = &[
     "arn:aws:states:::lambda:invoke",
 ];
 
+/// Errors of those calls that the same call made again cannot mend: AWS's
+/// `States.TaskFailed` matches every error, so these come first with no
+/// attempt (else a missing cluster is asked about four times, 7 s).
+const NOT_RETRIED: &[&str] = &[
+    "Ecs.ClusterNotFoundException",
+    "Ecs.InvalidParameterException",
+    "Ecs.ClientException",
+    "Ecs.AccessDeniedException",
+    "Ecs.ServiceNotFoundException",
+    "Ecs.ServiceNotActiveException",
+    "Ecs.PlatformUnknownException",
+    "Ecs.PlatformTaskDefinitionIncompatibilityException",
+    "Ecs.UnsupportedFeatureException",
+    "Ecs.ResourceNotFoundException",
+    "Lambda.ResourceNotFoundException",
+    "Lambda.AccessDeniedException",
+    "CloudWatch.InvalidParameterValueException",
+];
+
 /// Adds the Retry of [`RETRIED`] resources to every Task state without one.
 fn retry_interrupted(states: &mut Map<String, Json>) {
     for state in states.values_mut() {
@@ -293,7 +333,9 @@ fn retry_interrupted(states: &mut Map<String, Json>) {
                 .as_str()
                 .is_some_and(|r| RETRIED.iter().any(|p| r.starts_with(p)));
         if retried && state.get("Retry").is_none() {
-            state["Retry"] = json!([{ "ErrorEquals": ["States.TaskFailed"],
+            state["Retry"] = json!([
+                { "ErrorEquals": NOT_RETRIED, "MaxAttempts": 0 },
+                { "ErrorEquals": ["States.TaskFailed"],
                 "IntervalSeconds": 1, "MaxAttempts": 3, "BackoffRate": 2 }]);
         }
     }
@@ -357,7 +399,7 @@ fn poll_loop(add: &mut dyn FnMut(&str, Json), rollout: &Rollout, catch: &Json) {
         json!({
         "Type": "Task", "Resource": ecs("describeServices"),
         "Parameters": { "Cluster": rollout.cluster, "Services": [rollout.service] },
-        "ResultSelector": { "Deployments.$": "$.Services[0].Deployments" },
+        "ResultSelector": { "Deployments.$": "$.Services[*].Deployments[*]" },
         "ResultPath": "$.service", "Catch": catch, "Next": "ListRunning" }),
     );
     for (status, name, next) in [
@@ -409,7 +451,10 @@ fn poll_loop(add: &mut dyn FnMut(&str, Json), rollout: &Rollout, catch: &Json) {
             "phase.$": "$.poll.phase",
             "n.$": "States.MathAdd($.poll.n, 1)",
             "healthy.$": healthy,
-            "stopped.$": "$.stopped.Tasks[?(@.TaskDefinitionArn == $.target.Arn)]",
+            "stopped.$": "$.stopped.Tasks[?(@.TaskDefinitionArn == $.target.Arn)].TaskArn",
+            // Why they stopped, in ECS's few words (not the whole task).
+            "why.$": "$.stopped.Tasks[?(@.TaskDefinitionArn == $.target.Arn)].StoppedReason",
+            "exitCodes.$": "$.stopped.Tasks[?(@.TaskDefinitionArn == $.target.Arn)].Containers[*].ExitCode",
             "failed.$": "$.service.Deployments[?(@.TaskDefinition == $.target.Arn && @.RolloutState == 'FAILED')].Id",
             "primary.$": "$.service.Deployments[?(@.Status == 'PRIMARY')].TaskDefinition" },
         "ResultPath": "$.poll", "Next": "Decide" }),
@@ -441,7 +486,7 @@ fn poll_loop(add: &mut dyn FnMut(&str, Json), rollout: &Rollout, catch: &Json) {
         json!({ "Type": "Choice", "Choices": choices, "Default": "Wait" }),
     );
     add("CircuitBreaker", failure("Deploy.CircuitBreaker", &format!("States.Format('the ECS deployment circuit breaker failed revision {{}} of service {} (or moved the service off it)', $.target.Arn)", rollout.service)));
-    add("TasksStopped", failure("Deploy.TasksStopped", "States.Format('tasks of revision {} stopped during the rollout; the first: {}', $.target.Arn, States.JsonToString($.poll.stopped[0]))"));
+    add("TasksStopped", failure("Deploy.TasksStopped", "States.Format('{} task(s) of revision {} stopped during the rollout (stopped reason: {}; exit codes: {})', States.ArrayLength($.poll.stopped), $.target.Arn, States.JsonToString($.poll.why), States.JsonToString($.poll.exitCodes))"));
     add("NotHealthyInTime", failure("Deploy.Unhealthy", &format!("States.Format('revision {{}} did not have {} healthy task(s) after {} looks {} s apart', $.target.Arn)", rollout.desired_count, rollout.max_polls, rollout.poll_seconds)));
     add("Unhealthy", failure("Deploy.Unhealthy", &format!("States.Format('revision {{}} fell below {} healthy task(s) during the watch', $.target.Arn)", rollout.desired_count)));
 }
@@ -513,6 +558,11 @@ fn probe_states(add: &mut dyn FnMut(&str, Json), rollout: &Rollout, probe: &Prob
     add("ProbeFailed", failure("Deploy.Probe", &format!("States.Format('the HTTP probe of {} missed {{}} time(s) in a row (expected status {}) with revision {{}}', $.probe.misses, $.target.Arn)", probe.endpoint, probe.status)));
 }
 
+/// The cause every end of a failed deploy gives: the error that started
+/// it (AWS's own name, such as `Ecs.ClusterNotFoundException`, or a
+/// `Deploy.*` of the definition's) and its cause.
+const NAMED_CAUSE: &str = "States.Format('{}: {}', $.error.Error, $.error.Cause)";
+
 /// A Pass that records a failure as a Catch would, then rolls back.
 fn failure(error: &str, cause: &str) -> Json {
     json!({ "Type": "Pass", "Parameters": { "Error": error, "Cause.$": cause }, "ResultPath": "$.error", "Next": "RollBack" })
@@ -522,13 +572,23 @@ fn failure(error: &str, cause: &str) -> Json {
 /// first deploy (nothing before) is scaled to zero.
 fn rollback(add: &mut dyn FnMut(&str, Json), rollout: &Rollout) {
     let ecs = |action: &str| format!("arn:aws:states:::aws-sdk:ecs:{action}");
-    let give_up = json!([{ "ErrorEquals": ["States.ALL"], "ResultPath": "$.rollbackError", "Next": "RollbackFailed" }]);
+    let give_up = json!([{ "ErrorEquals": ["States.ALL"], "ResultPath": "$.rollbackError", "Next": "UndoFailed" }]);
+    add(
+        "UndoFailed",
+        json!({
+        "Type": "Pass",
+        "Parameters": { "Error.$": "$.rollbackError.Error",
+            "Cause.$": "States.Format('{} (while undoing {}: {})', $.rollbackError.Cause, $.error.Error, $.error.Cause)" },
+        "ResultPath": "$.error", "Next": "RollbackFailed" }),
+    );
     add(
         "RollBack",
         json!({
         "Type": "Choice",
         "Choices": [
-            { "Variable": "$.poll.phase", "StringEquals": "restore", "Next": "RollbackFailed" },
+            // A failure before the rollout began has no phase yet.
+            { "And": [{ "Variable": "$.poll.phase", "IsPresent": true },
+                { "Variable": "$.poll.phase", "StringEquals": "restore" }], "Next": "RollbackFailed" },
             { "Variable": "$.found.Active[0]", "IsPresent": true, "Next": "RestorePrevious" }],
         "Default": "ScaleToZero" }),
     );
@@ -553,17 +613,17 @@ fn rollback(add: &mut dyn FnMut(&str, Json), rollout: &Rollout) {
     );
     add(
         "RolledBack",
-        json!({ "Type": "Fail", "Error": ROLLED_BACK, "CausePath": "$.error.Cause" }),
+        json!({ "Type": "Fail", "Error": ROLLED_BACK, "CausePath": NAMED_CAUSE }),
     );
     add(
         "RollbackNotHealthy",
         json!({
         "Type": "Fail", "Error": ROLLBACK_FAILED,
-        "Cause": "the service was put back on its previous revision, whose tasks did not become healthy in time" }),
+        "CausePath": "States.Format('the service was put back on its previous revision {}, whose tasks did not become healthy in time (after {}: {})', $.target.Arn, $.error.Error, $.error.Cause)" }),
     );
     add(
         "RollbackFailed",
-        json!({ "Type": "Fail", "Error": ROLLBACK_FAILED, "CausePath": "$.error.Cause" }),
+        json!({ "Type": "Fail", "Error": ROLLBACK_FAILED, "CausePath": NAMED_CAUSE }),
     );
     add(
         "ScaleToZero",
@@ -574,7 +634,7 @@ fn rollback(add: &mut dyn FnMut(&str, Json), rollout: &Rollout) {
     );
     add(
         "NotDeployed",
-        json!({ "Type": "Fail", "Error": FAILED, "CausePath": "$.error.Cause" }),
+        json!({ "Type": "Fail", "Error": FAILED, "CausePath": NAMED_CAUSE }),
     );
 }
 
@@ -632,5 +692,7 @@ fn hooks(
     }
 }
 
+#[cfg(test)]
+mod failure_paths;
 #[cfg(test)]
 mod tests;

@@ -192,7 +192,10 @@ fn an_interrupted_aws_call_is_made_again_and_create_service_is_idempotent() {
     let states = definition["States"].as_object().expect("states");
     for (name, state) in states {
         let resource = state["Resource"].as_str().unwrap_or_default();
-        let retried = state["Retry"][0]["ErrorEquals"] == json!(["States.TaskFailed"]);
+        let retried = state["Retry"]
+            .as_array()
+            .and_then(|r| r.last())
+            .is_some_and(|r| r["ErrorEquals"] == json!(["States.TaskFailed"]));
         if resource.starts_with("arn:aws:states:::aws-sdk:")
             || resource == "arn:aws:states:::lambda:invoke"
         {

@@ -124,7 +124,10 @@ async fn the_agent_leaves_an_ecs_deploy_to_the_cli() {
         .expect("still locked");
     assert_eq!(lock.pid, std::process::id(), "the CLI's lock is not taken");
     let store = SqliteStore::open(&db, Durability::Full).expect("store");
-    let record = store.execution(ECS_EXECUTION).expect("read").expect("there");
+    let record = store
+        .execution(ECS_EXECUTION)
+        .expect("read")
+        .expect("there");
     assert_eq!(record.status, "RUNNING");
     let history = store.history(ECS_EXECUTION, 1, u64::MAX).expect("history");
     assert!(

@@ -503,7 +503,11 @@ fn rollback_targets(releases: &SqliteReleases) -> Vec<AppRelease> {
 /// runs), among the targets whose images are kept.
 fn previous_live(releases: &SqliteReleases) -> Option<AppRelease> {
     let state = releases.app_state(APP).expect("the app's state");
-    assert_eq!(state.live, Some(current(releases).id), "the store's serving app release");
+    assert_eq!(
+        state.live,
+        Some(current(releases).id),
+        "the store's serving app release"
+    );
     let to = state.rollback_target?;
     rollback_targets(releases).into_iter().find(|r| r.id == to)
 }

@@ -14,11 +14,11 @@ use windlass_aws::{Client, Config, Service};
 use windlass_deploy::agent::database;
 use windlass_deploy::backend::docker::Docker;
 use windlass_deploy::compose::Target;
-use windlass_deploy::target::ecs::{definition, dry_run};
 use windlass_deploy::target::ecs::error::{advice, Error};
 use windlass_deploy::target::ecs::plan::plan;
 use windlass_deploy::target::ecs::resume::{pending, Action, Pending, Unfinished};
 use windlass_deploy::target::ecs::run::{Ecs, Report};
+use windlass_deploy::target::ecs::{definition, dry_run};
 use windlass_engine::format_timestamp;
 use windlass_engine::Status;
 use windlass_store::releases::{Releases, ServiceKey, SqliteReleases};
@@ -37,9 +37,9 @@ pub fn chosen(target: Option<Target>, pinned: &Pinned, services: &[String]) -> b
     }
     let names = names(pinned, services);
     !names.is_empty()
-        && names.iter().all(|name| {
-            pinned.project.services[name.as_str()].windlass.target == Some(Target::Ecs)
-        })
+        && names
+            .iter()
+            .all(|name| pinned.project.services[name.as_str()].windlass.target == Some(Target::Ecs))
 }
 
 fn names(pinned: &Pinned, services: &[String]) -> Vec<String> {

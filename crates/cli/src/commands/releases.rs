@@ -192,7 +192,9 @@ fn apps(store: &SqliteReleases, json: bool) -> anyhow::Result<u8> {
     }
     if all.is_empty() {
         if ecs.is_empty() {
-            eprintln!("no app was deployed; `windlass releases SERVICE` shows one service's releases");
+            eprintln!(
+                "no app was deployed; `windlass releases SERVICE` shows one service's releases"
+            );
         }
         return Ok(exit::OK);
     }

@@ -95,7 +95,10 @@ impl std::str::FromStr for Target {
             .find(|t| t.as_str() == text)
             .ok_or_else(|| {
                 let known: Vec<&str> = Target::ALL.iter().map(|t| t.as_str()).collect();
-                format!("unknown target {text:?}: windlass deploys to {}", known.join(", "))
+                format!(
+                    "unknown target {text:?}: windlass deploys to {}",
+                    known.join(", ")
+                )
             })
     }
 }

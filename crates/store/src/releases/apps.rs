@@ -202,12 +202,12 @@ impl SqliteReleases {
     }
 
     pub(super) fn record_app_event(&self, app: &str, id: &str, event: &Event) -> Result<()> {
-        let (json, outcome, rollback_millis, detail) = super::event_columns(event)?;
+        let w = super::event_columns(event)?;
         self.lock().execute(
             "UPDATE app_releases SET history = json_insert(history, '$[#]', json(?3)), \
              outcome = COALESCE(?4, outcome), rollback_millis = COALESCE(?5, rollback_millis), \
              detail = COALESCE(?6, detail) WHERE app = ?1 AND id = ?2",
-            params![app, id, json, outcome, rollback_millis, detail],
+            params![app, id, w.json, w.outcome, w.rollback_millis, w.detail],
         )?;
         Ok(())
     }

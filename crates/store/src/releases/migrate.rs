@@ -56,6 +56,17 @@ fn has_column(conn: &Connection, table: &str, column: &str) -> rusqlite::Result<
     .exists([])
 }
 
+/// A row of before histories: its owner (service or app), id, outcome,
+/// rollback time, reason and when it was pruned.
+type OldRow = (
+    String,
+    String,
+    String,
+    Option<i64>,
+    Option<String>,
+    Option<i64>,
+);
+
 /// Gives `releases` and `app_releases` their `history` column, each row's
 /// filled in from what the row says (its outcome, the reason a rollback
 /// wrote, when it was pruned), in one transaction with the column: a
@@ -80,14 +91,7 @@ fn add_history(conn: &Connection) -> rusqlite::Result<()> {
             conn.execute_batch(&format!(
                 "ALTER TABLE {table} ADD COLUMN history TEXT NOT NULL DEFAULT '[]'"
             ))?;
-            let rows: Vec<(
-                String,
-                String,
-                String,
-                Option<i64>,
-                Option<String>,
-                Option<i64>,
-            )> = conn
+            let rows: Vec<OldRow> = conn
                 .prepare(&format!(
                     "SELECT {owner}, id, outcome, rollback_millis, detail{pruned} FROM {table}"
                 ))?

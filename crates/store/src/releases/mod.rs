@@ -546,11 +546,17 @@ fn outcome_event(
     })
 }
 
-/// The columns an event sets beside the history: the outcome it leaves,
-/// a rollback's time, a reason.
-fn event_columns(
-    event: &Event,
-) -> Result<(String, Option<&'static str>, Option<i64>, Option<&str>)> {
+/// What an event writes: itself (JSON, appended to the history) and the
+/// columns it sets beside it: the outcome it leaves, a rollback's time, a
+/// reason.
+struct Written<'a> {
+    json: String,
+    outcome: Option<&'static str>,
+    rollback_millis: Option<i64>,
+    detail: Option<&'a str>,
+}
+
+fn event_columns(event: &Event) -> Result<Written<'_>> {
     let json = serde_json::to_string(event).map_err(|e| Error::Corrupt(e.to_string()))?;
     let (rollback_millis, detail) = match &event.what {
         Happened::RolledBack {
@@ -561,12 +567,12 @@ fn event_columns(
         Happened::Failed { detail } => (None, detail.as_deref()),
         _ => (None, None),
     };
-    Ok((
+    Ok(Written {
         json,
-        event.outcome().map(Outcome::as_str),
+        outcome: event.outcome().map(Outcome::as_str),
         rollback_millis,
         detail,
-    ))
+    })
 }
 
 const LIVE_COLUMNS: &str = "service, release, address, upstreams, since_millis, ports";
@@ -708,12 +714,12 @@ impl Releases for SqliteReleases {
     }
 
     fn record(&self, service: &ServiceKey, id: &str, event: &Event) -> Result<()> {
-        let (json, outcome, rollback_millis, detail) = event_columns(event)?;
+        let w = event_columns(event)?;
         self.lock().execute(
             "UPDATE releases SET history = json_insert(history, '$[#]', json(?3)), \
              outcome = COALESCE(?4, outcome), rollback_millis = COALESCE(?5, rollback_millis), \
              detail = COALESCE(?6, detail) WHERE service = ?1 AND id = ?2",
-            params![service, id, json, outcome, rollback_millis, detail],
+            params![service, id, w.json, w.outcome, w.rollback_millis, w.detail],
         )?;
         Ok(())
     }

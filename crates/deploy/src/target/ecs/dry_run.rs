@@ -73,7 +73,10 @@ pub async fn dry_run(client: &Client, plan: &Plan, service: &Service) -> Result<
                 "  service: CreateService {} on cluster {} ({}, desired count {})",
                 rollout.service,
                 rollout.cluster,
-                rollout.launch_type.as_deref().unwrap_or("capacity provider strategy"),
+                rollout
+                    .launch_type
+                    .as_deref()
+                    .unwrap_or("capacity provider strategy"),
                 rollout.desired_count
             ));
         }

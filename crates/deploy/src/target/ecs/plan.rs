@@ -218,7 +218,10 @@ fn lifecycle(
 /// ([`aws_would_refuse`]); what `windlass validate` reports.
 pub fn check(name: &str, service: &Service, region: &str) -> Vec<Refusal> {
     let mut refusals = match plan(name, service, region) {
-        Ok(plan) => plan.task_definition(service, "IMAGE").err().unwrap_or_default(),
+        Ok(plan) => plan
+            .task_definition(service, "IMAGE")
+            .err()
+            .unwrap_or_default(),
         Err(refusals) => refusals,
     };
     refusals.extend(aws_would_refuse(name, service));

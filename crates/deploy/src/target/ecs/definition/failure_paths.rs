@@ -113,8 +113,7 @@ fn run(definition: &Definition, case: Case, failing: &[&str]) -> Ran {
         _ => json!({ "taskDefinition": { "Family": "web" } }),
     };
     let meta = ExecutionMeta {
-        execution_arn: "arn:aws:states:us-east-1:000000000000:execution:windlass-ecs-web:t"
-            .into(),
+        execution_arn: "arn:aws:states:us-east-1:000000000000:execution:windlass-ecs-web:t".into(),
         name: "t".into(),
         state_machine_arn: "arn:aws:states:us-east-1:000000000000:stateMachine:windlass-ecs-web"
             .into(),
@@ -272,7 +271,10 @@ fn check(what: &str, case: Case, failing: &[&String], ran: &Ran) {
     // Nothing was changed when the first call to fail came before the
     // switch: the deploy failed, it was not rolled back.
     let first = called[0].as_str();
-    if matches!(first, "FindService" | "Register" | "CreateService" | "UpdateService") {
+    if matches!(
+        first,
+        "FindService" | "Register" | "CreateService" | "UpdateService"
+    ) {
         assert_eq!(ran.error, FAILED, "{context}");
     }
 }

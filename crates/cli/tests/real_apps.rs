@@ -27,14 +27,24 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// An app of the corpus: its folder there, its files, the service that
-/// publishes its web port (and that port in the container) and the name
-/// its stand-in's page gives.
+/// publishes its web port (and that port in the container), the name its
+/// stand-in's page gives, and its database service.
 struct App {
     corpus: &'static str,
     file: &'static str,
     web: &'static str,
     page: &'static str,
     container_port: u16,
+    db: &'static str,
+    /// The database's port in its container when the file publishes it
+    /// (a TCP port, not HTTP).
+    db_port: Option<u16>,
+    /// The image the user names for a web service the file builds from a
+    /// Dockerfile that cannot be built here (its `# syntax=` frontend comes
+    /// from Docker Hub): the stand-in, found on the engine, so not built.
+    web_image: Option<&'static str>,
+    /// Whether the database keeps its data in a volume across releases.
+    keeps_data: bool,
 }
 
 const GITEA: App = App {
@@ -43,6 +53,10 @@ const GITEA: App = App {
     web: "gitea",
     page: "gitea",
     container_port: 3000,
+    db: "db",
+    db_port: None,
+    web_image: None,
+    keeps_data: true,
 };
 const WORDPRESS: App = App {
     corpus: "awesome-compose/wordpress-mysql",
@@ -50,6 +64,10 @@ const WORDPRESS: App = App {
     web: "wordpress",
     page: "wordpress",
     container_port: 80,
+    db: "db",
+    db_port: None,
+    web_image: None,
+    keeps_data: true,
 };
 const NEXTCLOUD: App = App {
     corpus: "awesome-compose/nextcloud-postgres",
@@ -57,6 +75,10 @@ const NEXTCLOUD: App = App {
     web: "nc",
     page: "nextcloud",
     container_port: 80,
+    db: "db",
+    db_port: None,
+    web_image: None,
+    keeps_data: true,
 };
 const UMAMI: App = App {
     corpus: "umami",
@@ -64,6 +86,25 @@ const UMAMI: App = App {
     web: "umami",
     page: "umami",
     container_port: 3000,
+    db: "db",
+    db_port: None,
+    web_image: None,
+    keeps_data: true,
+};
+/// Its Redis publishes 6379 (TCP): under load through every step, each
+/// switch moving new connections while open ones finish. The file gives
+/// Redis no volume, so each release of it starts empty (blue/green, as a
+/// service without data folders deploys): its data is not read back.
+const FLASK_REDIS: App = App {
+    corpus: "awesome-compose/flask-redis",
+    file: "compose.yaml",
+    web: "web",
+    page: "flask-redis",
+    container_port: 8000,
+    db: "redis",
+    db_port: Some(6379),
+    web_image: Some("flask-redis-web:local"),
+    keeps_data: false,
 };
 
 /// The agent of a state folder and the proxy it started, stopped when the
@@ -98,6 +139,8 @@ struct Deployed {
     dir: PathBuf,
     state: PathBuf,
     port: u16,
+    /// Where the database's published TCP port is, if it has one.
+    db_port: Option<u16>,
 }
 
 impl Deployed {
@@ -119,8 +162,20 @@ impl Deployed {
         } else {
             ""
         };
+        let db = self.app.db;
+        let image = self
+            .app
+            .web_image
+            .map(|i| format!("\n    image: {i}"))
+            .unwrap_or_default();
+        let db_ports = match (self.db_port, self.app.db_port) {
+            (Some(port), Some(inside)) => {
+                format!("\n    ports: !override [\"127.0.0.1:{port}:{inside}\"]")
+            }
+            _ => String::new(),
+        };
         let text = format!(
-            "services:\n  {web}:\n    ports: !override [\"127.0.0.1:{}:{}\"]\n    x-windlass: {{health: {{start_timeout: 15s}}}}\n    environment:\n      STANDIN_VERSION: {version}{broken}\n  db:\n    environment:\n      STANDIN_VERSION: {version}\n",
+            "services:\n  {web}:{image}\n    ports: !override [\"127.0.0.1:{}:{}\"]\n    x-windlass: {{health: {{start_timeout: 15s}}}}\n    environment:\n      STANDIN_VERSION: {version}{broken}\n  {db}:{db_ports}\n    environment:\n      STANDIN_VERSION: {version}\n",
             self.port, self.app.container_port
         );
         std::fs::write(self.dir.join("test-override.yaml"), text).expect("override");
@@ -203,6 +258,12 @@ impl Deployed {
     }
 }
 
+/// Time since the test began, to tell which step a failure fell in.
+fn since_start() -> String {
+    static BEGAN: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    format!("{:.1?}", BEGAN.get_or_init(Instant::now).elapsed())
+}
+
 /// One HTTP/1.1 GET on 127.0.0.1:`port`, `within` at most.
 async fn get(port: u16, path: &str, within: Duration) -> Result<(u16, String), String> {
     let text = tokio::time::timeout(within, async {
@@ -268,7 +329,8 @@ impl Load {
                                 other => {
                                     seen.failed += 1;
                                     if seen.failures.len() < 5 {
-                                        seen.failures.push(format!("{other:?}"));
+                                        seen.failures
+                                            .push(format!("{other:?} at {}", since_start()));
                                     }
                                 }
                             }
@@ -291,6 +353,89 @@ impl Load {
     }
 }
 
+/// Two clients sending a Redis command (`GET standin-version`) on a
+/// connection of its own to a published TCP port until stopped; an answer
+/// that is not a bulk string naming a version is a failure.
+struct TcpLoad {
+    stop: Arc<AtomicBool>,
+    seen: Arc<Mutex<Seen>>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl TcpLoad {
+    fn start(port: u16) -> TcpLoad {
+        let stop = Arc::new(AtomicBool::new(false));
+        let seen = Arc::new(Mutex::new(Seen::default()));
+        let tasks = (0..2)
+            .map(|_| {
+                let (stop, seen) = (Arc::clone(&stop), Arc::clone(&seen));
+                tokio::spawn(async move {
+                    while !stop.load(Ordering::Relaxed) {
+                        let answer = redis_get(port, "standin-version").await;
+                        {
+                            let mut seen = seen.lock().expect("seen");
+                            seen.sent += 1;
+                            match answer {
+                                Ok(reply) if reply.starts_with("$2\r\nv") => {}
+                                other => {
+                                    seen.failed += 1;
+                                    if seen.failures.len() < 5 {
+                                        seen.failures
+                                            .push(format!("TCP: {other:?} at {}", since_start()));
+                                    }
+                                }
+                            }
+                        }
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                    }
+                })
+            })
+            .collect();
+        TcpLoad { stop, seen, tasks }
+    }
+
+    async fn stop(self) -> Seen {
+        self.stop.store(true, Ordering::Relaxed);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+        let seen = self.seen.lock().expect("seen").clone();
+        seen
+    }
+}
+
+/// `GET key` in Redis's protocol on a connection of its own to
+/// 127.0.0.1:`port`: the reply as sent (40 s at most: longer than the proxy
+/// holds a connection while no release is live).
+async fn redis_get(port: u16, key: &str) -> Result<String, String> {
+    tokio::time::timeout(Duration::from_secs(40), async {
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .map_err(|e| format!("connect: {e}"))?;
+        let command = format!("*2\r\n$3\r\nGET\r\n${}\r\n{key}\r\n", key.len());
+        stream
+            .write_all(command.as_bytes())
+            .await
+            .map_err(|e| format!("write: {e}"))?;
+        // `$2\r\nvN\r\n`: read until the value's line ends.
+        let mut reply = Vec::new();
+        let mut buffer = [0u8; 64];
+        while reply.iter().filter(|b| **b == b'\n').count() < 2 {
+            let n = stream
+                .read(&mut buffer)
+                .await
+                .map_err(|e| format!("read: {e}"))?;
+            if n == 0 {
+                break;
+            }
+            reply.extend_from_slice(&buffer[..n]);
+        }
+        Ok(String::from_utf8_lossy(&reply).into_owned())
+    })
+    .await
+    .map_err(|_| "no answer within 40 s".to_owned())?
+}
+
 /// Every step of one app, its port under load from the first deploy to
 /// `down`; returns what the load saw.
 async fn lifecycle(app: Deployed) -> Seen {
@@ -306,6 +451,7 @@ async fn lifecycle(app: Deployed) -> Seen {
         "{text}"
     );
     let load = Load::start(app.port, app.app.page);
+    let tcp = app.db_port.map(TcpLoad::start);
 
     let steps: [(&str, &str, bool, bool); 3] = [
         ("v2", "a new version", false, true),
@@ -319,21 +465,36 @@ async fn lifecycle(app: Deployed) -> Seen {
         let value = format!("{name}-{i}");
         app.write(&key, &value).await;
         written.push((key, value));
+        println!("{name}: {step} from {}", since_start());
         let (ok, text) = if version.is_empty() {
             app.rollback().await
         } else {
             app.deploy(version, broken).await
         };
         expect(ok, &text, succeeds);
+        println!("{name}: {step} done at {}", since_start());
         let want = after[i];
         assert_eq!(
             app.versions().await,
             (format!("{} {want}", app.app.page), format!("$2 {want} +OK")),
             "{name} after {step}: the whole app runs {want}\n{text}"
         );
-        app.read_back(&written, step).await;
+        if app.app.keeps_data {
+            app.read_back(&written, step).await;
+        }
     }
-    let seen = load.stop().await;
+    let mut seen = load.stop().await;
+    if let Some(tcp) = tcp {
+        let tcp = tcp.stop().await;
+        println!(
+            "{name}: {} Redis commands on its TCP port, {} failed",
+            tcp.sent, tcp.failed
+        );
+        assert!(tcp.sent > 100, "{name}'s TCP port: {tcp:?}");
+        seen.sent += tcp.sent;
+        seen.failed += tcp.failed;
+        seen.failures.extend(tcp.failures);
+    }
 
     // `down` keeps the named volumes: a deploy again finds the data.
     let (ok, text) = app.windlass(&["down"]).await;
@@ -345,7 +506,9 @@ async fn lifecycle(app: Deployed) -> Seen {
     );
     let (ok, text) = app.deploy("v1", false).await;
     expect(ok, &text, true);
-    app.read_back(&written, "down and a deploy again").await;
+    if app.app.keeps_data {
+        app.read_back(&written, "down and a deploy again").await;
+    }
     let (ok, text) = app.windlass(&["down", "--volumes"]).await;
     expect(ok, &text, true);
     println!("{name}: {} requests, {} failed", seen.sent, seen.failed);
@@ -386,6 +549,7 @@ fn clean_engine(apps: &[&str]) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn real_apps_deploy_roll_back_and_keep_their_data_side_by_side() {
     let began = Instant::now();
+    since_start();
     let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join("real-apps");
     let _ = std::fs::remove_dir_all(&root);
     std::fs::create_dir_all(root.join("standins")).expect("dir");
@@ -400,6 +564,7 @@ async fn real_apps_deploy_roll_back_and_keep_their_data_side_by_side() {
         (&WORDPRESS, &one),
         (&UMAMI, &two),
         (&NEXTCLOUD, &two),
+        (&FLASK_REDIS, &two),
     ]
     .into_iter()
     .map(|(app, state)| {
@@ -417,6 +582,7 @@ async fn real_apps_deploy_roll_back_and_keep_their_data_side_by_side() {
             dir,
             state: state.clone(),
             port: support::free_port(),
+            db_port: app.db_port.map(|_| support::free_port()),
         }
     })
     .collect();
@@ -432,8 +598,15 @@ async fn real_apps_deploy_roll_back_and_keep_their_data_side_by_side() {
     for (name, run) in names.iter().zip(runs) {
         outcomes.push((name, run.await));
     }
+    let mut seens = Vec::new();
     for (name, outcome) in outcomes {
         let seen = outcome.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+        if seen.failed > 0 {
+            println!("{name}: failed {:?}", seen.failures);
+        }
+        seens.push((name, seen));
+    }
+    for (name, seen) in seens {
         assert_eq!(seen.failed, 0, "{name}: {:?}", seen.failures);
         assert!(seen.sent > 100, "{name}: {seen:?}");
     }

@@ -274,10 +274,9 @@ function recolour(root, states) {
     if (!g) continue;
     g.setAttribute("data-status", summary.status);
     g.setAttribute("class", g.getAttribute("class").replace(/status-\S+/, "status-" + summary.status));
-    if (summary.items) {
-      const badge = g.querySelector("text.kind");
-      badge.textContent = badge.textContent.split(" ")[0] + ` ${summary.items.succeeded}/${summary.items.total || summary.items.started}`;
-    }
+    const badge = g.querySelector("text.kind");
+    const kind = badge.textContent.split(" ")[0];
+    badge.textContent = kind + (summary.items ? ` ${summary.items.succeeded}/${summary.items.total || summary.items.started}` : "");
   }
 }
 
@@ -306,7 +305,11 @@ async function executionPage(arn) {
     mapRuns,
     el("h3", {}, "History"), history.node);
   window.windlassTimings.firstRender = performance.now() - started;
-  const root = drawGraph(detail.graph, states, (n) => showState(arn, n, panel), []);
+  // What the graph shows: the whole execution, or for each Map whose
+  // iteration the user picked, its inner states as they ran in it.
+  const view = { arn, states, root: null, scope: new Map(), scopeStates: new Map() };
+  const root = drawGraph(detail.graph, states, (n) => showState(view, n, panel), []);
+  view.root = root;
   holder.append(root);
   showMapRuns(detail.graph, states, mapRuns);
   window.windlassTimings.graphComplete = performance.now() - started;
@@ -317,7 +320,10 @@ async function executionPage(arn) {
   stream.addEventListener("update", (message) => {
     const update = JSON.parse(message.data);
     Object.assign(states, update.states);
-    recolour(root, update.states);
+    if (view.scope.size) refreshScope(view); else recolour(root, update.states);
+    // The state shown in the panel changed: show it again (its retries,
+    // its output once it exits).
+    if (view.selected && update.states[view.selected.id] && !view.loading) showState(view, view.selected, panel);
     showMapRuns(detail.graph, states, mapRuns);
     history.append(update.events);
     status.replaceChildren(statusBadge(update.status));
@@ -339,12 +345,26 @@ function showMapRuns(graph, states, holder) {
   }));
 }
 
-async function showState(arn, node, panel) {
-  panel.replaceChildren(el("p", {}, "Loading " + node.name + "…"));
-  const s = await getJSON(`/ui/api/state?arn=${encodeURIComponent(arn)}&id=${encodeURIComponent(node.id)}`);
+async function showState(view, node, panel) {
+  view.loading = true;
+  try { await drawState(view, node, panel); } finally { view.loading = false; }
+}
+
+async function drawState(view, node, panel) {
+  const arn = view.arn;
+  const again = view.selected === node;
+  view.selected = node;
+  if (!again) panel.replaceChildren(el("p", {}, "Loading " + node.name + "…"));
+  // A state inside a Map whose iteration is picked: as it ran in that one.
+  const within = innermostScope(view, node.id);
+  const s = await getJSON(`/ui/api/state?arn=${encodeURIComponent(arn)}&id=${encodeURIComponent(node.id)}` +
+    (within !== null ? "&iteration=" + within : ""));
   const sum = s.summary;
+  const iterations = node.kind === "Map" ? await iterationPicker(view, node) : null;
   put(panel,
     el("h3", { id: "detail-name" }, node.name, " ", el("span", { class: "badge " + sum.status }, sum.status.replace("_", " "))),
+    within !== null ? el("p", { class: "muted", id: "detail-scope" }, "In the iteration picked on its Map.") : null,
+    iterations,
     el("dl", {},
       el("dt", {}, "Type"), el("dd", {}, node.kind),
       el("dt", {}, "Entered"), el("dd", {}, sum.entered + " time(s), first " + when(sum.first_entered_millis)),
@@ -355,6 +375,85 @@ async function showState(arn, node, panel) {
       sum.status === "failed" ? "Error: " : "Last failure: ", el("b", {}, s.error), " ", s.cause || "") : null,
     el("h4", {}, "Input"), el("pre", { id: "detail-input" }, pretty(s.input)),
     el("h4", {}, "Output"), el("pre", { id: "detail-output" }, pretty(s.output)));
+}
+
+// ---- Map iterations -------------------------------------------------------------
+
+// The picked iteration of the innermost picked Map around node `id`.
+function innermostScope(view, id) {
+  let best = null;
+  for (const [map, iteration] of view.scope) {
+    if (id.startsWith(map + "/") && (!best || map.length > best[0].length)) best = [map, iteration];
+  }
+  return best ? best[1] : null;
+}
+
+// Forgets the pick of `map` and of the Maps inside it.
+function dropScope(view, map) {
+  for (const k of [...view.scope.keys()]) {
+    if (k === map || k.startsWith(map + "/")) { view.scope.delete(k); view.scopeStates.delete(k); }
+  }
+}
+
+// The picked iterations as they are now (the execution runs on).
+async function refreshScope(view) {
+  for (const [map, id] of [...view.scope]) {
+    const one = await getJSON(`/ui/api/iteration?arn=${encodeURIComponent(view.arn)}&iteration=${id}`);
+    if (view.scope.get(map) === id) view.scopeStates.set(map, one.states);
+  }
+  recolourScope(view);
+}
+
+// The whole execution's colours, then each picked iteration's, outer first.
+function recolourScope(view) {
+  const shown = Object.assign({}, view.states);
+  const maps = [...view.scope.keys()].sort((a, b) => a.length - b.length);
+  for (const map of maps) {
+    const picked = view.scopeStates.get(map) || {};
+    for (const id of Object.keys(shown)) {
+      if (id.startsWith(map + "/")) shown[id] = picked[id] || { status: "not_run" };
+    }
+    for (const [id, summary] of Object.entries(picked)) shown[id] = summary;
+  }
+  recolour(view.root, shown);
+}
+
+function briefly(value) {
+  const text = value === undefined || value === null ? "" : JSON.stringify(value);
+  return text.length > 60 ? text.slice(0, 57) + "…" : text;
+}
+
+// A Map's iterations to pick from (index, item, status), as the Step
+// Functions console lists them; picking one shows its input and output and
+// colours the Map's inner states as they ran in it.
+async function iterationPicker(view, node) {
+  const within = innermostScope(view, node.id);
+  const list = await getJSON(`/ui/api/iterations?arn=${encodeURIComponent(view.arn)}&id=${encodeURIComponent(node.id)}` +
+    (within !== null ? "&within=" + within : ""));
+  if (!list.total) return null;
+  const select = el("select", { id: "iteration-pick" },
+    el("option", { value: "" }, `All ${list.total} iterations`),
+    list.iterations.map((i) => el("option", { value: String(i.id), "data-index": i.index },
+      `#${i.index}${i.entry ? " (entry " + (i.entry + 1) + ")" : ""} · ${i.status} · ${briefly(i.item)}`)));
+  if (view.scope.has(node.id)) select.value = String(view.scope.get(node.id));
+  const shown = el("div", { id: "iteration-detail" });
+  async function pick() {
+    dropScope(view, node.id);
+    if (!select.value) { shown.replaceChildren(); recolourScope(view); return; }
+    const one = await getJSON(`/ui/api/iteration?arn=${encodeURIComponent(view.arn)}&iteration=${select.value}`);
+    view.scope.set(node.id, one.id);
+    view.scopeStates.set(node.id, one.states);
+    put(shown,
+      el("p", { id: "iteration-status" }, "Iteration #" + one.index, " ", el("span", { class: "badge " + one.status }, one.status)),
+      el("h4", {}, "Item (the iteration's input)"), el("pre", { id: "iteration-input" }, pretty(one.input)),
+      el("h4", {}, "The iteration's output"), el("pre", { id: "iteration-output" }, pretty(one.output)));
+    recolourScope(view);
+  }
+  select.addEventListener("change", pick);
+  if (select.value) pick();
+  return el("div", { class: "iterations" }, el("h4", {}, "Iterations"), select,
+    list.total > list.iterations.length ? el("p", { class: "muted" }, `the first ${list.iterations.length} of ${list.total}`) : null,
+    shown);
 }
 
 // The history, a page at a time: a 25,000-event execution never puts
@@ -373,7 +472,7 @@ function historyTable(arn, lastEvent, historyStarted) {
       const key = Object.keys(ev).find((k) => k.endsWith("EventDetails"));
       const details = key ? ev[key] : {};
       f.append(el("tr", {},
-        el("td", {}, String(ev.id)), el("td", {}, ev.type), el("td", {}, details.name || ""),
+        el("td", {}, String(ev.id)), el("td", {}, ev.type), el("td", {}, details.name || ev.stateName || ""),
         el("td", {}, ev.timestamp),
         el("td", {}, el("details", {}, el("summary", {}, "details"), el("pre", {}, pretty(details))))));
     }
@@ -467,10 +566,13 @@ function rollbackControl(id, body) {
   button.addEventListener("click", () => dialog.showModal());
   return {
     button, dialog, result,
-    // The button says where it goes; without a release to go to it is off.
-    set(label, to, text) {
+    // The button says where it goes; when it is off (no release to go
+    // to, or the server allows none) its tooltip says why.
+    set(label, to, text, off) {
       button.textContent = label + (to ? " to " + to : "");
-      button.disabled = !to;
+      button.disabled = Boolean(off) || !to;
+      if (button.disabled) button.title = off || "nothing to roll back to";
+      else button.removeAttribute("title");
       question.textContent = text;
     },
   };
@@ -486,7 +588,8 @@ function serviceSection(s) {
   section.update = (fresh) => {
     s = fresh;
     address.textContent = s.address || "no proxy";
-    control.set("Roll back", s.warm, `Roll ${s.service} back from ${s.live} to ${s.warm || "its previous release"}?`);
+    control.set("Roll back", s.rollback_to, `Roll ${s.service} back from ${s.live} to ${s.rollback_to || "its previous release"}?` +
+      (s.target === "ecs" ? " (an ECS rollout of its task definition revision, not a flip)" : ""), s.rollback_off);
     table.replaceChildren(releasesTable(s));
   };
   section.update(s);
@@ -501,9 +604,9 @@ function releasesTable(s) {
     el("td", {}, r.rollback_millis != null ? duration(r.rollback_millis) : ""),
     el("td", {}, chart(r.traffic, "requests"), chart(r.traffic, "server_errors"), chart(r.traffic, "p99_us")),
     el("td", {}, r.execution ? el("a", { href: "#/execution/" + encodeURIComponent(r.execution) }, "execution") : ""),
-    el("td", { class: "muted" }, r.detail || "")));
+    el("td", { class: "muted" }, el("div", { class: "detail" }, r.detail || ""))));
   return el("table", { class: "list releases" },
-      el("thead", {}, el("tr", {}, ["Release", "Outcome", "Created", "Time to live", "Time to roll back", "Requests/s · 5xx/s · p99", "", ""].map((h) => el("th", {}, h)))),
+      el("thead", {}, el("tr", {}, ["Release", "Outcome", "Created", "Time to live", "Time to roll back", "Traffic (last samples)", "", ""].map((h) => el("th", {}, h)))),
       el("tbody", {}, rows));
 }
 
@@ -517,7 +620,7 @@ function appSection(a) {
     const to = a.releases.find((r) => r.id === a.warm);
     const services = to ? to.services.map(([service, release]) => service + " " + release).join(", ") : "";
     control.set("Roll back app", a.warm,
-      `Roll app ${a.app} back from ${a.live} to ${a.warm || "its previous app release"}` + (services ? ` (${services})?` : "?"));
+      `Roll app ${a.app} back from ${a.live} to ${a.warm || "its previous app release"}` + (services ? ` (${services})?` : "?"), a.rollback_off);
     table.replaceChildren(appReleasesTable(a));
   };
   section.update(a);
@@ -533,25 +636,62 @@ function appReleasesTable(a) {
       el("td", {}, r.services.map(([service, release, changed]) => service + " " + release + (changed ? "" : " (kept)")).join(", ")),
       el("td", {}, r.rollback_millis != null ? duration(r.rollback_millis) : ""),
       el("td", {}, r.execution ? el("a", { href: "#/execution/" + encodeURIComponent(r.execution) }, "execution") : ""),
-      el("td", { class: "muted" }, r.detail || "")))));
+      el("td", { class: "muted" }, el("div", { class: "detail" }, r.detail || ""))))));
 }
 
-// A small chart of a counter's rate (requests, 5xx) or a gauge (p99).
+// What each chart shows: its title, its unit, how its value is printed.
+const CHARTS = {
+  requests: { title: "Requests", unit: "req/s", digits: 1 },
+  server_errors: { title: "Errors", unit: "5xx/s", digits: 2 },
+  p99_us: { title: "Latency p99", unit: "ms", digits: 1 },
+};
+
+// A chart of a counter's rate (requests, 5xx per second) or a gauge (p99
+// latency in ms) over the samples the server took: a y axis from 0 to the
+// highest value with its unit, a time axis (seconds before the last
+// sample), and the latest value written above it.
 function chart(samples, field) {
-  const w = 90, h = 24;
-  const root = svg("svg", { class: "chart " + field, width: w, height: h });
-  const values = [];
+  const spec = CHARTS[field];
+  const w = 176, h = 84, left = 38, right = 6, top = 16, bottom = 16;
+  const plotW = w - left - right, plotH = h - top - bottom;
+  const root = svg("svg", { class: "chart " + field, width: w, height: h, "data-field": field });
+  const values = [], times = [];
   for (let i = 1; i < samples.length; i++) {
     const a = samples[i - 1], b = samples[i];
     if (field === "p99_us") values.push((b.p99_us || 0) / 1000);
     else values.push(Math.max(0, b[field] - a[field]) * 1000 / Math.max(1, b.millis - a.millis));
+    times.push(b.millis);
   }
-  const top = Math.max(1e-9, ...values);
-  const points = values.map((v, i) => `${(i / Math.max(1, values.length - 1)) * w},${h - 2 - (v / top) * (h - 4)}`).join(" ");
-  root.append(svg("polyline", { points }));
+  const text = (x, y, content, attrs) => {
+    const t = svg("text", Object.assign({ x, y }, attrs || {}));
+    t.textContent = content;
+    return t;
+  };
+  const now = values.length ? values[values.length - 1] : null;
+  root.append(text(0, 11, spec.title + ": " + (now === null ? "no samples yet" : now.toFixed(spec.digits) + " " + spec.unit),
+    { class: "chart-value" }));
+  const max = Math.max(0, ...values);
+  const topValue = max > 0 ? max : 1;
+  const y = (v) => top + plotH - (v / topValue) * plotH;
+  // The axes and their labels.
+  root.append(svg("line", { class: "axis", x1: left, y1: top, x2: left, y2: top + plotH }));
+  root.append(svg("line", { class: "axis", x1: left, y1: top + plotH, x2: left + plotW, y2: top + plotH }));
+  root.append(svg("line", { class: "grid", x1: left, y1: top, x2: left + plotW, y2: top }));
+  root.append(text(left - 3, top + 4, topValue.toFixed(spec.digits), { class: "tick", "text-anchor": "end" }));
+  root.append(text(left - 3, top + plotH, "0", { class: "tick", "text-anchor": "end" }));
+  root.append(text(left - 3, top + plotH / 2 + 3, spec.unit, { class: "tick unit", "text-anchor": "end" }));
+  if (times.length) {
+    const span = Math.round((times[times.length - 1] - times[0]) / 1000);
+    root.append(text(left, h - 3, "−" + span + " s", { class: "tick" }));
+    root.append(text(left + plotW, h - 3, "now", { class: "tick", "text-anchor": "end" }));
+  }
+  if (values.length) {
+    const x = (i) => left + (values.length === 1 ? plotW : (i / (values.length - 1)) * plotW);
+    const points = values.map((v, i) => `${x(i)},${y(v)}`).join(" ");
+    root.append(svg("polyline", { points }));
+  }
   const title = svg("title", {});
-  const now = values.length ? values[values.length - 1] : 0;
-  title.textContent = field + ": " + now.toFixed(field === "p99_us" ? 2 : 1) + (field === "p99_us" ? " ms" : "/s");
+  title.textContent = spec.title + " (" + spec.unit + ")" + (now === null ? "" : ": now " + now.toFixed(spec.digits) + ", highest " + max.toFixed(spec.digits));
   root.append(title);
   return root;
 }

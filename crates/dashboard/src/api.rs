@@ -245,7 +245,8 @@ pub struct HistoryQuery {
 
 #[derive(Serialize)]
 pub struct HistoryPage {
-    /// Events as GetExecutionHistory gives them, payloads as JSON values.
+    /// Events as GetExecutionHistory gives them, payloads as JSON values,
+    /// each with the `stateName` it belongs to.
     pub events: Vec<Value>,
 }
 
@@ -257,12 +258,25 @@ pub async fn history(
     let store = d.store_of(&query.arn)?;
     let from = query.from.unwrap_or(1).max(1);
     let to = query.to.unwrap_or(u64::MAX).min(from + MAX_EVENTS - 1);
-    let events = tokio::task::spawn_blocking(move || store.history(&query.arn, from, to))
-        .await
-        .map_err(|e| Error::Internal(e.to_string()))??;
-    Ok(Json(HistoryPage {
-        events: events.iter().map(|e| e.to_aws(false)).collect(),
-    }))
+    let events = blocking(move || {
+        let events = store.history(&query.arn, from, to)?;
+        let folded = d.folded(store.as_ref(), &query.arn)?;
+        Ok(events
+            .iter()
+            .map(|e| with_state(e.to_aws(false), folded.tracker.state_of(e.id)))
+            .collect())
+    })
+    .await?;
+    Ok(Json(HistoryPage { events }))
+}
+
+/// An event as GetExecutionHistory gives it, with `stateName`: the state
+/// it belongs to, which only a state's entry and exit name themselves.
+pub(crate) fn with_state(mut event: Value, state: Option<&str>) -> Value {
+    if let (Some(object), Some(state)) = (event.as_object_mut(), state) {
+        object.insert("stateName".into(), Value::String(state.to_owned()));
+    }
+    event
 }
 
 #[derive(Deserialize)]
@@ -270,6 +284,8 @@ pub struct StateQuery {
     pub arn: String,
     /// The node's id (its JSON pointer).
     pub id: String,
+    /// Only its entries in this Map iteration (see `iterations.rs`).
+    pub iteration: Option<usize>,
 }
 
 #[derive(Serialize)]
@@ -283,7 +299,8 @@ pub struct StateDetail {
 }
 
 /// What the panel shows of one state: its last entry's input, last exit's
-/// output, last failure, and its counts and times.
+/// output, last failure, and its counts and times (in one Map iteration
+/// when the page asks for one).
 pub async fn state(
     State(d): State<Arc<Dashboard>>,
     Query(query): Query<StateQuery>,
@@ -295,7 +312,13 @@ pub async fn state(
         let index = (0..tracker.len())
             .find(|i| tracker.id(*i) == query.id)
             .ok_or_else(|| Error::NotFound(format!("no state {}", query.id)))?;
-        let summary = tracker.summary(index).clone();
+        let summary = match query.iteration {
+            Some(iteration) => tracker
+                .summaries_within(iteration)
+                .remove(&query.id)
+                .unwrap_or_default(),
+            None => tracker.summary(index).clone(),
+        };
         let event = |id: Option<u64>| -> Result<Option<Value>, Error> {
             let Some(id) = id else { return Ok(None) };
             let details = store

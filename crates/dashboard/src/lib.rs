@@ -14,6 +14,7 @@
 pub mod api;
 pub mod auth;
 pub mod graph;
+pub mod iterations;
 pub mod live;
 pub mod protect;
 pub mod services;
@@ -219,7 +220,7 @@ const ICON: &str = include_str!("../assets/icon.svg");
 /// The dashboard's routes, all under `/ui` (merge it beside the API).
 pub fn router(dashboard: Arc<Dashboard>) -> Router {
     let guarded = Router::new()
-        .route("/ui/", get(|| async { page(INDEX) }))
+        .route("/ui/", get(index))
         .route(
             "/ui/app.js",
             get(|| async { asset("text/javascript", SCRIPT) }),
@@ -230,6 +231,8 @@ pub fn router(dashboard: Arc<Dashboard>) -> Router {
         .route("/ui/api/execution", get(api::execution))
         .route("/ui/api/history", get(api::history))
         .route("/ui/api/state", get(api::state))
+        .route("/ui/api/iterations", get(iterations::iterations))
+        .route("/ui/api/iteration", get(iterations::iteration))
         .route("/ui/api/definition", get(api::machine_definition))
         .route("/ui/api/definition", post(api::definition))
         .route("/ui/api/events", get(live::events))
@@ -249,7 +252,7 @@ pub fn router(dashboard: Arc<Dashboard>) -> Router {
         .with_state(dashboard)
 }
 
-fn page(html: &'static str) -> Response {
+fn page(html: impl IntoResponse) -> Response {
     (
         [
             (header::CONTENT_TYPE, "text/html; charset=utf-8"),
@@ -258,6 +261,18 @@ fn page(html: &'static str) -> Response {
         html,
     )
         .into_response()
+}
+
+/// The page's `Log out` form, which a server without a login leaves out.
+const LOG_OUT: &str = r#"<form method="post" action="/ui/logout" class="logout"><button type="submit">Log out</button></form>"#;
+
+/// The page; with `Log out` only where there is a login to leave.
+async fn index(State(dashboard): State<Arc<Dashboard>>) -> Response {
+    if dashboard.config.access_keys.is_empty() {
+        page(INDEX.replace(LOG_OUT, ""))
+    } else {
+        page(INDEX)
+    }
 }
 
 fn asset(content_type: &'static str, body: &'static str) -> Response {

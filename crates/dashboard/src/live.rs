@@ -142,7 +142,10 @@ async fn next_update(tail: &mut Tail) -> Result<Option<Event>, Error> {
             "RUNNING".into()
         },
         stop_millis: record.stop_millis.filter(|_| caught_up),
-        events: events.iter().map(|e| e.to_aws(false)).collect(),
+        events: events
+            .iter()
+            .map(|e| crate::api::with_state(e.to_aws(false), tail.tracker.state_of(e.id)))
+            .collect(),
         states: changed
             .into_iter()
             .map(|i| {

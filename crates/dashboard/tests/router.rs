@@ -352,6 +352,13 @@ async fn an_app_rolls_back_from_the_page_to_its_warm_release() {
         .find(|s| s["service"] == "blog/web")
         .expect("blog's web, apart from shop's");
     assert_eq!((&blog["live"], &blog["warm"]), (&json!("r1"), &json!(null)));
+    // Its button is off, and says why; shop's is on.
+    assert_eq!(
+        blog["rollback_off"],
+        "no release of blog/web before r1 went live: nothing to roll back to"
+    );
+    assert_eq!(web["rollback_off"], Json::Null);
+    assert_eq!(shop["rollback_off"], Json::Null);
 
     let (status, _, body) = send(
         &app,
@@ -506,4 +513,161 @@ async fn a_definitions_diagnostics_sit_on_their_states() {
         .unwrap_or_else(|| panic!("{diagnostics:?}"));
     assert_eq!(missing["node"], "/States/A/Branches/0/States/B");
     assert_eq!(view["graph"]["nodes"].as_array().map(Vec::len), Some(2));
+}
+
+/// An agent whose proxy daemon never answers (an install of ECS services
+/// alone runs none), counting the dashboard's looks.
+#[derive(Default)]
+struct NoProxy {
+    looks: std::sync::atomic::AtomicU64,
+}
+
+#[async_trait::async_trait]
+impl Agent for NoProxy {
+    async fn traffic(&self) -> Result<Vec<ReleaseTraffic>, String> {
+        self.looks.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Err("the proxy daemon cannot be reached".into())
+    }
+    async fn rollback(&self, what: &Rollback, _by: &str) -> Result<String, String> {
+        Err(format!("not here: {what}"))
+    }
+}
+
+/// Releases r1 and r2 of `key`, both gone live, r2 the live one.
+fn two_releases(releases: &SqliteReleases, key: &ServiceKey) {
+    for n in 1..=2 {
+        let release = releases
+            .create(NewRelease {
+                service: key.clone(),
+                compose_file: "compose.yaml".into(),
+                compose_text: String::new(),
+                by: "test".into(),
+                created_millis: n,
+                fingerprint: None,
+            })
+            .expect("release");
+        releases
+            .set_outcome(key, &release.id, Outcome::Live, None, None)
+            .expect("outcome");
+        releases
+            .set_live(&Live {
+                service: key.clone(),
+                release: release.id.clone(),
+                address: String::new(),
+                upstreams: Vec::new(),
+                ports: Vec::new(),
+                since_millis: n,
+            })
+            .expect("live");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_ecs_service_has_no_warm_revision_and_no_proxy_to_miss() {
+    let releases = Arc::new(SqliteReleases::in_memory().expect("releases"));
+    let agent = Arc::new(NoProxy::default());
+    let ecs: ServiceKey = "ecs/prod/web".parse().expect("an ECS key");
+    two_releases(&releases, &ecs);
+    let dashboard = Dashboard::new(
+        Config::default(),
+        Sources {
+            executions: Arc::new(MemoryStore::new()),
+            machines: None,
+            deploys: Some(Deploys {
+                executions: Arc::new(MemoryStore::new()),
+                releases: releases.clone(),
+                agent: agent.clone(),
+            }),
+        },
+    );
+    let sampling = windlass_dashboard::services::start_sampling(&dashboard).expect("sampling");
+    let app = router(dashboard);
+    // The second look starts after the first one's failure was recorded.
+    while agent.looks.load(std::sync::atomic::Ordering::SeqCst) < 2 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let services = |app: Router| async move {
+        let (status, _, body) = send(&app, get("/ui/api/services", None)).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        serde_json::from_str::<Json>(&body).expect("JSON")
+    };
+    let view = services(app.clone()).await;
+    let web = &view["services"][0];
+    assert_eq!(web["service"], "ecs/prod/web", "{view}");
+    assert_eq!(web["target"], "ecs", "{view}");
+    // A rollback goes to r1's revision, but nothing of r1 runs: no warm tag.
+    assert_eq!(web["rollback_to"], "r1", "{view}");
+    assert_eq!(web["warm"], Json::Null, "{view}");
+    assert_eq!(view["agent_problem"], Json::Null, "{view}");
+    // The server allows no rollback from the page: the button says so.
+    assert!(
+        web["rollback_off"]
+            .as_str()
+            .is_some_and(|why| why.contains("--dashboard-rollback")),
+        "{view}"
+    );
+
+    // A local service beside it has a proxy: then its silence is said.
+    let local: ServiceKey = "shop/web".parse().expect("a key");
+    two_releases(&releases, &local);
+    let view = services(app).await;
+    let shop = view["services"]
+        .as_array()
+        .expect("services")
+        .iter()
+        .find(|s| s["service"] == "shop/web")
+        .cloned()
+        .expect("shop/web");
+    assert_eq!(shop["warm"], "r1", "{view}");
+    assert_eq!(shop["rollback_to"], "r1", "{view}");
+    assert!(
+        view["agent_problem"]
+            .as_str()
+            .is_some_and(|p| p.contains("proxy daemon")),
+        "{view}"
+    );
+    sampling.abort();
+}
+
+#[tokio::test]
+async fn log_out_is_offered_only_where_there_is_a_login() {
+    let Setup { app, .. } = setup(false);
+    let cookie = log_in(&app).await;
+    let (status, _, body) = send(&app, get("/ui/", Some(&cookie))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("Log out"), "{body}");
+    let open = router(Dashboard::new(
+        Config::default(),
+        Sources {
+            executions: Arc::new(MemoryStore::new()),
+            machines: None,
+            deploys: None,
+        },
+    ));
+    let (status, _, body) = send(&open, get("/ui/", None)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(!body.contains("Log out"), "{body}");
+    assert!(body.contains("id=\"main\""), "{body}");
+}
+
+#[test]
+fn a_long_release_detail_wraps_inside_its_cell() {
+    // The page puts each release's detail in a div.detail that the style
+    // sheet keeps narrow and scrolls: an ECS answer of kilobytes on one
+    // line must not widen the page (it made it 3,000 px wide).
+    let script = include_str!("../assets/app.js");
+    let style = include_str!("../assets/style.css");
+    assert_eq!(
+        script
+            .matches(r#"el("div", { class: "detail" }, r.detail"#)
+            .count(),
+        2
+    );
+    let rule = style
+        .lines()
+        .find(|l| l.starts_with("table.releases div.detail"))
+        .expect("a rule for the detail");
+    for needed in ["max-width", "overflow-wrap: anywhere", "overflow: auto"] {
+        assert!(rule.contains(needed), "{rule}");
+    }
 }

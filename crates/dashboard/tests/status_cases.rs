@@ -12,6 +12,9 @@
 //! `same_names_*` cases check that branches of one Parallel with states
 //! of the same name and type each get their own colour.
 //!
+//! A case may give `retries` of some states (the attempts a Retry started
+//! again), checked too.
+//!
 //! A case's `tasks` maps a resource to `{"result": JSON}`, or to `{"error",
 //! "cause"}` with, optionally, `"times": N` (fail the first N calls, then
 //! answer `result`) or `"when_input": JSON` (fail only calls with that
@@ -42,6 +45,9 @@ struct Case {
     status: String,
     /// Every state's status, by JSON pointer.
     states: BTreeMap<String, String>,
+    /// The retries counted on some states (attempts a Retry started again).
+    #[serde(default)]
+    retries: BTreeMap<String, u32>,
 }
 
 #[derive(Clone, Deserialize)]
@@ -141,6 +147,13 @@ fn run(path: &Path) -> Result<(), String> {
             case.states,
             history.join("\n  ")
         ));
+    }
+    let all = tracker.all();
+    for (id, want) in &case.retries {
+        let got = all.get(id).map(|s| s.retries);
+        if got != Some(*want) {
+            return Err(format!("{id}: {got:?} retries, not {want}"));
+        }
     }
     Ok(())
 }

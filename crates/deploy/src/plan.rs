@@ -102,7 +102,7 @@ pub fn container_spec(
         health_start_interval: service.healthcheck.as_ref().and_then(|h| h.start_interval),
         mounts: mounts(service),
         files: files(service),
-        restart: service.restart.map(|r| match r {
+        restart: service.restart_policy().map(|r| match r {
             Restart::No => RestartPolicy::No,
             Restart::Always => RestartPolicy::Always,
             Restart::OnFailure(max_retries) => RestartPolicy::OnFailure { max_retries },
@@ -160,9 +160,9 @@ pub fn container_spec(
             .map(|(k, v)| (k.clone(), v.clone().unwrap_or_default()))
             .collect(),
         group_add: service.group_add.clone(),
-        mem_limit: service.mem_limit,
-        cpus: service.cpus,
-        pids_limit: service.pids_limit,
+        mem_limit: service.limits().memory,
+        cpus: service.limits().cpus,
+        pids_limit: service.limits().pids,
         host: host::host_settings(service),
     }
 }
@@ -317,6 +317,11 @@ pub fn build_spec(
                 };
                 Some((id, content))
             })
+            .collect(),
+        ssh: build
+            .ssh
+            .iter()
+            .filter_map(|agent| Some((agent.id.clone(), agent.socket.clone()?)))
             .collect(),
     };
     let options = BuildOptions {

@@ -183,3 +183,66 @@ async fn a_build_secret_is_served_to_its_run_and_kept_out_of_the_image() {
         "the secrets are not in the image's layers"
     );
 }
+
+const SSH_BASE: &str = "windlass-test-buildkit-base:ssh";
+
+/// `build.ssh` forwards an SSH agent to `RUN --mount=type=ssh` over the
+/// build's BuildKit session: the build's connection to the agent's socket
+/// in the build reaches the agent's socket here, both ways. The agent is
+/// the test's own (it answers what it is sent, reversed), so the bytes
+/// are known.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ssh_agent_is_forwarded_to_its_run() {
+    let docker = Docker::connect().await.expect("Docker engine");
+    let service = "wlbuildssh";
+    support::cleanup(&docker, service).await;
+    let dir = support::project("buildssh");
+    base_image(&docker, &dir, SSH_BASE).await;
+    let socket = dir.join("agent.sock");
+    let _ = std::fs::remove_file(&socket);
+    let listener = tokio::net::UnixListener::bind(&socket).expect("agent socket");
+    let asked = Arc::new(Mutex::new(Vec::new()));
+    let seen = Arc::clone(&asked);
+    let agent_task = tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let mut text = Vec::new();
+            if stream.read_to_end(&mut text).await.is_err() {
+                continue;
+            }
+            seen.lock()
+                .expect("asked")
+                .push(String::from_utf8_lossy(&text).into_owned());
+            text.reverse();
+            let _ = stream.write_all(&text).await;
+        }
+    });
+    // The build fails unless the agent's answer comes back through the
+    // forwarded socket.
+    std::fs::write(
+        dir.join("app/Dockerfile"),
+        format!("FROM {SSH_BASE}\nCOPY testapp /app\nRUN --mount=type=ssh /app ask \"$SSH_AUTH_SOCK\" hello-agent | grep -q tnega-olleh\nEXPOSE 8080\nENTRYPOINT [\"/app\"]\n"),
+    )
+    .expect("Dockerfile");
+    let port = support::free_port();
+    let text = support::compose(service, port, &[("TESTAPP_VERSION", "v1")], "0s").replace(
+        "    build: ./app\n",
+        &format!(
+            "    build:\n      context: ./app\n      ssh: [\"default={}\"]\n",
+            socket.display()
+        ),
+    );
+    let (agent, _) = support::agent(&docker).await;
+    let file = dir.join("compose.yaml");
+    let (_, finished) = support::deploy(&agent, &file, service, text).await;
+    agent_task.abort();
+    support::cleanup(&docker, service).await;
+    let _ = docker.remove_image(SSH_BASE).await;
+    assert_eq!(
+        finished.status,
+        Status::Succeeded,
+        "{}",
+        cause(&finished.outcome)
+    );
+    assert_eq!(*asked.lock().expect("asked"), ["hello-agent"]);
+}

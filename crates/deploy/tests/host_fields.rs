@@ -31,6 +31,11 @@ const NETWORK: &str = "wlhf-internal";
 const ENGINE_NETWORK: &str = "project-host-fields_wlhf-internal";
 
 fn compose(port: u16, version: &str) -> String {
+    compose_with(port, version, version)
+}
+
+/// The file with the data service at `data_version`, the others at `version`.
+fn compose_with(port: u16, version: &str, data_version: &str) -> String {
     format!(
         r#"services:
   {DATA}:
@@ -38,7 +43,7 @@ fn compose(port: u16, version: &str) -> String {
     ports: ["127.0.0.1:{port}:8080"]
     init: true
     stop_grace_period: 1s
-    environment: {{TESTAPP_VERSION: "{version}"}}
+    environment: {{TESTAPP_VERSION: "{data_version}"}}
     volumes: ["./data:/data"]
     networks: [{NETWORK}]
     x-windlass:
@@ -313,5 +318,74 @@ async fn scenario(
     );
     let answer = std::net::TcpStream::connect(("127.0.0.1", port)).is_ok();
     assert!(answer, "the proxy serves the data service's new release");
+
+    // Only the data service changes: the sidecar in its namespace and the
+    // linked service are deployed again with it (their containers hold the
+    // old container's namespace and link), as Compose recreates them; the
+    // service that shares nothing is left alone.
+    let started = {
+        let text = compose_with(port, "h2", "h3");
+        std::fs::write(&file, &text).expect("compose file");
+        agent
+            .deploy(DeployRequest {
+                compose_file: file.display().to_string(),
+                compose_text: text,
+                by: "test@host-fields".into(),
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| e.to_string())?
+    };
+    let mut deployed: Vec<(String, bool)> = started
+        .iter()
+        .map(|s| (s.service.clone(), s.unchanged))
+        .collect();
+    deployed.sort();
+    let mut expected = vec![
+        (DATA.to_owned(), false),
+        (LINKED.to_owned(), false),
+        (QUIET.to_owned(), true),
+        (SIDECAR.to_owned(), false),
+    ];
+    expected.sort();
+    assert_eq!(deployed, expected, "deployed again, unchanged");
+    let execution = &started
+        .iter()
+        .find(|s| !s.unchanged)
+        .ok_or("one ran")?
+        .execution;
+    let finished = agent
+        .runtime()
+        .wait(execution)
+        .await
+        .map_err(|e| e.to_string())?;
+    assert_eq!(finished.status, Status::Succeeded, "{:?}", finished.outcome);
+    let data = running(docker, DATA).await;
+    assert_eq!(
+        data.iter().map(|(_, r)| r.as_str()).collect::<Vec<_>>(),
+        ["r3"]
+    );
+    let sidecar = running(docker, SIDECAR).await;
+    assert_eq!(
+        sidecar.iter().map(|(_, r)| r.as_str()).collect::<Vec<_>>(),
+        ["r3"]
+    );
+    let host = raw
+        .inspect_container(&sidecar[0].0, None)
+        .await
+        .map_err(|e| e.to_string())?
+        .host_config
+        .ok_or("a host config")?;
+    assert_eq!(host.network_mode, Some(format!("container:{}", data[0].0)));
+    let linked = running(docker, LINKED).await;
+    assert_eq!(
+        linked.iter().map(|(_, r)| r.as_str()).collect::<Vec<_>>(),
+        ["r3"]
+    );
+    let quiet = running(docker, QUIET).await;
+    assert_eq!(
+        quiet.iter().map(|(_, r)| r.as_str()).collect::<Vec<_>>(),
+        ["r2"]
+    );
     Ok(())
 }

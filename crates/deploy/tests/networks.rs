@@ -119,3 +119,188 @@ async fn scenario(agent: &Agent, docker: &Docker, file: &Path, port: u16) -> Res
     );
     Ok(())
 }
+
+const NAMED: &str = "wlcompose-named";
+/// The engine's names the file gives its networks.
+const FRONT: &str = "wlcompose-shop-front";
+const OUTSIDE: &str = "wlcompose-outside";
+
+fn named_compose(port: u16, version: &str) -> String {
+    format!(
+        "services:\n  {NAMED}:\n    build: ./app\n    ports: [\"127.0.0.1:{port}:8080\"]\n    init: true\n    stop_grace_period: 1s\n    environment:\n      TESTAPP_VERSION: \"{version}\"\n    networks:\n      front:\n        aliases: [shop]\n      outside: {{}}\n    x-windlass:\n      health: {{http: /health, interval: 50ms, start_timeout: 4s}}\n      watch: 0s\nnetworks:\n  front:\n    name: {FRONT}\n  outside:\n    external: true\n    name: {OUTSIDE}\n"
+    )
+}
+
+/// The names a container answers to on the engine's network `network`
+/// (`None`: not attached).
+fn names_on(id: &str, network: &str) -> Option<Vec<String>> {
+    let out = Command::new("docker")
+        .args(["inspect", "-f", "{{json .NetworkSettings.Networks}}", id])
+        .output()
+        .expect("docker inspect");
+    let networks: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("networks as JSON");
+    let endpoint = networks.get(network)?;
+    let mut names: Vec<String> = endpoint["Aliases"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .filter(|n| !id.starts_with(n.as_str()))
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    Some(names)
+}
+
+fn network_exists(name: &str) -> bool {
+    Command::new("docker")
+        .args(["network", "inspect", name])
+        .output()
+        .expect("docker network inspect")
+        .status
+        .success()
+}
+
+fn remove_network(name: &str) {
+    let _ = Command::new("docker")
+        .args(["network", "rm", name])
+        .output();
+}
+
+const HOLDER: &str = "wlcompose-named-holder";
+
+/// Networks with a `name` (one the app creates, one external made outside
+/// it) are joined by that name, the service's names move on them at each
+/// switch, and `down` removes the app's own and leaves the external one.
+/// A name two apps give their network is made twice when both deploy at
+/// once (an engine before API 1.44 makes a second network of a name), after
+/// which the engine refuses every call by that name: the deploy keeps one.
+/// `down` keeps such a network while another app's container is on it, as
+/// Compose does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn networks_with_a_name_are_joined_by_it() {
+    let docker = Docker::connect().await.expect("Docker engine");
+    support::cleanup(&docker, NAMED).await;
+    let _ = Command::new("docker").args(["rm", "-f", HOLDER]).output();
+    remove_network(FRONT);
+    remove_network(OUTSIDE);
+    let made = Command::new("docker")
+        .args(["network", "create", OUTSIDE])
+        .output()
+        .expect("docker network create");
+    assert!(made.status.success(), "{made:?}");
+    // What two processes creating it at once leave: two networks of a name.
+    let raw = bollard::Docker::connect_with_local_defaults()
+        .expect("socket")
+        .negotiate_version()
+        .await
+        .expect("version");
+    for _ in 0..2 {
+        raw.create_network(bollard::models::NetworkCreateRequest {
+            name: FRONT.to_owned(),
+            ..Default::default()
+        })
+        .await
+        .expect("create network");
+    }
+    let dir = support::project("named-networks");
+    let file = dir.join("compose.yaml");
+    let port = support::free_port();
+    let (agent, _) = support::agent(&docker).await;
+    let result = named_scenario(&agent, &docker, &file, port).await;
+    let _ = Command::new("docker").args(["rm", "-f", HOLDER]).output();
+    support::cleanup(&docker, NAMED).await;
+    remove_network(FRONT);
+    remove_network(OUTSIDE);
+    result.expect("scenario");
+}
+
+async fn named_scenario(
+    agent: &Agent,
+    docker: &Docker,
+    file: &Path,
+    port: u16,
+) -> Result<(), String> {
+    let (_, finished) = support::deploy(agent, file, NAMED, named_compose(port, "v1")).await;
+    if finished.status != Status::Succeeded {
+        return Err(format!("first deploy: {:?}", finished.outcome));
+    }
+    let of = |release: &'static str| async move {
+        let labels = [
+            (SERVICE_LABEL.to_owned(), NAMED.to_owned()),
+            (RELEASE_LABEL.to_owned(), release.to_owned()),
+        ]
+        .into();
+        docker.list_containers(&labels).await.expect("containers")[0]
+            .id
+            .clone()
+    };
+    let one = of("r1").await;
+    let all = vec!["shop".to_owned(), NAMED.to_owned()];
+    assert_eq!(names_on(&one, FRONT), Some(all.clone()));
+    assert_eq!(names_on(&one, OUTSIDE), Some(vec![NAMED.to_owned()]));
+
+    let (_, finished) = support::deploy(agent, file, NAMED, named_compose(port, "v2")).await;
+    if finished.status != Status::Succeeded {
+        return Err(format!("second deploy: {:?}", finished.outcome));
+    }
+    let two = of("r2").await;
+    assert_eq!(names_on(&two, FRONT), Some(all));
+    assert_eq!(names_on(&one, FRONT), Some(vec![]), "r1 gave its names up");
+
+    // Another app's container on the network.
+    let image = support::release_images(NAMED)
+        .into_iter()
+        .next()
+        .ok_or("a release image")?;
+    let held = Command::new("docker")
+        .args(["run", "-d", "--name", HOLDER, "--network", FRONT])
+        // Not windlass's: the image's labels say it is.
+        .args(["--label", "windlass.installation=none", "--label"])
+        .args([format!("windlass.service={HOLDER}"), image])
+        .output()
+        .map_err(|e| e.to_string())?;
+    assert!(held.status.success(), "{held:?}");
+    let text = named_compose(port, "v2");
+    let report = agent
+        .down(windlass_deploy::agent::DownRequest {
+            compose_file: file.display().to_string(),
+            compose_text: text,
+            services: Vec::new(),
+            volumes: false,
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    assert_eq!(report.networks_in_use, [FRONT], "{report:?}");
+    assert!(network_exists(FRONT), "kept while in use: {report:?}");
+    assert!(network_exists(OUTSIDE), "down leaves an external network");
+    let _ = Command::new("docker").args(["rm", "-f", HOLDER]).output();
+    let report = agent
+        .down(windlass_deploy::agent::DownRequest {
+            compose_file: file.display().to_string(),
+            compose_text: named_compose(port, "v2"),
+            services: Vec::new(),
+            volumes: false,
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    assert!(
+        !network_exists(FRONT),
+        "down removes the app's network: {report:?}"
+    );
+
+    // An external network is the user's to make, as Compose says: a deploy
+    // without it fails, and does not make it.
+    remove_network(OUTSIDE);
+    let (_, finished) = support::deploy(agent, file, NAMED, named_compose(port, "v3")).await;
+    assert_eq!(finished.status, Status::Failed, "{:?}", finished.outcome);
+    let said = format!("{:?}", finished.outcome);
+    assert!(
+        said.contains("network wlcompose-outside is declared external but does not exist"),
+        "{said}"
+    );
+    assert!(!network_exists(OUTSIDE), "not made by the deploy");
+    Ok(())
+}

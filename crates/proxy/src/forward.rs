@@ -11,20 +11,21 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
-use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
+use hyper::http::uri::{self, PathAndQuery, Scheme};
 use hyper::{Request, Response, StatusCode, Uri};
 
 use crate::http::Shared;
 use crate::release::InFlight;
 
-/// The body of every answer the proxy gives.
-pub(crate) type ProxyBody = UnsyncBoxBody<Bytes, hyper::Error>;
-
 /// Names the release that answered, so that clients and tests can tell.
 pub const RELEASE_HEADER: &str = "x-windlass-release";
+
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
+const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
 
 /// Headers that belong to one connection and are not forwarded (RFC 9110 7.6.1).
 const HOP_BY_HOP: [HeaderName; 6] = [
@@ -38,37 +39,14 @@ const HOP_BY_HOP: [HeaderName; 6] = [
 
 pub(crate) async fn handle(
     shared: Arc<Shared>,
-    client_addr: SocketAddr,
+    forwarded_for: HeaderValue,
     request: Request<Incoming>,
 ) -> Result<Response<ProxyBody>, Infallible> {
     let started = Instant::now();
     let (parts, body) = request.into_parts();
-    // The body is read whole first so that a request can be sent again to the
-    // next upstream when a connection fails; that is what keeps a stopped
-    // container from costing a client its request.
-    let read = Limited::new(body, shared.config.max_body_bytes).collect();
-    let body = match tokio::time::timeout(shared.config.body_timeout, read).await {
-        Ok(Ok(collected)) => collected.to_bytes(),
-        Err(_) => {
-            return Ok(plain(
-                StatusCode::REQUEST_TIMEOUT,
-                format!(
-                    "the request body did not arrive within {:?}\n",
-                    shared.config.body_timeout
-                ),
-            ));
-        }
-        Ok(Err(err)) => {
-            let status = if err.is::<http_body_util::LengthLimitError>() {
-                StatusCode::PAYLOAD_TOO_LARGE
-            } else {
-                StatusCode::BAD_REQUEST
-            };
-            return Ok(plain(
-                status,
-                format!("cannot read the request body: {err}\n"),
-            ));
-        }
+    let body = match read_body(&shared, body).await {
+        Ok(body) => body,
+        Err(answer) => return Ok(answer),
     };
     let in_flight = match shared.router.hold(shared.config.hold_timeout).await {
         Ok(in_flight) => in_flight,
@@ -87,24 +65,32 @@ pub(crate) async fn handle(
     let path = parts
         .uri
         .path_and_query()
-        .map_or("/", |p| p.as_str())
-        .to_owned();
+        .cloned()
+        .unwrap_or_else(|| PathAndQuery::from_static("/"));
     let mut headers = parts.headers;
     strip_hop_by_hop(&mut headers);
-    if let Ok(value) = HeaderValue::from_str(&client_addr.ip().to_string()) {
-        headers.append("x-forwarded-for", value);
-    }
-    for upstream in state.upstreams() {
-        let Ok(uri) = Uri::try_from(format!("http://{upstream}{path}")) else {
+    headers.append(X_FORWARDED_FOR, forwarded_for);
+    let mut targets = state.targets();
+    while let Some((upstream, authority)) = targets.next() {
+        let mut target = uri::Parts::default();
+        target.scheme = Some(Scheme::HTTP);
+        target.authority = authority.cloned();
+        target.path_and_query = Some(path.clone());
+        let Ok(uri) = Uri::from_parts(target) else {
             return Ok(plain(
                 StatusCode::BAD_REQUEST,
-                format!("bad request target {path}\n"),
+                format!("bad request target {path} for upstream {upstream}\n"),
             ));
         };
         let mut outgoing = Request::new(Full::new(body.clone()));
         *outgoing.method_mut() = parts.method.clone();
         *outgoing.uri_mut() = uri;
-        *outgoing.headers_mut() = headers.clone();
+        // Only a request that may be sent again needs its own copy.
+        *outgoing.headers_mut() = if targets.len() == 0 {
+            std::mem::take(&mut headers)
+        } else {
+            headers.clone()
+        };
         match shared.client.request(outgoing).await {
             Ok(answer) => {
                 state.record(answer.status().as_u16(), started.elapsed());
@@ -136,7 +122,53 @@ pub(crate) async fn handle(
     ))
 }
 
+/// Reads the request's body whole, so that the request can be sent again to
+/// the next upstream when a connection fails; that is what keeps a stopped
+/// container from costing a client its request. A request without a body
+/// (most) starts no timer.
+async fn read_body(shared: &Shared, body: Incoming) -> Result<Bytes, Response<ProxyBody>> {
+    if body.is_end_stream() {
+        return Ok(Bytes::new());
+    }
+    let read = Limited::new(body, shared.config.max_body_bytes).collect();
+    match tokio::time::timeout(shared.config.body_timeout, read).await {
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Err(_) => Err(plain(
+            StatusCode::REQUEST_TIMEOUT,
+            format!(
+                "the request body did not arrive within {:?}\n",
+                shared.config.body_timeout
+            ),
+        )),
+        Ok(Err(err)) => {
+            let status = if err.is::<http_body_util::LengthLimitError>() {
+                StatusCode::PAYLOAD_TOO_LARGE
+            } else {
+                StatusCode::BAD_REQUEST
+            };
+            Err(plain(
+                status,
+                format!("cannot read the request body: {err}\n"),
+            ))
+        }
+    }
+}
+
+/// The value of `X-Forwarded-For` for a client's requests, made once a
+/// connection.
+pub(crate) fn forwarded_for(client: SocketAddr) -> HeaderValue {
+    HeaderValue::from_str(&client.ip().to_string())
+        .unwrap_or_else(|_| HeaderValue::from_static("unknown"))
+}
+
 fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    // One look over the (few) names first: most requests carry none.
+    let hop_by_hop = |name: &HeaderName| {
+        HOP_BY_HOP.contains(name) || name == KEEP_ALIVE || name == PROXY_CONNECTION
+    };
+    if !headers.keys().any(hop_by_hop) {
+        return;
+    }
     // Headers named in `Connection` are hop-by-hop too.
     let named: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
@@ -148,30 +180,25 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
     for name in HOP_BY_HOP.iter().chain(named.iter()) {
         headers.remove(name);
     }
-    headers.remove("keep-alive");
-    headers.remove("proxy-connection");
+    headers.remove(KEEP_ALIVE);
+    headers.remove(PROXY_CONNECTION);
 }
 
 fn tracked(answer: Response<Incoming>, in_flight: InFlight) -> Response<ProxyBody> {
-    let release = HeaderValue::from_str(&in_flight.state().release.id).ok();
-    let (mut parts, body) = answer.into_parts();
+    let (mut parts, inner) = answer.into_parts();
     strip_hop_by_hop(&mut parts.headers);
-    if let Some(release) = release {
-        parts.headers.insert(RELEASE_HEADER, release);
+    if let Some(release) = &in_flight.state().header {
+        parts.headers.insert(RELEASE_HEADER, release.clone());
     }
-    let body = Tracked {
-        inner: body,
+    let body = ProxyBody::Upstream {
+        inner,
         _in_flight: in_flight,
     };
-    Response::from_parts(parts, body.boxed_unsync())
+    Response::from_parts(parts, body)
 }
 
 fn plain(status: StatusCode, message: String) -> Response<ProxyBody> {
-    let mut response = Response::new(
-        Full::new(Bytes::from(message))
-            .map_err(|never| match never {})
-            .boxed_unsync(),
-    );
+    let mut response = Response::new(ProxyBody::Plain(Full::new(Bytes::from(message))));
     *response.status_mut() = status;
     response
         .headers_mut()
@@ -179,29 +206,48 @@ fn plain(status: StatusCode, message: String) -> Response<ProxyBody> {
     response
 }
 
-/// An upstream's answer body that keeps its request counted as in flight on
-/// its release until the body has been sent (or dropped).
-struct Tracked {
-    inner: Incoming,
-    _in_flight: InFlight,
+/// The body of every answer the proxy gives: an enum rather than a boxed
+/// body, so that an answer costs no allocation of its own.
+pub(crate) enum ProxyBody {
+    /// An upstream's answer body, which keeps its request counted as in
+    /// flight on its release until the body has been sent (or dropped).
+    Upstream {
+        inner: Incoming,
+        _in_flight: InFlight,
+    },
+    /// An answer of the proxy's own (502, 503, ...).
+    Plain(Full<Bytes>),
 }
 
-impl Body for Tracked {
+impl Body for ProxyBody {
     type Data = Bytes;
     type Error = hyper::Error;
 
     fn poll_frame(
-        mut self: Pin<&mut Self>,
+        self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        Pin::new(&mut self.inner).poll_frame(cx)
+        // Neither variant's field is structurally pinned: `Incoming` and
+        // `Full` are `Unpin`.
+        match self.get_mut() {
+            ProxyBody::Upstream { inner, .. } => Pin::new(inner).poll_frame(cx),
+            ProxyBody::Plain(full) => Pin::new(full)
+                .poll_frame(cx)
+                .map_err(|never| match never {}),
+        }
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        match self {
+            ProxyBody::Upstream { inner, .. } => inner.is_end_stream(),
+            ProxyBody::Plain(full) => full.is_end_stream(),
+        }
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
+        match self {
+            ProxyBody::Upstream { inner, .. } => inner.size_hint(),
+            ProxyBody::Plain(full) => full.size_hint(),
+        }
     }
 }

@@ -71,7 +71,10 @@ async fn serve(
 ) {
     let _ = stream.set_nodelay(true);
     let header_timeout = shared.config.header_timeout;
-    let service = service_fn(move |request| forward::handle(Arc::clone(&shared), client, request));
+    let forwarded_for = forward::forwarded_for(client);
+    let service = service_fn(move |request| {
+        forward::handle(Arc::clone(&shared), forwarded_for.clone(), request)
+    });
     // The head timeout also bounds how long a kept-alive connection idles.
     let connection = http1::Builder::new()
         .timer(TokioTimer::new())

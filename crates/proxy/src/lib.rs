@@ -28,6 +28,7 @@
 //! and restored from a state file, so that traffic survives the process
 //! that runs deploys.
 
+mod copy;
 pub mod daemon;
 mod forward;
 mod histogram;
@@ -39,6 +40,7 @@ mod release;
 mod router;
 mod tcp;
 mod udp;
+mod workers;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -54,6 +56,7 @@ pub use release::{Release, Stats};
 pub use router::Holds;
 
 use router::Router;
+use workers::Workers;
 
 /// Errors of the proxy's operations; forwarding errors become 502/503 answers.
 #[derive(Debug, thiserror::Error)]
@@ -135,7 +138,8 @@ pub struct Proxy {
     config: Config,
     local_addr: SocketAddr,
     stop: watch::Sender<bool>,
-    accepting: Mutex<Option<JoinHandle<()>>>,
+    /// The tasks accepting connections (one a worker) or serving datagrams.
+    accepting: Mutex<Vec<JoinHandle<()>>>,
 }
 
 impl Proxy {
@@ -146,24 +150,37 @@ impl Proxy {
         let (stop, stopped) = watch::channel(false);
         let bind_failed = |source| Error::Bind { addr, source };
         let (local_addr, accepting) = match config.protocol {
-            Protocol::Http => {
+            Protocol::Http | Protocol::Tcp => {
                 let listener = listen::tcp(addr).map_err(bind_failed)?;
                 let local_addr = listener.local_addr().map_err(bind_failed)?;
-                let shared = Arc::new(http::Shared::new(config.clone(), Arc::clone(&router)));
-                (
-                    local_addr,
-                    tokio::spawn(http::accept(listener, shared, stopped)),
-                )
-            }
-            Protocol::Tcp => {
-                let listener = listen::tcp(addr).map_err(bind_failed)?;
-                let local_addr = listener.local_addr().map_err(bind_failed)?;
-                let accepting = tokio::spawn(tcp::accept(
-                    listener,
-                    Arc::clone(&router),
-                    config.clone(),
-                    stopped,
-                ));
+                let workers = Workers::get().map_err(bind_failed)?;
+                // Every worker accepts from its own handle on the one socket.
+                let mut listeners = Vec::new();
+                for _ in 0..workers.count() {
+                    listeners.push(Some(listener.try_clone().map_err(bind_failed)?));
+                }
+                let accepting = workers.on_each(|i| {
+                    let listener = listeners[i].take();
+                    let router = Arc::clone(&router);
+                    let config = config.clone();
+                    let stopped = stopped.clone();
+                    async move {
+                        let Some(listener) = listener else { return };
+                        let listener = match tokio::net::TcpListener::from_std(listener) {
+                            Ok(listener) => listener,
+                            Err(err) => {
+                                tracing::error!(%local_addr, %err, "a proxy worker cannot watch the listening socket");
+                                return;
+                            }
+                        };
+                        if config.protocol == Protocol::Http {
+                            let shared = Arc::new(http::Shared::new(config, router));
+                            http::accept(listener, shared, stopped).await;
+                        } else {
+                            tcp::accept(listener, router, config, stopped).await;
+                        }
+                    }
+                });
                 (local_addr, accepting)
             }
             Protocol::Udp => {
@@ -175,7 +192,7 @@ impl Proxy {
                     config.clone(),
                     stopped,
                 ));
-                (local_addr, serving)
+                (local_addr, vec![serving])
             }
         };
         Ok(Proxy {
@@ -183,7 +200,7 @@ impl Proxy {
             config,
             local_addr,
             stop,
-            accepting: Mutex::new(Some(accepting)),
+            accepting: Mutex::new(accepting),
         })
     }
 
@@ -191,14 +208,15 @@ impl Proxy {
     /// free to bind again.
     pub async fn stop(&self) {
         self.stop.send_replace(true);
-        let accepting = self
-            .accepting
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        if let Some(accepting) = accepting {
+        let accepting = std::mem::take(
+            &mut *self
+                .accepting
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        );
+        for task in accepting {
             // The task only returns (or was aborted by a runtime shutting down).
-            let _ = accepting.await;
+            let _ = task.await;
         }
     }
 

@@ -7,7 +7,7 @@ use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
 
 use socket2::{Domain, Socket, Type};
-use tokio::net::{TcpListener, UdpSocket};
+use tokio::net::UdpSocket;
 
 /// Whether `addr` is every interface of both families.
 fn every_interface(addr: SocketAddr) -> bool {
@@ -50,11 +50,13 @@ fn no_ipv6(e: &io::Error) -> bool {
         )
 }
 
-pub(crate) fn tcp(addr: SocketAddr) -> io::Result<TcpListener> {
+/// A listening socket (non-blocking) that each proxy worker registers with
+/// its own event loop.
+pub(crate) fn tcp(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
     with_fallback(addr, |addr| {
         let socket = socket(addr, Type::STREAM)?;
         socket.listen(1024)?;
-        TcpListener::from_std(socket.into())
+        Ok(socket.into())
     })
 }
 

@@ -6,6 +6,8 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use hyper::header::HeaderValue;
+use hyper::http::uri::Authority;
 use tokio::sync::{watch, Notify};
 
 use crate::histogram::{Histogram, Latencies};
@@ -99,6 +101,12 @@ impl Stats {
 /// every request routed to it.
 pub(crate) struct ReleaseState {
     pub(crate) release: Release,
+    /// Each upstream's `host:port` as an HTTP request target's authority,
+    /// made once rather than formatted and parsed for every request.
+    authorities: Vec<Option<Authority>>,
+    /// The release's id as the value of [`crate::RELEASE_HEADER`] (`None`
+    /// when the id is no valid header value).
+    pub(crate) header: Option<HeaderValue>,
     next: AtomicUsize,
     requests: AtomicU64,
     server_errors: AtomicU64,
@@ -115,12 +123,23 @@ pub(crate) struct ReleaseState {
     /// timeout passed). A generation rather than a flag, so that switching
     /// back to the release later does not close its new connections.
     cut: watch::Sender<u64>,
+    /// The generation `cut` holds, read by every request and connection as
+    /// it begins without taking the watch's lock.
+    generation: AtomicU64,
 }
 
 impl ReleaseState {
     pub(crate) fn new(release: Release) -> ReleaseState {
+        let authorities = release
+            .upstreams
+            .iter()
+            .map(|upstream| Authority::try_from(upstream.to_string()).ok())
+            .collect();
+        let header = HeaderValue::from_str(&release.id).ok();
         ReleaseState {
             release,
+            authorities,
+            header,
             next: AtomicUsize::new(0),
             requests: AtomicU64::new(0),
             server_errors: AtomicU64::new(0),
@@ -134,14 +153,25 @@ impl ReleaseState {
             held: AtomicU64::new(0),
             longest_hold_micros: AtomicU64::new(0),
             cut: watch::Sender::new(0),
+            generation: AtomicU64::new(0),
         }
     }
 
     /// The upstreams in the order to try them for one request: round robin.
     pub(crate) fn upstreams(&self) -> impl Iterator<Item = SocketAddr> + '_ {
+        self.targets().map(|(upstream, _)| upstream)
+    }
+
+    /// [`ReleaseState::upstreams`] with each one's authority for HTTP.
+    pub(crate) fn targets(
+        &self,
+    ) -> impl ExactSizeIterator<Item = (SocketAddr, Option<&Authority>)> + '_ {
         let upstreams = &self.release.upstreams;
         let start = self.next.fetch_add(1, Ordering::Relaxed);
-        (0..upstreams.len()).map(move |i| upstreams[(start + i) % upstreams.len()])
+        (0..upstreams.len()).map(move |i| {
+            let i = (start + i) % upstreams.len();
+            (upstreams[i], self.authorities[i].as_ref())
+        })
     }
 
     pub(crate) fn record(&self, status: u16, latency: Duration) {
@@ -169,7 +199,10 @@ impl ReleaseState {
 
     /// Closes every TCP connection open on the release.
     pub(crate) fn cut(&self) {
-        self.cut.send_modify(|generation| *generation += 1);
+        self.cut.send_modify(|generation| {
+            *generation += 1;
+            self.generation.store(*generation, Ordering::SeqCst);
+        });
     }
 
     pub(crate) fn in_flight(&self) -> u64 {
@@ -219,7 +252,7 @@ pub(crate) struct InFlight {
 
 impl InFlight {
     pub(crate) fn begin(state: Arc<ReleaseState>) -> InFlight {
-        let generation = *state.cut.borrow();
+        let generation = state.generation.load(Ordering::SeqCst);
         state.in_flight.fetch_add(1, Ordering::SeqCst);
         InFlight { state, generation }
     }

@@ -16,14 +16,10 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
+use crate::copy;
 use crate::release::ReleaseState;
 use crate::router::Router;
 use crate::Config;
-
-/// Bytes buffered each way per connection: on loopback 64 KiB moved bulk
-/// data at 590-700 MiB/s where tokio's default 8 KiB gave 410 (the
-/// `tcp_daemon` bench, 2 busy cores).
-const BUFFER: usize = 64 * 1024;
 
 pub(crate) async fn accept(
     listener: TcpListener,
@@ -65,19 +61,27 @@ async fn connection(
     mut stop: watch::Receiver<bool>,
 ) {
     let _ = client.set_nodelay(true);
-    let in_flight = tokio::select! {
-        held = router.hold(config.hold_timeout) => match held {
-            Ok(in_flight) => in_flight,
-            Err(waited) => {
-                tracing::debug!(?waited, "no release became live within the hold timeout; closing the connection");
+    // With a release live (nearly always) the connection is routed at once,
+    // without arming the hold's watches (the peek at the client costs a
+    // system call).
+    let routed = router.route();
+    let in_flight = if let Some(in_flight) = routed {
+        in_flight
+    } else {
+        tokio::select! {
+            held = router.hold(config.hold_timeout) => match held {
+                Ok(in_flight) => in_flight,
+                Err(waited) => {
+                    tracing::debug!(?waited, "no release became live within the hold timeout; closing the connection");
+                    return;
+                }
+            },
+            () = hung_up(&client) => {
+                tracing::debug!("the client closed its connection while it was held");
                 return;
             }
-        },
-        () = hung_up(&client) => {
-            tracing::debug!("the client closed its connection while it was held");
-            return;
+            _ = stop.changed() => return,
         }
-        _ = stop.changed() => return,
     };
     let state = Arc::clone(in_flight.state());
     state.record_connection();
@@ -92,8 +96,7 @@ async fn connection(
             state: Arc::clone(&state),
             activity: Arc::clone(&activity),
         };
-        let copied =
-            tokio::io::copy_bidirectional_with_sizes(&mut client, &mut upstream, BUFFER, BUFFER);
+        let copied = copy::bidirectional(&mut client, &mut upstream);
         tokio::select! {
             copied = copied => {
                 if let Err(err) = copied {

@@ -218,3 +218,39 @@ async fn no_request_fails_while_releases_switch_back_and_forth_under_load() {
         .sum();
     assert_eq!(total, 2000);
 }
+
+#[tokio::test]
+async fn forwards_the_target_and_end_to_end_headers_adding_the_client_address() {
+    let v1 = upstream("v1").await;
+    let proxy = proxy().await;
+    proxy.switch(Release::new("r1", [v1.addr])).expect("switch");
+    let request = hyper::Request::builder()
+        .uri(format!("http://{}/headers?q=1&r=two", proxy.local_addr()))
+        .header("connection", "keep-alive, x-hop")
+        .header("x-hop", "dropped: named in Connection")
+        .header("keep-alive", "timeout=5")
+        .header("x-kept", "yes")
+        .body(http_body_util::Full::new(bytes::Bytes::new()))
+        .expect("request");
+    let answer = client().request(request).await.expect("proxy answers");
+    assert_eq!(answer.status(), 200);
+    assert_eq!(
+        answer
+            .headers()
+            .get(windlass_proxy::RELEASE_HEADER)
+            .map(|v| v.as_bytes()),
+        Some(&b"r1"[..])
+    );
+    let body = http_body_util::BodyExt::collect(answer.into_body())
+        .await
+        .expect("body")
+        .to_bytes();
+    let seen = String::from_utf8_lossy(&body);
+    let lines: Vec<&str> = seen.lines().collect();
+    assert_eq!(lines[0], "target /headers?q=1&r=two");
+    assert!(lines.contains(&"x-forwarded-for: 127.0.0.1"), "{seen}");
+    assert!(lines.contains(&"x-kept: yes"), "{seen}");
+    for hop in ["x-hop", "keep-alive:", "connection:"] {
+        assert!(!seen.contains(hop), "{hop} was forwarded: {seen}");
+    }
+}

@@ -25,6 +25,9 @@
 //! when it answers 200: a Docker `HEALTHCHECK` for images with no shell.
 //! `windlass-testapp exit CODE` prints a line naming its version and exits
 //! with CODE: a stand-in for a deploy hook's command (a migration, say).
+//! `windlass-testapp ask SOCKET TEXT` sends TEXT on the unix socket SOCKET
+//! and prints what comes back: a client of a forwarded SSH agent's socket
+//! in a build (`RUN --mount=type=ssh`).
 
 mod config;
 mod lambda;
@@ -50,6 +53,7 @@ fn main() -> ExitCode {
     match std::env::args().nth(1).as_deref() {
         None | Some("serve") => run(config, started),
         Some("probe") => probe(&config),
+        Some("ask") => ask(),
         Some("exit") => {
             let code = std::env::args()
                 .nth(2)
@@ -63,6 +67,32 @@ fn main() -> ExitCode {
                 "testapp: unknown command {other:?}; expected `serve`, `probe` or `exit CODE`"
             );
             ExitCode::from(2)
+        }
+    }
+}
+
+/// `ask SOCKET TEXT`: TEXT to the unix socket, its answer to stdout.
+fn ask() -> ExitCode {
+    let mut args = std::env::args().skip(2);
+    let (Some(socket), Some(text)) = (args.next(), args.next()) else {
+        eprintln!("testapp ask: expected SOCKET TEXT");
+        return ExitCode::from(2);
+    };
+    let asked = std::os::unix::net::UnixStream::connect(&socket).and_then(|mut stream| {
+        stream.write_all(text.as_bytes())?;
+        stream.shutdown(std::net::Shutdown::Write)?;
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer)?;
+        Ok(answer)
+    });
+    match asked {
+        Ok(answer) => {
+            println!("{answer}");
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("testapp ask {socket}: {err}");
+            ExitCode::from(1)
         }
     }
 }

@@ -3,17 +3,26 @@
 //! `windlass.db`), and a link to the running agent and proxy daemon
 //! through their typed clients, found by their sockets in the state folder
 //! (looked for at each call: either may have restarted).
+//!
+//! An ECS service (`ecs/CLUSTER/SERVICE`) has no agent and no proxy: it is
+//! rolled back as `windlass rollback --target ecs` rolls it back, by this
+//! process on the state folder's runtime, calling AWS as the environment
+//! says (see `ecs.rs`).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use windlass_dashboard::services::{Agent, Deploys, ReleaseTraffic, Rollback};
 use windlass_deploy::agent::api::Client;
 use windlass_deploy::agent::contract::RollbackRequest;
 use windlass_deploy::agent::{database, socket_file};
-use windlass_store::releases::SqliteReleases;
+use windlass_deploy::backend::docker::Docker;
+use windlass_deploy::target::ecs::run::Ecs;
+use windlass_store::releases::{Releases, ServiceKey, SqliteReleases};
 use windlass_store::sqlite::{Durability, SqliteStore};
+use windlass_store::Store;
 
 /// The deploy side of state folder `dir`.
 pub fn deploys(dir: &Path) -> anyhow::Result<Deploys> {
@@ -33,12 +42,15 @@ pub fn deploys(dir: &Path) -> anyhow::Result<Deploys> {
         releases: Arc::new(releases),
         agent: Arc::new(AgentLink {
             dir: dir.to_path_buf(),
+            aws: windlass_aws::Config::from_env(),
         }),
     })
 }
 
 struct AgentLink {
     dir: PathBuf,
+    /// How an ECS service's rollback calls AWS.
+    aws: windlass_aws::Config,
 }
 
 impl AgentLink {
@@ -73,6 +85,15 @@ impl Agent for AgentLink {
     }
 
     async fn rollback(&self, what: &Rollback, by: &str) -> Result<String, String> {
+        if let Rollback::Service(service) = what {
+            if let Some(key) = service
+                .parse::<ServiceKey>()
+                .ok()
+                .filter(ServiceKey::is_ecs)
+            {
+                return self.roll_back_ecs(key).await;
+            }
+        }
         let (service, app) = match what {
             Rollback::Service(service) => (Some(service.clone()), None),
             Rollback::App(app) => (None, Some(app.clone())),
@@ -95,5 +116,152 @@ impl Agent for AgentLink {
             .map(|s| s.execution)
             .find(|e| !e.is_empty())
             .ok_or_else(|| format!("the agent started no rollback of {what}"))
+    }
+}
+
+impl AgentLink {
+    /// Rolls ECS service `key` back to its newest earlier release that went
+    /// live, as `windlass rollback --target ecs` does; answers with the
+    /// execution once it has started (the rollout goes on in this process,
+    /// and the page follows it as any execution).
+    async fn roll_back_ecs(&self, key: ServiceKey) -> Result<String, String> {
+        let db = database(&self.dir);
+        let store = SqliteStore::open(&db, Durability::Full)
+            .map_err(|e| format!("cannot open {}: {e}", db.display()))?;
+        let releases = Arc::new(
+            SqliteReleases::open(&db).map_err(|e| format!("cannot open {}: {e}", db.display()))?,
+        );
+        // The ECS target builds its images with the local engine; a
+        // rollback builds none but is the same target.
+        let docker = Docker::connect().await.map_err(|e| {
+            format!("the ECS target works with the local Docker engine, which did not answer: {e}")
+        })?;
+        let store: Arc<dyn Store> = Arc::new(store);
+        let ecs = Ecs::new(
+            Arc::new(docker),
+            windlass_aws::Client::new(self.aws.clone()),
+            releases.clone(),
+            store.clone(),
+        );
+        // A lock already held is another deploy's (the rollback refuses to
+        // start beside it); only a new holder is this rollback.
+        let before = releases
+            .lock_of(&key)
+            .map_err(|e| e.to_string())?
+            .map(|l| l.holder);
+        let asked = key.clone();
+        let mut rollout = tokio::spawn(async move { ecs.rollback(&asked, None).await });
+        // The rollback takes the service's deploy lock, in this process's
+        // name, for its execution, then starts it.
+        loop {
+            let lock = releases.lock_of(&key).map_err(|e| e.to_string())?;
+            let ours =
+                lock.filter(|l| l.pid == std::process::id() && Some(&l.holder) != before.as_ref());
+            let started = match ours {
+                Some(lock) => store
+                    .execution(&lock.holder)
+                    .map_err(|e| e.to_string())?
+                    .map(|_| lock),
+                None => None,
+            };
+            if let Some(lock) = started {
+                tracing::info!(service = %key, execution = %lock.holder, "ECS rollback started from the dashboard");
+                return Ok(lock.holder);
+            }
+            tokio::select! {
+                ended = &mut rollout => {
+                    return match ended {
+                        Ok(Ok(report)) => Ok(report.execution),
+                        Ok(Err(e)) => Err(e.to_string()),
+                        Err(e) => Err(format!("the rollback stopped: {e}")),
+                    };
+                }
+                () = tokio::time::sleep(Duration::from_millis(20)) => {}
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use windlass_deploy::target::ecs::plan::plan;
+    use windlass_store::releases::{Live, NewRelease, Outcome};
+
+    const COMPOSE: &str = "name: shop\nservices:\n  web:\n    image: 127.0.0.1:1/shop-web:1\n    x-windlass:\n      ecs: { cluster: windlass, launchType: EC2, networkMode: bridge }\n";
+
+    fn revision(n: u32) -> String {
+        format!("arn:aws:ecs:us-east-1:000000000000:task-definition/shop-web:{n}")
+    }
+
+    /// An ECS service rolled back from the page goes back to its previous
+    /// revision through the ECS target, in the server's process: no agent
+    /// runs (there is none for ECS), and none is asked for.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_ecs_service_rolls_back_without_an_agent() {
+        let dir = std::env::temp_dir().join(format!("dash-ecs-rollback-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("a state folder");
+        let db = database(&dir);
+        let store = SqliteStore::open(&db, Durability::Full).expect("store");
+        let releases = SqliteReleases::open(&db).expect("releases");
+        let project = windlass_deploy::compose::parse(COMPOSE, Path::new("/shop/compose.yaml"))
+            .expect("a Compose file");
+        let key = plan("web", &project.services["web"], "us-east-1")
+            .expect("an ECS plan")
+            .key;
+        assert!(key.is_ecs(), "{key}");
+        // r1 and r2 went live, r2 serves.
+        for n in 1..=2 {
+            let release = releases
+                .create(NewRelease {
+                    service: key.clone(),
+                    compose_file: "/shop/compose.yaml".into(),
+                    compose_text: COMPOSE.into(),
+                    by: "test".into(),
+                    created_millis: i64::from(n),
+                    fingerprint: None,
+                })
+                .expect("a release");
+            releases
+                .set_image(&key, &release.id, &revision(n), "")
+                .expect("its revision");
+            releases
+                .set_outcome(&key, &release.id, Outcome::Live, None, None)
+                .expect("live");
+            releases
+                .set_live(&Live {
+                    service: key.clone(),
+                    release: release.id,
+                    address: String::new(),
+                    upstreams: Vec::new(),
+                    ports: Vec::new(),
+                    since_millis: i64::from(n),
+                })
+                .expect("live pointer");
+        }
+        // AWS is nowhere here: the rollout's calls fail once it runs, but
+        // it has started, and that is what the page is told.
+        let mut aws = windlass_aws::Config::from_vars(&Default::default());
+        aws.endpoint_url = Some("http://127.0.0.1:1".into());
+        aws.region = Some("us-east-1".into());
+        let link = AgentLink {
+            dir: dir.clone(),
+            aws,
+        };
+        let execution = link
+            .rollback(&Rollback::Service(key.to_string()), "test@dashboard")
+            .await
+            .expect("the ECS rollback starts");
+        let record = store
+            .execution(&execution)
+            .expect("read")
+            .expect("the rollback's execution is in the state folder's store");
+        assert!(
+            record.input.contains(&revision(1)),
+            "the rollback goes to r1's revision: {}",
+            record.input
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -49,8 +49,9 @@ pub struct Args {
     #[arg(long)]
     force: bool,
     /// `ecs`: deploy to Amazon ECS (images in ECR) by a definition of AWS
-    /// service integrations only; `docker` (the default) to the local engine.
-    /// `x-windlass.target: ecs` on a service does the same.
+    /// service integrations only; `swarm`: to the Docker Swarm whose manager
+    /// `DOCKER_HOST` names; `docker` (the default) to the local engine.
+    /// `x-windlass.target: ecs` (or `swarm`) on a service does the same.
     #[arg(long, value_name = "TARGET", value_enum)]
     target: Option<Target>,
     #[command(flatten)]
@@ -90,6 +91,17 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             force: args.force,
         };
         return super::ecs::deploy(&pinned, &args.services, &args.state, options);
+    }
+    if super::swarm::chosen(args.target, &pinned, &args.services) {
+        let request = DeployRequest {
+            compose_file: pinned.file.display().to_string(),
+            compose_text: pinned.text,
+            services: args.services.clone(),
+            by: who(),
+            definition: None,
+            force: args.force,
+        };
+        return super::swarm::deploy(request, &args.state, args.dry_run, args.json);
     }
     let definition = match &args.definition {
         Some(path) => Some(

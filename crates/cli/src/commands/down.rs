@@ -20,6 +20,10 @@ pub struct Args {
     /// A JSON object on stdout.
     #[arg(long)]
     json: bool,
+    /// `swarm`: take the app down on the Docker Swarm whose manager
+    /// `DOCKER_HOST` names (its services, entry routes and networks).
+    #[arg(long, value_name = "TARGET", value_enum)]
+    target: Option<windlass_deploy::compose::Target>,
     #[command(flatten)]
     state: StateArgs,
 }
@@ -29,12 +33,16 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         Ok(pinned) => pinned,
         Err(code) => return Ok(code),
     };
+    let swarm = super::swarm::chosen(args.target, &pinned, &args.services);
     let request = DownRequest {
         compose_file: pinned.file.display().to_string(),
         compose_text: pinned.text,
         services: args.services.clone(),
         volumes: args.volumes,
     };
+    if swarm {
+        return super::swarm::down(request, &args.state, args.json);
+    }
     let tokio = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -48,10 +56,18 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             println!("{}", serde_json::to_string(&report)?);
         } else {
             eprintln!(
-                "took down {}: {} container(s) removed; networks removed: {}; volumes removed: {}",
+                "took down {}: {} container(s) removed; networks removed: {}{}; volumes removed: {}",
                 report.services.join(", "),
                 report.containers,
                 list(&report.networks),
+                if report.networks_in_use.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        " (kept, still in use by other containers: {})",
+                        report.networks_in_use.join(", ")
+                    )
+                },
                 if args.volumes {
                     list(&report.volumes)
                 } else {

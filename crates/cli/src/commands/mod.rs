@@ -17,5 +17,6 @@ pub mod rollback;
 pub mod run;
 pub mod server;
 pub mod status;
+pub mod swarm;
 pub mod validate;
 pub mod which;

@@ -31,9 +31,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     if let Err(e) = owner::raise_open_files() {
         eprintln!("windlass: cannot raise the open files limit to its hard limit: {e}");
     }
-    let tokio = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let tokio = daemon::runtime()?;
     tokio.block_on(async move {
         owner::private_dir(&args.state.dir())?;
         let daemon = daemon::Daemon::start(daemon::Config {

@@ -40,7 +40,8 @@ pub struct Args {
     #[arg(long)]
     json: bool,
     /// `ecs`: SERVICE is an ECS service (its Compose name or
-    /// `ecs/CLUSTER/SERVICE`), put back on RELEASE's task definition revision.
+    /// `ecs/CLUSTER/SERVICE`), put back on RELEASE's task definition revision;
+    /// `swarm`: the app (or SERVICE) on the Docker Swarm `DOCKER_HOST` names.
     #[arg(long, value_name = "TARGET", value_enum)]
     target: Option<Target>,
     #[command(flatten)]
@@ -79,36 +80,17 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     {
         return super::ecs::rollback(service, args.release.as_deref(), &args.state);
     }
+    if args.target == Some(Target::Swarm) {
+        let request = request_of(&args)?;
+        return super::swarm::rollback(request, &args.state, args.json);
+    }
     let tokio = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     tokio.block_on(async move {
         let asked = Instant::now();
         let client = running(&args.state)?;
-        let which = AppArgs {
-            app: args.app.clone(),
-            files: args.file.iter().cloned().collect(),
-        };
-        let named = which.named()?;
-        let here = if named.is_none() { AppArgs::here() } else { None };
-        let request = match &args.service {
-            // A bare name prefers the folder's app if it has the service.
-            Some(_) => RollbackRequest {
-                service: args.service.clone(),
-                app: named,
-                here,
-                release: args.release.clone(),
-                by: who(),
-            },
-            // The whole app: the one named, else the folder's.
-            None => RollbackRequest {
-                service: None,
-                app: named.or(here),
-                here: None,
-                release: args.release.clone().or_else(|| args.to.clone()),
-                by: who(),
-            },
-        };
+        let request = request_of(&args)?;
         let started = match client.rollback(&request).await {
             Ok(started) => started,
             Err(e) => return refused(e),
@@ -179,4 +161,37 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         }
         Ok(if ok { exit::OK } else { exit::FAILED })
     })
+}
+
+/// What the command asks the agent: which service or app, to which release.
+fn request_of(args: &Args) -> anyhow::Result<RollbackRequest> {
+    let which = AppArgs {
+        app: args.app.clone(),
+        files: args.file.iter().cloned().collect(),
+    };
+    let named = which.named()?;
+    let here = if named.is_none() {
+        AppArgs::here()
+    } else {
+        None
+    };
+    let request = match &args.service {
+        // A bare name prefers the folder's app if it has the service.
+        Some(_) => RollbackRequest {
+            service: args.service.clone(),
+            app: named,
+            here,
+            release: args.release.clone(),
+            by: who(),
+        },
+        // The whole app: the one named, else the folder's.
+        None => RollbackRequest {
+            service: None,
+            app: named.or(here),
+            here: None,
+            release: args.release.clone().or_else(|| args.to.clone()),
+            by: who(),
+        },
+    };
+    Ok(request)
 }

@@ -34,6 +34,7 @@ from botocore.config import Config
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.common.exceptions import StaleElementReferenceException
+from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -222,7 +223,13 @@ def execution(url, key, secret, shots):
         wait(driver, 15, lambda d: "running" in statuses(d).values(), "a state coloured running")
         seen_running = [k for k, v in statuses(driver).items() if v == "running"]
         print("running while watched:", seen_running)
+        # The panel follows the state it shows while the execution runs: the
+        # Task's retry and its output appear without another click.
+        driver.find_element(By.CSS_SELECTOR, 'g.node[data-id="/States/Charge"] rect').click()
+        wait(driver, 10, lambda d: d.find_elements(By.ID, "detail-retries"), "the task's panel")
         wait(driver, 30, lambda d: d.find_element(By.ID, "graph").get_attribute("data-final"), "the end")
+        wait(driver, 10, lambda d: d.find_element(By.ID, "detail-retries").text == "1"
+             and d.find_element(By.ID, "detail-output").text.strip(), "the task's panel kept up to date")
         final = driver.find_element(By.ID, "graph").get_attribute("data-final")
         assert final == "SUCCEEDED", final
         got = statuses(driver)
@@ -250,6 +257,27 @@ def execution(url, key, secret, shots):
         assert json.loads(driver.find_element(By.ID, "detail-output").text)["charge"] == {"status": 200}
         history = driver.find_element(By.ID, "history").text
         assert "ExecutionSucceeded" in history and "ParallelStateFailed" in history, history[:400]
+        # A Task's events name its state in the State column.
+        scheduled = [row.find_elements(By.TAG_NAME, "td")[2].text
+                     for row in driver.find_elements(By.CSS_SELECTOR, "#history tbody tr")
+                     if row.find_elements(By.TAG_NAME, "td")[1].text == "TaskScheduled"]
+        assert scheduled and all(name == "Charge" for name in scheduled), scheduled
+        # One iteration of the Map: its item, and its states as they ran in it.
+        # A click on the Map's header (its middle holds its inner states).
+        box = driver.find_element(By.CSS_SELECTOR, 'g.node[data-id="/States/Each"] rect')
+        ActionChains(driver).move_to_element_with_offset(box, 0, 10 - box.size["height"] // 2).click().perform()
+        picker = wait(driver, 10, lambda d: d.find_element(By.ID, "iteration-pick"), "the iteration picker")
+        options = [o.text for o in picker.find_elements(By.TAG_NAME, "option")]
+        assert options[0] == "All 3 iterations" and options[2].startswith("#1 · succeeded · 2"), options
+        driver.execute_script(
+            "const s = document.getElementById('iteration-pick'); s.value = s.options[2].value;"
+            "s.dispatchEvent(new Event('change'));")
+        wait(driver, 10, lambda d: d.find_element(By.ID, "iteration-input").text.strip() == "2", "the item")
+        assert json.loads(driver.find_element(By.ID, "iteration-output").text) == {"value": 2}
+        driver.find_element(By.CSS_SELECTOR, 'g.node[data-id="/States/Each/ItemProcessor/States/Shape"] rect').click()
+        wait(driver, 10, lambda d: d.find_elements(By.ID, "detail-scope"), "the state within the iteration")
+        wait(driver, 10, lambda d: d.find_element(By.ID, "detail-input").text.strip() == "2", "the iteration's input")
+        assert json.loads(driver.find_element(By.ID, "detail-output").text) == {"value": 2}
         driver.find_element(By.CSS_SELECTOR, 'g.node[data-id="/States/Prepare"] rect').click()
         wait(driver, 10, lambda d: d.find_element(By.ID, "detail-output").text.strip(), "the state's output")
         os.makedirs(shots, exist_ok=True)
@@ -370,9 +398,11 @@ def app_rollback(url, key, secret, app, web, web_port, api, api_port, shots):
                 By.CSS_SELECTOR, f"section.service[data-service='{service}'] tr.live[data-release='r1']"), service + " r1 live")
         rolled = driver.find_element(By.CSS_SELECTOR, f"section.app[data-app='{app}'] tr[data-app-release='a2']").text
         assert "rolled-back" in rolled, rolled
-        # Nothing is earlier than a1: the app's button is off.
+        # Nothing is earlier than a1: the app's button is off, and says why.
         button = driver.find_element(By.ID, "rollback-app-" + app)
         assert not button.is_enabled() and button.text == "Roll back app", button.text
+        why = button.get_attribute("title")
+        assert "nothing to roll back to" in why, why
         for service, t in traffic.items():
             print(f"{service}: failed requests during the app rollback: {len(t.errors)}")
             assert not t.errors, (service, t.errors[:5])
@@ -398,6 +428,15 @@ def rollback(url, key, secret, service, port, from_release, shots):
         wait(driver, 15, lambda d: d.find_elements(
             By.CSS_SELECTOR, f"section.service[data-service='{service}'] tr.live[data-release='r1']"), "r1 live")
         wait(driver, 15, lambda d: charted(d, 4), "charts after the rollback")
+        # The charts carry their numbers: the latest value and the axes' units.
+        labels = driver.execute_script(
+            "return [...document.querySelectorAll('svg.chart text')].map((t) => t.textContent)")
+        for unit in ["req/s", "5xx/s", "ms", "now"]:
+            assert unit in labels, (unit, labels[:12])
+        assert any(l.startswith("Requests: ") and l.endswith(" req/s") for l in labels), labels[:12]
+        # No release's detail makes the page wider than the window.
+        wide = driver.execute_script("return [document.documentElement.scrollWidth, window.innerWidth]")
+        assert wide[0] <= wide[1], wide
         rolled = driver.find_element(
             By.CSS_SELECTOR, f"section.service[data-service='{service}'] tr[data-release='{from_release}']").text
         assert "rolled-back" in rolled, rolled

@@ -54,6 +54,23 @@ pub const STANDINS: &[Standin] = &[
         context: "db",
         args: &[("PORT", "5432"), ("DATA", "/var/lib/postgresql/data")],
     },
+    // awesome-compose/flask-redis: its web service's image as the test's
+    // override names it (the file builds it from a Dockerfile whose
+    // `# syntax=` frontend cannot be fetched here).
+    Standin {
+        image: "flask-redis-web:local",
+        context: "web",
+        args: &[
+            ("NAME", "flask-redis"),
+            ("PORT", "8000"),
+            ("DB", "redis:6379"),
+        ],
+    },
+    Standin {
+        image: "redislabs/redismod",
+        context: "db",
+        args: &[("PORT", "6379"), ("DATA", "/data")],
+    },
 ];
 
 fn copy(from: &Path, to: &Path) {

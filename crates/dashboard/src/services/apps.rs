@@ -19,6 +19,8 @@ pub struct AppView {
     pub live: Option<String>,
     /// The app release a rollback of the app goes back to.
     pub warm: Option<String>,
+    /// Why the page's rollback button is off, when it is (its tooltip).
+    pub rollback_off: Option<String>,
     pub releases: Vec<AppReleaseView>,
 }
 
@@ -47,6 +49,7 @@ pub(super) fn apps(releases: &dyn Releases) -> Result<Vec<AppView>, Error> {
             app,
             live: state.live,
             warm: state.rollback_target,
+            rollback_off: None,
             releases: list.into_iter().map(view).collect(),
         });
     }

@@ -104,8 +104,17 @@ pub struct ServiceView {
     pub app: String,
     pub name: String,
     pub live: Option<String>,
-    /// The release a rollback goes back to: the newest earlier one that went live.
+    /// The release a rollback goes back to: the newest earlier one that
+    /// went live (and, for a local service, is not pruned).
+    pub rollback_to: Option<String>,
+    /// `rollback_to` when it still runs beside the live one, so a rollback
+    /// is a flip of the proxy: a local (Docker) release the retire step
+    /// kept. An ECS service keeps no old revision running.
     pub warm: Option<String>,
+    /// `docker` or `ecs`: where the service runs.
+    pub target: &'static str,
+    /// Why the page's rollback button is off, when it is (its tooltip).
+    pub rollback_off: Option<String>,
     pub address: Option<String>,
     pub releases: Vec<ReleaseView>,
 }
@@ -128,6 +137,10 @@ pub struct ReleaseView {
     pub pruned: bool,
     pub traffic: Vec<Sample>,
 }
+
+/// Why every rollback button is off on a server that does not allow them.
+const ROLLBACK_OFF: &str =
+    "rollback from the dashboard is off: start windlass server with --dashboard-rollback";
 
 fn now_millis() -> i64 {
     std::time::SystemTime::now()
@@ -173,14 +186,37 @@ pub async fn services(State(d): State<Arc<Dashboard>>) -> Result<Json<ServicesVi
         })
         .await
         .map_err(|e| Error::Internal(e.to_string()))??;
-    let services = listed
+    let mut services: Vec<ServiceView> = listed
         .into_iter()
         .map(|(service, live, rows)| service_view(&d.traffic, service, live, rows))
         .collect();
+    let mut apps = apps;
+    let off = |to: &Option<String>, what: String| match (d.config.allow_rollback, to) {
+        (false, _) => Some(ROLLBACK_OFF.to_owned()),
+        (true, None) => Some(format!("{what}: nothing to roll back to")),
+        (true, Some(_)) => None,
+    };
+    for s in &mut services {
+        let what = match &s.live {
+            Some(live) => format!("no release of {} before {live} went live", s.service),
+            None => format!("{} has no live release", s.service),
+        };
+        s.rollback_off = off(&s.rollback_to, what);
+    }
+    for a in &mut apps {
+        let what = match &a.live {
+            Some(live) => format!("no app release of {} before {live} went live", a.app),
+            None => format!("app {} has no live release", a.app),
+        };
+        a.rollback_off = off(&a.warm, what);
+    }
+    // Only local services have a proxy whose counters the agent gives: an
+    // install of ECS services alone has none to miss.
+    let local = services.iter().any(|s| s.target == "docker");
     Ok(Json(ServicesView {
         enabled: true,
         rollback_allowed: d.config.allow_rollback,
-        agent_problem: d.traffic.problem(),
+        agent_problem: d.traffic.problem().filter(|_| local),
         services,
         apps,
     }))
@@ -194,12 +230,14 @@ fn service_view(
 ) -> ServiceView {
     let service = key.to_string();
     let live_id = live.as_ref().map(|l| l.release.clone());
+    let ecs = key.is_ecs();
     // The store's rule, the agent's: the release a rollback goes to.
     let listed: Vec<Release> = rows.iter().map(|(r, _)| r.clone()).collect();
-    let warm = live_id
+    let rollback_to = live_id
         .as_deref()
         .and_then(|live| rollback_target(&listed, live))
         .map(|r| r.id.clone());
+    let warm = rollback_to.clone().filter(|_| !ecs);
     let releases = rows
         .into_iter()
         .map(|(r, time_to_live)| ReleaseView {
@@ -221,7 +259,10 @@ fn service_view(
         // Every published port's address and protocol.
         address: live.as_ref().and_then(|l| l.listening()),
         live: live_id,
+        rollback_to,
         warm,
+        target: if ecs { "ecs" } else { "docker" },
+        rollback_off: None,
         service,
         app: key.app().to_owned(),
         name: key.service().to_owned(),

@@ -29,9 +29,7 @@ pub async fn rollback(
         ))
     })?;
     if !d.config.allow_rollback {
-        return Err(Error::Forbidden(
-            "rollback from the dashboard is off: start windlass server with --dashboard-rollback to allow it".into(),
-        ));
+        return Err(Error::Forbidden(super::ROLLBACK_OFF.to_owned()));
     }
     let deploys = d.sources.deploys.as_ref().ok_or_else(|| {
         Error::NotFound(

@@ -2,6 +2,7 @@
 //! (`workflow::app`): one app release naming each service's release, every
 //! service it changes locked for the execution, one traffic switch.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -117,6 +118,7 @@ impl Agent {
                 previous,
                 mode: Mode::Deploy,
                 requested_millis: Some(now),
+                joins: BTreeMap::new(),
             });
         }
         // The app's other services keep the release they run.
@@ -131,6 +133,11 @@ impl Agent {
                     changed: false,
                 });
             }
+        }
+        // A service made with another's container joins the release of it
+        // that this app release runs.
+        for one in &mut refs {
+            one.joins = joins(&project.services[&one.service], &members);
         }
         let app_release = self.releases.create_app(NewAppRelease {
             app: app.clone(),
@@ -232,8 +239,10 @@ impl Agent {
                 previous: live,
                 mode: Mode::Rollback,
                 requested_millis: Some(requested),
+                joins: BTreeMap::new(),
             });
         }
+        let waves = self.rollback_waves(&mut refs, &target.services)?;
         if refs.is_empty() {
             return Err(Error::AlreadyThere {
                 app: app.clone(),
@@ -263,7 +272,7 @@ impl Agent {
             app: app.clone(),
             release: target.id.clone(),
             services: refs.clone(),
-            waves: vec![refs.clone()],
+            waves,
             leaving: Some(current),
         };
         if let Err(e) = self
@@ -278,6 +287,39 @@ impl Agent {
         crate::timing::mark(&timing, "commit");
         self.finish_app_later(&app, &target.id, &arn, &refs, input.leaving.clone());
         Ok(started_list(&app, &target.id, &arn, &refs))
+    }
+
+    /// The waves of an app rollback: one, unless a service is made with
+    /// another's container (`network_mode: service:NAME`, ...) that is
+    /// rolled back too, which then starts first. Sets each service's
+    /// `joins` to the releases of `members`, the app release it goes to.
+    fn rollback_waves(
+        &self,
+        refs: &mut [ReleaseRef],
+        members: &[Member],
+    ) -> Result<Vec<Vec<ReleaseRef>>, Error> {
+        let mut order = Vec::new();
+        for one in refs.iter_mut() {
+            let key = one.key().map_err(|f| Error::Definition(f.cause))?;
+            let Some(record) = self.releases.get(&key, &one.release)? else {
+                order.push((one.service.clone(), Vec::new()));
+                continue;
+            };
+            let file = Path::new(&record.compose_file);
+            let uses = match crate::target::parsed::project(&record.compose_text, file) {
+                Ok(project) => project.services.get(&one.service).map(|spec| {
+                    one.joins = joins(spec, members);
+                    spec.uses_containers_of()
+                        .into_iter()
+                        .map(str::to_owned)
+                        .collect::<Vec<_>>()
+                }),
+                Err(_) => None,
+            };
+            order.push((one.service.clone(), uses.unwrap_or_default()));
+        }
+        let waves = app::waves(&order).map_err(Error::Definition)?;
+        Ok(in_waves(refs, &waves))
     }
 
     /// How long an app rollback took, from the request to the last of its
@@ -436,6 +478,19 @@ impl Agent {
 /// whatever the condition says (`service_started` is met by a healthy one
 /// too), and a job (`service_completed_successfully`) is healthy once it
 /// exited 0.
+/// The release in `members` (an app release) of each service whose
+/// container `service`'s is made with.
+fn joins(service: &Service, members: &[Member]) -> BTreeMap<String, String> {
+    service
+        .uses_containers_of()
+        .into_iter()
+        .filter_map(|other| {
+            let member = members.iter().find(|m| m.service == other)?;
+            Some((other.to_owned(), member.release.clone()))
+        })
+        .collect()
+}
+
 pub(super) fn dependencies(service: &Service) -> Vec<String> {
     service.depends_on.keys().cloned().collect()
 }
@@ -520,6 +575,41 @@ pub(super) async fn changed(
         match unchanged_release(releases, backend, request, project, &key).await? {
             Some(release) => unchanged.push((service.clone(), release)),
             None => changed.push(service.clone()),
+        }
+    }
+    // A service that restarts with a changed one (`depends_on` with
+    // `restart: true`, which a shared namespace or a link implies) is
+    // deployed again with it, as Compose recreates it: its container holds
+    // the old one's namespace or link. So is one not asked for that runs.
+    let mut others = Vec::new();
+    for other in project.services.keys().filter(|s| !services.contains(s)) {
+        if releases
+            .live(&ServiceKey::new(app, other.as_str())?)?
+            .is_some()
+        {
+            others.push(other.clone());
+        }
+    }
+    let restarts = |name: &str, changed: &[String]| {
+        project.services[name]
+            .restarts_with()
+            .iter()
+            .any(|other| changed.iter().any(|c| c == other))
+    };
+    loop {
+        let before = changed.len();
+        let (again, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut unchanged)
+            .into_iter()
+            .partition(|(name, _)| restarts(name, &changed));
+        unchanged = kept;
+        changed.extend(again.into_iter().map(|(name, _)| name));
+        let (again, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut others)
+            .into_iter()
+            .partition(|name| restarts(name, &changed));
+        others = kept;
+        changed.extend(again);
+        if changed.len() == before {
+            break;
         }
     }
     Ok((changed, unchanged))

@@ -117,6 +117,10 @@ pub struct DownReport {
     pub services: Vec<String>,
     pub containers: usize,
     pub networks: Vec<String>,
+    /// Networks of the app kept because other containers still use them
+    /// (another app's, on a network both name alike), as Compose keeps them.
+    #[serde(default)]
+    pub networks_in_use: Vec<String>,
     pub volumes: Vec<String>,
 }
 

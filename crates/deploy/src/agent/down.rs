@@ -91,14 +91,24 @@ impl Agent {
                 .iter()
                 .any(|s| crate::plan::volumes(s).iter().any(|k| &k.name == v))
         });
-        for network in &networks {
-            self.backend
-                .remove_network(network)
-                .await
-                .map_err(|e| Error::Down {
-                    service: format!("network {network}"),
-                    cause: e.to_string(),
-                })?;
+        let mut removed = Vec::new();
+        let mut in_use = Vec::new();
+        for network in networks {
+            match self.backend.remove_network(&network).await {
+                Ok(()) => removed.push(network),
+                // As Docker Compose leaves it ("Resource is still in use"):
+                // another app's containers are on a network of this name.
+                Err(crate::backend::Error::InUse { .. }) => {
+                    tracing::warn!(%network, "network still in use by other containers: kept");
+                    in_use.push(network);
+                }
+                Err(e) => {
+                    return Err(Error::Down {
+                        service: format!("network {network}"),
+                        cause: e.to_string(),
+                    })
+                }
+            }
         }
         for volume in &volumes {
             self.backend
@@ -112,7 +122,8 @@ impl Agent {
         Ok(DownReport {
             services,
             containers,
-            networks: networks.into_iter().collect(),
+            networks: removed,
+            networks_in_use: in_use,
             volumes: volumes.into_iter().collect(),
         })
     }

@@ -30,6 +30,7 @@ use windlass_store::Store;
 use crate::backend::Backend;
 use crate::compose;
 use crate::target::docker::DockerTarget;
+use crate::target::swarm::SwarmTarget;
 use crate::target::Mode;
 use crate::workflow::{
     self, Deployer, Proxies, ReleaseRef, DEPLOY_DEFINITION, ROLLBACK_DEFINITION,
@@ -152,6 +153,21 @@ impl Agent {
             )
             .with_notes(notes.clone()),
         );
+        Agent::with_target(store, releases, backend, target, proxies, notes)
+    }
+
+    /// An agent whose releases run on `target` (the Swarm target, say);
+    /// `backend` is the engine its plans and `down` read (the Swarm's
+    /// manager), `proxies` those it reports (none on a Swarm).
+    pub fn with_target(
+        store: Arc<dyn Store>,
+        releases: Arc<dyn Releases>,
+        backend: Arc<dyn Backend>,
+        target: Arc<dyn crate::target::Target>,
+        proxies: Proxies,
+        notes: Notes,
+    ) -> Agent {
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let deployer = Deployer::new(Arc::clone(&target), Arc::clone(&releases));
         let mut invokers = Invokers::new();
         invokers.register(workflow::RESOURCE_PREFIX, Arc::new(deployer.clone()));
@@ -195,19 +211,7 @@ impl Agent {
     /// The folder is made 0700 and the database 0600: pinned texts can hold
     /// secrets.
     pub async fn open(dir: &Path, proxies: Proxies) -> Result<Agent, String> {
-        windlass_proxy::owner::private_dir(dir).map_err(|e| e.to_string())?;
-        let db = database(dir);
-        for file in [
-            db.clone(),
-            sqlite_side_file(&db, "-wal"),
-            sqlite_side_file(&db, "-shm"),
-        ] {
-            if file == db || file.exists() {
-                windlass_proxy::owner::private_file(&file).map_err(|e| e.to_string())?;
-            }
-        }
-        let store = SqliteStore::open(&db, Durability::Full).map_err(|e| e.to_string())?;
-        let releases = SqliteReleases::open(&db).map_err(|e| e.to_string())?;
+        let (store, releases) = open_stores(dir)?;
         let docker = crate::backend::docker::Docker::connect()
             .await
             .map_err(|e| e.to_string())?
@@ -227,6 +231,33 @@ impl Agent {
                 ..workflow::Config::default()
             },
             proxies,
+        ))
+    }
+
+    /// The deploys of state folder `dir` on the Docker Swarm whose manager
+    /// `DOCKER_HOST` names (see `target::swarm`), run in this process: the
+    /// traffic is the Swarm's (its entry point), so nothing local outlives
+    /// the command. The store is the state folder's, so `releases` shows
+    /// Swarm releases beside the others.
+    pub async fn open_swarm(dir: &Path) -> Result<Agent, String> {
+        let (store, releases) = open_stores(dir)?;
+        let client = SwarmTarget::connect()
+            .await
+            .map_err(|e| format!("the Swarm manager (DOCKER_HOST): {e}"))?;
+        let releases: Arc<dyn Releases> = Arc::new(releases);
+        let target = SwarmTarget::new(
+            client.clone(),
+            Arc::clone(&releases),
+            Arc::new(SystemClock),
+            crate::target::swarm::Config::default(),
+        );
+        Ok(Agent::with_target(
+            Arc::new(store),
+            releases,
+            Arc::new(crate::backend::docker::Docker::from_client(client)),
+            Arc::new(target),
+            Proxies::local(),
+            Notes::default(),
         ))
     }
 
@@ -406,6 +437,7 @@ impl Agent {
             previous: previous.clone(),
             mode: Mode::Deploy,
             requested_millis: Some(now),
+            joins: Default::default(),
         };
         self.start(
             DEPLOY_MACHINE,
@@ -518,6 +550,7 @@ impl Agent {
             previous: Some(live.release.clone()),
             mode: Mode::Rollback,
             requested_millis: Some(requested),
+            joins: Default::default(),
         };
         // The warm look runs while the lock and the first commit are
         // written; the step takes it.
@@ -739,6 +772,25 @@ fn services_asked(
 /// Whether a store's execution status says it still runs.
 fn running(status: &str) -> bool {
     status.parse::<Status>().is_ok_and(|s| s == Status::Running)
+}
+
+/// The state folder's store and releases (`windlass.db`), the folder made
+/// 0700 and the database 0600: pinned texts can hold secrets.
+fn open_stores(dir: &Path) -> Result<(SqliteStore, SqliteReleases), String> {
+    windlass_proxy::owner::private_dir(dir).map_err(|e| e.to_string())?;
+    let db = database(dir);
+    for file in [
+        db.clone(),
+        sqlite_side_file(&db, "-wal"),
+        sqlite_side_file(&db, "-shm"),
+    ] {
+        if file == db || file.exists() {
+            windlass_proxy::owner::private_file(&file).map_err(|e| e.to_string())?;
+        }
+    }
+    let store = SqliteStore::open(&db, Durability::Full).map_err(|e| e.to_string())?;
+    let releases = SqliteReleases::open(&db).map_err(|e| e.to_string())?;
+    Ok((store, releases))
 }
 
 /// The database file of a state folder.

@@ -100,6 +100,19 @@ impl Docker {
         })
     }
 
+    /// The engine `client` speaks to (a Swarm manager, say), at the API
+    /// version it was given.
+    pub fn from_client(client: bollard::Docker) -> Docker {
+        Docker {
+            client,
+            secrets_dir: std::env::temp_dir().join("windlass").join("secrets"),
+            networks: Default::default(),
+            view: None,
+            endpoint: endpoint::Endpoint::from_env(),
+            builder: Default::default(),
+        }
+    }
+
     /// Keeps a live view of windlass's containers (those labelled
     /// `windlass.service`) from the engine's event stream, so that
     /// [`Backend::glance_containers`] reads memory while the stream is
@@ -541,6 +554,12 @@ impl Backend for Docker {
         match self.client.remove_network(name).await {
             Ok(()) => Ok(()),
             Err(err) if status_of(&err) == Some(404) => Ok(()),
+            // "has active endpoints": containers still use it.
+            Err(err) if status_of(&err) == Some(403) => Err(Error::InUse {
+                what: "network",
+                name: name.to_owned(),
+                message: err.to_string(),
+            }),
             Err(err) => Err(engine("remove network", name)(err)),
         }
     }
@@ -738,6 +757,15 @@ impl Backend for Docker {
             })
     }
 
+    async fn network_exists(&self, name: &str) -> Result<bool, Error> {
+        match self.client.inspect_network(name, None).await {
+            Ok(_) => Ok(true),
+            Err(err) if status_of(&err) == Some(404) => Ok(false),
+            Err(err) if err.to_string().contains("ambiguous") => Ok(true),
+            Err(err) => Err(engine("inspect network", name)(err)),
+        }
+    }
+
     async fn ensure_network(
         &self,
         name: &str,
@@ -757,6 +785,10 @@ impl Backend for Docker {
         match self.client.inspect_network(name, None).await {
             Ok(_) => return Ok(()),
             Err(err) if status_of(&err) == Some(404) => {}
+            // Two networks of the name: made at once by two processes.
+            Err(err) if err.to_string().contains("ambiguous") => {
+                return self.settle_duplicates(name).await;
+            }
             Err(err) => return Err(engine("inspect network", name)(err)),
         }
         let request = NetworkCreateRequest {
@@ -772,10 +804,47 @@ impl Backend for Docker {
             ..Default::default()
         };
         match self.client.create_network(request).await {
-            Ok(_) => Ok(()),
-            Err(err) if status_of(&err) == Some(409) => Ok(()), // created meanwhile
-            Err(err) => Err(engine("create network", name)(err)),
+            Ok(_) => {}
+            Err(err) if status_of(&err) == Some(409) => {} // created meanwhile
+            Err(err) => return Err(engine("create network", name)(err)),
         }
+        // An engine before API 1.44 creates a second network of a name
+        // another process created meanwhile (a network two apps name
+        // alike, deployed at once), after which the name is ambiguous
+        // and every call by it fails.
+        self.settle_duplicates(name).await
+    }
+}
+
+impl Docker {
+    /// Keeps one network of `name`, the first made (every process picks
+    /// the same), and removes the others, which no container uses yet
+    /// (a process attaches containers only once it has settled).
+    async fn settle_duplicates(&self, name: &str) -> Result<(), Error> {
+        let filters = std::collections::HashMap::from([("name".to_owned(), vec![name.to_owned()])]);
+        let options = bollard::query_parameters::ListNetworksOptionsBuilder::default()
+            .filters(&filters)
+            .build();
+        let mut found: Vec<(String, String)> = self
+            .client
+            .list_networks(Some(options))
+            .await
+            .map_err(engine("list networks", name))?
+            .into_iter()
+            // The filter matches a part of the name.
+            .filter(|n| n.name.as_deref() == Some(name))
+            .map(|n| (n.created.unwrap_or_default(), n.id.unwrap_or_default()))
+            .collect();
+        found.sort();
+        for (_, id) in found.iter().skip(1) {
+            tracing::info!(network = name, %id, "removing a second network of the name");
+            match self.client.remove_network(id).await {
+                Ok(()) => {}
+                Err(err) if status_of(&err) == Some(404) => {}
+                Err(err) => return Err(engine("remove duplicate network", name)(err)),
+            }
+        }
+        Ok(())
     }
 }
 

@@ -88,6 +88,14 @@ pub enum Error {
     Volume { name: String, message: String },
     #[error("container {container} cannot run here: {message}")]
     Unsupported { container: String, message: String },
+    /// Removing it failed because containers still use it (another app's,
+    /// on a network two apps name alike).
+    #[error("{what} {name} is still in use: {message}")]
+    InUse {
+        what: &'static str,
+        name: String,
+        message: String,
+    },
 }
 
 /// How to build an image from a context folder.
@@ -103,6 +111,9 @@ pub struct BuildSpec {
     /// Secrets a `RUN --mount=type=secret,id=ID` reads, by id; served to
     /// BuildKit over a session, never written into the image.
     pub secrets: BTreeMap<String, FileContent>,
+    /// SSH agents a `RUN --mount=type=ssh,id=ID` reaches, by id: the
+    /// agent's socket, forwarded over the session.
+    pub ssh: BTreeMap<String, PathBuf>,
 }
 
 /// Credentials for a registry.
@@ -488,6 +499,11 @@ pub trait Backend: Send + Sync {
     /// Removes a network no container uses any more; one that does not
     /// exist is not an error.
     async fn remove_network(&self, name: &str) -> Result<(), Error>;
+    /// Whether a network of this name exists (an external one must).
+    async fn network_exists(&self, name: &str) -> Result<bool, Error> {
+        let _ = name;
+        Ok(true)
+    }
     /// Creates a bridge network unless it exists.
     async fn ensure_network(
         &self,

@@ -82,6 +82,7 @@ pub(crate) fn check(
         }
     };
     let project_name = project_name(options, &project_dir, &env, written_name.as_deref(), report);
+    let extensions = extensions(&top, &[super::PINNED_ENVIRONMENT]);
     let networks: IndexMap<String, Network> =
         section(&mut top, "networks", fields::NETWORK_REFUSED, report);
     let volumes: IndexMap<String, Volume> = section(&mut top, "volumes", &[], report);
@@ -125,6 +126,18 @@ pub(crate) fn check(
         if build.context.is_relative() {
             build.context = absolute(&project_dir, &build.context, None);
         }
+        // An SSH agent's socket: relative to the project folder, else the
+        // deploying command's `$SSH_AUTH_SOCK` (pinned with the text).
+        for agent in &mut build.ssh {
+            agent.socket = match agent.socket.take() {
+                Some(path) => Some(super::paths::absolute(
+                    &project_dir,
+                    &path,
+                    env.get("HOME").map(String::as_str),
+                )),
+                None => env.get(SSH_AUTH_SOCK).map(PathBuf::from),
+            };
+        }
     }
     // `platform: ${DOCKER_PLATFORM:-}` left empty means no platform, as
     // Compose reads it.
@@ -153,6 +166,7 @@ pub(crate) fn check(
         secrets,
         configs,
         left_out: left_out.keys().cloned().collect(),
+        extensions,
     };
     rules::check_project(&mut project, &left_out, &env, options.files, report);
     (!report.has_errors()).then_some(project)
@@ -215,9 +229,45 @@ fn active_profiles(options: &Options, env: &BTreeMap<String, String>) -> Vec<Str
     active
 }
 
+/// The variable that names the deploying user's SSH agent.
+pub(crate) const SSH_AUTH_SOCK: &str = "SSH_AUTH_SOCK";
+
+/// The `x-` keys of a mapping but those of `skip`, their values as JSON.
+fn extensions(fields: &Mapping, skip: &[&str]) -> super::Extensions {
+    fields
+        .iter()
+        .map(|(k, v)| (key_text(k), v))
+        .filter(|(k, _)| k.starts_with("x-") && !skip.contains(&k.as_str()))
+        .filter_map(|(k, v)| Some((k, serde_json::to_value(v).ok()?)))
+        .collect()
+}
+
+/// What keeps a top-level entry's `x-` keys.
+pub(super) trait Extended {
+    fn extensions_mut(&mut self) -> &mut super::Extensions;
+}
+
+impl Extended for Network {
+    fn extensions_mut(&mut self) -> &mut super::Extensions {
+        &mut self.extensions
+    }
+}
+
+impl Extended for Volume {
+    fn extensions_mut(&mut self) -> &mut super::Extensions {
+        &mut self.extensions
+    }
+}
+
+impl Extended for FileSource {
+    fn extensions_mut(&mut self) -> &mut super::Extensions {
+        &mut self.extensions
+    }
+}
+
 /// A top-level section of named entries (`networks`, `volumes`, ...); an
 /// entry written as nothing takes the defaults.
-fn section<T: DeserializeOwned + Default>(
+fn section<T: DeserializeOwned + Default + Extended>(
     top: &mut Mapping,
     name: &str,
     refused: &[(&str, &'static str)],
@@ -241,16 +291,19 @@ fn section<T: DeserializeOwned + Default>(
     for (key, mut value) in entries {
         let key = key_text(&key);
         let at = FieldPath::of(&[name, &key]);
+        let mut kept = super::Extensions::new();
         if let Value::Mapping(fields) = &mut value {
             legacy_external(fields, &at, report);
             strip_refused(fields, refused, &at, report);
+            kept = extensions(fields, &[]);
             fields.retain(|k, _| !key_text(k).starts_with("x-"));
         }
         let entry = match value {
             Value::Null => Some(T::default()),
             value => typed::<T>(&value, &at, report),
         };
-        if let Some(entry) = entry {
+        if let Some(mut entry) = entry {
+            *entry.extensions_mut() = kept;
             out.insert(key, entry);
         }
     }
@@ -329,6 +382,7 @@ fn service(
             return None;
         }
     };
+    let kept = extensions(&fields, &[]);
     for key in fields.keys().map(key_text).collect::<Vec<_>>() {
         if fields::SERVICE.contains(&key.as_str()) {
             continue;
@@ -391,6 +445,7 @@ fn service(
         }
     }
     let mut service = typed::<Service>(&Value::Mapping(fields), &at, report)?;
+    service.extensions = kept;
     read_env_files(&mut service, &at, env, report);
     read_label_files(&mut service, &at, env, report);
     Some(service)

@@ -99,7 +99,6 @@ pub const SERVICE: &[&str] = &[
 ];
 
 const WINDOWS: &str = "it is a Windows engine's setting (a Linux engine refuses it): use `cpus` or `deploy.resources.limits.cpus`";
-const SESSION: &str = "windlass's BuildKit session serves the build's secrets, not SSH forwarding: fetch private sources before the build (or pass a token in `build.secrets`), or build the image yourself and name it in `image`";
 
 /// Service fields windlass refuses, with why and what to use instead.
 pub const SERVICE_REFUSED: &[(&str, &str)] = &[
@@ -123,7 +122,6 @@ pub const NESTED_REFUSED: &[(&str, &str, &str)] = &[
     ("deploy", "placement", "windlass deploys to one engine: there is nowhere else to place a replica"),
     ("deploy", "endpoint_mode", "windlass's proxy is the service's one address: remove `endpoint_mode`"),
     ("deploy", "labels", "put the labels on the containers with the service's `labels`"),
-    ("build", "ssh", SESSION),
     ("build", "additional_contexts", "the engine's build API takes one context, and named contexts would need BuildKit's file sync over the session, which windlass does not serve: copy what the build needs into the context"),
     ("build", "dockerfile_inline", "write the Dockerfile into the build context and name it with `dockerfile`"),
     ("build", "platforms", "windlass builds for the engine's own platform only"),

@@ -11,8 +11,8 @@ use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
-use super::mounts::{FileContent, MountKind};
-use super::Project;
+use super::mounts::{FileContent, MountKind, Volume};
+use super::{Network, Project};
 
 impl Project {
     /// `sha256:...` of service `name`, `None` when there is no such service.
@@ -20,17 +20,28 @@ impl Project {
         let service = self.services.get(name)?;
         let mut hash = Sha256::new();
         // Debug output is deterministic for these types (ordered maps); a
-        // windlass whose types print differently only redeploys once.
-        hash.update(format!("{service:?}"));
+        // windlass whose types print differently only redeploys once. The
+        // `x-` extensions start nothing (`x-windlass` is read into
+        // `windlass`), so they are left out.
+        let mut read = service.clone();
+        read.extensions.clear();
+        hash.update(format!("{read:?}"));
         for network in service.networks.0.keys() {
             hash.update(format!(
                 "network {network}: {:?}",
-                self.networks.get(network)
+                self.networks.get(network).map(|n| Network {
+                    extensions: Default::default(),
+                    ..n.clone()
+                })
             ));
         }
         for volume in &service.volumes {
             if let (MountKind::Volume, Some(source)) = (volume.kind, &volume.source) {
-                hash.update(format!("volume {source}: {:?}", self.volumes.get(source)));
+                let volume = self.volumes.get(source).map(|v| Volume {
+                    extensions: Default::default(),
+                    ..v.clone()
+                });
+                hash.update(format!("volume {source}: {volume:?}"));
             }
         }
         for file in service.secrets.iter().chain(&service.configs) {

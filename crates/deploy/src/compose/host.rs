@@ -208,6 +208,19 @@ pub struct Link {
     /// The name the target has in this container; the target's own when
     /// not given.
     pub alias: String,
+    /// Whether the alias was written (`NAME:ALIAS`), so the link prints as
+    /// it was read.
+    pub aliased: bool,
+}
+
+impl fmt::Display for Link {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.aliased {
+            write!(f, "{}:{}", self.target, self.alias)
+        } else {
+            f.write_str(&self.target)
+        }
+    }
 }
 
 visitor!(LinkVisitor -> Link, "NAME or NAME:ALIAS", {
@@ -216,7 +229,7 @@ visitor!(LinkVisitor -> Link, "NAME or NAME:ALIAS", {
         if target.is_empty() || alias.is_empty() || alias.contains(':') {
             return Err(E::custom(format!("invalid link {text:?}: expected NAME or NAME:ALIAS")));
         }
-        Ok(Link { target: target.to_owned(), alias: alias.to_owned() })
+        Ok(Link { target: target.to_owned(), alias: alias.to_owned(), aliased: text.contains(':') })
     }
 });
 

@@ -53,7 +53,7 @@ pub use host::{CgroupNamespace, Link, NetworkMode, VolumesFrom, VolumesSource};
 pub use locate::{locate, FieldPath, Segment};
 pub use model::{
     Build, Deploy, FailureAction, Healthcheck, Ipam, IpamPool, Network, Order, Service,
-    ServiceNetwork, ServiceNetworks, UpdateConfig,
+    ServiceNetwork, ServiceNetworks, SshAgent, UpdateConfig,
 };
 pub use mounts::{FileContent, FileRef, FileSource, MountKind, ServiceVolume, Volume};
 pub use pull_policy::PullPolicy;
@@ -88,7 +88,18 @@ pub struct Project {
     pub configs: IndexMap<String, FileSource>,
     /// Services left out because none of their profiles is active.
     pub left_out: Vec<String>,
+    /// The top-level `x-` extensions, as read (interpolated).
+    pub extensions: Extensions,
 }
+
+/// A mapping's `x-` keys and their values, which Compose keeps and prints
+/// (`docker compose config`) and gives no meaning. Sorted, as Go prints a
+/// map.
+pub type Extensions = BTreeMap<String, serde_json::Value>;
+
+/// The key under which a pinned text keeps the deploying user's
+/// environment: windlass's own, not the user's extension.
+pub(crate) use pinned::ENVIRONMENT as PINNED_ENVIRONMENT;
 
 /// The key of the network Compose puts every service on that lists none;
 /// it need not be declared.

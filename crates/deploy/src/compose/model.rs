@@ -201,6 +201,10 @@ pub struct Service {
     pub volumes_from: Vec<VolumesFrom>,
     #[serde(rename = "x-windlass", default)]
     pub windlass: Windlass,
+    /// Every `x-` key of the service as written, `x-windlass` included, for
+    /// `windlass config`; no effect on a deploy.
+    #[serde(skip)]
+    pub extensions: super::Extensions,
     /// Another service waits for this one to exit 0 (`depends_on` with
     /// `condition: service_completed_successfully`): a one-shot job, such as
     /// a migration. Its release is healthy once its containers exited 0; it
@@ -234,6 +238,50 @@ pub struct Build {
     /// read, by id (`target`, else the secret's name); their content once
     /// loaded.
     pub secrets: Vec<FileRef>,
+    /// SSH agents a `RUN --mount=type=ssh,id=ID` reaches, forwarded over
+    /// the build's BuildKit session.
+    pub ssh: Vec<SshAgent>,
+}
+
+/// One of `build.ssh`: `default` (or an id alone) is the agent of
+/// `$SSH_AUTH_SOCK`, `ID=PATH` the agent listening on the socket PATH.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SshAgent {
+    pub id: String,
+    /// The agent's socket: as written (absolute once loaded), else
+    /// `$SSH_AUTH_SOCK` of the deploying command; `None` when neither.
+    pub socket: Option<PathBuf>,
+    /// Whether the path was written (else it is `$SSH_AUTH_SOCK`).
+    pub written: bool,
+}
+
+visitor!(SshVisitor -> Vec<SshAgent>, "a list of `default` or ID=PATH, or a map of ID to PATH", {
+    fn visit_seq<A: de::SeqAccess<'de>>(self, seq: A) -> Result<Vec<SshAgent>, A::Error> {
+        let entries = Vec::<String>::deserialize(de::value::SeqAccessDeserializer::new(seq))?;
+        Ok(entries.iter().map(|entry| match entry.split_once('=') {
+            Some((id, path)) => SshAgent::at(id, path),
+            None => SshAgent::at(entry, ""),
+        }).collect())
+    }
+    fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<Vec<SshAgent>, A::Error> {
+        let entries = IndexMap::<String, Option<String>>::deserialize(de::value::MapAccessDeserializer::new(map))?;
+        Ok(entries.iter().map(|(id, path)| SshAgent::at(id, path.as_deref().unwrap_or(""))).collect())
+    }
+});
+
+impl SshAgent {
+    fn at(id: &str, path: &str) -> SshAgent {
+        let path = path.trim();
+        SshAgent {
+            id: id.trim().to_owned(),
+            socket: (!path.is_empty()).then(|| PathBuf::from(path)),
+            written: !path.is_empty(),
+        }
+    }
+}
+
+fn ssh_agents<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<SshAgent>, D::Error> {
+    d.deserialize_any(SshVisitor)
 }
 
 #[derive(Deserialize)]
@@ -255,9 +303,11 @@ struct LongBuild {
     shm_size: Option<u64>,
     #[serde(default, deserialize_with = "mounts::file_refs")]
     secrets: Vec<FileRef>,
+    #[serde(default, deserialize_with = "ssh_agents")]
+    ssh: Vec<SshAgent>,
 }
 
-visitor!(BuildVisitor -> Build, "a context path, or a map with context, dockerfile, args, target, labels, cache_from, cache_to, network, shm_size, secrets", {
+visitor!(BuildVisitor -> Build, "a context path, or a map with context, dockerfile, args, target, labels, cache_from, cache_to, network, shm_size, secrets, ssh", {
     fn visit_str<E: de::Error>(self, context: &str) -> Result<Build, E> {
         Ok(Build { context: PathBuf::from(context), ..Build::default() })
     }
@@ -274,6 +324,7 @@ visitor!(BuildVisitor -> Build, "a context path, or a map with context, dockerfi
             network: long.network,
             shm_size: long.shm_size,
             secrets: long.secrets,
+            ssh: long.ssh,
         })
     }
 });
@@ -427,6 +478,8 @@ pub struct Network {
     pub driver_opts: BTreeMap<String, String>,
     /// Address pools; the engine's defaults when absent.
     pub ipam: Option<Ipam>,
+    #[serde(skip)]
+    pub extensions: super::Extensions,
 }
 
 /// `networks.*.ipam`: how the network's addresses are given out.

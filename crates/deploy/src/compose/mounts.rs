@@ -264,6 +264,8 @@ pub struct Volume {
     pub name: Option<String>,
     #[serde(default, deserialize_with = "values::key_values")]
     pub labels: BTreeMap<String, Option<String>>,
+    #[serde(skip)]
+    pub extensions: super::Extensions,
 }
 
 /// A secret or config declared at the top level: exactly one source.
@@ -280,4 +282,6 @@ pub struct FileSource {
     #[serde(default)]
     pub external: bool,
     pub name: Option<String>,
+    #[serde(skip)]
+    pub extensions: super::Extensions,
 }

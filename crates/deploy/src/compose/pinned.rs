@@ -22,7 +22,7 @@ use super::{Project, Service};
 
 /// The top-level key of the variables a pinned text's secrets and configs
 /// are read from.
-const ENVIRONMENT: &str = "x-windlass-environment";
+pub(crate) const ENVIRONMENT: &str = "x-windlass-environment";
 
 /// The pinned text of `value` (the merged, interpolated tree the project was
 /// checked from, with the variables `env` it was interpolated with).
@@ -110,15 +110,24 @@ fn key_values(values: &BTreeMap<String, Option<String>>, env: &BTreeMap<String, 
 /// The variables the project's secrets and configs are read from, with
 /// their values.
 fn sourced_variables(project: &Project, env: &BTreeMap<String, String>) -> Mapping {
+    // A build's `ssh: [default]` is the deploying user's agent.
+    let agent = project
+        .services
+        .values()
+        .filter_map(|s| s.build.as_ref())
+        .flat_map(|b| &b.ssh)
+        .any(|a| !a.written)
+        .then(|| super::check::SSH_AUTH_SOCK.to_owned());
     project
         .secrets
         .values()
         .chain(project.configs.values())
-        .filter_map(|source| source.environment.as_ref())
+        .filter_map(|source| source.environment.clone())
+        .chain(agent)
         .filter_map(|name| {
             Some((
                 Value::String(name.clone()),
-                Value::String(env.get(name)?.clone()),
+                Value::String(env.get(&name)?.clone()),
             ))
         })
         .collect()
@@ -215,7 +224,7 @@ mod tests {
         std::fs::write(dir.join("web.env"), "FROM_FILE=yes\n").expect("env file");
         std::fs::write(
             dir.join("compose.yaml"),
-            "services:\n  web:\n    image: web\n    env_file: [./web.env]\n    environment: [TOKEN, ABSENT]\n    build: {context: ./app, args: [VERSION]}\n    secrets: [api_key]\nsecrets:\n  api_key:\n    environment: API_KEY\n",
+            "services:\n  web:\n    image: web\n    env_file: [./web.env]\n    environment: [TOKEN, ABSENT]\n    build: {context: ./app, args: [VERSION], ssh: [default]}\n    secrets: [api_key]\nsecrets:\n  api_key:\n    environment: API_KEY\n",
         )
         .expect("compose");
         let options = Options {
@@ -223,6 +232,10 @@ mod tests {
                 ("TOKEN".to_owned(), "t0ken".to_owned()),
                 ("API_KEY".to_owned(), "k3y$".to_owned()),
                 ("VERSION".to_owned(), "7".to_owned()),
+                (
+                    "SSH_AUTH_SOCK".to_owned(),
+                    "/run/user/agent.sock".to_owned(),
+                ),
             ]),
             files: FileChecks::Skip,
             ..Options::default()
@@ -239,6 +252,11 @@ mod tests {
         assert_eq!(web.environment.get("ABSENT"), Some(&None));
         let build = web.build.as_ref().expect("build");
         assert_eq!(build.args.get("VERSION"), Some(&Some("7".into())));
+        // `ssh: [default]` is the deploying user's agent, not the reader's.
+        assert_eq!(
+            build.ssh[0].socket.as_deref(),
+            Some(std::path::Path::new("/run/user/agent.sock"))
+        );
         assert_eq!(
             web.secrets[0].content,
             Some(FileContent::Text("k3y$".into()))

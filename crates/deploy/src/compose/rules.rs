@@ -185,11 +185,12 @@ fn mark_jobs(project: &mut Project, report: &mut Report) {
         if !job.ports.is_empty() {
             report.error(&at.key("ports"), format!("service `{name}` runs to completion (another service depends on it with condition service_completed_successfully), so it serves no traffic: remove its ports, or depend on it with service_started or service_healthy"));
         }
+        let restart = job.restart_policy();
         if matches!(
-            job.restart,
+            restart,
             Some(super::runtime::Restart::Always | super::runtime::Restart::UnlessStopped)
         ) {
-            report.error(&at.key("restart"), format!("service `{name}` must run to completion (another service depends on it with condition service_completed_successfully), but restart {} starts it again whenever it ends: use restart \"no\" or on-failure", if job.restart == Some(super::runtime::Restart::Always) { "always" } else { "unless-stopped" }));
+            report.error(&at.key("restart"), format!("service `{name}` must run to completion (another service depends on it with condition service_completed_successfully), but restart {} starts it again whenever it ends: use restart \"no\" or on-failure", if restart == Some(super::runtime::Restart::Always) { "always" } else { "unless-stopped" }));
         }
     }
 }
@@ -233,9 +234,32 @@ fn check_build(service: &Service, at: &FieldPath, report: &mut Report) {
     }
     for (i, cache) in build.cache_to.iter().enumerate() {
         if !crate::plan::inline_cache(cache) {
-            report.error(&at.key("cache_to").index(i), format!("cache {cache:?} cannot be written: windlass writes the cache into the image it builds (`type=inline`), which `cache_from` then reads; exporting it elsewhere needs buildx's control API, which windlass does not use"));
+            report.error(&at.key("cache_to").index(i), format!("cache {cache:?} cannot be written: the engine's own BuildKit, which the Engine API's build drives, exports a build's cache only into the image it builds (`type=inline`, which `cache_from` then reads); a registry, local or GitHub cache export needs a BuildKit builder of its own (buildx's docker-container driver): write `type=inline`"));
         }
     }
+    for (i, agent) in build.ssh.iter().enumerate() {
+        let here = at.key("ssh").index(i);
+        match &agent.socket {
+            None => report.error(&here, format!("`{}` forwards the SSH agent of $SSH_AUTH_SOCK, which is not set here: start one (`eval $(ssh-agent)`, `ssh-add`), or write {}=PATH of an agent's socket", agent.id, agent.id)),
+            // A socket that is gone by now (a release read again later)
+            // is the build's to report, if it builds again.
+            Some(path) => match std::fs::metadata(path) {
+                Ok(meta) if !is_socket(&meta) => report.error(&here, format!("{} is not an SSH agent's socket: windlass forwards an agent, not a key file; load the key into your agent (`ssh-add {}`) and write `{}` (the agent of $SSH_AUTH_SOCK)", path.display(), path.display(), agent.id)),
+                _ => {}
+            },
+        }
+    }
+}
+
+#[cfg(unix)]
+fn is_socket(meta: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    meta.file_type().is_socket()
+}
+
+#[cfg(not(unix))]
+fn is_socket(_: &std::fs::Metadata) -> bool {
+    false
 }
 
 fn check_service(

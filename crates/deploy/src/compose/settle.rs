@@ -1,12 +1,16 @@
 //! Compose's fields that say one thing twice, settled as Compose settles
-//! them for a plain engine (`scale` and `deploy.replicas`, `restart` and
-//! `deploy.restart_policy`, `mem_limit` and `deploy.resources.limits`),
+//! them for a plain engine (`scale` and `deploy.replicas`; `restart` and
+//! `deploy.restart_policy`, `mem_limit` and `deploy.resources.limits` by
+//! `Service::restart_policy` and `Service::limits`, the fields kept as
+//! written for `windlass config`),
 //! and what a `network_mode` asks of the rest of the service: another
 //! service's namespace is a dependency, and the settings Docker refuses
 //! in a borrowed namespace are refused here first.
 
 use super::diagnostic::Report;
 use super::locate::FieldPath;
+use super::resources::{Limits, RestartPolicy};
+use super::runtime::Restart;
 use super::{NetworkMode, Service, VolumesSource};
 
 /// Settles every service's overlapping fields and checks its network mode
@@ -21,24 +25,6 @@ pub(crate) fn settle(name: &str, service: &mut Service, names: &[String], report
                 format!("scale {scale} and deploy.replicas {replicas} disagree: give one of them"),
             ),
             Some(_) => {}
-        }
-    }
-    if service.restart.is_none() {
-        service.restart = service
-            .deploy
-            .restart_policy
-            .as_ref()
-            .map(|policy| policy.restart());
-    }
-    // `deploy.resources` wins over the service's own fields, as in Compose.
-    if let Some(resources) = service.deploy.resources.clone() {
-        if let Some(limits) = resources.limits {
-            service.mem_limit = limits.memory.or(service.mem_limit);
-            service.cpus = limits.cpus.or(service.cpus);
-            service.pids_limit = limits.pids.or(service.pids_limit);
-        }
-        if let Some(reservations) = resources.reservations {
-            service.mem_reservation = reservations.memory.or(service.mem_reservation);
         }
     }
     if let Some(isolation) = service.isolation.as_deref().filter(|i| *i != "default") {
@@ -65,13 +51,36 @@ pub(crate) fn settle(name: &str, service: &mut Service, names: &[String], report
         } else if !names.contains(&link.target) {
             report.error(&here, format!("service `{}` is not defined: the services are {}; link a container made outside the file under `external_links`", link.target, names.join(", ")));
         } else {
-            service.depends_on.entry(link.target.clone()).or_default();
-            report.warning(&here, format!("a link names the container of `{}` that is live when this service starts: after `{}` is deployed again, deploy this service again too, or put both on a network under `networks`, where the name follows the live release", link.target, link.target));
+            // A link names the target's container: a new release of the
+            // target deploys this service again (Compose recreates it).
+            restarts_with(service, &link.target);
+        }
+    }
+    for (field, mode) in [("ipc", service.ipc.clone()), ("pid", service.pid.clone())] {
+        let Some(other) = mode.as_deref().and_then(|m| m.strip_prefix("service:")) else {
+            continue;
+        };
+        if other == name {
+            report.error(
+                &at.key(field),
+                format!("a service cannot share its own {field} namespace"),
+            );
+        } else if !names.iter().any(|n| n == other) {
+            report.error(&at.key(field), format!("service `{other}` is not defined: the services are {}; write container:NAME for a container made outside the file", names.join(", ")));
+        } else {
+            restarts_with(service, other);
         }
     }
     if let Some(mode) = service.network_mode.clone() {
         network_mode(name, service, &mode, names, &at, report);
     }
+}
+
+/// `other`'s container is part of this service's (its namespace, a link):
+/// it starts first, as Compose orders it (`Service::restarts_with` then
+/// deploys this service again with `other`).
+fn restarts_with(service: &mut Service, other: &str) {
+    service.depends_on.entry(other.to_owned()).or_default();
 }
 
 fn network_mode(
@@ -98,8 +107,9 @@ fn network_mode(
                 ),
             );
         } else {
-            // Its namespace must exist first, as Compose orders it.
-            service.depends_on.entry(other.clone()).or_default();
+            // Its namespace must exist first, as Compose orders it, and a
+            // new release of it takes this service along.
+            restarts_with(service, other);
         }
     }
     if !mode.is_bridge() && (service.windlass.address.is_some() || service.windlass.port.is_some())
@@ -132,6 +142,94 @@ fn network_mode(
 }
 
 impl Service {
+    /// The services whose new release deploys this one again: those of
+    /// `depends_on` with `restart: true`, and those whose namespace it
+    /// shares (`network_mode`, `ipc`, `pid` of `service:NAME`) or links
+    /// to, whose container its own is made with (Compose recreates it when
+    /// that container is recreated).
+    pub fn restarts_with(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = self
+            .depends_on
+            .iter()
+            .filter(|(_, d)| d.restart)
+            .map(|(name, _)| name.as_str())
+            .collect();
+        if let Some(NetworkMode::Service(other)) = &self.network_mode {
+            names.push(other);
+        }
+        for mode in [&self.ipc, &self.pid].into_iter().flatten() {
+            if let Some(other) = mode.strip_prefix("service:") {
+                names.push(other);
+            }
+        }
+        names.extend(self.links.iter().map(|l| l.target.as_str()));
+        names.sort_unstable();
+        names.dedup();
+        names
+    }
+
+    /// The other services whose running container this one's is made
+    /// with (`network_mode`, `ipc` and `pid` of `service:NAME`, `links`,
+    /// `volumes_from`).
+    pub fn uses_containers_of(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = Vec::new();
+        if let Some(NetworkMode::Service(other)) = &self.network_mode {
+            names.push(other);
+        }
+        for mode in [&self.ipc, &self.pid].into_iter().flatten() {
+            if let Some(other) = mode.strip_prefix("service:") {
+                names.push(other);
+            }
+        }
+        names.extend(self.links.iter().map(|l| l.target.as_str()));
+        names.extend(self.volumes_from.iter().filter_map(|v| match &v.source {
+            VolumesSource::Service(other) => Some(other.as_str()),
+            VolumesSource::Container(_) => None,
+        }));
+        names.sort_unstable();
+        names.dedup();
+        names
+    }
+
+    /// The container's restart policy: `restart`, else
+    /// `deploy.restart_policy` as Compose maps it for a plain engine.
+    pub fn restart_policy(&self) -> Option<Restart> {
+        self.restart.or_else(|| {
+            self.deploy
+                .restart_policy
+                .as_ref()
+                .map(RestartPolicy::restart)
+        })
+    }
+
+    /// The container's limits: `deploy.resources.limits` wins over
+    /// `mem_limit`, `cpus` and `pids_limit`, as in Compose. The fields keep
+    /// what was written, which `windlass config` prints.
+    pub fn limits(&self) -> Limits {
+        let written = self
+            .deploy
+            .resources
+            .as_ref()
+            .and_then(|r| r.limits.clone())
+            .unwrap_or_default();
+        Limits {
+            cpus: written.cpus.or(self.cpus),
+            memory: written.memory.or(self.mem_limit),
+            pids: written.pids.or(self.pids_limit),
+        }
+    }
+
+    /// The container's soft memory limit: `deploy.resources.reservations`
+    /// over `mem_reservation`.
+    pub fn memory_reservation(&self) -> Option<u64> {
+        self.deploy
+            .resources
+            .as_ref()
+            .and_then(|r| r.reservations.as_ref())
+            .and_then(|r| r.memory)
+            .or(self.mem_reservation)
+    }
+
     /// The names of the host settings the service sets (devices, kernel
     /// resource controls, namespaces), for a target that has no such
     /// settings to refuse them.
@@ -156,7 +254,7 @@ impl Service {
             ("runtime", self.runtime.is_some()),
             ("oom_score_adj", self.oom_score_adj.is_some()),
             ("oom_kill_disable", self.oom_kill_disable),
-            ("mem_reservation", self.mem_reservation.is_some()),
+            ("mem_reservation", self.memory_reservation().is_some()),
             ("memswap_limit", self.memswap_limit.is_some()),
             ("mem_swappiness", self.mem_swappiness.is_some()),
             ("cpu_shares", self.cpu_shares.is_some()),

@@ -167,7 +167,14 @@ fn describe(service: &Service, directory: &Path) -> String {
         let deps: Vec<String> = service
             .depends_on
             .iter()
-            .map(|(n, d)| format!("{n} ({})", d.condition))
+            .map(|(n, d)| {
+                let again = if service.restarts_with().contains(&n.as_str()) {
+                    ", deployed again with it"
+                } else {
+                    ""
+                };
+                format!("{n} ({}{again})", d.condition)
+            })
             .collect();
         parts.push(format!("after {}", deps.join(", ")));
     }

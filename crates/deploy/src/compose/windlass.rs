@@ -66,15 +66,19 @@ pub enum Target {
     Docker,
     /// Amazon ECS (images in ECR), by a definition of AWS integrations only.
     Ecs,
+    /// The Docker Swarm whose manager `DOCKER_HOST` names, behind windlass's
+    /// entry point on the Swarm (`target::swarm`).
+    Swarm,
 }
 
 impl Target {
-    pub const ALL: &[Target] = &[Target::Docker, Target::Ecs];
+    pub const ALL: &[Target] = &[Target::Docker, Target::Ecs, Target::Swarm];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Target::Docker => "docker",
             Target::Ecs => "ecs",
+            Target::Swarm => "swarm",
         }
     }
 }

@@ -22,7 +22,7 @@ pub(super) fn host_settings(service: &Service) -> HostSettings {
         list.iter().map(|t| (t.path.clone(), t.rate)).collect()
     };
     HostSettings {
-        memory_reservation: service.mem_reservation,
+        memory_reservation: service.memory_reservation(),
         memory_swap: service.memswap_limit,
         memory_swappiness: service.mem_swappiness,
         oom_kill_disable: service.oom_kill_disable,

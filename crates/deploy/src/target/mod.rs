@@ -12,9 +12,10 @@
 
 pub mod docker;
 pub mod ecs;
-mod parsed;
+pub(crate) mod parsed;
+pub mod swarm;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -54,6 +55,13 @@ pub struct ReleaseContext {
     /// key of an external network), so two apps' networks of one key are
     /// two networks.
     pub networks: BTreeMap<String, String>,
+    /// The engine's names of the networks among them declared `external`:
+    /// made outside the app, never created by it.
+    pub external_networks: BTreeSet<String>,
+    /// The release of each service whose container this one's is made
+    /// with, as the execution's input names it (see `ReleaseRef::joins`);
+    /// empty when loaded outside an execution.
+    pub joins: BTreeMap<String, String>,
     /// The release that was live when the execution started.
     pub previous: Option<String>,
     pub mode: Mode,
@@ -85,7 +93,7 @@ impl ReleaseContext {
         let spec = project.services.get(service).cloned().ok_or_else(|| {
             failures::input(format!("{} has no service {service}", record.compose_file))
         })?;
-        let networks = spec
+        let networks: BTreeMap<String, String> = spec
             .joined_networks()
             .into_iter()
             .map(|(key, _)| {
@@ -93,8 +101,15 @@ impl ReleaseContext {
                 (key, name)
             })
             .collect();
+        let external_networks = networks
+            .iter()
+            .filter(|(key, _)| project.network_is_external(key))
+            .map(|(_, name)| name.clone())
+            .collect();
         Ok(ReleaseContext {
             networks,
+            external_networks,
+            joins: BTreeMap::new(),
             key: key.clone(),
             service: service.to_owned(),
             project: project.project.clone(),

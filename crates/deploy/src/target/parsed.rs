@@ -20,7 +20,7 @@ static PARSED: LazyLock<Mutex<Memo>> = LazyLock::new(Mutex::default);
 /// The project of a release's pinned text, or why it does not read. The
 /// text was checked whole when the deploy was asked for; its build context
 /// and secret files are not checked again (they may have changed since).
-pub(super) fn project(text: &str, file: &Path) -> Result<Arc<Project>, String> {
+pub(crate) fn project(text: &str, file: &Path) -> Result<Arc<Project>, String> {
     let key = (file.display().to_string(), text.to_owned());
     if let Some(parsed) = lock().get(&key) {
         return parsed.clone();

@@ -2,6 +2,8 @@
 //! app's service, as the agent started the execution. A step loads that release
 //! once ([`ReleaseRef::load`]) and hands it to the target.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use windlass_asl::Failure;
 use windlass_store::releases::{Releases, ServiceKey};
@@ -28,6 +30,12 @@ pub struct ReleaseRef {
     /// When the deploy or rollback was asked for.
     #[serde(default)]
     pub requested_millis: Option<i64>,
+    /// The release of each other service of the app whose container this
+    /// one's is made with (`network_mode: service:NAME`, `links`, ...): the
+    /// one the app release runs, so that a dependent joins its target's new
+    /// release, not the one leaving.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub joins: BTreeMap<String, String>,
 }
 
 impl ReleaseRef {
@@ -43,13 +51,15 @@ impl ReleaseRef {
     /// The release from the store, its service parsed from its pinned
     /// Compose text.
     pub fn load(&self, releases: &dyn Releases) -> Result<ReleaseContext, Failure> {
-        ReleaseContext::load(
+        let mut context = ReleaseContext::load(
             releases,
             &self.key()?,
             &self.release,
             self.previous.clone(),
             self.mode,
             self.requested_millis,
-        )
+        )?;
+        context.joins = self.joins.clone();
+        Ok(context)
     }
 }

@@ -7,6 +7,7 @@
 pub mod ecs;
 #[path = "../../../aws/tests/support/fakecloud.rs"]
 pub mod fakecloud;
+pub mod swarm;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;

@@ -32,6 +32,16 @@ pub use client::Client;
 
 pub use services::Services;
 
+/// The tokio runtime `windlass proxy` runs on: its control API, state file
+/// and UDP proxies. HTTP and TCP traffic is carried by the proxy's own
+/// workers (one single-thread runtime per core, `workers.rs`), whichever
+/// runtime binds the proxy.
+pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+}
+
 /// The control socket in the state directory.
 pub const CONTROL_SOCKET: &str = "proxy.sock";
 /// Where daemons before the control socket wrote their loopback address.

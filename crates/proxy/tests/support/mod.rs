@@ -20,7 +20,8 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, Semaphore};
 
 /// An upstream answering `GET /` with its version. `/fail` answers 500,
-/// `/echo` answers the request body, and `/gate` first reports its arrival
+/// `/echo` answers the request body, `/headers` the request target and
+/// headers it received, and `/gate` first reports its arrival
 /// on `arrivals` and then waits for a permit on `gate`.
 pub struct Upstream {
     pub addr: SocketAddr,
@@ -59,6 +60,20 @@ pub async fn upstream(version: &'static str) -> Upstream {
                                     .map(|c| c.to_bytes())
                                     .unwrap_or_default();
                                 (StatusCode::OK, body)
+                            }
+                            "/headers" => {
+                                // What the upstream received: the request
+                                // target, then each header, sorted.
+                                let target =
+                                    request.uri().path_and_query().map_or("/", |p| p.as_str());
+                                let mut lines: Vec<String> = request
+                                    .headers()
+                                    .iter()
+                                    .map(|(n, v)| format!("{n}: {}", v.to_str().unwrap_or("?")))
+                                    .collect();
+                                lines.sort();
+                                lines.insert(0, format!("target {target}"));
+                                (StatusCode::OK, Bytes::from(lines.join("\n")))
                             }
                             "/gate" => {
                                 let _ = arrived.send(());

@@ -56,8 +56,8 @@ fn has_column(conn: &Connection, table: &str, column: &str) -> rusqlite::Result<
     .exists([])
 }
 
-/// A row of before histories: its owner (service or app), id, outcome,
-/// rollback time, reason and when it was pruned.
+/// A release row as the layout before histories kept it: owner, id,
+/// outcome, rollback time, detail, and when it was pruned.
 type OldRow = (
     String,
     String,

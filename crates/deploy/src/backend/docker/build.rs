@@ -1,10 +1,12 @@
 //! Builds an image on the engine: with BuildKit whenever the engine has it
 //! (a Linux engine of API 1.39 or later, reached on its socket), else with
 //! the classic builder. BuildKit's build goes through the Engine API's
-//! `POST /build?version=2` with the context as a tar body, which needs no
-//! session (and so no build secrets, SSH or local named contexts, which
-//! `compose::fields` refuses); its progress is shown a step at a time and
-//! a failed step is reported at its Dockerfile's file:line.
+//! `POST /build?version=2` with the context as a tar body; build secrets
+//! and SSH agents are served over a BuildKit session (`session.rs`). Local
+//! named contexts would need the session's file sync and frontend options
+//! the Engine API does not pass, so `compose::fields` refuses them. Its
+//! progress is shown a step at a time and a failed step is reported at its
+//! Dockerfile's file:line.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -92,11 +94,11 @@ impl Docker {
                 let api = self.client.client_version().to_string();
                 let mut path = format!("/v{api}/build?{}", query(spec, options));
                 let mut session = None;
-                if !spec.secrets.is_empty() {
+                if !spec.secrets.is_empty() || !spec.ssh.is_empty() {
                     let secrets = read_secrets(spec).map_err(failed)?;
-                    let opened = session::open(&endpoint, &api, secrets)
+                    let opened = session::open(&endpoint, &api, secrets, spec.ssh.clone())
                         .await
-                        .map_err(|e| failed(format!("cannot open a BuildKit session for the build's secrets: {e}")))?;
+                        .map_err(|e| failed(format!("cannot open a BuildKit session for the build's secrets and SSH agents: {e}")))?;
                     path.push_str(&format!("&session={}", opened.id));
                     session = Some(opened);
                 }
@@ -104,8 +106,8 @@ impl Docker {
                 drop(session);
                 built
             }
-            Builder::Classic if !spec.secrets.is_empty() => Err(failed(
-                "build secrets need BuildKit, and this engine builds with the classic builder only (BuildKit needs a Linux engine of API 1.39 or later, reached on a unix or plain tcp socket)".into(),
+            Builder::Classic if !spec.secrets.is_empty() || !spec.ssh.is_empty() => Err(failed(
+                "build secrets and SSH agents (build.ssh) need BuildKit, and this engine builds with the classic builder only (BuildKit needs a Linux engine of API 1.39 or later, reached on a unix or plain tcp socket)".into(),
             )),
             Builder::Classic => self.classic(spec, options, archive, note).await,
         }

@@ -84,6 +84,14 @@ pub fn string_field(message: &[u8], field: u64) -> Option<String> {
     })
 }
 
+/// A length-delimited field's bytes, the first of its number.
+pub fn bytes_of(message: &[u8], field: u64) -> Option<Vec<u8>> {
+    Fields::new(message).find_map(|(f, value)| match value {
+        Value::Bytes(b) if f == field => Some(b.to_vec()),
+        _ => None,
+    })
+}
+
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }

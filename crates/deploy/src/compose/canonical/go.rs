@@ -127,6 +127,15 @@ impl Object {
         self
     }
 
+    /// Puts the `x-` extensions last, sorted, as compose-go's inline
+    /// `Extensions` map prints.
+    pub fn extend(&mut self, extensions: &crate::compose::Extensions) -> &mut Self {
+        for (key, value) in extensions {
+            self.0.insert(key.clone(), value.clone());
+        }
+        self
+    }
+
     pub fn value(self) -> Value {
         Value::Object(self.0)
     }

@@ -10,14 +10,7 @@ use crate::compose::{Link, Service, VolumesSource};
 /// Puts the service's host fields into `out`.
 pub(super) fn host_fields(service: &Service, out: &mut Object) {
     let number = |n: Option<i64>| n.map(|n| json!(n));
-    let links = |links: &[Link]| {
-        Value::Array(
-            links
-                .iter()
-                .map(|l| json!(format!("{}:{}", l.target, l.alias)))
-                .collect(),
-        )
-    };
+    let links = |links: &[Link]| Value::Array(links.iter().map(|l| json!(l.to_string())).collect());
     out.put_some("attach", service.attach.map(Value::Bool))
         .put("cgroup", go::text(service.cgroup.map(|c| c.as_str())))
         .put("cgroup_parent", go::text(service.cgroup_parent.as_deref()))

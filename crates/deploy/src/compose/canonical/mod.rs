@@ -17,7 +17,7 @@ use serde_json::{json, Map, Value};
 
 use go::Object;
 
-use super::{FileSource, Network, Project, Volume};
+use super::{FileSource, Ipam, Network, Project, Volume};
 
 /// How the project is printed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -98,20 +98,46 @@ pub fn document(project: &Project, settings: &Settings<'_>, format: Format) -> V
             network("default", &default, prefix, normalized, format),
         );
     }
-    let volumes: BTreeMap<String, Value> = project
+    let mut volumes: BTreeMap<String, Value> = project
         .volumes
         .iter()
         .map(|(key, v)| (key.clone(), volume(key, v, prefix, normalized)))
         .collect();
-    let secrets = file_sources(&project.secrets, prefix, normalized);
-    let configs = file_sources(&project.configs, prefix, normalized);
+    let mut secrets = file_sources(&project.secrets, prefix, normalized);
+    let mut configs = file_sources(&project.configs, prefix, normalized);
+    if format == Format::Json {
+        // compose-go's JSON leaves out the extensions of everything but
+        // the project (`json:"-"`).
+        let entries = services
+            .values_mut()
+            .chain(networks.values_mut())
+            .chain(volumes.values_mut())
+            .chain(
+                secrets
+                    .as_object_mut()
+                    .into_iter()
+                    .flat_map(|m| m.values_mut()),
+            )
+            .chain(
+                configs
+                    .as_object_mut()
+                    .into_iter()
+                    .flat_map(|m| m.values_mut()),
+            );
+        for entry in entries {
+            if let Value::Object(fields) = entry {
+                fields.retain(|k, _| !k.starts_with("x-"));
+            }
+        }
+    }
     let mut top = Object::default();
     top.put("name", json!(project.project));
     top.0.insert("services".into(), Value::Object(services));
     top.put("networks", Value::Object(networks.into_iter().collect()))
         .put("volumes", Value::Object(volumes.into_iter().collect()))
         .put("secrets", secrets)
-        .put("configs", configs);
+        .put("configs", configs)
+        .extend(&project.extensions);
     let mut top = top.0;
     if format == Format::Json {
         top.sort_keys();
@@ -211,12 +237,46 @@ fn network(key: &str, network: &Network, prefix: &str, normalized: bool, format:
             normalized,
         ),
     )
-    .put("driver", go::text(network.driver.as_deref()));
+    .put("driver", go::text(network.driver.as_deref()))
+    .put("driver_opts", go::plain_map(&network.driver_opts));
+    // compose-go's IPAM is a struct, not a pointer: its JSON encoder always
+    // writes it, its YAML encoder leaves it out when empty.
+    let ipam = network.ipam.as_ref().map_or(json!({}), ipam);
     if format == Format::Json {
-        out.0.insert("ipam".into(), json!({}));
+        out.0.insert("ipam".into(), ipam);
+    } else {
+        out.put("ipam", ipam);
     }
     out.put("external", Value::Bool(network.external))
-        .put("labels", go::string_map(&network.labels));
+        .put("internal", Value::Bool(network.internal))
+        .put("attachable", Value::Bool(network.attachable))
+        .put("labels", go::string_map(&network.labels))
+        .put("enable_ipv6", Value::Bool(network.enable_ipv6))
+        .extend(&network.extensions);
+    out.value()
+}
+
+/// A network's `ipam` in compose-go's order (`types.IPAMConfig`).
+fn ipam(ipam: &Ipam) -> Value {
+    let mut out = Object::default();
+    out.put("driver", go::text(ipam.driver.as_deref()))
+        .put(
+            "config",
+            Value::Array(
+                ipam.config
+                    .iter()
+                    .map(|pool| {
+                        let mut out = Object::default();
+                        out.put("subnet", go::text(pool.subnet.as_deref()))
+                            .put("gateway", go::text(pool.gateway.as_deref()))
+                            .put("ip_range", go::text(pool.ip_range.as_deref()))
+                            .put("aux_addresses", go::plain_map(&pool.aux_addresses));
+                        out.value()
+                    })
+                    .collect(),
+            ),
+        )
+        .put("options", go::plain_map(&ipam.options));
     out.value()
 }
 
@@ -235,7 +295,8 @@ fn volume(key: &str, volume: &Volume, prefix: &str, normalized: bool) -> Value {
     .put("driver", go::text(volume.driver.as_deref()))
     .put("driver_opts", go::plain_map(&volume.driver_opts))
     .put("external", Value::Bool(volume.external))
-    .put("labels", go::string_map(&volume.labels));
+    .put("labels", go::string_map(&volume.labels))
+    .extend(&volume.extensions);
     out.value()
 }
 
@@ -272,7 +333,8 @@ fn file_sources(
                 )
                 .put("environment", go::text(source.environment.as_deref()))
                 .put("content", go::text(source.content.as_deref()))
-                .put("external", Value::Bool(source.external));
+                .put("external", Value::Bool(source.external))
+                .extend(&source.extensions);
                 (key.clone(), out.value())
             })
             .collect(),

@@ -10,8 +10,8 @@ use serde_json::{json, Value};
 use super::go::{self, Object};
 use super::Settings;
 use crate::compose::{
-    Build, Deploy, FileRef, Healthcheck, MountKind, Port, PortMode, Restart, Service,
-    ServiceVolume, UpdateConfig,
+    Build, Deploy, DeviceCount, DeviceRequest, FileRef, Healthcheck, MountKind, Port, PortMode,
+    Resources, Restart, RestartCondition, RestartPolicy, Service, ServiceVolume, UpdateConfig,
 };
 
 /// The service's fields, in compose-go's order.
@@ -57,6 +57,7 @@ pub(crate) fn service(service: &Service, settings: &Settings<'_>) -> Value {
         .put("image", go::text(service.image.as_deref()))
         .put_some("init", service.init.map(Value::Bool))
         .put("labels", go::string_map(&service.labels))
+        .put("label_file", go::strings(&service.label_file))
         .put_some(
             "logging",
             service.logging.as_ref().map(|l| {
@@ -97,6 +98,7 @@ pub(crate) fn service(service: &Service, settings: &Settings<'_>) -> Value {
         )
         .put("working_dir", go::text(service.working_dir.as_deref()));
     super::host::host_fields(service, &mut out);
+    out.extend(&service.extensions);
     out.value()
 }
 
@@ -105,6 +107,19 @@ fn build(build: &Build) -> Value {
     out.put("context", json!(build.context.display().to_string()))
         .put("dockerfile", go::text(build.dockerfile.as_deref()))
         .put("args", go::optional_map(&build.args))
+        .put(
+            "ssh",
+            Value::Array(
+                build
+                    .ssh
+                    .iter()
+                    .map(|agent| match (&agent.socket, agent.written) {
+                        (Some(path), true) => json!(format!("{}={}", agent.id, path.display())),
+                        _ => json!(agent.id),
+                    })
+                    .collect(),
+            ),
+        )
         .put("labels", go::string_map(&build.labels))
         .put("cache_from", go::strings(&build.cache_from))
         .put("network", go::text(build.network.as_deref()))
@@ -156,7 +171,76 @@ fn deploy(deploy: &Deploy) -> Value {
         .put_some(
             "rollback_config",
             deploy.rollback_config.as_ref().map(update_config),
+        )
+        .put_some("resources", deploy.resources.as_ref().map(resources))
+        .put_some(
+            "restart_policy",
+            deploy.restart_policy.as_ref().map(restart_policy),
         );
+    out.value()
+}
+
+/// `deploy.resources` in compose-go's order (`types.Resource`).
+fn resources(resources: &Resources) -> Value {
+    let limits = resources.limits.as_ref().map(|l| {
+        let mut out = Object::default();
+        out.put_some("cpus", l.cpus.map(|c| json!(c)))
+            .put_some("memory", l.memory.map(go::bytes))
+            .put_some("pids", l.pids.map(|p| json!(p)));
+        out.value()
+    });
+    let reservations = resources.reservations.as_ref().map(|r| {
+        let mut out = Object::default();
+        out.put_some("cpus", r.cpus.map(|c| json!(c)))
+            .put_some("memory", r.memory.map(go::bytes))
+            .put(
+                "devices",
+                Value::Array(r.devices.iter().map(device_request).collect()),
+            )
+            .put(
+                "generic_resources",
+                serde_json::to_value(&r.generic_resources).unwrap_or_default(),
+            );
+        out.value()
+    });
+    let mut out = Object::default();
+    out.put_some("limits", limits)
+        .put_some("reservations", reservations);
+    out.value()
+}
+
+/// A device request (`types.DeviceRequest`).
+pub(super) fn device_request(request: &DeviceRequest) -> Value {
+    let mut out = Object::default();
+    out.put("capabilities", go::strings(&request.capabilities))
+        .put("driver", go::text(request.driver.as_deref()))
+        .put_some(
+            "count",
+            request.count.map(|c| match c {
+                DeviceCount::All => json!(-1),
+                DeviceCount::Some(n) => json!(n),
+            }),
+        )
+        .put("device_ids", go::strings(&request.device_ids))
+        .put("options", go::plain_map(&request.options));
+    out.value()
+}
+
+fn restart_policy(policy: &RestartPolicy) -> Value {
+    let mut out = Object::default();
+    out.put_some(
+        "condition",
+        policy.condition.map(|c| {
+            json!(match c {
+                RestartCondition::None => "none",
+                RestartCondition::OnFailure => "on-failure",
+                RestartCondition::Any => "any",
+            })
+        }),
+    )
+    .put_some("delay", policy.delay.map(|d| json!(go::duration(d))))
+    .put_some("max_attempts", policy.max_attempts.map(|n| json!(n)))
+    .put_some("window", policy.window.map(|d| json!(go::duration(d))));
     out.value()
 }
 

@@ -134,16 +134,25 @@ async fn start_replica(
         |k| target.config.env.get(k).cloned(),
     );
     if let Some(NetworkMode::Service(other)) = &release.spec.network_mode {
-        let id = live_container_of(target, &release.key, other, "network_mode").await?;
+        let id = live_container_of(target, release, other, "network_mode").await?;
         spec.network = Some(format!("container:{id}"));
     }
+    // `ipc` and `pid` of `service:NAME`, as Compose gives them: NAME's
+    // container.
+    for (field, mode) in [("ipc", &mut spec.host.ipc), ("pid", &mut spec.host.pid)] {
+        let Some(other) = mode.as_deref().and_then(|m| m.strip_prefix("service:")) else {
+            continue;
+        };
+        let id = live_container_of(target, release, other, field).await?;
+        *mode = Some(format!("container:{id}"));
+    }
     for link in &release.spec.links {
-        let id = live_container_of(target, &release.key, &link.target, "links").await?;
+        let id = live_container_of(target, release, &link.target, "links").await?;
         spec.host.links.push(format!("{id}:{}", link.alias));
     }
     for from in &release.spec.volumes_from {
         if let VolumesSource::Service(other) = &from.source {
-            let id = live_container_of(target, &release.key, other, "volumes_from").await?;
+            let id = live_container_of(target, release, other, "volumes_from").await?;
             spec.host
                 .volumes_from
                 .push(crate::plan::volumes_from(&id, from.read_only));
@@ -182,21 +191,25 @@ async fn start_replica(
 
 /// The container of another service that `network_mode: service:NAME`
 /// joins or `volumes_from` mounts from (`field` says which): NAME's running
-/// replica in its live release, else in its newest release that runs (a
-/// first deploy of both, NAME started a wave before). NAME is a service of
-/// the same app as `of`.
+/// replica in the release the execution names for it (`joins`: the one its
+/// app release runs, started a wave before), else in its live release,
+/// else in its newest release that runs. NAME is a service of the same app
+/// as `of`.
 async fn live_container_of(
     target: &DockerTarget,
-    of: &ServiceKey,
+    of: &ReleaseContext,
     service: &str,
     field: &str,
 ) -> Result<String, Failure> {
-    let key = ServiceKey::new(of.app(), service).map_err(|e| failures::input(e.to_string()))?;
-    let live = target
-        .releases
-        .live(&key)
-        .map_err(failures::store)?
-        .map(|l| l.release);
+    let key = ServiceKey::new(of.key.app(), service).map_err(|e| failures::input(e.to_string()))?;
+    let live = match of.joins.get(service) {
+        Some(release) => Some(release.clone()),
+        None => target
+            .releases
+            .live(&key)
+            .map_err(failures::store)?
+            .map(|l| l.release),
+    };
     let labels = crate::backend::key_labels(target.installation()?, &key);
     let found = super::replicas(target.backend.list_containers(&labels).await)?;
     let release_of = |c: &Container| c.labels.get(RELEASE_LABEL).cloned().unwrap_or_default();
@@ -239,9 +252,9 @@ pub(super) fn networks(release: &ReleaseContext) -> Vec<(String, ServiceNetwork)
 }
 
 /// Attaches a new container to the service's Compose networks, creating
-/// them when missing (with the top-level network's settings), without the
-/// service's names: only the live release answers to those (see
-/// `live::route_names`).
+/// them when missing (with the top-level network's settings) unless they
+/// are external, without the service's names: only the live release
+/// answers to those (see `live::route_names`).
 pub(super) async fn join_networks(
     target: &DockerTarget,
     release: &ReleaseContext,
@@ -249,11 +262,24 @@ pub(super) async fn join_networks(
 ) -> Result<(), Failure> {
     let failed = |e: Error| Failure::new(failures::START, e.to_string());
     for (network, options) in networks(release) {
-        target
+        if !release.external_networks.contains(&network) {
+            target
+                .backend
+                .ensure_network_with(&network, &BTreeMap::new(), &options.options)
+                .await
+                .map_err(failed)?;
+        } else if !target
             .backend
-            .ensure_network_with(&network, &BTreeMap::new(), &options.options)
+            .network_exists(&network)
             .await
-            .map_err(failed)?;
+            .map_err(failed)?
+        {
+            // As Compose refuses it: an external network is the user's to make.
+            return Err(Failure::new(
+                failures::START,
+                format!("network {network} is declared external but does not exist: create it (docker network create {network}) or remove `external: true` so that the app creates it"),
+            ));
+        }
         target
             .backend
             .connect_network(&network, id, &[])

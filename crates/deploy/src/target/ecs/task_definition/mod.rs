@@ -132,6 +132,7 @@ fn task_size(containers: &[Container]) -> (u32, u64) {
 /// `cpus` as ECS CPU units (1 vCPU = 1024); 256 when not given.
 fn cpu_units(service: &Service) -> u32 {
     service
+        .limits()
         .cpus
         .map_or(256, |cpus| (cpus * 1024.0).ceil() as u32)
 }
@@ -139,7 +140,8 @@ fn cpu_units(service: &Service) -> u32 {
 /// `mem_limit` in MiB; 512 when not given.
 fn memory_mib(service: &Service) -> u64 {
     service
-        .mem_limit
+        .limits()
+        .memory
         .map_or(512, |bytes| bytes.div_ceil(1024 * 1024))
 }
 
@@ -165,7 +167,7 @@ fn container_definition(
     out.insert("Image".into(), json!(container.image));
     out.insert("Essential".into(), json!(!service.runs_to_completion));
     out.insert("Memory".into(), json!(memory_mib(service)));
-    if service.cpus.is_some() {
+    if service.limits().cpus.is_some() {
         out.insert("Cpu".into(), json!(cpu_units(service)));
     }
     ports(task, service, &mut out, refuse);
@@ -520,7 +522,7 @@ fn refused_fields(task: &Task, service: &Service, refuse: &mut dyn FnMut(&str, S
     set(!service.networks.0.is_empty(), "networks", "an ECS task's network is its networkConfiguration (subnets, security groups): set x-windlass.ecs.networkConfiguration and remove networks", refuse);
     set(service.stop_signal.is_some(), "stop_signal", "ECS always stops a container with SIGTERM, then SIGKILL after stopTimeout: handle SIGTERM and remove stop_signal", refuse);
     set(
-        service.pids_limit.is_some(),
+        service.limits().pids.is_some(),
         "pids_limit",
         "ECS has no per-container process limit: remove pids_limit",
         refuse,
@@ -549,7 +551,10 @@ fn refused_fields(task: &Task, service: &Service, refuse: &mut dyn FnMut(&str, S
     for field in service.host_fields_set() {
         refuse(field, "windlass does not map it to an ECS container definition: remove it, or write it in an ECS task definition file (x-windlass.ecs.taskDefinition)".into());
     }
-    if matches!(service.restart, Some(Restart::No | Restart::OnFailure(_))) {
+    if matches!(
+        service.restart_policy(),
+        Some(Restart::No | Restart::OnFailure(_))
+    ) {
         refuse(
             "restart",
             "an ECS service replaces every task that stops: remove restart (or write `always`)"

@@ -7,13 +7,28 @@
 //! is nested in the Parallel or Map instance its first event follows; that
 //! nesting, and the order of a Parallel's branch entries, pick the right
 //! node when branches repeat a state's name.
+//!
+//! A Parallel's or Map's own events (`MapIterationStarted`,
+//! `MapStateSucceeded`, ...) chain to the last event of a child frame when
+//! one ran: to the exit of the child's last state, which may itself be a
+//! Map (a Map inside a Map). Such an event belongs to the container the
+//! *finished* instance is nested in, not to that instance; only an event
+//! that follows a container's own unfinished step (its entry, its start,
+//! its failure before a Retry or Catch) is that container's.
+//!
+//! Each Map iteration is recorded (`scope.rs`), so the page can show one
+//! iteration's states, input and output.
 
-use std::collections::HashMap;
+mod scope;
+
+use std::collections::{BTreeSet, HashMap};
 
 use serde::Serialize;
 use windlass_engine::HistoryEvent;
 
 use crate::graph::Graph;
+
+pub use scope::{Iteration, IterationStatus};
 
 /// A state's colour.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
@@ -40,6 +55,8 @@ pub struct StateSummary {
     pub exited: u32,
     pub failed: u32,
     pub caught: u32,
+    /// Attempts started again by a Retry (a Task that failed twice and
+    /// succeeded on its third attempt: 2).
     pub retries: u32,
     pub first_entered_millis: Option<i64>,
     pub last_exited_millis: Option<i64>,
@@ -61,13 +78,45 @@ pub struct ItemCounts {
     pub aborted: u64,
 }
 
+/// One entry into a state.
+#[derive(Clone, Debug)]
 struct Instance {
     node: usize,
+    /// The Parallel or Map instance it runs in.
     enclosing: Option<usize>,
+    /// The Map iteration it runs in (the innermost), by index.
+    iteration: Option<usize>,
+    /// Which entry into its state it is (0: the first).
+    entry: usize,
     open: bool,
     failures: u32,
+    retries: u32,
     /// Whether a task was scheduled again after a failure.
     retried_since_failure: bool,
+    /// It exited after a failure that no Retry took: a Catch did.
+    caught: bool,
+    /// It was still open when the execution or its container ended.
+    failed: bool,
+    entered_event: u64,
+    entered_millis: i64,
+    exited_event: Option<u64>,
+    exited_millis: Option<i64>,
+    failure_event: Option<u64>,
+    /// For a Map: the items of its latest start.
+    length: u64,
+}
+
+/// What an event did to its instance: the page of a container's events
+/// that follow it depends on it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Role {
+    /// A step of the instance that more of its own events follow.
+    Step,
+    /// The instance exited.
+    Exited,
+    /// A Parallel or Map failed (a Retry, a Catch or its container's
+    /// failure follows).
+    ContainerFailed,
 }
 
 /// Folds events into per-state summaries.
@@ -77,18 +126,28 @@ pub struct Tracker {
     /// The machines nested in each Parallel or Map node (branches, processor).
     children: HashMap<usize, Vec<String>>,
     kinds: Vec<String>,
+    names: Vec<String>,
     machines: Vec<String>,
     ids: Vec<String>,
     summaries: Vec<StateSummary>,
     /// How many instances of each node are open.
     open: Vec<u32>,
     instances: Vec<Instance>,
-    /// Instance of each event, by event id.
-    event_instance: HashMap<u64, usize>,
+    /// The instances still open.
+    open_instances: BTreeSet<usize>,
+    /// Instance of each event and what the event did to it, by event id.
+    event_instance: HashMap<u64, (usize, Role)>,
     /// How many branch entries followed each `ParallelStateStarted` (by its
     /// event id): the engine starts a Parallel's branches in order, each
     /// one's first event chained to that event, so the k-th is branch k.
     branch_entries: HashMap<u64, usize>,
+    iterations: Vec<Iteration>,
+    /// The iteration each `MapIterationStarted` began, by event id.
+    iteration_started: HashMap<u64, usize>,
+    /// The latest iteration of each (Map instance, item index).
+    current_iteration: HashMap<(usize, u64), usize>,
+    /// The iterations of each Map instance.
+    map_iterations: HashMap<usize, Vec<usize>>,
     running: bool,
 }
 
@@ -125,38 +184,58 @@ impl Tracker {
             nodes,
             children,
             kinds: graph.nodes.iter().map(|n| n.kind.clone()).collect(),
+            names: graph.nodes.iter().map(|n| n.name.clone()).collect(),
             machines: graph.nodes.iter().map(|n| n.machine.clone()).collect(),
             ids: graph.nodes.iter().map(|n| n.id.clone()).collect(),
             summaries: vec![StateSummary::default(); graph.nodes.len()],
             open: vec![0; graph.nodes.len()],
             instances: Vec::new(),
+            open_instances: BTreeSet::new(),
             event_instance: HashMap::new(),
             branch_entries: HashMap::new(),
+            iterations: Vec::new(),
+            iteration_started: HashMap::new(),
+            current_iteration: HashMap::new(),
+            map_iterations: HashMap::new(),
             running: true,
         }
     }
 
+    fn is_container(&self, instance: usize) -> bool {
+        matches!(
+            self.kinds[self.instances[instance].node].as_str(),
+            "Parallel" | "Map"
+        )
+    }
+
     /// The node a `...StateEntered` of `name` after instance `previous`
-    /// (by event `previous_event`) enters: in the same machine as
-    /// `previous` when it followed it, in one of its branches when
-    /// `previous` is the Parallel or Map that started it. A Parallel's k-th
-    /// entry after its `ParallelStateStarted` is in branch k (state names
-    /// are unique in a valid definition, but an invalid one is drawn too);
-    /// else the machine that has a state of that name and the event's type.
+    /// (by event `previous_event`) enters, its enclosing instance and its
+    /// iteration: in the same machine as `previous` when it followed it, in
+    /// one of its branches when `previous` is the Parallel or Map that
+    /// started it. A Parallel's k-th entry after its `ParallelStateStarted`
+    /// is in branch k (state names are unique in a valid definition, but an
+    /// invalid one is drawn too); else the machine that has a state of that
+    /// name and the event's type.
     fn entered_node(
         &mut self,
         previous: Option<usize>,
         previous_event: u64,
         name: &str,
         kind: &str,
-    ) -> Option<(usize, Option<usize>)> {
-        let (machines, enclosing) = match previous {
-            None => (vec![String::new()], None),
+    ) -> Option<(usize, Option<usize>, Option<usize>)> {
+        let (machines, enclosing, iteration) = match previous {
+            None => (vec![String::new()], None, None),
             Some(p) => {
                 let inst = &self.instances[p];
-                let container = matches!(self.kinds[inst.node].as_str(), "Parallel" | "Map");
-                if inst.open && container {
+                if inst.open && self.is_container(p) {
                     let mut machines = self.children.get(&inst.node).cloned().unwrap_or_default();
+                    // A Map's item processor runs in the iteration that
+                    // `MapIterationStarted` began; a branch in the Parallel's.
+                    let iteration = self
+                        .iteration_started
+                        .get(&previous_event)
+                        .copied()
+                        .or(inst.iteration);
                     if self.kinds[inst.node] == "Parallel" {
                         let slot = self.branch_entries.entry(previous_event).or_default();
                         if let Some(branch) = machines.get(*slot).cloned() {
@@ -166,9 +245,13 @@ impl Tracker {
                         }
                         *slot += 1;
                     }
-                    (machines, Some(p))
+                    (machines, Some(p), iteration)
                 } else {
-                    (vec![self.machines[inst.node].clone()], inst.enclosing)
+                    (
+                        vec![self.machines[inst.node].clone()],
+                        inst.enclosing,
+                        inst.iteration,
+                    )
                 }
             }
         };
@@ -182,7 +265,7 @@ impl Tracker {
             .copied()
             .find(|c| self.kinds[*c] == state_type)
             .or(candidates.first().copied())?;
-        Some((node, enclosing))
+        Some((node, enclosing, iteration))
     }
 
     /// Folds one event; returns the index of the node it changed, if any.
@@ -190,26 +273,7 @@ impl Tracker {
         let kind = event.kind.as_ref();
         let previous = self.event_instance.get(&event.previous_event_id).copied();
         if kind.ends_with("StateEntered") {
-            let name = event.details.get("name").and_then(|n| n.as_str())?;
-            let (node, enclosing) =
-                self.entered_node(previous, event.previous_event_id, name, kind)?;
-            let instance = self.instances.len();
-            self.instances.push(Instance {
-                node,
-                enclosing,
-                open: true,
-                failures: 0,
-                retried_since_failure: false,
-            });
-            self.event_instance.insert(event.id, instance);
-            self.open[node] += 1;
-            let summary = &mut self.summaries[node];
-            summary.entered += 1;
-            summary
-                .first_entered_millis
-                .get_or_insert(event.timestamp_millis);
-            summary.last_entered_event = Some(event.id);
-            return self.refresh(node);
+            return self.entered(event, previous.map(|(i, _)| i));
         }
         if kind.starts_with("Execution") {
             match kind {
@@ -219,52 +283,142 @@ impl Tracker {
             }
             return None;
         }
-        let mut instance = previous?;
+        let (mut instance, role) = previous?;
         let nested_kind = ["ParallelState", "MapState", "MapIteration", "MapRun"]
             .iter()
             .any(|p| kind.starts_with(p));
         if nested_kind {
-            instance = self.owning_container(instance)?;
+            instance = self.container_of(instance, role, kind)?;
         }
-        self.event_instance.insert(event.id, instance);
         let node = self.instances[instance].node;
-        if kind.ends_with("StateExited") {
-            let inst = &mut self.instances[instance];
-            if inst.open {
-                self.open[node] = self.open[node].saturating_sub(1);
-            }
-            inst.open = false;
-            let caught = inst.failures > 0 && !inst.retried_since_failure;
-            let retried = inst.failures > 0 && inst.retried_since_failure;
-            let summary = &mut self.summaries[node];
-            summary.exited += 1;
-            summary.last_exited_millis = Some(event.timestamp_millis);
-            summary.last_exited_event = Some(event.id);
-            if caught {
-                summary.caught += 1;
-            } else if retried {
-                summary.retries += 1;
-            }
+        let role = if kind.ends_with("StateExited") {
+            self.exited(instance, event);
+            Role::Exited
         } else if is_failure(kind) {
             let inst = &mut self.instances[instance];
             inst.failures += 1;
             inst.retried_since_failure = false;
+            inst.failure_event = Some(event.id);
             self.summaries[node].last_failure_event = Some(event.id);
-        } else if kind.ends_with("Scheduled")
-            || kind == "MapRunRedriven"
-            // A Parallel or Map started again after its failure: its Retry.
-            || kind == "ParallelStateStarted"
-            || kind == "MapStateStarted"
-        {
-            let inst = &mut self.instances[instance];
-            if inst.failures > 0 {
-                inst.retried_since_failure = true;
+            if kind == "MapStateFailed" || kind == "ParallelStateFailed" {
+                Role::ContainerFailed
+            } else {
+                Role::Step
             }
-        }
+        } else {
+            if kind.ends_with("Scheduled")
+                || kind == "MapRunRedriven"
+                // A Parallel or Map started again after its failure: its Retry.
+                || kind == "ParallelStateStarted"
+                || kind == "MapStateStarted"
+            {
+                let inst = &mut self.instances[instance];
+                if inst.failures > 0 && !inst.retried_since_failure {
+                    inst.retried_since_failure = true;
+                    inst.retries += 1;
+                    self.summaries[node].retries += 1;
+                }
+            }
+            Role::Step
+        };
+        self.event_instance.insert(event.id, (instance, role));
         if kind.starts_with("Map") {
-            self.count_items(node, kind, event);
+            self.count_items(instance, kind, event);
         }
         self.refresh(node)
+    }
+
+    /// A `...StateEntered`: a new instance.
+    fn entered(&mut self, event: &HistoryEvent, previous: Option<usize>) -> Option<usize> {
+        let name = event.details.get("name").and_then(|n| n.as_str())?;
+        let (node, enclosing, iteration) =
+            self.entered_node(previous, event.previous_event_id, name, &event.kind)?;
+        let instance = self.instances.len();
+        self.instances.push(Instance {
+            node,
+            enclosing,
+            iteration,
+            entry: self.summaries[node].entered as usize,
+            open: true,
+            failures: 0,
+            retries: 0,
+            retried_since_failure: false,
+            caught: false,
+            failed: false,
+            entered_event: event.id,
+            entered_millis: event.timestamp_millis,
+            exited_event: None,
+            exited_millis: None,
+            failure_event: None,
+            length: 0,
+        });
+        self.open_instances.insert(instance);
+        if let Some(i) = iteration {
+            // The first state of an iteration: its input is the item.
+            self.iterations[i].input_event.get_or_insert(event.id);
+        }
+        self.event_instance.insert(event.id, (instance, Role::Step));
+        self.open[node] += 1;
+        let summary = &mut self.summaries[node];
+        summary.entered += 1;
+        summary
+            .first_entered_millis
+            .get_or_insert(event.timestamp_millis);
+        summary.last_entered_event = Some(event.id);
+        self.refresh(node)
+    }
+
+    /// A `...StateExited` of `instance`.
+    fn exited(&mut self, instance: usize, event: &HistoryEvent) {
+        let node = self.instances[instance].node;
+        if self.instances[instance].open {
+            self.open[node] = self.open[node].saturating_sub(1);
+        }
+        self.open_instances.remove(&instance);
+        let inst = &mut self.instances[instance];
+        inst.open = false;
+        inst.exited_event = Some(event.id);
+        inst.exited_millis = Some(event.timestamp_millis);
+        inst.caught = inst.failures > 0 && !inst.retried_since_failure;
+        let caught = inst.caught;
+        let summary = &mut self.summaries[node];
+        summary.exited += 1;
+        summary.last_exited_millis = Some(event.timestamp_millis);
+        summary.last_exited_event = Some(event.id);
+        if caught {
+            summary.caught += 1;
+        }
+        if self.is_container(instance) {
+            // Children the container's failure stopped (the other branches,
+            // the iterations in flight) end with it.
+            self.close_within(instance);
+        }
+    }
+
+    /// The Parallel or Map instance a container event after `instance`
+    /// (whose last event had `role`) belongs to: `instance` itself while
+    /// its own steps go on, else the container `instance` runs in.
+    fn container_of(&self, instance: usize, role: Role, kind: &str) -> Option<usize> {
+        let own = self.is_container(instance)
+            && match role {
+                Role::Step => true,
+                Role::Exited => false,
+                // Its Retry starts it again, its Catch exits it; anything
+                // else is its container's failure.
+                Role::ContainerFailed => {
+                    kind.ends_with("StateStarted") || kind.ends_with("StateExited")
+                }
+            };
+        if own {
+            return Some(instance);
+        }
+        let mut up = self.instances[instance].enclosing?;
+        loop {
+            if self.is_container(up) {
+                return Some(up);
+            }
+            up = self.instances[up].enclosing?;
+        }
     }
 
     /// The summary of node `i` (by the graph's order).
@@ -284,6 +438,13 @@ impl Tracker {
         self.summaries.is_empty()
     }
 
+    /// The name of the state event `id` belongs to (a Task's
+    /// `TaskScheduled` names no state; its instance does).
+    pub fn state_of(&self, id: u64) -> Option<&str> {
+        let (instance, _) = self.event_instance.get(&id)?;
+        Some(&self.names[self.instances[*instance].node])
+    }
+
     /// The summaries of all nodes, by node id.
     pub fn all(&self) -> HashMap<String, StateSummary> {
         (0..self.len())
@@ -291,18 +452,19 @@ impl Tracker {
             .collect()
     }
 
-    /// The nearest Parallel or Map instance at or around `instance`.
-    fn owning_container(&self, mut instance: usize) -> Option<usize> {
-        loop {
-            let inst = &self.instances[instance];
-            if matches!(self.kinds[inst.node].as_str(), "Parallel" | "Map") {
-                return Some(instance);
+    fn count_items(&mut self, instance: usize, kind: &str, event: &HistoryEvent) {
+        let node = self.instances[instance].node;
+        match kind {
+            "MapStateStarted" => {
+                let length = event.details.get("length").and_then(|l| l.as_u64());
+                self.instances[instance].length = length.unwrap_or(0);
             }
-            instance = inst.enclosing?;
+            "MapIterationStarted" => self.iteration_began(instance, event),
+            "MapIterationSucceeded" | "MapIterationFailed" | "MapIterationAborted" => {
+                self.iteration_ended(instance, event)
+            }
+            _ => {}
         }
-    }
-
-    fn count_items(&mut self, node: usize, kind: &str, event: &HistoryEvent) {
         let items = self.summaries[node]
             .items
             .get_or_insert_with(ItemCounts::default);
@@ -322,43 +484,84 @@ impl Tracker {
     /// The execution ended: what is still open failed or was cancelled.
     fn end(&mut self) -> Option<usize> {
         self.running = false;
-        let open: Vec<usize> = self
-            .instances
-            .iter_mut()
-            .filter(|i| i.open)
-            .map(|i| {
-                i.open = false;
-                i.node
-            })
+        let open: Vec<usize> = std::mem::take(&mut self.open_instances)
+            .into_iter()
             .collect();
-        for node in &open {
-            self.summaries[*node].failed += 1;
-            self.open[*node] = 0;
+        let first = open.first().map(|i| self.instances[*i].node);
+        for instance in open {
+            self.cancel(instance);
         }
         for node in 0..self.summaries.len() {
             self.refresh(node);
         }
-        open.first().copied()
+        first
+    }
+
+    /// Closes the open instances nested in `container`, which ended.
+    fn close_within(&mut self, container: usize) {
+        let inside: Vec<usize> = self
+            .open_instances
+            .iter()
+            .copied()
+            .filter(|i| self.encloses(container, *i))
+            .collect();
+        for instance in inside {
+            self.open_instances.remove(&instance);
+            self.cancel(instance);
+            let node = self.instances[instance].node;
+            self.refresh(node);
+        }
+        self.abort_iterations_of(container);
+    }
+
+    /// `instance` failed or was cancelled while open.
+    fn cancel(&mut self, instance: usize) {
+        let node = self.instances[instance].node;
+        let inst = &mut self.instances[instance];
+        if !inst.open {
+            return;
+        }
+        inst.open = false;
+        inst.failed = true;
+        self.open[node] = self.open[node].saturating_sub(1);
+        self.summaries[node].failed += 1;
+    }
+
+    /// Whether `container` is around `instance` (at any depth).
+    fn encloses(&self, container: usize, instance: usize) -> bool {
+        let mut up = self.instances[instance].enclosing;
+        while let Some(u) = up {
+            if u == container {
+                return true;
+            }
+            up = self.instances[u].enclosing;
+        }
+        false
     }
 
     /// Recomputes node `i`'s colour; returns `Some(i)`.
     fn refresh(&mut self, i: usize) -> Option<usize> {
         let open = self.open[i] > 0;
         let s = &mut self.summaries[i];
-        s.status = if s.entered == 0 {
-            StateStatus::NotRun
-        } else if open && self.running {
-            StateStatus::Running
-        } else if s.failed > 0 {
-            StateStatus::Failed
-        } else if s.caught > 0 {
-            StateStatus::Caught
-        } else if s.retries > 0 {
-            StateStatus::Retried
-        } else {
-            StateStatus::Succeeded
-        };
+        s.status = colour(s, open && self.running);
         Some(i)
+    }
+}
+
+/// A state's colour from its counts; `running` when an entry is open.
+fn colour(s: &StateSummary, running: bool) -> StateStatus {
+    if s.entered == 0 {
+        StateStatus::NotRun
+    } else if running {
+        StateStatus::Running
+    } else if s.failed > 0 {
+        StateStatus::Failed
+    } else if s.caught > 0 {
+        StateStatus::Caught
+    } else if s.retries > 0 {
+        StateStatus::Retried
+    } else {
+        StateStatus::Succeeded
     }
 }
 

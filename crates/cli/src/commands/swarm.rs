@@ -1,0 +1,259 @@
+//! The Swarm target on the command line: `windlass deploy --target swarm`
+//! (or `x-windlass.target: swarm` on every service), `windlass rollback
+//! --target swarm` and `windlass down --target swarm`, against the Swarm
+//! whose manager `DOCKER_HOST` names. The deploy runs in this process
+//! (`Agent::open_swarm`: the same app workflow and steps as the local
+//! agent's, on the state folder's store) and ends with the command: the
+//! traffic is served by windlass's entry point on the Swarm, so nothing
+//! local has to outlive it.
+
+use windlass_deploy::agent::contract::PlanView;
+use windlass_deploy::agent::{Agent, DeployRequest, DownRequest, Error, RollbackRequest, Started};
+use windlass_deploy::compose::Target;
+use windlass_deploy::workflow::errors;
+use windlass_engine::{Outcome, Status};
+use windlass_store::releases::ServiceKey;
+
+use super::agent::StateArgs;
+use super::compose_files::Pinned;
+use crate::exit;
+
+/// Whether `services` (all of the file's when empty) go to the Swarm:
+/// `--target swarm`, or `x-windlass.target: swarm` on every one of them.
+pub fn chosen(target: Option<Target>, pinned: &Pinned, services: &[String]) -> bool {
+    if let Some(target) = target {
+        return target == Target::Swarm;
+    }
+    let names: Vec<&String> = if services.is_empty() {
+        pinned.project.services.keys().collect()
+    } else {
+        services.iter().collect()
+    };
+    !names.is_empty()
+        && names.iter().all(|name| {
+            pinned
+                .project
+                .services
+                .get(name.as_str())
+                .and_then(|s| s.windlass.target)
+                == Some(Target::Swarm)
+        })
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?)
+}
+
+async fn open(state: &StateArgs) -> Result<Agent, u8> {
+    Agent::open_swarm(&state.dir()).await.map_err(|e| {
+        eprintln!("windlass: {e}");
+        exit::ERROR
+    })
+}
+
+/// An agent's refusal as the exit code the agent's API would give.
+fn refused(error: &Error) -> u8 {
+    eprintln!("windlass: {error}");
+    match error {
+        Error::Locked { .. } => exit::BUSY,
+        Error::Store(_) | Error::Runtime(_) | Error::Restore(_) | Error::Backend(_) => exit::ERROR,
+        _ => exit::REFUSED,
+    }
+}
+
+/// `deploy --target swarm`: the plan (`--dry-run`, nothing started), or
+/// the app release to its end. Exit 0 when it went live, 6 when it was
+/// rolled back, 3 when it failed otherwise.
+pub fn deploy(
+    request: DeployRequest,
+    state: &StateArgs,
+    dry_run: bool,
+    json: bool,
+) -> anyhow::Result<u8> {
+    runtime()?.block_on(async move {
+        let agent = match open(state).await {
+            Ok(agent) => agent,
+            Err(code) => return Ok(code),
+        };
+        if dry_run {
+            return match agent.plan(request).await {
+                Ok(plan) => {
+                    if json {
+                        println!("{}", serde_json::to_string_pretty(&plan)?);
+                    } else {
+                        print_plan(&plan);
+                    }
+                    Ok(exit::OK)
+                }
+                Err(e) => Ok(refused(&e)),
+            };
+        }
+        let started = match agent.deploy(request).await {
+            Ok(started) => started,
+            Err(e) => return Ok(refused(&e)),
+        };
+        follow(&agent, &started, json, "deploying").await
+    })
+}
+
+/// `rollback --target swarm`: the app (or one service) back to an earlier
+/// release, a flip of the entry's routes when that release is still warm.
+pub fn rollback(request: RollbackRequest, state: &StateArgs, json: bool) -> anyhow::Result<u8> {
+    runtime()?.block_on(async move {
+        let agent = match open(state).await {
+            Ok(agent) => agent,
+            Err(code) => return Ok(code),
+        };
+        let started = match agent.rollback(request).await {
+            Ok(started) => started,
+            Err(e) => return Ok(refused(&e)),
+        };
+        follow(&agent, &started, json, "rolling back").await
+    })
+}
+
+/// `down --target swarm`: the app's services, entry routes and networks.
+pub fn down(request: DownRequest, state: &StateArgs, json: bool) -> anyhow::Result<u8> {
+    runtime()?.block_on(async move {
+        let agent = match open(state).await {
+            Ok(agent) => agent,
+            Err(code) => return Ok(code),
+        };
+        match agent.down(request).await {
+            Ok(report) => {
+                if json {
+                    println!("{}", serde_json::to_string(&report)?);
+                } else {
+                    eprintln!(
+                        "took down {} on the Swarm: {} service(s) removed; networks removed: {}",
+                        report.services.join(", "),
+                        report.containers,
+                        report.networks.join(", ")
+                    );
+                }
+                Ok(exit::OK)
+            }
+            Err(e) => Ok(refused(&e)),
+        }
+    })
+}
+
+/// Waits for each execution started, then until its outcome is recorded
+/// (the locks freed), and reports it.
+async fn follow(agent: &Agent, started: &[Started], json: bool, doing: &str) -> anyhow::Result<u8> {
+    let mut code = exit::OK;
+    let mut followed: Vec<&str> = Vec::new();
+    for one in started {
+        if one.unchanged {
+            eprintln!(
+                "{}: unchanged since its live release {}, left alone",
+                one.service, one.release
+            );
+            continue;
+        }
+        if followed.contains(&one.execution.as_str()) {
+            continue;
+        }
+        followed.push(&one.execution);
+        let group: Vec<&Started> = started
+            .iter()
+            .filter(|s| s.execution == one.execution)
+            .collect();
+        let names: Vec<String> = group
+            .iter()
+            .map(|s| {
+                format!(
+                    "{} {} (live now: {})",
+                    s.service,
+                    s.release,
+                    s.previous.as_deref().unwrap_or("none")
+                )
+            })
+            .collect();
+        if !json {
+            eprintln!(
+                "{doing} on the Swarm: {}; execution {}",
+                names.join(", "),
+                one.execution
+            );
+        }
+        let finished = agent.runtime().wait(&one.execution).await?;
+        settle(agent, &group).await;
+        let error = match &finished.outcome {
+            Some(Outcome::Error { error, cause }) => Some((error.clone(), cause.clone())),
+            _ => None,
+        };
+        let (outcome, this) = match (finished.status, error.as_ref().map(|e| e.0.as_str())) {
+            (Status::Succeeded, _) => ("live", exit::OK),
+            (_, Some(errors::ROLLED_BACK)) => ("rolled-back", exit::ROLLED_BACK),
+            _ => ("failed", exit::FAILED),
+        };
+        code = code.max(this);
+        for s in &group {
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({"service": s.service, "release": s.release, "app": s.app, "app_release": s.app_release, "outcome": outcome, "execution": s.execution})
+                );
+            }
+        }
+        if !json {
+            eprintln!("{outcome}: {}", names.join(", "));
+            if let Some((error, cause)) = error {
+                eprintln!("  {error}: {cause}");
+            }
+        }
+    }
+    Ok(code)
+}
+
+/// The execution's outcome is written by a waiter just after it ends: wait
+/// until the services' locks are free (at most 10 s).
+async fn settle(agent: &Agent, group: &[&Started]) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    for one in group {
+        let Some(app) = &one.app else { continue };
+        let Ok(key) = ServiceKey::new(app.clone(), one.service.clone()) else {
+            continue;
+        };
+        while std::time::Instant::now() < deadline
+            && agent.releases().lock_of(&key).ok().flatten().is_some()
+        {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+}
+
+fn print_plan(plan: &PlanView) {
+    println!(
+        "plan for app {} on the Swarm (dry run: nothing is started)",
+        plan.app
+    );
+    for service in &plan.services {
+        let live = service.live.as_deref().unwrap_or("none");
+        if service.deploy {
+            println!(
+                "  {}: new release (live now: {live}), image {}",
+                service.service, service.image
+            );
+            for port in &service.ports {
+                println!("      port: {port} (windlass's entry point on every manager)");
+            }
+        } else {
+            println!(
+                "  {}: unchanged since its live release {live}, left alone",
+                service.service
+            );
+        }
+    }
+    let waves: Vec<String> = plan.order.iter().map(|wave| wave.join(" + ")).collect();
+    if !waves.is_empty() {
+        println!(
+            "start order: {}; traffic moves for all of them at once",
+            waves.join(", then ")
+        );
+    }
+}

@@ -1,0 +1,380 @@
+//! The Swarm target on a real three-node Swarm (`support::swarm`), made
+//! once for the tests of this file and removed after the last one; they run
+//! one at a time (they publish the same ports).
+//!
+//! - In the agent's process: an app of two services deployed across the
+//!   nodes, a new version, a version whose second service crashes rolled
+//!   back as a whole, and an app rollback to the first version (a flip of
+//!   the entry's routes to the warm standby), then `down`; a load generator
+//!   on each published port, through a different node each, counts failed
+//!   requests (none may fail).
+//! - The real binary: `deploy --dry-run` starts nothing, `deploy` (the file
+//!   says `x-windlass.target: swarm`), a crashing version exits 6 and the
+//!   first one still serves, `releases`, `status`, `rollback --target
+//!   swarm` and `down --target swarm`.
+
+#[path = "../../deploy/tests/support/mod.rs"]
+mod support;
+
+use std::sync::{Mutex, OnceLock, PoisonError};
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use support::swarm::Swarm;
+use windlass_deploy::agent::{Agent, DownRequest, RollbackRequest};
+use windlass_deploy::progress::Notes;
+use windlass_deploy::target::swarm::{Config, SwarmTarget};
+use windlass_deploy::workflow::Proxies;
+use windlass_engine::Status;
+use windlass_runtime::SystemClock;
+use windlass_store::releases::{Releases, ServiceKey, SqliteReleases};
+
+const APP: &str = "wlswarm-app";
+
+/// How many tests of this file use the Swarm: the last to end removes it.
+const TESTS: usize = 2;
+static SWARM: OnceLock<(Swarm, String)> = OnceLock::new();
+static LEFT: Mutex<usize> = Mutex::new(TESTS);
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+/// The shared Swarm and the entry image's name, made by the first test.
+fn shared() -> &'static (Swarm, String) {
+    SWARM.get_or_init(|| {
+        let swarm = Swarm::start();
+        for (what, took) in &swarm.timings {
+            eprintln!("swarm: {what} {:.1} s", took.as_secs_f64());
+        }
+        let began = Instant::now();
+        let (entry, _app) = swarm.test_images();
+        eprintln!(
+            "swarm: images built and pushed in {:.1} s",
+            began.elapsed().as_secs_f64()
+        );
+        (swarm, entry)
+    })
+}
+
+/// Held by a test while it runs; the last one dropped removes the Swarm
+/// (also when a test panics).
+struct Using;
+
+impl Drop for Using {
+    fn drop(&mut self) {
+        let mut left = LEFT.lock().unwrap_or_else(PoisonError::into_inner);
+        *left -= 1;
+        if *left == 0 {
+            if let Some((swarm, _)) = SWARM.get() {
+                swarm.remove();
+            }
+        }
+    }
+}
+
+fn compose(version: u32, crash_api: bool) -> String {
+    let crash = if crash_api {
+        "      TESTAPP_CRASH_AT_START: \"3\"\n"
+    } else {
+        ""
+    };
+    let health = "    healthcheck: {test: [\"CMD\", \"/app\", \"probe\"], interval: 500ms, timeout: 2s, retries: 2}\n";
+    format!(
+        "name: {APP}\nservices:\n  web:\n    image: registry:5000/wlswarm-testapp:1\n    ports: [{{target: 8080, published: 8000, app_protocol: http}}]\n    environment:\n      TESTAPP_VERSION: \"web-{version}\"\n{health}    deploy: {{replicas: 2}}\n    depends_on: {{api: {{condition: service_healthy}}}}\n    x-windlass: {{watch: 2s}}\n  api:\n    image: registry:5000/wlswarm-testapp:1\n    ports: [{{target: 8080, published: 8001, app_protocol: http}}]\n    environment:\n      TESTAPP_VERSION: \"api-{version}\"\n{crash}{health}    deploy: {{replicas: 2}}\n    x-windlass: {{watch: 2s}}\n"
+    )
+}
+
+async fn body(address: SocketAddr) -> String {
+    let client: support::LoadClient =
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .build(hyper_util::client::legacy::connect::HttpConnector::new());
+    let uri: hyper::Uri = format!("http://{address}/version").parse().expect("uri");
+    match support::answer(&client, &uri).await {
+        Ok(answer) => answer.body,
+        Err(e) => format!("no answer: {e}"),
+    }
+}
+
+fn on(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+async fn deploy(agent: &Agent, file: &Path, text: String) -> (Status, Duration) {
+    let began = Instant::now();
+    let (_, status) = support::deploy_app(agent, file, text, &["web", "api"]).await;
+    (status, began.elapsed())
+}
+
+/// What every node's entry answers on each published port.
+async fn everywhere(swarm: &Swarm) -> Vec<String> {
+    let mut seen = Vec::new();
+    for node in &swarm.nodes {
+        for port in &node.app_ports {
+            seen.push(body(on(*port)).await);
+        }
+    }
+    seen
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_app_deploys_rolls_forward_and_rolls_back_whole_on_three_nodes() {
+    let _using = Using;
+    let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(PoisonError::into_inner);
+    let (swarm, entry) = tokio::task::block_in_place(shared);
+
+    let client =
+        bollard::Docker::connect_with_http(swarm.docker_host(), 120, bollard::API_DEFAULT_VERSION)
+            .expect("client")
+            .negotiate_version()
+            .await
+            .expect("manager");
+    let releases: Arc<dyn Releases> = Arc::new(SqliteReleases::in_memory().expect("releases"));
+    let target = SwarmTarget::new(
+        client.clone(),
+        Arc::clone(&releases),
+        Arc::new(SystemClock),
+        Config {
+            entry_image: Some(entry.clone()),
+            ..Config::default()
+        },
+    );
+    let agent = Agent::with_target(
+        Arc::new(windlass_store::memory::MemoryStore::new()),
+        Arc::clone(&releases),
+        Arc::new(windlass_deploy::backend::docker::Docker::from_client(
+            client.clone(),
+        )),
+        Arc::new(target),
+        Proxies::local(),
+        Notes::default(),
+    );
+    agent.resume().await.expect("resume");
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("wlswarm-app");
+    std::fs::create_dir_all(&dir).expect("app folder");
+    let file = dir.join("compose.yaml");
+
+    let (status, took) = deploy(&agent, &file, compose(1, false)).await;
+    assert_eq!(status, Status::Succeeded);
+    eprintln!(
+        "swarm: v1 deployed (2 services, 2 replicas each, entry created) in {:.1} s",
+        took.as_secs_f64()
+    );
+    let seen = everywhere(&swarm).await;
+    assert_eq!(seen, ["web-1", "api-1"].repeat(3), "every node's entry");
+
+    // Load through node 1 on web's port and node 2 on api's.
+    let web_load = support::Load::start(on(swarm.nodes[0].app_ports[0]), 4);
+    let api_load = support::Load::start(on(swarm.nodes[1].app_ports[1]), 4);
+
+    let (status, took) = deploy(&agent, &file, compose(2, false)).await;
+    assert_eq!(status, Status::Succeeded);
+    eprintln!("swarm: v2 deployed in {:.1} s", took.as_secs_f64());
+    assert_eq!(everywhere(&swarm).await, ["web-2", "api-2"].repeat(3));
+
+    let (status, took) = deploy(&agent, &file, compose(3, true)).await;
+    assert_eq!(
+        status,
+        Status::Failed,
+        "api crashes: the app is rolled back"
+    );
+    eprintln!(
+        "swarm: v3 (api crashing) rolled back in {:.1} s",
+        took.as_secs_f64()
+    );
+    assert_eq!(everywhere(&swarm).await, ["web-2", "api-2"].repeat(3));
+    for service in ["web", "api"] {
+        let key = ServiceKey::new(APP, service).expect("key");
+        let live = releases.live(&key).expect("store").expect("live");
+        assert_eq!(live.release, "r2", "{service}");
+    }
+
+    let began = Instant::now();
+    let started = agent
+        .rollback(RollbackRequest {
+            service: None,
+            app: Some(APP.into()),
+            here: None,
+            release: None,
+            by: "test".into(),
+        })
+        .await
+        .expect("rollback starts");
+    let finished = agent
+        .runtime()
+        .wait(&started[0].execution)
+        .await
+        .expect("ends");
+    assert_eq!(finished.status, Status::Succeeded);
+    eprintln!(
+        "swarm: app rolled back to v1 (a flip of the entry's routes) in {:.2} s",
+        began.elapsed().as_secs_f64()
+    );
+    assert_eq!(everywhere(&swarm).await, ["web-1", "api-1"].repeat(3));
+
+    let web = web_load.stop().await;
+    let api = api_load.stop().await;
+    eprintln!(
+        "swarm: load on web {} requests ({} failed, by release {:?}), on api {} ({} failed, {:?})",
+        web.requests, web.failed, web.by_release, api.requests, api.failed, api.by_release
+    );
+    assert_eq!(
+        web.failed,
+        0,
+        "{:?}",
+        web.failures.iter().take(5).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        api.failed,
+        0,
+        "{:?}",
+        api.failures.iter().take(5).collect::<Vec<_>>()
+    );
+    assert_eq!(web.app_errors + api.app_errors, 0);
+
+    let report = agent
+        .down(DownRequest {
+            compose_file: file.display().to_string(),
+            compose_text: compose(1, false),
+            services: Vec::new(),
+            volumes: false,
+        })
+        .await
+        .expect("down");
+    eprintln!("swarm: down {report:?}");
+    let left = client
+        .list_services(Some(bollard::query_parameters::ListServicesOptions {
+            filters: Some(HashMap::from([(
+                "label".to_owned(),
+                vec![format!("windlass.app={APP}")],
+            )])),
+            ..Default::default()
+        }))
+        .await
+        .expect("services");
+    assert!(
+        left.is_empty(),
+        "left after down: {:?}",
+        left.iter()
+            .map(|s| s.spec.as_ref().and_then(|s| s.name.clone()))
+            .collect::<Vec<_>>()
+    );
+}
+
+/// Runs the windlass binary against the test Swarm; its exit code, stdout
+/// and stderr.
+fn windlass(
+    swarm: &Swarm,
+    entry: &str,
+    state: &Path,
+    folder: &Path,
+    args: &[&str],
+) -> (i32, String, String) {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_windlass"))
+        .args(args)
+        .current_dir(folder)
+        .env("DOCKER_HOST", swarm.docker_host())
+        .env("WINDLASS_SWARM_ENTRY_IMAGE", entry)
+        .env("WINDLASS_STATE", state)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run windlass");
+    let out = String::from_utf8_lossy(&output.stdout).into_owned();
+    let err = String::from_utf8_lossy(&output.stderr).into_owned();
+    eprintln!("$ windlass {}\n{out}{err}", args.join(" "));
+    (output.status.code().unwrap_or(-1), out, err)
+}
+
+fn cli_compose(version: u32, crash: bool) -> String {
+    let crash = if crash {
+        "      TESTAPP_CRASH_AT_START: \"3\"\n"
+    } else {
+        ""
+    };
+    format!(
+        "name: wlswarm-cli\nservices:\n  web:\n    image: registry:5000/wlswarm-testapp:1\n    ports: [{{target: 8080, published: 8000, app_protocol: http}}]\n    environment:\n      TESTAPP_VERSION: \"cli-{version}\"\n{crash}    healthcheck: {{test: [\"CMD\", \"/app\", \"probe\"], interval: 500ms, timeout: 2s, retries: 2}}\n    x-windlass: {{target: swarm, watch: 1s}}\n"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_deploys_fails_over_and_takes_down_on_the_swarm() {
+    let _using = Using;
+    let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(PoisonError::into_inner);
+    let (swarm, entry) = tokio::task::block_in_place(shared);
+    let folder = Path::new(env!("CARGO_TARGET_TMPDIR")).join("wlswarm-cli");
+    let _ = std::fs::remove_dir_all(&folder);
+    std::fs::create_dir_all(&folder).expect("folder");
+    let state = folder.join("state");
+    let file = folder.join("compose.yaml");
+    let run = |args: &[&str]| {
+        tokio::task::block_in_place(|| windlass(swarm, entry, &state, &folder, args))
+    };
+    let web = on(swarm.nodes[2].app_ports[0]);
+
+    std::fs::write(&file, cli_compose(1, false)).expect("compose");
+    let (code, out, _) = run(&["deploy", "--dry-run"]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("plan for app wlswarm-cli on the Swarm"),
+        "{out}"
+    );
+    let (_, services, _) = run(&["status"]);
+    assert!(
+        !services.contains("wlswarm-cli/web"),
+        "a dry run deploys nothing: {services}"
+    );
+
+    let (code, _, err) = run(&["deploy"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(body(web).await, "cli-1");
+
+    std::fs::write(&file, cli_compose(2, true)).expect("compose");
+    let (code, _, err) = run(&["deploy"]);
+    assert_eq!(code, 6, "a crashing release is rolled back: {err}");
+    assert_eq!(body(web).await, "cli-1");
+
+    std::fs::write(&file, cli_compose(3, false)).expect("compose");
+    let (code, _, err) = run(&["deploy", "--target", "swarm"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(body(web).await, "cli-3");
+
+    let (code, out, _) = run(&["releases", "web"]);
+    assert_eq!(code, 0);
+    for release in ["r1", "r2", "r3"] {
+        assert!(out.contains(release), "{out}");
+    }
+    let (code, out, _) = run(&["status"]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("wlswarm-cli/web") && out.contains("r3"),
+        "{out}"
+    );
+
+    let began = Instant::now();
+    let (code, _, err) = run(&["rollback", "--target", "swarm"]);
+    assert_eq!(code, 0, "{err}");
+    eprintln!(
+        "swarm: `windlass rollback --target swarm` took {:.2} s",
+        began.elapsed().as_secs_f64()
+    );
+    assert_eq!(body(web).await, "cli-1");
+
+    let (code, _, err) = run(&["down", "--target", "swarm"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        body(web).await.starts_with("no answer"),
+        "nothing serves after down"
+    );
+    let left = swarm.on(
+        0,
+        &[
+            "service",
+            "ls",
+            "--filter",
+            "label=windlass.app=wlswarm-cli",
+            "-q",
+        ],
+    );
+    assert!(left.is_empty(), "{left}");
+}

@@ -1,0 +1,332 @@
+//! A release's life on the Swarm: its image pinned by digest, its service
+//! started beside the live one, the releases neither live nor warm removed,
+//! a failed release rolled back (the one before it routed to again), and a
+//! service taken down.
+
+use std::collections::{BTreeSet, HashMap};
+
+use bollard::models::{NetworkCreateRequest, Service};
+use bollard::query_parameters::ListServicesOptions;
+use windlass_asl::Failure;
+use windlass_store::releases::ServiceKey;
+
+use super::{engine, entry, spec, SwarmTarget};
+use crate::backend::RELEASE_LABEL;
+use crate::failures;
+use crate::target::{CaughtFailure, Image, ReleaseContext, Replicas, Retired, RolledBack};
+
+/// The release's image as every node pulls it: the service's `image`, pinned
+/// by the digest its registry gives the manager now.
+pub(super) async fn prepare(
+    target: &SwarmTarget,
+    release: &ReleaseContext,
+) -> Result<Image, Failure> {
+    let Some(image) = release.spec.image.clone() else {
+        return Err(failures::input(format!(
+            "{}: every Swarm node pulls the release's image: give the service an `image` in a registry the nodes reach (building for a Swarm is not done yet)",
+            release.label()
+        )));
+    };
+    if image.contains("@sha256:") {
+        return Ok(Image {
+            digest: image.clone(),
+            reference: image,
+            push: None,
+        });
+    }
+    let found = target
+        .docker
+        .inspect_registry_image(&image, None)
+        .await
+        .map_err(|e| {
+            Failure::new(
+                failures::IMAGE,
+                format!(
+                    "{}: the manager cannot read {image} from its registry: {e}",
+                    release.label()
+                ),
+            )
+        })?;
+    let digest = found.descriptor.digest.ok_or_else(|| {
+        Failure::new(
+            failures::IMAGE,
+            format!("{image}: the registry gave no digest"),
+        )
+    })?;
+    let repository = repository_of(&image);
+    Ok(Image {
+        reference: format!("{image}@{digest}"),
+        digest: format!("{repository}@{digest}"),
+        push: None,
+    })
+}
+
+/// `host:5000/name:tag` without its tag.
+fn repository_of(image: &str) -> &str {
+    let last_slash = image.rfind('/').map_or(0, |i| i + 1);
+    match image[last_slash..].find(':') {
+        Some(colon) => &image[..last_slash + colon],
+        None => image,
+    }
+}
+
+/// Creates the release's service (the app's overlay networks first); a
+/// service that exists already (a step run again) is taken as it is.
+pub(super) async fn start(
+    target: &SwarmTarget,
+    release: &ReleaseContext,
+) -> Result<Replicas, Failure> {
+    let name = target.name_of(&release.key, release.id())?;
+    if let Some(service) = find(target, &name).await? {
+        return Ok(Replicas {
+            ids: service.id.into_iter().collect(),
+        });
+    }
+    for network in release.networks.values() {
+        ensure_network(target, release.key.app(), network).await?;
+    }
+    let image =
+        release.record.image.clone().ok_or_else(|| {
+            failures::input(format!("{} has no pinned image yet", release.label()))
+        })?;
+    let labels = target.labels(&release.key, Some(release.id()))?;
+    let wanted = spec::service_spec(release, &image, labels, &name);
+    let created = target
+        .docker
+        .create_service(wanted, None)
+        .await
+        .map_err(|e| {
+            Failure::new(
+                failures::START,
+                format!("{}: create {name}: {e}", release.label()),
+            )
+        })?;
+    Ok(Replicas {
+        ids: created.id.into_iter().collect(),
+    })
+}
+
+async fn find(target: &SwarmTarget, name: &str) -> Result<Option<Service>, Failure> {
+    match target.docker.inspect_service(name, None).await {
+        Ok(service) => Ok(Some(service)),
+        Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 404, ..
+        }) => Ok(None),
+        Err(e) => Err(engine(&format!("inspect {name}"), e)),
+    }
+}
+
+/// An attachable overlay network of the app, made when missing.
+async fn ensure_network(target: &SwarmTarget, app: &str, name: &str) -> Result<(), Failure> {
+    if target
+        .docker
+        .inspect_network(
+            name,
+            None::<bollard::query_parameters::InspectNetworkOptions>,
+        )
+        .await
+        .is_ok()
+    {
+        return Ok(());
+    }
+    let request = NetworkCreateRequest {
+        name: name.to_owned(),
+        driver: Some("overlay".into()),
+        attachable: Some(true),
+        labels: Some(HashMap::from([
+            ("com.docker.compose.project".to_owned(), app.to_owned()),
+            (crate::backend::APP_LABEL.to_owned(), app.to_owned()),
+        ])),
+        ..Default::default()
+    };
+    match target.docker.create_network(request).await {
+        Ok(_) => Ok(()),
+        // Made meanwhile by another service's start of the same wave.
+        Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 409, ..
+        }) => Ok(()),
+        Err(e) => Err(engine(&format!("create network {name}"), e)),
+    }
+}
+
+/// Every Swarm service of `key` (all its releases), by labels.
+async fn services_of(target: &SwarmTarget, key: &ServiceKey) -> Result<Vec<Service>, Failure> {
+    let labels: Vec<String> = target
+        .labels(key, None)?
+        .into_iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    let options = ListServicesOptions {
+        filters: Some(HashMap::from([("label".to_owned(), labels)])),
+        ..Default::default()
+    };
+    target
+        .docker
+        .list_services(Some(options))
+        .await
+        .map_err(|e| engine(&format!("services of {key}"), e))
+}
+
+fn release_of(service: &Service) -> Option<String> {
+    service
+        .spec
+        .as_ref()
+        .and_then(|s| s.labels.as_ref())
+        .and_then(|l| l.get(RELEASE_LABEL).cloned())
+}
+
+async fn remove(target: &SwarmTarget, service: &Service) -> Result<(), Failure> {
+    let Some(id) = &service.id else {
+        return Ok(());
+    };
+    match target.docker.delete_service(id).await {
+        Ok(())
+        | Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 404, ..
+        }) => Ok(()),
+        Err(e) => Err(engine(&format!("remove service {id}"), e)),
+    }
+}
+
+/// Removes every release of the service but the live one and the one
+/// before it (kept running: a rollback is a flip of the entry's routes). A
+/// service without published ports (a worker) keeps only the live one.
+pub(super) async fn retire(
+    target: &SwarmTarget,
+    release: &ReleaseContext,
+) -> Result<Retired, Failure> {
+    let mut keep = BTreeSet::from([release.id().to_owned()]);
+    if release.spec.has_proxy() {
+        keep.extend(release.previous.clone());
+    }
+    if let Some(live) = target
+        .releases
+        .live(&release.key)
+        .map_err(failures::store)?
+    {
+        keep.insert(live.release);
+    }
+    let mut retired = BTreeSet::new();
+    for service in services_of(target, &release.key).await? {
+        let Some(of) = release_of(&service) else {
+            continue;
+        };
+        if !keep.contains(&of) {
+            remove(target, &service).await?;
+            retired.insert(of);
+        }
+    }
+    Ok(Retired {
+        kept: keep.into_iter().collect(),
+        retired: retired.into_iter().collect(),
+        pruned: Vec::new(),
+    })
+}
+
+/// Routes the service back to the release live before (started again when
+/// it no longer runs), then removes the failed release once the entry has
+/// moved and its requests finished (left running on a pause).
+pub(super) async fn roll_back(
+    target: &SwarmTarget,
+    release: &ReleaseContext,
+    failure: Option<&CaughtFailure>,
+) -> Result<RolledBack, Failure> {
+    let decided = target.now();
+    let paused = failure.is_some_and(|f| f.error == failures::PAUSED);
+    let live_now = target
+        .releases
+        .live(&release.key)
+        .map_err(failures::store)?
+        .map(|l| l.release);
+    let mut flip_millis = None;
+    match &release.previous {
+        Some(previous) if live_now.as_deref() != Some(previous.as_str()) => {
+            let before = target.other(release, previous)?;
+            let upstreams = match super::tasks::warm(target, &before).await? {
+                Some(upstreams) => upstreams,
+                None => {
+                    start(target, &before).await?;
+                    super::tasks::wait_healthy(target, &before).await?
+                }
+            };
+            entry::switch(target, &[(before, upstreams)]).await?;
+            flip_millis = Some(target.now() - decided);
+        }
+        Some(_) => {}
+        None if live_now.is_some() => {
+            // The service's first release failed after it went live.
+            target
+                .releases
+                .clear_live(&release.key)
+                .map_err(failures::store)?;
+            entry::route(
+                target,
+                release.key.app(),
+                &[(release.service.clone(), Vec::new(), Vec::new())],
+            )
+            .await?;
+            flip_millis = Some(target.now() - decided);
+        }
+        None => {}
+    }
+    if !paused {
+        if flip_millis.is_some() {
+            tokio::time::sleep(target.config.drain).await;
+        }
+        let name = target.name_of(&release.key, release.id())?;
+        if let Some(service) = find(target, &name).await? {
+            remove(target, &service).await?;
+        }
+    }
+    Ok(RolledBack {
+        live: release.previous.clone(),
+        flip_millis,
+    })
+}
+
+/// Removes a service and waits (at most the start timeout) until Swarm has
+/// stopped its last task: what `down` removes no longer answers when it
+/// returns.
+pub(super) async fn remove_and_wait(
+    target: &SwarmTarget,
+    service: &Service,
+) -> Result<(), Failure> {
+    remove(target, service).await?;
+    let Some(id) = &service.id else {
+        return Ok(());
+    };
+    let deadline = std::time::Instant::now() + target.config.start_timeout;
+    while super::tasks::any_task(target, id).await? && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    Ok(())
+}
+
+/// Takes the service out of the entry's routes, forgets its live release
+/// and removes every release's service.
+pub(super) async fn take_down(target: &SwarmTarget, key: &ServiceKey) -> Result<usize, Failure> {
+    target.releases.clear_live(key).map_err(failures::store)?;
+    entry::route(
+        target,
+        key.app(),
+        &[(key.service().to_owned(), Vec::new(), Vec::new())],
+    )
+    .await?;
+    let services = services_of(target, key).await?;
+    for service in &services {
+        remove_and_wait(target, service).await?;
+    }
+    Ok(services.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::repository_of;
+
+    #[test]
+    fn a_repository_is_the_image_without_its_tag() {
+        assert_eq!(repository_of("registry:5000/app:v1"), "registry:5000/app");
+        assert_eq!(repository_of("registry:5000/app"), "registry:5000/app");
+        assert_eq!(repository_of("app:v1"), "app");
+    }
+}

@@ -1,0 +1,216 @@
+//! What a release's tasks say: healthy (every task running, which Swarm
+//! reports only once a task's health check passed), warm (the same, now,
+//! without waiting), and the watch after a switch (no task of the release
+//! fails).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::{Duration, Instant};
+
+use bollard::models::{Task, TaskState};
+use bollard::query_parameters::ListTasksOptions;
+use windlass_asl::Failure;
+
+use super::{engine, spec, SwarmTarget};
+use crate::failures;
+use crate::target::{ReleaseContext, Upstreams, Watched};
+
+/// How often tasks are listed while waiting or watching.
+const LOOK_EVERY: Duration = Duration::from_millis(250);
+/// Tasks of a release that may fail (each restarted by Swarm) before the
+/// release is judged unhealthy.
+const FAILED_TASKS: usize = 3;
+
+/// What one look at a release's tasks found.
+#[derive(Debug, Default)]
+struct Look {
+    /// Tasks Swarm wants running, and how many of them run.
+    desired: usize,
+    running: usize,
+    /// Failed or rejected tasks, by id, with their error.
+    failed: BTreeMap<String, String>,
+}
+
+async fn look(target: &SwarmTarget, name: &str) -> Result<Look, Failure> {
+    let options = ListTasksOptions {
+        filters: Some(HashMap::from([(
+            "service".to_owned(),
+            vec![name.to_owned()],
+        )])),
+    };
+    let tasks: Vec<Task> = target
+        .docker
+        .list_tasks(Some(options))
+        .await
+        .map_err(|e| engine(&format!("tasks of {name}"), e))?;
+    let mut look = Look::default();
+    for task in tasks {
+        let state = task.status.as_ref().and_then(|s| s.state);
+        if task.desired_state == Some(TaskState::RUNNING) {
+            look.desired += 1;
+            if state == Some(TaskState::RUNNING) {
+                look.running += 1;
+            }
+        }
+        if matches!(state, Some(TaskState::FAILED | TaskState::REJECTED)) {
+            let status = task.status.unwrap_or_default();
+            let why = status.err.or(status.message).unwrap_or_default();
+            look.failed.insert(task.id.unwrap_or_default(), why);
+        }
+    }
+    Ok(look)
+}
+
+impl Look {
+    /// Every task Swarm wants runs, and as many as the release asks for.
+    fn healthy(&self, replicas: Option<u32>) -> bool {
+        let expected = replicas.map_or(1, |r| r as usize);
+        self.desired >= expected && self.running == self.desired
+    }
+}
+
+/// Where the release takes traffic: per container port, the DNS name of its
+/// tasks (`tasks.NAME:PORT`), which the entry point resolves again and
+/// again.
+pub(super) fn upstreams(release: &ReleaseContext, name: &str) -> Upstreams {
+    let mut ports = BTreeMap::new();
+    for port in release.spec.published_ports() {
+        ports.insert(
+            format!("{}/{}", port.target, port.protocol),
+            vec![format!("{}:{}", spec::tasks_name(name), port.target)],
+        );
+    }
+    Upstreams::of_ports(ports)
+}
+
+pub(super) async fn wait_healthy(
+    target: &SwarmTarget,
+    release: &ReleaseContext,
+) -> Result<Upstreams, Failure> {
+    let name = target.name_of(&release.key, release.id())?;
+    let replicas = spec::replicas(&release.spec);
+    let timeout = release
+        .spec
+        .windlass
+        .health
+        .start_timeout
+        .unwrap_or(target.config.start_timeout);
+    let deadline = Instant::now() + timeout;
+    loop {
+        let now = look(target, &name).await?;
+        if now.healthy(replicas) {
+            return Ok(upstreams(release, &name));
+        }
+        if now.failed.len() >= FAILED_TASKS {
+            let why: Vec<&str> = now.failed.values().map(String::as_str).collect();
+            return Err(Failure::new(
+                failures::UNHEALTHY,
+                format!(
+                    "{}: {} tasks failed on the Swarm ({}); the app is rolled back",
+                    release.label(),
+                    now.failed.len(),
+                    why.join("; ")
+                ),
+            ));
+        }
+        if Instant::now() > deadline {
+            return Err(Failure::new(
+                failures::UNHEALTHY,
+                format!(
+                    "{}: {} of {} tasks running after {timeout:?}",
+                    release.label(),
+                    now.running,
+                    now.desired
+                ),
+            ));
+        }
+        tokio::time::sleep(LOOK_EVERY).await;
+    }
+}
+
+pub(super) async fn warm(
+    target: &SwarmTarget,
+    release: &ReleaseContext,
+) -> Result<Option<Upstreams>, Failure> {
+    let name = target.name_of(&release.key, release.id())?;
+    let now = look(target, &name).await?;
+    Ok(now
+        .healthy(spec::replicas(&release.spec))
+        .then(|| upstreams(release, &name)))
+}
+
+/// Watches the live release for `x-windlass.watch` (else
+/// `update_config.monitor`, else 10 s): a task of it that fails fails the
+/// step, and the workflow rolls the app back.
+pub(super) async fn watch(
+    target: &SwarmTarget,
+    release: &ReleaseContext,
+) -> Result<Watched, Failure> {
+    let name = target.name_of(&release.key, release.id())?;
+    let service = &release.spec;
+    let period = service
+        .windlass
+        .watch
+        .or(service
+            .deploy
+            .update_config
+            .as_ref()
+            .and_then(|u| u.monitor))
+        .unwrap_or(Duration::from_secs(10));
+    let began = Instant::now();
+    let before: BTreeSet<String> = look(target, &name).await?.failed.into_keys().collect();
+    if service.runs_to_completion {
+        return Ok(watched(began));
+    }
+    while began.elapsed() < period {
+        tokio::time::sleep(LOOK_EVERY.min(period)).await;
+        let now = look(target, &name).await?;
+        if let Some((_, why)) = now.failed.iter().find(|(id, _)| !before.contains(*id)) {
+            return Err(Failure::new(
+                failures::UNHEALTHY,
+                format!("{}: a task failed during the watch: {why}", release.label()),
+            ));
+        }
+    }
+    Ok(watched(began))
+}
+
+fn watched(began: Instant) -> Watched {
+    Watched {
+        watched_millis: u64::try_from(began.elapsed().as_millis()).unwrap_or(u64::MAX),
+        requests: 0,
+        server_errors: 0,
+        p99_millis: None,
+    }
+}
+
+/// How many tasks of service `name` Swarm wants running, and how many run.
+pub(super) async fn count(target: &SwarmTarget, name: &str) -> Result<(usize, usize), Failure> {
+    let now = look(target, name).await?;
+    Ok((now.desired, now.running))
+}
+
+/// Whether service `id` (or a removed one's) still has a task Swarm knows.
+pub(super) async fn any_task(target: &SwarmTarget, id: &str) -> Result<bool, Failure> {
+    // A removed service is no filter the manager accepts any more: every
+    // task is listed, and those of the service picked.
+    match target.docker.list_tasks(None).await {
+        Ok(tasks) => Ok(tasks
+            .iter()
+            .filter(|t| t.service_id.as_deref() == Some(id))
+            .any(|t| {
+                let state = t.status.as_ref().and_then(|s| s.state);
+                !matches!(
+                    state,
+                    Some(
+                        TaskState::SHUTDOWN
+                            | TaskState::FAILED
+                            | TaskState::COMPLETE
+                            | TaskState::REJECTED
+                            | TaskState::ORPHANED
+                            | TaskState::REMOVE
+                    )
+                )
+            })),
+        Err(e) => Err(engine(&format!("tasks of {id}"), e)),
+    }
+}

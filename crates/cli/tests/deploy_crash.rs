@@ -473,19 +473,20 @@ fn current(releases: &SqliteReleases) -> AppRelease {
         .app_releases(APP)
         .expect("read")
         .into_iter()
-        .find(|r| r.outcome == Outcome::Live && members(r) == now)
+        .find(|r| r.went_live() && members(r) == now)
         .unwrap_or_else(|| panic!("no app release that went live runs {now:?}"))
 }
 
-/// Live app releases other than the current one whose service releases
-/// all still have their image: where `--to` may go.
+/// App releases that went live (a rollback may have left them since),
+/// other than the current one, whose service releases all still have their
+/// image: where `--to` may go.
 fn rollback_targets(releases: &SqliteReleases) -> Vec<AppRelease> {
     let now = current(releases);
     releases
         .app_releases(APP)
         .expect("read")
         .into_iter()
-        .filter(|r| r.outcome == Outcome::Live && r.id != now.id)
+        .filter(|r| r.went_live() && r.id != now.id)
         .filter(|r| {
             r.services.iter().all(|m| {
                 releases
@@ -497,13 +498,18 @@ fn rollback_targets(releases: &SqliteReleases) -> Vec<AppRelease> {
         .collect()
 }
 
-/// Where `windlass rollback` without `--to` goes: the newest earlier live
-/// app release (the agent's rule).
+/// Where `windlass rollback` without `--to` goes: the store's rule, the
+/// agent's (the newest earlier app release that went live and is not what
+/// runs), among the targets whose images are kept.
 fn previous_live(releases: &SqliteReleases) -> Option<AppRelease> {
-    let now = current(releases);
-    rollback_targets(releases)
-        .into_iter()
-        .find(|r| r.created_millis <= now.created_millis)
+    let state = releases.app_state(APP).expect("the app's state");
+    assert_eq!(
+        state.live,
+        Some(current(releases).id),
+        "the store's serving app release"
+    );
+    let to = state.rollback_target?;
+    rollback_targets(releases).into_iter().find(|r| r.id == to)
 }
 
 /// Waits until the execution's waiter has settled the app: locks free and

@@ -409,7 +409,22 @@ impl Agent {
                 let record =
                     |id: &str, what| agent.releases.record_app(&app, id, &Event::at(at, what));
                 let result = match (&rolled_back_from, finished.status) {
-                    (None, Status::Succeeded) => record(&release, Happened::WentLive),
+                    (None, Status::Succeeded) => {
+                        // The app release that served until now is retired
+                        // by this one (read before this one counts as live).
+                        let before = agent.releases.app_state(&app).map(|s| s.live);
+                        let retired = match before {
+                            Ok(Some(before)) if before != release => record(
+                                &before,
+                                Happened::Retired {
+                                    by: release.clone(),
+                                },
+                            ),
+                            Ok(_) => Ok(()),
+                            Err(e) => Err(e),
+                        };
+                        retired.and_then(|()| record(&release, Happened::WentLive))
+                    }
                     (None, _) if rolled_back => record(
                         &release,
                         Happened::RolledBack {

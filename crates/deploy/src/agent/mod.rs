@@ -1126,6 +1126,14 @@ mod tests {
             eventually("the lock freed", free).await;
         }
         assert_eq!(went, ["r1", "r2", "r1"]);
+        let a1 = releases
+            .app_release("nowhere", "a1")
+            .expect("read")
+            .expect("a1");
+        assert_eq!(
+            a1.history.iter().map(Event::words).collect::<Vec<_>>(),
+            ["went live", "retired by a2"]
+        );
         let r1 = releases.get(&web(), "r1").expect("read").expect("r1");
         let words: Vec<String> = r1.history.iter().map(Event::words).collect();
         assert_eq!(

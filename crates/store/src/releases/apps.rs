@@ -186,24 +186,28 @@ impl SqliteReleases {
         rollback_millis: Option<i64>,
         detail: Option<&str>,
     ) -> Result<()> {
-        if let Some(event) = super::outcome_event(outcome, rollback_millis, detail) {
-            return self.record_app_event(app, id, &event);
-        }
+        let event = super::outcome_event(outcome, rollback_millis, detail)
+            .map(|e| serde_json::to_string(&e))
+            .transpose()
+            .map_err(|e| Error::Corrupt(e.to_string()))?;
         self.lock().execute(
-            "UPDATE app_releases SET outcome = ?3, rollback_millis = COALESCE(?4, rollback_millis), \
-             detail = ?5 WHERE app = ?1 AND id = ?2",
-            params![app, id, outcome.as_str(), rollback_millis, detail],
+            &format!(
+                "UPDATE app_releases SET outcome = ?3, rollback_millis = COALESCE(?4, rollback_millis), \
+                 detail = ?5, {} WHERE app = ?1 AND id = ?2",
+                super::APPEND_OUTCOME_EVENT
+            ),
+            params![app, id, outcome.as_str(), rollback_millis, detail, event],
         )?;
         Ok(())
     }
 
     pub(super) fn record_app_event(&self, app: &str, id: &str, event: &Event) -> Result<()> {
-        let (json, outcome, rollback_millis, detail) = super::event_columns(event)?;
+        let w = super::event_columns(event)?;
         self.lock().execute(
             "UPDATE app_releases SET history = json_insert(history, '$[#]', json(?3)), \
              outcome = COALESCE(?4, outcome), rollback_millis = COALESCE(?5, rollback_millis), \
              detail = COALESCE(?6, detail) WHERE app = ?1 AND id = ?2",
-            params![app, id, json, outcome, rollback_millis, detail],
+            params![app, id, w.json, w.outcome, w.rollback_millis, w.detail],
         )?;
         Ok(())
     }

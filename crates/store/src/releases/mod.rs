@@ -519,6 +519,10 @@ fn read_history(text: &str, id: &str) -> Result<Vec<Event>> {
         .map_err(|e| Error::Corrupt(format!("the history of release {id}: {e}")))
 }
 
+/// `set_outcome`'s history: its event (?6, JSON) appended, if it has one.
+const APPEND_OUTCOME_EVENT: &str =
+    "history = CASE WHEN ?6 IS NULL THEN history ELSE json_insert(history, '$[#]', json(?6)) END";
+
 /// The one event `set_outcome` records for an outcome.
 fn outcome_event(
     outcome: Outcome,
@@ -542,12 +546,17 @@ fn outcome_event(
     })
 }
 
-/// The event as JSON, the outcome it leaves, a rollback's time, a reason.
-type EventColumns<'a> = (String, Option<&'static str>, Option<i64>, Option<&'a str>);
+/// What an event writes: itself (JSON, appended to the history) and the
+/// columns it sets beside it: the outcome it leaves, a rollback's time, a
+/// reason.
+struct Written<'a> {
+    json: String,
+    outcome: Option<&'static str>,
+    rollback_millis: Option<i64>,
+    detail: Option<&'a str>,
+}
 
-/// The columns an event sets beside the history: the outcome it leaves,
-/// a rollback's time, a reason.
-fn event_columns(event: &Event) -> Result<EventColumns<'_>> {
+fn event_columns(event: &Event) -> Result<Written<'_>> {
     let json = serde_json::to_string(event).map_err(|e| Error::Corrupt(e.to_string()))?;
     let (rollback_millis, detail) = match &event.what {
         Happened::RolledBack {
@@ -558,12 +567,12 @@ fn event_columns(event: &Event) -> Result<EventColumns<'_>> {
         Happened::Failed { detail } => (None, detail.as_deref()),
         _ => (None, None),
     };
-    Ok((
+    Ok(Written {
         json,
-        event.outcome().map(Outcome::as_str),
+        outcome: event.outcome().map(Outcome::as_str),
         rollback_millis,
         detail,
-    ))
+    })
 }
 
 const LIVE_COLUMNS: &str = "service, release, address, upstreams, since_millis, ports";
@@ -705,12 +714,12 @@ impl Releases for SqliteReleases {
     }
 
     fn record(&self, service: &ServiceKey, id: &str, event: &Event) -> Result<()> {
-        let (json, outcome, rollback_millis, detail) = event_columns(event)?;
+        let w = event_columns(event)?;
         self.lock().execute(
             "UPDATE releases SET history = json_insert(history, '$[#]', json(?3)), \
              outcome = COALESCE(?4, outcome), rollback_millis = COALESCE(?5, rollback_millis), \
              detail = COALESCE(?6, detail) WHERE service = ?1 AND id = ?2",
-            params![service, id, json, outcome, rollback_millis, detail],
+            params![service, id, w.json, w.outcome, w.rollback_millis, w.detail],
         )?;
         Ok(())
     }
@@ -723,13 +732,16 @@ impl Releases for SqliteReleases {
         rollback_millis: Option<i64>,
         detail: Option<&str>,
     ) -> Result<()> {
-        if let Some(event) = outcome_event(outcome, rollback_millis, detail) {
-            return self.record(service, id, &event);
-        }
+        let event = outcome_event(outcome, rollback_millis, detail)
+            .map(|e| serde_json::to_string(&e))
+            .transpose()
+            .map_err(|e| Error::Corrupt(e.to_string()))?;
         self.lock().execute(
-            "UPDATE releases SET outcome = ?3, rollback_millis = COALESCE(?4, rollback_millis), \
-             detail = COALESCE(?5, detail) WHERE service = ?1 AND id = ?2",
-            params![service, id, outcome.as_str(), rollback_millis, detail],
+            &format!(
+                "UPDATE releases SET outcome = ?3, rollback_millis = COALESCE(?4, rollback_millis), \
+                 detail = COALESCE(?5, detail), {APPEND_OUTCOME_EVENT} WHERE service = ?1 AND id = ?2"
+            ),
+            params![service, id, outcome.as_str(), rollback_millis, detail, event],
         )?;
         Ok(())
     }

@@ -82,7 +82,7 @@ impl AppState {
 #[cfg(test)]
 mod tests {
     use super::super::history::{Event, Happened};
-    use super::super::{Member, Outcome};
+    use super::super::{Member, Outcome, Release};
     use super::*;
 
     fn release(id: &str, events: &[Happened], services: &[(&str, &str)]) -> AppRelease {
@@ -124,6 +124,58 @@ mod tests {
         /// What each service runs.
         live: HashMap<String, String>,
         want: (Option<&'static str>, bool, Option<&'static str>),
+    }
+
+    fn service_release(id: &str, events: &[Happened], pruned: bool) -> Release {
+        Release {
+            service: "shop/web".parse().expect("a key"),
+            id: id.into(),
+            compose_file: "compose.yaml".into(),
+            compose_text: String::new(),
+            image: None,
+            digest: None,
+            created_millis: 1,
+            by: "test".into(),
+            outcome: Outcome::Live,
+            rollback_millis: None,
+            detail: None,
+            execution: None,
+            history: events.iter().map(|w| Event::at(1, w.clone())).collect(),
+            pruned_millis: pruned.then_some(2),
+            fingerprint: None,
+        }
+    }
+
+    /// A service's rollback goes to the newest older release that went
+    /// live and is kept, whatever happened to it since.
+    #[test]
+    fn a_service_rollback_target() {
+        let left = |to: &str| Happened::RolledBack {
+            to: Some(to.into()),
+            rollback_millis: Some(1),
+            detail: None,
+        };
+        let failed_watch = Happened::RolledBack {
+            to: Some("r2".into()),
+            rollback_millis: Some(1),
+            detail: None,
+        };
+        let list = vec![
+            service_release("r5", &[Happened::WentLive], false),
+            service_release("r4", &[failed_watch], false),
+            service_release("r3", &[Happened::WentLive, left("r2")], false),
+            service_release(
+                "r2",
+                &[Happened::WentLive, left("r1"), Happened::WentLive],
+                false,
+            ),
+            service_release("r1", &[Happened::WentLive, Happened::Pruned], true),
+        ];
+        let target = |live| rollback_target(&list, live).map(|r| r.id.as_str());
+        assert_eq!(target("r5"), Some("r3"), "r4 never passed its deploy");
+        assert_eq!(target("r3"), Some("r2"));
+        assert_eq!(target("r2"), None, "r1 is pruned");
+        assert_eq!(target("r9"), None, "no such live release");
     }
 
     #[test]

@@ -11,7 +11,7 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
-use windlass_store::releases::{Lock, Outcome, Release, Releases, ServiceKey};
+use windlass_store::releases::{Event, Happened, Lock, Outcome, Release, Releases, ServiceKey};
 use windlass_store::Store;
 
 use super::error::Error;
@@ -321,13 +321,14 @@ impl Ecs {
                 None => false,
             };
             if !running {
+                let interrupted = Happened::Failed {
+                    detail: Some("interrupted: windlass stopped before its rollout started (during the build or the push); deploy again".into()),
+                };
                 self.releases
-                    .set_outcome(
+                    .record(
                         key,
                         &release.id,
-                        Outcome::Failed,
-                        None,
-                        Some("interrupted: windlass stopped before its rollout started (during the build or the push); deploy again"),
+                        &Event::at(self.runtime.now_millis(), interrupted),
                     )
                     .map_err(failed("written (an interrupted release)"))?;
             }

@@ -338,4 +338,3 @@ mod tests {
         assert_eq!(top_level_name("services: {}\n"), None);
     }
 }
-

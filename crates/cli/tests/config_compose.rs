@@ -88,7 +88,7 @@ fn json_is_the_same_document() {
             .collect::<Vec<_>>(),
     );
     assert_eq!(json.status.code(), Some(0));
-    let from_yaml: serde_json::Value = serde_norway::from_slice(&yaml.stdout).expect("YAML");
+    let mut from_yaml: serde_json::Value = serde_norway::from_slice(&yaml.stdout).expect("YAML");
     let mut from_json: serde_json::Value = serde_json::from_slice(&json.stdout).expect("JSON");
     // compose-go's JSON form: every network has an `ipam`, every service
     // a `command` and an `entrypoint`, even null.
@@ -111,6 +111,29 @@ fn json_is_the_same_document() {
             if service[key].is_null() {
                 service.remove(key);
             }
+        }
+    }
+    // compose-go's JSON keeps the project's `x-` extensions only: a
+    // service's are YAML's alone.
+    for service in from_yaml["services"]
+        .as_object_mut()
+        .expect("services")
+        .values_mut()
+    {
+        let service = service.as_object_mut().expect("service");
+        let extensions: Vec<String> = service
+            .keys()
+            .filter(|k| k.starts_with("x-"))
+            .cloned()
+            .collect();
+        assert!(
+            extensions.iter().all(|k| !from_json["services"]
+                .to_string()
+                .contains(&format!("\"{k}\""))),
+            "no service extension in JSON"
+        );
+        for key in extensions {
+            service.remove(&key);
         }
     }
     assert_eq!(from_json, from_yaml);

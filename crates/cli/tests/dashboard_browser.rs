@@ -182,6 +182,10 @@ fn an_app_and_a_service_rolled_back_from_the_page_serve_their_old_release() {
         &web,
         &web_port,
         "r3",
+        // r2 went live once (the app rollback left it): it is the newest
+        // earlier release that went live, so the rollback goes to it.
+        "r2",
+        "v2",
     ]);
     assert!(screenshots().join("services.png").exists());
     drop(server);

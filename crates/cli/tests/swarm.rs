@@ -39,7 +39,7 @@ const APP: &str = "wlswarm-app";
 const TESTS: usize = 2;
 static SWARM: OnceLock<(Swarm, String)> = OnceLock::new();
 static LEFT: Mutex<usize> = Mutex::new(TESTS);
-static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// The shared Swarm and the entry image's name, made by the first test.
 fn shared() -> &'static (Swarm, String) {
@@ -80,7 +80,7 @@ fn compose(version: u32, crash_api: bool) -> String {
     } else {
         ""
     };
-    let health = "    healthcheck: {test: [\"CMD\", \"/app\", \"probe\"], interval: 500ms, timeout: 2s, retries: 2}\n";
+    let health = "    healthcheck: {test: [\"CMD\", \"/app\", \"probe\"], interval: 500ms, timeout: 2s, retries: 2}\n    init: true\n    stop_grace_period: 2s\n";
     format!(
         "name: {APP}\nservices:\n  web:\n    image: registry:5000/wlswarm-testapp:1\n    ports: [{{target: 8080, published: 8000, app_protocol: http}}]\n    environment:\n      TESTAPP_VERSION: \"web-{version}\"\n{health}    deploy: {{replicas: 2}}\n    depends_on: {{api: {{condition: service_healthy}}}}\n    x-windlass: {{watch: 2s}}\n  api:\n    image: registry:5000/wlswarm-testapp:1\n    ports: [{{target: 8080, published: 8001, app_protocol: http}}]\n    environment:\n      TESTAPP_VERSION: \"api-{version}\"\n{crash}{health}    deploy: {{replicas: 2}}\n    x-windlass: {{watch: 2s}}\n"
     )
@@ -121,7 +121,7 @@ async fn everywhere(swarm: &Swarm) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_app_deploys_rolls_forward_and_rolls_back_whole_on_three_nodes() {
     let _using = Using;
-    let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(PoisonError::into_inner);
+    let _alone = ONE_AT_A_TIME.lock().await;
     let (swarm, entry) = tokio::task::block_in_place(shared);
 
     let client =
@@ -161,7 +161,7 @@ async fn an_app_deploys_rolls_forward_and_rolls_back_whole_on_three_nodes() {
         "swarm: v1 deployed (2 services, 2 replicas each, entry created) in {:.1} s",
         took.as_secs_f64()
     );
-    let seen = everywhere(&swarm).await;
+    let seen = everywhere(swarm).await;
     assert_eq!(seen, ["web-1", "api-1"].repeat(3), "every node's entry");
 
     // Load through node 1 on web's port and node 2 on api's.
@@ -171,7 +171,7 @@ async fn an_app_deploys_rolls_forward_and_rolls_back_whole_on_three_nodes() {
     let (status, took) = deploy(&agent, &file, compose(2, false)).await;
     assert_eq!(status, Status::Succeeded);
     eprintln!("swarm: v2 deployed in {:.1} s", took.as_secs_f64());
-    assert_eq!(everywhere(&swarm).await, ["web-2", "api-2"].repeat(3));
+    assert_eq!(everywhere(swarm).await, ["web-2", "api-2"].repeat(3));
 
     let (status, took) = deploy(&agent, &file, compose(3, true)).await;
     assert_eq!(
@@ -183,7 +183,7 @@ async fn an_app_deploys_rolls_forward_and_rolls_back_whole_on_three_nodes() {
         "swarm: v3 (api crashing) rolled back in {:.1} s",
         took.as_secs_f64()
     );
-    assert_eq!(everywhere(&swarm).await, ["web-2", "api-2"].repeat(3));
+    assert_eq!(everywhere(swarm).await, ["web-2", "api-2"].repeat(3));
     for service in ["web", "api"] {
         let key = ServiceKey::new(APP, service).expect("key");
         let live = releases.live(&key).expect("store").expect("live");
@@ -211,7 +211,26 @@ async fn an_app_deploys_rolls_forward_and_rolls_back_whole_on_three_nodes() {
         "swarm: app rolled back to v1 (a flip of the entry's routes) in {:.2} s",
         began.elapsed().as_secs_f64()
     );
-    assert_eq!(everywhere(&swarm).await, ["web-1", "api-1"].repeat(3));
+    let seen = everywhere(swarm).await;
+    if seen != ["web-1", "api-1"].repeat(3) {
+        // What the entry's tasks went through, to tell why a node did not answer.
+        let tasks = swarm.on(
+            0,
+            &[
+                "service",
+                "ps",
+                "--no-trunc",
+                "--format",
+                "{{.Node}} {{.CurrentState}} {{.DesiredState}} {{.Error}}",
+                &format!(
+                    "{APP}_windlass-entry_{}",
+                    releases.installation().expect("installation")
+                ),
+            ],
+        );
+        eprintln!("swarm: entry tasks:\n{tasks}");
+    }
+    assert_eq!(seen, ["web-1", "api-1"].repeat(3));
 
     let web = web_load.stop().await;
     let api = api_load.stop().await;
@@ -233,6 +252,7 @@ async fn an_app_deploys_rolls_forward_and_rolls_back_whole_on_three_nodes() {
     );
     assert_eq!(web.app_errors + api.app_errors, 0);
 
+    let began = Instant::now();
     let report = agent
         .down(DownRequest {
             compose_file: file.display().to_string(),
@@ -242,7 +262,10 @@ async fn an_app_deploys_rolls_forward_and_rolls_back_whole_on_three_nodes() {
         })
         .await
         .expect("down");
-    eprintln!("swarm: down {report:?}");
+    eprintln!(
+        "swarm: down {report:?} in {:.1} s",
+        began.elapsed().as_secs_f64()
+    );
     let left = client
         .list_services(Some(bollard::query_parameters::ListServicesOptions {
             filters: Some(HashMap::from([(
@@ -293,14 +316,14 @@ fn cli_compose(version: u32, crash: bool) -> String {
         ""
     };
     format!(
-        "name: wlswarm-cli\nservices:\n  web:\n    image: registry:5000/wlswarm-testapp:1\n    ports: [{{target: 8080, published: 8000, app_protocol: http}}]\n    environment:\n      TESTAPP_VERSION: \"cli-{version}\"\n{crash}    healthcheck: {{test: [\"CMD\", \"/app\", \"probe\"], interval: 500ms, timeout: 2s, retries: 2}}\n    x-windlass: {{target: swarm, watch: 1s}}\n"
+        "name: wlswarm-cli\nservices:\n  web:\n    image: registry:5000/wlswarm-testapp:1\n    ports: [{{target: 8080, published: 8000, app_protocol: http}}]\n    environment:\n      TESTAPP_VERSION: \"cli-{version}\"\n{crash}    healthcheck: {{test: [\"CMD\", \"/app\", \"probe\"], interval: 500ms, timeout: 2s, retries: 2}}\n    init: true\n    stop_grace_period: 2s\n    x-windlass: {{target: swarm, watch: 1s}}\n"
     )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cli_deploys_fails_over_and_takes_down_on_the_swarm() {
     let _using = Using;
-    let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(PoisonError::into_inner);
+    let _alone = ONE_AT_A_TIME.lock().await;
     let (swarm, entry) = tokio::task::block_in_place(shared);
     let folder = Path::new(env!("CARGO_TARGET_TMPDIR")).join("wlswarm-cli");
     let _ = std::fs::remove_dir_all(&folder);
@@ -360,7 +383,12 @@ async fn the_cli_deploys_fails_over_and_takes_down_on_the_swarm() {
     );
     assert_eq!(body(web).await, "cli-1");
 
+    let began = Instant::now();
     let (code, _, err) = run(&["down", "--target", "swarm"]);
+    eprintln!(
+        "swarm: `windlass down --target swarm` took {:.1} s",
+        began.elapsed().as_secs_f64()
+    );
     assert_eq!(code, 0, "{err}");
     assert!(
         body(web).await.starts_with("no answer"),

@@ -602,7 +602,7 @@ function releasesTable(s) {
     el("td", {}, r.outcome), el("td", {}, when(r.created_millis)),
     el("td", {}, r.time_to_live_millis != null ? duration(r.time_to_live_millis) : ""),
     el("td", {}, r.rollback_millis != null ? duration(r.rollback_millis) : ""),
-    el("td", {}, chart(r.traffic, "requests"), chart(r.traffic, "server_errors"), chart(r.traffic, "p99_us")),
+    el("td", { class: "charts" }, chart(r.traffic, "requests"), chart(r.traffic, "server_errors"), chart(r.traffic, "p99_us")),
     el("td", {}, r.execution ? el("a", { href: "#/execution/" + encodeURIComponent(r.execution) }, "execution") : ""),
     el("td", { class: "muted" }, el("div", { class: "detail" }, r.detail || ""))));
   return el("table", { class: "list releases" },

@@ -218,10 +218,13 @@ async fn an_ssh_agent_is_forwarded_to_its_run() {
         }
     });
     // The build fails unless the agent's answer comes back through the
-    // forwarded socket.
+    // forwarded socket. The text is new at each run, so that BuildKit's
+    // cache of an earlier run's step does not stand in for it.
+    let hello = format!("hello-agent-{}", uuid::Uuid::new_v4().simple());
+    let olleh: String = hello.chars().rev().collect();
     std::fs::write(
         dir.join("app/Dockerfile"),
-        format!("FROM {SSH_BASE}\nCOPY testapp /app\nRUN --mount=type=ssh /app ask \"$SSH_AUTH_SOCK\" hello-agent | grep -q tnega-olleh\nEXPOSE 8080\nENTRYPOINT [\"/app\"]\n"),
+        format!("FROM {SSH_BASE}\nCOPY testapp /app\nRUN --mount=type=ssh /app ask \"$SSH_AUTH_SOCK\" {hello} | grep -q {olleh}\nEXPOSE 8080\nENTRYPOINT [\"/app\"]\n"),
     )
     .expect("Dockerfile");
     let port = support::free_port();
@@ -244,5 +247,5 @@ async fn an_ssh_agent_is_forwarded_to_its_run() {
         "{}",
         cause(&finished.outcome)
     );
-    assert_eq!(*asked.lock().expect("asked"), ["hello-agent"]);
+    assert_eq!(*asked.lock().expect("asked"), [hello]);
 }

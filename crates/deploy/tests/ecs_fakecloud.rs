@@ -339,7 +339,7 @@ async fn lambda_hooks_run_before_and_after_the_switch_and_a_failing_one_rolls_ba
     assert!(v3.rolled_back(), "{:?} {:?}", v3.status, v3.error);
     let cause = &v3.error.as_ref().expect("an error").1;
     assert!(
-        cause.contains("a hook before the switch failed (HookRefused"),
+        cause.starts_with("HookRefused: ") && cause.contains("(a hook before the switch failed;"),
         "{cause}"
     );
     assert!(

@@ -34,6 +34,14 @@ async fn main() -> std::process::ExitCode {
     let socket = PathBuf::from(
         std::env::var("DOCKER_SOCKET").unwrap_or_else(|_| "/var/run/docker.sock".into()),
     );
+    // PID 1 of its container: a signal without a handler would be ignored
+    // and the task killed only after its grace period.
+    let Ok(mut terminate) =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+    else {
+        tracing::error!("cannot handle SIGTERM");
+        return std::process::ExitCode::from(2);
+    };
     let mut proxies: BTreeMap<u16, Proxy> = BTreeMap::new();
     let mut routes = Routes::default();
     loop {
@@ -42,7 +50,16 @@ async fn main() -> std::process::ExitCode {
             Err(e) => tracing::warn!(%e, "cannot read the routes; serving the ones I have"),
         }
         apply(&routes, &mut proxies).await;
-        tokio::time::sleep(LOOK_EVERY).await;
+        tokio::select! {
+            _ = tokio::time::sleep(LOOK_EVERY) => {}
+            _ = terminate.recv() => {
+                tracing::info!("SIGTERM: stopping");
+                for proxy in proxies.values() {
+                    proxy.stop().await;
+                }
+                return std::process::ExitCode::SUCCESS;
+            }
+        }
     }
 }
 
@@ -60,10 +77,10 @@ async fn apply(routes: &Routes, proxies: &mut BTreeMap<u16, Proxy>) {
         }
     }
     for route in &routes.ports {
-        if !proxies.contains_key(&route.published) {
+        if let std::collections::btree_map::Entry::Vacant(vacant) = proxies.entry(route.published) {
             match bind(route).await {
                 Ok(proxy) => {
-                    proxies.insert(route.published, proxy);
+                    vacant.insert(proxy);
                 }
                 Err(e) => {
                     tracing::error!(%e, port = route.published, "cannot bind");

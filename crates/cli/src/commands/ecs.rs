@@ -495,5 +495,60 @@ pub fn status(service: &str, state: &StateArgs) -> anyhow::Result<u8> {
             deployment["RolloutStateReason"].as_str().unwrap_or("")
         );
     }
+    // The tasks themselves: what runs, whatever the deployment records
+    // say (a local emulator never finishes them).
+    let tasks = tokio.block_on(running_tasks(&client, &ecs, cluster, name));
+    match tasks {
+        Ok(tasks) if tasks.is_empty() => println!("  tasks: none running"),
+        Ok(tasks) => {
+            for (revision, states) in tasks {
+                println!("  tasks of {revision}: {}", states.join(", "));
+            }
+        }
+        Err(e) => println!("  tasks: not listed ({e})"),
+    }
     Ok(exit::OK)
+}
+
+/// The service's RUNNING tasks by revision, each `RUNNING` or
+/// `RUNNING/HEALTHY` (its health when ECS knows it).
+async fn running_tasks(
+    client: &Client,
+    ecs: &Model,
+    cluster: &str,
+    name: &str,
+) -> Result<std::collections::BTreeMap<String, Vec<String>>, windlass_aws::Error> {
+    let listed = client
+        .call(
+            ecs,
+            "listTasks",
+            &json!({ "Cluster": cluster, "ServiceName": name, "DesiredStatus": "RUNNING" }),
+            None,
+        )
+        .await?;
+    let mut out = std::collections::BTreeMap::<String, Vec<String>>::new();
+    let arns = listed["TaskArns"].as_array().cloned().unwrap_or_default();
+    if arns.is_empty() {
+        return Ok(out);
+    }
+    let described = client
+        .call(
+            ecs,
+            "describeTasks",
+            &json!({ "Cluster": cluster, "Tasks": arns }),
+            None,
+        )
+        .await?;
+    for task in described["Tasks"].as_array().into_iter().flatten() {
+        let revision = task["TaskDefinitionArn"]
+            .as_str()
+            .unwrap_or("?")
+            .to_string();
+        let mut state = task["LastStatus"].as_str().unwrap_or("?").to_string();
+        if let Some(health) = task["HealthStatus"].as_str().filter(|h| *h != "UNKNOWN") {
+            state = format!("{state}/{health}");
+        }
+        out.entry(revision).or_default().push(state);
+    }
+    Ok(out)
 }

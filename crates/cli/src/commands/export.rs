@@ -5,6 +5,7 @@
 //! definition, the ECS service and the log group.
 
 use windlass_aws::Config;
+use windlass_deploy::compose::Target;
 use windlass_deploy::target::ecs::{definition, export, plan::plan};
 
 use super::compose_files::ComposeArgs;
@@ -17,12 +18,12 @@ pub struct Args {
     /// The service to export (default: the file's only service).
     service: Option<String>,
     /// Where the template goes: `ecs` (the only one so far).
-    #[arg(long, value_name = "TARGET", default_value = "ecs")]
-    target: String,
+    #[arg(long, value_name = "TARGET", value_enum, default_value = "ecs")]
+    target: Target,
 }
 
 pub fn run(args: Args) -> anyhow::Result<u8> {
-    if args.target != "ecs" {
+    if args.target != Target::Ecs {
         eprintln!(
             "windlass: export knows the target ecs only, not {}",
             args.target

@@ -11,9 +11,9 @@ chromium-driver) with Selenium's WebDriver client.
         APP back from the services page (with its confirmation), follows the
         rollback's execution to its end, checks that both proxies serve the
         old release (v1) and that no request failed.
-    browser.py rollback URL KEY_ID SECRET SERVICE PORT FROM_RELEASE SCREENSHOT_DIR
-        the same for one service, from FROM_RELEASE back to r1, and saves
-        services.png.
+    browser.py rollback URL KEY_ID SECRET SERVICE PORT FROM_RELEASE TO_RELEASE TO_VERSION SCREENSHOT_DIR
+        the same for one service, from FROM_RELEASE back to TO_RELEASE (which
+        serves TO_VERSION), and saves services.png.
     browser.py bench URL KEY_ID SECRET ARN
         prints the time to first render and to a complete graph of the
         execution ARN and of the executions list.
@@ -412,9 +412,11 @@ def app_rollback(url, key, secret, app, web, web_port, api, api_port, shots):
         driver.quit()
 
 
-def rollback(url, key, secret, service, port, from_release, shots):
-    """`service` serves `from_release`; the page rolls it back to r1."""
-    assert served_version(port) != "v1", served_version(port)
+def rollback(url, key, secret, service, port, from_release, to_release, to_version, shots):
+    """`service` serves `from_release`; the page rolls it back to
+    `to_release` (the newest earlier release that went live), which serves
+    `to_version`."""
+    assert served_version(port) != to_version, served_version(port)
     traffic = Traffic(port)
     traffic.start()
     driver = browser()
@@ -422,11 +424,12 @@ def rollback(url, key, secret, service, port, from_release, shots):
         log_in(driver, url, key, secret)
         driver.get(url + "/ui/#/services")
         wait(driver, 15, lambda d: charted(d, 3), "a chart of three samples")
-        follow_rollback(driver, "rollback-" + service, "Roll back to r1")
-        assert served_version(port) == "v1", served_version(port)
+        follow_rollback(driver, "rollback-" + service, "Roll back to " + to_release)
+        assert served_version(port) == to_version, served_version(port)
         driver.get(url + "/ui/#/services")
         wait(driver, 15, lambda d: d.find_elements(
-            By.CSS_SELECTOR, f"section.service[data-service='{service}'] tr.live[data-release='r1']"), "r1 live")
+            By.CSS_SELECTOR, f"section.service[data-service='{service}'] tr.live[data-release='{to_release}']"),
+            to_release + " live")
         wait(driver, 15, lambda d: charted(d, 4), "charts after the rollback")
         # The charts carry their numbers: the latest value and the axes' units.
         labels = driver.execute_script(

@@ -242,13 +242,13 @@ impl Agent {
                 joins: BTreeMap::new(),
             });
         }
-        let waves = self.rollback_waves(&mut refs, &target.services)?;
         if refs.is_empty() {
             return Err(Error::AlreadyThere {
                 app: app.clone(),
                 release: target.id.clone(),
             });
         }
+        let waves = self.rollback_waves(&mut refs, &target.services)?;
         let (text, definition) = app_rollback_definition()?;
         let name = format!("{app}-to-{}-{}", target.id, short_id());
         let arn = execution_arn(APP_ROLLBACK_MACHINE, &name);

@@ -120,6 +120,10 @@ fn describe(service: &Service, directory: &Path) -> String {
     let replicas = service.deploy.replicas.unwrap_or(1);
     let (strategy, why) = service.strategy();
     let strategy = match (strategy, service.has_proxy()) {
+        _ if service.windlass.target == Some(super::Target::Ecs) => {
+            "on ECS: rolled out by ECS, no windlass proxy (`windlass deploy --dry-run` shows the plan)"
+                .to_owned()
+        }
         _ if service.runs_to_completion => {
             "a job: runs to completion (exit 0) before the services that wait for it".to_owned()
         }

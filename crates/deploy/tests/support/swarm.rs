@@ -173,7 +173,20 @@ impl Swarm {
 
     fn join(&self) {
         let first = &self.nodes[0];
-        on(first, &["swarm", "init", "--advertise-addr", &first.ip]);
+        // A node's heartbeat every 20 s rather than 5: on a loaded machine
+        // a node whose agent is starved would be judged down, and its tasks
+        // (the entry's too) moved.
+        on(
+            first,
+            &[
+                "swarm",
+                "init",
+                "--advertise-addr",
+                &first.ip,
+                "--dispatcher-heartbeat",
+                "20s",
+            ],
+        );
         let token = on(first, &["swarm", "join-token", "-q", "manager"]);
         for node in &self.nodes[1..] {
             on(

@@ -56,17 +56,6 @@ fn has_column(conn: &Connection, table: &str, column: &str) -> rusqlite::Result<
     .exists([])
 }
 
-/// A release row as the layout before histories kept it: owner, id,
-/// outcome, rollback time, detail, and when it was pruned.
-type OldRow = (
-    String,
-    String,
-    String,
-    Option<i64>,
-    Option<String>,
-    Option<i64>,
-);
-
 /// Gives `releases` and `app_releases` their `history` column, each row's
 /// filled in from what the row says (its outcome, the reason a rollback
 /// wrote, when it was pruned), in one transaction with the column: a
@@ -266,6 +255,17 @@ fn top_level_name(text: &str) -> Option<String> {
     })
 }
 
+/// A release row as the layout before histories kept it: owner, id,
+/// outcome, rollback time, detail, and when it was pruned.
+type OldRow = (
+    String,
+    String,
+    String,
+    Option<i64>,
+    Option<String>,
+    Option<i64>,
+);
+
 #[cfg(test)]
 mod tests {
     use super::super::{Releases, SqliteReleases, SCHEMA};
@@ -338,3 +338,4 @@ mod tests {
         assert_eq!(top_level_name("services: {}\n"), None);
     }
 }
+

@@ -175,6 +175,18 @@ fn leaves(path: &str, value: &Json, out: &mut BTreeMap<String, String>) {
                 leaves(&format!("{path}/{key}"), inner, out);
             }
         }
+        // Containers, variables and secrets are told apart by their
+        // names, not their places: a new variable first is one change.
+        Json::Array(items) if items.iter().all(|i| i["Name"].is_string()) && !items.is_empty() => {
+            for inner in items {
+                let name = inner["Name"].as_str().unwrap_or_default();
+                for (key, field) in inner.as_object().into_iter().flatten() {
+                    if key != "Name" {
+                        leaves(&format!("{path}/{name}/{key}"), field, out);
+                    }
+                }
+            }
+        }
         Json::Array(items) => {
             for (i, inner) in items.iter().enumerate() {
                 leaves(&format!("{path}/{i}"), inner, out);
@@ -206,8 +218,8 @@ mod tests {
         assert_eq!(
             diff(&live, &new),
             vec![
-                "/ContainerDefinitions/0/Environment/0/Value: \"v1\" -> \"v2\"",
-                "/ContainerDefinitions/0/Image: \"r@sha256:1\" -> \"new\"",
+                "/ContainerDefinitions/web/Environment/V/Value: \"v1\" -> \"v2\"",
+                "/ContainerDefinitions/web/Image: \"r@sha256:1\" -> \"new\"",
             ]
         );
     }

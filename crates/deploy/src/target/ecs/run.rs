@@ -214,16 +214,15 @@ impl Ecs {
         let pushed: Pushed = match pushed {
             Ok(pushed) => pushed,
             Err(e) => {
-                let failed = Happened::Failed {
-                    detail: Some(e.to_string()),
-                };
-                let at = self.runtime.now_millis();
-                if let Err(e) = self
-                    .releases
-                    .record(&plan.key, &release.id, &Event::at(at, failed))
-                {
-                    tracing::warn!(%e, release = %release.id, "cannot record a failed push");
-                }
+                self.releases
+                    .set_outcome(
+                        &plan.key,
+                        &release.id,
+                        Outcome::Failed,
+                        None,
+                        Some(&e.to_string()),
+                    )
+                    .ok();
                 return Err(e);
             }
         };
@@ -388,14 +387,17 @@ impl Ecs {
         self.record(plan, target, &mut report, Some(took))?;
         if report.status == Status::Succeeded {
             if let Some(left) = live.filter(|l| l != target) {
-                let left_by = Happened::RolledBack {
-                    to: Some(target.to_owned()),
+                let event = Happened::RolledBack {
+                    to: Some(target.to_string()),
                     rollback_millis: Some(took),
                     detail: Some(format!("windlass rollback to {target}")),
                 };
-                let at = self.runtime.now_millis();
                 self.releases
-                    .record(&plan.key, &left, &Event::at(at, left_by))
+                    .record(
+                        &plan.key,
+                        &left,
+                        &Event::at(self.runtime.now_millis(), event),
+                    )
                     .map_err(|e| Error::Store {
                         what: "written (the release left)",
                         reason: e.to_string(),
@@ -556,20 +558,37 @@ impl Ecs {
             }
         };
         let detail = report.error.as_ref().map(|(e, c)| format!("{e}: {c}"));
-        let what = match (&report.status, report.rolled_back()) {
+        let now = self.runtime.now_millis();
+        let previous = self
+            .releases
+            .live(&plan.key)
+            .map_err(store("read (the live release)"))?
+            .map(|l| l.release)
+            .filter(|l| l != release);
+        let event = match (&report.status, report.rolled_back()) {
             (Status::Succeeded, _) => Happened::WentLive,
             (_, true) => Happened::RolledBack {
-                to: None,
+                to: previous.clone(),
                 rollback_millis,
                 detail,
             },
             _ => Happened::Failed { detail },
         };
-        let event = Event::at(self.runtime.now_millis(), what);
+        let live = event == Happened::WentLive;
         self.releases
-            .record(&plan.key, release, &event)
+            .record(&plan.key, release, &Event::at(now, event))
             .map_err(store("written (the outcome)"))?;
-        if event.outcome() == Some(Outcome::Live) {
+        // A deploy that went live retires the release it replaced (the
+        // release a rollback left is recorded by `finish_rollback`).
+        if let (true, None, Some(previous)) = (live, rollback_millis, &previous) {
+            let retired = Happened::Retired {
+                by: release.to_string(),
+            };
+            self.releases
+                .record(&plan.key, previous, &Event::at(now, retired))
+                .map_err(store("written (the release replaced)"))?;
+        }
+        if live {
             // The account is the revision's (arn:aws:ecs:REGION:ACCOUNT:...).
             let account = report
                 .revision

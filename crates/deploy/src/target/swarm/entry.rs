@@ -164,11 +164,13 @@ pub(super) async fn route(
         let mut networks: BTreeSet<String> = entry_networks(&old_spec);
         for (service, service_routes, service_networks) in changes {
             routes = routes.with_service(service, service_routes.clone());
-            networks.extend(service_networks.iter().cloned());
+            for network in service_networks {
+                networks.insert(network_id(target, network).await?);
+            }
         }
         if routes.ports.is_empty() {
-            if let Some(service) = &existing {
-                super::lifecycle::remove_and_wait(target, service).await?;
+            if let Some(service) = existing {
+                super::lifecycle::remove_and_wait(target, &[service]).await?;
             }
             return Ok(());
         }
@@ -195,9 +197,9 @@ pub(super) async fn route(
                     .map_err(|e| engine(&format!("create {name}"), e)),
                 Some(service) => {
                     let version = service.version.and_then(|v| v.index).unwrap_or(0);
-                    // Same ports and networks: only the labels change, and the
-                    // entry's tasks keep running.
-                    let spec = if same_shape(&old_spec, &wanted) {
+                    // Its ports and networks suffice: only the labels
+                    // change, and the entry's tasks keep running.
+                    let spec = if covers(&old_spec, &wanted) {
                         ServiceSpec {
                             labels: wanted.labels,
                             ..old_spec
@@ -231,6 +233,22 @@ pub(super) async fn route(
     ))
 }
 
+/// A network's id: the manager keeps a service's networks by id, so the
+/// entry's networks are compared (and written) by id, or every switch would
+/// look like a new network and restart the entry's tasks.
+async fn network_id(target: &SwarmTarget, name: &str) -> Result<String, Failure> {
+    let network = target
+        .docker
+        .inspect_network(
+            name,
+            None::<bollard::query_parameters::InspectNetworkOptions>,
+        )
+        .await
+        .map_err(|e| engine(&format!("inspect network {name}"), e))?;
+    Ok(network.id.unwrap_or_else(|| name.to_owned()))
+}
+
+/// The networks the entry joins, as the manager keeps them (ids).
 fn entry_networks(spec: &ServiceSpec) -> BTreeSet<String> {
     spec.task_template
         .as_ref()
@@ -239,8 +257,11 @@ fn entry_networks(spec: &ServiceSpec) -> BTreeSet<String> {
         .unwrap_or_default()
 }
 
-/// Whether two entry specs publish the same ports on the same networks.
-fn same_shape(old: &ServiceSpec, new: &ServiceSpec) -> bool {
+/// Whether the entry as it runs already publishes every port and joins
+/// every network the new table needs: then only its label changes. A port
+/// no longer routed stays published (the entry no longer listens on it)
+/// rather than restart the entry's tasks.
+fn covers(old: &ServiceSpec, new: &ServiceSpec) -> bool {
     let ports = |s: &ServiceSpec| {
         let mut ports: Vec<(Option<i64>, Option<EndpointPortConfigProtocolEnum>)> = s
             .endpoint_spec
@@ -253,7 +274,9 @@ fn same_shape(old: &ServiceSpec, new: &ServiceSpec) -> bool {
         ports.sort_by_key(|p| p.0);
         ports
     };
-    ports(old) == ports(new) && entry_networks(old).is_superset(&entry_networks(new))
+    let published = ports(old);
+    ports(new).iter().all(|p| published.contains(p))
+        && entry_networks(old).is_superset(&entry_networks(new))
 }
 
 fn entry_spec(

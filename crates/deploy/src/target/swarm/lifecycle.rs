@@ -284,20 +284,23 @@ pub(super) async fn roll_back(
     })
 }
 
-/// Removes a service and waits (at most the start timeout) until Swarm has
-/// stopped its last task: what `down` removes no longer answers when it
-/// returns.
+/// Removes services and waits (at most the start timeout) until Swarm has
+/// stopped their last task: what `down` removes no longer answers when it
+/// returns. All are removed first, so their stop grace periods run side
+/// by side.
 pub(super) async fn remove_and_wait(
     target: &SwarmTarget,
-    service: &Service,
+    services: &[Service],
 ) -> Result<(), Failure> {
-    remove(target, service).await?;
-    let Some(id) = &service.id else {
-        return Ok(());
-    };
+    for service in services {
+        remove(target, service).await?;
+    }
     let deadline = std::time::Instant::now() + target.config.start_timeout;
-    while super::tasks::any_task(target, id).await? && std::time::Instant::now() < deadline {
-        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    for service in services {
+        let Some(id) = &service.id else { continue };
+        while super::tasks::any_task(target, id).await? && std::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        }
     }
     Ok(())
 }
@@ -313,9 +316,7 @@ pub(super) async fn take_down(target: &SwarmTarget, key: &ServiceKey) -> Result<
     )
     .await?;
     let services = services_of(target, key).await?;
-    for service in &services {
-        remove_and_wait(target, service).await?;
-    }
+    remove_and_wait(target, &services).await?;
     Ok(services.len())
 }
 

@@ -154,18 +154,27 @@ impl Service {
             .filter(|(_, d)| d.restart)
             .map(|(name, _)| name.as_str())
             .collect();
-        if let Some(NetworkMode::Service(other)) = &self.network_mode {
-            names.push(other);
-        }
-        for mode in [&self.ipc, &self.pid].into_iter().flatten() {
-            if let Some(other) = mode.strip_prefix("service:") {
-                names.push(other);
-            }
-        }
-        names.extend(self.links.iter().map(|l| l.target.as_str()));
+        names.extend(self.containers_joined());
         names.sort_unstable();
         names.dedup();
         names
+    }
+
+    /// The services whose container this one's joins: `network_mode`,
+    /// `ipc` and `pid` of `service:NAME`, and `links`.
+    fn containers_joined(&self) -> impl Iterator<Item = &str> {
+        let network = match &self.network_mode {
+            Some(NetworkMode::Service(other)) => Some(other.as_str()),
+            _ => None,
+        };
+        let namespaces = [&self.ipc, &self.pid]
+            .into_iter()
+            .flatten()
+            .filter_map(|mode| mode.strip_prefix("service:"));
+        network
+            .into_iter()
+            .chain(namespaces)
+            .chain(self.links.iter().map(|l| l.target.as_str()))
     }
 
     /// The other services whose running container this one's is made
@@ -173,15 +182,7 @@ impl Service {
     /// `volumes_from`).
     pub fn uses_containers_of(&self) -> Vec<&str> {
         let mut names: Vec<&str> = Vec::new();
-        if let Some(NetworkMode::Service(other)) = &self.network_mode {
-            names.push(other);
-        }
-        for mode in [&self.ipc, &self.pid].into_iter().flatten() {
-            if let Some(other) = mode.strip_prefix("service:") {
-                names.push(other);
-            }
-        }
-        names.extend(self.links.iter().map(|l| l.target.as_str()));
+        names.extend(self.containers_joined());
         names.extend(self.volumes_from.iter().filter_map(|v| match &v.source {
             VolumesSource::Service(other) => Some(other.as_str()),
             VolumesSource::Container(_) => None,

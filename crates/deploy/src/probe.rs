@@ -80,7 +80,48 @@ pub async fn wait_healthy(
 }
 
 /// [`wait_healthy`], telling `note` what the last look saw while it waits.
+/// A failure carries the end of the container's output.
 pub async fn wait_healthy_noting(
+    backend: &dyn Backend,
+    id: &str,
+    config: &WaitConfig,
+    note: &crate::backend::Note,
+) -> Result<Container, Error> {
+    let mut err = match look_until_healthy(backend, id, config, note).await {
+        Ok(container) => return Ok(container),
+        Err(err) => err,
+    };
+    if let Error::Exited { output, .. }
+    | Error::Unhealthy { output, .. }
+    | Error::HealthTimeout { output, .. } = &mut err
+    {
+        *output = last_output(backend, id).await;
+    }
+    Err(err)
+}
+
+/// Lines of a container's output a failure shows, and their width.
+const OUTPUT_LINES: u32 = 10;
+const OUTPUT_LINE_CHARS: usize = 300;
+
+/// The last lines the container printed, indented, each cut to a width a
+/// message can carry; empty when it printed nothing or cannot be read.
+async fn last_output(backend: &dyn Backend, id: &str) -> String {
+    let Ok(logs) = backend.container_logs(id, OUTPUT_LINES).await else {
+        return String::new();
+    };
+    logs.lines()
+        .map(str::trim_end)
+        .filter(|line| !line.is_empty())
+        .map(|line| match line.char_indices().nth(OUTPUT_LINE_CHARS) {
+            Some((cut, _)) => format!("    {}…", &line[..cut]),
+            None => format!("    {line}"),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+async fn look_until_healthy(
     backend: &dyn Backend,
     id: &str,
     config: &WaitConfig,
@@ -101,6 +142,7 @@ pub async fn wait_healthy_noting(
             return Err(Error::Exited {
                 container: id.to_owned(),
                 code,
+                output: String::new(),
             });
         }
         let healthy = match &config.check {
@@ -114,6 +156,7 @@ pub async fn wait_healthy_noting(
                     return Err(Error::Unhealthy {
                         container: id.to_owned(),
                         detail: detail.trim().to_owned(),
+                        output: String::new(),
                     });
                 }
                 Health::None => {
@@ -122,6 +165,7 @@ pub async fn wait_healthy_noting(
                         detail:
                             "it has no Docker healthcheck; give one or use an HTTP or TCP probe"
                                 .into(),
+                        output: String::new(),
                     })
                 }
                 Health::Starting => {
@@ -187,6 +231,7 @@ pub async fn wait_healthy_noting(
                 container: id.to_owned(),
                 waited: config.deadline,
                 last,
+                output: String::new(),
             });
         }
         note(&format!(

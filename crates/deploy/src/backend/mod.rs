@@ -72,15 +72,34 @@ pub enum Error {
         name: String,
         message: String,
     },
-    #[error("container {container} exited with code {code} before it was healthy")]
-    Exited { container: String, code: i64 },
-    #[error("container {container} is unhealthy: {detail}")]
-    Unhealthy { container: String, detail: String },
-    #[error("container {container} was not healthy after {waited:?}: {last}")]
+    #[error(
+        "container {container} exited with code {code} before it was healthy{}",
+        output_suffix(output)
+    )]
+    Exited {
+        container: String,
+        code: i64,
+        /// The end of what it printed (empty when nothing or not read).
+        output: String,
+    },
+    #[error(
+        "container {container} is unhealthy: {detail}{}",
+        output_suffix(output)
+    )]
+    Unhealthy {
+        container: String,
+        detail: String,
+        output: String,
+    },
+    #[error(
+        "container {container} was not healthy after {waited:?}: {last}{}",
+        output_suffix(output)
+    )]
     HealthTimeout {
         container: String,
         waited: Duration,
         last: String,
+        output: String,
     },
     #[error("container {container} publishes no port {port} on 127.0.0.1; list it in the service's ports")]
     NotPublished { container: String, port: u16 },
@@ -96,6 +115,17 @@ pub enum Error {
         name: String,
         message: String,
     },
+}
+
+/// How a health failure shows what the container printed last: a user
+/// whose container exited at once needs its own words, and the container
+/// is removed by the rollback that follows.
+fn output_suffix(output: &str) -> String {
+    if output.trim().is_empty() {
+        String::new()
+    } else {
+        format!("; its last output:\n{output}")
+    }
 }
 
 /// How to build an image from a context folder.

@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use windlass_deploy::agent::api::{self, Client, ClientError};
 use windlass_deploy::agent::contract::ErrorKind;
-use windlass_deploy::agent::{socket_file, Agent};
+use windlass_deploy::agent::contract::StatusView;
+use windlass_deploy::agent::{socket_file, Agent, Build};
 use windlass_deploy::workflow::Proxies;
 use windlass_proxy::owner;
 
@@ -218,6 +219,9 @@ async fn start(
     proxy: windlass_proxy::daemon::Client,
     socket: &Path,
 ) -> anyhow::Result<(Agent, usize, tokio::net::UnixListener)> {
+    // Read before anything else: a binary replaced on disk from now on is
+    // not the one running.
+    let _ = Build::current();
     let agent = Agent::open(dir, Proxies::daemon(proxy))
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -233,8 +237,10 @@ const OLD_ADDRESS_FILE: &str = "agent.addr";
 /// answers.
 pub async fn connect(state: &StateArgs, start: bool) -> anyhow::Result<Client> {
     let dir = state.dir();
-    if let Some(client) = reachable(&dir).await {
-        return Ok(client);
+    if let Some((client, status)) = reachable(&dir).await {
+        if !stopped_for_this_build(&status, start, &dir).await? {
+            return Ok(client);
+        }
     }
     refuse_others_state(&dir)?;
     if !start {
@@ -264,7 +270,7 @@ pub async fn connect(state: &StateArgs, start: bool) -> anyhow::Result<Client> {
     let child = command.spawn().context("cannot start the windlass agent")?;
     let deadline = Instant::now() + Duration::from_secs(15);
     while Instant::now() < deadline {
-        if let Some(client) = reachable(&dir).await {
+        if let Some((client, _)) = reachable(&dir).await {
             eprintln!(
                 "started the windlass agent (pid {}); its log is {}",
                 child.id(),
@@ -295,9 +301,9 @@ pub fn refuse_others_state(dir: &Path) -> anyhow::Result<()> {
     }
 }
 
-async fn reachable(dir: &Path) -> Option<Client> {
+async fn reachable(dir: &Path) -> Option<(Client, StatusView)> {
     let client = Client::new(socket_file(dir));
-    client.status().await.ok().map(|_| client)
+    client.status().await.ok().map(|status| (client, status))
 }
 
 /// A client of the running agent of `state`, without a round trip to ask
@@ -328,4 +334,67 @@ pub fn refused(error: ClientError) -> anyhow::Result<u8> {
     };
     eprintln!("windlass: {error}");
     Ok(code)
+}
+
+/// An agent started in the background by another build of windlass (the
+/// user upgraded it since) is stopped, so that the command starts one of
+/// this build, when nothing holds it: it resumes whatever it left, as after
+/// any stop. An agent systemd runs, an agent in the middle of a deploy, or
+/// a command that would not start one is told about and used as it is.
+/// Whether it was stopped.
+async fn stopped_for_this_build(
+    status: &StatusView,
+    start: bool,
+    dir: &Path,
+) -> anyhow::Result<bool> {
+    let (Some(theirs), Some(mine), Some(pid)) = (&status.build, Build::current(), status.pid)
+    else {
+        return Ok(false);
+    };
+    if *theirs == mine {
+        return Ok(false);
+    }
+    let other = format!("the windlass agent (pid {pid}) runs {theirs}, not this {mine}");
+    let busy = status.services.iter().find_map(|s| s.lock.as_ref());
+    let keep = if status.supervised {
+        Some("restart its unit to run this one (`systemctl restart windlass-agent`)".to_owned())
+    } else if let Some(lock) = busy {
+        Some(format!(
+            "it is busy ({} holds {}), so this command uses it as it is; the next one restarts it",
+            lock.holder, lock.service
+        ))
+    } else if !start {
+        Some("the next deploy, rollback or down restarts it".to_owned())
+    } else {
+        None
+    };
+    if let Some(keep) = keep {
+        eprintln!("windlass: {other}: {keep}");
+        return Ok(false);
+    }
+    let raw = i32::try_from(pid).context("agent pid")?;
+    let target = rustix::process::Pid::from_raw(raw).context("agent pid")?;
+    rustix::process::kill_process(target, rustix::process::Signal::TERM)
+        .with_context(|| format!("cannot stop the windlass agent (pid {pid})"))?;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while reachable(dir).await.is_some() || process_runs(pid) {
+        if Instant::now() > deadline {
+            bail!("{other}, and it did not stop within 15 s of SIGTERM; stop it (kill {pid}) and run this again");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    eprintln!("windlass: stopped the agent (pid {pid}): it ran {theirs}; starting this build's");
+    Ok(true)
+}
+
+/// Whether process `pid` still runs: a zombie (stopped, not yet reaped by
+/// a parent that does not reap) does not.
+fn process_runs(pid: u32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    // The state follows the command name, which is in parentheses and may
+    // hold anything.
+    let state = stat.rsplit_once(')').map(|(_, rest)| rest.trim_start());
+    !matches!(state.and_then(|s| s.chars().next()), None | Some('Z' | 'X'))
 }

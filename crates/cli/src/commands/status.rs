@@ -87,6 +87,8 @@ fn from_store(state: &StateArgs) -> anyhow::Result<StatusView> {
     Ok(StatusView {
         pid: None,
         services,
+        build: None,
+        supervised: false,
     })
 }
 

@@ -181,6 +181,9 @@ async fn status_view(agent: &Agent) -> Result<StatusView, Error> {
     Ok(StatusView {
         pid: Some(std::process::id()),
         services,
+        build: super::Build::current(),
+        // systemd gives every unit it runs an invocation id.
+        supervised: std::env::var_os("INVOCATION_ID").is_some(),
     })
 }
 

@@ -226,6 +226,14 @@ pub struct StatusView {
     /// agent runs.
     pub pid: Option<u32>,
     pub services: Vec<ServiceStatus>,
+    /// The agent's build: the CLI compares it with its own (`None` from
+    /// an agent before builds were told, or from the store).
+    #[serde(default)]
+    pub build: Option<super::Build>,
+    /// A service manager (systemd) runs the agent: it restarts it, not the
+    /// CLI.
+    #[serde(default)]
+    pub supervised: bool,
 }
 
 /// One service: its live release and, from a running agent, its traffic.

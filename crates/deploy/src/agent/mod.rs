@@ -10,6 +10,7 @@
 
 pub mod api;
 mod app;
+mod build;
 pub mod contract;
 mod down;
 mod follow;
@@ -37,6 +38,7 @@ use crate::workflow::{
 };
 
 pub use app::app_name;
+pub use build::Build;
 pub use contract::{
     DeployRequest, DownReport, DownRequest, ExecutionView, RollbackRequest, Started,
 };

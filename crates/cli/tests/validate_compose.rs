@@ -138,3 +138,37 @@ fn host_fields_and_nested_merge_keys_validate_with_their_strategy() {
         assert!(stdout.contains(line), "{file}: {stdout}");
     }
 }
+
+#[test]
+fn without_files_it_checks_the_compose_files_a_deploy_here_would_read() {
+    // In the shop's folder: compose.yaml with its override, merged.
+    let out = Command::new(env!("CARGO_BIN_EXE_windlass"))
+        .arg("validate")
+        .current_dir(corpus("shop"))
+        .env_remove("COMPOSE_FILE")
+        .env_remove("COMPOSE_PROFILES")
+        .env_remove("COMPOSE_PROJECT_NAME")
+        .output()
+        .expect("run windlass validate");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("project shop: 5 service(s)"), "{stdout}");
+
+    // Where there is none: it says so, and what to do.
+    let empty = std::env::temp_dir().join(format!("windlass-validate-none-{}", std::process::id()));
+    std::fs::create_dir_all(&empty).expect("folder");
+    let out = Command::new(env!("CARGO_BIN_EXE_windlass"))
+        .arg("validate")
+        .current_dir(&empty)
+        .env_remove("COMPOSE_FILE")
+        .output()
+        .expect("run windlass validate");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("no file given, and no Compose file here: none of compose.yaml")
+            && stderr.contains("windlass validate FILE..."),
+        "{stderr}"
+    );
+    let _ = std::fs::remove_dir(&empty);
+}

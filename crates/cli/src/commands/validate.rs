@@ -13,8 +13,9 @@ use crate::exit;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Definition files (JSON or YAML) and Compose files.
-    #[arg(required = true)]
+    /// Definition files (JSON or YAML) and Compose files. None: the Compose
+    /// files a deploy here would read ($COMPOSE_FILE, else compose.yaml and
+    /// its override, ...), merged.
     files: Vec<PathBuf>,
     /// Print diagnostics as JSON.
     #[arg(long)]
@@ -33,7 +34,24 @@ pub struct Args {
     target: Option<Target>,
 }
 
-pub fn run(args: Args) -> anyhow::Result<u8> {
+pub fn run(mut args: Args) -> anyhow::Result<u8> {
+    if args.files.is_empty() {
+        let here = super::compose_files::ComposeArgs {
+            files: Vec::new(),
+            profiles: Vec::new(),
+        };
+        match here.chosen() {
+            Ok(files) => {
+                args.files = files;
+                args.merge = true;
+            }
+            Err(why) => {
+                let why = why.trim_end_matches("; name one with -f FILE");
+                eprintln!("windlass: no file given, and {why}: name the files to check (`windlass validate FILE...`)");
+                return Ok(exit::INVALID);
+            }
+        }
+    }
     let mut all_valid = true;
     let mut report = Vec::new();
     let mut compose_files = Vec::new();

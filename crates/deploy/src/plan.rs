@@ -86,11 +86,12 @@ pub fn container_spec(
         udp_ports: container_ports(service, Protocol::Udp),
         labels,
         healthcheck,
-        // The container's own network is Docker's default bridge, which
+        // The container's own network is Docker's default bridge (the
+        // Docker target's `0--windlass-INSTALLATION` when it joins Compose
+        // networks: see `target::docker::start::ports_network`), which
         // carries its published port; it joins the service's Compose
-        // networks after it is created (see `workflow::steps::join_networks`),
-        // so that their names can move between releases without touching
-        // the port the proxy uses.
+        // networks after it is created, so that their names can move
+        // between releases without touching the port the proxy uses.
         // Another service's namespace is its live container's, which the
         // target finds when it creates the container.
         network: match &service.network_mode {

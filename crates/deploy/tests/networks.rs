@@ -304,3 +304,87 @@ async fn named_scenario(
     assert!(!network_exists(OUTSIDE), "not made by the deploy");
     Ok(())
 }
+
+const FIRST: &str = "wlnet-gateway";
+/// A network name that sorts before Docker's `bridge`, as `api_default`
+/// or `app_default` do.
+const EARLY: &str = "a-wlnet-gateway";
+
+fn early_compose(port: u16, version: &str) -> String {
+    format!(
+        "services:\n  {FIRST}:\n    build: ./app\n    ports: [\"127.0.0.1:{port}:8080\"]\n    init: true\n    stop_grace_period: 1s\n    environment:\n      TESTAPP_VERSION: \"{version}\"\n    networks: [front]\n    x-windlass:\n      health: {{http: /health, interval: 50ms, start_timeout: 4s}}\n      watch: 0s\nnetworks:\n  front:\n    name: {EARLY}\n"
+    )
+}
+
+/// The host port a container publishes its 8080 on.
+fn published(id: &str) -> String {
+    let out = Command::new("docker")
+        .args(["port", id, "8080/tcp"])
+        .output()
+        .expect("docker port");
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// Docker publishes ports on a container's gateway endpoint and binds them
+/// again, elsewhere, when it changes: a Compose network that sorts before
+/// `bridge` took it when a container joined it and at every switch, and the
+/// proxy's port was gone. Deploys and a rollback under load: every request
+/// answered, no published port moved.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_network_that_sorts_first_does_not_move_the_published_port() {
+    let docker = Docker::connect().await.expect("Docker engine");
+    support::cleanup(&docker, FIRST).await;
+    remove_network(EARLY);
+    let dir = support::project("early-network");
+    let file = dir.join("compose.yaml");
+    let port = support::free_port();
+    let (agent, _) = support::agent(&docker).await;
+    let result = early_scenario(&agent, &docker, &file, port).await;
+    support::cleanup(&docker, FIRST).await;
+    remove_network(EARLY);
+    result.expect("scenario");
+}
+
+async fn early_scenario(
+    agent: &Agent,
+    docker: &Docker,
+    file: &Path,
+    port: u16,
+) -> Result<(), String> {
+    let of = |release: &'static str| async move {
+        let labels = [
+            (SERVICE_LABEL.to_owned(), FIRST.to_owned()),
+            (RELEASE_LABEL.to_owned(), release.to_owned()),
+        ]
+        .into();
+        docker.list_containers(&labels).await.expect("containers")[0]
+            .id
+            .clone()
+    };
+    let (_, finished) = support::deploy(agent, file, FIRST, early_compose(port, "v1")).await;
+    if finished.status != Status::Succeeded {
+        return Err(format!("first deploy: {:?}", finished.outcome));
+    }
+    let one = of("r1").await;
+    let one_port = published(&one);
+    let load = support::Load::start(format!("127.0.0.1:{port}").parse().expect("address"), 2);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (_, finished) = support::deploy(agent, file, FIRST, early_compose(port, "v2")).await;
+    if finished.status != Status::Succeeded {
+        return Err(format!("second deploy: {:?}", finished.outcome));
+    }
+    let two = of("r2").await;
+    let two_port = published(&two);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (_, finished) = support::rollback(agent, FIRST, "r1").await?;
+    if finished.status != Status::Succeeded {
+        return Err(format!("rollback: {:?}", finished.outcome));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let seen = load.stop().await;
+    assert_eq!(published(&one), one_port, "r1's port moved");
+    assert_eq!(published(&two), two_port, "r2's port moved");
+    assert_eq!(seen.failed, 0, "{:?}", seen.failures.first());
+    assert!(seen.requests > 20, "{seen:?}");
+    Ok(())
+}

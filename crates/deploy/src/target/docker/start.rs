@@ -137,6 +137,9 @@ async fn start_replica(
         let id = live_container_of(target, release, other, "network_mode").await?;
         spec.network = Some(format!("container:{id}"));
     }
+    if spec.network.is_none() && !networks(release).is_empty() {
+        spec.network = Some(ports_network(target).await?);
+    }
     // `ipc` and `pid` of `service:NAME`, as Compose gives them: NAME's
     // container.
     for (field, mode) in [("ipc", &mut spec.host.ipc), ("pid", &mut spec.host.pid)] {
@@ -249,6 +252,32 @@ pub(super) fn networks(release: &ReleaseContext) -> Vec<(String, ServiceNetwork)
             (name, options)
         })
         .collect()
+}
+
+/// The network a container that joins Compose networks is created on, and
+/// whose endpoint carries its published ports: made once per installation.
+///
+/// Docker publishes a container's ports on the endpoint that is its
+/// gateway, the first of its networks in libnetwork's order (IPv4 and IPv6
+/// gateways first, then by name), and binds them again, at a new port the
+/// engine picks, whenever that endpoint changes. On Docker's default
+/// `bridge` an app whose network sorts before it (`api_default`, say)
+/// took the gateway when the container joined it, and again at each switch
+/// (the names move by detaching and attaching): the port the proxy had was
+/// gone. This name sorts before any other a user can give (`0` then `--`),
+/// so the gateway, and the port, never move.
+async fn ports_network(target: &DockerTarget) -> Result<String, Failure> {
+    let name = format!("0--windlass-{}", target.installation()?);
+    let labels = BTreeMap::from([(
+        "windlass.installation".to_owned(),
+        target.installation()?.to_string(),
+    )]);
+    target
+        .backend
+        .ensure_network_with(&name, &labels, &Default::default())
+        .await
+        .map_err(|e| Failure::new(failures::START, e.to_string()))?;
+    Ok(name)
 }
 
 /// Attaches a new container to the service's Compose networks, creating

@@ -102,10 +102,22 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             (None, detail) => detail.unwrap_or_default().to_string(),
         };
         if !note.is_empty() {
-            println!("{:<2} {:<5} {note}", "", "");
+            println!("{:<2} {:<5} {}", "", "", first_line(&note));
         }
     }
     Ok(exit::OK)
+}
+
+/// A detail of several lines (a failed container's last output) as one
+/// table row: its first line, and how to see the rest.
+fn first_line(detail: &str) -> String {
+    match detail.split_once('\n') {
+        None => detail.to_owned(),
+        Some((first, rest)) => {
+            let more = rest.lines().count();
+            format!("{first} ({more} more line(s): --json has them all)")
+        }
+    }
 }
 
 /// A release's history as its OUTCOME: each event with its time, the date
@@ -227,7 +239,7 @@ fn apps(store: &SqliteReleases, json: bool) -> anyhow::Result<u8> {
             outcome_text(r.outcome, &r.history)
         );
         if let Some(detail) = &r.detail {
-            println!("{:<2} {:<12} {:<5} {detail}", "", "", "");
+            println!("{:<2} {:<12} {:<5} {}", "", "", "", first_line(detail));
         }
     }
     println!("(* serves now, < an app rollback goes back to it)");

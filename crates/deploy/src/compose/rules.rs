@@ -400,6 +400,7 @@ fn check_service(
             );
         }
     }
+    super::addresses::check_addresses(service, project, at, report);
     for (i, volume) in service.volumes.iter().enumerate() {
         if let (MountKind::Volume, Some(source)) = (volume.kind, &volume.source) {
             if !project.volumes.contains_key(source) {

@@ -244,7 +244,7 @@ fn check_build(service: &Service, at: &FieldPath, report: &mut Report) {
             // A socket that is gone by now (a release read again later)
             // is the build's to report, if it builds again.
             Some(path) => match std::fs::metadata(path) {
-                Ok(meta) if !is_socket(&meta) => report.error(&here, format!("{} is not an SSH agent's socket: windlass forwards an agent, not a key file; load the key into your agent (`ssh-add {}`) and write `{}` (the agent of $SSH_AUTH_SOCK)", path.display(), path.display(), agent.id)),
+                Ok(meta) if !is_socket(&meta) => report.error(&here, format!("{} is not an SSH agent's socket: windlass forwards an SSH agent to the build and serves no key file; load the key into an agent (`eval $(ssh-agent)` when none runs, then `ssh-add {}`) and write `{}` without a path, which forwards the agent of $SSH_AUTH_SOCK under the id the Dockerfile's `RUN --mount=type=ssh` names (`default` when it names none)", path.display(), path.display(), agent.id)),
                 _ => {}
             },
         }

@@ -401,6 +401,20 @@ fn check_service(
         }
     }
     super::addresses::check_addresses(service, project, at, report);
+    // Since Docker 20.10 an IPC namespace is private unless its container
+    // says otherwise (the daemon's `default-ipc-mode` may still say so).
+    let donor = service
+        .ipc
+        .as_deref()
+        .and_then(|m| m.strip_prefix("service:"));
+    if let Some(other) = donor.filter(|o| {
+        project
+            .services
+            .get(*o)
+            .is_some_and(|s| s.ipc.as_deref() != Some("shareable"))
+    }) {
+        report.warning(&at.key("ipc"), format!("service `{other}` does not say `ipc: shareable`, and an engine of Docker 20.10 or later keeps its IPC namespace private: joining it then fails (\"non-shareable IPC\"); give `{other}` `ipc: shareable`"));
+    }
     for (i, volume) in service.volumes.iter().enumerate() {
         if let (MountKind::Volume, Some(source)) = (volume.kind, &volume.source) {
             if !project.volumes.contains_key(source) {

@@ -12,8 +12,12 @@ use crate::compose::{self, MountKind, NetworkMode, Protocol, Restart, Service};
 use crate::probe::{Check, WaitConfig};
 use windlass_store::releases::{Installation, ServiceKey};
 
+mod anonymous;
 mod host;
 
+pub use anonymous::{
+    anonymous_volume_name, image_volumes_alone, keep_anonymous_volumes, uncovered_image_volumes,
+};
 pub(crate) use host::volumes_from;
 
 /// The container for replica `replica` of `release` of service `key` of

@@ -10,7 +10,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::backend::{
-    Backend, BuildSpec, Container, ContainerSpec, Error, Health, RegistryAuth, RunState, VolumeSpec,
+    Backend, BuildSpec, Container, ContainerSpec, Error, FixedAddress, Health, RegistryAuth,
+    RunState, VolumeSpec,
 };
 
 /// How containers of an image behave once started.
@@ -32,6 +33,8 @@ struct State {
     containers: BTreeMap<String, Container>,
     calls: Vec<String>,
     volumes: BTreeMap<String, VolumeSpec>,
+    /// The paths an image's `VOLUME`s declare, for those a test said.
+    image_volumes: BTreeMap<String, Vec<String>>,
     next_id: u64,
     failing: BTreeMap<String, String>,
     unpullable: Vec<String>,
@@ -86,6 +89,12 @@ impl FakeBackend {
             ..VolumeSpec::default()
         };
         self.lock().volumes.insert(name.to_owned(), spec);
+    }
+
+    /// Makes `image` declare `VOLUME`s at `paths`.
+    pub fn set_image_volumes(&self, image: &str, paths: &[&str]) {
+        let paths = paths.iter().map(|p| (*p).to_owned()).collect();
+        self.lock().image_volumes.insert(image.to_owned(), paths);
     }
 
     /// The volumes that exist, by name.
@@ -306,6 +315,21 @@ impl Backend for FakeBackend {
         container(&mut s, id).map(drop)
     }
 
+    async fn connect_network_at(
+        &self,
+        network: &str,
+        id: &str,
+        aliases: &[String],
+        address: &FixedAddress,
+    ) -> Result<(), Error> {
+        if *address == FixedAddress::default() {
+            return self.connect_network(network, id, aliases).await;
+        }
+        let argument = format!("{network} {id} {aliases:?} {address:?}");
+        let mut s = self.call("connect_network_at", &argument)?;
+        container(&mut s, id).map(drop)
+    }
+
     async fn disconnect_network(&self, network: &str, id: &str) -> Result<(), Error> {
         self.call("disconnect_network", &format!("{network} {id}"))
             .map(drop)
@@ -353,6 +377,24 @@ impl Backend for FakeBackend {
 
     async fn remove_network(&self, name: &str) -> Result<(), Error> {
         self.call("remove_network", name).map(drop)
+    }
+
+    async fn image_volumes(&self, reference: &str) -> Result<Vec<String>, Error> {
+        let s = self.call("image_volumes", reference)?;
+        Ok(s.image_volumes.get(reference).cloned().unwrap_or_default())
+    }
+
+    async fn list_volumes(&self, labels: &BTreeMap<String, String>) -> Result<Vec<String>, Error> {
+        let s = self.call("list_volumes", "by label")?;
+        Ok(s.volumes
+            .values()
+            .filter(|v| {
+                labels
+                    .iter()
+                    .all(|(k, value)| v.labels.get(k) == Some(value))
+            })
+            .map(|v| v.name.clone())
+            .collect())
     }
 
     async fn ensure_volume(&self, spec: &VolumeSpec) -> Result<(), Error> {

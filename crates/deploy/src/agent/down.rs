@@ -1,6 +1,6 @@
 //! `windlass down`: an app's services stopped and removed, as
 //! `docker compose down` does: containers, proxies and networks, and the
-//! named volumes only when asked. Each service is locked meanwhile, so a
+//! named volumes and the volumes kept for anonymous ones only when asked. Each service is locked meanwhile, so a
 //! running deploy is never taken down under its feet.
 
 use std::collections::BTreeSet;
@@ -108,6 +108,24 @@ impl Agent {
                         cause: e.to_string(),
                     })
                 }
+            }
+        }
+        if request.volumes {
+            // The volumes kept for the services' anonymous volumes, as
+            // `docker compose down -v` removes the containers' anonymous
+            // volumes; this installation's and app's only.
+            let installation = self.releases.installation()?;
+            for key in &keys {
+                let labels = crate::backend::anonymous_volume_labels(&installation, key);
+                let kept = self
+                    .backend
+                    .list_volumes(&labels)
+                    .await
+                    .map_err(|e| Error::Down {
+                        service: key.to_string(),
+                        cause: e.to_string(),
+                    })?;
+                volumes.extend(kept);
             }
         }
         for volume in &volumes {

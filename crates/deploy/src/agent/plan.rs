@@ -61,7 +61,7 @@ pub async fn plan(
     let mut services = Vec::new();
     for name in &asked {
         let spec = &project.services[name];
-        let (strategy, why) = spec.strategy();
+        let (strategy, why) = strategy(backend, spec).await;
         let key = ServiceKey::new(app.as_str(), name.as_str())?;
         services.push(ServicePlan {
             service: name.clone(),
@@ -76,7 +76,7 @@ pub async fn plan(
             why: if spec.runs_to_completion {
                 "another service waits for it to exit 0 (service_completed_successfully)".to_owned()
             } else {
-                why.to_owned()
+                why
             },
             ports: spec.published_ports().iter().map(ports::describe).collect(),
             summary: project.describe(name).unwrap_or_default(),
@@ -87,6 +87,25 @@ pub async fn plan(
         order,
         services,
     })
+}
+
+/// The service's strategy and why ([`compose::Service::strategy`]); a
+/// `VOLUME` of its image on this machine that no mount covers makes it
+/// stop-first too, as the start step finds (a built image is known only
+/// then).
+async fn strategy(backend: &dyn Backend, spec: &compose::Service) -> (Strategy, String) {
+    let (strategy, why) = spec.strategy();
+    let image_volumes = match (&spec.image, strategy) {
+        (Some(image), Strategy::BlueGreen) => {
+            backend.image_volumes(image).await.unwrap_or_default()
+        }
+        _ => Vec::new(),
+    };
+    let uncovered = crate::plan::uncovered_image_volumes(spec, &image_volumes);
+    match crate::plan::image_volumes_alone(spec, &uncovered) {
+        Some(why) => (Strategy::StopFirst, why),
+        None => (strategy, why.to_owned()),
+    }
 }
 
 async fn image_source(backend: &dyn Backend, project: &Project, name: &str) -> String {
@@ -158,5 +177,50 @@ mod tests {
             ]
         );
         assert_eq!(ports("worker"), Vec::<String>::new());
+    }
+
+    /// Anonymous volumes are kept from release to release, so a service
+    /// with one, in the file or as a `VOLUME` of its image, is planned
+    /// stop-first, and the plan says why.
+    #[tokio::test]
+    async fn anonymous_volumes_make_the_plan_stop_first() {
+        let text = "name: shop\nservices:\n  db:\n    image: pg:16\n    ports: [\"5432\"]\n  cache:\n    image: cache:1\n    ports: [\"6379\"]\n    volumes: [/data]\n  web:\n    image: web:1\n    ports: [\"80\"]\n    volumes: [{type: volume, target: /static, read_only: true}]\n  files:\n    image: pg:16\n    ports: [\"81\"]\n    volumes: [\"./pg:/var/lib/postgresql/data\"]\n    x-windlass: {shared_mounts: true}\n";
+        let request = DeployRequest {
+            compose_file: "/srv/shop/compose.yaml".into(),
+            compose_text: text.into(),
+            ..DeployRequest::default()
+        };
+        let backend = FakeBackend::new();
+        backend.add_image("pg:16");
+        backend.set_image_volumes("pg:16", &["/var/lib/postgresql/data"]);
+        let releases = SqliteReleases::in_memory().expect("releases");
+        let view = plan(&releases, &backend, &request).await.expect("a plan");
+        let strategy = |name: &str| {
+            view.services
+                .iter()
+                .find(|s| s.service == name)
+                .map(|s| (s.strategy.clone(), s.why.clone()))
+                .expect("the service is planned")
+        };
+        assert_eq!(
+            strategy("db"),
+            (
+                "stop-first".to_owned(),
+                "its image declares VOLUME /var/lib/postgresql/data, which each release keeps, as Compose does".to_owned()
+            )
+        );
+        assert_eq!(
+            strategy("cache"),
+            (
+                "stop-first".to_owned(),
+                "it mounts an anonymous volume read-write, which each release keeps, as Compose does".to_owned()
+            )
+        );
+        assert_eq!(strategy("web").0, "blue/green", "a read-only one is safe");
+        assert_eq!(
+            strategy("files").0,
+            "blue/green",
+            "covered, and shared_mounts"
+        );
     }
 }

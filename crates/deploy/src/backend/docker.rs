@@ -33,7 +33,7 @@ use create::create_body;
 
 use super::{
     split_reference, Backend, BuildOptions, BuildSpec, Container, ContainerSpec, Error,
-    FileContent, Health, NetworkOptions, Note, RegistryAuth, RunState, VolumeSpec,
+    FileContent, FixedAddress, Health, NetworkOptions, Note, RegistryAuth, RunState, VolumeSpec,
 };
 
 /// The Docker engine on this host.
@@ -538,6 +538,43 @@ impl Backend for Docker {
         Ok(tagged.as_deref().and_then(rfc3339_millis))
     }
 
+    async fn image_volumes(&self, reference: &str) -> Result<Vec<String>, Error> {
+        let image = self
+            .client
+            .inspect_image(reference)
+            .await
+            .map_err(engine("inspect image", reference))?;
+        let mut paths = image.config.and_then(|c| c.volumes).unwrap_or_default();
+        paths.sort();
+        Ok(paths)
+    }
+
+    async fn list_volumes(&self, labels: &BTreeMap<String, String>) -> Result<Vec<String>, Error> {
+        let filters = HashMap::from([(
+            "label",
+            labels
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>(),
+        )]);
+        let options = bollard::query_parameters::ListVolumesOptionsBuilder::default()
+            .filters(&filters)
+            .build();
+        let list = self
+            .client
+            .list_volumes(Some(options))
+            .await
+            .map_err(engine("list volumes", "by label"))?;
+        let mut names: Vec<String> = list
+            .volumes
+            .unwrap_or_default()
+            .into_iter()
+            .map(|v| v.name)
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+
     async fn remove_volume(&self, name: &str) -> Result<(), Error> {
         match self
             .client
@@ -645,10 +682,27 @@ impl Backend for Docker {
         id: &str,
         aliases: &[String],
     ) -> Result<(), Error> {
+        self.connect_network_at(network, id, aliases, &FixedAddress::default())
+            .await
+    }
+
+    async fn connect_network_at(
+        &self,
+        network: &str,
+        id: &str,
+        aliases: &[String],
+        address: &FixedAddress,
+    ) -> Result<(), Error> {
+        let fixed = *address != FixedAddress::default();
         let request = NetworkConnectRequest {
             container: id.to_owned(),
             endpoint_config: Some(EndpointSettings {
                 aliases: (!aliases.is_empty()).then(|| aliases.to_vec()),
+                ipam_config: fixed.then(|| bollard::models::EndpointIpamConfig {
+                    ipv4_address: address.ipv4.map(|a| a.to_string()),
+                    ipv6_address: address.ipv6.map(|a| a.to_string()),
+                    ..Default::default()
+                }),
                 ..Default::default()
             }),
         };

@@ -24,6 +24,13 @@ pub const RELEASE_LABEL: &str = "windlass.release";
 pub const APP_LABEL: &str = "windlass.app";
 /// Label with the installation (the state folder's store) that made it.
 pub const INSTALLATION_LABEL: &str = "windlass.installation";
+/// Label (`true`) of a volume windlass keeps for a service's anonymous
+/// volume: one the file or the image declares without a name.
+pub const ANONYMOUS_LABEL: &str = "windlass.anonymous";
+/// Label of such a volume with its path in the container.
+pub const TARGET_LABEL: &str = "windlass.target";
+/// Label of such a volume with the replica (1, 2 ...) it belongs to.
+pub const REPLICA_LABEL: &str = "windlass.replica";
 
 /// The labels that make a container or image `key`'s of `installation`:
 /// listing by them finds that service's and no other app's or state
@@ -44,6 +51,17 @@ pub fn release_labels(
 ) -> BTreeMap<String, String> {
     let mut labels = key_labels(installation, key);
     labels.insert(RELEASE_LABEL.to_owned(), release.to_owned());
+    labels
+}
+
+/// The labels of every volume windlass keeps for the anonymous volumes of
+/// `key`'s service in `installation` (see `plan::keep_anonymous_volumes`).
+pub fn anonymous_volume_labels(
+    installation: &Installation,
+    key: &ServiceKey,
+) -> BTreeMap<String, String> {
+    let mut labels = key_labels(installation, key);
+    labels.insert(ANONYMOUS_LABEL.to_owned(), "true".to_owned());
     labels
 }
 
@@ -212,6 +230,14 @@ pub struct NetworkOptions {
     pub ipam_driver: Option<String>,
     pub ipam_options: BTreeMap<String, String>,
     pub pools: Vec<IpamPool>,
+}
+
+/// A container's fixed addresses on a network (Compose's `ipv4_address`
+/// and `ipv6_address`); the engine picks those not given.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FixedAddress {
+    pub ipv4: Option<std::net::Ipv4Addr>,
+    pub ipv6: Option<std::net::Ipv6Addr>,
 }
 
 /// An address pool of a network.
@@ -500,6 +526,24 @@ pub trait Backend: Send + Sync {
         id: &str,
         aliases: &[String],
     ) -> Result<(), Error>;
+    /// [`Backend::connect_network`] at fixed addresses on the network. A
+    /// backend that cannot give them refuses any.
+    async fn connect_network_at(
+        &self,
+        network: &str,
+        id: &str,
+        aliases: &[String],
+        address: &FixedAddress,
+    ) -> Result<(), Error> {
+        if *address != FixedAddress::default() {
+            return Err(Error::Engine {
+                operation: "connect to network",
+                name: network.to_owned(),
+                message: "this backend cannot give a container a fixed address".into(),
+            });
+        }
+        self.connect_network(network, id, aliases).await
+    }
     /// Detaches a container from a network; nothing to do when it is not attached.
     async fn disconnect_network(&self, network: &str, id: &str) -> Result<(), Error>;
     /// The last `tail` lines a container wrote (stdout and stderr).
@@ -521,8 +565,20 @@ pub trait Backend: Send + Sync {
     ) -> Result<Vec<Container>, Error> {
         self.list_containers(labels).await
     }
+    /// The paths the image's `VOLUME` instructions declare; an image the
+    /// engine lacks is an error. A backend that cannot tell says none.
+    async fn image_volumes(&self, reference: &str) -> Result<Vec<String>, Error> {
+        let _ = reference;
+        Ok(Vec::new())
+    }
     /// Creates a named volume unless it exists; an `external` one must exist.
     async fn ensure_volume(&self, spec: &VolumeSpec) -> Result<(), Error>;
+    /// The names of the volumes that carry every one of `labels`, sorted. A
+    /// backend that cannot list them says none.
+    async fn list_volumes(&self, labels: &BTreeMap<String, String>) -> Result<Vec<String>, Error> {
+        let _ = labels;
+        Ok(Vec::new())
+    }
     /// Removes a named volume and its data; one that does not exist is not
     /// an error.
     async fn remove_volume(&self, name: &str) -> Result<(), Error>;

@@ -161,14 +161,30 @@ pub const NETWORK_REFUSED: &[(&str, &str)] = &[
 
 /// Fields of a service's entry under `networks` windlass refuses.
 pub const SERVICE_NETWORK_REFUSED: &[(&str, &str)] = &[
-    ("ipv4_address", "a fixed address cannot be held by the old and the new release at once during a switch: let the engine pick, and reach the service by name"),
-    ("ipv6_address", "a fixed address cannot be held by the old and the new release at once during a switch: let the engine pick, and reach the service by name"),
-    ("link_local_ips", "a fixed address cannot be held by the old and the new release at once during a switch"),
-    ("mac_address", "a fixed MAC address cannot be shared by the old and new release during a switch"),
-    ("driver_opts", "windlass attaches containers with the network's defaults"),
-    ("priority", "windlass attaches the networks in the order written: order them instead"),
-    ("gw_priority", "windlass keeps Docker's default gateway (the bridge that carries the published port)"),
-    ("interface_name", "windlass lets the engine name the interfaces"),
+    (
+        "link_local_ips",
+        "a fixed address cannot be held by the old and the new release at once during a switch",
+    ),
+    (
+        "mac_address",
+        "a fixed MAC address cannot be shared by the old and new release during a switch",
+    ),
+    (
+        "driver_opts",
+        "windlass attaches containers with the network's defaults",
+    ),
+    (
+        "priority",
+        "windlass attaches the networks in the order written: order them instead",
+    ),
+    (
+        "gw_priority",
+        "windlass keeps Docker's default gateway (the bridge that carries the published port)",
+    ),
+    (
+        "interface_name",
+        "windlass lets the engine name the interfaces",
+    ),
 ];
 
 /// Fields of a top-level secret or config windlass refuses.

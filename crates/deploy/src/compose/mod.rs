@@ -10,6 +10,7 @@
 //! [`load`] and [`parse`] return the first, for callers that only need to
 //! know whether a file is good.
 
+mod addresses;
 pub mod canonical;
 mod check;
 mod diagnostic;
@@ -315,17 +316,25 @@ impl Service {
 
     /// Why no two containers of the service may run at once, if so: such a
     /// service is deployed stop-first. A fixed `container_name`, a network
-    /// mode other than the bridge, a directory mounted read-write (a named
-    /// volume or a bind mount: two databases on one data folder corrupt
+    /// mode other than the bridge, a fixed address on a network, a
+    /// directory mounted read-write (a named
+    /// volume, an anonymous one, which the next release keeps as Compose
+    /// keeps it, or a bind mount: two databases on one data folder corrupt
     /// it) unless `x-windlass.shared_mounts` says the service can share
     /// it, or `x-windlass: {exclusive: true}`. Read-only mounts, single
-    /// files, anonymous volumes and tmpfs are each container's own or safe.
+    /// files and tmpfs are each container's own or safe. The image's own
+    /// `VOLUME`s count too, but only the target knows the image: see
+    /// `plan::uncovered_image_volumes`.
     pub fn must_run_alone(&self) -> Option<&'static str> {
         if self.container_name.is_some() {
             return Some("its container_name allows one container only");
         }
         if let Some(why) = self.network_mode.as_ref().and_then(NetworkMode::why_alone) {
             return Some(why);
+        }
+        let fixed = |n: &ServiceNetwork| n.ipv4_address.is_some() || n.ipv6_address.is_some();
+        if self.networks.0.values().any(fixed) {
+            return Some("it has a fixed address on a network (ipv4_address or ipv6_address), which two containers cannot hold at once");
         }
         let shared = |kind: MountKind| {
             self.volumes
@@ -335,6 +344,12 @@ impl Service {
         if !self.windlass.shared_mounts {
             if shared(MountKind::Volume) {
                 return Some("it mounts a named volume read-write");
+            }
+            let anonymous = |v: &ServiceVolume| {
+                v.kind == MountKind::Volume && v.source.is_none() && !v.read_only
+            };
+            if self.volumes.iter().any(anonymous) {
+                return Some("it mounts an anonymous volume read-write, which each release keeps, as Compose does");
             }
             if shared(MountKind::Bind) {
                 return Some("it bind-mounts a directory read-write");

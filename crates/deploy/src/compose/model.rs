@@ -431,10 +431,25 @@ pub struct ServiceNetworks(pub IndexMap<String, ServiceNetwork>);
 pub struct ServiceNetwork {
     #[serde(default)]
     pub aliases: Vec<String>,
+    /// The container's fixed address on the network; it must lie in one of
+    /// the network's `ipam` subnets. Two containers cannot hold one, so
+    /// such a service deploys stop-first.
+    pub ipv4_address: Option<std::net::Ipv4Addr>,
+    pub ipv6_address: Option<std::net::Ipv6Addr>,
     /// The top-level network's settings, filled in once the project is
     /// checked (the engine's defaults for `default` and undeclared ones).
     #[serde(skip)]
     pub options: crate::backend::NetworkOptions,
+}
+
+impl ServiceNetwork {
+    /// The container's fixed addresses on the network, as the backend takes them.
+    pub fn fixed(&self) -> crate::backend::FixedAddress {
+        crate::backend::FixedAddress {
+            ipv4: self.ipv4_address,
+            ipv6: self.ipv6_address,
+        }
+    }
 }
 
 visitor!(NetworksVisitor -> ServiceNetworks, "a list of network names or a map of name to {aliases}", {

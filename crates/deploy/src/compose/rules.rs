@@ -244,7 +244,7 @@ fn check_build(service: &Service, at: &FieldPath, report: &mut Report) {
             // A socket that is gone by now (a release read again later)
             // is the build's to report, if it builds again.
             Some(path) => match std::fs::metadata(path) {
-                Ok(meta) if !is_socket(&meta) => report.error(&here, format!("{} is not an SSH agent's socket: windlass forwards an agent, not a key file; load the key into your agent (`ssh-add {}`) and write `{}` (the agent of $SSH_AUTH_SOCK)", path.display(), path.display(), agent.id)),
+                Ok(meta) if !is_socket(&meta) => report.error(&here, format!("{} is not an SSH agent's socket: windlass forwards an SSH agent to the build and serves no key file; load the key into an agent (`eval $(ssh-agent)` when none runs, then `ssh-add {}`) and write `{}` without a path, which forwards the agent of $SSH_AUTH_SOCK under the id the Dockerfile's `RUN --mount=type=ssh` names (`default` when it names none)", path.display(), path.display(), agent.id)),
                 _ => {}
             },
         }
@@ -399,6 +399,21 @@ fn check_service(
                 ),
             );
         }
+    }
+    super::addresses::check_addresses(service, project, at, report);
+    // Since Docker 20.10 an IPC namespace is private unless its container
+    // says otherwise (the daemon's `default-ipc-mode` may still say so).
+    let donor = service
+        .ipc
+        .as_deref()
+        .and_then(|m| m.strip_prefix("service:"));
+    if let Some(other) = donor.filter(|o| {
+        project
+            .services
+            .get(*o)
+            .is_some_and(|s| s.ipc.as_deref() != Some("shareable"))
+    }) {
+        report.warning(&at.key("ipc"), format!("service `{other}` does not say `ipc: shareable`, and an engine of Docker 20.10 or later keeps its IPC namespace private: joining it then fails (\"non-shareable IPC\"); give `{other}` `ipc: shareable`"));
     }
     for (i, volume) in service.volumes.iter().enumerate() {
         if let (MountKind::Volume, Some(source)) = (volume.kind, &volume.source) {

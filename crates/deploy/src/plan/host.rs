@@ -292,10 +292,10 @@ mod tests {
             Some("it bind-mounts a directory read-write")
         );
         assert_eq!(
-            alone("site"),
-            None,
-            "read-only, a single file, anonymous, tmpfs"
+            alone("cache"),
+            Some("it mounts an anonymous volume read-write, which each release keeps, as Compose does")
         );
+        assert_eq!(alone("site"), None, "read-only, a single file, tmpfs");
         assert_eq!(alone("uploads"), None, "x-windlass.shared_mounts");
     }
 

@@ -341,6 +341,14 @@ fn networks(service: &Service) -> Value {
             .map(|(name, options)| {
                 let mut out = Object::default();
                 out.put("aliases", go::strings(&options.aliases));
+                out.put_some(
+                    "ipv4_address",
+                    options.ipv4_address.map(|a| Value::String(a.to_string())),
+                );
+                out.put_some(
+                    "ipv6_address",
+                    options.ipv6_address.map(|a| Value::String(a.to_string())),
+                );
                 let value = if out.0.is_empty() {
                     Value::Null
                 } else {

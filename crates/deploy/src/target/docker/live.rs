@@ -11,6 +11,7 @@ use windlass_store::releases::Live;
 use super::ports;
 use super::start::networks;
 use super::DockerTarget;
+use crate::backend::FixedAddress;
 use crate::failures;
 use crate::target::{ReleaseContext, Upstreams};
 
@@ -153,12 +154,12 @@ async fn route_names(
     live: &ReleaseContext,
     before: Option<&str>,
 ) -> Result<(), Failure> {
-    let named: Vec<(String, Vec<String>)> = networks(live)
+    let named: Vec<(String, Vec<String>, FixedAddress)> = networks(live)
         .into_iter()
         .map(|(network, options)| {
             let mut names = vec![live.service.clone()];
             names.extend(options.aliases.iter().cloned());
-            (network, names)
+            (network, names, options.fixed())
         })
         .collect();
     if named.is_empty() {
@@ -175,16 +176,22 @@ async fn route_names(
         moves.extend(old.into_iter().map(|c| (c.id, false)));
     }
     for (id, gets_names) in moves {
-        for (network, names) in &named {
+        for (network, names, fixed) in &named {
             target
                 .backend
                 .disconnect_network(network, &id)
                 .await
                 .map_err(failures::engine)?;
-            let aliases: &[String] = if gets_names { names } else { &[] };
+            // The live release keeps its fixed address; one before it (only
+            // there when it was not stopped first) gets another.
+            let (aliases, address): (&[String], _) = if gets_names {
+                (names, *fixed)
+            } else {
+                (&[], FixedAddress::default())
+            };
             target
                 .backend
-                .connect_network(network, &id, aliases)
+                .connect_network_at(network, &id, aliases, &address)
                 .await
                 .map_err(failures::engine)?;
         }

@@ -25,7 +25,7 @@ pub(super) async fn roll_back(
     // update_config.failure_action pause: the release is left running,
     // never switched to, for a person to look at.
     let paused = failure.is_some_and(|f| f.error == failures::PAUSED);
-    let alone = release.spec.must_run_alone().is_some();
+    let alone = super::start::runs_alone(release, &image_volumes(target, release).await).is_some();
     if alone && !paused {
         // Only one of them can exist: this one goes before the one before
         // it comes back (the proxy holds traffic meanwhile).
@@ -64,6 +64,22 @@ pub(super) async fn roll_back(
         live: release.previous.clone(),
         flip_millis,
     })
+}
+
+/// The `VOLUME`s of the release's image that no mount of its service
+/// covers; none when it has no image (its build failed) or the engine has
+/// lost it (then none of its containers can run either).
+async fn image_volumes(target: &DockerTarget, release: &ReleaseContext) -> Vec<String> {
+    let Some(image) = &release.record.image else {
+        return Vec::new();
+    };
+    match target.backend.image_volumes(image).await {
+        Ok(paths) => crate::plan::uncovered_image_volumes(&release.spec, &paths),
+        Err(e) => {
+            tracing::warn!(service = %release.key, release = %release.id(), error = %e, "cannot read the image's volumes");
+            Vec::new()
+        }
+    }
 }
 
 /// Stops and removes the release's containers.

@@ -38,9 +38,11 @@ pub(super) async fn start(
             .await
             .map_err(|e| Failure::new(failures::START, e.to_string()))?;
     }
+    let image_volumes =
+        crate::plan::uncovered_image_volumes(service, &image_volumes(target, &image).await?);
     let replicas = service.deploy.replicas.unwrap_or(1).max(1);
     let pacing = Pacing::of(service, release.mode, replicas);
-    let first = stop_first(release, &pacing);
+    let first = stop_first(release, &pacing, &image_volumes);
     target.notes.starting(
         &release.key,
         first.is_some() && release.other_previous().is_some() && service.has_proxy(),
@@ -84,6 +86,10 @@ pub(super) async fn start(
     for (index, batch) in batches.iter().enumerate() {
         let mut started = Vec::new();
         for &replica in batch {
+            let image = Image {
+                reference: &image,
+                volumes: &image_volumes,
+            };
             let id = start_replica(target, release, &image, replica, &existing).await?;
             started.push(id.clone());
             ids.push(id);
@@ -106,33 +112,88 @@ pub(super) async fn start(
 
 /// Why the release must replace the one before it rather than start beside
 /// it: the service cannot run twice at once (a fixed container name, a
-/// named volume mounted read-write, `x-windlass.exclusive`), or a deploy's
-/// `update_config.order` says stop-first.
-pub(super) fn stop_first(release: &ReleaseContext, pacing: &Pacing) -> Option<String> {
-    if let Some(why) = release.spec.must_run_alone() {
+/// named or anonymous volume mounted read-write, a `VOLUME` of its image,
+/// `x-windlass.exclusive`), or a deploy's `update_config.order` says
+/// stop-first. `image_volumes` are the image's `VOLUME` paths that no mount
+/// of the service covers.
+pub(super) fn stop_first(
+    release: &ReleaseContext,
+    pacing: &Pacing,
+    image_volumes: &[String],
+) -> Option<String> {
+    if let Some(why) = runs_alone(release, image_volumes) {
         return Some(format!("stop-first: {why}"));
     }
     (pacing.order == Order::StopFirst && release.mode == Mode::Deploy)
         .then(|| format!("stop-first: {}.order says so", pacing.key))
 }
 
+/// Why no two containers of the release's service may run at once, if so
+/// ([`crate::compose::Service::must_run_alone`]), also for a `VOLUME` of
+/// its image that no mount covers (`uncovered`): each release keeps that
+/// volume, as Compose does, so two containers would share it.
+pub(super) fn runs_alone(release: &ReleaseContext, uncovered: &[String]) -> Option<String> {
+    let service = &release.spec;
+    if let Some(why) = service.must_run_alone() {
+        return Some(why.to_owned());
+    }
+    crate::plan::image_volumes_alone(service, uncovered)
+}
+
+/// The `VOLUME` paths of the release's image, which must be on the engine.
+pub(super) async fn image_volumes(
+    target: &DockerTarget,
+    image: &str,
+) -> Result<Vec<String>, Failure> {
+    target.backend.image_volumes(image).await.map_err(|e| {
+        let name = match e {
+            Error::NotFound { .. } => failures::IMAGE,
+            _ => failures::START,
+        };
+        Failure::new(name, e.to_string())
+    })
+}
+
+/// The image a replica runs, and the paths its `VOLUME`s declare that no
+/// mount of the service covers.
+struct Image<'a> {
+    reference: &'a str,
+    volumes: &'a [String],
+}
+
 /// Creates (or finds, after a crash) and starts one replica.
 async fn start_replica(
     target: &DockerTarget,
     release: &ReleaseContext,
-    image: &str,
+    image: &Image<'_>,
     replica: u32,
     existing: &[Container],
 ) -> Result<String, Failure> {
+    let installation = target.installation()?;
     let mut spec = container_spec(
-        target.installation()?,
+        installation,
         &release.key,
         &release.spec,
         release.id(),
         replica,
-        image,
+        image.reference,
         |k| target.config.env.get(k).cloned(),
     );
+    // The anonymous volumes of the release before, and of the next one.
+    let kept = crate::plan::keep_anonymous_volumes(
+        &mut spec,
+        installation,
+        &release.key,
+        replica,
+        image.volumes,
+    );
+    for volume in &kept {
+        target
+            .backend
+            .ensure_volume(volume)
+            .await
+            .map_err(|e| Failure::new(failures::START, e.to_string()))?;
+    }
     if let Some(NetworkMode::Service(other)) = &release.spec.network_mode {
         let id = live_container_of(target, release, other, "network_mode").await?;
         spec.network = Some(format!("container:{id}"));
@@ -309,9 +370,10 @@ pub(super) async fn join_networks(
                 format!("network {network} is declared external but does not exist: create it (docker network create {network}) or remove `external: true` so that the app creates it"),
             ));
         }
+        // A fixed address is free: the service deploys stop-first.
         target
             .backend
-            .connect_network(&network, id, &[])
+            .connect_network_at(&network, id, &[], &options.fixed())
             .await
             .map_err(failed)?;
     }

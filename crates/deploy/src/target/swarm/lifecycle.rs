@@ -21,6 +21,18 @@ pub(super) async fn prepare(
     target: &SwarmTarget,
     release: &ReleaseContext,
 ) -> Result<Image, Failure> {
+    let fixed = release
+        .spec
+        .networks
+        .0
+        .iter()
+        .find(|(_, n)| n.fixed() != Default::default());
+    if let Some((network, _)) = fixed {
+        return Err(failures::input(format!(
+            "{}: networks.{network}: a Swarm gives a service's tasks their addresses on its networks itself: remove ipv4_address and ipv6_address, and reach the service by name",
+            release.label()
+        )));
+    }
     let Some(image) = release.spec.image.clone() else {
         return Err(failures::input(format!(
             "{}: every Swarm node pulls the release's image: give the service an `image` in a registry the nodes reach (building for a Swarm is not done yet)",

@@ -102,7 +102,6 @@ const WINDOWS: &str = "it is a Windows engine's setting (a Linux engine refuses 
 
 /// Service fields windlass refuses, with why and what to use instead.
 pub const SERVICE_REFUSED: &[(&str, &str)] = &[
-    ("extends", "windlass does not read `extends`: share settings with YAML anchors and merge keys (`<<: *base`) or split files with `include`"),
     ("mac_address", "a fixed MAC address cannot be shared by the old and new release during a switch"),
     ("cpu_count", WINDOWS),
     ("cpu_percent", WINDOWS),

@@ -103,7 +103,8 @@ fn merge_services(base: &mut Mapping, over: Value) {
     }
 }
 
-fn merge_service(base: &mut Value, over: Value) {
+/// Merges one service over another (`-f` files and `extends`).
+pub(crate) fn merge_service(base: &mut Value, over: Value) {
     normalise_service(base);
     let mut over = over;
     normalise_service(&mut over);

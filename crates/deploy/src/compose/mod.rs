@@ -16,6 +16,7 @@ mod diagnostic;
 mod dockerfile;
 mod dotenv;
 mod ecs;
+mod extends;
 mod fields;
 mod fingerprint;
 mod hooks;

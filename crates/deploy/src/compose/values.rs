@@ -420,12 +420,16 @@ pub(crate) fn optional_float<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f
 }
 
 // A file mode, octal: `"0440"`, `0o440`, or a number written in octal
-// digits (YAML reads `0440` as 440, which Compose means as octal).
+// digits (YAML reads `0440` as 440, which Compose means as octal). A number
+// that is not octal digits is the mode's decimal value, as Compose reads it
+// and as `docker compose config` prints it (`493` is 0755).
 visitor!(ModeVisitor -> u32, "a file mode in octal like 0440", {
     fn visit_u64<E: de::Error>(self, n: u64) -> Result<u32, E> {
         let digits = n.to_string();
-        u32::from_str_radix(&digits, 8).ok().filter(|m| *m <= 0o7777)
-            .ok_or_else(|| E::custom(format!("invalid file mode {n}: expected octal digits like 0440")))
+        u32::from_str_radix(&digits, 8).ok()
+            .or_else(|| u32::try_from(n).ok())
+            .filter(|m| *m <= 0o7777)
+            .ok_or_else(|| E::custom(format!("invalid file mode {n}: expected octal digits like 0440 (or the decimal value of a mode, at most 4095)")))
     }
     fn visit_str<E: de::Error>(self, text: &str) -> Result<u32, E> {
         let digits = text.trim_start_matches("0o");

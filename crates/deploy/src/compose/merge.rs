@@ -128,6 +128,16 @@ pub(crate) fn merge_service(base: &mut Value, over: Value) {
     base.retain(|_, v| !is_reset(v));
 }
 
+/// Merges a top-level resource over another of the same name: an including
+/// file's over the one it includes.
+pub(crate) fn merge_resource(section: &str, base: &mut Value, over: Value) {
+    if section == "services" {
+        merge_service(base, over);
+    } else {
+        merge_value(base, over, section);
+    }
+}
+
 /// Merges one field; `field` names it so that lists merge by their key.
 fn merge_value(base: &mut Value, over: Value, field: &str) {
     if let Value::Tagged(tagged) = &over {

@@ -502,6 +502,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn file_modes_in_octal_digits_or_as_their_decimal_value() {
+        let mode = |yaml: &str| -> Result<u32, String> {
+            let value: serde_norway::Value =
+                serde_norway::from_str(yaml).map_err(|e| e.to_string())?;
+            optional_mode(value)
+                .map(|m| m.unwrap_or(0))
+                .map_err(|e| e.to_string())
+        };
+        assert_eq!(mode("0440"), Ok(0o440));
+        assert_eq!(mode("\"0755\""), Ok(0o755));
+        assert_eq!(mode("0o600"), Ok(0o600));
+        // `docker compose config` prints 0755 as 493: not octal digits.
+        assert_eq!(mode("493"), Ok(0o755));
+        assert_eq!(mode("288"), Ok(0o440));
+        assert!(mode("99999").is_err());
+    }
+
+    #[test]
     fn durations() {
         assert_eq!(parse_duration("10s"), Some(Duration::from_secs(10)));
         assert_eq!(parse_duration("1m30s"), Some(Duration::from_secs(90)));

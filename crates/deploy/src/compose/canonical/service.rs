@@ -31,6 +31,7 @@ pub(crate) fn service(service: &Service, settings: &Settings<'_>) -> Value {
         )
         .put("depends_on", depends_on(service))
         .put("deploy", deploy(&service.deploy))
+        .put_some("develop", service.develop.clone())
         .put("dns", go::strings(&service.dns))
         .put("dns_opt", go::strings(&service.dns_opt))
         .put("dns_search", go::strings(&service.dns_search))

@@ -417,6 +417,16 @@ fn service(
         }
     }
     strip_list_refused(&mut fields, &at, report);
+    for (parent, key, why) in fields::NESTED_IGNORED {
+        if let Some(Value::Mapping(inner)) = fields.get_mut(*parent) {
+            if inner.remove(*key).is_some() {
+                report.warning(
+                    &at.key(parent).key(key),
+                    format!("`{key}` has no effect: {why}"),
+                );
+            }
+        }
+    }
     for (parent, key, why) in fields::NESTED_REFUSED {
         if let Some(Value::Mapping(inner)) = fields.get_mut(*parent) {
             if inner.remove(*key).is_some() {
@@ -519,6 +529,13 @@ fn strip_list_refused(fields: &mut Mapping, at: &FieldPath, report: &mut Report)
                     ("target".into(), target),
                 ]);
                 continue;
+            }
+            // Docker relabels only on a host with SELinux on; windlass never
+            // does, as the short syntax's `:z` is read.
+            if let Some(Value::Mapping(bind)) = volume.get_mut("bind") {
+                if bind.remove("selinux").is_some() {
+                    report.warning(&item.key("bind").key("selinux"), "windlass mounts the path without SELinux relabelling (as Docker does on a host without SELinux): on a host with SELinux on, label it yourself (`chcon -Rt container_file_t PATH`)");
+                }
             }
             for (parent, key, why) in fields::VOLUME_REFUSED {
                 let (holder, path) = if parent.is_empty() {

@@ -102,7 +102,6 @@ const WINDOWS: &str = "it is a Windows engine's setting (a Linux engine refuses 
 
 /// Service fields windlass refuses, with why and what to use instead.
 pub const SERVICE_REFUSED: &[(&str, &str)] = &[
-    ("extends", "windlass does not read `extends`: share settings with YAML anchors and merge keys (`<<: *base`) or split files with `include`"),
     ("mac_address", "a fixed MAC address cannot be shared by the old and new release during a switch"),
     ("cpu_count", WINDOWS),
     ("cpu_percent", WINDOWS),
@@ -119,9 +118,6 @@ pub const SERVICE_REFUSED: &[(&str, &str)] = &[
 /// Fields inside a service's mappings that windlass refuses, by the key
 /// that holds them.
 pub const NESTED_REFUSED: &[(&str, &str, &str)] = &[
-    ("deploy", "placement", "windlass deploys to one engine: there is nowhere else to place a replica"),
-    ("deploy", "endpoint_mode", "windlass's proxy is the service's one address: remove `endpoint_mode`"),
-    ("deploy", "labels", "put the labels on the containers with the service's `labels`"),
     ("build", "additional_contexts", "the engine's build API takes one context, and named contexts would need BuildKit's file sync over the session, which windlass does not serve: copy what the build needs into the context"),
     ("build", "dockerfile_inline", "write the Dockerfile into the build context and name it with `dockerfile`"),
     ("build", "platforms", "windlass builds for the engine's own platform only"),
@@ -137,12 +133,20 @@ pub const NESTED_REFUSED: &[(&str, &str, &str)] = &[
     ("build", "sbom", "attestations are made by buildx, which windlass does not use"),
 ];
 
+/// Fields inside a service's mappings that only a swarm reads: Docker
+/// Compose ignores them on one engine, and so does windlass, with a
+/// warning, by the key that holds them.
+pub const NESTED_IGNORED: &[(&str, &str, &str)] = &[
+    ("deploy", "placement", "it places a swarm's replicas on its nodes, and windlass deploys to one engine (Docker Compose ignores it there too)"),
+    ("deploy", "endpoint_mode", "it is how a swarm service is reached, and windlass's proxy is the service's one address (Docker Compose ignores it too)"),
+    ("deploy", "labels", "they label a swarm service, which windlass does not make (Docker Compose ignores them too): the service's `labels` go on its containers"),
+];
+
 /// Fields of a long-syntax entry of a service's `volumes` windlass
 /// refuses, by the key that holds them (`""` for the entry itself).
 pub const VOLUME_REFUSED: &[(&str, &str, &str)] = &[
     ("", "image", "mounting an image's files (`type: image`) needs Docker Engine API 1.47, and the engine windlass drives speaks 1.41: copy the files into a volume"),
     ("bind", "propagation", "windlass mounts binds with the engine's default propagation: remove `propagation`"),
-    ("bind", "selinux", "windlass does not relabel bind mounts for SELinux: label the host path yourself"),
     ("bind", "recursive", "recursive read-only bind options need Docker Engine API 1.44, and the engine windlass drives speaks 1.41: remove `recursive`"),
     ("volume", "labels", "windlass creates a service's named volumes from the top-level `volumes`: put the labels there"),
     ("volume", "subpath", "a volume subpath needs Docker Engine API 1.45, and the engine windlass drives speaks 1.41: mount the whole volume"),

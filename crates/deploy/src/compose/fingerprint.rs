@@ -25,6 +25,8 @@ impl Project {
         // `windlass`), so they are left out.
         let mut read = service.clone();
         read.extensions.clear();
+        // `develop` is `docker compose watch`'s: it starts nothing either.
+        read.develop = None;
         hash.update(format!("{read:?}"));
         for network in service.networks.0.keys() {
             hash.update(format!(

@@ -1,7 +1,8 @@
 //! `include`: other Compose files loaded as projects of their own (their
 //! folder, their env file), whose services, networks, volumes, secrets and
 //! configs join the including file's; a resource defined on both sides is
-//! an error, as in Compose, and so is a file that includes itself.
+//! the included one with the including file's merged over it, as in
+//! Compose; a file that includes itself is an error.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -11,6 +12,7 @@ use serde_norway::{Mapping, Value};
 use super::diagnostic::Report;
 use super::interpolate::key_text;
 use super::locate::FieldPath;
+use super::merge::merge_resource;
 use super::paths::absolute;
 use super::read::{kind, read_env_files, read_unit, Input};
 
@@ -85,12 +87,19 @@ pub(crate) fn include(
                 continue;
             };
             for (key, resource) in theirs {
-                if ours.contains_key(&key) {
-                    let name = key_text(&key);
-                    report.error(&FieldPath::of(&[section, &name]), format!("`{name}` is also defined by include {} ({}): Compose refuses a resource an include defines again; rename one of them or drop it from one file", i, inputs.first().map(|i| i.file.display().to_string()).unwrap_or_default()));
-                } else {
-                    ours.insert(key, resource);
-                }
+                // The including file's definition is merged over the
+                // included one, as Compose does since compose-go 2.10
+                // ("Allow importing compose file to override resource
+                // definition"): wger's file tunes the `db` it includes.
+                let merged = match ours.remove(&key) {
+                    Some(own) => {
+                        let mut merged = resource;
+                        merge_resource(section, &mut merged, own);
+                        merged
+                    }
+                    None => resource,
+                };
+                ours.insert(key, merged);
             }
         }
     }

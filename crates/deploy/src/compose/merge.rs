@@ -103,7 +103,8 @@ fn merge_services(base: &mut Mapping, over: Value) {
     }
 }
 
-fn merge_service(base: &mut Value, over: Value) {
+/// Merges one service over another (`-f` files and `extends`).
+pub(crate) fn merge_service(base: &mut Value, over: Value) {
     normalise_service(base);
     let mut over = over;
     normalise_service(&mut over);
@@ -125,6 +126,16 @@ fn merge_service(base: &mut Value, over: Value) {
         }
     }
     base.retain(|_, v| !is_reset(v));
+}
+
+/// Merges a top-level resource over another of the same name: an including
+/// file's over the one it includes.
+pub(crate) fn merge_resource(section: &str, base: &mut Value, over: Value) {
+    if section == "services" {
+        merge_service(base, over);
+    } else {
+        merge_value(base, over, section);
+    }
 }
 
 /// Merges one field; `field` names it so that lists merge by their key.

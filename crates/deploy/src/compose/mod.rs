@@ -17,6 +17,7 @@ mod diagnostic;
 mod dockerfile;
 mod dotenv;
 mod ecs;
+mod extends;
 mod fields;
 mod fingerprint;
 mod hooks;

@@ -139,8 +139,9 @@ pub struct Service {
     /// Whether `docker compose up` shows the service's output; windlass
     /// never attaches, so it has no effect.
     pub attach: Option<bool>,
-    /// `docker compose watch`'s settings: no effect on a deploy, as on `up`.
-    pub develop: Option<de::IgnoredAny>,
+    /// `docker compose watch`'s settings, kept as written (paths absolute)
+    /// for `windlass config`: no effect on a deploy, as on `up`.
+    pub develop: Option<serde_json::Value>,
     #[serde(default)]
     pub devices: Vec<Device>,
     #[serde(default)]
@@ -315,9 +316,10 @@ visitor!(BuildVisitor -> Build, "a context path, or a map with context, dockerfi
         let long = LongBuild::deserialize(de::value::MapAccessDeserializer::new(map))?;
         Ok(Build {
             context: long.context.unwrap_or_else(|| PathBuf::from(".")),
-            dockerfile: long.dockerfile,
+            // Empty is unset, as Compose reads it (`target: ${TARGET:-}`).
+            dockerfile: long.dockerfile.filter(|d| !d.is_empty()),
             args: long.args,
-            target: long.target,
+            target: long.target.filter(|t| !t.is_empty()),
             labels: long.labels,
             cache_from: long.cache_from,
             cache_to: long.cache_to,

@@ -1,4 +1,5 @@
-//! Relative paths made absolute as Compose makes them: against the project
+//! Relative paths made absolute as Compose makes them (build contexts, env
+//! files, bind mounts, secret and config files, `develop.watch` paths): against the project
 //! folder (the first file's, or an include's), `~` as the home folder.
 
 use std::collections::BTreeMap;
@@ -88,6 +89,16 @@ pub(crate) fn resolve_paths(value: &mut Value, base: &Path, env: &BTreeMap<Strin
             if let Some(Value::Sequence(volumes)) = service.get_mut("volumes") {
                 for volume in volumes {
                     resolve_volume(volume, &fix);
+                }
+            }
+            // The paths `docker compose watch` watches.
+            if let Some(Value::Sequence(rules)) =
+                service.get_mut("develop").and_then(|d| d.get_mut("watch"))
+            {
+                for rule in rules {
+                    if let Some(Value::String(path)) = rule.get_mut("path") {
+                        *path = fix(path);
+                    }
                 }
             }
         }

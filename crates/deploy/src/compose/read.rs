@@ -1,8 +1,9 @@
 //! From files to one YAML tree: each file read and parsed, merge keys
 //! applied, variables interpolated (the project's `.env` under the process
 //! environment), relative paths made absolute against the project folder,
-//! `include`s loaded as projects of their own, then the files merged in
-//! order as `-f a.yaml -f b.yaml` merges them.
+//! `include`s loaded as projects of their own, each service's `extends`
+//! resolved, then the files merged in order as `-f a.yaml -f b.yaml` merges
+//! them.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -10,6 +11,7 @@ use std::path::{Path, PathBuf};
 use serde_norway::Value;
 
 use super::diagnostic::{Report, Source};
+use super::extends::apply_extends;
 use super::include::include;
 use super::interpolate::{interpolate_tree, Finding};
 use super::locate::FieldPath;
@@ -113,6 +115,8 @@ pub(crate) fn read_unit(
         stack.push(input.file.clone());
         include(&mut value, project_dir, env, stack, report);
         stack.pop();
+        // After the includes, as Compose: a service may extend one they bring.
+        apply_extends(&mut value, &input.file, project_dir, env, report);
         match &mut merged {
             None => merged = Some(value),
             Some(base) => merge_files(base, value),
@@ -121,7 +125,9 @@ pub(crate) fn read_unit(
     merged
 }
 
-fn read_file(
+/// One file read, parsed, its merge keys applied and its variables
+/// interpolated; `None` when it cannot be.
+pub(crate) fn read_file(
     input: &Input<'_>,
     env: &BTreeMap<String, String>,
     report: &mut Report,

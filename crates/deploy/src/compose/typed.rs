@@ -49,9 +49,19 @@ fn read_as<T: DeserializeOwned>(value: &Value) -> Result<T, (String, String)> {
         None => message,
     };
     Err(match message.split_once(": ") {
-        Some((path, rest)) if !path.contains(' ') => (path.to_owned(), rest.to_owned()),
-        _ => (String::new(), message),
+        Some((path, rest)) if !path.contains(' ') => (path.to_owned(), plain(rest)),
+        _ => (String::new(), plain(&message)),
     })
+}
+
+/// The YAML library's message in a user's words where it speaks Rust: a key
+/// written with nothing after it (or only a comment) is null, which the
+/// library calls a "unit value".
+fn plain(message: &str) -> String {
+    match message.strip_prefix("invalid type: unit value, expected ") {
+        Some(expected) => format!("the value is empty (null: the key has nothing after it, or only a comment), expected {expected}: give it a value, or remove the key"),
+        None => message.to_owned(),
+    }
 }
 
 /// Checks one service field alone; a list that does not read is read item

@@ -420,12 +420,16 @@ pub(crate) fn optional_float<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f
 }
 
 // A file mode, octal: `"0440"`, `0o440`, or a number written in octal
-// digits (YAML reads `0440` as 440, which Compose means as octal).
+// digits (YAML reads `0440` as 440, which Compose means as octal). A number
+// that is not octal digits is the mode's decimal value, as Compose reads it
+// and as `docker compose config` prints it (`493` is 0755).
 visitor!(ModeVisitor -> u32, "a file mode in octal like 0440", {
     fn visit_u64<E: de::Error>(self, n: u64) -> Result<u32, E> {
         let digits = n.to_string();
-        u32::from_str_radix(&digits, 8).ok().filter(|m| *m <= 0o7777)
-            .ok_or_else(|| E::custom(format!("invalid file mode {n}: expected octal digits like 0440")))
+        u32::from_str_radix(&digits, 8).ok()
+            .or_else(|| u32::try_from(n).ok())
+            .filter(|m| *m <= 0o7777)
+            .ok_or_else(|| E::custom(format!("invalid file mode {n}: expected octal digits like 0440 (or the decimal value of a mode, at most 4095)")))
     }
     fn visit_str<E: de::Error>(self, text: &str) -> Result<u32, E> {
         let digits = text.trim_start_matches("0o");
@@ -496,6 +500,24 @@ pub(crate) fn split_words(line: &str) -> Option<Vec<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn file_modes_in_octal_digits_or_as_their_decimal_value() {
+        let mode = |yaml: &str| -> Result<u32, String> {
+            let value: serde_norway::Value =
+                serde_norway::from_str(yaml).map_err(|e| e.to_string())?;
+            optional_mode(value)
+                .map(|m| m.unwrap_or(0))
+                .map_err(|e| e.to_string())
+        };
+        assert_eq!(mode("0440"), Ok(0o440));
+        assert_eq!(mode("\"0755\""), Ok(0o755));
+        assert_eq!(mode("0o600"), Ok(0o600));
+        // `docker compose config` prints 0755 as 493: not octal digits.
+        assert_eq!(mode("493"), Ok(0o755));
+        assert_eq!(mode("288"), Ok(0o440));
+        assert!(mode("99999").is_err());
+    }
 
     #[test]
     fn durations() {

@@ -1,5 +1,5 @@
 //! The host fields of a service in canonical form (network mode, devices,
-//! namespaces, kernel resource controls, links and volumes_from), put
+//! GPUs, namespaces, kernel resource controls, links and volumes_from), put
 //! after the others, each left out when unset.
 
 use serde_json::{json, Value};
@@ -35,6 +35,16 @@ pub(super) fn host_fields(service: &Service, out: &mut Object) {
             ),
         )
         .put("external_links", links(&service.external_links))
+        .put(
+            "gpus",
+            Value::Array(
+                service
+                    .gpus
+                    .iter()
+                    .map(super::service::device_request)
+                    .collect(),
+            ),
+        )
         .put("ipc", go::text(service.ipc.as_deref()))
         .put("isolation", go::text(service.isolation.as_deref()))
         .put("links", links(&service.links))

@@ -11,7 +11,8 @@ use super::go::{self, Object};
 use super::Settings;
 use crate::compose::{
     Build, Deploy, DeviceCount, DeviceRequest, FileRef, Healthcheck, MountKind, Port, PortMode,
-    Resources, Restart, RestartCondition, RestartPolicy, Service, ServiceVolume, UpdateConfig,
+    PullPolicy, Resources, Restart, RestartCondition, RestartPolicy, Service, ServiceVolume,
+    UpdateConfig,
 };
 
 /// The service's fields, in compose-go's order.
@@ -30,6 +31,7 @@ pub(crate) fn service(service: &Service, settings: &Settings<'_>) -> Value {
         )
         .put("depends_on", depends_on(service))
         .put("deploy", deploy(&service.deploy))
+        .put_some("develop", service.develop.clone())
         .put("dns", go::strings(&service.dns))
         .put("dns_opt", go::strings(&service.dns_opt))
         .put("dns_search", go::strings(&service.dns_search))
@@ -76,6 +78,13 @@ pub(crate) fn service(service: &Service, settings: &Settings<'_>) -> Value {
             Value::Array(service.ports.iter().map(port).collect()),
         )
         .put("privileged", Value::Bool(service.privileged))
+        // Compose prints the policy a file sets; windlass knows no unset
+        // one, so it prints each but the default.
+        .put_some(
+            "pull_policy",
+            (service.pull_policy != PullPolicy::Missing)
+                .then(|| json!(service.pull_policy.to_string())),
+        )
         .put("read_only", Value::Bool(service.read_only))
         .put_some("restart", service.restart.map(|r| json!(restart(r))))
         .put("secrets", file_refs(&service.secrets))

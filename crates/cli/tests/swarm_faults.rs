@@ -225,7 +225,8 @@ fn newest(store: &SqliteStore) -> Option<String> {
         .into_iter()
         .filter(|r| {
             r.state_machine_arn.ends_with(":windlass-swarm-app-deploy")
-                || r.state_machine_arn.ends_with(":windlass-swarm-app-rollback")
+                || r.state_machine_arn
+                    .ends_with(":windlass-swarm-app-rollback")
         })
         .max_by_key(|r| r.start_millis)
         .map(|r| r.arn)
@@ -322,9 +323,7 @@ async fn served(swarm: &Swarm) -> Vec<(String, Option<String>)> {
     let mut seen = Vec::new();
     for node in swarm.managers() {
         for (service, port) in [("web", node.app_ports[0]), ("api", node.app_ports[1])] {
-            let uri: hyper::Uri = format!("http://{}/version", on(port))
-                .parse()
-                .expect("uri");
+            let uri: hyper::Uri = format!("http://{}/version", on(port)).parse().expect("uri");
             let release = support::answer(&client, &uri)
                 .await
                 .ok()
@@ -393,8 +392,7 @@ async fn kill_9_at_seeded_points_of_swarm_deploys_and_rollbacks() {
     let _ = std::fs::remove_dir_all(&folder);
     std::fs::create_dir_all(&folder).expect("folder");
     let file = folder.join("compose.yaml");
-    let blocking =
-        |args: &[&str]| tokio::task::block_in_place(|| run(swarm, entry, &folder, args));
+    let blocking = |args: &[&str]| tokio::task::block_in_place(|| run(swarm, entry, &folder, args));
 
     std::fs::write(&file, compose(1, false)).expect("compose");
     let (code, err) = blocking(&["deploy"]);
@@ -423,7 +421,12 @@ async fn kill_9_at_seeded_points_of_swarm_deploys_and_rollbacks() {
             .app_state(APP)
             .expect("state")
             .rollback_target
-            .map(|id| releases.app_release(APP, &id).expect("read").expect("target"));
+            .map(|id| {
+                releases
+                    .app_release(APP, &id)
+                    .expect("read")
+                    .expect("target")
+            });
         let scenario = match (drawn, &back_to) {
             (Scenario::Rollback, None) => Scenario::Deploy,
             _ => drawn,
@@ -517,7 +520,10 @@ async fn kill_9_at_seeded_points_of_swarm_deploys_and_rollbacks() {
                     );
                     assert_eq!(new.outcome, Outcome::Live, "round {round} ({point})");
                     assert_eq!(status, "SUCCEEDED", "round {round} ({point})");
-                    assert!(code == 0 || code == -1, "round {round} ({point}): exit {code}: {err}");
+                    assert!(
+                        code == 0 || code == -1,
+                        "round {round} ({point}): exit {code}: {err}"
+                    );
                 } else {
                     assert_eq!(
                         after,
@@ -532,7 +538,10 @@ async fn kill_9_at_seeded_points_of_swarm_deploys_and_rollbacks() {
                         new.detail
                     );
                     assert_eq!(status, "FAILED", "round {round} ({point})");
-                    assert!(code == 6 || code == -1, "round {round} ({point}): exit {code}: {err}");
+                    assert!(
+                        code == 6 || code == -1,
+                        "round {round} ({point}): exit {code}: {err}"
+                    );
                 }
                 current(&releases)
             }
@@ -555,7 +564,10 @@ async fn kill_9_at_seeded_points_of_swarm_deploys_and_rollbacks() {
                     before.id
                 );
                 assert_eq!(status, "SUCCEEDED", "round {round} ({point})");
-                assert!(code == 0 || code == -1, "round {round} ({point}): exit {code}: {err}");
+                assert!(
+                    code == 0 || code == -1,
+                    "round {round} ({point}): exit {code}: {err}"
+                );
                 target
             }
         };
@@ -688,9 +700,12 @@ async fn a_worker_killed_under_load_fails_no_request_and_its_replicas_move() {
     let _ = std::fs::remove_dir_all(&folder);
     std::fs::create_dir_all(&folder).expect("folder");
     let file = folder.join("compose.yaml");
-    let blocking =
-        |args: &[&str]| tokio::task::block_in_place(|| run(swarm, entry, &folder, args));
-    let worker = swarm.nodes.iter().position(|n| !n.manager).expect("a worker");
+    let blocking = |args: &[&str]| tokio::task::block_in_place(|| run(swarm, entry, &folder, args));
+    let worker = swarm
+        .nodes
+        .iter()
+        .position(|n| !n.manager)
+        .expect("a worker");
     let worker_name = format!("node{}", worker + 1);
 
     std::fs::write(&file, spread(1)).expect("compose");

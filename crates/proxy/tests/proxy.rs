@@ -164,13 +164,20 @@ async fn an_idempotent_request_goes_to_the_next_upstream_when_one_fails_it() {
         .switch(Release::new("r1", [mute(true).await, v1.addr]))
         .expect("switch");
     for _ in 0..4 {
-        assert_eq!(get(&client, addr, "/").await, (200, Some("r1".into()), "v1".into()));
+        assert_eq!(
+            get(&client, addr, "/").await,
+            (200, Some("r1".into()), "v1".into())
+        );
     }
     // A POST may not be sent twice: the one sent first to the upstream
     // that failed it is answered 502.
     let mut statuses = Vec::new();
     for _ in 0..4 {
-        statuses.push(send(&client, "POST", format!("http://{addr}/echo"), b"x").await.0);
+        statuses.push(
+            send(&client, "POST", format!("http://{addr}/echo"), b"x")
+                .await
+                .0,
+        );
     }
     statuses.sort_unstable();
     assert_eq!(statuses, [200, 200, 502, 502]);

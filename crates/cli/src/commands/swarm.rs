@@ -103,13 +103,16 @@ pub fn deploy(
         let same = carried.iter().filter(|(one, _)| {
             !one.is_rollback() && one.compose_text.as_deref() == Some(request.compose_text.as_str())
         });
-        if let Some(code) = same.map(|(one, code)| {
-            eprintln!(
-                "{} was this very deploy: not deploying it again",
-                one.release
-            );
-            *code
-        }).max() {
+        if let Some(code) = same
+            .map(|(one, code)| {
+                eprintln!(
+                    "{} was this very deploy: not deploying it again",
+                    one.release
+                );
+                *code
+            })
+            .max()
+        {
             return Ok(code);
         }
         let started = match agent.deploy(request).await {
@@ -138,8 +141,7 @@ pub fn rollback(request: RollbackRequest, state: &StateArgs, json: bool) -> anyh
             Kind::AppRollback
         };
         let same = carried.iter().filter(|(one, _)| {
-            one.kind == kind
-                && request.release.as_ref().is_none_or(|to| *to == one.release)
+            one.kind == kind && request.release.as_ref().is_none_or(|to| *to == one.release)
         });
         if let Some(code) = same
             .map(|(one, code)| {

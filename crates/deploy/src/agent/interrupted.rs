@@ -120,15 +120,13 @@ impl Agent {
         let kind = Place::of_arn(&record.arn).map_or(Kind::AppDeploy, |(_, kind)| kind);
         let (release, refs, app_release) = match kind {
             Kind::AppDeploy | Kind::AppRollback => {
-                let input: AppInput = serde_json::from_str(&record.input).map_err(|e| {
-                    Error::Definition(format!("the input of {}: {e}", record.arn))
-                })?;
+                let input: AppInput = serde_json::from_str(&record.input)
+                    .map_err(|e| Error::Definition(format!("the input of {}: {e}", record.arn)))?;
                 (input.release.clone(), input.services, Some(input.release))
             }
             Kind::Deploy | Kind::Rollback => {
-                let input: ReleaseRef = serde_json::from_str(&record.input).map_err(|e| {
-                    Error::Definition(format!("the input of {}: {e}", record.arn))
-                })?;
+                let input: ReleaseRef = serde_json::from_str(&record.input)
+                    .map_err(|e| Error::Definition(format!("the input of {}: {e}", record.arn)))?;
                 (input.release.clone(), vec![input], None)
             }
         };
@@ -182,16 +180,19 @@ impl Agent {
         let mut apps = std::collections::BTreeSet::new();
         for lock in locks {
             for release in self.releases.list(&lock.service)? {
-                if release.outcome == Outcome::Deploying && release.execution.as_deref() == Some(arn)
+                if release.outcome == Outcome::Deploying
+                    && release.execution.as_deref() == Some(arn)
                 {
-                    self.releases.record(&lock.service, &release.id, &failed())?;
+                    self.releases
+                        .record(&lock.service, &release.id, &failed())?;
                 }
             }
             apps.insert(lock.service.app().to_owned());
         }
         for app in apps {
             for release in self.releases.app_releases(&app)? {
-                if release.outcome == Outcome::Deploying && release.execution.as_deref() == Some(arn)
+                if release.outcome == Outcome::Deploying
+                    && release.execution.as_deref() == Some(arn)
                 {
                     self.releases.record_app(&app, &release.id, &failed())?;
                 }

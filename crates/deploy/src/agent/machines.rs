@@ -29,7 +29,12 @@ pub enum Kind {
     AppRollback,
 }
 
-const KINDS: [Kind; 4] = [Kind::Deploy, Kind::Rollback, Kind::AppDeploy, Kind::AppRollback];
+const KINDS: [Kind; 4] = [
+    Kind::Deploy,
+    Kind::Rollback,
+    Kind::AppDeploy,
+    Kind::AppRollback,
+];
 
 impl Place {
     /// The name of the state machine of `kind` here.

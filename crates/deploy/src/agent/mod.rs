@@ -50,8 +50,8 @@ use contract::StepNote;
 
 pub use crate::holder::LOCK_STALE_MILLIS;
 use crate::holder::{host_name, on_this_host, process_gone, HEARTBEAT_EVERY};
-use machines::{Kind, Place};
 pub use interrupted::Interrupted;
+use machines::{Kind, Place};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

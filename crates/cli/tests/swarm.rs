@@ -10,8 +10,9 @@
 //!   requests (none may fail).
 //! - The real binary: `deploy --dry-run` starts nothing, `deploy` (the file
 //!   says `x-windlass.target: swarm`), a crashing version exits 6 and the
-//!   first one still serves, `releases`, `status`, `rollback --target
-//!   swarm` and `down --target swarm`.
+//!   first one still serves, `releases`, `status` (the services the Swarm
+//!   serves, no agent needed), `logs` (the tasks' output, from the
+//!   manager), `rollback --target swarm` and `down --target swarm`.
 
 #[path = "../../deploy/tests/support/mod.rs"]
 mod support;
@@ -370,8 +371,19 @@ async fn the_cli_deploys_fails_over_and_takes_down_on_the_swarm() {
     let (code, out, _) = run(&["status"]);
     assert_eq!(code, 0);
     assert!(
-        out.contains("wlswarm-cli/web") && out.contains("r3"),
+        out.contains("wlswarm-cli/web") && out.contains("r3") && out.contains("(on the Swarm)"),
         "{out}"
+    );
+    assert!(
+        out.contains("agent: not running (not needed: windlass's entry point on the Swarm"),
+        "{out}"
+    );
+
+    let (code, out, err) = run(&["logs", "web", "--tail", "20"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("web@r3 | testapp: version cli-3 listening"),
+        "the live release's tasks' output, from the manager: {out}"
     );
 
     let began = Instant::now();

@@ -1,6 +1,8 @@
 //! Forwarding one HTTP request: route it to the live release at the last
 //! moment (holding it while none is live), try the release's upstreams in
-//! turn when a connection fails, and count it.
+//! turn when a connection fails (an idempotent request also when it failed
+//! after it was sent, or, with [`crate::Config::hedge_after`], when no
+//! answer comes in time), and count it.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -10,12 +12,13 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 use bytes::Bytes;
+use futures_util::stream::{FuturesUnordered, StreamExt};
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
-use hyper::http::uri::{self, PathAndQuery, Scheme};
-use hyper::{Request, Response, StatusCode, Uri};
+use hyper::http::uri::{self, Authority, PathAndQuery, Scheme};
+use hyper::{Method, Request, Response, StatusCode, Uri};
 
 use crate::http::Shared;
 use crate::release::InFlight;
@@ -70,56 +73,127 @@ pub(crate) async fn handle(
     let mut headers = parts.headers;
     strip_hop_by_hop(&mut headers);
     headers.append(X_FORWARDED_FOR, forwarded_for);
+    let idempotent = is_idempotent(&parts.method);
+    let hedge_after = shared.config.hedge_after.filter(|_| idempotent);
     let mut targets = state.targets();
-    while let Some((upstream, authority)) = targets.next() {
-        let mut target = uri::Parts::default();
-        target.scheme = Some(Scheme::HTTP);
-        target.authority = authority.cloned();
-        target.path_and_query = Some(path.clone());
-        let Ok(uri) = Uri::from_parts(target) else {
-            return Ok(plain(
-                StatusCode::BAD_REQUEST,
-                format!("bad request target {path} for upstream {upstream}\n"),
-            ));
-        };
-        let mut outgoing = Request::new(Full::new(body.clone()));
-        *outgoing.method_mut() = parts.method.clone();
-        *outgoing.uri_mut() = uri;
-        // Only a request that may be sent again needs its own copy.
-        *outgoing.headers_mut() = if targets.len() == 0 {
-            std::mem::take(&mut headers)
-        } else {
-            headers.clone()
-        };
-        match shared.client.request(outgoing).await {
-            Ok(answer) => {
-                state.record(answer.status().as_u16(), started.elapsed());
-                return Ok(tracked(answer, in_flight));
+    let mut attempts = FuturesUnordered::new();
+    let mut failure = None;
+    loop {
+        if attempts.is_empty() {
+            let Some((upstream, authority)) = targets.next() else {
+                break;
+            };
+            // Only a request that may be sent again needs its own copy.
+            let headers = if targets.len() == 0 {
+                std::mem::take(&mut headers)
+            } else {
+                headers.clone()
+            };
+            match outgoing(&parts.method, authority, &path, headers, &body) {
+                Ok(request) => attempts.push(send(&shared, upstream, request)),
+                Err(answer) => return Ok(answer),
             }
-            Err(err) if err.is_connect() => {
-                tracing::debug!(release = %state.release.id, %upstream, %err, "upstream refused a connection");
-                state.record_failed_connect();
+        }
+        let armed = hedge_after.filter(|_| targets.len() > 0);
+        let hedge = async move {
+            match armed {
+                Some(after) => tokio::time::sleep(after).await,
+                None => std::future::pending().await,
             }
-            Err(err) => {
-                state.record(502, started.elapsed());
-                return Ok(plain(
-                    StatusCode::BAD_GATEWAY,
-                    format!(
-                        "upstream {upstream} of release {} failed: {err}\n",
-                        state.release.id
-                    ),
-                ));
+        };
+        tokio::select! {
+            Some((upstream, result)) = attempts.next() => match result {
+                Ok(answer) => {
+                    state.record(answer.status().as_u16(), started.elapsed());
+                    return Ok(tracked(answer, in_flight));
+                }
+                Err(err) if err.is_connect() => {
+                    tracing::debug!(release = %state.release.id, %upstream, %err, "upstream refused a connection");
+                    state.record_failed_connect();
+                }
+                // Sent, but no answer came back: an idempotent request may
+                // go to the next upstream; another goes nowhere else.
+                Err(err) => {
+                    tracing::debug!(release = %state.release.id, %upstream, %err, "upstream failed a request");
+                    failure = Some(format!("upstream {upstream} of release {} failed: {err}\n", state.release.id));
+                    if !idempotent && attempts.is_empty() {
+                        break;
+                    }
+                }
+            },
+            () = hedge => {
+                if let Some((upstream, authority)) = targets.next() {
+                    tracing::debug!(release = %state.release.id, %upstream, "no answer yet: the request goes to the next upstream too");
+                    match outgoing(&parts.method, authority, &path, headers.clone(), &body) {
+                        Ok(request) => attempts.push(send(&shared, upstream, request)),
+                        Err(answer) => return Ok(answer),
+                    }
+                }
             }
         }
     }
     state.record(502, started.elapsed());
     Ok(plain(
         StatusCode::BAD_GATEWAY,
-        format!(
-            "no upstream of release {} accepted a connection\n",
-            state.release.id
-        ),
+        failure.unwrap_or_else(|| {
+            format!(
+                "no upstream of release {} accepted a connection\n",
+                state.release.id
+            )
+        }),
     ))
+}
+
+/// Whether a request may be sent twice (RFC 9110 9.2.2): to the next
+/// upstream after a failure, or to two at once.
+fn is_idempotent(method: &Method) -> bool {
+    [
+        Method::GET,
+        Method::HEAD,
+        Method::OPTIONS,
+        Method::TRACE,
+        Method::PUT,
+        Method::DELETE,
+    ]
+    .contains(method)
+}
+
+/// The request to send to one upstream.
+#[allow(clippy::result_large_err)]
+fn outgoing(
+    method: &Method,
+    authority: Option<&Authority>,
+    path: &PathAndQuery,
+    headers: HeaderMap,
+    body: &Bytes,
+) -> Result<Request<Full<Bytes>>, Response<ProxyBody>> {
+    let mut target = uri::Parts::default();
+    target.scheme = Some(Scheme::HTTP);
+    target.authority = authority.cloned();
+    target.path_and_query = Some(path.clone());
+    let Ok(uri) = Uri::from_parts(target) else {
+        return Err(plain(
+            StatusCode::BAD_REQUEST,
+            format!("bad request target {path}\n"),
+        ));
+    };
+    let mut request = Request::new(Full::new(body.clone()));
+    *request.method_mut() = method.clone();
+    *request.uri_mut() = uri;
+    *request.headers_mut() = headers;
+    Ok(request)
+}
+
+/// Sends `request` to `upstream`; its answer, named by the upstream.
+async fn send(
+    shared: &Shared,
+    upstream: SocketAddr,
+    request: Request<Full<Bytes>>,
+) -> (
+    SocketAddr,
+    Result<Response<Incoming>, hyper_util::client::legacy::Error>,
+) {
+    (upstream, shared.client.request(request).await)
 }
 
 /// Reads the request's body whole, so that the request can be sent again to

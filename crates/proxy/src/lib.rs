@@ -114,6 +114,14 @@ pub struct Config {
     /// TCP: a connection on which no byte passed either way for this long
     /// is closed (nginx's `proxy_timeout`).
     pub idle_timeout: Duration,
+    /// HTTP: an idempotent request (GET, HEAD, OPTIONS, TRACE, PUT,
+    /// DELETE) without an answer from its upstream after this long is sent
+    /// to the next upstream too, and the first answer wins. An upstream on
+    /// a machine that died keeps its connections open without answering
+    /// (no reset comes back): this bounds what it costs a client. `None`
+    /// (the default): never; an upstream on this machine that stops closes
+    /// its connections, which the proxy sees at once.
+    pub hedge_after: Option<Duration>,
 }
 
 impl Default for Config {
@@ -127,6 +135,7 @@ impl Default for Config {
             header_timeout: Duration::from_secs(30),
             body_timeout: Duration::from_secs(60),
             idle_timeout: Duration::from_secs(600),
+            hedge_after: None,
         }
     }
 }

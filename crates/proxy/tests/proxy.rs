@@ -132,6 +132,82 @@ async fn a_refused_connection_is_retried_on_the_next_upstream_and_counted() {
     );
 }
 
+/// An upstream that takes connections and reads a request, then closes
+/// the connection without an answer (`close`) or holds it open and never
+/// answers: a task on a machine that died.
+async fn mute(close: bool) -> SocketAddr {
+    use tokio::io::AsyncReadExt;
+    let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("address");
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let mut request = [0u8; 1024];
+            let _ = stream.read(&mut request).await;
+            if !close {
+                held.push(stream);
+            }
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn an_idempotent_request_goes_to_the_next_upstream_when_one_fails_it() {
+    let v1 = upstream("v1").await;
+    let proxy = proxy().await;
+    let client = client();
+    let addr = proxy.local_addr();
+    proxy
+        .switch(Release::new("r1", [mute(true).await, v1.addr]))
+        .expect("switch");
+    for _ in 0..4 {
+        assert_eq!(
+            get(&client, addr, "/").await,
+            (200, Some("r1".into()), "v1".into())
+        );
+    }
+    // A POST may not be sent twice: the one sent first to the upstream
+    // that failed it is answered 502.
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        statuses.push(
+            send(&client, "POST", format!("http://{addr}/echo"), b"x")
+                .await
+                .0,
+        );
+    }
+    statuses.sort_unstable();
+    assert_eq!(statuses, [200, 200, 502, 502]);
+}
+
+#[tokio::test]
+async fn with_hedge_after_an_idempotent_request_without_an_answer_goes_to_the_next_upstream_too() {
+    let v1 = upstream("v1").await;
+    let proxy = Proxy::bind(
+        SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+        Config {
+            hedge_after: Some(Duration::from_millis(100)),
+            ..Config::default()
+        },
+    )
+    .await
+    .expect("bind proxy");
+    let client = client();
+    let addr = proxy.local_addr();
+    proxy
+        .switch(Release::new("r1", [mute(false).await, v1.addr]))
+        .expect("switch");
+    for _ in 0..4 {
+        let answer = tokio::time::timeout(Duration::from_secs(5), get(&client, addr, "/"))
+            .await
+            .expect("answered although one upstream never answers");
+        assert_eq!(answer, (200, Some("r1".into()), "v1".into()));
+    }
+}
+
 #[tokio::test]
 async fn counts_server_errors_and_latencies_per_release_and_window() {
     let v1 = upstream("v1").await;

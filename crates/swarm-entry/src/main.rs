@@ -18,6 +18,11 @@ use windlass_swarm_entry::{Route, Routes, ROUTES_LABEL, SERVICE_ENV};
 
 /// How often the routes and the upstreams' addresses are read again.
 const LOOK_EVERY: Duration = Duration::from_millis(200);
+/// How long an idempotent request waits for an upstream's answer before it
+/// goes to the next upstream too: a task on a node that died answers
+/// nothing, and Swarm names it in `tasks.NAME` until it judges the node
+/// down (tens of seconds).
+const HEDGE_AFTER: Duration = Duration::from_secs(1);
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
@@ -111,6 +116,7 @@ async fn bind(route: &Route) -> Result<Proxy, String> {
     let protocol: Protocol = route.protocol.parse().map_err(|e| format!("{e:?}"))?;
     let config = Config {
         protocol,
+        hedge_after: Some(HEDGE_AFTER),
         ..Config::default()
     };
     let address = SocketAddr::from((Ipv4Addr::UNSPECIFIED, route.published));

@@ -1,10 +1,14 @@
 //! `windlass logs SERVICE [--release ID] [--tail N] [--follow]`: the output
 //! of a release's containers (the live release by default), straight from
-//! the engine; with `--follow`, as it is written, until they stop.
+//! the engine; with `--follow`, as it is written, until they stop. A
+//! release a Swarm deploy made (or `--target swarm`): its Swarm service's
+//! logs, from the manager `DOCKER_HOST` names.
 
 use windlass_deploy::agent::database;
+use windlass_deploy::agent::machines::Place;
 use windlass_deploy::backend::docker::Docker;
 use windlass_deploy::backend::release_labels;
+use windlass_deploy::compose::Target;
 use windlass_deploy::Backend;
 use windlass_store::releases::{Releases, SqliteReleases};
 
@@ -27,6 +31,10 @@ pub struct Args {
     /// Keep printing what the containers write until they stop (or Ctrl-C).
     #[arg(long, short = 'f')]
     follow: bool,
+    /// `swarm`: the release's tasks on the Docker Swarm whose manager
+    /// `DOCKER_HOST` names (the default for a release a Swarm deploy made).
+    #[arg(long, value_name = "TARGET", value_enum)]
+    target: Option<Target>,
     #[command(flatten)]
     state: StateArgs,
 }
@@ -52,6 +60,16 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     let tokio = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
+    let on_swarm = match args.target {
+        Some(target) => target == Target::Swarm,
+        None => store
+            .get(&key, &release)?
+            .and_then(|r| r.execution)
+            .is_some_and(|arn| Place::Swarm.owns(&arn)),
+    };
+    if on_swarm {
+        return tokio.block_on(swarm_logs(&args, &installation, &key, &release));
+    }
     tokio.block_on(async move {
         let docker = Docker::connect().await?;
         let labels = release_labels(&installation, &key, &release);
@@ -73,6 +91,35 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         }
         Ok(exit::OK)
     })
+}
+
+/// Prints the output of the release's tasks on the Swarm.
+async fn swarm_logs(
+    args: &Args,
+    installation: &windlass_store::releases::Installation,
+    key: &windlass_store::releases::ServiceKey,
+    release: &str,
+) -> anyhow::Result<u8> {
+    use futures_util::StreamExt;
+    use windlass_deploy::target::swarm::{release_logs, SwarmTarget};
+    let docker = SwarmTarget::connect()
+        .await
+        .map_err(|e| anyhow::anyhow!("the Swarm manager (DOCKER_HOST): {e}"))?;
+    let prefix = format!("{}@{release}", key.service());
+    let mut chunks = std::pin::pin!(release_logs(
+        &docker,
+        installation,
+        key,
+        release,
+        args.tail,
+        args.follow
+    ));
+    while let Some(chunk) = chunks.next().await {
+        for line in chunk.map_err(|e| anyhow::anyhow!(e))?.lines() {
+            println!("{prefix} | {line}");
+        }
+    }
+    Ok(exit::OK)
 }
 
 /// Prints every container's output as it comes, each line prefixed with the

@@ -1,9 +1,12 @@
 //! `windlass status`: what each service serves. From the agent when it
-//! runs (with live traffic counters), else from the store.
+//! runs (with live traffic counters), else from the store. A service whose
+//! live release a Swarm deploy made is served by windlass's entry point on
+//! the Swarm's managers: no local agent is needed for it.
 
 use windlass_deploy::agent::contract::{ServiceStatus, StatusView};
 use windlass_deploy::agent::database;
-use windlass_store::releases::{Releases, SqliteReleases};
+use windlass_deploy::agent::machines::Place;
+use windlass_store::releases::{Releases, ServiceKey, SqliteReleases};
 
 use super::agent::{connect, StateArgs};
 use crate::exit;
@@ -46,11 +49,19 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         println!("{}", serde_json::to_string(&status)?);
         return Ok(exit::OK);
     }
-    let docker = status.services.iter().any(|s| !s.service.is_ecs());
+    let swarm = on_swarm(&args.state, &status.services);
+    let docker = status
+        .services
+        .iter()
+        .any(|s| !s.service.is_ecs() && !swarm.contains(&s.service));
     match status.pid {
         Some(pid) => println!("agent: running (pid {pid})"),
         None if docker => println!(
             "agent: not running: no Docker service takes traffic until `windlass agent` runs (ECS serves its services' traffic itself)"
+        ),
+        None if !swarm.is_empty() => println!(
+            "agent: not running (not needed: windlass's entry point on the Swarm's managers serves its {} service(s); ECS serves its own)",
+            swarm.len()
         ),
         None if !status.services.is_empty() => {
             println!("agent: not running (not needed: ECS serves its services' traffic itself)")
@@ -61,9 +72,40 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         println!("no service is deployed");
     }
     for s in &status.services {
-        println!("{}", line(s));
+        let place = if swarm.contains(&s.service) {
+            " (on the Swarm)"
+        } else {
+            ""
+        };
+        println!("{}{place}", line(s));
     }
     Ok(exit::OK)
+}
+
+/// The services whose live release a Swarm execution deployed (its state
+/// machine says so).
+fn on_swarm(state: &StateArgs, services: &[ServiceStatus]) -> Vec<ServiceKey> {
+    let db = database(&state.dir());
+    if !db.exists() {
+        return Vec::new();
+    }
+    let Ok(store) = SqliteReleases::open(&db) else {
+        return Vec::new();
+    };
+    services
+        .iter()
+        .filter(|s| !s.service.is_ecs())
+        .filter(|s| {
+            let Some(live) = &s.live else { return false };
+            store
+                .get(&s.service, live)
+                .ok()
+                .flatten()
+                .and_then(|r| r.execution)
+                .is_some_and(|arn| Place::Swarm.owns(&arn))
+        })
+        .map(|s| s.service.clone())
+        .collect()
 }
 
 /// What the store says is live, when no agent runs.

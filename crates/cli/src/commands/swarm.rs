@@ -5,10 +5,15 @@
 //! (`Agent::open_swarm`: the same app workflow and steps as the local
 //! agent's, on the state folder's store) and ends with the command: the
 //! traffic is served by windlass's entry point on the Swarm, so nothing
-//! local has to outlive it.
+//! local has to outlive it. A deploy or rollback whose process died
+//! mid-way is carried on by the next of these commands first
+//! ([`Agent::resume_interrupted`]); the same command again only finishes it.
 
 use windlass_deploy::agent::contract::PlanView;
-use windlass_deploy::agent::{Agent, DeployRequest, DownRequest, Error, RollbackRequest, Started};
+use windlass_deploy::agent::machines::Kind;
+use windlass_deploy::agent::{
+    Agent, DeployRequest, DownRequest, Error, Interrupted, RollbackRequest, Started,
+};
 use windlass_deploy::compose::Target;
 use windlass_deploy::workflow::errors;
 use windlass_engine::{Outcome, Status};
@@ -91,6 +96,25 @@ pub fn deploy(
                 Err(e) => Ok(refused(&e)),
             };
         }
+        let carried = match carry_on(&agent, json).await {
+            Ok(carried) => carried,
+            Err(code) => return Ok(code),
+        };
+        let same = carried.iter().filter(|(one, _)| {
+            !one.is_rollback() && one.compose_text.as_deref() == Some(request.compose_text.as_str())
+        });
+        if let Some(code) = same
+            .map(|(one, code)| {
+                eprintln!(
+                    "{} was this very deploy: not deploying it again",
+                    one.release
+                );
+                *code
+            })
+            .max()
+        {
+            return Ok(code);
+        }
         let started = match agent.deploy(request).await {
             Ok(started) => started,
             Err(e) => return Ok(refused(&e)),
@@ -107,6 +131,30 @@ pub fn rollback(request: RollbackRequest, state: &StateArgs, json: bool) -> anyh
             Ok(agent) => agent,
             Err(code) => return Ok(code),
         };
+        let carried = match carry_on(&agent, json).await {
+            Ok(carried) => carried,
+            Err(code) => return Ok(code),
+        };
+        let kind = if request.service.is_some() {
+            Kind::Rollback
+        } else {
+            Kind::AppRollback
+        };
+        let same = carried.iter().filter(|(one, _)| {
+            one.kind == kind && request.release.as_ref().is_none_or(|to| *to == one.release)
+        });
+        if let Some(code) = same
+            .map(|(one, code)| {
+                eprintln!(
+                    "the rollback to {} was this very rollback: not running it again",
+                    one.release
+                );
+                *code
+            })
+            .max()
+        {
+            return Ok(code);
+        }
         let started = match agent.rollback(request).await {
             Ok(started) => started,
             Err(e) => return Ok(refused(&e)),
@@ -122,6 +170,9 @@ pub fn down(request: DownRequest, state: &StateArgs, json: bool) -> anyhow::Resu
             Ok(agent) => agent,
             Err(code) => return Ok(code),
         };
+        if let Err(code) = carry_on(&agent, json).await {
+            return Ok(code);
+        }
         match agent.down(request).await {
             Ok(report) => {
                 if json {
@@ -139,6 +190,38 @@ pub fn down(request: DownRequest, state: &StateArgs, json: bool) -> anyhow::Resu
             Err(e) => Ok(refused(&e)),
         }
     })
+}
+
+/// Carries on the deploys and rollbacks whose windlass process died
+/// mid-way, each to its end, with the exit code its end means.
+async fn carry_on(agent: &Agent, json: bool) -> Result<Vec<(Interrupted, u8)>, u8> {
+    let interrupted = agent.resume_interrupted().await.map_err(|e| refused(&e))?;
+    let mut carried = Vec::new();
+    for one in interrupted {
+        let verb = if one.running {
+            "resuming"
+        } else {
+            "recording the end of"
+        };
+        let what = match one.kind {
+            Kind::AppDeploy => format!("the deploy of app release {}", one.release),
+            Kind::AppRollback => format!("the rollback to app release {}", one.release),
+            Kind::Deploy => format!("the deploy of release {}", one.release),
+            Kind::Rollback => format!("the rollback to release {}", one.release),
+        };
+        eprintln!(
+            "{verb} {what} (its windlass process, pid {}, is gone; execution {})",
+            one.pid, one.execution
+        );
+        let code = follow(agent, &one.started, json, "carrying on")
+            .await
+            .map_err(|e| {
+                eprintln!("windlass: the interrupted execution {}: {e}", one.execution);
+                exit::FAILED
+            })?;
+        carried.push((one, code));
+    }
+    Ok(carried)
 }
 
 /// Waits for each execution started, then until its outcome is recorded

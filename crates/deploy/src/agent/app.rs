@@ -13,7 +13,8 @@ use windlass_store::releases::{
 use windlass_store::ExecutionRecord;
 
 use super::contract::{DeployRequest, RollbackRequest, Started};
-use super::{execution_arn, short_id, Agent, Error, APP_DEPLOY_MACHINE, APP_ROLLBACK_MACHINE};
+use super::machines::{Kind, Place};
+use super::{execution_arn, short_id, Agent, Error};
 use crate::backend::Backend;
 use crate::compose::{Project, Service};
 use crate::target::Mode;
@@ -85,7 +86,7 @@ impl Agent {
         )
         .map_err(|e| Error::Definition(format!("{}: {e}", request.compose_file)))?;
         let name = format!("{app}-{}", short_id());
-        let arn = execution_arn(APP_DEPLOY_MACHINE, &name);
+        let arn = execution_arn(self.machine(Kind::AppDeploy), &name);
         let keys = services
             .iter()
             .map(|s| ServiceKey::new(app.as_str(), s.as_str()))
@@ -155,7 +156,13 @@ impl Agent {
             leaving: None,
         };
         let started = self
-            .start(APP_DEPLOY_MACHINE, &name, &text, definition, &input)
+            .start(
+                self.machine(Kind::AppDeploy),
+                &name,
+                &text,
+                definition,
+                &input,
+            )
             .await;
         if let Err(e) = started {
             for key in &keys {
@@ -251,7 +258,7 @@ impl Agent {
         let waves = self.rollback_waves(&mut refs, &target.services)?;
         let (text, definition) = app_rollback_definition()?;
         let name = format!("{app}-to-{}-{}", target.id, short_id());
-        let arn = execution_arn(APP_ROLLBACK_MACHINE, &name);
+        let arn = execution_arn(self.machine(Kind::AppRollback), &name);
         // The step's timing marks are under the app and the release.
         crate::timing::rename(&timing, &format!("{app} {}", target.id));
         let timing = format!("{app} {}", target.id);
@@ -276,7 +283,13 @@ impl Agent {
             leaving: Some(current),
         };
         if let Err(e) = self
-            .start(APP_ROLLBACK_MACHINE, &name, text, definition, &input)
+            .start(
+                self.machine(Kind::AppRollback),
+                &name,
+                text,
+                definition,
+                &input,
+            )
             .await
         {
             for key in &keys {
@@ -347,10 +360,11 @@ impl Agent {
     /// locks as the waiter would have. False when `record` is not an app
     /// execution.
     pub(super) fn finish_app_after_restart(&self, record: &ExecutionRecord) -> bool {
-        let machine = record.state_machine_arn.rsplit(':').next().unwrap_or("");
-        if machine != APP_DEPLOY_MACHINE && machine != APP_ROLLBACK_MACHINE {
-            return false;
-        }
+        let rollback = match Place::of_arn(&record.state_machine_arn) {
+            Some((_, Kind::AppDeploy)) => false,
+            Some((_, Kind::AppRollback)) => true,
+            _ => return false,
+        };
         let input: AppInput = match serde_json::from_str(&record.input) {
             Ok(input) => input,
             Err(e) => {
@@ -358,14 +372,14 @@ impl Agent {
                 return false;
             }
         };
-        let leaving = if machine == APP_ROLLBACK_MACHINE {
+        let leaving = if rollback {
             // An execution started before `leaving` was recorded in its
             // input leaves its app release's outcome as it was.
             input.leaving.clone()
         } else {
             None
         };
-        if machine == APP_ROLLBACK_MACHINE && leaving.is_none() {
+        if rollback && leaving.is_none() {
             tracing::warn!(arn = %record.arn, "an app rollback without the app release it leaves");
         }
         self.finish_app_later(

@@ -14,6 +14,8 @@ mod build;
 pub mod contract;
 mod down;
 mod follow;
+mod interrupted;
+pub mod machines;
 mod plan;
 pub mod which;
 
@@ -50,10 +52,8 @@ use contract::StepNote;
 
 pub use crate::holder::LOCK_STALE_MILLIS;
 use crate::holder::{host_name, on_this_host, process_gone, HEARTBEAT_EVERY};
-const DEPLOY_MACHINE: &str = "windlass-deploy";
-const ROLLBACK_MACHINE: &str = "windlass-rollback";
-const APP_DEPLOY_MACHINE: &str = "windlass-app-deploy";
-const APP_ROLLBACK_MACHINE: &str = "windlass-app-rollback";
+pub use interrupted::Interrupted;
+use machines::{Kind, Place};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -120,6 +120,8 @@ pub struct Agent {
     clock: Arc<dyn Clock>,
     notes: Notes,
     pid: u32,
+    /// Where the releases run: named in the executions' state machines.
+    place: Place,
 }
 
 impl Agent {
@@ -184,7 +186,21 @@ impl Agent {
             clock,
             notes,
             pid: std::process::id(),
+            place: Place::Local,
         }
+    }
+
+    /// The same agent, its executions named as a Swarm's (see
+    /// [`machines`]): the local agent leaves them to the CLI, which resumes
+    /// them ([`Agent::resume_interrupted`]).
+    pub fn on_swarm(mut self) -> Agent {
+        self.place = Place::Swarm;
+        self
+    }
+
+    /// The name of this agent's state machine of `kind`.
+    fn machine(&self, kind: Kind) -> &'static str {
+        self.place.machine(kind)
     }
 
     /// The notes of the services execution `arn` holds (see [`Notes`]).
@@ -260,7 +276,8 @@ impl Agent {
             Arc::new(target),
             Proxies::local(),
             Notes::default(),
-        ))
+        )
+        .on_swarm())
     }
 
     pub fn runtime(&self) -> &Runtime {
@@ -286,7 +303,12 @@ impl Agent {
         // their locks to take.
         let mut resumed = 0;
         for record in self.runtime.store().running()? {
-            if crate::target::ecs::run::is_ecs_machine(&record.state_machine_arn) {
+            // The Swarm's are the CLI's too (its next Swarm command resumes
+            // them); a Swarm agent leaves the local agent's alike.
+            let arn = &record.state_machine_arn;
+            if crate::target::ecs::run::is_ecs_machine(arn)
+                || Place::of_arn(arn).is_some_and(|(place, _)| place != self.place)
+            {
                 continue;
             }
             if self.runtime.resume_one(&record.arn).await? {
@@ -300,6 +322,9 @@ impl Agent {
             let Some(lock) = self.releases.lock_of(&service)? else {
                 continue;
             };
+            if Place::of_arn(&lock.holder).is_some_and(|(place, _)| place != self.place) {
+                continue;
+            }
             let record = self.runtime.store().execution(&lock.holder)?;
             let running = record.as_ref().is_some_and(|r| running(&r.status));
             if running {
@@ -395,7 +420,7 @@ impl Agent {
         let mut started = Vec::new();
         for (service, (text, definition)) in services.into_iter().zip(definitions) {
             let name = format!("{app}-{service}-{}", short_id());
-            let arn = execution_arn(DEPLOY_MACHINE, &name);
+            let arn = execution_arn(self.machine(Kind::Deploy), &name);
             let service = ServiceKey::new(app.as_str(), service)?;
             self.lock(&service, &arn)?;
             let result = self
@@ -442,7 +467,7 @@ impl Agent {
             joins: Default::default(),
         };
         self.start(
-            DEPLOY_MACHINE,
+            self.machine(Kind::Deploy),
             name,
             definition_text,
             Arc::clone(definition),
@@ -541,7 +566,7 @@ impl Agent {
             service.service(),
             short_id()
         );
-        let arn = execution_arn(ROLLBACK_MACHINE, &name);
+        let arn = execution_arn(self.machine(Kind::Rollback), &name);
         let timing = format!("{service} {target}");
         crate::timing::rename(&arrived, &timing);
         crate::timing::mark(&timing, "checks");
@@ -575,7 +600,7 @@ impl Agent {
         };
         if let Err(e) = self
             .start(
-                ROLLBACK_MACHINE,
+                self.machine(Kind::Rollback),
                 &name,
                 ROLLBACK_DEFINITION,
                 definition,

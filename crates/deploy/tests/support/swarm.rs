@@ -1,6 +1,7 @@
-//! A Docker Swarm of three nodes for the Swarm tests: each node a Docker
-//! engine (Debian's `docker.io`) in a container of the host's engine, all
-//! three managers, joined on a test network of their own, with a registry
+//! A Docker Swarm for the Swarm tests: each node a Docker engine (Debian's
+//! `docker.io`) in a container of the host's engine, three managers (and
+//! workers when asked, [`Swarm::start_with`]), joined on a test network of
+//! their own, with a registry
 //! (Debian's `docker-registry`) on the same network. The node image is made
 //! once by `scripts/swarm-node-image` and kept (cached by its name and tag);
 //! everything else is named `wlswarm-PID-...` and removed when the [`Swarm`]
@@ -19,7 +20,7 @@ pub const APP_PORTS: [u16; 2] = [8000, 8001];
 /// The registry's name on the test network, as nodes pull from it.
 pub const REGISTRY: &str = "registry:5000";
 
-const NODES: usize = 3;
+const MANAGERS: usize = 3;
 
 /// One node: its container and its ports on 127.0.0.1.
 #[derive(Debug, Clone)]
@@ -31,6 +32,8 @@ pub struct Node {
     pub app_ports: Vec<u16>,
     /// Its address on the test network.
     pub ip: String,
+    /// A manager (runs the entry point); else a worker.
+    pub manager: bool,
 }
 
 /// A running three-node Swarm; dropping it removes its containers and
@@ -50,6 +53,12 @@ impl Swarm {
     /// Builds (or reuses) the node image, starts the registry and three
     /// nodes, and joins them as managers of one Swarm.
     pub fn start() -> Swarm {
+        Swarm::start_with(0)
+    }
+
+    /// As [`Swarm::start`], with `workers` worker nodes besides the three
+    /// managers (after them in [`Swarm::nodes`]).
+    pub fn start_with(workers: usize) -> Swarm {
         let prefix = format!("wlswarm-{}", std::process::id());
         remove_leftovers();
         let mut timings = Vec::new();
@@ -68,8 +77,8 @@ impl Swarm {
         };
         let step = Instant::now();
         swarm.start_registry();
-        for index in 1..=NODES {
-            swarm.start_node(index);
+        for index in 1..=MANAGERS + workers {
+            swarm.start_node(index, index <= MANAGERS);
         }
         for node in &mut swarm.nodes {
             wait_for_engine(node);
@@ -122,7 +131,7 @@ impl Swarm {
         self.registry_here = format!("127.0.0.1:{}", published(&self.registry, 5000));
     }
 
-    fn start_node(&mut self, index: usize) {
+    fn start_node(&mut self, index: usize, manager: bool) {
         let container = format!("{}-node{index}", self.prefix);
         let mut args = vec![
             "run".to_owned(),
@@ -168,6 +177,7 @@ impl Swarm {
                 .collect(),
             container,
             ip: String::new(),
+            manager,
         });
     }
 
@@ -187,8 +197,14 @@ impl Swarm {
                 "20s",
             ],
         );
-        let token = on(first, &["swarm", "join-token", "-q", "manager"]);
+        let manager_token = on(first, &["swarm", "join-token", "-q", "manager"]);
+        let worker_token = on(first, &["swarm", "join-token", "-q", "worker"]);
         for node in &self.nodes[1..] {
+            let token = if node.manager {
+                &manager_token
+            } else {
+                &worker_token
+            };
             on(
                 node,
                 &[
@@ -197,7 +213,7 @@ impl Swarm {
                     "--advertise-addr",
                     &node.ip,
                     "--token",
-                    &token,
+                    token,
                     &format!("{}:2377", first.ip),
                 ],
             );
@@ -205,7 +221,7 @@ impl Swarm {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let ready = on(first, &["node", "ls", "--format", "{{.Status}}"]);
-            if ready.lines().filter(|s| *s == "Ready").count() == NODES {
+            if ready.lines().filter(|s| *s == "Ready").count() == self.nodes.len() {
                 return;
             }
             assert!(Instant::now() < deadline, "nodes not ready: {ready}");
@@ -216,6 +232,11 @@ impl Swarm {
     /// The first manager's Engine API, as `DOCKER_HOST` names it.
     pub fn docker_host(&self) -> &str {
         &self.nodes[0].docker_host
+    }
+
+    /// The managers: the nodes whose entry tasks serve the apps' ports.
+    pub fn managers(&self) -> impl Iterator<Item = &Node> {
+        self.nodes.iter().filter(|n| n.manager)
     }
 
     /// Runs the host's `docker` client against node `index` (0-based).

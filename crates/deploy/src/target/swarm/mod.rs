@@ -15,6 +15,7 @@
 
 mod entry;
 mod lifecycle;
+mod logs;
 pub mod spec;
 mod tasks;
 
@@ -35,6 +36,7 @@ use super::{
 use crate::failures;
 
 pub use entry::entry_name;
+pub use logs::release_logs;
 
 /// What the Swarm target needs besides the manager and the store.
 #[derive(Debug, Clone)]

@@ -37,11 +37,15 @@ async fn look(target: &SwarmTarget, name: &str) -> Result<Look, Failure> {
             vec![name.to_owned()],
         )])),
     };
-    let tasks: Vec<Task> = target
-        .docker
-        .list_tasks(Some(options))
-        .await
-        .map_err(|e| engine(&format!("tasks of {name}"), e))?;
+    let tasks: Vec<Task> = match target.docker.list_tasks(Some(options)).await {
+        Ok(tasks) => tasks,
+        // No such service (a release retired since, a step run again):
+        // no task, so neither healthy nor warm.
+        Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 404, ..
+        }) => Vec::new(),
+        Err(e) => return Err(engine(&format!("tasks of {name}"), e)),
+    };
     let mut look = Look::default();
     for task in tasks {
         let state = task.status.as_ref().and_then(|s| s.state);
@@ -189,14 +193,33 @@ pub(super) async fn count(target: &SwarmTarget, name: &str) -> Result<(usize, us
     Ok((now.desired, now.running))
 }
 
-/// Whether service `id` (or a removed one's) still has a task Swarm knows.
+/// The nodes the managers judge down: their tasks stop with them.
+async fn down_nodes(target: &SwarmTarget) -> Result<BTreeSet<String>, Failure> {
+    let nodes = target
+        .docker
+        .list_nodes(None::<bollard::query_parameters::ListNodesOptions>)
+        .await
+        .map_err(|e| engine("nodes", e))?;
+    Ok(nodes
+        .into_iter()
+        .filter(|n| {
+            n.status.as_ref().and_then(|s| s.state) == Some(bollard::models::NodeState::DOWN)
+        })
+        .filter_map(|n| n.id)
+        .collect())
+}
+
+/// Whether service `id` (or a removed one's) still has a task Swarm knows,
+/// on a node that is not down (a dead node's tasks never report stopping).
 pub(super) async fn any_task(target: &SwarmTarget, id: &str) -> Result<bool, Failure> {
+    let down = down_nodes(target).await?;
     // A removed service is no filter the manager accepts any more: every
     // task is listed, and those of the service picked.
     match target.docker.list_tasks(None).await {
         Ok(tasks) => Ok(tasks
             .iter()
             .filter(|t| t.service_id.as_deref() == Some(id))
+            .filter(|t| t.node_id.as_ref().is_none_or(|node| !down.contains(node)))
             .any(|t| {
                 let state = t.status.as_ref().and_then(|s| s.state);
                 !matches!(

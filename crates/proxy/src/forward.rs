@@ -1,5 +1,6 @@
-//! Forwarding one HTTP request: route it to the live release at the last
-//! moment (holding it while none is live), try the release's upstreams in
+//! Forwarding one HTTP request: route it to the live release (or the
+//! canary, by weight and stickiness) at the last moment (holding it while
+//! none is live), try the release's upstreams in
 //! turn when a connection fails, and count it.
 
 use std::convert::Infallible;
@@ -48,7 +49,10 @@ pub(crate) async fn handle(
         Ok(body) => body,
         Err(answer) => return Ok(answer),
     };
-    let in_flight = match shared.router.hold(shared.config.hold_timeout).await {
+    let held = shared
+        .router
+        .hold(shared.config.hold_timeout, Some(&parts.headers));
+    let in_flight = match held.await {
         Ok(in_flight) => in_flight,
         Err(waited) => {
             return Ok(plain(

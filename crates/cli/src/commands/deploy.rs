@@ -258,10 +258,21 @@ fn print_plan(plan: &PlanView) {
         return;
     }
     let waves: Vec<String> = plan.order.iter().map(|wave| wave.join(" + ")).collect();
+    if plan.rollout.is_empty() {
+        println!(
+            "start order: {}; traffic moves for all of them at once when every one is healthy",
+            waves.join(", then ")
+        );
+        return;
+    }
     println!(
-        "start order: {}; traffic moves for all of them at once when every one is healthy",
+        "start order: {}; then the rollout moves the traffic of all of them together, step by step:",
         waves.join(", then ")
     );
+    for (i, step) in plan.rollout.iter().enumerate() {
+        println!("  step {}: {step}", i + 1);
+    }
+    println!("  then 100% (the switch)");
 }
 
 /// The line that says what an execution deploys.

@@ -45,6 +45,18 @@ pub fn app_name(project: &Project) -> String {
     }
 }
 
+/// The app's rollout: the first of the deployed services' that has one
+/// (every service that publishes a port moves by its steps together).
+pub(super) fn app_rollout<'a>(
+    project: &'a Project,
+    services: &[String],
+) -> Option<&'a crate::compose::rollout::Rollout> {
+    services
+        .iter()
+        .filter_map(|s| project.services.get(s))
+        .find_map(|s| s.windlass.rollout.as_ref())
+}
+
 impl Agent {
     /// Starts one execution that deploys `services` of `project` as one app
     /// release.
@@ -75,7 +87,8 @@ impl Agent {
             .iter()
             .map(|s| (s.clone(), project.services[s].windlass.hooks.clone()))
             .collect();
-        let text = app::deploy_definition(&hooks).map_err(Error::Definition)?;
+        let rollout = app_rollout(project, services);
+        let text = app::deploy_definition(&hooks, rollout).map_err(Error::Definition)?;
         let definition = parse_definition(&text)?;
         let order = app::waves(
             &services

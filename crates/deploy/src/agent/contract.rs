@@ -49,6 +49,10 @@ pub struct PlanView {
     pub order: Vec<Vec<String>>,
     /// Every service asked for, in the file's order.
     pub services: Vec<ServicePlan>,
+    /// The rollout's steps before the switch (`x-windlass.rollout`), one
+    /// line each; empty when the traffic moves at once.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rollout: Vec<String>,
 }
 
 /// One service of a [`PlanView`].

@@ -14,6 +14,7 @@
 pub mod app;
 mod context;
 pub mod hooks;
+pub mod rollout;
 pub mod steps;
 
 use std::sync::Arc;

@@ -13,6 +13,7 @@ mod app;
 pub mod contract;
 mod down;
 mod follow;
+mod gate;
 mod plan;
 pub mod which;
 
@@ -38,7 +39,8 @@ use crate::workflow::{
 
 pub use app::app_name;
 pub use contract::{
-    DeployRequest, DownReport, DownRequest, ExecutionView, RollbackRequest, Started,
+    Decision, DeployRequest, DownReport, DownRequest, ExecutionView, GateAnswer, GateRequest,
+    RollbackRequest, Started,
 };
 pub use follow::execution_view;
 pub use plan::{plan, plan_without_agent};
@@ -104,6 +106,10 @@ pub enum Error {
     Restore(String),
     #[error("the container engine: {0}")]
     Backend(String),
+    #[error("no deploy of app {0} is running, so there is no rollout to answer")]
+    NoRollout(String),
+    #[error("the rollout of app {0} is not waiting for approval now (it is baking or analysing a step); approve once it waits (windlass status shows it), or abort")]
+    NoGate(String),
 }
 
 /// The agent's parts; cheap to clone.

@@ -82,8 +82,8 @@ pub async fn plan(
             summary: project.describe(name).unwrap_or_default(),
         });
     }
-    let rollout = super::app::app_rollout(&project, &changed)
-        .map(|r| r.steps().iter().map(|s| s.to_string()).collect())
+    let rollout = super::app::app_rollout(&project, &changed, request.canary)
+        .map(|r| r.steps.iter().map(|s| s.to_string()).collect())
         .unwrap_or_default();
     Ok(PlanView {
         app,

@@ -166,6 +166,19 @@ impl Rollout {
             .collect()
     }
 
+    /// The steps of a deploy held at `weight` (`windlass deploy --canary`):
+    /// that weight first, waiting after its analysis for `windlass
+    /// promote` (or `abort`), then the rollout's own steps above it.
+    pub fn held_at(&self, weight: u32) -> Vec<RolloutStep> {
+        let mut steps = vec![RolloutStep {
+            weight,
+            bake: self.interval(),
+            approve: true,
+        }];
+        steps.extend(self.steps().into_iter().filter(|s| s.weight > weight));
+        steps
+    }
+
     /// What is wrong with the rollout, each with the key under
     /// `x-windlass.rollout` it concerns (empty for the whole).
     pub fn problems(&self) -> Vec<(Vec<&'static str>, String)> {
@@ -280,6 +293,12 @@ mod tests {
         assert_eq!(linear.steps()[0].bake, DEFAULT_INTERVAL);
         assert!(linear.problems().is_empty());
         assert_eq!(linear.steps()[0].to_string(), "30% for 60s, then analysis");
+        let held: Vec<(u32, bool)> = linear
+            .held_at(40)
+            .iter()
+            .map(|s| (s.weight, s.approve))
+            .collect();
+        assert_eq!(held, vec![(40, true), (60, false), (90, false)]);
         let own = read("steps: [10, 50]\ninterval: 2s\n");
         assert_eq!(own.kind(), Some(Kind::Steps));
         let weights: Vec<u32> = own.steps().iter().map(|s| s.weight).collect();

@@ -16,8 +16,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value as Json};
 
 use super::hooks::hook_state;
+use super::rollout::RolloutPlan;
 use super::{errors, ReleaseRef, RESOURCE_PREFIX};
-use crate::compose::rollout::Rollout;
 use crate::compose::Hooks;
 use crate::target::Phase;
 
@@ -294,7 +294,7 @@ fn roll_back_all(name: &str, next: &str) -> Json {
 /// steps between the start and the switch (`super::rollout`).
 pub fn deploy_definition(
     hooks: &[(String, Hooks)],
-    rollout: Option<&Rollout>,
+    rollout: Option<&RolloutPlan>,
 ) -> Result<String, String> {
     let mut build_states = states(vec![
         (

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value as Json};
 
 use super::{errors, RESOURCE_PREFIX};
-use crate::compose::rollout::{Analysis, Rollout, StickyKey};
+use crate::compose::rollout::{Analysis, Rollout, RolloutStep, StickyKey};
 use crate::target::weights::Shares;
 
 /// How often a step bakes again for want of requests before the rollout
@@ -174,7 +174,7 @@ pub fn judge(criteria: &Criteria, start: &[Shares], now: &[Shares]) -> (Outcome,
 /// `on_failure`.
 fn task(step: &str, parameters: Json, next: &str, on_failure: &str) -> Json {
     let mut not_retried: Vec<&str> = errors::NOT_RETRIED.to_vec();
-    not_retried.push(errors::ANALYSIS);
+    not_retried.extend([errors::ANALYSIS, errors::ABORTED]);
     json!({
         "Type": "Task",
         "Resource": format!("{RESOURCE_PREFIX}{step}"),
@@ -198,15 +198,45 @@ fn sticky(key: Option<&StickyKey>) -> Option<windlass_proxy::Sticky> {
     }
 }
 
+/// A rollout as a deploy carries it out: the app's `x-windlass.rollout`
+/// and its steps ([`Rollout::steps`], or [`Rollout::held_at`] for `deploy
+/// --canary`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RolloutPlan {
+    pub rollout: Rollout,
+    pub steps: Vec<RolloutStep>,
+}
+
+impl RolloutPlan {
+    /// The rollout's own steps, or held at `canary` percent.
+    pub fn new(rollout: Option<&Rollout>, canary: Option<u32>) -> Option<RolloutPlan> {
+        let rollout = match (rollout, canary) {
+            (Some(rollout), _) => rollout.clone(),
+            (None, Some(_)) => Rollout::default(),
+            (None, None) => return None,
+        };
+        let steps = match canary {
+            Some(weight) => rollout.held_at(weight),
+            None => rollout.steps(),
+        };
+        Some(RolloutPlan { rollout, steps })
+    }
+}
+
+/// The approval gate's resource: the step waits until `windlass approve`
+/// (or `promote`, or `abort`) answers its task token.
+pub const APPROVE_RESOURCE: &str = "approve.waitForTaskToken";
+
 /// The rollout's states, in order, starting with the first step's and
 /// ending at `done` (the switch); failures go to `on_failure`. The first
 /// state's name is the first of the list.
 pub fn states(
-    rollout: &Rollout,
+    plan: &RolloutPlan,
     done: &str,
     on_failure: &str,
 ) -> Result<Vec<(String, Json)>, String> {
-    let steps = rollout.steps();
+    let rollout = &plan.rollout;
+    let steps = &plan.steps;
     let criteria = Criteria::from(&rollout.analysis);
     let mut out = Vec::new();
     for (i, step) in steps.iter().enumerate() {
@@ -258,14 +288,37 @@ pub fn states(
                 on_failure,
             ),
         ));
+        let after_judged = if step.approve {
+            format!("Rollout{n}Approve")
+        } else {
+            next_step.clone()
+        };
         out.push((
             format!("Rollout{n}Judged"),
             json!({
                 "Type": "Choice",
                 "Choices": [{ "Variable": "$.rollout.outcome", "StringEquals": "bake", "Next": format!("Rollout{n}Bake") }],
-                "Default": next_step,
+                "Default": after_judged,
             }),
         ));
+        if step.approve {
+            let mut gate = task(
+                APPROVE_RESOURCE,
+                json!({
+                    "app.$": "$.app",
+                    "release.$": "$.release",
+                    "step": n,
+                    "weight": spec.weight,
+                    "token.$": "$$.Task.Token",
+                }),
+                &next_step,
+                on_failure,
+            );
+            if let Json::Object(gate) = &mut gate {
+                gate.insert("ResultPath".into(), json!("$.approval"));
+            }
+            out.push((format!("Rollout{n}Approve"), gate));
+        }
     }
     Ok(out)
 }

@@ -99,7 +99,8 @@ fn the_states_of_a_linear_rollout_are_valid_asl_in_order() {
     let rollout: Rollout =
         serde_norway::from_str("step: 40\ninterval: 2s\nsticky: {cookie: session}\n")
             .expect("rollout");
-    let text = super::super::app::deploy_definition(&[], Some(&rollout)).expect("definition");
+    let plan = RolloutPlan::new(Some(&rollout), None).expect("a plan");
+    let text = super::super::app::deploy_definition(&[], Some(&plan)).expect("definition");
     let parsed = windlass_asl::parse::parse_text(&text).valid();
     assert!(parsed.is_ok(), "{:?}\n{text}", parsed.err());
     let json: Json = serde_json::from_str(&text).expect("json");
@@ -115,4 +116,31 @@ fn the_states_of_a_linear_rollout_are_valid_asl_in_order() {
     assert_eq!(states["Rollout2Weigh"]["Parameters"]["spec"]["weight"], 80);
     assert_eq!(states["Rollout2Judged"]["Default"], "Switch");
     assert_eq!(states["Rollout2Analyse"]["Catch"][0]["Next"], "Rollback");
+}
+
+#[test]
+fn a_held_canary_waits_at_an_approval_gate_then_goes_on() {
+    let rollout: Rollout = serde_norway::from_str("step: 40\n").expect("rollout");
+    let plan = RolloutPlan::new(Some(&rollout), Some(10)).expect("a plan");
+    let text = super::super::app::deploy_definition(&[], Some(&plan)).expect("definition");
+    let parsed = windlass_asl::parse::parse_text(&text).valid();
+    assert!(parsed.is_ok(), "{:?}\n{text}", parsed.err());
+    let json: Json = serde_json::from_str(&text).expect("json");
+    let states = &json["States"];
+    assert_eq!(states["Rollout1Weigh"]["Parameters"]["spec"]["weight"], 10);
+    assert_eq!(states["Rollout1Judged"]["Default"], "Rollout1Approve");
+    let gate = &states["Rollout1Approve"];
+    assert_eq!(
+        gate["Resource"],
+        "arn:windlass:::deploy:approve.waitForTaskToken"
+    );
+    assert_eq!(gate["Parameters"]["token.$"], "$$.Task.Token");
+    assert_eq!(gate["Next"], "Rollout2Weigh");
+    assert_eq!(gate["Catch"][0]["Next"], "Rollback");
+    assert_eq!(states["Rollout2Weigh"]["Parameters"]["spec"]["weight"], 40);
+    assert_eq!(states["Rollout3Weigh"]["Parameters"]["spec"]["weight"], 80);
+    assert_eq!(states["Rollout3Judged"]["Default"], "Switch");
+    // Without a rollout in the file, --canary still holds at its weight.
+    let bare = RolloutPlan::new(None, Some(25)).expect("a plan");
+    assert_eq!(bare.steps.len(), 1);
 }

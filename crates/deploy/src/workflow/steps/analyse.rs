@@ -32,6 +32,20 @@ impl super::Subject for Input {
 pub(crate) type Output = Progress;
 
 pub(super) async fn run(ctx: &Inner, input: Input) -> Result<Output, Failure> {
+    let aborted = ctx
+        .aborted
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .remove(&input.app);
+    if aborted {
+        return Err(Failure::new(
+            failures::ABORTED,
+            format!(
+                "the rollout of app {} was aborted at step {} ({})",
+                input.app, input.rollout.step, input.rollout.weight
+            ),
+        ));
+    }
     let mut releases = Vec::new();
     for healthy in input.healthy.iter().flatten() {
         releases.push(healthy.at.load(ctx.releases.as_ref())?);

@@ -3,6 +3,7 @@
 //! (what the state's ResultPath writes) typed at the top, then the step.
 
 mod analyse;
+mod approve;
 mod build;
 mod hook;
 mod push;
@@ -44,10 +45,11 @@ pub enum Step {
     Hook,
     Weigh,
     Analyse,
+    Approve,
 }
 
 impl Step {
-    pub const ALL: [Step; 13] = [
+    pub const ALL: [Step; 14] = [
         Step::Build,
         Step::Push,
         Step::Start,
@@ -61,6 +63,7 @@ impl Step {
         Step::Hook,
         Step::Weigh,
         Step::Analyse,
+        Step::Approve,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -78,6 +81,7 @@ impl Step {
             Step::Hook => "hook",
             Step::Weigh => "weigh",
             Step::Analyse => "analyse",
+            Step::Approve => "approve",
         }
     }
 }
@@ -121,6 +125,7 @@ pub(crate) async fn run(ctx: &Inner, step: Step, input: Json) -> Result<Json, Fa
         Step::Hook => typed(step, input, |i| hook::run(ctx, i)).await,
         Step::Weigh => typed(step, input, |i| weigh::run(ctx, i)).await,
         Step::Analyse => typed(step, input, |i| analyse::run(ctx, i)).await,
+        Step::Approve => typed(step, input, |i| approve::run(ctx, i)).await,
     }
 }
 

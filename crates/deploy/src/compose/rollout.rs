@@ -58,7 +58,8 @@ pub struct Analysis {
     /// release's plus this (0 to 1; 0.01 by default).
     pub max_server_error_increase: Option<f64>,
     /// The new release's p99 latency may be at most this many times the
-    /// old release's (1.5 by default); below 5 ms either way is not judged.
+    /// old release's (1.5 by default); within 25 ms of it is never judged
+    /// slower (a window's p99 is noisy).
     pub max_p99_ratio: Option<f64>,
     /// Requests the new release must have answered in the window before it
     /// is judged (20 by default); with fewer the step bakes again.

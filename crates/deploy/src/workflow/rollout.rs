@@ -46,9 +46,11 @@ impl From<&Analysis> for Criteria {
     }
 }
 
-/// Latencies below this are not judged: a p99 of 2 ms against 1 ms is
-/// noise, not a slower release.
-const P99_FLOOR_MICROS: u64 = 5_000;
+/// A new release's p99 within this of the old one's is never a failure:
+/// a window's p99 is nearly its slowest requests, and on a loaded machine
+/// two windows of the same release differ by that much (20 ms against 9 ms
+/// was seen on the CI machine, the same image on both sides).
+const P99_SLACK_MICROS: u64 = 25_000;
 
 /// What the analysis of a window found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -144,7 +146,7 @@ pub fn judge(criteria: &Criteria, start: &[Shares], now: &[Shares]) -> (Outcome,
             outcome = Outcome::Fail;
         } else if let Some((new, old)) = p99s.filter(|(new, old)| {
             new.as_micros() as f64 > old.as_micros() as f64 * criteria.max_p99_ratio
-                && new.as_micros() as u64 > P99_FLOOR_MICROS
+                && new.as_micros() as u64 > old.as_micros() as u64 + P99_SLACK_MICROS
         }) {
             one.finding = format!(
                 "release {}'s p99 latency was {:.1} ms against {:.1} ms for release {} in the same window; at most {}x is allowed",

@@ -50,6 +50,12 @@ enum Command {
     Export(commands::export::Args),
     /// Put the app (or one service) back on an earlier release.
     Rollback(commands::rollback::Args),
+    /// Let a rollout waiting at an approval gate go on to its next step.
+    Approve(commands::gate::Args),
+    /// Let a deploy held by `--canary` go on: the rollout's further steps, then all of the traffic.
+    Promote(commands::gate::Args),
+    /// Take a rollout's canaries out of service at once (0 %) and roll the deploy back.
+    Abort(commands::gate::Args),
     /// Stop and remove an app's containers, proxies and networks (volumes with --volumes).
     Down(commands::down::Args),
     /// List the app releases, or a service's releases.
@@ -123,6 +129,10 @@ fn run() -> anyhow::Result<ExitCode> {
         Command::Server(args) => commands::server::run(args)?,
         Command::Deploy(args) => commands::deploy::run(args)?,
         Command::Rollback(args) => commands::rollback::run(args)?,
+        Command::Approve(args) | Command::Promote(args) => {
+            commands::gate::run(args, windlass_deploy::agent::Decision::Approve)?
+        }
+        Command::Abort(args) => commands::gate::run(args, windlass_deploy::agent::Decision::Abort)?,
         Command::Export(args) => commands::export::run(args)?,
         Command::Down(args) => commands::down::run(args)?,
         Command::Releases(args) => commands::releases::run(args)?,

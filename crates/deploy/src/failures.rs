@@ -20,6 +20,11 @@ pub const HOOK: &str = "Deploy.HookFailed";
 /// update_config.failure_action pause: the new release is left as it is,
 /// not switched to, for a person to look at.
 pub const PAUSED: &str = "Deploy.Paused";
+/// A rollout step's analysis found the new release worse than the old one
+/// (or could not judge it); the numbers are in the cause.
+pub const ANALYSIS: &str = "Deploy.AnalysisFailed";
+/// A person stopped a rollout (`windlass abort`).
+pub const ABORTED: &str = "Deploy.Aborted";
 /// What a deploy execution fails with once it has rolled back.
 pub const ROLLED_BACK: &str = "Deploy.RolledBack";
 

@@ -1,8 +1,9 @@
-//! Forwarding one HTTP request: route it to the live release at the last
-//! moment (holding it while none is live), try the release's upstreams in
-//! turn when a connection fails (an idempotent request also when it failed
-//! after it was sent, or, with [`crate::Config::hedge_after`], when no
-//! answer comes in time), and count it.
+//! Forwarding one HTTP request: route it to the live release (or the
+//! canary, by weight and stickiness) at the last moment (holding it while
+//! none is live), try the release's upstreams in turn when a connection
+//! fails (an idempotent request also when it failed after it was sent, or,
+//! with [`crate::Config::hedge_after`], when no answer comes in time), and
+//! count it.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -51,7 +52,10 @@ pub(crate) async fn handle(
         Ok(body) => body,
         Err(answer) => return Ok(answer),
     };
-    let in_flight = match shared.router.hold(shared.config.hold_timeout).await {
+    let held = shared
+        .router
+        .hold(shared.config.hold_timeout, Some(&parts.headers));
+    let in_flight = match held.await {
         Ok(in_flight) => in_flight,
         Err(waited) => {
             return Ok(plain(

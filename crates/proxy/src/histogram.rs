@@ -70,6 +70,30 @@ impl Latencies {
         None
     }
 
+    /// The buckets that counted something, as `[index, count]` pairs: the
+    /// compact form the daemon's API carries, so that a client can take
+    /// two and judge the window between them ([`Latencies::since`]).
+    pub fn sparse(&self) -> Vec<[u64; 2]> {
+        self.counts
+            .iter()
+            .enumerate()
+            .filter(|(_, count)| **count > 0)
+            .map(|(i, count)| [i as u64, *count])
+            .collect()
+    }
+
+    /// The latencies [`Latencies::sparse`] gave; pairs of an index past
+    /// the last bucket are left out.
+    pub fn from_sparse(pairs: &[[u64; 2]]) -> Latencies {
+        let mut counts = vec![0; BUCKETS];
+        for [i, count] in pairs {
+            if let Some(slot) = usize::try_from(*i).ok().and_then(|i| counts.get_mut(i)) {
+                *slot += count;
+            }
+        }
+        Latencies { counts }
+    }
+
     /// The latencies recorded since `earlier`, a snapshot of the same histogram.
     pub fn since(&self, earlier: &Latencies) -> Latencies {
         Latencies {
@@ -149,6 +173,18 @@ mod tests {
             p50 >= Duration::from_millis(50) && p50 <= Duration::from_millis(57),
             "{p50:?}"
         );
+    }
+
+    #[test]
+    fn the_sparse_form_reads_back_the_same() {
+        let h = Histogram::new();
+        for ms in [1, 1, 7, 300] {
+            h.record(Duration::from_millis(ms));
+        }
+        let s = h.snapshot();
+        assert_eq!(s.sparse().len(), 3);
+        assert_eq!(Latencies::from_sparse(&s.sparse()), s);
+        assert_eq!(Latencies::from_sparse(&[[u64::MAX, 1]]).count(), 0);
     }
 
     #[test]

@@ -11,6 +11,12 @@
 //! - [`Proxy::switch`] changes the live release atomically: the next request
 //!   or connection is routed to the new release; what was routed before
 //!   finishes where it is.
+//! - [`Proxy::set_canary`] puts a second release beside the live one with
+//!   a weight (0-100 %): that share of new requests (HTTP, sticky by a
+//!   cookie or header when asked), connections (TCP) or flows (UDP) goes to
+//!   it, the rest to the live release ([`canary`]). A switch to the canary's
+//!   release promotes it; [`Proxy::clear_canary`] takes its share back at
+//!   once.
 //! - [`Proxy::clear`] leaves no release live (the gap of a stop-first
 //!   deploy): new requests and connections are held up to
 //!   [`Config::hold_timeout`] and let through the moment a release is
@@ -28,6 +34,7 @@
 //! and restored from a state file, so that traffic survives the process
 //! that runs deploys.
 
+mod canary;
 mod copy;
 pub mod daemon;
 mod forward;
@@ -49,6 +56,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+pub use canary::{BadWeight, Canary, Sticky, Weight};
 pub use forward::RELEASE_HEADER;
 pub use histogram::Latencies;
 pub use protocol::{Protocol, UnknownProtocol};
@@ -70,8 +78,12 @@ pub enum Error {
     NoUpstreams { release: String },
     #[error("release {0} is unknown to this proxy; it was never switched to")]
     UnknownRelease(String),
-    #[error("release {0} is live; switch to another release before draining it")]
+    #[error("release {0} is live (or the canary); switch to another release, or end the canary, before draining it")]
     Live(String),
+    #[error("release {0} cannot be a canary: no release is live beside which it could take a share; switch one in first")]
+    NoLiveRelease(String),
+    #[error("release {0} is the live release already; a canary is another release")]
+    CanaryIsLive(String),
     #[error("release {release} still had {in_flight} request(s) in flight after {waited:?}")]
     DrainTimeout {
         release: String,
@@ -244,7 +256,9 @@ impl Proxy {
     /// Makes `release` live for everything routed from now on, lets held
     /// traffic through, and returns the id of the release that was live
     /// before. Switching back to a known release with the same upstreams
-    /// keeps its counters.
+    /// keeps its counters. A switch to another release ends the canary (a
+    /// switch to the canary's release promotes it); the same live release
+    /// again keeps it.
     pub fn switch(&self, release: Release) -> Result<Option<String>, Error> {
         self.router.switch(release)
     }
@@ -253,6 +267,24 @@ impl Proxy {
     /// [`Config::hold_timeout`]). Returns the release that was live.
     pub fn clear(&self) -> Option<String> {
         self.router.clear()
+    }
+
+    /// Routes `canary.weight` of new traffic to `canary.release`, the rest
+    /// to the live release, from the next request or connection on; setting
+    /// the same release again changes its weight and keeps its counters.
+    pub fn set_canary(&self, canary: Canary) -> Result<(), Error> {
+        self.router.set_canary(canary)
+    }
+
+    /// Ends the canary: all new traffic goes to the live release. Returns
+    /// the canary's release, if there was one.
+    pub fn clear_canary(&self) -> Option<String> {
+        self.router.clear_canary()
+    }
+
+    /// The canary beside the live release, if any.
+    pub fn canary(&self) -> Option<Canary> {
+        self.router.canary()
     }
 
     /// The live release, if any.

@@ -1,6 +1,7 @@
-//! The routing table both protocols share: the live release (swapped
-//! atomically), every release still known with its counters, holding new
-//! traffic while no release is live, and draining a release.
+//! The routing table both protocols share: the live release and an
+//! optional canary beside it (swapped together, atomically), every release
+//! still known with its counters, holding new traffic while no release is
+//! live, and draining a release.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -8,9 +9,11 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
+use hyper::HeaderMap;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
+use crate::canary::{Canary, CanaryState};
 use crate::release::{InFlight, ReleaseState};
 use crate::{Error, Release, Stats};
 
@@ -24,9 +27,28 @@ pub struct Holds {
     pub timed_out: u64,
 }
 
+/// What new traffic is routed to: the live release, and the canary that
+/// takes its share of it.
+struct Routes {
+    live: Arc<ReleaseState>,
+    canary: Option<CanaryState>,
+}
+
+impl Routes {
+    fn serves(&self, state: &Arc<ReleaseState>) -> bool {
+        Arc::ptr_eq(&self.live, state)
+            || self
+                .canary
+                .as_ref()
+                .is_some_and(|c| Arc::ptr_eq(&c.state, state))
+    }
+}
+
 pub(crate) struct Router {
-    live: ArcSwapOption<ReleaseState>,
+    routes: ArcSwapOption<Routes>,
     releases: Mutex<HashMap<String, Arc<ReleaseState>>>,
+    /// Held while the routes change.
+    changes: Mutex<()>,
     /// Wakes held traffic when a release is switched in.
     switched: Notify,
     waiting: AtomicU64,
@@ -36,26 +58,34 @@ pub(crate) struct Router {
 impl Router {
     pub(crate) fn new() -> Router {
         Router {
-            live: ArcSwapOption::empty(),
+            routes: ArcSwapOption::empty(),
             releases: Mutex::new(HashMap::new()),
+            changes: Mutex::new(()),
             switched: Notify::new(),
             waiting: AtomicU64::new(0),
             timed_out: AtomicU64::new(0),
         }
     }
 
-    /// Counts a request in flight on the live release. The live release is
-    /// read again after counting, so that a request is never counted on a
-    /// release that a concurrent drain already saw idle.
-    pub(crate) fn route(&self) -> Option<InFlight> {
+    /// Counts a request in flight on the live release, or on the canary
+    /// when it takes this one (`headers`: an HTTP request's, for
+    /// stickiness). The routes are read again after counting, so that a
+    /// request is never counted on a release that a concurrent drain
+    /// already saw idle.
+    pub(crate) fn route(&self, headers: Option<&HeaderMap>) -> Option<InFlight> {
         loop {
-            let live = self.live.load_full()?;
-            let in_flight = InFlight::begin(Arc::clone(&live));
+            let routes = self.routes.load();
+            let now = routes.as_ref()?;
+            let state = match &now.canary {
+                Some(canary) if canary.takes(headers) => &canary.state,
+                _ => &now.live,
+            };
+            let in_flight = InFlight::begin(Arc::clone(state));
             if self
-                .live
+                .routes
                 .load()
                 .as_ref()
-                .is_some_and(|now| Arc::ptr_eq(now, &live))
+                .is_some_and(|again| Arc::ptr_eq(again, now))
             {
                 return Some(in_flight);
             }
@@ -65,8 +95,12 @@ impl Router {
     /// Routes like [`Router::route`], but when no release is live waits up to
     /// `timeout` for one to be switched in. The hold is recorded on the
     /// release that ends it; `Err` carries how long the caller waited.
-    pub(crate) async fn hold(&self, timeout: Duration) -> Result<InFlight, Duration> {
-        if let Some(in_flight) = self.route() {
+    pub(crate) async fn hold(
+        &self,
+        timeout: Duration,
+        headers: Option<&HeaderMap>,
+    ) -> Result<InFlight, Duration> {
+        if let Some(in_flight) = self.route(headers) {
             return Ok(in_flight);
         }
         let started = Instant::now();
@@ -76,7 +110,7 @@ impl Router {
             tokio::pin!(switched);
             // Register before looking, so a switch between the two is not missed.
             switched.as_mut().enable();
-            if let Some(in_flight) = self.route() {
+            if let Some(in_flight) = self.route(headers) {
                 in_flight.state().record_hold(started.elapsed());
                 return Ok(in_flight);
             }
@@ -90,35 +124,96 @@ impl Router {
         }
     }
 
+    /// Makes `release` live. Switching to the release already live keeps
+    /// its canary (an agent restarting pushes the live releases again);
+    /// any other switch, the canary's own promotion included, ends it.
     pub(crate) fn switch(&self, release: Release) -> Result<Option<String>, Error> {
+        let state = self.state_of(release)?;
+        let _changing = self.lock_changes();
+        let before = self.routes.load_full();
+        let canary = before
+            .as_ref()
+            .filter(|b| Arc::ptr_eq(&b.live, &state))
+            .and_then(|b| b.canary.as_ref())
+            .map(|c| CanaryState::new(Arc::clone(&c.state), c.weight, c.sticky.clone()));
+        self.routes.store(Some(Arc::new(Routes {
+            live: state,
+            canary,
+        })));
+        self.switched.notify_waiters();
+        Ok(before.map(|routes| routes.live.release.id.clone()))
+    }
+
+    /// Gives `canary` its share of new traffic beside the live release (a
+    /// weight of 0 keeps it known but routes nothing to it).
+    pub(crate) fn set_canary(&self, canary: Canary) -> Result<(), Error> {
+        let state = self.state_of(canary.release)?;
+        let _changing = self.lock_changes();
+        let before = self.routes.load_full();
+        let Some(before) = before else {
+            return Err(Error::NoLiveRelease(state.release.id.clone()));
+        };
+        if Arc::ptr_eq(&before.live, &state) || before.live.release.id == state.release.id {
+            return Err(Error::CanaryIsLive(state.release.id.clone()));
+        }
+        self.routes.store(Some(Arc::new(Routes {
+            live: Arc::clone(&before.live),
+            canary: Some(CanaryState::new(state, canary.weight, canary.sticky)),
+        })));
+        Ok(())
+    }
+
+    /// Ends the canary: all new traffic goes to the live release again.
+    /// Returns the canary's release.
+    pub(crate) fn clear_canary(&self) -> Option<String> {
+        let _changing = self.lock_changes();
+        let before = self.routes.load_full()?;
+        let canary = before.canary.as_ref()?.state.release.id.clone();
+        self.routes.store(Some(Arc::new(Routes {
+            live: Arc::clone(&before.live),
+            canary: None,
+        })));
+        Some(canary)
+    }
+
+    pub(crate) fn canary(&self) -> Option<Canary> {
+        let routes = self.routes.load();
+        routes.as_ref()?.canary.as_ref().map(CanaryState::canary)
+    }
+
+    pub(crate) fn clear(&self) -> Option<String> {
+        let _changing = self.lock_changes();
+        let before = self.routes.swap(None);
+        before.map(|routes| routes.live.release.id.clone())
+    }
+
+    pub(crate) fn live(&self) -> Option<Release> {
+        self.routes.load().as_ref().map(|r| r.live.release.clone())
+    }
+
+    /// The known state of `release`, made (with new counters) when it is
+    /// new or its upstreams changed.
+    fn state_of(&self, release: Release) -> Result<Arc<ReleaseState>, Error> {
         if release.upstreams.is_empty() {
             return Err(Error::NoUpstreams {
                 release: release.id,
             });
         }
-        let state = {
-            let mut known = self.known();
-            match known.get(&release.id) {
-                Some(state) if state.release == release => Arc::clone(state),
-                _ => {
-                    let state = Arc::new(ReleaseState::new(release.clone()));
-                    known.insert(release.id, Arc::clone(&state));
-                    state
-                }
+        let mut known = self.known();
+        Ok(match known.get(&release.id) {
+            Some(state) if state.release == release => Arc::clone(state),
+            _ => {
+                let state = Arc::new(ReleaseState::new(release.clone()));
+                known.insert(release.id, Arc::clone(&state));
+                state
             }
-        };
-        let before = self.live.swap(Some(state));
-        self.switched.notify_waiters();
-        Ok(before.map(|state| state.release.id.clone()))
+        })
     }
 
-    pub(crate) fn clear(&self) -> Option<String> {
-        let before = self.live.swap(None);
-        before.map(|state| state.release.id.clone())
-    }
-
-    pub(crate) fn live(&self) -> Option<Release> {
-        self.live.load().as_ref().map(|s| s.release.clone())
+    /// Changes of the routes read them first; one at a time, so that a
+    /// switch and a canary change made together do not lose either.
+    fn lock_changes(&self) -> MutexGuard<'_, ()> {
+        self.changes.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     pub(crate) fn stats(&self, release: &str) -> Option<Stats> {
@@ -139,7 +234,8 @@ impl Router {
         }
     }
 
-    /// Waits until `release`, no longer live, has nothing in flight. With
+    /// Waits until `release`, no longer live nor the canary, has nothing in
+    /// flight. With
     /// `cut`, what is still open when the timeout passes is closed (TCP);
     /// without, it is left to finish (HTTP requests).
     pub(crate) async fn drain(
@@ -154,10 +250,10 @@ impl Router {
             .cloned()
             .ok_or_else(|| Error::UnknownRelease(release.to_owned()))?;
         if self
-            .live
+            .routes
             .load()
             .as_ref()
-            .is_some_and(|live| Arc::ptr_eq(live, &state))
+            .is_some_and(|routes| routes.serves(&state))
         {
             return Err(Error::Live(release.to_owned()));
         }
@@ -183,9 +279,16 @@ impl Router {
         })
     }
 
+    /// Drops a release's counters, unless it is live or the canary.
     pub(crate) fn forget(&self, release: &str) {
-        let live = self.live().map(|r| r.id);
-        if live.as_deref() != Some(release) {
+        let routes = self.routes.load();
+        let serves = routes.as_ref().is_some_and(|r| {
+            r.live.release.id == release
+                || r.canary
+                    .as_ref()
+                    .is_some_and(|c| c.state.release.id == release)
+        });
+        if !serves {
             self.known().remove(release);
         }
     }

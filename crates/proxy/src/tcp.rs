@@ -64,12 +64,12 @@ async fn connection(
     // With a release live (nearly always) the connection is routed at once,
     // without arming the hold's watches (the peek at the client costs a
     // system call).
-    let routed = router.route();
+    let routed = router.route(None);
     let in_flight = if let Some(in_flight) = routed {
         in_flight
     } else {
         tokio::select! {
-            held = router.hold(config.hold_timeout) => match held {
+            held = router.hold(config.hold_timeout, None) => match held {
                 Ok(in_flight) => in_flight,
                 Err(waited) => {
                     tracing::debug!(?waited, "no release became live within the hold timeout; closing the connection");

@@ -48,6 +48,11 @@ pub struct Args {
     /// live release (by default such a service is left alone).
     #[arg(long)]
     force: bool,
+    /// Hold the new releases at PERCENT of the traffic (1-99), their
+    /// analysis judged, until `windlass promote` (the rollout's further
+    /// steps, then all of it) or `windlass abort` (back to 0 %, rolled back).
+    #[arg(long, value_name = "PERCENT", value_parser = clap::value_parser!(u32).range(1..=99))]
+    canary: Option<u32>,
     /// `ecs`: deploy to Amazon ECS (images in ECR) by a definition of AWS
     /// service integrations only; `swarm`: to the Docker Swarm whose manager
     /// `DOCKER_HOST` names; `docker` (the default) to the local engine.
@@ -100,6 +105,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             by: who(),
             definition: None,
             force: args.force,
+            canary: args.canary,
         };
         return super::swarm::deploy(request, &args.state, args.dry_run, args.json);
     }
@@ -117,6 +123,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         by: who(),
         definition,
         force: args.force,
+        canary: args.canary,
     };
     let tokio = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -258,10 +265,21 @@ fn print_plan(plan: &PlanView) {
         return;
     }
     let waves: Vec<String> = plan.order.iter().map(|wave| wave.join(" + ")).collect();
+    if plan.rollout.is_empty() {
+        println!(
+            "start order: {}; traffic moves for all of them at once when every one is healthy",
+            waves.join(", then ")
+        );
+        return;
+    }
     println!(
-        "start order: {}; traffic moves for all of them at once when every one is healthy",
+        "start order: {}; then the rollout moves the traffic of all of them together, step by step:",
         waves.join(", then ")
     );
+    for (i, step) in plan.rollout.iter().enumerate() {
+        println!("  step {}: {step}", i + 1);
+    }
+    println!("  then 100% (the switch)");
 }
 
 /// The line that says what an execution deploys.

@@ -10,6 +10,7 @@ pub mod deploy;
 pub mod down;
 pub mod ecs;
 pub mod export;
+pub mod gate;
 pub mod logs;
 pub mod proxy;
 pub mod releases;

@@ -22,7 +22,8 @@ use windlass_proxy::owner::{self, Peer};
 
 use super::contract::{
     self, DeployRequest, DownReport, DownRequest, ErrorBody, ErrorKind, ExecutionQuery,
-    ExecutionView, PlanView, RollbackRequest, ServiceStatus, Started, StatusView, Traffic,
+    ExecutionView, GateAnswer, GateRequest, PlanView, RollbackRequest, ServiceStatus, Started,
+    StatusView, Traffic,
 };
 use super::{execution_view, Agent, Error};
 
@@ -35,6 +36,7 @@ pub fn app(agent: Agent) -> Router {
         .route(contract::EXECUTIONS, get(execution))
         .route(contract::STATUS, get(status))
         .route(contract::DOWN, post(down))
+        .route(contract::GATE, post(gate))
         .fallback(|| async {
             Refusal(ErrorBody {
                 kind: ErrorKind::NotFound,
@@ -127,6 +129,14 @@ async fn down(
 ) -> Result<Json<DownReport>, Refusal> {
     let Json(request) = body.map_err(Refusal::body)?;
     Ok(Json(agent.down(request).await?))
+}
+
+async fn gate(
+    State(agent): State<Agent>,
+    body: Result<Json<GateRequest>, JsonRejection>,
+) -> Result<Json<GateAnswer>, Refusal> {
+    let Json(request) = body.map_err(Refusal::body)?;
+    Ok(Json(agent.gate(request).await?))
 }
 
 async fn status(State(agent): State<Agent>) -> Result<Json<StatusView>, Refusal> {
@@ -313,6 +323,11 @@ impl Client {
 
     pub async fn down(&self, request: &DownRequest) -> Result<DownReport, ClientError> {
         self.send(Method::POST, contract::DOWN, Some(request)).await
+    }
+
+    /// Approves, promotes or aborts an app's rollout.
+    pub async fn gate(&self, request: &GateRequest) -> Result<GateAnswer, ClientError> {
+        self.send(Method::POST, contract::GATE, Some(request)).await
     }
 
     pub async fn status(&self) -> Result<StatusView, ClientError> {

@@ -46,6 +46,21 @@ pub fn app_name(project: &Project) -> String {
     }
 }
 
+/// The app's rollout: the first of the deployed services' that has one
+/// (every service that publishes a port moves by its steps together), held
+/// at `canary` percent when asked (`deploy --canary`).
+pub(super) fn app_rollout(
+    project: &Project,
+    services: &[String],
+    canary: Option<u32>,
+) -> Option<crate::workflow::rollout::RolloutPlan> {
+    let rollout = services
+        .iter()
+        .filter_map(|s| project.services.get(s))
+        .find_map(|s| s.windlass.rollout.as_ref());
+    crate::workflow::rollout::RolloutPlan::new(rollout, canary)
+}
+
 impl Agent {
     /// Starts one execution that deploys `services` of `project` as one app
     /// release.
@@ -76,7 +91,13 @@ impl Agent {
             .iter()
             .map(|s| (s.clone(), project.services[s].windlass.hooks.clone()))
             .collect();
-        let text = app::deploy_definition(&hooks).map_err(Error::Definition)?;
+        if let Some(weight) = request.canary.filter(|w| !(1..100).contains(w)) {
+            return Err(Error::Definition(format!(
+                "--canary {weight}: give a percentage from 1 to 99"
+            )));
+        }
+        let rollout = app_rollout(project, services, request.canary);
+        let text = app::deploy_definition(&hooks, rollout.as_ref()).map_err(Error::Definition)?;
         let definition = parse_definition(&text)?;
         let order = app::waves(
             &services

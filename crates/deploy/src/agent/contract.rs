@@ -8,6 +8,8 @@
 //! - `GET /v1/executions?arn=ARN&after=N` -> [`ExecutionView`]
 //! - `GET /v1/status` -> [`StatusView`]
 //! - `POST /v1/down` [`DownRequest`] -> [`DownReport`]
+//! - `POST /v1/gate` [`GateRequest`] -> [`GateAnswer`] (approve, promote or
+//!   abort a rollout)
 //!
 //! A refusal is an [`ErrorBody`] with the HTTP status its [`ErrorKind`] says.
 
@@ -21,6 +23,38 @@ pub const ROLLBACK: &str = "/v1/rollback";
 pub const EXECUTIONS: &str = "/v1/executions";
 pub const STATUS: &str = "/v1/status";
 pub const DOWN: &str = "/v1/down";
+pub const GATE: &str = "/v1/gate";
+
+/// A person's answer to an app's rollout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Decision {
+    /// Go on past the approval gate the rollout waits at (`approve`,
+    /// `promote`).
+    Approve,
+    /// Back to 0 % at once, then roll back.
+    Abort,
+}
+
+/// What `windlass approve`, `promote` and `abort` ask for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GateRequest {
+    /// Default: the only app deployed.
+    #[serde(default)]
+    pub app: Option<String>,
+    pub decision: Decision,
+    pub by: String,
+}
+
+/// What the agent did with a [`GateRequest`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GateAnswer {
+    pub app: String,
+    /// The deploy's execution.
+    pub execution: String,
+    /// What happened, for people.
+    pub answered: String,
+}
 
 /// What `windlass deploy` asks for.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -38,6 +72,11 @@ pub struct DeployRequest {
     /// live release.
     #[serde(default)]
     pub force: bool,
+    /// Hold the new releases at this share of the traffic (1-99), their
+    /// analysis judged, until `windlass promote` (the rollout's further
+    /// steps) or `windlass abort`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canary: Option<u32>,
 }
 
 /// What a deploy would do (`windlass deploy --dry-run`).
@@ -49,6 +88,10 @@ pub struct PlanView {
     pub order: Vec<Vec<String>>,
     /// Every service asked for, in the file's order.
     pub services: Vec<ServicePlan>,
+    /// The rollout's steps before the switch (`x-windlass.rollout`), one
+    /// line each; empty when the traffic moves at once.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rollout: Vec<String>,
 }
 
 /// One service of a [`PlanView`].

@@ -14,6 +14,7 @@ mod build;
 pub mod contract;
 mod down;
 mod follow;
+mod gate;
 mod interrupted;
 pub mod machines;
 mod plan;
@@ -42,7 +43,8 @@ use crate::workflow::{
 pub use app::app_name;
 pub use build::Build;
 pub use contract::{
-    DeployRequest, DownReport, DownRequest, ExecutionView, RollbackRequest, Started,
+    Decision, DeployRequest, DownReport, DownRequest, ExecutionView, GateAnswer, GateRequest,
+    RollbackRequest, Started,
 };
 pub use follow::execution_view;
 pub use plan::{plan, plan_without_agent};
@@ -106,6 +108,10 @@ pub enum Error {
     Restore(String),
     #[error("the container engine: {0}")]
     Backend(String),
+    #[error("no deploy of app {0} is running, so there is no rollout to answer")]
+    NoRollout(String),
+    #[error("the rollout of app {0} is not waiting for approval now (it is baking or analysing a step); approve once it waits (windlass status shows it), or abort")]
+    NoGate(String),
 }
 
 /// The agent's parts; cheap to clone.

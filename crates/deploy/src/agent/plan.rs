@@ -82,10 +82,14 @@ pub async fn plan(
             summary: project.describe(name).unwrap_or_default(),
         });
     }
+    let rollout = super::app::app_rollout(&project, &changed, request.canary)
+        .map(|r| r.steps.iter().map(|s| s.to_string()).collect())
+        .unwrap_or_default();
     Ok(PlanView {
         app,
         order,
         services,
+        rollout,
     })
 }
 

@@ -34,6 +34,7 @@ mod pull_policy;
 mod read;
 mod resolve;
 mod resources;
+pub mod rollout;
 mod rules;
 mod runtime;
 mod settle;

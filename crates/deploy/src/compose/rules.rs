@@ -381,6 +381,18 @@ fn check_service(
             report.error(&hook_at.key("state"), message);
         }
     }
+    if let Some(rollout) = &service.windlass.rollout {
+        let rollout_at = at.key("x-windlass").key("rollout");
+        for (keys, message) in rollout.problems() {
+            let here = keys.iter().fold(rollout_at.clone(), |p, k| p.key(k));
+            report.error(&here, message);
+        }
+        if !service.has_proxy() {
+            report.error(&rollout_at, "a rollout moves traffic on windlass's proxy, and the service publishes no port: remove `rollout`, or publish the port its traffic comes to");
+        } else if let (super::Strategy::StopFirst, why) = service.strategy() {
+            report.error(&rollout_at, format!("a rollout runs the new release beside the old one, and the service deploys stop-first ({why}): remove `rollout`, or let the service run twice"));
+        }
+    }
     if let Some(path) = &service.windlass.health.http {
         if !path.starts_with('/') {
             report.error(

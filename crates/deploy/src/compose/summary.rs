@@ -127,7 +127,21 @@ fn describe(service: &Service, directory: &Path) -> String {
         _ if service.runs_to_completion => {
             "a job: runs to completion (exit 0) before the services that wait for it".to_owned()
         }
-        (Strategy::BlueGreen, true) => "blue/green behind windlass's proxy".to_owned(),
+        (Strategy::BlueGreen, true) => match service.windlass.rollout.as_ref() {
+            Some(rollout) => {
+                let weights: Vec<String> = rollout
+                    .steps()
+                    .iter()
+                    .map(|s| format!("{}%", s.weight))
+                    .collect();
+                format!(
+                    "blue/green behind windlass's proxy, rolled out in steps ({} then 100%, each baked {:?} and analysed)",
+                    weights.join(", "),
+                    rollout.interval()
+                )
+            }
+            None => "blue/green behind windlass's proxy".to_owned(),
+        },
         (Strategy::BlueGreen, false) => "start-first, no proxy (no published port)".to_owned(),
         (Strategy::StopFirst, _) => format!("stop-first ({why})"),
     };

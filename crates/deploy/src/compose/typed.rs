@@ -119,6 +119,9 @@ const NUMBERS: &[&[&str]] = &[
     &["x-windlass", "port"],
     &["x-windlass", "retain"],
     &["x-windlass", "rollback_on", "failed_health_checks"],
+    &["x-windlass", "rollout", "weight"],
+    &["x-windlass", "rollout", "step"],
+    &["x-windlass", "rollout", "analysis", "min_requests"],
 ];
 const BOOLEANS: &[&[&str]] = &[
     &["init"],
@@ -131,6 +134,7 @@ const BOOLEANS: &[&[&str]] = &[
     &["healthcheck", "disable"],
     &["x-windlass", "exclusive"],
     &["x-windlass", "shared_mounts"],
+    &["x-windlass", "rollout", "approve"],
 ];
 
 /// Makes numbers and booleans of strings where the field wants one, as

@@ -1,6 +1,6 @@
 //! `x-windlass`, a service's extension for what Compose has no word for:
 //! where the proxy listens, windlass's own health probe, the watch after a
-//! switch, rollback triggers, releases kept and hooks.
+//! switch, rollback triggers, releases kept, hooks and the rollout.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -30,6 +30,10 @@ pub struct Windlass {
     pub retain: Option<u32>,
     #[serde(default)]
     pub hooks: Hooks,
+    /// Move the traffic step by step (canary or linear), judged by the
+    /// proxy's counters before each next step.
+    #[serde(default)]
+    pub rollout: Option<super::rollout::Rollout>,
     /// Only one container of the service may exist at a time (a database
     /// on a volume, a singleton worker): deployed stop-first.
     #[serde(default)]

@@ -14,6 +14,7 @@ pub mod docker;
 pub mod ecs;
 pub(crate) mod parsed;
 pub mod swarm;
+pub mod weights;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -260,6 +261,14 @@ pub struct CaughtFailure {
     pub cause: String,
 }
 
+/// What a target that has no proxy of windlass's cannot do.
+fn unsupported(what: &str) -> Failure {
+    Failure::new(
+        failures::PROXY,
+        format!("{what}: this target has no proxy of windlass's to weigh traffic on; remove `x-windlass.rollout` for it"),
+    )
+}
+
 /// Where releases run. Errors are `Failure`s named `Deploy.*`
 /// ([`crate::failures`]), so that the definition's Catch sends them
 /// to the rollback.
@@ -313,6 +322,26 @@ pub trait Target: Send + Sync {
         &self,
         releases: &[(ReleaseContext, Upstreams)],
     ) -> Result<Vec<Switched>, Failure>;
+    /// A rollout's step: each release takes `weight` of its service's new
+    /// traffic beside the live release (all services in one step; a
+    /// service with no live release or no proxy is left out). Returns the
+    /// counters of both releases of each service as the step begins (its
+    /// window's start). Setting the same weight again changes nothing.
+    async fn set_weight(
+        &self,
+        releases: &[(ReleaseContext, Upstreams)],
+        weight: windlass_proxy::Weight,
+        sticky: Option<&windlass_proxy::Sticky>,
+    ) -> Result<Vec<weights::Shares>, Failure> {
+        let _ = (releases, weight, sticky);
+        Err(unsupported("a rollout's weights"))
+    }
+    /// The counters of each release and its service's live release now, for
+    /// the services [`Target::set_weight`] weighed.
+    async fn shares(&self, releases: &[ReleaseContext]) -> Result<Vec<weights::Shares>, Failure> {
+        let _ = releases;
+        Err(unsupported("a rollout's counters"))
+    }
     /// Watches the live release for the watch period; fails on a trigger.
     async fn watch(&self, release: &ReleaseContext) -> Result<Watched, Failure>;
     /// Stops what is neither live nor kept warm, and prunes old images.

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value as Json};
 
 use super::hooks::hook_state;
+use super::rollout::RolloutPlan;
 use super::{errors, ReleaseRef, RESOURCE_PREFIX};
 use crate::compose::Hooks;
 use crate::target::Phase;
@@ -289,8 +290,12 @@ fn roll_back_all(name: &str, next: &str) -> Json {
 }
 
 /// The app's deploy definition; `hooks` are each service's
-/// `x-windlass.hooks`.
-pub fn deploy_definition(hooks: &[(String, Hooks)]) -> Result<String, String> {
+/// `x-windlass.hooks`; `rollout`, the app's `x-windlass.rollout`, puts its
+/// steps between the start and the switch (`super::rollout`).
+pub fn deploy_definition(
+    hooks: &[(String, Hooks)],
+    rollout: Option<&RolloutPlan>,
+) -> Result<String, String> {
     let mut build_states = states(vec![
         (
             "BuildImage".to_owned(),
@@ -337,11 +342,22 @@ pub fn deploy_definition(hooks: &[(String, Hooks)]) -> Result<String, String> {
     );
     catch_into(&mut switch, "Rollback");
 
+    let rollout_states = match rollout {
+        Some(rollout) => super::rollout::states(rollout, "Switch", "Rollback")?,
+        None => Vec::new(),
+    };
+    let after_start = rollout_states
+        .first()
+        .map_or_else(|| "Switch".to_owned(), |(name, _)| name.clone());
     let mut top = vec![
         ("Build".to_owned(), build),
-        ("Start".to_owned(), start_all(hooks, "Switch", "Rollback")?),
-        ("Switch".to_owned(), switch),
+        (
+            "Start".to_owned(),
+            start_all(hooks, &after_start, "Rollback")?,
+        ),
     ];
+    top.extend(rollout_states);
+    top.push(("Switch".to_owned(), switch));
     if let Some(after_switch) = after_switch {
         top.push(("AfterSwitch".to_owned(), after_switch));
     }
@@ -488,14 +504,14 @@ mod tests {
             },
         )];
         for text in [
-            deploy_definition(&[]).expect("plain"),
-            deploy_definition(&hooks).expect("with hooks"),
+            deploy_definition(&[], None).expect("plain"),
+            deploy_definition(&hooks, None).expect("with hooks"),
             rollback_definition().expect("rollback"),
         ] {
             let parsed = windlass_asl::parse::parse_text(&text).valid();
             assert!(parsed.is_ok(), "{:?}\n{text}", parsed.err());
         }
-        let text = deploy_definition(&hooks).expect("with hooks");
+        let text = deploy_definition(&hooks, None).expect("with hooks");
         assert!(text.contains("BeforeSwitchHook1-web"), "{text}");
         assert!(text.contains("AfterSwitchHook1-web"), "{text}");
     }

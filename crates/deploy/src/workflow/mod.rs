@@ -14,6 +14,7 @@
 pub mod app;
 mod context;
 pub mod hooks;
+pub mod rollout;
 pub mod steps;
 
 use std::sync::Arc;
@@ -52,13 +53,30 @@ pub struct Deployer {
 pub(crate) struct Inner {
     pub(crate) target: Arc<dyn Target>,
     pub(crate) releases: Arc<dyn Releases>,
+    /// Apps whose rollout a person aborted while it baked: the step's
+    /// analysis fails with `Deploy.Aborted` (`windlass abort`).
+    pub(crate) aborted: std::sync::Mutex<std::collections::BTreeSet<String>>,
 }
 
 impl Deployer {
     pub fn new(target: Arc<dyn Target>, releases: Arc<dyn Releases>) -> Deployer {
         Deployer {
-            inner: Arc::new(Inner { target, releases }),
+            inner: Arc::new(Inner {
+                target,
+                releases,
+                aborted: Default::default(),
+            }),
         }
+    }
+
+    /// Makes the next analysis of `app`'s rollout fail with
+    /// `Deploy.Aborted` (its canaries already took no traffic).
+    pub fn abort(&self, app: &str) {
+        self.inner
+            .aborted
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(app.to_owned());
     }
 
     /// Puts every service's traffic back on the release the store says is
@@ -72,10 +90,13 @@ impl Invoker for Deployer {
     fn invoke(&self, request: TaskRequest) -> BoxFuture<Result<Json, Failure>> {
         let this = self.clone();
         Box::pin(async move {
+            // A gate's resource waits for its task token; the step itself
+            // only says that it waits.
             let name = request
                 .resource
                 .strip_prefix(RESOURCE_PREFIX)
-                .unwrap_or_default();
+                .unwrap_or_default()
+                .trim_end_matches(".waitForTaskToken");
             let step: Step = name
                 .parse()
                 .map_err(|e: String| Failure::new("States.TaskFailed", e))?;

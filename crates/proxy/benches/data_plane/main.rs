@@ -5,7 +5,9 @@
 //! processes) and p99 for HTTP with keep-alive, HTTP with a new connection
 //! per request, and TCP (keep-alive and a connection per request). A
 //! "floor" runs beside them: hyper and tokio forwarding with none of
-//! windlass's routing, holding or counting, which is what those cost.
+//! windlass's routing, holding or counting, which is what those cost; and
+//! "weighted", windlass with a canary taking 50 % beside the live release,
+//! which is what weighted routing costs.
 //!
 //! Run: `cargo bench -p windlass-proxy --bench data_plane` (needs `haproxy`,
 //! `nginx`, its stream module and `wrk`: `scripts/setup-bench`). Settings:
@@ -93,6 +95,7 @@ fn main() {
         peers::haproxy as fn(&std::path::Path, std::net::SocketAddr) -> Proxy,
         peers::nginx_proxy,
         peers::windlass,
+        peers::weighted,
         peers::floor,
     ]
     .iter()

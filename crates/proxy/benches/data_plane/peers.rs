@@ -193,6 +193,11 @@ pub fn windlass(dir: &Path, upstream: SocketAddr) -> Proxy {
     own("windlass", dir, upstream)
 }
 
+/// windlass's proxy with a canary at 50 % beside the live release.
+pub fn weighted(dir: &Path, upstream: SocketAddr) -> Proxy {
+    own("weighted", dir, upstream)
+}
+
 /// The same HTTP and TCP stack (hyper, tokio, the same runtime) forwarding
 /// straight to the upstream, with none of windlass's routing or counting.
 pub fn floor(dir: &Path, upstream: SocketAddr) -> Proxy {

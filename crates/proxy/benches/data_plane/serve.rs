@@ -1,6 +1,7 @@
 //! The bench binary run again as a proxy of its own: windlass's (an HTTP and
 //! a TCP `Proxy` with one live release, bound as `windlass proxy` binds
-//! them) or the floor (threads like the proxy's workers, hyper's server and
+//! them; "weighted": with a canary taking half of the traffic beside it, to
+//! the same upstream) or the floor (threads like the proxy's workers, hyper's server and
 //! client, and tokio's copy, forwarding straight to the upstream). It prints
 //! its two addresses on a line and serves until its standard input closes.
 
@@ -15,13 +16,14 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::{TcpListener, TcpStream};
-use windlass_proxy::{Config, Protocol, Proxy, Release};
+use windlass_proxy::{Canary, Config, Protocol, Proxy, Release, Weight};
 
 pub fn run(what: &str) {
     let (mode, upstream) = what.split_once(':').expect("MODE:UPSTREAM");
     let upstream: SocketAddr = upstream.parse().expect("an upstream address");
     let addrs = match mode {
-        "windlass" => windlass(upstream),
+        "windlass" => windlass(upstream, None),
+        "weighted" => windlass(upstream, Some(50)),
         "floor" => floor(upstream),
         other => panic!("unknown mode {other}"),
     };
@@ -32,8 +34,10 @@ pub fn run(what: &str) {
 }
 
 /// windlass's HTTP and TCP proxies, bound and switched from the runtime
-/// `windlass proxy` runs (they serve on the proxy's workers).
-fn windlass(upstream: SocketAddr) -> Vec<SocketAddr> {
+/// `windlass proxy` runs (they serve on the proxy's workers); with a canary
+/// of `weight` percent, every request or connection is picked by weight
+/// and counted on the release it went to.
+fn windlass(upstream: SocketAddr, weight: Option<u32>) -> Vec<SocketAddr> {
     let runtime = windlass_proxy::daemon::runtime().expect("build the runtime");
     let addrs = runtime.block_on(async move {
         let mut addrs = Vec::new();
@@ -47,6 +51,14 @@ fn windlass(upstream: SocketAddr) -> Vec<SocketAddr> {
             proxy
                 .switch(Release::new("r1", [upstream]))
                 .expect("switch");
+            if let Some(weight) = weight {
+                let canary = Canary {
+                    release: Release::new("r2", [upstream]),
+                    weight: Weight::try_from(weight).expect("a weight"),
+                    sticky: None,
+                };
+                proxy.set_canary(canary).expect("canary");
+            }
             addrs.push(proxy.local_addr());
             // Serves until the process ends.
             std::mem::forget(proxy);

@@ -10,6 +10,9 @@
 //! | `PUT /v1/services/{name}/live` | [`LiveRelease`] | [`Switched`] |
 //! | `PUT /v1/live` | [`SwitchAll`] | [`SwitchedAll`] |
 //! | `DELETE /v1/services/{name}/live` | | [`Switched`] |
+//! | `PUT /v1/services/{name}/canary` | [`CanaryRelease`] | [`ServiceView`] |
+//! | `DELETE /v1/services/{name}/canary` | | [`CanaryEnded`] |
+//! | `PUT /v1/canary` | [`CanaryAll`] | [`CanariesSet`] |
 //! | `POST /v1/services/{name}/drain` | [`DrainRequest`] | [`Drained`] |
 //! | `POST /v1/services/{name}/forget` | [`ForgetRequest`] | [`Forgotten`] |
 //!
@@ -23,7 +26,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Protocol, Stats};
+use crate::{Protocol, Stats, Sticky, Weight};
 
 /// Route templates, as the server mounts them.
 pub const SERVICES: &str = "/v1/services";
@@ -33,6 +36,13 @@ pub const DRAIN: &str = "/v1/services/{name}/drain";
 pub const FORGET: &str = "/v1/services/{name}/forget";
 /// Several services' live releases at once (an app's traffic in one step).
 pub const LIVE_ALL: &str = "/v1/live";
+pub const CANARY: &str = "/v1/services/{name}/canary";
+/// Several services' canaries at once (an app's rollout step).
+pub const CANARY_ALL: &str = "/v1/canary";
+
+pub fn canary_path(name: &ServiceName) -> String {
+    format!("{SERVICES}/{}/canary", name.segment())
+}
 
 pub fn service_path(name: &ServiceName) -> String {
     format!("{SERVICES}/{}", name.segment())
@@ -279,6 +289,61 @@ mod wire {
     }
 }
 
+/// `PUT /v1/services/{name}/canary`: a release beside the live one that
+/// takes `weight` of new traffic on every port (its upstreams per set, as
+/// in [`LiveRelease`]); the same release again changes only its weight.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CanaryRelease {
+    pub canary: LiveRelease,
+    pub weight: Weight,
+    /// HTTP: route a request that carries this cookie or header by a hash
+    /// of its value, so that a user stays on one release.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sticky: Option<Sticky>,
+}
+
+impl CanaryRelease {
+    /// The canary as one port's proxy routes it.
+    pub fn for_port(&self, port: &PortSpec) -> crate::Canary {
+        crate::Canary {
+            release: self.canary.for_port(port),
+            weight: self.weight,
+            sticky: self.sticky.clone(),
+        }
+    }
+}
+
+/// The answer to `DELETE /v1/services/{name}/canary`: the canary's release
+/// that no longer takes traffic, if there was one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CanaryEnded {
+    pub canary: Option<String>,
+}
+
+/// `PUT /v1/canary`: several services' canaries set (or, `null`, ended)
+/// together under one lock, written to the state file once. Every service
+/// must exist and have a live release, or nothing changes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CanaryAll {
+    pub services: Vec<ServiceCanary>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceCanary {
+    pub name: ServiceName,
+    pub canary: Option<CanaryRelease>,
+}
+
+/// The answer to a [`CanaryAll`]: per service, in its order, the canary's
+/// release before.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CanariesSet {
+    pub previous: Vec<Option<String>>,
+}
+
 /// The answer to a switch or a clear: the release that was live before.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Switched {
@@ -354,6 +419,9 @@ pub struct ServiceView {
     /// The spec, each port's `listen` the address actually bound.
     pub spec: ServiceSpec,
     pub live: Option<LiveRelease>,
+    /// The release beside the live one that takes a share of new traffic.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canary: Option<CanaryRelease>,
     /// Traffic waiting for a live release now, on every port.
     pub holding: u64,
     /// Traffic refused after holding the whole hold timeout, on every port.
@@ -391,6 +459,11 @@ pub struct ReleaseStats {
     pub longest_hold_us: u64,
     pub p50_us: Option<u64>,
     pub p99_us: Option<u64>,
+    /// The latency histogram's buckets that counted something,
+    /// `[index, count]` ([`crate::Latencies::sparse`]): two of them judge
+    /// a window's latencies (a rollout's analysis).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub latency_buckets: Vec<[u64; 2]>,
 }
 
 impl ReleaseStats {
@@ -407,6 +480,11 @@ impl ReleaseStats {
         self.longest_hold_us = self.longest_hold_us.max(other.longest_hold_us);
         self.p50_us = self.p50_us.max(other.p50_us);
         self.p99_us = self.p99_us.max(other.p99_us);
+        if !other.latency_buckets.is_empty() {
+            let mut both = self.latency_buckets.clone();
+            both.extend_from_slice(&other.latency_buckets);
+            self.latency_buckets = crate::Latencies::from_sparse(&both).sparse();
+        }
     }
 }
 
@@ -429,6 +507,7 @@ impl From<&Stats> for ReleaseStats {
             longest_hold_us: micros(s.longest_hold),
             p50_us: s.latencies.quantile(0.5).map(micros),
             p99_us: s.p99().map(micros),
+            latency_buckets: s.latencies.sparse(),
         }
     }
 }
@@ -462,6 +541,8 @@ pub enum ErrorKind {
     DrainCut,
     /// The change was made but could not be written to the state file.
     StateFile,
+    /// A canary with no live release beside it, or the live release itself.
+    Canary,
 }
 
 impl ErrorKind {
@@ -469,7 +550,7 @@ impl ErrorKind {
         match self {
             ErrorKind::BadRequest | ErrorKind::NoUpstreams => 400,
             ErrorKind::NoSuchRoute | ErrorKind::UnknownService | ErrorKind::UnknownRelease => 404,
-            ErrorKind::Live | ErrorKind::Bind => 409,
+            ErrorKind::Live | ErrorKind::Bind | ErrorKind::Canary => 409,
             ErrorKind::DrainTimeout | ErrorKind::DrainCut => 504,
             ErrorKind::StateFile => 500,
         }
@@ -483,6 +564,7 @@ impl From<&crate::Error> for ErrorKind {
             crate::Error::NoUpstreams { .. } => ErrorKind::NoUpstreams,
             crate::Error::UnknownRelease(_) => ErrorKind::UnknownRelease,
             crate::Error::Live(_) => ErrorKind::Live,
+            crate::Error::NoLiveRelease(_) | crate::Error::CanaryIsLive(_) => ErrorKind::Canary,
             crate::Error::DrainTimeout { .. } => ErrorKind::DrainTimeout,
             crate::Error::DrainCut { .. } => ErrorKind::DrainCut,
         }

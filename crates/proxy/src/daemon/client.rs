@@ -9,8 +9,9 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::api::{
-    self, ApiError, Closed, DrainRequest, Drained, ForgetRequest, Forgotten, LiveRelease,
-    ServiceLive, ServiceName, ServiceSpec, ServiceView, SwitchAll, Switched, SwitchedAll,
+    self, ApiError, CanariesSet, CanaryAll, CanaryEnded, CanaryRelease, Closed, DrainRequest,
+    Drained, ForgetRequest, Forgotten, LiveRelease, ServiceCanary, ServiceLive, ServiceName,
+    ServiceSpec, ServiceView, SwitchAll, Switched, SwitchedAll,
 };
 use super::{control_socket, Error};
 use crate::owner;
@@ -82,6 +83,29 @@ impl Client {
     pub async fn switch_all(&self, services: Vec<ServiceLive>) -> Result<SwitchedAll, Error> {
         let request = SwitchAll { services };
         self.call(Method::PUT, api::LIVE_ALL.to_owned(), Some(&request))
+            .await
+    }
+
+    /// Puts `canary` beside the service's live release with its weight.
+    pub async fn set_canary(
+        &self,
+        name: &ServiceName,
+        canary: &CanaryRelease,
+    ) -> Result<ServiceView, Error> {
+        self.call(Method::PUT, api::canary_path(name), Some(canary))
+            .await
+    }
+
+    /// Ends the service's canary: all its new traffic goes to the live release.
+    pub async fn end_canary(&self, name: &ServiceName) -> Result<CanaryEnded, Error> {
+        self.call(Method::DELETE, api::canary_path(name), None::<&()>)
+            .await
+    }
+
+    /// Sets (or, `None`, ends) each service's canary, all together.
+    pub async fn set_canaries(&self, services: Vec<ServiceCanary>) -> Result<CanariesSet, Error> {
+        let request = CanaryAll { services };
+        self.call(Method::PUT, api::CANARY_ALL.to_owned(), Some(&request))
             .await
     }
 

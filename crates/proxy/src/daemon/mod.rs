@@ -16,6 +16,7 @@
 //! runs one inside a process (tests, benches, `examples/proxy_daemon.rs`).
 
 pub mod api;
+mod canaries;
 mod client;
 mod server;
 mod services;

@@ -12,9 +12,9 @@ use bytes::Bytes;
 use serde::de::DeserializeOwned;
 
 use super::api::{
-    self, ApiError, Closed, DrainRequest, Drained, ErrorKind, ForgetRequest, Forgotten,
-    LiveRelease, ServiceList, ServiceName, ServiceSpec, ServiceView, SwitchAll, Switched,
-    SwitchedAll,
+    self, ApiError, CanariesSet, CanaryAll, CanaryEnded, CanaryRelease, Closed, DrainRequest,
+    Drained, ErrorKind, ForgetRequest, Forgotten, LiveRelease, ServiceList, ServiceName,
+    ServiceSpec, ServiceView, SwitchAll, Switched, SwitchedAll,
 };
 use super::services::Services;
 
@@ -59,6 +59,8 @@ pub(crate) fn app(services: Arc<Services>) -> Router {
         .route(api::SERVICE, put(ensure).delete(close))
         .route(api::LIVE, put(switch).delete(clear))
         .route(api::LIVE_ALL, put(switch_all))
+        .route(api::CANARY, put(set_canary).delete(end_canary))
+        .route(api::CANARY_ALL, put(set_canaries))
         .route(api::DRAIN, post(drain))
         .route(api::FORGET, post(forget))
         .fallback(not_found)
@@ -104,6 +106,34 @@ async fn switch_all(State(services): State<Arc<Services>>, bytes: Bytes) -> Answ
     Ok(Json(services.switch_all(request).await?))
 }
 
+async fn set_canary(
+    State(services): State<Arc<Services>>,
+    Path(raw): Path<String>,
+    bytes: Bytes,
+) -> Answer<ServiceView> {
+    let service = name(&raw)?;
+    let canary: CanaryRelease = body(
+        &bytes,
+        "canary ({\"canary\": {\"release\", \"upstreams\"}, \"weight\", \"sticky\"})",
+    )?;
+    Ok(Json(services.set_canary(&service, canary).await?))
+}
+
+async fn end_canary(
+    State(services): State<Arc<Services>>,
+    Path(raw): Path<String>,
+) -> Answer<CanaryEnded> {
+    Ok(Json(services.end_canary(&name(&raw)?).await?))
+}
+
+async fn set_canaries(State(services): State<Arc<Services>>, bytes: Bytes) -> Answer<CanariesSet> {
+    let request: CanaryAll = body(
+        &bytes,
+        "canaries of several services ({\"services\": [{\"name\", \"canary\"}]})",
+    )?;
+    Ok(Json(services.set_canaries(request).await?))
+}
+
 async fn clear(State(services): State<Arc<Services>>, Path(raw): Path<String>) -> Answer<Switched> {
     Ok(Json(services.clear(&name(&raw)?).await?))
 }
@@ -132,10 +162,11 @@ async fn not_found() -> Failure {
     Failure(ApiError {
         error: ErrorKind::NoSuchRoute,
         message: format!(
-            "no such route; the proxy daemon serves {}, {}{{,/live,/drain,/forget}} and {}",
+            "no such route; the proxy daemon serves {}, {}{{,/live,/canary,/drain,/forget}}, {} and {}",
             api::SERVICES,
             api::SERVICE,
-            api::LIVE_ALL
+            api::LIVE_ALL,
+            api::CANARY_ALL
         ),
     })
 }

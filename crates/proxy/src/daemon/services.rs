@@ -12,23 +12,23 @@ use std::time::Duration;
 use tokio::sync::Mutex;
 
 use super::api::{
-    ApiError, Closed, DrainRequest, Drained, ErrorKind, ForgetRequest, Forgotten, LiveRelease,
-    PortSpec, PortView, ReleaseStats, ServiceList, ServiceName, ServiceSpec, ServiceView,
-    SwitchAll, Switched, SwitchedAll,
+    ApiError, CanaryRelease, Closed, DrainRequest, Drained, ErrorKind, ForgetRequest, Forgotten,
+    LiveRelease, PortSpec, PortView, ReleaseStats, ServiceList, ServiceName, ServiceSpec,
+    ServiceView, SwitchAll, Switched, SwitchedAll,
 };
 use super::state::{self, Route, Table};
 use super::Error;
 use crate::Proxy;
 
 /// One port's proxy: its spec as asked, except `listen`, the address bound.
-struct Port {
-    spec: PortSpec,
-    proxy: Arc<Proxy>,
+pub(super) struct Port {
+    pub(super) spec: PortSpec,
+    pub(super) proxy: Arc<Proxy>,
 }
 
-struct Running {
+pub(super) struct Running {
     hold_timeout_ms: u64,
-    ports: Vec<Port>,
+    pub(super) ports: Vec<Port>,
 }
 
 impl Running {
@@ -40,7 +40,7 @@ impl Running {
     }
 
     /// The live release as the ports route it (they switch together).
-    fn live(&self) -> Option<LiveRelease> {
+    pub(super) fn live(&self) -> Option<LiveRelease> {
         let mut live: Option<LiveRelease> = None;
         for port in &self.ports {
             let Some(release) = port.proxy.live() else {
@@ -58,7 +58,32 @@ impl Running {
         live
     }
 
-    fn proxies(&self) -> impl Iterator<Item = &Arc<Proxy>> {
+    /// The canary as the ports route it (set on all together).
+    pub(super) fn canary(&self) -> Option<CanaryRelease> {
+        let mut canary: Option<CanaryRelease> = None;
+        for port in &self.ports {
+            let Some(one) = port.proxy.canary() else {
+                continue;
+            };
+            let canary = canary.get_or_insert_with(|| CanaryRelease {
+                canary: LiveRelease {
+                    release: one.release.id.clone(),
+                    upstreams: BTreeMap::new(),
+                },
+                weight: one.weight,
+                sticky: one.sticky.clone(),
+            });
+            if canary.canary.release == one.release.id {
+                canary
+                    .canary
+                    .upstreams
+                    .insert(port.spec.upstream.clone(), one.release.upstreams);
+            }
+        }
+        canary
+    }
+
+    pub(super) fn proxies(&self) -> impl Iterator<Item = &Arc<Proxy>> {
         self.ports.iter().map(|p| &p.proxy)
     }
 }
@@ -67,17 +92,17 @@ impl Running {
 /// for services run inside another process, which stop with it).
 pub struct Services {
     dir: Option<PathBuf>,
-    running: Mutex<BTreeMap<ServiceName, Running>>,
+    pub(super) running: Mutex<BTreeMap<ServiceName, Running>>,
 }
 
-fn refused(e: &crate::Error) -> ApiError {
+pub(super) fn refused(e: &crate::Error) -> ApiError {
     ApiError {
         error: ErrorKind::from(e),
         message: e.to_string(),
     }
 }
 
-fn unknown(name: &ServiceName) -> ApiError {
+pub(super) fn unknown(name: &ServiceName) -> ApiError {
     ApiError {
         error: ErrorKind::UnknownService,
         message: format!("the proxy daemon has no service {name}; PUT /v1/services/{name} first"),
@@ -86,7 +111,7 @@ fn unknown(name: &ServiceName) -> ApiError {
 
 /// Checks that `live` has upstreams for every port of the service, before
 /// anything moves.
-fn check_upstreams(running: &Running, live: &LiveRelease) -> Result<(), ApiError> {
+pub(super) fn check_upstreams(running: &Running, live: &LiveRelease) -> Result<(), ApiError> {
     for port in &running.ports {
         if live
             .upstreams
@@ -149,6 +174,12 @@ impl Services {
                         proxy.switch(release).map_err(failed)?;
                     }
                 }
+                if let Some(canary) = &route.canary {
+                    let canary = canary.for_port(spec);
+                    if !canary.release.upstreams.is_empty() {
+                        proxy.set_canary(canary).map_err(failed)?;
+                    }
+                }
                 let spec = PortSpec {
                     listen: proxy.local_addr(),
                     ..spec.clone()
@@ -195,6 +226,7 @@ impl Services {
         let old = running.remove(&name);
         let old_spec = old.as_ref().map(Running::spec);
         let live = old.as_ref().and_then(Running::live);
+        let canary = old.as_ref().and_then(Running::canary);
         // A port of another hold timeout is another proxy.
         let same_hold = old
             .as_ref()
@@ -250,6 +282,13 @@ impl Services {
                         if !release.upstreams.is_empty() {
                             if let Err(e) = proxy.switch(release) {
                                 tracing::warn!(service = %name, error = %e, "a new port could not take the live release");
+                            }
+                        }
+                    }
+                    if let Some(one) = canary.as_ref().map(|c| c.for_port(&asked)) {
+                        if !one.release.upstreams.is_empty() {
+                            if let Err(e) = proxy.set_canary(one) {
+                                tracing::warn!(service = %name, error = %e, "a new port could not take the canary");
                             }
                         }
                     }
@@ -427,7 +466,10 @@ impl Services {
         Ok(service.proxies().cloned().collect())
     }
 
-    async fn persist(&self, running: &BTreeMap<ServiceName, Running>) -> Result<(), ApiError> {
+    pub(super) async fn persist(
+        &self,
+        running: &BTreeMap<ServiceName, Running>,
+    ) -> Result<(), ApiError> {
         let Some(dir) = self.dir.clone() else {
             return Ok(());
         };
@@ -438,6 +480,7 @@ impl Services {
                     let route = Route {
                         spec: r.spec(),
                         live: r.live(),
+                        canary: r.canary(),
                     };
                     (name.clone(), route)
                 })
@@ -460,7 +503,7 @@ impl Services {
     }
 }
 
-fn view(name: &ServiceName, running: &Running) -> ServiceView {
+pub(super) fn view(name: &ServiceName, running: &Running) -> ServiceView {
     let ports: Vec<PortView> = running
         .ports
         .iter()
@@ -493,6 +536,7 @@ fn view(name: &ServiceName, running: &Running) -> ServiceView {
         name: name.clone(),
         spec: running.spec(),
         live: running.live(),
+        canary: running.canary(),
         holding: ports.iter().map(|p| p.holding).sum(),
         hold_timeouts: ports.iter().map(|p| p.hold_timeouts).sum(),
         releases: releases.into_values().collect(),

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::api::{LiveRelease, ServiceName, ServiceSpec};
+use super::api::{CanaryRelease, LiveRelease, ServiceName, ServiceSpec};
 use super::Error;
 
 /// The file's name in the state directory.
@@ -35,6 +35,10 @@ pub struct Table {
 pub struct Route {
     pub spec: ServiceSpec,
     pub live: Option<LiveRelease>,
+    /// A canary beside the live release, with its weight: a restarted
+    /// daemon routes the same share to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canary: Option<CanaryRelease>,
 }
 
 impl Table {
@@ -118,6 +122,7 @@ mod tests {
                 "r1",
                 vec!["127.0.0.1:7001".parse().expect("addr")],
             )),
+            canary: None,
         };
         let table = Table::new([(name.clone(), route)].into());
         write(&dir, &table).expect("write");

@@ -19,6 +19,7 @@ mod rollback;
 mod start;
 mod warm;
 mod watch;
+mod weights;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -307,6 +308,22 @@ impl Target for DockerTarget {
         releases: &[(ReleaseContext, Upstreams)],
     ) -> Result<Vec<Switched>, Failure> {
         self.move_all(releases, live::Record::AlongsideSwitch).await
+    }
+
+    async fn set_weight(
+        &self,
+        releases: &[(ReleaseContext, Upstreams)],
+        weight: windlass_proxy::Weight,
+        sticky: Option<&windlass_proxy::Sticky>,
+    ) -> Result<Vec<crate::target::weights::Shares>, Failure> {
+        weights::set_weight(self, releases, weight, sticky).await
+    }
+
+    async fn shares(
+        &self,
+        releases: &[ReleaseContext],
+    ) -> Result<Vec<crate::target::weights::Shares>, Failure> {
+        weights::shares(self, releases).await
     }
 
     async fn watch(&self, release: &ReleaseContext) -> Result<Watched, Failure> {

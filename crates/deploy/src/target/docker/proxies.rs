@@ -11,7 +11,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use windlass_proxy::daemon::api::{
-    ApiError, ErrorKind, LiveRelease, ServiceLive, ServiceName, ServiceSpec, ServiceView, SwitchAll,
+    ApiError, CanaryAll, CanaryRelease, ErrorKind, LiveRelease, ServiceCanary, ServiceLive,
+    ServiceName, ServiceSpec, ServiceView, SwitchAll,
 };
 use windlass_proxy::daemon::{Client, Services};
 use windlass_proxy::Protocol;
@@ -293,6 +294,57 @@ impl Proxies {
                 Ok(switched.map_err(|e| e.to_string())?.previous)
             }
         }
+    }
+
+    /// The service's proxies as the daemon runs them, counters included.
+    pub async fn service_view(&self, service: &ServiceKey) -> Result<Option<ServiceView>, String> {
+        self.view(service).await
+    }
+
+    /// Sets (or, `None`, ends) each service's canary beside its live
+    /// release, every service in one step (one call to the daemon).
+    pub async fn set_canaries(
+        &self,
+        canaries: Vec<(ServiceKey, Option<CanaryRelease>)>,
+    ) -> Result<(), String> {
+        if canaries.is_empty() {
+            return Ok(());
+        }
+        let services = canaries
+            .into_iter()
+            .map(|(service, canary)| {
+                Ok(ServiceCanary {
+                    name: name(&service)?,
+                    canary,
+                })
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        match &*self.kind {
+            Kind::Local(local) => local
+                .set_canaries(CanaryAll { services })
+                .await
+                .map(drop)
+                .map_err(|e| e.message),
+            Kind::Daemon(client, _) => client
+                .set_canaries(services)
+                .await
+                .map(drop)
+                .map_err(|e| e.to_string()),
+        }
+    }
+
+    /// Ends the service's canary, if it has one: all its new traffic goes
+    /// to the live release at once. Returns the canary's release.
+    pub async fn end_canary(&self, service: &ServiceKey) -> Result<Option<String>, String> {
+        if !self.has(service).await? {
+            return Ok(None);
+        }
+        let name = name(service)?;
+        let ended: Result<_, Refused> = match &*self.kind {
+            Kind::Local(services) => services.end_canary(&name).await.map_err(Into::into),
+            Kind::Daemon(client, _) => client.end_canary(&name).await.map_err(Into::into),
+        };
+        ended.map(|e| e.canary).map_err(|e| e.message)
     }
 
     /// Leaves the service with no live release (its traffic is held on

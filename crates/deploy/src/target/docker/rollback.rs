@@ -16,6 +16,17 @@ pub(super) async fn roll_back(
 ) -> Result<RolledBack, Failure> {
     let decided = target.now();
     let proxy_failed = |e: String| Failure::new(failures::PROXY, e);
+    // A rollout's canary takes its share back first, at once: the live
+    // release never stopped, so this alone puts all traffic back on it.
+    if target
+        .proxies
+        .end_canary(&release.key)
+        .await
+        .map_err(proxy_failed)?
+        .is_some()
+    {
+        tracing::info!(service = %release.key, release = %release.id(), "the canary's share went back to the live release");
+    }
     let live_now = target
         .proxies
         .live(&release.key)

@@ -2,6 +2,8 @@
 //! execution's state, with the [`ReleaseRef`] flattened in) and its output
 //! (what the state's ResultPath writes) typed at the top, then the step.
 
+mod analyse;
+mod approve;
 mod build;
 mod hook;
 mod push;
@@ -13,6 +15,7 @@ mod switch_all;
 mod switch_warm;
 mod wait_healthy;
 mod watch;
+mod weigh;
 
 use std::fmt;
 use std::future::Future;
@@ -40,10 +43,13 @@ pub enum Step {
     Retire,
     Rollback,
     Hook,
+    Weigh,
+    Analyse,
+    Approve,
 }
 
 impl Step {
-    pub const ALL: [Step; 11] = [
+    pub const ALL: [Step; 14] = [
         Step::Build,
         Step::Push,
         Step::Start,
@@ -55,6 +61,9 @@ impl Step {
         Step::Retire,
         Step::Rollback,
         Step::Hook,
+        Step::Weigh,
+        Step::Analyse,
+        Step::Approve,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -70,6 +79,9 @@ impl Step {
             Step::Retire => "retire",
             Step::Rollback => "rollback",
             Step::Hook => "hook",
+            Step::Weigh => "weigh",
+            Step::Analyse => "analyse",
+            Step::Approve => "approve",
         }
     }
 }
@@ -111,6 +123,9 @@ pub(crate) async fn run(ctx: &Inner, step: Step, input: Json) -> Result<Json, Fa
         Step::Retire => typed(step, input, |i| retire::run(ctx, i)).await,
         Step::Rollback => typed(step, input, |i| rollback::run(ctx, i)).await,
         Step::Hook => typed(step, input, |i| hook::run(ctx, i)).await,
+        Step::Weigh => typed(step, input, |i| weigh::run(ctx, i)).await,
+        Step::Analyse => typed(step, input, |i| analyse::run(ctx, i)).await,
+        Step::Approve => typed(step, input, |i| approve::run(ctx, i)).await,
     }
 }
 

@@ -13,8 +13,8 @@ use crate::workflow::{Inner, ReleaseRef};
 #[derive(Debug, Deserialize)]
 pub(crate) struct Healthy {
     #[serde(flatten)]
-    at: ReleaseRef,
-    upstreams: Upstreams,
+    pub(crate) at: ReleaseRef,
+    pub(crate) upstreams: Upstreams,
 }
 
 #[derive(Debug, Deserialize)]

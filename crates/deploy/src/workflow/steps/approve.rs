@@ -1,0 +1,36 @@
+//! `approve`: a rollout's approval gate (`approve: true`, or `deploy
+//! --canary`). Its state's resource ends in `.waitForTaskToken`: the step
+//! only says that it waits, and the execution goes on when `windlass
+//! approve` (or `promote`) sends the task's token back, or rolls back when
+//! `windlass abort` fails it with `Deploy.Aborted`. The token is kept in
+//! the execution's state, so a restarted agent still answers it.
+
+use serde::{Deserialize, Serialize};
+use windlass_asl::Failure;
+
+use crate::workflow::Inner;
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct Input {
+    app: String,
+    release: String,
+    step: u32,
+    weight: windlass_proxy::Weight,
+}
+
+impl super::Subject for Input {
+    fn subject(&self) -> (&str, &str) {
+        (&self.app, &self.release)
+    }
+}
+
+/// What the gate's submission says (the token's answer replaces it).
+#[derive(Debug, Serialize)]
+pub(crate) struct Output {
+    pub waiting: bool,
+}
+
+pub(super) async fn run(_ctx: &Inner, input: Input) -> Result<Output, Failure> {
+    tracing::info!(app = %input.app, release = %input.release, step = input.step, weight = %input.weight, "rollout held: waiting for windlass approve, promote or abort");
+    Ok(Output { waiting: true })
+}

@@ -120,6 +120,7 @@ async fn cleanup(docker: &Docker) {
         for volume in kept(docker, app).await {
             let _ = docker.remove_volume(&volume).await;
         }
+        let _ = docker.remove_network(&format!("{app}_default")).await;
     }
 }
 

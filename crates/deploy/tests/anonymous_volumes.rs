@@ -71,11 +71,11 @@ async fn deploy(agent: &Agent, app: &str, file: &Path, version: &str) {
     assert_eq!(status, Status::Succeeded, "{app} {version}");
 }
 
-/// What the running container of `app`'s db reads in `file`.
-async fn read(docker: &Docker, app: &str, file: &str) -> String {
+/// What the running container of `app`'s `service` reads in `file`.
+async fn read_in(docker: &Docker, app: &str, service: &str, file: &str) -> String {
     let labels = BTreeMap::from([
         (APP_LABEL.to_owned(), app.to_owned()),
-        (SERVICE_LABEL.to_owned(), SERVICE.to_owned()),
+        (SERVICE_LABEL.to_owned(), service.to_owned()),
     ]);
     let running: Vec<_> = docker
         .list_containers(&labels)
@@ -84,7 +84,7 @@ async fn read(docker: &Docker, app: &str, file: &str) -> String {
         .into_iter()
         .filter(|c| c.state == RunState::Running)
         .collect();
-    assert_eq!(running.len(), 1, "one container of {app}'s db runs");
+    assert_eq!(running.len(), 1, "one container of {app}'s {service} runs");
     let out = Command::new("docker")
         .args(["exec", &running[0].id, "/bin/busybox", "cat", file])
         .output()
@@ -95,6 +95,11 @@ async fn read(docker: &Docker, app: &str, file: &str) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// What the running container of `app`'s db reads in `file`.
+async fn read(docker: &Docker, app: &str, file: &str) -> String {
+    read_in(docker, app, SERVICE, file).await
 }
 
 /// Both logs of `app`'s running db, which must agree.
@@ -120,6 +125,7 @@ async fn cleanup(docker: &Docker) {
         for volume in kept(docker, app).await {
             let _ = docker.remove_volume(&volume).await;
         }
+        let _ = docker.remove_network(&format!("{app}_default")).await;
     }
 }
 
@@ -205,5 +211,74 @@ async fn scenario(agent: &Agent, docker: &Docker) -> Result<(), String> {
     assert_eq!(removed, volumes);
     assert!(kept(docker, shop).await.is_empty());
     assert_eq!(kept(docker, blog).await, theirs, "the other app's are kept");
+    Ok(())
+}
+
+const IMAGE_APP: &str = "wlanon-img";
+const IMAGE_SERVICE: &str = "wlanonimg";
+const IMAGE_TAG: &str = "windlass-test/wlanonimg:1";
+
+/// A service whose only anonymous volume is its image's `VOLUME /cache`,
+/// its image named so that the plan can look at it.
+fn image_compose(version: &str) -> String {
+    format!(
+        r#"name: {IMAGE_APP}
+services:
+  {IMAGE_SERVICE}:
+    build: ./app
+    image: {IMAGE_TAG}
+    init: true
+    stop_grace_period: 1s
+    command: ["sh", "-c", "echo $$WINDLASS_RELEASE >> /cache/log && exec /bin/busybox sleep 600"]
+    environment:
+      VERSION: "{version}"
+    x-windlass:
+      watch: 0s
+"#
+    )
+}
+
+async fn image_cleanup(docker: &Docker) {
+    support::cleanup(docker, IMAGE_SERVICE).await;
+    for volume in kept(docker, IMAGE_APP).await {
+        let _ = docker.remove_volume(&volume).await;
+    }
+    let _ = docker.remove_network(&format!("{IMAGE_APP}_default")).await;
+    let _ = docker.remove_image(IMAGE_TAG).await;
+}
+
+/// The image's own `VOLUME` alone makes the service stop-first (the plan
+/// says why once the image is on the engine) and is kept for its next
+/// release.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_image_volume_survives_a_new_release() {
+    let docker = Docker::connect().await.expect("Docker engine");
+    image_cleanup(&docker).await;
+    let (agent, _) = support::agent(&docker).await;
+    let result = image_scenario(&agent, &docker).await;
+    image_cleanup(&docker).await;
+    result.expect("scenario");
+}
+
+async fn image_scenario(agent: &Agent, docker: &Docker) -> Result<(), String> {
+    let file = folder(IMAGE_APP);
+    let (_, status) = support::deploy_app(agent, &file, image_compose("v1"), &[]).await;
+    assert_eq!(status, Status::Succeeded, "v1");
+    let plan = agent
+        .plan(DeployRequest {
+            compose_file: file.display().to_string(),
+            compose_text: image_compose("v2"),
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    assert_eq!(plan.services[0].strategy, "stop-first", "{plan:?}");
+    assert!(plan.services[0].why.contains("VOLUME /cache"), "{plan:?}");
+    let (_, status) = support::deploy_app(agent, &file, image_compose("v2"), &[]).await;
+    assert_eq!(status, Status::Succeeded, "v2");
+    assert_eq!(
+        read_in(docker, IMAGE_APP, IMAGE_SERVICE, "/cache/log").await,
+        "r1\nr2\n"
+    );
     Ok(())
 }

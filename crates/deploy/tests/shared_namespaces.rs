@@ -113,6 +113,9 @@ async fn a_service_shares_the_ipc_and_pid_namespaces_of_the_release_that_runs() 
     for service in [HOST, GUEST] {
         support::cleanup(&docker, service).await;
     }
+    let _ = docker
+        .remove_network("project-shared-namespaces_default")
+        .await;
     result.expect("scenario");
 }
 

@@ -11,7 +11,8 @@ use super::locate::FieldPath;
 use super::{Project, Service};
 
 /// Refuses each fixed address of `service` that no subnet of its network
-/// holds. An external network's subnets are the engine's to know.
+/// holds, or that several replicas would share. An external network's
+/// subnets are the engine's to know.
 pub(crate) fn check_addresses(
     service: &Service,
     project: &Project,
@@ -39,7 +40,10 @@ pub(crate) fn check_addresses(
         for (field, address) in addresses {
             let Some(address) = address else { continue };
             let path = at.key("networks").key(key).key(field);
-            if subnets.is_empty() {
+            let replicas = service.deploy.replicas.unwrap_or(1);
+            if replicas > 1 {
+                report.error(&path, format!("{address}: {replicas} replicas cannot all hold one address: a fixed address allows one replica"));
+            } else if subnets.is_empty() {
                 report.error(&path, format!("{address}: the engine gives a fixed address only on a network whose subnet the file sets (\"user specified IP address is supported only when connecting to networks with user configured subnets\"): give network `{key}` under the top-level `networks` an `ipam: {{config: [{{subnet: ...}}]}}` that holds it"));
             } else if !subnets.iter().any(|s| holds(s, address).unwrap_or(true)) {
                 report.error(&path, format!("{address} does not belong to any of network `{key}`'s subnets ({}): give an address inside one", subnets.join(", ")));
@@ -76,7 +80,7 @@ mod tests {
     /// on a network whose subnet the engine picks, is refused at its line.
     #[test]
     fn fixed_addresses_must_lie_in_a_subnet_of_the_file() {
-        let text = "services:\n  dns:\n    image: dns:1\n    networks:\n      back:\n        ipv4_address: 10.1.0.5\n      front:\n        ipv4_address: 10.2.0.5\n      side:\n        ipv6_address: \"fd00:1::5\"\n      outside:\n        ipv4_address: 10.9.0.5\nnetworks:\n  back:\n    ipam:\n      config: [{subnet: 10.1.0.0/24}]\n  front: {}\n  side:\n    enable_ipv6: true\n    ipam:\n      config: [{subnet: 10.3.0.0/24}, {subnet: \"fd00:2::/64\"}]\n  outside:\n    external: true\n";
+        let text = "services:\n  dns:\n    image: dns:1\n    networks:\n      back:\n        ipv4_address: 10.1.0.5\n      front:\n        ipv4_address: 10.2.0.5\n      side:\n        ipv6_address: \"fd00:1::5\"\n      outside:\n        ipv4_address: 10.9.0.5\n  many:\n    image: dns:1\n    scale: 2\n    networks:\n      back:\n        ipv4_address: 10.1.0.7\nnetworks:\n  back:\n    ipam:\n      config: [{subnet: 10.1.0.0/24}]\n  front: {}\n  side:\n    enable_ipv6: true\n    ipam:\n      config: [{subnet: 10.3.0.0/24}, {subnet: \"fd00:2::/64\"}]\n  outside:\n    external: true\n";
         let file = std::path::Path::new("/srv/dns/compose.yaml");
         let (project, diagnostics) = check_text(text, file, &Options::default());
         assert!(project.is_none(), "refused");
@@ -85,15 +89,19 @@ mod tests {
             .filter(|d| d.severity == Severity::Error)
             .map(|d| (d.location.line, d.field.as_str(), d.message.as_str()))
             .collect();
-        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert_eq!(errors.len(), 3, "{errors:?}");
         assert_eq!(errors[0].0, 8, "{errors:?}");
         assert!(errors[0].2.contains("ipam"), "{errors:?}");
         assert_eq!(errors[1].0, 10, "{errors:?}");
         assert!(errors[1].2.starts_with("fd00:1::5 does not belong to any of network `side`'s subnets (10.3.0.0/24, fd00:2::/64)"), "{errors:?}");
+        let many = (errors[2].0, errors[2].1);
+        assert_eq!(many, (18, "services.many.networks.back.ipv4_address"));
+        assert!(errors[2].2.contains("2 replicas"), "{errors:?}");
 
         let good = text
             .replace("10.2.0.5", "10.1.0.6")
-            .replace("fd00:1::5", "fd00:2::5");
+            .replace("fd00:1::5", "fd00:2::5")
+            .replace("    scale: 2\n", "");
         let good = good.replace(
             "  front: {}",
             "  front:\n    ipam:\n      config: [{subnet: 10.1.0.0/24}]",

@@ -212,3 +212,27 @@ services:
         assert!(printed.contains(line), "{line}: {printed}");
     }
 }
+
+#[test]
+fn fixed_addresses_are_printed() {
+    let dir = folder("addresses");
+    let compose = "
+name: shop
+services:
+  dns:
+    image: dns:1
+    networks:
+      back:
+        ipv4_address: 10.1.0.5
+        ipv6_address: 'fd00:1::5'
+networks:
+  back:
+    enable_ipv6: true
+    ipam:
+      config: [{subnet: 10.1.0.0/24}, {subnet: 'fd00:1::/64'}]
+";
+    let printed = print(&dir, compose, Normalize::None, Format::Yaml);
+    for line in ["ipv4_address: 10.1.0.5", "ipv6_address: fd00:1::5"] {
+        assert!(printed.contains(line), "{line}: {printed}");
+    }
+}

@@ -3,7 +3,7 @@
 
 use windlass_deploy::agent::contract::{ServiceStatus, StatusView};
 use windlass_deploy::agent::database;
-use windlass_store::releases::{Releases, SqliteReleases};
+use windlass_store::releases::{Environment, Releases, SqliteReleases};
 
 use super::agent::{connect, StateArgs};
 use crate::exit;
@@ -20,6 +20,9 @@ pub struct Args {
     /// Only this app's services (default: every app's).
     #[arg(long, value_name = "APP")]
     app: Option<String>,
+    /// Only this environment's services (with --app, that app's in it).
+    #[arg(long = "env", value_name = "ENV")]
+    env: Option<Environment>,
     #[command(flatten)]
     state: StateArgs,
 }
@@ -39,8 +42,13 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         Some(status) => status,
         None => from_store(&args.state)?,
     };
-    if let Some(app) = &args.app {
-        status.services.retain(|s| s.service.app() == app);
+    match (&args.app, &args.env) {
+        (Some(app), Some(env)) => status.services.retain(|s| s.service.app() == env.app(app)),
+        (Some(app), None) => status.services.retain(|s| s.service.app() == app),
+        (None, Some(env)) => status
+            .services
+            .retain(|s| s.service.environment() == Some(env.as_str())),
+        (None, None) => {}
     }
     if args.json {
         println!("{}", serde_json::to_string(&status)?);

@@ -14,6 +14,7 @@ pub mod contract;
 mod down;
 mod follow;
 mod plan;
+pub mod promote;
 pub mod which;
 
 use std::path::{Path, PathBuf};
@@ -104,6 +105,8 @@ pub enum Error {
     Restore(String),
     #[error("the container engine: {0}")]
     Backend(String),
+    #[error("nothing to promote: {0}")]
+    NothingToPromote(String),
 }
 
 /// The agent's parts; cheap to clone.

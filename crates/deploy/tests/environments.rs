@@ -268,6 +268,10 @@ async fn staging_and_production_of_one_app_never_touch_each_other() {
 
     let production_seen = production_load.stop().await;
     for (name, seen) in [("staging", staging_seen), ("production", production_seen)] {
+        eprintln!(
+            "{name}: {} requests, {} failed, by release {:?}",
+            seen.requests, seen.failed, seen.by_release
+        );
         assert_eq!(seen.failed, 0, "{name}: {:?}", seen.failures);
         assert!(seen.requests > 0, "{name} saw no request");
     }

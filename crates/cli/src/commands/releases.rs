@@ -171,8 +171,8 @@ fn apps(store: &SqliteReleases, which: &AppArgs, json: bool) -> anyhow::Result<u
     let shown = environments::shown(store.apps()?, which);
     for app in &shown {
         let app = app.as_str();
-        let state = store.app_state(&app)?;
-        for release in store.app_releases(&app)? {
+        let state = store.app_state(app)?;
+        for release in store.app_releases(app)? {
             let is_live = state.live.as_ref() == Some(&release.id);
             let is_target = state.rollback_target.as_ref() == Some(&release.id);
             all.push((release, is_live, is_target));

@@ -95,8 +95,11 @@ pub(crate) fn apply(
                 .iter()
                 .filter_map(|f| f.file_name().map(|n| n.to_string_lossy().into_owned()))
                 .collect();
-            report.error(
-                &FieldPath::root(),
+            report.at(
+                &first,
+                1,
+                1,
+                "--env",
                 format!(
                     "nothing says what environment {env} is: add {} beside {}, or `x-windlass: {{environments: {{{env}: ...}}}}` (a typo in --env would otherwise deploy another copy of the app)",
                     names.join(" or "),

@@ -519,7 +519,7 @@ async function servicesPage() {
   showProblem(view);
   put(main, el("h2", {}, "Services"), problem,
     view.services.length || view.apps.length ? null : el("p", {}, "Nothing deployed yet: windlass deploy -f compose.yaml."),
-    ...view.apps.map(appSection), ...view.services.map(serviceSection));
+    ...environmentsSections(view), ...view.apps.map(appSection), ...view.services.map(serviceSection));
   // The server samples the proxies every 2 s; the page reads the samples
   // (and the releases, which a rollback changes) as often.
   const mine = navigation;
@@ -610,6 +610,41 @@ function releasesTable(s) {
       el("tbody", {}, rows));
 }
 
+// An app deployed in several environments (`--env`): one table with a
+// column per environment, the app release serving in each, and per service
+// its live release and image digest there (and where a promoted image came
+// from), so the page shows which digest runs where.
+function environmentsSections(view) {
+  const groups = new Map();
+  for (const a of view.apps) {
+    if (!groups.has(a.base)) groups.set(a.base, []);
+    groups.get(a.base).push(a);
+  }
+  const sections = [];
+  for (const [base, apps] of groups) {
+    if (apps.length < 2 || apps.every((a) => !a.environment)) continue;
+    const names = [...new Set(view.services.filter((s) => apps.some((a) => a.app === s.app)).map((s) => s.name))].sort();
+    const cell = (a, name) => {
+      const s = view.services.find((x) => x.app === a.app && x.name === name);
+      const r = s && s.releases.find((x) => x.id === s.live);
+      if (!r) return el("td", { class: "muted" }, "not live");
+      const digest = (r.digest || "").split(":").pop().slice(0, 12);
+      const from = r.origin && r.origin.services[name];
+      return el("td", { "data-environment": a.environment || "", "data-service": name },
+        r.id + " ", el("code", {}, digest),
+        from ? el("span", { class: "muted" }, ` < ${r.origin.environment} ${from.release}`) : null);
+    };
+    sections.push(el("section", { class: "environments", "data-base": base },
+      el("h3", {}, "App " + base + ": environments side by side"),
+      el("table", { class: "list environments" },
+        el("thead", {}, el("tr", {}, el("th", {}, "Service"), ...apps.map((a) => el("th", {}, a.environment || "(no --env)")))),
+        el("tbody", {},
+          el("tr", {}, el("td", { class: "muted" }, "app release"), ...apps.map((a) => el("td", {}, a.live || "none"))),
+          ...names.map((name) => el("tr", {}, el("td", {}, name), ...apps.map((a) => cell(a, name))))))));
+  }
+  return sections;
+}
+
 function appSection(a) {
   const control = rollbackControl("app-" + a.app, { app: a.app });
   const table = el("div", {});
@@ -636,7 +671,8 @@ function appReleasesTable(a) {
       el("td", {}, r.services.map(([service, release, changed]) => service + " " + release + (changed ? "" : " (kept)")).join(", ")),
       el("td", {}, r.rollback_millis != null ? duration(r.rollback_millis) : ""),
       el("td", {}, r.execution ? el("a", { href: "#/execution/" + encodeURIComponent(r.execution) }, "execution") : ""),
-      el("td", { class: "muted" }, el("div", { class: "detail" }, r.detail || ""))))));
+      el("td", { class: "muted" }, el("div", { class: "detail" }, r.detail || ""),
+        r.origin ? el("div", { class: "origin" }, `promoted from ${r.origin.environment}` + (r.origin.app_release ? ` release ${r.origin.app_release}` : "")) : null)))));
 }
 
 // What each chart shows: its title, its unit, how its value is printed.

@@ -671,3 +671,104 @@ fn a_long_release_detail_wraps_inside_its_cell() {
         assert!(rule.contains(needed), "{rule}");
     }
 }
+
+/// App `app`'s web: one release from `text`, live, in a live app release.
+fn live_web(releases: &SqliteReleases, app: &str, text: &str) {
+    let key = ServiceKey::new(app, "web").expect("a key");
+    let release = releases
+        .create(NewRelease {
+            service: key.clone(),
+            compose_file: "compose.yaml".into(),
+            compose_text: text.into(),
+            by: "test".into(),
+            created_millis: 1,
+            fingerprint: None,
+        })
+        .expect("release");
+    releases
+        .set_image(&key, &release.id, "tag", "sha256:5eed")
+        .expect("image");
+    let app_release = releases
+        .create_app(NewAppRelease {
+            app: app.into(),
+            services: vec![Member {
+                service: "web".into(),
+                release: release.id.clone(),
+                changed: true,
+            }],
+            by: "test".into(),
+            created_millis: 1,
+        })
+        .expect("app release");
+    releases
+        .set_app_outcome(app, &app_release.id, Outcome::Live, None, None)
+        .expect("app outcome");
+    releases
+        .set_outcome(&key, &release.id, Outcome::Live, None, None)
+        .expect("outcome");
+    releases
+        .set_live(&Live {
+            service: key,
+            release: release.id,
+            address: String::new(),
+            upstreams: Vec::new(),
+            ports: Vec::new(),
+            since_millis: 1,
+        })
+        .expect("live");
+}
+
+#[tokio::test]
+async fn an_apps_environments_show_which_digest_runs_where() {
+    let Setup { app, releases, .. } = setup(false);
+    live_web(
+        &releases,
+        "shop.staging",
+        "name: shop\nservices: {web: {image: w}}\n",
+    );
+    live_web(
+        &releases,
+        "shop.production",
+        "name: shop\nservices: {web: {image: 'sha256:5eed'}}\nx-windlass-origin: {environment: staging, app: shop.staging, app_release: a1, services: {web: {release: r1, digest: 'sha256:5eed', image: 'sha256:5eed'}}}\n",
+    );
+    let cookie = log_in(&app).await;
+    let (status, _, body) = send(&app, get("/ui/api/services", Some(&cookie))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let view: Json = serde_json::from_str(&body).expect("JSON");
+    let apps = view["apps"].as_array().expect("apps");
+    let environments: Vec<(&str, &str)> = apps
+        .iter()
+        .map(|a| {
+            (
+                a["base"].as_str().unwrap_or_default(),
+                a["environment"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        environments,
+        [("shop", "production"), ("shop", "staging")],
+        "{view}"
+    );
+    let production = apps
+        .iter()
+        .find(|a| a["environment"] == "production")
+        .expect("production");
+    assert_eq!(
+        production["releases"][0]["origin"]["environment"],
+        "staging"
+    );
+    let web = view["services"]
+        .as_array()
+        .expect("services")
+        .iter()
+        .find(|s| s["service"] == "shop.production/web")
+        .cloned()
+        .expect("production's web");
+    assert_eq!(web["environment"], "production", "{view}");
+    assert_eq!(web["releases"][0]["digest"], "sha256:5eed", "{view}");
+    assert_eq!(
+        web["releases"][0]["origin"]["services"]["web"]["release"], "r1",
+        "{view}"
+    );
+}

@@ -5,7 +5,8 @@
 
 use std::path::{Path, PathBuf};
 
-use windlass_deploy::compose::{self, Options, Project, Severity};
+use windlass_deploy::compose::{self, Options, Origin, Project, Severity};
+use windlass_store::releases::Environment;
 
 use crate::exit;
 
@@ -28,6 +29,13 @@ pub struct ComposeArgs {
     /// Enable a Compose profile (besides those in $COMPOSE_PROFILES).
     #[arg(long = "profile", value_name = "PROFILE")]
     pub profiles: Vec<String>,
+    /// The environment (such as staging or production): the same app as an
+    /// app of its own (`APP.ENV`: its own releases, locks, proxies and
+    /// containers), with the override file beside the first file
+    /// (`compose.ENV.yaml` beside `compose.yaml`) merged after the others,
+    /// and the files' `x-windlass.environments.ENV` merged last.
+    #[arg(long = "env", value_name = "ENV")]
+    pub env: Option<Environment>,
 }
 
 /// A checked project and its pinned text (see `compose::pin_files`).
@@ -39,8 +47,23 @@ pub struct Pinned {
 }
 
 impl ComposeArgs {
-    /// The files to read, or why there are none.
+    /// The files to read, or why there are none: those given or found
+    /// here, then the environment's override file when there is one.
     pub fn chosen(&self) -> Result<Vec<PathBuf>, String> {
+        let mut files = self.given()?;
+        if let Some(env) = &self.env {
+            let first = files.first().cloned().unwrap_or_default();
+            if let Some(file) = compose::override_file(&first, env) {
+                if !files.contains(&file) {
+                    files.push(file);
+                }
+            }
+        }
+        Ok(files)
+    }
+
+    /// The Compose files as `docker compose` picks them.
+    fn given(&self) -> Result<Vec<PathBuf>, String> {
         if !self.files.is_empty() {
             return Ok(self.files.clone());
         }
@@ -61,14 +84,17 @@ impl ComposeArgs {
     /// Reads, checks and pins the files; prints every problem (warnings
     /// too) and gives the exit code when there was an error.
     pub fn pin(&self) -> Result<Pinned, u8> {
+        self.pin_promoted(None)
+    }
+
+    /// [`ComposeArgs::pin`], every service on `promotion`'s images when
+    /// given (`deploy --from`).
+    pub fn pin_promoted(&self, promotion: Option<Origin>) -> Result<Pinned, u8> {
         let files = self.chosen().map_err(|e| {
             eprintln!("windlass: {e}");
             exit::INVALID
         })?;
-        let options = Options {
-            profiles: self.profiles.clone(),
-            ..Options::from_process()
-        };
+        let options = self.options(promotion);
         let (pinned, diagnostics) = compose::pin_files(&files, &options);
         let errors = diagnostics
             .iter()
@@ -95,6 +121,19 @@ impl ComposeArgs {
                 );
                 Err(exit::INVALID)
             }
+        }
+    }
+}
+
+impl ComposeArgs {
+    /// How to read the files: this process's environment, the profiles and
+    /// the environment asked for.
+    pub fn options(&self, promotion: Option<Origin>) -> Options {
+        Options {
+            profiles: self.profiles.clone(),
+            env: self.env.clone(),
+            promotion,
+            ..Options::from_process()
         }
     }
 }

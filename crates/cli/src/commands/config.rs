@@ -5,7 +5,7 @@
 //! on stdout for a file windlass refuses. Needs no Docker engine.
 
 use windlass_deploy::compose::canonical::{Format, Normalize};
-use windlass_deploy::compose::{self, Options, Severity};
+use windlass_deploy::compose::{self, Severity};
 
 use super::compose_files::ComposeArgs;
 use crate::exit;
@@ -48,10 +48,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             return Ok(exit::INVALID);
         }
     };
-    let options = Options {
-        profiles: args.compose.profiles.clone(),
-        ..Options::from_process()
-    };
+    let options = args.compose.options(None);
     let (project, diagnostics) = compose::check_files(&files, &options);
     for diagnostic in &diagnostics {
         eprintln!("{diagnostic}");

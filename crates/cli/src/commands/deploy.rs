@@ -10,13 +10,14 @@ use anyhow::Context;
 use serde_json::{json, Value as Json};
 use windlass_deploy::agent::api::{Client, ClientError};
 use windlass_deploy::agent::contract::{ErrorBody, ErrorKind, PlanView, Progress, ProgressKind};
-use windlass_deploy::agent::{DeployRequest, ExecutionView, Started};
+use windlass_deploy::agent::{app_name, promote, DeployRequest, ExecutionView, Started};
 use windlass_deploy::compose::Target;
 use windlass_deploy::workflow::{errors, DEPLOY_DEFINITION};
 use windlass_engine::Status;
+use windlass_store::releases::{split_app, Environment};
 
 use super::agent::{connect, refused, StateArgs};
-use super::compose_files::ComposeArgs;
+use super::compose_files::{ComposeArgs, Pinned};
 use crate::exit;
 
 #[derive(clap::Args)]
@@ -59,6 +60,11 @@ pub struct Args {
     /// `x-windlass.target: ecs` (or `swarm`) on a service does the same.
     #[arg(long, value_name = "TARGET", value_enum)]
     target: Option<Target>,
+    /// Promote: run the exact images environment FROM's live releases run
+    /// (their digests, read from the store), with `--env`'s configuration,
+    /// building nothing; each release records where its image came from.
+    #[arg(long, value_name = "FROM", requires = "env")]
+    from: Option<Environment>,
     #[command(flatten)]
     state: StateArgs,
 }
@@ -78,6 +84,13 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     let pinned = match args.compose.pin() {
         Ok(pinned) => pinned,
         Err(code) => return Ok(code),
+    };
+    let pinned = match &args.from {
+        Some(from) => match promoted(&args, pinned, from) {
+            Ok(pinned) => pinned,
+            Err(code) => return Ok(code),
+        },
+        None => pinned,
     };
     for service in &args.services {
         if !pinned.project.services.contains_key(service) {
@@ -186,6 +199,46 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         }
         Ok(code)
     })
+}
+
+/// The files pinned again with every service on the images environment
+/// `from` runs (`--from`), or the exit code of a refusal.
+fn promoted(args: &Args, pinned: Pinned, from: &Environment) -> Result<Pinned, u8> {
+    if args.compose.env.as_ref() == Some(from) {
+        eprintln!("windlass: --from {from} names the environment being deployed: promote from another one");
+        return Err(exit::REFUSED);
+    }
+    let app = app_name(&pinned.project);
+    let (base, _) = split_app(&app);
+    let origin = match promote::origin_in(&args.state.dir(), base, from) {
+        Ok(origin) => origin,
+        Err(e) => {
+            eprintln!("windlass: {e}");
+            return Err(match e {
+                windlass_deploy::agent::Error::Store(_) => exit::ERROR,
+                _ => exit::REFUSED,
+            });
+        }
+    };
+    if !args.json {
+        let images: Vec<String> = origin
+            .services
+            .iter()
+            .map(|(service, image)| format!("{service} {} ({})", image.release, image.digest))
+            .collect();
+        eprintln!(
+            "promoting {} of {}{}: {}",
+            origin.environment,
+            origin.app,
+            origin
+                .app_release
+                .as_ref()
+                .map(|a| format!(" release {a}"))
+                .unwrap_or_default(),
+            images.join(", ")
+        );
+    }
+    args.compose.pin_promoted(Some(origin))
 }
 
 /// `--dry-run`: the plan from the running agent, else worked out here from

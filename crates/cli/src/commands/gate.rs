@@ -24,7 +24,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args, decision: Decision) -> anyhow::Result<u8> {
-    let app = args.which.named()?.or_else(AppArgs::here);
+    let app = args.which.named()?.or_else(|| args.which.here());
     let tokio = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;

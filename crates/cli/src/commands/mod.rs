@@ -9,6 +9,7 @@ pub mod dashboard;
 pub mod deploy;
 pub mod down;
 pub mod ecs;
+pub mod environments;
 pub mod export;
 pub mod gate;
 pub mod logs;

@@ -6,9 +6,11 @@
 
 use serde_json::json;
 use windlass_deploy::agent::database;
-use windlass_store::releases::{Event, Outcome, Releases, SqliteReleases};
+use windlass_deploy::compose::origin_of;
+use windlass_store::releases::{split_app, Event, Outcome, Releases, SqliteReleases};
 
 use super::agent::StateArgs;
+use super::environments;
 use super::which::AppArgs;
 use crate::exit;
 
@@ -36,7 +38,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     }
     let store = SqliteReleases::open(&db)?;
     let Some(service) = &args.service else {
-        return apps(&store, args.json);
+        return apps(&store, &args.which, args.json);
     };
     let service = &match args.which.key(&store, service) {
         Ok(key) => key,
@@ -66,6 +68,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
                     "detail": r.detail,
                     "execution": r.execution,
                     "pruned": r.pruned_millis.map(windlass_engine::format_timestamp),
+                    "origin": origin_of(&r.compose_text),
                 })
             })
             .collect();
@@ -103,6 +106,16 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         };
         if !note.is_empty() {
             println!("{:<2} {:<5} {}", "", "", first_line(&note));
+        }
+        if let Some(origin) = origin_of(&r.compose_text) {
+            if let Some(image) = origin.services.get(service.service()) {
+                println!(
+                    "{:<2} {:<5} {}",
+                    "",
+                    "",
+                    environments::came_from(&origin, image)
+                );
+            }
         }
     }
     Ok(exit::OK)
@@ -165,11 +178,13 @@ fn history_json(history: &[Event]) -> serde_json::Value {
 /// Every app's releases, newest first, with each service's release in it;
 /// the app release that serves and the one an app rollback goes to are the
 /// store's rule ([`Releases::app_state`]), the dashboard's too.
-fn apps(store: &SqliteReleases, json: bool) -> anyhow::Result<u8> {
+fn apps(store: &SqliteReleases, which: &AppArgs, json: bool) -> anyhow::Result<u8> {
     let mut all = Vec::new();
-    for app in store.apps()? {
-        let state = store.app_state(&app)?;
-        for release in store.app_releases(&app)? {
+    let shown = environments::shown(store.apps()?, which);
+    for app in &shown {
+        let app = app.as_str();
+        let state = store.app_state(app)?;
+        for release in store.app_releases(app)? {
             let is_live = state.live.as_ref() == Some(&release.id);
             let is_target = state.rollback_target.as_ref() == Some(&release.id);
             all.push((release, is_live, is_target));
@@ -184,6 +199,12 @@ fn apps(store: &SqliteReleases, json: bool) -> anyhow::Result<u8> {
                     object.insert("history".into(), history_json(&release.history));
                     object.insert("live".into(), (*is_live).into());
                     object.insert("rollback_target".into(), (*is_target).into());
+                    object.insert("environment".into(), split_app(&release.app).1.into());
+                    object.insert(
+                        "origin".into(),
+                        serde_json::to_value(environments::app_origin(store, release))
+                            .unwrap_or_default(),
+                    );
                 }
                 row
             })
@@ -241,7 +262,19 @@ fn apps(store: &SqliteReleases, json: bool) -> anyhow::Result<u8> {
         if let Some(detail) = &r.detail {
             println!("{:<2} {:<12} {:<5} {}", "", "", "", first_line(detail));
         }
+        if let Some(origin) = environments::app_origin(store, r) {
+            let from = origin
+                .app_release
+                .as_deref()
+                .map(|a| format!(" release {a}"))
+                .unwrap_or_default();
+            println!(
+                "{:<2} {:<12} {:<5} promoted from {}{from} (same image digests)",
+                "", "", "", origin.environment
+            );
+        }
     }
     println!("(* serves now, < an app rollback goes back to it)");
+    environments::side_by_side(store, &shown)?;
     Ok(exit::OK)
 }

@@ -36,6 +36,10 @@ pub struct Args {
     /// The Compose file whose app (or app's SERVICE) to roll back.
     #[arg(short = 'f', long = "file")]
     file: Option<std::path::PathBuf>,
+    /// The environment whose app (APP.ENV) to roll back, as `deploy --env
+    /// ENV` deployed it.
+    #[arg(long = "env", value_name = "ENV")]
+    env: Option<windlass_store::releases::Environment>,
     /// One JSON object on stdout instead of progress lines.
     #[arg(long)]
     json: bool,
@@ -50,7 +54,8 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<u8> {
     // A name only ECS has is an ECS service: no agent is involved.
-    let plain = args.target.is_none() && args.app.is_none() && args.file.is_none();
+    let plain =
+        args.target.is_none() && args.app.is_none() && args.file.is_none() && args.env.is_none();
     if let Some(key) = args
         .service
         .as_deref()
@@ -168,13 +173,10 @@ fn request_of(args: &Args) -> anyhow::Result<RollbackRequest> {
     let which = AppArgs {
         app: args.app.clone(),
         files: args.file.iter().cloned().collect(),
+        env: args.env.clone(),
     };
     let named = which.named()?;
-    let here = if named.is_none() {
-        AppArgs::here()
-    } else {
-        None
-    };
+    let here = if named.is_none() { which.here() } else { None };
     let request = match &args.service {
         // A bare name prefers the folder's app if it has the service.
         Some(_) => RollbackRequest {

@@ -6,7 +6,7 @@
 use windlass_deploy::agent::contract::{ServiceStatus, StatusView};
 use windlass_deploy::agent::database;
 use windlass_deploy::agent::machines::Place;
-use windlass_store::releases::{Releases, ServiceKey, SqliteReleases};
+use windlass_store::releases::{Environment, Releases, ServiceKey, SqliteReleases};
 
 use super::agent::{connect, StateArgs};
 use crate::exit;
@@ -23,6 +23,9 @@ pub struct Args {
     /// Only this app's services (default: every app's).
     #[arg(long, value_name = "APP")]
     app: Option<String>,
+    /// Only this environment's services (with --app, that app's in it).
+    #[arg(long = "env", value_name = "ENV")]
+    env: Option<Environment>,
     #[command(flatten)]
     state: StateArgs,
 }
@@ -42,8 +45,13 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         Some(status) => status,
         None => from_store(&args.state)?,
     };
-    if let Some(app) = &args.app {
-        status.services.retain(|s| s.service.app() == app);
+    match (&args.app, &args.env) {
+        (Some(app), Some(env)) => status.services.retain(|s| s.service.app() == env.app(app)),
+        (Some(app), None) => status.services.retain(|s| s.service.app() == app),
+        (None, Some(env)) => status
+            .services
+            .retain(|s| s.service.environment() == Some(env.as_str())),
+        (None, None) => {}
     }
     if args.json {
         println!("{}", serde_json::to_string(&status)?);

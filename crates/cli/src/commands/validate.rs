@@ -9,6 +9,8 @@ use anyhow::Context;
 use windlass_asl::parse::parse_text;
 use windlass_deploy::compose::{self, Diagnostic, FieldPath, Location, Options, Severity, Target};
 
+use windlass_store::releases::Environment;
+
 use crate::exit;
 
 #[derive(clap::Args)]
@@ -32,6 +34,11 @@ pub struct Args {
     /// always checked for ECS.
     #[arg(long, value_name = "TARGET", value_enum)]
     target: Option<Target>,
+    /// Check the Compose files as environment ENV reads them: with the
+    /// override file beside each (`compose.ENV.yaml` beside `compose.yaml`)
+    /// and `x-windlass.environments.ENV` merged.
+    #[arg(long = "env", value_name = "ENV")]
+    env: Option<Environment>,
 }
 
 pub fn run(mut args: Args) -> anyhow::Result<u8> {
@@ -39,6 +46,7 @@ pub fn run(mut args: Args) -> anyhow::Result<u8> {
         let here = super::compose_files::ComposeArgs {
             files: Vec::new(),
             profiles: Vec::new(),
+            env: None,
         };
         match here.chosen() {
             Ok(files) => {
@@ -97,13 +105,24 @@ pub fn run(mut args: Args) -> anyhow::Result<u8> {
     }
     let options = Options {
         profiles: args.profiles.clone(),
+        env: args.env.clone(),
         ..Options::from_process()
     };
-    let groups: Vec<Vec<PathBuf>> = if args.merge && !compose_files.is_empty() {
+    let mut groups: Vec<Vec<PathBuf>> = if args.merge && !compose_files.is_empty() {
         vec![compose_files]
     } else {
         compose_files.into_iter().map(|f| vec![f]).collect()
     };
+    if let Some(env) = &args.env {
+        for files in &mut groups {
+            let found = files
+                .first()
+                .and_then(|first| compose::override_file(first, env));
+            if let Some(file) = found.filter(|f| !files.contains(f)) {
+                files.push(file);
+            }
+        }
+    }
     for files in groups {
         let (valid, entry) = compose_project(&files, &options, args.json, args.target);
         all_valid &= valid;

@@ -8,7 +8,7 @@
 use std::path::PathBuf;
 
 use windlass_deploy::agent::{app_name, which, Error};
-use windlass_store::releases::{Releases, ServiceKey};
+use windlass_store::releases::{Environment, Releases, ServiceKey};
 
 use super::compose_files::ComposeArgs;
 
@@ -23,37 +23,53 @@ pub struct AppArgs {
     /// A Compose file whose app is meant (its `name`, else its folder's).
     #[arg(long = "file", value_name = "FILE")]
     pub files: Vec<PathBuf>,
+    /// The environment whose app is meant: APP.ENV for the app named (or
+    /// the Compose file's), as `deploy --env ENV` deployed it.
+    #[arg(long = "env", value_name = "ENV")]
+    pub env: Option<Environment>,
 }
 
 impl AppArgs {
     /// The app named with `--app` or by `--file`, if any.
     pub fn named(&self) -> anyhow::Result<Option<String>> {
         if let Some(app) = &self.app {
-            return Ok(Some(app.clone()));
+            return Ok(Some(self.in_env(app.clone())));
         }
         match self.files.first() {
-            Some(file) => Ok(Some(app_name(&windlass_deploy::compose::load(file)?))),
+            Some(file) => Ok(Some(
+                self.in_env(app_name(&windlass_deploy::compose::load(file)?)),
+            )),
             None => Ok(None),
         }
     }
 
     /// The app of the Compose file in this folder ($COMPOSE_FILE, else
-    /// compose.yaml ...), when there is one that reads.
-    pub fn here() -> Option<String> {
+    /// compose.yaml ...), when there is one that reads; in `--env`'s
+    /// environment.
+    pub fn here(&self) -> Option<String> {
         let files = ComposeArgs {
             files: Vec::new(),
             profiles: Vec::new(),
+            env: None,
         }
         .chosen()
         .ok()?;
         let project = windlass_deploy::compose::load(files.first()?).ok()?;
-        Some(app_name(&project))
+        Some(self.in_env(app_name(&project)))
+    }
+
+    /// `app` as named in `--env`'s environment (`APP.ENV`).
+    fn in_env(&self, app: String) -> String {
+        match &self.env {
+            Some(env) => env.app(&app),
+            None => app,
+        }
     }
 
     /// The key `service` names in `releases` (see `agent::which`).
     pub fn key(&self, releases: &dyn Releases, service: &str) -> anyhow::Result<ServiceKey> {
         let named = self.named()?;
-        let here = if named.is_none() { Self::here() } else { None };
+        let here = if named.is_none() { self.here() } else { None };
         Ok(which::resolve(
             releases.keys()?,
             named.as_deref(),

@@ -7,7 +7,9 @@
 //! `windlass releases` use too, so the page's button says where it goes.
 
 use serde::Serialize;
-use windlass_store::releases::{AppRelease, Event, Releases};
+use windlass_store::releases::{
+    origin_of, split_app, AppRelease, Event, Origin, Releases, ServiceKey,
+};
 
 use crate::Error;
 
@@ -15,6 +17,11 @@ use crate::Error;
 #[derive(Debug, PartialEq, Serialize)]
 pub struct AppView {
     pub app: String,
+    /// The app's name without its environment (`shop` of `shop.staging`),
+    /// and the environment (`--env`), when it was deployed in one: the page
+    /// shows an app's environments side by side.
+    pub base: String,
+    pub environment: Option<String>,
     /// The app release that serves ([`windlass_store::releases::AppState`]).
     pub live: Option<String>,
     /// The app release a rollback of the app goes back to.
@@ -37,6 +44,8 @@ pub struct AppReleaseView {
     pub rollback_millis: Option<i64>,
     pub detail: Option<String>,
     pub execution: Option<String>,
+    /// Where its images came from, when it was a promotion (`deploy --from`).
+    pub origin: Option<Origin>,
 }
 
 /// Every app of `releases`.
@@ -45,19 +54,40 @@ pub(super) fn apps(releases: &dyn Releases) -> Result<Vec<AppView>, Error> {
     for app in releases.apps()? {
         let list = releases.app_releases(&app)?;
         let state = releases.app_state(&app)?;
+        let (base, environment) = split_app(&app);
+        let (base, environment) = (base.to_owned(), environment.map(str::to_owned));
+        let views = list
+            .into_iter()
+            .map(|r| {
+                let origin = origin(releases, &r);
+                view(r, origin)
+            })
+            .collect();
         apps.push(AppView {
             app,
+            base,
+            environment,
             live: state.live,
             warm: state.rollback_target,
             rollback_off: None,
-            releases: list.into_iter().map(view).collect(),
+            releases: views,
         });
     }
     Ok(apps)
 }
 
-fn view(r: AppRelease) -> AppReleaseView {
+/// Where an app release's images came from, read from the pinned text of
+/// the first service release it deployed.
+fn origin(releases: &dyn Releases, release: &AppRelease) -> Option<Origin> {
+    let member = release.services.iter().find(|m| m.changed)?;
+    let key = ServiceKey::new(release.app.clone(), member.service.clone()).ok()?;
+    let text = releases.get(&key, &member.release).ok()??.compose_text;
+    origin_of(&text)
+}
+
+fn view(r: AppRelease, origin: Option<Origin>) -> AppReleaseView {
     AppReleaseView {
+        origin,
         outcome: r.outcome.as_str().to_string(),
         history: r.history,
         services: r

@@ -21,7 +21,7 @@ use axum::extract::State;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use windlass_store::releases::{
-    rollback_target, Event, Live, Outcome, Release, Releases, ServiceKey,
+    origin_of, rollback_target, Event, Live, Origin, Outcome, Release, Releases, ServiceKey,
 };
 use windlass_store::Store;
 
@@ -103,6 +103,8 @@ pub struct ServiceView {
     /// The app and the service's name in it, apart.
     pub app: String,
     pub name: String,
+    /// The environment its app was deployed in (`--env`), if any.
+    pub environment: Option<String>,
     pub live: Option<String>,
     /// The release a rollback goes back to: the newest earlier one that
     /// went live (and, for a local service, is not pruned).
@@ -129,6 +131,11 @@ pub struct ReleaseView {
     pub created_millis: i64,
     pub by: String,
     pub image: Option<String>,
+    /// The image's registry digest, or its id when it was never pushed.
+    pub digest: Option<String>,
+    /// Where its image came from, when it was promoted from another
+    /// environment (`deploy --from`).
+    pub origin: Option<Origin>,
     /// From the deploy's start to its end (the release live), when it went live.
     pub time_to_live_millis: Option<i64>,
     pub rollback_millis: Option<i64>,
@@ -249,6 +256,8 @@ fn service_view(
             created_millis: r.created_millis,
             by: r.by,
             image: r.image,
+            digest: r.digest,
+            origin: origin_of(&r.compose_text),
             time_to_live_millis: time_to_live,
             rollback_millis: r.rollback_millis,
             detail: r.detail,
@@ -266,6 +275,7 @@ fn service_view(
         service,
         app: key.app().to_owned(),
         name: key.service().to_owned(),
+        environment: key.environment().map(str::to_owned),
         releases,
     }
 }

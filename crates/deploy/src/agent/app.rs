@@ -23,8 +23,16 @@ use crate::workflow::ReleaseRef;
 
 /// The app a Compose file describes: its top-level `name`, else its
 /// folder's name as Compose makes a project name of it (lowercase letters,
-/// digits, `-` and `_`).
+/// digits, `-` and `_`); in an environment (`--env`), `NAME.ENV`.
 pub fn app_name(project: &Project) -> String {
+    let name = base_app_name(project);
+    match &project.env {
+        Some(env) => env.app(&name),
+        None => name,
+    }
+}
+
+fn base_app_name(project: &Project) -> String {
     if let Some(name) = &project.name {
         return name.clone();
     }

@@ -18,6 +18,7 @@ mod gate;
 mod interrupted;
 pub mod machines;
 mod plan;
+pub mod promote;
 pub mod which;
 
 use std::path::{Path, PathBuf};
@@ -112,6 +113,8 @@ pub enum Error {
     NoRollout(String),
     #[error("the rollout of app {0} is not waiting for approval now (it is baking or analysing a step); approve once it waits (windlass status shows it), or abort")]
     NoGate(String),
+    #[error("nothing to promote: {0}")]
+    NothingToPromote(String),
 }
 
 /// The agent's parts; cheap to clone.

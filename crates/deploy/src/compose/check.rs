@@ -81,8 +81,16 @@ pub(crate) fn check(
             None
         }
     };
-    let project_name = project_name(options, &project_dir, &env, written_name.as_deref(), report);
-    let extensions = extensions(&top, &[super::PINNED_ENVIRONMENT]);
+    let environment = match options.pinned {
+        true => pinned::deployed_as(&top, report),
+        false => options.env.clone(),
+    };
+    let base_name = project_name(options, &project_dir, &env, written_name.as_deref(), report);
+    let project_name = match &environment {
+        Some(environment) => environment.app(&base_name),
+        None => base_name,
+    };
+    let extensions = extensions(&top, &[super::PINNED_ENVIRONMENT, pinned::ENV]);
     let networks: IndexMap<String, Network> =
         section(&mut top, "networks", fields::NETWORK_REFUSED, report);
     let volumes: IndexMap<String, Volume> = section(&mut top, "volumes", &[], report);
@@ -167,6 +175,7 @@ pub(crate) fn check(
         configs,
         left_out: left_out.keys().cloned().collect(),
         extensions,
+        env: environment,
     };
     rules::check_project(&mut project, &left_out, &env, options.files, report);
     (!report.has_errors()).then_some(project)

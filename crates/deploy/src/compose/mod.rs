@@ -17,6 +17,7 @@ mod diagnostic;
 mod dockerfile;
 mod dotenv;
 mod ecs;
+mod environments;
 mod extends;
 mod fields;
 mod fingerprint;
@@ -30,6 +31,7 @@ mod model;
 mod mounts;
 mod paths;
 mod pinned;
+mod promote;
 mod pull_policy;
 mod read;
 mod resolve;
@@ -48,9 +50,11 @@ use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use indexmap::IndexMap;
+use windlass_store::releases::Environment;
 
 pub use diagnostic::{Diagnostic, Location, Severity};
 pub use ecs::{Ecs, LambdaHooks};
+pub use environments::override_file;
 pub use hooks::check_state;
 pub use host::{CgroupNamespace, Link, NetworkMode, VolumesFrom, VolumesSource};
 pub use locate::{locate, FieldPath, Segment};
@@ -59,6 +63,7 @@ pub use model::{
     ServiceNetwork, ServiceNetworks, SshAgent, UpdateConfig,
 };
 pub use mounts::{FileContent, FileRef, FileSource, MountKind, ServiceVolume, Volume};
+pub use promote::{origin_of, Origin, OriginImage, ORIGIN};
 pub use pull_policy::PullPolicy;
 pub use resources::{
     BlkioConfig, Device, DeviceCount, DeviceRequest, Limits, Reservations, Resources,
@@ -93,6 +98,9 @@ pub struct Project {
     pub left_out: Vec<String>,
     /// The top-level `x-` extensions, as read (interpolated).
     pub extensions: Extensions,
+    /// The environment it is deployed as (`--env`); `project` is then
+    /// `NAME.ENV`, the app's name in that environment.
+    pub env: Option<Environment>,
 }
 
 /// A mapping's `x-` keys and their values, which Compose keeps and prints
@@ -109,6 +117,17 @@ pub(crate) use pinned::ENVIRONMENT as PINNED_ENVIRONMENT;
 pub const DEFAULT_NETWORK: &str = "default";
 
 impl Project {
+    /// The project's name without its environment (`shop` of `shop.staging`).
+    pub fn base_name(&self) -> &str {
+        match &self.env {
+            Some(env) => self
+                .project
+                .strip_suffix(&format!(".{env}"))
+                .unwrap_or(&self.project),
+            None => &self.project,
+        }
+    }
+
     /// The engine's name of network `key`: its `name` (`PROJECT_KEY` unless
     /// written, the key of an external one), else `PROJECT_KEY` (the
     /// `default` network need not be declared).
@@ -143,6 +162,12 @@ pub struct Options {
     /// used; what the deploying command resolved from its environment is in
     /// the text's `x-windlass-environment`.
     pub pinned: bool,
+    /// The environment to read the files as (`--env`): its override file
+    /// must be among the files given (see [`override_file`]) or its
+    /// `x-windlass.environments` entry in them. A pinned text says its own.
+    pub env: Option<Environment>,
+    /// Run another environment's images (`deploy --from`), see [`Origin`].
+    pub promotion: Option<Origin>,
 }
 
 /// What of the host's files a check looks at beyond the Compose files.

@@ -17,12 +17,36 @@ use std::collections::BTreeMap;
 
 use serde_norway::{Mapping, Value};
 
+use windlass_store::releases::Environment;
+
+use super::diagnostic::Report;
+use super::locate::FieldPath;
 use super::merge::strip_tags;
 use super::{Project, Service};
 
 /// The top-level key of the variables a pinned text's secrets and configs
 /// are read from.
 pub(crate) const ENVIRONMENT: &str = "x-windlass-environment";
+
+/// The top-level key of the environment a pinned text was deployed as
+/// (`--env`): the app is then `NAME.ENV`.
+pub(crate) const ENV: &str = "x-windlass-env";
+
+/// The environment a pinned text was deployed as, if any.
+pub(crate) fn deployed_as(top: &Mapping, report: &mut Report) -> Option<Environment> {
+    let value = top.get(ENV)?;
+    match value.as_str().map(str::parse::<Environment>) {
+        Some(Ok(env)) => Some(env),
+        Some(Err(bad)) => {
+            report.error(&FieldPath::of(&[ENV]), bad.to_string());
+            None
+        }
+        None => {
+            report.error(&FieldPath::of(&[ENV]), "expected an environment's name");
+            None
+        }
+    }
+}
 
 /// The pinned text of `value` (the merged, interpolated tree the project was
 /// checked from, with the variables `env` it was interpolated with).
@@ -35,10 +59,13 @@ pub(crate) fn pinned_text(
         return String::new();
     };
     let mut pinned = Mapping::new();
-    pinned.insert("name".into(), Value::String(project.project.clone()));
+    pinned.insert("name".into(), Value::String(project.base_name().to_owned()));
+    if let Some(env) = &project.env {
+        pinned.insert(ENV.into(), Value::String(env.to_string()));
+    }
     for (key, value) in top {
         match key.as_str() {
-            Some("name") | Some(ENVIRONMENT) => {}
+            Some("name") | Some(ENVIRONMENT) | Some(ENV) => {}
             Some("services") => {
                 pinned.insert(key, services(value, project, env));
             }

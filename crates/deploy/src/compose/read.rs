@@ -18,7 +18,7 @@ use super::locate::FieldPath;
 use super::merge::merge_files;
 pub(crate) use super::paths::absolute;
 use super::paths::resolve_paths;
-use super::{dotenv, Options};
+use super::{dotenv, environments, promote, Options};
 
 /// The merged tree and what it was read with.
 pub(crate) struct Loaded {
@@ -52,7 +52,17 @@ pub(crate) fn read(inputs: &[Input<'_>], options: &Options, report: &mut Report)
         env.extend(options.environment.clone());
         env
     };
-    let value = read_unit(inputs, &project_dir, &env, &mut Vec::new(), report)?;
+    let mut value = read_unit(inputs, &project_dir, &env, &mut Vec::new(), report)?;
+    // A pinned text holds what its environment and promotion settled.
+    if !options.pinned {
+        if let Some(name) = &options.env {
+            let files: Vec<PathBuf> = inputs.iter().map(|i| i.file.clone()).collect();
+            environments::apply(&mut value, name, &files, &project_dir, &env, report);
+        }
+        if let Some(origin) = &options.promotion {
+            promote::apply(&mut value, origin, report);
+        }
+    }
     Some(Loaded {
         value,
         project_dir,

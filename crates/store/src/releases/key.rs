@@ -8,6 +8,12 @@
 //! text splits at its last `/`. ECS services live in the same store under
 //! the app `ecs/CLUSTER` (`ecs/CLUSTER/SERVICE`), which no Compose project
 //! can be named.
+//!
+//! An [`Environment`] (`staging`, `production`) of an app is an app of its
+//! own to everything below the CLI: its name is `APP.ENV` (`shop.staging`),
+//! which no Compose project can be named either (a project name has no
+//! `.`), so two environments of one app never share a key, lock, proxy,
+//! container, image tag or network, exactly as two apps do not.
 
 use std::fmt;
 use std::str::FromStr;
@@ -52,10 +58,90 @@ impl ServiceKey {
         &self.service
     }
 
+    /// The environment its app is in (`staging` of `shop.staging`), if any.
+    pub fn environment(&self) -> Option<&str> {
+        split_app(&self.app).1
+    }
+
     /// Whether it is an ECS service's key (`ecs/CLUSTER/SERVICE`), which
     /// the local Docker target does not serve.
     pub fn is_ecs(&self) -> bool {
         self.app.starts_with("ecs/")
+    }
+}
+
+/// An environment of an app: the same Compose app deployed as an app of its
+/// own (`APP.ENV`) with its own override, ports, releases, locks and
+/// target. A Compose project name's letters: `a-z 0-9 _ -`, starting with a
+/// letter or digit.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Environment(String);
+
+/// Text that cannot name an environment.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} cannot name an environment: use lower-case letters, digits, `-` and `_`, starting with a letter or digit (such as staging or production)")]
+pub struct BadEnvironment(pub String);
+
+impl Environment {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The name `app` has in this environment: `APP.ENV`.
+    pub fn app(&self, app: &str) -> String {
+        format!("{app}.{}", self.0)
+    }
+}
+
+/// An app's name in an environment split into the app and the environment
+/// (`shop.staging` into `shop` and `staging`); a name without one is the
+/// app's alone.
+pub fn split_app(app: &str) -> (&str, Option<&str>) {
+    match app.rsplit_once('.') {
+        Some((base, env)) if !base.is_empty() && !env.is_empty() && !app.contains('/') => {
+            (base, Some(env))
+        }
+        _ => (app, None),
+    }
+}
+
+impl FromStr for Environment {
+    type Err = BadEnvironment;
+
+    fn from_str(text: &str) -> Result<Environment, BadEnvironment> {
+        let valid = text
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+            && text
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+        if valid {
+            Ok(Environment(text.to_owned()))
+        } else {
+            Err(BadEnvironment(text.to_owned()))
+        }
+    }
+}
+
+impl TryFrom<String> for Environment {
+    type Error = BadEnvironment;
+
+    fn try_from(text: String) -> Result<Environment, BadEnvironment> {
+        text.parse()
+    }
+}
+
+impl From<Environment> for String {
+    fn from(env: Environment) -> String {
+        env.0
+    }
+}
+
+impl fmt::Display for Environment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
     }
 }
 
@@ -147,6 +233,26 @@ mod tests {
         assert_eq!(serde_json::to_string(&key).expect("JSON"), r#""shop/web""#);
         for bad in ["web", "/web", "shop/", ""] {
             assert_eq!(bad.parse::<ServiceKey>(), Err(BadKey(bad.into())), "{bad}");
+        }
+    }
+
+    #[test]
+    fn an_environment_is_part_of_the_app() {
+        let staging: Environment = "staging".parse().expect("an environment");
+        let key = ServiceKey::new(staging.app("shop"), "web").expect("a key");
+        assert_eq!(key.to_string(), "shop.staging/web");
+        assert_eq!(key.environment(), Some("staging"));
+        assert_eq!(split_app(key.app()), ("shop", Some("staging")));
+        assert_eq!(split_app("shop"), ("shop", None));
+        assert_eq!(split_app("ecs/prod.x"), ("ecs/prod.x", None));
+        let plain: ServiceKey = "shop/web".parse().expect("a key");
+        assert_eq!(plain.environment(), None);
+        for bad in ["", "Prod", "-x", "a.b", "a/b"] {
+            assert_eq!(
+                bad.parse::<Environment>(),
+                Err(BadEnvironment(bad.into())),
+                "{bad}"
+            );
         }
     }
 

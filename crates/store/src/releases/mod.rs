@@ -10,6 +10,7 @@ mod apps;
 mod history;
 mod key;
 mod migrate;
+mod origin;
 mod standing;
 
 use std::path::Path;
@@ -22,7 +23,8 @@ use crate::{Error, Result};
 
 pub use apps::{AppRelease, Member, NewAppRelease};
 pub use history::{Event, Happened};
-pub use key::{ecs_app, BadKey, Installation, ServiceKey};
+pub use key::{ecs_app, split_app, BadEnvironment, BadKey, Environment, Installation, ServiceKey};
+pub use origin::{origin_of, Origin, OriginImage, ORIGIN};
 pub use standing::{rollback_target, AppState};
 
 /// The state a release is in, in one word: the latest of its

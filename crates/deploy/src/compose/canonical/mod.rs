@@ -131,7 +131,7 @@ pub fn document(project: &Project, settings: &Settings<'_>, format: Format) -> V
         }
     }
     let mut top = Object::default();
-    top.put("name", json!(project.project));
+    top.put("name", json!(project.base_name()));
     top.0.insert("services".into(), Value::Object(services));
     top.put("networks", Value::Object(networks.into_iter().collect()))
         .put("volumes", Value::Object(volumes.into_iter().collect()))

@@ -195,8 +195,9 @@ fn braced(
             } else {
                 message
             };
+            // Compose's words, then where a value can come from.
             Err(format!(
-                "required variable {name} is missing a value: {message}"
+                "required variable {name} is missing a value: {message} (set {name} in the environment or in the project's .env)"
             ))
         }
         _ if present => interpolate(word, env, findings),
@@ -241,7 +242,7 @@ mod tests {
     fn problems() {
         assert_eq!(
             run("${UNSET:?give a token}").0,
-            Err("required variable UNSET is missing a value: give a token".into())
+            Err("required variable UNSET is missing a value: give a token (set UNSET in the environment or in the project's .env)".into())
         );
         assert_eq!(
             run("${EMPTY?}").0,

@@ -72,7 +72,8 @@ pub struct Progress {
     /// 1 for the first step.
     pub step: u32,
     pub weight: windlass_proxy::Weight,
-    /// Each weighed service's readings as the step began.
+    /// Each weighed service's readings as the step began (none: nothing
+    /// was live to take a share beside, and the step is skipped).
     pub start: Vec<Shares>,
     /// How many bakes of this step were analysed.
     #[serde(default)]
@@ -269,9 +270,19 @@ pub fn states(
             task(
                 "weigh",
                 common(json!({ "spec": spec })),
-                &format!("Rollout{n}Bake"),
+                &format!("Rollout{n}Weighed"),
                 on_failure,
             ),
+        ));
+        // No service had a live release to take a share beside (a first
+        // deploy): nothing to bake, judge or hold.
+        out.push((
+            format!("Rollout{n}Weighed"),
+            json!({
+                "Type": "Choice",
+                "Choices": [{ "Variable": "$.rollout.start[0]", "IsPresent": true, "Next": format!("Rollout{n}Bake") }],
+                "Default": next_step,
+            }),
         ));
         out.push((
             format!("Rollout{n}Bake"),

@@ -115,6 +115,8 @@ fn the_states_of_a_linear_rollout_are_valid_asl_in_order() {
         states["Rollout1Weigh"]["Parameters"]["spec"]["sticky"]["cookie"],
         "session"
     );
+    assert_eq!(states["Rollout1Weigh"]["Next"], "Rollout1Weighed");
+    assert_eq!(states["Rollout1Weighed"]["Default"], "Rollout2Weigh");
     assert_eq!(states["Rollout1Bake"]["Seconds"], 2);
     assert_eq!(states["Rollout1Judged"]["Default"], "Rollout2Weigh");
     assert_eq!(states["Rollout2Weigh"]["Parameters"]["spec"]["weight"], 80);

@@ -340,3 +340,12 @@ fn print_plan(plan: &PlanView) {
         );
     }
 }
+
+/// Environments (`--env`) are not deployed to a Swarm yet: an environment's
+/// app is `APP.ENV`, and a Swarm refuses a `.` in service and network
+/// names. Says so and gives the refusal's exit code.
+pub fn refuse_environment(env: Option<&windlass_store::releases::Environment>) -> Option<u8> {
+    let env = env?;
+    eprintln!("windlass: --env {env} with the Swarm target is not supported yet (a Swarm refuses the `.` of the environment's app name APP.{env} in service and network names); deploy this environment to the local engine or ECS");
+    Some(crate::exit::REFUSED)
+}

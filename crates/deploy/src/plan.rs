@@ -91,7 +91,7 @@ pub fn container_spec(
         labels,
         healthcheck,
         // The container's own network is Docker's default bridge (the
-        // Docker target's `0--windlass-INSTALLATION` when it joins Compose
+        // Docker target's `0--windlass` when it joins Compose
         // networks: see `target::docker::start::ports_network`), which
         // carries its published port; it joins the service's Compose
         // networks after it is created, so that their names can move

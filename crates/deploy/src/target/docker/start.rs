@@ -315,9 +315,13 @@ pub(super) fn networks(release: &ReleaseContext) -> Vec<(String, ServiceNetwork)
         .collect()
 }
 
-/// The network a container that joins Compose networks is created on, and
-/// whose endpoint carries its published ports: made once per installation.
-///
+/// The network every container that joins Compose networks is created on,
+/// whose endpoint carries its published ports: one for the engine, made
+/// when first needed and shared by every installation, as Docker's own
+/// `bridge` is (a network each would use up the engine's address pools:
+/// about 30 networks by default).
+pub const PORTS_NETWORK: &str = "0--windlass";
+
 /// Docker publishes a container's ports on the endpoint that is its
 /// gateway, the first of its networks in libnetwork's order (IPv4 and IPv6
 /// gateways first, then by name), and binds them again, at a new port the
@@ -325,20 +329,16 @@ pub(super) fn networks(release: &ReleaseContext) -> Vec<(String, ServiceNetwork)
 /// `bridge` an app whose network sorts before it (`api_default`, say)
 /// took the gateway when the container joined it, and again at each switch
 /// (the names move by detaching and attaching): the port the proxy had was
-/// gone. This name sorts before any other a user can give (`0` then `--`),
-/// so the gateway, and the port, never move.
+/// gone. [`PORTS_NETWORK`] sorts before any other name a user can give
+/// (`0` then `--`), so the gateway, and the port, never move.
 async fn ports_network(target: &DockerTarget) -> Result<String, Failure> {
-    let name = format!("0--windlass-{}", target.installation()?);
-    let labels = BTreeMap::from([(
-        "windlass.installation".to_owned(),
-        target.installation()?.to_string(),
-    )]);
+    let labels = BTreeMap::from([("windlass.ports".to_owned(), "true".to_owned())]);
     target
         .backend
-        .ensure_network_with(&name, &labels, &Default::default())
+        .ensure_network_with(PORTS_NETWORK, &labels, &Default::default())
         .await
         .map_err(|e| Failure::new(failures::START, e.to_string()))?;
-    Ok(name)
+    Ok(PORTS_NETWORK.to_owned())
 }
 
 /// Attaches a new container to the service's Compose networks, creating

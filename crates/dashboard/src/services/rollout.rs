@@ -46,6 +46,8 @@ pub struct CanaryView {
 /// Both releases between one sample and the next.
 #[derive(Debug, PartialEq, Serialize)]
 pub struct Point {
+    /// When the earlier sample was taken.
+    pub from_millis: i64,
     /// When the later sample was taken.
     pub millis: i64,
     /// The canary's weight then.
@@ -119,6 +121,7 @@ pub(crate) fn canary_of(traffic: &TrafficLog, service: &str) -> Option<CanaryVie
             let (live_before, live_after) =
                 (live_at.get(&before.millis)?, live_at.get(&after.millis)?);
             Some(Point {
+                from_millis: before.millis,
                 millis: after.millis,
                 weight: match after.share {
                     Some(Share::Canary(w)) => w,

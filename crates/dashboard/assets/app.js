@@ -750,8 +750,8 @@ function gateControl(app) {
   const status = el("p", { class: "rollout-status" });
   const result = el("div", { class: "gate-result" });
   const question = el("p", {});
-  const confirm = el("button", { type: "button", class: "confirm", id: "confirm-gate-" + app });
-  const dialog = el("dialog", { id: "confirm-gate-dialog-" + app }, question, confirm,
+  const confirm = el("button", { type: "button", class: "confirm", id: "gate-confirm-" + app });
+  const dialog = el("dialog", { id: "gate-dialog-" + app }, question, confirm,
     el("button", { type: "button", class: "cancel" }, "Cancel"));
   dialog.querySelector(".cancel").addEventListener("click", () => dialog.close());
   let asked = null;

@@ -141,7 +141,7 @@ pub(crate) fn canary_of(traffic: &TrafficLog, service: &str) -> Option<CanaryVie
 }
 
 /// The deploy of an app that runs now, and the gate it waits at.
-#[derive(Debug, Default, PartialEq, Serialize)]
+#[derive(Debug, Default, PartialEq)]
 pub struct Deploying {
     /// The execution that holds the app's services' deploy locks.
     pub execution: Option<String>,

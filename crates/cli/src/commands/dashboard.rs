@@ -23,7 +23,7 @@ use windlass_deploy::agent::{database, socket_file};
 use windlass_deploy::backend::docker::Docker;
 use windlass_deploy::target::ecs::run::Ecs;
 use windlass_proxy::daemon::api::ServiceView;
-use windlass_proxy::Weight;
+use windlass_proxy::{Latencies, Weight};
 use windlass_store::releases::{Releases, ServiceKey, SqliteReleases};
 use windlass_store::sqlite::{Durability, SqliteStore};
 use windlass_store::Store;
@@ -116,6 +116,7 @@ impl Agent for AgentLink {
                         server_errors: r.server_errors,
                         p99_us: r.p99_us,
                         share,
+                        latencies: Latencies::from_sparse(&r.latency_buckets).bounded(),
                     })
             })
             .collect())

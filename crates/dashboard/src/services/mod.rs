@@ -94,6 +94,11 @@ pub struct ReleaseTraffic {
     /// none for a release it only still counts.
     #[serde(default)]
     pub share: Option<Share>,
+    /// Its latency histogram: `[upper bound in µs, count]` per bucket that
+    /// counted something, lowest first, so that two samples give a
+    /// window's p99.
+    #[serde(default)]
+    pub latencies: Vec<[u64; 2]>,
 }
 
 /// The share of a service's new traffic its proxy routes to a release.

@@ -63,8 +63,8 @@ pub struct Window {
     pub server_errors: u64,
     /// `server_errors / requests`; none without requests.
     pub server_error_share: Option<f64>,
-    /// The proxy's p99 of the release at the later sample (over what it
-    /// has counted of the release, as the release charts show it).
+    /// The window's p99 latency (the upper bound of its bucket), from the
+    /// two samples' histograms; none when the window counted no latency.
     pub p99_us: Option<u64>,
 }
 
@@ -72,7 +72,8 @@ impl Window {
     fn between(before: &Sample, after: &Sample) -> Window {
         // Counters that went down started again (a restarted proxy daemon):
         // the later sample is then the whole window.
-        let (requests, server_errors) = if after.requests < before.requests {
+        let restarted = after.requests < before.requests;
+        let (requests, server_errors) = if restarted {
             (after.requests, after.server_errors)
         } else {
             (
@@ -80,13 +81,47 @@ impl Window {
                 after.server_errors.saturating_sub(before.server_errors),
             )
         };
+        let latencies = if restarted {
+            after.latencies.clone()
+        } else {
+            since(&after.latencies, &before.latencies)
+        };
         Window {
             requests,
             server_errors,
             server_error_share: (requests > 0).then(|| server_errors as f64 / requests as f64),
-            p99_us: after.p99_us,
+            p99_us: quantile(&latencies, 0.99),
         }
     }
+}
+
+/// The buckets counted after `earlier` up to `now` (both lowest first).
+fn since(now: &[[u64; 2]], earlier: &[[u64; 2]]) -> Vec<[u64; 2]> {
+    let then: HashMap<u64, u64> = earlier.iter().map(|[bound, n]| (*bound, *n)).collect();
+    now.iter()
+        .map(|[bound, n]| {
+            [
+                *bound,
+                n.saturating_sub(then.get(bound).copied().unwrap_or(0)),
+            ]
+        })
+        .filter(|[_, n]| *n > 0)
+        .collect()
+}
+
+/// The bound below which a share `q` of the counted latencies fell, as the
+/// proxy takes it (its bucket's upper bound); none when nothing was counted.
+fn quantile(buckets: &[[u64; 2]], q: f64) -> Option<u64> {
+    let total: u64 = buckets.iter().map(|[_, n]| n).sum();
+    if total == 0 {
+        return None;
+    }
+    let rank = ((q * total as f64).ceil() as u64).max(1);
+    let mut seen = 0;
+    buckets.iter().find_map(|[bound, n]| {
+        seen += n;
+        (seen >= rank).then_some(*bound)
+    })
 }
 
 /// The canary of `service`'s proxy in its latest sample, if it has one.
@@ -251,14 +286,20 @@ mod tests {
     use super::*;
     use crate::services::ReleaseTraffic;
 
+    /// A release's counters whose requests all took 1 ms but the errors,
+    /// which took 50 ms.
     fn traffic(release: &str, requests: u64, errors: u64, share: Option<Share>) -> ReleaseTraffic {
         ReleaseTraffic {
             service: "shop/web".into(),
             release: release.into(),
             requests,
             server_errors: errors,
-            p99_us: Some(requests),
+            p99_us: None,
             share,
+            latencies: [[1_000, requests - errors], [50_000, errors]]
+                .into_iter()
+                .filter(|[_, n]| *n > 0)
+                .collect(),
         }
     }
 
@@ -300,10 +341,17 @@ mod tests {
         assert_eq!(first.live.server_error_share, Some(0.0));
         assert_eq!((first.canary.requests, first.canary.server_errors), (10, 5));
         assert_eq!(first.canary.server_error_share, Some(0.5));
-        assert_eq!(first.canary.p99_us, Some(20));
+        // The window's own p99: half of its requests were slow.
+        assert_eq!(
+            (first.live.p99_us, first.canary.p99_us),
+            (Some(1_000), Some(50_000))
+        );
         let second = &view.points[1];
         assert_eq!((second.live.requests, second.canary.requests), (50, 50));
         assert_eq!(second.canary.server_error_share, Some(0.0));
+        // The canary's earlier slow requests are not in this window.
+        assert_eq!(second.canary.p99_us, Some(1_000));
+        assert_eq!(second.live.p99_us, Some(50_000), "r1's one error in 50");
     }
 
     #[test]
@@ -336,6 +384,7 @@ mod tests {
             server_errors: 7,
             p99_us: None,
             share: None,
+            latencies: vec![[1_000, 500]],
         };
         let after = Sample {
             millis: 2_000,
@@ -343,11 +392,28 @@ mod tests {
             server_errors: 2,
             p99_us: Some(900),
             share: None,
+            latencies: vec![[900, 40]],
         };
         let window = Window::between(&before, &after);
         assert_eq!((window.requests, window.server_errors), (40, 2));
         assert_eq!(window.server_error_share, Some(0.05));
+        assert_eq!(window.p99_us, Some(900));
         let idle = Window::between(&after, &after);
-        assert_eq!((idle.requests, idle.server_error_share), (0, None));
+        assert_eq!(
+            (idle.requests, idle.server_error_share, idle.p99_us),
+            (0, None, None)
+        );
+    }
+
+    #[test]
+    fn a_windows_p99_is_its_ranked_bucket() {
+        // 100 latencies: 98 of 1 ms, 2 of 8 ms: the 99th is 8 ms.
+        let buckets = [[1_000, 98], [8_000, 2]];
+        assert_eq!(quantile(&buckets, 0.99), Some(8_000));
+        assert_eq!(quantile(&buckets, 0.5), Some(1_000));
+        assert_eq!(quantile(&[], 0.99), None);
+        let earlier = [[1_000, 90], [8_000, 2]];
+        assert_eq!(since(&buckets, &earlier), vec![[1_000, 8]]);
+        assert_eq!(quantile(&since(&buckets, &earlier), 0.99), Some(1_000));
     }
 }

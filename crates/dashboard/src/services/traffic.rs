@@ -29,6 +29,10 @@ pub struct Sample {
     pub p99_us: Option<u64>,
     /// The share of new traffic the proxy routed to it when sampled.
     pub share: Option<Share>,
+    /// Its latency histogram then ([`ReleaseTraffic::latencies`]); the
+    /// page gets the windows' p99 from it, not the buckets.
+    #[serde(skip)]
+    pub latencies: Vec<[u64; 2]>,
 }
 
 /// The samples taken so far, per (service, release), oldest first, and why
@@ -52,6 +56,7 @@ impl TrafficLog {
                 server_errors: t.server_errors,
                 p99_us: t.p99_us,
                 share: t.share,
+                latencies: t.latencies.clone(),
             });
             while series.len() > SAMPLES {
                 series.pop_front();
@@ -161,6 +166,7 @@ mod tests {
                 server_errors: n,
                 p99_us: Some(1_000 + n),
                 share: Some(Share::Live(100)),
+                latencies: Vec::new(),
             }])
         }
         async fn rollback(&self, _: &Rollback, _: &str) -> Result<String, String> {

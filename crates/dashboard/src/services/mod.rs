@@ -7,8 +7,9 @@
 //! releases' windows over time ([`rollout`]) and the answers to its
 //! approval gate ([`gate`]).
 //!
-//! Releases and deploy executions are read from the agent's store; traffic
-//! and rollback go to the running agent through [`Agent`], which the binary
+//! Releases, deploy executions and the gate a deploy waits at are read
+//! from the agent's store; traffic, rollback and a rollout's answer go to
+//! the running agent through [`Agent`], which the binary
 //! implements with the agent's and the proxy daemon's typed clients, so
 //! this crate knows neither process.
 

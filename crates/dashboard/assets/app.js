@@ -582,11 +582,13 @@ function serviceSection(s) {
   const control = rollbackControl(s.service, { service: s.service });
   const table = el("div", {});
   const address = el("span", { class: "muted" });
+  const rollout = el("div", { class: "canary" });
   const section = el("section", { class: "service", "data-service": s.service },
-    el("h3", {}, s.service, " ", address, " ", control.button), control.dialog, control.result, table);
+    el("h3", {}, s.service, " ", address, " ", control.button), control.dialog, control.result, rollout, table);
   // Redrawn with each new sample; the button and the dialog stay.
   section.update = (fresh) => {
     s = fresh;
+    put(rollout, s.canary ? canaryPanel(s.canary) : null);
     address.textContent = s.address || "no proxy";
     control.set("Roll back", s.rollback_to, `Roll ${s.service} back from ${s.live} to ${s.rollback_to || "its previous release"}?` +
       (s.target === "ecs" ? " (an ECS rollout of its task definition revision, not a flip)" : ""), s.rollback_off);
@@ -648,10 +650,12 @@ function environmentsSections(view) {
 function appSection(a) {
   const control = rollbackControl("app-" + a.app, { app: a.app });
   const table = el("div", {});
+  const gate = gateControl(a.app);
   const section = el("section", { class: "app", "data-app": a.app },
-    el("h3", {}, "App " + a.app, " ", control.button), control.dialog, control.result, table);
+    el("h3", {}, "App " + a.app, " ", control.button), control.dialog, control.result, gate.node, table);
   section.update = (fresh) => {
     a = fresh;
+    gate.set(a.rollout);
     const to = a.releases.find((r) => r.id === a.warm);
     const services = to ? to.services.map(([service, release]) => service + " " + release).join(", ") : "";
     control.set("Roll back app", a.warm,
@@ -673,6 +677,129 @@ function appReleasesTable(a) {
       el("td", {}, r.execution ? el("a", { href: "#/execution/" + encodeURIComponent(r.execution) }, "execution") : ""),
       el("td", { class: "muted" }, el("div", { class: "detail" }, r.detail || ""),
         r.origin ? el("div", { class: "origin" }, `promoted from ${r.origin.environment}` + (r.origin.app_release ? ` release ${r.origin.app_release}` : "")) : null)))));
+}
+
+// ---- rollout ------------------------------------------------------------------------
+
+// A service's canary while a rollout runs: its weight, and the live
+// release's and the canary's requests/s, 5xx share and p99 over the same
+// windows (between two of the server's samples), each chart two lines.
+function canaryPanel(c) {
+  const rate = (w, p) => w.requests * 1000 / Math.max(1, p.millis - p.from_millis);
+  const share = (w) => (w.server_error_share == null ? 0 : w.server_error_share * 100);
+  const p99 = (w) => (w.p99_us || 0) / 1000;
+  const times = c.points.map((p) => p.millis);
+  const both = (f) => [
+    { name: c.live, cls: "live", values: c.points.map((p) => f(p.live, p)) },
+    { name: c.canary, cls: "canary", values: c.points.map((p) => f(p.canary, p)) },
+  ];
+  return el("div", { class: "rollout-charts", "data-canary": c.canary },
+    el("p", {}, el("span", { class: "badge running" }, "rollout"), ` canary ${c.canary} takes `,
+      el("strong", { id: "weight-" + c.canary }, c.weight + " %"), ` of new traffic, live ${c.live} ${100 - c.weight} %`),
+    lineChart("weight", "Canary weight", "%", 0, times, [{ name: c.canary, cls: "canary", values: c.points.map((p) => p.weight) }]),
+    lineChart("requests", "Requests", "req/s", 1, times, both(rate)),
+    lineChart("server_error_share", "5xx share", "%", 2, times, both(share)),
+    lineChart("p99_us", "Latency p99", "ms", 1, times, both(p99)),
+    el("p", { class: "legend muted" }, el("span", { class: "key live" }, "—"), " " + c.live + " (live)  ",
+      el("span", { class: "key canary" }, "—"), " " + c.canary + " (canary)"));
+}
+
+// A chart of one or more series over the same times, drawn as `chart`
+// draws one: axes with the unit, the span of time, each series' latest value.
+function lineChart(field, title, unit, digits, times, series) {
+  const w = 200, h = 84, left = 38, right = 6, top = 16, bottom = 16;
+  const plotW = w - left - right, plotH = h - top - bottom;
+  const root = svg("svg", { class: "chart rollout " + field, width: w, height: h, "data-field": field });
+  const text = (x, y, content, attrs) => {
+    const t = svg("text", Object.assign({ x, y }, attrs || {}));
+    t.textContent = content;
+    return t;
+  };
+  const latest = series.map((s) => (s.values.length ? s.values[s.values.length - 1].toFixed(digits) : "–")).join(" / ");
+  root.append(text(0, 11, title + ": " + (times.length ? latest + " " + unit : "no window yet"), { class: "chart-value" }));
+  const max = Math.max(0, ...series.flatMap((s) => s.values));
+  const topValue = unit === "%" && field === "weight" ? 100 : max > 0 ? max : 1;
+  const y = (v) => top + plotH - (v / topValue) * plotH;
+  root.append(svg("line", { class: "axis", x1: left, y1: top, x2: left, y2: top + plotH }));
+  root.append(svg("line", { class: "axis", x1: left, y1: top + plotH, x2: left + plotW, y2: top + plotH }));
+  root.append(text(left - 3, top + 4, topValue.toFixed(digits), { class: "tick", "text-anchor": "end" }));
+  root.append(text(left - 3, top + plotH, "0", { class: "tick", "text-anchor": "end" }));
+  root.append(text(left - 3, top + plotH / 2 + 3, unit, { class: "tick unit", "text-anchor": "end" }));
+  if (times.length) {
+    const span = Math.round((times[times.length - 1] - times[0]) / 1000);
+    root.append(text(left, h - 3, "−" + span + " s", { class: "tick" }));
+    root.append(text(left + plotW, h - 3, "now", { class: "tick", "text-anchor": "end" }));
+  }
+  const x = (i) => left + (times.length === 1 ? plotW : (i / (times.length - 1)) * plotW);
+  for (const s of series) {
+    if (!s.values.length) continue;
+    root.append(svg("polyline", { class: s.cls, points: s.values.map((v, i) => `${x(i)},${y(v)}`).join(" ") }));
+  }
+  const tip = svg("title", {});
+  tip.textContent = title + " (" + unit + "): " + series.map((s) => s.name + " " + (s.values.length ? s.values[s.values.length - 1].toFixed(digits) : "–")).join(", ");
+  root.append(tip);
+  return root;
+}
+
+// An app's rollout: where it is (the gate it waits at, its canaries) and
+// the Approve, Promote and Abort buttons, each confirmed in a dialog and
+// sent to /ui/api/gate, which asks the agent as `windlass approve`,
+// `promote` and `abort` do. Off (with a tooltip saying why) when the
+// server allows no answer or there is no gate to answer.
+function gateControl(app) {
+  const status = el("p", { class: "rollout-status" });
+  const result = el("div", { class: "gate-result" });
+  const question = el("p", {});
+  const confirm = el("button", { type: "button", class: "confirm", id: "gate-confirm-" + app });
+  const dialog = el("dialog", { id: "gate-dialog-" + app }, question, confirm,
+    el("button", { type: "button", class: "cancel" }, "Cancel"));
+  dialog.querySelector(".cancel").addEventListener("click", () => dialog.close());
+  let asked = null;
+  const QUESTIONS = {
+    approve: "Let the rollout of app APP go on to its next step?",
+    promote: "Promote app APP's canaries: the rollout's further steps, then all of the traffic?",
+    abort: "Abort the rollout of app APP? Its canaries take no traffic at once and the deploy rolls back.",
+  };
+  const buttons = ["approve", "promote", "abort"].map((answer) => {
+    const b = el("button", { type: "button", class: "gate " + answer, id: answer + "-" + app },
+      answer[0].toUpperCase() + answer.slice(1));
+    b.addEventListener("click", () => {
+      asked = answer;
+      question.textContent = QUESTIONS[answer].replace("APP", app);
+      confirm.textContent = b.textContent;
+      dialog.showModal();
+    });
+    return b;
+  });
+  confirm.addEventListener("click", async () => {
+    dialog.close();
+    result.replaceChildren(el("p", { class: "muted" }, "Asking the agent…"));
+    const answer = await fetch("/ui/api/gate", { method: "POST",
+      headers: { "Content-Type": "application/json", "X-Windlass-Dashboard": "1" },
+      body: JSON.stringify({ app, answer: asked }) });
+    if (answer.status === 401) { location.href = "/ui/login"; return; }
+    const reply = await answer.json().catch(() => ({ error: answer.status + " " + answer.statusText }));
+    if (!answer.ok) { result.replaceChildren(el("p", { class: "problem", id: "gate-problem" }, reply.error)); return; }
+    result.replaceChildren(el("p", { id: "gate-answered" }, "app " + reply.app + ": " + reply.answered + " ",
+      el("a", { href: "#/execution/" + encodeURIComponent(reply.execution) }, "the deploy's execution")));
+  });
+  const node = el("div", { class: "rollout" }, status, ...buttons, dialog, result);
+  return {
+    node,
+    set(r) {
+      node.hidden = !r;
+      if (!r) return;
+      const where = r.gate ? `waits at its approval gate (${r.gate})` : "runs (a step bakes or is analysed)";
+      const canaries = r.canaries.map(([service, weight]) => `${service} ${weight} %`).join(", ");
+      status.replaceChildren(el("span", { class: "badge running" }, "rollout"), ` the deploy ${where}` +
+        (canaries ? `; canaries: ${canaries}` : ""));
+      for (const b of buttons) {
+        const off = b.classList.contains("abort") ? r.abort_off : r.approve_off;
+        b.disabled = Boolean(off);
+        if (off) b.title = off; else b.removeAttribute("title");
+      }
+    },
+  };
 }
 
 // What each chart shows: its title, its unit, how its value is printed.

@@ -9,7 +9,8 @@
 //! ([`status`]). Deploys (services, releases, rollback) come from the deploy
 //! agent through the [`services::Agent`] trait when the server was given
 //! one. A server with access keys makes the page ask for a login
-//! ([`auth`]); rollback from the page needs [`Config::allow_rollback`].
+//! ([`auth`]); rollback from the page, and answering a rollout's gate,
+//! need [`Config::allow_rollback`].
 
 pub mod api;
 pub mod auth;
@@ -43,7 +44,8 @@ use crate::auth::{Credential, Sessions};
 pub struct Config {
     /// The API's access keys; the page asks for one of them when any is set.
     pub access_keys: Vec<Credential>,
-    /// Whether the page may roll a service back (else it answers 403).
+    /// Whether the page may roll a service back and answer a rollout
+    /// (approve, promote, abort); else it answers 403.
     pub allow_rollback: bool,
     /// How the page reaches the browser: decides whether the login form
     /// may be used and whether the session cookie is `Secure`.
@@ -238,6 +240,7 @@ pub fn router(dashboard: Arc<Dashboard>) -> Router {
         .route("/ui/api/events", get(live::events))
         .route("/ui/api/services", get(services::services))
         .route("/ui/api/rollback", post(services::rollback))
+        .route("/ui/api/gate", post(services::gate))
         .route_layer(middleware::from_fn_with_state(dashboard.clone(), guard));
     Router::new()
         .route("/ui", get(|| async { Redirect::permanent("/ui/") }))

@@ -11,7 +11,7 @@ use http_body_util::BodyExt;
 use serde_json::{json, Value as Json};
 use tower::ServiceExt;
 use windlass_dashboard::auth::Credential;
-use windlass_dashboard::services::{Agent, Deploys, ReleaseTraffic, Rollback};
+use windlass_dashboard::services::{Agent, Answer, Answered, Deploys, ReleaseTraffic, Rollback};
 use windlass_dashboard::{router, Config, Dashboard, Sources, Transport};
 use windlass_engine::HistoryEvent;
 use windlass_store::memory::MemoryStore;
@@ -40,6 +40,9 @@ impl Agent for FakeAgent {
             Rollback::App(app) if app == "gone" => Err(format!("no app {app} is deployed")),
             Rollback::App(app) => Ok(format!("arn:app-rollback:{app}")),
         }
+    }
+    async fn gate(&self, app: &str, answer: Answer, _by: &str) -> Result<Answered, String> {
+        Err(format!("not here: {answer} of {app}"))
     }
 }
 
@@ -530,6 +533,9 @@ impl Agent for NoProxy {
     }
     async fn rollback(&self, what: &Rollback, _by: &str) -> Result<String, String> {
         Err(format!("not here: {what}"))
+    }
+    async fn gate(&self, app: &str, answer: Answer, _by: &str) -> Result<Answered, String> {
+        Err(format!("not here: {answer} of {app}"))
     }
 }
 

@@ -94,6 +94,19 @@ impl Latencies {
         Latencies { counts }
     }
 
+    /// The buckets that counted something as `[upper bound in µs, count]`,
+    /// lowest first: what a reader that knows nothing of the buckets'
+    /// layout needs to take a quantile of a window (the dashboard's view
+    /// of a rollout subtracts two of these).
+    pub fn bounded(&self) -> Vec<[u64; 2]> {
+        self.counts
+            .iter()
+            .enumerate()
+            .filter(|(_, count)| **count > 0)
+            .map(|(i, count)| [upper_bound(i), *count])
+            .collect()
+    }
+
     /// The latencies recorded since `earlier`, a snapshot of the same histogram.
     pub fn since(&self, earlier: &Latencies) -> Latencies {
         Latencies {
@@ -185,6 +198,22 @@ mod tests {
         assert_eq!(s.sparse().len(), 3);
         assert_eq!(Latencies::from_sparse(&s.sparse()), s);
         assert_eq!(Latencies::from_sparse(&[[u64::MAX, 1]]).count(), 0);
+    }
+
+    #[test]
+    fn bounded_buckets_give_the_same_quantile() {
+        let h = Histogram::new();
+        for ms in [1, 1, 7, 300] {
+            h.record(Duration::from_millis(ms));
+        }
+        let s = h.snapshot();
+        let bounded = s.bounded();
+        assert_eq!(bounded.len(), 3);
+        assert_eq!(bounded.iter().map(|[_, n]| n).sum::<u64>(), 4);
+        // The highest bucket's bound is the p99 the snapshot reports.
+        let p99 = s.quantile(0.99).map(|d| d.as_micros() as u64);
+        assert_eq!(bounded.last().map(|[bound, _]| *bound), p99);
+        assert!(bounded.windows(2).all(|w| w[0][0] < w[1][0]));
     }
 
     #[test]

@@ -14,12 +14,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use windlass_dashboard::services::{Agent, Deploys, ReleaseTraffic, Rollback};
+use windlass_dashboard::services::{
+    Agent, Answer, Answered, Deploys, ReleaseTraffic, Rollback, Share,
+};
 use windlass_deploy::agent::api::Client;
-use windlass_deploy::agent::contract::RollbackRequest;
+use windlass_deploy::agent::contract::{Decision, GateRequest, RollbackRequest};
 use windlass_deploy::agent::{database, socket_file};
 use windlass_deploy::backend::docker::Docker;
 use windlass_deploy::target::ecs::run::Ecs;
+use windlass_proxy::daemon::api::ServiceView;
+use windlass_proxy::{Latencies, Weight};
 use windlass_store::releases::{Releases, ServiceKey, SqliteReleases};
 use windlass_store::sqlite::{Durability, SqliteStore};
 use windlass_store::Store;
@@ -45,6 +49,30 @@ pub fn deploys(dir: &Path) -> anyhow::Result<Deploys> {
             aws: windlass_aws::Config::from_env(),
         }),
     })
+}
+
+/// The share of new traffic a service's proxy routes to `release`, given
+/// its live release and its canary: the canary takes its weight, the live
+/// release the rest.
+fn share_of(live: Option<&str>, canary: Option<(&str, Weight)>, release: &str) -> Option<Share> {
+    let percent = |w: Weight| u8::try_from(u32::from(w)).unwrap_or(100);
+    match canary {
+        Some((id, weight)) if id == release => Some(Share::Canary(percent(weight))),
+        _ if live == Some(release) => Some(Share::Live(
+            100 - canary.map_or(0, |(_, weight)| percent(weight)),
+        )),
+        _ => None,
+    }
+}
+
+/// [`share_of`] in the daemon's view of a service.
+fn share_in(service: &ServiceView, release: &str) -> Option<Share> {
+    let live = service.live.as_ref().map(|l| l.release.as_str());
+    let canary = service
+        .canary
+        .as_ref()
+        .map(|c| (c.canary.release.as_str(), c.weight));
+    share_of(live, canary, release)
 }
 
 struct AgentLink {
@@ -73,13 +101,23 @@ impl Agent for AgentLink {
             .into_iter()
             .flat_map(|s| {
                 let service = s.name.to_string();
-                s.releases.into_iter().map(move |r| ReleaseTraffic {
-                    service: service.clone(),
-                    release: r.release,
-                    requests: r.requests,
-                    server_errors: r.server_errors,
-                    p99_us: r.p99_us,
-                })
+                let shares: Vec<Option<Share>> = s
+                    .releases
+                    .iter()
+                    .map(|r| share_in(&s, &r.release))
+                    .collect();
+                s.releases
+                    .into_iter()
+                    .zip(shares)
+                    .map(move |(r, share)| ReleaseTraffic {
+                        service: service.clone(),
+                        release: r.release,
+                        requests: r.requests,
+                        server_errors: r.server_errors,
+                        p99_us: r.p99_us,
+                        share,
+                        latencies: Latencies::from_sparse(&r.latency_buckets).bounded(),
+                    })
             })
             .collect())
     }
@@ -116,6 +154,28 @@ impl Agent for AgentLink {
             .map(|s| s.execution)
             .find(|e| !e.is_empty())
             .ok_or_else(|| format!("the agent started no rollback of {what}"))
+    }
+
+    async fn gate(&self, app: &str, answer: Answer, by: &str) -> Result<Answered, String> {
+        let decision = match answer {
+            Answer::Approve | Answer::Promote => Decision::Approve,
+            Answer::Abort => Decision::Abort,
+        };
+        let request = GateRequest {
+            app: Some(app.to_owned()),
+            decision,
+            by: by.to_owned(),
+        };
+        let answer = self
+            .client()?
+            .gate(&request)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(Answered {
+            app: answer.app,
+            execution: answer.execution,
+            answered: answer.answered,
+        })
     }
 }
 
@@ -187,6 +247,18 @@ mod tests {
     use super::*;
     use windlass_deploy::target::ecs::plan::plan;
     use windlass_store::releases::{Live, NewRelease, Outcome};
+
+    #[test]
+    fn a_canary_takes_its_weight_and_the_live_release_the_rest() {
+        let ten: Weight = "10".parse().expect("a weight");
+        let canary = Some(("r2", ten));
+        assert_eq!(share_of(Some("r1"), canary, "r2"), Some(Share::Canary(10)));
+        assert_eq!(share_of(Some("r1"), canary, "r1"), Some(Share::Live(90)));
+        // A release the proxy only still counts routes nothing.
+        assert_eq!(share_of(Some("r1"), canary, "r0"), None);
+        assert_eq!(share_of(Some("r1"), None, "r1"), Some(Share::Live(100)));
+        assert_eq!(share_of(None, None, "r1"), None);
+    }
 
     const COMPOSE: &str = "name: shop\nservices:\n  web:\n    image: 127.0.0.1:1/shop-web:1\n    x-windlass:\n      ecs: { cluster: windlass, launchType: EC2, networkMode: bridge }\n";
 

@@ -29,6 +29,9 @@ pub struct AppView {
     /// Why the page's rollback button is off, when it is (its tooltip).
     pub rollback_off: Option<String>,
     pub releases: Vec<AppReleaseView>,
+    /// While its rollout runs (a canary in a proxy, or a deploy at a gate):
+    /// what the page shows of it and answers it with.
+    pub rollout: Option<super::RolloutView>,
 }
 
 #[derive(Debug, PartialEq, Serialize)]
@@ -71,6 +74,7 @@ pub(super) fn apps(releases: &dyn Releases) -> Result<Vec<AppView>, Error> {
             warm: state.rollback_target,
             rollback_off: None,
             releases: views,
+            rollout: None,
         });
     }
     Ok(apps)

@@ -2,16 +2,21 @@
 //! rollback flips to, each with its outcome, time to live and time to roll
 //! back), its proxy's requests, 5xx and latency per release sampled by the
 //! server into a short series for the charts ([`traffic`]), each app's
-//! releases ([`apps`]), and rollback of a service or an app from the page
-//! ([`rollback`]).
+//! releases ([`apps`]), rollback of a service or an app from the page
+//! ([`rollback`]), and a running rollout: its canaries' weights and both
+//! releases' windows over time ([`rollout`]) and the answers to its
+//! approval gate ([`gate`]).
 //!
-//! Releases and deploy executions are read from the agent's store; traffic
-//! and rollback go to the running agent through [`Agent`], which the binary
+//! Releases, deploy executions and the gate a deploy waits at are read
+//! from the agent's store; traffic, rollback and a rollout's answer go to
+//! the running agent through [`Agent`], which the binary
 //! implements with the agent's and the proxy daemon's typed clients, so
 //! this crate knows neither process.
 
 pub mod apps;
+pub mod gate;
 pub mod rollback;
+pub mod rollout;
 pub mod traffic;
 
 use std::sync::Arc;
@@ -28,7 +33,9 @@ use windlass_store::Store;
 use crate::{Dashboard, Error};
 
 pub use apps::AppView;
+pub use gate::{gate, Answer, Answered};
 pub use rollback::{rollback, RollbackStarted};
+pub use rollout::{CanaryView, Point, RolloutView, Window};
 pub use traffic::{start_sampling, Sample, TrafficLog, SAMPLES, SAMPLE_EVERY};
 
 /// The deploy agent, as the dashboard sees it.
@@ -49,6 +56,9 @@ pub trait Agent: Send + Sync + 'static {
     /// previous app release; the rollback's execution ARN (an app's
     /// rollback is one execution for all its services).
     async fn rollback(&self, what: &Rollback, by: &str) -> Result<String, String>;
+    /// Answers app `app`'s rollout (the agent's `POST /v1/gate`, as
+    /// `windlass approve`, `promote` and `abort` do).
+    async fn gate(&self, app: &str, answer: Answer, by: &str) -> Result<Answered, String>;
 }
 
 /// What a rollback from the page takes back: JSON `{"service": "shop/web"}`
@@ -81,6 +91,25 @@ pub struct ReleaseTraffic {
     pub requests: u64,
     pub server_errors: u64,
     pub p99_us: Option<u64>,
+    /// The share of new traffic the proxy routes to this release now:
+    /// none for a release it only still counts.
+    #[serde(default)]
+    pub share: Option<Share>,
+    /// Its latency histogram: `[upper bound in µs, count]` per bucket that
+    /// counted something, lowest first, so that two samples give a
+    /// window's p99.
+    #[serde(default)]
+    pub latencies: Vec<[u64; 2]>,
+}
+
+/// The share of a service's new traffic its proxy routes to a release.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Share {
+    /// The live release: what the canary leaves, in percent (100 without one).
+    Live(u8),
+    /// The canary beside it during a rollout: its weight, in percent.
+    Canary(u8),
 }
 
 #[derive(Serialize)]
@@ -88,6 +117,9 @@ pub struct ServicesView {
     /// False: this server knows no deploy agent.
     pub enabled: bool,
     pub rollback_allowed: bool,
+    /// Whether the page may answer a rollout's gate (the same permission
+    /// as rollback: `--dashboard-rollback`).
+    pub gate_allowed: bool,
     /// Why the last traffic sample could not be taken, if it could not.
     pub agent_problem: Option<String>,
     pub services: Vec<ServiceView>,
@@ -119,6 +151,9 @@ pub struct ServiceView {
     pub rollback_off: Option<String>,
     pub address: Option<String>,
     pub releases: Vec<ReleaseView>,
+    /// While its proxy has a canary (a rollout runs): the canary's weight
+    /// and both releases' windows over the samples.
+    pub canary: Option<CanaryView>,
 }
 
 #[derive(Serialize)]
@@ -163,6 +198,7 @@ pub async fn services(State(d): State<Arc<Dashboard>>) -> Result<Json<ServicesVi
         return Ok(Json(ServicesView {
             enabled: false,
             rollback_allowed: false,
+            gate_allowed: false,
             agent_problem: None,
             services: Vec::new(),
             apps: Vec::new(),
@@ -170,8 +206,8 @@ pub async fn services(State(d): State<Arc<Dashboard>>) -> Result<Json<ServicesVi
     };
     let releases = deploys.releases.clone();
     let executions = deploys.executions.clone();
-    let (listed, apps) =
-        tokio::task::spawn_blocking(move || -> Result<(Vec<_>, Vec<AppView>), Error> {
+    let (listed, mut apps, deploying) =
+        tokio::task::spawn_blocking(move || -> Result<(Vec<_>, Vec<AppView>, Vec<_>), Error> {
             let mut out = Vec::new();
             for service in releases.keys()? {
                 let live = releases.live(&service)?;
@@ -189,7 +225,15 @@ pub async fn services(State(d): State<Arc<Dashboard>>) -> Result<Json<ServicesVi
                 out.push((service, live, rows));
             }
             let apps = apps::apps(releases.as_ref())?;
-            Ok((out, apps))
+            let mut deploying = Vec::new();
+            for app in &apps {
+                deploying.push(rollout::deploying(
+                    releases.as_ref(),
+                    executions.as_ref(),
+                    &app.app,
+                )?);
+            }
+            Ok((out, apps, deploying))
         })
         .await
         .map_err(|e| Error::Internal(e.to_string()))??;
@@ -197,7 +241,6 @@ pub async fn services(State(d): State<Arc<Dashboard>>) -> Result<Json<ServicesVi
         .into_iter()
         .map(|(service, live, rows)| service_view(&d.traffic, service, live, rows))
         .collect();
-    let mut apps = apps;
     let off = |to: &Option<String>, what: String| match (d.config.allow_rollback, to) {
         (false, _) => Some(ROLLBACK_OFF.to_owned()),
         (true, None) => Some(format!("{what}: nothing to roll back to")),
@@ -210,12 +253,13 @@ pub async fn services(State(d): State<Arc<Dashboard>>) -> Result<Json<ServicesVi
         };
         s.rollback_off = off(&s.rollback_to, what);
     }
-    for a in &mut apps {
+    for (a, deploying) in apps.iter_mut().zip(deploying) {
         let what = match &a.live {
             Some(live) => format!("no app release of {} before {live} went live", a.app),
             None => format!("app {} has no live release", a.app),
         };
         a.rollback_off = off(&a.warm, what);
+        a.rollout = rollout::rollout_of(&a.app, deploying, &services, d.config.allow_rollback);
     }
     // Only local services have a proxy whose counters the agent gives: an
     // install of ECS services alone has none to miss.
@@ -223,6 +267,7 @@ pub async fn services(State(d): State<Arc<Dashboard>>) -> Result<Json<ServicesVi
     Ok(Json(ServicesView {
         enabled: true,
         rollback_allowed: d.config.allow_rollback,
+        gate_allowed: d.config.allow_rollback,
         agent_problem: d.traffic.problem().filter(|_| local),
         services,
         apps,
@@ -276,6 +321,7 @@ fn service_view(
         app: key.app().to_owned(),
         name: key.service().to_owned(),
         environment: key.environment().map(str::to_owned),
+        canary: rollout::canary_of(traffic, &key.to_string()),
         releases,
     }
 }

@@ -11,7 +11,7 @@ use serde::Serialize;
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, MissedTickBehavior};
 
-use super::{Agent, ReleaseTraffic};
+use super::{Agent, ReleaseTraffic, Share};
 use crate::Dashboard;
 
 /// How many samples of each release's counters the charts keep (4 minutes).
@@ -27,6 +27,12 @@ pub struct Sample {
     pub requests: u64,
     pub server_errors: u64,
     pub p99_us: Option<u64>,
+    /// The share of new traffic the proxy routed to it when sampled.
+    pub share: Option<Share>,
+    /// Its latency histogram then ([`ReleaseTraffic::latencies`]); the
+    /// page gets the windows' p99 from it, not the buckets.
+    #[serde(skip)]
+    pub latencies: Vec<[u64; 2]>,
 }
 
 /// The samples taken so far, per (service, release), oldest first, and why
@@ -49,6 +55,8 @@ impl TrafficLog {
                 requests: t.requests,
                 server_errors: t.server_errors,
                 p99_us: t.p99_us,
+                share: t.share,
+                latencies: t.latencies.clone(),
             });
             while series.len() > SAMPLES {
                 series.pop_front();
@@ -66,6 +74,18 @@ impl TrafficLog {
         log.get(&(service.to_string(), release.to_string()))
             .map(|s| s.iter().cloned().collect())
             .unwrap_or_default()
+    }
+
+    /// Every release of `service` the samples hold, with its samples.
+    pub(crate) fn releases_of(&self, service: &str) -> Vec<(String, Vec<Sample>)> {
+        let log = self.series.lock().unwrap_or_else(|p| p.into_inner());
+        let mut all: Vec<(String, Vec<Sample>)> = log
+            .iter()
+            .filter(|((s, _), _)| s == service)
+            .map(|((_, release), samples)| (release.clone(), samples.iter().cloned().collect()))
+            .collect();
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        all
     }
 
     /// Why the last sample could not be taken (the agent did not answer).
@@ -121,7 +141,7 @@ mod tests {
     use windlass_store::releases::{NewRelease, SqliteReleases};
 
     use super::*;
-    use crate::services::{Deploys, Rollback};
+    use crate::services::{Answer, Answered, Deploys, Rollback};
     use crate::{Config, Sources};
 
     /// A proxy that has answered 10 more requests (one a 5xx) at each look,
@@ -145,9 +165,14 @@ mod tests {
                 requests: 10 * n,
                 server_errors: n,
                 p99_us: Some(1_000 + n),
+                share: Some(Share::Live(100)),
+                latencies: Vec::new(),
             }])
         }
         async fn rollback(&self, _: &Rollback, _: &str) -> Result<String, String> {
+            Err("not in this test".into())
+        }
+        async fn gate(&self, _: &str, _: Answer, _: &str) -> Result<Answered, String> {
             Err("not in this test".into())
         }
     }

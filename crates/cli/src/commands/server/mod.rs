@@ -70,7 +70,8 @@ pub struct Args {
     /// services, releases and deploy executions.
     #[arg(long, value_name = "DIR")]
     agent_state: Option<PathBuf>,
-    /// Let the dashboard roll services and apps back (without it the page's rollback answers 403).
+    /// Let the dashboard roll services and apps back and answer a rollout (approve, promote,
+    /// abort); without it those buttons answer 403.
     #[arg(long)]
     dashboard_rollback: bool,
     /// Another name the server answers to (repeatable). Requests are

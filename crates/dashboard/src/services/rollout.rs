@@ -1,0 +1,419 @@
+//! A running rollout on the services page: each service's canary with its
+//! weight and both releases' windows between two samples (requests, 5xx
+//! share, p99) over the samples the server keeps, and, per app, the deploy
+//! that rolls out, the approval gate it waits at and whether the page may
+//! answer it ([`super::gate`]).
+//!
+//! Weights and counters come from the proxies' samples ([`TrafficLog`]);
+//! the gate from the agent's store: the execution that holds the app's
+//! services' deploy locks, and the approval task its stored state waits on
+//! (the agent reads the same to answer it, `agent/gate.rs`).
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+use windlass_engine::Execution;
+use windlass_store::releases::{Releases, ServiceKey};
+use windlass_store::Store;
+
+use super::traffic::{Sample, TrafficLog};
+use super::{ServiceView, Share};
+use crate::Error;
+
+/// The end of an approval gate's Resource
+/// (`windlass_deploy::workflow::rollout::APPROVE_RESOURCE`; a test checks
+/// that they agree).
+pub const APPROVE_RESOURCE: &str = "approve.waitForTaskToken";
+
+/// Why the page's rollout buttons are off on a server that does not allow them.
+pub(crate) const GATE_OFF: &str =
+    "answering a rollout from the dashboard is off: start windlass server with --dashboard-rollback";
+
+/// A service's canary and both its releases over the samples.
+#[derive(Debug, PartialEq, Serialize)]
+pub struct CanaryView {
+    /// The release that serves the rest of the traffic.
+    pub live: String,
+    /// The release the rollout moves the traffic to.
+    pub canary: String,
+    /// The canary's weight now, in percent.
+    pub weight: u8,
+    /// One point per sample after the first that has both releases,
+    /// oldest first.
+    pub points: Vec<Point>,
+}
+
+/// Both releases between one sample and the next.
+#[derive(Debug, PartialEq, Serialize)]
+pub struct Point {
+    /// When the earlier sample was taken.
+    pub from_millis: i64,
+    /// When the later sample was taken.
+    pub millis: i64,
+    /// The canary's weight then.
+    pub weight: u8,
+    pub live: Window,
+    pub canary: Window,
+}
+
+/// One release's traffic between two samples.
+#[derive(Debug, PartialEq, Serialize)]
+pub struct Window {
+    pub requests: u64,
+    pub server_errors: u64,
+    /// `server_errors / requests`; none without requests.
+    pub server_error_share: Option<f64>,
+    /// The window's p99 latency (the upper bound of its bucket), from the
+    /// two samples' histograms; none when the window counted no latency.
+    pub p99_us: Option<u64>,
+}
+
+impl Window {
+    fn between(before: &Sample, after: &Sample) -> Window {
+        // Counters that went down started again (a restarted proxy daemon):
+        // the later sample is then the whole window.
+        let restarted = after.requests < before.requests;
+        let (requests, server_errors) = if restarted {
+            (after.requests, after.server_errors)
+        } else {
+            (
+                after.requests - before.requests,
+                after.server_errors.saturating_sub(before.server_errors),
+            )
+        };
+        let latencies = if restarted {
+            after.latencies.clone()
+        } else {
+            since(&after.latencies, &before.latencies)
+        };
+        Window {
+            requests,
+            server_errors,
+            server_error_share: (requests > 0).then(|| server_errors as f64 / requests as f64),
+            p99_us: quantile(&latencies, 0.99),
+        }
+    }
+}
+
+/// The buckets counted after `earlier` up to `now` (both lowest first).
+fn since(now: &[[u64; 2]], earlier: &[[u64; 2]]) -> Vec<[u64; 2]> {
+    let then: HashMap<u64, u64> = earlier.iter().map(|[bound, n]| (*bound, *n)).collect();
+    now.iter()
+        .map(|[bound, n]| {
+            [
+                *bound,
+                n.saturating_sub(then.get(bound).copied().unwrap_or(0)),
+            ]
+        })
+        .filter(|[_, n]| *n > 0)
+        .collect()
+}
+
+/// The bound below which a share `q` of the counted latencies fell, as the
+/// proxy takes it (its bucket's upper bound); none when nothing was counted.
+fn quantile(buckets: &[[u64; 2]], q: f64) -> Option<u64> {
+    let total: u64 = buckets.iter().map(|[_, n]| n).sum();
+    if total == 0 {
+        return None;
+    }
+    let rank = ((q * total as f64).ceil() as u64).max(1);
+    let mut seen = 0;
+    buckets.iter().find_map(|[bound, n]| {
+        seen += n;
+        (seen >= rank).then_some(*bound)
+    })
+}
+
+/// The canary of `service`'s proxy in its latest sample, if it has one.
+pub(crate) fn canary_of(traffic: &TrafficLog, service: &str) -> Option<CanaryView> {
+    let all = traffic.releases_of(service);
+    let latest = all
+        .iter()
+        .filter_map(|(_, s)| s.last())
+        .map(|s| s.millis)
+        .max()?;
+    // A release the proxy no longer counts keeps its last sample: only the
+    // latest sample says what routes now.
+    let now = |share: fn(&Share) -> Option<u8>| {
+        all.iter().find_map(|(release, samples)| {
+            let last = samples.last().filter(|s| s.millis == latest)?;
+            Some((release, last.share.as_ref().and_then(share)?, samples))
+        })
+    };
+    let (canary, weight, canary_samples) = now(|s| match s {
+        Share::Canary(w) => Some(*w),
+        Share::Live(_) => None,
+    })?;
+    let (live, _, live_samples) = now(|s| match s {
+        Share::Live(w) => Some(*w),
+        Share::Canary(_) => None,
+    })?;
+    let live_at: HashMap<i64, &Sample> = live_samples.iter().map(|s| (s.millis, s)).collect();
+    let points = canary_samples
+        .windows(2)
+        .filter_map(|pair| {
+            let (before, after) = (&pair[0], &pair[1]);
+            let (live_before, live_after) =
+                (live_at.get(&before.millis)?, live_at.get(&after.millis)?);
+            Some(Point {
+                from_millis: before.millis,
+                millis: after.millis,
+                weight: match after.share {
+                    Some(Share::Canary(w)) => w,
+                    _ => 0,
+                },
+                live: Window::between(live_before, live_after),
+                canary: Window::between(before, after),
+            })
+        })
+        .collect();
+    Some(CanaryView {
+        live: live.clone(),
+        canary: canary.clone(),
+        weight,
+        points,
+    })
+}
+
+/// The deploy of an app that runs now, and the gate it waits at.
+#[derive(Debug, Default, PartialEq)]
+pub struct Deploying {
+    /// The execution that holds the app's services' deploy locks.
+    pub execution: Option<String>,
+    /// The approval gate's state (`Rollout1Approve`) when it waits at one.
+    pub gate: Option<String>,
+}
+
+/// What deploys app `app` now, read from the agent's store as the agent
+/// reads it to answer a gate: the lock of one of its newest release's
+/// services, then the approval task the execution's stored state waits on.
+pub(crate) fn deploying(
+    releases: &dyn Releases,
+    executions: &dyn Store,
+    app: &str,
+) -> Result<Deploying, Error> {
+    let Some(newest) = releases.app_releases(app)?.into_iter().next() else {
+        return Ok(Deploying::default());
+    };
+    let mut holder = None;
+    for member in &newest.services {
+        let Ok(key) = ServiceKey::new(app, member.service.as_str()) else {
+            continue;
+        };
+        if let Some(lock) = releases.lock_of(&key)? {
+            holder = Some(lock.holder);
+            break;
+        }
+    }
+    let Some(execution) = holder else {
+        return Ok(Deploying::default());
+    };
+    let gate = match executions.execution(&execution)? {
+        Some(record) if record.status == "RUNNING" => {
+            match serde_json::from_str::<Execution>(&record.snapshot) {
+                Ok(state) => state
+                    .token_tasks()
+                    .find(|(_, task)| task.request.resource.ends_with(APPROVE_RESOURCE))
+                    .map(|(_, task)| task.request.state_name.clone()),
+                Err(e) => {
+                    tracing::warn!(%execution, error = %e, "a deploy's stored state could not be read");
+                    None
+                }
+            }
+        }
+        _ => None,
+    };
+    Ok(Deploying {
+        execution: Some(execution),
+        gate,
+    })
+}
+
+/// An app's rollout as the page shows it and answers it.
+#[derive(Debug, PartialEq, Serialize)]
+pub struct RolloutView {
+    /// The deploy that rolls out, when it still runs.
+    pub execution: Option<String>,
+    /// The approval gate it waits at.
+    pub gate: Option<String>,
+    /// Each service whose proxy has a canary (`APP/SERVICE`), with its weight.
+    pub canaries: Vec<(String, u8)>,
+    /// Why Approve and Promote are off, when they are (their tooltip).
+    pub approve_off: Option<String>,
+    /// Why Abort is off, when it is.
+    pub abort_off: Option<String>,
+}
+
+/// App `app`'s rollout, when one runs: a canary in one of its services'
+/// proxies, or its deploy waiting at a gate.
+pub(crate) fn rollout_of(
+    app: &str,
+    deploying: Deploying,
+    services: &[ServiceView],
+    allowed: bool,
+) -> Option<RolloutView> {
+    let canaries: Vec<(String, u8)> = services
+        .iter()
+        .filter(|s| s.app == app)
+        .filter_map(|s| Some((s.service.clone(), s.canary.as_ref()?.weight)))
+        .collect();
+    if canaries.is_empty() && deploying.gate.is_none() {
+        return None;
+    }
+    let approve_off = match (allowed, &deploying.gate) {
+        (false, _) => Some(GATE_OFF.to_owned()),
+        (true, None) => Some(format!(
+            "the rollout of app {app} waits at no approval gate (a step bakes or is analysed)"
+        )),
+        (true, Some(_)) => None,
+    };
+    let abort_off = match (allowed, &deploying.execution) {
+        (false, _) => Some(GATE_OFF.to_owned()),
+        (true, None) => Some(format!("no deploy of app {app} runs")),
+        (true, Some(_)) => None,
+    };
+    Some(RolloutView {
+        execution: deploying.execution,
+        gate: deploying.gate,
+        canaries,
+        approve_off,
+        abort_off,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::services::ReleaseTraffic;
+
+    /// A release's counters whose requests all took 1 ms but the errors,
+    /// which took 50 ms.
+    fn traffic(release: &str, requests: u64, errors: u64, share: Option<Share>) -> ReleaseTraffic {
+        ReleaseTraffic {
+            service: "shop/web".into(),
+            release: release.into(),
+            requests,
+            server_errors: errors,
+            p99_us: None,
+            share,
+            latencies: [[1_000, requests - errors], [50_000, errors]]
+                .into_iter()
+                .filter(|[_, n]| *n > 0)
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn both_releases_are_windows_between_samples() {
+        let log = TrafficLog::default();
+        log.record(0, &[traffic("r1", 100, 0, Some(Share::Live(100)))]);
+        log.record(
+            2_000,
+            &[
+                traffic("r1", 190, 1, Some(Share::Live(90))),
+                traffic("r2", 10, 0, Some(Share::Canary(10))),
+            ],
+        );
+        log.record(
+            4_000,
+            &[
+                traffic("r1", 280, 1, Some(Share::Live(90))),
+                traffic("r2", 20, 5, Some(Share::Canary(10))),
+            ],
+        );
+        log.record(
+            6_000,
+            &[
+                traffic("r1", 330, 2, Some(Share::Live(50))),
+                traffic("r2", 70, 5, Some(Share::Canary(50))),
+            ],
+        );
+        let view = canary_of(&log, "shop/web").expect("a canary");
+        assert_eq!(
+            (view.live.as_str(), view.canary.as_str(), view.weight),
+            ("r1", "r2", 50)
+        );
+        // r2 was first counted at 2 s: two windows, 2-4 s and 4-6 s.
+        let weights: Vec<(i64, u8)> = view.points.iter().map(|p| (p.millis, p.weight)).collect();
+        assert_eq!(weights, vec![(4_000, 10), (6_000, 50)]);
+        let first = &view.points[0];
+        assert_eq!((first.live.requests, first.live.server_errors), (90, 0));
+        assert_eq!(first.live.server_error_share, Some(0.0));
+        assert_eq!((first.canary.requests, first.canary.server_errors), (10, 5));
+        assert_eq!(first.canary.server_error_share, Some(0.5));
+        // The window's own p99: half of its requests were slow.
+        assert_eq!(
+            (first.live.p99_us, first.canary.p99_us),
+            (Some(1_000), Some(50_000))
+        );
+        let second = &view.points[1];
+        assert_eq!((second.live.requests, second.canary.requests), (50, 50));
+        assert_eq!(second.canary.server_error_share, Some(0.0));
+        // The canary's earlier slow requests are not in this window.
+        assert_eq!(second.canary.p99_us, Some(1_000));
+        assert_eq!(second.live.p99_us, Some(50_000), "r1's one error in 50");
+    }
+
+    #[test]
+    fn no_canary_in_the_latest_sample_is_no_rollout() {
+        let log = TrafficLog::default();
+        log.record(
+            0,
+            &[
+                traffic("r1", 10, 0, Some(Share::Live(80))),
+                traffic("r2", 5, 0, Some(Share::Canary(20))),
+            ],
+        );
+        // Aborted: the canary takes nothing, the proxy still counts it.
+        log.record(
+            2_000,
+            &[
+                traffic("r1", 20, 0, Some(Share::Live(100))),
+                traffic("r2", 5, 0, None),
+            ],
+        );
+        assert_eq!(canary_of(&log, "shop/web"), None);
+        assert_eq!(canary_of(&log, "shop/db"), None);
+    }
+
+    #[test]
+    fn a_restarted_proxys_counters_start_a_window_again() {
+        let before = Sample {
+            millis: 0,
+            requests: 500,
+            server_errors: 7,
+            p99_us: None,
+            share: None,
+            latencies: vec![[1_000, 500]],
+        };
+        let after = Sample {
+            millis: 2_000,
+            requests: 40,
+            server_errors: 2,
+            p99_us: Some(900),
+            share: None,
+            latencies: vec![[900, 40]],
+        };
+        let window = Window::between(&before, &after);
+        assert_eq!((window.requests, window.server_errors), (40, 2));
+        assert_eq!(window.server_error_share, Some(0.05));
+        assert_eq!(window.p99_us, Some(900));
+        let idle = Window::between(&after, &after);
+        assert_eq!(
+            (idle.requests, idle.server_error_share, idle.p99_us),
+            (0, None, None)
+        );
+    }
+
+    #[test]
+    fn a_windows_p99_is_its_ranked_bucket() {
+        // 100 latencies: 98 of 1 ms, 2 of 8 ms: the 99th is 8 ms.
+        let buckets = [[1_000, 98], [8_000, 2]];
+        assert_eq!(quantile(&buckets, 0.99), Some(8_000));
+        assert_eq!(quantile(&buckets, 0.5), Some(1_000));
+        assert_eq!(quantile(&[], 0.99), None);
+        let earlier = [[1_000, 90], [8_000, 2]];
+        assert_eq!(since(&buckets, &earlier), vec![[1_000, 8]]);
+        assert_eq!(quantile(&since(&buckets, &earlier), 0.99), Some(1_000));
+    }
+}

@@ -16,7 +16,7 @@ use serde_json::{json, Value as Json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use windlass_aws::model::Model;
 use windlass_aws::{Client, Config, Credentials, Service};
-use windlass_deploy::target::ecs::definition::{self, Rollout, FAILED, ROLLBACK_FAILED};
+use windlass_deploy::target::ecs::definition::{self, Rollout, Strategy, FAILED, ROLLBACK_FAILED};
 use windlass_deploy::target::ecs::error::Error;
 use windlass_deploy::target::ecs::registry;
 use windlass_engine::{Outcome, Status};
@@ -38,7 +38,7 @@ fn rollout(cluster: &str) -> Rollout {
         max_polls: 2,
         watch_polls: 1,
         alarms: vec!["web-5xx".into()],
-        blue_green: None,
+        strategy: Strategy::Rolling,
         lifecycle_hooks: vec![],
         stop_first: false,
         before_switch: vec![],

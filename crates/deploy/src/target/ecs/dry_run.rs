@@ -12,6 +12,7 @@ use windlass_aws::Client;
 use super::current::{self, Current};
 use super::error::Error;
 use super::plan::Plan;
+use super::strategy::Strategy;
 use crate::compose::Service;
 
 /// The image in a task definition the dry run shows: no image is built, so
@@ -111,17 +112,23 @@ fn image_line(plan: &Plan, service: &Service, now: &Current) -> String {
 
 fn strategy(plan: &Plan) -> String {
     let rollout = &plan.rollout;
-    match rollout.blue_green {
-        Some(bake) => format!(
-            "ECS blue/green (BLUE_GREEN, bake time {bake} min){}",
-            if rollout.lifecycle_hooks.is_empty() {
-                ""
-            } else {
-                ", with ECS lifecycle hooks"
-            }
-        ),
-        None if rollout.stop_first => "rolling, stop-first (minimum 0%, maximum 100%): the old tasks stop before the new ones start; circuit breaker with rollback".into(),
-        None => "rolling (minimum 100%, maximum 200%: new tasks start beside the old ones); circuit breaker with rollback".into(),
+    let hooks = if rollout.lifecycle_hooks.is_empty() {
+        ""
+    } else {
+        ", with ECS lifecycle hooks"
+    };
+    let alarms = if rollout.alarms.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "; ECS rolls back when CloudWatch alarm {} goes into ALARM",
+            rollout.alarms.join(", ")
+        )
+    };
+    match rollout.strategy {
+        Strategy::Rolling if rollout.stop_first => "rolling, stop-first (minimum 0%, maximum 100%): the old tasks stop before the new ones start; circuit breaker with rollback".into(),
+        Strategy::Rolling => "rolling (minimum 100%, maximum 200%: new tasks start beside the old ones); circuit breaker with rollback".into(),
+        shifting => format!("{shifting}{hooks}{alarms}"),
     }
 }
 

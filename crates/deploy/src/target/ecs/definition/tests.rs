@@ -19,7 +19,7 @@ pub(crate) fn rollout() -> Rollout {
         max_polls: 60,
         watch_polls: 6,
         alarms: vec!["web-5xx".into()],
-        blue_green: None,
+        strategy: Strategy::Rolling,
         lifecycle_hooks: vec![],
         stop_first: false,
         before_switch: vec![Hook::Lambda("migrate".into())],
@@ -161,7 +161,7 @@ fn blue_green_sets_the_strategy_bake_time_and_lifecycle_hooks_everywhere() {
         stages: vec!["POST_PRODUCTION_TRAFFIC_SHIFT".into()],
     };
     let definition = deploy(&Rollout {
-        blue_green: Some(10),
+        strategy: Strategy::BlueGreen { bake_minutes: 10 },
         lifecycle_hooks: vec![hook],
         before_switch: vec![],
         after_switch: vec![],
@@ -255,7 +255,7 @@ fn the_blue_green_update_is_a_request_ecs_model_takes() {
     use windlass_aws::Service;
 
     let definition = deploy(&Rollout {
-        blue_green: Some(10),
+        strategy: Strategy::BlueGreen { bake_minutes: 10 },
         lifecycle_hooks: vec![LifecycleHook {
             function_arn: "arn:aws:lambda:us-east-1:123456789012:function:gate".into(),
             role_arn: "arn:aws:iam::123456789012:role/ecs-hooks".into(),

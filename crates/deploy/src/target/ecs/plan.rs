@@ -463,6 +463,54 @@ mod tests {
     }
 
     #[test]
+    fn a_rollout_is_ecs_canary_with_its_alarms_and_a_watch_as_long_as_the_shift() {
+        let text = "services:\n  web:\n    image: r/web:1\n    ports: [\"8080:8080\"]\n    x-windlass:\n      rollout:\n        weight: 10\n        interval: 2m\n        analysis: { alarms: [web-5xx, web-p99] }\n      ecs: { alarms: [web-5xx], bakeTimeMinutes: 3, pollSeconds: 10 }\n";
+        let project = compose::parse(text, Path::new("/tmp/compose.yaml")).expect("valid");
+        let plan = plan("web", &project.services["web"], "us-east-1").expect("plans");
+        assert_eq!(
+            plan.rollout.strategy,
+            Strategy::Canary {
+                percent: 10,
+                canary_bake_minutes: 2,
+                bake_minutes: 3
+            }
+        );
+        assert_eq!(plan.rollout.alarms, ["web-5xx", "web-p99"]);
+        // 2 min of canary and 3 of bake, looked at every 10 s.
+        assert_eq!(plan.rollout.watch_polls, 30);
+    }
+
+    #[test]
+    fn what_ecs_cannot_do_of_a_rollout_is_refused_at_its_line() {
+        let text = "services:\n  web:\n    image: r/web:1\n    ports: [\"8080:8080\"]\n    x-windlass:\n      rollout:\n        weight: 10\n        sticky:\n          cookie: release\n        analysis:\n          max_p99_ratio: 2\n";
+        let project = compose::parse(text, Path::new("/tmp/compose.yaml")).expect("valid");
+        let refused = plan("web", &project.services["web"], "us-east-1").expect_err("refused");
+        let located: Vec<String> = refused
+            .iter()
+            .map(|r| r.located(Path::new("compose.yaml"), text))
+            .collect();
+        assert!(
+            located[0].starts_with(
+                "compose.yaml:8:9: services.web.x-windlass.rollout.sticky: ECS shifts traffic"
+            ),
+            "{}",
+            located[0]
+        );
+        assert!(
+            located[1].starts_with("compose.yaml:11:11: services.web.x-windlass.rollout.analysis.max_p99_ratio: windlass measures this on its own proxy"),
+            "{}",
+            located[1]
+        );
+        let both = text.replace(
+            "    x-windlass:\n",
+            "    x-windlass:\n      ecs: { strategy: blue_green }\n",
+        );
+        let project = compose::parse(&both, Path::new("/tmp/compose.yaml")).expect("valid");
+        let refused = plan("web", &project.services["web"], "us-east-1").expect_err("refused");
+        assert_eq!(refused[0].field, "x-windlass.ecs.strategy");
+    }
+
+    #[test]
     fn a_task_definition_file_in_aws_format_is_read_with_the_pushed_image() {
         let path = std::env::temp_dir().join(format!("windlass-td-{}.json", std::process::id()));
         std::fs::write(&path, json!({ "family": "web", "containerDefinitions": [

@@ -286,3 +286,65 @@ fn the_blue_green_update_is_a_request_ecs_model_takes() {
     );
     assert!(config.get("deploymentCircuitBreaker").is_none());
 }
+
+/// The UpdateService request a rollout sends, as the `aws-sdk:` wire code
+/// writes it from botocore's ECS model (which refuses a parameter it does
+/// not have): ECS's own strategy, its configuration (percentages as
+/// Doubles), the bake time, the alarms, and no circuit breaker.
+fn update_request(strategy: Strategy) -> Json {
+    use windlass_aws::model::Model;
+    use windlass_aws::Service;
+
+    let definition = deploy(&Rollout {
+        strategy,
+        ..rollout()
+    });
+    let mut parameters = definition["States"]["UpdateService"]["Parameters"].clone();
+    assert_eq!(
+        parameters["DeploymentConfiguration"],
+        definition["States"]["RestorePrevious"]["Parameters"]["DeploymentConfiguration"],
+        "the rollback goes back the same way"
+    );
+    let fields = parameters.as_object_mut().expect("an object");
+    fields.remove("TaskDefinition.$");
+    fields.insert(
+        "TaskDefinition".into(),
+        json!("arn:aws:ecs:us-east-1:123456789012:task-definition/web:2"),
+    );
+    let model = Model::of(Service::named("ecs").expect("ecs")).expect("model");
+    let operation = model.operation("updateService").expect("updateService");
+    let request = windlass_aws::protocol::request(&model, &operation, &parameters)
+        .expect("ECS's model takes every parameter");
+    let body: Json = serde_json::from_slice(&request.body).expect("JSON");
+    body["deploymentConfiguration"].clone()
+}
+
+#[test]
+fn a_canary_rollout_is_ecs_canary_strategy_in_the_request() {
+    let config = update_request(Strategy::Canary {
+        percent: 10,
+        canary_bake_minutes: 2,
+        bake_minutes: 5,
+    });
+    assert_eq!(
+        config,
+        json!({ "strategy": "CANARY", "bakeTimeInMinutes": 5,
+            "canaryConfiguration": { "canaryPercent": 10.0, "canaryBakeTimeInMinutes": 2 },
+            "alarms": { "alarmNames": ["web-5xx"], "enable": true, "rollback": true } })
+    );
+}
+
+#[test]
+fn a_linear_rollout_is_ecs_linear_strategy_in_the_request() {
+    let config = update_request(Strategy::Linear {
+        step_percent: 20,
+        step_bake_minutes: 1,
+        bake_minutes: 3,
+    });
+    assert_eq!(
+        config,
+        json!({ "strategy": "LINEAR", "bakeTimeInMinutes": 3,
+            "linearConfiguration": { "stepPercent": 20.0, "stepBakeTimeInMinutes": 1 },
+            "alarms": { "alarmNames": ["web-5xx"], "enable": true, "rollback": true } })
+    );
+}

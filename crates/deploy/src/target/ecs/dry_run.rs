@@ -210,9 +210,24 @@ fn leaves(path: &str, value: &Json, out: &mut BTreeMap<String, String>) {
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use serde_json::json;
 
-    use super::diff;
+    use super::{diff, strategy};
+    use crate::compose;
+
+    #[test]
+    fn the_plan_says_how_ecs_shifts_the_traffic() {
+        let text = "services:\n  web:\n    image: r/web:1\n    ports: [\"8080:8080\"]\n    x-windlass:\n      rollout: { step: 25, interval: 3m, analysis: { alarms: [web-5xx] } }\n";
+        let project = compose::parse(text, Path::new("/tmp/compose.yaml")).expect("valid");
+        let plan =
+            super::super::plan::plan("web", &project.services["web"], "us-east-1").expect("plans");
+        assert_eq!(
+            strategy(&plan),
+            "ECS linear (LINEAR): 25% more of the traffic every 3 min until all of it; both revisions kept 5 min after (bake time); ECS rolls back when CloudWatch alarm web-5xx goes into ALARM"
+        );
+    }
 
     #[test]
     fn the_diff_names_changed_fields_and_not_what_aws_adds() {

@@ -166,6 +166,16 @@ pub fn deploy(
     if options.dry_run {
         return dry_run(pinned, services);
     }
+    // Refused settings are named at their line before anything is done
+    // (no engine, no AWS call).
+    let region_name = region(&Config::from_env());
+    let refusals: Vec<_> = names(pinned, services)
+        .iter()
+        .flat_map(|name| check(name, &pinned.project.services[name.as_str()], &region_name))
+        .collect();
+    if !refusals.is_empty() {
+        return Ok(refuse(pinned, &refusals));
+    }
     let tokio = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -176,12 +186,6 @@ pub fn deploy(
     let config = Config::from_env();
     for name in names(pinned, services) {
         let service = &pinned.project.services[name.as_str()];
-        // Refused settings are named at their line before anything is done.
-        let refusals = check(&name, service, &region(&config));
-        if !refusals.is_empty() {
-            code = code.max(refuse(pinned, &refusals));
-            continue;
-        }
         let key = plan(&name, service, &region(&config)).map(|p| p.key);
         if let Ok(key) = key {
             match tokio.block_on(settle(&ecs, &key)) {

@@ -152,7 +152,10 @@ pub fn of_rollout(rollout: &Rollout, bake_minutes: u32) -> Result<Strategy, Vec<
     let mut refused: Vec<Refused> = Vec::new();
     let interval = rollout.interval();
     let minutes = interval.as_secs() / 60;
-    if interval.as_secs() % 60 != 0 || interval.subsec_nanos() != 0 || minutes > MAX_BAKE_MINUTES {
+    if !interval.as_secs().is_multiple_of(60)
+        || interval.subsec_nanos() != 0
+        || minutes > MAX_BAKE_MINUTES
+    {
         refused.push(("rollout.interval", format!("ECS bakes each step for whole minutes, 0 to {MAX_BAKE_MINUTES} (24 h): {interval:?} is not; write `interval: {}m`", minutes.clamp(1, MAX_BAKE_MINUTES))));
     }
     if rollout.sticky.is_some() {

@@ -123,6 +123,15 @@ fn what_ecs_cannot_do_of_a_rollout_is_refused_at_its_line() {
         "refused before any call: {text}"
     );
 
+    // --canary holds a release at a gate ECS does not have.
+    let held = windlass(&dir, &["deploy", "--target", "ecs", "--canary", "20"]);
+    let text = said(&held);
+    assert_eq!(held.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("x-windlass.rollout: { weight: 20 }"),
+        "{text}"
+    );
+
     // Without them, the rollout is ECS's linear strategy: valid.
     let linear = FARGATE.replace("ecs: { cluster: demo }", ecs).replace(
         "        sticky: { cookie: release }\n        analysis:\n          min_requests: 50",

@@ -169,7 +169,8 @@ async fn the_deploy_definition_calls_ecs_with_shapes_moto_accepts() {
 
 /// A rollout's CANARY and LINEAR deployment configurations reach moto in
 /// CreateService, UpdateService and the rollback's UpdateService without
-/// being refused, and moto (5.2.6) gives back the last UpdateService's in
+/// being refused (the rollback's as blue/green: all the traffic back at
+/// once), and moto (5.2.6) gives back the last UpdateService's in
 /// DescribeServices (after the first deploy, CreateService then a scale
 /// to zero, it shows none). moto shifts no traffic and runs no task, so each
 /// execution fails on the health of its tasks, not on a call.
@@ -241,11 +242,10 @@ async fn canary_and_linear_deployment_configurations_are_taken_by_moto() {
         service["TaskDefinition"],
         "arn:aws:ecs:us-east-1:123456789012:task-definition/web:1"
     );
-    // The rollback's UpdateService goes back to revision 1 the same way.
+    // The rollback's UpdateService goes back to revision 1 all at once.
     assert_eq!(
         service["DeploymentConfiguration"],
-        json!({ "Strategy": "LINEAR", "BakeTimeInMinutes": 5,
-            "LinearConfiguration": { "StepPercent": 20.0, "StepBakeTimeInMinutes": 1 },
+        json!({ "Strategy": "BLUE_GREEN", "BakeTimeInMinutes": 5,
             "Alarms": { "AlarmNames": ["web-5xx"], "Enable": true, "Rollback": true } })
     );
 }

@@ -59,6 +59,19 @@ impl Strategy {
         self != Strategy::Rolling
     }
 
+    /// How ECS goes back to the previous revision: a canary or linear
+    /// rollout's rollback moves all the traffic at once (blue/green, the
+    /// same bake time) rather than a share at a time, as the Docker
+    /// target's does; rolling and blue/green go back as they came.
+    pub fn rollback(self) -> Strategy {
+        match self {
+            Strategy::Canary { bake_minutes, .. } | Strategy::Linear { bake_minutes, .. } => {
+                Strategy::BlueGreen { bake_minutes }
+            }
+            other => other,
+        }
+    }
+
     /// How long ECS takes, once the new revision's tasks run, to shift all
     /// the traffic and bake: an alarm in that time has ECS roll back, so
     /// the deploy watches the service at least that long.

@@ -584,7 +584,10 @@ fn rollback(add: &mut dyn FnMut(&str, Json), rollout: &Rollout) {
             { "Variable": "$.found.Active[0]", "IsPresent": true, "Next": "RestorePrevious" }],
         "Default": "ScaleToZero" }),
     );
-    let mut restore = service_parameters(rollout);
+    let mut restore = service_parameters(&Rollout {
+        strategy: rollout.strategy.rollback(),
+        ..rollout.clone()
+    });
     restore.insert("Service".into(), json!(rollout.service));
     restore.insert("TaskDefinition.$".into(), json!("$.found.Active[0]"));
     add(

@@ -290,7 +290,8 @@ fn the_blue_green_update_is_a_request_ecs_model_takes() {
 /// The UpdateService request a rollout sends, as the `aws-sdk:` wire code
 /// writes it from botocore's ECS model (which refuses a parameter it does
 /// not have): ECS's own strategy, its configuration (percentages as
-/// Doubles), the bake time, the alarms, and no circuit breaker.
+/// Doubles), the bake time, the alarms, and no circuit breaker; the
+/// rollback's is blue/green (all the traffic back at once).
 fn update_request(strategy: Strategy) -> Json {
     use windlass_aws::model::Model;
     use windlass_aws::Service;
@@ -300,10 +301,12 @@ fn update_request(strategy: Strategy) -> Json {
         ..rollout()
     });
     let mut parameters = definition["States"]["UpdateService"]["Parameters"].clone();
+    // The rollback moves all the traffic back at once.
+    let back = &definition["States"]["RestorePrevious"]["Parameters"]["DeploymentConfiguration"];
+    assert_eq!(back["Strategy"], "BLUE_GREEN", "{back}");
     assert_eq!(
-        parameters["DeploymentConfiguration"],
-        definition["States"]["RestorePrevious"]["Parameters"]["DeploymentConfiguration"],
-        "the rollback goes back the same way"
+        back["BakeTimeInMinutes"],
+        parameters["DeploymentConfiguration"]["BakeTimeInMinutes"]
     );
     let fields = parameters.as_object_mut().expect("an object");
     fields.remove("TaskDefinition.$");

@@ -91,7 +91,7 @@ pub async fn dry_run(client: &Client, plan: &Plan, service: &Service) -> Result<
         rollout.max_polls,
         rollout.watch_polls
     ));
-    lines.push(format!("  rollback: {}", rollback(&now)));
+    lines.push(format!("  rollback: {}", rollback(plan, &now)));
     Ok(DryRun { lines })
 }
 
@@ -132,13 +132,20 @@ fn strategy(plan: &Plan) -> String {
     }
 }
 
-fn rollback(now: &Current) -> String {
+fn rollback(plan: &Plan, now: &Current) -> String {
+    let how = match plan.rollout.strategy.rollback() {
+        Strategy::Rolling => {
+            "a rollout of that revision's tasks, tens of seconds, not a traffic flip"
+        }
+        _ => "ECS blue/green: all the traffic back at once once that revision's tasks run",
+    };
     match &now.service {
         Some(running) => format!(
-            "if the new revision fails, UpdateService back to {} (a rollout of that revision's tasks, tens of seconds, not a traffic flip)",
+            "if the new revision fails, UpdateService back to {} ({how})",
             running.revision
         ),
-        None => "a first deploy that fails is scaled to zero (there is no revision to go back to)".into(),
+        None => "a first deploy that fails is scaled to zero (there is no revision to go back to)"
+            .into(),
     }
 }
 

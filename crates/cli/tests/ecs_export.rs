@@ -379,3 +379,23 @@ fn a_blue_green_service_exports_its_lifecycle_hooks_lint_clean() {
     );
     assert!(!actions(&template).contains(&"lambda:InvokeFunction"));
 }
+
+/// A rollout (`step: 25`, baking 2 minutes) with an alarm of its own: the
+/// exported service carries ECS's LINEAR `DeploymentConfiguration`, which
+/// cfn-lint checks against CloudFormation's `AWS::ECS::Service` schema.
+#[test]
+fn a_linear_rollout_exports_ecs_linear_strategy_lint_clean() {
+    let dir = temp_dir("ecs-export-linear");
+    let compose = COMPOSE.replace(
+        "        lambdaHooks: { afterSwitch: [smoke-test] }\n",
+        "      rollout: { step: 25, interval: 2m, analysis: { alarms: [web-p99] } }\n",
+    );
+    let template = export_lint_clean(&dir, &compose);
+    let config = &template["Resources"]["Service"]["Properties"]["DeploymentConfiguration"];
+    assert_eq!(
+        config,
+        &json!({ "Strategy": "LINEAR", "BakeTimeInMinutes": 5,
+            "LinearConfiguration": { "StepPercent": 25.0, "StepBakeTimeInMinutes": 2 },
+            "Alarms": { "AlarmNames": ["web-5xx", "web-p99"], "Enable": true, "Rollback": true } })
+    );
+}

@@ -88,6 +88,60 @@ fn validate_and_deploy_refuse_what_ecs_would_with_what_to_add() {
     assert_eq!(checked.status.code(), Some(0), "{}", said(&checked));
 }
 
+/// A rollout is ECS's canary or linear strategy; what only windlass's
+/// proxy can do of it is refused at its line by `validate` and `deploy`.
+#[test]
+fn what_ecs_cannot_do_of_a_rollout_is_refused_at_its_line() {
+    let ecs = "ecs: { cluster: demo, executionRoleArn: \"arn:aws:iam::123456789012:role/ecsTaskExecutionRole\", \
+         networkConfiguration: { awsvpcConfiguration: { subnets: [subnet-1] } } }\n      rollout:\n        step: 20\n        sticky: { cookie: release }\n        analysis:\n          min_requests: 50";
+    let dir = folder(
+        "ecs-rollout",
+        &FARGATE.replace("ecs: { cluster: demo }", ecs),
+    );
+    let checked = windlass(&dir, &["validate", "--target", "ecs", "compose.yaml"]);
+    let text = said(&checked);
+    assert_eq!(checked.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("compose.yaml:10:9: services.web.x-windlass.rollout.sticky"),
+        "{text}"
+    );
+    assert!(
+        text.contains("compose.yaml:12:11: services.web.x-windlass.rollout.analysis.min_requests"),
+        "{text}"
+    );
+    assert!(text.contains("CloudWatch alarms"), "{text}");
+
+    let deploy = windlass(&dir, &["deploy", "--target", "ecs"]);
+    let text = said(&deploy);
+    assert_eq!(deploy.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("compose.yaml:10:9: services.web.x-windlass.rollout.sticky"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("127.0.0.1:9"),
+        "refused before any call: {text}"
+    );
+
+    // --canary holds a release at a gate ECS does not have.
+    let held = windlass(&dir, &["deploy", "--target", "ecs", "--canary", "20"]);
+    let text = said(&held);
+    assert_eq!(held.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("x-windlass.rollout: { weight: 20 }"),
+        "{text}"
+    );
+
+    // Without them, the rollout is ECS's linear strategy: valid.
+    let linear = FARGATE.replace("ecs: { cluster: demo }", ecs).replace(
+        "        sticky: { cookie: release }\n        analysis:\n          min_requests: 50",
+        "        interval: 2m",
+    );
+    std::fs::write(dir.join("compose.yaml"), linear).expect("write");
+    let checked = windlass(&dir, &["validate", "--target", "ecs", "compose.yaml"]);
+    assert_eq!(checked.status.code(), Some(0), "{}", said(&checked));
+}
+
 #[test]
 fn an_unknown_target_is_refused_with_its_line() {
     let dir = folder(

@@ -16,7 +16,7 @@ use serde_json::{json, Value as Json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use windlass_aws::model::Model;
 use windlass_aws::{Client, Config, Credentials, Service};
-use windlass_deploy::target::ecs::definition::{self, Rollout, FAILED, ROLLBACK_FAILED};
+use windlass_deploy::target::ecs::definition::{self, Rollout, Strategy, FAILED, ROLLBACK_FAILED};
 use windlass_deploy::target::ecs::error::Error;
 use windlass_deploy::target::ecs::registry;
 use windlass_engine::{Outcome, Status};
@@ -38,7 +38,7 @@ fn rollout(cluster: &str) -> Rollout {
         max_polls: 2,
         watch_polls: 1,
         alarms: vec!["web-5xx".into()],
-        blue_green: None,
+        strategy: Strategy::Rolling,
         lifecycle_hooks: vec![],
         stop_first: false,
         before_switch: vec![],
@@ -165,6 +165,89 @@ async fn the_deploy_definition_calls_ecs_with_shapes_moto_accepts() {
     let (error, cause) = failed(&missing);
     assert_eq!(error, FAILED);
     assert!(cause.contains("ClusterNotFound"), "{cause}");
+}
+
+/// A rollout's CANARY and LINEAR deployment configurations reach moto in
+/// CreateService, UpdateService and the rollback's UpdateService without
+/// being refused (the rollback's as blue/green: all the traffic back at
+/// once), and moto (5.2.6) gives back the last UpdateService's in
+/// DescribeServices (after the first deploy, CreateService then a scale
+/// to zero, it shows none). moto shifts no traffic and runs no task, so each
+/// execution fails on the health of its tasks, not on a call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn canary_and_linear_deployment_configurations_are_taken_by_moto() {
+    let moto = Moto::start();
+    let client = Client::new(moto.config());
+    let ecs = model("ecs");
+    client
+        .call(
+            &ecs,
+            "createCluster",
+            &json!({ "ClusterName": "shop" }),
+            None,
+        )
+        .await
+        .expect("createCluster");
+    let canary = Rollout {
+        strategy: Strategy::Canary {
+            percent: 10,
+            canary_bake_minutes: 2,
+            bake_minutes: 5,
+        },
+        ..rollout("shop")
+    };
+    let first = aws_support::run(
+        moto.config(),
+        &definition::deploy(&canary),
+        json!({ "taskDefinition": task_definition("v1") }),
+    )
+    .await;
+    let (error, cause) = failed(&first);
+    assert_eq!(error, FAILED, "{cause}");
+    assert!(
+        cause.contains("did not have 1 healthy task(s) after 2 looks"),
+        "CreateService taken: {cause}"
+    );
+    let linear = Rollout {
+        strategy: Strategy::Linear {
+            step_percent: 20,
+            step_bake_minutes: 1,
+            bake_minutes: 5,
+        },
+        ..rollout("shop")
+    };
+    let second = aws_support::run(
+        moto.config(),
+        &definition::deploy(&linear),
+        json!({ "taskDefinition": task_definition("v2") }),
+    )
+    .await;
+    let (error, cause) = failed(&second);
+    assert_eq!(error, ROLLBACK_FAILED, "{cause}");
+    assert!(
+        cause.contains("whose tasks did not become healthy in time"),
+        "UpdateService and the rollback's UpdateService taken: {cause}"
+    );
+    let described = client
+        .call(
+            &ecs,
+            "describeServices",
+            &json!({ "Cluster": "shop", "Services": ["web"] }),
+            None,
+        )
+        .await
+        .expect("describeServices");
+    let service = &described["Services"][0];
+    assert_eq!(
+        service["TaskDefinition"],
+        "arn:aws:ecs:us-east-1:123456789012:task-definition/web:1"
+    );
+    // The rollback's UpdateService goes back to revision 1 all at once.
+    assert_eq!(
+        service["DeploymentConfiguration"],
+        json!({ "Strategy": "BLUE_GREEN", "BakeTimeInMinutes": 5,
+            "Alarms": { "AlarmNames": ["web-5xx"], "Enable": true, "Rollback": true } })
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -104,6 +104,10 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         }
     }
     if super::ecs::chosen(args.target, &pinned, &args.services) {
+        if let Some(percent) = args.canary {
+            eprintln!("windlass: --canary {percent} holds a release on windlass's proxy until `windlass promote`, and ECS shifts the traffic itself with no gate to hold: write `x-windlass.rollout: {{ weight: {percent} }}` (ECS's CANARY strategy) instead");
+            return Ok(exit::INVALID);
+        }
         let options = super::ecs::DeployOptions {
             dry_run: args.dry_run,
             force: args.force,

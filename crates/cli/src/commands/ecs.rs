@@ -15,7 +15,7 @@ use windlass_deploy::agent::database;
 use windlass_deploy::backend::docker::Docker;
 use windlass_deploy::compose::Target;
 use windlass_deploy::target::ecs::error::{advice, Error};
-use windlass_deploy::target::ecs::plan::plan;
+use windlass_deploy::target::ecs::plan::{check, plan};
 use windlass_deploy::target::ecs::resume::{pending, Action, Pending, Unfinished};
 use windlass_deploy::target::ecs::run::{Ecs, Report};
 use windlass_deploy::target::ecs::{definition, dry_run};
@@ -67,16 +67,22 @@ pub fn show_definition(pinned: &Pinned, services: &[String]) -> anyhow::Result<u
                 "{}",
                 serde_json::to_string_pretty(&definition::deploy(&plan.rollout))?
             ),
-            Err(refusals) => return Ok(refuse(&refusals)),
+            Err(refusals) => return Ok(refuse(pinned, &refusals)),
         }
     }
     Ok(exit::OK)
 }
 
-fn refuse(refusals: &[windlass_deploy::target::ecs::task_definition::Refusal]) -> u8 {
+/// Prints each refusal at its line in the (first) Compose file as the
+/// user wrote it, not in the pinned text; the exit code of an invalid file.
+fn refuse(
+    pinned: &Pinned,
+    refusals: &[windlass_deploy::target::ecs::task_definition::Refusal],
+) -> u8 {
+    let text = std::fs::read_to_string(&pinned.file).unwrap_or_default();
     eprintln!("windlass: the Compose file cannot be deployed to ECS:");
     for refusal in refusals {
-        eprintln!("  {refusal}");
+        eprintln!("  {}", refusal.located(&pinned.file, &text));
     }
     exit::INVALID
 }
@@ -125,7 +131,7 @@ fn dry_run(pinned: &Pinned, services: &[String]) -> anyhow::Result<u8> {
         let service = &pinned.project.services[name.as_str()];
         let plan = match plan(&name, service, &region) {
             Ok(plan) => plan,
-            Err(refusals) => return Ok(refuse(&refusals)),
+            Err(refusals) => return Ok(refuse(pinned, &refusals)),
         };
         match tokio.block_on(dry_run::dry_run(&client, &plan, service)) {
             Ok(planned) => {
@@ -160,6 +166,16 @@ pub fn deploy(
     if options.dry_run {
         return dry_run(pinned, services);
     }
+    // Refused settings are named at their line before anything is done
+    // (no engine, no AWS call).
+    let region_name = region(&Config::from_env());
+    let refusals: Vec<_> = names(pinned, services)
+        .iter()
+        .flat_map(|name| check(name, &pinned.project.services[name.as_str()], &region_name))
+        .collect();
+    if !refusals.is_empty() {
+        return Ok(refuse(pinned, &refusals));
+    }
     let tokio = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -169,12 +185,8 @@ pub fn deploy(
     let mut code = exit::OK;
     let config = Config::from_env();
     for name in names(pinned, services) {
-        let key = plan(
-            &name,
-            &pinned.project.services[name.as_str()],
-            &region(&config),
-        )
-        .map(|p| p.key);
+        let service = &pinned.project.services[name.as_str()];
+        let key = plan(&name, service, &region(&config)).map(|p| p.key);
         if let Ok(key) = key {
             match tokio.block_on(settle(&ecs, &key)) {
                 Err(code_of) => {

@@ -12,6 +12,7 @@ use windlass_aws::Client;
 use super::current::{self, Current};
 use super::error::Error;
 use super::plan::Plan;
+use super::strategy::Strategy;
 use crate::compose::Service;
 
 /// The image in a task definition the dry run shows: no image is built, so
@@ -90,7 +91,7 @@ pub async fn dry_run(client: &Client, plan: &Plan, service: &Service) -> Result<
         rollout.max_polls,
         rollout.watch_polls
     ));
-    lines.push(format!("  rollback: {}", rollback(&now)));
+    lines.push(format!("  rollback: {}", rollback(plan, &now)));
     Ok(DryRun { lines })
 }
 
@@ -111,27 +112,40 @@ fn image_line(plan: &Plan, service: &Service, now: &Current) -> String {
 
 fn strategy(plan: &Plan) -> String {
     let rollout = &plan.rollout;
-    match rollout.blue_green {
-        Some(bake) => format!(
-            "ECS blue/green (BLUE_GREEN, bake time {bake} min){}",
-            if rollout.lifecycle_hooks.is_empty() {
-                ""
-            } else {
-                ", with ECS lifecycle hooks"
-            }
-        ),
-        None if rollout.stop_first => "rolling, stop-first (minimum 0%, maximum 100%): the old tasks stop before the new ones start; circuit breaker with rollback".into(),
-        None => "rolling (minimum 100%, maximum 200%: new tasks start beside the old ones); circuit breaker with rollback".into(),
+    let hooks = if rollout.lifecycle_hooks.is_empty() {
+        ""
+    } else {
+        ", with ECS lifecycle hooks"
+    };
+    let alarms = if rollout.alarms.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "; ECS rolls back when CloudWatch alarm {} goes into ALARM",
+            rollout.alarms.join(", ")
+        )
+    };
+    match rollout.strategy {
+        Strategy::Rolling if rollout.stop_first => "rolling, stop-first (minimum 0%, maximum 100%): the old tasks stop before the new ones start; circuit breaker with rollback".into(),
+        Strategy::Rolling => "rolling (minimum 100%, maximum 200%: new tasks start beside the old ones); circuit breaker with rollback".into(),
+        shifting => format!("{shifting}{hooks}{alarms}"),
     }
 }
 
-fn rollback(now: &Current) -> String {
+fn rollback(plan: &Plan, now: &Current) -> String {
+    let how = match plan.rollout.strategy.rollback() {
+        Strategy::Rolling => {
+            "a rollout of that revision's tasks, tens of seconds, not a traffic flip"
+        }
+        _ => "ECS blue/green: all the traffic back at once once that revision's tasks run",
+    };
     match &now.service {
         Some(running) => format!(
-            "if the new revision fails, UpdateService back to {} (a rollout of that revision's tasks, tens of seconds, not a traffic flip)",
+            "if the new revision fails, UpdateService back to {} ({how})",
             running.revision
         ),
-        None => "a first deploy that fails is scaled to zero (there is no revision to go back to)".into(),
+        None => "a first deploy that fails is scaled to zero (there is no revision to go back to)"
+            .into(),
     }
 }
 
@@ -203,9 +217,24 @@ fn leaves(path: &str, value: &Json, out: &mut BTreeMap<String, String>) {
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use serde_json::json;
 
-    use super::diff;
+    use super::{diff, strategy};
+    use crate::compose;
+
+    #[test]
+    fn the_plan_says_how_ecs_shifts_the_traffic() {
+        let text = "services:\n  web:\n    image: r/web:1\n    ports: [\"8080:8080\"]\n    x-windlass:\n      rollout: { step: 25, interval: 3m, analysis: { alarms: [web-5xx] } }\n";
+        let project = compose::parse(text, Path::new("/tmp/compose.yaml")).expect("valid");
+        let plan =
+            super::super::plan::plan("web", &project.services["web"], "us-east-1").expect("plans");
+        assert_eq!(
+            strategy(&plan),
+            "ECS linear (LINEAR): 25% more of the traffic every 3 min until all of it; both revisions kept 5 min after (bake time); ECS rolls back when CloudWatch alarm web-5xx goes into ALARM"
+        );
+    }
 
     #[test]
     fn the_diff_names_changed_fields_and_not_what_aws_adds() {

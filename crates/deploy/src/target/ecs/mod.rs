@@ -14,4 +14,5 @@ pub mod plan;
 pub mod registry;
 pub mod resume;
 pub mod run;
+pub mod strategy;
 pub mod task_definition;

@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde_json::{Map, Value as Json};
 
 use super::definition::{Hook, LifecycleHook, Probe as DefinitionProbe, Rollout};
+use super::strategy::{self, Strategy, DEFAULT_BAKE_MINUTES};
 use super::task_definition::{self, Container, Refusal, Task};
 use crate::compose::{Order, Service};
 use windlass_store::releases::{ecs_app, ServiceKey};
@@ -43,21 +44,39 @@ pub fn plan(name: &str, service: &Service, region: &str) -> Result<Plan, Vec<Ref
     let ecs_service = ecs.service.clone().unwrap_or_else(|| name.into());
     let poll_seconds = ecs.poll_seconds.unwrap_or(5).max(1);
     let watch = service.windlass.watch.unwrap_or(WATCH);
-    let watch_polls = watch.as_secs().div_ceil(u64::from(poll_seconds)) as u32;
     let health_checked = service.healthcheck.as_ref().is_some_and(|h| {
         !h.disable
             && h.test
                 .as_ref()
                 .is_some_and(|t| t.first().map(String::as_str) != Some("NONE"))
     });
-    let blue_green = match ecs.strategy.as_deref() {
-        None | Some("rolling") => None,
-        Some("blue_green") => Some(ecs.bake_time_minutes.unwrap_or(5)),
-        Some(_) => {
-            refusals.push(refuse("x-windlass.ecs.strategy", "write `rolling` (ECS's rolling update, the default) or `blue_green` (ECS's blue/green deployment)"));
-            None
+    let bake_minutes = ecs.bake_time_minutes.unwrap_or(DEFAULT_BAKE_MINUTES);
+    let strategy = match (ecs.strategy.as_deref(), &service.windlass.rollout) {
+        (None, Some(rollout)) => strategy::of_rollout(rollout, bake_minutes)
+            .map_err(|refused| {
+                for (key, reason) in refused {
+                    refusals.push(refuse(&format!("x-windlass.{key}"), &reason));
+                }
+            })
+            .unwrap_or(Strategy::Rolling),
+        (Some(_), Some(_)) => {
+            refusals.push(refuse("x-windlass.ecs.strategy", "`x-windlass.rollout` is ECS's CANARY or LINEAR strategy: remove `strategy`, or remove the rollout for a rolling or blue/green deployment"));
+            Strategy::Rolling
+        }
+        (None | Some("rolling"), None) => Strategy::Rolling,
+        (Some("blue_green"), None) => Strategy::BlueGreen { bake_minutes },
+        (Some(_), None) => {
+            refusals.push(refuse("x-windlass.ecs.strategy", "write `rolling` (ECS's rolling update, the default) or `blue_green` (ECS's blue/green deployment); a canary or linear deployment is `x-windlass.rollout`"));
+            Strategy::Rolling
         }
     };
+    // ECS shifts the traffic and bakes after the new tasks run, and rolls
+    // back by its alarms in that time: the watch lasts at least as long.
+    let watch = match strategy {
+        Strategy::Canary { .. } | Strategy::Linear { .. } => watch.max(strategy.shift_time()),
+        _ => watch,
+    };
+    let watch_polls = watch.as_secs().div_ceil(u64::from(poll_seconds)) as u32;
     let order = service.deploy.update_config.as_ref().and_then(|u| u.order);
     let stop_first = service.windlass.exclusive || order == Some(Order::StopFirst);
     let launch_type = match (&ecs.launch_type, &ecs.capacity_provider_strategy) {
@@ -102,7 +121,7 @@ pub fn plan(name: &str, service: &Service, region: &str) -> Result<Plan, Vec<Ref
             }
         }
     }
-    let lifecycle_hooks = if blue_green.is_some() {
+    let lifecycle_hooks = if strategy.shifts_traffic() {
         lifecycle(
             &mut before_switch,
             &mut after_switch,
@@ -138,6 +157,18 @@ pub fn plan(name: &str, service: &Service, region: &str) -> Result<Plan, Vec<Ref
     if !refusals.is_empty() {
         return Err(refusals);
     }
+    // The rollout's alarms are ECS's deployment alarms as the service's are.
+    let mut alarms = ecs.alarms.clone();
+    for alarm in service
+        .windlass
+        .rollout
+        .iter()
+        .flat_map(|r| &r.analysis.alarms)
+    {
+        if !alarms.contains(alarm) {
+            alarms.push(alarm.clone());
+        }
+    }
     Ok(Plan {
         name: name.into(),
         key: ServiceKey::new(ecs_app(&cluster), ecs_service.as_str())
@@ -163,8 +194,8 @@ pub fn plan(name: &str, service: &Service, region: &str) -> Result<Plan, Vec<Ref
             poll_seconds,
             max_polls: ecs.max_polls.unwrap_or(60),
             watch_polls,
-            alarms: ecs.alarms.clone(),
-            blue_green,
+            alarms,
+            strategy,
             lifecycle_hooks,
             stop_first,
             before_switch,
@@ -196,11 +227,11 @@ fn lifecycle(
                 continue;
             };
             if !function.starts_with("arn:") {
-                return Err(("x-windlass.ecs.lambdaHooks", format!("with `strategy: blue_green` ECS invokes the Lambda hooks itself and needs each function's ARN: write arn:aws:lambda:REGION:ACCOUNT:function:{function}")));
+                return Err(("x-windlass.ecs.lambdaHooks", format!("with ECS's blue/green, canary or linear strategy ECS invokes the Lambda hooks itself and needs each function's ARN: write arn:aws:lambda:REGION:ACCOUNT:function:{function}")));
             }
             let role = role.ok_or((
                 "x-windlass.ecs.hookRoleArn",
-                "with `strategy: blue_green` and Lambda hooks, give the IAM role ECS assumes to invoke them (it needs lambda:InvokeFunction)".to_string(),
+                "with ECS's blue/green, canary or linear strategy and Lambda hooks, give the IAM role ECS assumes to invoke them (it needs lambda:InvokeFunction)".to_string(),
             ))?;
             out.push(LifecycleHook {
                 function_arn: function,
@@ -385,7 +416,10 @@ mod tests {
         let text = "services:\n  web:\n    image: r/web:1\n    x-windlass:\n      hooks:\n        after_switch: [{ lambda: \"arn:aws:lambda:us-east-1:1:function:smoke\" }, { command: [/app, exit, \"0\"] }]\n      ecs: { strategy: blue_green, bakeTimeMinutes: 2, hookRoleArn: \"arn:aws:iam::1:role/hooks\", lambdaHooks: { beforeSwitch: [\"arn:aws:lambda:us-east-1:1:function:gate\"] } }\n";
         let project = compose::parse(text, Path::new("/tmp/compose.yaml")).expect("valid");
         let plan = plan("web", &project.services["web"], "us-east-1").expect("plans");
-        assert_eq!(plan.rollout.blue_green, Some(2));
+        assert_eq!(
+            plan.rollout.strategy,
+            Strategy::BlueGreen { bake_minutes: 2 }
+        );
         let stages: Vec<(&str, &str)> = plan
             .rollout
             .lifecycle_hooks
@@ -426,6 +460,54 @@ mod tests {
         let refused =
             super::plan("web", &project.services["web"], "us-east-1").expect_err("refused");
         assert_eq!(refused[0].field, "x-windlass.ecs.hookRoleArn");
+    }
+
+    #[test]
+    fn a_rollout_is_ecs_canary_with_its_alarms_and_a_watch_as_long_as_the_shift() {
+        let text = "services:\n  web:\n    image: r/web:1\n    ports: [\"8080:8080\"]\n    x-windlass:\n      rollout:\n        weight: 10\n        interval: 2m\n        analysis: { alarms: [web-5xx, web-p99] }\n      ecs: { alarms: [web-5xx], bakeTimeMinutes: 3, pollSeconds: 10 }\n";
+        let project = compose::parse(text, Path::new("/tmp/compose.yaml")).expect("valid");
+        let plan = plan("web", &project.services["web"], "us-east-1").expect("plans");
+        assert_eq!(
+            plan.rollout.strategy,
+            Strategy::Canary {
+                percent: 10,
+                canary_bake_minutes: 2,
+                bake_minutes: 3
+            }
+        );
+        assert_eq!(plan.rollout.alarms, ["web-5xx", "web-p99"]);
+        // 2 min of canary and 3 of bake, looked at every 10 s.
+        assert_eq!(plan.rollout.watch_polls, 30);
+    }
+
+    #[test]
+    fn what_ecs_cannot_do_of_a_rollout_is_refused_at_its_line() {
+        let text = "services:\n  web:\n    image: r/web:1\n    ports: [\"8080:8080\"]\n    x-windlass:\n      rollout:\n        weight: 10\n        sticky:\n          cookie: release\n        analysis:\n          max_p99_ratio: 2\n";
+        let project = compose::parse(text, Path::new("/tmp/compose.yaml")).expect("valid");
+        let refused = plan("web", &project.services["web"], "us-east-1").expect_err("refused");
+        let located: Vec<String> = refused
+            .iter()
+            .map(|r| r.located(Path::new("compose.yaml"), text))
+            .collect();
+        assert!(
+            located[0].starts_with(
+                "compose.yaml:8:9: services.web.x-windlass.rollout.sticky: ECS shifts traffic"
+            ),
+            "{}",
+            located[0]
+        );
+        assert!(
+            located[1].starts_with("compose.yaml:11:11: services.web.x-windlass.rollout.analysis.max_p99_ratio: windlass measures this on its own proxy"),
+            "{}",
+            located[1]
+        );
+        let both = text.replace(
+            "    x-windlass:\n",
+            "    x-windlass:\n      ecs: { strategy: blue_green }\n",
+        );
+        let project = compose::parse(&both, Path::new("/tmp/compose.yaml")).expect("valid");
+        let refused = plan("web", &project.services["web"], "us-east-1").expect_err("refused");
+        assert_eq!(refused[0].field, "x-windlass.ecs.strategy");
     }
 
     #[test]

@@ -13,6 +13,8 @@
 
 use serde_json::{json, Map, Value as Json};
 
+pub use super::strategy::Strategy;
+
 /// The error a deploy fails with once the service is back on its previous
 /// revision; the CLI gives it as the rolled-back exit code.
 pub const ROLLED_BACK: &str = "Deploy.RolledBack";
@@ -44,9 +46,10 @@ pub struct Rollout {
     /// CloudWatch alarms: one in ALARM during the watch rolls back; ECS's
     /// own deployment alarms get them too.
     pub alarms: Vec<String>,
-    /// ECS's blue/green strategy with this bake time, else rolling.
-    pub blue_green: Option<u32>,
-    /// With blue/green: the Lambda hooks ECS itself invokes at its
+    /// How ECS moves the service to the new revision: rolling,
+    /// blue/green, or a rollout's canary or linear shift.
+    pub strategy: Strategy,
+    /// With a strategy that shifts traffic: the Lambda hooks ECS itself invokes at its
     /// lifecycle stages (`DeploymentConfiguration.LifecycleHooks`), in the
     /// place of the definition's `lambda:invoke` states.
     pub lifecycle_hooks: Vec<LifecycleHook>,
@@ -342,35 +345,24 @@ fn retry_interrupted(states: &mut Map<String, Json>) {
 }
 
 /// What CreateService and UpdateService share: the revision, the count and
-/// the deployment configuration: a rolling update with the circuit
-/// breaker's rollback on, or ECS's blue/green strategy (bake time, the
-/// lifecycle hooks), whose deployments the circuit breaker and the
-/// percentages do not apply to (ECS's `DeploymentConfiguration`).
+/// ECS's `DeploymentConfiguration` for the strategy: a rolling update with
+/// the circuit breaker's rollback on, or one that shifts traffic
+/// (blue/green, canary, linear: bake times, the lifecycle hooks), whose
+/// deployments the circuit breaker and the percentages do not apply to.
 fn service_parameters(rollout: &Rollout) -> Map<String, Json> {
-    let (minimum, maximum) = if rollout.stop_first {
-        (0, 100)
-    } else {
-        (100, 200)
-    };
-    let mut deployment = match rollout.blue_green {
-        None => json!({
-            "DeploymentCircuitBreaker": { "Enable": true, "Rollback": true },
-            "MinimumHealthyPercent": minimum, "MaximumPercent": maximum }),
-        Some(bake) => {
-            let mut blue_green = json!({ "Strategy": "BLUE_GREEN", "BakeTimeInMinutes": bake });
-            if !rollout.lifecycle_hooks.is_empty() {
-                blue_green["LifecycleHooks"] = rollout
-                    .lifecycle_hooks
-                    .iter()
-                    .map(|hook| {
-                        json!({ "HookTargetArn": hook.function_arn, "RoleArn": hook.role_arn,
-                            "LifecycleStages": hook.stages })
-                    })
-                    .collect();
-            }
-            blue_green
-        }
-    };
+    let mut deployment = rollout
+        .strategy
+        .deployment_configuration(rollout.stop_first);
+    if rollout.strategy.shifts_traffic() && !rollout.lifecycle_hooks.is_empty() {
+        deployment["LifecycleHooks"] = rollout
+            .lifecycle_hooks
+            .iter()
+            .map(|hook| {
+                json!({ "HookTargetArn": hook.function_arn, "RoleArn": hook.role_arn,
+                    "LifecycleStages": hook.stages })
+            })
+            .collect();
+    }
     if !rollout.alarms.is_empty() {
         deployment["Alarms"] =
             json!({ "AlarmNames": rollout.alarms, "Enable": true, "Rollback": true });
@@ -592,7 +584,10 @@ fn rollback(add: &mut dyn FnMut(&str, Json), rollout: &Rollout) {
             { "Variable": "$.found.Active[0]", "IsPresent": true, "Next": "RestorePrevious" }],
         "Default": "ScaleToZero" }),
     );
-    let mut restore = service_parameters(rollout);
+    let mut restore = service_parameters(&Rollout {
+        strategy: rollout.strategy.rollback(),
+        ..rollout.clone()
+    });
     restore.insert("Service".into(), json!(rollout.service));
     restore.insert("TaskDefinition.$".into(), json!("$.found.Active[0]"));
     add(

@@ -19,7 +19,7 @@ pub(crate) fn rollout() -> Rollout {
         max_polls: 60,
         watch_polls: 6,
         alarms: vec!["web-5xx".into()],
-        blue_green: None,
+        strategy: Strategy::Rolling,
         lifecycle_hooks: vec![],
         stop_first: false,
         before_switch: vec![Hook::Lambda("migrate".into())],
@@ -161,7 +161,7 @@ fn blue_green_sets_the_strategy_bake_time_and_lifecycle_hooks_everywhere() {
         stages: vec!["POST_PRODUCTION_TRAFFIC_SHIFT".into()],
     };
     let definition = deploy(&Rollout {
-        blue_green: Some(10),
+        strategy: Strategy::BlueGreen { bake_minutes: 10 },
         lifecycle_hooks: vec![hook],
         before_switch: vec![],
         after_switch: vec![],
@@ -255,7 +255,7 @@ fn the_blue_green_update_is_a_request_ecs_model_takes() {
     use windlass_aws::Service;
 
     let definition = deploy(&Rollout {
-        blue_green: Some(10),
+        strategy: Strategy::BlueGreen { bake_minutes: 10 },
         lifecycle_hooks: vec![LifecycleHook {
             function_arn: "arn:aws:lambda:us-east-1:123456789012:function:gate".into(),
             role_arn: "arn:aws:iam::123456789012:role/ecs-hooks".into(),
@@ -285,4 +285,69 @@ fn the_blue_green_update_is_a_request_ecs_model_takes() {
             "lifecycleStages": ["PRE_PRODUCTION_TRAFFIC_SHIFT"] }])
     );
     assert!(config.get("deploymentCircuitBreaker").is_none());
+}
+
+/// The UpdateService request a rollout sends, as the `aws-sdk:` wire code
+/// writes it from botocore's ECS model (which refuses a parameter it does
+/// not have): ECS's own strategy, its configuration (percentages as
+/// Doubles), the bake time, the alarms, and no circuit breaker; the
+/// rollback's is blue/green (all the traffic back at once).
+fn update_request(strategy: Strategy) -> Json {
+    use windlass_aws::model::Model;
+    use windlass_aws::Service;
+
+    let definition = deploy(&Rollout {
+        strategy,
+        ..rollout()
+    });
+    let mut parameters = definition["States"]["UpdateService"]["Parameters"].clone();
+    // The rollback moves all the traffic back at once.
+    let back = &definition["States"]["RestorePrevious"]["Parameters"]["DeploymentConfiguration"];
+    assert_eq!(back["Strategy"], "BLUE_GREEN", "{back}");
+    assert_eq!(
+        back["BakeTimeInMinutes"],
+        parameters["DeploymentConfiguration"]["BakeTimeInMinutes"]
+    );
+    let fields = parameters.as_object_mut().expect("an object");
+    fields.remove("TaskDefinition.$");
+    fields.insert(
+        "TaskDefinition".into(),
+        json!("arn:aws:ecs:us-east-1:123456789012:task-definition/web:2"),
+    );
+    let model = Model::of(Service::named("ecs").expect("ecs")).expect("model");
+    let operation = model.operation("updateService").expect("updateService");
+    let request = windlass_aws::protocol::request(&model, &operation, &parameters)
+        .expect("ECS's model takes every parameter");
+    let body: Json = serde_json::from_slice(&request.body).expect("JSON");
+    body["deploymentConfiguration"].clone()
+}
+
+#[test]
+fn a_canary_rollout_is_ecs_canary_strategy_in_the_request() {
+    let config = update_request(Strategy::Canary {
+        percent: 10,
+        canary_bake_minutes: 2,
+        bake_minutes: 5,
+    });
+    assert_eq!(
+        config,
+        json!({ "strategy": "CANARY", "bakeTimeInMinutes": 5,
+            "canaryConfiguration": { "canaryPercent": 10.0, "canaryBakeTimeInMinutes": 2 },
+            "alarms": { "alarmNames": ["web-5xx"], "enable": true, "rollback": true } })
+    );
+}
+
+#[test]
+fn a_linear_rollout_is_ecs_linear_strategy_in_the_request() {
+    let config = update_request(Strategy::Linear {
+        step_percent: 20,
+        step_bake_minutes: 1,
+        bake_minutes: 3,
+    });
+    assert_eq!(
+        config,
+        json!({ "strategy": "LINEAR", "bakeTimeInMinutes": 3,
+            "linearConfiguration": { "stepPercent": 20.0, "stepBakeTimeInMinutes": 1 },
+            "alarms": { "alarmNames": ["web-5xx"], "enable": true, "rollback": true } })
+    );
 }

@@ -28,6 +28,20 @@ impl std::fmt::Display for Refusal {
     }
 }
 
+impl Refusal {
+    /// The refusal with the file, line and column of its field in the
+    /// Compose file `file` whose text is `text` (the nearest enclosing key
+    /// found when the field itself is not written there).
+    pub fn located(&self, file: &std::path::Path, text: &str) -> String {
+        let mut path = crate::compose::FieldPath::of(&["services", &self.service]);
+        for key in self.field.split('.') {
+            path = path.key(key);
+        }
+        let (line, column, _) = crate::compose::locate(text, &path);
+        format!("{}:{line}:{column}: {self}", file.display())
+    }
+}
+
 /// One container of the task: a Compose service and the image it runs,
 /// pinned by digest (`REPOSITORY@sha256:...`).
 #[derive(Debug, Clone, Copy)]

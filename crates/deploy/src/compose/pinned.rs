@@ -106,7 +106,7 @@ fn services(value: Value, project: &Project, env: &BTreeMap<String, String>) -> 
 
 /// `env_file` read into `environment`, and keys without a value given the
 /// deploying command's (left without one when it has none, as Compose
-/// leaves them unset); the same for build args.
+/// leaves them unset); the same for build args and lifecycle hooks.
 fn resolve_environment(fields: &mut Mapping, service: &Service, env: &BTreeMap<String, String>) {
     fields.remove("env_file");
     if !service.environment.is_empty() {
@@ -116,6 +116,20 @@ fn resolve_environment(fields: &mut Mapping, service: &Service, env: &BTreeMap<S
     {
         if !resolved.args.is_empty() {
             build.insert("args".into(), key_values(&resolved.args, env));
+        }
+    }
+    // A lifecycle hook's variables, as the service's.
+    for (key, hooks) in [
+        ("post_start", &service.post_start),
+        ("pre_stop", &service.pre_stop),
+    ] {
+        let Some(Value::Sequence(written)) = fields.get_mut(key) else {
+            continue;
+        };
+        for (entry, hook) in written.iter_mut().zip(hooks) {
+            if let (Value::Mapping(entry), false) = (entry, hook.environment.is_empty()) {
+                entry.insert("environment".into(), key_values(&hook.environment, env));
+            }
         }
     }
 }

@@ -327,4 +327,29 @@ mod tests {
         assert_eq!(project.services["web"].image.as_deref(), Some("web:"));
         let _ = std::fs::remove_dir_all(&dir);
     }
+
+    #[test]
+    fn a_lifecycle_hooks_variable_without_a_value_is_the_deploying_users() {
+        let dir = std::env::temp_dir().join(format!("wl-pinned-hooks-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        std::fs::write(
+            dir.join("compose.yaml"),
+            "services:\n  web:\n    image: web\n    post_start:\n      - command: warm\n        environment: [TOKEN, MODE=warm]\n",
+        )
+        .expect("compose file");
+        let options = Options {
+            environment: BTreeMap::from([("TOKEN".to_owned(), "t$1".to_owned())]),
+            ..Options::default()
+        };
+        let (pinned, diagnostics) = pin_files(&[dir.join("compose.yaml")], &options);
+        assert!(diagnostics.is_empty(), "{diagnostics:?}");
+        let (_, text) = pinned.expect("pinned");
+        let (again, diagnostics) =
+            super::super::check_text(&text, &dir.join("compose.yaml"), &Options::default());
+        assert!(diagnostics.is_empty(), "{diagnostics:?}\n{text}");
+        let hook = &again.expect("reads back").services["web"].post_start[0];
+        assert_eq!(hook.environment["TOKEN"].as_deref(), Some("t$1"), "{text}");
+        assert_eq!(hook.environment["MODE"].as_deref(), Some("warm"), "{text}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

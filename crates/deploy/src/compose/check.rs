@@ -426,6 +426,7 @@ fn service(
         }
     }
     strip_list_refused(&mut fields, &at, report);
+    super::lifecycle::strip_extensions(&mut fields);
     for (parent, key, why) in fields::NESTED_IGNORED {
         if let Some(Value::Mapping(inner)) = fields.get_mut(*parent) {
             if inner.remove(*key).is_some() {

@@ -7,6 +7,7 @@ use std::fmt;
 
 use serde::de;
 use serde::Deserialize;
+use serde_norway::{Mapping, Value};
 
 use super::diagnostic::Report;
 use super::locate::FieldPath;
@@ -48,6 +49,21 @@ pub(crate) fn check(service: &Service, at: &FieldPath, report: &mut Report) {
             &at.key("use_api_socket"),
             "the service's containers get the Docker socket (/var/run/docker.sock): whoever runs in them is root on this host",
         );
+    }
+}
+
+/// Takes the `x-` keys out of the service's hooks, which the specification
+/// allows there and which mean nothing to the engine.
+pub(crate) fn strip_extensions(fields: &mut Mapping) {
+    for key in ["post_start", "pre_stop"] {
+        let Some(Value::Sequence(hooks)) = fields.get_mut(key) else {
+            continue;
+        };
+        for hook in hooks {
+            if let Value::Mapping(hook) = hook {
+                hook.retain(|k, _| !k.as_str().is_some_and(|k| k.starts_with("x-")));
+            }
+        }
     }
 }
 

@@ -229,8 +229,24 @@ fn mounts(service: &Service) -> Vec<Mount> {
             read_only: false,
         }
     });
-    volumes.chain(tmpfs).collect()
+    let mut mounts: Vec<Mount> = volumes.chain(tmpfs).collect();
+    // `use_api_socket`, as Compose gives it: the engine's socket at the same
+    // path, unless a volume of the service mounts something there already.
+    if service.use_api_socket && !mounts.iter().any(|m| m.target == API_SOCKET) {
+        mounts.push(Mount {
+            kind: backend::MountKind::Bind {
+                source: API_SOCKET.into(),
+                create: false,
+            },
+            target: API_SOCKET.to_owned(),
+            read_only: false,
+        });
+    }
+    mounts
 }
+
+/// The engine's socket, which `use_api_socket` mounts.
+pub const API_SOCKET: &str = "/var/run/docker.sock";
 
 fn compose_bytes(text: &str) -> Option<u64> {
     let digits = text.trim_end_matches(|c: char| c.is_ascii_alphabetic());

@@ -25,6 +25,7 @@ mod build;
 mod create;
 mod dockerfile;
 mod endpoint;
+mod exec;
 mod secrets;
 mod session;
 mod trace;
@@ -33,7 +34,8 @@ use create::create_body;
 
 use super::{
     split_reference, Backend, BuildOptions, BuildSpec, Container, ContainerSpec, Error,
-    FileContent, FixedAddress, Health, NetworkOptions, Note, RegistryAuth, RunState, VolumeSpec,
+    ExecOutcome, ExecSpec, FileContent, FixedAddress, Health, NetworkOptions, Note, RegistryAuth,
+    RunState, VolumeSpec,
 };
 
 /// The Docker engine on this host.
@@ -664,6 +666,10 @@ impl Backend for Docker {
             .await
             .map_err(engine("inspect container", id))?;
         Ok(container_of(info))
+    }
+
+    async fn exec(&self, id: &str, spec: &ExecSpec) -> Result<ExecOutcome, Error> {
+        exec::run(&self.client, id, spec).await
     }
 
     async fn stop_container(&self, id: &str, grace: Duration) -> Result<(), Error> {

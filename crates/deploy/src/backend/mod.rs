@@ -403,6 +403,28 @@ pub enum RunState {
     Other(String),
 }
 
+/// A command to run in a running container, with the engine's exec API
+/// (what Compose's `post_start` and `pre_stop` do).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExecSpec {
+    pub command: Vec<String>,
+    /// The container's user when unset.
+    pub user: Option<String>,
+    pub privileged: bool,
+    /// The container's working directory when unset.
+    pub working_dir: Option<String>,
+    /// `KEY=VALUE` added to the container's environment.
+    pub env: Vec<String>,
+}
+
+/// How a command run in a container ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecOutcome {
+    pub exit_code: i64,
+    /// The end of what it printed (stdout and stderr).
+    pub output: String,
+}
+
 /// Docker's health status for a container.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Health {
@@ -515,6 +537,15 @@ pub trait Backend: Send + Sync {
     async fn create_container(&self, spec: &ContainerSpec) -> Result<String, Error>;
     async fn start_container(&self, id: &str) -> Result<(), Error>;
     async fn inspect_container(&self, id: &str) -> Result<Container, Error>;
+    /// Runs a command in a running container to its end. A backend that
+    /// cannot refuses it.
+    async fn exec(&self, id: &str, spec: &ExecSpec) -> Result<ExecOutcome, Error> {
+        let _ = spec;
+        Err(Error::Unsupported {
+            container: id.to_owned(),
+            message: "this backend runs no command in a container".into(),
+        })
+    }
     /// Sends SIGTERM, then SIGKILL after `grace`; a stopped container is not an error.
     async fn stop_container(&self, id: &str, grace: Duration) -> Result<(), Error>;
     /// Removes a container, running or not; one that does not exist is not an error.

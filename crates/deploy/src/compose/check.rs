@@ -18,7 +18,7 @@ use super::merge::strip_tags;
 use super::mounts::{FileSource, Volume};
 use super::read::{absolute, kind, Loaded};
 use super::typed::{cast_scalars, check_field, typed};
-use super::{dotenv, pinned, rules, Network, Options, Project, Service};
+use super::{dotenv, pinned, rules, EnvFormat, Network, Options, Project, Service};
 
 /// Builds the project; `None` when an error was reported.
 pub(crate) fn check(
@@ -426,6 +426,7 @@ fn service(
         }
     }
     strip_list_refused(&mut fields, &at, report);
+    super::lifecycle::strip_extensions(&mut fields);
     for (parent, key, why) in fields::NESTED_IGNORED {
         if let Some(Value::Mapping(inner)) = fields.get_mut(*parent) {
             if inner.remove(*key).is_some() {
@@ -509,8 +510,8 @@ fn read_label_files(
     service.labels = labels;
 }
 
-/// Refuses the fields of long-syntax `volumes` and `env_file` entries that
-/// windlass does not honour, each with its reason.
+/// Refuses the fields of long-syntax `volumes` entries that windlass does
+/// not honour, each with its reason.
 fn strip_list_refused(fields: &mut Mapping, at: &FieldPath, report: &mut Report) {
     if let Some(Value::Sequence(volumes)) = fields.get_mut("volumes") {
         for (i, volume) in volumes.iter_mut().enumerate() {
@@ -561,18 +562,6 @@ fn strip_list_refused(fields: &mut Mapping, at: &FieldPath, report: &mut Report)
             }
         }
     }
-    if let Some(Value::Sequence(files)) = fields.get_mut("env_file") {
-        for (i, file) in files.iter_mut().enumerate() {
-            if let Value::Mapping(file) = file {
-                strip_refused(
-                    file,
-                    fields::ENV_FILE_REFUSED,
-                    &at.key("env_file").index(i),
-                    report,
-                );
-            }
-        }
-    }
 }
 
 /// Puts `env_file` entries under `environment`, which overrides them.
@@ -596,7 +585,11 @@ fn read_env_files(
             }
         };
         let lookup = |name: &str| env.get(name).cloned();
-        match dotenv::parse(&text, &lookup) {
+        let parsed = match env_file.format {
+            EnvFormat::Dotenv => dotenv::parse(&text, &lookup),
+            EnvFormat::Raw => dotenv::parse_raw(&text, &lookup),
+        };
+        match parsed {
             Ok(vars) => environment.extend(vars),
             Err(err) => report.at(
                 path,

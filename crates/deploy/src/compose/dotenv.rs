@@ -3,6 +3,8 @@
 //! `export ` allowed, `#` comments, single quotes literal, double quotes with
 //! `\n`, `\t`, `\"` and `\\` escapes, and `${VAR}` interpolated in unquoted
 //! and double-quoted values from the variables above it and the environment.
+//! An `env_file` entry with `format: raw` is read as `docker run --env-file`
+//! reads it instead: each value as written, nothing interpolated or unquoted.
 
 use std::collections::BTreeMap;
 
@@ -68,6 +70,42 @@ pub fn parse(
         };
         seen.insert(key.to_owned(), value.clone());
         vars.push((key.to_owned(), Some(value)));
+    }
+    Ok(vars)
+}
+
+/// The variables of an env file in Compose's `raw` format (the Docker CLI's
+/// `--env-file` parser): `#` comment lines and blank lines skipped, leading
+/// blanks ignored, everything after the first `=` the value, kept as
+/// written (quotes, `$`, trailing blanks); a bare `KEY` takes `env`'s
+/// value, else is left without one.
+pub fn parse_raw(
+    text: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Vec<(String, Option<String>)>, LineError> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let mut vars = Vec::new();
+    for (i, raw) in text.lines().enumerate() {
+        let line = raw.trim_start();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (key, value) = match line.split_once('=') {
+            Some((key, value)) => (key, Some(value.to_owned())),
+            None => (line, None),
+        };
+        let fail = |message: &str| LineError {
+            line: i + 1,
+            message: message.to_owned(),
+        };
+        if key.is_empty() {
+            return Err(fail("the line has no variable name before `=`"));
+        }
+        if key.chars().any(char::is_whitespace) {
+            return Err(fail("the variable name contains blanks"));
+        }
+        let value = value.or_else(|| env(key));
+        vars.push((key.to_owned(), value));
     }
     Ok(vars)
 }
@@ -149,6 +187,29 @@ mod tests {
         assert_eq!(get("D"), Some(Some("x1\ny".into())));
         assert_eq!(get("E"), Some(Some("1-h".into())));
         assert_eq!(get("BARE"), Some(None));
+    }
+
+    #[test]
+    fn reads_raw_env_files_literally() {
+        let text = "\u{feff}# c\n  A='q' \nB=${HOST_ONLY}$$x\nC=\"x\\ny\" # not a comment\nHOST_ONLY\nMISSING\nD==e=\n";
+        let env = |n: &str| (n == "HOST_ONLY").then(|| "h".to_owned());
+        let vars = parse_raw(text, &env).expect("valid");
+        let expected: Vec<(String, Option<String>)> = [
+            ("A", Some("'q' ")),
+            ("B", Some("${HOST_ONLY}$$x")),
+            ("C", Some("\"x\\ny\" # not a comment")),
+            ("HOST_ONLY", Some("h")),
+            ("MISSING", None),
+            ("D", Some("=e=")),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.map(str::to_owned)))
+        .collect();
+        assert_eq!(vars, expected);
+        let err = parse_raw("A=1\nMY KEY=2\n", &|_| None).expect_err("blank in name");
+        assert_eq!(err.line, 2);
+        let err = parse_raw("=2\n", &|_| None).expect_err("no name");
+        assert_eq!(err.line, 1);
     }
 
     #[test]

@@ -95,6 +95,9 @@ pub const SERVICE: &[&str] = &[
     "volumes_from",
     "links",
     "external_links",
+    "post_start",
+    "pre_stop",
+    "use_api_socket",
     "x-windlass",
 ];
 
@@ -108,10 +111,7 @@ pub const SERVICE_REFUSED: &[(&str, &str)] = &[
     ("credential_spec", "credential specs are for Windows containers, which windlass does not run"),
     ("pull_refresh_after", "use `pull_policy: every_DURATION` (`every_12h`), which windlass reads as Compose does"),
     ("annotations", "the engine on this host (API 1.41) has no container annotations: use `labels`"),
-    ("post_start", "use an `x-windlass.hooks` command, which runs in the new release before the switch"),
-    ("pre_stop", "use an `x-windlass.hooks` command after the switch, or handle SIGTERM (`stop_signal`) in the service"),
     ("provider", "windlass deploys containers only: run the provider's service yourself"),
-    ("use_api_socket", "windlass does not give containers the Docker socket: bind-mount it under `volumes` if you must"),
     ("models", "windlass does not run AI models (Docker Model Runner): run the model as a service with an image"),
 ];
 
@@ -151,12 +151,6 @@ pub const VOLUME_REFUSED: &[(&str, &str, &str)] = &[
     ("volume", "labels", "windlass creates a service's named volumes from the top-level `volumes`: put the labels there"),
     ("volume", "subpath", "a volume subpath needs Docker Engine API 1.45, and the engine windlass drives speaks 1.41: mount the whole volume"),
 ];
-
-/// Fields of a long-syntax `env_file` entry windlass refuses.
-pub const ENV_FILE_REFUSED: &[(&str, &str)] = &[(
-    "format",
-    "windlass reads env files in the dotenv format only: remove `format`",
-)];
 
 /// Fields of a top-level network windlass refuses.
 pub const NETWORK_REFUSED: &[(&str, &str)] = &[

@@ -25,6 +25,7 @@ mod hooks;
 mod host;
 mod include;
 mod interpolate;
+mod lifecycle;
 mod locate;
 mod merge;
 mod model;
@@ -57,6 +58,7 @@ pub use ecs::{Ecs, LambdaHooks};
 pub use environments::override_file;
 pub use hooks::check_state;
 pub use host::{CgroupNamespace, Link, NetworkMode, VolumesFrom, VolumesSource};
+pub use lifecycle::ServiceHook;
 pub use locate::{locate, FieldPath, Segment};
 pub use model::{
     Build, Deploy, FailureAction, Healthcheck, Ipam, IpamPool, Network, Order, Service,
@@ -69,7 +71,9 @@ pub use resources::{
     BlkioConfig, Device, DeviceCount, DeviceRequest, Limits, Reservations, Resources,
     RestartCondition, RestartPolicy, Throttle, WeightDevice,
 };
-pub use runtime::{Condition, Dependency, EnvFile, Exposed, ExtraHost, Logging, Restart, Ulimit};
+pub use runtime::{
+    Condition, Dependency, EnvFile, EnvFormat, Exposed, ExtraHost, Logging, Restart, Ulimit,
+};
 pub use summary::Strategy;
 pub use values::{Port, PortMode, Protocol};
 pub use windlass::{Hook, Hooks, Probe, RollbackTriggers, Target, Windlass};

@@ -13,6 +13,7 @@ use serde::Deserialize;
 use std::fmt;
 
 use super::host::{self, CgroupNamespace, Link, NetworkMode, VolumesFrom};
+use super::lifecycle::ServiceHook;
 use super::mounts::{self, FileRef, ServiceVolume};
 use super::pull_policy::PullPolicy;
 use super::resources::{self, BlkioConfig, Device, DeviceRequest, Resources, RestartPolicy};
@@ -200,6 +201,18 @@ pub struct Service {
     /// Other containers whose volumes these mount too.
     #[serde(default)]
     pub volumes_from: Vec<VolumesFrom>,
+    /// Commands run in each container right after it starts; one that
+    /// fails fails the start.
+    #[serde(default)]
+    pub post_start: Vec<ServiceHook>,
+    /// Commands run in each container before it is stopped; one that fails
+    /// is logged and the stop goes on.
+    #[serde(default)]
+    pub pre_stop: Vec<ServiceHook>,
+    /// Bind-mounts the engine's socket (`/var/run/docker.sock`) into the
+    /// containers: root on the host.
+    #[serde(default)]
+    pub use_api_socket: bool,
     #[serde(rename = "x-windlass", default)]
     pub windlass: Windlass,
     /// Every `x-` key of the service as written, `x-windlass` included, for

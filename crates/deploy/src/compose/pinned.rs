@@ -106,7 +106,7 @@ fn services(value: Value, project: &Project, env: &BTreeMap<String, String>) -> 
 
 /// `env_file` read into `environment`, and keys without a value given the
 /// deploying command's (left without one when it has none, as Compose
-/// leaves them unset); the same for build args.
+/// leaves them unset); the same for build args and lifecycle hooks.
 fn resolve_environment(fields: &mut Mapping, service: &Service, env: &BTreeMap<String, String>) {
     fields.remove("env_file");
     if !service.environment.is_empty() {
@@ -116,6 +116,20 @@ fn resolve_environment(fields: &mut Mapping, service: &Service, env: &BTreeMap<S
     {
         if !resolved.args.is_empty() {
             build.insert("args".into(), key_values(&resolved.args, env));
+        }
+    }
+    // A lifecycle hook's variables, as the service's.
+    for (key, hooks) in [
+        ("post_start", &service.post_start),
+        ("pre_stop", &service.pre_stop),
+    ] {
+        let Some(Value::Sequence(written)) = fields.get_mut(key) else {
+            continue;
+        };
+        for (entry, hook) in written.iter_mut().zip(hooks) {
+            if let (Value::Mapping(entry), false) = (entry, hook.environment.is_empty()) {
+                entry.insert("environment".into(), key_values(&hook.environment, env));
+            }
         }
     }
 }
@@ -311,6 +325,31 @@ mod tests {
         let text = "services:\n  web:\n    image: \"web:${PATH}${DOTENV_SECRET}\"\n";
         let project = parse_pinned(text, &dir.join("compose.yaml")).expect("reads");
         assert_eq!(project.services["web"].image.as_deref(), Some("web:"));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_lifecycle_hooks_variable_without_a_value_is_the_deploying_users() {
+        let dir = std::env::temp_dir().join(format!("wl-pinned-hooks-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        std::fs::write(
+            dir.join("compose.yaml"),
+            "services:\n  web:\n    image: web\n    post_start:\n      - command: warm\n        environment: [TOKEN, MODE=warm]\n",
+        )
+        .expect("compose file");
+        let options = Options {
+            environment: BTreeMap::from([("TOKEN".to_owned(), "t$1".to_owned())]),
+            ..Options::default()
+        };
+        let (pinned, diagnostics) = pin_files(&[dir.join("compose.yaml")], &options);
+        assert!(diagnostics.is_empty(), "{diagnostics:?}");
+        let (_, text) = pinned.expect("pinned");
+        let (again, diagnostics) =
+            super::super::check_text(&text, &dir.join("compose.yaml"), &Options::default());
+        assert!(diagnostics.is_empty(), "{diagnostics:?}\n{text}");
+        let hook = &again.expect("reads back").services["web"].post_start[0];
+        assert_eq!(hook.environment["TOKEN"].as_deref(), Some("t$1"), "{text}");
+        assert_eq!(hook.environment["MODE"].as_deref(), Some("warm"), "{text}");
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -525,6 +525,7 @@ fn check_service(
             report.warning(&at.key("logging").key("driver"), "`windlass logs` reads only the json-file, local and journald drivers: with this driver the engine keeps no logs to show");
         }
     }
+    super::lifecycle::check(service, at, report);
 }
 
 const ULIMITS: &[&str] = &[

@@ -236,11 +236,25 @@ pub struct EnvFile {
     /// When false, a missing file is skipped.
     #[serde(default = "yes")]
     pub required: bool,
+    /// How the file is read: Compose's dotenv syntax unless `raw`.
+    #[serde(default)]
+    pub format: EnvFormat,
+}
+
+/// The syntax of an `env_file`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EnvFormat {
+    /// `KEY=VALUE` with quotes, escapes and `${VAR}` interpolation.
+    #[default]
+    Dotenv,
+    /// Each value as written, as `docker run --env-file` reads it.
+    Raw,
 }
 
 visitor!(EnvFileItem -> EnvFile, "a path, or a map with path and required", {
     fn visit_str<E: de::Error>(self, path: &str) -> Result<EnvFile, E> {
-        Ok(EnvFile { path: path.to_owned(), required: true })
+        Ok(EnvFile { path: path.to_owned(), required: true, format: EnvFormat::Dotenv })
     }
     fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<EnvFile, A::Error> {
         EnvFile::deserialize(de::value::MapAccessDeserializer::new(map))
@@ -257,7 +271,7 @@ impl<'de> Deserialize<'de> for EnvFileEntry {
 
 visitor!(EnvFiles -> Vec<EnvFile>, "a path or a list of paths (or of {path, required})", {
     fn visit_str<E: de::Error>(self, path: &str) -> Result<Vec<EnvFile>, E> {
-        Ok(vec![EnvFile { path: path.to_owned(), required: true }])
+        Ok(vec![EnvFile { path: path.to_owned(), required: true, format: EnvFormat::Dotenv }])
     }
     fn visit_seq<A: de::SeqAccess<'de>>(self, seq: A) -> Result<Vec<EnvFile>, A::Error> {
         let items = Vec::<EnvFileEntry>::deserialize(de::value::SeqAccessDeserializer::new(seq))?;

@@ -177,9 +177,23 @@ fn describe(service: &Service, directory: &Path) -> String {
                 .filter_map(|f| f.target.clone())
                 .map(|t| format!("file {t}")),
         )
+        .chain(
+            service
+                .use_api_socket
+                .then(|| "the Docker socket (root on the host)".to_owned()),
+        )
         .collect();
     if !mounts.is_empty() {
         parts.push(format!("mounts {}", mounts.join(", ")));
+    }
+    for (key, hooks) in [
+        ("post_start", &service.post_start),
+        ("pre_stop", &service.pre_stop),
+    ] {
+        if !hooks.is_empty() {
+            let shown: Vec<String> = hooks.iter().map(|h| format!("`{}`", h.shown())).collect();
+            parts.push(format!("{key} {}", shown.join(", ")));
+        }
     }
     if !service.depends_on.is_empty() {
         let deps: Vec<String> = service

@@ -256,3 +256,39 @@ fn a_release_can_be_read_again_without_its_build_context() {
         Some(FileContent::File(cases("bad").join("gone.txt")))
     );
 }
+
+#[test]
+fn reads_lifecycle_hooks_the_api_socket_and_raw_env_files() {
+    let file = cases("good").join("lifecycle.yaml");
+    let project = load(&file).expect("lifecycle.yaml is valid");
+    let web = &project.services["web"];
+    // `format: raw`: quotes, `$` and `${...}` kept as written.
+    assert_eq!(
+        web.environment.get("GREETING"),
+        Some(&Some("'hello ${USER}'".into()))
+    );
+    assert_eq!(web.environment.get("PRICE"), Some(&Some("$5".into())));
+    assert_eq!(web.env_file[0].format, EnvFormat::Raw);
+    assert!(web.use_api_socket);
+    assert_eq!(
+        web.post_start[0].command,
+        ["sh", "-c", "echo ready > /tmp/ready"]
+    );
+    assert_eq!(web.post_start[0].user.as_deref(), Some("root"));
+    assert_eq!(web.pre_stop[0].working_dir.as_deref(), Some("/app"));
+    let installation = windlass_store::releases::Installation::from("wl1");
+    let key = windlass_store::releases::ServiceKey::new("shop", "web").expect("key");
+    let spec = crate::plan::container_spec(&installation, &key, web, "r1", 0, "web:1", |_| None);
+    let socket = spec
+        .mounts
+        .iter()
+        .find(|m| m.target == crate::plan::API_SOCKET)
+        .expect("the engine's socket is mounted");
+    assert_eq!(
+        socket.kind,
+        crate::backend::MountKind::Bind {
+            source: crate::plan::API_SOCKET.into(),
+            create: false
+        }
+    );
+}

@@ -131,6 +131,7 @@ const BOOLEANS: &[&[&str]] = &[
     &["privileged"],
     &["attach"],
     &["oom_kill_disable"],
+    &["use_api_socket"],
     &["healthcheck", "disable"],
     &["x-windlass", "exclusive"],
     &["x-windlass", "shared_mounts"],

@@ -10,9 +10,9 @@ use serde_json::{json, Value};
 use super::go::{self, Object};
 use super::Settings;
 use crate::compose::{
-    Build, Deploy, DeviceCount, DeviceRequest, FileRef, Healthcheck, MountKind, Port, PortMode,
-    PullPolicy, Resources, Restart, RestartCondition, RestartPolicy, Service, ServiceVolume,
-    UpdateConfig,
+    Build, Deploy, DeviceCount, DeviceRequest, EnvFormat, FileRef, Healthcheck, MountKind, Port,
+    PortMode, PullPolicy, Resources, Restart, RestartCondition, RestartPolicy, Service,
+    ServiceHook, ServiceVolume, UpdateConfig,
 };
 
 /// The service's fields, in compose-go's order.
@@ -100,12 +100,15 @@ pub(crate) fn service(service: &Service, settings: &Settings<'_>) -> Value {
         .put("tmpfs", go::strings(&service.tmpfs))
         .put("tty", Value::Bool(service.tty))
         .put("ulimits", ulimits(service))
+        .put("use_api_socket", Value::Bool(service.use_api_socket))
         .put("user", go::text(service.user.as_deref()))
         .put(
             "volumes",
             Value::Array(service.volumes.iter().map(volume).collect()),
         )
-        .put("working_dir", go::text(service.working_dir.as_deref()));
+        .put("working_dir", go::text(service.working_dir.as_deref()))
+        .put("post_start", hooks(&service.post_start, settings))
+        .put("pre_stop", hooks(&service.pre_stop, settings));
     super::host::host_fields(service, &mut out);
     out.extend(&service.extensions);
     out.value()
@@ -287,13 +290,35 @@ fn update_config(config: &UpdateConfig) -> Value {
 /// `environment` with a value-less key taken from the environment the
 /// project was read with, as Compose resolves it; still null when unset.
 fn environment(service: &Service, settings: &Settings<'_>) -> Value {
+    resolved(&service.environment, settings)
+}
+
+/// Variables with a value from the environment where none is written.
+fn resolved(variables: &BTreeMap<String, Option<String>>, settings: &Settings<'_>) -> Value {
     Value::Object(
-        service
-            .environment
+        variables
             .iter()
             .map(|(k, v)| {
                 let value = v.clone().or_else(|| settings.environment.get(k).cloned());
                 (k.clone(), value.map_or(Value::Null, Value::String))
+            })
+            .collect(),
+    )
+}
+
+/// `post_start` or `pre_stop`, as compose-go's `ServiceHook` prints.
+fn hooks(hooks: &[ServiceHook], settings: &Settings<'_>) -> Value {
+    Value::Array(
+        hooks
+            .iter()
+            .map(|hook| {
+                let mut out = Object::default();
+                out.put("command", go::strings(&hook.command))
+                    .put("user", go::text(hook.user.as_deref()))
+                    .put("privileged", Value::Bool(hook.privileged))
+                    .put("working_dir", go::text(hook.working_dir.as_deref()))
+                    .put("environment", resolved(&hook.environment, settings));
+                out.value()
             })
             .collect(),
     )
@@ -309,6 +334,9 @@ fn env_files(service: &Service) -> Value {
                 out.put("path", json!(f.path));
                 if !f.required {
                     out.0.insert("required".into(), Value::Bool(false));
+                }
+                if f.format == EnvFormat::Raw {
+                    out.0.insert("format".into(), json!("raw"));
                 }
                 out.value()
             })

@@ -236,3 +236,40 @@ networks:
         assert!(printed.contains(line), "{line}: {printed}");
     }
 }
+
+#[test]
+fn lifecycle_hooks_and_the_api_socket_are_printed_as_compose_go_does() {
+    let dir = folder("lifecycle");
+    let compose = "
+name: shop
+services:
+  web:
+    image: web:1
+    use_api_socket: true
+    post_start:
+      - command: warm --all
+        user: root
+        privileged: true
+        environment: [MODE=warm, FROM_ENV]
+    pre_stop:
+      - command: [flush]
+        working_dir: /app
+";
+    let printed = print(&dir, compose, Normalize::None, Format::Json);
+    let value: serde_json::Value = serde_json::from_str(&printed).expect("JSON");
+    let web = &value["services"]["web"];
+    assert_eq!(web["use_api_socket"], serde_json::json!(true));
+    assert_eq!(
+        web["post_start"],
+        serde_json::json!([{
+            "command": ["warm", "--all"],
+            "user": "root",
+            "privileged": true,
+            "environment": {"FROM_ENV": "resolved", "MODE": "warm"}
+        }])
+    );
+    assert_eq!(
+        web["pre_stop"],
+        serde_json::json!([{"command": ["flush"], "working_dir": "/app"}])
+    );
+}

@@ -8,7 +8,6 @@ use windlass_asl::Failure;
 use super::pacing::Pacing;
 use super::DockerTarget;
 use crate::compose::Service;
-use crate::failures;
 use crate::plan::health_wait;
 use crate::probe::{self, Check, WaitConfig};
 use crate::target::{ReleaseContext, Replicas, Upstreams};
@@ -57,11 +56,7 @@ pub(super) async fn wait_healthy(
     pacing.check(&release.label(), count, &failed)?;
     // Replicas that failed within the share allowed never take traffic.
     for id in unhealthy {
-        target
-            .backend
-            .stop_container(&id, Duration::from_secs(1))
-            .await
-            .map_err(failures::engine)?;
+        super::lifecycle::stop(target, &release.spec, &id, Duration::from_secs(1)).await?;
         target.remove(&id).await?;
     }
     // Every published port's upstreams, from the replicas that take traffic.

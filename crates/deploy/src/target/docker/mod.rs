@@ -9,6 +9,7 @@
 mod health;
 mod hook;
 mod image;
+mod lifecycle;
 mod live;
 mod pacing;
 pub mod ports;
@@ -361,10 +362,7 @@ impl Target for DockerTarget {
             .map_err(|e| Failure::new(failures::PROXY, e))?;
         let grace = spec.stop_grace_period.unwrap_or(Duration::from_secs(10));
         for container in &containers {
-            self.backend
-                .stop_container(&container.id, grace)
-                .await
-                .map_err(failures::engine)?;
+            lifecycle::stop(self, spec, &container.id, grace).await?;
             self.remove(&container.id).await?;
         }
         Ok(containers.len())

@@ -103,8 +103,8 @@ async fn prune(
     Ok(pruned)
 }
 
-/// Lets the release's requests in flight finish, then stops and removes one
-/// of its containers.
+/// Lets the release's requests in flight finish, then stops (after its
+/// `pre_stop` commands) and removes one of its containers.
 pub(super) async fn stop(
     target: &DockerTarget,
     name: &ServiceKey,
@@ -119,11 +119,7 @@ pub(super) async fn stop(
     {
         tracing::warn!(%e, "stopping the release anyway");
     }
-    target
-        .backend
-        .stop_container(id, stop_grace(service))
-        .await
-        .map_err(failures::engine)?;
+    super::lifecycle::stop(target, service, id, stop_grace(service)).await?;
     target.remove(id).await
 }
 

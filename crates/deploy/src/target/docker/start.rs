@@ -247,8 +247,10 @@ async fn start_replica(
         .inspect_container(&id)
         .await
         .map_err(started)?;
+    // A container found running after a crash ran its `post_start` then.
     if current.state != RunState::Running {
         target.backend.start_container(&id).await.map_err(started)?;
+        super::lifecycle::post_start(target, &release.spec, &release.label(), &id).await?;
     }
     Ok(id)
 }

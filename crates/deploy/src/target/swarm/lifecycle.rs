@@ -33,6 +33,12 @@ pub(super) async fn prepare(
             release.label()
         )));
     }
+    if !release.spec.post_start.is_empty() || !release.spec.pre_stop.is_empty() {
+        return Err(failures::input(format!(
+            "{}: a Swarm runs a service's tasks on its nodes and windlass reaches none of their containers to run `post_start` or `pre_stop` in: use an `x-windlass.hooks` command, or handle SIGTERM (`stop_signal`) in the service",
+            release.label()
+        )));
+    }
     let Some(image) = release.spec.image.clone() else {
         return Err(failures::input(format!(
             "{}: every Swarm node pulls the release's image: give the service an `image` in a registry the nodes reach (building for a Swarm is not done yet)",

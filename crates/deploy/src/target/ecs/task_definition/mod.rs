@@ -534,6 +534,14 @@ fn refused_fields(task: &Task, service: &Service, refuse: &mut dyn FnMut(&str, S
         refuse,
     );
     set(!service.networks.0.is_empty(), "networks", "an ECS task's network is its networkConfiguration (subnets, security groups): set x-windlass.ecs.networkConfiguration and remove networks", refuse);
+    set(!service.post_start.is_empty(), "post_start", "ECS runs no command in a task's container after it starts: use an `x-windlass.hooks` command, or start the work in the image's entrypoint", refuse);
+    set(!service.pre_stop.is_empty(), "pre_stop", "ECS runs no command in a task's container before it stops it: handle SIGTERM in the service", refuse);
+    set(
+        service.use_api_socket,
+        "use_api_socket",
+        "an ECS task has no Docker engine socket to mount: remove use_api_socket",
+        refuse,
+    );
     set(service.stop_signal.is_some(), "stop_signal", "ECS always stops a container with SIGTERM, then SIGKILL after stopTimeout: handle SIGTERM and remove stop_signal", refuse);
     set(
         service.limits().pids.is_some(),

@@ -179,6 +179,17 @@ fn fields_without_an_ecs_meaning_are_refused_by_name_with_the_reason() {
             "remove container_name",
         ),
         ("    stop_signal: SIGINT\n", "stop_signal", "SIGTERM"),
+        (
+            "    post_start: [{command: warm}]\n",
+            "post_start",
+            "x-windlass.hooks",
+        ),
+        ("    pre_stop: [{command: flush}]\n", "pre_stop", "SIGTERM"),
+        (
+            "    use_api_socket: true\n",
+            "use_api_socket",
+            "no Docker engine socket",
+        ),
         ("    pids_limit: 10\n", "pids_limit", "process limit"),
         ("    restart: \"no\"\n", "restart", "replaces every task"),
         ("    ports: [\"127.0.0.1:8080:8080\"]\n", "ports", "host IP"),

@@ -103,14 +103,11 @@ async fn deploy_all(agent: &Agent, file: &Path, text: &str) -> Vec<Status> {
         .expect("deploy starts");
     let mut statuses = Vec::new();
     for one in started {
-        statuses.push(
-            agent
-                .runtime()
-                .wait(&one.execution)
-                .await
-                .expect("ends")
-                .status,
-        );
+        let ended = agent.runtime().wait(&one.execution).await.expect("ends");
+        if ended.status != Status::Succeeded {
+            println!("{}: {:?}", one.execution, ended.outcome);
+        }
+        statuses.push(ended.status);
     }
     statuses
 }

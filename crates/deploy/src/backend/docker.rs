@@ -863,16 +863,24 @@ impl Backend for Docker {
             ipam: ipam(options),
             ..Default::default()
         };
-        match self.client.create_network(request).await {
-            Ok(_) => {}
-            Err(err) if status_of(&err) == Some(409) => {} // created meanwhile
+        let refused = match self.client.create_network(request).await {
+            Ok(_) => None,
+            // Created meanwhile, as a rule; but the engine answers 409 too
+            // when its address pools are used up.
+            Err(err) if status_of(&err) == Some(409) => Some(err),
             Err(err) => return Err(engine("create network", name)(err)),
-        }
+        };
         // An engine before API 1.44 creates a second network of a name
         // another process created meanwhile (a network two apps name
         // alike, deployed at once), after which the name is ambiguous
         // and every call by it fails.
-        self.settle_duplicates(name).await
+        self.settle_duplicates(name).await?;
+        match refused {
+            Some(err) if !self.network_exists(name).await? => {
+                Err(engine("create network", name)(err))
+            }
+            _ => Ok(()),
+        }
     }
 }
 

@@ -68,6 +68,10 @@ pub struct ReleaseContext {
     pub mode: Mode,
     /// When the deploy or rollback was asked for.
     pub requested_millis: Option<i64>,
+    /// The service links to another with legacy `links`, or another links
+    /// to it: its containers stay on Docker's default bridge, the only
+    /// network legacy links work on.
+    pub legacy_links: bool,
 }
 
 impl ReleaseContext {
@@ -107,7 +111,13 @@ impl ReleaseContext {
             .filter(|(key, _)| project.network_is_external(key))
             .map(|(_, name)| name.clone())
             .collect();
+        let legacy_links = !spec.links.is_empty()
+            || project
+                .services
+                .values()
+                .any(|other| other.links.iter().any(|link| link.target == service));
         Ok(ReleaseContext {
+            legacy_links,
             networks,
             external_networks,
             joins: BTreeMap::new(),

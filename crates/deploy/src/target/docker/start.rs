@@ -198,7 +198,10 @@ async fn start_replica(
         let id = live_container_of(target, release, other, "network_mode").await?;
         spec.network = Some(format!("container:{id}"));
     }
-    if spec.network.is_none() && !networks(release).is_empty() {
+    // Legacy links work on Docker's default bridge only: a service that
+    // links or is linked to stays there (its port can still move if an app
+    // network sorts before `bridge`).
+    if spec.network.is_none() && !networks(release).is_empty() && !release.legacy_links {
         spec.network = Some(ports_network(target).await?);
     }
     // `ipc` and `pid` of `service:NAME`, as Compose gives them: NAME's

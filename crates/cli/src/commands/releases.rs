@@ -231,8 +231,15 @@ fn apps(store: &SqliteReleases, which: &AppArgs, json: bool) -> anyhow::Result<u
         }
         return Ok(exit::OK);
     }
+    // As wide as the longest app name (`shop.production`), 12 at least.
+    let w = all
+        .iter()
+        .map(|(r, _, _)| r.app.len())
+        .max()
+        .unwrap_or(0)
+        .max(12);
     println!(
-        "{:<2} {:<12} {:<5} {:<25} {:<20} {:<40} OUTCOME",
+        "{:<2} {:<w$} {:<5} {:<25} {:<20} {:<40} OUTCOME",
         "", "APP", "ID", "CREATED", "BY", "SERVICES"
     );
     for (r, is_live, is_target) in &all {
@@ -250,7 +257,7 @@ fn apps(store: &SqliteReleases, which: &AppArgs, json: bool) -> anyhow::Result<u
             })
             .collect();
         println!(
-            "{:<2} {:<12} {:<5} {:<25} {:<20} {:<40} {}",
+            "{:<2} {:<w$} {:<5} {:<25} {:<20} {:<40} {}",
             marker,
             r.app,
             r.id,
@@ -260,7 +267,7 @@ fn apps(store: &SqliteReleases, which: &AppArgs, json: bool) -> anyhow::Result<u
             outcome_text(r.outcome, &r.history)
         );
         if let Some(detail) = &r.detail {
-            println!("{:<2} {:<12} {:<5} {}", "", "", "", first_line(detail));
+            println!("{:<2} {:<w$} {:<5} {}", "", "", "", first_line(detail));
         }
         if let Some(origin) = environments::app_origin(store, r) {
             let from = origin
@@ -269,7 +276,7 @@ fn apps(store: &SqliteReleases, which: &AppArgs, json: bool) -> anyhow::Result<u
                 .map(|a| format!(" release {a}"))
                 .unwrap_or_default();
             println!(
-                "{:<2} {:<12} {:<5} promoted from {}{from} (same image digests)",
+                "{:<2} {:<w$} {:<5} promoted from {}{from} (same image digests)",
                 "", "", "", origin.environment
             );
         }

@@ -222,17 +222,7 @@ impl Agent {
             request.release.as_deref().unwrap_or("previous")
         );
         crate::timing::arrived(&timing);
-        let app = match &request.app {
-            Some(app) => app.clone(),
-            None => {
-                let apps = self.releases.apps()?;
-                match apps.as_slice() {
-                    [only] => only.clone(),
-                    [] => return Err(Error::NoApp),
-                    many => return Err(Error::WhichApp(many.join(", "))),
-                }
-            }
-        };
+        let app = self.app_or_only(request.app.as_deref())?;
         let releases = self.releases.app_releases(&app)?;
         // The store's rule, which `windlass releases` and the dashboard
         // show too.
@@ -699,4 +689,20 @@ async fn unchanged_release(
             _ => false,
         });
     Ok(running.then_some(release.id))
+}
+
+impl Agent {
+    /// The app asked for, or the one app this agent has when none is
+    /// named; several are refused with their names.
+    pub(crate) fn app_or_only(&self, asked: Option<&str>) -> Result<String, Error> {
+        if let Some(app) = asked {
+            return Ok(app.to_owned());
+        }
+        let apps = self.releases.apps()?;
+        match apps.as_slice() {
+            [only] => Ok(only.clone()),
+            [] => Err(Error::NoApp),
+            many => Err(Error::WhichApp(many.join(", "))),
+        }
+    }
 }

@@ -17,17 +17,7 @@ use crate::workflow::rollout::APPROVE_RESOURCE;
 
 impl Agent {
     pub async fn gate(&self, request: GateRequest) -> Result<GateAnswer, Error> {
-        let app = match &request.app {
-            Some(app) => app.clone(),
-            None => {
-                let apps = self.releases.apps()?;
-                match apps.as_slice() {
-                    [only] => only.clone(),
-                    [] => return Err(Error::NoApp),
-                    many => return Err(Error::WhichApp(many.join(", "))),
-                }
-            }
-        };
+        let app = self.app_or_only(request.app.as_deref())?;
         let newest = self.releases.app_releases(&app)?.into_iter().next();
         let keys = newest
             .map(|release| {

@@ -854,7 +854,15 @@ impl Backend for Docker {
         let request = NetworkCreateRequest {
             name: name.to_owned(),
             driver: Some("bridge".into()),
-            labels: Some(labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
+            // The file's labels, then windlass's, which the file cannot override.
+            labels: Some(
+                options
+                    .labels
+                    .iter()
+                    .chain(labels)
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+            ),
             internal: options.internal.then_some(true),
             attachable: options.attachable.then_some(true),
             enable_ipv6: options.enable_ipv6.then_some(true),

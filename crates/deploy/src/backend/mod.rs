@@ -43,6 +43,16 @@ pub fn key_labels(installation: &Installation, key: &ServiceKey) -> BTreeMap<Str
     ])
 }
 
+/// The labels of a network windlass creates for an app (as Compose labels
+/// its networks with the project): whose it is, so it can be listed
+/// (`docker network ls --filter label=windlass.app=APP`) and removed.
+pub fn network_labels(installation: &Installation, app: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (INSTALLATION_LABEL.to_owned(), installation.to_string()),
+        (APP_LABEL.to_owned(), app.to_owned()),
+    ])
+}
+
 /// [`key_labels`] and the release's id: one release's replicas.
 pub fn release_labels(
     installation: &Installation,
@@ -230,6 +240,9 @@ pub struct NetworkOptions {
     pub ipam_driver: Option<String>,
     pub ipam_options: BTreeMap<String, String>,
     pub pools: Vec<IpamPool>,
+    /// The file's `labels` of the network (a label without a value is
+    /// `""`), besides those windlass puts on every network it creates.
+    pub labels: BTreeMap<String, String>,
 }
 
 /// A container's fixed addresses on a network (Compose's `ipv4_address`

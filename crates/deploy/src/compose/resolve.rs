@@ -32,6 +32,11 @@ fn network_options(network: &super::Network) -> NetworkOptions {
                 aux_addresses: pool.aux_addresses,
             })
             .collect(),
+        labels: network
+            .labels
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone().unwrap_or_default()))
+            .collect(),
     }
 }
 

@@ -22,7 +22,7 @@ use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use windlass_deploy::backend::docker::Docker;
-use windlass_deploy::backend::SERVICE_LABEL;
+use windlass_deploy::backend::{INSTALLATION_LABEL, SERVICE_LABEL};
 use windlass_deploy::Backend;
 
 /// Builds the test app with a static C runtime, in a target folder of its
@@ -247,15 +247,40 @@ pub fn compose(service: &str, port: u16, env: &[(&str, &str)], watch: &str) -> S
 /// Removes every container and release image of `service`.
 pub async fn cleanup(docker: &Docker, service: &str) {
     let labels = BTreeMap::from([(SERVICE_LABEL.to_owned(), service.to_owned())]);
+    let mut installations = std::collections::BTreeSet::new();
     if let Ok(containers) = docker.list_containers(&labels).await {
         for container in containers {
             let _ = docker.remove_container(&container.id).await;
+            installations.extend(container.labels.get(INSTALLATION_LABEL).cloned());
         }
+    }
+    // The app networks those installations made (each test's state folder
+    // is a new installation, and its app a new name): left behind, they
+    // use up the engine's ~30 address pools within one run. A network
+    // still in use (another service of the app not yet cleaned) is kept
+    // by the engine and removed by that service's cleanup.
+    for installation in installations {
+        remove_networks_of(&installation);
     }
     // Release images are `windlass/INSTALLATION/APP/SERVICE:rN`: every
     // test agent's store is a new installation.
     for image in release_images(service) {
         let _ = docker.remove_image(&image).await;
+    }
+}
+
+/// Removes the app networks `installation` made that no container uses.
+pub fn remove_networks_of(installation: &str) {
+    let listed = Command::new("docker")
+        .args(["network", "ls", "-q", "--filter"])
+        .arg(format!("label={INSTALLATION_LABEL}={installation}"))
+        .output();
+    let Ok(listed) = listed else { return };
+    for id in String::from_utf8_lossy(&listed.stdout).split_whitespace() {
+        let _ = Command::new("docker")
+            .args(["network", "rm", id])
+            .stderr(std::process::Stdio::null())
+            .output();
     }
 }
 

@@ -356,11 +356,12 @@ pub(super) async fn join_networks(
     id: &str,
 ) -> Result<(), Failure> {
     let failed = |e: Error| Failure::new(failures::START, e.to_string());
+    let labels = crate::backend::network_labels(target.installation()?, release.key.app());
     for (network, options) in networks(release) {
         if !release.external_networks.contains(&network) {
             target
                 .backend
-                .ensure_network_with(&network, &BTreeMap::new(), &options.options)
+                .ensure_network_with(&network, &labels, &options.options)
                 .await
                 .map_err(failed)?;
         } else if !target

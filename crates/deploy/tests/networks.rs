@@ -19,7 +19,7 @@ const SERVICE: &str = "wlnet";
 
 fn compose(port: u16, version: &str) -> String {
     format!(
-        "services:\n  {SERVICE}:\n    build: ./app\n    ports: [\"127.0.0.1:{port}:8080\"]\n    init: true\n    stop_grace_period: 1s\n    environment:\n      TESTAPP_VERSION: \"{version}\"\n    networks:\n      wlnet-front:\n        aliases: [shop]\n      wlnet-back: {{}}\n    x-windlass:\n      health: {{http: /health, interval: 50ms, start_timeout: 4s}}\n      watch: 0s\nnetworks:\n  wlnet-front: {{}}\n  wlnet-back: {{}}\n"
+        "services:\n  {SERVICE}:\n    build: ./app\n    ports: [\"127.0.0.1:{port}:8080\"]\n    init: true\n    stop_grace_period: 1s\n    environment:\n      TESTAPP_VERSION: \"{version}\"\n    networks:\n      wlnet-front:\n        aliases: [shop]\n      wlnet-back: {{}}\n    x-windlass:\n      health: {{http: /health, interval: 50ms, start_timeout: 4s}}\n      watch: 0s\nnetworks:\n  wlnet-front:\n    labels: [team=shop]\n  wlnet-back: {{}}\n"
     )
 }
 
@@ -57,6 +57,14 @@ fn names(id: &str) -> serde_json::Value {
     by_network.into()
 }
 
+fn network_labels(network: &str) -> serde_json::Value {
+    let out = Command::new("docker")
+        .args(["network", "inspect", "-f", "{{json .Labels}}", network])
+        .output()
+        .expect("docker network inspect");
+    serde_json::from_slice(&out.stdout).expect("labels as JSON")
+}
+
 async fn container_of(docker: &Docker, release: &str) -> String {
     let labels = [
         (SERVICE_LABEL.to_owned(), SERVICE.to_owned()),
@@ -92,6 +100,12 @@ async fn scenario(agent: &Agent, docker: &Docker, file: &Path, port: u16) -> Res
     let one = container_of(docker, "r1").await;
     let named = serde_json::json!({ "wlnet-front": ["shop", SERVICE], "wlnet-back": [SERVICE] });
     assert_eq!(names(&one), named);
+    // The file's labels, and whose network it is (as Compose labels its
+    // networks with the project).
+    let labels = network_labels(&format!("{APP}_wlnet-front"));
+    assert_eq!(labels["team"], "shop", "{labels:?}");
+    assert_eq!(labels["windlass.app"], APP, "{labels:?}");
+    assert!(labels.get("windlass.installation").is_some(), "{labels:?}");
 
     let load = support::Load::start(format!("127.0.0.1:{port}").parse().expect("address"), 2);
     tokio::time::sleep(Duration::from_millis(300)).await;

@@ -20,5 +20,6 @@ pub mod run;
 pub mod server;
 pub mod status;
 pub mod swarm;
+pub mod table;
 pub mod validate;
 pub mod which;

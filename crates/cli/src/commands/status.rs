@@ -79,13 +79,24 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     if status.services.is_empty() {
         println!("no service is deployed");
     }
-    for s in &status.services {
-        let place = if swarm.contains(&s.service) {
-            " (on the Swarm)"
-        } else {
-            ""
-        };
-        println!("{}{place}", line(s));
+    let rows: Vec<Vec<String>> = status
+        .services
+        .iter()
+        .map(|s| row(s, swarm.contains(&s.service)))
+        .collect();
+    if !rows.is_empty() {
+        let header = [
+            "SERVICE",
+            "LISTENS ON",
+            "LIVE",
+            "UPSTREAMS",
+            "REQUESTS",
+            "5XX",
+            "NOTE",
+        ];
+        for line in super::table::lines(&header, &rows) {
+            println!("{line}");
+        }
     }
     Ok(exit::OK)
 }
@@ -142,17 +153,21 @@ fn from_store(state: &StateArgs) -> anyhow::Result<StatusView> {
     })
 }
 
-fn line(s: &ServiceStatus) -> String {
-    let deploying = s
-        .lock
-        .as_ref()
-        .map_or_else(String::new, |l| format!("; deploying: {}", l.holder));
+/// One service's row: its proxy's addresses (every published port), the
+/// live release, its upstreams, the proxy's counters since it started.
+fn row(s: &ServiceStatus, on_swarm: bool) -> Vec<String> {
     let count = |n: Option<u64>| n.map_or_else(|| "-".to_owned(), |n| n.to_string());
-    format!(
-        "{:<24} {:<22} live {:<6} upstreams {}  requests {} 5xx {}{}",
+    let mut note = Vec::new();
+    if on_swarm {
+        note.push("on the Swarm".to_owned());
+    }
+    if let Some(lock) = &s.lock {
+        note.push(format!("deploying: {}", lock.holder));
+    }
+    vec![
         s.service.to_string(),
-        s.address.as_deref().unwrap_or("(no proxy)"),
-        s.live.as_deref().unwrap_or("-"),
+        s.address.clone().unwrap_or_else(|| "(no proxy)".to_owned()),
+        s.live.clone().unwrap_or_else(|| "-".to_owned()),
         if s.upstreams.is_empty() {
             "-".to_owned()
         } else {
@@ -160,6 +175,6 @@ fn line(s: &ServiceStatus) -> String {
         },
         count(s.traffic.map(|t| t.requests)),
         count(s.traffic.map(|t| t.server_errors)),
-        deploying
-    )
+        note.join("; "),
+    ]
 }

@@ -591,7 +591,9 @@ fn summary(one: &Started, view: &ExecutionView, outcome: &str) -> Json {
 }
 
 /// What happened, once for the execution (an app's services share it).
-fn report(group: &[Started], view: &ExecutionView, outcome: &str) {
+/// The line that says how an execution ended: live, rolled back (what
+/// serves again, and why) or failed.
+pub(super) fn report(group: &[Started], view: &ExecutionView, outcome: &str) {
     let each = |f: &dyn Fn(&Started) -> String| group.iter().map(f).collect::<Vec<_>>().join(", ");
     let what = match group
         .first()

@@ -104,7 +104,7 @@ async fn swarm_logs(
     use windlass_deploy::target::swarm::{release_logs, SwarmTarget};
     let docker = SwarmTarget::connect()
         .await
-        .map_err(|e| anyhow::anyhow!("the Swarm manager (DOCKER_HOST): {e}"))?;
+        .map_err(|e| anyhow::anyhow!("the Swarm manager: {e}"))?;
     let prefix = format!("{}@{release}", key.service());
     let mut chunks = std::pin::pin!(release_logs(
         &docker,

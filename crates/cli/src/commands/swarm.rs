@@ -257,8 +257,12 @@ async fn follow(agent: &Agent, started: &[Started], json: bool, doing: &str) -> 
             })
             .collect();
         if !json {
+            let what = match one.app.as_ref().zip(one.app_release.as_ref()) {
+                Some((app, release)) => format!(" app {app} release {release}"),
+                None => String::new(),
+            };
             eprintln!(
-                "{doing} on the Swarm: {}; execution {}",
+                "{doing}{what} on the Swarm: {}; execution {}",
                 names.join(", "),
                 one.execution
             );
@@ -284,10 +288,17 @@ async fn follow(agent: &Agent, started: &[Started], json: bool, doing: &str) -> 
             }
         }
         if !json {
-            eprintln!("{outcome}: {}", names.join(", "));
-            if let Some((error, cause)) = error {
-                eprintln!("  {error}: {cause}");
-            }
+            let group: Vec<Started> = group.iter().map(|s| (*s).clone()).collect();
+            let (error, cause) = error.unzip();
+            let view = windlass_deploy::agent::contract::ExecutionView {
+                arn: one.execution.clone(),
+                status: finished.status,
+                error,
+                cause,
+                events: Vec::new(),
+                notes: Vec::new(),
+            };
+            super::deploy::report(&group, &view, outcome);
         }
     }
     Ok(code)

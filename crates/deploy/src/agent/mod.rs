@@ -270,7 +270,7 @@ impl Agent {
         let (store, releases) = open_stores(dir)?;
         let client = SwarmTarget::connect()
             .await
-            .map_err(|e| format!("the Swarm manager (DOCKER_HOST): {e}"))?;
+            .map_err(|e| format!("the Swarm manager: {e}"))?;
         let releases: Arc<dyn Releases> = Arc::new(releases);
         let target = SwarmTarget::new(
             client.clone(),

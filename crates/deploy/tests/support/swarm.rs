@@ -263,44 +263,7 @@ impl Swarm {
             &[],
         );
         let entry = self.push("wlswarm-entry:1", "wlswarm-entry:1");
-        // The test app with a static C runtime, in a target folder of its own.
-        let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join("static-testapp");
-        let status = Command::new(&cargo)
-            .args([
-                "build",
-                "--release",
-                "-p",
-                "windlass-testapp",
-                "--target",
-                "x86_64-unknown-linux-gnu",
-            ])
-            .env("RUSTFLAGS", "-C target-feature=+crt-static")
-            .env("CARGO_TARGET_DIR", &target)
-            .current_dir(&root)
-            .status()
-            .expect("cargo build");
-        assert!(status.success(), "building the static testapp failed");
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("wlswarm-testapp");
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("testapp folder");
-        std::fs::copy(
-            target.join("x86_64-unknown-linux-gnu/release/windlass-testapp"),
-            dir.join("testapp"),
-        )
-        .expect("copy testapp");
-        std::fs::write(
-            dir.join("Dockerfile"),
-            "FROM scratch\nCOPY testapp /app\nEXPOSE 8080\nENTRYPOINT [\"/app\"]\n",
-        )
-        .expect("Dockerfile");
-        let status = Command::new("docker")
-            .args(["build", "-q", "-t", "wlswarm-testapp:1"])
-            .arg(&dir)
-            .env("DOCKER_BUILDKIT", "0")
-            .stdout(Stdio::null())
-            .status()
-            .expect("docker build");
-        assert!(status.success(), "docker build wlswarm-testapp:1 failed");
+        testapp_image("wlswarm-testapp:1");
         let app = self.push("wlswarm-testapp:1", "wlswarm-testapp:1");
         let _ = run(&["rmi", "wlswarm-entry:1", "wlswarm-testapp:1"]);
         (entry, app)
@@ -378,8 +341,58 @@ fn owner_gone(name: &str) -> bool {
     pid.is_some_and(|pid| !Path::new(&format!("/proc/{pid}")).exists())
 }
 
+/// The test app (`windlass-testapp`, with a static C runtime so it runs
+/// `FROM scratch`) as image `tag` in this machine's engine.
+pub fn testapp_image(tag: &str) {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    // The test app with a static C runtime, in a target folder of its own.
+    let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join("static-testapp");
+    let status = Command::new(&cargo)
+        .args([
+            "build",
+            "--release",
+            "-p",
+            "windlass-testapp",
+            "--target",
+            "x86_64-unknown-linux-gnu",
+        ])
+        .env("RUSTFLAGS", "-C target-feature=+crt-static")
+        .env("CARGO_TARGET_DIR", &target)
+        .current_dir(&root)
+        .status()
+        .expect("cargo build");
+    assert!(status.success(), "building the static testapp failed");
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
+        "wlswarm-testapp-{}-{}",
+        tag.replace([':', '/'], "-"),
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("testapp folder");
+    std::fs::copy(
+        target.join("x86_64-unknown-linux-gnu/release/windlass-testapp"),
+        dir.join("testapp"),
+    )
+    .expect("copy testapp");
+    std::fs::write(
+        dir.join("Dockerfile"),
+        "FROM scratch\nCOPY testapp /app\nEXPOSE 8080\nENTRYPOINT [\"/app\"]\n",
+    )
+    .expect("Dockerfile");
+    let status = Command::new("docker")
+        .args(["build", "-q", "-t", tag])
+        .arg(&dir)
+        .env("DOCKER_BUILDKIT", "0")
+        .stdout(Stdio::null())
+        .status()
+        .expect("docker build");
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(status.success(), "docker build {tag} failed");
+}
+
 /// Makes the node image unless it is there (`scripts/swarm-node-image`).
-fn node_image() {
+pub fn node_image() {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/swarm-node-image");
     let status = Command::new(script)
         .arg(NODE_IMAGE)
@@ -492,5 +505,6 @@ pub fn image_of_binary(binary: &Path, tag: &str, entrypoint_args: &[&str]) {
         .stdout(Stdio::null())
         .status()
         .expect("docker build");
+    let _ = std::fs::remove_dir_all(&dir);
     assert!(status.success(), "docker build {tag} failed");
 }

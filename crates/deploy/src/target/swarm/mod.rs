@@ -16,6 +16,7 @@
 mod entry;
 mod lifecycle;
 mod logs;
+pub mod manager;
 pub mod spec;
 mod tasks;
 
@@ -93,11 +94,10 @@ impl SwarmTarget {
         }
     }
 
-    /// The manager `DOCKER_HOST` names (unix socket by default), at the API
-    /// version it speaks.
+    /// The manager `DOCKER_HOST` or the Docker context names (the local
+    /// socket by default: [`manager`]), at the API version it speaks.
     pub async fn connect() -> Result<Docker, String> {
-        let docker = Docker::connect_with_defaults().map_err(|e| e.to_string())?;
-        docker.negotiate_version().await.map_err(|e| e.to_string())
+        manager::Manager::from_env()?.connect().await
     }
 
     pub fn docker(&self) -> &Docker {

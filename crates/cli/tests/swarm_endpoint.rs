@@ -5,7 +5,10 @@
 //! context that `docker context create` wrote and `docker context use`
 //! made current (no `DOCKER_HOST`): an app deployed, shown, taken down. A
 //! context that does not exist is named in the error; the engine's port
-//! without TLS (`DOCKER_HOST` alone) is refused by the engine.
+//! without TLS (`DOCKER_HOST` alone) is refused by the engine. Then a new
+//! version through `DOCKER_HOST=ssh://root@127.0.0.1:PORT`: an sshd of the
+//! test's own on 127.0.0.1 (Debian's openssh-server) whose sessions' docker
+//! reaches the node, the client's key in an ssh-agent of the test's.
 
 #[path = "../../deploy/tests/support/mod.rs"]
 mod support;
@@ -233,6 +236,130 @@ fn windlass(
     )
 }
 
+/// An sshd on 127.0.0.1 (as root, this test's keys only) whose sessions
+/// have `DOCKER_HOST` and the TLS settings of the node, so that `docker
+/// system dial-stdio` there reaches the node; and an ssh-agent holding the
+/// client's key. Both stop when dropped.
+struct Ssh {
+    sshd: std::process::Child,
+    agent_pid: String,
+    /// `SSH_AUTH_SOCK` for the client.
+    auth_sock: PathBuf,
+    port: u16,
+}
+
+impl Ssh {
+    fn start(dir: &Path, node: &Node) -> Ssh {
+        std::fs::create_dir_all(dir).expect("ssh folder");
+        let keygen = |file: &str| {
+            let out = Command::new("ssh-keygen")
+                .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+                .arg(dir.join(file))
+                .output()
+                .expect("ssh-keygen");
+            assert!(out.status.success(), "ssh-keygen: {out:?}");
+        };
+        keygen("host_key");
+        keygen("client_key");
+        std::fs::copy(dir.join("client_key.pub"), dir.join("authorized_keys"))
+            .expect("authorized_keys");
+        // The docker CLI reads ca.pem, cert.pem and key.pem from DOCKER_CERT_PATH.
+        let client = dir.join("docker-certs");
+        std::fs::create_dir_all(&client).expect("cert folder");
+        for (from, to) in [
+            ("ca.pem", "ca.pem"),
+            ("client-cert.pem", "cert.pem"),
+            ("client-key.pem", "key.pem"),
+        ] {
+            std::fs::copy(node.certs.join(from), client.join(to)).expect("client certificate");
+        }
+        let port = free_port();
+        let config = dir.join("sshd_config");
+        std::fs::write(
+            &config,
+            format!(
+                "Port {port}\nListenAddress 127.0.0.1\nHostKey {}\nAuthorizedKeysFile {}\nPidFile {}\nPermitRootLogin prohibit-password\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\nSetEnv DOCKER_HOST={} DOCKER_TLS_VERIFY=1 DOCKER_CERT_PATH={}\n",
+                dir.join("host_key").display(),
+                dir.join("authorized_keys").display(),
+                dir.join("sshd.pid").display(),
+                node.host,
+                client.display(),
+            ),
+        )
+        .expect("sshd_config");
+        std::fs::create_dir_all("/run/sshd").expect("/run/sshd");
+        let sshd = Command::new("/usr/sbin/sshd")
+            .args(["-D", "-e", "-f"])
+            .arg(&config)
+            .stderr(std::fs::File::create(dir.join("sshd.log")).expect("sshd log"))
+            .spawn()
+            .expect("sshd");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "sshd never listened");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let auth_sock = dir.join("agent.sock");
+        let out = Command::new("ssh-agent")
+            .arg("-a")
+            .arg(&auth_sock)
+            .output()
+            .expect("ssh-agent");
+        let said = String::from_utf8_lossy(&out.stdout).into_owned();
+        let agent_pid = said
+            .split("SSH_AGENT_PID=")
+            .nth(1)
+            .and_then(|rest| rest.split(';').next())
+            .expect("ssh-agent's pid")
+            .to_owned();
+        let added = Command::new("ssh-add")
+            .arg(dir.join("client_key"))
+            .env("SSH_AUTH_SOCK", &auth_sock)
+            .output()
+            .expect("ssh-add");
+        assert!(added.status.success(), "ssh-add: {added:?}");
+        // As a user does once: the host's key in known_hosts (root's: ssh
+        // reads the home of the user it runs as), an earlier run's removed.
+        forget_host(port);
+        let home = std::env::var("HOME").unwrap_or_else(|_| "/root".into());
+        let ssh_dir = Path::new(&home).join(".ssh");
+        std::fs::create_dir_all(&ssh_dir).expect("~/.ssh");
+        let key = std::fs::read_to_string(dir.join("host_key.pub")).expect("host key");
+        let key: Vec<&str> = key.split_whitespace().take(2).collect();
+        let mut known = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(ssh_dir.join("known_hosts"))
+            .expect("known_hosts");
+        std::io::Write::write_all(
+            &mut known,
+            format!("[127.0.0.1]:{port} {}\n", key.join(" ")).as_bytes(),
+        )
+        .expect("known_hosts");
+        Ssh {
+            sshd,
+            agent_pid,
+            auth_sock,
+            port,
+        }
+    }
+}
+
+fn forget_host(port: u16) {
+    let _ = Command::new("ssh-keygen")
+        .args(["-R", &format!("[127.0.0.1]:{port}")])
+        .output();
+}
+
+impl Drop for Ssh {
+    fn drop(&mut self) {
+        let _ = self.sshd.kill();
+        let _ = self.sshd.wait();
+        let _ = Command::new("kill").arg(&self.agent_pid).status();
+        forget_host(self.port);
+    }
+}
+
 #[test]
 fn a_docker_context_with_tls_names_the_manager() {
     let work =
@@ -313,6 +440,33 @@ fn a_docker_context_with_tls_names_the_manager() {
         out.contains("wlendpoint/worker") && out.contains("on the Swarm"),
         "{out}"
     );
+
+    // DOCKER_HOST=ssh://: the system's ssh runs `docker system dial-stdio`
+    // on the far side, whose docker reaches the node.
+    let ssh = Ssh::start(&work.join("ssh"), &node);
+    std::fs::write(
+        app.join("compose.yaml"),
+        format!("services:\n  worker:\n    image: {image}\n    environment:\n      TESTAPP_VERSION: v2\n"),
+    )
+    .expect("compose file");
+    let host = format!("ssh://root@127.0.0.1:{}", ssh.port);
+    let sock = ssh.auth_sock.display().to_string();
+    let (code, out, err) = windlass(
+        &app,
+        &config,
+        &[
+            ("DOCKER_HOST", host.as_str()),
+            ("SSH_AUTH_SOCK", sock.as_str()),
+        ],
+        &["deploy", "--target", "swarm"],
+    );
+    let sshd_log = std::fs::read_to_string(work.join("ssh/sshd.log")).unwrap_or_default();
+    assert_eq!(code, 0, "deploy over ssh: {out}\n{err}\nsshd: {sshd_log}");
+    assert!(
+        err.contains("app wlendpoint release a2 is live: worker r2"),
+        "{err}"
+    );
+    drop(ssh);
 
     // A context that is not there is named, with what to do.
     let (code, out, err) = windlass(

@@ -1,6 +1,6 @@
 //! Which engine is the Swarm's manager, found as the `docker` CLI finds its
 //! engine: `DOCKER_HOST` (`unix://`, `tcp://` with `DOCKER_TLS_VERIFY` and
-//! `DOCKER_CERT_PATH`, `ssh://USER@HOST`), else the Docker context
+//! `DOCKER_CERT_PATH`, `ssh://USER@HOST[:PORT]`, see [`super::ssh`]), else the Docker context
 //! `DOCKER_CONTEXT` names, else the config's `currentContext` (the config
 //! folder is `DOCKER_CONFIG`, else `~/.docker`), else the local socket. A
 //! context is read from the files `docker context create` writes:
@@ -148,7 +148,7 @@ impl Manager {
                 .map_err(at)?
             }
             (_, host) if host.starts_with("ssh://") => {
-                Docker::connect_with_ssh(host, TIMEOUT, API_DEFAULT_VERSION, None).map_err(at)?
+                super::ssh::connect(host, TIMEOUT).map_err(|e| format!("{e} ({})", self.from))?
             }
             (_, host) => Docker::connect_with_host(host).map_err(at)?,
         };
@@ -269,7 +269,8 @@ mod tests {
         )
         .expect("test set-up");
         if tls {
-            std::fs::create_dir_all(config.join("contexts/tls").join(&id).join("docker")).expect("test set-up");
+            std::fs::create_dir_all(config.join("contexts/tls").join(&id).join("docker"))
+                .expect("test set-up");
         }
     }
 
@@ -285,7 +286,10 @@ mod tests {
         let manager = Manager::resolve(&var, Some(home.path())).expect("test set-up");
         assert_eq!(manager.host, "tcp://10.0.0.1:2376");
         assert_eq!(manager.from, "DOCKER_HOST");
-        assert_eq!(manager.tls.expect("test set-up").ca, PathBuf::from("/certs/ca.pem"));
+        assert_eq!(
+            manager.tls.expect("test set-up").ca,
+            PathBuf::from("/certs/ca.pem")
+        );
         // Without a cert path, the config folder's.
         let var = env(&[("DOCKER_HOST", "tcp://h:2376"), ("DOCKER_TLS_VERIFY", "1")]);
         let manager = Manager::resolve(&var, Some(home.path())).expect("test set-up");
@@ -325,9 +329,15 @@ mod tests {
         let config = Scratch::new("default");
         let dir = config.path().to_str().expect("test set-up");
         let var = env(&[("DOCKER_CONFIG", dir)]);
-        assert_eq!(Manager::resolve(&var, None).expect("test set-up").host, LOCAL);
+        assert_eq!(
+            Manager::resolve(&var, None).expect("test set-up").host,
+            LOCAL
+        );
         let var = env(&[("DOCKER_CONFIG", dir), ("DOCKER_CONTEXT", "default")]);
-        assert_eq!(Manager::resolve(&var, None).expect("test set-up").host, LOCAL);
+        assert_eq!(
+            Manager::resolve(&var, None).expect("test set-up").host,
+            LOCAL
+        );
     }
 
     #[test]

@@ -18,6 +18,7 @@ mod lifecycle;
 mod logs;
 pub mod manager;
 pub mod spec;
+pub mod ssh;
 mod tasks;
 
 use std::collections::HashMap;

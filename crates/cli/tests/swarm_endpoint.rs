@@ -8,7 +8,9 @@
 //! without TLS (`DOCKER_HOST` alone) is refused by the engine. Then a new
 //! version through `DOCKER_HOST=ssh://root@127.0.0.1:PORT`: an sshd of the
 //! test's own on 127.0.0.1 (Debian's openssh-server) whose sessions' docker
-//! reaches the node, the client's key in an ssh-agent of the test's.
+//! reaches the node, the client's key in an ssh-agent of the test's. And
+//! command hooks as one-off Swarm jobs: one passes, one fails and rolls
+//! the app back with its exit code and output in the message.
 
 #[path = "../../deploy/tests/support/mod.rs"]
 mod support;
@@ -361,7 +363,7 @@ impl Drop for Ssh {
 }
 
 #[test]
-fn a_docker_context_with_tls_names_the_manager() {
+fn a_manager_by_tls_context_and_by_ssh_runs_hooks_as_jobs() {
     let work =
         Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("wl-endpoint-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&work);
@@ -467,6 +469,34 @@ fn a_docker_context_with_tls_names_the_manager() {
         "{err}"
     );
     drop(ssh);
+
+    // Command hooks run as one-off Swarm jobs: one that passes, then one
+    // that fails before the switch (the app stays on r2, the job's output
+    // in the failure), and no job left behind.
+    let with_hook = |version: &str, code: u8| {
+        format!(
+            "services:\n  worker:\n    image: {image}\n    environment:\n      TESTAPP_VERSION: {version}\n    x-windlass:\n      hooks:\n        before_switch:\n          - command: [\"exit\", \"{code}\"]\n"
+        )
+    };
+    std::fs::write(app.join("compose.yaml"), with_hook("v3", 0)).expect("compose file");
+    let (code, out, err) = windlass(&app, &config, &[], &["deploy", "--target", "swarm"]);
+    assert_eq!(code, 0, "a passing hook: {out}\n{err}");
+    assert!(err.contains("is live: worker r3"), "{err}");
+    std::fs::write(app.join("compose.yaml"), with_hook("v4", 3)).expect("compose file");
+    let (code, out, err) = windlass(&app, &config, &[], &["deploy", "--target", "swarm"]);
+    eprintln!("a failing hook on the Swarm:\n{err}");
+    assert_eq!(code, 6, "a failing hook rolls back: {out}\n{err}");
+    assert!(
+        err.contains("exited with code 3") && err.contains("testapp v4: hook ran, exiting with 3"),
+        "the hook's exit code and output: {err}"
+    );
+    let services = node
+        .docker(&["service", "ls", "--format", "{{.Name}}"])
+        .expect("service ls");
+    assert!(!services.contains("-hook-"), "no hook job left: {services}");
+    let (code, out, _) = windlass(&app, &config, &[], &["status"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("r3"), "r3 still live: {out}");
 
     // A context that is not there is named, with what to do.
     let (code, out, err) = windlass(

@@ -244,6 +244,29 @@ pub struct HookRef {
     pub index: usize,
 }
 
+impl HookRef {
+    /// The hook's place in the file (`x-windlass.hooks.before_switch[0]`)
+    /// and its command, from the release's pinned Compose text.
+    pub fn command(&self, release: &ReleaseContext) -> Result<(String, Vec<String>), Failure> {
+        let hooks = &release.spec.windlass.hooks;
+        let list = match self.phase {
+            Phase::BeforeSwitch => &hooks.before_switch,
+            Phase::AfterSwitch => &hooks.after_switch,
+        };
+        let label = format!("x-windlass.hooks.{}[{}]", self.phase.key(), self.index);
+        let command = list
+            .get(self.index)
+            .and_then(|h| h.command.clone())
+            .ok_or_else(|| {
+                crate::failures::input(format!(
+                    "release {} has no command hook {label}",
+                    release.id()
+                ))
+            })?;
+        Ok((label, command))
+    }
+}
+
 /// When a hook runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -11,7 +11,7 @@ use super::{DockerTarget, HOOK_LABEL};
 use crate::backend::RunState;
 use crate::failures;
 use crate::plan::container_spec;
-use crate::target::{HookRef, HookRun, Phase, ReleaseContext};
+use crate::target::{HookRef, HookRun, ReleaseContext};
 
 /// How long a command hook may run.
 pub const HOOK_TIMEOUT: Duration = Duration::from_secs(600);
@@ -23,21 +23,7 @@ pub(super) async fn run(
     release: &ReleaseContext,
     hook: &HookRef,
 ) -> Result<HookRun, Failure> {
-    let hooks = &release.spec.windlass.hooks;
-    let list = match hook.phase {
-        Phase::BeforeSwitch => &hooks.before_switch,
-        Phase::AfterSwitch => &hooks.after_switch,
-    };
-    let label = format!("x-windlass.hooks.{}[{}]", hook.phase.key(), hook.index);
-    let command = list
-        .get(hook.index)
-        .and_then(|h| h.command.clone())
-        .ok_or_else(|| {
-            failures::input(format!(
-                "release {} has no command hook {label}",
-                release.id()
-            ))
-        })?;
+    let (label, command) = hook.command(release)?;
     let image = DockerTarget::pinned_image(&release.record)?;
     let installation = target.installation()?;
     let mut spec = container_spec(

@@ -10,10 +10,11 @@
 //! switch), [`lifecycle`] (start, retire, roll back, take down).
 //!
 //! What a Swarm cannot give the workflow is refused with a failure that
-//! says so (`Deploy.BadInput`): building an image (every node pulls it:
-//! name a registry image) and command hooks.
+//! says so (`Deploy.BadInput`). A command hook is a one-off Swarm job
+//! ([`hook`]).
 
 mod entry;
+mod hook;
 mod lifecycle;
 mod logs;
 pub mod manager;
@@ -230,14 +231,7 @@ impl Target for SwarmTarget {
         lifecycle::take_down(self, key).await
     }
 
-    async fn run_hook(
-        &self,
-        release: &ReleaseContext,
-        _hook: &HookRef,
-    ) -> Result<HookRun, Failure> {
-        Err(failures::input(format!(
-            "{}: command hooks do not run on a Swarm target yet; use a state hook (an ASL state) instead",
-            release.label()
-        )))
+    async fn run_hook(&self, release: &ReleaseContext, hook: &HookRef) -> Result<HookRun, Failure> {
+        hook::run(self, release, hook).await
     }
 }

@@ -43,8 +43,7 @@ pub(super) async fn forward(
 ) -> Next {
     let state = Arc::clone(in_flight.state());
     let mut failure = None;
-    let mut targets = state.targets();
-    'targets: while let Some((upstream, authority)) = targets.next() {
+    'targets: for (upstream, authority) in state.targets() {
         let mut pooled = shared.pool.take(upstream);
         loop {
             let reused = pooled.is_some();
@@ -109,7 +108,6 @@ pub(super) async fn forward(
             }
         }
     }
-    drop(targets);
     state.record(502, started.elapsed());
     let message = failure.unwrap_or_else(|| {
         format!(

@@ -15,7 +15,9 @@ use std::io;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncWrite, ReadBuf};
+
+use crate::drained::DrainingRead;
 
 const SMALL: usize = 16 * 1024;
 const LARGE: usize = 64 * 1024;
@@ -24,8 +26,8 @@ const LARGE: usize = 64 * 1024;
 /// bytes copied each way (`a` to `b`, `b` to `a`).
 pub(crate) async fn bidirectional<A, B>(a: &mut A, b: &mut B) -> io::Result<(u64, u64)>
 where
-    A: AsyncRead + AsyncWrite + Unpin + ?Sized,
-    B: AsyncRead + AsyncWrite + Unpin + ?Sized,
+    A: DrainingRead + AsyncWrite + Unpin + ?Sized,
+    B: DrainingRead + AsyncWrite + Unpin + ?Sized,
 {
     let mut a_to_b = Direction::new();
     let mut b_to_a = Direction::new();
@@ -72,7 +74,7 @@ impl Direction {
         writer: &mut W,
     ) -> Poll<io::Result<u64>>
     where
-        R: AsyncRead + Unpin + ?Sized,
+        R: DrainingRead + Unpin + ?Sized,
         W: AsyncWrite + Unpin + ?Sized,
     {
         if self.shut_down {
@@ -86,7 +88,7 @@ impl Direction {
                 }
                 if !self.read_done {
                     let mut read = ReadBuf::new(&mut self.buf[self.filled..]);
-                    match Pin::new(&mut *reader).poll_read(cx, &mut read) {
+                    match Pin::new(&mut *reader).poll_read_draining(cx, &mut read) {
                         Poll::Ready(Ok(())) => {
                             let n = read.filled().len();
                             if n == 0 {
@@ -141,6 +143,16 @@ mod tests {
     use tokio::io::{duplex, AsyncReadExt, AsyncWriteExt};
 
     use super::*;
+
+    impl DrainingRead for tokio::io::DuplexStream {
+        fn poll_read_draining(
+            self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &mut ReadBuf<'_>,
+        ) -> Poll<io::Result<()>> {
+            tokio::io::AsyncRead::poll_read(self, cx, buf)
+        }
+    }
 
     /// A bulk transfer one way (the buffer grows), a small answer the other,
     /// each side's end of stream carried over.

@@ -37,6 +37,7 @@
 mod canary;
 mod copy;
 pub mod daemon;
+mod drained;
 mod forward;
 mod h1;
 mod histogram;

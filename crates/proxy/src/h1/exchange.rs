@@ -63,8 +63,7 @@ pub(super) async fn forward(
                 Ok((answer, head_len)) => {
                     state.record(answer.status, started.elapsed());
                     connection.upstream_read.advance(head_len);
-                    let passed = pass(&mut stream, connection, answer.framing).await;
-                    drop(in_flight);
+                    let passed = pass(&mut stream, connection, answer.framing, in_flight).await;
                     return match passed {
                         Ok(()) => {
                             if answer.reusable && connection.upstream_read.is_empty() {
@@ -228,12 +227,18 @@ async fn head(
     }
 }
 
-/// Passes the answer's body on after its head (in `connection.out`).
+/// Passes the answer's body on after its head (in `connection.out`). The
+/// request stops counting as in flight on its release once the upstream's
+/// answer has been read whole, before its last bytes are written to the
+/// client: the release is no longer needed, and whoever has the answer can
+/// see the count final.
 async fn pass(
     stream: &mut TcpStream,
     connection: &mut Connection,
     framing: Framing,
+    in_flight: InFlight,
 ) -> Result<(), String> {
+    let mut in_flight = Some(in_flight);
     let Connection {
         client,
         upstream_read: read,
@@ -274,6 +279,9 @@ async fn pass(
                 false
             }
         };
+        if done {
+            in_flight.take();
+        }
         if !out.is_empty() {
             client
                 .write_all(out)
@@ -286,6 +294,7 @@ async fn pass(
         }
         if !read_more(stream, read).await {
             if framing == Framing::Close {
+                in_flight.take();
                 client
                     .write_all(b"0\r\n\r\n")
                     .await

@@ -30,7 +30,7 @@ use std::time::Instant;
 use bytes::{Buf, BytesMut};
 use hyper::header::HeaderValue;
 use hyper::StatusCode;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
@@ -216,6 +216,5 @@ impl Connection {
 /// Reads what the peer sent next into `into`; false once it closed or
 /// failed.
 async fn read_more(stream: &mut TcpStream, into: &mut BytesMut) -> bool {
-    into.reserve(READ);
-    matches!(stream.read_buf(into).await, Ok(1..))
+    matches!(crate::drained::read_buf(stream, into, READ).await, Ok(1..))
 }

@@ -15,9 +15,7 @@ use std::io;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
-use tokio::io::{AsyncWrite, ReadBuf};
-
-use crate::drained::DrainingRead;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 const SMALL: usize = 16 * 1024;
 const LARGE: usize = 64 * 1024;
@@ -26,8 +24,8 @@ const LARGE: usize = 64 * 1024;
 /// bytes copied each way (`a` to `b`, `b` to `a`).
 pub(crate) async fn bidirectional<A, B>(a: &mut A, b: &mut B) -> io::Result<(u64, u64)>
 where
-    A: DrainingRead + AsyncWrite + Unpin + ?Sized,
-    B: DrainingRead + AsyncWrite + Unpin + ?Sized,
+    A: AsyncRead + AsyncWrite + Unpin + ?Sized,
+    B: AsyncRead + AsyncWrite + Unpin + ?Sized,
 {
     let mut a_to_b = Direction::new();
     let mut b_to_a = Direction::new();
@@ -74,7 +72,7 @@ impl Direction {
         writer: &mut W,
     ) -> Poll<io::Result<u64>>
     where
-        R: DrainingRead + Unpin + ?Sized,
+        R: AsyncRead + Unpin + ?Sized,
         W: AsyncWrite + Unpin + ?Sized,
     {
         if self.shut_down {
@@ -88,7 +86,7 @@ impl Direction {
                 }
                 if !self.read_done {
                     let mut read = ReadBuf::new(&mut self.buf[self.filled..]);
-                    match Pin::new(&mut *reader).poll_read_draining(cx, &mut read) {
+                    match Pin::new(&mut *reader).poll_read(cx, &mut read) {
                         Poll::Ready(Ok(())) => {
                             let n = read.filled().len();
                             if n == 0 {
@@ -143,16 +141,6 @@ mod tests {
     use tokio::io::{duplex, AsyncReadExt, AsyncWriteExt};
 
     use super::*;
-
-    impl DrainingRead for tokio::io::DuplexStream {
-        fn poll_read_draining(
-            self: Pin<&mut Self>,
-            cx: &mut Context<'_>,
-            buf: &mut ReadBuf<'_>,
-        ) -> Poll<io::Result<()>> {
-            tokio::io::AsyncRead::poll_read(self, cx, buf)
-        }
-    }
 
     /// A bulk transfer one way (the buffer grows), a small answer the other,
     /// each side's end of stream carried over.

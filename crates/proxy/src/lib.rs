@@ -37,7 +37,6 @@
 mod canary;
 mod copy;
 pub mod daemon;
-mod drained;
 mod forward;
 mod h1;
 mod histogram;

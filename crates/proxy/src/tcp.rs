@@ -17,7 +17,6 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
 use crate::copy;
-use crate::drained::DrainingRead;
 use crate::release::ReleaseState;
 use crate::router::Router;
 use crate::Config;
@@ -199,32 +198,14 @@ impl AsyncRead for Counted {
     ) -> Poll<io::Result<()>> {
         let before = buf.filled().len();
         let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
-        self.count_read(buf.filled().len().saturating_sub(before));
-        polled
-    }
-}
-
-impl DrainingRead for Counted {
-    fn poll_read_draining(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let before = buf.filled().len();
-        let polled = Pin::new(&mut self.inner).poll_read_draining(cx, buf);
-        self.count_read(buf.filled().len().saturating_sub(before));
-        polled
-    }
-}
-
-impl Counted {
-    fn count_read(&self, read: usize) {
+        let read = buf.filled().len().saturating_sub(before);
         if read > 0 {
             self.activity.touch();
             self.state
                 .bytes_from_upstream
                 .fetch_add(read as u64, Ordering::Relaxed);
         }
+        polled
     }
 }
 

@@ -30,7 +30,7 @@ use std::time::Instant;
 use bytes::{Buf, BytesMut};
 use hyper::header::HeaderValue;
 use hyper::StatusCode;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
@@ -216,5 +216,9 @@ impl Connection {
 /// Reads what the peer sent next into `into`; false once it closed or
 /// failed.
 async fn read_more(stream: &mut TcpStream, into: &mut BytesMut) -> bool {
-    matches!(crate::drained::read_buf(stream, into, READ).await, Ok(1..))
+    into.reserve(READ);
+    // tokio forgets the socket's readiness after a read that did not fill
+    // the room it had (the queue was drained), so the next read waits for
+    // epoll without an EAGAIN read first.
+    matches!(stream.read_buf(into).await, Ok(1..))
 }

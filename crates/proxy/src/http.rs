@@ -72,7 +72,7 @@ async fn serve(
     shared: Arc<Shared>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let _ = stream.set_nodelay(true);
+    // TCP_NODELAY comes from the listening socket (`listen::tcp`).
     let header_timeout = shared.config.header_timeout;
     let forwarded_for = forward::forwarded_for(client);
     // Hedging sends one request to two upstreams at once: hyper's client

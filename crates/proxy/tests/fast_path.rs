@@ -57,6 +57,11 @@ async fn chunked_answers_and_answers_ended_by_a_close_keep_the_client_connection
     assert_eq!(chunked.body, b"hello, world!");
     assert_eq!(chunked.header("transfer-encoding"), Some("chunked"));
     assert_eq!(chunked.header("x-windlass-release"), Some("r1"));
+    // A transfer coding besides chunked is passed on, named.
+    client.send(&get("/coded")).await;
+    let coded = client.answer(false).await;
+    assert_eq!(coded.body, b"zzzz");
+    assert_eq!(coded.header("transfer-encoding"), Some("gzip, chunked"));
     // No length: the upstream's close ends the body, which the client gets
     // chunked on a connection that stays open.
     client.send(&get("/until-close")).await;

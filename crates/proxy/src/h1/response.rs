@@ -60,6 +60,9 @@ pub(crate) fn answer(
     let status = response.code.ok_or(Malformed("no status"))?;
     let mut reusable = response.version == Some(1);
     let mut chunked = None;
+    // The answer's transfer codings, passed on: a body compressed as it
+    // is carried (`gzip, chunked`) still says so.
+    let mut codings: Option<&[u8]> = None;
     let mut length = None;
     let mut named = Vec::new();
     let mut has_date = false;
@@ -78,6 +81,7 @@ pub(crate) fn answer(
                 .next()
                 .unwrap_or_default();
             chunked = Some(last.trim_ascii().eq_ignore_ascii_case(b"chunked"));
+            codings = Some(header.value);
         } else if name.eq_ignore_ascii_case("connection") {
             for token in header.value.split(|b| *b == b',') {
                 let token = token.trim_ascii();
@@ -129,8 +133,18 @@ pub(crate) fn answer(
     if !has_date {
         date(|now| push_header(into, b"date", now));
     }
-    if matches!(framing, Framing::Chunked | Framing::Close) {
-        into.extend_from_slice(b"transfer-encoding: chunked\r\n");
+    match (framing, codings) {
+        (Framing::Chunked, Some(codings)) => push_header(into, b"transfer-encoding", codings),
+        // Chunked by the proxy, after whatever coding the upstream applied.
+        (Framing::Close, Some(codings)) => {
+            into.extend_from_slice(b"transfer-encoding: ");
+            into.extend_from_slice(codings);
+            into.extend_from_slice(b", chunked\r\n");
+        }
+        (Framing::Chunked | Framing::Close, None) => {
+            into.extend_from_slice(b"transfer-encoding: chunked\r\n");
+        }
+        _ => {}
     }
     if close {
         into.extend_from_slice(b"connection: close\r\n");

@@ -26,7 +26,7 @@ struct Received {
 }
 
 /// Answers by target: `/chunked` (three chunks and a trailer),
-/// `/until-close` (no length: the body ends when the connection closes),
+/// `/coded` (chunked after a named coding), `/until-close` (no length: the body ends when the connection closes),
 /// `/status/N` (status N, empty body), `/large/N` (N bytes), `/echo` (the
 /// body), `/head` (the request's head), `/hop` (hop-by-hop headers and a
 /// false `x-windlass-release`), `/close-after` (then closes the
@@ -90,6 +90,11 @@ fn answer(request: &Received, version: &str) -> (Vec<u8>, bool) {
     match target {
         "/chunked" => (
             b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n7;x=y\r\n, world\r\n1\r\n!\r\n0\r\nx-trailer: t\r\n\r\n".to_vec(),
+            false,
+        ),
+        // Not really compressed: what matters is that the coding is named.
+        "/coded" => (
+            b"HTTP/1.1 200 OK\r\ntransfer-encoding: gzip, chunked\r\n\r\n4\r\nzzzz\r\n0\r\n\r\n".to_vec(),
             false,
         ),
         "/until-close" => (
@@ -213,7 +218,10 @@ impl RawClient {
                 if head || status == 204 || status == 304 {
                     return answer;
                 }
-                if answer.header("transfer-encoding") == Some("chunked") {
+                if answer
+                    .header("transfer-encoding")
+                    .is_some_and(|codings| codings.ends_with("chunked"))
+                {
                     answer.body = self.chunked().await;
                 } else {
                     let length: usize = answer

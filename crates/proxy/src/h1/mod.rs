@@ -25,7 +25,7 @@ mod prefixed;
 mod request;
 mod response;
 
-use std::time::Instant;
+use tokio::time::Instant;
 
 use bytes::{Buf, BytesMut};
 use hyper::header::HeaderValue;
@@ -135,7 +135,7 @@ impl Connection {
             let idle = self.read.is_empty();
             let read = tokio::select! {
                 read = read_more(&mut self.client, &mut self.read) => read,
-                () = tokio::time::sleep_until(deadline.into()) => {
+                () = tokio::time::sleep_until(deadline) => {
                     tracing::debug!(timeout = ?shared.config.header_timeout, "no request head came within the header timeout; closing the connection");
                     false
                 }

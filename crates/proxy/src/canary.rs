@@ -12,7 +12,7 @@ use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use hyper::header::{self, HeaderMap, HeaderName};
+use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
 use serde::{Deserialize, Serialize};
 
 use crate::release::ReleaseState;
@@ -100,19 +100,66 @@ impl Key {
     }
 
     /// The bucket (0-99) of a request, when it carries the key.
-    fn bucket(&self, headers: &HeaderMap) -> Option<u64> {
+    fn bucket(&self, headers: &dyn Headers) -> Option<u64> {
         match self {
-            Key::Header(name) => headers.get(name).map(|v| bucket(v.as_bytes())),
-            Key::Cookie(name) => headers
-                .get_all(header::COOKIE)
-                .iter()
-                .filter_map(|v| v.to_str().ok())
-                .flat_map(|v| v.split(';'))
-                .find_map(|pair| {
-                    let (key, value) = pair.trim().split_once('=')?;
-                    (key == name.as_str()).then(|| bucket(value.as_bytes()))
-                }),
+            Key::Header(name) => headers.first(name.as_str()).map(bucket),
+            Key::Cookie(name) => {
+                let mut found = None;
+                headers.each(header::COOKIE.as_str(), &mut |value| {
+                    let Ok(value) = std::str::from_utf8(value) else {
+                        return false;
+                    };
+                    found = value.split(';').find_map(|pair| {
+                        let (key, value) = pair.trim().split_once('=')?;
+                        (key == name.as_str()).then(|| bucket(value.as_bytes()))
+                    });
+                    found.is_some()
+                });
+                found
+            }
         }
+    }
+}
+
+/// A request's headers as sticky routing reads them: hyper's `HeaderMap`
+/// or the fast path's parsed head (`crate::h1`), which is not copied into
+/// one.
+pub(crate) trait Headers: Sync {
+    /// Calls `visit` with each value of the header `name` (lower case) in
+    /// order, until it returns true.
+    fn each(&self, name: &str, visit: &mut dyn FnMut(&[u8]) -> bool);
+
+    /// The first value of the header `name` (lower case).
+    fn first(&self, name: &str) -> Option<&[u8]>;
+}
+
+impl Headers for HeaderMap {
+    fn each(&self, name: &str, visit: &mut dyn FnMut(&[u8]) -> bool) {
+        for value in self.get_all(name) {
+            if visit(value.as_bytes()) {
+                return;
+            }
+        }
+    }
+
+    fn first(&self, name: &str) -> Option<&[u8]> {
+        self.get(name).map(HeaderValue::as_bytes)
+    }
+}
+
+impl Headers for &[httparse::Header<'_>] {
+    fn each(&self, name: &str, visit: &mut dyn FnMut(&[u8]) -> bool) {
+        for header in self.iter() {
+            if header.name.eq_ignore_ascii_case(name) && visit(header.value) {
+                return;
+            }
+        }
+    }
+
+    fn first(&self, name: &str) -> Option<&[u8]> {
+        self.iter()
+            .find(|header| header.name.eq_ignore_ascii_case(name))
+            .map(|header| header.value)
     }
 }
 
@@ -169,7 +216,7 @@ impl CanaryState {
     }
 
     /// Whether this request or connection goes to the canary.
-    pub(crate) fn takes(&self, headers: Option<&HeaderMap>) -> bool {
+    pub(crate) fn takes(&self, headers: Option<&dyn Headers>) -> bool {
         let weight = u64::from(self.weight.0);
         if weight == 0 {
             return false;

@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures_util::stream::{FuturesUnordered, StreamExt};
@@ -60,11 +60,7 @@ pub(crate) async fn handle(
         Err(waited) => {
             return Ok(plain(
                 StatusCode::SERVICE_UNAVAILABLE,
-                format!(
-                    "no release of this service is live: the request waited {waited:.1?} \
-                     (the proxy's hold timeout) for a deploy to switch one in; \
-                     try again once the deploy has made a release live\n"
-                ),
+                no_live_release(waited),
             ))
         }
     };
@@ -213,10 +209,7 @@ async fn read_body(shared: &Shared, body: Incoming) -> Result<Bytes, Response<Pr
         Ok(Ok(collected)) => Ok(collected.to_bytes()),
         Err(_) => Err(plain(
             StatusCode::REQUEST_TIMEOUT,
-            format!(
-                "the request body did not arrive within {:?}\n",
-                shared.config.body_timeout
-            ),
+            body_timed_out(shared.config.body_timeout),
         )),
         Ok(Err(err)) => {
             let status = if err.is::<http_body_util::LengthLimitError>() {
@@ -230,6 +223,28 @@ async fn read_body(shared: &Shared, body: Incoming) -> Result<Bytes, Response<Pr
             ))
         }
     }
+}
+
+/// The 503 of a request that waited the hold timeout for a live release.
+pub(crate) fn no_live_release(waited: Duration) -> String {
+    format!(
+        "no release of this service is live: the request waited {waited:.1?} \
+         (the proxy's hold timeout) for a deploy to switch one in; \
+         try again once the deploy has made a release live\n"
+    )
+}
+
+/// The 408 of a request whose body did not come in time.
+pub(crate) fn body_timed_out(timeout: Duration) -> String {
+    format!("the request body did not arrive within {timeout:?}\n")
+}
+
+/// The 413 of a request whose `Content-Length` is over the limit.
+pub(crate) fn body_too_large(len: u64, limit: usize) -> String {
+    format!(
+        "cannot read the request body: its {len} bytes are more than the proxy's \
+         limit of {limit} bytes (max_body_bytes)\n"
+    )
 }
 
 /// The value of `X-Forwarded-For` for a client's requests, made once a

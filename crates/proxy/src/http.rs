@@ -15,15 +15,17 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
-use crate::forward;
 use crate::router::Router;
 use crate::Config;
+use crate::{forward, h1};
 
 /// State shared by every HTTP connection of one proxy.
 pub(crate) struct Shared {
     pub(crate) config: Config,
     pub(crate) router: Arc<Router>,
     pub(crate) client: Client<HttpConnector, Full<Bytes>>,
+    /// The fast path's idle upstream connections (`crate::h1`).
+    pub(crate) pool: h1::Pool,
 }
 
 impl Shared {
@@ -36,6 +38,7 @@ impl Shared {
             config,
             router,
             client,
+            pool: h1::Pool::default(),
         }
     }
 }
@@ -69,9 +72,19 @@ async fn serve(
     shared: Arc<Shared>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let _ = stream.set_nodelay(true);
+    // TCP_NODELAY comes from the listening socket (`listen::tcp`).
     let header_timeout = shared.config.header_timeout;
     let forwarded_for = forward::forwarded_for(client);
+    // Hedging sends one request to two upstreams at once: hyper's client
+    // does that, the fast path does not.
+    let stream = if shared.config.hedge_after.is_none() {
+        match h1::serve(stream, &forwarded_for, &shared, &mut stop).await {
+            Some(rest) => rest,
+            None => return,
+        }
+    } else {
+        h1::Prefixed::new(Bytes::new(), stream)
+    };
     let service = service_fn(move |request| {
         forward::handle(Arc::clone(&shared), forwarded_for.clone(), request)
     });

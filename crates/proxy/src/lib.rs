@@ -38,6 +38,7 @@ mod canary;
 mod copy;
 pub mod daemon;
 mod forward;
+mod h1;
 mod histogram;
 mod http;
 mod listen;

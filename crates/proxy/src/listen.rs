@@ -55,6 +55,10 @@ fn no_ipv6(e: &io::Error) -> bool {
 pub(crate) fn tcp(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
     with_fallback(addr, |addr| {
         let socket = socket(addr, Type::STREAM)?;
+        // Linux gives every accepted connection the listening socket's
+        // TCP_NODELAY: set once here rather than once a connection (a
+        // system call each).
+        socket.set_tcp_nodelay(true)?;
         socket.listen(1024)?;
         Ok(socket.into())
     })
@@ -64,4 +68,21 @@ pub(crate) fn udp(addr: SocketAddr) -> io::Result<UdpSocket> {
     with_fallback(addr, |addr| {
         UdpSocket::from_std(socket(addr, Type::DGRAM)?.into())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The proxies rely on it: an accepted connection has TCP_NODELAY
+    /// without setting it (a small answer is not held back by Nagle).
+    #[test]
+    fn accepted_connections_inherit_nodelay() {
+        let listener = tcp(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).expect("listen");
+        listener.set_nonblocking(false).expect("blocking");
+        let addr = listener.local_addr().expect("address");
+        let _client = std::net::TcpStream::connect(addr).expect("connect");
+        let (accepted, _) = listener.accept().expect("accept");
+        assert!(accepted.nodelay().expect("nodelay"));
+    }
 }

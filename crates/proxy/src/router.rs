@@ -9,11 +9,10 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
-use hyper::HeaderMap;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use crate::canary::{Canary, CanaryState};
+use crate::canary::{Canary, CanaryState, Headers};
 use crate::release::{InFlight, ReleaseState};
 use crate::{Error, Release, Stats};
 
@@ -72,7 +71,7 @@ impl Router {
     /// stickiness). The routes are read again after counting, so that a
     /// request is never counted on a release that a concurrent drain
     /// already saw idle.
-    pub(crate) fn route(&self, headers: Option<&HeaderMap>) -> Option<InFlight> {
+    pub(crate) fn route(&self, headers: Option<&dyn Headers>) -> Option<InFlight> {
         loop {
             let routes = self.routes.load();
             let now = routes.as_ref()?;
@@ -98,7 +97,7 @@ impl Router {
     pub(crate) async fn hold(
         &self,
         timeout: Duration,
-        headers: Option<&HeaderMap>,
+        headers: Option<&dyn Headers>,
     ) -> Result<InFlight, Duration> {
         if let Some(in_flight) = self.route(headers) {
             return Ok(in_flight);

@@ -60,7 +60,7 @@ async fn connection(
     config: Arc<Config>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let _ = client.set_nodelay(true);
+    // TCP_NODELAY comes from the listening socket (`listen::tcp`).
     // With a release live (nearly always) the connection is routed at once,
     // without arming the hold's watches (the peek at the client costs a
     // system call).

@@ -1,6 +1,7 @@
 //! In-process upstream servers and a keep-alive client for proxy tests and benches.
 #![allow(dead_code)]
 
+pub mod raw;
 pub mod tcp;
 pub mod udp;
 

@@ -9,6 +9,12 @@
 //!   first again; a Dockerfile error is reported at its line and leaves the
 //!   app as it was; a built service without a registry `image` is refused
 //!   before anything starts.
+//! - Environments on the Swarm: an app whose environments `staging` and
+//!   `production` each say `x-windlass.target: swarm` (the base file says
+//!   no target) is deployed as `APP.staging`, then `--env production
+//!   --from staging` runs staging's pushed digest in production without
+//!   building; each environment serves on its own port, and a new staging
+//!   build leaves production as it was.
 
 #[path = "../../deploy/tests/support/mod.rs"]
 mod support;
@@ -20,7 +26,7 @@ use std::sync::{Mutex, OnceLock, PoisonError};
 use support::swarm::{Swarm, REGISTRY};
 
 /// How many tests of this file use the Swarm: the last to end removes it.
-const TESTS: usize = 1;
+const TESTS: usize = 2;
 static SWARM: OnceLock<(Swarm, String)> = OnceLock::new();
 static LEFT: Mutex<usize> = Mutex::new(TESTS);
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -123,15 +129,21 @@ fn built_compose(image: &str, version: &str) -> String {
     )
 }
 
-/// The image the Swarm runs for `wlswarm-built`'s web (its live release).
+/// The images the Swarm runs for `wlswarm-built`'s web (its releases).
 fn running_images(swarm: &Swarm) -> Vec<String> {
+    images_of(swarm, "wlswarm-built")
+}
+
+/// The images of app `app`'s web services on the Swarm.
+fn images_of(swarm: &Swarm, app: &str) -> Vec<String> {
+    let label = format!("label=windlass.app={app}");
     let ids = swarm.on(
         0,
         &[
             "service",
             "ls",
             "--filter",
-            "label=windlass.app=wlswarm-built",
+            &label,
             "--filter",
             "label=windlass.service=web",
             "-q",
@@ -240,5 +252,117 @@ async fn a_built_service_is_built_on_the_manager_pushed_and_rolled_back() {
 
     let (code, _, err) = run(&["down", "--target", "swarm"]);
     assert_eq!(code, 0, "{err}");
+    let _ = std::fs::remove_dir_all(&folder);
+}
+
+/// The app `wlswarm-env`: web built from the folder, with no target of its
+/// own; environments `staging` (port 8001) and `production` (port 8000)
+/// put it on the Swarm.
+fn env_compose(image: &str, version: &str) -> String {
+    let health = "healthcheck: {test: [\"CMD\", \"/app\", \"probe\"], interval: 500ms, timeout: 2s, retries: 2}";
+    let environment = |port: u16| {
+        format!("      services:\n        web:\n          ports: [{{target: 8080, published: {port}, app_protocol: http}}]\n          x-windlass: {{target: swarm, watch: 1s}}\n")
+    };
+    format!(
+        "name: wlswarm-env\nservices:\n  web:\n    build: {{context: ., args: {{VERSION: {version}}}}}\n    image: {image}\n    pull_policy: build\n    {health}\n    init: true\n    stop_grace_period: 2s\nx-windlass:\n  environments:\n    staging:\n{}    production:\n{}",
+        environment(8001),
+        environment(8000)
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_environment_on_the_swarm_is_promoted_by_digest() {
+    let _using = Using;
+    let _alone = ONE_AT_A_TIME.lock().await;
+    let (swarm, entry) = tokio::task::block_in_place(shared);
+    let folder = app_folder("wlswarm-env", "");
+    let state = folder.join("state");
+    let file = folder.join("compose.yaml");
+    let run = |args: &[&str]| {
+        tokio::task::block_in_place(|| windlass(swarm, entry, &state, &folder, args))
+    };
+    let production = on(swarm.nodes[0].app_ports[0]);
+    let staging = on(swarm.nodes[2].app_ports[1]);
+    let image = format!("{REGISTRY}/wlswarm-env");
+
+    std::fs::write(&file, env_compose(&image, "env-1")).expect("compose");
+    let (code, _, err) = run(&["deploy", "--env", "staging"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(body(staging).await, "env-1");
+    let staged = images_of(swarm, "wlswarm-env.staging");
+    assert_eq!(staged.len(), 1, "{staged:?}");
+    assert!(
+        staged[0].starts_with(&format!("{image}@sha256:")),
+        "{staged:?}"
+    );
+    let names = swarm.on(
+        0,
+        &[
+            "service",
+            "ls",
+            "--filter",
+            "label=windlass.app=wlswarm-env.staging",
+            "--format",
+            "{{.Name}}",
+        ],
+    );
+    assert!(
+        names
+            .lines()
+            .all(|n| n.starts_with("wlswarm-env--staging_")),
+        "an environment's Swarm names spell its `.` as `--`: {names}"
+    );
+
+    let began = std::time::Instant::now();
+    let (code, _, err) = run(&["deploy", "--env", "production", "--from", "staging"]);
+    assert_eq!(code, 0, "{err}");
+    eprintln!(
+        "swarm: promotion staging -> production took {:.1} s",
+        began.elapsed().as_secs_f64()
+    );
+    assert!(err.contains("promoting staging"), "{err}");
+    assert!(
+        !err.contains("  web: "),
+        "a promotion builds and pushes nothing: {err}"
+    );
+    assert_eq!(body(production).await, "env-1");
+    assert_eq!(
+        images_of(swarm, "wlswarm-env.production"),
+        staged,
+        "production runs staging's digest"
+    );
+
+    // A new staging build leaves production alone.
+    std::fs::write(&file, env_compose(&image, "env-2")).expect("compose");
+    let (code, _, err) = run(&["deploy", "--env", "staging"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(body(staging).await, "env-2");
+    assert_eq!(body(production).await, "env-1");
+
+    let (code, out, _) = run(&["releases", "--env", "production"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("wlswarm-env.production"), "{out}");
+
+    for env in ["staging", "production"] {
+        let (code, _, err) = run(&["down", "--env", env]);
+        assert_eq!(code, 0, "{err}");
+    }
+    assert!(body(production).await.starts_with("no answer"));
+    let left = swarm.on(
+        0,
+        &[
+            "service",
+            "ls",
+            "-q",
+            "--filter",
+            "label=windlass.app=wlswarm-env.production",
+        ],
+    );
+    assert!(left.is_empty(), "{left}");
+    let networks = swarm.on(0, &["network", "ls", "--format", "{{.Name}}"]);
+    assert!(
+        !networks.contains("wlswarm-env--"),
+        "down removed the environments' networks: {networks}"
+    );
     let _ = std::fs::remove_dir_all(&folder);
 }

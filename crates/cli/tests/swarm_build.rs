@@ -6,7 +6,8 @@
 //! - A service with `build` and `image: registry:5000/NAME` is built on the
 //!   manager, pushed to the test registry and run pinned by digest on every
 //!   node; a second version is built and deployed, a rollback runs the
-//!   first again; a Dockerfile error is reported at its line and leaves the
+//!   first again; with `pull_policy: missing` the registry's `image` is
+//!   run and nothing built; a Dockerfile error is reported at its line and leaves the
 //!   app as it was; a built service without a registry `image` is refused
 //!   before anything starts.
 //! - Environments on the Swarm: an app whose environments `staging` and
@@ -238,6 +239,18 @@ async fn a_built_service_is_built_on_the_manager_pushed_and_rolled_back() {
         "the first release's digest serves again"
     );
 
+    // `pull_policy: missing`: the registry has `image` (the newest push,
+    // build-2), so nothing is built.
+    std::fs::write(
+        &file,
+        built_compose(&image, "build-9").replace("pull_policy: build", "pull_policy: missing"),
+    )
+    .expect("compose");
+    let (code, _, err) = run(&["deploy"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.contains("  web: "), "nothing built or pushed: {err}");
+    assert_eq!(body(web).await, "build-2", "the registry's {image}");
+
     // A Dockerfile error: reported at its line; the app keeps serving.
     write_dockerfile(&folder, "RUN [\"/no-such-tool\"]\n");
     std::fs::write(&file, built_compose(&image, "build-3")).expect("compose");
@@ -248,7 +261,7 @@ async fn a_built_service_is_built_on_the_manager_pushed_and_rolled_back() {
         err.contains("Dockerfile:3"),
         "the failed step's line: {err}"
     );
-    assert_eq!(body(web).await, "build-1", "the app is not changed");
+    assert_eq!(body(web).await, "build-2", "the app is not changed");
 
     let (code, _, err) = run(&["down", "--target", "swarm"]);
     assert_eq!(code, 0, "{err}");

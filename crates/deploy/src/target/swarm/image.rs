@@ -242,8 +242,9 @@ mod tests {
         let project = crate::compose::parse_pinned(
             &format!("services:\n  web:\n{text}"),
             &dir.join("compose.yaml"),
-        )
-        .expect("compose");
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+        let project = project.expect("compose");
         project.services["web"].clone()
     }
 

@@ -589,7 +589,9 @@ function serviceSection(s) {
   section.update = (fresh) => {
     s = fresh;
     put(rollout, s.canary ? canaryPanel(s.canary) : null);
-    address.textContent = s.address || "no proxy";
+    address.textContent = s.target === "swarm"
+      ? "on the Swarm (windlass's entry point on its managers" + (s.address ? ", " + s.address : "") + ")"
+      : s.address || "no proxy";
     control.set("Roll back", s.rollback_to, `Roll ${s.service} back from ${s.live} to ${s.rollback_to || "its previous release"}?` +
       (s.target === "ecs" ? " (an ECS rollout of its task definition revision, not a flip)" : ""), s.rollback_off);
     table.replaceChildren(releasesTable(s));
@@ -652,7 +654,7 @@ function appSection(a) {
   const table = el("div", {});
   const gate = gateControl(a.app);
   const section = el("section", { class: "app", "data-app": a.app },
-    el("h3", {}, "App " + a.app, " ", control.button), control.dialog, control.result, gate.node, table);
+    el("h3", {}, "App " + a.app, a.target === "swarm" ? " (on the Swarm)" : "", " ", control.button), control.dialog, control.result, gate.node, table);
   section.update = (fresh) => {
     a = fresh;
     gate.set(a.rollout);

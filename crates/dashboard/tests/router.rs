@@ -636,6 +636,82 @@ async fn an_ecs_service_has_no_warm_revision_and_no_proxy_to_miss() {
 }
 
 #[tokio::test]
+async fn a_swarm_apps_releases_are_shown_on_the_swarm_with_no_rollback_from_the_page() {
+    let releases = Arc::new(SqliteReleases::in_memory().expect("releases"));
+    let key: ServiceKey = "shop.production/web".parse().expect("a key");
+    two_releases(&releases, &key);
+    for (n, id) in ["r1", "r2"].iter().enumerate() {
+        releases
+            .set_execution(
+                &key,
+                id,
+                &format!("arn:aws:states:local:000000000000:execution:windlass-swarm-app-deploy:shop.production-{n}"),
+            )
+            .expect("execution");
+    }
+    releases
+        .create_app(NewAppRelease {
+            app: "shop.production".into(),
+            services: vec![Member {
+                service: "web".into(),
+                release: "r2".into(),
+                changed: true,
+            }],
+            by: "test".into(),
+            created_millis: 2,
+        })
+        .expect("app release");
+    let dashboard = Dashboard::new(
+        Config {
+            allow_rollback: true,
+            ..Config::default()
+        },
+        Sources {
+            executions: Arc::new(MemoryStore::new()),
+            machines: None,
+            deploys: Some(Deploys {
+                executions: Arc::new(MemoryStore::new()),
+                releases: releases.clone(),
+                agent: Arc::new(NoProxy::default()),
+            }),
+        },
+    );
+    let app = router(dashboard);
+    let (status, _, body) = send(&app, get("/ui/api/services", None)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let view: Json = serde_json::from_str(&body).expect("JSON");
+    let web = &view["services"][0];
+    assert_eq!(web["service"], "shop.production/web", "{view}");
+    assert_eq!(web["target"], "swarm", "{view}");
+    assert_eq!(web["environment"], "production", "{view}");
+    assert_eq!(web["rollback_to"], "r1", "{view}");
+    assert_eq!(
+        web["releases"][0]["execution"],
+        "arn:aws:states:local:000000000000:execution:windlass-swarm-app-deploy:shop.production-1",
+        "its deploys' executions are linked: {view}"
+    );
+    assert!(
+        web["rollback_off"]
+            .as_str()
+            .is_some_and(|why| why.contains("windlass rollback --target swarm")),
+        "{view}"
+    );
+    let shop = &view["apps"][0];
+    assert_eq!(shop["target"], "swarm", "{view}");
+    assert!(
+        shop["rollback_off"]
+            .as_str()
+            .is_some_and(|why| why.contains("windlass rollback --target swarm")),
+        "{view}"
+    );
+    assert_eq!(
+        view["agent_problem"],
+        Json::Null,
+        "no proxy to miss: {view}"
+    );
+}
+
+#[tokio::test]
 async fn log_out_is_offered_only_where_there_is_a_login() {
     let Setup { app, .. } = setup(false);
     let cookie = log_in(&app).await;

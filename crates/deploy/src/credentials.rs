@@ -89,7 +89,7 @@ pub fn from_docker_config(text: &str) -> Result<Vec<RegistryAuth>, String> {
 
 /// The registry host of an image reference (`127.0.0.1:5000/app:1` ->
 /// `127.0.0.1:5000`); `None` for Docker Hub's short names.
-fn registry_host(reference: &str) -> Option<String> {
+pub(crate) fn registry_host(reference: &str) -> Option<String> {
     let (first, _) = reference.split_once('/')?;
     (first.contains('.') || first.contains(':') || first == "localhost").then(|| first.to_owned())
 }

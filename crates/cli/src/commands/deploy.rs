@@ -115,9 +115,6 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         return super::ecs::deploy(&pinned, &args.services, &args.state, options);
     }
     if super::swarm::chosen(args.target, &pinned, &args.services) {
-        if let Some(code) = super::swarm::refuse_environment(args.compose.env.as_ref()) {
-            return Ok(code);
-        }
         let request = DeployRequest {
             compose_file: pinned.file.display().to_string(),
             compose_text: pinned.text,

@@ -41,9 +41,6 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         volumes: args.volumes,
     };
     if swarm {
-        if let Some(code) = super::swarm::refuse_environment(args.compose.env.as_ref()) {
-            return Ok(code);
-        }
         return super::swarm::down(request, &args.state, args.json);
     }
     let tokio = tokio::runtime::Builder::new_current_thread()

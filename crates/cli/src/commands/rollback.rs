@@ -86,9 +86,6 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         return super::ecs::rollback(service, args.release.as_deref(), &args.state);
     }
     if args.target == Some(Target::Swarm) {
-        if let Some(code) = super::swarm::refuse_environment(args.env.as_ref()) {
-            return Ok(code);
-        }
         let request = request_of(&args)?;
         return super::swarm::rollback(request, &args.state, args.json);
     }

@@ -267,7 +267,19 @@ async fn follow(agent: &Agent, started: &[Started], json: bool, doing: &str) -> 
                 one.execution
             );
         }
-        let finished = agent.runtime().wait(&one.execution).await?;
+        let finished = {
+            let waited = agent.runtime().wait(&one.execution);
+            tokio::pin!(waited);
+            let mut shown: Vec<(String, String)> = Vec::new();
+            loop {
+                tokio::select! {
+                    finished = &mut waited => break finished?,
+                    () = tokio::time::sleep(std::time::Duration::from_millis(250)), if !json => {
+                        show_notes(agent, &one.execution, &mut shown);
+                    }
+                }
+            }
+        };
         settle(agent, &group).await;
         let error = match &finished.outcome {
             Some(Outcome::Error { error, cause }) => Some((error.clone(), cause.clone())),
@@ -302,6 +314,26 @@ async fn follow(agent: &Agent, started: &[Started], json: bool, doing: &str) -> 
         }
     }
     Ok(code)
+}
+
+/// Prints each service's note (a build's Dockerfile step, a push's layer)
+/// when it changes.
+fn show_notes(agent: &Agent, execution: &str, shown: &mut Vec<(String, String)>) {
+    let Ok(notes) = agent.notes_of(execution) else {
+        return;
+    };
+    for note in notes {
+        let Some(text) = note.text else { continue };
+        let seen = shown
+            .iter_mut()
+            .find(|(service, _)| *service == note.service);
+        match seen {
+            Some((_, last)) if *last == text => continue,
+            Some((_, last)) => last.clone_from(&text),
+            None => shown.push((note.service.clone(), text.clone())),
+        }
+        eprintln!("  {}: {text}", note.service);
+    }
 }
 
 /// The execution's outcome is written by a waiter just after it ends: wait
@@ -350,13 +382,4 @@ fn print_plan(plan: &PlanView) {
             waves.join(", then ")
         );
     }
-}
-
-/// Environments (`--env`) are not deployed to a Swarm yet: an environment's
-/// app is `APP.ENV`, and a Swarm refuses a `.` in service and network
-/// names. Says so and gives the refusal's exit code.
-pub fn refuse_environment(env: Option<&windlass_store::releases::Environment>) -> Option<u8> {
-    let env = env?;
-    eprintln!("windlass: --env {env} with the Swarm target is not supported yet (a Swarm refuses the `.` of the environment's app name APP.{env} in service and network names); deploy this environment to the local engine or ECS");
-    Some(crate::exit::REFUSED)
 }

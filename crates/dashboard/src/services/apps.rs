@@ -28,6 +28,9 @@ pub struct AppView {
     pub warm: Option<String>,
     /// Why the page's rollback button is off, when it is (its tooltip).
     pub rollback_off: Option<String>,
+    /// Where its services run: `docker`, `swarm` or `ecs` (its services'
+    /// [`super::Place`]).
+    pub target: &'static str,
     pub releases: Vec<AppReleaseView>,
     /// While its rollout runs (a canary in a proxy, or a deploy at a gate):
     /// what the page shows of it and answers it with.
@@ -73,6 +76,7 @@ pub(super) fn apps(releases: &dyn Releases) -> Result<Vec<AppView>, Error> {
             live: state.live,
             warm: state.rollback_target,
             rollback_off: None,
+            target: super::Place::Docker.as_str(),
             releases: views,
             rollout: None,
         });

@@ -145,7 +145,7 @@ pub struct ServiceView {
     /// is a flip of the proxy: a local (Docker) release the retire step
     /// kept. An ECS service keeps no old revision running.
     pub warm: Option<String>,
-    /// `docker` or `ecs`: where the service runs.
+    /// `docker`, `swarm` or `ecs`: where the service runs ([`Place`]).
     pub target: &'static str,
     /// Why the page's rollback button is off, when it is (its tooltip).
     pub rollback_off: Option<String>,
@@ -179,6 +179,45 @@ pub struct ReleaseView {
     pub pruned: bool,
     pub traffic: Vec<Sample>,
 }
+
+/// Where a service runs, as the page names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Place {
+    /// The local engine, behind the agent's proxies.
+    Docker,
+    /// A Docker Swarm, deployed by `windlass deploy --target swarm`.
+    Swarm,
+    /// Amazon ECS (`ecs/CLUSTER/SERVICE`).
+    Ecs,
+}
+
+impl Place {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Place::Docker => "docker",
+            Place::Swarm => "swarm",
+            Place::Ecs => "ecs",
+        }
+    }
+
+    /// Where the service of `key` runs: ECS by its key; a Swarm when its
+    /// newest release's execution is a Swarm machine's
+    /// (`windlass-swarm-app-deploy` and the like: the deploy crate's
+    /// `agent/machines.rs` names them).
+    fn of(key: &ServiceKey, releases: &[Release]) -> Place {
+        if key.is_ecs() {
+            return Place::Ecs;
+        }
+        let newest = releases.iter().max_by_key(|r| r.created_millis);
+        match newest.and_then(|r| r.execution.as_deref()) {
+            Some(arn) if arn.contains(":execution:windlass-swarm-") => Place::Swarm,
+            _ => Place::Docker,
+        }
+    }
+}
+
+/// Why a Swarm service's or app's rollback button is off.
+pub const SWARM_ROLLBACK_OFF: &str = "a Swarm app is rolled back with `windlass rollback --target swarm` (with DOCKER_HOST at a manager): its rollbacks run in that command's process against the Swarm's manager, and this server reaches only the local agent, whose engine is not the Swarm's";
 
 /// Why every rollback button is off on a server that does not allow them.
 const ROLLBACK_OFF: &str =
@@ -246,12 +285,20 @@ pub async fn services(State(d): State<Arc<Dashboard>>) -> Result<Json<ServicesVi
         (true, None) => Some(format!("{what}: nothing to roll back to")),
         (true, Some(_)) => None,
     };
+    // The page offers no Swarm rollback at all: that reason first.
+    let swarm_off = |off: Option<String>| match d.config.allow_rollback {
+        true => Some(SWARM_ROLLBACK_OFF.to_owned()),
+        false => off,
+    };
     for s in &mut services {
         let what = match &s.live {
             Some(live) => format!("no release of {} before {live} went live", s.service),
             None => format!("{} has no live release", s.service),
         };
         s.rollback_off = off(&s.rollback_to, what);
+        if s.target == Place::Swarm.as_str() {
+            s.rollback_off = swarm_off(s.rollback_off.take());
+        }
     }
     for (a, deploying) in apps.iter_mut().zip(deploying) {
         let what = match &a.live {
@@ -259,11 +306,19 @@ pub async fn services(State(d): State<Arc<Dashboard>>) -> Result<Json<ServicesVi
             None => format!("app {} has no live release", a.app),
         };
         a.rollback_off = off(&a.warm, what);
+        // An app is where its services are (windlass deploys an app to
+        // one target).
+        if let Some(s) = services.iter().find(|s| s.app == a.app) {
+            a.target = s.target;
+        }
+        if a.target == Place::Swarm.as_str() {
+            a.rollback_off = swarm_off(a.rollback_off.take());
+        }
         a.rollout = rollout::rollout_of(&a.app, deploying, &services, d.config.allow_rollback);
     }
     // Only local services have a proxy whose counters the agent gives: an
-    // install of ECS services alone has none to miss.
-    let local = services.iter().any(|s| s.target == "docker");
+    // install of ECS or Swarm services alone has none to miss.
+    let local = services.iter().any(|s| s.target == Place::Docker.as_str());
     Ok(Json(ServicesView {
         enabled: true,
         rollback_allowed: d.config.allow_rollback,
@@ -285,6 +340,7 @@ fn service_view(
     let ecs = key.is_ecs();
     // The store's rule, the agent's: the release a rollback goes to.
     let listed: Vec<Release> = rows.iter().map(|(r, _)| r.clone()).collect();
+    let place = Place::of(&key, &listed);
     let rollback_to = live_id
         .as_deref()
         .and_then(|live| rollback_target(&listed, live))
@@ -315,7 +371,7 @@ fn service_view(
         live: live_id,
         rollback_to,
         warm,
-        target: if ecs { "ecs" } else { "docker" },
+        target: place.as_str(),
         rollback_off: None,
         service,
         app: key.app().to_owned(),

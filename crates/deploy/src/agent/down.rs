@@ -82,9 +82,14 @@ impl Agent {
                 .any(|s| s.joined_networks().iter().any(|(key, _)| key == n))
         });
         // Each by its engine name: this app's (`APP_KEY`), not another's.
+        // On a Swarm, as it names them (an environment's `.` spelled `--`).
         let networks: BTreeSet<String> = networks
             .into_iter()
             .map(|key| project.network_name(&key))
+            .map(|name| match self.place {
+                super::machines::Place::Swarm => crate::target::swarm::spec::swarm_name(&name),
+                super::machines::Place::Local => name,
+            })
             .collect();
         volumes.retain(|v| {
             !keep

@@ -62,6 +62,9 @@ use machines::{Kind, Place};
 pub enum Error {
     #[error("{0}")]
     Compose(#[from] compose::Error),
+    /// What the agent's target cannot deploy, said before anything starts.
+    #[error("{0}")]
+    Target(String),
     #[error("{file} has no service {service}; it has {known}")]
     NoService {
         file: String,
@@ -207,6 +210,26 @@ impl Agent {
         self
     }
 
+    /// Refuses what this agent's target cannot deploy before anything
+    /// starts (a Swarm: a built service without a registry `image`).
+    fn check_place(
+        &self,
+        request: &DeployRequest,
+        project: &compose::Project,
+        services: &[String],
+    ) -> Result<(), Error> {
+        if self.place != Place::Swarm {
+            return Ok(());
+        }
+        crate::target::swarm::check(
+            &request.compose_file,
+            project,
+            services,
+            &request.compose_text,
+        )
+        .map_err(Error::Target)
+    }
+
     /// The name of this agent's state machine of `kind`.
     fn machine(&self, kind: Kind) -> &'static str {
         self.place.machine(kind)
@@ -272,19 +295,27 @@ impl Agent {
             .await
             .map_err(|e| format!("the Swarm manager: {e}"))?;
         let releases: Arc<dyn Releases> = Arc::new(releases);
+        let credentials =
+            crate::credentials::Credentials::discover(|name| std::env::var(name).ok())
+                .map_err(|e| format!("registry credentials: {e}"))?;
+        let notes = Notes::default();
         let target = SwarmTarget::new(
             client.clone(),
             Arc::clone(&releases),
             Arc::new(SystemClock),
-            crate::target::swarm::Config::default(),
-        );
+            crate::target::swarm::Config {
+                credentials,
+                ..Default::default()
+            },
+        )
+        .with_notes(notes.clone());
         Ok(Agent::with_target(
             Arc::new(store),
             releases,
             Arc::new(crate::backend::docker::Docker::from_client(client)),
             Arc::new(target),
             Proxies::local(),
-            Notes::default(),
+            notes,
         )
         .on_swarm())
     }
@@ -380,6 +411,7 @@ impl Agent {
         let project =
             compose::parse_pinned(&request.compose_text, Path::new(&request.compose_file))?;
         let services = services_asked(&request, &project)?;
+        self.check_place(&request, &project, &services)?;
         if request.definition.is_none() {
             return self.deploy_app(&request, &project, &services).await;
         }

@@ -20,6 +20,10 @@ use crate::workflow::app::waves;
 impl Agent {
     /// The plan of `request`'s deploy.
     pub async fn plan(&self, request: DeployRequest) -> Result<PlanView, Error> {
+        let project =
+            compose::parse_pinned(&request.compose_text, Path::new(&request.compose_file))?;
+        let asked = super::services_asked(&request, &project)?;
+        self.check_place(&request, &project, &asked)?;
         plan(self.releases.as_ref(), self.backend.as_ref(), &request).await
     }
 }

@@ -36,7 +36,7 @@ const ENTRY_LABEL: &str = "windlass.entry";
 
 /// The entry service of `app` in `installation`.
 pub fn entry_name(installation: &Installation, app: &str) -> String {
-    format!("{app}_windlass-entry_{installation}")
+    format!("{}_windlass-entry_{installation}", spec::swarm_name(app))
 }
 
 /// The routes of `release`'s published ports.
@@ -131,7 +131,11 @@ fn networks_of(release: &ReleaseContext) -> Vec<String> {
     if release.spec.published_ports().is_empty() {
         return Vec::new();
     }
-    release.networks.values().cloned().collect()
+    release
+        .networks
+        .values()
+        .map(|n| spec::swarm_name(n))
+        .collect()
 }
 
 /// Replaces the routes of each service named in `changes` (an empty list

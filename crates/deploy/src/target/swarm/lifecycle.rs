@@ -1,5 +1,5 @@
-//! A release's life on the Swarm: its image pinned by digest, its service
-//! started beside the live one, the releases neither live nor warm removed,
+//! A release's life on the Swarm: its fields checked before its image is
+//! pinned ([`super::image`]), its service started beside the live one, the releases neither live nor warm removed,
 //! a failed release rolled back (the one before it routed to again), and a
 //! service taken down.
 
@@ -15,8 +15,8 @@ use crate::backend::RELEASE_LABEL;
 use crate::failures;
 use crate::target::{CaughtFailure, Image, ReleaseContext, Replicas, Retired, RolledBack};
 
-/// The release's image as every node pulls it: the service's `image`, pinned
-/// by the digest its registry gives the manager now.
+/// Refuses what a Swarm cannot run, then pins the release's image as every
+/// node pulls it ([`super::image::prepare`]).
 pub(super) async fn prepare(
     target: &SwarmTarget,
     release: &ReleaseContext,
@@ -39,53 +39,7 @@ pub(super) async fn prepare(
             release.label()
         )));
     }
-    let Some(image) = release.spec.image.clone() else {
-        return Err(failures::input(format!(
-            "{}: every Swarm node pulls the release's image: give the service an `image` in a registry the nodes reach (building for a Swarm is not done yet)",
-            release.label()
-        )));
-    };
-    if image.contains("@sha256:") {
-        return Ok(Image {
-            digest: image.clone(),
-            reference: image,
-            push: None,
-        });
-    }
-    let found = target
-        .docker
-        .inspect_registry_image(&image, None)
-        .await
-        .map_err(|e| {
-            Failure::new(
-                failures::IMAGE,
-                format!(
-                    "{}: the manager cannot read {image} from its registry: {e}",
-                    release.label()
-                ),
-            )
-        })?;
-    let digest = found.descriptor.digest.ok_or_else(|| {
-        Failure::new(
-            failures::IMAGE,
-            format!("{image}: the registry gave no digest"),
-        )
-    })?;
-    let repository = repository_of(&image);
-    Ok(Image {
-        reference: format!("{image}@{digest}"),
-        digest: format!("{repository}@{digest}"),
-        push: None,
-    })
-}
-
-/// `host:5000/name:tag` without its tag.
-fn repository_of(image: &str) -> &str {
-    let last_slash = image.rfind('/').map_or(0, |i| i + 1);
-    match image[last_slash..].find(':') {
-        Some(colon) => &image[..last_slash + colon],
-        None => image,
-    }
+    super::image::prepare(target, release).await
 }
 
 /// Creates the release's service (the app's overlay networks first); a
@@ -101,7 +55,7 @@ pub(super) async fn start(
         });
     }
     for network in release.networks.values() {
-        ensure_network(target, release.key.app(), network).await?;
+        ensure_network(target, release.key.app(), &spec::swarm_name(network)).await?;
     }
     let image =
         release.record.image.clone().ok_or_else(|| {
@@ -336,16 +290,4 @@ pub(super) async fn take_down(target: &SwarmTarget, key: &ServiceKey) -> Result<
     let services = services_of(target, key).await?;
     remove_and_wait(target, &services).await?;
     Ok(services.len())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::repository_of;
-
-    #[test]
-    fn a_repository_is_the_image_without_its_tag() {
-        assert_eq!(repository_of("registry:5000/app:v1"), "registry:5000/app");
-        assert_eq!(repository_of("registry:5000/app"), "registry:5000/app");
-        assert_eq!(repository_of("app:v1"), "app");
-    }
 }

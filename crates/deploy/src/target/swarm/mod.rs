@@ -7,14 +7,19 @@
 //! service, so a switch of all the app's services is one write to the
 //! Swarm's Raft store. One file per concern: [`spec`] (a release as a
 //! service spec), [`tasks`] (health, warm look, watch), [`entry`] (the
-//! switch), [`lifecycle`] (start, retire, roll back, take down).
+//! switch), [`image`] (the registry's image or one built on the manager
+//! and pushed, pinned by digest), [`lifecycle`] (start, retire, roll back,
+//! take down).
 //!
 //! What a Swarm cannot give the workflow is refused with a failure that
-//! says so (`Deploy.BadInput`). A command hook is a one-off Swarm job
-//! ([`hook`]).
+//! says so (`Deploy.BadInput`): a built service without a registry `image`
+//! to push to ([`check`], also before anything starts). A command hook is
+//! a one-off Swarm job ([`hook`]); [`manager`] finds the manager
+//! (`DOCKER_HOST` or the Docker context).
 
 mod entry;
 mod hook;
+mod image;
 mod lifecycle;
 mod logs;
 pub mod manager;
@@ -36,9 +41,12 @@ use super::{
     CaughtFailure, HookRef, HookRun, Image, ReleaseContext, Replicas, Retired, RolledBack,
     Switched, Target, Upstreams, Watched,
 };
+use crate::backend::Backend;
 use crate::failures;
+use crate::progress::Notes;
 
 pub use entry::entry_name;
+pub use image::unbuildable;
 pub use logs::release_logs;
 
 /// What the Swarm target needs besides the manager and the store.
@@ -54,6 +62,8 @@ pub struct Config {
     /// How long a release may take to have all its tasks running (and
     /// healthy, when it has a health check).
     pub start_timeout: Duration,
+    /// Credentials for pushing built images, per registry host.
+    pub credentials: crate::credentials::Credentials,
 }
 
 impl Default for Config {
@@ -62,6 +72,7 @@ impl Default for Config {
             entry_image: std::env::var("WINDLASS_SWARM_ENTRY_IMAGE").ok(),
             drain: Duration::from_secs(2),
             start_timeout: Duration::from_secs(120),
+            credentials: Default::default(),
         }
     }
 }
@@ -69,10 +80,45 @@ impl Default for Config {
 /// Releases as Swarm services, behind windlass's entry point on the Swarm.
 pub struct SwarmTarget {
     docker: Docker,
+    /// The manager's engine as the Docker target drives one: builds
+    /// (BuildKit), tags and pushes.
+    builder: Arc<dyn Backend>,
     releases: Arc<dyn Releases>,
     clock: Arc<dyn Clock>,
     config: Config,
+    notes: Notes,
     installation: OnceLock<Installation>,
+}
+
+/// What a Swarm cannot deploy of `project`'s services `asked`, as
+/// `FILE: services.NAME.FIELD: why` (checked before anything starts, so a
+/// plan or deploy is refused at once): a built service without a registry
+/// `image` to push to, and a promoted image that is only in the engine of
+/// the environment it comes from (`--from`).
+pub fn check(
+    file: &str,
+    project: &crate::compose::Project,
+    asked: &[String],
+    text: &str,
+) -> Result<(), String> {
+    let origin = crate::compose::origin_of(text);
+    for name in asked {
+        let Some(service) = project.services.get(name) else {
+            continue;
+        };
+        if let Some(why) = unbuildable(name, service) {
+            return Err(format!("{file}: {why}"));
+        }
+        if let (Some(origin), Some(image)) = (&origin, &service.image) {
+            if image.starts_with("sha256:") {
+                return Err(format!(
+                    "{file}: services.{name}.image: environment {from} runs {name} as {image}, an image only its engine has (built there and never pushed), and every Swarm node pulls its image from a registry: in environment {from}, give {name} an `image` in a registry the nodes pull from and `x-windlass.push: true` (or deploy {from} to the Swarm too), deploy {from} again, then promote it",
+                    from = origin.environment,
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// An engine error as a step's failure, naming what was asked.
@@ -88,12 +134,21 @@ impl SwarmTarget {
         config: Config,
     ) -> SwarmTarget {
         SwarmTarget {
+            builder: Arc::new(crate::backend::docker::Docker::from_client(docker.clone())),
             docker,
             releases,
             clock,
             config,
+            notes: Notes::default(),
             installation: OnceLock::new(),
         }
+    }
+
+    /// Tells how long steps go (a build's Dockerfile step, a push) in
+    /// `notes` (the agent shows them).
+    pub fn with_notes(mut self, notes: Notes) -> SwarmTarget {
+        self.notes = notes;
+        self
     }
 
     /// The manager `DOCKER_HOST` or the Docker context names (the local
@@ -161,9 +216,8 @@ impl Target for SwarmTarget {
         lifecycle::prepare(self, release).await
     }
 
-    async fn push(&self, _release: &ReleaseContext, image: &Image) -> Result<Image, Failure> {
-        // `prepare` pinned a registry image already.
-        Ok(image.clone())
+    async fn push(&self, release: &ReleaseContext, image: &Image) -> Result<Image, Failure> {
+        image::push(self, release, image).await
     }
 
     async fn start(&self, release: &ReleaseContext) -> Result<Replicas, Failure> {
@@ -233,5 +287,55 @@ impl Target for SwarmTarget {
 
     async fn run_hook(&self, release: &ReleaseContext, hook: &HookRef) -> Result<HookRun, Failure> {
         hook::run(self, release, hook).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check_text(text: &str) -> Result<(), String> {
+        let file = std::env::temp_dir().join("compose.yaml");
+        let project = crate::compose::parse_pinned(text, &file).expect("compose");
+        let asked: Vec<String> = project.services.keys().cloned().collect();
+        check("compose.yaml", &project, &asked, text)
+    }
+
+    #[test]
+    fn a_promoted_image_only_an_engine_has_is_refused_with_what_to_do() {
+        let origin = "x-windlass-origin: {environment: staging, app: shop.staging, services: {web: {release: r2, digest: \"sha256:ab\", image: \"sha256:ab\"}}}\n";
+        let refused = check_text(&format!(
+            "name: shop\nservices:\n  web:\n    image: \"sha256:ab\"\n    pull_policy: never\n{origin}"
+        ))
+        .expect_err("refused");
+        assert!(
+            refused.starts_with(
+                "compose.yaml: services.web.image: environment staging runs web as sha256:ab"
+            ),
+            "{refused}"
+        );
+        assert!(refused.contains("x-windlass.push: true"), "{refused}");
+        let pushed = format!(
+            "name: shop\nservices:\n  web:\n    image: \"registry:5000/web@sha256:ab\"\n{origin}"
+        );
+        assert_eq!(check_text(&pushed), Ok(()));
+    }
+
+    #[test]
+    fn an_environments_names_are_dns_components_on_the_swarm() {
+        let key = ServiceKey::new("shop.production", "web").expect("key");
+        let installation = Installation::from("0a1b2c3d");
+        assert_eq!(
+            spec::service_name(&installation, &key, "r2"),
+            "shop--production_web_r2_0a1b2c3d"
+        );
+        assert_eq!(
+            entry_name(&installation, "shop.production"),
+            "shop--production_windlass-entry_0a1b2c3d"
+        );
+        assert_eq!(
+            spec::swarm_name("shop.production_default"),
+            "shop--production_default"
+        );
     }
 }

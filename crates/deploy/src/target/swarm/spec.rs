@@ -23,7 +23,20 @@ use crate::target::ReleaseContext;
 
 /// The Swarm service of release `release` of `key` in `installation`.
 pub fn service_name(installation: &Installation, key: &ServiceKey, release: &str) -> String {
-    format!("{}_{}_{release}_{installation}", key.app(), key.service())
+    format!(
+        "{}_{}_{release}_{installation}",
+        swarm_name(key.app()),
+        key.service()
+    )
+}
+
+/// An app's or a network's name as a Swarm takes it. A Swarm names its
+/// services and networks with DNS name components (letters, digits, `-`
+/// and `_`): an environment's app `shop.production` and its network
+/// `shop.production_default` are `shop--production` and
+/// `shop--production_default` there (the labels keep the app's own name).
+pub fn swarm_name(name: &str) -> String {
+    name.replace('.', "--")
 }
 
 /// The DNS name every task of a release answers to on its networks.
@@ -63,7 +76,7 @@ pub fn service_spec(
         .networks
         .values()
         .map(|network| NetworkAttachmentConfig {
-            target: Some(network.clone()),
+            target: Some(swarm_name(network)),
             aliases: Some(vec![release.service.clone()]),
             ..Default::default()
         })

@@ -6,6 +6,10 @@
 //! same way is stopped by `windlass abort` (0 % at once, rolled back, the
 //! deploy exits 6). No request fails throughout.
 
+// Moto for the alarm; both support modules bring the fakecloud module.
+#[allow(clippy::duplicate_mod)]
+#[path = "../../aws/tests/support/mod.rs"]
+mod aws_support;
 #[path = "../../deploy/tests/support/mod.rs"]
 mod support;
 
@@ -14,15 +18,46 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use serde_json::json;
 use windlass_proxy::daemon::Client;
 use windlass_store::releases::{Releases, ServiceKey, SqliteReleases};
 
 const APP: &str = "wlgate";
 const WEB: &str = "wlgateweb";
+/// The app of the held canary that starts failing.
+const HOLD_APP: &str = "wlhold";
+const HOLD_WEB: &str = "wlholdweb";
+/// The app whose analysis has an HTTP check and an alarm.
+const CHECK_APP: &str = "wlcheck";
+const CHECK_WEB: &str = "wlcheckweb";
 
 fn compose(port: u16, version: &str) -> String {
+    compose_app(APP, WEB, port, version, "")
+}
+
+fn compose_app(app: &str, web: &str, port: u16, version: &str, env: &str) -> String {
+    compose_rollout(
+        app,
+        web,
+        port,
+        version,
+        env,
+        "step: 50",
+        "{min_requests: 10}",
+    )
+}
+
+fn compose_rollout(
+    app: &str,
+    web: &str,
+    port: u16,
+    version: &str,
+    env: &str,
+    steps: &str,
+    analysis: &str,
+) -> String {
     format!(
-        "name: {APP}\nservices:\n  {WEB}:\n    build: ./app\n    ports: [\"127.0.0.1:{port}:8080\"]\n    init: true\n    stop_grace_period: 1s\n    environment:\n      TESTAPP_VERSION: \"{version}\"\n    x-windlass:\n      health: {{http: /health, interval: 50ms, start_timeout: 4s}}\n      watch: 1s\n      rollout:\n        step: 50\n        interval: 2s\n        analysis: {{min_requests: 10}}\n"
+        "name: {app}\nservices:\n  {web}:\n    build: ./app\n    ports: [\"127.0.0.1:{port}:8080\"]\n    init: true\n    stop_grace_period: 1s\n    environment:\n      TESTAPP_VERSION: \"{version}\"\n{env}    x-windlass:\n      health: {{http: /health, interval: 50ms, start_timeout: 4s}}\n      watch: 1s\n      rollout:\n        {steps}\n        interval: 2s\n        analysis: {analysis}\n"
     )
 }
 
@@ -76,19 +111,33 @@ impl Drop for Processes {
 
 /// The canary's release and weight in the proxy daemon now.
 async fn canary(state: &Path) -> Option<(String, u8)> {
+    canary_of(state, APP, WEB).await
+}
+
+async fn canary_of(state: &Path, app: &str, web: &str) -> Option<(String, u8)> {
     let client = Client::from_state_dir(&state.join("proxy")).ok()?;
     let services = client.services().await.ok()?;
     let view = services
         .into_iter()
-        .find(|v| v.name.as_str() == format!("{APP}/{WEB}"))?;
+        .find(|v| v.name.as_str() == format!("{app}/{web}"))?;
     view.canary.map(|c| (c.canary.release, c.weight.percent()))
 }
 
 /// Waits until `condition` holds on the daemon's canary, at most 60 s.
 async fn until_canary(state: &Path, what: &str, condition: impl Fn(&Option<(String, u8)>) -> bool) {
+    until_canary_of(state, APP, WEB, what, condition).await
+}
+
+async fn until_canary_of(
+    state: &Path,
+    app: &str,
+    web: &str,
+    what: &str,
+    condition: impl Fn(&Option<(String, u8)>) -> bool,
+) {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let now = canary(state).await;
+        let now = canary_of(state, app, web).await;
         if condition(&now) {
             return;
         }
@@ -124,8 +173,12 @@ async fn answer_gate(state: &Path, command: &str) -> Duration {
 }
 
 fn live(state: &Path) -> Option<String> {
+    live_of(state, APP, WEB)
+}
+
+fn live_of(state: &Path, app: &str, web: &str) -> Option<String> {
     let releases = SqliteReleases::open(&state.join("windlass.db")).expect("the store");
-    let key = ServiceKey::new(APP, WEB).expect("a key");
+    let key = ServiceKey::new(app, web).expect("a key");
     releases.live(&key).expect("live").map(|l| l.release)
 }
 
@@ -207,4 +260,205 @@ async fn a_held_canary_survives_a_kill_then_promote_and_abort_answer_it() {
     assert!(seen.by_release.get("r3").copied().unwrap_or(0) > 0);
     drop(processes);
     support::cleanup(&docker, WEB).await;
+}
+
+/// A canary held at its gate keeps being judged: v2 passes its step's
+/// analysis and waits for an answer that never comes, then starts
+/// answering 5xx to half its requests (6 s after it started); the next
+/// interval's analysis fails it, its weight goes to 0 and the deploy ends
+/// `Deploy.RolledBack` (exit 6) with the numbers, no one having answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_canary_that_starts_failing_is_rolled_back_without_an_answer() {
+    let docker = windlass_deploy::backend::docker::Docker::connect()
+        .await
+        .expect("Docker engine");
+    let old = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("project-rollout-hold/state");
+    support::stop_proxy(&old);
+    support::cleanup(&docker, HOLD_WEB).await;
+    let dir = support::project("rollout-hold");
+    let state = dir.join("state");
+    std::fs::create_dir_all(&state).expect("state");
+    let file = dir.join("compose.yaml");
+    let file_arg = file.display().to_string();
+    let port = support::free_port();
+    let processes = Processes::start(&state);
+
+    std::fs::write(&file, compose_app(HOLD_APP, HOLD_WEB, port, "v1", "")).expect("compose");
+    let v1 = windlass(&state, &["deploy", "-f", &file_arg])
+        .output()
+        .expect("deploy v1");
+    assert!(v1.status.success(), "{}", said(&v1));
+    let load = support::Load::start(SocketAddr::from(([127, 0, 0, 1], port)), 2);
+
+    let failing = "      TESTAPP_ERROR_RATIO: \"0.5\"\n      TESTAPP_ERRORS_AFTER_MS: \"6000\"\n";
+    std::fs::write(&file, compose_app(HOLD_APP, HOLD_WEB, port, "v2", failing)).expect("compose");
+    let started = Instant::now();
+    let held = windlass(&state, &["deploy", "-f", &file_arg, "--canary", "20"])
+        .spawn()
+        .expect("deploy v2");
+    until_canary_of(&state, HOLD_APP, HOLD_WEB, "v2 at 20 %", |c| {
+        c == &Some(("r2".into(), 20))
+    })
+    .await;
+    let held = held.wait_with_output().expect("deploy v2 ends");
+    let ended = started.elapsed();
+    let said = said(&held);
+    println!("{said}\nthe held deploy ended after {ended:?}");
+    assert_eq!(held.status.code(), Some(6), "{said}");
+    assert!(said.contains("was rolled back"), "{said}");
+    assert!(
+        said.contains("failed while it was held at the gate"),
+        "{said}"
+    );
+    assert!(said.contains("release r2 answered 5xx to"), "{said}");
+    assert_eq!(canary_of(&state, HOLD_APP, HOLD_WEB).await, None);
+    assert_eq!(live_of(&state, HOLD_APP, HOLD_WEB).as_deref(), Some("r1"));
+    let releases = SqliteReleases::open(&state.join("windlass.db")).expect("the store");
+    let record = releases
+        .app_releases(HOLD_APP)
+        .expect("app releases")
+        .into_iter()
+        .next()
+        .expect("a2");
+    let detail = record.detail.unwrap_or_default();
+    assert!(
+        detail.contains("held at the gate") && detail.contains("answered 5xx to"),
+        "{detail}"
+    );
+
+    let seen = load.stop().await;
+    println!("{} requests: {:?}", seen.requests, seen.by_release);
+    assert!(seen.by_release.get("r2").copied().unwrap_or(0) > 0);
+    drop(processes);
+    support::cleanup(&docker, HOLD_WEB).await;
+}
+
+/// The analysis's HTTP check and CloudWatch alarm (hosted by moto, read by
+/// the agent through its AWS environment): v2's replicas start answering
+/// 503 on /health 1.5 s after they start, which the check sees on the
+/// canary and rolls back (the alarm, OK, no finding); v3 is healthy but the
+/// alarm is set to ALARM, which rolls it back naming the alarm; v4, with
+/// the alarm OK again and a healthy check, is promoted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_http_check_or_an_alarm_in_alarm_rolls_a_canary_back() {
+    let docker = windlass_deploy::backend::docker::Docker::connect()
+        .await
+        .expect("Docker engine");
+    let old = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("project-rollout-check/state");
+    support::stop_proxy(&old);
+    support::cleanup(&docker, CHECK_WEB).await;
+    let moto = aws_support::Moto::start();
+    let client = windlass_aws::Client::new(moto.config());
+    let cloudwatch = windlass_aws::model::Model::of(
+        windlass_aws::Service::named("cloudwatch").expect("cloudwatch"),
+    )
+    .expect("model");
+    let alarm = "wlcheck-5xx";
+    let set_alarm = |state: &'static str| {
+        let (client, cloudwatch) = (client.clone(), cloudwatch.clone());
+        async move {
+            client
+                .call(
+                    &cloudwatch,
+                    "setAlarmState",
+                    &json!({ "AlarmName": alarm, "StateValue": state,
+                        "StateReason": format!("set to {state} by the test") }),
+                    None,
+                )
+                .await
+                .expect("setAlarmState");
+        }
+    };
+    client
+        .call(
+            &cloudwatch,
+            "putMetricAlarm",
+            &json!({ "AlarmName": alarm, "Namespace": "wlcheck", "MetricName": "5xx",
+                "Statistic": "Sum", "Period": 60, "EvaluationPeriods": 1, "Threshold": 1,
+                "ComparisonOperator": "GreaterThanOrEqualToThreshold" }),
+            None,
+        )
+        .await
+        .expect("putMetricAlarm");
+    set_alarm("OK").await;
+
+    let dir = support::project("rollout-check");
+    let state = dir.join("state");
+    std::fs::create_dir_all(&state).expect("state");
+    let file = dir.join("compose.yaml");
+    let file_arg = file.display().to_string();
+    let port = support::free_port();
+    let endpoint = moto.config().endpoint_url.clone().expect("moto's endpoint");
+    let processes = Processes {
+        agent: support::agent_process_with_env(
+            Path::new(env!("CARGO_BIN_EXE_windlass")),
+            &state,
+            &[
+                ("AWS_ENDPOINT_URL", endpoint.as_str()),
+                ("AWS_REGION", "us-east-1"),
+                ("AWS_ACCESS_KEY_ID", "testing"),
+                ("AWS_SECRET_ACCESS_KEY", "testing"),
+            ],
+        ),
+        state: state.clone(),
+    };
+    let write = |version: &str, env: &str| {
+        let text = compose_rollout(
+            CHECK_APP,
+            CHECK_WEB,
+            port,
+            version,
+            env,
+            "weight: 20",
+            &format!("{{min_requests: 10, http: /health, alarms: [{alarm}]}}"),
+        );
+        std::fs::write(&file, text).expect("compose");
+    };
+    let deploy = || {
+        windlass(&state, &["deploy", "-f", &file_arg, "--wait"])
+            .output()
+            .expect("deploy")
+    };
+
+    write("v1", "");
+    let v1 = deploy();
+    assert!(v1.status.success(), "{}", said(&v1));
+    let load = support::Load::start(SocketAddr::from(([127, 0, 0, 1], port)), 2);
+
+    write("v2", "      TESTAPP_UNHEALTHY_AFTER_MS: \"1500\"\n");
+    let v2 = deploy();
+    let v2_said = said(&v2);
+    assert_eq!(v2.status.code(), Some(6), "{v2_said}");
+    assert!(
+        v2_said.contains("the HTTP check GET /health on release r2's replica 127.0.0.1:")
+            && v2_said.contains("answered 503"),
+        "{v2_said}"
+    );
+    assert!(!v2_said.contains("CloudWatch alarm"), "{v2_said}");
+    assert_eq!(live_of(&state, CHECK_APP, CHECK_WEB).as_deref(), Some("r1"));
+
+    set_alarm("ALARM").await;
+    write("v3", "");
+    let v3 = deploy();
+    let v3_said = said(&v3);
+    assert_eq!(v3.status.code(), Some(6), "{v3_said}");
+    assert!(
+        v3_said.contains("CloudWatch alarm wlcheck-5xx is in ALARM: set to ALARM by the test"),
+        "{v3_said}"
+    );
+    assert!(!v3_said.contains("the HTTP check"), "{v3_said}");
+    assert_eq!(live_of(&state, CHECK_APP, CHECK_WEB).as_deref(), Some("r1"));
+
+    set_alarm("OK").await;
+    write("v4", "");
+    let v4 = deploy();
+    assert!(v4.status.success(), "{}", said(&v4));
+    assert_eq!(live_of(&state, CHECK_APP, CHECK_WEB).as_deref(), Some("r4"));
+
+    let seen = load.stop().await;
+    println!("{} requests: {:?}", seen.requests, seen.by_release);
+    assert!(seen.by_release.get("r2").copied().unwrap_or(0) > 0);
+    assert!(seen.by_release.get("r3").copied().unwrap_or(0) > 0);
+    drop(processes);
+    support::cleanup(&docker, CHECK_WEB).await;
 }

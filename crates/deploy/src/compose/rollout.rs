@@ -64,9 +64,11 @@ pub struct Analysis {
     /// Requests the new release must have answered in the window before it
     /// is judged (20 by default); with fewer the step bakes again.
     pub min_requests: Option<u64>,
-    /// A path to GET on the new release at each analysis: 2xx passes.
+    /// A path to GET on every replica of the new release at each
+    /// analysis: anything but 2xx fails it.
     pub http: Option<String>,
-    /// ECS: the CloudWatch alarms that roll the deployment back.
+    /// CloudWatch alarms: one in ALARM at an analysis fails it (read with
+    /// the agent's AWS configuration); on ECS, ECS's deployment alarms.
     #[serde(default)]
     pub alarms: Vec<String>,
 }

@@ -262,11 +262,14 @@ async fn a_held_canary_survives_a_kill_then_promote_and_abort_answer_it() {
     support::cleanup(&docker, WEB).await;
 }
 
-/// A canary held at its gate keeps being judged: v2 passes its step's
-/// analysis and waits for an answer that never comes, then starts
-/// answering 5xx to half its requests (6 s after it started); the next
-/// interval's analysis fails it, its weight goes to 0 and the deploy ends
-/// `Deploy.RolledBack` (exit 6) with the numbers, no one having answered.
+/// A canary held at its gate keeps being judged, through a `kill -9` of
+/// the agent: v2 passes its step's analysis and its first hold analysis,
+/// the agent is killed and started again (the weight stays at 20 %), and
+/// once its replicas begin answering 5xx to half their requests (6 s after
+/// they started) the restarted agent's hold analysis rolls it back, with
+/// the numbers in the app release's record. Then v3, held the same way
+/// with no kill: the deploy itself ends `Deploy.RolledBack`, exit 6, the
+/// numbers in its message. No one answers either gate.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_held_canary_that_starts_failing_is_rolled_back_without_an_answer() {
     let docker = windlass_deploy::backend::docker::Docker::connect()
@@ -281,7 +284,7 @@ async fn a_held_canary_that_starts_failing_is_rolled_back_without_an_answer() {
     let file = dir.join("compose.yaml");
     let file_arg = file.display().to_string();
     let port = support::free_port();
-    let processes = Processes::start(&state);
+    let mut processes = Processes::start(&state);
 
     std::fs::write(&file, compose_app(HOLD_APP, HOLD_WEB, port, "v1", "")).expect("compose");
     let v1 = windlass(&state, &["deploy", "-f", &file_arg])
@@ -291,44 +294,97 @@ async fn a_held_canary_that_starts_failing_is_rolled_back_without_an_answer() {
     let load = support::Load::start(SocketAddr::from(([127, 0, 0, 1], port)), 2);
 
     let failing = "      TESTAPP_ERROR_RATIO: \"0.5\"\n      TESTAPP_ERRORS_AFTER_MS: \"6000\"\n";
+    let releases = SqliteReleases::open(&state.join("windlass.db")).expect("the store");
+    let newest_detail = || {
+        releases
+            .app_releases(HOLD_APP)
+            .expect("app releases")
+            .into_iter()
+            .next()
+            .and_then(|r| r.detail)
+            .unwrap_or_default()
+    };
+
+    // v2: killed while held, rolled back by the restarted agent.
     std::fs::write(&file, compose_app(HOLD_APP, HOLD_WEB, port, "v2", failing)).expect("compose");
-    let started = Instant::now();
-    let held = windlass(&state, &["deploy", "-f", &file_arg, "--canary", "20"])
+    let mut held = windlass(&state, &["deploy", "-f", &file_arg, "--canary", "20"])
         .spawn()
         .expect("deploy v2");
-    until_canary_of(&state, HOLD_APP, HOLD_WEB, "v2 at 20 %", |c| {
-        c == &Some(("r2".into(), 20))
+    let lines = std::io::BufRead::lines(std::io::BufReader::new(
+        held.stderr.take().expect("the deploy's stderr"),
+    ));
+    let (passed, hold_passed) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            if line.contains("✓ Rollout1Hold") {
+                let _ = passed.send(());
+            }
+        }
+    });
+    hold_passed
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the held canary's first hold analysis passed");
+    assert_eq!(
+        canary_of(&state, HOLD_APP, HOLD_WEB).await,
+        Some(("r2".into(), 20))
+    );
+    processes.kill_and_restart_agent();
+    assert_eq!(
+        canary_of(&state, HOLD_APP, HOLD_WEB).await,
+        Some(("r2".into(), 20)),
+        "a kill -9 of the agent moves no weight"
+    );
+    let _ = held.wait();
+    until_canary_of(&state, HOLD_APP, HOLD_WEB, "v2 rolled back", |c| {
+        c.is_none()
     })
     .await;
-    let held = held.wait_with_output().expect("deploy v2 ends");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !newest_detail().contains("held at the gate") {
+        assert!(Instant::now() < deadline, "{}", newest_detail());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let detail = newest_detail();
+    println!("v2: {detail}");
+    assert!(detail.contains("release r2 answered 5xx to"), "{detail}");
+    assert_eq!(live_of(&state, HOLD_APP, HOLD_WEB).as_deref(), Some("r1"));
+
+    // v3: the same, followed to its end by the deploy.
+    std::fs::write(&file, compose_app(HOLD_APP, HOLD_WEB, port, "v3", failing)).expect("compose");
+    let started = Instant::now();
+    let held = windlass(
+        &state,
+        &["deploy", "-f", &file_arg, "--canary", "20", "--wait"],
+    )
+    .spawn()
+    .expect("deploy v3");
+    until_canary_of(&state, HOLD_APP, HOLD_WEB, "v3 at 20 %", |c| {
+        c == &Some(("r3".into(), 20))
+    })
+    .await;
+    let held = held.wait_with_output().expect("deploy v3 ends");
     let ended = started.elapsed();
     let said = said(&held);
-    println!("{said}\nthe held deploy ended after {ended:?}");
+    println!("{said}\nthe held deploy of v3 ended after {ended:?}");
     assert_eq!(held.status.code(), Some(6), "{said}");
     assert!(said.contains("was rolled back"), "{said}");
     assert!(
         said.contains("failed while it was held at the gate"),
         "{said}"
     );
-    assert!(said.contains("release r2 answered 5xx to"), "{said}");
+    assert!(said.contains("release r3 answered 5xx to"), "{said}");
     assert_eq!(canary_of(&state, HOLD_APP, HOLD_WEB).await, None);
     assert_eq!(live_of(&state, HOLD_APP, HOLD_WEB).as_deref(), Some("r1"));
-    let releases = SqliteReleases::open(&state.join("windlass.db")).expect("the store");
-    let record = releases
-        .app_releases(HOLD_APP)
-        .expect("app releases")
-        .into_iter()
-        .next()
-        .expect("a2");
-    let detail = record.detail.unwrap_or_default();
+    let detail = newest_detail();
     assert!(
-        detail.contains("held at the gate") && detail.contains("answered 5xx to"),
+        detail.contains("held at the gate") && detail.contains("release r3 answered 5xx to"),
         "{detail}"
     );
 
     let seen = load.stop().await;
     println!("{} requests: {:?}", seen.requests, seen.by_release);
     assert!(seen.by_release.get("r2").copied().unwrap_or(0) > 0);
+    assert!(seen.by_release.get("r3").copied().unwrap_or(0) > 0);
     drop(processes);
     support::cleanup(&docker, HOLD_WEB).await;
 }

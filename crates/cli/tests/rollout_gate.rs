@@ -518,3 +518,93 @@ async fn a_failing_http_check_or_an_alarm_in_alarm_rolls_a_canary_back() {
     drop(processes);
     support::cleanup(&docker, CHECK_WEB).await;
 }
+
+/// An answer sent while the held canary is being judged again waits for
+/// the gate rather than being refused or lost: v2 answers `/version`
+/// (the analysis's HTTP check) after 1.5 s, so each hold analysis runs
+/// that long; `windlass promote` sent as one begins is answered once the
+/// gate opens again, and the rollout goes on to its switch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_promote_sent_while_the_held_canary_is_judged_is_not_lost() {
+    const APP: &str = "wlrace";
+    const WEB: &str = "wlraceweb";
+    let docker = windlass_deploy::backend::docker::Docker::connect()
+        .await
+        .expect("Docker engine");
+    let old = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("project-rollout-race/state");
+    support::stop_proxy(&old);
+    support::cleanup(&docker, WEB).await;
+    let dir = support::project("rollout-race");
+    let state = dir.join("state");
+    std::fs::create_dir_all(&state).expect("state");
+    let file = dir.join("compose.yaml");
+    let file_arg = file.display().to_string();
+    let port = support::free_port();
+    let processes = Processes::start(&state);
+    // Slow answers are the point: the p99 may be anything; one request
+    // is enough to judge.
+    let write = |version: &str, env: &str| {
+        let text = compose_rollout(
+            APP,
+            WEB,
+            port,
+            version,
+            env,
+            "weight: 50",
+            "{min_requests: 1, max_p99_ratio: 100000, http: /version}",
+        );
+        std::fs::write(&file, text).expect("compose");
+    };
+
+    write("v1", "");
+    let v1 = windlass(&state, &["deploy", "-f", &file_arg])
+        .output()
+        .expect("deploy v1");
+    assert!(v1.status.success(), "{}", said(&v1));
+    let load = support::Load::start(SocketAddr::from(([127, 0, 0, 1], port)), 2);
+
+    write("v2", "      TESTAPP_SLOW_MS: \"1500\"\n");
+    let mut held = windlass(&state, &["deploy", "-f", &file_arg, "--canary", "20"])
+        .spawn()
+        .expect("deploy v2");
+    let lines = std::io::BufRead::lines(std::io::BufReader::new(
+        held.stderr.take().expect("the deploy's stderr"),
+    ));
+    let (said_tx, said_rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            let _ = said_tx.send(line);
+        }
+    });
+    let mut seen = Vec::new();
+    loop {
+        let line = said_rx
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|e| panic!("{e}: {}", seen.join("\n")));
+        let judging = line.contains("→ Rollout1Hold");
+        seen.push(line);
+        if judging {
+            break;
+        }
+    }
+    let asked = Instant::now();
+    let promote = windlass(&state, &["promote", "--app", APP])
+        .output()
+        .expect("windlass promote");
+    let waited = asked.elapsed();
+    println!("promote answered after {waited:?}: {}", said(&promote));
+    assert!(promote.status.success(), "{}", said(&promote));
+    assert!(
+        waited >= Duration::from_millis(500),
+        "promote was answered in {waited:?}, before the hold analysis (1.5 s) ended"
+    );
+    let status = held.wait().expect("deploy v2 ends");
+    let rest: Vec<String> = said_rx.try_iter().collect();
+    seen.extend(rest);
+    assert!(status.success(), "{}", seen.join("\n"));
+    assert_eq!(live_of(&state, APP, WEB).as_deref(), Some("r2"));
+    let seen = load.stop().await;
+    assert_eq!(seen.failed, 0, "{:?}", seen.failures);
+    drop(processes);
+    support::cleanup(&docker, WEB).await;
+}

@@ -608,3 +608,83 @@ async fn a_promote_sent_while_the_held_canary_is_judged_is_not_lost() {
     drop(processes);
     support::cleanup(&docker, WEB).await;
 }
+
+/// A TCP port's canary is judged on connections: the proxy counts each
+/// connection as a request of its release, so `min_requests` is met and
+/// v2, through a canary at 30 %, goes live (with nothing counted the step
+/// would bake 5 times and fail, unjudged). Each connection of the test's
+/// load is one HTTP/1.0 request, carried byte for byte.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tcp_canary_is_judged_on_its_connections() {
+    const APP: &str = "wltcp";
+    const WEB: &str = "wltcpweb";
+    let docker = windlass_deploy::backend::docker::Docker::connect()
+        .await
+        .expect("Docker engine");
+    let old = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("project-rollout-tcp/state");
+    support::stop_proxy(&old);
+    support::cleanup(&docker, WEB).await;
+    let dir = support::project("rollout-tcp");
+    let state = dir.join("state");
+    std::fs::create_dir_all(&state).expect("state");
+    let file = dir.join("compose.yaml");
+    let file_arg = file.display().to_string();
+    let port = support::free_port();
+    let processes = Processes::start(&state);
+    // No HTTP health probe nor 5xx trigger: windlass proxies the port as TCP.
+    let write = |version: &str| {
+        let text = format!(
+            "name: {APP}\nservices:\n  {WEB}:\n    build: ./app\n    ports: [\"127.0.0.1:{port}:8080\"]\n    init: true\n    stop_grace_period: 1s\n    environment:\n      TESTAPP_VERSION: \"{version}\"\n    x-windlass:\n      health: {{tcp: true, interval: 50ms, start_timeout: 4s}}\n      watch: 1s\n      rollout:\n        weight: 30\n        interval: 2s\n        analysis: {{min_requests: 10}}\n"
+        );
+        std::fs::write(&file, text).expect("compose");
+    };
+    write("v1");
+    let dry = windlass(&state, &["deploy", "-f", &file_arg, "--dry-run"])
+        .output()
+        .expect("dry run");
+    assert!(said(&dry).contains("-> 8080/tcp, TCP"), "{}", said(&dry));
+    let v1 = windlass(&state, &["deploy", "-f", &file_arg])
+        .output()
+        .expect("deploy v1");
+    assert!(v1.status.success(), "{}", said(&v1));
+
+    // One connection per request, until the test ends.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let counted = {
+        let stop = std::sync::Arc::clone(&stop);
+        tokio::spawn(async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let mut by_version = std::collections::BTreeMap::<String, u64>::new();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let Ok(mut stream) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await
+                else {
+                    *by_version.entry("refused".into()).or_default() += 1;
+                    continue;
+                };
+                let _ = stream.write_all(b"GET /version HTTP/1.0\r\n\r\n").await;
+                let mut answer = String::new();
+                let _ = stream.read_to_string(&mut answer).await;
+                let version = answer.lines().last().unwrap_or("").trim().to_owned();
+                *by_version.entry(version).or_default() += 1;
+            }
+            by_version
+        })
+    };
+
+    write("v2");
+    let v2 = windlass(&state, &["deploy", "-f", &file_arg])
+        .output()
+        .expect("deploy v2");
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let by_version = counted.await.expect("the load");
+    println!("connections by answer: {by_version:?}\n{}", said(&v2));
+    assert!(v2.status.success(), "{}", said(&v2));
+    assert!(said(&v2).contains("Rollout1Analyse"), "{}", said(&v2));
+    assert_eq!(live_of(&state, APP, WEB).as_deref(), Some("r2"));
+    assert!(
+        by_version.get("v2").copied().unwrap_or(0) > 0,
+        "{by_version:?}"
+    );
+    drop(processes);
+    support::cleanup(&docker, WEB).await;
+}

@@ -118,13 +118,15 @@ pub struct RolloutStep {
 
 impl fmt::Display for RolloutStep {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}% for {:?}, then analysis{}",
-            self.weight,
-            self.bake,
-            if self.approve { " and approval" } else { "" }
-        )
+        write!(f, "{}% for {:?}, then analysis", self.weight, self.bake)?;
+        if self.approve {
+            write!(
+                f,
+                " and approval (analysed again every {:?} while it waits)",
+                self.bake
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -296,6 +298,10 @@ mod tests {
         assert_eq!(linear.steps()[0].bake, DEFAULT_INTERVAL);
         assert!(linear.problems().is_empty());
         assert_eq!(linear.steps()[0].to_string(), "30% for 60s, then analysis");
+        assert_eq!(
+            canary.steps()[0].to_string(),
+            "10% for 30s, then analysis and approval (analysed again every 30s while it waits)"
+        );
         let held: Vec<(u32, bool)> = linear
             .held_at(40)
             .iter()

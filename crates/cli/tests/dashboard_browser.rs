@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 
 use windlass_deploy::backend::docker::Docker;
+use windlass_deploy::backend::Backend;
 
 use server::{python_command, temp_dir, Server, KEY_ID, SECRET};
 
@@ -274,6 +275,7 @@ impl Drop for Gated {
             tokio.block_on(async {
                 if let Ok(docker) = Docker::connect().await {
                     support::cleanup(&docker, GATED).await;
+                    let _ = docker.remove_network(&format!("{GATED_APP}_default")).await;
                 }
             });
         }

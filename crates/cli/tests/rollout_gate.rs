@@ -19,6 +19,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
+use windlass_deploy::backend::Backend;
 use windlass_proxy::daemon::Client;
 use windlass_store::releases::{Releases, ServiceKey, SqliteReleases};
 
@@ -260,6 +261,8 @@ async fn a_held_canary_survives_a_kill_then_promote_and_abort_answer_it() {
     assert!(seen.by_release.get("r3").copied().unwrap_or(0) > 0);
     drop(processes);
     support::cleanup(&docker, WEB).await;
+    // The app's default network, made by its first deploy.
+    let _ = docker.remove_network(&format!("{APP}_default")).await;
 }
 
 /// A canary held at its gate keeps being judged, through a `kill -9` of
@@ -387,6 +390,8 @@ async fn a_held_canary_that_starts_failing_is_rolled_back_without_an_answer() {
     assert!(seen.by_release.get("r3").copied().unwrap_or(0) > 0);
     drop(processes);
     support::cleanup(&docker, HOLD_WEB).await;
+    // The app's default network, made by its first deploy.
+    let _ = docker.remove_network(&format!("{HOLD_APP}_default")).await;
 }
 
 /// The analysis's HTTP check and CloudWatch alarm (hosted by moto, read by
@@ -517,6 +522,8 @@ async fn a_failing_http_check_or_an_alarm_in_alarm_rolls_a_canary_back() {
     assert!(seen.by_release.get("r3").copied().unwrap_or(0) > 0);
     drop(processes);
     support::cleanup(&docker, CHECK_WEB).await;
+    // The app's default network, made by its first deploy.
+    let _ = docker.remove_network(&format!("{CHECK_APP}_default")).await;
 }
 
 /// An answer sent while the held canary is being judged again waits for
@@ -607,6 +614,8 @@ async fn a_promote_sent_while_the_held_canary_is_judged_is_not_lost() {
     assert_eq!(seen.failed, 0, "{:?}", seen.failures);
     drop(processes);
     support::cleanup(&docker, WEB).await;
+    // The app's default network, made by its first deploy.
+    let _ = docker.remove_network(&format!("{APP}_default")).await;
 }
 
 /// A TCP port's canary is judged on connections: the proxy counts each
@@ -687,4 +696,6 @@ async fn a_tcp_canary_is_judged_on_its_connections() {
     );
     drop(processes);
     support::cleanup(&docker, WEB).await;
+    // The app's default network, made by its first deploy.
+    let _ = docker.remove_network(&format!("{APP}_default")).await;
 }

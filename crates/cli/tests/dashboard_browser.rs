@@ -217,7 +217,7 @@ fn a_rollout_is_drawn_and_its_gates_answered_from_the_page() {
     let compose = |version: &str| {
         let text = support::compose(GATED, port, &[("TESTAPP_VERSION", version)], "500ms");
         format!(
-            "name: {GATED_APP}\n{text}      rollout: {{steps: [20, 50], interval: 2s, approve: true, analysis: {{min_requests: 5}}}}\n"
+            "name: {GATED_APP}\n{text}      rollout: {{steps: [20, 50], interval: 2s, approve: true, analysis: {{min_requests: 5, max_p99_ratio: 100}}}}\n"
         )
     };
     deploy(windlass, &file, &state, &compose("v1"));

@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 
 use windlass_deploy::backend::docker::Docker;
+use windlass_deploy::backend::Backend;
 
 use server::{python_command, temp_dir, Server, KEY_ID, SECRET};
 
@@ -190,4 +191,93 @@ fn an_app_and_a_service_rolled_back_from_the_page_serve_their_old_release() {
     assert!(screenshots().join("services.png").exists());
     drop(server);
     let _ = std::fs::remove_dir_all(&data);
+}
+
+/// The app the gate test deploys, with approval gates.
+const GATED_APP: &str = "wldashgate";
+const GATED: &str = "wldashgateweb";
+
+/// A rollout with approval gates drawn and answered from the page: v2 of
+/// `GATED` held at 20 % (its weight and both releases' charts drawn, the
+/// gate named), Approve moves it to 50 %, Abort takes the canary out and
+/// the deploy rolls back (exit 6) to r1. No request fails.
+#[test]
+fn a_rollout_is_drawn_and_its_gates_answered_from_the_page() {
+    require_browser();
+    let state = temp_dir("dashboard-gate-state");
+    let project = support::project("dashboard-gate");
+    let port = support::free_port();
+    let file = project.join("compose.yaml");
+    let windlass = Path::new(env!("CARGO_BIN_EXE_windlass"));
+    let agent = support::agent_process(windlass, &state);
+    let _deployed = Gated {
+        agent,
+        state: state.clone(),
+    };
+    let compose = |version: &str| {
+        let text = support::compose(GATED, port, &[("TESTAPP_VERSION", version)], "500ms");
+        format!(
+            "name: {GATED_APP}\n{text}      rollout: {{steps: [20, 50], interval: 2s, approve: true, analysis: {{min_requests: 5, max_p99_ratio: 100}}}}\n"
+        )
+    };
+    deploy(windlass, &file, &state, &compose("v1"));
+    std::fs::write(&file, compose("v2")).expect("compose file");
+    let rollout = Command::new(windlass)
+        .args(["deploy", "-f"])
+        .arg(&file)
+        .arg("--state")
+        .arg(&state)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("windlass deploy runs");
+    let data = temp_dir("dashboard-gate-deploys");
+    let state_arg = state.to_string_lossy().to_string();
+    let server = Server::start_with(
+        &data,
+        &["--agent-state", &state_arg, "--dashboard-rollback"],
+    );
+    browser(&[
+        "gate",
+        &server.url,
+        KEY_ID,
+        SECRET,
+        GATED_APP,
+        &format!("{GATED_APP}/{GATED}"),
+        &port.to_string(),
+        "r2",
+    ]);
+    let ended = rollout.wait_with_output().expect("the deploy ends");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&ended.stdout),
+        String::from_utf8_lossy(&ended.stderr)
+    );
+    assert_eq!(ended.status.code(), Some(6), "{said}");
+    assert!(said.contains("Deploy.Aborted"), "{said}");
+    assert!(screenshots().join("rollout.png").exists());
+    drop(server);
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+/// The gate test's agent, proxy and containers, gone when it ends.
+struct Gated {
+    agent: Child,
+    state: PathBuf,
+}
+
+impl Drop for Gated {
+    fn drop(&mut self) {
+        let _ = self.agent.kill();
+        let _ = self.agent.wait();
+        support::stop_proxy(&self.state);
+        if let Ok(tokio) = tokio::runtime::Runtime::new() {
+            tokio.block_on(async {
+                if let Ok(docker) = Docker::connect().await {
+                    support::cleanup(&docker, GATED).await;
+                    let _ = docker.remove_network(&format!("{GATED_APP}_default")).await;
+                }
+            });
+        }
+    }
 }

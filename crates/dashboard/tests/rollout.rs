@@ -293,6 +293,10 @@ fn the_page_and_the_agent_name_the_gate_alike() {
         services::rollout::APPROVE_RESOURCE,
         windlass_deploy::workflow::rollout::APPROVE_RESOURCE
     );
+    assert_eq!(
+        services::rollout::HOLD_SUFFIX,
+        windlass_deploy::workflow::rollout::HOLD_SUFFIX
+    );
 }
 
 #[tokio::test(start_paused = true)]

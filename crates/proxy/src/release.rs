@@ -34,9 +34,11 @@ impl Release {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Stats {
     pub release: String,
-    /// Requests answered (by an upstream or by the proxy with a 502).
+    /// Requests answered (by an upstream or by the proxy with a 502). TCP:
+    /// connections routed to the release, each one request.
     pub requests: u64,
     /// Answers with a status of 500 or more, the proxy's own 502s included.
+    /// TCP: connections that no upstream of the release accepted.
     pub server_errors: u64,
     /// Attempts to connect to an upstream that failed; the request was then
     /// tried on the release's next upstream.
@@ -44,6 +46,8 @@ pub struct Stats {
     /// HTTP: requests routed to the release whose answer has not finished.
     /// TCP: connections routed to the release that are still open.
     pub in_flight: u64,
+    /// HTTP: each answer's time. TCP: each connection's time to connect to
+    /// an upstream.
     pub latencies: Latencies,
     /// TCP connections routed to the release (opened), whether or not an
     /// upstream then accepted them.
@@ -180,6 +184,17 @@ impl ReleaseState {
             self.server_errors.fetch_add(1, Ordering::Relaxed);
         }
         self.latencies.record(latency);
+    }
+
+    /// A TCP connection's upstream side: a connection counts as one
+    /// request (the unit a rollout's analysis judges), one that no upstream
+    /// accepted as a server error, and the time to connect as its latency.
+    pub(crate) fn record_connect(&self, accepted: bool, took: Duration) {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        if !accepted {
+            self.server_errors.fetch_add(1, Ordering::Relaxed);
+        }
+        self.latencies.record(took);
     }
 
     pub(crate) fn record_failed_connect(&self) {

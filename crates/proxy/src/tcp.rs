@@ -86,7 +86,10 @@ async fn connection(
     let state = Arc::clone(in_flight.state());
     state.record_connection();
     let piped = async {
-        let Some(upstream) = connect(&state, config.connect_timeout).await else {
+        let connecting = std::time::Instant::now();
+        let upstream = connect(&state, config.connect_timeout).await;
+        state.record_connect(upstream.is_some(), connecting.elapsed());
+        let Some(upstream) = upstream else {
             tracing::debug!(release = %state.release.id, "no upstream accepted the connection; closing it");
             return;
         };

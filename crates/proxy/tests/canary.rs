@@ -192,6 +192,27 @@ async fn tcp_connections_split_by_weight() {
     assert_eq!(v2_connections, 60);
     let r2 = proxy.stats("r2").expect("r2 counted");
     assert_eq!(r2.connections, 60);
+    // A connection is the request a rollout's analysis counts; its time to
+    // connect upstream the latency.
+    assert_eq!((r2.requests, r2.server_errors), (60, 0));
+    assert_eq!(r2.latencies.count(), 60);
+    // A connection no upstream accepts is the release's server error.
+    let dead = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+        listener.local_addr().expect("its address")
+    };
+    proxy
+        .set_canary(canary(Release::new("r3", [dead]), 50, None))
+        .expect("canary r3");
+    let mut refused = 0u64;
+    for _ in 0..40 {
+        if Conn::open(addr).await.is_none() {
+            refused += 1;
+        }
+    }
+    let r3 = proxy.stats("r3").expect("r3 counted");
+    assert!(refused > 0, "the canary took none of 40 connections");
+    assert_eq!((r3.requests, r3.server_errors), (refused, refused));
 }
 
 fn scratch(test: &str) -> PathBuf {

@@ -459,6 +459,56 @@ def rollback(url, key, secret, service, port, from_release, to_release, to_versi
         driver.quit()
 
 
+def gate(url, key, secret, app, service, port, canary, shots):
+    """App `app` rolls `service` out with approval gates (`steps: [20,
+    50]`, `approve: true`): the page draws the held canary (its weight and
+    both releases' charts) and the gate it waits at; Approve moves it to
+    50 %, Abort takes it out (the deploy rolls back)."""
+    traffic = Traffic(port)
+    traffic.start()
+    driver = browser()
+    section = f"section.app[data-app='{app}'] .rollout-status"
+
+    def status(d):
+        found = d.find_elements(By.CSS_SELECTOR, section)
+        return found[0].text if found else ""
+
+    def answer(button, want):
+        wait(driver, 10, lambda d: click(d, f"{button}-{app}"), "a click on " + button)
+        wait(driver, 5, lambda d: d.find_element(By.ID, "gate-dialog-" + app).get_attribute("open") is not None,
+             "the confirmation of " + button)
+        wait(driver, 10, lambda d: click(d, "gate-confirm-" + app), "a click on the confirmation")
+        wait(driver, 30, lambda d: want in d.find_element(By.ID, "gate-answered").text, "the agent's answer")
+        print(f"{button}: {driver.find_element(By.ID, 'gate-answered').text}")
+
+    try:
+        log_in(driver, url, key, secret)
+        driver.get(url + "/ui/#/services")
+        wait(driver, 60, lambda d: "waits at its approval gate (Rollout1Approve)" in status(d), "the first gate")
+        wait(driver, 15, lambda d: d.find_element(By.ID, "weight-" + canary).text == "20 %", "the canary at 20 %")
+        # Both releases' lines over three of the server's samples at least
+        # (a held canary waits: the charts fill while it does).
+        wait(driver, 30, lambda d: d.execute_script(
+            "const lines = [...document.querySelectorAll(arguments[0])];"
+            "return lines.length === 2 && lines.every((p) => p.getAttribute('points').trim().split(' ').length >= 3)",
+            f"div.rollout-charts[data-canary='{canary}'] svg.chart.requests polyline"),
+            "both releases' requests charted")
+        print(f"held: {status(driver)}")
+        os.makedirs(shots, exist_ok=True)
+        driver.save_screenshot(os.path.join(shots, "rollout.png"))
+        answer("approve", "approved")
+        wait(driver, 60, lambda d: "waits at its approval gate (Rollout2Approve)" in status(d), "the second gate")
+        wait(driver, 15, lambda d: d.find_element(By.ID, "weight-" + canary).text == "50 %", "the canary at 50 %")
+        print(f"held: {status(driver)}")
+        answer("abort", "aborted")
+        wait(driver, 60, lambda d: not d.find_elements(By.ID, "weight-" + canary), "the canary gone")
+        print(f"{service}: failed requests during the rollout: {len(traffic.errors)}")
+        assert not traffic.errors, traffic.errors[:5]
+    finally:
+        traffic.stopped.set()
+        driver.quit()
+
+
 def bench(url, key, secret, arn):
     driver = browser()
     try:
@@ -509,4 +559,4 @@ def bench(url, key, secret, arn):
 
 if __name__ == "__main__":
     command, args = sys.argv[1], sys.argv[2:]
-    {"execution": execution, "app-rollback": app_rollback, "rollback": rollback, "bench": bench}[command](*args)
+    {"execution": execution, "app-rollback": app_rollback, "rollback": rollback, "gate": gate, "bench": bench}[command](*args)

@@ -25,6 +25,11 @@ use crate::Error;
 /// that they agree).
 pub const APPROVE_RESOURCE: &str = "approve.waitForTaskToken";
 
+/// The end of the state that judges a held canary between two waits at
+/// its gate (`windlass_deploy::workflow::rollout::HOLD_SUFFIX`): the gate
+/// stays answerable while it runs (the agent waits for the gate to open).
+pub const HOLD_SUFFIX: &str = "Hold";
+
 /// Why the page's rollout buttons are off on a server that does not allow them.
 pub(crate) const GATE_OFF: &str =
     "answering a rollout from the dashboard is off: start windlass server with --dashboard-rollback";
@@ -214,7 +219,14 @@ pub(crate) fn deploying(
                 Ok(state) => state
                     .token_tasks()
                     .find(|(_, task)| task.request.resource.ends_with(APPROVE_RESOURCE))
-                    .map(|(_, task)| task.request.state_name.clone()),
+                    .map(|(_, task)| task.request.state_name.clone())
+                    .or_else(|| {
+                        // `Rollout1Hold` runs between two waits at `Rollout1Approve`.
+                        state.pending_tasks().find_map(|(_, task)| {
+                            let step = task.request.state_name.strip_suffix(HOLD_SUFFIX)?;
+                            Some(format!("{step}Approve"))
+                        })
+                    }),
                 Err(e) => {
                     tracing::warn!(%execution, error = %e, "a deploy's stored state could not be read");
                     None

@@ -13,7 +13,7 @@ use windlass_store::releases::ServiceKey;
 use super::contract::{Decision, GateAnswer, GateRequest};
 use super::{Agent, Error};
 use crate::failures;
-use crate::workflow::rollout::APPROVE_RESOURCE;
+use crate::workflow::rollout::{APPROVE_RESOURCE, HOLD_SUFFIX};
 
 impl Agent {
     pub async fn gate(&self, request: GateRequest) -> Result<GateAnswer, Error> {
@@ -39,7 +39,7 @@ impl Agent {
         let Some(execution) = holder else {
             return Err(Error::NoRollout(app));
         };
-        let token = self.gate_token(&execution)?;
+        let token = self.gate_token(&execution).await?;
         let answered = match (request.decision, token) {
             (Decision::Approve, Some(token)) => {
                 self.runtime
@@ -77,17 +77,52 @@ impl Agent {
         })
     }
 
-    /// The token of the approval gate the execution waits at, if any.
-    fn gate_token(&self, arn: &str) -> Result<Option<String>, Error> {
+    /// The token of the approval gate the execution waits at, if any. A
+    /// held canary's gate is closed while the canary is analysed again
+    /// (`RolloutNHold`, an instant): the answer waits for the next gate
+    /// rather than being refused or lost.
+    async fn gate_token(&self, arn: &str) -> Result<Option<String>, Error> {
+        let deadline = tokio::time::Instant::now() + HOLD_ANALYSIS_WAIT;
+        loop {
+            match self.gate_now(arn)? {
+                AtGate::Token(token) => return Ok(Some(token)),
+                AtGate::Judging if tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+                AtGate::Judging | AtGate::No => return Ok(None),
+            }
+        }
+    }
+
+    fn gate_now(&self, arn: &str) -> Result<AtGate, Error> {
         let Some(record) = self.runtime.store().execution(arn)? else {
-            return Ok(None);
+            return Ok(AtGate::No);
         };
         let execution: Execution = serde_json::from_str(&record.snapshot)
             .map_err(|e| Error::Restore(format!("execution {arn}'s state: {e}")))?;
-        let token = execution
+        if let Some((token, _)) = execution
             .token_tasks()
             .find(|(_, task)| task.request.resource.ends_with(APPROVE_RESOURCE))
-            .map(|(token, _)| token.to_owned());
-        Ok(token)
+        {
+            return Ok(AtGate::Token(token.to_owned()));
+        }
+        let judging = execution.status == windlass_engine::Status::Running
+            && execution
+                .pending_tasks()
+                .any(|(_, task)| task.request.state_name.ends_with(HOLD_SUFFIX));
+        Ok(if judging { AtGate::Judging } else { AtGate::No })
     }
+}
+
+/// How long an answer waits for a held canary's analysis to end and its
+/// gate to open again (the analysis reads the proxy's counters: it takes
+/// milliseconds, an HTTP check at most its timeout).
+const HOLD_ANALYSIS_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Where a running deploy is with respect to its approval gate.
+enum AtGate {
+    Token(String),
+    /// The held canary is being analysed; its gate opens again after.
+    Judging,
+    No,
 }

@@ -64,9 +64,11 @@ pub struct Analysis {
     /// Requests the new release must have answered in the window before it
     /// is judged (20 by default); with fewer the step bakes again.
     pub min_requests: Option<u64>,
-    /// A path to GET on the new release at each analysis: 2xx passes.
+    /// A path to GET on every replica of the new release at each
+    /// analysis: anything but 2xx fails it.
     pub http: Option<String>,
-    /// ECS: the CloudWatch alarms that roll the deployment back.
+    /// CloudWatch alarms: one in ALARM at an analysis fails it (read with
+    /// the agent's AWS configuration); on ECS, ECS's deployment alarms.
     #[serde(default)]
     pub alarms: Vec<String>,
 }
@@ -116,13 +118,15 @@ pub struct RolloutStep {
 
 impl fmt::Display for RolloutStep {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}% for {:?}, then analysis{}",
-            self.weight,
-            self.bake,
-            if self.approve { " and approval" } else { "" }
-        )
+        write!(f, "{}% for {:?}, then analysis", self.weight, self.bake)?;
+        if self.approve {
+            write!(
+                f,
+                " and approval (analysed again every {:?} while it waits)",
+                self.bake
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -294,6 +298,10 @@ mod tests {
         assert_eq!(linear.steps()[0].bake, DEFAULT_INTERVAL);
         assert!(linear.problems().is_empty());
         assert_eq!(linear.steps()[0].to_string(), "30% for 60s, then analysis");
+        assert_eq!(
+            canary.steps()[0].to_string(),
+            "10% for 30s, then analysis and approval (analysed again every 30s while it waits)"
+        );
         let held: Vec<(u32, bool)> = linear
             .held_at(40)
             .iter()

@@ -16,6 +16,10 @@ use super::{errors, RESOURCE_PREFIX};
 use crate::compose::rollout::{Analysis, Rollout, RolloutStep, StickyKey};
 use crate::target::weights::Shares;
 
+/// The suffix of the state that judges a held canary while its gate waits
+/// (`Rollout1Hold`): a gate answered while it runs waits for the next gate.
+pub const HOLD_SUFFIX: &str = "Hold";
+
 /// How often a step bakes again for want of requests before the rollout
 /// gives up.
 pub const MAX_BAKES: u32 = 5;
@@ -34,6 +38,12 @@ pub struct Criteria {
     pub max_server_error_increase: f64,
     pub max_p99_ratio: f64,
     pub min_requests: u64,
+    /// A path every replica of each new release must answer 2xx to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http: Option<String>,
+    /// CloudWatch alarms none of which may be in ALARM.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alarms: Vec<String>,
 }
 
 impl From<&Analysis> for Criteria {
@@ -42,6 +52,8 @@ impl From<&Analysis> for Criteria {
             max_server_error_increase: a.max_server_error_increase(),
             max_p99_ratio: a.max_p99_ratio(),
             min_requests: a.min_requests(),
+            http: a.http.clone(),
+            alarms: a.alarms.clone(),
         }
     }
 }
@@ -227,7 +239,8 @@ impl RolloutPlan {
 }
 
 /// The approval gate's resource: the step waits until `windlass approve`
-/// (or `promote`, or `abort`) answers its task token.
+/// (or `promote`, or `abort`) answers its task token, or one interval,
+/// after which the held canary is analysed again.
 pub const APPROVE_RESOURCE: &str = "approve.waitForTaskToken";
 
 /// The rollout's states, in order, starting with the first step's and
@@ -315,6 +328,12 @@ pub fn states(
             }),
         ));
         if step.approve {
+            // The gate waits for its token at most one interval; each
+            // time it runs out the canary is judged again on the last
+            // interval's window (`RolloutNHold`) and the gate waits anew
+            // with a fresh token. Both are durable: the timer and the
+            // token live in the execution's stored state.
+            let hold = format!("Rollout{n}{HOLD_SUFFIX}");
             let mut gate = task(
                 APPROVE_RESOURCE,
                 json!({
@@ -329,12 +348,29 @@ pub fn states(
             );
             if let Json::Object(gate) = &mut gate {
                 gate.insert("ResultPath".into(), json!("$.approval"));
+                gate.insert("TimeoutSeconds".into(), json!(step.bake.as_secs().max(1)));
+                if let Some(Json::Array(catch)) = gate.get_mut("Catch") {
+                    catch.insert(
+                        0,
+                        json!({ "ErrorEquals": ["States.Timeout"], "ResultPath": "$.held", "Next": hold }),
+                    );
+                }
             }
             out.push((format!("Rollout{n}Approve"), gate));
+            out.push((
+                hold,
+                task(
+                    "analyse",
+                    common(json!({ "criteria": criteria, "rollout.$": "$.rollout", "held": true })),
+                    &format!("Rollout{n}Approve"),
+                    on_failure,
+                ),
+            ));
         }
     }
     Ok(out)
 }
 
+pub(crate) mod checks;
 #[cfg(test)]
 mod tests;

@@ -195,6 +195,16 @@ pub async fn settled(agent: &windlass_deploy::agent::Agent, services: &[&str]) {
 /// it) on state folder `state`, its log in `agent.log` there, and waits
 /// until it serves on its socket.
 pub fn agent_process(windlass: &Path, state: &Path) -> std::process::Child {
+    agent_process_with_env(windlass, state, &[])
+}
+
+/// [`agent_process`] with `env` added to the agent's environment (an AWS
+/// endpoint, say).
+pub fn agent_process_with_env(
+    windlass: &Path,
+    state: &Path,
+    env: &[(&str, &str)],
+) -> std::process::Child {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -204,6 +214,7 @@ pub fn agent_process(windlass: &Path, state: &Path) -> std::process::Child {
     let child = Command::new(windlass)
         .args(["agent", "--state"])
         .arg(state)
+        .envs(env.iter().copied())
         .stdout(std::process::Stdio::null())
         .stderr(log)
         .spawn()

@@ -142,7 +142,17 @@ fn a_held_canary_waits_at_an_approval_gate_then_goes_on() {
     );
     assert_eq!(gate["Parameters"]["token.$"], "$$.Task.Token");
     assert_eq!(gate["Next"], "Rollout2Weigh");
-    assert_eq!(gate["Catch"][0]["Next"], "Rollback");
+    // Each interval at the gate the canary is judged again, then the gate
+    // waits anew; a failure rolls back.
+    assert_eq!(gate["TimeoutSeconds"], 60);
+    assert_eq!(gate["Catch"][0]["ErrorEquals"][0], "States.Timeout");
+    assert_eq!(gate["Catch"][0]["Next"], "Rollout1Hold");
+    assert_eq!(gate["Catch"][1]["Next"], "Rollback");
+    let hold = &states["Rollout1Hold"];
+    assert_eq!(hold["Resource"], "arn:windlass:::deploy:analyse");
+    assert_eq!(hold["Parameters"]["held"], true);
+    assert_eq!(hold["Next"], "Rollout1Approve");
+    assert_eq!(hold["Catch"][0]["Next"], "Rollback");
     assert_eq!(states["Rollout2Weigh"]["Parameters"]["spec"]["weight"], 40);
     assert_eq!(states["Rollout3Weigh"]["Parameters"]["spec"]["weight"], 80);
     assert_eq!(states["Rollout3Judged"]["Default"], "Switch");

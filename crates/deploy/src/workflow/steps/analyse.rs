@@ -1,15 +1,19 @@
 //! `analyse`: the end of a rollout step's bake. Both releases of every
 //! weighed service are read again and the window since the step began is
 //! judged (`rollout::judge`): a new release that did worse than the old
-//! fails the step with `Deploy.AnalysisFailed` and the numbers; one that
-//! served too few requests bakes again, at most `MAX_BAKES` times.
+//! fails the step with `Deploy.AnalysisFailed` and the numbers, as does a
+//! failed HTTP check or an alarm in ALARM (`rollout::checks`); one that
+//! served too few requests bakes again, at most `MAX_BAKES` times. A
+//! canary held at its gate (`held`) is judged the same way every interval
+//! for as long as it waits, each window from the end of the last one that
+//! was judged; too few requests only widen the window.
 
 use serde::Deserialize;
 use windlass_asl::Failure;
 
 use super::switch_all::Healthy;
 use crate::failures;
-use crate::workflow::rollout::{judge, Criteria, Outcome, Progress, MAX_BAKES};
+use crate::workflow::rollout::{checks, judge, Criteria, Outcome, Progress, MAX_BAKES};
 use crate::workflow::Inner;
 
 #[derive(Debug, Deserialize)]
@@ -20,6 +24,10 @@ pub(crate) struct Input {
     criteria: Criteria,
     /// What the step's `weigh` (and earlier bakes) wrote.
     rollout: Progress,
+    /// The canary waits at its gate: judged again each interval, never
+    /// given up on for want of requests.
+    #[serde(default)]
+    held: bool,
 }
 
 impl super::Subject for Input {
@@ -51,12 +59,41 @@ pub(super) async fn run(ctx: &Inner, input: Input) -> Result<Output, Failure> {
         releases.push(healthy.at.load(ctx.releases.as_ref())?);
     }
     let now = ctx.target.shares(&releases).await?;
-    let (outcome, judged) = judge(&input.criteria, &input.rollout.start, &now);
+    let (mut outcome, judged) = judge(&input.criteria, &input.rollout.start, &now);
+    let mut failed_checks = Vec::new();
+    if let Some(path) = &input.criteria.http {
+        for (healthy, release) in input.healthy.iter().flatten().zip(&releases) {
+            let weighed = input
+                .rollout
+                .start
+                .iter()
+                .any(|s| s.service == release.key.service());
+            if weighed {
+                failed_checks.extend(checks::http(path, release, &healthy.upstreams).await);
+            }
+        }
+    }
+    failed_checks.extend(checks::alarms(&input.criteria.alarms).await);
+    if !failed_checks.is_empty() {
+        outcome = Outcome::Fail;
+    }
+    // A judged window is closed: a held canary's next one starts now.
+    let start = if outcome == Outcome::Pass {
+        now
+    } else {
+        input.rollout.start.clone()
+    };
     let progress = Progress {
         bakes: input.rollout.bakes + 1,
         outcome: Some(outcome),
         judged,
+        start,
         ..input.rollout
+    };
+    let held = if input.held {
+        " while it was held at the gate"
+    } else {
+        ""
     };
     let findings = || {
         progress
@@ -64,6 +101,7 @@ pub(super) async fn run(ctx: &Inner, input: Input) -> Result<Output, Failure> {
             .iter()
             .filter(|j| !j.finding.is_empty())
             .map(|j| format!("service {}: {}", j.service, j.finding))
+            .chain(failed_checks.iter().cloned())
             .collect::<Vec<_>>()
             .join("; ")
     };
@@ -72,13 +110,13 @@ pub(super) async fn run(ctx: &Inner, input: Input) -> Result<Output, Failure> {
         Outcome::Fail => Err(Failure::new(
             failures::ANALYSIS,
             format!(
-                "the analysis of rollout step {} ({}) failed: {}",
+                "the analysis of rollout step {} ({}) failed{held}: {}",
                 progress.step,
                 progress.weight,
                 findings()
             ),
         )),
-        Outcome::Bake if progress.bakes >= MAX_BAKES => Err(Failure::new(
+        Outcome::Bake if !input.held && progress.bakes >= MAX_BAKES => Err(Failure::new(
             failures::ANALYSIS,
             format!(
                 "rollout step {} ({}) could not be judged after {} bakes: {}",

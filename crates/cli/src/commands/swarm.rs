@@ -9,10 +9,12 @@
 //! mid-way is carried on by the next of these commands first
 //! ([`Agent::resume_interrupted`]); the same command again only finishes it.
 
+use windlass_deploy::agent::api;
 use windlass_deploy::agent::contract::PlanView;
 use windlass_deploy::agent::machines::Kind;
 use windlass_deploy::agent::{
-    Agent, DeployRequest, DownRequest, Error, Interrupted, RollbackRequest, Started,
+    swarm_gate_file, Agent, DeployRequest, DownRequest, Error, Interrupted, RollbackRequest,
+    Started,
 };
 use windlass_deploy::compose::Target;
 use windlass_deploy::workflow::errors;
@@ -119,8 +121,38 @@ pub fn deploy(
             Ok(started) => started,
             Err(e) => return Ok(refused(&e)),
         };
-        follow(&agent, &started, json, "deploying").await
+        let gate = serve_gate(&agent, state).await;
+        let code = follow(&agent, &started, json, "deploying").await;
+        if let Some((stop, socket)) = gate {
+            let _ = stop.send(());
+            let _ = std::fs::remove_file(socket);
+        }
+        code
     })
+}
+
+/// While a deploy runs in this process, `approve`, `promote` and `abort`
+/// reach its rollout through the state folder's Swarm gate socket. Another
+/// Swarm deploy of the same state folder holding it leaves this one
+/// without (said on stderr).
+async fn serve_gate(
+    agent: &Agent,
+    state: &StateArgs,
+) -> Option<(tokio::sync::oneshot::Sender<()>, std::path::PathBuf)> {
+    let socket = swarm_gate_file(&state.dir());
+    match api::bind(&socket).await {
+        Ok(listener) => {
+            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+            tokio::spawn(api::serve_gate(agent.clone(), listener, async move {
+                let _ = stopped.await;
+            }));
+            Some((stop, socket))
+        }
+        Err(e) => {
+            eprintln!("windlass: approve, promote and abort cannot reach this deploy: {e}");
+            None
+        }
+    }
 }
 
 /// `rollback --target swarm`: the app (or one service) back to an earlier

@@ -16,7 +16,7 @@ use bollard::models::{
     EndpointPortConfig, EndpointPortConfigProtocolEnum, EndpointPortConfigPublishModeEnum,
     EndpointSpec, EndpointSpecModeEnum, Mount, MountType, NetworkAttachmentConfig, ServiceSpec,
     ServiceSpecMode, ServiceSpecUpdateConfig, ServiceSpecUpdateConfigOrderEnum, TaskSpec,
-    TaskSpecContainerSpec, TaskSpecPlacement, TaskSpecRestartPolicy,
+    TaskSpecContainerSpec, TaskSpecLogDriver, TaskSpecPlacement, TaskSpecRestartPolicy,
     TaskSpecRestartPolicyConditionEnum,
 };
 use bollard::query_parameters::UpdateServiceOptions;
@@ -40,7 +40,7 @@ pub fn entry_name(installation: &Installation, app: &str) -> String {
 }
 
 /// The routes of `release`'s published ports.
-fn routes_of(release: &ReleaseContext, name: &str) -> Result<Vec<Route>, Failure> {
+pub(super) fn routes_of(release: &ReleaseContext, name: &str) -> Result<Vec<Route>, Failure> {
     let mut routes = Vec::new();
     for port in release.spec.published_ports() {
         if port.listen.port() == 0 {
@@ -62,6 +62,7 @@ fn routes_of(release: &ReleaseContext, name: &str) -> Result<Vec<Route>, Failure
             release: release.id().to_owned(),
             upstream: spec::tasks_name(name),
             target: port.target,
+            canary: None,
         });
     }
     Ok(routes)
@@ -127,7 +128,7 @@ pub(super) async fn switch(
         .collect())
 }
 
-fn networks_of(release: &ReleaseContext) -> Vec<String> {
+pub(super) fn networks_of(release: &ReleaseContext) -> Vec<String> {
     if release.spec.published_ports().is_empty() {
         return Vec::new();
     }
@@ -330,6 +331,15 @@ fn entry_spec(
             placement: Some(TaskSpecPlacement {
                 constraints: Some(vec!["node.role==manager".into()]),
                 ..Default::default()
+            }),
+            // The entry's output is its counters, a line a second under
+            // traffic (`weights`): capped, the last line always kept.
+            log_driver: Some(TaskSpecLogDriver {
+                name: Some("json-file".into()),
+                options: Some(HashMap::from([
+                    ("max-size".to_owned(), "1m".to_owned()),
+                    ("max-file".to_owned(), "2".to_owned()),
+                ])),
             }),
             restart_policy: Some(TaskSpecRestartPolicy {
                 condition: Some(TaskSpecRestartPolicyConditionEnum::ANY),

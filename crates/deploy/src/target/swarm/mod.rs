@@ -7,7 +7,9 @@
 //! service, so a switch of all the app's services is one write to the
 //! Swarm's Raft store. One file per concern: [`spec`] (a release as a
 //! service spec), [`tasks`] (health, warm look, watch), [`entry`] (the
-//! switch), [`lifecycle`] (start, retire, roll back, take down).
+//! switch), [`lifecycle`] (start, retire, roll back, take down),
+//! [`weights`] (a rollout's canaries in the entry's table, and the entry
+//! tasks' counters, read from their output through the manager).
 //!
 //! What a Swarm cannot give the workflow is refused with a failure that
 //! says so (`Deploy.BadInput`): building an image (every node pulls it:
@@ -18,6 +20,7 @@ mod lifecycle;
 mod logs;
 pub mod spec;
 mod tasks;
+mod weights;
 
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
@@ -203,6 +206,26 @@ impl Target for SwarmTarget {
         // The store's record is one small write before the Swarm's: the
         // Raft write is the slow one, so nothing is won by overlapping.
         entry::switch(self, releases).await
+    }
+
+    async fn set_weight(
+        &self,
+        releases: &[(ReleaseContext, Upstreams)],
+        weight: windlass_proxy::Weight,
+        sticky: Option<&windlass_proxy::Sticky>,
+    ) -> Result<Vec<super::weights::Shares>, Failure> {
+        weights::set_weight(self, releases, weight, sticky).await
+    }
+
+    async fn shares(
+        &self,
+        releases: &[ReleaseContext],
+    ) -> Result<Vec<super::weights::Shares>, Failure> {
+        weights::shares(self, releases).await
+    }
+
+    async fn end_canaries(&self, keys: &[ServiceKey]) -> Result<Vec<String>, Failure> {
+        weights::end_canaries(self, keys).await
     }
 
     async fn watch(&self, release: &ReleaseContext) -> Result<Watched, Failure> {

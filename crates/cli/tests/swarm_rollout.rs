@@ -288,6 +288,9 @@ async fn canaries_move_shares_and_the_analysis_rolls_back_on_the_swarm() {
         "swarm rollout: v3 rolled back in {:.1} s",
         began.elapsed().as_secs_f64()
     );
+    if let Some(line) = text.lines().find(|l| l.contains("answered 5xx to")) {
+        eprintln!("swarm rollout: v3's cause: {}", line.trim());
+    }
     assert_eq!(v3.status.code(), Some(6), "{text}");
     assert!(
         text.contains("Deploy.AnalysisFailed") && text.contains("answered 5xx to"),
@@ -328,7 +331,12 @@ async fn canaries_move_shares_and_the_analysis_rolls_back_on_the_swarm() {
     })
     .await;
     assert_eq!(ended, None, "v5 ended before it was held at 20 %");
+    let asked = Instant::now();
     answer_gate(&swarm, entry, &folder, "abort").await;
+    eprintln!(
+        "swarm rollout: abort answered in {:.2} s",
+        asked.elapsed().as_secs_f64()
+    );
     assert_eq!(
         routed(&client).await.and_then(|r| r.canary),
         None,

@@ -162,6 +162,7 @@ mod tests {
             requests: 10,
             server_errors: 1,
             latency_buckets: vec![[40, 10]],
+            parts: Vec::new(),
         };
         let now = Counters {
             requests: 30,

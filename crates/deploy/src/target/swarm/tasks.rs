@@ -166,7 +166,7 @@ pub(super) async fn watch(
     if service.runs_to_completion {
         return Ok(watched(began, None));
     }
-    let baseline = super::weights::live_traffic(target, release).await?;
+    let baseline = traffic(target, release).await;
     let mut window = None;
     let mut counted = Instant::now();
     while began.elapsed() < period {
@@ -192,6 +192,22 @@ pub(super) async fn watch(
     Ok(watched(began, window))
 }
 
+/// The entry's counters of the release now; when the manager cannot give
+/// them (the logs of a manager that went away), the watch judges the
+/// tasks alone rather than fail a release for it.
+async fn traffic(
+    target: &SwarmTarget,
+    release: &ReleaseContext,
+) -> Option<crate::target::weights::Counters> {
+    match super::weights::live_traffic(target, release).await {
+        Ok(counters) => counters,
+        Err(e) => {
+            tracing::warn!(release = %release.label(), error = %e.cause, "the entry's counters could not be read; the watch judges the tasks alone");
+            None
+        }
+    }
+}
+
 /// How often the watch reads the entry's counters.
 const COUNT_EVERY: Duration = Duration::from_secs(1);
 /// Fewer answers than this say nothing about a share of 5xx.
@@ -204,10 +220,7 @@ async fn judge_traffic(
     release: &ReleaseContext,
     baseline: Option<&crate::target::weights::Counters>,
 ) -> Result<Option<crate::target::weights::Window>, Failure> {
-    let (Some(before), Some(now)) = (
-        baseline,
-        super::weights::live_traffic(target, release).await?,
-    ) else {
+    let (Some(before), Some(now)) = (baseline, traffic(target, release).await) else {
         return Ok(None);
     };
     let window = now.since(before);

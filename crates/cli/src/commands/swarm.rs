@@ -98,6 +98,7 @@ pub fn deploy(
                 Err(e) => Ok(refused(&e)),
             };
         }
+        let _gate = Gate::serve(&agent, state).await;
         let carried = match carry_on(&agent, json).await {
             Ok(carried) => carried,
             Err(code) => return Ok(code),
@@ -121,37 +122,47 @@ pub fn deploy(
             Ok(started) => started,
             Err(e) => return Ok(refused(&e)),
         };
-        let gate = serve_gate(&agent, state).await;
-        let code = follow(&agent, &started, json, "deploying").await;
-        if let Some((stop, socket)) = gate {
-            let _ = stop.send(());
-            let _ = std::fs::remove_file(socket);
-        }
-        code
+        follow(&agent, &started, json, "deploying").await
     })
 }
 
-/// While a deploy runs in this process, `approve`, `promote` and `abort`
-/// reach its rollout through the state folder's Swarm gate socket. Another
-/// Swarm deploy of the same state folder holding it leaves this one
-/// without (said on stderr).
-async fn serve_gate(
-    agent: &Agent,
-    state: &StateArgs,
-) -> Option<(tokio::sync::oneshot::Sender<()>, std::path::PathBuf)> {
-    let socket = swarm_gate_file(&state.dir());
-    match api::bind(&socket).await {
-        Ok(listener) => {
-            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-            tokio::spawn(api::serve_gate(agent.clone(), listener, async move {
-                let _ = stopped.await;
-            }));
-            Some((stop, socket))
+/// The state folder's Swarm gate socket, served while this process runs
+/// deploys (its own, or one it carries on): `approve`, `promote` and
+/// `abort` reach their rollouts through it. Removed when dropped.
+struct Gate {
+    socket: std::path::PathBuf,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl Gate {
+    /// Another Swarm command of the same state folder holding the socket
+    /// leaves this one without (said on stderr).
+    async fn serve(agent: &Agent, state: &StateArgs) -> Option<Gate> {
+        let socket = swarm_gate_file(&state.dir());
+        match api::bind(&socket).await {
+            Ok(listener) => {
+                let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+                tokio::spawn(api::serve_gate(agent.clone(), listener, async move {
+                    let _ = stopped.await;
+                }));
+                Some(Gate {
+                    socket,
+                    _stop: stop,
+                })
+            }
+            Err(e) => {
+                eprintln!(
+                    "windlass: approve, promote and abort cannot reach this command's deploys: {e}"
+                );
+                None
+            }
         }
-        Err(e) => {
-            eprintln!("windlass: approve, promote and abort cannot reach this deploy: {e}");
-            None
-        }
+    }
+}
+
+impl Drop for Gate {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.socket);
     }
 }
 
@@ -163,6 +174,8 @@ pub fn rollback(request: RollbackRequest, state: &StateArgs, json: bool) -> anyh
             Ok(agent) => agent,
             Err(code) => return Ok(code),
         };
+        // An interrupted deploy carried on first may wait at its gate.
+        let _gate = Gate::serve(&agent, state).await;
         let carried = match carry_on(&agent, json).await {
             Ok(carried) => carried,
             Err(code) => return Ok(code),

@@ -13,7 +13,10 @@
 //!   message, v2 still live;
 //! - `deploy --canary 20` is held at 20 % until `promote` (then 50 % and
 //!   the switch), and a second one is ended by `abort` (its share back at
-//!   once, exit 6).
+//!   once, exit 6);
+//! - a v6 with no rollout that answers 20 % with a 500 is switched to and
+//!   rolled back by the watch, which judges the entry's counters too
+//!   (exit 6, `Deploy.ServerErrors`).
 //!
 //! No request fails throughout (an answer the entry made itself, or none).
 
@@ -36,11 +39,17 @@ const APP: &str = "wlswroll";
 const SETTLE: Duration = Duration::from_millis(600);
 
 fn compose(version: u32, error_ratio: Option<&str>) -> String {
+    let rollout = "      rollout:\n        steps: [10, 50]\n        interval: 5s\n        analysis: {min_requests: 20}\n";
+    service(version, error_ratio, rollout)
+}
+
+/// The app's file with `rollout` (lines under `x-windlass`, or none).
+fn service(version: u32, error_ratio: Option<&str>, rollout: &str) -> String {
     let errors = error_ratio
         .map(|r| format!("      TESTAPP_ERROR_RATIO: \"{r}\"\n"))
         .unwrap_or_default();
     format!(
-        "name: {APP}\nservices:\n  web:\n    image: registry:5000/wlswarm-testapp:1\n    ports: [{{target: 8080, published: 8000, app_protocol: http}}]\n    environment:\n      TESTAPP_VERSION: \"v{version}\"\n{errors}    healthcheck: {{test: [\"CMD\", \"/app\", \"probe\"], interval: 500ms, timeout: 2s, retries: 2}}\n    init: true\n    stop_grace_period: 2s\n    deploy: {{replicas: 2}}\n    x-windlass:\n      target: swarm\n      watch: 2s\n      rollout:\n        steps: [10, 50]\n        interval: 5s\n        analysis: {{min_requests: 20}}\n"
+        "name: {APP}\nservices:\n  web:\n    image: registry:5000/wlswarm-testapp:1\n    ports: [{{target: 8080, published: 8000, app_protocol: http}}]\n    environment:\n      TESTAPP_VERSION: \"v{version}\"\n{errors}    healthcheck: {{test: [\"CMD\", \"/app\", \"probe\"], interval: 500ms, timeout: 2s, retries: 2}}\n    init: true\n    stop_grace_period: 2s\n    deploy: {{replicas: 2}}\n    x-windlass:\n      target: swarm\n      watch: 2s\n{rollout}"
     )
 }
 
@@ -193,7 +202,10 @@ async fn answer_gate(swarm: &Swarm, entry: &str, folder: &Path, command: &str) {
             .output()
             .expect("run windlass");
         match output.status.code() {
-            Some(0) => return,
+            Some(0) => {
+                eprintln!("swarm rollout: {command}: {}", said(&output).trim());
+                return;
+            }
             Some(7) => {
                 assert!(
                     asked.elapsed() < Duration::from_secs(90),
@@ -337,14 +349,31 @@ async fn canaries_move_shares_and_the_analysis_rolls_back_on_the_swarm() {
         "swarm rollout: abort answered in {:.2} s",
         asked.elapsed().as_secs_f64()
     );
-    assert_eq!(
-        routed(&client).await.and_then(|r| r.canary),
-        None,
-        "abort takes the canary's share back at once"
-    );
+    let after_abort = routed(&client).await.and_then(|r| r.canary);
     let v5 = tokio::task::block_in_place(|| output_of(v5));
+    assert_eq!(
+        after_abort,
+        None,
+        "abort takes the canary's share back at once: {}",
+        said(&v5)
+    );
     assert_eq!(v5.status.code(), Some(6), "{}", said(&v5));
     assert!(said(&v5).contains("Deploy.Aborted"), "{}", said(&v5));
+    assert_eq!(live(&folder).as_deref(), Some("r4"));
+
+    // v6, with no rollout, answers 20 % with a 500: switched to at once,
+    // the watch judges the entry's counters and rolls it back.
+    std::fs::write(&file, service(6, Some("0.2"), "")).expect("compose");
+    let v6 = run(&["deploy"]);
+    let text = said(&v6);
+    if let Some(line) = text.lines().find(|l| l.contains("Deploy.ServerErrors")) {
+        eprintln!("swarm rollout: v6's cause: {}", line.trim());
+    }
+    assert_eq!(v6.status.code(), Some(6), "{text}");
+    assert!(
+        text.contains("Deploy.ServerErrors") && text.contains("through the Swarm's entry"),
+        "the watch judged the entry's counters: {text}"
+    );
     assert_eq!(live(&folder).as_deref(), Some("r4"));
 
     let mut failed = 0;

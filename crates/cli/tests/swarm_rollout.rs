@@ -358,7 +358,12 @@ async fn canaries_move_shares_and_the_analysis_rolls_back_on_the_swarm() {
         said(&v5)
     );
     assert_eq!(v5.status.code(), Some(6), "{}", said(&v5));
-    assert!(said(&v5).contains("Deploy.Aborted"), "{}", said(&v5));
+    // Aborted in step 1 (its weigh or its bake), never let on to step 2.
+    assert!(
+        said(&v5).contains("Deploy.Aborted") && said(&v5).contains("aborted at step 1"),
+        "{}",
+        said(&v5)
+    );
     assert_eq!(live(&folder).as_deref(), Some("r4"));
 
     // v6, with no rollout, answers 20 % with a 500: switched to at once,

@@ -98,18 +98,37 @@ pub(super) async fn set_weight(
                     sticky: sticky.cloned(),
                 });
         }
+        let published: Vec<u16> = service_routes
+            .iter()
+            .filter(|r| r.canary.is_some())
+            .map(|r| r.published)
+            .collect();
+        let live = service_routes[0].release.clone();
         changes.push((
             release.service.clone(),
             service_routes,
             entry::networks_of(release),
         ));
-        weighed.push(release.clone());
+        weighed.push((release.clone(), live, published));
     }
-    if !changes.is_empty() {
-        entry::route(target, &app, &changes).await?;
-        tracing::info!(%app, weight = %weight, services = changes.len(), "the entry's routes carry the canaries");
+    if changes.is_empty() {
+        return Ok(Vec::new());
     }
-    shares(target, &weighed).await
+    entry::route(target, &app, &changes).await?;
+    tracing::info!(%app, weight = %weight, services = changes.len(), "the entry's routes carry the canaries");
+    // The window's start is taken from the routes written here, not read
+    // back: an `abort` that ended the canaries meanwhile must leave this
+    // step weighed (its analysis then fails with `Deploy.Aborted`), never
+    // look like a step with nothing to weigh, which goes straight on.
+    let lines = entry_counters(target, &app).await?;
+    Ok(weighed
+        .into_iter()
+        .map(|(release, live, published)| Shares {
+            service: release.service.clone(),
+            live: counters_of(&lines, &published, &live),
+            canary: counters_of(&lines, &published, release.id()),
+        })
+        .collect())
 }
 
 /// Takes every canary of `keys`' services out of the entry's table at once

@@ -11,6 +11,8 @@
 //! app's services at once, and is the same on every node.
 
 use serde::{Deserialize, Serialize};
+use windlass_proxy::daemon::api::ReleaseStats;
+use windlass_proxy::{Sticky, Weight};
 
 /// The label of the entry service that holds its [`Routes`] as JSON.
 pub const ROUTES_LABEL: &str = "windlass.routes";
@@ -40,6 +42,68 @@ pub struct Route {
     pub upstream: String,
     /// The container port.
     pub target: u16,
+    /// A rollout's new release beside the live one, taking `weight` of new
+    /// traffic (the proxy's weighted routing); none outside a rollout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canary: Option<RouteCanary>,
+}
+
+/// A rollout's canary on one published port.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RouteCanary {
+    /// The new release (`r4`).
+    pub release: String,
+    /// Its tasks' DNS name (`tasks.NAME`).
+    pub upstream: String,
+    /// Its container port.
+    pub target: u16,
+    /// Its share of new requests (connections, flows): exactly `weight` of
+    /// every 100. 0 takes its share back at once.
+    pub weight: Weight,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sticky: Option<Sticky>,
+}
+
+/// What starts an entry task's line of counters on its standard output,
+/// so that a reader of the service's logs tells it from anything else.
+pub const COUNTERS_PREFIX: &str = "windlass-entry-counters ";
+
+/// One entry task's cumulative counters, per published port and release,
+/// as it prints them (one line, [`COUNTERS_PREFIX`] then JSON). They count
+/// from the task's start: `instance` names the process (its hostname, the
+/// container's id, and its start time), so a reader takes a window as the
+/// difference of two lines of the same instance, and a task that restarted
+/// as a new instance counted from zero.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CountersLine {
+    pub instance: String,
+    /// Milliseconds since the Unix epoch when the line was printed.
+    pub at_millis: i64,
+    pub ports: Vec<PortCounters>,
+}
+
+/// One published port's counters, per release.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortCounters {
+    pub published: u16,
+    pub releases: Vec<ReleaseStats>,
+}
+
+impl CountersLine {
+    /// The line as printed.
+    pub fn to_line(&self) -> String {
+        format!(
+            "{COUNTERS_PREFIX}{}",
+            serde_json::to_string(self).unwrap_or_default()
+        )
+    }
+
+    /// A line of a log (a timestamp or other text before the prefix is
+    /// skipped); `None` when it is no counters line.
+    pub fn parse(line: &str) -> Option<CountersLine> {
+        let (_, json) = line.split_once(COUNTERS_PREFIX)?;
+        serde_json::from_str(json.trim()).ok()
+    }
 }
 
 impl Routes {
@@ -84,6 +148,7 @@ mod tests {
             release: release.into(),
             upstream: format!("tasks.app_{service}_{release}"),
             target: 8080,
+            canary: None,
         }
     }
 
@@ -97,5 +162,36 @@ mod tests {
         assert_eq!(after.of(8001).map(|r| r.release.as_str()), Some("r1"));
         assert_eq!(Routes::parse(Some(&after.to_label())), after);
         assert_eq!(Routes::parse(Some("not json")), Routes::default());
+    }
+
+    #[test]
+    fn a_canary_survives_the_label_and_old_labels_have_none() {
+        let mut with = route(8000, "web", "r1");
+        with.canary = Some(RouteCanary {
+            release: "r2".into(),
+            upstream: "tasks.app_web_r2".into(),
+            target: 8080,
+            weight: Weight::try_from(10).expect("weight"),
+            sticky: Some(Sticky::Cookie("session".into())),
+        });
+        let routes = Routes { ports: vec![with] };
+        assert_eq!(Routes::parse(Some(&routes.to_label())), routes);
+        let old = r#"{"ports":[{"published":8000,"protocol":"http","service":"web","release":"r1","upstream":"tasks.x","target":8080}]}"#;
+        assert_eq!(Routes::parse(Some(old)).ports[0].canary, None);
+    }
+
+    #[test]
+    fn a_counters_line_is_found_after_a_timestamp_and_other_lines_are_not() {
+        let line = CountersLine {
+            instance: "abc-1".into(),
+            at_millis: 5,
+            ports: vec![PortCounters {
+                published: 8000,
+                releases: Vec::new(),
+            }],
+        };
+        let logged = format!("2026-12-07T14:00:00.000000000Z {}\n", line.to_line());
+        assert_eq!(CountersLine::parse(&logged), Some(line));
+        assert_eq!(CountersLine::parse("INFO switch port=8000"), None);
     }
 }

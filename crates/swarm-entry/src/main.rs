@@ -2,22 +2,34 @@
 //! manager. It reads its service's routes ([`windlass_swarm_entry::Routes`],
 //! a label) from the manager's engine on the mounted Docker socket every
 //! [`LOOK_EVERY`], binds a proxy per published port, and routes each to the
-//! addresses the route's `tasks.NAME` resolves to now. When the engine
-//! cannot be read it keeps serving the routes it has.
+//! addresses the route's `tasks.NAME` resolves to now, beside a rollout's
+//! canary with its weight when the route has one. When the engine cannot be
+//! read it keeps serving the routes it has. Every [`PRINT_EVERY`], when they
+//! changed, it prints its proxies' cumulative counters per port and release
+//! as one line on its standard output ([`CountersLine`]), which windlass
+//! reads from the manager as the service's logs (its own log goes to
+//! standard error).
 
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
 use hyper_util::rt::TokioIo;
-use windlass_proxy::{Config, Protocol, Proxy, Release};
-use windlass_swarm_entry::{Route, Routes, ROUTES_LABEL, SERVICE_ENV};
+use std::io::Write;
+use windlass_proxy::daemon::api::ReleaseStats;
+use windlass_proxy::{Canary, Config, Protocol, Proxy, Release, Weight};
+use windlass_swarm_entry::{
+    CountersLine, PortCounters, Route, RouteCanary, Routes, ROUTES_LABEL, SERVICE_ENV,
+};
 
 /// How often the routes and the upstreams' addresses are read again.
 const LOOK_EVERY: Duration = Duration::from_millis(200);
+/// How often the counters are printed (when they changed): a rollout's
+/// window is judged from them, so they are at most this old.
+const PRINT_EVERY: Duration = Duration::from_secs(1);
 /// How long an idempotent request waits for an upstream's answer before it
 /// goes to the next upstream too: a task on a node that died answers
 /// nothing, and Swarm names it in `tasks.NAME` until it judges the node
@@ -49,12 +61,14 @@ async fn main() -> std::process::ExitCode {
     };
     let mut proxies: BTreeMap<u16, Proxy> = BTreeMap::new();
     let mut routes = Routes::default();
+    let mut printer = Printer::new();
     loop {
         match read_routes(&socket, &service).await {
             Ok(read) => routes = read,
             Err(e) => tracing::warn!(%e, "cannot read the routes; serving the ones I have"),
         }
         apply(&routes, &mut proxies).await;
+        printer.print(&proxies);
         tokio::select! {
             _ = tokio::time::sleep(LOOK_EVERY) => {}
             _ = terminate.recv() => {
@@ -109,7 +123,103 @@ async fn apply(routes: &Routes, proxies: &mut BTreeMap<u16, Proxy>) {
                 tracing::error!(%e, "switch");
             }
         }
+        weigh(proxy, route).await;
     }
+}
+
+/// Puts the route's canary beside the live release with its weight, or
+/// takes a canary's share back (no canary, or weight 0) at once.
+async fn weigh(proxy: &Proxy, route: &Route) {
+    let wanted = route
+        .canary
+        .as_ref()
+        .filter(|c| c.weight > Weight::ZERO && c.release != route.release);
+    let Some(wanted) = wanted else {
+        if let Some(ended) = proxy.clear_canary() {
+            tracing::info!(port = route.published, release = %ended, "the canary's share went back to the live release");
+        }
+        return;
+    };
+    let upstreams = resolve_canary(route, wanted).await;
+    if upstreams.is_empty() {
+        return;
+    }
+    let canary = Canary {
+        release: Release::new(wanted.release.clone(), upstreams),
+        weight: wanted.weight,
+        sticky: wanted.sticky.clone(),
+    };
+    if proxy.canary().as_ref() != Some(&canary) {
+        tracing::info!(port = route.published, release = %canary.release.id, weight = %canary.weight, upstreams = ?canary.release.upstreams, "canary");
+        if let Err(e) = proxy.set_canary(canary) {
+            tracing::error!(%e, "canary");
+        }
+    }
+}
+
+async fn resolve_canary(route: &Route, canary: &RouteCanary) -> Vec<SocketAddr> {
+    let as_route = Route {
+        upstream: canary.upstream.clone(),
+        target: canary.target,
+        ..route.clone()
+    };
+    resolve(&as_route).await
+}
+
+/// Prints the counters when they changed, at most every [`PRINT_EVERY`].
+struct Printer {
+    instance: String,
+    last: Vec<PortCounters>,
+    printed: Option<Instant>,
+}
+
+impl Printer {
+    fn new() -> Printer {
+        let host = std::fs::read_to_string("/etc/hostname")
+            .map(|h| h.trim().to_owned())
+            .unwrap_or_else(|_| "entry".to_owned());
+        Printer {
+            instance: format!("{host}-{}", now_millis()),
+            last: Vec::new(),
+            printed: None,
+        }
+    }
+
+    fn print(&mut self, proxies: &BTreeMap<u16, Proxy>) {
+        if self.printed.is_some_and(|at| at.elapsed() < PRINT_EVERY) {
+            return;
+        }
+        let ports: Vec<PortCounters> = proxies
+            .iter()
+            .map(|(published, proxy)| PortCounters {
+                published: *published,
+                releases: proxy.all_stats().iter().map(ReleaseStats::from).collect(),
+            })
+            .collect();
+        if ports == self.last {
+            return;
+        }
+        let line = CountersLine {
+            instance: self.instance.clone(),
+            at_millis: now_millis(),
+            ports,
+        };
+        let mut out = std::io::stdout().lock();
+        if writeln!(out, "{}", line.to_line())
+            .and_then(|()| out.flush())
+            .is_err()
+        {
+            tracing::warn!("cannot print the counters");
+        }
+        self.last = line.ports;
+        self.printed = Some(Instant::now());
+    }
+}
+
+fn now_millis() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 async fn bind(route: &Route) -> Result<Proxy, String> {

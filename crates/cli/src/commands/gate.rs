@@ -2,10 +2,15 @@
 //! rollout. Approve and promote let a step waiting at its approval gate (or
 //! a deploy held by `--canary`) go on; abort takes the canaries out of
 //! service at once and rolls the deploy back. The deploy's own `windlass
-//! deploy` follows what happens next (and exits 6 after an abort).
+//! deploy` follows what happens next (and exits 6 after an abort). A Swarm
+//! deploy runs in its `windlass deploy` process, which answers on the
+//! state folder's Swarm gate socket while it runs; that socket is asked
+//! first, the agent otherwise.
 
 use serde_json::json;
-use windlass_deploy::agent::{Decision, GateRequest};
+use windlass_deploy::agent::api::Client;
+use windlass_deploy::agent::contract::ErrorKind;
+use windlass_deploy::agent::{swarm_gate_file, Decision, GateRequest};
 
 use super::agent::{refused, running, StateArgs};
 use super::deploy::who;
@@ -29,13 +34,25 @@ pub fn run(args: Args, decision: Decision) -> anyhow::Result<u8> {
         .enable_all()
         .build()?;
     tokio.block_on(async move {
-        let client = running(&args.state)?;
         let request = GateRequest {
             app,
             decision,
             by: who(),
         };
-        let answer = match client.gate(&request).await {
+        let swarm = swarm_gate_file(&args.state.dir());
+        let on_swarm = match swarm.symlink_metadata() {
+            Ok(_) => match Client::new(swarm).gate(&request).await {
+                // A socket left by a Swarm deploy that died answers nothing.
+                Err(e) if e.kind() == ErrorKind::Internal => None,
+                answered => Some(answered),
+            },
+            Err(_) => None,
+        };
+        let answered = match on_swarm {
+            Some(answered) => answered,
+            None => running(&args.state)?.gate(&request).await,
+        };
+        let answer = match answered {
             Ok(answer) => answer,
             Err(e) => return refused(e),
         };

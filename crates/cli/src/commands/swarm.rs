@@ -9,10 +9,12 @@
 //! mid-way is carried on by the next of these commands first
 //! ([`Agent::resume_interrupted`]); the same command again only finishes it.
 
+use windlass_deploy::agent::api;
 use windlass_deploy::agent::contract::PlanView;
 use windlass_deploy::agent::machines::Kind;
 use windlass_deploy::agent::{
-    Agent, DeployRequest, DownRequest, Error, Interrupted, RollbackRequest, Started,
+    swarm_gate_file, Agent, DeployRequest, DownRequest, Error, Interrupted, RollbackRequest,
+    Started,
 };
 use windlass_deploy::compose::Target;
 use windlass_deploy::workflow::errors;
@@ -96,6 +98,7 @@ pub fn deploy(
                 Err(e) => Ok(refused(&e)),
             };
         }
+        let _gate = Gate::serve(&agent, state).await;
         let carried = match carry_on(&agent, json).await {
             Ok(carried) => carried,
             Err(code) => return Ok(code),
@@ -123,6 +126,46 @@ pub fn deploy(
     })
 }
 
+/// The state folder's Swarm gate socket, served while this process runs
+/// deploys (its own, or one it carries on): `approve`, `promote` and
+/// `abort` reach their rollouts through it. Removed when dropped.
+struct Gate {
+    socket: std::path::PathBuf,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl Gate {
+    /// Another Swarm command of the same state folder holding the socket
+    /// leaves this one without (said on stderr).
+    async fn serve(agent: &Agent, state: &StateArgs) -> Option<Gate> {
+        let socket = swarm_gate_file(&state.dir());
+        match api::bind(&socket).await {
+            Ok(listener) => {
+                let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+                tokio::spawn(api::serve_gate(agent.clone(), listener, async move {
+                    let _ = stopped.await;
+                }));
+                Some(Gate {
+                    socket,
+                    _stop: stop,
+                })
+            }
+            Err(e) => {
+                eprintln!(
+                    "windlass: approve, promote and abort cannot reach this command's deploys: {e}"
+                );
+                None
+            }
+        }
+    }
+}
+
+impl Drop for Gate {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.socket);
+    }
+}
+
 /// `rollback --target swarm`: the app (or one service) back to an earlier
 /// release, a flip of the entry's routes when that release is still warm.
 pub fn rollback(request: RollbackRequest, state: &StateArgs, json: bool) -> anyhow::Result<u8> {
@@ -131,6 +174,8 @@ pub fn rollback(request: RollbackRequest, state: &StateArgs, json: bool) -> anyh
             Ok(agent) => agent,
             Err(code) => return Ok(code),
         };
+        // An interrupted deploy carried on first may wait at its gate.
+        let _gate = Gate::serve(&agent, state).await;
         let carried = match carry_on(&agent, json).await {
             Ok(carried) => carried,
             Err(code) => return Ok(code),

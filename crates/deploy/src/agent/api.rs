@@ -47,6 +47,29 @@ pub fn app(agent: Agent) -> Router {
         .with_state(agent)
 }
 
+/// Only the rollout's gate over `agent` (a Swarm deploy's process, which
+/// answers `approve`, `promote` and `abort` while its deploy runs).
+pub fn gate_app(agent: Agent) -> Router {
+    Router::new()
+        .route(contract::GATE, post(gate))
+        .fallback(|| async {
+            Refusal(ErrorBody {
+                kind: ErrorKind::NotFound,
+                message: "a Swarm deploy's process answers only approve, promote and abort".into(),
+                execution: None,
+            })
+        })
+        .with_state(agent)
+}
+
+/// Serves [`gate_app`] on `listener` until `shutdown` completes.
+pub async fn serve_gate<F>(agent: Agent, listener: UnixListener, shutdown: F)
+where
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
+    owner::serve(listener, gate_app(agent), owner::HEADER_TIMEOUT, shutdown).await;
+}
+
 /// Listens on the agent's socket `path` (a stale one replaced, a live one
 /// refused).
 pub async fn bind(path: &Path) -> Result<UnixListener, owner::Error> {

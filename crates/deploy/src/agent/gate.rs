@@ -54,6 +54,11 @@ impl Agent {
                         tracing::warn!(service = %key, error = %e, "the canary could not be ended");
                     }
                 }
+                // A target whose canaries are its own (the Swarm's entry
+                // routes) ends them too, all of the app's in one write.
+                if let Err(e) = self.target.end_canaries(&keys).await {
+                    tracing::warn!(%app, error = %e.cause, "the canaries could not be ended");
+                }
                 let cause = format!("the rollout of app {app} was aborted by {}", request.by);
                 match token {
                     Some(token) => {

@@ -878,6 +878,13 @@ pub fn socket_file(dir: &Path) -> PathBuf {
     dir.join("agent.sock")
 }
 
+/// The unix socket a Swarm deploy (`deploy --target swarm`, which runs its
+/// workflow in its own process) answers `approve`, `promote` and `abort`
+/// on while it runs ([`api::serve_gate`]).
+pub fn swarm_gate_file(dir: &Path) -> PathBuf {
+    dir.join("swarm-gate.sock")
+}
+
 pub(crate) fn execution_arn(machine: &str, name: &str) -> String {
     format!("arn:aws:states:local:000000000000:execution:{machine}:{name}")
 }

@@ -375,6 +375,15 @@ pub trait Target: Send + Sync {
         let _ = releases;
         Err(unsupported("a rollout's counters"))
     }
+    /// Takes the canary of each of `keys`' services out of service at once
+    /// (a rollout aborted, or rolled back): their share goes back to the
+    /// live releases. Returns the services that had one. By default there
+    /// is nothing of the target's own to end (the Docker target's canaries
+    /// are the proxy daemon's, which the agent ends itself).
+    async fn end_canaries(&self, keys: &[ServiceKey]) -> Result<Vec<String>, Failure> {
+        let _ = keys;
+        Ok(Vec::new())
+    }
     /// Watches the live release for the watch period; fails on a trigger.
     async fn watch(&self, release: &ReleaseContext) -> Result<Watched, Failure>;
     /// Stops what is neither live nor kept warm, and prunes old images.

@@ -16,7 +16,7 @@ use bollard::models::{
     EndpointPortConfig, EndpointPortConfigProtocolEnum, EndpointPortConfigPublishModeEnum,
     EndpointSpec, EndpointSpecModeEnum, Mount, MountType, NetworkAttachmentConfig, ServiceSpec,
     ServiceSpecMode, ServiceSpecUpdateConfig, ServiceSpecUpdateConfigOrderEnum, TaskSpec,
-    TaskSpecContainerSpec, TaskSpecPlacement, TaskSpecRestartPolicy,
+    TaskSpecContainerSpec, TaskSpecLogDriver, TaskSpecPlacement, TaskSpecRestartPolicy,
     TaskSpecRestartPolicyConditionEnum,
 };
 use bollard::query_parameters::UpdateServiceOptions;
@@ -40,7 +40,7 @@ pub fn entry_name(installation: &Installation, app: &str) -> String {
 }
 
 /// The routes of `release`'s published ports.
-fn routes_of(release: &ReleaseContext, name: &str) -> Result<Vec<Route>, Failure> {
+pub(super) fn routes_of(release: &ReleaseContext, name: &str) -> Result<Vec<Route>, Failure> {
     let mut routes = Vec::new();
     for port in release.spec.published_ports() {
         if port.listen.port() == 0 {
@@ -62,6 +62,7 @@ fn routes_of(release: &ReleaseContext, name: &str) -> Result<Vec<Route>, Failure
             release: release.id().to_owned(),
             upstream: spec::tasks_name(name),
             target: port.target,
+            canary: None,
         });
     }
     Ok(routes)
@@ -127,7 +128,7 @@ pub(super) async fn switch(
         .collect())
 }
 
-fn networks_of(release: &ReleaseContext) -> Vec<String> {
+pub(super) fn networks_of(release: &ReleaseContext) -> Vec<String> {
     if release.spec.published_ports().is_empty() {
         return Vec::new();
     }
@@ -262,10 +263,26 @@ fn entry_networks(spec: &ServiceSpec) -> BTreeSet<String> {
 }
 
 /// Whether the entry as it runs already publishes every port and joins
-/// every network the new table needs: then only its label changes. A port
-/// no longer routed stays published (the entry no longer listens on it)
-/// rather than restart the entry's tasks.
+/// every network the new table needs, and runs the entry image asked for:
+/// then only its label changes. A port no longer routed stays published
+/// (the entry no longer listens on it) rather than restart the entry's
+/// tasks. Another image (windlass upgraded, say, whose entry knows a
+/// canary's weight and prints its counters) is rolled out to the entry's
+/// tasks, one node at a time.
 fn covers(old: &ServiceSpec, new: &ServiceSpec) -> bool {
+    let image = |s: &ServiceSpec| {
+        let image = s
+            .task_template
+            .as_ref()
+            .and_then(|t| t.container_spec.as_ref())
+            .and_then(|c| c.image.clone())
+            .unwrap_or_default();
+        // The manager may keep the image pinned by its digest.
+        match image.split_once('@') {
+            Some((name, _)) => name.to_owned(),
+            None => image,
+        }
+    };
     let ports = |s: &ServiceSpec| {
         let mut ports: Vec<(Option<i64>, Option<EndpointPortConfigProtocolEnum>)> = s
             .endpoint_spec
@@ -281,6 +298,7 @@ fn covers(old: &ServiceSpec, new: &ServiceSpec) -> bool {
     let published = ports(old);
     ports(new).iter().all(|p| published.contains(p))
         && entry_networks(old).is_superset(&entry_networks(new))
+        && image(old) == image(new)
 }
 
 fn entry_spec(
@@ -334,6 +352,15 @@ fn entry_spec(
             placement: Some(TaskSpecPlacement {
                 constraints: Some(vec!["node.role==manager".into()]),
                 ..Default::default()
+            }),
+            // The entry's output is its counters, a line a second under
+            // traffic (`weights`): capped, the last line always kept.
+            log_driver: Some(TaskSpecLogDriver {
+                name: Some("json-file".into()),
+                options: Some(HashMap::from([
+                    ("max-size".to_owned(), "1m".to_owned()),
+                    ("max-file".to_owned(), "2".to_owned()),
+                ])),
             }),
             restart_policy: Some(TaskSpecRestartPolicy {
                 condition: Some(TaskSpecRestartPolicyConditionEnum::ANY),
@@ -391,4 +418,41 @@ async fn wait_running(target: &SwarmTarget, name: &str) -> Result<(), Failure> {
     }
     tokio::time::sleep(APPLIED_WITHIN).await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec_with(image: &str, ports: &[u16]) -> ServiceSpec {
+        let routes = Routes {
+            ports: ports
+                .iter()
+                .map(|p| Route {
+                    published: *p,
+                    protocol: "http".into(),
+                    service: "web".into(),
+                    release: "r1".into(),
+                    upstream: "tasks.x".into(),
+                    target: 8080,
+                    canary: None,
+                })
+                .collect(),
+        };
+        let installation = Installation::from("i1");
+        entry_spec("e", "app", &installation, image, &routes, &BTreeSet::new())
+    }
+
+    #[test]
+    fn only_the_label_changes_unless_a_port_or_the_image_is_new() {
+        let old = spec_with("registry:5000/entry:1", &[8000, 8001]);
+        assert!(covers(&old, &spec_with("registry:5000/entry:1", &[8000])));
+        assert!(!covers(&old, &spec_with("registry:5000/entry:1", &[8002])));
+        assert!(!covers(&old, &spec_with("registry:5000/entry:2", &[8000])));
+        let pinned = spec_with("registry:5000/entry:1@sha256:ab", &[8000]);
+        assert!(covers(
+            &pinned,
+            &spec_with("registry:5000/entry:1", &[8000])
+        ));
+    }
 }

@@ -204,6 +204,14 @@ pub(super) async fn roll_back(
     failure: Option<&CaughtFailure>,
 ) -> Result<RolledBack, Failure> {
     let decided = target.now();
+    // A rollout's canary takes its share back first, at once: the live
+    // release never stopped, so this alone puts all traffic back on it.
+    if !super::weights::end_canaries(target, std::slice::from_ref(&release.key))
+        .await?
+        .is_empty()
+    {
+        tracing::info!(service = %release.key, release = %release.id(), "the canary's share went back to the live release");
+    }
     let paused = failure.is_some_and(|f| f.error == failures::PAUSED);
     let live_now = target
         .releases

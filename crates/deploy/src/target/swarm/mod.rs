@@ -9,7 +9,8 @@
 //! service spec), [`tasks`] (health, warm look, watch), [`entry`] (the
 //! switch), [`image`] (the registry's image or one built on the manager
 //! and pushed, pinned by digest), [`lifecycle`] (start, retire, roll back,
-//! take down).
+//! take down), [`weights`] (a rollout's canaries in the entry's table, and
+//! the entry tasks' counters, read from their output through the manager).
 //!
 //! What a Swarm cannot give the workflow is refused with a failure that
 //! says so (`Deploy.BadInput`): a built service without a registry `image`
@@ -26,6 +27,7 @@ pub mod manager;
 pub mod spec;
 pub mod ssh;
 mod tasks;
+mod weights;
 
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
@@ -259,6 +261,26 @@ impl Target for SwarmTarget {
         // The store's record is one small write before the Swarm's: the
         // Raft write is the slow one, so nothing is won by overlapping.
         entry::switch(self, releases).await
+    }
+
+    async fn set_weight(
+        &self,
+        releases: &[(ReleaseContext, Upstreams)],
+        weight: windlass_proxy::Weight,
+        sticky: Option<&windlass_proxy::Sticky>,
+    ) -> Result<Vec<super::weights::Shares>, Failure> {
+        weights::set_weight(self, releases, weight, sticky).await
+    }
+
+    async fn shares(
+        &self,
+        releases: &[ReleaseContext],
+    ) -> Result<Vec<super::weights::Shares>, Failure> {
+        weights::shares(self, releases).await
+    }
+
+    async fn end_canaries(&self, keys: &[ServiceKey]) -> Result<Vec<String>, Failure> {
+        weights::end_canaries(self, keys).await
     }
 
     async fn watch(&self, release: &ReleaseContext) -> Result<Watched, Failure> {

@@ -1,7 +1,8 @@
 //! What a release's tasks say: healthy (every task running, which Swarm
 //! reports only once a task's health check passed), warm (the same, now,
 //! without waiting), and the watch after a switch (no task of the release
-//! fails).
+//! fails, and the entry's counters of its traffic stay within the service's
+//! `x-windlass.rollback_on`, as the Docker target's proxy judges them).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant};
@@ -163,8 +164,11 @@ pub(super) async fn watch(
     let began = Instant::now();
     let before: BTreeSet<String> = look(target, &name).await?.failed.into_keys().collect();
     if service.runs_to_completion {
-        return Ok(watched(began));
+        return Ok(watched(began, None));
     }
+    let baseline = traffic(target, release).await;
+    let mut window = None;
+    let mut counted = Instant::now();
     while began.elapsed() < period {
         tokio::time::sleep(LOOK_EVERY.min(period)).await;
         let now = look(target, &name).await?;
@@ -174,16 +178,91 @@ pub(super) async fn watch(
                 format!("{}: a task failed during the watch: {why}", release.label()),
             ));
         }
+        // The entry tasks print their counters every second.
+        if baseline.is_some() && counted.elapsed() >= COUNT_EVERY {
+            counted = Instant::now();
+            window = judge_traffic(target, release, baseline.as_ref()).await?;
+        }
     }
-    Ok(watched(began))
+    if baseline.is_some() {
+        // What was served in the period's last second shows a moment later.
+        tokio::time::sleep(super::weights::COUNTED_WITHIN).await;
+        window = judge_traffic(target, release, baseline.as_ref()).await?;
+    }
+    Ok(watched(began, window))
 }
 
-fn watched(began: Instant) -> Watched {
+/// The entry's counters of the release now; when the manager cannot give
+/// them (the logs of a manager that went away), the watch judges the
+/// tasks alone rather than fail a release for it.
+async fn traffic(
+    target: &SwarmTarget,
+    release: &ReleaseContext,
+) -> Option<crate::target::weights::Counters> {
+    match super::weights::live_traffic(target, release).await {
+        Ok(counters) => counters,
+        Err(e) => {
+            tracing::warn!(release = %release.label(), error = %e.cause, "the entry's counters could not be read; the watch judges the tasks alone");
+            None
+        }
+    }
+}
+
+/// How often the watch reads the entry's counters.
+const COUNT_EVERY: Duration = Duration::from_secs(1);
+/// Fewer answers than this say nothing about a share of 5xx.
+const MIN_REQUESTS: u64 = 10;
+
+/// The release's traffic since `baseline`, failed when its 5xx share or
+/// p99 is past the service's `x-windlass.rollback_on`.
+async fn judge_traffic(
+    target: &SwarmTarget,
+    release: &ReleaseContext,
+    baseline: Option<&crate::target::weights::Counters>,
+) -> Result<Option<crate::target::weights::Window>, Failure> {
+    let (Some(before), Some(now)) = (baseline, traffic(target, release).await) else {
+        return Ok(None);
+    };
+    let window = now.since(before);
+    let on = &release.spec.windlass.rollback_on;
+    let allowed = on.server_error_ratio.unwrap_or(0.05);
+    let ratio = window.server_error_ratio();
+    if window.requests >= MIN_REQUESTS && ratio > allowed {
+        return Err(Failure::new(
+            failures::SERVER_ERRORS,
+            format!(
+                "release {}: {} of {} answers through the Swarm's entry were 5xx ({:.1}%) during the watch, above the {:.1}% allowed (x-windlass.rollback_on.server_error_ratio)",
+                release.label(),
+                window.server_errors,
+                window.requests,
+                ratio * 100.0,
+                allowed * 100.0
+            ),
+        ));
+    }
+    if let (Some(limit), Some(p99)) = (on.p99_latency, window.p99()) {
+        if window.requests >= MIN_REQUESTS && p99 > limit {
+            return Err(Failure::new(
+                failures::LATENCY,
+                format!(
+                    "release {}: p99 latency {p99:?} through the Swarm's entry during the watch, above the {limit:?} allowed (x-windlass.rollback_on.p99_latency)",
+                    release.label()
+                ),
+            ));
+        }
+    }
+    Ok(Some(window))
+}
+
+fn watched(began: Instant, window: Option<crate::target::weights::Window>) -> Watched {
     Watched {
         watched_millis: u64::try_from(began.elapsed().as_millis()).unwrap_or(u64::MAX),
-        requests: 0,
-        server_errors: 0,
-        p99_millis: None,
+        requests: window.as_ref().map_or(0, |w| w.requests),
+        server_errors: window.as_ref().map_or(0, |w| w.server_errors),
+        p99_millis: window
+            .as_ref()
+            .and_then(|w| w.p99())
+            .map(|d| d.as_secs_f64() * 1000.0),
     }
 }
 

@@ -20,6 +20,7 @@ fn counters(release: &str, requests: u64, server_errors: u64, bucket: u64) -> Co
         } else {
             vec![[bucket, requests]]
         },
+        parts: Vec::new(),
     }
 }
 

@@ -32,6 +32,10 @@ pub(crate) const ENVIRONMENT: &str = "x-windlass-environment";
 /// (`--env`): the app is then `NAME.ENV`.
 pub(crate) const ENV: &str = "x-windlass-env";
 
+/// The top-level key of the target a pinned text was read for, when
+/// `--target swarm` chose it rather than the services' `x-windlass.target`.
+pub(crate) const TARGET: &str = "x-windlass-target";
+
 /// The environment a pinned text was deployed as, if any.
 pub(crate) fn deployed_as(top: &Mapping, report: &mut Report) -> Option<Environment> {
     let value = top.get(ENV)?;
@@ -63,9 +67,12 @@ pub(crate) fn pinned_text(
     if let Some(env) = &project.env {
         pinned.insert(ENV.into(), Value::String(env.to_string()));
     }
+    if project.target == super::Target::Swarm {
+        pinned.insert(TARGET.into(), Value::String(project.target.to_string()));
+    }
     for (key, value) in top {
         match key.as_str() {
-            Some("name") | Some(ENVIRONMENT) | Some(ENV) => {}
+            Some("name") | Some(ENVIRONMENT) | Some(ENV) | Some(TARGET) => {}
             Some("services") => {
                 pinned.insert(key, services(value, project, env));
             }

@@ -111,7 +111,12 @@ pub(crate) fn resolve(
                 continue;
             };
             let top = FieldPath::of(&[section, &file.source]);
-            file.content = content(name, source, &top, env, files, report);
+            file.declared = Some(source.clone());
+            // An external one is the Swarm's already; a driver's value is
+            // its plugin's.
+            if !source.external && source.driver.is_none() {
+                file.content = content(name, source, &top, env, files, report);
+            }
         }
     }
 }

@@ -70,9 +70,20 @@ pub(crate) fn check_project(
         }
     }
     for (key, network) in &project.networks {
-        let driver = network.driver.as_deref().unwrap_or("bridge");
-        if !network.external && driver != "bridge" {
-            report.error(&FieldPath::of(&["networks", key, "driver"]), format!("driver {driver:?} is not supported: windlass creates bridge networks on one engine; make the network yourself and declare it `external: true`"));
+        let at = FieldPath::of(&["networks", key, "driver"]);
+        match project.target {
+            Target::Swarm => {
+                let driver = network.driver.as_deref().unwrap_or("overlay");
+                if !network.external && driver != "overlay" {
+                    report.error(&at, format!("driver {driver:?} is not supported on a Swarm: windlass creates attachable overlay networks there; make the network yourself and declare it `external: true`"));
+                }
+            }
+            Target::Docker | Target::Ecs => {
+                let driver = network.driver.as_deref().unwrap_or("bridge");
+                if !network.external && driver != "bridge" {
+                    report.error(&at, format!("driver {driver:?} is not supported: windlass creates bridge networks on one engine; make the network yourself and declare it `external: true`"));
+                }
+            }
         }
     }
     let unused_name = match project.target {
@@ -91,6 +102,13 @@ pub(crate) fn check_project(
     let names: Vec<String> = project.services.keys().cloned().collect();
     for (name, service) in project.services.iter_mut() {
         super::settle::settle(name, service, &names, report);
+    }
+    if project.target == Target::Swarm {
+        for (name, service) in &project.services {
+            if service.deploy.endpoint_mode == Some(super::EndpointMode::Vip) {
+                report.warning(&FieldPath::of(&["services", name, "deploy", "endpoint_mode"]), "on a Swarm, windlass's entry point is the app's one stable address (the part a VIP plays), and each release is a `dnsrr` service: the entry resolves `tasks.NAME` and balances over the tasks itself, the app's other services reach the service's name by DNS round robin over the live and warm releases' tasks during a switch, and a VIP would need `ip_vs` on every node (not every kernel has it); write `dnsrr` to say so");
+            }
+        }
     }
     mark_jobs(project, report);
     refuse_cycles(project, report);

@@ -10,7 +10,7 @@ use bollard::query_parameters::ListServicesOptions;
 use windlass_asl::Failure;
 use windlass_store::releases::ServiceKey;
 
-use super::{engine, entry, spec, SwarmTarget};
+use super::{engine, entry, spec, store, SwarmTarget};
 use crate::backend::RELEASE_LABEL;
 use crate::failures;
 use crate::target::{CaughtFailure, Image, ReleaseContext, Replicas, Retired, RolledBack};
@@ -108,7 +108,10 @@ pub(super) async fn start(
             failures::input(format!("{} has no pinned image yet", release.label()))
         })?;
     let labels = target.labels(&release.key, Some(release.id()))?;
-    let wanted = spec::service_spec(release, &image, labels, &name);
+    // The release's versions of its secrets and configs exist before its
+    // service refers to them (made again, or found, on a step run again).
+    let mounted = store::mount(target, release).await?;
+    let wanted = spec::service_spec(release, &image, labels, &name, mounted);
     let created = target
         .docker
         .create_service(wanted, None)
@@ -234,6 +237,11 @@ pub(super) async fn retire(
             retired.insert(of);
         }
     }
+    // The versions of secrets and configs only the removed releases used.
+    let removed = store::prune(target, release.key.app()).await?;
+    if !removed.is_empty() {
+        tracing::info!(service = %release.key, ?removed, "secret and config versions no release uses removed");
+    }
     Ok(Retired {
         kept: keep.into_iter().collect(),
         retired: retired.into_iter().collect(),
@@ -295,6 +303,7 @@ pub(super) async fn roll_back(
         if let Some(service) = find(target, &name).await? {
             remove(target, &service).await?;
         }
+        store::prune(target, release.key.app()).await?;
     }
     Ok(RolledBack {
         live: release.previous.clone(),
@@ -335,6 +344,8 @@ pub(super) async fn take_down(target: &SwarmTarget, key: &ServiceKey) -> Result<
     .await?;
     let services = services_of(target, key).await?;
     remove_and_wait(target, &services).await?;
+    // The app's last service down takes the last versions with it.
+    store::prune(target, key.app()).await?;
     Ok(services.len())
 }
 

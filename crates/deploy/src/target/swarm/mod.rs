@@ -17,6 +17,7 @@ mod entry;
 mod lifecycle;
 mod logs;
 pub mod spec;
+mod store;
 mod tasks;
 
 use std::collections::HashMap;

@@ -111,20 +111,34 @@ pub(super) async fn start(
     // The release's versions of its secrets and configs exist before its
     // service refers to them (made again, or found, on a step run again).
     let mounted = store::mount(target, release).await?;
-    let wanted = spec::service_spec(release, &image, labels, &name, mounted);
-    let created = target
-        .docker
-        .create_service(wanted, None)
-        .await
-        .map_err(|e| {
-            Failure::new(
-                failures::START,
-                format!("{}: create {name}: {e}", release.label()),
-            )
-        })?;
+    let wanted = spec::service_spec(release, &image, labels.clone(), &name, mounted);
+    let created = match target.docker.create_service(wanted, None).await {
+        Ok(created) => created,
+        // A version pruned between its making and this create (another
+        // execution of the app retired a release and saw it unused): made
+        // again, and the service created once more.
+        Err(first) if !release.spec.secrets.is_empty() || !release.spec.configs.is_empty() => {
+            tracing::info!(release = %release.label(), error = %first, "service create failed; its secrets and configs are made again");
+            let mounted = store::mount(target, release).await?;
+            let wanted = spec::service_spec(release, &image, labels, &name, mounted);
+            target
+                .docker
+                .create_service(wanted, None)
+                .await
+                .map_err(|e| created_failure(release, &name, e))?
+        }
+        Err(e) => return Err(created_failure(release, &name, e)),
+    };
     Ok(Replicas {
         ids: created.id.into_iter().collect(),
     })
+}
+
+fn created_failure(release: &ReleaseContext, name: &str, e: bollard::errors::Error) -> Failure {
+    Failure::new(
+        failures::START,
+        format!("{}: create {name}: {e}", release.label()),
+    )
 }
 
 async fn find(target: &SwarmTarget, name: &str) -> Result<Option<Service>, Failure> {

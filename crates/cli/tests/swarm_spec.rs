@@ -5,8 +5,10 @@
 //! - a secret (from a file beside the Compose file, `mode: 0400`) and a
 //!   config (`content`) read by the service's container at their targets
 //!   (the test app serves what the files hold); a new release with a
-//!   changed secret serves the new value, a rollback the old one again;
-//!   the version no kept release uses is removed at retire, all by `down`;
+//!   changed secret serves the new value, a rollback the old one again
+//!   (a flip to the warm release, and an older release started again after
+//!   the file changed: the bytes are pinned with the release); the version
+//!   no kept release uses is removed at retire, all by `down`;
 //! - `deploy.placement` honoured (a node label set by the test), and a
 //!   constraint no node satisfies failing the deploy fast, rolled back
 //!   (exit 6), with a message naming the service and the constraint;
@@ -369,6 +371,17 @@ async fn secrets_configs_placement_labels_and_volumes_have_swarms_meaning() {
             .iter()
             .any(|n| n != &v1 && n != &v3),
         "the failed release's version is removed with it: {:?}",
+        stored(&swarm, "secret")
+    );
+
+    // r2 started again (its service and version long removed): the value
+    // it was deployed with, pinned with it, not the file's of now.
+    let (code, _, err) = run(&["rollback", "--target", "swarm", "web", "r2"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(body(web).await, "token-2|400|100|site-a|444");
+    assert!(
+        stored(&swarm, "secret").contains(&v2),
+        "the same version made again: {:?}",
         stored(&swarm, "secret")
     );
 

@@ -93,7 +93,12 @@ pub(crate) fn check(
     let target = reading_target(&top, options);
     let extensions = extensions(
         &top,
-        &[super::PINNED_ENVIRONMENT, pinned::ENV, pinned::TARGET],
+        &[
+            super::PINNED_ENVIRONMENT,
+            pinned::ENV,
+            pinned::TARGET,
+            pinned::FILES,
+        ],
     );
     let networks: IndexMap<String, Network> =
         section(&mut top, "networks", fields::NETWORK_REFUSED, report);
@@ -185,6 +190,10 @@ pub(crate) fn check(
         extensions,
         env: environment,
         target,
+        pinned_files: match options.pinned {
+            true => pinned::files(&top),
+            false => BTreeMap::new(),
+        },
     };
     rules::check_project(&mut project, &left_out, &env, options.files, report);
     (!report.has_errors()).then_some(project)

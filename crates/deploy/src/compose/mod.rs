@@ -111,6 +111,9 @@ pub struct Project {
     /// else the pinned text's `x-windlass-target`, else `swarm` when every
     /// service says `x-windlass.target: swarm`, else the local engine.
     pub target: Target,
+    /// The bytes of `file:` secrets and configs a text pinned for a Swarm
+    /// holds, by absolute path: read instead of the files.
+    pub pinned_files: BTreeMap<PathBuf, Vec<u8>>,
 }
 
 /// A mapping's `x-` keys and their values, which Compose keeps and prints

@@ -208,6 +208,10 @@ pub enum FileContent {
     /// Text from an environment variable or inline `content`, written to a
     /// file with mode 0400 under the state folder and bind-mounted.
     Text(String),
+    /// A host file's bytes as they were when the release was deployed to a
+    /// Swarm (pinned with its text, `x-windlass-files`): the release keeps
+    /// its value when the file changes since.
+    Bytes(Vec<u8>),
 }
 
 impl fmt::Debug for FileContent {
@@ -216,6 +220,7 @@ impl fmt::Debug for FileContent {
             FileContent::File(path) => f.debug_tuple("File").field(path).finish(),
             // Secrets stay out of logs.
             FileContent::Text(text) => write!(f, "Text(<{} bytes>)", text.len()),
+            FileContent::Bytes(bytes) => write!(f, "Bytes(<{} bytes>)", bytes.len()),
         }
     }
 }

@@ -466,3 +466,32 @@ fn on_a_swarm_a_config_has_no_driver_an_external_secret_no_source_and_networks_a
         "{diagnostics:?}"
     );
 }
+
+#[test]
+fn a_text_pinned_for_a_swarm_keeps_its_secret_files_bytes() {
+    let dir = std::env::temp_dir().join(format!("wl-swarm-files-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let file = dir.join("compose.yaml");
+    let text = "services:\n  web:\n    image: web\n    secrets: [token]\n    x-windlass: {target: swarm}\nsecrets:\n  token: {file: ./token.txt}\n";
+    std::fs::write(&file, text).expect("compose");
+    std::fs::write(dir.join("token.txt"), [0xff, b'o', b'l', b'd']).expect("token");
+    let (pinned, diagnostics) = pin_files(std::slice::from_ref(&file), &Options::default());
+    assert_eq!(diagnostics, vec![]);
+    let (_, pinned) = pinned.expect("pinned");
+    assert!(pinned.contains("x-windlass-files"), "{pinned}");
+    // The file changes after the deploy: the release keeps its bytes.
+    std::fs::write(dir.join("token.txt"), "new").expect("token");
+    let again = parse_pinned(&pinned, &file).expect("reads");
+    assert!(again.extensions.is_empty(), "{:?}", again.extensions);
+    assert_eq!(
+        again.services["web"].secrets[0].content,
+        Some(FileContent::Bytes(vec![0xff, b'o', b'l', b'd']))
+    );
+    // A text pinned for one engine mounts the file as it is.
+    let for_docker = text.replace("    x-windlass: {target: swarm}\n", "");
+    std::fs::write(&file, for_docker).expect("compose");
+    let (pinned, _) = pin_files(std::slice::from_ref(&file), &Options::default());
+    let (_, pinned) = pinned.expect("pinned");
+    assert!(!pinned.contains("x-windlass-files"), "{pinned}");
+    std::fs::remove_dir_all(&dir).expect("clean up");
+}

@@ -94,6 +94,7 @@ fn version(
     let data = match (&file.content, &declared.driver) {
         (_, Some(_)) => None,
         (Some(FileContent::Text(text)), None) => Some(text.as_bytes().to_vec()),
+        (Some(FileContent::Bytes(bytes)), None) => Some(bytes.clone()),
         (Some(FileContent::File(path)), None) => Some(std::fs::read(path).map_err(|e| {
             failures::input(format!(
                 "{}: {}.{}.file: cannot read {} on this machine: {e}",

@@ -384,6 +384,32 @@ fn a_file_for_a_swarm_reads_its_secrets_store_and_placement_with_swarms_meaning(
             .and_then(|d| d.template_driver.as_deref()),
         Some("golang")
     );
+    // `windlass config` prints them as compose-go does.
+    let environment = BTreeMap::new();
+    let settings = canonical::Settings {
+        environment: &environment,
+        normalize: canonical::Normalize::Compose,
+    };
+    let printed: serde_json::Value = serde_json::from_str(&canonical::text(
+        &project,
+        &settings,
+        canonical::Format::Json,
+    ))
+    .expect("json");
+    let deploy = &printed["services"]["web"]["deploy"];
+    assert_eq!(
+        deploy["placement"]["constraints"][0],
+        "node.hostname==node1"
+    );
+    assert_eq!(
+        deploy["placement"]["preferences"][0]["spread"],
+        "node.labels.zone"
+    );
+    assert_eq!(deploy["placement"]["max_replicas_per_node"], 2);
+    assert_eq!(deploy["labels"]["team"], "shop");
+    assert_eq!(deploy["endpoint_mode"], "vip");
+    assert_eq!(printed["secrets"]["token"]["labels"]["kind"], "api");
+    assert_eq!(printed["configs"]["site"]["template_driver"], "golang");
 }
 
 #[test]

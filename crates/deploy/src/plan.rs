@@ -273,6 +273,7 @@ fn files(service: &Service) -> Vec<FileMount> {
                 compose::FileContent::Text(text) => {
                     backend::FileContent::Bytes(text.clone().into_bytes())
                 }
+                compose::FileContent::Bytes(bytes) => backend::FileContent::Bytes(bytes.clone()),
             };
             Some(FileMount {
                 target: f.target.clone()?,
@@ -335,6 +336,7 @@ pub fn build_spec(
                     compose::FileContent::Text(text) => {
                         backend::FileContent::Bytes(text.into_bytes())
                     }
+                    compose::FileContent::Bytes(bytes) => backend::FileContent::Bytes(bytes),
                 };
                 Some((id, content))
             })

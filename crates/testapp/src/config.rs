@@ -57,6 +57,17 @@ impl Config {
         if let Some(v) = get("TESTAPP_VERSION") {
             config.version = v;
         }
+        // The version is what these files hold (a secret, a config), read
+        // at start and joined by `|`: a test sees through HTTP what the
+        // container was given.
+        if let Some(v) = get("TESTAPP_VERSION_FROM") {
+            let held: Vec<String> = v
+                .split(',')
+                .filter(|p| !p.is_empty())
+                .map(held_by)
+                .collect();
+            config.version = held.join("|");
+        }
         if let Some(v) = get("TESTAPP_HEALTH_PATH") {
             if !v.starts_with('/') {
                 return Err(format!(
@@ -115,6 +126,19 @@ impl Config {
         }
         Ok(config)
     }
+}
+
+/// What one `TESTAPP_VERSION_FROM` entry gives: `PATH` its contents,
+/// `PATH@mode` its permission bits (octal), `PATH@uid` its owner.
+fn held_by(entry: &str) -> String {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let (path, what) = entry.split_once('@').unwrap_or((entry, "contents"));
+    let read = match what {
+        "mode" => std::fs::metadata(path).map(|m| format!("{:o}", m.permissions().mode() & 0o7777)),
+        "uid" => std::fs::metadata(path).map(|m| m.uid().to_string()),
+        _ => std::fs::read_to_string(path).map(|text| text.trim().to_owned()),
+    };
+    read.unwrap_or_else(|e| format!("<{entry}: {e}>"))
 }
 
 fn parse<T: std::str::FromStr>(name: &str, value: &str, expected: &str) -> Result<T, String> {
@@ -177,6 +201,21 @@ mod tests {
             udp_port: Some(5353),
         };
         assert_eq!(config, Ok(expected));
+    }
+
+    #[test]
+    fn the_version_can_be_what_files_hold() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("testapp-from-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        std::fs::write(dir.join("a"), "one\n").expect("a");
+        std::fs::write(dir.join("b"), "two").expect("b");
+        std::fs::set_permissions(dir.join("b"), std::fs::Permissions::from_mode(0o640))
+            .expect("mode");
+        let from = format!("{0}/a,{0}/b,{0}/b@mode", dir.display());
+        let config = Config::from_lookup(lookup(&[("TESTAPP_VERSION_FROM", from.as_str())]));
+        assert_eq!(config.map(|c| c.version), Ok("one|two|640".to_owned()));
+        std::fs::remove_dir_all(&dir).expect("clean up");
     }
 
     #[test]

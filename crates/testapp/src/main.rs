@@ -4,6 +4,7 @@
 //! | --- | --- | --- |
 //! | `TESTAPP_PORT` | port to listen on (all interfaces) | 8080 |
 //! | `TESTAPP_VERSION` | text served at `/` and `/version` | `dev` |
+//! | `TESTAPP_VERSION_FROM` | files (comma-separated) whose contents (`PATH`), permission bits (`PATH@mode`, octal) or owner (`PATH@uid`), trimmed and joined by `\|`, are the version instead (read at start) | none |
 //! | `TESTAPP_HEALTH_PATH` | health endpoint | `/health` |
 //! | `TESTAPP_CRASH_AT_START` | exit with this code before listening | |
 //! | `TESTAPP_CRASH_REPLICAS` | replicas (`WINDLASS_REPLICA`, comma-separated) that exit with 3 before listening | |

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use windlass_deploy::compose::{self, Options, Origin, Project, Severity};
+use windlass_deploy::compose::{self, Options, Origin, Project, Severity, Target};
 use windlass_store::releases::Environment;
 
 use crate::exit;
@@ -83,18 +83,27 @@ impl ComposeArgs {
 
     /// Reads, checks and pins the files; prints every problem (warnings
     /// too) and gives the exit code when there was an error.
-    pub fn pin(&self) -> Result<Pinned, u8> {
-        self.pin_promoted(None)
+    /// `target` is `--target`: the files are read with that target's
+    /// meaning (`None`: the target the file names, see `Project::target`).
+    pub fn pin(&self, target: Option<Target>) -> Result<Pinned, u8> {
+        self.pin_promoted(None, target)
     }
 
     /// [`ComposeArgs::pin`], every service on `promotion`'s images when
     /// given (`deploy --from`).
-    pub fn pin_promoted(&self, promotion: Option<Origin>) -> Result<Pinned, u8> {
+    pub fn pin_promoted(
+        &self,
+        promotion: Option<Origin>,
+        target: Option<Target>,
+    ) -> Result<Pinned, u8> {
         let files = self.chosen().map_err(|e| {
             eprintln!("windlass: {e}");
             exit::INVALID
         })?;
-        let options = self.options(promotion);
+        let options = Options {
+            target,
+            ..self.options(promotion)
+        };
         let (pinned, diagnostics) = compose::pin_files(&files, &options);
         let errors = diagnostics
             .iter()

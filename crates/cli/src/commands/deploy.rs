@@ -71,7 +71,7 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<u8> {
     if args.show_definition && args.target == Some(Target::Ecs) {
-        return match args.compose.pin() {
+        return match args.compose.pin(args.target) {
             Ok(pinned) => super::ecs::show_definition(&pinned, &args.services),
             Err(code) => Ok(code),
         };
@@ -81,7 +81,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         return Ok(exit::OK);
     }
     // A bad file stops here, before anything is asked of the agent.
-    let pinned = match args.compose.pin() {
+    let pinned = match args.compose.pin(args.target) {
         Ok(pinned) => pinned,
         Err(code) => return Ok(code),
     };
@@ -242,7 +242,7 @@ fn promoted(args: &Args, pinned: Pinned, from: &Environment) -> Result<Pinned, u
             images.join(", ")
         );
     }
-    args.compose.pin_promoted(Some(origin))
+    args.compose.pin_promoted(Some(origin), args.target)
 }
 
 /// `--dry-run`: the plan from the running agent, else worked out here from

@@ -29,7 +29,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<u8> {
-    let pinned = match args.compose.pin() {
+    let pinned = match args.compose.pin(args.target) {
         Ok(pinned) => pinned,
         Err(code) => return Ok(code),
     };

@@ -30,7 +30,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         );
         return Ok(exit::INVALID);
     }
-    let pinned = match args.compose.pin() {
+    let pinned = match args.compose.pin(None) {
         Ok(pinned) => pinned,
         Err(code) => return Ok(code),
     };

@@ -30,8 +30,9 @@ pub struct Args {
     #[arg(long = "profile", value_name = "NAME")]
     profiles: Vec<String>,
     /// Also check every service for this target (`ecs`: what windlass and
-    /// AWS would refuse). Services with `x-windlass.target: ecs` are
-    /// always checked for ECS.
+    /// AWS would refuse; `swarm`: the files read with a Swarm's meaning,
+    /// such as external secrets and `deploy.placement`). Services with
+    /// `x-windlass.target: ecs` are always checked for ECS.
     #[arg(long, value_name = "TARGET", value_enum)]
     target: Option<Target>,
     /// Check the Compose files as environment ENV reads them: with the
@@ -106,6 +107,7 @@ pub fn run(mut args: Args) -> anyhow::Result<u8> {
     let options = Options {
         profiles: args.profiles.clone(),
         env: args.env.clone(),
+        target: args.target,
         ..Options::from_process()
     };
     let mut groups: Vec<Vec<PathBuf>> = if args.merge && !compose_files.is_empty() {

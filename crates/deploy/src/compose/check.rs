@@ -18,7 +18,7 @@ use super::merge::strip_tags;
 use super::mounts::{FileSource, Volume};
 use super::read::{absolute, kind, Loaded};
 use super::typed::{cast_scalars, check_field, typed};
-use super::{dotenv, pinned, rules, EnvFormat, Network, Options, Project, Service};
+use super::{dotenv, pinned, rules, EnvFormat, Network, Options, Project, Service, Target};
 
 /// Builds the project; `None` when an error was reported.
 pub(crate) fn check(
@@ -90,14 +90,27 @@ pub(crate) fn check(
         Some(environment) => environment.app(&base_name),
         None => base_name,
     };
-    let extensions = extensions(&top, &[super::PINNED_ENVIRONMENT, pinned::ENV]);
+    let target = reading_target(&top, options);
+    let extensions = extensions(
+        &top,
+        &[
+            super::PINNED_ENVIRONMENT,
+            pinned::ENV,
+            pinned::TARGET,
+            pinned::FILES,
+        ],
+    );
     let networks: IndexMap<String, Network> =
         section(&mut top, "networks", fields::NETWORK_REFUSED, report);
     let volumes: IndexMap<String, Volume> = section(&mut top, "volumes", &[], report);
+    let (secrets_refused, configs_refused) = match target {
+        Target::Swarm => (fields::SWARM_SECRET_REFUSED, fields::SWARM_CONFIG_REFUSED),
+        Target::Docker | Target::Ecs => (fields::FILE_SOURCE_REFUSED, fields::FILE_SOURCE_REFUSED),
+    };
     let secrets: IndexMap<String, FileSource> =
-        section(&mut top, "secrets", fields::FILE_SOURCE_REFUSED, report);
+        section(&mut top, "secrets", secrets_refused, report);
     let configs: IndexMap<String, FileSource> =
-        section(&mut top, "configs", fields::FILE_SOURCE_REFUSED, report);
+        section(&mut top, "configs", configs_refused, report);
     let services = match top.remove("services") {
         Some(Value::Mapping(services)) if !services.is_empty() => services,
         Some(Value::Mapping(_)) | None | Some(Value::Null) => {
@@ -121,7 +134,7 @@ pub(crate) fn check(
     let mut typed = IndexMap::new();
     for (name, value) in services {
         let name = key_text(&name);
-        if let Some(service) = service(&name, value, &env, report) {
+        if let Some(service) = service(&name, value, &env, target, report) {
             typed.insert(name, service);
         }
     }
@@ -176,9 +189,48 @@ pub(crate) fn check(
         left_out: left_out.keys().cloned().collect(),
         extensions,
         env: environment,
+        target,
+        pinned_files: match options.pinned {
+            true => pinned::files(&top),
+            false => BTreeMap::new(),
+        },
     };
     rules::check_project(&mut project, &left_out, &env, options.files, report);
     (!report.has_errors()).then_some(project)
+}
+
+/// The target the file is read for: `--target`, else the pinned text's
+/// `x-windlass-target`, else `swarm` when every service says
+/// `x-windlass.target: swarm` (as `deploy` then chooses the Swarm), else
+/// the local engine. Read from the tree before the services are typed, so
+/// that each field is read with that target's meaning.
+fn reading_target(top: &Mapping, options: &Options) -> Target {
+    if let Some(target) = options.target {
+        return target;
+    }
+    let written = |value: Option<&Value>| {
+        value
+            .and_then(Value::as_str)
+            .and_then(|t| t.parse::<Target>().ok())
+    };
+    if options.pinned {
+        if let Some(target) = written(top.get(pinned::TARGET)) {
+            return target;
+        }
+    }
+    let Some(Value::Mapping(services)) = top.get("services") else {
+        return Target::Docker;
+    };
+    let swarm = !services.is_empty()
+        && services.values().all(|service| {
+            let windlass = service.get("x-windlass");
+            written(windlass.and_then(|w| w.get("target"))) == Some(Target::Swarm)
+        });
+    if swarm {
+        Target::Swarm
+    } else {
+        Target::Docker
+    }
 }
 
 /// Compose's project name: given, `COMPOSE_PROJECT_NAME`, the top-level
@@ -364,6 +416,7 @@ fn service(
     name: &str,
     value: Value,
     env: &BTreeMap<String, String>,
+    target: Target,
     report: &mut Report,
 ) -> Option<Service> {
     let at = FieldPath::of(&["services", name]);
@@ -427,7 +480,12 @@ fn service(
     }
     strip_list_refused(&mut fields, &at, report);
     super::lifecycle::strip_extensions(&mut fields);
-    for (parent, key, why) in fields::NESTED_IGNORED {
+    // A Swarm gives these their meaning (`target::swarm::spec`).
+    let ignored = match target {
+        Target::Swarm => &[][..],
+        Target::Docker | Target::Ecs => fields::NESTED_IGNORED,
+    };
+    for (parent, key, why) in ignored {
         if let Some(Value::Mapping(inner)) = fields.get_mut(*parent) {
             if inner.remove(*key).is_some() {
                 report.warning(

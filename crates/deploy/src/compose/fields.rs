@@ -202,6 +202,23 @@ pub const FILE_SOURCE_REFUSED: &[(&str, &str)] = &[
     ("labels", "labels on secrets are swarm's: remove them"),
 ];
 
+/// Fields of a top-level secret windlass refuses on a Swarm: none (the
+/// Swarm's store gives `driver`, `template_driver` and `labels` their
+/// meaning).
+pub const SWARM_SECRET_REFUSED: &[(&str, &str)] = &[];
+
+/// Fields of a top-level config windlass refuses on a Swarm.
+pub const SWARM_CONFIG_REFUSED: &[(&str, &str)] = &[
+    (
+        "driver",
+        "a Swarm's configs have no driver (only its secrets do): give the value with `file`, `environment` or `content`",
+    ),
+    (
+        "driver_opts",
+        "a Swarm's configs have no driver (only its secrets do): give the value with `file`, `environment` or `content`",
+    ),
+];
+
 /// A refusal's reason in `table`, if `key` is there.
 pub fn refusal(table: &[(&str, &'static str)], key: &str) -> Option<&'static str> {
     table.iter().find(|(k, _)| *k == key).map(|(_, why)| *why)

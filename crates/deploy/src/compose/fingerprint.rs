@@ -53,6 +53,10 @@ impl Project {
                     hash.update(std::fs::read(path).unwrap_or_default());
                 }
                 Some(FileContent::Text(text)) => hash.update(format!("text {text}")),
+                Some(FileContent::Bytes(bytes)) => {
+                    hash.update("bytes ");
+                    hash.update(bytes);
+                }
                 None => {}
             }
         }

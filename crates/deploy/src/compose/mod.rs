@@ -61,8 +61,9 @@ pub use host::{CgroupNamespace, Link, NetworkMode, VolumesFrom, VolumesSource};
 pub use lifecycle::ServiceHook;
 pub use locate::{locate, FieldPath, Segment};
 pub use model::{
-    Build, Deploy, FailureAction, Healthcheck, Ipam, IpamPool, Network, Order, Service,
-    ServiceNetwork, ServiceNetworks, SshAgent, UpdateConfig,
+    Build, Deploy, EndpointMode, FailureAction, Healthcheck, Ipam, IpamPool, Network, Order,
+    Placement, PlacementPreference, Service, ServiceNetwork, ServiceNetworks, SshAgent,
+    UpdateConfig,
 };
 pub use mounts::{FileContent, FileRef, FileSource, MountKind, ServiceVolume, Volume};
 pub use promote::{origin_of, Origin, OriginImage, ORIGIN};
@@ -105,6 +106,14 @@ pub struct Project {
     /// The environment it is deployed as (`--env`); `project` is then
     /// `NAME.ENV`, the app's name in that environment.
     pub env: Option<Environment>,
+    /// The target the file was read for, which gives some fields their
+    /// meaning (`deploy.placement`, external secrets, ...): `--target`,
+    /// else the pinned text's `x-windlass-target`, else `swarm` when every
+    /// service says `x-windlass.target: swarm`, else the local engine.
+    pub target: Target,
+    /// The bytes of `file:` secrets and configs a text pinned for a Swarm
+    /// holds, by absolute path: read instead of the files.
+    pub pinned_files: BTreeMap<PathBuf, Vec<u8>>,
 }
 
 /// A mapping's `x-` keys and their values, which Compose keeps and prints
@@ -172,6 +181,9 @@ pub struct Options {
     pub env: Option<Environment>,
     /// Run another environment's images (`deploy --from`), see [`Origin`].
     pub promotion: Option<Origin>,
+    /// The target the files are read for (`--target`); `None` reads them
+    /// for the target the file names (see [`Project::target`]).
+    pub target: Option<Target>,
 }
 
 /// What of the host's files a check looks at beyond the Compose files.

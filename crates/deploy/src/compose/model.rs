@@ -405,6 +405,44 @@ pub struct Deploy {
     pub resources: Option<Resources>,
     /// The container's restart policy when the service sets no `restart`.
     pub restart_policy: Option<RestartPolicy>,
+    /// Where a Swarm places the tasks (Swarm target only: the local
+    /// engine's reader warns and drops it, as Docker Compose ignores it).
+    pub placement: Option<Placement>,
+    /// Labels of the Swarm service (Swarm target only); the service's
+    /// `labels` go on its containers.
+    #[serde(default, deserialize_with = "values::key_values")]
+    pub labels: BTreeMap<String, Option<String>>,
+    /// How the Swarm service is reached (Swarm target only).
+    pub endpoint_mode: Option<EndpointMode>,
+}
+
+/// `deploy.placement`: a Swarm's constraints and preferences.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Placement {
+    /// `node.hostname==node1`, `node.labels.zone!=east`, ...
+    #[serde(default)]
+    pub constraints: Vec<String>,
+    #[serde(default)]
+    pub preferences: Vec<PlacementPreference>,
+    /// At most this many tasks of the service on one node.
+    pub max_replicas_per_node: Option<u64>,
+}
+
+/// One `deploy.placement.preferences` entry: spread the tasks evenly over
+/// the values of a node label (`node.labels.zone`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlacementPreference {
+    pub spread: String,
+}
+
+/// `deploy.endpoint_mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EndpointMode {
+    Vip,
+    Dnsrr,
 }
 
 /// `deploy.update_config` and `deploy.rollback_config`.

@@ -195,6 +195,9 @@ pub struct FileRef {
     pub gid: Option<String>,
     /// What the file holds, resolved from the top-level entry once loaded.
     pub content: Option<FileContent>,
+    /// The top-level entry it refers to, once loaded: what a Swarm's store
+    /// needs besides the content (external name, labels, drivers).
+    pub declared: Option<FileSource>,
 }
 
 /// Where a secret's or config's bytes come from.
@@ -205,6 +208,10 @@ pub enum FileContent {
     /// Text from an environment variable or inline `content`, written to a
     /// file with mode 0400 under the state folder and bind-mounted.
     Text(String),
+    /// A host file's bytes as they were when the release was deployed to a
+    /// Swarm (pinned with its text, `x-windlass-files`): the release keeps
+    /// its value when the file changes since.
+    Bytes(Vec<u8>),
 }
 
 impl fmt::Debug for FileContent {
@@ -213,6 +220,7 @@ impl fmt::Debug for FileContent {
             FileContent::File(path) => f.debug_tuple("File").field(path).finish(),
             // Secrets stay out of logs.
             FileContent::Text(text) => write!(f, "Text(<{} bytes>)", text.len()),
+            FileContent::Bytes(bytes) => write!(f, "Bytes(<{} bytes>)", bytes.len()),
         }
     }
 }
@@ -236,7 +244,7 @@ visitor!(FileRefVisitor -> FileRef, "a name from the top-level list, or a map wi
     }
     fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<FileRef, A::Error> {
         let long = LongFileRef::deserialize(de::value::MapAccessDeserializer::new(map))?;
-        Ok(FileRef { source: long.source, target: long.target, mode: long.mode, uid: long.uid, gid: long.gid, content: None })
+        Ok(FileRef { source: long.source, target: long.target, mode: long.mode, uid: long.uid, gid: long.gid, content: None, declared: None })
     }
 });
 
@@ -278,10 +286,22 @@ pub struct FileSource {
     pub environment: Option<String>,
     /// Inline content (configs only).
     pub content: Option<String>,
-    /// Swarm's secret store: refused, see `check`.
+    /// In the Swarm's store already, by `name` (else the key): on a Swarm
+    /// target only; the local engine has no such store.
     #[serde(default)]
     pub external: bool,
     pub name: Option<String>,
+    /// Labels of the Swarm secret or config (Swarm target only).
+    #[serde(default, deserialize_with = "values::key_values")]
+    pub labels: BTreeMap<String, Option<String>>,
+    /// A Swarm secret driver (a plugin) that gives the value (Swarm target
+    /// only, secrets only).
+    pub driver: Option<String>,
+    #[serde(default, deserialize_with = "values::string_map")]
+    pub driver_opts: BTreeMap<String, String>,
+    /// A Swarm templating driver (`golang`) rendering the value in each task
+    /// (Swarm target only).
+    pub template_driver: Option<String>,
     #[serde(skip)]
     pub extensions: super::Extensions,
 }

@@ -32,6 +32,55 @@ pub(crate) const ENVIRONMENT: &str = "x-windlass-environment";
 /// (`--env`): the app is then `NAME.ENV`.
 pub(crate) const ENV: &str = "x-windlass-env";
 
+/// The top-level key of the target a pinned text was read for, when
+/// `--target swarm` chose it rather than the services' `x-windlass.target`.
+pub(crate) const TARGET: &str = "x-windlass-target";
+
+/// The top-level key of the bytes of the `file:` secrets and configs a
+/// text pinned for a Swarm holds (base64, by absolute path): a release
+/// started again mounts the value it was deployed with.
+pub(crate) const FILES: &str = "x-windlass-files";
+
+/// The file bytes a pinned text carries (its `x-windlass-files`).
+pub(crate) fn files(top: &Mapping) -> BTreeMap<std::path::PathBuf, Vec<u8>> {
+    use base64::Engine as _;
+    let Some(Value::Mapping(files)) = top.get(FILES) else {
+        return BTreeMap::new();
+    };
+    files
+        .iter()
+        .filter_map(|(k, v)| {
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(v.as_str()?)
+                .ok()?;
+            Some((std::path::PathBuf::from(k.as_str()?), bytes))
+        })
+        .collect()
+}
+
+/// The bytes of the `file:` secrets and configs the services mount, read
+/// now, for a text pinned for a Swarm.
+fn file_bytes(project: &Project) -> Mapping {
+    use base64::Engine as _;
+    let mounted = project
+        .services
+        .values()
+        .flat_map(|s| s.secrets.iter().chain(&s.configs));
+    let mut files = Mapping::new();
+    for file in mounted {
+        let Some(super::FileContent::File(path)) = &file.content else {
+            continue;
+        };
+        if let Ok(bytes) = std::fs::read(path) {
+            files.insert(
+                Value::String(path.display().to_string()),
+                Value::String(base64::engine::general_purpose::STANDARD.encode(bytes)),
+            );
+        }
+    }
+    files
+}
+
 /// The environment a pinned text was deployed as, if any.
 pub(crate) fn deployed_as(top: &Mapping, report: &mut Report) -> Option<Environment> {
     let value = top.get(ENV)?;
@@ -63,9 +112,16 @@ pub(crate) fn pinned_text(
     if let Some(env) = &project.env {
         pinned.insert(ENV.into(), Value::String(env.to_string()));
     }
+    if project.target == super::Target::Swarm {
+        pinned.insert(TARGET.into(), Value::String(project.target.to_string()));
+        let files = file_bytes(project);
+        if !files.is_empty() {
+            pinned.insert(FILES.into(), Value::Mapping(files));
+        }
+    }
     for (key, value) in top {
         match key.as_str() {
-            Some("name") | Some(ENVIRONMENT) | Some(ENV) => {}
+            Some("name") | Some(ENVIRONMENT) | Some(ENV) | Some(TARGET) | Some(FILES) => {}
             Some("services") => {
                 pinned.insert(key, services(value, project, env));
             }

@@ -116,7 +116,19 @@ pub(crate) fn resolve(
                 continue;
             };
             let top = FieldPath::of(&[section, &file.source]);
-            file.content = content(name, source, &top, env, files, report);
+            file.declared = Some(source.clone());
+            // An external one is the Swarm's already; a driver's value is
+            // its plugin's.
+            if !source.external && source.driver.is_none() {
+                let pinned = source
+                    .file
+                    .as_ref()
+                    .and_then(|path| project.pinned_files.get(path));
+                file.content = match pinned {
+                    Some(bytes) => Some(FileContent::Bytes(bytes.clone())),
+                    None => content(name, source, &top, env, files, report),
+                };
+            }
         }
     }
 }

@@ -11,7 +11,7 @@ use super::diagnostic::Report;
 use super::locate::FieldPath;
 use super::mounts::MountKind;
 use super::resolve::resolve;
-use super::{dockerfile, hooks, FailureAction, FileChecks, Project, PullPolicy, Service};
+use super::{dockerfile, hooks, FailureAction, FileChecks, Project, PullPolicy, Service, Target};
 
 /// Checks every service against the project and resolves names and files.
 pub(crate) fn check_project(
@@ -51,10 +51,18 @@ pub(crate) fn check_project(
             .iter()
             .filter(|b| **b)
             .count();
-            if source.external {
+            let swarm = project.target == Target::Swarm;
+            if source.external && !swarm {
                 report.error(&at.key("external"), "external secrets and configs live in swarm's store, which a plain engine does not have: give the value with `file` or `environment`");
-            } else if given != 1 {
+            } else if source.external && given > 0 {
+                report.error(&at.key("external"), "an external one is in the Swarm's store already, by its `name`: remove `file`, `environment` and `content`, or `external`");
+            } else if source.driver.is_some() && given > 0 {
+                report.error(&at.key("driver"), "a secret driver gives the value itself: remove `file`, `environment` and `content`, or `driver`");
+            } else if !source.external && source.driver.is_none() && given != 1 {
                 report.error(&at, "give exactly one source: `file` (a host file), `environment` (a variable's value) or, for configs, `content`");
+            }
+            if let Some(driver) = source.template_driver.as_deref().filter(|d| *d != "golang") {
+                report.error(&at.key("template_driver"), format!("template driver {driver:?} is unknown: a Swarm renders templates with `golang` only"));
             }
             if section == "secrets" && source.content.is_some() {
                 report.error(&at.key("content"), "`content` is for configs: keep a secret in a `file` or an `environment` variable, out of the Compose file");
@@ -62,23 +70,45 @@ pub(crate) fn check_project(
         }
     }
     for (key, network) in &project.networks {
-        let driver = network.driver.as_deref().unwrap_or("bridge");
-        if !network.external && driver != "bridge" {
-            report.error(&FieldPath::of(&["networks", key, "driver"]), format!("driver {driver:?} is not supported: windlass creates bridge networks on one engine; make the network yourself and declare it `external: true`"));
+        let at = FieldPath::of(&["networks", key, "driver"]);
+        match project.target {
+            Target::Swarm => {
+                let driver = network.driver.as_deref().unwrap_or("overlay");
+                if !network.external && driver != "overlay" {
+                    report.error(&at, format!("driver {driver:?} is not supported on a Swarm: windlass creates attachable overlay networks there; make the network yourself and declare it `external: true`"));
+                }
+            }
+            Target::Docker | Target::Ecs => {
+                let driver = network.driver.as_deref().unwrap_or("bridge");
+                if !network.external && driver != "bridge" {
+                    report.error(&at, format!("driver {driver:?} is not supported: windlass creates bridge networks on one engine; make the network yourself and declare it `external: true`"));
+                }
+            }
         }
     }
+    let unused_name = match project.target {
+        Target::Swarm => "windlass names each version of it in the Swarm's store itself (`APP_KEY_HASH_INSTALLATION`, so that every release keeps its own value and a rollback gets the old one back), so `name` is not used: the file is mounted at the service's target",
+        Target::Docker | Target::Ecs => "a name only matters for swarm's store, so windlass does not use it: the file is mounted at the service's target",
+    };
     for (section, sources) in [("secrets", &project.secrets), ("configs", &project.configs)] {
         for key in sources
             .iter()
             .filter(|(_, s)| !s.external && s.name.is_some())
             .map(|(k, _)| k)
         {
-            report.warning(&FieldPath::of(&[section, key, "name"]), "a name only matters for swarm's store, so windlass does not use it: the file is mounted at the service's target");
+            report.warning(&FieldPath::of(&[section, key, "name"]), unused_name);
         }
     }
     let names: Vec<String> = project.services.keys().cloned().collect();
     for (name, service) in project.services.iter_mut() {
         super::settle::settle(name, service, &names, report);
+    }
+    if project.target == Target::Swarm {
+        for (name, service) in &project.services {
+            if service.deploy.endpoint_mode == Some(super::EndpointMode::Vip) {
+                report.warning(&FieldPath::of(&["services", name, "deploy", "endpoint_mode"]), "on a Swarm, windlass's entry point is the app's one stable address (the part a VIP plays), and each release is a `dnsrr` service: the entry resolves `tasks.NAME` and balances over the tasks itself, the app's other services reach the service's name by DNS round robin over the live and warm releases' tasks during a switch, and a VIP would need `ip_vs` on every node (not every kernel has it); write `dnsrr` to say so");
+            }
+        }
     }
     mark_jobs(project, report);
     refuse_cycles(project, report);

@@ -292,3 +292,232 @@ fn reads_lifecycle_hooks_the_api_socket_and_raw_env_files() {
         }
     );
 }
+
+/// A file using what only a Swarm gives meaning to: secrets and configs
+/// in its store, and `deploy.placement`, `deploy.labels`,
+/// `deploy.endpoint_mode`.
+const SWARM_FIELDS: &str = "services:
+  web:
+    image: web
+    secrets:
+      - source: token
+        target: /run/token
+        uid: '100'
+        mode: 0400
+      - shared
+    configs: [site]
+    deploy:
+      placement:
+        constraints: [node.hostname==node1]
+        preferences: [{spread: node.labels.zone}]
+        max_replicas_per_node: 2
+      labels: {team: shop}
+      endpoint_mode: vip
+    x-windlass: {target: TARGET}
+secrets:
+  token:
+    environment: TOKEN
+    labels: {kind: api}
+  shared:
+    external: true
+    name: shop-shared
+configs:
+  site:
+    content: 'hello {{.Service.Name}}'
+    template_driver: golang
+";
+
+fn swarm_fields(target: &str) -> String {
+    SWARM_FIELDS.replace("TARGET", target)
+}
+
+fn with_token() -> Options {
+    Options {
+        environment: [("TOKEN".to_owned(), "s3cret".to_owned())].into(),
+        ..Options::default()
+    }
+}
+
+#[test]
+fn a_file_for_a_swarm_reads_its_secrets_store_and_placement_with_swarms_meaning() {
+    let file = cases("good").join("swarm.yaml");
+    let (project, diagnostics) = check_text(&swarm_fields("swarm"), &file, &with_token());
+    // `vip` is read, and windlass says what it does instead.
+    let said: Vec<(&str, Severity)> = diagnostics
+        .iter()
+        .map(|d| (d.field.as_str(), d.severity))
+        .collect();
+    assert_eq!(
+        said,
+        [("services.web.deploy.endpoint_mode", Severity::Warning)],
+        "{diagnostics:?}"
+    );
+    assert!(diagnostics[0].message.contains("dnsrr"), "{diagnostics:?}");
+    let project = project.expect("read for a Swarm");
+    assert_eq!(project.target, Target::Swarm);
+    let web = &project.services["web"];
+    let placement = web.deploy.placement.as_ref().expect("placement");
+    assert_eq!(placement.constraints, ["node.hostname==node1"]);
+    assert_eq!(placement.preferences[0].spread, "node.labels.zone");
+    assert_eq!(placement.max_replicas_per_node, Some(2));
+    assert_eq!(web.deploy.labels.get("team"), Some(&Some("shop".into())));
+    assert_eq!(web.deploy.endpoint_mode, Some(EndpointMode::Vip));
+    let token = &web.secrets[0];
+    assert_eq!(token.target.as_deref(), Some("/run/token"));
+    assert_eq!(
+        (token.uid.as_deref(), token.mode),
+        (Some("100"), Some(0o400))
+    );
+    assert_eq!(token.content, Some(FileContent::Text("s3cret".into())));
+    let declared = token.declared.as_ref().expect("declared");
+    assert_eq!(declared.labels.get("kind"), Some(&Some("api".into())));
+    let shared = &web.secrets[1];
+    assert_eq!(shared.content, None);
+    assert_eq!(shared.target.as_deref(), Some("/run/secrets/shared"));
+    let declared = shared.declared.as_ref().expect("declared");
+    assert!(declared.external);
+    assert_eq!(declared.name.as_deref(), Some("shop-shared"));
+    let site = &web.configs[0];
+    assert_eq!(
+        site.declared
+            .as_ref()
+            .and_then(|d| d.template_driver.as_deref()),
+        Some("golang")
+    );
+    // `windlass config` prints them as compose-go does.
+    let environment = BTreeMap::new();
+    let settings = canonical::Settings {
+        environment: &environment,
+        normalize: canonical::Normalize::Compose,
+    };
+    let printed: serde_json::Value = serde_json::from_str(&canonical::text(
+        &project,
+        &settings,
+        canonical::Format::Json,
+    ))
+    .expect("json");
+    let deploy = &printed["services"]["web"]["deploy"];
+    assert_eq!(
+        deploy["placement"]["constraints"][0],
+        "node.hostname==node1"
+    );
+    assert_eq!(
+        deploy["placement"]["preferences"][0]["spread"],
+        "node.labels.zone"
+    );
+    assert_eq!(deploy["placement"]["max_replicas_per_node"], 2);
+    assert_eq!(deploy["labels"]["team"], "shop");
+    assert_eq!(deploy["endpoint_mode"], "vip");
+    assert_eq!(printed["secrets"]["token"]["labels"]["kind"], "api");
+    assert_eq!(printed["configs"]["site"]["template_driver"], "golang");
+}
+
+#[test]
+fn the_same_file_for_one_engine_keeps_composes_one_engine_meaning() {
+    let file = cases("bad").join("swarm.yaml");
+    let (project, diagnostics) = check_text(&swarm_fields("docker"), &file, &with_token());
+    assert!(project.is_none());
+    let said: Vec<(String, Severity)> = diagnostics
+        .iter()
+        .map(|d| (d.field.clone(), d.severity))
+        .collect();
+    for (path, severity) in [
+        ("secrets.token.labels", Severity::Error),
+        ("secrets.shared.external", Severity::Error),
+        ("configs.site.template_driver", Severity::Error),
+        ("services.web.deploy.placement", Severity::Warning),
+        ("services.web.deploy.labels", Severity::Warning),
+        ("services.web.deploy.endpoint_mode", Severity::Warning),
+    ] {
+        assert!(
+            said.contains(&(path.to_owned(), severity)),
+            "{path}: {diagnostics:?}"
+        );
+    }
+}
+
+#[test]
+fn target_swarm_given_reads_the_file_for_a_swarm_and_its_pinned_text_says_so() {
+    let dir = std::env::temp_dir().join(format!("wl-swarm-target-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let file = dir.join("compose.yaml");
+    // No `x-windlass.target`: `--target swarm` chooses the Swarm.
+    let text = swarm_fields("swarm").replace("    x-windlass: {target: swarm}\n", "");
+    std::fs::write(&file, &text).expect("write");
+    let (project, _) = check_text(&text, &file, &with_token());
+    assert!(
+        project.is_none(),
+        "read for one engine, external is refused"
+    );
+    let options = Options {
+        target: Some(Target::Swarm),
+        ..with_token()
+    };
+    let (pinned, diagnostics) = pin_files(std::slice::from_ref(&file), &options);
+    assert!(
+        diagnostics.iter().all(|d| d.severity == Severity::Warning),
+        "{diagnostics:?}"
+    );
+    let (project, pinned) = pinned.expect("pinned");
+    assert_eq!(project.target, Target::Swarm);
+    assert!(pinned.contains("x-windlass-target: swarm"), "{pinned}");
+    // The agent reads the pinned text with no target given.
+    let again = parse_pinned(&pinned, &file).expect("the pinned text reads for a Swarm");
+    assert_eq!(again.target, Target::Swarm);
+    assert!(again.extensions.is_empty(), "{:?}", again.extensions);
+    assert_eq!(
+        again.services["web"].secrets[0].content,
+        Some(FileContent::Text("s3cret".into()))
+    );
+    std::fs::remove_dir_all(&dir).expect("clean up");
+}
+
+#[test]
+fn on_a_swarm_a_config_has_no_driver_an_external_secret_no_source_and_networks_are_overlay() {
+    let text = "services:\n  web:\n    image: web\n    configs: [site]\n    secrets: [key]\n    networks: [back, front]\n    x-windlass: {target: swarm}\nnetworks:\n  back: {driver: overlay}\n  front: {driver: bridge}\nconfigs:\n  site: {content: hi, driver: vault}\nsecrets:\n  key: {external: true, file: ./key.txt}\n";
+    let file = cases("bad").join("swarm-driver.yaml");
+    let options = Options {
+        files: FileChecks::Skip,
+        ..Options::default()
+    };
+    let (project, diagnostics) = check_text(text, &file, &options);
+    assert!(project.is_none());
+    let paths: Vec<String> = diagnostics.iter().map(|d| d.field.clone()).collect();
+    assert!(
+        paths.contains(&"configs.site.driver".to_owned()),
+        "{diagnostics:?}"
+    );
+    assert!(
+        paths.contains(&"secrets.key.external".to_owned()),
+        "{diagnostics:?}"
+    );
+}
+
+#[test]
+fn a_text_pinned_for_a_swarm_keeps_its_secret_files_bytes() {
+    let dir = std::env::temp_dir().join(format!("wl-swarm-files-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let file = dir.join("compose.yaml");
+    let text = "services:\n  web:\n    image: web\n    secrets: [token]\n    x-windlass: {target: swarm}\nsecrets:\n  token: {file: ./token.txt}\n";
+    std::fs::write(&file, text).expect("compose");
+    std::fs::write(dir.join("token.txt"), [0xff, b'o', b'l', b'd']).expect("token");
+    let (pinned, diagnostics) = pin_files(std::slice::from_ref(&file), &Options::default());
+    assert_eq!(diagnostics, vec![]);
+    let (_, pinned) = pinned.expect("pinned");
+    assert!(pinned.contains("x-windlass-files"), "{pinned}");
+    // The file changes after the deploy: the release keeps its bytes.
+    std::fs::write(dir.join("token.txt"), "new").expect("token");
+    let again = parse_pinned(&pinned, &file).expect("reads");
+    assert!(again.extensions.is_empty(), "{:?}", again.extensions);
+    assert_eq!(
+        again.services["web"].secrets[0].content,
+        Some(FileContent::Bytes(vec![0xff, b'o', b'l', b'd']))
+    );
+    // A text pinned for one engine mounts the file as it is.
+    let for_docker = text.replace("    x-windlass: {target: swarm}\n", "");
+    std::fs::write(&file, for_docker).expect("compose");
+    let (pinned, _) = pin_files(std::slice::from_ref(&file), &Options::default());
+    let (_, pinned) = pinned.expect("pinned");
+    assert!(!pinned.contains("x-windlass-files"), "{pinned}");
+    std::fs::remove_dir_all(&dir).expect("clean up");
+}

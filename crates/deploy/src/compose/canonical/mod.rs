@@ -334,6 +334,13 @@ fn file_sources(
                 .put("environment", go::text(source.environment.as_deref()))
                 .put("content", go::text(source.content.as_deref()))
                 .put("external", Value::Bool(source.external))
+                .put("labels", go::string_map(&source.labels))
+                .put("driver", go::text(source.driver.as_deref()))
+                .put("driver_opts", go::plain_map(&source.driver_opts))
+                .put(
+                    "template_driver",
+                    go::text(source.template_driver.as_deref()),
+                )
                 .extend(&source.extensions);
                 (key.clone(), out.value())
             })

@@ -176,6 +176,7 @@ fn deploy(deploy: &Deploy) -> Value {
     let mut out = Object::default();
     out.put("mode", go::text(deploy.mode.as_deref()))
         .put_some("replicas", deploy.replicas.map(|r| json!(r)))
+        .put("labels", go::string_map(&deploy.labels))
         .put_some(
             "update_config",
             deploy.update_config.as_ref().map(update_config),
@@ -188,6 +189,37 @@ fn deploy(deploy: &Deploy) -> Value {
         .put_some(
             "restart_policy",
             deploy.restart_policy.as_ref().map(restart_policy),
+        )
+        .put_some("placement", deploy.placement.as_ref().map(placement))
+        .put_some(
+            "endpoint_mode",
+            deploy.endpoint_mode.map(|m| {
+                json!(match m {
+                    crate::compose::EndpointMode::Vip => "vip",
+                    crate::compose::EndpointMode::Dnsrr => "dnsrr",
+                })
+            }),
+        );
+    out.value()
+}
+
+/// `deploy.placement` in compose-go's order (`types.Placement`).
+fn placement(placement: &crate::compose::Placement) -> Value {
+    let mut out = Object::default();
+    out.put("constraints", go::strings(&placement.constraints))
+        .put(
+            "preferences",
+            Value::Array(
+                placement
+                    .preferences
+                    .iter()
+                    .map(|p| json!({"spread": p.spread}))
+                    .collect(),
+            ),
+        )
+        .put_some(
+            "max_replicas_per_node",
+            placement.max_replicas_per_node.map(|m| json!(m)),
         );
     out.value()
 }

@@ -1,7 +1,7 @@
 //! A command hook (`x-windlass.hooks` with `command`) on the Swarm: a
 //! one-off Swarm job (`replicated-job`, one completion, never restarted)
-//! of the release's pinned image, with the service's environment,
-//! resources and placement and its networks (without the service's name:
+//! of the release's pinned image, with the service's environment, secrets,
+//! configs, resources and placement and its networks (without the service's name:
 //! only the release answers to it), the command in place of the image's
 //! CMD; it passes when its task completes with exit code 0. Its last
 //! output is read through the manager, wherever the task ran, and the job
@@ -56,7 +56,10 @@ pub(super) async fn run(
     remove(target, &name).await?;
     let mut labels = target.labels(&release.key, Some(release.id()))?;
     labels.insert(HOOK_LABEL.to_owned(), label.clone());
-    let mut job = spec::service_spec(release, &image, labels, &name);
+    // The release's secrets and configs (a migration reads the database's
+    // password from one), the same versions its service mounts.
+    let mounted = super::store::mount(target, release).await?;
+    let mut job = spec::service_spec(release, &image, labels, &name, mounted);
     job.mode = Some(ServiceSpecMode {
         replicated_job: Some(ServiceSpecModeReplicatedJob {
             max_concurrent: Some(1),

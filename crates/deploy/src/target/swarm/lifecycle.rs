@@ -10,7 +10,7 @@ use bollard::query_parameters::ListServicesOptions;
 use windlass_asl::Failure;
 use windlass_store::releases::ServiceKey;
 
-use super::{engine, entry, spec, SwarmTarget};
+use super::{engine, entry, spec, store, SwarmTarget};
 use crate::backend::RELEASE_LABEL;
 use crate::failures;
 use crate::target::{CaughtFailure, Image, ReleaseContext, Replicas, Retired, RolledBack};
@@ -62,20 +62,37 @@ pub(super) async fn start(
             failures::input(format!("{} has no pinned image yet", release.label()))
         })?;
     let labels = target.labels(&release.key, Some(release.id()))?;
-    let wanted = spec::service_spec(release, &image, labels, &name);
-    let created = target
-        .docker
-        .create_service(wanted, None)
-        .await
-        .map_err(|e| {
-            Failure::new(
-                failures::START,
-                format!("{}: create {name}: {e}", release.label()),
-            )
-        })?;
+    // The release's versions of its secrets and configs exist before its
+    // service refers to them (made again, or found, on a step run again).
+    let mounted = store::mount(target, release).await?;
+    let wanted = spec::service_spec(release, &image, labels.clone(), &name, mounted);
+    let created = match target.docker.create_service(wanted, None).await {
+        Ok(created) => created,
+        // A version pruned between its making and this create (another
+        // execution of the app retired a release and saw it unused): made
+        // again, and the service created once more.
+        Err(first) if !release.spec.secrets.is_empty() || !release.spec.configs.is_empty() => {
+            tracing::info!(release = %release.label(), error = %first, "service create failed; its secrets and configs are made again");
+            let mounted = store::mount(target, release).await?;
+            let wanted = spec::service_spec(release, &image, labels, &name, mounted);
+            target
+                .docker
+                .create_service(wanted, None)
+                .await
+                .map_err(|e| created_failure(release, &name, e))?
+        }
+        Err(e) => return Err(created_failure(release, &name, e)),
+    };
     Ok(Replicas {
         ids: created.id.into_iter().collect(),
     })
+}
+
+fn created_failure(release: &ReleaseContext, name: &str, e: bollard::errors::Error) -> Failure {
+    Failure::new(
+        failures::START,
+        format!("{}: create {name}: {e}", release.label()),
+    )
 }
 
 async fn find(target: &SwarmTarget, name: &str) -> Result<Option<Service>, Failure> {
@@ -188,6 +205,11 @@ pub(super) async fn retire(
             retired.insert(of);
         }
     }
+    // The versions of secrets and configs only the removed releases used.
+    let removed = store::prune(target, release.key.app()).await?;
+    if !removed.is_empty() {
+        tracing::info!(service = %release.key, ?removed, "secret and config versions no release uses removed");
+    }
     Ok(Retired {
         kept: keep.into_iter().collect(),
         retired: retired.into_iter().collect(),
@@ -257,6 +279,7 @@ pub(super) async fn roll_back(
         if let Some(service) = find(target, &name).await? {
             remove(target, &service).await?;
         }
+        store::prune(target, release.key.app()).await?;
     }
     Ok(RolledBack {
         live: release.previous.clone(),
@@ -297,5 +320,7 @@ pub(super) async fn take_down(target: &SwarmTarget, key: &ServiceKey) -> Result<
     .await?;
     let services = services_of(target, key).await?;
     remove_and_wait(target, &services).await?;
+    // The app's last service down takes the last versions with it.
+    store::prune(target, key.app()).await?;
     Ok(services.len())
 }

@@ -6,7 +6,8 @@
 //! published port of the app, by a routing table that is a label of that
 //! service, so a switch of all the app's services is one write to the
 //! Swarm's Raft store. One file per concern: [`spec`] (a release as a
-//! service spec), [`tasks`] (health, warm look, watch), [`entry`] (the
+//! service spec), [`store`] (secrets and configs, a version per value),
+//! [`tasks`] (health, warm look, watch), [`entry`] (the
 //! switch), [`image`] (the registry's image or one built on the manager
 //! and pushed, pinned by digest), [`lifecycle`] (start, retire, roll back,
 //! take down), [`weights`] (a rollout's canaries in the entry's table, and
@@ -26,6 +27,7 @@ mod logs;
 pub mod manager;
 pub mod spec;
 pub mod ssh;
+mod store;
 mod tasks;
 mod weights;
 

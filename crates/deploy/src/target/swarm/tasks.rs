@@ -29,6 +29,9 @@ struct Look {
     running: usize,
     /// Failed or rejected tasks, by id, with their error.
     failed: BTreeMap<String, String>,
+    /// Why the Swarm places a task on no node ("no suitable node
+    /// (scheduling constraints not satisfied on 3 nodes)"), when it says so.
+    unplaced: Option<String>,
 }
 
 async fn look(target: &SwarmTarget, name: &str) -> Result<Look, Failure> {
@@ -54,6 +57,12 @@ async fn look(target: &SwarmTarget, name: &str) -> Result<Look, Failure> {
             look.desired += 1;
             if state == Some(TaskState::RUNNING) {
                 look.running += 1;
+            }
+        }
+        let err = task.status.as_ref().and_then(|s| s.err.as_deref());
+        if state == Some(TaskState::PENDING) {
+            if let Some(err) = err.filter(|e| e.contains("no suitable node")) {
+                look.unplaced = Some(err.to_owned());
             }
         }
         if matches!(state, Some(TaskState::FAILED | TaskState::REJECTED)) {
@@ -105,6 +114,19 @@ pub(super) async fn wait_healthy(
         if now.healthy(replicas) {
             return Ok(upstreams(release, &name));
         }
+        // A task the Swarm places on no node stays pending for ever: the
+        // placement (or the resources asked) fits no node, which waiting
+        // does not change.
+        if let Some(why) = &now.unplaced {
+            return Err(Failure::new(
+                failures::UNHEALTHY,
+                format!(
+                    "{}: no node of the Swarm can run its tasks ({}): the Swarm says {why:?}; the app is rolled back",
+                    release.label(),
+                    placement_of(&release.spec)
+                ),
+            ));
+        }
         if now.failed.len() >= FAILED_TASKS {
             let why: Vec<&str> = now.failed.values().map(String::as_str).collect();
             return Err(Failure::new(
@@ -129,6 +151,35 @@ pub(super) async fn wait_healthy(
             ));
         }
         tokio::time::sleep(LOOK_EVERY).await;
+    }
+}
+
+/// What of the service decides where its tasks may run, for a message.
+fn placement_of(spec: &crate::compose::Service) -> String {
+    let mut parts = Vec::new();
+    if let Some(placement) = &spec.deploy.placement {
+        if !placement.constraints.is_empty() {
+            parts.push(format!(
+                "deploy.placement.constraints: {}",
+                placement.constraints.join(", ")
+            ));
+        }
+        if let Some(max) = placement.max_replicas_per_node {
+            parts.push(format!("deploy.placement.max_replicas_per_node: {max}"));
+        }
+    }
+    if spec
+        .deploy
+        .resources
+        .as_ref()
+        .is_some_and(|r| r.reservations.is_some())
+    {
+        parts.push("deploy.resources.reservations".to_owned());
+    }
+    if parts.is_empty() {
+        "its placement".to_owned()
+    } else {
+        parts.join("; ")
     }
 }
 

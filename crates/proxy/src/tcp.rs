@@ -138,7 +138,8 @@ async fn connection(
     let tick = tokio::time::sleep(period);
     tokio::pin!(tick);
     let mut quiet = 0;
-    // Whether `tick` has been polled (and so registered) with this task.
+    // Whether `tick` has been polled (and so registered) with this task's
+    // waker.
     let mut armed = false;
     let ended = poll_fn(|cx| {
         // As with the signals, the timer needs polling only when first
@@ -158,7 +159,8 @@ async fn connection(
                 }
                 tick.as_mut().reset(Instant::now() + period);
             }
-            armed = true;
+            // As in `Signals::poll`: not armed if the budget refused it.
+            armed = tokio::task::coop::has_budget_remaining();
         }
         copied.as_mut().poll(cx).map(Ok)
     })
@@ -234,7 +236,12 @@ where
         if self.stopped.as_mut().poll(cx).is_ready() {
             return Poll::Ready(Signal::Stopped);
         }
-        self.registered = Some(cx.waker().clone());
+        // A future tokio's coop budget refused (it wakes the task instead)
+        // registered nothing; the budget only falls during a task's poll,
+        // so with some left now neither was refused.
+        if tokio::task::coop::has_budget_remaining() {
+            self.registered = Some(cx.waker().clone());
+        }
         Poll::Pending
     }
 }

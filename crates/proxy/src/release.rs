@@ -276,6 +276,13 @@ impl InFlight {
         &self.state
     }
 
+    /// Whether a drain has cut the release's connections since this began:
+    /// one atomic load, for a connection to look at on every wake-up once
+    /// `cut` has registered its waker.
+    pub(crate) fn is_cut(&self) -> bool {
+        self.state.generation.load(Ordering::SeqCst) != self.generation
+    }
+
     /// Resolves when a drain cuts the release's connections, including a cut
     /// that came between counting this one and calling this.
     pub(crate) async fn cut(&self) {

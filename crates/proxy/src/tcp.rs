@@ -3,11 +3,12 @@
 //! upstream of the live release and then copied byte for byte both ways
 //! until either side closes, a drain cuts it, or the proxy stops.
 
+use std::future::{poll_fn, Future};
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -17,7 +18,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
 use crate::copy;
-use crate::release::ReleaseState;
+use crate::release::{InFlight, ReleaseState};
 use crate::router::Router;
 use crate::Config;
 
@@ -85,38 +86,169 @@ async fn connection(
     };
     let state = Arc::clone(in_flight.state());
     state.record_connection();
-    let piped = async {
-        let connecting = std::time::Instant::now();
-        let upstream = connect(&state, config.connect_timeout).await;
-        state.record_connect(upstream.is_some(), connecting.elapsed());
-        let Some(upstream) = upstream else {
+    // The drain's cut and the proxy's stop, watched for the rest of the
+    // connection's life. Polling a watch's future takes its lock, so they
+    // are polled only when first registered, when the task's waker changes,
+    // or when an atomic load says one has fired (see `Signals`).
+    let probe = stop.clone();
+    let cut = in_flight.cut();
+    let stopped = stop.changed();
+    tokio::pin!(cut, stopped);
+    let mut signals = Signals {
+        in_flight: &in_flight,
+        stop: &probe,
+        cut,
+        stopped,
+        registered: None,
+    };
+    let connecting = std::time::Instant::now();
+    let connected = connect(&state, config.connect_timeout);
+    tokio::pin!(connected);
+    let upstream = poll_fn(|cx| {
+        if let Poll::Ready(signal) = signals.poll(cx) {
+            return Poll::Ready(Err(signal));
+        }
+        connected.as_mut().poll(cx).map(Ok)
+    })
+    .await;
+    // A connection is a request of its release: one no replica accepted
+    // is a server error, the time to connect its latency.
+    if let Ok(found) = &upstream {
+        state.record_connect(found.is_some(), connecting.elapsed());
+    }
+    let upstream = match upstream {
+        Ok(Some(upstream)) => upstream,
+        Ok(None) => {
             tracing::debug!(release = %state.release.id, "no upstream accepted the connection; closing it");
             return;
-        };
-        let activity = Arc::new(Activity::new());
-        let mut upstream = Counted {
-            inner: upstream,
-            state: Arc::clone(&state),
-            activity: Arc::clone(&activity),
-        };
-        let copied = copy::bidirectional(&mut client, &mut upstream);
-        tokio::select! {
-            copied = copied => {
-                if let Err(err) = copied {
-                    tracing::debug!(release = %state.release.id, %err, "TCP connection ended with an error");
-                }
-            }
-            () = activity.idle_for(config.idle_timeout) => {
-                tracing::debug!(release = %state.release.id, timeout = ?config.idle_timeout, "no byte passed either way within the idle timeout; closing the connection");
-            }
+        }
+        Err(signal) => {
+            signal.log(&state);
+            return;
         }
     };
-    tokio::select! {
-        () = piped => {}
-        () = in_flight.cut() => {
+    let active = AtomicBool::new(false);
+    let mut upstream = Counted {
+        inner: upstream,
+        state: &state,
+        active: &active,
+    };
+    let copied = copy::bidirectional(&mut client, &mut upstream);
+    tokio::pin!(copied);
+    // The idle timeout, tracked coarsely: a tick every 1/IDLE_TICKS of it
+    // looks whether a byte passed since the last one; IDLE_TICKS quiet ticks
+    // in a row close the connection, so one idle for the timeout is closed
+    // within 1/IDLE_TICKS of it more, never before. Reads and writes only
+    // set a flag (no clock read) and the timer is armed once per tick.
+    let period = config.idle_timeout / IDLE_TICKS;
+    let tick = tokio::time::sleep(period);
+    tokio::pin!(tick);
+    let mut quiet = 0;
+    // Whether `tick` has been polled (and so registered) with this task's
+    // waker.
+    let mut armed = false;
+    let ended = poll_fn(|cx| {
+        // As with the signals, the timer needs polling only when first
+        // armed, when the task's waker changes, or once it has fired.
+        if !armed || signals.is_stale(cx) || tick.is_elapsed() {
+            if let Poll::Ready(signal) = signals.poll(cx) {
+                return Poll::Ready(Err(signal));
+            }
+            while tick.as_mut().poll(cx).is_ready() {
+                if active.swap(false, Ordering::Relaxed) {
+                    quiet = 0;
+                } else {
+                    quiet += 1;
+                    if quiet >= IDLE_TICKS {
+                        return Poll::Ready(Err(Signal::Idle));
+                    }
+                }
+                tick.as_mut().reset(Instant::now() + period);
+            }
+            // As in `Signals::poll`: not armed if the budget refused it.
+            armed = tokio::task::coop::has_budget_remaining();
+        }
+        copied.as_mut().poll(cx).map(Ok)
+    })
+    .await;
+    match ended {
+        Ok(Ok(_)) => {}
+        Ok(Err(err)) => {
+            tracing::debug!(release = %state.release.id, %err, "TCP connection ended with an error");
+        }
+        Err(Signal::Idle) => {
+            tracing::debug!(release = %state.release.id, timeout = ?config.idle_timeout, "no byte passed either way within the idle timeout; closing the connection");
+        }
+        Err(signal) => signal.log(&state),
+    }
+}
+
+/// How many ticks the idle timeout is tracked in.
+const IDLE_TICKS: u32 = 16;
+
+/// What ended a connection other than its own close.
+enum Signal {
+    Cut,
+    Stopped,
+    Idle,
+}
+
+impl Signal {
+    fn log(&self, state: &ReleaseState) {
+        if let Signal::Cut = self {
             tracing::debug!(release = %state.release.id, "drain timeout passed; closing the connection");
         }
-        _ = stop.changed() => {}
+    }
+}
+
+/// The drain's cut and the proxy's stop for one connection. Their futures
+/// register the task's waker when polled; once registered, a wake-up only
+/// needs them polled again if one fired, which `is_cut` and `has_changed`
+/// (atomic loads) tell, or if the task's waker is another one.
+struct Signals<'a, C, S> {
+    in_flight: &'a InFlight,
+    /// A receiver of the stop's channel, to look at its version while
+    /// `stopped` borrows the connection's own.
+    stop: &'a watch::Receiver<bool>,
+    cut: Pin<&'a mut C>,
+    stopped: Pin<&'a mut S>,
+    /// The waker `cut` and `stopped` last registered.
+    registered: Option<Waker>,
+}
+
+impl<C, S, E> Signals<'_, C, S>
+where
+    C: Future<Output = ()>,
+    S: Future<Output = Result<(), E>>,
+{
+    /// Whether the futures need polling: never polled with this waker, or
+    /// one may have fired.
+    fn is_stale(&self, cx: &Context<'_>) -> bool {
+        !self
+            .registered
+            .as_ref()
+            .is_some_and(|waker| waker.will_wake(cx.waker()))
+            || self.in_flight.is_cut()
+            || !matches!(self.stop.has_changed(), Ok(false))
+    }
+
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Signal> {
+        if !self.is_stale(cx) {
+            return Poll::Pending;
+        }
+        if self.cut.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Signal::Cut);
+        }
+        if self.stopped.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Signal::Stopped);
+        }
+        // A future tokio's coop budget refused (it wakes the task instead)
+        // registered nothing; the budget only falls during a task's poll,
+        // so with some left now neither was refused.
+        if tokio::task::coop::has_budget_remaining() {
+            self.registered = Some(cx.waker().clone());
+        }
+        Poll::Pending
     }
 }
 
@@ -151,49 +283,16 @@ async fn connect(state: &ReleaseState, timeout: Duration) -> Option<TcpStream> {
     None
 }
 
-/// When a byte last passed on a connection, either way.
-struct Activity {
-    opened: Instant,
-    /// Milliseconds after `opened`.
-    last: AtomicU64,
-}
-
-impl Activity {
-    fn new() -> Activity {
-        Activity {
-            opened: Instant::now(),
-            last: AtomicU64::new(0),
-        }
-    }
-
-    fn touch(&self) {
-        let now = u64::try_from(self.opened.elapsed().as_millis()).unwrap_or(u64::MAX);
-        self.last.store(now, Ordering::Relaxed);
-    }
-
-    /// Resolves once no byte has passed for `timeout`.
-    async fn idle_for(&self, timeout: Duration) {
-        loop {
-            let last = self.opened + Duration::from_millis(self.last.load(Ordering::Relaxed));
-            let deadline = last + timeout;
-            if Instant::now() >= deadline {
-                return;
-            }
-            tokio::time::sleep_until(deadline).await;
-        }
-    }
-}
-
 /// The upstream side of a connection, counting bytes as they pass so that
 /// the release's stats are current while a long connection is open, and
-/// noting when they pass for the idle timeout.
-struct Counted {
+/// noting that they passed, for the idle timeout.
+struct Counted<'a> {
     inner: TcpStream,
-    state: Arc<ReleaseState>,
-    activity: Arc<Activity>,
+    state: &'a ReleaseState,
+    active: &'a AtomicBool,
 }
 
-impl AsyncRead for Counted {
+impl AsyncRead for Counted<'_> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -203,7 +302,7 @@ impl AsyncRead for Counted {
         let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
         let read = buf.filled().len().saturating_sub(before);
         if read > 0 {
-            self.activity.touch();
+            self.active.store(true, Ordering::Relaxed);
             self.state
                 .bytes_from_upstream
                 .fetch_add(read as u64, Ordering::Relaxed);
@@ -212,7 +311,7 @@ impl AsyncRead for Counted {
     }
 }
 
-impl AsyncWrite for Counted {
+impl AsyncWrite for Counted<'_> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -220,7 +319,7 @@ impl AsyncWrite for Counted {
     ) -> Poll<io::Result<usize>> {
         let polled = Pin::new(&mut self.inner).poll_write(cx, buf);
         if let Poll::Ready(Ok(written)) = polled {
-            self.activity.touch();
+            self.active.store(true, Ordering::Relaxed);
             self.state
                 .bytes_to_upstream
                 .fetch_add(written as u64, Ordering::Relaxed);

@@ -89,6 +89,41 @@ async fn a_tcp_connection_on_which_nothing_passes_is_closed() {
     assert_eq!(fresh.echo(b"again").await, b"again");
 }
 
+/// Bytes passing keep a TCP connection open well past the idle timeout, and
+/// once they stop it is closed no sooner than the timeout after the last.
+#[tokio::test]
+async fn traffic_keeps_a_tcp_connection_open_and_idling_closes_it_no_sooner() {
+    let timeout = Duration::from_millis(400);
+    let v1 = echo("v1").await;
+    let proxy = Proxy::bind(
+        SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+        Config {
+            protocol: Protocol::Tcp,
+            idle_timeout: timeout,
+            ..Config::default()
+        },
+    )
+    .await
+    .expect("bind proxy");
+    proxy.switch(Release::new("r1", [v1])).expect("switch");
+    let mut conn = Conn::open(proxy.local_addr()).await.expect("routed");
+    // 1.2 s of traffic, a byte every 100 ms: three idle timeouts long.
+    for n in 0..12u8 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(conn.echo(&[n]).await, [n], "echo {n} while busy");
+    }
+    let last = std::time::Instant::now();
+    assert!(
+        conn.closed_by_peer().await,
+        "the idle connection stays open"
+    );
+    let idled = last.elapsed();
+    assert!(
+        idled >= timeout && idled < timeout * 3,
+        "closed {idled:?} after the last byte, with an idle timeout of {timeout:?}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_control_socket_cuts_idle_clients_and_still_answers() {
     let dir = std::env::temp_dir().join(format!("windlass-control-idle-{}", std::process::id()));

@@ -67,17 +67,14 @@ fn windlass(
     (output.status.code().unwrap_or(-1), out, err)
 }
 
-/// A folder with the static test app (as `test_images` left it) and a
+/// A folder with the static test app (`support::swarm::static_testapp`) and a
 /// Dockerfile that serves the build argument VERSION as its version.
 fn app_folder(name: &str, dockerfile_extra: &str) -> PathBuf {
     let folder = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
     let _ = std::fs::remove_dir_all(&folder);
     std::fs::create_dir_all(&folder).expect("folder");
-    std::fs::copy(
-        Path::new(env!("CARGO_TARGET_TMPDIR")).join("wlswarm-testapp/testapp"),
-        folder.join("testapp"),
-    )
-    .expect("the static test app");
+    std::fs::copy(support::swarm::static_testapp(), folder.join("testapp"))
+        .expect("the static test app");
     write_dockerfile(&folder, dockerfile_extra);
     folder
 }

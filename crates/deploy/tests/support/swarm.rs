@@ -341,12 +341,11 @@ fn owner_gone(name: &str) -> bool {
     pid.is_some_and(|pid| !Path::new(&format!("/proc/{pid}")).exists())
 }
 
-/// The test app (`windlass-testapp`, with a static C runtime so it runs
-/// `FROM scratch`) as image `tag` in this machine's engine.
-pub fn testapp_image(tag: &str) {
+/// The test app (`windlass-testapp`) built with a static C runtime (so it
+/// runs `FROM scratch`) in a target folder of its own; its path.
+pub fn static_testapp() -> PathBuf {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    // The test app with a static C runtime, in a target folder of its own.
     let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join("static-testapp");
     let status = Command::new(&cargo)
         .args([
@@ -363,6 +362,12 @@ pub fn testapp_image(tag: &str) {
         .status()
         .expect("cargo build");
     assert!(status.success(), "building the static testapp failed");
+    target.join("x86_64-unknown-linux-gnu/release/windlass-testapp")
+}
+
+/// The test app ([`static_testapp`]) as image `tag` in this machine's engine.
+pub fn testapp_image(tag: &str) {
+    let binary = static_testapp();
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
         "wlswarm-testapp-{}-{}",
         tag.replace([':', '/'], "-"),
@@ -370,11 +375,7 @@ pub fn testapp_image(tag: &str) {
     ));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("testapp folder");
-    std::fs::copy(
-        target.join("x86_64-unknown-linux-gnu/release/windlass-testapp"),
-        dir.join("testapp"),
-    )
-    .expect("copy testapp");
+    std::fs::copy(&binary, dir.join("testapp")).expect("copy testapp");
     std::fs::write(
         dir.join("Dockerfile"),
         "FROM scratch\nCOPY testapp /app\nEXPOSE 8080\nENTRYPOINT [\"/app\"]\n",

@@ -95,6 +95,41 @@ fn said(output: &Output) -> String {
     )
 }
 
+/// One test's app: a project folder of its own with a state folder, its
+/// Compose file's path, and a free port; an earlier run's proxy daemon and
+/// the service's containers removed first.
+struct Scene {
+    docker: windlass_deploy::backend::docker::Docker,
+    state: PathBuf,
+    file: PathBuf,
+    file_arg: String,
+    port: u16,
+}
+
+impl Scene {
+    async fn new(project: &str, web: &str) -> Scene {
+        let docker = windlass_deploy::backend::docker::Docker::connect()
+            .await
+            .expect("Docker engine");
+        let old = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("project-{project}"))
+            .join("state");
+        support::stop_proxy(&old);
+        support::cleanup(&docker, web).await;
+        let dir = support::project(project);
+        let state = dir.join("state");
+        std::fs::create_dir_all(&state).expect("state");
+        let file = dir.join("compose.yaml");
+        Scene {
+            docker,
+            state,
+            file_arg: file.display().to_string(),
+            file,
+            port: support::free_port(),
+        }
+    }
+}
+
 /// The agent and the proxy daemon it started, stopped when the test ends.
 struct Processes {
     agent: Child,
@@ -199,18 +234,13 @@ fn live_of(state: &Path, app: &str, web: &str) -> Option<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_held_canary_survives_a_kill_then_promote_and_abort_answer_it() {
-    let docker = windlass_deploy::backend::docker::Docker::connect()
-        .await
-        .expect("Docker engine");
-    let old = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("project-rollout-gate/state");
-    support::stop_proxy(&old);
-    support::cleanup(&docker, WEB).await;
-    let dir = support::project("rollout-gate");
-    let state = dir.join("state");
-    std::fs::create_dir_all(&state).expect("state");
-    let file = dir.join("compose.yaml");
-    let file_arg = file.display().to_string();
-    let port = support::free_port();
+    let Scene {
+        docker,
+        state,
+        file,
+        file_arg,
+        port,
+    } = Scene::new("rollout-gate", WEB).await;
     let mut processes = Processes::start(&state);
 
     std::fs::write(&file, compose(port, "v1")).expect("compose");
@@ -274,9 +304,8 @@ async fn a_held_canary_survives_a_kill_then_promote_and_abort_answer_it() {
     assert_eq!(seen.failed, 0, "{:?}", seen.failures);
     assert!(seen.by_release.get("r3").copied().unwrap_or(0) > 0);
     drop(processes);
+    // The containers, images and networks of the app.
     support::cleanup(&docker, WEB).await;
-    // The app's default network, made by its first deploy.
-    let _ = docker.remove_network(&format!("{APP}_default")).await;
 }
 
 /// A canary held at its gate keeps being judged, through a `kill -9` of
@@ -289,18 +318,13 @@ async fn a_held_canary_survives_a_kill_then_promote_and_abort_answer_it() {
 /// numbers in its message. No one answers either gate.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_held_canary_that_starts_failing_is_rolled_back_without_an_answer() {
-    let docker = windlass_deploy::backend::docker::Docker::connect()
-        .await
-        .expect("Docker engine");
-    let old = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("project-rollout-hold/state");
-    support::stop_proxy(&old);
-    support::cleanup(&docker, HOLD_WEB).await;
-    let dir = support::project("rollout-hold");
-    let state = dir.join("state");
-    std::fs::create_dir_all(&state).expect("state");
-    let file = dir.join("compose.yaml");
-    let file_arg = file.display().to_string();
-    let port = support::free_port();
+    let Scene {
+        docker,
+        state,
+        file,
+        file_arg,
+        port,
+    } = Scene::new("rollout-hold", HOLD_WEB).await;
     let mut processes = Processes::start(&state);
 
     std::fs::write(&file, compose_hold(port, "v1", "")).expect("compose");
@@ -403,9 +427,8 @@ async fn a_held_canary_that_starts_failing_is_rolled_back_without_an_answer() {
     assert!(seen.by_release.get("r2").copied().unwrap_or(0) > 0);
     assert!(seen.by_release.get("r3").copied().unwrap_or(0) > 0);
     drop(processes);
+    // The containers, images and networks of the app.
     support::cleanup(&docker, HOLD_WEB).await;
-    // The app's default network, made by its first deploy.
-    let _ = docker.remove_network(&format!("{HOLD_APP}_default")).await;
 }
 
 /// The analysis's HTTP check and CloudWatch alarm (hosted by moto, read by
@@ -416,12 +439,6 @@ async fn a_held_canary_that_starts_failing_is_rolled_back_without_an_answer() {
 /// the alarm OK again and a healthy check, is promoted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_http_check_or_an_alarm_in_alarm_rolls_a_canary_back() {
-    let docker = windlass_deploy::backend::docker::Docker::connect()
-        .await
-        .expect("Docker engine");
-    let old = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("project-rollout-check/state");
-    support::stop_proxy(&old);
-    support::cleanup(&docker, CHECK_WEB).await;
     let moto = aws_support::Moto::start();
     let client = windlass_aws::Client::new(moto.config());
     let cloudwatch = windlass_aws::model::Model::of(
@@ -457,12 +474,13 @@ async fn a_failing_http_check_or_an_alarm_in_alarm_rolls_a_canary_back() {
         .expect("putMetricAlarm");
     set_alarm("OK").await;
 
-    let dir = support::project("rollout-check");
-    let state = dir.join("state");
-    std::fs::create_dir_all(&state).expect("state");
-    let file = dir.join("compose.yaml");
-    let file_arg = file.display().to_string();
-    let port = support::free_port();
+    let Scene {
+        docker,
+        state,
+        file,
+        file_arg,
+        port,
+    } = Scene::new("rollout-check", CHECK_WEB).await;
     let endpoint = moto.config().endpoint_url.clone().expect("moto's endpoint");
     let processes = Processes {
         agent: support::agent_process_with_env(
@@ -535,9 +553,8 @@ async fn a_failing_http_check_or_an_alarm_in_alarm_rolls_a_canary_back() {
     assert!(seen.by_release.get("r2").copied().unwrap_or(0) > 0);
     assert!(seen.by_release.get("r3").copied().unwrap_or(0) > 0);
     drop(processes);
+    // The containers, images and networks of the app.
     support::cleanup(&docker, CHECK_WEB).await;
-    // The app's default network, made by its first deploy.
-    let _ = docker.remove_network(&format!("{CHECK_APP}_default")).await;
 }
 
 /// An answer sent while the held canary is being judged again waits for
@@ -549,18 +566,13 @@ async fn a_failing_http_check_or_an_alarm_in_alarm_rolls_a_canary_back() {
 async fn a_promote_sent_while_the_held_canary_is_judged_is_not_lost() {
     const APP: &str = "wlrace";
     const WEB: &str = "wlraceweb";
-    let docker = windlass_deploy::backend::docker::Docker::connect()
-        .await
-        .expect("Docker engine");
-    let old = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("project-rollout-race/state");
-    support::stop_proxy(&old);
-    support::cleanup(&docker, WEB).await;
-    let dir = support::project("rollout-race");
-    let state = dir.join("state");
-    std::fs::create_dir_all(&state).expect("state");
-    let file = dir.join("compose.yaml");
-    let file_arg = file.display().to_string();
-    let port = support::free_port();
+    let Scene {
+        docker,
+        state,
+        file,
+        file_arg,
+        port,
+    } = Scene::new("rollout-race", WEB).await;
     let processes = Processes::start(&state);
     // Slow answers are the point: the p99 may be anything; one request
     // is enough to judge.
@@ -627,9 +639,8 @@ async fn a_promote_sent_while_the_held_canary_is_judged_is_not_lost() {
     let seen = load.stop().await;
     assert_eq!(seen.failed, 0, "{:?}", seen.failures);
     drop(processes);
+    // The containers, images and networks of the app.
     support::cleanup(&docker, WEB).await;
-    // The app's default network, made by its first deploy.
-    let _ = docker.remove_network(&format!("{APP}_default")).await;
 }
 
 /// A TCP port's canary is judged on connections: the proxy counts each
@@ -641,18 +652,13 @@ async fn a_promote_sent_while_the_held_canary_is_judged_is_not_lost() {
 async fn a_tcp_canary_is_judged_on_its_connections() {
     const APP: &str = "wltcp";
     const WEB: &str = "wltcpweb";
-    let docker = windlass_deploy::backend::docker::Docker::connect()
-        .await
-        .expect("Docker engine");
-    let old = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("project-rollout-tcp/state");
-    support::stop_proxy(&old);
-    support::cleanup(&docker, WEB).await;
-    let dir = support::project("rollout-tcp");
-    let state = dir.join("state");
-    std::fs::create_dir_all(&state).expect("state");
-    let file = dir.join("compose.yaml");
-    let file_arg = file.display().to_string();
-    let port = support::free_port();
+    let Scene {
+        docker,
+        state,
+        file,
+        file_arg,
+        port,
+    } = Scene::new("rollout-tcp", WEB).await;
     let processes = Processes::start(&state);
     // No HTTP health probe nor 5xx trigger: windlass proxies the port as TCP.
     let write = |version: &str| {
@@ -709,7 +715,6 @@ async fn a_tcp_canary_is_judged_on_its_connections() {
         "{by_version:?}"
     );
     drop(processes);
+    // The containers, images and networks of the app.
     support::cleanup(&docker, WEB).await;
-    // The app's default network, made by its first deploy.
-    let _ = docker.remove_network(&format!("{APP}_default")).await;
 }

@@ -17,15 +17,13 @@
 #[path = "../../deploy/tests/support/mod.rs"]
 mod support;
 
-use std::sync::{Mutex, OnceLock, PoisonError};
-
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use support::swarm::Swarm;
+use support::swarm::{Shared, Swarm};
 use windlass_deploy::agent::{Agent, DownRequest, RollbackRequest};
 use windlass_deploy::progress::Notes;
 use windlass_deploy::target::swarm::{Config, SwarmTarget};
@@ -36,44 +34,8 @@ use windlass_store::releases::{Releases, ServiceKey, SqliteReleases};
 
 const APP: &str = "wlswarm-app";
 
-/// How many tests of this file use the Swarm: the last to end removes it.
-const TESTS: usize = 2;
-static SWARM: OnceLock<(Swarm, String)> = OnceLock::new();
-static LEFT: Mutex<usize> = Mutex::new(TESTS);
-static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-/// The shared Swarm and the entry image's name, made by the first test.
-fn shared() -> &'static (Swarm, String) {
-    SWARM.get_or_init(|| {
-        let swarm = Swarm::start();
-        for (what, took) in &swarm.timings {
-            eprintln!("swarm: {what} {:.1} s", took.as_secs_f64());
-        }
-        let began = Instant::now();
-        let (entry, _app) = swarm.test_images();
-        eprintln!(
-            "swarm: images built and pushed in {:.1} s",
-            began.elapsed().as_secs_f64()
-        );
-        (swarm, entry)
-    })
-}
-
-/// Held by a test while it runs; the last one dropped removes the Swarm
-/// (also when a test panics).
-struct Using;
-
-impl Drop for Using {
-    fn drop(&mut self) {
-        let mut left = LEFT.lock().unwrap_or_else(PoisonError::into_inner);
-        *left -= 1;
-        if *left == 0 {
-            if let Some((swarm, _)) = SWARM.get() {
-                swarm.remove();
-            }
-        }
-    }
-}
+/// The Swarm the file's 2 tests share.
+static SWARM: Shared = Shared::new(2, 0);
 
 fn compose(version: u32, crash_api: bool) -> String {
     let crash = if crash_api {
@@ -121,9 +83,8 @@ async fn everywhere(swarm: &Swarm) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_app_deploys_rolls_forward_and_rolls_back_whole_on_three_nodes() {
-    let _using = Using;
-    let _alone = ONE_AT_A_TIME.lock().await;
-    let (swarm, entry) = tokio::task::block_in_place(shared);
+    let turn = SWARM.turn().await;
+    let (swarm, entry) = (turn.swarm, turn.entry);
 
     let client =
         bollard::Docker::connect_with_http(swarm.docker_host(), 120, bollard::API_DEFAULT_VERSION)
@@ -323,9 +284,8 @@ fn cli_compose(version: u32, crash: bool) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cli_deploys_fails_over_and_takes_down_on_the_swarm() {
-    let _using = Using;
-    let _alone = ONE_AT_A_TIME.lock().await;
-    let (swarm, entry) = tokio::task::block_in_place(shared);
+    let turn = SWARM.turn().await;
+    let (swarm, entry) = (turn.swarm, turn.entry);
     let folder = Path::new(env!("CARGO_TARGET_TMPDIR")).join("wlswarm-cli");
     let _ = std::fs::remove_dir_all(&folder);
     std::fs::create_dir_all(&folder).expect("folder");

@@ -22,43 +22,11 @@ mod support;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, OnceLock, PoisonError};
 
 use support::swarm::{Swarm, REGISTRY};
 
-/// How many tests of this file use the Swarm: the last to end removes it.
-const TESTS: usize = 2;
-static SWARM: OnceLock<(Swarm, String)> = OnceLock::new();
-static LEFT: Mutex<usize> = Mutex::new(TESTS);
-static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-/// The shared Swarm and the entry image's name, made by the first test.
-fn shared() -> &'static (Swarm, String) {
-    SWARM.get_or_init(|| {
-        let swarm = Swarm::start();
-        for (what, took) in &swarm.timings {
-            eprintln!("swarm: {what} {:.1} s", took.as_secs_f64());
-        }
-        let (entry, _app) = swarm.test_images();
-        (swarm, entry)
-    })
-}
-
-/// Held by a test while it runs; the last one dropped removes the Swarm
-/// (also when a test panics).
-struct Using;
-
-impl Drop for Using {
-    fn drop(&mut self) {
-        let mut left = LEFT.lock().unwrap_or_else(PoisonError::into_inner);
-        *left -= 1;
-        if *left == 0 {
-            if let Some((swarm, _)) = SWARM.get() {
-                swarm.remove();
-            }
-        }
-    }
-}
+/// The Swarm the file's 2 tests share.
+static SWARM: Shared = Shared::new(2, 0);
 
 async fn body(address: SocketAddr) -> String {
     let client: support::LoadClient =
@@ -99,17 +67,14 @@ fn windlass(
     (output.status.code().unwrap_or(-1), out, err)
 }
 
-/// A folder with the static test app (as `test_images` left it) and a
+/// A folder with the static test app (`support::swarm::static_testapp`) and a
 /// Dockerfile that serves the build argument VERSION as its version.
 fn app_folder(name: &str, dockerfile_extra: &str) -> PathBuf {
     let folder = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
     let _ = std::fs::remove_dir_all(&folder);
     std::fs::create_dir_all(&folder).expect("folder");
-    std::fs::copy(
-        Path::new(env!("CARGO_TARGET_TMPDIR")).join("wlswarm-testapp/testapp"),
-        folder.join("testapp"),
-    )
-    .expect("the static test app");
+    std::fs::copy(support::swarm::static_testapp(), folder.join("testapp"))
+        .expect("the static test app");
     write_dockerfile(&folder, dockerfile_extra);
     folder
 }
@@ -168,9 +133,8 @@ fn images_of(swarm: &Swarm, app: &str) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_built_service_is_built_on_the_manager_pushed_and_rolled_back() {
-    let _using = Using;
-    let _alone = ONE_AT_A_TIME.lock().await;
-    let (swarm, entry) = tokio::task::block_in_place(shared);
+    let turn = SWARM.turn().await;
+    let (swarm, entry) = (turn.swarm, turn.entry);
     let folder = app_folder("wlswarm-built", "");
     let state = folder.join("state");
     let file = folder.join("compose.yaml");
@@ -285,9 +249,8 @@ fn env_compose(image: &str, version: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_environment_on_the_swarm_is_promoted_by_digest() {
-    let _using = Using;
-    let _alone = ONE_AT_A_TIME.lock().await;
-    let (swarm, entry) = tokio::task::block_in_place(shared);
+    let turn = SWARM.turn().await;
+    let (swarm, entry) = (turn.swarm, turn.entry);
     let folder = app_folder("wlswarm-env", "");
     let state = folder.join("state");
     let file = folder.join("compose.yaml");

@@ -35,9 +35,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use std::sync::{Mutex, OnceLock, PoisonError};
-
-use support::swarm::Swarm;
+use support::swarm::{Shared, Swarm};
 use windlass_store::releases::{AppRelease, Outcome, Releases, ServiceKey, SqliteReleases};
 use windlass_store::sqlite::{Durability, SqliteStore};
 use windlass_store::Store;
@@ -334,45 +332,8 @@ async fn served(swarm: &Swarm) -> Vec<(String, Option<String>)> {
     seen
 }
 
-/// How many tests of this file use the Swarm: the last to end removes it.
-const TESTS: usize = 2;
-static SWARM: OnceLock<(Swarm, String)> = OnceLock::new();
-static LEFT: Mutex<usize> = Mutex::new(TESTS);
-static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-/// The shared Swarm (three managers, one worker) and the entry image's
-/// name, made by the first test.
-fn shared() -> &'static (Swarm, String) {
-    SWARM.get_or_init(|| {
-        let swarm = Swarm::start_with(1);
-        for (what, took) in &swarm.timings {
-            println!("swarm: {what} {:.1} s", took.as_secs_f64());
-        }
-        let began = Instant::now();
-        let (entry, _app) = swarm.test_images();
-        println!(
-            "swarm: images built and pushed in {:.1} s",
-            began.elapsed().as_secs_f64()
-        );
-        (swarm, entry)
-    })
-}
-
-/// Held by a test while it runs; the last one dropped removes the Swarm
-/// (also when a test panics).
-struct Using;
-
-impl Drop for Using {
-    fn drop(&mut self) {
-        let mut left = LEFT.lock().unwrap_or_else(PoisonError::into_inner);
-        *left -= 1;
-        if *left == 0 {
-            if let Some((swarm, _)) = SWARM.get() {
-                swarm.remove();
-            }
-        }
-    }
-}
+/// The Swarm the file's 2 tests share.
+static SWARM: Shared = Shared::new(2, 1);
 
 struct Round {
     scenario: Scenario,
@@ -384,10 +345,9 @@ async fn kill_9_at_seeded_points_of_swarm_deploys_and_rollbacks() {
     let seed = env_number("WINDLASS_CRASH_SEED").unwrap_or(DEFAULT_SEED);
     let rounds = env_number("WINDLASS_CRASH_ROUNDS").map_or(DEFAULT_ROUNDS, |n| n as usize);
     println!("seed {seed:#x}, {rounds} rounds (replay with WINDLASS_CRASH_SEED={seed:#x})");
-    let _using = Using;
-    let _alone = ONE_AT_A_TIME.lock().await;
+    let turn = SWARM.turn().await;
     let began = Instant::now();
-    let (swarm, entry) = tokio::task::block_in_place(shared);
+    let (swarm, entry) = (turn.swarm, turn.entry);
     let folder: PathBuf = Path::new(env!("CARGO_TARGET_TMPDIR")).join("wlswarm-faults");
     let _ = std::fs::remove_dir_all(&folder);
     std::fs::create_dir_all(&folder).expect("folder");
@@ -692,10 +652,9 @@ fn task_nodes(swarm: &Swarm, prefix: &str) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_killed_under_load_fails_no_request_and_its_replicas_move() {
-    let _using = Using;
-    let _alone = ONE_AT_A_TIME.lock().await;
+    let turn = SWARM.turn().await;
     let began = Instant::now();
-    let (swarm, entry) = tokio::task::block_in_place(shared);
+    let (swarm, entry) = (turn.swarm, turn.entry);
     let folder: PathBuf = Path::new(env!("CARGO_TARGET_TMPDIR")).join("wlswarm-nodes");
     let _ = std::fs::remove_dir_all(&folder);
     std::fs::create_dir_all(&folder).expect("folder");

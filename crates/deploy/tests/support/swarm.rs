@@ -341,12 +341,11 @@ fn owner_gone(name: &str) -> bool {
     pid.is_some_and(|pid| !Path::new(&format!("/proc/{pid}")).exists())
 }
 
-/// The test app (`windlass-testapp`, with a static C runtime so it runs
-/// `FROM scratch`) as image `tag` in this machine's engine.
-pub fn testapp_image(tag: &str) {
+/// The test app (`windlass-testapp`) built with a static C runtime (so it
+/// runs `FROM scratch`) in a target folder of its own; its path.
+pub fn static_testapp() -> PathBuf {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    // The test app with a static C runtime, in a target folder of its own.
     let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join("static-testapp");
     let status = Command::new(&cargo)
         .args([
@@ -363,6 +362,12 @@ pub fn testapp_image(tag: &str) {
         .status()
         .expect("cargo build");
     assert!(status.success(), "building the static testapp failed");
+    target.join("x86_64-unknown-linux-gnu/release/windlass-testapp")
+}
+
+/// The test app ([`static_testapp`]) as image `tag` in this machine's engine.
+pub fn testapp_image(tag: &str) {
+    let binary = static_testapp();
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
         "wlswarm-testapp-{}-{}",
         tag.replace([':', '/'], "-"),
@@ -370,11 +375,7 @@ pub fn testapp_image(tag: &str) {
     ));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("testapp folder");
-    std::fs::copy(
-        target.join("x86_64-unknown-linux-gnu/release/windlass-testapp"),
-        dir.join("testapp"),
-    )
-    .expect("copy testapp");
+    std::fs::copy(&binary, dir.join("testapp")).expect("copy testapp");
     std::fs::write(
         dir.join("Dockerfile"),
         "FROM scratch\nCOPY testapp /app\nEXPOSE 8080\nENTRYPOINT [\"/app\"]\n",
@@ -507,4 +508,84 @@ pub fn image_of_binary(binary: &Path, tag: &str, entrypoint_args: &[&str]) {
         .expect("docker build");
     let _ = std::fs::remove_dir_all(&dir);
     assert!(status.success(), "docker build {tag} failed");
+}
+
+/// A Swarm and the entry image's name, shared by the tests of one file
+/// (`static SWARM: Shared = Shared::new(TESTS, WORKERS)`): made by the
+/// first test that takes its [`Turn`], removed when the last of the
+/// file's tests ends (also when one panics); the tests take turns, since
+/// they publish the same ports.
+pub struct Shared {
+    made: std::sync::OnceLock<(Swarm, String)>,
+    left: std::sync::Mutex<usize>,
+    turns: tokio::sync::Mutex<()>,
+    workers: usize,
+}
+
+impl Shared {
+    /// For `tests` tests, on a Swarm of three managers and `workers` workers.
+    pub const fn new(tests: usize, workers: usize) -> Shared {
+        Shared {
+            made: std::sync::OnceLock::new(),
+            left: std::sync::Mutex::new(tests),
+            turns: tokio::sync::Mutex::const_new(()),
+            workers,
+        }
+    }
+
+    /// Waits for this test's turn, making the Swarm (and pushing the test
+    /// images) the first time.
+    pub async fn turn(&'static self) -> Turn {
+        let leaving = Leaving(self);
+        let alone = self.turns.lock().await;
+        let (swarm, entry) = tokio::task::block_in_place(|| {
+            self.made.get_or_init(|| {
+                let swarm = Swarm::start_with(self.workers);
+                for (what, took) in &swarm.timings {
+                    println!("swarm: {what} {:.1} s", took.as_secs_f64());
+                }
+                let began = Instant::now();
+                let (entry, _app) = swarm.test_images();
+                println!(
+                    "swarm: images built and pushed in {:.1} s",
+                    began.elapsed().as_secs_f64()
+                );
+                (swarm, entry)
+            })
+        });
+        Turn {
+            swarm,
+            entry,
+            _alone: alone,
+            _leaving: leaving,
+        }
+    }
+}
+
+/// A test's turn on a [`Shared`] Swarm.
+pub struct Turn {
+    pub swarm: &'static Swarm,
+    /// The entry image as the nodes pull it.
+    pub entry: &'static str,
+    _alone: tokio::sync::MutexGuard<'static, ()>,
+    _leaving: Leaving,
+}
+
+/// Counts a test out when its turn ends; the last one removes the Swarm.
+struct Leaving(&'static Shared);
+
+impl Drop for Leaving {
+    fn drop(&mut self) {
+        let mut left = self
+            .0
+            .left
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *left = left.saturating_sub(1);
+        if *left == 0 {
+            if let Some((swarm, _)) = self.0.made.get() {
+                swarm.remove();
+            }
+        }
+    }
 }

@@ -19,7 +19,6 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use windlass_deploy::backend::Backend;
 use windlass_proxy::daemon::Client;
 use windlass_store::releases::{Releases, ServiceKey, SqliteReleases};
 

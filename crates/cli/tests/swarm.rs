@@ -98,7 +98,7 @@ async fn an_app_deploys_rolls_forward_and_rolls_back_whole_on_three_nodes() {
         Arc::clone(&releases),
         Arc::new(SystemClock),
         Config {
-            entry_image: Some(entry.clone()),
+            entry_image: Some(entry.to_owned()),
             ..Config::default()
         },
     );

@@ -23,7 +23,7 @@ mod support;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use support::swarm::{Swarm, REGISTRY};
+use support::swarm::{Shared, Swarm, REGISTRY};
 
 /// The Swarm the file's 2 tests share.
 static SWARM: Shared = Shared::new(2, 0);

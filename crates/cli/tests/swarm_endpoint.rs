@@ -505,7 +505,7 @@ fn a_manager_by_tls_context_and_by_ssh_runs_hooks_as_jobs() {
         &[("DOCKER_CONTEXT", "nowhere")],
         &["deploy", "--target", "swarm"],
     );
-    assert_ne!(code, 0, "{out}");
+    assert_eq!(code, 7, "refused, the user's to fix: {out}");
     assert!(
         err.contains("Docker context nowhere (DOCKER_CONTEXT) is not there")
             && err.contains("docker context ls"),

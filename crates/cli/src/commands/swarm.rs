@@ -55,6 +55,12 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 async fn open(state: &StateArgs) -> Result<Agent, u8> {
+    // A manager named wrong (a Docker context that is not there, an ssh://
+    // address with a path) is the user's to fix: refused, not an error.
+    if let Err(e) = windlass_deploy::target::swarm::manager::Manager::from_env() {
+        eprintln!("windlass: the Swarm manager: {e}");
+        return Err(exit::REFUSED);
+    }
     Agent::open_swarm(&state.dir()).await.map_err(|e| {
         eprintln!("windlass: {e}");
         exit::ERROR

@@ -164,10 +164,9 @@ async fn a_built_service_is_built_on_the_manager_pushed_and_rolled_back() {
         "swarm: build, push and deploy of a built service took {:.1} s",
         began.elapsed().as_secs_f64()
     );
-    assert!(
-        err.contains("  web: push") || err.contains("  web: exporting to image"),
-        "the build's and the push's progress is shown: {err}"
-    );
+    // The build's and the push's progress lines are sampled (every 250 ms)
+    // and a build of cached layers may end between two samples: they are
+    // printed when seen, not asserted.
     assert_eq!(body(web).await, "build-1");
     let first = running_images(swarm);
     assert_eq!(first.len(), 1, "{first:?}");

@@ -22,6 +22,7 @@ use bollard::query_parameters::{
 use futures_util::StreamExt;
 
 mod build;
+pub mod context;
 mod create;
 mod dockerfile;
 mod endpoint;
@@ -272,16 +273,15 @@ fn credentials(auth: Option<&RegistryAuth>) -> Option<DockerCredentials> {
     })
 }
 
-/// The context folder as an uncompressed tar, as the build API takes it.
-fn tar_context(context: &Path) -> Result<Vec<u8>, Error> {
+/// The context folder as an uncompressed tar, as the build API takes it,
+/// without what its `.dockerignore` excludes (see [`context`]).
+fn tar_context(context: &Path, dockerfile: &str) -> Result<Vec<u8>, Error> {
     let fail = |err: std::io::Error| Error::Context {
         context: context.to_owned(),
         message: err.to_string(),
     };
-    let mut archive = tar::Builder::new(Vec::new());
-    archive.follow_symlinks(false);
-    archive.append_dir_all(".", context).map_err(fail)?;
-    archive.into_inner().map_err(fail)
+    let ignore = self::context::ignore_for(context, dockerfile).map_err(fail)?;
+    self::context::archive(context, dockerfile, &ignore).map_err(fail)
 }
 
 fn container_of(info: ContainerInspectResponse) -> Container {

@@ -78,7 +78,11 @@ impl Docker {
         note: &Note,
     ) -> Result<String, Error> {
         let context = spec.context.clone();
-        let archive = tokio::task::spawn_blocking(move || tar_context(&context))
+        let dockerfile = spec
+            .dockerfile
+            .clone()
+            .unwrap_or_else(|| "Dockerfile".into());
+        let archive = tokio::task::spawn_blocking(move || tar_context(&context, &dockerfile))
             .await
             .map_err(|e| Error::Context {
                 context: spec.context.clone(),

@@ -238,10 +238,21 @@ async fn running_releases(client: &bollard::Docker) -> Option<BTreeSet<String>> 
     Some(running)
 }
 
-async fn deploy(agent: &Agent, file: &Path, text: String) -> (Status, Duration) {
+/// Deploys `text`: how it ended, how long it took, and its failure (when
+/// it failed), for the assertion's message.
+async fn deploy(agent: &Agent, file: &Path, text: String) -> (Status, Duration, String) {
     let began = Instant::now();
-    let (_, status) = support::deploy_app(agent, file, text, &["web", "worker", "db"]).await;
-    (status, began.elapsed())
+    let (started, status) = support::deploy_app(agent, file, text, &["web", "worker", "db"]).await;
+    let took = began.elapsed();
+    let mut why = String::new();
+    if status != Status::Succeeded {
+        for one in &started {
+            if let Ok(finished) = agent.runtime().wait(&one.execution).await {
+                why = format!("{:?}", finished.outcome);
+            }
+        }
+    }
+    (status, took, why)
 }
 
 /// What `db` answers through every node's entry.
@@ -316,8 +327,8 @@ async fn a_service_on_a_volume_never_runs_twice_and_its_connections_wait() {
     assert_eq!(db_plan.strategy, "stop-first", "{db_plan:?}");
     assert!(db_plan.why.contains("scaled to 0"), "{db_plan:?}");
 
-    let (status, took) = deploy(&agent, &file, compose(1, false)).await;
-    assert_eq!(status, Status::Succeeded);
+    let (status, took, why) = deploy(&agent, &file, compose(1, false)).await;
+    assert_eq!(status, Status::Succeeded, "{why}");
     eprintln!("swarm: v1 deployed in {:.1} s", took.as_secs_f64());
     // Written into db's volume on its node, under v1.
     let volume = swarm
@@ -341,8 +352,8 @@ async fn a_service_on_a_volume_never_runs_twice_and_its_connections_wait() {
         TcpLoad::start(on(swarm.nodes[1].app_ports[2]), 2),
     ];
 
-    let (status, took) = deploy(&agent, &file, compose(2, false)).await;
-    assert_eq!(status, Status::Succeeded);
+    let (status, took, why) = deploy(&agent, &file, compose(2, false)).await;
+    assert_eq!(status, Status::Succeeded, "{why}");
     eprintln!("swarm: v2 deployed in {:.1} s", took.as_secs_f64());
     assert_eq!(
         db_everywhere(&swarm).await,
@@ -350,7 +361,7 @@ async fn a_service_on_a_volume_never_runs_twice_and_its_connections_wait() {
         "v2 reads what was written under v1, through every node"
     );
 
-    let (status, took) = deploy(&agent, &file, compose(3, true)).await;
+    let (status, took, _) = deploy(&agent, &file, compose(3, true)).await;
     assert_eq!(status, Status::Failed, "web crashes: the app rolls back");
     eprintln!(
         "swarm: v3 (web crashing) rolled back in {:.1} s",

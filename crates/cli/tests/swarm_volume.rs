@@ -50,12 +50,12 @@ services:
     environment:
       TESTAPP_VERSION: \"web-{version}\"
 {crash}{health}    deploy: {{replicas: 2}}
-    x-windlass: {{watch: 2s}}
+    x-windlass: {{target: swarm, watch: 2s}}
   worker:
     image: registry:5000/wlswarm-testapp:1
     environment:
       TESTAPP_VERSION: \"worker-{version}\"
-{health}    x-windlass: {{watch: 2s}}
+{health}    x-windlass: {{target: swarm, watch: 2s}}
   db:
     image: registry:5000/wlswarm-testapp:1
     ports: [{{target: 8080, published: 8002}}]
@@ -67,7 +67,7 @@ services:
     deploy:
       placement:
         constraints: [node.labels.wlvol==db]
-    x-windlass: {{watch: 2s}}
+    x-windlass: {{target: swarm, watch: 2s}}
 configs:
   release: {{content: db-{version}}}
 volumes:
@@ -271,7 +271,8 @@ async fn a_service_on_a_volume_never_runs_twice_and_its_connections_wait() {
         eprintln!("swarm: {what} {:.1} s", took.as_secs_f64());
     }
     let (entry, _) = tokio::task::block_in_place(|| swarm.test_images());
-    // db runs on node 2 only: its volume is that node's.
+    // db runs on node 2 only (a label and a constraint): its volume is
+    // that node's.
     let db_node = swarm
         .on(2, &["info", "--format", "{{.Swarm.NodeID}}"])
         .trim()
@@ -330,26 +331,69 @@ async fn a_service_on_a_volume_never_runs_twice_and_its_connections_wait() {
     let (status, took, why) = deploy(&agent, &file, compose(1, false)).await;
     assert_eq!(status, Status::Succeeded, "{why}");
     eprintln!("swarm: v1 deployed in {:.1} s", took.as_secs_f64());
-    // Written into db's volume on its node, under v1.
+    // Written into db's volume on its node, under v1: the node that runs
+    // db's task, the volume its container mounts at /data.
+    let r1 = format!(
+        "{APP}_db_r1_{}",
+        releases.installation().expect("installation")
+    );
+    let (node, container) = (0..swarm.nodes.len())
+        .find_map(|i| {
+            let ps = swarm.on(
+                i,
+                &[
+                    "ps",
+                    "-q",
+                    "--filter",
+                    &format!("label=com.docker.swarm.service.name={r1}"),
+                ],
+            );
+            ps.lines().next().map(|c| (i, c.to_owned()))
+        })
+        .expect("db's task on a node");
+    let labels = swarm.on(
+        node,
+        &[
+            "node",
+            "inspect",
+            "self",
+            "--format",
+            "{{json .Spec.Labels}}",
+        ],
+    );
+    assert!(
+        labels.contains("\"wlvol\":\"db\""),
+        "db runs on the node its constraint names, not node {node}: {labels}"
+    );
+    // Load through the other nodes: their entries reach db across the
+    // overlay network.
+    let others: Vec<usize> = (0..swarm.nodes.len()).filter(|i| *i != node).collect();
     let volume = swarm
-        .on(2, &["volume", "ls", "-q"])
-        .lines()
-        .find(|v| v.ends_with("_data"))
-        .expect("db's volume on its node")
+        .on(
+            node,
+            &[
+                "inspect",
+                &container,
+                "--format",
+                "{{range .Mounts}}{{if eq .Destination \"/data\"}}{{.Name}}{{end}}{{end}}",
+            ],
+        )
+        .trim()
         .to_owned();
+    assert_eq!(volume, format!("{APP}_data"), "db's volume");
     support::swarm::docker(&[
         "exec",
-        &swarm.nodes[2].container,
+        &swarm.nodes[node].container,
         "sh",
         "-c",
         &format!("printf {NOTE} > /var/lib/docker/volumes/{volume}/_data/note"),
     ]);
 
     let overlap = Overlap::start(client.clone());
-    let web_load = support::Load::start(on(swarm.nodes[2].app_ports[0]), 3);
+    let web_load = support::Load::start(on(swarm.nodes[node].app_ports[0]), 3);
     let db_loads = [
-        TcpLoad::start(on(swarm.nodes[0].app_ports[2]), 2),
-        TcpLoad::start(on(swarm.nodes[1].app_ports[2]), 2),
+        TcpLoad::start(on(swarm.nodes[others[0]].app_ports[2]), 2),
+        TcpLoad::start(on(swarm.nodes[others[1]].app_ports[2]), 2),
     ];
 
     let (status, took, why) = deploy(&agent, &file, compose(2, false)).await;

@@ -138,10 +138,17 @@ async fn ensure_network(target: &SwarmTarget, app: &str, name: &str) -> Result<(
     };
     match target.docker.create_network(request).await {
         Ok(_) => Ok(()),
-        // Made meanwhile by another service's start of the same wave.
+        // Made meanwhile by another service's start of the same wave: a
+        // manager answers 409, or 500 "name conflicts with an existing
+        // object" when both creates reached Raft together.
         Err(bollard::errors::Error::DockerResponseServerError {
             status_code: 409, ..
         }) => Ok(()),
+        Err(bollard::errors::Error::DockerResponseServerError { message, .. })
+            if message.contains("name conflicts with an existing object") =>
+        {
+            Ok(())
+        }
         Err(e) => Err(engine(&format!("create network {name}"), e)),
     }
 }

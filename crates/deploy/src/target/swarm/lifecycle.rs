@@ -265,7 +265,14 @@ pub(super) async fn roll_back(
     if alone && !paused {
         stop_first::stop(target, release, &release.key, release.id()).await?;
     }
+    // Paused (`failure_action: pause`), the failed release is left running
+    // to be looked at, so the one before it may not come back beside it.
+    let held_back = alone && paused;
+    if held_back {
+        tracing::warn!(release = %release.label(), "paused: the service cannot run twice at once, so the release before it is not started again");
+    }
     match &release.previous {
+        Some(_) if held_back => {}
         Some(previous) if alone || live_now.as_deref() != Some(previous.as_str()) => {
             let before = target.other(release, previous)?;
             let upstreams = match super::tasks::warm(target, &before).await? {

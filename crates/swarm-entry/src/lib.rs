@@ -46,6 +46,30 @@ pub struct Route {
     /// traffic (the proxy's weighted routing); none outside a rollout.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub canary: Option<RouteCanary>,
+    /// The gap of a stop-first deploy: the live release is stopping (or
+    /// stopped) and the next one not yet switched in, so new connections
+    /// and requests wait (the proxy's hold) rather than fail. Ends when the
+    /// route names another release without a hold (the switch), or at its
+    /// deadline, so a hold never outlives a windlass that died in the gap.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hold: Option<RouteHold>,
+}
+
+/// A route's hold, written with the routes (one write, read by every entry
+/// task at once).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RouteHold {
+    /// Milliseconds since the Unix epoch after which the hold no longer
+    /// counts: the route's release is served again.
+    pub until_millis: i64,
+}
+
+impl Route {
+    /// Whether the route holds its traffic at `now_millis` (since the Unix
+    /// epoch).
+    pub fn holds_at(&self, now_millis: i64) -> bool {
+        self.hold.is_some_and(|h| now_millis < h.until_millis)
+    }
 }
 
 /// A rollout's canary on one published port.
@@ -149,6 +173,7 @@ mod tests {
             upstream: format!("tasks.app_{service}_{release}"),
             target: 8080,
             canary: None,
+            hold: None,
         }
     }
 
@@ -178,6 +203,24 @@ mod tests {
         assert_eq!(Routes::parse(Some(&routes.to_label())), routes);
         let old = r#"{"ports":[{"published":8000,"protocol":"http","service":"web","release":"r1","upstream":"tasks.x","target":8080}]}"#;
         assert_eq!(Routes::parse(Some(old)).ports[0].canary, None);
+    }
+
+    #[test]
+    fn a_hold_survives_the_label_and_ends_at_its_deadline() {
+        let mut held = route(8002, "db", "r1");
+        held.protocol = "tcp".into();
+        held.hold = Some(RouteHold {
+            until_millis: 1_000,
+        });
+        let routes = Routes {
+            ports: vec![held.clone()],
+        };
+        assert_eq!(Routes::parse(Some(&routes.to_label())), routes);
+        assert!(held.holds_at(999));
+        assert!(!held.holds_at(1_000), "a hold never lasts for ever");
+        assert!(!route(8000, "web", "r1").holds_at(0));
+        let old = r#"{"ports":[{"published":8000,"protocol":"http","service":"web","release":"r1","upstream":"tasks.x","target":8080}]}"#;
+        assert_eq!(Routes::parse(Some(old)).ports[0].hold, None);
     }
 
     #[test]

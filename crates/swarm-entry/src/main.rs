@@ -8,7 +8,9 @@
 //! changed, it prints its proxies' cumulative counters per port and release
 //! as one line on its standard output ([`CountersLine`]), which windlass
 //! reads from the manager as the service's logs (its own log goes to
-//! standard error).
+//! standard error). A route that holds (a stop-first deploy's gap, until
+//! its deadline) leaves its proxy with no live release: new requests and
+//! connections wait for the switch instead of failing.
 
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -35,6 +37,10 @@ const PRINT_EVERY: Duration = Duration::from_secs(1);
 /// nothing, and Swarm names it in `tasks.NAME` until it judges the node
 /// down (tens of seconds).
 const HEDGE_AFTER: Duration = Duration::from_secs(1);
+/// How long a request or connection that arrives while its route holds
+/// (a stop-first deploy's gap) waits for the next release: the old
+/// release's stop and the new one's start and health check.
+const HOLD_FOR: Duration = Duration::from_secs(60);
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
@@ -110,6 +116,15 @@ async fn apply(routes: &Routes, proxies: &mut BTreeMap<u16, Proxy>) {
         let Some(proxy) = proxies.get(&route.published) else {
             continue;
         };
+        if route.holds_at(now_millis()) {
+            // A stop-first deploy's gap: new traffic waits (each request or
+            // connection at most HOLD_FOR) for the switch.
+            if let Some(was) = proxy.clear() {
+                proxy.clear_canary();
+                tracing::info!(port = route.published, release = %was, "hold: new traffic waits for the next release");
+            }
+            continue;
+        }
         let upstreams = resolve(route).await;
         if upstreams.is_empty() {
             // A name with no task yet (or a lookup that failed): keep what
@@ -227,6 +242,7 @@ async fn bind(route: &Route) -> Result<Proxy, String> {
     let config = Config {
         protocol,
         hedge_after: Some(HEDGE_AFTER),
+        hold_timeout: HOLD_FOR,
         ..Config::default()
     };
     let address = SocketAddr::from((Ipv4Addr::UNSPECIFIED, route.published));

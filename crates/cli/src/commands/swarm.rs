@@ -416,6 +416,7 @@ fn print_plan(plan: &PlanView) {
                 "  {}: new release (live now: {live}), image {}",
                 service.service, service.image
             );
+            println!("      strategy: {} ({})", service.strategy, service.why);
             for port in &service.ports {
                 println!("      port: {port} (windlass's entry point on every manager)");
             }

@@ -24,7 +24,11 @@ impl Agent {
             compose::parse_pinned(&request.compose_text, Path::new(&request.compose_file))?;
         let asked = super::services_asked(&request, &project)?;
         self.check_place(&request, &project, &asked)?;
-        plan(self.releases.as_ref(), self.backend.as_ref(), &request).await
+        let mut view = plan(self.releases.as_ref(), self.backend.as_ref(), &request).await?;
+        if self.place == super::Place::Swarm {
+            on_the_swarm(&project, &mut view);
+        }
+        Ok(view)
     }
 }
 
@@ -113,6 +117,35 @@ async fn strategy(backend: &dyn Backend, spec: &compose::Service) -> (Strategy, 
     match crate::plan::image_volumes_alone(spec, &uncovered) {
         Some(why) => (Strategy::StopFirst, why),
         None => (strategy, why.to_owned()),
+    }
+}
+
+/// The strategies as the Swarm target follows them: an image's `VOLUME`
+/// gives each Swarm task a volume of its own (no two releases share it), so
+/// only the file's own rule counts ([`compose::Service::strategy`]), and a
+/// stop-first release's gap is held by windlass's entry point.
+fn on_the_swarm(project: &Project, view: &mut PlanView) {
+    for service in &mut view.services {
+        let Some(spec) = project.services.get(&service.service) else {
+            continue;
+        };
+        if spec.runs_to_completion {
+            continue;
+        }
+        let (strategy, why) = spec.strategy();
+        service.strategy = match strategy {
+            Strategy::BlueGreen if !spec.has_proxy() => "start-first".to_owned(),
+            strategy => strategy.as_str().to_owned(),
+        };
+        service.why = match strategy {
+            Strategy::StopFirst if spec.has_proxy() => format!(
+                "{why}: the live release's Swarm service is scaled to 0 and its tasks stopped before the new one is created; windlass's entry point holds the service's new connections and requests meanwhile"
+            ),
+            Strategy::StopFirst => format!(
+                "{why}: the live release's Swarm service is scaled to 0 and its tasks stopped before the new one is created"
+            ),
+            Strategy::BlueGreen => why.to_owned(),
+        };
     }
 }
 
@@ -229,6 +262,51 @@ mod tests {
             strategy("files").0,
             "blue/green",
             "covered, and shared_mounts"
+        );
+    }
+
+    /// On the Swarm, a service on a named volume is planned stop-first and
+    /// the plan says the entry holds its traffic; an image's `VOLUME` (each
+    /// Swarm task's own) does not make it stop-first there.
+    #[tokio::test]
+    async fn the_swarm_plan_says_a_volume_s_service_stops_first_behind_the_entry() {
+        let text = "name: shop\nservices:\n  db:\n    image: pg:16\n    ports: [\"5432:5432\"]\n    volumes: [data:/var/lib/postgresql/data]\n  cache:\n    image: pg:16\n    ports: [\"6379:6379\"]\n  worker:\n    image: worker:1\n    volumes: [data:/data]\nvolumes:\n  data: {}\n";
+        let request = DeployRequest {
+            compose_file: "/srv/shop/compose.yaml".into(),
+            compose_text: text.into(),
+            ..DeployRequest::default()
+        };
+        let backend = FakeBackend::new();
+        backend.add_image("pg:16");
+        backend.set_image_volumes("pg:16", &["/var/lib/postgresql/data", "/cache"]);
+        let releases = SqliteReleases::in_memory().expect("releases");
+        let mut view = plan(&releases, &backend, &request).await.expect("a plan");
+        let project =
+            compose::parse_pinned(text, Path::new("/srv/shop/compose.yaml")).expect("file");
+        on_the_swarm(&project, &mut view);
+        let strategy = |name: &str| {
+            view.services
+                .iter()
+                .find(|s| s.service == name)
+                .map(|s| (s.strategy.clone(), s.why.clone()))
+                .expect("the service is planned")
+        };
+        let (db, why) = strategy("db");
+        assert_eq!(db, "stop-first");
+        assert!(
+            why.contains("scaled to 0") && why.contains("entry point holds"),
+            "{why}"
+        );
+        let (worker, why) = strategy("worker");
+        assert_eq!(worker, "stop-first");
+        assert!(
+            why.contains("scaled to 0") && !why.contains("holds"),
+            "{why}"
+        );
+        assert_eq!(
+            strategy("cache").0,
+            "blue/green",
+            "its image's VOLUME is each task's own"
         );
     }
 }

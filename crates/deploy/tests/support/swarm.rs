@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 /// The cached node image (a Debian bookworm rootfs with the engine).
 pub const NODE_IMAGE: &str = "wlswarm-node:bookworm-1";
 /// The ports every node publishes on 127.0.0.1 for the apps' entry points.
-pub const APP_PORTS: [u16; 2] = [8000, 8001];
+pub const APP_PORTS: [u16; 3] = [8000, 8001, 8002];
 /// The registry's name on the test network, as nodes pull from it.
 pub const REGISTRY: &str = "registry:5000";
 

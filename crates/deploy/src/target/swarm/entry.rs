@@ -22,7 +22,7 @@ use bollard::models::{
 use bollard::query_parameters::UpdateServiceOptions;
 use windlass_asl::Failure;
 use windlass_store::releases::{Installation, Live, LivePort};
-use windlass_swarm_entry::{Route, Routes, ROUTES_LABEL, SERVICE_ENV};
+use windlass_swarm_entry::{Route, RouteHold, Routes, ROUTES_LABEL, SERVICE_ENV};
 
 use super::{engine, spec, SwarmTarget};
 use crate::failures;
@@ -63,6 +63,7 @@ pub(super) fn routes_of(release: &ReleaseContext, name: &str) -> Result<Vec<Rout
             upstream: spec::tasks_name(name),
             target: port.target,
             canary: None,
+            hold: None,
         });
     }
     Ok(routes)
@@ -236,6 +237,44 @@ pub(super) async fn route(
         failures::ENGINE,
         format!("{name} was changed by someone else five times while windlass switched it"),
     ))
+}
+
+/// Makes every entry task hold the new traffic of `service`'s published
+/// ports until `until_millis` (the gap of a stop-first deploy), in one write
+/// of the routes; the switch to the next release ends it. False when the
+/// service has no route (no published port, or no entry yet): nothing to
+/// hold.
+pub(super) async fn hold(
+    target: &SwarmTarget,
+    app: &str,
+    service: &str,
+    until_millis: i64,
+) -> Result<bool, Failure> {
+    let name = entry_name(target.installation()?, app);
+    let existing = match target.docker.inspect_service(&name, None).await {
+        Ok(existing) => existing,
+        Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 404, ..
+        }) => return Ok(false),
+        Err(e) => return Err(engine(&format!("inspect {name}"), e)),
+    };
+    let labels = existing.spec.and_then(|s| s.labels).unwrap_or_default();
+    let routes = Routes::parse(labels.get(ROUTES_LABEL).map(String::as_str));
+    let held: Vec<Route> = routes
+        .ports
+        .iter()
+        .filter(|r| r.service == service)
+        .map(|r| Route {
+            canary: None,
+            hold: Some(RouteHold { until_millis }),
+            ..r.clone()
+        })
+        .collect();
+    if held.is_empty() {
+        return Ok(false);
+    }
+    route(target, app, &[(service.to_owned(), held, Vec::new())]).await?;
+    Ok(true)
 }
 
 /// A network's id: the manager keeps a service's networks by id, so the
@@ -436,6 +475,7 @@ mod tests {
                     upstream: "tasks.x".into(),
                     target: 8080,
                     canary: None,
+                    hold: None,
                 })
                 .collect(),
         };

@@ -1,5 +1,7 @@
 //! A release's life on the Swarm: its fields checked before its image is
-//! pinned ([`super::image`]), its service started beside the live one, the releases neither live nor warm removed,
+//! pinned ([`super::image`]), its service started beside the live one (in
+//! its place when it deploys stop-first: [`super::stop_first`]), the
+//! releases neither live nor warm removed,
 //! a failed release rolled back (the one before it routed to again), and a
 //! service taken down.
 
@@ -10,7 +12,7 @@ use bollard::query_parameters::ListServicesOptions;
 use windlass_asl::Failure;
 use windlass_store::releases::ServiceKey;
 
-use super::{engine, entry, spec, store, SwarmTarget};
+use super::{engine, entry, spec, stop_first, store, SwarmTarget};
 use crate::backend::RELEASE_LABEL;
 use crate::failures;
 use crate::target::{CaughtFailure, Image, ReleaseContext, Replicas, Retired, RolledBack};
@@ -42,16 +44,22 @@ pub(super) async fn prepare(
     super::image::prepare(target, release).await
 }
 
-/// Creates the release's service (the app's overlay networks first); a
-/// service that exists already (a step run again) is taken as it is.
+/// Creates the release's service (the app's overlay networks first), once
+/// the live release stopped when the service deploys stop-first
+/// ([`stop_first::make_way`]); a service that exists already (a step run
+/// again, or a release a rollback goes back to) is taken as it is, scaled
+/// back up when a stop-first deploy scaled it down.
 pub(super) async fn start(
     target: &SwarmTarget,
     release: &ReleaseContext,
 ) -> Result<Replicas, Failure> {
     let name = target.name_of(&release.key, release.id())?;
+    stop_first::make_way(target, release).await?;
     if let Some(service) = find(target, &name).await? {
+        let id = service.id.clone();
+        stop_first::scale_up(target, release, &name, service).await?;
         return Ok(Replicas {
-            ids: service.id.into_iter().collect(),
+            ids: id.into_iter().collect(),
         });
     }
     for network in release.networks.values() {
@@ -95,7 +103,7 @@ fn created_failure(release: &ReleaseContext, name: &str, e: bollard::errors::Err
     )
 }
 
-async fn find(target: &SwarmTarget, name: &str) -> Result<Option<Service>, Failure> {
+pub(super) async fn find(target: &SwarmTarget, name: &str) -> Result<Option<Service>, Failure> {
     match target.docker.inspect_service(name, None).await {
         Ok(service) => Ok(Some(service)),
         Err(bollard::errors::Error::DockerResponseServerError {
@@ -130,10 +138,17 @@ async fn ensure_network(target: &SwarmTarget, app: &str, name: &str) -> Result<(
     };
     match target.docker.create_network(request).await {
         Ok(_) => Ok(()),
-        // Made meanwhile by another service's start of the same wave.
+        // Made meanwhile by another service's start of the same wave: a
+        // manager answers 409, or 500 "name conflicts with an existing
+        // object" when both creates reached Raft together.
         Err(bollard::errors::Error::DockerResponseServerError {
             status_code: 409, ..
         }) => Ok(()),
+        Err(bollard::errors::Error::DockerResponseServerError { message, .. })
+            if message.contains("name conflicts with an existing object") =>
+        {
+            Ok(())
+        }
         Err(e) => Err(engine(&format!("create network {name}"), e)),
     }
 }
@@ -218,8 +233,11 @@ pub(super) async fn retire(
 }
 
 /// Routes the service back to the release live before (started again when
-/// it no longer runs), then removes the failed release once the entry has
-/// moved and its requests finished (left running on a pause).
+/// it no longer runs, scaled back up after a stop-first deploy), then
+/// removes the failed release once the entry has moved and its requests
+/// finished (left running on a pause). A service that cannot run twice at
+/// once has the failed release stopped first, the entry holding its
+/// traffic meanwhile.
 pub(super) async fn roll_back(
     target: &SwarmTarget,
     release: &ReleaseContext,
@@ -241,8 +259,21 @@ pub(super) async fn roll_back(
         .map_err(failures::store)?
         .map(|l| l.release);
     let mut flip_millis = None;
+    // Only one of them may run: the failed release stops before the one
+    // before it comes back, and the switch to that one ends the hold.
+    let alone = stop_first::why(release).is_some() && release.other_previous().is_some();
+    if alone && !paused {
+        stop_first::stop(target, release, &release.key, release.id()).await?;
+    }
+    // Paused (`failure_action: pause`), the failed release is left running
+    // to be looked at, so the one before it may not come back beside it.
+    let held_back = alone && paused;
+    if held_back {
+        tracing::warn!(release = %release.label(), "paused: the service cannot run twice at once, so the release before it is not started again");
+    }
     match &release.previous {
-        Some(previous) if live_now.as_deref() != Some(previous.as_str()) => {
+        Some(_) if held_back => {}
+        Some(previous) if alone || live_now.as_deref() != Some(previous.as_str()) => {
             let before = target.other(release, previous)?;
             let upstreams = match super::tasks::warm(target, &before).await? {
                 Some(upstreams) => upstreams,

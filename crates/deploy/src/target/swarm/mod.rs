@@ -10,7 +10,9 @@
 //! [`tasks`] (health, warm look, watch), [`entry`] (the
 //! switch), [`image`] (the registry's image or one built on the manager
 //! and pushed, pinned by digest), [`lifecycle`] (start, retire, roll back,
-//! take down), [`weights`] (a rollout's canaries in the entry's table, and
+//! take down), [`stop_first`] (a service that cannot run twice at once:
+//! the live release scaled to 0 first, the entry holding its traffic),
+//! [`weights`] (a rollout's canaries in the entry's table, and
 //! the entry tasks' counters, read from their output through the manager).
 //!
 //! What a Swarm cannot give the workflow is refused with a failure that
@@ -27,6 +29,7 @@ mod logs;
 pub mod manager;
 pub mod spec;
 pub mod ssh;
+mod stop_first;
 mod store;
 mod tasks;
 mod weights;

@@ -8,14 +8,11 @@
 #[path = "../../deploy/tests/support/mod.rs"]
 mod support;
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Command, Output};
 
 use windlass_deploy::backend::docker::Docker;
-use windlass_deploy::backend::APP_LABEL;
-use windlass_deploy::Backend;
 
 const APP: &str = "wlcenv-shop";
 
@@ -69,17 +66,9 @@ async fn version(port: u16) -> String {
 }
 
 async fn cleanup(docker: &Docker) {
-    for env in ["staging", "production"] {
-        let labels = BTreeMap::from([(APP_LABEL.to_owned(), format!("{APP}.{env}"))]);
-        for container in docker.list_containers(&labels).await.unwrap_or_default() {
-            let _ = docker.remove_container(&container.id).await;
-        }
-    }
-    for image in support::release_images("web") {
-        if image.contains(&format!("/{APP}.")) {
-            let _ = docker.remove_image(&image).await;
-        }
-    }
+    let staging = format!("{APP}.staging");
+    let production = format!("{APP}.production");
+    support::cleanup_apps(docker, &[&staging, &production]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -145,19 +145,9 @@ async fn containers(docker: &Docker, app: &str) -> usize {
     docker.list_containers(&labels).await.expect("list").len()
 }
 
-/// Removes what this test left: its containers and release images.
+/// Removes what this test left: containers, release images, networks.
 async fn cleanup(docker: &Docker) {
-    for app in [STAGING, PRODUCTION] {
-        let labels = BTreeMap::from([(APP_LABEL.to_owned(), app.to_owned())]);
-        for container in docker.list_containers(&labels).await.unwrap_or_default() {
-            let _ = docker.remove_container(&container.id).await;
-        }
-    }
-    for image in support::release_images("web") {
-        if image.contains(&format!("/{APP}.")) {
-            let _ = docker.remove_image(&image).await;
-        }
-    }
+    support::cleanup_apps(docker, &[STAGING, PRODUCTION]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

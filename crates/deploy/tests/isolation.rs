@@ -84,22 +84,9 @@ async fn containers(docker: &Docker, app: &str) -> usize {
     docker.list_containers(&labels).await.expect("list").len()
 }
 
-/// Removes what this test's apps left: their containers and release images.
+/// Removes what this test's apps left: containers, release images, networks.
 async fn cleanup(docker: &Docker) {
-    for app in APPS {
-        let labels = BTreeMap::from([(APP_LABEL.to_owned(), app.to_owned())]);
-        for container in docker.list_containers(&labels).await.unwrap_or_default() {
-            let _ = docker.remove_container(&container.id).await;
-        }
-    }
-    for image in support::release_images("web") {
-        if APPS
-            .iter()
-            .any(|app| image.contains(&format!("/{app}/web:")))
-        {
-            let _ = docker.remove_image(&image).await;
-        }
-    }
+    support::cleanup_apps(docker, &APPS).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

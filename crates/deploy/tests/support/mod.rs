@@ -22,7 +22,7 @@ use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use windlass_deploy::backend::docker::Docker;
-use windlass_deploy::backend::{INSTALLATION_LABEL, SERVICE_LABEL};
+use windlass_deploy::backend::{APP_LABEL, INSTALLATION_LABEL, SERVICE_LABEL};
 use windlass_deploy::Backend;
 
 /// Builds the test app with a static C runtime, in a target folder of its
@@ -277,6 +277,52 @@ pub async fn cleanup(docker: &Docker, service: &str) {
     // test agent's store is a new installation.
     for image in release_images(service) {
         let _ = docker.remove_image(&image).await;
+    }
+}
+
+/// Removes what apps `apps` left on the engine: their containers, their
+/// release images (`windlass/INSTALLATION/APP/SERVICE:rN`) and their
+/// networks, found by the labels windlass puts on them.
+pub async fn cleanup_apps(docker: &Docker, apps: &[&str]) {
+    for app in apps {
+        let labels = BTreeMap::from([(APP_LABEL.to_owned(), (*app).to_owned())]);
+        for container in docker.list_containers(&labels).await.unwrap_or_default() {
+            let _ = docker.remove_container(&container.id).await;
+        }
+        let listed = |args: &[&str]| -> Vec<String> {
+            Command::new("docker")
+                .args(args)
+                .output()
+                .map(|o| {
+                    String::from_utf8_lossy(&o.stdout)
+                        .split_whitespace()
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        for image in listed(&[
+            "image",
+            "ls",
+            "--filter",
+            &format!("reference=windlass/*/{app}/*"),
+            "--format",
+            "{{.Repository}}:{{.Tag}}",
+        ]) {
+            let _ = docker.remove_image(&image).await;
+        }
+        for network in listed(&[
+            "network",
+            "ls",
+            "-q",
+            "--filter",
+            &format!("label={APP_LABEL}={app}"),
+        ]) {
+            let _ = Command::new("docker")
+                .args(["network", "rm", &network])
+                .stderr(std::process::Stdio::null())
+                .output();
+        }
     }
 }
 

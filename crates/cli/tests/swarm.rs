@@ -20,17 +20,12 @@ mod support;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use support::swarm::{Shared, Swarm};
+use support::swarm::{InProcess, Shared, Swarm};
 use windlass_deploy::agent::{Agent, DownRequest, RollbackRequest};
-use windlass_deploy::progress::Notes;
-use windlass_deploy::target::swarm::{Config, SwarmTarget};
-use windlass_deploy::workflow::Proxies;
 use windlass_engine::Status;
-use windlass_runtime::SystemClock;
-use windlass_store::releases::{Releases, ServiceKey, SqliteReleases};
+use windlass_store::releases::ServiceKey;
 
 const APP: &str = "wlswarm-app";
 
@@ -87,32 +82,11 @@ async fn an_app_deploys_rolls_forward_and_rolls_back_whole_on_three_nodes() {
     let turn = SWARM.turn().await;
     let (swarm, entry) = (turn.swarm, turn.entry);
 
-    let client =
-        bollard::Docker::connect_with_http(swarm.docker_host(), 120, bollard::API_DEFAULT_VERSION)
-            .expect("client")
-            .negotiate_version()
-            .await
-            .expect("manager");
-    let releases: Arc<dyn Releases> = Arc::new(SqliteReleases::in_memory().expect("releases"));
-    let target = SwarmTarget::new(
-        client.clone(),
-        Arc::clone(&releases),
-        Arc::new(SystemClock),
-        Config {
-            entry_image: Some(entry.to_owned()),
-            ..Config::default()
-        },
-    );
-    let agent = Agent::with_target(
-        Arc::new(windlass_store::memory::MemoryStore::new()),
-        Arc::clone(&releases),
-        Arc::new(windlass_deploy::backend::docker::Docker::from_client(
-            client.clone(),
-        )),
-        Arc::new(target),
-        Proxies::local(),
-        Notes::default(),
-    );
+    let InProcess {
+        agent,
+        releases,
+        client,
+    } = swarm.in_process(entry).await;
     agent.resume().await.expect("resume");
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("wlswarm-app");
     std::fs::create_dir_all(&dir).expect("app folder");

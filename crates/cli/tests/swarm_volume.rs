@@ -21,15 +21,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bollard::query_parameters::{ListServicesOptions, ListTasksOptions};
-use support::swarm::Swarm;
+use support::swarm::{InProcess, Swarm};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use windlass_deploy::agent::{Agent, DeployRequest, DownRequest, RollbackRequest};
-use windlass_deploy::progress::Notes;
-use windlass_deploy::target::swarm::{Config, SwarmTarget};
-use windlass_deploy::workflow::Proxies;
 use windlass_engine::Status;
-use windlass_runtime::SystemClock;
-use windlass_store::releases::{Releases, ServiceKey, SqliteReleases};
+use windlass_store::releases::ServiceKey;
 
 const APP: &str = "wlswarm-vol";
 const NOTE: &str = "written-under-v1";
@@ -279,33 +275,12 @@ async fn a_service_on_a_volume_never_runs_twice_and_its_connections_wait() {
         .to_owned();
     swarm.on(0, &["node", "update", "--label-add", "wlvol=db", &db_node]);
 
-    let client =
-        bollard::Docker::connect_with_http(swarm.docker_host(), 120, bollard::API_DEFAULT_VERSION)
-            .expect("client")
-            .negotiate_version()
-            .await
-            .expect("manager");
-    let releases: Arc<dyn Releases> = Arc::new(SqliteReleases::in_memory().expect("releases"));
-    let target = SwarmTarget::new(
-        client.clone(),
-        Arc::clone(&releases),
-        Arc::new(SystemClock),
-        Config {
-            entry_image: Some(entry.clone()),
-            ..Config::default()
-        },
-    );
-    let agent = Agent::with_target(
-        Arc::new(windlass_store::memory::MemoryStore::new()),
-        Arc::clone(&releases),
-        Arc::new(windlass_deploy::backend::docker::Docker::from_client(
-            client.clone(),
-        )),
-        Arc::new(target),
-        Proxies::local(),
-        Notes::default(),
-    )
-    .on_swarm();
+    let InProcess {
+        agent,
+        releases,
+        client,
+    } = swarm.in_process(&entry).await;
+    let agent = agent.on_swarm();
     agent.resume().await.expect("resume");
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(APP);
     std::fs::create_dir_all(&dir).expect("app folder");

@@ -589,3 +589,55 @@ impl Drop for Leaving {
         }
     }
 }
+
+/// What a test drives a Swarm deploy with in its own process: an agent
+/// whose target is `swarm` (entry image `entry`), its release store, and
+/// the manager's client.
+pub struct InProcess {
+    pub agent: windlass_deploy::agent::Agent,
+    pub releases: std::sync::Arc<dyn windlass_store::releases::Releases>,
+    pub client: bollard::Docker,
+}
+
+impl Swarm {
+    /// An agent of this test's process deploying to the Swarm (an
+    /// in-memory store; nothing resumed yet).
+    pub async fn in_process(&self, entry: &str) -> InProcess {
+        use std::sync::Arc;
+        let client = bollard::Docker::connect_with_http(
+            self.docker_host(),
+            120,
+            bollard::API_DEFAULT_VERSION,
+        )
+        .expect("client")
+        .negotiate_version()
+        .await
+        .expect("manager");
+        let releases: Arc<dyn windlass_store::releases::Releases> =
+            Arc::new(windlass_store::releases::SqliteReleases::in_memory().expect("releases"));
+        let target = windlass_deploy::target::swarm::SwarmTarget::new(
+            client.clone(),
+            Arc::clone(&releases),
+            Arc::new(windlass_runtime::SystemClock),
+            windlass_deploy::target::swarm::Config {
+                entry_image: Some(entry.to_owned()),
+                ..windlass_deploy::target::swarm::Config::default()
+            },
+        );
+        let agent = windlass_deploy::agent::Agent::with_target(
+            Arc::new(windlass_store::memory::MemoryStore::new()),
+            Arc::clone(&releases),
+            Arc::new(windlass_deploy::backend::docker::Docker::from_client(
+                client.clone(),
+            )),
+            Arc::new(target),
+            windlass_deploy::workflow::Proxies::local(),
+            windlass_deploy::progress::Notes::default(),
+        );
+        InProcess {
+            agent,
+            releases,
+            client,
+        }
+    }
+}

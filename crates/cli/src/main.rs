@@ -50,11 +50,14 @@ enum Command {
     Export(commands::export::Args),
     /// Put the app (or one service) back on an earlier release.
     Rollback(commands::rollback::Args),
-    /// Let a rollout waiting at an approval gate go on to its next step.
+    /// Let a rollout waiting at an approval gate go on to its next step; sent while a step bakes,
+    /// end the bake now (the step is analysed at once and, if it holds, passes its gate).
     Approve(commands::gate::Args),
-    /// Let a deploy held by `--canary` go on: the rollout's further steps, then all of the traffic.
+    /// Let a deploy held by `--canary` go on: the rollout's further steps, then all of the traffic;
+    /// sent while a step bakes, end the bake now (the step is analysed at once).
     Promote(commands::gate::Args),
-    /// Take a rollout's canaries out of service at once (0 %) and roll the deploy back.
+    /// Take a rollout's canaries out of service at once (0 %) and roll the deploy back at once,
+    /// during a step's bake too.
     Abort(commands::gate::Args),
     /// Stop and remove an app's containers, proxies and networks (volumes with --volumes).
     Down(commands::down::Args),

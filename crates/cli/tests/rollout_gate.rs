@@ -30,6 +30,9 @@ const HOLD_WEB: &str = "wlholdweb";
 /// The app whose analysis has an HTTP check and an alarm.
 const CHECK_APP: &str = "wlcheck";
 const CHECK_WEB: &str = "wlcheckweb";
+/// The app whose steps bake for two minutes.
+const BAKE_APP: &str = "wlbake";
+const BAKE_WEB: &str = "wlbakeweb";
 
 fn compose(port: u16, version: &str) -> String {
     compose_app(APP, WEB, port, version, "")
@@ -72,6 +75,13 @@ fn compose_rollout(
 ) -> String {
     format!(
         "name: {app}\nservices:\n  {web}:\n    build: ./app\n    ports: [\"127.0.0.1:{port}:8080\"]\n    init: true\n    stop_grace_period: 1s\n    environment:\n      TESTAPP_VERSION: \"{version}\"\n{env}    x-windlass:\n      health: {{http: /health, interval: 50ms, start_timeout: 4s}}\n      watch: 1s\n      rollout:\n        {steps}\n        interval: 2s\n        analysis: {analysis}\n"
+    )
+}
+
+/// The app whose rollout step, 20 %, bakes for 120 s.
+fn compose_bake(port: u16, version: &str) -> String {
+    format!(
+        "name: {BAKE_APP}\nservices:\n  {BAKE_WEB}:\n    build: ./app\n    ports: [\"127.0.0.1:{port}:8080\"]\n    init: true\n    stop_grace_period: 1s\n    environment:\n      TESTAPP_VERSION: \"{version}\"\n    x-windlass:\n      health: {{http: /health, interval: 50ms, start_timeout: 4s}}\n      watch: 1s\n      rollout:\n        steps: [20]\n        interval: 120s\n        analysis: {{min_requests: 10, max_p99_ratio: 100}}\n"
     )
 }
 
@@ -716,4 +726,136 @@ async fn a_tcp_canary_is_judged_on_its_connections() {
     drop(processes);
     // The containers, images and networks of the app.
     support::cleanup(&docker, WEB).await;
+}
+
+/// A step that bakes for 120 s, under load. v2: `windlass abort` during
+/// the bake ends the deploy at once (exit 6, `Deploy.Aborted`, who aborted
+/// in its message), v1 serving all of the traffic. v3: `windlass abort`,
+/// then at once a `kill -9` of the agent and a restart: the answered abort
+/// is not lost, the restarted agent rolls the deploy back long before the
+/// bake would have ended. v4, held by `--canary 20`: `windlass promote`
+/// during the bake ends it, the step is judged on the window so far and
+/// passes its gate, and v4 goes live. No request fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_abort_or_a_promote_during_a_long_bake_is_acted_on_at_once() {
+    let Scene {
+        docker,
+        state,
+        file,
+        file_arg,
+        port,
+    } = Scene::new("rollout-bake", BAKE_WEB).await;
+    let mut processes = Processes::start(&state);
+    let releases = SqliteReleases::open(&state.join("windlass.db")).expect("the store");
+    let newest = || {
+        releases
+            .app_releases(BAKE_APP)
+            .expect("app releases")
+            .into_iter()
+            .next()
+            .expect("an app release")
+    };
+    let gate = |command: &str| {
+        let output = windlass(&state, &[command, "--app", BAKE_APP])
+            .output()
+            .expect("run windlass");
+        assert!(output.status.success(), "windlass {command}: {}", said(&output));
+        said(&output)
+    };
+
+    std::fs::write(&file, compose_bake(port, "v1")).expect("compose");
+    let v1 = windlass(&state, &["deploy", "-f", &file_arg])
+        .output()
+        .expect("deploy v1");
+    assert!(v1.status.success(), "{}", said(&v1));
+    let load = support::Load::start(SocketAddr::from(([127, 0, 0, 1], port)), 2);
+
+    // v2 at 20 %, aborted during its bake: the deploy ends at once.
+    std::fs::write(&file, compose_bake(port, "v2")).expect("compose");
+    let deploy = windlass(&state, &["deploy", "-f", &file_arg])
+        .spawn()
+        .expect("deploy v2");
+    until_canary_of(&state, BAKE_APP, BAKE_WEB, "v2 at 20 %", |c| {
+        c == &Some(("r2".into(), 20))
+    })
+    .await;
+    let asked = Instant::now();
+    let answered = gate("abort");
+    let deploy = deploy.wait_with_output().expect("deploy v2 ends");
+    let took = asked.elapsed();
+    let said_v2 = said(&deploy);
+    println!("{answered}\nv2: the deploy ended {took:?} after abort was asked\n{said_v2}");
+    assert_eq!(deploy.status.code(), Some(6), "{said_v2}");
+    assert!(said_v2.contains("Deploy.Aborted"), "{said_v2}");
+    assert!(said_v2.contains("was aborted by"), "{said_v2}");
+    assert!(
+        took < Duration::from_secs(60),
+        "the deploy waited out its bake: it ended {took:?} after the abort"
+    );
+    assert_eq!(canary_of(&state, BAKE_APP, BAKE_WEB).await, None);
+    assert_eq!(live_of(&state, BAKE_APP, BAKE_WEB).as_deref(), Some("r1"));
+
+    // v3: aborted, then the agent killed at once and started again.
+    std::fs::write(&file, compose_bake(port, "v3")).expect("compose");
+    let deploy = windlass(&state, &["deploy", "-f", &file_arg, "--wait"])
+        .spawn()
+        .expect("deploy v3");
+    until_canary_of(&state, BAKE_APP, BAKE_WEB, "v3 at 20 %", |c| {
+        c == &Some(("r3".into(), 20))
+    })
+    .await;
+    let asked = Instant::now();
+    gate("abort");
+    processes.kill_and_restart_agent();
+    let _ = deploy.wait_with_output();
+    let deadline = asked + Duration::from_secs(60);
+    while !newest().detail.unwrap_or_default().contains("was aborted by") {
+        assert!(
+            Instant::now() < deadline,
+            "the abort was lost with the agent: {:?}",
+            newest()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let took = asked.elapsed();
+    println!("v3: rolled back {took:?} after abort was asked, through a kill -9: {:?}", newest().detail);
+    assert_eq!(newest().id, "a3");
+    assert_eq!(canary_of(&state, BAKE_APP, BAKE_WEB).await, None);
+    assert_eq!(live_of(&state, BAKE_APP, BAKE_WEB).as_deref(), Some("r1"));
+
+    // v4 held at 20 %: promote during the bake, once v4 served enough
+    // requests to be judged.
+    std::fs::write(&file, compose_bake(port, "v4")).expect("compose");
+    let deploy = windlass(
+        &state,
+        &["deploy", "-f", &file_arg, "--canary", "20", "--wait"],
+    )
+    .spawn()
+    .expect("deploy v4");
+    until_canary_of(&state, BAKE_APP, BAKE_WEB, "v4 at 20 %", |c| {
+        c == &Some(("r4".into(), 20))
+    })
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while load.seen().by_release.get("r4").copied().unwrap_or(0) < 60 {
+        assert!(Instant::now() < deadline, "v4 served no requests");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let asked = Instant::now();
+    let answered = gate("promote");
+    let deploy = deploy.wait_with_output().expect("deploy v4 ends");
+    let took = asked.elapsed();
+    println!("{answered}\nv4: the deploy ended {took:?} after promote was asked");
+    assert!(deploy.status.success(), "{}", said(&deploy));
+    assert!(answered.contains("bake ends now"), "{answered}");
+    assert!(took < Duration::from_secs(60), "promote waited out the bake: {took:?}");
+    assert_eq!(live_of(&state, BAKE_APP, BAKE_WEB).as_deref(), Some("r4"));
+
+    let seen = load.stop().await;
+    println!("{} requests, {} failed: {:?}", seen.requests, seen.failed, seen.by_release);
+    assert_eq!(seen.failed, 0, "{:?}", seen.failures);
+    assert!(seen.by_release.get("r2").copied().unwrap_or(0) > 0);
+    assert!(seen.by_release.get("r3").copied().unwrap_or(0) > 0);
+    drop(processes);
+    support::cleanup(&docker, BAKE_WEB).await;
 }

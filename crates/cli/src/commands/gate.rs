@@ -1,7 +1,8 @@
 //! `windlass approve`, `promote` and `abort`: a person's answer to an app's
 //! rollout. Approve and promote let a step waiting at its approval gate (or
-//! a deploy held by `--canary`) go on; abort takes the canaries out of
-//! service at once and rolls the deploy back. The deploy's own `windlass
+//! a deploy held by `--canary`) go on, and end a step's bake early; abort
+//! takes the canaries out of service and rolls the deploy back, at once
+//! during a bake too. The deploy's own `windlass
 //! deploy` follows what happens next (and exits 6 after an abort). A Swarm
 //! deploy runs in its `windlass deploy` process, which answers on the
 //! state folder's Swarm gate socket while it runs; that socket is asked

@@ -1,10 +1,13 @@
-//! A person's answer to a rollout: `windlass approve` (or `promote`) lets a
-//! step waiting at its approval gate go on; `windlass abort` takes every
-//! canary of the app out of service at once (its weight back to 0, the old
-//! releases never stopped) and fails the rollout with `Deploy.Aborted`, which
-//! rolls it back: through the gate's task token when it waits at one, else
-//! at the end of the step's bake. The token is read from the execution's
-//! stored state, so a restarted agent answers it as well.
+//! A person's answer to a rollout. `windlass approve` (or `promote`) lets a
+//! step waiting at its approval gate go on, and ends a step's bake early:
+//! the step is analysed at once and, when it holds, passes its gate too.
+//! `windlass abort` takes every canary of the app out of service at once
+//! (its weight back to 0, the old releases never stopped) and fails the
+//! rollout with `Deploy.Aborted` through the task token of the bake or the
+//! gate the deploy waits at, which rolls it back at once. The tokens are
+//! read from the execution's stored state and answered through the
+//! runtime, which stores the answer before it returns: a restarted agent
+//! answers them as well, and an answered abort survives a crash.
 
 use serde_json::json;
 use windlass_engine::Execution;
@@ -13,7 +16,9 @@ use windlass_store::releases::ServiceKey;
 use super::contract::{Decision, GateAnswer, GateRequest};
 use super::{Agent, Error};
 use crate::failures;
-use crate::workflow::rollout::{APPROVE_RESOURCE, HOLD_SUFFIX};
+use crate::workflow::rollout::{BakeAnswer, APPROVE_RESOURCE, BAKE_RESOURCE, HOLD_SUFFIX};
+use crate::workflow::Step;
+use crate::workflow::RESOURCE_PREFIX;
 
 impl Agent {
     pub async fn gate(&self, request: GateRequest) -> Result<GateAnswer, Error> {
@@ -39,42 +44,11 @@ impl Agent {
         let Some(execution) = holder else {
             return Err(Error::NoRollout(app));
         };
-        let token = self.gate_token(&execution).await?;
-        let answered = match (request.decision, token) {
-            (Decision::Approve, Some(token)) => {
-                self.runtime
-                    .send_task_success(&token, json!({ "approved_by": request.by }))
-                    .await?;
-                "approved: the rollout goes on to its next step".to_owned()
-            }
-            (Decision::Approve, None) => return Err(Error::NoGate(app)),
-            (Decision::Abort, token) => {
-                for key in &keys {
-                    if let Err(e) = self.proxies.end_canary(key).await {
-                        tracing::warn!(service = %key, error = %e, "the canary could not be ended");
-                    }
-                }
-                // A target whose canaries are its own (the Swarm's entry
-                // routes) ends them too, all of the app's in one write.
-                if let Err(e) = self.target.end_canaries(&keys).await {
-                    tracing::warn!(%app, error = %e.cause, "the canaries could not be ended");
-                }
-                let cause = format!("the rollout of app {app} was aborted by {}", request.by);
-                match token {
-                    Some(token) => {
-                        self.runtime
-                            .send_task_failure(&token, failures::ABORTED.to_owned(), cause)
-                            .await?;
-                        "aborted at the gate: the canaries take no traffic and the deploy rolls back".to_owned()
-                    }
-                    None => {
-                        self.deployer.abort(&app);
-                        "aborted: the canaries take no traffic; the deploy rolls back when the step's bake ends".to_owned()
-                    }
-                }
-            }
+        let answered = match request.decision {
+            Decision::Approve => self.approve(&app, &execution, &request.by).await?,
+            Decision::Abort => self.abort(&app, &keys, &execution, &request.by).await?,
         };
-        tracing::info!(%app, %execution, decision = ?request.decision, by = %request.by, "rollout answered");
+        tracing::info!(%app, %execution, decision = ?request.decision, by = %request.by, %answered, "rollout answered");
         Ok(GateAnswer {
             app,
             execution,
@@ -82,52 +56,199 @@ impl Agent {
         })
     }
 
-    /// The token of the approval gate the execution waits at, if any. A
-    /// held canary's gate is closed while the canary is analysed again
-    /// (`RolloutNHold`, an instant): the answer waits for the next gate
-    /// rather than being refused or lost.
-    async fn gate_token(&self, arn: &str) -> Result<Option<String>, Error> {
-        let deadline = tokio::time::Instant::now() + HOLD_ANALYSIS_WAIT;
-        loop {
-            match self.gate_now(arn)? {
-                AtGate::Token(token) => return Ok(Some(token)),
-                AtGate::Judging if tokio::time::Instant::now() < deadline => {
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    /// Answers the gate the deploy waits at, or ends the bake of its step.
+    async fn approve(&self, app: &str, execution: &str, by: &str) -> Result<String, Error> {
+        // A token whose task ended meanwhile (the bake's time ran out as
+        // the answer came) is looked for once more.
+        for _ in 0..ANSWER_TRIES {
+            let answer = match self.answerable(execution, |at| at.is_hold()).await? {
+                At::Gate(token) => {
+                    let answer = json!({ "approved_by": by });
+                    self.runtime
+                        .send_task_success(&token, answer)
+                        .await
+                        .map(|()| "approved: the rollout goes on to its next step".to_owned())
                 }
-                AtGate::Judging | AtGate::No => return Ok(None),
+                At::Bake { token, step } => {
+                    let answer = BakeAnswer {
+                        approved_by: by.to_owned(),
+                        step,
+                    };
+                    let answer = serde_json::to_value(&answer)
+                        .map_err(|e| Error::Restore(format!("the bake's answer: {e}")))?;
+                    self.runtime.send_task_success(&token, answer).await.map(|()| {
+                        format!("promoted: step {step}'s bake ends now; its analysis judges the window so far and, if it holds, the rollout goes on past the step (and its approval gate, if it has one)")
+                    })
+                }
+                At::Step { .. } | At::Elsewhere | At::Past => {
+                    return Err(Error::NoGate(app.to_owned()))
+                }
+            };
+            match answer {
+                Err(windlass_runtime::Error::InvalidToken) => continue,
+                other => return Ok(other?),
             }
+        }
+        Err(Error::NoGate(app.to_owned()))
+    }
+
+    /// Ends the app's canaries, then fails the bake or the gate the
+    /// deploy waits at (after the step it is in, if it is in one), or
+    /// marks the app so that its next bake fails.
+    async fn abort(
+        &self,
+        app: &str,
+        keys: &[ServiceKey],
+        execution: &str,
+        by: &str,
+    ) -> Result<String, Error> {
+        if matches!(self.at(execution)?, At::Past) {
+            return Err(Error::RolloutOver(app.to_owned()));
+        }
+        for key in keys {
+            if let Err(e) = self.proxies.end_canary(key).await {
+                tracing::warn!(service = %key, error = %e, "the canary could not be ended");
+            }
+        }
+        // A target whose canaries are its own (the Swarm's entry routes)
+        // ends them too, all of the app's in one write.
+        if let Err(e) = self.target.end_canaries(keys).await {
+            tracing::warn!(%app, error = %e.cause, "the canaries could not be ended");
+        }
+        let cause = format!("the rollout of app {app} was aborted by {by}");
+        for _ in 0..ANSWER_TRIES {
+            let (token, answered) = match self.answerable(execution, At::is_step).await? {
+                At::Gate(token) => (
+                    token,
+                    "aborted at the gate: the canaries take no traffic and the deploy rolls back now"
+                        .to_owned(),
+                ),
+                At::Bake { token, step } => (
+                    token,
+                    format!("aborted during step {step}'s bake: the canaries take no traffic and the deploy rolls back now"),
+                ),
+                At::Past => return Err(Error::RolloutOver(app.to_owned())),
+                At::Step { .. } | At::Elsewhere => break,
+            };
+            match self
+                .runtime
+                .send_task_failure(&token, failures::ABORTED.to_owned(), cause.clone())
+                .await
+            {
+                Err(windlass_runtime::Error::InvalidToken) => continue,
+                other => {
+                    other?;
+                    return Ok(answered);
+                }
+            }
+        }
+        self.deployer.abort(app, &cause);
+        Ok("aborted: the canaries take no traffic; the deploy rolls back when its rollout's next step bakes".to_owned())
+    }
+
+    /// Where the execution is, once it is no longer in a state `passing`
+    /// accepts (a rollout step's Task: milliseconds, an HTTP check at most
+    /// its timeout), or after [`STEP_WAIT`]: an answer sent as a held
+    /// canary is judged again, or while a step is weighed or analysed,
+    /// waits for the bake or gate that follows rather than being refused
+    /// or lost.
+    async fn answerable(&self, arn: &str, passing: impl Fn(&At) -> bool) -> Result<At, Error> {
+        let deadline = tokio::time::Instant::now() + STEP_WAIT;
+        loop {
+            let at = self.at(arn)?;
+            if !passing(&at) || tokio::time::Instant::now() >= deadline {
+                return Ok(at);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
     }
 
-    fn gate_now(&self, arn: &str) -> Result<AtGate, Error> {
+    fn at(&self, arn: &str) -> Result<At, Error> {
         let Some(record) = self.runtime.store().execution(arn)? else {
-            return Ok(AtGate::No);
+            return Ok(At::Elsewhere);
         };
         let execution: Execution = serde_json::from_str(&record.snapshot)
             .map_err(|e| Error::Restore(format!("execution {arn}'s state: {e}")))?;
-        if let Some((token, _)) = execution
-            .token_tasks()
-            .find(|(_, task)| task.request.resource.ends_with(APPROVE_RESOURCE))
-        {
-            return Ok(AtGate::Token(token.to_owned()));
-        }
-        let judging = execution.status == windlass_engine::Status::Running
-            && execution
-                .pending_tasks()
-                .any(|(_, task)| task.request.state_name.ends_with(HOLD_SUFFIX));
-        Ok(if judging { AtGate::Judging } else { AtGate::No })
+        Ok(At::of(&execution))
     }
 }
 
-/// How long an answer waits for a held canary's analysis to end and its
-/// gate to open again (the analysis reads the proxy's counters: it takes
-/// milliseconds, an HTTP check at most its timeout).
-const HOLD_ANALYSIS_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+/// How long an answer waits for a rollout step's Task (a weigh, an
+/// analysis, a held canary's analysis) to end and a bake or gate to open
+/// (they read the proxy's counters: milliseconds, an HTTP check at most its
+/// timeout).
+const STEP_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
-/// Where a running deploy is with respect to its approval gate.
-enum AtGate {
-    Token(String),
-    /// The held canary is being analysed; its gate opens again after.
-    Judging,
-    No,
+/// How often an answer looks again for a token whose task ended as it
+/// was answered.
+const ANSWER_TRIES: usize = 3;
+
+/// Where a running deploy is with respect to its rollout.
+#[derive(Debug, PartialEq)]
+enum At {
+    /// Waiting at an approval gate.
+    Gate(String),
+    /// Baking step `step`.
+    Bake { token: String, step: u32 },
+    /// A rollout step's Task runs: a weigh, an analysis, or (`hold`) a
+    /// held canary judged again between two waits at its gate.
+    Step { hold: bool },
+    /// Past its rollout: switching, watched, retired or rolling back.
+    Past,
+    /// Anywhere else: before its rollout (building, starting), between
+    /// two tries of a step, or not running here.
+    Elsewhere,
+}
+
+impl At {
+    fn of(execution: &Execution) -> At {
+        if execution.status != windlass_engine::Status::Running {
+            return At::Elsewhere;
+        }
+        for (token, task) in execution.token_tasks() {
+            let resource = &task.request.resource;
+            if resource.ends_with(APPROVE_RESOURCE) {
+                return At::Gate(token.to_owned());
+            }
+            if resource.ends_with(BAKE_RESOURCE) {
+                let step = task.request.input["step"].as_u64().unwrap_or(0);
+                return At::Bake {
+                    token: token.to_owned(),
+                    step: u32::try_from(step).unwrap_or(0),
+                };
+            }
+        }
+        let mut at = At::Elsewhere;
+        for (_, task) in execution.pending_tasks() {
+            let step = task
+                .request
+                .resource
+                .strip_prefix(RESOURCE_PREFIX)
+                .and_then(|s| s.parse::<Step>().ok());
+            match step {
+                Some(Step::Weigh | Step::Analyse) => {
+                    let hold = task.request.state_name.ends_with(HOLD_SUFFIX);
+                    return At::Step { hold };
+                }
+                Some(
+                    Step::Switch
+                    | Step::SwitchAll
+                    | Step::SwitchWarm
+                    | Step::Watch
+                    | Step::Retire
+                    | Step::Rollback,
+                ) => at = At::Past,
+                _ => {}
+            }
+        }
+        at
+    }
+
+    fn is_step(&self) -> bool {
+        matches!(self, At::Step { .. })
+    }
+
+    fn is_hold(&self) -> bool {
+        matches!(self, At::Step { hold: true })
+    }
 }

@@ -114,8 +114,10 @@ pub enum Error {
     Backend(String),
     #[error("no deploy of app {0} is running, so there is no rollout to answer")]
     NoRollout(String),
-    #[error("the rollout of app {0} is not waiting for approval now (it is baking or analysing a step); approve once it waits (windlass status shows it), or abort")]
+    #[error("the rollout of app {0} is neither baking a step nor waiting for approval now (it is weighing or analysing a step, or has not reached its rollout yet); approve or promote once it bakes or waits (windlass status shows it), or abort")]
     NoGate(String),
+    #[error("the rollout of app {0} is over: its deploy switched all of the traffic, or rolls back, already; once it ends, windlass rollback takes the app back")]
+    RolloutOver(String),
     #[error("nothing to promote: {0}")]
     NothingToPromote(String),
 }

@@ -53,9 +53,20 @@ pub struct Deployer {
 pub(crate) struct Inner {
     pub(crate) target: Arc<dyn Target>,
     pub(crate) releases: Arc<dyn Releases>,
-    /// Apps whose rollout a person aborted while it baked: the step's
-    /// analysis fails with `Deploy.Aborted` (`windlass abort`).
-    pub(crate) aborted: std::sync::Mutex<std::collections::BTreeSet<String>>,
+    /// Apps whose rollout a person aborted while it was at no bake or gate
+    /// (building, starting, weighing a step), with the abort's cause: the
+    /// next bake or analysis fails with `Deploy.Aborted` (`windlass abort`).
+    pub(crate) aborted: std::sync::Mutex<std::collections::BTreeMap<String, String>>,
+}
+
+impl Inner {
+    /// The cause of an abort of `app`'s rollout not yet acted on, taken.
+    pub(crate) fn take_abort(&self, app: &str) -> Option<String> {
+        self.aborted
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(app)
+    }
 }
 
 impl Deployer {
@@ -69,14 +80,14 @@ impl Deployer {
         }
     }
 
-    /// Makes the next analysis of `app`'s rollout fail with
-    /// `Deploy.Aborted` (its canaries already took no traffic).
-    pub fn abort(&self, app: &str) {
+    /// Makes the next bake or analysis of `app`'s rollout fail with
+    /// `Deploy.Aborted` and `cause` (its canaries already took no traffic).
+    pub fn abort(&self, app: &str, cause: &str) {
         self.inner
             .aborted
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(app.to_owned());
+            .insert(app.to_owned(), cause.to_owned());
     }
 
     /// Puts every service's traffic back on the release the store says is

@@ -1,13 +1,14 @@
 //! A rollout (`x-windlass.rollout`) as states of the app's deploy, between
 //! the start waves and the switch: per step, a `weigh` Task (every
 //! service's new release takes the step's weight beside the live one), a
-//! Wait (the bake, durable: a restarted agent resumes it), an `analyse`
-//! Task that judges the step's window ([`judge`]) and fails with
-//! `Deploy.AnalysisFailed` and the numbers, and a Choice that bakes again
-//! while the new release has served too few requests to judge. The last
-//! step, all of the traffic, is the switch itself. A failure goes to the
-//! deploy's rollback, whose first act on each service is to end its
-//! canary (weight 0, at once).
+//! bake (a Task that waits on its token for at most the step's interval,
+//! durable: a restarted agent resumes it with its first deadline, and
+//! `windlass abort` fails it at once), an `analyse` Task that judges the
+//! step's window ([`judge`]) and fails with `Deploy.AnalysisFailed` and the
+//! numbers, and a Choice that bakes again while the new release has served
+//! too few requests to judge. The last step, all of the traffic, is the
+//! switch itself. A failure goes to the deploy's rollback, whose first act
+//! on each service is to end its canary (weight 0, at once).
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value as Json};
@@ -204,6 +205,37 @@ fn task(step: &str, parameters: Json, next: &str, on_failure: &str) -> Json {
     })
 }
 
+/// Step `n`'s bake: a Task on [`BAKE_RESOURCE`] whose timeout, the bake's
+/// length, goes on to the analysis (`$.baked` keeps the timeout's record);
+/// its token answered by `promote` goes there at once, failed by `abort`
+/// to `on_failure`.
+fn bake(n: usize, spec: &StepSpec, seconds: u64, on_failure: &str) -> Json {
+    let analyse = format!("Rollout{n}Analyse");
+    let mut bake = task(
+        BAKE_RESOURCE,
+        json!({
+            "app.$": "$.app",
+            "release.$": "$.release",
+            "step": n,
+            "weight": spec.weight,
+            "token.$": "$$.Task.Token",
+        }),
+        &analyse,
+        on_failure,
+    );
+    if let Json::Object(bake) = &mut bake {
+        bake.insert("ResultPath".into(), json!("$.approval"));
+        bake.insert("TimeoutSeconds".into(), json!(seconds));
+        if let Some(Json::Array(catch)) = bake.get_mut("Catch") {
+            catch.insert(
+                0,
+                json!({ "ErrorEquals": ["States.Timeout"], "ResultPath": "$.baked", "Next": analyse }),
+            );
+        }
+    }
+    bake
+}
+
 fn sticky(key: Option<&StickyKey>) -> Option<windlass_proxy::Sticky> {
     let key = key?;
     match (&key.cookie, &key.header) {
@@ -242,6 +274,22 @@ impl RolloutPlan {
 /// (or `promote`, or `abort`) answers its task token, or one interval,
 /// after which the held canary is analysed again.
 pub const APPROVE_RESOURCE: &str = "approve.waitForTaskToken";
+
+/// A step's bake: it waits for its task token at most the step's interval
+/// (`TimeoutSeconds`; its `States.Timeout` goes on to the analysis).
+/// `windlass abort` fails the token with `Deploy.Aborted`; `windlass
+/// promote` (or `approve`) answers it with a [`BakeAnswer`], which ends the
+/// bake now and lets the step's gate, if it has one, be passed.
+pub const BAKE_RESOURCE: &str = "bake.waitForTaskToken";
+
+/// What `promote` (or `approve`) sends back to a step that bakes, written
+/// to `$.approval`: the step's gate, if it has one, is passed once its
+/// analysis holds (`RolloutNApproved` compares `step`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BakeAnswer {
+    pub approved_by: String,
+    pub step: u32,
+}
 
 /// The rollout's states, in order, starting with the first step's and
 /// ending at `done` (the switch); failures go to `on_failure`. The first
@@ -299,11 +347,7 @@ pub fn states(
         ));
         out.push((
             format!("Rollout{n}Bake"),
-            json!({
-                "Type": "Wait",
-                "Seconds": step.bake.as_secs().max(1),
-                "Next": format!("Rollout{n}Analyse"),
-            }),
+            bake(n, &spec, step.bake.as_secs().max(1), on_failure),
         ));
         out.push((
             format!("Rollout{n}Analyse"),
@@ -315,7 +359,7 @@ pub fn states(
             ),
         ));
         let after_judged = if step.approve {
-            format!("Rollout{n}Approve")
+            format!("Rollout{n}Approved")
         } else {
             next_step.clone()
         };
@@ -356,6 +400,21 @@ pub fn states(
                     );
                 }
             }
+            // A `promote` sent while the step baked was its approval.
+            out.push((
+                format!("Rollout{n}Approved"),
+                json!({
+                    "Type": "Choice",
+                    "Choices": [{
+                        "And": [
+                            { "Variable": "$.approval.step", "IsPresent": true },
+                            { "Variable": "$.approval.step", "NumericEquals": n },
+                        ],
+                        "Next": next_step,
+                    }],
+                    "Default": format!("Rollout{n}Approve"),
+                }),
+            ));
             out.push((format!("Rollout{n}Approve"), gate));
             out.push((
                 hold,

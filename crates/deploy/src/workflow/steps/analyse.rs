@@ -40,17 +40,12 @@ impl super::Subject for Input {
 pub(crate) type Output = Progress;
 
 pub(super) async fn run(ctx: &Inner, input: Input) -> Result<Output, Failure> {
-    let aborted = ctx
-        .aborted
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .remove(&input.app);
-    if aborted {
+    if let Some(cause) = ctx.take_abort(&input.app) {
         return Err(Failure::new(
             failures::ABORTED,
             format!(
-                "the rollout of app {} was aborted at step {} ({})",
-                input.app, input.rollout.step, input.rollout.weight
+                "{cause} at step {} ({})",
+                input.rollout.step, input.rollout.weight
             ),
         ));
     }

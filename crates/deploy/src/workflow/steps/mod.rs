@@ -4,6 +4,7 @@
 
 mod analyse;
 mod approve;
+mod bake;
 mod build;
 mod hook;
 mod push;
@@ -46,10 +47,11 @@ pub enum Step {
     Weigh,
     Analyse,
     Approve,
+    Bake,
 }
 
 impl Step {
-    pub const ALL: [Step; 14] = [
+    pub const ALL: [Step; 15] = [
         Step::Build,
         Step::Push,
         Step::Start,
@@ -64,6 +66,7 @@ impl Step {
         Step::Weigh,
         Step::Analyse,
         Step::Approve,
+        Step::Bake,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -82,6 +85,7 @@ impl Step {
             Step::Weigh => "weigh",
             Step::Analyse => "analyse",
             Step::Approve => "approve",
+            Step::Bake => "bake",
         }
     }
 }
@@ -126,6 +130,7 @@ pub(crate) async fn run(ctx: &Inner, step: Step, input: Json) -> Result<Json, Fa
         Step::Weigh => typed(step, input, |i| weigh::run(ctx, i)).await,
         Step::Analyse => typed(step, input, |i| analyse::run(ctx, i)).await,
         Step::Approve => typed(step, input, |i| approve::run(ctx, i)).await,
+        Step::Bake => typed(step, input, |i| bake::run(ctx, i)).await,
     }
 }
 

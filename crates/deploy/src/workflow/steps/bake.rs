@@ -1,0 +1,45 @@
+//! `bake`: a rollout step's bake. Its state's resource ends in
+//! `.waitForTaskToken` and its `TimeoutSeconds` is the step's interval: the
+//! step only says that it bakes, and the execution goes on to the analysis
+//! when the timeout fires (the timer is the execution's stored state, so a
+//! restarted agent keeps its first deadline), at once when `windlass
+//! promote` answers the token, or to the rollback when `windlass abort`
+//! fails it with `Deploy.Aborted`. An abort that came before the bake began
+//! (while the step was weighed) fails it as it begins.
+
+use serde::{Deserialize, Serialize};
+use windlass_asl::Failure;
+
+use crate::failures;
+use crate::workflow::Inner;
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct Input {
+    app: String,
+    release: String,
+    step: u32,
+    weight: windlass_proxy::Weight,
+}
+
+impl super::Subject for Input {
+    fn subject(&self) -> (&str, &str) {
+        (&self.app, &self.release)
+    }
+}
+
+/// What the bake's submission says (the token's answer replaces it).
+#[derive(Debug, Serialize)]
+pub(crate) struct Output {
+    pub baking: bool,
+}
+
+pub(super) async fn run(ctx: &Inner, input: Input) -> Result<Output, Failure> {
+    if let Some(cause) = ctx.take_abort(&input.app) {
+        return Err(Failure::new(
+            failures::ABORTED,
+            format!("{cause} at step {} ({})", input.step, input.weight),
+        ));
+    }
+    tracing::info!(app = %input.app, release = %input.release, step = input.step, weight = %input.weight, "rollout step bakes");
+    Ok(Output { baking: true })
+}

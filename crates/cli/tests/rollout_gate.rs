@@ -770,7 +770,8 @@ async fn an_abort_or_a_promote_during_a_long_bake_is_acted_on_at_once() {
     assert!(v1.status.success(), "{}", said(&v1));
     let load = support::Load::start(SocketAddr::from(([127, 0, 0, 1], port)), 2);
 
-    // v2 at 20 %, aborted during its bake: the deploy ends at once.
+    // v2 at 20 %, aborted during its bake: the deploy ends at once (it
+    // would have baked 120 s).
     std::fs::write(&file, compose_bake(port, "v2")).expect("compose");
     let deploy = windlass(&state, &["deploy", "-f", &file_arg])
         .spawn()
@@ -787,7 +788,10 @@ async fn an_abort_or_a_promote_during_a_long_bake_is_acted_on_at_once() {
     println!("{answered}\nv2: the deploy ended {took:?} after abort was asked\n{said_v2}");
     assert_eq!(deploy.status.code(), Some(6), "{said_v2}");
     assert!(said_v2.contains("Deploy.Aborted"), "{said_v2}");
-    assert!(said_v2.contains("was aborted by"), "{said_v2}");
+    assert!(
+        said_v2.contains("was aborted at step 1 (20 %) by "),
+        "who aborted, at which step: {said_v2}"
+    );
     assert!(
         took < Duration::from_secs(60),
         "the deploy waited out its bake: it ended {took:?} after the abort"
@@ -809,7 +813,11 @@ async fn an_abort_or_a_promote_during_a_long_bake_is_acted_on_at_once() {
     processes.kill_and_restart_agent();
     let _ = deploy.wait_with_output();
     let deadline = asked + Duration::from_secs(60);
-    while !newest().detail.unwrap_or_default().contains("was aborted by") {
+    while !newest()
+        .detail
+        .unwrap_or_default()
+        .contains("was aborted at step 1")
+    {
         assert!(
             Instant::now() < deadline,
             "the abort was lost with the agent: {:?}",

@@ -16,7 +16,7 @@ use windlass_store::releases::ServiceKey;
 use super::contract::{Decision, GateAnswer, GateRequest};
 use super::{Agent, Error};
 use crate::failures;
-use crate::workflow::rollout::{BakeAnswer, APPROVE_RESOURCE, BAKE_RESOURCE, HOLD_SUFFIX};
+use crate::workflow::rollout::{self, BakeAnswer, APPROVE_RESOURCE, BAKE_RESOURCE, HOLD_SUFFIX};
 use crate::workflow::Step;
 use crate::workflow::RESOURCE_PREFIX;
 
@@ -62,25 +62,25 @@ impl Agent {
         // the answer came) is looked for once more.
         for _ in 0..ANSWER_TRIES {
             let answer = match self.answerable(execution, |at| at.is_hold()).await? {
-                At::Gate(token) => {
+                At::Gate(gate) => {
                     let answer = json!({ "approved_by": by });
                     self.runtime
-                        .send_task_success(&token, answer)
+                        .send_task_success(&gate.token, answer)
                         .await
                         .map(|()| "approved: the rollout goes on to its next step".to_owned())
                 }
-                At::Bake { token, step } => {
+                At::Bake(bake) => {
                     let answer = BakeAnswer {
                         approved_by: by.to_owned(),
-                        step,
+                        step: bake.step,
                     };
                     let answer = serde_json::to_value(&answer)
                         .map_err(|e| Error::Restore(format!("the bake's answer: {e}")))?;
-                    self.runtime.send_task_success(&token, answer).await.map(|()| {
-                        format!("promoted: step {step}'s bake ends now; its analysis judges the window so far and, if it holds, the rollout goes on past the step (and its approval gate, if it has one)")
+                    self.runtime.send_task_success(&bake.token, answer).await.map(|()| {
+                        format!("promoted: the bake of step {} ends now; its analysis judges the window so far and, if it holds, the rollout goes on past the step (and its approval gate, if it has one)", bake.named())
                     })
                 }
-                At::Step { .. } | At::Elsewhere | At::Past => {
+                At::Step { .. } | At::Elsewhere | At::Past | At::Plain => {
                     return Err(Error::NoGate(app.to_owned()))
                 }
             };
@@ -102,8 +102,10 @@ impl Agent {
         execution: &str,
         by: &str,
     ) -> Result<String, Error> {
-        if matches!(self.at(execution)?, At::Past) {
-            return Err(Error::RolloutOver(app.to_owned()));
+        match self.at(execution)? {
+            At::Past => return Err(Error::RolloutOver(app.to_owned())),
+            At::Plain => return Err(Error::NoRolloutSteps(app.to_owned())),
+            _ => {}
         }
         for key in keys {
             if let Err(e) = self.proxies.end_canary(key).await {
@@ -115,24 +117,26 @@ impl Agent {
         if let Err(e) = self.target.end_canaries(keys).await {
             tracing::warn!(%app, error = %e.cause, "the canaries could not be ended");
         }
-        let cause = format!("the rollout of app {app} was aborted by {by}");
         for _ in 0..ANSWER_TRIES {
-            let (token, answered) = match self.answerable(execution, At::is_step).await? {
-                At::Gate(token) => (
-                    token,
-                    "aborted at the gate: the canaries take no traffic and the deploy rolls back now"
-                        .to_owned(),
-                ),
-                At::Bake { token, step } => (
-                    token,
-                    format!("aborted during step {step}'s bake: the canaries take no traffic and the deploy rolls back now"),
-                ),
+            let (waiting, answered) = match self.answerable(execution, At::is_step).await? {
+                At::Gate(gate) => {
+                    let answered = format!("aborted at the gate of step {}: the canaries take no traffic and the deploy rolls back now", gate.named());
+                    (gate, answered)
+                }
+                At::Bake(bake) => {
+                    let answered = format!("aborted during the bake of step {}: the canaries take no traffic and the deploy rolls back now", bake.named());
+                    (bake, answered)
+                }
                 At::Past => return Err(Error::RolloutOver(app.to_owned())),
-                At::Step { .. } | At::Elsewhere => break,
+                At::Step { .. } | At::Elsewhere | At::Plain => break,
             };
             match self
                 .runtime
-                .send_task_failure(&token, failures::ABORTED.to_owned(), cause.clone())
+                .send_task_failure(
+                    &waiting.token,
+                    failures::ABORTED.to_owned(),
+                    rollout::aborted(app, &waiting.named(), by),
+                )
                 .await
             {
                 Err(windlass_runtime::Error::InvalidToken) => continue,
@@ -142,7 +146,7 @@ impl Agent {
                 }
             }
         }
-        self.deployer.abort(app, &cause);
+        self.deployer.abort(app, by);
         Ok("aborted: the canaries take no traffic; the deploy rolls back when its rollout's next step bakes".to_owned())
     }
 
@@ -169,6 +173,9 @@ impl Agent {
         };
         let execution: Execution = serde_json::from_str(&record.snapshot)
             .map_err(|e| Error::Restore(format!("execution {arn}'s state: {e}")))?;
+        if !record.definition.contains(BAKE_RESOURCE) {
+            return Ok(At::Plain);
+        }
         Ok(At::of(&execution))
     }
 }
@@ -187,14 +194,16 @@ const ANSWER_TRIES: usize = 3;
 #[derive(Debug, PartialEq)]
 enum At {
     /// Waiting at an approval gate.
-    Gate(String),
-    /// Baking step `step`.
-    Bake { token: String, step: u32 },
+    Gate(Waiting),
+    /// Baking a step.
+    Bake(Waiting),
     /// A rollout step's Task runs: a weigh, an analysis, or (`hold`) a
     /// held canary judged again between two waits at its gate.
     Step { hold: bool },
     /// Past its rollout: switching, watched, retired or rolling back.
     Past,
+    /// A deploy with no rollout: nothing bakes or waits, ever.
+    Plain,
     /// Anywhere else: before its rollout (building, starting), between
     /// two tries of a step, or not running here.
     Elsewhere,
@@ -207,15 +216,20 @@ impl At {
         }
         for (token, task) in execution.token_tasks() {
             let resource = &task.request.resource;
+            let input = &task.request.input;
+            let waiting = || Waiting {
+                token: token.to_owned(),
+                step: input["step"]
+                    .as_u64()
+                    .and_then(|s| u32::try_from(s).ok())
+                    .unwrap_or(0),
+                weight: serde_json::from_value(input["weight"].clone()).ok(),
+            };
             if resource.ends_with(APPROVE_RESOURCE) {
-                return At::Gate(token.to_owned());
+                return At::Gate(waiting());
             }
             if resource.ends_with(BAKE_RESOURCE) {
-                let step = task.request.input["step"].as_u64().unwrap_or(0);
-                return At::Bake {
-                    token: token.to_owned(),
-                    step: u32::try_from(step).unwrap_or(0),
-                };
+                return At::Bake(waiting());
             }
         }
         let mut at = At::Elsewhere;
@@ -250,5 +264,23 @@ impl At {
 
     fn is_hold(&self) -> bool {
         matches!(self, At::Step { hold: true })
+    }
+}
+
+/// A bake or gate the deploy waits at: its token, and which step.
+#[derive(Debug, PartialEq)]
+struct Waiting {
+    token: String,
+    step: u32,
+    weight: Option<windlass_proxy::Weight>,
+}
+
+impl Waiting {
+    /// `1 (20 %)`, as an analysis names its step.
+    fn named(&self) -> String {
+        match &self.weight {
+            Some(weight) => format!("{} ({weight})", self.step),
+            None => self.step.to_string(),
+        }
     }
 }

@@ -118,6 +118,8 @@ pub enum Error {
     NoGate(String),
     #[error("the rollout of app {0} is over: its deploy switched all of the traffic, or rolls back, already; once it ends, windlass rollback takes the app back")]
     RolloutOver(String),
+    #[error("the running deploy of app {0} has no rollout (no x-windlass.rollout, no --canary): it has no canary to abort; once it ends, windlass rollback takes the app back")]
+    NoRolloutSteps(String),
     #[error("nothing to promote: {0}")]
     NothingToPromote(String),
 }

@@ -54,13 +54,14 @@ pub(crate) struct Inner {
     pub(crate) target: Arc<dyn Target>,
     pub(crate) releases: Arc<dyn Releases>,
     /// Apps whose rollout a person aborted while it was at no bake or gate
-    /// (building, starting, weighing a step), with the abort's cause: the
+    /// (building, starting), with who aborted it: the
     /// next bake or analysis fails with `Deploy.Aborted` (`windlass abort`).
     pub(crate) aborted: std::sync::Mutex<std::collections::BTreeMap<String, String>>,
 }
 
 impl Inner {
-    /// The cause of an abort of `app`'s rollout not yet acted on, taken.
+    /// Who aborted `app`'s rollout, when that abort was not yet acted on;
+    /// taken.
     pub(crate) fn take_abort(&self, app: &str) -> Option<String> {
         self.aborted
             .lock()
@@ -81,13 +82,14 @@ impl Deployer {
     }
 
     /// Makes the next bake or analysis of `app`'s rollout fail with
-    /// `Deploy.Aborted` and `cause` (its canaries already took no traffic).
-    pub fn abort(&self, app: &str, cause: &str) {
+    /// `Deploy.Aborted`, aborted by `by` (its canaries already took no
+    /// traffic).
+    pub fn abort(&self, app: &str, by: &str) {
         self.inner
             .aborted
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(app.to_owned(), cause.to_owned());
+            .insert(app.to_owned(), by.to_owned());
     }
 
     /// Puts every service's traffic back on the release the store says is

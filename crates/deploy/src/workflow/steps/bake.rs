@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use windlass_asl::Failure;
 
 use crate::failures;
-use crate::workflow::Inner;
+use crate::workflow::{rollout, Inner};
 
 #[derive(Debug, Deserialize)]
 pub(crate) struct Input {
@@ -34,10 +34,11 @@ pub(crate) struct Output {
 }
 
 pub(super) async fn run(ctx: &Inner, input: Input) -> Result<Output, Failure> {
-    if let Some(cause) = ctx.take_abort(&input.app) {
+    if let Some(by) = ctx.take_abort(&input.app) {
+        let step = format!("{} ({})", input.step, input.weight);
         return Err(Failure::new(
             failures::ABORTED,
-            format!("{cause} at step {} ({})", input.step, input.weight),
+            rollout::aborted(&input.app, &step, &by),
         ));
     }
     tracing::info!(app = %input.app, release = %input.release, step = input.step, weight = %input.weight, "rollout step bakes");

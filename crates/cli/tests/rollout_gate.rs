@@ -789,7 +789,7 @@ async fn an_abort_or_a_promote_during_a_long_bake_is_acted_on_at_once() {
     assert_eq!(deploy.status.code(), Some(6), "{said_v2}");
     assert!(said_v2.contains("Deploy.Aborted"), "{said_v2}");
     assert!(
-        said_v2.contains("was aborted at step 1 (20 %) by "),
+        said_v2.contains("was aborted at step 1 (20%) by "),
         "who aborted, at which step: {said_v2}"
     );
     assert!(
@@ -855,7 +855,7 @@ async fn an_abort_or_a_promote_during_a_long_bake_is_acted_on_at_once() {
     let took = asked.elapsed();
     println!("{answered}\nv4: the deploy ended {took:?} after promote was asked");
     assert!(deploy.status.success(), "{}", said(&deploy));
-    assert!(answered.contains("bake ends now"), "{answered}");
+    assert!(answered.contains("the bake of step 1 (20%) ends now"), "{answered}");
     assert!(took < Duration::from_secs(60), "promote waited out the bake: {took:?}");
     assert_eq!(live_of(&state, BAKE_APP, BAKE_WEB).as_deref(), Some("r4"));
 

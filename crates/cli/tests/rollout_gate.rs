@@ -759,7 +759,11 @@ async fn an_abort_or_a_promote_during_a_long_bake_is_acted_on_at_once() {
         let output = windlass(&state, &[command, "--app", BAKE_APP])
             .output()
             .expect("run windlass");
-        assert!(output.status.success(), "windlass {command}: {}", said(&output));
+        assert!(
+            output.status.success(),
+            "windlass {command}: {}",
+            said(&output)
+        );
         said(&output)
     };
 
@@ -826,7 +830,10 @@ async fn an_abort_or_a_promote_during_a_long_bake_is_acted_on_at_once() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let took = asked.elapsed();
-    println!("v3: rolled back {took:?} after abort was asked, through a kill -9: {:?}", newest().detail);
+    println!(
+        "v3: rolled back {took:?} after abort was asked, through a kill -9: {:?}",
+        newest().detail
+    );
     assert_eq!(newest().id, "a3");
     assert_eq!(canary_of(&state, BAKE_APP, BAKE_WEB).await, None);
     assert_eq!(live_of(&state, BAKE_APP, BAKE_WEB).as_deref(), Some("r1"));
@@ -855,12 +862,21 @@ async fn an_abort_or_a_promote_during_a_long_bake_is_acted_on_at_once() {
     let took = asked.elapsed();
     println!("{answered}\nv4: the deploy ended {took:?} after promote was asked");
     assert!(deploy.status.success(), "{}", said(&deploy));
-    assert!(answered.contains("the bake of step 1 (20%) ends now"), "{answered}");
-    assert!(took < Duration::from_secs(60), "promote waited out the bake: {took:?}");
+    assert!(
+        answered.contains("the bake of step 1 (20%) ends now"),
+        "{answered}"
+    );
+    assert!(
+        took < Duration::from_secs(60),
+        "promote waited out the bake: {took:?}"
+    );
     assert_eq!(live_of(&state, BAKE_APP, BAKE_WEB).as_deref(), Some("r4"));
 
     let seen = load.stop().await;
-    println!("{} requests, {} failed: {:?}", seen.requests, seen.failed, seen.by_release);
+    println!(
+        "{} requests, {} failed: {:?}",
+        seen.requests, seen.failed, seen.by_release
+    );
     assert_eq!(seen.failed, 0, "{:?}", seen.failures);
     assert!(seen.by_release.get("r2").copied().unwrap_or(0) > 0);
     assert!(seen.by_release.get("r3").copied().unwrap_or(0) > 0);

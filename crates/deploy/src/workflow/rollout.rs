@@ -282,8 +282,8 @@ pub const APPROVE_RESOURCE: &str = "approve.waitForTaskToken";
 /// bake now and lets the step's gate, if it has one, be passed.
 pub const BAKE_RESOURCE: &str = "bake.waitForTaskToken";
 
-/// The cause of `Deploy.Aborted`: which rollout, at which step (`1 (20
-/// %)`), and who aborted it.
+/// The cause of `Deploy.Aborted`: which rollout, at which step
+/// (`1 (20%)`), and who aborted it.
 pub fn aborted(app: &str, step: &str, by: &str) -> String {
     format!("the rollout of app {app} was aborted at step {step} by {by}")
 }

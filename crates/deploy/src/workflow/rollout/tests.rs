@@ -122,7 +122,10 @@ fn the_states_of_a_linear_rollout_are_valid_asl_in_order() {
     // `abort` fails the token, which rolls back at once.
     let bake = &states["Rollout1Bake"];
     assert_eq!(bake["Type"], "Task");
-    assert_eq!(bake["Resource"], "arn:windlass:::deploy:bake.waitForTaskToken");
+    assert_eq!(
+        bake["Resource"],
+        "arn:windlass:::deploy:bake.waitForTaskToken"
+    );
     assert_eq!(bake["Parameters"]["token.$"], "$$.Task.Token");
     assert_eq!(bake["TimeoutSeconds"], 2);
     assert_eq!(bake["Catch"][0]["ErrorEquals"][0], "States.Timeout");
@@ -200,10 +203,14 @@ impl windlass_engine::simulate::SyncInvoker for Scripted {
     ) -> Option<Result<Json, windlass_asl::Failure>> {
         self.asked.push(request.state_name.clone());
         let step = request.input["step"].as_u64().unwrap_or(0);
-        let resource = request.resource.trim_start_matches(crate::workflow::RESOURCE_PREFIX);
+        let resource = request
+            .resource
+            .trim_start_matches(crate::workflow::RESOURCE_PREFIX);
         match resource {
             "weigh" => Some(Ok(json!({ "step": step, "weight": 10, "start": [{}] }))),
-            "analyse" => Some(Ok(json!({ "step": step, "weight": 10, "start": [{}], "outcome": "pass" }))),
+            "analyse" => Some(Ok(
+                json!({ "step": step, "weight": 10, "start": [{}], "outcome": "pass" }),
+            )),
             APPROVE_RESOURCE => Some(Ok(json!({ "approved_by": "ann" }))),
             BAKE_RESOURCE => (self.bake)(step),
             other => Some(Err(windlass_asl::Failure::new("States.TaskFailed", other))),
@@ -251,11 +258,7 @@ fn run_held(
         ..Default::default()
     };
     let ran = windlass_engine::simulate::simulate(&definition, meta, &mut invoker, &config);
-    (
-        invoker.asked,
-        ran.execution.status,
-        ran.end_millis / 1000,
-    )
+    (invoker.asked, ran.execution.status, ran.end_millis / 1000)
 }
 
 /// A bake that runs out its time goes on to the analysis; the held step
@@ -306,7 +309,8 @@ fn a_promote_during_the_bake_ends_it_and_passes_its_steps_gate() {
 /// `$.approval`) passes no gate.
 #[test]
 fn an_answer_for_another_step_passes_no_gate() {
-    let (asked, _, _) = run_held(|step| (step == 1).then(|| Ok(json!({ "approved_by": "ann", "step": 2 }))));
+    let (asked, _, _) =
+        run_held(|step| (step == 1).then(|| Ok(json!({ "approved_by": "ann", "step": 2 }))));
     assert!(asked.iter().any(|s| s == "Rollout1Approve"), "{asked:?}");
 }
 

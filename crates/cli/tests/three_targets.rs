@@ -11,14 +11,20 @@
 //! lists the three; `down` takes it away (nothing answers).
 //!
 //! The file is the same for the three (what ECS needs is in
-//! `x-windlass.ecs`, which the other targets do not read). What ECS needs
-//! beyond it is one override file, `compose.ecs.yaml`, for the published
-//! port: an ECS task's port has no host address (the instance publishes it
-//! on its interfaces), and on one EC2 instance in bridge mode (fakecloud's
-//! ECS, which also ignores stop-first) two revisions cannot hold the same
-//! host port during a rolling update, so the override leaves the host port
-//! to ECS (`"8080"`) and the test reads it from the running tasks
-//! (DescribeTasks), then asks 127.0.0.1 only.
+//! `x-windlass.ecs`, which the other targets do not read). What ECS on
+//! fakecloud needs beyond it is one override file, `compose.ecs.yaml`, for
+//! web's published port, because of where the tasks run rather than of
+//! the file: an ECS task's port has no host address (`host_ip` is
+//! refused: the instance publishes it on its interfaces), and fakecloud
+//! runs every task on this one machine in bridge mode, takes a host port of
+//! 0 as the container's, and ignores stop-first, so two tasks (two
+//! replicas, or the old and new revision during a rolling update) cannot
+//! hold one host port. The override gives web one task
+//! (`x-windlass.ecs.desiredCount: 1`) on a host port of the test's choosing
+//! for each deploy (`ECS_WEB_PORT`); on AWS, `"8080"` (a host port ECS
+//! picks per task) or `awsvpc` with a load balancer does it. The test finds
+//! the port from the running tasks (DescribeTasks), then asks 127.0.0.1
+//! only.
 
 #[path = "../../deploy/tests/support/mod.rs"]
 mod support;
@@ -77,7 +83,7 @@ services:
 }
 
 /// The ECS override: the host port left to ECS.
-const ECS_OVERRIDE: &str = "services:\n  web:\n    ports: !override [\"8080\"]\n";
+const ECS_OVERRIDE: &str = "services:\n  web:\n    ports: !override [\"${ECS_WEB_PORT:-8080}:8080\"]\n    x-windlass:\n      ecs: { desiredCount: 1 }\n";
 
 /// How one target is driven and asked what it serves.
 struct Target {
@@ -88,6 +94,8 @@ struct Target {
     /// Arguments after `rollback` (which takes no files here).
     rollback: Vec<String>,
     env: Vec<(String, String)>,
+    /// An environment variable given a new free port for each deploy.
+    fresh_port: Option<&'static str>,
 }
 
 impl Target {
@@ -118,8 +126,13 @@ impl Target {
         self.windlass(&all)
     }
 
-    fn deploy(&self, version: &str, broken: bool) -> Output {
+    fn deploy(&mut self, version: &str, broken: bool) -> Output {
         std::fs::write(self.dir.join("compose.yaml"), compose(version, broken)).expect("compose");
+        if let Some(name) = self.fresh_port {
+            self.env.retain(|(k, _)| k != name);
+            self.env
+                .push((name.into(), support::free_port().to_string()));
+        }
         self.command(&["deploy"])
     }
 }
@@ -176,7 +189,7 @@ type BoxPorts = std::pin::Pin<Box<dyn std::future::Future<Output = Vec<u16>> + S
 
 /// The scenario, the same on every target; `ports` lists the loopback
 /// ports that reach the web service.
-async fn scenario(target: &Target, ports: impl Fn() -> BoxPorts + Copy) {
+async fn scenario(target: &mut Target, ports: impl Fn() -> BoxPorts + Copy) {
     let began = Instant::now();
     let v1 = target.deploy("v1", false);
     assert_eq!(code(&v1), Some(0), "{}", said(&v1));
@@ -215,28 +228,27 @@ async fn scenario(target: &Target, ports: impl Fn() -> BoxPorts + Copy) {
             .filter_map(|r| r["id"].as_str())
             .collect();
         assert!(ids.contains(&"r2"), "{service}: {rows}");
-        if service == "web" {
-            let r3 = rows
-                .as_array()
-                .expect("rows")
-                .iter()
-                .find(|r| r["id"] == "r3")
-                .unwrap_or_else(|| panic!("web r3 is listed: {rows}"));
-            assert_ne!(r3["outcome"], json!("live"), "{rows}");
-        } else {
-            assert!(
-                !ids.contains(&"r3"),
-                "the worker never went to v3 (web failed before it): {rows}"
-            );
+        // web's v3 is listed and not live; the worker's, where the target
+        // started it beside web's (local, Swarm), is rolled back with it;
+        // ECS deploys the worker after web went live, so it never started.
+        let r3 = rows
+            .as_array()
+            .expect("rows")
+            .iter()
+            .find(|r| r["id"] == "r3");
+        match r3 {
+            Some(r3) => assert_ne!(r3["outcome"], json!("live"), "{rows}"),
+            None => assert_eq!(service, "worker", "web r3 is listed: {rows}"),
         }
     }
 
+    let serving = ports().await;
     let down = target.command(&["down"]);
     assert_eq!(code(&down), Some(0), "{}", said(&down));
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let mut answered = Vec::new();
-        for port in ports().await {
+        for port in serving.iter().copied() {
             if let Ok(v) = version(port).await {
                 answered.push((port, v));
             }
@@ -295,14 +307,15 @@ async fn on_the_local_engine() {
         state: state.clone(),
     };
     let port = support::free_port();
-    let target = Target {
+    let mut target = Target {
         name: "local",
         dir,
         args: Vec::new(),
         rollback: Vec::new(),
         env: vec![("WEB_PORT".into(), port.to_string())],
+        fresh_port: None,
     };
-    scenario(&target, fixed(vec![port])).await;
+    scenario(&mut target, fixed(vec![port])).await;
     let docker = windlass_deploy::backend::docker::Docker::connect()
         .await
         .expect("docker");
@@ -313,7 +326,7 @@ async fn on_the_local_engine() {
 async fn on_a_three_node_swarm() {
     let turn = SWARM.turn().await;
     let (swarm, entry) = (turn.swarm, turn.entry);
-    let target = Target {
+    let mut target = Target {
         name: "swarm",
         dir: project("three-targets-swarm"),
         args: vec!["--target".into(), "swarm".into()],
@@ -322,17 +335,18 @@ async fn on_a_three_node_swarm() {
             ("DOCKER_HOST".into(), swarm.docker_host().into()),
             ("WINDLASS_SWARM_ENTRY_IMAGE".into(), entry.into()),
         ],
+        fresh_port: None,
     };
     // Port 8000 of every manager, each published on 127.0.0.1.
     let ports = swarm.managers().map(|n| n.app_ports[0]).collect();
-    scenario(&target, fixed(ports)).await;
+    scenario(&mut target, fixed(ports)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_ecs() {
     let cloud = support::ecs::Cloud::start().await;
     let endpoint = cloud.endpoint();
-    let target = Target {
+    let mut target = Target {
         name: "ecs",
         dir: project("three-targets-ecs"),
         args: ["--target", "ecs", "-f", "compose.yaml", "-f", "compose.ecs.yaml"]
@@ -347,10 +361,11 @@ async fn on_ecs() {
         ]
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .to_vec(),
+        fresh_port: Some("ECS_WEB_PORT"),
     };
     let client: &'static windlass_aws::Client = Box::leak(Box::new(cloud.client.clone()));
     let ports = move || -> BoxPorts { Box::pin(task_ports(client)) };
-    scenario(&target, ports).await;
+    scenario(&mut target, ports).await;
 }
 
 /// The loopback ports of the RUNNING tasks of ECS service `web`.

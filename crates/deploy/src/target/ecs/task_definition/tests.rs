@@ -171,7 +171,7 @@ fn depends_on_between_containers_of_one_task_is_depends_on() {
 
 #[test]
 fn depends_on_another_ecs_service_is_the_deploy_order_not_depends_on() {
-    let web = service("    depends_on: { db: { condition: service_healthy } }\n  db:\n    image: r/db:1\n");
+    let web = service("    depends_on: [db]\n  db:\n    image: r/db:1\n");
     let out = map_one(&web, &Ecs::default()).expect("not refused");
     assert!(
         out["ContainerDefinitions"][0].get("DependsOn").is_none(),

@@ -349,9 +349,16 @@ async fn on_ecs() {
     let mut target = Target {
         name: "ecs",
         dir: project("three-targets-ecs"),
-        args: ["--target", "ecs", "-f", "compose.yaml", "-f", "compose.ecs.yaml"]
-            .map(String::from)
-            .to_vec(),
+        args: [
+            "--target",
+            "ecs",
+            "-f",
+            "compose.yaml",
+            "-f",
+            "compose.ecs.yaml",
+        ]
+        .map(String::from)
+        .to_vec(),
         rollback: vec!["--target".into(), "ecs".into()],
         env: [
             ("AWS_ENDPOINT_URL", endpoint.as_str()),

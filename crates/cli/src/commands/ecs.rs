@@ -362,11 +362,15 @@ pub fn down(pinned: &Pinned, services: &[String], state: &StateArgs) -> anyhow::
         match tokio.block_on(client.call(&ecs_model, "deleteService", &input, None)) {
             Ok(_) => {
                 releases.clear_live(&plan.key)?;
-                eprintln!("{name}: ECS service {service} deleted from cluster {cluster} (its tasks stop)");
+                eprintln!(
+                    "{name}: ECS service {service} deleted from cluster {cluster} (its tasks stop)"
+                );
             }
             Err(e) if e.to_string().contains("ServiceNotFound") => {
                 releases.clear_live(&plan.key)?;
-                eprintln!("{name}: no ECS service {service} on cluster {cluster}: nothing to take down");
+                eprintln!(
+                    "{name}: no ECS service {service} on cluster {cluster}: nothing to take down"
+                );
             }
             Err(e) => {
                 eprintln!("windlass: {name}: ecs:DeleteService of {service} on cluster {cluster} failed: {e}");

@@ -15,7 +15,8 @@
 //!   time stop-first (start-first cannot bind the node's port twice).
 //!
 //! Figures: time from starting the command until every manager's port
-//! answers the new version, the command's own time, and failed requests
+//! answers the new version (and, for the rollback, until the first port
+//! answers the old one), the command's own time, and failed requests
 //! (no connection, no answer within 2 s, or not 200) of a load generator on
 //! the first manager's port during the update and the rollback.
 //!
@@ -120,9 +121,20 @@ fn run(mut command: Command) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
-/// Starts `command`, and returns (seconds until every port answered
-/// `wanted`, seconds the command took).
-fn timed(command: Command, ports: &[u16], wanted: &str) -> (f64, f64) {
+/// What [`timed`] saw, in seconds from starting the command.
+#[derive(Default, Clone, Copy)]
+struct Timed {
+    /// Until the first port answered the wanted version.
+    first: f64,
+    /// Until every port answered it.
+    every: f64,
+    /// Until the command ended.
+    command: f64,
+}
+
+/// Starts `command`, and times it (see [`Timed`]) against `ports`
+/// answering `wanted`.
+fn timed(command: Command, ports: &[u16], wanted: &str) -> Timed {
     let began = Instant::now();
     let mut child = {
         let mut command = command;
@@ -133,12 +145,23 @@ fn timed(command: Command, ports: &[u16], wanted: &str) -> (f64, f64) {
             .spawn()
             .expect("start the command")
     };
+    let mut first = None;
     let mut answered = None;
     let mut ended = None;
     let deadline = began + Duration::from_secs(300);
     while answered.is_none() || ended.is_none() {
-        if answered.is_none() && ports.iter().all(|p| version(*p).as_deref() == Ok(wanted)) {
-            answered = Some(began.elapsed().as_secs_f64());
+        if answered.is_none() {
+            let seen: Vec<bool> = ports
+                .iter()
+                .map(|p| version(*p).as_deref() == Ok(wanted))
+                .collect();
+            let at = began.elapsed().as_secs_f64();
+            if first.is_none() && seen.iter().any(|s| *s) {
+                first = Some(at);
+            }
+            if seen.iter().all(|s| *s) {
+                answered = Some(at);
+            }
         }
         if ended.is_none() {
             if let Some(status) = child.try_wait().expect("wait") {
@@ -154,17 +177,21 @@ fn timed(command: Command, ports: &[u16], wanted: &str) -> (f64, f64) {
             Instant::now() < deadline,
             "{wanted} never answered everywhere"
         );
-        std::thread::sleep(Duration::from_millis(50));
+        std::thread::sleep(Duration::from_millis(20));
     }
-    (answered.unwrap_or_default(), ended.unwrap_or_default())
+    Timed {
+        first: first.unwrap_or_default(),
+        every: answered.unwrap_or_default(),
+        command: ended.unwrap_or_default(),
+    }
 }
 
 /// What one tool did.
 #[derive(Default)]
 struct Figures {
-    update: (f64, f64),
+    update: Timed,
     update_load: (u64, u64),
-    rollback: (f64, f64),
+    rollback: Timed,
     rollback_load: (u64, u64),
 }
 
@@ -228,7 +255,7 @@ fn stack_side(swarm: &Swarm, folder: &Path, ports: &[u16]) -> Figures {
         ])
     };
     std::fs::write(&file, stack_compose(1)).expect("stack file");
-    let (first, _) = timed(deploy(), ports, "stack-1");
+    let first = timed(deploy(), ports, "stack-1").every;
     println!("docker stack deploy: v1 answered everywhere after {first:.1} s");
     let mut figures = Figures::default();
     let load = Load::start(ports[0]);
@@ -266,37 +293,41 @@ fn main() {
         "", "windlass (swarm)", "docker stack deploy"
     );
     let row = |what: &str, a: String, b: String| println!("{what:<44} {a:>18} {b:>22}");
+    let seconds = |s: f64| format!("{s:.1} s");
+    let share = |(sent, failed): (u64, u64)| format!("{failed} / {sent}");
     row(
         "update: every manager answers v2 after",
-        format!("{:.1} s", windlass.update.0),
-        format!("{:.1} s", stack.update.0),
+        seconds(windlass.update.every),
+        seconds(stack.update.every),
     );
     row(
         "update: the command took",
-        format!("{:.1} s", windlass.update.1),
-        format!("{:.1} s", stack.update.1),
+        seconds(windlass.update.command),
+        seconds(stack.update.command),
     );
     row(
         "update: failed requests / sent",
-        format!("{} / {}", windlass.update_load.1, windlass.update_load.0),
-        format!("{} / {}", stack.update_load.1, stack.update_load.0),
+        share(windlass.update_load),
+        share(stack.update_load),
+    );
+    row(
+        "rollback: first answer of v1 after",
+        seconds(windlass.rollback.first),
+        seconds(stack.rollback.first),
     );
     row(
         "rollback: every manager answers v1 after",
-        format!("{:.1} s", windlass.rollback.0),
-        format!("{:.1} s", stack.rollback.0),
+        seconds(windlass.rollback.every),
+        seconds(stack.rollback.every),
     );
     row(
         "rollback: the command took",
-        format!("{:.1} s", windlass.rollback.1),
-        format!("{:.1} s", stack.rollback.1),
+        seconds(windlass.rollback.command),
+        seconds(stack.rollback.command),
     );
     row(
         "rollback: failed requests / sent",
-        format!(
-            "{} / {}",
-            windlass.rollback_load.1, windlass.rollback_load.0
-        ),
-        format!("{} / {}", stack.rollback_load.1, stack.rollback_load.0),
+        share(windlass.rollback_load),
+        share(stack.rollback_load),
     );
 }

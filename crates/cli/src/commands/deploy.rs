@@ -115,6 +115,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         return super::ecs::deploy(&pinned, &args.services, &args.state, options);
     }
     if super::swarm::chosen(args.target, &pinned, &args.services) {
+        super::swarm::note_host_addresses(&pinned, &args.services);
         let request = DeployRequest {
             compose_file: pinned.file.display().to_string(),
             compose_text: pinned.text,

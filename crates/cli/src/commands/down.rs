@@ -21,7 +21,8 @@ pub struct Args {
     #[arg(long)]
     json: bool,
     /// `swarm`: take the app down on the Docker Swarm whose manager
-    /// `DOCKER_HOST` names (its services, entry routes and networks).
+    /// `DOCKER_HOST` names (its services, entry routes and networks); `ecs`:
+    /// delete the file's ECS services (`x-windlass.target: ecs` says it too).
     #[arg(long, value_name = "TARGET", value_enum)]
     target: Option<windlass_deploy::compose::Target>,
     #[command(flatten)]
@@ -33,6 +34,9 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         Ok(pinned) => pinned,
         Err(code) => return Ok(code),
     };
+    if super::ecs::chosen(args.target, &pinned, &args.services) {
+        return super::ecs::down(&pinned, &args.services, &args.state);
+    }
     let swarm = super::swarm::chosen(args.target, &pinned, &args.services);
     let request = DownRequest {
         compose_file: pinned.file.display().to_string(),

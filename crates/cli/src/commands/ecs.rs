@@ -181,12 +181,30 @@ pub fn deploy(
         .enable_all()
         .build()?;
     let _guard = tokio.enter();
-    let (ecs, _) = target(state)?;
+    let (ecs, releases) = target(state)?;
     let mut code = exit::OK;
     let config = Config::from_env();
-    for name in names(pinned, services) {
+    // The services this command moved to a new release, with the release
+    // each ran before: put back when a later one fails, so that the app
+    // ends on one version.
+    let mut moved: Vec<(ServiceKey, String)> = Vec::new();
+    let order = in_order(pinned, names(pinned, services));
+    for (at, name) in order.iter().enumerate() {
+        let name = name.clone();
+        if code != exit::OK {
+            eprintln!(
+                "{name}: not deployed, since {} did not go live: the app stays on the release it runs",
+                order[..at].join(", ")
+            );
+            continue;
+        }
         let service = &pinned.project.services[name.as_str()];
         let key = plan(&name, service, &region(&config)).map(|p| p.key);
+        let before = key
+            .as_ref()
+            .ok()
+            .and_then(|k| releases.live(k).ok().flatten())
+            .map(|l| l.release);
         if let Ok(key) = key {
             match tokio.block_on(settle(&ecs, &key)) {
                 Err(code_of) => {
@@ -224,10 +242,139 @@ pub fn deploy(
         eprintln!("{name}: deploying to ECS (image built locally, pushed to ECR, rolled out by an ASL execution of aws-sdk states)");
         let outcome = tokio.block_on(ecs.deploy(&pinned.file, &pinned.text, &name, &who()));
         match outcome {
-            Ok(report) => code = code.max(print(&name, &report)),
+            Ok(report) => {
+                let printed = print(&name, &report);
+                if printed == exit::OK {
+                    if let Some(before) = before {
+                        moved.push((report.key.clone(), before));
+                    }
+                }
+                code = code.max(printed);
+            }
             Err(e) => {
                 eprintln!("windlass: {name}: {e}");
                 code = code.max(failed(&e));
+            }
+        }
+    }
+    if code != exit::OK {
+        code = code.max(put_back(&tokio, &ecs, &moved));
+    }
+    Ok(code)
+}
+
+/// `names` with each service after those it `depends_on`: on ECS each is a
+/// service of its own, and a dependency's rollout has ended healthy before
+/// the next one starts.
+fn in_order(pinned: &Pinned, names: Vec<String>) -> Vec<String> {
+    let mut ordered: Vec<String> = Vec::new();
+    let mut left = names;
+    while !left.is_empty() {
+        let ready = left.iter().position(|name| {
+            pinned.project.services[name.as_str()]
+                .depends_on
+                .keys()
+                .all(|dependency| !left.contains(dependency) || ordered.contains(dependency))
+        });
+        // A cycle (which the Compose reader refuses) keeps the file's order.
+        ordered.push(left.remove(ready.unwrap_or(0)));
+    }
+    ordered
+}
+
+/// After a service of the deploy did not go live: the services it had
+/// already moved are put back on the releases they ran (newest first), so
+/// the app as a whole is where it was. The exit code: rolled back, or
+/// failed when a service could not be put back.
+fn put_back(tokio: &tokio::runtime::Runtime, ecs: &Ecs, moved: &[(ServiceKey, String)]) -> u8 {
+    let mut code = exit::ROLLED_BACK;
+    for (key, release) in moved.iter().rev() {
+        eprintln!("{key}: putting it back on release {release}, as the rest of the app");
+        match tokio.block_on(ecs.rollback(key, Some(release))) {
+            Ok(report) if print(&key.to_string(), &report) == exit::OK => {}
+            Ok(_) => code = exit::FAILED,
+            Err(e) => {
+                eprintln!("windlass: {key}: could not be put back on {release}: {e}");
+                code = exit::FAILED;
+            }
+        }
+    }
+    code
+}
+
+/// `rollback --target ecs` without a service: every ECS service deployed
+/// from the state folder back to its previous release that went live, one
+/// after another (ECS rolls out each service on its own); the worst exit
+/// code.
+pub fn rollback_all(state: &StateArgs) -> anyhow::Result<u8> {
+    let db = database(&state.dir());
+    let keys: Vec<ServiceKey> = if db.exists() {
+        SqliteReleases::open_read_only(&db)?
+            .keys()?
+            .into_iter()
+            .filter(ServiceKey::is_ecs)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    if keys.is_empty() {
+        eprintln!(
+            "windlass: no ECS service was deployed from {}; `windlass releases` lists what was",
+            state.dir().display()
+        );
+        return Ok(exit::REFUSED);
+    }
+    let mut code = exit::OK;
+    for key in keys {
+        eprintln!("{key}: rolling back to its previous release");
+        code = code.max(rollback(&key.to_string(), None, state)?);
+    }
+    Ok(code)
+}
+
+/// `down --target ecs`: each ECS service of the file deleted (its tasks
+/// stopped; DeleteService with `force`), dependents first; the releases
+/// and task definitions are kept, so a later deploy starts from them.
+pub fn down(pinned: &Pinned, services: &[String], state: &StateArgs) -> anyhow::Result<u8> {
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let _guard = tokio.enter();
+    let config = Config::from_env();
+    let region = region(&config);
+    let client = Client::new(config);
+    let ecs_model = Model::of(Service::named("ecs").context("the ECS model")?)?;
+    let releases = {
+        let dir = state.dir();
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create the state folder {}", dir.display()))?;
+        SqliteReleases::open(&database(&dir))?
+    };
+    let mut code = exit::OK;
+    for name in in_order(pinned, names(pinned, services)).iter().rev() {
+        let plan = match plan(name, &pinned.project.services[name.as_str()], &region) {
+            Ok(plan) => plan,
+            Err(refusals) => return Ok(refuse(pinned, &refusals)),
+        };
+        let (cluster, service) = (&plan.rollout.cluster, &plan.rollout.service);
+        let input = json!({ "Cluster": cluster, "Service": service, "Force": true });
+        match tokio.block_on(client.call(&ecs_model, "deleteService", &input, None)) {
+            Ok(_) => {
+                releases.clear_live(&plan.key)?;
+                eprintln!(
+                    "{name}: ECS service {service} deleted from cluster {cluster} (its tasks stop)"
+                );
+            }
+            Err(e) if e.to_string().contains("ServiceNotFound") => {
+                releases.clear_live(&plan.key)?;
+                eprintln!(
+                    "{name}: no ECS service {service} on cluster {cluster}: nothing to take down"
+                );
+            }
+            Err(e) => {
+                eprintln!("windlass: {name}: ecs:DeleteService of {service} on cluster {cluster} failed: {e}");
+                code = exit::FAILED;
             }
         }
     }

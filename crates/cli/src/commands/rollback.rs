@@ -66,17 +66,13 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     {
         return super::ecs::rollback(&key.to_string(), args.release.as_deref(), &args.state);
     }
-    if args.service.is_none() && args.to.is_none() && plain {
-        let ecs = super::ecs::ecs_only(&args.state)?;
-        if !ecs.is_empty() {
-            let names: Vec<String> = ecs.iter().map(ToString::to_string).collect();
-            eprintln!(
-                "windlass: the services deployed from {} are on ECS, which rolls back one service at a time: `windlass rollback SERVICE [RELEASE]` with one of {}",
-                args.state.dir().display(),
-                names.join(", ")
-            );
-            return Ok(exit::REFUSED);
-        }
+    // The whole app on ECS: each of its services back, one after another.
+    if args.service.is_none()
+        && args.to.is_none()
+        && (args.target == Some(Target::Ecs)
+            || (plain && !super::ecs::ecs_only(&args.state)?.is_empty()))
+    {
+        return super::ecs::rollback_all(&args.state);
     }
     if let Some(service) = args
         .service

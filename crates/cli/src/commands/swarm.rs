@@ -435,3 +435,28 @@ fn print_plan(plan: &PlanView) {
         );
     }
 }
+
+/// Says, for each port of `services` (all of the file's when empty) that
+/// names a host address, that the Swarm does not keep it: the entry
+/// publishes an app's ports on every interface of each manager (a Swarm
+/// service's published port has no host address). Not refused, so that the
+/// file the local engine publishes on 127.0.0.1 deploys to a Swarm as it is.
+pub fn note_host_addresses(pinned: &Pinned, services: &[String]) {
+    let text = std::fs::read_to_string(&pinned.file).unwrap_or_default();
+    for (name, service) in &pinned.project.services {
+        if !services.is_empty() && !services.contains(name) {
+            continue;
+        }
+        for port in &service.ports {
+            let (Some(address), Some(published)) = (port.host_ip, port.published) else {
+                continue;
+            };
+            let path = windlass_deploy::compose::FieldPath::of(&["services", name, "ports"]);
+            let (line, column, _) = windlass_deploy::compose::locate(&text, &path);
+            eprintln!(
+                "windlass: note: {}:{line}:{column}: services.{name}.ports: {address}:{published}: a Swarm publishes port {published} on every interface of each manager (a Swarm service's published port has no host address), not on {address} only; keep it from other hosts with the managers' firewall",
+                pinned.file.display()
+            );
+        }
+    }
+}

@@ -444,6 +444,9 @@ fn poll_loop(add: &mut dyn FnMut(&str, Json), rollout: &Rollout, catch: &Json) {
             "n.$": "States.MathAdd($.poll.n, 1)",
             "healthy.$": healthy,
             "stopped.$": "$.stopped.Tasks[?(@.TaskDefinitionArn == $.target.Arn)].TaskArn",
+            // Tasks whose container health check failed its retries (after
+            // its start period): ECS would stop and replace them.
+            "unhealthy.$": "$.running.Tasks[?(@.TaskDefinitionArn == $.target.Arn && @.HealthStatus == 'UNHEALTHY')].TaskArn",
             // Why they stopped, in ECS's few words (not the whole task).
             "why.$": "$.stopped.Tasks[?(@.TaskDefinitionArn == $.target.Arn)].StoppedReason",
             "exitCodes.$": "$.stopped.Tasks[?(@.TaskDefinitionArn == $.target.Arn)].Containers[*].ExitCode",
@@ -462,6 +465,8 @@ fn poll_loop(add: &mut dyn FnMut(&str, Json), rollout: &Rollout, catch: &Json) {
         // has tasks that were stopped when the service last left it.
         json!({ "And": [phase("rollout"), { "Not": { "Variable": "$.taskDefinitionArn", "IsPresent": true } },
             { "Variable": "$.poll.stopped[0]", "IsPresent": true }], "Next": "TasksStopped" }),
+        json!({ "And": [phase("rollout"), { "Not": { "Variable": "$.taskDefinitionArn", "IsPresent": true } },
+            { "Variable": "$.poll.unhealthy[0]", "IsPresent": true }], "Next": "TasksUnhealthy" }),
         json!({ "And": [phase("rollout"), { "Variable": enough, "IsPresent": true }], "Next": if rollout.probe.is_some() { "Probe" } else { "Healthy" } }),
         json!({ "And": [phase("rollout"), { "Variable": "$.poll.n", "NumericGreaterThanEquals": rollout.max_polls }], "Next": "NotHealthyInTime" }),
         json!({ "And": [phase("watch"), { "Not": { "Variable": enough, "IsPresent": true } }], "Next": "Unhealthy" }),
@@ -479,6 +484,7 @@ fn poll_loop(add: &mut dyn FnMut(&str, Json), rollout: &Rollout, catch: &Json) {
     );
     add("CircuitBreaker", failure("Deploy.CircuitBreaker", &format!("States.Format('the ECS deployment circuit breaker failed revision {{}} of service {} (or moved the service off it)', $.target.Arn)", rollout.service)));
     add("TasksStopped", failure("Deploy.TasksStopped", "States.Format('{} task(s) of revision {} stopped during the rollout (stopped reason: {}; exit codes: {})', States.ArrayLength($.poll.stopped), $.target.Arn, States.JsonToString($.poll.why), States.JsonToString($.poll.exitCodes))"));
+    add("TasksUnhealthy", failure("Deploy.Unhealthy", "States.Format('{} task(s) of revision {} failed their container health check during the rollout (ECS reports them UNHEALTHY)', States.ArrayLength($.poll.unhealthy), $.target.Arn)"));
     add("NotHealthyInTime", failure("Deploy.Unhealthy", &format!("States.Format('revision {{}} did not have {} healthy task(s) after {} looks {} s apart', $.target.Arn)", rollout.desired_count, rollout.max_polls, rollout.poll_seconds)));
     add("Unhealthy", failure("Deploy.Unhealthy", &format!("States.Format('revision {{}} fell below {} healthy task(s) during the watch', $.target.Arn)", rollout.desired_count)));
 }

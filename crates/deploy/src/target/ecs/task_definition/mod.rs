@@ -199,8 +199,10 @@ fn container_definition(
         .depends_on
         .iter()
         .filter_map(|(name, dependency)| {
+            // Another service of the file is an ECS service of its own:
+            // `windlass deploy` deploys it first (its rollout waits for
+            // its tasks to be healthy), which is what the dependency asks.
             if !names.contains(&name.as_str()) {
-                refuse("depends_on", format!("{name} is not a container of this task: ECS `dependsOn` orders containers of one task; name the same `x-windlass.ecs.service` for both services to run them in one task, or remove the dependency"));
                 return None;
             }
             let condition = match dependency.condition {

@@ -170,6 +170,16 @@ fn depends_on_between_containers_of_one_task_is_depends_on() {
 }
 
 #[test]
+fn depends_on_another_ecs_service_is_the_deploy_order_not_depends_on() {
+    let web = service("    depends_on: [db]\n  db:\n    image: r/db:1\n");
+    let out = map_one(&web, &Ecs::default()).expect("not refused");
+    assert!(
+        out["ContainerDefinitions"][0].get("DependsOn").is_none(),
+        "{out}"
+    );
+}
+
+#[test]
 fn fields_without_an_ecs_meaning_are_refused_by_name_with_the_reason() {
     let cases = [
         ("    volumes: [\"/data:/data\"]\n", "volumes", "EFS"),
@@ -216,11 +226,6 @@ fn fields_without_an_ecs_meaning_are_refused_by_name_with_the_reason() {
         ),
         ("    privileged: true\n", "privileged", "Fargate"),
         ("    hostname: web1\n", "hostname", "bridge only"),
-        (
-            "    depends_on: [db]\n  db:\n    image: r/db:1\n",
-            "depends_on",
-            "not a container of this task",
-        ),
         (
             "    x-windlass: { rollback_on: { server_error_ratio: 0.1 } }\n",
             "x-windlass.rollback_on",

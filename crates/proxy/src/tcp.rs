@@ -112,7 +112,7 @@ async fn connection(
     // has usually sent them by the time it is accepted, and they go
     // upstream as soon as the connection to it is made, in this same poll.
     let mut first = copy::First::none();
-    first.buf = vec![0; copy::SMALL];
+    first.buf = copy::small_buffer();
     match (&client).read(&mut first.buf) {
         Ok(0) => first.ended = true,
         Ok(n) => first.filled = n,

@@ -42,8 +42,10 @@ pub(crate) async fn accept(
     // else closes it (the safe constructors that replace it are `unsafe`,
     // which the workspace forbids).
     #[allow(deprecated)]
-    let registered =
-        AsyncFd::with_interest(mio::net::TcpListener::from_std(listener), Interest::READABLE);
+    let registered = AsyncFd::with_interest(
+        mio::net::TcpListener::from_std(listener),
+        Interest::READABLE,
+    );
     let listener = match registered {
         Ok(listener) => listener,
         Err(err) => {

@@ -188,6 +188,10 @@ impl Proxy {
                     let stopped = stopped.clone();
                     async move {
                         let Some(listener) = listener else { return };
+                        if config.protocol == Protocol::Tcp {
+                            tcp::accept(listener, router, config, stopped).await;
+                            return;
+                        }
                         let listener = match tokio::net::TcpListener::from_std(listener) {
                             Ok(listener) => listener,
                             Err(err) => {
@@ -195,12 +199,8 @@ impl Proxy {
                                 return;
                             }
                         };
-                        if config.protocol == Protocol::Http {
-                            let shared = Arc::new(http::Shared::new(config, router));
-                            http::accept(listener, shared, stopped).await;
-                        } else {
-                            tcp::accept(listener, router, config, stopped).await;
-                        }
+                        let shared = Arc::new(http::Shared::new(config, router));
+                        http::accept(listener, shared, stopped).await;
                     }
                 });
                 (local_addr, accepting)

@@ -4,7 +4,8 @@
 //! until either side closes, a drain cuts it, or the proxy stops.
 
 use std::future::{poll_fn, Future};
-use std::io;
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -13,8 +14,9 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::unix::AsyncFd;
+use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
+use tokio::net::TcpStream;
 use tokio::sync::watch;
 
 use crate::copy;
@@ -22,20 +24,66 @@ use crate::release::{InFlight, ReleaseState};
 use crate::router::Router;
 use crate::Config;
 
+/// Accepts connections from this worker's handle on the listening socket
+/// and serves each in a task of its own. A connection is taken with `mio`
+/// rather than tokio's listener, so that its first bytes can be read (and
+/// sent upstream) before it is registered with the worker's event loop:
+/// tokio registers a socket with no readiness and reads nothing until the
+/// event loop reports some, one more wake-up a connection.
 pub(crate) async fn accept(
-    listener: TcpListener,
+    listener: std::net::TcpListener,
     router: Arc<Router>,
     config: Config,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) {
+    // `with_interest` is deprecated because it takes any `AsRawFd`, whose
+    // descriptor its owner could close while it is registered; here the
+    // `AsyncFd` owns the listener, which owns its descriptor, and nothing
+    // else closes it (the safe constructors that replace it are `unsafe`,
+    // which the workspace forbids).
+    #[allow(deprecated)]
+    let registered = AsyncFd::with_interest(
+        mio::net::TcpListener::from_std(listener),
+        Interest::READABLE,
+    );
+    let listener = match registered {
+        Ok(listener) => listener,
+        Err(err) => {
+            tracing::error!(%err, "a proxy worker cannot watch the listening socket");
+            return;
+        }
+    };
     let config = Arc::new(config);
+    // The stop is looked at with an atomic load per connection; its future
+    // (which takes the watch's lock) is polled only when no connection is
+    // waiting.
+    let mut signal = stop.clone();
+    let stopped = signal.changed();
+    tokio::pin!(stopped);
     loop {
-        let accepted = tokio::select! {
-            accepted = listener.accept() => accepted,
-            _ = stop.changed() => return,
-        };
+        let accepted = poll_fn(|cx| loop {
+            if !matches!(stop.has_changed(), Ok(false)) {
+                return Poll::Ready(None);
+            }
+            let mut ready = match listener.poll_read_ready(cx) {
+                Poll::Ready(Ok(ready)) => ready,
+                Poll::Ready(Err(err)) => return Poll::Ready(Some(Err(err))),
+                Poll::Pending => {
+                    return match stopped.as_mut().poll(cx) {
+                        Poll::Ready(_) => Poll::Ready(None),
+                        Poll::Pending => Poll::Pending,
+                    }
+                }
+            };
+            // `Err`: none waiting (the readiness is cleared); look again.
+            if let Ok(accepted) = ready.try_io(|listener| listener.get_ref().accept()) {
+                return Poll::Ready(Some(accepted));
+            }
+        })
+        .await;
         match accepted {
-            Ok((stream, _)) => {
+            None => return,
+            Some(Ok((stream, _))) => {
                 tokio::spawn(connection(
                     stream,
                     Arc::clone(&router),
@@ -43,7 +91,7 @@ pub(crate) async fn accept(
                     stop.clone(),
                 ));
             }
-            Err(err) => {
+            Some(Err(err)) => {
                 // Out of file descriptors, say: wait a little rather than spin.
                 tracing::warn!(%err, "proxy cannot accept a connection");
                 tokio::time::sleep(Duration::from_millis(10)).await;
@@ -56,12 +104,33 @@ pub(crate) async fn accept(
 /// closes it, which is how a refused (held too long, no upstream) or cut
 /// connection ends.
 async fn connection(
-    mut client: TcpStream,
+    client: mio::net::TcpStream,
     router: Arc<Router>,
     config: Arc<Config>,
     mut stop: watch::Receiver<bool>,
 ) {
     // TCP_NODELAY comes from the listening socket (`listen::tcp`).
+    // The client's first bytes, read at once: a client that speaks first
+    // has usually sent them by the time it is accepted, and they go
+    // upstream as soon as the connection to it is made, in this same poll.
+    let mut first = copy::First::none();
+    first.buf = copy::small_buffer();
+    match (&client).read(&mut first.buf) {
+        Ok(0) => first.ended = true,
+        Ok(n) => first.filled = n,
+        Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
+        Err(err) => {
+            tracing::debug!(%err, "cannot read from a new client connection; closing it");
+            return;
+        }
+    }
+    let mut client = match TcpStream::from_std(client.into()) {
+        Ok(client) => client,
+        Err(err) => {
+            tracing::warn!(%err, "a proxy worker cannot watch a client connection; closing it");
+            return;
+        }
+    };
     // With a release live (nearly always) the connection is routed at once,
     // without arming the hold's watches (the peek at the client costs a
     // system call).
@@ -69,6 +138,8 @@ async fn connection(
     let in_flight = if let Some(in_flight) = routed {
         in_flight
     } else {
+        // A client that sent bytes is alive: not looked at again.
+        let sent = first.filled > 0;
         tokio::select! {
             held = router.hold(config.hold_timeout, None) => match held {
                 Ok(in_flight) => in_flight,
@@ -77,7 +148,7 @@ async fn connection(
                     return;
                 }
             },
-            () = hung_up(&client) => {
+            () = hung_up(&client), if !sent && !first.ended => {
                 tracing::debug!("the client closed its connection while it was held");
                 return;
             }
@@ -102,22 +173,29 @@ async fn connection(
         registered: None,
     };
     let connecting = std::time::Instant::now();
-    let connected = connect(&state, config.connect_timeout);
-    tokio::pin!(connected);
-    let upstream = poll_fn(|cx| {
-        if let Poll::Ready(signal) = signals.poll(cx) {
-            return Poll::Ready(Err(signal));
-        }
-        connected.as_mut().poll(cx).map(Ok)
-    })
-    .await;
+    let upstream = {
+        let connected = connect(&state, config.connect_timeout, &first.buf[..first.filled]);
+        tokio::pin!(connected);
+        // The connection is usually made in the first poll: the signals
+        // are registered only when it waits.
+        poll_fn(|cx| {
+            if let Poll::Ready(found) = connected.as_mut().poll(cx) {
+                return Poll::Ready(Ok(found));
+            }
+            signals.poll(cx).map(Err)
+        })
+        .await
+    };
     // A connection is a request of its release: one no replica accepted
     // is a server error, the time to connect its latency.
     if let Ok(found) = &upstream {
         state.record_connect(found.is_some(), connecting.elapsed());
     }
     let upstream = match upstream {
-        Ok(Some(upstream)) => upstream,
+        Ok(Some((upstream, sent))) => {
+            first.written = sent;
+            upstream
+        }
         Ok(None) => {
             tracing::debug!(release = %state.release.id, "no upstream accepted the connection; closing it");
             return;
@@ -127,13 +205,14 @@ async fn connection(
             return;
         }
     };
-    let active = AtomicBool::new(false);
+    // The first bytes sent at the connect count as passed.
+    let active = AtomicBool::new(first.written > 0);
     let mut upstream = Counted {
         inner: upstream,
         state: &state,
         active: &active,
     };
-    let copied = copy::bidirectional(&mut client, &mut upstream);
+    let copied = copy::bidirectional(&mut client, &mut upstream, first);
     tokio::pin!(copied);
     // The idle timeout, tracked coarsely: a tick every 1/IDLE_TICKS of it
     // looks whether a byte passed since the last one; IDLE_TICKS quiet ticks
@@ -263,24 +342,92 @@ async fn hung_up(client: &TcpStream) {
 }
 
 /// Connects to the release's upstreams in round-robin order; a refused or
-/// timed-out attempt is counted and the next upstream tried.
-async fn connect(state: &ReleaseState, timeout: Duration) -> Option<TcpStream> {
+/// timed-out attempt is counted and the next upstream tried. With the
+/// connection, how many of the client's `first` bytes went out with the
+/// connect (counted already).
+async fn connect(
+    state: &ReleaseState,
+    timeout: Duration,
+    first: &[u8],
+) -> Option<(TcpStream, usize)> {
     for upstream in state.upstreams() {
-        match tokio::time::timeout(timeout, TcpStream::connect(upstream)).await {
-            Ok(Ok(stream)) => {
-                let _ = stream.set_nodelay(true);
-                return Some(stream);
-            }
-            Ok(Err(err)) => {
+        match begin(upstream, first) {
+            Ok(Begun::Established { stream, sent }) => match TcpStream::from_std(stream.into()) {
+                Ok(stream) => {
+                    state
+                        .bytes_to_upstream
+                        .fetch_add(sent as u64, Ordering::Relaxed);
+                    return Some((stream, sent));
+                }
+                Err(err) => {
+                    tracing::warn!(release = %state.release.id, %upstream, %err, "a proxy worker cannot watch an upstream connection");
+                }
+            },
+            Ok(Begun::Connecting(stream)) => match finish(stream, timeout).await {
+                Ok(stream) => return Some((stream, 0)),
+                Err(err) => {
+                    tracing::debug!(release = %state.release.id, %upstream, %err, "upstream refused a connection");
+                }
+            },
+            Err(err) => {
                 tracing::debug!(release = %state.release.id, %upstream, %err, "upstream refused a connection");
-            }
-            Err(_) => {
-                tracing::debug!(release = %state.release.id, %upstream, ?timeout, "upstream did not accept a connection in time");
             }
         }
         state.record_failed_connect();
     }
     None
+}
+
+/// A connection to an upstream, begun.
+enum Begun {
+    /// Made at once (on loopback and the bridge, as a rule), `sent` bytes
+    /// of the client's first ones written on it.
+    Established {
+        stream: mio::net::TcpStream,
+        sent: usize,
+    },
+    /// Not made yet, or nothing to send on it to tell.
+    Connecting(mio::net::TcpStream),
+}
+
+/// Starts a connection to `upstream` and writes `first` on it: a write
+/// that succeeds says the connection is made, without waiting for the
+/// event loop to report it and asking the socket for its error (tokio's
+/// `TcpStream::connect`), one wake-up and one system call fewer. A write
+/// the socket is not ready for (still connecting) leaves it to `finish`;
+/// an error (refused) is the connect's.
+fn begin(upstream: SocketAddr, first: &[u8]) -> io::Result<Begun> {
+    let stream = mio::net::TcpStream::connect(upstream)?;
+    let _ = stream.set_nodelay(true);
+    if first.is_empty() {
+        return Ok(Begun::Connecting(stream));
+    }
+    match (&stream).write(first) {
+        Ok(sent) => Ok(Begun::Established { stream, sent }),
+        Err(err) if err.kind() == io::ErrorKind::WouldBlock => Ok(Begun::Connecting(stream)),
+        Err(err) => Err(err),
+    }
+}
+
+/// Waits (at most `timeout`) for a begun connection to be made, as tokio's
+/// `TcpStream::connect` does.
+async fn finish(stream: mio::net::TcpStream, timeout: Duration) -> io::Result<TcpStream> {
+    let stream = TcpStream::from_std(stream.into())?;
+    let made = async {
+        stream.writable().await?;
+        match stream.take_error()? {
+            Some(err) => Err(err),
+            None => Ok(()),
+        }
+    };
+    match tokio::time::timeout(timeout, made).await {
+        Ok(Ok(())) => Ok(stream),
+        Ok(Err(err)) => Err(err),
+        Err(_) => Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!("no connection within {timeout:?}"),
+        )),
+    }
 }
 
 /// The upstream side of a connection, counting bytes as they pass so that

@@ -151,6 +151,38 @@ async fn an_upstream_that_refuses_is_counted_and_skipped() {
     assert_eq!((stats.connections, stats.failed_connects), (1, 1));
 }
 
+/// A client that speaks first and half-closes at once: its bytes (read as
+/// the proxy accepts it and sent with the connect) reach the upstream,
+/// also when the first upstream refused them, are counted once, and its
+/// end of stream follows them; one that sends nothing and half-closes
+/// still gets the upstream's greeting.
+#[tokio::test]
+async fn a_client_s_first_bytes_and_half_close_reach_the_upstream() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let v1 = echo("v1").await;
+    let proxy = tcp_proxy().await;
+    proxy
+        .switch(Release::new("r1", [dead_addr(), v1]))
+        .expect("switch");
+    for sent in [&b"hello"[..], b"", b"again"] {
+        let mut stream = tokio::net::TcpStream::connect(proxy.local_addr())
+            .await
+            .expect("connect to the proxy");
+        stream.write_all(sent).await.expect("write");
+        stream.shutdown().await.expect("half-close");
+        let mut back = Vec::new();
+        tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut back))
+            .await
+            .expect("the upstream ends the connection after the client's end")
+            .expect("read");
+        assert_eq!(back, [b"v1\n", sent].concat());
+    }
+    let stats = proxy.stats("r1").expect("stats");
+    assert_eq!(stats.connections, 3);
+    assert_eq!(stats.bytes_to_upstream, 10, "each byte counted once");
+    assert!(stats.failed_connects >= 1, "{stats:?}");
+}
+
 #[tokio::test]
 async fn dropping_the_proxy_frees_its_address_and_closes_its_connections() {
     let v1 = echo("v1").await;

@@ -635,8 +635,98 @@ async fn an_ecs_service_has_no_warm_revision_and_no_proxy_to_miss() {
     sampling.abort();
 }
 
+/// An agent that reaches a Swarm manager: of the app's Swarm (`off` is
+/// `None`) or not (`off` says why).
+struct AtManager {
+    off: Option<String>,
+}
+
+#[async_trait::async_trait]
+impl Agent for AtManager {
+    async fn traffic(&self) -> Result<Vec<ReleaseTraffic>, String> {
+        Ok(Vec::new())
+    }
+    async fn rollback(&self, what: &Rollback, _by: &str) -> Result<String, String> {
+        Ok(format!("arn:swarm-rollback:{what}"))
+    }
+    async fn gate(&self, app: &str, answer: Answer, _by: &str) -> Result<Answered, String> {
+        Err(format!("not here: {answer} of {app}"))
+    }
+    async fn swarm_rollback_off(&self, app: &str) -> Option<String> {
+        self.off.as_ref().map(|why| format!("{app}: {why}"))
+    }
+}
+
+/// The rollback buttons of a Swarm app follow what the agent says of its
+/// manager: on at the app's Swarm, off with the agent's reason otherwise.
 #[tokio::test]
-async fn a_swarm_apps_releases_are_shown_on_the_swarm_with_no_rollback_from_the_page() {
+async fn a_swarm_apps_rollback_is_offered_when_the_server_reaches_its_swarm() {
+    for (off, expected) in [
+        (None, Json::Null),
+        (
+            Some("another Swarm's manager".to_owned()),
+            Json::from("shop.production: another Swarm's manager"),
+        ),
+    ] {
+        let view = swarm_view(Arc::new(AtManager { off })).await;
+        assert_eq!(view["services"][0]["rollback_off"], expected, "{view}");
+        assert_eq!(view["apps"][0]["rollback_off"], expected, "{view}");
+    }
+}
+
+/// A Swarm app's two releases and the page's view of it, with `agent`.
+async fn swarm_view(agent: Arc<dyn Agent>) -> Json {
+    let releases = Arc::new(SqliteReleases::in_memory().expect("releases"));
+    let key: ServiceKey = "shop.production/web".parse().expect("a key");
+    two_releases(&releases, &key);
+    for (n, id) in ["r1", "r2"].iter().enumerate() {
+        releases
+            .set_execution(
+                &key,
+                id,
+                &format!("arn:aws:states:local:000000000000:execution:windlass-swarm-app-deploy:shop.production-{n}"),
+            )
+            .expect("execution");
+    }
+    for n in 1..=2 {
+        let app = releases
+            .create_app(NewAppRelease {
+                app: "shop.production".into(),
+                services: vec![Member {
+                    service: "web".into(),
+                    release: format!("r{n}"),
+                    changed: true,
+                }],
+                by: "test".into(),
+                created_millis: n,
+            })
+            .expect("app release");
+        releases
+            .set_app_outcome("shop.production", &app.id, Outcome::Live, None, None)
+            .expect("live");
+    }
+    let dashboard = Dashboard::new(
+        Config {
+            allow_rollback: true,
+            ..Config::default()
+        },
+        Sources {
+            executions: Arc::new(MemoryStore::new()),
+            machines: None,
+            deploys: Some(Deploys {
+                executions: Arc::new(MemoryStore::new()),
+                releases,
+                agent,
+            }),
+        },
+    );
+    let (status, _, body) = send(&router(dashboard), get("/ui/api/services", None)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    serde_json::from_str(&body).expect("JSON")
+}
+
+#[tokio::test]
+async fn a_swarm_apps_releases_are_shown_on_the_swarm_with_no_rollback_from_a_server_without_a_manager() {
     let releases = Arc::new(SqliteReleases::in_memory().expect("releases"));
     let key: ServiceKey = "shop.production/web".parse().expect("a key");
     two_releases(&releases, &key);
@@ -698,10 +788,11 @@ async fn a_swarm_apps_releases_are_shown_on_the_swarm_with_no_rollback_from_the_
     );
     let shop = &view["apps"][0];
     assert_eq!(shop["target"], "swarm", "{view}");
+    // One app release: nothing to go back to, whatever the manager.
     assert!(
         shop["rollback_off"]
             .as_str()
-            .is_some_and(|why| why.contains("windlass rollback --target swarm")),
+            .is_some_and(|why| why.contains("nothing to roll back to")),
         "{view}"
     );
     assert_eq!(

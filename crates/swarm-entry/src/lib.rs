@@ -56,19 +56,47 @@ pub struct Route {
 }
 
 /// A route's hold, written with the routes (one write, read by every entry
-/// task at once).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// task at once). Its deadline is a duration each entry task counts on its
+/// own monotonic clock from when it first read this hold ([`Holds`]), so
+/// it does not depend on the nodes' clocks agreeing with windlass's host:
+/// a node whose clock is off by hours holds as long as the others.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RouteHold {
-    /// Milliseconds since the Unix epoch after which the hold no longer
-    /// counts: the route's release is served again.
-    pub until_millis: i64,
+    /// How long the hold counts, in milliseconds from when an entry task
+    /// first read it; then the route's release is served again. (A label
+    /// written before holds had a duration reads as 0: no hold.)
+    #[serde(default)]
+    pub for_millis: u64,
+    /// Names this hold, so that a task tells a hold it already counts from
+    /// one written afresh (counted from its own first read): the release
+    /// that waits and when windlass wrote it.
+    #[serde(default)]
+    pub id: String,
 }
 
-impl Route {
-    /// Whether the route holds its traffic at `now_millis` (since the Unix
-    /// epoch).
-    pub fn holds_at(&self, now_millis: i64) -> bool {
-        self.hold.is_some_and(|h| now_millis < h.until_millis)
+/// What an entry task remembers of the holds it has read: when it first
+/// read each port's hold, by the monotonic clock of its own process.
+#[derive(Debug, Default)]
+pub struct Holds {
+    seen: std::collections::BTreeMap<u16, (String, std::time::Instant)>,
+}
+
+impl Holds {
+    /// Whether `route` holds its traffic at `now`: it has a hold, read first
+    /// less than the hold's duration ago (now, when this is its first read).
+    pub fn holds(&mut self, route: &Route, now: std::time::Instant) -> bool {
+        let Some(hold) = &route.hold else {
+            self.seen.remove(&route.published);
+            return false;
+        };
+        let first = match self.seen.get(&route.published) {
+            Some((id, at)) if *id == hold.id => *at,
+            _ => {
+                self.seen.insert(route.published, (hold.id.clone(), now));
+                now
+            }
+        };
+        now.saturating_duration_since(first) < std::time::Duration::from_millis(hold.for_millis)
     }
 }
 
@@ -206,21 +234,44 @@ mod tests {
     }
 
     #[test]
-    fn a_hold_survives_the_label_and_ends_at_its_deadline() {
+    fn a_hold_counts_from_its_first_read_on_the_task_s_own_clock() {
         let mut held = route(8002, "db", "r1");
         held.protocol = "tcp".into();
         held.hold = Some(RouteHold {
-            until_millis: 1_000,
+            for_millis: 1_000,
+            id: "r2-1".into(),
         });
         let routes = Routes {
             ports: vec![held.clone()],
         };
         assert_eq!(Routes::parse(Some(&routes.to_label())), routes);
-        assert!(held.holds_at(999));
-        assert!(!held.holds_at(1_000), "a hold never lasts for ever");
-        assert!(!route(8000, "web", "r1").holds_at(0));
+        // Whatever the writer's clock said, the task counts from its read.
+        let read = std::time::Instant::now();
+        let ms = std::time::Duration::from_millis;
+        let mut holds = Holds::default();
+        assert!(holds.holds(&held, read + ms(5_000)));
+        assert!(holds.holds(&held, read + ms(5_999)));
+        assert!(
+            !holds.holds(&held, read + ms(6_000)),
+            "a hold never lasts for ever"
+        );
+        // The same hold read again still ends; one written afresh counts anew.
+        assert!(!holds.holds(&held, read + ms(7_000)));
+        held.hold = Some(RouteHold {
+            for_millis: 1_000,
+            id: "r2-2".into(),
+        });
+        assert!(holds.holds(&held, read + ms(7_000)));
+        // The switch's routes carry no hold.
+        assert!(!holds.holds(&route(8002, "db", "r2"), read + ms(7_001)));
+        assert!(!Holds::default().holds(&route(8000, "web", "r1"), read));
         let old = r#"{"ports":[{"published":8000,"protocol":"http","service":"web","release":"r1","upstream":"tasks.x","target":8080}]}"#;
         assert_eq!(Routes::parse(Some(old)).ports[0].hold, None);
+        // A hold written by an older windlass (a deadline on its clock)
+        // still parses, and holds nothing.
+        let older = r#"{"ports":[{"published":8000,"protocol":"http","service":"web","release":"r1","upstream":"tasks.x","target":8080,"hold":{"until_millis":99}}]}"#;
+        let parsed = Routes::parse(Some(older));
+        assert!(!Holds::default().holds(&parsed.ports[0], read));
     }
 
     #[test]

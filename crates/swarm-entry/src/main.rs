@@ -8,8 +8,8 @@
 //! changed, it prints its proxies' cumulative counters per port and release
 //! as one line on its standard output ([`CountersLine`]), which windlass
 //! reads from the manager as the service's logs (its own log goes to
-//! standard error). A route that holds (a stop-first deploy's gap, until
-//! its deadline) leaves its proxy with no live release: new requests and
+//! standard error). A route that holds (a stop-first deploy's gap, for
+//! its duration from this task's first read of it) leaves its proxy with no live release: new requests and
 //! connections wait for the switch instead of failing.
 
 use std::collections::BTreeMap;
@@ -24,7 +24,7 @@ use std::io::Write;
 use windlass_proxy::daemon::api::ReleaseStats;
 use windlass_proxy::{Canary, Config, Protocol, Proxy, Release, Weight};
 use windlass_swarm_entry::{
-    CountersLine, PortCounters, Route, RouteCanary, Routes, ROUTES_LABEL, SERVICE_ENV,
+    CountersLine, Holds, PortCounters, Route, RouteCanary, Routes, ROUTES_LABEL, SERVICE_ENV,
 };
 
 /// How often the routes and the upstreams' addresses are read again.
@@ -68,12 +68,13 @@ async fn main() -> std::process::ExitCode {
     let mut proxies: BTreeMap<u16, Proxy> = BTreeMap::new();
     let mut routes = Routes::default();
     let mut printer = Printer::new();
+    let mut holds = Holds::default();
     loop {
         match read_routes(&socket, &service).await {
             Ok(read) => routes = read,
             Err(e) => tracing::warn!(%e, "cannot read the routes; serving the ones I have"),
         }
-        apply(&routes, &mut proxies).await;
+        apply(&routes, &mut proxies, &mut holds).await;
         printer.print(&proxies);
         tokio::select! {
             _ = tokio::time::sleep(LOOK_EVERY) => {}
@@ -90,7 +91,7 @@ async fn main() -> std::process::ExitCode {
 
 /// Binds the ports routed now, stops the others, and switches each proxy to
 /// its route's release at the addresses its name resolves to.
-async fn apply(routes: &Routes, proxies: &mut BTreeMap<u16, Proxy>) {
+async fn apply(routes: &Routes, proxies: &mut BTreeMap<u16, Proxy>, holds: &mut Holds) {
     let gone: Vec<u16> = proxies
         .keys()
         .filter(|port| routes.of(**port).is_none())
@@ -116,7 +117,7 @@ async fn apply(routes: &Routes, proxies: &mut BTreeMap<u16, Proxy>) {
         let Some(proxy) = proxies.get(&route.published) else {
             continue;
         };
-        if route.holds_at(now_millis()) {
+        if holds.holds(route, Instant::now()) {
             // A stop-first deploy's gap: new traffic waits (each request or
             // connection at most HOLD_FOR) for the switch.
             if let Some(was) = proxy.clear() {

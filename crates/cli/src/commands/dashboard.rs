@@ -4,6 +4,11 @@
 //! through their typed clients, found by their sockets in the state folder
 //! (looked for at each call: either may have restarted).
 //!
+//! A Swarm app has no agent either: it is rolled back as `windlass rollback
+//! --target swarm` rolls it back, by this process, against the manager its
+//! environment names, once that manager is found to be of the Swarm the
+//! app was deployed to (see `dashboard_swarm.rs`).
+//!
 //! An ECS service (`ecs/CLUSTER/SERVICE`) has no agent and no proxy: it is
 //! rolled back as `windlass rollback --target ecs` rolls it back, by this
 //! process on the state folder's runtime, calling AWS as the environment
@@ -22,6 +27,8 @@ use windlass_deploy::agent::contract::{Decision, GateRequest, RollbackRequest};
 use windlass_deploy::agent::{database, socket_file};
 use windlass_deploy::backend::docker::Docker;
 use windlass_deploy::target::ecs::run::Ecs;
+
+use super::dashboard_swarm::SwarmLink;
 use windlass_proxy::daemon::api::ServiceView;
 use windlass_proxy::{Latencies, Weight};
 use windlass_store::releases::{Releases, ServiceKey, SqliteReleases};
@@ -41,12 +48,15 @@ pub fn deploys(dir: &Path) -> anyhow::Result<Deploys> {
         .with_context(|| format!("cannot open {}", db.display()))?;
     let releases =
         SqliteReleases::open(&db).with_context(|| format!("cannot open {}", db.display()))?;
+    let executions: Arc<dyn Store> = Arc::new(executions);
+    let releases: Arc<dyn Releases> = Arc::new(releases);
     Ok(Deploys {
-        executions: Arc::new(executions),
-        releases: Arc::new(releases),
+        executions: executions.clone(),
+        releases: releases.clone(),
         agent: Arc::new(AgentLink {
             dir: dir.to_path_buf(),
             aws: windlass_aws::Config::from_env(),
+            swarm: SwarmLink::new(executions, releases),
         }),
     })
 }
@@ -79,6 +89,9 @@ struct AgentLink {
     dir: PathBuf,
     /// How an ECS service's rollback calls AWS.
     aws: windlass_aws::Config,
+    /// The Swarm manager this process's environment names, for a Swarm
+    /// app's rollback.
+    swarm: SwarmLink,
 }
 
 impl AgentLink {
@@ -123,6 +136,9 @@ impl Agent for AgentLink {
     }
 
     async fn rollback(&self, what: &Rollback, by: &str) -> Result<String, String> {
+        if let Some(app) = self.swarm.app_on_swarm(what)? {
+            return self.swarm.roll_back(&self.dir, what, &app, by).await;
+        }
         if let Rollback::Service(service) = what {
             if let Some(key) = service
                 .parse::<ServiceKey>()
@@ -154,6 +170,10 @@ impl Agent for AgentLink {
             .map(|s| s.execution)
             .find(|e| !e.is_empty())
             .ok_or_else(|| format!("the agent started no rollback of {what}"))
+    }
+
+    async fn swarm_rollback_off(&self, app: &str) -> Option<String> {
+        self.swarm.rollback_off(app, true).await
     }
 
     async fn gate(&self, app: &str, answer: Answer, by: &str) -> Result<Answered, String> {
@@ -320,6 +340,10 @@ mod tests {
         let link = AgentLink {
             dir: dir.clone(),
             aws,
+            swarm: SwarmLink::new(
+                Arc::new(SqliteStore::open(&db, Durability::Full).expect("store")),
+                Arc::new(SqliteReleases::open(&db).expect("releases")),
+            ),
         };
         let execution = link
             .rollback(&Rollback::Service(key.to_string()), "test@dashboard")

@@ -6,6 +6,7 @@ pub mod compose_files;
 pub mod config;
 pub mod conformance;
 pub mod dashboard;
+mod dashboard_swarm;
 pub mod deploy;
 pub mod down;
 pub mod ecs;

@@ -59,6 +59,14 @@ pub trait Agent: Send + Sync + 'static {
     /// Answers app `app`'s rollout (the agent's `POST /v1/gate`, as
     /// `windlass approve`, `promote` and `abort` do).
     async fn gate(&self, app: &str, answer: Answer, by: &str) -> Result<Answered, String>;
+    /// Why Swarm app `app` cannot be rolled back from this server (its
+    /// button's tooltip), or `None` when [`Agent::rollback`] can: the
+    /// binary's answer says whether it reaches a manager of the Swarm the
+    /// app's releases were deployed to. By default, never.
+    async fn swarm_rollback_off(&self, app: &str) -> Option<String> {
+        let _ = app;
+        Some(SWARM_ROLLBACK_OFF.to_owned())
+    }
 }
 
 /// What a rollback from the page takes back: JSON `{"service": "shop/web"}`
@@ -216,8 +224,9 @@ impl Place {
     }
 }
 
-/// Why a Swarm service's or app's rollback button is off.
-pub const SWARM_ROLLBACK_OFF: &str = "a Swarm app is rolled back with `windlass rollback --target swarm` (with DOCKER_HOST at a manager): its rollbacks run in that command's process against the Swarm's manager, and this server reaches only the local agent, whose engine is not the Swarm's";
+/// Why a Swarm service's or app's rollback button is off on a server that
+/// reaches no Swarm (an [`Agent`] that does not say otherwise).
+pub const SWARM_ROLLBACK_OFF: &str = "this server reaches no Swarm manager: a Swarm app is rolled back with `windlass rollback --target swarm` (with DOCKER_HOST at a manager), or from here once windlass server runs with DOCKER_HOST at a manager of the app's Swarm";
 
 /// Why every rollback button is off on a server that does not allow them.
 const ROLLBACK_OFF: &str =
@@ -285,10 +294,28 @@ pub async fn services(State(d): State<Arc<Dashboard>>) -> Result<Json<ServicesVi
         (true, None) => Some(format!("{what}: nothing to roll back to")),
         (true, Some(_)) => None,
     };
-    // The page offers no Swarm rollback at all: that reason first.
-    let swarm_off = |off: Option<String>| match d.config.allow_rollback {
-        true => Some(SWARM_ROLLBACK_OFF.to_owned()),
-        false => off,
+    // A Swarm app is rolled back by this server only when it reaches a
+    // manager of the Swarm the app was deployed to: the binary says, once
+    // per app.
+    let mut swarm_apps: Vec<(String, Option<String>)> = Vec::new();
+    if d.config.allow_rollback {
+        for s in services
+            .iter()
+            .filter(|s| s.target == Place::Swarm.as_str())
+        {
+            if !swarm_apps.iter().any(|(app, _)| *app == s.app) {
+                let off = deploys.agent.swarm_rollback_off(&s.app).await;
+                swarm_apps.push((s.app.clone(), off));
+            }
+        }
+    }
+    let swarm_off = |app: &str, off: Option<String>| {
+        off.or_else(|| {
+            swarm_apps
+                .iter()
+                .find(|(a, _)| a == app)
+                .and_then(|(_, off)| off.clone())
+        })
     };
     for s in &mut services {
         let what = match &s.live {
@@ -297,7 +324,7 @@ pub async fn services(State(d): State<Arc<Dashboard>>) -> Result<Json<ServicesVi
         };
         s.rollback_off = off(&s.rollback_to, what);
         if s.target == Place::Swarm.as_str() {
-            s.rollback_off = swarm_off(s.rollback_off.take());
+            s.rollback_off = swarm_off(&s.app, s.rollback_off.take());
         }
     }
     for (a, deploying) in apps.iter_mut().zip(deploying) {
@@ -312,7 +339,7 @@ pub async fn services(State(d): State<Arc<Dashboard>>) -> Result<Json<ServicesVi
             a.target = s.target;
         }
         if a.target == Place::Swarm.as_str() {
-            a.rollback_off = swarm_off(a.rollback_off.take());
+            a.rollback_off = swarm_off(&a.app, a.rollback_off.take());
         }
         a.rollout = rollout::rollout_of(&a.app, deploying, &services, d.config.allow_rollback);
     }

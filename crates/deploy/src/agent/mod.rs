@@ -138,6 +138,9 @@ pub struct Agent {
     pid: u32,
     /// Where the releases run: named in the executions' state machines.
     place: Place,
+    /// On a Swarm: its cluster ID, recorded in every execution's input
+    /// (`target::swarm::cluster`).
+    swarm_cluster: Option<String>,
 }
 
 impl Agent {
@@ -203,6 +206,7 @@ impl Agent {
             notes,
             pid: std::process::id(),
             place: Place::Local,
+            swarm_cluster: None,
         }
     }
 
@@ -211,6 +215,14 @@ impl Agent {
     /// them ([`Agent::resume_interrupted`]).
     pub fn on_swarm(mut self) -> Agent {
         self.place = Place::Swarm;
+        self
+    }
+
+    /// The same agent, recording Swarm `cluster`'s ID in the input of every
+    /// execution it starts, so that another process can tell it reaches
+    /// the same Swarm before it rolls an app back (the dashboard's server).
+    pub fn of_cluster(mut self, cluster: String) -> Agent {
+        self.swarm_cluster = Some(cluster);
         self
     }
 
@@ -313,7 +325,13 @@ impl Agent {
             },
         )
         .with_notes(notes.clone());
-        Ok(Agent::with_target(
+        // A manager that is not one (a worker, an engine outside any Swarm)
+        // fails the deploy's first Swarm call with the engine's words.
+        let cluster = crate::target::swarm::cluster::cluster_id(&client).await;
+        if let Err(e) = &cluster {
+            tracing::warn!("the Swarm manager's cluster ID is not recorded: {e}");
+        }
+        let agent = Agent::with_target(
             Arc::new(store),
             releases,
             Arc::new(crate::backend::docker::Docker::from_client(client)),
@@ -321,7 +339,11 @@ impl Agent {
             Proxies::local(),
             notes,
         )
-        .on_swarm())
+        .on_swarm();
+        Ok(match cluster {
+            Ok(cluster) => agent.of_cluster(cluster),
+            Err(_) => agent,
+        })
     }
 
     pub fn runtime(&self) -> &Runtime {
@@ -736,8 +758,11 @@ impl Agent {
         definition: Arc<windlass_asl::Definition>,
         input: &impl serde::Serialize,
     ) -> Result<(), Error> {
-        let input = serde_json::to_value(input)
+        let mut input = serde_json::to_value(input)
             .map_err(|e| Error::Definition(format!("the execution's input: {e}")))?;
+        if let Some(cluster) = &self.swarm_cluster {
+            input = crate::target::swarm::cluster::record(input, cluster);
+        }
         let meta = ExecutionMeta {
             execution_arn: execution_arn(machine, name),
             name: name.to_owned(),

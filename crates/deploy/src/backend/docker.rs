@@ -926,7 +926,7 @@ impl Docker {
 
 /// A network's address pools as the engine takes them; `None` leaves the
 /// engine's defaults.
-fn ipam(options: &NetworkOptions) -> Option<bollard::models::Ipam> {
+pub(crate) fn ipam(options: &NetworkOptions) -> Option<bollard::models::Ipam> {
     if options.ipam_driver.is_none() && options.pools.is_empty() && options.ipam_options.is_empty()
     {
         return None;

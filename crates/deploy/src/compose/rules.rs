@@ -75,7 +75,16 @@ pub(crate) fn check_project(
             Target::Swarm => {
                 let driver = network.driver.as_deref().unwrap_or("overlay");
                 if !network.external && driver != "overlay" {
-                    report.error(&at, format!("driver {driver:?} is not supported on a Swarm: windlass creates attachable overlay networks there; make the network yourself and declare it `external: true`"));
+                    report.error(&at, format!("driver {driver:?} is not supported on a Swarm: windlass creates overlay networks there; make the network yourself and declare it `external: true`"));
+                }
+                // The overlay driver has options of its own; a bridge's
+                // would be dropped without a word.
+                for option in network
+                    .driver_opts
+                    .keys()
+                    .filter(|o| o.starts_with("com.docker.network.bridge."))
+                {
+                    report.error(&FieldPath::of(&["networks", key, "driver_opts", option]), "a bridge network's option, which a Swarm's overlay network does not have: remove it (overlay options are `encrypted` and `com.docker.network.driver.mtu`)");
                 }
             }
             Target::Docker | Target::Ecs => {

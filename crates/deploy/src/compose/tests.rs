@@ -436,6 +436,35 @@ fn the_same_file_for_one_engine_keeps_composes_one_engine_meaning() {
     }
 }
 
+/// A Swarm's networks: the overlay driver's settings are read, a bridge's
+/// option is refused with its field named.
+#[test]
+fn a_swarm_network_keeps_its_settings_and_a_bridge_option_is_refused() {
+    let text = "name: shop\nservices:\n  web:\n    image: web\n    networks: [back]\n    x-windlass: {target: swarm}\nnetworks:\n  back:\n    internal: true\n    attachable: true\n    labels: {tier: back}\n    driver_opts: {encrypted: \"\"}\n    ipam: {config: [{subnet: 10.231.0.0/24}]}\n";
+    let file = cases("good").join("swarm-network.yaml");
+    let (project, diagnostics) = check_text(text, &file, &Options::default());
+    assert!(diagnostics.is_empty(), "{diagnostics:?}");
+    let project = project.expect("read for a Swarm");
+    let options = &project.services["web"].networks.0["back"].options;
+    assert!(options.internal && options.attachable, "{options:?}");
+    assert_eq!(options.labels.get("tier").map(String::as_str), Some("back"));
+    assert_eq!(options.pools[0].subnet.as_deref(), Some("10.231.0.0/24"));
+    let bridged = text.replace(
+        "{encrypted: \"\"}",
+        "{com.docker.network.bridge.name: br-shop}",
+    );
+    let (project, diagnostics) = check_text(&bridged, &file, &Options::default());
+    assert!(project.is_none());
+    assert_eq!(
+        diagnostics[0].field, "networks.back.driver_opts.com.docker.network.bridge.name",
+        "{diagnostics:?}"
+    );
+    assert!(
+        diagnostics[0].message.contains("overlay"),
+        "{diagnostics:?}"
+    );
+}
+
 #[test]
 fn target_swarm_given_reads_the_file_for_a_swarm_and_its_pinned_text_says_so() {
     let dir = std::env::temp_dir().join(format!("wl-swarm-target-{}", std::process::id()));

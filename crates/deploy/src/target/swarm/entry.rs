@@ -180,7 +180,15 @@ pub(super) async fn route(
             }
             return Ok(());
         }
-        let image = target.config.entry_image.clone().ok_or_else(|| {
+        // An entry that runs keeps its image when none is configured (a
+        // rollback from the dashboard's server, whose environment has
+        // none); only a new one needs it.
+        let running = old_spec
+            .task_template
+            .as_ref()
+            .and_then(|t| t.container_spec.as_ref())
+            .and_then(|c| c.image.clone());
+        let image = target.config.entry_image.clone().or(running).ok_or_else(|| {
             failures::input(
                 "the app publishes ports on a Swarm: set WINDLASS_SWARM_ENTRY_IMAGE to the windlass-swarm-entry image in a registry the managers pull from",
             )
@@ -240,15 +248,17 @@ pub(super) async fn route(
 }
 
 /// Makes every entry task hold the new traffic of `service`'s published
-/// ports until `until_millis` (the gap of a stop-first deploy), in one write
-/// of the routes; the switch to the next release ends it. False when the
+/// ports for `hold.for_millis` from its first read of it (the gap of a
+/// stop-first deploy: a duration, so no node's clock has to agree with
+/// this host's), in one write of the routes; the switch to the next
+/// release ends it. False when the
 /// service has no route (no published port, or no entry yet): nothing to
 /// hold.
 pub(super) async fn hold(
     target: &SwarmTarget,
     app: &str,
     service: &str,
-    until_millis: i64,
+    hold: RouteHold,
 ) -> Result<bool, Failure> {
     let name = entry_name(target.installation()?, app);
     let existing = match target.docker.inspect_service(&name, None).await {
@@ -266,7 +276,7 @@ pub(super) async fn hold(
         .filter(|r| r.service == service)
         .map(|r| Route {
             canary: None,
-            hold: Some(RouteHold { until_millis }),
+            hold: Some(hold.clone()),
             ..r.clone()
         })
         .collect();

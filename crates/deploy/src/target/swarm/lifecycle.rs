@@ -62,8 +62,8 @@ pub(super) async fn start(
             ids: id.into_iter().collect(),
         });
     }
-    for network in release.networks.values() {
-        ensure_network(target, release.key.app(), &spec::swarm_name(network)).await?;
+    for (key, network) in &release.networks {
+        ensure_network(target, release, key, network).await?;
     }
     let image =
         release.record.image.clone().ok_or_else(|| {
@@ -113,27 +113,62 @@ pub(super) async fn find(target: &SwarmTarget, name: &str) -> Result<Option<Serv
     }
 }
 
-/// An attachable overlay network of the app, made when missing.
-async fn ensure_network(target: &SwarmTarget, app: &str, name: &str) -> Result<(), Failure> {
-    if target
+/// Network `key` of the release's service (engine name `name`): an
+/// external one must be on the Swarm already (windlass never makes it); the
+/// app's own is an overlay network made when missing, with the file's
+/// top-level `driver_opts`, `internal`, `attachable`, `enable_ipv6`,
+/// `ipam` and `labels` (the reader refused what a Swarm cannot do), and
+/// windlass's labels, which the file's cannot override.
+async fn ensure_network(
+    target: &SwarmTarget,
+    release: &ReleaseContext,
+    key: &str,
+    name: &str,
+) -> Result<(), Failure> {
+    let external = release.external_networks.contains(name);
+    let name = &spec::swarm_name(name);
+    match target
         .docker
         .inspect_network(
             name,
             None::<bollard::query_parameters::InspectNetworkOptions>,
         )
         .await
-        .is_ok()
     {
-        return Ok(());
+        Ok(_) => return Ok(()),
+        Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 404, ..
+        }) if external => {
+            return Err(failures::input(format!(
+                "{}: networks.{key} is external, and the Swarm has no network {name}: create it on a manager (`docker network create --driver overlay --attachable {name}`), or remove `external: true` to have windlass make it",
+                release.label()
+            )))
+        }
+        Err(_) if !external => {}
+        Err(e) => return Err(engine(&format!("inspect network {name}"), e)),
     }
+    let app = release.key.app();
+    let options = release
+        .spec
+        .networks
+        .0
+        .get(key)
+        .map(|n| n.options.clone())
+        .unwrap_or_default();
+    let mut labels: HashMap<String, String> = options.labels.clone().into_iter().collect();
+    labels.insert("com.docker.compose.project".to_owned(), app.to_owned());
+    labels.insert("com.docker.compose.network".to_owned(), key.to_owned());
+    labels.insert(crate::backend::APP_LABEL.to_owned(), app.to_owned());
     let request = NetworkCreateRequest {
         name: name.to_owned(),
         driver: Some("overlay".into()),
-        attachable: Some(true),
-        labels: Some(HashMap::from([
-            ("com.docker.compose.project".to_owned(), app.to_owned()),
-            (crate::backend::APP_LABEL.to_owned(), app.to_owned()),
-        ])),
+        attachable: options.attachable.then_some(true),
+        internal: options.internal.then_some(true),
+        enable_ipv6: options.enable_ipv6.then_some(true),
+        options: (!options.driver_opts.is_empty())
+            .then(|| options.driver_opts.clone().into_iter().collect()),
+        ipam: crate::backend::docker::ipam(&options),
+        labels: Some(labels),
         ..Default::default()
     };
     match target.docker.create_network(request).await {

@@ -19,8 +19,10 @@
 //! says so (`Deploy.BadInput`): a built service without a registry `image`
 //! to push to ([`check`], also before anything starts). A command hook is
 //! a one-off Swarm job ([`hook`]); [`manager`] finds the manager
-//! (`DOCKER_HOST` or the Docker context).
+//! (`DOCKER_HOST` or the Docker context), [`cluster`] which Swarm it is
+//! of (recorded in every Swarm execution's input).
 
+pub mod cluster;
 mod entry;
 mod hook;
 mod image;

@@ -17,6 +17,7 @@ use bollard::models::{Service, ServiceSpecMode, ServiceSpecModeReplicated};
 use bollard::query_parameters::UpdateServiceOptions;
 use windlass_asl::Failure;
 use windlass_store::releases::ServiceKey;
+use windlass_swarm_entry::RouteHold;
 
 use super::{engine, entry, spec, SwarmTarget};
 use crate::compose::Order;
@@ -91,8 +92,13 @@ pub(super) async fn stop(
         .health
         .start_timeout
         .unwrap_or(target.config.start_timeout);
-    let until = target.now() + millis(grace + STOP_MARGIN + start + STOP_MARGIN);
-    if entry::hold(target, key.app(), key.service(), until).await? {
+    // A duration each entry task counts from its own read, with the
+    // moment only in its name: the nodes' clocks need not agree with ours.
+    let hold = RouteHold {
+        for_millis: u64::try_from(millis(grace + STOP_MARGIN + start + STOP_MARGIN)).unwrap_or(0),
+        id: format!("{}-{}", release.id(), target.now()),
+    };
+    if entry::hold(target, key.app(), key.service(), hold).await? {
         // The entry's tasks hold new traffic from now on; what they sent
         // before finishes on the release that stops.
         tokio::time::sleep(target.config.drain).await;

@@ -726,7 +726,7 @@ async fn swarm_view(agent: Arc<dyn Agent>) -> Json {
 }
 
 #[tokio::test]
-async fn a_swarm_apps_releases_are_shown_on_the_swarm_with_no_rollback_from_a_server_without_a_manager() {
+async fn a_swarm_app_without_a_manager_keeps_its_rollback_button_off() {
     let releases = Arc::new(SqliteReleases::in_memory().expect("releases"));
     let key: ServiceKey = "shop.production/web".parse().expect("a key");
     two_releases(&releases, &key);

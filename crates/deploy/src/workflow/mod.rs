@@ -92,6 +92,12 @@ impl Deployer {
             .insert(app.to_owned(), by.to_owned());
     }
 
+    /// Drops an abort of `app`'s rollout that no bake took (its deploy
+    /// ended first).
+    pub fn forget_abort(&self, app: &str) {
+        self.inner.take_abort(app);
+    }
+
     /// Puts every service's traffic back on the release the store says is
     /// live (after a restart).
     pub async fn restore(&self) -> Result<usize, String> {

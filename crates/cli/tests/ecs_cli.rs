@@ -2,7 +2,8 @@
 //! `status --ecs`, the real binary against fakecloud (AWS_ENDPOINT_URL): v1
 //! goes live (exit 0), a v2 whose container exits is rolled back (exit 6),
 //! and an explicit rollback to r1 after a good v3 puts v1 back, each checked
-//! by a request to the running task's published loopback port.
+//! by a request to the running task's published loopback port; a whole-app
+//! rollback of another app's file leaves web alone.
 
 #[path = "../../deploy/tests/support/mod.rs"]
 mod support;
@@ -74,4 +75,34 @@ async fn the_cli_deploys_rolls_back_and_lists_ecs_releases() {
         "{shown}"
     );
     assert!(shown.contains(&format!("PRIMARY {r1}")), "{shown}");
+
+    // Another app's file in the same state folder: a whole-app rollback of
+    // it touches only its own ECS services (none deployed), never web.
+    let other = dir.join("other");
+    std::fs::create_dir_all(&other).expect("the other app's folder");
+    std::fs::write(
+        other.join("compose.yaml"),
+        "name: other\nservices:\n  admin:\n    image: other/admin:1\n    x-windlass:\n      ecs: { cluster: windlass }\n",
+    )
+    .expect("the other app's file");
+    let file = other.join("compose.yaml");
+    let refused = run(
+        &dir,
+        &endpoint,
+        &[
+            "rollback",
+            "--target",
+            "ecs",
+            "-f",
+            file.to_str().expect("utf-8"),
+        ],
+    );
+    assert_eq!(refused.status.code(), Some(7), "{}", text(&refused));
+    assert!(
+        text(&refused).contains("no ECS service of") && text(&refused).contains("other"),
+        "{}",
+        text(&refused)
+    );
+    let rows = releases_json(&dir, &endpoint, KEY);
+    assert_eq!(row(&rows, "r1")["live"], true, "{rows:?}");
 }

@@ -15,7 +15,7 @@ use windlass_deploy::agent::database;
 use windlass_deploy::backend::docker::Docker;
 use windlass_deploy::compose::Target;
 use windlass_deploy::target::ecs::error::{advice, Error};
-use windlass_deploy::target::ecs::plan::{check, plan};
+use windlass_deploy::target::ecs::plan::{check, plan, store_key};
 use windlass_deploy::target::ecs::resume::{pending, Action, Pending, Unfinished};
 use windlass_deploy::target::ecs::run::{Ecs, Report};
 use windlass_deploy::target::ecs::{definition, dry_run};
@@ -302,13 +302,16 @@ fn put_back(tokio: &tokio::runtime::Runtime, ecs: &Ecs, moved: &[(ServiceKey, St
     code
 }
 
-/// `rollback --target ecs` without a service: every ECS service deployed
-/// from the state folder back to its previous release that went live, one
-/// after another (ECS rolls out each service on its own); the worst exit
-/// code.
-pub fn rollback_all(state: &StateArgs) -> anyhow::Result<u8> {
+/// `rollback --target ecs` without a service: the app's ECS services (those
+/// of `app`'s file, when one was given or found here; else every ECS service
+/// deployed from the state folder) back to their previous release that went
+/// live, one after another (ECS rolls out each service on its own); the
+/// worst exit code. An ECS service has no app of its own in the store (its
+/// key is `ecs/CLUSTER/SERVICE`), so the file says which are the app's: two
+/// apps that share a state folder are never rolled back together.
+pub fn rollback_all(app: Option<&Pinned>, state: &StateArgs) -> anyhow::Result<u8> {
     let db = database(&state.dir());
-    let keys: Vec<ServiceKey> = if db.exists() {
+    let mut keys: Vec<ServiceKey> = if db.exists() {
         SqliteReleases::open_read_only(&db)?
             .keys()?
             .into_iter()
@@ -317,6 +320,23 @@ pub fn rollback_all(state: &StateArgs) -> anyhow::Result<u8> {
     } else {
         Vec::new()
     };
+    if let Some(pinned) = app {
+        let of_file: std::collections::BTreeSet<ServiceKey> = pinned
+            .project
+            .services
+            .iter()
+            .filter_map(|(name, service)| store_key(name, service))
+            .collect();
+        keys.retain(|key| of_file.contains(key));
+        if keys.is_empty() {
+            eprintln!(
+                "windlass: no ECS service of {} was deployed from {}; `windlass releases` lists what was",
+                pinned.file.display(),
+                state.dir().display()
+            );
+            return Ok(exit::REFUSED);
+        }
+    }
     if keys.is_empty() {
         eprintln!(
             "windlass: no ECS service was deployed from {}; `windlass releases` lists what was",

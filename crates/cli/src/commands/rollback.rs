@@ -72,7 +72,26 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         && (args.target == Some(Target::Ecs)
             || (plain && !super::ecs::ecs_only(&args.state)?.is_empty()))
     {
-        return super::ecs::rollback_all(&args.state);
+        // The app's file (given, or found here) says which ECS services are
+        // the app's; it is read only for their names and `x-windlass.ecs`
+        // (what ECS refuses of it was refused by its deploy).
+        let compose = super::compose_files::ComposeArgs {
+            files: args.file.iter().cloned().collect(),
+            profiles: Vec::new(),
+            env: args.env.clone(),
+        };
+        let pinned = match compose.chosen() {
+            Ok(_) => match compose.pin(None) {
+                Ok(pinned) => Some(pinned),
+                Err(code) => return Ok(code),
+            },
+            Err(_) if args.file.is_none() => None,
+            Err(e) => {
+                eprintln!("windlass: {e}");
+                return Ok(exit::INVALID);
+            }
+        };
+        return super::ecs::rollback_all(pinned.as_ref(), &args.state);
     }
     if let Some(service) = args
         .service

@@ -31,6 +31,16 @@ pub struct Plan {
 /// How long the watch lasts when `x-windlass.watch` is not given.
 const WATCH: Duration = Duration::from_secs(30);
 
+/// The store key of service `name`'s ECS releases (`ecs/CLUSTER/SERVICE`),
+/// the one [`plan`] gives it; `None` when its `x-windlass.ecs.service`
+/// cannot be one.
+pub fn store_key(name: &str, service: &Service) -> Option<ServiceKey> {
+    let ecs = &service.windlass.ecs;
+    let cluster = ecs.cluster.as_deref().unwrap_or("default");
+    let ecs_service = ecs.service.as_deref().unwrap_or(name);
+    ServiceKey::new(ecs_app(cluster), ecs_service).ok()
+}
+
 /// The plan for service `name`, or every refusal of its settings.
 pub fn plan(name: &str, service: &Service, region: &str) -> Result<Plan, Vec<Refusal>> {
     let ecs = &service.windlass.ecs;
@@ -401,6 +411,10 @@ mod tests {
         let project = compose::parse(text, Path::new("/tmp/compose.yaml")).expect("valid");
         let plan = plan("web", &project.services["web"], "eu-west-1").expect("plans");
         assert_eq!(plan.key.to_string(), "ecs/shop/shop-web");
+        assert_eq!(
+            store_key("web", &project.services["web"]).as_ref(),
+            Some(&plan.key)
+        );
         assert_eq!(plan.repository, "shop-web");
         assert_eq!(plan.rollout.desired_count, 3);
         assert_eq!(plan.rollout.launch_type.as_deref(), Some("EC2"));

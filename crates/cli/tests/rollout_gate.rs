@@ -104,6 +104,16 @@ fn said(output: &Output) -> String {
     )
 }
 
+/// Deploys the file (its v1, just written) and starts two load workers on
+/// its port.
+fn v1_under_load(state: &Path, file_arg: &str, port: u16) -> support::Load {
+    let v1 = windlass(state, &["deploy", "-f", file_arg])
+        .output()
+        .expect("deploy v1");
+    assert!(v1.status.success(), "{}", said(&v1));
+    support::Load::start(SocketAddr::from(([127, 0, 0, 1], port)), 2)
+}
+
 /// One test's app: a project folder of its own with a state folder, its
 /// Compose file's path, and a free port; an earlier run's proxy daemon and
 /// the service's containers removed first.
@@ -253,11 +263,7 @@ async fn a_held_canary_survives_a_kill_then_promote_and_abort_answer_it() {
     let mut processes = Processes::start(&state);
 
     std::fs::write(&file, compose(port, "v1")).expect("compose");
-    let v1 = windlass(&state, &["deploy", "-f", &file_arg])
-        .output()
-        .expect("deploy v1");
-    assert!(v1.status.success(), "{}", said(&v1));
-    let load = support::Load::start(SocketAddr::from(([127, 0, 0, 1], port)), 2);
+    let load = v1_under_load(&state, &file_arg, port);
 
     // v2 held at 20 %.
     std::fs::write(&file, compose(port, "v2")).expect("compose");
@@ -337,11 +343,7 @@ async fn a_held_canary_that_starts_failing_is_rolled_back_without_an_answer() {
     let mut processes = Processes::start(&state);
 
     std::fs::write(&file, compose_hold(port, "v1", "")).expect("compose");
-    let v1 = windlass(&state, &["deploy", "-f", &file_arg])
-        .output()
-        .expect("deploy v1");
-    assert!(v1.status.success(), "{}", said(&v1));
-    let load = support::Load::start(SocketAddr::from(([127, 0, 0, 1], port)), 2);
+    let load = v1_under_load(&state, &file_arg, port);
 
     let failing = "      TESTAPP_ERROR_RATIO: \"0.5\"\n      TESTAPP_ERRORS_AFTER_MS: \"6000\"\n";
     let releases = SqliteReleases::open(&state.join("windlass.db")).expect("the store");
@@ -599,11 +601,7 @@ async fn a_promote_sent_while_the_held_canary_is_judged_is_not_lost() {
     };
 
     write("v1", "");
-    let v1 = windlass(&state, &["deploy", "-f", &file_arg])
-        .output()
-        .expect("deploy v1");
-    assert!(v1.status.success(), "{}", said(&v1));
-    let load = support::Load::start(SocketAddr::from(([127, 0, 0, 1], port)), 2);
+    let load = v1_under_load(&state, &file_arg, port);
 
     write("v2", "      TESTAPP_SLOW_MS: \"1500\"\n");
     let mut held = windlass(&state, &["deploy", "-f", &file_arg, "--canary", "20"])
@@ -768,11 +766,7 @@ async fn an_abort_or_a_promote_during_a_long_bake_is_acted_on_at_once() {
     };
 
     std::fs::write(&file, compose_bake(port, "v1")).expect("compose");
-    let v1 = windlass(&state, &["deploy", "-f", &file_arg])
-        .output()
-        .expect("deploy v1");
-    assert!(v1.status.success(), "{}", said(&v1));
-    let load = support::Load::start(SocketAddr::from(([127, 0, 0, 1], port)), 2);
+    let load = v1_under_load(&state, &file_arg, port);
 
     // v2 at 20 %, aborted during its bake: the deploy ends at once (it
     // would have baked 120 s).

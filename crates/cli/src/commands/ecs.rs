@@ -257,7 +257,9 @@ pub fn deploy(
             }
         }
     }
-    if code != exit::OK {
+    // Nothing moved (the first service failed, or AWS could not be reached):
+    // the failure's own exit code stands.
+    if code != exit::OK && !moved.is_empty() {
         code = code.max(put_back(&tokio, &ecs, &moved));
     }
     Ok(code)

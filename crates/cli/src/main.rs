@@ -106,7 +106,8 @@ pub mod exit {
     /// The deploy was rolled back: the release live before it serves again.
     pub const ROLLED_BACK: u8 = 6;
     /// The request cannot be done as asked: an unknown service or release,
-    /// nothing to roll back to, a release that never went live.
+    /// nothing to roll back to, a release that never went live, nothing
+    /// deployed in the state folder or no agent serving it.
     pub const REFUSED: u8 = 7;
     /// Another deploy or rollback of the service is running.
     pub const BUSY: u8 = 8;

@@ -145,3 +145,41 @@ fn bad_runs_fail_cleanly() {
     );
     assert!(problems.is_empty(), "{}", problems.join("\n\n"));
 }
+
+/// A command about deployed apps, given a state folder where nothing was
+/// deployed and no agent runs: refused (exit 7) with what to do, never
+/// windlass's own failure (70).
+#[test]
+fn commands_on_an_empty_state_folder_are_refused() {
+    let state = std::env::temp_dir().join(format!("windlass-empty-state-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&state);
+    let start = format!("windlass agent --state {}", state.display());
+    let nothing = "nothing was deployed there";
+    let cases: [(&[&str], &str); 6] = [
+        (&["releases"], nothing),
+        (&["logs", "web"], nothing),
+        (&["rollback"], &start),
+        (&["promote"], &start),
+        (&["approve"], &start),
+        (&["abort"], &start),
+    ];
+    let mut problems = Vec::new();
+    for (args, said) in cases {
+        let output = Command::new(env!("CARGO_BIN_EXE_windlass"))
+            .args(args)
+            .arg("--state")
+            .arg(&state)
+            .current_dir(std::env::temp_dir())
+            .output()
+            .expect("windlass runs");
+        let text = String::from_utf8_lossy(&output.stderr);
+        if output.status.code() != Some(7) || !text.contains(said) {
+            problems.push(format!(
+                "{args:?}: exit {:?}, said: {text}",
+                output.status.code()
+            ));
+        }
+    }
+    let _ = std::fs::remove_dir_all(&state);
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}

@@ -244,11 +244,7 @@ pub async fn connect(state: &StateArgs, start: bool) -> anyhow::Result<Client> {
     }
     refuse_others_state(&dir)?;
     if !start {
-        bail!(
-            "no windlass agent runs for {}; start one with `windlass agent --state {}`",
-            dir.display(),
-            dir.display()
-        );
+        return Err(no_agent(&dir).into());
     }
     owner::private_dir(&dir)?;
     let log = std::fs::OpenOptions::new()
@@ -315,12 +311,17 @@ pub fn running(state: &StateArgs) -> anyhow::Result<Client> {
     let socket = socket_file(&dir);
     match socket.symlink_metadata() {
         Ok(_) => Ok(Client::new(socket)),
-        Err(_) => bail!(
-            "no windlass agent runs for {}; start one with `windlass agent --state {}`",
-            dir.display(),
-            dir.display()
-        ),
+        Err(_) => Err(no_agent(&dir).into()),
     }
+}
+
+/// No agent serves the state folder `dir`: the command is refused (exit 7).
+fn no_agent(dir: &Path) -> super::which::NothingThere {
+    super::which::NothingThere(format!(
+        "no windlass agent runs for {}; start one with `windlass agent --state {}`",
+        dir.display(),
+        dir.display()
+    ))
 }
 
 /// Prints why the agent refused a request and gives the exit code that

@@ -42,10 +42,11 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<u8> {
     let db = database(&args.state.dir());
     if !db.exists() {
-        anyhow::bail!(
+        return Err(super::which::NothingThere(format!(
             "no windlass state at {}: nothing was deployed there",
             db.display()
-        );
+        ))
+        .into());
     }
     let store = SqliteReleases::open(&db)?;
     let key = args.which.key(&store, &args.service)?;

@@ -79,11 +79,26 @@ impl AppArgs {
     }
 }
 
+/// A request that cannot be done as asked because there is nothing to act
+/// on: no state in the folder, no agent serving it. Exit code 7, as the
+/// agent's refusals, not windlass's own failure (70).
+#[derive(Debug)]
+pub struct NothingThere(pub String);
+
+impl std::fmt::Display for NothingThere {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for NothingThere {}
+
 /// Whether an error is a refusal of what was asked (exit code 7), as the
 /// agent's refusals are, rather than a failure of windlass.
 pub fn is_refusal(error: &anyhow::Error) -> bool {
-    matches!(
-        error.downcast_ref::<Error>(),
-        Some(Error::Ambiguous { .. } | Error::UnknownService(_) | Error::Key(_))
-    )
+    error.downcast_ref::<NothingThere>().is_some()
+        || matches!(
+            error.downcast_ref::<Error>(),
+            Some(Error::Ambiguous { .. } | Error::UnknownService(_) | Error::Key(_))
+        )
 }

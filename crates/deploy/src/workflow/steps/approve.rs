@@ -5,24 +5,13 @@
 //! `windlass abort` fails it with `Deploy.Aborted`. The token is kept in
 //! the execution's state, so a restarted agent still answers it.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use windlass_asl::Failure;
 
 use crate::workflow::Inner;
 
-#[derive(Debug, Deserialize)]
-pub(crate) struct Input {
-    app: String,
-    release: String,
-    step: u32,
-    weight: windlass_proxy::Weight,
-}
-
-impl super::Subject for Input {
-    fn subject(&self) -> (&str, &str) {
-        (&self.app, &self.release)
-    }
-}
+/// A rollout step's gate or bake: which app release, at which step.
+pub(crate) use super::AtStep as Input;
 
 /// What the gate's submission says (the token's answer replaces it).
 #[derive(Debug, Serialize)]

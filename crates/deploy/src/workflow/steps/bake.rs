@@ -7,25 +7,14 @@
 //! fails it with `Deploy.Aborted`. An abort that came before the bake began
 //! (while the step was weighed) fails it as it begins.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use windlass_asl::Failure;
 
 use crate::failures;
 use crate::workflow::{rollout, Inner};
 
-#[derive(Debug, Deserialize)]
-pub(crate) struct Input {
-    app: String,
-    release: String,
-    step: u32,
-    weight: windlass_proxy::Weight,
-}
-
-impl super::Subject for Input {
-    fn subject(&self) -> (&str, &str) {
-        (&self.app, &self.release)
-    }
-}
+/// A rollout step's gate or bake: which app release, at which step.
+pub(crate) use super::AtStep as Input;
 
 /// What the bake's submission says (the token's answer replaces it).
 #[derive(Debug, Serialize)]

@@ -188,3 +188,19 @@ mod tests {
         assert!(error.contains("build, push, start"), "{error}");
     }
 }
+
+/// The input of a rollout step's bake and of its approval gate: which app
+/// release, at which step and weight.
+#[derive(Debug, serde::Deserialize)]
+pub(crate) struct AtStep {
+    pub app: String,
+    pub release: String,
+    pub step: u32,
+    pub weight: windlass_proxy::Weight,
+}
+
+impl Subject for AtStep {
+    fn subject(&self) -> (&str, &str) {
+        (&self.app, &self.release)
+    }
+}

@@ -52,9 +52,7 @@ pub(crate) async fn handle(
         Ok(body) => body,
         Err(answer) => return Ok(answer),
     };
-    let held = shared
-        .router
-        .hold(shared.config.hold_timeout, Some(&parts.headers));
+    let held = shared.router.hold(Some(&parts.headers));
     let in_flight = match held.await {
         Ok(in_flight) => in_flight,
         Err(waited) => {

@@ -168,7 +168,7 @@ impl Proxy {
     /// Listens on `addr` (port 0 picks a free one) with no live release:
     /// traffic is held until the first [`Proxy::switch`].
     pub async fn bind(addr: SocketAddr, config: Config) -> Result<Proxy, Error> {
-        let router = Arc::new(Router::new());
+        let router = Arc::new(Router::new(config.hold_timeout));
         let (stop, stopped) = watch::channel(false);
         let bind_failed = |source| Error::Bind { addr, source };
         let (local_addr, accepting) = match config.protocol {
@@ -264,8 +264,20 @@ impl Proxy {
         self.router.switch(release)
     }
 
+    /// How long traffic that comes while no release is live waits for one:
+    /// [`Config::hold_timeout`] until [`Proxy::set_hold_timeout`].
+    pub fn hold_timeout(&self) -> Duration {
+        self.router.hold_timeout()
+    }
+
+    /// Changes the hold timeout, for the holds that begin from now on,
+    /// without binding the address again.
+    pub fn set_hold_timeout(&self, timeout: Duration) {
+        self.router.set_hold_timeout(timeout);
+    }
+
     /// Takes every release out of service: new traffic is held (see
-    /// [`Config::hold_timeout`]). Returns the release that was live.
+    /// [`Proxy::hold_timeout`]). Returns the release that was live.
     pub fn clear(&self) -> Option<String> {
         self.router.clear()
     }

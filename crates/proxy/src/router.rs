@@ -52,10 +52,14 @@ pub(crate) struct Router {
     switched: Notify,
     waiting: AtomicU64,
     timed_out: AtomicU64,
+    /// How long traffic that comes while no release is live waits for one,
+    /// in milliseconds ([`crate::Config::hold_timeout`]); it can change
+    /// while the proxy runs, for holds that begin after.
+    hold_millis: AtomicU64,
 }
 
 impl Router {
-    pub(crate) fn new() -> Router {
+    pub(crate) fn new(hold_timeout: Duration) -> Router {
         Router {
             routes: ArcSwapOption::empty(),
             releases: Mutex::new(HashMap::new()),
@@ -63,7 +67,16 @@ impl Router {
             switched: Notify::new(),
             waiting: AtomicU64::new(0),
             timed_out: AtomicU64::new(0),
+            hold_millis: AtomicU64::new(millis(hold_timeout)),
         }
+    }
+
+    pub(crate) fn hold_timeout(&self) -> Duration {
+        Duration::from_millis(self.hold_millis.load(Ordering::Relaxed))
+    }
+
+    pub(crate) fn set_hold_timeout(&self, timeout: Duration) {
+        self.hold_millis.store(millis(timeout), Ordering::Relaxed);
     }
 
     /// Counts a request in flight on the live release, or on the canary
@@ -92,16 +105,13 @@ impl Router {
     }
 
     /// Routes like [`Router::route`], but when no release is live waits up to
-    /// `timeout` for one to be switched in. The hold is recorded on the
-    /// release that ends it; `Err` carries how long the caller waited.
-    pub(crate) async fn hold(
-        &self,
-        timeout: Duration,
-        headers: Option<&dyn Headers>,
-    ) -> Result<InFlight, Duration> {
+    /// the hold timeout for one to be switched in. The hold is recorded on
+    /// the release that ends it; `Err` carries how long the caller waited.
+    pub(crate) async fn hold(&self, headers: Option<&dyn Headers>) -> Result<InFlight, Duration> {
         if let Some(in_flight) = self.route(headers) {
             return Ok(in_flight);
         }
+        let timeout = self.hold_timeout();
         let started = Instant::now();
         let _waiting = Waiting::begin(&self.waiting);
         loop {
@@ -311,4 +321,9 @@ impl Drop for Waiting<'_> {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::Relaxed);
     }
+}
+
+/// A duration in whole milliseconds, as the hold timeout is kept.
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }

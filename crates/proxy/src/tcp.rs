@@ -141,7 +141,7 @@ async fn connection(
         // A client that sent bytes is alive: not looked at again.
         let sent = first.filled > 0;
         tokio::select! {
-            held = router.hold(config.hold_timeout, None) => match held {
+            held = router.hold(None) => match held {
                 Ok(in_flight) => in_flight,
                 Err(waited) => {
                     tracing::debug!(?waited, "no release became live within the hold timeout; closing the connection");

@@ -128,7 +128,7 @@ impl Flow {
     async fn run(self, mut datagrams: mpsc::Receiver<Bytes>, mut stop: watch::Receiver<bool>) {
         let client = self.client;
         let in_flight = tokio::select! {
-            held = self.router.hold(self.config.hold_timeout, None) => match held {
+            held = self.router.hold(None) => match held {
                 Ok(in_flight) => in_flight,
                 Err(waited) => {
                     tracing::debug!(%client, ?waited, "no release became live within the hold timeout; dropping the flow's datagrams");

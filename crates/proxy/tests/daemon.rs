@@ -248,8 +248,10 @@ async fn drains_forgets_and_replaces_through_the_client() {
     let view = &control.services().await.expect("list")[0];
     assert_eq!(view.releases.len(), 1);
 
-    // The same spec again changes nothing; another hold timeout replaces the
-    // proxy on the same address and keeps its live release.
+    // The same spec again changes nothing; another hold timeout is taken by
+    // the proxy in place: the address stays bound (a connection open before
+    // still passes bytes) and the live release stays.
+    let mut open_before = Conn::open(addr).await.expect("routed");
     let same = control
         .ensure(&db, &ServiceSpec::new(addr, Protocol::Tcp))
         .await
@@ -265,6 +267,7 @@ async fn drains_forgets_and_replaces_through_the_client() {
         ),
         (1_000, Some("r2".into()))
     );
+    assert_eq!(open_before.echo(b"still open").await, b"still open");
     assert_eq!(Conn::open(addr).await.expect("routed").version, "v2");
     daemon.shutdown().await.expect("shutdown");
     let _ = std::fs::remove_dir_all(&dir);

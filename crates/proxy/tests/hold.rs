@@ -130,6 +130,38 @@ async fn past_the_hold_timeout_http_answers_503_and_tcp_closes() {
     assert_eq!(tcp.holds().waiting, 0);
 }
 
+/// A proxy's hold timeout changes while it runs (the deploy gives a service
+/// the time its release may take to start): holds that begin after wait the
+/// new time, on the same address.
+#[tokio::test]
+async fn a_changed_hold_timeout_applies_to_the_next_holds() {
+    let proxy = bind(Protocol::Http, Duration::from_secs(30)).await;
+    let addr = proxy.local_addr();
+    let hold = Duration::from_millis(150);
+    proxy.set_hold_timeout(hold);
+    assert_eq!(proxy.hold_timeout(), hold);
+    let started = Instant::now();
+    let (status, _, _) = get(&client(), addr, "/").await;
+    let waited = started.elapsed();
+    assert_eq!(status, 503);
+    assert!(
+        waited >= hold && waited < Duration::from_secs(10),
+        "{waited:?}"
+    );
+
+    // Longer again: a request held past the old time is let through.
+    proxy.set_hold_timeout(Duration::from_secs(30));
+    let v1 = upstream("v1").await;
+    let held = tokio::spawn(async move { get(&client(), addr, "/").await });
+    until("the request to be held", || proxy.holds().waiting == 1).await;
+    tokio::time::sleep(hold * 2).await;
+    proxy
+        .switch(Release::new("r1", [v1.addr]))
+        .expect("switch in");
+    let (status, release, _) = held.await.expect("held request");
+    assert_eq!((status, release.as_deref()), (200, Some("r1")));
+}
+
 #[tokio::test]
 async fn a_held_tcp_client_that_hangs_up_stops_counting_as_held() {
     let proxy = bind(Protocol::Tcp, Duration::from_secs(30)).await;

@@ -227,10 +227,7 @@ impl Services {
         let old_spec = old.as_ref().map(Running::spec);
         let live = old.as_ref().and_then(Running::live);
         let canary = old.as_ref().and_then(Running::canary);
-        // A port of another hold timeout is another proxy.
-        let same_hold = old
-            .as_ref()
-            .is_some_and(|o| o.hold_timeout_ms == spec.hold_timeout_ms);
+        let hold = Duration::from_millis(spec.hold_timeout_ms);
         let mut kept: Vec<Option<Port>> = old
             .map(|o| o.ports.into_iter().map(Some).collect())
             .unwrap_or_default();
@@ -252,10 +249,12 @@ impl Services {
             }
             let same = kept.iter().position(|p| {
                 p.as_ref().is_some_and(|p| {
-                    same_hold && p.spec.listen == asked.listen && p.spec.protocol == asked.protocol
+                    p.spec.listen == asked.listen && p.spec.protocol == asked.protocol
                 })
             });
             if let Some(port) = same.and_then(|i| kept[i].take()) {
+                // Another hold timeout is taken in place: the port stays bound.
+                port.proxy.set_hold_timeout(hold);
                 let port = Port {
                     spec: asked,
                     proxy: port.proxy,

@@ -121,7 +121,7 @@ impl Connection {
                         let sticky = Some(&parsed as &dyn Headers);
                         let routed = match shared.router.route(sticky) {
                             Some(in_flight) => Ok(in_flight),
-                            None => shared.router.hold(shared.config.hold_timeout, sticky).await,
+                            None => shared.router.hold(sticky).await,
                         };
                         break (head_len, outgoing, routed, started);
                     }

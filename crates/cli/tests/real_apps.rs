@@ -319,8 +319,10 @@ impl Load {
                 tokio::spawn(async move {
                     while !stop.load(Ordering::Relaxed) {
                         // Longer than the proxy holds a request while no
-                        // release is live (a stop-first gap): it answers.
-                        let answer = get(port, "/version", Duration::from_secs(40)).await;
+                        // release is live (a stop-first gap; 30 s more than
+                        // the stop's grace and the start timeout, 15 s
+                        // here): it answers.
+                        let answer = get(port, "/version", Duration::from_secs(90)).await;
                         {
                             let mut seen = seen.lock().expect("seen");
                             seen.sent += 1;

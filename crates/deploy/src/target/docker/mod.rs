@@ -360,7 +360,7 @@ impl Target for DockerTarget {
             .close(service)
             .await
             .map_err(|e| Failure::new(failures::PROXY, e))?;
-        let grace = spec.stop_grace_period.unwrap_or(Duration::from_secs(10));
+        let grace = retire::stop_grace(spec);
         for container in &containers {
             lifecycle::stop(self, spec, &container.id, grace).await?;
             self.remove(&container.id).await?;

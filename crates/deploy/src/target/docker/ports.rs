@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use windlass_asl::Failure;
 use windlass_proxy::daemon::api::{LiveRelease, PortSpec, ServiceSpec};
@@ -73,7 +74,29 @@ pub fn spec(service: &Service) -> Option<ServiceSpec> {
         .iter()
         .map(|p| PortSpec::new(p.listen, protocol(p), upstream_key(p.target, p.protocol)))
         .collect();
-    (!ports.is_empty()).then(|| ServiceSpec::of_ports(ports))
+    (!ports.is_empty()).then(|| held(ServiceSpec::of_ports(ports), service))
+}
+
+/// The least time the proxies hold a request or connection that comes
+/// while no release of the service is live ([`hold_timeout`]).
+const HOLD_BASE: Duration = Duration::from_secs(30);
+
+/// How long the service's proxies hold traffic that comes while none of
+/// its releases is live. That is the gap of a stop-first deploy, from the
+/// old release's stop until the new one is healthy, or, when the new one
+/// fails, until the old one is back: so the hold covers the stop's grace
+/// period and the new release's start timeout (its health wait's
+/// deadline), and 30 s more for the rest. A request that comes in the gap
+/// of a deploy that fails then waits for the old release rather than
+/// failing (HTTP 503, a TCP connection closed).
+pub fn hold_timeout(service: &Service) -> Duration {
+    let starting = crate::plan::health_wait(service).map_or(Duration::ZERO, |w| w.deadline);
+    HOLD_BASE + super::retire::stop_grace(service) + starting
+}
+
+fn held(mut spec: ServiceSpec, service: &Service) -> ServiceSpec {
+    spec.hold_timeout_ms = u64::try_from(hold_timeout(service).as_millis()).unwrap_or(u64::MAX);
+    spec
 }
 
 /// The container ports the service's proxies carry traffic to, each once.
@@ -235,7 +258,7 @@ pub fn from_store(
         }
     }
     Ok((
-        ServiceSpec::of_ports(ports),
+        held(ServiceSpec::of_ports(ports), service),
         LiveRelease {
             release: live.release.clone(),
             upstreams,
@@ -260,6 +283,19 @@ mod tests {
 
     fn key() -> windlass_store::releases::ServiceKey {
         "shop/s".parse().expect("a key")
+    }
+
+    #[test]
+    fn the_hold_covers_a_stop_and_a_start() {
+        let plain = service("[\"8080:80\"]", "");
+        assert_eq!(hold_timeout(&plain), Duration::from_secs(30 + 10 + 60));
+        let quick = service(
+            "[\"8080:80\"]\n    stop_grace_period: 1s",
+            "    x-windlass: {health: {start_timeout: 15s}}\n",
+        );
+        assert_eq!(hold_timeout(&quick), Duration::from_secs(30 + 1 + 15));
+        let spec = spec(&quick).expect("a proxied service");
+        assert_eq!(spec.hold_timeout_ms, 46_000);
     }
 
     fn container(tcp: &[(u16, u16)], udp: &[(u16, u16)]) -> Container {

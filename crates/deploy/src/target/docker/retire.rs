@@ -124,6 +124,6 @@ pub(super) async fn stop(
 }
 
 /// The grace a container gets to stop.
-fn stop_grace(service: &Service) -> Duration {
+pub(super) fn stop_grace(service: &Service) -> Duration {
     service.stop_grace_period.unwrap_or(Duration::from_secs(10))
 }

@@ -144,19 +144,44 @@ async fn read(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Option<()> {
     }
 }
 
+/// An upstream that reads each request and closes the connection `after`
+/// that, without an answer.
+async fn closes_unanswered(after: Duration) -> SocketAddr {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("address");
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let _ = request(&mut stream, &mut buf).await;
+                tokio::time::sleep(after).await;
+            });
+        }
+    });
+    addr
+}
+
 /// A proxy hedging after `HEDGE_AFTER`, its live release `upstreams`
 /// (tried in turn from one request to the next).
-async fn hedging(upstreams: [SocketAddr; 2]) -> Proxy {
+async fn hedging(upstreams: &[SocketAddr]) -> Proxy {
+    hedging_after(HEDGE_AFTER, upstreams).await
+}
+
+async fn hedging_after(after: Duration, upstreams: &[SocketAddr]) -> Proxy {
     let proxy = Proxy::bind(
         SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
         Config {
-            hedge_after: Some(HEDGE_AFTER),
+            hedge_after: Some(after),
             ..Config::default()
         },
     )
     .await
     .expect("bind proxy");
-    proxy.switch(Release::new("r1", upstreams)).expect("switch");
+    proxy
+        .switch(Release::new("r1", upstreams.iter().copied()))
+        .expect("switch");
     proxy
 }
 
@@ -172,7 +197,7 @@ async fn ask(client: &mut RawClient, request: &str) -> support::raw::Answer {
 async fn a_get_the_first_upstream_never_answers_is_answered_by_the_next_on_the_fast_path() {
     let mute = Counted::start("mute", None).await;
     let healthy = Counted::start("v1", Some(Duration::ZERO)).await;
-    let proxy = hedging([mute.addr, healthy.addr]).await;
+    let proxy = hedging(&[mute.addr, healthy.addr]).await;
     // Every request on one client connection, kept alive after the hedged
     // ones too.
     let mut client = RawClient::connect(proxy.local_addr()).await;
@@ -212,7 +237,7 @@ async fn a_get_the_first_upstream_never_answers_is_answered_by_the_next_on_the_f
 async fn a_late_answer_to_a_hedged_request_is_never_taken_for_the_next_one() {
     let late = Counted::start("late", Some(HEDGE_AFTER * 3)).await;
     let healthy = Counted::start("v1", Some(Duration::ZERO)).await;
-    let proxy = hedging([late.addr, healthy.addr]).await;
+    let proxy = hedging(&[late.addr, healthy.addr]).await;
     let mut client = RawClient::connect(proxy.local_addr()).await;
     for i in 0..6 {
         let answer = ask(
@@ -234,7 +259,7 @@ async fn a_late_answer_to_a_hedged_request_is_never_taken_for_the_next_one() {
 async fn a_post_is_never_sent_twice() {
     let late = Counted::start("late", Some(HEDGE_AFTER * 2)).await;
     let healthy = Counted::start("v1", Some(Duration::ZERO)).await;
-    let proxy = hedging([late.addr, healthy.addr]).await;
+    let proxy = hedging(&[late.addr, healthy.addr]).await;
     let mut client = RawClient::connect(proxy.local_addr()).await;
     let mut from = Vec::new();
     for i in 0..4 {
@@ -260,23 +285,9 @@ async fn a_post_is_never_sent_twice() {
 
 #[tokio::test]
 async fn a_post_the_upstream_does_not_answer_is_answered_502_and_not_sent_elsewhere() {
-    let closing = {
-        // Reads the request, then closes without an answer.
-        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("address");
-        tokio::spawn(async move {
-            while let Ok((mut stream, _)) = listener.accept().await {
-                let mut buf = Vec::new();
-                let _ = request(&mut stream, &mut buf).await;
-                tokio::time::sleep(HEDGE_AFTER * 2).await;
-            }
-        });
-        addr
-    };
+    let closing = closes_unanswered(HEDGE_AFTER * 2).await;
     let healthy = Counted::start("v1", Some(Duration::ZERO)).await;
-    let proxy = hedging([closing, healthy.addr]).await;
+    let proxy = hedging(&[closing, healthy.addr]).await;
     let mut client = RawClient::connect(proxy.local_addr()).await;
     let post = "POST /once HTTP/1.1\r\nhost: app.test\r\ncontent-length: 2\r\n\r\nok";
     let mut statuses = Vec::new();
@@ -294,7 +305,7 @@ async fn a_post_the_upstream_does_not_answer_is_answered_502_and_not_sent_elsewh
 async fn a_request_hyper_serves_is_hedged_too() {
     let mute = Counted::start("mute", None).await;
     let healthy = Counted::start("v1", Some(Duration::ZERO)).await;
-    let proxy = hedging([mute.addr, healthy.addr]).await;
+    let proxy = hedging(&[mute.addr, healthy.addr]).await;
     // HTTP/1.0 is not the fast path's: hyper serves it, hedging as well.
     for i in 0..2 {
         let mut client = RawClient::connect(proxy.local_addr()).await;
@@ -311,4 +322,53 @@ async fn a_request_hyper_serves_is_hedged_too() {
         assert!(body.contains("\r\nx-custom: Kept\r\n"), "{body}");
     }
     assert_eq!(mute.requests.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn hedges_go_on_to_every_upstream_and_failures_start_the_next_at_once() {
+    let first = Counted::start("mute", None).await;
+    let second = Counted::start("mute", None).await;
+    let healthy = Counted::start("v1", Some(Duration::ZERO)).await;
+    let proxy = hedging(&[first.addr, second.addr, healthy.addr]).await;
+    let mut client = RawClient::connect(proxy.local_addr()).await;
+    // The first request waits two hedge delays, for the third upstream.
+    for i in 0..3 {
+        let answer = ask(
+            &mut client,
+            &format!("GET /{i} HTTP/1.1\r\nhost: a\r\n\r\n"),
+        )
+        .await;
+        assert_eq!(answer.status, 200);
+    }
+    assert_eq!(first.requests.load(Ordering::SeqCst), 1);
+    assert_eq!(second.requests.load(Ordering::SeqCst), 2);
+    assert_eq!(healthy.requests.load(Ordering::SeqCst), 3);
+    second.closed(2).await;
+
+    // A refused connection, or a request the upstream closed on without
+    // an answer, goes to the next upstream at once, not after the hedge
+    // delay (a minute here).
+    let proxy = hedging_after(
+        Duration::from_secs(60),
+        &[
+            support::dead_addr(),
+            closes_unanswered(Duration::ZERO).await,
+            healthy.addr,
+        ],
+    )
+    .await;
+    let mut client = RawClient::connect(proxy.local_addr()).await;
+    for i in 0..3 {
+        let answer = ask(
+            &mut client,
+            &format!("GET /{i} HTTP/1.1\r\nhost: a\r\n\r\n"),
+        )
+        .await;
+        assert_eq!(answer.status, 200);
+    }
+    let stats = proxy.stats("r1").expect("stats");
+    assert_eq!(
+        (stats.requests, stats.server_errors, stats.failed_connects),
+        (3, 0, 1)
+    );
 }

@@ -10,10 +10,12 @@
 
 use std::mem;
 use std::net::SocketAddr;
+use std::pin::pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
+use futures_util::future::OptionFuture;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use hyper::http::uri::Authority;
 use tokio::time::Instant;
@@ -57,61 +59,76 @@ pub(super) async fn forward(
 ) -> Next {
     let state = Arc::clone(in_flight.state());
     let mut targets = state.targets();
-    // The first attempt takes the connection's buffers, a hedge new ones.
-    let mut spare = Some(Buffers {
+    let Some((upstream, authority)) = targets.next() else {
+        return exchange::bad_gateway(connection, outgoing, &state, in_flight, None, started).await;
+    };
+    // The first attempt takes the connection's buffers, in a slot of its
+    // own: most requests are answered before any hedge, and need neither
+    // the set of hedges nor its allocations. An attempt started when none
+    // is left (after a failure) takes the slot again.
+    let buffers = Buffers {
         out: mem::take(&mut connection.out),
         read: mem::take(&mut connection.upstream_read),
-    });
-    let mut attempts = FuturesUnordered::new();
+    };
+    let attempt_on = |(upstream, authority), buffers| {
+        attempt(shared, upstream, authority, outgoing, body, &state, buffers)
+    };
+    let mut slot = pin!(Some(attempt_on((upstream, authority), buffers)));
+    let mut hedges = None;
+    let mut spare = None;
     let mut failure = None;
     let hedge = tokio::time::sleep(after);
     tokio::pin!(hedge);
     let won = loop {
-        if attempts.is_empty() {
-            let Some((upstream, authority)) = targets.next() else {
+        if slot.is_none() && hedges.as_ref().is_none_or(FuturesUnordered::is_empty) {
+            let Some(target) = targets.next() else {
                 break None;
             };
-            let buffers = spare.take().unwrap_or_default();
-            attempts.push(attempt(
-                shared, upstream, authority, outgoing, body, &state, buffers,
-            ));
+            slot.set(Some(attempt_on(target, spare.take().unwrap_or_default())));
             hedge.as_mut().reset(Instant::now() + after);
         }
         let armed = targets.len() > 0;
-        tokio::select! {
+        let (upstream, ended) = tokio::select! {
             biased;
-            Some((upstream, ended)) = attempts.next() => match ended {
-                Ok(won) => break Some(won),
-                Err((lost, buffers)) => {
-                    spare = Some(buffers);
-                    match lost {
-                        Lost::Refused(why) => {
-                            tracing::debug!(release = %state.release.id, %upstream, %why, "upstream refused a connection");
-                            state.record_failed_connect();
-                        }
-                        Lost::Failed(why) => {
-                            tracing::debug!(release = %state.release.id, %upstream, %why, "upstream failed a request");
-                            failure = Some(format!(
-                                "upstream {upstream} of release {} failed: {why}\n",
-                                state.release.id
-                            ));
-                        }
-                    }
-                }
-            },
+            Some(ended) = OptionFuture::from(slot.as_mut().as_pin_mut()) => {
+                slot.set(None);
+                ended
+            }
+            Some(ended) = next(&mut hedges) => ended,
             () = hedge.as_mut(), if armed => {
-                if let Some((upstream, authority)) = targets.next() {
-                    tracing::debug!(release = %state.release.id, %upstream, ?after, "no answer yet: the request goes to the next upstream too");
-                    attempts.push(attempt(
-                        shared, upstream, authority, outgoing, body, &state, Buffers::default(),
-                    ));
+                if let Some(target) = targets.next() {
+                    tracing::debug!(release = %state.release.id, upstream = %target.0, ?after, "no answer yet: the request goes to the next upstream too");
+                    hedges
+                        .get_or_insert_with(FuturesUnordered::new)
+                        .push(attempt_on(target, Buffers::default()));
                     hedge.as_mut().reset(Instant::now() + after);
+                }
+                continue;
+            }
+        };
+        match ended {
+            Ok(won) => break Some(won),
+            Err((lost, buffers)) => {
+                spare = Some(buffers);
+                match lost {
+                    Lost::Refused(why) => {
+                        tracing::debug!(release = %state.release.id, %upstream, %why, "upstream refused a connection");
+                        state.record_failed_connect();
+                    }
+                    Lost::Failed(why) => {
+                        tracing::debug!(release = %state.release.id, %upstream, %why, "upstream failed a request");
+                        failure = Some(format!(
+                            "upstream {upstream} of release {} failed: {why}\n",
+                            state.release.id
+                        ));
+                    }
                 }
             }
         }
     };
     // The other attempts' connections close here, their answers unread.
-    drop(attempts);
+    slot.set(None);
+    drop(hedges);
     match won {
         Some((answered, buffers)) => {
             connection.out = buffers.out;
@@ -128,6 +145,16 @@ pub(super) async fn forward(
             }
             exchange::bad_gateway(connection, outgoing, &state, in_flight, failure, started).await
         }
+    }
+}
+
+/// The next hedge to end, once there are any.
+async fn next<F: std::future::Future<Output = Ended>>(
+    hedges: &mut Option<FuturesUnordered<F>>,
+) -> Option<Ended> {
+    match hedges {
+        Some(hedges) => hedges.next().await,
+        None => std::future::pending().await,
     }
 }
 

@@ -110,18 +110,8 @@ pub(super) async fn forward(
             Ok(won) => break Some(won),
             Err((lost, buffers)) => {
                 spare = Some(buffers);
-                match lost {
-                    Lost::Refused(why) => {
-                        tracing::debug!(release = %state.release.id, %upstream, %why, "upstream refused a connection");
-                        state.record_failed_connect();
-                    }
-                    Lost::Failed(why) => {
-                        tracing::debug!(release = %state.release.id, %upstream, %why, "upstream failed a request");
-                        failure = Some(format!(
-                            "upstream {upstream} of release {} failed: {why}\n",
-                            state.release.id
-                        ));
-                    }
+                if let Some(failed) = counted(&state, upstream, lost) {
+                    failure = Some(failed);
                 }
             }
         }
@@ -144,6 +134,25 @@ pub(super) async fn forward(
                 connection.upstream_read = buffers.read;
             }
             exchange::bad_gateway(connection, outgoing, &state, in_flight, failure, started).await
+        }
+    }
+}
+
+/// Counts and logs an attempt without an answer; for one the upstream
+/// failed after it had the request, what the 502 says if none answers.
+fn counted(state: &ReleaseState, upstream: SocketAddr, lost: Lost) -> Option<String> {
+    match lost {
+        Lost::Refused(why) => {
+            tracing::debug!(release = %state.release.id, %upstream, %why, "upstream refused a connection");
+            state.record_failed_connect();
+            None
+        }
+        Lost::Failed(why) => {
+            tracing::debug!(release = %state.release.id, %upstream, %why, "upstream failed a request");
+            Some(format!(
+                "upstream {upstream} of release {} failed: {why}\n",
+                state.release.id
+            ))
         }
     }
 }

@@ -75,15 +75,8 @@ async fn serve(
     // TCP_NODELAY comes from the listening socket (`listen::tcp`).
     let header_timeout = shared.config.header_timeout;
     let forwarded_for = forward::forwarded_for(client);
-    // Hedging sends one request to two upstreams at once: hyper's client
-    // does that, the fast path does not.
-    let stream = if shared.config.hedge_after.is_none() {
-        match h1::serve(stream, &forwarded_for, &shared, &mut stop).await {
-            Some(rest) => rest,
-            None => return,
-        }
-    } else {
-        h1::Prefixed::new(Bytes::new(), stream)
+    let Some(stream) = h1::serve(stream, &forwarded_for, &shared, &mut stop).await else {
+        return;
     };
     let service = service_fn(move |request| {
         forward::handle(Arc::clone(&shared), forwarded_for.clone(), request)

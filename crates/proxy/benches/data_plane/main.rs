@@ -7,7 +7,8 @@
 //! "floor" runs beside them: hyper and tokio forwarding with none of
 //! windlass's routing, holding or counting, which is what those cost; and
 //! "weighted", windlass with a canary taking 50 % beside the live release,
-//! which is what weighted routing costs.
+//! which is what weighted routing costs; "hedged", windlass as the Swarm
+//! entry runs it (`hedge_after` 1 s, two upstreams), what hedging costs.
 //!
 //! Run: `cargo bench -p windlass-proxy --bench data_plane` (needs `haproxy`,
 //! `nginx`, its stream module and `wrk`: `scripts/setup-bench`). Settings:
@@ -25,7 +26,7 @@ use measure::{Load, Run};
 use peers::Proxy;
 
 /// Set in the environment of the bench binary run again as windlass's proxy:
-/// `windlass:UPSTREAM` or `floor:UPSTREAM`.
+/// `MODE:UPSTREAM`, MODE one of `windlass`, `weighted`, `hedged`, `floor`.
 const SERVE: &str = "DATA_PLANE_SERVE";
 
 #[derive(Clone, Copy)]
@@ -96,6 +97,7 @@ fn main() {
         peers::nginx_proxy,
         peers::windlass,
         peers::weighted,
+        peers::hedged,
         peers::floor,
     ]
     .iter()

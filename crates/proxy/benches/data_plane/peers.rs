@@ -198,6 +198,12 @@ pub fn weighted(dir: &Path, upstream: SocketAddr) -> Proxy {
     own("weighted", dir, upstream)
 }
 
+/// windlass's proxy as the Swarm entry runs it: hedging after 1 s
+/// (`Config::hedge_after`), the release's two upstreams both the upstream.
+pub fn hedged(dir: &Path, upstream: SocketAddr) -> Proxy {
+    own("hedged", dir, upstream)
+}
+
 /// The same HTTP and TCP stack (hyper, tokio, the same runtime) forwarding
 /// straight to the upstream, with none of windlass's routing or counting.
 pub fn floor(dir: &Path, upstream: SocketAddr) -> Proxy {

@@ -22,8 +22,9 @@ pub fn run(what: &str) {
     let (mode, upstream) = what.split_once(':').expect("MODE:UPSTREAM");
     let upstream: SocketAddr = upstream.parse().expect("an upstream address");
     let addrs = match mode {
-        "windlass" => windlass(upstream, None),
-        "weighted" => windlass(upstream, Some(50)),
+        "windlass" => windlass(upstream, Mode::Plain),
+        "weighted" => windlass(upstream, Mode::Weighted(50)),
+        "hedged" => windlass(upstream, Mode::Hedged),
         "floor" => floor(upstream),
         other => panic!("unknown mode {other}"),
     };
@@ -33,25 +34,41 @@ pub fn run(what: &str) {
     let _ = std::io::stdin().read_to_end(&mut Vec::new());
 }
 
+/// How windlass's proxy is set up.
+#[derive(Clone, Copy)]
+enum Mode {
+    Plain,
+    /// A canary of this percentage beside the live release: every request
+    /// or connection is picked by weight and counted on the release it
+    /// went to.
+    Weighted(u32),
+    /// As the Swarm entry: `hedge_after` 1 s, the release's two upstreams
+    /// both `upstream` (so a request may be hedged to the other).
+    Hedged,
+}
+
 /// windlass's HTTP and TCP proxies, bound and switched from the runtime
-/// `windlass proxy` runs (they serve on the proxy's workers); with a canary
-/// of `weight` percent, every request or connection is picked by weight
-/// and counted on the release it went to.
-fn windlass(upstream: SocketAddr, weight: Option<u32>) -> Vec<SocketAddr> {
+/// `windlass proxy` runs (they serve on the proxy's workers).
+fn windlass(upstream: SocketAddr, mode: Mode) -> Vec<SocketAddr> {
     let runtime = windlass_proxy::daemon::runtime().expect("build the runtime");
     let addrs = runtime.block_on(async move {
         let mut addrs = Vec::new();
         for protocol in [Protocol::Http, Protocol::Tcp] {
+            let hedged = matches!(mode, Mode::Hedged);
             let config = Config {
                 protocol,
+                hedge_after: hedged.then_some(std::time::Duration::from_secs(1)),
                 ..Config::default()
             };
             let local = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
             let proxy = Proxy::bind(local, config).await.expect("bind the proxy");
-            proxy
-                .switch(Release::new("r1", [upstream]))
-                .expect("switch");
-            if let Some(weight) = weight {
+            let upstreams = if hedged {
+                vec![upstream, upstream]
+            } else {
+                vec![upstream]
+            };
+            proxy.switch(Release::new("r1", upstreams)).expect("switch");
+            if let Mode::Weighted(weight) = mode {
                 let canary = Canary {
                     release: Release::new("r2", [upstream]),
                     weight: Weight::try_from(weight).expect("a weight"),

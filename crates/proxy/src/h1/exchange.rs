@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Buf;
+use bytes::{Buf, BytesMut};
 use hyper::http::uri::Authority;
 use hyper::StatusCode;
 use tokio::io::AsyncWriteExt;
@@ -25,12 +25,12 @@ use crate::release::{InFlight, ReleaseState};
 const MAX_ANSWER_HEADERS: usize = 100;
 
 /// Why an upstream gave no answer.
-struct Failed {
-    why: String,
+pub(super) struct Failed {
+    pub(super) why: String,
     /// The request could not be written: the upstream never had it.
-    unsent: bool,
+    pub(super) unsent: bool,
     /// Not a byte of an answer came back.
-    nothing_back: bool,
+    pub(super) nothing_back: bool,
 }
 
 pub(super) async fn forward(
@@ -59,28 +59,19 @@ pub(super) async fn forward(
                 },
             };
             request(outgoing, upstream, authority, body, &mut connection.out);
-            match head(&mut stream, connection, outgoing, &state).await {
+            let read = &mut connection.upstream_read;
+            match head(&mut stream, &mut connection.out, read, outgoing, &state).await {
                 Ok((answer, head_len)) => {
                     state.record(answer.status, started.elapsed());
                     connection.upstream_read.advance(head_len);
-                    let passed = pass(&mut stream, connection, answer.framing, in_flight).await;
-                    return match passed {
-                        Ok(()) => {
-                            if answer.reusable && connection.upstream_read.is_empty() {
-                                shared.pool.put(upstream, stream);
-                            }
-                            if outgoing.close {
-                                let _ = connection.client.shutdown().await;
-                                Next::Close
-                            } else {
-                                Next::Request
-                            }
-                        }
-                        Err(why) => {
-                            tracing::debug!(release = %state.release.id, %upstream, %why, "an answer broke off; closing the client's connection");
-                            Next::Close
-                        }
+                    let answered = Answered {
+                        upstream,
+                        stream,
+                        answer,
                     };
+                    return answered
+                        .pass(connection, shared, outgoing, &state, in_flight)
+                        .await;
                 }
                 // An idle connection the upstream closed just as it was
                 // taken: the request goes again on a new connection, when
@@ -107,6 +98,63 @@ pub(super) async fn forward(
             }
         }
     }
+    bad_gateway(connection, outgoing, &state, in_flight, failure, started).await
+}
+
+/// An upstream's answer whose head is in `Connection::out`, its body's
+/// first bytes in `Connection::upstream_read`.
+pub(super) struct Answered {
+    pub(super) upstream: SocketAddr,
+    pub(super) stream: TcpStream,
+    pub(super) answer: response::Answer,
+}
+
+impl Answered {
+    /// Passes the answer on, keeps the upstream connection when it may take
+    /// another request, and says what comes after it.
+    pub(super) async fn pass(
+        self,
+        connection: &mut Connection,
+        shared: &Shared,
+        outgoing: &Outgoing,
+        state: &ReleaseState,
+        in_flight: InFlight,
+    ) -> Next {
+        let Answered {
+            upstream,
+            mut stream,
+            answer,
+        } = self;
+        match pass(&mut stream, connection, answer.framing, in_flight).await {
+            Ok(()) => {
+                if answer.reusable && connection.upstream_read.is_empty() {
+                    shared.pool.put(upstream, stream);
+                }
+                if outgoing.close {
+                    let _ = connection.client.shutdown().await;
+                    Next::Close
+                } else {
+                    Next::Request
+                }
+            }
+            Err(why) => {
+                tracing::debug!(release = %state.release.id, %upstream, %why, "an answer broke off; closing the client's connection");
+                Next::Close
+            }
+        }
+    }
+}
+
+/// The 502 of a request no upstream answered: `failure`, why the last one
+/// that had it failed, or none accepted a connection.
+pub(super) async fn bad_gateway(
+    connection: &mut Connection,
+    outgoing: &Outgoing,
+    state: &ReleaseState,
+    in_flight: InFlight,
+    failure: Option<String>,
+    started: std::time::Instant,
+) -> Next {
     state.record(502, started.elapsed());
     let message = failure.unwrap_or_else(|| {
         format!(
@@ -120,7 +168,8 @@ pub(super) async fn forward(
         .await
 }
 
-fn request(
+/// Writes the request for `upstream` into `into`.
+pub(super) fn request(
     outgoing: &Outgoing,
     upstream: SocketAddr,
     authority: Option<&Authority>,
@@ -139,7 +188,7 @@ fn request(
     into.extend_from_slice(body);
 }
 
-async fn connect(upstream: SocketAddr, timeout: Duration) -> Result<TcpStream, String> {
+pub(super) async fn connect(upstream: SocketAddr, timeout: Duration) -> Result<TcpStream, String> {
     match tokio::time::timeout(timeout, TcpStream::connect(upstream)).await {
         Ok(Ok(stream)) => {
             let _ = stream.set_nodelay(true);
@@ -150,23 +199,23 @@ async fn connect(upstream: SocketAddr, timeout: Duration) -> Result<TcpStream, S
     }
 }
 
-/// Writes the request (in `connection.out`) and reads the answer's head;
-/// the client's head is left in `connection.out`, with the answer's
-/// framing and the head's length in `connection.upstream_read`.
-async fn head(
+/// Writes the request (in `out`) and reads the answer's head into `read`;
+/// the client's head is left in `out`, with the answer's framing and the
+/// head's length in `read`.
+pub(super) async fn head(
     stream: &mut TcpStream,
-    connection: &mut Connection,
+    out: &mut Vec<u8>,
+    read: &mut BytesMut,
     outgoing: &Outgoing,
     state: &ReleaseState,
 ) -> Result<(response::Answer, usize), Failed> {
-    if let Err(err) = stream.write_all(&connection.out).await {
+    if let Err(err) = stream.write_all(out).await {
         return Err(Failed {
             why: format!("cannot send the request: {err}"),
             unsent: true,
             nothing_back: true,
         });
     }
-    let read = &mut connection.upstream_read;
     read.clear();
     let mut interim = false;
     let failed = |why: String, nothing_back: bool| Failed {
@@ -196,7 +245,7 @@ async fn head(
                             outgoing.is_head,
                             state.header.as_ref(),
                             outgoing.close,
-                            &mut connection.out,
+                            out,
                         )
                         .map(|answer| (answer, len))
                         .map_err(|bad| failed(format!("a malformed answer: {}", bad.0), false));

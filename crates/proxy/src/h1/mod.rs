@@ -9,17 +9,19 @@
 //! task per upstream connection between them. The answer's head is parsed,
 //! counted on its release (status, latency to the head) and passed on, its
 //! body after it by its framing (length, chunked, or until the upstream
-//! closes), and both connections are kept for the next request.
+//! closes), and both connections are kept for the next request. With
+//! hedging (`Config::hedge_after`), an idempotent request without an
+//! answer head by then goes to the next upstream too (`hedge`).
 //!
 //! What this path does not take goes to hyper (`crate::http`,
 //! `crate::forward`) with the rest of the connection, the bytes already
 //! read included: HTTP/1.0, upgrades (WebSocket) and HTTP/2's preface,
 //! `Expect`, chunked request bodies, `CONNECT` and targets that are not a
-//! path, heads hyper must refuse, and every connection of a proxy with
-//! hedging (`Config::hedge_after`).
+//! path, and heads hyper must refuse.
 
 mod chunked;
 mod exchange;
+mod hedge;
 mod pool;
 mod prefixed;
 mod request;
@@ -159,7 +161,14 @@ impl Connection {
                     .await;
             }
         };
-        exchange::forward(self, shared, &outgoing, &body, in_flight, started).await
+        // Hedging races upstreams: only for a request that may be sent
+        // twice, and only when there is another upstream to send it to.
+        match shared.config.hedge_after {
+            Some(after) if outgoing.idempotent && in_flight.state().release.upstreams.len() > 1 => {
+                hedge::forward(self, shared, &outgoing, &body, in_flight, started, after).await
+            }
+            _ => exchange::forward(self, shared, &outgoing, &body, in_flight, started).await,
+        }
     }
 
     /// Reads the request's body whole (within the body timeout and the size

@@ -49,7 +49,12 @@ async fn deploys_v1_v2_rolls_back_a_failing_v3_and_rolls_back_to_v1_on_real_cont
         v3.error
     );
     let cause = &v3.error.as_ref().expect("an error").1;
+    println!("v3's cause: {cause}");
+    // fakecloud may report the task UNHEALTHY (its container exited) a
+    // look before it reports it stopped: the rollout waits for the next
+    // look, which names the exit code.
     assert!(cause.contains("stopped during the rollout"), "{cause}");
+    assert!(cause.contains("exit codes: [3]"), "{cause}");
     let service = rig.service().await;
     assert_eq!(service["TaskDefinition"], Json::String(r2.clone()));
     assert_eq!(

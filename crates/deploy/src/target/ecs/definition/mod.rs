@@ -242,7 +242,7 @@ pub fn deploy(rollout: &Rollout) -> Json {
     add(
         "StartRollout",
         json!({
-        "Type": "Pass", "Result": { "phase": "rollout", "n": 0 }, "ResultPath": "$.poll", "Next": probe_reset }),
+        "Type": "Pass", "Result": { "phase": "rollout", "n": 0, "unhealthy": [] }, "ResultPath": "$.poll", "Next": probe_reset }),
     );
     poll_loop(&mut add, rollout, &catch);
     if let Some(probe) = &rollout.probe {
@@ -266,7 +266,7 @@ pub fn deploy(rollout: &Rollout) -> Json {
     add(
         "StartWatch",
         json!({
-        "Type": "Pass", "Result": { "phase": "watch", "n": 0 }, "ResultPath": "$.poll", "Next": watch_next }),
+        "Type": "Pass", "Result": { "phase": "watch", "n": 0, "unhealthy": [] }, "ResultPath": "$.poll", "Next": watch_next }),
     );
     if !rollout.alarms.is_empty() {
         add(
@@ -447,6 +447,11 @@ fn poll_loop(add: &mut dyn FnMut(&str, Json), rollout: &Rollout, catch: &Json) {
             // Tasks whose container health check failed its retries (after
             // its start period): ECS would stop and replace them.
             "unhealthy.$": "$.running.Tasks[?(@.TaskDefinitionArn == $.target.Arn && @.HealthStatus == 'UNHEALTHY')].TaskArn",
+            // The look before's: a task whose container exited can be
+            // reported UNHEALTHY a look before it is reported stopped (with
+            // its exit code), so UNHEALTHY fails the rollout on two looks in
+            // a row.
+            "unhealthyBefore.$": "$.poll.unhealthy",
             // Why they stopped, in ECS's few words (not the whole task).
             "why.$": "$.stopped.Tasks[?(@.TaskDefinitionArn == $.target.Arn)].StoppedReason",
             "exitCodes.$": "$.stopped.Tasks[?(@.TaskDefinitionArn == $.target.Arn)].Containers[*].ExitCode",
@@ -466,7 +471,8 @@ fn poll_loop(add: &mut dyn FnMut(&str, Json), rollout: &Rollout, catch: &Json) {
         json!({ "And": [phase("rollout"), { "Not": { "Variable": "$.taskDefinitionArn", "IsPresent": true } },
             { "Variable": "$.poll.stopped[0]", "IsPresent": true }], "Next": "TasksStopped" }),
         json!({ "And": [phase("rollout"), { "Not": { "Variable": "$.taskDefinitionArn", "IsPresent": true } },
-            { "Variable": "$.poll.unhealthy[0]", "IsPresent": true }], "Next": "TasksUnhealthy" }),
+            { "Variable": "$.poll.unhealthy[0]", "IsPresent": true },
+            { "Variable": "$.poll.unhealthyBefore[0]", "IsPresent": true }], "Next": "TasksUnhealthy" }),
         json!({ "And": [phase("rollout"), { "Variable": enough, "IsPresent": true }], "Next": if rollout.probe.is_some() { "Probe" } else { "Healthy" } }),
         json!({ "And": [phase("rollout"), { "Variable": "$.poll.n", "NumericGreaterThanEquals": rollout.max_polls }], "Next": "NotHealthyInTime" }),
         json!({ "And": [phase("watch"), { "Not": { "Variable": enough, "IsPresent": true } }], "Next": "Unhealthy" }),
@@ -484,7 +490,7 @@ fn poll_loop(add: &mut dyn FnMut(&str, Json), rollout: &Rollout, catch: &Json) {
     );
     add("CircuitBreaker", failure("Deploy.CircuitBreaker", &format!("States.Format('the ECS deployment circuit breaker failed revision {{}} of service {} (or moved the service off it)', $.target.Arn)", rollout.service)));
     add("TasksStopped", failure("Deploy.TasksStopped", "States.Format('{} task(s) of revision {} stopped during the rollout (stopped reason: {}; exit codes: {})', States.ArrayLength($.poll.stopped), $.target.Arn, States.JsonToString($.poll.why), States.JsonToString($.poll.exitCodes))"));
-    add("TasksUnhealthy", failure("Deploy.Unhealthy", "States.Format('{} task(s) of revision {} failed their container health check during the rollout (ECS reports them UNHEALTHY)', States.ArrayLength($.poll.unhealthy), $.target.Arn)"));
+    add("TasksUnhealthy", failure("Deploy.Unhealthy", &format!("States.Format('{{}} task(s) of revision {{}} failed their container health check during the rollout (ECS reported them UNHEALTHY on two looks {} s apart)', States.ArrayLength($.poll.unhealthy), $.target.Arn)", rollout.poll_seconds)));
     add("NotHealthyInTime", failure("Deploy.Unhealthy", &format!("States.Format('revision {{}} did not have {} healthy task(s) after {} looks {} s apart', $.target.Arn)", rollout.desired_count, rollout.max_polls, rollout.poll_seconds)));
     add("Unhealthy", failure("Deploy.Unhealthy", &format!("States.Format('revision {{}} fell below {} healthy task(s) during the watch', $.target.Arn)", rollout.desired_count)));
 }
@@ -610,7 +616,7 @@ fn rollback(add: &mut dyn FnMut(&str, Json), rollout: &Rollout) {
     add(
         "RestorePhase",
         json!({
-        "Type": "Pass", "Result": { "phase": "restore", "n": 0 }, "ResultPath": "$.poll", "Next": "Wait" }),
+        "Type": "Pass", "Result": { "phase": "restore", "n": 0, "unhealthy": [] }, "ResultPath": "$.poll", "Next": "Wait" }),
     );
     add(
         "RolledBack",

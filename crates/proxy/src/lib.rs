@@ -173,14 +173,23 @@ impl Proxy {
         let bind_failed = |source| Error::Bind { addr, source };
         let (local_addr, accepting) = match config.protocol {
             Protocol::Http | Protocol::Tcp => {
-                let listener = listen::tcp(addr).map_err(bind_failed)?;
-                let local_addr = listener.local_addr().map_err(bind_failed)?;
                 let workers = Workers::get().map_err(bind_failed)?;
-                // Every worker accepts from its own handle on the one socket.
                 let mut listeners = Vec::new();
-                for _ in 0..workers.count() {
-                    listeners.push(Some(listener.try_clone().map_err(bind_failed)?));
+                if config.protocol == Protocol::Tcp {
+                    // A listening socket of its own for each worker.
+                    let group = listen::tcp_group(addr, workers.count()).map_err(bind_failed)?;
+                    listeners.extend(group.into_iter().map(Some));
+                } else {
+                    // Every worker accepts from its own handle on the one socket.
+                    let listener = listen::tcp(addr).map_err(bind_failed)?;
+                    for _ in 0..workers.count() {
+                        listeners.push(Some(listener.try_clone().map_err(bind_failed)?));
+                    }
                 }
+                let local_addr = listeners[0]
+                    .as_ref()
+                    .map_or(Ok(addr), std::net::TcpListener::local_addr)
+                    .map_err(bind_failed)?;
                 let accepting = workers.on_each(|i| {
                     let listener = listeners[i].take();
                     let router = Arc::clone(&router);

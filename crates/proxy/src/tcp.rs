@@ -24,8 +24,8 @@ use crate::release::{InFlight, ReleaseState};
 use crate::router::Router;
 use crate::Config;
 
-/// Accepts connections from this worker's handle on the listening socket
-/// and serves each in a task of its own. A connection is taken with `mio`
+/// Accepts connections from this worker's own listening socket (one of the
+/// proxy's group, `listen::tcp_group`) and serves each in a task of its own. A connection is taken with `mio`
 /// rather than tokio's listener, so that its first bytes can be read (and
 /// sent upstream) before it is registered with the worker's event loop:
 /// tokio registers a socket with no readiness and reads nothing until the

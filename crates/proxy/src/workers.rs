@@ -1,9 +1,12 @@
 //! The threads that carry the HTTP and TCP proxies' traffic: one tokio
 //! runtime of a single thread per core, each with its own event loop (epoll),
-//! as HAProxy's threads and nginx's workers have theirs. Every worker accepts
-//! from the same listening socket, so a connection goes to whichever worker
-//! takes it first, and is then served on that worker alone: its client and
-//! upstream sockets, its tasks and its timers never cross threads.
+//! as HAProxy's threads and nginx's workers have theirs. For an HTTP proxy
+//! every worker accepts from the same listening socket, so a connection goes
+//! to whichever worker takes it first; a TCP proxy has one listening socket
+//! a worker (SO_REUSEPORT, see `listen::tcp_group`), among which the kernel
+//! spreads connections. Either way a connection is then served on that
+//! worker alone: its client and upstream sockets, its tasks and its timers
+//! never cross threads.
 //!
 //! On tokio's multi-thread runtime one worker at a time waits on the event
 //! loop and wakes the others through a futex when tasks are ready; under

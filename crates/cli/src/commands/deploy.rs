@@ -416,7 +416,7 @@ pub async fn follow(client: &Client, arn: &str, progress: bool) -> anyhow::Resul
         let view = match client.execution(arn, after).await {
             Err(e @ ClientError::Unreachable { .. }) => {
                 let since = *gone_since.get_or_insert_with(|| {
-                    eprintln!("windlass: the agent stopped answering ({e}); following execution {arn} again once it answers");
+                    eprintln!("windlass: the agent stopped answering (stopped or restarting); following execution {arn} again once it answers");
                     std::time::Instant::now()
                 });
                 if since.elapsed() >= AGENT_GONE_WAIT {

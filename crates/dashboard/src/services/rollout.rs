@@ -400,7 +400,7 @@ fn buttons(app: &str, deploying: &Deploying) -> [Button; 3] {
             (
                 Button::off(now.clone()),
                 Button::off(now),
-                Button::on(format!("take app {app}'s canaries out of service at once; a deploy that has not reached its rollout rolls back at its first bake, one past it refuses")),
+                Button::on(format!("take app {app}'s canaries out of service at once; a deploy that has not reached its rollout rolls back when it does (its new releases take no share), one past it refuses")),
             )
         }
     };
@@ -529,6 +529,53 @@ mod tests {
             (idle.requests, idle.server_error_share, idle.p99_us),
             (0, None, None)
         );
+    }
+
+    /// Where the deploy is, and which buttons are on: Approve at a gate
+    /// only, Promote at a gate or bake, Abort while a deploy runs; each
+    /// tooltip names what it does now or why it is off.
+    #[test]
+    fn each_button_says_what_it_does_where_the_deploy_is() {
+        let deploying = |gate: Option<&str>, bake: Option<u64>, stepping: Option<&str>| Deploying {
+            execution: Some("arn:d2".into()),
+            gate: gate.map(str::to_owned),
+            bake: bake.map(|step| Baking {
+                state: format!("Rollout{step}Bake"),
+                step,
+            }),
+            stepping: stepping.map(str::to_owned),
+        };
+        let on = |d: &Deploying| buttons("shop", d).map(|b| b.on);
+        let tips = |d: &Deploying| buttons("shop", d).map(|b| b.tip);
+        let gate = deploying(Some("Rollout1Approve"), None, None);
+        assert_eq!(on(&gate), [true, true, true]);
+        let bake = deploying(None, Some(2), None);
+        assert_eq!(on(&bake), [false, true, true]);
+        let [approve, promote, _] = tips(&bake);
+        assert!(approve.contains("bakes step 2 (Rollout2Bake)"), "{approve}");
+        assert!(promote.starts_with("end the bake of step 2"), "{promote}");
+        let analysed = deploying(None, None, Some("Rollout2Analyse"));
+        assert_eq!(on(&analysed), [false, false, true]);
+        let [approve, promote, abort] = tips(&analysed);
+        assert!(
+            approve.contains("Rollout2Analyse weighs or analyses a step"),
+            "{approve}"
+        );
+        assert!(
+            promote.ends_with("Promote once it bakes or waits at a gate"),
+            "{promote}"
+        );
+        assert!(abort.contains("as soon as Rollout2Analyse ends"), "{abort}");
+        let elsewhere = deploying(None, None, None);
+        assert_eq!(on(&elsewhere), [false, false, true]);
+        let [approve, _, abort] = tips(&elsewhere);
+        assert!(approve.contains("is not in its rollout now"), "{approve}");
+        assert!(abort.contains("one past it refuses"), "{abort}");
+        let none = Deploying::default();
+        assert_eq!(on(&none), [false, false, false]);
+        assert!(tips(&none)
+            .iter()
+            .all(|tip| tip == "no deploy of app shop runs"));
     }
 
     #[test]

@@ -199,8 +199,10 @@ const GATED: &str = "wldashgateweb";
 
 /// A rollout with approval gates drawn and answered from the page: v2 of
 /// `GATED` held at 20 % (its weight and both releases' charts drawn, the
-/// gate named), Approve moves it to 50 %, Abort takes the canary out and
-/// the deploy rolls back (exit 6) to r1. No request fails.
+/// gate named), Approve moves it to 50 %; while that step bakes (20 s)
+/// Approve is off and Promote ends the bake (the step's gate passed too:
+/// 80 %), as `windlass promote` does; Abort takes the canary out and the
+/// deploy rolls back (exit 6) to r1. No request fails.
 #[test]
 fn a_rollout_is_drawn_and_its_gates_answered_from_the_page() {
     require_browser();
@@ -217,7 +219,7 @@ fn a_rollout_is_drawn_and_its_gates_answered_from_the_page() {
     let compose = |version: &str| {
         let text = support::compose(GATED, port, &[("TESTAPP_VERSION", version)], "500ms");
         format!(
-            "name: {GATED_APP}\n{text}      rollout: {{steps: [20, 50], interval: 2s, approve: true, analysis: {{min_requests: 5, max_p99_ratio: 100}}}}\n"
+            "name: {GATED_APP}\n{text}      rollout: {{steps: [20, 50, 80], interval: 20s, approve: true, analysis: {{min_requests: 5, max_p99_ratio: 100}}}}\n"
         )
     };
     deploy(windlass, &file, &state, &compose("v1"));

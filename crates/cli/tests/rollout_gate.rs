@@ -33,6 +33,9 @@ const CHECK_WEB: &str = "wlcheckweb";
 /// The app whose steps bake for two minutes.
 const BAKE_APP: &str = "wlbake";
 const BAKE_WEB: &str = "wlbakeweb";
+/// The app aborted while its new release starts.
+const EARLY_APP: &str = "wlearly";
+const EARLY_WEB: &str = "wlearlyweb";
 
 fn compose(port: u16, version: &str) -> String {
     compose_app(APP, WEB, port, version, "")
@@ -82,6 +85,14 @@ fn compose_rollout(
 fn compose_bake(port: u16, version: &str) -> String {
     format!(
         "name: {BAKE_APP}\nservices:\n  {BAKE_WEB}:\n    build: ./app\n    ports: [\"127.0.0.1:{port}:8080\"]\n    init: true\n    stop_grace_period: 1s\n    environment:\n      TESTAPP_VERSION: \"{version}\"\n    x-windlass:\n      health: {{http: /health, interval: 50ms, start_timeout: 4s}}\n      watch: 1s\n      rollout:\n        steps: [20]\n        interval: 120s\n        analysis: {{min_requests: 10, max_p99_ratio: 100}}\n"
+    )
+}
+
+/// The app whose rollout step, 20 %, bakes for 120 s, and whose replicas
+/// wait `start_delay_ms` before they listen (health checked for 30 s).
+fn compose_early(port: u16, version: &str, start_delay_ms: u64) -> String {
+    format!(
+        "name: {EARLY_APP}\nservices:\n  {EARLY_WEB}:\n    build: ./app\n    ports: [\"127.0.0.1:{port}:8080\"]\n    init: true\n    stop_grace_period: 1s\n    environment:\n      TESTAPP_VERSION: \"{version}\"\n      TESTAPP_START_DELAY_MS: \"{start_delay_ms}\"\n    x-windlass:\n      health: {{http: /health, interval: 50ms, start_timeout: 30s}}\n      watch: 1s\n      rollout:\n        steps: [20]\n        interval: 120s\n        analysis: {{min_requests: 10, max_p99_ratio: 100}}\n"
     )
 }
 
@@ -876,4 +887,93 @@ async fn an_abort_or_a_promote_during_a_long_bake_is_acted_on_at_once() {
     assert!(seen.by_release.get("r3").copied().unwrap_or(0) > 0);
     drop(processes);
     support::cleanup(&docker, BAKE_WEB).await;
+}
+
+/// `windlass abort` while v2's deploy still starts (its replica waits 8 s
+/// before it listens), before its rollout's first bake: the agent keeps
+/// the abort in its store, and is killed (`-9`) and started again at once.
+/// The restarted agent carries the deploy on, and its first rollout step
+/// fails with the abort: `windlass deploy` (which waited for the agent to
+/// answer again) exits 6 with `Deploy.Aborted` and who aborted; v2 never
+/// took a request, v1 serves, and the kept abort is gone with the deploy.
+/// No request fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_abort_before_the_rollout_survives_a_kill_and_rolls_the_deploy_back() {
+    let Scene {
+        docker,
+        state,
+        file,
+        file_arg,
+        port,
+    } = Scene::new("rollout-early", EARLY_WEB).await;
+    let mut processes = Processes::start(&state);
+    std::fs::write(&file, compose_early(port, "v1", 0)).expect("compose");
+    let load = v1_under_load(&state, &file_arg, port);
+
+    std::fs::write(&file, compose_early(port, "v2", 8_000)).expect("compose");
+    let deploy = windlass(&state, &["deploy", "-f", &file_arg])
+        .spawn()
+        .expect("deploy v2");
+    // Refused (7) until v2's deploy runs and holds the app's locks.
+    let asked = Instant::now();
+    let answered = loop {
+        let output = windlass(&state, &["abort", "--app", EARLY_APP])
+            .output()
+            .expect("run windlass abort");
+        match output.status.code() {
+            Some(0) => break said(&output),
+            Some(7) => {
+                assert!(
+                    asked.elapsed() < Duration::from_secs(60),
+                    "{}",
+                    said(&output)
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            other => panic!("windlass abort exited {other:?}: {}", said(&output)),
+        }
+    };
+    println!("abort after {:?}: {answered}", asked.elapsed());
+    assert!(
+        answered.contains("the deploy, not at its rollout yet, rolls back when it reaches it"),
+        "the abort came before the rollout: {answered}"
+    );
+    processes.kill_and_restart_agent();
+
+    let deploy = deploy.wait_with_output().expect("deploy v2 ends");
+    let said_v2 = said(&deploy);
+    println!(
+        "v2: the deploy ended {:?} after abort was asked\n{said_v2}",
+        asked.elapsed()
+    );
+    assert_eq!(deploy.status.code(), Some(6), "{said_v2}");
+    assert!(said_v2.contains("Deploy.Aborted"), "{said_v2}");
+    assert!(
+        said_v2.contains("was aborted at step 1 (20%) by "),
+        "who aborted, at which step: {said_v2}"
+    );
+    assert_eq!(canary_of(&state, EARLY_APP, EARLY_WEB).await, None);
+    assert_eq!(live_of(&state, EARLY_APP, EARLY_WEB).as_deref(), Some("r1"));
+    // The abort was kept until the deploy ended, then dropped.
+    let releases = SqliteReleases::open(&state.join("windlass.db")).expect("the store");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while let Some(kept) = releases.abort_of(EARLY_APP).expect("the kept abort") {
+        assert!(Instant::now() < deadline, "still kept: {kept:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let seen = load.stop().await;
+    println!(
+        "{} requests, {} failed: {:?}",
+        seen.requests, seen.failed, seen.by_release
+    );
+    assert_eq!(seen.failed, 0, "{:?}", seen.failures);
+    assert_eq!(
+        seen.by_release.get("r2").copied().unwrap_or(0),
+        0,
+        "the aborted v2 took traffic: {:?}",
+        seen.by_release
+    );
+    drop(processes);
+    support::cleanup(&docker, EARLY_WEB).await;
 }

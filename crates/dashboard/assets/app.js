@@ -759,7 +759,8 @@ function gateControl(app) {
   let asked = null;
   const QUESTIONS = {
     approve: "Let the rollout of app APP go on to its next step?",
-    promote: "Promote app APP's canaries: the rollout's further steps, then all of the traffic?",
+    // What Promote does depends on where the rollout is: its tooltip says.
+    promote: "Promote the rollout of app APP now? It will TIP.",
     abort: "Abort the rollout of app APP? Its canaries take no traffic at once and the deploy rolls back.",
   };
   const buttons = ["approve", "promote", "abort"].map((answer) => {
@@ -767,7 +768,7 @@ function gateControl(app) {
       answer[0].toUpperCase() + answer.slice(1));
     b.addEventListener("click", () => {
       asked = answer;
-      question.textContent = QUESTIONS[answer].replace("APP", app);
+      question.textContent = QUESTIONS[answer].replace("APP", app).replace("TIP", b.title);
       confirm.textContent = b.textContent;
       dialog.showModal();
     });
@@ -791,14 +792,15 @@ function gateControl(app) {
     set(r) {
       node.hidden = !r;
       if (!r) return;
-      const where = r.gate ? `waits at its approval gate (${r.gate})` : "runs (a step bakes or is analysed)";
+      const where = r.gate ? `waits at its approval gate (${r.gate})`
+        : r.bake ? `bakes step ${r.bake.step} (${r.bake.state})` : "runs (a step is weighed or analysed, or it is not in its rollout)";
       const canaries = r.canaries.map(([service, weight]) => `${service} ${weight} %`).join(", ");
       status.replaceChildren(el("span", { class: "badge running" }, "rollout"), ` the deploy ${where}` +
         (canaries ? `; canaries: ${canaries}` : ""));
-      for (const b of buttons) {
-        const off = b.classList.contains("abort") ? r.abort_off : r.approve_off;
-        b.disabled = Boolean(off);
-        if (off) b.title = off; else b.removeAttribute("title");
+      // Each button's tooltip says what it does now, or why it is off.
+      for (const [i, answer] of ["approve", "promote", "abort"].entries()) {
+        buttons[i].disabled = !r[answer].on;
+        buttons[i].title = r[answer].tip;
       }
     },
   };

@@ -103,11 +103,22 @@ struct Setup {
     agent: Arc<Rolling>,
 }
 
+/// Where the fixture's deploy waits: at step 1's approval gate, or in its bake.
+#[derive(Clone, Copy)]
+enum Waits {
+    Gate,
+    Bake,
+}
+
 fn setup(allow_rollback: bool) -> Setup {
+    setup_at(allow_rollback, Waits::Gate)
+}
+
+fn setup_at(allow_rollback: bool, waits: Waits) -> Setup {
     let agent = Arc::new(Rolling::default());
     let releases = Arc::new(SqliteReleases::in_memory().expect("releases"));
     let executions = Arc::new(MemoryStore::new());
-    rolling_out(&releases, &executions);
+    rolling_out(&releases, &executions, waits);
     let dashboard = Dashboard::new(
         Config {
             access_keys: vec![Credential {
@@ -135,9 +146,10 @@ fn setup(allow_rollback: bool) -> Setup {
 }
 
 /// App shop's deploy of web r2 (api kept at r1) holds web's lock and waits
-/// at its first step's approval gate: its stored state is the engine's,
-/// started on a gate built from the deploy crate's own resource names.
-fn rolling_out(releases: &SqliteReleases, executions: &MemoryStore) {
+/// at its first step's approval gate or bakes that step: its stored state
+/// is the engine's, started on a gate or bake built from the deploy crate's
+/// own resource names.
+fn rolling_out(releases: &SqliteReleases, executions: &MemoryStore, waits: Waits) {
     let mut members = Vec::new();
     for (service, count) in [("web", 2), ("api", 1)] {
         let key = ServiceKey::new("shop", service).expect("a key");
@@ -178,16 +190,22 @@ fn rolling_out(releases: &SqliteReleases, executions: &MemoryStore) {
         heartbeat_millis: 2,
     };
     releases.try_lock(&lock, 0).expect("the lock");
-    let resource = format!(
-        "{}{}",
-        windlass_deploy::workflow::RESOURCE_PREFIX,
-        windlass_deploy::workflow::rollout::APPROVE_RESOURCE
-    );
+    let (state, end) = match waits {
+        Waits::Gate => (
+            "Rollout1Approve",
+            windlass_deploy::workflow::rollout::APPROVE_RESOURCE,
+        ),
+        Waits::Bake => (
+            "Rollout1Bake",
+            windlass_deploy::workflow::rollout::BAKE_RESOURCE,
+        ),
+    };
+    let resource = format!("{}{end}", windlass_deploy::workflow::RESOURCE_PREFIX);
     let definition = json!({
-        "StartAt": "Rollout1Approve",
-        "States": {"Rollout1Approve": {
-            "Type": "Task", "Resource": resource,
-            "Parameters": {"app": "shop", "token.$": "$$.Task.Token"}, "End": true
+        "StartAt": state,
+        "States": {state: {
+            "Type": "Task", "Resource": resource, "TimeoutSeconds": 120,
+            "Parameters": {"app": "shop", "step": 1, "token.$": "$$.Task.Token"}, "End": true
         }}
     });
     let parsed = windlass_asl::parse::parse_value(&definition)
@@ -294,6 +312,10 @@ fn the_page_and_the_agent_name_the_gate_alike() {
         windlass_deploy::workflow::rollout::APPROVE_RESOURCE
     );
     assert_eq!(
+        services::rollout::BAKE_RESOURCE,
+        windlass_deploy::workflow::rollout::BAKE_RESOURCE
+    );
+    assert_eq!(
         services::rollout::HOLD_SUFFIX,
         windlass_deploy::workflow::rollout::HOLD_SUFFIX
     );
@@ -354,9 +376,11 @@ async fn the_page_reads_the_weights_both_releases_and_the_gate() {
         json!({
             "execution": DEPLOY,
             "gate": "Rollout1Approve",
+            "bake": null,
             "canaries": [["shop/web", 50]],
-            "approve_off": null,
-            "abort_off": null,
+            "approve": {"on": true, "tip": "let the rollout of app shop go on past its approval gate (Rollout1Approve)"},
+            "promote": {"on": true, "tip": "let the rollout of app shop go on past its approval gate (Rollout1Approve), as windlass promote does"},
+            "abort": {"on": true, "tip": "take app shop's canaries out of service at once and roll its deploy back now"},
         })
     );
 }
@@ -370,9 +394,10 @@ async fn a_server_without_permission_shows_the_buttons_off_and_refuses_them() {
     // No sample yet, but the deploy waits at its gate: the rollout shows.
     let rollout = &view["apps"][0]["rollout"];
     assert_eq!(rollout["gate"], "Rollout1Approve", "{view}");
-    for off in ["approve_off", "abort_off"] {
-        let why = rollout[off].as_str().unwrap_or_default();
-        assert!(why.contains("--dashboard-rollback"), "{off}: {why}");
+    for button in ["approve", "promote", "abort"] {
+        assert_eq!(rollout[button]["on"], false, "{button}");
+        let why = rollout[button]["tip"].as_str().unwrap_or_default();
+        assert!(why.contains("--dashboard-rollback"), "{button}: {why}");
     }
     for button in ["approve", "promote", "abort"] {
         let body = format!(r#"{{"app":"shop","answer":"{button}"}}"#);
@@ -438,5 +463,43 @@ async fn each_button_forwards_its_answer_to_the_agent() {
     assert!(
         reply.contains("approve of app gone's rollout: no rollout of app gone runs"),
         "{reply}"
+    );
+}
+
+/// A step that bakes: Promote is on and ends the bake, as `windlass
+/// promote` does (the agent is asked to promote); Approve stays for a gate
+/// and says why it is off; Abort is on. Each tooltip says which.
+#[tokio::test]
+async fn promote_ends_a_bake_from_the_page_and_approve_waits_for_a_gate() {
+    let Setup { app, agent, .. } = setup_at(true, Waits::Bake);
+    let cookie = log_in(&app).await;
+    let view = services_view(&app, &cookie).await;
+    // No sample yet, but the deploy bakes: the rollout shows.
+    let rollout = &view["apps"][0]["rollout"];
+    assert_eq!(rollout["gate"], Json::Null, "{view}");
+    assert_eq!(rollout["bake"], json!({"state": "Rollout1Bake", "step": 1}));
+    assert_eq!(rollout["approve"]["on"], false);
+    assert_eq!(
+        rollout["approve"]["tip"],
+        "the rollout of app shop bakes step 1 (Rollout1Bake) and waits at no approval gate: Promote ends the bake now"
+    );
+    assert_eq!(rollout["promote"]["on"], true);
+    let tip = rollout["promote"]["tip"].as_str().unwrap_or_default();
+    assert!(
+        tip.starts_with("end the bake of step 1 (Rollout1Bake) now, as windlass promote does: its analysis judges the window so far"),
+        "{tip}"
+    );
+    assert!(
+        tip.contains("too few requests to judge mean another bake"),
+        "{tip}"
+    );
+    assert_eq!(rollout["abort"]["on"], true);
+    let own = Some("http://127.0.0.1:8083");
+    let body = r#"{"app":"shop","answer":"promote"}"#;
+    let (status, reply) = send(&app, answer(&cookie, body, true, own)).await;
+    assert_eq!(status, StatusCode::OK, "{reply}");
+    assert_eq!(
+        *agent.answers.lock().expect("lock"),
+        vec![("shop".to_owned(), Answer::Promote, "dashboard".to_owned())]
     );
 }

@@ -396,8 +396,14 @@ fn user_of_this_process() -> Option<String> {
     })
 }
 
+/// How long `follow` waits for an agent that stopped answering (killed,
+/// restarting) to answer again: a restarted agent resumes the execution.
+const AGENT_GONE_WAIT: Duration = Duration::from_secs(60);
+
 /// Polls the execution until it ends, printing each step as it goes when
-/// `progress`; returns the whole history.
+/// `progress`; returns the whole history. An agent that stops answering
+/// is waited for ([`AGENT_GONE_WAIT`]): its execution is durable, and the
+/// restarted agent carries it on.
 pub async fn follow(client: &Client, arn: &str, progress: bool) -> anyhow::Result<ExecutionView> {
     let mut after = 0u64;
     let mut all = Vec::new();
@@ -405,8 +411,25 @@ pub async fn follow(client: &Client, arn: &str, progress: bool) -> anyhow::Resul
     let mut noted: std::collections::BTreeMap<String, (String, std::time::Instant)> =
         Default::default();
     let mut held = std::collections::BTreeSet::new();
+    let mut gone_since: Option<std::time::Instant> = None;
     loop {
-        let view = client.execution(arn, after).await?;
+        let view = match client.execution(arn, after).await {
+            Err(e @ ClientError::Unreachable { .. }) => {
+                let since = *gone_since.get_or_insert_with(|| {
+                    eprintln!("windlass: the agent stopped answering (stopped or restarting); following execution {arn} again once it answers");
+                    std::time::Instant::now()
+                });
+                if since.elapsed() >= AGENT_GONE_WAIT {
+                    return Err(e.into());
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
+            }
+            answer => answer?,
+        };
+        if gone_since.take().is_some() {
+            eprintln!("windlass: the agent answers again");
+        }
         for event in &view.events {
             after = event.id;
             if progress {

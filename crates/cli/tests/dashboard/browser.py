@@ -460,10 +460,12 @@ def rollback(url, key, secret, service, port, from_release, to_release, to_versi
 
 
 def gate(url, key, secret, app, service, port, canary, shots):
-    """App `app` rolls `service` out with approval gates (`steps: [20,
-    50]`, `approve: true`): the page draws the held canary (its weight and
-    both releases' charts) and the gate it waits at; Approve moves it to
-    50 %, Abort takes it out (the deploy rolls back)."""
+    """App `app` rolls `service` out with approval gates (`steps: [20, 50,
+    80]`, `approve: true`, each step baking 20 s): the page draws the held
+    canary (its weight and both releases' charts) and the gate it waits
+    at; Approve moves it to 50 %; while that step bakes Approve is off (its
+    tooltip says why) and Promote ends the bake, which passes the step's
+    gate too: 80 %; Abort takes it out (the deploy rolls back)."""
     traffic = Traffic(port)
     traffic.start()
     driver = browser()
@@ -473,7 +475,12 @@ def gate(url, key, secret, app, service, port, canary, shots):
         found = d.find_elements(By.CSS_SELECTOR, section)
         return found[0].text if found else ""
 
+    def tip(button):
+        found = driver.find_element(By.ID, f"{button}-{app}")
+        return found.get_attribute("title"), found.is_enabled()
+
     def answer(button, want):
+        wait(driver, 10, lambda d: d.find_element(By.ID, f"{button}-{app}").is_enabled(), button + " on")
         wait(driver, 10, lambda d: click(d, f"{button}-{app}"), "a click on " + button)
         wait(driver, 5, lambda d: d.find_element(By.ID, "gate-dialog-" + app).get_attribute("open") is not None,
              "the confirmation of " + button)
@@ -484,7 +491,7 @@ def gate(url, key, secret, app, service, port, canary, shots):
     try:
         log_in(driver, url, key, secret)
         driver.get(url + "/ui/#/services")
-        wait(driver, 60, lambda d: "waits at its approval gate (Rollout1Approve)" in status(d), "the first gate")
+        wait(driver, 90, lambda d: "waits at its approval gate (Rollout1Approve)" in status(d), "the first gate")
         wait(driver, 15, lambda d: d.find_element(By.ID, "weight-" + canary).text == "20 %", "the canary at 20 %")
         # Both releases' lines over three of the server's samples at least
         # (a held canary waits: the charts fill while it does).
@@ -496,10 +503,19 @@ def gate(url, key, secret, app, service, port, canary, shots):
         print(f"held: {status(driver)}")
         os.makedirs(shots, exist_ok=True)
         driver.save_screenshot(os.path.join(shots, "rollout.png"))
+        assert tip("approve") == (f"let the rollout of app {app} go on past its approval gate (Rollout1Approve)", True), tip("approve")
         answer("approve", "approved")
-        wait(driver, 60, lambda d: "waits at its approval gate (Rollout2Approve)" in status(d), "the second gate")
+        wait(driver, 60, lambda d: "bakes step 2 (Rollout2Bake)" in status(d), "the second step's bake")
         wait(driver, 15, lambda d: d.find_element(By.ID, "weight-" + canary).text == "50 %", "the canary at 50 %")
-        print(f"held: {status(driver)}")
+        print(f"baking: {status(driver)}")
+        approve, approve_on = tip("approve")
+        assert not approve_on and "Promote ends the bake now" in approve, (approve, approve_on)
+        promote, promote_on = tip("promote")
+        assert promote_on and promote.startswith("end the bake of step 2 (Rollout2Bake) now"), (promote, promote_on)
+        answer("promote", "promoted: the bake of step 2")
+        # The step judged on its window so far passes its gate too.
+        wait(driver, 60, lambda d: d.find_element(By.ID, "weight-" + canary).text == "80 %", "the canary at 80 %")
+        print(f"promoted: {status(driver)}")
         answer("abort", "aborted")
         wait(driver, 60, lambda d: not d.find_elements(By.ID, "weight-" + canary), "the canary gone")
         print(f"{service}: failed requests during the rollout: {len(traffic.errors)}")

@@ -1,13 +1,14 @@
 //! A running rollout on the services page: each service's canary with its
 //! weight and both releases' windows between two samples (requests, 5xx
 //! share, p99) over the samples the server keeps, and, per app, the deploy
-//! that rolls out, the approval gate it waits at and whether the page may
-//! answer it ([`super::gate`]).
+//! that rolls out, the approval gate it waits at or the step it bakes, and
+//! what each of the page's buttons would do now ([`super::gate`]).
 //!
 //! Weights and counters come from the proxies' samples ([`TrafficLog`]);
-//! the gate from the agent's store: the execution that holds the app's
-//! services' deploy locks, and the approval task its stored state waits on
-//! (the agent reads the same to answer it, `agent/gate.rs`).
+//! the gate and the bake from the agent's store: the execution that holds
+//! the app's services' deploy locks, and the approval or bake task its
+//! stored state waits on (the agent reads the same to answer it,
+//! `agent/gate.rs`).
 
 use std::collections::HashMap;
 
@@ -25,10 +26,19 @@ use crate::Error;
 /// that they agree).
 pub const APPROVE_RESOURCE: &str = "approve.waitForTaskToken";
 
+/// The end of a rollout step's bake's Resource
+/// (`windlass_deploy::workflow::rollout::BAKE_RESOURCE`; a test checks that
+/// they agree).
+pub const BAKE_RESOURCE: &str = "bake.waitForTaskToken";
+
 /// The end of the state that judges a held canary between two waits at
 /// its gate (`windlass_deploy::workflow::rollout::HOLD_SUFFIX`): the gate
 /// stays answerable while it runs (the agent waits for the gate to open).
 pub const HOLD_SUFFIX: &str = "Hold";
+
+/// How the states of a rollout begin (`Rollout1Weigh`,
+/// `windlass_deploy::workflow::rollout::states`).
+const ROLLOUT_STATE: &str = "Rollout";
 
 /// Why the page's rollout buttons are off on a server that does not allow them.
 pub(crate) const GATE_OFF: &str =
@@ -180,18 +190,34 @@ pub(crate) fn canary_of(traffic: &TrafficLog, service: &str) -> Option<CanaryVie
     })
 }
 
-/// The deploy of an app that runs now, and the gate it waits at.
+/// The deploy of an app that runs now, and the gate it waits at or the
+/// step it bakes.
 #[derive(Debug, Default, PartialEq)]
 pub struct Deploying {
     /// The execution that holds the app's services' deploy locks.
     pub execution: Option<String>,
     /// The approval gate's state (`Rollout1Approve`) when it waits at one.
     pub gate: Option<String>,
+    /// The step it bakes, when it bakes one.
+    pub bake: Option<Baking>,
+    /// The state of a rollout step's Task that runs (`Rollout1Analyse`),
+    /// when the deploy weighs or analyses a step.
+    pub stepping: Option<String>,
+}
+
+/// A rollout step that bakes: `windlass promote` ends its bake now.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Baking {
+    /// The bake's state (`Rollout2Bake`).
+    pub state: String,
+    /// Its step, 1 for the first.
+    pub step: u64,
 }
 
 /// What deploys app `app` now, read from the agent's store as the agent
 /// reads it to answer a gate: the lock of one of its newest release's
-/// services, then the approval task the execution's stored state waits on.
+/// services, then the approval or bake task the execution's stored state
+/// waits on.
 pub(crate) fn deploying(
     releases: &dyn Releases,
     executions: &dyn Store,
@@ -213,20 +239,10 @@ pub(crate) fn deploying(
     let Some(execution) = holder else {
         return Ok(Deploying::default());
     };
-    let gate = match executions.execution(&execution)? {
+    let state = match executions.execution(&execution)? {
         Some(record) if record.status == "RUNNING" => {
             match serde_json::from_str::<Execution>(&record.snapshot) {
-                Ok(state) => state
-                    .token_tasks()
-                    .find(|(_, task)| task.request.resource.ends_with(APPROVE_RESOURCE))
-                    .map(|(_, task)| task.request.state_name.clone())
-                    .or_else(|| {
-                        // `Rollout1Hold` runs between two waits at `Rollout1Approve`.
-                        state.pending_tasks().find_map(|(_, task)| {
-                            let step = task.request.state_name.strip_suffix(HOLD_SUFFIX)?;
-                            Some(format!("{step}Approve"))
-                        })
-                    }),
+                Ok(state) => Some(state),
                 Err(e) => {
                     tracing::warn!(%execution, error = %e, "a deploy's stored state could not be read");
                     None
@@ -235,10 +251,47 @@ pub(crate) fn deploying(
         }
         _ => None,
     };
+    let (gate, bake) = state.as_ref().map(waits_at).unwrap_or_default();
+    // Every state of a rollout is named `Rollout<step>...`.
+    let stepping = state.as_ref().and_then(|state| {
+        state
+            .pending_tasks()
+            .map(|(_, task)| &task.request.state_name)
+            .find(|name| name.starts_with(ROLLOUT_STATE))
+            .cloned()
+    });
     Ok(Deploying {
         execution: Some(execution),
         gate,
+        bake,
+        stepping,
     })
+}
+
+/// The approval gate a deploy's stored state waits at, or the step it bakes.
+fn waits_at(state: &Execution) -> (Option<String>, Option<Baking>) {
+    let waiting = |end: &str| {
+        state
+            .token_tasks()
+            .find(|(_, task)| task.request.resource.ends_with(end))
+            .map(|(_, task)| &task.request)
+    };
+    if let Some(gate) = waiting(APPROVE_RESOURCE) {
+        return (Some(gate.state_name.clone()), None);
+    }
+    if let Some(bake) = waiting(BAKE_RESOURCE) {
+        let baking = Baking {
+            state: bake.state_name.clone(),
+            step: bake.input["step"].as_u64().unwrap_or(0),
+        };
+        return (None, Some(baking));
+    }
+    // `Rollout1Hold` runs between two waits at `Rollout1Approve`.
+    let hold = state.pending_tasks().find_map(|(_, task)| {
+        let step = task.request.state_name.strip_suffix(HOLD_SUFFIX)?;
+        Some(format!("{step}Approve"))
+    });
+    (hold, None)
 }
 
 /// An app's rollout as the page shows it and answers it.
@@ -248,16 +301,39 @@ pub struct RolloutView {
     pub execution: Option<String>,
     /// The approval gate it waits at.
     pub gate: Option<String>,
+    /// The step it bakes.
+    pub bake: Option<Baking>,
     /// Each service whose proxy has a canary (`APP/SERVICE`), with its weight.
     pub canaries: Vec<(String, u8)>,
-    /// Why Approve and Promote are off, when they are (their tooltip).
-    pub approve_off: Option<String>,
-    /// Why Abort is off, when it is.
-    pub abort_off: Option<String>,
+    /// Approve: on at a gate only.
+    pub approve: Button,
+    /// Promote: on at a gate and during a bake, which it ends (as
+    /// `windlass promote`).
+    pub promote: Button,
+    /// Abort: on while the deploy runs.
+    pub abort: Button,
+}
+
+/// One of the rollout's buttons: whether it may be pressed now, and its
+/// tooltip, which says what it does now or why it is off.
+#[derive(Debug, PartialEq, Serialize)]
+pub struct Button {
+    pub on: bool,
+    pub tip: String,
+}
+
+impl Button {
+    fn on(tip: String) -> Button {
+        Button { on: true, tip }
+    }
+
+    fn off(tip: String) -> Button {
+        Button { on: false, tip }
+    }
 }
 
 /// App `app`'s rollout, when one runs: a canary in one of its services'
-/// proxies, or its deploy waiting at a gate.
+/// proxies, or its deploy waiting at a gate or baking a step.
 pub(crate) fn rollout_of(
     app: &str,
     deploying: Deploying,
@@ -269,28 +345,66 @@ pub(crate) fn rollout_of(
         .filter(|s| s.app == app)
         .filter_map(|s| Some((s.service.clone(), s.canary.as_ref()?.weight)))
         .collect();
-    if canaries.is_empty() && deploying.gate.is_none() {
+    if canaries.is_empty() && deploying.gate.is_none() && deploying.bake.is_none() {
         return None;
     }
-    let approve_off = match (allowed, &deploying.gate) {
-        (false, _) => Some(GATE_OFF.to_owned()),
-        (true, None) => Some(format!(
-            "the rollout of app {app} waits at no approval gate (a step bakes or is analysed)"
-        )),
-        (true, Some(_)) => None,
-    };
-    let abort_off = match (allowed, &deploying.execution) {
-        (false, _) => Some(GATE_OFF.to_owned()),
-        (true, None) => Some(format!("no deploy of app {app} runs")),
-        (true, Some(_)) => None,
+    let [approve, promote, abort] = if allowed {
+        buttons(app, &deploying)
+    } else {
+        [(); 3].map(|()| Button::off(GATE_OFF.to_owned()))
     };
     Some(RolloutView {
         execution: deploying.execution,
         gate: deploying.gate,
+        bake: deploying.bake,
         canaries,
-        approve_off,
-        abort_off,
+        approve,
+        promote,
+        abort,
     })
+}
+
+/// Approve, Promote and Abort where the deploy is now, each as the agent
+/// answers it (`agent/gate.rs`): approve and promote are one answer there,
+/// which passes a gate and ends a bake; the page keeps Approve for a gate.
+fn buttons(app: &str, deploying: &Deploying) -> [Button; 3] {
+    let Some(_) = &deploying.execution else {
+        return [(); 3].map(|()| Button::off(format!("no deploy of app {app} runs")));
+    };
+    let abort_now = || {
+        Button::on(format!(
+            "take app {app}'s canaries out of service at once and roll its deploy back now"
+        ))
+    };
+    let (approve, promote, abort) = match (&deploying.gate, &deploying.bake, &deploying.stepping) {
+        (Some(gate), _, _) => (
+            Button::on(format!("let the rollout of app {app} go on past its approval gate ({gate})")),
+            Button::on(format!("let the rollout of app {app} go on past its approval gate ({gate}), as windlass promote does")),
+            abort_now(),
+        ),
+        (None, Some(bake), _) => (
+            Button::off(format!("the rollout of app {app} bakes step {} ({}) and waits at no approval gate: Promote ends the bake now", bake.step, bake.state)),
+            Button::on(format!("end the bake of step {} ({}) now, as windlass promote does: its analysis judges the window so far and, if it holds, the rollout goes on past the step (and its approval gate, if it has one); too few requests to judge mean another bake", bake.step, bake.state)),
+            abort_now(),
+        ),
+        (None, None, Some(state)) => {
+            let now = format!("the rollout of app {app} neither bakes nor waits at an approval gate now: {state} weighs or analyses a step");
+            (
+                Button::off(format!("{now}; Approve once it waits at a gate")),
+                Button::off(format!("{now}; Promote once it bakes or waits at a gate")),
+                Button::on(format!("take app {app}'s canaries out of service at once; its deploy rolls back as soon as {state} ends")),
+            )
+        }
+        (None, None, None) => {
+            let now = format!("the deploy of app {app} is not in its rollout now (it has not reached it, or is past it)");
+            (
+                Button::off(now.clone()),
+                Button::off(now),
+                Button::on(format!("take app {app}'s canaries out of service at once; a deploy that has not reached its rollout rolls back when it does (its new releases take no share), one past it refuses")),
+            )
+        }
+    };
+    [approve, promote, abort]
 }
 
 #[cfg(test)]
@@ -415,6 +529,53 @@ mod tests {
             (idle.requests, idle.server_error_share, idle.p99_us),
             (0, None, None)
         );
+    }
+
+    /// Where the deploy is, and which buttons are on: Approve at a gate
+    /// only, Promote at a gate or bake, Abort while a deploy runs; each
+    /// tooltip names what it does now or why it is off.
+    #[test]
+    fn each_button_says_what_it_does_where_the_deploy_is() {
+        let deploying = |gate: Option<&str>, bake: Option<u64>, stepping: Option<&str>| Deploying {
+            execution: Some("arn:d2".into()),
+            gate: gate.map(str::to_owned),
+            bake: bake.map(|step| Baking {
+                state: format!("Rollout{step}Bake"),
+                step,
+            }),
+            stepping: stepping.map(str::to_owned),
+        };
+        let on = |d: &Deploying| buttons("shop", d).map(|b| b.on);
+        let tips = |d: &Deploying| buttons("shop", d).map(|b| b.tip);
+        let gate = deploying(Some("Rollout1Approve"), None, None);
+        assert_eq!(on(&gate), [true, true, true]);
+        let bake = deploying(None, Some(2), None);
+        assert_eq!(on(&bake), [false, true, true]);
+        let [approve, promote, _] = tips(&bake);
+        assert!(approve.contains("bakes step 2 (Rollout2Bake)"), "{approve}");
+        assert!(promote.starts_with("end the bake of step 2"), "{promote}");
+        let analysed = deploying(None, None, Some("Rollout2Analyse"));
+        assert_eq!(on(&analysed), [false, false, true]);
+        let [approve, promote, abort] = tips(&analysed);
+        assert!(
+            approve.contains("Rollout2Analyse weighs or analyses a step"),
+            "{approve}"
+        );
+        assert!(
+            promote.ends_with("Promote once it bakes or waits at a gate"),
+            "{promote}"
+        );
+        assert!(abort.contains("as soon as Rollout2Analyse ends"), "{abort}");
+        let elsewhere = deploying(None, None, None);
+        assert_eq!(on(&elsewhere), [false, false, true]);
+        let [approve, _, abort] = tips(&elsewhere);
+        assert!(approve.contains("is not in its rollout now"), "{approve}");
+        assert!(abort.contains("one past it refuses"), "{abort}");
+        let none = Deploying::default();
+        assert_eq!(on(&none), [false, false, false]);
+        assert!(tips(&none)
+            .iter()
+            .all(|tip| tip == "no deploy of app shop runs"));
     }
 
     #[test]

@@ -430,7 +430,11 @@ impl Agent {
             refs.to_vec(),
         );
         tokio::spawn(async move {
-            if let Ok(finished) = agent.runtime.wait(&arn).await {
+            let finished = agent.runtime.wait(&arn).await;
+            // An abort kept until the deploy's first bake (see
+            // `agent/gate.rs`) must not reach the app's next deploy.
+            agent.deployer.forget_abort(&app);
+            if let Ok(finished) = finished {
                 let detail = match &finished.outcome {
                     Some(ExecutionOutcome::Error { error, cause }) => {
                         Some(format!("{error}: {cause}"))

@@ -7,7 +7,9 @@
 //! gate the deploy waits at, which rolls it back at once. The tokens are
 //! read from the execution's stored state and answered through the
 //! runtime, which stores the answer before it returns: a restarted agent
-//! answers them as well, and an answered abort survives a crash.
+//! answers them as well, and an answered abort survives a crash. An abort
+//! that comes before the rollout began is kept in the store
+//! (`Deployer::abort`): the rollout's first step fails with it.
 
 use serde_json::json;
 use windlass_engine::Execution;
@@ -24,6 +26,7 @@ impl Agent {
     pub async fn gate(&self, request: GateRequest) -> Result<GateAnswer, Error> {
         let app = self.app_or_only(request.app.as_deref())?;
         let newest = self.releases.app_releases(&app)?.into_iter().next();
+        let newest_id = newest.as_ref().map(|release| release.id.clone());
         let keys = newest
             .map(|release| {
                 release
@@ -46,7 +49,15 @@ impl Agent {
         };
         let answered = match request.decision {
             Decision::Approve => self.approve(&app, &execution, &request.by).await?,
-            Decision::Abort => self.abort(&app, &keys, &execution, &request.by).await?,
+            Decision::Abort => {
+                let aborted = Aborted {
+                    app: &app,
+                    keys: &keys,
+                    execution: &execution,
+                    newest: newest_id.as_deref(),
+                };
+                self.abort(aborted, &request.by).await?
+            }
         };
         tracing::info!(%app, %execution, decision = ?request.decision, by = %request.by, %answered, "rollout answered");
         Ok(GateAnswer {
@@ -94,14 +105,14 @@ impl Agent {
 
     /// Ends the app's canaries, then fails the bake or the gate the
     /// deploy waits at (after the step it is in, if it is in one), or
-    /// marks the app so that its next bake fails.
-    async fn abort(
-        &self,
-        app: &str,
-        keys: &[ServiceKey],
-        execution: &str,
-        by: &str,
-    ) -> Result<String, Error> {
+    /// keeps the abort in the store for the deploy's next rollout step.
+    async fn abort(&self, aborted: Aborted<'_>, by: &str) -> Result<String, Error> {
+        let Aborted {
+            app,
+            keys,
+            execution,
+            newest,
+        } = aborted;
         match self.at(execution)? {
             At::Past => return Err(Error::RolloutOver(app.to_owned())),
             At::Plain => return Err(Error::NoRolloutSteps(app.to_owned())),
@@ -146,8 +157,31 @@ impl Agent {
                 }
             }
         }
-        self.deployer.abort(app, by);
-        Ok("aborted: the canaries take no traffic; the deploy rolls back when its rollout's next step bakes".to_owned())
+        // Not at its rollout yet (building, starting): kept in the store
+        // until the deploy ends; its next rollout step fails with it (also
+        // after a crash of the agent).
+        let release = self.release_of(execution, newest)?;
+        self.deployer
+            .abort(app, &release, by, self.clock.now_millis())?;
+        Ok("aborted: the canaries take no traffic; the deploy, not at its rollout yet, rolls back when it reaches it (kept through a restart of the agent)".to_owned())
+    }
+
+    /// The app release execution `arn` deploys (its input's `release`);
+    /// the app's newest while the execution that took the locks is not
+    /// stored yet (it is being started).
+    fn release_of(&self, arn: &str, newest: Option<&str>) -> Result<String, Error> {
+        let record = self.runtime.store().execution(arn)?;
+        let input = record
+            .as_ref()
+            .and_then(|r| serde_json::from_str::<serde_json::Value>(&r.input).ok());
+        input
+            .as_ref()
+            .and_then(|input| input["release"].as_str())
+            .or(if record.is_none() { newest } else { None })
+            .map(str::to_owned)
+            .ok_or_else(|| {
+                Error::Restore(format!("execution {arn}'s input names no release to abort"))
+            })
     }
 
     /// Where the execution is, once it is no longer in a state `passing`
@@ -178,6 +212,15 @@ impl Agent {
         }
         Ok(At::of(&execution))
     }
+}
+
+/// What an abort is of: the app, its newest release's services, the
+/// execution that holds their locks and the app's newest app release.
+struct Aborted<'a> {
+    app: &'a str,
+    keys: &'a [ServiceKey],
+    execution: &'a str,
+    newest: Option<&'a str>,
 }
 
 /// How long an answer waits for a rollout step's Task (a weigh, an

@@ -793,8 +793,9 @@ impl Agent {
         tokio::spawn(async move {
             let finished = agent.runtime.wait(&arn).await;
             // An abort that came while the deploy was at no bake or gate is
-            // kept until its next bake; a deploy that ended before one
-            // (failed elsewhere) must not leave it to the app's next deploy.
+            // kept in the store until the deploy ends; a deploy that ended
+            // before a bake (failed elsewhere) must not leave it to the
+            // app's next deploy.
             agent.deployer.forget_abort(service.app());
             if let (Ok(finished), Some(release)) = (&finished, release) {
                 let detail = match &finished.outcome {

@@ -53,49 +53,81 @@ pub struct Deployer {
 pub(crate) struct Inner {
     pub(crate) target: Arc<dyn Target>,
     pub(crate) releases: Arc<dyn Releases>,
-    /// Apps whose rollout a person aborted while it was at no bake or gate
-    /// (building, starting), with who aborted it: the
-    /// next bake or analysis fails with `Deploy.Aborted` (`windlass abort`).
-    pub(crate) aborted: std::sync::Mutex<std::collections::BTreeMap<String, String>>,
 }
 
 impl Inner {
-    /// Who aborted `app`'s rollout, when that abort was not yet acted on;
-    /// taken.
-    pub(crate) fn take_abort(&self, app: &str) -> Option<String> {
-        self.aborted
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .remove(app)
+    /// Who aborted the deploy of app release `release` of `app` while it
+    /// was at no bake or gate (building, starting), as the store keeps it
+    /// ([`Deployer::abort`]) until the deploy ends: a bake retried after a
+    /// crash finds it again. One kept for another release of the app (its
+    /// deploy ended as the agent died, before it was dropped) is not this
+    /// deploy's.
+    pub(crate) fn abort_of(&self, app: &str, release: &str) -> Result<Option<String>, Failure> {
+        let Some(abort) = self.releases.abort_of(app).map_err(errors::store)? else {
+            return Ok(None);
+        };
+        if abort.release != release {
+            tracing::warn!(%app, %release, aborted = %abort.release, by = %abort.by, "an abort kept for another deploy of the app is left alone");
+            return Ok(None);
+        }
+        Ok(Some(abort.by))
+    }
+
+    /// Fails a rollout step (`1 (20%)`) with `Deploy.Aborted` when an
+    /// abort of this deploy is kept ([`Inner::abort_of`]): weighed, baked,
+    /// analysed or held at a gate, the aborted release takes no traffic.
+    pub(crate) fn unless_aborted(
+        &self,
+        app: &str,
+        release: &str,
+        step: std::fmt::Arguments<'_>,
+    ) -> Result<(), Failure> {
+        match self.abort_of(app, release)? {
+            Some(by) => Err(Failure::new(
+                errors::ABORTED,
+                rollout::aborted(app, &step.to_string(), &by),
+            )),
+            None => Ok(()),
+        }
     }
 }
 
 impl Deployer {
     pub fn new(target: Arc<dyn Target>, releases: Arc<dyn Releases>) -> Deployer {
         Deployer {
-            inner: Arc::new(Inner {
-                target,
-                releases,
-                aborted: Default::default(),
-            }),
+            inner: Arc::new(Inner { target, releases }),
         }
     }
 
-    /// Makes the next bake or analysis of `app`'s rollout fail with
-    /// `Deploy.Aborted`, aborted by `by` (its canaries already took no
-    /// traffic).
-    pub fn abort(&self, app: &str, by: &str) {
+    /// Makes the first bake, gate or analysis of the deploy of app
+    /// release `release` of `app` fail with `Deploy.Aborted`, aborted by
+    /// `by` at `millis` (its canaries already took no traffic). Kept in
+    /// the store before it returns, until the deploy ends
+    /// ([`Deployer::forget_abort`]): a restarted agent's deploy finds it.
+    pub fn abort(
+        &self,
+        app: &str,
+        release: &str,
+        by: &str,
+        millis: i64,
+    ) -> Result<(), windlass_store::Error> {
         self.inner
-            .aborted
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(app.to_owned(), by.to_owned());
+            .releases
+            .keep_abort(&windlass_store::releases::Abort {
+                app: app.to_owned(),
+                release: release.to_owned(),
+                by: by.to_owned(),
+                millis,
+            })
     }
 
-    /// Drops an abort of `app`'s rollout that no bake took (its deploy
-    /// ended first).
+    /// Drops an abort of `app`'s rollout once its deploy ended (rolled
+    /// back by it, or ended before a bake took it), so that it never
+    /// reaches the app's next deploy.
     pub fn forget_abort(&self, app: &str) {
-        self.inner.take_abort(app);
+        if let Err(e) = self.inner.releases.drop_abort(app) {
+            tracing::warn!(%app, error = %e, "an abort kept for a deploy that ended could not be dropped");
+        }
     }
 
     /// Puts every service's traffic back on the release the store says is
@@ -142,6 +174,44 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// An abort kept for app release a2 (its deploy built or started):
+    /// a bake of another release of the app is not failed by it; a2's
+    /// bake is, and again when retried (after a crash), until the deploy
+    /// ends and the abort is forgotten.
+    #[tokio::test]
+    async fn a_kept_abort_fails_its_own_deploys_bakes_until_forgotten() {
+        let releases: Arc<dyn Releases> =
+            Arc::new(windlass_store::releases::SqliteReleases::in_memory().expect("releases"));
+        let target = crate::target::docker::DockerTarget::new(
+            Arc::new(crate::test_util::FakeBackend::new()),
+            Arc::clone(&releases),
+            Proxies::local(),
+            Arc::new(windlass_runtime::SystemClock),
+            Config::default(),
+        );
+        let deployer = Deployer::new(Arc::new(target), releases);
+        deployer.abort("shop", "a2", "ann", 1).expect("kept");
+        let bake = |release: &str| {
+            let input =
+                serde_json::json!({"app": "shop", "release": release, "step": 1, "weight": 20});
+            steps::run(&deployer.inner, Step::Bake, input)
+        };
+        assert_eq!(
+            bake("a1").await.expect("a1 bakes"),
+            serde_json::json!({"baking": true})
+        );
+        for _ in 0..2 {
+            let failed = bake("a2").await.expect_err("aborted");
+            assert_eq!(failed.error, errors::ABORTED);
+            assert_eq!(
+                failed.cause,
+                "the rollout of app shop was aborted at step 1 (20%) by ann"
+            );
+        }
+        deployer.forget_abort("shop");
+        assert!(bake("a2").await.is_ok());
     }
 
     #[test]

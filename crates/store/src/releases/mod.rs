@@ -6,6 +6,7 @@
 //! [`SqliteReleases`] opens its own connection, to the same file as the
 //! execution store or another; `:memory:` keeps everything in memory for tests.
 
+mod aborts;
 mod apps;
 mod history;
 mod key;
@@ -21,6 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{Error, Result};
 
+pub use aborts::Abort;
 pub use apps::{AppRelease, Member, NewAppRelease};
 pub use history::{Event, Happened};
 pub use key::{ecs_app, split_app, BadEnvironment, BadKey, Environment, Installation, ServiceKey};
@@ -312,6 +314,14 @@ pub trait Releases: Send + Sync + 'static {
     /// Frees `service`'s lock if `holder` has it.
     fn unlock(&self, service: &ServiceKey, holder: &str) -> Result<()>;
     fn lock_of(&self, service: &ServiceKey) -> Result<Option<Lock>>;
+    /// Keeps an abort of a deploy that has not reached a bake or gate yet,
+    /// across a crash, until [`Releases::drop_abort`] (it replaces any
+    /// other abort of the same app).
+    fn keep_abort(&self, abort: &Abort) -> Result<()>;
+    /// The abort kept for `app`.
+    fn abort_of(&self, app: &str) -> Result<Option<Abort>>;
+    /// No longer keeps `app`'s abort (its deploy ended).
+    fn drop_abort(&self, app: &str) -> Result<()>;
     /// Gives the next id of `new.app` (`a<n>`) and stores it as deploying.
     fn create_app(&self, new: NewAppRelease) -> Result<AppRelease>;
     fn app_release(&self, app: &str, id: &str) -> Result<Option<AppRelease>>;
@@ -402,6 +412,7 @@ impl SqliteReleases {
         .map_err(open_error)?;
         conn.execute_batch(SCHEMA).map_err(open_error)?;
         conn.execute_batch(apps::SCHEMA).map_err(open_error)?;
+        conn.execute_batch(aborts::SCHEMA).map_err(open_error)?;
         migrate::migrate(&conn).map_err(open_error)?;
         // Made now, so that a reader that cannot write finds it.
         migrate::installation(&conn).map_err(open_error)?;
@@ -441,6 +452,7 @@ impl SqliteReleases {
         let conn = Connection::open_in_memory()?;
         conn.execute_batch(SCHEMA)?;
         conn.execute_batch(apps::SCHEMA)?;
+        conn.execute_batch(aborts::SCHEMA)?;
         migrate::migrate(&conn)?;
         Ok(SqliteReleases {
             conn: Mutex::new(conn),
@@ -820,6 +832,18 @@ impl Releases for SqliteReleases {
             params![service, holder],
         )?;
         Ok(())
+    }
+
+    fn keep_abort(&self, abort: &Abort) -> Result<()> {
+        self.insert_abort(abort)
+    }
+
+    fn abort_of(&self, app: &str) -> Result<Option<Abort>> {
+        self.select_abort(app)
+    }
+
+    fn drop_abort(&self, app: &str) -> Result<()> {
+        self.delete_abort(app)
     }
 
     fn create_app(&self, new: NewAppRelease) -> Result<AppRelease> {

@@ -13,7 +13,7 @@ use windlass_asl::Failure;
 
 use super::switch_all::Healthy;
 use crate::failures;
-use crate::workflow::rollout::{self, checks, judge, Criteria, Outcome, Progress, MAX_BAKES};
+use crate::workflow::rollout::{checks, judge, Criteria, Outcome, Progress, MAX_BAKES};
 use crate::workflow::Inner;
 
 #[derive(Debug, Deserialize)]
@@ -40,13 +40,11 @@ impl super::Subject for Input {
 pub(crate) type Output = Progress;
 
 pub(super) async fn run(ctx: &Inner, input: Input) -> Result<Output, Failure> {
-    if let Some(by) = ctx.take_abort(&input.app) {
-        let step = format!("{} ({})", input.rollout.step, input.rollout.weight);
-        return Err(Failure::new(
-            failures::ABORTED,
-            rollout::aborted(&input.app, &step, &by),
-        ));
-    }
+    ctx.unless_aborted(
+        &input.app,
+        &input.release,
+        format_args!("{} ({})", input.rollout.step, input.rollout.weight),
+    )?;
     let mut releases = Vec::new();
     for healthy in input.healthy.iter().flatten() {
         releases.push(healthy.at.load(ctx.releases.as_ref())?);

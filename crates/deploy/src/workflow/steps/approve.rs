@@ -2,8 +2,9 @@
 //! --canary`). Its state's resource ends in `.waitForTaskToken`: the step
 //! only says that it waits, and the execution goes on when `windlass
 //! approve` (or `promote`) sends the task's token back, or rolls back when
-//! `windlass abort` fails it with `Deploy.Aborted`. The token is kept in
-//! the execution's state, so a restarted agent still answers it.
+//! `windlass abort` fails it with `Deploy.Aborted` (or one kept from before
+//! the rollout began fails it as it begins). The token is kept in the
+//! execution's state, so a restarted agent still answers it.
 
 use serde::Serialize;
 use windlass_asl::Failure;
@@ -19,7 +20,14 @@ pub(crate) struct Output {
     pub waiting: bool,
 }
 
-pub(super) async fn run(_ctx: &Inner, input: Input) -> Result<Output, Failure> {
+pub(super) async fn run(ctx: &Inner, input: Input) -> Result<Output, Failure> {
+    // A gate comes after its step's bake, which takes an abort kept before
+    // the rollout began; a gate that comes first takes it as well.
+    ctx.unless_aborted(
+        &input.app,
+        &input.release,
+        format_args!("{} ({})", input.step, input.weight),
+    )?;
     tracing::info!(app = %input.app, release = %input.release, step = input.step, weight = %input.weight, "rollout held: waiting for windlass approve, promote or abort");
     Ok(Output { waiting: true })
 }

@@ -5,13 +5,13 @@
 //! restarted agent keeps its first deadline), at once when `windlass
 //! promote` answers the token, or to the rollback when `windlass abort`
 //! fails it with `Deploy.Aborted`. An abort that came before the bake began
-//! (while the step was weighed) fails it as it begins.
+//! (while the deploy built or started, or the step was weighed), kept in
+//! the store through a crash of the agent, fails it as it begins.
 
 use serde::Serialize;
 use windlass_asl::Failure;
 
-use crate::failures;
-use crate::workflow::{rollout, Inner};
+use crate::workflow::Inner;
 
 /// A rollout step's gate or bake: which app release, at which step.
 pub(crate) use super::AtStep as Input;
@@ -23,13 +23,11 @@ pub(crate) struct Output {
 }
 
 pub(super) async fn run(ctx: &Inner, input: Input) -> Result<Output, Failure> {
-    if let Some(by) = ctx.take_abort(&input.app) {
-        let step = format!("{} ({})", input.step, input.weight);
-        return Err(Failure::new(
-            failures::ABORTED,
-            rollout::aborted(&input.app, &step, &by),
-        ));
-    }
+    ctx.unless_aborted(
+        &input.app,
+        &input.release,
+        format_args!("{} ({})", input.step, input.weight),
+    )?;
     tracing::info!(app = %input.app, release = %input.release, step = input.step, weight = %input.weight, "rollout step bakes");
     Ok(Output { baking: true })
 }

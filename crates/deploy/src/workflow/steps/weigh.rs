@@ -1,7 +1,9 @@
 //! `weigh`: a rollout's step begins. Every service's new release takes the
 //! step's weight of its new traffic beside the live release, all services
 //! in one step; the answer is both releases' counters at that moment, the
-//! start of the step's window, which the `analyse` step judges from.
+//! start of the step's window, which the `analyse` step judges from. A
+//! deploy aborted before its rollout began fails here with
+//! `Deploy.Aborted`, its new releases never weighed.
 
 use serde::Deserialize;
 use windlass_asl::Failure;
@@ -31,6 +33,13 @@ impl super::Subject for Input {
 pub(crate) type Output = Progress;
 
 pub(super) async fn run(ctx: &Inner, input: Input) -> Result<Output, Failure> {
+    // Aborted before the rollout began (building, starting): the new
+    // releases take no share at all.
+    ctx.unless_aborted(
+        &input.app,
+        &input.release,
+        format_args!("{} ({})", input.step, input.spec.weight),
+    )?;
     let mut releases: Vec<(ReleaseContext, Upstreams)> = Vec::new();
     for healthy in input.healthy.into_iter().flatten() {
         releases.push((healthy.at.load(ctx.releases.as_ref())?, healthy.upstreams));

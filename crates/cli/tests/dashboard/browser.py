@@ -158,8 +158,13 @@ def browser():
 
 
 def wait(driver, seconds, condition, what):
+    # The page redraws while it is watched: an element found just before a
+    # redraw is stale by the time its text is read, and is looked up again
+    # at the next poll.
     try:
-        return WebDriverWait(driver, seconds, poll_frequency=0.05).until(lambda d: condition(d))
+        return WebDriverWait(driver, seconds, poll_frequency=0.05,
+                             ignored_exceptions=(StaleElementReferenceException,)).until(
+            lambda d: condition(d))
     except Exception as e:
         raise AssertionError(f"timed out waiting for {what}: {e}") from e
 

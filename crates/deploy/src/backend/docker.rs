@@ -60,6 +60,10 @@ pub struct Docker {
 /// The first API version whose healthchecks take `StartInterval`.
 const START_INTERVAL_API: (usize, usize) = (1, 44);
 
+/// The first API version whose bind mounts take `CreateMountpoint`
+/// (Docker 23); an older engine refuses a bind whose source is missing.
+const CREATE_MOUNTPOINT_API: (usize, usize) = (1, 42);
+
 impl Docker {
     /// The engine's list of the containers, running or not, that carry
     /// every one of `labels`.
@@ -618,6 +622,9 @@ impl Backend for Docker {
 
     async fn create_container(&self, spec: &ContainerSpec) -> Result<String, Error> {
         self.check_platform(spec).await?;
+        if !self.speaks(CREATE_MOUNTPOINT_API) {
+            create::create_bind_sources(spec)?;
+        }
         let mut files = Vec::with_capacity(spec.files.len());
         for file in &spec.files {
             let source = match &file.content {

@@ -531,7 +531,14 @@ impl Backend for Docker {
             .inspect_image(reference)
             .await
             .map_err(engine("inspect image", reference))?;
-        Ok(image.repo_digests.unwrap_or_default())
+        // The id last: it pins an image that was never pushed or pulled
+        // (built or loaded here), which has no registry digest.
+        Ok(image
+            .repo_digests
+            .unwrap_or_default()
+            .into_iter()
+            .chain(image.id)
+            .collect())
     }
 
     async fn image_tagged_millis(&self, reference: &str) -> Result<Option<i64>, Error> {

@@ -261,7 +261,9 @@ async fn a_local_image_unchanged_is_left_alone() {
     assert_eq!(status, Status::Succeeded, "{started:?}");
     let r1 = agent.releases().get(&key, "r1").expect("read").expect("r1");
     assert!(
-        r1.digest.as_deref().is_some_and(|d| d.starts_with("sha256:")),
+        r1.digest
+            .as_deref()
+            .is_some_and(|d| d.starts_with("sha256:")),
         "pinned by the image's id: {:?}",
         r1.digest
     );
@@ -275,7 +277,11 @@ async fn a_local_image_unchanged_is_left_alone() {
     assert_eq!(status, Status::Succeeded);
     assert!(started.iter().all(|s| !s.unchanged), "{started:?}");
     assert_eq!(
-        agent.releases().live(&key).expect("live").map(|l| l.release),
+        agent
+            .releases()
+            .live(&key)
+            .expect("live")
+            .map(|l| l.release),
         Some("r2".to_owned())
     );
 

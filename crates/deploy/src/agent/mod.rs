@@ -18,6 +18,7 @@ mod gate;
 mod interrupted;
 pub mod machines;
 mod plan;
+mod ports;
 pub mod promote;
 pub mod which;
 
@@ -122,6 +123,9 @@ pub enum Error {
     NoRolloutSteps(String),
     #[error("nothing to promote: {0}")]
     NothingToPromote(String),
+    /// A published port another service's proxy listens on already.
+    #[error("{0}")]
+    PortTaken(String),
 }
 
 /// The agent's parts; cheap to clone.
@@ -244,6 +248,27 @@ impl Agent {
             &request.compose_text,
         )
         .map_err(Error::Target)
+    }
+
+    /// Refuses a published port another service's proxy holds (see
+    /// `ports.rs`); a Swarm's ports are the Swarm's.
+    async fn check_ports_free(
+        &self,
+        project: &compose::Project,
+        services: &[String],
+    ) -> Result<(), Error> {
+        if self.place != Place::Local {
+            return Ok(());
+        }
+        // Unread, the proxy's own bind refuses the port later.
+        let proxies = match self.proxies.all().await {
+            Ok(proxies) => proxies,
+            Err(e) => {
+                tracing::warn!(%e, "cannot list the proxies to check the ports are free");
+                return Ok(());
+            }
+        };
+        ports::check_free(project, &app_name(project), services, &proxies)
     }
 
     /// The name of this agent's state machine of `kind`.
@@ -438,6 +463,7 @@ impl Agent {
             compose::parse_pinned(&request.compose_text, Path::new(&request.compose_file))?;
         let services = services_asked(&request, &project)?;
         self.check_place(&request, &project, &services)?;
+        self.check_ports_free(&project, &services).await?;
         if request.definition.is_none() {
             return self.deploy_app(&request, &project, &services).await;
         }

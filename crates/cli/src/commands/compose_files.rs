@@ -147,6 +147,25 @@ impl ComposeArgs {
     }
 }
 
+impl Pinned {
+    /// Refuses a service the command line names that the files do not
+    /// have, naming those they do (exit 7, as for any unknown service).
+    pub fn check_services(&self, services: &[String]) -> Result<(), u8> {
+        for service in services {
+            if !self.project.services.contains_key(service) {
+                let known: Vec<_> = self.project.services.keys().cloned().collect();
+                eprintln!(
+                    "windlass: {} has no service {service}; it has {}",
+                    self.file.display(),
+                    known.join(", ")
+                );
+                return Err(exit::REFUSED);
+            }
+        }
+        Ok(())
+    }
+}
+
 impl ComposeArgs {
     /// How to read the files: this process's environment, the profiles and
     /// the environment asked for.

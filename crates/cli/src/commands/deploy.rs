@@ -92,16 +92,8 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         },
         None => pinned,
     };
-    for service in &args.services {
-        if !pinned.project.services.contains_key(service) {
-            let known: Vec<_> = pinned.project.services.keys().cloned().collect();
-            eprintln!(
-                "windlass: {} has no service {service}; it has {}",
-                pinned.file.display(),
-                known.join(", ")
-            );
-            return Ok(exit::INVALID);
-        }
+    if let Err(code) = pinned.check_services(&args.services) {
+        return Ok(code);
     }
     if super::ecs::chosen(args.target, &pinned, &args.services) {
         if let Some(percent) = args.canary {

@@ -39,7 +39,13 @@ pub fn chosen(target: Option<Target>, pinned: &Pinned, services: &[String]) -> b
     !names.is_empty()
         && names
             .iter()
-            .all(|name| pinned.project.services[name.as_str()].windlass.target == Some(Target::Ecs))
+            .all(|name| {
+                pinned
+                    .project
+                    .services
+                    .get(name.as_str())
+                    .is_some_and(|s| s.windlass.target == Some(Target::Ecs))
+            })
 }
 
 fn names(pinned: &Pinned, services: &[String]) -> Vec<String> {

@@ -1,0 +1,47 @@
+//! A service named on the command line that the Compose file does not
+//! have, through the real binary: refused before anything is asked of an
+//! agent or the engine, the file and its services named, exit 7 (as an
+//! unknown service is for `rollback`, `releases` and `logs`), never a
+//! panic (`down nosuch` panicked in `ecs::chosen`).
+
+use std::path::PathBuf;
+use std::process::Command;
+
+const COMPOSE: &str = "services:\n  web:\n    image: web:1\n    ports: [\"127.0.0.1::80\"]\n  db:\n    image: db:1\n";
+
+fn project() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("unknown-service");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    std::fs::write(dir.join("compose.yaml"), COMPOSE).expect("compose.yaml");
+    dir
+}
+
+#[test]
+fn a_service_the_file_does_not_have_is_refused_with_exit_7() {
+    let dir = project();
+    for args in [
+        &["deploy", "nosuch"][..],
+        &["deploy", "--dry-run", "nosuch"],
+        &["deploy", "--json", "web", "nosuch"],
+        &["down", "nosuch"],
+        &["down", "--json", "nosuch"],
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_windlass"))
+            .args(args)
+            .current_dir(&dir)
+            .env("WINDLASS_STATE", dir.join("state"))
+            .env_remove("COMPOSE_FILE")
+            .output()
+            .expect("windlass runs");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert_eq!(output.status.code(), Some(7), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("compose.yaml has no service nosuch; it has web, db"),
+            "{args:?}: {stderr}"
+        );
+        assert!(output.stdout.is_empty(), "{args:?}");
+        assert!(!dir.join("state").exists(), "{args:?}: no agent was started");
+    }
+}

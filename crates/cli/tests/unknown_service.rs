@@ -7,7 +7,8 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-const COMPOSE: &str = "services:\n  web:\n    image: web:1\n    ports: [\"127.0.0.1::80\"]\n  db:\n    image: db:1\n";
+const COMPOSE: &str =
+    "services:\n  web:\n    image: web:1\n    ports: [\"127.0.0.1::80\"]\n  db:\n    image: db:1\n";
 
 fn project() -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("unknown-service");
@@ -42,6 +43,9 @@ fn a_service_the_file_does_not_have_is_refused_with_exit_7() {
             "{args:?}: {stderr}"
         );
         assert!(output.stdout.is_empty(), "{args:?}");
-        assert!(!dir.join("state").exists(), "{args:?}: no agent was started");
+        assert!(
+            !dir.join("state").exists(),
+            "{args:?}: no agent was started"
+        );
     }
 }

@@ -164,6 +164,18 @@ async fn an_app_deploys_and_rolls_back_as_one_release() {
         })
         .await;
     assert!(refused.is_err(), "{refused:?}");
+    let unknown = agent
+        .rollback(RollbackRequest {
+            service: None,
+            app: Some("wlapp".into()),
+            here: None,
+            release: Some("a99".into()),
+            by: "test@app".into(),
+        })
+        .await
+        .expect_err("no a99");
+    // Not "service app wlapp has no release a99".
+    assert_eq!(unknown.to_string(), "app wlapp has no release a99");
 
     // Only the api changes: only the api is deployed; the app release keeps
     // web's live release.

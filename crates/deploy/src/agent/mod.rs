@@ -87,7 +87,8 @@ pub enum Error {
     Ambiguous { service: String, choices: String },
     #[error("{0} has no live release to roll back from")]
     NothingLive(String),
-    #[error("service {service} has no release {release}")]
+    /// `service` is `service APP/SERVICE` or `app APP`.
+    #[error("{service} has no release {release}")]
     NoRelease { service: String, release: String },
     #[error("{0} has no earlier release that went live; name one (see windlass releases)")]
     NoEarlier(String),
@@ -608,7 +609,7 @@ impl Agent {
             .releases
             .get(service, id)?
             .ok_or_else(|| Error::NoRelease {
-                service: service.to_string(),
+                service: format!("service {service}"),
                 release: id.to_owned(),
             })?;
         if release.pruned_millis.is_some() {

@@ -30,7 +30,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Check state machine definitions (JSON or YAML); exit 0 only when all are valid.
+    /// Check state machine definitions (JSON or YAML) and Compose files (with no file: the Compose files a deploy here would read); exit 0 only when all are valid.
     Validate(commands::validate::Args),
     /// Print the Compose app as windlass resolved it, in Compose's canonical
     /// form (as `docker compose config` does).

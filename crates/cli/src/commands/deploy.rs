@@ -539,23 +539,43 @@ pub fn judge(view: &ExecutionView) -> (&'static str, u8) {
     }
 }
 
-/// Milliseconds spent in each state, in order.
+/// Each step of the execution, `SERVICE: State` for a service's own, with
+/// how long it took, in the order they ended. Steps of an app's services
+/// run side by side: each exit is paired with the entry of the same state
+/// of the same service (pairing with the last entry dropped one of two
+/// services' steps and gave the other its time).
 pub fn step_times(view: &ExecutionView) -> Vec<(String, i64)> {
-    let mut entered: Option<(String, i64)> = None;
+    service_step_times(view)
+        .into_iter()
+        .map(|(_, state, millis)| (state, millis))
+        .collect()
+}
+
+/// [`step_times`] with the service each step is of (`None`: the
+/// execution's own, such as `Switch`).
+fn service_step_times(view: &ExecutionView) -> Vec<(Option<String>, String, i64)> {
+    let label = |state: &str, service: &Option<String>| match service {
+        Some(service) => format!("{service}: {state}"),
+        None => state.to_owned(),
+    };
+    let mut open: Vec<(Option<String>, String, i64)> = Vec::new();
     let mut steps = Vec::new();
     for event in &view.events {
         let at = event.timestamp_millis;
         match &event.kind {
             ProgressKind::Entered { state, service } => {
-                let state = match service {
-                    Some(service) => format!("{service}: {state}"),
-                    None => state.clone(),
-                };
-                entered = Some((state, at));
+                open.push((service.clone(), label(state, service), at));
             }
-            ProgressKind::Exited { .. } | ProgressKind::Ended { .. } => {
-                if let Some((state, since)) = entered.take() {
-                    steps.push((state, at - since));
+            ProgressKind::Exited { state, service } => {
+                let name = label(state, service);
+                if let Some(i) = open.iter().rposition(|(_, n, _)| *n == name) {
+                    let (service, name, since) = open.remove(i);
+                    steps.push((service, name, at - since));
+                }
+            }
+            ProgressKind::Ended { .. } => {
+                for (service, name, since) in open.drain(..).rev() {
+                    steps.push((service, name, at - since));
                 }
             }
             ProgressKind::TaskFailed { .. } | ProgressKind::Other { .. } => {}
@@ -576,7 +596,12 @@ fn summary(one: &Started, view: &ExecutionView, outcome: &str) -> Json {
         "outcome": outcome,
         "error": view.error,
         "cause": view.cause,
-        "steps": step_times(view).into_iter().map(|(state, ms)| json!({"state": state, "millis": ms})).collect::<Vec<_>>(),
+        // The service's own steps and the execution's, not its neighbours'.
+        "steps": service_step_times(view)
+            .into_iter()
+            .filter(|(service, _, _)| service.as_ref().is_none_or(|s| *s == one.service))
+            .map(|(_, state, ms)| json!({"state": state, "millis": ms}))
+            .collect::<Vec<_>>(),
     })
 }
 
@@ -612,5 +637,90 @@ pub(super) fn report(group: &[Started], view: &ExecutionView, outcome: &str) {
             "{what} failed ({}): {why}",
             view.error.as_deref().unwrap_or(view.status.as_str()),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(id: u64, at: i64, kind: ProgressKind) -> Progress {
+        Progress {
+            id,
+            timestamp_millis: at,
+            kind,
+        }
+    }
+
+    fn entered(state: &str, service: Option<&str>) -> ProgressKind {
+        ProgressKind::Entered {
+            state: state.into(),
+            service: service.map(str::to_owned),
+        }
+    }
+
+    fn exited(state: &str, service: Option<&str>) -> ProgressKind {
+        ProgressKind::Exited {
+            state: state.into(),
+            service: service.map(str::to_owned),
+        }
+    }
+
+    /// Two services' steps side by side, as an app's deploy runs them:
+    /// `deploy --json` lost `app: BuildImage` and gave `db: BuildImage`
+    /// the app's time, and listed db's steps under app.
+    #[test]
+    fn steps_run_side_by_side_each_keep_their_own_time() {
+        let view = ExecutionView {
+            arn: "arn".into(),
+            status: Status::Succeeded,
+            error: None,
+            cause: None,
+            events: vec![
+                event(1, 0, entered("Build", None)),
+                event(2, 10, entered("BuildImage", Some("app"))),
+                event(3, 20, entered("BuildImage", Some("db"))),
+                event(4, 60, exited("BuildImage", Some("db"))),
+                event(5, 90, exited("BuildImage", Some("app"))),
+                event(6, 95, exited("Build", None)),
+                event(7, 100, entered("Switch", None)),
+                event(8, 130, exited("Switch", None)),
+                event(
+                    9,
+                    130,
+                    ProgressKind::Ended {
+                        status: Status::Succeeded,
+                    },
+                ),
+            ],
+            notes: Vec::new(),
+        };
+        assert_eq!(
+            step_times(&view),
+            [
+                ("db: BuildImage".to_owned(), 40),
+                ("app: BuildImage".to_owned(), 80),
+                ("Build".to_owned(), 95),
+                ("Switch".to_owned(), 30),
+            ]
+        );
+        let one = Started {
+            service: "app".into(),
+            release: "r2".into(),
+            previous: Some("r1".into()),
+            execution: "arn".into(),
+            app: Some("listmonk".into()),
+            app_release: Some("a2".into()),
+            unchanged: false,
+        };
+        let steps = summary(&one, &view, "live")["steps"].clone();
+        assert_eq!(
+            steps,
+            json!([
+                {"state": "app: BuildImage", "millis": 80},
+                {"state": "Build", "millis": 95},
+                {"state": "Switch", "millis": 30},
+            ])
+        );
     }
 }

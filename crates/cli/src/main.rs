@@ -113,6 +113,9 @@ pub mod exit {
     pub const BUSY: u8 = 8;
     /// windlass itself could not do the work (I/O, store).
     pub const ERROR: u8 = 70;
+    /// Ctrl-C while following a deploy or rollback: the agent carries it
+    /// on (128 + SIGINT, as a shell reports it).
+    pub const INTERRUPTED: u8 = 130;
 }
 
 fn run() -> anyhow::Result<ExitCode> {

@@ -397,6 +397,9 @@ pub async fn follow(client: &Client, arn: &str, progress: bool) -> anyhow::Resul
     let mut noted: std::collections::BTreeMap<String, (String, std::time::Instant)> =
         Default::default();
     let mut held = std::collections::BTreeSet::new();
+    // Ctrl-C stops the following, not the execution: the agent runs it.
+    let interrupted = tokio::signal::ctrl_c();
+    tokio::pin!(interrupted);
     loop {
         let view = client.execution(arn, after).await?;
         for event in &view.events {
@@ -444,7 +447,15 @@ pub async fn follow(client: &Client, arn: &str, progress: bool) -> anyhow::Resul
                 ..view
             });
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_millis(50)) => {}
+            _ = &mut interrupted => {
+                eprintln!(
+                    "windlass: interrupted: stopped following execution {arn}, which goes on in the agent; `windlass status` shows it running, `windlass releases` its outcome once it ends"
+                );
+                std::process::exit(i32::from(exit::INTERRUPTED));
+            }
+        }
     }
 }
 

@@ -49,3 +49,37 @@ fn a_service_the_file_does_not_have_is_refused_with_exit_7() {
         );
     }
 }
+
+/// A file whose every service has `profiles` (hoppscotch's), deployed with
+/// none enabled: said so, not "no services: declare at least one".
+#[test]
+fn every_service_left_out_by_profiles_is_said_so() {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("all-profiles");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    std::fs::write(
+        dir.join("compose.yaml"),
+        "services:\n  aio:\n    image: aio:1\n    profiles: [default]\n  backend:\n    image: backend:1\n    profiles: [backend]\n",
+    )
+    .expect("compose.yaml");
+    for args in [&["deploy"][..], &["deploy", "--dry-run"]] {
+        let output = Command::new(env!("CARGO_BIN_EXE_windlass"))
+            .args(args)
+            .current_dir(&dir)
+            .env("WINDLASS_STATE", dir.join("state"))
+            .env_remove("COMPOSE_FILE")
+            .env_remove("COMPOSE_PROFILES")
+            .output()
+            .expect("windlass runs");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(7), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("compose.yaml: every service is left out by profiles (aio, backend): enable one with --profile NAME"),
+            "{args:?}: {stderr}"
+        );
+        assert!(
+            !dir.join("state").exists(),
+            "{args:?}: no agent was started"
+        );
+    }
+}

@@ -95,6 +95,16 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     if let Err(code) = pinned.check_services(&args.services) {
         return Ok(code);
     }
+    if pinned.project.services.is_empty() && !pinned.project.left_out.is_empty() {
+        // Not "no services: declare at least one", as the agent would say
+        // of the empty project the profiles leave.
+        eprintln!(
+            "windlass: {}: every service is left out by profiles ({}): enable one with --profile NAME or COMPOSE_PROFILES, as `docker compose --profile NAME up` needs; nothing was started",
+            pinned.file.display(),
+            pinned.project.left_out.join(", ")
+        );
+        return Ok(exit::REFUSED);
+    }
     if super::ecs::chosen(args.target, &pinned, &args.services) {
         if let Some(percent) = args.canary {
             eprintln!("windlass: --canary {percent} holds a release on windlass's proxy until `windlass promote`, and ECS shifts the traffic itself with no gate to hold: write `x-windlass.rollout: {{ weight: {percent} }}` (ECS's CANARY strategy) instead");

@@ -2,7 +2,8 @@
 //! have, through the real binary: refused before anything is asked of an
 //! agent or the engine, the file and its services named, exit 7 (as an
 //! unknown service is for `rollback`, `releases` and `logs`), never a
-//! panic (`down nosuch` panicked in `ecs::chosen`).
+//! panic (`down nosuch` panicked in `ecs::chosen`); and `logs` of a release
+//! that is not there.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -81,5 +82,45 @@ fn every_service_left_out_by_profiles_is_said_so() {
             !dir.join("state").exists(),
             "{args:?}: no agent was started"
         );
+    }
+}
+
+/// `logs --release` of a release the service never had, or of one whose
+/// containers are gone (rolled back, retired): a refusal (exit 7) that
+/// says which, not windlass's own failure (70, "has no containers
+/// (retired?)").
+#[test]
+fn logs_of_a_release_without_containers_is_refused() {
+    use windlass_store::releases::{NewRelease, Releases, ServiceKey, SqliteReleases};
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("logs-release");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let store = SqliteReleases::open(&dir.join("windlass.db")).expect("store");
+    store
+        .create(NewRelease {
+            service: ServiceKey::new("wllogs", "web").expect("key"),
+            compose_file: "compose.yaml".into(),
+            compose_text: COMPOSE.into(),
+            by: "test".into(),
+            created_millis: 0,
+            fingerprint: None,
+        })
+        .expect("r1");
+    drop(store);
+    for (release, said) in [
+        ("r9", "service wllogs/web has no release r9"),
+        (
+            "r1",
+            "release r1 of wllogs/web has no containers left (deploying)",
+        ),
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_windlass"))
+            .args(["logs", "wllogs/web", "--release", release, "--state"])
+            .arg(&dir)
+            .output()
+            .expect("windlass runs");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(7), "{release}: {stderr}");
+        assert!(stderr.contains(said), "{release}: {stderr}");
     }
 }

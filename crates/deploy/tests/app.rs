@@ -234,6 +234,40 @@ async fn an_app_deploys_and_rolls_back_as_one_release() {
         std::net::TcpStream::connect(at(ports.0)).is_err(),
         "web's proxy is closed"
     );
+    // Taken down, no app release serves: a rollback needs `--to`.
+    let state = agent.releases().app_state("wlapp").expect("state");
+    assert_eq!(state.live, None, "{state:?}");
+    let nothing = agent
+        .rollback(RollbackRequest {
+            service: None,
+            app: Some("wlapp".into()),
+            here: None,
+            release: None,
+            by: "test@app".into(),
+        })
+        .await
+        .expect_err("nothing serves");
+    assert_eq!(
+        nothing.to_string(),
+        "app wlapp has no live release to roll back from"
+    );
+    let back = agent
+        .rollback(RollbackRequest {
+            service: None,
+            app: Some("wlapp".into()),
+            here: None,
+            release: Some("a1".into()),
+            by: "test@app".into(),
+        })
+        .await
+        .expect("--to a1 starts");
+    let finished = agent
+        .runtime()
+        .wait(&back[0].execution)
+        .await
+        .expect("ends");
+    assert_eq!(finished.status, Status::Succeeded, "{:?}", finished.outcome);
+    assert_eq!(live(&agent), pair("r1", "r1"));
     for s in [WEB, API] {
         support::cleanup(&docker, s).await;
     }

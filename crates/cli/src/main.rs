@@ -30,7 +30,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Check state machine definitions (JSON or YAML); exit 0 only when all are valid.
+    /// Check state machine definitions (JSON or YAML) and Compose files (with no file: the Compose files a deploy here would read); exit 0 only when all are valid.
     Validate(commands::validate::Args),
     /// Print the Compose app as windlass resolved it, in Compose's canonical
     /// form (as `docker compose config` does).
@@ -113,6 +113,9 @@ pub mod exit {
     pub const BUSY: u8 = 8;
     /// windlass itself could not do the work (I/O, store).
     pub const ERROR: u8 = 70;
+    /// Ctrl-C while following a deploy or rollback: the agent carries it
+    /// on (128 + SIGINT, as a shell reports it).
+    pub const INTERRUPTED: u8 = 130;
 }
 
 fn run() -> anyhow::Result<ExitCode> {

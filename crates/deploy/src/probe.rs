@@ -173,9 +173,9 @@ async fn look_until_healthy(
                     false
                 }
             },
-            Check::Http { port, path } => {
-                let addr = published(&container, *port)?;
-                match timeout(config.probe_timeout, http_status(addr, path)).await {
+            Check::Http { port, path } => match address(&container, *port, &mut last)? {
+                None => false,
+                Some(addr) => match timeout(config.probe_timeout, http_status(addr, path)).await {
                     Ok(Ok(status)) if (200..300).contains(&status) => true,
                     Ok(Ok(status)) => {
                         last = format!("GET {path} on {addr} answered {status}");
@@ -189,8 +189,8 @@ async fn look_until_healthy(
                         last = format!("GET {path} on {addr} timed out");
                         false
                     }
-                }
-            }
+                },
+            },
             // Handled above: not exited yet.
             Check::Completes => false,
             Check::Running => {
@@ -199,12 +199,12 @@ async fn look_until_healthy(
                 // running for healthy; a wait wants it running twice.
                 let steady = running && (seen_running || config.deadline.is_zero());
                 seen_running = running;
-                last = format!("the container is {:?}", container.state);
+                last = format!("the container is {}", run_state_word(&container.state));
                 steady
             }
-            Check::Tcp { port } => {
-                let addr = published(&container, *port)?;
-                match timeout(config.probe_timeout, TcpStream::connect(addr)).await {
+            Check::Tcp { port } => match address(&container, *port, &mut last)? {
+                None => false,
+                Some(addr) => match timeout(config.probe_timeout, TcpStream::connect(addr)).await {
                     Ok(Ok(stream)) => match still_open(stream).await {
                         Ok(()) => true,
                         Err(why) => {
@@ -220,8 +220,8 @@ async fn look_until_healthy(
                         last = format!("connect to {addr} timed out");
                         false
                     }
-                }
-            }
+                },
+            },
         };
         if healthy {
             return Ok(container);
@@ -243,15 +243,43 @@ async fn look_until_healthy(
     }
 }
 
-fn published(container: &Container, port: u16) -> Result<SocketAddr, Error> {
-    container
-        .published
-        .get(&port)
-        .copied()
-        .ok_or_else(|| Error::NotPublished {
+/// Where the probe reaches the container's `port`: `None` (with `last`
+/// saying why) while the container is not running, as one whose restart
+/// policy starts it again after it exited (`restart: always`): the engine
+/// unpublishes its ports meanwhile, so a missing port is not the file's
+/// fault then.
+fn address(
+    container: &Container,
+    port: u16,
+    last: &mut String,
+) -> Result<Option<SocketAddr>, Error> {
+    if let Some(addr) = container.published.get(&port) {
+        return Ok(Some(*addr));
+    }
+    match &container.state {
+        RunState::Running => Err(Error::NotPublished {
             container: container.id.clone(),
             port,
-        })
+        }),
+        RunState::Other(state) if state == "restarting" => {
+            *last = "the container is restarting: it exited and its restart policy starts it again"
+                .into();
+            Ok(None)
+        }
+        state => {
+            *last = format!("the container is not running ({})", run_state_word(state));
+            Ok(None)
+        }
+    }
+}
+
+fn run_state_word(state: &RunState) -> String {
+    match state {
+        RunState::Created => "created".into(),
+        RunState::Running => "running".into(),
+        RunState::Exited { code } => format!("exited with code {code}"),
+        RunState::Other(state) => state.clone(),
+    }
 }
 
 /// One HTTP/1.1 GET; returns the status code. Only ever sent to 127.0.0.1.

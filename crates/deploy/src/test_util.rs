@@ -22,6 +22,9 @@ pub enum Behaviour {
     Unhealthy,
     /// Exits at once with this code.
     Exits(i64),
+    /// Exits at once and its restart policy starts it again, over and
+    /// over: `restarting`, its ports unpublished meanwhile.
+    Restarts,
 }
 
 #[derive(Default)]
@@ -282,6 +285,11 @@ impl Backend for FakeBackend {
                 c.health_log = Some("fake: unhealthy by design".into());
             }
             Behaviour::Exits(code) => c.state = RunState::Exited { code },
+            Behaviour::Restarts => {
+                c.state = RunState::Other("restarting".into());
+                c.published.clear();
+                c.published_udp.clear();
+            }
         }
         Ok(())
     }
@@ -501,6 +509,44 @@ mod tests {
             Err(Error::NotFound { .. })
         ));
         assert!(fake.calls().contains(&format!("remove_container {good}")));
+    }
+
+    /// A release that crashes under `restart: always` is between runs at
+    /// most looks, its ports unpublished: the probe says it restarts, not
+    /// that the file forgot to publish the port (n8n's stand-in said
+    /// "publishes no port 5678 ...; list it in the service's ports").
+    #[tokio::test]
+    async fn a_restarting_container_is_reported_as_restarting() {
+        let fake = FakeBackend::new();
+        fake.add_image("loop");
+        fake.set_behaviour("loop", Behaviour::Restarts);
+        let backend: &dyn Backend = &fake;
+        let id = backend
+            .create_container(&spec("r", "loop"))
+            .await
+            .expect("create");
+        backend.start_container(&id).await.expect("start");
+        for check in [
+            Check::Http {
+                port: 8080,
+                path: "/health".into(),
+            },
+            Check::Tcp { port: 8080 },
+        ] {
+            let config = WaitConfig {
+                deadline: Duration::from_millis(120),
+                interval: Duration::from_millis(20),
+                ..WaitConfig::new(check)
+            };
+            match wait_healthy(backend, &id, &config).await {
+                Err(e @ Error::HealthTimeout { .. }) => {
+                    let text = e.to_string();
+                    assert!(text.contains("is restarting"), "{text}");
+                    assert!(!text.contains("list it in the service's ports"), "{text}");
+                }
+                other => panic!("a restarting container must time out, got {other:?}"),
+            }
+        }
     }
 
     #[tokio::test]

@@ -164,6 +164,18 @@ async fn an_app_deploys_and_rolls_back_as_one_release() {
         })
         .await;
     assert!(refused.is_err(), "{refused:?}");
+    let unknown = agent
+        .rollback(RollbackRequest {
+            service: None,
+            app: Some("wlapp".into()),
+            here: None,
+            release: Some("a99".into()),
+            by: "test@app".into(),
+        })
+        .await
+        .expect_err("no a99");
+    // Not "service app wlapp has no release a99".
+    assert_eq!(unknown.to_string(), "app wlapp has no release a99");
 
     // Only the api changes: only the api is deployed; the app release keeps
     // web's live release.
@@ -222,7 +234,103 @@ async fn an_app_deploys_and_rolls_back_as_one_release() {
         std::net::TcpStream::connect(at(ports.0)).is_err(),
         "web's proxy is closed"
     );
+    // Taken down, no app release serves: a rollback needs `--to`.
+    let state = agent.releases().app_state("wlapp").expect("state");
+    assert_eq!(state.live, None, "{state:?}");
+    let nothing = agent
+        .rollback(RollbackRequest {
+            service: None,
+            app: Some("wlapp".into()),
+            here: None,
+            release: None,
+            by: "test@app".into(),
+        })
+        .await
+        .expect_err("nothing serves");
+    assert_eq!(
+        nothing.to_string(),
+        "app wlapp has no live release to roll back from"
+    );
+    let back = agent
+        .rollback(RollbackRequest {
+            service: None,
+            app: Some("wlapp".into()),
+            here: None,
+            release: Some("a1".into()),
+            by: "test@app".into(),
+        })
+        .await
+        .expect("--to a1 starts");
+    let finished = agent
+        .runtime()
+        .wait(&back[0].execution)
+        .await
+        .expect("ends");
+    assert_eq!(finished.status, Status::Succeeded, "{:?}", finished.outcome);
+    assert_eq!(live(&agent), pair("r1", "r1"));
     for s in [WEB, API] {
         support::cleanup(&docker, s).await;
     }
+}
+
+/// A service that runs an image built or loaded on this machine (no
+/// registry digest, as every stand-in and `docker load`ed image): the same
+/// file again leaves it alone, pinned by the image's id, as it leaves a
+/// built service alone; a new image under the same tag deploys it again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_local_image_unchanged_is_left_alone() {
+    const LOCAL: &str = "wllocalimg";
+    const IMAGE: &str = "windlass-test/local-image:unchanged";
+    let docker = Docker::connect().await.expect("Docker engine");
+    support::cleanup(&docker, LOCAL).await;
+    let dir = support::project("local-image");
+    let build = |version: &str| {
+        let status = std::process::Command::new("docker")
+            .args(["build", "-q", "-t", IMAGE, "--label"])
+            .arg(format!("version={version}"))
+            .arg(dir.join("app"))
+            .stdout(std::process::Stdio::null())
+            .status()
+            .expect("docker build");
+        assert!(status.success(), "docker build {IMAGE}");
+    };
+    build("1");
+    let file = dir.join("compose.yaml");
+    let port = support::free_port();
+    let text = format!(
+        "name: wllocal\nservices:\n  {LOCAL}:\n    image: {IMAGE}\n    ports: [\"127.0.0.1:{port}:8080\"]\n    stop_grace_period: 1s\n    x-windlass:\n      health: {{http: /health, interval: 50ms, start_timeout: 4s}}\n      watch: 1s\n"
+    );
+    let (agent, _store) = support::agent(&docker).await;
+    let key = windlass_store::releases::ServiceKey::new("wllocal", LOCAL).expect("a key");
+
+    let (started, status) = support::deploy_app(&agent, &file, text.clone(), &[LOCAL]).await;
+    assert_eq!(status, Status::Succeeded, "{started:?}");
+    let r1 = agent.releases().get(&key, "r1").expect("read").expect("r1");
+    assert!(
+        r1.digest
+            .as_deref()
+            .is_some_and(|d| d.starts_with("sha256:")),
+        "pinned by the image's id: {:?}",
+        r1.digest
+    );
+
+    let (started, status) = support::deploy_app(&agent, &file, text.clone(), &[LOCAL]).await;
+    assert_eq!(status, Status::Succeeded);
+    assert!(started.iter().all(|s| s.unchanged), "{started:?}");
+
+    build("2");
+    let (started, status) = support::deploy_app(&agent, &file, text, &[LOCAL]).await;
+    assert_eq!(status, Status::Succeeded);
+    assert!(started.iter().all(|s| !s.unchanged), "{started:?}");
+    assert_eq!(
+        agent
+            .releases()
+            .live(&key)
+            .expect("live")
+            .map(|l| l.release),
+        Some("r2".to_owned())
+    );
+
+    support::cleanup(&docker, LOCAL).await;
+    let _ = docker.remove_image(IMAGE).await;
 }

@@ -3,7 +3,7 @@
 //! named volume ensured, its image built with a build target, and the
 //! container created and started. Its settings are then read back from the
 //! engine (what `docker inspect` shows), and the secret files are read out
-//! of the running container. Every object is labelled `windlass.test=1`;
+//! of the running container; a bind's missing folder is made. Every object is labelled `windlass.test=1`;
 //! the container is published on 127.0.0.1 only.
 
 mod support;
@@ -42,6 +42,7 @@ services:
     volumes:
       - data:/data
       - ./static:/srv/static:ro
+      - ./uploads:/srv/uploads
       - type: tmpfs
         target: /scratch
         tmpfs: {size: 8m}
@@ -274,6 +275,12 @@ async fn run(docker: &Docker, raw: &bollard::Docker, dir: &Path) -> TestResult {
         static_files.source.as_deref(),
         Some(dir.join("static").to_str().unwrap_or_default())
     );
+    // A short bind whose folder is not there yet is made, as Compose makes
+    // it (listmonk's `./uploads:/listmonk/uploads`), on an engine without
+    // `CreateMountpoint` too.
+    let uploads = mount("/srv/uploads").ok_or("/srv/uploads is mounted")?;
+    assert_eq!(uploads.rw, Some(true));
+    assert!(dir.join("uploads").is_dir(), "./uploads was made");
     let host_mounts = host.mounts.unwrap_or_default();
     let tmpfs = host_mounts
         .iter()

@@ -10,20 +10,33 @@ use windlass_store::releases::Environment;
 
 use crate::exit;
 
-/// The names Compose looks for, in its order, with their override files.
-const DEFAULT_FILES: [(&str, &str); 4] = [
-    ("compose.yaml", "compose.override.yaml"),
-    ("compose.yml", "compose.override.yml"),
-    ("docker-compose.yaml", "docker-compose.override.yaml"),
-    ("docker-compose.yml", "docker-compose.override.yml"),
+/// The names Compose looks for, in its order (compose-go's
+/// `DefaultFileNames`).
+const DEFAULT_FILES: [&str; 4] = [
+    "compose.yaml",
+    "compose.yml",
+    "docker-compose.yml",
+    "docker-compose.yaml",
+];
+
+/// The override files Compose merges after the file it found, in its order
+/// (`DefaultOverrideFileNames`): the first one there is taken, whichever
+/// name the file has (`compose.override.yaml` goes with
+/// `docker-compose.yml` too).
+const OVERRIDE_FILES: [&str; 4] = [
+    "compose.override.yml",
+    "compose.override.yaml",
+    "docker-compose.override.yml",
+    "docker-compose.override.yaml",
 ];
 
 #[derive(clap::Args, Clone, Debug)]
 pub struct ComposeArgs {
     /// A Compose file; several are merged in order, as `docker compose -f A
     /// -f B` merges them. Default: $COMPOSE_FILE, else compose.yaml (or
-    /// compose.yml, docker-compose.yaml, docker-compose.yml) with its
-    /// .override file when there is one.
+    /// compose.yml, docker-compose.yml, docker-compose.yaml) with the
+    /// override file there is (compose.override.yml, compose.override.yaml,
+    /// docker-compose.override.yml or docker-compose.override.yaml).
     #[arg(short = 'f', long = "file", value_name = "FILE")]
     pub files: Vec<PathBuf>,
     /// Enable a Compose profile (besides those in $COMPOSE_PROFILES).
@@ -134,6 +147,25 @@ impl ComposeArgs {
     }
 }
 
+impl Pinned {
+    /// Refuses a service the command line names that the files do not
+    /// have, naming those they do (exit 7, as for any unknown service).
+    pub fn check_services(&self, services: &[String]) -> Result<(), u8> {
+        for service in services {
+            if !self.project.services.contains_key(service) {
+                let known: Vec<_> = self.project.services.keys().cloned().collect();
+                eprintln!(
+                    "windlass: {} has no service {service}; it has {}",
+                    self.file.display(),
+                    known.join(", ")
+                );
+                return Err(exit::REFUSED);
+            }
+        }
+        Ok(())
+    }
+}
+
 impl ComposeArgs {
     /// How to read the files: this process's environment, the profiles and
     /// the environment asked for.
@@ -147,22 +179,22 @@ impl ComposeArgs {
     }
 }
 
-/// The first of Compose's default names in `dir`, with its override file.
+/// The first of Compose's default names in `dir`, with the first override
+/// file there, as `docker compose` picks them.
 fn defaults(dir: &Path) -> Result<Vec<PathBuf>, String> {
-    for (name, override_name) in DEFAULT_FILES {
-        let file = dir.join(name);
-        if file.is_file() {
-            let mut files = vec![PathBuf::from(name)];
-            if dir.join(override_name).is_file() {
-                files.push(PathBuf::from(override_name));
-            }
-            return Ok(files);
-        }
-    }
-    Err(format!(
-        "no Compose file here: none of {} is in this folder; name one with -f FILE",
-        DEFAULT_FILES.map(|(n, _)| n).join(", ")
-    ))
+    let first = |names: [&str; 4]| {
+        names
+            .into_iter()
+            .find(|name| dir.join(name).is_file())
+            .map(PathBuf::from)
+    };
+    let Some(file) = first(DEFAULT_FILES) else {
+        return Err(format!(
+            "no Compose file here: none of {} is in this folder; name one with -f FILE",
+            DEFAULT_FILES.join(", ")
+        ));
+    };
+    Ok(std::iter::once(file).chain(first(OVERRIDE_FILES)).collect())
 }
 
 #[cfg(test)]
@@ -181,9 +213,14 @@ mod tests {
         );
         std::fs::write(dir.join("docker-compose.override.yml"), "services: {}\n").expect("file");
         std::fs::write(dir.join("compose.yaml"), "services: {}\n").expect("file");
+        // Compose takes the override file there is, whichever name the
+        // file has.
         assert_eq!(
             defaults(&dir).expect("compose.yaml first"),
-            vec![PathBuf::from("compose.yaml")]
+            vec![
+                PathBuf::from("compose.yaml"),
+                PathBuf::from("docker-compose.override.yml")
+            ]
         );
         std::fs::remove_file(dir.join("compose.yaml")).expect("rm");
         assert_eq!(
@@ -191,6 +228,17 @@ mod tests {
             vec![
                 PathBuf::from("docker-compose.yml"),
                 PathBuf::from("docker-compose.override.yml")
+            ]
+        );
+        // A project's docker-compose.yml with the compose.override.yaml a
+        // user writes beside it; docker-compose.yml before .yaml.
+        std::fs::write(dir.join("compose.override.yaml"), "services: {}\n").expect("file");
+        std::fs::write(dir.join("docker-compose.yaml"), "services: {}\n").expect("file");
+        assert_eq!(
+            defaults(&dir).expect("compose.override.yaml"),
+            vec![
+                PathBuf::from("docker-compose.yml"),
+                PathBuf::from("compose.override.yaml")
             ]
         );
         let _ = std::fs::remove_dir_all(&dir);

@@ -92,16 +92,18 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         },
         None => pinned,
     };
-    for service in &args.services {
-        if !pinned.project.services.contains_key(service) {
-            let known: Vec<_> = pinned.project.services.keys().cloned().collect();
-            eprintln!(
-                "windlass: {} has no service {service}; it has {}",
-                pinned.file.display(),
-                known.join(", ")
-            );
-            return Ok(exit::INVALID);
-        }
+    if let Err(code) = pinned.check_services(&args.services) {
+        return Ok(code);
+    }
+    if pinned.project.services.is_empty() && !pinned.project.left_out.is_empty() {
+        // Not "no services: declare at least one", as the agent would say
+        // of the empty project the profiles leave.
+        eprintln!(
+            "windlass: {}: every service is left out by profiles ({}): enable one with --profile NAME or COMPOSE_PROFILES, as `docker compose --profile NAME up` needs; nothing was started",
+            pinned.file.display(),
+            pinned.project.left_out.join(", ")
+        );
+        return Ok(exit::REFUSED);
     }
     if super::ecs::chosen(args.target, &pinned, &args.services) {
         if let Some(percent) = args.canary {
@@ -412,6 +414,9 @@ pub async fn follow(client: &Client, arn: &str, progress: bool) -> anyhow::Resul
         Default::default();
     let mut held = std::collections::BTreeSet::new();
     let mut gone_since: Option<std::time::Instant> = None;
+    // Ctrl-C stops the following, not the execution: the agent runs it.
+    let interrupted = tokio::signal::ctrl_c();
+    tokio::pin!(interrupted);
     loop {
         let view = match client.execution(arn, after).await {
             Err(e @ ClientError::Unreachable { .. }) => {
@@ -475,7 +480,15 @@ pub async fn follow(client: &Client, arn: &str, progress: bool) -> anyhow::Resul
                 ..view
             });
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_millis(50)) => {}
+            _ = &mut interrupted => {
+                eprintln!(
+                    "windlass: interrupted: stopped following execution {arn}, which goes on in the agent; `windlass status` shows it running, `windlass releases` its outcome once it ends"
+                );
+                std::process::exit(i32::from(exit::INTERRUPTED));
+            }
+        }
     }
 }
 
@@ -570,23 +583,43 @@ pub fn judge(view: &ExecutionView) -> (&'static str, u8) {
     }
 }
 
-/// Milliseconds spent in each state, in order.
+/// Each step of the execution, `SERVICE: State` for a service's own, with
+/// how long it took, in the order they ended. Steps of an app's services
+/// run side by side: each exit is paired with the entry of the same state
+/// of the same service (pairing with the last entry dropped one of two
+/// services' steps and gave the other its time).
 pub fn step_times(view: &ExecutionView) -> Vec<(String, i64)> {
-    let mut entered: Option<(String, i64)> = None;
+    service_step_times(view)
+        .into_iter()
+        .map(|(_, state, millis)| (state, millis))
+        .collect()
+}
+
+/// [`step_times`] with the service each step is of (`None`: the
+/// execution's own, such as `Switch`).
+fn service_step_times(view: &ExecutionView) -> Vec<(Option<String>, String, i64)> {
+    let label = |state: &str, service: &Option<String>| match service {
+        Some(service) => format!("{service}: {state}"),
+        None => state.to_owned(),
+    };
+    let mut open: Vec<(Option<String>, String, i64)> = Vec::new();
     let mut steps = Vec::new();
     for event in &view.events {
         let at = event.timestamp_millis;
         match &event.kind {
             ProgressKind::Entered { state, service } => {
-                let state = match service {
-                    Some(service) => format!("{service}: {state}"),
-                    None => state.clone(),
-                };
-                entered = Some((state, at));
+                open.push((service.clone(), label(state, service), at));
             }
-            ProgressKind::Exited { .. } | ProgressKind::Ended { .. } => {
-                if let Some((state, since)) = entered.take() {
-                    steps.push((state, at - since));
+            ProgressKind::Exited { state, service } => {
+                let name = label(state, service);
+                if let Some(i) = open.iter().rposition(|(_, n, _)| *n == name) {
+                    let (service, name, since) = open.remove(i);
+                    steps.push((service, name, at - since));
+                }
+            }
+            ProgressKind::Ended { .. } => {
+                for (service, name, since) in open.drain(..).rev() {
+                    steps.push((service, name, at - since));
                 }
             }
             ProgressKind::TaskFailed { .. } | ProgressKind::Other { .. } => {}
@@ -607,7 +640,12 @@ fn summary(one: &Started, view: &ExecutionView, outcome: &str) -> Json {
         "outcome": outcome,
         "error": view.error,
         "cause": view.cause,
-        "steps": step_times(view).into_iter().map(|(state, ms)| json!({"state": state, "millis": ms})).collect::<Vec<_>>(),
+        // The service's own steps and the execution's, not its neighbours'.
+        "steps": service_step_times(view)
+            .into_iter()
+            .filter(|(service, _, _)| service.as_ref().is_none_or(|s| *s == one.service))
+            .map(|(_, state, ms)| json!({"state": state, "millis": ms}))
+            .collect::<Vec<_>>(),
     })
 }
 
@@ -643,5 +681,90 @@ pub(super) fn report(group: &[Started], view: &ExecutionView, outcome: &str) {
             "{what} failed ({}): {why}",
             view.error.as_deref().unwrap_or(view.status.as_str()),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(id: u64, at: i64, kind: ProgressKind) -> Progress {
+        Progress {
+            id,
+            timestamp_millis: at,
+            kind,
+        }
+    }
+
+    fn entered(state: &str, service: Option<&str>) -> ProgressKind {
+        ProgressKind::Entered {
+            state: state.into(),
+            service: service.map(str::to_owned),
+        }
+    }
+
+    fn exited(state: &str, service: Option<&str>) -> ProgressKind {
+        ProgressKind::Exited {
+            state: state.into(),
+            service: service.map(str::to_owned),
+        }
+    }
+
+    /// Two services' steps side by side, as an app's deploy runs them:
+    /// `deploy --json` lost `app: BuildImage` and gave `db: BuildImage`
+    /// the app's time, and listed db's steps under app.
+    #[test]
+    fn steps_run_side_by_side_each_keep_their_own_time() {
+        let view = ExecutionView {
+            arn: "arn".into(),
+            status: Status::Succeeded,
+            error: None,
+            cause: None,
+            events: vec![
+                event(1, 0, entered("Build", None)),
+                event(2, 10, entered("BuildImage", Some("app"))),
+                event(3, 20, entered("BuildImage", Some("db"))),
+                event(4, 60, exited("BuildImage", Some("db"))),
+                event(5, 90, exited("BuildImage", Some("app"))),
+                event(6, 95, exited("Build", None)),
+                event(7, 100, entered("Switch", None)),
+                event(8, 130, exited("Switch", None)),
+                event(
+                    9,
+                    130,
+                    ProgressKind::Ended {
+                        status: Status::Succeeded,
+                    },
+                ),
+            ],
+            notes: Vec::new(),
+        };
+        assert_eq!(
+            step_times(&view),
+            [
+                ("db: BuildImage".to_owned(), 40),
+                ("app: BuildImage".to_owned(), 80),
+                ("Build".to_owned(), 95),
+                ("Switch".to_owned(), 30),
+            ]
+        );
+        let one = Started {
+            service: "app".into(),
+            release: "r2".into(),
+            previous: Some("r1".into()),
+            execution: "arn".into(),
+            app: Some("listmonk".into()),
+            app_release: Some("a2".into()),
+            unchanged: false,
+        };
+        let steps = summary(&one, &view, "live")["steps"].clone();
+        assert_eq!(
+            steps,
+            json!([
+                {"state": "app: BuildImage", "millis": 80},
+                {"state": "Build", "millis": 95},
+                {"state": "Switch", "millis": 30},
+            ])
+        );
     }
 }

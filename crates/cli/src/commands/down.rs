@@ -34,6 +34,9 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         Ok(pinned) => pinned,
         Err(code) => return Ok(code),
     };
+    if let Err(code) = pinned.check_services(&args.services) {
+        return Ok(code);
+    }
     if super::ecs::chosen(args.target, &pinned, &args.services) {
         return super::ecs::down(&pinned, &args.services, &args.state);
     }

@@ -37,9 +37,13 @@ pub fn chosen(target: Option<Target>, pinned: &Pinned, services: &[String]) -> b
     }
     let names = names(pinned, services);
     !names.is_empty()
-        && names
-            .iter()
-            .all(|name| pinned.project.services[name.as_str()].windlass.target == Some(Target::Ecs))
+        && names.iter().all(|name| {
+            pinned
+                .project
+                .services
+                .get(name.as_str())
+                .is_some_and(|s| s.windlass.target == Some(Target::Ecs))
+        })
 }
 
 fn names(pinned: &Pinned, services: &[String]) -> Vec<String> {

@@ -22,6 +22,27 @@ pub fn shown(apps: Vec<String>, which: &AppArgs) -> Vec<String> {
         .collect()
 }
 
+/// Why `which` (`--app`, `--env`) matches none of the apps deployed, `apps`,
+/// when it names one and some app is deployed: the refusal's message.
+pub fn none_shown(apps: &[String], which: &AppArgs) -> Option<String> {
+    if apps.is_empty() || (which.app.is_none() && which.env.is_none()) {
+        return None;
+    }
+    if !shown(apps.to_vec(), which).is_empty() {
+        return None;
+    }
+    let asked = match (&which.app, &which.env) {
+        (Some(app), Some(env)) => format!("no app {app} was deployed in environment {env}"),
+        (Some(app), None) => format!("no app {app} was deployed"),
+        (None, Some(env)) => format!("no app was deployed in environment {env}"),
+        (None, None) => return None,
+    };
+    let mut deployed = apps.to_vec();
+    deployed.sort();
+    deployed.dedup();
+    Some(format!("{asked}; deployed: {}", deployed.join(", ")))
+}
+
 /// Where an app release's images came from, when it was a promotion (read
 /// from the first service it deployed).
 pub fn app_origin(store: &SqliteReleases, release: &AppRelease) -> Option<Origin> {
@@ -109,4 +130,40 @@ fn cell(store: &SqliteReleases, key: &ServiceKey) -> anyhow::Result<String> {
         }
     }
     Ok(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `status --app nosuch` said "no service is deployed" (exit 0) and
+    /// `releases --app nosuch` "no app was deployed" with two apps live:
+    /// an app or environment no app matches is refused, with those there.
+    #[test]
+    fn an_app_none_matches_is_named_with_the_apps_there() {
+        let apps = vec![
+            "n8n".to_owned(),
+            "listmonk".to_owned(),
+            "n8n".to_owned(),
+            "shop.staging".to_owned(),
+        ];
+        let which = |app: Option<&str>, env: Option<&str>| AppArgs {
+            app: app.map(str::to_owned),
+            files: Vec::new(),
+            env: env.map(|e| e.parse().expect("an environment")),
+        };
+        assert_eq!(
+            none_shown(&apps, &which(Some("nosuch"), None)).as_deref(),
+            Some("no app nosuch was deployed; deployed: listmonk, n8n, shop.staging")
+        );
+        assert_eq!(
+            none_shown(&apps, &which(None, Some("prod"))).as_deref(),
+            Some("no app was deployed in environment prod; deployed: listmonk, n8n, shop.staging")
+        );
+        assert!(none_shown(&apps, &which(Some("n8n"), None)).is_none());
+        assert!(none_shown(&apps, &which(Some("shop"), Some("staging"))).is_none());
+        assert!(none_shown(&apps, &which(None, None)).is_none());
+        // Nothing deployed at all is said as before ("no app was deployed").
+        assert!(none_shown(&[], &which(Some("nosuch"), None)).is_none());
+    }
 }

@@ -51,12 +51,23 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     let store = SqliteReleases::open(&db)?;
     let key = args.which.key(&store, &args.service)?;
     let installation = store.installation()?;
+    let nothing = |message: String| anyhow::Error::new(super::which::NothingThere(message));
     let release = match &args.release {
         Some(release) => release.clone(),
         None => match store.live(&key)? {
             Some(live) => live.release,
-            None => anyhow::bail!("service {key} has no live release; name one with --release"),
+            None => {
+                return Err(nothing(format!(
+                    "service {key} has no live release; name one with --release (see windlass releases {key})"
+                )))
+            }
         },
+    };
+    // What became of it, for a release whose containers are gone.
+    let Some(stored) = store.get(&key, &release)? else {
+        return Err(nothing(format!(
+            "service {key} has no release {release} (see windlass releases {key})"
+        )));
     };
     let tokio = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -76,10 +87,10 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         let labels = release_labels(&installation, &key, &release);
         let containers = docker.list_containers(&labels).await?;
         if containers.is_empty() {
-            anyhow::bail!(
-                "release {release} of {} has no containers (retired?)",
-                args.service
-            );
+            return Err(nothing(format!(
+                "release {release} of {key} has no containers left ({}): its output went with them",
+                stored.outcome.as_str()
+            )));
         }
         if args.follow {
             return follow(&docker, containers, args.tail).await;

@@ -181,7 +181,12 @@ fn history_json(history: &[Event]) -> serde_json::Value {
 /// store's rule ([`Releases::app_state`]), the dashboard's too.
 fn apps(store: &SqliteReleases, which: &AppArgs, json: bool) -> anyhow::Result<u8> {
     let mut all = Vec::new();
-    let shown = environments::shown(store.apps()?, which);
+    let apps = store.apps()?;
+    if let Some(why) = environments::none_shown(&apps, which) {
+        eprintln!("windlass: {why}");
+        return Ok(exit::REFUSED);
+    }
+    let shown = environments::shown(apps, which);
     for app in &shown {
         let app = app.as_str();
         let state = store.app_state(app)?;

@@ -45,6 +45,20 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         Some(status) => status,
         None => from_store(&args.state)?,
     };
+    let apps: Vec<String> = status
+        .services
+        .iter()
+        .map(|s| s.service.app().to_owned())
+        .collect();
+    let which = super::which::AppArgs {
+        app: args.app.clone(),
+        files: Vec::new(),
+        env: args.env.clone(),
+    };
+    if let Some(why) = super::environments::none_shown(&apps, &which) {
+        eprintln!("windlass: {why}");
+        return Ok(exit::REFUSED);
+    }
     match (&args.app, &args.env) {
         (Some(app), Some(env)) => status.services.retain(|s| s.service.app() == env.app(app)),
         (Some(app), None) => status.services.retain(|s| s.service.app() == app),

@@ -227,12 +227,12 @@ impl Agent {
         // The store's rule, which `windlass releases` and the dashboard
         // show too.
         let state = self.releases.app_state(&app)?;
-        let current = state
-            .live
-            .ok_or_else(|| Error::NothingLive(format!("app {app}")))?;
-        let target_id = match &request.release {
-            Some(id) => id.clone(),
-            None => state
+        // None after `windlass down`: then only `--to` says where to go.
+        let current = state.live;
+        let target_id = match (&request.release, &current) {
+            (Some(id), _) => id.clone(),
+            (None, None) => return Err(Error::NothingLive(format!("app {app}"))),
+            (None, Some(_)) => state
                 .rollback_target
                 .ok_or_else(|| Error::NoEarlier(format!("app {app}")))?,
         };
@@ -299,7 +299,7 @@ impl Agent {
             release: target.id.clone(),
             services: refs.clone(),
             waves,
-            leaving: Some(current),
+            leaving: current,
         };
         if let Err(e) = self
             .start(

@@ -18,6 +18,7 @@ mod gate;
 mod interrupted;
 pub mod machines;
 mod plan;
+mod ports;
 pub mod promote;
 pub mod which;
 
@@ -86,7 +87,8 @@ pub enum Error {
     Ambiguous { service: String, choices: String },
     #[error("{0} has no live release to roll back from")]
     NothingLive(String),
-    #[error("service {service} has no release {release}")]
+    /// `service` is `service APP/SERVICE` or `app APP`.
+    #[error("{service} has no release {release}")]
     NoRelease { service: String, release: String },
     #[error("{0} has no earlier release that went live; name one (see windlass releases)")]
     NoEarlier(String),
@@ -122,6 +124,9 @@ pub enum Error {
     NoRolloutSteps(String),
     #[error("nothing to promote: {0}")]
     NothingToPromote(String),
+    /// A published port another service's proxy listens on already.
+    #[error("{0}")]
+    PortTaken(String),
 }
 
 /// The agent's parts; cheap to clone.
@@ -244,6 +249,27 @@ impl Agent {
             &request.compose_text,
         )
         .map_err(Error::Target)
+    }
+
+    /// Refuses a published port another service's proxy holds (see
+    /// `ports.rs`); a Swarm's ports are the Swarm's.
+    async fn check_ports_free(
+        &self,
+        project: &compose::Project,
+        services: &[String],
+    ) -> Result<(), Error> {
+        if self.place != Place::Local {
+            return Ok(());
+        }
+        // Unread, the proxy's own bind refuses the port later.
+        let proxies = match self.proxies.all().await {
+            Ok(proxies) => proxies,
+            Err(e) => {
+                tracing::warn!(%e, "cannot list the proxies to check the ports are free");
+                return Ok(());
+            }
+        };
+        ports::check_free(project, &app_name(project), services, &proxies)
     }
 
     /// The name of this agent's state machine of `kind`.
@@ -438,6 +464,7 @@ impl Agent {
             compose::parse_pinned(&request.compose_text, Path::new(&request.compose_file))?;
         let services = services_asked(&request, &project)?;
         self.check_place(&request, &project, &services)?;
+        self.check_ports_free(&project, &services).await?;
         if request.definition.is_none() {
             return self.deploy_app(&request, &project, &services).await;
         }
@@ -582,7 +609,7 @@ impl Agent {
             .releases
             .get(service, id)?
             .ok_or_else(|| Error::NoRelease {
-                service: service.to_string(),
+                service: format!("service {service}"),
                 release: id.to_owned(),
             })?;
         if release.pruned_millis.is_some() {

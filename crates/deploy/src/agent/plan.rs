@@ -24,6 +24,7 @@ impl Agent {
             compose::parse_pinned(&request.compose_text, Path::new(&request.compose_file))?;
         let asked = super::services_asked(&request, &project)?;
         self.check_place(&request, &project, &asked)?;
+        self.check_ports_free(&project, &asked).await?;
         let mut view = plan(self.releases.as_ref(), self.backend.as_ref(), &request).await?;
         if self.place == super::Place::Swarm {
             on_the_swarm(&project, &mut view);

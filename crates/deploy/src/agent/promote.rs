@@ -24,7 +24,7 @@ pub fn origin(releases: &dyn Releases, app: &str, from: &Environment) -> Result<
         let release = releases
             .get(&key, &live.release)?
             .ok_or_else(|| Error::NoRelease {
-                service: key.to_string(),
+                service: format!("service {key}"),
                 release: live.release.clone(),
             })?;
         let Some(image) = image_of(release.image.as_deref(), release.digest.as_deref()) else {

@@ -60,6 +60,10 @@ pub struct Docker {
 /// The first API version whose healthchecks take `StartInterval`.
 const START_INTERVAL_API: (usize, usize) = (1, 44);
 
+/// The first API version whose bind mounts take `CreateMountpoint`
+/// (Docker 23); an older engine refuses a bind whose source is missing.
+const CREATE_MOUNTPOINT_API: (usize, usize) = (1, 42);
+
 impl Docker {
     /// The engine's list of the containers, running or not, that carry
     /// every one of `labels`.
@@ -527,7 +531,14 @@ impl Backend for Docker {
             .inspect_image(reference)
             .await
             .map_err(engine("inspect image", reference))?;
-        Ok(image.repo_digests.unwrap_or_default())
+        // The id last: it pins an image that was never pushed or pulled
+        // (built or loaded here), which has no registry digest.
+        Ok(image
+            .repo_digests
+            .unwrap_or_default()
+            .into_iter()
+            .chain(image.id)
+            .collect())
     }
 
     async fn image_tagged_millis(&self, reference: &str) -> Result<Option<i64>, Error> {
@@ -618,6 +629,9 @@ impl Backend for Docker {
 
     async fn create_container(&self, spec: &ContainerSpec) -> Result<String, Error> {
         self.check_platform(spec).await?;
+        if !self.speaks(CREATE_MOUNTPOINT_API) {
+            create::create_bind_sources(spec)?;
+        }
         let mut files = Vec::with_capacity(spec.files.len());
         for file in &spec.files {
             let source = match &file.content {

@@ -535,7 +535,9 @@ pub trait Backend: Send + Sync {
     ) -> Result<(), Error> {
         self.pull_image(reference, auth).await
     }
-    /// The image's registry digests (`repo@sha256:...`), to pin a release.
+    /// The image's registry digests (`repo@sha256:...`), then its id
+    /// (`sha256:...`) when the engine gives one, to pin a release: an image
+    /// that never came from a registry is pinned by its id.
     async fn image_digests(&self, reference: &str) -> Result<Vec<String>, Error>;
     /// When the engine last tagged `reference` (pulled, built or tagged
     /// it), in milliseconds since the epoch; `Ok(None)` when it cannot

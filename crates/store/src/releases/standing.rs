@@ -13,6 +13,9 @@
 //! release names), the newest app release that went live is taken as the
 //! app's, and `exact` says it is not what runs.
 //!
+//! When no service runs a release (`windlass down` took the app down),
+//! no app release serves.
+//!
 //! The *rollback target* is the newest other app release that went live,
 //! no newer than the serving one, and that would change something (not
 //! every service of it is already live): going back to what already runs
@@ -56,6 +59,11 @@ impl AppState {
                 .iter()
                 .all(|m| live.get(&m.service) == Some(&m.release))
         };
+        // No service runs a release (the app was taken down): none serves,
+        // and `releases` must not mark one as serving now.
+        if live.is_empty() {
+            return AppState::default();
+        }
         let went_live = || releases.iter().filter(|r| r.went_live());
         let (serving, exact) = match went_live().find(|r| runs(r)) {
             Some(r) => (r, true),
@@ -246,6 +254,12 @@ mod tests {
                 ],
                 live: both("r2"),
                 want: (Some("a2"), true, Some("a1")),
+            },
+            Case {
+                name: "taken down (`windlass down`): nothing serves",
+                releases: vec![a2(), a1()],
+                live: runs(&[]),
+                want: (None, false, None),
             },
             Case {
                 name: "nothing deployed yet",

@@ -14,7 +14,7 @@ use bollard::models::{
     ResourcesUlimits, RestartPolicyNameEnum, ThrottleDevice,
 };
 
-use crate::backend::{ContainerSpec, HostSettings, MountKind, RestartPolicy};
+use crate::backend::{ContainerSpec, Error, HostSettings, MountKind, RestartPolicy};
 
 fn to_nanos(d: Option<Duration>) -> Option<i64> {
     d.map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
@@ -127,6 +127,29 @@ fn common_host_config(spec: &ContainerSpec, files: &[(String, PathBuf)]) -> Host
         pids_limit: spec.pids_limit,
         ..Default::default()
     }
+}
+
+/// Makes the missing source folders of the binds Compose creates
+/// (`create_host_path`, implied by a short `./data:/data`), as Compose
+/// does, for an engine too old for `CreateMountpoint`: the engine shares
+/// this machine's files (secrets are bind-mounted from here too).
+pub(super) fn create_bind_sources(spec: &ContainerSpec) -> Result<(), Error> {
+    for mount in &spec.mounts {
+        if let MountKind::Bind {
+            source,
+            create: true,
+        } = &mount.kind
+        {
+            if !source.exists() {
+                std::fs::create_dir_all(source).map_err(|err| Error::Engine {
+                    operation: "create the bind mount's source folder",
+                    name: source.display().to_string(),
+                    message: format!("{err} (mounted at {} of {})", mount.target, spec.name),
+                })?;
+            }
+        }
+    }
+    Ok(())
 }
 
 pub(super) fn create_body(

@@ -1,0 +1,126 @@
+//! A service named on the command line that the Compose file does not
+//! have, through the real binary: refused before anything is asked of an
+//! agent or the engine, the file and its services named, exit 7 (as an
+//! unknown service is for `rollback`, `releases` and `logs`), never a
+//! panic (`down nosuch` panicked in `ecs::chosen`); and `logs` of a release
+//! that is not there.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+const COMPOSE: &str =
+    "services:\n  web:\n    image: web:1\n    ports: [\"127.0.0.1::80\"]\n  db:\n    image: db:1\n";
+
+fn project() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("unknown-service");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    std::fs::write(dir.join("compose.yaml"), COMPOSE).expect("compose.yaml");
+    dir
+}
+
+#[test]
+fn a_service_the_file_does_not_have_is_refused_with_exit_7() {
+    let dir = project();
+    for args in [
+        &["deploy", "nosuch"][..],
+        &["deploy", "--dry-run", "nosuch"],
+        &["deploy", "--json", "web", "nosuch"],
+        &["down", "nosuch"],
+        &["down", "--json", "nosuch"],
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_windlass"))
+            .args(args)
+            .current_dir(&dir)
+            .env("WINDLASS_STATE", dir.join("state"))
+            .env_remove("COMPOSE_FILE")
+            .output()
+            .expect("windlass runs");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert_eq!(output.status.code(), Some(7), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("compose.yaml has no service nosuch; it has web, db"),
+            "{args:?}: {stderr}"
+        );
+        assert!(output.stdout.is_empty(), "{args:?}");
+        assert!(
+            !dir.join("state").exists(),
+            "{args:?}: no agent was started"
+        );
+    }
+}
+
+/// A file whose every service has `profiles` (hoppscotch's), deployed with
+/// none enabled: said so, not "no services: declare at least one".
+#[test]
+fn every_service_left_out_by_profiles_is_said_so() {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("all-profiles");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    std::fs::write(
+        dir.join("compose.yaml"),
+        "services:\n  aio:\n    image: aio:1\n    profiles: [default]\n  backend:\n    image: backend:1\n    profiles: [backend]\n",
+    )
+    .expect("compose.yaml");
+    for args in [&["deploy"][..], &["deploy", "--dry-run"]] {
+        let output = Command::new(env!("CARGO_BIN_EXE_windlass"))
+            .args(args)
+            .current_dir(&dir)
+            .env("WINDLASS_STATE", dir.join("state"))
+            .env_remove("COMPOSE_FILE")
+            .env_remove("COMPOSE_PROFILES")
+            .output()
+            .expect("windlass runs");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(7), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("compose.yaml: every service is left out by profiles (aio, backend): enable one with --profile NAME"),
+            "{args:?}: {stderr}"
+        );
+        assert!(
+            !dir.join("state").exists(),
+            "{args:?}: no agent was started"
+        );
+    }
+}
+
+/// `logs --release` of a release the service never had, or of one whose
+/// containers are gone (rolled back, retired): a refusal (exit 7) that
+/// says which, not windlass's own failure (70, "has no containers
+/// (retired?)").
+#[test]
+fn logs_of_a_release_without_containers_is_refused() {
+    use windlass_store::releases::{NewRelease, Releases, ServiceKey, SqliteReleases};
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("logs-release");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let store = SqliteReleases::open(&dir.join("windlass.db")).expect("store");
+    store
+        .create(NewRelease {
+            service: ServiceKey::new("wllogs", "web").expect("key"),
+            compose_file: "compose.yaml".into(),
+            compose_text: COMPOSE.into(),
+            by: "test".into(),
+            created_millis: 0,
+            fingerprint: None,
+        })
+        .expect("r1");
+    drop(store);
+    for (release, said) in [
+        ("r9", "service wllogs/web has no release r9"),
+        (
+            "r1",
+            "release r1 of wllogs/web has no containers left (deploying)",
+        ),
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_windlass"))
+            .args(["logs", "wllogs/web", "--release", release, "--state"])
+            .arg(&dir)
+            .output()
+            .expect("windlass runs");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(7), "{release}: {stderr}");
+        assert!(stderr.contains(said), "{release}: {stderr}");
+    }
+}

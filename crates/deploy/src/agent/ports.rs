@@ -1,0 +1,125 @@
+//! A deploy whose published port is another service's proxy's (another
+//! app's on this machine, say) is refused before anything starts: started,
+//! its proxy could not bind, and a stop-first service would have been
+//! stopped for nothing before the deploy rolled back.
+
+use std::net::SocketAddr;
+
+use windlass_proxy::Protocol;
+use windlass_store::releases::ServiceKey;
+
+use super::Error;
+use crate::compose::Project;
+use crate::target::docker::{ports, ProxyView};
+
+/// Whether two listen addresses take the same port: the same port number
+/// and address, or one of them every interface.
+fn overlap(a: SocketAddr, b: SocketAddr) -> bool {
+    a.port() == b.port()
+        && a.port() != 0
+        && (a.ip() == b.ip() || a.ip().is_unspecified() || b.ip().is_unspecified())
+}
+
+/// The first published port of `services` (of `app`) that a proxy of
+/// another service holds, as the refusal that names both.
+pub(super) fn check_free(
+    project: &Project,
+    app: &str,
+    services: &[String],
+    proxies: &[ProxyView],
+) -> Result<(), Error> {
+    for name in services {
+        let Some(service) = project.services.get(name) else {
+            continue;
+        };
+        let key = ServiceKey::new(app, name.as_str())?;
+        for port in service.published_ports() {
+            let udp = ports::protocol(&port) == Protocol::Udp;
+            for proxy in proxies.iter().filter(|p| p.service != key) {
+                let held = proxy.spec.ports.iter().find(|p| {
+                    (p.protocol == Protocol::Udp) == udp && overlap(p.listen, port.listen)
+                });
+                if let Some(held) = held {
+                    return Err(Error::PortTaken(format!(
+                        "{}: service {name} publishes {} ({}), which the proxy of {} listens on already ({}); publish another port, or take {} down first (windlass down); nothing was started",
+                        project.file.display(),
+                        port.describe_listen(),
+                        if udp { "udp" } else { "tcp" },
+                        proxy.service,
+                        held.listen,
+                        proxy.service,
+                    )));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use windlass_proxy::daemon::api::{PortSpec, ServiceSpec};
+
+    fn proxy(service: &str, listen: &str, protocol: Protocol) -> ProxyView {
+        let (app, name) = service.split_once('/').expect("APP/SERVICE");
+        ProxyView {
+            service: ServiceKey::new(app, name).expect("key"),
+            spec: ServiceSpec::of_ports(vec![PortSpec::new(
+                listen.parse().expect("address"),
+                protocol,
+                "80/tcp",
+            )]),
+            live: None,
+            traffic: None,
+        }
+    }
+
+    fn project(ports: &str) -> Project {
+        let text = format!("name: n8n\nservices:\n  n8n:\n    image: n8n:1\n    ports: {ports}\n");
+        crate::compose::parse_pinned(&text, std::path::Path::new("/srv/n8n/compose.yaml"))
+            .expect("a project")
+    }
+
+    #[test]
+    fn a_port_another_app_s_proxy_holds_is_refused_with_both_named() {
+        let listmonk = [proxy("listmonk/app", "127.0.0.1:19000", Protocol::Tcp)];
+        let services = ["n8n".to_owned()];
+        let taken = check_free(
+            &project("[\"127.0.0.1:19000:5678\"]"),
+            "n8n",
+            &services,
+            &listmonk,
+        )
+        .expect_err("taken");
+        let text = taken.to_string();
+        for part in [
+            "/srv/n8n/compose.yaml",
+            "service n8n publishes 127.0.0.1:19000",
+            "listmonk/app",
+            "nothing was started",
+        ] {
+            assert!(text.contains(part), "{part}: {text}");
+        }
+        // Every interface takes 127.0.0.1's port too.
+        assert!(check_free(&project("[\"19000:5678\"]"), "n8n", &services, &listmonk).is_err());
+        // Another port, another address, another protocol, or the
+        // service's own proxy: free.
+        for (ports, app) in [
+            ("[\"127.0.0.1:19001:5678\"]", "n8n"),
+            ("[\"127.0.0.2:19000:5678\"]", "n8n"),
+            ("[\"127.0.0.1:19000:5678/udp\"]", "n8n"),
+            ("[\"127.0.0.1::5678\"]", "n8n"),
+        ] {
+            check_free(&project(ports), app, &services, &listmonk).expect(ports);
+        }
+        let own = [proxy("n8n/n8n", "127.0.0.1:19000", Protocol::Tcp)];
+        check_free(
+            &project("[\"127.0.0.1:19000:5678\"]"),
+            "n8n",
+            &services,
+            &own,
+        )
+        .expect("its own proxy");
+    }
+}

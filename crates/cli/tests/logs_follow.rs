@@ -13,7 +13,7 @@ use std::time::Duration;
 use windlass_deploy::backend::docker::Docker;
 use windlass_deploy::backend::{release_labels, ContainerSpec};
 use windlass_deploy::{Backend, BuildSpec};
-use windlass_store::releases::{Releases, ServiceKey, SqliteReleases};
+use windlass_store::releases::{NewRelease, Releases, ServiceKey, SqliteReleases};
 
 const SERVICE: &str = "wllogs";
 const IMAGE: &str = "windlass-test/logs:1";
@@ -31,7 +31,7 @@ async fn follow_prints_lines_as_they_come_and_ends_when_the_containers_stop() {
         })
         .await
         .expect("build the test image");
-    // The containers of release r1 of this state folder's app's service.
+    // A release of this state folder's app's service, and its container.
     let state = dir.join("state");
     let _ = std::fs::remove_dir_all(&state);
     std::fs::create_dir_all(&state).expect("state folder");
@@ -39,13 +39,26 @@ async fn follow_prints_lines_as_they_come_and_ends_when_the_containers_stop() {
         SqliteReleases::open(&windlass_deploy::agent::database(&state)).expect("the store");
     let installation = releases.installation().expect("installation");
     let key = ServiceKey::new("wllogs-app", SERVICE).expect("a key");
+    // The release as a deploy records it: `logs` refuses a release the
+    // service does not have.
+    let release = releases
+        .create(NewRelease {
+            service: key.clone(),
+            compose_file: "/wllogs/compose.yaml".into(),
+            compose_text: "name: wllogs-app\n".into(),
+            by: "test".into(),
+            created_millis: 1_796_601_600_000,
+            fingerprint: None,
+        })
+        .expect("a release")
+        .id;
     let spec = ContainerSpec {
-        name: format!("{SERVICE}-r1-0"),
+        name: format!("{SERVICE}-{release}-0"),
         image: IMAGE.into(),
         command: None,
         env: BTreeMap::from([("TESTAPP_VERSION".into(), "follow-v1".into())]),
         ports: Vec::new(),
-        labels: release_labels(&installation, &key, "r1"),
+        labels: release_labels(&installation, &key, &release),
         healthcheck: None,
         network: None,
         init: true,
@@ -60,7 +73,7 @@ async fn follow_prints_lines_as_they_come_and_ends_when_the_containers_stop() {
             "logs",
             &key.to_string(),
             "--release",
-            "r1",
+            &release,
             "--follow",
             "--state",
         ])
@@ -78,12 +91,22 @@ async fn follow_prints_lines_as_they_come_and_ends_when_the_containers_stop() {
             }
         }
     });
-    let first = received
-        .recv_timeout(Duration::from_secs(20))
-        .expect("a line while the container runs");
+    let first = match received.recv_timeout(Duration::from_secs(20)) {
+        Ok(line) => line,
+        Err(e) => {
+            // Say why: the command's own words, when it ended.
+            let _ = child.kill();
+            let output = child.wait_with_output().expect("windlass logs' output");
+            panic!(
+                "no line while the container runs ({e}): windlass logs {}, stderr: {}",
+                output.status,
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+    };
     assert_eq!(
         first,
-        format!("{SERVICE}-r1-0 | testapp: version follow-v1 listening on port 8080")
+        format!("{SERVICE}-{release}-0 | testapp: version follow-v1 listening on port 8080")
     );
     // Still following: nothing ended the command yet.
     assert!(child.try_wait().expect("status").is_none());

@@ -136,22 +136,68 @@ pub struct RestartPolicy {
     pub window: Option<std::time::Duration>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "kebab-case")]
+/// `deploy.restart_policy.condition`: Swarm's three words, and the engine's
+/// own (`no`, `always`, `unless-stopped`), which Docker Compose also takes
+/// here on a plain engine (compose's `mapRestartPolicyCondition`). Each
+/// keeps its spelling, so `windlass config` prints what the file says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RestartCondition {
     None,
+    No,
     OnFailure,
     Any,
+    Always,
+    UnlessStopped,
+}
+
+impl RestartCondition {
+    /// The word as a Compose file spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RestartCondition::None => "none",
+            RestartCondition::No => "no",
+            RestartCondition::OnFailure => "on-failure",
+            RestartCondition::Any => "any",
+            RestartCondition::Always => "always",
+            RestartCondition::UnlessStopped => "unless-stopped",
+        }
+    }
+}
+
+visitor!(RestartConditionVisitor -> RestartCondition, "none, on-failure, any, no, always or unless-stopped", {
+    fn visit_bool<E: de::Error>(self, value: bool) -> Result<RestartCondition, E> {
+        // YAML 1.1 reads an unquoted `no` as false.
+        if value { Err(E::custom("invalid restart condition true: expected none, on-failure, any, no, always or unless-stopped")) } else { Ok(RestartCondition::No) }
+    }
+    fn visit_str<E: de::Error>(self, text: &str) -> Result<RestartCondition, E> {
+        Ok(match text {
+            "none" => RestartCondition::None,
+            "no" => RestartCondition::No,
+            "on-failure" => RestartCondition::OnFailure,
+            "any" => RestartCondition::Any,
+            "always" => RestartCondition::Always,
+            "unless-stopped" => RestartCondition::UnlessStopped,
+            other => return Err(E::custom(format!("invalid restart condition {other:?}: expected none, on-failure, any, no, always or unless-stopped"))),
+        })
+    }
+});
+
+impl<'de> Deserialize<'de> for RestartCondition {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<RestartCondition, D::Error> {
+        d.deserialize_any(RestartConditionVisitor)
+    }
 }
 
 impl RestartPolicy {
-    /// The engine's policy Compose gives it: `none` is no, `on-failure`
-    /// keeps `max_attempts`, `any` (the default) is always.
+    /// The engine's policy Compose gives it: `none` (or `no`) is no,
+    /// `on-failure` keeps `max_attempts`, `any` (the default, or `always`)
+    /// is always, `unless-stopped` is itself.
     pub fn restart(&self) -> Restart {
         match self.condition.unwrap_or(RestartCondition::Any) {
-            RestartCondition::None => Restart::No,
+            RestartCondition::None | RestartCondition::No => Restart::No,
             RestartCondition::OnFailure => Restart::OnFailure(self.max_attempts),
-            RestartCondition::Any => Restart::Always,
+            RestartCondition::Any | RestartCondition::Always => Restart::Always,
+            RestartCondition::UnlessStopped => Restart::UnlessStopped,
         }
     }
 }
@@ -303,5 +349,14 @@ mod tests {
             read("{condition: on-failure, max_attempts: 3}"),
             Restart::OnFailure(Some(3))
         );
+        // The engine's own words, which Docker Compose takes here too.
+        assert_eq!(read("{condition: unless-stopped}"), Restart::UnlessStopped);
+        assert_eq!(read("{condition: always}"), Restart::Always);
+        assert_eq!(read("{condition: 'no'}"), Restart::No);
+        assert_eq!(read("{condition: false}"), Restart::No);
+        let refused = serde_norway::from_str::<RestartPolicy>("{condition: sometimes}")
+            .expect_err("refused")
+            .to_string();
+        assert!(refused.contains("invalid restart condition \"sometimes\""), "{refused}");
     }
 }

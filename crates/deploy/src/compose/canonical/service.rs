@@ -11,7 +11,7 @@ use super::go::{self, Object};
 use super::Settings;
 use crate::compose::{
     Build, Deploy, DeviceCount, DeviceRequest, EnvFormat, FileRef, Healthcheck, MountKind, Port,
-    PortMode, PullPolicy, Resources, Restart, RestartCondition, RestartPolicy, Service,
+    PortMode, PullPolicy, Resources, Restart, RestartPolicy, Service,
     ServiceHook, ServiceVolume, UpdateConfig,
 };
 
@@ -274,13 +274,7 @@ fn restart_policy(policy: &RestartPolicy) -> Value {
     let mut out = Object::default();
     out.put_some(
         "condition",
-        policy.condition.map(|c| {
-            json!(match c {
-                RestartCondition::None => "none",
-                RestartCondition::OnFailure => "on-failure",
-                RestartCondition::Any => "any",
-            })
-        }),
+        policy.condition.map(|c| json!(c.as_str())),
     )
     .put_some("delay", policy.delay.map(|d| json!(go::duration(d))))
     .put_some("max_attempts", policy.max_attempts.map(|n| json!(n)))

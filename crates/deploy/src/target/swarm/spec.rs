@@ -281,9 +281,16 @@ fn resources(spec: &Service) -> Option<TaskSpecResources> {
 fn restart_policy(spec: &Service) -> TaskSpecRestartPolicy {
     let policy = spec.deploy.restart_policy.as_ref();
     let condition = match policy.and_then(|p| p.condition) {
-        Some(RestartCondition::None) => TaskSpecRestartPolicyConditionEnum::NONE,
+        Some(RestartCondition::None | RestartCondition::No) => {
+            TaskSpecRestartPolicyConditionEnum::NONE
+        }
         Some(RestartCondition::OnFailure) => TaskSpecRestartPolicyConditionEnum::ON_FAILURE,
-        Some(RestartCondition::Any) | None => TaskSpecRestartPolicyConditionEnum::ANY,
+        // A Swarm has no `unless-stopped`: its tasks are restarted until the
+        // service is scaled down or removed, which is what that word asks.
+        Some(
+            RestartCondition::Any | RestartCondition::Always | RestartCondition::UnlessStopped,
+        )
+        | None => TaskSpecRestartPolicyConditionEnum::ANY,
     };
     TaskSpecRestartPolicy {
         condition: Some(condition),

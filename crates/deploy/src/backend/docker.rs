@@ -163,12 +163,12 @@ impl Docker {
         ))?;
         let engine_os = version.os.unwrap_or_default();
         let engine_arch = version.arch.unwrap_or_default();
-        let mut parts = platform.split('/');
-        let (os, arch) = (
-            parts.next().unwrap_or_default(),
-            parts.next().unwrap_or_default(),
-        );
-        if os != engine_os || arch != engine_arch {
+        // A part the platform leaves out is the engine's own; a platform
+        // that does not read was refused with the Compose file.
+        let asked = crate::compose::Platform::parse(platform).ok();
+        let os = asked.as_ref().and_then(|p| p.os.as_deref());
+        let arch = asked.as_ref().and_then(|p| p.arch.as_deref());
+        if os.is_some_and(|os| os != engine_os) || arch.is_some_and(|arch| arch != engine_arch) {
             return Err(Error::Unsupported {
                 container: spec.name.clone(),
                 message: format!(

@@ -380,7 +380,7 @@ pub struct ContainerSpec {
     pub ulimits: Vec<Ulimit>,
     /// Bytes of `/dev/shm`.
     pub shm_size: Option<u64>,
-    /// `os/arch[/variant]`; refused when the engine runs another.
+    /// `os[/arch[/variant]]` or a lone CPU; refused when the engine runs another.
     pub platform: Option<String>,
     pub tty: bool,
     pub stdin_open: bool,

@@ -32,6 +32,7 @@ mod model;
 mod mounts;
 mod paths;
 mod pinned;
+mod platform;
 mod promote;
 mod pull_policy;
 mod read;
@@ -66,6 +67,7 @@ pub use model::{
     UpdateConfig,
 };
 pub use mounts::{FileContent, FileRef, FileSource, MountKind, ServiceVolume, Volume};
+pub use platform::Platform;
 pub use promote::{origin_of, Origin, OriginImage, ORIGIN};
 pub use pull_policy::PullPolicy;
 pub use resources::{

@@ -70,6 +70,9 @@ pub struct Service {
     #[serde(default, deserialize_with = "runtime::exposed")]
     pub expose: Vec<Exposed>,
     /// A fixed container name: only one container of the service can exist.
+    /// Empty (after interpolation) is unset, as Docker Compose has it: the
+    /// containers get their usual names.
+    #[serde(default, deserialize_with = "host::optional_non_empty")]
     pub container_name: Option<String>,
     /// Mounted at `/run/secrets/NAME` unless a target says otherwise.
     #[serde(default, deserialize_with = "mounts::file_refs")]
@@ -95,7 +98,7 @@ pub struct Service {
     /// Bytes of `/dev/shm`.
     #[serde(default, deserialize_with = "values::optional_bytes")]
     pub shm_size: Option<u64>,
-    /// `os/arch[/variant]`; the engine must run it natively. Empty (after
+    /// `os[/arch[/variant]]` or a lone CPU (`Platform`); the engine must run it natively. Empty (after
     /// interpolation) is unset.
     #[serde(default, deserialize_with = "host::optional_non_empty")]
     pub platform: Option<String>,

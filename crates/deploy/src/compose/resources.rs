@@ -357,6 +357,9 @@ mod tests {
         let refused = serde_norway::from_str::<RestartPolicy>("{condition: sometimes}")
             .expect_err("refused")
             .to_string();
-        assert!(refused.contains("invalid restart condition \"sometimes\""), "{refused}");
+        assert!(
+            refused.contains("invalid restart condition \"sometimes\""),
+            "{refused}"
+        );
     }
 }

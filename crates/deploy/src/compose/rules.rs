@@ -468,7 +468,11 @@ fn check_service(
     }
     for (i, volume) in service.volumes.iter().enumerate() {
         if let (MountKind::Volume, Some(source)) = (volume.kind, &volume.source) {
-            if !project.volumes.contains_key(source) {
+            if source.is_empty() {
+                // `${DATA}:/data` with DATA unset: Compose refuses it too
+                // ("empty section between colons").
+                report.error(&at.key("volumes").index(i), "the mount's source is empty (a variable in it not set?): give a host path or a volume name before the `:`");
+            } else if !project.volumes.contains_key(source) {
                 report.error(&at.key("volumes").index(i), format!("volume `{source}` is not declared under the top-level `volumes` ({}); declare it, or write a path starting with ./ for a bind mount", declared(project.volumes.keys())));
             }
         }
@@ -526,12 +530,8 @@ fn check_service(
         }
     }
     if let Some(platform) = &service.platform {
-        let parts: Vec<&str> = platform.split('/').collect();
-        if !(2..=3).contains(&parts.len()) || parts.iter().any(|p| p.is_empty()) {
-            report.error(
-                &at.key("platform"),
-                format!("platform {platform:?} is not os/arch[/variant], like linux/amd64"),
-            );
+        if let Err(message) = super::Platform::parse(platform) {
+            report.error(&at.key("platform"), message);
         }
     }
     if let Some(signal) = &service.stop_signal {

@@ -11,8 +11,8 @@ use super::go::{self, Object};
 use super::Settings;
 use crate::compose::{
     Build, Deploy, DeviceCount, DeviceRequest, EnvFormat, FileRef, Healthcheck, MountKind, Port,
-    PortMode, PullPolicy, Resources, Restart, RestartPolicy, Service,
-    ServiceHook, ServiceVolume, UpdateConfig,
+    PortMode, PullPolicy, Resources, Restart, RestartPolicy, Service, ServiceHook, ServiceVolume,
+    UpdateConfig,
 };
 
 /// The service's fields, in compose-go's order.
@@ -272,13 +272,10 @@ pub(super) fn device_request(request: &DeviceRequest) -> Value {
 
 fn restart_policy(policy: &RestartPolicy) -> Value {
     let mut out = Object::default();
-    out.put_some(
-        "condition",
-        policy.condition.map(|c| json!(c.as_str())),
-    )
-    .put_some("delay", policy.delay.map(|d| json!(go::duration(d))))
-    .put_some("max_attempts", policy.max_attempts.map(|n| json!(n)))
-    .put_some("window", policy.window.map(|d| json!(go::duration(d))));
+    out.put_some("condition", policy.condition.map(|c| json!(c.as_str())))
+        .put_some("delay", policy.delay.map(|d| json!(go::duration(d))))
+        .put_some("max_attempts", policy.max_attempts.map(|n| json!(n)))
+        .put_some("window", policy.window.map(|d| json!(go::duration(d))));
     out.value()
 }
 

@@ -160,9 +160,12 @@ fn memory_mib(service: &Service) -> u64 {
 }
 
 fn runtime_platform(platform: &str) -> Json {
-    let mut parts = platform.split('/');
-    let os = parts.next().unwrap_or("linux");
-    let arch = match parts.next() {
+    let asked = crate::compose::Platform::parse(platform).ok();
+    let os = asked
+        .as_ref()
+        .and_then(|p| p.os.clone())
+        .unwrap_or_else(|| "linux".into());
+    let arch = match asked.as_ref().and_then(|p| p.arch.as_deref()) {
         Some("arm64") => "ARM64",
         _ => "X86_64",
     };

@@ -55,6 +55,11 @@ impl Workers {
         self.handles.len()
     }
 
+    /// Worker `i`'s runtime.
+    pub(crate) fn handle(&self, i: usize) -> &Handle {
+        &self.handles[i]
+    }
+
     /// Runs one copy of a task on every worker; `task(i)` makes worker i's.
     pub(crate) fn on_each<F>(&self, mut task: impl FnMut(usize) -> F) -> Vec<JoinHandle<()>>
     where

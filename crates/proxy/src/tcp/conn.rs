@@ -214,12 +214,20 @@ impl Conn {
         } else if let Some(side) = self.upstream.as_mut() {
             side.update(event);
             if self.connecting.is_some() && side.writable {
-                // Writable (or failed): the connect has an answer.
+                // Writable (or failed): the connect has an answer. With no
+                // error, the peer's address says it is made, as mio advises
+                // (an event may come before; the connect's own follows).
                 match side.stream.take_error() {
-                    Ok(None) => {
-                        self.connecting = None;
-                        self.made(false);
-                    }
+                    Ok(None) => match side.stream.peer_addr() {
+                        Ok(_) => {
+                            self.connecting = None;
+                            self.made(false);
+                        }
+                        Err(err) if err.kind() == io::ErrorKind::NotConnected => {
+                            side.writable = false;
+                        }
+                        Err(err) => self.next(&err, cx)?,
+                    },
                     Ok(Some(err)) | Err(err) => self.next(&err, cx)?,
                 }
             }

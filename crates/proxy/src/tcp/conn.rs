@@ -75,7 +75,7 @@ pub(super) struct Conn {
 
 impl Conn {
     /// Takes a routed connection: reads what the client sent already,
-    /// connects, and registers both sockets. `None`: it ended already.
+    /// connects, and registers both sockets. `Err`: it ended already.
     pub(super) fn open(
         client: TcpStream,
         in_flight: InFlight,

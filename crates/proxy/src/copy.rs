@@ -33,7 +33,7 @@ use std::task::{ready, Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 const SMALL: usize = 4 * 1024;
-const LARGE: usize = 64 * 1024;
+pub(crate) const LARGE: usize = 64 * 1024;
 /// Small buffers a worker thread keeps for its next connections.
 const SPARES: usize = 256;
 
@@ -49,7 +49,7 @@ pub(crate) fn small_buffer() -> Vec<u8> {
 }
 
 /// Keeps a small buffer for the next connection (a grown one is freed).
-fn give_back(buf: Vec<u8>) {
+pub(crate) fn give_back(buf: Vec<u8>) {
     if buf.len() == SMALL {
         SPARE.with_borrow_mut(|spare| {
             if spare.len() < SPARES {

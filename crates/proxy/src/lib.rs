@@ -174,6 +174,10 @@ impl Proxy {
         let (local_addr, accepting) = match config.protocol {
             Protocol::Http | Protocol::Tcp => {
                 let workers = Workers::get().map_err(bind_failed)?;
+                let loops = match config.protocol {
+                    Protocol::Tcp => Some(tcp::Loops::get(&workers).map_err(bind_failed)?),
+                    _ => None,
+                };
                 let mut listeners = Vec::new();
                 if config.protocol == Protocol::Tcp {
                     // A listening socket of its own for each worker.
@@ -195,10 +199,11 @@ impl Proxy {
                     let router = Arc::clone(&router);
                     let config = config.clone();
                     let stopped = stopped.clone();
+                    let loops = loops.clone();
                     async move {
                         let Some(listener) = listener else { return };
-                        if config.protocol == Protocol::Tcp {
-                            tcp::accept(listener, router, config, stopped).await;
+                        if let Some(loops) = loops {
+                            tcp::serve(loops, i, listener, router, config, stopped).await;
                             return;
                         }
                         let listener = match tokio::net::TcpListener::from_std(listener) {

@@ -278,6 +278,8 @@ impl Router {
             });
         }
         state.cut();
+        // The TCP event loops look at their connections' cut generations.
+        crate::tcp::Loops::cut();
         // Each connection ends as soon as its task sees the cut; waiting for
         // that makes the release's counters final when drain returns.
         state.idle().await;

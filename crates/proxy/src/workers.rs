@@ -4,9 +4,11 @@
 //! every worker accepts from the same listening socket, so a connection goes
 //! to whichever worker takes it first; a TCP proxy has one listening socket
 //! a worker (SO_REUSEPORT, see `listen::tcp_group`), among which the kernel
-//! spreads connections. Either way a connection is then served on that
-//! worker alone: its client and upstream sockets, its tasks and its timers
-//! never cross threads.
+//! spreads connections, served by the worker's TCP event loop (a thread of
+//! its own beside the runtime, `tcp::Loops`), which hands the worker's
+//! runtime only a connection that must wait for a release. Either way a
+//! connection is then served on that worker alone: its client and upstream
+//! sockets, its tasks and its timers never cross threads.
 //!
 //! On tokio's multi-thread runtime one worker at a time waits on the event
 //! loop and wakes the others through a futex when tasks are ready; under
@@ -53,6 +55,11 @@ impl Workers {
 
     pub(crate) fn count(&self) -> usize {
         self.handles.len()
+    }
+
+    /// Worker `i`'s runtime.
+    pub(crate) fn handle(&self, i: usize) -> &Handle {
+        &self.handles[i]
     }
 
     /// Runs one copy of a task on every worker; `task(i)` makes worker i's.

@@ -203,3 +203,76 @@ async fn dropping_the_proxy_frees_its_address_and_closes_its_connections() {
     .expect("the address is free once stop returns");
     assert_eq!(again.local_addr(), addr);
 }
+
+/// An upstream whose listening queue is full drops the proxy's SYNs and so
+/// never answers its connect: after the connect timeout it is counted as
+/// failed and the next upstream takes the connection, for a client that
+/// speaks first (its bytes wait for the connect) and for one that waits
+/// for the upstream's greeting.
+#[tokio::test]
+async fn an_upstream_that_never_answers_is_left_after_the_connect_timeout() {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+    let v1 = echo("v1").await;
+    let (silent, _listener, _queued) = silent_upstream().await;
+    let proxy = Proxy::bind(
+        SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+        Config {
+            protocol: Protocol::Tcp,
+            connect_timeout: Duration::from_millis(200),
+            ..Config::default()
+        },
+    )
+    .await
+    .expect("bind TCP proxy");
+    proxy
+        .switch(Release::new("r1", [silent, v1]))
+        .expect("switch");
+    // Round robin: of two connections, one tries the silent upstream first.
+    for _ in 0..2 {
+        assert_eq!(open(&proxy).await.version, "v1");
+        let stream = tokio::net::TcpStream::connect(proxy.local_addr())
+            .await
+            .expect("connect to the proxy");
+        let mut stream = BufReader::new(stream);
+        stream.get_mut().write_all(b"first").await.expect("write");
+        let mut greeting = String::new();
+        stream.read_line(&mut greeting).await.expect("read");
+        assert_eq!(greeting, "v1\n");
+        let mut back = [0; 5];
+        stream.read_exact(&mut back).await.expect("read");
+        assert_eq!(&back, b"first");
+    }
+    let stats = proxy.stats("r1").expect("stats");
+    assert_eq!((stats.connections, stats.server_errors), (4, 0));
+    assert!(stats.failed_connects >= 2, "{stats:?}");
+}
+
+/// An address that accepts no connection and refuses none: a listener with
+/// the shortest queue, filled by connections it never accepts (a connect
+/// that does not finish within 100 ms says it is full).
+async fn silent_upstream() -> (
+    SocketAddr,
+    tokio::net::TcpListener,
+    Vec<tokio::net::TcpStream>,
+) {
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket
+        .bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
+        .expect("bind");
+    let addr = socket.local_addr().expect("address");
+    let listener = socket.listen(0).expect("listen");
+    let mut queued = Vec::new();
+    for _ in 0..16 {
+        match tokio::time::timeout(
+            Duration::from_millis(100),
+            tokio::net::TcpStream::connect(addr),
+        )
+        .await
+        {
+            Ok(Ok(stream)) => queued.push(stream),
+            Ok(Err(err)) => panic!("connect to the silent upstream: {err}"),
+            Err(_) => return (addr, listener, queued),
+        }
+    }
+    panic!("the listener on {addr} kept accepting connections into its queue");
+}

@@ -14,7 +14,9 @@
 //! `nginx`, its stream module and `wrk`: `scripts/setup-bench`). Settings:
 //! `DATA_PLANE_SECONDS` (4 a run), `DATA_PLANE_ROUNDS` (3),
 //! `DATA_PLANE_CONNECTIONS` (32), `DATA_PLANE_ONLY` (scenario or proxy names,
-//! comma-separated, to run a part).
+//! comma-separated, to run a part), `DATA_PLANE_BASELINE` (the path of
+//! another build of this bench: its windlass runs as the proxy "baseline",
+//! to compare two builds in the same rounds).
 
 mod measure;
 mod peers;
@@ -102,6 +104,7 @@ fn main() {
     ]
     .iter()
     .map(|start| start(&dir.0, upstream))
+    .chain(peers::baseline(&dir.0, upstream))
     .filter(|p| wanted(p.name) || p.name == "haproxy")
     .collect();
     let scenarios: Vec<Scenario> = SCENARIOS.into_iter().filter(|s| wanted(s.name)).collect();

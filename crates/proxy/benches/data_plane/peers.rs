@@ -210,11 +210,30 @@ pub fn floor(dir: &Path, upstream: SocketAddr) -> Proxy {
     own("floor", dir, upstream)
 }
 
+/// windlass's proxy as another build of this bench serves it
+/// (`DATA_PLANE_BASELINE`: its path), to compare two builds in the same
+/// rounds.
+pub fn baseline(dir: &Path, upstream: SocketAddr) -> Option<Proxy> {
+    let exe = std::env::var_os("DATA_PLANE_BASELINE")?;
+    Some(serve(
+        "baseline",
+        "windlass",
+        PathBuf::from(exe),
+        dir,
+        upstream,
+    ))
+}
+
 fn own(name: &'static str, dir: &Path, upstream: SocketAddr) -> Proxy {
-    let log = dir.join(format!("{name}.log"));
     let exe = std::env::current_exe().expect("the bench's own path");
+    serve(name, name, exe, dir, upstream)
+}
+
+/// Runs `exe` (a build of this bench) as proxy `mode`.
+fn serve(name: &'static str, mode: &str, exe: PathBuf, dir: &Path, upstream: SocketAddr) -> Proxy {
+    let log = dir.join(format!("{name}.log"));
     let mut child = Command::new(exe)
-        .env(super::SERVE, format!("{name}:{upstream}"))
+        .env(super::SERVE, format!("{mode}:{upstream}"))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(std::fs::File::create(log).expect("log file"))

@@ -1,7 +1,9 @@
-//! The TCP side of the proxy, for published ports that are not HTTP (Redis,
-//! PostgreSQL): each connection is routed once, when it opens, to one
-//! upstream of the live release and then copied byte for byte both ways
-//! until either side closes, a drain cuts it, or the proxy stops.
+//! A TCP connection served in a tokio task of its own, the way every TCP
+//! connection was served before the event loop (`event_loop.rs`): now only
+//! one that arrives while no release is live, which waits (the hold) for a
+//! release to be switched in. It is routed, connected and then copied byte
+//! for byte both ways until either side closes, a drain cuts it, the idle
+//! timeout passes, or the proxy stops.
 
 use std::future::{poll_fn, Future};
 use std::io::{self, Read, Write};
@@ -14,8 +16,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use tokio::io::unix::AsyncFd;
-use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
@@ -24,86 +25,10 @@ use crate::release::{InFlight, ReleaseState};
 use crate::router::Router;
 use crate::Config;
 
-/// Accepts connections from this worker's own listening socket (one of the
-/// proxy's group, `listen::tcp_group`) and serves each in a task of its own. A connection is taken with `mio`
-/// rather than tokio's listener, so that its first bytes can be read (and
-/// sent upstream) before it is registered with the worker's event loop:
-/// tokio registers a socket with no readiness and reads nothing until the
-/// event loop reports some, one more wake-up a connection.
-pub(crate) async fn accept(
-    listener: std::net::TcpListener,
-    router: Arc<Router>,
-    config: Config,
-    stop: watch::Receiver<bool>,
-) {
-    // `with_interest` is deprecated because it takes any `AsRawFd`, whose
-    // descriptor its owner could close while it is registered; here the
-    // `AsyncFd` owns the listener, which owns its descriptor, and nothing
-    // else closes it (the safe constructors that replace it are `unsafe`,
-    // which the workspace forbids).
-    #[allow(deprecated)]
-    let registered = AsyncFd::with_interest(
-        mio::net::TcpListener::from_std(listener),
-        Interest::READABLE,
-    );
-    let listener = match registered {
-        Ok(listener) => listener,
-        Err(err) => {
-            tracing::error!(%err, "a proxy worker cannot watch the listening socket");
-            return;
-        }
-    };
-    let config = Arc::new(config);
-    // The stop is looked at with an atomic load per connection; its future
-    // (which takes the watch's lock) is polled only when no connection is
-    // waiting.
-    let mut signal = stop.clone();
-    let stopped = signal.changed();
-    tokio::pin!(stopped);
-    loop {
-        let accepted = poll_fn(|cx| loop {
-            if !matches!(stop.has_changed(), Ok(false)) {
-                return Poll::Ready(None);
-            }
-            let mut ready = match listener.poll_read_ready(cx) {
-                Poll::Ready(Ok(ready)) => ready,
-                Poll::Ready(Err(err)) => return Poll::Ready(Some(Err(err))),
-                Poll::Pending => {
-                    return match stopped.as_mut().poll(cx) {
-                        Poll::Ready(_) => Poll::Ready(None),
-                        Poll::Pending => Poll::Pending,
-                    }
-                }
-            };
-            // `Err`: none waiting (the readiness is cleared); look again.
-            if let Ok(accepted) = ready.try_io(|listener| listener.get_ref().accept()) {
-                return Poll::Ready(Some(accepted));
-            }
-        })
-        .await;
-        match accepted {
-            None => return,
-            Some(Ok((stream, _))) => {
-                tokio::spawn(connection(
-                    stream,
-                    Arc::clone(&router),
-                    Arc::clone(&config),
-                    stop.clone(),
-                ));
-            }
-            Some(Err(err)) => {
-                // Out of file descriptors, say: wait a little rather than spin.
-                tracing::warn!(%err, "proxy cannot accept a connection");
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-        }
-    }
-}
-
 /// One client connection, from routing to close. Dropping the client stream
 /// closes it, which is how a refused (held too long, no upstream) or cut
 /// connection ends.
-async fn connection(
+pub(super) async fn connection(
     client: mio::net::TcpStream,
     router: Arc<Router>,
     config: Arc<Config>,
@@ -379,7 +304,7 @@ async fn connect(
 }
 
 /// A connection to an upstream, begun.
-enum Begun {
+pub(super) enum Begun {
     /// Made at once (on loopback and the bridge, as a rule), `sent` bytes
     /// of the client's first ones written on it.
     Established {
@@ -396,7 +321,7 @@ enum Begun {
 /// `TcpStream::connect`), one wake-up and one system call fewer. A write
 /// the socket is not ready for (still connecting) leaves it to `finish`;
 /// an error (refused) is the connect's.
-fn begin(upstream: SocketAddr, first: &[u8]) -> io::Result<Begun> {
+pub(super) fn begin(upstream: SocketAddr, first: &[u8]) -> io::Result<Begun> {
     let stream = mio::net::TcpStream::connect(upstream)?;
     let _ = stream.set_nodelay(true);
     if first.is_empty() {

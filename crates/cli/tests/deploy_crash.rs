@@ -353,6 +353,22 @@ fn interruptions(store: &SqliteStore, arn: &str) -> (usize, usize) {
     (interrupted.len(), retried)
 }
 
+/// Now in UTC, `HH:MM:SS.mmm`, as the agent's and proxy's logs
+/// (`agent.log`, `proxy.log` in the state folder) date their lines.
+fn clock() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let secs = now.as_secs() % 86_400;
+    format!(
+        "{:02}:{:02}:{:02}.{:03}",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60,
+        now.subsec_millis()
+    )
+}
+
 /// One request through the proxy on `port`: the status and the release
 /// header, `Err` when windlass failed it (no connection, no answer in 2 s,
 /// or an answer without a release: the proxy's own).
@@ -387,7 +403,12 @@ async fn request(port: u16) -> Result<(u16, String), String> {
                 .strip_prefix("x-windlass-release: ")
                 .map(|r| r.trim().to_owned())
         })
-        .ok_or_else(|| format!("the proxy answered {status} itself"))?;
+        .ok_or_else(|| {
+            // The proxy's own answer says which upstream of which release
+            // failed and how: what a failure here needs to be understood.
+            let body = text.split("\r\n\r\n").nth(1).unwrap_or_default().trim();
+            format!("the proxy answered {status} itself: {body}")
+        })?;
     Ok((status, release))
 }
 
@@ -419,7 +440,7 @@ impl Traffic {
                     Err(e) => {
                         seen.failed += 1;
                         if seen.failures.len() < 5 {
-                            seen.failures.push(e);
+                            seen.failures.push(format!("{} {e}", clock()));
                         }
                     }
                 }
@@ -731,6 +752,7 @@ async fn kill_9_at_seeded_points_of_app_deploys_and_rollbacks() {
             // Part of the kill point: a little into the state.
             std::thread::sleep(Duration::from_millis(point.after_ms));
         }
+        let killed_at = clock();
         processes.kill_agent();
         let _ = cli.kill();
         let _ = cli.wait();
@@ -758,7 +780,7 @@ async fn kill_9_at_seeded_points_of_app_deploys_and_rollbacks() {
             let seen = traffic.stop().await;
             assert_eq!(
                 seen.failed, 0,
-                "round {round} ({scenario}, {point}): {} of {} requests to {service} failed through the kill and restart: {:?}",
+                "round {round} ({scenario}, {point}, killed at {killed_at} UTC): {} of {} requests to {service} failed through the kill and restart: {:?}",
                 seen.failed, seen.sent, seen.failures
             );
             let bad_api = scenario == Scenario::BadDeploy && service == API;

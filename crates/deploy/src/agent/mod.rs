@@ -1288,6 +1288,88 @@ mod tests {
         );
     }
 
+    /// The release live from the proxies' point of view, waited for (at
+    /// most 5 s) until `wanted` says it is the one.
+    async fn proxied(proxies: &Proxies, wanted: impl Fn(Option<&str>) -> bool) -> Option<String> {
+        let mut live = None;
+        for _ in 0..500 {
+            live = proxies.live(&web()).await.expect("the proxies");
+            if wanted(live.as_deref()) {
+                return live;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("the proxy never routed as expected: it routes to {live:?}");
+    }
+
+    /// A stop-first service between the stop of its live release and the
+    /// switch: no release serves, and the proxy holds new traffic. An agent
+    /// restarted then (a `kill -9`) pushes the store's live pointers to the
+    /// proxies before it resumes the deploy: that must not route them back
+    /// to the release just stopped, whose upstreams are gone (every request
+    /// a 502 until the switch), but leave them holding.
+    #[tokio::test]
+    async fn an_agent_restarted_while_a_stop_first_service_is_held_keeps_holding() {
+        let backend = Arc::new(FakeBackend::new());
+        backend.add_image("web:1");
+        backend.add_image("web:2");
+        let store: Arc<MemoryStore> = Arc::new(MemoryStore::new());
+        let releases = Arc::new(SqliteReleases::in_memory().expect("releases"));
+        let proxies = Proxies::local();
+        let new_agent = || {
+            Agent::with_proxies(
+                Arc::clone(&store) as Arc<dyn windlass_store::Store>,
+                Arc::clone(&releases) as Arc<dyn Releases>,
+                Arc::clone(&backend) as Arc<dyn crate::Backend>,
+                workflow::Config::default(),
+                proxies.clone(),
+            )
+        };
+        let text = "services:\n  web:\n    image: web:1\n    ports: [\"127.0.0.1::80\"]\n    healthcheck: {test: [\"CMD\", \"true\"]}\n    x-windlass: {exclusive: true, watch: 0s, health: {start_timeout: 2s}}\n";
+        let first = new_agent();
+        first.resume().await.expect("resume");
+        let v1 = first.deploy(request(text)).await.expect("deploy r1");
+        let ended = first.runtime().wait(&v1[0].execution).await.expect("ends");
+        assert_eq!(
+            format!("{:?}", ended.status),
+            "Succeeded",
+            "r1: {:?}",
+            ended.outcome
+        );
+        let free = || releases.lock_of(&web()).expect("lock").is_none();
+        eventually("the lock freed", free).await;
+        assert_eq!(
+            proxied(&proxies, |l| l == Some("r1")).await.as_deref(),
+            Some("r1")
+        );
+
+        // r2 is never healthy (nothing answers HTTP on the fake's ports):
+        // the deploy waits its start timeout, then rolls back.
+        let r2 = text
+            .replace("web:1", "web:2")
+            .replace("health: {", "health: {http: /health, ");
+        let v2 = first.deploy(request(&r2)).await.expect("deploy r2");
+        // r1 stopped first: the proxy holds.
+        proxied(&proxies, |l| l.is_none()).await;
+        let second = new_agent();
+        second.deployer.restore().await.expect("restore");
+        assert_eq!(
+            proxies.live(&web()).await.expect("the proxies"),
+            None,
+            "the restarted agent routed the held proxy to a release that was stopped"
+        );
+
+        // The deploy fails and puts r1 back, in the store and the proxy.
+        first.runtime().wait(&v2[0].execution).await.expect("ends");
+        eventually("the lock freed", free).await;
+        assert_eq!(
+            proxied(&proxies, |l| l == Some("r1")).await.as_deref(),
+            Some("r1")
+        );
+        let stored = releases.live(&web()).expect("live").map(|l| l.release);
+        assert_eq!(stored.as_deref(), Some("r1"));
+    }
+
     #[tokio::test]
     async fn a_bad_compose_file_or_service_starts_nothing() {
         let agent = agent(Arc::new(FakeBackend::new()));

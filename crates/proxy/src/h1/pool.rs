@@ -38,11 +38,8 @@ impl Pool {
                 kept.clear();
                 return None;
             }
-            let mut byte = [0u8; 1];
-            match stream.try_read(&mut byte) {
-                Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => return Some(stream),
-                // Closed (0), reset, or bytes nobody asked for: unusable.
-                _ => {}
+            if open(&stream) {
+                return Some(stream);
             }
         }
         None
@@ -71,6 +68,22 @@ impl Pool {
     }
 }
 
+/// Whether an idle connection is still open and quiet: one peek at the
+/// socket itself. Tokio's `try_read` would not do: it answers `WouldBlock`
+/// without a system call while the worker's event loop has not yet taken
+/// the socket's readiness from epoll, which a busy worker takes only every
+/// few dozen tasks, so a connection whose FIN (or RST) has already arrived
+/// would be used, and a request that is not idempotent failed with a 502
+/// although the upstream never had it.
+fn open(stream: &TcpStream) -> bool {
+    let mut byte = [std::mem::MaybeUninit::<u8>::uninit(); 1];
+    // Closed (0), reset, or bytes nobody asked for: unusable.
+    matches!(
+        socket2::SockRef::from(stream).peek(&mut byte),
+        Err(err) if err.kind() == std::io::ErrorKind::WouldBlock
+    )
+}
+
 /// Closes every connection that idled `IDLE_TIMEOUT` by `now`, and forgets
 /// upstreams with none left.
 fn sweep(idle: &mut Idle, now: Instant) {
@@ -83,6 +96,45 @@ fn sweep(idle: &mut Idle, now: Instant) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::io::AsyncReadExt;
+
+    /// A connection the upstream closed after its last answer is never
+    /// taken, also when the FIN came after the worker last looked at its
+    /// event loop (here: nothing awaited between the close and the take).
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_connection_the_upstream_closed_is_not_taken_before_the_event_loop_saw_it() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("address");
+        let mut stream = TcpStream::connect(addr).await.expect("connect");
+        let (mut upstream, _) = listener.accept().expect("accept");
+        // An answer read as the fast path reads one: a read that does not
+        // fill its room, after which tokio forgets the socket's readiness.
+        std::io::Write::write_all(&mut upstream, b"answer").expect("answer");
+        let mut answer = bytes::BytesMut::with_capacity(64);
+        stream.read_buf(&mut answer).await.expect("read");
+        let pool = Pool::default();
+        pool.put(addr, stream);
+        // The upstream closes its idle connection (a FIN, sent at once on
+        // loopback); no await follows, so tokio has not seen it.
+        drop(upstream);
+        assert!(
+            pool.take(addr).is_none(),
+            "a closed connection was taken from the pool"
+        );
+    }
+
+    /// An idle connection still open is taken again.
+    #[tokio::test(flavor = "current_thread")]
+    async fn an_open_idle_connection_is_taken() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("address");
+        let stream = TcpStream::connect(addr).await.expect("connect");
+        let (_upstream, _) = listener.accept().expect("accept");
+        let pool = Pool::default();
+        pool.put(addr, stream);
+        assert!(pool.take(addr).is_some());
+        assert!(pool.take(addr).is_none(), "taken twice");
+    }
 
     /// An upstream no request goes to any more still has its idle
     /// connections closed once they expire.

@@ -63,6 +63,16 @@ pub(super) async fn start(
                 format!("{why}: release {previous} stops first{held}"),
             );
             if service.has_proxy() {
+                // The store first, as a switch writes it first: from here
+                // until the switch no release serves, and an agent
+                // restarted in between must leave the proxies holding
+                // rather than route them to the stored release it is
+                // about to stop (`Target::restore`), whose upstreams are
+                // then gone (502 until the switch).
+                target
+                    .releases
+                    .clear_live(&release.key)
+                    .map_err(failures::store)?;
                 target
                     .proxies
                     .clear(&release.key)

@@ -228,3 +228,50 @@ fn strings_stay_strings_for_a_yaml_1_1_reader() {
     assert_eq!(web["command"], serde_json::json!(["echo", "off", "yes"]));
     assert_eq!(web["labels"], serde_json::json!({"on": "no"}));
 }
+
+/// With no Compose file in the current folder, the nearest parent folder's
+/// is read, as `docker compose` walks up to find one; stderr says which
+/// (once), and the project is that folder's (its name, its `.env`).
+#[test]
+fn a_parent_folder_s_file_is_found_and_named() {
+    let top = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("config-parent");
+    let _ = std::fs::remove_dir_all(&top);
+    let deep = top.join("ut2app/src/lib");
+    std::fs::create_dir_all(&deep).expect("dirs");
+    std::fs::write(
+        top.join("ut2app/compose.yaml"),
+        "services:\n  web:\n    image: web:${TAG}\n",
+    )
+    .expect("compose.yaml");
+    std::fs::write(top.join("ut2app/.env"), "TAG=7\n").expect(".env");
+    let run = |dir: &PathBuf| {
+        Command::new(env!("CARGO_BIN_EXE_windlass"))
+            .arg("config")
+            .current_dir(dir)
+            .env_remove("COMPOSE_FILE")
+            .env_remove("COMPOSE_PROJECT_NAME")
+            .env_remove("TAG")
+            .output()
+            .expect("run windlass config")
+    };
+    let out = run(&deep);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let file = top.join("ut2app/compose.yaml");
+    assert_eq!(
+        stderr.matches(&format!("using {}", file.display())).count(),
+        1,
+        "{stderr}"
+    );
+    assert!(stdout.contains("name: ut2app\n"), "{stdout}");
+    assert!(stdout.contains("image: web:7\n"), "{stdout}");
+    // In the file's own folder nothing is said.
+    let out = run(&top.join("ut2app"));
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

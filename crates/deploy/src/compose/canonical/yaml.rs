@@ -26,7 +26,7 @@ pub(super) fn text(document: &Value) -> String {
     }
     let marked = mark(document);
     let printed = serde_norway::to_string(&marked).unwrap_or_default();
-    printed.replace(OPEN, "\"").replace(CLOSE, "\"")
+    printed.replace([OPEN, CLOSE], "\"")
 }
 
 fn mark(value: &Value) -> Value {

@@ -100,8 +100,8 @@ impl ComposeArgs {
             // Said once, though a command may choose its files twice.
             static SAID: std::sync::Once = std::sync::Once::new();
             SAID.call_once(|| {
-                eprintln!(
-                    "windlass: no Compose file in this folder; using {} from {} (the nearest parent folder with one, as docker compose does)",
+                crate::failure::say!(
+                    "no Compose file in this folder; using {} from {} (the nearest parent folder with one, as docker compose does)",
                     files
                         .iter()
                         .map(|f| f.display().to_string())
@@ -130,7 +130,7 @@ impl ComposeArgs {
         target: Option<Target>,
     ) -> Result<Pinned, u8> {
         let files = self.chosen().map_err(|e| {
-            eprintln!("windlass: {e}");
+            crate::failure::say!("{e}");
             exit::INVALID
         })?;
         let options = Options {
@@ -143,7 +143,7 @@ impl ComposeArgs {
             .filter(|d| d.severity == Severity::Error)
             .count();
         for diagnostic in &diagnostics {
-            eprintln!("{diagnostic}");
+            crate::failure::problem(diagnostic);
         }
         match pinned {
             Some((project, text)) if errors == 0 => {
@@ -157,8 +157,8 @@ impl ComposeArgs {
             }
             _ => {
                 let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
-                eprintln!(
-                    "windlass: {} refused ({errors} error(s)); nothing was started",
+                crate::failure::say!(
+                    "{} refused ({errors} error(s)); nothing was started",
                     names.join(" + ")
                 );
                 Err(exit::INVALID)
@@ -174,8 +174,8 @@ impl Pinned {
         for service in services {
             if !self.project.services.contains_key(service) {
                 let known: Vec<_> = self.project.services.keys().cloned().collect();
-                eprintln!(
-                    "windlass: {} has no service {service}; it has {}",
+                crate::failure::say!(
+                    "{} has no service {service}; it has {}",
                     self.file.display(),
                     known.join(", ")
                 );

@@ -183,3 +183,25 @@ fn refusals_under_json_print_an_error_object() {
         }
     }
 }
+
+/// A misspelt service name is answered with the nearest one.
+#[test]
+fn a_misspelt_service_is_answered_with_the_nearest_name() {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("misspelt-service");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    std::fs::write(dir.join("compose.yaml"), COMPOSE).expect("compose.yaml");
+    let output = Command::new(env!("CARGO_BIN_EXE_windlass"))
+        .args(["deploy", "--dry-run", "wbe"])
+        .current_dir(&dir)
+        .env("WINDLASS_STATE", dir.join("state-misspelt"))
+        .env_remove("COMPOSE_FILE")
+        .output()
+        .expect("windlass runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(7), "{stderr}");
+    assert!(
+        stderr.contains("compose.yaml has no service wbe (did you mean web?); it has web, db"),
+        "{stderr}"
+    );
+}

@@ -173,9 +173,12 @@ impl Pinned {
     pub fn check_services(&self, services: &[String]) -> Result<(), u8> {
         for service in services {
             if !self.project.services.contains_key(service) {
-                let known: Vec<_> = self.project.services.keys().cloned().collect();
+                let known: Vec<&str> = self.project.services.keys().map(String::as_str).collect();
+                let near = compose::closest(&known, service)
+                    .map(|name| format!(" (did you mean {name}?)"))
+                    .unwrap_or_default();
                 crate::failure::say!(
-                    "{} has no service {service}; it has {}",
+                    "{} has no service {service}{near}; it has {}",
                     self.file.display(),
                     known.join(", ")
                 );

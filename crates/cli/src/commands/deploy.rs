@@ -499,13 +499,18 @@ pub async fn follow(client: &Client, arn: &str, progress: bool) -> anyhow::Resul
 /// traffic was held: from the start of its StartReplicas (where the old
 /// release stops) to the end of the switch.
 fn print_gaps(events: &[Progress], held: &std::collections::BTreeSet<String>) {
-    let switched = events.iter().find_map(|e| match &e.kind {
-        ProgressKind::Exited {
-            state,
-            service: None,
-        } if state.starts_with("Switch") => Some(e.timestamp_millis),
-        _ => None,
-    });
+    for (service, gap) in gaps(events, held) {
+        eprintln!(
+            "  {service}: stop-first gap {gap} ms (the proxy held its requests and connections meanwhile)"
+        );
+    }
+}
+
+/// The gaps [`print_gaps`] prints. The switch is the first one to end
+/// after the service's StartReplicas began: a rollback tries the warm
+/// `SwitchWarm` first, which ends before anything is started.
+fn gaps(events: &[Progress], held: &std::collections::BTreeSet<String>) -> Vec<(String, i64)> {
+    let mut out = Vec::new();
     for service in held {
         let stopped = events.iter().find_map(|e| match &e.kind {
             ProgressKind::Entered {
@@ -514,13 +519,21 @@ fn print_gaps(events: &[Progress], held: &std::collections::BTreeSet<String>) {
             } if s == service && state == "StartReplicas" => Some(e.timestamp_millis),
             _ => None,
         });
-        if let (Some(stopped), Some(switched)) = (stopped, switched) {
-            eprintln!(
-                "  {service}: stop-first gap {} ms (the proxy held its requests and connections meanwhile)",
-                switched - stopped
-            );
+        let Some(stopped) = stopped else { continue };
+        let switched = events.iter().find_map(|e| match &e.kind {
+            ProgressKind::Exited {
+                state,
+                service: None,
+            } if state.starts_with("Switch") && e.timestamp_millis >= stopped => {
+                Some(e.timestamp_millis)
+            }
+            _ => None,
+        });
+        if let Some(switched) = switched {
+            out.push((service.clone(), switched - stopped));
         }
     }
+    out
 }
 
 /// States entered and not yet left, by service and state (an app's
@@ -769,5 +782,21 @@ mod tests {
                 {"state": "Switch", "millis": 30},
             ])
         );
+    }
+
+    /// A rollback's `SwitchWarm` ends before the release starts again: the
+    /// gap runs to the switch after it (it said 0 ms).
+    #[test]
+    fn a_stop_first_gap_ends_at_the_switch_after_the_start() {
+        let events = vec![
+            event(1, 0, entered("SwitchWarm", None)),
+            event(2, 5, exited("SwitchWarm", None)),
+            event(3, 10, entered("StartReplicas", Some("db"))),
+            event(4, 4000, exited("StartReplicas", Some("db"))),
+            event(5, 4100, entered("Switch", None)),
+            event(6, 4300, exited("Switch", None)),
+        ];
+        let held = std::collections::BTreeSet::from(["db".to_owned()]);
+        assert_eq!(gaps(&events, &held), vec![("db".to_owned(), 4290)]);
     }
 }

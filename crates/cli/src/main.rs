@@ -2,6 +2,7 @@
 //! errors to exit codes. The work is done in the library crates.
 
 mod commands;
+mod failure;
 mod logging;
 
 use std::process::ExitCode;
@@ -97,6 +98,8 @@ pub mod exit {
     pub const OK: u8 = 0;
     /// The definition is invalid, or conformance fell short.
     pub const INVALID: u8 = 1;
+    /// The command line is wrong (clap's own code).
+    pub const USAGE: u8 = 2;
     /// The execution ran and failed.
     pub const FAILED: u8 = 3;
     /// The execution timed out.
@@ -118,8 +121,27 @@ pub mod exit {
     pub const INTERRUPTED: u8 = 130;
 }
 
-fn run() -> anyhow::Result<ExitCode> {
-    let cli = Cli::parse();
+/// Whether the command line asks for `--json` (before a `--`).
+fn json_asked() -> bool {
+    std::env::args()
+        .skip(1)
+        .take_while(|a| a != "--")
+        .any(|a| a == "--json")
+}
+
+fn run() -> anyhow::Result<u8> {
+    failure::json(json_asked());
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => e.exit(),
+        Err(e) => {
+            let _ = e.print();
+            let text = e.to_string();
+            let first = text.lines().next().unwrap_or_default();
+            failure::with_message(first.trim_start_matches("error: "));
+            return Ok(exit::USAGE);
+        }
+    };
     let verbosity = match cli.command {
         Command::Server(_) | Command::Agent(_) | Command::Proxy(_) => {
             logging::Verbosity::LongRunning
@@ -148,20 +170,25 @@ fn run() -> anyhow::Result<ExitCode> {
         Command::Agent(args) => commands::agent::run(args)?,
         Command::Proxy(args) => commands::proxy::run(args)?,
     };
-    Ok(ExitCode::from(code))
+    Ok(code)
 }
 
+/// Maps what `run` gave to the exit code, and under `--json` prints the
+/// error object of a command that did not do what was asked (see
+/// `failure`): the one place every command's refusal ends.
 fn main() -> ExitCode {
     quiet_on_broken_pipe();
-    match run() {
+    let code = match run() {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("windlass: {error:#}");
+            failure::tell(format_args!("{error:#}"));
             if commands::which::is_refusal(&error) {
-                ExitCode::from(exit::REFUSED)
+                exit::REFUSED
             } else {
-                ExitCode::from(exit::ERROR)
+                exit::ERROR
             }
         }
-    }
+    };
+    failure::finish(code);
+    ExitCode::from(code)
 }

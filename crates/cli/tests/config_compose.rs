@@ -172,3 +172,106 @@ fn services_lists_the_names() {
         assert!(names.iter().any(|n| n == name), "{names:?}");
     }
 }
+
+/// Strings a YAML 1.1 reader (PyYAML, Compose v1) would take for booleans,
+/// numbers or null come out quoted, as `docker compose config` quotes them:
+/// the printed file read by PyYAML gives back every value as the string it
+/// was.
+#[test]
+fn strings_stay_strings_for_a_yaml_1_1_reader() {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("config-yaml11");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let values = [
+        "no", "yes", "on", "off", "y", "N", "true", "1.0", "~", "null", "1:20", "012", "",
+    ];
+    let mut compose = String::from("services:\n  web:\n    image: web:1\n    environment:\n");
+    for (i, value) in values.iter().enumerate() {
+        compose.push_str(&format!("      V{i:02}: \"{value}\"\n"));
+    }
+    compose
+        .push_str("    command: [\"echo\", \"off\", \"yes\"]\n    labels:\n      \"on\": \"no\"\n");
+    std::fs::write(dir.join("compose.yaml"), &compose).expect("compose.yaml");
+    let out = config(&["-f", &dir.join("compose.yaml").display().to_string()]);
+    assert_eq!(out.status.code(), Some(0));
+    let reader = Command::new("python3")
+        .args([
+            "-c",
+            "import json, sys, yaml; print(json.dumps(yaml.safe_load(sys.stdin)['services']['web']))",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 with PyYAML (awscli's)");
+    use std::io::Write;
+    reader
+        .stdin
+        .as_ref()
+        .expect("stdin")
+        .write_all(&out.stdout)
+        .expect("write");
+    let read = reader.wait_with_output().expect("python3");
+    assert!(
+        read.status.success(),
+        "{}",
+        String::from_utf8_lossy(&read.stderr)
+    );
+    let web: serde_json::Value = serde_json::from_slice(&read.stdout).expect("json");
+    for (i, value) in values.iter().enumerate() {
+        assert_eq!(
+            web["environment"][format!("V{i:02}")],
+            serde_json::json!(value),
+            "V{i:02} in:\n{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+    assert_eq!(web["command"], serde_json::json!(["echo", "off", "yes"]));
+    assert_eq!(web["labels"], serde_json::json!({"on": "no"}));
+}
+
+/// With no Compose file in the current folder, the nearest parent folder's
+/// is read, as `docker compose` walks up to find one; stderr says which
+/// (once), and the project is that folder's (its name, its `.env`).
+#[test]
+fn a_parent_folder_s_file_is_found_and_named() {
+    let top = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("config-parent");
+    let _ = std::fs::remove_dir_all(&top);
+    let deep = top.join("ut2app/src/lib");
+    std::fs::create_dir_all(&deep).expect("dirs");
+    std::fs::write(
+        top.join("ut2app/compose.yaml"),
+        "services:\n  web:\n    image: web:${TAG}\n",
+    )
+    .expect("compose.yaml");
+    std::fs::write(top.join("ut2app/.env"), "TAG=7\n").expect(".env");
+    let run = |dir: &PathBuf| {
+        Command::new(env!("CARGO_BIN_EXE_windlass"))
+            .arg("config")
+            .current_dir(dir)
+            .env_remove("COMPOSE_FILE")
+            .env_remove("COMPOSE_PROJECT_NAME")
+            .env_remove("TAG")
+            .output()
+            .expect("run windlass config")
+    };
+    let out = run(&deep);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let file = top.join("ut2app/compose.yaml");
+    assert_eq!(
+        stderr.matches(&format!("using {}", file.display())).count(),
+        1,
+        "{stderr}"
+    );
+    assert!(stdout.contains("name: ut2app\n"), "{stdout}");
+    assert!(stdout.contains("image: web:7\n"), "{stdout}");
+    // In the file's own folder nothing is said.
+    let out = run(&top.join("ut2app"));
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -100,7 +100,7 @@ fn states_of(scenario: Scenario) -> &'static [(&'static str, usize)] {
     match scenario {
         Scenario::Deploy => &[
             ("Build", 1),
-            ("BuildImage", 2),
+            ("ResolveImage", 2),
             ("Start", 1),
             ("StartWave", 2),
             ("StartReplicas", 2),
@@ -114,7 +114,7 @@ fn states_of(scenario: Scenario) -> &'static [(&'static str, usize)] {
         ],
         Scenario::BadDeploy => &[
             ("Build", 1),
-            ("BuildImage", 2),
+            ("ResolveImage", 2),
             ("StartWave", 2),
             ("StartReplicas", 2),
             ("WaitHealthy", 2),

@@ -187,7 +187,7 @@ fn items(states: &HashMap<String, StateSummary>, id: &str) -> (u64, u64, u64, u6
 /// depends on it) as windlass's built-in app definition runs it.
 const DEPLOYED: [(&str, &str); 12] = [
     ("Build", "succeeded"),
-    ("Build/BuildImage", "succeeded"),
+    ("Build/ResolveImage", "succeeded"),
     ("Build/PushWanted", "succeeded"),
     ("Build/Built", "succeeded"),
     ("Start", "succeeded"),
@@ -254,7 +254,7 @@ async fn a_deploy_whose_second_wave_fails_shows_the_failure_and_the_rollback() {
         &states,
         &[
             ("Build", "succeeded"),
-            ("Build/BuildImage", "succeeded"),
+            ("Build/ResolveImage", "succeeded"),
             ("Build/PushWanted", "succeeded"),
             ("Build/Built", "succeeded"),
             ("Start", "caught"),

@@ -60,6 +60,7 @@ use tokio::task::JoinHandle;
 pub use canary::{BadWeight, Canary, Sticky, Weight};
 pub use forward::RELEASE_HEADER;
 pub use histogram::Latencies;
+pub use listen::probe as probe_listen;
 pub use protocol::{Protocol, UnknownProtocol};
 pub use release::{Release, Stats};
 pub use router::Holds;

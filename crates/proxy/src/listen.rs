@@ -58,6 +58,14 @@ fn no_ipv6(e: &io::Error) -> bool {
         )
 }
 
+/// Whether a proxy could bind `addr` now: a socket bound as the proxy
+/// binds its own (address reuse for TCP, dual-stack for every interface),
+/// then closed. A program listening there already makes it fail.
+pub fn probe(addr: SocketAddr, datagrams: bool) -> io::Result<()> {
+    let kind = if datagrams { Type::DGRAM } else { Type::STREAM };
+    with_fallback(addr, |addr| socket(addr, kind).map(drop))
+}
+
 /// A listening socket (non-blocking) that each proxy worker registers with
 /// its own event loop.
 pub(crate) fn tcp(addr: SocketAddr) -> io::Result<std::net::TcpListener> {

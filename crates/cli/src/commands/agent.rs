@@ -136,14 +136,14 @@ fn install(exe: &Path, state: &Path, unit_dir: &Path) -> anyhow::Result<u8> {
         match std::process::Command::new("systemctl").args(step).output() {
             Ok(out) if out.status.success() => eprintln!("ran {shown}"),
             Ok(out) => {
-                eprintln!(
-                    "windlass: {shown} failed: {}; the units are written: run it yourself once systemd runs here",
+                crate::failure::say!(
+                    "{shown} failed: {}; the units are written: run it yourself once systemd runs here",
                     String::from_utf8_lossy(&out.stderr).trim()
                 );
                 return Ok(exit::FAILED);
             }
             Err(e) => {
-                eprintln!("windlass: cannot run systemctl ({e}): this machine has no systemd; the units are written, or run `windlass proxy` and `windlass agent --external-proxy` under your own supervisor");
+                crate::failure::say!("cannot run systemctl ({e}): this machine has no systemd; the units are written, or run `windlass proxy` and `windlass agent --external-proxy` under your own supervisor");
                 return Ok(exit::FAILED);
             }
         }
@@ -167,7 +167,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         return install(&std::env::current_exe()?, &dir, &args.unit_dir);
     }
     if let Err(e) = owner::raise_open_files() {
-        eprintln!("windlass: cannot raise the open files limit to its hard limit: {e}");
+        crate::failure::say!("cannot raise the open files limit to its hard limit: {e}");
     }
     let tokio = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -333,7 +333,7 @@ pub fn refused(error: ClientError) -> anyhow::Result<u8> {
         ErrorKind::Busy => exit::BUSY,
         ErrorKind::Internal => return Err(error.into()),
     };
-    eprintln!("windlass: {error}");
+    crate::failure::say!("{error}");
     Ok(code)
 }
 
@@ -370,7 +370,7 @@ async fn stopped_for_this_build(
         None
     };
     if let Some(keep) = keep {
-        eprintln!("windlass: {other}: {keep}");
+        crate::failure::say!("{other}: {keep}");
         return Ok(false);
     }
     let raw = i32::try_from(pid).context("agent pid")?;
@@ -384,7 +384,7 @@ async fn stopped_for_this_build(
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    eprintln!("windlass: stopped the agent (pid {pid}): it ran {theirs}; starting this build's");
+    crate::failure::say!("stopped the agent (pid {pid}): it ran {theirs}; starting this build's");
     Ok(true)
 }
 

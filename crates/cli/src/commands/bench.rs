@@ -239,8 +239,8 @@ fn durable(
 
 pub fn run(args: Args) -> anyhow::Result<u8> {
     if cfg!(debug_assertions) {
-        eprintln!(
-            "windlass: note: this is a debug build; build with --release for meaningful figures"
+        crate::failure::say!(
+            "note: this is a debug build; build with --release for meaningful figures"
         );
     }
     let chain_document = pass_chain(10);

@@ -1,7 +1,8 @@
 //! The Compose files a deploy or `down` reads, chosen as `docker compose`
 //! chooses them (`-f` in order, else `COMPOSE_FILE`, else `compose.yaml`
-//! and its `compose.override.yaml` ...), checked with every problem
-//! printed, and pinned into the one text the agent is sent.
+//! and its `compose.override.yaml` ..., in this folder or the nearest
+//! parent folder that has one), checked with every problem printed, and
+//! pinned into the one text the agent is sent.
 
 use std::path::{Path, PathBuf};
 
@@ -36,7 +37,8 @@ pub struct ComposeArgs {
     /// -f B` merges them. Default: $COMPOSE_FILE, else compose.yaml (or
     /// compose.yml, docker-compose.yml, docker-compose.yaml) with the
     /// override file there is (compose.override.yml, compose.override.yaml,
-    /// docker-compose.override.yml or docker-compose.override.yaml).
+    /// docker-compose.override.yml or docker-compose.override.yaml), here
+    /// or in the nearest parent folder that has one.
     #[arg(short = 'f', long = "file", value_name = "FILE")]
     pub files: Vec<PathBuf>,
     /// Enable a Compose profile (besides those in $COMPOSE_PROFILES).
@@ -91,7 +93,25 @@ impl ComposeArgs {
                 return Ok(files);
             }
         }
-        defaults(Path::new("."))
+        let here =
+            std::env::current_dir().map_err(|e| format!("cannot read the current folder: {e}"))?;
+        let (files, folder) = nearest(&here)?;
+        if folder != here {
+            // Said once, though a command may choose its files twice.
+            static SAID: std::sync::Once = std::sync::Once::new();
+            SAID.call_once(|| {
+                crate::failure::say!(
+                    "no Compose file in this folder; using {} from {} (the nearest parent folder with one, as docker compose does)",
+                    files
+                        .iter()
+                        .map(|f| f.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(" + "),
+                    folder.display()
+                );
+            });
+        }
+        Ok(files)
     }
 
     /// Reads, checks and pins the files; prints every problem (warnings
@@ -110,7 +130,7 @@ impl ComposeArgs {
         target: Option<Target>,
     ) -> Result<Pinned, u8> {
         let files = self.chosen().map_err(|e| {
-            eprintln!("windlass: {e}");
+            crate::failure::say!("{e}");
             exit::INVALID
         })?;
         let options = Options {
@@ -123,7 +143,7 @@ impl ComposeArgs {
             .filter(|d| d.severity == Severity::Error)
             .count();
         for diagnostic in &diagnostics {
-            eprintln!("{diagnostic}");
+            crate::failure::problem(diagnostic);
         }
         match pinned {
             Some((project, text)) if errors == 0 => {
@@ -137,8 +157,8 @@ impl ComposeArgs {
             }
             _ => {
                 let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
-                eprintln!(
-                    "windlass: {} refused ({errors} error(s)); nothing was started",
+                crate::failure::say!(
+                    "{} refused ({errors} error(s)); nothing was started",
                     names.join(" + ")
                 );
                 Err(exit::INVALID)
@@ -153,9 +173,12 @@ impl Pinned {
     pub fn check_services(&self, services: &[String]) -> Result<(), u8> {
         for service in services {
             if !self.project.services.contains_key(service) {
-                let known: Vec<_> = self.project.services.keys().cloned().collect();
-                eprintln!(
-                    "windlass: {} has no service {service}; it has {}",
+                let known: Vec<&str> = self.project.services.keys().map(String::as_str).collect();
+                let near = compose::closest(&known, service)
+                    .map(|name| format!(" (did you mean {name}?)"))
+                    .unwrap_or_default();
+                crate::failure::say!(
+                    "{} has no service {service}{near}; it has {}",
                     self.file.display(),
                     known.join(", ")
                 );
@@ -177,6 +200,26 @@ impl ComposeArgs {
             ..Options::from_process()
         }
     }
+}
+
+/// The Compose files of `here`, else of its nearest parent folder that has
+/// one, with that folder: compose-go's `getConfigPathsFromOptions` walks up
+/// to the root. Files of `here` are named as they are (`compose.yaml`),
+/// those of a parent by their absolute path.
+fn nearest(here: &Path) -> Result<(Vec<PathBuf>, PathBuf), String> {
+    if let Ok(files) = defaults(Path::new(".")) {
+        return Ok((files, here.to_path_buf()));
+    }
+    for folder in here.ancestors().skip(1) {
+        if let Ok(files) = defaults(folder) {
+            let files = files.into_iter().map(|f| folder.join(f)).collect();
+            return Ok((files, folder.to_path_buf()));
+        }
+    }
+    Err(format!(
+        "no Compose file here: none of {} is in this folder or any parent folder; name one with -f FILE",
+        DEFAULT_FILES.join(", ")
+    ))
 }
 
 /// The first of Compose's default names in `dir`, with the first override

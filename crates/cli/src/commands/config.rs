@@ -44,14 +44,14 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     let files = match args.compose.chosen() {
         Ok(files) => files,
         Err(e) => {
-            eprintln!("windlass: {e}");
+            crate::failure::say!("{e}");
             return Ok(exit::INVALID);
         }
     };
     let options = args.compose.options(None);
     let (project, diagnostics) = compose::check_files(&files, &options);
     for diagnostic in &diagnostics {
-        eprintln!("{diagnostic}");
+        crate::failure::problem(diagnostic);
     }
     let errors = diagnostics
         .iter()
@@ -61,10 +61,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         Some(project) if errors == 0 => project,
         _ => {
             let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
-            eprintln!(
-                "windlass: {} refused ({errors} error(s))",
-                names.join(" + ")
-            );
+            crate::failure::say!("{} refused ({errors} error(s))", names.join(" + "));
             return Ok(exit::INVALID);
         }
     };

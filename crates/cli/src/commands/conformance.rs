@@ -74,8 +74,8 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     println!("rejected cases whose AWS message differs: {message_mismatches}");
     println!("{passed} passed, {failed} failed");
     if args.floor.is_some_and(|floor| passed < floor) {
-        eprintln!(
-            "windlass: {passed} cases passed, below the floor of {}",
+        crate::failure::say!(
+            "{passed} cases passed, below the floor of {}",
             args.floor.unwrap_or(0)
         );
         return Ok(exit::INVALID);

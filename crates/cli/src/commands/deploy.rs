@@ -98,8 +98,8 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     if pinned.project.services.is_empty() && !pinned.project.left_out.is_empty() {
         // Not "no services: declare at least one", as the agent would say
         // of the empty project the profiles leave.
-        eprintln!(
-            "windlass: {}: every service is left out by profiles ({}): enable one with --profile NAME or COMPOSE_PROFILES, as `docker compose --profile NAME up` needs; nothing was started",
+        crate::failure::say!(
+            "{}: every service is left out by profiles ({}): enable one with --profile NAME or COMPOSE_PROFILES, as `docker compose --profile NAME up` needs; nothing was started",
             pinned.file.display(),
             pinned.project.left_out.join(", ")
         );
@@ -107,7 +107,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     }
     if super::ecs::chosen(args.target, &pinned, &args.services) {
         if let Some(percent) = args.canary {
-            eprintln!("windlass: --canary {percent} holds a release on windlass's proxy until `windlass promote`, and ECS shifts the traffic itself with no gate to hold: write `x-windlass.rollout: {{ weight: {percent} }}` (ECS's CANARY strategy) instead");
+            crate::failure::say!("--canary {percent} holds a release on windlass's proxy until `windlass promote`, and ECS shifts the traffic itself with no gate to hold: write `x-windlass.rollout: {{ weight: {percent} }}` (ECS's CANARY strategy) instead");
             return Ok(exit::INVALID);
         }
         let options = super::ecs::DeployOptions {
@@ -212,7 +212,9 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
 /// `from` runs (`--from`), or the exit code of a refusal.
 fn promoted(args: &Args, pinned: Pinned, from: &Environment) -> Result<Pinned, u8> {
     if args.compose.env.as_ref() == Some(from) {
-        eprintln!("windlass: --from {from} names the environment being deployed: promote from another one");
+        crate::failure::say!(
+            "--from {from} names the environment being deployed: promote from another one"
+        );
         return Err(exit::REFUSED);
     }
     let app = app_name(&pinned.project);
@@ -220,7 +222,7 @@ fn promoted(args: &Args, pinned: Pinned, from: &Environment) -> Result<Pinned, u
     let origin = match promote::origin_in(&args.state.dir(), base, from) {
         Ok(origin) => origin,
         Err(e) => {
-            eprintln!("windlass: {e}");
+            crate::failure::say!("{e}");
             return Err(match e {
                 windlass_deploy::agent::Error::Store(_) => exit::ERROR,
                 _ => exit::REFUSED,
@@ -260,7 +262,7 @@ async fn dry_run(args: &Args, request: &DeployRequest) -> anyhow::Result<u8> {
             match windlass_deploy::agent::plan_without_agent(&args.state.dir(), request).await {
                 Ok(plan) => plan,
                 Err(e) => {
-                    eprintln!("windlass: {e}");
+                    crate::failure::say!("{e}");
                     return Ok(match e {
                         windlass_deploy::agent::Error::Store(_)
                         | windlass_deploy::agent::Error::Backend(_) => exit::ERROR,
@@ -286,7 +288,7 @@ async fn wait_for(client: &Client, busy: &ErrorBody, json: bool) -> anyhow::Resu
         return Ok(());
     };
     if !json {
-        eprintln!("windlass: {}", busy.message);
+        crate::failure::say!("{}", busy.message);
         eprintln!("waiting for execution {arn} to end (--wait), then deploying");
     }
     match follow(client, arn, !json).await {
@@ -421,7 +423,7 @@ pub async fn follow(client: &Client, arn: &str, progress: bool) -> anyhow::Resul
         let view = match client.execution(arn, after).await {
             Err(e @ ClientError::Unreachable { .. }) => {
                 let since = *gone_since.get_or_insert_with(|| {
-                    eprintln!("windlass: the agent stopped answering (stopped or restarting); following execution {arn} again once it answers");
+                    crate::failure::say!("the agent stopped answering (stopped or restarting); following execution {arn} again once it answers");
                     std::time::Instant::now()
                 });
                 if since.elapsed() >= AGENT_GONE_WAIT {
@@ -433,7 +435,7 @@ pub async fn follow(client: &Client, arn: &str, progress: bool) -> anyhow::Resul
             answer => answer?,
         };
         if gone_since.take().is_some() {
-            eprintln!("windlass: the agent answers again");
+            crate::failure::say!("the agent answers again");
         }
         for event in &view.events {
             after = event.id;
@@ -483,9 +485,10 @@ pub async fn follow(client: &Client, arn: &str, progress: bool) -> anyhow::Resul
         tokio::select! {
             () = tokio::time::sleep(Duration::from_millis(50)) => {}
             _ = &mut interrupted => {
-                eprintln!(
-                    "windlass: interrupted: stopped following execution {arn}, which goes on in the agent; `windlass status` shows it running, `windlass releases` its outcome once it ends"
+                crate::failure::say!(
+                    "interrupted: stopped following execution {arn}, which goes on in the agent; `windlass status` shows it running, `windlass releases` its outcome once it ends"
                 );
+                crate::failure::finish(exit::INTERRUPTED);
                 std::process::exit(i32::from(exit::INTERRUPTED));
             }
         }
@@ -496,13 +499,18 @@ pub async fn follow(client: &Client, arn: &str, progress: bool) -> anyhow::Resul
 /// traffic was held: from the start of its StartReplicas (where the old
 /// release stops) to the end of the switch.
 fn print_gaps(events: &[Progress], held: &std::collections::BTreeSet<String>) {
-    let switched = events.iter().find_map(|e| match &e.kind {
-        ProgressKind::Exited {
-            state,
-            service: None,
-        } if state.starts_with("Switch") => Some(e.timestamp_millis),
-        _ => None,
-    });
+    for (service, gap) in gaps(events, held) {
+        eprintln!(
+            "  {service}: stop-first gap {gap} ms (the proxy held its requests and connections meanwhile)"
+        );
+    }
+}
+
+/// The gaps [`print_gaps`] prints. The switch is the first one to end
+/// after the service's StartReplicas began: a rollback tries the warm
+/// `SwitchWarm` first, which ends before anything is started.
+fn gaps(events: &[Progress], held: &std::collections::BTreeSet<String>) -> Vec<(String, i64)> {
+    let mut out = Vec::new();
     for service in held {
         let stopped = events.iter().find_map(|e| match &e.kind {
             ProgressKind::Entered {
@@ -511,13 +519,21 @@ fn print_gaps(events: &[Progress], held: &std::collections::BTreeSet<String>) {
             } if s == service && state == "StartReplicas" => Some(e.timestamp_millis),
             _ => None,
         });
-        if let (Some(stopped), Some(switched)) = (stopped, switched) {
-            eprintln!(
-                "  {service}: stop-first gap {} ms (the proxy held its requests and connections meanwhile)",
-                switched - stopped
-            );
+        let Some(stopped) = stopped else { continue };
+        let switched = events.iter().find_map(|e| match &e.kind {
+            ProgressKind::Exited {
+                state,
+                service: None,
+            } if state.starts_with("Switch") && e.timestamp_millis >= stopped => {
+                Some(e.timestamp_millis)
+            }
+            _ => None,
+        });
+        if let Some(switched) = switched {
+            out.push((service.clone(), switched - stopped));
         }
     }
+    out
 }
 
 /// States entered and not yet left, by service and state (an app's
@@ -766,5 +782,21 @@ mod tests {
                 {"state": "Switch", "millis": 30},
             ])
         );
+    }
+
+    /// A rollback's `SwitchWarm` ends before the release starts again: the
+    /// gap runs to the switch after it (it said 0 ms).
+    #[test]
+    fn a_stop_first_gap_ends_at_the_switch_after_the_start() {
+        let events = vec![
+            event(1, 0, entered("SwitchWarm", None)),
+            event(2, 5, exited("SwitchWarm", None)),
+            event(3, 10, entered("StartReplicas", Some("db"))),
+            event(4, 4000, exited("StartReplicas", Some("db"))),
+            event(5, 4100, entered("Switch", None)),
+            event(6, 4300, exited("Switch", None)),
+        ];
+        let held = std::collections::BTreeSet::from(["db".to_owned()]);
+        assert_eq!(gaps(&events, &held), vec![("db".to_owned(), 4290)]);
     }
 }

@@ -84,7 +84,7 @@ fn refuse(
     refusals: &[windlass_deploy::target::ecs::task_definition::Refusal],
 ) -> u8 {
     let text = std::fs::read_to_string(&pinned.file).unwrap_or_default();
-    eprintln!("windlass: the Compose file cannot be deployed to ECS:");
+    crate::failure::say!("the Compose file cannot be deployed to ECS:");
     for refusal in refusals {
         eprintln!("  {}", refusal.located(&pinned.file, &text));
     }
@@ -144,7 +144,7 @@ fn dry_run(pinned: &Pinned, services: &[String]) -> anyhow::Result<u8> {
                 }
             }
             Err(e) => {
-                eprintln!("windlass: {name}: {e}");
+                crate::failure::say!("{name}: {e}");
                 code = code.max(failed(&e));
             }
         }
@@ -237,7 +237,7 @@ pub fn deploy(
                 }
                 Ok(None) => {}
                 Err(e) => {
-                    eprintln!("windlass: {name}: {e}");
+                    crate::failure::say!("{name}: {e}");
                     code = code.max(exit::FAILED);
                     continue;
                 }
@@ -256,7 +256,7 @@ pub fn deploy(
                 code = code.max(printed);
             }
             Err(e) => {
-                eprintln!("windlass: {name}: {e}");
+                crate::failure::say!("{name}: {e}");
                 code = code.max(failed(&e));
             }
         }
@@ -300,7 +300,7 @@ fn put_back(tokio: &tokio::runtime::Runtime, ecs: &Ecs, moved: &[(ServiceKey, St
             Ok(report) if print(&key.to_string(), &report) == exit::OK => {}
             Ok(_) => code = exit::FAILED,
             Err(e) => {
-                eprintln!("windlass: {key}: could not be put back on {release}: {e}");
+                crate::failure::say!("{key}: could not be put back on {release}: {e}");
                 code = exit::FAILED;
             }
         }
@@ -335,8 +335,8 @@ pub fn rollback_all(app: Option<&Pinned>, state: &StateArgs) -> anyhow::Result<u
             .collect();
         keys.retain(|key| of_file.contains(key));
         if keys.is_empty() {
-            eprintln!(
-                "windlass: no ECS service of {} was deployed from {}; `windlass releases` lists what was",
+            crate::failure::say!(
+                "no ECS service of {} was deployed from {}; `windlass releases` lists what was",
                 pinned.file.display(),
                 state.dir().display()
             );
@@ -344,8 +344,8 @@ pub fn rollback_all(app: Option<&Pinned>, state: &StateArgs) -> anyhow::Result<u
         }
     }
     if keys.is_empty() {
-        eprintln!(
-            "windlass: no ECS service was deployed from {}; `windlass releases` lists what was",
+        crate::failure::say!(
+            "no ECS service was deployed from {}; `windlass releases` lists what was",
             state.dir().display()
         );
         return Ok(exit::REFUSED);
@@ -399,7 +399,9 @@ pub fn down(pinned: &Pinned, services: &[String], state: &StateArgs) -> anyhow::
                 );
             }
             Err(e) => {
-                eprintln!("windlass: {name}: ecs:DeleteService of {service} on cluster {cluster} failed: {e}");
+                crate::failure::say!(
+                    "{name}: ecs:DeleteService of {service} on cluster {cluster} failed: {e}"
+                );
                 code = exit::FAILED;
             }
         }
@@ -440,7 +442,7 @@ pub fn rollback(service: &str, release: Option<&str>, state: &StateArgs) -> anyh
             _ => exit::FAILED,
         }),
         Err(e) => {
-            eprintln!("windlass: {e}");
+            crate::failure::say!("{e}");
             Ok(exit::REFUSED)
         }
     }
@@ -455,11 +457,11 @@ async fn settle(ecs: &Ecs, key: &ServiceKey) -> Result<Option<(Unfinished, u8)>,
         Ok(Some(unfinished)) => unfinished,
         Ok(None) => return Ok(None),
         Err(e @ Error::Busy { .. }) => {
-            eprintln!("windlass: {e}");
+            crate::failure::say!("{e}");
             return Err(exit::BUSY);
         }
         Err(e) => {
-            eprintln!("windlass: {key}: {e}");
+            crate::failure::say!("{key}: {e}");
             return Err(exit::FAILED);
         }
     };
@@ -470,7 +472,7 @@ async fn settle(ecs: &Ecs, key: &ServiceKey) -> Result<Option<(Unfinished, u8)>,
             Ok(Some((unfinished, code)))
         }
         Err(e) => {
-            eprintln!("windlass: {key}: the interrupted execution could not be resumed: {e}");
+            crate::failure::say!("{key}: the interrupted execution could not be resumed: {e}");
             Err(exit::FAILED)
         }
     }

@@ -24,10 +24,7 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<u8> {
     if args.target != Target::Ecs {
-        eprintln!(
-            "windlass: export knows the target ecs only, not {}",
-            args.target
-        );
+        crate::failure::say!("export knows the target ecs only, not {}", args.target);
         return Ok(exit::INVALID);
     }
     let pinned = match args.compose.pin(None) {
@@ -39,8 +36,8 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         (Some(name), _) if pinned.project.services.contains_key(name) => name.clone(),
         (None, [only]) => (*only).clone(),
         (given, _) => {
-            eprintln!(
-                "windlass: {}: name the service to export (one template per service); {} has {}",
+            crate::failure::say!(
+                "{}: name the service to export (one template per service); {} has {}",
                 given
                     .as_deref()
                     .map_or("several services".to_string(), |g| format!(
@@ -61,7 +58,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         .region
         .unwrap_or_else(|| "us-east-1".into());
     let refused = |refusals: Vec<windlass_deploy::target::ecs::task_definition::Refusal>| {
-        eprintln!("windlass: the Compose file cannot be deployed to ECS:");
+        crate::failure::say!("the Compose file cannot be deployed to ECS:");
         for refusal in refusals {
             eprintln!("  {refusal}");
         }

@@ -29,7 +29,7 @@ pub fn folder(state: &Path) -> PathBuf {
 pub fn run(args: Args) -> anyhow::Result<u8> {
     let dir = folder(&args.state.dir());
     if let Err(e) = owner::raise_open_files() {
-        eprintln!("windlass: cannot raise the open files limit to its hard limit: {e}");
+        crate::failure::say!("cannot raise the open files limit to its hard limit: {e}");
     }
     let tokio = daemon::runtime()?;
     tokio.block_on(async move {

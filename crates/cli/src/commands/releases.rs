@@ -183,7 +183,7 @@ fn apps(store: &SqliteReleases, which: &AppArgs, json: bool) -> anyhow::Result<u
     let mut all = Vec::new();
     let apps = store.apps()?;
     if let Some(why) = environments::none_shown(&apps, which) {
-        eprintln!("windlass: {why}");
+        crate::failure::say!("{why}");
         return Ok(exit::REFUSED);
     }
     let shown = environments::shown(apps, which);

@@ -87,7 +87,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             },
             Err(_) if args.file.is_none() => None,
             Err(e) => {
-                eprintln!("windlass: {e}");
+                crate::failure::say!("{e}");
                 return Ok(exit::INVALID);
             }
         };

@@ -87,7 +87,8 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         .enable_all()
         .build()?;
     tokio.block_on(async move {
-        let runtime = Runtime::with_standard_invokers(store.clone(), invokers, Arc::new(SystemClock));
+        let runtime =
+            Runtime::with_standard_invokers(store.clone(), invokers, Arc::new(SystemClock));
         runtime.recover().await?;
         let now = runtime.now_millis();
         let meta = ExecutionMeta {
@@ -103,11 +104,17 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         };
         let arn = meta.execution_arn.clone();
         let started = runtime
-            .start(StartRequest { definition_text: text, definition: Arc::new(definition), meta })
+            .start(StartRequest {
+                definition_text: text,
+                definition: Arc::new(definition),
+                meta,
+            })
             .await?;
         if let Started::Existing(record) = &started {
             if record.definition != std::fs::read_to_string(&args.file).unwrap_or_default() {
-                eprintln!("windlass: note: execution {arn} exists already and runs the definition it started with");
+                crate::failure::say!(
+                    "note: execution {arn} exists already and runs the definition it started with"
+                );
             }
         }
         let finished = runtime.wait(&arn).await?;

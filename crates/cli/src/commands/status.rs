@@ -56,7 +56,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         env: args.env.clone(),
     };
     if let Some(why) = super::environments::none_shown(&apps, &which) {
-        eprintln!("windlass: {why}");
+        crate::failure::say!("{why}");
         return Ok(exit::REFUSED);
     }
     match (&args.app, &args.env) {

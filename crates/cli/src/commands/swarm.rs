@@ -58,18 +58,18 @@ async fn open(state: &StateArgs) -> Result<Agent, u8> {
     // A manager named wrong (a Docker context that is not there, an ssh://
     // address with a path) is the user's to fix: refused, not an error.
     if let Err(e) = windlass_deploy::target::swarm::manager::Manager::from_env() {
-        eprintln!("windlass: the Swarm manager: {e}");
+        crate::failure::say!("the Swarm manager: {e}");
         return Err(exit::REFUSED);
     }
     Agent::open_swarm(&state.dir()).await.map_err(|e| {
-        eprintln!("windlass: {e}");
+        crate::failure::say!("{e}");
         exit::ERROR
     })
 }
 
 /// An agent's refusal as the exit code the agent's API would give.
 fn refused(error: &Error) -> u8 {
-    eprintln!("windlass: {error}");
+    crate::failure::say!("{error}");
     match error {
         Error::Locked { .. } => exit::BUSY,
         Error::Store(_) | Error::Runtime(_) | Error::Restore(_) | Error::Backend(_) => exit::ERROR,
@@ -157,8 +157,8 @@ impl Gate {
                 })
             }
             Err(e) => {
-                eprintln!(
-                    "windlass: approve, promote and abort cannot reach this command's deploys: {e}"
+                crate::failure::say!(
+                    "approve, promote and abort cannot reach this command's deploys: {e}"
                 );
                 None
             }
@@ -267,7 +267,7 @@ async fn carry_on(agent: &Agent, json: bool) -> Result<Vec<(Interrupted, u8)>, u
         let code = follow(agent, &one.started, json, "carrying on")
             .await
             .map_err(|e| {
-                eprintln!("windlass: the interrupted execution {}: {e}", one.execution);
+                crate::failure::say!("the interrupted execution {}: {e}", one.execution);
                 exit::FAILED
             })?;
         carried.push((one, code));
@@ -453,8 +453,8 @@ pub fn note_host_addresses(pinned: &Pinned, services: &[String]) {
             };
             let path = windlass_deploy::compose::FieldPath::of(&["services", name, "ports"]);
             let (line, column, _) = windlass_deploy::compose::locate(&text, &path);
-            eprintln!(
-                "windlass: note: {}:{line}:{column}: services.{name}.ports: {address}:{published}: a Swarm publishes port {published} on every interface of each manager (a Swarm service's published port has no host address), not on {address} only; keep it from other hosts with the managers' firewall",
+            crate::failure::say!(
+                "note: {}:{line}:{column}: services.{name}.ports: {address}:{published}: a Swarm publishes port {published} on every interface of each manager (a Swarm service's published port has no host address), not on {address} only; keep it from other hosts with the managers' firewall",
                 pinned.file.display()
             );
         }

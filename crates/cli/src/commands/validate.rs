@@ -56,7 +56,7 @@ pub fn run(mut args: Args) -> anyhow::Result<u8> {
             }
             Err(why) => {
                 let why = why.trim_end_matches("; name one with -f FILE");
-                eprintln!("windlass: no file given, and {why}: name the files to check (`windlass validate FILE...`)");
+                crate::failure::say!("no file given, and {why}: name the files to check (`windlass validate FILE...`)");
                 return Ok(exit::INVALID);
             }
         }
@@ -132,6 +132,7 @@ pub fn run(mut args: Args) -> anyhow::Result<u8> {
     }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
+        crate::failure::answered();
     }
     Ok(if all_valid { exit::OK } else { exit::INVALID })
 }

@@ -105,7 +105,13 @@ impl Agent {
             )));
         }
         let rollout = app_rollout(project, services, request.canary);
-        let text = app::deploy_definition(&hooks, rollout.as_ref()).map_err(Error::Definition)?;
+        let building: Vec<String> = services
+            .iter()
+            .filter(|s| project.services[*s].build.is_some())
+            .cloned()
+            .collect();
+        let text = app::deploy_definition(&hooks, &building, rollout.as_ref())
+            .map_err(Error::Definition)?;
         let definition = parse_definition(&text)?;
         let order = app::waves(
             &services

@@ -41,10 +41,19 @@ pub fn execution_view(
     }))
 }
 
+/// A history event as progress. Choice and Pass states route and shape
+/// the input and do nothing a user waits for (`PushWanted`, `Built`,
+/// `Healthy`): they are not steps, so they are left out of the steps
+/// printed and timed, as any other event type is.
 fn progress(event: &HistoryEvent) -> Progress {
     let kind = &*event.kind;
     let state = || text(&event.details, "name").unwrap_or_default();
-    let kind = if kind.ends_with("StateEntered") {
+    let routing = kind.starts_with("ChoiceState") || kind.starts_with("PassState");
+    let kind = if routing {
+        ProgressKind::Other {
+            event_type: kind.to_owned(),
+        }
+    } else if kind.ends_with("StateEntered") {
         ProgressKind::Entered {
             state: state(),
             service: service(&event.details, "input"),
@@ -100,4 +109,47 @@ fn service(details: &Json, key: &str) -> Option<String> {
 
 fn text(details: &Json, key: &str) -> Option<String> {
     details.get(key).and_then(Json::as_str).map(str::to_owned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn event(kind: &str, name: &str) -> HistoryEvent {
+        HistoryEvent {
+            id: 1,
+            previous_event_id: 0,
+            kind: kind.to_owned().into(),
+            timestamp_millis: 0,
+            details: json!({ "name": name, "input": "{\"service\":\"web\"}" }),
+        }
+    }
+
+    /// A deploy's steps are its Tasks, Maps and the like: the Choice and
+    /// Pass states between them (`PushWanted`, `Built`) are no step.
+    #[test]
+    fn routing_states_are_no_steps() {
+        assert_eq!(
+            progress(&event("TaskStateEntered", "ResolveImage")).kind,
+            ProgressKind::Entered {
+                state: "ResolveImage".into(),
+                service: Some("web".into())
+            }
+        );
+        for (kind, name) in [
+            ("ChoiceStateEntered", "PushWanted"),
+            ("ChoiceStateExited", "PushWanted"),
+            ("PassStateEntered", "Built"),
+            ("PassStateExited", "Built"),
+        ] {
+            assert_eq!(
+                progress(&event(kind, name)).kind,
+                ProgressKind::Other {
+                    event_type: kind.into()
+                },
+                "{kind}"
+            );
+        }
+    }
 }

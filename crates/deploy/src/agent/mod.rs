@@ -251,8 +251,8 @@ impl Agent {
         .map_err(Error::Target)
     }
 
-    /// Refuses a published port another service's proxy holds (see
-    /// `ports.rs`); a Swarm's ports are the Swarm's.
+    /// Refuses a published port another service's proxy or another
+    /// program holds (see `ports.rs`); a Swarm's ports are the Swarm's.
     async fn check_ports_free(
         &self,
         project: &compose::Project,
@@ -261,7 +261,8 @@ impl Agent {
         if self.place != Place::Local {
             return Ok(());
         }
-        // Unread, the proxy's own bind refuses the port later.
+        // Unread, the proxy's own bind refuses the port later: a port a
+        // proxy holds would be taken for another program's.
         let proxies = match self.proxies.all().await {
             Ok(proxies) => proxies,
             Err(e) => {
@@ -269,7 +270,8 @@ impl Agent {
                 return Ok(());
             }
         };
-        ports::check_free(project, &app_name(project), services, &proxies)
+        ports::check_free(project, &app_name(project), services, &proxies)?;
+        ports::probe_free(project, services, &proxies)
     }
 
     /// The name of this agent's state machine of `kind`.

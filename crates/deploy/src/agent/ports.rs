@@ -1,7 +1,8 @@
 //! A deploy whose published port is another service's proxy's (another
-//! app's on this machine, say) is refused before anything starts: started,
-//! its proxy could not bind, and a stop-first service would have been
-//! stopped for nothing before the deploy rolled back.
+//! app's on this machine, say), or another program's, is refused before
+//! anything starts: started, its proxy could not bind, and a stop-first
+//! service would have been stopped for nothing before the deploy rolled
+//! back.
 
 use std::net::SocketAddr;
 
@@ -50,6 +51,44 @@ pub(super) fn check_free(
                         proxy.service,
                     )));
                 }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The first published port of `services` that another program on this
+/// machine holds, found by binding it as the proxy would and letting it go,
+/// as the refusal that names the port and the service. A port a windlass
+/// proxy listens on is not probed: the service's own proxy keeps it, and
+/// another service's is [`check_free`]'s.
+pub(super) fn probe_free(
+    project: &Project,
+    services: &[String],
+    proxies: &[ProxyView],
+) -> Result<(), Error> {
+    for name in services {
+        let Some(service) = project.services.get(name) else {
+            continue;
+        };
+        for port in service.published_ports() {
+            let udp = ports::protocol(&port) == Protocol::Udp;
+            let proxied =
+                proxies.iter().any(|proxy| {
+                    proxy.spec.ports.iter().any(|p| {
+                        (p.protocol == Protocol::Udp) == udp && overlap(p.listen, port.listen)
+                    })
+                });
+            if port.listen.port() == 0 || proxied {
+                continue;
+            }
+            if let Err(e) = windlass_proxy::probe_listen(port.listen, udp) {
+                return Err(Error::PortTaken(format!(
+                    "{}: service {name} publishes {} ({}), which another program on this machine holds ({e}); stop that program or publish another port; nothing was started",
+                    project.file.display(),
+                    port.describe_listen(),
+                    if udp { "udp" } else { "tcp" },
+                )));
             }
         }
     }
@@ -121,5 +160,42 @@ mod tests {
             &own,
         )
         .expect("its own proxy");
+    }
+
+    /// A port another program listens on (not a windlass proxy) is
+    /// refused, naming the port and the service; free again, it passes; a
+    /// port the service's own proxy holds is not probed.
+    #[test]
+    fn a_port_another_program_holds_is_refused() {
+        let other = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+        let port = other.local_addr().expect("address").port();
+        let services = ["n8n".to_owned()];
+        let published = project(&format!("[\"127.0.0.1:{port}:5678\"]"));
+        let taken = probe_free(&published, &services, &[]).expect_err("held");
+        let text = taken.to_string();
+        for part in [
+            format!("service n8n publishes 127.0.0.1:{port} (tcp)"),
+            "another program on this machine holds".to_owned(),
+            "nothing was started".to_owned(),
+        ] {
+            assert!(text.contains(&part), "{part}: {text}");
+        }
+        let every = project(&format!("[\"{port}:5678\"]"));
+        assert!(
+            probe_free(&every, &services, &[]).is_err(),
+            "every interface takes it too"
+        );
+        let own = [proxy(
+            "n8n/n8n",
+            &format!("127.0.0.1:{port}"),
+            Protocol::Tcp,
+        )];
+        probe_free(&published, &services, &own).expect("its own proxy's port");
+        drop(other);
+        probe_free(&published, &services, &[]).expect("free again");
+        let udp = std::net::UdpSocket::bind("127.0.0.1:0").expect("a udp port");
+        let udp_port = udp.local_addr().expect("address").port();
+        let udp_project = project(&format!("[\"127.0.0.1:{udp_port}:53/udp\"]"));
+        assert!(probe_free(&udp_project, &services, &[]).is_err(), "udp too");
     }
 }

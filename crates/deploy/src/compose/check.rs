@@ -11,7 +11,7 @@ use serde::de::DeserializeOwned;
 use serde_norway::{Mapping, Value};
 
 use super::diagnostic::Report;
-use super::fields::{self, one_of, refusal};
+use super::fields::{self, refusal};
 use super::interpolate::key_text;
 use super::locate::FieldPath;
 use super::merge::strip_tags;
@@ -53,18 +53,10 @@ pub(crate) fn check(
         }
         match refusal(fields::TOP_LEVEL_REFUSED, &key) {
             Some(why) => report.error(&at, format!("`{key}` is not supported: {why}")),
-            None => {
-                let hint = fields::closest(fields::TOP_LEVEL, &key)
-                    .map(|c| format!(" (did you mean `{c}`?)"))
-                    .unwrap_or_default();
-                report.error(
-                    &at,
-                    format!(
-                        "unknown field `{key}`{hint}, expected one of {}, or an `x-` extension",
-                        one_of(fields::TOP_LEVEL)
-                    ),
-                );
-            }
+            None => report.error(
+                &at,
+                fields::unknown(&key, fields::TOP_LEVEL, ", or an `x-` extension"),
+            ),
         }
     }
     let written_name = match top.get("name") {
@@ -455,19 +447,11 @@ fn service(
         }
         match refusal(fields::SERVICE_REFUSED, &key) {
             Some(why) => report.error(&at.key(&key), format!("`{key}` is not supported: {why}")),
-            None => {
-                let hint = fields::closest(fields::SERVICE, &key)
-                    .map(|c| format!(" (did you mean `{c}`?)"))
-                    .unwrap_or_default();
-                report.error_in(
-                    &at,
-                    &at.key(&key),
-                    format!(
-                        "unknown field `{key}`{hint}, expected one of {}",
-                        one_of(fields::SERVICE)
-                    ),
-                );
-            }
+            None => report.error_in(
+                &at,
+                &at.key(&key),
+                fields::unknown(&key, fields::SERVICE, ""),
+            ),
         }
     }
     if let Some(Value::Mapping(networks)) = fields.get_mut("networks") {

@@ -234,6 +234,47 @@ pub fn one_of(names: &[&str]) -> String {
     }
 }
 
+/// What to say of an unknown field `key` where `allowed` are allowed: the
+/// nearest allowed field when one is near (`did you mean`), else the list;
+/// `extra` is said after the list (", or an `x-` extension").
+pub fn unknown(key: &str, allowed: &[&str], extra: &str) -> String {
+    match closest(allowed, key) {
+        Some(near) => format!("unknown field `{key}`: did you mean `{near}`?"),
+        None => format!(
+            "unknown field `{key}`, expected one of {}{extra}",
+            one_of(allowed)
+        ),
+    }
+}
+
+/// The YAML library's "unknown field `x`, expected one of `a`, `b` or
+/// `c`" (serde's words for a nested field) said as [`unknown`] says it;
+/// any other message as it is.
+pub fn reword_unknown(message: &str) -> String {
+    let Some((key, rest)) = message
+        .strip_prefix("unknown field `")
+        .and_then(|rest| rest.split_once('`'))
+    else {
+        return message.to_owned();
+    };
+    let Some(list) = rest
+        .strip_prefix(", expected one of ")
+        .or_else(|| rest.strip_prefix(", expected "))
+    else {
+        return message.to_owned();
+    };
+    let allowed: Vec<&str> = list
+        .split(", ")
+        .flat_map(|part| part.split(" or "))
+        .map(|name| name.trim().trim_matches('`'))
+        .filter(|name| !name.is_empty())
+        .collect();
+    if allowed.is_empty() {
+        return message.to_owned();
+    }
+    unknown(key, &allowed, "")
+}
+
 /// The allowed name closest to a misspelt `key`, if one is near enough.
 pub fn closest<'a>(names: &[&'a str], key: &str) -> Option<&'a str> {
     names
@@ -260,4 +301,39 @@ fn distance(a: &str, b: &str) -> usize {
         }
     }
     row[b.len()]
+}
+
+#[cfg(test)]
+mod unknown_tests {
+    use super::*;
+
+    #[test]
+    fn a_near_field_is_suggested_without_the_list() {
+        assert_eq!(
+            unknown("enviroment", SERVICE, ""),
+            "unknown field `enviroment`: did you mean `environment`?"
+        );
+        let far = unknown("colour", SERVICE, ", or an `x-` extension");
+        assert!(
+            far.starts_with("unknown field `colour`, expected one of `image`, `build`"),
+            "{far}"
+        );
+        assert!(far.ends_with(", or an `x-` extension"), "{far}");
+    }
+
+    #[test]
+    fn serde_s_nested_unknown_fields_are_reworded() {
+        assert_eq!(
+            reword_unknown("unknown field `intervall`, expected one of `test`, `interval`, `timeout` or `retries`"),
+            "unknown field `intervall`: did you mean `interval`?"
+        );
+        assert_eq!(
+            reword_unknown("unknown field `zzz`, expected `service` or `file`"),
+            "unknown field `zzz`, expected one of `service` or `file`"
+        );
+        assert_eq!(
+            reword_unknown("invalid type: string"),
+            "invalid type: string"
+        );
+    }
 }

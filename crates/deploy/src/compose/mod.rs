@@ -57,6 +57,7 @@ use windlass_store::releases::Environment;
 pub use diagnostic::{Diagnostic, Location, Severity};
 pub use ecs::{Ecs, LambdaHooks};
 pub use environments::override_file;
+pub use fields::closest;
 pub use hooks::check_state;
 pub use host::{CgroupNamespace, Link, NetworkMode, VolumesFrom, VolumesSource};
 pub use lifecycle::ServiceHook;

@@ -524,7 +524,14 @@ fn check_service(
                             .as_ref()
                             .is_some_and(|t| t.first().map(String::as_str) != Some("NONE"))
                 });
-            if !has_check {
+            // A healthcheck written but refused (a misspelt field) is
+            // reported where it is written; "has none" would mislead.
+            let refused = format!("services.{dependency}.healthcheck");
+            let unread = report
+                .diagnostics
+                .iter()
+                .any(|d| d.severity == super::Severity::Error && d.field.starts_with(&refused));
+            if !has_check && !unread {
                 report.error(&dep_at.key("condition"), format!("service_healthy waits for a healthcheck, and service `{dependency}` has none: give it a `healthcheck`, or use condition service_started"));
             }
         }

@@ -60,7 +60,7 @@ fn read_as<T: DeserializeOwned>(value: &Value) -> Result<T, (String, String)> {
 fn plain(message: &str) -> String {
     match message.strip_prefix("invalid type: unit value, expected ") {
         Some(expected) => format!("the value is empty (null: the key has nothing after it, or only a comment), expected {expected}: give it a value, or remove the key"),
-        None => message.to_owned(),
+        None => super::fields::reword_unknown(message),
     }
 }
 

@@ -289,18 +289,45 @@ fn roll_back_all(name: &str, next: &str) -> Json {
     each
 }
 
-/// The app's deploy definition; `hooks` are each service's
-/// `x-windlass.hooks`; `rollout`, the app's `x-windlass.rollout`, puts its
-/// steps between the start and the switch (`super::rollout`).
-pub fn deploy_definition(
-    hooks: &[(String, Hooks)],
-    rollout: Option<&RolloutPlan>,
-) -> Result<String, String> {
-    let mut build_states = states(vec![
-        (
-            "BuildImage".to_owned(),
+/// The Map that gives every service its image, pushed when asked: a
+/// service with `build:` goes through `BuildImage`, one with only `image:`
+/// through `ResolveImage` (the image it names, pulled when the engine lacks
+/// it, pinned by digest), so a deploy's steps name what happens; a Choice
+/// on `$.service` routes them when the app has both. `hooks` lists every
+/// service.
+fn image_map(hooks: &[(String, Hooks)], building: &[String]) -> Json {
+    const BUILD: &str = "BuildImage";
+    const RESOLVE: &str = "ResolveImage";
+    let resolving = hooks.iter().any(|(s, _)| !building.contains(s));
+    let mut pairs = Vec::new();
+    let start_at = match (building.is_empty(), resolving) {
+        (false, true) => {
+            let choices: Vec<Json> = building
+                .iter()
+                .map(|s| json!({ "Variable": "$.service", "StringEquals": s, "Next": BUILD }))
+                .collect();
+            pairs.push((
+                "ImageFrom".to_owned(),
+                json!({ "Type": "Choice", "Choices": choices, "Default": RESOLVE }),
+            ));
+            "ImageFrom"
+        }
+        (false, false) => BUILD,
+        (true, _) => RESOLVE,
+    };
+    if !building.is_empty() {
+        pairs.push((
+            BUILD.to_owned(),
             task("build", Some("$.image"), Some("PushWanted")),
-        ),
+        ));
+    }
+    if resolving || building.is_empty() {
+        pairs.push((
+            RESOLVE.to_owned(),
+            task("build", Some("$.image"), Some("PushWanted")),
+        ));
+    }
+    pairs.extend([
         (
             "PushWanted".to_owned(),
             json!({
@@ -313,9 +340,21 @@ pub fn deploy_definition(
             "PushImage".to_owned(),
             task("push", Some("$.image"), Some("Built")),
         ),
+        ("Built".to_owned(), json!({ "Type": "Pass", "End": true })),
     ]);
-    build_states.insert("Built".into(), json!({ "Type": "Pass", "End": true }));
-    let mut build = map("$.services", 4, "BuildImage", build_states);
+    map("$.services", 4, start_at, states(pairs))
+}
+
+/// The app's deploy definition; `hooks` are each service's
+/// `x-windlass.hooks`; `building`, the services whose image is built
+/// (`build:`); `rollout`, the app's `x-windlass.rollout`, puts its steps
+/// between the start and the switch (`super::rollout`).
+pub fn deploy_definition(
+    hooks: &[(String, Hooks)],
+    building: &[String],
+    rollout: Option<&RolloutPlan>,
+) -> Result<String, String> {
+    let mut build = image_map(hooks, building);
     end_or_next(&mut build, Some("Start"));
     catch_into(&mut build, "Rollback");
 
@@ -504,15 +543,62 @@ mod tests {
             },
         )];
         for text in [
-            deploy_definition(&[], None).expect("plain"),
-            deploy_definition(&hooks, None).expect("with hooks"),
+            deploy_definition(&[], &[], None).expect("plain"),
+            deploy_definition(&hooks, &[], None).expect("with hooks"),
             rollback_definition().expect("rollback"),
         ] {
             let parsed = windlass_asl::parse::parse_text(&text).valid();
             assert!(parsed.is_ok(), "{:?}\n{text}", parsed.err());
         }
-        let text = deploy_definition(&hooks, None).expect("with hooks");
+        let text = deploy_definition(&hooks, &[], None).expect("with hooks");
         assert!(text.contains("BeforeSwitchHook1-web"), "{text}");
         assert!(text.contains("AfterSwitchHook1-web"), "{text}");
+    }
+
+    /// A service with only `image:` is not built: its step is
+    /// `ResolveImage`; `BuildImage` is there only for services that build,
+    /// and a Choice routes each service when the app has both kinds.
+    #[test]
+    fn only_services_that_build_have_a_build_step() {
+        let services = |names: &[&str]| -> Vec<(String, Hooks)> {
+            names
+                .iter()
+                .map(|n| ((*n).to_owned(), Hooks::default()))
+                .collect()
+        };
+        let build_states = |text: &str| -> Json {
+            let definition: Json = serde_json::from_str(text).expect("json");
+            definition["States"]["Build"]["ItemProcessor"].clone()
+        };
+        let images_only = deploy_definition(&services(&["web", "db"]), &[], None).expect("text");
+        let processor = build_states(&images_only);
+        assert_eq!(processor["StartAt"], "ResolveImage");
+        assert!(
+            processor["States"].get("BuildImage").is_none(),
+            "{processor}"
+        );
+
+        let built = vec!["web".to_owned(), "db".to_owned()];
+        let all_built = deploy_definition(&services(&["web", "db"]), &built, None).expect("text");
+        let processor = build_states(&all_built);
+        assert_eq!(processor["StartAt"], "BuildImage");
+        assert!(
+            processor["States"].get("ResolveImage").is_none(),
+            "{processor}"
+        );
+
+        let mixed = deploy_definition(&services(&["web", "db"]), &built[..1], None).expect("text");
+        let processor = build_states(&mixed);
+        assert_eq!(processor["StartAt"], "ImageFrom");
+        assert_eq!(
+            processor["States"]["ImageFrom"],
+            json!({
+                "Type": "Choice",
+                "Choices": [{ "Variable": "$.service", "StringEquals": "web", "Next": "BuildImage" }],
+                "Default": "ResolveImage",
+            })
+        );
+        let parsed = windlass_asl::parse::parse_text(&mixed).valid();
+        assert!(parsed.is_ok(), "{:?}", parsed.err());
     }
 }

@@ -10,6 +10,7 @@
 mod go;
 mod host;
 mod service;
+mod yaml;
 
 use std::collections::BTreeMap;
 
@@ -53,7 +54,7 @@ pub struct Settings<'a> {
 pub fn text(project: &Project, settings: &Settings<'_>, format: Format) -> String {
     let document = document(project, settings, format);
     match format {
-        Format::Yaml => serde_norway::to_string(&document).unwrap_or_default(),
+        Format::Yaml => yaml::text(&document),
         Format::Json => serde_json::to_string_pretty(&document).unwrap_or_default(),
     }
 }

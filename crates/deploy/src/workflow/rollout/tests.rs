@@ -105,7 +105,7 @@ fn the_states_of_a_linear_rollout_are_valid_asl_in_order() {
         serde_norway::from_str("step: 40\ninterval: 2s\nsticky: {cookie: session}\n")
             .expect("rollout");
     let plan = RolloutPlan::new(Some(&rollout), None).expect("a plan");
-    let text = super::super::app::deploy_definition(&[], Some(&plan)).expect("definition");
+    let text = super::super::app::deploy_definition(&[], &[], Some(&plan)).expect("definition");
     let parsed = windlass_asl::parse::parse_text(&text).valid();
     assert!(parsed.is_ok(), "{:?}\n{text}", parsed.err());
     let json: Json = serde_json::from_str(&text).expect("json");
@@ -147,7 +147,7 @@ fn the_states_of_a_linear_rollout_are_valid_asl_in_order() {
 fn a_held_canary_waits_at_an_approval_gate_then_goes_on() {
     let rollout: Rollout = serde_norway::from_str("step: 40\n").expect("rollout");
     let plan = RolloutPlan::new(Some(&rollout), Some(10)).expect("a plan");
-    let text = super::super::app::deploy_definition(&[], Some(&plan)).expect("definition");
+    let text = super::super::app::deploy_definition(&[], &[], Some(&plan)).expect("definition");
     let parsed = windlass_asl::parse::parse_text(&text).valid();
     assert!(parsed.is_ok(), "{:?}\n{text}", parsed.err());
     let json: Json = serde_json::from_str(&text).expect("json");

@@ -1,6 +1,7 @@
 //! Deploys that cannot work, on the real Docker engine: a missing image, a
-//! proxy address already taken, an unreachable registry. Each ends rolled
-//! back with an error that says what was wrong, and leaves no container.
+//! proxy address already taken, an unreachable registry. The taken address
+//! is refused before anything starts; the others end rolled back. Each says
+//! what was wrong and leaves no container.
 
 mod support;
 
@@ -54,15 +55,32 @@ async fn impossible_deploys_roll_back_and_leave_nothing_running() {
     assert!(cause.contains("windlass-test/never-built:nope"), "{cause}");
     assert_eq!(containers_of(&docker, "wlmissing").await, 0);
 
-    // Another process has the proxy's address: refused before anything starts.
+    // Another process has the proxy's address: refused before anything
+    // starts (no execution, no release).
     let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = taken.local_addr().expect("address").port();
     support::cleanup(&docker, "wltaken").await;
     let text = support::compose("wltaken", port, &[("TESTAPP_VERSION", "v1")], "1s");
-    let (error, cause) = failed_deploy(&agent, &dir, "wltaken", &text).await;
-    println!("port taken: {error}: {cause}");
-    assert!(cause.contains("Deploy.ProxyFailed"), "{cause}");
-    assert!(cause.contains(&format!("127.0.0.1:{port}")), "{cause}");
+    let file = dir.join("wltaken.yaml");
+    std::fs::write(&file, &text).expect("compose file");
+    let refused = agent
+        .deploy(windlass_deploy::agent::DeployRequest {
+            compose_file: file.display().to_string(),
+            compose_text: text,
+            services: vec!["wltaken".into()],
+            by: "test".into(),
+            ..Default::default()
+        })
+        .await
+        .expect_err("refused before it starts");
+    println!("port taken: {refused}");
+    assert!(
+        matches!(refused, windlass_deploy::agent::Error::PortTaken(_)),
+        "{refused:?}"
+    );
+    let said = refused.to_string();
+    assert!(said.contains(&format!("127.0.0.1:{port}")), "{said}");
+    assert!(said.contains("service wltaken"), "{said}");
     assert_eq!(containers_of(&docker, "wltaken").await, 0);
     drop(taken);
 

@@ -62,7 +62,7 @@ async fn a_job_runs_to_completion_before_the_services_that_wait_for_it() {
     let states = entered(&agent, arn);
     let job_done = states
         .iter()
-        .position(|s| s == &format!("{MIGRATE}: Healthy"))
+        .position(|s| s == &format!("{MIGRATE}: WaitHealthy"))
         .unwrap_or_else(|| panic!("the job's run was judged: {states:?}"));
     let web_started = states
         .iter()

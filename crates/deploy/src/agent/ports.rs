@@ -21,6 +21,35 @@ fn overlap(a: SocketAddr, b: SocketAddr) -> bool {
         && (a.ip() == b.ip() || a.ip().is_unspecified() || b.ip().is_unspecified())
 }
 
+/// The published ports of `services`: each with its service's name and
+/// whether it is UDP.
+fn published<'a>(
+    project: &'a Project,
+    services: &'a [String],
+) -> impl Iterator<Item = (&'a String, crate::compose::PublishedPort, bool)> + 'a {
+    services.iter().flat_map(move |name| {
+        let ports = project
+            .services
+            .get(name)
+            .map(|s| s.published_ports())
+            .unwrap_or_default();
+        ports.into_iter().map(move |port| {
+            let udp = ports::protocol(&port) == Protocol::Udp;
+            (name, port, udp)
+        })
+    })
+}
+
+/// The address of `proxy`'s that takes the port `listen` (of that protocol).
+fn held_by(proxy: &ProxyView, listen: SocketAddr, udp: bool) -> Option<SocketAddr> {
+    proxy
+        .spec
+        .ports
+        .iter()
+        .find(|p| (p.protocol == Protocol::Udp) == udp && overlap(p.listen, listen))
+        .map(|p| p.listen)
+}
+
 /// The first published port of `services` (of `app`) that a proxy of
 /// another service holds, as the refusal that names both.
 pub(super) fn check_free(
@@ -29,28 +58,18 @@ pub(super) fn check_free(
     services: &[String],
     proxies: &[ProxyView],
 ) -> Result<(), Error> {
-    for name in services {
-        let Some(service) = project.services.get(name) else {
-            continue;
-        };
+    for (name, port, udp) in published(project, services) {
         let key = ServiceKey::new(app, name.as_str())?;
-        for port in service.published_ports() {
-            let udp = ports::protocol(&port) == Protocol::Udp;
-            for proxy in proxies.iter().filter(|p| p.service != key) {
-                let held = proxy.spec.ports.iter().find(|p| {
-                    (p.protocol == Protocol::Udp) == udp && overlap(p.listen, port.listen)
-                });
-                if let Some(held) = held {
-                    return Err(Error::PortTaken(format!(
-                        "{}: service {name} publishes {} ({}), which the proxy of {} listens on already ({}); publish another port, or take {} down first (windlass down); nothing was started",
-                        project.file.display(),
-                        port.describe_listen(),
-                        if udp { "udp" } else { "tcp" },
-                        proxy.service,
-                        held.listen,
-                        proxy.service,
-                    )));
-                }
+        for proxy in proxies.iter().filter(|p| p.service != key) {
+            if let Some(held) = held_by(proxy, port.listen, udp) {
+                return Err(Error::PortTaken(format!(
+                    "{}: service {name} publishes {} ({}), which the proxy of {} listens on already ({held}); publish another port, or take {} down first (windlass down); nothing was started",
+                    project.file.display(),
+                    port.describe_listen(),
+                    if udp { "udp" } else { "tcp" },
+                    proxy.service,
+                    proxy.service,
+                )));
             }
         }
     }
@@ -67,29 +86,20 @@ pub(super) fn probe_free(
     services: &[String],
     proxies: &[ProxyView],
 ) -> Result<(), Error> {
-    for name in services {
-        let Some(service) = project.services.get(name) else {
+    for (name, port, udp) in published(project, services) {
+        let proxied = proxies
+            .iter()
+            .any(|proxy| held_by(proxy, port.listen, udp).is_some());
+        if port.listen.port() == 0 || proxied {
             continue;
-        };
-        for port in service.published_ports() {
-            let udp = ports::protocol(&port) == Protocol::Udp;
-            let proxied =
-                proxies.iter().any(|proxy| {
-                    proxy.spec.ports.iter().any(|p| {
-                        (p.protocol == Protocol::Udp) == udp && overlap(p.listen, port.listen)
-                    })
-                });
-            if port.listen.port() == 0 || proxied {
-                continue;
-            }
-            if let Err(e) = windlass_proxy::probe_listen(port.listen, udp) {
-                return Err(Error::PortTaken(format!(
-                    "{}: service {name} publishes {} ({}), which another program on this machine holds ({e}); stop that program or publish another port; nothing was started",
-                    project.file.display(),
-                    port.describe_listen(),
-                    if udp { "udp" } else { "tcp" },
-                )));
-            }
+        }
+        if let Err(e) = windlass_proxy::probe_listen(port.listen, udp) {
+            return Err(Error::PortTaken(format!(
+                "{}: service {name} publishes {} ({}), which another program on this machine holds ({e}); stop that program or publish another port; nothing was started",
+                project.file.display(),
+                port.describe_listen(),
+                if udp { "udp" } else { "tcp" },
+            )));
         }
     }
     Ok(())

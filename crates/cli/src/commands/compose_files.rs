@@ -212,7 +212,13 @@ fn nearest(here: &Path) -> Result<(Vec<PathBuf>, PathBuf), String> {
     }
     for folder in here.ancestors().skip(1) {
         if let Ok(files) = defaults(folder) {
-            let files = files.into_iter().map(|f| folder.join(f)).collect();
+            let files: Vec<PathBuf> = files.into_iter().map(|f| folder.join(f)).collect();
+            if let Some(foreign) = files.iter().find(|f| !trusted(f)) {
+                return Err(format!(
+                    "no Compose file in this folder, and the nearest parent folder's, {}, belongs to another user: it is not read unasked; name it with -f if you mean it",
+                    foreign.display()
+                ));
+            }
             return Ok((files, folder.to_path_buf()));
         }
     }
@@ -220,6 +226,15 @@ fn nearest(here: &Path) -> Result<(Vec<PathBuf>, PathBuf), String> {
         "no Compose file here: none of {} is in this folder or any parent folder; name one with -f FILE",
         DEFAULT_FILES.join(", ")
     ))
+}
+
+/// Whether a Compose file found in a parent folder may be read unasked: it
+/// belongs to this user or to root. One that another user put in a shared
+/// folder above this one (`/tmp/compose.yaml`) is not.
+fn trusted(file: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(file)
+        .is_ok_and(|m| m.uid() == 0 || m.uid() == rustix::process::getuid().as_raw())
 }
 
 /// The first of Compose's default names in `dir`, with the first override
@@ -243,6 +258,26 @@ fn defaults(dir: &Path) -> Result<Vec<PathBuf>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A parent folder's Compose file of this user is read; one that
+    /// another user owns (nobody, 65534) is not.
+    #[test]
+    fn a_parent_folders_file_of_another_user_is_not_read_unasked() {
+        let dir = std::env::temp_dir().join(format!("wl-compose-owner-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("sub")).expect("dir");
+        let file = dir.join("compose.yaml");
+        std::fs::write(&file, "services: {}\n").expect("file");
+        assert!(trusted(&file), "this user's own file");
+        let (files, folder) = nearest(&dir.join("sub")).expect("found above");
+        assert_eq!((files, folder), (vec![file.clone()], dir.clone()));
+        if rustix::process::getuid().is_root() {
+            std::os::unix::fs::chown(&file, Some(65534), Some(65534)).expect("chown");
+            assert!(!trusted(&file), "nobody's file");
+            let refused = nearest(&dir.join("sub")).expect_err("not read");
+            assert!(refused.contains("belongs to another user"), "{refused}");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn the_default_file_comes_with_its_override() {
